@@ -1,0 +1,47 @@
+/*
+ * str.h - length-carrying string views for text that came from outside.
+ * A view borrows its bytes; it is valid as long as the bytes are.
+ */
+#ifndef AT_BASE_STR_H
+#define AT_BASE_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+struct at_str {
+    const char *p;
+    size_t len;
+};
+
+#define AT_STR_LIT(s) ((struct at_str){(s), sizeof(s) - 1})
+
+static inline struct at_str at_str_of(const char *s)
+{
+    return (struct at_str){s, s ? strlen(s) : 0};
+}
+
+static inline bool at_str_eq(struct at_str a, struct at_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static inline bool at_str_eq_cstr(struct at_str a, const char *s)
+{
+    return at_str_eq(a, at_str_of(s));
+}
+
+static inline bool at_str_starts_with(struct at_str a, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return a.len >= n && memcmp(a.p, prefix, n) == 0;
+}
+
+/* Copy into a NUL-terminated heap string; caller frees. */
+char *at_str_dup(struct at_str s);
+
+/* Parse a decimal integer in [min, max]; whole string must be consumed.
+ * Returns 0 or AT_EINVAL. (The safe replacement for atoi.) */
+int at_parse_i64(const char *s, long long min, long long max, long long *out);
+
+#endif

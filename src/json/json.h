@@ -1,0 +1,37 @@
+/*
+ * json.h - helpers over jansson: bounded parsing with located errors,
+ * compact serialisation.
+ */
+#ifndef AT_JSON_JSON_H
+#define AT_JSON_JSON_H
+
+#include "base/buf.h"
+#include "base/diag.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define AT_JSON_MAX_DEPTH 128
+
+/* Parse len bytes of JSON text (any value, not only objects).  Rejects
+ * duplicate object keys, nesting deeper than max_depth (0 means
+ * AT_JSON_MAX_DEPTH) and trailing garbage.  On failure returns AT_EPARSE
+ * (or AT_E2BIG for depth) and fills d with line/col (1-based) and message.
+ * On success *out is a new reference (caller json_decref's).  Thread-safe. */
+int at_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, struct at_diag *d);
+
+/* Compact serialisation (no spaces, keys in insertion order) into a fresh
+ * heap string; caller frees.  Never NULL for a valid value. */
+char *at_json_dumps(const json_t *v);
+
+/* Append the compact serialisation of v to b; AT_E2BIG if b's maximum
+ * would be passed. */
+int at_json_dump_buf(const json_t *v, struct at_buf *b);
+
+/* Borrowed getters that return fallback when the key is absent or has
+ * another type. */
+const char *at_json_str(const json_t *obj, const char *key, const char *fallback);
+long long at_json_int(const json_t *obj, const char *key, long long fallback);
+int at_json_bool(const json_t *obj, const char *key, int fallback);
+
+#endif
