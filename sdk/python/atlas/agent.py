@@ -1,0 +1,171 @@
+"""``AgentBase`` (what an agent subclasses) and ``AgentContext`` (what each
+call of ``execute`` receives)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Callable
+
+from . import platform
+from .platform import AtlasError
+from .protocol import META_JOB_ID, META_TOKEN, TRACE_KEYS
+
+
+class AgentBase:
+    """Thin base class for an Atlas agent.  Not a framework.
+
+    Subclass it and implement ``async def execute(self, input, context)``,
+    returning a dict that matches the contract's output schema.  Optionally
+    define ``async def on_startup(self)`` (runs once, before the process
+    answers its first request) and ``async def on_shutdown(self)`` (runs when
+    the runtime closes stdin or sends SIGTERM).  Hooks may also be plain
+    functions.  The runner instantiates the class with no arguments.
+
+    Set by the runner before ``on_startup``:
+
+    * ``self.contract`` -- the ``agent:`` block of agent.yaml, as a dict
+    * ``self.name`` / ``self.version`` -- the agent's name and version
+
+    Class attributes an agent may set:
+
+    * ``validate_input`` / ``validate_output`` (default True) -- check
+      arguments and results against the contract's schemas in the process.
+    """
+
+    contract: dict = {}
+    name: str = ""
+    version: str = ""
+    validate_input: bool = True
+    validate_output: bool = True
+
+    async def execute(self, input: dict, context: "AgentContext") -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must implement execute()")
+
+    async def on_startup(self) -> None:
+        pass
+
+    async def on_shutdown(self) -> None:
+        pass
+
+
+class AgentContext:
+    """Per-call context handed to ``execute``.
+
+    Attributes: ``job_id`` (the Atlas job, or None when run standalone),
+    ``token`` (the job token: ``_meta["io.atlas/token"]``, else ``ATLAS_TOKEN``),
+    ``request_id`` (the JSON-RPC id of the call), ``meta`` (the call's
+    ``_meta``), ``protocol_version`` and ``agent_name``.
+
+    ``log`` and ``progress`` may be called from any thread.
+    """
+
+    def __init__(self, *, request_id: Any = None, meta: dict | None = None,
+                 agent_name: str = "", protocol_version: str = "",
+                 contract: dict | None = None,
+                 notify: Callable[[str, dict], None] | None = None):
+        self.request_id = request_id
+        self.meta = meta or {}
+        self.agent_name = agent_name
+        self.protocol_version = protocol_version
+        self.job_id = self.meta.get(META_JOB_ID)
+        token = self.meta.get(META_TOKEN)
+        self.token = token if isinstance(token, str) and token else os.environ.get("ATLAS_TOKEN")
+        self._contract = contract or {}
+        self._notify = notify
+        self._usage: dict | None = None
+        self._cancelled = False
+
+    # -- talking back to the runtime ------------------------------------
+    def log(self, message: Any, level: str = "info") -> None:
+        """Add a line to the job's log (``notifications/message``)."""
+        if self._notify:
+            self._notify("notifications/message",
+                         {"level": level, "logger": self.agent_name or "agent", "data": message})
+
+    def progress(self, progress: float, total: float | None = None,
+                 message: str | None = None) -> None:
+        """Report progress (``notifications/progress``).  A no-op when the
+        caller sent no ``progressToken``.  ``progress`` must increase."""
+        token = self.meta.get("progressToken")
+        if token is None or not self._notify:
+            return
+        params: dict = {"progressToken": token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message
+        self._notify("notifications/progress", params)
+
+    def report_usage(self, tokens_in: int, tokens_out: int, model: str | None = None) -> None:
+        """Record model usage for this call; it is sent back with the result
+        as ``_meta["io.atlas/usage"]``.  Calls add up."""
+        u = self._usage or {"tokens_in": 0, "tokens_out": 0}
+        u["tokens_in"] += int(tokens_in)
+        u["tokens_out"] += int(tokens_out)
+        if model:
+            u["model"] = model
+        self._usage = u
+
+    @property
+    def usage(self) -> dict | None:
+        """What ``report_usage`` recorded so far, or None."""
+        return dict(self._usage) if self._usage else None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the runtime has cancelled this call."""
+        return self._cancelled
+
+    # -- calling the platform -------------------------------------------
+    def _platform_meta(self) -> dict:
+        meta = {k: self.meta[k] for k in TRACE_KEYS if isinstance(self.meta.get(k), str)}
+        if self.job_id:
+            meta[META_JOB_ID] = self.job_id
+        return meta
+
+    async def call_tool(self, name: str, arguments: dict, timeout: float | None = 600) -> Any:
+        """Call any platform MCP tool (``atlas.registry.list``, ...) at
+        ``ATLAS_MCP_URL``; return its structured result or raise AtlasError."""
+        url = os.environ.get("ATLAS_MCP_URL")
+        if not url:
+            raise AtlasError("no-platform",
+                             "ATLAS_MCP_URL is not set (is the agent running under atlasd?)")
+        return await asyncio.to_thread(platform.mcp_call_tool, url, self.token, name,
+                                       arguments, self._platform_meta(), timeout)
+
+    async def spawn(self, agent: str, input: dict, timeout: float | None = 600) -> Any:
+        """Run another agent as a child job and return its output
+        (``atlas.exec.spawn``).  Raises AtlasError when the child fails."""
+        return await self.call_tool("atlas.exec.spawn", {"agent": agent, "input": input}, timeout)
+
+    async def skill(self, name: str, input: dict, timeout: float | None = 600) -> Any:
+        """Invoke a platform skill (``atlas.skills.invoke``) and return its output."""
+        return await self.call_tool("atlas.skills.invoke", {"skill": name, "input": input}, timeout)
+
+    async def llm(self, messages: Any, *, model: str | None = None,
+                  timeout: float | None = 600, **kw: Any) -> dict:
+        """Chat completion through the platform's OpenAI-compatible gateway
+        (``$OPENAI_BASE_URL/chat/completions``).
+
+        ``messages`` is the OpenAI messages list, or a str for one user
+        message.  ``model`` defaults to the contract's ``model.preference``
+        (a tier name such as "fast" that the gateway resolves).  Other
+        keyword arguments (``temperature``, ``max_tokens``, ...) go into the
+        request body.  Returns the response document; the reply text is
+        ``resp["choices"][0]["message"]["content"]``.
+        """
+        base = os.environ.get("OPENAI_BASE_URL")
+        if not base:
+            raise AtlasError("no-platform", "OPENAI_BASE_URL is not set")
+        if kw.get("stream"):
+            raise ValueError("llm() does not support stream=True")
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        if model is None:
+            pref = (self._contract.get("model") or {}).get("preference") \
+                if isinstance(self._contract.get("model"), dict) else None
+            model = pref if isinstance(pref, str) and pref else "balanced"
+        body = {"model": model, "messages": messages, **kw}
+        key = os.environ.get("OPENAI_API_KEY") or self.token
+        return await asyncio.to_thread(platform.chat_completions, base, key, body, timeout)
