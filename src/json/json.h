@@ -34,4 +34,26 @@ const char *at_json_str(const json_t *obj, const char *key, const char *fallback
 long long at_json_int(const json_t *obj, const char *key, long long fallback);
 int at_json_bool(const json_t *obj, const char *key, int fallback);
 
+/* 1 when v is a JSON integer or a real with no fractional part (JSON Schema
+ * counts 1.0 as an integer), else 0.  Thread-safe. */
+int at_json_is_integral(const json_t *v);
+
+/* Exact order of two numbers (integer or real, mixed): -1, 0 or 1, with no
+ * rounding of 64-bit integers through double.  Non-numbers compare as 0.
+ * Thread-safe. */
+int at_json_num_cmp(const json_t *a, const json_t *b);
+
+/* JSON equality as JSON Schema (enum, const, uniqueItems) and RFC 9535
+ * comparisons define it: numbers by value (1 == 1.0), objects regardless of
+ * member order, arrays element-wise.  Values nested deeper than
+ * AT_JSON_EQUAL_MAX_DEPTH compare unequal rather than recursing further.
+ * Returns 1 or 0.  Thread-safe. */
+#define AT_JSON_EQUAL_MAX_DEPTH 1024
+int at_json_equal(const json_t *a, const json_t *b);
+
+/* Nesting depth of v (a scalar is 0, [1] is 1), counting at most limit + 1:
+ * a result > limit means "deeper than limit" without walking further down.
+ * Bounded recursion.  Thread-safe. */
+size_t at_json_depth(const json_t *v, size_t limit);
+
 #endif
