@@ -4,7 +4,8 @@ It covers the subset that agent contracts use: ``type``, ``properties``,
 ``required``, ``additionalProperties``, ``patternProperties``, ``items`` /
 ``prefixItems``, ``enum``, ``const``, the numeric and length bounds,
 ``pattern``, ``uniqueItems``, ``anyOf`` / ``oneOf`` / ``allOf`` / ``not``,
-``if`` / ``then`` / ``else``, ``dependentRequired`` and local ``$ref``
+``if`` / ``then`` / ``else``, ``dependentRequired`` / ``dependentSchemas`` /
+``dependencies``, ``contains``, ``propertyNames`` and local ``$ref``
 (``#``, ``#/$defs/...``, ``#/definitions/...``, any local JSON Pointer).
 ``format`` is an annotation and is not checked.  Remote ``$ref`` raises
 :class:`SchemaError`.  Semantics follow draft 2020-12 (``$ref`` siblings are
@@ -313,12 +314,21 @@ def _object(value, schema, root, pointer, depth) -> Iterator[ValidationError]:
     for key in schema.get("required", ()):
         if key not in value:
             yield ValidationError(f"{pointer}/{pointer_escape(key)}", "is required")
-    for key, deps in schema.get("dependentRequired", {}).items():
-        if key in value:
-            for dep in deps:
-                if dep not in value:
-                    yield ValidationError(f"{pointer}/{pointer_escape(dep)}",
+    # dependentRequired / dependentSchemas (2019-09+) and their draft 7
+    # spelling, "dependencies", which takes either form.
+    deps = dict(schema.get("dependencies", {}))
+    deps.update(schema.get("dependentRequired", {}))
+    deps.update(schema.get("dependentSchemas", {}))
+    for key, dep in deps.items():
+        if key not in value:
+            continue
+        if isinstance(dep, list):
+            for name in dep:
+                if name not in value:
+                    yield ValidationError(f"{pointer}/{pointer_escape(name)}",
                                           f"is required when {key!r} is present")
+        else:
+            yield from iter_errors(value, dep, root, pointer, depth)
     props = schema.get("properties", {})
     patterns = schema.get("patternProperties", {})
     additional = schema.get("additionalProperties")

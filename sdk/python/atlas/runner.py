@@ -27,6 +27,7 @@ import traceback
 from .agent import AgentBase, AgentContext
 from .contract import ContractError, load_contract
 from .platform import AtlasError
+from .protocol import MAX_LINE_BYTES
 from .server import Server
 
 USAGE = "usage: python3 -m atlas.runner [agent.py]"
@@ -100,7 +101,12 @@ def serve(agent_cls: type, agent_dir: str, in_fd: int, out_fd: int) -> int:
         traceback.print_exc()
         return 2
     agent.contract, agent.name, agent.version = contract, str(name), version
-    server = Server(agent, contract, name=str(name), version=version, in_fd=in_fd, out_fd=out_fd)
+    try:
+        max_line = int(os.environ.get("ATLAS_MAX_LINE_BYTES") or MAX_LINE_BYTES)
+    except ValueError:
+        max_line = MAX_LINE_BYTES
+    server = Server(agent, contract, name=str(name), version=version, in_fd=in_fd, out_fd=out_fd,
+                    max_line=max_line)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     return loop.run_until_complete(server.run())
