@@ -17,11 +17,21 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* Limits: expression length in bytes, nesting of brackets and parentheses,
+ * nodes held while evaluating, and evaluation work (selector steps). */
+#define AT_JSONPATH_MAX_LEN 4096
+#define AT_JSONPATH_MAX_NEST 64
+#define AT_JSONPATH_MAX_NODES (1u << 20)
+#define AT_JSONPATH_MAX_WORK 50000000ULL
+
 struct at_jsonpath;
 
 /* Parse expr.  Returns 0 and *out (free with at_jsonpath_free), or
- * AT_EPARSE with d->col the 1-based column of the error in expr and d->msg
- * what was expected.  Input length and nesting are bounded.  Thread-safe. */
+ * AT_EPARSE with d->col the 1-based column (in characters) of the error in
+ * expr and d->msg what was expected.  Input length (AT_JSONPATH_MAX_LEN) and
+ * nesting (AT_JSONPATH_MAX_NEST) are bounded: past them AT_E2BIG, located
+ * the same way.  Function extensions (length(), match() ...) are refused
+ * with AT_EPARSE.  Thread-safe. */
 int at_jsonpath_new(const char *expr, struct at_jsonpath **out, struct at_diag *d);
 void at_jsonpath_free(struct at_jsonpath *p);
 
@@ -30,7 +40,10 @@ void at_jsonpath_free(struct at_jsonpath *p);
 int at_jsonpath_is_singular(const struct at_jsonpath *p);
 
 /* Evaluate on root.  Returns a new reference to a JSON array of the
- * selected nodes (in document order; possibly empty).  Thread-safe. */
+ * selected nodes (in document order; possibly empty); the array holds
+ * references to root's own nodes, not copies.  NULL when evaluation passes
+ * AT_JSONPATH_MAX_NODES or AT_JSONPATH_MAX_WORK (e.g. "$..*..*..*" on a
+ * large document).  Thread-safe (jansson's reference counts are atomic). */
 json_t *at_jsonpath_query(const struct at_jsonpath *p, const json_t *root);
 
 /* For singular paths: a new reference to the one selected node, or NULL
@@ -41,7 +54,8 @@ json_t *at_jsonpath_value(const struct at_jsonpath *p, const json_t *root);
  * "$.steps[1].output.x" the segments are "steps", 1, "output", "x".  Writes
  * at most max items into segs as borrowed strings (indices as decimal
  * strings) and returns the count of leading simple segments (names or
- * indices) before the first wildcard/slice/filter/descendant. */
+ * indices) before the first wildcard/slice/filter/descendant.  A negative
+ * index or a union also ends the prefix (neither is a static position). */
 size_t at_jsonpath_prefix(const struct at_jsonpath *p, const char **segs, size_t max);
 
 #endif
