@@ -81,7 +81,11 @@ class _Parser:
         self.filename = filename
         if text.startswith("\ufeff"):
             text = text[1:]
-        self.lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.final_newline = text.endswith("\n")
+        self.lines = text.split("\n")
+        if self.final_newline:
+            self.lines.pop()  # the "line" after the last line break
         self.i = 0  # index of the current line
 
     # -- helpers ---------------------------------------------------------
@@ -115,7 +119,7 @@ class _Parser:
     @staticmethod
     def strip_comment(s: str, start: int = 0) -> str:
         """Cut a trailing ``# comment`` (a # at the start or after a blank),
-        ignoring any inside quotes."""
+        ignoring one inside a quoted value that begins at ``start``."""
         quote = None
         j = start
         while j < len(s):
@@ -129,7 +133,7 @@ class _Parser:
                         j += 2
                         continue
                     quote = None
-            elif c in "\"'" and (j == start or s[j - 1] in " \t[{,:-"):
+            elif c in "\"'" and j == start:  # mid-value quotes are plain text
                 quote = c
             elif c == "#" and (j == 0 or s[j - 1] in " \t"):
                 return s[:j].rstrip(" \t")
@@ -139,8 +143,13 @@ class _Parser:
     # -- document --------------------------------------------------------
     def parse(self) -> Any:
         self.skip_blank()
-        if self.i < len(self.lines) and self.lines[self.i].rstrip() == "---":
-            self.i += 1
+        if self.i < len(self.lines):
+            first = self.lines[self.i]
+            if first.rstrip() == "---":
+                self.i += 1
+            elif first.startswith(("--- ", "---\t")):
+                # "--- value": the document's content starts on the marker line.
+                self.lines[self.i] = "    " + first[4:]
         if self.at_end():
             value = None
         else:
@@ -208,7 +217,7 @@ class _Parser:
                 key = self._unescape_double(raw, self.i, j + 1) if q == '"' else raw
                 return key, k + 1
             return None
-        if j < len(s) and s[j] in "[{&*!|>%@`?":
+        if j < len(s) and s[j] in "[]{},&*!|>%@`?#":
             if s[j] == "?" and (j + 1 == len(s) or s[j + 1] == " "):
                 raise self.error("complex keys ('?') are not supported", self.i, j)
             return None
@@ -318,31 +327,41 @@ class _Parser:
             return self.parse_flow_document(idx, col, indent, depth)
         if c and c in "\"'":
             return self.parse_quoted_block(idx, col, indent)
-        if c and c in "@`%":
-            raise self.error(f"a plain scalar cannot start with {c!r}", idx, col)
+        if c == "-" and (col + 1 >= len(line) or line[col + 1] in " \t"):
+            raise self.error("a sequence cannot start on the line of its key", idx, col)
+        if c and c in "@`%]},":
+            raise self.error(f"a plain value cannot start with {c!r} (quote it)", idx, col)
         # Plain scalar, possibly continued on more-indented lines.
         text = self.strip_comment(line, col)[col:].strip(" \t")
         if re.search(r":[ \t]", text) or text.endswith(":"):
             raise self.error("unexpected ':' in a plain value (quote the value)", idx,
                              col + text.index(":"))
-        parts = [text]
+        # Continuation lines fold into one space; blank lines into newlines.
+        # A comment ends the value.
+        commented = self.strip_comment(line, col) != line.rstrip(" \t")
+        value, folded = text, False
+        blanks = 0
         self.i = idx + 1
-        while True:
-            self.skip_blank()
-            if self.i >= len(self.lines):
-                break
+        while self.i < len(self.lines):
             nxt = self.lines[self.i]
-            if self._indent(nxt) <= indent or nxt.lstrip(" ").startswith("#"):
+            if nxt.strip(" \t") == "":
+                blanks += 1
+                self.i += 1
+                continue
+            if (self._indent(nxt) <= indent or nxt.lstrip(" ").startswith("#")
+                    or nxt.rstrip() in ("...", "---")):
                 break
+            if commented:
+                raise self.error("a comment ends a plain value; this line continues it",
+                                 self.i, self._indent(nxt))
             cont = self.strip_comment(nxt).strip(" \t")
             if re.search(r":[ \t]", cont) or cont.endswith(":"):
                 raise self.error("unexpected 'key: value' inside a plain value "
                                  "(check the indentation)", self.i, self._indent(nxt))
-            parts.append(cont)
+            value += ("\n" * blanks if blanks else " ") + cont
+            folded, blanks = True, 0
             self.i += 1
-        if len(parts) == 1:
-            return _resolve_plain(text), None
-        return " ".join(parts), None
+        return (value if folded else _resolve_plain(text)), None
 
     def parse_quoted_block(self, idx: int, col: int, indent: int):
         """A quoted scalar that may span lines (folded as YAML does)."""
@@ -382,18 +401,19 @@ class _Parser:
             j = 0
         # Fold: line breaks become spaces, blank lines become newlines.
         text = pieces[0]
-        for p in pieces[1:]:
+        for n, p in enumerate(pieces[1:], 2):
+            last = n == len(pieces)
             if text.endswith("\\\n"):
                 text = text[:-2] + p.lstrip(" \t")
                 continue
-            stripped = p.strip(" \t")
-            if stripped == "":
+            stripped = p.lstrip(" \t") if last else p.strip(" \t")
+            if stripped == "" and not last:
                 text = text.rstrip(" \t") + "\n"
             elif text.endswith("\n"):
                 text += stripped
             else:
                 text = text.rstrip(" \t") + " " + stripped
-        value = self._unescape_double(text, idx, col) if q == '"' else text
+        value = self._unescape_double(text, idx, col + 1) if q == '"' else text
         tail = self.strip_comment(self.lines[li], k + 1)[k + 1:].strip(" \t")
         if tail:
             raise self.error("unexpected text after a quoted string", li, k + 1)
@@ -440,7 +460,9 @@ class _Parser:
         while self.i < len(self.lines):
             s = self.lines[self.i]
             if s.strip(" ") == "":
-                body.append("")
+                # Spaces beyond the block's indentation are content.
+                keep = block_indent is not None and len(s) > block_indent
+                body.append(s[block_indent:] if keep else "")
                 self.i += 1
                 continue
             ind = self._indent(s)
@@ -457,25 +479,31 @@ class _Parser:
         while body and body[-1] == "":
             body.pop()
             trailing += 1
+        # A block that runs to the end of an input without a final line
+        # break has no line break to keep.
+        eof_no_newline = self.i == len(self.lines) and not self.final_newline and trailing == 0
         if style == "|":
             text = "\n".join(body)
         else:
-            text = ""
-            prev_more = False
-            for n, b in enumerate(body):
-                more = b.startswith(" ") or b == ""
-                if n == 0:
-                    text = b
-                elif b == "":
-                    text += "\n"
-                elif text.endswith("\n") or more or prev_more:
-                    text += ("" if text.endswith("\n") else "\n") + b
+            # Folding (YAML 1.2 section 8.1.3): a line break between two
+            # normal lines becomes a space, or the blank lines between them;
+            # breaks next to "more indented" lines are kept.
+            text, prev, blanks = "", None, 0
+            for b in body:
+                if b == "":
+                    blanks += 1
+                    continue
+                more = b[0] in " \t"
+                if prev is None:
+                    text = "\n" * blanks + b
+                elif prev == "normal" and not more:
+                    text += (" " if blanks == 0 else "\n" * blanks) + b
                 else:
-                    text += " " + b
-                prev_more = more and b != ""
+                    text += "\n" + "\n" * blanks + b
+                prev, blanks = ("more" if more else "normal"), 0
         if not body:
             return "" if chomp != "+" else "\n" * trailing
-        if chomp == "-":
+        if chomp == "-" or eof_no_newline:
             return text
         if chomp == "+":
             return text + "\n" + "\n" * trailing
@@ -534,6 +562,12 @@ class _FlowParser:
             return self.parse_quoted()
         if c and c in "&*":
             raise self.p.error("anchors and aliases are not supported", self.li, self.j)
+        s = self.p.lines[self.li]
+        if c == "?":  # an explicit key (or, to YAML 1.1 parsers, one): refuse
+            raise self.p.error("complex keys ('?') are not supported", self.li, self.j)
+        if c and (c in "#|>%@`" or (c == "-" and (self.j + 1 >= len(s) or s[self.j + 1] in " \t"))):
+            raise self.p.error(f"a plain value cannot start with {c!r} (quote it)",
+                               self.li, self.j)
         if c == "!":
             raise self.p.error("tags are not supported", self.li, self.j)
         return self.parse_plain()
@@ -549,6 +583,8 @@ class _FlowParser:
             if c == "]":
                 self.j += 1
                 break
+            if c == ",":
+                raise self.p.error("empty entry in a flow sequence", self.li, self.j)
             item = self.parse_node()
             self.skip_ws()
             if self.cur() == ":":
@@ -574,6 +610,8 @@ class _FlowParser:
             if self.cur() == "}":
                 self.j += 1
                 break
+            if self.cur() == ",":
+                raise self.p.error("empty entry in a flow mapping", self.li, self.j)
             kl, kj = self.li, self.j
             key = self.parse_node()
             if isinstance(key, (list, dict)):
@@ -609,12 +647,26 @@ class _FlowParser:
         buf = []
         while True:
             if k >= len(s):
-                # Quoted scalars may span lines inside flow collections.
-                self.li += 1
-                if self.li >= len(self.p.lines):
-                    raise self.p.error("unterminated quoted string", start_li, start_j)
-                s = self.p.lines[self.li]
-                buf.append(" ")
+                # Quoted scalars may span lines inside flow collections: a
+                # line break folds to a space, blank lines to line breaks, and
+                # an escaped line break ("\\" at the end) to nothing.
+                escaped = q == '"' and buf and buf[-1] == "\\"
+                if escaped:
+                    buf.pop()
+                else:
+                    while buf and buf[-1] in (" ", "\t"):
+                        buf.pop()
+                blanks = 0
+                while True:
+                    self.li += 1
+                    if self.li >= len(self.p.lines):
+                        raise self.p.error("unterminated quoted string", start_li, start_j)
+                    s = self.p.lines[self.li]
+                    if s.strip(" \t"):
+                        break
+                    blanks += 1
+                if not escaped:
+                    buf.append("\n" * blanks if blanks else " ")
                 k = len(s) - len(s.lstrip(" \t"))
                 continue
             ch = s[k]
