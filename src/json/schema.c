@@ -694,8 +694,16 @@ static int check_inplace(struct cctx *c)
             if (m == (struct at__snode *)-1) {
                 color[f->n->id] = 2;
                 sp--;
-                if (sp > 0 && height[f->n->id] + 1 > height[st[sp - 1].n->id])
-                    height[st[sp - 1].n->id] = height[f->n->id] + 1;
+                if (sp == 0)
+                    continue;
+                struct at__snode *up = st[sp - 1].n;
+                if (height[f->n->id] + 1 > height[up->id])
+                    height[up->id] = height[f->n->id] + 1;
+                if (height[up->id] > AT_SCHEMA_MAX_CHAIN)
+                    rc = cerr(c, up, NULL, NULL, 0,
+                              "more than %d $ref/allOf/anyOf/oneOf/not/if levels applied to one "
+                              "value",
+                              AT_SCHEMA_MAX_CHAIN);
                 continue;
             }
             if (!m)

@@ -738,6 +738,9 @@ static void apply(struct dctx *c, const struct at__snode *n, json_t *j, size_t f
             json_t *val = json_object_getn(j, k, kl);
             if (!val) {
                 const json_t *def = default_of(n->props.node[i]);
+                /* j is at depth level + 1; keep the result parseable. */
+                if (def && level + 1 + at_json_depth(def, AT_JSON_MAX_DEPTH) > AT_JSON_MAX_DEPTH)
+                    def = NULL;
                 json_t *copy = def ? json_deep_copy(def) : NULL;
                 if (!copy || json_object_setn_new(j, k, kl, copy) != 0)
                     continue;
