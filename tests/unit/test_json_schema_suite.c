@@ -73,7 +73,7 @@ static const struct {
 };
 
 struct suite_file {
-    char path[1024];
+    char path[1200];
     char name[256];      /* file name, for the skip lists */
     char test_name[300]; /* draft/file */
 };
