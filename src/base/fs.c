@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "base/fs.h"
 
 #include "base/alloc.h"

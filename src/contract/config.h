@@ -1,0 +1,71 @@
+/*
+ * config.h - atlas.config.yaml: daemon settings and the spec's runtime
+ * guardrails (`execution:`), with ATLAS_* environment overrides.
+ *
+ * Every key is documented in docs/configuration.md.  Unknown keys are
+ * errors with their location.  Sections whose subsystem is built by a later
+ * issue (scheduling, registry, models) are checked for shape and kept in
+ * `json` for that subsystem.
+ */
+#ifndef AT_CONTRACT_CONFIG_H
+#define AT_CONTRACT_CONFIG_H
+
+#include "base/diag.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct at_config {
+    char *source;   /* file the settings came from, or NULL for defaults */
+    char *listen;   /* "127.0.0.1:7070" */
+    char *data_dir; /* NULL: $XDG_DATA_HOME/atlas or ~/.local/share/atlas */
+    int log_level;  /* enum at_log_level */
+
+    struct {
+        int max_spawn_depth;
+        int max_concurrent_agents;
+        int max_queue;           /* queued jobs before new runs get 503 */
+        size_t max_output_bytes; /* one JSON-RPC line from an agent */
+        size_t max_input_bytes;  /* one run's input (HTTP body) */
+        double timeout_chain;    /* seconds */
+        double timeout_agent;
+        double timeout_startup;
+        double timeout_shutdown;
+        long long max_tokens_per_chain;
+        int breaker_threshold;
+        double breaker_recovery; /* seconds */
+    } exec;
+
+    struct {
+        int min;
+        int max;
+        double idle_timeout;    /* seconds */
+        double health_interval; /* seconds */
+    } pool;
+
+    struct {
+        char *backend; /* "sqlite" */
+        char *path;    /* NULL: DATA/atlas.db */
+        int sync_full; /* store.sync: full (fsync every commit) vs normal */
+        int retention_days; /* finished jobs older than this are pruned; 0 keeps */
+    } store;
+
+    json_t *json; /* the whole file as JSON (an empty object for defaults) */
+};
+
+void at_config_init(struct at_config *c);
+void at_config_release(struct at_config *c);
+
+/* Load settings from a YAML file over the defaults; d is located on error. */
+int at_config_load_file(struct at_config *c, const char *path, struct at_diag *d);
+int at_config_load_string(struct at_config *c, const char *name, const char *text, size_t len,
+                          struct at_diag *d);
+
+/* Apply ATLAS_LISTEN, ATLAS_DATA, ATLAS_LOG_LEVEL, ATLAS_MAX_CONCURRENT,
+ * ATLAS_STORE_SYNC from the environment. */
+int at_config_apply_env(struct at_config *c, struct at_diag *d);
+
+/* The data directory (resolved default when unset); caller frees. */
+char *at_config_data_dir(const struct at_config *c);
+
+#endif

@@ -1,0 +1,960 @@
+/*
+ * engine.c - the job queue and dispatch loop.
+ *
+ * Life of a job on the loop thread:
+ *   arrive  -> queued in its pool's heap (priority desc, FIFO)
+ *   pump    -> given to an idle process, or to a process started for it
+ *   running -> persisted as running *before* the agent sees the call when
+ *              the job had been acknowledged as queued (so a restart never
+ *              runs a non-idempotent job twice); a job dispatched at once
+ *              is inserted as running and the call goes out beside the
+ *              insert (it is acknowledged only once that insert commits)
+ *   result  -> output validated, final state persisted, waiters told after
+ *              the commit, then the job leaves the in-flight table.
+ */
+#include "exec/engine.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "exec/internal.h"
+#include "exec/remote.h"
+#include "json/json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- persistence through the writer ---- */
+
+enum wop_kind { WOP_INSERT, WOP_UPDATE };
+enum wop_then { THEN_NONE = 0, THEN_ACK = 1, THEN_SEND = 2, THEN_FINAL = 4 };
+
+struct wop {
+    struct at_engine *e;
+    struct at_job *job;
+    struct at_job_rec rec;
+    enum wop_kind kind;
+    unsigned then;
+};
+
+static int wop_run(struct at_store *s, void *arg)
+{
+    struct wop *op = arg;
+    if (op->kind == WOP_INSERT)
+        return s->ops->job_insert(s, &op->rec);
+    return s->ops->job_update(s, &op->rec);
+}
+
+struct retire_arg {
+    struct at_engine *e;
+    struct at_job *j;
+};
+
+static void post_send(struct at_loop *loop, void *arg);
+static void post_retire(struct at_loop *loop, void *arg);
+
+static void wop_done(int rc, void *arg)
+{
+    struct wop *op = arg;
+    if (op->then & THEN_ACK)
+        at__job_accept_committed(op->job, rc);
+    if (op->then & THEN_FINAL) {
+        at__job_finish_committed(op->job, &op->rec, rc);
+        struct retire_arg *ra = at_malloc(sizeof(*ra));
+        ra->e = op->e;
+        ra->j = at_job_ref(op->job);
+        at_loop_post(op->e->loop, post_retire, ra);
+    }
+    if (op->then & THEN_SEND)
+        at_loop_post(op->e->loop, post_send, at_job_ref(op->job));
+    at_job_rec_release(&op->rec);
+    at_job_unref(op->job);
+    free(op);
+}
+
+/* Queue the job's current record for the store.  Must run on the loop. */
+static void persist(struct at_engine *e, struct at_job *j, unsigned then)
+{
+    struct wop *op = at_calloc(1, sizeof(*op));
+    op->e = e;
+    op->job = at_job_ref(j);
+    at_job_rec_copy(&op->rec, &j->rec);
+    op->kind = j->persisted ? WOP_UPDATE : WOP_INSERT;
+    if (!j->persisted)
+        op->then |= THEN_ACK;
+    op->then |= then;
+    j->persisted = 1;
+    int rc = at_writer_submit(e->cfg.writer, wop_run, wop_done, op);
+    if (rc) {
+        /* the writer is full or stopped: report as a store failure */
+        at_warn("exec", "job %s: cannot queue a store write: %s", j->rec.id, at_err_msg(rc));
+        wop_done(rc, op);
+    }
+}
+
+/* ---- pools ---- */
+
+static int job_before(const struct at_job *a, const struct at_job *b)
+{
+    if (a->rec.priority != b->rec.priority)
+        return a->rec.priority > b->rec.priority;
+    return a->rec.seq < b->rec.seq; /* rec.seq holds the engine's FIFO order */
+}
+
+static void q_swap(struct at_pool *p, int a, int b)
+{
+    struct at_job *t = p->q[a];
+    p->q[a] = p->q[b];
+    p->q[b] = t;
+    p->q[a]->heap_idx = a;
+    p->q[b]->heap_idx = b;
+}
+
+static void q_up(struct at_pool *p, int i)
+{
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (!job_before(p->q[i], p->q[parent]))
+            break;
+        q_swap(p, i, parent);
+        i = parent;
+    }
+}
+
+static void q_down(struct at_pool *p, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < p->qlen && job_before(p->q[l], p->q[m]))
+            m = l;
+        if (r < p->qlen && job_before(p->q[r], p->q[m]))
+            m = r;
+        if (m == i)
+            return;
+        q_swap(p, i, m);
+        i = m;
+    }
+}
+
+static void q_push(struct at_pool *p, struct at_job *j)
+{
+    if (p->qlen == p->qcap) {
+        p->qcap = p->qcap ? p->qcap * 2 : 16;
+        p->q = at_realloc(p->q, (size_t)p->qcap * sizeof(*p->q));
+    }
+    j->heap_idx = p->qlen;
+    p->q[p->qlen++] = j;
+    q_up(p, j->heap_idx);
+}
+
+static void q_remove(struct at_pool *p, struct at_job *j)
+{
+    int i = j->heap_idx;
+    if (i < 0)
+        return;
+    int last = --p->qlen;
+    if (i != last) {
+        q_swap(p, i, last);
+        q_down(p, i);
+        q_up(p, i);
+    }
+    j->heap_idx = -1;
+}
+
+static struct at_pool *pool_get(struct at_engine *e, struct at_reg_agent *a)
+{
+    struct at_pool *p = at_map_get(&e->pools, a->key);
+    if (p && p->agent != a && strcmp(p->agent->digest, a->digest) != 0) {
+        /* the version was re-registered with other content (--force):
+         * retire the old pool, start a fresh one */
+        p->draining = 1;
+        at_map_del(&e->pools, a->key);
+        p = NULL;
+    }
+    if (p)
+        return p;
+    p = at_calloc(1, sizeof(*p));
+    p->key = at_strdup(a->key);
+    p->agent = at_reg_agent_ref(a);
+    const struct at_contract *c = a->contract;
+    p->min = c->pool.min >= 0 ? c->pool.min : e->conf->pool.min;
+    p->max = c->pool.max >= 0 ? c->pool.max : e->conf->pool.max;
+    if (p->min > p->max)
+        p->min = p->max;
+    p->idle_timeout = c->pool.idle_timeout >= 0 ? c->pool.idle_timeout : e->conf->pool.idle_timeout;
+    p->next_all = e->all_pools;
+    e->all_pools = p;
+    at_map_put(&e->pools, p->key, p);
+    return p;
+}
+
+static void pool_free_if_empty(struct at_engine *e, struct at_pool *p)
+{
+    if (!p->draining || p->nworkers > 0 || p->qlen > 0)
+        return;
+    struct at_pool **pp = &e->all_pools;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next_all;
+    if (*pp)
+        *pp = p->next_all;
+    if (at_map_get(&e->pools, p->key) == p)
+        at_map_del(&e->pools, p->key);
+    at_reg_agent_unref(p->agent);
+    free(p->q);
+    free(p->key);
+    free(p);
+}
+
+static struct at_worker *pool_idle_worker(struct at_pool *p)
+{
+    for (struct at_worker *w = p->workers; w; w = w->next)
+        if (w->state == AT_W_IDLE)
+            return w;
+    return NULL;
+}
+
+/* ---- job lifecycle ---- */
+
+/* Give job j to process w (idle, or started for it). */
+static void job_bind(struct at_engine *e, struct at_job *j, struct at_worker *w)
+{
+    j->worker = w;
+    j->heap_idx = -1;
+    w->job = at_job_ref(j);
+    e->running++;
+    atomic_fetch_sub(&e->queued, 1);
+}
+
+/* The process is ready: the job starts running. */
+static void job_run(struct at_engine *e, struct at_job *j, struct at_worker *w)
+{
+    if (w->state == AT_W_IDLE) {
+        w->pool->nidle--;
+        at_loop_timer_stop(e->loop, &w->t_idle);
+        at_loop_timer_stop(e->loop, &w->t_health);
+    }
+    w->state = AT_W_BUSY;
+    j->rec.state = AT_JOB_RUNNING;
+    j->rec.started_ms = at_wall_ms();
+    j->rec.attempts++;
+    if (!j->persisted) {
+        /* never acknowledged: insert as running and call at once */
+        persist(e, j, THEN_NONE);
+        at__worker_send_call(w);
+    } else {
+        /* acknowledged as queued: the agent sees it only once `running`
+         * is in the store */
+        persist(e, j, THEN_SEND);
+    }
+}
+
+static void post_send(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct at_job *j = arg;
+    struct at_worker *w = j->worker;
+    if (w && w->job == j && w->state == AT_W_BUSY && !w->call_sent && !j->final)
+        at__worker_send_call(w);
+    at_job_unref(j);
+}
+
+static void job_retire(struct at_engine *e, struct at_job *j);
+
+static void post_retire(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct retire_arg *ra = arg;
+    job_retire(ra->e, ra->j);
+    at_job_unref(ra->j);
+    free(ra);
+}
+
+/* Decide the job's final state and send it to the store. */
+static void job_finalize(struct at_engine *e, struct at_job *j, int code, json_t *output,
+                         const char *detail, const char *pointer)
+{
+    if (j->final)
+        return;
+    j->final = 1;
+    j->rec.finished_ms = at_wall_ms();
+    if (j->cancel_requested && code != 0) {
+        j->rec.state = AT_JOB_CANCELLED;
+        at_job_set_error(j, AT_ECANCELED, j->cancel_reason ? j->cancel_reason : "cancelled",
+                         NULL);
+        e->n_cancelled++;
+    } else if (code == 0) {
+        j->rec.state = AT_JOB_COMPLETED;
+        json_decref(j->rec.output);
+        j->rec.output = json_incref(output);
+        e->n_completed++;
+    } else {
+        j->rec.state = AT_JOB_FAILED;
+        at_job_set_error(j, code, detail, pointer);
+        e->n_failed++;
+    }
+    atomic_fetch_sub(&e->inflight, 1);
+    persist(e, j, THEN_FINAL);
+    /* the in-flight table keeps its reference until the commit is seen
+     * (post_retire), so cancel and stats still find the job meanwhile */
+}
+
+static void job_retire(struct at_engine *e, struct at_job *j)
+{
+    if (at_map_get(&e->jobs, j->rec.id) == j) {
+        at_map_del(&e->jobs, j->rec.id);
+        at_job_unref(j);
+    }
+}
+
+void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, json_t *output,
+                           const char *detail, const char *pointer, json_t *usage)
+{
+    struct at_job *j = w->job;
+    w->job = NULL;
+    if (j) {
+        j->worker = NULL;
+        e->running--;
+        if (usage && json_is_object(usage)) {
+            if (!j->rec.meta)
+                j->rec.meta = json_object();
+            json_object_set(j->rec.meta, "usage", usage);
+        }
+        if (code == 0 && !j->final) {
+            struct at_diag d;
+            at_diag_clear(&d);
+            if (at_schema_validate(j->agent->contract->output, output, &d)) {
+                char msg[1200];
+                snprintf(msg, sizeof(msg), "output %s", d.msg);
+                job_finalize(e, j, AT_EOUTPUT, NULL, msg, d.pointer);
+            } else {
+                job_finalize(e, j, 0, output, NULL, NULL);
+            }
+        } else {
+            job_finalize(e, j, code, NULL, detail, pointer);
+        }
+        at_job_unref(j);
+    }
+    /* what becomes of the process */
+    if (w->state == AT_W_BUSY) {
+        if (w->call_id) {
+            /* the call is still out (timeout, cancel): ask the agent to stop
+             * and give it a grace period before the process is killed */
+            at__worker_cancel(w, code == AT_ETIMEDOUT ? "timeout" : "cancelled");
+        } else {
+            at__worker_become_idle(w);
+        }
+    }
+    at__engine_pump(e);
+}
+
+void at__engine_worker_ready(struct at_engine *e, struct at_worker *w)
+{
+    if (w->job) {
+        job_run(e, w->job, w);
+        return;
+    }
+    at__worker_become_idle(w);
+    at__engine_pump(e);
+}
+
+void at__engine_worker_gone(struct at_engine *e, struct at_worker *w)
+{
+    struct at_pool *p = w->pool;
+    if (w->death_reason == NULL || strcmp(w->death_reason, "idle timeout") != 0)
+        e->n_worker_replaced++;
+    pool_free_if_empty(e, p);
+    if (!atomic_load(&e->stopping))
+        at__engine_pump(e);
+}
+
+void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *params)
+{
+    (void)e;
+    if (!json_is_object(params))
+        return;
+    if (!j->rec.meta)
+        j->rec.meta = json_object();
+    json_t *pr = json_object();
+    json_t *v;
+    if ((v = json_object_get(params, "progress")) && json_is_number(v))
+        json_object_set(pr, "progress", v);
+    if ((v = json_object_get(params, "total")) && json_is_number(v))
+        json_object_set(pr, "total", v);
+    if ((v = json_object_get(params, "message")) && json_is_string(v))
+        json_object_set(pr, "message", v);
+    json_object_set_new(j->rec.meta, "progress", pr);
+}
+
+void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *text)
+{
+    (void)e;
+    (void)j;
+    if (text)
+        at_debug("agent", "%s: %s", j->rec.agent, text);
+}
+
+void at__engine_remote_started(struct at_engine *e, struct at_job *j)
+{
+    j->rec.state = AT_JOB_RUNNING;
+    j->rec.started_ms = at_wall_ms();
+    j->rec.attempts++;
+    persist(e, j, THEN_NONE);
+}
+
+void at__engine_remote_result(struct at_engine *e, struct at_job *j, int code, json_t *output,
+                              const char *detail)
+{
+    if (code == 0 && !j->final) {
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (at_schema_validate(j->agent->contract->output, output, &d)) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "output %s", d.msg);
+            job_finalize(e, j, AT_EOUTPUT, NULL, msg, d.pointer);
+            return;
+        }
+    }
+    job_finalize(e, j, code, output, detail, NULL);
+}
+
+/* ---- dispatch ---- */
+
+static int pool_can_take(const struct at_pool *p)
+{
+    /* a draining pool still serves the jobs already in its queue */
+    return p->nidle > 0 || p->nworkers < p->max;
+}
+
+void at__engine_pump(struct at_engine *e)
+{
+    if (atomic_load(&e->stopping))
+        return;
+    while (e->running < e->conf->exec.max_concurrent_agents) {
+        struct at_pool *best = NULL;
+        for (struct at_pool *p = e->all_pools; p; p = p->next_all) {
+            if (p->qlen == 0 || !pool_can_take(p))
+                continue;
+            if (!best || job_before(p->q[0], best->q[0]))
+                best = p;
+        }
+        if (!best)
+            break;
+        struct at_job *j = best->q[0];
+        q_remove(best, j);
+        struct at_worker *w = pool_idle_worker(best);
+        if (w) {
+            job_bind(e, j, w);
+            job_run(e, j, w);
+            continue;
+        }
+        int rc;
+        const char *why;
+        w = at__worker_start(e, best, &rc, &why);
+        e->n_cold_starts++;
+        if (!w) {
+            char detail[512];
+            const char *prog = json_string_value(json_array_get(best->agent->contract->entrypoint, 0));
+            snprintf(detail, sizeof(detail), "cannot start the agent process \"%s\": %s",
+                     prog ? prog : "?", why);
+            atomic_fetch_sub(&e->queued, 1);
+            job_finalize(e, j, rc == AT_ENOENT ? AT_ECRASH : rc, NULL, detail, NULL);
+            continue;
+        }
+        job_bind(e, j, w);
+        if (!j->persisted)
+            persist(e, j, THEN_NONE); /* acknowledge while the process starts */
+    }
+    /* draining pools let idle processes go once their queue is empty;
+     * live pools are kept at their minimum size */
+    for (struct at_pool *p = e->all_pools; p; p = p->next_all) {
+        if (p->draining && p->qlen == 0) {
+            for (struct at_worker *w = p->workers; w; w = w->next)
+                if (w->state == AT_W_IDLE)
+                    at__worker_stop(w, "agent unregistered or replaced");
+        }
+        while (!p->draining && p->nworkers < p->min && !p->agent->contract->remote) {
+            int rc;
+            const char *why;
+            if (!at__worker_start(e, p, &rc, &why)) {
+                at_warn("exec", "agent %s: cannot start a warm process: %s", p->key, why);
+                break;
+            }
+        }
+    }
+}
+
+/* ---- arrival, cancel, registry events (on the loop) ---- */
+
+struct arrive {
+    struct at_engine *e;
+    struct at_job *j;
+};
+
+static void do_arrive(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct arrive *a = arg;
+    struct at_engine *e = a->e;
+    struct at_job *j = a->j;
+    free(a);
+    if (atomic_load(&e->stopping)) {
+        /* accepted but not yet started: left queued for the next start */
+        persist(e, j, THEN_NONE);
+        at_job_unref(j);
+        return;
+    }
+    at_map_put(&e->jobs, j->rec.id, j); /* the table owns the submit reference */
+    j->rec.seq = (int64_t)++e->order;
+    if (j->agent->contract->remote) {
+        atomic_fetch_sub(&e->queued, 1);
+        at__remote_run(e, j);
+        return;
+    }
+    struct at_pool *p = pool_get(e, j->agent);
+    j->pool = p;
+    q_push(p, j);
+    at__engine_pump(e);
+    if (j->heap_idx >= 0 && !j->persisted)
+        persist(e, j, THEN_NONE); /* waiting: acknowledge it as queued */
+}
+
+struct cancel_req {
+    struct at_engine *e;
+    char id[AT_ID_MAX];
+    char *reason;
+};
+
+static void do_cancel(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct cancel_req *c = arg;
+    struct at_engine *e = c->e;
+    struct at_job *j = at_map_get(&e->jobs, c->id);
+    if (j && !j->final) {
+        j->cancel_requested = 1;
+        free(j->cancel_reason);
+        j->cancel_reason = at_strdup(c->reason ? c->reason : "cancelled");
+        if (j->heap_idx >= 0 && j->pool) {
+            q_remove(j->pool, j);
+            atomic_fetch_sub(&e->queued, 1);
+            job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+        } else if (j->worker) {
+            struct at_worker *w = j->worker;
+            if (w->state == AT_W_BUSY && w->call_id) {
+                at__engine_job_result(e, w, AT_ECANCELED, NULL, NULL, NULL, NULL);
+            } else {
+                /* waiting for its process or for the running commit */
+                w->job = NULL;
+                j->worker = NULL;
+                e->running--;
+                job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+                at_job_unref(j);
+                if (w->state == AT_W_BUSY)
+                    at__worker_become_idle(w); /* it never got the call */
+                at__engine_pump(e);
+            }
+        } else {
+            at__remote_cancel(e, j);
+        }
+    }
+    free(c->reason);
+    free(c);
+}
+
+struct reg_event {
+    struct at_engine *e;
+    enum at_reg_event ev;
+    char *key;
+};
+
+static void do_reg_event(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct reg_event *r = arg;
+    struct at_engine *e = r->e;
+    struct at_pool *p = at_map_get(&e->pools, r->key);
+    if (p && r->ev == AT_REG_REMOVED) {
+        /* queued jobs hold their agent version and still run; the pool
+         * serves them and then lets its processes go */
+        p->draining = 1;
+        at_map_del(&e->pools, p->key);
+        pool_free_if_empty(e, p);
+        at__engine_pump(e);
+    }
+    free(r->key);
+    free(r);
+}
+
+static void on_registry_event(void *arg, enum at_reg_event ev, const char *name,
+                              const char *version)
+{
+    struct at_engine *e = arg;
+    struct reg_event *r = at_calloc(1, sizeof(*r));
+    r->e = e;
+    r->ev = ev;
+    r->key = at_asprintf("%s@%s", name, version);
+    at_loop_post(e->loop, do_reg_event, r);
+}
+
+/* ---- public API ---- */
+
+static void copy_base_env(struct at_engine *e)
+{
+    static const char *const keep[] = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+                                       "TMPDIR", "PYTHONPATH", "NODE_PATH", NULL};
+    size_t n = 0;
+    e->base_env = at_calloc(16, sizeof(char *));
+    for (char **p = environ; p && *p; p++) {
+        for (int k = 0; keep[k]; k++) {
+            size_t kl = strlen(keep[k]);
+            if (strncmp(*p, keep[k], kl) == 0 && (*p)[kl] == '=' && n < 15) {
+                /* ATLAS_* and secrets never leak into agents: only this list */
+                e->base_env[n++] = at_strdup(*p);
+                break;
+            }
+        }
+    }
+    int has_path = 0;
+    for (size_t i = 0; i < n; i++)
+        has_path |= strncmp(e->base_env[i], "PATH=", 5) == 0;
+    if (!has_path && n < 15)
+        e->base_env[n++] = at_strdup("PATH=/usr/local/bin:/usr/bin:/bin");
+}
+
+int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
+{
+    struct at_engine *e = at_calloc(1, sizeof(*e));
+    e->cfg = *cfg;
+    e->cfg.mcp_url = cfg->mcp_url ? at_strdup(cfg->mcp_url) : NULL;
+    e->cfg.python_sdk_dir = cfg->python_sdk_dir ? at_strdup(cfg->python_sdk_dir) : NULL;
+    e->conf = cfg->config;
+    int rc = 0;
+    e->loop = at_loop_new(&rc);
+    if (!e->loop) {
+        free((char *)e->cfg.mcp_url);
+        free((char *)e->cfg.python_sdk_dir);
+        free(e);
+        return rc;
+    }
+    at_map_init(&e->pools);
+    at_map_init(&e->jobs);
+    at_map_init(&e->tokens);
+    pthread_mutex_init(&e->stats_mu, NULL);
+    pthread_cond_init(&e->stats_cv, NULL);
+    pthread_mutex_init(&e->tok_mu, NULL);
+    copy_base_env(e);
+    rc = at__remote_init(e);
+    if (rc) {
+        at_engine_free(e);
+        return rc;
+    }
+    at_registry_set_listener(cfg->registry, on_registry_event, e);
+    *out = e;
+    return 0;
+}
+
+static void *engine_main(void *arg)
+{
+    struct at_engine *e = arg;
+    at_loop_run(e->loop);
+    return NULL;
+}
+
+int at_engine_start(struct at_engine *e)
+{
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0)
+        return AT_EIO;
+    e->started = 1;
+    return 0;
+}
+
+int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_job **out,
+                     struct at_diag *d)
+{
+    if (atomic_load(&e->stopping))
+        return at_diag_set(d, AT_ESTATE, NULL, 0, 0, "the daemon is shutting down");
+    struct at_reg_agent *a;
+    int rc = at_registry_resolve(e->cfg.registry, s->agent, &a);
+    if (rc == AT_EINVAL)
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not an agent reference (NAME or "
+                                                     "NAME:VERSION)", s->agent);
+    if (rc)
+        return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no agent named \"%s\" is registered",
+                           s->agent);
+    if (atomic_load(&e->queued) >= e->conf->exec.max_queue) {
+        at_reg_agent_unref(a);
+        return at_diag_set(d, AT_EBUSY, NULL, 0, 0,
+                           "the queue is full (%d jobs waiting; execution.max_queue)",
+                           e->conf->exec.max_queue);
+    }
+    json_t *input = s->input ? json_deep_copy(s->input) : json_object();
+    at_schema_apply_defaults(a->contract->input, input);
+    struct at_diag vd;
+    at_diag_clear(&vd);
+    if ((rc = at_schema_validate(a->contract->input, input, &vd))) {
+        at_diag_set(d, AT_ESCHEMA, NULL, 0, 0, "input %s", vd.msg);
+        at_diag_set_pointer(d, vd.pointer);
+        json_decref(input);
+        at_reg_agent_unref(a);
+        return AT_ESCHEMA;
+    }
+    struct at_job *j = at_job_new(a, input);
+    json_decref(input);
+    at_reg_agent_unref(a);
+    j->rec.priority = s->priority;
+    j->rec.source = at_strdup(s->source ? s->source : "api");
+    if (s->parent_id)
+        j->rec.parent_id = at_strdup(s->parent_id);
+    j->rec.root_id = at_strdup(s->parent_id ? s->parent_id : j->rec.id);
+    j->on_accept = s->on_accept;
+    j->accept_arg = s->accept_arg;
+    if (s->on_done)
+        at_job_on_done(j, s->on_done, s->done_arg);
+    if (out)
+        *out = at_job_ref(j);
+    atomic_fetch_add(&e->queued, 1);
+    atomic_fetch_add(&e->inflight, 1);
+    struct arrive *ar = at_malloc(sizeof(*ar));
+    ar->e = e;
+    ar->j = j; /* the loop's in-flight table takes this reference */
+    at_loop_post(e->loop, do_arrive, ar);
+    return 0;
+}
+
+int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason)
+{
+    if (strlen(job_id) >= AT_ID_MAX)
+        return AT_ENOENT;
+    struct cancel_req *c = at_calloc(1, sizeof(*c));
+    c->e = e;
+    snprintf(c->id, sizeof(c->id), "%s", job_id);
+    c->reason = reason ? at_strdup(reason) : NULL;
+    at_loop_post(e->loop, do_cancel, c);
+    return 0;
+}
+
+/* ---- stats ---- */
+
+struct stats_req {
+    struct at_engine *e;
+    json_t *out;
+    int done;
+};
+
+static void do_stats(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct stats_req *r = arg;
+    struct at_engine *e = r->e;
+    json_t *pools = json_array();
+    for (struct at_pool *p = e->all_pools; p; p = p->next_all) {
+        int busy = 0;
+        for (struct at_worker *w = p->workers; w; w = w->next)
+            busy += w->state == AT_W_BUSY;
+        json_array_append_new(
+            pools, json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b}", "agent", p->key, "workers",
+                             p->nworkers, "idle", p->nidle, "busy", busy, "starting",
+                             p->nstarting, "queued", p->qlen, "min", p->min, "max", p->max,
+                             "draining", p->draining));
+    }
+    json_t *o = json_pack(
+        "{s:i,s:i,s:i,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "running", e->running, "queued",
+        atomic_load(&e->queued), "max_concurrent", e->conf->exec.max_concurrent_agents, "pools",
+        pools, "totals", "completed", (json_int_t)e->n_completed, "failed",
+        (json_int_t)e->n_failed, "cancelled", (json_int_t)e->n_cancelled, "cold_starts",
+        (json_int_t)e->n_cold_starts, "worker_crashes", (json_int_t)e->n_worker_crashes,
+        "workers_replaced", (json_int_t)e->n_worker_replaced);
+    pthread_mutex_lock(&e->stats_mu);
+    r->out = o;
+    r->done = 1;
+    pthread_cond_broadcast(&e->stats_cv);
+    pthread_mutex_unlock(&e->stats_mu);
+}
+
+json_t *at_engine_stats_json(struct at_engine *e)
+{
+    struct stats_req *r = at_calloc(1, sizeof(*r));
+    r->e = e;
+    if (!e->started || atomic_load(&e->stopping)) {
+        free(r);
+        return json_pack("{s:i,s:i}", "running", 0, "queued", atomic_load(&e->queued));
+    }
+    at_loop_post(e->loop, do_stats, r);
+    pthread_mutex_lock(&e->stats_mu);
+    while (!r->done)
+        pthread_cond_wait(&e->stats_cv, &e->stats_mu);
+    pthread_mutex_unlock(&e->stats_mu);
+    json_t *o = r->out;
+    free(r);
+    return o;
+}
+
+int at_engine_idle_wait(struct at_engine *e, int timeout_ms)
+{
+    int64_t deadline = at_now_ms() + timeout_ms;
+    while (atomic_load(&e->inflight) > 0) {
+        if (at_now_ms() > deadline)
+            return AT_ETIMEDOUT;
+        usleep(2000);
+    }
+    at_writer_flush(e->cfg.writer);
+    return 0;
+}
+
+/* ---- recovery ---- */
+
+static int recover_one(struct at_store *s, void *arg)
+{
+    return s->ops->job_update(s, arg);
+}
+
+int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
+{
+    struct at_job_rec *recs;
+    size_t n;
+    *requeued = *failed = 0;
+    int rc = at_store_call(e->cfg.store, job_unfinished, &recs, &n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct at_job_rec *r = &recs[i];
+        int requeue = r->state == AT_JOB_QUEUED || (r->state == AT_JOB_RUNNING && r->idempotent);
+        struct at_reg_agent *a = NULL;
+        char ref[512];
+        snprintf(ref, sizeof(ref), "%s:%s", r->agent, r->agent_version);
+        if (requeue && at_registry_resolve(e->cfg.registry, ref, &a) != 0) {
+            requeue = 0;
+            json_decref(r->error);
+            r->error = at_error_json(AT_ENOENT, "the agent version was unregistered while the "
+                                                "job waited", NULL);
+        } else if (!requeue) {
+            json_decref(r->error);
+            r->error = at_error_json(AT_ERESTART,
+                                     "the daemon stopped while the job was running; the agent "
+                                     "is not idempotent, so it was not run again",
+                                     NULL);
+        }
+        if (!requeue) {
+            r->state = AT_JOB_FAILED;
+            r->finished_ms = at_wall_ms();
+            at_store_call(e->cfg.store, job_update, r);
+            (*failed)++;
+            continue;
+        }
+        /* back into the queue, in its original order */
+        struct at_job *j = at_job_new(a, r->input);
+        at_reg_agent_unref(a);
+        at_job_rec_release(&j->rec);
+        at_job_rec_copy(&j->rec, r);
+        j->rec.state = AT_JOB_QUEUED;
+        j->persisted = 1;
+        if (r->state == AT_JOB_RUNNING) {
+            if (!j->rec.meta)
+                j->rec.meta = json_object();
+            json_object_set_new(j->rec.meta, "requeued_after_restart", json_true());
+            at_writer_submit(e->cfg.writer, recover_one, NULL, &j->rec);
+            at_writer_flush(e->cfg.writer);
+        }
+        atomic_fetch_add(&e->queued, 1);
+        atomic_fetch_add(&e->inflight, 1);
+        struct arrive *ar = at_malloc(sizeof(*ar));
+        ar->e = e;
+        ar->j = j;
+        at_loop_post(e->loop, do_arrive, ar);
+        (*requeued)++;
+    }
+    at_job_recs_free(recs, n);
+    return 0;
+}
+
+/* ---- shutdown ---- */
+
+static void do_stop(struct at_loop *loop, void *arg)
+{
+    struct at_engine *e = arg;
+    (void)loop;
+    for (struct at_pool *p = e->all_pools; p; p = p->next_all) {
+        p->draining = 1;
+        for (struct at_worker *w = p->workers; w; w = w->next)
+            at__worker_stop(w, "daemon stopping");
+    }
+}
+
+static int all_workers_gone(struct at_engine *e)
+{
+    for (struct at_pool *p = e->all_pools; p; p = p->next_all)
+        if (p->nworkers > 0)
+            return 0;
+    return 1;
+}
+
+static void check_stopped(struct at_loop *loop, struct at_timer *t)
+{
+    struct at_engine *e = t->arg;
+    if (all_workers_gone(e) && at__remote_idle(e)) {
+        at_loop_stop(loop);
+        return;
+    }
+    at_loop_timer_start(loop, t, 20, check_stopped, e);
+}
+
+static struct at_timer stop_timer;
+
+static void do_stop_start(struct at_loop *loop, void *arg)
+{
+    do_stop(loop, arg);
+    at_timer_init(&stop_timer);
+    at_loop_timer_start(loop, &stop_timer, 0, check_stopped, arg);
+}
+
+void at_engine_stop(struct at_engine *e)
+{
+    if (!e || !e->started || atomic_exchange(&e->stopping, 1))
+        return;
+    at_loop_post(e->loop, do_stop_start, e);
+    pthread_join(e->thread, NULL);
+    e->started = 0;
+}
+
+void at_engine_free(struct at_engine *e)
+{
+    if (!e)
+        return;
+    at_engine_stop(e);
+    at__remote_free(e);
+    /* jobs still in flight stay in the store as they are (recovery) */
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&e->jobs, &it, NULL, &v))
+        at_job_unref(v);
+    at_map_release(&e->jobs);
+    struct at_pool *p = e->all_pools;
+    while (p) {
+        struct at_pool *next = p->next_all;
+        for (int i = 0; i < p->qlen; i++)
+            p->q[i]->heap_idx = -1;
+        at_reg_agent_unref(p->agent);
+        free(p->q);
+        free(p->key);
+        free(p);
+        p = next;
+    }
+    at_map_release(&e->pools);
+    at_map_release(&e->tokens);
+    for (char **s = e->base_env; s && *s; s++)
+        free(*s);
+    free(e->base_env);
+    pthread_mutex_destroy(&e->stats_mu);
+    pthread_cond_destroy(&e->stats_cv);
+    pthread_mutex_destroy(&e->tok_mu);
+    at_loop_free(e->loop);
+    free((char *)e->cfg.mcp_url);
+    free((char *)e->cfg.python_sdk_dir);
+    free(e);
+}

@@ -1,0 +1,81 @@
+/*
+ * engine.h - the execution engine: job queue, warm process pools, dispatch.
+ *
+ * One thread runs an event loop that owns the queues, the pools and every
+ * agent process; nothing on it waits for disk, a child or the network
+ * (store writes go to the group-committing writer, processes are watched
+ * through non-blocking pipes and pidfds).  Other threads talk to it through
+ * at_engine_submit / at_engine_cancel, which hand work over with a post.
+ *
+ * Ordering: jobs run in priority order (higher first), FIFO within a
+ * priority; at most execution.max_concurrent_agents run at once; each
+ * agent version has a pool of warm processes (min, max, idle timeout).
+ */
+#ifndef AT_EXEC_ENGINE_H
+#define AT_EXEC_ENGINE_H
+
+#include "base/diag.h"
+#include "contract/config.h"
+#include "exec/job.h"
+#include "registry/registry.h"
+#include "store/store.h"
+#include "store/writer.h"
+
+#include <jansson.h>
+
+struct at_engine;
+
+struct at_engine_cfg {
+    const struct at_config *config; /* borrowed; must outlive the engine */
+    struct at_store *store;
+    struct at_writer *writer;
+    struct at_registry *registry;
+    const char *mcp_url;        /* given to agents as ATLAS_MCP_URL */
+    const char *python_sdk_dir; /* put on PYTHONPATH of every agent */
+};
+
+int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out);
+/* Before start: requeue or fail jobs left unfinished by a previous run
+ * (queued: requeued; running: requeued if the agent is idempotent, else
+ * failed with reason daemon-restart).  Blocks until the store has it. */
+int at_engine_recover(struct at_engine *e, int *requeued, int *failed);
+/* Start the loop thread. */
+int at_engine_start(struct at_engine *e);
+/* Stop accepting, stop every agent process (stdin closed, then SIGTERM,
+ * then SIGKILL) and join the thread.  Jobs still running are left
+ * `running` in the store and handled by recovery on the next start. */
+void at_engine_stop(struct at_engine *e);
+void at_engine_free(struct at_engine *e);
+
+struct at_submit {
+    const char *agent;      /* "name" or "name:version" */
+    json_t *input;          /* borrowed; defaults are applied to a copy */
+    int priority;           /* higher runs first; default 0 */
+    const char *source;     /* "http", "cli", "mcp", ... */
+    const char *parent_id;  /* spawning job, or NULL */
+    at_job_accept_fn on_accept; /* after the job row is committed (may be NULL) */
+    void *accept_arg;
+    at_job_done_fn on_done; /* after the final state is committed (may be NULL) */
+    void *done_arg;
+};
+
+/* Validate the input against the agent's contract (defaults applied) and
+ * queue the run.  Returns 0 and, when out is not NULL, a job reference, or:
+ * AT_ENOENT (no such agent), AT_ESCHEMA (d->pointer names the value),
+ * AT_EBUSY (queue full), AT_ESTATE (engine stopping).  Thread-safe. */
+int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_job **out,
+                     struct at_diag *d);
+
+/* Ask for a job to be cancelled.  Returns 0 when the request was handed to
+ * the loop (the job ends `cancelled` unless it finishes first), AT_ENOENT
+ * when the job is not in flight.  Thread-safe. */
+int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason);
+
+/* Snapshot of queue and pool state for /health and /metrics.  Thread-safe
+ * (asks the loop and waits briefly). */
+json_t *at_engine_stats_json(struct at_engine *e);
+
+/* Wait until no job is queued or running (tests, shutdown). */
+int at_engine_idle_wait(struct at_engine *e, int timeout_ms);
+
+#endif

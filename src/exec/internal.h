@@ -1,0 +1,137 @@
+/*
+ * internal.h - structures shared by engine.c and worker.c (exec/ only).
+ * Everything here belongs to the engine's loop thread unless noted.
+ */
+#ifndef AT_EXEC_INTERNAL_H
+#define AT_EXEC_INTERNAL_H
+
+#include "base/buf.h"
+#include "base/loop.h"
+#include "base/map.h"
+#include "exec/engine.h"
+#include "exec/job.h"
+#include "exec/proc.h"
+#include "exec/rpc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define AT_STDERR_TAIL 4096
+#define AT_CANCEL_GRACE_MS 2000
+#define AT_PING_TIMEOUT_MS 5000
+#define AT_KILL_GRACE_MS 2000
+
+enum at_wstate {
+    AT_W_DISCOVER, /* server/discover sent */
+    AT_W_INIT,     /* initialize sent (2025-11-25) */
+    AT_W_LIST,     /* tools/list sent */
+    AT_W_IDLE,
+    AT_W_BUSY,     /* a job is assigned (call sent, or waiting for its commit) */
+    AT_W_STOPPING, /* stdin closed / signalled; waiting for the exit */
+    AT_W_DEAD,     /* exited and reaped; freed once unwatched */
+};
+
+struct at_pool {
+    char *key; /* "name@version" */
+    struct at_reg_agent *agent;
+    int min, max;
+    double idle_timeout;
+    struct at_job **q; /* heap: priority desc, then order asc */
+    int qlen, qcap;
+    struct at_worker *workers; /* doubly linked */
+    int nworkers, nidle, nstarting;
+    int draining; /* unregistered or replaced: no new work, workers stop when idle */
+    struct at_pool *next_all;
+};
+
+struct at_worker {
+    struct at_engine *eng;
+    struct at_pool *pool;
+    struct at_worker *prev, *next;
+    struct at_proc proc;
+    struct at_watch w_out, w_err, w_in, w_pid;
+    struct at_rpc_reader rd;
+    struct at_buf wbuf; /* bytes not yet written to stdin */
+    enum at_wstate state;
+    int stateless;      /* speaks 2026-07-28 */
+    char proto[16];
+    char *tool;
+    long long next_id;
+    long long op_id;    /* id of the start-up request in flight */
+    long long call_id;  /* id of the tools/call in flight (0: none) */
+    long long ping_id;  /* id of the health check in flight (0: none) */
+    struct at_job *job; /* assigned job (ref) */
+    int call_sent;
+    int cancel_sent;
+    struct at_timer t_op;     /* start-up or call deadline */
+    struct at_timer t_idle;   /* idle timeout */
+    struct at_timer t_health; /* next health check / ping deadline */
+    struct at_timer t_kill;   /* escalation while stopping, or cancel grace */
+    struct at_timer t_reap;   /* polling fallback when pidfd is unavailable */
+    char errtail[AT_STDERR_TAIL];
+    size_t errlen;
+    int exited, exit_status;
+    int stdout_eof;
+    int kill_stage; /* 0 none, 1 stdin closed, 2 SIGTERM, 3 SIGKILL */
+    const char *death_reason; /* why we are stopping it (static) */
+    int death_code;           /* AT_E* for the job when it dies unexpectedly */
+    char death_detail[512];
+    unsigned long served;
+    char token[48];
+    int64_t started_ns;
+};
+
+struct at_engine {
+    struct at_engine_cfg cfg;
+    const struct at_config *conf;
+    struct at_loop *loop;
+    pthread_t thread;
+    int started;
+    atomic_int stopping;
+
+    struct at_map pools;         /* key -> pool (live pools only) */
+    struct at_pool *all_pools;   /* live and draining */
+    struct at_map jobs;          /* id -> job, every job in flight */
+    int running;                 /* jobs assigned to workers */
+    unsigned long long order;    /* FIFO counter */
+
+    atomic_int queued;           /* jobs submitted and not yet assigned */
+    atomic_int inflight;         /* jobs not yet final */
+
+    /* counters (loop thread writes; stats reads under stats_mu) */
+    pthread_mutex_t stats_mu;
+    pthread_cond_t stats_cv;
+    unsigned long long n_completed, n_failed, n_cancelled;
+    unsigned long long n_cold_starts, n_worker_crashes, n_worker_replaced;
+
+    /* tokens: process and job tokens -> job id (for the MCP surface) */
+    pthread_mutex_t tok_mu;
+    struct at_map tokens;
+
+    char **base_env; /* PATH, HOME, ... copied at start */
+    struct at_remote *remote;
+};
+
+/* worker.c */
+struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *rc,
+                                   const char **why);
+void at__worker_send_call(struct at_worker *w);
+void at__worker_cancel(struct at_worker *w, const char *reason);
+void at__worker_stop(struct at_worker *w, const char *reason);
+void at__worker_kill(struct at_worker *w, int code, const char *detail);
+void at__worker_become_idle(struct at_worker *w);
+
+/* engine.c, called by worker.c */
+void at__engine_worker_ready(struct at_engine *e, struct at_worker *w);
+void at__engine_worker_gone(struct at_engine *e, struct at_worker *w);
+void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, json_t *output,
+                           const char *detail, const char *pointer, json_t *usage);
+void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *params);
+void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *text);
+void at__engine_pump(struct at_engine *e);
+/* remote.c: a remote job started / produced its result (loop thread) */
+void at__engine_remote_started(struct at_engine *e, struct at_job *j);
+void at__engine_remote_result(struct at_engine *e, struct at_job *j, int code, json_t *output,
+                              const char *detail);
+
+#endif

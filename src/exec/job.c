@@ -1,0 +1,135 @@
+#include "exec/job.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/utf8.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct at_job *at_job_new(struct at_reg_agent *agent, json_t *input)
+{
+    struct at_job *j = at_calloc(1, sizeof(*j));
+    atomic_init(&j->refs, 1);
+    pthread_mutex_init(&j->mu, NULL);
+    j->agent = at_reg_agent_ref(agent);
+    at_id_new("job", j->rec.id);
+    j->rec.agent = at_strdup(agent->contract->name);
+    j->rec.agent_version = at_strdup(agent->contract->version);
+    j->rec.state = AT_JOB_QUEUED;
+    j->rec.input = json_incref(input);
+    j->rec.idempotent = agent->contract->idempotent;
+    j->rec.created_ms = at_wall_ms();
+    j->heap_idx = -1;
+    j->accepted_ns = at_now_ns();
+    at_token_new(24, j->token, sizeof(j->token));
+    return j;
+}
+
+struct at_job *at_job_ref(struct at_job *j)
+{
+    if (j)
+        atomic_fetch_add(&j->refs, 1);
+    return j;
+}
+
+void at_job_unref(struct at_job *j)
+{
+    if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
+        return;
+    struct at_job_waiter *w = j->waiters;
+    while (w) {
+        struct at_job_waiter *next = w->next;
+        free(w);
+        w = next;
+    }
+    at_job_rec_release(&j->rec);
+    at_job_rec_release(&j->final_rec);
+    at_reg_agent_unref(j->agent);
+    free(j->cancel_reason);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+void at_job_on_done(struct at_job *j, at_job_done_fn fn, void *arg)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->committed_final) {
+        pthread_mutex_unlock(&j->mu);
+        fn(&j->final_rec, j->final_rc, arg);
+        return;
+    }
+    struct at_job_waiter *w = at_malloc(sizeof(*w));
+    w->fn = fn;
+    w->arg = arg;
+    w->next = j->waiters;
+    j->waiters = w;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void at__job_finish_committed(struct at_job *j, const struct at_job_rec *rec, int store_rc)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->committed_final) {
+        pthread_mutex_unlock(&j->mu);
+        return;
+    }
+    at_job_rec_copy(&j->final_rec, rec);
+    j->final_rc = store_rc;
+    j->committed_final = 1;
+    struct at_job_waiter *w = j->waiters;
+    j->waiters = NULL;
+    pthread_mutex_unlock(&j->mu);
+    /* waiters were pushed at the head: call them in registration order */
+    struct at_job_waiter *rev = NULL;
+    while (w) {
+        struct at_job_waiter *next = w->next;
+        w->next = rev;
+        rev = w;
+        w = next;
+    }
+    while (rev) {
+        struct at_job_waiter *next = rev->next;
+        rev->fn(&j->final_rec, store_rc, rev->arg);
+        free(rev);
+        rev = next;
+    }
+}
+
+void at__job_accept_committed(struct at_job *j, int store_rc)
+{
+    pthread_mutex_lock(&j->mu);
+    at_job_accept_fn fn = j->on_accept;
+    void *arg = j->accept_arg;
+    j->on_accept = NULL;
+    pthread_mutex_unlock(&j->mu);
+    if (fn)
+        fn(j->rec.id, store_rc, arg);
+}
+
+json_t *at_error_json(int code, const char *detail, const char *pointer)
+{
+    json_t *e = json_object();
+    char type[96];
+    snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
+    json_object_set_new(e, "type", json_string(type));
+    json_object_set_new(e, "title", json_string(at_err_msg(code)));
+    json_object_set_new(e, "status", json_integer(at_err_http(code)));
+    json_object_set_new(e, "code", json_string(at_err_slug(code)));
+    if (detail) {
+        char *clean = at_utf8_sanitize(detail, strlen(detail));
+        json_object_set_new(e, "detail", json_string(clean));
+        free(clean);
+    }
+    if (pointer)
+        json_object_set_new(e, "pointer", json_string(pointer));
+    return e;
+}
+
+void at_job_set_error(struct at_job *j, int code, const char *detail, const char *pointer)
+{
+    json_decref(j->rec.error);
+    j->rec.error = at_error_json(code, detail, pointer);
+}

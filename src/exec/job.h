@@ -1,0 +1,84 @@
+/*
+ * job.h - a run in flight: the runtime object behind a jobs row.
+ *
+ * Reference-counted and shared between threads: the HTTP thread that
+ * submitted it (while it waits), the engine loop (which owns every field
+ * except the waiter list), and write operations queued to the store.  The
+ * persisted fields live in `rec`; whenever they go to the store a copy is
+ * taken on the loop thread, so the writer never reads a record the loop is
+ * changing.  Waiters are called once, after the job's final state is
+ * committed to the store, with that committed record.
+ */
+#ifndef AT_EXEC_JOB_H
+#define AT_EXEC_JOB_H
+
+#include "base/loop.h"
+#include "registry/registry.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct at_job;
+struct at_pool;
+struct at_worker;
+
+/* Called once on some thread (writer or loop) when the job is final and
+ * committed; rec is valid during the call only.  store_rc is the commit's
+ * result (non-zero: the final state could not be stored). */
+typedef void (*at_job_done_fn)(const struct at_job_rec *rec, int store_rc, void *arg);
+/* Called once when the job row is first committed (the acknowledgement),
+ * or with an error when it could not be stored. */
+typedef void (*at_job_accept_fn)(const char *job_id, int store_rc, void *arg);
+
+struct at_job_waiter {
+    struct at_job_waiter *next;
+    at_job_done_fn fn;
+    void *arg;
+};
+
+struct at_job {
+    atomic_int refs;
+    struct at_job_rec rec;       /* loop-owned; copied for every store write */
+    struct at_reg_agent *agent;  /* the resolved agent version */
+    char token[48];              /* job-scoped token */
+
+    /* loop-owned runtime state */
+    int heap_idx;                /* position in its pool's queue, -1 if not queued */
+    struct at_pool *pool;
+    struct at_worker *worker;
+    int persisted;               /* an insert has been submitted */
+    int cancel_requested;
+    int final;                   /* final state decided (maybe not yet committed) */
+    char *cancel_reason;
+    int64_t accepted_ns;         /* monotonic time of submission */
+
+    /* acknowledgement and completion, guarded by mu */
+    pthread_mutex_t mu;
+    at_job_accept_fn on_accept;
+    void *accept_arg;
+    struct at_job_waiter *waiters;
+    int committed_final;
+    struct at_job_rec final_rec; /* copy of the committed final record */
+    int final_rc;
+};
+
+struct at_job *at_job_new(struct at_reg_agent *agent, json_t *input);
+struct at_job *at_job_ref(struct at_job *j);
+void at_job_unref(struct at_job *j);
+
+/* Register fn to run when the job is final and committed; runs at once
+ * (on this thread) if that already happened.  Thread-safe. */
+void at_job_on_done(struct at_job *j, at_job_done_fn fn, void *arg);
+
+/* Internal to exec/: the committed final state arrives. */
+void at__job_finish_committed(struct at_job *j, const struct at_job_rec *rec, int store_rc);
+void at__job_accept_committed(struct at_job *j, int store_rc);
+
+/* Set the job's error from a code and message (and optional pointer). */
+void at_job_set_error(struct at_job *j, int code, const char *detail, const char *pointer);
+
+/* A problem-style error object {"type","title","status","detail",...}. */
+json_t *at_error_json(int code, const char *detail, const char *pointer);
+
+#endif

@@ -1,0 +1,584 @@
+/*
+ * routes.c - the /api/v1 handlers (docs/api.md).
+ */
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/str.h"
+#include "exec/remote.h"
+#include "http/app.h"
+#include "http/server.h"
+#include "json/json.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define API "/api/v1"
+
+static struct at_engine *engine_of(struct at_http_req *r)
+{
+    return __atomic_load_n(&r->app->engine, __ATOMIC_ACQUIRE);
+}
+
+/* Parse the request body as a JSON object (an empty body is {} when
+ * allow_empty).  Answers the request and returns non-zero on failure. */
+static int body_json(struct at_http_req *r, int allow_empty, json_t **out)
+{
+    if (r->body.len == 0 && allow_empty) {
+        *out = json_object();
+        return 0;
+    }
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *v;
+    if (at_json_parse(r->body.p ? r->body.p : "", r->body.len, 0, &v, &d)) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s (line %d, column %d)",
+                 d.msg, d.line, d.col);
+        at_http_reply_problem(r, AT_EPARSE, msg, NULL, NULL);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int query_int(struct at_http_req *r, const char *name, long long min, long long max,
+                     long long dflt, long long *out)
+{
+    const char *v = at_http_query(r, name);
+    if (!v || !*v) {
+        *out = dflt;
+        return 0;
+    }
+    if (at_parse_i64(v, min, max, out)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "query parameter %s must be an integer between %lld and %lld",
+                 name, min, max);
+        at_http_reply_problem(r, AT_EINVAL, msg, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- health ---- */
+
+static void h_health(struct at_http_req *r)
+{
+    struct at_engine *e = engine_of(r);
+    char ts[40];
+    json_t *j = json_object();
+    json_object_set_new(j, "status", json_string(e ? "ok" : "starting"));
+    json_object_set_new(j, "version", json_string(ATLAS_VERSION));
+    json_object_set_new(j, "started_at",
+                        json_string(at_time_iso8601(r->app->started_ms, ts, sizeof(ts))));
+    json_object_set_new(j, "uptime_s",
+                        json_real((double)(at_wall_ms() - r->app->started_ms) / 1000.0));
+    json_object_set_new(j, "pid", json_integer(getpid()));
+    json_object_set_new(j, "data_dir", json_string(r->app->data_dir));
+    json_object_set_new(j, "store", json_string(r->app->store->ops->name));
+    json_object_set_new(j, "agents", json_integer((json_int_t)at_registry_count(r->app->registry)));
+    if (e)
+        json_object_set_new(j, "engine", at_engine_stats_json(e));
+    struct at_writer_stats ws;
+    at_writer_get_stats(r->app->writer, &ws);
+    json_object_set_new(j, "store_writer",
+                        json_pack("{s:I,s:I,s:I,s:I}", "writes", (json_int_t)ws.writes, "commits",
+                                  (json_int_t)ws.commits, "failures", (json_int_t)ws.failures,
+                                  "pending", (json_int_t)ws.pending));
+    at_http_reply_json(r, e ? 200 : 503, j);
+}
+
+/* ---- agents ---- */
+
+static void h_agents_list(struct at_http_req *r)
+{
+    const char *name = at_http_query(r, "name");
+    json_t *list = at_registry_list_json(r->app->registry, name && *name ? name : NULL);
+    at_http_reply_json(r, 200, json_pack("{s:o}", "agents", list));
+}
+
+static void h_search(struct at_http_req *r)
+{
+    const char *q = at_http_query(r, "q");
+    if (!q || !*q) {
+        at_http_reply_problem(r, AT_EINVAL, "query parameter q (the text to search) is required",
+                              NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200,
+                       json_pack("{s:s,s:o}", "query", q, "agents",
+                                 at_registry_search_json(r->app->registry, q)));
+}
+
+static void h_agent_get(struct at_http_req *r, const char *ref)
+{
+    struct at_reg_agent *a;
+    int rc = at_registry_resolve(r->app->registry, ref, &a);
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "no agent \"%s\" is registered", ref);
+        at_http_reply_problem(r, rc == AT_EINVAL ? AT_EINVAL : AT_ENOENT, msg, NULL, NULL);
+        return;
+    }
+    json_t *j = at_reg_agent_to_json(a, 1);
+    /* every version of this name, newest first */
+    json_t *all = at_registry_list_json(r->app->registry, a->contract->name);
+    json_t *versions = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(all, i, v) json_array_append(versions, json_object_get(v, "version"));
+    json_decref(all);
+    json_object_set_new(j, "versions", versions);
+    at_reg_agent_unref(a);
+    at_http_reply_json(r, 200, j);
+}
+
+static void h_agent_delete(struct at_http_req *r, const char *ref)
+{
+    int count = 0;
+    int rc = at_registry_unregister(r->app->registry, ref, &count);
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "no agent \"%s\" is registered", ref);
+        at_http_reply_problem(r, rc == AT_EINVAL ? AT_EINVAL : AT_ENOENT, msg, NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "unregistered", ref, "versions", count));
+}
+
+static void h_agents_register(struct at_http_req *r)
+{
+    json_t *body;
+    if (body_json(r, 0, &body))
+        return;
+    const char *path = at_json_str(body, "path", NULL);
+    const char *remote = at_json_str(body, "remote", NULL);
+    const char *name = at_json_str(body, "name", NULL);
+    const char *tool = at_json_str(body, "tool", NULL);
+    int force = at_json_bool(body, "force", 0);
+    struct at_diag d;
+    at_diag_clear(&d);
+    struct at_reg_result res;
+    int rc;
+    if (!json_is_object(body) || (!path == !remote)) {
+        at_http_reply_problem(r, AT_EINVAL,
+                              "the body must be {\"path\": \"/abs/dir\"} or {\"remote\": URL, "
+                              "\"name\": NAME} (plus optional name, tool, force)",
+                              NULL, NULL);
+        json_decref(body);
+        return;
+    }
+    if (path) {
+        rc = at_registry_register_dir(r->app->registry, path, name, force, &res, &d);
+    } else {
+        if (!name) {
+            at_http_reply_problem(r, AT_EINVAL, "a remote agent needs a name", "/name", NULL);
+            json_decref(body);
+            return;
+        }
+        if (!at_agent_name_valid(name)) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "\"%s\" is not a valid agent name", name);
+            at_http_reply_problem(r, AT_EINVAL, msg, "/name", NULL);
+            json_decref(body);
+            return;
+        }
+        struct at_contract *c = NULL;
+        rc = at_remote_describe(remote, name, tool,
+                                (int)(r->app->config->exec.timeout_startup * 1000), &c, &d);
+        if (!rc) {
+            rc = at_registry_register_remote(r->app->registry, c, force, &res, &d);
+            at_contract_unref(c);
+        }
+    }
+    json_decref(body);
+    if (rc) {
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    struct at_reg_agent *a;
+    char ref[300];
+    snprintf(ref, sizeof(ref), "%s:%s", res.name, res.version);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "name", res.name, "version", res.version, "digest",
+                          res.digest, "status", res.status);
+    if (at_registry_resolve(r->app->registry, ref, &a) == 0) {
+        json_object_set_new(j, "agent", at_reg_agent_to_json(a, 0));
+        at_reg_agent_unref(a);
+    }
+    at_http_reply_json(r, strcmp(res.status, "unchanged") == 0 ? 200 : 201, j);
+}
+
+/* ---- runs ---- */
+
+/* Shared between a suspended request and the job's completion callback:
+ * whichever ends last frees it. */
+struct run_wait {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    struct at_http_req *req; /* NULL once the request is gone */
+    int async;               /* answer at acknowledgement (202) */
+    char job_id[AT_ID_MAX];
+};
+
+static void run_wait_unref(struct run_wait *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+static void run_wait_detach(void *arg)
+{
+    struct run_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->req = NULL;
+    pthread_mutex_unlock(&w->mu);
+    run_wait_unref(w);
+}
+
+static json_t *problem_from_job(const struct at_job_rec *rec)
+{
+    json_t *p = rec->error ? json_deep_copy(rec->error)
+                           : at_http_problem(AT_EINTERNAL, "job failed without an error", NULL);
+    json_object_del(p, "code");
+    json_object_set_new(p, "job", json_string(rec->id));
+    json_object_set_new(p, "state", json_string(at_job_state_name(rec->state)));
+    char inst[128];
+    snprintf(inst, sizeof(inst), API "/jobs/%s", rec->id);
+    json_object_set_new(p, "instance", json_string(inst));
+    return p;
+}
+
+static void on_run_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct run_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    struct at_http_req *req = w->req;
+    w->req = NULL;
+    if (req) {
+        char hdr[AT_ID_MAX];
+        snprintf(hdr, sizeof(hdr), "%s", rec->id);
+        at_http_add_header(req, "Atlas-Job-Id", hdr);
+        if (store_rc) {
+            at_http_complete_problem(
+                req, 500,
+                at_http_problem(AT_EIO, "the job's result could not be written to the store",
+                                NULL));
+        } else if (rec->state == AT_JOB_COMPLETED) {
+            at_http_complete_json(req, 200, json_incref(rec->output));
+        } else {
+            json_t *p = problem_from_job(rec);
+            int status = (int)json_integer_value(json_object_get(p, "status"));
+            at_http_complete_problem(req, status ? status : 500, p);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    run_wait_unref(w);
+}
+
+static void on_run_accepted(const char *job_id, int store_rc, void *arg)
+{
+    struct run_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    struct at_http_req *req = w->req;
+    if (req && w->async) {
+        w->req = NULL;
+        if (store_rc) {
+            at_http_complete_problem(
+                req, 500, at_http_problem(AT_EIO, "the job could not be written to the store",
+                                          NULL));
+        } else {
+            char loc[128];
+            snprintf(loc, sizeof(loc), API "/jobs/%s", job_id);
+            at_http_add_header(req, "Location", loc);
+            at_http_add_header(req, "Atlas-Job-Id", job_id);
+            at_http_complete_json(req, 202,
+                                  json_pack("{s:s,s:s,s:s}", "job", job_id, "state", "queued",
+                                            "status_url", loc));
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    run_wait_unref(w);
+}
+
+static int prefers_async(struct at_http_req *r)
+{
+    const char *p = at_http_header(r, "Prefer");
+    if (!p)
+        return 0;
+    /* RFC 7240: comma-separated preferences */
+    const char *s = p;
+    while (*s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        if (strncasecmp(s, "respond-async", 13) == 0 &&
+            (s[13] == '\0' || s[13] == ',' || s[13] == ';' || s[13] == ' '))
+            return 1;
+        while (*s && *s != ',')
+            s++;
+    }
+    return 0;
+}
+
+static void h_run(struct at_http_req *r, const char *ref)
+{
+    struct at_engine *e = engine_of(r);
+    if (!e) {
+        at_http_reply_problem(r, AT_ESTATE, "the daemon is still starting", NULL, NULL);
+        return;
+    }
+    json_t *input;
+    if (body_json(r, 1, &input))
+        return;
+    long long priority;
+    if (query_int(r, "priority", -1000000, 1000000, 0, &priority)) {
+        json_decref(input);
+        return;
+    }
+    const char *src = at_http_header(r, "Atlas-Source");
+    struct run_wait *w = at_calloc(1, sizeof(*w));
+    atomic_init(&w->refs, 3); /* request, accept callback, done callback */
+    pthread_mutex_init(&w->mu, NULL);
+    w->req = r;
+    w->async = prefers_async(r);
+    struct at_submit s = {
+        .agent = ref,
+        .input = input,
+        .priority = (int)priority,
+        .source = src && (strcmp(src, "cli") == 0 || strcmp(src, "http") == 0) ? src : "http",
+        .on_accept = on_run_accepted,
+        .accept_arg = w,
+        .on_done = on_run_done,
+        .done_arg = w,
+    };
+    struct at_diag d;
+    at_diag_clear(&d);
+    at_http_suspend(r);
+    r->user = w;
+    r->user_free = run_wait_detach;
+    int rc = at_engine_submit(e, &s, NULL, &d);
+    json_decref(input);
+    if (rc) {
+        /* neither callback will run */
+        atomic_fetch_sub(&w->refs, 2);
+        pthread_mutex_lock(&w->mu);
+        w->req = NULL;
+        pthread_mutex_unlock(&w->mu);
+        r->suspended = 0;
+        at_http_reply_diag(r, &d);
+    }
+}
+
+/* ---- jobs ---- */
+
+static void h_jobs_list(struct at_http_req *r)
+{
+    struct at_job_filter f = {.state = -1};
+    const char *state = at_http_query(r, "state");
+    if (state && *state) {
+        f.state = at_job_state_parse(state);
+        if (f.state < 0) {
+            at_http_reply_problem(r, AT_EINVAL,
+                                  "state must be one of queued, running, completed, failed, "
+                                  "cancelled",
+                                  NULL, NULL);
+            return;
+        }
+    }
+    f.agent = at_http_query(r, "agent");
+    if (f.agent && !*f.agent)
+        f.agent = NULL;
+    f.parent = at_http_query(r, "parent");
+    if (f.parent && !*f.parent)
+        f.parent = NULL;
+    long long limit, before;
+    if (query_int(r, "limit", 1, 1000, 50, &limit) ||
+        query_int(r, "before", 0, (long long)1 << 62, 0, &before))
+        return;
+    f.limit = (int)limit;
+    f.before_seq = before;
+    const char *since = at_http_query(r, "since");
+    if (since && *since && at_time_parse_iso8601(since, &f.since_ms)) {
+        at_http_reply_problem(r, AT_EINVAL, "since must be an RFC 3339 time", NULL, NULL);
+        return;
+    }
+    struct at_job_rec *recs;
+    size_t n;
+    int rc = at_store_call(r->app->store, job_list, &f, &recs, &n);
+    if (rc) {
+        at_http_reply_problem(r, rc, "cannot read jobs from the store", NULL, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    int full = at_http_query(r, "full") != NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = at_job_rec_to_json(&recs[i]);
+        if (!full) {
+            json_object_del(j, "input");
+            json_object_del(j, "output");
+        }
+        json_array_append_new(arr, j);
+    }
+    json_t *out = json_pack("{s:o}", "jobs", arr);
+    if (n == (size_t)f.limit)
+        json_object_set_new(out, "next_before", json_integer(recs[n - 1].seq));
+    at_job_recs_free(recs, n);
+    at_http_reply_json(r, 200, out);
+}
+
+static void h_job_get(struct at_http_req *r, const char *id)
+{
+    struct at_job_rec rec;
+    int rc = at_store_call(r->app->store, job_get, id, &rec);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job \"%s\"", id);
+        at_http_reply_problem(r, rc == AT_ENOENT ? AT_ENOENT : rc, msg, NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, at_job_rec_to_json(&rec));
+    at_job_rec_release(&rec);
+}
+
+static void h_job_cancel(struct at_http_req *r, const char *id)
+{
+    struct at_job_rec rec;
+    int rc = at_store_call(r->app->store, job_get, id, &rec);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job \"%s\"", id);
+        at_http_reply_problem(r, AT_ENOENT, msg, NULL, NULL);
+        return;
+    }
+    if (at_job_state_final(rec.state)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "job %s is already %s", id, at_job_state_name(rec.state));
+        at_http_reply_problem(r, AT_ESTATE, msg, NULL,
+                              json_pack("{s:s}", "state", at_job_state_name(rec.state)));
+        at_job_rec_release(&rec);
+        return;
+    }
+    at_job_rec_release(&rec);
+    json_t *body = NULL;
+    const char *reason = "cancelled by request";
+    if (r->body.len && body_json(r, 1, &body) == 0)
+        reason = at_json_str(body, "reason", reason);
+    else if (r->body.len)
+        return; /* body_json answered */
+    at_engine_cancel(engine_of(r), id, reason);
+    json_decref(body);
+    at_http_reply_json(r, 202, json_pack("{s:s,s:s}", "job", id, "state", "cancelling"));
+}
+
+/* ---- routing ---- */
+
+static int ends_with(const char *s, const char *suffix, size_t *prefix_len)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    if (n <= m || strcmp(s + n - m, suffix) != 0)
+        return 0;
+    *prefix_len = n - m;
+    return 1;
+}
+
+static void method_not_allowed(struct at_http_req *r, const char *allow)
+{
+    at_http_add_header(r, "Allow", allow);
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s is not allowed here (allowed: %s)", r->method, allow);
+    json_t *p = at_http_problem(AT_EINVAL, msg, NULL);
+    json_object_set_new(p, "status", json_integer(405));
+    json_object_set_new(p, "type", json_string("urn:atlas:error:method-not-allowed"));
+    char *s = at_json_dumps(p);
+    json_decref(p);
+    at_http_reply_text(r, 405, "application/problem+json", s, strlen(s));
+    free(s);
+}
+
+void at_http_route(struct at_http_req *r)
+{
+    const char *p = r->path;
+    const char *m = r->method;
+    int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    int post = strcmp(m, "POST") == 0;
+    int del = strcmp(m, "DELETE") == 0;
+
+    if (strcmp(p, "/") == 0 && get) {
+        at_http_reply_json(r, 200,
+                           json_pack("{s:s,s:s,s:s,s:s}", "name", "atlasd", "version",
+                                     ATLAS_VERSION, "api", API, "health", API "/health"));
+        return;
+    }
+    if (strncmp(p, API "/", sizeof(API)) != 0) {
+        at_http_reply_problem(r, AT_ENOENT, "no such endpoint", NULL, NULL);
+        return;
+    }
+    const char *rest = p + sizeof(API); /* after "/api/v1/" */
+    size_t plen;
+
+    if (strcmp(rest, "health") == 0) {
+        get ? h_health(r) : method_not_allowed(r, "GET");
+        return;
+    }
+    if (strcmp(rest, "search") == 0) {
+        get ? h_search(r) : method_not_allowed(r, "GET");
+        return;
+    }
+    if (strcmp(rest, "agents") == 0) {
+        if (get)
+            h_agents_list(r);
+        else if (post)
+            h_agents_register(r);
+        else
+            method_not_allowed(r, "GET, POST");
+        return;
+    }
+    if (strncmp(rest, "agents/", 7) == 0) {
+        const char *ref = rest + 7;
+        if (ends_with(ref, "/run", &plen)) {
+            char *name = at_strndup(ref, plen);
+            post ? h_run(r, name) : method_not_allowed(r, "POST");
+            free(name);
+            return;
+        }
+        if (get)
+            h_agent_get(r, ref);
+        else if (del)
+            h_agent_delete(r, ref);
+        else
+            method_not_allowed(r, "GET, DELETE");
+        return;
+    }
+    if (strcmp(rest, "jobs") == 0) {
+        get ? h_jobs_list(r) : method_not_allowed(r, "GET");
+        return;
+    }
+    if (strncmp(rest, "jobs/", 5) == 0) {
+        const char *id = rest + 5;
+        if (ends_with(id, "/cancel", &plen)) {
+            char *jid = at_strndup(id, plen);
+            post ? h_job_cancel(r, jid) : method_not_allowed(r, "POST");
+            free(jid);
+            return;
+        }
+        if (strchr(id, '/')) {
+            at_http_reply_problem(r, AT_ENOENT, "no such endpoint", NULL, NULL);
+            return;
+        }
+        if (get)
+            h_job_get(r, id);
+        else if (del)
+            h_job_cancel(r, id);
+        else
+            method_not_allowed(r, "GET, DELETE");
+        return;
+    }
+    at_http_reply_problem(r, AT_ENOENT, "no such endpoint", NULL, NULL);
+}

@@ -1,0 +1,448 @@
+#include "http/server.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/utf8.h"
+#include "json/json.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct at_http_server {
+    struct MHD_Daemon *mhd;
+    int fd;
+    int port;
+    char host[64];
+    int ipv6;
+    size_t max_body;
+    struct at_app *app;
+    pthread_mutex_t smu;            /* guards the suspended list */
+    struct at_http_req *suspended;  /* connections suspended in MHD */
+    int stopping;
+};
+
+static void susp_add(struct at_http_server *s, struct at_http_req *r)
+{
+    pthread_mutex_lock(&s->smu);
+    r->susp_prev = NULL;
+    r->susp_next = s->suspended;
+    if (s->suspended)
+        s->suspended->susp_prev = r;
+    s->suspended = r;
+    pthread_mutex_unlock(&s->smu);
+}
+
+static void susp_del(struct at_http_server *s, struct at_http_req *r)
+{
+    pthread_mutex_lock(&s->smu);
+    if (r->susp_prev)
+        r->susp_prev->susp_next = r->susp_next;
+    else if (s->suspended == r)
+        s->suspended = r->susp_next;
+    if (r->susp_next)
+        r->susp_next->susp_prev = r->susp_prev;
+    r->susp_next = r->susp_prev = NULL;
+    pthread_mutex_unlock(&s->smu);
+}
+
+/* ---- listening socket ---- */
+
+static int bind_listen(const char *addr, struct at_http_server *s, struct at_diag *d)
+{
+    char host[256];
+    const char *port;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (!end || end[1] != ':')
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                               "listen address \"%s\" is not [IPv6]:PORT", addr);
+        snprintf(host, sizeof(host), "%.*s", (int)(end - addr - 1), addr + 1);
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (!colon)
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                               "listen address \"%s\" is not ADDRESS:PORT", addr);
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+        port = colon + 1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (gai != 0)
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "cannot resolve listen address \"%s\": %s",
+                           addr, gai_strerror(gai));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "socket: %s", strerror(errno));
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        int e = errno;
+        close(fd);
+        freeaddrinfo(ai);
+        return at_diag_set(d, at_err_from_errno(e), NULL, 0, 0, "cannot listen on %s: %s",
+                           addr, strerror(e));
+    }
+    s->ipv6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    if (listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "listen: %s", strerror(e));
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        s->port = ntohs(in->sin_port);
+        inet_ntop(AF_INET, &in->sin_addr, s->host, sizeof(s->host));
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        s->port = ntohs(in6->sin6_port);
+        inet_ntop(AF_INET6, &in6->sin6_addr, s->host, sizeof(s->host));
+    }
+    s->fd = fd;
+    return 0;
+}
+
+/* ---- request lifecycle ---- */
+
+static void req_free(struct at_http_req *r)
+{
+    if (!r)
+        return;
+    if (r->user_free && r->user)
+        r->user_free(r->user);
+    at_buf_release(&r->body);
+    free(r->path);
+    free(r->resp_body);
+    free(r->extra_headers);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result send_prepared(struct at_http_req *r)
+{
+    struct MHD_Response *resp =
+        r->resp_body
+            ? MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE)
+            : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    r->resp_body = NULL; /* MHD owns it now */
+    if (r->resp_type)
+        MHD_add_response_header(resp, "Content-Type", r->resp_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->extra_headers) {
+        char *line = r->extra_headers;
+        while (*line) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            char *colon = strchr(line, ':');
+            if (colon) {
+                *colon = '\0';
+                MHD_add_response_header(resp, line, colon + 1);
+            }
+            if (!nl)
+                break;
+            line = nl + 1;
+        }
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct at_http_server *s = cls;
+    struct at_http_req *r = *con_cls;
+    if (!r) {
+        r = at_calloc(1, sizeof(*r));
+        r->srv = s;
+        r->app = s->app;
+        r->conn = c;
+        snprintf(r->method, sizeof(r->method), "%s", method);
+        r->path = at_strdup(url);
+        at_buf_init(&r->body, s->max_body);
+        pthread_mutex_init(&r->mu, NULL);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->body_too_large && at_buf_append(&r->body, upload_data, *upload_size))
+            r->body_too_large = 1;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!r->started) {
+        r->started = 1;
+        if (r->body_too_large) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes "
+                                       "(execution.max_input_bytes)",
+                     s->max_body);
+            at_http_reply_problem(r, AT_E2BIG, msg, NULL, NULL);
+        } else {
+            at_http_route(r);
+        }
+        pthread_mutex_lock(&r->mu);
+        int suspended = r->suspended && !r->ready;
+        if (suspended) {
+            /* under mu: complete() resumes only a connection suspended here */
+            MHD_suspend_connection(c);
+            r->mhd_suspended = 1;
+            susp_add(s, r);
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (suspended)
+            return MHD_YES;
+    }
+    pthread_mutex_lock(&r->mu);
+    int ready = r->ready;
+    pthread_mutex_unlock(&r->mu);
+    if (!ready) {
+        at_http_reply_problem(r, AT_EINTERNAL, "the handler gave no answer", NULL, NULL);
+    }
+    return send_prepared(r);
+}
+
+int at_http_start(const struct at_http_cfg *cfg, struct at_http_server **out, struct at_diag *d)
+{
+    struct at_http_server *s = at_calloc(1, sizeof(*s));
+    s->fd = -1;
+    s->max_body = cfg->max_body ? cfg->max_body : (4u << 20);
+    s->app = cfg->app;
+    pthread_mutex_init(&s->smu, NULL);
+    int rc = bind_listen(cfg->listen, s, d);
+    if (rc) {
+        pthread_mutex_destroy(&s->smu);
+        free(s);
+        return rc;
+    }
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 2;
+    s->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_TIMEOUT, 0u,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!s->mhd) {
+        close(s->fd);
+        pthread_mutex_destroy(&s->smu);
+        free(s);
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the HTTP server on %s",
+                           cfg->listen);
+    }
+    *out = s;
+    return 0;
+}
+
+int at_http_port(const struct at_http_server *s)
+{
+    return s->port;
+}
+
+void at_http_base_url(const struct at_http_server *s, char *out, size_t n)
+{
+    if (s->ipv6)
+        snprintf(out, n, "http://[%s]:%d", s->host, s->port);
+    else
+        snprintf(out, n, "http://%s:%d", s->host, s->port);
+}
+
+void at_http_stop(struct at_http_server *s)
+{
+    if (!s)
+        return;
+    /* MHD must not be stopped with suspended connections: answer each one */
+    MHD_quiesce_daemon(s->mhd);
+    for (;;) {
+        pthread_mutex_lock(&s->smu);
+        struct at_http_req *r = s->suspended;
+        pthread_mutex_unlock(&s->smu);
+        if (!r)
+            break;
+        at_http_complete_problem(r, 503,
+                                 at_http_problem(AT_ESTATE, "the daemon is shutting down; the "
+                                                            "job stays in the store",
+                                                 NULL));
+    }
+    usleep(50000); /* let the resumed connections send their answer */
+    MHD_stop_daemon(s->mhd);
+    pthread_mutex_destroy(&s->smu);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s);
+}
+
+/* ---- accessors ---- */
+
+const char *at_http_header(struct at_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *at_http_query(struct at_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- answers ---- */
+
+static void set_answer(struct at_http_req *r, int status, const char *type, char *body,
+                       size_t len)
+{
+    pthread_mutex_lock(&r->mu);
+    free(r->resp_body);
+    r->status = status;
+    r->resp_type = type;
+    r->resp_body = body;
+    r->resp_len = len;
+    r->ready = 1;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void at_http_reply_json(struct at_http_req *r, int status, json_t *body)
+{
+    char *s = at_json_dumps(body);
+    json_decref(body);
+    set_answer(r, status, "application/json", s, strlen(s));
+}
+
+void at_http_reply_text(struct at_http_req *r, int status, const char *type, const char *text,
+                        size_t len)
+{
+    set_answer(r, status, type, at_strndup(text, len), len);
+}
+
+json_t *at_http_problem(int code, const char *detail, const char *pointer)
+{
+    json_t *p = json_object();
+    char type[96];
+    snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
+    json_object_set_new(p, "type", json_string(type));
+    json_object_set_new(p, "title", json_string(at_err_msg(code)));
+    json_object_set_new(p, "status", json_integer(at_err_http(code)));
+    if (detail) {
+        char *clean = at_utf8_sanitize(detail, strlen(detail));
+        json_object_set_new(p, "detail", json_string(clean));
+        free(clean);
+    }
+    if (pointer)
+        json_object_set_new(p, "pointer", json_string(pointer));
+    return p;
+}
+
+void at_http_reply_problem(struct at_http_req *r, int code, const char *detail,
+                           const char *pointer, json_t *extra)
+{
+    json_t *p = at_http_problem(code, detail, pointer);
+    if (extra) {
+        json_object_update_missing(p, extra);
+        json_decref(extra);
+    }
+    char *s = at_json_dumps(p);
+    json_decref(p);
+    set_answer(r, at_err_http(code), "application/problem+json", s, strlen(s));
+}
+
+void at_http_reply_diag(struct at_http_req *r, const struct at_diag *d)
+{
+    json_t *extra = json_object();
+    if (d->file[0]) {
+        json_object_set_new(extra, "file", json_string(d->file));
+        if (d->line > 0)
+            json_object_set_new(extra, "line", json_integer(d->line));
+        if (d->col > 0)
+            json_object_set_new(extra, "column", json_integer(d->col));
+    }
+    char msg[2048];
+    if (d->file[0]) {
+        struct at_diag copy = *d;
+        copy.pointer[0] = '\0';
+        at_diag_format(&copy, msg, sizeof(msg));
+    } else {
+        snprintf(msg, sizeof(msg), "%s", d->msg);
+    }
+    at_http_reply_problem(r, d->code ? d->code : AT_EINTERNAL, msg,
+                          d->pointer[0] ? d->pointer : NULL, extra);
+}
+
+void at_http_add_header(struct at_http_req *r, const char *name, const char *value)
+{
+    char *line = at_asprintf("%s%s:%s\n", r->extra_headers ? r->extra_headers : "", name, value);
+    free(r->extra_headers);
+    r->extra_headers = line;
+}
+
+void at_http_suspend(struct at_http_req *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->suspended = 1;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void complete(struct at_http_req *r, int status, const char *type, char *body)
+{
+    pthread_mutex_lock(&r->mu);
+    free(r->resp_body);
+    r->status = status;
+    r->resp_type = type;
+    r->resp_body = body;
+    r->resp_len = strlen(body);
+    r->ready = 1;
+    int resume = r->mhd_suspended;
+    r->mhd_suspended = 0;
+    if (resume)
+        susp_del(r->srv, r);
+    pthread_mutex_unlock(&r->mu);
+    /* MHD allows resume from any thread; if the handler has not suspended
+     * the connection yet, on_request sees `ready` and answers directly. */
+    if (resume)
+        MHD_resume_connection(r->conn);
+}
+
+void at_http_complete_json(struct at_http_req *r, int status, json_t *body)
+{
+    char *s = at_json_dumps(body);
+    json_decref(body);
+    complete(r, status, "application/json", s);
+}
+
+void at_http_complete_problem(struct at_http_req *r, int status, json_t *problem)
+{
+    char *s = at_json_dumps(problem);
+    json_decref(problem);
+    complete(r, status, "application/problem+json", s);
+}

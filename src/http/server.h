@@ -1,0 +1,95 @@
+/*
+ * server.h - the HTTP server (libmicrohttpd, epoll, a small thread pool)
+ * and the request/response helpers every handler uses.
+ *
+ * Requests are routed by method and path to handlers (routes.c).  A
+ * handler either answers at once (at_http_reply_*) or suspends the
+ * connection (at_http_suspend) and answers later from any thread with
+ * at_http_complete, which resumes it: sync runs wait this way without
+ * holding a server thread.  Bodies are bounded (execution.max_input_bytes,
+ * 413 beyond).  Errors are RFC 9457 problem+json built from base/err.h.
+ */
+#ifndef AT_HTTP_SERVER_H
+#define AT_HTTP_SERVER_H
+
+#include "base/buf.h"
+#include "base/diag.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+
+struct at_http_server;
+struct at_app; /* the daemon's components, see http/app.h */
+
+struct at_http_req {
+    struct at_http_server *srv;
+    struct at_app *app;
+    void *conn;             /* struct MHD_Connection */
+    char method[16];
+    char *path;             /* decoded path, owned */
+    struct at_buf body;
+    int body_too_large;
+    int started;            /* handler ran */
+
+    /* deferred answer (set by at_http_complete, guarded by mu) */
+    pthread_mutex_t mu;
+    int suspended;     /* the handler asked to answer later */
+    int mhd_suspended; /* the connection is suspended in MHD */
+    int ready;
+    int status;
+    char *resp_body;
+    size_t resp_len;
+    const char *resp_type;
+    char *extra_headers;    /* "Name: value\n..." */
+    void *user;             /* handler state while suspended */
+    struct at_http_req *susp_next, *susp_prev;
+    void (*user_free)(void *user);
+};
+
+struct at_http_cfg {
+    const char *listen;     /* "127.0.0.1:7070", "[::1]:0" */
+    size_t max_body;
+    int threads;            /* 0: 2 */
+    struct at_app *app;
+};
+
+/* Bind and start serving.  d explains failures (address in use...). */
+int at_http_start(const struct at_http_cfg *cfg, struct at_http_server **out, struct at_diag *d);
+/* The bound port (useful with port 0). */
+int at_http_port(const struct at_http_server *s);
+/* "http://127.0.0.1:PORT" into out. */
+void at_http_base_url(const struct at_http_server *s, char *out, size_t n);
+/* Stop accepting, finish in-flight requests briefly, free. */
+void at_http_stop(struct at_http_server *s);
+
+/* Request accessors (valid during the handler call). */
+const char *at_http_header(struct at_http_req *r, const char *name);
+const char *at_http_query(struct at_http_req *r, const char *name);
+
+/* Immediate answers: call once from the handler. */
+void at_http_reply_json(struct at_http_req *r, int status, json_t *body); /* steals body */
+void at_http_reply_text(struct at_http_req *r, int status, const char *type, const char *text,
+                        size_t len);
+/* RFC 9457 problem with type urn:atlas:error:<slug>; pointer/extra optional
+ * (extra is stolen and merged into the problem object). */
+void at_http_reply_problem(struct at_http_req *r, int code, const char *detail,
+                           const char *pointer, json_t *extra);
+/* Problem from a diagnostic (adds file/line/column when present). */
+void at_http_reply_diag(struct at_http_req *r, const struct at_diag *d);
+/* Add a response header to the answer about to be sent. */
+void at_http_add_header(struct at_http_req *r, const char *name, const char *value);
+
+/* Deferred answers: the handler calls at_http_suspend and returns; any
+ * thread later calls at_http_complete_json / _problem exactly once. */
+void at_http_suspend(struct at_http_req *r);
+void at_http_complete_json(struct at_http_req *r, int status, json_t *body); /* steals */
+void at_http_complete_problem(struct at_http_req *r, int status, json_t *problem); /* steals */
+
+/* Build a problem object (for handlers that complete later). */
+json_t *at_http_problem(int code, const char *detail, const char *pointer);
+
+/* Route a request: implemented in routes.c. */
+void at_http_route(struct at_http_req *r);
+
+#endif

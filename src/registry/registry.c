@@ -1,0 +1,646 @@
+#include "registry/registry.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "base/spawn.h"
+#include "json/json.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct at_registry {
+    struct at_store *store;
+    char *agents_dir;    /* DATA/agents: snapshots */
+    char *contracts_dir; /* DATA/contracts: contract JSON per name@version */
+    pthread_rwlock_t lock;
+    struct at_map by_key;  /* "name@version" -> entry */
+    struct at_map latest;  /* "name" -> entry (borrowed from by_key) */
+    at_reg_listener_fn listener;
+    void *listener_arg;
+    pthread_mutex_t py_mu;
+    struct at_map py_versions; /* interpreter -> version string */
+};
+
+struct at_reg_agent *at_reg_agent_ref(struct at_reg_agent *a)
+{
+    if (a)
+        atomic_fetch_add(&a->refs, 1);
+    return a;
+}
+
+void at_reg_agent_unref(struct at_reg_agent *a)
+{
+    if (!a || atomic_fetch_sub(&a->refs, 1) != 1)
+        return;
+    at_contract_unref(a->contract);
+    free(a->key);
+    free(a->digest);
+    free(a->kind);
+    free(a->source);
+    free(a->dir);
+    free(a->contract_file);
+    free(a);
+}
+
+int at_registry_split_ref(const char *ref, char *name, size_t nlen, char *version, size_t vlen)
+{
+    const char *colon = strrchr(ref, ':');
+    size_t n = colon ? (size_t)(colon - ref) : strlen(ref);
+    if (n == 0 || n >= nlen)
+        return AT_EINVAL;
+    memcpy(name, ref, n);
+    name[n] = '\0';
+    if (colon) {
+        size_t vl = strlen(colon + 1);
+        if (vl == 0 || vl >= vlen)
+            return AT_EINVAL;
+        memcpy(version, colon + 1, vl + 1);
+    } else {
+        version[0] = '\0';
+    }
+    return 0;
+}
+
+static char *contract_path(struct at_registry *r, const char *name, const char *version)
+{
+    return at_asprintf("%s/%s@%s.json", r->contracts_dir, name, version);
+}
+
+/* Build an index entry from a store record (takes nothing from rec). */
+static int entry_from_rec(struct at_registry *r, const struct at_agent_rec *rec,
+                          struct at_reg_agent **out, struct at_diag *d)
+{
+    struct at_contract *c;
+    int rc = at_contract_from_json(rec->contract, &c, d);
+    if (rc)
+        return rc;
+    struct at_reg_agent *a = at_calloc(1, sizeof(*a));
+    atomic_init(&a->refs, 1);
+    a->contract = c;
+    a->key = at_asprintf("%s@%s", rec->name, rec->version);
+    a->digest = at_strdup(rec->digest ? rec->digest : "");
+    a->kind = at_strdup(rec->kind ? rec->kind : "local");
+    a->source = at_strdup(rec->source ? rec->source : "");
+    a->registered_ms = rec->registered_ms;
+    if (strcmp(a->kind, "local") == 0) {
+        a->dir = at_asprintf("%s/sha256-%s", r->agents_dir,
+                             strncmp(a->digest, "sha256:", 7) == 0 ? a->digest + 7 : a->digest);
+        a->contract_file = contract_path(r, rec->name, rec->version);
+        if (!at_fs_is_file(a->contract_file)) {
+            /* re-create a missing contract file (it is derived data) */
+            char *dir = at_strdup(a->contract_file);
+            *strrchr(dir, '/') = '\0';
+            at_fs_mkdir_p(dir, 0755);
+            free(dir);
+            char *txt = at_json_dumps(rec->contract);
+            at_fs_write_atomic(a->contract_file, txt, strlen(txt), 0644);
+            free(txt);
+        }
+    }
+    *out = a;
+    return 0;
+}
+
+/* Recompute latest[name] from by_key.  Caller holds the write lock. */
+static void refresh_latest(struct at_registry *r, const char *name)
+{
+    struct at_reg_agent *best = NULL;
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&r->by_key, &it, NULL, &v)) {
+        struct at_reg_agent *a = v;
+        if (strcmp(a->contract->name, name) != 0)
+            continue;
+        if (!best || at_semver_cmp(&a->contract->semver, &best->contract->semver) > 0)
+            best = a;
+    }
+    if (best)
+        at_map_put(&r->latest, name, best);
+    else
+        at_map_del(&r->latest, name);
+}
+
+/* Insert or replace an entry.  Caller holds the write lock. */
+static void index_put(struct at_registry *r, struct at_reg_agent *a)
+{
+    struct at_reg_agent *old = at_map_put(&r->by_key, a->key, a);
+    refresh_latest(r, a->contract->name);
+    at_reg_agent_unref(old);
+}
+
+int at_registry_new(struct at_store *store, const char *data_dir, struct at_registry **out,
+                    struct at_diag *d)
+{
+    struct at_registry *r = at_calloc(1, sizeof(*r));
+    r->store = store;
+    r->agents_dir = at_fs_join(data_dir, "agents");
+    r->contracts_dir = at_fs_join(data_dir, "contracts");
+    pthread_rwlock_init(&r->lock, NULL);
+    pthread_mutex_init(&r->py_mu, NULL);
+    at_map_init(&r->by_key);
+    at_map_init(&r->latest);
+    at_map_init(&r->py_versions);
+    int rc = at_fs_mkdir_p(r->agents_dir, 0755);
+    if (!rc)
+        rc = at_fs_mkdir_p(r->contracts_dir, 0755);
+    if (rc) {
+        at_diag_set(d, rc, r->agents_dir, 0, 0, "cannot create directory");
+        at_registry_free(r);
+        return rc;
+    }
+    struct at_agent_rec *recs;
+    size_t n;
+    rc = at_store_call(store, agent_list, NULL, &recs, &n);
+    if (rc) {
+        at_diag_set(d, rc, NULL, 0, 0, "cannot read agents from the store");
+        at_registry_free(r);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct at_reg_agent *a;
+        struct at_diag ed;
+        at_diag_clear(&ed);
+        if (entry_from_rec(r, &recs[i], &a, &ed)) {
+            at_warn("registry", "skipping stored agent %s:%s: %s", recs[i].name, recs[i].version,
+                    ed.msg);
+            continue;
+        }
+        index_put(r, a);
+    }
+    at_agent_recs_free(recs, n);
+    *out = r;
+    return 0;
+}
+
+void at_registry_free(struct at_registry *r)
+{
+    if (!r)
+        return;
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&r->by_key, &it, NULL, &v))
+        at_reg_agent_unref(v);
+    at_map_release(&r->by_key);
+    at_map_release(&r->latest);
+    it = 0;
+    while (at_map_next(&r->py_versions, &it, NULL, &v))
+        free(v);
+    at_map_release(&r->py_versions);
+    pthread_rwlock_destroy(&r->lock);
+    pthread_mutex_destroy(&r->py_mu);
+    free(r->agents_dir);
+    free(r->contracts_dir);
+    free(r);
+}
+
+void at_registry_set_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg)
+{
+    r->listener = fn;
+    r->listener_arg = arg;
+}
+
+static void notify(struct at_registry *r, enum at_reg_event ev, const char *name,
+                   const char *version)
+{
+    if (r->listener)
+        r->listener(r->listener_arg, ev, name, version);
+}
+
+/* ---- dependencies ---- */
+
+static const char *python_version(struct at_registry *r, const char *interp, struct at_diag *d)
+{
+    pthread_mutex_lock(&r->py_mu);
+    const char *cached = at_map_get(&r->py_versions, interp);
+    pthread_mutex_unlock(&r->py_mu);
+    if (cached)
+        return cached;
+    struct at_buf out;
+    at_buf_init(&out, 4096);
+    char *argv[] = {(char *)interp, "-c", "import platform; print(platform.python_version())",
+                    NULL};
+    int status = 0;
+    int rc = at_spawn_capture(argv, 10000, &out, &status);
+    char *ver = NULL;
+    if (rc == AT_ENOENT) {
+        at_diag_set(d, AT_EDEPS, NULL, 0, 0, "Python interpreter \"%s\" was not found in PATH",
+                    interp);
+    } else if (rc || status != 0) {
+        at_diag_set(d, AT_EDEPS, NULL, 0, 0, "cannot run \"%s\" to check its version: %s", interp,
+                    rc ? at_err_msg(rc) : at_buf_str(&out));
+    } else {
+        ver = at_buf_detach(&out, NULL);
+        ver[strcspn(ver, "\r\n")] = '\0';
+    }
+    at_buf_release(&out);
+    if (!ver)
+        return NULL;
+    pthread_mutex_lock(&r->py_mu);
+    char *prev = at_map_put(&r->py_versions, interp, ver);
+    free(prev);
+    pthread_mutex_unlock(&r->py_mu);
+    return ver;
+}
+
+static int check_python(struct at_registry *r, const struct at_contract *c, struct at_diag *d)
+{
+    if (!c->python || !at_contract_is_python(c))
+        return 0;
+    const char *interp = json_string_value(json_array_get(c->entrypoint, 0));
+    const char *ver = python_version(r, interp, d);
+    if (!ver)
+        return AT_EDEPS;
+    int ok = at_version_satisfies(ver, c->python);
+    if (ok == 1)
+        return 0;
+    return at_diag_set(d, AT_EDEPS, NULL, 0, 0,
+                       "dependencies.python requires \"%s\" but %s is Python %s", c->python,
+                       interp, ver);
+}
+
+int at_registry_check_python(const struct at_contract *c, struct at_diag *d)
+{
+    struct at_registry tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    pthread_mutex_init(&tmp.py_mu, NULL);
+    at_map_init(&tmp.py_versions);
+    int rc = check_python(&tmp, c, d);
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&tmp.py_versions, &it, NULL, &v))
+        free(v);
+    at_map_release(&tmp.py_versions);
+    pthread_mutex_destroy(&tmp.py_mu);
+    return rc;
+}
+
+/* ---- registration ---- */
+
+static void fill_result(struct at_reg_result *res, const struct at_contract *c, const char *digest,
+                        const char *status)
+{
+    if (!res)
+        return;
+    snprintf(res->name, sizeof(res->name), "%s", c->name);
+    snprintf(res->version, sizeof(res->version), "%s", c->version);
+    snprintf(res->digest, sizeof(res->digest), "%s", digest ? digest : "");
+    res->status = status;
+}
+
+static int commit_entry(struct at_registry *r, struct at_contract *c, const char *digest,
+                        const char *kind, const char *source, int force,
+                        struct at_reg_result *res, struct at_diag *d)
+{
+    struct at_agent_rec rec = {
+        .name = c->name,
+        .version = c->version,
+        .digest = (char *)digest,
+        .kind = (char *)kind,
+        .source = (char *)source,
+        .contract = c->json,
+        .registered_ms = at_wall_ms(),
+    };
+    pthread_rwlock_wrlock(&r->lock);
+    char *key = at_asprintf("%s@%s", c->name, c->version);
+    int existed = at_map_get(&r->by_key, key) != NULL;
+    free(key);
+    int rc = at_store_call(r->store, agent_put, &rec, force);
+    if (rc == AT_AGAIN) {
+        pthread_rwlock_unlock(&r->lock);
+        fill_result(res, c, digest, "unchanged");
+        return 0;
+    }
+    if (rc == AT_EEXIST) {
+        pthread_rwlock_unlock(&r->lock);
+        return at_diag_set(d, AT_EEXIST, NULL, 0, 0,
+                           "%s:%s is already registered with different content; bump the "
+                           "version or register with --force to replace it",
+                           c->name, c->version);
+    }
+    if (rc) {
+        pthread_rwlock_unlock(&r->lock);
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot store the agent: %s", at_err_msg(rc));
+    }
+    struct at_reg_agent *a;
+    rc = entry_from_rec(r, &rec, &a, d);
+    if (!rc)
+        index_put(r, a);
+    pthread_rwlock_unlock(&r->lock);
+    if (rc)
+        return rc;
+    fill_result(res, c, digest, existed ? "replaced" : "created");
+    notify(r, AT_REG_ADDED, c->name, c->version);
+    return 0;
+}
+
+int at_registry_register_dir(struct at_registry *r, const char *path, const char *name, int force,
+                             struct at_reg_result *res, struct at_diag *d)
+{
+    if (path[0] != '/')
+        return at_diag_set(d, AT_EINVAL, path, 0, 0, "the path must be absolute");
+    struct at_contract *c = NULL;
+    int rc = at_contract_load_dir(path, &c, d);
+    if (rc)
+        return rc;
+    if (name && strcmp(name, c->name) != 0) {
+        if (!at_agent_name_valid(name)) {
+            at_contract_unref(c);
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not a valid agent name",
+                               name);
+        }
+        /* --name overrides the contract's name: rebuild from the JSON */
+        json_t *j = json_deep_copy(c->json);
+        json_object_set_new(j, "name", json_string(name));
+        at_contract_unref(c);
+        rc = at_contract_from_json(j, &c, d);
+        json_decref(j);
+        if (rc)
+            return rc;
+    }
+    if (c->remote) {
+        /* an agent.yaml may describe a remote agent: nothing to snapshot */
+        rc = commit_entry(r, c, "", "remote", c->remote, force, res, d);
+        at_contract_unref(c);
+        return rc;
+    }
+    if ((rc = check_python(r, c, d))) {
+        at_contract_unref(c);
+        return rc;
+    }
+    char digest[AT_DIGEST_MAX];
+    char *snap = NULL;
+    rc = at_snapshot_store(path, r->agents_dir, digest, &snap, d);
+    if (!rc) {
+        char *cf = contract_path(r, c->name, c->version);
+        char *dir = at_strdup(cf);
+        *strrchr(dir, '/') = '\0';
+        rc = at_fs_mkdir_p(dir, 0755);
+        free(dir);
+        char *txt = at_json_dumps(c->json);
+        if (!rc)
+            rc = at_fs_write_atomic(cf, txt, strlen(txt), 0644);
+        if (rc)
+            at_diag_set(d, rc, cf, 0, 0, "cannot write the contract file");
+        free(txt);
+        free(cf);
+    }
+    if (!rc)
+        rc = commit_entry(r, c, digest, "local", path, force, res, d);
+    free(snap);
+    at_contract_unref(c);
+    return rc;
+}
+
+int at_registry_register_remote(struct at_registry *r, struct at_contract *c, int force,
+                                struct at_reg_result *res, struct at_diag *d)
+{
+    return commit_entry(r, c, "", "remote", c->remote ? c->remote : "", force, res, d);
+}
+
+int at_registry_resolve(struct at_registry *r, const char *ref, struct at_reg_agent **out)
+{
+    char name[256], version[128];
+    if (at_registry_split_ref(ref, name, sizeof(name), version, sizeof(version)))
+        return AT_EINVAL;
+    pthread_rwlock_rdlock(&r->lock);
+    struct at_reg_agent *a;
+    if (version[0]) {
+        char *key = at_asprintf("%s@%s", name, version);
+        a = at_map_get(&r->by_key, key);
+        free(key);
+    } else {
+        a = at_map_get(&r->latest, name);
+    }
+    at_reg_agent_ref(a);
+    pthread_rwlock_unlock(&r->lock);
+    if (!a)
+        return AT_ENOENT;
+    *out = a;
+    return 0;
+}
+
+int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
+{
+    char name[256], version[128];
+    if (at_registry_split_ref(ref, name, sizeof(name), version, sizeof(version)))
+        return AT_EINVAL;
+    pthread_rwlock_wrlock(&r->lock);
+    int deleted = 0;
+    int rc = at_store_call(r->store, agent_delete, name, version[0] ? version : NULL, &deleted);
+    if (rc) {
+        pthread_rwlock_unlock(&r->lock);
+        return rc;
+    }
+    /* drop matching entries from the index */
+    size_t it = 0;
+    const char *key;
+    void *v;
+    char **gone = NULL;
+    size_t ngone = 0;
+    while (at_map_next(&r->by_key, &it, &key, &v)) {
+        struct at_reg_agent *a = v;
+        if (strcmp(a->contract->name, name) == 0 &&
+            (!version[0] || strcmp(a->contract->version, version) == 0)) {
+            gone = at_realloc(gone, (ngone + 1) * sizeof(*gone));
+            gone[ngone++] = at_strdup(key);
+        }
+    }
+    char **versions = at_calloc(ngone ? ngone : 1, sizeof(*versions));
+    for (size_t i = 0; i < ngone; i++) {
+        struct at_reg_agent *a = at_map_del(&r->by_key, gone[i]);
+        versions[i] = at_strdup(a->contract->version);
+        char *cf = contract_path(r, a->contract->name, a->contract->version);
+        unlink(cf);
+        free(cf);
+        at_reg_agent_unref(a);
+        free(gone[i]);
+    }
+    free(gone);
+    refresh_latest(r, name);
+    pthread_rwlock_unlock(&r->lock);
+    for (size_t i = 0; i < ngone; i++) {
+        notify(r, AT_REG_REMOVED, name, versions[i]);
+        free(versions[i]);
+    }
+    free(versions);
+    *count = deleted;
+    return deleted ? 0 : AT_ENOENT;
+}
+
+/* ---- JSON views ---- */
+
+static json_t *get_or_null(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return v ? json_incref(v) : json_null();
+}
+
+json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full)
+{
+    const struct at_contract *c = a->contract;
+    char ts[40];
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(c->name));
+    json_object_set_new(j, "version", json_string(c->version));
+    json_object_set_new(j, "description", json_string(c->description));
+    json_object_set_new(j, "type", json_string(c->type));
+    json_object_set_new(j, "kind", json_string(a->kind));
+    json_object_set_new(j, "digest", json_string(a->digest));
+    json_object_set_new(j, "capabilities", json_object_get(c->json, "capabilities")
+                                               ? json_incref(json_object_get(c->json, "capabilities"))
+                                               : json_array());
+    json_object_set_new(j, "registered_at",
+                        json_string(at_time_iso8601(a->registered_ms, ts, sizeof(ts))));
+    if (full) {
+        json_object_set_new(j, "source", json_string(a->source));
+        json_object_set_new(j, "contract", json_incref(c->json));
+        json_object_set_new(j, "input_schema", json_deep_copy(at_schema_json(c->input)));
+        json_object_set_new(j, "output_schema", json_deep_copy(at_schema_json(c->output)));
+        json_object_set_new(j, "requires", get_or_null(c->json, "requires"));
+        json_object_set_new(j, "hardware", get_or_null(c->json, "hardware"));
+        json_object_set_new(j, "dependencies", get_or_null(c->json, "dependencies"));
+        json_object_set_new(j, "model", get_or_null(c->json, "model"));
+        json_object_set_new(j, "lifecycle", get_or_null(c->json, "lifecycle"));
+        json_object_set_new(j, "entrypoint", c->entrypoint ? json_incref(c->entrypoint) : json_null());
+        json_object_set_new(j, "remote", c->remote ? json_string(c->remote) : json_null());
+        json_object_set_new(j, "idempotent", json_boolean(c->idempotent));
+        json_object_set_new(j, "timeout", c->timeout_s > 0 ? json_real(c->timeout_s) : json_null());
+    }
+    return j;
+}
+
+static int cmp_entries(const void *x, const void *y)
+{
+    const struct at_reg_agent *a = *(struct at_reg_agent *const *)x;
+    const struct at_reg_agent *b = *(struct at_reg_agent *const *)y;
+    int c = strcmp(a->contract->name, b->contract->name);
+    return c ? c : -at_semver_cmp(&a->contract->semver, &b->contract->semver);
+}
+
+static size_t collect(struct at_registry *r, struct at_map *m, const char *name,
+                      struct at_reg_agent ***out)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    struct at_reg_agent **arr = at_calloc(m->len ? m->len : 1, sizeof(*arr));
+    size_t n = 0, it = 0;
+    void *v;
+    while (at_map_next(m, &it, NULL, &v)) {
+        struct at_reg_agent *a = v;
+        if (name && strcmp(a->contract->name, name) != 0)
+            continue;
+        arr[n++] = at_reg_agent_ref(a);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    qsort(arr, n, sizeof(*arr), cmp_entries);
+    *out = arr;
+    return n;
+}
+
+size_t at_registry_latest(struct at_registry *r, struct at_reg_agent ***out)
+{
+    return collect(r, &r->latest, NULL, out);
+}
+
+size_t at_registry_count(struct at_registry *r)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t n = r->by_key.len;
+    pthread_rwlock_unlock(&r->lock);
+    return n;
+}
+
+json_t *at_registry_list_json(struct at_registry *r, const char *name)
+{
+    struct at_reg_agent **arr;
+    size_t n = collect(r, &r->by_key, name, &arr);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = at_reg_agent_to_json(arr[i], 0);
+        struct at_reg_agent *latest = NULL;
+        pthread_rwlock_rdlock(&r->lock);
+        latest = at_map_get(&r->latest, arr[i]->contract->name);
+        json_object_set_new(j, "latest", json_boolean(latest == arr[i]));
+        pthread_rwlock_unlock(&r->lock);
+        json_array_append_new(list, j);
+        at_reg_agent_unref(arr[i]);
+    }
+    free(arr);
+    return list;
+}
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return 1;
+    for (const char *p = hay; *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+json_t *at_registry_search_json(struct at_registry *r, const char *text)
+{
+    struct at_reg_agent **arr;
+    size_t n = collect(r, &r->latest, NULL, &arr);
+    json_t *hits = json_array();
+    /* rank: name match 3, capability 2, description 1; words all must match */
+    struct scored {
+        int score;
+        json_t *j;
+    } *sc = at_calloc(n ? n : 1, sizeof(*sc));
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct at_contract *c = arr[i]->contract;
+        char *words = at_strdup(text);
+        int total = 0, all = 1;
+        char *save = NULL;
+        for (char *w = strtok_r(words, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+            int s = 0;
+            if (contains_ci(c->name, w))
+                s = 3;
+            json_t *caps = json_object_get(c->json, "capabilities");
+            size_t k;
+            json_t *cap;
+            json_array_foreach(caps, k, cap) if (s < 2 && contains_ci(json_string_value(cap), w)) s = 2;
+            if (!s && contains_ci(c->description, w))
+                s = 1;
+            if (!s)
+                all = 0;
+            total += s;
+        }
+        free(words);
+        if (all && total > 0) {
+            sc[ns].score = total;
+            sc[ns].j = at_reg_agent_to_json(arr[i], 0);
+            json_object_set_new(sc[ns].j, "score", json_integer(total));
+            ns++;
+        }
+        at_reg_agent_unref(arr[i]);
+    }
+    free(arr);
+    /* stable insertion sort by score, descending (n is small) */
+    for (size_t i = 1; i < ns; i++) {
+        struct scored t = sc[i];
+        size_t k = i;
+        while (k > 0 && sc[k - 1].score < t.score) {
+            sc[k] = sc[k - 1];
+            k--;
+        }
+        sc[k] = t;
+    }
+    for (size_t i = 0; i < ns; i++)
+        json_array_append_new(hits, sc[i].j);
+    free(sc);
+    return hits;
+}

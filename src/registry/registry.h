@@ -1,0 +1,102 @@
+/*
+ * registry.h - the local registry: agents by name and semantic version.
+ *
+ * Registration checks the contract, snapshots the directory under its
+ * content digest (snapshot.h) and records it in the store.  Re-registering
+ * a name+version with the same digest is a no-op; with a different digest it
+ * is refused (AT_EEXIST) unless forced.  "NAME" resolves to the highest
+ * version, "NAME:VERSION" to that one.
+ *
+ * Resolved entries are immutable and reference-counted, so a run holds its
+ * agent even if it is unregistered meanwhile.  All functions are
+ * thread-safe (an rwlock guards the in-memory index; the store is the
+ * source of truth and is read once at start-up).
+ */
+#ifndef AT_REGISTRY_REGISTRY_H
+#define AT_REGISTRY_REGISTRY_H
+
+#include "base/diag.h"
+#include "contract/agent.h"
+#include "registry/snapshot.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct at_registry;
+
+struct at_reg_agent {
+    atomic_int refs;
+    struct at_contract *contract;
+    char *key;           /* "name@version" */
+    char *digest;        /* "sha256:..." or "" for remote */
+    char *kind;          /* "local" | "remote" */
+    char *source;        /* registered-from path, or remote URL */
+    char *dir;           /* snapshot directory (local), NULL for remote */
+    char *contract_file; /* JSON of the contract, for ATLAS_CONTRACT (local) */
+    int64_t registered_ms;
+};
+
+struct at_reg_result {
+    char name[AT_AGENT_NAME_MAX * 2 + 2];
+    char version[96];
+    char digest[AT_DIGEST_MAX];
+    const char *status; /* "created" | "unchanged" | "replaced" */
+};
+
+enum at_reg_event { AT_REG_ADDED, AT_REG_REMOVED };
+typedef void (*at_reg_listener_fn)(void *arg, enum at_reg_event ev, const char *name,
+                                   const char *version);
+
+/* Open the registry over store (borrowed) with snapshots under
+ * data_dir/agents.  Loads every stored agent; a stored contract that no
+ * longer loads is logged and skipped. */
+int at_registry_new(struct at_store *store, const char *data_dir, struct at_registry **out,
+                    struct at_diag *d);
+void at_registry_free(struct at_registry *r);
+
+/* Called (on the registering thread) after every change. */
+void at_registry_set_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg);
+
+/* Register the agent in directory path (absolute).  name, when not NULL,
+ * overrides the contract's name.  Errors: the contract's (located in
+ * agent.yaml), AT_EDEPS (dependencies.python not satisfied), AT_EEXIST
+ * (same version, other content, no force). */
+int at_registry_register_dir(struct at_registry *r, const char *path, const char *name, int force,
+                             struct at_reg_result *res, struct at_diag *d);
+
+/* Register an already-built contract for a remote agent. */
+int at_registry_register_remote(struct at_registry *r, struct at_contract *c, int force,
+                                struct at_reg_result *res, struct at_diag *d);
+
+/* Resolve "name" or "name:version".  Returns 0 and a reference (release
+ * with at_reg_agent_unref) or AT_ENOENT / AT_EINVAL. */
+int at_registry_resolve(struct at_registry *r, const char *ref, struct at_reg_agent **out);
+struct at_reg_agent *at_reg_agent_ref(struct at_reg_agent *a);
+void at_reg_agent_unref(struct at_reg_agent *a);
+
+/* Remove "name" (every version) or "name:version"; *count says how many. */
+int at_registry_unregister(struct at_registry *r, const char *ref, int *count);
+
+/* Split "name:version" (version NULL when absent) into caller buffers. */
+int at_registry_split_ref(const char *ref, char *name, size_t nlen, char *version, size_t vlen);
+
+/* JSON views for the API. */
+json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full);
+/* Every agent (all versions, newest first per name). */
+json_t *at_registry_list_json(struct at_registry *r, const char *name);
+/* Agents (highest version each) whose name, description or capabilities
+ * contain text (case-insensitive). */
+json_t *at_registry_search_json(struct at_registry *r, const char *text);
+/* Number of registered agent versions. */
+size_t at_registry_count(struct at_registry *r);
+/* Snapshot of all latest-version entries (refs), for tools/list etc.
+ * Caller unrefs each and frees the array. */
+size_t at_registry_latest(struct at_registry *r, struct at_reg_agent ***out);
+
+/* Check dependencies.python against the interpreter the agent would run
+ * (exposed for tests).  0, or AT_EDEPS with d saying what was found. */
+int at_registry_check_python(const struct at_contract *c, struct at_diag *d);
+
+#endif

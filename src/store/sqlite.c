@@ -1,0 +1,821 @@
+/*
+ * sqlite.c - the embedded store backend: one SQLite file in WAL mode.
+ *
+ * One writer connection (behind a recursive mutex, so a transaction opened
+ * by begin() can span several calls from the same thread) and a few reader
+ * connections, which WAL lets run beside the writer.  synchronous=NORMAL
+ * (the default, `store.sync: normal`) survives a killed process;
+ * synchronous=FULL (`store.sync: full`) also survives power loss.
+ */
+#include "store/store.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "contract/semver.h"
+#include "json/json.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_READERS 16
+
+struct reader {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+struct sq_store {
+    struct at_store base;
+    sqlite3 *w;
+    pthread_mutex_t wmu; /* recursive */
+    int in_txn;
+    struct reader r[MAX_READERS];
+    int nreaders;
+    unsigned next_reader;
+    pthread_mutex_t rr_mu;
+};
+
+static const char *const migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE agents("
+    "  name TEXT NOT NULL, version TEXT NOT NULL,"
+    "  digest TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,"
+    "  contract TEXT NOT NULL, description TEXT NOT NULL, capabilities TEXT NOT NULL,"
+    "  registered_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY(name, version)) STRICT;"
+    "CREATE TABLE jobs("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+    "  agent TEXT NOT NULL, agent_version TEXT NOT NULL, priority INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, input TEXT, output TEXT, error TEXT,"
+    "  parent_id TEXT, root_id TEXT, depth INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    "  idempotent INTEGER NOT NULL, source TEXT, meta TEXT,"
+    "  created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX jobs_unfinished ON jobs(state, priority DESC, seq) WHERE state < 2;"
+    "CREATE INDEX jobs_agent ON jobs(agent, seq);"
+    "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;"
+    "CREATE INDEX jobs_finished ON jobs(finished_ms) WHERE state >= 2;"
+    "CREATE TABLE kv(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+};
+
+static struct sq_store *SQ(struct at_store *s)
+{
+    return (struct sq_store *)s;
+}
+
+static int sq_err(sqlite3 *db, int rc, const char *what)
+{
+    at_error("store", "%s: %s (%d)", what, sqlite3_errmsg(db), rc);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return AT_EBUSY;
+    case SQLITE_NOMEM:
+        return AT_ENOMEM;
+    case SQLITE_CONSTRAINT:
+        return AT_EEXIST;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+        return AT_EIO;
+    default:
+        return AT_EIO;
+    }
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        at_error("store", "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return sq_err(db, rc, "exec");
+    }
+    return 0;
+}
+
+static int open_conn(const char *path, int sync_full, int readonly, sqlite3 **out,
+                     struct at_diag *d)
+{
+    sqlite3 *db = NULL;
+    int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        at_diag_set(d, AT_EIO, path, 0, 0, "cannot open database: %s",
+                    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return AT_EIO;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    char pragmas[256];
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
+             "PRAGMA temp_store=MEMORY;",
+             sync_full ? "FULL" : "NORMAL");
+    if (!readonly && exec_sql(db, pragmas)) {
+        at_diag_set(d, AT_EIO, path, 0, 0, "cannot configure database: %s", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return AT_EIO;
+    }
+    *out = db;
+    return 0;
+}
+
+static int migrate(sqlite3 *db, const char *path, struct at_diag *d)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    if (version > target)
+        return at_diag_set(d, AT_EUNSUPPORTED, path, 0, 0,
+                           "database schema version %d is newer than this atlasd (%d)", version,
+                           target);
+    for (int v = version; v < target; v++) {
+        char set[64];
+        snprintf(set, sizeof(set), "PRAGMA user_version=%d;", v + 1);
+        if (exec_sql(db, "BEGIN IMMEDIATE") || exec_sql(db, migrations[v]) || exec_sql(db, set) ||
+            exec_sql(db, "COMMIT")) {
+            exec_sql(db, "ROLLBACK");
+            return at_diag_set(d, AT_EIO, path, 0, 0, "schema migration %d failed: %s", v + 1,
+                               sqlite3_errmsg(db));
+        }
+    }
+    return 0;
+}
+
+/* ---- connection helpers ---- */
+
+static sqlite3 *wlock(struct sq_store *s)
+{
+    pthread_mutex_lock(&s->wmu);
+    return s->w;
+}
+
+static void wunlock(struct sq_store *s)
+{
+    pthread_mutex_unlock(&s->wmu);
+}
+
+static struct reader *rlock(struct sq_store *s)
+{
+    pthread_mutex_lock(&s->rr_mu);
+    unsigned start = s->next_reader++;
+    pthread_mutex_unlock(&s->rr_mu);
+    for (int i = 0; i < s->nreaders; i++) {
+        struct reader *r = &s->r[(start + (unsigned)i) % (unsigned)s->nreaders];
+        if (pthread_mutex_trylock(&r->mu) == 0)
+            return r;
+    }
+    struct reader *r = &s->r[start % (unsigned)s->nreaders];
+    pthread_mutex_lock(&r->mu);
+    return r;
+}
+
+static void runlock(struct reader *r)
+{
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+    if (!v) {
+        sqlite3_bind_null(st, i);
+        return;
+    }
+    char *s = at_json_dumps(v);
+    sqlite3_bind_text(st, i, s, -1, free);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? at_strdup((const char *)t) : NULL;
+}
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    json_t *v = NULL;
+    if (at_json_parse(t, (size_t)sqlite3_column_bytes(st, i), 0, &v, NULL))
+        return NULL;
+    return v;
+}
+
+/* ---- transactions (writer) ---- */
+
+static int sq_begin(struct at_store *base)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    int rc = exec_sql(db, "BEGIN IMMEDIATE");
+    if (rc) {
+        wunlock(s);
+        return rc;
+    }
+    s->in_txn++;
+    return 0; /* the lock is held until commit/rollback */
+}
+
+static int sq_commit(struct at_store *base)
+{
+    struct sq_store *s = SQ(base);
+    int rc = exec_sql(s->w, "COMMIT");
+    if (rc)
+        exec_sql(s->w, "ROLLBACK");
+    s->in_txn--;
+    wunlock(s);
+    return rc;
+}
+
+static int sq_rollback(struct at_store *base)
+{
+    struct sq_store *s = SQ(base);
+    int rc = exec_sql(s->w, "ROLLBACK");
+    s->in_txn--;
+    wunlock(s);
+    return rc;
+}
+
+/* ---- agents ---- */
+
+static char *capabilities_text(const json_t *contract)
+{
+    json_t *caps = json_object_get(contract, "capabilities");
+    size_t i;
+    json_t *c;
+    size_t len = 1;
+    json_array_foreach(caps, i, c) len += json_string_length(c) + 1;
+    char *out = at_malloc(len);
+    out[0] = '\0';
+    size_t off = 0;
+    json_array_foreach(caps, i, c)
+    {
+        size_t n = json_string_length(c);
+        if (off)
+            out[off++] = ' ';
+        memcpy(out + off, json_string_value(c), n);
+        off += n;
+        out[off] = '\0';
+    }
+    return out;
+}
+
+static int sq_agent_put(struct at_store *base, const struct at_agent_rec *r, int force)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (!force) {
+        sqlite3_prepare_v2(db, "SELECT digest FROM agents WHERE name=?1 AND version=?2", -1, &st,
+                           NULL);
+        bind_text(st, 1, r->name);
+        bind_text(st, 2, r->version);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *dg = (const char *)sqlite3_column_text(st, 0);
+            rc = dg && strcmp(dg, r->digest) == 0 ? 0 : AT_EEXIST;
+            sqlite3_finalize(st);
+            wunlock(s);
+            return rc == 0 ? AT_AGAIN : rc; /* AT_AGAIN: identical, nothing to do */
+        }
+        sqlite3_finalize(st);
+    }
+    const char *sql = "INSERT OR REPLACE INTO agents(name, version, digest, kind, source, contract,"
+                      " description, capabilities, registered_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = sq_err(db, SQLITE_ERROR, "agent_put");
+        wunlock(s);
+        return rc;
+    }
+    bind_text(st, 1, r->name);
+    bind_text(st, 2, r->version);
+    bind_text(st, 3, r->digest ? r->digest : "");
+    bind_text(st, 4, r->kind ? r->kind : "local");
+    bind_text(st, 5, r->source ? r->source : "");
+    bind_json(st, 6, r->contract);
+    const char *desc = json_string_value(json_object_get(r->contract, "description"));
+    bind_text(st, 7, desc ? desc : "");
+    sqlite3_bind_text(st, 8, capabilities_text(r->contract), -1, free);
+    sqlite3_bind_int64(st, 9, r->registered_ms ? r->registered_ms : at_wall_ms());
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "agent_put");
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+#define AGENT_COLS "name, version, digest, kind, source, contract, registered_ms"
+
+static void read_agent(sqlite3_stmt *st, struct at_agent_rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->name = col_text(st, 0);
+    r->version = col_text(st, 1);
+    r->digest = col_text(st, 2);
+    r->kind = col_text(st, 3);
+    r->source = col_text(st, 4);
+    r->contract = col_json(st, 5);
+    r->registered_ms = sqlite3_column_int64(st, 6);
+}
+
+/* Run a SELECT of AGENT_COLS on a reader with up to two text binds. */
+static int agents_query(struct sq_store *s, const char *sql, const char *a, const char *b,
+                        struct at_agent_rec **out, size_t *n)
+{
+    struct reader *rd = rlock(s);
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        int rc = sq_err(rd->db, SQLITE_ERROR, "agents_query");
+        runlock(rd);
+        return rc;
+    }
+    if (a)
+        bind_text(st, 1, a);
+    if (b)
+        bind_text(st, 2, b);
+    size_t cap = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = at_realloc(*out, cap * sizeof(**out));
+        }
+        read_agent(st, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    runlock(rd);
+    if (src != SQLITE_DONE) {
+        at_agent_recs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return AT_EIO;
+    }
+    return 0;
+}
+
+static int semver_cmp_str(const char *a, const char *b)
+{
+    struct at_semver va, vb;
+    int ea = at_semver_parse(a, &va), eb = at_semver_parse(b, &vb);
+    if (ea || eb)
+        return ea ? (eb ? strcmp(a, b) : -1) : 1;
+    return at_semver_cmp(&va, &vb);
+}
+
+static int sq_agent_get(struct at_store *base, const char *name, const char *version,
+                        struct at_agent_rec *out)
+{
+    struct at_agent_rec *recs;
+    size_t n;
+    int rc;
+    if (version)
+        rc = agents_query(SQ(base),
+                          "SELECT " AGENT_COLS " FROM agents WHERE name=?1 AND version=?2", name,
+                          version, &recs, &n);
+    else
+        rc = agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents WHERE name=?1", name, NULL,
+                          &recs, &n);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        free(recs);
+        return AT_ENOENT;
+    }
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (semver_cmp_str(recs[i].version, recs[best].version) > 0)
+            best = i;
+    *out = recs[best];
+    memset(&recs[best], 0, sizeof(recs[best]));
+    at_agent_recs_free(recs, n);
+    return 0;
+}
+
+static int cmp_agent_recs(const void *a, const void *b)
+{
+    const struct at_agent_rec *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : -semver_cmp_str(x->version, y->version);
+}
+
+static int sq_agent_list(struct at_store *base, const char *name, struct at_agent_rec **out,
+                         size_t *n)
+{
+    int rc = name ? agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents WHERE name=?1",
+                                 name, NULL, out, n)
+                  : agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents", NULL, NULL, out, n);
+    if (!rc && *n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_agent_recs);
+    return rc;
+}
+
+static int sq_agent_search(struct at_store *base, const char *text, struct at_agent_rec **out,
+                           size_t *n)
+{
+    /* Escape LIKE wildcards so the text is matched literally. */
+    size_t len = strlen(text);
+    char *pat = at_malloc(len * 2 + 3);
+    size_t k = 0;
+    pat[k++] = '%';
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+            pat[k++] = '\\';
+        pat[k++] = text[i];
+    }
+    pat[k++] = '%';
+    pat[k] = '\0';
+    int rc = agents_query(SQ(base),
+                          "SELECT " AGENT_COLS " FROM agents WHERE name LIKE ?1 ESCAPE '\\'"
+                          " OR description LIKE ?1 ESCAPE '\\' OR capabilities LIKE ?1 ESCAPE '\\'",
+                          pat, NULL, out, n);
+    free(pat);
+    if (rc)
+        return rc;
+    /* keep only the highest version of each name */
+    if (*n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_agent_recs);
+    size_t w = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (w > 0 && strcmp((*out)[w - 1].name, (*out)[i].name) == 0) {
+            at_agent_rec_release(&(*out)[i]);
+            continue;
+        }
+        (*out)[w++] = (*out)[i];
+    }
+    *n = w;
+    return 0;
+}
+
+static int sq_agent_delete(struct at_store *base, const char *name, const char *version,
+                           int *deleted)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    const char *sql = version ? "DELETE FROM agents WHERE name=?1 AND version=?2"
+                              : "DELETE FROM agents WHERE name=?1";
+    int rc = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = sq_err(db, SQLITE_ERROR, "agent_delete");
+        wunlock(s);
+        return rc;
+    }
+    bind_text(st, 1, name);
+    if (version)
+        bind_text(st, 2, version);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "agent_delete");
+    *deleted = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+/* ---- jobs ---- */
+
+static int sq_job_insert(struct at_store *base, struct at_job_rec *r)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    const char *sql =
+        "INSERT INTO jobs(id, agent, agent_version, priority, state, input, output, error,"
+        " parent_id, root_id, depth, attempts, idempotent, source, meta, created_ms, started_ms,"
+        " finished_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)";
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        rc = sq_err(db, SQLITE_ERROR, "job_insert");
+        wunlock(s);
+        return rc;
+    }
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->agent);
+    bind_text(st, 3, r->agent_version ? r->agent_version : "");
+    sqlite3_bind_int(st, 4, r->priority);
+    sqlite3_bind_int(st, 5, (int)r->state);
+    bind_json(st, 6, r->input);
+    bind_json(st, 7, r->output);
+    bind_json(st, 8, r->error);
+    bind_text(st, 9, r->parent_id);
+    bind_text(st, 10, r->root_id);
+    sqlite3_bind_int(st, 11, r->depth);
+    sqlite3_bind_int(st, 12, r->attempts);
+    sqlite3_bind_int(st, 13, r->idempotent);
+    bind_text(st, 14, r->source);
+    bind_json(st, 15, r->meta);
+    sqlite3_bind_int64(st, 16, r->created_ms);
+    sqlite3_bind_int64(st, 17, r->started_ms);
+    sqlite3_bind_int64(st, 18, r->finished_ms);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "job_insert");
+    else
+        r->seq = sqlite3_last_insert_rowid(db);
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+static int sq_job_update(struct at_store *base, const struct at_job_rec *r)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    const char *sql = "UPDATE jobs SET state=?2, output=?3, error=?4, attempts=?5, meta=?6,"
+                      " started_ms=?7, finished_ms=?8, priority=?9 WHERE id=?1";
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        rc = sq_err(db, SQLITE_ERROR, "job_update");
+        wunlock(s);
+        return rc;
+    }
+    bind_text(st, 1, r->id);
+    sqlite3_bind_int(st, 2, (int)r->state);
+    bind_json(st, 3, r->output);
+    bind_json(st, 4, r->error);
+    sqlite3_bind_int(st, 5, r->attempts);
+    bind_json(st, 6, r->meta);
+    sqlite3_bind_int64(st, 7, r->started_ms);
+    sqlite3_bind_int64(st, 8, r->finished_ms);
+    sqlite3_bind_int(st, 9, r->priority);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "job_update");
+    else if (sqlite3_changes(db) == 0)
+        rc = AT_ENOENT;
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+#define JOB_COLS                                                                                   \
+    "seq, id, agent, agent_version, priority, state, input, output, error, parent_id, root_id,"  \
+    " depth, attempts, idempotent, source, meta, created_ms, started_ms, finished_ms"
+
+static void read_job(sqlite3_stmt *st, struct at_job_rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->seq = sqlite3_column_int64(st, 0);
+    const char *id = (const char *)sqlite3_column_text(st, 1);
+    snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
+    r->agent = col_text(st, 2);
+    r->agent_version = col_text(st, 3);
+    r->priority = sqlite3_column_int(st, 4);
+    r->state = (enum at_job_state)sqlite3_column_int(st, 5);
+    r->input = col_json(st, 6);
+    r->output = col_json(st, 7);
+    r->error = col_json(st, 8);
+    r->parent_id = col_text(st, 9);
+    r->root_id = col_text(st, 10);
+    r->depth = sqlite3_column_int(st, 11);
+    r->attempts = sqlite3_column_int(st, 12);
+    r->idempotent = sqlite3_column_int(st, 13);
+    r->source = col_text(st, 14);
+    r->meta = col_json(st, 15);
+    r->created_ms = sqlite3_column_int64(st, 16);
+    r->started_ms = sqlite3_column_int64(st, 17);
+    r->finished_ms = sqlite3_column_int64(st, 18);
+}
+
+static int sq_job_get(struct at_store *base, const char *id, struct at_job_rec *out)
+{
+    struct sq_store *s = SQ(base);
+    struct reader *rd = rlock(s);
+    sqlite3_stmt *st;
+    int rc = AT_ENOENT;
+    if (sqlite3_prepare_v3(rd->db, "SELECT " JOB_COLS " FROM jobs WHERE id=?1", -1,
+                           SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        rc = sq_err(rd->db, SQLITE_ERROR, "job_get");
+        runlock(rd);
+        return rc;
+    }
+    bind_text(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        read_job(st, out);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    runlock(rd);
+    return rc;
+}
+
+static int jobs_collect(sqlite3_stmt *st, struct at_job_rec **out, size_t *n)
+{
+    size_t cap = 0;
+    int src;
+    *out = NULL;
+    *n = 0;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = at_realloc(*out, cap * sizeof(**out));
+        }
+        read_job(st, &(*out)[(*n)++]);
+    }
+    if (src != SQLITE_DONE) {
+        at_job_recs_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return AT_EIO;
+    }
+    return 0;
+}
+
+static int sq_job_list(struct at_store *base, const struct at_job_filter *f,
+                       struct at_job_rec **out, size_t *n)
+{
+    struct sq_store *s = SQ(base);
+    struct reader *rd = rlock(s);
+    sqlite3_stmt *st;
+    const char *sql = "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR agent=?1)"
+                      " AND (?2 < 0 OR state=?2) AND (?3 IS NULL OR parent_id=?3)"
+                      " AND (?4 = 0 OR seq < ?4) AND (?5 = 0 OR created_ms >= ?5)"
+                      " ORDER BY seq DESC LIMIT ?6";
+    if (sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        int rc = sq_err(rd->db, SQLITE_ERROR, "job_list");
+        runlock(rd);
+        return rc;
+    }
+    bind_text(st, 1, f->agent);
+    sqlite3_bind_int(st, 2, f->state);
+    bind_text(st, 3, f->parent);
+    sqlite3_bind_int64(st, 4, f->before_seq);
+    sqlite3_bind_int64(st, 5, f->since_ms);
+    sqlite3_bind_int(st, 6, f->limit > 0 ? f->limit : 100);
+    int rc = jobs_collect(st, out, n);
+    sqlite3_finalize(st);
+    runlock(rd);
+    return rc;
+}
+
+static int sq_job_unfinished(struct at_store *base, struct at_job_rec **out, size_t *n)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " JOB_COLS " FROM jobs WHERE state < 2"
+                           " ORDER BY priority DESC, seq",
+                           -1, &st, NULL) != SQLITE_OK) {
+        int rc = sq_err(db, SQLITE_ERROR, "job_unfinished");
+        wunlock(s);
+        return rc;
+    }
+    int rc = jobs_collect(st, out, n);
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+static int sq_job_prune(struct at_store *base, int64_t before_ms, int *deleted)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE state >= 2 AND finished_ms < ?1", -1, &st,
+                       NULL);
+    sqlite3_bind_int64(st, 1, before_ms);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "job_prune");
+    *deleted = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+/* ---- kv ---- */
+
+static int sq_kv_get(struct at_store *base, const char *key, char **value)
+{
+    struct reader *rd = rlock(SQ(base));
+    sqlite3_stmt *st;
+    int rc = AT_ENOENT;
+    sqlite3_prepare_v2(rd->db, "SELECT value FROM kv WHERE key=?1", -1, &st, NULL);
+    bind_text(st, 1, key);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *value = col_text(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    runlock(rd);
+    return rc;
+}
+
+static int sq_kv_put(struct at_store *base, const char *key, const char *value)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    if (value) {
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO kv(key, value) VALUES(?1, ?2)", -1, &st,
+                           NULL);
+        bind_text(st, 2, value);
+    } else {
+        sqlite3_prepare_v2(db, "DELETE FROM kv WHERE key=?1", -1, &st, NULL);
+    }
+    bind_text(st, 1, key);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "kv_put");
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+static void sq_close(struct at_store *base)
+{
+    struct sq_store *s = SQ(base);
+    for (int i = 0; i < s->nreaders; i++) {
+        sqlite3_close(s->r[i].db);
+        pthread_mutex_destroy(&s->r[i].mu);
+    }
+    if (s->w) {
+        /* fold the WAL back so the file is self-contained after a clean stop */
+        exec_sql(s->w, "PRAGMA wal_checkpoint(TRUNCATE)");
+        sqlite3_close(s->w);
+    }
+    pthread_mutex_destroy(&s->wmu);
+    pthread_mutex_destroy(&s->rr_mu);
+    free(s);
+}
+
+static const struct at_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .agent_put = sq_agent_put,
+    .agent_get = sq_agent_get,
+    .agent_list = sq_agent_list,
+    .agent_search = sq_agent_search,
+    .agent_delete = sq_agent_delete,
+    .job_insert = sq_job_insert,
+    .job_update = sq_job_update,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .job_unfinished = sq_job_unfinished,
+    .job_prune = sq_job_prune,
+    .kv_get = sq_kv_get,
+    .kv_put = sq_kv_put,
+};
+
+int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d)
+{
+    struct sq_store *s = at_calloc(1, sizeof(*s));
+    s->base.ops = &sqlite_ops;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&s->wmu, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&s->rr_mu, NULL);
+    int rc = open_conn(cfg->path, cfg->sync_full, 0, &s->w, d);
+    if (rc)
+        goto fail;
+    if ((rc = migrate(s->w, cfg->path, d)))
+        goto fail;
+    s->nreaders = cfg->readers > 0 ? cfg->readers : 4;
+    if (s->nreaders > MAX_READERS)
+        s->nreaders = MAX_READERS;
+    for (int i = 0; i < s->nreaders; i++) {
+        pthread_mutex_init(&s->r[i].mu, NULL);
+        if ((rc = open_conn(cfg->path, 0, 1, &s->r[i].db, d))) {
+            s->nreaders = i + 1;
+            goto fail;
+        }
+    }
+    *out = &s->base;
+    return 0;
+fail:
+    sq_close(&s->base);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * store.h - the one narrow interface to Atlas's persistent state.
+ *
+ * Backends implement struct at_store_ops (sqlite.c today; a PostgreSQL
+ * backend is a new file implementing the same table).  Every call is
+ * synchronous and may block on disk: the dispatch path never calls the store
+ * directly but hands writes to the group-committing writer (writer.h).
+ * Records own their strings and JSON; release them with the _release
+ * functions.  A store object is thread-safe: the backend serialises writes
+ * and gives readers their own connections.
+ */
+#ifndef AT_STORE_STORE_H
+#define AT_STORE_STORE_H
+
+#include "base/diag.h"
+#include "base/id.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum at_job_state {
+    AT_JOB_QUEUED,
+    AT_JOB_RUNNING,
+    AT_JOB_COMPLETED,
+    AT_JOB_FAILED,
+    AT_JOB_CANCELLED,
+};
+
+const char *at_job_state_name(enum at_job_state s);
+int at_job_state_parse(const char *s); /* -1 when unknown */
+static inline int at_job_state_final(enum at_job_state s)
+{
+    return s >= AT_JOB_COMPLETED;
+}
+
+struct at_agent_rec {
+    char *name;
+    char *version;
+    char *digest;       /* "sha256:..." of the registered directory; "" for remote */
+    char *kind;         /* "local" | "remote" */
+    char *source;       /* path registered from, or the remote URL */
+    json_t *contract;   /* normalised agent block */
+    int64_t registered_ms;
+};
+
+struct at_job_rec {
+    char id[AT_ID_MAX];
+    int64_t seq;          /* FIFO order within a priority; assigned by the store */
+    char *agent;
+    char *agent_version;
+    int priority;         /* higher runs first */
+    enum at_job_state state;
+    json_t *input;
+    json_t *output;       /* NULL until completed */
+    json_t *error;        /* {"type","title","detail","pointer"?,...} or NULL */
+    char *parent_id;      /* NULL for roots */
+    char *root_id;        /* the tree's root (itself for roots) */
+    int depth;            /* spawn depth: 0 for roots */
+    int attempts;         /* times it started running */
+    int idempotent;       /* may be re-run after a daemon restart */
+    char *source;         /* "http", "cli", "mcp", "spawn", ... */
+    json_t *meta;         /* free-form: usage, progress, ... or NULL */
+    int64_t created_ms, started_ms, finished_ms; /* wall clock; 0 when not yet */
+};
+
+struct at_job_filter {
+    const char *agent;    /* NULL: any */
+    int state;            /* -1: any */
+    const char *parent;   /* NULL: any */
+    int64_t before_seq;   /* 0: from the newest; else only seq < before_seq */
+    int64_t since_ms;     /* 0: any */
+    int limit;            /* <= 0: 100 */
+};
+
+struct at_store;
+
+struct at_store_ops {
+    const char *name;
+    void (*close)(struct at_store *s);
+    int (*begin)(struct at_store *s);
+    int (*commit)(struct at_store *s);
+    int (*rollback)(struct at_store *s);
+
+    int (*agent_put)(struct at_store *s, const struct at_agent_rec *r, int force);
+    int (*agent_get)(struct at_store *s, const char *name, const char *version,
+                     struct at_agent_rec *out);
+    int (*agent_list)(struct at_store *s, const char *name, struct at_agent_rec **out, size_t *n);
+    int (*agent_search)(struct at_store *s, const char *text, struct at_agent_rec **out,
+                        size_t *n);
+    int (*agent_delete)(struct at_store *s, const char *name, const char *version, int *deleted);
+
+    int (*job_insert)(struct at_store *s, struct at_job_rec *r);
+    int (*job_update)(struct at_store *s, const struct at_job_rec *r);
+    int (*job_get)(struct at_store *s, const char *id, struct at_job_rec *out);
+    int (*job_list)(struct at_store *s, const struct at_job_filter *f, struct at_job_rec **out,
+                    size_t *n);
+    /* Jobs not in a final state, in priority then FIFO order. */
+    int (*job_unfinished)(struct at_store *s, struct at_job_rec **out, size_t *n);
+    int (*job_prune)(struct at_store *s, int64_t before_ms, int *deleted);
+
+    int (*kv_get)(struct at_store *s, const char *key, char **value);
+    int (*kv_put)(struct at_store *s, const char *key, const char *value);
+};
+
+struct at_store {
+    const struct at_store_ops *ops;
+};
+
+struct at_store_cfg {
+    const char *backend; /* "sqlite" */
+    const char *path;    /* database file */
+    int sync_full;       /* fsync every commit (survives power loss) */
+    int readers;         /* reader connections; 0: 4 */
+};
+
+/* Open (creating and migrating as needed).  d explains failures. */
+int at_store_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d);
+void at_store_close(struct at_store *s);
+
+void at_agent_rec_release(struct at_agent_rec *r);
+void at_agent_recs_free(struct at_agent_rec *r, size_t n);
+void at_job_rec_release(struct at_job_rec *r);
+void at_job_recs_free(struct at_job_rec *r, size_t n);
+/* Deep copy (strings duplicated, JSON referenced). */
+void at_job_rec_copy(struct at_job_rec *dst, const struct at_job_rec *src);
+
+/* The job record as the API shows it: {id, agent, version, state, ...}. */
+json_t *at_job_rec_to_json(const struct at_job_rec *r);
+
+/* Backends. */
+int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out,
+                         struct at_diag *d);
+
+/* Convenience wrappers over s->ops. */
+#define at_store_call(s, fn, ...) ((s)->ops->fn((s), __VA_ARGS__))
+
+#endif
