@@ -81,7 +81,8 @@ class Agent:
         self.modern: bool | None = None
         self._next_id = 0
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     # -- plumbing ---------------------------------------------------------
     def _read_stdout(self):
@@ -103,6 +104,9 @@ class Agent:
 
     @property
     def stderr(self) -> str:
+        """What the agent wrote to stderr so far (all of it once it exited)."""
+        if self.proc.poll() is not None:
+            self._stderr_reader.join(2)
         return self._stderr.decode("utf-8", "replace")
 
     def __enter__(self):
