@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "exec/internal.h"
 #include "exec/remote.h"
 #include "json/json.h"
@@ -96,6 +97,91 @@ static void persist(struct at_engine *e, struct at_job *j, unsigned then)
         at_warn("exec", "job %s: cannot queue a store write: %s", j->rec.id, at_err_msg(rc));
         wop_done(rc, op);
     }
+}
+
+/* ---- tokens ---- */
+
+struct tok {
+    int valid; /* 0: a process token while its process is idle */
+    struct at_token_info info;
+};
+
+void at__token_put(struct at_engine *e, const char *token, const struct at_job *j)
+{
+    struct tok *t = at_calloc(1, sizeof(*t));
+    if (j) {
+        t->valid = 1;
+        snprintf(t->info.job_id, sizeof(t->info.job_id), "%s", j->rec.id);
+        snprintf(t->info.root_id, sizeof(t->info.root_id), "%s",
+                 j->rec.root_id ? j->rec.root_id : j->rec.id);
+        snprintf(t->info.agent, sizeof(t->info.agent), "%s", j->agent->key);
+        t->info.depth = j->rec.depth;
+        t->info.platform_tools = j->agent->contract->platform_tools;
+        t->info.spawn_agents = j->agent->contract->spawn_agents;
+    }
+    pthread_mutex_lock(&e->tok_mu);
+    free(at_map_put(&e->tokens, token, t));
+    pthread_mutex_unlock(&e->tok_mu);
+}
+
+void at__token_del(struct at_engine *e, const char *token)
+{
+    pthread_mutex_lock(&e->tok_mu);
+    free(at_map_del(&e->tokens, token));
+    pthread_mutex_unlock(&e->tok_mu);
+}
+
+int at_engine_token_info(struct at_engine *e, const char *token, struct at_token_info *out)
+{
+    if (!token || !*token)
+        return AT_ENOENT;
+    pthread_mutex_lock(&e->tok_mu);
+    struct tok *t = at_map_get(&e->tokens, token);
+    int rc = t && t->valid ? 0 : AT_ENOENT;
+    if (!rc)
+        *out = t->info;
+    pthread_mutex_unlock(&e->tok_mu);
+    return rc;
+}
+
+/* ---- events ---- */
+
+static void emit(struct at_job *j, const char *event, json_t *data)
+{
+    for (struct at_job_sub *s = j->subs; s; s = s->next)
+        s->fn(j->rec.id, event, data, s->arg);
+}
+
+static void emit_state(struct at_job *j)
+{
+    json_t *d = json_pack("{s:s}", "state", at_job_state_name(j->rec.state));
+    if (j->rec.error)
+        json_object_set(d, "error", j->rec.error);
+    if (j->rec.output && j->rec.state == AT_JOB_COMPLETED)
+        json_object_set(d, "output", j->rec.output);
+    emit(j, "state", d);
+    json_decref(d);
+}
+
+static void subs_end(struct at_job *j)
+{
+    struct at_job_sub *s = j->subs;
+    j->subs = NULL;
+    while (s) {
+        struct at_job_sub *next = s->next;
+        s->fn(j->rec.id, "end", NULL, s->arg);
+        free(s);
+        s = next;
+    }
+}
+
+static void sub_add(struct at_job *j, at_job_event_fn fn, void *arg)
+{
+    struct at_job_sub *s = at_malloc(sizeof(*s));
+    s->fn = fn;
+    s->arg = arg;
+    s->next = j->subs;
+    j->subs = s;
 }
 
 /* ---- pools ---- */
@@ -227,6 +313,7 @@ static void job_bind(struct at_engine *e, struct at_job *j, struct at_worker *w)
     j->worker = w;
     j->heap_idx = -1;
     w->job = at_job_ref(j);
+    at__token_put(e, w->token, j);
     e->running++;
     atomic_fetch_sub(&e->queued, 1);
 }
@@ -243,6 +330,7 @@ static void job_run(struct at_engine *e, struct at_job *j, struct at_worker *w)
     j->rec.state = AT_JOB_RUNNING;
     j->rec.started_ms = at_wall_ms();
     j->rec.attempts++;
+    emit_state(j);
     if (!j->persisted) {
         /* never acknowledged: insert as running and call at once */
         persist(e, j, THEN_NONE);
@@ -306,6 +394,9 @@ static void job_finalize(struct at_engine *e, struct at_job *j, int code, json_t
 
 static void job_retire(struct at_engine *e, struct at_job *j)
 {
+    emit_state(j);
+    subs_end(j);
+    at__token_del(e, j->token);
     if (at_map_get(&e->jobs, j->rec.id) == j) {
         at_map_del(&e->jobs, j->rec.id);
         at_job_unref(j);
@@ -320,6 +411,8 @@ void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, j
     if (j) {
         j->worker = NULL;
         e->running--;
+        if (w->state != AT_W_DEAD)
+            at__token_put(e, w->token, NULL);
         if (usage && json_is_object(usage)) {
             if (!j->rec.meta)
                 j->rec.meta = json_object();
@@ -389,14 +482,21 @@ void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *para
     if ((v = json_object_get(params, "message")) && json_is_string(v))
         json_object_set(pr, "message", v);
     json_object_set_new(j->rec.meta, "progress", pr);
+    emit(j, "progress", pr);
 }
 
-void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *text)
+void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream,
+                        const char *text, size_t len)
 {
     (void)e;
-    (void)j;
-    if (text)
-        at_debug("agent", "%s: %s", j->rec.agent, text);
+    char *clean = at_utf8_sanitize(text, len);
+    at_debug("agent", "%s %s: %s", j->rec.id, stream, clean);
+    if (j->subs) {
+        json_t *d = json_pack("{s:s,s:s}", "stream", stream, "text", clean);
+        emit(j, "log", d);
+        json_decref(d);
+    }
+    free(clean);
 }
 
 void at__engine_remote_started(struct at_engine *e, struct at_job *j)
@@ -550,6 +650,7 @@ static void do_cancel(struct at_loop *loop, void *arg)
                 at__engine_job_result(e, w, AT_ECANCELED, NULL, NULL, NULL, NULL);
             } else {
                 /* waiting for its process or for the running commit */
+                at__token_put(e, w->token, NULL);
                 w->job = NULL;
                 j->worker = NULL;
                 e->running--;
@@ -654,7 +755,7 @@ int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
         at_engine_free(e);
         return rc;
     }
-    at_registry_set_listener(cfg->registry, on_registry_event, e);
+    at_registry_add_listener(cfg->registry, on_registry_event, e);
     *out = e;
     return 0;
 }
@@ -711,11 +812,15 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
     j->rec.source = at_strdup(s->source ? s->source : "api");
     if (s->parent_id)
         j->rec.parent_id = at_strdup(s->parent_id);
-    j->rec.root_id = at_strdup(s->parent_id ? s->parent_id : j->rec.id);
+    j->rec.root_id = at_strdup(s->root_id ? s->root_id : s->parent_id ? s->parent_id : j->rec.id);
+    j->rec.depth = s->depth;
     j->on_accept = s->on_accept;
     j->accept_arg = s->accept_arg;
     if (s->on_done)
         at_job_on_done(j, s->on_done, s->done_arg);
+    if (s->on_event)
+        sub_add(j, s->on_event, s->event_arg); /* before the loop sees the job */
+    at__token_put(e, j->token, j);
     if (out)
         *out = at_job_ref(j);
     atomic_fetch_add(&e->queued, 1);
@@ -737,6 +842,62 @@ int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason
     c->reason = reason ? at_strdup(reason) : NULL;
     at_loop_post(e->loop, do_cancel, c);
     return 0;
+}
+
+struct watch_req {
+    struct at_engine *e;
+    char id[AT_ID_MAX];
+    at_job_event_fn fn;
+    void *arg;
+    int remove;
+};
+
+static void do_watch(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct watch_req *w = arg;
+    struct at_job *j = at_map_get(&w->e->jobs, w->id);
+    if (!w->remove) {
+        if (j && !j->final) {
+            sub_add(j, w->fn, w->arg);
+            emit_state(j); /* tell the new subscriber where the job is */
+        } else {
+            w->fn(w->id, "end", NULL, w->arg);
+        }
+    } else if (j) {
+        for (struct at_job_sub **pp = &j->subs; *pp; pp = &(*pp)->next) {
+            if ((*pp)->arg == w->arg) {
+                struct at_job_sub *s = *pp;
+                *pp = s->next;
+                s->fn(w->id, "end", NULL, s->arg);
+                free(s);
+                break;
+            }
+        }
+    }
+    free(w);
+}
+
+static void post_watch(struct at_engine *e, const char *job_id, at_job_event_fn fn, void *arg,
+                       int remove)
+{
+    struct watch_req *w = at_calloc(1, sizeof(*w));
+    w->e = e;
+    snprintf(w->id, sizeof(w->id), "%s", job_id);
+    w->fn = fn;
+    w->arg = arg;
+    w->remove = remove;
+    at_loop_post(e->loop, do_watch, w);
+}
+
+void at_engine_watch(struct at_engine *e, const char *job_id, at_job_event_fn fn, void *arg)
+{
+    post_watch(e, job_id, fn, arg, 0);
+}
+
+void at_engine_unwatch(struct at_engine *e, const char *job_id, void *arg)
+{
+    post_watch(e, job_id, NULL, arg, 1);
 }
 
 /* ---- stats ---- */
@@ -854,6 +1015,7 @@ int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
         at_job_rec_copy(&j->rec, r);
         j->rec.state = AT_JOB_QUEUED;
         j->persisted = 1;
+        at__token_put(e, j->token, j);
         if (r->state == AT_JOB_RUNNING) {
             if (!j->rec.meta)
                 j->rec.meta = json_object();
@@ -946,6 +1108,9 @@ void at_engine_free(struct at_engine *e)
         p = next;
     }
     at_map_release(&e->pools);
+    it = 0;
+    while (at_map_next(&e->tokens, &it, NULL, &v))
+        free(v);
     at_map_release(&e->tokens);
     for (char **s = e->base_env; s && *s; s++)
         free(*s);

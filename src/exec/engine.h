@@ -53,10 +53,14 @@ struct at_submit {
     int priority;           /* higher runs first; default 0 */
     const char *source;     /* "http", "cli", "mcp", ... */
     const char *parent_id;  /* spawning job, or NULL */
+    const char *root_id;    /* root of the spawning job's tree (NULL: parent or self) */
+    int depth;              /* spawn depth (0 for a root job) */
     at_job_accept_fn on_accept; /* after the job row is committed (may be NULL) */
     void *accept_arg;
     at_job_done_fn on_done; /* after the final state is committed (may be NULL) */
     void *done_arg;
+    at_job_event_fn on_event; /* progress, logs, state, end (may be NULL) */
+    void *event_arg;
 };
 
 /* Validate the input against the agent's contract (defaults applied) and
@@ -70,6 +74,31 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
  * the loop (the job ends `cancelled` unless it finishes first), AT_ENOENT
  * when the job is not in flight.  Thread-safe. */
 int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason);
+
+/* Subscribe to the events of a job in flight (see at_job_event_fn).  When
+ * the job is not in flight, fn gets "end" at once (on the loop thread).
+ * at_engine_unwatch removes the subscription registered with arg; fn may
+ * still run until the unwatch has reached the loop, and gets a final
+ * "end" call from the unwatch itself so arg can be released there.
+ * Thread-safe. */
+void at_engine_watch(struct at_engine *e, const char *job_id, at_job_event_fn fn, void *arg);
+void at_engine_unwatch(struct at_engine *e, const char *job_id, void *arg);
+
+/* What a token (ATLAS_TOKEN of an agent process, or the per-job token in
+ * a call's _meta) stands for: the job it acts for and what that job's
+ * contract allows.  A process token stands for the job the process is
+ * running now (AT_ENOENT while it is idle). */
+struct at_token_info {
+    char job_id[AT_ID_MAX];
+    char root_id[AT_ID_MAX];
+    char agent[160];      /* "name@version" */
+    int depth;            /* spawn depth of the job */
+    int platform_tools;   /* requires.platform_tools */
+    int spawn_agents;     /* requires.spawn_agents */
+};
+
+/* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */
+int at_engine_token_info(struct at_engine *e, const char *token, struct at_token_info *out);
 
 /* Snapshot of queue and pool state for /health and /metrics.  Thread-safe
  * (asks the loop and waits briefly). */

@@ -112,6 +112,11 @@ struct at_engine {
     struct at_remote *remote;
 };
 
+/* tokens (engine.c): token -> struct at_token_info (a copy of j's, or an
+ * idle process token when j is NULL) */
+void at__token_put(struct at_engine *e, const char *token, const struct at_job *j);
+void at__token_del(struct at_engine *e, const char *token);
+
 /* worker.c */
 struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *rc,
                                    const char **why);
@@ -127,7 +132,8 @@ void at__engine_worker_gone(struct at_engine *e, struct at_worker *w);
 void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, json_t *output,
                            const char *detail, const char *pointer, json_t *usage);
 void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *params);
-void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *text);
+void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream,
+                        const char *text, size_t len);
 void at__engine_pump(struct at_engine *e);
 /* remote.c: a remote job started / produced its result (loop thread) */
 void at__engine_remote_started(struct at_engine *e, struct at_job *j);

@@ -31,6 +31,19 @@ typedef void (*at_job_done_fn)(const struct at_job_rec *rec, int store_rc, void 
  * or with an error when it could not be stored. */
 typedef void (*at_job_accept_fn)(const char *job_id, int store_rc, void *arg);
 
+/* Events of a job in flight, on the engine's loop thread: "state"
+ * ({"state": ...}), "progress" ({"progress","total"?,"message"?}), "log"
+ * ({"stream": "stderr"|"mcp", "text": ...}), then "end" (data NULL) once
+ * the final state is committed; fn is not called after "end".  fn must
+ * not block. */
+typedef void (*at_job_event_fn)(const char *job_id, const char *event, json_t *data, void *arg);
+
+struct at_job_sub {
+    struct at_job_sub *next;
+    at_job_event_fn fn;
+    void *arg;
+};
+
 struct at_job_waiter {
     struct at_job_waiter *next;
     at_job_done_fn fn;
@@ -52,6 +65,7 @@ struct at_job {
     int final;                   /* final state decided (maybe not yet committed) */
     char *cancel_reason;
     int64_t accepted_ns;         /* monotonic time of submission */
+    struct at_job_sub *subs;     /* event subscribers (loop-owned) */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;

@@ -202,9 +202,7 @@ struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *
     else
         at_loop_timer_start(e->loop, &w->t_reap, 100, on_reap_poll, w);
 
-    pthread_mutex_lock(&e->tok_mu);
-    at_map_put(&e->tokens, w->token, w);
-    pthread_mutex_unlock(&e->tok_mu);
+    at__token_put(e, w->token, NULL); /* idle: stands for no job yet */
 
     /* link into the pool */
     w->next = p->workers;
@@ -460,7 +458,7 @@ static void handle_notification(struct at_worker *w, struct at_rpc_msg *m)
         json_t *data = json_object_get(m->params, "data");
         char *text = json_is_string(data) ? at_strdup(json_string_value(data))
                                           : (data ? at_json_dumps(data) : at_strdup(""));
-        at__engine_job_log(w->eng, w->job, text);
+        at__engine_job_log(w->eng, w->job, "mcp", text, strlen(text));
         free(text);
     }
 }
@@ -588,8 +586,8 @@ static void on_err(struct at_loop *loop, struct at_watch *wt, uint32_t ev)
         }
         memcpy(w->errtail + w->errlen, src, k);
         w->errlen += k;
-        if (w->job)
-            at__engine_job_log(w->eng, w->job, NULL); /* stderr is also the job log */
+        if (w->job) /* stderr is also the job's log */
+            at__engine_job_log(w->eng, w->job, "stderr", buf, (size_t)n);
     }
 }
 
@@ -834,9 +832,7 @@ static void worker_died(struct at_worker *w)
         at__engine_job_result(e, w, w->death_code ? w->death_code : AT_ECRASH, NULL,
                               w->death_detail, NULL, NULL);
     }
-    pthread_mutex_lock(&e->tok_mu);
-    at_map_del(&e->tokens, w->token);
-    pthread_mutex_unlock(&e->tok_mu);
+    at__token_del(e, w->token);
 
     struct at_pool *p = w->pool;
     if (w->prev)

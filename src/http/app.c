@@ -5,6 +5,8 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "http/llm_routes.h"
+#include "http/mcp_transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +143,10 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the execution engine");
         goto fail;
     }
+    app->engine_owned = engine;
+    if ((rc = at_http_llm_start(app, d)) || (rc = at_http_mcp_start(app, d)))
+        goto fail;
+    /* from here on requests that need the engine are served */
     __atomic_store_n(&app->engine, engine, __ATOMIC_RELEASE);
     return 0;
 fail:
@@ -154,9 +160,12 @@ void at_app_stop(struct at_app *app)
     if (app->http)
         at_http_stop(app->http);
     app->http = NULL;
-    if (app->engine)
-        at_engine_free(app->engine);
-    app->engine = NULL;
+    at_http_mcp_stop(app);
+    at_http_llm_stop(app);
+    __atomic_store_n(&app->engine, NULL, __ATOMIC_RELEASE);
+    if (app->engine_owned)
+        at_engine_free(app->engine_owned);
+    app->engine_owned = NULL;
     if (app->writer) {
         at_writer_flush(app->writer);
         at_writer_free(app->writer);

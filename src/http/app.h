@@ -24,11 +24,14 @@ struct at_app {
     struct at_store *store;
     struct at_writer *writer;
     struct at_registry *registry;
-    struct at_engine *engine;
+    struct at_engine *engine;       /* published once everything is ready */
+    struct at_engine *engine_owned; /* the engine, for start/stop */
     struct at_http_server *http;
     char base_url[160];
     int64_t started_ms;
     int lock_fd;              /* flock on DATA/atlasd.lock: one daemon per data dir */
+    void *mcp;                /* MCP surface state (http/mcp_transport.c) */
+    void *llm;                /* model gateway state (http/llm_routes.c) */
 };
 
 /* Open the data directory, the store, recover unfinished jobs, start the

@@ -5,9 +5,12 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/sse.h"
 #include "base/str.h"
 #include "exec/remote.h"
 #include "http/app.h"
+#include "http/llm_routes.h"
+#include "http/mcp_transport.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -477,6 +480,90 @@ static void h_job_cancel(struct at_http_req *r, const char *id)
     at_http_reply_json(r, 202, json_pack("{s:s,s:s}", "job", id, "state", "cancelling"));
 }
 
+/* GET /api/v1/jobs/ID/events: Server-Sent Events of a job (state,
+ * progress, log), ending with "end".  A finished job gets its final state
+ * and "end" at once. */
+struct job_sse {
+    atomic_int refs; /* the engine subscription and the stream's close callback */
+    struct at_http_stream *stream;
+    struct at_engine *e;
+    char id[AT_ID_MAX];
+    unsigned long seq;
+};
+
+static void job_sse_unref(struct job_sse *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    at_http_stream_unref(c->stream);
+    free(c);
+}
+
+static void sse_send(struct at_http_stream *st, unsigned long *seq, const char *event,
+                     json_t *data)
+{
+    char *text = data ? at_json_dumps(data) : at_strdup("{}");
+    char id[32];
+    snprintf(id, sizeof(id), "%lu", ++*seq);
+    struct at_buf b;
+    at_buf_init(&b, AT_BUF_UNLIMITED);
+    at_sse_write(&b, event, id, text, strlen(text));
+    at_http_stream_write(st, b.p, b.len);
+    at_buf_release(&b);
+    free(text);
+}
+
+static void job_sse_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct job_sse *c = arg;
+    if (strcmp(event, "end") == 0) {
+        sse_send(c->stream, &c->seq, "end", NULL);
+        at_http_stream_close(c->stream);
+        job_sse_unref(c);
+        return;
+    }
+    sse_send(c->stream, &c->seq, event, data);
+}
+
+static void job_sse_closed(void *arg)
+{
+    struct job_sse *c = arg;
+    /* the client left: drop the subscription (its "end" releases that ref) */
+    at_engine_unwatch(c->e, c->id, c);
+    job_sse_unref(c);
+}
+
+static void h_job_events(struct at_http_req *r, const char *id)
+{
+    struct at_engine *e = engine_of(r);
+    struct at_job_rec rec;
+    int rc = at_store_call(r->app->store, job_get, id, &rec);
+    if (rc || !e) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job \"%s\"", id);
+        at_http_reply_problem(r, e ? AT_ENOENT : AT_ESTATE, msg, NULL, NULL);
+        if (!rc)
+            at_job_rec_release(&rec);
+        return;
+    }
+    struct job_sse *c = at_calloc(1, sizeof(*c));
+    atomic_init(&c->refs, 2);
+    c->e = e;
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    c->stream = at_http_stream_start(r, 200, "text/event-stream", 0, job_sse_closed, c);
+    at_http_stream_set_sse(c->stream);
+    if (at_job_state_final(rec.state)) {
+        json_t *d = at_job_rec_to_json(&rec);
+        sse_send(c->stream, &c->seq, "state", d);
+        json_decref(d);
+        job_sse_event(id, "end", NULL, c);
+    } else {
+        at_engine_watch(e, id, job_sse_event, c);
+    }
+    at_job_rec_release(&rec);
+}
+
 /* ---- routing ---- */
 
 static int ends_with(const char *s, const char *suffix, size_t *prefix_len)
@@ -510,6 +597,14 @@ void at_http_route(struct at_http_req *r)
     int post = strcmp(m, "POST") == 0;
     int del = strcmp(m, "DELETE") == 0;
 
+    if (strcmp(p, "/mcp") == 0 || strncmp(p, "/mcp/", 5) == 0) {
+        at_http_mcp(r);
+        return;
+    }
+    if (strncmp(p, "/v1/", 4) == 0) {
+        at_http_llm(r);
+        return;
+    }
     if (strcmp(p, "/") == 0 && get) {
         at_http_reply_json(r, 200,
                            json_pack("{s:s,s:s,s:s,s:s}", "name", "atlasd", "version",
@@ -562,6 +657,12 @@ void at_http_route(struct at_http_req *r)
     }
     if (strncmp(rest, "jobs/", 5) == 0) {
         const char *id = rest + 5;
+        if (ends_with(id, "/events", &plen)) {
+            char *jid = at_strndup(id, plen);
+            get ? h_job_events(r, jid) : method_not_allowed(r, "GET");
+            free(jid);
+            return;
+        }
         if (ends_with(id, "/cancel", &plen)) {
             char *jid = at_strndup(id, plen);
             post ? h_job_cancel(r, jid) : method_not_allowed(r, "POST");

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct at_http_server {
@@ -25,9 +27,28 @@ struct at_http_server {
     int ipv6;
     size_t max_body;
     struct at_app *app;
-    pthread_mutex_t smu;            /* guards the suspended list */
+    pthread_mutex_t smu;            /* guards the suspended and stream lists */
     struct at_http_req *suspended;  /* connections suspended in MHD */
+    struct at_http_stream *streams; /* open streamed answers */
     int stopping;
+    pthread_t hb_thread;
+    pthread_cond_t hb_cv;
+};
+
+struct at_http_stream {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    struct at_http_server *srv;
+    struct MHD_Connection *conn;
+    struct at_buf buf;
+    size_t sent; /* bytes of buf already handed to MHD */
+    int mhd_suspended;
+    int closed;  /* no more data will be written */
+    int sse;     /* gets heartbeats */
+    int gone;    /* MHD is done with the connection */
+    at_http_stream_close_fn on_close;
+    void *close_arg;
+    struct at_http_stream *next, *prev; /* srv->streams */
 };
 
 static void susp_add(struct at_http_server *s, struct at_http_req *r)
@@ -123,10 +144,16 @@ static int bind_listen(const char *addr, struct at_http_server *s, struct at_dia
 
 /* ---- request lifecycle ---- */
 
+static void stream_free(void *cls);
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max);
+static void *heartbeat_main(void *arg);
+
 static void req_free(struct at_http_req *r)
 {
     if (!r)
         return;
+    if (r->stream) /* started but never handed to MHD */
+        stream_free(r->stream);
     if (r->user_free && r->user)
         r->user_free(r->user);
     at_buf_release(&r->body);
@@ -147,8 +174,39 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+static enum MHD_Result send_stream(struct at_http_req *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, r->stream,
+                                          stream_free);
+    r->stream = NULL; /* MHD's reference now lives in the response */
+    if (r->resp_type)
+        MHD_add_response_header(resp, "Content-Type", r->resp_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    if (r->extra_headers) {
+        for (char *line = r->extra_headers, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            char *colon = strchr(line, ':');
+            if (colon) {
+                *colon = '\0';
+                MHD_add_response_header(resp, line, colon + 1);
+            }
+            if (!nl)
+                break;
+        }
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result send_prepared(struct at_http_req *r)
 {
+    if (r->stream)
+        return send_stream(r);
     struct MHD_Response *resp =
         r->resp_body
             ? MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE)
@@ -264,6 +322,16 @@ int at_http_start(const struct at_http_cfg *cfg, struct at_http_server **out, st
         return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the HTTP server on %s",
                            cfg->listen);
     }
+    pthread_cond_init(&s->hb_cv, NULL);
+    if (pthread_create(&s->hb_thread, NULL, heartbeat_main, s) != 0) {
+        MHD_stop_daemon(s->mhd);
+        close(s->fd);
+        pthread_mutex_destroy(&s->smu);
+        pthread_cond_destroy(&s->hb_cv);
+        free(s);
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the HTTP server on %s",
+                           cfg->listen);
+    }
     *out = s;
     return 0;
 }
@@ -285,6 +353,12 @@ void at_http_stop(struct at_http_server *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&s->smu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->hb_cv);
+    pthread_mutex_unlock(&s->smu);
+    pthread_join(s->hb_thread, NULL);
+    pthread_cond_destroy(&s->hb_cv);
     /* MHD must not be stopped with suspended connections: answer each one */
     MHD_quiesce_daemon(s->mhd);
     for (;;) {
@@ -298,12 +372,182 @@ void at_http_stop(struct at_http_server *s)
                                                             "job stays in the store",
                                                  NULL));
     }
+    /* end every open stream so its connection can finish */
+    pthread_mutex_lock(&s->smu);
+    for (struct at_http_stream *st = s->streams; st; st = st->next)
+        at_http_stream_close(st);
+    pthread_mutex_unlock(&s->smu);
     usleep(50000); /* let the resumed connections send their answer */
     MHD_stop_daemon(s->mhd);
     pthread_mutex_destroy(&s->smu);
     if (s->fd >= 0)
         close(s->fd);
     free(s);
+}
+
+/* ---- streamed answers ---- */
+
+struct at_http_stream *at_http_stream_ref(struct at_http_stream *st)
+{
+    atomic_fetch_add(&st->refs, 1);
+    return st;
+}
+
+void at_http_stream_unref(struct at_http_stream *st)
+{
+    if (!st || atomic_fetch_sub(&st->refs, 1) != 1)
+        return;
+    at_buf_release(&st->buf);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    struct at_http_stream *st = cls;
+    pthread_mutex_lock(&st->mu);
+    size_t avail = st->buf.len - st->sent;
+    if (avail > 0) {
+        size_t n = avail < max ? avail : max;
+        memcpy(out, st->buf.p + st->sent, n);
+        st->sent += n;
+        if (st->sent == st->buf.len) {
+            at_buf_clear(&st->buf);
+            st->sent = 0;
+        }
+        pthread_mutex_unlock(&st->mu);
+        return (ssize_t)n;
+    }
+    if (st->closed) {
+        pthread_mutex_unlock(&st->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    /* nothing to send: park the connection until the next write */
+    MHD_suspend_connection(st->conn);
+    st->mhd_suspended = 1;
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    struct at_http_stream *st = cls;
+    struct at_http_server *srv = st->srv;
+    pthread_mutex_lock(&srv->smu);
+    if (st->prev)
+        st->prev->next = st->next;
+    else if (srv->streams == st)
+        srv->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    pthread_mutex_unlock(&srv->smu);
+    pthread_mutex_lock(&st->mu);
+    st->gone = 1;
+    at_http_stream_close_fn fn = st->on_close;
+    void *arg = st->close_arg;
+    st->on_close = NULL;
+    pthread_mutex_unlock(&st->mu);
+    if (fn)
+        fn(arg);
+    at_http_stream_unref(st);
+}
+
+struct at_http_stream *at_http_stream_start(struct at_http_req *r, int status,
+                                            const char *content_type, size_t max_buffer,
+                                            at_http_stream_close_fn on_close, void *arg)
+{
+    struct at_http_stream *st = at_calloc(1, sizeof(*st));
+    atomic_init(&st->refs, 2); /* the handler's and MHD's */
+    pthread_mutex_init(&st->mu, NULL);
+    st->srv = r->srv;
+    st->conn = r->conn;
+    at_buf_init(&st->buf, max_buffer ? max_buffer : (8u << 20));
+    st->on_close = on_close;
+    st->close_arg = arg;
+    r->stream = st;
+    r->status = status;
+    r->resp_type = content_type;
+    r->ready = 1;
+    pthread_mutex_lock(&r->srv->smu);
+    st->next = r->srv->streams;
+    if (st->next)
+        st->next->prev = st;
+    r->srv->streams = st;
+    pthread_mutex_unlock(&r->srv->smu);
+    return st;
+}
+
+static void stream_wake(struct at_http_stream *st)
+{
+    /* call with st->mu held */
+    if (st->mhd_suspended) {
+        st->mhd_suspended = 0;
+        MHD_resume_connection(st->conn);
+    }
+}
+
+int at_http_stream_write(struct at_http_stream *st, const void *data, size_t len)
+{
+    pthread_mutex_lock(&st->mu);
+    if (st->gone || st->closed) {
+        pthread_mutex_unlock(&st->mu);
+        return AT_ECONN;
+    }
+    if (st->sent > 0 && st->sent > st->buf.len / 2) {
+        at_buf_consume(&st->buf, st->sent);
+        st->sent = 0;
+    }
+    int rc = at_buf_append(&st->buf, data, len);
+    if (rc)
+        st->closed = 1; /* too slow a reader: end the stream */
+    stream_wake(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+void at_http_stream_close(struct at_http_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->closed = 1;
+    if (!st->gone)
+        stream_wake(st);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void at_http_stream_set_sse(struct at_http_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->sse = 1;
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void *heartbeat_main(void *arg)
+{
+    struct at_http_server *s = arg;
+    pthread_mutex_lock(&s->smu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += AT_HTTP_SSE_HEARTBEAT_S;
+        pthread_cond_timedwait(&s->hb_cv, &s->smu, &ts);
+        if (s->stopping)
+            break;
+        for (struct at_http_stream *st = s->streams; st; st = st->next) {
+            if (st->sse)
+                at_http_stream_write(st, ": keepalive\n\n", 13);
+        }
+    }
+    pthread_mutex_unlock(&s->smu);
+    return NULL;
+}
+
+int at_http_stream_gone(struct at_http_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    int g = st->gone;
+    pthread_mutex_unlock(&st->mu);
+    return g;
 }
 
 /* ---- accessors ---- */

@@ -44,6 +44,7 @@ struct at_http_req {
     char *extra_headers;    /* "Name: value\n..." */
     void *user;             /* handler state while suspended */
     struct at_http_req *susp_next, *susp_prev;
+    struct at_http_stream *stream; /* set by at_http_stream_start */
     void (*user_free)(void *user);
 };
 
@@ -88,6 +89,33 @@ void at_http_complete_problem(struct at_http_req *r, int status, json_t *problem
 
 /* Build a problem object (for handlers that complete later). */
 json_t *at_http_problem(int code, const char *detail, const char *pointer);
+
+/* ---- streamed answers (SSE, chunked JSON lines) ----
+ *
+ * A handler calls at_http_stream_start and returns; any thread then writes
+ * with at_http_stream_write and ends with at_http_stream_close.  Writes are
+ * buffered up to max_buffer bytes (a client that reads too slowly gets
+ * AT_E2BIG and is dropped).  When the client goes away the on_close
+ * callback runs (once, on a server thread) and later writes return
+ * AT_ECONN; send SSE comments as heartbeats so a vanished client is noticed
+ * (a suspended MHD connection does not notice a disconnect otherwise).
+ * The stream is reference-counted: the handler's reference is released
+ * with at_http_stream_unref. */
+struct at_http_stream;
+typedef void (*at_http_stream_close_fn)(void *arg);
+
+struct at_http_stream *at_http_stream_start(struct at_http_req *r, int status,
+                                            const char *content_type, size_t max_buffer,
+                                            at_http_stream_close_fn on_close, void *arg);
+/* Mark a stream as SSE: the server then writes a comment line every
+ * AT_HTTP_SSE_HEARTBEAT_S seconds, which also detects vanished clients. */
+#define AT_HTTP_SSE_HEARTBEAT_S 15
+void at_http_stream_set_sse(struct at_http_stream *s);
+int at_http_stream_write(struct at_http_stream *s, const void *data, size_t len);
+void at_http_stream_close(struct at_http_stream *s);
+int at_http_stream_gone(struct at_http_stream *s);
+struct at_http_stream *at_http_stream_ref(struct at_http_stream *s);
+void at_http_stream_unref(struct at_http_stream *s);
 
 /* Route a request: implemented in routes.c. */
 void at_http_route(struct at_http_req *r);

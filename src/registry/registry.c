@@ -25,8 +25,9 @@ struct at_registry {
     pthread_rwlock_t lock;
     struct at_map by_key;  /* "name@version" -> entry */
     struct at_map latest;  /* "name" -> entry (borrowed from by_key) */
-    at_reg_listener_fn listener;
-    void *listener_arg;
+    at_reg_listener_fn listeners[8];
+    void *listener_args[8];
+    int nlisteners;
     pthread_mutex_t py_mu;
     struct at_map py_versions; /* interpreter -> version string */
 };
@@ -203,17 +204,31 @@ void at_registry_free(struct at_registry *r)
     free(r);
 }
 
-void at_registry_set_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg)
+int at_registry_add_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg)
 {
-    r->listener = fn;
-    r->listener_arg = arg;
+    pthread_rwlock_wrlock(&r->lock);
+    int rc = AT_ELIMIT;
+    if (r->nlisteners < 8) {
+        r->listeners[r->nlisteners] = fn;
+        r->listener_args[r->nlisteners++] = arg;
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return rc;
 }
 
 static void notify(struct at_registry *r, enum at_reg_event ev, const char *name,
                    const char *version)
 {
-    if (r->listener)
-        r->listener(r->listener_arg, ev, name, version);
+    pthread_rwlock_rdlock(&r->lock);
+    int n = r->nlisteners;
+    at_reg_listener_fn fns[8];
+    void *args[8];
+    memcpy(fns, r->listeners, sizeof(fns));
+    memcpy(args, r->listener_args, sizeof(args));
+    pthread_rwlock_unlock(&r->lock);
+    for (int i = 0; i < n; i++)
+        fns[i](args[i], ev, name, version);
 }
 
 /* ---- dependencies ---- */

@@ -56,8 +56,9 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
                     struct at_diag *d);
 void at_registry_free(struct at_registry *r);
 
-/* Called (on the registering thread) after every change. */
-void at_registry_set_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg);
+/* fn(arg, ...) is called (on the registering thread, without locks held)
+ * after every change.  At most 8 listeners; AT_ELIMIT beyond. */
+int at_registry_add_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg);
 
 /* Register the agent in directory path (absolute).  name, when not NULL,
  * overrides the contract's name.  Errors: the contract's (located in

@@ -61,6 +61,15 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;"
     "CREATE INDEX jobs_finished ON jobs(finished_ms) WHERE state >= 2;"
     "CREATE TABLE kv(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+    /* 2: model calls and reported usage */
+    "CREATE TABLE usage("
+    "  id TEXT PRIMARY KEY, job_id TEXT, root_id TEXT, agent TEXT, backend TEXT,"
+    "  model TEXT, tier TEXT, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,"
+    "  cost_usd REAL NOT NULL, latency_ms INTEGER NOT NULL, ttft_ms INTEGER NOT NULL,"
+    "  status TEXT NOT NULL, created_ms INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX usage_root ON usage(root_id) WHERE root_id IS NOT NULL;"
+    "CREATE INDEX usage_job ON usage(job_id) WHERE job_id IS NOT NULL;"
+    "CREATE INDEX usage_time ON usage(created_ms);",
 };
 
 static struct sq_store *SQ(struct at_store *s)
@@ -710,6 +719,99 @@ static int sq_job_prune(struct at_store *base, int64_t before_ms, int *deleted)
     return rc;
 }
 
+/* ---- usage ---- */
+
+static int sq_usage_insert(struct at_store *base, const struct at_usage_rec *r)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    const char *sql = "INSERT INTO usage(id, job_id, root_id, agent, backend, model, tier,"
+                      " tokens_in, tokens_out, cost_usd, latency_ms, ttft_ms, status, created_ms)"
+                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)";
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        rc = sq_err(db, SQLITE_ERROR, "usage_insert");
+        wunlock(s);
+        return rc;
+    }
+    bind_text(st, 1, r->id);
+    bind_text(st, 2, r->job_id);
+    bind_text(st, 3, r->root_id);
+    bind_text(st, 4, r->agent);
+    bind_text(st, 5, r->backend);
+    bind_text(st, 6, r->model);
+    bind_text(st, 7, r->tier);
+    sqlite3_bind_int64(st, 8, r->tokens_in);
+    sqlite3_bind_int64(st, 9, r->tokens_out);
+    sqlite3_bind_double(st, 10, r->cost_usd);
+    sqlite3_bind_int64(st, 11, r->latency_ms);
+    sqlite3_bind_int64(st, 12, r->ttft_ms);
+    bind_text(st, 13, r->status ? r->status : "ok");
+    sqlite3_bind_int64(st, 14, r->created_ms ? r->created_ms : at_wall_ms());
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "usage_insert");
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, json_t **out)
+{
+    /* the grouping column comes from a fixed list, never from the caller */
+    static const char *const groups[][2] = {
+        {"agent", "COALESCE(agent, '')"},
+        {"model", "COALESCE(model, '')"},
+        {"backend", "COALESCE(backend, '')"},
+        {"job_id", "COALESCE(job_id, '')"},
+        {"root_id", "COALESCE(root_id, '')"},
+        {"day", "strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')"},
+        {"all", "'all'"},
+    };
+    const char *expr = NULL;
+    for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+        if (strcmp(f->group_by ? f->group_by : "all", groups[i][0]) == 0)
+            expr = groups[i][1];
+    if (!expr)
+        return AT_EINVAL;
+    char sql[768];
+    snprintf(sql, sizeof(sql),
+             "SELECT %s AS k, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd)"
+             " FROM usage WHERE (?1 IS NULL OR job_id=?1) AND (?2 IS NULL OR root_id=?2)"
+             " AND (?3 = 0 OR created_ms >= ?3) GROUP BY k ORDER BY SUM(cost_usd) DESC, k",
+             expr);
+    struct reader *rd = rlock(SQ(base));
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        int rc = sq_err(rd->db, SQLITE_ERROR, "usage_sum");
+        runlock(rd);
+        return rc;
+    }
+    bind_text(st, 1, f->job_id);
+    bind_text(st, 2, f->root_id);
+    sqlite3_bind_int64(st, 3, f->since_ms);
+    json_t *arr = json_array();
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        json_array_append_new(
+            arr, json_pack("{s:s,s:I,s:I,s:I,s:f}", "key", k ? k : "", "calls",
+                           (json_int_t)sqlite3_column_int64(st, 1), "tokens_in",
+                           (json_int_t)sqlite3_column_int64(st, 2), "tokens_out",
+                           (json_int_t)sqlite3_column_int64(st, 3), "cost_usd",
+                           sqlite3_column_double(st, 4)));
+    }
+    sqlite3_finalize(st);
+    runlock(rd);
+    if (src != SQLITE_DONE) {
+        json_decref(arr);
+        return AT_EIO;
+    }
+    *out = arr;
+    return 0;
+}
+
 /* ---- kv ---- */
 
 static int sq_kv_get(struct at_store *base, const char *key, char **value)
@@ -784,6 +886,8 @@ static const struct at_store_ops sqlite_ops = {
     .job_list = sq_job_list,
     .job_unfinished = sq_job_unfinished,
     .job_prune = sq_job_prune,
+    .usage_insert = sq_usage_insert,
+    .usage_sum = sq_usage_sum,
     .kv_get = sq_kv_get,
     .kv_put = sq_kv_put,
 };

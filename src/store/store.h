@@ -73,6 +73,29 @@ struct at_job_filter {
     int limit;            /* <= 0: 100 */
 };
 
+/* One model call through the gateway (or usage an agent reported). */
+struct at_usage_rec {
+    char id[AT_ID_MAX];
+    char *job_id;   /* NULL for calls from outside any job */
+    char *root_id;  /* the job tree's root, for per-chain budgets */
+    char *agent;    /* "name" of the job's agent, or NULL */
+    char *backend;  /* configured backend name, or "agent" for self-reported */
+    char *model;
+    char *tier;     /* "fast" | "balanced" | "powerful" | NULL */
+    long long tokens_in, tokens_out;
+    double cost_usd;
+    long long latency_ms, ttft_ms; /* -1 when unknown */
+    char *status;   /* "ok" | "error" | "refused" ... */
+    int64_t created_ms;
+};
+
+struct at_usage_filter {
+    const char *group_by; /* "agent" | "model" | "backend" | "day" | "job_id" | "root_id" */
+    const char *job_id;   /* NULL: any */
+    const char *root_id;  /* NULL: any */
+    int64_t since_ms;     /* 0: any */
+};
+
 struct at_store;
 
 struct at_store_ops {
@@ -98,6 +121,11 @@ struct at_store_ops {
     /* Jobs not in a final state, in priority then FIFO order. */
     int (*job_unfinished)(struct at_store *s, struct at_job_rec **out, size_t *n);
     int (*job_prune)(struct at_store *s, int64_t before_ms, int *deleted);
+
+    int (*usage_insert)(struct at_store *s, const struct at_usage_rec *r);
+    /* Sums grouped by f->group_by: a JSON array of {"key", "calls",
+     * "tokens_in", "tokens_out", "cost_usd"}, largest cost first. */
+    int (*usage_sum)(struct at_store *s, const struct at_usage_filter *f, json_t **out);
 
     int (*kv_get)(struct at_store *s, const char *key, char **value);
     int (*kv_put)(struct at_store *s, const char *key, const char *value);
