@@ -1,5 +1,5 @@
 /*
- * llm_routes.h - the OpenAI-compatible model gateway at /v1/* (owned by the
+ * llm_routes.h - the OpenAI-compatible model gateway under /v1 (owned by the
  * model gateway: src/llm/ holds the gateway, this file adapts it to the
  * HTTP server).
  */
@@ -14,7 +14,7 @@ struct at_app;
 int at_http_llm_start(struct at_app *app, struct at_diag *d);
 void at_http_llm_stop(struct at_app *app);
 
-/* Handle a request to /v1/... */
+/* Handle a request under /v1. */
 void at_http_llm(struct at_http_req *r);
 
 #endif
