@@ -832,6 +832,29 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
     return 0;
 }
 
+int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
+                    const struct at_submit *s, struct at_job **out, struct at_diag *d)
+{
+    if (!parent->spawn_agents)
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0,
+                           "agent %s may not spawn agents (its contract does not set "
+                           "requires.spawn_agents: true)",
+                           parent->agent);
+    int max = e->conf->exec.max_spawn_depth;
+    if (parent->depth + 1 > max)
+        return at_diag_set(d, AT_ELIMIT, NULL, 0, 0,
+                           "spawn depth limit reached: job %s is at depth %d and "
+                           "execution.max_spawn_depth is %d",
+                           parent->job_id, parent->depth, max);
+    struct at_submit child = *s;
+    child.parent_id = parent->job_id;
+    child.root_id = parent->root_id;
+    child.depth = parent->depth + 1;
+    if (!child.source)
+        child.source = "spawn";
+    return at_engine_submit(e, &child, out, d);
+}
+
 int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason)
 {
     if (strlen(job_id) >= AT_ID_MAX)

@@ -70,6 +70,15 @@ struct at_submit {
 int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_job **out,
                      struct at_diag *d);
 
+/* Spawn a child of the job `parent` stands for (from at_engine_token_info):
+ * refused with AT_EPERM unless the parent's contract has
+ * requires.spawn_agents, with AT_ELIMIT when a guardrail stops it
+ * (execution.max_spawn_depth, ...; d names the limit).  s->parent_id,
+ * root_id and depth are filled from parent.  Otherwise as
+ * at_engine_submit.  Thread-safe. */
+int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
+                    const struct at_submit *s, struct at_job **out, struct at_diag *d);
+
 /* Ask for a job to be cancelled.  Returns 0 when the request was handed to
  * the loop (the job ends `cancelled` unless it finishes first), AT_ENOENT
  * when the job is not in flight.  Thread-safe. */
