@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 struct at_engine;
+struct at_token_info;
 
 struct at_engine_cfg {
     const struct at_config *config; /* borrowed; must outlive the engine */
