@@ -14,6 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int atoi_safe(const char *p)
+{
+    int v = 0;
+    while (*p >= '0' && *p <= '9' && v < 10000000)
+        v = v * 10 + (*p++ - '0');
+    return v;
+}
+
 struct conv {
     struct at_yaml_doc *doc;
     struct at_diag *d;
@@ -61,12 +69,16 @@ static void mark_node(struct conv *c, const char *ptr, struct fy_node *n, int ke
     const struct fy_mark *m = node_mark(n, 0);
     if (!m)
         return;
+    int col = m->column + 1;
+    enum fy_node_style st = fy_node_get_style(n);
+    if ((st == FYNS_DOUBLE_QUOTED || st == FYNS_SINGLE_QUOTED) && col > 1)
+        col--; /* the token starts after the opening quote */
     if (key) {
         char *k = at_asprintf("%s#", ptr);
-        at_map_put(&c->doc->marks, k, pack_pos(m->line + 1, m->column + 1));
+        at_map_put(&c->doc->marks, k, pack_pos(m->line + 1, col));
         free(k);
     } else {
-        at_map_put(&c->doc->marks, ptr, pack_pos(m->line + 1, m->column + 1));
+        at_map_put(&c->doc->marks, ptr, pack_pos(m->line + 1, col));
     }
 }
 
@@ -245,16 +257,46 @@ static int convert(struct conv *c, struct fy_node *n, struct at_buf *ptr, int de
     return node_err(c, n, AT_EPARSE, "unknown YAML node type");
 }
 
-static int first_diag_error(struct fy_diag *diag, const char *name, struct at_diag *d)
+/* libfyaml 0.7 reports errors through an output callback as
+ * "<source>:LINE:COL: error: MESSAGE"; keep the first one. */
+struct diag_capture {
+    char first[512];
+};
+
+static void capture_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
-    void *it = NULL;
-    struct fy_diag_error *e;
-    while ((e = fy_diag_errors_iterate(diag, &it))) {
-        if (e->type < FYET_ERROR)
-            continue;
-        return at_diag_set(d, AT_EPARSE, name, e->line + 1, e->column + 1, "%s", e->msg);
+    (void)diag;
+    struct diag_capture *cap = user;
+    if (cap->first[0] || len == 0)
+        return;
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)len, buf);
+    if (strstr(tmp, ": error: "))
+        snprintf(cap->first, sizeof(cap->first), "%s", tmp);
+}
+
+static int diag_error(const struct diag_capture *cap, const char *name, struct at_diag *d)
+{
+    const char *e = strstr(cap->first, ": error: ");
+    if (!e)
+        return at_diag_set(d, AT_EPARSE, name, 0, 0, "invalid YAML");
+    /* walk back over ":COL" and ":LINE" */
+    const char *p = e;
+    int line = 0, col = 0;
+    const char *colon2 = NULL, *colon1 = NULL;
+    for (const char *q = cap->first; q < p; q++)
+        if (*q == ':') {
+            colon1 = colon2;
+            colon2 = q;
+        }
+    if (colon1 && colon2) {
+        line = atoi_safe(colon1 + 1);
+        col = atoi_safe(colon2 + 1);
     }
-    return at_diag_set(d, AT_EPARSE, name, 0, 0, "invalid YAML");
+    char msg[400];
+    snprintf(msg, sizeof(msg), "%s", e + 9);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    return at_diag_set(d, AT_EPARSE, name, line, col, "invalid YAML: %s", msg);
 }
 
 int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *buf, size_t len,
@@ -269,11 +311,17 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
     if (memchr(buf, '\0', len))
         return at_diag_set(d, AT_EPARSE, doc->file, 0, 0, "file contains a NUL byte");
 
+    struct diag_capture cap;
+    cap.first[0] = '\0';
     struct fy_diag_cfg dcfg;
-    memset(&dcfg, 0, sizeof(dcfg));
+    fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
+    dcfg.output_fn = capture_diag;
+    dcfg.user = &cap;
     dcfg.level = FYET_ERROR;
-    dcfg.module_mask = ~0u;
+    dcfg.colorize = false;
+    dcfg.show_source = false;
+    dcfg.show_position = true;
     struct fy_diag *diag = fy_diag_create(&dcfg);
     if (!diag)
         return at_diag_set(d, AT_ENOMEM, doc->file, 0, 0, "cannot create YAML diagnostics");
@@ -284,7 +332,7 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
     struct fy_document *fyd = fy_document_build_from_string(&cfg, buf, len);
     int rc = 0;
     if (!fyd) {
-        rc = first_diag_error(diag, doc->file, d);
+        rc = diag_error(&cap, doc->file, d);
         goto out;
     }
     struct fy_node *root = fy_document_root(fyd);
