@@ -48,7 +48,7 @@
 #define JSON_OUT_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
 static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
-                                               "2024-11-05"};
+                                              "2024-11-05"};
 
 /* A growable byte buffer.  Allocation failure aborts (small internal
  * allocations, STYLE.md rule 6). */
@@ -61,9 +61,9 @@ struct atlas_ctx {
     json_t *id;   /* the request id (borrowed from the parsed request) */
     json_t *meta; /* the call's _meta object or NULL (borrowed) */
     const char *job_id, *token;
-    char *error;  /* message set by atlas_ctx_fail (owned) */
+    char *error;   /* message set by atlas_ctx_fail (owned) */
     json_t *usage; /* owned */
-    size_t scan;  /* input offset up to which cancel notifications were looked for */
+    size_t scan;   /* input offset up to which cancel notifications were looked for */
     int cancelled;
 };
 
@@ -72,7 +72,7 @@ static struct agent {
     char *name, *version, *description;
     char *tool_json; /* the tools/list entry, serialized once */
     int in_fd, out_fd;
-    struct buf in;    /* unread input is in [start, len) */
+    struct buf in; /* unread input is in [start, len) */
     size_t in_start;
     size_t max_line;
     int eof, skipping;
@@ -219,8 +219,8 @@ static void send_json(json_t *msg)
 static void send_error(const json_t *id, int code, const char *message)
 {
     json_t *idv = id ? json_incref((json_t *)id) : json_null();
-    send_json(json_pack("{s:s,s:o,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", idv, "error", "code",
-                        code, "message", message));
+    send_json(json_pack("{s:s,s:o,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", idv, "error", "code", code,
+                        "message", message));
 }
 
 static void send_result(const json_t *id, json_t *result, int modern)
@@ -259,8 +259,7 @@ static int load_tool(const struct atlas_agent_def *def)
         json_error_t err;
         contract = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
         if (!contract) {
-            fprintf(stderr, "atlas_agent: %s:%d:%d: %s\n", path, err.line, err.column,
-                    err.text);
+            fprintf(stderr, "atlas_agent: %s:%d:%d: %s\n", path, err.line, err.column, err.text);
             return -1;
         }
         /* Accept the whole document as well as the bare agent: block. */
@@ -296,8 +295,8 @@ static int load_tool(const struct atlas_agent_def *def)
     if (A.description)
         json_object_set_new(tool, "description", json_string(A.description));
     json_t *in = contract_schema(contract, "input");
-    json_object_set_new(tool, "inputSchema", in ? json_incref(in) : json_pack("{s:s}", "type",
-                                                                              "object"));
+    json_object_set_new(tool, "inputSchema",
+                        in ? json_incref(in) : json_pack("{s:s}", "type", "object"));
     json_t *out = contract_schema(contract, "output");
     /* MCP: an outputSchema describes an object. */
     if (!out || str_eq(json_object_get(out, "type"), "object"))
@@ -325,10 +324,10 @@ static json_t *server_info(void)
 static void handle_discover(const json_t *id)
 {
     /* MCP 2026-07-28 server/discover */
-    json_t *r = json_pack("{s:[s,s],s:{s:{},s:{}},s:o,s:{s:o}}", "supportedVersions",
-                          MODERN_VERSION, LEGACY_VERSION, "capabilities", "tools", "logging",
-                          "serverInfo", server_info(), "_meta",
-                          "io.modelcontextprotocol/serverInfo", server_info());
+    json_t *r =
+        json_pack("{s:[s,s],s:{s:{},s:{}},s:o,s:{s:o}}", "supportedVersions", MODERN_VERSION,
+                  LEGACY_VERSION, "capabilities", "tools", "logging", "serverInfo", server_info(),
+                  "_meta", "io.modelcontextprotocol/serverInfo", server_info());
     send_result(id, r, 1);
 }
 
@@ -361,16 +360,15 @@ static void handle_tools_list(const json_t *id, int modern)
 
 static void tool_error(const json_t *id, const char *message, json_t *usage, int modern)
 {
-    json_t *r = json_pack("{s:b,s:[{s:s,s:s}]}", "isError", 1, "content", "type", "text",
-                          "text", message);
+    json_t *r =
+        json_pack("{s:b,s:[{s:s,s:s}]}", "isError", 1, "content", "type", "text", "text", message);
     if (usage)
         json_object_set_new(r, "_meta", json_pack("{s:O}", "io.atlas/usage", usage));
     send_result(id, r, modern);
 }
 
 /* The success path, built by hand: OUT is serialized once and copied. */
-static void send_call_result(const json_t *id, const json_t *out, const json_t *usage,
-                             int modern)
+static void send_call_result(const json_t *id, const json_t *out, const json_t *usage, int modern)
 {
     struct buf *b = &A.out;
     buf_puts(b, "{\"jsonrpc\":\"2.0\",\"id\":");
@@ -496,8 +494,8 @@ static void handle_message(json_t *msg)
         /* MCP 2026-07-28 basic/versioning */
         send_json(json_pack("{s:s,s:O,s:{s:i,s:s,s:{s:[s],s:O}}}", "jsonrpc", "2.0", "id", id,
                             "error", "code", ERR_UNSUPPORTED_VERSION, "message",
-                            "Unsupported protocol version", "data", "supported",
-                            MODERN_VERSION, "requested", pv));
+                            "Unsupported protocol version", "data", "supported", MODERN_VERSION,
+                            "requested", pv));
     } else if (strcmp(method, "tools/call") == 0) {
         handle_tools_call(id, params, modern);
     } else if (strcmp(method, "tools/list") == 0) {
@@ -644,14 +642,13 @@ void atlas_ctx_log(struct atlas_ctx *ctx, const char *level, const char *fmt, ..
         va_end(ap);
     }
     send_notification("notifications/message",
-                      json_pack("{s:s,s:s,s:s%}", "level", level ? level : "info", "logger",
-                                A.name, "data", s, (size_t)n));
+                      json_pack("{s:s,s:s,s:s%}", "level", level ? level : "info", "logger", A.name,
+                                "data", s, (size_t)n));
     if (s != small)
         free(s);
 }
 
-void atlas_ctx_progress(struct atlas_ctx *ctx, double progress, double total,
-                        const char *message)
+void atlas_ctx_progress(struct atlas_ctx *ctx, double progress, double total, const char *message)
 {
     json_t *token = ctx->meta ? json_object_get(ctx->meta, "progressToken") : NULL;
     if (!token)
@@ -668,8 +665,8 @@ void atlas_ctx_report_usage(struct atlas_ctx *ctx, long long tokens_in, long lon
                             const char *model)
 {
     if (!ctx->usage)
-        ctx->usage = json_pack("{s:I,s:I}", "tokens_in", (json_int_t)0, "tokens_out",
-                               (json_int_t)0);
+        ctx->usage =
+            json_pack("{s:I,s:I}", "tokens_in", (json_int_t)0, "tokens_out", (json_int_t)0);
     json_t *in = json_object_get(ctx->usage, "tokens_in");
     json_t *out = json_object_get(ctx->usage, "tokens_out");
     json_integer_set(in, json_integer_value(in) + tokens_in);
@@ -754,8 +751,9 @@ int atlas_agent_main(int argc, char **argv, const struct atlas_agent_def *def)
                    ATLAS_AGENT_SDK_VERSION);
             return 0;
         }
-        fprintf(stderr, "usage: %s\nAn Atlas agent: MCP (JSON-RPC 2.0) on stdin/stdout; see "
-                        "docs/agent-protocol.md.\n",
+        fprintf(stderr,
+                "usage: %s\nAn Atlas agent: MCP (JSON-RPC 2.0) on stdin/stdout; see "
+                "docs/agent-protocol.md.\n",
                 prog);
         return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }

@@ -66,11 +66,11 @@ typedef int (*atlas_execute_fn)(const json_t *input, json_t **output, struct atl
  * runs (a static const struct is the usual way).
  */
 struct atlas_agent_def {
-    const char *name;        /* the tool's name; ATLAS_AGENT_NAME and the contract's
-                                name win over it.  NULL: "agent" */
-    const char *version;     /* used when neither ATLAS_AGENT_VERSION nor the contract
-                                gives one; NULL: "0.0.0" */
-    const char *description; /* used when the contract has none; may be NULL */
+    const char *name;         /* the tool's name; ATLAS_AGENT_NAME and the contract's
+                                 name win over it.  NULL: "agent" */
+    const char *version;      /* used when neither ATLAS_AGENT_VERSION nor the contract
+                                 gives one; NULL: "0.0.0" */
+    const char *description;  /* used when the contract has none; may be NULL */
     atlas_execute_fn execute; /* required */
     /* Optional hooks.  on_startup runs before the first request is answered;
        a non-zero return makes the process exit with status 1.  on_shutdown
@@ -116,8 +116,7 @@ void atlas_ctx_log(struct atlas_ctx *ctx, const char *level, const char *fmt, ..
  * message may be NULL.  A no-op when the caller sent no progressToken.
  * progress must increase from one report to the next.
  */
-void atlas_ctx_progress(struct atlas_ctx *ctx, double progress, double total,
-                        const char *message);
+void atlas_ctx_progress(struct atlas_ctx *ctx, double progress, double total, const char *message);
 
 /*
  * Record model usage for this call; it is returned with the result as

@@ -146,7 +146,7 @@ class CSDKTest(unittest.TestCase):
         t0 = time.monotonic()
         a.notify("notifications/cancelled", {"requestId": "c1", "reason": "test"})
         r = a.wait_response("c1", 5)
-        self.assertLess(time.monotonic() - t0, 1)
+        self.assertLess(time.monotonic() - t0, 3)  # it polls every 10 ms; slack for load
         self.assertEqual(r["error"]["code"], -32800)
         self.assertEqual(a.wait_response(99, 5)["result"], {})
         self.assertIn("saw the cancel", a.stderr)

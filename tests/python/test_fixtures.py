@@ -56,10 +56,11 @@ class FixtureTest(unittest.TestCase):
         with self.assertRaises(TimeoutError):
             a.recv(1.5)
         self.assertIn("ignoring the cancel", a.stderr)
-        # Closing stdin still ends it once the SDK's shutdown grace is over.
+        # Closing stdin still ends it once the SDK's shutdown grace is over
+        # (1.5 s to finish, 1.5 s after the cancel), before the runtime's 5 s.
         t0 = time.monotonic()
         self.assertEqual(a.close(10), 0)
-        self.assertLess(time.monotonic() - t0, 5)
+        self.assertLess(time.monotonic() - t0, 7)  # 3 s of grace, plus slack for load
         self.assertEqual(self.contract("hang")["timeout"], 3)
 
     def test_hang_honor_cancel(self):
@@ -188,7 +189,7 @@ class FixtureTest(unittest.TestCase):
         t0 = time.monotonic()
         a.notify("notifications/cancelled", {"requestId": 11, "reason": "timeout"})
         self.assertEqual(a.wait_response(11, 3)["error"]["code"], -32800)
-        self.assertLess(time.monotonic() - t0, 1)
+        self.assertLess(time.monotonic() - t0, 3)  # not the 20 s sleep
 
     def test_stateless_is_2026_only(self):
         a = self.agent("stateless")

@@ -36,8 +36,10 @@ _EOF = object()       # stdin closed
 _OVERSIZE = object()  # a line longer than the limit was skipped
 _STOP = object()      # SIGTERM or a broken stdout
 
-# How long in-flight calls get to finish after a cancel at shutdown.
-SHUTDOWN_GRACE_S = 2.0
+# At shutdown: how long running calls get to finish after stdin closed, and
+# again after they were cancelled.  Both together stay under the runtime's
+# execution.timeouts.shutdown (5 s) before SIGTERM.
+SHUTDOWN_GRACE_S = 1.5
 
 _LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 
@@ -445,14 +447,22 @@ class Server:
             traceback.print_exc(file=self.log)
             return 1
 
+        eof = False
         while not self._stopping:
             item = await self._inbox.get()
-            if item is _EOF or item is _STOP or self._stopping:
+            if item is _EOF:
+                eof = True
+                break
+            if item is _STOP or self._stopping:
                 break
             self.dispatch(item)
 
-        # Shutdown: cancel what still runs, give it a moment, run the hook.
+        # Shutdown.  At EOF, calls still running get a moment to finish (a
+        # client may send a request and close its end at once); then, as on
+        # SIGTERM, what still runs is cancelled and given a moment too.
         pending = [task for task, _ in self._tasks.values()]
+        if pending and eof:
+            _, pending = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
         for task in pending:
             task.cancel()
         if pending:

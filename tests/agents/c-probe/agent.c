@@ -82,8 +82,7 @@ static int run(const json_t *input, json_t **output, struct atlas_ctx *ctx, void
     }
     if (strcmp(op, "context") == 0) {
         *output = json_pack("{s:o,s:o,s:s}", "job", str_or_null(atlas_ctx_job_id(ctx)), "token",
-                            str_or_null(atlas_ctx_token(ctx)), "name",
-                            atlas_ctx_agent_name(ctx));
+                            str_or_null(atlas_ctx_token(ctx)), "name", atlas_ctx_agent_name(ctx));
         return 0;
     }
     if (strcmp(op, "scalar") == 0) {
