@@ -45,6 +45,7 @@
 
 #define DEFAULT_MAX_LINE ((size_t)64 * 1024 * 1024)
 #define INITIAL_INPUT (64 * 1024)
+#define KEEP_BUFFER ((size_t)4 * 1024 * 1024) /* larger buffers are freed once idle */
 #define JSON_OUT_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
 static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
@@ -205,6 +206,10 @@ static void flush_out(void)
         off += (size_t)n;
     }
     b->len = 0;
+    if (b->cap > KEEP_BUFFER) { /* one huge message must not pin its memory */
+        free(b->p);
+        *b = (struct buf){0};
+    }
 }
 
 static void send_json(json_t *msg)
@@ -551,6 +556,10 @@ static int read_more(int block)
         memmove(b->p, b->p + A.in_start, b->len - A.in_start);
         b->len -= A.in_start;
         A.in_start = 0;
+        if (b->cap > KEEP_BUFFER && b->len < INITIAL_INPUT) { /* shrink after a huge line */
+            b->p = xrealloc(b->p, INITIAL_INPUT);
+            b->cap = INITIAL_INPUT;
+        }
     }
     if (b->cap - b->len < INITIAL_INPUT / 4) {
         size_t pending = b->len - A.in_start;

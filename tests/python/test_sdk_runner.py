@@ -11,7 +11,7 @@ import textwrap
 import time
 import unittest
 
-from mcpdriver import EXAMPLES, LEGACY, MODERN, PV, Agent, ProtocolError, PYTHON
+from mcpdriver import EXAMPLES, LEGACY, MODERN, PV, PYTHON, Agent
 
 from atlas import miniyaml
 

@@ -117,9 +117,10 @@ class _Parser:
             raise self.error("tabs are not allowed in indentation", idx, ws.index("\t"))
 
     @staticmethod
-    def strip_comment(s: str, start: int = 0) -> str:
+    def strip_comment(s: str, start: int = 0, quoted: bool = True) -> str:
         """Cut a trailing ``# comment`` (a # at the start or after a blank),
-        ignoring one inside a quoted value that begins at ``start``."""
+        ignoring one inside a quoted value that begins at ``start`` (unless
+        ``quoted`` is false: the continuation of a plain value)."""
         quote = None
         j = start
         while j < len(s):
@@ -133,7 +134,7 @@ class _Parser:
                         j += 2
                         continue
                     quote = None
-            elif c in "\"'" and j == start:  # mid-value quotes are plain text
+            elif c in "\"'" and j == start and quoted:  # mid-value quotes are plain text
                 quote = c
             elif c == "#" and (j == 0 or s[j - 1] in " \t"):
                 return s[:j].rstrip(" \t")
@@ -180,9 +181,7 @@ class _Parser:
         if self._mapping_key(line, indent) is not None:
             return self.parse_mapping(indent, depth)
         # A lone scalar or flow collection as the whole node.
-        idx = self.i
-        value, _ = self.parse_inline_value(idx, indent, indent - 1, depth)
-        return value
+        return self.parse_inline_value(self.i, indent, indent - 1, depth)
 
     # -- mappings --------------------------------------------------------
     def _mapping_key(self, line: str, col: int):
@@ -273,8 +272,7 @@ class _Parser:
                 return self.parse_sequence(indent, depth + 1)
             return None
         start = col + (len(line[col:]) - len(line[col:].lstrip(" \t")))
-        value, _ = self.parse_inline_value(idx, start, indent, depth)
-        return value
+        return self.parse_inline_value(idx, start, indent, depth)
 
     # -- sequences -------------------------------------------------------
     def parse_sequence(self, indent: int, depth: int) -> list:
@@ -306,7 +304,7 @@ class _Parser:
                 out.append(self.parse_block(after, depth + 1))
                 self.lines[idx] = line
                 continue
-            value, _ = self.parse_inline_value(idx, after, indent, depth)
+            value = self.parse_inline_value(idx, after, indent, depth)
             out.append(value)
         return out
 
@@ -322,7 +320,7 @@ class _Parser:
         if c == "!":
             raise self.error("tags are not supported", idx, col)
         if c and c in "|>":
-            return self.parse_block_scalar(idx, col, indent), None
+            return self.parse_block_scalar(idx, col, indent)
         if c and c in "[{":
             return self.parse_flow_document(idx, col, indent, depth)
         if c and c in "\"'":
@@ -354,14 +352,14 @@ class _Parser:
             if commented:
                 raise self.error("a comment ends a plain value; this line continues it",
                                  self.i, self._indent(nxt))
-            cont = self.strip_comment(nxt).strip(" \t")
+            cont = self.strip_comment(nxt, quoted=False).strip(" \t")
             if re.search(r":[ \t]", cont) or cont.endswith(":"):
                 raise self.error("unexpected 'key: value' inside a plain value "
                                  "(check the indentation)", self.i, self._indent(nxt))
             value += ("\n" * blanks if blanks else " ") + cont
             folded, blanks = True, 0
             self.i += 1
-        return (value if folded else _resolve_plain(text)), None
+        return value if folded else _resolve_plain(text)
 
     def parse_quoted_block(self, idx: int, col: int, indent: int):
         """A quoted scalar that may span lines (folded as YAML does)."""
@@ -418,7 +416,7 @@ class _Parser:
         if tail:
             raise self.error("unexpected text after a quoted string", li, k + 1)
         self.i = li + 1
-        return value, None
+        return value
 
     def _unescape_double(self, raw: str, line: int, col: int) -> str:
         out = []
@@ -517,7 +515,7 @@ class _Parser:
         if fp.li < len(self.lines) and fp.j < len(self.lines[fp.li]):
             raise self.error("unexpected text after a flow collection", fp.li, fp.j)
         self.i = fp.li + 1
-        return value, None
+        return value
 
 
 class _FlowParser:
