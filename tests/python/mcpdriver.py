@@ -88,7 +88,10 @@ class Agent:
     def _read_stdout(self):
         f = self.proc.stdout
         while True:
-            line = f.readline(self.max_line + 1)
+            try:
+                line = f.readline(self.max_line + 1)
+            except (ValueError, OSError):  # closed by kill()
+                line = b""
             if not line:
                 self.lines.put(_EOF)
                 return
@@ -96,7 +99,10 @@ class Agent:
 
     def _read_stderr(self):
         while True:
-            chunk = self.proc.stderr.read1(65536)
+            try:
+                chunk = self.proc.stderr.read1(65536)
+            except (ValueError, OSError):  # closed by kill()
+                return
             if not chunk:
                 return
             if len(self._stderr) < 4 * 1024 * 1024:
@@ -108,6 +114,16 @@ class Agent:
         if self.proc.poll() is not None:
             self._stderr_reader.join(2)
         return self._stderr.decode("utf-8", "replace")
+
+    def wait_stderr(self, text: str, timeout: float = 10) -> bool:
+        """Wait until ``text`` shows up on stderr (read by another thread)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            if time.monotonic() > deadline or (self.proc.poll() is not None
+                                               and not self._stderr_reader.is_alive()):
+                return text in self.stderr
+            time.sleep(0.02)
+        return True
 
     def __enter__(self):
         return self

@@ -40,9 +40,9 @@ class CSDKTest(unittest.TestCase):
         self.assertEqual(r["error"]["code"], -32022)
         self.assertEqual(r["error"]["data"]["requested"], "1999-01-01")
         self.assertEqual(a.request("ping", envelope=False)["result"], {})
-        self.assertIn("c-probe: startup", a.stderr)
+        self.assertTrue(a.wait_stderr("c-probe: startup"), a.stderr)
         self.assertEqual(a.close(), 0)
-        self.assertIn("c-probe: shutdown", a.stderr)
+        self.assertTrue(a.wait_stderr("c-probe: shutdown"), a.stderr)
 
     def test_tools_list_default_and_from_contract(self):
         a = self.agent()
@@ -75,7 +75,7 @@ class CSDKTest(unittest.TestCase):
                          {"x": 1})
         bad = self.agent(env={"ATLAS_CONTRACT": os.path.join(d, "missing.json")})
         self.assertEqual(bad.proc.wait(5), 2)
-        self.assertIn("missing.json", bad.stderr)
+        self.assertTrue(bad.wait_stderr("missing.json"), bad.stderr)
 
     def test_call_results_both_revisions(self):
         for modern in (True, False):
@@ -149,7 +149,7 @@ class CSDKTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 3)  # it polls every 10 ms; slack for load
         self.assertEqual(r["error"]["code"], -32800)
         self.assertEqual(a.wait_response(99, 5)["result"], {})
-        self.assertIn("saw the cancel", a.stderr)
+        self.assertTrue(a.wait_stderr("saw the cancel"), a.stderr)
         self.assertEqual(a.call({"op": "echo"})["result"]["structuredContent"], {"op": "echo"})
 
     def test_eof_during_call_and_sigterm(self):
@@ -159,18 +159,18 @@ class CSDKTest(unittest.TestCase):
                 "params": {"name": "c-probe", "arguments": {"op": "wait_cancel"}}})
         time.sleep(0.2)
         self.assertEqual(a.close(5), 0)
-        self.assertIn("c-probe: shutdown", a.stderr)
+        self.assertTrue(a.wait_stderr("c-probe: shutdown"), a.stderr)
         b = self.agent()
         b.handshake()
         b.proc.send_signal(signal.SIGTERM)
         self.assertEqual(b.proc.wait(5), 0)
-        self.assertIn("c-probe: shutdown", b.stderr)
+        self.assertTrue(b.wait_stderr("c-probe: shutdown"), b.stderr)
 
     def test_startup_failure(self):
         a = self.agent(env={"C_PROBE_FAIL_STARTUP": "1"})
         self.assertIsNone(a.recv(5))  # exits without a word on stdout
         self.assertEqual(a.proc.wait(5), 1)
-        self.assertIn("on_startup failed", a.stderr)
+        self.assertTrue(a.wait_stderr("on_startup failed"), a.stderr)
 
     def test_stdout_hygiene(self):
         a = self.agent()
@@ -178,7 +178,7 @@ class CSDKTest(unittest.TestCase):
         self.assertEqual(a.call({"op": "printf"})["result"]["structuredContent"], {"ok": True})
         a.close()
         for noise in ("printf noise", "write noise", "child noise"):
-            self.assertIn(noise, a.stderr)
+            self.assertTrue(a.wait_stderr(noise), a.stderr)
         while True:
             line = a.recv_raw(5)
             if line is None:

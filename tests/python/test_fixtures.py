@@ -42,7 +42,7 @@ class FixtureTest(unittest.TestCase):
         with self.assertRaises(ProtocolError):
             a.call({"code": 5})
         self.assertEqual(a.proc.wait(5), 5)
-        self.assertIn("exiting mid-call", a.stderr)
+        self.assertTrue(a.wait_stderr("exiting mid-call"), a.stderr)
         self.assertTrue(any(n["method"] == "notifications/message" for n in a.notifications))
 
     def test_hang_ignores_cancel_by_default(self):
@@ -55,7 +55,7 @@ class FixtureTest(unittest.TestCase):
         a.notify("notifications/cancelled", {"requestId": 40})
         with self.assertRaises(TimeoutError):
             a.recv(1.5)
-        self.assertIn("ignoring the cancel", a.stderr)
+        self.assertTrue(a.wait_stderr("ignoring the cancel"), a.stderr)
         # Closing stdin still ends it once the SDK's shutdown grace is over
         # (1.5 s to finish, 1.5 s after the cancel), before the runtime's 5 s.
         t0 = time.monotonic()
@@ -155,7 +155,7 @@ class FixtureTest(unittest.TestCase):
         self.assertEqual(r["content"][0]["text"], "raise: deliberate failure")
         r = a.call({"message": "custom"})["result"]
         self.assertEqual(r["content"][0]["text"], "custom")
-        self.assertIn("ValueError", a.stderr)
+        self.assertTrue(a.wait_stderr("ValueError"), a.stderr)
         self.assertEqual(a.close(), 0)
 
     def test_bad_output_reaches_the_runtime(self):
@@ -227,7 +227,7 @@ class FixtureTest(unittest.TestCase):
         a.send({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}})
         self.assertIsNone(a.recv(10))
         self.assertEqual(a.proc.wait(5), 1)
-        self.assertIn("deliberate failure in on_startup", a.stderr)
+        self.assertTrue(a.wait_stderr("deliberate failure in on_startup"), a.stderr)
 
     def test_counter_proves_warm_reuse(self):
         a = self.agent("counter")

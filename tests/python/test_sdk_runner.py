@@ -238,7 +238,7 @@ class RunnerTest(unittest.TestCase):
         self.assertTrue(r["isError"])
         self.assertIn("missing thing", r["content"][0]["text"])
         self.assertEqual(a.call({"n": 5})["result"]["structuredContent"], {"n": 5})
-        self.assertIn("RuntimeError: it broke", a.stderr)
+        self.assertTrue(a.wait_stderr("RuntimeError: it broke"), a.stderr)
         self.assertEqual(a.close(), 0)
 
     def test_execute_returning_none_or_non_json(self):
@@ -377,7 +377,7 @@ class RunnerTest(unittest.TestCase):
         # Cancelling something unknown is harmless; the process still serves.
         a.notify("notifications/cancelled", {"requestId": 999})
         self.assertEqual(a.call({"n": 1})["result"]["structuredContent"], {"n": 1})
-        self.assertIn("saw the cancel", a.stderr)
+        self.assertTrue(a.wait_stderr("saw the cancel"), a.stderr)
 
     # -- lifecycle ---------------------------------------------------------------
     LIFECYCLE = """
@@ -439,7 +439,7 @@ class RunnerTest(unittest.TestCase):
         a.handshake()
         self.assertEqual(a.call({})["result"]["structuredContent"], {"ready": True})
         self.assertEqual(a.close(), 0)
-        self.assertIn("cooled", a.stderr)
+        self.assertTrue(a.wait_stderr("cooled"), a.stderr)
 
     def test_startup_failure_exits_without_answering(self):
         t = self.temp("""
@@ -454,7 +454,7 @@ class RunnerTest(unittest.TestCase):
         a.send({"jsonrpc": "2.0", "id": 1, "method": "ping"})
         self.assertIsNone(a.recv(10))
         self.assertEqual(a.proc.wait(5), 1)
-        self.assertIn("no model here", a.stderr)
+        self.assertTrue(a.wait_stderr("no model here"), a.stderr)
 
     def test_eof_cancels_a_running_call(self):
         t = self.temp("""
@@ -476,7 +476,7 @@ class RunnerTest(unittest.TestCase):
         # 1.5 s to finish on its own, then cancelled: well before the runtime's
         # 5 s shutdown timeout (the bound leaves slack for a loaded machine).
         self.assertLess(time.monotonic() - t0, 7)
-        self.assertIn("shut down", a.stderr)
+        self.assertTrue(a.wait_stderr("shut down"), a.stderr)
 
     def test_eof_lets_running_calls_answer(self):
         # A client may write its requests and close its end at once.
@@ -527,7 +527,7 @@ class RunnerTest(unittest.TestCase):
             json.loads(line)
         for s in ("noise at import", "noise in on_startup", "more noise", "noise in execute",
                   "raw fd 1 noise", "child noise", "dunder noise"):
-            self.assertIn(s, a.stderr)
+            self.assertTrue(a.wait_stderr(s), a.stderr)
 
     # -- framing and errors ------------------------------------------------------
     def test_malformed_input(self):
@@ -621,7 +621,7 @@ class RunnerTest(unittest.TestCase):
                 t = self.temp(code)
                 a = self.agent(t.dir)
                 self.assertEqual(a.proc.wait(10), 2)
-                self.assertIn(msg, a.stderr)
+                self.assertTrue(a.wait_stderr(msg), a.stderr)
         t = self.temp(ECHO, yaml="agent:\n  name: [unclosed\n")
         a = self.agent(t.dir, argv=[PYTHON, "-m", "atlas.runner", "agent.py"])
         self.assertEqual(a.proc.wait(10), 2)
@@ -656,7 +656,7 @@ class RunnerTest(unittest.TestCase):
         a.handshake()
         self.assertEqual(a.call({"n": 3})["result"]["structuredContent"], {"n": 3})
         self.assertEqual(a.close(), 0)
-        self.assertIn("to stderr", a.stderr)
+        self.assertTrue(a.wait_stderr("to stderr"), a.stderr)
 
     def test_runner_usage(self):
         import subprocess
