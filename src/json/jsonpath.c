@@ -55,8 +55,8 @@ enum expr_kind { EX_OR, EX_AND, EX_NOT, EX_CMP, EX_TEST };
 enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
 
 struct jp_operand {
-    json_t *lit;         /* a literal, or NULL */
-    struct jp_query *q;  /* a singular query, or NULL */
+    json_t *lit;        /* a literal, or NULL */
+    struct jp_query *q; /* a singular query, or NULL */
 };
 
 struct jp_expr {
@@ -162,9 +162,8 @@ static int peek(const struct jp_parser *p)
 /* RFC 9535 §2.1.1 blank space: space, tab, LF, CR. */
 static void skip_blank(struct jp_parser *p)
 {
-    while (p->pos < p->n &&
-           (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
-            p->s[p->pos] == '\r'))
+    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
+                             p->s[p->pos] == '\r'))
         p->pos++;
 }
 
@@ -173,10 +172,7 @@ static int name_first(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }
 
-static int name_char(int c)
-{
-    return name_first(c) || (c >= '0' && c <= '9');
-}
+static int name_char(int c) { return name_first(c) || (c >= '0' && c <= '9'); }
 
 static struct jp_sel *add_sel(struct jp_seg *seg)
 {
@@ -207,8 +203,8 @@ static int parse_int(struct jp_parser *p, long long *out)
     }
     if (peek(p) < '0' || peek(p) > '9')
         return perr(p, start, AT_EPARSE, "expected an integer");
-    if (peek(p) == '0' && (neg || (p->pos + 1 < p->n && p->s[p->pos + 1] >= '0' &&
-                                   p->s[p->pos + 1] <= '9')))
+    if (peek(p) == '0' &&
+        (neg || (p->pos + 1 < p->n && p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9')))
         return perr(p, start, AT_EPARSE, "integers have no leading zeros (and no -0)");
     long long v = 0;
     while (peek(p) >= '0' && peek(p) <= '9') {
@@ -288,13 +284,27 @@ static char *parse_string(struct jp_parser *p, size_t *len)
         int e = peek(p);
         p->pos++;
         switch (e) {
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
-        case '/': out[o++] = '/'; break;
-        case '\\': out[o++] = '\\'; break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case '/':
+            out[o++] = '/';
+            break;
+        case '\\':
+            out[o++] = '\\';
+            break;
         case 'u': {
             long v = hex4(p, p->pos);
             if (v < 0) {
@@ -414,8 +424,7 @@ static int parse_selector(struct jp_parser *p, struct jp_seg *seg)
         s->has_end = has_b;
         return 0;
     }
-    return perr(p, at, AT_EPARSE,
-                "expected a selector: 'name', index, slice, * or ?filter");
+    return perr(p, at, AT_EPARSE, "expected a selector: 'name', index, slice, * or ?filter");
 }
 
 static int parse_bracket(struct jp_parser *p, struct jp_seg *seg)
@@ -721,8 +730,7 @@ static struct jp_expr *parse_basic(struct jp_parser *p)
     if ((e->l.q && !query_singular(e->l.q)) || (e->r.q && !query_singular(e->r.q))) {
         size_t at = e->l.q && !query_singular(e->l.q) ? lat : rat;
         free_expr(e);
-        perr(p, at, AT_EPARSE,
-             "only singular queries (member names and indices) can be compared");
+        perr(p, at, AT_EPARSE, "only singular queries (member names and indices) can be compared");
         return NULL;
     }
     return e;
@@ -813,10 +821,7 @@ int at_jsonpath_new(const char *expr, struct at_jsonpath **out, struct at_diag *
     return 0;
 }
 
-int at_jsonpath_is_singular(const struct at_jsonpath *p)
-{
-    return p && p->singular;
-}
+int at_jsonpath_is_singular(const struct at_jsonpath *p) { return p && p->singular; }
 
 size_t at_jsonpath_prefix(const struct at_jsonpath *p, const char **segs, size_t max)
 {
@@ -996,9 +1001,8 @@ static void apply_descendants(struct ectx *c, const struct jp_seg *seg, const js
                 cap *= 2;
                 st = at_realloc(st, cap * sizeof(*st));
             }
-            st[sp++] = (struct frame){child, 0,
-                                      json_is_object(child) ? json_object_iter((json_t *)child)
-                                                            : NULL};
+            st[sp++] = (struct frame){
+                child, 0, json_is_object(child) ? json_object_iter((json_t *)child) : NULL};
         }
     }
     free(st);
@@ -1081,12 +1085,18 @@ static int eval_expr(struct ectx *c, const struct jp_expr *e, const json_t *cur)
         const json_t *a = operand_value(c, &e->l, cur);
         const json_t *b = operand_value(c, &e->r, cur);
         switch (e->op) {
-        case CMP_EQ: return equal(a, b);
-        case CMP_NE: return !equal(a, b);
-        case CMP_LT: return less(a, b);
-        case CMP_LE: return less(a, b) || equal(a, b);
-        case CMP_GT: return less(b, a);
-        default: return less(b, a) || equal(a, b);
+        case CMP_EQ:
+            return equal(a, b);
+        case CMP_NE:
+            return !equal(a, b);
+        case CMP_LT:
+            return less(a, b);
+        case CMP_LE:
+            return less(a, b) || equal(a, b);
+        case CMP_GT:
+            return less(b, a);
+        default:
+            return less(b, a) || equal(a, b);
         }
     }
     }

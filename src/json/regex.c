@@ -15,7 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum rx_op { OP_CHAR, OP_ANY, OP_CLASS, OP_SPLIT, OP_JMP, OP_BOL, OP_EOL, OP_WORDB, OP_NWORDB, OP_MATCH };
+enum rx_op {
+    OP_CHAR,
+    OP_ANY,
+    OP_CLASS,
+    OP_SPLIT,
+    OP_JMP,
+    OP_BOL,
+    OP_EOL,
+    OP_WORDB,
+    OP_NWORDB,
+    OP_MATCH
+};
 
 struct rx_inst {
     unsigned char op;
@@ -202,7 +213,7 @@ static void set_negate(struct rx_set *s)
 
 /* ECMA-262 \s: WhiteSpace and LineTerminator code points. */
 static const struct rx_range space_ranges[] = {
-    {0x09, 0x0D}, {0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680}, {0x2000, 0x200A},
+    {0x09, 0x0D},     {0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680}, {0x2000, 0x200A},
     {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000}, {0xFEFF, 0xFEFF},
 };
 static const struct rx_range digit_ranges[] = {{'0', '9'}};
@@ -257,8 +268,8 @@ static int add_class(struct rx_parser *p, struct rx_set *s)
 
 static int is_word(int64_t c)
 {
-    return c >= 0 && ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                      (c >= 'a' && c <= 'z'));
+    return c >= 0 &&
+           ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= 'a' && c <= 'z'));
 }
 
 static int hexval(uint32_t c)
@@ -325,7 +336,12 @@ static int64_t parse_escape(struct rx_parser *p, int in_class, uint32_t *set_let
         return fail(p, at, AT_EPARSE, "\\ at end of pattern");
     uint32_t e = p->cp[p->pos++];
     switch (e) {
-    case 'd': case 'D': case 'w': case 'W': case 's': case 'S':
+    case 'd':
+    case 'D':
+    case 'w':
+    case 'W':
+    case 's':
+    case 'S':
         *set_letter = e;
         return -2;
     case 'b':
@@ -338,11 +354,16 @@ static int64_t parse_escape(struct rx_parser *p, int in_class, uint32_t *set_let
             return fail(p, at, AT_EPARSE, "\\B is not allowed in a character class");
         *set_letter = e;
         return -3;
-    case 't': return 0x09;
-    case 'n': return 0x0A;
-    case 'v': return 0x0B;
-    case 'f': return 0x0C;
-    case 'r': return 0x0D;
+    case 't':
+        return 0x09;
+    case 'n':
+        return 0x0A;
+    case 'v':
+        return 0x0B;
+    case 'f':
+        return 0x0C;
+    case 'r':
+        return 0x0D;
     case '0':
         if (p->pos < p->n && p->cp[p->pos] >= '0' && p->cp[p->pos] <= '9')
             return fail(p, at, AT_EPARSE, "octal escapes are not supported");
@@ -357,7 +378,8 @@ static int64_t parse_escape(struct rx_parser *p, int in_class, uint32_t *set_let
     }
     case 'u':
         return read_unicode_escape(p, at);
-    case 'p': case 'P':
+    case 'p':
+    case 'P':
         return fail(p, at, AT_EPARSE, "Unicode property escapes (\\p{...}) are not supported");
     case 'k':
         return fail(p, at, AT_EPARSE, "named backreferences (\\k<...>) are not supported");
@@ -894,8 +916,7 @@ static int consumes(const struct at_regex *re, const struct rx_inst *in, uint32_
 
 #define RX_SMALL 128
 
-int at_regex_search(const struct at_regex *re, const char *s, size_t len,
-                    unsigned long long *fuel)
+int at_regex_search(const struct at_regex *re, const char *s, size_t len, unsigned long long *fuel)
 {
     unsigned long long local_fuel = RX_DEFAULT_FUEL;
     if (!fuel)

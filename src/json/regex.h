@@ -43,7 +43,6 @@ void at_regex_free(struct at_regex *re);
  * U+FFFD.  Each step of the NFA costs one unit of *fuel (NULL: a default
  * budget of 100 million steps).  Returns 1 (match), 0 (no match) or
  * AT_ELIMIT when the fuel ran out.  Thread-safe: re is not modified. */
-int at_regex_search(const struct at_regex *re, const char *s, size_t len,
-                    unsigned long long *fuel);
+int at_regex_search(const struct at_regex *re, const char *s, size_t len, unsigned long long *fuel);
 
 #endif

@@ -92,8 +92,7 @@ char *at__schema_path(const struct at__snode *n, const char *kw, char *out, size
     out[0] = '\0';
     while (k-- > 0 && off + 1 < size) {
         const char *rel = chain[k]->rel;
-        int w = snprintf(out + off, size - off, "%s%s", chain[k]->parent && rel[0] ? "/" : "",
-                         rel);
+        int w = snprintf(out + off, size - off, "%s%s", chain[k]->parent && rel[0] ? "/" : "", rel);
         off += w > 0 ? (size_t)w : 0;
     }
     if (kw && off + 1 < size)
@@ -355,7 +354,8 @@ static int compile_array_kws(struct cctx *c, struct at__snode *n, size_t depth, 
         if (!sub(c, n, "additionalItems", v, depth, in_id))
             return c->err;
     }
-    if ((v = json_object_get(o, "contains")) && !(n->contains = sub(c, n, "contains", v, depth, in_id)))
+    if ((v = json_object_get(o, "contains")) &&
+        !(n->contains = sub(c, n, "contains", v, depth, in_id)))
         return c->err;
     if ((v = json_object_get(o, "uniqueItems"))) {
         if (!json_is_boolean(v))
@@ -435,8 +435,8 @@ static int compile_object_kws(struct cctx *c, struct at__snode *n, size_t depth,
             if (json_is_array(e)) {
                 if (names_array(c, n, "dependencies", k, kl, e))
                     return c->err;
-            } else if (!(n->dep_schemas.node[i] = compile(c, e, n, rel_of("dependencies", k, kl, -1),
-                                                          depth + 1, in_id))) {
+            } else if (!(n->dep_schemas.node[i] = compile(
+                             c, e, n, rel_of("dependencies", k, kl, -1), depth + 1, in_id))) {
                 return c->err;
             }
             i++;
@@ -634,8 +634,8 @@ static int resolve_ref(struct cctx *c, struct at__snode *n)
     }
     if (!json_is_object(target) && !json_is_boolean(target)) {
         free(ptr);
-        return cerr(c, n, "$ref", NULL, 0, "$ref \"%s\" resolves to a %s, not a schema",
-                    n->ref_str, json_is_array(target) ? "array" : "scalar");
+        return cerr(c, n, "$ref", NULL, 0, "$ref \"%s\" resolves to a %s, not a schema", n->ref_str,
+                    json_is_array(target) ? "array" : "scalar");
     }
     /* A target not compiled yet (under an unknown keyword, say) is compiled
      * now as its own root, named by its pointer. */
@@ -838,12 +838,6 @@ void at_schema_free(struct at_schema *s)
     free(s);
 }
 
-const json_t *at_schema_json(const struct at_schema *s)
-{
-    return s ? s->doc : NULL;
-}
+const json_t *at_schema_json(const struct at_schema *s) { return s ? s->doc : NULL; }
 
-const json_t *at_schema_required(const struct at_schema *s)
-{
-    return s ? s->required : NULL;
-}
+const json_t *at_schema_required(const struct at_schema *s) { return s ? s->required : NULL; }

@@ -18,9 +18,15 @@
  * default (applied by at_schema_apply_defaults), anyOf, oneOf, allOf, not,
  * if/then/else, $ref to local fragments ("#", "#/$defs/x",
  * "#/definitions/x", any JSON Pointer into the root) and $defs.
+ * Also: boolean schemas (true / false), minContains, maxContains,
+ * dependentSchemas, draft-07 "dependencies" and "additionalItems", and a
+ * $ref that spells out the root's own "$id" before the fragment.
  * Annotation keywords (title, description, examples, $schema, $id,
  * $comment, readOnly, writeOnly, deprecated, contentMediaType...) are
- * accepted and ignored.  Unknown keywords are ignored (as the spec says).
+ * accepted and ignored.  Unknown keywords are ignored (as the spec says);
+ * keywords that would change the result and are not implemented
+ * ($dynamicRef, $recursiveRef, unevaluatedProperties, unevaluatedItems) are
+ * refused at compile time rather than silently ignored.
  */
 #ifndef AT_JSON_SCHEMA_H
 #define AT_JSON_SCHEMA_H
@@ -31,7 +37,8 @@
 
 struct at_schema;
 
-/* Compile schema (borrowed; the compiled form keeps its own reference).
+/* Compile schema (borrowed; the compiled form keeps its own deep copy, so
+ * the caller may change or free its document afterwards).
  * Returns 0 and *out (free with at_schema_free), or AT_ESCHEMA with d
  * naming the JSON Pointer inside the schema of the bad keyword, e.g.
  * pointer "/properties/age/type", msg "unknown type \"int\"".  Recursion
@@ -46,13 +53,20 @@ const json_t *at_schema_json(const struct at_schema *s);
  * Pointer of the first failing value in the instance ("" for the root)
  * and d->msg a message that names the keyword and the schema location,
  * e.g. "must be integer, got string (schema /properties/max_length/type)".
+ * Hostile input is bounded: an instance nested deeper than 512 levels, or
+ * a validation that passes its work budget (exponential anyOf fan-out,
+ * huge strings against a pattern), returns AT_E2BIG with d filled the same
+ * way; callers should treat any nonzero result as "not accepted".
  * Thread-safe (s is immutable). */
 int at_schema_validate(const struct at_schema *s, const json_t *instance, struct at_diag *d);
 
 /* Fill in "default" values for absent properties of objects, recursively
- * through properties (and through a $ref / allOf that leads to properties),
- * copying the default value (json_deep_copy).  Call before validate.
- * Returns 0.  instance is modified in place; s is not. */
+ * through properties (and through a $ref / allOf that leads to properties,
+ * and items / prefixItems for objects inside arrays), copying the default
+ * value (json_deep_copy).  A default inserted is itself filled in, so
+ * {"default": {}} with nested defaults works; nothing is inserted below
+ * AT_JSON_MAX_DEPTH.  Call before validate.  Returns 0.  instance is
+ * modified in place; s is not.  Not thread-safe for one instance. */
 int at_schema_apply_defaults(const struct at_schema *s, json_t *instance);
 
 /* Required property names at the top level of the schema (following $ref and

@@ -80,15 +80,15 @@ struct at__snode {
     const char *pattern_src;
 
     long long min_items, max_items, min_contains, max_contains;
-    struct at__slist prefix;       /* prefixItems, or draft-07 array-form items */
-    struct at__snode *items;       /* elements after prefix */
+    struct at__slist prefix; /* prefixItems, or draft-07 array-form items */
+    struct at__snode *items; /* elements after prefix */
     struct at__snode *contains;
     int unique;
 
     long long min_props, max_props;
-    const json_t *required;       /* array of strings */
-    struct at__slist props;       /* properties */
-    json_t *prop_index;           /* name -> integer index into props (owned) */
+    const json_t *required; /* array of strings */
+    struct at__slist props; /* properties */
+    json_t *prop_index;     /* name -> integer index into props (owned) */
     struct at__slist pattern_props;
     struct at__snode *additional; /* additionalProperties */
     struct at__snode *property_names;

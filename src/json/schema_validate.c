@@ -96,28 +96,42 @@ __attribute__((format(printf, 3, 4))) static int hard(struct vctx *v, const stru
 static const char *type_name(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
 static unsigned type_bits(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return AT__T_OBJECT;
-    case JSON_ARRAY: return AT__T_ARRAY;
-    case JSON_STRING: return AT__T_STRING;
-    case JSON_INTEGER: return AT__T_INTEGER | AT__T_NUMBER;
-    case JSON_REAL: return AT__T_NUMBER | (at_json_is_integral(j) ? AT__T_INTEGER : 0);
+    case JSON_OBJECT:
+        return AT__T_OBJECT;
+    case JSON_ARRAY:
+        return AT__T_ARRAY;
+    case JSON_STRING:
+        return AT__T_STRING;
+    case JSON_INTEGER:
+        return AT__T_INTEGER | AT__T_NUMBER;
+    case JSON_REAL:
+        return AT__T_NUMBER | (at_json_is_integral(j) ? AT__T_INTEGER : 0);
     case JSON_TRUE:
-    case JSON_FALSE: return AT__T_BOOLEAN;
-    default: return AT__T_NULL;
+    case JSON_FALSE:
+        return AT__T_BOOLEAN;
+    default:
+        return AT__T_NULL;
     }
 }
 
@@ -227,14 +241,16 @@ static int check_number(struct vctx *v, const struct at__snode *n, const json_t 
     if (n->minimum) {
         int c = at_json_num_cmp(j, n->minimum);
         if (n->ex_min_bool ? c <= 0 : c < 0)
-            return fail(v, n, "minimum", "must be %s %s, got %s", n->ex_min_bool ? ">" : ">=",
-                        num_text(n->minimum, a, sizeof(a)), num_text(j, b, sizeof(b)));
+            return fail(v, n, "minimum", "must be %s %s, got %s",
+                        n->ex_min_bool ? ">" : ">=", num_text(n->minimum, a, sizeof(a)),
+                        num_text(j, b, sizeof(b)));
     }
     if (n->maximum) {
         int c = at_json_num_cmp(j, n->maximum);
         if (n->ex_max_bool ? c >= 0 : c > 0)
-            return fail(v, n, "maximum", "must be %s %s, got %s", n->ex_max_bool ? "<" : "<=",
-                        num_text(n->maximum, a, sizeof(a)), num_text(j, b, sizeof(b)));
+            return fail(v, n, "maximum", "must be %s %s, got %s",
+                        n->ex_max_bool ? "<" : "<=", num_text(n->maximum, a, sizeof(a)),
+                        num_text(j, b, sizeof(b)));
     }
     if (n->ex_minimum && at_json_num_cmp(j, n->ex_minimum) <= 0)
         return fail(v, n, "exclusiveMinimum", "must be > %s, got %s",
@@ -322,9 +338,12 @@ static uint64_t hash_value(const json_t *j, size_t depth)
         }
         return mix(h);
     }
-    case JSON_TRUE: return 0x5555;
-    case JSON_FALSE: return 0x6666;
-    default: return 0x7777;
+    case JSON_TRUE:
+        return 0x5555;
+    case JSON_FALSE:
+        return 0x6666;
+    default:
+        return 0x7777;
     }
 }
 
@@ -389,9 +408,10 @@ static int check_array(struct vctx *v, const struct at__snode *n, const json_t *
                 return V_FAIL;
             if (push_index(v, i) != 0)
                 return hard(v, n, "value nested deeper than %d levels", AT_SCHEMA_MAX_DEPTH);
-            rc = fail(v, n, json_is_array(json_object_get(n->json, "items")) ? "additionalItems"
-                                                                              : "items",
-                      "array must not have more than %zu items", n->prefix.n);
+            rc =
+                fail(v, n,
+                     json_is_array(json_object_get(n->json, "items")) ? "additionalItems" : "items",
+                     "array must not have more than %zu items", n->prefix.n);
             v->npath--;
             return rc;
         }
@@ -470,8 +490,7 @@ static int check_property(struct vctx *v, const struct at__snode *n, const char 
     return child(v, n->additional, val, k, kl);
 }
 
-static int check_property_name(struct vctx *v, const struct at__snode *n, const char *k,
-                               size_t kl)
+static int check_property_name(struct vctx *v, const struct at__snode *n, const char *k, size_t kl)
 {
     json_t *name = json_stringn_nocheck(k, kl);
     if (!name)
@@ -632,8 +651,7 @@ static int validate_node(struct vctx *v, const struct at__snode *n, const json_t
             size_t idx = 0;
             while ((1u << idx) != bit)
                 idx++;
-            int w = snprintf(want + off, sizeof(want) - off, "%s%s", off ? " or " : "",
-                             names[idx]);
+            int w = snprintf(want + off, sizeof(want) - off, "%s%s", off ? " or " : "", names[idx]);
             off += w > 0 ? (size_t)w : 0;
         }
         rc = fail(v, n, "type", "must be %s, got %s", want, type_name(j));
@@ -718,8 +736,7 @@ static const json_t *default_of(const struct at__snode *n)
 /* frames counts schema applications (bounds recursion); level is the
  * instance depth of j, past which no defaults are inserted so the result
  * still parses under AT_JSON_MAX_DEPTH. */
-static void apply(struct dctx *c, const struct at__snode *n, json_t *j, size_t frames,
-                  size_t level)
+static void apply(struct dctx *c, const struct at__snode *n, json_t *j, size_t frames, size_t level)
 {
     if (!n || n->kind != AT__SN_OBJECT || frames > AT_SCHEMA_MAX_FRAMES ||
         level >= AT_JSON_MAX_DEPTH)

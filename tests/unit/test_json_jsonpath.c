@@ -70,7 +70,8 @@ static void test_rfc_bookstore(void **state)
           "[\"Nigel Rees\",\"Evelyn Waugh\",\"Herman Melville\",\"J. R. R. Tolkien\"]");
     check(doc, "$..author",
           "[\"Nigel Rees\",\"Evelyn Waugh\",\"Herman Melville\",\"J. R. R. Tolkien\"]");
-    check(doc, "$.store..price", "[8.9499999999999993,12.99,8.9900000000000002,22.989999999999998,399]");
+    check(doc, "$.store..price",
+          "[8.9499999999999993,12.99,8.9900000000000002,22.989999999999998,399]");
     check(doc, "$..book[2].author", "[\"Herman Melville\"]");
     check(doc, "$..book[2].publisher", "[]");
     check(doc, "$..book[-1].title", "[\"The Lord of the Rings\"]");
@@ -121,7 +122,8 @@ static void test_rfc_selectors(void **state)
     check(o, "$.o['j', 'k', 'j']", "[1,2,1]");
     json_decref(o);
 
-    json_t *esc = js("{\"a b\":1,\"'\":2,\"\\\"\":3,\"\xc3\xa9\":4,\"\\u2028\":5,\"\xf0\x9f\x98\x80\":6}");
+    json_t *esc =
+        js("{\"a b\":1,\"'\":2,\"\\\"\":3,\"\xc3\xa9\":4,\"\\u2028\":5,\"\xf0\x9f\x98\x80\":6}");
     check(esc, "$['a b']", "[1]");
     check(esc, "$['\\'']", "[2]");
     check(esc, "$[\"\\\"\"]", "[3]");
@@ -171,7 +173,8 @@ static void test_rfc_filters(void **state)
     check(d, "$[?@.*]",
           "[[3,5,1,2,4,6,{\"b\":\"j\"},{\"b\":\"k\"},{\"b\":{}},{\"b\":\"kilo\"}],"
           "{\"p\":1,\"q\":2,\"r\":3,\"s\":5,\"t\":{\"u\":6}}]");
-    check(d, "$[?@[?@.b]]", "[[3,5,1,2,4,6,{\"b\":\"j\"},{\"b\":\"k\"},{\"b\":{}},{\"b\":\"kilo\"}]]");
+    check(d, "$[?@[?@.b]]",
+          "[[3,5,1,2,4,6,{\"b\":\"j\"},{\"b\":\"k\"},{\"b\":{}},{\"b\":\"kilo\"}]]");
     check(d, "$.o[?@<3, ?@<3]", "[1,2,1,2]");
     check(d, "$.a[?@<2 || @.b == \"k\"]", "[1,{\"b\":\"k\"}]");
     check(d, "$.o[?@>1 && @<4]", "[2,3]");
@@ -200,10 +203,12 @@ static void test_rfc_filters(void **state)
     check(lit, "$[?@.v == $[6].v]", "[{\"v\":{\"x\":1}}]");
     check(lit, "$[?@.v != 1]",
           "[{\"v\":true},{\"v\":null},{\"v\":\"1\"},{\"v\":[1]},{\"v\":{\"x\":1}},{\"w\":1}]");
-    check(lit, "$[?@.v]", "[{\"v\":1},{\"v\":1.0},{\"v\":true},{\"v\":null},{\"v\":\"1\"},"
-                          "{\"v\":[1]},{\"v\":{\"x\":1}}]");
-    check(lit, "$[?1 == 1]", "[{\"v\":1},{\"v\":1.0},{\"v\":true},{\"v\":null},{\"v\":\"1\"},"
-                             "{\"v\":[1]},{\"v\":{\"x\":1}},{\"w\":1}]");
+    check(lit, "$[?@.v]",
+          "[{\"v\":1},{\"v\":1.0},{\"v\":true},{\"v\":null},{\"v\":\"1\"},"
+          "{\"v\":[1]},{\"v\":{\"x\":1}}]");
+    check(lit, "$[?1 == 1]",
+          "[{\"v\":1},{\"v\":1.0},{\"v\":true},{\"v\":null},{\"v\":\"1\"},"
+          "{\"v\":[1]},{\"v\":{\"x\":1}},{\"w\":1}]");
     check(lit, "$[?@.v == -0]", "[]");
     json_decref(lit);
 }
@@ -336,8 +341,8 @@ static void test_singular_value_prefix(void **state)
     static const struct {
         const char *path;
         int singular;
-    } s[] = {{"$", 1},          {"$.a[0].b", 1}, {"$['a'][-1]", 1}, {"$.a[*]", 0},
-             {"$..a", 0},       {"$['a','b']", 0}, {"$[0:1]", 0},   {"$[?@.a]", 0}};
+    } s[] = {{"$", 1},    {"$.a[0].b", 1},   {"$['a'][-1]", 1}, {"$.a[*]", 0},
+             {"$..a", 0}, {"$['a','b']", 0}, {"$[0:1]", 0},     {"$[?@.a]", 0}};
     for (size_t i = 0; i < sizeof(s) / sizeof(*s); i++) {
         struct at_jsonpath *p = NULL;
         assert_int_equal(at_jsonpath_new(s[i].path, &p, NULL), 0);
@@ -363,7 +368,9 @@ static void test_singular_value_prefix(void **state)
     json_t *v = at_jsonpath_value(p, doc);
     assert_int_equal(json_integer_value(v), 7);
     /* a reference to the document's own node */
-    assert_ptr_equal(v, json_object_get(json_object_get(json_array_get(json_object_get(doc, "steps"), 1), "output"), "x"));
+    assert_ptr_equal(
+        v, json_object_get(
+               json_object_get(json_array_get(json_object_get(doc, "steps"), 1), "output"), "x"));
     json_decref(v);
     at_jsonpath_free(p);
 
@@ -383,8 +390,8 @@ static void test_singular_value_prefix(void **state)
     static const struct {
         const char *path;
         size_t n;
-    } pre[] = {{"$", 0},           {"$..a", 0},     {"$.a[-1].b", 1}, {"$['a','b']", 0},
-               {"$['x y'][0]", 2}, {"$.a['\\u0000']", 1}};
+    } pre[] = {{"$", 0},          {"$..a", 0},        {"$.a[-1].b", 1},
+               {"$['a','b']", 0}, {"$['x y'][0]", 2}, {"$.a['\\u0000']", 1}};
     for (size_t i = 0; i < sizeof(pre) / sizeof(*pre); i++) {
         assert_int_equal(at_jsonpath_new(pre[i].path, &p, NULL), 0);
         if (at_jsonpath_prefix(p, segs, 8) != pre[i].n)

@@ -147,7 +147,8 @@ static void test_parse_depth_limit(void **state)
 static void test_dumps_compact_ordered_exact(void **state)
 {
     (void)state;
-    json_t *v = parse_ok("{\"z\": 1, \"a\": [true, null, \"s\"], \"m\": 0.1, \"big\": 9007199254740993}");
+    json_t *v =
+        parse_ok("{\"z\": 1, \"a\": [true, null, \"s\"], \"m\": 0.1, \"big\": 9007199254740993}");
     char *s = at_json_dumps(v);
     assert_string_equal(s, "{\"z\":1,\"a\":[true,null,\"s\"],\"m\":0.10000000000000001,"
                            "\"big\":9007199254740993}");

@@ -38,8 +38,8 @@ static void test_rfc6901_examples(void **state)
     static const struct {
         const char *ptr;
         long long want;
-    } cases[] = {{"/", 0}, {"/a~1b", 1}, {"/c%d", 2}, {"/e^f", 3}, {"/g|h", 4},
-                 {"/i\\j", 5}, {"/k\"l", 6}, {"/ ", 7}, {"/m~0n", 8}};
+    } cases[] = {{"/", 0},     {"/a~1b", 1}, {"/c%d", 2}, {"/e^f", 3}, {"/g|h", 4},
+                 {"/i\\j", 5}, {"/k\"l", 6}, {"/ ", 7},   {"/m~0n", 8}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         json_t *v = at_jptr_get(d, cases[i].ptr);
         assert_non_null(v);
@@ -52,17 +52,17 @@ static void test_absent_and_malformed(void **state)
 {
     (void)state;
     json_t *d = doc("{\"a\": [10, 20, {\"b\": null}], \"~\": 1, \"01\": 2}");
-    assert_null(at_jptr_get(d, "a"));        /* no leading slash */
-    assert_null(at_jptr_get(d, "/x"));       /* absent */
-    assert_null(at_jptr_get(d, "/a/3"));     /* past the end */
-    assert_null(at_jptr_get(d, "/a/-"));     /* "-" is never an element */
-    assert_null(at_jptr_get(d, "/a/01"));    /* leading zero */
+    assert_null(at_jptr_get(d, "a"));     /* no leading slash */
+    assert_null(at_jptr_get(d, "/x"));    /* absent */
+    assert_null(at_jptr_get(d, "/a/3"));  /* past the end */
+    assert_null(at_jptr_get(d, "/a/-"));  /* "-" is never an element */
+    assert_null(at_jptr_get(d, "/a/01")); /* leading zero */
     assert_null(at_jptr_get(d, "/a/+1"));
     assert_null(at_jptr_get(d, "/a/1x"));
     assert_null(at_jptr_get(d, "/a/99999999999999999999999"));
-    assert_null(at_jptr_get(d, "/~"));       /* lone ~ */
-    assert_null(at_jptr_get(d, "/~2"));      /* bad escape */
-    assert_null(at_jptr_get(d, "/a/0/x"));   /* into a scalar */
+    assert_null(at_jptr_get(d, "/~"));     /* lone ~ */
+    assert_null(at_jptr_get(d, "/~2"));    /* bad escape */
+    assert_null(at_jptr_get(d, "/a/0/x")); /* into a scalar */
     assert_null(at_jptr_get(NULL, ""));
     assert_null(at_jptr_get(d, NULL));
     assert_int_equal(json_integer_value(at_jptr_get(d, "/~0")), 1);
@@ -135,8 +135,8 @@ static void test_append_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc6901_examples),  cmocka_unit_test(test_absent_and_malformed),
-        cmocka_unit_test(test_long_tokens),       cmocka_unit_test(test_append),
+        cmocka_unit_test(test_rfc6901_examples), cmocka_unit_test(test_absent_and_malformed),
+        cmocka_unit_test(test_long_tokens),      cmocka_unit_test(test_append),
         cmocka_unit_test(test_append_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

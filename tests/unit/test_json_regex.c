@@ -74,7 +74,7 @@ static void test_basics(void **state)
     assert_int_equal(search("^.$", "\n"), 0);
     assert_int_equal(search("^.$", "\xe2\x82\xac"), 1); /* one code point, three bytes */
     assert_int_equal(search("^.{2}$", "\xf0\x9f\x98\x80x"), 1);
-    assert_int_equal(search("a{,2}", "a{,2}"), 1);        /* not a quantifier: literal */
+    assert_int_equal(search("a{,2}", "a{,2}"), 1); /* not a quantifier: literal */
     assert_int_equal(search("x}", "x}"), 1);
 }
 
@@ -253,8 +253,8 @@ static void test_v8_golden_cases(void **state)
             } else {
                 fails++;
                 char *ss = at_json_dumps(s);
-                print_message("/%s/u.test(%s): V8 says %d, we say %d\n", json_string_value(pat),
-                              ss, want, got);
+                print_message("/%s/u.test(%s): V8 says %d, we say %d\n", json_string_value(pat), ss,
+                              want, got);
                 free(ss);
             }
         }

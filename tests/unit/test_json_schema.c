@@ -64,16 +64,16 @@ static void run_cases(const struct vcase *c, size_t n)
         at_diag_clear(&d);
         int rc = at_schema_validate(s, inst, &d);
         if (!c[i].ptr && rc != 0)
-            fail_msg("case %zu: %s against %s: unexpected failure: %s at \"%s\"", i,
-                     c[i].instance, c[i].schema, d.msg, d.pointer);
+            fail_msg("case %zu: %s against %s: unexpected failure: %s at \"%s\"", i, c[i].instance,
+                     c[i].schema, d.msg, d.pointer);
         if (c[i].ptr) {
             if (rc != AT_ESCHEMA)
                 fail_msg("case %zu: %s against %s: expected failure, got %d", i, c[i].instance,
                          c[i].schema, rc);
             assert_int_equal(d.code, AT_ESCHEMA);
             if (strcmp(d.pointer, c[i].ptr) != 0)
-                fail_msg("case %zu: pointer \"%s\", expected \"%s\" (%s)", i, d.pointer,
-                         c[i].ptr, d.msg);
+                fail_msg("case %zu: pointer \"%s\", expected \"%s\" (%s)", i, d.pointer, c[i].ptr,
+                         d.msg);
             if (c[i].msg && !strstr(d.msg, c[i].msg))
                 fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, d.msg, c[i].msg);
         }
@@ -178,8 +178,8 @@ static void test_arrays(void **state)
         {"{\"items\":{\"type\":\"string\"}}", "[\"a\",\"b\"]", NULL, NULL},
         {"{\"items\":{\"type\":\"string\"}}", "[\"a\",2]", "/1",
          "must be string, got integer (schema /items/type)"},
-        {"{\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"string\"}]}", "[1,\"a\",null]",
-         NULL, NULL},
+        {"{\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"string\"}]}", "[1,\"a\",null]", NULL,
+         NULL},
         {"{\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"string\"}]}", "[1,2]", "/1",
          "(schema /prefixItems/1/type)"},
         {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":false}", "[1]", NULL, NULL},
@@ -201,6 +201,9 @@ static void test_arrays(void **state)
         {"{\"contains\":{\"const\":3},\"maxContains\":1}", "[3,3]", "",
          "must contain at most 1 items matching contains, got 2 (schema /maxContains)"},
         {"{\"contains\":{\"const\":3},\"minContains\":0}", "[]", NULL, NULL},
+        /* per spec, even beside prefixItems (ajv 8.20.0 accepts this []) */
+        {"{\"prefixItems\":[{\"enum\":[\"ab\"]}],\"contains\":{\"const\":1}}", "[]", "",
+         "(schema /contains)"},
         {"{\"uniqueItems\":true}", "[1,\"1\",[1],{\"a\":1},true,null]", NULL, NULL},
         {"{\"uniqueItems\":true}", "[1,2,1.0]", "/2",
          "must be unique, but equals item 0 (schema /uniqueItems)"},
@@ -286,13 +289,14 @@ static void test_values_and_combinators(void **state)
         {"{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":3}]}", "1.5", "",
          "matches none (schema /oneOf)"},
         {"{\"not\":{\"type\":\"string\"}}", "1", NULL, NULL},
-        {"{\"not\":{\"type\":\"string\"}}", "\"x\"", "", "must not match the schema in not (schema /not)"},
+        {"{\"not\":{\"type\":\"string\"}}", "\"x\"", "",
+         "must not match the schema in not (schema /not)"},
         {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2},\"else\":{\"minimum\":0}}",
          "\"ab\"", NULL, NULL},
         {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2},\"else\":{\"minimum\":0}}",
          "\"a\"", "", "(schema /then/minLength)"},
-        {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2},\"else\":{\"minimum\":0}}",
-         "-1", "", "(schema /else/minimum)"},
+        {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2},\"else\":{\"minimum\":0}}", "-1",
+         "", "(schema /else/minimum)"},
         {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2}}", "-1", NULL, NULL},
         {"{\"then\":{\"minLength\":2}}", "\"a\"", NULL, NULL}, /* then without if: ignored */
         {"true", "{\"anything\":[1]}", NULL, NULL},
@@ -474,8 +478,7 @@ static void test_defaults_hostile(void **state)
 {
     (void)state;
     /* A default that recurses into itself stops at AT_JSON_MAX_DEPTH. */
-    struct at_schema *s =
-        compile_ok("{\"properties\":{\"a\":{\"$ref\":\"#\",\"default\":{}}}}");
+    struct at_schema *s = compile_ok("{\"properties\":{\"a\":{\"$ref\":\"#\",\"default\":{}}}}");
     json_t *inst = json_object();
     assert_int_equal(at_schema_apply_defaults(s, inst), 0);
     size_t depth = at_json_depth(inst, 10000);

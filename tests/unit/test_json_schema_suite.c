@@ -159,9 +159,9 @@ static void run_file(void **state)
                     assert_int_equal(vd.code, AT_ESCHEMA);
             } else {
                 failed++;
-                print_message("FAIL %s / %s / %s: expected %s, got %s (%s at \"%s\")\n", sf->test_name,
-                              desc, tdesc, want ? "valid" : "invalid", got ? "valid" : "invalid",
-                              vd.msg, vd.pointer);
+                print_message("FAIL %s / %s / %s: expected %s, got %s (%s at \"%s\")\n",
+                              sf->test_name, desc, tdesc, want ? "valid" : "invalid",
+                              got ? "valid" : "invalid", vd.msg, vd.pointer);
             }
         }
         at_schema_free(s);
