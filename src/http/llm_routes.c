@@ -1,22 +1,402 @@
-/* Placeholder until the model gateway lands (issue: model gateway). */
+/*
+ * llm_routes.c - the OpenAI-compatible model gateway on atlasd's listener
+ * (docs/gateway.md, "API"):
+ *
+ *   POST /v1/chat/completions   streamed (SSE) or not
+ *   GET  /v1/models             tiers (atlas:fast, ...) and configured models
+ *   GET  /v1/models/{id}
+ *   GET  /v1/atlas/stats        pool statistics per backend
+ *   GET  /v1/atlas/usage        recorded usage, summed (group_by, root_id, job_id)
+ *
+ * A bearer token that is a job's token (an agent's OPENAI_API_KEY) makes the
+ * call the job's: its contract's model preference applies, and its usage
+ * counts against the chain's token budget.  src/llm/ holds the gateway;
+ * this file adapts it to the HTTP server.
+ */
 #include "http/llm_routes.h"
 
+#include "base/alloc.h"
+#include "base/buf.h"
 #include "base/err.h"
+#include "base/log.h"
+#include "http/app.h"
+#include "json/json.h"
+#include "llm/gateway.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 int at_http_llm_start(struct at_app *app, struct at_diag *d)
 {
-    (void)app;
-    (void)d;
+    app->llm = NULL;
+    struct at_llm_config c;
+    memset(&c, 0, sizeof(c));
+    int rc = at_llm_config_load(&c, app->config, d);
+    if (rc) {
+        at_llm_config_release(&c);
+        return rc;
+    }
+    if (c.nbackends == 0) {
+        at_llm_config_release(&c);
+        return 0; /* no backend: /v1 answers 503 */
+    }
+    struct at_llm_cfg cfg = {.config = &c, .store = app->store, .writer = app->writer};
+    struct at_llm *g;
+    rc = at_llm_new(&cfg, &g, d);
+    at_llm_config_release(&c);
+    if (rc)
+        return rc;
+    app->llm = g;
     return 0;
 }
 
 void at_http_llm_stop(struct at_app *app)
 {
-    (void)app;
+    at_llm_free(app->llm);
+    app->llm = NULL;
+}
+
+/* Problem with an OpenAI-style "error" member so OpenAI clients show it. */
+static void reply_error(struct at_http_req *r, int code, const char *msg, const char *pointer)
+{
+    int status = at_err_http(code);
+    json_t *extra = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type",
+                              status == 429 ? "rate_limit_exceeded"
+                              : status >= 500 ? "server_error"
+                                              : "invalid_request_error",
+                              "code", at_err_slug(code));
+    if (pointer)
+        json_object_set_new(json_object_get(extra, "error"), "param", json_string(pointer));
+    at_http_reply_problem(r, code, msg, pointer, extra);
+}
+
+/* ---- who is calling ---- */
+
+static int caller_of(struct at_http_req *r, struct at_llm_caller *c)
+{
+    struct at_engine *e = __atomic_load_n(&r->app->engine, __ATOMIC_ACQUIRE);
+    const char *auth = at_http_header(r, "Authorization");
+    if (!e || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = auth + 7;
+    while (*tok == ' ')
+        tok++;
+    struct at_token_info ti;
+    if (!*tok || at_engine_token_info(e, tok, &ti) != 0)
+        return 0; /* not a job's token: a user outside agents */
+    memset(c, 0, sizeof(*c));
+    snprintf(c->job_id, sizeof(c->job_id), "%s", ti.job_id);
+    snprintf(c->root_id, sizeof(c->root_id), "%s", ti.root_id[0] ? ti.root_id : ti.job_id);
+    snprintf(c->agent, sizeof(c->agent), "%s", ti.agent);
+    c->agent_tier = -1;
+    c->override_allowed = 1;
+    /* the contract's model block: "name@version" -> "name:version" */
+    char ref[sizeof(ti.agent)];
+    snprintf(ref, sizeof(ref), "%s", ti.agent);
+    char *at = strrchr(ref, '@');
+    if (at)
+        *at = ':';
+    struct at_reg_agent *a;
+    if (at_registry_resolve(r->app->registry, ref, &a) == 0) {
+        json_t *model = json_object_get(a->contract->json, "model");
+        int t = at_llm_tier_parse(json_string_value(json_object_get(model, "preference")));
+        if (t >= 0)
+            c->agent_tier = t;
+        json_t *oa = json_object_get(model, "override_allowed");
+        if (json_is_boolean(oa))
+            c->override_allowed = json_is_true(oa);
+        at_reg_agent_unref(a);
+    }
+    return 1;
+}
+
+/* ---- POST /v1/chat/completions ---- */
+
+/* Shared by the HTTP side and the gateway's callbacks: whichever ends last
+ * frees it. */
+struct llm_http {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    struct at_llm *g;
+    struct at_http_req *req;       /* non-streamed: until answered or gone */
+    struct at_http_stream *stream; /* streamed: the handler's reference */
+    uint64_t call_id;
+    int done;                      /* on_done ran */
+    int gone;                      /* the client went away */
+};
+
+static void lh_unref(struct llm_http *h)
+{
+    if (atomic_fetch_sub(&h->refs, 1) != 1)
+        return;
+    if (h->stream)
+        at_http_stream_unref(h->stream);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* The client side is finished (request freed or stream closed). */
+static void lh_detach(void *arg)
+{
+    struct llm_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->req = NULL;
+    h->gone = 1;
+    int cancel = !h->done && h->call_id;
+    uint64_t id = h->call_id;
+    pthread_mutex_unlock(&h->mu);
+    if (cancel)
+        at_llm_cancel(h->g, id);
+    lh_unref(h);
+}
+
+static void add_meta_headers(struct at_http_req *r, const struct at_llm_result *res)
+{
+    if (res->model)
+        at_http_add_header(r, "Atlas-Model", res->model);
+    if (res->backend)
+        at_http_add_header(r, "Atlas-Backend", res->backend);
+    if (res->tier >= 0)
+        at_http_add_header(r, "Atlas-Tier", at_llm_tier_name(res->tier));
+}
+
+static void on_done_plain(void *arg, const struct at_llm_result *res, json_t *body)
+{
+    struct llm_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->done = 1;
+    struct at_http_req *req = h->req;
+    h->req = NULL;
+    if (req) {
+        add_meta_headers(req, res);
+        if (res->code == 0)
+            at_http_complete_json(req, 200, json_incref(body));
+        else
+            at_http_complete_problem(req, res->status, json_incref(body));
+    }
+    pthread_mutex_unlock(&h->mu);
+    lh_unref(h);
+}
+
+static void stream_send(struct llm_http *h, const char *prefix, const char *data, size_t len)
+{
+    struct at_buf b;
+    at_buf_init(&b, AT_BUF_UNLIMITED);
+    at_buf_puts(&b, prefix);
+    at_buf_append(&b, data, len);
+    at_buf_puts(&b, "\n\n");
+    if (at_http_stream_write(h->stream, b.p, b.len) && !h->gone) {
+        h->gone = 1;
+        if (!h->done)
+            at_llm_cancel(h->g, h->call_id);
+    }
+    at_buf_release(&b);
+}
+
+static void on_chunk(void *arg, const char *json, size_t len)
+{
+    struct llm_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    if (h->stream && !h->gone)
+        stream_send(h, "data: ", json, len);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void on_done_stream(void *arg, const struct at_llm_result *res, json_t *body)
+{
+    struct llm_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->done = 1;
+    if (h->stream && !h->gone) {
+        if (res->code && body) {
+            /* OpenAI streams report errors as a data event with "error" */
+            char *s = at_json_dumps(body);
+            stream_send(h, "data: ", s, strlen(s));
+            free(s);
+        }
+        /* the call's metadata, as an SSE comment clients skip */
+        json_t *meta = json_pack("{s:s?,s:s?,s:s?,s:s,s:O,s:{s:I,s:I,s:b},s:f,s:I,s:I,s:I,s:s}",
+                                 "model", res->model, "backend", res->backend, "tier",
+                                 res->tier >= 0 ? at_llm_tier_name(res->tier) : NULL, "reason",
+                                 res->reason, "attempts", res->attempts, "usage", "prompt_tokens",
+                                 (json_int_t)res->usage.tokens_in, "completion_tokens",
+                                 (json_int_t)res->usage.tokens_out, "reported",
+                                 res->usage.reported, "cost_usd", res->cost_usd, "latency_ms",
+                                 (json_int_t)res->latency_ms, "ttft_ms", (json_int_t)res->ttft_ms,
+                                 "queue_ms", (json_int_t)res->queue_ms, "usage_id",
+                                 res->usage_id);
+        if (meta) {
+            char *s = at_json_dumps(meta);
+            json_decref(meta);
+            stream_send(h, ": atlas ", s, strlen(s));
+            free(s);
+        }
+        stream_send(h, "data: ", "[DONE]", 6);
+        at_http_stream_close(h->stream);
+    }
+    pthread_mutex_unlock(&h->mu);
+    lh_unref(h);
+}
+
+static void h_chat(struct at_http_req *r, struct at_llm *g)
+{
+    json_t *body;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_json_parse(r->body.p ? r->body.p : "", r->body.len, 0, &body, &d)) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s (line %d, column %d)",
+                 d.msg, d.line, d.col);
+        reply_error(r, AT_EPARSE, msg, NULL);
+        return;
+    }
+    struct at_llm_caller caller;
+    int is_job = caller_of(r, &caller);
+    int stream = json_is_true(json_object_get(body, "stream"));
+    struct llm_http *h = at_calloc(1, sizeof(*h));
+    atomic_init(&h->refs, 2); /* the client side, the gateway's on_done */
+    pthread_mutex_init(&h->mu, NULL);
+    h->g = g;
+    struct at_llm_request req = {
+        .body = body,
+        .caller = is_job ? &caller : NULL,
+        .override_tier = -1,
+        .on_chunk = on_chunk,
+        .on_done = stream ? on_done_stream : on_done_plain,
+        .arg = h,
+    };
+    uint64_t id = 0;
+    int rc;
+    if (stream) {
+        /* held across submit so that no chunk comes before the stream */
+        pthread_mutex_lock(&h->mu);
+        rc = at_llm_submit(g, &req, &id, &d);
+        if (rc == 0) {
+            h->call_id = id;
+            h->stream = at_http_stream_start(r, 200, "text/event-stream", 0, lh_detach, h);
+            at_http_stream_set_sse(h->stream);
+        }
+        pthread_mutex_unlock(&h->mu);
+    } else {
+        at_http_suspend(r);
+        r->user = h;
+        r->user_free = lh_detach;
+        pthread_mutex_lock(&h->mu);
+        h->req = r;
+        pthread_mutex_unlock(&h->mu);
+        rc = at_llm_submit(g, &req, &id, &d);
+        pthread_mutex_lock(&h->mu);
+        h->call_id = id;
+        if (rc)
+            h->req = NULL;
+        pthread_mutex_unlock(&h->mu);
+        if (rc) {
+            pthread_mutex_lock(&r->mu);
+            r->suspended = 0;
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+    json_decref(body);
+    if (rc) {
+        atomic_fetch_sub(&h->refs, 1); /* no on_done will come */
+        if (stream)
+            lh_unref(h); /* nor a stream close */
+        reply_error(r, rc, d.msg, d.pointer[0] ? d.pointer : NULL);
+    }
+}
+
+/* ---- other routes ---- */
+
+static void h_model(struct at_http_req *r, struct at_llm *g, const char *id)
+{
+    json_t *all = at_llm_models_json(g);
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(all, "data"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) {
+            at_http_reply_json(r, 200, json_incref(m));
+            json_decref(all);
+            return;
+        }
+    }
+    json_decref(all);
+    char msg[400];
+    snprintf(msg, sizeof(msg), "no model \"%s\" here", id);
+    reply_error(r, AT_ENOENT, msg, NULL);
+}
+
+static void h_usage(struct at_http_req *r)
+{
+    const char *group = at_http_query(r, "group_by");
+    struct at_usage_filter f = {.group_by = group && *group ? group : "all",
+                                .root_id = at_http_query(r, "root_id"),
+                                .job_id = at_http_query(r, "job_id")};
+    if (f.root_id && !*f.root_id)
+        f.root_id = NULL;
+    if (f.job_id && !*f.job_id)
+        f.job_id = NULL;
+    json_t *out = NULL;
+    int rc = at_store_call(r->app->store, usage_sum, &f, &out);
+    if (rc) {
+        reply_error(r, rc == AT_EINVAL ? AT_EINVAL : rc,
+                    rc == AT_EINVAL ? "group_by must be one of agent, model, backend, day, job_id, "
+                                      "root_id, all"
+                                    : "cannot read usage from the store",
+                    NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, json_pack("{s:s,s:o}", "group_by", f.group_by, "usage", out));
 }
 
 void at_http_llm(struct at_http_req *r)
 {
-    at_http_reply_problem(r, AT_EUNAVAIL, "the model gateway is not available in this build",
-                          NULL, NULL);
+    struct at_llm *g = r->app->llm;
+    const char *p = r->path;
+    int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    int post = strcmp(r->method, "POST") == 0;
+    if (strcmp(p, "/v1/atlas/usage") == 0 && get) {
+        h_usage(r);
+        return;
+    }
+    if (!g) {
+        reply_error(r, AT_EUNAVAIL,
+                    "no model backend is configured (models.backends in atlas.config.yaml, or "
+                    "ATLAS_LLM_BASE_URL)",
+                    NULL);
+        return;
+    }
+    if (strcmp(p, "/v1/chat/completions") == 0) {
+        if (post) {
+            h_chat(r, g);
+            return;
+        }
+    } else if (strcmp(p, "/v1/models") == 0) {
+        if (get) {
+            at_http_reply_json(r, 200, at_llm_models_json(g));
+            return;
+        }
+    } else if (strncmp(p, "/v1/models/", 11) == 0) {
+        if (get) {
+            h_model(r, g, p + 11);
+            return;
+        }
+    } else if (strcmp(p, "/v1/atlas/stats") == 0) {
+        if (get) {
+            at_http_reply_json(r, 200, at_llm_stats_json(g));
+            return;
+        }
+    } else {
+        reply_error(r, AT_ENOENT,
+                    "no such endpoint (the gateway serves POST /v1/chat/completions and GET "
+                    "/v1/models)",
+                    NULL);
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s is not allowed on %s", r->method, p);
+    reply_error(r, AT_EINVAL, msg, NULL);
 }

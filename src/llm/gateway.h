@@ -1,0 +1,138 @@
+/*
+ * gateway.h - the model gateway: OpenAI-compatible chat completions routed
+ * to configured backends by tier, through a connection pool with
+ * per-backend concurrency limits, retries, fallback, health probing, and
+ * token/cost accounting against jobs and chain budgets.
+ *
+ * Threads: at_llm_submit, at_llm_cancel, at_llm_models_json and
+ * at_llm_stats_json are thread-safe.  Every network exchange happens on the
+ * gateway's own pool thread (libcurl multi, non-blocking, keep-alive), and
+ * every callback (chunk, done, observer) runs there: callbacks must only
+ * hand off (write to a stream, complete a suspended request, post to a
+ * loop), never block.
+ *
+ * Lifecycle of a call: at_llm_submit either refuses at once (returns an
+ * error, no callback) or accepts; an accepted call gets zero or more
+ * on_chunk calls (streaming) and then exactly one on_done, also when it is
+ * cancelled or the gateway stops.
+ */
+#ifndef AT_LLM_GATEWAY_H
+#define AT_LLM_GATEWAY_H
+
+#include "base/diag.h"
+#include "base/id.h"
+#include "llm/config.h"
+#include "llm/select.h"
+#include "llm/wire.h"
+#include "store/store.h"
+#include "store/writer.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct at_llm;
+
+struct at_llm_cfg {
+    struct at_llm_config *config; /* taken: the gateway releases it */
+    struct at_store *store;       /* for budget look-ups (may be NULL) */
+    struct at_writer *writer;     /* usage records go here (may be NULL: not recorded) */
+    double discovery_wait_s;      /* at_llm_new waits this long for GET /models; 0: 5 */
+};
+
+/* Start the pool thread and discover the models of backends that list
+ * none.  Returns 0 or an AT_E* code with d filled. */
+int at_llm_new(const struct at_llm_cfg *cfg, struct at_llm **out, struct at_diag *d);
+/* Stop: calls in flight end with AT_ECANCELED (their on_done runs), then the
+ * thread is joined.  NULL is a no-op. */
+void at_llm_free(struct at_llm *g);
+
+/* The caller of a call, when it is a job (from its token). */
+struct at_llm_caller {
+    char job_id[AT_ID_MAX];
+    char root_id[AT_ID_MAX];
+    char agent[160];      /* "name@version" */
+    int agent_tier;       /* the contract's model.preference, -1 when none */
+    int override_allowed; /* the contract's model.override_allowed (default 1) */
+};
+
+/* What a finished call did (valid during the callback only). */
+struct at_llm_result {
+    uint64_t call_id;
+    int code;              /* 0, or the AT_E* that ended it */
+    int status;            /* the HTTP status the client gets */
+    const char *model;     /* the model that answered (or was last tried); NULL when none */
+    const char *backend;
+    int tier;              /* -1 outside tiers */
+    const char *reason;    /* selection reason */
+    const char *error;     /* what went wrong, when code != 0 */
+    struct at_llm_usage usage;
+    double cost_usd;
+    long long latency_ms, ttft_ms, queue_ms;
+    int stream;
+    json_t *attempts;      /* [{model, backend, status, error?, retry_after_ms?, ms}] */
+    const struct at_llm_caller *caller; /* NULL outside jobs */
+    const char *usage_id;  /* id of the usage record */
+};
+
+/* One streamed chunk: the JSON text of a chat.completion.chunk (the data of
+ * one SSE event, without "data: "). */
+typedef void (*at_llm_chunk_fn)(void *arg, const char *json, size_t len);
+/* The end: body is the chat.completion (status 200, non-streamed), or an
+ * error object (RFC 9457 problem with an OpenAI-style "error" member), or
+ * NULL after a streamed success.  body is borrowed. */
+typedef void (*at_llm_done_fn)(void *arg, const struct at_llm_result *res, json_t *body);
+
+struct at_llm_request {
+    const json_t *body;   /* the OpenAI chat request (borrowed; copied) */
+    const struct at_llm_caller *caller; /* NULL outside jobs (copied) */
+    int override_tier;    /* the orchestrator's tier for the job, -1 none */
+    int strategy;         /* the orchestrator's routing strategy, 0: the config's */
+    const json_t *mcp_prefs; /* MCP modelPreferences, or NULL (copied) */
+    at_llm_chunk_fn on_chunk; /* required when body has "stream": true */
+    at_llm_done_fn on_done;
+    void *arg;
+};
+
+/* Accept a call.  Refusals (no callback runs): AT_EINVAL (the body is not a
+ * chat request; d->pointer names the value), AT_ENOENT (unknown model),
+ * AT_ELIMIT (the chain's token budget: d names
+ * execution.resource_budget.max_tokens_per_chain), AT_ESTATE (stopping).
+ * *call_id (may be NULL) identifies it for at_llm_cancel.  Thread-safe. */
+int at_llm_submit(struct at_llm *g, const struct at_llm_request *req, uint64_t *call_id,
+                  struct at_diag *d);
+
+/* Ask the pool to abandon a call (the client went away).  Its on_done still
+ * runs once, with AT_ECANCELED unless it had finished.  Thread-safe. */
+void at_llm_cancel(struct at_llm *g, uint64_t call_id);
+
+/* Observe every finished call (e.g. to attach model choice and usage to a
+ * trace).  Set before calls are made; fn runs on the pool thread. */
+typedef void (*at_llm_observer_fn)(void *arg, const struct at_llm_result *res);
+void at_llm_set_observer(struct at_llm *g, at_llm_observer_fn fn, void *arg);
+
+/* GET /v1/models: the tier names and every configured model.  Caller
+ * decrefs.  Never contains base URLs or keys. */
+json_t *at_llm_models_json(struct at_llm *g);
+/* Pool statistics per backend (concurrency, queue, health, latency). */
+json_t *at_llm_stats_json(struct at_llm *g);
+
+/* ---- MCP sampling (sampling/createMessage, MCP 2025-11-25 "Sampling") ---- */
+
+/* result: the CreateMessageResult ({role, content, model, stopReason}) when
+ * code is 0; else NULL and message says why.  Borrowed. */
+typedef void (*at_llm_sample_fn)(void *arg, int code, const char *message, json_t *result);
+
+/* Run a sampling/createMessage request for an agent: params are the
+ * request's params (messages, systemPrompt, maxTokens, temperature,
+ * stopSequences, modelPreferences).  Non-blocking: cb runs once on the pool
+ * thread, or never when this returns non-zero (same refusals as
+ * at_llm_submit).  caller may be NULL.  Thread-safe. */
+int at_llm_sample(struct at_llm *g, const struct at_llm_caller *caller, const json_t *params,
+                  at_llm_sample_fn cb, void *arg, struct at_diag *d);
+
+/* The OpenAI chat request for sampling params (exposed for tests). */
+json_t *at_llm_sampling_to_chat(const json_t *params, struct at_diag *d);
+/* The CreateMessageResult for a chat.completion (exposed for tests). */
+json_t *at_llm_chat_to_sampling(const json_t *completion);
+
+#endif
