@@ -505,11 +505,18 @@ static int check_property_name(struct vctx *v, const struct at__snode *n, const 
     json_decref(name);
     if (rc == V_HARD && saved && inner)
         *saved = *inner;
-    if (rc == V_FAIL && !v->quiet) {
+    if (rc == V_FAIL && !v->quiet && saved && inner) {
+        /* inner->msg already names its schema location. */
         push_key(v, k, kl);
-        rc = fail(v, n, "propertyNames", "property name \"%.*s\" is invalid: %s",
-                  (int)(kl > 200 ? 200 : kl), k, inner ? inner->msg : "");
+        struct at_buf b;
+        at_buf_init(&b, sizeof(saved->pointer) - 1);
+        instance_pointer(v, &b);
         v->npath--;
+        *saved = *inner;
+        at_diag_set_pointer(saved, at_buf_str(&b));
+        at_buf_release(&b);
+        snprintf(saved->msg, sizeof(saved->msg), "property name \"%.*s\" is invalid: %.700s",
+                 (int)(kl > 200 ? 200 : kl), k, inner->msg);
     }
     free(inner);
     return rc;
@@ -628,6 +635,25 @@ static int check_combinators(struct vctx *v, const struct at__snode *n, const js
     return V_OK;
 }
 
+/* Out of line so its buffer is not part of every validate_node frame. */
+__attribute__((noinline)) static int fail_type(struct vctx *v, const struct at__snode *n,
+                                               const json_t *j)
+{
+    if (v->quiet)
+        return V_FAIL;
+    static const char *const names[] = {"null",   "boolean", "object", "array",
+                                        "number", "string",  "integer"};
+    char want[80] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        if (!(n->types & (1u << i)))
+            continue;
+        int w = snprintf(want + off, sizeof(want) - off, "%s%s", off ? " or " : "", names[i]);
+        off += w > 0 ? (size_t)w : 0;
+    }
+    return fail(v, n, "type", "must be %s, got %s", want, type_name(j));
+}
+
 static int validate_node(struct vctx *v, const struct at__snode *n, const json_t *j)
 {
     if (n->kind == AT__SN_TRUE)
@@ -641,20 +667,7 @@ static int validate_node(struct vctx *v, const struct at__snode *n, const json_t
     v->frames++;
     int rc = V_OK;
     if (n->types && !(n->types & type_bits(j))) {
-        char want[80] = "";
-        size_t off = 0;
-        for (unsigned bit = 1; bit <= AT__T_INTEGER; bit <<= 1) {
-            static const char *const names[] = {"null",   "boolean", "object", "array",
-                                                "number", "string",  "integer"};
-            if (!(n->types & bit))
-                continue;
-            size_t idx = 0;
-            while ((1u << idx) != bit)
-                idx++;
-            int w = snprintf(want + off, sizeof(want) - off, "%s%s", off ? " or " : "", names[idx]);
-            off += w > 0 ? (size_t)w : 0;
-        }
-        rc = fail(v, n, "type", "must be %s, got %s", want, type_name(j));
+        rc = fail_type(v, n, j);
         goto out;
     }
     if (n->enum_vals) {
