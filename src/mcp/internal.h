@@ -1,0 +1,103 @@
+/*
+ * internal.h - shared between the files of src/mcp/ only.
+ */
+#ifndef AT_MCP_INTERNAL_H
+#define AT_MCP_INTERNAL_H
+
+#include "base/map.h"
+#include "mcp/mcp.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct at_mcp {
+    atomic_int refs;          /* the owner's and one per pending call */
+    struct at_mcp_cfg cfg;
+    struct at_mcp_sessions sessions;
+    pthread_mutex_t mu;       /* calls, listeners */
+    struct at_map calls;      /* call key -> struct at__mcp_call (pending tools/call) */
+    struct at_map listeners;  /* session id -> struct at_mcp_chan (GET streams) */
+    atomic_ullong n_requests, n_notifications, n_errors, n_tool_calls;
+    atomic_int n_pending;
+    atomic_int stopping;
+};
+
+/* The caller of one request, once admitted. */
+struct at__mcp_caller {
+    struct at_mcp_session *session; /* borrowed; NULL when stateless */
+    const char *proto;
+    int stateless;
+    int loopback;
+    int has_token;                  /* an agent's job token */
+    struct at_token_info tok;
+    char token[64];
+    const json_t *meta;             /* the request's _meta (borrowed) */
+    int log_level;                  /* -1: not set */
+    int can_stream;
+};
+
+/* A pending request answered later (agent run, spawn). */
+struct at__mcp_call {
+    atomic_int refs;
+    struct at_mcp *m;
+    struct at_mcp_chan *chan;    /* reference */
+    json_t *id;                  /* the request's id */
+    json_t *progress_token;      /* the client's, or NULL */
+    char key[200];               /* in m->calls ("" when not registered) */
+    char job_id[AT_ID_MAX];
+    char agent[AT_AGENT_NAME_MAX * 2 + 2];
+    int log_level;
+    int platform;                /* atlas.exec.spawn: output is the child's, errors carry a code */
+    int stateless;               /* cancel the job if the client goes away */
+    pthread_mutex_t mu;
+    int answered;
+    json_t *buffered;            /* the job's result if it ended before the accept callback */
+};
+
+/* server.c */
+int at__mcp_platform_allowed(const struct at__mcp_caller *c);
+struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan,
+                                      const json_t *id, const struct at__mcp_caller *c,
+                                      const json_t *progress_token);
+void at__mcp_call_unref(struct at__mcp_call *call);
+/* Send the final response (a CallToolResult, stolen) once. */
+void at__mcp_call_finish(struct at__mcp_call *call, json_t *result);
+/* Register the call for notifications/cancelled (job id known). */
+void at__mcp_call_register(struct at__mcp_call *call);
+void at__mcp_notify_sessions(struct at_mcp *m, const char *method);
+
+/* tools.c */
+/* tools/list result for this caller (cursor NULL for the first page).
+ * Returns 0, or AT_EINVAL for a bad cursor. */
+int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const char *cursor,
+                       json_t **result);
+/* tools/call: 0 with *result (a CallToolResult), AT_AGAIN when the answer
+ * comes later through the call, or a JSON-RPC error code with *errmsg. */
+int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *params,
+                       const json_t *id, struct at_mcp_chan *chan, json_t **result,
+                       char *errmsg, size_t errlen);
+/* A CallToolResult with isError (code slug + message). */
+json_t *at__mcp_tool_error(int code, const char *message, int structured);
+/* Render a job's output as a CallToolResult. */
+json_t *at__mcp_render_output(const json_t *output);
+
+/* resources.c */
+int at__mcp_resources_list(struct at_mcp *m, const struct at__mcp_caller *c, const char *cursor,
+                           json_t **result);
+int at__mcp_resource_templates_list(struct at_mcp *m, const char *cursor, json_t **result);
+/* 0 with *result, or a JSON-RPC error code (AT_MCP_RESOURCE_NOT_FOUND...). */
+int at__mcp_resources_read(struct at_mcp *m, const struct at__mcp_caller *c, const char *uri,
+                           json_t **result, char *errmsg, size_t errlen);
+int at__mcp_prompts_list(struct at_mcp *m, const char *cursor, json_t **result);
+int at__mcp_prompts_get(struct at_mcp *m, const char *name, const json_t *args, json_t **result,
+                        char *errmsg, size_t errlen);
+int at__mcp_complete(struct at_mcp *m, const json_t *params, json_t **result, char *errmsg,
+                     size_t errlen);
+
+/* Pagination over a JSON array (MCP 2025-11-25 server/utilities/pagination):
+ * put the page of `all` starting at cursor into result[key] and nextCursor.
+ * Returns 0 or AT_EINVAL for a cursor we did not issue. */
+int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *key,
+                     json_t *result);
+
+#endif

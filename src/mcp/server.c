@@ -1,0 +1,729 @@
+/*
+ * server.c - request admission (revision, session, token), method dispatch,
+ * pending calls, server-initiated notifications.
+ *
+ * References: MCP 2025-11-25 basic/lifecycle, basic/transports
+ * (sessions, protocol version header), basic/utilities (ping,
+ * cancellation, progress), server/utilities/logging; MCP 2026-07-28
+ * (server/discover, per-request _meta, standard headers, cacheable lists).
+ */
+#include "mcp/internal.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/str.h"
+#include "json/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INSTRUCTIONS                                                                              \
+    "Atlas runs AI agents. Every registered agent is a tool named like the agent: its "          \
+    "arguments are the agent's input, its structuredContent the agent's output. Tools named "    \
+    "atlas.* are platform capabilities (registry, execution, queue, monitoring)."
+
+/* ---- lifecycle ---- */
+
+static void on_registry_change(void *arg, enum at_reg_event ev, const char *name,
+                               const char *version)
+{
+    (void)ev;
+    (void)name;
+    (void)version;
+    struct at_mcp *m = arg;
+    if (atomic_load(&m->stopping))
+        return;
+    /* MCP 2025-11-25 server/tools "List Changed Notification" */
+    at__mcp_notify_sessions(m, "notifications/tools/list_changed");
+    at__mcp_notify_sessions(m, "notifications/resources/list_changed");
+    at__mcp_notify_sessions(m, "notifications/prompts/list_changed");
+}
+
+int at_mcp_new(const struct at_mcp_cfg *cfg, struct at_mcp **out)
+{
+    struct at_mcp *m = at_calloc(1, sizeof(*m));
+    atomic_init(&m->refs, 1);
+    m->cfg = *cfg;
+    if (!m->cfg.page_size)
+        m->cfg.page_size = 100;
+    at_mcp_sessions_init(&m->sessions, cfg->max_sessions, cfg->session_idle_ms);
+    pthread_mutex_init(&m->mu, NULL);
+    at_map_init(&m->calls);
+    at_map_init(&m->listeners);
+    if (cfg->registry) {
+        int rc = at_registry_add_listener(cfg->registry, on_registry_change, m);
+        if (rc) {
+            at_mcp_free(m);
+            return rc;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+static void mcp_unref(struct at_mcp *m)
+{
+    if (atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    at_map_release(&m->listeners);
+    at_map_release(&m->calls);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void at_mcp_free(struct at_mcp *m)
+{
+    if (!m)
+        return;
+    /* calls still pending keep m (not its sessions) until their jobs end */
+    atomic_store(&m->stopping, 1);
+    at_mcp_sessions_release(&m->sessions);
+    pthread_mutex_lock(&m->mu);
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&m->listeners, &it, NULL, &v)) {
+        struct at_mcp_chan *c = v;
+        c->ops->unref(c);
+    }
+    at_map_release(&m->listeners);
+    at_map_init(&m->listeners);
+    pthread_mutex_unlock(&m->mu);
+    mcp_unref(m);
+}
+
+struct at_mcp_sessions *at_mcp_sessions(struct at_mcp *m)
+{
+    return &m->sessions;
+}
+
+void at_mcp_get_stats(struct at_mcp *m, struct at_mcp_stats *st)
+{
+    st->requests = atomic_load(&m->n_requests);
+    st->notifications = atomic_load(&m->n_notifications);
+    st->errors = atomic_load(&m->n_errors);
+    st->tool_calls = atomic_load(&m->n_tool_calls);
+    st->pending = (unsigned long long)atomic_load(&m->n_pending);
+    st->sessions = at_mcp_sessions_count(&m->sessions);
+}
+
+void at_mcp_answer_release(struct at_mcp_answer *a)
+{
+    json_decref(a->body);
+    at_mcp_session_unref(a->session);
+    memset(a, 0, sizeof(*a));
+}
+
+/* ---- pending calls ---- */
+
+struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan,
+                                      const json_t *id, const struct at__mcp_caller *c,
+                                      const json_t *progress_token)
+{
+    struct at__mcp_call *call = at_calloc(1, sizeof(*call));
+    atomic_init(&call->refs, 1);
+    call->m = m;
+    chan->ops->ref(chan);
+    call->chan = chan;
+    call->id = json_deep_copy(id);
+    call->progress_token = progress_token ? json_deep_copy(progress_token) : NULL;
+    call->log_level = c->log_level;
+    call->stateless = c->stateless;
+    pthread_mutex_init(&call->mu, NULL);
+    char idk[120];
+    at_mcp_id_key(id, idk, sizeof(idk));
+    snprintf(call->key, sizeof(call->key), "%s|%s", c->session ? c->session->id : "-", idk);
+    atomic_fetch_add(&m->n_pending, 1);
+    atomic_fetch_add(&m->refs, 1);
+    return call;
+}
+
+void at__mcp_call_unref(struct at__mcp_call *call)
+{
+    if (!call || atomic_fetch_sub(&call->refs, 1) != 1)
+        return;
+    atomic_fetch_sub(&call->m->n_pending, 1);
+    call->chan->ops->unref(call->chan);
+    json_decref(call->id);
+    json_decref(call->progress_token);
+    json_decref(call->buffered);
+    pthread_mutex_destroy(&call->mu);
+    struct at_mcp *m = call->m;
+    free(call);
+    mcp_unref(m);
+}
+
+void at__mcp_call_register(struct at__mcp_call *call)
+{
+    struct at_mcp *m = call->m;
+    pthread_mutex_lock(&call->mu);
+    if (!call->answered) {
+        pthread_mutex_lock(&m->mu);
+        /* a client reusing an id of a pending request replaces the older entry */
+        at_map_put(&m->calls, call->key, call);
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&call->mu);
+}
+
+void at__mcp_call_finish(struct at__mcp_call *call, json_t *result)
+{
+    struct at_mcp *m = call->m;
+    pthread_mutex_lock(&call->mu);
+    int first = !call->answered;
+    call->answered = 1;
+    pthread_mutex_unlock(&call->mu);
+    if (!first) {
+        json_decref(result);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (at_map_get(&m->calls, call->key) == call)
+        at_map_del(&m->calls, call->key);
+    pthread_mutex_unlock(&m->mu);
+    call->chan->ops->send(call->chan, at_mcp_result(call->id, result), 1);
+}
+
+void at_mcp_cancel_chan(struct at_mcp *m, struct at_mcp_chan *chan)
+{
+    /* a stateless client that goes away cancels its request (2026-07-28
+     * has no notifications/cancelled without a session to carry it) */
+    char ids[16][AT_ID_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&m->mu);
+    size_t it = 0;
+    void *v;
+    while (n < 16 && at_map_next(&m->calls, &it, NULL, &v)) {
+        struct at__mcp_call *call = v;
+        if (call->chan == chan && call->stateless && call->job_id[0])
+            snprintf(ids[n++], AT_ID_MAX, "%s", call->job_id);
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < n; i++)
+        at_engine_cancel(m->cfg.engine, ids[i], "the MCP client went away");
+}
+
+static void cancel_request(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *rid,
+                           const char *reason)
+{
+    char idk[120], key[200], job[AT_ID_MAX] = "";
+    at_mcp_id_key(rid, idk, sizeof(idk));
+    snprintf(key, sizeof(key), "%s|%s", c->session ? c->session->id : "-", idk);
+    pthread_mutex_lock(&m->mu);
+    struct at__mcp_call *call = at_map_get(&m->calls, key);
+    if (call)
+        snprintf(job, sizeof(job), "%s", call->job_id);
+    pthread_mutex_unlock(&m->mu);
+    /* MCP 2025-11-25 basic/utilities/cancellation: unknown or finished
+     * requests are ignored */
+    if (job[0])
+        at_engine_cancel(m->cfg.engine, job,
+                         reason && *reason ? reason : "cancelled by the MCP client");
+}
+
+/* ---- server-initiated messages ---- */
+
+void at__mcp_notify_sessions(struct at_mcp *m, const char *method)
+{
+    /* only sessions with a GET stream can hear notifications that belong
+     * to no request (MCP 2025-11-25 basic/transports) */
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->listeners.len, k = 0;
+    struct at_mcp_chan **chans = at_calloc(n ? n : 1, sizeof(*chans));
+    size_t it = 0;
+    void *v;
+    while (k < n && at_map_next(&m->listeners, &it, NULL, &v)) {
+        struct at_mcp_chan *c = v;
+        c->ops->ref(c);
+        chans[k++] = c;
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < k; i++) {
+        chans[i]->ops->send(chans[i], at_mcp_notification(method, NULL), 0);
+        chans[i]->ops->unref(chans[i]);
+    }
+    free(chans);
+}
+
+/* ---- admission ---- */
+
+static void fail(struct at_mcp_answer *ans, int status, const json_t *id, int code,
+                 const char *msg, json_t *data)
+{
+    ans->status = status;
+    json_decref(ans->body);
+    ans->body = at_mcp_error(id, code, msg, data);
+}
+
+static json_t *unsupported_data(const char *requested)
+{
+    return json_pack("{s:o,s:s}", "supported", at_mcp_versions_json(0), "requested",
+                     requested ? requested : "");
+}
+
+/* MCP 2026-07-28 standard headers: Mcp-Method must equal the body's
+ * method, Mcp-Name the params field it mirrors. */
+static int check_headers(const struct at_mcp_ctx *ctx, const struct at_mcp_msg *msg,
+                         struct at_mcp_answer *ans)
+{
+    if (ctx->method_header && strcmp(ctx->method_header, msg->method) != 0) {
+        char text[300];
+        snprintf(text, sizeof(text), "Mcp-Method header \"%.100s\" does not match the body's "
+                 "method \"%.100s\"", ctx->method_header, msg->method);
+        fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH, text, NULL);
+        return -1;
+    }
+    const char *field = NULL;
+    if (!strcmp(msg->method, "tools/call") || !strcmp(msg->method, "prompts/get"))
+        field = "name";
+    else if (!strcmp(msg->method, "resources/read"))
+        field = "uri";
+    if (field && ctx->name_header) {
+        const char *v = json_string_value(json_object_get(msg->params, field));
+        if (!v || strcmp(v, ctx->name_header) != 0) {
+            char text[300];
+            snprintf(text, sizeof(text), "Mcp-Name header \"%.100s\" does not match params.%s",
+                     ctx->name_header, field);
+            fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH, text, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int at__mcp_platform_allowed(const struct at__mcp_caller *c)
+{
+    /* until the security layer lands: agents by their contract, anyone
+     * else only from loopback (DESIGN.md principle 5) */
+    return c->has_token ? c->tok.platform_tools : c->loopback;
+}
+
+/* Fill the caller from the context.  Returns 0, or -1 with ans set. */
+static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at_mcp_msg *msg,
+                 struct at__mcp_caller *c, struct at_mcp_answer *ans)
+{
+    memset(c, 0, sizeof(*c));
+    c->loopback = ctx->loopback;
+    c->log_level = -1;
+    c->can_stream = ctx->can_stream;
+    c->meta = msg->meta;
+    const char *hdr = ctx->proto_header;
+    const char *mver = msg->meta ? json_string_value(json_object_get(msg->meta,
+                                                                     AT_MCP_META_VERSION))
+                                 : NULL;
+    if (hdr && !at_mcp_version_supported(hdr)) {
+        /* MCP 2025-11-25 basic/transports "Protocol Version Header" */
+        char text[160];
+        snprintf(text, sizeof(text), "unsupported MCP-Protocol-Version \"%.40s\"", hdr);
+        fail(ans, 400, msg->id, AT_MCP_UNSUPPORTED_VERSION, text, unsupported_data(hdr));
+        return -1;
+    }
+    if (mver) {
+        /* MCP 2026-07-28: the request carries its own revision */
+        if (!at_mcp_version_supported(mver) || !at_mcp_version_stateless(mver)) {
+            char text[160];
+            snprintf(text, sizeof(text), "unsupported protocol version \"%.40s\"", mver);
+            fail(ans, 400, msg->id, AT_MCP_UNSUPPORTED_VERSION, text, unsupported_data(mver));
+            return -1;
+        }
+        if (hdr && strcmp(hdr, mver) != 0) {
+            fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH,
+                 "MCP-Protocol-Version header does not match _meta protocolVersion", NULL);
+            return -1;
+        }
+        if (msg->kind == AT_MCP_REQUEST && check_headers(ctx, msg, ans))
+            return -1;
+        c->stateless = 1;
+        c->proto = AT_MCP_V2026;
+        c->log_level = at_mcp_log_level(
+            json_string_value(json_object_get(msg->meta, AT_MCP_META_LOG_LEVEL)));
+        snprintf(ans->proto, sizeof(ans->proto), "%s", AT_MCP_V2026);
+    } else if (ctx->session_id && *ctx->session_id) {
+        struct at_mcp_session *s = at_mcp_session_find(&m->sessions, ctx->session_id);
+        if (!s) {
+            /* MCP 2025-11-25: 404 tells the client to start a new session */
+            fail(ans, 404, msg->id, -32001, "Session not found (expired or deleted)", NULL);
+            return -1;
+        }
+        ans->session = s;
+        c->session = s;
+        pthread_mutex_lock(&s->mu);
+        c->log_level = s->log_level;
+        snprintf(ans->proto, sizeof(ans->proto), "%s", s->proto);
+        pthread_mutex_unlock(&s->mu);
+        c->proto = ans->proto;
+    } else if (hdr && at_mcp_version_stateless(hdr)) {
+        if (msg->kind == AT_MCP_REQUEST && strcmp(msg->method, "server/discover") != 0) {
+            fail(ans, 400, msg->id, AT_MCP_INVALID_REQUEST,
+                 "a 2026-07-28 request needs the _meta envelope "
+                 "(io.modelcontextprotocol/protocolVersion, clientCapabilities)",
+                 NULL);
+            return -1;
+        }
+        c->stateless = 1;
+        c->proto = AT_MCP_V2026;
+        snprintf(ans->proto, sizeof(ans->proto), "%s", AT_MCP_V2026);
+    } else {
+        /* no session: a sessionless client (or initialize); revisions
+         * without the header default to 2025-03-26 (MCP 2025-11-25) */
+        snprintf(ans->proto, sizeof(ans->proto), "%s", hdr ? hdr : AT_MCP_V2025_03);
+        c->proto = ans->proto;
+    }
+    const char *token = ctx->token;
+    if (!token && msg->meta)
+        token = json_string_value(json_object_get(msg->meta, AT_MCP_META_TOKEN));
+    if (token && *token) {
+        if (!m->cfg.engine || at_engine_token_info(m->cfg.engine, token, &c->tok) != 0) {
+            ans->reason = "the token is not valid (the job it belongs to has ended?)";
+            fail(ans, 401, msg->id, AT_MCP_INVALID_REQUEST,
+                 "the bearer token is not valid (the job it belongs to has ended?)", NULL);
+            return -1;
+        }
+        c->has_token = 1;
+        snprintf(c->token, sizeof(c->token), "%s", token);
+    }
+    return 0;
+}
+
+/* ---- methods ---- */
+
+static json_t *capabilities(void)
+{
+    return json_pack("{s:{s:b},s:{s:b,s:b},s:{s:b},s:{},s:{}}", "tools", "listChanged", 1,
+                     "resources", "subscribe", 1, "listChanged", 1, "prompts", "listChanged", 1,
+                     "logging", "completions");
+}
+
+static json_t *server_info(void)
+{
+    return json_pack("{s:s,s:s,s:s}", "name", "atlasd", "title", "Atlas", "version",
+                     ATLAS_VERSION);
+}
+
+/* Stateless results are cacheable (2026-07-28, SEP-2549). */
+static void cacheable(const struct at__mcp_caller *c, json_t *result)
+{
+    if (!c->stateless)
+        return;
+    json_object_set_new(result, "ttlMs", json_integer(0));
+    json_object_set_new(result, "cacheScope", json_string("private"));
+}
+
+static void do_initialize(struct at_mcp *m, const struct at_mcp_msg *msg,
+                          struct at_mcp_answer *ans)
+{
+    /* MCP 2025-11-25 basic/lifecycle "Initialization" */
+    const char *want = json_string_value(json_object_get(msg->params, "protocolVersion"));
+    if (!want) {
+        fail(ans, 400, msg->id, AT_MCP_INVALID_PARAMS, "initialize needs params.protocolVersion",
+             NULL);
+        return;
+    }
+    const char *v = at_mcp_version_negotiate(want);
+    struct at_mcp_session *s;
+    if (at_mcp_session_create(&m->sessions, v, &s)) {
+        fail(ans, 503, msg->id, AT_MCP_INTERNAL_ERROR,
+             "too many MCP sessions; try again later", NULL);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    json_t *ci = json_object_get(msg->params, "clientInfo");
+    json_t *cc = json_object_get(msg->params, "capabilities");
+    s->client_info = ci ? json_deep_copy(ci) : NULL;
+    s->client_caps = cc ? json_deep_copy(cc) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    snprintf(ans->session_id, sizeof(ans->session_id), "%s", s->id);
+    snprintf(ans->proto, sizeof(ans->proto), "%s", v);
+    at_mcp_session_unref(ans->session);
+    ans->session = s;
+    ans->status = 200;
+    ans->body = at_mcp_result(msg->id, json_pack("{s:s,s:o,s:o,s:s}", "protocolVersion", v,
+                                                 "capabilities", capabilities(), "serverInfo",
+                                                 server_info(), "instructions", INSTRUCTIONS));
+}
+
+static json_t *do_discover(void)
+{
+    /* MCP 2026-07-28 server/discover */
+    json_t *r = json_pack("{s:o,s:o,s:s,s:i,s:s}", "supportedVersions", at_mcp_versions_json(0),
+                          "capabilities", capabilities(), "instructions", INSTRUCTIONS, "ttlMs",
+                          0, "cacheScope", "public");
+    json_object_set_new(r, "serverInfo", server_info());
+    json_object_set_new(r, "_meta", json_pack("{s:o}", AT_MCP_META_SERVER_INFO, server_info()));
+    return r;
+}
+
+static void answer(struct at_mcp_answer *ans, const json_t *id, json_t *result)
+{
+    ans->status = 200;
+    ans->body = at_mcp_result(id, result);
+}
+
+static const char *cursor_of(const json_t *params)
+{
+    return json_string_value(json_object_get(params, "cursor"));
+}
+
+static void list_result(struct at_mcp_answer *ans, const struct at_mcp_msg *msg,
+                        const struct at__mcp_caller *c, int rc, json_t *result)
+{
+    if (rc) {
+        json_decref(result);
+        fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "invalid cursor", NULL);
+        return;
+    }
+    cacheable(c, result);
+    answer(ans, msg->id, result);
+}
+
+static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx,
+                       const struct at_mcp_msg *msg, struct at__mcp_caller *c,
+                       struct at_mcp_chan *chan, struct at_mcp_answer *ans)
+{
+    (void)ctx;
+    const char *method = msg->method;
+    const json_t *params = msg->params;
+    json_t *result = NULL;
+    char err[512] = "";
+    int rc;
+    if (!strcmp(method, "ping")) {
+        answer(ans, msg->id, json_object());
+    } else if (!strcmp(method, "server/discover")) {
+        answer(ans, msg->id, do_discover());
+    } else if (!strcmp(method, "tools/list")) {
+        rc = at__mcp_tools_list(m, c, cursor_of(params), &result);
+        list_result(ans, msg, c, rc, result);
+    } else if (!strcmp(method, "tools/call")) {
+        atomic_fetch_add(&m->n_tool_calls, 1);
+        rc = at__mcp_tools_call(m, c, params, msg->id, chan, &result, err, sizeof(err));
+        if (rc == AT_AGAIN)
+            ans->pending = 1;
+        else if (rc)
+            fail(ans, 200, msg->id, rc, err, NULL);
+        else
+            answer(ans, msg->id, result);
+    } else if (!strcmp(method, "resources/list")) {
+        rc = at__mcp_resources_list(m, c, cursor_of(params), &result);
+        list_result(ans, msg, c, rc, result);
+    } else if (!strcmp(method, "resources/templates/list")) {
+        rc = at__mcp_resource_templates_list(m, cursor_of(params), &result);
+        list_result(ans, msg, c, rc, result);
+    } else if (!strcmp(method, "resources/read")) {
+        const char *uri = json_string_value(json_object_get(params, "uri"));
+        if (!uri) {
+            fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "resources/read needs params.uri",
+                 NULL);
+            return;
+        }
+        rc = at__mcp_resources_read(m, c, uri, &result, err, sizeof(err));
+        if (rc)
+            fail(ans, 200, msg->id, rc, err, json_pack("{s:s}", "uri", uri));
+        else
+            answer(ans, msg->id, result);
+    } else if (!strcmp(method, "resources/subscribe") ||
+               !strcmp(method, "resources/unsubscribe")) {
+        const char *uri = json_string_value(json_object_get(params, "uri"));
+        if (!uri) {
+            fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "params.uri is required", NULL);
+        } else if (!c->session) {
+            fail(ans, 200, msg->id, AT_MCP_INVALID_REQUEST,
+                 "subscriptions need a session (initialize first)", NULL);
+        } else if (at_mcp_session_subscribe(c->session, uri,
+                                            !strcmp(method, "resources/subscribe"))) {
+            fail(ans, 200, msg->id, AT_MCP_INVALID_REQUEST, "too many subscriptions", NULL);
+        } else {
+            answer(ans, msg->id, json_object());
+        }
+    } else if (!strcmp(method, "prompts/list")) {
+        rc = at__mcp_prompts_list(m, cursor_of(params), &result);
+        list_result(ans, msg, c, rc, result);
+    } else if (!strcmp(method, "prompts/get")) {
+        const char *name = json_string_value(json_object_get(params, "name"));
+        if (!name) {
+            fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "prompts/get needs params.name", NULL);
+            return;
+        }
+        rc = at__mcp_prompts_get(m, name, json_object_get(params, "arguments"), &result, err,
+                                 sizeof(err));
+        if (rc)
+            fail(ans, 200, msg->id, rc, err, NULL);
+        else
+            answer(ans, msg->id, result);
+    } else if (!strcmp(method, "completion/complete")) {
+        rc = at__mcp_complete(m, params, &result, err, sizeof(err));
+        if (rc)
+            fail(ans, 200, msg->id, rc, err, NULL);
+        else
+            answer(ans, msg->id, result);
+    } else if (!strcmp(method, "logging/setLevel")) {
+        /* MCP 2025-11-25 server/utilities/logging */
+        int lvl = at_mcp_log_level(json_string_value(json_object_get(params, "level")));
+        if (lvl < 0) {
+            fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS,
+                 "level must be one of debug, info, notice, warning, error, critical, alert, "
+                 "emergency",
+                 NULL);
+        } else {
+            if (c->session) {
+                pthread_mutex_lock(&c->session->mu);
+                c->session->log_level = lvl;
+                pthread_mutex_unlock(&c->session->mu);
+            }
+            answer(ans, msg->id, json_object());
+        }
+    } else if (!strcmp(method, "initialize")) {
+        do_initialize(m, msg, ans);
+    } else {
+        char text[200];
+        snprintf(text, sizeof(text), "Method not found: %.120s", method);
+        fail(ans, 200, msg->id, AT_MCP_METHOD_NOT_FOUND, text, NULL);
+    }
+}
+
+static void do_notification(struct at_mcp *m, const struct at_mcp_msg *msg,
+                            struct at__mcp_caller *c)
+{
+    if (!strcmp(msg->method, "notifications/initialized")) {
+        if (c->session) {
+            pthread_mutex_lock(&c->session->mu);
+            c->session->initialized = 1;
+            pthread_mutex_unlock(&c->session->mu);
+        }
+    } else if (!strcmp(msg->method, "notifications/cancelled")) {
+        json_t *rid = json_object_get(msg->params, "requestId");
+        if (rid)
+            cancel_request(m, c, rid, json_string_value(json_object_get(msg->params, "reason")));
+    }
+    /* others (progress, roots/list_changed, ...) need nothing from us */
+}
+
+void at_mcp_handle(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at_mcp_msg *msg,
+                   struct at_mcp_chan *chan, struct at_mcp_answer *ans)
+{
+    memset(ans, 0, sizeof(*ans));
+    struct at__mcp_caller c;
+    if (msg->kind == AT_MCP_REQUEST && !strcmp(msg->method, "initialize") &&
+        !(msg->meta && json_object_get(msg->meta, AT_MCP_META_VERSION))) {
+        atomic_fetch_add(&m->n_requests, 1);
+        if (ctx->proto_header && !at_mcp_version_supported(ctx->proto_header)) {
+            fail(ans, 400, msg->id, AT_MCP_UNSUPPORTED_VERSION, "unsupported MCP-Protocol-Version",
+                 unsupported_data(ctx->proto_header));
+            return;
+        }
+        do_initialize(m, msg, ans);
+        return;
+    }
+    if (admit(m, ctx, msg, &c, ans)) {
+        atomic_fetch_add(&m->n_errors, 1);
+        return;
+    }
+    switch (msg->kind) {
+    case AT_MCP_REQUEST:
+        atomic_fetch_add(&m->n_requests, 1);
+        do_request(m, ctx, msg, &c, chan, ans);
+        if (ans->body && json_object_get(ans->body, "error"))
+            atomic_fetch_add(&m->n_errors, 1);
+        break;
+    case AT_MCP_NOTIFICATION:
+        atomic_fetch_add(&m->n_notifications, 1);
+        do_notification(m, msg, &c);
+        ans->status = 202;
+        break;
+    case AT_MCP_RESPONSE:
+        /* answers to server requests: Atlas sends none that wait (yet) */
+        ans->status = 202;
+        break;
+    }
+}
+
+/* ---- GET / DELETE ---- */
+
+void at_mcp_check_session(struct at_mcp *m, const struct at_mcp_ctx *ctx,
+                          struct at_mcp_answer *ans)
+{
+    memset(ans, 0, sizeof(*ans));
+    if (ctx->proto_header && !at_mcp_version_supported(ctx->proto_header)) {
+        fail(ans, 400, NULL, AT_MCP_UNSUPPORTED_VERSION, "unsupported MCP-Protocol-Version",
+             unsupported_data(ctx->proto_header));
+        return;
+    }
+    if (!ctx->session_id || !*ctx->session_id) {
+        fail(ans, 400, NULL, AT_MCP_INVALID_REQUEST, "Mcp-Session-Id header is required", NULL);
+        return;
+    }
+    struct at_mcp_session *s = at_mcp_session_find(&m->sessions, ctx->session_id);
+    if (!s) {
+        fail(ans, 404, NULL, -32001, "Session not found (expired or deleted)", NULL);
+        return;
+    }
+    ans->session = s;
+    ans->status = 200;
+    snprintf(ans->proto, sizeof(ans->proto), "%s", s->proto);
+}
+
+void at_mcp_listen(struct at_mcp *m, const struct at_mcp_ctx *ctx, struct at_mcp_chan *chan,
+                   struct at_mcp_answer *ans)
+{
+    at_mcp_check_session(m, ctx, ans);
+    if (ans->status != 200)
+        return;
+    chan->ops->ref(chan);
+    pthread_mutex_lock(&m->mu);
+    struct at_mcp_chan *old = at_map_put(&m->listeners, ans->session->id, chan);
+    pthread_mutex_unlock(&m->mu);
+    if (old)
+        old->ops->unref(old);
+}
+
+void at_mcp_unlisten(struct at_mcp *m, struct at_mcp_session *s, struct at_mcp_chan *chan)
+{
+    pthread_mutex_lock(&m->mu);
+    struct at_mcp_chan *cur = at_map_get(&m->listeners, s->id);
+    if (cur == chan)
+        at_map_del(&m->listeners, s->id);
+    pthread_mutex_unlock(&m->mu);
+    if (cur == chan)
+        chan->ops->unref(chan);
+}
+
+void at_mcp_delete(struct at_mcp *m, const struct at_mcp_ctx *ctx, struct at_mcp_answer *ans)
+{
+    at_mcp_check_session(m, ctx, ans);
+    if (ans->status != 200)
+        return;
+    struct at_mcp_session *s = ans->session;
+    pthread_mutex_lock(&m->mu);
+    struct at_mcp_chan *cur = at_map_del(&m->listeners, s->id);
+    pthread_mutex_unlock(&m->mu);
+    if (cur)
+        cur->ops->unref(cur);
+    at_mcp_session_close(&m->sessions, s->id);
+}
+
+/* ---- pagination ---- */
+
+int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *key,
+                     json_t *result)
+{
+    size_t start = 0, n = json_array_size(all);
+    if (cursor) {
+        /* our cursors are "p<offset>"; anything else is not ours */
+        long long off;
+        if (cursor[0] != 'p' || at_parse_i64(cursor + 1, 0, 1LL << 40, &off) ||
+            (size_t)off > n)
+            return AT_EINVAL;
+        start = (size_t)off;
+    }
+    json_t *items = json_array();
+    for (size_t i = start; i < n && i < start + page; i++)
+        json_array_append(items, json_array_get(all, i));
+    json_object_set_new(result, key, items);
+    if (start + page < n) {
+        char next[32];
+        snprintf(next, sizeof(next), "p%zu", start + page);
+        json_object_set_new(result, "nextCursor", json_string(next));
+    }
+    return 0;
+}

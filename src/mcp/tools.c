@@ -1,0 +1,719 @@
+/*
+ * tools.c - tools/list and tools/call: agents as tools, and the platform
+ * tools of the Atlas spec's "Internal MCP Surface".
+ *
+ * An agent tool runs through at_engine_submit (the normal queue and pool)
+ * or, for a caller holding a job token, at_engine_spawn (a child job with
+ * the parent link, depth and permission checks).  The answer comes back
+ * from the job's on_done; progress and log events become
+ * notifications/progress (when the client sent a progressToken) and
+ * notifications/message (MCP 2025-11-25 basic/utilities/progress,
+ * server/utilities/logging).
+ *
+ * Extension point for chains (issue: chains): a chain becomes a tool by
+ * adding a source to list_tools() and a branch to at__mcp_tools_call that
+ * starts the chain; atlas.exec.spawn_chain is the platform form.
+ */
+#include "mcp/internal.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "exec/job.h"
+#include "json/json.h"
+#include "json/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- results ---- */
+
+json_t *at__mcp_tool_error(int code, const char *message, int structured)
+{
+    /* MCP 2025-11-25 server/tools "Error Handling": tool execution errors
+     * are results with isError, so the model can see and correct them */
+    json_t *r = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text",
+                          message ? message : at_err_msg(code), "isError", 1);
+    if (structured)
+        json_object_set_new(r, "structuredContent",
+                            json_pack("{s:s,s:s}", "code", at_err_slug(code), "message",
+                                      message ? message : at_err_msg(code)));
+    return r;
+}
+
+/* Content blocks an agent may return as {"content": [...]} (an Atlas
+ * convention for agents that produce images, audio or resources). */
+static int is_content_list(const json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach(v, i, b)
+    {
+        const char *t = json_string_value(json_object_get(b, "type"));
+        if (!t || (strcmp(t, "text") && strcmp(t, "image") && strcmp(t, "audio") &&
+                   strcmp(t, "resource") && strcmp(t, "resource_link")))
+            return 0;
+    }
+    return 1;
+}
+
+json_t *at__mcp_render_output(const json_t *output)
+{
+    json_t *r = json_object();
+    json_t *blocks = json_object_get(output, "content");
+    if (json_is_object(output) && is_content_list(blocks)) {
+        json_object_set_new(r, "content", json_deep_copy(blocks));
+    } else {
+        char *text = at_json_dumps(output ? output : json_null());
+        json_object_set_new(r, "content", json_pack("[{s:s,s:s}]", "type", "text", "text", text));
+        free(text);
+    }
+    if (json_is_object(output))
+        json_object_set_new(r, "structuredContent", json_deep_copy(output));
+    return r;
+}
+
+/* ---- the platform tool table ---- */
+
+struct tool_ctx {
+    struct at_mcp *m;
+    const struct at__mcp_caller *c;
+    const json_t *id;
+    struct at_mcp_chan *chan;
+    const json_t *progress_token;
+};
+
+typedef int (*ptool_fn)(struct tool_ctx *t, json_t *args, json_t **result);
+
+struct ptool {
+    const char *name;
+    const char *title;
+    const char *description;
+    const char *input;  /* JSON Schema text */
+    const char *output; /* JSON Schema text */
+    ptool_fn fn;        /* NULL: not available in this build */
+    const char *missing; /* which subsystem is missing */
+    int read_only;
+};
+
+#define S_NONE "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}"
+#define S_AGENT_ITEM                                                                             \
+    "{\"type\":\"object\",\"required\":[\"name\",\"version\"],\"properties\":{"                  \
+    "\"name\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"                           \
+    "\"description\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"                       \
+    "\"kind\":{\"type\":\"string\",\"enum\":[\"local\",\"remote\"]},"                             \
+    "\"digest\":{\"type\":\"string\"},\"capabilities\":{\"type\":\"array\",\"items\":{\"type\":"  \
+    "\"string\"}},\"registered_at\":{\"type\":\"string\"}}}"
+#define S_JOB                                                                                    \
+    "{\"type\":\"object\",\"required\":[\"id\",\"agent\",\"state\"],\"properties\":{"            \
+    "\"id\":{\"type\":\"string\"},\"agent\":{\"type\":\"string\"},\"version\":{\"type\":"         \
+    "\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"queued\",\"running\",\"completed\","  \
+    "\"failed\",\"cancelled\"]},\"priority\":{\"type\":\"integer\"},\"depth\":{\"type\":"         \
+    "\"integer\"},\"attempts\":{\"type\":\"integer\"},\"root\":{\"type\":\"string\"},"            \
+    "\"parent\":{\"type\":[\"string\",\"null\"]},\"source\":{\"type\":\"string\"},"               \
+    "\"created_at\":{\"type\":[\"string\",\"null\"]},\"started_at\":{\"type\":[\"string\","       \
+    "\"null\"]},\"finished_at\":{\"type\":[\"string\",\"null\"]},\"input\":{},\"output\":{},"     \
+    "\"error\":{}}}"
+#define S_ENGINE                                                                                 \
+    "{\"type\":\"object\",\"required\":[\"running\",\"queued\"],\"properties\":{"                \
+    "\"running\":{\"type\":\"integer\"},\"queued\":{\"type\":\"integer\"},\"max_concurrent\":"   \
+    "{\"type\":\"integer\"},\"pools\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"      \
+    "\"totals\":{\"type\":\"object\"}}}"
+#define S_UNAVAILABLE_OUT "{\"type\":\"object\"}"
+
+static int t_registry_list(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_registry_describe(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_registry_search(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_exec_spawn(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_exec_cancel(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_queue_inspect(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result);
+
+static const struct ptool ptools[] = {
+    {"atlas.registry.list", "List agents", "List the registered agents (every version, newest "
+     "first per name); optionally only those named `name`.",
+     "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"description\":"
+     "\"only this agent's versions\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"agents\"],\"properties\":{\"agents\":{\"type\":"
+     "\"array\",\"items\":" S_AGENT_ITEM "}}}",
+     t_registry_list, NULL, 1},
+    {"atlas.registry.describe", "Describe an agent", "An agent's contract: schemas, "
+     "requirements, hardware, versions.",
+     "{\"type\":\"object\",\"required\":[\"agent\"],\"properties\":{\"agent\":{\"type\":"
+     "\"string\",\"description\":\"NAME or NAME:VERSION\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"name\",\"version\",\"contract\",\"versions\"],"
+     "\"properties\":{\"name\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"
+     "\"contract\":{\"type\":\"object\"},\"input_schema\":{},\"output_schema\":{},"
+     "\"versions\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
+     t_registry_describe, NULL, 1},
+    {"atlas.registry.search", "Search agents", "Agents (highest version each) whose name, "
+     "description or capabilities contain `query` (case-insensitive).",
+     "{\"type\":\"object\",\"required\":[\"query\"],\"properties\":{\"query\":{\"type\":"
+     "\"string\",\"minLength\":1}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"query\",\"agents\"],\"properties\":{\"query\":{"
+     "\"type\":\"string\"},\"agents\":{\"type\":\"array\",\"items\":" S_AGENT_ITEM "}}}",
+     t_registry_search, NULL, 1},
+    {"atlas.exec.spawn", "Spawn an agent", "Run an agent as a job (a child of the calling job "
+     "when called with a job token) and return its output when it finishes.",
+     "{\"type\":\"object\",\"required\":[\"agent\"],\"properties\":{\"agent\":{\"type\":"
+     "\"string\",\"description\":\"NAME or NAME:VERSION\"},\"input\":{\"type\":\"object\","
+     "\"description\":\"the agent's input (its contract's input schema)\"},\"priority\":{"
+     "\"type\":\"integer\",\"minimum\":-1000000,\"maximum\":1000000}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"description\":\"the agent's output\"}", t_exec_spawn, NULL, 0},
+    {"atlas.exec.spawn_chain", "Run a chain", "Execute a defined chain.",
+     "{\"type\":\"object\",\"required\":[\"chain\"],\"properties\":{\"chain\":{\"type\":"
+     "\"string\"},\"input\":{\"type\":\"object\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "chains", 0},
+    {"atlas.exec.status", "Job status", "The state, timing, input, output or error of a job.",
+     "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":\"string\","
+     "\"description\":\"job id\"}},\"additionalProperties\":false}",
+     S_JOB, t_exec_status, NULL, 1},
+    {"atlas.exec.cancel", "Cancel a job", "Cancel a queued or running job.",
+     "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":\"string\"},"
+     "\"reason\":{\"type\":\"string\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"job\",\"state\"],\"properties\":{\"job\":{\"type\":"
+     "\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"cancelling\"]}}}",
+     t_exec_cancel, NULL, 0},
+    {"atlas.queue.inspect", "Inspect the queue", "Queued and running jobs per agent pool, "
+     "warm processes, totals.",
+     S_NONE, S_ENGINE, t_queue_inspect, NULL, 1},
+    {"atlas.queue.priority", "Change a job's priority", "Adjust the priority of a queued job.",
+     "{\"type\":\"object\",\"required\":[\"job\",\"priority\"],\"properties\":{\"job\":{\"type\":"
+     "\"string\"},\"priority\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "queue priority changes (the engine cannot re-prioritise yet)", 0},
+    {"atlas.queue.drain", "Drain the queue", "Stop taking new jobs and let queued ones finish.",
+     "{\"type\":\"object\",\"properties\":{\"timeout_s\":{\"type\":\"number\",\"minimum\":0}},"
+     "\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "queue draining (the engine cannot drain yet)", 0},
+    {"atlas.nodes.list", "List nodes", "Registered compute nodes.", S_NONE, S_UNAVAILABLE_OUT,
+     NULL, "nodes (the scheduler)", 1},
+    {"atlas.nodes.status", "Node status", "A node's resource utilisation.",
+     "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
+     "\"string\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "nodes (the scheduler)", 1},
+    {"atlas.nodes.drain", "Drain a node", "Reschedule a node's agents and stop placing work "
+     "there.",
+     "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
+     "\"string\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "nodes (the scheduler)", 0},
+    {"atlas.schedule.explain", "Explain a placement", "Why a job was placed on its node.",
+     "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":"
+     "\"string\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "the scheduler", 1},
+    {"atlas.schedule.migrate", "Migrate a job", "Move a running agent to another node.",
+     "{\"type\":\"object\",\"required\":[\"job\",\"node\"],\"properties\":{\"job\":{\"type\":"
+     "\"string\"},\"node\":{\"type\":\"string\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "the scheduler", 0},
+    {"atlas.monitor.metrics", "Execution metrics", "Counters of the engine, the store writer "
+     "and the MCP surface.",
+     S_NONE,
+     "{\"type\":\"object\",\"required\":[\"engine\",\"mcp\",\"agents\"],\"properties\":{"
+     "\"engine\":" S_ENGINE ",\"mcp\":{\"type\":\"object\"},\"store_writer\":{\"type\":"
+     "\"object\"},\"agents\":{\"type\":\"integer\"}}}",
+     t_monitor_metrics, NULL, 1},
+    {"atlas.monitor.trace", "Job trace", "The execution trace (spans) of a job.",
+     "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":"
+     "\"string\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "traces (the monitoring engine)", 1},
+    {"atlas.monitor.health", "Platform health", "Whether the daemon is up, its version, "
+     "uptime, agents and queue.",
+     S_NONE,
+     "{\"type\":\"object\",\"required\":[\"status\",\"version\"],\"properties\":{\"status\":{"
+     "\"type\":\"string\",\"enum\":[\"ok\",\"starting\"]},\"version\":{\"type\":\"string\"},"
+     "\"uptime_s\":{\"type\":\"number\"},\"pid\":{\"type\":\"integer\"},\"agents\":{\"type\":"
+     "\"integer\"},\"engine\":" S_ENGINE "}}",
+     t_monitor_health, NULL, 1},
+    {"atlas.skills.list", "List skills", "Platform skills an agent may use.", S_NONE,
+     S_UNAVAILABLE_OUT, NULL, "skills", 1},
+    {"atlas.skills.invoke", "Invoke a skill", "Invoke a platform skill.",
+     "{\"type\":\"object\",\"required\":[\"skill\"],\"properties\":{\"skill\":{\"type\":"
+     "\"string\"},\"input\":{\"type\":\"object\"}},\"additionalProperties\":false}",
+     S_UNAVAILABLE_OUT, NULL, "skills", 0},
+};
+
+#define NPTOOLS (sizeof(ptools) / sizeof(ptools[0]))
+
+/* Parsed schemas, built once. */
+static struct {
+    json_t *input[NPTOOLS];
+    json_t *output[NPTOOLS];
+    struct at_schema *validator[NPTOOLS];
+} tables;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void build_tables(void)
+{
+    for (size_t i = 0; i < NPTOOLS; i++) {
+        json_t *in = NULL, *out = NULL;
+        if (at_json_parse(ptools[i].input, strlen(ptools[i].input), 0, &in, NULL) ||
+            at_json_parse(ptools[i].output, strlen(ptools[i].output), 0, &out, NULL))
+            abort(); /* a typo in the table above */
+        tables.input[i] = in;
+        tables.output[i] = out;
+        if (at_schema_new(in, &tables.validator[i], NULL))
+            abort();
+    }
+}
+
+static const struct ptool *ptool_find(const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < NPTOOLS; i++)
+        if (strcmp(ptools[i].name, name) == 0) {
+            *idx = i;
+            return &ptools[i];
+        }
+    return NULL;
+}
+
+static json_t *ptool_json(size_t i)
+{
+    const struct ptool *p = &ptools[i];
+    json_t *t = json_object();
+    json_object_set_new(t, "name", json_string(p->name));
+    json_object_set_new(t, "title", json_string(p->title));
+    if (p->fn) {
+        json_object_set_new(t, "description", json_string(p->description));
+    } else {
+        char *d = at_asprintf("%s (not available in this build: needs %s)", p->description,
+                              p->missing);
+        json_object_set_new(t, "description", json_string(d));
+        free(d);
+    }
+    json_object_set(t, "inputSchema", tables.input[i]);
+    json_object_set(t, "outputSchema", tables.output[i]);
+    json_object_set_new(t, "annotations",
+                        json_pack("{s:b,s:b,s:b}", "readOnlyHint", p->read_only,
+                                  "destructiveHint", 0, "openWorldHint", 0));
+    return t;
+}
+
+/* ---- agents as tools ---- */
+
+static json_t *object_schema(const json_t *schema)
+{
+    /* MCP: tool schemas are objects with "type": "object" */
+    json_t *s = json_is_object(schema) ? json_deep_copy(schema) : json_object();
+    if (!json_object_get(s, "type"))
+        json_object_set_new(s, "type", json_string("object"));
+    return s;
+}
+
+static json_t *agent_tool_json(const struct at_reg_agent *a)
+{
+    const struct at_contract *c = a->contract;
+    json_t *t = json_object();
+    json_object_set_new(t, "name", json_string(c->name));
+    json_object_set_new(t, "description", json_string(c->description && *c->description
+                                                          ? c->description
+                                                          : c->name));
+    json_object_set_new(t, "inputSchema",
+                        object_schema(c->input ? at_schema_json(c->input) : NULL));
+    const json_t *out = c->output ? at_schema_json(c->output) : NULL;
+    const char *otype = json_string_value(json_object_get(out, "type"));
+    if (otype && strcmp(otype, "object") == 0)
+        json_object_set_new(t, "outputSchema", json_deep_copy(out));
+    json_object_set_new(t, "_meta", json_pack("{s:s,s:s}", "io.atlas/version", c->version,
+                                              "io.atlas/kind", a->kind));
+    return t;
+}
+
+static int may_run_agents(const struct at__mcp_caller *c)
+{
+    return !c->has_token || c->tok.spawn_agents;
+}
+
+int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const char *cursor,
+                       json_t **result)
+{
+    pthread_once(&tables_once, build_tables);
+    json_t *all = json_array();
+    int platform = at__mcp_platform_allowed(c);
+    for (size_t i = 0; i < NPTOOLS; i++) {
+        int spawn_only = c->has_token && !platform && c->tok.spawn_agents &&
+                         strcmp(ptools[i].name, "atlas.exec.spawn") == 0;
+        if (platform || spawn_only)
+            json_array_append_new(all, ptool_json(i));
+    }
+    if (may_run_agents(c) && m->cfg.registry) {
+        struct at_reg_agent **agents = NULL;
+        size_t n = at_registry_latest(m->cfg.registry, &agents);
+        for (size_t i = 0; i < n; i++) {
+            /* platform names win over an agent that shadows them */
+            size_t dummy;
+            if (!ptool_find(agents[i]->contract->name, &dummy))
+                json_array_append_new(all, agent_tool_json(agents[i]));
+            at_reg_agent_unref(agents[i]);
+        }
+        free(agents);
+    }
+    *result = json_object();
+    int rc = at__mcp_paginate(all, cursor, m->cfg.page_size, "tools", *result);
+    json_decref(all);
+    return rc;
+}
+
+/* ---- running agents ---- */
+
+static void call_on_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct at__mcp_call *call = arg;
+    json_t *r;
+    if (store_rc) {
+        r = at__mcp_tool_error(AT_EIO, "the job's result could not be written to the store",
+                               call->platform);
+    } else if (rec->state == AT_JOB_COMPLETED) {
+        r = at__mcp_render_output(rec->output);
+    } else {
+        const char *detail = json_string_value(json_object_get(rec->error, "detail"));
+        const char *type = json_string_value(json_object_get(rec->error, "type"));
+        int code = AT_EAGENT;
+        if (type && strncmp(type, "urn:atlas:error:", 16) == 0)
+            code = at_err_from_slug(type + 16);
+        if (rec->state == AT_JOB_CANCELLED)
+            code = AT_ECANCELED;
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%s", detail ? detail : at_err_msg(code));
+        r = at__mcp_tool_error(code, msg, call->platform);
+        if (call->platform)
+            json_object_set_new(json_object_get(r, "structuredContent"), "job",
+                                json_string(rec->id));
+    }
+    json_object_set_new(r, "_meta", json_pack("{s:s}", AT_MCP_META_JOB, rec->id));
+    at__mcp_call_finish(call, r);
+    at__mcp_call_unref(call);
+}
+
+static void call_on_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct at__mcp_call *call = arg;
+    if (strcmp(event, "end") == 0) {
+        at__mcp_call_unref(call);
+        return;
+    }
+    pthread_mutex_lock(&call->mu);
+    int answered = call->answered;
+    pthread_mutex_unlock(&call->mu);
+    if (answered)
+        return;
+    if (strcmp(event, "progress") == 0 && call->progress_token) {
+        json_t *v = json_object_get(data, "progress");
+        if (!json_is_number(v))
+            return;
+        json_t *p = json_pack("{s:O,s:O}", "progressToken", call->progress_token, "progress", v);
+        if ((v = json_object_get(data, "total")) && json_is_number(v))
+            json_object_set(p, "total", v);
+        if ((v = json_object_get(data, "message")) && json_is_string(v))
+            json_object_set(p, "message", v);
+        call->chan->ops->send(call->chan, at_mcp_notification("notifications/progress", p), 0);
+    } else if (strcmp(event, "log") == 0) {
+        const char *stream = json_string_value(json_object_get(data, "stream"));
+        const char *text = json_string_value(json_object_get(data, "text"));
+        /* agent log messages are "info"; stderr stays in the job log */
+        if (!stream || strcmp(stream, "mcp") != 0 || !text || call->log_level > 1)
+            return;
+        json_t *p = json_pack("{s:s,s:s,s:s}", "level", "info", "logger", call->agent, "data",
+                              text);
+        call->chan->ops->send(call->chan, at_mcp_notification("notifications/message", p), 0);
+    }
+}
+
+static int start_job(struct tool_ctx *t, const char *agent, json_t *input, int priority,
+                     int platform, json_t **result)
+{
+    const struct at__mcp_caller *c = t->c;
+    struct at_engine *e = t->m->cfg.engine;
+    if (!e) {
+        *result = at__mcp_tool_error(AT_ESTATE, "the daemon is still starting", platform);
+        return 0;
+    }
+    struct at__mcp_call *call = at__mcp_call_new(t->m, t->chan, t->id, c, t->progress_token);
+    call->platform = platform;
+    snprintf(call->agent, sizeof(call->agent), "%s", agent);
+    atomic_fetch_add(&call->refs, 2); /* on_done and the event subscription */
+    struct at_submit s = {
+        .agent = agent,
+        .input = input,
+        .priority = priority,
+        .source = "mcp",
+        .on_done = call_on_done,
+        .done_arg = call,
+        .on_event = call_on_event,
+        .event_arg = call,
+    };
+    struct at_diag d;
+    at_diag_clear(&d);
+    struct at_job *job = NULL;
+    int rc = c->has_token ? at_engine_spawn(e, &c->tok, &s, &job, &d)
+                          : at_engine_submit(e, &s, &job, &d);
+    if (rc) {
+        atomic_fetch_sub(&call->refs, 2);
+        pthread_mutex_lock(&call->mu);
+        call->answered = 1;
+        pthread_mutex_unlock(&call->mu);
+        at__mcp_call_unref(call);
+        char msg[1200];
+        if (d.pointer[0])
+            snprintf(msg, sizeof(msg), "%s (at %s)", d.msg, d.pointer);
+        else
+            snprintf(msg, sizeof(msg), "%s", d.msg[0] ? d.msg : at_err_msg(rc));
+        *result = at__mcp_tool_error(rc, msg, platform);
+        return rc == AT_ENOENT && !platform ? AT_ENOENT : 0;
+    }
+    snprintf(call->job_id, sizeof(call->job_id), "%s", job->rec.id);
+    at_job_unref(job);
+    at__mcp_call_register(call);
+    at__mcp_call_unref(call);
+    return AT_AGAIN;
+}
+
+/* ---- platform tool handlers ---- */
+
+static json_t *ok(json_t *structured)
+{
+    char *text = at_json_dumps(structured);
+    json_t *r = json_pack("{s:[{s:s,s:s}],s:o}", "content", "type", "text", "text", text,
+                          "structuredContent", structured);
+    free(text);
+    return r;
+}
+
+static int t_registry_list(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *name = at_json_str(args, "name", NULL);
+    *result = ok(json_pack("{s:o}", "agents", at_registry_list_json(t->m->cfg.registry, name)));
+    return 0;
+}
+
+static int t_registry_describe(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *ref = at_json_str(args, "agent", "");
+    struct at_reg_agent *a;
+    if (at_registry_resolve(t->m->cfg.registry, ref, &a)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "no agent \"%.200s\" is registered", ref);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 0);
+        return 0;
+    }
+    json_t *j = at_reg_agent_to_json(a, 1);
+    json_t *all = at_registry_list_json(t->m->cfg.registry, a->contract->name);
+    json_t *versions = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(all, i, v) json_array_append(versions, json_object_get(v, "version"));
+    json_decref(all);
+    json_object_set_new(j, "versions", versions);
+    at_reg_agent_unref(a);
+    *result = ok(j);
+    return 0;
+}
+
+static int t_registry_search(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *q = at_json_str(args, "query", "");
+    *result = ok(json_pack("{s:s,s:o}", "query", q,
+                           "agents", at_registry_search_json(t->m->cfg.registry, q)));
+    return 0;
+}
+
+static int t_exec_spawn(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *agent = at_json_str(args, "agent", "");
+    json_t *input = json_object_get(args, "input");
+    int prio = (int)at_json_int(args, "priority", 0);
+    return start_job(t, agent, input, prio, 1, result);
+}
+
+/* Agents may look at and cancel jobs of their own tree only. */
+static int job_visible(const struct tool_ctx *t, const struct at_job_rec *rec)
+{
+    if (!t->c->has_token)
+        return 1;
+    const char *root = rec->root_id ? rec->root_id : rec->id;
+    return strcmp(root, t->c->tok.root_id) == 0;
+}
+
+static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *id = at_json_str(args, "job", "");
+    struct at_job_rec rec;
+    if (at_store_call(t->m->cfg.store, job_get, id, &rec)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job \"%.100s\"", id);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 0);
+        return 0;
+    }
+    if (!job_visible(t, &rec)) {
+        *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 0);
+    } else {
+        *result = ok(at_job_rec_to_json(&rec));
+    }
+    at_job_rec_release(&rec);
+    return 0;
+}
+
+static int t_exec_cancel(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *id = at_json_str(args, "job", "");
+    struct at_job_rec rec;
+    if (at_store_call(t->m->cfg.store, job_get, id, &rec)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job \"%.100s\"", id);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 0);
+        return 0;
+    }
+    if (!job_visible(t, &rec)) {
+        *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 0);
+    } else if (at_job_state_final(rec.state)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "job %s is already %s", rec.id, at_job_state_name(rec.state));
+        *result = at__mcp_tool_error(AT_ESTATE, msg, 0);
+    } else {
+        at_engine_cancel(t->m->cfg.engine, rec.id,
+                         at_json_str(args, "reason", "cancelled through atlas.exec.cancel"));
+        *result = ok(json_pack("{s:s,s:s}", "job", rec.id, "state", "cancelling"));
+    }
+    at_job_rec_release(&rec);
+    return 0;
+}
+
+static json_t *engine_stats(struct at_mcp *m)
+{
+    return m->cfg.engine ? at_engine_stats_json(m->cfg.engine)
+                         : json_pack("{s:i,s:i}", "running", 0, "queued", 0);
+}
+
+static int t_queue_inspect(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)args;
+    *result = ok(engine_stats(t->m));
+    return 0;
+}
+
+static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)args;
+    struct at_mcp_stats ms;
+    at_mcp_get_stats(t->m, &ms);
+    json_t *j = json_object();
+    json_object_set_new(j, "engine", engine_stats(t->m));
+    json_object_set_new(
+        j, "mcp",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)ms.requests,
+                  "notifications", (json_int_t)ms.notifications, "errors", (json_int_t)ms.errors,
+                  "tool_calls", (json_int_t)ms.tool_calls, "pending", (json_int_t)ms.pending,
+                  "sessions", (json_int_t)ms.sessions));
+    if (t->m->cfg.writer) {
+        struct at_writer_stats ws;
+        at_writer_get_stats(t->m->cfg.writer, &ws);
+        json_object_set_new(j, "store_writer",
+                            json_pack("{s:I,s:I,s:I,s:I}", "writes", (json_int_t)ws.writes,
+                                      "commits", (json_int_t)ws.commits, "failures",
+                                      (json_int_t)ws.failures, "pending",
+                                      (json_int_t)ws.pending));
+    }
+    json_object_set_new(j, "agents",
+                        json_integer((json_int_t)at_registry_count(t->m->cfg.registry)));
+    *result = ok(j);
+    return 0;
+}
+
+static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)args;
+    struct at_mcp *m = t->m;
+    json_t *j = json_object();
+    json_object_set_new(j, "status", json_string(m->cfg.engine ? "ok" : "starting"));
+    json_object_set_new(j, "version", json_string(ATLAS_VERSION));
+    json_object_set_new(j, "uptime_s",
+                        json_real((double)(at_wall_ms() - m->cfg.started_ms) / 1000.0));
+    json_object_set_new(j, "pid", json_integer(getpid()));
+    json_object_set_new(j, "agents", json_integer((json_int_t)at_registry_count(m->cfg.registry)));
+    json_object_set_new(j, "engine", engine_stats(m));
+    *result = ok(j);
+    return 0;
+}
+
+/* ---- tools/call ---- */
+
+int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *params,
+                       const json_t *id, struct at_mcp_chan *chan, json_t **result,
+                       char *errmsg, size_t errlen)
+{
+    pthread_once(&tables_once, build_tables);
+    const char *name = json_string_value(json_object_get(params, "name"));
+    json_t *args = json_object_get(params, "arguments");
+    if (!name) {
+        snprintf(errmsg, errlen, "tools/call needs params.name");
+        return AT_MCP_INVALID_PARAMS;
+    }
+    if (args && !json_is_object(args)) {
+        snprintf(errmsg, errlen, "params.arguments must be an object");
+        return AT_MCP_INVALID_PARAMS;
+    }
+    json_t *meta = json_object_get(params, "_meta");
+    struct tool_ctx t = {.m = m, .c = c, .id = id, .chan = chan,
+                         .progress_token = json_object_get(meta, "progressToken")};
+    size_t i;
+    const struct ptool *p = ptool_find(name, &i);
+    if (p) {
+        int spawn = strcmp(p->name, "atlas.exec.spawn") == 0;
+        int allowed = at__mcp_platform_allowed(c) || (spawn && c->has_token);
+        if (!allowed) {
+            char msg[400];
+            if (c->has_token)
+                snprintf(msg, sizeof(msg), "agent %s may not use platform tools (its contract "
+                         "does not set requires.platform_tools: true)", c->tok.agent);
+            else
+                snprintf(msg, sizeof(msg), "platform tools are only available from loopback "
+                         "or with a job token");
+            *result = at__mcp_tool_error(AT_EPERM, msg, 1);
+            return 0;
+        }
+        if (!p->fn) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s is not available in this build (needs %s)", p->name,
+                     p->missing);
+            *result = at__mcp_tool_error(AT_EUNAVAIL, msg, 1);
+            return 0;
+        }
+        json_t *a = args ? json_incref(args) : json_object();
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (at_schema_validate(tables.validator[i], a, &d)) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "invalid arguments for %s: %s%s%s", p->name, d.msg,
+                     d.pointer[0] ? " at " : "", d.pointer);
+            *result = at__mcp_tool_error(AT_ESCHEMA, msg, 1);
+            json_decref(a);
+            return 0;
+        }
+        int rc = p->fn(&t, a, result);
+        json_decref(a);
+        return rc;
+    }
+    if (!may_run_agents(c)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "agent %s may not run other agents (its contract does not "
+                 "set requires.spawn_agents: true)", c->tok.agent);
+        *result = at__mcp_tool_error(AT_EPERM, msg, 0);
+        return 0;
+    }
+    int rc = start_job(&t, name, args, 0, 0, result);
+    if (rc == AT_ENOENT) {
+        /* MCP 2025-11-25 server/tools: unknown tools are protocol errors */
+        json_decref(*result);
+        *result = NULL;
+        snprintf(errmsg, errlen, "Unknown tool: %s", name);
+        return AT_MCP_INVALID_PARAMS;
+    }
+    return rc;
+}
