@@ -344,6 +344,41 @@ static void test_refs(void **state)
     RUN(c);
 }
 
+/* Cases from the upstream JSON-Schema-Test-Suite draft2020-12 directory
+ * (items, prefixItems, maxContains, optional/ecmascript-regex), which the
+ * Debian package (suite 2.0.0, up to draft7) does not ship. */
+static void test_draft2020_spot_checks(void **state)
+{
+    (void)state;
+    static const struct vcase c[] = {
+        {"{\"allOf\":[{\"prefixItems\":[{\"minimum\":3}]}],\"items\":{\"minimum\":5}}", "[3,5]",
+         "/0", "(schema /items/minimum)"},
+        {"{\"allOf\":[{\"prefixItems\":[{\"minimum\":3}]}],\"items\":{\"minimum\":5}}", "[5,5]",
+         NULL, NULL},
+        {"{\"prefixItems\":[true,false]}", "[1]", NULL, NULL},
+        {"{\"prefixItems\":[true,false]}", "[1,\"foo\"]", "/1", NULL},
+        {"{\"items\":[{\"type\":\"null\"}]}", "[null]", NULL, NULL},
+        {"{\"prefixItems\":[{},{},{}],\"items\":false}", "[1,2,3]", NULL, NULL},
+        {"{\"prefixItems\":[{},{},{}],\"items\":false}", "[1,2,3,4]", "/3", NULL},
+        {"{\"maxContains\":1}", "[1,2]", NULL, NULL},
+        {"{\"contains\":{\"const\":1},\"maxContains\":1.0}", "[1]", NULL, NULL},
+        {"{\"contains\":{\"const\":1},\"maxContains\":1.0}", "[1,1]", "", NULL},
+        {"{\"contains\":{\"const\":1},\"maxContains\":0}", "[]", "", NULL},
+        {"{\"contains\":{\"const\":1},\"maxContains\":0}", "[1]", "", NULL},
+        {"{\"contains\":{\"const\":1},\"minContains\":1,\"maxContains\":3}", "[1,1]", NULL, NULL},
+        {"{\"contains\":{\"const\":1},\"minContains\":1,\"maxContains\":3}", "[1,1,1,1]", "", NULL},
+        {"{\"pattern\":\"^abc$\"}", "\"abc\\n\"", "", NULL},
+        {"{\"pattern\":\"^\\\\cc$\"}", "\"\\u0003\"", NULL, NULL},
+        {"{\"pattern\":\"^\\\\s$\"}", "\"\\u2003\"", NULL, NULL},
+        {"{\"pattern\":\"^\\\\s$\"}", "\"\\u2013\"", "", NULL},
+        {"{\"pattern\":\"^\\\\S$\"}", "\"\\ufeff\"", "", NULL},
+        {"{\"pattern\":\"^\\\\d$\"}", "\"\\u07c0\"", "", NULL},
+        {"{\"pattern\":\"^\\\\W$\"}", "\"\\u00e9\"", NULL, NULL},
+        {"{\"pattern\":\"[a-z]cole\"}", "\"l'\\u00e9cole\"", "", NULL},
+    };
+    RUN(c);
+}
+
 struct ccase {
     const char *schema;
     const char *ptr;
@@ -792,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_values_and_combinators),
         cmocka_unit_test(test_refs),
+        cmocka_unit_test(test_draft2020_spot_checks),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_defaults_hostile),
