@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -51,8 +52,21 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
     const char *agent = argv[optind];
     json_t *input = NULL;
-    if (!input_arg && !isatty(0))
-        input_arg = "-";
+    int implicit = 0;
+    struct stat st;
+    if (!input_arg && fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode))) {
+        input_arg = "-"; /* `echo '{...}' | atlas run NAME` */
+        implicit = 1;
+    }
+    if (implicit) {
+        /* an empty pipe or file means no input: {} */
+        int ch = getchar();
+        if (ch == EOF) {
+            input_arg = NULL;
+        } else {
+            ungetc(ch, stdin);
+        }
+    }
     if (input_arg) {
         int rc = cli_read_json_arg(input_arg, &input);
         if (rc)
