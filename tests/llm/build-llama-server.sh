@@ -10,6 +10,8 @@
 #
 # Prints the binary's path on stdout; progress goes to stderr.
 # Needs: npm, git, cmake, ninja-build, g++.
+# With --wait: build nothing; wait for a build in progress (the lock) and
+# print the cached binary, or exit 1 when there is none (tests use this).
 # Env: ATLAS_LLAMA_VERSION (npm version of node-llama-cpp, default 3.22.1),
 #      ATLAS_LLAMA_CACHE, JOBS.
 set -eu
@@ -23,6 +25,12 @@ if [ -x "$BIN" ]; then
     exit 0
 fi
 mkdir -p "$CACHE"
+if [ "${1:-}" = "--wait" ]; then
+    exec 9>"$CACHE/.llama-server-$VERSION.lock"
+    if command -v flock >/dev/null 2>&1; then flock 9; fi
+    [ -x "$BIN" ] && echo "$BIN" && exit 0
+    exit 1
+fi
 exec 9>"$CACHE/.llama-server-$VERSION.lock"
 if command -v flock >/dev/null 2>&1; then flock 9; fi
 if [ -x "$BIN" ]; then # built by a concurrent run while we waited
