@@ -17,6 +17,8 @@ struct at_mcp {
     pthread_mutex_t mu;       /* calls, listeners */
     struct at_map calls;      /* call key -> struct at__mcp_call (pending tools/call) */
     struct at_map listeners;  /* session id -> struct at_mcp_chan (GET streams) */
+    struct at_map outbound;   /* "<session>|<id>" -> struct at__mcp_outreq (relayed requests) */
+    atomic_llong next_id;     /* ids of requests Atlas sends to clients */
     atomic_ullong n_requests, n_notifications, n_errors, n_tool_calls;
     atomic_int n_pending;
     atomic_int stopping;
@@ -44,6 +46,7 @@ struct at__mcp_call {
     json_t *id;                  /* the request's id */
     json_t *progress_token;      /* the client's, or NULL */
     char key[200];               /* in m->calls ("" when not registered) */
+    char session_id[AT_MCP_SESSION_ID_MAX]; /* "" when stateless */
     char job_id[AT_ID_MAX];
     char agent[AT_AGENT_NAME_MAX * 2 + 2];
     int log_level;
@@ -52,6 +55,13 @@ struct at__mcp_call {
     pthread_mutex_t mu;
     int answered;
     json_t *buffered;            /* the job's result if it ended before the accept callback */
+};
+
+/* A request of an agent relayed to the MCP client that started its job
+ * (sampling/createMessage, elicitation/create, roots/list). */
+struct at__mcp_outreq {
+    struct at_mcp_chan *agent_chan; /* where the agent waits (reference) */
+    json_t *agent_id;               /* the agent's request id */
 };
 
 /* server.c */

