@@ -857,8 +857,9 @@ static void transfer_done(struct call *c, CURLcode cc)
                               (int64_t)(g->conf.probe_interval * 1e9), t);
     }
     if ((status == 429 || status == 503) && ra > 0) {
-        int64_t until = t + ra * 1000000;
-        if (until > b->health.cool_until_ns && ra <= (long long)(g->conf.max_retry_after * 1000))
+        /* honour Retry-After for every call, up to 5 minutes */
+        int64_t until = t + (ra < 300000 ? ra : 300000) * 1000000;
+        if (until > b->health.cool_until_ns)
             b->health.cool_until_ns = until;
     }
     pthread_mutex_unlock(&g->mu);
