@@ -70,6 +70,7 @@ int cmd_jobs(struct cli *c, int argc, char **argv);
 int cmd_job(struct cli *c, int argc, char **argv);
 int cmd_cancel(struct cli *c, int argc, char **argv);
 int cmd_health(struct cli *c, int argc, char **argv);
+int cmd_mcp(struct cli *c, int argc, char **argv);
 
 /* 1 when argv[i] is -h/--help. */
 int cli_wants_help(int argc, char **argv);

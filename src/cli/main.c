@@ -24,6 +24,7 @@ static const struct {
     {"job", cmd_job, "show one job"},
     {"cancel", cmd_cancel, "cancel a queued or running job"},
     {"health", cmd_health, "show the daemon's health"},
+    {"mcp", cmd_mcp, "serve MCP on stdin/stdout (for desktop MCP clients)"},
 };
 
 static void usage(FILE *f)
