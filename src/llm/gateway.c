@@ -63,7 +63,8 @@ struct call {
     int stream, client_usage;     /* streamed; the client asked for usage chunks */
     struct at_llm_caller caller;
     int has_caller;
-    long long est_in, reserved;   /* budget reservation (input estimate) */
+    long long est_raw;            /* input tokens by the text estimate */
+    long long est_in, reserved;   /* calibrated estimate; budget reservation */
     at_llm_chunk_fn on_chunk;
     at_llm_done_fn on_done;
     void *arg;
@@ -88,6 +89,12 @@ struct call {
     struct at_llm_anth_stream anth;
     int emitted;                  /* chunks passed to the client */
     int first_meta_done;
+};
+
+/* Observed per backend and model (g->lat, under mu). */
+struct model_stat {
+    double lat_ms;   /* mean latency of successful calls */
+    double in_ratio; /* reported input tokens / our estimate: calibrates estimates */
 };
 
 struct root_use {
@@ -116,7 +123,7 @@ struct at_llm {
     size_t nfree;
     uint64_t next_id;
     struct at_map roots;          /* root job id -> struct root_use* (under mu) */
-    struct at_map lat;            /* "backend\nmodel" -> double* mean ms (under mu) */
+    struct at_map lat;            /* "backend\nmodel" -> struct model_stat* (under mu) */
     at_llm_observer_fn observer;
     void *observer_arg;
     uint64_t total_calls, total_refused;
@@ -297,6 +304,8 @@ static void release_handle(struct at_llm *g, struct call *c)
 
 static void start_attempt(struct call *c);
 static void send_transfer(struct call *c);
+static struct model_stat *model_stat_get(struct at_llm *g, int backend, const char *model,
+                                         int create);
 
 /* Give back the current candidate's slot; a waiter may get it. */
 static void release_slot(struct call *c)
@@ -379,6 +388,12 @@ static void finish(struct call *c, int code, int status, json_t *body)
             json_object_set_new(body, "atlas", meta);
     }
     pthread_mutex_lock(&g->mu);
+    if (bi >= 0 && code == 0 && r.usage.reported && c->est_raw > 0 && r.usage.tokens_in > 0) {
+        /* how this model's tokenizer compares with the text estimate */
+        struct model_stat *st = model_stat_get(g, bi, r.model, 1);
+        double x = (double)r.usage.tokens_in / (double)c->est_raw;
+        st->in_ratio = st->in_ratio > 0 ? st->in_ratio * 0.7 + x * 0.3 : x;
+    }
     if (bi >= 0) {
         struct backend *b = &g->b[bi];
         b->calls++;
@@ -710,20 +725,27 @@ static uint32_t rnd32(void)
     return r;
 }
 
+static struct model_stat *model_stat_get(struct at_llm *g, int backend, const char *model,
+                                         int create)
+{
+    /* under g->mu */
+    char key[400];
+    snprintf(key, sizeof(key), "%s\n%s", g->conf.backends[backend].name, model);
+    struct model_stat *st = at_map_get(&g->lat, key);
+    if (!st && create) {
+        st = at_calloc(1, sizeof(*st));
+        st->lat_ms = -1;
+        at_map_put(&g->lat, key, st);
+    }
+    return st;
+}
+
 static void update_latency(struct at_llm *g, struct call *c, int64_t ms)
 {
     const struct at_llm_candidate *k = &c->choice.cand[c->ci];
-    char key[400];
-    snprintf(key, sizeof(key), "%s\n%s", g->conf.backends[k->backend].name, k->model);
     pthread_mutex_lock(&g->mu);
-    double *v = at_map_get(&g->lat, key);
-    if (!v) {
-        v = at_malloc(sizeof(*v));
-        *v = (double)ms;
-        at_map_put(&g->lat, key, v);
-    } else {
-        *v = *v * 0.8 + (double)ms * 0.2;
-    }
+    struct model_stat *st = model_stat_get(g, k->backend, k->model, 1);
+    st->lat_ms = st->lat_ms < 0 ? (double)ms : st->lat_ms * 0.8 + (double)ms * 0.2;
     struct backend *b = &g->b[k->backend];
     b->ewma_ms = b->ewma_ms ? b->ewma_ms * 0.8 + (double)ms * 0.2 : (double)ms;
     pthread_mutex_unlock(&g->mu);
@@ -1243,11 +1265,9 @@ void at_llm_set_observer(struct at_llm *g, at_llm_observer_fn fn, void *arg)
 static double latency_of(void *arg, int backend, const char *model)
 {
     struct at_llm *g = arg;
-    char key[400];
-    snprintf(key, sizeof(key), "%s\n%s", g->conf.backends[backend].name, model);
     pthread_mutex_lock(&g->mu);
-    double *v = at_map_get(&g->lat, key);
-    double r = v ? *v : -1;
+    struct model_stat *st = model_stat_get(g, backend, model, 0);
+    double r = st ? st->lat_ms : -1;
     pthread_mutex_unlock(&g->mu);
     return r;
 }
@@ -1381,7 +1401,8 @@ int at_llm_submit(struct at_llm *g, const struct at_llm_request *req, uint64_t *
     c->arg = req->arg;
     c->attempts = json_array();
     at_buf_init(&c->resp, MAX_RESPONSE);
-    c->est_in = at_llm_estimate_request(c->body);
+    c->est_raw = at_llm_estimate_request(c->body);
+    c->est_in = c->est_raw;
     json_t *tools = json_object_get(c->body, "tools");
     struct at_llm_prefs p = {
         .model = json_string_value(json_object_get(c->body, "model")),
@@ -1398,8 +1419,16 @@ int at_llm_submit(struct at_llm *g, const struct at_llm_request *req, uint64_t *
     pthread_rwlock_rdlock(&g->conf_lock);
     rc = at_llm_select(&g->conf, &p, latency_of, g, &c->choice, d);
     pthread_rwlock_unlock(&g->conf_lock);
-    if (!rc)
+    if (!rc) {
+        /* calibrate the input estimate by what the first candidate reported before */
+        pthread_mutex_lock(&g->mu);
+        struct model_stat *st =
+            model_stat_get(g, c->choice.cand[0].backend, c->choice.cand[0].model, 0);
+        if (st && st->in_ratio > 0)
+            c->est_in = (long long)((double)c->est_raw * st->in_ratio + 0.999);
+        pthread_mutex_unlock(&g->mu);
         rc = budget_check(g, c, d);
+    }
     if (rc) {
         json_decref(c->body);
         json_decref(c->attempts);

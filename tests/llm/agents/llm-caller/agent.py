@@ -1,0 +1,42 @@
+"""Fixture for the model gateway's tests: makes `calls` chat completions
+through $OPENAI_BASE_URL with $OPENAI_API_KEY (the job's token), as any
+OpenAI client would, and reports what came back."""
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+from atlas import AgentBase, AgentContext
+
+
+def chat(model, prompt):
+    body = {"messages": [{"role": "user", "content": prompt}]}
+    if model:
+        body["model"] = model
+    req = urllib.request.Request(
+        os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+class LlmCaller(AgentBase):
+    async def execute(self, input: dict, context: AgentContext) -> dict:
+        out = {"statuses": [], "models": [], "tiers": [], "reasons": [], "errors": []}
+        for _ in range(int(input.get("calls", 1))):
+            status, doc = chat(input.get("model"), input.get("prompt", "Say something."))
+            out["statuses"].append(status)
+            meta = doc.get("atlas") or {}
+            out["models"].append(meta.get("model", ""))
+            out["tiers"].append(meta.get("tier", ""))
+            out["reasons"].append(meta.get("reason", ""))
+            out["errors"].append((doc.get("error") or {}).get("message", ""))
+            if status != 200:
+                break
+        return out
