@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "base/sse.h"
+#include "base/str.h"
 #include "base/utf8.h"
 #include "contract/semver.h"
 #include "exec/internal.h"
@@ -32,14 +33,92 @@ struct xfer {
     char session[256];
     char content_type[128];
     long status;
+    /* SSE answers are parsed as they arrive (MCP 2025-11-25 "Resumability
+     * and Redelivery"): the response may come on a stream that never ends
+     * (a resumed GET), and a stream may end before the response does */
+    long long want_id;       /* the JSON-RPC id whose response we wait for */
+    json_t *found;           /* that response, once seen */
+    int sse;                 /* the answer is text/event-stream */
+    struct at_sse_parser parser;
+    char last_event_id[128]; /* for Last-Event-ID */
+    long retry_ms;           /* the server's reconnection delay, -1 when unset */
+    struct at_buf line;      /* partial line, for the id/retry scan */
 };
+
+static int xfer_on_event(void *arg, const char *event, const char *data, size_t len,
+                         const char *id);
+
+static void xfer_init(struct xfer *x)
+{
+    memset(x, 0, sizeof(*x));
+    at_buf_init(&x->body, MAX_RESPONSE);
+    at_buf_init(&x->line, 4096);
+    x->retry_ms = -1;
+}
+
+static void xfer_reset(struct xfer *x, long long want_id)
+{
+    at_buf_clear(&x->body);
+    at_buf_clear(&x->line);
+    if (x->sse)
+        at_sse_parser_release(&x->parser);
+    x->sse = 0;
+    json_decref(x->found);
+    x->found = NULL;
+    x->want_id = want_id;
+    x->session[0] = x->content_type[0] = '\0';
+    x->status = 0;
+}
+
+static void xfer_release(struct xfer *x)
+{
+    xfer_reset(x, 0);
+    at_buf_release(&x->body);
+    at_buf_release(&x->line);
+}
+
+/* Remember "id:" and "retry:" fields of an event stream (WHATWG HTML
+ * 9.2.6); the parser proper only hands out dispatched events. */
+static void scan_fields(struct xfer *x, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c != '\n' && c != '\r') {
+            if (at_buf_putc(&x->line, c))
+                at_buf_clear(&x->line); /* overlong line: not a field we care about */
+            continue;
+        }
+        const char *l = at_buf_str(&x->line);
+        if (!strncmp(l, "id:", 3)) {
+            const char *v = l + 3 + (l[3] == ' ');
+            snprintf(x->last_event_id, sizeof(x->last_event_id), "%s", v);
+        } else if (!strncmp(l, "retry:", 6)) {
+            long long ms;
+            const char *v = l + 6 + (l[6] == ' ');
+            if (at_parse_i64(v, 0, 600000, &ms) == 0)
+                x->retry_ms = (long)ms;
+        }
+        at_buf_clear(&x->line);
+    }
+}
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
     struct xfer *x = arg;
-    if (at_buf_append(&x->body, p, sz * n))
+    size_t len = sz * n;
+    if (!x->sse && strncasecmp(x->content_type, "text/event-stream", 17) == 0) {
+        x->sse = 1;
+        at_sse_parser_init(&x->parser, MAX_RESPONSE, xfer_on_event, x);
+    }
+    if (x->sse) {
+        scan_fields(x, p, len);
+        at_sse_feed(&x->parser, p, len);
+        /* the response is here: stop reading (a resumed stream stays open) */
+        return x->found ? 0 : len;
+    }
+    if (at_buf_append(&x->body, p, len))
         return 0; /* too large: curl aborts the transfer */
-    return sz * n;
+    return len;
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
@@ -84,30 +163,32 @@ static int find_in_msg(struct find_ctx *f, json_t *msg)
     return 0;
 }
 
-static int on_sse_event(void *arg, const char *event, const char *data, size_t len,
-                        const char *id)
+static int xfer_on_event(void *arg, const char *event, const char *data, size_t len,
+                         const char *id)
 {
     (void)event;
     (void)id;
-    struct find_ctx *f = arg;
+    struct xfer *x = arg;
+    if (x->found || len == 0)
+        return 0;
     json_t *msg;
     if (at_json_parse(data, len, 0, &msg, NULL))
         return 0;
-    int hit = find_in_msg(f, msg);
+    struct find_ctx f = {.id = x->want_id};
+    if (find_in_msg(&f, msg))
+        x->found = f.found;
     json_decref(msg);
-    return hit;
+    return 0;
 }
 
 /* Pull the JSON-RPC response with id out of a finished exchange. */
 static int extract_response(struct xfer *x, long long id, json_t **out, struct at_diag *d)
 {
     struct find_ctx f = {.id = id};
-    if (strncasecmp(x->content_type, "text/event-stream", 17) == 0) {
-        struct at_sse_parser p;
-        at_sse_parser_init(&p, MAX_RESPONSE, on_sse_event, &f);
-        at_sse_feed(&p, x->body.p ? x->body.p : "", x->body.len);
-        at_sse_feed(&p, "\n\n", 2);
-        at_sse_parser_release(&p);
+    if (x->sse) {
+        at_sse_feed(&x->parser, "\n\n", 2);
+        if (x->found && at_rpc_id_int(json_object_get(x->found, "id")) == id)
+            f.found = json_incref(x->found);
     } else {
         json_t *msg;
         struct at_diag pd;
@@ -150,7 +231,7 @@ static json_t *meta_2026(void)
 /* Prepare an easy handle for one POST of msg. */
 static struct curl_slist *prepare(CURL *h, const char *url, const struct session *s,
                                   const char *method, const char *name, const char *payload,
-                                  struct xfer *x, long timeout_ms)
+                                  struct xfer *x, long timeout_ms, long long want_id)
 {
     struct curl_slist *hd = NULL;
     hd = curl_slist_append(hd, "Content-Type: application/json");
@@ -186,9 +267,7 @@ static struct curl_slist *prepare(CURL *h, const char *url, const struct session
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    at_buf_clear(&x->body);
-    x->session[0] = x->content_type[0] = '\0';
-    x->status = 0;
+    xfer_reset(x, want_id);
     return hd;
 }
 
@@ -230,10 +309,12 @@ static int sync_post(struct sync_client *c, const char *method, json_t *params, 
         payload = request_payload(id, method, params);
     }
     struct curl_slist *hd = prepare(c->h, c->url, &c->s, method, name, payload, &c->x,
-                                    c->timeout_ms);
+                                    c->timeout_ms, notification ? 0 : id);
     free(payload);
     CURLcode cc = curl_easy_perform(c->h);
     curl_slist_free_all(hd);
+    if (cc == CURLE_WRITE_ERROR && c->x.found)
+        cc = CURLE_OK; /* we stopped reading once the response was in */
     if (cc != CURLE_OK)
         return at_diag_set(d, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, 0,
                            0, "cannot reach %s: %s", c->url, curl_easy_strerror(cc));
@@ -329,7 +410,7 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
     c.h = curl_easy_init();
     c.url = url;
     c.timeout_ms = timeout_ms;
-    at_buf_init(&c.x.body, MAX_RESPONSE);
+    xfer_init(&c.x);
     json_t *tools = json_array();
     int rc = sync_connect(&c, d);
     json_t *cursor = NULL;
@@ -403,7 +484,7 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
         curl_easy_perform(c.h);
         curl_slist_free_all(hd);
     }
-    at_buf_release(&c.x.body);
+    xfer_release(&c.x);
     curl_easy_cleanup(c.h);
     return rc;
 }
@@ -412,7 +493,22 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
  * Asynchronous runs: one thread, libcurl multi.
  * ------------------------------------------------------------------------ */
 
-enum rstep { R_DISCOVER, R_INIT, R_INITIALIZED, R_CALL };
+enum rstep { R_DISCOVER, R_INIT, R_INITIALIZED, R_CALL, R_RESUME };
+
+/* A stream that ended before the response is resumed this many times at
+ * most (MCP 2025-11-25 "Resumability and Redelivery"; SEP-1699). */
+#define MAX_RESUMES 5
+/* Breaker: after BREAKER_FAILS consecutive connection failures or time-outs
+ * a server's runs fail at once for BREAKER_OPEN_MS, so a dead server costs
+ * nothing and says so. */
+#define BREAKER_FAILS 3
+#define BREAKER_OPEN_MS 5000
+
+struct health {
+    int fails;
+    int64_t open_until_ms;
+    char last[200];
+};
 
 struct rjob {
     struct rjob *next;
@@ -432,6 +528,9 @@ struct rjob {
     long long rpc_id;
     int cancelled;
     int retried_session;
+    int resumes;
+    int waiting;          /* R_RESUME: until resume_at_ms */
+    int64_t resume_at_ms;
 };
 
 struct at_remote {
@@ -445,6 +544,7 @@ struct at_remote {
     int stop;
     int count; /* jobs not yet finished (mu) */
     struct at_map sessions; /* url -> struct session* (thread) */
+    struct at_map health;   /* url -> struct health* (thread) */
 };
 
 struct rresult {
@@ -482,7 +582,7 @@ static void rjob_finish(struct at_remote *rm, struct rjob *rj, int code, json_t 
         curl_multi_remove_handle(rm->multi, rj->h);
         curl_easy_cleanup(rj->h);
     }
-    at_buf_release(&rj->x.body);
+    xfer_release(&rj->x);
     json_decref(rj->input);
     free(rj->url);
     free(rj->tool);
@@ -512,6 +612,44 @@ static void rjob_send(struct at_remote *rm, struct rjob *rj)
         method = "notifications/initialized";
         notification = 1;
         break;
+    case R_RESUME: {
+        /* GET with Last-Event-ID on the session: the rest of the stream */
+        if (rj->hd)
+            curl_slist_free_all(rj->hd);
+        curl_multi_remove_handle(rm->multi, rj->h);
+        long long want = rj->rpc_id;
+        struct curl_slist *hd = NULL;
+        char line[400];
+        hd = curl_slist_append(hd, "Accept: text/event-stream");
+        snprintf(line, sizeof(line), "Last-Event-ID: %s", rj->x.last_event_id);
+        hd = curl_slist_append(hd, line);
+        if (rj->s.id[0]) {
+            snprintf(line, sizeof(line), "Mcp-Session-Id: %s", rj->s.id);
+            hd = curl_slist_append(hd, line);
+        }
+        if (rj->s.proto[0]) {
+            snprintf(line, sizeof(line), "MCP-Protocol-Version: %s", rj->s.proto);
+            hd = curl_slist_append(hd, line);
+        }
+        curl_easy_reset(rj->h);
+        curl_easy_setopt(rj->h, CURLOPT_URL, rj->url);
+        curl_easy_setopt(rj->h, CURLOPT_HTTPHEADER, hd);
+        curl_easy_setopt(rj->h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(rj->h, CURLOPT_WRITEDATA, &rj->x);
+        curl_easy_setopt(rj->h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(rj->h, CURLOPT_HEADERDATA, &rj->x);
+        curl_easy_setopt(rj->h, CURLOPT_TIMEOUT_MS, rj->timeout_ms);
+        curl_easy_setopt(rj->h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(rj->h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(rj->h, CURLOPT_PRIVATE, rj);
+        char keep_id[128];
+        snprintf(keep_id, sizeof(keep_id), "%s", rj->x.last_event_id);
+        xfer_reset(&rj->x, want);
+        snprintf(rj->x.last_event_id, sizeof(rj->x.last_event_id), "%s", keep_id);
+        rj->hd = hd;
+        curl_multi_add_handle(rm->multi, rj->h);
+        return;
+    }
     case R_CALL: {
         method = "tools/call";
         name = rj->tool;
@@ -544,7 +682,8 @@ static void rjob_send(struct at_remote *rm, struct rjob *rj)
     if (rj->hd)
         curl_slist_free_all(rj->hd);
     curl_multi_remove_handle(rm->multi, rj->h);
-    rj->hd = prepare(rj->h, rj->url, s, method, name, payload, &rj->x, rj->timeout_ms);
+    rj->hd = prepare(rj->h, rj->url, s, method, name, payload, &rj->x, rj->timeout_ms,
+                     notification ? 0 : rj->rpc_id);
     curl_easy_setopt(rj->h, CURLOPT_PRIVATE, rj);
     free(payload);
     curl_multi_add_handle(rm->multi, rj->h);
@@ -567,10 +706,53 @@ static void session_drop(struct at_remote *rm, const char *url)
     free(at_map_del(&rm->sessions, url));
 }
 
+static struct health *health_of(struct at_remote *rm, const char *url)
+{
+    struct health *h = at_map_get(&rm->health, url);
+    if (!h) {
+        h = at_calloc(1, sizeof(*h));
+        at_map_put(&rm->health, url, h);
+    }
+    return h;
+}
+
+static void health_failed(struct at_remote *rm, const char *url, const char *why)
+{
+    struct health *h = health_of(rm, url);
+    h->fails++;
+    snprintf(h->last, sizeof(h->last), "%s", why);
+    if (h->fails >= BREAKER_FAILS)
+        h->open_until_ms = at_now_ms() + BREAKER_OPEN_MS;
+}
+
+static void health_ok(struct at_remote *rm, const char *url)
+{
+    struct health *h = at_map_get(&rm->health, url);
+    if (h) {
+        h->fails = 0;
+        h->open_until_ms = 0;
+    }
+}
+
+/* 1 (and the job finished) when the server's breaker is open. */
+static int breaker_refuses(struct at_remote *rm, struct rjob *rj)
+{
+    struct health *h = at_map_get(&rm->health, rj->url);
+    if (!h || h->open_until_ms <= at_now_ms())
+        return 0;
+    char detail[600];
+    snprintf(detail, sizeof(detail),
+             "remote agent %s is unreachable (%d failures in a row, last: %s); not retried "
+             "for %lld ms",
+             rj->url, h->fails, h->last, (long long)(h->open_until_ms - at_now_ms()));
+    rjob_finish(rm, rj, AT_ECONN, NULL, detail);
+    return 1;
+}
+
 static void rjob_begin(struct at_remote *rm, struct rjob *rj)
 {
     rj->h = curl_easy_init();
-    at_buf_init(&rj->x.body, MAX_RESPONSE);
+    xfer_init(&rj->x);
     struct session *s = session_get(rm, rj->url);
     if (s) {
         rj->s = *s;
@@ -590,22 +772,42 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
         rjob_finish(rm, rj, AT_ECANCELED, NULL, NULL);
         return 0;
     }
+    if (cc == CURLE_WRITE_ERROR && rj->x.found)
+        cc = CURLE_OK; /* we stopped reading once the response was in */
     if (cc != CURLE_OK) {
-        if (rj->step != R_CALL)
+        if (rj->step != R_CALL && rj->step != R_RESUME)
             session_drop(rm, rj->url);
+        if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT ||
+            cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_GOT_NOTHING)
+            health_failed(rm, rj->url, curl_easy_strerror(cc));
         snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, curl_easy_strerror(cc));
         rjob_finish(rm, rj, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL,
                     detail);
         return 0;
     }
+    health_ok(rm, rj->url);
     curl_easy_getinfo(rj->h, CURLINFO_RESPONSE_CODE, &rj->x.status);
+    if ((rj->step == R_CALL || rj->step == R_RESUME) && rj->x.sse && !rj->x.found &&
+        rj->x.status == 200 && rj->x.last_event_id[0] && rj->resumes < MAX_RESUMES) {
+        /* the stream ended before the response: come back after the
+         * server's retry delay with Last-Event-ID (SEP-1699) */
+        at_sse_feed(&rj->x.parser, "\n\n", 2);
+        if (!rj->x.found) {
+            rj->resumes++;
+            rj->step = R_RESUME;
+            rj->waiting = 1;
+            rj->resume_at_ms = at_now_ms() + (rj->x.retry_ms >= 0 ? rj->x.retry_ms : 1000);
+            return 1;
+        }
+    }
     if (rj->step == R_INITIALIZED) {
         session_put(rm, rj->url, &rj->s);
         rj->step = R_CALL;
         rjob_send(rm, rj);
         return 1;
     }
-    if (rj->step == R_CALL && rj->x.status == 404 && rj->s.id[0] && !rj->retried_session) {
+    if ((rj->step == R_CALL || rj->step == R_RESUME) && rj->x.status == 404 && rj->s.id[0] &&
+        !rj->retried_session) {
         /* MCP 2025-11-25: a 404 for a session id means the session ended */
         session_drop(rm, rj->url);
         memset(&rj->s, 0, sizeof(rj->s));
@@ -662,7 +864,7 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
         rjob_send(rm, rj);
         return 1;
     }
-    /* R_CALL */
+    /* R_CALL, R_RESUME */
     if (err) {
         const char *msg = json_string_value(json_object_get(err, "message"));
         snprintf(detail, sizeof(detail), "%s (JSON-RPC error %lld)", msg ? msg : "error",
@@ -715,6 +917,10 @@ static void *remote_main(void *arg)
         pthread_mutex_unlock(&rm->mu);
         while (in) {
             struct rjob *next = in->next;
+            if (!stop && !in->cancelled && breaker_refuses(rm, in)) {
+                in = next;
+                continue;
+            }
             in->next = rm->active;
             rm->active = in;
             rjob_begin(rm, in);
@@ -761,7 +967,19 @@ static void *remote_main(void *arg)
                 rm->active = rj;
             }
         }
-        curl_multi_poll(rm->multi, NULL, 0, 1000, NULL);
+        /* resumptions that are due, and when the next one is */
+        int64_t now = at_now_ms(), next_at = now + 1000;
+        for (struct rjob *rj = rm->active; rj; rj = rj->next) {
+            if (!rj->waiting)
+                continue;
+            if (rj->resume_at_ms <= now) {
+                rj->waiting = 0;
+                rjob_send(rm, rj);
+            } else if (rj->resume_at_ms < next_at) {
+                next_at = rj->resume_at_ms;
+            }
+        }
+        curl_multi_poll(rm->multi, NULL, 0, (int)(next_at - now > 0 ? next_at - now : 1), NULL);
     }
     return NULL;
 }
@@ -779,6 +997,7 @@ int at__remote_init(struct at_engine *e)
     rm->multi = curl_multi_init();
     pthread_mutex_init(&rm->mu, NULL);
     at_map_init(&rm->sessions);
+    at_map_init(&rm->health);
     if (pthread_create(&rm->thread, NULL, remote_main, rm) != 0) {
         curl_multi_cleanup(rm->multi);
         pthread_mutex_destroy(&rm->mu);
@@ -805,6 +1024,10 @@ void at__remote_free(struct at_engine *e)
     while (at_map_next(&rm->sessions, &it, NULL, &v))
         free(v);
     at_map_release(&rm->sessions);
+    it = 0;
+    while (at_map_next(&rm->health, &it, NULL, &v))
+        free(v);
+    at_map_release(&rm->health);
     pthread_mutex_destroy(&rm->mu);
     free(rm);
     e->remote = NULL;

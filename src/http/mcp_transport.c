@@ -38,15 +38,29 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define SSE_RETRY_MS 1000
 #define SSE_MAX_BUFFER (16u << 20)
+/* How often stateless SSE streams are probed: MCP 2026-07-28 clients cancel
+ * a request by closing its stream, and a suspended connection notices that
+ * only when something is written. */
+#define PROBE_MS 250
+#define MAX_PROBED 4096
+
+struct hchan;
 
 struct mcp_http {
     struct at_mcp *m;
     char bound_host[128]; /* the listen address, for Host/Origin checks */
     pthread_mutex_t mu;
     struct at_map streams; /* "<session>:<stream>" -> struct hchan (live POST streams) */
+    /* stateless pending streams, probed by the prober thread (mu) */
+    struct hchan **probed;
+    size_t nprobed;
+    pthread_t prober;
+    pthread_cond_t cv;
+    int stop;
 };
 
 /* ------------------------------------------------------------------------
@@ -253,6 +267,51 @@ static struct at_http_stream *open_sse(struct at_http_req *r, struct hchan *ch)
     return st;
 }
 
+static void probe_add(struct mcp_http *h, struct hchan *ch)
+{
+    pthread_mutex_lock(&h->mu);
+    if (h->nprobed < MAX_PROBED) {
+        ch_ref(&ch->base);
+        h->probed[h->nprobed++] = ch;
+        pthread_cond_signal(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *prober_main(void *arg)
+{
+    struct mcp_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        if (h->nprobed == 0) {
+            pthread_cond_wait(&h->cv, &h->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += PROBE_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        for (size_t i = 0; i < h->nprobed;) {
+            struct hchan *ch = h->probed[i];
+            pthread_mutex_lock(&ch->mu);
+            int live = ch->stream && !ch->finished;
+            if (live)
+                at_http_stream_write(ch->stream, ":\n\n", 2);
+            pthread_mutex_unlock(&ch->mu);
+            if (live) {
+                i++;
+                continue;
+            }
+            h->probed[i] = h->probed[--h->nprobed];
+            ch_unref(&ch->base); /* takes no lock of ours */
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
 /* SEP-1699 priming event: an id (so the client can resume from the very
  * start) and the reconnection delay. */
 static void write_priming(struct at_http_stream *st, unsigned stream_no)
@@ -435,6 +494,8 @@ static void do_post(struct mcp_http *h, struct at_http_req *r)
         pthread_mutex_unlock(&ch->mu);
         if (final)
             streams_del(ch);
+        else if (ch->stateless)
+            probe_add(h, ch);
     } else {
         ch->mode = CH_JSON;
         at_http_suspend(r);
@@ -628,6 +689,8 @@ int at_http_mcp_start(struct at_app *app, struct at_diag *d)
 {
     struct mcp_http *h = at_calloc(1, sizeof(*h));
     pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->probed = at_calloc(MAX_PROBED, sizeof(*h->probed));
     at_map_init(&h->streams);
     struct at_mcp_cfg cfg = {
         .config = app->config,
@@ -639,9 +702,15 @@ int at_http_mcp_start(struct at_app *app, struct at_diag *d)
         .started_ms = app->started_ms,
     };
     int rc = at_mcp_new(&cfg, &h->m);
+    if (rc == 0 && pthread_create(&h->prober, NULL, prober_main, h) != 0) {
+        at_mcp_free(h->m);
+        rc = AT_EIO;
+    }
     if (rc) {
         pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
         at_map_release(&h->streams);
+        free(h->probed);
         free(h);
         return at_diag_set(d, rc, NULL, 0, 0, "cannot start the MCP surface");
     }
@@ -662,6 +731,15 @@ void at_http_mcp_stop(struct at_app *app)
     if (!h)
         return;
     app->mcp = NULL;
+    pthread_mutex_lock(&h->mu);
+    h->stop = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->prober, NULL);
+    for (size_t i = 0; i < h->nprobed; i++)
+        ch_unref(&h->probed[i]->base);
+    free(h->probed);
+    pthread_cond_destroy(&h->cv);
     at_mcp_free(h->m);
     pthread_mutex_lock(&h->mu);
     size_t it = 0;

@@ -196,6 +196,8 @@ void at__mcp_call_finish(struct at__mcp_call *call, json_t *result)
     if (at_map_get(&m->calls, call->key) == call)
         at_map_del(&m->calls, call->key);
     pthread_mutex_unlock(&m->mu);
+    if (call->stateless && json_is_object(result))
+        json_object_set_new(result, "resultType", json_string("complete"));
     call->chan->ops->send(call->chan, at_mcp_result(call->id, result), 1);
 }
 
@@ -766,6 +768,10 @@ void at_mcp_handle(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct 
         do_request(m, ctx, msg, &c, chan, ans);
         if (ans->body && json_object_get(ans->body, "error"))
             atomic_fetch_add(&m->n_errors, 1);
+        /* 2026-07-28: every result says whether it is complete */
+        json_t *res = ans->body ? json_object_get(ans->body, "result") : NULL;
+        if (c.stateless && json_is_object(res) && !json_object_get(res, "resultType"))
+            json_object_set_new(res, "resultType", json_string("complete"));
         break;
     case AT_MCP_NOTIFICATION:
         atomic_fetch_add(&m->n_notifications, 1);
