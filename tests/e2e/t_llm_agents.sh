@@ -57,7 +57,7 @@ open_job=$JOB
 
 big=$($PY -c 'print("word " * 2500)')
 run pref-open "{\"prompt\":\"$big\"}"
-expect_contains "task_complexity: a long prompt goes to powerful... or the budget stops it" "$(echo "$HTTP_BODY" | j 'd["statuses"][0], d["errors"][0]')" "429"
+expect_contains "a prompt larger than the chain's budget is refused" "$(echo "$HTTP_BODY" | j 'd["statuses"][0], d["errors"][0]')" "429"
 
 chat '{"model":"atlas:powerful","messages":[{"role":"user","content":"hi"}]}'
 expect_eq "a user's explicit tier is not overridden" "$(echo "$HTTP_BODY" | j 'd["atlas"]["model"]')" "tiny-c"
@@ -80,4 +80,4 @@ expect_eq "usage: within the budget" "$(curl -sf "$ATLAS_URL/v1/atlas/usage?root
 by_agent=$(curl -sf "$ATLAS_URL/v1/atlas/usage?group_by=agent" | j '",".join(sorted(r["key"] for r in d["usage"]))')
 expect_eq "usage: by agent" "$by_agent" ",pref-fixed@1.0.0,pref-open@1.0.0"
 expect_eq "usage: root of a root job is itself" "$(curl -sf "$ATLAS_URL/v1/atlas/usage?root_id=$open_job" | j 'd["usage"][0]["calls"] >= 1')" "True"
-finish
+llm_finish

@@ -95,4 +95,4 @@ expect_eq "200 parallel: upstream never saw more than 4" "$(pstat "$PROXY_f" | j
 st=$(curl -sf "$ATLAS_URL/v1/atlas/stats" | j '[b["concurrency"] for b in d["backends"] if b["name"]=="flaky"][0]')
 expect_eq "stats: peak 4, requests queued, queue time measured" \
     "$(echo "$st" | $PY -c 'import ast,sys; c=ast.literal_eval(sys.stdin.read()); print(c["peak"], c["queued"] > 100, c["queue_ms_max"] > 20, c["in_use"], c["waiting"])')" "4 True True 0 0"
-finish
+llm_finish

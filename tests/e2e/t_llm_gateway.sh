@@ -158,4 +158,4 @@ expect_contains "tier model not served: located" "$(cat "$T/err")" "bad2.yaml:7:
 printf 'models:\n  backends:\n    x:\n      base_url: "http://127.0.0.1:1/v1"\n      api_key: k\n      api_key_env: K\n' >"$T/bad3.yaml"
 run_rc rc "$BIN/atlasd" --data "$T/d2" --listen 127.0.0.1:0 --config "$T/bad3.yaml"
 expect_contains "api_key and api_key_env: located" "$(cat "$T/err")" "bad3.yaml:5:7"
-finish
+llm_finish

@@ -81,3 +81,16 @@ wait_usage_calls() {
         sleep 0.05
     done
 }
+
+# llm_finish: stop the daemon, fail on any sanitizer report in its log (the
+# ASan build's leaks show only at exit), then the usual summary.
+llm_finish() {
+    if [ -n "$DAEMON_PID" ]; then stop_daemon; fi
+    if grep -q "Sanitizer" "$T/atlasd.log" 2>/dev/null; then
+        fail "sanitizer report in atlasd.log"
+        grep -A 30 "Sanitizer" "$T/atlasd.log" | head -60 >&2
+    else
+        pass "no sanitizer report in atlasd.log"
+    fi
+    finish
+}

@@ -45,9 +45,13 @@ static void test_usage(void **state)
     assert_int_equal(u.tokens_in, 7);
     assert_int_equal(u.tokens_out, 9);
     json_decref(r);
-    const char *bad[] = {"{}", "{\"usage\":null}", "{\"usage\":{\"prompt_tokens\":\"3\","
-                                                   "\"completion_tokens\":1}}",
-                         "{\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1}}", "[]"};
+    const char *bad[] = {
+        "{}",
+        "{\"usage\":null}",
+        "{\"usage\":{\"prompt_tokens\":\"3\",\"completion_tokens\":1}}",
+        "{\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1}}",
+        "[]",
+    };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = js(bad[i]);
         assert_int_equal(at_llm_usage_from_json(r, &u), 0);
