@@ -1,0 +1,106 @@
+#!/bin/bash
+# Nothing accepted is lost: kill -9 of atlasd in the middle of runs, then a
+# restart finds every acknowledged job completed, re-queued and completed
+# (idempotent agents), or failed with reason daemon-restart; none is left
+# running.
+. "$(dirname "$0")/lib.sh"
+mkdir -p "$DATA"
+cat >"$T/config.yaml" <<'YAML'
+execution:
+  max_concurrent_agents: 3
+store:
+  sync: normal
+YAML
+start_daemon --config "$T/config.yaml"
+for a in slow idem; do atlas register --path "$AGENTS/$a" >/dev/null; done
+atlas register --path "$EXAMPLES/word-count" >/dev/null
+
+r1=$(atlas run --async slow --input '{"ms": 4000}')
+r2=$(atlas run --async slow --input '{"ms": 4000}')
+i1=$(atlas run --async idem --input '{"ms": 1500}')
+q1=$(atlas run --async slow --input '{"ms": 10}')
+q2=$(atlas run --async slow --input '{"ms": 10}')
+wait_for sh -c "[ \$(curl -s '$ATLAS_URL/api/v1/jobs?state=running' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"jobs\"]))') = 3 ]"
+expect_eq "three jobs running before the crash" "$(curl -s "$ATLAS_URL/api/v1/jobs?state=running" | j 'len(d["jobs"])')" "3"
+kill9_daemon
+
+start_daemon --config "$T/config.yaml"
+for id in $r1 $r2 $i1 $q1 $q2; do
+    wait_for sh -c "$BIN/atlas --json job $id | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"state\"] in (\"completed\",\"failed\") else 1)'" || true
+done
+for id in $r1 $r2; do
+    expect_eq "running non-idempotent job failed after restart" "$(atlas --json job "$id" | j 'd["state"]')" "failed"
+    expect_eq "with reason daemon-restart" "$(atlas --json job "$id" | j 'd["error"]["type"]')" "urn:atlas:error:daemon-restart"
+done
+expect_eq "running idempotent job re-queued and completed" "$(atlas --json job "$i1" | j 'd["state"]')" "completed"
+expect_eq "it ran twice" "$(atlas --json job "$i1" | j 'd["attempts"]')" "2"
+expect_eq "and says it was requeued" "$(atlas --json job "$i1" | j 'd["meta"]["requeued_after_restart"]')" "True"
+for id in $q1 $q2; do
+    expect_eq "queued job completed after restart" "$(atlas --json job "$id" | j 'd["state"]')" "completed"
+done
+
+# kill -9 while jobs pour in: every job the API acknowledged is in the store
+: >"$T/acked"
+/usr/bin/python3 - "$ATLAS_URL" "$T/acked" <<'PY' &
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+out = open(sys.argv[2], "a")
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+for i in range(1500):
+    try:
+        conn.request("POST", "/api/v1/agents/word-count/run", json.dumps({"text": f"job {i}"}),
+                     {"Content-Type": "application/json", "Prefer": "respond-async"})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status == 202:
+            out.write(json.loads(body)["job"] + "\n")
+            out.flush()
+    except Exception:
+        break
+PY
+loader=$!
+sleep 1.5
+kill9_daemon
+wait $loader 2>/dev/null || true
+n=$(wc -l <"$T/acked")
+[ "$n" -gt 10 ] && pass "jobs were acknowledged before the crash ($n)" || fail "too few acknowledged jobs ($n)"
+start_daemon --config "$T/config.yaml"
+for i in $(seq 1 300); do
+    [ "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["engine"]["queued"] + d["engine"]["running"]')" = 0 ] && break
+    sleep 0.1
+done
+sleep 0.5
+counts=$(/usr/bin/python3 - "$ATLAS_URL" "$T/acked" <<'PY'
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+missing = stuck = 0
+for line in open(sys.argv[2]):
+    conn.request("GET", "/api/v1/jobs/" + line.strip())
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        missing += 1
+    elif json.loads(body)["state"] not in ("completed", "failed"):
+        stuck += 1
+print(missing, stuck)
+PY
+)
+missing=${counts% *}
+stuck=${counts#* }
+expect_eq "no acknowledged job was lost" "$missing" "0"
+expect_eq "no job is stuck after the restart" "$stuck" "0"
+expect_eq "nothing left running" "$(curl -s "$ATLAS_URL/api/v1/jobs?state=running" | j 'len(d["jobs"])')" "0"
+
+# store.sync: full works the same way
+stop_daemon
+sed -i 's/sync: normal/sync: full/' "$T/config.yaml"
+start_daemon --config "$T/config.yaml"
+expect_eq "store.sync: full runs jobs" "$(atlas run word-count --input '{"text": "durable"}' | j 'd["words"]')" "1"
+
+# a second daemon on the same data directory is refused
+run_rc rc "$BIN/atlasd" --data "$DATA" --listen 127.0.0.1:0
+expect_eq "one daemon per data directory" "$rc" 1
+expect_contains "and it says so" "$(cat "$T/err")" "another atlasd is already using this data directory"
+
+finish
