@@ -678,6 +678,10 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
             *result = at__mcp_tool_error(AT_EPERM, msg, 1);
             return 0;
         }
+        if (p->fn && (!m->cfg.registry || !m->cfg.store)) {
+            *result = at__mcp_tool_error(AT_ESTATE, "the daemon is still starting", 1);
+            return 0;
+        }
         if (!p->fn) {
             char msg[300];
             snprintf(msg, sizeof(msg), "%s is not available in this build (needs %s)", p->name,
