@@ -231,7 +231,7 @@ int at_shape_check(const struct at_yaml_doc *doc, const json_t *v, const char *p
         if ((s->flags & AT_SH_REQUIRED) && !json_object_get(v, s->key)) {
             char *cp = child_ptr(ptr, s->key);
             int line, col;
-            at_yaml_locate(doc, ptr, 0, &line, &col);
+            at_yaml_locate(doc, ptr, 1, &line, &col); /* the parent key's line */
             char path[256];
             at_yaml_pointer_to_path(cp, path, sizeof(path));
             at_diag_set(d, AT_EINVAL, doc->file, line, col, "%s: required key is missing", path);

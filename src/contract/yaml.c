@@ -329,8 +329,31 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
         .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DISABLE_RECYCLING,
         .diag = diag,
     };
+    /* One document per file: a second "---" would be silently ignored by
+     * the document builder, so refuse it with its location. */
+    int seen_content = 0, lineno = 1;
+    for (size_t i = 0; i < len; lineno++) {
+        size_t e = i;
+        while (e < len && buf[e] != '\n')
+            e++;
+        size_t n = e - i;
+        int marker = n >= 3 && memcmp(buf + i, "---", 3) == 0 &&
+                     (n == 3 || buf[i + 3] == ' ' || buf[i + 3] == '\t' || buf[i + 3] == '\r');
+        if (marker && seen_content) {
+            fy_diag_destroy(diag);
+            return at_diag_set(d, AT_EPARSE, doc->file, lineno, 1,
+                               "only one YAML document per file (a second \"---\" starts here)");
+        }
+        if (n > 0 && buf[i] != '#' && buf[i] != '%' && !marker)
+            seen_content = 1;
+        i = e + 1;
+    }
     struct fy_document *fyd = fy_document_build_from_string(&cfg, buf, len);
     int rc = 0;
+    if (!fyd && !cap.first[0]) {
+        doc->root = json_null(); /* an empty file */
+        goto out;
+    }
     if (!fyd) {
         rc = diag_error(&cap, doc->file, d);
         goto out;

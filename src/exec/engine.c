@@ -186,73 +186,6 @@ static void sub_add(struct at_job *j, at_job_event_fn fn, void *arg)
 
 /* ---- pools ---- */
 
-static int job_before(const struct at_job *a, const struct at_job *b)
-{
-    if (a->rec.priority != b->rec.priority)
-        return a->rec.priority > b->rec.priority;
-    return a->rec.seq < b->rec.seq; /* rec.seq holds the engine's FIFO order */
-}
-
-static void q_swap(struct at_pool *p, int a, int b)
-{
-    struct at_job *t = p->q[a];
-    p->q[a] = p->q[b];
-    p->q[b] = t;
-    p->q[a]->heap_idx = a;
-    p->q[b]->heap_idx = b;
-}
-
-static void q_up(struct at_pool *p, int i)
-{
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (!job_before(p->q[i], p->q[parent]))
-            break;
-        q_swap(p, i, parent);
-        i = parent;
-    }
-}
-
-static void q_down(struct at_pool *p, int i)
-{
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < p->qlen && job_before(p->q[l], p->q[m]))
-            m = l;
-        if (r < p->qlen && job_before(p->q[r], p->q[m]))
-            m = r;
-        if (m == i)
-            return;
-        q_swap(p, i, m);
-        i = m;
-    }
-}
-
-static void q_push(struct at_pool *p, struct at_job *j)
-{
-    if (p->qlen == p->qcap) {
-        p->qcap = p->qcap ? p->qcap * 2 : 16;
-        p->q = at_realloc(p->q, (size_t)p->qcap * sizeof(*p->q));
-    }
-    j->heap_idx = p->qlen;
-    p->q[p->qlen++] = j;
-    q_up(p, j->heap_idx);
-}
-
-static void q_remove(struct at_pool *p, struct at_job *j)
-{
-    int i = j->heap_idx;
-    if (i < 0)
-        return;
-    int last = --p->qlen;
-    if (i != last) {
-        q_swap(p, i, last);
-        q_down(p, i);
-        q_up(p, i);
-    }
-    j->heap_idx = -1;
-}
-
 static struct at_pool *pool_get(struct at_engine *e, struct at_reg_agent *a)
 {
     struct at_pool *p = at_map_get(&e->pools, a->key);
@@ -282,7 +215,7 @@ static struct at_pool *pool_get(struct at_engine *e, struct at_reg_agent *a)
 
 static void pool_free_if_empty(struct at_engine *e, struct at_pool *p)
 {
-    if (!p->draining || p->nworkers > 0 || p->qlen > 0)
+    if (!p->draining || p->nworkers > 0 || p->queue.len > 0)
         return;
     struct at_pool **pp = &e->all_pools;
     while (*pp && *pp != p)
@@ -292,7 +225,7 @@ static void pool_free_if_empty(struct at_engine *e, struct at_pool *p)
     if (at_map_get(&e->pools, p->key) == p)
         at_map_del(&e->pools, p->key);
     at_reg_agent_unref(p->agent);
-    free(p->q);
+    at_jobq_release(&p->queue);
     free(p->key);
     free(p);
 }
@@ -538,15 +471,15 @@ void at__engine_pump(struct at_engine *e)
     while (e->running < e->conf->exec.max_concurrent_agents) {
         struct at_pool *best = NULL;
         for (struct at_pool *p = e->all_pools; p; p = p->next_all) {
-            if (p->qlen == 0 || !pool_can_take(p))
+            if (p->queue.len == 0 || !pool_can_take(p))
                 continue;
-            if (!best || job_before(p->q[0], best->q[0]))
+            if (!best || at_jobq_before(p->queue.q[0], best->queue.q[0]))
                 best = p;
         }
         if (!best)
             break;
-        struct at_job *j = best->q[0];
-        q_remove(best, j);
+        struct at_job *j = best->queue.q[0];
+        at_jobq_remove(&best->queue, j);
         struct at_worker *w = pool_idle_worker(best);
         if (w) {
             job_bind(e, j, w);
@@ -573,7 +506,7 @@ void at__engine_pump(struct at_engine *e)
     /* draining pools let idle processes go once their queue is empty;
      * live pools are kept at their minimum size */
     for (struct at_pool *p = e->all_pools; p; p = p->next_all) {
-        if (p->draining && p->qlen == 0) {
+        if (p->draining && p->queue.len == 0) {
             for (struct at_worker *w = p->workers; w; w = w->next)
                 if (w->state == AT_W_IDLE)
                     at__worker_stop(w, "agent unregistered or replaced");
@@ -618,7 +551,7 @@ static void do_arrive(struct at_loop *loop, void *arg)
     }
     struct at_pool *p = pool_get(e, j->agent);
     j->pool = p;
-    q_push(p, j);
+    at_jobq_push(&p->queue, j);
     at__engine_pump(e);
     if (j->heap_idx >= 0 && !j->persisted)
         persist(e, j, THEN_NONE); /* waiting: acknowledge it as queued */
@@ -641,7 +574,7 @@ static void do_cancel(struct at_loop *loop, void *arg)
         free(j->cancel_reason);
         j->cancel_reason = at_strdup(c->reason ? c->reason : "cancelled");
         if (j->heap_idx >= 0 && j->pool) {
-            q_remove(j->pool, j);
+            at_jobq_remove(&j->pool->queue, j);
             atomic_fetch_sub(&e->queued, 1);
             job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
         } else if (j->worker) {
@@ -944,7 +877,7 @@ static void do_stats(struct at_loop *loop, void *arg)
         json_array_append_new(
             pools, json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b}", "agent", p->key, "workers",
                              p->nworkers, "idle", p->nidle, "busy", busy, "starting",
-                             p->nstarting, "queued", p->qlen, "min", p->min, "max", p->max,
+                             p->nstarting, "queued", p->queue.len, "min", p->min, "max", p->max,
                              "draining", p->draining));
     }
     json_t *o = json_pack(
@@ -1122,10 +1055,8 @@ void at_engine_free(struct at_engine *e)
     struct at_pool *p = e->all_pools;
     while (p) {
         struct at_pool *next = p->next_all;
-        for (int i = 0; i < p->qlen; i++)
-            p->q[i]->heap_idx = -1;
+        at_jobq_release(&p->queue);
         at_reg_agent_unref(p->agent);
-        free(p->q);
         free(p->key);
         free(p);
         p = next;

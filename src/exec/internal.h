@@ -11,6 +11,7 @@
 #include "exec/engine.h"
 #include "exec/job.h"
 #include "exec/proc.h"
+#include "exec/queue.h"
 #include "exec/rpc.h"
 
 #include <pthread.h>
@@ -36,8 +37,7 @@ struct at_pool {
     struct at_reg_agent *agent;
     int min, max;
     double idle_timeout;
-    struct at_job **q; /* heap: priority desc, then order asc */
-    int qlen, qcap;
+    struct at_jobq queue; /* jobs waiting for a process of this pool */
     struct at_worker *workers; /* doubly linked */
     int nworkers, nidle, nstarting;
     int draining; /* unregistered or replaced: no new work, workers stop when idle */

@@ -1,0 +1,30 @@
+/* libFuzzer target: the Server-Sent Events parser (remote MCP servers and
+ * model backends stream through it). */
+#include "base/sse.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int on_event(void *arg, const char *event, const char *data, size_t len, const char *id)
+{
+    size_t *total = arg;
+    if (!event || !data || !id || strlen(data) != len)
+        abort();
+    *total += len;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t total = 0;
+    struct at_sse_parser p;
+    at_sse_parser_init(&p, 4096, on_event, &total);
+    size_t half = size / 2;
+    if (at_sse_feed(&p, (const char *)data, half) == 0)
+        at_sse_feed(&p, (const char *)data + half, size - half);
+    at_sse_parser_release(&p);
+    return 0;
+}
