@@ -1153,12 +1153,14 @@ static int budget_check(struct at_llm *g, struct call *c, struct at_diag *d)
         long long used = u->used, reserved = u->reserved;
         g->total_refused++;
         pthread_mutex_unlock(&g->mu);
+        char inflight[96] = "";
+        if (reserved)
+            snprintf(inflight, sizeof(inflight), " (and %lld by calls in flight)", reserved);
         at_diag_set(d, AT_ELIMIT, NULL, 0, 0,
                     "the chain's token budget execution.resource_budget.max_tokens_per_chain "
-                    "(%lld tokens) would be exceeded: root job %s has used %lld tokens%s%lld, and "
+                    "(%lld tokens) would be exceeded: root job %s has used %lld tokens%s, and "
                     "this call needs about %lld input tokens",
-                    budget, root, used, reserved ? " (plus calls in flight: " : ", ",
-                    reserved ? reserved : 0, c->est_in);
+                    budget, root, used, inflight, c->est_in);
         return AT_ELIMIT;
     }
     u->reserved += c->est_in;
