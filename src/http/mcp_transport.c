@@ -472,7 +472,11 @@ static void do_post(struct mcp_http *h, struct at_http_req *r)
     if (!ans.pending) {
         if (ans.status == 401)
             at_http_add_header(r, "WWW-Authenticate", "Bearer");
-        reply_rpc(r, ans.status ? ans.status : 500, json_incref(ans.body));
+        if (ans.body_text)
+            at_http_reply_text(r, ans.status, "application/json", ans.body_text,
+                               strlen(ans.body_text));
+        else
+            reply_rpc(r, ans.status ? ans.status : 500, json_incref(ans.body));
         goto done;
     }
     ch->session = ans.session ? at_mcp_session_ref(ans.session) : NULL;

@@ -22,6 +22,12 @@ struct at_mcp {
     atomic_ullong n_requests, n_notifications, n_errors, n_tool_calls;
     atomic_int n_pending;
     atomic_int stopping;
+    /* atlas.registry.list's serialised result, valid while the registry's
+     * generation is unchanged (bumped by every registry event) */
+    atomic_ulong reg_gen;
+    pthread_mutex_t cache_mu;
+    char *list_cache;
+    unsigned long list_cache_gen;
 };
 
 /* The caller of one request, once admitted. */
@@ -81,10 +87,11 @@ void at__mcp_notify_sessions(struct at_mcp *m, const char *method);
  * Returns 0, or AT_EINVAL for a bad cursor. */
 int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const char *cursor,
                        json_t **result);
-/* tools/call: 0 with *result (a CallToolResult), AT_AGAIN when the answer
+/* tools/call: 0 with *result (a CallToolResult) or *raw (one already
+ * serialised, owned), AT_AGAIN when the answer
  * comes later through the call, or a JSON-RPC error code with *errmsg. */
 int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *params,
-                       const json_t *id, struct at_mcp_chan *chan, json_t **result,
+                       const json_t *id, struct at_mcp_chan *chan, json_t **result, char **raw,
                        char *errmsg, size_t errlen);
 /* A CallToolResult with isError (code slug + message). */
 json_t *at__mcp_tool_error(int code, const char *message, int structured);

@@ -79,6 +79,7 @@ struct at_mcp_ctx {
 struct at_mcp_answer {
     int status;
     json_t *body;
+    char *body_text; /* or the body already serialised (cached results), owned */
     int pending;
     struct at_mcp_session *session;
     char session_id[AT_MCP_SESSION_ID_MAX]; /* new session (initialize): send it */

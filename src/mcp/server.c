@@ -34,6 +34,7 @@ static void on_registry_change(void *arg, enum at_reg_event ev, const char *name
     (void)name;
     (void)version;
     struct at_mcp *m = arg;
+    atomic_fetch_add(&m->reg_gen, 1);
     if (atomic_load(&m->stopping))
         return;
     /* MCP 2025-11-25 server/tools "List Changed Notification" */
@@ -51,6 +52,7 @@ int at_mcp_new(const struct at_mcp_cfg *cfg, struct at_mcp **out)
         m->cfg.page_size = 100;
     at_mcp_sessions_init(&m->sessions, cfg->max_sessions, cfg->session_idle_ms);
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->cache_mu, NULL);
     at_map_init(&m->calls);
     at_map_init(&m->listeners);
     at_map_init(&m->outbound);
@@ -73,6 +75,8 @@ static void mcp_unref(struct at_mcp *m)
     at_map_release(&m->calls);
     at_map_release(&m->outbound);
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->cache_mu);
+    free(m->list_cache);
     free(m);
 }
 
@@ -123,6 +127,7 @@ void at_mcp_get_stats(struct at_mcp *m, struct at_mcp_stats *st)
 void at_mcp_answer_release(struct at_mcp_answer *a)
 {
     json_decref(a->body);
+    free(a->body_text);
     at_mcp_session_unref(a->session);
     memset(a, 0, sizeof(*a));
 }
@@ -638,13 +643,25 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx,
         list_result(ans, msg, c, rc, result);
     } else if (!strcmp(method, "tools/call")) {
         atomic_fetch_add(&m->n_tool_calls, 1);
-        rc = at__mcp_tools_call(m, c, params, msg->id, chan, &result, err, sizeof(err));
-        if (rc == AT_AGAIN)
+        char *raw = NULL;
+        rc = at__mcp_tools_call(m, c, params, msg->id, chan, &result, &raw, err, sizeof(err));
+        if (rc == AT_AGAIN) {
             ans->pending = 1;
-        else if (rc)
+        } else if (rc) {
             fail(ans, 200, msg->id, rc, err, NULL);
-        else
+        } else if (raw) {
+            /* a cached, serialised result: splice it into the response */
+            char *id = at_json_dumps(msg->id);
+            size_t n = strlen(raw);
+            ans->status = 200;
+            ans->body_text = at_asprintf("{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%.*s%s}", id,
+                                         (int)(c->stateless ? n - 1 : n), raw,
+                                         c->stateless ? ",\"resultType\":\"complete\"}" : "");
+            free(id);
+            free(raw);
+        } else {
             answer(ans, msg->id, result);
+        }
     } else if (!strcmp(method, "resources/list")) {
         rc = at__mcp_resources_list(m, c, cursor_of(params), &result);
         list_result(ans, msg, c, rc, result);

@@ -86,6 +86,7 @@ struct tool_ctx {
     const json_t *id;
     struct at_mcp_chan *chan;
     const json_t *progress_token;
+    char **raw; /* a handler may answer with a serialised result instead */
 };
 
 typedef int (*ptool_fn)(struct tool_ctx *t, json_t *args, json_t **result);
@@ -489,7 +490,32 @@ static json_t *ok(json_t *structured)
 static int t_registry_list(struct tool_ctx *t, json_t *args, json_t **result)
 {
     const char *name = at_json_str(args, "name", NULL);
-    *result = ok(json_pack("{s:o}", "agents", at_registry_list_json(t->m->cfg.registry, name)));
+    if (name) {
+        *result = ok(json_pack("{s:o}", "agents",
+                               at_registry_list_json(t->m->cfg.registry, name)));
+        return 0;
+    }
+    /* the whole list changes only with the registry: serve it serialised
+     * (the generation is read before building, so a change while building
+     * leaves the cache stale-marked rather than wrong) */
+    struct at_mcp *m = t->m;
+    unsigned long gen = atomic_load(&m->reg_gen);
+    pthread_mutex_lock(&m->cache_mu);
+    if (m->list_cache && m->list_cache_gen == gen) {
+        *t->raw = at_strdup(m->list_cache);
+        pthread_mutex_unlock(&m->cache_mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&m->cache_mu);
+    json_t *r = ok(json_pack("{s:o}", "agents", at_registry_list_json(m->cfg.registry, NULL)));
+    char *text = at_json_dumps(r);
+    json_decref(r);
+    pthread_mutex_lock(&m->cache_mu);
+    free(m->list_cache);
+    m->list_cache = at_strdup(text);
+    m->list_cache_gen = gen;
+    pthread_mutex_unlock(&m->cache_mu);
+    *t->raw = text;
     return 0;
 }
 
@@ -645,9 +671,11 @@ static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result)
 /* ---- tools/call ---- */
 
 int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *params,
-                       const json_t *id, struct at_mcp_chan *chan, json_t **result,
+                       const json_t *id, struct at_mcp_chan *chan, json_t **result, char **raw,
                        char *errmsg, size_t errlen)
 {
+    *raw = NULL;
+    *result = NULL;
     pthread_once(&tables_once, build_tables);
     const char *name = json_string_value(json_object_get(params, "name"));
     json_t *args = json_object_get(params, "arguments");
@@ -661,7 +689,7 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
     }
     json_t *meta = json_object_get(params, "_meta");
     struct tool_ctx t = {.m = m, .c = c, .id = id, .chan = chan,
-                         .progress_token = json_object_get(meta, "progressToken")};
+                         .progress_token = json_object_get(meta, "progressToken"), .raw = raw};
     size_t i;
     const struct ptool *p = ptool_find(name, &i);
     if (p) {
