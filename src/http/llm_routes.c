@@ -29,9 +29,16 @@
 #include <string.h>
 #include <strings.h>
 
+/* app->llm is published with release semantics: the HTTP server is already
+ * serving when the gateway starts, and /v1 answers 501 until then. */
+static struct at_llm *gateway_of(struct at_app *app)
+{
+    return __atomic_load_n((struct at_llm **)&app->llm, __ATOMIC_ACQUIRE);
+}
+
 int at_http_llm_start(struct at_app *app, struct at_diag *d)
 {
-    app->llm = NULL;
+    __atomic_store_n((struct at_llm **)&app->llm, NULL, __ATOMIC_RELEASE);
     struct at_llm_config c;
     memset(&c, 0, sizeof(c));
     int rc = at_llm_config_load(&c, app->config, d);
@@ -49,14 +56,15 @@ int at_http_llm_start(struct at_app *app, struct at_diag *d)
     at_llm_config_release(&c);
     if (rc)
         return rc;
-    app->llm = g;
+    __atomic_store_n((struct at_llm **)&app->llm, g, __ATOMIC_RELEASE);
     return 0;
 }
 
 void at_http_llm_stop(struct at_app *app)
 {
-    at_llm_free(app->llm);
-    app->llm = NULL;
+    struct at_llm *g = gateway_of(app);
+    __atomic_store_n((struct at_llm **)&app->llm, NULL, __ATOMIC_RELEASE);
+    at_llm_free(g);
 }
 
 /* Problem with an OpenAI-style "error" member so OpenAI clients show it. */
@@ -354,7 +362,7 @@ static void h_usage(struct at_http_req *r)
 
 void at_http_llm(struct at_http_req *r)
 {
-    struct at_llm *g = r->app->llm;
+    struct at_llm *g = gateway_of(r->app);
     const char *p = r->path;
     int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
     int post = strcmp(r->method, "POST") == 0;
