@@ -84,7 +84,7 @@ static int complete(struct conn *c)
             return 0;
         c->have_head = 1;
         c->head_len = (size_t)(e - c->buf) + 4;
-        c->status = atoi(c->buf + 9);
+        c->status = (int)strtol(c->buf + 9, NULL, 10);
         c->clen = 0;
         for (char *p = c->buf; p < e; p++) {
             if (p == c->buf || p[-1] == '\n') {
@@ -122,21 +122,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: loadgen PORT PATH BODYFILE CONCURRENCY SECONDS [WARMUP_S]\n");
         return 2;
     }
-    int port = atoi(argv[1]);
+    int port = (int)strtol(argv[1], NULL, 10);
     FILE *f = fopen(argv[3], "r");
     if (!f)
         return 1;
     char body[65536];
     size_t blen = fread(body, 1, sizeof(body), f);
     fclose(f);
-    int nconn = atoi(argv[4]);
+    int nconn = (int)strtol(argv[4], NULL, 10);
     double secs = atof(argv[5]);
     double warm = argc > 6 ? atof(argv[6]) : 0.5;
     req = malloc(blen + 512);
-    req_len = (size_t)sprintf(req,
-                              "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                              "application/json\r\nContent-Length: %zu\r\n\r\n",
-                              argv[2], blen);
+    req_len = (size_t)snprintf(req, 512,
+                               "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                               "application/json\r\nContent-Length: %zu\r\n\r\n",
+                               argv[2], blen);
     memcpy(req + req_len, body, blen);
     req_len += blen;
     cap = 1 << 20;
