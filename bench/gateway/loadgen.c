@@ -33,8 +33,8 @@ struct conn {
     int64_t t0, tfirst;
     int have_head;
     size_t head_len;
-    long clen;     /* -1: chunked */
-    size_t pos;    /* chunked: parse position */
+    long clen;  /* -1: chunked */
+    size_t pos; /* chunked: parse position */
     int status;
 };
 
@@ -147,7 +147,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconn; i++) {
         struct conn *c = &cs[i];
         c->fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         if (connect(c->fd, (struct sockaddr *)&a, sizeof(a))) {
             perror("connect");

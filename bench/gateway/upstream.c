@@ -51,7 +51,8 @@ static void respond(struct conn *c, int stream, int models)
     char out[8192];
     int n;
     if (models) {
-        const char *b = "{\"object\":\"list\",\"data\":[{\"id\":\"stand-in\",\"object\":\"model\"}]}";
+        const char *b =
+            "{\"object\":\"list\",\"data\":[{\"id\":\"stand-in\",\"object\":\"model\"}]}";
         n = snprintf(out, sizeof(out),
                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                      "%zu\r\n\r\n%s",
@@ -62,8 +63,9 @@ static void respond(struct conn *c, int stream, int models)
                      "%zu\r\n\r\n%s",
                      strlen(answer), answer);
     } else {
-        n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                                       "Transfer-Encoding: chunked\r\n\r\n");
+        n = snprintf(out, sizeof(out),
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n");
         for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
             n += snprintf(out + n, sizeof(out) - (size_t)n, "%zx\r\n%s\r\n", strlen(events[i]),
                           events[i]);

@@ -72,7 +72,7 @@ static void reply_error(struct at_http_req *r, int code, const char *msg, const 
 {
     int status = at_err_http(code);
     json_t *extra = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type",
-                              status == 429 ? "rate_limit_exceeded"
+                              status == 429   ? "rate_limit_exceeded"
                               : status >= 500 ? "server_error"
                                               : "invalid_request_error",
                               "code", at_err_slug(code));
@@ -132,8 +132,8 @@ struct llm_http {
     struct at_http_req *req;       /* non-streamed: until answered or gone */
     struct at_http_stream *stream; /* streamed: the handler's reference */
     uint64_t call_id;
-    int done;                      /* on_done ran */
-    int gone;                      /* the client went away */
+    int done; /* on_done ran */
+    int gone; /* the client went away */
 };
 
 static void lh_unref(struct llm_http *h)
@@ -231,11 +231,10 @@ static void on_done_stream(void *arg, const struct at_llm_result *res, json_t *b
                                  res->tier >= 0 ? at_llm_tier_name(res->tier) : NULL, "reason",
                                  res->reason, "attempts", res->attempts, "usage", "prompt_tokens",
                                  (json_int_t)res->usage.tokens_in, "completion_tokens",
-                                 (json_int_t)res->usage.tokens_out, "reported",
-                                 res->usage.reported, "cost_usd", res->cost_usd, "latency_ms",
+                                 (json_int_t)res->usage.tokens_out, "reported", res->usage.reported,
+                                 "cost_usd", res->cost_usd, "latency_ms",
                                  (json_int_t)res->latency_ms, "ttft_ms", (json_int_t)res->ttft_ms,
-                                 "queue_ms", (json_int_t)res->queue_ms, "usage_id",
-                                 res->usage_id);
+                                 "queue_ms", (json_int_t)res->queue_ms, "usage_id", res->usage_id);
         if (meta) {
             char *s = at_json_dumps(meta);
             json_decref(meta);

@@ -44,8 +44,8 @@ static json_t *blocks_of(const json_t *content)
             json_array_append_new(out, text_block(json_string_value(json_object_get(p, "text"))));
         } else if (strcmp(type, "image_url") == 0) {
             json_t *iu = json_object_get(p, "image_url");
-            const char *url = json_string_value(json_is_object(iu) ? json_object_get(iu, "url")
-                                                                   : iu);
+            const char *url =
+                json_string_value(json_is_object(iu) ? json_object_get(iu, "url") : iu);
             if (!url)
                 continue;
             const char *comma = strchr(url, ',');
@@ -54,12 +54,11 @@ static json_t *blocks_of(const json_t *content)
                 char *media = at_strndup(url + 5, (size_t)(semi - url - 5));
                 json_array_append_new(out, json_pack("{s:s,s:{s:s,s:s,s:s}}", "type", "image",
                                                      "source", "type", "base64", "media_type",
-                                                     media, "data",
-                                                     comma + 1));
+                                                     media, "data", comma + 1));
                 free(media);
             } else {
-                json_array_append_new(out, json_pack("{s:s,s:{s:s,s:s}}", "type", "image",
-                                                     "source", "type", "url", "url", url));
+                json_array_append_new(out, json_pack("{s:s,s:{s:s,s:s}}", "type", "image", "source",
+                                                     "type", "url", "url", url));
             }
         }
     }
@@ -134,16 +133,16 @@ json_t *at_llm_anthropic_request(const json_t *openai, const char *model, int st
                 }
                 const char *id = json_string_value(json_object_get(tc, "id"));
                 const char *name = json_string_value(json_object_get(f, "name"));
-                json_array_append_new(blocks, json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use",
-                                                        "id", id ? id : "call", "name",
-                                                        name ? name : "", "input",
-                                                        input ? input : json_object()));
+                json_array_append_new(blocks,
+                                      json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id",
+                                                id ? id : "call", "name", name ? name : "", "input",
+                                                input ? input : json_object()));
             }
             push(msgs, "assistant", blocks);
         } else if (strcmp(role, "tool") == 0) {
             const char *id = json_string_value(json_object_get(m, "tool_call_id"));
-            json_t *res = json_pack("{s:s,s:s}", "type", "tool_result", "tool_use_id",
-                                    id ? id : "call");
+            json_t *res =
+                json_pack("{s:s,s:s}", "type", "tool_result", "tool_use_id", id ? id : "call");
             json_object_set_new(res, "content", blocks_of(content));
             json_t *blocks = json_array();
             json_array_append_new(blocks, res);
@@ -180,8 +179,8 @@ json_t *at_llm_anthropic_request(const json_t *openai, const char *model, int st
             if (!name)
                 continue;
             json_t *params = json_object_get(f, "parameters");
-            json_t *schema = json_is_object(params) ? json_incref(params)
-                                                     : json_pack("{s:s}", "type", "object");
+            json_t *schema =
+                json_is_object(params) ? json_incref(params) : json_pack("{s:s}", "type", "object");
             json_t *tool = json_pack("{s:s,s:o}", "name", name, "input_schema", schema);
             const char *desc = json_string_value(json_object_get(f, "description"));
             if (desc)
@@ -196,8 +195,8 @@ json_t *at_llm_anthropic_request(const json_t *openai, const char *model, int st
         else if (tcs && strcmp(tcs, "none") == 0)
             json_object_set_new(req, "tool_choice", json_pack("{s:s}", "type", "none"));
         else if (json_is_object(tc)) {
-            const char *n = json_string_value(json_object_get(json_object_get(tc, "function"),
-                                                              "name"));
+            const char *n =
+                json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
             if (n)
                 json_object_set_new(req, "tool_choice",
                                     json_pack("{s:s,s:s}", "type", "tool", "name", n));
@@ -252,10 +251,10 @@ json_t *at_llm_anthropic_response(const json_t *resp)
             char *args = input ? json_dumps(input, JSON_COMPACT) : NULL;
             const char *id = json_string_value(json_object_get(b, "id"));
             const char *name = json_string_value(json_object_get(b, "name"));
-            json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id ? id : "",
-                                                   "type", "function", "function", "name",
-                                                   name ? name : "", "arguments",
-                                                   args ? args : "{}"));
+            json_array_append_new(calls,
+                                  json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id ? id : "", "type",
+                                            "function", "function", "name", name ? name : "",
+                                            "arguments", args ? args : "{}"));
             free(args);
         }
     }
@@ -271,22 +270,22 @@ json_t *at_llm_anthropic_response(const json_t *resp)
         json_decref(calls);
     at_buf_release(&text);
     at_buf_release(&thinking);
-    const char *fr = at_llm_anthropic_finish(json_string_value(json_object_get(resp,
-                                                                               "stop_reason")));
+    const char *fr =
+        at_llm_anthropic_finish(json_string_value(json_object_get(resp, "stop_reason")));
     const char *id = json_string_value(json_object_get(resp, "id"));
     const char *model = json_string_value(json_object_get(resp, "model"));
-    json_t *out = json_pack("{s:s,s:s,s:I,s:s}", "id", id ? id : "msg", "object",
-                            "chat.completion", "created", (json_int_t)(at_wall_ms() / 1000),
-                            "model", model ? model : "");
+    json_t *out =
+        json_pack("{s:s,s:s,s:I,s:s}", "id", id ? id : "msg", "object", "chat.completion",
+                  "created", (json_int_t)(at_wall_ms() / 1000), "model", model ? model : "");
     json_t *choice = json_pack("{s:i,s:o}", "index", 0, "message", msg);
     json_object_set_new(choice, "finish_reason", fr ? json_string(fr) : json_null());
     json_object_set_new(out, "choices", json_pack("[o]", choice));
     struct at_llm_usage u;
     if (at_llm_usage_from_json(resp, &u))
-        json_object_set_new(out, "usage", json_pack("{s:I,s:I,s:I}", "prompt_tokens",
-                                                    (json_int_t)u.tokens_in, "completion_tokens",
-                                                    (json_int_t)u.tokens_out, "total_tokens",
-                                                    (json_int_t)(u.tokens_in + u.tokens_out)));
+        json_object_set_new(out, "usage",
+                            json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)u.tokens_in,
+                                      "completion_tokens", (json_int_t)u.tokens_out, "total_tokens",
+                                      (json_int_t)(u.tokens_in + u.tokens_out)));
     return out;
 }
 
@@ -306,9 +305,8 @@ static void emit_chunk(struct at_llm_anth_stream *s, json_t *delta, const char *
 {
     json_t *choice = json_pack("{s:i,s:o}", "index", 0, "delta", delta);
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
-    json_t *c = json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", s->id, "object",
-                          "chat.completion.chunk", "created", (json_int_t)s->created, "model",
-                          s->model, "choices", choice);
+    json_t *c = json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", s->id, "object", "chat.completion.chunk",
+                          "created", (json_int_t)s->created, "model", s->model, "choices", choice);
     char *text = json_dumps(c, JSON_COMPACT);
     json_decref(c);
     if (text) {
@@ -342,17 +340,17 @@ int at_llm_anth_stream_event(struct at_llm_anth_stream *s, const char *event, co
         json_t *u = json_object_get(msg, "usage");
         long long v = at_json_int(u, "input_tokens", -1);
         if (v >= 0)
-            s->tokens_in = v + (at_json_int(u, "cache_creation_input_tokens", 0) > 0
-                                    ? at_json_int(u, "cache_creation_input_tokens", 0)
-                                    : 0) +
+            s->tokens_in = v +
+                           (at_json_int(u, "cache_creation_input_tokens", 0) > 0
+                                ? at_json_int(u, "cache_creation_input_tokens", 0)
+                                : 0) +
                            (at_json_int(u, "cache_read_input_tokens", 0) > 0
                                 ? at_json_int(u, "cache_read_input_tokens", 0)
                                 : 0);
         v = at_json_int(u, "output_tokens", -1);
         if (v >= 0)
             s->tokens_out = v;
-        emit_chunk(s, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL, emit,
-                   arg);
+        emit_chunk(s, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL, emit, arg);
     } else if (strcmp(type, "content_block_start") == 0) {
         json_t *cb = json_object_get(j, "content_block");
         const char *bt = json_string_value(json_object_get(cb, "type"));
@@ -363,8 +361,8 @@ int at_llm_anth_stream_event(struct at_llm_anth_stream *s, const char *event, co
             const char *name = json_string_value(json_object_get(cb, "name"));
             emit_chunk(s,
                        json_pack("{s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "tool_calls", "index",
-                                 s->tool_index, "id", id ? id : "", "type", "function",
-                                 "function", "name", name ? name : "", "arguments", ""),
+                                 s->tool_index, "id", id ? id : "", "type", "function", "function",
+                                 "name", name ? name : "", "arguments", ""),
                        NULL, emit, arg);
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
@@ -391,18 +389,18 @@ int at_llm_anth_stream_event(struct at_llm_anth_stream *s, const char *event, co
         long long v = at_json_int(json_object_get(j, "usage"), "output_tokens", -1);
         if (v >= 0)
             s->tokens_out = v;
-        const char *fr = at_llm_anthropic_finish(json_string_value(json_object_get(d,
-                                                                                   "stop_reason")));
+        const char *fr =
+            at_llm_anthropic_finish(json_string_value(json_object_get(d, "stop_reason")));
         if (fr)
             emit_chunk(s, json_object(), fr, emit, arg);
     } else if (strcmp(type, "message_stop") == 0) {
         if (!s->finished && s->include_usage) {
-            json_t *c = json_pack("{s:s,s:s,s:I,s:s,s:[],s:{s:I,s:I,s:I}}", "id", s->id,
-                                  "object", "chat.completion.chunk", "created",
-                                  (json_int_t)s->created, "model", s->model, "choices", "usage",
-                                  "prompt_tokens", (json_int_t)s->tokens_in, "completion_tokens",
-                                  (json_int_t)s->tokens_out, "total_tokens",
-                                  (json_int_t)(s->tokens_in + s->tokens_out));
+            json_t *c =
+                json_pack("{s:s,s:s,s:I,s:s,s:[],s:{s:I,s:I,s:I}}", "id", s->id, "object",
+                          "chat.completion.chunk", "created", (json_int_t)s->created, "model",
+                          s->model, "choices", "usage", "prompt_tokens", (json_int_t)s->tokens_in,
+                          "completion_tokens", (json_int_t)s->tokens_out, "total_tokens",
+                          (json_int_t)(s->tokens_in + s->tokens_out));
             char *text = json_dumps(c, JSON_COMPACT);
             json_decref(c);
             if (text) {
@@ -415,9 +413,9 @@ int at_llm_anth_stream_event(struct at_llm_anth_stream *s, const char *event, co
         json_t *e = json_object_get(j, "error");
         const char *msg = json_string_value(json_object_get(e, "message"));
         const char *et = json_string_value(json_object_get(e, "type"));
-        json_t *c = json_pack("{s:{s:s,s:s}}", "error", "message",
-                              msg ? msg : "the backend reported an error", "type",
-                              et ? et : "api_error");
+        json_t *c =
+            json_pack("{s:{s:s,s:s}}", "error", "message",
+                      msg ? msg : "the backend reported an error", "type", et ? et : "api_error");
         char *text = json_dumps(c, JSON_COMPACT);
         json_decref(c);
         if (text) {

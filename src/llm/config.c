@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define END {NULL, 0, 0, NULL, NULL, 0, 0}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, NULL, NULL, 0, 0                                                               \
+    }
 #define MIN0 AT_SH_HAS_MIN, NULL, NULL, 0, 0
 #define MIN1 AT_SH_HAS_MIN, NULL, NULL, 1, 0
 
@@ -229,8 +232,9 @@ static void backend_from_json(struct at_llm_backend_cfg *b, const char *name, co
         if (v && *v)
             b->api_key = at_strdup(v);
         else
-            at_warn("llm", "backend %s: environment variable %s is not set; requests go without "
-                           "an API key",
+            at_warn("llm",
+                    "backend %s: environment variable %s is not set; requests go without "
+                    "an API key",
                     name, env);
     }
     b->max_concurrency = (int)num(j, "max_concurrency", b->max_concurrency);
@@ -369,8 +373,9 @@ int at_llm_config_from_json(struct at_llm_config *c, const struct at_yaml_doc *d
                 continue;
             char p[64], msg[400];
             snprintf(p, sizeof(p), "/models/tiers/%s/%zu", tier_names[t], i);
-            snprintf(msg, sizeof(msg), "model \"%s\" is not served by any backend (add it to a "
-                                       "backend's models list)",
+            snprintf(msg, sizeof(msg),
+                     "model \"%s\" is not served by any backend (add it to a "
+                     "backend's models list)",
                      c->tiers[t][i]);
             return located(doc, d, AT_EINVAL, p, 0, msg);
         }
@@ -378,8 +383,7 @@ int at_llm_config_from_json(struct at_llm_config *c, const struct at_yaml_doc *d
     return 0;
 }
 
-int at_llm_config_load(struct at_llm_config *c, const struct at_config *config,
-                       struct at_diag *d)
+int at_llm_config_load(struct at_llm_config *c, const struct at_config *config, struct at_diag *d)
 {
     json_t *models = json_object_get(config->json, "models");
     struct at_yaml_doc doc;

@@ -54,13 +54,13 @@ struct at_llm_backend_cfg {
     char *api_key;     /* secret (resolved from api_key_env); NULL when none */
     char *api_key_env; /* for messages only */
     int max_concurrency;
-    int max_queue;     /* requests waiting for a slot before 503 */
-    double timeout_s;  /* one upstream request */
+    int max_queue;    /* requests waiting for a slot before 503 */
+    double timeout_s; /* one upstream request */
     double connect_timeout_s;
-    int discover;      /* no models list: GET {base_url}/models at start */
+    int discover; /* no models list: GET {base_url}/models at start */
     struct at_llm_model_cfg *models;
     size_t nmodels;
-    json_t *prices;    /* {"model": {"input_per_mtok", "output_per_mtok"}}, for discovered models */
+    json_t *prices; /* {"model": {"input_per_mtok", "output_per_mtok"}}, for discovered models */
 };
 
 struct at_llm_config {
@@ -70,13 +70,13 @@ struct at_llm_config {
     size_t ntiers[AT_LLM_NTIERS];
     enum at_llm_tier default_tier;
     enum at_llm_strategy routing_strategy;
-    int max_retries;         /* retries of one model on 429/503 before falling back */
-    double max_retry_after;  /* seconds: a longer Retry-After falls back at once */
-    double backoff_base;     /* seconds: first backoff when no Retry-After */
-    int failure_threshold;   /* consecutive failures that mark a backend down */
-    double probe_interval;   /* seconds between probes of a down backend */
+    int max_retries;                /* retries of one model on 429/503 before falling back */
+    double max_retry_after;         /* seconds: a longer Retry-After falls back at once */
+    double backoff_base;            /* seconds: first backoff when no Retry-After */
+    int failure_threshold;          /* consecutive failures that mark a backend down */
+    double probe_interval;          /* seconds between probes of a down backend */
     long long max_tokens_per_chain; /* from execution.resource_budget; 0: none */
-    char *source;            /* file the section came from, or NULL */
+    char *source;                   /* file the section came from, or NULL */
 };
 
 /* Tier names: "fast", "balanced", "powerful". */
@@ -101,8 +101,7 @@ int at_llm_config_from_json(struct at_llm_config *c, const struct at_yaml_doc *d
 
 /* From the daemon's configuration: re-reads config->source for located
  * errors when it names a file, else uses config->json. */
-int at_llm_config_load(struct at_llm_config *c, const struct at_config *config,
-                       struct at_diag *d);
+int at_llm_config_load(struct at_llm_config *c, const struct at_config *config, struct at_diag *d);
 
 void at_llm_config_release(struct at_llm_config *c);
 

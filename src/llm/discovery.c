@@ -157,16 +157,16 @@ json_t *at_llm_stats_json(struct at_llm *g)
             "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:f}}",
             "name", b->cfg->name, "kind", b->cfg->kind == AT_LLM_ANTHROPIC ? "anthropic" : "openai",
             "models", models, "concurrency", "max", s->limit, "in_use", s->in_use, "peak",
-            s->peak_in_use, "waiting", (json_int_t)s->waiting, "acquired",
-            (json_int_t)s->acquired, "queued", (json_int_t)s->queued_total, "rejected",
-            (json_int_t)s->rejected, "queue_ms_avg",
+            s->peak_in_use, "waiting", (json_int_t)s->waiting, "acquired", (json_int_t)s->acquired,
+            "queued", (json_int_t)s->queued_total, "rejected", (json_int_t)s->rejected,
+            "queue_ms_avg",
             s->queued_total ? (double)s->queue_ns_sum / (double)s->queued_total / 1e6 : 0.0,
             "queue_ms_max", (double)s->queue_ns_max / 1e6, "health", "down", b->health.down,
             "failures", b->health.failures, "downs", (json_int_t)b->health.downs, "discovered",
-            b->discovered, "calls", "total", (json_int_t)b->calls, "errors",
-            (json_int_t)b->errors, "retries", (json_int_t)b->retries, "fallbacks",
-            (json_int_t)b->fallbacks, "tokens_in", (json_int_t)b->tokens_in, "tokens_out",
-            (json_int_t)b->tokens_out, "latency_ms_mean", b->ewma_ms);
+            b->discovered, "calls", "total", (json_int_t)b->calls, "errors", (json_int_t)b->errors,
+            "retries", (json_int_t)b->retries, "fallbacks", (json_int_t)b->fallbacks, "tokens_in",
+            (json_int_t)b->tokens_in, "tokens_out", (json_int_t)b->tokens_out, "latency_ms_mean",
+            b->ewma_ms);
         json_array_append_new(bs, o);
     }
     json_t *out = json_pack("{s:o,s:I,s:I,s:I}", "backends", bs, "calls",

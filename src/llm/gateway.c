@@ -36,7 +36,7 @@
 #define MAX_RESPONSE (16u << 20) /* one non-streamed answer */
 #define MAX_EVENT (4u << 20)     /* one streamed event */
 #define MAX_ERROR_BODY (64u << 10)
-#define MAX_ROOTS 10000          /* chains whose usage is cached */
+#define MAX_ROOTS 10000 /* chains whose usage is cached */
 
 static int64_t now_ns(void)
 {
@@ -144,10 +144,10 @@ static void record_usage(struct at_llm *g, const struct at_llm_result *r)
     w->rec.cost_usd = r->cost_usd;
     w->rec.latency_ms = r->latency_ms;
     w->rec.ttft_ms = r->ttft_ms;
-    w->rec.status = at_strdup(r->code == 0                ? "ok"
-                              : r->code == AT_ELIMIT      ? "refused"
-                              : r->code == AT_ECANCELED   ? "cancelled"
-                                                          : "error");
+    w->rec.status = at_strdup(r->code == 0              ? "ok"
+                              : r->code == AT_ELIMIT    ? "refused"
+                              : r->code == AT_ECANCELED ? "cancelled"
+                                                        : "error");
     w->rec.created_ms = at_wall_ms();
     if (at_writer_submit(g->writer, usage_write_fn, usage_write_done, w)) {
         at_warn("llm", "usage record %s dropped: the store writer is busy", w->rec.id);
@@ -164,15 +164,14 @@ static json_t *problem(int code, int status, const char *detail)
 {
     char type[96];
     snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
-    json_t *p = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", at_err_msg(code),
-                          "status", status, "detail", detail);
+    json_t *p = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", at_err_msg(code), "status",
+                          status, "detail", detail);
     if (!p) /* detail not UTF-8 */
-        p = json_pack("{s:s,s:s,s:i}", "type", type, "title", at_err_msg(code), "status",
-                      status);
+        p = json_pack("{s:s,s:s,s:i}", "type", type, "title", at_err_msg(code), "status", status);
     json_object_set_new(p, "error",
                         json_pack("{s:s?,s:s,s:s}", "message",
                                   json_string_value(json_object_get(p, "detail")), "type",
-                                  status == 429 ? "rate_limit_exceeded"
+                                  status == 429   ? "rate_limit_exceeded"
                                   : status >= 500 ? "server_error"
                                                   : "invalid_request_error",
                                   "code", at_err_slug(code)));
@@ -286,13 +285,12 @@ static void finish(struct call *c, int code, int status, json_t *body)
         r.cost_usd = cost_of(&g->conf, bi, r.model, &r.usage);
     /* the response's metadata */
     if (code == 0 && body && json_is_object(body)) {
-        json_t *meta = json_pack("{s:s,s:s,s:s?,s:s,s:O,s:I,s:I,s:I,s:f,s:b,s:s}", "model",
-                                 r.model, "backend", r.backend,
-                                 "tier", r.tier >= 0 ? at_llm_tier_name(r.tier) : NULL, "reason",
-                                 r.reason, "attempts", c->attempts, "queue_ms",
-                                 (json_int_t)r.queue_ms, "latency_ms", (json_int_t)r.latency_ms,
-                                 "ttft_ms", (json_int_t)r.ttft_ms, "cost_usd", r.cost_usd,
-                                 "usage_reported", r.usage.reported, "usage_id", usage_id);
+        json_t *meta = json_pack(
+            "{s:s,s:s,s:s?,s:s,s:O,s:I,s:I,s:I,s:f,s:b,s:s}", "model", r.model, "backend",
+            r.backend, "tier", r.tier >= 0 ? at_llm_tier_name(r.tier) : NULL, "reason", r.reason,
+            "attempts", c->attempts, "queue_ms", (json_int_t)r.queue_ms, "latency_ms",
+            (json_int_t)r.latency_ms, "ttft_ms", (json_int_t)r.ttft_ms, "cost_usd", r.cost_usd,
+            "usage_reported", r.usage.reported, "usage_id", usage_id);
         if (meta)
             json_object_set_new(body, "atlas", meta);
     }
@@ -366,11 +364,10 @@ static void on_chunk_json(void *arg, const char *data, size_t len)
             int bi = c->choice.cand[c->ci].backend;
             json_object_set_new(
                 j, "atlas",
-                json_pack("{s:s,s:s,s:s?,s:s,s:I}", "model", c->choice.cand[c->ci].model,
-                          "backend", g->conf.backends[bi].name, "tier",
-                          c->choice.tier >= 0 ? at_llm_tier_name(c->choice.tier) : NULL,
-                          "reason", c->choice.reason, "queue_ms",
-                          (json_int_t)(c->queue_ns / 1000000)));
+                json_pack("{s:s,s:s,s:s?,s:s,s:I}", "model", c->choice.cand[c->ci].model, "backend",
+                          g->conf.backends[bi].name, "tier",
+                          c->choice.tier >= 0 ? at_llm_tier_name(c->choice.tier) : NULL, "reason",
+                          c->choice.reason, "queue_ms", (json_int_t)(c->queue_ns / 1000000)));
             char *s = json_dumps(j, JSON_COMPACT);
             json_decref(j);
             if (s) {
@@ -385,8 +382,7 @@ static void on_chunk_json(void *arg, const char *data, size_t len)
     emit_to_client(c, data, len);
 }
 
-static int on_sse_event(void *arg, const char *event, const char *data, size_t len,
-                        const char *id)
+static int on_sse_event(void *arg, const char *event, const char *data, size_t len, const char *id)
 {
     (void)id;
     struct call *c = arg;
@@ -505,12 +501,13 @@ static void send_transfer(struct call *c)
              b->kind == AT_LLM_ANTHROPIC ? "messages" : "chat/completions");
     struct curl_slist *hd = NULL;
     hd = curl_slist_append(hd, "Content-Type: application/json");
-    hd = curl_slist_append(hd, c->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    hd =
+        curl_slist_append(hd, c->stream ? "Accept: text/event-stream" : "Accept: application/json");
     hd = curl_slist_append(hd, "Expect:");
     if (b->api_key) {
-        char *line = b->kind == AT_LLM_ANTHROPIC ? at_asprintf("x-api-key: %s", b->api_key)
-                                                 : at_asprintf("Authorization: Bearer %s",
-                                                               b->api_key);
+        char *line = b->kind == AT_LLM_ANTHROPIC
+                         ? at_asprintf("x-api-key: %s", b->api_key)
+                         : at_asprintf("Authorization: Bearer %s", b->api_key);
         hd = curl_slist_append(hd, line);
         memset(line, 0, strlen(line));
         free(line);
@@ -616,8 +613,7 @@ static void start_attempt(struct call *c)
         c->last_status = 503;
         if (c->ci + 1 >= c->choice.ncand) {
             char msg[600];
-            snprintf(msg, sizeof(msg), "no model of the choice could answer: %s",
-                     c->last_error);
+            snprintf(msg, sizeof(msg), "no model of the choice could answer: %s", c->last_error);
             fail_call(c, AT_EBUSY, 503, msg);
             return;
         }
@@ -731,8 +727,9 @@ static void transfer_done(struct call *c, CURLcode cc)
             return;
         }
         json_decref(resp);
-        snprintf(c->last_error, sizeof(c->last_error), "%s/%s: the answer is not a chat "
-                                                       "completion (HTTP %ld, %s)",
+        snprintf(c->last_error, sizeof(c->last_error),
+                 "%s/%s: the answer is not a chat "
+                 "completion (HTTP %ld, %s)",
                  b->cfg->name, k->model, status, c->ctype[0] ? c->ctype : "no content type");
         add_attempt(c, status, "not a chat completion", -1);
         retryable = 1;
@@ -754,9 +751,9 @@ static void transfer_done(struct call *c, CURLcode cc)
                  k->model, status, json_is_string(em) ? json_string_value(em) : "no details");
         snprintf(c->last_error, sizeof(c->last_error), "%s", msg);
         json_t *p = problem(status == 401 || status == 403 ? AT_EPERM
-                            : status == 404               ? AT_ENOENT
-                            : status == 413               ? AT_E2BIG
-                                                          : AT_EINVAL,
+                            : status == 404                ? AT_ENOENT
+                            : status == 413                ? AT_E2BIG
+                                                           : AT_EINVAL,
                             (int)status, msg);
         json_object_set(p, "attempts", c->attempts);
         if (up)
@@ -801,12 +798,10 @@ static void transfer_done(struct call *c, CURLcode cc)
     int may_retry = (status == 429 || status == 503) && c->tries_here <= g->conf.max_retries &&
                     (ra < 0 || ra <= (long long)(g->conf.max_retry_after * 1000));
     if (may_retry) {
-        long long wait = ra >= 0 ? ra : at_llm_backoff_ms(c->tries_here - 1,
-                                                          (long long)(g->conf.backoff_base *
-                                                                      1000),
-                                                          (long long)(g->conf.max_retry_after *
-                                                                      1000),
-                                                          rnd32());
+        long long wait =
+            ra >= 0 ? ra
+                    : at_llm_backoff_ms(c->tries_here - 1, (long long)(g->conf.backoff_base * 1000),
+                                        (long long)(g->conf.max_retry_after * 1000), rnd32());
         if (ra >= 0) /* a little jitter so that waiters do not return together */
             wait += (long long)(rnd32() % 100);
         pthread_mutex_lock(&g->mu);
@@ -1014,8 +1009,8 @@ int at_llm_new(const struct at_llm_cfg *cfg, struct at_llm **out, struct at_diag
     }
     pthread_mutex_unlock(&g->mu);
     for (size_t i = 0; i < g->nb; i++)
-        at_info("llm", "backend %s (%s, %s): %zu model(s), max_concurrency %d",
-                g->b[i].cfg->name, g->b[i].cfg->kind == AT_LLM_ANTHROPIC ? "anthropic" : "openai",
+        at_info("llm", "backend %s (%s, %s): %zu model(s), max_concurrency %d", g->b[i].cfg->name,
+                g->b[i].cfg->kind == AT_LLM_ANTHROPIC ? "anthropic" : "openai",
                 g->b[i].cfg->base_url, g->b[i].cfg->nmodels, g->b[i].cfg->max_concurrency);
     *out = g;
     return 0;

@@ -58,20 +58,20 @@ struct at_llm_caller {
 /* What a finished call did (valid during the callback only). */
 struct at_llm_result {
     uint64_t call_id;
-    int code;              /* 0, or the AT_E* that ended it */
-    int status;            /* the HTTP status the client gets */
-    const char *model;     /* the model that answered (or was last tried); NULL when none */
+    int code;          /* 0, or the AT_E* that ended it */
+    int status;        /* the HTTP status the client gets */
+    const char *model; /* the model that answered (or was last tried); NULL when none */
     const char *backend;
-    int tier;              /* -1 outside tiers */
-    const char *reason;    /* selection reason */
-    const char *error;     /* what went wrong, when code != 0 */
+    int tier;           /* -1 outside tiers */
+    const char *reason; /* selection reason */
+    const char *error;  /* what went wrong, when code != 0 */
     struct at_llm_usage usage;
     double cost_usd;
     long long latency_ms, ttft_ms, queue_ms;
     int stream;
-    json_t *attempts;      /* [{model, backend, status, error?, retry_after_ms?, ms}] */
+    json_t *attempts; /* [{model, backend, status, error?, retry_after_ms?, ms}] */
     const struct at_llm_caller *caller; /* NULL outside jobs */
-    const char *usage_id;  /* id of the usage record */
+    const char *usage_id;               /* id of the usage record */
 };
 
 /* One streamed chunk: the JSON text of a chat.completion.chunk (the data of
@@ -83,12 +83,12 @@ typedef void (*at_llm_chunk_fn)(void *arg, const char *json, size_t len);
 typedef void (*at_llm_done_fn)(void *arg, const struct at_llm_result *res, json_t *body);
 
 struct at_llm_request {
-    const json_t *body;   /* the OpenAI chat request (borrowed; copied) */
+    const json_t *body;                 /* the OpenAI chat request (borrowed; copied) */
     const struct at_llm_caller *caller; /* NULL outside jobs (copied) */
-    int override_tier;    /* the orchestrator's tier for the job, -1 none */
-    int strategy;         /* the orchestrator's routing strategy, 0: the config's */
-    const json_t *mcp_prefs; /* MCP modelPreferences, or NULL (copied) */
-    at_llm_chunk_fn on_chunk; /* required when body has "stream": true */
+    int override_tier;                  /* the orchestrator's tier for the job, -1 none */
+    int strategy;                       /* the orchestrator's routing strategy, 0: the config's */
+    const json_t *mcp_prefs;            /* MCP modelPreferences, or NULL (copied) */
+    at_llm_chunk_fn on_chunk;           /* required when body has "stream": true */
     at_llm_done_fn on_done;
     void *arg;
 };

@@ -20,31 +20,31 @@ struct backend {
     struct at_llm_backend_cfg *cfg; /* in g->conf (the array does not move) */
     struct at_llm_sem sem;
     struct at_llm_health health;
-    int discovered;      /* models known (listed or discovered) */
+    int discovered; /* models known (listed or discovered) */
     int discovering;
     int64_t next_discovery_ns;
     uint64_t calls, errors, retries, fallbacks;
     long long tokens_in, tokens_out;
-    double ewma_ms;      /* mean latency of successful calls */
+    double ewma_ms; /* mean latency of successful calls */
 };
 
 enum call_state { C_NEW, C_QUEUED, C_SENDING, C_WAIT, C_DONE };
 
 struct call {
-    struct call *next;            /* g->incoming, g->active */
-    struct at_llm_waiter waiter;  /* first: container_of by cast */
+    struct call *next;           /* g->incoming, g->active */
+    struct at_llm_waiter waiter; /* first: container_of by cast */
     struct at_llm *g;
     uint64_t id;
     enum call_state state;
-    json_t *body;                 /* the client's request (copied) */
+    json_t *body; /* the client's request (copied) */
     struct at_llm_choice choice;
-    size_t ci;                    /* current candidate */
-    int tries_here;               /* attempts on the current candidate */
-    int stream, client_usage;     /* streamed; the client asked for usage chunks */
+    size_t ci;                /* current candidate */
+    int tries_here;           /* attempts on the current candidate */
+    int stream, client_usage; /* streamed; the client asked for usage chunks */
     struct at_llm_caller caller;
     int has_caller;
-    long long est_raw;            /* input tokens by the text estimate */
-    long long est_in, reserved;   /* calibrated estimate; budget reservation */
+    long long est_raw;          /* input tokens by the text estimate */
+    long long est_in, reserved; /* calibrated estimate; budget reservation */
     at_llm_chunk_fn on_chunk;
     at_llm_done_fn on_done;
     void *arg;
@@ -61,13 +61,13 @@ struct call {
     long status;
     char ctype[96];
     char retry_after[64];
-    struct at_buf resp;           /* non-streamed body, or an error body */
+    struct at_buf resp; /* non-streamed body, or an error body */
     struct at_sse_parser sse;
     int sse_on;
-    int probe;                    /* this transfer probes a down backend */
+    int probe; /* this transfer probes a down backend */
     struct at_llm_stream_acc acc;
     struct at_llm_anth_stream anth;
-    int emitted;                  /* chunks passed to the client */
+    int emitted; /* chunks passed to the client */
     int first_meta_done;
 };
 
@@ -92,7 +92,7 @@ struct at_llm {
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;            /* discovery finished */
+    pthread_cond_t cv; /* discovery finished */
     struct call *incoming;
     uint64_t *cancels;
     size_t ncancels, cancels_cap;
@@ -102,8 +102,8 @@ struct at_llm {
     CURL *free_handles[64];
     size_t nfree;
     uint64_t next_id;
-    struct at_map roots;          /* root job id -> struct root_use* (under mu) */
-    struct at_map lat;            /* "backend\nmodel" -> struct model_stat* (under mu) */
+    struct at_map roots; /* root job id -> struct root_use* (under mu) */
+    struct at_map lat;   /* "backend\nmodel" -> struct model_stat* (under mu) */
     at_llm_observer_fn observer;
     void *observer_arg;
     uint64_t total_calls, total_refused;

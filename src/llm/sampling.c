@@ -110,9 +110,9 @@ json_t *at_llm_chat_to_sampling(const json_t *completion)
     else if (fr && strcmp(fr, "tool_calls") == 0)
         stop = "toolUse";
     const char *model = json_string_value(json_object_get(completion, "model"));
-    json_t *r = json_pack("{s:s,s:{s:s,s:s},s:s,s:s}", "role", "assistant", "content", "type",
-                          "text", "text", text ? text : "", "model", model ? model : "",
-                          "stopReason", stop);
+    json_t *r =
+        json_pack("{s:s,s:{s:s,s:s},s:s,s:s}", "role", "assistant", "content", "type", "text",
+                  "text", text ? text : "", "model", model ? model : "", "stopReason", stop);
     json_t *atlas = json_object_get(completion, "atlas");
     if (atlas)
         json_object_set_new(r, "_meta", json_pack("{s:O}", "io.atlas/model", atlas));

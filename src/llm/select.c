@@ -154,11 +154,11 @@ static void sort_by(struct at_llm_choice *out, size_t from, const double *key)
     }
 }
 
-#define REASON(...)                                                                           \
-    do {                                                                                       \
-        size_t _l = strlen(out->reason);                                                       \
-        if (_l < sizeof(out->reason) - 1)                                                      \
-            snprintf(out->reason + _l, sizeof(out->reason) - _l, __VA_ARGS__);                 \
+#define REASON(...)                                                                                \
+    do {                                                                                           \
+        size_t _l = strlen(out->reason);                                                           \
+        if (_l < sizeof(out->reason) - 1)                                                          \
+            snprintf(out->reason + _l, sizeof(out->reason) - _l, __VA_ARGS__);                     \
     } while (0)
 
 int at_llm_select(const struct at_llm_config *c, const struct at_llm_prefs *p,

@@ -144,8 +144,8 @@ long long at_llm_retry_after_ms(const char *v, size_t len, int64_t now_wall_s)
         v++;
         len--;
     }
-    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||
-                   v[len - 1] == '\n'))
+    while (len &&
+           (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n'))
         len--;
     if (len == 0)
         return -1;

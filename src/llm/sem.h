@@ -43,8 +43,7 @@ int at_llm_sem_acquire(struct at_llm_sem *s, struct at_llm_waiter *w, int64_t no
 
 /* Give a slot back.  When a waiter was queued it gets the slot (FIFO) and
  * is returned, with *waited_ns set to its queue time; else NULL. */
-struct at_llm_waiter *at_llm_sem_release(struct at_llm_sem *s, int64_t now_ns,
-                                         int64_t *waited_ns);
+struct at_llm_waiter *at_llm_sem_release(struct at_llm_sem *s, int64_t now_ns, int64_t *waited_ns);
 
 /* Remove a queued waiter that gave up (cancelled). */
 void at_llm_sem_remove(struct at_llm_sem *s, struct at_llm_waiter *w);
@@ -54,13 +53,13 @@ void at_llm_sem_remove(struct at_llm_sem *s, struct at_llm_waiter *w);
  * probe interval (doubling up to 8x on failed probes); a success brings it
  * back.  A Retry-After cools the backend down without marking it failed. */
 struct at_llm_health {
-    int failures;        /* consecutive */
+    int failures; /* consecutive */
     int down;
-    int probing;         /* a probe is in flight */
+    int probing; /* a probe is in flight */
     int64_t next_probe_ns;
     int64_t probe_every_ns;
     int64_t cool_until_ns; /* from Retry-After */
-    uint64_t downs;      /* times marked down */
+    uint64_t downs;        /* times marked down */
 };
 
 void at_llm_health_init(struct at_llm_health *h);

@@ -39,13 +39,13 @@ long long at_llm_estimate_response(const json_t *resp);
 
 /* Accounting of one OpenAI-style stream (chat.completion.chunk events). */
 struct at_llm_stream_acc {
-    long long chunks_out;  /* chunks that carried output (content, reasoning, tool args) */
-    long long chars_out;   /* bytes of that output */
+    long long chunks_out;      /* chunks that carried output (content, reasoning, tool args) */
+    long long chars_out;       /* bytes of that output */
     struct at_llm_usage usage; /* last usage object seen */
     int have_usage;
-    int first_token;       /* set once output arrived */
-    int done;              /* "[DONE]" seen */
-    int usage_only;        /* the last chunk had usage and no choices */
+    int first_token; /* set once output arrived */
+    int done;        /* "[DONE]" seen */
+    int usage_only;  /* the last chunk had usage and no choices */
     char model[128];
     char finish_reason[32];
 };

@@ -114,8 +114,7 @@ static void test_defaults(void **state)
     clear_env();
     struct at_llm_config c;
     struct at_diag d;
-    assert_int_equal(load("models:\n  backends:\n    x: {base_url: \"http://h/v1\"}\n", &c, &d),
-                     0);
+    assert_int_equal(load("models:\n  backends:\n    x: {base_url: \"http://h/v1\"}\n", &c, &d), 0);
     assert_int_equal(c.backends[0].kind, AT_LLM_OPENAI);
     assert_int_equal(c.backends[0].max_concurrency, 4);
     assert_int_equal(c.backends[0].discover, 1);

@@ -31,7 +31,7 @@
 /* ---- a scripted upstream: one thread per connection, keep-alive ---- */
 
 struct step {
-    int status;         /* 0: the default answer */
+    int status; /* 0: the default answer */
     const char *retry_after;
     int delay_ms;
 };
@@ -107,26 +107,30 @@ static void *conn_main(void *arg)
         int n;
         if (models) {
             const char *b = "{\"data\":[{\"id\":\"found-1\"},{\"id\":\"found-2\"}]}";
-            n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                           "Content-Length: %zu\r\n\r\n%s",
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
                          strlen(b), b);
         } else if (st.status && st.status != 200) {
             const char *b = "{\"error\":{\"message\":\"scripted\"}}";
             char ra[64] = "";
             if (st.retry_after)
                 snprintf(ra, sizeof(ra), "Retry-After: %s\r\n", st.retry_after);
-            n = snprintf(out, sizeof(out), "HTTP/1.1 %d X\r\n%sContent-Type: application/json\r\n"
-                                           "Content-Length: %zu\r\n\r\n%s",
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 %d X\r\n%sContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
                          st.status, ra, strlen(b), b);
         } else if (stream) {
             const char *ev[] = {
                 "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
                 ("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
                  "\"finish_reason\":\"stop\"}]}\n\n"),
-                "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n",
+                "data: "
+                "{\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n",
                 "data: [DONE]\n\n"};
-            n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                                           "Transfer-Encoding: chunked\r\n\r\n");
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n");
             for (int i = 0; i < 4; i++)
                 n += snprintf(out + n, sizeof(out) - (size_t)n, "%zx\r\n%s\r\n", strlen(ev[i]),
                               ev[i]);
@@ -134,8 +138,9 @@ static void *conn_main(void *arg)
         } else {
             char b[1024];
             snprintf(b, sizeof(b), answer, model);
-            n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                           "Content-Length: %zu\r\n\r\n%s",
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
                          strlen(b), b);
         }
         pthread_mutex_lock(&up.mu);
@@ -305,8 +310,12 @@ static int submit(struct at_llm *g, const char *body, const struct at_llm_caller
                   struct waiter *w, uint64_t *id, struct at_diag *d)
 {
     json_t *b = js(body);
-    struct at_llm_request req = {.body = b, .caller = caller, .override_tier = -1,
-                                 .on_chunk = on_chunk, .on_done = on_done, .arg = w};
+    struct at_llm_request req = {.body = b,
+                                 .caller = caller,
+                                 .override_tier = -1,
+                                 .on_chunk = on_chunk,
+                                 .on_done = on_done,
+                                 .arg = w};
     at_diag_clear(d);
     int rc = at_llm_submit(g, &req, id, d);
     json_decref(b);
@@ -527,13 +536,13 @@ static void test_refusals(void **state)
     assert_int_equal(submit(g, "{\"messages\":[{\"content\":\"x\"}]}", NULL, &w, NULL, &d),
                      AT_EINVAL);
     assert_string_equal(d.pointer, "/messages/0");
-    assert_int_equal(submit(g, "{\"messages\":[{\"role\":\"user\"}],\"max_tokens\":0}", NULL, &w,
-                            NULL, &d),
-                     AT_EINVAL);
+    assert_int_equal(
+        submit(g, "{\"messages\":[{\"role\":\"user\"}],\"max_tokens\":0}", NULL, &w, NULL, &d),
+        AT_EINVAL);
     assert_string_equal(d.pointer, "/max_tokens");
-    assert_int_equal(submit(g, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\"}]}", NULL, &w,
-                            NULL, &d),
-                     AT_ENOENT);
+    assert_int_equal(
+        submit(g, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\"}]}", NULL, &w, NULL, &d),
+        AT_ENOENT);
     assert_false(w.done);
     w_release(&w);
     at_llm_free(g);
@@ -559,8 +568,9 @@ static void test_sampling(void **state)
     (void)state;
     up_script(NULL, 0, 0);
     struct at_llm *g = gw_new(NULL, 0);
-    json_t *p = js("{\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":"
-                   "\"Hi\"}}],\"maxTokens\":20,\"modelPreferences\":{\"hints\":[{\"name\":\"m2\"}]}}");
+    json_t *p =
+        js("{\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\",\"text\":"
+           "\"Hi\"}}],\"maxTokens\":20,\"modelPreferences\":{\"hints\":[{\"name\":\"m2\"}]}}");
     struct sample_wait s = {0};
     struct at_diag d;
     at_diag_clear(&d);
@@ -581,9 +591,12 @@ int main(void)
 {
     up_start();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_answer_and_stream), cmocka_unit_test(test_retry_and_fallback),
-        cmocka_unit_test(test_concurrency_limit), cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_cancel_and_shutdown), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_answer_and_stream),
+        cmocka_unit_test(test_retry_and_fallback),
+        cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_cancel_and_shutdown),
+        cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sampling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

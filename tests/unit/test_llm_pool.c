@@ -143,8 +143,13 @@ static void test_retry_after(void **state)
     s = "Sun, 06 Nov 1994 08:49:37 GMT";
     assert_int_equal(at_llm_retry_after_ms(s, strlen(s), 784111777 - 30), 30000);
     assert_int_equal(at_llm_retry_after_ms(s, strlen(s), 784111777 + 30), 0); /* past */
-    const char *bad[] = {"", "abc", "-1", "1x", "Sun, 06 Nov 1994 08:49:37 PST",
-                         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT",
+    const char *bad[] = {"",
+                         "abc",
+                         "-1",
+                         "1x",
+                         "Sun, 06 Nov 1994 08:49:37 PST",
+                         "Sun, 06 Foo 1994 08:49:37 GMT",
+                         "Sun, 32 Nov 1994 08:49:37 GMT",
                          "99999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(at_llm_retry_after_ms(bad[i], strlen(bad[i]), 0), -1);

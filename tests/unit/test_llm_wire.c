@@ -33,7 +33,8 @@ static void test_usage(void **state)
 {
     (void)state;
     struct at_llm_usage u;
-    json_t *r = js("{\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":5,\"total_tokens\":17}}");
+    json_t *r =
+        js("{\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":5,\"total_tokens\":17}}");
     assert_int_equal(at_llm_usage_from_json(r, &u), 1);
     assert_int_equal(u.tokens_in, 12);
     assert_int_equal(u.tokens_out, 5);
@@ -164,11 +165,11 @@ static void test_anthropic_request(void **state)
     /* user, assistant(tool_use), user(tool_result + "Thanks" merged) */
     assert_int_equal(json_array_size(msgs), 3);
     json_t *m0 = json_array_get(msgs, 0);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_array_get(json_object_get(m0, "content"), 1),
-                                            "source"),
-                            "media_type")),
-                        "image/png");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(m0, "content"), 1), "source"),
+            "media_type")),
+        "image/png");
     json_t *tu = json_array_get(json_object_get(json_array_get(msgs, 1), "content"), 0);
     assert_string_equal(json_string_value(json_object_get(tu, "type")), "tool_use");
     assert_string_equal(json_string_value(json_object_get(json_object_get(tu, "input"), "city")),
@@ -177,15 +178,13 @@ static void test_anthropic_request(void **state)
     assert_int_equal(json_array_size(m2), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(m2, 0), "tool_use_id")),
                         "c1");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(a,
-                                                                                          "tools"),
-                                                                          0),
-                                                          "name")),
-                        "get_weather");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(a, "tools"), 0), "name")),
+        "get_weather");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(a, "tool_choice"), "type")), "any");
-    assert_string_equal(
-        json_string_value(json_array_get(json_object_get(a, "stop_sequences"), 0)), "END");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(a, "stop_sequences"), 0)),
+                        "END");
     json_decref(a);
     json_decref(o);
     /* defaults */
@@ -215,9 +214,8 @@ static void test_anthropic_response(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(tc, "function"), "arguments")),
         "{\"city\":\"Paris\"}");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "usage"),
-                                                        "completion_tokens")),
-                     20);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(o, "usage"), "completion_tokens")), 20);
     json_decref(o);
     json_decref(r);
     r = js("{\"error\":{}}");
@@ -280,9 +278,8 @@ static void test_anthropic_stream(void **state)
     memset(&e, 0, sizeof(e));
     at_buf_init(&e.text, 4096);
     for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
-        assert_int_equal(at_llm_anth_stream_event(&s, ev[i][0], ev[i][1], strlen(ev[i][1]), emit,
-                                                  &e),
-                         0);
+        assert_int_equal(
+            at_llm_anth_stream_event(&s, ev[i][0], ev[i][1], strlen(ev[i][1]), emit, &e), 0);
     assert_string_equal(at_buf_str(&e.text), "Hi {\"a\":1}");
     assert_int_equal(e.n, 7); /* role, text, tool start, 2 args, finish, usage */
     json_t *u = json_object_get(e.last, "usage");
