@@ -19,7 +19,7 @@ models:
   tiers:
     fast: ["tiny-a", "tiny-b"]
   retry: {max_retries: 1, max_retry_after: 5}
-  health: {failure_threshold: 2, probe_interval: 0.5}
+  health: {failure_threshold: 2, probe_interval: 1}
 YAML
 start_daemon --config "$T/atlas.config.yaml"
 msg='"messages":[{"role":"user","content":"Say something."}]'
@@ -80,7 +80,7 @@ expect_eq "stats: flaky marked down (threshold 2)" "$(curl -sf "$ATLAS_URL/v1/at
 chat "{\"model\":\"atlas:fast\",$msg}"
 expect_eq "a down backend is skipped" "$(echo "$HTTP_BODY" | j 'd["atlas"]["attempts"][0]["error"]+" "+d["atlas"]["model"]')" "backend down tiny-b"
 fault "$PROXY_f" '{"mode":"none"}'
-sleep 0.7
+sleep 1.2
 chat "{\"model\":\"atlas:fast\",$msg}"
 expect_eq "probe after probe_interval brings it back" "$(attempts)" "tiny-a:200"
 expect_eq "stats: flaky up again" "$(curl -sf "$ATLAS_URL/v1/atlas/stats" | j '[b["health"]["down"] for b in d["backends"] if b["name"]=="flaky"][0]')" "False"
