@@ -339,6 +339,13 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
         size_t n = e - i;
         int marker = n >= 3 && memcmp(buf + i, "---", 3) == 0 &&
                      (n == 3 || buf[i + 3] == ' ' || buf[i + 3] == '\t' || buf[i + 3] == '\r');
+        if (n > 0 && buf[i] == '%') {
+            /* directives are not needed by any Atlas file, and libfyaml 0.7
+             * can loop forever on a stray '%' at the start of a line */
+            fy_diag_destroy(diag);
+            return at_diag_set(d, AT_EPARSE, doc->file, lineno, 1,
+                               "YAML directives (lines starting with %%) are not supported");
+        }
         if (marker && seen_content) {
             fy_diag_destroy(diag);
             return at_diag_set(d, AT_EPARSE, doc->file, lineno, 1,
