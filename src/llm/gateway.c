@@ -656,6 +656,52 @@ static void update_latency(struct at_llm *g, struct call *c, int64_t ms)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* A backend answered a streamed request with a plain chat.completion (some
+ * ignore "stream"): pass it on as one chunk, then its usage. */
+static void stream_from_answer(struct call *c, enum at_llm_kind kind)
+{
+    json_t *resp = NULL;
+    if (at_json_parse(c->resp.p, c->resp.len, 0, &resp, NULL))
+        return;
+    if (kind == AT_LLM_ANTHROPIC) {
+        json_t *conv = at_llm_anthropic_response(resp);
+        json_decref(resp);
+        resp = conv;
+    }
+    json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+    json_t *msg = json_object_get(choice, "message");
+    if (!json_is_object(msg)) {
+        json_decref(resp);
+        return;
+    }
+    json_t *delta = json_deep_copy(msg);
+    json_t *calls = json_object_get(delta, "tool_calls");
+    size_t i;
+    json_t *tc;
+    json_array_foreach(calls, i, tc) json_object_set_new(tc, "index", json_integer((json_int_t)i));
+    json_t *ch = json_pack("{s:i,s:o,s:O?}", "index", 0, "delta", delta, "finish_reason",
+                           json_object_get(choice, "finish_reason"));
+    json_t *chunk =
+        json_pack("{s:O?,s:s,s:O?,s:[o]}", "id", json_object_get(resp, "id"), "object",
+                  "chat.completion.chunk", "model", json_object_get(resp, "model"), "choices", ch);
+    char *text = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
+    if (text)
+        on_chunk_json(c, text, strlen(text));
+    free(text);
+    json_decref(chunk);
+    json_t *usage = json_object_get(resp, "usage");
+    if (usage) {
+        json_t *uc = json_pack("{s:s,s:[],s:O}", "object", "chat.completion.chunk", "choices",
+                               "usage", usage);
+        text = uc ? json_dumps(uc, JSON_COMPACT) : NULL;
+        if (text)
+            on_chunk_json(c, text, strlen(text));
+        free(text);
+        json_decref(uc);
+    }
+    json_decref(resp);
+}
+
 /* A transfer ended: decide between success, retry, fallback and failure. */
 static void transfer_done(struct call *c, CURLcode cc)
 {
@@ -702,11 +748,8 @@ static void transfer_done(struct call *c, CURLcode cc)
             at_llm_health_success(&b->health, c->probe);
             pthread_mutex_unlock(&g->mu);
             update_latency(g, c, (t - c->attempt_t0) / 1000000);
-            if (!c->emitted && c->resp.len) {
-                /* asked for a stream, got a plain answer: pass it as one chunk */
-                snprintf(c->last_error, sizeof(c->last_error),
-                         "%s answered a streamed request without streaming", b->cfg->name);
-            }
+            if (!c->emitted && c->resp.len)
+                stream_from_answer(c, b->cfg->kind);
             finish(c, 0, 200, NULL);
             return;
         }

@@ -34,6 +34,7 @@ struct step {
     int status; /* 0: the default answer */
     const char *retry_after;
     int delay_ms;
+    int plain; /* answer a streamed request with a plain chat.completion */
 };
 
 static struct {
@@ -120,7 +121,7 @@ static void *conn_main(void *arg)
                          "HTTP/1.1 %d X\r\n%sContent-Type: application/json\r\n"
                          "Content-Length: %zu\r\n\r\n%s",
                          st.status, ra, strlen(b), b);
-        } else if (stream) {
+        } else if (stream && !st.plain) {
             const char *ev[] = {
                 "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
                 ("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
@@ -366,6 +367,18 @@ static void test_answer_and_stream(void **state)
     assert_int_equal(w.usage.tokens_out, 2);
     assert_null(w.body);
     w_release(&w);
+    /* a backend that ignores "stream": one chunk, then its usage */
+    struct step plain[] = {{200, NULL, 0, 1}};
+    up_script(plain, 1, 0);
+    w_init(&w);
+    snprintf(body, sizeof(body), "{\"model\":\"m2\",\"stream\":true,%s}", MSG);
+    assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
+    w_wait(&w);
+    assert_int_equal(w.code, 0);
+    assert_string_equal(w.text, "Hello there.");
+    assert_int_equal(w.chunks, 1);
+    assert_int_equal(w.usage.tokens_out, 6);
+    w_release(&w);
     /* discovery found the models of "disc" */
     json_t *models = at_llm_models_json(g);
     char *s = at_json_dumps(models);
@@ -379,13 +392,13 @@ static void test_answer_and_stream(void **state)
     assert_string_equal(w.model, "found-2");
     w_release(&w);
     at_llm_free(g);
-    assert_int_equal(__atomic_load_n(&nobs, __ATOMIC_SEQ_CST), 3);
+    assert_int_equal(__atomic_load_n(&nobs, __ATOMIC_SEQ_CST), 4);
 }
 
 static void test_retry_and_fallback(void **state)
 {
     (void)state;
-    struct step s[] = {{429, "0", 0}, {200, NULL, 0}};
+    struct step s[] = {{429, "0", 0, 0}, {200, NULL, 0, 0}};
     up_script(s, 2, 0);
     struct at_llm *g = gw_new(NULL, 0);
     struct waiter w;
@@ -402,7 +415,7 @@ static void test_retry_and_fallback(void **state)
                      429);
     w_release(&w);
     /* 500 on m1: straight to m2 */
-    struct step s2[] = {{500, NULL, 0}};
+    struct step s2[] = {{500, NULL, 0, 0}};
     up_script(s2, 1, 0);
     w_init(&w);
     assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
@@ -410,7 +423,7 @@ static void test_retry_and_fallback(void **state)
     assert_string_equal(w.model, "m2");
     w_release(&w);
     /* every candidate fails: 503 with the attempts */
-    struct step s3[] = {{500, NULL, 0}, {502, NULL, 0}};
+    struct step s3[] = {{500, NULL, 0, 0}, {502, NULL, 0, 0}};
     up_script(s3, 2, 0);
     w_init(&w);
     assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
@@ -421,7 +434,7 @@ static void test_retry_and_fallback(void **state)
     assert_non_null(json_object_get(json_object_get(w.body, "error"), "message"));
     w_release(&w);
     /* a 400 is the client's: no fallback */
-    struct step s4[] = {{400, NULL, 0}};
+    struct step s4[] = {{400, NULL, 0, 0}};
     up_script(s4, 1, 0);
     w_init(&w);
     assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
