@@ -95,29 +95,17 @@ static int caller_of(struct at_http_req *r, struct at_llm_caller *c)
     struct at_token_info ti;
     if (!*tok || at_engine_token_info(e, tok, &ti) != 0)
         return 0; /* not a job's token: a user outside agents */
-    memset(c, 0, sizeof(*c));
-    snprintf(c->job_id, sizeof(c->job_id), "%s", ti.job_id);
-    snprintf(c->root_id, sizeof(c->root_id), "%s", ti.root_id[0] ? ti.root_id : ti.job_id);
-    snprintf(c->agent, sizeof(c->agent), "%s", ti.agent);
-    c->agent_tier = -1;
-    c->override_allowed = 1;
     /* the contract's model block: "name@version" -> "name:version" */
     char ref[sizeof(ti.agent)];
     snprintf(ref, sizeof(ref), "%s", ti.agent);
     char *at = strrchr(ref, '@');
     if (at)
         *at = ':';
-    struct at_reg_agent *a;
-    if (at_registry_resolve(r->app->registry, ref, &a) == 0) {
-        json_t *model = json_object_get(a->contract->json, "model");
-        int t = at_llm_tier_parse(json_string_value(json_object_get(model, "preference")));
-        if (t >= 0)
-            c->agent_tier = t;
-        json_t *oa = json_object_get(model, "override_allowed");
-        if (json_is_boolean(oa))
-            c->override_allowed = json_is_true(oa);
+    struct at_reg_agent *a = NULL;
+    at_registry_resolve(r->app->registry, ref, &a);
+    at_llm_caller_init(c, ti.job_id, ti.root_id, ti.agent, a ? a->contract->json : NULL);
+    if (a)
         at_reg_agent_unref(a);
-    }
     return 1;
 }
 

@@ -55,6 +55,13 @@ struct at_llm_caller {
     int override_allowed; /* the contract's model.override_allowed (default 1) */
 };
 
+/* Fill a caller for job job_id (root root_id, agent "name@version") from its
+ * contract's JSON (the `model` block: preference, override_allowed; NULL:
+ * no preference, override allowed).  For the runtime's MCP sampling path
+ * and the HTTP routes alike. */
+void at_llm_caller_init(struct at_llm_caller *c, const char *job_id, const char *root_id,
+                        const char *agent, const json_t *contract_json);
+
 /* What a finished call did (valid during the callback only). */
 struct at_llm_result {
     uint64_t call_id;

@@ -119,6 +119,24 @@ json_t *at_llm_chat_to_sampling(const json_t *completion)
     return r;
 }
 
+void at_llm_caller_init(struct at_llm_caller *c, const char *job_id, const char *root_id,
+                        const char *agent, const json_t *contract_json)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->job_id, sizeof(c->job_id), "%s", job_id ? job_id : "");
+    snprintf(c->root_id, sizeof(c->root_id), "%s", root_id && *root_id ? root_id : c->job_id);
+    snprintf(c->agent, sizeof(c->agent), "%s", agent ? agent : "");
+    c->agent_tier = -1;
+    c->override_allowed = 1;
+    json_t *model = json_object_get(contract_json, "model");
+    int t = at_llm_tier_parse(json_string_value(json_object_get(model, "preference")));
+    if (t >= 0)
+        c->agent_tier = t;
+    json_t *oa = json_object_get(model, "override_allowed");
+    if (json_is_boolean(oa))
+        c->override_allowed = json_is_true(oa);
+}
+
 struct sample {
     at_llm_sample_fn cb;
     void *arg;
