@@ -344,6 +344,25 @@ static void test_sampling(void **state)
     json_decref(c);
 }
 
+static void test_caller_init(void **state)
+{
+    (void)state;
+    struct at_llm_caller c;
+    json_t *k = js("{\"name\":\"a\",\"model\":{\"preference\":\"powerful\","
+                   "\"override_allowed\":false}}");
+    at_llm_caller_init(&c, "job_2", "job_1", "a@1.0.0", k);
+    assert_string_equal(c.job_id, "job_2");
+    assert_string_equal(c.root_id, "job_1");
+    assert_string_equal(c.agent, "a@1.0.0");
+    assert_int_equal(c.agent_tier, AT_LLM_POWERFUL);
+    assert_int_equal(c.override_allowed, 0);
+    json_decref(k);
+    at_llm_caller_init(&c, "job_3", NULL, "b@2.0.0", NULL);
+    assert_string_equal(c.root_id, "job_3"); /* a root job is its own root */
+    assert_int_equal(c.agent_tier, -1);
+    assert_int_equal(c.override_allowed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_response),
         cmocka_unit_test(test_anthropic_stream),
         cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_caller_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
