@@ -123,6 +123,15 @@ copy_agent() {
 }
 
 finish() {
+    # stop the daemon cleanly so LeakSanitizer (in sanitizer builds) reports
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        stop_daemon
+    fi
+    if [ -f "$T/atlasd.log" ] &&
+        grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/atlasd.log"; then
+        fail "sanitizer report in atlasd.log"
+        grep -A30 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/atlasd.log" | head -60 >&2
+    fi
     log "$PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
 }
