@@ -211,8 +211,8 @@ int main(int argc, char **argv)
                 if (++ready == conns)
                     measure_from = now_ns();
             } else {
-                int good = ok && strstr(c->body, "\"result\"") &&
-                           !strstr(c->body, "\"isError\":true");
+                int good =
+                    ok && strstr(c->body, "\"result\"") && !strstr(c->body, "\"isError\":true");
                 if (measure_from && c->started_ns >= measure_from) {
                     if (good) {
                         n_ok++;

@@ -36,6 +36,7 @@ hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 ATLASD=$!
 PIDS="$PIDS $ATLASD"
 for _ in $(seq 200); do [ -s "$T/data/atlasd.url" ] && break; sleep 0.05; done
+[ -s "$T/data/atlasd.url" ] || { echo "bench/mcp: atlasd did not start:" >&2; cat "$T/atlasd.log" >&2; exit 1; }
 URL=$(cat "$T/data/atlasd.url")
 "$BIN/atlas" --url "$URL" register --path "$SRC/examples/agents/echo-c" >/dev/null
 

@@ -42,15 +42,15 @@ struct xfer {
     CURL *h;
     struct curl_slist *hd;
     char *payload;
-    json_t *id;            /* request id (NULL for notifications / GET) */
-    int is_init;           /* an initialize request */
-    int is_get;            /* the session's GET stream */
-    int is_sse;            /* the answer is an event stream */
-    int wrote;             /* something went to stdout for it */
+    json_t *id;  /* request id (NULL for notifications / GET) */
+    int is_init; /* an initialize request */
+    int is_get;  /* the session's GET stream */
+    int is_sse;  /* the answer is an event stream */
+    int wrote;   /* something went to stdout for it */
     long status;
     char ctype[128];
     char session[AT_MCP_SESSION_ID_MAX];
-    struct at_buf body;    /* JSON answers */
+    struct at_buf body; /* JSON answers */
     struct at_sse_parser sse;
     struct xfer *next;
 };
@@ -64,7 +64,7 @@ struct bridge {
     char proto[16];
     struct xfer *active;
     int ninflight;
-    struct at_buf in;      /* stdin bytes not yet split into lines */
+    struct at_buf in; /* stdin bytes not yet split into lines */
     int in_eof;
     int get_open;
     int get_tries;
@@ -240,9 +240,8 @@ static void send_message(struct bridge *b, const char *line, size_t len)
     struct xfer *x = xfer_new(b, "POST");
     x->hd = curl_slist_append(x->hd, "Content-Type: application/json");
     char hdr[600];
-    const char *mver = msg.meta ? json_string_value(json_object_get(msg.meta,
-                                                                    AT_MCP_META_VERSION))
-                                : NULL;
+    const char *mver =
+        msg.meta ? json_string_value(json_object_get(msg.meta, AT_MCP_META_VERSION)) : NULL;
     if (mver) {
         /* MCP 2026-07-28 standard headers mirror the body */
         snprintf(hdr, sizeof(hdr), "MCP-Protocol-Version: %.40s", mver);
@@ -253,8 +252,9 @@ static void send_message(struct bridge *b, const char *line, size_t len)
             const char *name = json_string_value(json_object_get(msg.params, "name"));
             if (!strcmp(msg.method, "resources/read"))
                 name = json_string_value(json_object_get(msg.params, "uri"));
-            if (name && (!strcmp(msg.method, "tools/call") || !strcmp(msg.method, "prompts/get") ||
-                         !strcmp(msg.method, "resources/read")) &&
+            if (name &&
+                (!strcmp(msg.method, "tools/call") || !strcmp(msg.method, "prompts/get") ||
+                 !strcmp(msg.method, "resources/read")) &&
                 !strpbrk(name, "\r\n")) {
                 snprintf(hdr, sizeof(hdr), "Mcp-Name: %.500s", name);
                 x->hd = curl_slist_append(x->hd, hdr);
@@ -269,8 +269,8 @@ static void send_message(struct bridge *b, const char *line, size_t len)
         x->is_init = !strcmp(msg.method, "initialize");
         b->init_pending |= x->is_init;
     }
-    int initialized = msg.kind == AT_MCP_NOTIFICATION &&
-                      !strcmp(msg.method, "notifications/initialized");
+    int initialized =
+        msg.kind == AT_MCP_NOTIFICATION && !strcmp(msg.method, "notifications/initialized");
     x->payload = at_strndup(line, len);
     curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->payload);
     curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -300,8 +300,7 @@ static void xfer_done(struct bridge *b, struct xfer *x, CURLcode cc)
     if (cc != CURLE_OK) {
         fprintf(stderr, "atlas mcp: cannot reach %s: %s\n", b->url, curl_easy_strerror(cc));
         if (x->id && !x->wrote)
-            emit_json(at_mcp_error(x->id, AT_MCP_INTERNAL_ERROR, "atlasd is not reachable",
-                                   NULL));
+            emit_json(at_mcp_error(x->id, AT_MCP_INTERNAL_ERROR, "atlasd is not reachable", NULL));
         xfer_free(x);
         return;
     }

@@ -36,9 +36,9 @@ struct xfer {
     /* SSE answers are parsed as they arrive (MCP 2025-11-25 "Resumability
      * and Redelivery"): the response may come on a stream that never ends
      * (a resumed GET), and a stream may end before the response does */
-    long long want_id;       /* the JSON-RPC id whose response we wait for */
-    json_t *found;           /* that response, once seen */
-    int sse;                 /* the answer is text/event-stream */
+    long long want_id; /* the JSON-RPC id whose response we wait for */
+    json_t *found;     /* that response, once seen */
+    int sse;           /* the answer is text/event-stream */
     struct at_sse_parser parser;
     char last_event_id[128]; /* for Last-Event-ID */
     long retry_ms;           /* the server's reconnection delay, -1 when unset */
@@ -163,8 +163,7 @@ static int find_in_msg(struct find_ctx *f, json_t *msg)
     return 0;
 }
 
-static int xfer_on_event(void *arg, const char *event, const char *data, size_t len,
-                         const char *id)
+static int xfer_on_event(void *arg, const char *event, const char *data, size_t len, const char *id)
 {
     (void)event;
     (void)id;
@@ -273,8 +272,8 @@ static struct curl_slist *prepare(CURL *h, const char *url, const struct session
 
 static char *request_payload(long long id, const char *method, json_t *params)
 {
-    json_t *m = json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method",
-                          method);
+    json_t *m =
+        json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method", method);
     if (params)
         json_object_set(m, "params", params);
     char *s = at_json_dumps(m);
@@ -316,8 +315,8 @@ static int sync_post(struct sync_client *c, const char *method, json_t *params, 
     if (cc == CURLE_WRITE_ERROR && c->x.found)
         cc = CURLE_OK; /* we stopped reading once the response was in */
     if (cc != CURLE_OK)
-        return at_diag_set(d, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, 0,
-                           0, "cannot reach %s: %s", c->url, curl_easy_strerror(cc));
+        return at_diag_set(d, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, 0, 0,
+                           "cannot reach %s: %s", c->url, curl_easy_strerror(cc));
     curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->x.status);
     if (c->x.session[0] && !c->s.id[0])
         snprintf(c->s.id, sizeof(c->s.id), "%s", c->x.session);
@@ -326,8 +325,8 @@ static int sync_post(struct sync_client *c, const char *method, json_t *params, 
                    ? 0
                    : at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s: HTTP %ld", method, c->x.status);
     if (c->x.status >= 400 && c->x.body.len == 0)
-        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s answered %s with HTTP %ld", c->url,
-                           method, c->x.status);
+        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s answered %s with HTTP %ld", c->url, method,
+                           c->x.status);
     json_t *resp;
     int rc = extract_response(&c->x, id, &resp, d);
     if (rc)
@@ -373,8 +372,8 @@ static int sync_connect(struct sync_client *c, struct at_diag *d)
         size_t i;
         json_t *v;
         int ok = 0;
-        json_array_foreach(sv, i, v) ok |= json_is_string(v) &&
-                                           !strcmp(json_string_value(v), PROTO_STATELESS);
+        json_array_foreach(sv, i, v) ok |=
+            json_is_string(v) && !strcmp(json_string_value(v), PROTO_STATELESS);
         const char *ver = version_from(json_object_get(res, "serverInfo"));
         if (ver)
             snprintf(c->server_version, sizeof(c->server_version), "%s", ver);
@@ -460,9 +459,8 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
             const char *tn = json_string_value(json_object_get(pick, "name"));
             const char *desc = json_string_value(json_object_get(pick, "description"));
             /* the agent's version is the server's, when it is a semver */
-            rc = at_contract_new_remote(name, c.server_version[0] ? c.server_version : "1.0.0",
-                                        url, tn, desc,
-                                        json_object_get(pick, "inputSchema"),
+            rc = at_contract_new_remote(name, c.server_version[0] ? c.server_version : "1.0.0", url,
+                                        tn, desc, json_object_get(pick, "inputSchema"),
                                         json_object_get(pick, "outputSchema"), out, d);
         }
     }
@@ -529,7 +527,7 @@ struct rjob {
     int cancelled;
     int retried_session;
     int resumes;
-    int waiting;          /* R_RESUME: until resume_at_ms */
+    int waiting; /* R_RESUME: until resume_at_ms */
     int64_t resume_at_ms;
 };
 
@@ -542,7 +540,7 @@ struct at_remote {
     size_t ncancels;
     struct rjob *active; /* owned by the thread */
     int stop;
-    int count; /* jobs not yet finished (mu) */
+    int count;              /* jobs not yet finished (mu) */
     struct at_map sessions; /* url -> struct session* (thread) */
     struct at_map health;   /* url -> struct health* (thread) */
 };
@@ -604,9 +602,9 @@ static void rjob_send(struct at_remote *rm, struct rjob *rj)
         break;
     case R_INIT:
         method = "initialize";
-        params = json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY,
-                           "capabilities", "clientInfo", "name", "atlasd", "version",
-                           ATLAS_VERSION);
+        params =
+            json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY, "capabilities",
+                      "clientInfo", "name", "atlasd", "version", ATLAS_VERSION);
         break;
     case R_INITIALIZED:
         method = "notifications/initialized";
@@ -660,8 +658,8 @@ static void rjob_send(struct at_remote *rm, struct rjob *rj)
             json_object_update(meta, m26);
             json_decref(m26);
         }
-        params = json_pack("{s:s,s:O,s:o}", "name", rj->tool, "arguments", rj->input, "_meta",
-                           meta);
+        params =
+            json_pack("{s:s,s:O,s:o}", "name", rj->tool, "arguments", rj->input, "_meta", meta);
         break;
     }
     }
@@ -781,8 +779,7 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
             cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_GOT_NOTHING)
             health_failed(rm, rj->url, curl_easy_strerror(cc));
         snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, curl_easy_strerror(cc));
-        rjob_finish(rm, rj, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL,
-                    detail);
+        rjob_finish(rm, rj, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, detail);
         return 0;
     }
     health_ok(rm, rj->url);
@@ -822,12 +819,12 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
     int rc = extract_response(&rj->x, rj->rpc_id, &resp, &d);
     if (rj->step == R_DISCOVER) {
         int ok = 0;
-        json_t *sv = rc ? NULL : json_object_get(json_object_get(resp, "result"),
-                                                 "supportedVersions");
+        json_t *sv =
+            rc ? NULL : json_object_get(json_object_get(resp, "result"), "supportedVersions");
         size_t i;
         json_t *v;
-        json_array_foreach(sv, i, v) ok |= json_is_string(v) &&
-                                           !strcmp(json_string_value(v), PROTO_STATELESS);
+        json_array_foreach(sv, i, v) ok |=
+            json_is_string(v) && !strcmp(json_string_value(v), PROTO_STATELESS);
         json_decref(resp);
         memset(&rj->s, 0, sizeof(rj->s));
         if (ok) {

@@ -75,10 +75,10 @@ struct hchan {
     struct mcp_http *h;
     pthread_mutex_t mu;
     int mode;
-    json_t *queue;              /* [[msg, final], ...] before the transport decided */
-    struct at_http_stream *stream; /* SSE: current stream (reference), NULL when gone */
-    struct at_http_req *req;    /* JSON: the suspended request, NULL when gone/answered */
-    int finished;               /* the final message was sent */
+    json_t *queue;                  /* [[msg, final], ...] before the transport decided */
+    struct at_http_stream *stream;  /* SSE: current stream (reference), NULL when gone */
+    struct at_http_req *req;        /* JSON: the suspended request, NULL when gone/answered */
+    int finished;                   /* the final message was sent */
     struct at_mcp_session *session; /* reference, or NULL */
     unsigned stream_no;
     char key[AT_MCP_SESSION_ID_MAX + 16]; /* in h->streams, "" when not there */
@@ -185,8 +185,7 @@ static int ch_send(struct at_mcp_chan *c, json_t *msg, int final)
 {
     struct hchan *ch = (struct hchan *)c;
     pthread_mutex_lock(&ch->mu);
-    int gone = ch->mode == CH_SSE ? !ch->stream && !ch->session
-                                  : ch->mode == CH_JSON && !ch->req;
+    int gone = ch->mode == CH_SSE ? !ch->stream && !ch->session : ch->mode == CH_JSON && !ch->req;
     deliver(ch, msg, final);
     int drop_key = final && ch->finished;
     pthread_mutex_unlock(&ch->mu);
@@ -317,8 +316,7 @@ static void *prober_main(void *arg)
 static void write_priming(struct at_http_stream *st, unsigned stream_no)
 {
     char buf[96];
-    int n = snprintf(buf, sizeof(buf), "id: %u-0\nretry: %d\ndata: \n\n", stream_no,
-                     SSE_RETRY_MS);
+    int n = snprintf(buf, sizeof(buf), "id: %u-0\nretry: %d\ndata: \n\n", stream_no, SSE_RETRY_MS);
     at_http_stream_write(st, buf, (size_t)n);
 }
 
@@ -448,8 +446,9 @@ static void do_post(struct mcp_http *h, struct at_http_req *r)
 {
     const char *ct = at_http_header(r, "Content-Type");
     if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        reply_rpc(r, 415, at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                                       "Content-Type must be application/json", NULL));
+        reply_rpc(r, 415,
+                  at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
+                               "Content-Type must be application/json", NULL));
         return;
     }
     struct at_mcp_msg msg;
@@ -535,8 +534,9 @@ static void replay_one(const struct at_mcp_event *ev, void *arg)
 static void do_get(struct mcp_http *h, struct at_http_req *r)
 {
     if (!accepts(r, "text/event-stream")) {
-        reply_rpc(r, 406, at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                                       "GET needs Accept: text/event-stream", NULL));
+        reply_rpc(r, 406,
+                  at_mcp_error(NULL, AT_MCP_INVALID_REQUEST, "GET needs Accept: text/event-stream",
+                               NULL));
         return;
     }
     struct at_mcp_ctx ctx;
@@ -547,9 +547,9 @@ static void do_get(struct mcp_http *h, struct at_http_req *r)
         if (!ctx.session_id) {
             /* no session, no stream: stateless servers offer none */
             at_http_add_header(r, "Allow", "POST, DELETE");
-            reply_rpc(r, 405, at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                                           "GET needs an Mcp-Session-Id (initialize first)",
-                                           NULL));
+            reply_rpc(r, 405,
+                      at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
+                                   "GET needs an Mcp-Session-Id (initialize first)", NULL));
         } else {
             reply_rpc(r, ans.status, json_incref(ans.body));
         }
@@ -635,9 +635,9 @@ void at_http_mcp(struct at_http_req *r)
         return;
     }
     if (!rebinding_ok(h, r)) {
-        reply_rpc(r, 403, at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                                       "Origin or Host is not allowed (DNS rebinding protection)",
-                                       NULL));
+        reply_rpc(r, 403,
+                  at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
+                               "Origin or Host is not allowed (DNS rebinding protection)", NULL));
         return;
     }
     if (strcmp(r->method, "POST") == 0) {
@@ -656,8 +656,9 @@ void at_http_mcp(struct at_http_req *r)
         at_mcp_answer_release(&ans);
     } else {
         at_http_add_header(r, "Allow", "GET, POST, DELETE");
-        reply_rpc(r, 405, at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                                       "method not allowed (GET, POST, DELETE)", NULL));
+        reply_rpc(r, 405,
+                  at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
+                               "method not allowed (GET, POST, DELETE)", NULL));
     }
 }
 

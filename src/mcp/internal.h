@@ -11,14 +11,14 @@
 #include <stdatomic.h>
 
 struct at_mcp {
-    atomic_int refs;          /* the owner's and one per pending call */
+    atomic_int refs; /* the owner's and one per pending call */
     struct at_mcp_cfg cfg;
     struct at_mcp_sessions sessions;
-    pthread_mutex_t mu;       /* calls, listeners */
-    struct at_map calls;      /* call key -> struct at__mcp_call (pending tools/call) */
-    struct at_map listeners;  /* session id -> struct at_mcp_chan (GET streams) */
-    struct at_map outbound;   /* "<session>|<id>" -> struct at__mcp_outreq (relayed requests) */
-    atomic_llong next_id;     /* ids of requests Atlas sends to clients */
+    pthread_mutex_t mu;      /* calls, listeners */
+    struct at_map calls;     /* call key -> struct at__mcp_call (pending tools/call) */
+    struct at_map listeners; /* session id -> struct at_mcp_chan (GET streams) */
+    struct at_map outbound;  /* "<session>|<id>" -> struct at__mcp_outreq (relayed requests) */
+    atomic_llong next_id;    /* ids of requests Atlas sends to clients */
     atomic_ullong n_requests, n_notifications, n_errors, n_tool_calls;
     atomic_int n_pending;
     atomic_int stopping;
@@ -36,11 +36,11 @@ struct at__mcp_caller {
     const char *proto;
     int stateless;
     int loopback;
-    int has_token;                  /* an agent's job token */
+    int has_token; /* an agent's job token */
     struct at_token_info tok;
     char token[64];
-    const json_t *meta;             /* the request's _meta (borrowed) */
-    int log_level;                  /* -1: not set */
+    const json_t *meta; /* the request's _meta (borrowed) */
+    int log_level;      /* -1: not set */
     int can_stream;
 };
 
@@ -48,19 +48,20 @@ struct at__mcp_caller {
 struct at__mcp_call {
     atomic_int refs;
     struct at_mcp *m;
-    struct at_mcp_chan *chan;    /* reference */
-    json_t *id;                  /* the request's id */
-    json_t *progress_token;      /* the client's, or NULL */
-    char key[200];               /* in m->calls ("" when not registered) */
+    struct at_mcp_chan *chan;               /* reference */
+    json_t *id;                             /* the request's id */
+    json_t *progress_token;                 /* the client's, or NULL */
+    char key[200];                          /* in m->calls ("" when not registered) */
     char session_id[AT_MCP_SESSION_ID_MAX]; /* "" when stateless */
     char job_id[AT_ID_MAX];
     char agent[AT_AGENT_NAME_MAX * 2 + 2];
     int log_level;
-    int platform;                /* atlas.exec.spawn: output is the child's, errors carry a code */
-    int stateless;               /* cancel the job if the client goes away */
+    int platform;  /* atlas.exec.spawn: output is the child's, errors carry a code */
+    int stateless; /* cancel the job if the client goes away */
     pthread_mutex_t mu;
     int answered;
-    json_t *buffered;            /* the job's result if it ended before the accept callback */
+    json_t *buffered; /* the job's result if it ended before the accept callback */
+    json_t *trace;    /* W3C traceparent/tracestate from the request's _meta, or NULL */
 };
 
 /* A request of an agent relayed to the MCP client that started its job
@@ -72,9 +73,8 @@ struct at__mcp_outreq {
 
 /* server.c */
 int at__mcp_platform_allowed(const struct at__mcp_caller *c);
-struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan,
-                                      const json_t *id, const struct at__mcp_caller *c,
-                                      const json_t *progress_token);
+struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan, const json_t *id,
+                                      const struct at__mcp_caller *c, const json_t *progress_token);
 void at__mcp_call_unref(struct at__mcp_call *call);
 /* Send the final response (a CallToolResult, stolen) once. */
 void at__mcp_call_finish(struct at__mcp_call *call, json_t *result);
@@ -114,7 +114,6 @@ int at__mcp_complete(struct at_mcp *m, const json_t *params, json_t **result, ch
 /* Pagination over a JSON array (MCP 2025-11-25 server/utilities/pagination):
  * put the page of `all` starting at cursor into result[key] and nextCursor.
  * Returns 0 or AT_EINVAL for a cursor we did not issue. */
-int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *key,
-                     json_t *result);
+int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *key, json_t *result);
 
 #endif

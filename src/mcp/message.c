@@ -65,9 +65,9 @@ int at_mcp_msg_from_json(json_t *v, struct at_mcp_msg *m, json_t **err_id, struc
         if (!id || !result == !error)
             return bad(d, AT_MCP_INVALID_REQUEST,
                        "a message needs a method, or an id and exactly one of result or error");
-        if (error && (!json_is_object(error) ||
-                      !json_is_integer(json_object_get(error, "code"))))
-            return bad(d, AT_MCP_INVALID_REQUEST, "\"error\" must be an object with an integer code");
+        if (error && (!json_is_object(error) || !json_is_integer(json_object_get(error, "code"))))
+            return bad(d, AT_MCP_INVALID_REQUEST,
+                       "\"error\" must be an object with an integer code");
         m->kind = AT_MCP_RESPONSE;
         m->result = result;
         m->error = error;
@@ -183,8 +183,8 @@ json_t *at_mcp_versions_json(int stateless_only)
 
 int at_mcp_log_level(const char *name)
 {
-    static const char *const levels[] = {"debug",    "info",  "notice", "warning",
-                                         "error",    "critical", "alert", "emergency"};
+    static const char *const levels[] = {"debug", "info",     "notice", "warning",
+                                         "error", "critical", "alert",  "emergency"};
     if (!name)
         return -1;
     for (int i = 0; i < 8; i++)

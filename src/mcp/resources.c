@@ -128,12 +128,14 @@ int at__mcp_resource_templates_list(struct at_mcp *m, const char *cursor, json_t
     json_t *all = json_array();
     json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s}", "uriTemplate",
                                          "atlas://agents/{name}/contract", "name", "agent-contract",
-                                         "description", "An agent's contract (NAME or "
-                                         "NAME:VERSION)", "mimeType", "application/json"));
+                                         "description",
+                                         "An agent's contract (NAME or "
+                                         "NAME:VERSION)",
+                                         "mimeType", "application/json"));
     json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s}", "uriTemplate", "atlas://jobs/{id}",
                                          "name", "job", "description",
-                                         "A job: state, input, output, error, timing",
-                                         "mimeType", "application/json"));
+                                         "A job: state, input, output, error, timing", "mimeType",
+                                         "application/json"));
     json_t *pub = collect(m, "mcp/resources.json", "resourceTemplates");
     size_t i;
     json_t *e;
@@ -346,8 +348,8 @@ static json_t *substitute(const json_t *v, const json_t *args, int depth)
         json_t *r = json_object();
         const char *k;
         json_t *e;
-        json_object_foreach((json_t *)v, k, e) json_object_set_new(r, k,
-                                                                   substitute(e, args, depth + 1));
+        json_object_foreach((json_t *)v, k, e)
+            json_object_set_new(r, k, substitute(e, args, depth + 1));
         return r;
     }
     return json_deep_copy(v);

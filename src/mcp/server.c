@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INSTRUCTIONS                                                                              \
-    "Atlas runs AI agents. Every registered agent is a tool named like the agent: its "          \
-    "arguments are the agent's input, its structuredContent the agent's output. Tools named "    \
+#define INSTRUCTIONS                                                                               \
+    "Atlas runs AI agents. Every registered agent is a tool named like the agent: its "            \
+    "arguments are the agent's input, its structuredContent the agent's output. Tools named "      \
     "atlas.* are platform capabilities (registry, execution, queue, monitoring)."
 
 /* ---- lifecycle ---- */
@@ -134,9 +134,8 @@ void at_mcp_answer_release(struct at_mcp_answer *a)
 
 /* ---- pending calls ---- */
 
-struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan,
-                                      const json_t *id, const struct at__mcp_caller *c,
-                                      const json_t *progress_token)
+struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan, const json_t *id,
+                                      const struct at__mcp_caller *c, const json_t *progress_token)
 {
     struct at__mcp_call *call = at_calloc(1, sizeof(*call));
     atomic_init(&call->refs, 1);
@@ -167,6 +166,7 @@ void at__mcp_call_unref(struct at__mcp_call *call)
     json_decref(call->id);
     json_decref(call->progress_token);
     json_decref(call->buffered);
+    json_decref(call->trace);
     pthread_mutex_destroy(&call->mu);
     struct at_mcp *m = call->m;
     free(call);
@@ -253,8 +253,8 @@ static void cancel_request(struct at_mcp *m, const struct at__mcp_caller *c, con
  * client/elicitation, client/roots: server-to-client requests travel on
  * the SSE stream of a related client request). */
 
-static void fail(struct at_mcp_answer *ans, int status, const json_t *id, int code,
-                 const char *msg, json_t *data);
+static void fail(struct at_mcp_answer *ans, int status, const json_t *id, int code, const char *msg,
+                 json_t *data);
 
 static int relay_method(const char *method)
 {
@@ -267,9 +267,9 @@ static int client_has(struct at_mcp *m, const char *sid, const char *method)
     struct at_mcp_session *s = at_mcp_session_find(&m->sessions, sid);
     if (!s)
         return 0;
-    const char *cap = !strncmp(method, "sampling", 8)    ? "sampling"
+    const char *cap = !strncmp(method, "sampling", 8)       ? "sampling"
                       : !strncmp(method, "elicitation", 11) ? "elicitation"
-                                                           : "roots";
+                                                            : "roots";
     pthread_mutex_lock(&s->mu);
     int ok = json_object_get(s->client_caps, cap) != NULL;
     pthread_mutex_unlock(&s->mu);
@@ -293,8 +293,8 @@ static void relay_request(struct at_mcp *m, const struct at__mcp_caller *c,
     void *v;
     while (at_map_next(&m->calls, &it, NULL, &v)) {
         struct at__mcp_call *call = v;
-        if (call->session_id[0] && (!strcmp(call->job_id, c->tok.job_id) ||
-                                    !strcmp(call->job_id, c->tok.root_id))) {
+        if (call->session_id[0] &&
+            (!strcmp(call->job_id, c->tok.job_id) || !strcmp(call->job_id, c->tok.root_id))) {
             target = call->chan;
             target->ops->ref(target);
             snprintf(sid, sizeof(sid), "%s", call->session_id);
@@ -358,10 +358,10 @@ static void relay_response(struct at_mcp *m, const struct at__mcp_caller *c,
         reply = at_mcp_result(o->agent_id, json_incref(msg->result));
     } else {
         json_t *data = json_object_get(msg->error, "data");
-        reply = at_mcp_error(o->agent_id, (int)json_integer_value(json_object_get(msg->error,
-                                                                                  "code")),
-                             json_string_value(json_object_get(msg->error, "message")),
-                             data ? json_incref(data) : NULL);
+        reply =
+            at_mcp_error(o->agent_id, (int)json_integer_value(json_object_get(msg->error, "code")),
+                         json_string_value(json_object_get(msg->error, "message")),
+                         data ? json_incref(data) : NULL);
     }
     o->agent_chan->ops->send(o->agent_chan, reply, 1);
     o->agent_chan->ops->unref(o->agent_chan);
@@ -395,8 +395,8 @@ void at__mcp_notify_sessions(struct at_mcp *m, const char *method)
 
 /* ---- admission ---- */
 
-static void fail(struct at_mcp_answer *ans, int status, const json_t *id, int code,
-                 const char *msg, json_t *data)
+static void fail(struct at_mcp_answer *ans, int status, const json_t *id, int code, const char *msg,
+                 json_t *data)
 {
     ans->status = status;
     json_decref(ans->body);
@@ -416,8 +416,10 @@ static int check_headers(const struct at_mcp_ctx *ctx, const struct at_mcp_msg *
 {
     if (ctx->method_header && strcmp(ctx->method_header, msg->method) != 0) {
         char text[300];
-        snprintf(text, sizeof(text), "Mcp-Method header \"%.100s\" does not match the body's "
-                 "method \"%.100s\"", ctx->method_header, msg->method);
+        snprintf(text, sizeof(text),
+                 "Mcp-Method header \"%.100s\" does not match the body's "
+                 "method \"%.100s\"",
+                 ctx->method_header, msg->method);
         fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH, text, NULL);
         return -1;
     }
@@ -456,9 +458,8 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
     c->can_stream = ctx->can_stream;
     c->meta = msg->meta;
     const char *hdr = ctx->proto_header;
-    const char *mver = msg->meta ? json_string_value(json_object_get(msg->meta,
-                                                                     AT_MCP_META_VERSION))
-                                 : NULL;
+    const char *mver =
+        msg->meta ? json_string_value(json_object_get(msg->meta, AT_MCP_META_VERSION)) : NULL;
     if (hdr && !at_mcp_version_supported(hdr)) {
         /* MCP 2025-11-25 basic/transports "Protocol Version Header" */
         char text[160];
@@ -483,8 +484,8 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
             return -1;
         c->stateless = 1;
         c->proto = AT_MCP_V2026;
-        c->log_level = at_mcp_log_level(
-            json_string_value(json_object_get(msg->meta, AT_MCP_META_LOG_LEVEL)));
+        c->log_level =
+            at_mcp_log_level(json_string_value(json_object_get(msg->meta, AT_MCP_META_LOG_LEVEL)));
         snprintf(ans->proto, sizeof(ans->proto), "%s", AT_MCP_V2026);
     } else if (ctx->session_id && *ctx->session_id) {
         struct at_mcp_session *s = at_mcp_session_find(&m->sessions, ctx->session_id);
@@ -544,8 +545,7 @@ static json_t *capabilities(void)
 
 static json_t *server_info(void)
 {
-    return json_pack("{s:s,s:s,s:s}", "name", "atlasd", "title", "Atlas", "version",
-                     ATLAS_VERSION);
+    return json_pack("{s:s,s:s,s:s}", "name", "atlasd", "title", "Atlas", "version", ATLAS_VERSION);
 }
 
 /* Stateless results are cacheable (2026-07-28, SEP-2549). */
@@ -557,8 +557,7 @@ static void cacheable(const struct at__mcp_caller *c, json_t *result)
     json_object_set_new(result, "cacheScope", json_string("private"));
 }
 
-static void do_initialize(struct at_mcp *m, const struct at_mcp_msg *msg,
-                          struct at_mcp_answer *ans)
+static void do_initialize(struct at_mcp *m, const struct at_mcp_msg *msg, struct at_mcp_answer *ans)
 {
     /* MCP 2025-11-25 basic/lifecycle "Initialization" */
     const char *want = json_string_value(json_object_get(msg->params, "protocolVersion"));
@@ -570,8 +569,8 @@ static void do_initialize(struct at_mcp *m, const struct at_mcp_msg *msg,
     const char *v = at_mcp_version_negotiate(want);
     struct at_mcp_session *s;
     if (at_mcp_session_create(&m->sessions, v, &s)) {
-        fail(ans, 503, msg->id, AT_MCP_INTERNAL_ERROR,
-             "too many MCP sessions; try again later", NULL);
+        fail(ans, 503, msg->id, AT_MCP_INTERNAL_ERROR, "too many MCP sessions; try again later",
+             NULL);
         return;
     }
     pthread_mutex_lock(&s->mu);
@@ -594,8 +593,8 @@ static json_t *do_discover(void)
 {
     /* MCP 2026-07-28 server/discover */
     json_t *r = json_pack("{s:o,s:o,s:s,s:i,s:s}", "supportedVersions", at_mcp_versions_json(0),
-                          "capabilities", capabilities(), "instructions", INSTRUCTIONS, "ttlMs",
-                          0, "cacheScope", "public");
+                          "capabilities", capabilities(), "instructions", INSTRUCTIONS, "ttlMs", 0,
+                          "cacheScope", "public");
     json_object_set_new(r, "serverInfo", server_info());
     json_object_set_new(r, "_meta", json_pack("{s:o}", AT_MCP_META_SERVER_INFO, server_info()));
     return r;
@@ -624,9 +623,9 @@ static void list_result(struct at_mcp_answer *ans, const struct at_mcp_msg *msg,
     answer(ans, msg->id, result);
 }
 
-static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx,
-                       const struct at_mcp_msg *msg, struct at__mcp_caller *c,
-                       struct at_mcp_chan *chan, struct at_mcp_answer *ans)
+static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at_mcp_msg *msg,
+                       struct at__mcp_caller *c, struct at_mcp_chan *chan,
+                       struct at_mcp_answer *ans)
 {
     (void)ctx;
     const char *method = msg->method;
@@ -671,8 +670,7 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx,
     } else if (!strcmp(method, "resources/read")) {
         const char *uri = json_string_value(json_object_get(params, "uri"));
         if (!uri) {
-            fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "resources/read needs params.uri",
-                 NULL);
+            fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "resources/read needs params.uri", NULL);
             return;
         }
         rc = at__mcp_resources_read(m, c, uri, &result, err, sizeof(err));
@@ -680,8 +678,7 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx,
             fail(ans, 200, msg->id, rc, err, json_pack("{s:s}", "uri", uri));
         else
             answer(ans, msg->id, result);
-    } else if (!strcmp(method, "resources/subscribe") ||
-               !strcmp(method, "resources/unsubscribe")) {
+    } else if (!strcmp(method, "resources/subscribe") || !strcmp(method, "resources/unsubscribe")) {
         const char *uri = json_string_value(json_object_get(params, "uri"));
         if (!uri) {
             fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS, "params.uri is required", NULL);
@@ -804,8 +801,7 @@ void at_mcp_handle(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct 
 
 /* ---- GET / DELETE ---- */
 
-void at_mcp_check_session(struct at_mcp *m, const struct at_mcp_ctx *ctx,
-                          struct at_mcp_answer *ans)
+void at_mcp_check_session(struct at_mcp *m, const struct at_mcp_ctx *ctx, struct at_mcp_answer *ans)
 {
     memset(ans, 0, sizeof(*ans));
     if (ctx->proto_header && !at_mcp_version_supported(ctx->proto_header)) {
@@ -868,15 +864,13 @@ void at_mcp_delete(struct at_mcp *m, const struct at_mcp_ctx *ctx, struct at_mcp
 
 /* ---- pagination ---- */
 
-int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *key,
-                     json_t *result)
+int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *key, json_t *result)
 {
     size_t start = 0, n = json_array_size(all);
     if (cursor) {
         /* our cursors are "p<offset>"; anything else is not ours */
         long long off;
-        if (cursor[0] != 'p' || at_parse_i64(cursor + 1, 0, 1LL << 40, &off) ||
-            (size_t)off > n)
+        if (cursor[0] != 'p' || at_parse_i64(cursor + 1, 0, 1LL << 40, &off) || (size_t)off > n)
             return AT_EINVAL;
         start = (size_t)off;
     }

@@ -112,8 +112,7 @@ size_t at_mcp_sessions_expire(struct at_mcp_sessions *t, int64_t now_ms)
     return n;
 }
 
-int at_mcp_session_create(struct at_mcp_sessions *t, const char *proto,
-                          struct at_mcp_session **out)
+int at_mcp_session_create(struct at_mcp_sessions *t, const char *proto, struct at_mcp_session **out)
 {
     pthread_mutex_lock(&t->mu);
     size_t count = t->count;

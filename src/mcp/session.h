@@ -53,7 +53,7 @@ struct at_mcp_session {
     /* ring of recent events (mu) */
     struct at_mcp_event log[AT_MCP_EVLOG_MAX];
     size_t log_start, log_len, log_bytes;
-    void *transport;       /* transport-owned per-session state (the transport's lock) */
+    void *transport; /* transport-owned per-session state (the transport's lock) */
 };
 
 struct at_mcp_sessions {

@@ -81,6 +81,7 @@ json_t *at__mcp_render_output(const json_t *output)
 /* ---- the platform tool table ---- */
 
 struct tool_ctx {
+    const json_t *meta; /* the request's _meta */
     struct at_mcp *m;
     const struct at__mcp_caller *c;
     const json_t *id;
@@ -95,35 +96,35 @@ struct ptool {
     const char *name;
     const char *title;
     const char *description;
-    const char *input;  /* JSON Schema text */
-    const char *output; /* JSON Schema text */
-    ptool_fn fn;        /* NULL: not available in this build */
+    const char *input;   /* JSON Schema text */
+    const char *output;  /* JSON Schema text */
+    ptool_fn fn;         /* NULL: not available in this build */
     const char *missing; /* which subsystem is missing */
     int read_only;
 };
 
 #define S_NONE "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}"
-#define S_AGENT_ITEM                                                                             \
-    "{\"type\":\"object\",\"required\":[\"name\",\"version\"],\"properties\":{"                  \
-    "\"name\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"                           \
-    "\"description\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"                       \
-    "\"kind\":{\"type\":\"string\",\"enum\":[\"local\",\"remote\"]},"                             \
-    "\"digest\":{\"type\":\"string\"},\"capabilities\":{\"type\":\"array\",\"items\":{\"type\":"  \
+#define S_AGENT_ITEM                                                                               \
+    "{\"type\":\"object\",\"required\":[\"name\",\"version\"],\"properties\":{"                    \
+    "\"name\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"},"                            \
+    "\"description\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"                        \
+    "\"kind\":{\"type\":\"string\",\"enum\":[\"local\",\"remote\"]},"                              \
+    "\"digest\":{\"type\":\"string\"},\"capabilities\":{\"type\":\"array\",\"items\":{\"type\":"   \
     "\"string\"}},\"registered_at\":{\"type\":\"string\"}}}"
-#define S_JOB                                                                                    \
-    "{\"type\":\"object\",\"required\":[\"id\",\"agent\",\"state\"],\"properties\":{"            \
-    "\"id\":{\"type\":\"string\"},\"agent\":{\"type\":\"string\"},\"version\":{\"type\":"         \
-    "\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"queued\",\"running\",\"completed\","  \
-    "\"failed\",\"cancelled\"]},\"priority\":{\"type\":\"integer\"},\"depth\":{\"type\":"         \
-    "\"integer\"},\"attempts\":{\"type\":\"integer\"},\"root\":{\"type\":\"string\"},"            \
-    "\"parent\":{\"type\":[\"string\",\"null\"]},\"source\":{\"type\":\"string\"},"               \
-    "\"created_at\":{\"type\":[\"string\",\"null\"]},\"started_at\":{\"type\":[\"string\","       \
-    "\"null\"]},\"finished_at\":{\"type\":[\"string\",\"null\"]},\"input\":{},\"output\":{},"     \
+#define S_JOB                                                                                      \
+    "{\"type\":\"object\",\"required\":[\"id\",\"agent\",\"state\"],\"properties\":{"              \
+    "\"id\":{\"type\":\"string\"},\"agent\":{\"type\":\"string\"},\"version\":{\"type\":"          \
+    "\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"queued\",\"running\",\"completed\","   \
+    "\"failed\",\"cancelled\"]},\"priority\":{\"type\":\"integer\"},\"depth\":{\"type\":"          \
+    "\"integer\"},\"attempts\":{\"type\":\"integer\"},\"root\":{\"type\":\"string\"},"             \
+    "\"parent\":{\"type\":[\"string\",\"null\"]},\"source\":{\"type\":\"string\"},"                \
+    "\"created_at\":{\"type\":[\"string\",\"null\"]},\"started_at\":{\"type\":[\"string\","        \
+    "\"null\"]},\"finished_at\":{\"type\":[\"string\",\"null\"]},\"input\":{},\"output\":{},"      \
     "\"error\":{}}}"
-#define S_ENGINE                                                                                 \
-    "{\"type\":\"object\",\"required\":[\"running\",\"queued\"],\"properties\":{"                \
-    "\"running\":{\"type\":\"integer\"},\"queued\":{\"type\":\"integer\"},\"max_concurrent\":"   \
-    "{\"type\":\"integer\"},\"pools\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"      \
+#define S_ENGINE                                                                                   \
+    "{\"type\":\"object\",\"required\":[\"running\",\"queued\"],\"properties\":{"                  \
+    "\"running\":{\"type\":\"integer\"},\"queued\":{\"type\":\"integer\"},\"max_concurrent\":"     \
+    "{\"type\":\"integer\"},\"pools\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"       \
     "\"totals\":{\"type\":\"object\"}}}"
 #define S_UNAVAILABLE_OUT "{\"type\":\"object\"}"
 
@@ -138,14 +139,16 @@ static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
-    {"atlas.registry.list", "List agents", "List the registered agents (every version, newest "
+    {"atlas.registry.list", "List agents",
+     "List the registered agents (every version, newest "
      "first per name); optionally only those named `name`.",
      "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"description\":"
      "\"only this agent's versions\"}},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"agents\"],\"properties\":{\"agents\":{\"type\":"
      "\"array\",\"items\":" S_AGENT_ITEM "}}}",
      t_registry_list, NULL, 1},
-    {"atlas.registry.describe", "Describe an agent", "An agent's contract: schemas, "
+    {"atlas.registry.describe", "Describe an agent",
+     "An agent's contract: schemas, "
      "requirements, hardware, versions.",
      "{\"type\":\"object\",\"required\":[\"agent\"],\"properties\":{\"agent\":{\"type\":"
      "\"string\",\"description\":\"NAME or NAME:VERSION\"}},\"additionalProperties\":false}",
@@ -154,14 +157,16 @@ static const struct ptool ptools[] = {
      "\"contract\":{\"type\":\"object\"},\"input_schema\":{},\"output_schema\":{},"
      "\"versions\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
      t_registry_describe, NULL, 1},
-    {"atlas.registry.search", "Search agents", "Agents (highest version each) whose name, "
+    {"atlas.registry.search", "Search agents",
+     "Agents (highest version each) whose name, "
      "description or capabilities contain `query` (case-insensitive).",
      "{\"type\":\"object\",\"required\":[\"query\"],\"properties\":{\"query\":{\"type\":"
      "\"string\",\"minLength\":1}},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"query\",\"agents\"],\"properties\":{\"query\":{"
      "\"type\":\"string\"},\"agents\":{\"type\":\"array\",\"items\":" S_AGENT_ITEM "}}}",
      t_registry_search, NULL, 1},
-    {"atlas.exec.spawn", "Spawn an agent", "Run an agent as a job (a child of the calling job "
+    {"atlas.exec.spawn", "Spawn an agent",
+     "Run an agent as a job (a child of the calling job "
      "when called with a job token) and return its output when it finishes.",
      "{\"type\":\"object\",\"required\":[\"agent\"],\"properties\":{\"agent\":{\"type\":"
      "\"string\",\"description\":\"NAME or NAME:VERSION\"},\"input\":{\"type\":\"object\","
@@ -183,7 +188,8 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"job\",\"state\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"cancelling\"]}}}",
      t_exec_cancel, NULL, 0},
-    {"atlas.queue.inspect", "Inspect the queue", "Queued and running jobs per agent pool, "
+    {"atlas.queue.inspect", "Inspect the queue",
+     "Queued and running jobs per agent pool, "
      "warm processes, totals.",
      S_NONE, S_ENGINE, t_queue_inspect, NULL, 1},
     {"atlas.queue.priority", "Change a job's priority", "Adjust the priority of a queued job.",
@@ -194,13 +200,14 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"properties\":{\"timeout_s\":{\"type\":\"number\",\"minimum\":0}},"
      "\"additionalProperties\":false}",
      S_UNAVAILABLE_OUT, NULL, "queue draining (the engine cannot drain yet)", 0},
-    {"atlas.nodes.list", "List nodes", "Registered compute nodes.", S_NONE, S_UNAVAILABLE_OUT,
-     NULL, "nodes (the scheduler)", 1},
+    {"atlas.nodes.list", "List nodes", "Registered compute nodes.", S_NONE, S_UNAVAILABLE_OUT, NULL,
+     "nodes (the scheduler)", 1},
     {"atlas.nodes.status", "Node status", "A node's resource utilisation.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
      "\"string\"}},\"additionalProperties\":false}",
      S_UNAVAILABLE_OUT, NULL, "nodes (the scheduler)", 1},
-    {"atlas.nodes.drain", "Drain a node", "Reschedule a node's agents and stop placing work "
+    {"atlas.nodes.drain", "Drain a node",
+     "Reschedule a node's agents and stop placing work "
      "there.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
      "\"string\"}},\"additionalProperties\":false}",
@@ -213,7 +220,8 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"job\",\"node\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"},\"node\":{\"type\":\"string\"}},\"additionalProperties\":false}",
      S_UNAVAILABLE_OUT, NULL, "the scheduler", 0},
-    {"atlas.monitor.metrics", "Execution metrics", "Counters of the engine, the store writer "
+    {"atlas.monitor.metrics", "Execution metrics",
+     "Counters of the engine, the store writer "
      "and the MCP surface.",
      S_NONE,
      "{\"type\":\"object\",\"required\":[\"engine\",\"mcp\",\"agents\"],\"properties\":{"
@@ -224,7 +232,8 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"}},\"additionalProperties\":false}",
      S_UNAVAILABLE_OUT, NULL, "traces (the monitoring engine)", 1},
-    {"atlas.monitor.health", "Platform health", "Whether the daemon is up, its version, "
+    {"atlas.monitor.health", "Platform health",
+     "Whether the daemon is up, its version, "
      "uptime, agents and queue.",
      S_NONE,
      "{\"type\":\"object\",\"required\":[\"status\",\"version\"],\"properties\":{\"status\":{"
@@ -283,16 +292,16 @@ static json_t *ptool_json(size_t i)
     if (p->fn) {
         json_object_set_new(t, "description", json_string(p->description));
     } else {
-        char *d = at_asprintf("%s (not available in this build: needs %s)", p->description,
-                              p->missing);
+        char *d =
+            at_asprintf("%s (not available in this build: needs %s)", p->description, p->missing);
         json_object_set_new(t, "description", json_string(d));
         free(d);
     }
     json_object_set(t, "inputSchema", tables.input[i]);
     json_object_set(t, "outputSchema", tables.output[i]);
     json_object_set_new(t, "annotations",
-                        json_pack("{s:b,s:b,s:b}", "readOnlyHint", p->read_only,
-                                  "destructiveHint", 0, "openWorldHint", 0));
+                        json_pack("{s:b,s:b,s:b}", "readOnlyHint", p->read_only, "destructiveHint",
+                                  0, "openWorldHint", 0));
     return t;
 }
 
@@ -312,17 +321,17 @@ static json_t *agent_tool_json(const struct at_reg_agent *a)
     const struct at_contract *c = a->contract;
     json_t *t = json_object();
     json_object_set_new(t, "name", json_string(c->name));
-    json_object_set_new(t, "description", json_string(c->description && *c->description
-                                                          ? c->description
-                                                          : c->name));
+    json_object_set_new(t, "description",
+                        json_string(c->description && *c->description ? c->description : c->name));
     json_object_set_new(t, "inputSchema",
                         object_schema(c->input ? at_schema_json(c->input) : NULL));
     const json_t *out = c->output ? at_schema_json(c->output) : NULL;
     const char *otype = json_string_value(json_object_get(out, "type"));
     if (otype && strcmp(otype, "object") == 0)
         json_object_set_new(t, "outputSchema", json_deep_copy(out));
-    json_object_set_new(t, "_meta", json_pack("{s:s,s:s}", "io.atlas/version", c->version,
-                                              "io.atlas/kind", a->kind));
+    json_object_set_new(
+        t, "_meta",
+        json_pack("{s:s,s:s}", "io.atlas/version", c->version, "io.atlas/kind", a->kind));
     return t;
 }
 
@@ -387,7 +396,10 @@ static void call_on_done(const struct at_job_rec *rec, int store_rc, void *arg)
             json_object_set_new(json_object_get(r, "structuredContent"), "job",
                                 json_string(rec->id));
     }
-    json_object_set_new(r, "_meta", json_pack("{s:s}", AT_MCP_META_JOB, rec->id));
+    json_t *meta = json_pack("{s:s}", AT_MCP_META_JOB, rec->id);
+    if (call->trace)
+        json_object_update(meta, call->trace);
+    json_object_set_new(r, "_meta", meta);
     at__mcp_call_finish(call, r);
     at__mcp_call_unref(call);
 }
@@ -421,11 +433,13 @@ static void call_on_event(const char *job_id, const char *event, json_t *data, v
         /* agent log messages are "info"; stderr stays in the job log */
         if (!stream || strcmp(stream, "mcp") != 0 || !text || call->log_level > 1)
             return;
-        json_t *p = json_pack("{s:s,s:s,s:s}", "level", "info", "logger", call->agent, "data",
-                              text);
+        json_t *p =
+            json_pack("{s:s,s:s,s:s}", "level", "info", "logger", call->agent, "data", text);
         call->chan->ops->send(call->chan, at_mcp_notification("notifications/message", p), 0);
     }
 }
+
+static json_t *trace_of(const json_t *meta);
 
 static int start_job(struct tool_ctx *t, const char *agent, json_t *input, int priority,
                      int platform, json_t **result)
@@ -438,6 +452,7 @@ static int start_job(struct tool_ctx *t, const char *agent, json_t *input, int p
     }
     struct at__mcp_call *call = at__mcp_call_new(t->m, t->chan, t->id, c, t->progress_token);
     call->platform = platform;
+    call->trace = trace_of(t->meta);
     snprintf(call->agent, sizeof(call->agent), "%s", agent);
     atomic_fetch_add(&call->refs, 2); /* on_done and the event subscription */
     struct at_submit s = {
@@ -476,6 +491,35 @@ static int start_job(struct tool_ctx *t, const char *agent, json_t *input, int p
     return AT_AGAIN;
 }
 
+/* W3C Trace Context (traceparent: version-traceid-parentid-flags, lowercase
+ * hex) carried in _meta by 2026-07-28 clients. */
+static int traceparent_valid(const char *s)
+{
+    static const int seg[] = {2, 32, 16, 2};
+    if (!s || strlen(s) != 55)
+        return 0;
+    for (int i = 0, k = 0; i < 4; i++) {
+        for (int j = 0; j < seg[i]; j++, k++)
+            if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
+                return 0;
+        if (i < 3 && s[k++] != '-')
+            return 0;
+    }
+    return strncmp(s, "ff", 2) != 0;
+}
+
+static json_t *trace_of(const json_t *meta)
+{
+    const char *tp = json_string_value(json_object_get(meta, "traceparent"));
+    if (!traceparent_valid(tp))
+        return NULL;
+    json_t *t = json_pack("{s:s}", "traceparent", tp);
+    const char *ts = json_string_value(json_object_get(meta, "tracestate"));
+    if (ts && strlen(ts) <= 512)
+        json_object_set_new(t, "tracestate", json_string(ts));
+    return t;
+}
+
 /* ---- platform tool handlers ---- */
 
 static json_t *ok(json_t *structured)
@@ -491,8 +535,7 @@ static int t_registry_list(struct tool_ctx *t, json_t *args, json_t **result)
 {
     const char *name = at_json_str(args, "name", NULL);
     if (name) {
-        *result = ok(json_pack("{s:o}", "agents",
-                               at_registry_list_json(t->m->cfg.registry, name)));
+        *result = ok(json_pack("{s:o}", "agents", at_registry_list_json(t->m->cfg.registry, name)));
         return 0;
     }
     /* the whole list changes only with the registry: serve it serialised
@@ -545,8 +588,8 @@ static int t_registry_describe(struct tool_ctx *t, json_t *args, json_t **result
 static int t_registry_search(struct tool_ctx *t, json_t *args, json_t **result)
 {
     const char *q = at_json_str(args, "query", "");
-    *result = ok(json_pack("{s:s,s:o}", "query", q,
-                           "agents", at_registry_search_json(t->m->cfg.registry, q)));
+    *result = ok(json_pack("{s:s,s:o}", "query", q, "agents",
+                           at_registry_search_json(t->m->cfg.registry, q)));
     return 0;
 }
 
@@ -631,20 +674,19 @@ static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result)
     at_mcp_get_stats(t->m, &ms);
     json_t *j = json_object();
     json_object_set_new(j, "engine", engine_stats(t->m));
-    json_object_set_new(
-        j, "mcp",
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)ms.requests,
-                  "notifications", (json_int_t)ms.notifications, "errors", (json_int_t)ms.errors,
-                  "tool_calls", (json_int_t)ms.tool_calls, "pending", (json_int_t)ms.pending,
-                  "sessions", (json_int_t)ms.sessions));
+    json_object_set_new(j, "mcp",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)ms.requests,
+                                  "notifications", (json_int_t)ms.notifications, "errors",
+                                  (json_int_t)ms.errors, "tool_calls", (json_int_t)ms.tool_calls,
+                                  "pending", (json_int_t)ms.pending, "sessions",
+                                  (json_int_t)ms.sessions));
     if (t->m->cfg.writer) {
         struct at_writer_stats ws;
         at_writer_get_stats(t->m->cfg.writer, &ws);
         json_object_set_new(j, "store_writer",
                             json_pack("{s:I,s:I,s:I,s:I}", "writes", (json_int_t)ws.writes,
                                       "commits", (json_int_t)ws.commits, "failures",
-                                      (json_int_t)ws.failures, "pending",
-                                      (json_int_t)ws.pending));
+                                      (json_int_t)ws.failures, "pending", (json_int_t)ws.pending));
     }
     json_object_set_new(j, "agents",
                         json_integer((json_int_t)at_registry_count(t->m->cfg.registry)));
@@ -688,8 +730,13 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         return AT_MCP_INVALID_PARAMS;
     }
     json_t *meta = json_object_get(params, "_meta");
-    struct tool_ctx t = {.m = m, .c = c, .id = id, .chan = chan,
-                         .progress_token = json_object_get(meta, "progressToken"), .raw = raw};
+    struct tool_ctx t = {.meta = meta,
+                         .m = m,
+                         .c = c,
+                         .id = id,
+                         .chan = chan,
+                         .progress_token = json_object_get(meta, "progressToken"),
+                         .raw = raw};
     size_t i;
     const struct ptool *p = ptool_find(name, &i);
     if (p) {
@@ -698,10 +745,13 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         if (!allowed) {
             char msg[400];
             if (c->has_token)
-                snprintf(msg, sizeof(msg), "agent %s may not use platform tools (its contract "
-                         "does not set requires.platform_tools: true)", c->tok.agent);
+                snprintf(msg, sizeof(msg),
+                         "agent %s may not use platform tools (its contract "
+                         "does not set requires.platform_tools: true)",
+                         c->tok.agent);
             else
-                snprintf(msg, sizeof(msg), "platform tools are only available from loopback "
+                snprintf(msg, sizeof(msg),
+                         "platform tools are only available from loopback "
                          "or with a job token");
             *result = at__mcp_tool_error(AT_EPERM, msg, 1);
             return 0;
@@ -734,8 +784,10 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
     }
     if (!may_run_agents(c)) {
         char msg[400];
-        snprintf(msg, sizeof(msg), "agent %s may not run other agents (its contract does not "
-                 "set requires.spawn_agents: true)", c->tok.agent);
+        snprintf(msg, sizeof(msg),
+                 "agent %s may not run other agents (its contract does not "
+                 "set requires.spawn_agents: true)",
+                 c->tok.agent);
         *result = at__mcp_tool_error(AT_EPERM, msg, 0);
         return 0;
     }

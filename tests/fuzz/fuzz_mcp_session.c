@@ -32,7 +32,7 @@ static void c_unref(struct at_mcp_chan *c)
 static int c_send(struct at_mcp_chan *c, json_t *msg, int final)
 {
     (void)c;
-    (void)final;
+    (void) final;
     json_decref(msg);
     return 0;
 }

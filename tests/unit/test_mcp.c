@@ -44,9 +44,8 @@ static void test_parse_kinds(void **state)
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":{}}", &m), 0);
     assert_int_equal(m.kind, AT_MCP_RESPONSE);
     at_mcp_msg_release(&m);
-    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-1,\"message\":\"x\"}}",
-                           &m),
-                     0);
+    assert_int_equal(
+        parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-1,\"message\":\"x\"}}", &m), 0);
     assert_non_null(m.error);
     at_mcp_msg_release(&m);
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{"
@@ -79,14 +78,14 @@ static void test_parse_errors(void **state)
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}", &m),
                      AT_MCP_INVALID_REQUEST);
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1}", &m), AT_MCP_INVALID_REQUEST);
-    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{\"code\":1}}",
-                           &m),
-                     AT_MCP_INVALID_REQUEST);
+    assert_int_equal(
+        parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{\"code\":1}}", &m),
+        AT_MCP_INVALID_REQUEST);
     assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":\"x\"}}", &m),
                      AT_MCP_INVALID_REQUEST);
-    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"_meta\":1}}",
-                           &m),
-                     AT_MCP_INVALID_REQUEST);
+    assert_int_equal(
+        parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"_meta\":1}}", &m),
+        AT_MCP_INVALID_REQUEST);
     /* the id of an invalid request is still reported for the error answer */
     json_t *eid = NULL;
     const char *t = "{\"jsonrpc\":\"1.0\",\"id\":\"k\",\"method\":\"ping\"}";
@@ -96,7 +95,8 @@ static void test_parse_errors(void **state)
     /* depth limit */
     char deep[400];
     size_t n = 0;
-    n += (size_t)snprintf(deep, sizeof(deep), "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"a\":");
+    n += (size_t)snprintf(deep, sizeof(deep),
+                          "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"a\":");
     for (int i = 0; i < 80; i++)
         deep[n++] = '[';
     for (int i = 0; i < 80; i++)
@@ -349,18 +349,18 @@ static void test_lifecycle(void **state)
     at_mcp_answer_release(&a);
 }
 
-#define ENVELOPE                                                                                 \
-    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","                    \
+#define ENVELOPE                                                                                   \
+    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","                       \
     "\"io.modelcontextprotocol/clientCapabilities\":{}}"
 
 static void test_stateless(void **state)
 {
     struct fixture *f = *state;
-    struct at_mcp_ctx ctx = {.loopback = 1, .proto_header = "2026-07-28",
-                             .method_header = "tools/list"};
+    struct at_mcp_ctx ctx = {
+        .loopback = 1, .proto_header = "2026-07-28", .method_header = "tools/list"};
     struct at_mcp_answer a;
-    handle(f, &ctx, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" ENVELOPE
-                    "}}",
+    handle(f, &ctx,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}",
            &a);
     assert_int_equal(a.status, 200);
     json_t *r = result_of(&a);
@@ -380,39 +380,43 @@ static void test_stateless(void **state)
     handle(f, &ctx, text, &a);
     assert_int_equal(json_array_size(json_object_get(result_of(&a), "tools")), 5);
     at_mcp_answer_release(&a);
-    handle(f, &ctx, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{\"cursor\":"
-                    "\"garbage\"," ENVELOPE "}}",
+    handle(f, &ctx,
+           "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{\"cursor\":"
+           "\"garbage\"," ENVELOPE "}}",
            &a);
     assert_int_equal(error_code(&a), AT_MCP_INVALID_PARAMS);
     at_mcp_answer_release(&a);
 
     /* Mcp-Method must agree with the body */
-    struct at_mcp_ctx mism = {.loopback = 1, .proto_header = "2026-07-28",
-                              .method_header = "tools/call"};
-    handle(f, &mism, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{" ENVELOPE
-                     "}}",
+    struct at_mcp_ctx mism = {
+        .loopback = 1, .proto_header = "2026-07-28", .method_header = "tools/call"};
+    handle(f, &mism,
+           "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}",
            &a);
     assert_int_equal(a.status, 400);
     assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
     at_mcp_answer_release(&a);
     /* Mcp-Name must agree with params.name */
     struct at_mcp_ctx name = {.loopback = 1, .method_header = "tools/call", .name_header = "b"};
-    handle(f, &name, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{"
-                     "\"name\":\"a\"," ENVELOPE "}}",
+    handle(f, &name,
+           "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{"
+           "\"name\":\"a\"," ENVELOPE "}}",
            &a);
     assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
     at_mcp_answer_release(&a);
     /* an envelope with an unknown revision */
     struct at_mcp_ctx plain = {.loopback = 1};
-    handle(f, &plain, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\",\"params\":{\"_meta\":{"
-                      "\"io.modelcontextprotocol/protocolVersion\":\"2031-01-01\"}}}",
+    handle(f, &plain,
+           "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\",\"params\":{\"_meta\":{"
+           "\"io.modelcontextprotocol/protocolVersion\":\"2031-01-01\"}}}",
            &a);
     assert_int_equal(a.status, 400);
     assert_int_equal(error_code(&a), AT_MCP_UNSUPPORTED_VERSION);
     at_mcp_answer_release(&a);
     /* server/discover */
-    handle(f, &plain, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"server/discover\",\"params\":{"
-                      ENVELOPE "}}",
+    handle(f, &plain,
+           "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"server/discover\",\"params\":{" ENVELOPE
+           "}}",
            &a);
     assert_true(json_array_size(json_object_get(result_of(&a), "supportedVersions")) >= 2);
     at_mcp_answer_release(&a);
@@ -424,37 +428,41 @@ static void test_platform_tools(void **state)
     struct at_mcp_ctx loop = {.loopback = 1};
     struct at_mcp_answer a;
     /* not built: a tool error, not a protocol error */
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
-                     "\"name\":\"atlas.nodes.list\",\"arguments\":{}}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+           "\"name\":\"atlas.nodes.list\",\"arguments\":{}}}",
            &a);
     json_t *r = result_of(&a);
     assert_true(json_is_true(json_object_get(r, "isError")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "structuredContent"),
-                                                          "code")),
-                        "not-available");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "structuredContent"), "code")),
+        "not-available");
     at_mcp_answer_release(&a);
     /* arguments are checked against the tool's input schema */
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{"
-                     "\"name\":\"atlas.exec.status\",\"arguments\":{\"jobb\":1}}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{"
+           "\"name\":\"atlas.exec.status\",\"arguments\":{\"jobb\":1}}}",
            &a);
     assert_true(json_is_true(json_object_get(result_of(&a), "isError")));
     at_mcp_answer_release(&a);
     /* not from loopback, no token: refused */
     struct at_mcp_ctx far = {.loopback = 0};
-    handle(f, &far, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{"
-                    "\"name\":\"atlas.queue.inspect\",\"arguments\":{}}}",
+    handle(f, &far,
+           "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{"
+           "\"name\":\"atlas.queue.inspect\",\"arguments\":{}}}",
            &a);
     r = result_of(&a);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "structuredContent"),
-                                                          "code")),
-                        "permission-denied");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "structuredContent"), "code")),
+        "permission-denied");
     at_mcp_answer_release(&a);
     handle(f, &far, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\"}", &a);
     assert_int_equal(json_array_size(json_object_get(result_of(&a), "tools")), 0);
     at_mcp_answer_release(&a);
     /* spawn without an engine: a tool error */
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{"
-                     "\"name\":\"atlas.exec.spawn\",\"arguments\":{\"agent\":\"x\"}}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{"
+           "\"name\":\"atlas.exec.spawn\",\"arguments\":{\"agent\":\"x\"}}}",
            &a);
     assert_true(json_is_true(json_object_get(result_of(&a), "isError")));
     at_mcp_answer_release(&a);
@@ -471,25 +479,29 @@ static void test_platform_tools(void **state)
     handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/templates/list\"}", &a);
     assert_int_equal(json_array_size(json_object_get(result_of(&a), "resourceTemplates")), 2);
     at_mcp_answer_release(&a);
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"resources/read\",\"params\":{"
-                     "\"uri\":\"test://none\"}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"resources/read\",\"params\":{"
+           "\"uri\":\"test://none\"}}",
            &a);
     assert_int_equal(error_code(&a), AT_MCP_RESOURCE_NOT_FOUND);
     at_mcp_answer_release(&a);
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"prompts/get\",\"params\":{"
-                     "\"name\":\"none\"}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"prompts/get\",\"params\":{"
+           "\"name\":\"none\"}}",
            &a);
     assert_int_equal(error_code(&a), AT_MCP_INVALID_PARAMS);
     at_mcp_answer_release(&a);
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"completion/complete\",\"params\":{"
-                     "\"ref\":{\"type\":\"ref/prompt\",\"name\":\"p\"},\"argument\":{\"name\":\"a\","
-                     "\"value\":\"\"}}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"completion/complete\",\"params\":{"
+           "\"ref\":{\"type\":\"ref/prompt\",\"name\":\"p\"},\"argument\":{\"name\":\"a\","
+           "\"value\":\"\"}}}",
            &a);
     assert_non_null(json_object_get(json_object_get(result_of(&a), "completion"), "values"));
     at_mcp_answer_release(&a);
     /* agents relay requests only with a job token */
-    handle(f, &loop, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"sampling/createMessage\","
-                     "\"params\":{}}",
+    handle(f, &loop,
+           "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"sampling/createMessage\","
+           "\"params\":{}}",
            &a);
     assert_int_equal(error_code(&a), AT_MCP_METHOD_NOT_FOUND);
     at_mcp_answer_release(&a);
