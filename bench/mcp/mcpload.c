@@ -37,6 +37,7 @@ struct conn {
 
 static const char *g_url, *g_tool, *g_args = "{}";
 static int g_stateless;
+static const char *g_accept = "Accept: application/json, text/event-stream";
 static char *g_payload_call;
 static double *lat;
 static size_t nlat, caplat;
@@ -85,7 +86,7 @@ static void start(CURLM *multi, struct conn *c)
     curl_slist_free_all(c->hd);
     c->hd = NULL;
     c->hd = curl_slist_append(c->hd, "Content-Type: application/json");
-    c->hd = curl_slist_append(c->hd, "Accept: application/json, text/event-stream");
+    c->hd = curl_slist_append(c->hd, g_accept);
     if (g_stateless) {
         c->hd = curl_slist_append(c->hd, "MCP-Protocol-Version: 2026-07-28");
         c->hd = curl_slist_append(c->hd, "Mcp-Method: tools/call");
@@ -146,6 +147,8 @@ int main(int argc, char **argv)
             g_stateless = !strcmp(argv[i + 1], "stateless");
         else if (!strcmp(argv[i], "--conns"))
             conns = (int)strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--json-only"))
+            g_accept = strcmp(argv[i + 1], "1") ? g_accept : "Accept: application/json";
         else if (!strcmp(argv[i], "--seconds"))
             seconds = strtod(argv[i + 1], NULL);
     }
