@@ -21,24 +21,84 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_READERS 16
+#define AT_WAL_RESTART_FRAMES 4096 /* about 16 MiB of 4 KiB pages */
+
+/* Statements on the hot path are prepared once per connection and reused
+ * (sqlite3_reset after each use) instead of parsed on every call. */
+enum { ST_JOB_INSERT, ST_JOB_UPDATE, ST_JOB_GET, ST_USAGE_INSERT, ST_COUNT };
 
 struct reader {
     sqlite3 *db;
     pthread_mutex_t mu;
+    sqlite3_stmt *st[ST_COUNT];
 };
 
 struct sq_store {
     struct at_store base;
     sqlite3 *w;
+    sqlite3_stmt *wst[ST_COUNT];
     pthread_mutex_t wmu; /* recursive */
     int in_txn;
     struct reader r[MAX_READERS];
     int nreaders;
     unsigned next_reader;
     pthread_mutex_t rr_mu;
+    /* WAL checkpoints run on their own connection and thread so a commit
+     * never waits for one (the writer's auto-checkpoint is off) */
+    sqlite3 *ck;
+    pthread_t ck_thread;
+    pthread_mutex_t ck_mu;
+    pthread_cond_t ck_cv;
+    int ck_stop;
+    int ck_started;
 };
+
+/* Called by SQLite after each commit on the writer connection. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    struct sq_store *s = arg;
+    if (frames > AT_WAL_RESTART_FRAMES) {
+        pthread_mutex_lock(&s->ck_mu);
+        pthread_cond_signal(&s->ck_cv);
+        pthread_mutex_unlock(&s->ck_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpoint_main(void *arg)
+{
+    struct sq_store *s = arg;
+    pthread_mutex_lock(&s->ck_mu);
+    while (!s->ck_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ck_cv, &s->ck_mu, &ts);
+        if (s->ck_stop)
+            break;
+        pthread_mutex_unlock(&s->ck_mu);
+        int log = 0, done = 0;
+        /* PASSIVE copies what it can without blocking anyone.  Under a
+         * steady stream of commits it never catches up, so once the WAL
+         * passes AT_WAL_RESTART_FRAMES a RESTART briefly holds the writer
+         * back and lets the WAL start over: the file stays bounded. */
+        sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log > AT_WAL_RESTART_FRAMES)
+            sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+        pthread_mutex_lock(&s->ck_mu);
+    }
+    pthread_mutex_unlock(&s->ck_mu);
+    return NULL;
+}
 
 static const char *const migrations[] = {
     /* 1: initial schema */
@@ -229,6 +289,24 @@ static json_t *col_json(sqlite3_stmt *st, int i)
     if (at_json_parse(t, (size_t)sqlite3_column_bytes(st, i), 0, &v, NULL))
         return NULL;
     return v;
+}
+
+/* A cached statement for slot (prepared on first use).  Release it with
+ * stmt_done, never sqlite3_finalize. */
+static sqlite3_stmt *stmt_get(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
+{
+    if (!*slot &&
+        sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        *slot = NULL;
+        return NULL;
+    }
+    return *slot;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 }
 
 /* ---- transactions (writer) ---- */
@@ -517,7 +595,7 @@ static int sq_job_insert(struct at_store *base, struct at_job_rec *r)
         "INSERT INTO jobs(id, agent, agent_version, priority, state, input, output, error,"
         " parent_id, root_id, depth, attempts, idempotent, source, meta, created_ms, started_ms,"
         " finished_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)";
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    if (!(st = stmt_get(db, &s->wst[ST_JOB_INSERT], sql))) {
         rc = sq_err(db, SQLITE_ERROR, "job_insert");
         wunlock(s);
         return rc;
@@ -545,7 +623,7 @@ static int sq_job_insert(struct at_store *base, struct at_job_rec *r)
         rc = sq_err(db, src, "job_insert");
     else
         r->seq = sqlite3_last_insert_rowid(db);
-    sqlite3_finalize(st);
+    stmt_done(st);
     wunlock(s);
     return rc;
 }
@@ -558,7 +636,7 @@ static int sq_job_update(struct at_store *base, const struct at_job_rec *r)
     int rc = 0;
     const char *sql = "UPDATE jobs SET state=?2, output=?3, error=?4, attempts=?5, meta=?6,"
                       " started_ms=?7, finished_ms=?8, priority=?9 WHERE id=?1";
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    if (!(st = stmt_get(db, &s->wst[ST_JOB_UPDATE], sql))) {
         rc = sq_err(db, SQLITE_ERROR, "job_update");
         wunlock(s);
         return rc;
@@ -577,7 +655,7 @@ static int sq_job_update(struct at_store *base, const struct at_job_rec *r)
         rc = sq_err(db, src, "job_update");
     else if (sqlite3_changes(db) == 0)
         rc = AT_ENOENT;
-    sqlite3_finalize(st);
+    stmt_done(st);
     wunlock(s);
     return rc;
 }
@@ -617,8 +695,7 @@ static int sq_job_get(struct at_store *base, const char *id, struct at_job_rec *
     struct reader *rd = rlock(s);
     sqlite3_stmt *st;
     int rc = AT_ENOENT;
-    if (sqlite3_prepare_v3(rd->db, "SELECT " JOB_COLS " FROM jobs WHERE id=?1", -1,
-                           SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    if (!(st = stmt_get(rd->db, &rd->st[ST_JOB_GET], "SELECT " JOB_COLS " FROM jobs WHERE id=?1"))) {
         rc = sq_err(rd->db, SQLITE_ERROR, "job_get");
         runlock(rd);
         return rc;
@@ -628,7 +705,7 @@ static int sq_job_get(struct at_store *base, const char *id, struct at_job_rec *
         read_job(st, out);
         rc = 0;
     }
-    sqlite3_finalize(st);
+    stmt_done(st);
     runlock(rd);
     return rc;
 }
@@ -730,7 +807,7 @@ static int sq_usage_insert(struct at_store *base, const struct at_usage_rec *r)
     const char *sql = "INSERT INTO usage(id, job_id, root_id, agent, backend, model, tier,"
                       " tokens_in, tokens_out, cost_usd, latency_ms, ttft_ms, status, created_ms)"
                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)";
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    if (!(st = stmt_get(db, &s->wst[ST_USAGE_INSERT], sql))) {
         rc = sq_err(db, SQLITE_ERROR, "usage_insert");
         wunlock(s);
         return rc;
@@ -752,7 +829,7 @@ static int sq_usage_insert(struct at_store *base, const struct at_usage_rec *r)
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE)
         rc = sq_err(db, src, "usage_insert");
-    sqlite3_finalize(st);
+    stmt_done(st);
     wunlock(s);
     return rc;
 }
@@ -855,10 +932,25 @@ static int sq_kv_put(struct at_store *base, const char *key, const char *value)
 static void sq_close(struct at_store *base)
 {
     struct sq_store *s = SQ(base);
+    if (s->ck_started) {
+        pthread_mutex_lock(&s->ck_mu);
+        s->ck_stop = 1;
+        pthread_cond_signal(&s->ck_cv);
+        pthread_mutex_unlock(&s->ck_mu);
+        pthread_join(s->ck_thread, NULL);
+    }
+    if (s->ck)
+        sqlite3_close(s->ck);
+    pthread_mutex_destroy(&s->ck_mu);
+    pthread_cond_destroy(&s->ck_cv);
     for (int i = 0; i < s->nreaders; i++) {
+        for (int k = 0; k < ST_COUNT; k++)
+            sqlite3_finalize(s->r[i].st[k]);
         sqlite3_close(s->r[i].db);
         pthread_mutex_destroy(&s->r[i].mu);
     }
+    for (int k = 0; k < ST_COUNT; k++)
+        sqlite3_finalize(s->wst[k]);
     if (s->w) {
         /* fold the WAL back so the file is self-contained after a clean stop */
         exec_sql(s->w, "PRAGMA wal_checkpoint(TRUNCATE)");
@@ -902,11 +994,21 @@ int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, 
     pthread_mutex_init(&s->wmu, &attr);
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&s->rr_mu, NULL);
+    pthread_mutex_init(&s->ck_mu, NULL);
+    pthread_cond_init(&s->ck_cv, NULL);
     int rc = open_conn(cfg->path, cfg->sync_full, 0, &s->w, d);
     if (rc)
         goto fail;
     if ((rc = migrate(s->w, cfg->path, d)))
         goto fail;
+    if ((rc = open_conn(cfg->path, cfg->sync_full, 0, &s->ck, d)))
+        goto fail;
+    exec_sql(s->w, "PRAGMA wal_autocheckpoint=0");
+    if (pthread_create(&s->ck_thread, NULL, checkpoint_main, s) == 0) {
+        s->ck_started = 1;
+        sqlite3_wal_hook(s->w, wal_hook, s);
+    } else
+        exec_sql(s->w, "PRAGMA wal_autocheckpoint=1000"); /* fall back to inline */
     s->nreaders = cfg->readers > 0 ? cfg->readers : 4;
     if (s->nreaders > MAX_READERS)
         s->nreaders = MAX_READERS;
