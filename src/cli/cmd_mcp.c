@@ -237,6 +237,24 @@ static void send_message(struct bridge *b, const char *line, size_t len)
         return;
     }
     json_decref(eid);
+    if (msg.kind == AT_MCP_NOTIFICATION && !strcmp(msg.method, "notifications/cancelled") &&
+        msg.meta && json_object_get(msg.meta, AT_MCP_META_VERSION)) {
+        /* MCP 2026-07-28 over HTTP: a request is cancelled by closing its
+         * stream, so end the transfer that carries it */
+        json_t *rid = json_object_get(msg.params, "requestId");
+        for (struct xfer **pp = &b->active; rid && *pp; pp = &(*pp)->next) {
+            struct xfer *x = *pp;
+            if (x->id && json_equal(x->id, rid)) {
+                *pp = x->next;
+                b->ninflight--;
+                curl_multi_remove_handle(b->multi, x->h);
+                xfer_free(x);
+                break;
+            }
+        }
+        at_mcp_msg_release(&msg);
+        return;
+    }
     struct xfer *x = xfer_new(b, "POST");
     x->hd = curl_slist_append(x->hd, "Content-Type: application/json");
     char hdr[600];

@@ -228,6 +228,11 @@ void at_mcp_cancel_chan(struct at_mcp *m, struct at_mcp_chan *chan)
 static void cancel_request(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *rid,
                            const char *reason)
 {
+    /* ids name requests only within a session: a client without one
+     * (stateless 2026-07-28) cancels by closing the request's stream, so
+     * one client can never cancel another's request by guessing its id */
+    if (!c->session)
+        return;
     char idk[120], key[200], job[AT_ID_MAX] = "";
     at_mcp_id_key(rid, idk, sizeof(idk));
     snprintf(key, sizeof(key), "%s|%s", c->session ? c->session->id : "-", idk);
