@@ -67,7 +67,7 @@ static size_t response_len(struct conn *c, int *status)
     if (!end)
         return 0;
     size_t hdr = (size_t)(end - c->buf) + 4;
-    *status = atoi(c->buf + 9);
+    *status = (int)strtol(c->buf + 9, NULL, 10);
     long clen = 0;
     for (char *p = c->buf; p < end; p++) {
         if ((p == c->buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
@@ -89,8 +89,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *body = argv[2];
-    int conc = atoi(argv[3]);
-    long total = atol(argv[4]);
+    int conc = (int)strtol(argv[3], NULL, 10);
+    long total = strtol(argv[4], NULL, 10);
     struct conn *cs = calloc((size_t)conc, sizeof(*cs));
     long long *lat = calloc((size_t)total + (size_t)conc, sizeof(*lat));
     int ep = epoll_create1(0);

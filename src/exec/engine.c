@@ -66,6 +66,9 @@ static void wop_done(int rc, void *arg)
     if (op->then & THEN_ACK)
         at__job_accept_committed(op->job, rc);
     if (op->then & THEN_FINAL) {
+        for (int i = 0; i < op->e->nobservers; i++)
+            if (op->e->observers[i].on_final)
+                op->e->observers[i].on_final(op->e->observers[i].arg, &op->rec);
         at__job_finish_committed(op->job, &op->rec, rc);
         struct retire_arg *ra = at_malloc(sizeof(*ra));
         ra->e = op->e;
@@ -150,6 +153,18 @@ static void emit(struct at_job *j, const char *event, json_t *data)
 {
     for (struct at_job_sub *s = j->subs; s; s = s->next)
         s->fn(j->rec.id, event, data, s->arg);
+    struct at_engine *e = j->engine;
+    for (int i = 0; e && i < e->nobservers; i++)
+        if (e->observers[i].on_event)
+            e->observers[i].on_event(e->observers[i].arg, &j->rec, event, data);
+}
+
+int at_engine_add_observer(struct at_engine *e, const struct at_engine_observer *obs)
+{
+    if (e->nobservers >= 8 || e->started)
+        return AT_ELIMIT;
+    e->observers[e->nobservers++] = *obs;
+    return 0;
 }
 
 static void emit_state(struct at_job *j)
@@ -741,6 +756,7 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
     struct at_job *j = at_job_new(a, input);
     json_decref(input);
     at_reg_agent_unref(a);
+    j->engine = e;
     j->rec.priority = s->priority;
     j->rec.source = at_strdup(s->source ? s->source : "api");
     if (s->parent_id)
@@ -971,6 +987,7 @@ int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
         at_job_rec_copy(&j->rec, r);
         j->rec.state = AT_JOB_QUEUED;
         j->persisted = 1;
+        j->engine = e;
         at__token_put(e, j->token, j);
         if (r->state == AT_JOB_RUNNING) {
             if (!j->rec.meta)

@@ -94,6 +94,20 @@ int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason
 void at_engine_watch(struct at_engine *e, const char *job_id, at_job_event_fn fn, void *arg);
 void at_engine_unwatch(struct at_engine *e, const char *job_id, void *arg);
 
+/* Observers of every job (the monitor: traces, logs, metrics, evals).
+ * on_event runs on the engine's loop thread for every job's events (as
+ * at_job_event_fn, with the job's current record); on_final runs after a
+ * job's final state is committed (on the store writer's thread) with the
+ * committed record.  Both must not block: hand work to your own thread.
+ * At most 8 observers, added before at_engine_start.  Thread-safe to call
+ * at start-up only. */
+struct at_engine_observer {
+    void (*on_event)(void *arg, const struct at_job_rec *rec, const char *event, json_t *data);
+    void (*on_final)(void *arg, const struct at_job_rec *rec);
+    void *arg;
+};
+int at_engine_add_observer(struct at_engine *e, const struct at_engine_observer *obs);
+
 /* What a token (ATLAS_TOKEN of an agent process, or the per-job token in
  * a call's _meta) stands for: the job it acts for and what that job's
  * contract allows.  A process token stands for the job the process is

@@ -110,6 +110,8 @@ struct at_engine {
 
     char **base_env; /* PATH, HOME, ... copied at start */
     struct at_remote *remote;
+    struct at_engine_observer observers[8];
+    int nobservers;
 };
 
 /* tokens (engine.c): token -> struct at_token_info (a copy of j's, or an

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 
 struct at_job;
+struct at_engine;
 struct at_pool;
 struct at_worker;
 
@@ -66,6 +67,7 @@ struct at_job {
     char *cancel_reason;
     int64_t accepted_ns;         /* monotonic time of submission */
     struct at_job_sub *subs;     /* event subscribers (loop-owned) */
+    struct at_engine *engine;    /* for observers */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;

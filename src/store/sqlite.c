@@ -130,6 +130,12 @@ static const char *const migrations[] = {
     "CREATE INDEX usage_root ON usage(root_id) WHERE root_id IS NOT NULL;"
     "CREATE INDEX usage_job ON usage(job_id) WHERE job_id IS NOT NULL;"
     "CREATE INDEX usage_time ON usage(created_ms);",
+    /* 3: chains, and the kind of each job (agent run or chain run) */
+    "CREATE TABLE chains(name TEXT PRIMARY KEY, definition TEXT NOT NULL, source TEXT NOT NULL,"
+    "  digest TEXT NOT NULL, registered_ms INTEGER NOT NULL) STRICT;"
+    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent';"
+    "CREATE INDEX jobs_root ON jobs(root_id) WHERE root_id IS NOT NULL;",
+    /* 4 and later: the monitor's tables (traces, logs, evals) */
 };
 
 static struct sq_store *SQ(struct at_store *s)
