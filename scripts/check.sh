@@ -10,6 +10,10 @@ fail_setup() { echo "check: $1" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 ./scripts/install-deps.sh test || fail_setup "installing dependencies failed"
 ./scripts/npm-deps.sh || fail_setup "installing npm packages failed"
+# llama-server for the model gateway's tests: built once (about 5 minutes on
+# 2 cores) and cached outside the clone; it builds beside ours, and the tests
+# that need it wait for it (tests/llm/build-llama-server.sh --wait).
+tests/llm/build-llama-server.sh >"$log/llama-build.txt" 2>&1 &
 ./scripts/checksrc.sh || fail_setup "banned calls in the sources"
 
 echo "== plain build (gcc, -Werror)"

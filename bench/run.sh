@@ -1,0 +1,11 @@
+#!/bin/sh
+# `make bench`: every benchmark, each against its peer in the same run.
+# Results are printed and written under bench/out/; see docs/performance.md.
+set -eu
+cd "$(dirname "$0")/.."
+for b in dispatch mcp gateway; do
+    if [ -x "bench/$b/run.sh" ]; then
+        echo "== bench/$b"
+        "bench/$b/run.sh" || echo "bench/$b failed" >&2
+    fi
+done
