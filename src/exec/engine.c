@@ -147,6 +147,73 @@ int at_engine_token_info(struct at_engine *e, const char *token, struct at_token
     return rc;
 }
 
+/* ---- agents' requests (sampling, elicitation, roots) ---- */
+
+void at_engine_set_request_handler(struct at_engine *e, at_engine_request_fn fn, void *arg)
+{
+    e->request_handler = fn;
+    e->request_arg = arg;
+}
+
+struct agent_req {
+    struct at_engine *e;
+    char job_id[AT_ID_MAX];
+    json_t *id; /* the agent's JSON-RPC id */
+    atomic_int replied;
+    int code;
+    char *message;
+    json_t *result;
+};
+
+static void do_agent_reply(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct agent_req *r = arg;
+    struct at_job *j = at_map_get(&r->e->jobs, r->job_id);
+    struct at_worker *w = j ? j->worker : NULL;
+    if (w && w->job == j && w->state == AT_W_BUSY)
+        at__worker_reply(w, r->id, r->code, r->message, r->result);
+    json_decref(r->id);
+    json_decref(r->result);
+    free(r->message);
+    free(r);
+}
+
+static void agent_reply(void *reply_arg, int code, const char *message, json_t *result)
+{
+    struct agent_req *r = reply_arg;
+    if (atomic_exchange(&r->replied, 1))
+        return; /* a second answer is a handler bug: ignore it */
+    r->code = code;
+    r->message = message ? at_strdup(message) : NULL;
+    r->result = result ? json_incref(result) : NULL;
+    at_loop_post(r->e->loop, do_agent_reply, r);
+}
+
+int at__engine_agent_request(struct at_engine *e, struct at_job *j, const char *method,
+                             json_t *params, const json_t *id)
+{
+    struct at_token_info info;
+    if (at_engine_token_info(e, j->token, &info))
+        return AT_ENOENT;
+    at_engine_request_fn fns[2] = {j->on_request, e->request_handler};
+    void *args[2] = {j->request_arg, e->request_arg};
+    for (int i = 0; i < 2; i++) {
+        if (!fns[i])
+            continue;
+        struct agent_req *r = at_calloc(1, sizeof(*r));
+        r->e = e;
+        snprintf(r->job_id, sizeof(r->job_id), "%s", j->rec.id);
+        r->id = json_deep_copy(id);
+        atomic_init(&r->replied, 0);
+        if (fns[i](args[i], &info, method, params, agent_reply, r) == 0)
+            return 0;
+        json_decref(r->id);
+        free(r);
+    }
+    return AT_ENOENT;
+}
+
 /* ---- events ---- */
 
 static void emit(struct at_job *j, const char *event, json_t *data)
@@ -769,6 +836,10 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
         at_job_on_done(j, s->on_done, s->done_arg);
     if (s->on_event)
         sub_add(j, s->on_event, s->event_arg); /* before the loop sees the job */
+    j->on_request = s->on_request;
+    j->request_arg = s->request_arg;
+    if (json_is_object(s->meta))
+        j->call_meta = json_deep_copy(s->meta);
     at__token_put(e, j->token, j);
     if (out)
         *out = at_job_ref(j);

@@ -48,6 +48,17 @@ int at_engine_start(struct at_engine *e);
 void at_engine_stop(struct at_engine *e);
 void at_engine_free(struct at_engine *e);
 
+/* Requests an agent sends to the runtime while it runs a job (MCP
+ * sampling/createMessage, elicitation/create, roots/list, ...).  A handler
+ * returns 0 when it will answer, by calling reply exactly once from any
+ * thread (code 0 with a result, or an AT_E* code and a message), or an
+ * error code when it does not handle the method (the next handler is
+ * asked; at the end the agent gets -32601).  params is borrowed for the
+ * call only. */
+typedef void (*at_engine_reply_fn)(void *reply_arg, int code, const char *message, json_t *result);
+typedef int (*at_engine_request_fn)(void *arg, const struct at_token_info *job, const char *method,
+                                    json_t *params, at_engine_reply_fn reply, void *reply_arg);
+
 struct at_submit {
     const char *agent;      /* "name" or "name:version" */
     json_t *input;          /* borrowed; defaults are applied to a copy */
@@ -62,6 +73,10 @@ struct at_submit {
     void *done_arg;
     at_job_event_fn on_event; /* progress, logs, state, end (may be NULL) */
     void *event_arg;
+    at_engine_request_fn on_request; /* the submitter answers the agent's requests first */
+    void *request_arg;
+    json_t *meta;           /* extra _meta for the agent's tools/call (e.g. W3C trace
+                               context); borrowed, copied into the job */
 };
 
 /* Validate the input against the agent's contract (defaults applied) and
@@ -93,6 +108,10 @@ int at_engine_cancel(struct at_engine *e, const char *job_id, const char *reason
  * Thread-safe. */
 void at_engine_watch(struct at_engine *e, const char *job_id, at_job_event_fn fn, void *arg);
 void at_engine_unwatch(struct at_engine *e, const char *job_id, void *arg);
+
+/* The runtime-wide handler of agents' requests, asked after the job's own
+ * (e.g. sampling through the model gateway).  Set before at_engine_start. */
+void at_engine_set_request_handler(struct at_engine *e, at_engine_request_fn fn, void *arg);
 
 /* Observers of every job (the monitor: traces, logs, metrics, evals).
  * on_event runs on the engine's loop thread for every job's events (as

@@ -112,6 +112,8 @@ struct at_engine {
     struct at_remote *remote;
     struct at_engine_observer observers[8];
     int nobservers;
+    at_engine_request_fn request_handler;
+    void *request_arg;
 };
 
 /* tokens (engine.c): token -> struct at_token_info (a copy of j's, or an
@@ -127,6 +129,9 @@ void at__worker_cancel(struct at_worker *w, const char *reason);
 void at__worker_stop(struct at_worker *w, const char *reason);
 void at__worker_kill(struct at_worker *w, int code, const char *detail);
 void at__worker_become_idle(struct at_worker *w);
+/* Answer a request the agent sent (code 0: result, else an error). */
+void at__worker_reply(struct at_worker *w, const json_t *id, int code, const char *message,
+                      json_t *result);
 
 /* engine.c, called by worker.c */
 void at__engine_worker_ready(struct at_engine *e, struct at_worker *w);
@@ -137,6 +142,10 @@ void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *para
 void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream,
                         const char *text, size_t len);
 void at__engine_pump(struct at_engine *e);
+/* An agent's request (not ping) while it runs j: 0 when a handler will
+ * answer (the answer is written to the agent later), else not handled. */
+int at__engine_agent_request(struct at_engine *e, struct at_job *j, const char *method,
+                             json_t *params, const json_t *id);
 /* remote.c: a remote job started / produced its result (loop thread) */
 void at__engine_remote_started(struct at_engine *e, struct at_job *j);
 void at__engine_remote_result(struct at_engine *e, struct at_job *j, int code, json_t *output,

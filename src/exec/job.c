@@ -48,6 +48,7 @@ void at_job_unref(struct at_job *j)
     at_job_rec_release(&j->rec);
     at_job_rec_release(&j->final_rec);
     at_reg_agent_unref(j->agent);
+    json_decref(j->call_meta);
     free(j->cancel_reason);
     pthread_mutex_destroy(&j->mu);
     free(j);

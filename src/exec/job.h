@@ -21,6 +21,10 @@
 
 struct at_job;
 struct at_engine;
+struct at_token_info;
+typedef void (*at_engine_reply_fn)(void *reply_arg, int code, const char *message, json_t *result);
+typedef int (*at_engine_request_fn)(void *arg, const struct at_token_info *job, const char *method,
+                                    json_t *params, at_engine_reply_fn reply, void *reply_arg);
 struct at_pool;
 struct at_worker;
 
@@ -68,6 +72,9 @@ struct at_job {
     int64_t accepted_ns;         /* monotonic time of submission */
     struct at_job_sub *subs;     /* event subscribers (loop-owned) */
     struct at_engine *engine;    /* for observers */
+    at_engine_request_fn on_request; /* from at_submit */
+    void *request_arg;
+    json_t *call_meta;           /* extra _meta for tools/call, or NULL */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;

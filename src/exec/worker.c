@@ -124,9 +124,10 @@ static void on_in(struct at_loop *loop, struct at_watch *wt, uint32_t ev)
 
 static json_t *stateless_meta(void)
 {
-    return json_pack("{s:s,s:{s:s,s:s},s:{}}", "io.modelcontextprotocol/protocolVersion",
+    return json_pack("{s:s,s:{s:s,s:s},s:{s:{}}}", "io.modelcontextprotocol/protocolVersion",
                      PROTO_STATELESS, "io.modelcontextprotocol/clientInfo", "name", "atlasd",
-                     "version", ATLAS_VERSION, "io.modelcontextprotocol/clientCapabilities");
+                     "version", ATLAS_VERSION, "io.modelcontextprotocol/clientCapabilities",
+                     "sampling");
 }
 
 /* Send a request; params is consumed.  For stateless workers the
@@ -243,9 +244,11 @@ static int version_accepted(const char *v)
 static void send_initialize(struct at_worker *w)
 {
     w->state = AT_W_INIT;
-    json_t *params = json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY,
-                               "capabilities", "clientInfo", "name", "atlasd", "version",
-                               ATLAS_VERSION);
+    /* sampling: agents may ask the runtime for model completions (the
+     * model gateway answers them) */
+    json_t *params = json_pack("{s:s,s:{s:{}},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY,
+                               "capabilities", "sampling", "clientInfo", "name", "atlasd",
+                               "version", ATLAS_VERSION);
     w->op_id = send_request(w, "initialize", params);
 }
 
@@ -340,6 +343,8 @@ void at__worker_send_call(struct at_worker *w)
     struct at_engine *e = w->eng;
     json_t *meta = json_pack("{s:s,s:s,s:s}", "progressToken", j->rec.id, "io.atlas/jobId",
                              j->rec.id, "io.atlas/token", j->token);
+    if (j->call_meta)
+        json_object_update_missing(meta, j->call_meta); /* e.g. traceparent */
     json_t *params = json_pack("{s:s,s:O,s:o}", "name", w->tool, "arguments", j->rec.input,
                                "_meta", meta);
     w->call_id = send_request(w, "tools/call", params);
@@ -437,14 +442,30 @@ static void handle_call_reply(struct at_worker *w, struct at_rpc_msg *m)
 
 /* ---- messages from the agent ---- */
 
+void at__worker_reply(struct at_worker *w, const json_t *id, int code, const char *message,
+                      json_t *result)
+{
+    if (code == 0)
+        at_rpc_write_result(&w->wbuf, id, result);
+    else
+        at_rpc_write_error(&w->wbuf, id, at_err_rpc(code), message ? message : at_err_msg(code),
+                           NULL);
+    flush_in(w);
+}
+
 static void handle_request(struct at_worker *w, struct at_rpc_msg *m)
 {
     if (strcmp(m->method, "ping") == 0) {
         at_rpc_write_result(&w->wbuf, m->id, NULL);
-    } else {
-        /* sampling/createMessage, roots/list, elicitation: not offered */
-        at_rpc_write_error(&w->wbuf, m->id, -32601, "Method not found", NULL);
+        flush_in(w);
+        return;
     }
+    /* sampling/createMessage, elicitation/create, roots/list...: the job's
+     * submitter or the runtime (model gateway) may answer, later */
+    json_t *params = json_is_object(m->params) ? m->params : NULL;
+    if (w->job && at__engine_agent_request(w->eng, w->job, m->method, params, m->id) == 0)
+        return;
+    at_rpc_write_error(&w->wbuf, m->id, -32601, "Method not found", NULL);
     flush_in(w);
 }
 

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "http/llm_routes.h"
 #include "http/mcp_transport.h"
+#include "llm/gateway.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,50 @@ char *at_app_python_sdk_dir(void)
         }
     }
     return at_strdup(ATLAS_SOURCE_DIR "/sdk/python");
+}
+
+/* Agents' MCP sampling/createMessage requests go to the model gateway. */
+struct sample_ctx {
+    at_engine_reply_fn reply;
+    void *reply_arg;
+};
+
+static void on_sampled(void *arg, int code, const char *message, json_t *result)
+{
+    struct sample_ctx *c = arg;
+    c->reply(c->reply_arg, code, message, result);
+    free(c);
+}
+
+static int agent_request(void *arg, const struct at_token_info *job, const char *method,
+                         json_t *params, at_engine_reply_fn reply, void *reply_arg)
+{
+    struct at_app *app = arg;
+    struct at_llm *llm = __atomic_load_n((struct at_llm **)&app->llm, __ATOMIC_ACQUIRE);
+    if (strcmp(method, "sampling/createMessage") != 0 || !llm)
+        return AT_ENOENT;
+    char ref[200];
+    snprintf(ref, sizeof(ref), "%s", job->agent);
+    char *at = strrchr(ref, '@');
+    if (at)
+        *at = ':';
+    struct at_reg_agent *a = NULL;
+    at_registry_resolve(app->registry, ref, &a);
+    struct at_llm_caller caller;
+    at_llm_caller_init(&caller, job->job_id, job->root_id, job->agent,
+                       a ? a->contract->json : NULL);
+    at_reg_agent_unref(a);
+    struct sample_ctx *c = at_malloc(sizeof(*c));
+    c->reply = reply;
+    c->reply_arg = reply_arg;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_llm_sample(llm, &caller, params, on_sampled, c, &d);
+    if (rc) {
+        free(c);
+        reply(reply_arg, rc, d.msg[0] ? d.msg : at_err_msg(rc), NULL);
+    }
+    return 0;
 }
 
 static int lock_data_dir(struct at_app *app, struct at_diag *d)
@@ -129,6 +174,7 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
         at_diag_set(d, rc, NULL, 0, 0, "cannot create the execution engine");
         goto fail;
     }
+    at_engine_set_request_handler(engine, agent_request, app);
     int requeued = 0, failed = 0;
     if ((rc = at_engine_recover(engine, &requeued, &failed))) {
         at_engine_free(engine);
