@@ -96,6 +96,75 @@ struct at_usage_filter {
     int64_t since_ms;     /* 0: any */
 };
 
+/* ---- the monitor's records (traces, logs, spans, evals; monitor/) ---- */
+
+/* One job's contribution to its trace's summary row (id = the root job's
+ * id).  Rows accumulate: jobs and bytes add up; the root job (is_root)
+ * sets agent, kind, status and the times. */
+struct at_trace_rec {
+    const char *id;
+    const char *agent;  /* "name" */
+    const char *kind;   /* "agent" | "chain" */
+    const char *status; /* the root's state */
+    int64_t started_ms, finished_ms;
+    int jobs;           /* jobs to add */
+    long long bytes;    /* stored bytes to add (retention by size) */
+    int is_root;
+};
+
+struct at_trace_filter {
+    const char *agent;  /* NULL: any */
+    const char *status; /* NULL: any */
+    int64_t since_ms;   /* 0: any (by start) */
+    int64_t before_ms;  /* 0: any (by start, for paging) */
+    int limit;          /* <= 0: 50 */
+};
+
+/* One captured log line of a job. */
+struct at_log_line {
+    const char *job_id;
+    const char *root_id;
+    int seq;            /* per job, from 1 */
+    int64_t ts_ms;
+    const char *stream; /* "stderr" | "mcp" | "atlas" */
+    const char *text;
+};
+
+/* A span that is not a job: a model call (id = its usage id) or a platform
+ * tool call. */
+struct at_span_rec {
+    const char *id;
+    const char *root_id, *job_id;
+    const char *kind;   /* "model" | "tool" */
+    const char *name;
+    const char *status;
+    int64_t started_ms, duration_ms;
+    const json_t *attrs; /* or NULL */
+};
+
+/* A registered eval (evals/NAME.yaml). */
+struct at_eval_rec {
+    const char *name;
+    const char *target_agent;
+    const char *trigger;     /* "every_execution" | "sampled" | "manual" */
+    const json_t *definition; /* the eval block as JSON */
+    const char *source;      /* the YAML text */
+    int64_t registered_ms;
+};
+
+/* The verdict of one check of one eval on one job. */
+struct at_eval_result {
+    const char *id;
+    const char *eval, *job_id, *root_id, *agent, *check_name, *type;
+    int passed;
+    int has_score;
+    double score;
+    const char *detail; /* why (or NULL) */
+    long long tokens;   /* model tokens an llm_judge spent */
+    double cost_usd;
+    int64_t created_ms;
+};
+
 struct at_store;
 
 struct at_store_ops {
@@ -129,6 +198,35 @@ struct at_store_ops {
 
     int (*kv_get)(struct at_store *s, const char *key, char **value);
     int (*kv_put)(struct at_store *s, const char *key, const char *value);
+
+    /* ---- the monitor (appended; see monitor/ and docs/internals/monitor.md) ---- */
+    /* Add a job's part to its trace's summary row (upsert). */
+    int (*trace_put)(struct at_store *s, const struct at_trace_rec *r);
+    /* Trace summaries, newest first: a JSON array of {id, agent, kind,
+     * status, started_ms, finished_ms, jobs, bytes, tokens, cost_usd}
+     * (tokens and cost summed from usage by root). */
+    int (*trace_list)(struct at_store *s, const struct at_trace_filter *f, json_t **out);
+    /* What a trace is built from: {"trace": summary or null, "jobs": [...],
+     * "usage": [...], "spans": [...], "evals": [...]}, jobs in seq order with
+     * created_ms/started_ms/finished_ms, parent_id, root_id, kind, meta. */
+    int (*trace_load)(struct at_store *s, const char *root_id, json_t **out);
+    /* Delete traces (summary, logs, spans, eval results) that finished
+     * before before_ms (0: none by age), then the oldest ones while the
+     * summaries' bytes add up to more than max_bytes (0: no limit). */
+    int (*trace_prune)(struct at_store *s, int64_t before_ms, long long max_bytes, int *deleted);
+    /* Log lines of jobs; a JSON array of {seq, ts_ms, stream, text}. */
+    int (*log_append)(struct at_store *s, const struct at_log_line *lines, size_t n);
+    int (*log_get)(struct at_store *s, const char *job_id, json_t **out);
+    int (*span_put)(struct at_store *s, const struct at_span_rec *r);
+    /* Evals: put (insert or replace), list (a JSON array of {name,
+     * target_agent, trigger, definition, source, registered_ms}), delete. */
+    int (*eval_put)(struct at_store *s, const struct at_eval_rec *r);
+    int (*eval_list)(struct at_store *s, json_t **out);
+    int (*eval_delete)(struct at_store *s, const char *name, int *deleted);
+    int (*eval_result_put)(struct at_store *s, const struct at_eval_result *r);
+    /* Results, newest first, filtered by job and/or eval (NULL: any). */
+    int (*eval_results)(struct at_store *s, const char *job_id, const char *eval, int limit,
+                        json_t **out);
 };
 
 struct at_store {
