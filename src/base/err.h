@@ -37,6 +37,7 @@
     X(ERESTART,    "daemon-restart",     "daemon restarted while the job ran", 500, -32023) \
     X(EUNSUPPORTED,"unsupported",        "unsupported",                        400, -32024) \
     X(ECONN,       "connection-failed",  "connection failed",                  502, -32025) \
+    X(ECIRCUIT,    "circuit-open",       "circuit breaker open",               503, -32026) \
     X(EINTERNAL,   "internal-error",     "internal error",                     500, -32603)
 
 enum { AT_OK = 0, AT_AGAIN = -1 /* not an error: "not yet", try again later */ };

@@ -29,6 +29,7 @@ struct cli_resp {
     json_t *body; /* parsed JSON, or NULL */
     struct at_buf raw;
     char job_id[64]; /* Atlas-Job-Id header */
+    char routed[200]; /* Atlas-Routed-To header */
     char location[256];
 };
 
@@ -70,6 +71,9 @@ int cmd_jobs(struct cli *c, int argc, char **argv);
 int cmd_job(struct cli *c, int argc, char **argv);
 int cmd_cancel(struct cli *c, int argc, char **argv);
 int cmd_health(struct cli *c, int argc, char **argv);
+int cmd_chain(struct cli *c, int argc, char **argv);
+int cmd_orchestrator(struct cli *c, int argc, char **argv);
+int cmd_route(struct cli *c, int argc, char **argv);
 int cmd_mcp(struct cli *c, int argc, char **argv);
 
 /* 1 when argv[i] is -h/--help. */

@@ -28,8 +28,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
         char *dst;
         size_t cap;
     } want[] = {{"atlas-job-id:", r->job_id, sizeof(r->job_id)},
-                {"location:", r->location, sizeof(r->location)}};
-    for (size_t i = 0; i < 2; i++) {
+                {"location:", r->location, sizeof(r->location)},
+                {"atlas-routed-to:", r->routed, sizeof(r->routed)}};
+    for (size_t i = 0; i < 3; i++) {
         size_t kl = strlen(want[i].key);
         if (len > kl && strncasecmp(p, want[i].key, kl) == 0) {
             const char *v = p + kl;

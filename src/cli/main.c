@@ -24,6 +24,9 @@ static const struct {
     {"job", cmd_job, "show one job"},
     {"cancel", cmd_cancel, "cancel a queued or running job"},
     {"health", cmd_health, "show the daemon's health"},
+    {"chain", cmd_chain, "register, list and run chains of agents"},
+    {"orchestrator", cmd_orchestrator, "set, reset or show the orchestrator"},
+    {"route", cmd_route, "run an input that names no agent (the orchestrator routes it)"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout (for desktop MCP clients)"},
 };
 

@@ -21,6 +21,8 @@
 #include "base/utf8.h"
 #include "exec/internal.h"
 #include "exec/remote.h"
+#include "chain/chain.h"
+#include "orch/orch.h"
 #include "json/json.h"
 
 #include <errno.h>
@@ -117,10 +119,11 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         snprintf(t->info.job_id, sizeof(t->info.job_id), "%s", j->rec.id);
         snprintf(t->info.root_id, sizeof(t->info.root_id), "%s",
                  j->rec.root_id ? j->rec.root_id : j->rec.id);
-        snprintf(t->info.agent, sizeof(t->info.agent), "%s", j->agent->key);
+        snprintf(t->info.agent, sizeof(t->info.agent), "%s",
+                 j->agent ? j->agent->key : j->rec.agent);
         t->info.depth = j->rec.depth;
-        t->info.platform_tools = j->agent->contract->platform_tools;
-        t->info.spawn_agents = j->agent->contract->spawn_agents;
+        t->info.platform_tools = j->agent ? j->agent->contract->platform_tools : 0;
+        t->info.spawn_agents = j->agent ? j->agent->contract->spawn_agents : 0;
     }
     pthread_mutex_lock(&e->tok_mu);
     free(at_map_put(&e->tokens, token, t));
@@ -378,6 +381,232 @@ static void post_retire(struct at_loop *loop, void *arg)
     free(ra);
 }
 
+static void cancel_job(struct at_engine *e, struct at_job *j, const char *reason);
+
+/* A parent's last child ended: its process takes its slot back. */
+static void unwait(struct at_engine *e, struct at_job *parent)
+{
+    struct at_worker *w = parent->worker;
+    if (w && w->waiting) {
+        w->waiting = 0;
+        w->pool->nwaiting--;
+        e->running++;
+    }
+}
+
+/* The parent's first child arrived: while it waits on children its slot
+ * (execution.max_concurrent_agents) and its place in its pool are lent to
+ * them, so a tree never waits on itself. */
+static void wait_on_child(struct at_engine *e, struct at_job *parent)
+{
+    if (parent->waiting_children++ > 0)
+        return;
+    struct at_worker *w = parent->worker;
+    if (w && w->state == AT_W_BUSY && !w->waiting) {
+        w->waiting = 1;
+        w->pool->nwaiting++;
+        e->running--;
+        at__engine_pump(e);
+    }
+}
+
+static void cancel_children(struct at_engine *e, struct at_job *j)
+{
+    /* collect first: cancelling changes the table */
+    struct at_job **kids = NULL;
+    size_t n = 0, it = 0;
+    void *v;
+    while (at_map_next(&e->jobs, &it, NULL, &v)) {
+        struct at_job *c = v;
+        if (!c->final && c->rec.parent_id && strcmp(c->rec.parent_id, j->rec.id) == 0) {
+            kids = at_realloc(kids, (n + 1) * sizeof(*kids));
+            kids[n++] = at_job_ref(c);
+        }
+    }
+    char reason[200];
+    snprintf(reason, sizeof(reason), "its parent %s ended (%s)", j->rec.id,
+             at_job_state_name(j->rec.state));
+    for (size_t i = 0; i < n; i++) {
+        cancel_job(e, kids[i], reason);
+        at_job_unref(kids[i]);
+    }
+    free(kids);
+}
+
+/* ---- circuit breakers (execution.circuit_breaker) ---- */
+
+static int breaker_counts(int code)
+{
+    return code == AT_ECRASH || code == AT_ETIMEDOUT || code == AT_EAGENT || code == AT_EPROTO ||
+           code == AT_EOUTPUT || code == AT_E2BIG || code == AT_ECONN;
+}
+
+/* 0 when runs of agent key may start; AT_ECIRCUIT (d says until when) when
+ * its breaker is open.  An open breaker whose recovery_timeout passed lets
+ * one trial run through (half-open). */
+static int breaker_check(struct at_engine *e, const char *key, struct at_diag *d)
+{
+    int rc = 0;
+    pthread_mutex_lock(&e->brk_mu);
+    struct at_breaker *b = at_map_get(&e->breakers, key);
+    if (b && b->state == 1) {
+        int64_t now = at_wall_ms();
+        if (now >= b->open_until) {
+            b->state = 2; /* this run is the trial */
+        } else {
+            rc = at_diag_set(d, AT_ECIRCUIT, NULL, 0, 0,
+                             "the circuit breaker of %s is open after %d consecutive failures "
+                             "(execution.circuit_breaker.failure_threshold); it half-opens in "
+                             "%.1f s (recovery_timeout)",
+                             key, b->failures, (double)(b->open_until - now) / 1000.0);
+        }
+    } else if (b && b->state == 2) {
+        rc = at_diag_set(d, AT_ECIRCUIT, NULL, 0, 0,
+                         "the circuit breaker of %s is half-open: one trial run is in flight",
+                         key);
+    }
+    pthread_mutex_unlock(&e->brk_mu);
+    return rc;
+}
+
+static void breaker_record(struct at_engine *e, const char *key, int code)
+{
+    if (code == AT_ECANCELED || (code && !breaker_counts(code)))
+        return; /* cancellations and bad input say nothing about the agent */
+    pthread_mutex_lock(&e->brk_mu);
+    struct at_breaker *b = at_map_get(&e->breakers, key);
+    if (!b) {
+        if (code == 0) {
+            pthread_mutex_unlock(&e->brk_mu);
+            return;
+        }
+        b = at_calloc(1, sizeof(*b));
+        at_map_put(&e->breakers, key, b);
+    }
+    if (code == 0) {
+        if (b->state)
+            at_info("exec", "circuit breaker of %s closed", key);
+        b->failures = 0;
+        b->state = 0;
+    } else {
+        b->failures++;
+        if (b->state == 2 || (b->state == 0 && b->failures >= e->conf->exec.breaker_threshold)) {
+            b->state = 1;
+            b->open_until = at_wall_ms() + (int64_t)(e->conf->exec.breaker_recovery * 1000);
+            at_warn("exec", "circuit breaker of %s opened after %d consecutive failures", key,
+                    b->failures);
+        }
+    }
+    pthread_mutex_unlock(&e->brk_mu);
+}
+
+json_t *at_engine_breakers_json(struct at_engine *e)
+{
+    static const char *const names[] = {"closed", "open", "half_open"};
+    json_t *o = json_object();
+    pthread_mutex_lock(&e->brk_mu);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&e->breakers, &it, &k, &v)) {
+        struct at_breaker *b = v;
+        json_t *j = json_pack("{s:s,s:i}", "state", names[b->state], "failures", b->failures);
+        if (b->state == 1) {
+            char ts[40];
+            json_object_set_new(j, "open_until",
+                                json_string(at_time_iso8601(b->open_until, ts, sizeof(ts))));
+        }
+        json_object_set_new(o, k, j);
+    }
+    pthread_mutex_unlock(&e->brk_mu);
+    return o;
+}
+
+/* ---- token budgets (execution.resource_budget.max_tokens_per_chain) ---- */
+
+static long long *root_tokens(struct at_engine *e, const char *root)
+{
+    long long *t = at_map_get(&e->root_tokens, root);
+    if (!t) {
+        t = at_calloc(1, sizeof(*t));
+        at_map_put(&e->root_tokens, root, t);
+    }
+    return t;
+}
+
+long long at__engine_tree_tokens(struct at_engine *e, const char *root_id)
+{
+    long long *t = at_map_get(&e->root_tokens, root_id);
+    return t ? *t : 0;
+}
+
+static int usage_write(struct at_store *s, void *arg)
+{
+    return s->ops->usage_insert(s, arg);
+}
+
+static void usage_written(int rc, void *arg)
+{
+    (void)rc;
+    struct at_usage_rec *u = arg;
+    free(u->job_id);
+    free(u->root_id);
+    free(u->agent);
+    free(u->backend);
+    free(u->model);
+    free(u);
+}
+
+/* Usage an agent reported in its result (_meta io.atlas/usage): counted
+ * against its tree's budget and recorded for costs. */
+static void record_agent_usage(struct at_engine *e, struct at_job *j, json_t *usage)
+{
+    long long in = at_json_int(usage, "tokens_in", 0), out = at_json_int(usage, "tokens_out", 0);
+    if (in < 0 || out < 0 || in + out == 0)
+        return;
+    const char *root = j->rec.root_id ? j->rec.root_id : j->rec.id;
+    *root_tokens(e, root) += in + out;
+    struct at_usage_rec *u = at_calloc(1, sizeof(*u));
+    at_id_new("use", u->id);
+    u->job_id = at_strdup(j->rec.id);
+    u->root_id = at_strdup(root);
+    u->agent = at_strdup(j->rec.agent);
+    u->backend = at_strdup("agent");
+    u->model = at_strdup(at_json_str(usage, "model", "unknown"));
+    u->tokens_in = in;
+    u->tokens_out = out;
+    u->latency_ms = u->ttft_ms = -1;
+    u->status = "reported";
+    u->created_ms = at_wall_ms();
+    if (at_writer_submit(e->cfg.writer, usage_write, usage_written, u))
+        usage_written(AT_EBUSY, u);
+}
+
+struct usage_add {
+    struct at_engine *e;
+    char root[AT_ID_MAX];
+    long long tokens;
+};
+
+static void do_usage_add(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct usage_add *u = arg;
+    *root_tokens(u->e, u->root) += u->tokens;
+    free(u);
+}
+
+void at_engine_add_usage(struct at_engine *e, const char *root_id, long long tokens)
+{
+    if (!root_id || !*root_id || tokens <= 0 || strlen(root_id) >= AT_ID_MAX)
+        return;
+    struct usage_add *u = at_malloc(sizeof(*u));
+    u->e = e;
+    snprintf(u->root, sizeof(u->root), "%s", root_id);
+    u->tokens = tokens;
+    at_loop_post(e->loop, do_usage_add, u);
+}
+
 /* Decide the job's final state and send it to the store. */
 static void job_finalize(struct at_engine *e, struct at_job *j, int code, json_t *output,
                          const char *detail, const char *pointer)
@@ -402,15 +631,41 @@ static void job_finalize(struct at_engine *e, struct at_job *j, int code, json_t
         e->n_failed++;
     }
     atomic_fetch_sub(&e->inflight, 1);
+    if (j->agent)
+        breaker_record(e, j->agent->key, code);
+    if (j->cr)
+        at__chain_stop(e, j);
     persist(e, j, THEN_FINAL);
     /* the in-flight table keeps its reference until the commit is seen
      * (post_retire), so cancel and stats still find the job meanwhile */
+
+    /* a tree ends with its root: children still in flight are cancelled
+     * when a job fails, is cancelled or times out */
+    if (j->rec.state != AT_JOB_COMPLETED && j->waiting_children > 0)
+        cancel_children(e, j);
+    struct at_job *parent = j->rec.parent_id ? at_map_get(&e->jobs, j->rec.parent_id) : NULL;
+    if (parent && !parent->final) {
+        if (parent->waiting_children > 0 && --parent->waiting_children == 0)
+            unwait(e, parent);
+        if (parent->cr)
+            at__chain_child_done(e, parent, j);
+    }
+}
+
+void at__engine_finalize(struct at_engine *e, struct at_job *j, int code, json_t *output,
+                         const char *detail, const char *pointer)
+{
+    job_finalize(e, j, code, output, detail, pointer);
 }
 
 static void job_retire(struct at_engine *e, struct at_job *j)
 {
     emit_state(j);
     subs_end(j);
+    if (j->cr) {
+        at__chain_free(j->cr);
+        j->cr = NULL;
+    }
     at__token_del(e, j->token);
     if (at_map_get(&e->jobs, j->rec.id) == j) {
         at_map_del(&e->jobs, j->rec.id);
@@ -425,13 +680,19 @@ void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, j
     w->job = NULL;
     if (j) {
         j->worker = NULL;
-        e->running--;
+        if (w->waiting) { /* its slot was lent to its children: nothing to give back */
+            w->waiting = 0;
+            w->pool->nwaiting--;
+        } else {
+            e->running--;
+        }
         if (w->state != AT_W_DEAD)
             at__token_put(e, w->token, NULL);
         if (usage && json_is_object(usage)) {
             if (!j->rec.meta)
                 j->rec.meta = json_object();
             json_object_set(j->rec.meta, "usage", usage);
+            record_agent_usage(e, j, usage);
         }
         if (code == 0 && !j->final) {
             struct at_diag d;
@@ -542,8 +803,9 @@ void at__engine_remote_result(struct at_engine *e, struct at_job *j, int code, j
 
 static int pool_can_take(const struct at_pool *p)
 {
-    /* a draining pool still serves the jobs already in its queue */
-    return p->nidle > 0 || p->nworkers < p->max;
+    /* a draining pool still serves the jobs already in its queue; processes
+     * whose job waits on its children do not count against max */
+    return p->nidle > 0 || p->nworkers - p->nwaiting < p->max;
 }
 
 void at__engine_pump(struct at_engine *e)
@@ -611,13 +873,9 @@ struct arrive {
     struct at_job *j;
 };
 
-static void do_arrive(struct at_loop *loop, void *arg)
+/* A job enters the loop (the in-flight table takes the caller's reference). */
+static void arrive(struct at_engine *e, struct at_job *j)
 {
-    (void)loop;
-    struct arrive *a = arg;
-    struct at_engine *e = a->e;
-    struct at_job *j = a->j;
-    free(a);
     if (atomic_load(&e->stopping)) {
         /* accepted but not yet started: left queued for the next start */
         persist(e, j, THEN_NONE);
@@ -626,6 +884,29 @@ static void do_arrive(struct at_loop *loop, void *arg)
     }
     at_map_put(&e->jobs, j->rec.id, j); /* the table owns the submit reference */
     j->rec.seq = (int64_t)++e->order;
+    struct at_job *parent = j->rec.parent_id ? at_map_get(&e->jobs, j->rec.parent_id) : NULL;
+    if (parent && !parent->final)
+        wait_on_child(e, parent);
+    if (j->rec.parent_id) {
+        /* the tree's token budget is checked before each child starts */
+        const char *root = j->rec.root_id ? j->rec.root_id : j->rec.id;
+        long long used = at__engine_tree_tokens(e, root);
+        if (used >= e->conf->exec.max_tokens_per_chain) {
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "the token budget of tree %s is spent: %lld tokens used, "
+                     "execution.resource_budget.max_tokens_per_chain is %lld",
+                     root, used, e->conf->exec.max_tokens_per_chain);
+            if (!j->chain)
+                atomic_fetch_sub(&e->queued, 1);
+            job_finalize(e, j, AT_ELIMIT, NULL, msg, NULL);
+            return;
+        }
+    }
+    if (j->chain) {
+        at__chain_start(e, j);
+        return;
+    }
     if (j->agent->contract->remote) {
         atomic_fetch_sub(&e->queued, 1);
         at__remote_run(e, j);
@@ -639,46 +920,68 @@ static void do_arrive(struct at_loop *loop, void *arg)
         persist(e, j, THEN_NONE); /* waiting: acknowledge it as queued */
 }
 
+static void do_arrive(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct arrive *a = arg;
+    struct at_engine *e = a->e;
+    struct at_job *j = a->j;
+    free(a);
+    arrive(e, j);
+}
+
 struct cancel_req {
     struct at_engine *e;
     char id[AT_ID_MAX];
     char *reason;
 };
 
+static void cancel_job(struct at_engine *e, struct at_job *j, const char *reason)
+{
+    if (!j || j->final)
+        return;
+    j->cancel_requested = 1;
+    free(j->cancel_reason);
+    j->cancel_reason = at_strdup(reason ? reason : "cancelled");
+    if (j->chain) {
+        job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL); /* its children follow */
+    } else if (j->heap_idx >= 0 && j->pool) {
+        at_jobq_remove(&j->pool->queue, j);
+        atomic_fetch_sub(&e->queued, 1);
+        job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+    } else if (j->worker) {
+        struct at_worker *w = j->worker;
+        if (w->state == AT_W_BUSY && w->call_id) {
+            at__engine_job_result(e, w, AT_ECANCELED, NULL, NULL, NULL, NULL);
+        } else {
+            /* waiting for its process or for the running commit */
+            at__token_put(e, w->token, NULL);
+            w->job = NULL;
+            j->worker = NULL;
+            e->running--;
+            job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+            at_job_unref(j);
+            if (w->state == AT_W_BUSY)
+                at__worker_become_idle(w); /* it never got the call */
+            at__engine_pump(e);
+        }
+    } else if (j->agent && j->agent->contract->remote) {
+        at__remote_cancel(e, j);
+    } else {
+        job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+    }
+}
+
+void at__engine_cancel_job(struct at_engine *e, struct at_job *j, const char *reason)
+{
+    cancel_job(e, j, reason);
+}
+
 static void do_cancel(struct at_loop *loop, void *arg)
 {
     (void)loop;
     struct cancel_req *c = arg;
-    struct at_engine *e = c->e;
-    struct at_job *j = at_map_get(&e->jobs, c->id);
-    if (j && !j->final) {
-        j->cancel_requested = 1;
-        free(j->cancel_reason);
-        j->cancel_reason = at_strdup(c->reason ? c->reason : "cancelled");
-        if (j->heap_idx >= 0 && j->pool) {
-            at_jobq_remove(&j->pool->queue, j);
-            atomic_fetch_sub(&e->queued, 1);
-            job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
-        } else if (j->worker) {
-            struct at_worker *w = j->worker;
-            if (w->state == AT_W_BUSY && w->call_id) {
-                at__engine_job_result(e, w, AT_ECANCELED, NULL, NULL, NULL, NULL);
-            } else {
-                /* waiting for its process or for the running commit */
-                at__token_put(e, w->token, NULL);
-                w->job = NULL;
-                j->worker = NULL;
-                e->running--;
-                job_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
-                at_job_unref(j);
-                if (w->state == AT_W_BUSY)
-                    at__worker_become_idle(w); /* it never got the call */
-                at__engine_pump(e);
-            }
-        } else {
-            at__remote_cancel(e, j);
-        }
-    }
+    cancel_job(c->e, at_map_get(&c->e->jobs, c->id), c->reason);
     free(c->reason);
     free(c);
 }
@@ -764,6 +1067,11 @@ int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
     pthread_mutex_init(&e->stats_mu, NULL);
     pthread_cond_init(&e->stats_cv, NULL);
     pthread_mutex_init(&e->tok_mu, NULL);
+    pthread_mutex_init(&e->brk_mu, NULL);
+    pthread_mutex_init(&e->orch_mu, NULL);
+    at_map_init(&e->breakers);
+    at_map_init(&e->root_tokens);
+    at_map_init(&e->orch_chains);
     copy_base_env(e);
     rc = at__remote_init(e);
     if (rc) {
@@ -790,11 +1098,51 @@ int at_engine_start(struct at_engine *e)
     return 0;
 }
 
+static int submit_chain(struct at_engine *e, const struct at_submit *s, struct at_job **out,
+                        struct at_diag *d)
+{
+    struct at_chain *c;
+    if (at_registry_chain_get(e->cfg.registry, s->chain, &c))
+        return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no chain named \"%s\" is registered",
+                           s->chain);
+    json_t *input = s->input ? json_deep_copy(s->input) : json_object();
+    struct at_job *j = at_job_new_chain(c, input);
+    at_chain_unref(c);
+    json_decref(input);
+    j->engine = e;
+    j->rec.priority = s->priority;
+    j->rec.source = at_strdup(s->source ? s->source : "api");
+    if (s->parent_id)
+        j->rec.parent_id = at_strdup(s->parent_id);
+    j->rec.root_id = at_strdup(s->root_id ? s->root_id : s->parent_id ? s->parent_id : j->rec.id);
+    j->rec.depth = s->depth;
+    j->on_accept = s->on_accept;
+    j->accept_arg = s->accept_arg;
+    if (s->on_done)
+        at_job_on_done(j, s->on_done, s->done_arg);
+    if (s->on_event)
+        sub_add(j, s->on_event, s->event_arg);
+    if (out)
+        *out = at_job_ref(j);
+    atomic_fetch_add(&e->inflight, 1);
+    struct arrive *ar = at_malloc(sizeof(*ar));
+    ar->e = e;
+    ar->j = j;
+    at_loop_post(e->loop, do_arrive, ar);
+    return 0;
+}
+
 int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_job **out,
                      struct at_diag *d)
 {
     if (atomic_load(&e->stopping))
         return at_diag_set(d, AT_ESTATE, NULL, 0, 0, "the daemon is shutting down");
+    if (atomic_load(&e->draining))
+        return at_diag_set(d, AT_EBUSY, NULL, 0, 0,
+                           "the queue is draining (atlas.queue.drain): no new runs until it is "
+                           "resumed");
+    if (s->chain)
+        return submit_chain(e, s, out, d);
     struct at_reg_agent *a;
     int rc = at_registry_resolve(e->cfg.registry, s->agent, &a);
     if (rc == AT_EINVAL)
@@ -808,6 +1156,10 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
         return at_diag_set(d, AT_EBUSY, NULL, 0, 0,
                            "the queue is full (%d jobs waiting; execution.max_queue)",
                            e->conf->exec.max_queue);
+    }
+    if ((rc = breaker_check(e, a->key, d))) {
+        at_reg_agent_unref(a);
+        return rc;
     }
     json_t *input = s->input ? json_deep_copy(s->input) : json_object();
     at_schema_apply_defaults(a->contract->input, input);
@@ -850,6 +1202,193 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
     ar->j = j; /* the loop's in-flight table takes this reference */
     at_loop_post(e->loop, do_arrive, ar);
     return 0;
+}
+
+/* ---- children created on the loop (chain steps, fallbacks) ---- */
+
+static void child_links(struct at_job *c, struct at_job *parent, int role, int step, int member)
+{
+    c->engine = parent->engine;
+    c->rec.parent_id = at_strdup(parent->rec.id);
+    c->rec.root_id = at_strdup(parent->rec.root_id ? parent->rec.root_id : parent->rec.id);
+    c->rec.depth = parent->rec.depth + (parent->chain ? 0 : 1);
+    c->rec.source = at_strdup("chain");
+    c->rec.priority = parent->rec.priority;
+    c->role = role;
+    c->step_idx = step;
+    c->member_idx = member;
+}
+
+struct at_job *at__engine_child(struct at_engine *e, struct at_job *parent, const char *agent,
+                                json_t *input, int role, int step, int member, int *rc,
+                                struct at_diag *d)
+{
+    struct at_reg_agent *a;
+    *rc = at_registry_resolve(e->cfg.registry, agent, &a);
+    if (*rc) {
+        *rc = at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no agent \"%s\" is registered", agent);
+        return NULL;
+    }
+    if ((*rc = breaker_check(e, a->key, d))) {
+        at_reg_agent_unref(a);
+        return NULL;
+    }
+    struct at_job *c = at_job_new(a, input);
+    at_reg_agent_unref(a);
+    child_links(c, parent, role, step, member);
+    at__token_put(e, c->token, c);
+    atomic_fetch_add(&e->queued, 1);
+    atomic_fetch_add(&e->inflight, 1);
+    struct at_job *ref = at_job_ref(c);
+    arrive(e, c);
+    return ref;
+}
+
+struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent,
+                                      const char *chain, json_t *input, int role, int step,
+                                      int *rc, struct at_diag *d)
+{
+    struct at_chain *ch;
+    if (at_registry_chain_get(e->cfg.registry, chain, &ch)) {
+        *rc = at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no chain \"%s\" is registered", chain);
+        return NULL;
+    }
+    *rc = 0;
+    struct at_job *c = at_job_new_chain(ch, input);
+    at_chain_unref(ch);
+    child_links(c, parent, role, step, 0);
+    atomic_fetch_add(&e->inflight, 1);
+    struct at_job *ref = at_job_ref(c);
+    arrive(e, c);
+    return ref;
+}
+
+void at__engine_persist(struct at_engine *e, struct at_job *j)
+{
+    persist(e, j, THEN_NONE);
+}
+
+/* A decision of the orchestrator: in the job's meta (persisted) and its
+ * event log. */
+void at__engine_decision(struct at_engine *e, struct at_job *j, const char *text)
+{
+    (void)e;
+    if (!j->rec.meta)
+        j->rec.meta = json_object();
+    json_t *arr = json_object_get(j->rec.meta, "decisions");
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(j->rec.meta, "decisions", arr);
+    }
+    if (json_array_size(arr) < 1000)
+        json_array_append_new(arr, json_string(text));
+    json_t *d = json_pack("{s:s,s:s}", "stream", "orchestrator", "text", text);
+    emit(j, "log", d);
+    json_decref(d);
+}
+
+/* ---- the orchestrator slot ---- */
+
+void at_engine_set_orchestrator(struct at_engine *e, const char *agent, const char *chain)
+{
+    pthread_mutex_lock(&e->orch_mu);
+    if (chain) {
+        free(agent ? at_map_put(&e->orch_chains, chain, at_strdup(agent))
+                   : at_map_del(&e->orch_chains, chain));
+    } else {
+        free(e->orch_default);
+        e->orch_default = agent ? at_strdup(agent) : NULL;
+        if (!agent) { /* reset: every chain back to the default */
+            size_t it = 0;
+            void *v;
+            while (at_map_next(&e->orch_chains, &it, NULL, &v))
+                free(v);
+            at_map_release(&e->orch_chains);
+            at_map_init(&e->orch_chains);
+        }
+    }
+    pthread_mutex_unlock(&e->orch_mu);
+}
+
+char *at__engine_orchestrator_for(struct at_engine *e, const char *chain)
+{
+    pthread_mutex_lock(&e->orch_mu);
+    const char *a = chain ? at_map_get(&e->orch_chains, chain) : NULL;
+    if (!a)
+        a = e->orch_default;
+    char *r = a ? at_strdup(a) : NULL;
+    pthread_mutex_unlock(&e->orch_mu);
+    return r;
+}
+
+json_t *at_engine_orchestrator_json(struct at_engine *e)
+{
+    pthread_mutex_lock(&e->orch_mu);
+    json_t *chains = json_object();
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&e->orch_chains, &it, &k, &v))
+        json_object_set_new(chains, k, json_string(v));
+    json_t *o = json_pack("{s:o,s:o}", "default",
+                          e->orch_default ? json_string(e->orch_default) : json_null(), "chains",
+                          chains);
+    pthread_mutex_unlock(&e->orch_mu);
+    return o;
+}
+
+/* ---- queue control ---- */
+
+struct prio_req {
+    struct at_engine *e;
+    char id[AT_ID_MAX];
+    int priority;
+    int rc;
+    int done;
+};
+
+static void do_priority(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct prio_req *r = arg;
+    struct at_job *j = at_map_get(&r->e->jobs, r->id);
+    int rc = AT_ENOENT;
+    if (j && j->heap_idx >= 0 && j->pool) {
+        at_jobq_remove(&j->pool->queue, j);
+        j->rec.priority = r->priority;
+        at_jobq_push(&j->pool->queue, j);
+        persist(r->e, j, THEN_NONE);
+        rc = 0;
+    }
+    pthread_mutex_lock(&r->e->stats_mu);
+    r->rc = rc;
+    r->done = 1;
+    pthread_cond_broadcast(&r->e->stats_cv);
+    pthread_mutex_unlock(&r->e->stats_mu);
+}
+
+int at_engine_set_priority(struct at_engine *e, const char *job_id, int priority)
+{
+    if (strlen(job_id) >= AT_ID_MAX || !e->started)
+        return AT_ENOENT;
+    struct prio_req *r = at_calloc(1, sizeof(*r));
+    r->e = e;
+    snprintf(r->id, sizeof(r->id), "%s", job_id);
+    r->priority = priority;
+    at_loop_post(e->loop, do_priority, r);
+    pthread_mutex_lock(&e->stats_mu);
+    while (!r->done)
+        pthread_cond_wait(&e->stats_cv, &e->stats_mu);
+    pthread_mutex_unlock(&e->stats_mu);
+    int rc = r->rc;
+    free(r);
+    return rc;
+}
+
+int at_engine_drain(struct at_engine *e, int on)
+{
+    atomic_store(&e->draining, on ? 1 : 0);
+    return atomic_load(&e->inflight);
 }
 
 int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
@@ -1028,7 +1567,9 @@ int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
         return rc;
     for (size_t i = 0; i < n; i++) {
         struct at_job_rec *r = &recs[i];
-        int requeue = r->state == AT_JOB_QUEUED || (r->state == AT_JOB_RUNNING && r->idempotent);
+        int is_chain = r->kind && strcmp(r->kind, "chain") == 0;
+        int requeue = !is_chain &&
+                      (r->state == AT_JOB_QUEUED || (r->state == AT_JOB_RUNNING && r->idempotent));
         struct at_reg_agent *a = NULL;
         char ref[512];
         snprintf(ref, sizeof(ref), "%s:%s", r->agent, r->agent_version);
@@ -1040,8 +1581,11 @@ int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
         } else if (!requeue) {
             json_decref(r->error);
             r->error = at_error_json(AT_ERESTART,
-                                     "the daemon stopped while the job was running; the agent "
-                                     "is not idempotent, so it was not run again",
+                                     is_chain ? "the daemon stopped while the chain ran; its "
+                                                "steps that had finished are kept as jobs"
+                                              : "the daemon stopped while the job was running; "
+                                                "the agent is not idempotent, so it was not run "
+                                                "again",
                                      NULL);
         }
         if (!requeue) {
@@ -1160,6 +1704,16 @@ void at_engine_free(struct at_engine *e)
     pthread_mutex_destroy(&e->stats_mu);
     pthread_cond_destroy(&e->stats_cv);
     pthread_mutex_destroy(&e->tok_mu);
+    struct at_map *maps[] = {&e->breakers, &e->root_tokens, &e->orch_chains};
+    for (size_t m = 0; m < 3; m++) {
+        it = 0;
+        while (at_map_next(maps[m], &it, NULL, &v))
+            free(v);
+        at_map_release(maps[m]);
+    }
+    free(e->orch_default);
+    pthread_mutex_destroy(&e->brk_mu);
+    pthread_mutex_destroy(&e->orch_mu);
     at_loop_free(e->loop);
     free((char *)e->cfg.mcp_url);
     free((char *)e->cfg.python_sdk_dir);

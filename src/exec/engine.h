@@ -61,6 +61,7 @@ typedef int (*at_engine_request_fn)(void *arg, const struct at_token_info *job, 
 
 struct at_submit {
     const char *agent;      /* "name" or "name:version" */
+    const char *chain;      /* or: run this registered chain (agent is then NULL) */
     json_t *input;          /* borrowed; defaults are applied to a copy */
     int priority;           /* higher runs first; default 0 */
     const char *source;     /* "http", "cli", "mcp", ... */
@@ -94,6 +95,29 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
  * at_engine_submit.  Thread-safe. */
 int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
                     const struct at_submit *s, struct at_job **out, struct at_diag *d);
+
+/* The orchestrator slot: the agent (type orchestrator) asked for chain
+ * decisions, for every chain (chain NULL) or one chain; agent NULL resets
+ * it to the default orchestrator.  In memory: the caller persists it.
+ * Thread-safe. */
+void at_engine_set_orchestrator(struct at_engine *e, const char *agent, const char *chain);
+/* {"default": "name"|null, "chains": {"chain": "name"}}. Thread-safe. */
+json_t *at_engine_orchestrator_json(struct at_engine *e);
+
+/* Tokens a job's tree used (from the model gateway): counted against
+ * execution.resource_budget.max_tokens_per_chain for root_id.  Thread-safe. */
+void at_engine_add_usage(struct at_engine *e, const char *root_id, long long tokens);
+
+/* Circuit breakers: {"agent": {"state": closed|open|half_open, "failures",
+ * "open_until"?}}.  Thread-safe. */
+json_t *at_engine_breakers_json(struct at_engine *e);
+
+/* Change the priority of a queued job (AT_ENOENT when it is not queued).
+ * Thread-safe (waits for the loop briefly). */
+int at_engine_set_priority(struct at_engine *e, const char *job_id, int priority);
+/* Draining: while on, new runs are refused (busy) and what is queued or
+ * running finishes.  Returns the jobs still in flight.  Thread-safe. */
+int at_engine_drain(struct at_engine *e, int on);
 
 /* Ask for a job to be cancelled.  Returns 0 when the request was handed to
  * the loop (the job ends `cancelled` unless it finishes first), AT_ENOENT

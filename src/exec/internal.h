@@ -40,6 +40,8 @@ struct at_pool {
     struct at_jobq queue; /* jobs waiting for a process of this pool */
     struct at_worker *workers; /* doubly linked */
     int nworkers, nidle, nstarting;
+    int nwaiting; /* busy processes whose job waits on its children: they do not
+                     count against max, so a tree of one agent cannot deadlock */
     int draining; /* unregistered or replaced: no new work, workers stop when idle */
     struct at_pool *next_all;
 };
@@ -63,6 +65,7 @@ struct at_worker {
     struct at_job *job; /* assigned job (ref) */
     int call_sent;
     int cancel_sent;
+    int waiting; /* its job waits on children: the job's slot is lent to them */
     struct at_timer t_op;     /* start-up or call deadline */
     struct at_timer t_idle;   /* idle timeout */
     struct at_timer t_health; /* next health check / ping deadline */
@@ -114,7 +117,45 @@ struct at_engine {
     int nobservers;
     at_engine_request_fn request_handler;
     void *request_arg;
+
+    /* guardrails */
+    pthread_mutex_t brk_mu;
+    struct at_map breakers;    /* "name@version" -> struct at_breaker */
+    struct at_map root_tokens; /* root job id -> long long* (loop-owned) */
+    atomic_int draining;
+
+    /* the orchestrator slot */
+    pthread_mutex_t orch_mu;
+    char *orch_default;
+    struct at_map orch_chains; /* chain -> agent ref (char*) */
 };
+
+struct at_breaker {
+    int failures;        /* consecutive */
+    int state;           /* 0 closed, 1 open, 2 half-open (one trial in flight) */
+    int64_t open_until;  /* wall ms */
+};
+
+/* chainrun.c: chain runs on the loop */
+void at__chain_start(struct at_engine *e, struct at_job *j);
+void at__chain_child_done(struct at_engine *e, struct at_job *chainjob, struct at_job *child);
+void at__chain_stop(struct at_engine *e, struct at_job *j);
+void at__chain_free(struct at_chainrun *cr);
+
+/* engine.c, for chainrun.c */
+struct at_job *at__engine_child(struct at_engine *e, struct at_job *parent, const char *agent,
+                                json_t *input, int role, int step, int member, int *rc,
+                                struct at_diag *d);
+struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent,
+                                      const char *chain, json_t *input, int role, int step,
+                                      int *rc, struct at_diag *d);
+void at__engine_finalize(struct at_engine *e, struct at_job *j, int code, json_t *output,
+                         const char *detail, const char *pointer);
+void at__engine_cancel_job(struct at_engine *e, struct at_job *j, const char *reason);
+void at__engine_persist(struct at_engine *e, struct at_job *j);
+void at__engine_decision(struct at_engine *e, struct at_job *j, const char *text);
+long long at__engine_tree_tokens(struct at_engine *e, const char *root_id);
+char *at__engine_orchestrator_for(struct at_engine *e, const char *chain);
 
 /* tokens (engine.c): token -> struct at_token_info (a copy of j's, or an
  * idle process token when j is NULL) */

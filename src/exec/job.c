@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/utf8.h"
+#include "chain/chain.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,25 @@ struct at_job *at_job_new(struct at_reg_agent *agent, json_t *input)
     j->rec.state = AT_JOB_QUEUED;
     j->rec.input = json_incref(input);
     j->rec.idempotent = agent->contract->idempotent;
+    j->rec.created_ms = at_wall_ms();
+    j->heap_idx = -1;
+    j->accepted_ns = at_now_ns();
+    at_token_new(24, j->token, sizeof(j->token));
+    return j;
+}
+
+struct at_job *at_job_new_chain(struct at_chain *chain, json_t *input)
+{
+    struct at_job *j = at_calloc(1, sizeof(*j));
+    atomic_init(&j->refs, 1);
+    pthread_mutex_init(&j->mu, NULL);
+    j->chain = at_chain_ref(chain);
+    at_id_new("job", j->rec.id);
+    j->rec.agent = at_strdup(chain->name);
+    j->rec.agent_version = at_strdup("");
+    j->rec.kind = at_strdup("chain");
+    j->rec.state = AT_JOB_QUEUED;
+    j->rec.input = json_incref(input);
     j->rec.created_ms = at_wall_ms();
     j->heap_idx = -1;
     j->accepted_ns = at_now_ns();
@@ -48,6 +68,7 @@ void at_job_unref(struct at_job *j)
     at_job_rec_release(&j->rec);
     at_job_rec_release(&j->final_rec);
     at_reg_agent_unref(j->agent);
+    at_chain_unref(j->chain);
     json_decref(j->call_meta);
     free(j->cancel_reason);
     pthread_mutex_destroy(&j->mu);

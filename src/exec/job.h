@@ -21,6 +21,8 @@
 
 struct at_job;
 struct at_engine;
+struct at_chain;
+struct at_chainrun;
 struct at_token_info;
 typedef void (*at_engine_reply_fn)(void *reply_arg, int code, const char *message, json_t *result);
 typedef int (*at_engine_request_fn)(void *arg, const struct at_token_info *job, const char *method,
@@ -76,6 +78,13 @@ struct at_job {
     void *request_arg;
     json_t *call_meta;           /* extra _meta for tools/call, or NULL */
 
+    /* composition (loop-owned) */
+    int waiting_children;        /* children in flight (an agent parent waits on them) */
+    struct at_chain *chain;      /* chain runs: the chain (agent is NULL) */
+    struct at_chainrun *cr;      /* chain runs: the run's state */
+    int role;                    /* as a chain's child: AT_ROLE_* */
+    int step_idx, member_idx;    /* as a chain's child: which step / member */
+
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;
     at_job_accept_fn on_accept;
@@ -86,7 +95,11 @@ struct at_job {
     int final_rc;
 };
 
+enum { AT_ROLE_NONE, AT_ROLE_STEP, AT_ROLE_FALLBACK, AT_ROLE_ORCH };
+
 struct at_job *at_job_new(struct at_reg_agent *agent, json_t *input);
+/* A chain run: a job without an agent whose children are its steps. */
+struct at_job *at_job_new_chain(struct at_chain *chain, json_t *input);
 struct at_job *at_job_ref(struct at_job *j);
 void at_job_unref(struct at_job *j);
 

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "http/llm_routes.h"
 #include "http/mcp_transport.h"
+#include "json/json.h"
 #include "llm/gateway.h"
 
 #include <errno.h>
@@ -175,6 +176,21 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
         goto fail;
     }
     at_engine_set_request_handler(engine, agent_request, app);
+    char *orch = NULL; /* the orchestrator slot survives restarts */
+    if (at_store_call(app->store, kv_get, "orchestrator", &orch) == 0) {
+        json_t *o = NULL;
+        if (at_json_parse(orch, strlen(orch), 0, &o, NULL) == 0) {
+            if (json_is_string(json_object_get(o, "default")))
+                at_engine_set_orchestrator(engine, json_string_value(json_object_get(o, "default")),
+                                           NULL);
+            const char *ck;
+            json_t *cv;
+            json_object_foreach(json_object_get(o, "chains"), ck, cv)
+                at_engine_set_orchestrator(engine, json_string_value(cv), ck);
+        }
+        json_decref(o);
+        free(orch);
+    }
     int requeued = 0, failed = 0;
     if ((rc = at_engine_recover(engine, &requeued, &failed))) {
         at_engine_free(engine);

@@ -8,7 +8,9 @@
 #include "base/sse.h"
 #include "base/str.h"
 #include "exec/remote.h"
+#include "chain/chain.h"
 #include "http/app.h"
+#include "orch/orch.h"
 #include "http/llm_routes.h"
 #include "http/mcp_transport.h"
 #include "http/server.h"
@@ -330,21 +332,72 @@ static int prefers_async(struct at_http_req *r)
     return 0;
 }
 
+/* Run an agent (ref) or a chain (chain): sync, or async with Prefer. */
+static void run_target(struct at_http_req *r, const char *ref, const char *chain, json_t *input,
+                       const char *routed);
+
 static void h_run(struct at_http_req *r, const char *ref)
+{
+    json_t *input;
+    if (body_json(r, 1, &input))
+        return;
+    run_target(r, ref, NULL, input, NULL);
+    json_decref(input);
+}
+
+static void h_chain_run(struct at_http_req *r, const char *name)
+{
+    json_t *input;
+    if (body_json(r, 1, &input))
+        return;
+    run_target(r, NULL, name, input, NULL);
+    json_decref(input);
+}
+
+/* POST /api/v1/run {"input": {...}, "hint"?: "..."}: the orchestrator
+ * routes an input that names no agent (by the input schemas that accept it,
+ * then capabilities and description). */
+static void h_route(struct at_http_req *r)
+{
+    json_t *body;
+    if (body_json(r, 0, &body))
+        return;
+    json_t *input = json_object_get(body, "input");
+    if (!json_is_object(body) || !json_is_object(input)) {
+        at_http_reply_problem(r, AT_EINVAL, "the body must be {\"input\": {...}, \"hint\"?: TEXT}",
+                              "/input", NULL);
+        json_decref(body);
+        return;
+    }
+    json_t *decisions = json_array();
+    struct at_diag d;
+    at_diag_clear(&d);
+    char *agent = NULL;
+    if (at_orch_route(r->app->registry, input, at_json_str(body, "hint", NULL), &agent, decisions,
+                      &d)) {
+        at_http_reply_problem(r, d.code, d.msg, NULL, json_pack("{s:o}", "decisions", decisions));
+        json_decref(body);
+        return;
+    }
+    json_decref(decisions);
+    run_target(r, agent, NULL, input, agent);
+    free(agent);
+    json_decref(body);
+}
+
+static void run_target(struct at_http_req *r, const char *ref, const char *chain, json_t *input,
+                       const char *routed)
 {
     struct at_engine *e = engine_of(r);
     if (!e) {
         at_http_reply_problem(r, AT_ESTATE, "the daemon is still starting", NULL, NULL);
         return;
     }
-    json_t *input;
-    if (body_json(r, 1, &input))
-        return;
     long long priority;
-    if (query_int(r, "priority", -1000000, 1000000, 0, &priority)) {
-        json_decref(input);
+    if (query_int(r, "priority", -1000000, 1000000, 0, &priority))
         return;
-    }
+    if (routed)
+        at_http_add_header(r, "Atlas-Routed-To", routed);
     const char *src = at_http_header(r, "Atlas-Source");
     struct run_wait *w = at_calloc(1, sizeof(*w));
     atomic_init(&w->refs, 3); /* request, accept callback, done callback */
@@ -353,6 +406,7 @@ static void h_run(struct at_http_req *r, const char *ref)
     w->async = prefers_async(r);
     struct at_submit s = {
         .agent = ref,
+        .chain = chain,
         .input = input,
         .priority = (int)priority,
         .source = src && (strcmp(src, "cli") == 0 || strcmp(src, "http") == 0) ? src : "http",
@@ -367,7 +421,6 @@ static void h_run(struct at_http_req *r, const char *ref)
     r->user = w;
     r->user_free = run_wait_detach;
     int rc = at_engine_submit(e, &s, NULL, &d);
-    json_decref(input);
     if (rc) {
         /* neither callback will run */
         atomic_fetch_sub(&w->refs, 2);
@@ -377,6 +430,135 @@ static void h_run(struct at_http_req *r, const char *ref)
         r->suspended = 0;
         at_http_reply_diag(r, &d);
     }
+}
+
+static void method_not_allowed(struct at_http_req *r, const char *allow);
+
+/* ---- chains ---- */
+
+static void h_chains_list(struct at_http_req *r)
+{
+    at_http_reply_json(r, 200, json_pack("{s:o}", "chains",
+                                         at_registry_chains_json(r->app->registry, NULL, 0)));
+}
+
+/* POST /api/v1/chains {"file": name for messages, "yaml": text} */
+static void h_chains_register(struct at_http_req *r)
+{
+    json_t *body;
+    if (body_json(r, 0, &body))
+        return;
+    const char *text = at_json_str(body, "yaml", NULL);
+    const char *file = at_json_str(body, "file", "chain.yaml");
+    if (!text) {
+        at_http_reply_problem(r, AT_EINVAL,
+                              "the body must be {\"yaml\": TEXT, \"file\"?: NAME}", "/yaml",
+                              NULL);
+        json_decref(body);
+        return;
+    }
+    struct at_reg_result res;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_registry_chain_register(r->app->registry, file, text, strlen(text), &res, &d);
+    json_decref(body);
+    if (rc) {
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    json_t *all = at_registry_chains_json(r->app->registry, res.name, 0);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:O}", "name", res.name, "digest", res.digest, "status",
+                          res.status, "chain", json_array_get(all, 0));
+    json_decref(all);
+    at_http_reply_json(r, strcmp(res.status, "unchanged") == 0 ? 200 : 201, j);
+}
+
+static void h_chain_get(struct at_http_req *r, const char *name)
+{
+    json_t *all = at_registry_chains_json(r->app->registry, name, 1);
+    if (json_array_size(all) == 0) {
+        json_decref(all);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "no chain \"%s\" is registered", name);
+        at_http_reply_problem(r, AT_ENOENT, msg, NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, json_incref(json_array_get(all, 0)));
+    json_decref(all);
+}
+
+static void h_chain_delete(struct at_http_req *r, const char *name)
+{
+    if (at_registry_chain_delete(r->app->registry, name)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "no chain \"%s\" is registered", name);
+        at_http_reply_problem(r, AT_ENOENT, msg, NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, json_pack("{s:s}", "unregistered", name));
+}
+
+/* ---- the orchestrator slot ---- */
+
+static void h_orchestrator(struct at_http_req *r, int get, int put, int del)
+{
+    struct at_engine *e = engine_of(r);
+    if (!e) {
+        at_http_reply_problem(r, AT_ESTATE, "the daemon is still starting", NULL, NULL);
+        return;
+    }
+    if (put) {
+        json_t *body;
+        if (body_json(r, 0, &body))
+            return;
+        const char *agent = at_json_str(body, "agent", NULL);
+        const char *chain = at_json_str(body, "chain", NULL);
+        struct at_reg_agent *a = NULL;
+        if (!agent || at_registry_resolve(r->app->registry, agent, &a)) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "no agent \"%s\" is registered", agent ? agent : "");
+            at_http_reply_problem(r, agent ? AT_ENOENT : AT_EINVAL, msg, "/agent", NULL);
+            json_decref(body);
+            return;
+        }
+        int is_orch = strcmp(a->contract->type, "orchestrator") == 0;
+        at_reg_agent_unref(a);
+        if (!is_orch) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "agent \"%s\" is not an orchestrator (its contract "
+                                       "needs type: orchestrator)",
+                     agent);
+            at_http_reply_problem(r, AT_EINVAL, msg, "/agent", NULL);
+            json_decref(body);
+            return;
+        }
+        if (chain) {
+            struct at_chain *c;
+            if (at_registry_chain_get(r->app->registry, chain, &c)) {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "no chain \"%s\" is registered", chain);
+                at_http_reply_problem(r, AT_ENOENT, msg, "/chain", NULL);
+                json_decref(body);
+                return;
+            }
+            at_chain_unref(c);
+        }
+        at_engine_set_orchestrator(e, agent, chain);
+        json_decref(body);
+    } else if (del) {
+        const char *chain = at_http_query(r, "chain");
+        at_engine_set_orchestrator(e, NULL, chain && *chain ? chain : NULL);
+    } else if (!get) {
+        method_not_allowed(r, "GET, PUT, DELETE");
+        return;
+    }
+    json_t *o = at_engine_orchestrator_json(e);
+    if (put || del) { /* persisted so a restart keeps the slot */
+        char *text = at_json_dumps(o);
+        at_store_call(r->app->store, kv_put, "orchestrator", text);
+        free(text);
+    }
+    at_http_reply_json(r, 200, o);
 }
 
 /* ---- jobs ---- */
@@ -653,6 +835,39 @@ void at_http_route(struct at_http_req *r)
     }
     if (strcmp(rest, "jobs") == 0) {
         get ? h_jobs_list(r) : method_not_allowed(r, "GET");
+        return;
+    }
+    if (strcmp(rest, "run") == 0) {
+        post ? h_route(r) : method_not_allowed(r, "POST");
+        return;
+    }
+    if (strcmp(rest, "orchestrator") == 0) {
+        h_orchestrator(r, get, strcmp(m, "PUT") == 0 || post, del);
+        return;
+    }
+    if (strcmp(rest, "chains") == 0) {
+        if (get)
+            h_chains_list(r);
+        else if (post)
+            h_chains_register(r);
+        else
+            method_not_allowed(r, "GET, POST");
+        return;
+    }
+    if (strncmp(rest, "chains/", 7) == 0) {
+        const char *name = rest + 7;
+        if (ends_with(name, "/run", &plen)) {
+            char *n = at_strndup(name, plen);
+            post ? h_chain_run(r, n) : method_not_allowed(r, "POST");
+            free(n);
+            return;
+        }
+        if (get)
+            h_chain_get(r, name);
+        else if (del)
+            h_chain_delete(r, name);
+        else
+            method_not_allowed(r, "GET, DELETE");
         return;
     }
     if (strncmp(rest, "jobs/", 5) == 0) {

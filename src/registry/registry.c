@@ -30,7 +30,29 @@ struct at_registry {
     int nlisteners;
     pthread_mutex_t py_mu;
     struct at_map py_versions; /* interpreter -> version string */
+    struct at_map chains;      /* name -> chain entry (chains.c) */
 };
+
+struct at_map *at__registry_chains(struct at_registry *r);
+pthread_rwlock_t *at__registry_lock(struct at_registry *r);
+struct at_store *at__registry_store(struct at_registry *r);
+int at__registry_chains_load(struct at_registry *r);
+void at__registry_chains_free(struct at_registry *r);
+
+struct at_map *at__registry_chains(struct at_registry *r)
+{
+    return &r->chains;
+}
+
+pthread_rwlock_t *at__registry_lock(struct at_registry *r)
+{
+    return &r->lock;
+}
+
+struct at_store *at__registry_store(struct at_registry *r)
+{
+    return r->store;
+}
 
 struct at_reg_agent *at_reg_agent_ref(struct at_reg_agent *a)
 {
@@ -151,6 +173,7 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     at_map_init(&r->by_key);
     at_map_init(&r->latest);
     at_map_init(&r->py_versions);
+    at_map_init(&r->chains);
     int rc = at_fs_mkdir_p(r->agents_dir, 0755);
     if (!rc)
         rc = at_fs_mkdir_p(r->contracts_dir, 0755);
@@ -179,6 +202,11 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
         index_put(r, a);
     }
     at_agent_recs_free(recs, n);
+    if ((rc = at__registry_chains_load(r))) {
+        at_diag_set(d, rc, NULL, 0, 0, "cannot read chains from the store");
+        at_registry_free(r);
+        return rc;
+    }
     *out = r;
     return 0;
 }
@@ -197,6 +225,8 @@ void at_registry_free(struct at_registry *r)
     while (at_map_next(&r->py_versions, &it, NULL, &v))
         free(v);
     at_map_release(&r->py_versions);
+    at__registry_chains_free(r);
+    at_map_release(&r->chains);
     pthread_rwlock_destroy(&r->lock);
     pthread_mutex_destroy(&r->py_mu);
     free(r->agents_dir);

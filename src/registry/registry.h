@@ -96,6 +96,22 @@ size_t at_registry_count(struct at_registry *r);
  * Caller unrefs each and frees the array. */
 size_t at_registry_latest(struct at_registry *r, struct at_reg_agent ***out);
 
+/* ---- chains (the files under chains/) ---- */
+
+struct at_chain;
+
+/* Register a chain from its file's text (file names it in messages): checked
+ * against the registered agents, stored, indexed.  res->status is created,
+ * replaced or unchanged; res->digest is the definition's. */
+int at_registry_chain_register(struct at_registry *r, const char *file, const char *text,
+                               size_t len, struct at_reg_result *res, struct at_diag *d);
+/* A reference to the chain (release with at_chain_unref), or AT_ENOENT. */
+int at_registry_chain_get(struct at_registry *r, const char *name, struct at_chain **out);
+int at_registry_chain_delete(struct at_registry *r, const char *name);
+/* {"name","description","steps","source","digest","registered_at"} for
+ * each chain (full: with the definition). */
+json_t *at_registry_chains_json(struct at_registry *r, const char *name, int full);
+
 /* Check dependencies.python against the interpreter the agent would run
  * (exposed for tests).  0, or AT_EDEPS with d saying what was found. */
 int at_registry_check_python(const struct at_contract *c, struct at_diag *d);

@@ -623,7 +623,8 @@ static int sq_job_insert(struct at_store *base, struct at_job_rec *r)
     const char *sql =
         "INSERT INTO jobs(id, agent, agent_version, priority, state, input, output, error,"
         " parent_id, root_id, depth, attempts, idempotent, source, meta, created_ms, started_ms,"
-        " finished_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)";
+        " finished_ms, kind) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+        "?18,?19)";
     if (!(st = stmt_get(db, &s->wst[ST_JOB_INSERT], sql))) {
         rc = sq_err(db, SQLITE_ERROR, "job_insert");
         wunlock(s);
@@ -647,6 +648,7 @@ static int sq_job_insert(struct at_store *base, struct at_job_rec *r)
     sqlite3_bind_int64(st, 16, r->created_ms);
     sqlite3_bind_int64(st, 17, r->started_ms);
     sqlite3_bind_int64(st, 18, r->finished_ms);
+    bind_text(st, 19, r->kind ? r->kind : "agent");
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE)
         rc = sq_err(db, src, "job_insert");
@@ -691,7 +693,7 @@ static int sq_job_update(struct at_store *base, const struct at_job_rec *r)
 
 #define JOB_COLS                                                                                   \
     "seq, id, agent, agent_version, priority, state, input, output, error, parent_id, root_id,"  \
-    " depth, attempts, idempotent, source, meta, created_ms, started_ms, finished_ms"
+    " depth, attempts, idempotent, source, meta, created_ms, started_ms, finished_ms, kind"
 
 static void read_job(sqlite3_stmt *st, struct at_job_rec *r)
 {
@@ -716,6 +718,7 @@ static void read_job(sqlite3_stmt *st, struct at_job_rec *r)
     r->created_ms = sqlite3_column_int64(st, 16);
     r->started_ms = sqlite3_column_int64(st, 17);
     r->finished_ms = sqlite3_column_int64(st, 18);
+    r->kind = col_text(st, 19);
 }
 
 static int sq_job_get(struct at_store *base, const char *id, struct at_job_rec *out)
@@ -819,6 +822,79 @@ static int sq_job_prune(struct at_store *base, int64_t before_ms, int *deleted)
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE)
         rc = sq_err(db, src, "job_prune");
+    *deleted = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+/* ---- chains ---- */
+
+static int sq_chain_put(struct at_store *base, const struct at_chain_rec *r)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       "INSERT OR REPLACE INTO chains(name, definition, source, digest,"
+                       " registered_ms) VALUES(?1,?2,?3,?4,?5)",
+                       -1, &st, NULL);
+    bind_text(st, 1, r->name);
+    bind_json(st, 2, r->definition);
+    bind_text(st, 3, r->source ? r->source : "");
+    bind_text(st, 4, r->digest ? r->digest : "");
+    sqlite3_bind_int64(st, 5, r->registered_ms ? r->registered_ms : at_wall_ms());
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = sq_err(db, src, "chain_put");
+    sqlite3_finalize(st);
+    wunlock(s);
+    return rc;
+}
+
+static int sq_chain_list(struct at_store *base, struct at_chain_rec **out, size_t *n)
+{
+    struct reader *rd = rlock(SQ(base));
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(rd->db,
+                           "SELECT name, definition, source, digest, registered_ms FROM chains"
+                           " ORDER BY name",
+                           -1, &st, NULL) != SQLITE_OK) {
+        int rc = sq_err(rd->db, SQLITE_ERROR, "chain_list");
+        runlock(rd);
+        return rc;
+    }
+    size_t cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = at_realloc(*out, cap * sizeof(**out));
+        }
+        struct at_chain_rec *r = &(*out)[(*n)++];
+        r->name = col_text(st, 0);
+        r->definition = col_json(st, 1);
+        r->source = col_text(st, 2);
+        r->digest = col_text(st, 3);
+        r->registered_ms = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    runlock(rd);
+    return 0;
+}
+
+static int sq_chain_delete(struct at_store *base, const char *name, int *deleted)
+{
+    struct sq_store *s = SQ(base);
+    sqlite3 *db = wlock(s);
+    sqlite3_stmt *st;
+    int rc = 0;
+    sqlite3_prepare_v2(db, "DELETE FROM chains WHERE name=?1", -1, &st, NULL);
+    bind_text(st, 1, name);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_err(db, SQLITE_ERROR, "chain_delete");
     *deleted = sqlite3_changes(db);
     sqlite3_finalize(st);
     wunlock(s);
@@ -1168,6 +1244,8 @@ static int prune_ids(sqlite3 *db, const char *select_sql, sqlite3_int64 arg, int
         "DELETE FROM job_logs WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM spans WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM eval_results WHERE root_id IN (SELECT id FROM doomed)",
+        "DELETE FROM jobs WHERE state >= 2 AND (root_id IN (SELECT id FROM doomed)"
+        " OR id IN (SELECT id FROM doomed))",
         "DELETE FROM traces WHERE id IN (SELECT id FROM doomed)",
     };
     char sql[512];
@@ -1198,13 +1276,17 @@ static int sq_trace_prune(struct at_store *base, int64_t before_ms, long long ma
     *deleted = 0;
     int rc = exec_sql(db, "SAVEPOINT prune");
     if (!rc && before_ms > 0)
-        rc = prune_ids(db, "SELECT id FROM traces WHERE finished_ms > 0 AND finished_ms < ?1",
+        rc = prune_ids(db, "SELECT id FROM traces t WHERE finished_ms > 0 AND finished_ms < ?1"
+                       " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.root_id = t.id"
+                       " AND j.state < 2)",
                        before_ms, deleted);
     if (!rc && max_bytes > 0) {
         /* the newest traces whose bytes add up to max_bytes stay */
         rc = prune_ids(db,
                        "SELECT id FROM (SELECT id, SUM(bytes) OVER (ORDER BY started_ms DESC,"
-                       " id DESC) AS running FROM traces) WHERE running > ?1",
+                       " id DESC) AS running FROM traces t WHERE finished_ms > 0 AND NOT EXISTS"
+                       " (SELECT 1 FROM jobs j WHERE j.root_id = t.id AND j.state < 2))"
+                       " WHERE running > ?1",
                        max_bytes, deleted);
     }
     if (rc)
@@ -1408,6 +1490,9 @@ static const struct at_store_ops sqlite_ops = {
     .job_list = sq_job_list,
     .job_unfinished = sq_job_unfinished,
     .job_prune = sq_job_prune,
+    .chain_put = sq_chain_put,
+    .chain_list = sq_chain_list,
+    .chain_delete = sq_chain_delete,
     .usage_insert = sq_usage_insert,
     .usage_sum = sq_usage_sum,
     .kv_get = sq_kv_get,

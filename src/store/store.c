@@ -57,10 +57,22 @@ void at_agent_recs_free(struct at_agent_rec *r, size_t n)
     free(r);
 }
 
+void at_chain_recs_free(struct at_chain_rec *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].name);
+        json_decref(r[i].definition);
+        free(r[i].source);
+        free(r[i].digest);
+    }
+    free(r);
+}
+
 void at_job_rec_release(struct at_job_rec *r)
 {
     if (!r)
         return;
+    free(r->kind);
     free(r->agent);
     free(r->agent_version);
     json_decref(r->input);
@@ -93,6 +105,7 @@ void at_job_rec_copy(struct at_job_rec *dst, const struct at_job_rec *src)
     dst->parent_id = dup_or_null(src->parent_id);
     dst->root_id = dup_or_null(src->root_id);
     dst->source = dup_or_null(src->source);
+    dst->kind = dup_or_null(src->kind);
     json_incref(dst->input);
     json_incref(dst->output);
     json_incref(dst->error);
@@ -109,6 +122,7 @@ json_t *at_job_rec_to_json(const struct at_job_rec *r)
 {
     json_t *j = json_object();
     json_object_set_new(j, "id", json_string(r->id));
+    json_object_set_new(j, "kind", json_string(r->kind ? r->kind : "agent"));
     json_object_set_new(j, "agent", json_string(r->agent ? r->agent : ""));
     json_object_set_new(j, "version", json_string(r->agent_version ? r->agent_version : ""));
     json_object_set_new(j, "state", json_string(at_job_state_name(r->state)));

@@ -44,6 +44,14 @@ struct at_agent_rec {
     int64_t registered_ms;
 };
 
+struct at_chain_rec {
+    char *name;
+    json_t *definition; /* the normalised chain block */
+    char *source;       /* file it was registered from */
+    char *digest;       /* sha256 of the definition */
+    int64_t registered_ms;
+};
+
 struct at_job_rec {
     char id[AT_ID_MAX];
     int64_t seq;          /* FIFO order within a priority; assigned by the store */
@@ -59,7 +67,8 @@ struct at_job_rec {
     int depth;            /* spawn depth: 0 for roots */
     int attempts;         /* times it started running */
     int idempotent;       /* may be re-run after a daemon restart */
-    char *source;         /* "http", "cli", "mcp", "spawn", ... */
+    char *source;         /* "http", "cli", "mcp", "spawn", "chain", ... */
+    char *kind;           /* "agent" (NULL means agent) | "chain" | "orchestrator" */
     json_t *meta;         /* free-form: usage, progress, ... or NULL */
     int64_t created_ms, started_ms, finished_ms; /* wall clock; 0 when not yet */
 };
@@ -191,6 +200,10 @@ struct at_store_ops {
     int (*job_unfinished)(struct at_store *s, struct at_job_rec **out, size_t *n);
     int (*job_prune)(struct at_store *s, int64_t before_ms, int *deleted);
 
+    int (*chain_put)(struct at_store *s, const struct at_chain_rec *r);
+    int (*chain_list)(struct at_store *s, struct at_chain_rec **out, size_t *n);
+    int (*chain_delete)(struct at_store *s, const char *name, int *deleted);
+
     int (*usage_insert)(struct at_store *s, const struct at_usage_rec *r);
     /* Sums grouped by f->group_by: a JSON array of {"key", "calls",
      * "tokens_in", "tokens_out", "cost_usd"}, largest cost first. */
@@ -210,9 +223,11 @@ struct at_store_ops {
      * "usage": [...], "spans": [...], "evals": [...]}, jobs in seq order with
      * created_ms/started_ms/finished_ms, parent_id, root_id, kind, meta. */
     int (*trace_load)(struct at_store *s, const char *root_id, json_t **out);
-    /* Delete traces (summary, logs, spans, eval results) that finished
+    /* Delete finished job trees (their jobs, logs, spans, eval results and
+     * trace summary; usage rows stay for cost reports) whose trace finished
      * before before_ms (0: none by age), then the oldest ones while the
-     * summaries' bytes add up to more than max_bytes (0: no limit). */
+     * summaries' bytes add up to more than max_bytes (0: no limit).  A tree
+     * with a job still queued or running is kept. */
     int (*trace_prune)(struct at_store *s, int64_t before_ms, long long max_bytes, int *deleted);
     /* Log lines of jobs; a JSON array of {seq, ts_ms, stream, text}. */
     int (*log_append)(struct at_store *s, const struct at_log_line *lines, size_t n);
@@ -246,6 +261,7 @@ void at_store_close(struct at_store *s);
 
 void at_agent_rec_release(struct at_agent_rec *r);
 void at_agent_recs_free(struct at_agent_rec *r, size_t n);
+void at_chain_recs_free(struct at_chain_rec *r, size_t n);
 void at_job_rec_release(struct at_job_rec *r);
 void at_job_recs_free(struct at_job_rec *r, size_t n);
 /* Deep copy (strings duplicated, JSON referenced). */

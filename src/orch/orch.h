@@ -1,0 +1,59 @@
+/*
+ * orch.h - the default orchestrator's decisions (the Atlas spec's
+ * "Orchestrator"): routing, model tier selection, chain mediation and error
+ * recovery.  Pure functions over contracts and values: the engine asks
+ * them (exec/chainrun.c), or asks a custom orchestrator agent over MCP and
+ * falls back to them (docs/orchestrator-protocol.md).
+ *
+ * Every function appends what it decided, as short sentences, to a
+ * `decisions` JSON array (may be NULL) that ends up in the job's event log.
+ */
+#ifndef AT_ORCH_ORCH_H
+#define AT_ORCH_ORCH_H
+
+#include "base/diag.h"
+#include "contract/agent.h"
+#include "json/schema.h"
+
+#include <jansson.h>
+
+struct at_registry;
+
+/* Chain mediation: when a step's mapped input does not match the agent's
+ * input schema, coerce types (numbers and booleans from and to text, any
+ * value to text, integral numbers to integers, one value to a list), rename
+ * fields by case-insensitive match to the schema's properties, drop fields
+ * a closed schema does not take, fill defaults.  Returns 0 when input now
+ * validates (it was changed in place), or AT_ESCHEMA with d naming the
+ * JSON Pointer of what still does not fit. */
+int at_orch_mediate(const struct at_schema *schema, json_t *input, json_t *decisions,
+                    struct at_diag *d);
+
+/* Text for any JSON value (strings as they are; lists one item per line;
+ * objects their text fields joined with " - "; others as JSON).  Caller
+ * frees. */
+char *at_orch_to_text(const json_t *v);
+
+/* Routing: choose the agent for an input that names none.  Candidates are
+ * the latest versions whose input schema accepts the input (after
+ * defaults); they are ranked by how many words of the input's text (and of
+ * hint, when given) appear in their capabilities (x2) and description
+ * (x1), then by name.  Returns 0 and *agent ("name:version", caller frees),
+ * or AT_ENOENT when no agent accepts the input. */
+int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint, char **agent,
+                  json_t *decisions, struct at_diag *d);
+
+/* Model tier for a run: the contract's model.preference, changed by the
+ * routing strategy when override_allowed (task_complexity: input size;
+ * cost_optimized: one tier down; latency_optimized: fast).  Returns the
+ * tier name ("fast", "balanced", "powerful") and explains in reason. */
+const char *at_orch_select_tier(const struct at_contract *c, const char *strategy,
+                                const json_t *input, char *reason, size_t n);
+
+/* Error recovery for a failed chain step: whether to retry (and after how
+ * long), or give up.  Failures that cannot succeed on a retry (bad input,
+ * output schema violation, permission, limits) are not retried. */
+int at_orch_retryable(int code);
+double at_orch_backoff(double initial, double max, int attempt);
+
+#endif
