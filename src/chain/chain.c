@@ -159,7 +159,10 @@ static int parse_failure(struct ctx *x, const json_t *v, const char *ptr,
                   : !strcmp(s, "halt")                ? AT_CHAIN_HALT
                                                       : AT_CHAIN_FALLBACK;
     json_t *r = json_object_get(v, "max_retries");
-    f->max_retries = r ? (int)json_integer_value(r) : (s ? 2 : f->max_retries);
+    /* retry_then_skip retries twice unless told otherwise; halt and
+     * fallback give up at once unless max_retries says to retry */
+    f->max_retries = r ? (int)json_integer_value(r)
+                       : f->strategy == AT_CHAIN_RETRY_THEN_SKIP ? 2 : 0;
     json_t *b = json_object_get(v, "backoff");
     f->backoff_initial = 0.5;
     f->backoff_max = 30;

@@ -914,6 +914,15 @@ static void arrive(struct at_engine *e, struct at_job *j)
     }
     struct at_pool *p = pool_get(e, j->agent);
     j->pool = p;
+    if (e->running >= e->conf->exec.max_concurrent_agents) {
+        /* the guardrail is reported where the job is */
+        if (!j->rec.meta)
+            j->rec.meta = json_object();
+        char why[160];
+        snprintf(why, sizeof(why), "execution.max_concurrent_agents (%d) reached: queued",
+                 e->conf->exec.max_concurrent_agents);
+        json_object_set_new(j->rec.meta, "waited_for", json_string(why));
+    }
     at_jobq_push(&p->queue, j);
     at__engine_pump(e);
     if (j->heap_idx >= 0 && !j->persisted)
