@@ -92,6 +92,42 @@ static const struct at_shape registry[] = {
     {"policy", AT_SH_OBJ, 0, policy, NULL, 0, 0},
     END,
 };
+/* The monitor (docs/monitoring.md). */
+static const struct at_shape mon_traces[] = {
+    {"enabled", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
+    {"retention_days", AT_SH_NUM, MIN0},
+    {"max_mb", AT_SH_NUM, MIN0},
+    {"prune_interval", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0.01, 0},
+    END,
+};
+static const struct at_shape mon_logs[] = {
+    {"enabled", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
+    {"max_bytes_per_job", AT_SH_INT, AT_SH_HAS_MIN, NULL, NULL, 256, 0},
+    END,
+};
+static const struct at_shape mon_evals[] = {
+    {"enabled", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
+    {"max_concurrent", AT_SH_INT, MIN1},
+    END,
+};
+static const struct at_shape mon_otlp[] = {
+    {"endpoint", AT_SH_STR, 0, NULL, NULL, 0, 0},
+    {"headers", AT_SH_STRMAP, 0, NULL, NULL, 0, 0},
+    {"service_name", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"batch_size", AT_SH_INT, MIN1},
+    {"flush_interval_ms", AT_SH_INT, MIN1},
+    {"max_queue", AT_SH_INT, MIN1},
+    {"timeout_ms", AT_SH_INT, MIN1},
+    END,
+};
+static const struct at_shape monitor[] = {
+    {"traces", AT_SH_OBJ, 0, mon_traces, NULL, 0, 0},
+    {"logs", AT_SH_OBJ, 0, mon_logs, NULL, 0, 0},
+    {"evals", AT_SH_OBJ, 0, mon_evals, NULL, 0, 0},
+    {"otlp", AT_SH_OBJ, 0, mon_otlp, NULL, 0, 0},
+    {"queue", AT_SH_INT, MIN1},
+    END,
+};
 static const struct at_shape top[] = {
     {"listen", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"data", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -102,6 +138,7 @@ static const struct at_shape top[] = {
     {"scheduling", AT_SH_OBJ, 0, scheduling, NULL, 0, 0},
     {"registry", AT_SH_OBJ, 0, registry, NULL, 0, 0},
     {"models", AT_SH_ANYOBJ, 0, NULL, NULL, 0, 0},
+    {"monitor", AT_SH_OBJ, 0, monitor, NULL, 0, 0},
     END,
 };
 

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "http/llm_routes.h"
 #include "http/mcp_transport.h"
+#include "http/monitor_routes.h"
 #include "json/json.h"
 #include "llm/gateway.h"
 
@@ -200,6 +201,10 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
     if (requeued || failed)
         at_info("atlasd", "recovered after restart: %d job(s) requeued, %d marked failed",
                 requeued, failed);
+    if ((rc = at_http_monitor_start(app, engine, d))) {
+        at_engine_free(engine);
+        goto fail;
+    }
     if ((rc = at_engine_start(engine))) {
         at_engine_free(engine);
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the execution engine");
@@ -208,6 +213,7 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
     app->engine_owned = engine;
     if ((rc = at_http_llm_start(app, d)) || (rc = at_http_mcp_start(app, d)))
         goto fail;
+    at_http_monitor_attach_llm(app);
     /* from here on requests that need the engine are served */
     __atomic_store_n(&app->engine, engine, __ATOMIC_RELEASE);
     return 0;
@@ -223,11 +229,13 @@ void at_app_stop(struct at_app *app)
         at_http_stop(app->http);
     app->http = NULL;
     at_http_mcp_stop(app);
+    at_http_monitor_detach_llm(app);
     at_http_llm_stop(app);
     __atomic_store_n(&app->engine, NULL, __ATOMIC_RELEASE);
     if (app->engine_owned)
         at_engine_free(app->engine_owned);
     app->engine_owned = NULL;
+    at_http_monitor_stop(app); /* after the engine: its observer is gone */
     if (app->writer) {
         at_writer_flush(app->writer);
         at_writer_free(app->writer);

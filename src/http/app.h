@@ -32,6 +32,7 @@ struct at_app {
     int lock_fd;              /* flock on DATA/atlasd.lock: one daemon per data dir */
     void *mcp;                /* MCP surface state (http/mcp_transport.c) */
     void *llm;                /* model gateway state (http/llm_routes.c) */
+    void *monitor;            /* traces, metrics, evals (http/monitor_routes.c) */
 };
 
 /* Open the data directory, the store, recover unfinished jobs, start the

@@ -13,6 +13,7 @@
 #include "orch/orch.h"
 #include "http/llm_routes.h"
 #include "http/mcp_transport.h"
+#include "http/monitor_routes.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -88,8 +89,11 @@ static void h_health(struct at_http_req *r)
     json_object_set_new(j, "data_dir", json_string(r->app->data_dir));
     json_object_set_new(j, "store", json_string(r->app->store->ops->name));
     json_object_set_new(j, "agents", json_integer((json_int_t)at_registry_count(r->app->registry)));
-    if (e)
-        json_object_set_new(j, "engine", at_engine_stats_json(e));
+    if (e) {
+        json_t *stats = at_engine_stats_json(e);
+        json_object_set_new(stats, "breakers", at_engine_breakers_json(e));
+        json_object_set_new(j, "engine", stats);
+    }
     struct at_writer_stats ws;
     at_writer_get_stats(r->app->writer, &ws);
     json_object_set_new(j, "store_writer",
@@ -787,6 +791,8 @@ void at_http_route(struct at_http_req *r)
         at_http_llm(r);
         return;
     }
+    if (at_http_monitor_route(r)) /* /metrics, traces, costs, evals, job logs */
+        return;
     if (strcmp(p, "/") == 0 && get) {
         at_http_reply_json(r, 200,
                            json_pack("{s:s,s:s,s:s,s:s}", "name", "atlasd", "version",

@@ -1148,7 +1148,8 @@ static int sq_trace_put(struct at_store *base, const struct at_trace_rec *r)
     return write_one(
         SQ(base), "trace_put",
         "INSERT INTO traces(id, agent, kind, status, started_ms, finished_ms, jobs, bytes)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET"
+        " VALUES(?1, ?2, COALESCE((SELECT kind FROM jobs WHERE id = ?1), ?3), ?4, ?5, ?6, ?7, ?8)"
+        " ON CONFLICT(id) DO UPDATE SET"
         " jobs = jobs + excluded.jobs, bytes = bytes + excluded.bytes,"
         " agent = CASE WHEN ?9 THEN excluded.agent ELSE agent END,"
         " kind = CASE WHEN ?9 THEN excluded.kind ELSE kind END,"
@@ -1198,7 +1199,9 @@ static int sq_trace_load(struct at_store *base, const char *root_id, json_t **ou
                        root_id, NULL, NULL, &summary);
     if (!rc)
         rc = read_rows(s, "trace_load",
-                       "SELECT id, agent, agent_version AS version, kind, state, parent_id,"
+                       "SELECT id, agent, agent_version AS version, kind, CASE state"
+                       " WHEN 0 THEN 'queued' WHEN 1 THEN 'running' WHEN 2 THEN 'completed'"
+                       " WHEN 3 THEN 'failed' ELSE 'cancelled' END AS state, parent_id,"
                        " root_id, depth, attempts, source, created_ms, started_ms, finished_ms,"
                        " error AS error_json, meta AS meta_json FROM jobs"
                        " WHERE root_id = ?1 OR id = ?1 ORDER BY seq",

@@ -1,0 +1,81 @@
+/*
+ * internal.h - the monitor's state, shared by monitor.c (observers,
+ * lifecycle, reads, evals) and collect.c (the thread, batched writes, log
+ * buffers, metrics).  monitor/ only.
+ */
+#ifndef AT_MONITOR_INTERNAL_H
+#define AT_MONITOR_INTERNAL_H
+
+#include "base/map.h"
+#include "monitor/eval.h"
+#include "monitor/metrics.h"
+#include "monitor/monitor.h"
+#include "monitor/otlp.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+enum mon_kind { MON_FINAL, MON_MODEL, MON_TOOL };
+
+struct mon_item {
+    struct mon_item *next;
+    enum mon_kind kind;
+    struct at_job_rec rec; /* MON_FINAL: the committed record (a copy) */
+    json_t *data;          /* MON_MODEL / MON_TOOL */
+};
+
+/* Log lines of a job in flight (guarded by log_mu). */
+struct mon_live {
+    char *root_id;
+    json_t *lines;   /* [{seq, ts_ms, stream, text}] */
+    int seq;
+    size_t bytes;
+    size_t dropped;  /* bytes not kept (monitor.logs.max_bytes_per_job) */
+    int flushing;    /* handed to the writer; freed when that commits */
+};
+
+struct at_monitor {
+    struct at_monitor_cfg cfg;
+    struct at_store *store;
+    struct at_writer *writer;
+    struct at_engine *engine;
+    struct at_llm *llm; /* llm_lock */
+    pthread_rwlock_t llm_lock;
+    struct at_metrics *metrics;
+    struct at_otlp *otlp;
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu; /* queue */
+    pthread_cond_t cv, idle_cv;
+    struct mon_item *qhead, *qtail;
+    int qlen;
+    int stop;
+    int busy; /* the thread is processing a batch */
+    unsigned long long queued_total, dropped, write_drops;
+    atomic_int writes_pending;
+    int64_t next_prune_ms;
+
+    pthread_mutex_t log_mu;
+    struct at_map live;    /* job id -> struct mon_live (log_mu) */
+    struct at_map watched; /* job ids subscribed for logs (engine loop thread only) */
+    unsigned long long log_dropped_bytes;
+
+    pthread_rwlock_t eval_lock;
+    struct at_map evals; /* name -> struct at_eval (ref) */
+    unsigned long long rng; /* monitor thread */
+    atomic_int judges;
+    struct at_eval_hooks hooks;
+};
+
+/* collect.c */
+void *at__mon_main(void *arg);
+void at__mon_item_free(struct mon_item *it);
+void at__mon_live_free(struct mon_live *l);
+void at__mon_log_append(struct at_monitor *m, const char *job_id, const char *root_id,
+                        const char *stream, const char *text);
+void at__mon_write_eval_result(struct at_monitor *m, const struct at_eval_result *r);
+/* monitor.c */
+void at__mon_run_evals(struct at_monitor *m, const struct at_job_rec *rec);
+
+#endif
