@@ -442,8 +442,9 @@ static int breaker_counts(int code)
 }
 
 /* 0 when runs of agent key may start; AT_ECIRCUIT (d says until when) when
- * its breaker is open.  An open breaker whose recovery_timeout passed lets
- * one trial run through (half-open). */
+ * its breaker is open.  Once recovery_timeout has passed the breaker is
+ * half-open: runs go through, and the first one to end closes it (success)
+ * or opens it again (failure). */
 static int breaker_check(struct at_engine *e, const char *key, struct at_diag *d)
 {
     int rc = 0;
@@ -460,11 +461,8 @@ static int breaker_check(struct at_engine *e, const char *key, struct at_diag *d
                              "%.1f s (recovery_timeout)",
                              key, b->failures, (double)(b->open_until - now) / 1000.0);
         }
-    } else if (b && b->state == 2) {
-        rc = at_diag_set(d, AT_ECIRCUIT, NULL, 0, 0,
-                         "the circuit breaker of %s is half-open: one trial run is in flight",
-                         key);
-    }
+    } /* half-open: runs go through until the first result closes or reopens it
+         (an agent that spawns itself needs more than one run per trial) */
     pthread_mutex_unlock(&e->brk_mu);
     return rc;
 }
