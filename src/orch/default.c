@@ -332,7 +332,13 @@ int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint
         if (!ok)
             continue;
         candidates++;
+        /* an agent that names the input's fields is a better fit than one
+         * that takes any object */
         int s = score_agent(c, at_buf_str(&text));
+        json_t *props = json_object_get(at_schema_json(c->input), "properties");
+        const char *k;
+        json_t *kv;
+        json_object_foreach((json_t *)input, k, kv) if (json_object_get(props, k)) s += 3;
         if (s > best) {
             best = s;
             besti = i;

@@ -36,9 +36,10 @@ char *at_orch_to_text(const json_t *v);
 
 /* Routing: choose the agent for an input that names none.  Candidates are
  * the latest versions whose input schema accepts the input (after
- * defaults); they are ranked by how many words of the input's text (and of
- * hint, when given) appear in their capabilities (x2) and description
- * (x1), then by name.  Returns 0 and *agent ("name:version", caller frees),
+ * defaults); they are ranked by the input's fields their schema declares
+ * (x3 each), then by how many words of the input's text (and of hint, when
+ * given) appear in their capabilities or name (x2) and description (x1),
+ * then by name.  Returns 0 and *agent ("name:version", caller frees),
  * or AT_ENOENT when no agent accepts the input. */
 int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint, char **agent,
                   json_t *decisions, struct at_diag *d);
