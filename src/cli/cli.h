@@ -74,6 +74,10 @@ int cmd_health(struct cli *c, int argc, char **argv);
 int cmd_chain(struct cli *c, int argc, char **argv);
 int cmd_orchestrator(struct cli *c, int argc, char **argv);
 int cmd_route(struct cli *c, int argc, char **argv);
+int cmd_trace(struct cli *c, int argc, char **argv);
+int cmd_logs(struct cli *c, int argc, char **argv);
+int cmd_costs(struct cli *c, int argc, char **argv);
+int cmd_eval(struct cli *c, int argc, char **argv);
 int cmd_mcp(struct cli *c, int argc, char **argv);
 
 /* 1 when argv[i] is -h/--help. */

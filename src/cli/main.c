@@ -27,6 +27,10 @@ static const struct {
     {"chain", cmd_chain, "register, list and run chains of agents"},
     {"orchestrator", cmd_orchestrator, "set, reset or show the orchestrator"},
     {"route", cmd_route, "run an input that names no agent (the orchestrator routes it)"},
+    {"trace", cmd_trace, "show a job tree's trace as a waterfall, or recent traces"},
+    {"logs", cmd_logs, "show (or follow) what a job's agent logged"},
+    {"costs", cmd_costs, "tokens and cost by agent, model, day, run or chain"},
+    {"eval", cmd_eval, "register, list and run evals (evals/*.yaml)"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout (for desktop MCP clients)"},
 };
 

@@ -112,6 +112,8 @@ static void h_metrics(struct at_http_req *r)
 {
     struct at_engine *e = engine_of(r);
     json_t *es = e ? at_engine_stats_json(e) : NULL;
+    if (es)
+        json_object_set_new(es, "breakers", at_engine_breakers_json(e));
     struct at_llm *g = __atomic_load_n((struct at_llm **)&r->app->llm, __ATOMIC_ACQUIRE);
     json_t *ls = g ? at_llm_stats_json(g) : NULL;
     struct at_buf b;

@@ -350,7 +350,7 @@ static void process_final(struct at_monitor *m, struct batch *b, const struct at
         memset(t, 0, sizeof(*t));
         t->id = at_strdup(rec->root_id ? rec->root_id : rec->id);
         t->agent = at_strdup(agent);
-        t->kind = "agent";
+        t->kind = rec->kind ? rec->kind : "agent";
         t->status = at_strdup(state);
         t->started_ms = rec->created_ms;
         t->finished_ms = rec->finished_ms;
@@ -360,8 +360,9 @@ static void process_final(struct at_monitor *m, struct batch *b, const struct at
     }
     if (m->otlp) {
         json_t *err = rec->error;
-        json_t *j = json_pack("{s:s,s:s,s:s?,s:s,s:s?,s:s,s:I,s:I,s:I,s:I,s:I,s:s?,s:s?}", "id",
-                              rec->id, "agent", agent, "version", rec->agent_version, "state",
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s?,s:s,s:I,s:I,s:I,s:I,s:I,s:s?,s:s?}",
+                              "id", rec->id, "kind", rec->kind ? rec->kind : "agent", "agent",
+                              agent, "version", rec->agent_version, "state",
                               state, "parent_id", rec->parent_id, "root_id",
                               rec->root_id ? rec->root_id : rec->id, "created_ms",
                               (json_int_t)rec->created_ms, "started_ms",
@@ -590,17 +591,21 @@ static void engine_gauges(struct at_metrics *t, const json_t *es)
                        "Agent processes replaced (crash, hang, protocol error).", "",
                        (double)at_json_int(tot, "workers_replaced", 0));
     }
-    /* circuit breakers, when the engine reports them: {"breakers": [{agent, state}]} */
-    json_array_foreach(json_object_get(es, "breakers"), i, p)
+    /* circuit breakers: {"agent@version": {"state": closed|open|half_open}} */
+    const char *key;
+    json_object_foreach(json_object_get(es, "breakers"), key, p)
     {
         static const char *const bs[] = {"closed", "open", "half_open"};
         const char *state = at_json_str(p, "state", "closed");
         for (int k = 0; k < 3; k++)
             at_metrics_set(t, "atlas_breaker_state",
-                           "Circuit breaker of an agent: 1 for its current state.",
-                           at_metrics_labels(lb, sizeof(lb), "agent", at_json_str(p, "agent", ""),
-                                             "state", bs[k], NULL),
+                           "Circuit breaker of an agent version: 1 for its current state.",
+                           at_metrics_labels(lb, sizeof(lb), "agent", key, "state", bs[k], NULL),
                            strcmp(state, bs[k]) == 0 ? 1 : 0);
+        at_metrics_set(t, "atlas_breaker_failures",
+                       "Consecutive failures counted by an agent version's breaker.",
+                       at_metrics_labels(lb, sizeof(lb), "agent", key, NULL),
+                       (double)at_json_int(p, "failures", 0));
     }
 }
 

@@ -1,0 +1,93 @@
+/* atlas costs [--by agent|model|day|backend|job|chain] - tokens and cost */
+#include "cli/cli.h"
+
+#include "base/alloc.h"
+#include "json/json.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void costs_usage(FILE *f)
+{
+    fputs("usage: atlas costs [--by agent|model|day|backend|job|chain] [--since T]\n"
+          "                   [--job ID] [--chain ID] [--json]\n\n"
+          "Model calls, tokens and cost in US dollars, grouped (default: by agent),\n"
+          "from the gateway's records and the usage agents report.  --job: one run;\n"
+          "--chain: one job tree (a chain run or a run with its spawns).  T is an RFC\n"
+          "3339 time or a duration (30m, 24h, 7d).\n",
+          f);
+}
+
+int cmd_costs(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"by", required_argument, NULL, 'b'},  {"since", required_argument, NULL, 's'},
+        {"job", required_argument, NULL, 'J'}, {"chain", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct at_buf q;
+    at_buf_init(&q, 4096);
+    at_buf_puts(&q, "/api/v1/costs");
+    int o, first = 1;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "b:s:J:c:jh", opts, NULL)) != -1) {
+        const char *key = o == 'b' ? "by" : o == 's' ? "since" : o == 'J' ? "job" : "chain";
+        switch (o) {
+        case 'b':
+        case 's':
+        case 'J':
+        case 'c':
+            at_buf_printf(&q, "%c%s=", first ? '?' : '&', key);
+            cli_path_escape(&q, optarg);
+            first = 0;
+            break;
+        case 'j': c->json = 1; break;
+        case 'h': costs_usage(stdout); at_buf_release(&q); return CLI_OK;
+        default: costs_usage(stderr); at_buf_release(&q); return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        costs_usage(stderr);
+        at_buf_release(&q);
+        return CLI_USAGE;
+    }
+    struct cli_resp r;
+    int rc = cli_http(c, "GET", at_buf_str(&q), NULL, NULL, &r);
+    at_buf_release(&q);
+    if (rc)
+        return rc;
+    if (r.status >= 300) {
+        rc = cli_print_problem(c, &r);
+        cli_resp_release(&r);
+        return rc;
+    }
+    if (c->json) {
+        cli_print_json(stdout, r.body);
+    } else {
+        const char *by = at_json_str(r.body, "by", "agent");
+        char head[32];
+        snprintf(head, sizeof(head), "%s", by);
+        for (char *p = head; *p; p++)
+            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        printf("%-32s  %8s  %12s  %12s  %12s\n", head, "CALLS", "TOKENS IN", "TOKENS OUT",
+               "COST USD");
+        size_t i;
+        json_t *row;
+        json_array_foreach(json_object_get(r.body, "rows"), i, row)
+        {
+            const char *k = at_json_str(row, "key", "");
+            printf("%-32.32s  %8lld  %12lld  %12lld  %12.6f\n", *k ? k : "-",
+                   at_json_int(row, "calls", 0), at_json_int(row, "tokens_in", 0),
+                   at_json_int(row, "tokens_out", 0),
+                   json_number_value(json_object_get(row, "cost_usd")));
+        }
+        json_t *t = json_object_get(r.body, "total");
+        printf("%-32s  %8lld  %12lld  %12lld  %12.6f\n", "total", at_json_int(t, "calls", 0),
+               at_json_int(t, "tokens_in", 0), at_json_int(t, "tokens_out", 0),
+               json_number_value(json_object_get(t, "cost_usd")));
+    }
+    cli_resp_release(&r);
+    return CLI_OK;
+}

@@ -1,0 +1,227 @@
+/* atlas trace [ID] - a job tree's trace as a waterfall, or recent traces */
+#include "cli/cli.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "json/json.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BAR 40
+
+static void trace_usage(FILE *f)
+{
+    fputs("usage: atlas trace ID [--json]\n"
+          "       atlas trace [--agent NAME] [--status STATE] [--since T] [--limit N] [--json]\n\n"
+          "With an ID (a job id, or a trace id tr_...): the job tree's trace as a waterfall:\n"
+          "each span (chain, agent run, spawned job, model call, tool call) with its queue\n"
+          "wait (light) and run time (dark) on one time axis.  Without: recent traces,\n"
+          "newest first.  T is an RFC 3339 time or a duration (30m, 24h, 7d).\n",
+          f);
+}
+
+static long long num(const json_t *o, const char *k, long long dflt)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+/* Columns in UTF-8 strings count code points. */
+static void put_padded(const char *s, int width)
+{
+    int cols = 0;
+    for (const char *p = s; *p; p++)
+        cols += ((unsigned char)*p & 0xC0) != 0x80;
+    fputs(s, stdout);
+    for (; cols < width; cols++)
+        putchar(' ');
+}
+
+static void draw(const json_t *span, const char *prefix, int last, int root, long long total)
+{
+    char label[512];
+    const char *kind = json_string_value(json_object_get(span, "kind"));
+    const char *name = json_string_value(json_object_get(span, "name"));
+    snprintf(label, sizeof(label), "%s%s%s%s", prefix, root ? "" : (last ? "└─ " : "├─ "),
+             kind && strcmp(kind, "agent") && strcmp(kind, "model") ? kind : "",
+             kind && strcmp(kind, "agent") && strcmp(kind, "model") ? " " : "");
+    size_t l = strlen(label);
+    snprintf(label + l, sizeof(label) - l, "%s", name ? name : "?");
+    put_padded(label, 44);
+    const char *status = json_string_value(json_object_get(span, "status"));
+    printf(" %-10.10s", status ? status : "");
+    long long off = num(span, "offset_ms", 0), dur = num(span, "duration_ms", -1);
+    long long q = num(span, "queue_ms", 0);
+    if (q < 0)
+        q = 0;
+    /* the bar: queue wait then run time, scaled to the trace */
+    char bar[BAR * 3 + 1];
+    size_t bl = 0;
+    double scale = total > 0 ? (double)BAR / (double)total : 0;
+    int a = (int)((double)off * scale), qa = (int)((double)(off + q) * scale);
+    int b = dur >= 0 ? (int)((double)(off + dur) * scale + 0.5) : BAR;
+    if (b <= a)
+        b = a + 1;
+    if (b > BAR)
+        b = BAR;
+    for (int i = 0; i < BAR; i++) {
+        const char *c = i < a || i >= b ? "·" : (i < qa && q > 0 ? "░" : "█");
+        memcpy(bar + bl, c, strlen(c));
+        bl += strlen(c);
+    }
+    bar[bl] = '\0';
+    char d[32], qs[32];
+    cli_fmt_ms(dur, d, sizeof(d));
+    printf(" |%s| %7s", bar, d);
+    if (q > 0) {
+        cli_fmt_ms(q, qs, sizeof(qs));
+        printf("  (queued %s)", qs);
+    }
+    long long tin = num(span, "tokens_in", 0), tout = num(span, "tokens_out", 0);
+    if (tin || tout)
+        printf("  %lld+%lld tok", tin, tout);
+    json_t *evals = json_object_get(span, "evals");
+    if (json_array_size(evals)) {
+        size_t i, pass = 0;
+        json_t *e;
+        json_array_foreach(evals, i, e) pass += json_is_true(json_object_get(e, "passed"));
+        printf("  evals %zu/%zu", pass, json_array_size(evals));
+    }
+    putchar('\n');
+    char child_prefix[512];
+    snprintf(child_prefix, sizeof(child_prefix), "%s%s", prefix,
+             root ? "" : (last ? "   " : "│  "));
+    json_t *ch = json_object_get(span, "children");
+    size_t n = json_array_size(ch);
+    for (size_t i = 0; i < n; i++)
+        draw(json_array_get(ch, i), child_prefix, i + 1 == n, 0, total);
+}
+
+static void print_trace(const json_t *t)
+{
+    char d[32];
+    cli_fmt_ms(num(t, "duration_ms", -1), d, sizeof(d));
+    printf("trace %s  %s%s  %s  %s  %lld job(s)  %lld tokens  $%.6f\n",
+           json_string_value(json_object_get(t, "trace_id")),
+           json_is_string(json_object_get(t, "chain")) ? "chain " : "",
+           at_json_str(t, "agent", ""),
+           at_json_str(t, "status", ""), d, num(t, "jobs", 0),
+           num(t, "total_tokens", 0), json_number_value(json_object_get(t, "total_cost_usd")));
+    printf("started %s, node local\n\n", at_json_str(t, "started_at", "-"));
+    long long total = num(t, "duration_ms", 0);
+    json_t *root = json_array_get(json_object_get(t, "spans"), 0);
+    if (root)
+        draw(root, "", 1, 1, total > 0 ? total : 1);
+    json_t *evals = json_object_get(t, "evals");
+    if (json_array_size(evals)) {
+        printf("\nevals:\n");
+        size_t i;
+        json_t *e;
+        json_array_foreach(evals, i, e)
+        {
+            printf("  %-4s %s/%s on %s: %s\n",
+                   json_is_true(json_object_get(e, "passed")) ? "pass" : "FAIL",
+                   at_json_str(e, "eval", ""), at_json_str(e, "check", ""),
+                   at_json_str(e, "job_id", ""), at_json_str(e, "detail", ""));
+        }
+    }
+}
+
+static int list_traces(struct cli *c, const char *query)
+{
+    char *path = at_asprintf("/api/v1/traces%s", query);
+    struct cli_resp r;
+    int rc = cli_http(c, "GET", path, NULL, NULL, &r);
+    free(path);
+    if (rc)
+        return rc;
+    if (r.status >= 300) {
+        rc = cli_print_problem(c, &r);
+        cli_resp_release(&r);
+        return rc;
+    }
+    json_t *list = json_object_get(r.body, "traces");
+    if (c->json) {
+        cli_print_json(stdout, list);
+    } else if (json_array_size(list) == 0) {
+        printf("no traces\n");
+    } else {
+        printf("%-30s  %-20s  %-10s  %-24s  %8s  %4s  %8s  %10s\n", "TRACE", "AGENT", "STATUS",
+               "STARTED", "TOOK", "JOBS", "TOKENS", "COST");
+        size_t i;
+        json_t *t;
+        json_array_foreach(list, i, t)
+        {
+            char d[32];
+            cli_fmt_ms(num(t, "duration_ms", -1), d, sizeof(d));
+            printf("%-30s  %-20.20s  %-10s  %-24s  %8s  %4lld  %8lld  %10.6f\n",
+                   at_json_str(t, "trace_id", ""), at_json_str(t, "agent", ""),
+                   at_json_str(t, "status", ""), at_json_str(t, "started_at", ""), d,
+                   num(t, "jobs", 0), num(t, "total_tokens", 0),
+                   json_number_value(json_object_get(t, "total_cost_usd")));
+        }
+    }
+    cli_resp_release(&r);
+    return CLI_OK;
+}
+
+int cmd_trace(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"agent", required_argument, NULL, 'a'}, {"status", required_argument, NULL, 's'},
+        {"since", required_argument, NULL, 't'}, {"limit", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct at_buf q;
+    at_buf_init(&q, 4096);
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "a:s:t:n:jh", opts, NULL)) != -1) {
+        const char *key = o == 'a' ? "agent" : o == 's' ? "status" : o == 't' ? "since" : "limit";
+        switch (o) {
+        case 'a':
+        case 's':
+        case 't':
+        case 'n':
+            at_buf_printf(&q, "%c%s=", q.len ? '&' : '?', key);
+            cli_path_escape(&q, optarg);
+            break;
+        case 'j': c->json = 1; break;
+        case 'h': trace_usage(stdout); at_buf_release(&q); return CLI_OK;
+        default: trace_usage(stderr); at_buf_release(&q); return CLI_USAGE;
+        }
+    }
+    if (optind == argc) {
+        int rc = list_traces(c, at_buf_str(&q));
+        at_buf_release(&q);
+        return rc;
+    }
+    at_buf_release(&q);
+    if (optind + 1 != argc) {
+        trace_usage(stderr);
+        return CLI_USAGE;
+    }
+    struct at_buf path;
+    at_buf_init(&path, 4096);
+    at_buf_puts(&path, "/api/v1/traces/");
+    cli_path_escape(&path, argv[optind]);
+    struct cli_resp r;
+    int rc = cli_http(c, "GET", at_buf_str(&path), NULL, NULL, &r);
+    at_buf_release(&path);
+    if (rc)
+        return rc;
+    if (r.status >= 300) {
+        rc = cli_print_problem(c, &r);
+        cli_resp_release(&r);
+        return rc;
+    }
+    if (c->json)
+        cli_print_json(stdout, r.body);
+    else
+        print_trace(r.body);
+    cli_resp_release(&r);
+    return CLI_OK;
+}
