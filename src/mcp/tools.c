@@ -135,6 +135,9 @@ static int t_exec_spawn(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_exec_cancel(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_queue_inspect(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_exec_spawn_chain(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_queue_drain(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result);
 
@@ -174,10 +177,14 @@ static const struct ptool ptools[] = {
      "\"type\":\"integer\",\"minimum\":-1000000,\"maximum\":1000000}},"
      "\"additionalProperties\":false}",
      "{\"type\":\"object\",\"description\":\"the agent's output\"}", t_exec_spawn, NULL, 0},
-    {"atlas.exec.spawn_chain", "Run a chain", "Execute a defined chain.",
+    {"atlas.exec.spawn_chain", "Run a chain",
+     "Execute a registered chain (a child of the calling job when called with a job token) "
+     "and return its output when it finishes.",
      "{\"type\":\"object\",\"required\":[\"chain\"],\"properties\":{\"chain\":{\"type\":"
-     "\"string\"},\"input\":{\"type\":\"object\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "chains", 0},
+     "\"string\"},\"input\":{\"type\":\"object\"},\"priority\":{\"type\":\"integer\"}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"description\":\"the chain's output (its last step's)\"}",
+     t_exec_spawn_chain, NULL, 0},
     {"atlas.exec.status", "Job status", "The state, timing, input, output or error of a job.",
      "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":\"string\","
      "\"description\":\"job id\"}},\"additionalProperties\":false}",
@@ -195,11 +202,16 @@ static const struct ptool ptools[] = {
     {"atlas.queue.priority", "Change a job's priority", "Adjust the priority of a queued job.",
      "{\"type\":\"object\",\"required\":[\"job\",\"priority\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"},\"priority\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "queue priority changes (the engine cannot re-prioritise yet)", 0},
-    {"atlas.queue.drain", "Drain the queue", "Stop taking new jobs and let queued ones finish.",
-     "{\"type\":\"object\",\"properties\":{\"timeout_s\":{\"type\":\"number\",\"minimum\":0}},"
-     "\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "queue draining (the engine cannot drain yet)", 0},
+     "{\"type\":\"object\",\"required\":[\"job\",\"priority\"],\"properties\":{\"job\":"
+     "{\"type\":\"string\"},\"priority\":{\"type\":\"integer\"}}}",
+     t_queue_priority, NULL, 0},
+    {"atlas.queue.drain", "Drain the queue",
+     "Stop taking new runs and let what is queued or running finish; `drain: false` resumes.",
+     "{\"type\":\"object\",\"properties\":{\"drain\":{\"type\":\"boolean\",\"default\":"
+     "true}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"draining\",\"in_flight\"],\"properties\":{"
+     "\"draining\":{\"type\":\"boolean\"},\"in_flight\":{\"type\":\"integer\"}}}",
+     t_queue_drain, NULL, 0},
     {"atlas.nodes.list", "List nodes", "Registered compute nodes.", S_NONE, S_UNAVAILABLE_OUT, NULL,
      "nodes (the scheduler)", 1},
     {"atlas.nodes.status", "Node status", "A node's resource utilisation.",
@@ -441,8 +453,8 @@ static void call_on_event(const char *job_id, const char *event, json_t *data, v
 
 static json_t *trace_of(const json_t *meta);
 
-static int start_job(struct tool_ctx *t, const char *agent, json_t *input, int priority,
-                     int platform, json_t **result)
+static int start_job(struct tool_ctx *t, const char *agent, const char *chain, json_t *input,
+                     int priority, int platform, json_t **result)
 {
     const struct at__mcp_caller *c = t->c;
     struct at_engine *e = t->m->cfg.engine;
@@ -456,10 +468,12 @@ static int start_job(struct tool_ctx *t, const char *agent, json_t *input, int p
     snprintf(call->agent, sizeof(call->agent), "%s", agent);
     atomic_fetch_add(&call->refs, 2); /* on_done and the event subscription */
     struct at_submit s = {
-        .agent = agent,
+        .agent = chain ? NULL : agent,
+        .chain = chain,
         .input = input,
         .priority = priority,
         .source = "mcp",
+        .meta = call->trace, /* W3C trace context reaches the agent's tools/call */
         .on_done = call_on_done,
         .done_arg = call,
         .on_event = call_on_event,
@@ -598,7 +612,48 @@ static int t_exec_spawn(struct tool_ctx *t, json_t *args, json_t **result)
     const char *agent = at_json_str(args, "agent", "");
     json_t *input = json_object_get(args, "input");
     int prio = (int)at_json_int(args, "priority", 0);
-    return start_job(t, agent, input, prio, 1, result);
+    return start_job(t, agent, NULL, input, prio, 1, result);
+}
+
+static int job_visible(const struct tool_ctx *t, const struct at_job_rec *rec);
+
+static int t_exec_spawn_chain(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *chain = at_json_str(args, "chain", "");
+    json_t *input = json_object_get(args, "input");
+    return start_job(t, chain, chain, input, (int)at_json_int(args, "priority", 0), 1, result);
+}
+
+static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *id = at_json_str(args, "job", "");
+    int prio = (int)at_json_int(args, "priority", 0);
+    struct at_job_rec rec;
+    if (at_store_call(t->m->cfg.store, job_get, id, &rec) == 0) {
+        int visible = job_visible(t, &rec);
+        at_job_rec_release(&rec);
+        if (!visible) {
+            *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 1);
+            return 0;
+        }
+    }
+    if (at_engine_set_priority(t->m->cfg.engine, id, prio)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "job \"%.100s\" is not queued (only a queued job can move)",
+                 id);
+        *result = at__mcp_tool_error(AT_ESTATE, msg, 1);
+        return 0;
+    }
+    *result = ok(json_pack("{s:s,s:i}", "job", id, "priority", prio));
+    return 0;
+}
+
+static int t_queue_drain(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    int on = !json_is_false(json_object_get(args, "drain"));
+    int inflight = at_engine_drain(t->m->cfg.engine, on);
+    *result = ok(json_pack("{s:b,s:i}", "draining", on, "in_flight", inflight));
+    return 0;
 }
 
 /* Agents may look at and cancel jobs of their own tree only. */
@@ -791,7 +846,7 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         *result = at__mcp_tool_error(AT_EPERM, msg, 0);
         return 0;
     }
-    int rc = start_job(&t, name, args, 0, 0, result);
+    int rc = start_job(&t, name, NULL, args, 0, 0, result);
     if (rc == AT_ENOENT) {
         /* MCP 2025-11-25 server/tools: unknown tools are protocol errors */
         json_decref(*result);
