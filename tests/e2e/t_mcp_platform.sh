@@ -1,0 +1,53 @@
+#!/bin/bash
+# Platform tools that drive chains and the queue over MCP (2026-07-28):
+# atlas.exec.spawn_chain, atlas.queue.priority, atlas.queue.drain.
+. "$(dirname "$0")/lib.sh"
+mkdir -p "$DATA"
+printf 'execution:\n  max_concurrent_agents: 1\n' >"$T/config.yaml"
+start_daemon --config "$T/config.yaml"
+for a in web-searcher summarizer report-writer; do atlas register --path "$EXAMPLES/$a" >/dev/null; done
+atlas register --path "$AGENTS/slow" >/dev/null
+atlas chain register "$SRC/examples/chains/research-pipeline.yaml" >/dev/null
+
+call() { # call TOOL ARGS_JSON -> the CallToolResult
+    /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
+import json, sys, urllib.request
+url, tool, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": tool, "arguments": args, "_meta": meta}}).encode()
+req = urllib.request.Request(url + "/mcp", body, {
+    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool})
+text = urllib.request.urlopen(req, timeout=60).read().decode()
+if text.startswith("event:") or text.startswith("id:") or text.startswith("data:"):
+    text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
+print(json.dumps(json.loads(text)["result"]))
+PY
+}
+
+out=$(call atlas.exec.spawn_chain '{"chain": "research-pipeline", "input": {"query": "mcp", "format": "text"}}')
+expect_contains "spawn_chain runs a chain" "$(echo "$out" | j 'd["structuredContent"]["report"]')" "Research report"
+
+# queue.priority: with one slot busy, move the last queued job to the front
+b=$(atlas run --async slow --input '{"ms": 600}')
+sleep 0.2
+q1=$(atlas run --async slow --input '{"ms": 10, "n": 1}')
+q2=$(atlas run --async slow --input '{"ms": 10, "n": 2}')
+out=$(call atlas.queue.priority "{\"job\": \"$q2\", \"priority\": 9}")
+expect_eq "queue.priority moves a queued job" "$(echo "$out" | j 'd["structuredContent"]["priority"]')" "9"
+for id in $b $q1 $q2; do wait_for sh -c "$BIN/atlas --json job $id | grep -q completed"; done
+expect_eq "and it runs first" "$( [ "$(atlas --json job "$q2" | j 'd["started_at"]')" \< "$(atlas --json job "$q1" | j 'd["started_at"]')" ] && echo yes)" "yes"
+out=$(call atlas.queue.priority "{\"job\": \"$q2\", \"priority\": 1}")
+expect_eq "a finished job cannot move" "$(echo "$out" | j 'd["isError"]')" "True"
+
+# queue.drain: new runs are refused, then resumed
+out=$(call atlas.queue.drain '{}')
+expect_eq "drain" "$(echo "$out" | j 'd["structuredContent"]["draining"]')" "True"
+run_rc rc atlas run slow --input '{"ms": 1}'
+expect_contains "while draining, runs are refused" "$(cat "$T/err")" "the queue is draining"
+out=$(call atlas.queue.drain '{"drain": false}')
+run_rc rc atlas run slow --input '{"ms": 1}'
+expect_eq "resumed" "$rc" 0
+finish
