@@ -7,7 +7,7 @@ set -eu
 BUILD_PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libfyaml-dev libsqlite3-dev
  libsodium-dev libcmocka-dev libseccomp-dev bubblewrap python3 curl ca-certificates"
-TEST_PKGS="git nodejs npm redis-server python3-celery python3-redis sqlite3 procps json-schema-test-suite"
+TEST_PKGS="git nodejs npm redis-server python3-celery python3-redis sqlite3 procps json-schema-test-suite prometheus"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = "test" ] && want="$BUILD_PKGS $TEST_PKGS"

@@ -315,7 +315,8 @@ static void process_final(struct at_monitor *m, struct batch *b, const struct at
                                "Run time of a job, from start to its final state.", lb,
                                (double)(rec->finished_ms - rec->started_ms) / 1000.0);
     }
-    /* usage the agent reported (meta.usage): a usage row, so costs count it */
+    /* usage the agent reported (meta.usage; the engine records its usage
+     * row, the metrics count it here) */
     json_t *mu = json_object_get(rec->meta, "usage");
     long long in = 0, out = 0;
     const char *model = NULL;
@@ -325,21 +326,6 @@ static void process_final(struct at_monitor *m, struct batch *b, const struct at
         model = at_json_str(mu, "model", NULL);
         double cost = json_number_value(json_object_get(mu, "cost_usd"));
         count_tokens(m, agent, model, in, out, cost);
-        GROW(b->usage, b->nusage, b->cusage);
-        struct at_usage_rec *u = &b->usage[b->nusage++];
-        memset(u, 0, sizeof(*u));
-        at_id_new("use", u->id);
-        u->job_id = at_strdup(rec->id);
-        u->root_id = at_strdup(rec->root_id ? rec->root_id : rec->id);
-        u->agent = at_strdup(agent);
-        u->backend = at_strdup("agent");
-        u->model = dup_or_null(model);
-        u->tokens_in = in;
-        u->tokens_out = out;
-        u->cost_usd = cost >= 0 ? cost : 0;
-        u->latency_ms = u->ttft_ms = -1;
-        u->status = at_strdup("ok");
-        u->created_ms = rec->finished_ms ? rec->finished_ms : at_wall_ms();
     }
     long long bytes = 256 + json_size(rec->input) + json_size(rec->output) + json_size(rec->meta);
     if (m->cfg.logs)
