@@ -1247,8 +1247,7 @@ static int prune_ids(sqlite3 *db, const char *select_sql, sqlite3_int64 arg, int
         "DELETE FROM job_logs WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM spans WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM eval_results WHERE root_id IN (SELECT id FROM doomed)",
-        "DELETE FROM jobs WHERE state >= 2 AND (root_id IN (SELECT id FROM doomed)"
-        " OR id IN (SELECT id FROM doomed))",
+        "DELETE FROM jobs WHERE state >= 2 AND (root_id IN (SELECT id FROM doomed) OR id IN (SELECT id FROM doomed))",
         "DELETE FROM traces WHERE id IN (SELECT id FROM doomed)",
     };
     char sql[512];
