@@ -18,6 +18,9 @@ url="http://$listen"
         [ -f "$dir/agent.yaml" ] || continue
         ./build/atlas --url "$url" register --path "$dir" || true
     done
+    for f in examples/chains/*.yaml; do
+        [ -f "$f" ] && ./build/atlas --url "$url" chain register "$f" || true
+    done
     echo "run: ready: try  build/atlas --url $url ls" >&2
 ) &
 exec ./build/atlasd --listen "$listen" "$@"
