@@ -72,8 +72,12 @@ static int eval_register(struct cli *c, const char *file)
         /* a located problem: file:line:col first, as compilers print */
         const char *f = at_json_str(r.body, "file", NULL);
         if (f && !c->json) {
-            fprintf(stderr, "%s:%lld:%lld: %s\n", f, at_json_int(r.body, "line", 0),
-                    at_json_int(r.body, "column", 0), at_json_str(r.body, "detail", ""));
+            const char *detail = at_json_str(r.body, "detail", "");
+            if (strncmp(detail, f, strlen(f)) == 0)
+                fprintf(stderr, "%s\n", detail);
+            else
+                fprintf(stderr, "%s:%lld:%lld: %s\n", f, at_json_int(r.body, "line", 0),
+                        at_json_int(r.body, "column", 0), detail);
             cli_resp_release(&r);
             return CLI_FAILED;
         }

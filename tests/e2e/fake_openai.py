@@ -1,0 +1,48 @@
+"""A stand-in OpenAI-compatible server for the monitor's tests (llm_judge
+checks, model spans).  The answer's content is a score: 4.5 when the
+request's last message mentions GOOD, else 2.  Writes its port to argv[1]."""
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path.endswith("/models"):
+            self.reply(200, {"object": "list", "data": [{"id": "judge-model", "object": "model"}]})
+        else:
+            self.reply(404, {"error": {"message": "not found"}})
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        req = json.loads(self.rfile.read(n) or b"{}")
+        text = json.dumps(req.get("messages", [])[-1:])
+        score = "4.5" if "GOOD" in text else "2"
+        self.reply(200, {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+            "model": req.get("model", "judge-model"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": score}}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42},
+        })
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+import os  # noqa: E402
+
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()
