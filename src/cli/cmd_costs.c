@@ -22,9 +22,12 @@ static void costs_usage(FILE *f)
 int cmd_costs(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"by", required_argument, NULL, 'b'},  {"since", required_argument, NULL, 's'},
-        {"job", required_argument, NULL, 'J'}, {"chain", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {"by", required_argument, NULL, 'b'},
+        {"since", required_argument, NULL, 's'},
+        {"job", required_argument, NULL, 'J'},
+        {"chain", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct at_buf q;
@@ -43,9 +46,17 @@ int cmd_costs(struct cli *c, int argc, char **argv)
             cli_path_escape(&q, optarg);
             first = 0;
             break;
-        case 'j': c->json = 1; break;
-        case 'h': costs_usage(stdout); at_buf_release(&q); return CLI_OK;
-        default: costs_usage(stderr); at_buf_release(&q); return CLI_USAGE;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            costs_usage(stdout);
+            at_buf_release(&q);
+            return CLI_OK;
+        default:
+            costs_usage(stderr);
+            at_buf_release(&q);
+            return CLI_USAGE;
         }
     }
     if (optind != argc) {

@@ -37,9 +37,9 @@ static void print_results(const json_t *results)
     json_t *x;
     json_array_foreach(results, i, x)
     {
-        printf("  %-4s %-24s %-10s %s\n", json_is_true(json_object_get(x, "passed")) ? "pass" : "FAIL",
-               at_json_str(x, "check", ""), at_json_str(x, "type", ""),
-               at_json_str(x, "detail", ""));
+        printf(
+            "  %-4s %-24s %-10s %s\n", json_is_true(json_object_get(x, "passed")) ? "pass" : "FAIL",
+            at_json_str(x, "check", ""), at_json_str(x, "type", ""), at_json_str(x, "detail", ""));
     }
 }
 

@@ -105,10 +105,9 @@ static void print_trace(const json_t *t)
     cli_fmt_ms(num(t, "duration_ms", -1), d, sizeof(d));
     printf("trace %s  %s%s  %s  %s  %lld job(s)  %lld tokens  $%.6f\n",
            json_string_value(json_object_get(t, "trace_id")),
-           json_is_string(json_object_get(t, "chain")) ? "chain " : "",
-           at_json_str(t, "agent", ""),
-           at_json_str(t, "status", ""), d, num(t, "jobs", 0),
-           num(t, "total_tokens", 0), json_number_value(json_object_get(t, "total_cost_usd")));
+           json_is_string(json_object_get(t, "chain")) ? "chain " : "", at_json_str(t, "agent", ""),
+           at_json_str(t, "status", ""), d, num(t, "jobs", 0), num(t, "total_tokens", 0),
+           json_number_value(json_object_get(t, "total_cost_usd")));
     printf("started %s, node local\n\n", at_json_str(t, "started_at", "-"));
     long long total = num(t, "duration_ms", 0);
     json_t *root = json_array_get(json_object_get(t, "spans"), 0);
@@ -170,9 +169,12 @@ static int list_traces(struct cli *c, const char *query)
 int cmd_trace(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"agent", required_argument, NULL, 'a'}, {"status", required_argument, NULL, 's'},
-        {"since", required_argument, NULL, 't'}, {"limit", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"agent", required_argument, NULL, 'a'},
+        {"status", required_argument, NULL, 's'},
+        {"since", required_argument, NULL, 't'},
+        {"limit", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct at_buf q;
@@ -189,9 +191,17 @@ int cmd_trace(struct cli *c, int argc, char **argv)
             at_buf_printf(&q, "%c%s=", q.len ? '&' : '?', key);
             cli_path_escape(&q, optarg);
             break;
-        case 'j': c->json = 1; break;
-        case 'h': trace_usage(stdout); at_buf_release(&q); return CLI_OK;
-        default: trace_usage(stderr); at_buf_release(&q); return CLI_USAGE;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            trace_usage(stdout);
+            at_buf_release(&q);
+            return CLI_OK;
+        default:
+            trace_usage(stderr);
+            at_buf_release(&q);
+            return CLI_USAGE;
         }
     }
     if (optind == argc) {

@@ -72,8 +72,10 @@ static int query_since(struct at_http_req *r, int64_t *out)
         char num[32];
         snprintf(num, sizeof(num), "%.*s", (int)(n - 1), since);
         if (at_parse_i64(num, 0, 100000000, &v) == 0) {
-            long long mul = unit == 's' ? 1000 : unit == 'm' ? 60000 : unit == 'h' ? 3600000
-                                                                                    : 86400000;
+            long long mul = unit == 's'   ? 1000
+                            : unit == 'm' ? 60000
+                            : unit == 'h' ? 3600000
+                                          : 86400000;
             *out = at_wall_ms() - v * mul;
             return 0;
         }
@@ -92,8 +94,7 @@ static int query_limit(struct at_http_req *r, int dflt, int *out)
     const char *v = at_http_query(r, "limit");
     long long n = dflt;
     if (v && *v && at_parse_i64(v, 1, 1000, &n)) {
-        at_http_reply_problem(r, AT_EINVAL, "limit must be an integer from 1 to 1000", NULL,
-                              NULL);
+        at_http_reply_problem(r, AT_EINVAL, "limit must be an integer from 1 to 1000", NULL, NULL);
         return -1;
     }
     *out = (int)n;
@@ -171,9 +172,9 @@ static void h_costs(struct at_http_req *r)
 {
     const char *by = query_str(r, "by");
     static const char *const map[][2] = {
-        {"agent", "agent"}, {"model", "model"},    {"day", "day"},         {"backend", "backend"},
-        {"job", "job_id"},  {"run", "job_id"},     {"chain", "root_id"},   {"trace", "root_id"},
-        {"all", "all"},
+        {"agent", "agent"},     {"model", "model"},   {"day", "day"},
+        {"backend", "backend"}, {"job", "job_id"},    {"run", "job_id"},
+        {"chain", "root_id"},   {"trace", "root_id"}, {"all", "all"},
     };
     struct at_usage_filter f = {.job_id = query_str(r, "job"), .root_id = query_str(r, "chain")};
     if (!f.root_id)
@@ -185,8 +186,8 @@ static void h_costs(struct at_http_req *r)
             f.group_by = map[i][1];
     if (!f.group_by) {
         at_http_reply_problem(r, AT_EINVAL,
-                              "by must be one of agent, model, day, backend, job, chain, all",
-                              NULL, NULL);
+                              "by must be one of agent, model, day, backend, job, chain, all", NULL,
+                              NULL);
         return;
     }
     if (query_since(r, &f.since_ms))
@@ -207,8 +208,9 @@ static void h_costs(struct at_http_req *r)
         in += at_json_int(row, "tokens_in", 0);
         out += at_json_int(row, "tokens_out", 0);
         cost += json_number_value(json_object_get(row, "cost_usd"));
-        json_object_set_new(row, "tokens", json_integer(at_json_int(row, "tokens_in", 0) +
-                                                        at_json_int(row, "tokens_out", 0)));
+        json_object_set_new(
+            row, "tokens",
+            json_integer(at_json_int(row, "tokens_in", 0) + at_json_int(row, "tokens_out", 0)));
     }
     json_t *o = json_pack("{s:s,s:o,s:{s:I,s:I,s:I,s:I,s:f}}", "by", by, "rows", rows, "total",
                           "calls", (json_int_t)calls, "tokens_in", (json_int_t)in, "tokens_out",
@@ -244,8 +246,8 @@ static void h_eval_register(struct at_http_req *r, struct at_monitor *m)
         return;
     }
     json_t *info = NULL;
-    int rc = at_monitor_eval_register(m, file, yaml, json_string_length(json_object_get(body, "yaml")),
-                                      &info, &d);
+    int rc = at_monitor_eval_register(m, file, yaml,
+                                      json_string_length(json_object_get(body, "yaml")), &info, &d);
     json_decref(body);
     if (rc) {
         at_http_reply_diag(r, &d);
@@ -374,8 +376,8 @@ static void h_eval_results(struct at_http_req *r)
     }
     size_t i;
     json_t *x;
-    json_array_foreach(res, i, x) json_object_set_new(x, "passed",
-                                                      json_boolean(at_json_int(x, "passed", 0)));
+    json_array_foreach(res, i, x)
+        json_object_set_new(x, "passed", json_boolean(at_json_int(x, "passed", 0)));
     at_http_reply_json(r, 200, json_pack("{s:o}", "results", res));
 }
 
@@ -536,8 +538,8 @@ static void h_logs(struct at_http_req *r, const char *id)
     }
     if (follow && strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0) {
         /* a finished job: the same stream, ending at once */
-        struct at_http_stream *st = at_http_stream_start(r, 200, "text/event-stream", 0, NULL,
-                                                         NULL);
+        struct at_http_stream *st =
+            at_http_stream_start(r, 200, "text/event-stream", 0, NULL, NULL);
         unsigned long seq = 0;
         size_t i;
         json_t *l;
@@ -548,8 +550,8 @@ static void h_logs(struct at_http_req *r, const char *id)
         json_decref(lines);
         return;
     }
-    at_http_reply_json(r, 200, json_pack("{s:s,s:b,s:o}", "job", id, "final", final, "lines",
-                                         lines));
+    at_http_reply_json(r, 200,
+                       json_pack("{s:s,s:b,s:o}", "job", id, "final", final, "lines", lines));
 }
 
 /* ---- routing ---- */

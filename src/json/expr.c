@@ -66,11 +66,11 @@ static const struct {
     const char *name;
     int min, max; /* argument counts */
 } fns[] = {
-    [FN_LEN] = {"len", 1, 1},           [FN_CONTAINS] = {"contains", 2, 2},
-    [FN_MATCHES] = {"matches", 2, 2},   [FN_STARTS] = {"starts_with", 2, 2},
-    [FN_ENDS] = {"ends_with", 2, 2},    [FN_LOWER] = {"lower", 1, 1},
-    [FN_UPPER] = {"upper", 1, 1},       [FN_ABS] = {"abs", 1, 1},
-    [FN_MIN] = {"min", 2, 8},           [FN_MAX] = {"max", 2, 8},
+    [FN_LEN] = {"len", 1, 1},         [FN_CONTAINS] = {"contains", 2, 2},
+    [FN_MATCHES] = {"matches", 2, 2}, [FN_STARTS] = {"starts_with", 2, 2},
+    [FN_ENDS] = {"ends_with", 2, 2},  [FN_LOWER] = {"lower", 1, 1},
+    [FN_UPPER] = {"upper", 1, 1},     [FN_ABS] = {"abs", 1, 1},
+    [FN_MIN] = {"min", 2, 8},         [FN_MAX] = {"max", 2, 8},
     [FN_EXISTS] = {"exists", 1, 1},
 };
 
@@ -78,13 +78,13 @@ static const struct {
 
 struct node {
     enum op op;
-    int col;       /* 1-based column of the operator, name or literal */
-    int a, b;      /* child node indexes (-1 when absent) */
-    int fn;        /* OP_CALL */
+    int col;  /* 1-based column of the operator, name or literal */
+    int a, b; /* child node indexes (-1 when absent) */
+    int fn;   /* OP_CALL */
     int nargs;
     int args[MAX_ARGS];
-    json_t *lit;   /* OP_LIT */
-    char *name;    /* OP_VAR, OP_FIELD */
+    json_t *lit;         /* OP_LIT */
+    char *name;          /* OP_VAR, OP_FIELD */
     struct at_regex *re; /* OP_MATCH / matches() with a literal pattern */
 };
 
@@ -168,10 +168,21 @@ static int lex_string(struct parser *p, char q)
                 break;
             char e = p->s[++i];
             switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case '\\': case '\'': case '"': case '/': c = e; break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case '\\':
+            case '\'':
+            case '"':
+            case '/':
+                c = e;
+                break;
             case 'u': {
                 unsigned v = 0;
                 if (i + 4 >= p->len) {
@@ -185,8 +196,8 @@ static int lex_string(struct parser *p, char q)
                         return perr(p, (int)(i + (size_t)k) + 1, AT_EPARSE,
                                     "\\u needs four hex digits", NULL);
                     }
-                    v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0'
-                                                                      : (tolower(h) - 'a' + 10));
+                    v = v * 16 +
+                        (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
                 }
                 i += 4;
                 if (v >= 0xD800 && v <= 0xDFFF) {
@@ -320,18 +331,17 @@ static int next(struct parser *p)
         rc = lex_string(p, c);
     } else if (isalpha((unsigned char)c) || c == '_') {
         p->t = T_NAME;
-        while (p->pos < p->len &&
-               (isalnum((unsigned char)p->s[p->pos]) || p->s[p->pos] == '_'))
+        while (p->pos < p->len && (isalnum((unsigned char)p->s[p->pos]) || p->s[p->pos] == '_'))
             p->pos++;
     } else {
         static const struct {
             const char *s;
             enum tok t;
-        } ops[] = {{"||", T_OR}, {"&&", T_AND}, {"==", T_EQ}, {"!=", T_NE}, {"<=", T_LE},
-                   {">=", T_GE}, {"=~", T_MATCH}, {"<", T_LT}, {">", T_GT}, {"!", T_NOT},
-                   {"+", T_PLUS}, {"-", T_MINUS}, {"*", T_STAR}, {"/", T_SLASH},
-                   {"%", T_PCT}, {"(", T_LP}, {")", T_RP}, {"[", T_LB}, {"]", T_RB},
-                   {".", T_DOT}, {",", T_COMMA}};
+        } ops[] = {{"||", T_OR},  {"&&", T_AND},   {"==", T_EQ},  {"!=", T_NE},   {"<=", T_LE},
+                   {">=", T_GE},  {"=~", T_MATCH}, {"<", T_LT},   {">", T_GT},    {"!", T_NOT},
+                   {"+", T_PLUS}, {"-", T_MINUS},  {"*", T_STAR}, {"/", T_SLASH}, {"%", T_PCT},
+                   {"(", T_LP},   {")", T_RP},     {"[", T_LB},   {"]", T_RB},    {".", T_DOT},
+                   {",", T_COMMA}};
         for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
             size_t l = strlen(ops[k].s);
             if (ops[k].s[0] == c && (l == 1 || ops[k].s[1] == c2)) {
@@ -449,13 +459,13 @@ static int parse_primary(struct parser *p)
         name[l] = '\0';
         if (next(p))
             return -1;
-        if (strcmp(name, "true") == 0 || strcmp(name, "false") == 0 ||
-            strcmp(name, "null") == 0) {
+        if (strcmp(name, "true") == 0 || strcmp(name, "false") == 0 || strcmp(name, "null") == 0) {
             int k = new_node(p, OP_LIT, col);
             if (k < 0)
                 return -1;
-            p->e->n[k].lit = name[0] == 't' ? json_true() : name[0] == 'f' ? json_false()
-                                                                          : json_null();
+            p->e->n[k].lit = name[0] == 't'   ? json_true()
+                             : name[0] == 'f' ? json_false()
+                                              : json_null();
             return k;
         }
         if (p->t == T_LP) {
@@ -509,8 +519,7 @@ static int parse_primary(struct parser *p)
             n->nargs = nargs;
             memcpy(n->args, args, sizeof(int) * (size_t)nargs);
             if (fn == FN_MATCHES && p->e->n[args[1]].op == OP_LIT &&
-                json_is_string(p->e->n[args[1]].lit) &&
-                compile_regex(p, n, &p->e->n[args[1]]))
+                json_is_string(p->e->n[args[1]].lit) && compile_regex(p, n, &p->e->n[args[1]]))
                 return -1;
             return k;
         }
@@ -719,27 +728,41 @@ static int eerr(struct ev *v, const struct node *n, int code, const char *fmt, c
 static const char *type_name(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
 int at_expr_truthy(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return json_object_size(v) > 0;
-    case JSON_ARRAY: return json_array_size(v) > 0;
-    case JSON_STRING: return json_string_length(v) > 0;
-    case JSON_INTEGER: return json_integer_value(v) != 0;
-    case JSON_REAL: return json_real_value(v) != 0.0;
-    case JSON_TRUE: return 1;
-    default: return 0;
+    case JSON_OBJECT:
+        return json_object_size(v) > 0;
+    case JSON_ARRAY:
+        return json_array_size(v) > 0;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0.0;
+    case JSON_TRUE:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -776,8 +799,8 @@ static int arith(struct ev *v, const struct node *n, json_t *a, json_t *b, json_
         return 0;
     }
     if (!json_is_number(a) || !json_is_number(b)) {
-        static const char *const names[] = {[OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*",
-                                            [OP_DIV] = "/", [OP_MOD] = "%"};
+        static const char *const names[] = {
+            [OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*", [OP_DIV] = "/", [OP_MOD] = "%"};
         char msg[120];
         snprintf(msg, sizeof(msg), "\"%s\" needs two numbers%s, not %%s and %%s", names[n->op],
                  n->op == OP_ADD ? " (or two strings)" : "");
@@ -787,9 +810,15 @@ static int arith(struct ev *v, const struct node *n, json_t *a, json_t *b, json_
         long long x = json_integer_value(a), y = json_integer_value(b), r;
         int ovf = 0;
         switch (n->op) {
-        case OP_ADD: ovf = __builtin_add_overflow(x, y, &r); break;
-        case OP_SUB: ovf = __builtin_sub_overflow(x, y, &r); break;
-        case OP_MUL: ovf = __builtin_mul_overflow(x, y, &r); break;
+        case OP_ADD:
+            ovf = __builtin_add_overflow(x, y, &r);
+            break;
+        case OP_SUB:
+            ovf = __builtin_sub_overflow(x, y, &r);
+            break;
+        case OP_MUL:
+            ovf = __builtin_mul_overflow(x, y, &r);
+            break;
         case OP_MOD:
             if (y == 0)
                 return eerr(v, n, AT_EINVAL, "division by zero", NULL, NULL);
@@ -813,9 +842,15 @@ static int arith(struct ev *v, const struct node *n, json_t *a, json_t *b, json_
     }
     double x = json_number_value(a), y = json_number_value(b), r;
     switch (n->op) {
-    case OP_ADD: r = x + y; break;
-    case OP_SUB: r = x - y; break;
-    case OP_MUL: r = x * y; break;
+    case OP_ADD:
+        r = x + y;
+        break;
+    case OP_SUB:
+        r = x - y;
+        break;
+    case OP_MUL:
+        r = x * y;
+        break;
     case OP_MOD:
         if (y == 0)
             return eerr(v, n, AT_EINVAL, "division by zero", NULL, NULL);
@@ -852,8 +887,8 @@ static int compare(struct ev *v, const struct node *n, json_t *a, json_t *b, jso
     return 0;
 }
 
-static int regex_search(struct ev *v, const struct node *n, const struct at_regex *pre,
-                        json_t *s, json_t *pat, json_t **out)
+static int regex_search(struct ev *v, const struct node *n, const struct at_regex *pre, json_t *s,
+                        json_t *pat, json_t **out)
 {
     if (!json_is_string(s) || !json_is_string(pat))
         return eerr(v, n, AT_EINVAL, "a regex match needs a string and a pattern, not %s and %s",

@@ -44,7 +44,7 @@ struct batch {
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
-            (cap) = (cap) ? (cap) * 2 : 8;                                                         \
+            (cap) = (cap) ? (cap)*2 : 8;                                                           \
             (arr) = at_realloc((arr), (cap) * sizeof(*(arr)));                                     \
         }                                                                                          \
     } while (0)
@@ -199,8 +199,8 @@ static json_t *dropped_line(int seq, size_t dropped, size_t max)
     snprintf(text, sizeof(text),
              "[atlas: %zu more bytes of log were dropped: monitor.logs.max_bytes_per_job is %zu]",
              dropped, max);
-    return json_pack("{s:i,s:I,s:s,s:s}", "seq", seq, "ts_ms", (json_int_t)at_wall_ms(),
-                     "stream", "atlas", "text", text);
+    return json_pack("{s:i,s:I,s:s,s:s}", "seq", seq, "ts_ms", (json_int_t)at_wall_ms(), "stream",
+                     "atlas", "text", text);
 }
 
 int at_monitor_logs(struct at_monitor *m, const char *job_id, json_t **out)
@@ -210,8 +210,7 @@ int at_monitor_logs(struct at_monitor *m, const char *job_id, json_t **out)
     if (l) {
         *out = json_deep_copy(l->lines);
         if (l->dropped)
-            json_array_append_new(*out, dropped_line(l->seq + 1, l->dropped,
-                                                     m->cfg.log_max_bytes));
+            json_array_append_new(*out, dropped_line(l->seq + 1, l->dropped, m->cfg.log_max_bytes));
         pthread_mutex_unlock(&m->log_mu);
         return 0;
     }
@@ -220,8 +219,7 @@ int at_monitor_logs(struct at_monitor *m, const char *job_id, json_t **out)
 }
 
 /* Move a finished job's log lines into the batch. */
-static void take_logs(struct at_monitor *m, struct batch *b, const char *job_id,
-                      long long *bytes)
+static void take_logs(struct at_monitor *m, struct batch *b, const char *job_id, long long *bytes)
 {
     pthread_mutex_lock(&m->log_mu);
     struct mon_live *l = at_map_get(&m->live, job_id);
@@ -231,8 +229,7 @@ static void take_logs(struct at_monitor *m, struct batch *b, const char *job_id,
     }
     l->flushing = 1;
     if (l->dropped)
-        json_array_append_new(l->lines,
-                              dropped_line(l->seq + 1, l->dropped, m->cfg.log_max_bytes));
+        json_array_append_new(l->lines, dropped_line(l->seq + 1, l->dropped, m->cfg.log_max_bytes));
     size_t i;
     json_t *line;
     json_array_foreach(l->lines, i, line)
@@ -263,8 +260,8 @@ static void agent_name(const char *agent, char *out, size_t n)
         *at = '\0';
 }
 
-static void count_tokens(struct at_monitor *m, const char *agent, const char *model,
-                         long long in, long long out, double cost)
+static void count_tokens(struct at_monitor *m, const char *agent, const char *model, long long in,
+                         long long out, double cost)
 {
     char lb[AT_METRICS_MAX_LABELS];
     if (agent && *agent) {
@@ -346,16 +343,14 @@ static void process_final(struct at_monitor *m, struct batch *b, const struct at
     }
     if (m->otlp) {
         json_t *err = rec->error;
-        json_t *j = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s?,s:s,s:I,s:I,s:I,s:I,s:I,s:s?,s:s?}",
-                              "id", rec->id, "kind", rec->kind ? rec->kind : "agent", "agent",
-                              agent, "version", rec->agent_version, "state",
-                              state, "parent_id", rec->parent_id, "root_id",
-                              rec->root_id ? rec->root_id : rec->id, "created_ms",
-                              (json_int_t)rec->created_ms, "started_ms",
-                              (json_int_t)rec->started_ms, "finished_ms",
-                              (json_int_t)rec->finished_ms, "tokens_in", (json_int_t)in,
-                              "tokens_out", (json_int_t)out, "model", model, "error_title",
-                              json_string_value(json_object_get(err, "detail")));
+        json_t *j = json_pack(
+            "{s:s,s:s,s:s,s:s?,s:s,s:s?,s:s,s:I,s:I,s:I,s:I,s:I,s:s?,s:s?}", "id", rec->id, "kind",
+            rec->kind ? rec->kind : "agent", "agent", agent, "version", rec->agent_version, "state",
+            state, "parent_id", rec->parent_id, "root_id", rec->root_id ? rec->root_id : rec->id,
+            "created_ms", (json_int_t)rec->created_ms, "started_ms", (json_int_t)rec->started_ms,
+            "finished_ms", (json_int_t)rec->finished_ms, "tokens_in", (json_int_t)in, "tokens_out",
+            (json_int_t)out, "model", model, "error_title",
+            json_string_value(json_object_get(err, "detail")));
         if (j) {
             at_otlp_push(m->otlp, at_otlp_job_span(j));
             json_decref(j);
@@ -373,8 +368,8 @@ static void process_model(struct at_monitor *m, struct batch *b, json_t *d)
     const char *status = at_json_str(d, "status", "ok");
     at_metrics_inc(m->metrics, "atlas_model_calls_total",
                    "Model calls through the gateway, by model, backend and status.",
-                   at_metrics_labels(lb, sizeof(lb), "model", model, "backend", backend,
-                                     "status", status, NULL),
+                   at_metrics_labels(lb, sizeof(lb), "model", model, "backend", backend, "status",
+                                     status, NULL),
                    1);
     long long lat = at_json_int(d, "latency_ms", -1);
     if (lat >= 0)
@@ -412,8 +407,8 @@ static void process_tool(struct at_monitor *m, struct batch *b, json_t *d)
 {
     char lb[AT_METRICS_MAX_LABELS];
     at_metrics_inc(m->metrics, "atlas_tool_calls_total", "Platform tool calls made by jobs.",
-                   at_metrics_labels(lb, sizeof(lb), "tool", at_json_str(d, "name", ""),
-                                     "status", at_json_str(d, "status", ""), NULL),
+                   at_metrics_labels(lb, sizeof(lb), "tool", at_json_str(d, "name", ""), "status",
+                                     at_json_str(d, "status", ""), NULL),
                    1);
     GROW(b->spans, b->nspans, b->cspans);
     struct at_span_rec *s = &b->spans[b->nspans++];
@@ -435,9 +430,15 @@ static void process(struct at_monitor *m, struct mon_item *list)
     b->m = m;
     for (struct mon_item *it = list; it; it = it->next) {
         switch (it->kind) {
-        case MON_FINAL: process_final(m, b, &it->rec); break;
-        case MON_MODEL: process_model(m, b, it->data); break;
-        case MON_TOOL: process_tool(m, b, it->data); break;
+        case MON_FINAL:
+            process_final(m, b, &it->rec);
+            break;
+        case MON_MODEL:
+            process_model(m, b, it->data);
+            break;
+        case MON_TOOL:
+            process_tool(m, b, it->data);
+            break;
         }
     }
     int64_t now = at_wall_ms();
@@ -647,8 +648,8 @@ void at_monitor_metrics(struct at_monitor *m, const json_t *engine_stats, const 
                         struct at_buf *b)
 {
     struct at_metrics *t = at_metrics_new();
-    at_metrics_set(t, "atlas_build_info", "The running atlasd.",
-                   "version=\"" ATLAS_VERSION "\"", 1);
+    at_metrics_set(t, "atlas_build_info", "The running atlasd.", "version=\"" ATLAS_VERSION "\"",
+                   1);
     if (engine_stats)
         engine_gauges(t, engine_stats);
     if (llm_stats)
@@ -675,8 +676,7 @@ void at_monitor_metrics(struct at_monitor *m, const json_t *engine_stats, const 
             at_metrics_inc(t, "atlas_otlp_spans_exported_total",
                            "Spans accepted by the OTLP collector.", "", (double)os.exported);
             at_metrics_inc(t, "atlas_otlp_spans_dropped_total",
-                           "Spans dropped (queue full or export failed).", "",
-                           (double)os.dropped);
+                           "Spans dropped (queue full or export failed).", "", (double)os.dropped);
             at_metrics_inc(t, "atlas_otlp_export_failures_total", "OTLP POSTs that failed.", "",
                            (double)os.failed_batches);
         }

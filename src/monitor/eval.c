@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define END {NULL, 0, 0, NULL, NULL, 0, 0}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, NULL, NULL, 0, 0                                                               \
+    }
 
 static const char *const triggers[] = {"every_execution", "sampled", "manual", NULL};
 static const char *const check_types[] = {"assertion", "llm_judge", NULL};
@@ -151,8 +154,8 @@ int at_eval_parse(const char *file, const char *text, size_t len, struct at_eval
         for (int k = 0; k < i; k++)
             if (strcmp(ev->checks[k].name, ck->name) == 0) {
                 snprintf(ptr, sizeof(ptr), "/eval/checks/%d/name", i);
-                rc = at_yaml_error(&doc, d, AT_EINVAL, ptr, 0,
-                                   "two checks are named \"%s\"", ck->name);
+                rc = at_yaml_error(&doc, d, AT_EINVAL, ptr, 0, "two checks are named \"%s\"",
+                                   ck->name);
                 goto fail;
             }
         const char *type = json_string_value(json_object_get(c, "type"));
@@ -164,15 +167,13 @@ int at_eval_parse(const char *file, const char *text, size_t len, struct at_eval
                 if (json_object_get(c, only_judge[k])) {
                     snprintf(ptr, sizeof(ptr), "/eval/checks/%d/%s", i, only_judge[k]);
                     rc = at_yaml_error(&doc, d, AT_EINVAL, ptr, 1,
-                                       "%s is for llm_judge checks, not assertions",
-                                       only_judge[k]);
+                                       "%s is for llm_judge checks, not assertions", only_judge[k]);
                     goto fail;
                 }
             const char *cond = json_string_value(json_object_get(c, "condition"));
             if (!cond) {
                 snprintf(ptr, sizeof(ptr), "/eval/checks/%d", i);
-                rc = at_yaml_error(&doc, d, AT_EINVAL, ptr, 0,
-                                   "an assertion needs a condition");
+                rc = at_yaml_error(&doc, d, AT_EINVAL, ptr, 0, "an assertion needs a condition");
                 goto fail;
             }
             struct at_diag ed;
@@ -219,8 +220,8 @@ done:
 json_t *at_eval_to_json(const struct at_eval *ev)
 {
     static const char *const tn[] = {"every_execution", "sampled", "manual"};
-    json_t *o = json_pack("{s:s,s:s,s:s}", "name", ev->name, "target_agent", ev->target,
-                          "trigger", tn[ev->trigger]);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "name", ev->name, "target_agent", ev->target, "trigger",
+                          tn[ev->trigger]);
     if (ev->trigger == AT_EVAL_SAMPLED)
         json_object_set_new(o, "sample_rate", json_real(ev->rate));
     json_t *cs = json_array();
@@ -404,8 +405,8 @@ static void on_judge(void *arg, const struct at_llm_result *res, json_t *body)
                  res->error ? res->error : "error");
         verdict(r, c, 0, 0, 0, detail, tokens, res->cost_usd);
     } else {
-        json_t *msg = json_object_get(json_array_get(json_object_get(body, "choices"), 0),
-                                      "message");
+        json_t *msg =
+            json_object_get(json_array_get(json_object_get(body, "choices"), 0), "message");
         const char *text = json_string_value(json_object_get(msg, "content"));
         double score;
         if (!text || at_eval_parse_score(text, &score)) {
@@ -447,8 +448,7 @@ static void run_judge(struct run *r, int i)
     jg->run = r;
     jg->check = i;
     atomic_fetch_add(&r->refs, 1);
-    struct at_llm_request req = {.body = body, .override_tier = -1, .on_done = on_judge,
-                                 .arg = jg};
+    struct at_llm_request req = {.body = body, .override_tier = -1, .on_done = on_judge, .arg = jg};
     struct at_diag d;
     at_diag_clear(&d);
     int rc = body ? r->hooks->submit(r->hooks->arg, &req, &d) : AT_EINVAL;

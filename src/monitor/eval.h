@@ -52,13 +52,13 @@ struct at_eval_check {
 struct at_eval {
     atomic_int refs;
     char *name;
-    char *target;  /* agent name */
+    char *target; /* agent name */
     enum at_eval_trigger trigger;
-    double rate;   /* sampled: 0..1 */
+    double rate; /* sampled: 0..1 */
     struct at_eval_check *checks;
     int nchecks;
-    json_t *def;   /* the eval block as JSON */
-    char *source;  /* the YAML text */
+    json_t *def;  /* the eval block as JSON */
+    char *source; /* the YAML text */
 };
 
 /* Parse and check YAML text (file names it in diagnostics).  Returns 0 and

@@ -27,11 +27,11 @@ struct mon_item {
 /* Log lines of a job in flight (guarded by log_mu). */
 struct mon_live {
     char *root_id;
-    json_t *lines;   /* [{seq, ts_ms, stream, text}] */
+    json_t *lines; /* [{seq, ts_ms, stream, text}] */
     int seq;
     size_t bytes;
-    size_t dropped;  /* bytes not kept (monitor.logs.max_bytes_per_job) */
-    int flushing;    /* handed to the writer; freed when that commits */
+    size_t dropped; /* bytes not kept (monitor.logs.max_bytes_per_job) */
+    int flushing;   /* handed to the writer; freed when that commits */
 };
 
 struct at_monitor {
@@ -62,7 +62,7 @@ struct at_monitor {
     unsigned long long log_dropped_bytes;
 
     pthread_rwlock_t eval_lock;
-    struct at_map evals; /* name -> struct at_eval (ref) */
+    struct at_map evals;    /* name -> struct at_eval (ref) */
     unsigned long long rng; /* monitor thread */
     atomic_int judges;
     struct at_eval_hooks hooks;

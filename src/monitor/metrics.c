@@ -15,8 +15,8 @@
 
 enum kind { K_COUNTER, K_GAUGE, K_HISTOGRAM };
 
-static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                 0.5,   1,      2.5,   5,    10,    30,   60,  120, 300};
+static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                 1,     2.5,    5,     10,   30,    60,   120, 300};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct series {
@@ -223,8 +223,8 @@ static void put_help(struct at_buf *b, const char *help)
     }
 }
 
-static void put_series(struct at_buf *b, const char *name, const char *suffix,
-                       const char *labels, const char *extra, double v)
+static void put_series(struct at_buf *b, const char *name, const char *suffix, const char *labels,
+                       const char *extra, double v)
 {
     at_buf_printf(b, "%s%s", name, suffix);
     if (*labels || extra) {

@@ -191,18 +191,17 @@ static void on_model(void *arg, const struct at_llm_result *r)
 {
     struct at_monitor *m = arg;
     const struct at_llm_caller *c = r->caller;
-    const char *status = r->code == 0                ? "ok"
-                         : r->code == AT_ELIMIT      ? "refused"
-                         : r->code == AT_ECANCELED   ? "cancelled"
-                                                     : "error";
-    json_t *d = json_pack("{s:s,s:s?,s:s?,s:s?,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:I}", "id",
-                          r->usage_id ? r->usage_id : "", "model", r->model, "backend", r->backend,
-                          "tier", r->tier >= 0 ? at_llm_tier_name(r->tier) : NULL, "tokens_in",
-                          (json_int_t)r->usage.tokens_in, "tokens_out",
-                          (json_int_t)r->usage.tokens_out, "cost_usd", r->cost_usd, "latency_ms",
-                          (json_int_t)r->latency_ms, "ttft_ms", (json_int_t)r->ttft_ms, "queue_ms",
-                          (json_int_t)r->queue_ms, "status", status, "end_ms",
-                          (json_int_t)at_wall_ms());
+    const char *status = r->code == 0              ? "ok"
+                         : r->code == AT_ELIMIT    ? "refused"
+                         : r->code == AT_ECANCELED ? "cancelled"
+                                                   : "error";
+    json_t *d = json_pack(
+        "{s:s,s:s?,s:s?,s:s?,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:I}", "id",
+        r->usage_id ? r->usage_id : "", "model", r->model, "backend", r->backend, "tier",
+        r->tier >= 0 ? at_llm_tier_name(r->tier) : NULL, "tokens_in",
+        (json_int_t)r->usage.tokens_in, "tokens_out", (json_int_t)r->usage.tokens_out, "cost_usd",
+        r->cost_usd, "latency_ms", (json_int_t)r->latency_ms, "ttft_ms", (json_int_t)r->ttft_ms,
+        "queue_ms", (json_int_t)r->queue_ms, "status", status, "end_ms", (json_int_t)at_wall_ms());
     if (!d)
         return;
     if (c && c->job_id[0]) {
@@ -432,7 +431,8 @@ int at_monitor_trace(struct at_monitor *m, const char *id, json_t **out)
     /* a job inside the tree: load its root's trace */
     json_t *first = json_array_get(json_object_get(mat, "jobs"), 0);
     const char *rid = json_string_value(json_object_get(first, "root_id"));
-    if (rid && strcmp(rid, root) != 0 && strcmp(json_string_value(json_object_get(first, "id")), root) == 0) {
+    if (rid && strcmp(rid, root) != 0 &&
+        strcmp(json_string_value(json_object_get(first, "id")), root) == 0) {
         char r2[AT_ID_MAX + 8];
         snprintf(r2, sizeof(r2), "%s", rid);
         json_decref(mat);
@@ -480,8 +480,8 @@ int at_monitor_traces(struct at_monitor *m, const struct at_trace_filter *f, jso
 
 /* ---- evals ---- */
 
-int at_monitor_eval_register(struct at_monitor *m, const char *name, const char *yaml,
-                             size_t len, json_t **info, struct at_diag *d)
+int at_monitor_eval_register(struct at_monitor *m, const char *name, const char *yaml, size_t len,
+                             json_t **info, struct at_diag *d)
 {
     struct at_eval *ev = NULL;
     int rc = at_eval_parse(name, yaml, len, &ev, d);

@@ -32,22 +32,22 @@ struct at_llm;
 /* Settings: the `monitor:` section of atlas.config.yaml (defaults in
  * at_monitor_cfg_load; docs/configuration.md). */
 struct at_monitor_cfg {
-    int traces;                  /* monitor.traces.enabled (default 1) */
-    double retention_days;       /* monitor.traces.retention_days (7; 0 keeps) */
-    long long max_bytes;         /* monitor.traces.max_mb (256 MiB; 0 no limit) */
-    double prune_interval_s;     /* monitor.traces.prune_interval (60 s) */
-    int logs;                    /* monitor.logs.enabled (1) */
-    size_t log_max_bytes;        /* monitor.logs.max_bytes_per_job (64 KiB) */
-    int evals;                   /* monitor.evals.enabled (1) */
-    int eval_max_inflight;       /* monitor.evals.max_concurrent (4 judges at once) */
-    int queue_max;               /* monitor.queue (10000 items) */
-    char *otlp_endpoint;         /* monitor.otlp.endpoint (NULL: no export) */
-    json_t *otlp_headers;        /* monitor.otlp.headers (object of strings, or NULL) */
-    char *service_name;          /* monitor.otlp.service_name ("atlas") */
-    int otlp_batch;              /* monitor.otlp.batch_size (256 spans) */
-    int otlp_interval_ms;        /* monitor.otlp.flush_interval_ms (1000) */
-    int otlp_queue;              /* monitor.otlp.max_queue (4096 spans) */
-    int otlp_timeout_ms;         /* monitor.otlp.timeout_ms (5000) */
+    int traces;              /* monitor.traces.enabled (default 1) */
+    double retention_days;   /* monitor.traces.retention_days (7; 0 keeps) */
+    long long max_bytes;     /* monitor.traces.max_mb (256 MiB; 0 no limit) */
+    double prune_interval_s; /* monitor.traces.prune_interval (60 s) */
+    int logs;                /* monitor.logs.enabled (1) */
+    size_t log_max_bytes;    /* monitor.logs.max_bytes_per_job (64 KiB) */
+    int evals;               /* monitor.evals.enabled (1) */
+    int eval_max_inflight;   /* monitor.evals.max_concurrent (4 judges at once) */
+    int queue_max;           /* monitor.queue (10000 items) */
+    char *otlp_endpoint;     /* monitor.otlp.endpoint (NULL: no export) */
+    json_t *otlp_headers;    /* monitor.otlp.headers (object of strings, or NULL) */
+    char *service_name;      /* monitor.otlp.service_name ("atlas") */
+    int otlp_batch;          /* monitor.otlp.batch_size (256 spans) */
+    int otlp_interval_ms;    /* monitor.otlp.flush_interval_ms (1000) */
+    int otlp_queue;          /* monitor.otlp.max_queue (4096 spans) */
+    int otlp_timeout_ms;     /* monitor.otlp.timeout_ms (5000) */
 };
 
 /* Fill cfg from config->json's `monitor:` section (shape already checked
@@ -102,8 +102,8 @@ void at_monitor_metrics(struct at_monitor *m, const json_t *engine_stats, const 
 /* Register an eval from its YAML text (name: used in diagnostics).
  * Returns 0 and *info ({name, target_agent, trigger, checks}), or
  * AT_EPARSE / AT_EINVAL with d located (file:line:col). */
-int at_monitor_eval_register(struct at_monitor *m, const char *name, const char *yaml,
-                             size_t len, json_t **info, struct at_diag *d);
+int at_monitor_eval_register(struct at_monitor *m, const char *name, const char *yaml, size_t len,
+                             json_t **info, struct at_diag *d);
 int at_monitor_eval_delete(struct at_monitor *m, const char *name);
 /* [{name, target_agent, trigger, sample_rate?, checks: [...], registered_at}] */
 json_t *at_monitor_eval_list(struct at_monitor *m);

@@ -44,14 +44,16 @@ void at_otlp_span_id(const char *id, char *out)
 static long long num(const json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+    return json_is_integer(v) ? json_integer_value(v)
+           : json_is_real(v)  ? (long long)json_real_value(v)
+                              : 0;
 }
 
 static void attr_str(json_t *attrs, const char *k, const char *v)
 {
     if (v && *v)
-        json_array_append_new(attrs, json_pack("{s:s,s:{s:s}}", "key", k, "value", "stringValue",
-                                               v));
+        json_array_append_new(attrs,
+                              json_pack("{s:s,s:{s:s}}", "key", k, "value", "stringValue", v));
 }
 
 static void attr_int(json_t *attrs, const char *k, long long v)
@@ -79,10 +81,10 @@ static json_t *span_base(const char *root_id, const char *id, const char *parent
     char tid[33], sid[17];
     at_otlp_trace_id(root_id && *root_id ? root_id : id, tid);
     at_otlp_span_id(id, sid);
-    json_t *s = json_pack("{s:s,s:s,s:s,s:i,s:o,s:o,s:o}", "traceId", tid, "spanId", sid, "name",
-                          name, "kind", kind, "startTimeUnixNano", nanos(start_ms),
-                          "endTimeUnixNano", nanos(end_ms >= start_ms ? end_ms : start_ms),
-                          "attributes", json_array());
+    json_t *s =
+        json_pack("{s:s,s:s,s:s,s:i,s:o,s:o,s:o}", "traceId", tid, "spanId", sid, "name", name,
+                  "kind", kind, "startTimeUnixNano", nanos(start_ms), "endTimeUnixNano",
+                  nanos(end_ms >= start_ms ? end_ms : start_ms), "attributes", json_array());
     if (parent_id && *parent_id) {
         char pid[17];
         at_otlp_span_id(parent_id, pid);
@@ -241,8 +243,7 @@ static void *otlp_main(void *arg)
     struct at_otlp *o = arg;
     pthread_mutex_lock(&o->mu);
     for (;;) {
-        while (!o->stop && !o->flush_req &&
-               json_array_size(o->queue) < (size_t)o->cfg.batch_size) {
+        while (!o->stop && !o->flush_req && json_array_size(o->queue) < (size_t)o->cfg.batch_size) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += o->cfg.interval_ms / 1000;

@@ -35,8 +35,8 @@ json_t *at_otlp_model_span(const json_t *call);
 json_t *at_otlp_request(const json_t *spans, const char *service_name);
 
 struct at_otlp_cfg {
-    const char *endpoint;       /* http://host:4318/v1/traces */
-    const json_t *headers;      /* object of extra headers, or NULL */
+    const char *endpoint;  /* http://host:4318/v1/traces */
+    const json_t *headers; /* object of extra headers, or NULL */
     const char *service_name;
     int batch_size, interval_ms, max_queue, timeout_ms;
 };

@@ -32,7 +32,9 @@ void at_trace_root_of(const char *trace_id, char *out, size_t n)
 static long long num(const json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+    return json_is_integer(v) ? json_integer_value(v)
+           : json_is_real(v)  ? (long long)json_real_value(v)
+                              : 0;
 }
 
 static double dbl(const json_t *o, const char *k)
@@ -58,8 +60,7 @@ struct job_use {
     int agent_rows; /* usage rows the monitor wrote from meta.usage */
 };
 
-static void add_use(struct job_use *u, const char *model, long long in, long long out,
-                    double cost)
+static void add_use(struct job_use *u, const char *model, long long in, long long out, double cost)
 {
     u->in += in;
     u->out += out;
@@ -93,13 +94,12 @@ static json_t *model_span(const json_t *row, long long t0)
     json_t *attrs = json_object_get(row, "attrs");
     json_t *s = json_pack("{s:O,s:s,s:s,s:O,s:O,s:O,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:O}", "span_id",
                           json_object_get(row, "id"), "kind", "model", "name", name, "model",
-                          json_object_get(row, "model"), "backend",
-                          json_object_get(row, "backend"), "tier", json_object_get(row, "tier"),
-                          "node", "local", "started_at", iso(start), "offset_ms",
-                          (json_int_t)(start - t0), "duration_ms", (json_int_t)lat, "tokens_in",
-                          (json_int_t)num(row, "tokens_in"), "tokens_out",
-                          (json_int_t)num(row, "tokens_out"), "cost_usd", dbl(row, "cost_usd"),
-                          "status", json_object_get(row, "status"));
+                          json_object_get(row, "model"), "backend", json_object_get(row, "backend"),
+                          "tier", json_object_get(row, "tier"), "node", "local", "started_at",
+                          iso(start), "offset_ms", (json_int_t)(start - t0), "duration_ms",
+                          (json_int_t)lat, "tokens_in", (json_int_t)num(row, "tokens_in"),
+                          "tokens_out", (json_int_t)num(row, "tokens_out"), "cost_usd",
+                          dbl(row, "cost_usd"), "status", json_object_get(row, "status"));
     if (!s)
         return json_object();
     if (num(row, "ttft_ms") >= 0 && json_object_get(row, "ttft_ms"))
@@ -119,12 +119,11 @@ static json_t *model_span(const json_t *row, long long t0)
 static json_t *tool_span(const json_t *row, long long t0)
 {
     long long start = num(row, "started_ms");
-    json_t *s = json_pack("{s:O,s:s,s:O,s:s,s:o,s:I,s:I,s:O,s:o}", "span_id",
-                          json_object_get(row, "id"), "kind", "tool", "name",
-                          json_object_get(row, "name"), "node", "local", "started_at", iso(start),
-                          "offset_ms", (json_int_t)(start - t0), "duration_ms",
-                          (json_int_t)num(row, "duration_ms"), "status",
-                          json_object_get(row, "status"), "children", json_array());
+    json_t *s = json_pack(
+        "{s:O,s:s,s:O,s:s,s:o,s:I,s:I,s:O,s:o}", "span_id", json_object_get(row, "id"), "kind",
+        "tool", "name", json_object_get(row, "name"), "node", "local", "started_at", iso(start),
+        "offset_ms", (json_int_t)(start - t0), "duration_ms", (json_int_t)num(row, "duration_ms"),
+        "status", json_object_get(row, "status"), "children", json_array());
     return s ? s : json_object();
 }
 
@@ -169,8 +168,7 @@ json_t *at_trace_build(const json_t *mat)
     json_t *jb;
     json_array_foreach(jobs, i, jb)
     {
-        if (json_is_null(json_object_get(jb, "parent_id")) ||
-            !json_object_get(jb, "parent_id")) {
+        if (json_is_null(json_object_get(jb, "parent_id")) || !json_object_get(jb, "parent_id")) {
             root = jb;
             break;
         }
@@ -182,8 +180,8 @@ json_t *at_trace_build(const json_t *mat)
     struct job_use *use = at_calloc(njobs, sizeof(*use));
     struct at_map idx; /* job id -> index + 1 */
     at_map_init(&idx);
-    json_array_foreach(jobs, i, jb) at_map_put(&idx, json_string_value(json_object_get(jb, "id")),
-                                               (void *)(uintptr_t)(i + 1));
+    json_array_foreach(jobs, i, jb)
+        at_map_put(&idx, json_string_value(json_object_get(jb, "id")), (void *)(uintptr_t)(i + 1));
     json_t *row;
     long long total_in = 0, total_out = 0;
     double total_cost = 0;
@@ -223,16 +221,15 @@ json_t *at_trace_build(const json_t *mat)
         if (fi > t_end)
             t_end = fi;
         const char *kind = json_string_value(json_object_get(jb, "kind"));
-        json_t *s = json_pack("{s:O,s:O,s:s,s:O,s:O,s:O,s:O,s:s,s:o,s:I,s:O,s:I,s:I,s:f,s:o}",
-                              "span_id", json_object_get(jb, "id"), "parent_span_id",
-                              json_object_get(jb, "parent_id"), "kind", kind ? kind : "agent",
-                              "name", json_object_get(jb, "agent"), "job",
-                              json_object_get(jb, "id"), "agent", json_object_get(jb, "agent"),
-                              "version", json_object_get(jb, "version"), "node", "local",
-                              "started_at", iso(cr), "offset_ms", (json_int_t)(cr - t0), "status",
-                              json_object_get(jb, "state"), "tokens_in", (json_int_t)use[i].in,
-                              "tokens_out", (json_int_t)use[i].out, "cost_usd", use[i].cost,
-                              "model", use[i].model ? json_string(use[i].model) : json_null());
+        json_t *s = json_pack(
+            "{s:O,s:O,s:s,s:O,s:O,s:O,s:O,s:s,s:o,s:I,s:O,s:I,s:I,s:f,s:o}", "span_id",
+            json_object_get(jb, "id"), "parent_span_id", json_object_get(jb, "parent_id"), "kind",
+            kind ? kind : "agent", "name", json_object_get(jb, "agent"), "job",
+            json_object_get(jb, "id"), "agent", json_object_get(jb, "agent"), "version",
+            json_object_get(jb, "version"), "node", "local", "started_at", iso(cr), "offset_ms",
+            (json_int_t)(cr - t0), "status", json_object_get(jb, "state"), "tokens_in",
+            (json_int_t)use[i].in, "tokens_out", (json_int_t)use[i].out, "cost_usd", use[i].cost,
+            "model", use[i].model ? json_string(use[i].model) : json_null());
         if (!s)
             s = json_object();
         json_object_set_new(s, "queue_ms", st > 0 ? json_integer(st - cr) : json_null());

@@ -61,12 +61,12 @@ static char *run(const char *src)
     return out;
 }
 
-#define EXPECT(src, want)                                                                      \
-    do {                                                                                       \
-        char *got_ = run(src);                                                                 \
-        if (strcmp(got_, want) != 0)                                                           \
-            fail_msg("%s: got %s, want %s", src, got_, want);                                   \
-        free(got_);                                                                            \
+#define EXPECT(src, want)                                                                          \
+    do {                                                                                           \
+        char *got_ = run(src);                                                                     \
+        if (strcmp(got_, want) != 0)                                                               \
+            fail_msg("%s: got %s, want %s", src, got_, want);                                      \
+        free(got_);                                                                                \
     } while (0)
 
 static void test_spec_condition(void **state)
@@ -225,10 +225,14 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_condition),    cmocka_unit_test(test_arithmetic),
-        cmocka_unit_test(test_logic_and_truthiness), cmocka_unit_test(test_comparisons),
-        cmocka_unit_test(test_access),            cmocka_unit_test(test_functions),
-        cmocka_unit_test(test_parse_errors_located), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_spec_condition),
+        cmocka_unit_test(test_arithmetic),
+        cmocka_unit_test(test_logic_and_truthiness),
+        cmocka_unit_test(test_comparisons),
+        cmocka_unit_test(test_access),
+        cmocka_unit_test(test_functions),
+        cmocka_unit_test(test_parse_errors_located),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,8 +121,8 @@ static void test_trace_chain_shape(void **state)
     assert_string_equal(at_json_str(json_array_get(bc, 0), "kind", ""), "tool");
     assert_string_equal(at_json_str(json_array_get(bc, 1), "kind", ""), "model");
     assert_int_equal(json_array_size(json_object_get(b, "evals")), 1);
-    assert_true(json_is_true(json_object_get(json_array_get(json_object_get(t, "evals"), 0),
-                                             "passed")));
+    assert_true(
+        json_is_true(json_object_get(json_array_get(json_object_get(t, "evals"), 0), "passed")));
     json_decref(t);
     json_decref(mat);
 }
@@ -215,7 +215,8 @@ static void test_metrics_format(void **state)
     const char *s = at_buf_str(&b);
     assert_non_null(strstr(s, "# HELP atlas_jobs_total Jobs.\\nSecond line\n"
                               "# TYPE atlas_jobs_total counter\n"));
-    assert_non_null(strstr(s, "atlas_jobs_total{agent=\"we\\\"ird\\\\na\\nme\",state=\"completed\"} 3\n"));
+    assert_non_null(
+        strstr(s, "atlas_jobs_total{agent=\"we\\\"ird\\\\na\\nme\",state=\"completed\"} 3\n"));
     assert_non_null(strstr(s, "# TYPE atlas_q gauge\natlas_q 3\n"));
     assert_non_null(strstr(s, "atlas_lat_seconds_bucket{agent=\"a\",le=\"0.001\"} 0\n"));
     assert_non_null(strstr(s, "atlas_lat_seconds_bucket{agent=\"a\",le=\"0.005\"} 1\n"));
@@ -320,19 +321,20 @@ static void test_eval_parse(void **state)
     (void)state;
     struct at_eval *ev = NULL;
     struct at_diag d;
-    const char *spec = "eval:\n"
-                       "  name: \"summary-quality\"\n"
-                       "  target_agent: \"summarizer\"\n"
-                       "  trigger: \"every_execution\" # or \"sampled\", \"manual\"\n"
-                       "  checks:\n"
-                       "    - name: \"length_compliance\"\n"
-                       "      type: \"assertion\"\n"
-                       "      condition: \"output.token_count <= input.max_length\"\n"
-                       "    - name: \"relevance_score\"\n"
-                       "      type: \"llm_judge\"\n"
-                       "      model: \"claude-haiku\"\n"
-                       "      prompt: \"Rate 1-5 how well this summary captures the key points...\"\n"
-                       "      threshold: 3.5\n";
+    const char *spec =
+        "eval:\n"
+        "  name: \"summary-quality\"\n"
+        "  target_agent: \"summarizer\"\n"
+        "  trigger: \"every_execution\" # or \"sampled\", \"manual\"\n"
+        "  checks:\n"
+        "    - name: \"length_compliance\"\n"
+        "      type: \"assertion\"\n"
+        "      condition: \"output.token_count <= input.max_length\"\n"
+        "    - name: \"relevance_score\"\n"
+        "      type: \"llm_judge\"\n"
+        "      model: \"claude-haiku\"\n"
+        "      prompt: \"Rate 1-5 how well this summary captures the key points...\"\n"
+        "      threshold: 3.5\n";
     assert_int_equal(parse_eval(spec, &ev, &d), 0);
     assert_string_equal(ev->name, "summary-quality");
     assert_string_equal(ev->target, "summarizer");
@@ -467,7 +469,8 @@ static void test_eval_run(void **state)
     struct at_eval *ev = NULL;
     struct at_diag d;
     const char *y = "eval:\n  name: q\n  target_agent: summarizer\n  checks:\n"
-                    "    - {name: fits, type: assertion, condition: \"output.token_count <= input.max_length\"}\n"
+                    "    - {name: fits, type: assertion, condition: \"output.token_count <= "
+                    "input.max_length\"}\n"
                     "    - {name: short, type: assertion, condition: \"len(output.summary) < 5\"}\n"
                     "    - {name: typed, type: assertion, condition: \"output.summary > 1\"}\n"
                     "    - {name: judge, type: llm_judge, prompt: \"rate\", threshold: 3}\n";
@@ -482,8 +485,11 @@ static void test_eval_run(void **state)
     atomic_int inflight;
     atomic_init(&inflight, 0);
     struct seen s = {0};
-    struct at_eval_hooks h = {.submit = no_gateway, .result = on_result, .arg = &s,
-                              .inflight = &inflight, .max_inflight = 2};
+    struct at_eval_hooks h = {.submit = no_gateway,
+                              .result = on_result,
+                              .arg = &s,
+                              .inflight = &inflight,
+                              .max_inflight = 2};
     at_eval_start(ev, &rec, &h, on_done, &s);
     assert_int_equal(s.results, 4);
     assert_int_equal(s.passed, 1);
@@ -528,9 +534,14 @@ static void put_job(struct at_store *s, const char *id, const char *parent, cons
     r.started_ms = t + 1;
     r.finished_ms = state >= 2 ? t + 10 : 0;
     assert_int_equal(at_store_call(s, job_insert, &r), 0);
-    struct at_trace_rec tr = {.id = root, .agent = "a", .kind = "agent",
-                              .status = at_job_state_name(r.state), .started_ms = t,
-                              .finished_ms = r.finished_ms, .jobs = 1, .bytes = 1000,
+    struct at_trace_rec tr = {.id = root,
+                              .agent = "a",
+                              .kind = "agent",
+                              .status = at_job_state_name(r.state),
+                              .started_ms = t,
+                              .finished_ms = r.finished_ms,
+                              .jobs = 1,
+                              .bytes = 1000,
                               .is_root = parent == NULL};
     assert_int_equal(at_store_call(s, trace_put, &tr), 0);
 }
@@ -547,25 +558,51 @@ static void test_store_records(void **state)
     put_job(s, "job_mid", NULL, "job_mid", 2, now - 7000);
     put_job(s, "job_live", NULL, "job_live", 1, now - 100000000);
     struct at_log_line lines[] = {
-        {.job_id = "job_c", .root_id = "job_r", .seq = 1, .ts_ms = now, .stream = "stderr",
+        {.job_id = "job_c",
+         .root_id = "job_r",
+         .seq = 1,
+         .ts_ms = now,
+         .stream = "stderr",
          .text = "hello"},
-        {.job_id = "job_c", .root_id = "job_r", .seq = 2, .ts_ms = now, .stream = "mcp",
+        {.job_id = "job_c",
+         .root_id = "job_r",
+         .seq = 2,
+         .ts_ms = now,
+         .stream = "mcp",
          .text = "world"},
     };
     assert_int_equal(at_store_call(s, log_append, lines, 2), 0);
     json_t *attrs = json_pack("{s:i}", "queue_ms", 4);
-    struct at_span_rec sp = {.id = "use_x", .root_id = "job_r", .job_id = "job_c",
-                             .kind = "model", .name = "m", .status = "ok",
-                             .started_ms = now - 4000, .duration_ms = 20, .attrs = attrs};
+    struct at_span_rec sp = {.id = "use_x",
+                             .root_id = "job_r",
+                             .job_id = "job_c",
+                             .kind = "model",
+                             .name = "m",
+                             .status = "ok",
+                             .started_ms = now - 4000,
+                             .duration_ms = 20,
+                             .attrs = attrs};
     assert_int_equal(at_store_call(s, span_put, &sp), 0);
     json_decref(attrs);
-    struct at_usage_rec u = {.id = "use_x", .job_id = "job_c", .root_id = "job_r",
-                             .model = "m", .tokens_in = 3, .tokens_out = 4, .cost_usd = 0.5,
-                             .latency_ms = 20, .ttft_ms = -1, .created_ms = now - 3980};
+    struct at_usage_rec u = {.id = "use_x",
+                             .job_id = "job_c",
+                             .root_id = "job_r",
+                             .model = "m",
+                             .tokens_in = 3,
+                             .tokens_out = 4,
+                             .cost_usd = 0.5,
+                             .latency_ms = 20,
+                             .ttft_ms = -1,
+                             .created_ms = now - 3980};
     assert_int_equal(at_store_call(s, usage_insert, &u), 0);
-    struct at_eval_result er = {.id = "evr_1", .eval = "e", .job_id = "job_c",
-                                .root_id = "job_r", .check_name = "k", .type = "assertion",
-                                .passed = 1, .created_ms = now};
+    struct at_eval_result er = {.id = "evr_1",
+                                .eval = "e",
+                                .job_id = "job_c",
+                                .root_id = "job_r",
+                                .check_name = "k",
+                                .type = "assertion",
+                                .passed = 1,
+                                .created_ms = now};
     assert_int_equal(at_store_call(s, eval_result_put, &er), 0);
 
     json_t *list = NULL;
@@ -625,16 +662,18 @@ static void test_store_records(void **state)
 
     /* evals */
     json_t *def = json_pack("{s:s}", "name", "e1");
-    struct at_eval_rec e = {.name = "e1", .target_agent = "a", .trigger = "manual",
-                            .definition = def, .source = "eval: {}"};
+    struct at_eval_rec e = {.name = "e1",
+                            .target_agent = "a",
+                            .trigger = "manual",
+                            .definition = def,
+                            .source = "eval: {}"};
     assert_int_equal(at_store_call(s, eval_put, &e), 0);
     json_decref(def);
     json_t *evals = NULL;
     assert_int_equal(at_store_call(s, eval_list, &evals), 0);
     assert_int_equal(json_array_size(evals), 1);
-    assert_string_equal(at_json_str(json_object_get(json_array_get(evals, 0), "definition"),
-                                    "name", ""),
-                        "e1");
+    assert_string_equal(
+        at_json_str(json_object_get(json_array_get(evals, 0), "definition"), "name", ""), "e1");
     json_decref(evals);
     assert_int_equal(at_store_call(s, eval_delete, "e1", &deleted), 0);
     assert_int_equal(deleted, 1);
