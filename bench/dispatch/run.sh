@@ -107,3 +107,9 @@ print(f"sequential latency: atlasd {d['atlas.echo-c.http.seq']['p50_us']} us vs 
       f"{d['celery.noop.seq']['p50_us']} us = {d['celery.noop.seq']['p50_us'] / max(1, d['atlas.echo-c.http.seq']['p50_us']):.1f}x faster")
 print(f"idle RSS {d['atlas.rss_kib']['idle_rss'] / 1024:.1f} MiB (PSS {d['atlas.rss_kib']['idle_pss'] / 1024:.1f}, private {d['atlas.rss_kib']['idle_uss'] / 1024:.1f})")
 PY
+
+# ---- trace recording off and on (TRACE=1 ./bench/dispatch/run.sh, or run
+# bench/dispatch/tracing.sh alone; docs/performance.md, "Tracing") ----
+if [ "$TRACE" = "1" ]; then
+    bash bench/dispatch/tracing.sh
+fi

@@ -1,9 +1,10 @@
 /*
  * collect.c - the monitor's thread: it takes everything queued, counts
  * metrics, feeds the OTLP exporter, starts evals, and hands one write per
- * batch (trace summaries, log lines, spans, agent-reported usage, the
- * periodic retention prune) to the group-committing writer.  Also the
- * per-job log buffers and the Prometheus exposition.
+ * batch (log lines, spans, the periodic retention prune) to the
+ * group-committing writer.  A job with no logs and no model or tool calls
+ * costs no write here: its trace is its jobs rows.  Also the per-job log
+ * buffers and the Prometheus exposition.
  */
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -26,8 +27,6 @@
 
 struct batch {
     struct at_monitor *m;
-    struct at_trace_rec *traces;
-    size_t ntraces, ctraces;
     struct at_log_line *lines;
     size_t nlines, clines;
     struct at_span_rec *spans;
@@ -56,11 +55,6 @@ static char *dup_or_null(const char *s)
 
 static void batch_free(struct batch *b)
 {
-    for (size_t i = 0; i < b->ntraces; i++) {
-        free((char *)b->traces[i].id);
-        free((char *)b->traces[i].agent);
-        free((char *)b->traces[i].status);
-    }
     for (size_t i = 0; i < b->nlines; i++) {
         free((char *)b->lines[i].job_id);
         free((char *)b->lines[i].root_id);
@@ -87,7 +81,6 @@ static void batch_free(struct batch *b)
     }
     for (size_t i = 0; i < b->nflushed; i++)
         free(b->flushed[i]);
-    free(b->traces);
     free(b->lines);
     free(b->spans);
     free(b->usage);
@@ -99,9 +92,6 @@ static int batch_run(struct at_store *s, void *arg)
 {
     struct batch *b = arg;
     int rc = 0, r;
-    for (size_t i = 0; i < b->ntraces; i++)
-        if ((r = s->ops->trace_put(s, &b->traces[i])) && !rc)
-            rc = r;
     if (b->nlines && (r = s->ops->log_append(s, b->lines, b->nlines)) && !rc)
         rc = r;
     for (size_t i = 0; i < b->nspans; i++)
@@ -112,7 +102,7 @@ static int batch_run(struct at_store *s, void *arg)
             rc = r;
     if (b->prune) {
         int deleted = 0;
-        if ((r = s->ops->trace_prune(s, b->prune_before, b->prune_max, &deleted)) && !rc)
+        if ((r = s->ops->trace_prune(s, b->prune_before, b->prune_max, 2000, &deleted)) && !rc)
             rc = r;
         if (deleted)
             at_info("monitor", "retention: pruned %d trace(s)", deleted);
@@ -141,7 +131,7 @@ static void batch_done(int rc, void *arg)
 
 static void batch_submit(struct at_monitor *m, struct batch *b)
 {
-    if (!b->ntraces && !b->nlines && !b->nspans && !b->nusage && !b->nflushed && !b->prune) {
+    if (!b->nlines && !b->nspans && !b->nusage && !b->nflushed && !b->prune) {
         batch_free(b);
         return;
     }
@@ -160,7 +150,27 @@ void at__mon_live_free(struct mon_live *l)
         return;
     free(l->root_id);
     json_decref(l->lines);
+    at_buf_release(&l->partial);
     free(l);
+}
+
+/* Keep one line (under log_mu). */
+static void keep_line(struct at_monitor *m, struct mon_live *l, const char *stream,
+                      const char *text, size_t len)
+{
+    if (l->flushing || l->bytes + len > m->cfg.log_max_bytes) {
+        l->dropped += len;
+        m->log_dropped_bytes += len;
+        return;
+    }
+    l->bytes += len;
+    json_t *t = json_stringn(text, len);
+    if (!t)
+        return;
+    json_t *line = json_pack("{s:i,s:I,s:s,s:o}", "seq", ++l->seq, "ts_ms",
+                             (json_int_t)at_wall_ms(), "stream", stream, "text", t);
+    if (line)
+        json_array_append_new(l->lines, line);
 }
 
 void at__mon_log_append(struct at_monitor *m, const char *job_id, const char *root_id,
@@ -178,17 +188,31 @@ void at__mon_log_append(struct at_monitor *m, const char *job_id, const char *ro
         l = at_calloc(1, sizeof(*l));
         l->root_id = at_strdup(root_id ? root_id : job_id);
         l->lines = json_array();
+        at_buf_init(&l->partial, 4096);
         at_map_put(&m->live, job_id, l);
     }
-    if (l->flushing || l->bytes + len > m->cfg.log_max_bytes) {
-        l->dropped += len;
-        m->log_dropped_bytes += len;
-    } else {
-        l->bytes += len;
-        json_t *line = json_pack("{s:i,s:I,s:s,s:s}", "seq", ++l->seq, "ts_ms",
-                                 (json_int_t)at_wall_ms(), "stream", stream, "text", text);
-        if (line)
-            json_array_append_new(l->lines, line);
+    if (strcmp(stream, "stderr") != 0) {
+        /* one message, one line */
+        keep_line(m, l, stream, text, len);
+        pthread_mutex_unlock(&m->log_mu);
+        return;
+    }
+    /* stderr arrives in chunks: one line per newline, the rest waits for
+     * the next chunk (a line longer than 4 KiB is cut) */
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (!nl && at_buf_append(&l->partial, p, n) == 0)
+            break;
+        if (l->partial.len) {
+            at_buf_append(&l->partial, p, n);
+            keep_line(m, l, "stderr", l->partial.p, l->partial.len);
+            at_buf_clear(&l->partial);
+        } else {
+            keep_line(m, l, "stderr", p, n);
+        }
+        p += n + (nl ? 1 : 0);
     }
     pthread_mutex_unlock(&m->log_mu);
 }
@@ -219,13 +243,17 @@ int at_monitor_logs(struct at_monitor *m, const char *job_id, json_t **out)
 }
 
 /* Move a finished job's log lines into the batch. */
-static void take_logs(struct at_monitor *m, struct batch *b, const char *job_id, long long *bytes)
+static void take_logs(struct at_monitor *m, struct batch *b, const char *job_id)
 {
     pthread_mutex_lock(&m->log_mu);
     struct mon_live *l = at_map_get(&m->live, job_id);
     if (!l || l->flushing) {
         pthread_mutex_unlock(&m->log_mu);
         return;
+    }
+    if (l->partial.len) {
+        keep_line(m, l, "stderr", l->partial.p, l->partial.len);
+        at_buf_clear(&l->partial);
     }
     l->flushing = 1;
     if (l->dropped)
@@ -242,7 +270,6 @@ static void take_logs(struct at_monitor *m, struct batch *b, const char *job_id,
         o->ts_ms = at_json_int(line, "ts_ms", 0);
         o->stream = at_strdup(at_json_str(line, "stream", "stderr"));
         o->text = at_strdup(at_json_str(line, "text", ""));
-        *bytes += (long long)strlen(o->text) + 48;
     }
     pthread_mutex_unlock(&m->log_mu);
     GROW(b->flushed, b->nflushed, b->cflushed);
@@ -290,11 +317,6 @@ static void count_tokens(struct at_monitor *m, const char *agent, const char *mo
     }
 }
 
-static long long json_size(const json_t *v)
-{
-    return v ? (long long)json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
-}
-
 static void process_final(struct at_monitor *m, struct batch *b, const struct at_job_rec *rec)
 {
     char lb[AT_METRICS_MAX_LABELS];
@@ -324,23 +346,8 @@ static void process_final(struct at_monitor *m, struct batch *b, const struct at
         double cost = json_number_value(json_object_get(mu, "cost_usd"));
         count_tokens(m, agent, model, in, out, cost);
     }
-    long long bytes = 256 + json_size(rec->input) + json_size(rec->output) + json_size(rec->meta);
     if (m->cfg.logs)
-        take_logs(m, b, rec->id, &bytes);
-    if (m->cfg.traces) {
-        GROW(b->traces, b->ntraces, b->ctraces);
-        struct at_trace_rec *t = &b->traces[b->ntraces++];
-        memset(t, 0, sizeof(*t));
-        t->id = at_strdup(rec->root_id ? rec->root_id : rec->id);
-        t->agent = at_strdup(agent);
-        t->kind = rec->kind ? rec->kind : "agent";
-        t->status = at_strdup(state);
-        t->started_ms = rec->created_ms;
-        t->finished_ms = rec->finished_ms;
-        t->jobs = 1;
-        t->bytes = bytes;
-        t->is_root = rec->parent_id == NULL;
-    }
+        take_logs(m, b, rec->id);
     if (m->otlp) {
         json_t *err = rec->error;
         json_t *j = json_pack(

@@ -6,6 +6,7 @@
 #ifndef AT_MONITOR_INTERNAL_H
 #define AT_MONITOR_INTERNAL_H
 
+#include "base/buf.h"
 #include "base/map.h"
 #include "monitor/eval.h"
 #include "monitor/metrics.h"
@@ -27,7 +28,8 @@ struct mon_item {
 /* Log lines of a job in flight (guarded by log_mu). */
 struct mon_live {
     char *root_id;
-    json_t *lines; /* [{seq, ts_ms, stream, text}] */
+    json_t *lines;         /* [{seq, ts_ms, stream, text}] */
+    struct at_buf partial; /* stderr after its last newline */
     int seq;
     size_t bytes;
     size_t dropped; /* bytes not kept (monitor.logs.max_bytes_per_job) */

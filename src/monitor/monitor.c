@@ -44,7 +44,7 @@ void at_monitor_cfg_load(struct at_monitor_cfg *cfg, const struct at_config *con
     memset(cfg, 0, sizeof(*cfg));
     cfg->traces = 1;
     cfg->retention_days = 7;
-    cfg->max_bytes = 256LL << 20;
+    cfg->max_bytes = 1024LL << 20;
     cfg->prune_interval_s = 60;
     cfg->logs = 1;
     cfg->log_max_bytes = 64u << 10;
@@ -460,6 +460,8 @@ int at_monitor_traces(struct at_monitor *m, const struct at_trace_filter *f, jso
         at_trace_id(at_json_str(r, "id", ""), tid, sizeof(tid));
         json_object_set_new(r, "trace_id", json_string(tid));
         json_object_set(r, "root_job", json_object_get(r, "id"));
+        if (strcmp(at_json_str(r, "kind", "agent"), "chain") == 0)
+            json_object_set(r, "chain", json_object_get(r, "agent"));
         json_object_del(r, "id");
         long long st = at_json_int(r, "started_ms", 0), fi = at_json_int(r, "finished_ms", 0);
         json_object_set_new(r, "started_at",

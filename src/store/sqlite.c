@@ -136,12 +136,8 @@ static const char *const migrations[] = {
     "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent';"
     "CREATE INDEX jobs_root ON jobs(root_id) WHERE root_id IS NOT NULL;",
     /* 4 and later: the monitor's tables (traces, logs, evals) */
-    /* 4: trace summaries, job logs, model/tool spans, evals and their results */
-    "CREATE TABLE traces(id TEXT PRIMARY KEY, agent TEXT NOT NULL, kind TEXT NOT NULL,"
-    "  status TEXT NOT NULL, started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,"
-    "  jobs INTEGER NOT NULL, bytes INTEGER NOT NULL) STRICT;"
-    "CREATE INDEX traces_started ON traces(started_ms);"
-    "CREATE INDEX traces_finished ON traces(finished_ms);"
+    /* 4: job logs, model/tool spans, evals and their results (traces are
+     * read from the jobs of a tree) */
     "CREATE TABLE job_logs(job_id TEXT NOT NULL, seq INTEGER NOT NULL, root_id TEXT,"
     "  ts_ms INTEGER NOT NULL, stream TEXT NOT NULL, text TEXT NOT NULL,"
     "  PRIMARY KEY(job_id, seq)) STRICT, WITHOUT ROWID;"
@@ -1127,63 +1123,36 @@ static int read_rows(struct sq_store *s, const char *what, const char *sql, cons
     return rc;
 }
 
-static void bind_trace(sqlite3_stmt *st, const void *arg)
-{
-    const struct at_trace_rec *r = arg;
-    bind_text(st, 1, r->id);
-    bind_text(st, 2, r->agent ? r->agent : "");
-    bind_text(st, 3, r->kind ? r->kind : "agent");
-    bind_text(st, 4, r->status ? r->status : "running");
-    sqlite3_bind_int64(st, 5, r->started_ms);
-    sqlite3_bind_int64(st, 6, r->finished_ms);
-    sqlite3_bind_int(st, 7, r->jobs);
-    sqlite3_bind_int64(st, 8, r->bytes);
-    sqlite3_bind_int(st, 9, r->is_root);
-}
-
-static int sq_trace_put(struct at_store *base, const struct at_trace_rec *r)
-{
-    /* a child may finish before its root: its row is created with what is
-     * known and the root's own update fills in the rest */
-    return write_one(
-        SQ(base), "trace_put",
-        "INSERT INTO traces(id, agent, kind, status, started_ms, finished_ms, jobs, bytes)"
-        " VALUES(?1, ?2, COALESCE((SELECT kind FROM jobs WHERE id = ?1), ?3), ?4, ?5, ?6, ?7, ?8)"
-        " ON CONFLICT(id) DO UPDATE SET"
-        " jobs = jobs + excluded.jobs, bytes = bytes + excluded.bytes,"
-        " agent = CASE WHEN ?9 THEN excluded.agent ELSE agent END,"
-        " kind = CASE WHEN ?9 THEN excluded.kind ELSE kind END,"
-        " status = CASE WHEN ?9 THEN excluded.status ELSE status END,"
-        " started_ms = CASE WHEN ?9 OR started_ms = 0 OR excluded.started_ms < started_ms"
-        "   THEN excluded.started_ms ELSE started_ms END,"
-        " finished_ms = MAX(finished_ms, excluded.finished_ms)",
-        bind_trace, r);
-}
-
 static int sq_trace_list(struct at_store *base, const struct at_trace_filter *f, json_t **out)
 {
     struct reader *rd = rlock(SQ(base));
     sqlite3_stmt *st;
+    /* roots newest first (by seq, the primary key), then per root its job
+     * count (jobs_root index) and its usage (usage_root index) */
     const char *sql =
-        "SELECT t.id, t.agent, t.kind, t.status, t.started_ms, t.finished_ms, t.jobs, t.bytes,"
-        " COALESCE(u.tokens, 0) AS tokens, COALESCE(u.cost, 0.0) AS cost_usd"
-        " FROM traces t LEFT JOIN (SELECT root_id, SUM(tokens_in + tokens_out) AS tokens,"
-        "   SUM(cost_usd) AS cost FROM usage WHERE root_id IN (SELECT id FROM traces)"
-        "   GROUP BY root_id) u ON u.root_id = t.id"
-        " WHERE (?1 IS NULL OR t.agent = ?1) AND (?2 IS NULL OR t.status = ?2)"
-        " AND (?3 = 0 OR t.started_ms >= ?3) AND (?4 = 0 OR t.started_ms < ?4)"
-        " ORDER BY t.started_ms DESC, t.id DESC LIMIT ?5";
+        "SELECT r.id, r.agent, r.kind, CASE r.state WHEN 0 THEN 'queued' WHEN 1 THEN 'running'"
+        " WHEN 2 THEN 'completed' WHEN 3 THEN 'failed' ELSE 'cancelled' END AS status,"
+        " r.created_ms AS started_ms, r.finished_ms,"
+        " 1 + (SELECT COUNT(*) FROM jobs c WHERE c.root_id = r.id AND c.id != r.id) AS jobs,"
+        " (SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM usage u WHERE u.root_id = r.id)"
+        "   AS tokens,"
+        " (SELECT COALESCE(SUM(cost_usd), 0.0) FROM usage u WHERE u.root_id = r.id) AS cost_usd"
+        " FROM jobs r WHERE r.parent_id IS NULL AND (?1 IS NULL OR r.agent = ?1)"
+        " AND (?2 < 0 OR r.state = ?2) AND (?3 = 0 OR r.created_ms >= ?3)"
+        " AND (?4 = 0 OR r.created_ms < ?4) ORDER BY r.seq DESC LIMIT ?5";
     if (sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL) != SQLITE_OK) {
         int rc = sq_err(rd->db, SQLITE_ERROR, "trace_list");
         runlock(rd);
         return rc;
     }
     bind_text(st, 1, f->agent);
-    bind_text(st, 2, f->status);
+    sqlite3_bind_int(st, 2, f->status ? at_job_state_parse(f->status) : -1);
     sqlite3_bind_int64(st, 3, f->since_ms);
     sqlite3_bind_int64(st, 4, f->before_ms);
     sqlite3_bind_int(st, 5, f->limit > 0 ? f->limit : 50);
     int rc = rows_json(st, out);
+    if (!rc && f->status && at_job_state_parse(f->status) < 0)
+        json_array_clear(*out); /* no such state: no trace */
     sqlite3_finalize(st);
     runlock(rd);
     return rc;
@@ -1192,13 +1161,8 @@ static int sq_trace_list(struct at_store *base, const struct at_trace_filter *f,
 static int sq_trace_load(struct at_store *base, const char *root_id, json_t **out)
 {
     struct sq_store *s = SQ(base);
-    json_t *summary = NULL, *jobs = NULL, *usage = NULL, *spans = NULL, *evals = NULL;
+    json_t *jobs = NULL, *usage = NULL, *spans = NULL, *evals = NULL;
     int rc = read_rows(s, "trace_load",
-                       "SELECT id, agent, kind, status, started_ms, finished_ms, jobs, bytes"
-                       " FROM traces WHERE id = ?1",
-                       root_id, NULL, NULL, &summary);
-    if (!rc)
-        rc = read_rows(s, "trace_load",
                        "SELECT id, agent, agent_version AS version, kind, CASE state"
                        " WHEN 0 THEN 'queued' WHEN 1 THEN 'running' WHEN 2 THEN 'completed'"
                        " WHEN 3 THEN 'failed' ELSE 'cancelled' END AS state, parent_id,"
@@ -1227,69 +1191,98 @@ static int sq_trace_load(struct at_store *base, const char *root_id, json_t **ou
                        " ORDER BY created_ms, id",
                        root_id, NULL, NULL, &evals);
     if (rc) {
-        json_decref(summary);
         json_decref(jobs);
         json_decref(usage);
         json_decref(spans);
         json_decref(evals);
         return rc;
     }
-    json_t *first = json_array_get(summary, 0);
-    *out = json_pack("{s:O,s:o,s:o,s:o,s:o}", "trace", first ? first : json_null(), "jobs", jobs,
-                     "usage", usage, "spans", spans, "evals", evals);
-    json_decref(summary);
+    *out = json_pack("{s:o,s:o,s:o,s:o}", "jobs", jobs, "usage", usage, "spans", spans, "evals",
+                     evals);
     return 0;
 }
 
-static int prune_ids(sqlite3 *db, const char *select_sql, sqlite3_int64 arg, int *deleted)
+/* Delete the trees whose root ids select_sql (one integer parameter, then
+ * the limit) picks.  Adds the number of trees to *deleted. */
+static int prune_trees(sqlite3 *db, const char *select_sql, sqlite3_int64 arg, int limit,
+                       int *deleted)
 {
     static const char *const dels[] = {
         "DELETE FROM job_logs WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM spans WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM eval_results WHERE root_id IN (SELECT id FROM doomed)",
-        "DELETE FROM jobs WHERE state >= 2 AND (root_id IN (SELECT id FROM doomed) OR id IN (SELECT id FROM doomed))",
-        "DELETE FROM traces WHERE id IN (SELECT id FROM doomed)",
+        "DELETE FROM jobs WHERE root_id IN (SELECT id FROM doomed) AND id NOT IN"
+        " (SELECT id FROM doomed)",
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)",
     };
-    char sql[512];
+    char sql[768];
     snprintf(sql, sizeof(sql), "CREATE TEMP TABLE doomed AS %s", select_sql);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return sq_err(db, SQLITE_ERROR, "trace_prune");
     sqlite3_bind_int64(st, 1, arg);
+    sqlite3_bind_int(st, 2, limit);
     int src = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (src != SQLITE_DONE)
+    if (src != SQLITE_DONE) {
+        exec_sql(db, "DROP TABLE IF EXISTS temp.doomed");
         return sq_err(db, src, "trace_prune");
+    }
     int rc = 0;
     for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]) && !rc; i++) {
         rc = exec_sql(db, dels[i]);
-        if (i + 1 == sizeof(dels) / sizeof(dels[0]))
+        if (!rc && i + 1 == sizeof(dels) / sizeof(dels[0]))
             *deleted += sqlite3_changes(db);
     }
     exec_sql(db, "DROP TABLE temp.doomed");
     return rc;
 }
 
+/* Bytes of the pages in use (the file minus its free list). */
+static long long used_bytes(sqlite3 *db)
+{
+    long long v[3] = {0, 0, 0};
+    const char *q[3] = {"PRAGMA page_count", "PRAGMA freelist_count", "PRAGMA page_size"};
+    for (int i = 0; i < 3; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, q[i], -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            v[i] = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return (v[0] - v[1]) * v[2];
+}
+
+/* Finished roots whose trees have no unfinished job, oldest first. */
+#define PRUNABLE                                                                                   \
+    "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.state >= 2"                         \
+    " AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.root_id = r.id AND c.state < 2)"
+
 static int sq_trace_prune(struct at_store *base, int64_t before_ms, long long max_bytes,
-                          int *deleted)
+                          int max_trees, int *deleted)
 {
     struct sq_store *s = SQ(base);
     sqlite3 *db = wlock(s);
     *deleted = 0;
+    if (max_trees <= 0)
+        max_trees = 1000;
     int rc = exec_sql(db, "SAVEPOINT prune");
     if (!rc && before_ms > 0)
-        rc = prune_ids(db, "SELECT id FROM traces t WHERE finished_ms > 0 AND finished_ms < ?1"
-                       " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.root_id = t.id"
-                       " AND j.state < 2)",
-                       before_ms, deleted);
-    if (!rc && max_bytes > 0) {
-        /* the newest traces whose bytes add up to max_bytes stay */
-        rc = prune_ids(db,
-                       "SELECT id FROM (SELECT id, SUM(bytes) OVER (ORDER BY started_ms DESC,"
-                       " id DESC) AS running FROM traces t WHERE finished_ms > 0 AND NOT EXISTS"
-                       " (SELECT 1 FROM jobs j WHERE j.root_id = t.id AND j.state < 2))"
-                       " WHERE running > ?1",
-                       max_bytes, deleted);
+        rc = prune_trees(db, PRUNABLE " AND r.finished_ms < ?1 ORDER BY r.seq LIMIT ?2",
+                         before_ms, max_trees, deleted);
+    if (!rc && max_bytes > 0 && *deleted < max_trees && used_bytes(db) > max_bytes) {
+        /* a tenth of what is left (at least 10, at most the budget) */
+        sqlite3_stmt *st;
+        long long roots = 0;
+        if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM jobs WHERE parent_id IS NULL", -1, &st,
+                               NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            roots = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        long long n = roots / 10 < 10 ? 10 : roots / 10;
+        if (n > max_trees - *deleted)
+            n = max_trees - *deleted;
+        rc = prune_trees(db, PRUNABLE " AND ?1 ORDER BY r.seq LIMIT ?2", 1, (int)n, deleted);
     }
     if (rc)
         exec_sql(db, "ROLLBACK TO prune");
@@ -1499,7 +1492,6 @@ static const struct at_store_ops sqlite_ops = {
     .usage_sum = sq_usage_sum,
     .kv_get = sq_kv_get,
     .kv_put = sq_kv_put,
-    .trace_put = sq_trace_put,
     .trace_list = sq_trace_list,
     .trace_load = sq_trace_load,
     .trace_prune = sq_trace_prune,

@@ -107,20 +107,6 @@ struct at_usage_filter {
 
 /* ---- the monitor's records (traces, logs, spans, evals; monitor/) ---- */
 
-/* One job's contribution to its trace's summary row (id = the root job's
- * id).  Rows accumulate: jobs and bytes add up; the root job (is_root)
- * sets agent, kind, status and the times. */
-struct at_trace_rec {
-    const char *id;
-    const char *agent;  /* "name" */
-    const char *kind;   /* "agent" | "chain" */
-    const char *status; /* the root's state */
-    int64_t started_ms, finished_ms;
-    int jobs;           /* jobs to add */
-    long long bytes;    /* stored bytes to add (retention by size) */
-    int is_root;
-};
-
 struct at_trace_filter {
     const char *agent;  /* NULL: any */
     const char *status; /* NULL: any */
@@ -213,22 +199,24 @@ struct at_store_ops {
     int (*kv_put)(struct at_store *s, const char *key, const char *value);
 
     /* ---- the monitor (appended; see monitor/ and docs/internals/monitor.md) ---- */
-    /* Add a job's part to its trace's summary row (upsert). */
-    int (*trace_put)(struct at_store *s, const struct at_trace_rec *r);
-    /* Trace summaries, newest first: a JSON array of {id, agent, kind,
-     * status, started_ms, finished_ms, jobs, bytes, tokens, cost_usd}
-     * (tokens and cost summed from usage by root). */
+    /* Trace summaries of job trees (a trace is its jobs: no row of its
+     * own), newest root first: a JSON array of {id, agent, kind, status,
+     * started_ms, finished_ms, jobs, tokens, cost_usd} (tokens and cost
+     * summed from usage by root). */
     int (*trace_list)(struct at_store *s, const struct at_trace_filter *f, json_t **out);
-    /* What a trace is built from: {"trace": summary or null, "jobs": [...],
+    /* What a trace is built from: {"jobs": [...],
      * "usage": [...], "spans": [...], "evals": [...]}, jobs in seq order with
      * created_ms/started_ms/finished_ms, parent_id, root_id, kind, meta. */
     int (*trace_load)(struct at_store *s, const char *root_id, json_t **out);
-    /* Delete finished job trees (their jobs, logs, spans, eval results and
-     * trace summary; usage rows stay for cost reports) whose trace finished
-     * before before_ms (0: none by age), then the oldest ones while the
-     * summaries' bytes add up to more than max_bytes (0: no limit).  A tree
-     * with a job still queued or running is kept. */
-    int (*trace_prune)(struct at_store *s, int64_t before_ms, long long max_bytes, int *deleted);
+    /* Retention: delete finished job trees (their jobs, logs, spans and
+     * eval results; usage rows stay for cost reports) whose root finished
+     * before before_ms (0: none by age); then, while the database's used
+     * size (pages in use) is above max_bytes (0: no limit), the oldest
+     * finished trees.  At most max_trees trees per call, so one call never
+     * holds the writer long.  A tree with a job still queued or running is
+     * kept. */
+    int (*trace_prune)(struct at_store *s, int64_t before_ms, long long max_bytes, int max_trees,
+                       int *deleted);
     /* Log lines of jobs; a JSON array of {seq, ts_ms, stream, text}. */
     int (*log_append)(struct at_store *s, const struct at_log_line *lines, size_t n);
     int (*log_get)(struct at_store *s, const char *job_id, json_t **out);

@@ -40,6 +40,10 @@ class Logger(AgentBase):
             sys.stderr.flush()
             if input["ms"]:
                 await asyncio.sleep(input["ms"] / 1000)
+        # stderr and the result travel on two pipes: let the last lines
+        # reach the daemon before the result ends the job (the engine
+        # attributes stderr to the job the process is running)
+        await asyncio.sleep(0.05)
         return {"wrote": input["lines"]}
 PY
 cat >"$T/atlas.config.yaml" <<'YAML'
@@ -170,11 +174,10 @@ YAML
 start_daemon --config "$T/small.yaml"
 for i in 1 2 3 4 5 6; do atlas run echo-c --input "{\"i\": $i}" >/dev/null; done
 sleep 1.5
-atlas run echo-c --input '{"last": true}' >/dev/null
-sleep 0.8
 http GET "/api/v1/traces?limit=1000"
 n=$(echo "$HTTP_BODY" | j 'len(d["traces"])')
-if [ "$n" -ge 1 ] && [ "$n" -le 8 ]; then pass "retention by size keeps the newest traces ($n left)"; else fail "retention by size: $n traces left"; fi
+# the store is over a 2 KB cap at once: finished trees go, oldest first
+if [ "$n" -lt 6 ]; then pass "retention by size prunes the oldest traces ($n left)"; else fail "retention by size: $n traces left"; fi
 http GET "/api/v1/traces/$root"
 expect_eq "a pruned trace is gone" "$HTTP_CODE" 404
 http GET "/api/v1/jobs/$froot"

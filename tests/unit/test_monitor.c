@@ -534,16 +534,6 @@ static void put_job(struct at_store *s, const char *id, const char *parent, cons
     r.started_ms = t + 1;
     r.finished_ms = state >= 2 ? t + 10 : 0;
     assert_int_equal(at_store_call(s, job_insert, &r), 0);
-    struct at_trace_rec tr = {.id = root,
-                              .agent = "a",
-                              .kind = "agent",
-                              .status = at_job_state_name(r.state),
-                              .started_ms = t,
-                              .finished_ms = r.finished_ms,
-                              .jobs = 1,
-                              .bytes = 1000,
-                              .is_root = parent == NULL};
-    assert_int_equal(at_store_call(s, trace_put, &tr), 0);
 }
 
 static void test_store_records(void **state)
@@ -551,12 +541,12 @@ static void test_store_records(void **state)
     (void)state;
     struct at_store *s = open_store();
     int64_t now = 1800000000000LL;
-    /* child first, then root: the summary accumulates */
-    put_job(s, "job_c", "job_r", "job_r", 2, now - 5000);
-    put_job(s, "job_r", NULL, "job_r", 2, now - 6000);
+    /* a trace is its jobs: roots newest first (by seq) */
+    put_job(s, "job_live", NULL, "job_live", 1, now - 100000000);
     put_job(s, "job_old", NULL, "job_old", 3, now - 90000000);
     put_job(s, "job_mid", NULL, "job_mid", 2, now - 7000);
-    put_job(s, "job_live", NULL, "job_live", 1, now - 100000000);
+    put_job(s, "job_r", NULL, "job_r", 2, now - 6000);
+    put_job(s, "job_c", "job_r", "job_r", 2, now - 5000);
     struct at_log_line lines[] = {
         {.job_id = "job_c",
          .root_id = "job_r",
@@ -639,19 +629,25 @@ static void test_store_records(void **state)
 
     /* retention by age: job_old goes, job_live (unfinished) stays */
     int deleted = 0;
-    assert_int_equal(at_store_call(s, trace_prune, now - 3600000, 0, &deleted), 0);
+    assert_int_equal(at_store_call(s, trace_prune, now - 3600000, 0, 10, &deleted), 0);
     assert_int_equal(deleted, 1);
     struct at_job_rec gone;
     assert_int_equal(at_store_call(s, job_get, "job_old", &gone), AT_ENOENT);
-    /* by size: job_r (2000 bytes, newest) fits a 2500 cap, job_mid (1000
-     * more) does not; job_live is unfinished and never pruned */
-    assert_int_equal(at_store_call(s, trace_prune, 0, 2500, &deleted), 0);
+    assert_int_equal(at_store_call(s, trace_list, &(struct at_trace_filter){0}, &list), 0);
+    assert_int_equal(json_array_size(list), 3);
+    json_decref(list);
+    /* by size (the store's pages in use): under the cap, nothing goes */
+    assert_int_equal(at_store_call(s, trace_prune, 0, 1LL << 40, 10, &deleted), 0);
+    assert_int_equal(deleted, 0);
+    /* over it: the oldest finished trees first, at most max_trees a call */
+    assert_int_equal(at_store_call(s, trace_prune, 0, 1, 1, &deleted), 0);
     assert_int_equal(deleted, 1);
+    assert_int_equal(at_store_call(s, job_get, "job_mid", &gone), AT_ENOENT);
     assert_int_equal(at_store_call(s, trace_list, &(struct at_trace_filter){0}, &list), 0);
     assert_int_equal(json_array_size(list), 2);
     json_decref(list);
-    assert_int_equal(at_store_call(s, trace_prune, 0, 10, &deleted), 0);
-    assert_int_equal(deleted, 1);
+    assert_int_equal(at_store_call(s, trace_prune, 0, 1, 10, &deleted), 0);
+    assert_int_equal(deleted, 1); /* job_r; job_live is unfinished */
     assert_int_equal(at_store_call(s, log_get, "job_c", &logs), 0);
     assert_int_equal(json_array_size(logs), 0);
     json_decref(logs);
