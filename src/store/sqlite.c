@@ -1211,8 +1211,8 @@ static int prune_trees(sqlite3 *db, const char *select_sql, sqlite3_int64 arg, i
         "DELETE FROM job_logs WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM spans WHERE root_id IN (SELECT id FROM doomed)",
         "DELETE FROM eval_results WHERE root_id IN (SELECT id FROM doomed)",
-        "DELETE FROM jobs WHERE root_id IN (SELECT id FROM doomed) AND id NOT IN"
-        " (SELECT id FROM doomed)",
+        ("DELETE FROM jobs WHERE root_id IN (SELECT id FROM doomed) AND id NOT IN"
+         " (SELECT id FROM doomed)"),
         "DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)",
     };
     char sql[768];
