@@ -329,9 +329,23 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
         .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DISABLE_RECYCLING,
         .diag = diag,
     };
+    /* Directives are not needed by any Atlas file, and libfyaml 0.7.12 can
+     * loop forever on a stray '%' at the start of a line (after "\n" or a
+     * lone "\r": both break lines in YAML); found by fuzzing. */
+    int lineno = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0 && (buf[i - 1] == '\n' || (buf[i - 1] == '\r' && buf[i] != '\n')))
+            lineno++;
+        if (buf[i] == '%' && (i == 0 || buf[i - 1] == '\n' || buf[i - 1] == '\r')) {
+            fy_diag_destroy(diag);
+            return at_diag_set(d, AT_EPARSE, doc->file, lineno, 1,
+                               "YAML directives (lines starting with %%) are not supported");
+        }
+    }
     /* One document per file: a second "---" would be silently ignored by
      * the document builder, so refuse it with its location. */
-    int seen_content = 0, lineno = 1;
+    int seen_content = 0;
+    lineno = 1;
     for (size_t i = 0; i < len; lineno++) {
         size_t e = i;
         while (e < len && buf[e] != '\n')
@@ -339,19 +353,12 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
         size_t n = e - i;
         int marker = n >= 3 && memcmp(buf + i, "---", 3) == 0 &&
                      (n == 3 || buf[i + 3] == ' ' || buf[i + 3] == '\t' || buf[i + 3] == '\r');
-        if (n > 0 && buf[i] == '%') {
-            /* directives are not needed by any Atlas file, and libfyaml 0.7
-             * can loop forever on a stray '%' at the start of a line */
-            fy_diag_destroy(diag);
-            return at_diag_set(d, AT_EPARSE, doc->file, lineno, 1,
-                               "YAML directives (lines starting with %%) are not supported");
-        }
         if (marker && seen_content) {
             fy_diag_destroy(diag);
             return at_diag_set(d, AT_EPARSE, doc->file, lineno, 1,
                                "only one YAML document per file (a second \"---\" starts here)");
         }
-        if (n > 0 && buf[i] != '#' && buf[i] != '%' && !marker)
+        if (n > 0 && buf[i] != '#' && !marker)
             seen_content = 1;
         i = e + 1;
     }

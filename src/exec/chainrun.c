@@ -230,6 +230,7 @@ static struct at_job *start_agent(struct at_chainrun *cr, const struct at_chain_
         c->rec.meta = json_object();
     json_object_set_new(c->rec.meta, "model", json_pack("{s:s,s:s}", "tier", cr->tier, "reason",
                                                         cr->tier_reason));
+    at__token_put(e, c->token, c); /* the gateway reads the tier through the job token */
     return c;
 }
 

@@ -124,6 +124,9 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         t->info.depth = j->rec.depth;
         t->info.platform_tools = j->agent ? j->agent->contract->platform_tools : 0;
         t->info.spawn_agents = j->agent ? j->agent->contract->spawn_agents : 0;
+        const char *tier = json_string_value(
+            json_object_get(json_object_get(j->rec.meta, "model"), "tier"));
+        t->info.tier = !tier ? -1 : !strcmp(tier, "fast") ? 0 : !strcmp(tier, "balanced") ? 1 : 2;
     }
     pthread_mutex_lock(&e->tok_mu);
     free(at_map_put(&e->tokens, token, t));

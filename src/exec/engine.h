@@ -162,6 +162,8 @@ struct at_token_info {
     int depth;            /* spawn depth of the job */
     int platform_tools;   /* requires.platform_tools */
     int spawn_agents;     /* requires.spawn_agents */
+    int tier;             /* model tier the orchestrator chose for the job: 0 fast,
+                             1 balanced, 2 powerful, -1 none */
 };
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */

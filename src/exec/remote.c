@@ -496,17 +496,6 @@ enum rstep { R_DISCOVER, R_INIT, R_INITIALIZED, R_CALL, R_RESUME };
 /* A stream that ended before the response is resumed this many times at
  * most (MCP 2025-11-25 "Resumability and Redelivery"; SEP-1699). */
 #define MAX_RESUMES 5
-/* Breaker: after BREAKER_FAILS consecutive connection failures or time-outs
- * a server's runs fail at once for BREAKER_OPEN_MS, so a dead server costs
- * nothing and says so. */
-#define BREAKER_FAILS 3
-#define BREAKER_OPEN_MS 5000
-
-struct health {
-    int fails;
-    int64_t open_until_ms;
-    char last[200];
-};
 
 struct rjob {
     struct rjob *next;
@@ -542,7 +531,6 @@ struct at_remote {
     int stop;
     int count;              /* jobs not yet finished (mu) */
     struct at_map sessions; /* url -> struct session* (thread) */
-    struct at_map health;   /* url -> struct health* (thread) */
 };
 
 struct rresult {
@@ -704,49 +692,6 @@ static void session_drop(struct at_remote *rm, const char *url)
     free(at_map_del(&rm->sessions, url));
 }
 
-static struct health *health_of(struct at_remote *rm, const char *url)
-{
-    struct health *h = at_map_get(&rm->health, url);
-    if (!h) {
-        h = at_calloc(1, sizeof(*h));
-        at_map_put(&rm->health, url, h);
-    }
-    return h;
-}
-
-static void health_failed(struct at_remote *rm, const char *url, const char *why)
-{
-    struct health *h = health_of(rm, url);
-    h->fails++;
-    snprintf(h->last, sizeof(h->last), "%s", why);
-    if (h->fails >= BREAKER_FAILS)
-        h->open_until_ms = at_now_ms() + BREAKER_OPEN_MS;
-}
-
-static void health_ok(struct at_remote *rm, const char *url)
-{
-    struct health *h = at_map_get(&rm->health, url);
-    if (h) {
-        h->fails = 0;
-        h->open_until_ms = 0;
-    }
-}
-
-/* 1 (and the job finished) when the server's breaker is open. */
-static int breaker_refuses(struct at_remote *rm, struct rjob *rj)
-{
-    struct health *h = at_map_get(&rm->health, rj->url);
-    if (!h || h->open_until_ms <= at_now_ms())
-        return 0;
-    char detail[600];
-    snprintf(detail, sizeof(detail),
-             "remote agent %s is unreachable (%d failures in a row, last: %s); not retried "
-             "for %lld ms",
-             rj->url, h->fails, h->last, (long long)(h->open_until_ms - at_now_ms()));
-    rjob_finish(rm, rj, AT_ECONN, NULL, detail);
-    return 1;
-}
-
 static void rjob_begin(struct at_remote *rm, struct rjob *rj)
 {
     rj->h = curl_easy_init();
@@ -775,14 +720,10 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
     if (cc != CURLE_OK) {
         if (rj->step != R_CALL && rj->step != R_RESUME)
             session_drop(rm, rj->url);
-        if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT ||
-            cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_GOT_NOTHING)
-            health_failed(rm, rj->url, curl_easy_strerror(cc));
         snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, curl_easy_strerror(cc));
         rjob_finish(rm, rj, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, detail);
         return 0;
     }
-    health_ok(rm, rj->url);
     curl_easy_getinfo(rj->h, CURLINFO_RESPONSE_CODE, &rj->x.status);
     if ((rj->step == R_CALL || rj->step == R_RESUME) && rj->x.sse && !rj->x.found &&
         rj->x.status == 200 && rj->x.last_event_id[0] && rj->resumes < MAX_RESUMES) {
@@ -914,10 +855,6 @@ static void *remote_main(void *arg)
         pthread_mutex_unlock(&rm->mu);
         while (in) {
             struct rjob *next = in->next;
-            if (!stop && !in->cancelled && breaker_refuses(rm, in)) {
-                in = next;
-                continue;
-            }
             in->next = rm->active;
             rm->active = in;
             rjob_begin(rm, in);
@@ -994,7 +931,6 @@ int at__remote_init(struct at_engine *e)
     rm->multi = curl_multi_init();
     pthread_mutex_init(&rm->mu, NULL);
     at_map_init(&rm->sessions);
-    at_map_init(&rm->health);
     if (pthread_create(&rm->thread, NULL, remote_main, rm) != 0) {
         curl_multi_cleanup(rm->multi);
         pthread_mutex_destroy(&rm->mu);
@@ -1021,10 +957,6 @@ void at__remote_free(struct at_engine *e)
     while (at_map_next(&rm->sessions, &it, NULL, &v))
         free(v);
     at_map_release(&rm->sessions);
-    it = 0;
-    while (at_map_next(&rm->health, &it, NULL, &v))
-        free(v);
-    at_map_release(&rm->health);
     pthread_mutex_destroy(&rm->mu);
     free(rm);
     e->remote = NULL;

@@ -83,8 +83,9 @@ static void reply_error(struct at_http_req *r, int code, const char *msg, const 
 
 /* ---- who is calling ---- */
 
-static int caller_of(struct at_http_req *r, struct at_llm_caller *c)
+static int caller_of(struct at_http_req *r, struct at_llm_caller *c, int *tier)
 {
+    *tier = -1;
     struct at_engine *e = __atomic_load_n(&r->app->engine, __ATOMIC_ACQUIRE);
     const char *auth = at_http_header(r, "Authorization");
     if (!e || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
@@ -106,6 +107,7 @@ static int caller_of(struct at_http_req *r, struct at_llm_caller *c)
     at_llm_caller_init(c, ti.job_id, ti.root_id, ti.agent, a ? a->contract->json : NULL);
     if (a)
         at_reg_agent_unref(a);
+    *tier = ti.tier; /* the orchestrator's choice for this job (chain steps) */
     return 1;
 }
 
@@ -249,7 +251,8 @@ static void h_chat(struct at_http_req *r, struct at_llm *g)
         return;
     }
     struct at_llm_caller caller;
-    int is_job = caller_of(r, &caller);
+    int job_tier = -1;
+    int is_job = caller_of(r, &caller, &job_tier);
     int stream = json_is_true(json_object_get(body, "stream"));
     struct llm_http *h = at_calloc(1, sizeof(*h));
     atomic_init(&h->refs, 2); /* the client side, the gateway's on_done */
@@ -258,7 +261,7 @@ static void h_chat(struct at_http_req *r, struct at_llm *g)
     struct at_llm_request req = {
         .body = body,
         .caller = is_job ? &caller : NULL,
-        .override_tier = -1,
+        .override_tier = job_tier,
         .on_chunk = on_chunk,
         .on_done = stream ? on_done_stream : on_done_plain,
         .arg = h,

@@ -27,7 +27,9 @@ start_ts() {
     TS_URL=$(sed -n 's/^listening //p' "$T/ts-$1.out")
 }
 
-start_daemon
+mkdir -p "$DATA"
+printf 'execution:\n  circuit_breaker: {failure_threshold: 3, recovery_timeout: 5}\n' >"$T/config.yaml"
+start_daemon --config "$T/config.yaml"
 
 # --- TypeScript SDK 1.x, session mode
 start_ts v1 0
@@ -76,7 +78,7 @@ expect_contains "the failure says why" "$(cat "$T/err")" "connection failed"
     fail "it took $(((t1 - t0) / 1000000)) ms"
 for k in 1 2 3; do atlas run ts-v1 --input '{"text":"dead"}' >/dev/null 2>&1 || true; done
 run_rc rc atlas run ts-v1 --input '{"text":"dead"}'
-expect_contains "after repeated failures the breaker answers" "$(cat "$T/err")" "unreachable"
+expect_contains "after repeated failures the breaker answers" "$(cat "$T/err")" "circuit breaker of ts-v1@1.0.0 is open"
 http GET /api/v1/health
 expect_eq "the daemon still answers" "$HTTP_CODE" 200
 
