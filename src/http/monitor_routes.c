@@ -463,10 +463,12 @@ static void send_event(struct at_http_stream *st, unsigned long *seq, const char
     free(text);
 }
 
-static void send_lines(struct log_follow *c)
+/* What the job wrote before the subscription saw it (loop thread: memory
+ * only, a job in flight has its lines there). */
+static void send_live_lines(struct log_follow *c)
 {
     json_t *lines = NULL;
-    if (at_monitor_logs(c->m, c->id, &lines) == 0) {
+    if (at_monitor_logs_live(c->m, c->id, &lines) == 0) {
         size_t i;
         json_t *l;
         json_array_foreach(lines, i, l) send_event(c->stream, &c->seq, "log", l);
@@ -475,13 +477,30 @@ static void send_lines(struct log_follow *c)
     c->snapshot_sent = 1;
 }
 
+/* The job ended before the subscription saw it: its lines may already be
+ * in the store, which only the monitor's thread reads. */
+static void send_stored_and_end(void *arg)
+{
+    struct log_follow *c = arg;
+    json_t *lines = NULL;
+    if (at_monitor_logs(c->m, c->id, &lines) == 0) {
+        size_t i;
+        json_t *l;
+        json_array_foreach(lines, i, l) send_event(c->stream, &c->seq, "log", l);
+    }
+    json_decref(lines);
+    send_event(c->stream, &c->seq, "end", NULL);
+    at_http_stream_close(c->stream);
+    follow_unref(c);
+}
+
 static void follow_event(const char *job_id, const char *event, json_t *data, void *arg)
 {
     (void)job_id;
     struct log_follow *c = arg;
     if (strcmp(event, "end") == 0) {
-        if (!c->snapshot_sent)
-            send_lines(c);
+        if (!c->snapshot_sent && at_monitor_run_later(c->m, send_stored_and_end, c) == 0)
+            return;
         send_event(c->stream, &c->seq, "end", NULL);
         at_http_stream_close(c->stream);
         follow_unref(c);
@@ -490,7 +509,7 @@ static void follow_event(const char *job_id, const char *event, json_t *data, vo
     if (!c->snapshot_sent) {
         /* the first event (the state the watch reports): what the job wrote
          * so far, then each line as it comes */
-        send_lines(c);
+        send_live_lines(c);
     }
     if (strcmp(event, "log") == 0)
         send_event(c->stream, &c->seq, "log", data);

@@ -227,6 +227,19 @@ static json_t *dropped_line(int seq, size_t dropped, size_t max)
                      "atlas", "text", text);
 }
 
+int at_monitor_logs_live(struct at_monitor *m, const char *job_id, json_t **out)
+{
+    pthread_mutex_lock(&m->log_mu);
+    struct mon_live *l = at_map_get(&m->live, job_id);
+    if (l) {
+        *out = json_deep_copy(l->lines);
+        if (l->dropped)
+            json_array_append_new(*out, dropped_line(l->seq + 1, l->dropped, m->cfg.log_max_bytes));
+    }
+    pthread_mutex_unlock(&m->log_mu);
+    return l ? 0 : AT_ENOENT;
+}
+
 int at_monitor_logs(struct at_monitor *m, const char *job_id, json_t **out)
 {
     pthread_mutex_lock(&m->log_mu);
@@ -445,6 +458,9 @@ static void process(struct at_monitor *m, struct mon_item *list)
             break;
         case MON_TOOL:
             process_tool(m, b, it->data);
+            break;
+        case MON_CALL:
+            it->fn(it->arg);
             break;
         }
     }

@@ -16,13 +16,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-enum mon_kind { MON_FINAL, MON_MODEL, MON_TOOL };
+enum mon_kind { MON_FINAL, MON_MODEL, MON_TOOL, MON_CALL };
 
 struct mon_item {
     struct mon_item *next;
     enum mon_kind kind;
     struct at_job_rec rec; /* MON_FINAL: the committed record (a copy) */
     json_t *data;          /* MON_MODEL / MON_TOOL */
+    void (*fn)(void *arg); /* MON_CALL */
+    void *arg;
 };
 
 /* Log lines of a job in flight (guarded by log_mu). */

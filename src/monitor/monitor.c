@@ -236,6 +236,15 @@ void at_monitor_tool_span(struct at_monitor *m, const char *job_id, const char *
     push(m, it);
 }
 
+int at_monitor_run_later(struct at_monitor *m, void (*fn)(void *arg), void *arg)
+{
+    struct mon_item *it = at_calloc(1, sizeof(*it));
+    it->kind = MON_CALL;
+    it->fn = fn;
+    it->arg = arg;
+    return push(m, it);
+}
+
 /* ---- eval hooks ---- */
 
 static int hook_submit(void *arg, const struct at_llm_request *req, struct at_diag *d)

@@ -91,6 +91,13 @@ int at_monitor_traces(struct at_monitor *m, const struct at_trace_filter *f, jso
 /* A job's captured log lines ([{seq, ts_ms, stream, text}]), from memory
  * while the job runs, else from the store. */
 int at_monitor_logs(struct at_monitor *m, const char *job_id, json_t **out);
+/* Only the lines held in memory for a job in flight: AT_ENOENT when there
+ * are none.  Never reads the store (for the engine loop's callbacks). */
+int at_monitor_logs_live(struct at_monitor *m, const char *job_id, json_t **out);
+/* Run fn(arg) on the monitor's thread (work that may read the store, handed
+ * off by a thread that must not block).  Returns 0, or AT_EBUSY when the
+ * queue is full or the monitor stopping (fn does not run). */
+int at_monitor_run_later(struct at_monitor *m, void (*fn)(void *arg), void *arg);
 /* Prometheus text exposition (version 0.0.4) of every metric into b;
  * engine_stats and llm_stats (either may be NULL) add queue, pool and
  * model backend gauges. */
