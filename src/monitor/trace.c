@@ -304,11 +304,12 @@ json_t *at_trace_build(const json_t *mat)
     const char *root_kind = json_string_value(json_object_get(root, "kind"));
     int is_chain = root_kind && strcmp(root_kind, "chain") == 0;
     json_t *steps = json_array();
-    json_t *stack[300];
-    int sp = 0;
+    /* every span is pushed at most once */
+    size_t cap = njobs + json_array_size(usage) + json_array_size(spans_in) + 1, sp = 0;
+    json_t **stack = at_malloc(cap * sizeof(*stack));
     if (is_chain) {
         json_t *ch = json_object_get(tree, "children");
-        for (size_t c = json_array_size(ch); c-- > 0 && sp < 300;)
+        for (size_t c = json_array_size(ch); c-- > 0 && sp < cap;)
             stack[sp++] = json_array_get(ch, c);
     } else {
         stack[sp++] = tree;
@@ -332,9 +333,10 @@ json_t *at_trace_build(const json_t *mat)
         if (is_chain)
             continue; /* a chain's steps are its direct children only */
         json_t *ch = json_object_get(s, "children");
-        for (size_t c = json_array_size(ch); c-- > 0 && sp < 300;)
+        for (size_t c = json_array_size(ch); c-- > 0 && sp < cap;)
             stack[sp++] = json_array_get(ch, c);
     }
+    free(stack);
 
     char tid[96];
     at_trace_id(root_id, tid, sizeof(tid));

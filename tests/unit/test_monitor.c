@@ -189,6 +189,37 @@ static void test_trace_spawn_nesting(void **state)
     assert_string_equal(buf, "job_Q");
 }
 
+/* A wide tree (a 1,000-child fan-out): every job is a step, every child
+ * under the root. */
+static void test_trace_wide(void **state)
+{
+    (void)state;
+    json_t *jobs = json_array();
+    json_array_append_new(jobs, json_pack("{s:s,s:s,s:s,s:s,s:n,s:s,s:i,s:i,s:i,s:n,s:n}", "id",
+                                          "job_root", "agent", "fanout", "kind", "agent", "state",
+                                          "completed", "parent_id", "root_id", "job_root",
+                                          "created_ms", 1000, "started_ms", 1001, "finished_ms",
+                                          5000, "error", "meta"));
+    for (int i = 0; i < 1000; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "job_c%04d", i);
+        json_array_append_new(jobs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:n,s:n}", "id",
+                                              id, "agent", "echo", "kind", "agent", "state",
+                                              "completed", "parent_id", "job_root", "root_id",
+                                              "job_root", "created_ms", 1002 + i, "started_ms",
+                                              1003 + i, "finished_ms", 1004 + i, "error", "meta"));
+    }
+    json_t *mat = json_pack("{s:o,s:[],s:[],s:[]}", "jobs", jobs, "usage", "spans", "evals");
+    json_t *t = at_trace_build(mat);
+    assert_int_equal(json_array_size(json_object_get(t, "steps")), 1001);
+    json_t *root = json_array_get(json_object_get(t, "spans"), 0);
+    assert_int_equal(json_array_size(json_object_get(root, "children")), 1000);
+    assert_string_equal(at_json_str(json_array_get(json_object_get(t, "steps"), 1000), "job", ""),
+                        "job_c0999");
+    json_decref(t);
+    json_decref(mat);
+}
+
 /* ---- metrics ---- */
 
 static void test_metrics_format(void **state)
@@ -686,9 +717,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_chain_shape), cmocka_unit_test(test_trace_spawn_nesting),
-        cmocka_unit_test(test_metrics_format),    cmocka_unit_test(test_otlp_json),
-        cmocka_unit_test(test_eval_parse),        cmocka_unit_test(test_eval_sampling),
-        cmocka_unit_test(test_eval_run),          cmocka_unit_test(test_store_records),
+        cmocka_unit_test(test_trace_wide),        cmocka_unit_test(test_metrics_format),
+        cmocka_unit_test(test_otlp_json),         cmocka_unit_test(test_eval_parse),
+        cmocka_unit_test(test_eval_sampling),     cmocka_unit_test(test_eval_run),
+        cmocka_unit_test(test_store_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
