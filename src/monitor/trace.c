@@ -92,14 +92,14 @@ static json_t *model_span(const json_t *row, long long t0)
     char name[200];
     snprintf(name, sizeof(name), "chat %s", model ? model : "?");
     json_t *attrs = json_object_get(row, "attrs");
-    json_t *s = json_pack("{s:O,s:s,s:s,s:O,s:O,s:O,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:O}", "span_id",
-                          json_object_get(row, "id"), "kind", "model", "name", name, "model",
-                          json_object_get(row, "model"), "backend", json_object_get(row, "backend"),
-                          "tier", json_object_get(row, "tier"), "node", "local", "started_at",
-                          iso(start), "offset_ms", (json_int_t)(start - t0), "duration_ms",
-                          (json_int_t)lat, "tokens_in", (json_int_t)num(row, "tokens_in"),
-                          "tokens_out", (json_int_t)num(row, "tokens_out"), "cost_usd",
-                          dbl(row, "cost_usd"), "status", json_object_get(row, "status"));
+    json_t *s = json_pack(
+        "{s:O?,s:s,s:s,s:O?,s:O?,s:O?,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:O?}", "span_id",
+        json_object_get(row, "id"), "kind", "model", "name", name, "model",
+        json_object_get(row, "model"), "backend", json_object_get(row, "backend"), "tier",
+        json_object_get(row, "tier"), "node", "local", "started_at", iso(start), "offset_ms",
+        (json_int_t)(start - t0), "duration_ms", (json_int_t)lat, "tokens_in",
+        (json_int_t)num(row, "tokens_in"), "tokens_out", (json_int_t)num(row, "tokens_out"),
+        "cost_usd", dbl(row, "cost_usd"), "status", json_object_get(row, "status"));
     if (!s)
         return json_object();
     if (num(row, "ttft_ms") >= 0 && json_object_get(row, "ttft_ms"))
@@ -120,7 +120,7 @@ static json_t *tool_span(const json_t *row, long long t0)
 {
     long long start = num(row, "started_ms");
     json_t *s = json_pack(
-        "{s:O,s:s,s:O,s:s,s:o,s:I,s:I,s:O,s:o}", "span_id", json_object_get(row, "id"), "kind",
+        "{s:O?,s:s,s:O?,s:s,s:o,s:I,s:I,s:O?,s:o}", "span_id", json_object_get(row, "id"), "kind",
         "tool", "name", json_object_get(row, "name"), "node", "local", "started_at", iso(start),
         "offset_ms", (json_int_t)(start - t0), "duration_ms", (json_int_t)num(row, "duration_ms"),
         "status", json_object_get(row, "status"), "children", json_array());
@@ -222,7 +222,7 @@ json_t *at_trace_build(const json_t *mat)
             t_end = fi;
         const char *kind = json_string_value(json_object_get(jb, "kind"));
         json_t *s = json_pack(
-            "{s:O,s:O,s:s,s:O,s:O,s:O,s:O,s:s,s:o,s:I,s:O,s:I,s:I,s:f,s:o}", "span_id",
+            "{s:O?,s:O?,s:s,s:O?,s:O?,s:O?,s:O?,s:s,s:o,s:I,s:O?,s:I,s:I,s:f,s:o}", "span_id",
             json_object_get(jb, "id"), "parent_span_id", json_object_get(jb, "parent_id"), "kind",
             kind ? kind : "agent", "name", json_object_get(jb, "agent"), "job",
             json_object_get(jb, "id"), "agent", json_object_get(jb, "agent"), "version",
@@ -321,7 +321,7 @@ json_t *at_trace_build(const json_t *mat)
             continue;
         json_t *lat = json_object_get(s, "run_ms");
         json_t *step = json_pack(
-            "{s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "agent",
+            "{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "agent",
             json_object_get(s, "agent"), "model_used", json_object_get(s, "model"), "tokens_in",
             json_object_get(s, "tokens_in"), "tokens_out", json_object_get(s, "tokens_out"),
             "latency_ms", lat ? lat : json_null(), "status", json_object_get(s, "status"), "job",
