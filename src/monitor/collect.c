@@ -465,8 +465,7 @@ static void process(struct at_monitor *m, struct mon_item *list)
         }
     }
     int64_t now = at_wall_ms();
-    if (m->cfg.traces && now >= m->next_prune_ms &&
-        (m->cfg.retention_days > 0 || m->cfg.max_bytes > 0)) {
+    if (now >= m->next_prune_ms && (m->cfg.retention_days > 0 || m->cfg.max_bytes > 0)) {
         b->prune = 1;
         b->prune_before =
             m->cfg.retention_days > 0 ? now - (int64_t)(m->cfg.retention_days * 86400000.0) : 0;
@@ -487,7 +486,7 @@ void *at__mon_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT &&
-                at_wall_ms() >= m->next_prune_ms && m->cfg.traces)
+                at_wall_ms() >= m->next_prune_ms)
                 break; /* time for retention */
         }
         struct mon_item *list = m->qhead;
