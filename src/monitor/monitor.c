@@ -321,7 +321,7 @@ int at_monitor_new(const struct at_monitor_cfg *cfg, struct at_store *store,
     m->hooks.inflight = &m->judges;
     m->hooks.max_inflight = m->cfg.eval_max_inflight > 0 ? m->cfg.eval_max_inflight : 4;
     load_evals(m);
-    if (m->cfg.otlp_endpoint) {
+    if (m->cfg.otlp_endpoint && m->cfg.traces) {
         struct at_otlp_cfg oc = {.endpoint = m->cfg.otlp_endpoint,
                                  .headers = m->cfg.otlp_headers,
                                  .service_name = m->cfg.service_name,
