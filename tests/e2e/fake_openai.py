@@ -1,9 +1,11 @@
 """A stand-in OpenAI-compatible server for the monitor's tests (llm_judge
 checks, model spans).  The answer's content is a score: 4.5 when the
-request's last message mentions GOOD, else 2.  Writes its port to argv[1]."""
+request's last message mentions GOOD, else 2; a message that mentions SLOW
+is answered after 2 s.  Writes its port to argv[1]."""
 
 import json
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -30,6 +32,8 @@ class Handler(BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(n) or b"{}")
         text = json.dumps(req.get("messages", [])[-1:])
         score = "4.5" if "GOOD" in text else "2"
+        if "SLOW" in text:
+            time.sleep(2)
         self.reply(200, {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
             "model": req.get("model", "judge-model"),
