@@ -13,13 +13,18 @@
  * serialized once: {"structuredContent":OUT,"content":[{"type":"text",
  * "text":"<OUT, escaped>"}]}.
  *
- * Single-threaded; all state is in one static struct.
+ * Calls to the platform (atlas_ctx_spawn, ...) are blocking MCP tools/call
+ * POSTs with libcurl (one easy handle, kept for keep-alive); see the
+ * "calling the platform" section.
+ *
+ * Single-threaded; all state is in static structs.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
 #include "atlas_agent.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -62,9 +67,10 @@ struct atlas_ctx {
     json_t *id;   /* the request id (borrowed from the parsed request) */
     json_t *meta; /* the call's _meta object or NULL (borrowed) */
     const char *job_id, *token;
-    char *error;   /* message set by atlas_ctx_fail (owned) */
-    json_t *usage; /* owned */
-    size_t scan;   /* input offset up to which cancel notifications were looked for */
+    char *error;      /* message set by atlas_ctx_fail or a platform call (owned) */
+    char *error_code; /* the platform's error code of the last failed call (owned) */
+    json_t *usage;    /* owned */
+    size_t scan;      /* input offset up to which cancel notifications were looked for */
     int cancelled;
 };
 
@@ -97,14 +103,18 @@ static int str_eq(const json_t *j, const char *s)
     return v && strcmp(v, s) == 0;
 }
 
+static _Noreturn void oom(void)
+{
+    static const char msg[] = "atlas_agent: out of memory\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    abort();
+}
+
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        static const char msg[] = "atlas_agent: out of memory\n";
-        (void)!write(2, msg, sizeof msg - 1);
-        abort();
-    }
+    if (!q)
+        oom();
     return q;
 }
 
@@ -130,6 +140,8 @@ static void buf_reserve(struct buf *b, size_t extra)
 
 static void buf_put(struct buf *b, const char *s, size_t n)
 {
+    if (n == 0)
+        return; /* b->p may still be NULL */
     buf_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -457,6 +469,7 @@ static void handle_tools_call(json_t *id, json_t *params, int modern)
     json_decref(empty);
     json_decref(ctx.usage);
     free(ctx.error);
+    free(ctx.error_code);
 }
 
 static void handle_message(json_t *msg)
@@ -584,7 +597,7 @@ static void serve(void)
     struct buf *b = &A.in;
     size_t scanned = 0; /* bytes after in_start known to hold no '\n' */
     while (!stop_requested) {
-        char *start = b->p + A.in_start;
+        char *start = b->p ? b->p + A.in_start : NULL; /* NULL + 0 is undefined */
         size_t avail = b->len - A.in_start;
         char *nl = avail > scanned ? memchr(start + scanned, '\n', avail - scanned) : NULL;
         if (nl) {
@@ -630,6 +643,8 @@ int atlas_ctx_fail(struct atlas_ctx *ctx, const char *fmt, ...)
     va_end(ap);
     free(ctx->error);
     ctx->error = s;
+    free(ctx->error_code);
+    ctx->error_code = NULL;
     return -1;
 }
 
@@ -733,6 +748,529 @@ const json_t *atlas_ctx_meta(const struct atlas_ctx *ctx)
     return ctx->meta;
 }
 
+const char *atlas_ctx_error(const struct atlas_ctx *ctx)
+{
+    return ctx->error;
+}
+
+const char *atlas_ctx_error_code(const struct atlas_ctx *ctx)
+{
+    return ctx->error_code;
+}
+
+/* --- calling the platform ------------------------------------------------------- */
+
+/* MCP 2026-07-28 basic/transports (Streamable HTTP), stateless requests: one
+ * POST per tools/call; the answer is application/json or a text/event-stream
+ * whose events carry the response (after progress and log notifications). */
+
+#define MAX_ANSWER ((size_t)64 * 1024 * 1024) /* a larger answer fails with too-large */
+#define CONNECT_TIMEOUT_S 10L
+#define CLIENT_NAME "atlas-sdk-c"
+#define PROBLEM_PREFIX "urn:atlas:error:"
+
+static struct {
+    CURL *curl; /* kept between calls so its connection is reused */
+    int global_done;
+    json_int_t next_id;
+} P;
+
+struct answer {
+    struct buf body;
+    struct atlas_ctx *ctx;
+    int too_large, cancelled;
+};
+
+/* Set the call's error message and code; returns rc. */
+__attribute__((format(printf, 4, 5))) static int call_error(struct atlas_ctx *ctx, int rc,
+                                                            const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = xrealloc(NULL, n > 0 ? (size_t)n + 1 : 1);
+    s[0] = '\0';
+    if (n > 0) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    free(ctx->error);
+    ctx->error = s;
+    free(ctx->error_code);
+    ctx->error_code = xstrdup(code);
+    return rc;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct answer *a = arg;
+    size_t n = size * nmemb;
+    if (n > MAX_ANSWER - a->body.len) {
+        a->too_large = 1;
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    }
+    buf_put(&a->body, p, n);
+    return n;
+}
+
+/* libcurl calls this about once a second while it waits, more often while
+ * data flows: the place to notice a cancel of the call we are serving. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct answer *a = arg;
+    if (atlas_ctx_cancelled(a->ctx)) {
+        a->cancelled = 1;
+        return 1; /* abort: closing the stream cancels a stateless request */
+    }
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Point the handle at url.  http+unix://<percent-encoded socket path>/path
+ * becomes http://localhost/path over that socket. */
+static int set_url(struct atlas_ctx *ctx, CURL *c, const char *url)
+{
+    static const char unix_scheme[] = "http+unix://";
+    if (strncmp(url, unix_scheme, sizeof unix_scheme - 1) != 0) {
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+            return call_error(ctx, ATLAS_ENOPLATFORM, "bad-url",
+                              "unsupported URL scheme in ATLAS_MCP_URL: %s", url);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        return 0;
+    }
+    const char *host = url + sizeof unix_scheme - 1;
+    const char *path = strchr(host, '/');
+    size_t n = path ? (size_t)(path - host) : strlen(host);
+    char *sock = xrealloc(NULL, n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (host[i] == '%' && i + 2 < n && hexval(host[i + 1]) >= 0 && hexval(host[i + 2]) >= 0) {
+            sock[k++] = (char)(hexval(host[i + 1]) * 16 + hexval(host[i + 2]));
+            i += 2;
+        } else {
+            sock[k++] = host[i];
+        }
+    }
+    sock[k] = '\0';
+    struct buf u = {0};
+    buf_puts(&u, "http://localhost");
+    buf_puts(&u, path ? path : "/");
+    buf_put(&u, "", 1);
+    int bad = k == 0 || memchr(sock, '\0', k) != NULL;
+    if (!bad) {
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock); /* curl copies strings */
+        curl_easy_setopt(c, CURLOPT_URL, u.p);
+    }
+    free(sock);
+    free(u.p);
+    if (bad)
+        return call_error(ctx, ATLAS_ENOPLATFORM, "bad-url", "bad socket path in ATLAS_MCP_URL: %s",
+                          url);
+    return 0;
+}
+
+/* A header value: ASCII as is, anything else in MCP's base64 sentinel form
+ * (=?base64?...?=); control characters are never sent. */
+static void put_header_value(struct buf *b, const char *v)
+{
+    int plain = 1;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            plain = 0;
+    if (plain) {
+        buf_puts(b, v);
+        return;
+    }
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = (const unsigned char *)v;
+    size_t n = strlen(v);
+    buf_puts(b, "=?base64?");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned x = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            x |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            x |= s[i + 2];
+        char q[4] = {tab[(x >> 18) & 63], tab[(x >> 12) & 63], i + 1 < n ? tab[(x >> 6) & 63] : '=',
+                     i + 2 < n ? tab[x & 63] : '='};
+        buf_put(b, q, 4);
+    }
+    buf_puts(b, "?=");
+}
+
+static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
+{
+    struct buf b = {0};
+    buf_puts(&b, name);
+    buf_puts(&b, ": ");
+    put_header_value(&b, value);
+    buf_put(&b, "", 1);
+    struct curl_slist *n = curl_slist_append(h, b.p);
+    free(b.p);
+    if (!n)
+        oom(); /* like every small allocation */
+    return n;
+}
+
+static int is_response(const json_t *m, json_int_t id)
+{
+    json_t *mid = json_object_get(m, "id");
+    return json_is_integer(mid) && json_integer_value(mid) == id &&
+           (json_object_get(m, "result") || json_object_get(m, "error"));
+}
+
+/* The JSON-RPC response with this id in an SSE body: each event's data
+ * lines joined by '\n' (WHATWG "server-sent events" 9.2.6); the last event
+ * holding the response wins.  New reference or NULL. */
+static json_t *sse_response(const char *p, size_t len, json_int_t id)
+{
+    json_t *found = NULL;
+    struct buf data = {0};
+    int have_data = 0;
+    size_t i = 0;
+    for (;;) {
+        size_t start = i;
+        while (i < len && p[i] != '\n' && p[i] != '\r')
+            i++;
+        size_t n = i - start;
+        int at_end = i >= len;
+        if (i < len && p[i] == '\r' && i + 1 < len && p[i + 1] == '\n')
+            i++;
+        i++;
+        const char *line = p + start;
+        if (n == 0) { /* end of an event */
+            if (have_data) {
+                json_t *m = json_loadb(data.p, data.len, 0, NULL);
+                if (m && is_response(m, id)) {
+                    json_decref(found);
+                    found = m;
+                } else {
+                    json_decref(m);
+                }
+            }
+            data.len = 0;
+            have_data = 0;
+        } else if (n >= 5 && memcmp(line, "data:", 5) == 0) {
+            size_t skip = n > 5 && line[5] == ' ' ? 6 : 5;
+            if (have_data)
+                buf_put(&data, "\n", 1);
+            buf_put(&data, line + skip, n - skip);
+            have_data = 1;
+        }
+        if (at_end) {
+            if (n == 0 || !have_data)
+                break;
+            /* a final event without its blank line: dispatch it too */
+            json_t *m = json_loadb(data.p, data.len, 0, NULL);
+            if (m && is_response(m, id)) {
+                json_decref(found);
+                found = m;
+            } else {
+                json_decref(m);
+            }
+            break;
+        }
+    }
+    free(data.p);
+    return found;
+}
+
+/* Fill the call's error from an HTTP error body: an RFC 9457 problem, a
+ * JSON-RPC or OpenAI-style {"error": {...}}, or text. */
+static int http_error(struct atlas_ctx *ctx, long status, const struct buf *body)
+{
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "http-%ld", status);
+    json_t *doc = body->len ? json_loadb(body->p, body->len, 0, NULL) : NULL;
+    int rc;
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    const char *detail = json_string_value(json_object_get(doc, "detail"));
+    const char *title = json_string_value(json_object_get(doc, "title"));
+    json_t *err = json_object_get(doc, "error");
+    if (json_is_object(doc) && type && *type && (detail || title)) {        /* RFC 9457 section 3 */
+        const char *code = json_string_value(json_object_get(doc, "code")); /* atlasd's */
+        if (!code || !*code) {
+            if (strncmp(type, PROBLEM_PREFIX, sizeof PROBLEM_PREFIX - 1) == 0 &&
+                type[sizeof PROBLEM_PREFIX - 1])
+                code = type + sizeof PROBLEM_PREFIX - 1;
+            else if (strcmp(type, "about:blank") == 0) /* says no more than the status */
+                code = fallback;
+            else
+                code = type;
+        }
+        rc = call_error(ctx, ATLAS_EHTTP, code, "%s", detail ? detail : title);
+    } else if (json_is_object(err)) {
+        json_t *c = json_object_get(err, "code");
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        char num[32];
+        const char *code = json_string_value(c);
+        if (json_is_integer(c)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(c));
+            code = num;
+        }
+        if (!code || !*code)
+            code = json_string_value(json_object_get(err, "type"));
+        rc = call_error(ctx, ATLAS_EHTTP, code && *code ? code : fallback, "%s",
+                        msg && *msg ? msg : fallback);
+    } else {
+        int n = (int)(body->len > 500 ? 500 : body->len);
+        while (n > 0 && (body->p[n - 1] == '\n' || body->p[n - 1] == '\r'))
+            n--;
+        if (n > 0)
+            rc = call_error(ctx, ATLAS_EHTTP, fallback, "HTTP %ld: %.*s", status, n, body->p);
+        else
+            rc = call_error(ctx, ATLAS_EHTTP, fallback, "HTTP %ld", status);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+/* Turn the JSON-RPC response into the output or the call's error. */
+static int take_result(struct atlas_ctx *ctx, const char *name, json_t *resp, json_t **output)
+{
+    json_t *err = json_object_get(resp, "error");
+    if (err) {
+        json_t *c = json_object_get(err, "code");
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        char num[32] = "error";
+        if (json_is_integer(c))
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(c));
+        return call_error(ctx, ATLAS_ERPC, num, "%s", msg && *msg ? msg : "error");
+    }
+    json_t *result = json_object_get(resp, "result");
+    if (!json_is_object(result))
+        return call_error(ctx, ATLAS_EPROTOCOL, "protocol-error", "malformed result from %s", name);
+    const char *text = NULL;
+    size_t text_len = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(result, "content"), i, item)
+    {
+        if (str_eq(json_object_get(item, "type"), "text") &&
+            json_is_string(json_object_get(item, "text"))) {
+            text = json_string_value(json_object_get(item, "text"));
+            text_len = json_string_length(json_object_get(item, "text"));
+            break;
+        }
+    }
+    json_t *sc = json_object_get(result, "structuredContent");
+    if (json_is_true(json_object_get(result, "isError"))) {
+        const char *code = json_string_value(json_object_get(sc, "code"));
+        const char *msg = text;
+        if (!msg || !*msg)
+            msg = json_string_value(json_object_get(sc, "message"));
+        if (msg && *msg)
+            return call_error(ctx, ATLAS_ETOOL, code && *code ? code : "tool-error", "%s", msg);
+        return call_error(ctx, ATLAS_ETOOL, code && *code ? code : "tool-error", "%s failed", name);
+    }
+    if (sc)
+        *output = json_incref(sc);
+    else if (text)
+        *output = json_loadb(text, text_len, JSON_DECODE_ANY, NULL);
+    if (!*output)
+        *output = text ? json_stringn(text, text_len) : json_null();
+    return 0;
+}
+
+/* The tools/call request, serialized: the 2026-07-28 _meta envelope plus the
+ * caller's job and trace context (the token travels in the header only). */
+static char *call_body(struct atlas_ctx *ctx, const char *name, const json_t *args, json_int_t id)
+{
+    json_t *meta = json_pack("{s:s,s:{s:s,s:s},s:{}}", META_PV, MODERN_VERSION,
+                             "io.modelcontextprotocol/clientInfo", "name", CLIENT_NAME, "version",
+                             ATLAS_AGENT_SDK_VERSION, "io.modelcontextprotocol/clientCapabilities");
+    if (ctx->job_id)
+        json_object_set_new(meta, "io.atlas/jobId", json_string(ctx->job_id));
+    static const char *const trace_keys[] = {"traceparent", "tracestate"};
+    for (size_t i = 0; i < sizeof trace_keys / sizeof *trace_keys; i++) {
+        json_t *v = ctx->meta ? json_object_get(ctx->meta, trace_keys[i]) : NULL;
+        if (json_is_string(v))
+            json_object_set(meta, trace_keys[i], v);
+    }
+    json_t *msg = json_pack("{s:s,s:I,s:s,s:{s:s,s:O,s:o}}", "jsonrpc", "2.0", "id", id, "method",
+                            "tools/call", "params", "name", name, "arguments", args, "_meta", meta);
+    char *s = msg ? json_dumps(msg, JSON_OUT_FLAGS) : NULL;
+    json_decref(msg);
+    return s;
+}
+
+static CURL *platform_handle(void)
+{
+    if (!P.global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        P.global_done = 1;
+    }
+    if (!P.curl)
+        P.curl = curl_easy_init();
+    else
+        curl_easy_reset(P.curl); /* options go, the connection cache stays */
+    return P.curl;
+}
+
+static void platform_cleanup(void)
+{
+    if (P.curl)
+        curl_easy_cleanup(P.curl);
+    if (P.global_done)
+        curl_global_cleanup();
+    memset(&P, 0, sizeof P);
+}
+
+int atlas_ctx_call_tool(struct atlas_ctx *ctx, const char *name, const json_t *arguments,
+                        json_t **output)
+{
+    if (!output)
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "output must not be NULL");
+    *output = NULL;
+    if (!name || !*name)
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "the tool's name is missing");
+    if (arguments && !json_is_object(arguments))
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "the arguments of %s must be an object",
+                          name);
+    const char *url = getenv("ATLAS_MCP_URL");
+    if (!url || !*url)
+        return call_error(ctx, ATLAS_ENOPLATFORM, "no-platform",
+                          "ATLAS_MCP_URL is not set (is the agent running under atlasd?)");
+    CURL *c = platform_handle();
+    if (!c)
+        return call_error(ctx, ATLAS_EUNREACHABLE, "unreachable", "libcurl did not initialize");
+    int rc = set_url(ctx, c, url);
+    if (rc)
+        return rc;
+
+    json_t *empty = arguments ? NULL : json_object();
+    json_int_t id = ++P.next_id;
+    char *body = call_body(ctx, name, arguments ? arguments : empty, id);
+    json_decref(empty);
+    if (!body)
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "the arguments of %s cannot be serialized",
+                          name);
+
+    struct curl_slist *h = NULL;
+    static const char *const fixed[][2] = {
+        {"Content-Type", "application/json"},
+        {"Accept", "application/json, text/event-stream"},
+        {"MCP-Protocol-Version", MODERN_VERSION},
+        {"Mcp-Method", "tools/call"},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        h = add_header(h, fixed[i][0], fixed[i][1]);
+    h = add_header(h, "Mcp-Name", name);
+    h = add_header(h, "Expect", ""); /* no 100-continue round trip for large bodies */
+    if (ctx->token && *ctx->token) {
+        struct buf bearer = {0};
+        buf_puts(&bearer, "Bearer ");
+        buf_puts(&bearer, ctx->token);
+        buf_put(&bearer, "", 1);
+        h = add_header(h, "Authorization", bearer.p);
+        free(bearer.p);
+    }
+
+    struct answer a = {.ctx = ctx};
+    char curl_err[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &a);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, CLIENT_NAME "/" ATLAS_AGENT_SDK_VERSION);
+
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    char *ctype = NULL;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
+
+    json_t *resp = NULL;
+    if (a.cancelled) {
+        rc = call_error(ctx, ATLAS_ECANCELLED, "cancelled", "%s was cancelled", name);
+    } else if (a.too_large) {
+        rc = call_error(ctx, ATLAS_EPROTOCOL, "too-large",
+                        "the answer to %s is larger than %zu bytes", name, MAX_ANSWER);
+    } else if (cc != CURLE_OK) {
+        rc = call_error(ctx, ATLAS_EUNREACHABLE, "unreachable", "cannot reach %s: %s", url,
+                        curl_err[0] ? curl_err : curl_easy_strerror(cc));
+    } else {
+        if (ctype && strstr(ctype, "text/event-stream")) {
+            resp = sse_response(a.body.p, a.body.len, id);
+        } else if (a.body.len) {
+            resp = json_loadb(a.body.p, a.body.len, 0, NULL);
+            if (resp && !is_response(resp, id)) {
+                json_decref(resp);
+                resp = NULL;
+            }
+        }
+        if (resp)
+            rc = take_result(ctx, name, resp, output);
+        else if (status >= 400)
+            rc = http_error(ctx, status, &a.body);
+        else
+            rc = call_error(ctx, ATLAS_EPROTOCOL, "protocol-error",
+                            "no JSON-RPC response to %s (HTTP %ld)", name, status);
+    }
+    /* the handle keeps pointers to these until the next reset */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    json_decref(resp);
+    curl_slist_free_all(h);
+    free(body);
+    free(a.body.p);
+    return rc;
+}
+
+static int spawn_tool(struct atlas_ctx *ctx, const char *tool, const char *key, const char *what,
+                      const json_t *input, json_t **output)
+{
+    if (output)
+        *output = NULL;
+    if (!what || !*what)
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "%s: the %s's name is missing", tool, key);
+    if (input && !json_is_object(input))
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "%s: input must be an object", tool);
+    json_t *args = json_pack("{s:s,s:o}", key, what, "input",
+                             input ? json_incref((json_t *)input) : json_object());
+    if (!args)
+        return call_error(ctx, ATLAS_EINVAL, "invalid", "%s: the %s's name is not UTF-8", tool,
+                          key);
+    int rc = atlas_ctx_call_tool(ctx, tool, args, output);
+    json_decref(args);
+    return rc;
+}
+
+int atlas_ctx_spawn(struct atlas_ctx *ctx, const char *agent, const json_t *input, json_t **output)
+{
+    return spawn_tool(ctx, "atlas.exec.spawn", "agent", agent, input, output);
+}
+
+int atlas_ctx_spawn_chain(struct atlas_ctx *ctx, const char *chain, const json_t *input,
+                          json_t **output)
+{
+    return spawn_tool(ctx, "atlas.exec.spawn_chain", "chain", chain, input, output);
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 /* Keep stdin/stdout for the protocol (close-on-exec copies) and point fds 0
@@ -803,6 +1341,7 @@ int atlas_agent_main(int argc, char **argv, const struct atlas_agent_def *def)
     free(A.version);
     free(A.description);
     free(A.tool_json);
+    platform_cleanup();
     close(A.in_fd);
     close(A.out_fd);
     return status;

@@ -28,7 +28,8 @@
  * Threading: single-threaded.  Everything here must be called from the thread
  * that runs atlas_agent_main (execute and the hooks run on it).
  *
- * Depends on jansson only.  See docs/sdk-c.md.
+ * Depends on jansson, and libcurl for the calls to the platform
+ * (atlas_ctx_spawn and friends).  See docs/sdk-c.md.
  */
 #ifndef ATLAS_AGENT_H
 #define ATLAS_AGENT_H
@@ -132,6 +133,66 @@ void atlas_ctx_report_usage(struct atlas_ctx *ctx, long long tokens_in, long lon
  * SDK then answers the cancelled request itself.
  */
 int atlas_ctx_cancelled(struct atlas_ctx *ctx);
+
+/*
+ * Calling the platform.
+ *
+ * These block until the platform answers: each is one MCP tools/call
+ * (revision 2026-07-28, stateless) POSTed over Streamable HTTP to
+ * $ATLAS_MCP_URL (http://, https:// or http+unix://<%2F-encoded socket
+ * path>/mcp) with the job token (atlas_ctx_token) as the bearer, and the
+ * call's io.atlas/jobId and W3C traceparent/tracestate in _meta.  The answer
+ * may be JSON or an SSE stream.  While waiting they check for cancellation
+ * (as atlas_ctx_cancelled does) about once a second; a cancelled call closes
+ * the request's stream, which cancels the child job, and returns
+ * ATLAS_ECANCELLED.
+ *
+ * output: on success, a new reference to the tool's structuredContent (else
+ *         its first text content parsed as JSON, else that text as a JSON
+ *         string, else JSON null); the caller releases it.  NULL on failure.
+ * return: 0, or one of the negative codes below.  On failure the call's
+ *         message (atlas_ctx_error, and what the call fails with if execute
+ *         returns non-zero) is the platform's text (for a failed child: the
+ *         tool error's text), and atlas_ctx_error_code names the error:
+ *         the platform's code ("not-found", "timeout", "agent-error",
+ *         "limit-exceeded", "permission-denied", ..., else "tool-error"),
+ *         the JSON-RPC code as a decimal string, the slug of an HTTP problem's
+ *         type (else "http-<status>"), "unreachable", "no-platform",
+ *         "protocol-error", "too-large", "cancelled" or "bad-url".
+ *
+ * So `if (atlas_ctx_spawn(ctx, "x", in, &out) != 0) return -1;` fails the
+ * call with the child's error.  A connection is kept open between calls.
+ */
+enum atlas_err {
+    ATLAS_OK = 0,
+    ATLAS_ETOOL = -1,        /* the tool failed (isError): a failed child job, a refusal */
+    ATLAS_ERPC = -2,         /* a JSON-RPC error response */
+    ATLAS_EHTTP = -3,        /* an HTTP error status without a JSON-RPC response */
+    ATLAS_EUNREACHABLE = -4, /* no connection, or it broke */
+    ATLAS_ENOPLATFORM = -5,  /* ATLAS_MCP_URL is not set (not running under atlasd) */
+    ATLAS_EPROTOCOL = -6,    /* an answer that is not an MCP response, or too large */
+    ATLAS_ECANCELLED = -7,   /* this call was cancelled while waiting */
+    ATLAS_EINVAL = -8,       /* bad arguments (NULL name, input not an object) */
+};
+
+/* Run agent (NAME or NAME:VERSION) with input (an object; NULL = {}) as a
+ * child job: atlas.exec.spawn.  Needs requires.spawn_agents in the contract. */
+int atlas_ctx_spawn(struct atlas_ctx *ctx, const char *agent, const json_t *input, json_t **output);
+
+/* Run the registered chain with input: atlas.exec.spawn_chain.  Needs
+ * requires.spawn_agents and requires.platform_tools. */
+int atlas_ctx_spawn_chain(struct atlas_ctx *ctx, const char *chain, const json_t *input,
+                          json_t **output);
+
+/* Any platform MCP tool (atlas.registry.list, ...) with arguments (an object;
+ * NULL = {}).  input and arguments are borrowed. */
+int atlas_ctx_call_tool(struct atlas_ctx *ctx, const char *name, const json_t *arguments,
+                        json_t **output);
+
+/* The message and code of the last failure (atlas_ctx_fail or a platform
+ * call), or NULL.  Borrowed: valid until the next call that sets them. */
+const char *atlas_ctx_error(const struct atlas_ctx *ctx);
+const char *atlas_ctx_error_code(const struct atlas_ctx *ctx);
 
 /* Borrowed strings, valid during the call; NULL when absent. */
 const char *atlas_ctx_job_id(const struct atlas_ctx *ctx); /* _meta io.atlas/jobId */

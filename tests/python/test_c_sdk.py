@@ -2,6 +2,7 @@
 examples/agents/echo-c.  Skipped when the agents have not been built (a plain
 `cmake --build build` writes them next to their agent.yaml)."""
 
+import base64
 import json
 import os
 import shutil
@@ -226,3 +227,189 @@ class CSDKTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+SPAWNER = os.path.join(FIXTURES, "c-spawner")
+
+
+@unittest.skipUnless(built(SPAWNER), "C agents not built (cmake --build build)")
+class CSDKPlatformTest(unittest.TestCase):
+    """atlas_ctx_spawn / spawn_chain / call_tool (tests/agents/c-spawner)
+    against the fake platform of test_platform.py."""
+
+    @classmethod
+    def setUpClass(cls):
+        from http.server import ThreadingHTTPServer
+
+        from test_platform import FakePlatform, start
+        cls.httpd = start(ThreadingHTTPServer(("127.0.0.1", 0), FakePlatform))
+        cls.url = f"http://127.0.0.1:{cls.httpd.server_address[1]}/mcp"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.httpd.shutdown()
+        cls.httpd.server_close()
+
+    def setUp(self):
+        self.httpd.seen.clear()
+
+    def agent(self, url=None, **env):
+        env.setdefault("ATLAS_TOKEN", "process-token")
+        if url is not False:
+            env["ATLAS_MCP_URL"] = url or self.url
+        a = Agent(SPAWNER, env=env)
+        self.addCleanup(a.kill)
+        a.handshake()
+        return a
+
+    META = {"io.atlas/token": "job-token", "io.atlas/jobId": "job_parent",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "tracestate": "k=v", "progressToken": "job_parent"}
+
+    def call(self, a, args, meta=META, timeout=30):
+        return a.call(args, meta=meta, timeout=timeout)
+
+    def test_spawn_request_shape(self):
+        a = self.agent()
+        r = self.call(a, {"agent": "web-searcher", "input": {"query": "q"}})["result"]
+        self.assertEqual(r["structuredContent"], {"children": [
+            {"needs_deeper_analysis": True, "raw_data": [1, 2, 3]}]})
+        req = self.httpd.seen[0]
+        self.assertEqual(req["path"], "/mcp")
+        h = req["headers"]
+        self.assertEqual(h["authorization"], "Bearer job-token")
+        self.assertEqual(h["mcp-protocol-version"], "2026-07-28")
+        self.assertEqual(h["mcp-method"], "tools/call")
+        self.assertEqual(h["mcp-name"], "atlas.exec.spawn")
+        self.assertEqual(h["accept"], "application/json, text/event-stream")
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertNotIn("expect", h)
+        body = req["body"]
+        self.assertEqual((body["jsonrpc"], body["method"]), ("2.0", "tools/call"))
+        self.assertIsInstance(body["id"], int)
+        p = body["params"]
+        self.assertEqual(p["name"], "atlas.exec.spawn")
+        self.assertEqual(p["arguments"], {"agent": "web-searcher", "input": {"query": "q"}})
+        meta = p["_meta"]
+        self.assertEqual(meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28")
+        self.assertEqual(meta["io.modelcontextprotocol/clientCapabilities"], {})
+        self.assertEqual(meta["io.modelcontextprotocol/clientInfo"]["name"], "atlas-sdk-c")
+        self.assertEqual(meta["io.atlas/jobId"], "job_parent")
+        self.assertEqual((meta["traceparent"], meta["tracestate"]),
+                         (self.META["traceparent"], "k=v"))
+        self.assertNotIn("io.atlas/token", meta)  # the token travels in the header only
+        self.assertNotIn("progressToken", meta)
+
+    def test_many_calls_new_ids(self):
+        a = self.agent()
+        r = self.call(a, {"agent": "x", "input": {"k": 1}, "count": 3})["result"]
+        self.assertEqual(r["structuredContent"]["children"],
+                         [{"agent": "x", "input": {"k": 1}}] * 3)
+        ids = [s["body"]["id"] for s in self.httpd.seen]
+        self.assertEqual(len(set(ids)), 3)
+        # no input: an empty object
+        self.call(a, {"agent": "y"})
+        self.assertEqual(self.httpd.seen[-1]["body"]["params"]["arguments"],
+                         {"agent": "y", "input": {}})
+
+    def test_chain_and_tool(self):
+        a = self.agent()
+        self.call(a, {"op": "chain", "chain": "pipeline", "input": {"t": 1}})
+        p = self.httpd.seen[0]["body"]["params"]
+        self.assertEqual((p["name"], p["arguments"]),
+                         ("atlas.exec.spawn_chain", {"chain": "pipeline", "input": {"t": 1}}))
+        self.assertEqual(self.httpd.seen[0]["headers"]["mcp-name"], "atlas.exec.spawn_chain")
+        r = self.call(a, {"op": "tool", "tool": "atlas.skills.invoke",
+                          "input": {"skill": "s", "input": {"q": 1}}})["result"]
+        self.assertEqual(r["structuredContent"], {"output": {"skill": "s", "echo": {"q": 1}}})
+        # text content only: parsed as JSON; text that is not JSON: a string
+        r = self.call(a, {"op": "tool", "tool": "atlas.registry.list"})["result"]
+        self.assertEqual(r["structuredContent"], {"output": {"agents": ["a"]}})
+        r = self.call(a, {"op": "try", "agent": "text-only"})["result"]
+        self.assertEqual(r["structuredContent"], {"output": "plain words"})
+        # a name that is not ASCII travels in MCP's base64 form in the header
+        self.call(a, {"op": "tool", "tool": "atlas.tëst"})
+        self.assertEqual(self.httpd.seen[-1]["headers"]["mcp-name"],
+                         "=?base64?" + base64.b64encode("atlas.tëst".encode()).decode() + "?=")
+        self.assertEqual(self.httpd.seen[-1]["body"]["params"]["name"], "atlas.tëst")
+
+    def test_sse_answer(self):
+        a = self.agent()
+        r = self.call(a, {"op": "try", "agent": "sse"})["result"]
+        self.assertEqual(r["structuredContent"], {"output": {"via": "sse"}})
+
+    def test_errors(self):
+        a = self.agent()
+
+        def attempt(agent, meta=self.META):
+            return self.call(a, {"op": "try", "agent": agent}, meta)["result"]["structuredContent"]
+
+        self.assertEqual(attempt("fails"), {"rc": -1, "code": "timeout",
+                                            "message": "child timed out"})
+        self.assertEqual(attempt("fails-plain"), {"rc": -1, "code": "tool-error",
+                                                  "message": "no such agent"})
+        self.assertEqual(attempt("rpc-error"), {"rc": -2, "code": "-32602",
+                                                "message": "bad arguments"})
+        self.assertEqual(attempt("not-rpc")["code"], "protocol-error")
+        # without the job token in _meta the process token is used: refused (a problem)
+        self.assertEqual(attempt("x", meta=None), {"rc": -3, "code": "http-401",
+                                                   "message": "bad token"})
+        self.assertEqual(self.httpd.seen[-1]["headers"]["authorization"], "Bearer process-token")
+        # returning the error fails the call with the tool error's text
+        r = self.call(a, {"op": "fail", "agent": "fails"})["result"]
+        self.assertTrue(r["isError"])
+        self.assertEqual(r["content"][0]["text"], "child timed out")
+        self.assertIn("c-spawner: fail fails: -1 timeout: child timed out", a.stderr)
+
+    def test_no_platform_and_unreachable(self):
+        a = self.agent(url=False)
+        r = self.call(a, {"op": "try"})["result"]["structuredContent"]
+        self.assertEqual((r["rc"], r["code"]), (-5, "no-platform"))
+        a = self.agent(url="http://127.0.0.1:1/mcp")
+        r = self.call(a, {"op": "try"})["result"]["structuredContent"]
+        self.assertEqual((r["rc"], r["code"]), (-4, "unreachable"))
+        self.assertIn("127.0.0.1:1", r["message"])
+        a = self.agent(url="ftp://example/mcp")
+        r = self.call(a, {"op": "try"})["result"]["structuredContent"]
+        self.assertEqual((r["rc"], r["code"]), (-5, "bad-url"))
+
+    def test_unix_socket(self):
+        from test_platform import FakePlatform, UnixHTTPServer, start
+        d = tempfile.mkdtemp(prefix="atlas-sock-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "atlasd.sock")
+        srv = start(UnixHTTPServer(path, FakePlatform))
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        a = self.agent(url="http+unix://" + path.replace("/", "%2F") + "/mcp")
+        r = self.call(a, {"agent": "anything", "input": {"k": 1}})["result"]
+        self.assertEqual(r["structuredContent"], {"children": [{"agent": "anything",
+                                                                "input": {"k": 1}}]})
+        self.assertEqual(srv.seen[0]["path"], "/mcp")
+
+    def test_cancel_while_waiting(self):
+        """A cancel of the call that waits closes the request (the platform
+        cancels the child) and is answered with -32800 at once."""
+        self.httpd.hung.clear()
+        self.httpd.release.clear()
+        self.httpd.hangups.clear()
+        self.addCleanup(self.httpd.release.set)
+        a = self.agent()
+        a.send({"jsonrpc": "2.0", "id": "w1", "method": "tools/call",
+                "params": {"name": "c-spawner", "arguments": {"agent": "hang"},
+                           "_meta": self.META}})
+        self.assertTrue(self.httpd.hung.wait(10))
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        a.notify("notifications/cancelled", {"requestId": "w1", "reason": "test"})
+        r = a.wait_response("w1", 5)
+        self.assertLess(time.monotonic() - t0, 3)  # curl checks about once a second
+        self.assertEqual(r["error"]["code"], -32800)
+        deadline = time.monotonic() + 5
+        while self.httpd.hangups != ["mcp"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.httpd.hangups, ["mcp"])
+        self.assertIn("-7 cancelled", a.stderr)
+        # and it keeps serving
+        r = self.call(a, {"agent": "z"})["result"]
+        self.assertEqual(r["structuredContent"], {"children": [{"agent": "z", "input": {}}]})

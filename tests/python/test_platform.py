@@ -87,30 +87,163 @@ class FakePlatform(BaseHTTPRequestHandler):
             return self.reply(200, {"jsonrpc": "2.0", "id": rid,
                                     "error": {"code": -32602, "message": "bad arguments",
                                               "data": {"pointer": "/agent"}}})
+        elif agent == "text-only":
+            return self.reply(200, result({"content": [{"type": "text", "text": "plain words"}]}))
+        elif agent == "not-rpc":
+            return self.reply(200, {"hello": "there"})
+        elif agent == "hang":  # an SSE answer that never comes, until the client hangs up
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.chunk("id: s-0\nretry: 1000\ndata: \n\n")
+            self.server.hung.set()
+            try:
+                while not self.server.release.wait(0.05):
+                    self.chunk(": keep-alive\n\n")
+            except OSError:
+                self.server.hangups.append("mcp")
+            self.close_connection = True
+            return
         elif agent == "sse":
             events = [
                 {"jsonrpc": "2.0", "method": "notifications/progress",
                  "params": {"progressToken": "x", "progress": 1}},
                 result({"structuredContent": {"via": "sse"}, "content": []}),
             ]
-            stream = "".join(f"event: message\ndata: {json.dumps(e)}\n\n" for e in events)
+            stream = "id: p-0\r\nretry: 1000\r\ndata:\r\n\r\n" + "".join(
+                f"event: message\r\nid: p-{i + 1}\r\ndata: "
+                + json.dumps(e, indent=1).replace("\n", "\r\ndata: ") + "\r\n\r\n"
+                for i, e in enumerate(events))
             return self.reply(200, stream.encode(), "text/event-stream")
         else:
             out = {"agent": agent, "input": args.get("input")}
         self.reply(200, result({"structuredContent": out,
                                 "content": [{"type": "text", "text": json.dumps(out)}]}))
 
+    def problem(self, status, slug, title, detail, openai_type):
+        """An error as atlasd's gateway sends it: an RFC 9457 problem with an
+        OpenAI-style error member (src/http/llm_routes.c reply_error)."""
+        self.reply(status, {"type": f"urn:atlas:error:{slug}", "title": title, "status": status,
+                            "detail": detail,
+                            "error": {"message": detail, "type": openai_type, "code": slug}},
+                   "application/problem+json")
+
     def chat(self, body):
-        if body.get("model") == "missing":
+        model = body.get("model")
+        if model == "missing":
             return self.reply(404, {"error": {"message": "model not found",
                                               "type": "invalid_request_error",
                                               "code": "model_not_found"}})
+        if model == "budget":
+            return self.problem(429, "limit-exceeded", "limit exceeded",
+                                "the chain's token budget execution.resource_budget."
+                                "max_tokens_per_chain (150 tokens) would be exceeded",
+                                "rate_limit_exceeded")
+        if model == "none":
+            return self.problem(501, "not-available", "not available in this build",
+                                "no model backend is configured (models.backends)",
+                                "server_error")
+        if model == "foreign-problem":
+            return self.reply(400, {"type": "https://example.com/probs/out-of-credit",
+                                    "title": "You do not have enough credit.",
+                                    "detail": "Your current balance is 30, but that costs 50.",
+                                    "balance": 30}, "application/problem+json")
+        if model == "plain-500":
+            return self.reply(500, b"upstream exploded\n", "text/plain")
         text = "echo: " + body["messages"][-1]["content"]
-        self.reply(200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": text}}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 3,
-                                   "total_tokens": 8}})
+        if body.get("stream") and model != "ignores-stream":
+            return self.chat_stream(body, text)
+        doc = {"id": "chatcmpl-1", "object": "chat.completion", "model": model,
+               "choices": [{"index": 0, "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text}}],
+               "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
+        headers = {}
+        if model in ("fast", "balanced"):  # a tier: answered the way atlasd does
+            doc["model"] = "tiny-a"
+            doc["atlas"] = {"model": "tiny-a", "backend": "alpha", "tier": model,
+                            "reason": f"agent preference {model}", "attempts": [],
+                            "queue_ms": 0, "cost_usd": 0.0}
+            headers = {"Atlas-Model": "tiny-a", "Atlas-Backend": "alpha", "Atlas-Tier": model}
+        elif model == "headers-only":
+            headers = {"Atlas-Model": "tiny-h", "Atlas-Backend": "hotel", "Atlas-Tier": "fast"}
+        data = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def chunk(self, text):
+        """One HTTP/1.1 chunk (the gateway's streams are chunked)."""
+        data = text.encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def chat_stream(self, body, text):
+        model = body["model"]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": "tiny-s"}
+
+        def event(doc):
+            self.chunk("data: " + json.dumps({**base, **doc}) + "\n\n")
+
+        if model == "fails-at-once":  # every candidate failed after the headers went out
+            self.chunk(': priming comment\r\n\r\ndata: {"error": {"message": "no candidate '
+                       'could answer", "type": "server_error", "code": "unavailable"}}\r\n\r\n')
+            return self.end_stream()
+
+        event({"choices": [{"index": 0, "delta": {"role": "assistant"}}],
+               "atlas": {"model": "tiny-s", "backend": "sierra", "tier": "fast",
+                         "reason": "model \"fast\" names tier fast", "queue_ms": 0}})
+        if model == "hang":  # one word, then silence until the client hangs up
+            event({"choices": [{"index": 0, "delta": {"content": "first"}}]})
+            self.server.hung.set()
+            try:
+                while not self.server.release.wait(0.05):
+                    self.chunk(": keep-alive\n\n")
+            except OSError:
+                self.server.hangups.append(model)
+            self.close_connection = True
+            return
+        words = text.split(" ")
+        for i, w in enumerate(words):
+            piece = w if i == 0 else " " + w
+            # a multi-line data field on one event, to exercise the joining rule
+            if i == 1:
+                doc = json.dumps({**base, "choices": [{"index": 0, "delta": {"content": piece}}]},
+                                 indent=1)
+                self.chunk("data: " + doc.replace("\n", "\ndata: ") + "\n\n")
+            else:
+                event({"choices": [{"index": 0, "delta": {"content": piece}}]})
+        if model == "breaks":
+            self.chunk('data: {"error": {"message": "upstream went away", '
+                       '"type": "server_error", "code": "upstream-error"}}\n\n')
+            return self.end_stream()
+        event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3,
+                                            "total_tokens": 8}})
+        self.chunk(": atlas " + json.dumps({
+            "model": "tiny-s", "backend": "sierra", "tier": "fast", "reason": "r",
+            "attempts": [{"model": "tiny-s", "backend": "sierra", "status": 200, "ms": 1}],
+            "usage": {"prompt_tokens": 6, "completion_tokens": 4, "reported": False},
+            "cost_usd": 0.0, "latency_ms": 3, "ttft_ms": 1, "queue_ms": 0}) + "\n\n")
+        self.end_stream()
+
+    def end_stream(self):
+        """[DONE] and the last chunk; the client may have hung up already
+        (it stops reading at an error event)."""
+        try:
+            self.chunk("data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
 
 
 class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -119,6 +252,9 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 
 def start(server):
     server.seen = []
+    server.hung = threading.Event()
+    server.release = threading.Event()
+    server.hangups = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -208,7 +344,9 @@ class PlatformTest(unittest.TestCase):
         self.assertEqual(bare.token, "process-token")
         with self.assertRaises(AtlasError) as cm:
             self.run_async(bare.spawn("x", {}))
-        self.assertEqual((cm.exception.code, cm.exception.message), ("about:blank", "bad token"))
+        e = cm.exception
+        self.assertEqual((e.code, e.message, e.status), ("http-401", "bad token", 401))
+        self.assertEqual((e.type, e.title, e.detail), ("about:blank", "Unauthorized", "bad token"))
 
     def test_unreachable_and_unconfigured(self):
         with mock.patch.dict(os.environ, {"ATLAS_MCP_URL": "http://127.0.0.1:1/mcp"}):
@@ -236,10 +374,174 @@ class PlatformTest(unittest.TestCase):
         self.assertEqual(self.httpd.seen[1]["body"]["messages"], msgs)
         with self.assertRaises(AtlasError) as cm:
             self.run_async(self.ctx().llm("x", model="missing"))
+        self.assertEqual((cm.exception.code, cm.exception.message, cm.exception.status),
+                         ("model_not_found", "model not found", 404))
+
+    def test_llm_metadata(self):
+        # the gateway's member, with its headers agreeing
+        resp = self.run_async(self.ctx().llm("hi", model="balanced"))
+        self.assertEqual({k: resp["atlas"][k] for k in ("model", "backend", "tier", "reason")},
+                         {"model": "tiny-a", "backend": "alpha", "tier": "balanced",
+                          "reason": "agent preference balanced"})
+        self.assertEqual(resp["atlas"]["cost_usd"], 0.0)  # the rest is kept
+        # only the Atlas-* headers
+        resp = self.run_async(self.ctx().llm("hi", model="headers-only"))
+        self.assertEqual(resp["atlas"], {"model": "tiny-h", "backend": "hotel", "tier": "fast",
+                                         "reason": None})
+        # a plain OpenAI-compatible server: the response's model, the rest None
+        resp = self.run_async(self.ctx().llm("hi", model="gpt-x"))
+        self.assertEqual(resp["atlas"], {"model": "gpt-x", "backend": None, "tier": None,
+                                         "reason": None})
+
+    def test_llm_problems(self):
+        ctx = self.ctx()
+        with self.assertRaises(AtlasError) as cm:
+            self.run_async(ctx.llm("x", model="budget"))
+        e = cm.exception
+        self.assertEqual((e.code, e.status, e.type),
+                         ("limit-exceeded", 429, "urn:atlas:error:limit-exceeded"))
+        self.assertIn("max_tokens_per_chain (150 tokens)", e.message)
+        self.assertEqual(e.detail, e.message)
+        self.assertEqual(e.data["error"]["type"], "rate_limit_exceeded")  # the whole problem
+        with self.assertRaises(AtlasError) as cm:
+            self.run_async(ctx.llm("x", model="none"))
+        e = cm.exception
+        self.assertEqual((e.code, e.status, e.title), ("not-available", 501,
+                                                       "not available in this build"))
+        self.assertEqual(e.message, "no model backend is configured (models.backends)")
+        with self.assertRaises(AtlasError) as cm:
+            self.run_async(ctx.llm("x", model="foreign-problem"))
+        e = cm.exception
+        self.assertEqual((e.code, e.status), ("https://example.com/probs/out-of-credit", 400))
+        self.assertEqual(e.message, "Your current balance is 30, but that costs 50.")
+        self.assertEqual(e.data["balance"], 30)
+        with self.assertRaises(AtlasError) as cm:
+            self.run_async(ctx.llm("x", model="plain-500"))
+        self.assertEqual((cm.exception.code, cm.exception.message, cm.exception.status),
+                         ("http-500", "upstream exploded", 500))
+        # the same errors for a stream: refusals come before the first chunk
+        with self.assertRaises(AtlasError) as cm:
+            self.run_async(ctx.llm("x", model="budget", stream=True))
+        self.assertEqual(cm.exception.code, "limit-exceeded")
+        with mock.patch.dict(os.environ, {"OPENAI_BASE_URL": "http://127.0.0.1:1/v1"}):
+            with self.assertRaises(AtlasError) as cm:
+                self.run_async(ctx.llm("x"))
+            self.assertEqual(cm.exception.code, "unreachable")
+            with self.assertRaises(AtlasError) as cm:
+                self.run_async(ctx.llm("x", stream=True))
+            self.assertEqual(cm.exception.code, "unreachable")
+
+    def test_llm_stream(self):
+        async def go():
+            stream = await self.ctx().llm("one two three", stream=True,
+                                          stream_options={"include_usage": True})
+            self.assertEqual(stream.atlas["backend"], "sierra")  # known before any chunk
+            chunks = [c async for c in stream]
+            return stream, chunks
+
+        stream, chunks = self.run_async(go())
+        body = self.httpd.seen[0]["body"]
+        self.assertIs(body["stream"], True)
+        self.assertEqual(body["model"], "fast")
+        self.assertEqual(self.httpd.seen[0]["headers"]["accept"], "text/event-stream")
+        self.assertEqual(chunks[0]["atlas"]["tier"], "fast")
+        self.assertTrue(all(c["object"] == "chat.completion.chunk" for c in chunks))
+        self.assertEqual("".join(c["choices"][0]["delta"].get("content", "")
+                                 for c in chunks if c["choices"]), "echo: one two three")
+        self.assertEqual(stream.text, "echo: one two three")
+        self.assertEqual(stream.finish_reason, "stop")
+        self.assertEqual(stream.usage, {"prompt_tokens": 5, "completion_tokens": 3,
+                                        "total_tokens": 8})
+        # the closing ": atlas {...}" comment adds attempts, latency, cost
+        self.assertEqual(stream.atlas["model"], "tiny-s")
+        self.assertEqual(stream.atlas["latency_ms"], 3)
+        self.assertEqual(len(stream.atlas["attempts"]), 1)
+
+    def test_llm_stream_collect_and_usage_from_the_gateway(self):
+        async def go():
+            return await (await self.ctx().llm("a b", stream=True)).collect()
+
+        resp = self.run_async(go())
+        self.assertEqual(resp["choices"][0]["message"], {"role": "assistant",
+                                                         "content": "echo: a b"})
+        self.assertEqual(resp["choices"][0]["finish_reason"], "stop")
+        self.assertEqual(resp["model"], "tiny-s")
+        self.assertEqual(resp["atlas"]["reason"], "r")
+        # no usage chunk was asked for: the gateway's count from its comment
+        self.assertEqual(resp["usage"]["completion_tokens"], 4)
+
+    def test_llm_stream_error_event(self):
+        async def go():
+            stream = await self.ctx().llm("a b c", model="breaks", stream=True)
+            got = []
+            with self.assertRaises(AtlasError) as cm:
+                async for c in stream:
+                    got.append(c)
+            return stream, got, cm.exception
+
+        stream, got, e = self.run_async(go())
+        self.assertEqual((e.code, e.message), ("upstream-error", "upstream went away"))
+        self.assertEqual(stream.text, "echo: a b c")  # what came before the error
+
+    def test_llm_stream_error_before_the_first_chunk(self):
+        with self.assertRaises(AtlasError) as cm:
+            self.run_async(self.ctx().llm("x", model="fails-at-once", stream=True))
         self.assertEqual((cm.exception.code, cm.exception.message),
-                         ("model_not_found", "model not found"))
-        with self.assertRaises(ValueError):
-            self.run_async(self.ctx().llm("x", stream=True))
+                         ("unavailable", "no candidate could answer"))
+
+    def test_llm_stream_from_a_server_that_ignores_stream(self):
+        async def go():
+            stream = await self.ctx().llm("x y", model="ignores-stream", stream=True)
+            return stream, [c async for c in stream]
+
+        stream, chunks = self.run_async(go())
+        self.assertEqual(len(chunks), 1)
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["content"], "echo: x y")
+        self.assertEqual(stream.text, "echo: x y")
+        self.assertEqual(stream.atlas["model"], "ignores-stream")
+
+    def test_llm_stream_hang_up(self):
+        """aclose() and cancelling the reading task both hang up at once."""
+        self.httpd.release.clear()
+        self.addCleanup(self.httpd.release.set)
+
+        async def close_early():
+            async with await self.ctx().llm("x", model="hang", stream=True) as stream:
+                first = [await stream.__anext__(), await stream.__anext__()]
+            return stream, first
+
+        stream, first = self.run_async(close_early())
+        self.assertEqual(first[1]["choices"][0]["delta"]["content"], "first")
+        self.assertEqual(stream.text, "first")
+        self.assertTrue(self._wait(lambda: self.httpd.hangups == ["hang"]), self.httpd.hangups)
+
+        async def cancel_reader():
+            stream = await self.ctx().llm("x", model="hang", stream=True)
+
+            async def read_all():
+                return [c async for c in stream]
+
+            task = asyncio.create_task(read_all())
+            await asyncio.to_thread(self.httpd.hung.wait, 5)
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 2)
+
+        self.httpd.hung.clear()
+        self.run_async(cancel_reader())
+        self.assertTrue(self._wait(lambda: self.httpd.hangups == ["hang", "hang"]),
+                        self.httpd.hangups)
+
+    @staticmethod
+    def _wait(cond, seconds=5.0):
+        import time
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if cond():
+                return True
+            time.sleep(0.02)
+        return cond()
 
     def test_unix_socket_url(self):
         d = tempfile.mkdtemp(prefix="atlas-sock-")
@@ -253,6 +555,17 @@ class PlatformTest(unittest.TestCase):
             out = self.run_async(self.ctx().spawn("anything", {"k": 1}))
         self.assertEqual(out, {"agent": "anything", "input": {"k": 1}})
         self.assertEqual(srv.seen[0]["path"], "/mcp")
+        base = "http+unix://" + path.replace("/", "%2F") + "/v1"
+        with mock.patch.dict(os.environ, {"OPENAI_BASE_URL": base}):
+            resp = self.run_async(self.ctx().llm("over a socket"))
+            self.assertEqual(resp["choices"][0]["message"]["content"], "echo: over a socket")
+
+            async def stream():
+                return await (await self.ctx().llm("streamed too", stream=True)).collect()
+
+            resp = self.run_async(stream())
+            self.assertEqual(resp["choices"][0]["message"]["content"], "echo: streamed too")
+        self.assertEqual(srv.seen[1]["path"], "/v1/chat/completions")
 
     def test_research_agent_from_the_spec_end_to_end(self):
         """The spec's ResearchAgent, as printed, spawning through the platform."""

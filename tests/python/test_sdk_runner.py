@@ -15,6 +15,12 @@ from mcpdriver import EXAMPLES, LEGACY, MODERN, PV, PYTHON, Agent
 
 from atlas import miniyaml
 
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 ECHO_YAML = """\
 agent:
   name: "{name}"
@@ -600,8 +606,7 @@ class RunnerTest(unittest.TestCase):
                     pass
                 async def on_shutdown(self):
                     pass
-        ''', yaml=open(os.path.join(EXAMPLES, "summarizer", "agent.yaml")).read(),
-            name="summarizer")
+        ''', yaml=read(os.path.join(EXAMPLES, "summarizer", "agent.yaml")), name="summarizer")
         a = self.agent(t.dir)
         a.handshake()
         r = a.call({"text": "x"})["result"]

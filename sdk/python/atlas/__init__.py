@@ -10,7 +10,7 @@ Serve it with ``python3 -m atlas.runner agent.py`` (what atlasd runs for a
 Python agent without an ``entrypoint``).  See docs/sdk-python.md.
 """
 
-from .agent import AgentBase, AgentContext
+from .agent import AgentBase, AgentContext, LLMStream
 from .platform import AtlasError
 from .protocol import SDK_VERSION as __version__
 
@@ -22,4 +22,4 @@ def run(agent_cls=None):
     _run(agent_cls)
 
 
-__all__ = ["AgentBase", "AgentContext", "AtlasError", "run", "__version__"]
+__all__ = ["AgentBase", "AgentContext", "AtlasError", "LLMStream", "run", "__version__"]

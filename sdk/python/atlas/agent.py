@@ -144,22 +144,38 @@ class AgentContext:
         return await self.call_tool("atlas.skills.invoke", {"skill": name, "input": input}, timeout)
 
     async def llm(self, messages: Any, *, model: str | None = None,
-                  timeout: float | None = 600, **kw: Any) -> dict:
+                  timeout: float | None = 600, stream: bool = False, **kw: Any) -> Any:
         """Chat completion through the platform's OpenAI-compatible gateway
         (``$OPENAI_BASE_URL/chat/completions``).
 
         ``messages`` is the OpenAI messages list, or a str for one user
         message.  ``model`` defaults to the contract's ``model.preference``
-        (a tier name such as "fast" that the gateway resolves).  Other
-        keyword arguments (``temperature``, ``max_tokens``, ...) go into the
-        request body.  Returns the response document; the reply text is
-        ``resp["choices"][0]["message"]["content"]``.
+        (a tier name such as "fast" that the gateway resolves); a tier name
+        or a configured model may be given.  Other keyword arguments
+        (``temperature``, ``max_tokens``, ...) go into the request body.
+
+        Returns the response document; the reply text is
+        ``resp["choices"][0]["message"]["content"]`` and ``resp["atlas"]``
+        is the gateway's metadata, with ``model``, ``backend``, ``tier`` and
+        ``reason`` always present (None when the server did not say).
+
+        With ``stream=True`` it returns an :class:`LLMStream` once the
+        first chunk has come (so ``stream.atlas`` already names the model
+        that answers, and a refusal or an error before any output raises
+        here); ``async for chunk in stream`` yields
+        the ``chat.completion.chunk`` dicts as they come, and the stream
+        keeps ``text``, ``atlas``, ``usage`` and ``finish_reason``.
+
+        Raises :class:`AtlasError`: ``code`` ``"limit-exceeded"`` (429: the
+        chain's token budget), ``"not-available"`` (501: no model is
+        configured), another problem type or ``"http-<status>"``,
+        ``"unreachable"``, or ``"no-platform"`` without ``OPENAI_BASE_URL``.
+        ``timeout`` (seconds) bounds the whole call, or for a stream each
+        wait for the next chunk.
         """
         base = os.environ.get("OPENAI_BASE_URL")
         if not base:
             raise AtlasError("no-platform", "OPENAI_BASE_URL is not set")
-        if kw.get("stream"):
-            raise ValueError("llm() does not support stream=True")
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         if model is None:
@@ -168,4 +184,80 @@ class AgentContext:
             model = pref if isinstance(pref, str) and pref else "balanced"
         body = {"model": model, "messages": messages, **kw}
         key = os.environ.get("OPENAI_API_KEY") or self.token
+        if stream:
+            s = await asyncio.to_thread(platform.chat_completions_stream, base, key, body,
+                                        timeout)
+            return LLMStream(s)
         return await asyncio.to_thread(platform.chat_completions, base, key, body, timeout)
+
+
+class LLMStream:
+    """A streamed chat completion (``await context.llm(..., stream=True)``).
+
+    ``async for chunk in stream`` yields each ``chat.completion.chunk`` dict
+    (the first carries the gateway's ``atlas`` member).  An error event
+    raises :class:`AtlasError`.  Meanwhile:
+
+    * ``text`` -- the reply so far (the ``delta.content`` of choice 0)
+    * ``atlas`` -- model, backend, tier, reason; after the end also
+      attempts, usage, cost and latency (the gateway's closing comment)
+    * ``usage`` -- the usage chunk's, else the gateway's count, else None
+    * ``finish_reason``
+
+    ``await stream.collect()`` reads the rest and returns a
+    ``chat.completion``-shaped dict.  Leaving early: ``await
+    stream.aclose()`` (or ``async with``), which hangs up so the gateway
+    cancels the call.  Cancelling the task that reads also hangs up.
+    """
+
+    def __init__(self, blocking: "platform.ChatStream"):
+        self._s = blocking
+
+    @property
+    def text(self) -> str:
+        return self._s.text
+
+    @property
+    def atlas(self) -> dict:
+        return self._s.atlas
+
+    @property
+    def usage(self) -> dict | None:
+        return self._s.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._s.finish_reason
+
+    def __aiter__(self) -> "LLMStream":
+        return self
+
+    async def __anext__(self) -> dict:
+        try:
+            chunk = await asyncio.to_thread(self._s.next_chunk)
+        except asyncio.CancelledError:
+            self._s.close()  # unblocks the worker thread
+            raise
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    async def collect(self) -> dict:
+        """Read to the end; return ``{"object": "chat.completion", "model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content":
+        text}, "finish_reason"}], "usage", "atlas"}``."""
+        async for _ in self:
+            pass
+        return {"object": "chat.completion", "model": self.atlas.get("model"),
+                "choices": [{"index": 0, "finish_reason": self.finish_reason,
+                             "message": {"role": "assistant", "content": self.text}}],
+                "usage": self.usage, "atlas": self.atlas}
+
+    async def aclose(self) -> None:
+        self._s.close()
+
+    async def __aenter__(self) -> "LLMStream":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._s.close()
