@@ -75,22 +75,9 @@ struct ctx {
     struct at_registry *reg;
 };
 
-static int cerr(struct ctx *x, int code, const char *ptr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int cerr(struct ctx *x, int code, const char *ptr, const char *fmt, ...)
-{
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (x->doc)
-        return at_yaml_error(x->doc, x->d, code, ptr, 0, "%s", msg);
-    char path[256];
-    at_yaml_pointer_to_path(ptr, path, sizeof(path));
-    at_diag_set(x->d, code, x->file, 0, 0, "%s: %s", path, msg);
-    return code;
-}
+/* Errors are located in the file when there is one, else by JSON Pointer. */
+#define cerr(x, code, ptr, ...)                                                                    \
+    at_yaml_error_or_pointer((x)->doc, x->file, (x)->d, (code), (ptr), __VA_ARGS__)
 
 /* ---- lifecycle ---- */
 
@@ -378,28 +365,7 @@ static const char *schema_type(const json_t *schema)
     return json_is_string(t) ? json_string_value(t) : NULL;
 }
 
-static const char *value_type(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    default:
-        return "null";
-    }
-}
-
-/* Can mediation turn a `from` value into a `to` one?  (orch/mediate.c) */
+/* Can mediation turn a `from` value into a `to` one?  (orch/default.c) */
 static int coercible(const char *from, const char *to)
 {
     if (!from || !to || !strcmp(from, to) || !strcmp(from, "null"))
@@ -431,7 +397,7 @@ static const char *source_type(struct ctx *x, const struct at_chain *c, const st
 {
     why[0] = '\0';
     if (!m->path)
-        return value_type(m->literal);
+        return at_json_type_name(m->literal);
     const char *segs[8];
     size_t n = at_jsonpath_prefix(m->path, segs, 8);
     if (n < 3 || strcmp(segs[0], "steps") || strcmp(segs[2], "output"))

@@ -180,23 +180,9 @@ struct ctx {
     struct at_diag *d;
 };
 
-static int cerr(struct ctx *x, int code, const char *ptr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int cerr(struct ctx *x, int code, const char *ptr, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (x->doc)
-        return at_yaml_error(x->doc, x->d, code, ptr, 0, "%s", msg);
-    char path[256];
-    at_yaml_pointer_to_path(ptr, path, sizeof(path));
-    at_diag_set(x->d, code, x->name, 0, 0, "%s: %s", path, msg);
-    at_diag_set_pointer(x->d, ptr);
-    return code;
-}
+/* Errors are located in the file when there is one, else by JSON Pointer. */
+#define cerr(x, code, ptr, ...)                                                                    \
+    at_yaml_error_or_pointer((x)->doc, x->name, (x)->d, (code), (ptr), __VA_ARGS__)
 
 static int compile_schema(struct ctx *x, json_t *agent, const char *which, struct at_schema **out)
 {

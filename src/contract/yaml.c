@@ -503,3 +503,20 @@ int at_yaml_error(const struct at_yaml_doc *doc, struct at_diag *d, int code, co
         at_diag_set(d, code, doc->file, line, col, "%s", msg);
     return code;
 }
+
+int at_yaml_error_or_pointer(const struct at_yaml_doc *doc, const char *name, struct at_diag *d,
+                             int code, const char *pointer, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (doc)
+        return at_yaml_error(doc, d, code, pointer, 0, "%s", msg);
+    char path[256];
+    at_yaml_pointer_to_path(pointer, path, sizeof(path));
+    at_diag_set(d, code, name, 0, 0, "%s: %s", path, msg);
+    at_diag_set_pointer(d, pointer);
+    return code;
+}

@@ -49,6 +49,13 @@ void at_yaml_locate(const struct at_yaml_doc *doc, const char *pointer, int key,
 int at_yaml_error(const struct at_yaml_doc *doc, struct at_diag *d, int code, const char *pointer,
                   int key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* The same, when the value may have no file behind it (doc NULL: it came
+ * from the store): the message is "<dotted.path>: ...", d->file is name
+ * and d->pointer the JSON Pointer. */
+int at_yaml_error_or_pointer(const struct at_yaml_doc *doc, const char *name, struct at_diag *d,
+                             int code, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* "/agent/hardware/gpu" -> "agent.hardware.gpu" ("/steps/0" -> "steps[0]"). */
 void at_yaml_pointer_to_path(const char *pointer, char *out, size_t n);
 

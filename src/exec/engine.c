@@ -1108,17 +1108,11 @@ int at_engine_start(struct at_engine *e)
     return 0;
 }
 
-static int submit_chain(struct at_engine *e, const struct at_submit *s, struct at_job **out,
-                        struct at_diag *d)
+/* Fill a new job from the submission and post it to the loop (which takes
+ * this reference; *out gets another). */
+static void hand_over(struct at_engine *e, struct at_job *j, const struct at_submit *s,
+                      struct at_job **out)
 {
-    struct at_chain *c;
-    if (at_registry_chain_get(e->cfg.registry, s->chain, &c))
-        return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no chain named \"%s\" is registered",
-                           s->chain);
-    json_t *input = s->input ? json_deep_copy(s->input) : json_object();
-    struct at_job *j = at_job_new_chain(c, input);
-    at_chain_unref(c);
-    json_decref(input);
     j->engine = e;
     j->rec.priority = s->priority;
     j->rec.source = at_strdup(s->source ? s->source : "api");
@@ -1131,7 +1125,15 @@ static int submit_chain(struct at_engine *e, const struct at_submit *s, struct a
     if (s->on_done)
         at_job_on_done(j, s->on_done, s->done_arg);
     if (s->on_event)
-        sub_add(j, s->on_event, s->event_arg);
+        sub_add(j, s->on_event, s->event_arg); /* before the loop sees the job */
+    j->on_request = s->on_request;
+    j->request_arg = s->request_arg;
+    if (json_is_object(s->meta))
+        j->call_meta = json_deep_copy(s->meta);
+    if (!j->chain) {
+        at__token_put(e, j->token, j);
+        atomic_fetch_add(&e->queued, 1);
+    }
     if (out)
         *out = at_job_ref(j);
     atomic_fetch_add(&e->inflight, 1);
@@ -1139,6 +1141,20 @@ static int submit_chain(struct at_engine *e, const struct at_submit *s, struct a
     ar->e = e;
     ar->j = j;
     at_loop_post(e->loop, do_arrive, ar);
+}
+
+static int submit_chain(struct at_engine *e, const struct at_submit *s, struct at_job **out,
+                        struct at_diag *d)
+{
+    struct at_chain *c;
+    if (at_registry_chain_get(e->cfg.registry, s->chain, &c))
+        return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no chain named \"%s\" is registered",
+                           s->chain);
+    json_t *input = s->input ? json_deep_copy(s->input) : json_object();
+    struct at_job *j = at_job_new_chain(c, input);
+    at_chain_unref(c);
+    json_decref(input);
+    hand_over(e, j, s, out);
     return 0;
 }
 
@@ -1185,32 +1201,7 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
     struct at_job *j = at_job_new(a, input);
     json_decref(input);
     at_reg_agent_unref(a);
-    j->engine = e;
-    j->rec.priority = s->priority;
-    j->rec.source = at_strdup(s->source ? s->source : "api");
-    if (s->parent_id)
-        j->rec.parent_id = at_strdup(s->parent_id);
-    j->rec.root_id = at_strdup(s->root_id ? s->root_id : s->parent_id ? s->parent_id : j->rec.id);
-    j->rec.depth = s->depth;
-    j->on_accept = s->on_accept;
-    j->accept_arg = s->accept_arg;
-    if (s->on_done)
-        at_job_on_done(j, s->on_done, s->done_arg);
-    if (s->on_event)
-        sub_add(j, s->on_event, s->event_arg); /* before the loop sees the job */
-    j->on_request = s->on_request;
-    j->request_arg = s->request_arg;
-    if (json_is_object(s->meta))
-        j->call_meta = json_deep_copy(s->meta);
-    at__token_put(e, j->token, j);
-    if (out)
-        *out = at_job_ref(j);
-    atomic_fetch_add(&e->queued, 1);
-    atomic_fetch_add(&e->inflight, 1);
-    struct arrive *ar = at_malloc(sizeof(*ar));
-    ar->e = e;
-    ar->j = j; /* the loop's in-flight table takes this reference */
-    at_loop_post(e->loop, do_arrive, ar);
+    hand_over(e, j, s, out);
     return 0;
 }
 

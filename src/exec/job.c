@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "base/utf8.h"
 #include "chain/chain.h"
+#include "json/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,20 +134,8 @@ void at__job_accept_committed(struct at_job *j, int store_rc)
 
 json_t *at_error_json(int code, const char *detail, const char *pointer)
 {
-    json_t *e = json_object();
-    char type[96];
-    snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
-    json_object_set_new(e, "type", json_string(type));
-    json_object_set_new(e, "title", json_string(at_err_msg(code)));
-    json_object_set_new(e, "status", json_integer(at_err_http(code)));
+    json_t *e = at_json_problem(code, detail, pointer);
     json_object_set_new(e, "code", json_string(at_err_slug(code)));
-    if (detail) {
-        char *clean = at_utf8_sanitize(detail, strlen(detail));
-        json_object_set_new(e, "detail", json_string(clean));
-        free(clean);
-    }
-    if (pointer)
-        json_object_set_new(e, "pointer", json_string(pointer));
     return e;
 }
 

@@ -592,20 +592,7 @@ void at_http_reply_text(struct at_http_req *r, int status, const char *type, con
 
 json_t *at_http_problem(int code, const char *detail, const char *pointer)
 {
-    json_t *p = json_object();
-    char type[96];
-    snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
-    json_object_set_new(p, "type", json_string(type));
-    json_object_set_new(p, "title", json_string(at_err_msg(code)));
-    json_object_set_new(p, "status", json_integer(at_err_http(code)));
-    if (detail) {
-        char *clean = at_utf8_sanitize(detail, strlen(detail));
-        json_object_set_new(p, "detail", json_string(clean));
-        free(clean);
-    }
-    if (pointer)
-        json_object_set_new(p, "pointer", json_string(pointer));
-    return p;
+    return at_json_problem(code, detail, pointer);
 }
 
 void at_http_reply_problem(struct at_http_req *r, int code, const char *detail,

@@ -4,6 +4,8 @@
  */
 #include "json/json.h"
 
+#include "base/utf8.h"
+
 #include "base/alloc.h"
 #include "base/err.h"
 
@@ -280,4 +282,43 @@ size_t at_json_depth(const json_t *v, size_t limit)
         }
     }
     return max + 1;
+}
+
+const char *at_json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
+    }
+}
+
+json_t *at_json_problem(int code, const char *detail, const char *pointer)
+{
+    json_t *p = json_object();
+    char type[96];
+    snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
+    json_object_set_new(p, "type", json_string(type));
+    json_object_set_new(p, "title", json_string(at_err_msg(code)));
+    json_object_set_new(p, "status", json_integer(at_err_http(code)));
+    if (detail) {
+        char *clean = at_utf8_sanitize(detail, strlen(detail));
+        json_object_set_new(p, "detail", json_string(clean));
+        free(clean);
+    }
+    if (pointer)
+        json_object_set_new(p, "pointer", json_string(pointer));
+    return p;
 }

@@ -28,6 +28,15 @@ char *at_json_dumps(const json_t *v);
  * would be passed. */
 int at_json_dump_buf(const json_t *v, struct at_buf *b);
 
+/* An RFC 9457 problem object for an AT_E* code: "type"
+ * (urn:atlas:error:<slug>), "title", "status", and "detail" (made valid
+ * UTF-8) and "pointer" when not NULL.  New reference. */
+json_t *at_json_problem(int code, const char *detail, const char *pointer);
+
+/* The JSON Schema name of v's type: "object", "array", "string", "integer",
+ * "number", "boolean" or "null".  Static storage. */
+const char *at_json_type_name(const json_t *v);
+
 /* Borrowed getters that return fallback when the key is absent or has
  * another type. */
 const char *at_json_str(const json_t *obj, const char *key, const char *fallback);

@@ -93,27 +93,6 @@ __attribute__((format(printf, 3, 4))) static int hard(struct vctx *v, const stru
     return V_HARD;
 }
 
-static const char *type_name(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    default:
-        return "null";
-    }
-}
-
 static unsigned type_bits(const json_t *j)
 {
     switch (json_typeof(j)) {
@@ -651,7 +630,7 @@ __attribute__((noinline)) static int fail_type(struct vctx *v, const struct at__
         int w = snprintf(want + off, sizeof(want) - off, "%s%s", off ? " or " : "", names[i]);
         off += w > 0 ? (size_t)w : 0;
     }
-    return fail(v, n, "type", "must be %s, got %s", want, type_name(j));
+    return fail(v, n, "type", "must be %s, got %s", want, at_json_type_name(j));
 }
 
 static int validate_node(struct vctx *v, const struct at__snode *n, const json_t *j)
