@@ -765,10 +765,9 @@ void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *para
 void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream,
                         const char *text, size_t len)
 {
-    (void)e;
     char *clean = at_utf8_sanitize(text, len);
     at_debug("agent", "%s %s: %s", j->rec.id, stream, clean);
-    if (j->subs) {
+    if (j->subs || (e && e->nobservers)) {
         json_t *d = json_pack("{s:s,s:s}", "stream", stream, "text", clean);
         emit(j, "log", d);
         json_decref(d);

@@ -408,6 +408,10 @@ static void handle_call_reply(struct at_worker *w, struct at_rpc_msg *m)
     w->call_id = 0;
     w->call_sent = 0;
     w->served++;
+    /* what the agent wrote to stderr before answering belongs to this job's
+     * log: read it now, before the job ends (the pipe is non-blocking) */
+    if (w->job && w->w_err.active)
+        on_err(e->loop, &w->w_err, EPOLLIN);
     if (!w->job) {
         /* the answer to a call whose job already ended (timeout, cancel):
          * the process proved it is alive, so it goes back to the pool */

@@ -703,6 +703,7 @@ int at_http_mcp_start(struct at_app *app, struct at_diag *d)
         .writer = app->writer,
         .registry = app->registry,
         .engine = app->engine_owned,
+        .monitor = __atomic_load_n((struct at_monitor **)&app->monitor, __ATOMIC_ACQUIRE),
         .data_dir = app->data_dir,
         .started_ms = app->started_ms,
     };

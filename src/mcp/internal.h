@@ -62,6 +62,10 @@ struct at__mcp_call {
     int answered;
     json_t *buffered; /* the job's result if it ended before the accept callback */
     json_t *trace;    /* W3C traceparent/tracestate from the request's _meta, or NULL */
+    /* a platform tool called by a job: its span is recorded when answered */
+    char span_tool[48]; /* "" when none */
+    char span_job[AT_ID_MAX], span_root[AT_ID_MAX];
+    int64_t span_started_ms;
 };
 
 /* A request of an agent relayed to the MCP client that started its job

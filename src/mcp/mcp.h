@@ -33,12 +33,15 @@
 
 struct at_mcp;
 
+struct at_monitor;
+
 struct at_mcp_cfg {
     const struct at_config *config; /* borrowed; outlives the server */
     struct at_store *store;
     struct at_writer *writer;
     struct at_registry *registry;
     struct at_engine *engine;
+    struct at_monitor *monitor; /* traces; NULL: atlas.monitor.trace is unavailable */
     const char *data_dir;
     int64_t started_ms;
     size_t max_sessions;     /* 0: 1024 */

@@ -8,6 +8,7 @@
  * (server/discover, per-request _meta, standard headers, cacheable lists).
  */
 #include "mcp/internal.h"
+#include "monitor/monitor.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -201,6 +202,11 @@ void at__mcp_call_finish(struct at__mcp_call *call, json_t *result)
     if (at_map_get(&m->calls, call->key) == call)
         at_map_del(&m->calls, call->key);
     pthread_mutex_unlock(&m->mu);
+    if (call->span_tool[0] && m->cfg.monitor)
+        at_monitor_tool_span(m->cfg.monitor, call->span_job, call->span_root, call->span_tool,
+                             call->span_started_ms, at_wall_ms() - call->span_started_ms,
+                             json_is_true(json_object_get(result, "isError")) ? "failed"
+                                                                              : "completed");
     if (call->stateless && json_is_object(result))
         json_object_set_new(result, "resultType", json_string("complete"));
     call->chan->ops->send(call->chan, at_mcp_result(call->id, result), 1);

@@ -23,6 +23,7 @@
 #include "exec/job.h"
 #include "json/json.h"
 #include "json/schema.h"
+#include "monitor/monitor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,7 @@ static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_queue_drain(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_monitor_trace(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
     {"atlas.registry.list", "List agents",
@@ -243,7 +245,8 @@ static const struct ptool ptools[] = {
     {"atlas.monitor.trace", "Job trace", "The execution trace (spans) of a job.",
      "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "traces (the monitoring engine)", 1},
+     "{\"type\":\"object\",\"required\":[\"trace_id\",\"status\",\"spans\"]}", t_monitor_trace,
+     NULL, 1},
     {"atlas.monitor.health", "Platform health",
      "Whether the daemon is up, its version, "
      "uptime, agents and queue.",
@@ -465,6 +468,13 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
     struct at__mcp_call *call = at__mcp_call_new(t->m, t->chan, t->id, c, t->progress_token);
     call->platform = platform;
     call->trace = trace_of(t->meta);
+    if (platform && c->has_token && t->m->cfg.monitor) {
+        snprintf(call->span_tool, sizeof(call->span_tool), "%s",
+                 chain ? "atlas.exec.spawn_chain" : "atlas.exec.spawn");
+        snprintf(call->span_job, sizeof(call->span_job), "%s", c->tok.job_id);
+        snprintf(call->span_root, sizeof(call->span_root), "%s", c->tok.root_id);
+        call->span_started_ms = at_wall_ms();
+    }
     snprintf(call->agent, sizeof(call->agent), "%s", agent);
     atomic_fetch_add(&call->refs, 2); /* on_done and the event subscription */
     struct at_submit s = {
@@ -749,6 +759,25 @@ static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
+static int t_monitor_trace(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    const char *job = json_string_value(json_object_get(args, "job"));
+    if (!t->m->cfg.monitor) {
+        *result = at__mcp_tool_error(AT_EUNAVAIL, "tracing is not running in this daemon", 1);
+        return 0;
+    }
+    json_t *tr = NULL;
+    int rc = at_monitor_trace(t->m->cfg.monitor, job, &tr);
+    if (rc) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "no trace for %s: %s", job, at_err_msg(rc));
+        *result = at__mcp_tool_error(rc, msg, 0);
+        return 0;
+    }
+    *result = ok(tr);
+    return 0;
+}
+
 static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result)
 {
     (void)args;
@@ -833,8 +862,15 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
             json_decref(a);
             return 0;
         }
+        int64_t t0 = at_wall_ms();
         int rc = p->fn(&t, a, result);
         json_decref(a);
+        /* the call shows in the job's trace (a pending one when answered) */
+        if (c->has_token && m->cfg.monitor && rc != AT_AGAIN) {
+            int failed = rc || json_is_true(json_object_get(*result, "isError"));
+            at_monitor_tool_span(m->cfg.monitor, c->tok.job_id, c->tok.root_id, p->name, t0,
+                                 at_wall_ms() - t0, failed ? "failed" : "completed");
+        }
         return rc;
     }
     if (!may_run_agents(c)) {

@@ -62,7 +62,6 @@ struct at_monitor {
 
     pthread_mutex_t log_mu;
     struct at_map live;    /* job id -> struct mon_live (log_mu) */
-    struct at_map watched; /* job ids subscribed for logs (engine loop thread only) */
     unsigned long long log_dropped_bytes;
 
     pthread_rwlock_t eval_lock;

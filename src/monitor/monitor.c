@@ -150,28 +150,13 @@ void at__mon_item_free(struct mon_item *it)
 
 /* ---- observers ---- */
 
-static void watch_cb(const char *job_id, const char *event, json_t *data, void *arg)
-{
-    (void)data;
-    struct at_monitor *m = arg;
-    if (strcmp(event, "end") == 0)
-        at_map_del(&m->watched, job_id); /* loop thread */
-}
-
 static void on_event(void *arg, const struct at_job_rec *rec, const char *event, json_t *data)
 {
     struct at_monitor *m = arg;
     if (!m->cfg.logs)
         return;
-    if (strcmp(event, "log") != 0) {
-        /* The engine emits "log" only to jobs with a subscriber: subscribe
-         * once per job so its logs reach the observer (loop thread). */
-        if (strcmp(event, "end") != 0 && !at_map_get(&m->watched, rec->id)) {
-            at_map_put(&m->watched, rec->id, m);
-            at_engine_watch(m->engine, rec->id, watch_cb, m);
-        }
+    if (strcmp(event, "log") != 0)
         return;
-    }
     const char *stream = json_string_value(json_object_get(data, "stream"));
     const char *text = json_string_value(json_object_get(data, "text"));
     if (text)
@@ -311,7 +296,6 @@ int at_monitor_new(const struct at_monitor_cfg *cfg, struct at_store *store,
     pthread_rwlock_init(&m->eval_lock, NULL);
     pthread_rwlock_init(&m->llm_lock, NULL);
     at_map_init(&m->live);
-    at_map_init(&m->watched);
     at_map_init(&m->evals);
     atomic_init(&m->judges, 0);
     atomic_init(&m->writes_pending, 0);
@@ -387,7 +371,6 @@ void at_monitor_free(struct at_monitor *m)
     while (at_map_next(&m->live, &i, NULL, &v))
         at__mon_live_free(v);
     at_map_release(&m->live);
-    at_map_release(&m->watched);
     i = 0;
     while (at_map_next(&m->evals, &i, NULL, &v))
         at_eval_unref(v);

@@ -39,6 +39,11 @@ out=$(call atlas.queue.priority "{\"job\": \"$q2\", \"priority\": 9}")
 expect_eq "queue.priority moves a queued job" "$(echo "$out" | j 'd["structuredContent"]["priority"]')" "9"
 for id in $b $q1 $q2; do wait_for sh -c "$BIN/atlas --json job $id | grep -q completed"; done
 expect_eq "and it runs first" "$( [ "$(atlas --json job "$q2" | j 'd["started_at"]')" \< "$(atlas --json job "$q1" | j 'd["started_at"]')" ] && echo yes)" "yes"
+# monitor.trace: the trace of a job, as GET /api/v1/traces/ID has it
+out=$(call atlas.monitor.trace "{\"job\": \"$q2\"}")
+expect_eq "monitor.trace answers a job's trace" "$(echo "$out" | j 'd["structuredContent"]["root_job"], d["structuredContent"]["status"], d["structuredContent"]["spans"][0]["agent"]')" "$q2 completed slow"
+out=$(call atlas.monitor.trace '{"job": "job_nosuch"}')
+expect_eq "monitor.trace of an unknown job is a tool error" "$(echo "$out" | j 'd["isError"]')" "True"
 out=$(call atlas.queue.priority "{\"job\": \"$q2\", \"priority\": 1}")
 expect_eq "a finished job cannot move" "$(echo "$out" | j 'd["isError"]')" "True"
 
