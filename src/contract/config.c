@@ -60,7 +60,6 @@ static const struct at_shape store[] = {
     {"path", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"sync", AT_SH_STR, 0, NULL, syncs, 0, 0},
-    {"retention_days", AT_SH_INT, MIN0},
     END,
 };
 /* The spec's scheduling block (enforced by the scheduler issue). */
@@ -259,7 +258,6 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     v = get(r, "store", "sync", NULL);
     if (v)
         c->store.sync_full = strcmp(json_string_value(v), "full") == 0;
-    set_int(&c->store.retention_days, get(r, "store", "retention_days", NULL));
     if (strcmp(c->store.backend, "sqlite") != 0) {
         rc = at_yaml_error(&doc, d, AT_EUNSUPPORTED, "/store/backend", 0,
                            "backend \"%s\" is not available in this build (only sqlite)",

@@ -47,7 +47,6 @@ struct at_config {
         char *backend; /* "sqlite" */
         char *path;    /* NULL: DATA/atlas.db */
         int sync_full; /* store.sync: full (fsync every commit) vs normal */
-        int retention_days; /* finished jobs older than this are pruned; 0 keeps */
     } store;
 
     json_t *json; /* the whole file as JSON (an empty object for defaults) */
