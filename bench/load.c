@@ -104,9 +104,8 @@ int main(int argc, char **argv)
         struct conn *c = &cs[i];
         c->fd = connect_to(host, port);
         if (get)
-            c->req_len = (size_t)snprintf(c->req, sizeof(c->req),
-                                          "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host,
-                                          extra);
+            c->req_len = (size_t)snprintf(
+                c->req, sizeof(c->req), "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host, extra);
         else
             c->req_len = (size_t)snprintf(
                 c->req, sizeof(c->req),
@@ -168,7 +167,6 @@ int main(int argc, char **argv)
 #define PCT(p) (done ? lat[(size_t)((double)(done - 1) * (p))] / 1000 : 0)
     printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
            "\"p50_us\": %lld, \"p90_us\": %lld, \"p99_us\": %lld, \"max_us\": %lld}\n",
-           done, errors, secs, (double)done / secs, PCT(0.50), PCT(0.90), PCT(0.99),
-           PCT(1.0));
+           done, errors, secs, (double)done / secs, PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
     return errors ? 1 : 0;
 }

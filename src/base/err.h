@@ -13,32 +13,32 @@
 #include <stddef.h>
 
 /*   symbol        slug                  message                               http  jsonrpc */
-#define AT_ERRNO_MAP(X)                                                                    \
-    X(EINVAL,      "invalid-argument",   "invalid argument",                   400, -32602) \
-    X(ENOMEM,      "out-of-memory",      "out of memory",                      500, -32603) \
-    X(ENOENT,      "not-found",          "not found",                          404, -32002) \
-    X(EEXIST,      "conflict",           "already exists with other content",  409, -32010) \
-    X(E2BIG,       "too-large",          "input too large",                    413, -32011) \
-    X(EPARSE,      "parse-error",        "parse error",                        400, -32700) \
-    X(ESCHEMA,     "schema-violation",   "does not match schema",              400, -32602) \
-    X(EOUTPUT,     "output-schema-violation", "agent output does not match its schema", 502, -32012) \
-    X(EIO,         "io-error",           "input/output error",                 500, -32603) \
-    X(ETIMEDOUT,   "timeout",            "timed out",                          504, -32013) \
-    X(ECANCELED,   "cancelled",          "cancelled",                          409, -32800) \
-    X(EPROTO,      "agent-protocol-error", "agent broke the MCP protocol",     502, -32014) \
-    X(EAGENT,      "agent-error",        "agent returned an error",            502, -32015) \
-    X(ECRASH,      "agent-crashed",      "agent process exited",               502, -32016) \
-    X(EBUSY,       "busy",               "resource busy",                      503, -32017) \
-    X(EPERM,       "permission-denied",  "permission denied",                  403, -32018) \
-    X(EUNAVAIL,    "not-available",      "not available in this build",        501, -32019) \
-    X(EDEPS,       "dependency-unsatisfied", "dependency not satisfied",       422, -32020) \
-    X(ELIMIT,      "limit-exceeded",     "limit exceeded",                     429, -32021) \
-    X(ESTATE,      "invalid-state",      "invalid state for this operation",   409, -32022) \
-    X(ERESTART,    "daemon-restart",     "daemon restarted while the job ran", 500, -32023) \
-    X(EUNSUPPORTED,"unsupported",        "unsupported",                        400, -32024) \
-    X(ECONN,       "connection-failed",  "connection failed",                  502, -32025) \
-    X(ECIRCUIT,    "circuit-open",       "circuit breaker open",               503, -32026) \
-    X(EINTERNAL,   "internal-error",     "internal error",                     500, -32603)
+#define AT_ERRNO_MAP(X)                                                                            \
+    X(EINVAL, "invalid-argument", "invalid argument", 400, -32602)                                 \
+    X(ENOMEM, "out-of-memory", "out of memory", 500, -32603)                                       \
+    X(ENOENT, "not-found", "not found", 404, -32002)                                               \
+    X(EEXIST, "conflict", "already exists with other content", 409, -32010)                        \
+    X(E2BIG, "too-large", "input too large", 413, -32011)                                          \
+    X(EPARSE, "parse-error", "parse error", 400, -32700)                                           \
+    X(ESCHEMA, "schema-violation", "does not match schema", 400, -32602)                           \
+    X(EOUTPUT, "output-schema-violation", "agent output does not match its schema", 502, -32012)   \
+    X(EIO, "io-error", "input/output error", 500, -32603)                                          \
+    X(ETIMEDOUT, "timeout", "timed out", 504, -32013)                                              \
+    X(ECANCELED, "cancelled", "cancelled", 409, -32800)                                            \
+    X(EPROTO, "agent-protocol-error", "agent broke the MCP protocol", 502, -32014)                 \
+    X(EAGENT, "agent-error", "agent returned an error", 502, -32015)                               \
+    X(ECRASH, "agent-crashed", "agent process exited", 502, -32016)                                \
+    X(EBUSY, "busy", "resource busy", 503, -32017)                                                 \
+    X(EPERM, "permission-denied", "permission denied", 403, -32018)                                \
+    X(EUNAVAIL, "not-available", "not available in this build", 501, -32019)                       \
+    X(EDEPS, "dependency-unsatisfied", "dependency not satisfied", 422, -32020)                    \
+    X(ELIMIT, "limit-exceeded", "limit exceeded", 429, -32021)                                     \
+    X(ESTATE, "invalid-state", "invalid state for this operation", 409, -32022)                    \
+    X(ERESTART, "daemon-restart", "daemon restarted while the job ran", 500, -32023)               \
+    X(EUNSUPPORTED, "unsupported", "unsupported", 400, -32024)                                     \
+    X(ECONN, "connection-failed", "connection failed", 502, -32025)                                \
+    X(ECIRCUIT, "circuit-open", "circuit breaker open", 503, -32026)                               \
+    X(EINTERNAL, "internal-error", "internal error", 500, -32603)
 
 enum { AT_OK = 0, AT_AGAIN = -1 /* not an error: "not yet", try again later */ };
 

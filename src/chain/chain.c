@@ -14,7 +14,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define END {NULL, 0, 0, NULL, NULL, 0, 0}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, NULL, NULL, 0, 0                                                               \
+    }
 #define AT_CHAIN_MAX_STEPS 256
 
 static const char *const strategies[] = {"halt", "retry_then_skip", "fallback", NULL};
@@ -148,8 +151,9 @@ static int parse_failure(struct ctx *x, const json_t *v, const char *ptr,
     json_t *r = json_object_get(v, "max_retries");
     /* retry_then_skip retries twice unless told otherwise; halt and
      * fallback give up at once unless max_retries says to retry */
-    f->max_retries = r ? (int)json_integer_value(r)
-                       : f->strategy == AT_CHAIN_RETRY_THEN_SKIP ? 2 : 0;
+    f->max_retries = r                                         ? (int)json_integer_value(r)
+                     : f->strategy == AT_CHAIN_RETRY_THEN_SKIP ? 2
+                                                               : 0;
     json_t *b = json_object_get(v, "backoff");
     f->backoff_initial = 0.5;
     f->backoff_max = 30;
@@ -392,8 +396,8 @@ static const json_t *schema_of_agent(struct ctx *x, const char *ref, int output,
 }
 
 /* Find the property schema a path like $.steps[k].output.prop points at. */
-static const char *source_type(struct ctx *x, const struct at_chain *c, const struct at_chain_map *m,
-                               char *why, size_t whylen)
+static const char *source_type(struct ctx *x, const struct at_chain *c,
+                               const struct at_chain_map *m, char *why, size_t whylen)
 {
     why[0] = '\0';
     if (!m->path)
@@ -564,8 +568,8 @@ json_t *at_chain_map_input(const struct at_chain_step *st, size_t idx, const jso
     if (!st->has_map) {
         if (idx == 0)
             return json_deep_copy(json_object_get(ctx, "trigger"));
-        json_t *prev = json_object_get(json_array_get(json_object_get(ctx, "steps"), idx - 1),
-                                       "output");
+        json_t *prev =
+            json_object_get(json_array_get(json_object_get(ctx, "steps"), idx - 1), "output");
         return json_is_object(prev) ? json_deep_copy(prev) : json_object();
     }
     json_t *in = json_object();
@@ -585,8 +589,8 @@ void at_chain_context_set(json_t *ctx, size_t idx, const struct at_chain_step *s
     json_t *steps = json_object_get(ctx, "steps");
     while (json_array_size(steps) <= idx)
         json_array_append_new(steps, json_object());
-    json_t *e = json_pack("{s:s,s:s}", "status", status, "agent",
-                          st->agent ? st->agent : "parallel");
+    json_t *e =
+        json_pack("{s:s,s:s}", "status", status, "agent", st->agent ? st->agent : "parallel");
     json_object_set_new(e, "id", st->id ? json_string(st->id) : json_null());
     json_object_set_new(e, "input", input ? json_deep_copy(input) : json_null());
     json_object_set_new(e, "output", output ? json_deep_copy(output) : json_null());

@@ -44,23 +44,23 @@ struct at_chain_failure {
 };
 
 struct at_chain_map {
-    char *key;                 /* input property */
-    struct at_jsonpath *path;  /* NULL: literal */
-    json_t *literal;           /* the literal value (when path is NULL) */
-    char *expr;                /* the expression as written (after id rewriting) */
+    char *key;                /* input property */
+    struct at_jsonpath *path; /* NULL: literal */
+    json_t *literal;          /* the literal value (when path is NULL) */
+    char *expr;               /* the expression as written (after id rewriting) */
 };
 
 struct at_chain_step {
-    char *id;                  /* optional name */
-    char *agent;               /* agent ref; NULL for a parallel group */
+    char *id;    /* optional name */
+    char *agent; /* agent ref; NULL for a parallel group */
     struct at_chain_map *map;
     size_t nmap;
-    int has_map;               /* input_map given (else the previous output, or the trigger) */
+    int has_map;                   /* input_map given (else the previous output, or the trigger) */
     struct at_chain_step *members; /* parallel group members */
     size_t nmembers;
     struct at_chain_failure *on_failure; /* step override, or NULL */
-    double timeout_s;          /* 0: the agent's */
-    char pointer[96];          /* where in the file, for messages */
+    double timeout_s;                    /* 0: the agent's */
+    char pointer[96];                    /* where in the file, for messages */
 };
 
 struct at_chain {
@@ -70,8 +70,8 @@ struct at_chain {
     struct at_chain_step *steps;
     size_t nsteps;
     struct at_chain_failure on_failure;
-    double timeout_s;          /* 0: execution.timeouts.chain */
-    json_t *json;              /* the normalised definition (stored) */
+    double timeout_s; /* 0: execution.timeouts.chain */
+    json_t *json;     /* the normalised definition (stored) */
 };
 
 /* Load chains/NAME.yaml text.  With reg, every step's agent must be

@@ -18,8 +18,8 @@
 #define CLI_UNREACHABLE 3 /* no daemon at the URL */
 
 struct cli {
-    const char *url;  /* daemon base URL */
-    int json;         /* --json: machine-readable output on stdout */
+    const char *url; /* daemon base URL */
+    int json;        /* --json: machine-readable output on stdout */
     int quiet;
     const char *prog; /* "atlas" */
 };
@@ -28,7 +28,7 @@ struct cli_resp {
     long status;
     json_t *body; /* parsed JSON, or NULL */
     struct at_buf raw;
-    char job_id[64]; /* Atlas-Job-Id header */
+    char job_id[64];  /* Atlas-Job-Id header */
     char routed[200]; /* Atlas-Routed-To header */
     char location[256];
 };

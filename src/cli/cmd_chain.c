@@ -63,8 +63,9 @@ static int chain_register(struct cli *c, int argc, char **argv)
     } else {
         const char *status = at_json_str(r.body, "status", "");
         printf("%s chain %s (%zu steps)\n",
-               !strcmp(status, "unchanged") ? "unchanged" : !strcmp(status, "replaced") ? "replaced"
-                                                                                         : "registered",
+               !strcmp(status, "unchanged")  ? "unchanged"
+               : !strcmp(status, "replaced") ? "replaced"
+                                             : "registered",
                at_json_str(r.body, "name", "?"),
                json_array_size(json_object_get(json_object_get(r.body, "chain"), "steps")));
     }
@@ -121,8 +122,8 @@ static int chain_ls(struct cli *c)
         json_t *ch;
         json_array_foreach(chains, i, ch)
             printf("%-28s %-6zu %-16s %s\n", at_json_str(ch, "name", ""),
-                   json_array_size(json_object_get(ch, "steps")),
-                   at_json_str(ch, "on_failure", ""), at_json_str(ch, "description", ""));
+                   json_array_size(json_object_get(ch, "steps")), at_json_str(ch, "on_failure", ""),
+                   at_json_str(ch, "description", ""));
     }
     cli_resp_release(&r);
     return CLI_OK;
@@ -156,8 +157,10 @@ static int chain_describe(struct cli *c, const char *name)
 static int chain_run(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"input", required_argument, NULL, 'i'}, {"async", no_argument, NULL, 'a'},
-        {"priority", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
+        {"input", required_argument, NULL, 'i'},
+        {"async", no_argument, NULL, 'a'},
+        {"priority", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
     const char *input_arg = NULL, *priority = NULL;

@@ -45,11 +45,10 @@ int cmd_health(struct cli *c, int argc, char **argv)
         json_t *p;
         if (json_array_size(pools))
             printf("pools:\n");
-        json_array_foreach(pools, i, p)
-            printf("  %-30s %lld process(es): %lld idle, %lld busy, %lld starting\n",
-                   at_json_str(p, "agent", ""), at_json_int(p, "workers", 0),
-                   at_json_int(p, "idle", 0), at_json_int(p, "busy", 0),
-                   at_json_int(p, "starting", 0));
+        json_array_foreach(pools, i, p) printf(
+            "  %-30s %lld process(es): %lld idle, %lld busy, %lld starting\n",
+            at_json_str(p, "agent", ""), at_json_int(p, "workers", 0), at_json_int(p, "idle", 0),
+            at_json_int(p, "busy", 0), at_json_int(p, "starting", 0));
     }
     rc = r.status == 200 ? CLI_OK : CLI_FAILED;
     cli_resp_release(&r);

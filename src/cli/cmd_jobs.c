@@ -55,9 +55,17 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
             cli_path_escape(&path, optarg);
             at_buf_putc(&path, '&');
             break;
-        case 'j': c->json = 1; break;
-        case 'h': jobs_usage(stdout); at_buf_release(&path); return CLI_OK;
-        default: jobs_usage(stderr); at_buf_release(&path); return CLI_USAGE;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            jobs_usage(stdout);
+            at_buf_release(&path);
+            return CLI_OK;
+        default:
+            jobs_usage(stderr);
+            at_buf_release(&path);
+            return CLI_USAGE;
         }
     }
     if (optind != argc) {

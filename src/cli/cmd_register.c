@@ -39,14 +39,30 @@ int cmd_register(struct cli *c, int argc, char **argv)
     optind = 1;
     while ((o = getopt_long(argc, argv, "p:r:n:t:fh", opts, NULL)) != -1) {
         switch (o) {
-        case 'p': path = optarg; break;
-        case 'r': remote = optarg; break;
-        case 'n': name = optarg; break;
-        case 't': tool = optarg; break;
-        case 'f': force = 1; break;
-        case 'j': c->json = 1; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case 'p':
+            path = optarg;
+            break;
+        case 'r':
+            remote = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 't':
+            tool = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind < argc && !path && !remote)
@@ -94,8 +110,9 @@ int cmd_register(struct cli *c, int argc, char **argv)
     } else {
         const char *status = at_json_str(r.body, "status", "");
         printf("%s %s:%s (%s)\n",
-               strcmp(status, "unchanged") == 0 ? "unchanged" :
-               strcmp(status, "replaced") == 0 ? "replaced" : "registered",
+               strcmp(status, "unchanged") == 0  ? "unchanged"
+               : strcmp(status, "replaced") == 0 ? "replaced"
+                                                 : "registered",
                at_json_str(r.body, "name", "?"), at_json_str(r.body, "version", "?"),
                *at_json_str(r.body, "digest", "") ? at_json_str(r.body, "digest", "") : "remote");
     }

@@ -29,21 +29,33 @@ static void usage(FILE *f)
 int cmd_run(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"input", required_argument, NULL, 'i'}, {"async", no_argument, NULL, 'a'},
+        {"input", required_argument, NULL, 'i'},    {"async", no_argument, NULL, 'a'},
         {"priority", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *input_arg = NULL, *priority = NULL;
     int async = 0, o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
         switch (o) {
-        case 'i': input_arg = optarg; break;
-        case 'a': async = 1; break;
-        case 'p': priority = optarg; break;
-        case 'j': c->json = 1; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case 'i':
+            input_arg = optarg;
+            break;
+        case 'a':
+            async = 1;
+            break;
+        case 'p':
+            priority = optarg;
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind != argc - 1) {

@@ -36,9 +36,10 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: atlas [--url URL] [--json] COMMAND [ARGS]\n\n"
-               "Talks to the Atlas daemon (atlasd) at --url, $ATLAS_URL or http://127.0.0.1:7070.\n\n"
-               "commands:\n");
+    fprintf(f,
+            "usage: atlas [--url URL] [--json] COMMAND [ARGS]\n\n"
+            "Talks to the Atlas daemon (atlasd) at --url, $ATLAS_URL or http://127.0.0.1:7070.\n\n"
+            "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nglobal options:\n"

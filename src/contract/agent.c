@@ -273,7 +273,8 @@ static int build(struct ctx *x, json_t *agent, struct at_contract **out)
     const char *remote = json_string_value(json_object_get(agent, "remote"));
     json_t *ep = json_object_get(agent, "entrypoint");
     if (remote && ep) {
-        rc = cerr(x, AT_EINVAL, "/agent/remote", "an agent has either remote or entrypoint, not both");
+        rc = cerr(x, AT_EINVAL, "/agent/remote",
+                  "an agent has either remote or entrypoint, not both");
         goto fail;
     }
     if (remote) {
@@ -392,10 +393,9 @@ int at_contract_from_json(json_t *json, struct at_contract **out, struct at_diag
     return build(&x, json, out);
 }
 
-int at_contract_new_remote(const char *name, const char *version, const char *url,
-                           const char *tool, const char *description, const json_t *input_schema,
-                           const json_t *output_schema, struct at_contract **out,
-                           struct at_diag *d)
+int at_contract_new_remote(const char *name, const char *version, const char *url, const char *tool,
+                           const char *description, const json_t *input_schema,
+                           const json_t *output_schema, struct at_contract **out, struct at_diag *d)
 {
     json_t *agent = json_object();
     json_object_set_new(agent, "name", json_string(name));

@@ -33,7 +33,7 @@ struct at_contract {
     char *version;
     struct at_semver semver;
     char *description;
-    char *type; /* "agent" | "orchestrator" | "conversational" */
+    char *type;               /* "agent" | "orchestrator" | "conversational" */
     struct at_schema *input;  /* compiled input.schema */
     struct at_schema *output; /* compiled output.schema */
     int platform_tools;
@@ -64,8 +64,8 @@ int at_contract_from_json(json_t *json, struct at_contract **out, struct at_diag
 
 /* A contract for a remote MCP tool (register --remote), built from the
  * tool's description and schemas.  Takes no ownership of its arguments. */
-int at_contract_new_remote(const char *name, const char *version, const char *url,
-                           const char *tool, const char *description, const json_t *input_schema,
+int at_contract_new_remote(const char *name, const char *version, const char *url, const char *tool,
+                           const char *description, const json_t *input_schema,
                            const json_t *output_schema, struct at_contract **out,
                            struct at_diag *d);
 

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define END {NULL, 0, 0, NULL, NULL, 0, 0}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, NULL, NULL, 0, 0                                                               \
+    }
 #define MIN0 AT_SH_HAS_MIN, NULL, NULL, 0, 0
 #define MIN1 AT_SH_HAS_MIN, NULL, NULL, 1, 0
 
@@ -24,8 +27,10 @@ static const char *const reschedule[] = {"retry", "fail", "queue", NULL};
 static const char *const review[] = {"unreviewed", "community", "verified", NULL};
 
 static const struct at_shape timeouts[] = {
-    {"chain", AT_SH_NUM, MIN0},    {"agent", AT_SH_NUM, MIN0},
-    {"startup", AT_SH_NUM, MIN0},  {"shutdown", AT_SH_NUM, MIN0},
+    {"chain", AT_SH_NUM, MIN0},
+    {"agent", AT_SH_NUM, MIN0},
+    {"startup", AT_SH_NUM, MIN0},
+    {"shutdown", AT_SH_NUM, MIN0},
     END,
 };
 static const struct at_shape budget[] = {
@@ -242,7 +247,8 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     v = get(r, "execution", "resource_budget", "max_tokens_per_chain");
     if (v)
         c->exec.max_tokens_per_chain = json_integer_value(v);
-    set_int(&c->exec.breaker_threshold, get(r, "execution", "circuit_breaker", "failure_threshold"));
+    set_int(&c->exec.breaker_threshold,
+            get(r, "execution", "circuit_breaker", "failure_threshold"));
     set_num(&c->exec.breaker_recovery, get(r, "execution", "circuit_breaker", "recovery_timeout"));
     set_int(&c->pool.min, get(r, "pool", "min", NULL));
     set_int(&c->pool.max, get(r, "pool", "max", NULL));

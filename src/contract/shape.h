@@ -18,14 +18,14 @@ enum at_shape_kind {
     AT_SH_INT,
     AT_SH_NUM,
     AT_SH_BOOL,
-    AT_SH_OBJ,      /* mapping with the keys in `fields` */
-    AT_SH_STRLIST,  /* sequence of strings */
-    AT_SH_STRMAP,   /* mapping of string -> string (any keys) */
-    AT_SH_ANY,      /* any value (checked elsewhere) */
-    AT_SH_ANYOBJ,   /* any mapping (checked elsewhere) */
-    AT_SH_OBJLIST,  /* sequence of mappings with the keys in `fields` */
-    AT_SH_MAPOF,    /* mapping of any key -> mapping with the keys in `fields` */
-    AT_SH_LISTMAP,  /* mapping of any key -> sequence of strings */
+    AT_SH_OBJ,        /* mapping with the keys in `fields` */
+    AT_SH_STRLIST,    /* sequence of strings */
+    AT_SH_STRMAP,     /* mapping of string -> string (any keys) */
+    AT_SH_ANY,        /* any value (checked elsewhere) */
+    AT_SH_ANYOBJ,     /* any mapping (checked elsewhere) */
+    AT_SH_OBJLIST,    /* sequence of mappings with the keys in `fields` */
+    AT_SH_MAPOF,      /* mapping of any key -> mapping with the keys in `fields` */
+    AT_SH_LISTMAP,    /* mapping of any key -> sequence of strings */
     AT_SH_STR_OR_NUM, /* scalar string or number (e.g. a port) */
 };
 

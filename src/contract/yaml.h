@@ -26,8 +26,8 @@
 #define AT_YAML_MAX_NODES 100000
 
 struct at_yaml_doc {
-    json_t *root;   /* owned; NULL until loaded */
-    char *file;     /* owned; name used in diagnostics */
+    json_t *root;        /* owned; NULL until loaded */
+    char *file;          /* owned; name used in diagnostics */
     struct at_map marks; /* pointer -> packed position; "/a/b" value, "/a/b#" key */
 };
 

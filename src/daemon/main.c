@@ -51,9 +51,12 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data = NULL, *listen = NULL, *log_level = NULL;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'}, {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"config", required_argument, NULL, 'c'},
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -139,8 +142,9 @@ int main(int argc, char **argv)
     if (log_level) {
         int lvl = at_log_level_parse(log_level);
         if (lvl < 0) {
-            fprintf(stderr, "atlasd: --log-level: \"%s\" is not one of debug, info, warn, "
-                            "error, off\n",
+            fprintf(stderr,
+                    "atlasd: --log-level: \"%s\" is not one of debug, info, warn, "
+                    "error, off\n",
                     log_level);
             at_config_release(&config);
             return 2;
@@ -166,7 +170,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* libcurl is loaded and initialised on first use (curl_lazy.c) */
 
     struct at_app app;
     if (at_app_start(&app, &config, &d)) {

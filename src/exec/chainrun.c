@@ -34,23 +34,23 @@ enum ask { ASK_NONE, ASK_STEP, ASK_MEDIATE, ASK_RECOVER };
 
 struct at_chainrun {
     struct at_engine *e;
-    struct at_job *job;  /* the chain run (owns this) */
-    json_t *ctx;         /* {"trigger", "steps": [...]} */
-    size_t step;         /* the current step */
-    int attempt;         /* retries made for the current step */
-    int pending;         /* children of the current step in flight */
-    json_t *group_out;   /* a parallel group's outputs */
+    struct at_job *job; /* the chain run (owns this) */
+    json_t *ctx;        /* {"trigger", "steps": [...]} */
+    size_t step;        /* the current step */
+    int attempt;        /* retries made for the current step */
+    int pending;        /* children of the current step in flight */
+    json_t *group_out;  /* a parallel group's outputs */
     int group_code;
     char *group_detail;
-    json_t *step_input;  /* the current (single) step's input, after mediation */
-    char tier[16];       /* the current step's model tier */
+    json_t *step_input; /* the current (single) step's input, after mediation */
+    char tier[16];      /* the current step's model tier */
     char tier_reason[160];
     struct at_timer t_retry;
     struct at_timer t_deadline;
-    char *orchestrator;  /* custom orchestrator agent, or NULL */
+    char *orchestrator; /* custom orchestrator agent, or NULL */
     enum ask asking;
     struct at_job *ask_job;
-    int failed_code;     /* the failure being recovered from */
+    int failed_code; /* the failure being recovered from */
     char *failed_detail;
 };
 
@@ -58,7 +58,8 @@ static void start_step(struct at_chainrun *cr, size_t idx);
 static void run_step(struct at_chainrun *cr);
 static void step_failed(struct at_chainrun *cr, int code, const char *detail, const char *ptr);
 
-static void decision(struct at_chainrun *cr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void decision(struct at_chainrun *cr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void decision(struct at_chainrun *cr, const char *fmt, ...)
 {
     char msg[800];
@@ -85,11 +86,9 @@ static void finish(struct at_chainrun *cr, int code, const char *detail, const c
     json_t *steps = json_array();
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(cr->ctx, "steps"), i, s)
-        json_array_append_new(steps, json_pack("{s:O,s:O,s:O}", "agent",
-                                               json_object_get(s, "agent"), "status",
-                                               json_object_get(s, "status"), "id",
-                                               json_object_get(s, "id")));
+    json_array_foreach(json_object_get(cr->ctx, "steps"), i, s) json_array_append_new(
+        steps, json_pack("{s:O,s:O,s:O}", "agent", json_object_get(s, "agent"), "status",
+                         json_object_get(s, "status"), "id", json_object_get(s, "id")));
     json_object_set_new(j->rec.meta, "steps", steps);
     json_t *out = code == 0 ? at_chain_output(cr->ctx) : NULL;
     at__engine_finalize(cr->e, j, code, out, detail, pointer);
@@ -100,13 +99,15 @@ static void on_deadline(struct at_loop *loop, struct at_timer *t)
 {
     (void)loop;
     struct at_chainrun *cr = t->arg;
-    double secs = cr->job->chain->timeout_s > 0 ? cr->job->chain->timeout_s
-                                                : cr->e->conf->exec.timeout_chain;
+    double secs =
+        cr->job->chain->timeout_s > 0 ? cr->job->chain->timeout_s : cr->e->conf->exec.timeout_chain;
     char msg[200];
-    snprintf(msg, sizeof(msg), "the chain did not finish within %g s (%s); its jobs in flight "
-                               "are cancelled",
-             secs, cr->job->chain->timeout_s > 0 ? "timeout in the chain file"
-                                                 : "execution.timeouts.chain");
+    snprintf(msg, sizeof(msg),
+             "the chain did not finish within %g s (%s); its jobs in flight "
+             "are cancelled",
+             secs,
+             cr->job->chain->timeout_s > 0 ? "timeout in the chain file"
+                                           : "execution.timeouts.chain");
     decision(cr, "deadline: %s", msg);
     finish(cr, AT_ETIMEDOUT, msg, NULL);
 }
@@ -128,8 +129,9 @@ void at__chain_start(struct at_engine *e, struct at_job *j)
     at_loop_timer_start(e->loop, &cr->t_deadline, (int64_t)(secs * 1000), on_deadline, cr);
     cr->orchestrator = at__engine_orchestrator_for(e, j->chain->name);
     if (cr->orchestrator)
-        decision(cr, "orchestrator: %s decides for this run (the default takes over if it "
-                     "fails)",
+        decision(cr,
+                 "orchestrator: %s decides for this run (the default takes over if it "
+                 "fails)",
                  cr->orchestrator);
     start_step(cr, 0);
 }
@@ -170,8 +172,8 @@ static int ask(struct at_chainrun *cr, enum ask what, json_t *request)
     int rc = 0;
     json_object_set_new(request, "chain", json_string(cr->job->chain->name));
     json_object_set_new(request, "step", json_integer((json_int_t)cr->step));
-    struct at_job *c = at__engine_child(cr->e, cr->job, cr->orchestrator, request,
-                                        AT_ROLE_ORCH, (int)cr->step, 0, &rc, &d);
+    struct at_job *c = at__engine_child(cr->e, cr->job, cr->orchestrator, request, AT_ROLE_ORCH,
+                                        (int)cr->step, 0, &rc, &d);
     json_decref(request);
     if (!c) {
         decision(cr, "orchestrator %s could not run (%s): the default orchestrator decides",
@@ -219,8 +221,8 @@ static struct at_job *start_agent(struct at_chainrun *cr, const struct at_chain_
                                      sizeof(cr->tier_reason)));
     }
     at_reg_agent_unref(a);
-    struct at_job *c = at__engine_child(e, cr->job, st->agent, input, AT_ROLE_STEP,
-                                        (int)cr->step, m, &rc, &d);
+    struct at_job *c =
+        at__engine_child(e, cr->job, st->agent, input, AT_ROLE_STEP, (int)cr->step, m, &rc, &d);
     if (!c) {
         *code = rc;
         snprintf(detail, dlen, "step %zu (%s): %s", cr->step, st->agent, d.msg);
@@ -228,8 +230,8 @@ static struct at_job *start_agent(struct at_chainrun *cr, const struct at_chain_
     }
     if (!c->rec.meta)
         c->rec.meta = json_object();
-    json_object_set_new(c->rec.meta, "model", json_pack("{s:s,s:s}", "tier", cr->tier, "reason",
-                                                        cr->tier_reason));
+    json_object_set_new(c->rec.meta, "model",
+                        json_pack("{s:s,s:s}", "tier", cr->tier, "reason", cr->tier_reason));
     at__token_put(e, c->token, c); /* the gateway reads the tier through the job token */
     return c;
 }
@@ -250,8 +252,8 @@ static void launch(struct at_chainrun *cr)
             return;
         }
         cr->pending = 1;
-        decision(cr, "step %zu: %s runs as %s (model tier %s: %s)", cr->step, st->agent,
-                 c->rec.id, cr->tier, cr->tier_reason);
+        decision(cr, "step %zu: %s runs as %s (model tier %s: %s)", cr->step, st->agent, c->rec.id,
+                 cr->tier, cr->tier_reason);
         at_job_unref(c);
         return;
     }
@@ -267,8 +269,8 @@ static void launch(struct at_chainrun *cr)
     decision(cr, "step %zu: %zu agents in parallel", cr->step, st->nmembers);
     for (size_t m = 0; m < st->nmembers; m++) {
         json_t *input = at_chain_map_input(&st->members[m], cr->step, cr->ctx);
-        struct at_job *c = start_agent(cr, &st->members[m], (int)m, input, &code, detail,
-                                       sizeof(detail));
+        struct at_job *c =
+            start_agent(cr, &st->members[m], (int)m, input, &code, detail, sizeof(detail));
         json_decref(input);
         if (!c) {
             if (!cr->group_code) {
@@ -353,8 +355,8 @@ static void recover(struct at_chainrun *cr, const char *action, double delay)
         return;
     }
     if (!strcmp(action, "skip")) {
-        decision(cr, "step %zu (%s): skipped after %d attempt%s", cr->step, who,
-                 cr->attempt + 1, cr->attempt ? "s" : "");
+        decision(cr, "step %zu (%s): skipped after %d attempt%s", cr->step, who, cr->attempt + 1,
+                 cr->attempt ? "s" : "");
         at_chain_context_set(cr->ctx, cr->step, st, cr->step_input, NULL, "skipped");
         start_step(cr, cr->step + 1);
         return;
@@ -377,8 +379,8 @@ static void recover(struct at_chainrun *cr, const char *action, double delay)
             c = at__engine_child(cr->e, cr->job, f->fallback_agent, input, AT_ROLE_FALLBACK,
                                  (int)cr->step, 0, &rc, &d);
         } else {
-            c = at__engine_child_chain(cr->e, cr->job, f->fallback_chain, input,
-                                       AT_ROLE_FALLBACK, (int)cr->step, &rc, &d);
+            c = at__engine_child_chain(cr->e, cr->job, f->fallback_chain, input, AT_ROLE_FALLBACK,
+                                       (int)cr->step, &rc, &d);
         }
         json_decref(input);
         if (!c) {
@@ -415,9 +417,10 @@ static void recover_default(struct at_chainrun *cr)
     if (!at_orch_retryable(cr->failed_code) && cr->attempt < f->max_retries)
         decision(cr, "step %zu: %s is not retried (the same input would fail the same way)",
                  cr->step, at_err_slug(cr->failed_code));
-    recover(cr, f->strategy == AT_CHAIN_HALT              ? "halt"
-                : f->strategy == AT_CHAIN_RETRY_THEN_SKIP ? "skip"
-                                                          : "fallback",
+    recover(cr,
+            f->strategy == AT_CHAIN_HALT              ? "halt"
+            : f->strategy == AT_CHAIN_RETRY_THEN_SKIP ? "skip"
+                                                      : "fallback",
             0);
 }
 
@@ -434,11 +437,11 @@ static void step_failed(struct at_chainrun *cr, int code, const char *detail, co
              at_err_slug(code), detail ? detail : "");
     if (cr->orchestrator) {
         const struct at_chain_failure *f = at_chain_step_failure(cr->job->chain, st);
-        json_t *req = json_pack(
-            "{s:s,s:s,s:{s:s,s:s},s:i,s:{s:s,s:i}}", "decision", "recover", "agent",
-            st->agent ? st->agent : "parallel", "error", "type", at_err_slug(code), "detail",
-            detail ? detail : "", "attempt", cr->attempt, "policy", "strategy",
-            at_chain_strategy_name(f->strategy), "max_retries", f->max_retries);
+        json_t *req =
+            json_pack("{s:s,s:s,s:{s:s,s:s},s:i,s:{s:s,s:i}}", "decision", "recover", "agent",
+                      st->agent ? st->agent : "parallel", "error", "type", at_err_slug(code),
+                      "detail", detail ? detail : "", "attempt", cr->attempt, "policy", "strategy",
+                      at_chain_strategy_name(f->strategy), "max_retries", f->max_retries);
         if (ask(cr, ASK_RECOVER, req) == 0)
             return;
     }
@@ -473,8 +476,8 @@ static void orchestrator_answer(struct at_chainrun *cr, struct at_job *c)
     }
     if (what == ASK_STEP) {
         const char *tier = at_json_str(out, "tier", NULL);
-        if (tier && (!strcmp(tier, "fast") || !strcmp(tier, "balanced") ||
-                     !strcmp(tier, "powerful"))) {
+        if (tier &&
+            (!strcmp(tier, "fast") || !strcmp(tier, "balanced") || !strcmp(tier, "powerful"))) {
             snprintf(cr->tier, sizeof(cr->tier), "%s", tier);
             snprintf(cr->tier_reason, sizeof(cr->tier_reason), "orchestrator %s: %s",
                      cr->orchestrator, at_json_str(out, "reason", "chosen"));
@@ -522,8 +525,7 @@ void at__chain_child_done(struct at_engine *e, struct at_job *j, struct at_job *
     if (c->role == AT_ROLE_FALLBACK) {
         cr->pending = 0;
         if (code == 0) {
-            at_chain_context_set(cr->ctx, cr->step, st, cr->step_input, c->rec.output,
-                                 "fallback");
+            at_chain_context_set(cr->ctx, cr->step, st, cr->step_input, c->rec.output, "fallback");
             start_step(cr, cr->step + 1);
         } else {
             char msg[900];
@@ -537,8 +539,7 @@ void at__chain_child_done(struct at_engine *e, struct at_job *j, struct at_job *
     if (st->agent) {
         cr->pending = 0;
         if (code == 0) {
-            at_chain_context_set(cr->ctx, cr->step, st, c->rec.input, c->rec.output,
-                                 "completed");
+            at_chain_context_set(cr->ctx, cr->step, st, c->rec.input, c->rec.output, "completed");
             start_step(cr, cr->step + 1);
         } else {
             step_failed(cr, code, at_json_str(c->rec.error, "detail", at_err_msg(code)), NULL);

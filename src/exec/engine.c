@@ -124,8 +124,8 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         t->info.depth = j->rec.depth;
         t->info.platform_tools = j->agent ? j->agent->contract->platform_tools : 0;
         t->info.spawn_agents = j->agent ? j->agent->contract->spawn_agents : 0;
-        const char *tier = json_string_value(
-            json_object_get(json_object_get(j->rec.meta, "model"), "tier"));
+        const char *tier =
+            json_string_value(json_object_get(json_object_get(j->rec.meta, "model"), "tier"));
         t->info.tier = !tier ? -1 : !strcmp(tier, "fast") ? 0 : !strcmp(tier, "balanced") ? 1 : 2;
     }
     pthread_mutex_lock(&e->tok_mu);
@@ -618,8 +618,7 @@ static void job_finalize(struct at_engine *e, struct at_job *j, int code, json_t
     j->rec.finished_ms = at_wall_ms();
     if (j->cancel_requested && code != 0) {
         j->rec.state = AT_JOB_CANCELLED;
-        at_job_set_error(j, AT_ECANCELED, j->cancel_reason ? j->cancel_reason : "cancelled",
-                         NULL);
+        at_job_set_error(j, AT_ECANCELED, j->cancel_reason ? j->cancel_reason : "cancelled", NULL);
         e->n_cancelled++;
     } else if (code == 0) {
         j->rec.state = AT_JOB_COMPLETED;
@@ -762,8 +761,8 @@ void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *para
     emit(j, "progress", pr);
 }
 
-void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream,
-                        const char *text, size_t len)
+void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream, const char *text,
+                        size_t len)
 {
     char *clean = at_utf8_sanitize(text, len);
     at_debug("agent", "%s %s: %s", j->rec.id, stream, clean);
@@ -836,7 +835,8 @@ void at__engine_pump(struct at_engine *e)
         e->n_cold_starts++;
         if (!w) {
             char detail[512];
-            const char *prog = json_string_value(json_array_get(best->agent->contract->entrypoint, 0));
+            const char *prog =
+                json_string_value(json_array_get(best->agent->contract->entrypoint, 0));
             snprintf(detail, sizeof(detail), "cannot start the agent process \"%s\": %s",
                      prog ? prog : "?", why);
             atomic_fetch_sub(&e->queued, 1);
@@ -1034,8 +1034,8 @@ static void on_registry_event(void *arg, enum at_reg_event ev, const char *name,
 
 static void copy_base_env(struct at_engine *e)
 {
-    static const char *const keep[] = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
-                                       "TMPDIR", "PYTHONPATH", "NODE_PATH", NULL};
+    static const char *const keep[] = {"PATH", "HOME",   "LANG",       "LC_ALL",    "LC_CTYPE",
+                                       "TZ",   "TMPDIR", "PYTHONPATH", "NODE_PATH", NULL};
     size_t n = 0;
     e->base_env = at_calloc(16, sizeof(char *));
     for (char **p = environ; p && *p; p++) {
@@ -1171,8 +1171,10 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
     struct at_reg_agent *a;
     int rc = at_registry_resolve(e->cfg.registry, s->agent, &a);
     if (rc == AT_EINVAL)
-        return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not an agent reference (NAME or "
-                                                     "NAME:VERSION)", s->agent);
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "\"%s\" is not an agent reference (NAME or "
+                           "NAME:VERSION)",
+                           s->agent);
     if (rc)
         return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no agent named \"%s\" is registered",
                            s->agent);
@@ -1244,9 +1246,8 @@ struct at_job *at__engine_child(struct at_engine *e, struct at_job *parent, cons
     return ref;
 }
 
-struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent,
-                                      const char *chain, json_t *input, int role, int step,
-                                      int *rc, struct at_diag *d)
+struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent, const char *chain,
+                                      json_t *input, int role, int step, int *rc, struct at_diag *d)
 {
     struct at_chain *ch;
     if (at_registry_chain_get(e->cfg.registry, chain, &ch)) {
@@ -1330,9 +1331,9 @@ json_t *at_engine_orchestrator_json(struct at_engine *e)
     void *v;
     while (at_map_next(&e->orch_chains, &it, &k, &v))
         json_object_set_new(chains, k, json_string(v));
-    json_t *o = json_pack("{s:o,s:o}", "default",
-                          e->orch_default ? json_string(e->orch_default) : json_null(), "chains",
-                          chains);
+    json_t *o =
+        json_pack("{s:o,s:o}", "default",
+                  e->orch_default ? json_string(e->orch_default) : json_null(), "chains", chains);
     pthread_mutex_unlock(&e->orch_mu);
     return o;
 }
@@ -1500,19 +1501,19 @@ static void do_stats(struct at_loop *loop, void *arg)
         int busy = 0;
         for (struct at_worker *w = p->workers; w; w = w->next)
             busy += w->state == AT_W_BUSY;
-        json_array_append_new(
-            pools, json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b}", "agent", p->key, "workers",
-                             p->nworkers, "idle", p->nidle, "busy", busy, "starting",
-                             p->nstarting, "queued", p->queue.len, "min", p->min, "max", p->max,
-                             "draining", p->draining));
+        json_array_append_new(pools,
+                              json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b}", "agent", p->key,
+                                        "workers", p->nworkers, "idle", p->nidle, "busy", busy,
+                                        "starting", p->nstarting, "queued", p->queue.len, "min",
+                                        p->min, "max", p->max, "draining", p->draining));
     }
-    json_t *o = json_pack(
-        "{s:i,s:i,s:i,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "running", e->running, "queued",
-        atomic_load(&e->queued), "max_concurrent", e->conf->exec.max_concurrent_agents, "pools",
-        pools, "totals", "completed", (json_int_t)e->n_completed, "failed",
-        (json_int_t)e->n_failed, "cancelled", (json_int_t)e->n_cancelled, "cold_starts",
-        (json_int_t)e->n_cold_starts, "worker_crashes", (json_int_t)e->n_worker_crashes,
-        "workers_replaced", (json_int_t)e->n_worker_replaced);
+    json_t *o =
+        json_pack("{s:i,s:i,s:i,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "running", e->running, "queued",
+                  atomic_load(&e->queued), "max_concurrent", e->conf->exec.max_concurrent_agents,
+                  "pools", pools, "totals", "completed", (json_int_t)e->n_completed, "failed",
+                  (json_int_t)e->n_failed, "cancelled", (json_int_t)e->n_cancelled, "cold_starts",
+                  (json_int_t)e->n_cold_starts, "worker_crashes", (json_int_t)e->n_worker_crashes,
+                  "workers_replaced", (json_int_t)e->n_worker_replaced);
     pthread_mutex_lock(&e->stats_mu);
     r->out = o;
     r->done = 1;
@@ -1576,8 +1577,10 @@ int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
         if (requeue && at_registry_resolve(e->cfg.registry, ref, &a) != 0) {
             requeue = 0;
             json_decref(r->error);
-            r->error = at_error_json(AT_ENOENT, "the agent version was unregistered while the "
-                                                "job waited", NULL);
+            r->error = at_error_json(AT_ENOENT,
+                                     "the agent version was unregistered while the "
+                                     "job waited",
+                                     NULL);
         } else if (!requeue) {
             json_decref(r->error);
             r->error = at_error_json(AT_ERESTART,

@@ -60,14 +60,14 @@ typedef int (*at_engine_request_fn)(void *arg, const struct at_token_info *job, 
                                     json_t *params, at_engine_reply_fn reply, void *reply_arg);
 
 struct at_submit {
-    const char *agent;      /* "name" or "name:version" */
-    const char *chain;      /* or: run this registered chain (agent is then NULL) */
-    json_t *input;          /* borrowed; defaults are applied to a copy */
-    int priority;           /* higher runs first; default 0 */
-    const char *source;     /* "http", "cli", "mcp", ... */
-    const char *parent_id;  /* spawning job, or NULL */
-    const char *root_id;    /* root of the spawning job's tree (NULL: parent or self) */
-    int depth;              /* spawn depth (0 for a root job) */
+    const char *agent;          /* "name" or "name:version" */
+    const char *chain;          /* or: run this registered chain (agent is then NULL) */
+    json_t *input;              /* borrowed; defaults are applied to a copy */
+    int priority;               /* higher runs first; default 0 */
+    const char *source;         /* "http", "cli", "mcp", ... */
+    const char *parent_id;      /* spawning job, or NULL */
+    const char *root_id;        /* root of the spawning job's tree (NULL: parent or self) */
+    int depth;                  /* spawn depth (0 for a root job) */
     at_job_accept_fn on_accept; /* after the job row is committed (may be NULL) */
     void *accept_arg;
     at_job_done_fn on_done; /* after the final state is committed (may be NULL) */
@@ -76,8 +76,8 @@ struct at_submit {
     void *event_arg;
     at_engine_request_fn on_request; /* the submitter answers the agent's requests first */
     void *request_arg;
-    json_t *meta;           /* extra _meta for the agent's tools/call (e.g. W3C trace
-                               context); borrowed, copied into the job */
+    json_t *meta; /* extra _meta for the agent's tools/call (e.g. W3C trace
+                     context); borrowed, copied into the job */
 };
 
 /* Validate the input against the agent's contract (defaults applied) and
@@ -158,12 +158,12 @@ int at_engine_add_observer(struct at_engine *e, const struct at_engine_observer 
 struct at_token_info {
     char job_id[AT_ID_MAX];
     char root_id[AT_ID_MAX];
-    char agent[160];      /* "name@version" */
-    int depth;            /* spawn depth of the job */
-    int platform_tools;   /* requires.platform_tools */
-    int spawn_agents;     /* requires.spawn_agents */
-    int tier;             /* model tier the orchestrator chose for the job: 0 fast,
-                             1 balanced, 2 powerful, -1 none */
+    char agent[160];    /* "name@version" */
+    int depth;          /* spawn depth of the job */
+    int platform_tools; /* requires.platform_tools */
+    int spawn_agents;   /* requires.spawn_agents */
+    int tier;           /* model tier the orchestrator chose for the job: 0 fast,
+                           1 balanced, 2 powerful, -1 none */
 };
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */

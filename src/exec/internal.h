@@ -37,7 +37,7 @@ struct at_pool {
     struct at_reg_agent *agent;
     int min, max;
     double idle_timeout;
-    struct at_jobq queue; /* jobs waiting for a process of this pool */
+    struct at_jobq queue;      /* jobs waiting for a process of this pool */
     struct at_worker *workers; /* doubly linked */
     int nworkers, nidle, nstarting;
     int nwaiting; /* busy processes whose job waits on its children: they do not
@@ -55,7 +55,7 @@ struct at_worker {
     struct at_rpc_reader rd;
     struct at_buf wbuf; /* bytes not yet written to stdin */
     enum at_wstate state;
-    int stateless;      /* speaks 2026-07-28 */
+    int stateless; /* speaks 2026-07-28 */
     char proto[16];
     char *tool;
     long long next_id;
@@ -65,7 +65,7 @@ struct at_worker {
     struct at_job *job; /* assigned job (ref) */
     int call_sent;
     int cancel_sent;
-    int waiting; /* its job waits on children: the job's slot is lent to them */
+    int waiting;              /* its job waits on children: the job's slot is lent to them */
     struct at_timer t_op;     /* start-up or call deadline */
     struct at_timer t_idle;   /* idle timeout */
     struct at_timer t_health; /* next health check / ping deadline */
@@ -75,7 +75,7 @@ struct at_worker {
     size_t errlen;
     int exited, exit_status;
     int stdout_eof;
-    int kill_stage; /* 0 none, 1 stdin closed, 2 SIGTERM, 3 SIGKILL */
+    int kill_stage;           /* 0 none, 1 stdin closed, 2 SIGTERM, 3 SIGKILL */
     const char *death_reason; /* why we are stopping it (static) */
     int death_code;           /* AT_E* for the job when it dies unexpectedly */
     char death_detail[512];
@@ -92,14 +92,14 @@ struct at_engine {
     int started;
     atomic_int stopping;
 
-    struct at_map pools;         /* key -> pool (live pools only) */
-    struct at_pool *all_pools;   /* live and draining */
-    struct at_map jobs;          /* id -> job, every job in flight */
-    int running;                 /* jobs assigned to workers */
-    unsigned long long order;    /* FIFO counter */
+    struct at_map pools;       /* key -> pool (live pools only) */
+    struct at_pool *all_pools; /* live and draining */
+    struct at_map jobs;        /* id -> job, every job in flight */
+    int running;               /* jobs assigned to workers */
+    unsigned long long order;  /* FIFO counter */
 
-    atomic_int queued;           /* jobs submitted and not yet assigned */
-    atomic_int inflight;         /* jobs not yet final */
+    atomic_int queued;   /* jobs submitted and not yet assigned */
+    atomic_int inflight; /* jobs not yet final */
 
     /* counters (loop thread writes; stats reads under stats_mu) */
     pthread_mutex_t stats_mu;
@@ -131,9 +131,9 @@ struct at_engine {
 };
 
 struct at_breaker {
-    int failures;        /* consecutive */
-    int state;           /* 0 closed, 1 open, 2 half-open (one trial in flight) */
-    int64_t open_until;  /* wall ms */
+    int failures;       /* consecutive */
+    int state;          /* 0 closed, 1 open, 2 half-open (one trial in flight) */
+    int64_t open_until; /* wall ms */
 };
 
 /* chainrun.c: chain runs on the loop */
@@ -146,9 +146,9 @@ void at__chain_free(struct at_chainrun *cr);
 struct at_job *at__engine_child(struct at_engine *e, struct at_job *parent, const char *agent,
                                 json_t *input, int role, int step, int member, int *rc,
                                 struct at_diag *d);
-struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent,
-                                      const char *chain, json_t *input, int role, int step,
-                                      int *rc, struct at_diag *d);
+struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent, const char *chain,
+                                      json_t *input, int role, int step, int *rc,
+                                      struct at_diag *d);
 void at__engine_finalize(struct at_engine *e, struct at_job *j, int code, json_t *output,
                          const char *detail, const char *pointer);
 void at__engine_cancel_job(struct at_engine *e, struct at_job *j, const char *reason);
@@ -180,8 +180,8 @@ void at__engine_worker_gone(struct at_engine *e, struct at_worker *w);
 void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, json_t *output,
                            const char *detail, const char *pointer, json_t *usage);
 void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *params);
-void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream,
-                        const char *text, size_t len);
+void at__engine_job_log(struct at_engine *e, struct at_job *j, const char *stream, const char *text,
+                        size_t len);
 void at__engine_pump(struct at_engine *e);
 /* An agent's request (not ping) while it runs j: 0 when a handler will
  * answer (the answer is written to the agent later), else not handled. */

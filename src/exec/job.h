@@ -59,31 +59,31 @@ struct at_job_waiter {
 
 struct at_job {
     atomic_int refs;
-    struct at_job_rec rec;       /* loop-owned; copied for every store write */
-    struct at_reg_agent *agent;  /* the resolved agent version */
-    char token[48];              /* job-scoped token */
+    struct at_job_rec rec;      /* loop-owned; copied for every store write */
+    struct at_reg_agent *agent; /* the resolved agent version */
+    char token[48];             /* job-scoped token */
 
     /* loop-owned runtime state */
-    int heap_idx;                /* position in its pool's queue, -1 if not queued */
+    int heap_idx; /* position in its pool's queue, -1 if not queued */
     struct at_pool *pool;
     struct at_worker *worker;
-    int persisted;               /* an insert has been submitted */
+    int persisted; /* an insert has been submitted */
     int cancel_requested;
-    int final;                   /* final state decided (maybe not yet committed) */
+    int final; /* final state decided (maybe not yet committed) */
     char *cancel_reason;
-    int64_t accepted_ns;         /* monotonic time of submission */
-    struct at_job_sub *subs;     /* event subscribers (loop-owned) */
-    struct at_engine *engine;    /* for observers */
+    int64_t accepted_ns;             /* monotonic time of submission */
+    struct at_job_sub *subs;         /* event subscribers (loop-owned) */
+    struct at_engine *engine;        /* for observers */
     at_engine_request_fn on_request; /* from at_submit */
     void *request_arg;
-    json_t *call_meta;           /* extra _meta for tools/call, or NULL */
+    json_t *call_meta; /* extra _meta for tools/call, or NULL */
 
     /* composition (loop-owned) */
-    int waiting_children;        /* children in flight (an agent parent waits on them) */
-    struct at_chain *chain;      /* chain runs: the chain (agent is NULL) */
-    struct at_chainrun *cr;      /* chain runs: the run's state */
-    int role;                    /* as a chain's child: AT_ROLE_* */
-    int step_idx, member_idx;    /* as a chain's child: which step / member */
+    int waiting_children;     /* children in flight (an agent parent waits on them) */
+    struct at_chain *chain;   /* chain runs: the chain (agent is NULL) */
+    struct at_chainrun *cr;   /* chain runs: the run's state */
+    int role;                 /* as a chain's child: AT_ROLE_* */
+    int step_idx, member_idx; /* as a chain's child: which step / member */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;

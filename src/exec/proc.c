@@ -99,7 +99,7 @@ int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char
     posix_spawnattr_destroy(&at);
     if (err) {
         rc = at_err_from_errno(err);
-        *err_msg = err == ENOENT ? "program or working directory not found"
+        *err_msg = err == ENOENT   ? "program or working directory not found"
                    : err == EACCES ? "permission denied"
                                    : "cannot start the process";
         goto fail;
@@ -150,7 +150,7 @@ int at_proc_reap(struct at_proc *p, int *status)
     if (r < 0 && errno != ECHILD)
         return 0;
     if (status)
-        *status = r < 0 ? -1
+        *status = r < 0           ? -1
                   : WIFEXITED(st) ? WEXITSTATUS(st)
                                   : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     p->pid = 0;

@@ -407,6 +407,8 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
     struct sync_client c;
     memset(&c, 0, sizeof(c));
     c.h = curl_easy_init();
+    if (!c.h)
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start an HTTP client (libcurl)");
     c.url = url;
     c.timeout_ms = timeout_ms;
     xfer_init(&c.x);
@@ -530,6 +532,7 @@ struct at_remote {
     struct rjob *active; /* owned by the thread */
     int stop;
     int count;              /* jobs not yet finished (mu) */
+    int started;            /* multi handle and thread exist (engine loop thread) */
     struct at_map sessions; /* url -> struct session* (thread) */
 };
 
@@ -925,19 +928,30 @@ static void curl_init_once(void)
 
 int at__remote_init(struct at_engine *e)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, curl_init_once);
     struct at_remote *rm = at_calloc(1, sizeof(*rm));
-    rm->multi = curl_multi_init();
     pthread_mutex_init(&rm->mu, NULL);
     at_map_init(&rm->sessions);
+    e->remote = rm;
+    return 0;
+}
+
+/* The HTTP client (and libcurl with it) starts with the first remote job:
+ * a daemon that runs only local agents never loads it. */
+static int remote_start(struct at_remote *rm)
+{
+    if (rm->started)
+        return 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, curl_init_once);
+    rm->multi = curl_multi_init();
+    if (!rm->multi)
+        return AT_EIO;
     if (pthread_create(&rm->thread, NULL, remote_main, rm) != 0) {
         curl_multi_cleanup(rm->multi);
-        pthread_mutex_destroy(&rm->mu);
-        free(rm);
+        rm->multi = NULL;
         return AT_EIO;
     }
-    e->remote = rm;
+    rm->started = 1;
     return 0;
 }
 
@@ -946,12 +960,14 @@ void at__remote_free(struct at_engine *e)
     struct at_remote *rm = e->remote;
     if (!rm)
         return;
-    pthread_mutex_lock(&rm->mu);
-    rm->stop = 1;
-    pthread_mutex_unlock(&rm->mu);
-    curl_multi_wakeup(rm->multi);
-    pthread_join(rm->thread, NULL);
-    curl_multi_cleanup(rm->multi);
+    if (rm->started) {
+        pthread_mutex_lock(&rm->mu);
+        rm->stop = 1;
+        pthread_mutex_unlock(&rm->mu);
+        curl_multi_wakeup(rm->multi);
+        pthread_join(rm->thread, NULL);
+        curl_multi_cleanup(rm->multi);
+    }
     size_t it = 0;
     void *v;
     while (at_map_next(&rm->sessions, &it, NULL, &v))
@@ -966,6 +982,12 @@ void at__remote_run(struct at_engine *e, struct at_job *j)
 {
     struct at_remote *rm = e->remote;
     const struct at_contract *c = j->agent->contract;
+    if (remote_start(rm)) {
+        at__engine_remote_started(e, j);
+        at__engine_remote_result(e, j, AT_EIO, NULL,
+                                 "cannot start the HTTP client for remote agents (libcurl)");
+        return;
+    }
     struct rjob *rj = at_calloc(1, sizeof(*rj));
     rj->e = e;
     rj->job = at_job_ref(j);
@@ -988,6 +1010,8 @@ void at__remote_run(struct at_engine *e, struct at_job *j)
 void at__remote_cancel(struct at_engine *e, struct at_job *j)
 {
     struct at_remote *rm = e->remote;
+    if (!rm->started)
+        return; /* no remote job was ever started */
     pthread_mutex_lock(&rm->mu);
     rm->cancels = at_realloc(rm->cancels, (rm->ncancels + 1) * sizeof(char *));
     rm->cancels[rm->ncancels++] = at_strdup(j->rec.id);

@@ -91,8 +91,7 @@ int at_rpc_parse(const char *line, size_t len, struct at_rpc_msg *msg, struct at
     struct at_diag pd;
     at_diag_clear(&pd);
     if (at_json_parse(line, len, 64, &root, &pd))
-        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "not JSON (%s at column %d)", pd.msg,
-                           pd.col);
+        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "not JSON (%s at column %d)", pd.msg, pd.col);
     if (json_is_array(root)) {
         json_decref(root);
         return proto(d, "JSON-RPC batches are not allowed");
@@ -168,8 +167,8 @@ static int finish(struct at_buf *b, json_t *msg)
 
 int at_rpc_write_request(struct at_buf *b, long long id, const char *method, json_t *params)
 {
-    json_t *m = json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method",
-                          method);
+    json_t *m =
+        json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method", method);
     if (params)
         json_object_set(m, "params", params);
     return finish(b, m);

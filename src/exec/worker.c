@@ -246,9 +246,9 @@ static void send_initialize(struct at_worker *w)
     w->state = AT_W_INIT;
     /* sampling: agents may ask the runtime for model completions (the
      * model gateway answers them) */
-    json_t *params = json_pack("{s:s,s:{s:{}},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY,
-                               "capabilities", "sampling", "clientInfo", "name", "atlasd",
-                               "version", ATLAS_VERSION);
+    json_t *params =
+        json_pack("{s:s,s:{s:{}},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY, "capabilities",
+                  "sampling", "clientInfo", "name", "atlasd", "version", ATLAS_VERSION);
     w->op_id = send_request(w, "initialize", params);
 }
 
@@ -263,8 +263,8 @@ static void handle_startup_reply(struct at_worker *w, struct at_rpc_msg *m)
     const char *agent = w->pool->agent->contract->name;
     switch (w->state) {
     case AT_W_DISCOVER: {
-        json_t *sv = m->kind == AT_RPC_RESULT ? json_object_get(m->result, "supportedVersions")
-                                              : NULL;
+        json_t *sv =
+            m->kind == AT_RPC_RESULT ? json_object_get(m->result, "supportedVersions") : NULL;
         size_t i;
         json_t *v;
         int ok = 0;
@@ -281,8 +281,8 @@ static void handle_startup_reply(struct at_worker *w, struct at_rpc_msg *m)
     }
     case AT_W_INIT: {
         if (m->kind != AT_RPC_RESULT) {
-            fail_startup(w, AT_EPROTO, "agent rejected initialize: %s (%lld)",
-                         m->error_message, m->error_code);
+            fail_startup(w, AT_EPROTO, "agent rejected initialize: %s (%lld)", m->error_message,
+                         m->error_code);
             return;
         }
         const char *v = json_string_value(json_object_get(m->result, "protocolVersion"));
@@ -345,8 +345,8 @@ void at__worker_send_call(struct at_worker *w)
                              j->rec.id, "io.atlas/token", j->token);
     if (j->call_meta)
         json_object_update_missing(meta, j->call_meta); /* e.g. traceparent */
-    json_t *params = json_pack("{s:s,s:O,s:o}", "name", w->tool, "arguments", j->rec.input,
-                               "_meta", meta);
+    json_t *params =
+        json_pack("{s:s,s:O,s:o}", "name", w->tool, "arguments", j->rec.input, "_meta", meta);
     w->call_id = send_request(w, "tools/call", params);
     w->call_sent = 1;
     w->cancel_sent = 0;
@@ -523,8 +523,8 @@ static void handle_line(struct at_worker *w, const char *line, size_t len)
             at_loop_timer_stop(w->eng->loop, &w->t_health);
             if (w->state == AT_W_IDLE && w->eng->conf->pool.health_interval > 0)
                 at_loop_timer_start(w->eng->loop, &w->t_health,
-                                    (int64_t)(w->eng->conf->pool.health_interval * 1000),
-                                    on_health, w);
+                                    (int64_t)(w->eng->conf->pool.health_interval * 1000), on_health,
+                                    w);
         } /* else: an answer to something cancelled; ignore */
         break;
     }
@@ -623,8 +623,10 @@ static void on_op_timeout(struct at_loop *loop, struct at_timer *t)
     (void)loop;
     struct at_worker *w = t->arg;
     if (w->state < AT_W_IDLE) {
-        fail_startup(w, AT_ETIMEDOUT, "agent did not finish starting within %g s "
-                     "(execution.timeouts.startup)", w->eng->conf->exec.timeout_startup);
+        fail_startup(w, AT_ETIMEDOUT,
+                     "agent did not finish starting within %g s "
+                     "(execution.timeouts.startup)",
+                     w->eng->conf->exec.timeout_startup);
         return;
     }
     if (w->job && w->call_sent) {
@@ -670,8 +672,8 @@ void at__worker_become_idle(struct at_worker *w)
         at_loop_timer_start(e->loop, &w->t_idle, (int64_t)(w->pool->idle_timeout * 1000),
                             on_idle_timeout, w);
     if (e->conf->pool.health_interval > 0 && !w->ping_id)
-        at_loop_timer_start(e->loop, &w->t_health,
-                            (int64_t)(e->conf->pool.health_interval * 1000), on_health, w);
+        at_loop_timer_start(e->loop, &w->t_health, (int64_t)(e->conf->pool.health_interval * 1000),
+                            on_health, w);
 }
 
 /* ---- cancellation and teardown ---- */

@@ -134,16 +134,15 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
     if ((rc = lock_data_dir(app, d)))
         goto fail;
 
-    char *db = config->store.path ? at_strdup(config->store.path)
-                                  : at_fs_join(app->data_dir, "atlas.db");
-    struct at_store_cfg scfg = {.backend = config->store.backend, .path = db,
-                                .sync_full = config->store.sync_full};
+    char *db =
+        config->store.path ? at_strdup(config->store.path) : at_fs_join(app->data_dir, "atlas.db");
+    struct at_store_cfg scfg = {
+        .backend = config->store.backend, .path = db, .sync_full = config->store.sync_full};
     rc = at_store_open(&scfg, &app->store, d);
     free(db);
     if (rc)
         goto fail;
-    if ((rc = at_writer_new(app->store, (size_t)config->exec.max_queue * 4 + 1024,
-                            &app->writer))) {
+    if ((rc = at_writer_new(app->store, (size_t)config->exec.max_queue * 4 + 1024, &app->writer))) {
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the store writer");
         goto fail;
     }
@@ -199,8 +198,8 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
         goto fail;
     }
     if (requeued || failed)
-        at_info("atlasd", "recovered after restart: %d job(s) requeued, %d marked failed",
-                requeued, failed);
+        at_info("atlasd", "recovered after restart: %d job(s) requeued, %d marked failed", requeued,
+                failed);
     if ((rc = at_http_monitor_start(app, engine, d))) {
         at_engine_free(engine);
         goto fail;

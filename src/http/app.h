@@ -29,10 +29,10 @@ struct at_app {
     struct at_http_server *http;
     char base_url[160];
     int64_t started_ms;
-    int lock_fd;              /* flock on DATA/atlasd.lock: one daemon per data dir */
-    void *mcp;                /* MCP surface state (http/mcp_transport.c) */
-    void *llm;                /* model gateway state (http/llm_routes.c) */
-    void *monitor;            /* traces, metrics, evals (http/monitor_routes.c) */
+    int lock_fd;   /* flock on DATA/atlasd.lock: one daemon per data dir */
+    void *mcp;     /* MCP surface state (http/mcp_transport.c) */
+    void *llm;     /* model gateway state (http/llm_routes.c) */
+    void *monitor; /* traces, metrics, evals (http/monitor_routes.c) */
 };
 
 /* Open the data directory, the store, recover unfinished jobs, start the

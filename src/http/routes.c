@@ -120,9 +120,9 @@ static void h_search(struct at_http_req *r)
                               NULL, NULL);
         return;
     }
-    at_http_reply_json(r, 200,
-                       json_pack("{s:s,s:o}", "query", q, "agents",
-                                 at_registry_search_json(r->app->registry, q)));
+    at_http_reply_json(
+        r, 200,
+        json_pack("{s:s,s:o}", "query", q, "agents", at_registry_search_json(r->app->registry, q)));
 }
 
 static void h_agent_get(struct at_http_req *r, const char *ref)
@@ -301,16 +301,16 @@ static void on_run_accepted(const char *job_id, int store_rc, void *arg)
         w->req = NULL;
         if (store_rc) {
             at_http_complete_problem(
-                req, 500, at_http_problem(AT_EIO, "the job could not be written to the store",
-                                          NULL));
+                req, 500,
+                at_http_problem(AT_EIO, "the job could not be written to the store", NULL));
         } else {
             char loc[128];
             snprintf(loc, sizeof(loc), API "/jobs/%s", job_id);
             at_http_add_header(req, "Location", loc);
             at_http_add_header(req, "Atlas-Job-Id", job_id);
-            at_http_complete_json(req, 202,
-                                  json_pack("{s:s,s:s,s:s}", "job", job_id, "state", "queued",
-                                            "status_url", loc));
+            at_http_complete_json(
+                req, 202,
+                json_pack("{s:s,s:s,s:s}", "job", job_id, "state", "queued", "status_url", loc));
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -442,8 +442,8 @@ static void method_not_allowed(struct at_http_req *r, const char *allow);
 
 static void h_chains_list(struct at_http_req *r)
 {
-    at_http_reply_json(r, 200, json_pack("{s:o}", "chains",
-                                         at_registry_chains_json(r->app->registry, NULL, 0)));
+    at_http_reply_json(
+        r, 200, json_pack("{s:o}", "chains", at_registry_chains_json(r->app->registry, NULL, 0)));
 }
 
 /* POST /api/v1/chains {"file": name for messages, "yaml": text} */
@@ -455,9 +455,8 @@ static void h_chains_register(struct at_http_req *r)
     const char *text = at_json_str(body, "yaml", NULL);
     const char *file = at_json_str(body, "file", "chain.yaml");
     if (!text) {
-        at_http_reply_problem(r, AT_EINVAL,
-                              "the body must be {\"yaml\": TEXT, \"file\"?: NAME}", "/yaml",
-                              NULL);
+        at_http_reply_problem(r, AT_EINVAL, "the body must be {\"yaml\": TEXT, \"file\"?: NAME}",
+                              "/yaml", NULL);
         json_decref(body);
         return;
     }
@@ -529,8 +528,9 @@ static void h_orchestrator(struct at_http_req *r, int get, int put, int del)
         at_reg_agent_unref(a);
         if (!is_orch) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "agent \"%s\" is not an orchestrator (its contract "
-                                       "needs type: orchestrator)",
+            snprintf(msg, sizeof(msg),
+                     "agent \"%s\" is not an orchestrator (its contract "
+                     "needs type: orchestrator)",
                      agent);
             at_http_reply_problem(r, AT_EINVAL, msg, "/agent", NULL);
             json_decref(body);
@@ -685,8 +685,7 @@ static void job_sse_unref(struct job_sse *c)
     free(c);
 }
 
-static void sse_send(struct at_http_stream *st, unsigned long *seq, const char *event,
-                     json_t *data)
+static void sse_send(struct at_http_stream *st, unsigned long *seq, const char *event, json_t *data)
 {
     char *text = data ? at_json_dumps(data) : at_strdup("{}");
     char id[32];

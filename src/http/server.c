@@ -43,9 +43,9 @@ struct at_http_stream {
     struct at_buf buf;
     size_t sent; /* bytes of buf already handed to MHD */
     int mhd_suspended;
-    int closed;  /* no more data will be written */
-    int sse;     /* gets heartbeats */
-    int gone;    /* MHD is done with the connection */
+    int closed; /* no more data will be written */
+    int sse;    /* gets heartbeats */
+    int gone;   /* MHD is done with the connection */
     at_http_stream_close_fn on_close;
     void *close_arg;
     struct at_http_stream *next, *prev; /* srv->streams */
@@ -84,8 +84,8 @@ static int bind_listen(const char *addr, struct at_http_server *s, struct at_dia
     if (addr[0] == '[') {
         const char *end = strchr(addr, ']');
         if (!end || end[1] != ':')
-            return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
-                               "listen address \"%s\" is not [IPv6]:PORT", addr);
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "listen address \"%s\" is not [IPv6]:PORT",
+                               addr);
         snprintf(host, sizeof(host), "%.*s", (int)(end - addr - 1), addr + 1);
         port = end + 2;
     } else {
@@ -96,7 +96,8 @@ static int bind_listen(const char *addr, struct at_http_server *s, struct at_dia
         snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
         port = colon + 1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof(host), "127.0.0.1");
@@ -116,8 +117,8 @@ static int bind_listen(const char *addr, struct at_http_server *s, struct at_dia
         int e = errno;
         close(fd);
         freeaddrinfo(ai);
-        return at_diag_set(d, at_err_from_errno(e), NULL, 0, 0, "cannot listen on %s: %s",
-                           addr, strerror(e));
+        return at_diag_set(d, at_err_from_errno(e), NULL, 0, 0, "cannot listen on %s: %s", addr,
+                           strerror(e));
     }
     s->ipv6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
@@ -176,9 +177,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static enum MHD_Result send_stream(struct at_http_req *r)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, r->stream,
-                                          stream_free);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16384, stream_read, r->stream, stream_free);
     r->stream = NULL; /* MHD's reference now lives in the response */
     if (r->resp_type)
         MHD_add_response_header(resp, "Content-Type", r->resp_type);
@@ -238,8 +238,8 @@ static enum MHD_Result send_prepared(struct at_http_req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct at_http_server *s = cls;
@@ -266,8 +266,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->started = 1;
         if (r->body_too_large) {
             char msg[128];
-            snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes "
-                                       "(execution.max_input_bytes)",
+            snprintf(msg, sizeof(msg),
+                     "the request body is larger than %zu bytes "
+                     "(execution.max_input_bytes)",
                      s->max_body);
             at_http_reply_problem(r, AT_E2BIG, msg, NULL, NULL);
         } else {
@@ -311,10 +312,9 @@ int at_http_start(const struct at_http_cfg *cfg, struct at_http_server **out, st
     s->mhd = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
             MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_TIMEOUT, 0u,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!s->mhd) {
         close(s->fd);
         pthread_mutex_destroy(&s->smu);
@@ -368,8 +368,9 @@ void at_http_stop(struct at_http_server *s)
         if (!r)
             break;
         at_http_complete_problem(r, 503,
-                                 at_http_problem(AT_ESTATE, "the daemon is shutting down; the "
-                                                            "job stays in the store",
+                                 at_http_problem(AT_ESTATE,
+                                                 "the daemon is shutting down; the "
+                                                 "job stays in the store",
                                                  NULL));
     }
     /* end every open stream so its connection can finish */
@@ -564,8 +565,7 @@ const char *at_http_query(struct at_http_req *r, const char *name)
 
 /* ---- answers ---- */
 
-static void set_answer(struct at_http_req *r, int status, const char *type, char *body,
-                       size_t len)
+static void set_answer(struct at_http_req *r, int status, const char *type, char *body, size_t len)
 {
     pthread_mutex_lock(&r->mu);
     free(r->resp_body);
@@ -595,8 +595,8 @@ json_t *at_http_problem(int code, const char *detail, const char *pointer)
     return at_json_problem(code, detail, pointer);
 }
 
-void at_http_reply_problem(struct at_http_req *r, int code, const char *detail,
-                           const char *pointer, json_t *extra)
+void at_http_reply_problem(struct at_http_req *r, int code, const char *detail, const char *pointer,
+                           json_t *extra)
 {
     json_t *p = at_http_problem(code, detail, pointer);
     if (extra) {

@@ -25,12 +25,12 @@ struct at_app; /* the daemon's components, see http/app.h */
 struct at_http_req {
     struct at_http_server *srv;
     struct at_app *app;
-    void *conn;             /* struct MHD_Connection */
+    void *conn; /* struct MHD_Connection */
     char method[16];
-    char *path;             /* decoded path, owned */
+    char *path; /* decoded path, owned */
     struct at_buf body;
     int body_too_large;
-    int started;            /* handler ran */
+    int started; /* handler ran */
 
     /* deferred answer (set by at_http_complete, guarded by mu) */
     pthread_mutex_t mu;
@@ -41,17 +41,17 @@ struct at_http_req {
     char *resp_body;
     size_t resp_len;
     const char *resp_type;
-    char *extra_headers;    /* "Name: value\n..." */
-    void *user;             /* handler state while suspended */
+    char *extra_headers; /* "Name: value\n..." */
+    void *user;          /* handler state while suspended */
     struct at_http_req *susp_next, *susp_prev;
     struct at_http_stream *stream; /* set by at_http_stream_start */
     void (*user_free)(void *user);
 };
 
 struct at_http_cfg {
-    const char *listen;     /* "127.0.0.1:7070", "[::1]:0" */
+    const char *listen; /* "127.0.0.1:7070", "[::1]:0" */
     size_t max_body;
-    int threads;            /* 0: 2 */
+    int threads; /* 0: 2 */
     struct at_app *app;
 };
 
@@ -74,8 +74,8 @@ void at_http_reply_text(struct at_http_req *r, int status, const char *type, con
                         size_t len);
 /* RFC 9457 problem with type urn:atlas:error:<slug>; pointer/extra optional
  * (extra is stolen and merged into the problem object). */
-void at_http_reply_problem(struct at_http_req *r, int code, const char *detail,
-                           const char *pointer, json_t *extra);
+void at_http_reply_problem(struct at_http_req *r, int code, const char *detail, const char *pointer,
+                           json_t *extra);
 /* Problem from a diagnostic (adds file/line/column when present). */
 void at_http_reply_diag(struct at_http_req *r, const struct at_diag *d);
 /* Add a response header to the answer about to be sent. */
@@ -84,7 +84,7 @@ void at_http_add_header(struct at_http_req *r, const char *name, const char *val
 /* Deferred answers: the handler calls at_http_suspend and returns; any
  * thread later calls at_http_complete_json / _problem exactly once. */
 void at_http_suspend(struct at_http_req *r);
-void at_http_complete_json(struct at_http_req *r, int status, json_t *body); /* steals */
+void at_http_complete_json(struct at_http_req *r, int status, json_t *body);       /* steals */
 void at_http_complete_problem(struct at_http_req *r, int status, json_t *problem); /* steals */
 
 /* Build a problem object (for handlers that complete later). */

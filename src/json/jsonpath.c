@@ -172,7 +172,10 @@ static int name_first(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }
 
-static int name_char(int c) { return name_first(c) || (c >= '0' && c <= '9'); }
+static int name_char(int c)
+{
+    return name_first(c) || (c >= '0' && c <= '9');
+}
 
 static struct jp_sel *add_sel(struct jp_seg *seg)
 {
@@ -821,7 +824,10 @@ int at_jsonpath_new(const char *expr, struct at_jsonpath **out, struct at_diag *
     return 0;
 }
 
-int at_jsonpath_is_singular(const struct at_jsonpath *p) { return p && p->singular; }
+int at_jsonpath_is_singular(const struct at_jsonpath *p)
+{
+    return p && p->singular;
+}
 
 size_t at_jsonpath_prefix(const struct at_jsonpath *p, const char **segs, size_t max)
 {

@@ -106,4 +106,7 @@ int at_jptr_append(struct at_buf *b, const char *token)
     return at_jptr_appendn(b, token, strlen(token));
 }
 
-int at_jptr_append_index(struct at_buf *b, size_t index) { return at_buf_printf(b, "/%zu", index); }
+int at_jptr_append_index(struct at_buf *b, size_t index)
+{
+    return at_buf_printf(b, "/%zu", index);
+}

@@ -838,6 +838,12 @@ void at_schema_free(struct at_schema *s)
     free(s);
 }
 
-const json_t *at_schema_json(const struct at_schema *s) { return s ? s->doc : NULL; }
+const json_t *at_schema_json(const struct at_schema *s)
+{
+    return s ? s->doc : NULL;
+}
 
-const json_t *at_schema_required(const struct at_schema *s) { return s ? s->required : NULL; }
+const json_t *at_schema_required(const struct at_schema *s)
+{
+    return s ? s->required : NULL;
+}

@@ -649,8 +649,7 @@ static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result)
     }
     if (at_engine_set_priority(t->m->cfg.engine, id, prio)) {
         char msg[200];
-        snprintf(msg, sizeof(msg), "job \"%.100s\" is not queued (only a queued job can move)",
-                 id);
+        snprintf(msg, sizeof(msg), "job \"%.100s\" is not queued (only a queued job can move)", id);
         *result = at__mcp_tool_error(AT_ESTATE, msg, 1);
         return 0;
     }

@@ -61,7 +61,7 @@ struct at_monitor {
     int64_t next_prune_ms;
 
     pthread_mutex_t log_mu;
-    struct at_map live;    /* job id -> struct mon_live (log_mu) */
+    struct at_map live; /* job id -> struct mon_live (log_mu) */
     unsigned long long log_dropped_bytes;
 
     pthread_rwlock_t eval_lock;

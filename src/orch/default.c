@@ -210,9 +210,11 @@ int at_orch_mediate(const struct at_schema *schema, json_t *input, json_t *decis
         json_t *c = coerce(v, type);
         if (c) {
             decide(decisions, "mediation: converted \"%s\" from %s to %s", pk,
-                   json_is_array(v) ? "array" : json_is_object(v) ? "object"
-                                                : json_is_string(v) ? "string"
-                                                : json_is_number(v) ? "number" : "value",
+                   json_is_array(v)    ? "array"
+                   : json_is_object(v) ? "object"
+                   : json_is_string(v) ? "string"
+                   : json_is_number(v) ? "number"
+                                       : "value",
                    type);
             json_object_set_new(input, pk, c);
         }

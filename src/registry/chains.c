@@ -110,8 +110,11 @@ int at_registry_chain_register(struct at_registry *r, const char *file, const ch
         entry_free(e);
         return 0;
     }
-    struct at_chain_rec rec = {.name = c->name, .definition = c->json, .source = (char *)file,
-                               .digest = e->digest, .registered_ms = e->registered_ms};
+    struct at_chain_rec rec = {.name = c->name,
+                               .definition = c->json,
+                               .source = (char *)file,
+                               .digest = e->digest,
+                               .registered_ms = e->registered_ms};
     rc = at_store_call(at__registry_store(r), chain_put, &rec);
     if (rc) {
         pthread_rwlock_unlock(at__registry_lock(r));
@@ -173,11 +176,11 @@ json_t *at_registry_chains_json(struct at_registry *r, const char *name, int ful
         json_t *steps = json_array();
         for (size_t i = 0; i < e->chain->nsteps; i++)
             json_array_append_new(steps, step_json(&e->chain->steps[i]));
-        json_t *j = json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s}", "name", e->chain->name,
-                              "description", e->chain->description, "steps", steps, "source",
-                              e->source, "digest", e->digest, "registered_at",
-                              at_time_iso8601(e->registered_ms, ts, sizeof(ts)), "on_failure",
-                              at_chain_strategy_name(e->chain->on_failure.strategy));
+        json_t *j =
+            json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s}", "name", e->chain->name, "description",
+                      e->chain->description, "steps", steps, "source", e->source, "digest",
+                      e->digest, "registered_at", at_time_iso8601(e->registered_ms, ts, sizeof(ts)),
+                      "on_failure", at_chain_strategy_name(e->chain->on_failure.strategy));
         if (full)
             json_object_set(j, "definition", e->chain->json);
         json_array_append_new(arr, j);

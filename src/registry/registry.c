@@ -23,8 +23,8 @@ struct at_registry {
     char *agents_dir;    /* DATA/agents: snapshots */
     char *contracts_dir; /* DATA/contracts: contract JSON per name@version */
     pthread_rwlock_t lock;
-    struct at_map by_key;  /* "name@version" -> entry */
-    struct at_map latest;  /* "name" -> entry (borrowed from by_key) */
+    struct at_map by_key; /* "name@version" -> entry */
+    struct at_map latest; /* "name" -> entry (borrowed from by_key) */
     at_reg_listener_fn listeners[8];
     void *listener_args[8];
     int nlisteners;
@@ -309,8 +309,8 @@ static int check_python(struct at_registry *r, const struct at_contract *c, stru
     if (ok == 1)
         return 0;
     return at_diag_set(d, AT_EDEPS, NULL, 0, 0,
-                       "dependencies.python requires \"%s\" but %s is Python %s", c->python,
-                       interp, ver);
+                       "dependencies.python requires \"%s\" but %s is Python %s", c->python, interp,
+                       ver);
 }
 
 int at_registry_check_python(const struct at_contract *c, struct at_diag *d)
@@ -343,8 +343,8 @@ static void fill_result(struct at_reg_result *res, const struct at_contract *c, 
 }
 
 static int commit_entry(struct at_registry *r, struct at_contract *c, const char *digest,
-                        const char *kind, const char *source, int force,
-                        struct at_reg_result *res, struct at_diag *d)
+                        const char *kind, const char *source, int force, struct at_reg_result *res,
+                        struct at_diag *d)
 {
     struct at_agent_rec rec = {
         .name = c->name,
@@ -400,8 +400,7 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
     if (name && strcmp(name, c->name) != 0) {
         if (!at_agent_name_valid(name)) {
             at_contract_unref(c);
-            return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not a valid agent name",
-                               name);
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not a valid agent name", name);
         }
         /* --name overrides the contract's name: rebuild from the JSON */
         json_t *j = json_deep_copy(c->json);
@@ -541,9 +540,10 @@ json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full)
     json_object_set_new(j, "type", json_string(c->type));
     json_object_set_new(j, "kind", json_string(a->kind));
     json_object_set_new(j, "digest", json_string(a->digest));
-    json_object_set_new(j, "capabilities", json_object_get(c->json, "capabilities")
-                                               ? json_incref(json_object_get(c->json, "capabilities"))
-                                               : json_array());
+    json_object_set_new(j, "capabilities",
+                        json_object_get(c->json, "capabilities")
+                            ? json_incref(json_object_get(c->json, "capabilities"))
+                            : json_array());
     json_object_set_new(j, "registered_at",
                         json_string(at_time_iso8601(a->registered_ms, ts, sizeof(ts))));
     if (full) {
@@ -556,7 +556,8 @@ json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full)
         json_object_set_new(j, "dependencies", get_or_null(c->json, "dependencies"));
         json_object_set_new(j, "model", get_or_null(c->json, "model"));
         json_object_set_new(j, "lifecycle", get_or_null(c->json, "lifecycle"));
-        json_object_set_new(j, "entrypoint", c->entrypoint ? json_incref(c->entrypoint) : json_null());
+        json_object_set_new(j, "entrypoint",
+                            c->entrypoint ? json_incref(c->entrypoint) : json_null());
         json_object_set_new(j, "remote", c->remote ? json_string(c->remote) : json_null());
         json_object_set_new(j, "idempotent", json_boolean(c->idempotent));
         json_object_set_new(j, "timeout", c->timeout_s > 0 ? json_real(c->timeout_s) : json_null());
@@ -657,7 +658,8 @@ json_t *at_registry_search_json(struct at_registry *r, const char *text)
             json_t *caps = json_object_get(c->json, "capabilities");
             size_t k;
             json_t *cap;
-            json_array_foreach(caps, k, cap) if (s < 2 && contains_ci(json_string_value(cap), w)) s = 2;
+            json_array_foreach(caps, k, cap) if (s < 2 && contains_ci(json_string_value(cap), w))
+                s = 2;
             if (!s && contains_ci(c->description, w))
                 s = 1;
             if (!s)

@@ -29,9 +29,8 @@ struct walk {
 static int skip_name(const char *n)
 {
     size_t len = strlen(n);
-    return !strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, ".git") ||
-           !strcmp(n, "__pycache__") || !strcmp(n, ".DS_Store") ||
-           (len > 4 && !strcmp(n + len - 4, ".pyc"));
+    return !strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, ".git") || !strcmp(n, "__pycache__") ||
+           !strcmp(n, ".DS_Store") || (len > 4 && !strcmp(n + len - 4, ".pyc"));
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -178,8 +177,8 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
             } else {
                 char *dst = at_fs_join(w->dest, crel);
                 if (mkdir(dst, 0755) < 0)
-                    rc = at_diag_set(w->d, at_err_from_errno(errno), dst, 0, 0,
-                                     "cannot create: %s", strerror(errno));
+                    rc = at_diag_set(w->d, at_err_from_errno(errno), dst, 0, 0, "cannot create: %s",
+                                     strerror(errno));
                 free(dst);
             }
             if (!rc)
@@ -188,8 +187,7 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
             char target[PATH_MAX];
             ssize_t tl = readlink(cabs, target, sizeof(target) - 1);
             if (tl < 0) {
-                rc = at_diag_set(w->d, AT_EIO, cabs, 0, 0, "cannot read link: %s",
-                                 strerror(errno));
+                rc = at_diag_set(w->d, AT_EIO, cabs, 0, 0, "cannot read link: %s", strerror(errno));
             } else {
                 target[tl] = '\0';
                 if (!link_inside(crel, target)) {
@@ -199,8 +197,7 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
                 } else if (w->h) {
                     crypto_hash_sha256_update(w->h, (const unsigned char *)"l ", 2);
                     crypto_hash_sha256_update(w->h, (const unsigned char *)crel, strlen(crel) + 1);
-                    crypto_hash_sha256_update(w->h, (const unsigned char *)target,
-                                              (size_t)tl + 1);
+                    crypto_hash_sha256_update(w->h, (const unsigned char *)target, (size_t)tl + 1);
                 } else {
                     char *dst = at_fs_join(w->dest, crel);
                     if (symlink(target, dst) < 0)
@@ -282,8 +279,8 @@ int at_snapshot_store(const char *dir, const char *store_root, char digest[AT_DI
         if (at_fs_is_dir(dest)) {
             at_fs_remove_tree(tmp); /* same content already stored */
         } else if (rename(tmp, dest) < 0) {
-            rc = at_diag_set(d, at_err_from_errno(errno), dest, 0, 0,
-                             "cannot store snapshot: %s", strerror(errno));
+            rc = at_diag_set(d, at_err_from_errno(errno), dest, 0, 0, "cannot store snapshot: %s",
+                             strerror(errno));
         }
     }
     if (rc) {

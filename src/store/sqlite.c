@@ -413,8 +413,9 @@ static int sq_agent_put(struct at_store *base, const struct at_agent_rec *r, int
         }
         sqlite3_finalize(st);
     }
-    const char *sql = "INSERT OR REPLACE INTO agents(name, version, digest, kind, source, contract,"
-                      " description, capabilities, registered_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)";
+    const char *sql =
+        "INSERT OR REPLACE INTO agents(name, version, digest, kind, source, contract,"
+        " description, capabilities, registered_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = sq_err(db, SQLITE_ERROR, "agent_put");
         wunlock(s);
@@ -505,9 +506,9 @@ static int sq_agent_get(struct at_store *base, const char *name, const char *ver
     size_t n;
     int rc;
     if (version)
-        rc = agents_query(SQ(base),
-                          "SELECT " AGENT_COLS " FROM agents WHERE name=?1 AND version=?2", name,
-                          version, &recs, &n);
+        rc =
+            agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents WHERE name=?1 AND version=?2",
+                         name, version, &recs, &n);
     else
         rc = agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents WHERE name=?1", name, NULL,
                           &recs, &n);
@@ -537,8 +538,8 @@ static int cmp_agent_recs(const void *a, const void *b)
 static int sq_agent_list(struct at_store *base, const char *name, struct at_agent_rec **out,
                          size_t *n)
 {
-    int rc = name ? agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents WHERE name=?1",
-                                 name, NULL, out, n)
+    int rc = name ? agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents WHERE name=?1", name,
+                                 NULL, out, n)
                   : agents_query(SQ(base), "SELECT " AGENT_COLS " FROM agents", NULL, NULL, out, n);
     if (!rc && *n > 1)
         qsort(*out, *n, sizeof(**out), cmp_agent_recs);
@@ -688,7 +689,7 @@ static int sq_job_update(struct at_store *base, const struct at_job_rec *r)
 }
 
 #define JOB_COLS                                                                                   \
-    "seq, id, agent, agent_version, priority, state, input, output, error, parent_id, root_id,"  \
+    "seq, id, agent, agent_version, priority, state, input, output, error, parent_id, root_id,"    \
     " depth, attempts, idempotent, source, meta, created_ms, started_ms, finished_ms, kind"
 
 static void read_job(sqlite3_stmt *st, struct at_job_rec *r)
@@ -723,7 +724,8 @@ static int sq_job_get(struct at_store *base, const char *id, struct at_job_rec *
     struct reader *rd = rlock(s);
     sqlite3_stmt *st;
     int rc = AT_ENOENT;
-    if (!(st = stmt_get(rd->db, &rd->st[ST_JOB_GET], "SELECT " JOB_COLS " FROM jobs WHERE id=?1"))) {
+    if (!(st =
+              stmt_get(rd->db, &rd->st[ST_JOB_GET], "SELECT " JOB_COLS " FROM jobs WHERE id=?1"))) {
         rc = sq_err(rd->db, SQLITE_ERROR, "job_get");
         runlock(rd);
         return rc;
@@ -812,8 +814,7 @@ static int sq_job_prune(struct at_store *base, int64_t before_ms, int *deleted)
     sqlite3 *db = wlock(s);
     sqlite3_stmt *st;
     int rc = 0;
-    sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE state >= 2 AND finished_ms < ?1", -1, &st,
-                       NULL);
+    sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE state >= 2 AND finished_ms < ?1", -1, &st, NULL);
     sqlite3_bind_int64(st, 1, before_ms);
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE)
@@ -973,12 +974,11 @@ static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0);
-        json_array_append_new(
-            arr, json_pack("{s:s,s:I,s:I,s:I,s:f}", "key", k ? k : "", "calls",
-                           (json_int_t)sqlite3_column_int64(st, 1), "tokens_in",
-                           (json_int_t)sqlite3_column_int64(st, 2), "tokens_out",
-                           (json_int_t)sqlite3_column_int64(st, 3), "cost_usd",
-                           sqlite3_column_double(st, 4)));
+        json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:I,s:f}", "key", k ? k : "", "calls",
+                                             (json_int_t)sqlite3_column_int64(st, 1), "tokens_in",
+                                             (json_int_t)sqlite3_column_int64(st, 2), "tokens_out",
+                                             (json_int_t)sqlite3_column_int64(st, 3), "cost_usd",
+                                             sqlite3_column_double(st, 4)));
     }
     sqlite3_finalize(st);
     runlock(rd);
@@ -1030,7 +1030,6 @@ static int sq_kv_put(struct at_store *base, const char *key, const char *value)
     return rc;
 }
 
-
 /* ---- the monitor: traces, logs, spans, evals ---- */
 
 /* Run one write statement with the binder; returns 0 or an AT_E*. */
@@ -1068,9 +1067,15 @@ static int rows_json(sqlite3_stmt *st, json_t **out)
             size_t nl = strlen(name);
             json_t *v;
             switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER: v = json_integer(sqlite3_column_int64(st, i)); break;
-            case SQLITE_FLOAT: v = json_real(sqlite3_column_double(st, i)); break;
-            case SQLITE_NULL: v = json_null(); break;
+            case SQLITE_INTEGER:
+                v = json_integer(sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_FLOAT:
+                v = json_real(sqlite3_column_double(st, i));
+                break;
+            case SQLITE_NULL:
+                v = json_null();
+                break;
             default:
                 if (nl > 5 && strcmp(name + nl - 5, "_json") == 0) {
                     v = col_json(st, i);
@@ -1255,7 +1260,7 @@ static long long used_bytes(sqlite3 *db)
 
 /* Finished roots whose trees have no unfinished job, oldest first. */
 #define PRUNABLE                                                                                   \
-    "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.state >= 2"                         \
+    "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.state >= 2"                           \
     " AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.root_id = r.id AND c.state < 2)"
 
 static int sq_trace_prune(struct at_store *base, int64_t before_ms, long long max_bytes,
@@ -1268,8 +1273,8 @@ static int sq_trace_prune(struct at_store *base, int64_t before_ms, long long ma
         max_trees = 1000;
     int rc = exec_sql(db, "SAVEPOINT prune");
     if (!rc && before_ms > 0)
-        rc = prune_trees(db, PRUNABLE " AND r.finished_ms < ?1 ORDER BY r.seq LIMIT ?2",
-                         before_ms, max_trees, deleted);
+        rc = prune_trees(db, PRUNABLE " AND r.finished_ms < ?1 ORDER BY r.seq LIMIT ?2", before_ms,
+                         max_trees, deleted);
     if (!rc && max_bytes > 0 && *deleted < max_trees && used_bytes(db) > max_bytes) {
         /* a tenth of what is left (at least 10, at most the budget) */
         sqlite3_stmt *st;
@@ -1423,8 +1428,8 @@ static int sq_eval_result_put(struct at_store *base, const struct at_eval_result
                      bind_result, r);
 }
 
-static int sq_eval_results(struct at_store *base, const char *job_id, const char *eval,
-                           int limit, json_t **out)
+static int sq_eval_results(struct at_store *base, const char *job_id, const char *eval, int limit,
+                           json_t **out)
 {
     char lim[32];
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);

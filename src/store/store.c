@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const state_names[] = {"queued", "running", "completed", "failed",
-                                          "cancelled"};
+static const char *const state_names[] = {"queued", "running", "completed", "failed", "cancelled"};
 
 const char *at_job_state_name(enum at_job_state s)
 {

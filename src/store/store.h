@@ -37,10 +37,10 @@ static inline int at_job_state_final(enum at_job_state s)
 struct at_agent_rec {
     char *name;
     char *version;
-    char *digest;       /* "sha256:..." of the registered directory; "" for remote */
-    char *kind;         /* "local" | "remote" */
-    char *source;       /* path registered from, or the remote URL */
-    json_t *contract;   /* normalised agent block */
+    char *digest;     /* "sha256:..." of the registered directory; "" for remote */
+    char *kind;       /* "local" | "remote" */
+    char *source;     /* path registered from, or the remote URL */
+    json_t *contract; /* normalised agent block */
     int64_t registered_ms;
 };
 
@@ -54,47 +54,47 @@ struct at_chain_rec {
 
 struct at_job_rec {
     char id[AT_ID_MAX];
-    int64_t seq;          /* FIFO order within a priority; assigned by the store */
+    int64_t seq; /* FIFO order within a priority; assigned by the store */
     char *agent;
     char *agent_version;
-    int priority;         /* higher runs first */
+    int priority; /* higher runs first */
     enum at_job_state state;
     json_t *input;
-    json_t *output;       /* NULL until completed */
-    json_t *error;        /* {"type","title","detail","pointer"?,...} or NULL */
-    char *parent_id;      /* NULL for roots */
-    char *root_id;        /* the tree's root (itself for roots) */
-    int depth;            /* spawn depth: 0 for roots */
-    int attempts;         /* times it started running */
-    int idempotent;       /* may be re-run after a daemon restart */
-    char *source;         /* "http", "cli", "mcp", "spawn", "chain", ... */
-    char *kind;           /* "agent" (NULL means agent) | "chain" | "orchestrator" */
-    json_t *meta;         /* free-form: usage, progress, ... or NULL */
+    json_t *output;  /* NULL until completed */
+    json_t *error;   /* {"type","title","detail","pointer"?,...} or NULL */
+    char *parent_id; /* NULL for roots */
+    char *root_id;   /* the tree's root (itself for roots) */
+    int depth;       /* spawn depth: 0 for roots */
+    int attempts;    /* times it started running */
+    int idempotent;  /* may be re-run after a daemon restart */
+    char *source;    /* "http", "cli", "mcp", "spawn", "chain", ... */
+    char *kind;      /* "agent" (NULL means agent) | "chain" | "orchestrator" */
+    json_t *meta;    /* free-form: usage, progress, ... or NULL */
     int64_t created_ms, started_ms, finished_ms; /* wall clock; 0 when not yet */
 };
 
 struct at_job_filter {
-    const char *agent;    /* NULL: any */
-    int state;            /* -1: any */
-    const char *parent;   /* NULL: any */
-    int64_t before_seq;   /* 0: from the newest; else only seq < before_seq */
-    int64_t since_ms;     /* 0: any */
-    int limit;            /* <= 0: 100 */
+    const char *agent;  /* NULL: any */
+    int state;          /* -1: any */
+    const char *parent; /* NULL: any */
+    int64_t before_seq; /* 0: from the newest; else only seq < before_seq */
+    int64_t since_ms;   /* 0: any */
+    int limit;          /* <= 0: 100 */
 };
 
 /* One model call through the gateway (or usage an agent reported). */
 struct at_usage_rec {
     char id[AT_ID_MAX];
-    char *job_id;   /* NULL for calls from outside any job */
-    char *root_id;  /* the job tree's root, for per-chain budgets */
-    char *agent;    /* "name" of the job's agent, or NULL */
-    char *backend;  /* configured backend name, or "agent" for self-reported */
+    char *job_id;  /* NULL for calls from outside any job */
+    char *root_id; /* the job tree's root, for per-chain budgets */
+    char *agent;   /* "name" of the job's agent, or NULL */
+    char *backend; /* configured backend name, or "agent" for self-reported */
     char *model;
-    char *tier;     /* "fast" | "balanced" | "powerful" | NULL */
+    char *tier; /* "fast" | "balanced" | "powerful" | NULL */
     long long tokens_in, tokens_out;
     double cost_usd;
     long long latency_ms, ttft_ms; /* -1 when unknown */
-    char *status;   /* "ok" | "error" | "refused" ... */
+    char *status;                  /* "ok" | "error" | "refused" ... */
     int64_t created_ms;
 };
 
@@ -119,7 +119,7 @@ struct at_trace_filter {
 struct at_log_line {
     const char *job_id;
     const char *root_id;
-    int seq;            /* per job, from 1 */
+    int seq; /* per job, from 1 */
     int64_t ts_ms;
     const char *stream; /* "stderr" | "mcp" | "atlas" */
     const char *text;
@@ -130,7 +130,7 @@ struct at_log_line {
 struct at_span_rec {
     const char *id;
     const char *root_id, *job_id;
-    const char *kind;   /* "model" | "tool" */
+    const char *kind; /* "model" | "tool" */
     const char *name;
     const char *status;
     int64_t started_ms, duration_ms;
@@ -141,9 +141,9 @@ struct at_span_rec {
 struct at_eval_rec {
     const char *name;
     const char *target_agent;
-    const char *trigger;     /* "every_execution" | "sampled" | "manual" */
+    const char *trigger;      /* "every_execution" | "sampled" | "manual" */
     const json_t *definition; /* the eval block as JSON */
-    const char *source;      /* the YAML text */
+    const char *source;       /* the YAML text */
     int64_t registered_ms;
 };
 
@@ -173,8 +173,7 @@ struct at_store_ops {
     int (*agent_get)(struct at_store *s, const char *name, const char *version,
                      struct at_agent_rec *out);
     int (*agent_list)(struct at_store *s, const char *name, struct at_agent_rec **out, size_t *n);
-    int (*agent_search)(struct at_store *s, const char *text, struct at_agent_rec **out,
-                        size_t *n);
+    int (*agent_search)(struct at_store *s, const char *text, struct at_agent_rec **out, size_t *n);
     int (*agent_delete)(struct at_store *s, const char *name, const char *version, int *deleted);
 
     int (*job_insert)(struct at_store *s, struct at_job_rec *r);
@@ -259,8 +258,7 @@ void at_job_rec_copy(struct at_job_rec *dst, const struct at_job_rec *src);
 json_t *at_job_rec_to_json(const struct at_job_rec *r);
 
 /* Backends. */
-int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out,
-                         struct at_diag *d);
+int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d);
 
 /* Convenience wrappers over s->ops. */
 #define at_store_call(s, fn, ...) ((s)->ops->fn((s), __VA_ARGS__))

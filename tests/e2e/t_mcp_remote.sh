@@ -30,6 +30,8 @@ start_ts() {
 mkdir -p "$DATA"
 printf 'execution:\n  circuit_breaker: {failure_threshold: 3, recovery_timeout: 5}\n' >"$T/config.yaml"
 start_daemon --config "$T/config.yaml"
+# libcurl is loaded on first use (src/daemon/curl_lazy.c): not at idle
+expect_eq "an idle daemon has not loaded libcurl" "$(grep -c libcurl "/proc/$DAEMON_PID/maps")" "0"
 
 # --- TypeScript SDK 1.x, session mode
 start_ts v1 0
@@ -39,6 +41,7 @@ expect_eq "register --remote (TS SDK 1.x)" "$rc" 0
 run_rc rc atlas run ts-v1 --input '{"text":"hello v1"}'
 expect_eq "atlas run ts-v1" "$rc" 0
 expect_eq "ts-v1 output" "$(j 'd["text"]' <"$T/out")" "hello v1"
+expect_eq "a remote agent's run loaded it" "$(grep -q libcurl "/proc/$DAEMON_PID/maps" && echo yes)" "yes"
 
 # --- TypeScript SDK 2.x, stateless
 start_ts v2 0

@@ -89,9 +89,10 @@ starts=$(for id in $ids; do atlas --json job "$id" | j 'd["started_at"]'; done |
 expect_eq "all four completed" "$(for id in $ids; do atlas --json job "$id" | j 'd["state"]'; done | sort -u)" "completed"
 
 # priority, then FIFO: with both slots busy, queued jobs start by priority
-b1=$(atlas run --async slow --input '{"ms": 700}')
-b2=$(atlas run --async slow --input '{"ms": 700}')
-sleep 0.2
+b1=$(atlas run --async slow --input '{"ms": 1500}')
+b2=$(atlas run --async slow --input '{"ms": 1500}')
+running_slow() { [ "$(curl -s "$ATLAS_URL/api/v1/jobs?state=running&agent=slow" | j 'len(d["jobs"])')" = "$1" ]; }
+wait_for running_slow 2
 low=$(atlas run --async slow --priority 0 --input '{"ms": 10, "tag": "low"}')
 hi1=$(atlas run --async slow --priority 5 --input '{"ms": 10, "tag": "hi1"}')
 hi2=$(atlas run --async slow --priority 5 --input '{"ms": 10, "tag": "hi2"}')
@@ -116,9 +117,10 @@ run_rc rc atlas cancel "$q"
 expect_eq "cancelling a finished job fails" "$rc" 1
 expect_contains "and says why" "$(cat "$T/err")" "already cancelled"
 atlas cancel "$b2" >/dev/null
+wait_for sh -c "$BIN/atlas --json job $b2 | grep -q cancelled"
 
 # a sync request whose job is cancelled gets a problem
-( sleep 0.4; atlas cancel "$(atlas jobs --json --state running --agent slow --limit 1 | j 'd[0]["id"]')" >/dev/null ) &
+( wait_for running_slow 1; atlas cancel "$(atlas jobs --json --state running --agent slow --limit 1 | j 'd[0]["id"]')" >/dev/null ) &
 canceller=$!
 run_rc rc atlas run slow --input '{"ms": 5000}'
 wait $canceller

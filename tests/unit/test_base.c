@@ -151,8 +151,11 @@ static void test_utf8(void **state)
     assert_int_equal(at_utf8_valid_prefix("ab\xff", 3), 2);
     assert_int_equal(at_utf8_valid_prefix("\xed\xa0\x80", 3), 0); /* surrogate */
     assert_int_equal(at_utf8_valid_prefix("\xc0\xaf", 2), 0);     /* overlong */
-    char *s = at_utf8_sanitize("a\xff" "b\0c", 5);
-    assert_string_equal(s, "a\xef\xbf\xbd" "bc");
+    char *s = at_utf8_sanitize("a\xff"
+                               "b\0c",
+                               5);
+    assert_string_equal(s, "a\xef\xbf\xbd"
+                           "bc");
     free(s);
 }
 
@@ -223,7 +226,8 @@ static void test_rpc_framing(void **state)
     (void)state;
     struct at_rpc_reader r;
     at_rpc_reader_init(&r, 64);
-    const char *in = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\n{\"jsonrpc\":\"2.0\",\"meth";
+    const char *in =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\n{\"jsonrpc\":\"2.0\",\"meth";
     assert_int_equal(at_rpc_reader_feed(&r, in, strlen(in)), 0);
     const char *line;
     size_t len;
@@ -247,7 +251,10 @@ static void test_rpc_framing(void **state)
     assert_int_equal(at_rpc_reader_next(&r, &line, &len), AT_E2BIG);
     at_rpc_reader_release(&r);
 
-    const char *bad[] = {"garbage", "[1]", "{}", "{\"jsonrpc\":\"1.0\",\"id\":1,\"result\":1}",
+    const char *bad[] = {"garbage",
+                         "[1]",
+                         "{}",
+                         "{\"jsonrpc\":\"1.0\",\"id\":1,\"result\":1}",
                          "{\"jsonrpc\":\"2.0\",\"id\":1}",
                          "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{\"code\":1}}",
                          "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"x\"}",
@@ -255,7 +262,8 @@ static void test_rpc_framing(void **state)
                          "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":3}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(at_rpc_parse(bad[i], strlen(bad[i]), &m, &d), AT_EPROTO);
-    const char *err = "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"error\":{\"code\":-32601,\"message\":\"no\"}}";
+    const char *err =
+        "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"error\":{\"code\":-32601,\"message\":\"no\"}}";
     assert_int_equal(at_rpc_parse(err, strlen(err), &m, &d), 0);
     assert_int_equal(m.kind, AT_RPC_ERROR);
     assert_int_equal(m.error_code, -32601);
@@ -267,9 +275,10 @@ static void test_rpc_framing(void **state)
     json_t *params = json_pack("{s:s}", "name", "echo");
     assert_int_equal(at_rpc_write_request(&b, 7, "tools/call", params), 0);
     json_decref(params);
-    assert_string_equal(at_buf_str(&b),
-                        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
-                        "\"echo\"}}\n");
+    assert_string_equal(
+        at_buf_str(&b),
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+        "\"echo\"}}\n");
     at_buf_release(&b);
 }
 

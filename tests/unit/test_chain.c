@@ -33,9 +33,9 @@ static void test_format_errors(void **state)
                      AT_EINVAL);
     assert_int_equal(d.line, 5);
     assert_non_null(strstr(d.msg, "chain.steps[0].bogus: unknown key"));
-    assert_int_equal(load("chain:\n  name: x\n  steps:\n    - {agent: a, parallel: [{agent: b}]}\n",
-                          &c, &d),
-                     AT_EINVAL);
+    assert_int_equal(
+        load("chain:\n  name: x\n  steps:\n    - {agent: a, parallel: [{agent: b}]}\n", &c, &d),
+        AT_EINVAL);
     assert_non_null(strstr(d.msg, "either `agent:` or `parallel:`"));
     assert_int_equal(load("chain:\n  name: x\n  steps:\n    - agent: a\n      input_map: {q: "
                           "\"$.trigger[\"}\n",
@@ -69,16 +69,17 @@ static void test_format_errors(void **state)
 static void test_mapping(void **state)
 {
     (void)state;
-    const char *text = "chain:\n"
-                       "  name: m\n"
-                       "  steps:\n"
-                       "    - id: first\n"
-                       "      agent: a\n"
-                       "      input_map: {q: \"$.trigger.q\", n: 3, s: \"$$lit\", gone: \"$.trigger.none\"}\n"
-                       "    - agent: b\n"
-                       "      input_map: {x: \"$.steps.first.output.x\", i: \"$.steps[0].input.n\","
-                       " all: \"$.steps[0].output.list[*]\"}\n"
-                       "    - agent: c\n";
+    const char *text =
+        "chain:\n"
+        "  name: m\n"
+        "  steps:\n"
+        "    - id: first\n"
+        "      agent: a\n"
+        "      input_map: {q: \"$.trigger.q\", n: 3, s: \"$$lit\", gone: \"$.trigger.none\"}\n"
+        "    - agent: b\n"
+        "      input_map: {x: \"$.steps.first.output.x\", i: \"$.steps[0].input.n\","
+        " all: \"$.steps[0].output.list[*]\"}\n"
+        "    - agent: c\n";
     struct at_chain *c;
     struct at_diag d;
     assert_int_equal(load(text, &c, &d), 0);
@@ -131,11 +132,11 @@ static struct at_schema *schema(const char *text)
 static void test_mediation(void **state)
 {
     (void)state;
-    struct at_schema *s = schema(
-        "{\"type\":\"object\",\"properties\":{\"count\":{\"type\":\"integer\"},"
-        "\"flag\":{\"type\":\"boolean\",\"default\":true},\"text\":{\"type\":\"string\"},"
-        "\"tags\":{\"type\":\"array\"}},\"required\":[\"count\",\"text\"],"
-        "\"additionalProperties\":false}");
+    struct at_schema *s =
+        schema("{\"type\":\"object\",\"properties\":{\"count\":{\"type\":\"integer\"},"
+               "\"flag\":{\"type\":\"boolean\",\"default\":true},\"text\":{\"type\":\"string\"},"
+               "\"tags\":{\"type\":\"array\"}},\"required\":[\"count\",\"text\"],"
+               "\"additionalProperties\":false}");
     json_t *decisions = json_array();
     json_t *in = json_pack("{s:s,s:[{s:s,s:s},s],s:s,s:s}", "COUNT", "12", "Text", "title", "A",
                            "body", "B", "c", "tags", "one", "extra", "x");

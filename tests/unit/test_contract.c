@@ -91,8 +91,8 @@ static void expect_error(const char *from, const char *to, int code, int line, i
     struct at_diag d;
     int rc = load(text, &c, &d);
     if (rc != code || d.line != line || (col && d.col != col) || !strstr(d.msg, msg))
-        print_error("for [%s -> %s]: rc=%d line=%d col=%d msg=%s\n", from, to, rc, d.line,
-                    d.col, d.msg);
+        print_error("for [%s -> %s]: rc=%d line=%d col=%d msg=%s\n", from, to, rc, d.line, d.col,
+                    d.msg);
     assert_int_equal(rc, code);
     assert_int_equal(d.line, line);
     if (col)
@@ -137,8 +137,8 @@ static void test_errors_are_located(void **state)
     expect_error("preference: \"fast\"", "preference: \"quick\"", AT_EINVAL, 33, 17,
                  "\"quick\" is not one of: fast, balanced, powerful");
     expect_error("          type: string\n          description: \"The text",
-                 "          type: text\n          description: \"The text", AT_ESCHEMA, 11,
-                 17, "agent.input.schema.properties.text.type: invalid JSON Schema");
+                 "          type: text\n          description: \"The text", AT_ESCHEMA, 11, 17,
+                 "agent.input.schema.properties.text.type: invalid JSON Schema");
     expect_error("  name: \"summarizer\"\n", "", AT_EINVAL, 2, 0,
                  "agent.name: required key is missing");
     expect_error("name: \"summarizer\"", "name: \"Summarizer!\"", AT_EINVAL, 3, 9,
@@ -147,8 +147,8 @@ static void test_errors_are_located(void **state)
                  "is not a version constraint");
     expect_error("  entrypoint: [\"python3\", \"agent.py\"]\n", "  remote: \"ftp://x\"\n",
                  AT_EINVAL, 51, 11, "is not an http(s) URL");
-    expect_error("    - summarization\n", "    - summarization\n    - {a: 1}\n", AT_EINVAL, 28,
-                 8, "agent.capabilities[2]: expected a string, got mapping");
+    expect_error("    - summarization\n", "    - summarization\n    - {a: 1}\n", AT_EINVAL, 28, 8,
+                 "agent.capabilities[2]: expected a string, got mapping");
 }
 
 static void test_yaml_hostile(void **state)
@@ -161,8 +161,7 @@ static void test_yaml_hostile(void **state)
     assert_int_equal(load("agent:\n  name: a\n  name: b\n", &c, &d), AT_EPARSE);
     assert_int_equal(load("[1, 2]", &c, &d), AT_EINVAL);
     assert_int_equal(load("", &c, &d), AT_EINVAL);
-    assert_int_equal(load("agent: {name: x, version: 1.0.0}\n---\nagent: {}\n", &c, &d),
-                     AT_EPARSE);
+    assert_int_equal(load("agent: {name: x, version: 1.0.0}\n---\nagent: {}\n", &c, &d), AT_EPARSE);
     assert_int_equal(d.line, 2);
     assert_non_null(strstr(d.msg, "only one YAML document"));
     /* deep nesting is bounded */
@@ -183,14 +182,14 @@ static void test_semver(void **state)
     assert_int_equal(at_semver_parse("1.2.3-rc.1+build.5", &b), 0);
     assert_string_equal(b.pre, "rc.1");
     assert_string_equal(b.build, "build.5");
-    const char *bad[] = {"1.2", "01.2.3", "1.2.3-", "1.2.3+", "v1.2.3", "1.2.3-01", "1..3",
-                         "1.2.3-a..b", "99999999999.0.0", ""};
+    const char *bad[] = {"1.2",      "01.2.3", "1.2.3-",     "1.2.3+",          "v1.2.3",
+                         "1.2.3-01", "1..3",   "1.2.3-a..b", "99999999999.0.0", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(at_semver_parse(bad[i], &a), AT_EINVAL);
     /* SemVer 2.0.0 section 11 example order */
-    const char *order[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-                           "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1",
-                           "1.1.0", "1.10.0", "2.0.0"};
+    const char *order[] = {"1.0.0-alpha",  "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
+                           "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1",       "1.0.0",
+                           "1.0.1",        "1.1.0",         "1.10.0",           "2.0.0"};
     for (size_t i = 0; i + 1 < sizeof(order) / sizeof(order[0]); i++) {
         assert_int_equal(at_semver_parse(order[i], &a), 0);
         assert_int_equal(at_semver_parse(order[i + 1], &b), 0);

@@ -46,13 +46,16 @@ static struct at_store *open_store(void)
     return s;
 }
 
-static void put_agent(struct at_store *s, const char *name, const char *version,
-                      const char *digest, int force, int want)
+static void put_agent(struct at_store *s, const char *name, const char *version, const char *digest,
+                      int force, int want)
 {
     json_t *c = json_pack("{s:s,s:s,s:s,s:[s]}", "name", name, "version", version, "description",
                           "does things", "capabilities", "summarization");
-    struct at_agent_rec r = {.name = (char *)name, .version = (char *)version,
-                             .digest = (char *)digest, .kind = "local", .source = "/x",
+    struct at_agent_rec r = {.name = (char *)name,
+                             .version = (char *)version,
+                             .digest = (char *)digest,
+                             .kind = "local",
+                             .source = "/x",
                              .contract = c};
     assert_int_equal(at_store_call(s, agent_put, &r, force), want);
     json_decref(c);
@@ -181,10 +184,16 @@ static void test_usage_and_kv(void **state)
     struct at_store *s = open_store();
     const char *models[] = {"m1", "m2", "m1"};
     for (int i = 0; i < 3; i++) {
-        struct at_usage_rec u = {.job_id = "job_1", .root_id = "job_1", .agent = "a",
-                                 .backend = "local", .model = (char *)models[i],
-                                 .tokens_in = 10, .tokens_out = 5, .cost_usd = 0.5,
-                                 .latency_ms = 3, .ttft_ms = 1};
+        struct at_usage_rec u = {.job_id = "job_1",
+                                 .root_id = "job_1",
+                                 .agent = "a",
+                                 .backend = "local",
+                                 .model = (char *)models[i],
+                                 .tokens_in = 10,
+                                 .tokens_out = 5,
+                                 .cost_usd = 0.5,
+                                 .latency_ms = 3,
+                                 .ttft_ms = 1};
         snprintf(u.id, sizeof(u.id), "call_%d", i);
         assert_int_equal(at_store_call(s, usage_insert, &u), 0);
     }
