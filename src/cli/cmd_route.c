@@ -12,7 +12,9 @@ static void usage(FILE *f)
     fputs("usage: atlas route --input JSON|@FILE|- [--hint TEXT] [--async] [--json]\n\n"
           "Runs an input that names no agent: the orchestrator routes it to the agent whose\n"
           "input schema accepts it and whose capabilities and description match it best\n"
-          "(and the hint).  Prints the output; the chosen agent goes to stderr.\n",
+          "(and the hint); when several fit and the daemon has a model backend, a model\n"
+          "of the fast tier picks among them.  Prints the output; the chosen agent goes\n"
+          "to stderr, and every decision is in the job's meta.decisions.\n",
           f);
 }
 

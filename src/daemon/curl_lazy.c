@@ -22,28 +22,28 @@
 #include <pthread.h>
 #include <stdarg.h>
 
-#define AT_CURL_FUNCS(X)                                                                     \
-    X(CURLcode, global_init, (long flags))                                                   \
-    X(void, global_cleanup, (void))                                                          \
-    X(CURL *, easy_init, (void))                                                             \
-    X(void, easy_cleanup, (CURL * h))                                                        \
-    X(void, easy_reset, (CURL * h))                                                          \
-    X(CURLcode, easy_perform, (CURL * h))                                                    \
-    X(CURLcode, easy_setopt, (CURL * h, CURLoption o, ...))                                  \
-    X(CURLcode, easy_getinfo, (CURL * h, CURLINFO i, ...))                                   \
-    X(const char *, easy_strerror, (CURLcode c))                                             \
-    X(struct curl_slist *, slist_append, (struct curl_slist * l, const char *s))             \
-    X(void, slist_free_all, (struct curl_slist * l))                                         \
-    X(CURLM *, multi_init, (void))                                                           \
-    X(CURLMcode, multi_cleanup, (CURLM * m))                                                 \
-    X(CURLMcode, multi_setopt, (CURLM * m, CURLMoption o, ...))                              \
-    X(CURLMcode, multi_add_handle, (CURLM * m, CURL * h))                                    \
-    X(CURLMcode, multi_remove_handle, (CURLM * m, CURL * h))                                 \
-    X(CURLMcode, multi_perform, (CURLM * m, int *running))                                   \
-    X(CURLMcode, multi_poll,                                                                 \
-      (CURLM * m, struct curl_waitfd * fds, unsigned n, int timeout_ms, int *numfds))        \
-    X(CURLMcode, multi_wakeup, (CURLM * m))                                                  \
-    X(CURLMcode, multi_timeout, (CURLM * m, long *ms))                                       \
+#define AT_CURL_FUNCS(X)                                                                           \
+    X(CURLcode, global_init, (long flags))                                                         \
+    X(void, global_cleanup, (void))                                                                \
+    X(CURL *, easy_init, (void))                                                                   \
+    X(void, easy_cleanup, (CURL * h))                                                              \
+    X(void, easy_reset, (CURL * h))                                                                \
+    X(CURLcode, easy_perform, (CURL * h))                                                          \
+    X(CURLcode, easy_setopt, (CURL * h, CURLoption o, ...))                                        \
+    X(CURLcode, easy_getinfo, (CURL * h, CURLINFO i, ...))                                         \
+    X(const char *, easy_strerror, (CURLcode c))                                                   \
+    X(struct curl_slist *, slist_append, (struct curl_slist * l, const char *s))                   \
+    X(void, slist_free_all, (struct curl_slist * l))                                               \
+    X(CURLM *, multi_init, (void))                                                                 \
+    X(CURLMcode, multi_cleanup, (CURLM * m))                                                       \
+    X(CURLMcode, multi_setopt, (CURLM * m, CURLMoption o, ...))                                    \
+    X(CURLMcode, multi_add_handle, (CURLM * m, CURL * h))                                          \
+    X(CURLMcode, multi_remove_handle, (CURLM * m, CURL * h))                                       \
+    X(CURLMcode, multi_perform, (CURLM * m, int *running))                                         \
+    X(CURLMcode, multi_poll,                                                                       \
+      (CURLM * m, struct curl_waitfd * fds, unsigned n, int timeout_ms, int *numfds))              \
+    X(CURLMcode, multi_wakeup, (CURLM * m))                                                        \
+    X(CURLMcode, multi_timeout, (CURLM * m, long *ms))                                             \
     X(CURLMsg *, multi_info_read, (CURLM * m, int *left))
 
 static struct {
@@ -58,15 +58,17 @@ static void load(void)
 {
     void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        at_error("curl", "cannot load libcurl (needed for remote agents, model backends "
-                         "and OTLP export): %s", dlerror());
+        at_error("curl",
+                 "cannot load libcurl (needed for remote agents, model backends "
+                 "and OTLP export): %s",
+                 dlerror());
         return;
     }
     /* never dlclose()d: handles may outlive any user */
-#define X(ret, name, args)                                                                   \
-    if (!(*(void **)&fn.name = dlsym(lib, "curl_" #name))) {                                \
-        at_error("curl", "libcurl.so.4 lacks curl_%s", #name);                               \
-        return;                                                                              \
+#define X(ret, name, args)                                                                         \
+    if (!(*(void **)&fn.name = dlsym(lib, "curl_" #name))) {                                       \
+        at_error("curl", "libcurl.so.4 lacks curl_%s", #name);                                     \
+        return;                                                                                    \
     }
     AT_CURL_FUNCS(X)
 #undef X

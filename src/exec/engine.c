@@ -1129,6 +1129,11 @@ static void hand_over(struct at_engine *e, struct at_job *j, const struct at_sub
     j->request_arg = s->request_arg;
     if (json_is_object(s->meta))
         j->call_meta = json_deep_copy(s->meta);
+    if (json_array_size(s->decisions)) {
+        if (!j->rec.meta)
+            j->rec.meta = json_object();
+        json_object_set_new(j->rec.meta, "decisions", json_deep_copy(s->decisions));
+    }
     if (!j->chain) {
         at__token_put(e, j->token, j);
         atomic_fetch_add(&e->queued, 1);

@@ -76,8 +76,10 @@ struct at_submit {
     void *event_arg;
     at_engine_request_fn on_request; /* the submitter answers the agent's requests first */
     void *request_arg;
-    json_t *meta; /* extra _meta for the agent's tools/call (e.g. W3C trace
-                     context); borrowed, copied into the job */
+    json_t *meta;      /* extra _meta for the agent's tools/call (e.g. W3C trace
+                          context); borrowed, copied into the job */
+    json_t *decisions; /* the orchestrator's decisions taken before the job existed
+                          (routing): borrowed, copied into meta.decisions */
 };
 
 /* Validate the input against the agent's contract (defaults applied) and

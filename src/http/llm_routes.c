@@ -36,6 +36,11 @@ static struct at_llm *gateway_of(struct at_app *app)
     return __atomic_load_n((struct at_llm **)&app->llm, __ATOMIC_ACQUIRE);
 }
 
+struct at_llm *at_http_llm_gateway(struct at_app *app)
+{
+    return gateway_of(app);
+}
+
 int at_http_llm_start(struct at_app *app, struct at_diag *d)
 {
     __atomic_store_n((struct at_llm **)&app->llm, NULL, __ATOMIC_RELEASE);

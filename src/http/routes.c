@@ -16,7 +16,9 @@
 #include "http/monitor_routes.h"
 #include "http/server.h"
 #include "json/json.h"
+#include "llm/gateway.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,15 +339,14 @@ static int prefers_async(struct at_http_req *r)
 }
 
 /* Run an agent (ref) or a chain (chain): sync, or async with Prefer. */
-static void run_target(struct at_http_req *r, const char *ref, const char *chain, json_t *input,
-                       const char *routed);
+static void run_target(struct at_http_req *r, const char *ref, const char *chain, json_t *input);
 
 static void h_run(struct at_http_req *r, const char *ref)
 {
     json_t *input;
     if (body_json(r, 1, &input))
         return;
-    run_target(r, ref, NULL, input, NULL);
+    run_target(r, ref, NULL, input);
     json_decref(input);
 }
 
@@ -354,13 +355,157 @@ static void h_chain_run(struct at_http_req *r, const char *name)
     json_t *input;
     if (body_json(r, 1, &input))
         return;
-    run_target(r, NULL, name, input, NULL);
+    run_target(r, NULL, name, input);
     json_decref(input);
 }
 
+/* What a run needs once the request is suspended (routing may decide on
+ * another thread, after the handler returned). */
+struct run_args {
+    struct at_engine *e;
+    int priority;
+    const char *source; /* static */
+    json_t *decisions;  /* routing's, or NULL */
+};
+
+static struct run_wait *run_wait_start(struct at_http_req *r)
+{
+    struct run_wait *w = at_calloc(1, sizeof(*w));
+    atomic_init(&w->refs, 2); /* the request, and the caller until start_run */
+    pthread_mutex_init(&w->mu, NULL);
+    w->req = r;
+    w->async = prefers_async(r);
+    at_http_suspend(r);
+    r->user = w;
+    r->user_free = run_wait_detach;
+    return w;
+}
+
+/* Submit the job for a suspended request (any thread) and give up the
+ * caller's reference to w.  routed: the agent routing chose, for the
+ * Atlas-Routed-To header. */
+static void start_run(struct run_wait *w, const struct run_args *a, const char *ref,
+                      const char *chain, json_t *input, const char *routed)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->req && routed)
+        at_http_add_header(w->req, "Atlas-Routed-To", routed);
+    pthread_mutex_unlock(&w->mu);
+    atomic_fetch_add(&w->refs, 2); /* accept callback, done callback */
+    struct at_submit s = {
+        .agent = ref,
+        .chain = chain,
+        .input = input,
+        .priority = a->priority,
+        .source = a->source,
+        .on_accept = on_run_accepted,
+        .accept_arg = w,
+        .on_done = on_run_done,
+        .done_arg = w,
+        .decisions = a->decisions,
+    };
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_engine_submit(a->e, &s, NULL, &d)) {
+        atomic_fetch_sub(&w->refs, 2); /* neither callback will run */
+        pthread_mutex_lock(&w->mu);
+        struct at_http_req *req = w->req;
+        w->req = NULL;
+        if (req) {
+            int code = d.code ? d.code : AT_EINTERNAL;
+            at_http_complete_problem(req, at_err_http(code),
+                                     at_http_problem(code, d.msg, d.pointer[0] ? d.pointer : NULL));
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    run_wait_unref(w);
+}
+
+static int run_args_init(struct at_http_req *r, struct run_args *a)
+{
+    a->e = engine_of(r);
+    if (!a->e) {
+        at_http_reply_problem(r, AT_ESTATE, "the daemon is still starting", NULL, NULL);
+        return -1;
+    }
+    long long priority;
+    if (query_int(r, "priority", -1000000, 1000000, 0, &priority))
+        return -1;
+    a->priority = (int)priority;
+    const char *src = at_http_header(r, "Atlas-Source");
+    a->source = src && strcmp(src, "cli") == 0 ? "cli" : "http";
+    a->decisions = NULL;
+    return 0;
+}
+
+static void run_target(struct at_http_req *r, const char *ref, const char *chain, json_t *input)
+{
+    struct run_args a;
+    if (run_args_init(r, &a))
+        return;
+    start_run(run_wait_start(r), &a, ref, chain, input, NULL);
+}
+
+/* ---- routing ---- */
+
+/* A routing decision waiting for the model (model-based routing). */
+struct route_call {
+    struct run_wait *w; /* the caller's reference, passed on to start_run */
+    struct run_args a;
+    json_t *input;
+    json_t *candidates;
+    char *rule_choice; /* the rule-based choice, used when the model's answer names none */
+};
+
+static void route_go(struct route_call *rc, const char *agent)
+{
+    start_run(rc->w, &rc->a, agent, NULL, rc->input, agent);
+    json_decref(rc->a.decisions);
+    json_decref(rc->input);
+    json_decref(rc->candidates);
+    free(rc->rule_choice);
+    free(rc);
+}
+
+static void decide(json_t *decisions, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void decide(json_t *decisions, const char *fmt, ...)
+{
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    json_array_append_new(decisions, json_string(text));
+}
+
+/* the model's answer (gateway thread) */
+static void route_model_done(void *arg, const struct at_llm_result *res, json_t *body)
+{
+    struct route_call *rc = arg;
+    const char *answer = NULL;
+    if (res->code == 0)
+        answer = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(body, "choices"), 0), "message"),
+            "content"));
+    const char *pick = at_orch_route_answer(answer, rc->candidates);
+    if (pick)
+        decide(rc->a.decisions, "routing: %s (chosen by model %s among %zu candidates)", pick,
+               res->model ? res->model : "?", json_array_size(rc->candidates));
+    else if (res->code)
+        decide(rc->a.decisions, "routing: the model could not be asked (%s); kept %s",
+               res->error ? res->error : at_err_msg(res->code), rc->rule_choice);
+    else
+        decide(rc->a.decisions,
+               "routing: the model's answer names no candidate (\"%.80s\"); kept %s",
+               answer ? answer : "", rc->rule_choice);
+    route_go(rc, pick ? pick : rc->rule_choice);
+}
+
 /* POST /api/v1/run {"input": {...}, "hint"?: "..."}: the orchestrator
- * routes an input that names no agent (by the input schemas that accept it,
- * then capabilities and description). */
+ * routes an input that names no agent: the agents whose input schemas
+ * accept it, ranked by fields, capabilities and description (rule-based);
+ * with a model gateway and more than one candidate, a model (tier fast)
+ * picks among them. */
 static void h_route(struct at_http_req *r)
 {
     json_t *body;
@@ -373,67 +518,52 @@ static void h_route(struct at_http_req *r)
         json_decref(body);
         return;
     }
-    json_t *decisions = json_array();
-    struct at_diag d;
-    at_diag_clear(&d);
-    char *agent = NULL;
-    if (at_orch_route(r->app->registry, input, at_json_str(body, "hint", NULL), &agent, decisions,
-                      &d)) {
-        at_http_reply_problem(r, d.code, d.msg, NULL, json_pack("{s:o}", "decisions", decisions));
+    struct run_args a;
+    if (run_args_init(r, &a)) {
         json_decref(body);
         return;
     }
-    json_decref(decisions);
-    run_target(r, agent, NULL, input, agent);
-    free(agent);
-    json_decref(body);
-}
-
-static void run_target(struct at_http_req *r, const char *ref, const char *chain, json_t *input,
-                       const char *routed)
-{
-    struct at_engine *e = engine_of(r);
-    if (!e) {
-        at_http_reply_problem(r, AT_ESTATE, "the daemon is still starting", NULL, NULL);
-        return;
-    }
-    long long priority;
-    if (query_int(r, "priority", -1000000, 1000000, 0, &priority))
-        return;
-    if (routed)
-        at_http_add_header(r, "Atlas-Routed-To", routed);
-    const char *src = at_http_header(r, "Atlas-Source");
-    struct run_wait *w = at_calloc(1, sizeof(*w));
-    atomic_init(&w->refs, 3); /* request, accept callback, done callback */
-    pthread_mutex_init(&w->mu, NULL);
-    w->req = r;
-    w->async = prefers_async(r);
-    struct at_submit s = {
-        .agent = ref,
-        .chain = chain,
-        .input = input,
-        .priority = (int)priority,
-        .source = src && (strcmp(src, "cli") == 0 || strcmp(src, "http") == 0) ? src : "http",
-        .on_accept = on_run_accepted,
-        .accept_arg = w,
-        .on_done = on_run_done,
-        .done_arg = w,
-    };
+    const char *hint = at_json_str(body, "hint", NULL);
+    json_t *decisions = json_array();
+    json_t *candidates = NULL;
     struct at_diag d;
     at_diag_clear(&d);
-    at_http_suspend(r);
-    r->user = w;
-    r->user_free = run_wait_detach;
-    int rc = at_engine_submit(e, &s, NULL, &d);
-    if (rc) {
-        /* neither callback will run */
-        atomic_fetch_sub(&w->refs, 2);
-        pthread_mutex_lock(&w->mu);
-        w->req = NULL;
-        pthread_mutex_unlock(&w->mu);
-        r->suspended = 0;
-        at_http_reply_diag(r, &d);
+    char *agent = NULL;
+    if (at_orch_route(r->app->registry, input, hint, &agent, decisions, &candidates, &d)) {
+        at_http_reply_problem(r, d.code, d.msg, NULL, json_pack("{s:o}", "decisions", decisions));
+        json_decref(candidates);
+        json_decref(body);
+        return;
     }
+    a.decisions = decisions;
+    struct run_wait *w = run_wait_start(r);
+    struct at_llm *g = at_http_llm_gateway(r->app);
+    if (g && json_array_size(candidates) > 1) {
+        struct route_call *rc = at_calloc(1, sizeof(*rc));
+        rc->w = w;
+        rc->a = a;
+        rc->input = json_incref(input);
+        rc->candidates = candidates;
+        rc->rule_choice = agent;
+        json_t *prompt = at_orch_route_prompt(input, hint, candidates);
+        struct at_llm_request lr = {
+            .body = prompt, .override_tier = -1, .on_done = route_model_done, .arg = rc};
+        struct at_diag md;
+        at_diag_clear(&md);
+        int rcode = at_llm_submit(g, &lr, NULL, &md);
+        json_decref(prompt);
+        if (rcode) { /* no callback will run: the rule-based choice stands */
+            decide(decisions, "routing: the model could not be asked (%s); kept %s", md.msg, agent);
+            route_go(rc, agent);
+        }
+        json_decref(body);
+        return;
+    }
+    start_run(w, &a, agent, NULL, input, agent);
+    free(agent);
+    json_decref(candidates);
+    json_decref(decisions);
+    json_decref(body);
 }
 
 static void method_not_allowed(struct at_http_req *r, const char *allow);

@@ -308,9 +308,21 @@ static int score_agent(const struct at_contract *c, const char *text)
     return score;
 }
 
-int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint, char **agent,
-                  json_t *decisions, struct at_diag *d)
+static int cmp_candidate(const void *a, const void *b)
 {
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    json_int_t sx = json_integer_value(json_object_get(x, "score"));
+    json_int_t sy = json_integer_value(json_object_get(y, "score"));
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(x, "agent")),
+                  json_string_value(json_object_get(y, "agent")));
+}
+
+int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint, char **agent,
+                  json_t *decisions, json_t **cands_out, struct at_diag *d)
+{
+    json_t *cands = json_array();
     struct at_reg_agent **all;
     size_t n = at_registry_latest(reg, &all);
     struct at_buf text;
@@ -341,6 +353,11 @@ int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint
         const char *k;
         json_t *kv;
         json_object_foreach((json_t *)input, k, kv) if (json_object_get(props, k)) s += 3;
+        json_t *caps = json_object_get(c->json, "capabilities");
+        json_array_append_new(cands, json_pack("{s:s++,s:s,s:i,s:s,s:O}", "agent", c->name, ":",
+                                               c->version, "name", c->name, "score", s,
+                                               "description", c->description ? c->description : "",
+                                               "capabilities", caps ? caps : json_array()));
         if (s > best) {
             best = s;
             besti = i;
@@ -365,7 +382,79 @@ int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint
         at_reg_agent_unref(all[i]);
     free(all);
     at_buf_release(&text);
+    if (cands_out) {
+        size_t nc = json_array_size(cands);
+        json_t **v = at_malloc((nc ? nc : 1) * sizeof(*v));
+        for (size_t i = 0; i < nc; i++)
+            v[i] = json_incref(json_array_get(cands, i));
+        qsort(v, nc, sizeof(*v), cmp_candidate);
+        *cands_out = json_array();
+        for (size_t i = 0; i < nc; i++)
+            json_array_append_new(*cands_out, v[i]);
+        free(v);
+    }
+    json_decref(cands);
     return rc;
+}
+
+json_t *at_orch_route_prompt(const json_t *input, const char *hint, const json_t *candidates)
+{
+    struct at_buf b;
+    at_buf_init(&b, 1u << 16);
+    at_buf_puts(&b, "Agents:\n");
+    size_t i;
+    json_t *c;
+    json_array_foreach(candidates, i, c)
+    {
+        char *caps = json_dumps(json_object_get(c, "capabilities"), JSON_COMPACT);
+        at_buf_printf(&b, "- %s: %s (capabilities: %s)\n",
+                      json_string_value(json_object_get(c, "name")),
+                      json_string_value(json_object_get(c, "description")), caps ? caps : "[]");
+        free(caps);
+    }
+    char *in = json_dumps(input, JSON_COMPACT | JSON_SORT_KEYS);
+    at_buf_printf(&b, "\nInput: %s\n", in ? in : "{}");
+    free(in);
+    if (hint)
+        at_buf_printf(&b, "Request: %s\n", hint);
+    at_buf_puts(&b, "\nWhich agent should handle this input? Answer with its name only.");
+    json_t *req = json_pack(
+        "{s:s,s:[{s:s,s:s},{s:s,s:s}],s:i,s:f}", "model", "atlas:fast", "messages", "role",
+        "system", "content",
+        "You route requests to agents. Every listed agent accepts the input; pick the one whose "
+        "description and capabilities fit the request best.",
+        "role", "user", "content", at_buf_str(&b), "max_tokens", 32, "temperature", 0.0);
+    at_buf_release(&b);
+    return req;
+}
+
+const char *at_orch_route_answer(const char *answer, const json_t *candidates)
+{
+    if (!answer)
+        return NULL;
+    /* the longest name that appears in the answer as a word of its own
+     * ("summarizer" in "Use the summarizer."; not "word-count" in "word-counter") */
+    const char *best = NULL;
+    size_t bestlen = 0, i;
+    json_t *c;
+    json_array_foreach(candidates, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        size_t n = name ? strlen(name) : 0;
+        if (n <= bestlen)
+            continue;
+        for (const char *p = answer; (p = strcasestr(p, name)); p++) {
+            int before =
+                p == answer || !(isalnum((unsigned char)p[-1]) || p[-1] == '-' || p[-1] == '_');
+            int after = !(isalnum((unsigned char)p[n]) || p[n] == '-' || p[n] == '_');
+            if (before && after) {
+                best = json_string_value(json_object_get(c, "agent"));
+                bestlen = n;
+                break;
+            }
+        }
+    }
+    return best;
 }
 
 /* ---- model tiers ---- */

@@ -40,9 +40,17 @@ char *at_orch_to_text(const json_t *v);
  * (x3 each), then by how many words of the input's text (and of hint, when
  * given) appear in their capabilities or name (x2) and description (x1),
  * then by name.  Returns 0 and *agent ("name:version", caller frees),
- * or AT_ENOENT when no agent accepts the input. */
+ * or AT_ENOENT when no agent accepts the input.  When cands_out is not
+ * NULL, *cands_out gets every agent that accepts the input, best first:
+ * [{agent, name, score, description, capabilities}] (caller decrefs). */
 int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint, char **agent,
-                  json_t *decisions, struct at_diag *d);
+                  json_t *decisions, json_t **cands_out, struct at_diag *d);
+
+/* Model-based routing: the chat request asking a model to pick one of
+ * candidates (as at_orch_route returns them) for input and hint, and the
+ * candidate its answer names ("name:version"), or NULL when it names none. */
+json_t *at_orch_route_prompt(const json_t *input, const char *hint, const json_t *candidates);
+const char *at_orch_route_answer(const char *answer, const json_t *candidates);
 
 /* Model tier for a run: the contract's model.preference, changed by the
  * routing strategy when override_allowed (task_complexity: input size;

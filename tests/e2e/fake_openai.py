@@ -1,7 +1,8 @@
 """A stand-in OpenAI-compatible server for the monitor's tests (llm_judge
-checks, model spans).  The answer's content is a score: 4.5 when the
-request's last message mentions GOOD, else 2; a message that mentions SLOW
-is answered after 2 s.  Writes its port to argv[1]."""
+checks, model spans, model-based routing).  The answer's content is a
+score: 4.5 when the request's last message mentions GOOD, else 2; a message
+that mentions SLOW is answered after 2 s.  A routing request (system prompt
+"You route ...") is answered "Use NAME." for the word after PICK in it.  Writes its port to argv[1]."""
 
 import json
 import sys
@@ -32,6 +33,11 @@ class Handler(BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(n) or b"{}")
         text = json.dumps(req.get("messages", [])[-1:])
         score = "4.5" if "GOOD" in text else "2"
+        msgs = req.get("messages", [])
+        if msgs and str(msgs[0].get("content", "")).startswith("You route"):
+            # routing: answer with the word after PICK in the request, if any
+            words = str(msgs[-1].get("content", "")).split()
+            score = ("Use " + words[words.index("PICK") + 1] + ".") if "PICK" in words else "no idea"
         if "SLOW" in text:
             time.sleep(2)
         self.reply(200, {
