@@ -195,13 +195,40 @@ static void test_text_tiers_backoff(void **state)
     assert_false(at_orch_retryable(AT_ESCHEMA));
 }
 
+/* model-based routing: which candidate a model's answer names */
+static void test_route_answer(void **state)
+{
+    (void)state;
+    json_t *c = json_pack("[{s:s,s:s,s:s,s:[]},{s:s,s:s,s:s,s:[]},{s:s,s:s,s:s,s:[s]}]", "agent",
+                          "word-count:1.0.0", "name", "word-count", "description", "counts words",
+                          "capabilities", "agent", "word:0.1.0", "name", "word", "description", "w",
+                          "capabilities", "agent", "summarizer:2.0.0", "name", "summarizer",
+                          "description", "summaries", "capabilities", "summarization");
+    assert_string_equal(at_orch_route_answer("Use word-count.", c), "word-count:1.0.0");
+    assert_string_equal(at_orch_route_answer("SUMMARIZER", c), "summarizer:2.0.0");
+    assert_string_equal(at_orch_route_answer("the word agent", c), "word:0.1.0");
+    assert_null(at_orch_route_answer("word-counter", c)); /* not a word of its own */
+    assert_null(at_orch_route_answer("none of them", c));
+    assert_null(at_orch_route_answer(NULL, c));
+    json_t *in = json_pack("{s:s}", "text", "a b");
+    json_t *req = at_orch_route_prompt(in, "count", c);
+    json_decref(in);
+    const char *user = json_string_value(
+        json_object_get(json_array_get(json_object_get(req, "messages"), 1), "content"));
+    assert_non_null(strstr(user, "- word-count: counts words"));
+    assert_non_null(strstr(user, "Input: {\"text\":\"a b\"}"));
+    assert_non_null(strstr(user, "Request: count"));
+    assert_string_equal(json_string_value(json_object_get(req, "model")), "atlas:fast");
+    json_decref(req);
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_errors),
-        cmocka_unit_test(test_mapping),
-        cmocka_unit_test(test_mediation),
-        cmocka_unit_test(test_text_tiers_backoff),
+        cmocka_unit_test(test_format_errors), cmocka_unit_test(test_mapping),
+        cmocka_unit_test(test_mediation),     cmocka_unit_test(test_text_tiers_backoff),
+        cmocka_unit_test(test_route_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
