@@ -4,7 +4,8 @@
  * server/utilities/completion).
  *
  * Built in: every agent's contract (atlas://agents/NAME/contract) and
- * every job (atlas://jobs/ID: state, input, output, error, timing).
+ * every job (atlas://jobs/ID: state, input, output, error, timing), and,
+ * with the monitor, every trace (atlas://traces/ID).
  *
  * Agents may also publish resources and prompts next to their contract:
  * mcp/resources.json ({"resources": [...], "resourceTemplates": [...]},
@@ -16,6 +17,7 @@
  * details.
  */
 #include "mcp/internal.h"
+#include "monitor/monitor.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -136,6 +138,13 @@ int at__mcp_resource_templates_list(struct at_mcp *m, const char *cursor, json_t
                                          "name", "job", "description",
                                          "A job: state, input, output, error, timing", "mimeType",
                                          "application/json"));
+    if (m->cfg.monitor)
+        json_array_append_new(
+            all, json_pack("{s:s,s:s,s:s,s:s}", "uriTemplate", "atlas://traces/{id}", "name",
+                           "trace", "description",
+                           "A job tree's trace (id: any job of the tree, or tr_...): steps, "
+                           "spans, tokens, cost",
+                           "mimeType", "application/json"));
     json_t *pub = collect(m, "mcp/resources.json", "resourceTemplates");
     size_t i;
     json_t *e;
@@ -270,6 +279,19 @@ int at__mcp_resources_read(struct at_mcp *m, const struct at__mcp_caller *c, con
                 rc = 0;
             }
             at_job_rec_release(&rec);
+        }
+    } else if (template_match("atlas://traces/{id}", uri, vars) && m->cfg.monitor) {
+        const char *id = json_string_value(json_object_get(vars, "id"));
+        json_t *tr = NULL;
+        if (at_monitor_trace(m->cfg.monitor, id, &tr) == 0) {
+            /* agents see the traces of their own tree only */
+            const char *root = json_string_value(json_object_get(tr, "root_job"));
+            if (!c->has_token || (root && strcmp(root, c->tok.root_id) == 0)) {
+                *result = json_contents(uri, tr);
+                rc = 0;
+            } else {
+                json_decref(tr);
+            }
         }
     } else {
         json_t *pub = collect(m, "mcp/resources.json", "resources");

@@ -767,6 +767,13 @@ static int t_monitor_trace(struct tool_ctx *t, json_t *args, json_t **result)
     }
     json_t *tr = NULL;
     int rc = at_monitor_trace(t->m->cfg.monitor, job, &tr);
+    if (rc == 0 && t->c->has_token) { /* agents: their own tree only */
+        const char *root = json_string_value(json_object_get(tr, "root_job"));
+        if (!root || strcmp(root, t->c->tok.root_id) != 0) {
+            json_decref(tr);
+            rc = AT_ENOENT;
+        }
+    }
     if (rc) {
         char msg[300];
         snprintf(msg, sizeof(msg), "no trace for %s: %s", job, at_err_msg(rc));

@@ -27,6 +27,24 @@ print(json.dumps(json.loads(text)["result"]))
 PY
 }
 
+rpc() { # rpc METHOD PARAMS_JSON -> the result (2026-07-28, stateless)
+    /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
+import json, sys, urllib.request
+url, method, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                   "io.modelcontextprotocol/clientCapabilities": {}}
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+req = urllib.request.Request(url + "/mcp", body, {
+    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method})
+text = urllib.request.urlopen(req, timeout=60).read().decode()
+if not text.startswith("{"):
+    text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
+d = json.loads(text)
+print(json.dumps(d.get("result", d.get("error"))))
+PY
+}
+
 out=$(call atlas.exec.spawn_chain '{"chain": "research-pipeline", "input": {"query": "mcp", "format": "text"}}')
 expect_contains "spawn_chain runs a chain" "$(echo "$out" | j 'd["structuredContent"]["report"]')" "Research report"
 
@@ -39,6 +57,18 @@ out=$(call atlas.queue.priority "{\"job\": \"$q2\", \"priority\": 9}")
 expect_eq "queue.priority moves a queued job" "$(echo "$out" | j 'd["structuredContent"]["priority"]')" "9"
 for id in $b $q1 $q2; do wait_for sh -c "$BIN/atlas --json job $id | grep -q completed"; done
 expect_eq "and it runs first" "$( [ "$(atlas --json job "$q2" | j 'd["started_at"]')" \< "$(atlas --json job "$q1" | j 'd["started_at"]')" ] && echo yes)" "yes"
+# resources: jobs, contracts and traces
+out=$(rpc resources/templates/list '{}')
+expect_eq "resource templates: contracts, jobs, traces" "$(echo "$out" | j '[t["uriTemplate"] for t in d["resourceTemplates"]][:3]')" "['atlas://agents/{name}/contract', 'atlas://jobs/{id}', 'atlas://traces/{id}']"
+out=$(rpc resources/read "{\"uri\": \"atlas://jobs/$q2\"}")
+expect_eq "atlas://jobs/ID" "$(echo "$out" | j 'json.loads(d["contents"][0]["text"])["state"]')" "completed"
+out=$(rpc resources/read '{"uri": "atlas://agents/slow/contract"}')
+expect_eq "atlas://agents/NAME/contract" "$(echo "$out" | j 'json.loads(d["contents"][0]["text"])["name"]')" "slow"
+out=$(rpc resources/read "{\"uri\": \"atlas://traces/$q2\"}")
+expect_eq "atlas://traces/ID" "$(echo "$out" | j '(lambda t: (t["root_job"], t["status"]))(json.loads(d["contents"][0]["text"]))')" "('$q2', 'completed')"
+out=$(rpc resources/read '{"uri": "atlas://traces/job_nosuch"}')
+expect_contains "an unknown trace is a resource-not-found error" "$out" "not found"
+
 # monitor.trace: the trace of a job, as GET /api/v1/traces/ID has it
 out=$(call atlas.monitor.trace "{\"job\": \"$q2\"}")
 expect_eq "monitor.trace answers a job's trace" "$(echo "$out" | j 'd["structuredContent"]["root_job"], d["structuredContent"]["status"], d["structuredContent"]["spans"][0]["agent"]')" "$q2 completed slow"
