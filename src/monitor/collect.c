@@ -415,9 +415,14 @@ static void process_model(struct at_monitor *m, struct batch *b, json_t *d)
         s->status = at_strdup(status);
         s->duration_ms = lat > 0 ? lat : 0;
         s->started_ms = at_json_int(d, "end_ms", 0) - s->duration_ms;
-        s->attrs = json_pack("{s:I,s:I,s:I}", "queue_ms", (json_int_t)at_json_int(d, "queue_ms", 0),
-                             "attempts", (json_int_t)at_json_int(d, "attempts", 1), "ttft_ms",
-                             (json_int_t)at_json_int(d, "ttft_ms", -1));
+        json_t *attrs =
+            json_pack("{s:I,s:I,s:I}", "queue_ms", (json_int_t)at_json_int(d, "queue_ms", 0),
+                      "attempts", (json_int_t)at_json_int(d, "attempts", 1), "ttft_ms",
+                      (json_int_t)at_json_int(d, "ttft_ms", -1));
+        json_t *why = json_object_get(d, "reason");
+        if (attrs && json_is_string(why)) /* why this model (tier, override, fallback) */
+            json_object_set(attrs, "reason", why);
+        s->attrs = attrs;
     }
     if (m->otlp)
         at_otlp_push(m->otlp, at_otlp_model_span(d));

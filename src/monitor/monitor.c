@@ -189,6 +189,8 @@ static void on_model(void *arg, const struct at_llm_result *r)
         "queue_ms", (json_int_t)r->queue_ms, "status", status, "end_ms", (json_int_t)at_wall_ms());
     if (!d)
         return;
+    if (r->reason) /* why this model: the trace shows it */
+        json_object_set_new(d, "reason", json_string(r->reason));
     if (c && c->job_id[0]) {
         json_object_set_new(d, "job_id", json_string(c->job_id));
         json_object_set_new(d, "root_id", json_string(c->root_id[0] ? c->root_id : c->job_id));

@@ -111,6 +111,9 @@ static json_t *model_span(const json_t *row, long long t0)
         json_t *a = json_object_get(attrs, "attempts");
         if (a)
             json_object_set(s, "attempts", a);
+        json_t *why = json_object_get(attrs, "reason");
+        if (why)
+            json_object_set(s, "reason", why);
     }
     json_object_set_new(s, "children", json_array());
     return s;

@@ -80,4 +80,9 @@ expect_eq "usage: within the budget" "$(curl -sf "$ATLAS_URL/v1/atlas/usage?root
 by_agent=$(curl -sf "$ATLAS_URL/v1/atlas/usage?group_by=agent" | j '",".join(sorted(r["key"] for r in d["usage"]))')
 expect_eq "usage: by agent" "$by_agent" ",pref-fixed@1.0.0,pref-open@1.0.0"
 expect_eq "usage: root of a root job is itself" "$(curl -sf "$ATLAS_URL/v1/atlas/usage?root_id=$open_job" | j 'd["usage"][0]["calls"] >= 1')" "True"
+# the chosen model and the reason are in the trace (the monitor writes the span shortly after)
+model_span() { curl -sf "$ATLAS_URL/api/v1/traces/$open_job" | j '[(c["model"], c["tier"], c.get("reason", "")) for c in d["spans"][0]["children"] if c["kind"] == "model"][0]'; }
+has_reason() { model_span | grep -q "orchestrator override"; }
+wait_for has_reason || true
+expect_contains "trace: the model span has the model, its tier and why" "$(model_span)" "('tiny-a', 'fast', 'agent preference powerful; orchestrator override to tier fast (task_complexity)"
 llm_finish
