@@ -212,7 +212,6 @@ int at_app_start(struct at_app *app, struct at_config *config, struct at_diag *d
     app->engine_owned = engine;
     if ((rc = at_http_llm_start(app, d)) || (rc = at_http_mcp_start(app, d)))
         goto fail;
-    at_http_monitor_attach_llm(app);
     /* from here on requests that need the engine are served */
     __atomic_store_n(&app->engine, engine, __ATOMIC_RELEASE);
     return 0;

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "http/app.h"
 #include "json/json.h"
+#include "http/monitor_routes.h"
 #include "llm/gateway.h"
 
 #include <stdatomic.h>
@@ -61,6 +62,7 @@ int at_http_llm_start(struct at_app *app, struct at_diag *d)
     at_llm_config_release(&c);
     if (rc)
         return rc;
+    at_http_monitor_attach_llm(app, g); /* before any request can reach it */
     __atomic_store_n((struct at_llm **)&app->llm, g, __ATOMIC_RELEASE);
     return 0;
 }

@@ -630,10 +630,10 @@ int at_http_monitor_start(struct at_app *app, struct at_engine *engine, struct a
     return 0;
 }
 
-void at_http_monitor_attach_llm(struct at_app *app)
+void at_http_monitor_attach_llm(struct at_app *app, struct at_llm *g)
 {
     struct at_monitor *m = __atomic_load_n((struct at_monitor **)&app->monitor, __ATOMIC_ACQUIRE);
-    at_monitor_attach_llm(m, __atomic_load_n((struct at_llm **)&app->llm, __ATOMIC_ACQUIRE));
+    at_monitor_attach_llm(m, g);
 }
 
 void at_http_monitor_detach_llm(struct at_app *app)

@@ -14,8 +14,10 @@ struct at_engine;
 /* Start the monitor and add its engine observer: after the engine is
  * created and before it starts. */
 int at_http_monitor_start(struct at_app *app, struct at_engine *engine, struct at_diag *d);
-/* After the model gateway started: observe it, judge with it. */
-void at_http_monitor_attach_llm(struct at_app *app);
+/* When the model gateway has started, before it is published to requests:
+ * observe it (every call is in the traces), judge with it. */
+struct at_llm;
+void at_http_monitor_attach_llm(struct at_app *app, struct at_llm *g);
 /* Detach from the gateway before it stops. */
 void at_http_monitor_detach_llm(struct at_app *app);
 /* After the engine and the gateway stopped, before the writer is flushed. */

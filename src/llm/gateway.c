@@ -317,10 +317,12 @@ static void finish(struct call *c, int code, int status, json_t *body)
             u->used += r.usage.tokens_in + r.usage.tokens_out;
         }
     }
+    at_llm_observer_fn obs = g->observer;
+    void *obs_arg = g->observer_arg;
     pthread_mutex_unlock(&g->mu);
     record_usage(g, &r);
-    if (g->observer)
-        g->observer(g->observer_arg, &r);
+    if (obs)
+        obs(obs_arg, &r);
     c->on_done(c->arg, &r, body);
 }
 
@@ -1101,8 +1103,10 @@ void at_llm_free(struct at_llm *g)
 
 void at_llm_set_observer(struct at_llm *g, at_llm_observer_fn fn, void *arg)
 {
+    pthread_mutex_lock(&g->mu);
     g->observer = fn;
     g->observer_arg = arg;
+    pthread_mutex_unlock(&g->mu);
 }
 
 static double latency_of(void *arg, int backend, const char *model)
