@@ -3,6 +3,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "json/json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,24 +11,12 @@
 
 const char *at_shape_type_name(const json_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
+    /* YAML's words for the collections; the scalars as JSON names them */
+    if (json_is_object(v))
         return "mapping";
-    case JSON_ARRAY:
+    if (json_is_array(v))
         return "list";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "value";
+    return v ? at_json_type_name(v) : "value";
 }
 
 static char *child_ptr(const char *ptr, const char *key)

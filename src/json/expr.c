@@ -725,27 +725,6 @@ static int eerr(struct ev *v, const struct node *n, int code, const char *fmt, c
     return at_diag_set(v->d, code, NULL, 1, n->col, "%s", msg);
 }
 
-static const char *type_name(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    default:
-        return "null";
-    }
-}
-
 int at_expr_truthy(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -804,7 +783,7 @@ static int arith(struct ev *v, const struct node *n, json_t *a, json_t *b, json_
         char msg[120];
         snprintf(msg, sizeof(msg), "\"%s\" needs two numbers%s, not %%s and %%s", names[n->op],
                  n->op == OP_ADD ? " (or two strings)" : "");
-        return eerr(v, n, AT_EINVAL, msg, type_name(a), type_name(b));
+        return eerr(v, n, AT_EINVAL, msg, at_json_type_name(a), at_json_type_name(b));
     }
     if (json_is_integer(a) && json_is_integer(b)) {
         long long x = json_integer_value(a), y = json_integer_value(b), r;
@@ -880,7 +859,7 @@ static int compare(struct ev *v, const struct node *n, json_t *a, json_t *b, jso
             c = la < lb ? -1 : la > lb ? 1 : 0;
     } else {
         return eerr(v, n, AT_EINVAL, "cannot order %s and %s (both must be numbers or strings)",
-                    type_name(a), type_name(b));
+                    at_json_type_name(a), at_json_type_name(b));
     }
     int r = n->op == OP_LT ? c < 0 : n->op == OP_LE ? c <= 0 : n->op == OP_GT ? c > 0 : c >= 0;
     *out = json_boolean(r);
@@ -892,7 +871,7 @@ static int regex_search(struct ev *v, const struct node *n, const struct at_rege
 {
     if (!json_is_string(s) || !json_is_string(pat))
         return eerr(v, n, AT_EINVAL, "a regex match needs a string and a pattern, not %s and %s",
-                    type_name(s), type_name(pat));
+                    at_json_type_name(s), at_json_type_name(pat));
     struct at_regex *re = (struct at_regex *)pre;
     struct at_regex *own = NULL;
     if (!re) {
@@ -934,13 +913,13 @@ static int call(struct ev *v, const struct node *n, json_t **args, json_t **out)
             *out = json_integer((json_int_t)json_object_size(a));
         else
             return eerr(v, n, AT_EINVAL, "len() needs a string, array or object, not %s",
-                        type_name(a), NULL);
+                        at_json_type_name(a), NULL);
         return 0;
     case FN_CONTAINS:
         if (json_is_string(a)) {
             if (!json_is_string(b))
                 return eerr(v, n, AT_EINVAL, "contains(string, x) needs x to be a string, not %s",
-                            type_name(b), NULL);
+                            at_json_type_name(b), NULL);
             *out = json_boolean(memmem(json_string_value(a), json_string_length(a),
                                        json_string_value(b), json_string_length(b)) != NULL);
         } else if (json_is_array(a)) {
@@ -952,11 +931,11 @@ static int call(struct ev *v, const struct node *n, json_t **args, json_t **out)
         } else if (json_is_object(a)) {
             if (!json_is_string(b))
                 return eerr(v, n, AT_EINVAL, "contains(object, key) needs a string key, not %s",
-                            type_name(b), NULL);
+                            at_json_type_name(b), NULL);
             *out = json_boolean(json_object_get(a, json_string_value(b)) != NULL);
         } else {
             return eerr(v, n, AT_EINVAL, "contains() needs a string, array or object, not %s",
-                        type_name(a), NULL);
+                        at_json_type_name(a), NULL);
         }
         return 0;
     case FN_MATCHES:
@@ -964,8 +943,8 @@ static int call(struct ev *v, const struct node *n, json_t **args, json_t **out)
     case FN_STARTS:
     case FN_ENDS: {
         if (!json_is_string(a) || !json_is_string(b))
-            return eerr(v, n, AT_EINVAL, "needs two strings, not %s and %s", type_name(a),
-                        type_name(b));
+            return eerr(v, n, AT_EINVAL, "needs two strings, not %s and %s", at_json_type_name(a),
+                        at_json_type_name(b));
         size_t la = json_string_length(a), lb = json_string_length(b);
         const char *sa = json_string_value(a), *sb = json_string_value(b);
         int r = lb <= la && memcmp(n->fn == FN_STARTS ? sa : sa + la - lb, sb, lb) == 0;
@@ -975,7 +954,7 @@ static int call(struct ev *v, const struct node *n, json_t **args, json_t **out)
     case FN_LOWER:
     case FN_UPPER: {
         if (!json_is_string(a))
-            return eerr(v, n, AT_EINVAL, "needs a string, not %s", type_name(a), NULL);
+            return eerr(v, n, AT_EINVAL, "needs a string, not %s", at_json_type_name(a), NULL);
         char *s = case_map(json_string_value(a), json_string_length(a), n->fn == FN_UPPER);
         *out = json_stringn_nocheck(s, json_string_length(a));
         free(s);
@@ -987,7 +966,8 @@ static int call(struct ev *v, const struct node *n, json_t **args, json_t **out)
         else if (json_is_number(a))
             *out = json_real(fabs(json_number_value(a)));
         else
-            return eerr(v, n, AT_EINVAL, "abs() needs a number, not %s", type_name(a), NULL);
+            return eerr(v, n, AT_EINVAL, "abs() needs a number, not %s", at_json_type_name(a),
+                        NULL);
         return 0;
     case FN_MIN:
     case FN_MAX: {
@@ -995,7 +975,7 @@ static int call(struct ev *v, const struct node *n, json_t **args, json_t **out)
         for (int i = 0; i < n->nargs; i++) {
             if (!json_is_number(args[i]))
                 return eerr(v, n, AT_EINVAL, "min() and max() need numbers, not %s",
-                            type_name(args[i]), NULL);
+                            at_json_type_name(args[i]), NULL);
             int c = best ? at_json_num_cmp(args[i], best) : 0;
             if (!best || (n->fn == FN_MIN ? c < 0 : c > 0))
                 best = args[i];
@@ -1034,7 +1014,8 @@ static int eval(struct ev *v, int k, json_t **out)
         } else if (json_is_null(a)) {
             *out = json_null(); /* a missing field's fields are missing too */
         } else {
-            rc = eerr(v, n, AT_EINVAL, "cannot read field \"%s\" of %s", n->name, type_name(a));
+            rc = eerr(v, n, AT_EINVAL, "cannot read field \"%s\" of %s", n->name,
+                      at_json_type_name(a));
         }
         json_decref(a);
         return rc;
@@ -1053,7 +1034,8 @@ static int eval(struct ev *v, int k, json_t **out)
         } else if (json_is_null(a)) {
             *out = json_null();
         } else {
-            rc = eerr(v, n, AT_EINVAL, "cannot index %s with %s", type_name(a), type_name(b));
+            rc = eerr(v, n, AT_EINVAL, "cannot index %s with %s", at_json_type_name(a),
+                      at_json_type_name(b));
         }
         break;
     case OP_NOT:
@@ -1070,7 +1052,7 @@ static int eval(struct ev *v, int k, json_t **out)
         else if (json_is_number(a))
             *out = json_real(-json_number_value(a));
         else
-            rc = eerr(v, n, AT_EINVAL, "\"-\" needs a number, not %s", type_name(a), NULL);
+            rc = eerr(v, n, AT_EINVAL, "\"-\" needs a number, not %s", at_json_type_name(a), NULL);
         json_decref(a);
         return rc;
     case OP_OR:
