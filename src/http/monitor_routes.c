@@ -279,38 +279,14 @@ static void h_eval_get(struct at_http_req *r, struct at_monitor *m, const char *
     at_http_reply_problem(r, AT_ENOENT, msg, NULL, NULL);
 }
 
-struct eval_wait {
-    atomic_int refs;
-    pthread_mutex_t mu;
-    struct at_http_req *req;
-};
-
-static void eval_wait_unref(struct eval_wait *w)
-{
-    if (atomic_fetch_sub(&w->refs, 1) != 1)
-        return;
-    pthread_mutex_destroy(&w->mu);
-    free(w);
-}
-
-static void eval_wait_detach(void *arg)
-{
-    struct eval_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->req = NULL;
-    pthread_mutex_unlock(&w->mu);
-    eval_wait_unref(w);
-}
-
 static void eval_run_done(void *arg, json_t *results)
 {
-    struct eval_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    if (w->req)
-        at_http_complete_json(w->req, 200, json_incref(results));
-    w->req = NULL;
-    pthread_mutex_unlock(&w->mu);
-    eval_wait_unref(w);
+    struct at_http_wait *w = arg;
+    struct at_http_req *req = at_http_wait_lock(w);
+    if (req)
+        at_http_complete_json(req, 200, json_incref(results));
+    at_http_wait_unlock(w, 1);
+    at_http_wait_unref(w);
 }
 
 static void h_eval_run(struct at_http_req *r, struct at_monitor *m, const char *name)
@@ -341,24 +317,19 @@ static void h_eval_run(struct at_http_req *r, struct at_monitor *m, const char *
         at_http_reply_problem(r, AT_ESTATE, msg, NULL, NULL);
         return;
     }
-    struct eval_wait *w = at_calloc(1, sizeof(*w));
-    atomic_init(&w->refs, 2);
-    pthread_mutex_init(&w->mu, NULL);
-    w->req = r;
-    at_http_suspend(r);
-    r->user = w;
-    r->user_free = eval_wait_detach;
+    /* references: the request's and the eval's callback */
+    struct at_http_wait *w = at_http_wait_new(r, sizeof(*w), 1);
     rc = at_monitor_eval_run(m, name, &rec, eval_run_done, w);
     at_job_rec_release(&rec);
-    if (rc) {
-        atomic_fetch_sub(&w->refs, 1);
-        pthread_mutex_lock(&w->mu);
-        w->req = NULL;
-        pthread_mutex_unlock(&w->mu);
-        r->suspended = 0;
+    if (rc) { /* the callback will not run */
         char msg[200];
         snprintf(msg, sizeof(msg), "no eval \"%s\" is registered", name);
-        at_http_reply_problem(r, AT_ENOENT, msg, NULL, NULL);
+        struct at_http_req *req = at_http_wait_lock(w);
+        if (req)
+            at_http_complete_problem(req, at_err_http(AT_ENOENT),
+                                     at_http_problem(AT_ENOENT, msg, NULL));
+        at_http_wait_unlock(w, 1);
+        at_http_wait_unref(w);
     }
 }
 

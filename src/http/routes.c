@@ -227,32 +227,12 @@ static void h_agents_register(struct at_http_req *r)
 
 /* ---- runs ---- */
 
-/* Shared between a suspended request and the job's completion callback:
- * whichever ends last frees it. */
+/* A run's deferred answer: sync (the job's end) or async (its
+ * acknowledgement). */
 struct run_wait {
-    atomic_int refs;
-    pthread_mutex_t mu;
-    struct at_http_req *req; /* NULL once the request is gone */
-    int async;               /* answer at acknowledgement (202) */
-    char job_id[AT_ID_MAX];
+    struct at_http_wait hw; /* first */
+    int async;              /* answer at acknowledgement (202) */
 };
-
-static void run_wait_unref(struct run_wait *w)
-{
-    if (atomic_fetch_sub(&w->refs, 1) != 1)
-        return;
-    pthread_mutex_destroy(&w->mu);
-    free(w);
-}
-
-static void run_wait_detach(void *arg)
-{
-    struct run_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->req = NULL;
-    pthread_mutex_unlock(&w->mu);
-    run_wait_unref(w);
-}
 
 static json_t *problem_from_job(const struct at_job_rec *rec)
 {
@@ -270,9 +250,7 @@ static json_t *problem_from_job(const struct at_job_rec *rec)
 static void on_run_done(const struct at_job_rec *rec, int store_rc, void *arg)
 {
     struct run_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    struct at_http_req *req = w->req;
-    w->req = NULL;
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
     if (req) {
         char hdr[AT_ID_MAX];
         snprintf(hdr, sizeof(hdr), "%s", rec->id);
@@ -290,17 +268,16 @@ static void on_run_done(const struct at_job_rec *rec, int store_rc, void *arg)
             at_http_complete_problem(req, status ? status : 500, p);
         }
     }
-    pthread_mutex_unlock(&w->mu);
-    run_wait_unref(w);
+    at_http_wait_unlock(&w->hw, 1);
+    at_http_wait_unref(&w->hw);
 }
 
 static void on_run_accepted(const char *job_id, int store_rc, void *arg)
 {
     struct run_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    struct at_http_req *req = w->req;
-    if (req && w->async) {
-        w->req = NULL;
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    int answer = req && w->async;
+    if (answer) {
         if (store_rc) {
             at_http_complete_problem(
                 req, 500,
@@ -315,8 +292,8 @@ static void on_run_accepted(const char *job_id, int store_rc, void *arg)
                 json_pack("{s:s,s:s,s:s}", "job", job_id, "state", "queued", "status_url", loc));
         }
     }
-    pthread_mutex_unlock(&w->mu);
-    run_wait_unref(w);
+    at_http_wait_unlock(&w->hw, answer);
+    at_http_wait_unref(&w->hw);
 }
 
 static int prefers_async(struct at_http_req *r)
@@ -370,14 +347,9 @@ struct run_args {
 
 static struct run_wait *run_wait_start(struct at_http_req *r)
 {
-    struct run_wait *w = at_calloc(1, sizeof(*w));
-    atomic_init(&w->refs, 2); /* the request, and the caller until start_run */
-    pthread_mutex_init(&w->mu, NULL);
-    w->req = r;
+    /* references: the request's, and the caller's until start_run */
+    struct run_wait *w = at_http_wait_new(r, sizeof(*w), 1);
     w->async = prefers_async(r);
-    at_http_suspend(r);
-    r->user = w;
-    r->user_free = run_wait_detach;
     return w;
 }
 
@@ -387,11 +359,11 @@ static struct run_wait *run_wait_start(struct at_http_req *r)
 static void start_run(struct run_wait *w, const struct run_args *a, const char *ref,
                       const char *chain, json_t *input, const char *routed)
 {
-    pthread_mutex_lock(&w->mu);
-    if (w->req && routed)
-        at_http_add_header(w->req, "Atlas-Routed-To", routed);
-    pthread_mutex_unlock(&w->mu);
-    atomic_fetch_add(&w->refs, 2); /* accept callback, done callback */
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    if (req && routed)
+        at_http_add_header(req, "Atlas-Routed-To", routed);
+    at_http_wait_unlock(&w->hw, 0);
+    at_http_wait_ref(&w->hw, 2); /* accept callback, done callback */
     struct at_submit s = {
         .agent = ref,
         .chain = chain,
@@ -407,18 +379,16 @@ static void start_run(struct run_wait *w, const struct run_args *a, const char *
     struct at_diag d;
     at_diag_clear(&d);
     if (at_engine_submit(a->e, &s, NULL, &d)) {
-        atomic_fetch_sub(&w->refs, 2); /* neither callback will run */
-        pthread_mutex_lock(&w->mu);
-        struct at_http_req *req = w->req;
-        w->req = NULL;
+        atomic_fetch_sub(&w->hw.refs, 2); /* neither callback will run */
+        req = at_http_wait_lock(&w->hw);
         if (req) {
             int code = d.code ? d.code : AT_EINTERNAL;
             at_http_complete_problem(req, at_err_http(code),
                                      at_http_problem(code, d.msg, d.pointer[0] ? d.pointer : NULL));
         }
-        pthread_mutex_unlock(&w->mu);
+        at_http_wait_unlock(&w->hw, 1);
     }
-    run_wait_unref(w);
+    at_http_wait_unref(&w->hw);
 }
 
 static int run_args_init(struct at_http_req *r, struct run_args *a)

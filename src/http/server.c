@@ -664,6 +664,55 @@ static void complete(struct at_http_req *r, int status, const char *type, char *
         MHD_resume_connection(r->conn);
 }
 
+/* ---- deferred answers' handles ---- */
+
+void at_http_wait_ref(struct at_http_wait *w, int n)
+{
+    atomic_fetch_add(&w->refs, n);
+}
+
+void at_http_wait_unref(struct at_http_wait *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+static void wait_detach(void *arg) /* the request is gone (req_free) */
+{
+    struct at_http_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->req = NULL;
+    pthread_mutex_unlock(&w->mu);
+    at_http_wait_unref(w);
+}
+
+void *at_http_wait_new(struct at_http_req *r, size_t size, int refs)
+{
+    struct at_http_wait *w = at_calloc(1, size);
+    atomic_init(&w->refs, 1 + refs);
+    pthread_mutex_init(&w->mu, NULL);
+    w->req = r;
+    at_http_suspend(r);
+    r->user = w;
+    r->user_free = wait_detach;
+    return w;
+}
+
+struct at_http_req *at_http_wait_lock(struct at_http_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    return w->req;
+}
+
+void at_http_wait_unlock(struct at_http_wait *w, int answered)
+{
+    if (answered)
+        w->req = NULL;
+    pthread_mutex_unlock(&w->mu);
+}
+
 void at_http_complete_json(struct at_http_req *r, int status, json_t *body)
 {
     char *s = at_json_dumps(body);

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 struct at_http_server;
@@ -86,6 +87,35 @@ void at_http_add_header(struct at_http_req *r, const char *name, const char *val
 void at_http_suspend(struct at_http_req *r);
 void at_http_complete_json(struct at_http_req *r, int status, json_t *body);       /* steals */
 void at_http_complete_problem(struct at_http_req *r, int status, json_t *problem); /* steals */
+
+/* A deferred answer's handle, for handlers whose answer comes from
+ * callbacks (a job's end, a model's answer, an eval): it keeps the request
+ * reachable until the client goes away, and whichever of the request and
+ * the callbacks ends last frees it.  Embed it as the first member of the
+ * handler's state:
+ *
+ *     struct run_wait { struct at_http_wait hw; int async; };
+ *     struct run_wait *w = at_http_wait_new(r, sizeof(*w), 1);
+ *     ... in a callback (any thread):
+ *     struct at_http_req *req = at_http_wait_lock(&w->hw);
+ *     if (req) at_http_complete_json(req, 200, body);
+ *     at_http_wait_unlock(&w->hw, req != NULL);  // 1: answered, forget it
+ *     at_http_wait_unref(&w->hw);
+ */
+struct at_http_wait {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    struct at_http_req *req; /* NULL once answered or once the client is gone */
+};
+/* Suspend r and allocate size bytes (zeroed; struct at_http_wait first)
+ * holding one reference for the request and `refs` for the caller. */
+void *at_http_wait_new(struct at_http_req *r, size_t size, int refs);
+void at_http_wait_ref(struct at_http_wait *w, int n);
+void at_http_wait_unref(struct at_http_wait *w);
+/* Lock and return the request, or NULL when it is gone; pair with
+ * at_http_wait_unlock (answered: the request was completed meanwhile). */
+struct at_http_req *at_http_wait_lock(struct at_http_wait *w);
+void at_http_wait_unlock(struct at_http_wait *w, int answered);
 
 /* Build a problem object (for handlers that complete later). */
 json_t *at_http_problem(int code, const char *detail, const char *pointer);

@@ -93,6 +93,7 @@ run_rc rc atlas eval run summary-quality --job "$job2"
 expect_eq "atlas eval run: passing checks exit 0" "$rc" 0
 run_rc rc atlas eval run nosuch --job "$job2"
 expect_eq "atlas eval run of an unknown eval fails" "$rc" 1
+expect_contains "and says so" "$(cat "$T/err")" "no eval \"nosuch\" is registered"
 # ---- results in the trace and in metrics ----
 http GET "/api/v1/traces/$job1"
 expect_eq "eval results are in the trace" "$(echo "$HTTP_BODY" | j 'sorted((e["eval"], e["check"], e["passed"]) for e in d["evals"])')" "[('strict', 'tiny', False), ('strict', 'typed', False), ('summary-quality', 'length_compliance', True), ('summary-quality', 'relevance_score', False)]"
