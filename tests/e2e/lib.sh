@@ -9,6 +9,10 @@ AGENTS=$SRC/tests/agents
 EXAMPLES=$SRC/examples/agents
 T=$(mktemp -d "${TMPDIR:-/tmp}/atlas-e2e.XXXXXX")
 DATA=$T/data
+# each test (and the daemon and agents it starts) gets its own temp dir:
+# tests that run side by side (ctest -j) never see each other's files
+mkdir -p "$T/tmp"
+export TMPDIR=$T/tmp
 DAEMON_PID=
 PASS=0
 FAIL=0

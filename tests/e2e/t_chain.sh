@@ -12,7 +12,6 @@ YAML
 start_daemon --config "$T/config.yaml"
 for a in web-searcher summarizer report-writer echo-c word-count; do atlas register --path "$EXAMPLES/$a" >/dev/null; done
 for a in flaky raise slow typed; do atlas register --path "$AGENTS/$a" >/dev/null; done
-rm -f "${TMPDIR:-/tmp}"/atlas-flaky-*
 
 # ---- registration checks ----
 chk() { # chk NAME YAML: register a chain file, leave stderr in $T/err

@@ -9,7 +9,6 @@ for a in web-searcher summarizer report-writer research-orchestrator word-count 
 done
 for a in orch-crash flaky; do atlas register --path "$AGENTS/$a" >/dev/null; done
 atlas chain register "$SRC/examples/chains/research-pipeline.yaml" >/dev/null
-rm -f "${TMPDIR:-/tmp}"/atlas-flaky-*
 
 run_rc rc atlas orchestrator show
 expect_contains "the default orchestrator" "$(cat "$T/out")" "default: the built-in orchestrator"

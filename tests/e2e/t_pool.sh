@@ -89,8 +89,8 @@ starts=$(for id in $ids; do atlas --json job "$id" | j 'd["started_at"]'; done |
 expect_eq "all four completed" "$(for id in $ids; do atlas --json job "$id" | j 'd["state"]'; done | sort -u)" "completed"
 
 # priority, then FIFO: with both slots busy, queued jobs start by priority
-b1=$(atlas run --async slow --input '{"ms": 1500}')
-b2=$(atlas run --async slow --input '{"ms": 1500}')
+b1=$(atlas run --async slow --input '{"ms": 2500}')
+b2=$(atlas run --async slow --input '{"ms": 2500}')
 running_slow() { [ "$(curl -s "$ATLAS_URL/api/v1/jobs?state=running&agent=slow" | j 'len(d["jobs"])')" = "$1" ]; }
 wait_for running_slow 2
 low=$(atlas run --async slow --priority 0 --input '{"ms": 10, "tag": "low"}')

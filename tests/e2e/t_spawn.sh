@@ -18,7 +18,6 @@ YAML
 start_daemon --config "$T/config.yaml"
 for a in web-searcher deep-analyzer research-agent echo-c; do atlas register --path "$EXAMPLES/$a" >/dev/null; done
 for a in recurse spender flaky slow; do atlas register --path "$AGENTS/$a" >/dev/null; done
-rm -f "${TMPDIR:-/tmp}"/atlas-flaky-*
 
 # the spec's ResearchAgent spawns web-searcher (and deep-analyzer when needed)
 out=$(atlas run research-agent --input '{"topic": "agents runtime"}')
