@@ -1,6 +1,7 @@
 """Conformance fixture: one Atlas agent per tool that the MCP conformance
-suite's server scenarios call.  The agent's name picks the behaviour
-(every fixture directory holds this same file).  Outputs of the form
+suite's server scenarios call.  The agent's name picks the behaviour;
+tests/interop/lib.sh (register_fixtures) copies this file into each fixture
+directory under tests/interop/agents as its agent.py.  Outputs of the form
 {"content": [...]} become the MCP result's content blocks (docs/mcp.md)."""
 
 import asyncio

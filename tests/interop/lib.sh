@@ -15,9 +15,19 @@ need_interop() {
     fi
 }
 
-# register_fixtures: every conformance fixture agent under tests/interop/agents
+# register_fixtures: every conformance fixture agent under tests/interop/agents.
+# The tool fixtures share one implementation (conformance_tools.py, which
+# picks its behaviour by the agent's name): each directory is staged with a
+# copy of it as agent.py, since an agent is the snapshot of its directory.
 register_fixtures() {
     for d in "$INTEROP"/agents/*/; do
-        atlas register --path "${d%/}" >/dev/null
+        d=${d%/}
+        if [ ! -f "$d/agent.py" ]; then
+            mkdir -p "$T/fixtures"
+            cp -r "$d" "$T/fixtures/"
+            d=$T/fixtures/$(basename "$d")
+            cp "$INTEROP/conformance_tools.py" "$d/agent.py"
+        fi
+        atlas register --path "$d" >/dev/null
     done
 }
