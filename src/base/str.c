@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
+#include <string.h>
 
 char *at_str_dup(struct at_str s)
 {
@@ -22,4 +24,24 @@ int at_parse_i64(const char *s, long long min, long long max, long long *out)
         return AT_EINVAL;
     *out = v;
     return 0;
+}
+
+int at_header_value(const char *line, size_t len, const char *name, char *dst, size_t cap)
+{
+    size_t kl = strlen(name);
+    if (cap == 0 || len <= kl || strncasecmp(line, name, kl) != 0 || line[kl] != ':')
+        return 0;
+    const char *v = line + kl + 1;
+    size_t vl = len - kl - 1;
+    while (vl && (*v == ' ' || *v == '\t')) {
+        v++;
+        vl--;
+    }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    if (vl >= cap)
+        vl = cap - 1;
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+    return 1;
 }

@@ -40,6 +40,12 @@ static inline bool at_str_starts_with(struct at_str a, const char *prefix)
 /* Copy into a NUL-terminated heap string; caller frees. */
 char *at_str_dup(struct at_str s);
 
+/* One HTTP header line as libcurl hands it over ("Name: value\r\n", not
+ * NUL-terminated): when its name is `name` (case-insensitive, no colon),
+ * copy the value without surrounding blanks into dst (truncated to cap - 1)
+ * and return 1; else return 0 and leave dst alone. */
+int at_header_value(const char *line, size_t len, const char *name, char *dst, size_t cap);
+
 /* Parse a decimal integer in [min, max]; whole string must be consumed.
  * Returns 0 or AT_EINVAL. (The safe replacement for atoi.) */
 int at_parse_i64(const char *s, long long min, long long max, long long *out);

@@ -3,6 +3,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/str.h"
 #include "json/json.h"
 
 #include <curl/curl.h>
@@ -23,30 +24,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
     struct cli_resp *r = arg;
     size_t len = sz * n;
-    struct {
-        const char *key;
-        char *dst;
-        size_t cap;
-    } want[] = {{"atlas-job-id:", r->job_id, sizeof(r->job_id)},
-                {"location:", r->location, sizeof(r->location)},
-                {"atlas-routed-to:", r->routed, sizeof(r->routed)}};
-    for (size_t i = 0; i < 3; i++) {
-        size_t kl = strlen(want[i].key);
-        if (len > kl && strncasecmp(p, want[i].key, kl) == 0) {
-            const char *v = p + kl;
-            size_t vl = len - kl;
-            while (vl && *v == ' ') {
-                v++;
-                vl--;
-            }
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
-                vl--;
-            if (vl >= want[i].cap)
-                vl = want[i].cap - 1;
-            memcpy(want[i].dst, v, vl);
-            want[i].dst[vl] = '\0';
-        }
-    }
+    if (!at_header_value(p, len, "atlas-job-id", r->job_id, sizeof(r->job_id)) &&
+        !at_header_value(p, len, "location", r->location, sizeof(r->location)))
+        at_header_value(p, len, "atlas-routed-to", r->routed, sizeof(r->routed));
     return len;
 }
 

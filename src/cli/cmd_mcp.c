@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/sse.h"
+#include "base/str.h"
 #include "json/json.h"
 #include "mcp/message.h"
 #include "mcp/session.h"
@@ -133,29 +134,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
     struct xfer *x = arg;
     size_t len = sz * n;
-    struct {
-        const char *key;
-        char *dst;
-        size_t cap;
-    } want[] = {{"content-type:", x->ctype, sizeof(x->ctype)},
-                {"mcp-session-id:", x->session, sizeof(x->session)}};
-    for (size_t i = 0; i < 2; i++) {
-        size_t kl = strlen(want[i].key);
-        if (len > kl && strncasecmp(p, want[i].key, kl) == 0) {
-            const char *v = p + kl;
-            size_t vl = len - kl;
-            while (vl && (*v == ' ' || *v == '\t')) {
-                v++;
-                vl--;
-            }
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-                vl--;
-            if (vl >= want[i].cap)
-                vl = want[i].cap - 1;
-            memcpy(want[i].dst, v, vl);
-            want[i].dst[vl] = '\0';
-        }
-    }
+    if (!at_header_value(p, len, "content-type", x->ctype, sizeof(x->ctype)))
+        at_header_value(p, len, "mcp-session-id", x->session, sizeof(x->session));
     return len;
 }
 

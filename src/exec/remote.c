@@ -125,26 +125,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
     struct xfer *x = arg;
     size_t len = sz * n;
-    const char *keys[] = {"mcp-session-id:", "content-type:"};
-    char *dst[] = {x->session, x->content_type};
-    size_t cap[] = {sizeof(x->session), sizeof(x->content_type)};
-    for (int i = 0; i < 2; i++) {
-        size_t kl = strlen(keys[i]);
-        if (len > kl && strncasecmp(p, keys[i], kl) == 0) {
-            const char *v = p + kl;
-            size_t vl = len - kl;
-            while (vl && (*v == ' ' || *v == '\t')) {
-                v++;
-                vl--;
-            }
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-                vl--;
-            if (vl >= cap[i])
-                vl = cap[i] - 1;
-            memcpy(dst[i], v, vl);
-            dst[i][vl] = '\0';
-        }
-    }
+    if (!at_header_value(p, len, "mcp-session-id", x->session, sizeof(x->session)))
+        at_header_value(p, len, "content-type", x->content_type, sizeof(x->content_type));
     return len;
 }
 

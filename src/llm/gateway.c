@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "base/sse.h"
+#include "base/str.h"
 #include "json/json.h"
 #include "llm/sem.h"
 
@@ -432,26 +433,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
         c->status = 0;
         return len;
     }
-    const char *keys[] = {"content-type:", "retry-after:"};
-    char *dst[] = {c->ctype, c->retry_after};
-    size_t cap[] = {sizeof(c->ctype), sizeof(c->retry_after)};
-    for (int i = 0; i < 2; i++) {
-        size_t kl = strlen(keys[i]);
-        if (len > kl && strncasecmp(p, keys[i], kl) == 0) {
-            const char *v = p + kl;
-            size_t vl = len - kl;
-            while (vl && (*v == ' ' || *v == '\t')) {
-                v++;
-                vl--;
-            }
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-                vl--;
-            if (vl >= cap[i])
-                vl = cap[i] - 1;
-            memcpy(dst[i], v, vl);
-            dst[i][vl] = '\0';
-        }
-    }
+    if (!at_header_value(p, len, "content-type", c->ctype, sizeof(c->ctype)))
+        at_header_value(p, len, "retry-after", c->retry_after, sizeof(c->retry_after));
     return len;
 }
 

@@ -1,6 +1,8 @@
 /* libFuzzer target: the Server-Sent Events parser (remote MCP servers and
- * model backends stream through it). */
+ * model backends stream through it), and the header-line reader that runs
+ * on the same responses (at_header_value). */
 #include "base/sse.h"
+#include "base/str.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,5 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (at_sse_feed(&p, (const char *)data, half) == 0)
         at_sse_feed(&p, (const char *)data + half, size - half);
     at_sse_parser_release(&p);
+    char v[64];
+    if (at_header_value((const char *)data, size, "content-type", v, sizeof(v)) &&
+        strlen(v) >= sizeof(v))
+        abort();
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "base/loop.h"
 #include "base/map.h"
 #include "base/sse.h"
+#include "base/str.h"
 #include "base/utf8.h"
 #include "exec/rpc.h"
 
@@ -282,6 +283,26 @@ static void test_rpc_framing(void **state)
     at_buf_release(&b);
 }
 
+static void test_header_value(void **state)
+{
+    (void)state;
+    char v[16] = "untouched";
+    const char *l = "Content-Type:  text/event-stream \r\n";
+    assert_int_equal(at_header_value(l, strlen(l), "content-type", v, sizeof(v)), 1);
+    assert_string_equal(v, "text/event-stre"); /* truncated to the buffer */
+    l = "Retry-After: 2\r\n";
+    assert_int_equal(at_header_value(l, strlen(l), "retry-after", v, sizeof(v)), 1);
+    assert_string_equal(v, "2");
+    /* another header whose name starts the same is not it */
+    l = "Retry-After-Ms: 5\r\n";
+    assert_int_equal(at_header_value(l, strlen(l), "retry-after", v, sizeof(v)), 0);
+    assert_string_equal(v, "2");
+    l = "Location:\r\n";
+    assert_int_equal(at_header_value(l, strlen(l), "location", v, sizeof(v)), 1);
+    assert_string_equal(v, "");
+    assert_int_equal(at_header_value("Loc", 3, "location", v, sizeof(v)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,7 +310,7 @@ int main(void)
         cmocka_unit_test(test_map),         cmocka_unit_test(test_ids_sort),
         cmocka_unit_test(test_sse),         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_diag),        cmocka_unit_test(test_loop_timers_and_posts),
-        cmocka_unit_test(test_rpc_framing),
+        cmocka_unit_test(test_rpc_framing), cmocka_unit_test(test_header_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
