@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "exec/engine.h"
 #include "http/app.h"
 #include "json/json.h"
 #include "http/monitor_routes.h"
@@ -42,6 +43,13 @@ struct at_llm *at_http_llm_gateway(struct at_app *app)
     return gateway_of(app);
 }
 
+/* the gateway's spending joins the engine's count of the tree's tokens */
+static void tree_usage(void *arg, const char *root_id, long long tokens)
+{
+    if (arg)
+        at_engine_add_usage(arg, root_id, tokens);
+}
+
 int at_http_llm_start(struct at_app *app, struct at_diag *d)
 {
     __atomic_store_n((struct at_llm **)&app->llm, NULL, __ATOMIC_RELEASE);
@@ -56,7 +64,11 @@ int at_http_llm_start(struct at_app *app, struct at_diag *d)
         at_llm_config_release(&c);
         return 0; /* no backend: /v1 answers 503 */
     }
-    struct at_llm_cfg cfg = {.config = &c, .store = app->store, .writer = app->writer};
+    struct at_llm_cfg cfg = {.config = &c,
+                             .store = app->store,
+                             .writer = app->writer,
+                             .on_tree_usage = tree_usage,
+                             .usage_arg = app->engine_owned};
     struct at_llm *g;
     rc = at_llm_new(&cfg, &g, d);
     at_llm_config_release(&c);

@@ -322,6 +322,10 @@ static void finish(struct call *c, int code, int status, json_t *body)
     void *obs_arg = g->observer_arg;
     pthread_mutex_unlock(&g->mu);
     record_usage(g, &r);
+    long long spent = r.usage.tokens_in + r.usage.tokens_out;
+    if (c->has_caller && spent > 0 && g->on_tree_usage)
+        g->on_tree_usage(g->usage_arg, c->caller.root_id[0] ? c->caller.root_id : c->caller.job_id,
+                         spent);
     if (obs)
         obs(obs_arg, &r);
     c->on_done(c->arg, &r, body);
@@ -993,6 +997,8 @@ int at_llm_new(const struct at_llm_cfg *cfg, struct at_llm **out, struct at_diag
     memset(cfg->config, 0, sizeof(*cfg->config));
     g->store = cfg->store;
     g->writer = cfg->writer;
+    g->on_tree_usage = cfg->on_tree_usage;
+    g->usage_arg = cfg->usage_arg;
     pthread_rwlock_init(&g->conf_lock, NULL);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);

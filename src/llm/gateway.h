@@ -37,6 +37,11 @@ struct at_llm_cfg {
     struct at_store *store;       /* for budget look-ups (may be NULL) */
     struct at_writer *writer;     /* usage records go here (may be NULL: not recorded) */
     double discovery_wait_s;      /* at_llm_new waits this long for GET /models; 0: 5 */
+    /* Tokens a job tree spent through the gateway (any thread; may be NULL):
+     * the engine counts them against the tree's budget for its later steps
+     * and spawns. */
+    void (*on_tree_usage)(void *arg, const char *root_id, long long tokens);
+    void *usage_arg;
 };
 
 /* Start the pool thread and discover the models of backends that list

@@ -89,6 +89,8 @@ struct at_llm {
     size_t nb;
     struct at_store *store;
     struct at_writer *writer;
+    void (*on_tree_usage)(void *arg, const char *root_id, long long tokens);
+    void *usage_arg;
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;

@@ -36,7 +36,7 @@ mkagent() { # NAME PREFERENCE OVERRIDE
 fixed=$(mkagent pref-fixed balanced false)
 open=$(mkagent pref-open powerful true)
 start_daemon --config "$T/atlas.config.yaml"
-for d in "$fixed" "$open"; do atlas register --path "$d" >/dev/null; done
+for d in "$fixed" "$open" "$AGENTS/spender"; do atlas register --path "$d" >/dev/null; done
 
 run() { # AGENT INPUT -> HTTP_BODY (output), JOB
     http POST "/api/v1/agents/$1/run" "$2" -D "$T/rh"
@@ -71,6 +71,15 @@ expect_contains "budget: calls succeed, then one is refused" "$st" "200 429"
 expect_contains "budget: the refusal names the budget" "$(echo "$HTTP_BODY" | j 'd["errors"][-1]')" "execution.resource_budget.max_tokens_per_chain (150 tokens)"
 budget_job=$JOB
 n_ok=$(echo "$HTTP_BODY" | j 'd["statuses"].count(200)')
+# what the gateway spent counts for the tree's later spawns too: after the
+# calls (close to 150 tokens) a child reports 60 more, and the next spawn is
+# refused (the agent-reported 60 alone would not spend the budget)
+spend='{"agent": "spender", "input": {"tokens": 60, "children": 0}}'
+run pref-fixed "{\"calls\": 20, \"spawn_after\": [$spend, $spend]}"
+expect_eq "budget: the gateway's tokens and a child's report spend it" "$(echo "$HTTP_BODY" | j 'd["spawns"][0]')" "ok"
+expect_contains "budget: then a spawn is refused" "$(echo "$HTTP_BODY" | j 'd["spawns"][1]')" "max_tokens_per_chain is 150"
+run pref-fixed "{\"calls\": 1, \"spawn_after\": [$spend, $spend]}"
+expect_eq "budget: within it, both children run" "$(echo "$HTTP_BODY" | j 'd["spawns"]')" "['ok', 'ok']"
 
 # ---- accounting against jobs ----
 wait_usage_calls 6 || true
@@ -78,7 +87,7 @@ by_job=$(curl -sf "$ATLAS_URL/v1/atlas/usage?group_by=job_id")
 expect_eq "usage: the budget job's answered calls recorded" "$(echo "$by_job" | j "[r['calls'] for r in d['usage'] if r['key']=='$budget_job'][0]")" "$((n_ok + 0))"
 expect_eq "usage: within the budget" "$(curl -sf "$ATLAS_URL/v1/atlas/usage?root_id=$budget_job" | j 'd["usage"][0]["tokens_in"] + d["usage"][0]["tokens_out"] <= 150')" "True"
 by_agent=$(curl -sf "$ATLAS_URL/v1/atlas/usage?group_by=agent" | j '",".join(sorted(r["key"] for r in d["usage"]))')
-expect_eq "usage: by agent" "$by_agent" ",pref-fixed@1.0.0,pref-open@1.0.0"
+expect_eq "usage: by agent" "$by_agent" ",pref-fixed@1.0.0,pref-open@1.0.0,spender"
 expect_eq "usage: root of a root job is itself" "$(curl -sf "$ATLAS_URL/v1/atlas/usage?root_id=$open_job" | j 'd["usage"][0]["calls"] >= 1')" "True"
 # the chosen model and the reason are in the trace (the monitor writes the span shortly after)
 model_span() { curl -sf "$ATLAS_URL/api/v1/traces/$open_job" | j '[(c["model"], c["tier"], c.get("reason", "")) for c in d["spans"][0]["children"] if c["kind"] == "model"][0]'; }

@@ -1,13 +1,15 @@
 """Fixture for the model gateway's tests: makes `calls` chat completions
 through $OPENAI_BASE_URL with $OPENAI_API_KEY (the job's token), as any
-OpenAI client would, and reports what came back."""
+OpenAI client would, and reports what came back; then it spawns the
+children listed in `spawn_after` ([{agent, input}]) one after another and
+reports whether the tree's token budget let each start."""
 
 import json
 import os
 import urllib.error
 import urllib.request
 
-from atlas import AgentBase, AgentContext
+from atlas import AgentBase, AgentContext, AtlasError
 
 
 def chat(model, prompt):
@@ -39,4 +41,11 @@ class LlmCaller(AgentBase):
             out["errors"].append((doc.get("error") or {}).get("message", ""))
             if status != 200:
                 break
+        out["spawns"] = []
+        for child in input.get("spawn_after", []):  # children after the calls: the tree's budget
+            try:
+                await context.spawn(child["agent"], child.get("input", {}))
+                out["spawns"].append("ok")
+            except AtlasError as e:
+                out["spawns"].append(str(e))
         return out
