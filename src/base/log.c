@@ -15,11 +15,6 @@ void at_log_set_level(enum at_log_level lvl)
     atomic_store(&level, (int)lvl);
 }
 
-enum at_log_level at_log_get_level(void)
-{
-    return (enum at_log_level)atomic_load(&level);
-}
-
 int at_log_level_parse(const char *s)
 {
     static const char *names[] = {"debug", "info", "warn", "error", "off"};

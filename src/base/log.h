@@ -11,7 +11,6 @@
 enum at_log_level { AT_LOG_DEBUG, AT_LOG_INFO, AT_LOG_WARN, AT_LOG_ERROR, AT_LOG_OFF };
 
 void at_log_set_level(enum at_log_level lvl);
-enum at_log_level at_log_get_level(void);
 /* Parse "debug|info|warn|error|off"; returns -1 if unknown. */
 int at_log_level_parse(const char *s);
 void at_log(enum at_log_level lvl, const char *component, const char *fmt, ...)

@@ -78,11 +78,6 @@ void at_loop_free(struct at_loop *loop)
     free(loop);
 }
 
-int64_t at_loop_now_ns(const struct at_loop *loop)
-{
-    return loop->now_ns;
-}
-
 /* ---- watchers ---- */
 
 int at_loop_watch(struct at_loop *loop, struct at_watch *w, int fd, uint32_t events, at_watch_fn cb,
@@ -96,19 +91,6 @@ int at_loop_watch(struct at_loop *loop, struct at_watch *w, int fd, uint32_t eve
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return at_err_from_errno(errno);
     w->active = 1;
-    return 0;
-}
-
-int at_loop_watch_modify(struct at_loop *loop, struct at_watch *w, uint32_t events)
-{
-    if (!w->active)
-        return AT_ESTATE;
-    if (events == w->events)
-        return 0;
-    struct epoll_event ev = {.events = events, .data.ptr = w};
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
-        return at_err_from_errno(errno);
-    w->events = events;
     return 0;
 }
 

@@ -49,8 +49,6 @@ void at_loop_stop(struct at_loop *loop);
 /* Start watching w->fd for `events`.  Returns 0 or an AT_E* code. */
 int at_loop_watch(struct at_loop *loop, struct at_watch *w, int fd, uint32_t events, at_watch_fn cb,
                   void *arg);
-/* Change the events of an active watcher. */
-int at_loop_watch_modify(struct at_loop *loop, struct at_watch *w, uint32_t events);
 /* Stop watching; safe from inside any callback, also for w itself. */
 void at_loop_unwatch(struct at_loop *loop, struct at_watch *w);
 
@@ -67,8 +65,5 @@ static inline int at_timer_armed(const struct at_timer *t)
 
 /* Thread-safe: run fn(loop, arg) on the loop thread soon. */
 void at_loop_post(struct at_loop *loop, at_post_fn fn, void *arg);
-
-/* Monotonic time cached at the start of the current iteration (ns). */
-int64_t at_loop_now_ns(const struct at_loop *loop);
 
 #endif

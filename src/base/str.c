@@ -8,11 +8,6 @@
 #include <strings.h>
 #include <string.h>
 
-char *at_str_dup(struct at_str s)
-{
-    return at_strndup(s.p ? s.p : "", s.len);
-}
-
 int at_parse_i64(const char *s, long long min, long long max, long long *out)
 {
     if (!s || !*s)

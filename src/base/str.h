@@ -37,9 +37,6 @@ static inline bool at_str_starts_with(struct at_str a, const char *prefix)
     return a.len >= n && memcmp(a.p, prefix, n) == 0;
 }
 
-/* Copy into a NUL-terminated heap string; caller frees. */
-char *at_str_dup(struct at_str s);
-
 /* One HTTP header line as libcurl hands it over ("Name: value\r\n", not
  * NUL-terminated): when its name is `name` (case-insensitive, no colon),
  * copy the value without surrounding blanks into dst (truncated to cap - 1)

@@ -129,13 +129,6 @@ int at_semver_cmp(const struct at_semver *a, const struct at_semver *b)
     }
 }
 
-char *at_semver_format(const struct at_semver *v, char *out, size_t n)
-{
-    snprintf(out, n, "%lu.%lu.%lu%s%s%s%s", v->major, v->minor, v->patch, v->pre[0] ? "-" : "",
-             v->pre, v->build[0] ? "+" : "", v->build);
-    return out;
-}
-
 int at_version_parse_loose(const char *s, unsigned long parts[3], int *nparts)
 {
     parts[0] = parts[1] = parts[2] = 0;

@@ -19,8 +19,6 @@ struct at_semver {
 int at_semver_parse(const char *s, struct at_semver *v);
 /* Precedence per SemVer 2.0.0 section 11: <0, 0, >0. */
 int at_semver_cmp(const struct at_semver *a, const struct at_semver *b);
-/* Format "MAJOR.MINOR.PATCH[-pre][+build]" into out. */
-char *at_semver_format(const struct at_semver *v, char *out, size_t n);
 
 /* Loose version for interpreters ("3.11.2", "3.11", "20.11.0"): up to three
  * dot-separated numbers, missing parts are 0. */

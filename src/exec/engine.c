@@ -981,11 +981,6 @@ static void cancel_job(struct at_engine *e, struct at_job *j, const char *reason
     }
 }
 
-void at__engine_cancel_job(struct at_engine *e, struct at_job *j, const char *reason)
-{
-    cancel_job(e, j, reason);
-}
-
 static void do_cancel(struct at_loop *loop, void *arg)
 {
     (void)loop;
@@ -1542,18 +1537,6 @@ json_t *at_engine_stats_json(struct at_engine *e)
     json_t *o = r->out;
     free(r);
     return o;
-}
-
-int at_engine_idle_wait(struct at_engine *e, int timeout_ms)
-{
-    int64_t deadline = at_now_ms() + timeout_ms;
-    while (atomic_load(&e->inflight) > 0) {
-        if (at_now_ms() > deadline)
-            return AT_ETIMEDOUT;
-        usleep(2000);
-    }
-    at_writer_flush(e->cfg.writer);
-    return 0;
 }
 
 /* ---- recovery ---- */

@@ -175,7 +175,4 @@ int at_engine_token_info(struct at_engine *e, const char *token, struct at_token
  * (asks the loop and waits briefly). */
 json_t *at_engine_stats_json(struct at_engine *e);
 
-/* Wait until no job is queued or running (tests, shutdown). */
-int at_engine_idle_wait(struct at_engine *e, int timeout_ms);
-
 #endif

@@ -151,7 +151,6 @@ struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent
                                       struct at_diag *d);
 void at__engine_finalize(struct at_engine *e, struct at_job *j, int code, json_t *output,
                          const char *detail, const char *pointer);
-void at__engine_cancel_job(struct at_engine *e, struct at_job *j, const char *reason);
 void at__engine_persist(struct at_engine *e, struct at_job *j);
 void at__engine_decision(struct at_engine *e, struct at_job *j, const char *text);
 long long at__engine_tree_tokens(struct at_engine *e, const char *root_id);

@@ -336,11 +336,6 @@ int at_http_start(const struct at_http_cfg *cfg, struct at_http_server **out, st
     return 0;
 }
 
-int at_http_port(const struct at_http_server *s)
-{
-    return s->port;
-}
-
 void at_http_base_url(const struct at_http_server *s, char *out, size_t n)
 {
     if (s->ipv6)
@@ -387,12 +382,6 @@ void at_http_stop(struct at_http_server *s)
 }
 
 /* ---- streamed answers ---- */
-
-struct at_http_stream *at_http_stream_ref(struct at_http_stream *st)
-{
-    atomic_fetch_add(&st->refs, 1);
-    return st;
-}
 
 void at_http_stream_unref(struct at_http_stream *st)
 {
@@ -541,14 +530,6 @@ static void *heartbeat_main(void *arg)
     }
     pthread_mutex_unlock(&s->smu);
     return NULL;
-}
-
-int at_http_stream_gone(struct at_http_stream *st)
-{
-    pthread_mutex_lock(&st->mu);
-    int g = st->gone;
-    pthread_mutex_unlock(&st->mu);
-    return g;
 }
 
 /* ---- accessors ---- */

@@ -58,8 +58,6 @@ struct at_http_cfg {
 
 /* Bind and start serving.  d explains failures (address in use...). */
 int at_http_start(const struct at_http_cfg *cfg, struct at_http_server **out, struct at_diag *d);
-/* The bound port (useful with port 0). */
-int at_http_port(const struct at_http_server *s);
 /* "http://127.0.0.1:PORT" into out. */
 void at_http_base_url(const struct at_http_server *s, char *out, size_t n);
 /* Stop accepting, finish in-flight requests briefly, free. */
@@ -143,8 +141,6 @@ struct at_http_stream *at_http_stream_start(struct at_http_req *r, int status,
 void at_http_stream_set_sse(struct at_http_stream *s);
 int at_http_stream_write(struct at_http_stream *s, const void *data, size_t len);
 void at_http_stream_close(struct at_http_stream *s);
-int at_http_stream_gone(struct at_http_stream *s);
-struct at_http_stream *at_http_stream_ref(struct at_http_stream *s);
 void at_http_stream_unref(struct at_http_stream *s);
 
 /* Route a request: implemented in routes.c. */

@@ -82,11 +82,6 @@ int at_llm_tier_parse(const char *s)
     return -1;
 }
 
-const char *at_llm_strategy_name(enum at_llm_strategy s)
-{
-    return s == AT_LLM_STRATEGY_NONE ? "none" : strategies[s - 1];
-}
-
 int at_llm_strategy_parse(const char *s)
 {
     for (int i = 0; s && strategies[i]; i++)

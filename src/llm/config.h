@@ -83,7 +83,6 @@ struct at_llm_config {
 const char *at_llm_tier_name(enum at_llm_tier t);
 /* -1 when s is not a tier name. */
 int at_llm_tier_parse(const char *s);
-const char *at_llm_strategy_name(enum at_llm_strategy s);
 int at_llm_strategy_parse(const char *s);
 
 /* Check the shape of a `models:` value found at pointer ptr of doc (as

@@ -169,24 +169,6 @@ int at_mcp_session_close(struct at_mcp_sessions *t, const char *id)
     return 0;
 }
 
-void at_mcp_sessions_foreach(struct at_mcp_sessions *t,
-                             void (*fn)(struct at_mcp_session *s, void *arg), void *arg)
-{
-    pthread_mutex_lock(&t->mu);
-    size_t n = t->count, k = 0;
-    struct at_mcp_session **all = at_calloc(n ? n : 1, sizeof(*all));
-    size_t it = 0;
-    void *v;
-    while (k < n && at_map_next(&t->map, &it, NULL, &v))
-        all[k++] = at_mcp_session_ref(v);
-    pthread_mutex_unlock(&t->mu);
-    for (size_t i = 0; i < k; i++) {
-        fn(all[i], arg);
-        at_mcp_session_unref(all[i]);
-    }
-    free(all);
-}
-
 size_t at_mcp_sessions_count(struct at_mcp_sessions *t)
 {
     pthread_mutex_lock(&t->mu);

@@ -79,10 +79,6 @@ struct at_mcp_session *at_mcp_session_find(struct at_mcp_sessions *t, const char
 int at_mcp_session_close(struct at_mcp_sessions *t, const char *id);
 /* Expire sessions idle longer than idle_ms; returns how many. */
 size_t at_mcp_sessions_expire(struct at_mcp_sessions *t, int64_t now_ms);
-/* Call fn for every live session (with a reference held during the call,
- * without the table lock). */
-void at_mcp_sessions_foreach(struct at_mcp_sessions *t,
-                             void (*fn)(struct at_mcp_session *s, void *arg), void *arg);
 size_t at_mcp_sessions_count(struct at_mcp_sessions *t);
 
 struct at_mcp_session *at_mcp_session_ref(struct at_mcp_session *s);

@@ -498,7 +498,6 @@ void *at__mon_main(void *arg)
         m->qhead = m->qtail = NULL;
         m->qlen = 0;
         int stop = m->stop;
-        m->busy = 1;
         pthread_mutex_unlock(&m->mu);
         process(m, list);
         while (list) {
@@ -507,8 +506,6 @@ void *at__mon_main(void *arg)
             list = next;
         }
         pthread_mutex_lock(&m->mu);
-        m->busy = 0;
-        pthread_cond_broadcast(&m->idle_cv);
         if (stop && m->qlen == 0)
             break;
     }

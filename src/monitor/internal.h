@@ -51,11 +51,10 @@ struct at_monitor {
     pthread_t thread;
     int started;
     pthread_mutex_t mu; /* queue */
-    pthread_cond_t cv, idle_cv;
+    pthread_cond_t cv;
     struct mon_item *qhead, *qtail;
     int qlen;
     int stop;
-    int busy; /* the thread is processing a batch */
     unsigned long long queued_total, dropped, write_drops;
     atomic_int writes_pending;
     int64_t next_prune_ms;

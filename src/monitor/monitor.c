@@ -293,7 +293,6 @@ int at_monitor_new(const struct at_monitor_cfg *cfg, struct at_store *store,
     m->rng = (unsigned long long)at_now_ns() | 1ULL;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
-    pthread_cond_init(&m->idle_cv, NULL);
     pthread_mutex_init(&m->log_mu, NULL);
     pthread_rwlock_init(&m->eval_lock, NULL);
     pthread_rwlock_init(&m->llm_lock, NULL);
@@ -381,31 +380,10 @@ void at_monitor_free(struct at_monitor *m)
     at_monitor_cfg_release(&m->cfg);
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
-    pthread_cond_destroy(&m->idle_cv);
     pthread_mutex_destroy(&m->log_mu);
     pthread_rwlock_destroy(&m->eval_lock);
     pthread_rwlock_destroy(&m->llm_lock);
     free(m);
-}
-
-int at_monitor_flush(struct at_monitor *m, int timeout_ms)
-{
-    int64_t deadline = at_now_ms() + timeout_ms;
-    for (;;) {
-        pthread_mutex_lock(&m->mu);
-        int idle = m->qlen == 0 && !m->busy;
-        pthread_mutex_unlock(&m->mu);
-        if (idle && atomic_load(&m->writes_pending) == 0 && atomic_load(&m->judges) == 0)
-            break;
-        if (at_now_ms() > deadline)
-            return AT_ETIMEDOUT;
-        at_writer_flush(m->writer);
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
-    if (m->otlp)
-        at_otlp_flush(m->otlp);
-    return 0;
 }
 
 /* ---- reads ---- */

@@ -71,10 +71,6 @@ void at_monitor_attach_llm(struct at_monitor *m, struct at_llm *g);
  * NULL is a no-op. */
 void at_monitor_free(struct at_monitor *m);
 
-/* Wait until everything queued so far has been processed and its writes
- * committed (tests).  Returns 0 or AT_ETIMEDOUT. */
-int at_monitor_flush(struct at_monitor *m, int timeout_ms);
-
 /* A platform-tool call made by a job, for its trace (the MCP surface
  * calls this).  Thread-safe, never blocks. */
 void at_monitor_tool_span(struct at_monitor *m, const char *job_id, const char *root_id,

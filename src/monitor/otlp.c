@@ -190,11 +190,9 @@ struct at_otlp {
     struct curl_slist *headers;
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv, idle_cv;
+    pthread_cond_t cv;
     json_t *queue; /* array of spans */
     int stop;
-    int flush_req;
-    int sending;
     struct at_otlp_stats st;
 };
 
@@ -243,7 +241,7 @@ static void *otlp_main(void *arg)
     struct at_otlp *o = arg;
     pthread_mutex_lock(&o->mu);
     for (;;) {
-        while (!o->stop && !o->flush_req && json_array_size(o->queue) < (size_t)o->cfg.batch_size) {
+        while (!o->stop && json_array_size(o->queue) < (size_t)o->cfg.batch_size) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += o->cfg.interval_ms / 1000;
@@ -264,11 +262,9 @@ static void *otlp_main(void *arg)
                 json_array_append(batch, json_array_get(o->queue, i));
             for (size_t i = 0; i < n; i++)
                 json_array_remove(o->queue, 0);
-            o->sending = 1;
             pthread_mutex_unlock(&o->mu);
             int rc = post(o, batch);
             pthread_mutex_lock(&o->mu);
-            o->sending = 0;
             if (rc) {
                 o->st.dropped += n;
                 o->st.failed_batches++;
@@ -277,8 +273,6 @@ static void *otlp_main(void *arg)
             }
             json_decref(batch);
         }
-        o->flush_req = 0;
-        pthread_cond_broadcast(&o->idle_cv);
         if (o->stop)
             break;
     }
@@ -317,7 +311,6 @@ int at_otlp_new(const struct at_otlp_cfg *cfg, struct at_otlp **out)
     o->queue = json_array();
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
-    pthread_cond_init(&o->idle_cv, NULL);
     if (pthread_create(&o->thread, NULL, otlp_main, o) != 0) {
         curl_slist_free_all(o->headers);
         json_decref(o->queue);
@@ -345,16 +338,6 @@ void at_otlp_push(struct at_otlp *o, json_t *span)
     pthread_mutex_unlock(&o->mu);
 }
 
-void at_otlp_flush(struct at_otlp *o)
-{
-    pthread_mutex_lock(&o->mu);
-    o->flush_req = 1;
-    pthread_cond_signal(&o->cv);
-    while (o->flush_req || o->sending)
-        pthread_cond_wait(&o->idle_cv, &o->mu);
-    pthread_mutex_unlock(&o->mu);
-}
-
 void at_otlp_get_stats(struct at_otlp *o, struct at_otlp_stats *st)
 {
     pthread_mutex_lock(&o->mu);
@@ -377,6 +360,5 @@ void at_otlp_free(struct at_otlp *o)
     free(o->service);
     pthread_mutex_destroy(&o->mu);
     pthread_cond_destroy(&o->cv);
-    pthread_cond_destroy(&o->idle_cv);
     free(o);
 }

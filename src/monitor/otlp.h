@@ -49,8 +49,6 @@ struct at_otlp_stats {
 int at_otlp_new(const struct at_otlp_cfg *cfg, struct at_otlp **out);
 /* Queue a span (stolen).  Never blocks. */
 void at_otlp_push(struct at_otlp *o, json_t *span);
-/* Send what is queued and wait for it (tests, shutdown). */
-void at_otlp_flush(struct at_otlp *o);
 void at_otlp_get_stats(struct at_otlp *o, struct at_otlp_stats *st);
 /* Flush once more, stop the thread, free.  NULL is a no-op. */
 void at_otlp_free(struct at_otlp *o);

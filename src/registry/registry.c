@@ -313,22 +313,6 @@ static int check_python(struct at_registry *r, const struct at_contract *c, stru
                        ver);
 }
 
-int at_registry_check_python(const struct at_contract *c, struct at_diag *d)
-{
-    struct at_registry tmp;
-    memset(&tmp, 0, sizeof(tmp));
-    pthread_mutex_init(&tmp.py_mu, NULL);
-    at_map_init(&tmp.py_versions);
-    int rc = check_python(&tmp, c, d);
-    size_t it = 0;
-    void *v;
-    while (at_map_next(&tmp.py_versions, &it, NULL, &v))
-        free(v);
-    at_map_release(&tmp.py_versions);
-    pthread_mutex_destroy(&tmp.py_mu);
-    return rc;
-}
-
 /* ---- registration ---- */
 
 static void fill_result(struct at_reg_result *res, const struct at_contract *c, const char *digest,

@@ -112,8 +112,4 @@ int at_registry_chain_delete(struct at_registry *r, const char *name);
  * each chain (full: with the definition). */
 json_t *at_registry_chains_json(struct at_registry *r, const char *name, int full);
 
-/* Check dependencies.python against the interpreter the agent would run
- * (exposed for tests).  0, or AT_EDEPS with d saying what was found. */
-int at_registry_check_python(const struct at_contract *c, struct at_diag *d);
-
 #endif
