@@ -45,6 +45,10 @@ void cli_resp_release(struct cli_resp *resp);
  * raw problem JSON on stdout with --json.  Returns CLI_FAILED. */
 int cli_print_problem(struct cli *c, const struct cli_resp *resp);
 
+/* GET path: 0 with *resp filled (a 2xx answer; caller releases), or the
+ * exit status after printing the problem (resp already released). */
+int cli_get(struct cli *c, const char *path, struct cli_resp *resp);
+
 /* Print JSON pretty (indent 2) to f. */
 void cli_print_json(FILE *f, const json_t *v);
 

@@ -196,3 +196,16 @@ int cli_wants_help(int argc, char **argv)
             return 1;
     return 0;
 }
+
+int cli_get(struct cli *c, const char *path, struct cli_resp *resp)
+{
+    int rc = cli_http(c, "GET", path, NULL, NULL, resp);
+    if (rc)
+        return rc;
+    if (resp->status >= 300) {
+        rc = cli_print_problem(c, resp);
+        cli_resp_release(resp);
+        return rc;
+    }
+    return 0;
+}

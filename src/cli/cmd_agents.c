@@ -36,19 +36,6 @@ static int simple_opts(struct cli *c, int argc, char **argv, const char *usage_t
     return 0;
 }
 
-static int get_json(struct cli *c, const char *path, struct cli_resp *r)
-{
-    int rc = cli_http(c, "GET", path, NULL, NULL, r);
-    if (rc)
-        return rc;
-    if (r->status >= 300) {
-        rc = cli_print_problem(c, r);
-        cli_resp_release(r);
-        return rc;
-    }
-    return 0;
-}
-
 static void print_agent_table(json_t *agents, int with_latest)
 {
     size_t wn = 4, wv = 7;
@@ -88,7 +75,7 @@ int cmd_ls(struct cli *c, int argc, char **argv)
         cli_path_escape(&path, pos[0]);
     }
     struct cli_resp r;
-    rc = get_json(c, at_buf_str(&path), &r);
+    rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
@@ -127,7 +114,7 @@ int cmd_search(struct cli *c, int argc, char **argv)
         }
     }
     struct cli_resp r;
-    rc = get_json(c, at_buf_str(&path), &r);
+    rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
@@ -171,7 +158,7 @@ int cmd_describe(struct cli *c, int argc, char **argv)
     at_buf_puts(&path, "/api/v1/agents/");
     cli_path_escape(&path, pos[0]);
     struct cli_resp r;
-    rc = get_json(c, at_buf_str(&path), &r);
+    rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;

@@ -93,22 +93,10 @@ static void print_steps(json_t *steps, const char *indent)
     }
 }
 
-static int get(struct cli *c, const char *path, struct cli_resp *r)
-{
-    int rc = cli_http(c, "GET", path, NULL, NULL, r);
-    if (rc)
-        return rc;
-    if (r->status >= 300) {
-        rc = cli_print_problem(c, r);
-        cli_resp_release(r);
-    }
-    return rc;
-}
-
 static int chain_ls(struct cli *c)
 {
     struct cli_resp r;
-    int rc = get(c, "/api/v1/chains", &r);
+    int rc = cli_get(c, "/api/v1/chains", &r);
     if (rc)
         return rc;
     json_t *chains = json_object_get(r.body, "chains");
@@ -136,7 +124,7 @@ static int chain_describe(struct cli *c, const char *name)
     at_buf_puts(&path, "/api/v1/chains/");
     cli_path_escape(&path, name);
     struct cli_resp r;
-    int rc = get(c, at_buf_str(&path), &r);
+    int rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;

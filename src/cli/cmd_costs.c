@@ -65,15 +65,10 @@ int cmd_costs(struct cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     struct cli_resp r;
-    int rc = cli_http(c, "GET", at_buf_str(&q), NULL, NULL, &r);
+    int rc = cli_get(c, at_buf_str(&q), &r);
     at_buf_release(&q);
     if (rc)
         return rc;
-    if (r.status >= 300) {
-        rc = cli_print_problem(c, &r);
-        cli_resp_release(&r);
-        return rc;
-    }
     if (c->json) {
         cli_print_json(stdout, r.body);
     } else {

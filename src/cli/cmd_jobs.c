@@ -74,15 +74,10 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     struct cli_resp r;
-    int rc = cli_http(c, "GET", at_buf_str(&path), NULL, NULL, &r);
+    int rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
-    if (r.status >= 300) {
-        rc = cli_print_problem(c, &r);
-        cli_resp_release(&r);
-        return rc;
-    }
     json_t *jobs = json_object_get(r.body, "jobs");
     if (c->json) {
         cli_print_json(stdout, jobs);
@@ -135,15 +130,10 @@ int cmd_job(struct cli *c, int argc, char **argv)
     at_buf_puts(&path, "/api/v1/jobs/");
     cli_path_escape(&path, id);
     struct cli_resp r;
-    int rc = cli_http(c, "GET", at_buf_str(&path), NULL, NULL, &r);
+    int rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
-    if (r.status >= 300) {
-        rc = cli_print_problem(c, &r);
-        cli_resp_release(&r);
-        return rc;
-    }
     json_t *j = r.body;
     if (c->json) {
         cli_print_json(stdout, j);

@@ -133,15 +133,10 @@ int cmd_logs(struct cli *c, int argc, char **argv)
         return rc;
     }
     struct cli_resp r;
-    rc = cli_http(c, "GET", at_buf_str(&path), NULL, NULL, &r);
+    rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
-    if (r.status >= 300) {
-        rc = cli_print_problem(c, &r);
-        cli_resp_release(&r);
-        return rc;
-    }
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(r.body, "lines"), i, l) print_line(c, l);

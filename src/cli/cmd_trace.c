@@ -132,15 +132,10 @@ static int list_traces(struct cli *c, const char *query)
 {
     char *path = at_asprintf("/api/v1/traces%s", query);
     struct cli_resp r;
-    int rc = cli_http(c, "GET", path, NULL, NULL, &r);
+    int rc = cli_get(c, path, &r);
     free(path);
     if (rc)
         return rc;
-    if (r.status >= 300) {
-        rc = cli_print_problem(c, &r);
-        cli_resp_release(&r);
-        return rc;
-    }
     json_t *list = json_object_get(r.body, "traces");
     if (c->json) {
         cli_print_json(stdout, list);
@@ -219,15 +214,10 @@ int cmd_trace(struct cli *c, int argc, char **argv)
     at_buf_puts(&path, "/api/v1/traces/");
     cli_path_escape(&path, argv[optind]);
     struct cli_resp r;
-    int rc = cli_http(c, "GET", at_buf_str(&path), NULL, NULL, &r);
+    int rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
-    if (r.status >= 300) {
-        rc = cli_print_problem(c, &r);
-        cli_resp_release(&r);
-        return rc;
-    }
     if (c->json)
         cli_print_json(stdout, r.body);
     else
