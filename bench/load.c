@@ -99,6 +99,11 @@ int main(int argc, char **argv)
         strncat(extra, argv[i], sizeof(extra) - strlen(extra) - 3);
         strncat(extra, "\r\n", sizeof(extra) - strlen(extra) - 1);
     }
+    /* atlasd needs a token on every TCP request (docs/security.md) */
+    const char *tok = getenv("ATLAS_TOKEN");
+    if (tok && *tok)
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+                 "Authorization: Bearer %s\r\n", tok);
     int get = strcmp(body, "-") == 0;
     for (int i = 0; i < conc; i++) {
         struct conn *c = &cs[i];

@@ -9,7 +9,7 @@ url="http://$listen"
 (
     # wait for the daemon, then register every example agent
     i=0
-    until curl -fsS "$url/api/v1/health" >/dev/null 2>&1; do
+    until curl -fsS "$url/api/v1/health/ready" >/dev/null 2>&1; do
         i=$((i + 1))
         [ $i -gt 100 ] && { echo "run: atlasd did not come up" >&2; exit 1; }
         sleep 0.1

@@ -34,6 +34,8 @@ YAML
 APID=$!
 while [ ! -s "$T/data/atlasd.url" ]; do sleep 0.05; done
 URL=$(cat "$T/data/atlasd.url")
+ATLAS_TOKEN=$(cat "$T/data/admin.token") # every TCP request needs it
+export ATLAS_TOKEN
 ./build/atlas --url "$URL" register examples/agents/echo-c >/dev/null
 ./build/atlas --url "$URL" register tests/agents/fanout >/dev/null
 {

@@ -34,6 +34,8 @@ YAML
 APID=$!
 while [ ! -s "$T/data/atlasd.url" ]; do sleep 0.05; done
 URL=$(cat "$T/data/atlasd.url")
+ATLAS_TOKEN=$(cat "$T/data/admin.token") # every TCP request needs it
+export ATLAS_TOKEN
 idle_rss=$(awk '/VmRSS/{print $2}' /proc/$APID/status)
 idle_pss=$(awk '/^Pss:/{print $2}' /proc/$APID/smaps_rollup)
 idle_uss=$(awk '/^Private_(Clean|Dirty):/{s+=$2} END{print s}' /proc/$APID/smaps_rollup)
@@ -64,7 +66,7 @@ done
 lat=""
 for i in $(seq 1 30); do
     s=$(date +%s%N)
-    curl -s -o /dev/null -X POST -d '{}' "$URL/api/v1/agents/echo-c-cold/run"
+    curl -s -o /dev/null -X POST -H "Authorization: Bearer $ATLAS_TOKEN" -H 'Content-Type: application/json' -d '{}' "$URL/api/v1/agents/echo-c-cold/run"
     e=$(date +%s%N)
     lat="$lat $(( (e - s) / 1000 ))"
     sleep 0.1

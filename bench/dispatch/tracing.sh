@@ -36,6 +36,8 @@ point() { # MODE -> one JSON line from load
     while [ ! -s "$T/data/atlasd.url" ]; do sleep 0.05; done
     local url
     url=$(cat "$T/data/atlasd.url")
+    ATLAS_TOKEN=$(cat "$T/data/admin.token") # every TCP request needs it
+    export ATLAS_TOKEN
     ./build/atlas --url "$url" register examples/agents/echo-c >/dev/null
     "$T/load" "$url/api/v1/agents/echo-c/run" '{"x": 1}' "$C" 2000 >/dev/null # warm up
     "$T/load" "$url/api/v1/agents/echo-c/run" '{"x": 1}' "$C" "$N"

@@ -132,11 +132,17 @@ int main(int argc, char **argv)
     int nconn = (int)strtol(argv[4], NULL, 10);
     double secs = atof(argv[5]);
     double warm = argc > 6 ? atof(argv[6]) : 0.5;
-    req = malloc(blen + 512);
-    req_len = (size_t)snprintf(req, 512,
-                               "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+    req = malloc(blen + 1024);
+    /* atlasd needs a token on every TCP request (docs/security.md); the
+     * upstream ignores it */
+    const char *tok = getenv("ATLAS_TOKEN");
+    char auth[300] = "";
+    if (tok && *tok)
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", tok);
+    req_len = (size_t)snprintf(req, 1024,
+                               "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: "
                                "application/json\r\nContent-Length: %zu\r\n\r\n",
-                               argv[2], blen);
+                               argv[2], auth, blen);
     memcpy(req + req_len, body, blen);
     req_len += blen;
     cap = 1 << 20;

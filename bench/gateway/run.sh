@@ -39,6 +39,8 @@ YAML
 PIDS="$PIDS $APID"
 while [ ! -s "$T/data/atlasd.url" ]; do sleep 0.05; done
 GW=$(sed 's/.*://' "$T/data/atlasd.url")
+ATLAS_TOKEN=$(cat "$T/data/admin.token") # every TCP request needs it
+export ATLAS_TOKEN
 printf '{"model":"atlas:fast","messages":[{"role":"user","content":"Say hello."}]}' >"$T/plain.json"
 printf '{"model":"atlas:fast","stream":true,"messages":[{"role":"user","content":"Say hello."}]}' >"$T/stream.json"
 # the direct path names the upstream's model itself
@@ -60,7 +62,7 @@ for c in 1 64; do
 done
 load_rss=$(rss_kb)
 peak_rss=$(hwm_kb)
-calls=$(curl -s "http://127.0.0.1:$GW/v1/atlas/stats" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])')
+calls=$(curl -s -H "Authorization: Bearer $ATLAS_TOKEN" "http://127.0.0.1:$GW/v1/atlas/stats" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])')
 
 /usr/bin/python3 - "$T" "$idle_rss" "$load_rss" "$peak_rss" "$calls" "$(nproc)" <<'PY'
 import json, sys

@@ -87,6 +87,11 @@ static void start(CURLM *multi, struct conn *c)
     c->hd = NULL;
     c->hd = curl_slist_append(c->hd, "Content-Type: application/json");
     c->hd = curl_slist_append(c->hd, g_accept);
+    const char *tok = getenv("ATLAS_TOKEN"); /* atlasd: a token on every TCP request */
+    if (tok && *tok) {
+        snprintf(buf, sizeof(buf), "Authorization: Bearer %s", tok);
+        c->hd = curl_slist_append(c->hd, buf);
+    }
     if (g_stateless) {
         c->hd = curl_slist_append(c->hd, "MCP-Protocol-Version: 2026-07-28");
         c->hd = curl_slist_append(c->hd, "Mcp-Method: tools/call");

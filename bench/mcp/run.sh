@@ -38,6 +38,8 @@ PIDS="$PIDS $ATLASD"
 for _ in $(seq 200); do [ -s "$T/data/atlasd.url" ] && break; sleep 0.05; done
 [ -s "$T/data/atlasd.url" ] || { echo "bench/mcp: atlasd did not start:" >&2; cat "$T/atlasd.log" >&2; exit 1; }
 URL=$(cat "$T/data/atlasd.url")
+ATLAS_TOKEN=$(cat "$T/data/admin.token") # every TCP request needs it
+export ATLAS_TOKEN
 "$BIN/atlas" --url "$URL" register --path "$SRC/examples/agents/echo-c" >/dev/null
 
 start_ts() {

@@ -1265,6 +1265,11 @@ int atlas_ctx_spawn(struct atlas_ctx *ctx, const char *agent, const json_t *inpu
     return spawn_tool(ctx, "atlas.exec.spawn", "agent", agent, input, output);
 }
 
+int atlas_ctx_skill(struct atlas_ctx *ctx, const char *name, const json_t *input, json_t **output)
+{
+    return spawn_tool(ctx, "atlas.skills.invoke", "skill", name, input, output);
+}
+
 int atlas_ctx_spawn_chain(struct atlas_ctx *ctx, const char *chain, const json_t *input,
                           json_t **output)
 {

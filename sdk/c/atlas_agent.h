@@ -184,6 +184,13 @@ int atlas_ctx_spawn(struct atlas_ctx *ctx, const char *agent, const json_t *inpu
 int atlas_ctx_spawn_chain(struct atlas_ctx *ctx, const char *chain, const json_t *input,
                           json_t **output);
 
+/* Invoke the platform skill name (one the contract declares in
+ * requires.skills: file-ops, code-execution, memory, http, web-search or an
+ * installed one; docs/skills.md) with input (an object; NULL = {}) inside
+ * this job: atlas.skills.invoke.  A skill not declared fails with
+ * ATLAS_ETOOL and code "permission-denied". */
+int atlas_ctx_skill(struct atlas_ctx *ctx, const char *name, const json_t *input, json_t **output);
+
 /* Any platform MCP tool (atlas.registry.list, ...) with arguments (an object;
  * NULL = {}).  input and arguments are borrowed. */
 int atlas_ctx_call_tool(struct atlas_ctx *ctx, const char *name, const json_t *arguments,

@@ -38,6 +38,8 @@ char *at_time_iso8601(int64_t wall_ms, char *out, size_t n)
 int at_time_parse_iso8601(const char *s, int64_t *wall_ms)
 {
     int y, mo, d, h, mi, sec, used = 0;
+    /* at most 4 digits a field: no overflow; the ranges are checked below */
+    /* NOLINTNEXTLINE(cert-err34-c) */
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6)
         return AT_EPARSE;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
@@ -65,7 +67,7 @@ int at_time_parse_iso8601(const char *s, int64_t *wall_ms)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) /* NOLINT(cert-err34-c): 2 digits each */
             return AT_EPARSE;
         off = (oh * 60L + om) * 60L * (*p == '-' ? -1 : 1);
         p += 6;

@@ -18,7 +18,7 @@
     X(ENOMEM, "out-of-memory", "out of memory", 500, -32603)                                       \
     X(ENOENT, "not-found", "not found", 404, -32002)                                               \
     X(EEXIST, "conflict", "already exists with other content", 409, -32010)                        \
-    X(E2BIG, "too-large", "input too large", 413, -32011)                                          \
+    X(E2BIG, "too-large", "too large", 413, -32011)                                                \
     X(EPARSE, "parse-error", "parse error", 400, -32700)                                           \
     X(ESCHEMA, "schema-violation", "does not match schema", 400, -32602)                           \
     X(EOUTPUT, "output-schema-violation", "agent output does not match its schema", 502, -32012)   \
@@ -38,7 +38,16 @@
     X(EUNSUPPORTED, "unsupported", "unsupported", 400, -32024)                                     \
     X(ECONN, "connection-failed", "connection failed", 502, -32025)                                \
     X(ECIRCUIT, "circuit-open", "circuit breaker open", 503, -32026)                               \
-    X(EINTERNAL, "internal-error", "internal error", 500, -32603)
+    X(EINTERNAL, "internal-error", "internal error", 500, -32603)                                  \
+    X(EMETHOD, "method-not-allowed", "method not allowed", 405, -32027)                            \
+    X(ENOTREADY, "not-ready", "the daemon is not ready (starting or stopping)", 503, -32028)       \
+    X(EHARDWARE, "hardware-unavailable", "this machine lacks the hardware the agent needs", 503,   \
+      -32040)                                                                                      \
+    X(ESKILL, "skill-unavailable", "a skill the agent requires is not available", 422, -32041)     \
+    X(EAUTH, "unauthenticated", "authentication required", 401, -32029)                            \
+    X(ESECRET, "secret-unavailable", "a secret the agent requires is not set", 422, -32042)        \
+    X(EUNSCHEDULABLE, "unschedulable", "no node of the cluster can run the job", 503, -32044)      \
+    X(EPREEMPTED, "preempted", "evicted by a job of higher priority", 409, -32045)
 
 enum { AT_OK = 0, AT_AGAIN = -1 /* not an error: "not yet", try again later */ };
 

@@ -32,6 +32,11 @@ struct at_loop {
 
     pthread_mutex_t post_mu;
     struct post_node *post_head, *post_tail;
+    size_t post_len;   /* nodes queued (under post_mu) */
+    size_t post_limit; /* at_loop_try_post refuses at this length */
+
+    at_loop_turn_fn turn_fn; /* after every turn (invariant checks), or NULL */
+    void *turn_arg;
 
     /* events of the batch being dispatched, so unwatch can void them */
     struct epoll_event events[LOOP_MAX_EVENTS];
@@ -56,6 +61,7 @@ struct at_loop *at_loop_new(int *err)
         return NULL;
     }
     pthread_mutex_init(&loop->post_mu, NULL);
+    loop->post_limit = AT_LOOP_POST_LIMIT;
     loop->now_ns = at_now_ns();
     at_loop_watch(loop, &loop->evwatch, loop->evfd, EPOLLIN, drain_posts, NULL);
     return loop;
@@ -190,25 +196,82 @@ static void run_timers(struct at_loop *loop)
 
 /* ---- posts ---- */
 
-void at_loop_post(struct at_loop *loop, at_post_fn fn, void *arg)
+void at_loop_set_post_limit(struct at_loop *loop, size_t limit)
+{
+    pthread_mutex_lock(&loop->post_mu);
+    loop->post_limit = limit ? limit : 1;
+    pthread_mutex_unlock(&loop->post_mu);
+}
+
+size_t at_loop_post_len(struct at_loop *loop)
+{
+    pthread_mutex_lock(&loop->post_mu);
+    size_t n = loop->post_len;
+    pthread_mutex_unlock(&loop->post_mu);
+    return n;
+}
+
+/* bounded: refuse (AT_EBUSY) at the limit; otherwise always queue */
+static int post(struct at_loop *loop, at_post_fn fn, void *arg, int bounded)
 {
     struct post_node *n = at_malloc(sizeof(*n));
     n->next = NULL;
     n->fn = fn;
     n->arg = arg;
     pthread_mutex_lock(&loop->post_mu);
+    if (bounded && loop->post_len >= loop->post_limit) {
+        pthread_mutex_unlock(&loop->post_mu);
+        free(n);
+        return AT_EBUSY;
+    }
     int was_empty = loop->post_head == NULL;
     if (loop->post_tail)
         loop->post_tail->next = n;
     else
         loop->post_head = n;
     loop->post_tail = n;
+    loop->post_len++;
     pthread_mutex_unlock(&loop->post_mu);
     if (was_empty) {
         uint64_t one = 1;
         ssize_t r = write(loop->evfd, &one, sizeof(one));
         (void)r;
     }
+    return 0;
+}
+
+int at_loop_try_post(struct at_loop *loop, at_post_fn fn, void *arg)
+{
+    return post(loop, fn, arg, 1);
+}
+
+void at_loop_post(struct at_loop *loop, at_post_fn fn, void *arg)
+{
+    (void)post(loop, fn, arg, 0);
+}
+
+size_t at_loop_run_pending(struct at_loop *loop)
+{
+    pthread_mutex_lock(&loop->post_mu);
+    struct post_node *n = loop->post_head;
+    loop->post_head = loop->post_tail = NULL;
+    loop->post_len = 0;
+    pthread_mutex_unlock(&loop->post_mu);
+    size_t ran = 0;
+    while (n) {
+        struct post_node *next = n->next;
+        n->fn(loop, n->arg);
+        free(n);
+        n = next;
+        ran++;
+    }
+    return ran;
+}
+
+void at_loop_set_turn_hook(struct at_loop *loop, at_loop_turn_fn fn, void *arg)
+{
+    loop->turn_fn = fn;
+    loop->turn_arg = arg;
 }
 
 static void drain_posts(struct at_loop *loop, struct at_watch *w, uint32_t revents)
@@ -221,6 +284,7 @@ static void drain_posts(struct at_loop *loop, struct at_watch *w, uint32_t reven
     pthread_mutex_lock(&loop->post_mu);
     struct post_node *n = loop->post_head;
     loop->post_head = loop->post_tail = NULL;
+    loop->post_len = 0;
     pthread_mutex_unlock(&loop->post_mu);
     while (n) {
         struct post_node *next = n->next;
@@ -262,6 +326,8 @@ int at_loop_run(struct at_loop *loop)
         }
         loop->nevents = 0;
         run_timers(loop);
+        if (loop->turn_fn)
+            loop->turn_fn(loop, loop->turn_arg);
     }
     return 0;
 }

@@ -10,6 +10,7 @@ void at_sse_parser_init(struct at_sse_parser *p, size_t max_event, at_sse_event_
     memset(p, 0, sizeof(*p));
     at_buf_init(&p->line, max_event);
     at_buf_init(&p->data, max_event);
+    p->retry_ms = -1;
     p->cb = cb;
     p->arg = arg;
 }
@@ -29,7 +30,9 @@ static int dispatch(struct at_sse_parser *p)
         if (len && p->data.p[len - 1] == '\n')
             len--;
         const char *d = p->data.p ? p->data.p : "";
-        char saved = p->data.p ? p->data.p[len] : 0;
+        char saved = '\0';
+        if (p->data.p)
+            saved = p->data.p[len];
         if (p->data.p)
             p->data.p[len] = '\0';
         rc = p->cb(p->arg, p->event[0] ? p->event : "message", d, len, p->id);
@@ -65,7 +68,16 @@ static int process_line(struct at_sse_parser *p, const char *l, size_t n)
     } else if (fl == 2 && memcmp(l, "id", 2) == 0) {
         if (!memchr(v, '\0', vl))
             snprintf(p->id, sizeof(p->id), "%.*s", (int)vl, v);
-    } /* retry and unknown fields are ignored */
+    } else if (fl == 5 && memcmp(l, "retry", 5) == 0) {
+        /* only ASCII digits set the reconnection time; anything else is
+         * ignored (9 digits at most: no overflow) */
+        long ms = 0;
+        size_t k = 0;
+        while (k < vl && k < 10 && v[k] >= '0' && v[k] <= '9')
+            ms = ms * 10 + (v[k++] - '0');
+        if (vl > 0 && k == vl && vl <= 9)
+            p->retry_ms = ms;
+    } /* unknown fields are ignored */
     return 0;
 }
 

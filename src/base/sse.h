@@ -20,7 +20,8 @@ struct at_sse_parser {
     struct at_buf line;
     struct at_buf data;
     char event[64];
-    char id[128];
+    char id[128];  /* the last event ID buffer: set by "id:", kept across events */
+    long retry_ms; /* the last "retry:" field (the reconnection time), -1 when none */
     int has_data;
     int bom_checked;
     int last_cr;

@@ -5,8 +5,8 @@
 #include "base/err.h"
 #include "contract/shape.h"
 #include "contract/yaml.h"
+#include "base/map.h"
 #include "json/json.h"
-#include "registry/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,7 @@ struct ctx {
     const struct at_yaml_doc *doc;
     const char *file;
     struct at_diag *d;
-    struct at_registry *reg;
+    const struct at_chain_env *env;
 };
 
 /* Errors are located in the file when there is one, else by JSON Pointer. */
@@ -250,8 +250,9 @@ static int parse_map(struct ctx *x, struct at_chain_step *st, const json_t *map,
                 return cerr(x, AT_EINVAL, kptr,
                             "\"%s\" refers to step %ld, which has not run yet at step %zu", s, ref,
                             idx);
-            if (n >= 3 && strcmp(segs[2], "output") && strcmp(segs[2], "input") &&
-                strcmp(segs[2], "status") && strcmp(segs[2], "agent") && strcmp(segs[2], "id"))
+            if (n >= 3 && strcmp(segs[2], "output") != 0 && strcmp(segs[2], "input") != 0 &&
+                strcmp(segs[2], "status") != 0 && strcmp(segs[2], "agent") != 0 &&
+                strcmp(segs[2], "id") != 0)
                 return cerr(x, AT_EINVAL, kptr,
                             "\"%s\": a step has input, output, status, agent and id", s);
         }
@@ -358,7 +359,7 @@ static int build(struct ctx *x, const json_t *chain, struct at_chain **out)
     return 0;
 fail:
     at_chain_unref(c);
-    return rc;
+    return rc ? rc : AT_EINVAL; /* never 0 without *out */
 }
 
 /* ---- checks against the registered agents ---- */
@@ -387,12 +388,17 @@ static int coercible(const char *from, const char *to)
     return 0;
 }
 
-static const json_t *schema_of_agent(struct ctx *x, const char *ref, int output,
-                                     struct at_reg_agent **keep)
+/* The contract ref resolves to (a new reference), or NULL with why set. */
+static struct at_contract *agent_of(struct ctx *x, const char *ref, char *why, size_t whylen)
 {
-    if (at_registry_resolve(x->reg, ref, keep))
+    struct at_contract *c = NULL;
+    why[0] = '\0';
+    if (x->env->agent(x->env->arg, ref, &c, why, whylen) || !c) {
+        if (!why[0])
+            snprintf(why, whylen, "no agent \"%s\" is registered", ref);
         return NULL;
-    return at_schema_json(output ? (*keep)->contract->output : (*keep)->contract->input);
+    }
+    return c;
 }
 
 /* Find the property schema a path like $.steps[k].output.prop points at. */
@@ -404,14 +410,15 @@ static const char *source_type(struct ctx *x, const struct at_chain *c,
         return at_json_type_name(m->literal);
     const char *segs[8];
     size_t n = at_jsonpath_prefix(m->path, segs, 8);
-    if (n < 3 || strcmp(segs[0], "steps") || strcmp(segs[2], "output"))
+    if (n < 3 || strcmp(segs[0], "steps") != 0 || strcmp(segs[2], "output") != 0)
         return NULL; /* the trigger, inputs: unknown until the run */
     size_t k = (size_t)strtol(segs[1], NULL, 10);
     const struct at_chain_step *src = &c->steps[k];
     if (!src->agent) /* a parallel group's output is the array of its members' */
         return n == 3 ? "array" : NULL;
-    struct at_reg_agent *a = NULL;
-    const json_t *schema = schema_of_agent(x, src->agent, 1, &a);
+    char ignored[200];
+    struct at_contract *a = agent_of(x, src->agent, ignored, sizeof(ignored));
+    const json_t *schema = a ? at_schema_json(a->output) : NULL;
     const char *type = NULL;
     if (schema && n == 3) {
         type = schema_type(schema);
@@ -424,7 +431,7 @@ static const char *source_type(struct ctx *x, const struct at_chain *c,
             snprintf(why, whylen, "step %zu (%s) never outputs \"%s\"", k, src->agent, segs[3]);
         }
     }
-    at_reg_agent_unref(a);
+    at_contract_unref(a);
     return type;
 }
 
@@ -432,10 +439,11 @@ static int check_step(struct ctx *x, const struct at_chain *c, const struct at_c
 {
     char ptr[160];
     snprintf(ptr, sizeof(ptr), "%s/agent", st->pointer);
-    struct at_reg_agent *a = NULL;
-    if (at_registry_resolve(x->reg, st->agent, &a))
-        return cerr(x, AT_ENOENT, ptr, "no agent \"%s\" is registered", st->agent);
-    const json_t *schema = at_schema_json(a->contract->input);
+    char missing[300];
+    struct at_contract *a = agent_of(x, st->agent, missing, sizeof(missing));
+    if (!a)
+        return cerr(x, AT_ENOENT, ptr, "%s", missing);
+    const json_t *schema = at_schema_json(a->input);
     json_t *props = json_object_get(schema, "properties");
     int closed = json_is_false(json_object_get(schema, "additionalProperties"));
     int rc = 0;
@@ -488,7 +496,7 @@ static int check_step(struct ctx *x, const struct at_chain *c, const struct at_c
         }
     }
 out:
-    at_reg_agent_unref(a);
+    at_contract_unref(a);
     return rc;
 }
 
@@ -503,14 +511,13 @@ static int check_agents(struct ctx *x, const struct at_chain *c)
             rc = check_step(x, c, &st->members[k]);
         const struct at_chain_failure *f = at_chain_step_failure(c, st);
         if (!rc && f->fallback_agent) {
-            struct at_reg_agent *a = NULL;
-            char ptr[160];
+            char ptr[160], why[300];
             snprintf(ptr, sizeof(ptr), "%s/on_failure/fallback",
                      st->on_failure ? st->pointer : "/chain");
-            if (at_registry_resolve(x->reg, f->fallback_agent, &a))
-                rc = cerr(x, AT_ENOENT, ptr, "no agent \"%s\" is registered (fallback)",
-                          f->fallback_agent);
-            at_reg_agent_unref(a);
+            struct at_contract *a = agent_of(x, f->fallback_agent, why, sizeof(why));
+            if (!a)
+                rc = cerr(x, AT_ENOENT, ptr, "%s (fallback)", why);
+            at_contract_unref(a);
         }
         if (rc)
             return rc;
@@ -518,8 +525,111 @@ static int check_agents(struct ctx *x, const struct at_chain *c)
     return 0;
 }
 
-int at_chain_load_string(const char *file, const char *text, size_t len, struct at_registry *reg,
-                         struct at_chain **out, struct at_diag *d)
+/* ---- cycles of chains (a chain that can run itself never ends: each
+ * round is a new child job until the stack or the spawn depth gives out) ---- */
+
+static void refs_add(const char ***v, size_t *n, size_t *cap, const char *name)
+{
+    if (!name)
+        return;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *v = at_realloc(*v, *cap * sizeof(**v));
+    }
+    (*v)[(*n)++] = name;
+}
+
+/* The chains c names (fallbacks of the chain, its steps and their members),
+ * in file order; the names are borrowed from c. */
+static size_t chain_refs(const struct at_chain *c, const char ***out)
+{
+    const char **v = NULL;
+    size_t n = 0, cap = 0;
+    refs_add(&v, &n, &cap, c->on_failure.fallback_chain);
+    for (size_t i = 0; i < c->nsteps; i++) {
+        const struct at_chain_step *st = &c->steps[i];
+        if (st->on_failure)
+            refs_add(&v, &n, &cap, st->on_failure->fallback_chain);
+        for (size_t k = 0; k < st->nmembers; k++)
+            if (st->members[k].on_failure)
+                refs_add(&v, &n, &cap, st->members[k].on_failure->fallback_chain);
+    }
+    *out = v;
+    return n;
+}
+
+struct cycle_frame {
+    struct at_chain *c; /* a reference, except for the root (frame 0) */
+    const char **refs;
+    size_t nrefs, next;
+};
+
+int at_chain_check_cycles(const struct at_chain *c, const struct at_chain_env *env,
+                          const char *file, struct at_diag *d)
+{
+    if (!env || !env->chain)
+        return 0;
+    /* Depth-first search from c for a path back to c.  A chain seen once
+     * is not searched again: whatever it reaches was searched then, so
+     * this ends on any graph, cycles among other chains included. */
+    struct at_map seen;
+    at_map_init(&seen);
+    struct cycle_frame *st = at_calloc(8, sizeof(*st));
+    size_t n = 1, cap = 8;
+    int rc = 0;
+    st[0].c = (struct at_chain *)c;
+    st[0].nrefs = chain_refs(c, &st[0].refs);
+    while (n > 0) {
+        struct cycle_frame *f = &st[n - 1];
+        if (f->next == f->nrefs || !f->refs) { /* no refs: refs is NULL */
+            free(f->refs);
+            if (n > 1)
+                at_chain_unref(f->c);
+            n--;
+            continue;
+        }
+        const char *name = f->refs[f->next++];
+        if (strcmp(name, c->name) == 0) {
+            /* the path, shortened to fit a message: "a -> b -> ... " */
+            struct at_buf path;
+            at_buf_init(&path, 600);
+            size_t i = 0;
+            for (; i < n && path.len < 400; i++)
+                at_buf_printf(&path, "%s -> ", st[i].c->name);
+            at_buf_puts(&path, i < n ? "..." : c->name);
+            rc = at_diag_set(d, AT_EINVAL, file, 0, 0,
+                             "chain \"%s\" can run itself through fallbacks: %s (a cycle of "
+                             "chains never ends; remove one of its fallbacks)",
+                             c->name, at_buf_str(&path));
+            at_buf_release(&path);
+            break;
+        }
+        if (at_map_get(&seen, name))
+            continue;
+        at_map_put(&seen, name, (void *)1);
+        struct at_chain *next = env->chain(env->arg, name);
+        if (!next)
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            st = at_realloc(st, cap * sizeof(*st));
+        }
+        st[n] = (struct cycle_frame){.c = next};
+        st[n].nrefs = chain_refs(next, &st[n].refs);
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(st[i].refs);
+        if (i > 0)
+            at_chain_unref(st[i].c);
+    }
+    free(st);
+    at_map_release(&seen);
+    return rc;
+}
+
+int at_chain_load_string(const char *file, const char *text, size_t len,
+                         const struct at_chain_env *env, struct at_chain **out, struct at_diag *d)
 {
     struct at_yaml_doc doc;
     int rc = at_yaml_load_string(&doc, file, text, len, d);
@@ -534,11 +644,11 @@ int at_chain_load_string(const char *file, const char *text, size_t len, struct 
     json_t *chain = json_object_get(doc.root, "chain");
     if ((rc = at_shape_check(&doc, chain, "/chain", chain_shape, d)))
         goto done;
-    struct ctx x = {.doc = &doc, .file = file, .d = d, .reg = reg};
+    struct ctx x = {.doc = &doc, .file = file, .d = d, .env = env};
     struct at_chain *c = NULL;
     if ((rc = build(&x, chain, &c)))
         goto done;
-    if (reg && (rc = check_agents(&x, c))) {
+    if (env && env->agent && (rc = check_agents(&x, c))) {
         at_chain_unref(c);
         goto done;
     }
@@ -550,7 +660,7 @@ done:
 
 int at_chain_from_json(const json_t *def, struct at_chain **out, struct at_diag *d)
 {
-    struct ctx x = {.doc = NULL, .file = "chain", .d = d, .reg = NULL};
+    struct ctx x = {.doc = NULL, .file = "chain", .d = d, .env = NULL};
     if (!json_is_object(def) || !json_is_string(json_object_get(def, "name")))
         return at_diag_set(d, AT_EINVAL, "chain", 0, 0, "stored chain is not a chain");
     return build(&x, def, out);

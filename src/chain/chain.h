@@ -13,20 +13,37 @@
  * run at once; its output is the array of the members' outputs.
  *
  * This module holds the pure parts (format, checks, mapping); runs are
- * driven by the engine (exec/chainrun.c).  A loaded chain is immutable and
+ * driven by the engine (exec/chainrun.c).  It sits below the registry
+ * (docs/architecture.md "Layers"): the checks see the registered agents
+ * and chains only through struct at_chain_env, which registry/chains.c
+ * fills and the unit tests fake.  A loaded chain is immutable and
  * reference-counted; thread-safe to share.
  */
 #ifndef AT_CHAIN_CHAIN_H
 #define AT_CHAIN_CHAIN_H
 
 #include "base/diag.h"
+#include "contract/agent.h"
 #include "json/jsonpath.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
-struct at_registry;
+struct at_chain;
+
+/* What the checks need to know about the registry.  Both functions are
+ * called on the checking thread and must be safe there (the registry's
+ * take its read lock, or none when the caller holds the write lock). */
+struct at_chain_env {
+    void *arg;
+    /* The contract agent ref ("NAME" or "NAME:VERSION") resolves to: 0 and
+     * a new reference in *out, or AT_ENOENT with why filled (one sentence,
+     * "no agent \"x\" is registered" or the reason it does not resolve). */
+    int (*agent)(void *arg, const char *ref, struct at_contract **out, char *why, size_t whylen);
+    /* The chain registered as name: a new reference, or NULL when none. */
+    struct at_chain *(*chain)(void *arg, const char *name);
+};
 
 enum at_chain_strategy {
     AT_CHAIN_HALT,            /* the chain fails with the step */
@@ -74,13 +91,27 @@ struct at_chain {
     json_t *json;     /* the normalised definition (stored) */
 };
 
-/* Load chains/NAME.yaml text.  With reg, every step's agent must be
- * registered and the mappings must be able to satisfy each agent's input
- * (required properties present, types that mediation can reconcile,
- * referenced outputs that exist); errors name file:line:col.  Without reg
- * only the format is checked (reloading from the store). */
-int at_chain_load_string(const char *file, const char *text, size_t len, struct at_registry *reg,
-                         struct at_chain **out, struct at_diag *d);
+/* Load chains/NAME.yaml text.  With env (its agent function), every
+ * step's agent and fallback agent must resolve and the mappings must be
+ * able to satisfy each agent's input (required properties present, types
+ * that mediation can reconcile, referenced outputs that exist); errors name
+ * file:line:col.  Without env only the format is checked.  Cycles are a
+ * separate check (at_chain_check_cycles), made where the set of chains
+ * cannot change under it. */
+int at_chain_load_string(const char *file, const char *text, size_t len,
+                         const struct at_chain_env *env, struct at_chain **out, struct at_diag *d);
+
+/* Refuse c when running it could run c again: a path of chain references
+ * (every `on_failure.fallback: {chain: NAME}` of the chain, its steps and
+ * their members) from c back to c, through the chains env->chain finds
+ * (a name equal to c's is c itself, whatever env holds under that name).
+ * Returns 0, or AT_EINVAL with d naming file and the path
+ * ("a -> b -> a").  Chains that env does not know end a path (they may be
+ * registered later; that registration runs this check).  Iterative: any
+ * number of chains. */
+int at_chain_check_cycles(const struct at_chain *c, const struct at_chain_env *env,
+                          const char *file, struct at_diag *d);
+
 /* Rebuild from the stored JSON (no registry checks). */
 int at_chain_from_json(const json_t *def, struct at_chain **out, struct at_diag *d);
 

@@ -41,6 +41,24 @@ int cli_http(struct cli *c, const char *method, const char *path, const char *bo
              const char *const *headers, struct cli_resp *resp);
 void cli_resp_release(struct cli_resp *resp);
 
+/* The bearer token for c->url (docs/cli.md "Credentials"): $ATLAS_TOKEN,
+ * else the entry for the URL in the credentials file (`atlas login`),
+ * else, for a loopback URL, the admin token in the data directory
+ * ($ATLAS_DATA or the default) when this user owns it and only this user
+ * may read it.  NULL when none.  Valid until exit. */
+const char *cli_token(struct cli *c);
+/* $XDG_CONFIG_HOME/atlas/credentials (or ~/.config/...).  Caller frees. */
+char *cli_credentials_path(void);
+/* The URL `atlas login` saved as current, or NULL.  Valid until exit. */
+const char *cli_credentials_current(void);
+/* TLS trust for c->url on a curl handle: $ATLAS_CACERT (a PEM file), else,
+ * for a loopback https URL, the local data directory's tls/cert.pem when
+ * it exists (the self-signed certificate atlasd made); else the system's. */
+void cli_tls(struct cli *c, void *curl_handle);
+/* hd plus "Authorization: Bearer ..." when there is a token. */
+struct curl_slist;
+struct curl_slist *cli_auth_header(struct cli *c, struct curl_slist *hd);
+
 /* Print the problem in resp to stderr ("atlas: <title>: <detail>"), or the
  * raw problem JSON on stdout with --json.  Returns CLI_FAILED. */
 int cli_print_problem(struct cli *c, const struct cli_resp *resp);
@@ -74,17 +92,75 @@ int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_jobs(struct cli *c, int argc, char **argv);
 int cmd_job(struct cli *c, int argc, char **argv);
 int cmd_cancel(struct cli *c, int argc, char **argv);
+int cmd_queue(struct cli *c, int argc, char **argv);
 int cmd_health(struct cli *c, int argc, char **argv);
 int cmd_chain(struct cli *c, int argc, char **argv);
 int cmd_orchestrator(struct cli *c, int argc, char **argv);
 int cmd_route(struct cli *c, int argc, char **argv);
+int cmd_schedule(struct cli *c, int argc, char **argv);
 int cmd_trace(struct cli *c, int argc, char **argv);
 int cmd_logs(struct cli *c, int argc, char **argv);
 int cmd_costs(struct cli *c, int argc, char **argv);
 int cmd_eval(struct cli *c, int argc, char **argv);
 int cmd_mcp(struct cli *c, int argc, char **argv);
+int cmd_doctor(struct cli *c, int argc, char **argv);
+int cmd_backup(struct cli *c, int argc, char **argv);
+int cmd_restore(struct cli *c, int argc, char **argv);
+int cmd_completion(struct cli *c, int argc, char **argv);
+int cmd_push(struct cli *c, int argc, char **argv);
+int cmd_pull(struct cli *c, int argc, char **argv);
+int cmd_login(struct cli *c, int argc, char **argv);
+int cmd_key(struct cli *c, int argc, char **argv);
+int cmd_trust(struct cli *c, int argc, char **argv);
+int cmd_trigger(struct cli *c, int argc, char **argv);
+int cmd_token(struct cli *c, int argc, char **argv);
+int cmd_secret(struct cli *c, int argc, char **argv);
+int cmd_audit(struct cli *c, int argc, char **argv);
+int cmd_skill(struct cli *c, int argc, char **argv);
+/* `atlas login http(s)://ATLAS-URL < token` (cmd_login.c); cmd_login hands
+ * URLs with a scheme to it, registries stay its own. */
+int cli_login_atlasd(struct cli *c, int argc, char **argv);
 
-/* 1 when argv[i] is -h/--help. */
+/* The command table (main.c), in the order `atlas --help` lists it; ends
+ * with a NULL name.  Completion and the man pages read it. */
+struct cli_command {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+};
+extern const struct cli_command cli_commands[];
+extern const size_t cli_ncommands;
+
+/* `atlas __complete WORD... CURRENT`: the candidates for the word being
+ * typed, one per line (cmd_completion.c), computed from the command table
+ * and each command's own --help text, so completion never drifts from the
+ * commands.  Exit 0 with candidates; 1 when the shell should complete file
+ * names instead. */
+int cli_complete(struct cli *c, int argc, char **argv);
+
+/* 1 when any of argv[1..argc) is -h/--help. */
 int cli_wants_help(int argc, char **argv);
+
+/* Print "atlas CMD: <why>" and then the command's usage to stderr.
+ * Returns CLI_USAGE (docs/cli.md: exit 2 for bad arguments). */
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* After getopt_long returned '?' or ':' (the option string starts with ':'
+ * so getopt itself prints nothing): say which option is unknown or lacks
+ * its value, then the usage.  Returns CLI_USAGE. */
+int cli_opt_error(const char *cmd, const char *usage, char **argv, int o);
+
+/* 0 when v (an argument that names something: WHAT) is not empty; else
+ * prints "atlas CMD: WHAT must not be empty" and returns CLI_USAGE, so no
+ * request goes out with an empty path segment. */
+int cli_need(const char *cmd, const char *what, const char *v);
+
+/* Arguments of a command that takes only --json, --help and between min and
+ * max positional arguments (stored in pos[], none of them empty).  Returns
+ * 0 to go on, -1 when the help was printed (exit 0), or CLI_USAGE after
+ * printing the error.  cmd names the command in messages ("chain ls"). */
+int cli_simple_args(struct cli *c, int argc, char **argv, const char *cmd, const char *usage,
+                    int min, int max, const char **pos, const char *const *what);
 
 #endif

@@ -1,70 +1,50 @@
 /* atlas ls | describe | search | unregister */
 #include "cli/cli.h"
+#include "cli/dist.h"
 
 #include "base/alloc.h"
+#include "cli/table.h"
 #include "json/json.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Shared option parsing for these simple commands: --json and --help. */
-static int simple_opts(struct cli *c, int argc, char **argv, const char *usage_text, int min_pos,
-                       int max_pos, char **pos)
-{
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            c->json = 1;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(usage_text, stdout);
-            return -1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "atlas %s: unknown option \"%s\"\n%s", argv[0], argv[i], usage_text);
-            return CLI_USAGE;
-        } else if (n < max_pos) {
-            pos[n++] = argv[i];
-        } else {
-            fprintf(stderr, "atlas %s: unexpected argument \"%s\"\n%s", argv[0], argv[i],
-                    usage_text);
-            return CLI_USAGE;
-        }
-    }
-    if (n < min_pos) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    return 0;
-}
+static const char *const name_arg[] = {"NAME"};
 
+/* One table for ls and search: names and versions at full length (a name
+ * can be 129 characters, a version as long as semver allows), the
+ * description wrapped at 60 columns. */
 static void print_agent_table(json_t *agents, int with_latest)
 {
-    size_t wn = 4, wv = 7;
+    static const struct cli_col cols[] = {
+        {"NAME", CLI_LEFT, 0},
+        {"VERSION", CLI_LEFT, 0},
+        {"KIND", CLI_LEFT, 0},
+        {"DESCRIPTION", CLI_LEFT, 60},
+    };
+    struct cli_table t;
+    cli_table_init(&t, cols, 4);
     size_t i;
     json_t *a;
     json_array_foreach(agents, i, a)
     {
-        size_t n = strlen(at_json_str(a, "name", "")), v = strlen(at_json_str(a, "version", ""));
-        wn = n > wn ? n : wn;
-        wv = v > wv ? v : wv;
+        cli_table_row(&t);
+        cli_table_cell(&t, "%s", at_json_str(a, "name", ""));
+        cli_table_cell(&t, "%s%s", at_json_str(a, "version", ""),
+                       with_latest && at_json_bool(a, "latest", 0) ? "*" : "");
+        cli_table_cell(&t, "%s", at_json_str(a, "kind", ""));
+        cli_table_cell(&t, "%s", at_json_str(a, "description", ""));
     }
-    printf("%-*s  %-*s  %-6s  %s\n", (int)wn, "NAME", (int)wv, "VERSION", "KIND", "DESCRIPTION");
-    json_array_foreach(agents, i, a)
-    {
-        char ver[96];
-        snprintf(ver, sizeof(ver), "%s%s", at_json_str(a, "version", ""),
-                 with_latest && at_json_bool(a, "latest", 0) ? "*" : "");
-        const char *desc = at_json_str(a, "description", "");
-        printf("%-*s  %-*s  %-6s  %.60s%s\n", (int)wn, at_json_str(a, "name", ""), (int)wv, ver,
-               at_json_str(a, "kind", ""), desc, strlen(desc) > 60 ? "..." : "");
-    }
+    cli_table_print(&t, stdout);
+    cli_table_release(&t);
 }
 
 int cmd_ls(struct cli *c, int argc, char **argv)
 {
     static const char *u = "usage: atlas ls [NAME] [--json]\n\n"
                            "Lists registered agents, every version (* marks the one NAME runs).\n";
-    char *pos[1] = {NULL};
-    int rc = simple_opts(c, argc, argv, u, 0, 1, pos);
+    const char *pos[1] = {NULL};
+    int rc = cli_simple_args(c, argc, argv, "ls", u, 0, 1, pos, name_arg);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     struct at_buf path;
@@ -81,7 +61,9 @@ int cmd_ls(struct cli *c, int argc, char **argv)
         return rc;
     json_t *agents = json_object_get(r.body, "agents");
     if (c->json)
-        cli_print_json(stdout, agents);
+        cli_print_json(stdout, r.body);
+    else if (json_array_size(agents) == 0 && pos[0])
+        printf("no agent named %s\n", pos[0]);
     else if (json_array_size(agents) == 0)
         printf("no agents registered (add one with `atlas register --path DIR`)\n");
     else
@@ -92,13 +74,34 @@ int cmd_ls(struct cli *c, int argc, char **argv)
 
 int cmd_search(struct cli *c, int argc, char **argv)
 {
-    static const char *u = "usage: atlas search TEXT [--json]\n\n"
+    static const char *u = "usage: atlas search TEXT [--remote [--registry HOST]] [--json]\n\n"
                            "Finds agents whose name, description or capabilities contain every "
-                           "word of TEXT.\n";
-    char *pos[1] = {NULL};
-    int rc = simple_opts(c, argc, argv, u, 1, 1, pos);
+                           "word of TEXT.\n"
+                           "--remote searches an OCI registry instead (the default registry, or\n"
+                           "--registry HOST): its catalog's repository names, plus its own\n"
+                           "search when the registry is an atlasd.\n";
+    static const char *const what[] = {"TEXT"};
+    const char *pos[1] = {NULL};
+    /* --remote and --registry HOST are taken out before the plain parse */
+    int remote = 0;
+    const char *reg = NULL;
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--remote")) {
+            remote = 1;
+        } else if (!strcmp(argv[i], "--registry") && i + 1 < argc) {
+            reg = argv[++i];
+            remote = 1;
+        } else {
+            argv[n++] = argv[i];
+        }
+    }
+    argc = n;
+    int rc = cli_simple_args(c, argc, argv, "search", u, 1, 1, pos, what);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
+    if (remote)
+        return cli_search_remote(c, pos[0], reg);
     struct at_buf path;
     at_buf_init(&path, 4096);
     at_buf_puts(&path, "/api/v1/search?q=");
@@ -120,7 +123,7 @@ int cmd_search(struct cli *c, int argc, char **argv)
         return rc;
     json_t *agents = json_object_get(r.body, "agents");
     if (c->json)
-        cli_print_json(stdout, agents);
+        cli_print_json(stdout, r.body);
     else if (json_array_size(agents) == 0)
         printf("no agent matches \"%s\"\n", pos[0]);
     else
@@ -149,8 +152,8 @@ int cmd_describe(struct cli *c, int argc, char **argv)
 {
     static const char *u = "usage: atlas describe NAME[:VERSION] [--json]\n\n"
                            "Shows an agent's contract: schemas, capabilities, requirements.\n";
-    char *pos[1] = {NULL};
-    int rc = simple_opts(c, argc, argv, u, 1, 1, pos);
+    const char *pos[1] = {NULL};
+    int rc = cli_simple_args(c, argc, argv, "describe", u, 1, 1, pos, name_arg);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     struct at_buf path;
@@ -215,8 +218,8 @@ int cmd_unregister(struct cli *c, int argc, char **argv)
     static const char *u = "usage: atlas unregister NAME[:VERSION] [--json]\n\n"
                            "Removes every version of NAME, or only NAME:VERSION.  Jobs already "
                            "queued still run.\n";
-    char *pos[1] = {NULL};
-    int rc = simple_opts(c, argc, argv, u, 1, 1, pos);
+    const char *pos[1] = {NULL};
+    int rc = cli_simple_args(c, argc, argv, "unregister", u, 1, 1, pos, name_arg);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     struct at_buf path;

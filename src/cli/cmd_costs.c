@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "base/alloc.h"
+#include "cli/table.h"
 #include "json/json.h"
 
 #include <getopt.h>
@@ -17,6 +18,16 @@ static void costs_usage(FILE *f)
           "--chain: one job tree (a chain run or a run with its spawns).  T is an RFC\n"
           "3339 time or a duration (30m, 24h, 7d).\n",
           f);
+}
+
+static void add_row(struct cli_table *t, const char *key, const json_t *row)
+{
+    cli_table_row(t);
+    cli_table_cell(t, "%s", key);
+    cli_table_cell(t, "%lld", at_json_int(row, "calls", 0));
+    cli_table_cell(t, "%lld", at_json_int(row, "tokens_in", 0));
+    cli_table_cell(t, "%lld", at_json_int(row, "tokens_out", 0));
+    cli_table_cell(t, "%.6f", json_number_value(json_object_get(row, "cost_usd")));
 }
 
 int cmd_costs(struct cli *c, int argc, char **argv)
@@ -35,13 +46,18 @@ int cmd_costs(struct cli *c, int argc, char **argv)
     at_buf_puts(&q, "/api/v1/costs");
     int o, first = 1;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "b:s:J:c:jh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":b:s:J:c:jh", opts, NULL)) != -1) {
         const char *key = o == 'b' ? "by" : o == 's' ? "since" : o == 'J' ? "job" : "chain";
         switch (o) {
         case 'b':
         case 's':
         case 'J':
         case 'c':
+            if (!*optarg) {
+                fprintf(stderr, "atlas costs: --%s must not be empty\n", key);
+                at_buf_release(&q);
+                return CLI_USAGE;
+            }
             at_buf_printf(&q, "%c%s=", first ? '?' : '&', key);
             cli_path_escape(&q, optarg);
             first = 0;
@@ -54,12 +70,14 @@ int cmd_costs(struct cli *c, int argc, char **argv)
             at_buf_release(&q);
             return CLI_OK;
         default:
+            cli_opt_error("costs", NULL, argv, o);
             costs_usage(stderr);
             at_buf_release(&q);
             return CLI_USAGE;
         }
     }
     if (optind != argc) {
+        cli_usage_error("costs", NULL, "unexpected argument \"%s\"", argv[optind]);
         costs_usage(stderr);
         at_buf_release(&q);
         return CLI_USAGE;
@@ -77,22 +95,22 @@ int cmd_costs(struct cli *c, int argc, char **argv)
         snprintf(head, sizeof(head), "%s", by);
         for (char *p = head; *p; p++)
             *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        printf("%-32s  %8s  %12s  %12s  %12s\n", head, "CALLS", "TOKENS IN", "TOKENS OUT",
-               "COST USD");
+        const struct cli_col cols[] = {
+            {head, CLI_LEFT, 0},          {"CALLS", CLI_RIGHT, 0},    {"TOKENS IN", CLI_RIGHT, 0},
+            {"TOKENS OUT", CLI_RIGHT, 0}, {"COST USD", CLI_RIGHT, 0},
+        };
+        struct cli_table t;
+        cli_table_init(&t, cols, 5);
         size_t i;
-        json_t *row;
+        json_t *row, *tot = json_object_get(r.body, "total");
         json_array_foreach(json_object_get(r.body, "rows"), i, row)
         {
             const char *k = at_json_str(row, "key", "");
-            printf("%-32.32s  %8lld  %12lld  %12lld  %12.6f\n", *k ? k : "-",
-                   at_json_int(row, "calls", 0), at_json_int(row, "tokens_in", 0),
-                   at_json_int(row, "tokens_out", 0),
-                   json_number_value(json_object_get(row, "cost_usd")));
+            add_row(&t, *k ? k : "-", row);
         }
-        json_t *t = json_object_get(r.body, "total");
-        printf("%-32s  %8lld  %12lld  %12lld  %12.6f\n", "total", at_json_int(t, "calls", 0),
-               at_json_int(t, "tokens_in", 0), at_json_int(t, "tokens_out", 0),
-               json_number_value(json_object_get(t, "cost_usd")));
+        add_row(&t, "total", tot);
+        cli_table_print(&t, stdout);
+        cli_table_release(&t);
     }
     cli_resp_release(&r);
     return CLI_OK;

@@ -4,24 +4,23 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "cli/table.h"
 #include "json/json.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static void eval_usage(FILE *f)
-{
-    fputs("usage: atlas eval register FILE      register (or replace) evals/NAME.yaml\n"
-          "       atlas eval ls                 list registered evals\n"
-          "       atlas eval show NAME          one eval and its recent results\n"
-          "       atlas eval rm NAME            unregister\n"
-          "       atlas eval run NAME --job ID  run the eval on a finished job now\n"
-          "       atlas eval results [--job ID] [--eval NAME]\n\n"
-          "Evals run automatically after a target agent's job completes (trigger\n"
-          "every_execution, or sampled with sample_rate), never delaying its result.\n"
-          "The run command exits 1 when a check fails.  See docs/evals.md.\n",
-          f);
-}
+static const char eval_usage[] =
+    "usage: atlas eval register FILE      register (or replace) evals/NAME.yaml\n"
+    "       atlas eval ls                 list registered evals\n"
+    "       atlas eval show NAME          one eval and its recent results\n"
+    "       atlas eval rm NAME            unregister\n"
+    "       atlas eval run NAME --job ID  run the eval on a finished job now\n"
+    "       atlas eval results [--job ID] [--eval NAME]\n"
+    "(each also takes --json: the API's answer on stdout)\n\n"
+    "Evals run automatically after a target agent's job completes (trigger\n"
+    "every_execution, or sampled with sample_rate), never delaying its result.\n"
+    "The run command exits 1 when a check fails.  See docs/evals.md.\n";
 
 static int finish(struct cli *c, struct cli_resp *r, int rc)
 {
@@ -31,16 +30,26 @@ static int finish(struct cli *c, struct cli_resp *r, int rc)
     return rc;
 }
 
+/* pass/FAIL, check, type, detail: a check's verdict per row */
 static void print_results(const json_t *results)
 {
+    static const struct cli_col cols[] = {
+        {NULL, CLI_LEFT, 0}, {NULL, CLI_LEFT, 0}, {NULL, CLI_LEFT, 0}, {NULL, CLI_LEFT, 72}};
+    struct cli_table t;
+    cli_table_init(&t, cols, 4);
+    t.lead = "  ";
     size_t i;
     json_t *x;
     json_array_foreach(results, i, x)
     {
-        printf(
-            "  %-4s %-24s %-10s %s\n", json_is_true(json_object_get(x, "passed")) ? "pass" : "FAIL",
-            at_json_str(x, "check", ""), at_json_str(x, "type", ""), at_json_str(x, "detail", ""));
+        cli_table_row(&t);
+        cli_table_cell(&t, "%s", json_is_true(json_object_get(x, "passed")) ? "pass" : "FAIL");
+        cli_table_cell(&t, "%s", at_json_str(x, "check", ""));
+        cli_table_cell(&t, "%s", at_json_str(x, "type", ""));
+        cli_table_cell(&t, "%s", at_json_str(x, "detail", ""));
     }
+    cli_table_print(&t, stdout);
+    cli_table_release(&t);
 }
 
 static int eval_register(struct cli *c, const char *file)
@@ -101,25 +110,34 @@ static int eval_ls(struct cli *c)
         return finish(c, &r, rc);
     json_t *list = json_object_get(r.body, "evals");
     if (c->json) {
-        cli_print_json(stdout, list);
+        cli_print_json(stdout, r.body);
     } else if (!json_array_size(list)) {
         printf("no evals\n");
     } else {
-        printf("%-28s  %-24s  %-16s  %6s\n", "NAME", "TARGET", "TRIGGER", "CHECKS");
+        static const struct cli_col cols[] = {
+            {"NAME", CLI_LEFT, 0},
+            {"TARGET", CLI_LEFT, 0},
+            {"TRIGGER", CLI_LEFT, 0},
+            {"CHECKS", CLI_RIGHT, 0},
+        };
+        struct cli_table t;
+        cli_table_init(&t, cols, 4);
         size_t i;
         json_t *e;
         json_array_foreach(list, i, e)
         {
-            char trig[48];
+            cli_table_row(&t);
+            cli_table_cell(&t, "%s", at_json_str(e, "name", ""));
+            cli_table_cell(&t, "%s", at_json_str(e, "target_agent", ""));
             if (json_is_number(json_object_get(e, "sample_rate")))
-                snprintf(trig, sizeof(trig), "sampled %.3g",
-                         json_number_value(json_object_get(e, "sample_rate")));
+                cli_table_cell(&t, "sampled %.3g",
+                               json_number_value(json_object_get(e, "sample_rate")));
             else
-                snprintf(trig, sizeof(trig), "%s", at_json_str(e, "trigger", ""));
-            printf("%-28s  %-24s  %-16s  %6zu\n", at_json_str(e, "name", ""),
-                   at_json_str(e, "target_agent", ""), trig,
-                   json_array_size(json_object_get(e, "checks")));
+                cli_table_cell(&t, "%s", at_json_str(e, "trigger", ""));
+            cli_table_cell(&t, "%zu", json_array_size(json_object_get(e, "checks")));
         }
+        cli_table_print(&t, stdout);
+        cli_table_release(&t);
     }
     return finish(c, &r, 0);
 }
@@ -164,15 +182,22 @@ static int eval_results(struct cli *c, int argc, char **argv)
     at_buf_init(&p, 4096);
     at_buf_puts(&p, "/api/v1/evals/results");
     for (int i = 2; i < argc; i++) {
-        if ((strcmp(argv[i], "--job") == 0 || strcmp(argv[i], "--eval") == 0) && i + 1 < argc) {
+        if (strcmp(argv[i], "--job") == 0 || strcmp(argv[i], "--eval") == 0) {
+            if (i + 1 >= argc || cli_need("eval results", argv[i], argv[i + 1])) {
+                if (i + 1 >= argc)
+                    cli_usage_error("eval results", eval_usage, "%s needs a value", argv[i]);
+                at_buf_release(&p);
+                return CLI_USAGE;
+            }
             at_buf_printf(&p, "%c%s=", strchr(at_buf_str(&p), '?') ? '&' : '?', argv[i] + 2);
             cli_path_escape(&p, argv[++i]);
         } else if (strcmp(argv[i], "--json") == 0) {
             c->json = 1;
         } else {
             at_buf_release(&p);
-            eval_usage(stderr);
-            return CLI_USAGE;
+            return cli_usage_error("eval results", eval_usage, "%s \"%s\"",
+                                   argv[i][0] == '-' ? "unknown option" : "unexpected argument",
+                                   argv[i]);
         }
     }
     struct cli_resp r;
@@ -182,51 +207,99 @@ static int eval_results(struct cli *c, int argc, char **argv)
         return finish(c, &r, rc);
     json_t *res = json_object_get(r.body, "results");
     if (c->json) {
-        cli_print_json(stdout, res);
+        cli_print_json(stdout, r.body);
+    } else if (!json_array_size(res)) {
+        printf("no eval results\n");
     } else {
+        static const struct cli_col cols[] = {
+            {"RESULT", CLI_LEFT, 0}, {"EVAL", CLI_LEFT, 0},    {"CHECK", CLI_LEFT, 0},
+            {"JOB", CLI_LEFT, 0},    {"DETAIL", CLI_LEFT, 60},
+        };
+        struct cli_table t;
+        cli_table_init(&t, cols, 5);
         size_t i;
         json_t *x;
         json_array_foreach(res, i, x)
         {
-            printf("%-4s %-20s %-20s %-30s %s\n",
-                   json_is_true(json_object_get(x, "passed")) ? "pass" : "FAIL",
-                   at_json_str(x, "eval", ""), at_json_str(x, "check", ""),
-                   at_json_str(x, "job_id", ""), at_json_str(x, "detail", ""));
+            cli_table_row(&t);
+            cli_table_cell(&t, "%s", json_is_true(json_object_get(x, "passed")) ? "pass" : "FAIL");
+            cli_table_cell(&t, "%s", at_json_str(x, "eval", ""));
+            cli_table_cell(&t, "%s", at_json_str(x, "check", ""));
+            cli_table_cell(&t, "%s", at_json_str(x, "job_id", ""));
+            cli_table_cell(&t, "%s", at_json_str(x, "detail", ""));
         }
+        cli_table_print(&t, stdout);
+        cli_table_release(&t);
     }
     return finish(c, &r, 0);
+}
+
+/* atlas eval run NAME --job ID [--json] */
+static int eval_run_args(struct cli *c, int argc, char **argv)
+{
+    const char *name = NULL, *job = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--job") == 0 && i + 1 < argc) {
+            job = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(argv[i], "--job") == 0) {
+            return cli_usage_error("eval run", eval_usage, "--job needs a value");
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("eval run", eval_usage, "unknown option \"%s\"", argv[i]);
+        } else if (!name) {
+            name = argv[i];
+        } else {
+            return cli_usage_error("eval run", eval_usage, "unexpected argument \"%s\"", argv[i]);
+        }
+    }
+    if (!name || !job)
+        return cli_usage_error("eval run", eval_usage, "missing %s", name ? "--job ID" : "NAME");
+    if (cli_need("eval run", "NAME", name) || cli_need("eval run", "--job", job))
+        return CLI_USAGE;
+    return eval_run(c, name, job);
 }
 
 int cmd_eval(struct cli *c, int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv)) {
-        eval_usage(argc < 2 ? stderr : stdout);
+        fputs(eval_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
-    for (int i = 2; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
-            c->json = 1;
     const char *verb = argv[1];
-    if (strcmp(verb, "register") == 0 && argc >= 3)
-        return eval_register(c, argv[2]);
-    if ((strcmp(verb, "ls") == 0 || strcmp(verb, "list") == 0))
+    static const char *const file_arg[] = {"FILE"}, *const name_arg[] = {"NAME"};
+    const char *pos[1] = {NULL};
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "eval %s", verb);
+    int rc;
+    if (strcmp(verb, "register") == 0) {
+        if ((rc = cli_simple_args(c, argc - 1, argv + 1, cmd, eval_usage, 1, 1, pos, file_arg)))
+            return rc < 0 ? CLI_OK : rc;
+        return eval_register(c, pos[0]);
+    }
+    if (strcmp(verb, "ls") == 0 || strcmp(verb, "list") == 0) {
+        if ((rc = cli_simple_args(c, argc - 1, argv + 1, cmd, eval_usage, 0, 0, pos, name_arg)))
+            return rc < 0 ? CLI_OK : rc;
         return eval_ls(c);
+    }
     if (strcmp(verb, "results") == 0)
         return eval_results(c, argc, argv);
-    if ((strcmp(verb, "rm") == 0 || strcmp(verb, "show") == 0) && argc >= 3) {
+    if (strcmp(verb, "rm") == 0 || strcmp(verb, "show") == 0) {
+        if ((rc = cli_simple_args(c, argc - 1, argv + 1, cmd, eval_usage, 1, 1, pos, name_arg)))
+            return rc < 0 ? CLI_OK : rc;
         struct cli_resp r;
         int del = verb[0] == 'r';
-        int rc = eval_named(c, del ? "DELETE" : "GET", argv[2], "", NULL, &r);
+        rc = eval_named(c, del ? "DELETE" : "GET", pos[0], "", NULL, &r);
         if (rc || r.status >= 300)
             return finish(c, &r, rc);
         if (c->json || !del)
             cli_print_json(stdout, r.body);
         else
-            printf("unregistered eval %s\n", argv[2]);
+            printf("unregistered eval %s\n", pos[0]);
         return finish(c, &r, 0);
     }
-    if (strcmp(verb, "run") == 0 && argc >= 5 && strcmp(argv[3], "--job") == 0)
-        return eval_run(c, argv[2], argv[4]);
-    eval_usage(stderr);
-    return CLI_USAGE;
+    if (strcmp(verb, "run") == 0)
+        return eval_run_args(c, argc, argv);
+    return cli_usage_error("eval", eval_usage, "unknown %s \"%s\"",
+                           verb[0] == '-' ? "option" : "subcommand", verb);
 }

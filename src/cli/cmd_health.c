@@ -1,6 +1,7 @@
 /* atlas health */
 #include "cli/cli.h"
 
+#include "cli/table.h"
 #include "json/json.h"
 
 #include <string.h>
@@ -15,8 +16,9 @@ int cmd_health(struct cli *c, int argc, char **argv)
                    "and its pools of agent processes.\n");
             return CLI_OK;
         } else {
-            fprintf(stderr, "usage: atlas health [--json]\n");
-            return CLI_USAGE;
+            return cli_usage_error("health", "usage: atlas health [--json]\n", "%s \"%s\"",
+                                   argv[i][0] == '-' ? "unknown option" : "unexpected argument",
+                                   argv[i]);
         }
     }
     struct cli_resp r;
@@ -40,15 +42,44 @@ int cmd_health(struct cli *c, int argc, char **argv)
         printf("running:  %lld of %lld\n", at_json_int(e, "running", 0),
                at_json_int(e, "max_concurrent", 0));
         printf("queued:   %lld\n", at_json_int(e, "queued", 0));
+        /* docs/security.md, "The agent sandbox" */
+        json_t *iso = json_object_get(r.body, "isolation");
+        if (iso) {
+            const char *sb = at_json_str(iso, "sandbox", "?");
+            if (!strcmp(sb, "bubblewrap")) {
+                json_t *ll = json_object_get(iso, "landlock");
+                printf("sandbox:  bubblewrap%s%s\n",
+                       json_is_true(json_object_get(iso, "seccomp")) ? ", seccomp" : "",
+                       json_is_object(ll) ? ", landlock" : "");
+            } else {
+                printf("sandbox:  %s (%s)\n", sb, at_json_str(iso, "reason", ""));
+            }
+        }
         json_t *pools = json_object_get(e, "pools");
-        size_t i;
-        json_t *p;
-        if (json_array_size(pools))
+        if (json_array_size(pools)) {
             printf("pools:\n");
-        json_array_foreach(pools, i, p) printf(
-            "  %-30s %lld process(es): %lld idle, %lld busy, %lld starting\n",
-            at_json_str(p, "agent", ""), at_json_int(p, "workers", 0), at_json_int(p, "idle", 0),
-            at_json_int(p, "busy", 0), at_json_int(p, "starting", 0));
+            static const struct cli_col cols[] = {
+                {"AGENT", CLI_LEFT, 0}, {"PROCESSES", CLI_RIGHT, 0}, {"IDLE", CLI_RIGHT, 0},
+                {"BUSY", CLI_RIGHT, 0}, {"STARTING", CLI_RIGHT, 0},  {"QUEUED", CLI_RIGHT, 0},
+            };
+            struct cli_table t;
+            cli_table_init(&t, cols, 6);
+            t.lead = "  ";
+            size_t i;
+            json_t *p;
+            json_array_foreach(pools, i, p)
+            {
+                cli_table_row(&t);
+                cli_table_cell(&t, "%s", at_json_str(p, "agent", ""));
+                cli_table_cell(&t, "%lld", at_json_int(p, "workers", 0));
+                cli_table_cell(&t, "%lld", at_json_int(p, "idle", 0));
+                cli_table_cell(&t, "%lld", at_json_int(p, "busy", 0));
+                cli_table_cell(&t, "%lld", at_json_int(p, "starting", 0));
+                cli_table_cell(&t, "%lld", at_json_int(p, "queued", 0));
+            }
+            cli_table_print(&t, stdout);
+            cli_table_release(&t);
+        }
     }
     rc = r.status == 200 ? CLI_OK : CLI_FAILED;
     cli_resp_release(&r);

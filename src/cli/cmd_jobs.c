@@ -3,6 +3,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "cli/table.h"
 #include "json/json.h"
 
 #include <getopt.h>
@@ -11,10 +12,132 @@
 
 static void jobs_usage(FILE *f)
 {
-    fputs("usage: atlas jobs [--agent NAME] [--state STATE] [--limit N] [--json]\n\n"
+    fputs("usage: atlas jobs [--agent NAME] [--state STATE] [--limit N] [--json]\n"
+          "       atlas jobs prune [--older-than AGE] [--keep N] [--json]\n\n"
           "Lists jobs, newest first.  STATE is queued, running, completed, failed or\n"
           "cancelled.\n",
           f);
+}
+
+/* ---- atlas jobs prune ---- */
+
+static void prune_usage(FILE *f)
+{
+    fputs("usage: atlas jobs prune [--older-than AGE] [--keep N] [--json]\n\n"
+          "Deletes finished jobs now, with their child jobs, logs, spans and eval\n"
+          "results (usage rows stay for cost reports); jobs still queued or running,\n"
+          "and their trees, are kept.  AGE is a number with s, m, h or d (30d; no\n"
+          "suffix: seconds): jobs that finished longer ago go.  --keep N keeps the N\n"
+          "newest finished top-level jobs and deletes the older ones.  At least one\n"
+          "of the two.  atlasd also applies store.jobs retention on its own\n"
+          "(docs/configuration.md).\n",
+          f);
+}
+
+/* "30d", "12h", "90m", "45s", "3600" -> seconds; -1 when malformed. */
+static double parse_age(const char *s)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || v < 0 || v != v)
+        return -1;
+    double mul = 1;
+    if (*end == 'd')
+        mul = 86400;
+    else if (*end == 'h')
+        mul = 3600;
+    else if (*end == 'm')
+        mul = 60;
+    else if (*end == 's' || *end == '\0')
+        mul = 1;
+    else
+        return -1;
+    if (*end && end[1])
+        return -1;
+    return v * mul;
+}
+
+static int cmd_jobs_prune(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"older-than", required_argument, NULL, 'o'},
+        {"keep", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    json_t *body = json_object();
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, ":o:k:h", opts, NULL)) != -1) {
+        if ((o == 'o' || o == 'k') &&
+            cli_need("jobs prune", o == 'o' ? "--older-than" : "--keep", optarg)) {
+            json_decref(body);
+            return CLI_USAGE;
+        }
+        switch (o) {
+        case 'o': {
+            double age = parse_age(optarg);
+            if (age < 0) {
+                cli_usage_error("jobs prune", NULL,
+                                "--older-than wants an age like 30d, 12h, 90m or 45s, not \"%s\"",
+                                optarg);
+                json_decref(body);
+                return CLI_USAGE;
+            }
+            json_object_set_new(body, "older_than", json_real(age));
+            break;
+        }
+        case 'k': {
+            char *end = NULL;
+            long long k = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || k < 0) {
+                cli_usage_error("jobs prune", NULL, "--keep wants a count (>= 0), not \"%s\"",
+                                optarg);
+                json_decref(body);
+                return CLI_USAGE;
+            }
+            json_object_set_new(body, "keep", json_integer(k));
+            break;
+        }
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            prune_usage(stdout);
+            json_decref(body);
+            return CLI_OK;
+        default:
+            cli_opt_error("jobs prune", NULL, argv, o);
+            prune_usage(stderr);
+            json_decref(body);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc || json_object_size(body) == 0) {
+        if (optind != argc)
+            cli_usage_error("jobs prune", NULL, "unexpected argument \"%s\"", argv[optind]);
+        else
+            cli_usage_error("jobs prune", NULL, "give --older-than AGE, --keep N, or both");
+        prune_usage(stderr);
+        json_decref(body);
+        return CLI_USAGE;
+    }
+    char *text = at_json_dumps(body);
+    json_decref(body);
+    struct cli_resp r;
+    int rc = cli_http(c, "POST", "/api/v1/jobs/prune", text, NULL, &r);
+    free(text);
+    if (rc)
+        return rc;
+    if (r.status >= 300)
+        rc = cli_print_problem(c, &r);
+    else if (c->json)
+        cli_print_json(stdout, r.body);
+    else
+        printf("pruned %lld job tree(s)\n", at_json_int(r.body, "deleted", 0));
+    cli_resp_release(&r);
+    return rc;
 }
 
 static long long time_ms(const json_t *j, const char *key)
@@ -33,12 +156,22 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
         {"limit", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
+    if (argc > 1 && strcmp(argv[1], "prune") == 0)
+        return cmd_jobs_prune(c, argc - 1, argv + 1);
     struct at_buf path;
     at_buf_init(&path, 4096);
     at_buf_puts(&path, "/api/v1/jobs?");
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "a:s:n:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":a:s:n:h", opts, NULL)) != -1) {
+        if ((o == 'a' || o == 's' || o == 'n') && cli_need("jobs",
+                                                           o == 'a'   ? "--agent"
+                                                           : o == 's' ? "--state"
+                                                                      : "--limit",
+                                                           optarg)) {
+            at_buf_release(&path);
+            return CLI_USAGE;
+        }
         switch (o) {
         case 'a':
             at_buf_puts(&path, "agent=");
@@ -63,12 +196,14 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
             at_buf_release(&path);
             return CLI_OK;
         default:
+            cli_opt_error("jobs", NULL, argv, o);
             jobs_usage(stderr);
             at_buf_release(&path);
             return CLI_USAGE;
         }
     }
     if (optind != argc) {
+        cli_usage_error("jobs", NULL, "unexpected argument \"%s\"", argv[optind]);
         jobs_usage(stderr);
         at_buf_release(&path);
         return CLI_USAGE;
@@ -80,12 +215,16 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
         return rc;
     json_t *jobs = json_object_get(r.body, "jobs");
     if (c->json) {
-        cli_print_json(stdout, jobs);
+        cli_print_json(stdout, r.body);
     } else if (json_array_size(jobs) == 0) {
         printf("no jobs\n");
     } else {
-        printf("%-30s  %-20s  %-10s  %-24s  %8s  %8s\n", "ID", "AGENT", "STATE", "CREATED",
-               "QUEUED", "RAN");
+        static const struct cli_col cols[] = {
+            {"ID", CLI_LEFT, 0},      {"AGENT", CLI_LEFT, 0},   {"STATE", CLI_LEFT, 0},
+            {"CREATED", CLI_LEFT, 0}, {"QUEUED", CLI_RIGHT, 0}, {"RAN", CLI_RIGHT, 0},
+        };
+        struct cli_table t;
+        cli_table_init(&t, cols, 6);
         size_t i;
         json_t *j;
         json_array_foreach(jobs, i, j)
@@ -95,10 +234,16 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
                       fi = time_ms(j, "finished_at");
             cli_fmt_ms(st > 0 && cr > 0 ? st - cr : -1, q, sizeof(q));
             cli_fmt_ms(fi > 0 && st > 0 ? fi - st : -1, d, sizeof(d));
-            printf("%-30s  %-20.20s  %-10s  %-24s  %8s  %8s\n", at_json_str(j, "id", ""),
-                   at_json_str(j, "agent", ""), at_json_str(j, "state", ""),
-                   at_json_str(j, "created_at", ""), q, d);
+            cli_table_row(&t);
+            cli_table_cell(&t, "%s", at_json_str(j, "id", ""));
+            cli_table_cell(&t, "%s", at_json_str(j, "agent", ""));
+            cli_table_cell(&t, "%s", at_json_str(j, "state", ""));
+            cli_table_cell(&t, "%s", at_json_str(j, "created_at", ""));
+            cli_table_cell(&t, "%s", q);
+            cli_table_cell(&t, "%s", d);
         }
+        cli_table_print(&t, stdout);
+        cli_table_release(&t);
     }
     cli_resp_release(&r);
     return CLI_OK;
@@ -106,31 +251,20 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
 
 int cmd_job(struct cli *c, int argc, char **argv)
 {
-    const char *id = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            c->json = 1;
-        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: atlas job ID [--json]\n\nShows a job: state, timings, input, output "
-                   "or error.\n");
-            return CLI_OK;
-        } else if (!id)
-            id = argv[i];
-        else {
-            fprintf(stderr, "usage: atlas job ID [--json]\n");
-            return CLI_USAGE;
-        }
-    }
-    if (!id) {
-        fprintf(stderr, "usage: atlas job ID [--json]\n");
-        return CLI_USAGE;
-    }
+    static const char *u = "usage: atlas job ID [--json]\n\n"
+                           "Shows a job: state, timings, input, output or error.\n";
+    static const char *const what[] = {"ID"};
+    const char *pos[1] = {NULL};
+    int rc = cli_simple_args(c, argc, argv, "job", u, 1, 1, pos, what);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    const char *id = pos[0];
     struct at_buf path;
     at_buf_init(&path, 4096);
     at_buf_puts(&path, "/api/v1/jobs/");
     cli_path_escape(&path, id);
     struct cli_resp r;
-    int rc = cli_get(c, at_buf_str(&path), &r);
+    rc = cli_get(c, at_buf_str(&path), &r);
     at_buf_release(&path);
     if (rc)
         return rc;
@@ -168,20 +302,20 @@ int cmd_job(struct cli *c, int argc, char **argv)
 
 int cmd_cancel(struct cli *c, int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-') {
-        int help = argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
-        fprintf(help ? stdout : stderr,
-                "usage: atlas cancel ID\n\nCancels a queued or running job (and asks its agent "
-                "to stop).\n");
-        return help ? CLI_OK : CLI_USAGE;
-    }
+    static const char *u = "usage: atlas cancel ID [--json]\n\n"
+                           "Cancels a queued or running job (and asks its agent to stop).\n";
+    static const char *const what[] = {"ID"};
+    const char *pos[1] = {NULL};
+    int rc = cli_simple_args(c, argc, argv, "cancel", u, 1, 1, pos, what);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
     struct at_buf path;
     at_buf_init(&path, 4096);
     at_buf_puts(&path, "/api/v1/jobs/");
-    cli_path_escape(&path, argv[1]);
+    cli_path_escape(&path, pos[0]);
     at_buf_puts(&path, "/cancel");
     struct cli_resp r;
-    int rc = cli_http(c, "POST", at_buf_str(&path), NULL, NULL, &r);
+    rc = cli_http(c, "POST", at_buf_str(&path), NULL, NULL, &r);
     at_buf_release(&path);
     if (rc)
         return rc;
@@ -190,7 +324,7 @@ int cmd_cancel(struct cli *c, int argc, char **argv)
     else if (c->json)
         cli_print_json(stdout, r.body);
     else
-        printf("cancelling %s\n", argv[1]);
+        printf("cancelling %s\n", pos[0]);
     cli_resp_release(&r);
     return rc;
 }

@@ -9,20 +9,21 @@
  * (progress, logs, requests from the server, then the response), is written
  * to stdout as one line.  The bridge keeps the session id the daemon hands
  * out at initialize, opens the session's GET stream for server-initiated
- * notifications (list_changed), and ends the session on EOF.  For
- * 2026-07-28 messages it sets MCP-Protocol-Version, Mcp-Method and Mcp-Name
- * from the body.  $ATLAS_TOKEN, when set, is sent as the bearer token.
+ * notifications (list_changed), and ends the session on EOF.  The headers
+ * (MCP-Protocol-Version, Mcp-Session-Id, and for 2026-07-28 messages
+ * Mcp-Method and Mcp-Name from the body) and the reading of JSON or SSE
+ * answers are the MCP client's (mcp/client.h), shared with Atlas's other
+ * clients.  The CLI's token (cli_token: $ATLAS_TOKEN, the credentials
+ * file, the data directory's admin token) is sent as the bearer token.
  * Diagnostics go to stderr only: stdout carries JSON-RPC.
  */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
-#include "base/sse.h"
-#include "base/str.h"
 #include "json/json.h"
+#include "mcp/client.h"
 #include "mcp/message.h"
-#include "mcp/session.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -46,13 +47,11 @@ struct xfer {
     json_t *id;  /* request id (NULL for notifications / GET) */
     int is_init; /* an initialize request */
     int is_get;  /* the session's GET stream */
-    int is_sse;  /* the answer is an event stream */
     int wrote;   /* something went to stdout for it */
+    int replay;  /* the bridge's own replay of the handshake: nothing to stdout */
+    int lost;    /* answered 404 for the session: replayed after a new handshake */
     long status;
-    char ctype[128];
-    char session[AT_MCP_SESSION_ID_MAX];
-    struct at_buf body; /* JSON answers */
-    struct at_sse_parser sse;
+    struct at_mcp_http_resp resp; /* the answer, JSON or an event stream */
     struct xfer *next;
 };
 
@@ -61,8 +60,7 @@ struct bridge {
     char url[1100];
     const char *token;
     CURLM *multi;
-    char session[AT_MCP_SESSION_ID_MAX];
-    char proto[16];
+    struct at_mcp_peer peer; /* the revision and session id the daemon gave */
     struct xfer *active;
     int ninflight;
     struct at_buf in; /* stdin bytes not yet split into lines */
@@ -70,7 +68,10 @@ struct bridge {
     int get_open;
     int get_tries;
     int init_done;
-    int init_pending; /* hold further messages until the session id is known */
+    int init_pending;   /* hold further messages until the session id is known */
+    char *init_body;    /* the client's initialize, replayed for a new session */
+    int replaying;      /* a replayed initialize is in flight */
+    struct xfer *retry; /* messages that met the lost session, sent again after it */
 };
 
 static void emit_line(const char *text, size_t len)
@@ -99,19 +100,29 @@ static void emit_json(json_t *msg)
     json_decref(msg);
 }
 
-static int on_event(void *arg, const char *event, const char *data, size_t len, const char *id)
+/* One message of an answer: relayed to the client, re-serialised on one
+ * line (only JSON-RPC messages: an event stream may carry others). */
+static int on_msg(void *arg, json_t *v)
 {
-    (void)event;
-    (void)id;
     struct xfer *x = arg;
-    if (len == 0)
-        return 0; /* priming event */
-    /* keep only JSON-RPC messages, re-serialised on one line */
-    json_t *v;
-    if (at_json_parse(data, len, AT_MCP_MAX_DEPTH, &v, NULL) == 0) {
-        x->wrote = 1;
-        emit_json(v);
+    if (!json_is_object(v) || !json_object_get(v, "jsonrpc"))
+        return 0;
+    if (x->status == 404 && x->b->peer.session[0] && !x->is_init && x->payload) {
+        /* the daemon lost the session (it restarted, or the session
+         * expired): the client never sees that, its message goes again */
+        x->lost = 1;
+        return 0;
     }
+    if (x->is_init) {
+        const char *pv =
+            json_string_value(json_object_get(json_object_get(v, "result"), "protocolVersion"));
+        if (pv)
+            snprintf(x->b->peer.proto, sizeof(x->b->peer.proto), "%s", pv);
+    }
+    if (x->replay)
+        return 0;
+    x->wrote = 1;
+    emit_json(json_incref(v));
     return 0;
 }
 
@@ -121,22 +132,20 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
     size_t len = sz * n;
     if (x->status == 0)
         curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
-    if (!x->is_sse && strncasecmp(x->ctype, "text/event-stream", 17) == 0) {
-        x->is_sse = 1;
-        at_sse_parser_init(&x->sse, MAX_LINE, on_event, x);
-    }
-    if (x->is_sse)
-        return at_sse_feed(&x->sse, p, len) ? 0 : len;
-    return at_buf_append(&x->body, p, len) ? 0 : len;
+    return at_mcp_http_resp_body(&x->resp, p, len) < 0 ? 0 : len;
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
     struct xfer *x = arg;
-    size_t len = sz * n;
-    if (!at_header_value(p, len, "content-type", x->ctype, sizeof(x->ctype)))
-        at_header_value(p, len, "mcp-session-id", x->session, sizeof(x->session));
-    return len;
+    at_mcp_http_resp_header(&x->resp, p, sz * n);
+    return sz * n;
+}
+
+static void add_line(void *arg, const char *line)
+{
+    struct xfer *x = arg;
+    x->hd = curl_slist_append(x->hd, line);
 }
 
 static struct xfer *xfer_new(struct bridge *b, const char *method)
@@ -144,18 +153,14 @@ static struct xfer *xfer_new(struct bridge *b, const char *method)
     struct xfer *x = at_calloc(1, sizeof(*x));
     x->b = b;
     x->h = curl_easy_init();
-    at_buf_init(&x->body, MAX_LINE);
-    x->hd = curl_slist_append(x->hd, "Accept: application/json, text/event-stream");
-    char line[1200];
+    at_mcp_http_resp_init(&x->resp, MAX_LINE, on_msg, x);
     if (b->token) {
+        char line[1200];
         snprintf(line, sizeof(line), "Authorization: Bearer %s", b->token);
         x->hd = curl_slist_append(x->hd, line);
     }
-    if (b->session[0]) {
-        snprintf(line, sizeof(line), "Mcp-Session-Id: %s", b->session);
-        x->hd = curl_slist_append(x->hd, line);
-    }
     curl_easy_setopt(x->h, CURLOPT_URL, b->url);
+    cli_tls(b->c, x->h);
     curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
@@ -181,9 +186,7 @@ static void xfer_free(struct xfer *x)
 {
     curl_slist_free_all(x->hd);
     curl_easy_cleanup(x->h);
-    if (x->is_sse)
-        at_sse_parser_release(&x->sse);
-    at_buf_release(&x->body);
+    at_mcp_http_resp_release(&x->resp);
     json_decref(x->id);
     free(x->payload);
     free(x);
@@ -191,15 +194,59 @@ static void xfer_free(struct xfer *x)
 
 static void open_get(struct bridge *b)
 {
-    if (b->get_open || !b->session[0] || b->get_tries >= 5)
+    if (b->get_open || !b->peer.session[0] || b->get_tries >= 5)
         return;
     struct xfer *x = xfer_new(b, "GET");
     x->is_get = 1;
-    char line[64];
-    snprintf(line, sizeof(line), "MCP-Protocol-Version: %s", b->proto);
-    x->hd = curl_slist_append(x->hd, line);
+    at_mcp_http_headers(AT_MCP_HTTP_GET, &b->peer, NULL, NULL, add_line, x);
     b->get_open = 1;
     b->get_tries++;
+    xfer_start(b, x);
+}
+
+/* POST a message (line, len) with the headers its body calls for. */
+static struct xfer *post(struct bridge *b, const char *line, size_t len, const json_t *root)
+{
+    struct xfer *x = xfer_new(b, "POST");
+    /* the headers mirror the body: the client's one rule */
+    struct at_mcp_out o;
+    memset(&o, 0, sizeof(o));
+    at_mcp_out_describe(&o, root);
+    at_mcp_http_headers(AT_MCP_HTTP_POST, &b->peer, &o, NULL, add_line, x);
+    x->payload = at_strndup(line, len);
+    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->payload);
+    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    return x;
+}
+
+/* POST a stored message again (a lost session's). */
+static void repost(struct bridge *b, struct xfer *old)
+{
+    json_t *root = NULL;
+    at_json_parse(old->payload, strlen(old->payload), 0, &root, NULL);
+    struct xfer *x = post(b, old->payload, strlen(old->payload), root);
+    json_decref(root);
+    x->id = old->id ? json_incref(old->id) : NULL;
+    x->replay = old->replay;
+    xfer_start(b, x);
+}
+
+/* The session is gone: replay the client's initialize (and initialized)
+ * for a new one, then the messages that met the old one. */
+static void replay_handshake(struct bridge *b)
+{
+    if (b->replaying || !b->init_body)
+        return;
+    fprintf(stderr, "atlas mcp: the daemon lost the session; starting a new one\n");
+    b->peer.session[0] = '\0';
+    b->get_tries = 0;
+    json_t *root = NULL;
+    at_json_parse(b->init_body, strlen(b->init_body), 0, &root, NULL);
+    struct xfer *x = post(b, b->init_body, strlen(b->init_body), root);
+    json_decref(root);
+    x->is_init = 1;
+    x->replay = 1;
+    b->replaying = 1;
     xfer_start(b, x);
 }
 
@@ -235,43 +282,25 @@ static void send_message(struct bridge *b, const char *line, size_t len)
         at_mcp_msg_release(&msg);
         return;
     }
-    struct xfer *x = xfer_new(b, "POST");
-    x->hd = curl_slist_append(x->hd, "Content-Type: application/json");
-    char hdr[600];
-    const char *mver =
-        msg.meta ? json_string_value(json_object_get(msg.meta, AT_MCP_META_VERSION)) : NULL;
-    if (mver) {
-        /* MCP 2026-07-28 standard headers mirror the body */
-        snprintf(hdr, sizeof(hdr), "MCP-Protocol-Version: %.40s", mver);
-        x->hd = curl_slist_append(x->hd, hdr);
-        if (msg.method) {
-            snprintf(hdr, sizeof(hdr), "Mcp-Method: %.200s", msg.method);
-            x->hd = curl_slist_append(x->hd, hdr);
-            const char *name = json_string_value(json_object_get(msg.params, "name"));
-            if (!strcmp(msg.method, "resources/read"))
-                name = json_string_value(json_object_get(msg.params, "uri"));
-            if (name &&
-                (!strcmp(msg.method, "tools/call") || !strcmp(msg.method, "prompts/get") ||
-                 !strcmp(msg.method, "resources/read")) &&
-                !strpbrk(name, "\r\n")) {
-                snprintf(hdr, sizeof(hdr), "Mcp-Name: %.500s", name);
-                x->hd = curl_slist_append(x->hd, hdr);
-            }
-        }
-    } else if (b->proto[0]) {
-        snprintf(hdr, sizeof(hdr), "MCP-Protocol-Version: %s", b->proto);
-        x->hd = curl_slist_append(x->hd, hdr);
-    }
+    struct xfer *x = post(b, line, len, msg.root);
     if (msg.kind == AT_MCP_REQUEST) {
         x->id = json_incref(msg.id);
         x->is_init = !strcmp(msg.method, "initialize");
         b->init_pending |= x->is_init;
+        if (x->is_init) {
+            free(b->init_body);
+            b->init_body = at_strndup(line, len);
+        }
     }
     int initialized =
         msg.kind == AT_MCP_NOTIFICATION && !strcmp(msg.method, "notifications/initialized");
-    x->payload = at_strndup(line, len);
-    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->payload);
-    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (b->replaying) {
+        /* a new session is being made: this waits for it */
+        x->next = b->retry;
+        b->retry = x;
+        at_mcp_msg_release(&msg);
+        return;
+    }
     xfer_start(b, x);
     if (initialized)
         b->init_done = 1;
@@ -297,35 +326,58 @@ static void xfer_done(struct bridge *b, struct xfer *x, CURLcode cc)
     }
     if (cc != CURLE_OK) {
         fprintf(stderr, "atlas mcp: cannot reach %s: %s\n", b->url, curl_easy_strerror(cc));
-        if (x->id && !x->wrote)
+        if (x->id && !x->wrote && !x->replay)
             emit_json(at_mcp_error(x->id, AT_MCP_INTERNAL_ERROR, "atlasd is not reachable", NULL));
+        if (x->is_init) {
+            /* the messages held behind it go (and fail) on their own */
+            b->init_pending = 0;
+            if (x->replay)
+                b->replaying = 0;
+        }
         xfer_free(x);
         return;
     }
     if (x->is_init) {
         b->init_pending = 0;
-        if (x->session[0])
-            snprintf(b->session, sizeof(b->session), "%s", x->session);
+        if (x->resp.session[0])
+            snprintf(b->peer.session, sizeof(b->peer.session), "%s", x->resp.session);
     }
-    if (x->is_sse) {
-        at_sse_feed(&x->sse, "\n\n", 2);
-    } else if (x->body.len > 0) {
-        json_t *v;
-        if (at_json_parse(x->body.p, x->body.len, AT_MCP_MAX_DEPTH, &v, NULL) == 0 &&
-            json_is_object(v) && json_object_get(v, "jsonrpc")) {
-            if (x->is_init) {
-                const char *pv = json_string_value(
-                    json_object_get(json_object_get(v, "result"), "protocolVersion"));
-                if (pv)
-                    snprintf(b->proto, sizeof(b->proto), "%s", pv);
-            }
-            x->wrote = 1;
-            emit_json(v);
-        } else {
-            json_decref(v);
+    at_mcp_http_resp_end(&x->resp);
+    if (x->lost) {
+        /* after the new handshake, this goes again */
+        struct xfer *keep = xfer_new(b, "POST");
+        keep->payload = x->payload;
+        x->payload = NULL;
+        keep->id = x->id;
+        x->id = NULL;
+        keep->next = b->retry;
+        b->retry = keep;
+        xfer_free(x);
+        replay_handshake(b);
+        return;
+    }
+    if (x->is_init && x->replay) {
+        /* the new session is there: initialized, then what waited */
+        b->replaying = 0;
+        static const char done[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
+        json_t *root =
+            json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
+        struct xfer *n = post(b, done, sizeof(done) - 1, root);
+        json_decref(root);
+        n->replay = 1;
+        xfer_start(b, n);
+        struct xfer *r = b->retry;
+        b->retry = NULL;
+        while (r) {
+            struct xfer *next = r->next;
+            repost(b, r);
+            xfer_free(r);
+            r = next;
         }
+        xfer_free(x);
+        return;
     }
-    if (x->id && !x->wrote) {
+    if (x->id && !x->wrote && !x->replay) {
         char msg[200];
         snprintf(msg, sizeof(msg), "atlasd answered HTTP %ld without a JSON-RPC message",
                  x->status);
@@ -384,9 +436,10 @@ static void split_lines(struct bridge *b)
 
 static void end_session(struct bridge *b)
 {
-    if (!b->session[0])
+    if (!b->peer.session[0])
         return;
     struct xfer *x = xfer_new(b, "DELETE");
+    at_mcp_http_headers(AT_MCP_HTTP_DELETE, &b->peer, NULL, NULL, add_line, x);
     curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hd);
     curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS, 2000L);
     curl_easy_perform(x->h);
@@ -398,8 +451,9 @@ static void usage(FILE *f)
     fputs("usage: atlas mcp\n\n"
           "Serves MCP on stdin/stdout (newline-delimited JSON-RPC) for desktop MCP clients,\n"
           "bridged to atlasd's /mcp endpoint at --url / $ATLAS_URL.  Every registered agent\n"
-          "is a tool, and so are the platform tools (atlas.*).  $ATLAS_TOKEN, when set, is\n"
-          "sent as the bearer token.  Example client configuration:\n"
+          "is a tool, and so are the platform tools (atlas.*) the token's role allows.\n"
+          "The CLI's token ($ATLAS_TOKEN, `atlas login`, or the local data directory's\n"
+          "admin token) is sent as the bearer token.  Example client configuration:\n"
           "  {\"command\": \"atlas\", \"args\": [\"mcp\"]}\n",
           f);
 }
@@ -418,9 +472,7 @@ int cmd_mcp(struct cli *c, int argc, char **argv)
     memset(&b, 0, sizeof(b));
     b.c = c;
     snprintf(b.url, sizeof(b.url), "%s/mcp", c->url);
-    b.token = getenv("ATLAS_TOKEN");
-    if (b.token && !*b.token)
-        b.token = NULL;
+    b.token = cli_token(c);
     b.multi = curl_multi_init();
     at_buf_init(&b.in, MAX_LINE + 2);
     int fl = fcntl(0, F_GETFL);
@@ -462,6 +514,12 @@ int cmd_mcp(struct cli *c, int argc, char **argv)
         curl_multi_remove_handle(b.multi, x->h);
         xfer_free(x);
     }
+    while (b.retry) {
+        struct xfer *x = b.retry;
+        b.retry = x->next;
+        xfer_free(x);
+    }
+    free(b.init_body);
     end_session(&b);
     curl_multi_cleanup(b.multi);
     at_buf_release(&b.in);

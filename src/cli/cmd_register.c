@@ -11,7 +11,8 @@
 static void usage(FILE *f)
 {
     fputs("usage: atlas register --path DIR [--name NAME] [--force]\n"
-          "       atlas register --remote URL --name NAME [--tool TOOL] [--force]\n\n"
+          "       atlas register --remote URL --name NAME [--tool TOOL] [--trust-platform] "
+          "[--force]\n\n"
           "Registers an agent.  --path takes a directory with an agent.yaml: it is checked\n"
           "and a snapshot of the directory is stored under its content digest.  The same\n"
           "version with different content is refused unless --force.  --remote registers a\n"
@@ -21,6 +22,9 @@ static void usage(FILE *f)
           "  --remote URL    MCP server endpoint (e.g. http://127.0.0.1:3000/mcp)\n"
           "  --name NAME     agent name (overrides agent.yaml; required with --remote)\n"
           "  --tool TOOL     which tool of the remote server (default: NAME, or the only one)\n"
+          "  --trust-platform  (--remote) trust the server with each job's token, so it may\n"
+          "                  call atlasd's platform tools (requires.platform_tools); by\n"
+          "                  default a remote server gets no token\n"
           "  --force         replace an existing version with different content\n"
           "  --json          print the result as JSON\n",
           f);
@@ -29,15 +33,27 @@ static void usage(FILE *f)
 int cmd_register(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"path", required_argument, NULL, 'p'}, {"remote", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'n'}, {"tool", required_argument, NULL, 't'},
-        {"force", no_argument, NULL, 'f'},      {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"path", required_argument, NULL, 'p'},
+        {"remote", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"tool", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"trust-platform", no_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *remote = NULL, *name = NULL, *tool = NULL;
-    int force = 0, o;
+    int force = 0, trust = 0, o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "p:r:n:t:fh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":p:r:n:t:fh", opts, NULL)) != -1) {
+        if ((o == 'p' || o == 'r' || o == 'n' || o == 't') && cli_need("register",
+                                                                       o == 'p'   ? "--path"
+                                                                       : o == 'r' ? "--remote"
+                                                                       : o == 'n' ? "--name"
+                                                                                  : "--tool",
+                                                                       optarg))
+            return CLI_USAGE;
         switch (o) {
         case 'p':
             path = optarg;
@@ -54,6 +70,9 @@ int cmd_register(struct cli *c, int argc, char **argv)
         case 'f':
             force = 1;
             break;
+        case 'T':
+            trust = 1;
+            break;
         case 'j':
             c->json = 1;
             break;
@@ -61,13 +80,21 @@ int cmd_register(struct cli *c, int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
+            cli_opt_error("register", NULL, argv, o);
             usage(stderr);
             return CLI_USAGE;
         }
     }
-    if (optind < argc && !path && !remote)
+    if (optind < argc && !path && !remote) {
         path = argv[optind++]; /* `atlas register DIR` */
+        if (cli_need("register", "DIR", path))
+            return CLI_USAGE;
+    }
     if (optind < argc || (!path == !remote)) {
+        cli_usage_error("register", NULL, "%s",
+                        optind < argc ? "too many arguments"
+                        : path        ? "--path and --remote exclude each other"
+                                      : "--path DIR or --remote URL is needed");
         usage(stderr);
         return CLI_USAGE;
     }
@@ -93,6 +120,8 @@ int cmd_register(struct cli *c, int argc, char **argv)
         json_object_set_new(body, "tool", json_string(tool));
     if (force)
         json_object_set_new(body, "force", json_true());
+    if (trust)
+        json_object_set_new(body, "trust_platform", json_true());
     char *text = at_json_dumps(body);
     json_decref(body);
     struct cli_resp r;
@@ -105,6 +134,11 @@ int cmd_register(struct cli *c, int argc, char **argv)
         cli_resp_release(&r);
         return rc;
     }
+    /* registration accepted it, but something will not work as declared */
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(r.body, "warnings"), i, w)
+        fprintf(stderr, "atlas: warning: %s\n", at_json_str(w, "message", "?"));
     if (c->json) {
         cli_print_json(stdout, r.body);
     } else {

@@ -28,7 +28,7 @@ int cmd_route(struct cli *c, int argc, char **argv)
     const char *input_arg = NULL, *hint = NULL;
     int async = 0, o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":i:h", opts, NULL)) != -1) {
         switch (o) {
         case 'i':
             input_arg = optarg;
@@ -46,11 +46,14 @@ int cmd_route(struct cli *c, int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
+            cli_opt_error("route", NULL, argv, o);
             usage(stderr);
             return CLI_USAGE;
         }
     }
     if (!input_arg || optind != argc) {
+        cli_usage_error("route", NULL, "%s",
+                        input_arg ? "takes no arguments besides the options" : "missing --input");
         usage(stderr);
         return CLI_USAGE;
     }

@@ -36,7 +36,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     const char *input_arg = NULL, *priority = NULL;
     int async = 0, o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":i:h", opts, NULL)) != -1) {
         switch (o) {
         case 'i':
             input_arg = optarg;
@@ -54,15 +54,20 @@ int cmd_run(struct cli *c, int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
+            cli_opt_error("run", NULL, argv, o);
             usage(stderr);
             return CLI_USAGE;
         }
     }
     if (optind != argc - 1) {
+        cli_usage_error("run", NULL, "%s", optind == argc ? "missing NAME" : "one NAME at most");
         usage(stderr);
         return CLI_USAGE;
     }
     const char *agent = argv[optind];
+    /* `atlas run ""` would POST to /agents//run */
+    if (cli_need("run", "NAME", agent))
+        return CLI_USAGE;
     json_t *input = NULL;
     int implicit = 0;
     struct stat st;

@@ -9,22 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-    const char *name;
-    cli_cmd_fn fn;
-    const char *summary;
-} commands[] = {
+const struct cli_command cli_commands[] = {
     {"register", cmd_register, "register an agent from a directory or a remote MCP server"},
     {"unregister", cmd_unregister, "remove an agent (all versions, or NAME:VERSION)"},
     {"ls", cmd_ls, "list registered agents"},
     {"describe", cmd_describe, "show an agent's contract"},
     {"search", cmd_search, "find agents by name, description or capability"},
+    {"push", cmd_push, "publish an agent version to an OCI registry"},
+    {"pull", cmd_pull, "fetch an agent from an OCI registry and register it"},
+    {"login", cmd_login, "store credentials for an OCI registry, or an atlasd URL's token"},
+    {"key", cmd_key, "create, list and export the publisher's signing keys"},
+    {"trust", cmd_trust, "trust a publisher's key for verifying pulled agents"},
     {"run", cmd_run, "run an agent once and print its output"},
     {"jobs", cmd_jobs, "list jobs"},
     {"job", cmd_job, "show one job"},
     {"cancel", cmd_cancel, "cancel a queued or running job"},
+    {"queue", cmd_queue, "inspect the queue, drain or resume dispatch, change a job's priority"},
+    {"schedule", cmd_schedule, "explain a job's placement, or where an agent would run"},
     {"health", cmd_health, "show the daemon's health"},
     {"chain", cmd_chain, "register, list and run chains of agents"},
+    {"trigger", cmd_trigger, "cron, webhook and conversational triggers of runs"},
     {"orchestrator", cmd_orchestrator, "set, reset or show the orchestrator"},
     {"route", cmd_route, "run an input that names no agent (the orchestrator routes it)"},
     {"trace", cmd_trace, "show a job tree's trace as a waterfall, or recent traces"},
@@ -32,7 +36,18 @@ static const struct {
     {"costs", cmd_costs, "tokens and cost by agent, model, day, run or chain"},
     {"eval", cmd_eval, "register, list and run evals (evals/*.yaml)"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout (for desktop MCP clients)"},
+    {"doctor", cmd_doctor, "check the installation and say how to fix what is wrong"},
+    {"backup", cmd_backup, "copy the store and the agent snapshots into one file, online"},
+    {"restore", cmd_restore, "restore a backup into an empty data directory"},
+    {"completion", cmd_completion, "print the shell completion script (bash, zsh, fish)"},
+    {"token", cmd_token, "create, list and revoke API tokens"},
+    {"secret", cmd_secret, "set, list and delete secrets handed to agents"},
+    {"audit", cmd_audit, "the audit: security events, the signed trail (verify, export)"},
+    {"skill", cmd_skill, "list, describe, install, remove and invoke skills"},
+    {NULL, NULL, NULL},
 };
+
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]) - 1;
 
 static void usage(FILE *f)
 {
@@ -40,12 +55,13 @@ static void usage(FILE *f)
             "usage: atlas [--url URL] [--json] COMMAND [ARGS]\n\n"
             "Talks to the Atlas daemon (atlasd) at --url, $ATLAS_URL or http://127.0.0.1:7070.\n\n"
             "commands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < cli_ncommands; i++)
+        fprintf(f, "  %-11s %s\n", cli_commands[i].name, cli_commands[i].summary);
     fprintf(f, "\nglobal options:\n"
                "  --url URL   the daemon's address\n"
                "  --json      machine-readable output (JSON on stdout)\n"
-               "  -h, --help  this help; `atlas COMMAND --help` for a command\n"
+               "  -h, --help  this help; `atlas COMMAND --help` (or `atlas help COMMAND`)\n"
+               "              for a command\n"
                "  --version   show the version\n\n"
                "exit status: 0 success, 1 the operation or job failed, 2 bad arguments,\n"
                "3 the daemon could not be reached.\n");
@@ -56,12 +72,18 @@ int main(int argc, char **argv)
     struct cli c = {.prog = "atlas"};
     c.url = getenv("ATLAS_URL");
     if (!c.url || !*c.url)
+        c.url = cli_credentials_current(); /* `atlas login URL` */
+    if (!c.url || !*c.url)
         c.url = "http://127.0.0.1:7070";
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             c.json = 1;
-        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--url") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                fprintf(stderr, "atlas: --url needs a value (see atlas --help)\n");
+                return CLI_USAGE;
+            }
             c.url = argv[++i];
         } else if (strncmp(argv[i], "--url=", 6) == 0) {
             c.url = argv[i] + 6;
@@ -87,10 +109,23 @@ int main(int argc, char **argv)
     while (n > 0 && url[n - 1] == '/')
         url[--n] = '\0';
     c.url = url;
-    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
-        if (strcmp(argv[i], commands[k].name) == 0) {
+    if (strcmp(argv[i], "__complete") == 0) /* the completion scripts' helper */
+        return cli_complete(&c, argc - i, argv + i);
+    if (strcmp(argv[i], "help") == 0 && i + 1 >= argc) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[i], "help") == 0) {
+        /* `atlas help CMD` is `atlas CMD --help` */
+        static char help_opt[] = "--help";
+        argv[i] = argv[i + 1];
+        argv[i + 1] = help_opt;
+        argc = i + 2;
+    }
+    for (size_t k = 0; k < cli_ncommands; k++) {
+        if (strcmp(argv[i], cli_commands[k].name) == 0) {
             curl_global_init(CURL_GLOBAL_DEFAULT);
-            int rc = commands[k].fn(&c, argc - i, argv + i);
+            int rc = cli_commands[k].fn(&c, argc - i, argv + i);
             curl_global_cleanup();
             return rc;
         }

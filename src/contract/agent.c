@@ -27,10 +27,29 @@ static const struct at_shape schema_block[] = {
     {"schema", AT_SH_ANYOBJ, AT_SH_REQUIRED, NULL, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
+static const char *const networks[] = {"none", "platform", "egress", NULL};
+static const char *const scope_modes[] = {"read", "write", NULL};
+static const struct at_shape scope_path[] = {
+    {"path", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"mode", AT_SH_STR, 0, NULL, scope_modes, 0, 0},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
+/* requires.scope: what the platform's skills may touch on the agent's
+ * behalf (docs/skills.md "Scopes") */
+static const struct at_shape scope_block[] = {
+    {"paths", AT_SH_OBJLIST, 0, scope_path, NULL, 0, 0},
+    {"hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
 static const struct at_shape requires_block[] = {
     {"platform_tools", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
+    /* names of secrets (`atlas secret set`) handed to the process's
+     * environment (docs/security.md "Secrets") */
+    {"secrets", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"spawn_agents", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"skills", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"network", AT_SH_STR, 0, NULL, networks, 0, 0},
+    {"scope", AT_SH_OBJ, 0, scope_block, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 static const struct at_shape model_block[] = {
@@ -78,6 +97,13 @@ static const struct at_shape pool_block[] = {
     {"idle_timeout", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
+/* the sandbox's limits (docs/contract.md, docs/security.md) */
+static const struct at_shape limits_block[] = {
+    {"memory_mb", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 16, 1 << 24},
+    {"pids", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 1 << 22},
+    {"cpu", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0.01, 0},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
 static const struct at_shape agent_block[] = {
     {"name", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"version", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -100,6 +126,7 @@ static const struct at_shape agent_block[] = {
     {"idempotent", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"timeout", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0.001, 0},
     {"pool", AT_SH_OBJ, 0, pool_block, NULL, 0, 0},
+    {"limits", AT_SH_OBJ, 0, limits_block, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 /* The spec prints an orchestrator's orchestration/model_selection blocks
@@ -158,6 +185,43 @@ void at_contract_unref(struct at_contract *c)
     json_decref(c->entrypoint);
     json_decref(c->json);
     free(c);
+}
+
+static struct {
+    _Atomic(at_contract_skill_fn) fn;
+    _Atomic(void *) arg;
+} skill_hook;
+
+void at_contract_set_skill_check(at_contract_skill_fn fn, void *arg)
+{
+    atomic_store(&skill_hook.arg, arg);
+    atomic_store(&skill_hook.fn, fn);
+}
+
+int at_contract_skill_available(const char *spec)
+{
+    at_contract_skill_fn fn = atomic_load(&skill_hook.fn);
+    return fn ? fn(atomic_load(&skill_hook.arg), spec) : 0;
+}
+
+int at_contract_skill_spec(const char *spec, char *name, size_t n, const char **constraint)
+{
+    if (!spec)
+        return AT_EINVAL;
+    const char *at = strchr(spec, '@');
+    size_t len = at ? (size_t)(at - spec) : strlen(spec);
+    if (len == 0 || len >= n || len > AT_AGENT_NAME_MAX)
+        return AT_EINVAL;
+    memcpy(name, spec, len);
+    name[len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (!(islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) ||
+              ((name[i] == '-' || name[i] == '_' || name[i] == '.') && i > 0)))
+            return AT_EINVAL;
+    *constraint = at ? at + 1 : NULL;
+    if (at && (!at[1] || at_version_satisfies("0.0.0", at + 1) == AT_EINVAL))
+        return AT_EINVAL;
+    return 0;
 }
 
 int at_contract_is_python(const struct at_contract *c)
@@ -242,6 +306,41 @@ static int build(struct ctx *x, json_t *agent, struct at_contract **out)
     json_t *req = json_object_get(agent, "requires");
     c->platform_tools = json_is_true(json_object_get(req, "platform_tools"));
     c->spawn_agents = json_is_true(json_object_get(req, "spawn_agents"));
+    const char *net = json_string_value(json_object_get(req, "network"));
+    /* not declared: atlasd only (its agent socket in the sandbox), no
+     * other network; "none" takes that away too */
+    c->network = !net || !strcmp(net, "platform") ? AT_NETWORK_PLATFORM
+                 : !strcmp(net, "none")           ? AT_NETWORK_NONE
+                                                  : AT_NETWORK_EGRESS;
+    size_t si;
+    json_t *sv;
+    json_array_foreach(json_object_get(req, "skills"), si, sv)
+    {
+        char sname[AT_AGENT_NAME_MAX + 1], ptr[64];
+        const char *cons;
+        if (at_contract_skill_spec(json_string_value(sv), sname, sizeof(sname), &cons)) {
+            snprintf(ptr, sizeof(ptr), "/agent/requires/skills/%zu", si);
+            rc = cerr(x, AT_EINVAL, ptr,
+                      "\"%s\" is not a skill (NAME or NAME@CONSTRAINT, e.g. \"file-ops\", "
+                      "\"web-search@>=1.0\")",
+                      json_string_value(sv));
+            goto fail;
+        }
+    }
+    json_array_foreach(json_object_get(json_object_get(req, "scope"), "paths"), si, sv)
+    {
+        const char *sp = json_string_value(json_object_get(sv, "path"));
+        if (!sp || sp[0] != '/') {
+            char ptr[64];
+            snprintf(ptr, sizeof(ptr), "/agent/requires/scope/paths/%zu/path", si);
+            rc = cerr(x, AT_EINVAL, ptr, "a scope path must be absolute (\"%s\")", sp ? sp : "");
+            goto fail;
+        }
+    }
+    json_t *lim = json_object_get(agent, "limits");
+    c->limits.memory_mb = json_integer_value(json_object_get(lim, "memory_mb"));
+    c->limits.pids = json_integer_value(json_object_get(lim, "pids"));
+    c->limits.cpu = json_number_value(json_object_get(lim, "cpu"));
     c->idempotent = json_is_true(json_object_get(agent, "idempotent"));
     json_t *t = json_object_get(agent, "timeout");
     c->timeout_s = t ? json_number_value(t) : 0;
@@ -278,7 +377,7 @@ static int build(struct ctx *x, json_t *agent, struct at_contract **out)
         goto fail;
     }
     if (remote) {
-        if (strncmp(remote, "http://", 7) && strncmp(remote, "https://", 8)) {
+        if (strncmp(remote, "http://", 7) != 0 && strncmp(remote, "https://", 8) != 0) {
             rc = cerr(x, AT_EINVAL, "/agent/remote", "\"%s\" is not an http(s) URL", remote);
             goto fail;
         }
@@ -393,9 +492,10 @@ int at_contract_from_json(json_t *json, struct at_contract **out, struct at_diag
     return build(&x, json, out);
 }
 
-int at_contract_new_remote(const char *name, const char *version, const char *url, const char *tool,
-                           const char *description, const json_t *input_schema,
-                           const json_t *output_schema, struct at_contract **out, struct at_diag *d)
+int at_contract_new_remote_trust(const char *name, const char *version, const char *url,
+                                 const char *tool, const char *description,
+                                 const json_t *input_schema, const json_t *output_schema,
+                                 int trust_platform, struct at_contract **out, struct at_diag *d)
 {
     json_t *agent = json_object();
     json_object_set_new(agent, "name", json_string(name));
@@ -408,8 +508,18 @@ int at_contract_new_remote(const char *name, const char *version, const char *ur
     json_object_set_new(agent, "remote", json_string(url));
     if (tool)
         json_object_set_new(agent, "tool", json_string(tool));
+    if (trust_platform)
+        json_object_set_new(agent, "requires", json_pack("{s:b}", "platform_tools", 1));
     struct ctx x = {.doc = NULL, .name = url, .d = d};
     int rc = build(&x, agent, out);
     json_decref(agent);
     return rc;
+}
+
+int at_contract_new_remote(const char *name, const char *version, const char *url, const char *tool,
+                           const char *description, const json_t *input_schema,
+                           const json_t *output_schema, struct at_contract **out, struct at_diag *d)
+{
+    return at_contract_new_remote_trust(name, version, url, tool, description, input_schema,
+                                        output_schema, 0, out, d);
 }

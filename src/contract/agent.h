@@ -27,6 +27,16 @@ struct at_pool_limits {
     double idle_timeout; /* seconds; < 0 when not set */
 };
 
+/* requires.network */
+enum { AT_NETWORK_NONE = 0, AT_NETWORK_PLATFORM, AT_NETWORK_EGRESS };
+
+/* limits: the sandbox's (0 when not set) */
+struct at_limits {
+    long long memory_mb;
+    long long pids;
+    double cpu; /* cores */
+};
+
 struct at_contract {
     atomic_int refs;
     char *name;
@@ -41,12 +51,14 @@ struct at_contract {
     int idempotent;
     double timeout_s; /* 0: use execution.timeouts.agent */
     struct at_pool_limits pool;
-    json_t *entrypoint; /* array of strings, or NULL for remote agents */
-    char *remote;       /* Streamable HTTP URL of a remote agent, or NULL */
-    char *tool;         /* tool name (remote, or an MCP server whose tool is not named
-                           after the agent); NULL means the agent's name */
-    char *python;       /* dependencies.python constraint or NULL */
-    json_t *json;       /* the whole normalised agent block */
+    int network;             /* requires.network: AT_NETWORK_* */
+    struct at_limits limits; /* limits: */
+    json_t *entrypoint;      /* array of strings, or NULL for remote agents */
+    char *remote;            /* Streamable HTTP URL of a remote agent, or NULL */
+    char *tool;              /* tool name (remote, or an MCP server whose tool is not named
+                                after the agent); NULL means the agent's name */
+    char *python;            /* dependencies.python constraint or NULL */
+    json_t *json;            /* the whole normalised agent block */
 };
 
 /* Load DIR/agent.yaml.  When the contract has no entrypoint and DIR has
@@ -68,12 +80,33 @@ int at_contract_new_remote(const char *name, const char *version, const char *ur
                            const char *description, const json_t *input_schema,
                            const json_t *output_schema, struct at_contract **out,
                            struct at_diag *d);
+/* The same, trust_platform: the server is trusted with the job's token
+ * (requires.platform_tools; register --trust-platform). */
+int at_contract_new_remote_trust(const char *name, const char *version, const char *url,
+                                 const char *tool, const char *description,
+                                 const json_t *input_schema, const json_t *output_schema,
+                                 int trust_platform, struct at_contract **out, struct at_diag *d);
 
 struct at_contract *at_contract_ref(struct at_contract *c);
 void at_contract_unref(struct at_contract *c);
 
 /* 1 when the agent runs on Python (entrypoint's program is python/python3*). */
 int at_contract_is_python(const struct at_contract *c);
+
+/* 1 when the skill a requires.skills entry names ("NAME" or
+ * "NAME@CONSTRAINT", docs/skills.md) is installed on this node, as the
+ * hook set with at_contract_set_skill_check answers (the skills layer sits
+ * above this one; the daemon sets the hook).  Without a hook, 0 for every
+ * entry: registration warns and runs that need one fail with
+ * skill-unavailable.  Thread-safe. */
+int at_contract_skill_available(const char *spec);
+typedef int (*at_contract_skill_fn)(void *arg, const char *spec);
+void at_contract_set_skill_check(at_contract_skill_fn fn, void *arg);
+/* Split a requires.skills entry "NAME[@CONSTRAINT]": name into name (n
+ * bytes), *constraint points into spec (NULL when none).  0, or AT_EINVAL
+ * when the name is not [a-z0-9][a-z0-9._-]* or the constraint does not
+ * parse (contract/semver.h). */
+int at_contract_skill_spec(const char *spec, char *name, size_t n, const char **constraint);
 
 /* 1 when name is a valid agent name: [a-z0-9][a-z0-9._-]{0,63}, optionally
  * one "org/" prefix of the same form. */

@@ -51,6 +51,8 @@ static const struct at_shape execution[] = {
     {"timeouts", AT_SH_OBJ, 0, timeouts, NULL, 0, 0},
     {"resource_budget", AT_SH_OBJ, 0, budget, NULL, 0, 0},
     {"circuit_breaker", AT_SH_OBJ, 0, breaker, NULL, 0, 0},
+    {"max_agent_processes", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 100000},
+    {"max_processes_per_agent", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 100000},
     END,
 };
 static const struct at_shape pool[] = {
@@ -60,11 +62,30 @@ static const struct at_shape pool[] = {
     {"health_interval", AT_SH_NUM, MIN0},
     END,
 };
+static const struct at_shape http[] = {
+    {"max_connections", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 8, 1000000},
+    {"max_connections_per_address", AT_SH_INT, MIN0},
+    {"connection_timeout", AT_SH_NUM, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 86400},
+    {"probe_reserve", AT_SH_INT, MIN0},
+    {"blocking_workers", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 64},
+    {"blocking_queue", AT_SH_INT, MIN1},
+    END,
+};
+/* Retention of finished jobs (docs/configuration.md "store"). */
+static const struct at_shape store_jobs[] = {
+    {"retention_days", AT_SH_NUM, MIN0},
+    {"max_count", AT_SH_INT, MIN0},
+    {"prune_interval", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0.01, 0},
+    END,
+};
 static const struct at_shape store[] = {
     {"backend", AT_SH_STR, 0, NULL, backends, 0, 0},
     {"path", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"sync", AT_SH_STR, 0, NULL, syncs, 0, 0},
+    {"writer_queue", AT_SH_INT, MIN1},
+    {"coalesce_ms", AT_SH_NUM, MIN0},
+    {"jobs", AT_SH_OBJ, 0, store_jobs, NULL, 0, 0},
     END,
 };
 /* The spec's scheduling block (enforced by the scheduler issue). */
@@ -83,9 +104,12 @@ static const struct at_shape scheduling[] = {
     {"preemption_enabled", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"resource_reservation", AT_SH_OBJ, 0, reservation, NULL, 0, 0},
     {"node_failure", AT_SH_OBJ, 0, node_failure, NULL, 0, 0},
+    {"unschedulable_timeout", AT_SH_NUM, MIN0},
     END,
 };
-/* The spec's registry policy block (enforced by the registry issue). */
+/* The spec's registry policy block: checked for shape, then refused unless
+ * it asks for what Atlas does today (policy_supported), since nothing
+ * enforces it before signing and review exist (a later issue). */
 static const struct at_shape policy[] = {
     {"allow_unsigned", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"minimum_review_status", AT_SH_STR, 0, NULL, review, 0, 0},
@@ -94,6 +118,8 @@ static const struct at_shape policy[] = {
 };
 static const struct at_shape registry[] = {
     {"policy", AT_SH_OBJ, 0, policy, NULL, 0, 0},
+    /* the OCI registry of references without one (`atlas pull ns/name:1.0`) */
+    {"default", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     END,
 };
 /* The monitor (docs/monitoring.md). */
@@ -132,19 +158,122 @@ static const struct at_shape monitor[] = {
     {"queue", AT_SH_INT, MIN1},
     END,
 };
+/* This node (contract/sysinfo.h): the name hardware.node_affinity is
+ * compared with (default: the host name) and the labels node_labels are. */
+static const struct at_shape node[] = {
+    {"name", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"labels", AT_SH_STRMAP, 0, NULL, NULL, 0, 0},
+    /* over what is detected (src/sched/node.c at_sched_resources_apply checks it) */
+    {"resources", AT_SH_ANYOBJ, 0, NULL, NULL, 0, 0},
+    END,
+};
+/* The agent sandbox (docs/security.md). */
+static const struct at_shape sandbox[] = {
+    {"enabled", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
+    {"exempt", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"workspace_mb", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 1 << 20},
+    END,
+};
+/* triggers (src/trigger/; read by the daemon from c->json) */
+static const struct at_shape triggers[] = {
+    {"dir", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"history", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 10000},
+    END,
+};
+/* Skills (src/skills/, docs/skills.md; read by the skills layer from c->json) */
+static const struct at_shape skills_web_search[] = {
+    {"url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"timeout_s", AT_SH_NUM, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 0.1, 600},
+    END,
+};
+static const struct at_shape skills_code[] = {
+    {"timeout_s", AT_SH_NUM, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 0.1, 3600},
+    {"memory_mb", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 16, 1 << 20},
+    {"max_output_bytes", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1024, 1 << 30},
+    END,
+};
+static const struct at_shape skills_http[] = {
+    {"timeout_s", AT_SH_NUM, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 0.1, 600},
+    {"max_bytes", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1024, 1 << 30},
+    END,
+};
+static const struct at_shape skills[] = {
+    {"workers", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 256},
+    {"queue", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 1 << 20},
+    {"web_search", AT_SH_OBJ, 0, skills_web_search, NULL, 0, 0},
+    {"code_execution", AT_SH_OBJ, 0, skills_code, NULL, 0, 0},
+    {"http", AT_SH_OBJ, 0, skills_http, NULL, 0, 0},
+    END,
+};
+/* The security layer (docs/security.md). */
+static const struct at_shape sec_tls[] = {
+    {"cert", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"key", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"self_signed", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
+    END,
+};
+static const struct at_shape security[] = {
+    {"allowed_hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"rate_limit_per_min", AT_SH_INT, MIN0},
+    {"tls", AT_SH_OBJ, 0, sec_tls, NULL, 0, 0},
+    END,
+};
+/* The audit trail (docs/audit.md "Configuration"). */
+static const struct at_shape audit[] = {
+    {"origin", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"checkpoint_interval_ms", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 100, 86400000},
+    {"queue_max", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 16, 1 << 24},
+    {"tpm", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    END,
+};
 static const struct at_shape top[] = {
     {"listen", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"data", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"log_level", AT_SH_STR, 0, NULL, log_levels, 0, 0},
     {"execution", AT_SH_OBJ, 0, execution, NULL, 0, 0},
     {"pool", AT_SH_OBJ, 0, pool, NULL, 0, 0},
+    {"http", AT_SH_OBJ, 0, http, NULL, 0, 0},
     {"store", AT_SH_OBJ, 0, store, NULL, 0, 0},
     {"scheduling", AT_SH_OBJ, 0, scheduling, NULL, 0, 0},
     {"registry", AT_SH_OBJ, 0, registry, NULL, 0, 0},
     {"models", AT_SH_ANYOBJ, 0, NULL, NULL, 0, 0},
     {"monitor", AT_SH_OBJ, 0, monitor, NULL, 0, 0},
+    {"node", AT_SH_OBJ, 0, node, NULL, 0, 0},
+    {"sandbox", AT_SH_OBJ, 0, sandbox, NULL, 0, 0},
+    {"triggers", AT_SH_OBJ, 0, triggers, NULL, 0, 0},
+    {"security", AT_SH_OBJ, 0, security, NULL, 0, 0},
+    {"skills", AT_SH_OBJ, 0, skills, NULL, 0, 0},
+    {"audit", AT_SH_OBJ, 0, audit, NULL, 0, 0},
     END,
 };
+
+/* registry.policy: a policy Atlas cannot enforce is refused, not accepted
+ * and ignored.  allow_unsigned and allowed_publishers are enforced on
+ * register and pull (src/dist/trust.c); reviews do not exist yet, so
+ * minimum_review_status is accepted only as unreviewed. */
+static int policy_supported(const struct at_yaml_doc *doc, json_t *root, struct at_diag *d)
+{
+    json_t *pol = json_object_get(json_object_get(root, "registry"), "policy");
+    const char *key;
+    json_t *v;
+    json_object_foreach(pol, key, v)
+    {
+        char ptr[128];
+        snprintf(ptr, sizeof(ptr), "/registry/policy/%s", key);
+        /* enforced on register and pull (src/dist/trust.c) */
+        if (!strcmp(key, "allow_unsigned") || !strcmp(key, "allowed_publishers"))
+            continue;
+        if (!strcmp(key, "minimum_review_status") && !strcmp(json_string_value(v), "unreviewed"))
+            continue;
+        return at_yaml_error(doc, d, AT_EUNSUPPORTED, ptr, 0,
+                             "not supported yet: agents are not reviewed in this version, so "
+                             "this policy cannot be enforced; remove it%s",
+                             !strcmp(key, "minimum_review_status")
+                                 ? " (or set it to unreviewed, which is what Atlas does today)"
+                                 : "");
+    }
+    return 0;
+}
 
 void at_config_init(struct at_config *c)
 {
@@ -163,11 +292,24 @@ void at_config_init(struct at_config *c)
     c->exec.max_tokens_per_chain = 100000;
     c->exec.breaker_threshold = 3;
     c->exec.breaker_recovery = 30;
+    c->exec.max_agent_processes = 256;
+    c->exec.max_processes_per_agent = 64;
+    c->sandbox.workspace_mb = 256;
     c->pool.min = 0;
     c->pool.max = 4;
     c->pool.idle_timeout = 300;
     c->pool.health_interval = 30;
+    c->http.max_connections = 4096;
+    c->http.max_per_address = -1;
+    c->http.connection_timeout = 60;
+    c->http.probe_reserve = 16;
+    c->http.blocking_workers = 2;
+    c->http.blocking_queue = 16;
     c->store.backend = at_strdup("sqlite");
+    c->store.coalesce_ms = 10;
+    c->store.jobs_retention_days = 30;
+    c->store.jobs_max_count = 100000;
+    c->store.jobs_prune_interval = 60;
     c->json = json_object();
 }
 
@@ -226,6 +368,8 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     if ((rc = at_shape_check(&doc, doc.root, "", top, d)))
         goto out;
     json_t *r = doc.root;
+    if ((rc = policy_supported(&doc, r, d)))
+        goto out;
     set_str(&c->listen, get(r, "listen", NULL, NULL));
     set_str(&c->data_dir, get(r, "data", NULL, NULL));
     json_t *lv = get(r, "log_level", NULL, NULL);
@@ -250,6 +394,12 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     set_int(&c->exec.breaker_threshold,
             get(r, "execution", "circuit_breaker", "failure_threshold"));
     set_num(&c->exec.breaker_recovery, get(r, "execution", "circuit_breaker", "recovery_timeout"));
+    set_int(&c->exec.max_agent_processes, get(r, "execution", "max_agent_processes", NULL));
+    set_int(&c->exec.max_processes_per_agent, get(r, "execution", "max_processes_per_agent", NULL));
+    json_t *sb = get(r, "sandbox", "enabled", NULL);
+    if (sb)
+        c->sandbox.enabled = json_is_true(sb);
+    set_int(&c->sandbox.workspace_mb, get(r, "sandbox", "workspace_mb", NULL));
     set_int(&c->pool.min, get(r, "pool", "min", NULL));
     set_int(&c->pool.max, get(r, "pool", "max", NULL));
     set_num(&c->pool.idle_timeout, get(r, "pool", "idle_timeout", NULL));
@@ -259,11 +409,28 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
                            c->pool.min, c->pool.max);
         goto out;
     }
+    set_int(&c->http.max_connections, get(r, "http", "max_connections", NULL));
+    set_int(&c->http.max_per_address, get(r, "http", "max_connections_per_address", NULL));
+    set_num(&c->http.connection_timeout, get(r, "http", "connection_timeout", NULL));
+    set_int(&c->http.probe_reserve, get(r, "http", "probe_reserve", NULL));
+    set_int(&c->http.blocking_workers, get(r, "http", "blocking_workers", NULL));
+    set_int(&c->http.blocking_queue, get(r, "http", "blocking_queue", NULL));
+    if (c->http.probe_reserve >= c->http.max_connections) {
+        rc = at_yaml_error(&doc, d, AT_EINVAL, "/http/probe_reserve", 0,
+                           "probe_reserve (%d) must be smaller than max_connections (%d)",
+                           c->http.probe_reserve, c->http.max_connections);
+        goto out;
+    }
     set_str(&c->store.backend, get(r, "store", "backend", NULL));
     set_str(&c->store.path, get(r, "store", "path", NULL));
     v = get(r, "store", "sync", NULL);
     if (v)
         c->store.sync_full = strcmp(json_string_value(v), "full") == 0;
+    set_int(&c->store.writer_queue, get(r, "store", "writer_queue", NULL));
+    set_num(&c->store.coalesce_ms, get(r, "store", "coalesce_ms", NULL));
+    set_num(&c->store.jobs_retention_days, get(r, "store", "jobs", "retention_days"));
+    set_int(&c->store.jobs_max_count, get(r, "store", "jobs", "max_count"));
+    set_num(&c->store.jobs_prune_interval, get(r, "store", "jobs", "prune_interval"));
     if (strcmp(c->store.backend, "sqlite") != 0) {
         rc = at_yaml_error(&doc, d, AT_EUNSUPPORTED, "/store/backend", 0,
                            "backend \"%s\" is not available in this build (only sqlite)",
@@ -291,6 +458,20 @@ int at_config_load_file(struct at_config *c, const char *path, struct at_diag *d
     return rc;
 }
 
+int at_config_sandboxed(const struct at_config *c, const char *agent)
+{
+    if (!c->sandbox.enabled)
+        return 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(c->json, "sandbox"), "exempt"), i, v)
+    {
+        if (json_is_string(v) && !strcmp(json_string_value(v), agent))
+            return 0;
+    }
+    return 1;
+}
+
 int at_config_apply_env(struct at_config *c, struct at_diag *d)
 {
     const char *v;
@@ -316,8 +497,43 @@ int at_config_apply_env(struct at_config *c, struct at_diag *d)
                                "\"%s\" is not an integer between 1 and 100000", v);
         c->exec.max_concurrent_agents = (int)n;
     }
+    struct {
+        const char *name;
+        long long min, max;
+        int *dst;
+    } ints[] = {
+        {"ATLAS_HTTP_MAX_CONNECTIONS", 8, 1000000, &c->http.max_connections},
+        {"ATLAS_HTTP_MAX_CONNECTIONS_PER_ADDRESS", 0, 1000000, &c->http.max_per_address},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        long long n;
+        if (!(v = getenv(ints[i].name)) || !*v)
+            continue;
+        if (at_parse_i64(v, ints[i].min, ints[i].max, &n))
+            return at_diag_set(d, AT_EINVAL, ints[i].name, 0, 0,
+                               "\"%s\" is not an integer between %lld and %lld", v, ints[i].min,
+                               ints[i].max);
+        *ints[i].dst = (int)n;
+    }
+    if ((v = getenv("ATLAS_HTTP_CONNECTION_TIMEOUT")) && *v) {
+        long long n;
+        if (at_parse_i64(v, 1, 86400, &n))
+            return at_diag_set(d, AT_EINVAL, "ATLAS_HTTP_CONNECTION_TIMEOUT", 0, 0,
+                               "\"%s\" is not a number of seconds between 1 and 86400", v);
+        c->http.connection_timeout = (double)n;
+    }
+    if (c->http.probe_reserve >= c->http.max_connections)
+        c->http.probe_reserve = c->http.max_connections / 2;
+    if ((v = getenv("ATLAS_SANDBOX")) && *v) {
+        if (!strcmp(v, "1") || !strcmp(v, "on"))
+            c->sandbox.enabled = 1;
+        else if (!strcmp(v, "0") || !strcmp(v, "off"))
+            c->sandbox.enabled = 0;
+        else
+            return at_diag_set(d, AT_EINVAL, "ATLAS_SANDBOX", 0, 0, "\"%s\" is not on or off", v);
+    }
     if ((v = getenv("ATLAS_STORE_SYNC")) && *v) {
-        if (strcmp(v, "normal") && strcmp(v, "full"))
+        if (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0)
             return at_diag_set(d, AT_EINVAL, "ATLAS_STORE_SYNC", 0, 0,
                                "\"%s\" is not normal or full", v);
         c->store.sync_full = strcmp(v, "full") == 0;

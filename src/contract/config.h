@@ -33,7 +33,10 @@ struct at_config {
         double timeout_shutdown;
         long long max_tokens_per_chain;
         int breaker_threshold;
-        double breaker_recovery; /* seconds */
+        double breaker_recovery;     /* seconds */
+        int max_agent_processes;     /* agent processes at once, all agents (lowered to fit
+                                        the descriptor limit: exec/worker.c) */
+        int max_processes_per_agent; /* processes of one agent version: its pool's limit */
     } exec;
 
     struct {
@@ -43,11 +46,34 @@ struct at_config {
         double health_interval; /* seconds */
     } pool;
 
+    /* The HTTP server's limits (docs/configuration.md "http"). */
     struct {
-        char *backend; /* "sqlite" */
-        char *path;    /* NULL: DATA/atlas.db */
-        int sync_full; /* store.sync: full (fsync every commit) vs normal */
+        int max_connections;       /* open connections, all clients */
+        int max_per_address;       /* -1: none on loopback, max/8 elsewhere; 0: none */
+        double connection_timeout; /* seconds an idle connection is kept */
+        int probe_reserve;         /* connections kept for health probes */
+        int blocking_workers;      /* threads for registration and other blocking work */
+        int blocking_queue;        /* requests waiting for them before 503 */
+    } http;
+
+    struct {
+        char *backend;      /* "sqlite" */
+        char *path;         /* NULL: DATA/atlas.db */
+        int sync_full;      /* store.sync: full (fsync every commit) vs normal */
+        int writer_queue;   /* store.writer_queue: writes queued before 503 (0: derived) */
+        double coalesce_ms; /* store.coalesce_ms: a job's first row waits for its end (10) */
+        /* store.jobs: retention of finished job trees (applied every
+         * prune_interval seconds by the monitor's retention pass) */
+        double jobs_retention_days; /* 30; 0 keeps */
+        int jobs_max_count;         /* newest finished trees kept: 100000; 0: no limit */
+        double jobs_prune_interval; /* seconds: 60 */
     } store;
+
+    /* The agent sandbox (docs/security.md); sandbox.exempt is read from json. */
+    struct {
+        int enabled;      /* sandbox.enabled (ATLAS_SANDBOX) */
+        int workspace_mb; /* size of each agent's tmpfs workspace and /tmp */
+    } sandbox;
 
     json_t *json; /* the whole file as JSON (an empty object for defaults) */
 };
@@ -61,8 +87,14 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
                           struct at_diag *d);
 
 /* Apply ATLAS_LISTEN, ATLAS_DATA, ATLAS_LOG_LEVEL, ATLAS_MAX_CONCURRENT,
- * ATLAS_STORE_SYNC from the environment. */
+ * ATLAS_STORE_SYNC, ATLAS_SANDBOX, ATLAS_HTTP_MAX_CONNECTIONS,
+ * ATLAS_HTTP_MAX_CONNECTIONS_PER_ADDRESS, ATLAS_HTTP_CONNECTION_TIMEOUT from
+ * the environment. */
 int at_config_apply_env(struct at_config *c, struct at_diag *d);
+
+/* 1 when agent (its name) runs in the sandbox: sandbox.enabled and not
+ * listed in sandbox.exempt. */
+int at_config_sandboxed(const struct at_config *c, const char *agent);
 
 /* The data directory (resolved default when unset); caller frees. */
 char *at_config_data_dir(const struct at_config *c);

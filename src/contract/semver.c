@@ -159,7 +159,7 @@ int at_version_parse_loose(const char *s, unsigned long parts[3], int *nparts)
 
 static int cmp3(const unsigned long a[3], const unsigned long b[3], int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && i < 3; i++)
         if (a[i] != b[i])
             return a[i] < b[i] ? -1 : 1;
     return 0;
@@ -201,7 +201,7 @@ static int clause_ok(const unsigned long ver[3], const char *c, size_t len)
     int n;
     if (at_version_parse_loose(rest, want, &n))
         return AT_EINVAL;
-    if (wildcard && strcmp(op, "==") && strcmp(op, "!=") && strcmp(op, "="))
+    if (wildcard && strcmp(op, "==") != 0 && strcmp(op, "!=") != 0 && strcmp(op, "=") != 0)
         return AT_EINVAL;
     int full = cmp3(ver, want, 3);
     if (!strcmp(op, ">="))

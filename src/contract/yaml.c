@@ -206,7 +206,7 @@ static int convert(struct conv *c, struct fy_node *n, struct at_buf *ptr, int de
         return node_err(c, n, AT_E2BIG, "document has more than %u nodes", AT_YAML_MAX_NODES);
     if (depth > AT_YAML_MAX_DEPTH)
         return node_err(c, n, AT_E2BIG, "nesting deeper than %d levels", AT_YAML_MAX_DEPTH);
-    if (fy_node_is_alias(n))
+    if (fy_node_is_alias(n)) /* prescan refuses them first */
         return node_err(c, n, AT_EPARSE, "YAML aliases (*name) are not supported");
     size_t tlen = 0;
     const char *tag = fy_node_get_tag(n, &tlen);
@@ -299,6 +299,79 @@ static int diag_error(const struct diag_capture *cap, const char *name, struct a
     return at_diag_set(d, AT_EPARSE, name, line, col, "invalid YAML: %s", msg);
 }
 
+/* A located error at mark m (0-based in libfyaml), or at the last place
+ * known when the event has no token of its own (an implicit mapping). */
+static int scan_err(struct at_diag *d, const char *file, const struct fy_mark *m, int code,
+                    const char *msg)
+{
+    return at_diag_set(d, code, file, m ? m->line + 1 : 0, m ? m->column + 1 : 0, "%s", msg);
+}
+
+/* Walk the event stream once, before libfyaml builds a document, and refuse
+ * what would make building or destroying it expensive: libfyaml 0.7's
+ * document frees each node by scanning the document's anchor list
+ * (O(nodes x anchors): 30,000 anchors cost seconds of CPU), so anchors and
+ * aliases are refused here, at the first one, as is a document past
+ * AT_YAML_MAX_NODES nodes (keys count) or AT_YAML_MAX_DEPTH levels.  The
+ * scan itself is linear (about 10 ms per MiB here) and allocates per event
+ * only.  Aliases are never expanded: the document is built without
+ * FYPCF_RESOLVE_DOCUMENT and fy_document_resolve is not called, so refusing
+ * them here is also the bound on expansion.  A syntax error found here is
+ * reported as libfyaml words it. */
+static int prescan(const struct fy_parse_cfg *cfg, const struct diag_capture *cap, const char *file,
+                   const char *buf, size_t len, struct at_diag *d)
+{
+    struct fy_parser *fyp = fy_parser_create(cfg);
+    if (!fyp)
+        return at_diag_set(d, AT_ENOMEM, file, 0, 0, "cannot create the YAML parser");
+    if (fy_parser_set_string(fyp, buf, len) != 0) {
+        fy_parser_destroy(fyp);
+        return at_diag_set(d, AT_ENOMEM, file, 0, 0, "cannot create the YAML parser");
+    }
+    size_t nodes = 0;
+    int depth = 0, rc = 0;
+    struct fy_mark last = {0, 0, 0};
+    struct fy_event *ev;
+    while (rc == 0 && (ev = fy_parser_parse(fyp))) {
+        const struct fy_mark *m = fy_event_start_mark(ev);
+        if (m)
+            last = *m;
+        enum fy_event_type t = ev->type;
+        int node = t == FYET_SCALAR || t == FYET_ALIAS || t == FYET_SEQUENCE_START ||
+                   t == FYET_MAPPING_START;
+        struct fy_token *anchor = t == FYET_ALIAS ? NULL : fy_event_get_anchor_token(ev);
+        if (t == FYET_ALIAS || anchor) {
+            const struct fy_mark *am = anchor ? fy_token_start_mark(anchor) : m;
+            struct fy_mark at = am ? *am : last;
+            /* libfyaml marks the name: point at its '&' or '*' */
+            if (at.input_pos > 0 && at.input_pos <= len && at.column > 0 &&
+                (buf[at.input_pos - 1] == '&' || buf[at.input_pos - 1] == '*')) {
+                at.input_pos--;
+                at.column--;
+            }
+            rc = scan_err(d, file, &at, AT_EPARSE,
+                          "YAML anchors and aliases (&name, *name) are not supported");
+        } else if (node && ++nodes > AT_YAML_MAX_NODES) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "document has more than %u nodes", AT_YAML_MAX_NODES);
+            rc = scan_err(d, file, &last, AT_E2BIG, msg);
+        } else if (node && depth > AT_YAML_MAX_DEPTH) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "nesting deeper than %d levels", AT_YAML_MAX_DEPTH);
+            rc = scan_err(d, file, &last, AT_E2BIG, msg);
+        }
+        if (t == FYET_SEQUENCE_START || t == FYET_MAPPING_START)
+            depth++;
+        else if (t == FYET_SEQUENCE_END || t == FYET_MAPPING_END)
+            depth--;
+        fy_parser_event_free(fyp, ev);
+    }
+    if (rc == 0 && fy_parser_get_stream_error(fyp))
+        rc = diag_error(cap, file, d);
+    fy_parser_destroy(fyp);
+    return rc;
+}
+
 int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *buf, size_t len,
                         struct at_diag *d)
 {
@@ -325,8 +398,12 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
     struct fy_diag *diag = fy_diag_create(&dcfg);
     if (!diag)
         return at_diag_set(d, AT_ENOMEM, doc->file, 0, 0, "cannot create YAML diagnostics");
+    /* Duplicate keys are refused by convert_mapping with a hash lookup;
+     * libfyaml's own check compares each key with every earlier one
+     * (30,000 keys in one mapping cost over a minute), so it is off. */
     struct fy_parse_cfg cfg = {
-        .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DISABLE_RECYCLING,
+        .flags =
+            FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DISABLE_RECYCLING | FYPCF_ALLOW_DUPLICATE_KEYS,
         .diag = diag,
     };
     /* Directives are not needed by any Atlas file, and libfyaml 0.7.12 can
@@ -362,8 +439,12 @@ int at_yaml_load_string(struct at_yaml_doc *doc, const char *name, const char *b
             seen_content = 1;
         i = e + 1;
     }
+    int rc = prescan(&cfg, &cap, doc->file, buf, len, d);
+    if (rc) {
+        fy_diag_destroy(diag);
+        return rc;
+    }
     struct fy_document *fyd = fy_document_build_from_string(&cfg, buf, len);
-    int rc = 0;
     if (!fyd && !cap.first[0]) {
         doc->root = json_null(); /* an empty file */
         goto out;

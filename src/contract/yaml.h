@@ -8,9 +8,13 @@
  * work on JSON and still report file:line:col.
  *
  * Hostile-input limits: file size (AT_YAML_MAX_BYTES), nesting depth
- * (AT_YAML_MAX_DEPTH) and node count (AT_YAML_MAX_NODES).  Anchors and
- * aliases are refused (they are the usual amplification attack and no Atlas
- * file needs them); so are non-scalar mapping keys and multi-document files.
+ * (AT_YAML_MAX_DEPTH) and node count (AT_YAML_MAX_NODES, keys included),
+ * checked on libfyaml's event stream before a document is built.  Anchors
+ * and aliases are refused at the first one (they are the usual amplification
+ * attack, libfyaml 0.7 frees a document with anchors in O(nodes x anchors),
+ * and no Atlas file needs them); so are non-scalar mapping keys and
+ * multi-document files.  Any refusal is located (file:line:col), except
+ * the file size (file only).
  */
 #ifndef AT_CONTRACT_YAML_H
 #define AT_CONTRACT_YAML_H
@@ -23,7 +27,7 @@
 
 #define AT_YAML_MAX_BYTES (1u << 20)
 #define AT_YAML_MAX_DEPTH 64
-#define AT_YAML_MAX_NODES 100000
+#define AT_YAML_MAX_NODES 100000 /* scalars, collections, keys included */
 
 struct at_yaml_doc {
     json_t *root;        /* owned; NULL until loaded */

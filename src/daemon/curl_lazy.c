@@ -47,6 +47,7 @@
     X(CURLMsg *, multi_info_read, (CURLM * m, int *left))
 
 static struct {
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): the arguments are a type and a parameter list */
 #define X(ret, name, args) ret(*name) args;
     AT_CURL_FUNCS(X)
 #undef X

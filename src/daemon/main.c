@@ -1,21 +1,28 @@
 /*
  * atlasd - the Atlas daemon.  Parses arguments, loads the configuration,
- * starts the components (http/app.c) and waits for a signal.
+ * starts the components (daemon.c) and waits for a signal.
  */
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/diag.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/str.h"
 #include "contract/config.h"
-#include "http/app.h"
+#include "daemon/daemon.h"
+#include "daemon/notify.h"
+#include "daemon/service.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -33,28 +40,187 @@ static void usage(FILE *f)
           "  -l, --listen ADDR:PORT  address to serve on (else $ATLAS_LISTEN, else\n"
           "                        127.0.0.1:7070; port 0 picks a free port)\n"
           "      --log-level LEVEL debug, info, warn, error or off (else $ATLAS_LOG_LEVEL)\n"
+          "      --drain-timeout S on SIGTERM, let running jobs finish for up to S seconds\n"
+          "                        (default 0: stop at once) before agents are stopped\n"
           "  -h, --help            show this help\n"
           "  -V, --version         show the version\n"
           "\n"
           "The address actually served is written to DATA/atlasd.url once ready.\n"
-          "Stop with Ctrl-C or SIGTERM: agents are stopped and every accepted job is kept.\n",
+          "Every TCP request needs a bearer token (health liveness aside); the first\n"
+          "start writes an admin token to DATA/admin.token (0600), which the CLI reads.\n"
+          "DATA/atlasd.sock (owner-only) serves the same API without a token.\n"
+          "Listening beyond loopback needs TLS (security.tls in the settings).\n"
+          "Stop with Ctrl-C or SIGTERM: new runs are refused, running jobs may finish\n"
+          "(--drain-timeout), then agents are stopped and every accepted job is kept\n"
+          "(a job still running is marked failed; queued jobs run at the next start).\n"
+          "A second signal stops at once.\n"
+          "SIGHUP re-reads the settings file: log_level changes at once; every other\n"
+          "changed key is named in the log as needing a restart.\n"
+          "\n"
+          "Under systemd (Type=notify) atlasd says READY=1 once it serves (after recovery),\n"
+          "RELOADING=1 and STOPPING=1 around a reload and a stop, and WATCHDOG=1 when\n"
+          "WatchdogSec= is set; when its stderr is the journal it logs structured entries\n"
+          "(PRIORITY, ATLAS_COMPONENT, ATLAS_JOB_ID).\n",
           f);
 }
 
-static int is_loopback(const char *listen)
+/* What the command line asked for; kept for the reload. */
+struct opts {
+    const char *config_path, *data, *listen, *log_level;
+    long long drain_s;
+};
+
+/* The settings as at start: the file (flag, environment, working
+ * directory, data directory: first match), then ATLAS_* variables, then the
+ * flags.  Prints why and returns 1 on error. */
+static int load_settings(const struct opts *o, struct at_config *config)
 {
-    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
-           strncmp(listen, "localhost:", 10) == 0;
+    struct at_diag d;
+    at_diag_clear(&d);
+    char msg[2048];
+    at_config_init(config);
+    char *found = NULL;
+    const char *path = o->config_path ? o->config_path : getenv("ATLAS_CONFIG");
+    if (path && *path) {
+        found = at_strdup(path);
+    } else if (at_fs_is_file("atlas.config.yaml")) {
+        found = at_strdup("atlas.config.yaml");
+    } else {
+        if (o->data)
+            setenv("ATLAS_DATA", o->data, 1);
+        struct at_config tmp;
+        at_config_init(&tmp);
+        at_config_apply_env(&tmp, NULL);
+        char *dd = at_config_data_dir(&tmp);
+        char *cand = at_fs_join(dd, "atlas.config.yaml");
+        if (at_fs_is_file(cand))
+            found = cand;
+        else
+            free(cand);
+        free(dd);
+        at_config_release(&tmp);
+    }
+    if (found && at_config_load_file(config, found, &d)) {
+        fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        free(found);
+        return 1;
+    }
+    free(found);
+    if (at_config_apply_env(config, &d)) {
+        fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        return 1;
+    }
+    if (o->data) {
+        free(config->data_dir);
+        config->data_dir = at_strdup(o->data);
+    }
+    if (o->listen) {
+        free(config->listen);
+        config->listen = at_strdup(o->listen);
+    }
+    if (o->log_level)
+        config->log_level = at_log_level_parse(o->log_level);
+    return 0;
+}
+
+/* Structured logging when stderr is the journal: systemd sets
+ * JOURNAL_STREAM to the device and inode of the stream it connected
+ * (systemd.exec(5)); a redirected stderr no longer matches and stays text.
+ * ATLAS_JOURNAL_SOCKET names another socket (tests). */
+static void use_journal_if_there(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    struct stat st;
+    if (!js || fstat(2, &st) != 0)
+        return;
+    char *end;
+    errno = 0;
+    unsigned long long dev = strtoull(js, &end, 10);
+    if (errno || end == js || *end != ':')
+        return;
+    const char *ip = end + 1;
+    unsigned long long ino = strtoull(ip, &end, 10);
+    if (errno || end == ip || *end || (unsigned long long)st.st_dev != dev ||
+        (unsigned long long)st.st_ino != ino)
+        return;
+    const char *sock = getenv("ATLAS_JOURNAL_SOCKET");
+    if (!sock || !*sock)
+        sock = "/run/systemd/journal/socket";
+    if (at_log_journal_open(sock, "atlasd") != 0)
+        at_warn("atlasd", "stderr is the journal but %s refused a connection: logging text", sock);
+}
+
+/* SIGHUP: read the settings again, apply what is safe, name the rest. */
+static void reload(struct at_daemon *dmn, const struct opts *o)
+{
+    at_notify("RELOADING=1");
+    struct at_config next;
+    char status[1024];
+    if (load_settings(o, &next) != 0) {
+        at_error("atlasd", "reload: the settings have an error (above): keeping the running ones");
+        snprintf(status, sizeof(status),
+                 "STATUS=reload failed: the settings file has an error; running with the "
+                 "previous settings");
+    } else {
+        char *applied = NULL, *restart = NULL;
+        at_daemon_reload(dmn, &next, o->log_level != NULL, &applied, &restart);
+        at_info("atlasd", "reload: applied: %s; needs a restart: %s", *applied ? applied : "none",
+                *restart ? restart : "none");
+        snprintf(status, sizeof(status), "STATUS=reloaded (applied: %s; needs a restart: %s)",
+                 *applied ? applied : "none", *restart ? restart : "none");
+        free(applied);
+        free(restart);
+    }
+    at_config_release(&next);
+    char msg[1100];
+    snprintf(msg, sizeof(msg), "READY=1\n%s", status);
+    at_notify(msg);
+}
+
+/* Before stopping: refuse new runs and let what runs finish, for up to
+ * drain_s seconds (an upgrade's restart then loses no work); a second
+ * signal ends the wait. */
+static void drain(struct at_daemon *dmn, const sigset_t *set, long long drain_s)
+{
+    int left = at_engine_drain(dmn->engine, 1);
+    if (!left || drain_s <= 0)
+        return;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=stopping: %d job(s) finishing (up to %llds)",
+             left, drain_s);
+    at_notify(msg);
+    at_info("atlasd", "waiting up to %llds for %d job(s) to finish (a second signal stops now)",
+            drain_s, left);
+    int64_t deadline = at_now_ms() + drain_s * 1000;
+    struct timespec tick = {0, 50 * 1000000L};
+    while ((left = at_engine_drain(dmn->engine, 1)) > 0 && at_now_ms() < deadline) {
+        int sig = sigtimedwait(set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            at_info("atlasd", "second signal: stopping with %d job(s) unfinished", left);
+            return;
+        }
+    }
+    if (left)
+        at_warn("atlasd", "%d job(s) still running after %llds: they are stopped", left, drain_s);
 }
 
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL, *data = NULL, *listen = NULL, *log_level = NULL;
+    struct opts o = {.drain_s = 0};
+    if (argc > 1 && strcmp(argv[1], "node") == 0) {
+        /* atlas-node.service's command: say what is missing rather than
+         * "unexpected argument" (the unit does not restart on exit 2) */
+        fprintf(stderr, "atlasd node: the node agent is not in this build yet (it comes with "
+                        "the scheduler, src/sched); atlas-node.service stays disabled until "
+                        "then\n");
+        return 2;
+    }
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"data", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
         {"log-level", required_argument, NULL, 'L'},
+        {"drain-timeout", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -63,16 +229,25 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "c:d:l:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            config_path = optarg;
+            o.config_path = optarg;
             break;
         case 'd':
-            data = optarg;
+            o.data = optarg;
             break;
         case 'l':
-            listen = optarg;
+            o.listen = optarg;
             break;
         case 'L':
-            log_level = optarg;
+            o.log_level = optarg;
+            break;
+        case 'D':
+            if (at_parse_i64(optarg, 0, 86400, &o.drain_s)) {
+                fprintf(stderr,
+                        "atlasd: --drain-timeout: \"%s\" is not a number of seconds "
+                        "between 0 and 86400\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -89,78 +264,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "atlasd: unexpected argument \"%s\" (see atlasd --help)\n", argv[optind]);
         return 2;
     }
+    if (o.log_level && at_log_level_parse(o.log_level) < 0) {
+        fprintf(stderr, "atlasd: --log-level: \"%s\" is not one of debug, info, warn, error, off\n",
+                o.log_level);
+        return 2;
+    }
+    use_journal_if_there();
 
     struct at_config config;
-    at_config_init(&config);
     struct at_diag d;
     at_diag_clear(&d);
     char msg[2048];
-
-    /* Which settings file: flag, environment, working directory, data dir. */
-    char *found = NULL;
-    if (!config_path)
-        config_path = getenv("ATLAS_CONFIG");
-    if (config_path && *config_path) {
-        found = at_strdup(config_path);
-    } else if (at_fs_is_file("atlas.config.yaml")) {
-        found = at_strdup("atlas.config.yaml");
-    } else {
-        if (data)
-            setenv("ATLAS_DATA", data, 1);
-        struct at_config tmp;
-        at_config_init(&tmp);
-        at_config_apply_env(&tmp, NULL);
-        char *dd = at_config_data_dir(&tmp);
-        char *cand = at_fs_join(dd, "atlas.config.yaml");
-        if (at_fs_is_file(cand))
-            found = cand;
-        else
-            free(cand);
-        free(dd);
-        at_config_release(&tmp);
-    }
-    if (found && at_config_load_file(&config, found, &d)) {
-        fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
-        free(found);
+    if (load_settings(&o, &config) != 0) {
         at_config_release(&config);
         return 1;
-    }
-    free(found);
-    if (at_config_apply_env(&config, &d)) {
-        fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
-        at_config_release(&config);
-        return 1;
-    }
-    if (data) {
-        free(config.data_dir);
-        config.data_dir = at_strdup(data);
-    }
-    if (listen) {
-        free(config.listen);
-        config.listen = at_strdup(listen);
-    }
-    if (log_level) {
-        int lvl = at_log_level_parse(log_level);
-        if (lvl < 0) {
-            fprintf(stderr,
-                    "atlasd: --log-level: \"%s\" is not one of debug, info, warn, "
-                    "error, off\n",
-                    log_level);
-            at_config_release(&config);
-            return 2;
-        }
-        config.log_level = lvl;
     }
     at_log_set_level((enum at_log_level)config.log_level);
-    if (!is_loopback(config.listen) && !getenv("ATLAS_INSECURE_LISTEN")) {
-        fprintf(stderr,
-                "atlasd: refusing to listen on %s: without the security layer (tokens) the API "
-                "would be open to the network. Use a loopback address, or set "
-                "ATLAS_INSECURE_LISTEN=1 if another layer protects it.\n",
-                config.listen);
-        at_config_release(&config);
-        return 1;
-    }
+    /* beyond loopback: TLS and tokens, or no start (daemon/security.c) */
 
     /* Signals: handled by sigwait in this thread only. */
     signal(SIGPIPE, SIG_IGN);
@@ -172,25 +292,58 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     /* libcurl is loaded and initialised on first use (curl_lazy.c) */
 
-    struct at_app app;
-    if (at_app_start(&app, &config, &d)) {
+    struct at_daemon dmn;
+    if (at_daemon_start(&dmn, &config, &d)) {
         fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        snprintf(msg, sizeof(msg), "STATUS=failed to start: %s", at_err_msg(d.code));
+        at_notify(msg);
         at_config_release(&config);
         curl_global_cleanup();
         return 1;
     }
-    char *url_file = at_fs_join(app.data_dir, "atlasd.url");
+    char *url_file = at_fs_join(dmn.data_dir, "atlasd.url");
     char line[256];
-    int n = snprintf(line, sizeof(line), "%s\n", app.base_url);
+    int n = snprintf(line, sizeof(line), "%s\n", dmn.base_url);
     at_fs_write_atomic(url_file, line, (size_t)n, 0644);
-    at_info("atlasd", "listening on %s (data: %s, %zu agents)", app.base_url, app.data_dir,
-            at_registry_count(app.registry));
+    at_info("atlasd", "ready on %s (data: %s, %zu agents)", dmn.base_url, dmn.data_dir,
+            at_registry_count(dmn.registry));
+    /* recovery is done and every route is served: only now is it READY
+     * (sd_notify(3); Type=notify units order their dependents after this) */
+    snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld\nSTATUS=serving on %s", (long)getpid(),
+             dmn.base_url);
+    at_notify(msg);
 
+    /* The watchdog wants a sign of life at least every WATCHDOG_USEC; ping
+     * at half of it, after a check that the engine and the server answer. */
+    uint64_t wd = at_notify_watchdog_usec();
+    struct timespec tick = {(time_t)(wd / 2 / 1000000), (long)(wd / 2 % 1000000) * 1000};
     int sig = 0;
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        at_info("atlasd", "SIGHUP: nothing to reload yet");
+    for (;;) {
+        if (wd) {
+            sig = sigtimedwait(&set, NULL, &tick);
+            if (sig < 0) {
+                if (errno != EAGAIN)
+                    continue;
+                struct at_diag wdd;
+                at_diag_clear(&wdd);
+                if (at_daemon_alive(&dmn, (int)(wd / 4000), &wdd) == 0)
+                    at_notify("WATCHDOG=1");
+                else
+                    at_warn("atlasd", "watchdog: %s: not telling the manager we are alive",
+                            at_diag_format(&wdd, msg, sizeof(msg)));
+                continue;
+            }
+        } else if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig != SIGHUP)
+            break;
+        reload(&dmn, &o);
+    }
     at_info("atlasd", "signal %d: stopping", sig);
-    at_app_stop(&app);
+    drain(&dmn, &set, o.drain_s);
+    at_notify("STOPPING=1\nSTATUS=stopping: stopping agents, finishing the store's writes");
+    at_daemon_stop(&dmn);
     unlink(url_file);
     free(url_file);
     at_config_release(&config);

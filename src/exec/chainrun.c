@@ -21,7 +21,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "chain/chain.h"
-#include "exec/internal.h"
+#include "exec/engine_int.h"
 #include "json/json.h"
 #include "orch/orch.h"
 
@@ -47,7 +47,8 @@ struct at_chainrun {
     char tier_reason[160];
     struct at_timer t_retry;
     struct at_timer t_deadline;
-    char *orchestrator; /* custom orchestrator agent, or NULL */
+    char *orchestrator;     /* custom orchestrator agent, or NULL */
+    char *orchestrator_key; /* the version it resolved to ("name:version") */
     enum ask asking;
     struct at_job *ask_job;
     int failed_code; /* the failure being recovered from */
@@ -81,15 +82,14 @@ static void finish(struct at_chainrun *cr, int code, const char *detail, const c
     if (j->final)
         return;
     /* the steps as they went, for the trace */
-    if (!j->rec.meta)
-        j->rec.meta = json_object();
+    json_t *meta = at__job_meta_mut(j);
     json_t *steps = json_array();
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(cr->ctx, "steps"), i, s) json_array_append_new(
         steps, json_pack("{s:O,s:O,s:O}", "agent", json_object_get(s, "agent"), "status",
                          json_object_get(s, "status"), "id", json_object_get(s, "id")));
-    json_object_set_new(j->rec.meta, "steps", steps);
+    json_object_set_new(meta, "steps", steps);
     json_t *out = code == 0 ? at_chain_output(cr->ctx) : NULL;
     at__engine_finalize(cr->e, j, code, out, detail, pointer);
     json_decref(out);
@@ -121,13 +121,18 @@ void at__chain_start(struct at_engine *e, struct at_job *j)
     at_timer_init(&cr->t_retry);
     at_timer_init(&cr->t_deadline);
     cr->ctx = at_chain_context_new(j->rec.input);
-    j->rec.state = AT_JOB_RUNNING;
+    at__job_set_state(j, AT_JOB_RUNNING);
     j->rec.started_ms = at_wall_ms();
     j->rec.attempts = 1;
     at__engine_persist(e, j);
     double secs = j->chain->timeout_s > 0 ? j->chain->timeout_s : e->conf->exec.timeout_chain;
     at_loop_timer_start(e->loop, &cr->t_deadline, (int64_t)(secs * 1000), on_deadline, cr);
     cr->orchestrator = at__engine_orchestrator_for(e, j->chain->name);
+    struct at_reg_agent *oa = NULL;
+    if (cr->orchestrator && at_registry_resolve(e->cfg.registry, cr->orchestrator, &oa) == 0) {
+        cr->orchestrator_key = at_asprintf("%s:%s", oa->contract->name, oa->contract->version);
+        at_reg_agent_unref(oa);
+    }
     if (cr->orchestrator)
         decision(cr,
                  "orchestrator: %s decides for this run (the default takes over if it "
@@ -153,8 +158,25 @@ void at__chain_free(struct at_chainrun *cr)
     free(cr->group_detail);
     free(cr->failed_detail);
     free(cr->orchestrator);
+    free(cr->orchestrator_key);
     at_job_unref(cr->ask_job);
     free(cr);
+}
+
+/* A chain's children (steps, fallbacks, child chains, orchestrator
+ * decisions) are one level below it in the tree (engine.c, child_links),
+ * and execution.max_spawn_depth bounds them as it bounds spawns: chains
+ * nested in chains (a fallback chain, a cycle of them) stop at the limit
+ * instead of growing without end.  0, or AT_ELIMIT with d saying so. */
+static int depth_check(struct at_chainrun *cr, const char *what, struct at_diag *d)
+{
+    int max = cr->e->conf->exec.max_spawn_depth;
+    if (cr->job->rec.depth + 1 <= max)
+        return 0;
+    return at_diag_set(d, AT_ELIMIT, NULL, 0, 0,
+                       "spawn depth limit reached: chain %s (job %s) is at depth %d and "
+                       "execution.max_spawn_depth is %d, so %s cannot start",
+                       cr->job->chain->name, cr->job->rec.id, cr->job->rec.depth, max, what);
 }
 
 /* ---- asking a custom orchestrator ---- */
@@ -172,8 +194,10 @@ static int ask(struct at_chainrun *cr, enum ask what, json_t *request)
     int rc = 0;
     json_object_set_new(request, "chain", json_string(cr->job->chain->name));
     json_object_set_new(request, "step", json_integer((json_int_t)cr->step));
-    struct at_job *c = at__engine_child(cr->e, cr->job, cr->orchestrator, request, AT_ROLE_ORCH,
-                                        (int)cr->step, 0, &rc, &d);
+    struct at_job *c = NULL;
+    if (depth_check(cr, "its orchestrator's decision", &d) == 0)
+        c = at__engine_child(cr->e, cr->job, cr->orchestrator, request, NULL, AT_ROLE_ORCH,
+                             (int)cr->step, 0, &rc, &d);
     json_decref(request);
     if (!c) {
         decision(cr, "orchestrator %s could not run (%s): the default orchestrator decides",
@@ -189,10 +213,31 @@ static int ask(struct at_chainrun *cr, enum ask what, json_t *request)
 /* ---- steps ---- */
 
 /* Map, mediate and start one agent run for step st (member m of a group). */
+static struct at_job *start_agent_own(struct at_chainrun *cr, const struct at_chain_step *st, int m,
+                                      json_t *input, int *code, char *detail, size_t dlen);
+
+/* Mediation changes the input in place, and the caller's input may be
+ * shared with the record of an earlier attempt that the writer thread is
+ * serialising (a retry): the step runs on its own copy. */
 static struct at_job *start_agent(struct at_chainrun *cr, const struct at_chain_step *st, int m,
                                   json_t *input, int *code, char *detail, size_t dlen)
 {
+    json_t *own = json_deep_copy(input);
+    struct at_job *c = start_agent_own(cr, st, m, own, code, detail, dlen);
+    json_decref(own);
+    return c;
+}
+
+static struct at_job *start_agent_own(struct at_chainrun *cr, const struct at_chain_step *st, int m,
+                                      json_t *input, int *code, char *detail, size_t dlen)
+{
     struct at_engine *e = cr->e;
+    struct at_diag dd;
+    at_diag_clear(&dd);
+    if ((*code = depth_check(cr, "the step", &dd))) {
+        snprintf(detail, dlen, "step %zu (%s): %s", cr->step, st->agent, dd.msg);
+        return NULL;
+    }
     struct at_reg_agent *a = NULL;
     if (at_registry_resolve(e->cfg.registry, st->agent, &a)) {
         *code = AT_ENOENT;
@@ -210,8 +255,10 @@ static struct at_job *start_agent(struct at_chainrun *cr, const struct at_chain_
     json_decref(decisions);
     if (rc) {
         *code = AT_ESCHEMA;
+        /* schema messages already start with the pointer */
+        int named = !d.pointer[0] || strstr(d.msg, d.pointer);
         snprintf(detail, dlen, "step %zu (%s): %s%s%s", cr->step, st->agent, d.msg,
-                 d.pointer[0] ? " at " : "", d.pointer);
+                 named ? "" : " at ", named ? "" : d.pointer);
         at_reg_agent_unref(a);
         return NULL;
     }
@@ -221,18 +268,20 @@ static struct at_job *start_agent(struct at_chainrun *cr, const struct at_chain_
                                      sizeof(cr->tier_reason)));
     }
     at_reg_agent_unref(a);
+    /* the model tier (and the orchestrator whose model_selection.tiers
+     * apply) is the job's from the start: the gateway reads it through the
+     * job's tokens, which a warm process gets the moment the job arrives */
+    json_t *model = json_pack("{s:s,s:s}", "tier", cr->tier, "reason", cr->tier_reason);
+    if (cr->orchestrator_key)
+        json_object_set_new(model, "orchestrator", json_string(cr->orchestrator_key));
     struct at_job *c =
-        at__engine_child(e, cr->job, st->agent, input, AT_ROLE_STEP, (int)cr->step, m, &rc, &d);
+        at__engine_child(e, cr->job, st->agent, input, json_pack("{s:o}", "model", model),
+                         AT_ROLE_STEP, (int)cr->step, m, &rc, &d);
     if (!c) {
         *code = rc;
         snprintf(detail, dlen, "step %zu (%s): %s", cr->step, st->agent, d.msg);
         return NULL;
     }
-    if (!c->rec.meta)
-        c->rec.meta = json_object();
-    json_object_set_new(c->rec.meta, "model",
-                        json_pack("{s:s,s:s}", "tier", cr->tier, "reason", cr->tier_reason));
-    at__token_put(e, c->token, c); /* the gateway reads the tier through the job token */
     return c;
 }
 
@@ -365,10 +414,14 @@ static void recover(struct at_chainrun *cr, const char *action, double delay)
         struct at_diag d;
         at_diag_clear(&d);
         int rc = 0;
-        json_t *input = cr->step_input ? json_incref(cr->step_input)
+        /* a copy: mediation changes it, and the failed step's record that
+         * the writer may be serialising holds cr->step_input */
+        json_t *input = cr->step_input ? json_deep_copy(cr->step_input)
                                        : at_chain_map_input(st, cr->step, cr->ctx);
-        struct at_job *c;
-        if (f->fallback_agent) {
+        struct at_job *c = NULL;
+        if ((rc = depth_check(cr, "its fallback", &d))) {
+            /* c stays NULL: the chain fails with the limit */
+        } else if (f->fallback_agent) {
             struct at_reg_agent *a = NULL;
             if (at_registry_resolve(cr->e->cfg.registry, f->fallback_agent, &a) == 0) {
                 json_t *decisions = json_array();
@@ -376,7 +429,7 @@ static void recover(struct at_chainrun *cr, const char *action, double delay)
                 json_decref(decisions);
                 at_reg_agent_unref(a);
             }
-            c = at__engine_child(cr->e, cr->job, f->fallback_agent, input, AT_ROLE_FALLBACK,
+            c = at__engine_child(cr->e, cr->job, f->fallback_agent, input, NULL, AT_ROLE_FALLBACK,
                                  (int)cr->step, 0, &rc, &d);
         } else {
             c = at__engine_child_chain(cr->e, cr->job, f->fallback_chain, input, AT_ROLE_FALLBACK,
@@ -494,8 +547,8 @@ static void orchestrator_answer(struct at_chainrun *cr, struct at_job *c)
     }
     /* ASK_RECOVER */
     const char *action = at_json_str(out, "action", NULL);
-    if (!action || (strcmp(action, "retry") && strcmp(action, "skip") &&
-                    strcmp(action, "fallback") && strcmp(action, "halt"))) {
+    if (!action || (strcmp(action, "retry") != 0 && strcmp(action, "skip") != 0 &&
+                    strcmp(action, "fallback") != 0 && strcmp(action, "halt") != 0)) {
         decision(cr, "orchestrator %s answered without a valid action: the default decides",
                  cr->orchestrator);
         recover_default(cr);

@@ -25,6 +25,8 @@
 
 struct at_engine;
 struct at_token_info;
+struct at_secrets;
+struct at_audit;
 
 struct at_engine_cfg {
     const struct at_config *config; /* borrowed; must outlive the engine */
@@ -32,7 +34,14 @@ struct at_engine_cfg {
     struct at_writer *writer;
     struct at_registry *registry;
     const char *mcp_url;        /* given to agents as ATLAS_MCP_URL */
+    const char *agent_socket;   /* atlasd's agent socket, bound into sandboxes (or NULL) */
     const char *python_sdk_dir; /* put on PYTHONPATH of every agent */
+    /* the values of the secrets a contract lists under requires.secrets
+     * go into its processes' environment; NULL: none (borrowed) */
+    struct at_secrets *secrets;
+    /* where security events of the engine go (sandbox refusals: record
+     * them with at_audit_record, event "sandbox.refused"); NULL: none */
+    struct at_audit *audit;
 };
 
 int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out);
@@ -80,6 +89,11 @@ struct at_submit {
                           context); borrowed, copied into the job */
     json_t *decisions; /* the orchestrator's decisions taken before the job existed
                           (routing): borrowed, copied into meta.decisions */
+    /* triggers (src/trigger/): the event the run came from, recorded as
+     * meta.event (never given to the agent; borrowed, copied), and the job
+     * id the trigger recorded before submitting (NULL: a new one) */
+    const json_t *event;
+    const char *job_id;
 };
 
 /* Validate the input against the agent's contract (defaults applied) and
@@ -114,11 +128,41 @@ void at_engine_add_usage(struct at_engine *e, const char *root_id, long long tok
  * "open_until"?}}.  Thread-safe. */
 json_t *at_engine_breakers_json(struct at_engine *e);
 
+/* Placement may have changed (a node joined, came back, was relabelled):
+ * jobs waiting unschedulable are tried again now, on the loop.  Thread-safe. */
+void at_engine_sched_kick(struct at_engine *e);
+
 /* Change the priority of a queued job (AT_ENOENT when it is not queued).
  * Thread-safe (waits for the loop briefly). */
 int at_engine_set_priority(struct at_engine *e, const char *job_id, int priority);
+
+/* The queue (atlas queue ...), thread-safe, each waiting for the loop
+ * briefly; AT_ESTATE before start or while stopping, AT_EBUSY when the
+ * loop is overloaded.
+ *
+ * at_engine_queue_json: *out (caller frees) is {"held_all", "held": [names],
+ * "queued", "running", "agents": [{"agent": "name@version", "name",
+ * "version", "held", "draining", "running", "max", "queued", "jobs": [{"id",
+ * "priority", "position" (1: next in its agent's queue), "order" (1: next
+ * across all agents), "created_at", "source", "parent"}]}]}, for the agents
+ * agent names ("name", "name:version"; NULL: all) that have a pool.
+ *
+ * at_engine_queue_hold: on: stop dispatching queued jobs of the agent
+ * named agent (every version; NULL: of every agent); what runs finishes,
+ * new jobs are still accepted and queue.  off: dispatch again (agent NULL:
+ * every hold goes).  AT_EINVAL when agent is not a bare name.  *queued and
+ * *running (may be NULL) get what the hold concerns.
+ *
+ * at_engine_queue_priority: as at_engine_set_priority; the job moves in
+ * the dispatch order at once, *position (may be NULL) gets its place in
+ * its agent's queue afterwards. */
+int at_engine_queue_json(struct at_engine *e, const char *agent, json_t **out);
+int at_engine_queue_hold(struct at_engine *e, const char *agent, int on, int *queued, int *running);
+int at_engine_queue_priority(struct at_engine *e, const char *job_id, int priority, int *position);
 /* Draining: while on, new runs are refused (busy) and what is queued or
- * running finishes.  Returns the jobs still in flight.  Thread-safe. */
+ * running finishes.  Returns the jobs still in flight.  Thread-safe.  (The
+ * daemon's graceful stop; `atlas queue drain` is the other way round: it
+ * holds dispatch and keeps accepting, at_engine_queue_hold.) */
 int at_engine_drain(struct at_engine *e, int on);
 
 /* Ask for a job to be cancelled.  Returns 0 when the request was handed to
@@ -160,12 +204,15 @@ int at_engine_add_observer(struct at_engine *e, const struct at_engine_observer 
 struct at_token_info {
     char job_id[AT_ID_MAX];
     char root_id[AT_ID_MAX];
-    char agent[160];    /* "name@version" */
-    int depth;          /* spawn depth of the job */
-    int platform_tools; /* requires.platform_tools */
-    int spawn_agents;   /* requires.spawn_agents */
-    int tier;           /* model tier the orchestrator chose for the job: 0 fast,
-                           1 balanced, 2 powerful, -1 none */
+    char agent[160];        /* "name@version" */
+    int depth;              /* spawn depth of the job */
+    int platform_tools;     /* requires.platform_tools */
+    int spawn_agents;       /* requires.spawn_agents */
+    int tier;               /* model tier the orchestrator chose for the job: 0 fast,
+                               1 balanced, 2 powerful, -1 none */
+    char orchestrator[160]; /* the custom orchestrator of the job's chain
+                               ("name:version"; its model_selection applies to
+                               the job's model calls), "" when none */
 };
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */

@@ -12,7 +12,8 @@
 #include "exec/job.h"
 #include "exec/proc.h"
 #include "exec/queue.h"
-#include "exec/rpc.h"
+#include "mcp/client.h"
+#include "sched/sched.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,9 +41,10 @@ struct at_pool {
     struct at_jobq queue;      /* jobs waiting for a process of this pool */
     struct at_worker *workers; /* doubly linked */
     int nworkers, nidle, nstarting;
-    int nwaiting; /* busy processes whose job waits on its children: they do not
-                     count against max, so a tree of one agent cannot deadlock */
-    int draining; /* unregistered or replaced: no new work, workers stop when idle */
+    int nwaiting;      /* busy processes whose job waits on its children: they do not
+                          count against max, so a tree of one agent cannot deadlock */
+    int draining;      /* unregistered or replaced: no new work, workers stop when idle */
+    int sched_blocked; /* during one pump: its head job fits no node (engine_sched.c) */
     struct at_pool *next_all;
 };
 
@@ -52,14 +54,11 @@ struct at_worker {
     struct at_worker *prev, *next;
     struct at_proc proc;
     struct at_watch w_out, w_err, w_in, w_pid;
-    struct at_rpc_reader rd;
-    struct at_buf wbuf; /* bytes not yet written to stdin */
+    struct at_mcp_client mc; /* the MCP client of this process (mcp/client.h) */
+    struct at_buf wbuf;      /* bytes not yet written to stdin */
     enum at_wstate state;
-    int stateless; /* speaks 2026-07-28 */
-    char proto[16];
     char *tool;
-    long long next_id;
-    long long op_id;    /* id of the start-up request in flight */
+    long long op_id;    /* id of the tools/list in flight during start-up */
     long long call_id;  /* id of the tools/call in flight (0: none) */
     long long ping_id;  /* id of the health check in flight (0: none) */
     struct at_job *job; /* assigned job (ref) */
@@ -75,7 +74,8 @@ struct at_worker {
     size_t errlen;
     int exited, exit_status;
     int stdout_eof;
-    int kill_stage;           /* 0 none, 1 stdin closed, 2 SIGTERM, 3 SIGKILL */
+    const char *pipe_closed;  /* "stdin" / "stdout": the agent closed it (static) */
+    int kill_stage;           /* 0 none, 1 stdin closed, 2 SIGTERM, 3 SIGKILL, 4 hard */
     const char *death_reason; /* why we are stopping it (static) */
     int death_code;           /* AT_E* for the job when it dies unexpectedly */
     char death_detail[512];
@@ -101,9 +101,11 @@ struct at_engine {
     atomic_int queued;   /* jobs submitted and not yet assigned */
     atomic_int inflight; /* jobs not yet final */
 
-    /* counters (loop thread writes; stats reads under stats_mu) */
-    pthread_mutex_t stats_mu;
-    pthread_cond_t stats_cv;
+    /* at__engine_call's answers (engine_ctl.c) */
+    pthread_mutex_t call_mu;
+    pthread_cond_t call_cv;
+    int loop_exited; /* under call_mu: the loop thread returned */
+    /* counters (loop thread) */
     unsigned long long n_completed, n_failed, n_cancelled;
     unsigned long long n_cold_starts, n_worker_crashes, n_worker_replaced;
 
@@ -123,6 +125,20 @@ struct at_engine {
     struct at_map breakers;    /* "name@version" -> struct at_breaker */
     struct at_map root_tokens; /* root job id -> long long* (loop-owned) */
     atomic_int draining;
+    /* dispatch held (atlas queue drain; loop-owned): every pool, or the
+     * pools of the agent names in held */
+    int hold_all;
+    struct at_map held; /* agent name -> (void *)1 */
+
+    /* the cap on agent processes (worker.c): 0 until the first start */
+    int proc_cap;
+    char start_why[300]; /* why the last at__worker_start refused (loop thread) */
+
+    /* placement (engine_sched.c): the cluster (sched/sched.h), NULL without
+     * one (admission checks this machine's hardware then); the timer that
+     * retries jobs waiting unschedulable and fails them at their deadline */
+    struct at_sched *sched;
+    struct at_timer t_sched;
 
     /* the orchestrator slot */
     pthread_mutex_t orch_mu;
@@ -142,10 +158,12 @@ void at__chain_child_done(struct at_engine *e, struct at_job *chainjob, struct a
 void at__chain_stop(struct at_engine *e, struct at_job *j);
 void at__chain_free(struct at_chainrun *cr);
 
-/* engine.c, for chainrun.c */
+/* engine.c, for chainrun.c.  meta (taken, may be NULL) is the child's
+ * meta from the start: set before the job can be dispatched or persisted,
+ * so its tokens and its first row carry it. */
 struct at_job *at__engine_child(struct at_engine *e, struct at_job *parent, const char *agent,
-                                json_t *input, int role, int step, int member, int *rc,
-                                struct at_diag *d);
+                                json_t *input, json_t *meta, int role, int step, int member,
+                                int *rc, struct at_diag *d);
 struct at_job *at__engine_child_chain(struct at_engine *e, struct at_job *parent, const char *chain,
                                       json_t *input, int role, int step, int *rc,
                                       struct at_diag *d);

@@ -25,6 +25,7 @@ struct at_job *at_job_new(struct at_reg_agent *agent, json_t *input)
     j->rec.idempotent = agent->contract->idempotent;
     j->rec.created_ms = at_wall_ms();
     j->heap_idx = -1;
+    at_timer_init(&j->t_first);
     j->accepted_ns = at_now_ns();
     at_token_new(24, j->token, sizeof(j->token));
     return j;
@@ -44,6 +45,7 @@ struct at_job *at_job_new_chain(struct at_chain *chain, json_t *input)
     j->rec.input = json_incref(input);
     j->rec.created_ms = at_wall_ms();
     j->heap_idx = -1;
+    at_timer_init(&j->t_first);
     j->accepted_ns = at_now_ns();
     at_token_new(24, j->token, sizeof(j->token));
     return j;
@@ -130,6 +132,41 @@ void at__job_accept_committed(struct at_job *j, int store_rc)
     pthread_mutex_unlock(&j->mu);
     if (fn)
         fn(j->rec.id, store_rc, arg);
+}
+
+int at__json_shared(const json_t *v)
+{
+    if (!v)
+        return 0;
+    /* the acquire pairs with jansson's release decref: once another
+     * thread's last reference is gone, its reads of v happened before */
+    size_t refs = __atomic_load_n(&v->refcount, __ATOMIC_ACQUIRE);
+    return refs != 1; /* (size_t)-1: a static value, never changed */
+}
+
+json_t *at__job_meta_mut(struct at_job *j)
+{
+    json_t *m = j->rec.meta;
+    if (!m) {
+        j->rec.meta = json_object();
+    } else if (at__json_shared(m)) {
+        j->rec.meta = json_deep_copy(m);
+        json_decref(m);
+    }
+    return j->rec.meta;
+}
+
+json_t *at__json_member_mut(json_t *obj, const char *key, json_t *(*make)(void))
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) {
+        v = make();
+        json_object_set_new(obj, key, v);
+    } else if (at__json_shared(v)) {
+        v = json_deep_copy(v);
+        json_object_set_new(obj, key, v);
+    }
+    return v;
 }
 
 json_t *at_error_json(int code, const char *detail, const char *pointer)

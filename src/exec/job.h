@@ -8,6 +8,13 @@
  * taken on the loop thread, so the writer never reads a record the loop is
  * changing.  Waiters are called once, after the job's final state is
  * committed to the store, with that committed record.
+ *
+ * The copy shares the JSON members (input, output, error, meta) by
+ * reference, so the rule is: a JSON value reachable from a record that
+ * another thread may hold is immutable.  The loop replaces output and
+ * error (a new value each time) and changes meta only through
+ * at__job_meta_mut, which copies it first when anyone else holds it
+ * (copy-on-write; docs/architecture.md "Threads").
  */
 #ifndef AT_EXEC_JOB_H
 #define AT_EXEC_JOB_H
@@ -68,6 +75,11 @@ struct at_job {
     struct at_pool *pool;
     struct at_worker *worker;
     int persisted; /* an insert has been submitted */
+    /* armed while the first row of a job dispatched at once waits on the
+     * loop for store.coalesce_ms: its end within the window makes it one
+     * INSERT of the final row, with no store write (and no writer wakeup)
+     * before; when it fires the `running` row is written */
+    struct at_timer t_first;
     int cancel_requested;
     int final; /* final state decided (maybe not yet committed) */
     char *cancel_reason;
@@ -84,6 +96,12 @@ struct at_job {
     struct at_chainrun *cr;   /* chain runs: the run's state */
     int role;                 /* as a chain's child: AT_ROLE_* */
     int step_idx, member_idx; /* as a chain's child: which step / member */
+
+    /* placement (loop-owned, engine_sched.c) */
+    int sched_held;       /* holds a reservation in the cluster */
+    int sched_waiting;    /* waits unschedulable (meta.waited_for says why) */
+    int sched_requeue;    /* preempted: back to the queue when its call ends */
+    char sched_node[128]; /* the node it was placed on; a chain: its last step's */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;
@@ -110,6 +128,18 @@ void at_job_on_done(struct at_job *j, at_job_done_fn fn, void *arg);
 /* Internal to exec/: the committed final state arrives. */
 void at__job_finish_committed(struct at_job *j, const struct at_job_rec *rec, int store_rc);
 void at__job_accept_committed(struct at_job *j, int store_rc);
+
+/* Loop thread: j's meta, private to the loop and safe to change in place:
+ * created when missing, deep-copied first when another reference exists
+ * (a record queued to the store writer, an observer's copy).  Valid until
+ * the next persist or event hands the record out. */
+json_t *at__job_meta_mut(struct at_job *j);
+/* Loop thread: member key of obj (an array or object, made by make when
+ * missing), copied first when it is shared: for values changed in place
+ * inside a private meta (meta.decisions). */
+json_t *at__json_member_mut(json_t *obj, const char *key, json_t *(*make)(void));
+/* Another reference to v may exist (v NULL: no). */
+int at__json_shared(const json_t *v);
 
 /* Set the job's error from a code and message (and optional pointer). */
 void at_job_set_error(struct at_job *j, int code, const char *detail, const char *pointer);

@@ -5,7 +5,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,52 @@ char *at_proc_which(const char *prog, const char *path)
     return NULL;
 }
 
+/* atlas-init (src/daemon/init/init.c): $ATLAS_INIT, beside the running
+ * executable, one folder up (the tests' binaries live in build/tests), or
+ * where this build wrote it. */
+static char init_path[PATH_MAX];
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static int init_try(const char *cand)
+{
+    if (!cand || !*cand || strlen(cand) >= sizeof(init_path) || access(cand, X_OK) != 0)
+        return 0;
+    snprintf(init_path, sizeof(init_path), "%s", cand);
+    return 1;
+}
+
+static void init_find(void)
+{
+    if (init_try(getenv("ATLAS_INIT")))
+        return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            const char *rel[] = {"atlas-init", "../atlas-init"};
+            for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                char *cand = at_asprintf("%s/%s", exe, rel[i]);
+                int ok = init_try(cand);
+                free(cand);
+                if (ok)
+                    return;
+            }
+        }
+    }
+#ifdef ATLAS_INIT_BUILT
+    init_try(ATLAS_INIT_BUILT);
+#endif
+}
+
+const char *at_proc_init_path(void)
+{
+    pthread_once(&init_once, init_find);
+    return init_path[0] ? init_path : NULL;
+}
+
 static const char *env_get(char *const *envp, const char *key)
 {
     size_t n = strlen(key);
@@ -47,6 +96,20 @@ static const char *env_get(char *const *envp, const char *key)
         if (strncmp(*envp, key, n) == 0 && (*envp)[n] == '=')
             return *envp + n + 1;
     return NULL;
+}
+
+char *at_proc_resolve(const struct at_proc_spec *spec)
+{
+    char *prog = at_proc_which(spec->argv[0], env_get(spec->envp, "PATH"));
+    if (!prog && spec->cwd && strchr(spec->argv[0], '/') && spec->argv[0][0] != '/') {
+        /* "./agent" is relative to the agent's directory */
+        char *cand = at_asprintf("%s/%s", spec->cwd, spec->argv[0]);
+        if (access(cand, X_OK) == 0)
+            prog = cand;
+        else
+            free(cand);
+    }
+    return prog;
 }
 
 int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char **err_msg)
@@ -58,17 +121,15 @@ int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char
     p->pidfd = p->in_fd = p->out_fd = p->err_fd = -1;
     *err_msg = "";
 
-    prog = at_proc_which(spec->argv[0], env_get(spec->envp, "PATH"));
-    if (!prog && spec->cwd && strchr(spec->argv[0], '/') && spec->argv[0][0] != '/') {
-        /* "./agent" is relative to the agent's directory */
-        char *cand = at_asprintf("%s/%s", spec->cwd, spec->argv[0]);
-        if (access(cand, X_OK) == 0)
-            prog = cand;
-        else
-            free(cand);
-    }
+    prog = spec->program ? at_strdup(spec->program) : at_proc_resolve(spec);
     if (!prog) {
         *err_msg = "program not found or not executable";
+        return AT_ENOENT;
+    }
+    const char *init = at_proc_init_path();
+    if (!init) {
+        *err_msg = "atlas-init not found (it is installed beside atlasd; or set ATLAS_INIT)";
+        free(prog);
         return AT_ENOENT;
     }
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -81,7 +142,12 @@ int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (spec->wrap && spec->fd3 >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, spec->fd3, 3);
+        posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    } else {
+        posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    }
     if (spec->cwd)
         posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
     posix_spawnattr_t at;
@@ -94,7 +160,41 @@ int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
-    int err = posix_spawn(&p->pid, prog, &fa, &at, spec->argv, spec->envp);
+    /* atlas-init PARENT_PID [--rlimit-data=N] [--pids=N] PATH ARGV0 [ARG...], where the
+     * sandbox's command line comes first when there is one (it runs the
+     * agent's program by its path) */
+    size_t argc = 0, nwrap = 0;
+    while (spec->argv[argc])
+        argc++;
+    while (spec->wrap && spec->wrap[nwrap])
+        nwrap++;
+    char **argv = at_calloc(argc + nwrap + 7, sizeof(*argv));
+    char parent[24], rl[48], pl[48];
+    snprintf(parent, sizeof(parent), "%d", (int)getpid());
+    size_t k = 0;
+    argv[k++] = (char *)"atlas-init";
+    argv[k++] = parent;
+    if (spec->wrap && spec->rlimit_data > 0) {
+        snprintf(rl, sizeof(rl), "--rlimit-data=%lld", spec->rlimit_data);
+        argv[k++] = rl;
+    }
+    if (spec->wrap && spec->pids > 0) {
+        snprintf(pl, sizeof(pl), "--pids=%lld", spec->pids);
+        argv[k++] = pl;
+    }
+    if (nwrap) {
+        argv[k++] = spec->wrap[0];
+        for (size_t i = 0; i < nwrap; i++)
+            argv[k++] = spec->wrap[i];
+        argv[k++] = prog;
+    } else {
+        argv[k++] = prog;
+        argv[k++] = spec->argv[0];
+    }
+    for (size_t i = 1; i < argc; i++)
+        argv[k++] = spec->argv[i];
+    int err = posix_spawn(&p->pid, init, &fa, &at, argv, spec->envp);
+    free(argv);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (err) {
@@ -133,9 +233,17 @@ fail:
 
 void at_proc_kill(const struct at_proc *p, int sig)
 {
+    /* atlas-init forwards SIGTERM to the agent's group; SIGKILL cannot be
+     * forwarded, so it is asked with SIGUSR1 to kill the whole tree */
+    if (p->pid > 0)
+        kill(p->pid, sig == SIGKILL ? SIGUSR1 : sig);
+}
+
+void at_proc_kill_hard(const struct at_proc *p)
+{
     if (p->pid > 0) {
-        if (kill(-p->pid, sig) < 0)
-            kill(p->pid, sig);
+        kill(-p->pid, SIGKILL);
+        kill(p->pid, SIGKILL);
     }
 }
 

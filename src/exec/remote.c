@@ -1,3 +1,13 @@
+/*
+ * remote.c - remote agents: the Streamable HTTP transports of the MCP
+ * client (mcp/client.h) over libcurl.  Registration asks the server for its
+ * tools with blocking curl (not on the dispatch path); runs go through one
+ * thread driving libcurl's multi interface, and their results come back to
+ * the engine loop as posts.  The protocol (revision, handshake, sessions'
+ * headers, JSON or SSE answers, what a tool result means) is the client's;
+ * this file moves bytes, keeps one session per URL, resumes streams and
+ * turns answers into job results.
+ */
 #include "exec/remote.h"
 
 #include "base/alloc.h"
@@ -6,238 +16,174 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/map.h"
-#include "base/sse.h"
 #include "base/str.h"
-#include "base/utf8.h"
 #include "contract/semver.h"
 #include "exec/internal.h"
 #include "json/json.h"
+#include "json/schema.h"
+#include "mcp/client.h"
+#include "mcp/message.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define PROTO_STATELESS "2026-07-28"
-#define PROTO_LEGACY "2025-11-25"
 #define MAX_RESPONSE (16u << 20)
+/* A stream that ended before the response is resumed this many times at
+ * most (MCP 2025-11-25 "Resumability and Redelivery"; SEP-1699). */
+#define MAX_RESUMES 5
+/* the reconnection delay when the server gives none, and the longest one
+ * honoured */
+#define RESUME_DEFAULT_MS 1000
+#define RESUME_MAX_MS 600000
+
+enum { TAG_LIST = 1, TAG_CALL };
 
 /* ------------------------------------------------------------------------
- * One HTTP exchange: request JSON-RPC message, response (JSON or SSE).
+ * One HTTP exchange: the curl callbacks feed the client's answer reader.
  * ------------------------------------------------------------------------ */
 
 struct xfer {
-    struct at_buf body;
-    char session[256];
-    char content_type[128];
-    long status;
-    /* SSE answers are parsed as they arrive (MCP 2025-11-25 "Resumability
-     * and Redelivery"): the response may come on a stream that never ends
-     * (a resumed GET), and a stream may end before the response does */
-    long long want_id; /* the JSON-RPC id whose response we wait for */
-    json_t *found;     /* that response, once seen */
-    int sse;           /* the answer is text/event-stream */
-    struct at_sse_parser parser;
-    char last_event_id[128]; /* for Last-Event-ID */
-    long retry_ms;           /* the server's reconnection delay, -1 when unset */
-    struct at_buf line;      /* partial line, for the id/retry scan */
+    struct at_mcp_client *mc;
+    struct at_mcp_http_resp resp;
+    long long want;      /* the request whose answer ends the exchange (0: none) */
+    int answered;        /* its answer came: ev holds its event */
+    struct at_mcp_ev ev; /* the answer's event (RESPONSE, READY, FAILED or NONE) */
+    /* the other messages of the answer (the server's notifications and
+     * requests), NULL: dropped.  Called from a curl callback: no multi
+     * calls in it. */
+    void (*on_other)(void *arg, struct at_mcp_ev *ev);
+    void *other_arg;
 };
 
-static int xfer_on_event(void *arg, const char *event, const char *data, size_t len,
-                         const char *id);
-
-static void xfer_init(struct xfer *x)
+static int xfer_on_msg(void *arg, json_t *v)
 {
-    memset(x, 0, sizeof(*x));
-    at_buf_init(&x->body, MAX_RESPONSE);
-    at_buf_init(&x->line, 4096);
-    x->retry_ms = -1;
+    struct xfer *x = arg;
+    struct at_mcp_ev ev;
+    at_mcp_client_recv(x->mc, v, &ev);
+    if (x->want > 0 && ev.id == x->want && !x->answered) {
+        x->ev = ev; /* kept for after the transfer */
+        x->answered = 1;
+        return 1; /* a resumed stream stays open: stop reading */
+    }
+    /* progress, logs and requests of the server: the run relays them */
+    if (x->on_other && ev.kind != AT_MCP_EV_NONE)
+        x->on_other(x->other_arg, &ev);
+    at_mcp_ev_release(&ev);
+    return 0;
 }
 
-static void xfer_reset(struct xfer *x, long long want_id)
+static void xfer_init(struct xfer *x, struct at_mcp_client *mc)
 {
-    at_buf_clear(&x->body);
-    at_buf_clear(&x->line);
-    if (x->sse)
-        at_sse_parser_release(&x->parser);
-    x->sse = 0;
-    json_decref(x->found);
-    x->found = NULL;
-    x->want_id = want_id;
-    x->session[0] = x->content_type[0] = '\0';
-    x->status = 0;
+    memset(x, 0, sizeof(*x));
+    x->mc = mc;
+    at_mcp_http_resp_init(&x->resp, MAX_RESPONSE, xfer_on_msg, x);
+}
+
+static void xfer_reset(struct xfer *x, long long want)
+{
+    if (x->answered)
+        at_mcp_ev_release(&x->ev);
+    x->answered = 0;
+    x->want = want;
+    at_mcp_http_resp_reset(&x->resp);
 }
 
 static void xfer_release(struct xfer *x)
 {
     xfer_reset(x, 0);
-    at_buf_release(&x->body);
-    at_buf_release(&x->line);
-}
-
-/* Remember "id:" and "retry:" fields of an event stream (WHATWG HTML
- * 9.2.6); the parser proper only hands out dispatched events. */
-static void scan_fields(struct xfer *x, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c != '\n' && c != '\r') {
-            if (at_buf_putc(&x->line, c))
-                at_buf_clear(&x->line); /* overlong line: not a field we care about */
-            continue;
-        }
-        const char *l = at_buf_str(&x->line);
-        if (!strncmp(l, "id:", 3)) {
-            const char *v = l + 3 + (l[3] == ' ');
-            snprintf(x->last_event_id, sizeof(x->last_event_id), "%s", v);
-        } else if (!strncmp(l, "retry:", 6)) {
-            long long ms;
-            const char *v = l + 6 + (l[6] == ' ');
-            if (at_parse_i64(v, 0, 600000, &ms) == 0)
-                x->retry_ms = (long)ms;
-        }
-        at_buf_clear(&x->line);
-    }
+    at_mcp_http_resp_release(&x->resp);
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
     struct xfer *x = arg;
     size_t len = sz * n;
-    if (!x->sse && strncasecmp(x->content_type, "text/event-stream", 17) == 0) {
-        x->sse = 1;
-        at_sse_parser_init(&x->parser, MAX_RESPONSE, xfer_on_event, x);
-    }
-    if (x->sse) {
-        scan_fields(x, p, len);
-        at_sse_feed(&x->parser, p, len);
-        /* the response is here: stop reading (a resumed stream stays open) */
-        return x->found ? 0 : len;
-    }
-    if (at_buf_append(&x->body, p, len))
-        return 0; /* too large: curl aborts the transfer */
-    return len;
+    /* 1: the answer is in (curl then ends the transfer with a write error,
+     * which the callers take for success); AT_E2BIG: too large */
+    return at_mcp_http_resp_body(&x->resp, p, len) == 0 ? len : 0;
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
     struct xfer *x = arg;
-    size_t len = sz * n;
-    if (!at_header_value(p, len, "mcp-session-id", x->session, sizeof(x->session)))
-        at_header_value(p, len, "content-type", x->content_type, sizeof(x->content_type));
-    return len;
+    at_mcp_http_resp_header(&x->resp, p, sz * n);
+    return sz * n;
 }
 
-struct find_ctx {
-    long long id;
-    json_t *found;
-};
-
-static int find_in_msg(struct find_ctx *f, json_t *msg)
+/* The transfer ended (cc is curl's result): settle the answer reader.
+ * Returns the curl result to act on. */
+static CURLcode xfer_end(struct xfer *x, CURL *h, CURLcode cc, long *status)
 {
-    if (json_is_object(msg) && at_rpc_id_int(json_object_get(msg, "id")) == f->id &&
-        (json_object_get(msg, "result") || json_object_get(msg, "error"))) {
-        f->found = json_incref(msg);
-        return 1;
+    if (cc == CURLE_WRITE_ERROR && x->answered)
+        cc = CURLE_OK; /* we stopped reading once the answer was in */
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    if (cc != CURLE_OK)
+        return cc;
+    at_mcp_client_session(x->mc, x->resp.session);
+    if (!x->answered)
+        at_mcp_http_resp_end(&x->resp);
+    return cc;
+}
+
+/* Why an exchange for request id holds no answer. */
+static void no_answer(const struct xfer *x, long status, long long id, char *out, size_t n)
+{
+    if (x->resp.not_json)
+        snprintf(out, n, "the server's answer is not JSON (HTTP %ld, %s)", status,
+                 x->resp.content_type[0] ? x->resp.content_type : "no content type");
+    else
+        snprintf(out, n,
+                 "the server's answer (HTTP %ld) holds no JSON-RPC response to request %lld",
+                 status, id);
+}
+
+/* A server that wants credentials (MCP authorization: 401 with
+ * WWW-Authenticate) is not one that broke the protocol. */
+static void auth_required(const char *url, long status, char *out, size_t n)
+{
+    snprintf(out, n,
+             "%s requires authentication (HTTP %ld): Atlas's MCP client does not do OAuth or "
+             "send credentials to remote servers yet (not supported yet)",
+             url, status);
+}
+
+static void add_line(void *arg, const char *line)
+{
+    struct curl_slist **hd = arg;
+    size_t n = strlen(line);
+    if (n >= 2 && line[n - 2] == ':' && line[n - 1] == ' ') {
+        /* an empty value: libcurl sends "Name;" as "Name:" (a bare
+         * "Name:" would remove the header) */
+        char *empty = at_strndup(line, n - 2);
+        char *semi = at_asprintf("%s;", empty);
+        *hd = curl_slist_append(*hd, semi);
+        free(semi);
+        free(empty);
+        return;
     }
-    return 0;
+    *hd = curl_slist_append(*hd, line);
 }
 
-static int xfer_on_event(void *arg, const char *event, const char *data, size_t len, const char *id)
-{
-    (void)event;
-    (void)id;
-    struct xfer *x = arg;
-    if (x->found || len == 0)
-        return 0;
-    json_t *msg;
-    if (at_json_parse(data, len, 0, &msg, NULL))
-        return 0;
-    struct find_ctx f = {.id = x->want_id};
-    if (find_in_msg(&f, msg))
-        x->found = f.found;
-    json_decref(msg);
-    return 0;
-}
-
-/* Pull the JSON-RPC response with id out of a finished exchange. */
-static int extract_response(struct xfer *x, long long id, json_t **out, struct at_diag *d)
-{
-    struct find_ctx f = {.id = id};
-    if (x->sse) {
-        at_sse_feed(&x->parser, "\n\n", 2);
-        if (x->found && at_rpc_id_int(json_object_get(x->found, "id")) == id)
-            f.found = json_incref(x->found);
-    } else {
-        json_t *msg;
-        struct at_diag pd;
-        at_diag_clear(&pd);
-        if (at_json_parse(x->body.p ? x->body.p : "", x->body.len, 0, &msg, &pd))
-            return at_diag_set(d, AT_EPROTO, NULL, 0, 0,
-                               "the server's answer is not JSON (HTTP %ld, %s)", x->status,
-                               x->content_type[0] ? x->content_type : "no content type");
-        if (json_is_array(msg)) {
-            size_t i;
-            json_t *m;
-            json_array_foreach(msg, i, m) if (find_in_msg(&f, m)) break;
-        } else {
-            find_in_msg(&f, msg);
-        }
-        json_decref(msg);
-    }
-    if (!f.found)
-        return at_diag_set(d, AT_EPROTO, NULL, 0, 0,
-                           "the server's answer (HTTP %ld) holds no JSON-RPC response to "
-                           "request %lld",
-                           x->status, id);
-    *out = f.found;
-    return 0;
-}
-
-struct session {
-    int stateless;
-    char proto[16];
-    char id[256]; /* Mcp-Session-Id, "" when none */
-};
-
-static json_t *meta_2026(void)
-{
-    return json_pack("{s:s,s:{s:s,s:s},s:{}}", "io.modelcontextprotocol/protocolVersion",
-                     PROTO_STATELESS, "io.modelcontextprotocol/clientInfo", "name", "atlasd",
-                     "version", ATLAS_VERSION, "io.modelcontextprotocol/clientCapabilities");
-}
-
-/* Prepare an easy handle for one POST of msg. */
-static struct curl_slist *prepare(CURL *h, const char *url, const struct session *s,
-                                  const char *method, const char *name, const char *payload,
-                                  struct xfer *x, long timeout_ms, long long want_id)
+/* Prepare an easy handle for one request: a POST of o, or (o NULL) a GET
+ * of the rest of a stream after last_event_id. */
+static struct curl_slist *prepare(CURL *h, const char *url, const struct at_mcp_peer *peer,
+                                  const struct at_mcp_out *o, const char *last_event_id,
+                                  struct xfer *x, long timeout_ms)
 {
     struct curl_slist *hd = NULL;
-    hd = curl_slist_append(hd, "Content-Type: application/json");
-    hd = curl_slist_append(hd, "Accept: application/json, text/event-stream");
-    char line[400];
-    if (s && s->proto[0]) {
-        snprintf(line, sizeof(line), "MCP-Protocol-Version: %s", s->proto);
-        hd = curl_slist_append(hd, line);
-    }
-    if (s && s->id[0]) {
-        snprintf(line, sizeof(line), "Mcp-Session-Id: %s", s->id);
-        hd = curl_slist_append(hd, line);
-    }
-    if (s && s->stateless && method) {
-        snprintf(line, sizeof(line), "Mcp-Method: %s", method);
-        hd = curl_slist_append(hd, line);
-        if (name) {
-            snprintf(line, sizeof(line), "Mcp-Name: %s", name);
-            hd = curl_slist_append(hd, line);
-        }
-    }
+    at_mcp_http_headers(o ? AT_MCP_HTTP_POST : AT_MCP_HTTP_GET, peer, o, last_event_id, add_line,
+                        &hd);
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, payload);
+    if (o) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
+        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, o->body);
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -248,19 +194,8 @@ static struct curl_slist *prepare(CURL *h, const char *url, const struct session
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    xfer_reset(x, want_id);
+    xfer_reset(x, o ? o->id : x->want);
     return hd;
-}
-
-static char *request_payload(long long id, const char *method, json_t *params)
-{
-    json_t *m =
-        json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id", (json_int_t)id, "method", method);
-    if (params)
-        json_object_set(m, "params", params);
-    char *s = at_json_dumps(m);
-    json_decref(m);
-    return s;
 }
 
 /* ------------------------------------------------------------------------
@@ -268,123 +203,103 @@ static char *request_payload(long long id, const char *method, json_t *params)
  * ------------------------------------------------------------------------ */
 
 struct sync_client {
-    char server_version[64];
     CURL *h;
     const char *url;
-    struct session s;
-    long long next_id;
     long timeout_ms;
+    struct at_mcp_client mc;
     struct xfer x;
 };
 
-static int sync_post(struct sync_client *c, const char *method, json_t *params, const char *name,
-                     int notification, json_t **result, struct at_diag *d)
+/* POST one message.  Returns 0 (for a request: x.ev is its answer's
+ * event, or the client went on without one), or an error with d set. */
+static int sync_post(struct sync_client *c, const struct at_mcp_out *o, int *answered,
+                     struct at_diag *d)
 {
-    long long id = ++c->next_id;
-    char *payload;
-    if (notification) {
-        json_t *m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
-        payload = at_json_dumps(m);
-        json_decref(m);
-    } else {
-        payload = request_payload(id, method, params);
-    }
-    struct curl_slist *hd = prepare(c->h, c->url, &c->s, method, name, payload, &c->x,
-                                    c->timeout_ms, notification ? 0 : id);
-    free(payload);
+    *answered = 0;
+    struct curl_slist *hd =
+        prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL, &c->x, c->timeout_ms);
     CURLcode cc = curl_easy_perform(c->h);
     curl_slist_free_all(hd);
-    if (cc == CURLE_WRITE_ERROR && c->x.found)
-        cc = CURLE_OK; /* we stopped reading once the response was in */
+    long status;
+    cc = xfer_end(&c->x, c->h, cc, &status);
     if (cc != CURLE_OK)
         return at_diag_set(d, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, 0, 0,
                            "cannot reach %s: %s", c->url, curl_easy_strerror(cc));
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->x.status);
-    if (c->x.session[0] && !c->s.id[0])
-        snprintf(c->s.id, sizeof(c->s.id), "%s", c->x.session);
-    if (notification)
-        return c->x.status >= 200 && c->x.status < 300
-                   ? 0
-                   : at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s: HTTP %ld", method, c->x.status);
-    if (c->x.status >= 400 && c->x.body.len == 0)
-        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s answered %s with HTTP %ld", c->url, method,
-                           c->x.status);
-    json_t *resp;
-    int rc = extract_response(&c->x, id, &resp, d);
-    if (rc)
-        return rc;
-    json_t *err = json_object_get(resp, "error");
-    if (err) {
-        const char *msg = json_string_value(json_object_get(err, "message"));
-        rc = at_diag_set(d, AT_EAGENT, NULL, 0, 0, "%s: %s (JSON-RPC error %lld)", method,
-                         msg ? msg : "error",
-                         (long long)json_integer_value(json_object_get(err, "code")));
-        json_decref(resp);
-        return rc;
+    if (status == 401 || status == 403) {
+        char why[300];
+        auth_required(c->url, status, why, sizeof(why));
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", why);
     }
-    *result = json_incref(json_object_get(resp, "result"));
-    json_decref(resp);
+    if (o->id == 0)
+        return status >= 200 && status < 300
+                   ? 0
+                   : at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s: HTTP %ld", o->method, status);
+    if (c->x.answered) {
+        *answered = 1;
+        return 0;
+    }
+    if (at_mcp_client_unanswered(&c->mc, o->id))
+        return 0; /* server/discover not understood: the handshake goes on */
+    if (status >= 400 && c->x.resp.body.len == 0 && !c->x.resp.sse)
+        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s answered %s with HTTP %ld", c->url,
+                           o->method, status);
+    char why[300];
+    no_answer(&c->x, status, o->id, why, sizeof(why));
+    return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s", why);
+}
+
+/* Send what the client queued until it has nothing more to say.  Returns
+ * 0, or an error with d set (a FAILED handshake included). */
+static int sync_flush(struct sync_client *c, struct at_diag *d)
+{
+    struct at_mcp_out *o;
+    while ((o = at_mcp_client_pop(&c->mc))) {
+        int answered;
+        int rc = sync_post(c, o, &answered, d);
+        at_mcp_out_free(o);
+        if (rc)
+            return rc;
+        if (answered && c->x.ev.kind == AT_MCP_EV_FAILED)
+            return at_diag_set(d, c->x.ev.code, NULL, 0, 0, "%s %s", c->url, c->x.ev.detail);
+    }
     return 0;
 }
 
-static const char *version_from(json_t *server_info)
+/* One request and its answer's result (new reference). */
+static int sync_request(struct sync_client *c, const char *method, json_t *params, json_t **result,
+                        struct at_diag *d)
 {
-    const char *v = json_string_value(json_object_get(server_info, "version"));
-    struct at_semver sv;
-    return v && at_semver_parse(v, &sv) == 0 ? v : NULL;
-}
-
-static int sync_connect(struct sync_client *c, struct at_diag *d)
-{
-    json_t *res = NULL;
-    json_t *params = json_pack("{s:o}", "_meta", meta_2026());
-    struct session probe = {.stateless = 1};
-    snprintf(probe.proto, sizeof(probe.proto), "%s", PROTO_STATELESS);
-    c->s = probe;
-    struct at_diag dd;
-    at_diag_clear(&dd);
-    int rc = sync_post(c, "server/discover", params, NULL, 0, &res, &dd);
-    json_decref(params);
-    if (rc == AT_ECONN || rc == AT_ETIMEDOUT) {
-        *d = dd;
-        return rc;
-    }
-    if (!rc) {
-        json_t *sv = json_object_get(res, "supportedVersions");
-        size_t i;
-        json_t *v;
-        int ok = 0;
-        json_array_foreach(sv, i, v) ok |=
-            json_is_string(v) && !strcmp(json_string_value(v), PROTO_STATELESS);
-        const char *ver = version_from(json_object_get(res, "serverInfo"));
-        if (ver)
-            snprintf(c->server_version, sizeof(c->server_version), "%s", ver);
-        json_decref(res);
-        if (ok)
-            return 0;
-    }
-    /* 2025-11-25: initialize, then notifications/initialized */
-    memset(&c->s, 0, sizeof(c->s));
-    params = json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY, "capabilities",
-                       "clientInfo", "name", "atlasd", "version", ATLAS_VERSION);
-    res = NULL;
-    rc = sync_post(c, "initialize", params, NULL, 0, &res, d);
-    json_decref(params);
+    long long id = at_mcp_client_request(&c->mc, TAG_LIST, method, params);
+    if (id < 0)
+        return at_diag_set(d, (int)id, NULL, 0, 0, "%s: cannot send %s", c->url, method);
+    struct at_mcp_out *o = at_mcp_client_pop(&c->mc);
+    int answered;
+    int rc = sync_post(c, o, &answered, d);
+    at_mcp_out_free(o);
     if (rc)
         return rc;
-    const char *v = json_string_value(json_object_get(res, "protocolVersion"));
-    snprintf(c->s.proto, sizeof(c->s.proto), "%s", v ? v : PROTO_LEGACY);
-    const char *ver = version_from(json_object_get(res, "serverInfo"));
-    if (ver)
-        snprintf(c->server_version, sizeof(c->server_version), "%s", ver);
-    json_decref(res);
-    return sync_post(c, "notifications/initialized", NULL, NULL, 1, NULL, d);
+    struct at_mcp_ev *ev = &c->x.ev;
+    if (!answered || ev->kind != AT_MCP_EV_RESPONSE)
+        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s: no answer to %s", c->url, method);
+    if (!ev->result) {
+        char text[400];
+        at_mcp_ev_error_text(ev, text, sizeof(text));
+        return at_diag_set(d, AT_EAGENT, NULL, 0, 0, "%s: %s", method, text);
+    }
+    *result = json_incref(ev->result);
+    return 0;
+}
+
+static const char *version_from(const char *v)
+{
+    struct at_semver sv;
+    return v[0] && at_semver_parse(v, &sv) == 0 ? v : NULL;
 }
 
 int at_remote_describe(const char *url, const char *name, const char *tool, int timeout_ms,
-                       struct at_contract **out, struct at_diag *d)
+                       int trust_platform, struct at_contract **out, struct at_diag *d)
 {
-    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not an http(s) URL", url);
     struct sync_client c;
     memset(&c, 0, sizeof(c));
@@ -393,17 +308,19 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
         return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start an HTTP client (libcurl)");
     c.url = url;
     c.timeout_ms = timeout_ms;
-    xfer_init(&c.x);
+    struct at_mcp_client_cfg cfg = {.transport = AT_MCP_HTTP, .max_message = MAX_RESPONSE};
+    at_mcp_client_init(&c.mc, &cfg);
+    xfer_init(&c.x, &c.mc);
     json_t *tools = json_array();
-    int rc = sync_connect(&c, d);
+    at_mcp_client_start(&c.mc);
+    int rc = sync_flush(&c, d);
+    if (!rc && !at_mcp_client_ready(&c.mc))
+        rc = at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s: the MCP handshake did not finish", url);
     json_t *cursor = NULL;
     for (int page = 0; !rc && page < 100; page++) {
         json_t *params = cursor ? json_pack("{s:O}", "cursor", cursor) : json_object();
-        if (c.s.stateless)
-            json_object_set_new(params, "_meta", meta_2026());
         json_t *res = NULL;
-        rc = sync_post(&c, "tools/list", params, NULL, 0, &res, d);
-        json_decref(params);
+        rc = sync_request(&c, "tools/list", params, &res, d);
         json_decref(cursor);
         cursor = NULL;
         if (rc)
@@ -418,6 +335,7 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
     }
     json_decref(cursor);
     if (!rc) {
+        char bad[300];
         json_t *pick = NULL;
         size_t i;
         json_t *t;
@@ -439,22 +357,28 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
                              "%s has no tool named \"%s\" (it has: %s); choose one with --tool",
                              url, want, names.len ? at_buf_str(&names) : "no tools");
             at_buf_release(&names);
+        } else if (at_mcp_check_param_headers(json_object_get(pick, "inputSchema"), bad,
+                                              sizeof(bad))) {
+            /* MCP 2026-07-28 (SEP-2243): a client must not use such a tool */
+            rc = at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                             "%s: tool \"%s\" has an invalid x-mcp-header annotation: %s", url,
+                             json_string_value(json_object_get(pick, "name")), bad);
         } else {
             const char *tn = json_string_value(json_object_get(pick, "name"));
             const char *desc = json_string_value(json_object_get(pick, "description"));
             /* the agent's version is the server's, when it is a semver */
-            rc = at_contract_new_remote(name, c.server_version[0] ? c.server_version : "1.0.0", url,
-                                        tn, desc, json_object_get(pick, "inputSchema"),
-                                        json_object_get(pick, "outputSchema"), out, d);
+            const char *ver = version_from(at_mcp_client_peer(&c.mc)->server_version);
+            rc = at_contract_new_remote_trust(
+                name, ver ? ver : "1.0.0", url, tn, desc, json_object_get(pick, "inputSchema"),
+                json_object_get(pick, "outputSchema"), trust_platform, out, d);
         }
     }
     json_decref(tools);
-    if (c.s.id[0]) {
+    if (at_mcp_client_peer(&c.mc)->session[0]) {
         /* end the session politely (MCP 2025-11-25: DELETE with the id) */
         struct curl_slist *hd = NULL;
-        char line[300];
-        snprintf(line, sizeof(line), "Mcp-Session-Id: %s", c.s.id);
-        hd = curl_slist_append(hd, line);
+        at_mcp_http_headers(AT_MCP_HTTP_DELETE, at_mcp_client_peer(&c.mc), NULL, NULL, add_line,
+                            &hd);
         curl_easy_reset(c.h);
         curl_easy_setopt(c.h, CURLOPT_URL, url);
         curl_easy_setopt(c.h, CURLOPT_CUSTOMREQUEST, "DELETE");
@@ -463,10 +387,12 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
         curl_easy_setopt(c.h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &c.x);
+        xfer_reset(&c.x, 0);
         curl_easy_perform(c.h);
         curl_slist_free_all(hd);
     }
     xfer_release(&c.x);
+    at_mcp_client_release(&c.mc);
     curl_easy_cleanup(c.h);
     return rc;
 }
@@ -475,12 +401,6 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
  * Asynchronous runs: one thread, libcurl multi.
  * ------------------------------------------------------------------------ */
 
-enum rstep { R_DISCOVER, R_INIT, R_INITIALIZED, R_CALL, R_RESUME };
-
-/* A stream that ended before the response is resumed this many times at
- * most (MCP 2025-11-25 "Resumability and Redelivery"; SEP-1699). */
-#define MAX_RESUMES 5
-
 struct rjob {
     struct rjob *next;
     struct at_engine *e;
@@ -488,20 +408,55 @@ struct rjob {
     char *url;
     char *tool;
     json_t *input;
+    json_t *input_schema; /* the tool's, for its Mcp-Param-* headers (or NULL) */
     char job_id[AT_ID_MAX];
     char token[48];
     long timeout_ms;
+    int trusted; /* the contract trusts the server with the job's token */
     CURL *h;
     struct curl_slist *hd;
+    struct at_mcp_client mc;
     struct xfer x;
-    struct session s;
-    enum rstep step;
-    long long rpc_id;
+    struct at_mcp_out *cur; /* the message in flight (NULL: a resumption or nothing) */
+    long long call_id;      /* the tools/call, once queued */
+    int in_flight;          /* a transfer is on the multi handle */
+    int resuming;           /* the transfer in flight is a resumption GET */
     int cancelled;
     int retried_session;
+    int known; /* the peer came from the session cache */
     int resumes;
-    int waiting; /* R_RESUME: until resume_at_ms */
+    int waiting; /* a resumption is due at resume_at_ms */
     int64_t resume_at_ms;
+    /* MCP 2026-07-28 input required: the answers gathered for the retry */
+    int rounds;
+    int inputs_waiting;
+    json_t *input_responses;
+    json_t *request_state;
+};
+
+/* A side exchange of a run, on its own handle: a message to the remote
+ * server that waits for no answer (our answer to one of its requests, a
+ * cancellation), or a request of the server relayed to atlasd's own /mcp
+ * with the job's token, for the job's caller to answer (as an agent on
+ * stdio or HTTP asks it: mcp/server.c relay_request). */
+enum side_kind { SIDE_NOTE, SIDE_RELAY };
+
+struct side {
+    struct side *next;
+    enum side_kind kind;
+    CURL *h;
+    struct curl_slist *hd;
+    int added; /* on the multi handle */
+    char job_id[AT_ID_MAX];
+    /* SIDE_RELAY */
+    struct at_mcp_client mc;
+    struct xfer x;
+    json_t *rid;   /* the remote server's request id, or NULL: an input request */
+    char key[128]; /* the input request's key */
+    char method[64];
+    json_t *params; /* what is relayed (kept for a second try) */
+    int attempt;    /* 0, then 1 for the second try */
+    int64_t due_ms; /* not added to the multi handle before (0: at once) */
 };
 
 struct at_remote {
@@ -515,7 +470,10 @@ struct at_remote {
     int stop;
     int count;              /* jobs not yet finished (mu) */
     int started;            /* multi handle and thread exist (engine loop thread) */
-    struct at_map sessions; /* url -> struct session* (thread) */
+    struct at_map sessions; /* url -> struct at_mcp_peer* (thread) */
+    struct side *sides;     /* side exchanges (thread) */
+    long long ids;          /* request ids of every run's client (thread): unique
+                               within each session the runs share */
 };
 
 struct rresult {
@@ -554,6 +512,11 @@ static void rjob_finish(struct at_remote *rm, struct rjob *rj, int code, json_t 
         curl_easy_cleanup(rj->h);
     }
     xfer_release(&rj->x);
+    at_mcp_out_free(rj->cur);
+    at_mcp_client_release(&rj->mc);
+    json_decref(rj->input_responses);
+    json_decref(rj->request_state);
+    json_decref(rj->input_schema);
     json_decref(rj->input);
     free(rj->url);
     free(rj->tool);
@@ -563,112 +526,10 @@ static void rjob_finish(struct at_remote *rm, struct rjob *rj, int code, json_t 
     pthread_mutex_unlock(&rm->mu);
 }
 
-static void rjob_send(struct at_remote *rm, struct rjob *rj)
+static void session_put(struct at_remote *rm, const char *url, const struct at_mcp_peer *p)
 {
-    const char *method = NULL, *name = NULL;
-    json_t *params = NULL;
-    int notification = 0;
-    switch (rj->step) {
-    case R_DISCOVER:
-        method = "server/discover";
-        params = json_pack("{s:o}", "_meta", meta_2026());
-        break;
-    case R_INIT:
-        method = "initialize";
-        params =
-            json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY, "capabilities",
-                      "clientInfo", "name", "atlasd", "version", ATLAS_VERSION);
-        break;
-    case R_INITIALIZED:
-        method = "notifications/initialized";
-        notification = 1;
-        break;
-    case R_RESUME: {
-        /* GET with Last-Event-ID on the session: the rest of the stream */
-        if (rj->hd)
-            curl_slist_free_all(rj->hd);
-        curl_multi_remove_handle(rm->multi, rj->h);
-        long long want = rj->rpc_id;
-        struct curl_slist *hd = NULL;
-        char line[400];
-        hd = curl_slist_append(hd, "Accept: text/event-stream");
-        snprintf(line, sizeof(line), "Last-Event-ID: %s", rj->x.last_event_id);
-        hd = curl_slist_append(hd, line);
-        if (rj->s.id[0]) {
-            snprintf(line, sizeof(line), "Mcp-Session-Id: %s", rj->s.id);
-            hd = curl_slist_append(hd, line);
-        }
-        if (rj->s.proto[0]) {
-            snprintf(line, sizeof(line), "MCP-Protocol-Version: %s", rj->s.proto);
-            hd = curl_slist_append(hd, line);
-        }
-        curl_easy_reset(rj->h);
-        curl_easy_setopt(rj->h, CURLOPT_URL, rj->url);
-        curl_easy_setopt(rj->h, CURLOPT_HTTPHEADER, hd);
-        curl_easy_setopt(rj->h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(rj->h, CURLOPT_WRITEDATA, &rj->x);
-        curl_easy_setopt(rj->h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(rj->h, CURLOPT_HEADERDATA, &rj->x);
-        curl_easy_setopt(rj->h, CURLOPT_TIMEOUT_MS, rj->timeout_ms);
-        curl_easy_setopt(rj->h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(rj->h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(rj->h, CURLOPT_PRIVATE, rj);
-        char keep_id[128];
-        snprintf(keep_id, sizeof(keep_id), "%s", rj->x.last_event_id);
-        xfer_reset(&rj->x, want);
-        snprintf(rj->x.last_event_id, sizeof(rj->x.last_event_id), "%s", keep_id);
-        rj->hd = hd;
-        curl_multi_add_handle(rm->multi, rj->h);
-        return;
-    }
-    case R_CALL: {
-        method = "tools/call";
-        name = rj->tool;
-        json_t *meta = json_pack("{s:s,s:s,s:s}", "progressToken", rj->job_id, "io.atlas/jobId",
-                                 rj->job_id, "io.atlas/token", rj->token);
-        if (rj->s.stateless) {
-            json_t *m26 = meta_2026();
-            json_object_update(meta, m26);
-            json_decref(m26);
-        }
-        params =
-            json_pack("{s:s,s:O,s:o}", "name", rj->tool, "arguments", rj->input, "_meta", meta);
-        break;
-    }
-    }
-    char *payload;
-    if (notification) {
-        json_t *m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
-        payload = at_json_dumps(m);
-        json_decref(m);
-        rj->rpc_id = 0;
-    } else {
-        rj->rpc_id++;
-        payload = request_payload(rj->rpc_id, method, params);
-    }
-    json_decref(params);
-    struct session probe = {.stateless = 1};
-    snprintf(probe.proto, sizeof(probe.proto), "%s", PROTO_STATELESS);
-    const struct session *s = rj->step == R_DISCOVER ? &probe : &rj->s;
-    if (rj->hd)
-        curl_slist_free_all(rj->hd);
-    curl_multi_remove_handle(rm->multi, rj->h);
-    rj->hd = prepare(rj->h, rj->url, s, method, name, payload, &rj->x, rj->timeout_ms,
-                     notification ? 0 : rj->rpc_id);
-    curl_easy_setopt(rj->h, CURLOPT_PRIVATE, rj);
-    free(payload);
-    curl_multi_add_handle(rm->multi, rj->h);
-}
-
-static struct session *session_get(struct at_remote *rm, const char *url)
-{
-    return at_map_get(&rm->sessions, url);
-}
-
-static void session_put(struct at_remote *rm, const char *url, const struct session *s)
-{
-    struct session *c = at_malloc(sizeof(*c));
-    *c = *s;
+    struct at_mcp_peer *c = at_malloc(sizeof(*c));
+    *c = *p;
     free(at_map_put(&rm->sessions, url, c));
 }
 
@@ -677,18 +538,358 @@ static void session_drop(struct at_remote *rm, const char *url)
     free(at_map_del(&rm->sessions, url));
 }
 
+/* ---- what the server says besides its answer ---- */
+
+struct rpost {
+    struct at_engine *e;
+    struct at_job *job;
+    json_t *params; /* progress: the notification's params */
+    char *text;     /* log: the line */
+};
+
+static void deliver_progress(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct rpost *p = arg;
+    if (p->params)
+        at__engine_job_progress(p->e, p->job, p->params);
+    else
+        at__engine_job_log(p->e, p->job, "mcp", p->text, strlen(p->text));
+    json_decref(p->params);
+    free(p->text);
+    at_job_unref(p->job);
+    free(p);
+}
+
+static void post_event(struct rjob *rj, json_t *params, char *text)
+{
+    struct rpost *p = at_calloc(1, sizeof(*p));
+    p->e = rj->e;
+    p->job = at_job_ref(rj->job);
+    p->params = params;
+    p->text = text;
+    at_loop_post(rj->e->loop, deliver_progress, p);
+}
+
+static int relayed_method(const char *m)
+{
+    return !strcmp(m, "sampling/createMessage") || !strcmp(m, "elicitation/create") ||
+           !strcmp(m, "roots/list");
+}
+
+static void side_free(struct side *sd)
+{
+    if (sd->hd)
+        curl_slist_free_all(sd->hd);
+    if (sd->h)
+        curl_easy_cleanup(sd->h);
+    if (sd->kind == SIDE_RELAY) {
+        xfer_release(&sd->x);
+        at_mcp_client_release(&sd->mc);
+    }
+    json_decref(sd->rid);
+    json_decref(sd->params);
+    free(sd);
+}
+
+static size_t discard(char *p, size_t sz, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return sz * n;
+}
+
+/* Queue a side exchange; the loop adds it to the multi handle (never from
+ * a curl callback). */
+static void side_push(struct at_remote *rm, struct side *sd)
+{
+    curl_easy_setopt(sd->h, CURLOPT_PRIVATE, sd);
+    sd->next = rm->sides;
+    rm->sides = sd;
+}
+
+/* POST a message of the run's client (an answer, a notification) to the
+ * remote server; nobody waits for what comes back.  o is freed. */
+static void side_note(struct at_remote *rm, struct rjob *rj, struct at_mcp_out *o)
+{
+    struct side *sd = at_calloc(1, sizeof(*sd));
+    sd->kind = SIDE_NOTE;
+    sd->h = curl_easy_init();
+    snprintf(sd->job_id, sizeof(sd->job_id), "%s", rj->job_id);
+    at_mcp_http_headers(AT_MCP_HTTP_POST, at_mcp_client_peer(&rj->mc), o, NULL, add_line, &sd->hd);
+    curl_easy_setopt(sd->h, CURLOPT_URL, rj->url);
+    curl_easy_setopt(sd->h, CURLOPT_HTTPHEADER, sd->hd);
+    curl_easy_setopt(sd->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
+    curl_easy_setopt(sd->h, CURLOPT_COPYPOSTFIELDS, o->body);
+    curl_easy_setopt(sd->h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(sd->h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(sd->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(sd->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    at_mcp_out_free(o);
+    side_push(rm, sd);
+}
+
+/* Send aside what the run's client queued once the call is out (answers
+ * to the server's requests, ping's included; cancellations). */
+static void rjob_flush(struct at_remote *rm, struct rjob *rj)
+{
+    if (!rj->call_id)
+        return; /* the handshake's own messages go through rjob_pump */
+    struct at_mcp_out *o;
+    while ((o = at_mcp_client_pop(&rj->mc)))
+        side_note(rm, rj, o);
+}
+
+/* Relay a request (method, params borrowed) of the remote server to the
+ * job's caller through atlasd's /mcp.  rid: the server's request id (its
+ * answer goes back to it), or NULL with key: an input request of an
+ * input_required result.  Returns 0, or an error when it cannot be sent. */
+static int side_relay_try(struct at_remote *rm, struct rjob *rj, const char *method,
+                          const json_t *params, const json_t *rid, const char *key, int attempt)
+{
+    const char *mcp_url = rj->e->cfg.mcp_url;
+    if (!mcp_url || !*mcp_url)
+        return AT_ENOENT;
+    struct side *sd = at_calloc(1, sizeof(*sd));
+    sd->kind = SIDE_RELAY;
+    sd->h = curl_easy_init();
+    snprintf(sd->job_id, sizeof(sd->job_id), "%s", rj->job_id);
+    snprintf(sd->method, sizeof(sd->method), "%s", method);
+    snprintf(sd->key, sizeof(sd->key), "%s", key ? key : "");
+    sd->rid = rid ? json_deep_copy(rid) : NULL;
+    sd->params = json_is_object(params) ? json_deep_copy(params) : json_object();
+    sd->attempt = attempt;
+    if (attempt)
+        sd->due_ms = at_now_ms() + 200;
+    struct at_mcp_client_cfg cfg = {
+        .transport = AT_MCP_HTTP, .max_message = MAX_RESPONSE, .ids = &rm->ids};
+    at_mcp_client_init(&sd->mc, &cfg);
+    struct at_mcp_peer self;
+    memset(&self, 0, sizeof(self));
+    self.stateless = 1;
+    snprintf(self.proto, sizeof(self.proto), "%s", AT_MCP_V2026);
+    at_mcp_client_resume(&sd->mc, &self);
+    xfer_init(&sd->x, &sd->mc);
+    json_t *p = json_is_object(params) ? json_deep_copy(params) : json_object();
+    json_object_del(p, "_meta"); /* the server's envelope is not the caller's business */
+    if (at_mcp_client_request(&sd->mc, 0, method, p) <= 0) {
+        side_free(sd);
+        return AT_ELIMIT;
+    }
+    struct at_mcp_out *o = at_mcp_client_pop(&sd->mc);
+    sd->hd = prepare(sd->h, mcp_url, &self, o, NULL, &sd->x, rj->timeout_ms);
+    char auth[96];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rj->token);
+    sd->hd = curl_slist_append(sd->hd, auth);
+    curl_easy_setopt(sd->h, CURLOPT_HTTPHEADER, sd->hd);
+    at_mcp_out_free(o);
+    side_push(rm, sd);
+    return 0;
+}
+
+static int side_relay(struct at_remote *rm, struct rjob *rj, const char *method,
+                      const json_t *params, const json_t *rid, const char *key)
+{
+    return side_relay_try(rm, rj, method, params, rid, key, 0);
+}
+
+/* A notification or request of the remote server, during the run (a curl
+ * callback: no multi calls). */
+static void rjob_on_other(void *arg, struct at_mcp_ev *ev)
+{
+    struct rjob *rj = arg;
+    struct at_remote *rm = rj->e->remote;
+    if (ev->kind == AT_MCP_EV_NOTIFICATION) {
+        if (!strcmp(ev->method, "notifications/progress") && ev->params) {
+            post_event(rj, json_incref(ev->params), NULL);
+        } else if (!strcmp(ev->method, "notifications/message") && ev->params) {
+            json_t *data = json_object_get(ev->params, "data");
+            post_event(rj, NULL,
+                       json_is_string(data) ? at_strdup(json_string_value(data))
+                       : data               ? at_json_dumps(data)
+                                            : at_strdup(""));
+        }
+        return;
+    }
+    if (ev->kind != AT_MCP_EV_REQUEST)
+        return;
+    /* MCP 2025-11-25 client/sampling, client/elicitation, client/roots:
+     * whoever started the job answers; anything else is refused */
+    if (!relayed_method(ev->method) || side_relay(rm, rj, ev->method, ev->params, ev->rid, NULL))
+        at_mcp_client_reply_error(&rj->mc, ev->rid, AT_MCP_METHOD_NOT_FOUND, "Method not found");
+}
+
+static void rjob_transfer(struct at_remote *rm, struct rjob *rj, const struct at_mcp_out *o)
+{
+    if (rj->in_flight)
+        curl_multi_remove_handle(rm->multi, rj->h);
+    if (rj->hd)
+        curl_slist_free_all(rj->hd);
+    rj->x.want = o ? o->id : rj->call_id;
+    rj->hd = prepare(rj->h, rj->url, at_mcp_client_peer(&rj->mc), o,
+                     o ? NULL : rj->x.resp.last_event_id, &rj->x, rj->timeout_ms);
+    if (o && o->version[0] && !strcmp(o->method, "tools/call") && rj->input_schema) {
+        /* MCP 2026-07-28 (SEP-2243): annotated arguments go in headers too */
+        at_mcp_param_headers(rj->input_schema, rj->input, add_line, &rj->hd);
+        curl_easy_setopt(rj->h, CURLOPT_HTTPHEADER, rj->hd);
+    }
+    curl_easy_setopt(rj->h, CURLOPT_PRIVATE, rj);
+    curl_multi_add_handle(rm->multi, rj->h);
+    rj->in_flight = 1;
+    rj->resuming = o == NULL;
+}
+
+/* Send the next message: what the client queued (handshake), else the
+ * call once the peer is known. */
+static void rjob_pump(struct at_remote *rm, struct rjob *rj)
+{
+    at_mcp_out_free(rj->cur);
+    rj->cur = at_mcp_client_pop(&rj->mc);
+    if (!rj->cur && at_mcp_client_ready(&rj->mc) && !rj->call_id) {
+        /* the handshake is over: the next job to this URL skips it */
+        if (!rj->known)
+            session_put(rm, rj->url, at_mcp_client_peer(&rj->mc));
+        json_t *meta = at_mcp_job_meta(rj->job_id, rj->trusted ? rj->token : NULL);
+        long long id = at_mcp_client_call_tool(&rj->mc, TAG_CALL, rj->tool, rj->input, meta);
+        rj->call_id = id > 0 ? id : 0;
+        rj->cur = at_mcp_client_pop(&rj->mc);
+    }
+    if (rj->cur)
+        rjob_transfer(rm, rj, rj->cur);
+}
+
 static void rjob_begin(struct at_remote *rm, struct rjob *rj)
 {
     rj->h = curl_easy_init();
-    xfer_init(&rj->x);
-    struct session *s = session_get(rm, rj->url);
-    if (s) {
-        rj->s = *s;
-        rj->step = R_CALL;
-    } else {
-        rj->step = R_DISCOVER;
+    struct at_mcp_client_cfg cfg = {
+        .transport = AT_MCP_HTTP, .max_message = MAX_RESPONSE, .relay = 1, .ids = &rm->ids};
+    at_mcp_client_init(&rj->mc, &cfg);
+    xfer_init(&rj->x, &rj->mc);
+    rj->x.on_other = rjob_on_other;
+    rj->x.other_arg = rj;
+    struct at_mcp_peer *known = at_map_get(&rm->sessions, rj->url);
+    if (known)
+        at_mcp_client_resume(&rj->mc, known);
+    else
+        at_mcp_client_start(&rj->mc);
+    rj->known = known != NULL;
+    rjob_pump(rm, rj); /* a fresh client always has something to send */
+}
+
+/* The rounds of input one call may ask for (MCP 2026-07-28 input required). */
+#define MAX_INPUT_ROUNDS 8
+
+/* Send the call again with the inputs gathered (MCP 2026-07-28
+ * multi-round-trip requests).  Returns 1 (the job goes on) or 0 (it
+ * finished). */
+static int rjob_retry(struct at_remote *rm, struct rjob *rj)
+{
+    json_t *params = json_object();
+    json_object_set_new(params, "name", json_string(rj->tool));
+    json_object_set(params, "arguments", rj->input);
+    json_object_set_new(params, "_meta",
+                        at_mcp_job_meta(rj->job_id, rj->trusted ? rj->token : NULL));
+    json_object_set_new(params, "inputResponses",
+                        rj->input_responses ? rj->input_responses : json_object());
+    rj->input_responses = NULL;
+    if (rj->request_state)
+        json_object_set_new(params, "requestState", rj->request_state);
+    rj->request_state = NULL;
+    long long id = at_mcp_client_request(&rj->mc, TAG_CALL, "tools/call", params);
+    if (id <= 0) {
+        rjob_finish(rm, rj, AT_EINTERNAL, NULL, "remote agent: cannot send the call again");
+        return 0;
     }
-    rjob_send(rm, rj);
+    rj->call_id = id;
+    rj->resumes = 0;
+    rj->x.resp.last_event_id[0] = '\0';
+    at_mcp_out_free(rj->cur);
+    rj->cur = at_mcp_client_pop(&rj->mc);
+    rjob_transfer(rm, rj, rj->cur);
+    return 1;
+}
+
+/* An input_required answer: relay each input request to the job's caller;
+ * the call goes again once every answer is in.  Returns 1 (the job goes
+ * on) or 0 (it finished). */
+static int rjob_input_required(struct at_remote *rm, struct rjob *rj, const json_t *result)
+{
+    char detail[600];
+    if (++rj->rounds > MAX_INPUT_ROUNDS) {
+        snprintf(detail, sizeof(detail),
+                 "remote agent %s still asks for input after %d rounds: given up", rj->url,
+                 MAX_INPUT_ROUNDS);
+        rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
+        return 0;
+    }
+    const json_t *reqs = json_object_get(result, "inputRequests");
+    const json_t *state = json_object_get(result, "requestState");
+    if ((reqs && !json_is_object(reqs)) || (state && !json_is_string(state)) ||
+        (!json_object_size(reqs) && !state)) {
+        snprintf(detail, sizeof(detail),
+                 "remote agent %s answered input_required without valid inputRequests or "
+                 "requestState",
+                 rj->url);
+        rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
+        return 0;
+    }
+    const char *key;
+    json_t *r;
+    json_object_foreach((json_t *)reqs, key, r)
+    {
+        const char *method = json_string_value(json_object_get(r, "method"));
+        if (!method || !relayed_method(method) || strlen(key) >= sizeof(((struct side *)0)->key)) {
+            snprintf(detail, sizeof(detail),
+                     "remote agent %s needs input Atlas cannot ask for (\"%s\": %s)", rj->url, key,
+                     method ? method : "no method");
+            rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
+            return 0;
+        }
+    }
+    json_decref(rj->input_responses);
+    json_decref(rj->request_state);
+    rj->input_responses = json_object();
+    rj->request_state = state ? json_incref((json_t *)state) : NULL;
+    rj->inputs_waiting = 0;
+    json_object_foreach((json_t *)reqs, key, r)
+    {
+        const char *method = json_string_value(json_object_get(r, "method"));
+        if (side_relay(rm, rj, method, json_object_get(r, "params"), NULL, key)) {
+            snprintf(detail, sizeof(detail),
+                     "remote agent %s needs input (%s) and there is no MCP endpoint to ask "
+                     "the job's caller through",
+                     rj->url, method);
+            rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
+            return 0;
+        }
+        rj->inputs_waiting++;
+    }
+    if (rj->inputs_waiting == 0)
+        return rjob_retry(rm, rj); /* requestState alone: just go again */
+    return 1;
+}
+
+/* The call's answer: the job's result.  Returns 1 when the job goes on
+ * (input required), 0 when it finished. */
+static int rjob_answer(struct at_remote *rm, struct rjob *rj, struct at_mcp_ev *ev)
+{
+    char detail[600];
+    if (ev->result && at_mcp_result_input_required(ev->result))
+        return rjob_input_required(rm, rj, ev->result);
+    if (!ev->result) {
+        at_mcp_ev_error_text(ev, detail, sizeof(detail));
+        rjob_finish(rm, rj, AT_EAGENT, NULL, detail);
+        return 0;
+    }
+    json_t *out = NULL;
+    int rc = at_mcp_tool_output(ev->result, &out, detail, sizeof(detail));
+    if (rc) {
+        rjob_finish(rm, rj, rc, NULL, detail);
+        return 0;
+    }
+    rjob_finish(rm, rj, 0, out, NULL);
+    json_decref(out);
+    return 0;
 }
 
 /* Returns 1 when the job went on to another step (still alive), 0 when it
@@ -696,133 +897,182 @@ static void rjob_begin(struct at_remote *rm, struct rjob *rj)
 static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
 {
     char detail[600];
+    rj->in_flight = 0;
+    curl_multi_remove_handle(rm->multi, rj->h);
     if (rj->cancelled) {
         rjob_finish(rm, rj, AT_ECANCELED, NULL, NULL);
         return 0;
     }
-    if (cc == CURLE_WRITE_ERROR && rj->x.found)
-        cc = CURLE_OK; /* we stopped reading once the response was in */
+    long status;
+    cc = xfer_end(&rj->x, rj->h, cc, &status);
+    long long id = rj->cur ? rj->cur->id : rj->call_id;
+    int is_call = rj->call_id && id == rj->call_id;
     if (cc != CURLE_OK) {
-        if (rj->step != R_CALL && rj->step != R_RESUME)
+        if (!is_call)
             session_drop(rm, rj->url);
         snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, curl_easy_strerror(cc));
         rjob_finish(rm, rj, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, detail);
         return 0;
     }
-    curl_easy_getinfo(rj->h, CURLINFO_RESPONSE_CODE, &rj->x.status);
-    if ((rj->step == R_CALL || rj->step == R_RESUME) && rj->x.sse && !rj->x.found &&
-        rj->x.status == 200 && rj->x.last_event_id[0] && rj->resumes < MAX_RESUMES) {
+    if (is_call && !rj->x.answered && rj->x.resp.sse && status == 200 &&
+        rj->x.resp.last_event_id[0] && rj->resumes < MAX_RESUMES) {
         /* the stream ended before the response: come back after the
          * server's retry delay with Last-Event-ID (SEP-1699) */
-        at_sse_feed(&rj->x.parser, "\n\n", 2);
-        if (!rj->x.found) {
-            rj->resumes++;
-            rj->step = R_RESUME;
-            rj->waiting = 1;
-            rj->resume_at_ms = at_now_ms() + (rj->x.retry_ms >= 0 ? rj->x.retry_ms : 1000);
-            return 1;
-        }
-    }
-    if (rj->step == R_INITIALIZED) {
-        session_put(rm, rj->url, &rj->s);
-        rj->step = R_CALL;
-        rjob_send(rm, rj);
+        long ms = rj->x.resp.retry_ms >= 0 ? rj->x.resp.retry_ms : RESUME_DEFAULT_MS;
+        rj->resumes++;
+        rj->waiting = 1;
+        rj->resume_at_ms = at_now_ms() + (ms < RESUME_MAX_MS ? ms : RESUME_MAX_MS);
+        at_mcp_out_free(rj->cur);
+        rj->cur = NULL;
         return 1;
     }
-    if ((rj->step == R_CALL || rj->step == R_RESUME) && rj->x.status == 404 && rj->s.id[0] &&
+    if (status == 401 || status == 403) {
+        auth_required(rj->url, status, detail, sizeof(detail));
+        rjob_finish(rm, rj, AT_EPERM, NULL, detail);
+        return 0;
+    }
+    if (is_call && status == 404 && at_mcp_client_peer(&rj->mc)->session[0] &&
         !rj->retried_session) {
         /* MCP 2025-11-25: a 404 for a session id means the session ended */
         session_drop(rm, rj->url);
-        memset(&rj->s, 0, sizeof(rj->s));
+        at_mcp_client_reset(&rj->mc);
+        at_mcp_client_start(&rj->mc);
         rj->retried_session = 1;
-        rj->step = R_DISCOVER;
-        rjob_send(rm, rj);
+        rj->known = 0;
+        rj->call_id = 0;
+        rjob_pump(rm, rj);
         return 1;
     }
-    json_t *resp = NULL;
-    struct at_diag d;
-    at_diag_clear(&d);
-    int rc = extract_response(&rj->x, rj->rpc_id, &resp, &d);
-    if (rj->step == R_DISCOVER) {
-        int ok = 0;
-        json_t *sv =
-            rc ? NULL : json_object_get(json_object_get(resp, "result"), "supportedVersions");
-        size_t i;
-        json_t *v;
-        json_array_foreach(sv, i, v) ok |=
-            json_is_string(v) && !strcmp(json_string_value(v), PROTO_STATELESS);
-        json_decref(resp);
-        memset(&rj->s, 0, sizeof(rj->s));
-        if (ok) {
-            rj->s.stateless = 1;
-            snprintf(rj->s.proto, sizeof(rj->s.proto), "%s", PROTO_STATELESS);
-            session_put(rm, rj->url, &rj->s);
-            rj->step = R_CALL;
-        } else {
-            rj->step = R_INIT;
+    if (id == 0) {
+        rjob_pump(rm, rj); /* a notification (initialized) went through */
+        return 1;
+    }
+    if (!rj->x.answered) {
+        if (at_mcp_client_unanswered(&rj->mc, id)) {
+            rjob_pump(rm, rj); /* server/discover not understood: initialize */
+            return 1;
         }
-        rjob_send(rm, rj);
-        return 1;
-    }
-    if (rc) {
-        snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, d.msg);
+        char why[300];
+        no_answer(&rj->x, status, id, why, sizeof(why));
+        snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, why);
         rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
         return 0;
     }
-    json_t *err = json_object_get(resp, "error");
-    json_t *result = json_object_get(resp, "result");
-    if (rj->step == R_INIT) {
-        if (err) {
-            snprintf(detail, sizeof(detail), "remote agent %s rejected initialize: %s", rj->url,
-                     json_string_value(json_object_get(err, "message")));
-            json_decref(resp);
-            rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
-            return 0;
+    struct at_mcp_ev *ev = &rj->x.ev;
+    if (ev->kind == AT_MCP_EV_FAILED) {
+        snprintf(detail, sizeof(detail), "remote agent %s %s", rj->url, ev->detail);
+        rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
+        return 0;
+    }
+    if (is_call && ev->kind == AT_MCP_EV_RESPONSE)
+        return rjob_answer(rm, rj, ev);
+    rjob_pump(rm, rj); /* a handshake step */
+    if (!rj->cur) {
+        rjob_finish(rm, rj, AT_EINTERNAL, NULL, "remote agent: nothing to send");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- side exchanges ending ---- */
+
+static struct rjob *rjob_unlink(struct at_remote *rm, const char *job_id)
+{
+    for (struct rjob **pp = &rm->active; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->job_id, job_id)) {
+            struct rjob *rj = *pp;
+            *pp = rj->next;
+            return rj;
         }
-        const char *v = json_string_value(json_object_get(result, "protocolVersion"));
-        snprintf(rj->s.proto, sizeof(rj->s.proto), "%s", v ? v : PROTO_LEGACY);
-        snprintf(rj->s.id, sizeof(rj->s.id), "%s", rj->x.session);
-        json_decref(resp);
-        rj->step = R_INITIALIZED;
-        rjob_send(rm, rj);
+    return NULL;
+}
+
+/* A relay's answer for run rj (unlinked).  Returns 1 when the job goes on,
+ * 0 when it finished. */
+static int relay_result(struct at_remote *rm, struct rjob *rj, struct side *sd, CURLcode cc)
+{
+    long status;
+    cc = xfer_end(&sd->x, sd->h, cc, &status);
+    const struct at_mcp_ev *ev =
+        sd->x.answered && sd->x.ev.kind == AT_MCP_EV_RESPONSE ? &sd->x.ev : NULL;
+    char why[400], detail[600];
+    if (ev && !ev->result && ev->error_code == AT_MCP_METHOD_NOT_FOUND && sd->attempt == 0 &&
+        !side_relay_try(rm, rj, sd->method, sd->params, sd->rid, sd->key[0] ? sd->key : NULL, 1)) {
+        /* "no MCP client to ask" may be the caller's tools/call not yet
+         * registered when the server asked at once: one more try */
         return 1;
     }
-    /* R_CALL, R_RESUME */
-    if (err) {
-        const char *msg = json_string_value(json_object_get(err, "message"));
-        snprintf(detail, sizeof(detail), "%s (JSON-RPC error %lld)", msg ? msg : "error",
-                 (long long)json_integer_value(json_object_get(err, "code")));
-        json_decref(resp);
+    if (!ev) {
+        if (cc != CURLE_OK)
+            snprintf(why, sizeof(why), "the relay through atlasd's /mcp failed: %s",
+                     curl_easy_strerror(cc));
+        else
+            snprintf(why, sizeof(why), "atlasd's /mcp gave no answer (HTTP %ld)", status);
+    } else if (!ev->result) {
+        at_mcp_ev_error_text(ev, why, sizeof(why));
+    }
+    if (sd->rid) {
+        /* the server's request: our answer goes back to it */
+        if (ev && ev->result)
+            at_mcp_client_reply(&rj->mc, sd->rid, ev->result);
+        else if (ev)
+            at_mcp_client_reply_error(&rj->mc, sd->rid, (int)ev->error_code, ev->error_message);
+        else
+            at_mcp_client_reply_error(&rj->mc, sd->rid, AT_MCP_INTERNAL_ERROR, why);
+        rjob_flush(rm, rj);
+        return 1;
+    }
+    if (!ev || !ev->result) {
+        snprintf(detail, sizeof(detail),
+                 "remote agent %s needs input (%s) from the job's caller: %s", rj->url, sd->method,
+                 why);
         rjob_finish(rm, rj, AT_EAGENT, NULL, detail);
         return 0;
     }
-    if (json_is_true(json_object_get(result, "isError"))) {
-        json_t *c0 = json_array_get(json_object_get(result, "content"), 0);
-        const char *text = json_string_value(json_object_get(c0, "text"));
-        snprintf(detail, sizeof(detail), "%s", text ? text : "the remote tool reported an error");
-        json_decref(resp);
-        rjob_finish(rm, rj, AT_EAGENT, NULL, detail);
-        return 0;
+    json_object_set(rj->input_responses, sd->key, ev->result);
+    if (--rj->inputs_waiting > 0)
+        return 1;
+    return rjob_retry(rm, rj);
+}
+
+static void side_done(struct at_remote *rm, struct side *sd, CURLcode cc)
+{
+    if (sd->kind != SIDE_RELAY)
+        return;
+    struct rjob *rj = rjob_unlink(rm, sd->job_id);
+    if (!rj)
+        return; /* the run ended meanwhile */
+    if (relay_result(rm, rj, sd, cc)) {
+        rj->next = rm->active;
+        rm->active = rj;
     }
-    json_t *sc = json_object_get(result, "structuredContent");
-    json_t *out = NULL;
-    if (sc) {
-        out = json_incref(sc);
-    } else {
-        json_t *c0 = json_array_get(json_object_get(result, "content"), 0);
-        const char *text = json_string_value(json_object_get(c0, "text"));
-        if (text && at_json_parse(text, strlen(text), 0, &out, NULL) == 0) {
-            /* text that is JSON */
-        } else {
-            out = json_pack("{s:O}", "content",
-                            json_object_get(result, "content") ? json_object_get(result, "content")
-                                                               : json_null());
+}
+
+static struct side *side_take(struct at_remote *rm, void *h)
+{
+    for (struct side **pp = &rm->sides; *pp; pp = &(*pp)->next)
+        if ((*pp)->h == h) {
+            struct side *sd = *pp;
+            *pp = sd->next;
+            return sd;
         }
+    return NULL;
+}
+
+/* Drop the relays of a run that ends (its caller is no longer asked). */
+static void sides_drop_relays(struct at_remote *rm, const char *job_id)
+{
+    for (struct side **pp = &rm->sides; *pp;) {
+        struct side *sd = *pp;
+        if (sd->kind == SIDE_RELAY && !strcmp(sd->job_id, job_id)) {
+            *pp = sd->next;
+            if (sd->added)
+                curl_multi_remove_handle(rm->multi, sd->h);
+            side_free(sd);
+            continue;
+        }
+        pp = &sd->next;
     }
-    json_decref(resp);
-    rjob_finish(rm, rj, 0, out, NULL);
-    json_decref(out);
-    return 0;
 }
 
 static void *remote_main(void *arg)
@@ -852,11 +1102,17 @@ static void *remote_main(void *arg)
             free(cancels[i]);
         }
         free(cancels);
-        /* finish cancelled jobs at once */
+        /* finish cancelled jobs at once; a session-mode server is told
+         * (MCP 2025-11-25 basic/utilities/cancellation), a stateless one
+         * sees its request's stream closed */
         for (struct rjob **pp = &rm->active; *pp;) {
             struct rjob *rj = *pp;
             if (rj->cancelled || stop) {
                 *pp = rj->next;
+                if (!stop && rj->call_id &&
+                    at_mcp_client_cancel(&rj->mc, rj->call_id, "cancelled") == 0)
+                    rjob_flush(rm, rj);
+                sides_drop_relays(rm, rj->job_id);
                 rjob_finish(rm, rj, AT_ECANCELED, NULL,
                             stop ? "the daemon is shutting down" : NULL);
                 continue;
@@ -865,6 +1121,12 @@ static void *remote_main(void *arg)
         }
         if (stop)
             break;
+        int64_t t_now = at_now_ms();
+        for (struct side *sd = rm->sides; sd; sd = sd->next)
+            if (!sd->added && sd->due_ms <= t_now) {
+                curl_multi_add_handle(rm->multi, sd->h);
+                sd->added = 1;
+            }
         int running = 0;
         curl_multi_perform(rm->multi, &running);
         CURLMsg *msg;
@@ -872,9 +1134,17 @@ static void *remote_main(void *arg)
         while ((msg = curl_multi_info_read(rm->multi, &left))) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
+            CURLcode cc = msg->data.result;
+            struct side *sd = side_take(rm, msg->easy_handle);
+            if (sd) {
+                curl_multi_remove_handle(rm->multi, sd->h);
+                sd->added = 0;
+                side_done(rm, sd, cc);
+                side_free(sd);
+                continue;
+            }
             struct rjob *rj = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&rj);
-            CURLcode cc = msg->data.result;
             /* unlink before finishing (rjob_step_done may free it) */
             for (struct rjob **pp = &rm->active; *pp; pp = &(*pp)->next)
                 if (*pp == rj) {
@@ -886,19 +1156,44 @@ static void *remote_main(void *arg)
                 rm->active = rj;
             }
         }
-        /* resumptions that are due, and when the next one is */
+        /* answers the runs' clients queued (ping's, relayed ones) */
+        int more = 0;
+        for (struct rjob *rj = rm->active; rj; rj = rj->next)
+            if (rj->call_id && rj->mc.out_head)
+                rjob_flush(rm, rj);
         int64_t now = at_now_ms(), next_at = now + 1000;
+        for (struct side *sd = rm->sides; sd; sd = sd->next) {
+            if (sd->added)
+                continue;
+            if (sd->due_ms <= now) {
+                curl_multi_add_handle(rm->multi, sd->h);
+                sd->added = 1;
+                more = 1;
+            } else if (sd->due_ms < next_at) {
+                next_at = sd->due_ms;
+            }
+        }
+        if (more)
+            next_at = now;
+        /* resumptions that are due, and when the next one is */
         for (struct rjob *rj = rm->active; rj; rj = rj->next) {
             if (!rj->waiting)
                 continue;
             if (rj->resume_at_ms <= now) {
                 rj->waiting = 0;
-                rjob_send(rm, rj);
+                rjob_transfer(rm, rj, NULL); /* GET the rest of the stream */
             } else if (rj->resume_at_ms < next_at) {
                 next_at = rj->resume_at_ms;
             }
         }
         curl_multi_poll(rm->multi, NULL, 0, (int)(next_at - now > 0 ? next_at - now : 1), NULL);
+    }
+    while (rm->sides) {
+        struct side *sd = rm->sides;
+        rm->sides = sd->next;
+        if (sd->added)
+            curl_multi_remove_handle(rm->multi, sd->h);
+        side_free(sd);
     }
     return NULL;
 }
@@ -976,8 +1271,11 @@ void at__remote_run(struct at_engine *e, struct at_job *j)
     rj->url = at_strdup(c->remote);
     rj->tool = at_strdup(c->tool ? c->tool : c->name);
     rj->input = json_incref(j->rec.input);
+    const json_t *schema = c->input ? at_schema_json(c->input) : NULL;
+    rj->input_schema = schema ? json_deep_copy(schema) : NULL;
     snprintf(rj->job_id, sizeof(rj->job_id), "%s", j->rec.id);
     snprintf(rj->token, sizeof(rj->token), "%s", j->token);
+    rj->trusted = c->platform_tools;
     double t = c->timeout_s > 0 ? c->timeout_s : e->conf->exec.timeout_agent;
     rj->timeout_ms = (long)(t * 1000);
     at__engine_remote_started(e, j);

@@ -23,11 +23,13 @@ struct at_job;
 
 /* Connect to url, list its tools and build a contract for agent `name`
  * from the tool `tool` (NULL: the tool named `name`, or the only tool).
- * timeout_ms bounds the whole exchange.  Blocking.  Errors: AT_ECONN
+ * timeout_ms bounds the whole exchange.  trust_platform: the server may
+ * have the job's token with each call (requires.platform_tools; else it
+ * gets none: a remote server is a third party).  Blocking.  Errors: AT_ECONN
  * (cannot reach), AT_EPROTO (not an MCP server), AT_ENOENT (no such tool),
  * with d explaining. */
 int at_remote_describe(const char *url, const char *name, const char *tool, int timeout_ms,
-                       struct at_contract **out, struct at_diag *d);
+                       int trust_platform, struct at_contract **out, struct at_diag *d);
 
 /* Engine integration (exec/ internal). */
 int at__remote_init(struct at_engine *e);

@@ -1,8 +1,10 @@
 /*
- * worker.c - one agent process: start-up handshake, calls, health checks,
- * cancellation and teardown, as the MCP client of an agent that is an MCP
- * server on stdio (docs/agent-protocol.md).  Runs on the engine's loop
- * thread only.
+ * worker.c - one agent process: its pipes, timers and life cycle, around
+ * the MCP client of an agent that is an MCP server on stdio
+ * (docs/agent-protocol.md).  The protocol itself (revision choice and
+ * handshake, ids, ping, cancellation, framing, what a tool result means)
+ * is mcp/client.h's; this file is its stdio transport plus the process
+ * and job concerns.  Runs on the engine's loop thread only.
  */
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -11,20 +13,24 @@
 #include "base/utf8.h"
 #include "exec/internal.h"
 #include "json/json.h"
+#include "mcp/message.h"
+#include "security/sandbox.h"
+#include "security/secret.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define PROTO_STATELESS "2026-07-28"
-#define PROTO_LEGACY "2025-11-25"
+/* tags of the requests a worker makes (mcp/client.h) */
+enum { TAG_LIST = 1, TAG_CALL, TAG_PING };
 
-static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
-                                              "2024-11-05", NULL};
+/* how long a process whose pipe closed has to show its exit (pipe_closed) */
+#define AT_PIPE_GRACE_MS 500
 
 static void on_out(struct at_loop *loop, struct at_watch *wt, uint32_t ev);
 static void on_err(struct at_loop *loop, struct at_watch *wt, uint32_t ev);
@@ -46,7 +52,8 @@ static char **build_env(struct at_worker *w)
     size_t n = 0;
     while (e->base_env[n])
         n++;
-    char **env = at_calloc(n + 16, sizeof(*env));
+    const json_t *secrets = json_object_get(json_object_get(c->json, "requires"), "secrets");
+    char **env = at_calloc(n + 16 + json_array_size(secrets), sizeof(*env));
     size_t k = 0;
     const char *pypath = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -77,6 +84,21 @@ static char **build_env(struct at_worker *w)
                        : at_asprintf("PYTHONPATH=%s", e->cfg.python_sdk_dir);
     env[k++] = at_strdup("PYTHONUNBUFFERED=1");
     env[k++] = at_strdup("PYTHONDONTWRITEBYTECODE=1");
+    /* requires.secrets: to this agent's processes only */
+    size_t i;
+    const json_t *name;
+    json_array_foreach(secrets, i, name)
+    {
+        char *value = NULL;
+        const char *nm = json_string_value(name);
+        if (!nm || !e->cfg.secrets || at_secrets_get(e->cfg.secrets, nm, &value) != 0) {
+            at_warn("exec", "agent %s requires secret %s, which is not set (atlas secret set %s)",
+                    c->name, nm ? nm : "?", nm ? nm : "?");
+            continue;
+        }
+        env[k++] = at_asprintf("%s=%s", nm, value);
+        at_secret_free(value);
+    }
     env[k] = NULL;
     return env;
 }
@@ -85,15 +107,70 @@ static void free_strv(char **v)
 {
     if (!v)
         return;
-    for (char **p = v; *p; p++)
+    for (char **p = v; *p; p++) {
+        memset(*p, 0, strlen(*p)); /* an environment may hold secrets */
         free(*p);
+    }
     free(v);
 }
 
-/* ---- writing to the agent ---- */
+/* ---- the agent's stdin ---- */
+
+static void kill_pipe_closed(struct at_worker *w)
+{
+    char detail[64];
+    snprintf(detail, sizeof(detail), "agent closed its %s", w->pipe_closed);
+    at__worker_kill(w, AT_ECRASH, detail);
+}
+
+static void on_pipe_grace(struct at_loop *loop, struct at_timer *t)
+{
+    (void)loop;
+    struct at_worker *w = t->arg;
+    if (w->exited || w->state >= AT_W_STOPPING)
+        return;
+    kill_pipe_closed(w);
+}
+
+/* The agent closed one of its pipes while we still talk to it: found at
+ * once (EOF, EPOLLERR/EPOLLHUP, EPIPE), not at the job's timeout.  A process
+ * that exits closes its pipes a moment before its exit can be seen, so the
+ * exit gets AT_PIPE_GRACE_MS to arrive when a job waits on the process
+ * (the job then says how the process ended); a process still there after
+ * that, or an idle one at once, is killed and replaced.  A process whose
+ * pipe closed never gets another job (at__worker_become_idle). */
+static void pipe_closed(struct at_worker *w, const char *which)
+{
+    if (w->w_in.active && strcmp(which, "stdin") == 0)
+        at_loop_unwatch(w->eng->loop, &w->w_in);
+    if (w->state >= AT_W_STOPPING || w->pipe_closed)
+        return;
+    w->pipe_closed = which;
+    if (w->state == AT_W_IDLE)
+        kill_pipe_closed(w);
+    else
+        at_loop_timer_start(w->eng->loop, &w->t_kill, AT_PIPE_GRACE_MS, on_pipe_grace, w);
+}
+
+/* Watch stdin for errors always (the agent closing it shows as EPOLLERR
+ * on our end), and for room while bytes wait. */
+static void watch_in(struct at_worker *w, uint32_t events)
+{
+    struct at_loop *loop = w->eng->loop;
+    if (w->w_in.active && w->w_in.events == events)
+        return;
+    if (w->w_in.active)
+        at_loop_unwatch(loop, &w->w_in);
+    if (w->proc.in_fd >= 0)
+        at_loop_watch(loop, &w->w_in, w->proc.in_fd, events, on_in, w);
+}
 
 static void flush_in(struct at_worker *w)
 {
+    if (w->pipe_closed && strcmp(w->pipe_closed, "stdin") == 0) {
+        at_buf_clear(&w->wbuf); /* nobody will read it */
+        return;
+    }
     while (w->wbuf.len > 0 && w->proc.in_fd >= 0) {
         ssize_t n = write(w->proc.in_fd, w->wbuf.p, w->wbuf.len);
         if (n > 0) {
@@ -103,62 +180,201 @@ static void flush_in(struct at_worker *w)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!w->w_in.active)
-                at_loop_watch(w->eng->loop, &w->w_in, w->proc.in_fd, EPOLLOUT, on_in, w);
+            watch_in(w, EPOLLOUT);
             return;
         }
-        /* EPIPE: the agent closed stdin or died; the pidfd/EOF path cleans up */
+        /* EPIPE (SIGPIPE is ignored): nobody reads the agent's stdin */
         at_buf_clear(&w->wbuf);
-        break;
+        pipe_closed(w, "stdin");
+        return;
     }
-    if (w->w_in.active)
-        at_loop_unwatch(w->eng->loop, &w->w_in);
+    if (w->state < AT_W_STOPPING)
+        watch_in(w, 0);
 }
 
 static void on_in(struct at_loop *loop, struct at_watch *wt, uint32_t ev)
 {
     (void)loop;
-    (void)ev;
-    flush_in(wt->arg);
-}
-
-static json_t *stateless_meta(void)
-{
-    return json_pack("{s:s,s:{s:s,s:s},s:{s:{}}}", "io.modelcontextprotocol/protocolVersion",
-                     PROTO_STATELESS, "io.modelcontextprotocol/clientInfo", "name", "atlasd",
-                     "version", ATLAS_VERSION, "io.modelcontextprotocol/clientCapabilities",
-                     "sampling");
-}
-
-/* Send a request; params is consumed.  For stateless workers the
- * 2026-07-28 _meta is merged into params. */
-static long long send_request(struct at_worker *w, const char *method, json_t *params)
-{
-    if (!params)
-        params = json_object();
-    if (w->stateless || strcmp(method, "server/discover") == 0) {
-        json_t *meta = json_object_get(params, "_meta");
-        if (!meta) {
-            meta = json_object();
-            json_object_set_new(params, "_meta", meta);
-        }
-        json_t *sm = stateless_meta();
-        json_object_update_missing(meta, sm);
-        json_decref(sm);
+    struct at_worker *w = wt->arg;
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+        at_buf_clear(&w->wbuf);
+        pipe_closed(w, "stdin");
+        return;
     }
-    long long id = ++w->next_id;
-    if (at_rpc_write_request(&w->wbuf, id, method, params))
-        at_warn("exec", "agent %s: input buffer full", w->pool->key);
-    json_decref(params);
     flush_in(w);
-    return id;
 }
 
-static void send_notification(struct at_worker *w, const char *method, json_t *params)
+/* Move what the client queued into the stdin buffer (one line per
+ * message, MCP 2025-11-25 basic/transports#stdio) and write it. */
+static void flush_out(struct at_worker *w)
 {
-    at_rpc_write_notification(&w->wbuf, method, params);
-    json_decref(params);
+    struct at_mcp_out *o;
+    while ((o = at_mcp_client_pop(&w->mc))) {
+        if (w->wbuf.len + o->len + 1 > w->wbuf.max)
+            at_warn("exec", "agent %s: input buffer full, message dropped", w->pool->key);
+        else if (w->state < AT_W_STOPPING && at_buf_append(&w->wbuf, o->body, o->len) == 0)
+            at_buf_putc(&w->wbuf, '\n');
+        at_mcp_out_free(o);
+    }
     flush_in(w);
+}
+
+/* ---- limits on processes ---- */
+
+/* descriptors atlasd keeps for itself before agents get any, and what one
+ * agent process costs it (stdin, stdout, stderr, pidfd) */
+#define AT_DAEMON_FDS 256
+#define AT_FDS_PER_PROCESS 4
+
+/* execution.max_agent_processes, lowered to what the descriptor limit
+ * allows: half of what is left after AT_DAEMON_FDS goes to agents (the
+ * other half to connections, the store, snapshots). */
+static int proc_cap(struct at_engine *e)
+{
+    if (e->proc_cap > 0)
+        return e->proc_cap;
+    int cap = e->conf->exec.max_agent_processes;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        rlim_t left = rl.rlim_cur > AT_DAEMON_FDS ? rl.rlim_cur - AT_DAEMON_FDS : 0;
+        rlim_t fit = left / 2 / AT_FDS_PER_PROCESS;
+        if (fit < 1)
+            fit = 1;
+        if (fit < (rlim_t)cap) {
+            at_warn("exec",
+                    "execution.max_agent_processes %d does not fit the descriptor limit %llu: "
+                    "using %d (raise ulimit -n)",
+                    cap, (unsigned long long)rl.rlim_cur, (int)fit);
+            cap = (int)fit;
+        }
+    }
+    e->proc_cap = cap;
+    return cap;
+}
+
+/* May p start one more process?  Within the pool's limit (its contract's
+ * pool.min above it refuses the agent), and within the global cap: an idle
+ * process above its own pool's minimum is stopped to make room.  Returns 0,
+ * or AT_ELIMIT with the reason in e->start_why. */
+static int room_for_process(struct at_engine *e, struct at_pool *p)
+{
+    int cap = proc_cap(e);
+    int per =
+        e->conf->exec.max_processes_per_agent < cap ? e->conf->exec.max_processes_per_agent : cap;
+    const struct at_contract *c = p->agent->contract;
+    if (c->pool.min > per) {
+        snprintf(e->start_why, sizeof(e->start_why),
+                 "pool.min %d in agent.yaml is more than the %d processes one agent may have "
+                 "(execution.max_processes_per_agent, execution.max_agent_processes): lower it",
+                 c->pool.min, per);
+        p->min = 0; /* no warm processes are retried for it */
+        return AT_ELIMIT;
+    }
+    if (p->max > per)
+        p->max = per; /* the pool's ceiling is within the limit */
+    if (p->nworkers >= per) {
+        snprintf(e->start_why, sizeof(e->start_why),
+                 "agent has %d processes, the most one agent may have "
+                 "(execution.max_processes_per_agent)",
+                 p->nworkers);
+        return AT_ELIMIT;
+    }
+    int live = 0, all = 0;
+    struct at_worker *spare = NULL;
+    for (struct at_pool *q = e->all_pools; q; q = q->next_all) {
+        for (struct at_worker *w = q->workers; w; w = w->next) {
+            all++;
+            if (w->state < AT_W_STOPPING)
+                live++;
+            if (w->state == AT_W_IDLE && q != p && q->nworkers > q->min && !spare)
+                spare = w;
+        }
+    }
+    if (live >= cap && spare) {
+        at_info("exec",
+                "agent %s: stopping an idle process to make room for another agent "
+                "(execution.max_agent_processes %d)",
+                spare->pool->key, cap);
+        at__worker_stop(spare, "making room for another agent");
+        live--;
+    }
+    /* processes still stopping hold descriptors: at most as many again */
+    if (live >= cap || all >= 2 * cap) {
+        snprintf(e->start_why, sizeof(e->start_why),
+                 "%d agent processes run, the most allowed (execution.max_agent_processes %d)",
+                 live, cap);
+        if (p->min > p->nworkers)
+            p->min = p->nworkers; /* warm processes wait for room */
+        return AT_ELIMIT;
+    }
+    return 0;
+}
+
+/* ---- the sandbox ---- */
+
+/* Put spec in the agent's sandbox (security/sandbox.h), built from its
+ * contract; *program (caller frees) is the program it runs.  Returns 0, or
+ * an error with the reason in e->start_why: the run fails closed. */
+static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at_sandbox *sb,
+                       char **program)
+{
+    struct at_engine *e = w->eng;
+    const struct at_contract *c = w->pool->agent->contract;
+    char why[400];
+    int rc = 0;
+    char *prog = NULL;
+    if (c->limits.cpu > 0) {
+        snprintf(why, sizeof(why), "limits.cpu is not supported yet (it needs cgroups)");
+        rc = AT_EUNSUPPORTED;
+        goto out;
+    }
+    /* the sandbox has its own PATH (security/sandbox.h): a program found
+     * in the daemon's, in a home directory say, may not be visible in it */
+    struct at_proc_spec in = *spec;
+    char *path_env[] = {(char *)"PATH=" AT_SANDBOX_PATH, NULL};
+    in.envp = path_env;
+    prog = at_proc_resolve(&in);
+    if (!prog) {
+        snprintf(why, sizeof(why), "%s is not found in the sandbox's PATH (%s)", spec->argv[0],
+                 AT_SANDBOX_PATH);
+        rc = AT_ENOENT;
+        goto out;
+    }
+    /* the SDK and the agent's own contract (ATLAS_CONTRACT) */
+    const char *ro[3] = {NULL, NULL, NULL};
+    size_t nro = 0;
+    if (e->cfg.python_sdk_dir)
+        ro[nro++] = e->cfg.python_sdk_dir;
+    if (w->pool->agent->contract_file)
+        ro[nro++] = w->pool->agent->contract_file;
+    struct at_sandbox_opts o = {
+        .agent_dir = w->pool->agent->dir,
+        .program = prog,
+        .ro = ro,
+        .net = c->network == AT_NETWORK_EGRESS     ? AT_SANDBOX_NET_EGRESS
+               : c->network == AT_NETWORK_PLATFORM ? AT_SANDBOX_NET_PLATFORM
+                                                   : AT_SANDBOX_NET_NONE,
+        .devices = json_object_get(json_object_get(c->json, "hardware"), "device_access"),
+        .memory_mb = c->limits.memory_mb,
+        .workspace_mb = e->conf->sandbox.workspace_mb,
+        .workspace = "/workspace",
+        .landlock = at_proc_init_path(),
+        .platform_socket = e->cfg.agent_socket,
+    };
+    rc = at_sandbox_build(&o, sb, why, sizeof(why));
+    if (rc == 0) {
+        spec->wrap = sb->argv;
+        spec->program = *program = prog;
+        prog = NULL;
+        spec->fd3 = sb->seccomp_fd;
+        spec->rlimit_data = sb->rlimit_data;
+        spec->pids = c->limits.pids;
+    }
+out:
+    free(prog);
+    if (rc)
+        snprintf(e->start_why, sizeof(e->start_why), "the sandbox cannot be built: %s", why);
+    return rc;
 }
 
 /* ---- start-up ---- */
@@ -167,6 +383,10 @@ struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *
                                    const char **why)
 {
     const struct at_contract *c = p->agent->contract;
+    if ((*rc = room_for_process(e, p))) {
+        *why = e->start_why;
+        return NULL;
+    }
     struct at_worker *w = at_calloc(1, sizeof(*w));
     w->eng = e;
     w->pool = p;
@@ -177,7 +397,11 @@ struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *
     at_timer_init(&w->t_kill);
     at_timer_init(&w->t_reap);
     at_token_new(24, w->token, sizeof(w->token));
-    at_rpc_reader_init(&w->rd, e->conf->exec.max_output_bytes);
+    /* sampling: agents may ask the runtime for model completions (the
+     * model gateway answers them) */
+    struct at_mcp_client_cfg mcfg = {
+        .transport = AT_MCP_STDIO, .sampling = 1, .max_message = e->conf->exec.max_output_bytes};
+    at_mcp_client_init(&w->mc, &mcfg);
     at_buf_init(&w->wbuf, e->conf->exec.max_input_bytes * 2 + 65536);
 
     size_t argc = json_array_size(c->entrypoint);
@@ -185,12 +409,20 @@ struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *
     for (size_t i = 0; i < argc; i++)
         argv[i] = (char *)json_string_value(json_array_get(c->entrypoint, i));
     char **env = build_env(w);
-    struct at_proc_spec spec = {.argv = argv, .envp = env, .cwd = p->agent->dir};
-    *rc = at_proc_spawn(&spec, &w->proc, why);
+    struct at_proc_spec spec = {.argv = argv, .envp = env, .cwd = p->agent->dir, .fd3 = -1};
+    struct at_sandbox sb = {.seccomp_fd = -1};
+    char *sbprog = NULL;
+    *rc = at_config_sandboxed(e->conf, c->name) ? sandbox_for(w, &spec, &sb, &sbprog) : 0;
+    if (*rc == 0)
+        *rc = at_proc_spawn(&spec, &w->proc, why);
+    else
+        *why = e->start_why;
+    at_sandbox_release(&sb);
+    free(sbprog);
     free(argv);
     free_strv(env);
     if (*rc) {
-        at_rpc_reader_release(&w->rd);
+        at_mcp_client_release(&w->mc);
         at_buf_release(&w->wbuf);
         free(w);
         return NULL;
@@ -198,6 +430,7 @@ struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *
     w->started_ns = at_now_ns();
     at_loop_watch(e->loop, &w->w_out, w->proc.out_fd, EPOLLIN, on_out, w);
     at_loop_watch(e->loop, &w->w_err, w->proc.err_fd, EPOLLIN, on_err, w);
+    watch_in(w, 0);
     if (w->proc.pidfd >= 0)
         at_loop_watch(e->loop, &w->w_pid, w->proc.pidfd, EPOLLIN, on_pid, w);
     else
@@ -214,9 +447,10 @@ struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *
     p->nstarting++;
 
     w->state = AT_W_DISCOVER;
-    w->op_id = send_request(w, "server/discover", NULL);
+    at_mcp_client_start(&w->mc);
     at_loop_timer_start(e->loop, &w->t_op, (int64_t)(e->conf->exec.timeout_startup * 1000),
                         on_op_timeout, w);
+    flush_out(w);
     at_debug("exec", "agent %s: started pid %d", p->key, (int)w->proc.pid);
     return w;
 }
@@ -233,106 +467,51 @@ static void fail_startup(struct at_worker *w, int code, const char *fmt, ...)
     at__worker_kill(w, code, msg);
 }
 
-static int version_accepted(const char *v)
-{
-    for (int i = 0; legacy_versions[i]; i++)
-        if (strcmp(v, legacy_versions[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static void send_initialize(struct at_worker *w)
-{
-    w->state = AT_W_INIT;
-    /* sampling: agents may ask the runtime for model completions (the
-     * model gateway answers them) */
-    json_t *params =
-        json_pack("{s:s,s:{s:{}},s:{s:s,s:s}}", "protocolVersion", PROTO_LEGACY, "capabilities",
-                  "sampling", "clientInfo", "name", "atlasd", "version", ATLAS_VERSION);
-    w->op_id = send_request(w, "initialize", params);
-}
-
-static void send_list(struct at_worker *w)
+/* The handshake is done: find the agent's tool. */
+static void on_ready(struct at_worker *w)
 {
     w->state = AT_W_LIST;
-    w->op_id = send_request(w, "tools/list", NULL);
+    w->op_id = at_mcp_client_request(&w->mc, TAG_LIST, "tools/list", NULL);
 }
 
-static void handle_startup_reply(struct at_worker *w, struct at_rpc_msg *m)
+static void on_tools(struct at_worker *w, struct at_mcp_ev *ev)
 {
-    const char *agent = w->pool->agent->contract->name;
-    switch (w->state) {
-    case AT_W_DISCOVER: {
-        json_t *sv =
-            m->kind == AT_RPC_RESULT ? json_object_get(m->result, "supportedVersions") : NULL;
-        size_t i;
-        json_t *v;
-        int ok = 0;
-        json_array_foreach(sv, i, v) if (json_is_string(v) &&
-                                         strcmp(json_string_value(v), PROTO_STATELESS) == 0) ok = 1;
-        if (ok) {
-            w->stateless = 1;
-            snprintf(w->proto, sizeof(w->proto), "%s", PROTO_STATELESS);
-            send_list(w);
-        } else {
-            send_initialize(w);
-        }
+    w->op_id = 0;
+    if (!ev->result) {
+        fail_startup(w, AT_EPROTO, "agent rejected tools/list: %s", ev->error_message);
         return;
     }
-    case AT_W_INIT: {
-        if (m->kind != AT_RPC_RESULT) {
-            fail_startup(w, AT_EPROTO, "agent rejected initialize: %s (%lld)", m->error_message,
-                         m->error_code);
-            return;
-        }
-        const char *v = json_string_value(json_object_get(m->result, "protocolVersion"));
-        if (!v || !version_accepted(v)) {
-            fail_startup(w, AT_EPROTO,
-                         "agent answered initialize with unsupported protocolVersion \"%s\"",
-                         v ? v : "(none)");
-            return;
-        }
-        snprintf(w->proto, sizeof(w->proto), "%s", v);
-        send_notification(w, "notifications/initialized", NULL);
-        send_list(w);
+    const struct at_contract *c = w->pool->agent->contract;
+    json_t *tools = json_object_get(ev->result, "tools");
+    const char *want = c->tool ? c->tool : c->name;
+    const char *found = NULL;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n && strcmp(n, want) == 0 &&
+            json_string_length(json_object_get(t, "name")) == strlen(want))
+            found = n;
+    }
+    if (!found && json_array_size(tools) == 1 && !c->tool) {
+        json_t *n = json_object_get(json_array_get(tools, 0), "name");
+        if (json_is_string(n) && strlen(json_string_value(n)) == json_string_length(n))
+            found = json_string_value(n);
+    }
+    if (!found) {
+        fail_startup(w, AT_EPROTO,
+                     "agent lists %zu tool(s) and none is named \"%s\" (name the tool after "
+                     "the agent, or set `tool:` in agent.yaml)",
+                     json_array_size(tools), want);
         return;
     }
-    case AT_W_LIST: {
-        if (m->kind != AT_RPC_RESULT) {
-            fail_startup(w, AT_EPROTO, "agent rejected tools/list: %s", m->error_message);
-            return;
-        }
-        json_t *tools = json_object_get(m->result, "tools");
-        const char *want = w->pool->agent->contract->tool ? w->pool->agent->contract->tool : agent;
-        const char *found = NULL;
-        size_t i;
-        json_t *t;
-        json_array_foreach(tools, i, t)
-        {
-            const char *n = json_string_value(json_object_get(t, "name"));
-            if (n && strcmp(n, want) == 0)
-                found = n;
-        }
-        if (!found && json_array_size(tools) == 1 && !w->pool->agent->contract->tool)
-            found = json_string_value(json_object_get(json_array_get(tools, 0), "name"));
-        if (!found) {
-            fail_startup(w, AT_EPROTO,
-                         "agent lists %zu tool(s) and none is named \"%s\" (name the tool after "
-                         "the agent, or set `tool:` in agent.yaml)",
-                         json_array_size(tools), want);
-            return;
-        }
-        w->tool = at_strdup(found);
-        at_loop_timer_stop(w->eng->loop, &w->t_op);
-        w->pool->nstarting--;
-        at_debug("exec", "agent %s: pid %d ready (%s, %.1f ms)", w->pool->key, (int)w->proc.pid,
-                 w->proto, (double)(at_now_ns() - w->started_ns) / 1e6);
-        at__engine_worker_ready(w->eng, w);
-        return;
-    }
-    default:
-        return;
-    }
+    w->tool = at_strdup(found);
+    at_loop_timer_stop(w->eng->loop, &w->t_op);
+    w->pool->nstarting--;
+    at_debug("exec", "agent %s: pid %d ready (%s, %.1f ms)", w->pool->key, (int)w->proc.pid,
+             at_mcp_client_peer(&w->mc)->proto, (double)(at_now_ns() - w->started_ns) / 1e6);
+    at__engine_worker_ready(w->eng, w);
 }
 
 /* ---- calls ---- */
@@ -341,66 +520,20 @@ void at__worker_send_call(struct at_worker *w)
 {
     struct at_job *j = w->job;
     struct at_engine *e = w->eng;
-    json_t *meta = json_pack("{s:s,s:s,s:s}", "progressToken", j->rec.id, "io.atlas/jobId",
-                             j->rec.id, "io.atlas/token", j->token);
+    json_t *meta = at_mcp_job_meta(j->rec.id, j->token);
     if (j->call_meta)
         json_object_update_missing(meta, j->call_meta); /* e.g. traceparent */
-    json_t *params =
-        json_pack("{s:s,s:O,s:o}", "name", w->tool, "arguments", j->rec.input, "_meta", meta);
-    w->call_id = send_request(w, "tools/call", params);
+    long long id = at_mcp_client_call_tool(&w->mc, TAG_CALL, w->tool, j->rec.input, meta);
+    w->call_id = id > 0 ? id : 0;
     w->call_sent = 1;
     w->cancel_sent = 0;
     double t = w->pool->agent->contract->timeout_s > 0 ? w->pool->agent->contract->timeout_s
                                                        : e->conf->exec.timeout_agent;
     at_loop_timer_start(e->loop, &w->t_op, (int64_t)(t * 1000), on_op_timeout, w);
+    flush_out(w);
 }
 
-/* Extract the output of a CallToolResult (structuredContent, else the first
- * text content parsed as JSON). */
-static int call_output(json_t *result, json_t **out, char *why, size_t whylen)
-{
-    json_t *sc = json_object_get(result, "structuredContent");
-    if (sc) {
-        *out = json_incref(sc);
-        return 0;
-    }
-    json_t *content = json_object_get(result, "content");
-    size_t i;
-    json_t *item;
-    json_array_foreach(content, i, item)
-    {
-        const char *type = json_string_value(json_object_get(item, "type"));
-        const char *text = json_string_value(json_object_get(item, "text"));
-        if (!type || strcmp(type, "text") != 0 || !text)
-            continue;
-        json_t *v;
-        if (at_json_parse(text, strlen(text), 0, &v, NULL) == 0) {
-            *out = v;
-            return 0;
-        }
-        /* plain text: wrap it so the output is still an object */
-        *out = json_pack("{s:s}", "text", text);
-        return 0;
-    }
-    snprintf(why, whylen, "tool result has neither structuredContent nor text content");
-    return AT_EPROTO;
-}
-
-static char *error_text(json_t *result)
-{
-    json_t *content = json_object_get(result, "content");
-    size_t i;
-    json_t *item;
-    json_array_foreach(content, i, item)
-    {
-        const char *text = json_string_value(json_object_get(item, "text"));
-        if (text)
-            return at_strdup(text);
-    }
-    return at_strdup("the agent reported an error without a message");
-}
-
-static void handle_call_reply(struct at_worker *w, struct at_rpc_msg *m)
+static void handle_call_reply(struct at_worker *w, struct at_mcp_ev *ev)
 {
     struct at_engine *e = w->eng;
     at_loop_timer_stop(e->loop, &w->t_op);
@@ -419,25 +552,19 @@ static void handle_call_reply(struct at_worker *w, struct at_rpc_msg *m)
         at__engine_pump(e);
         return;
     }
-    if (m->kind == AT_RPC_ERROR) {
+    if (!ev->result) {
         char detail[600];
-        snprintf(detail, sizeof(detail), "%s (JSON-RPC error %lld)", m->error_message,
-                 m->error_code);
+        at_mcp_ev_error_text(ev, detail, sizeof(detail));
         at__engine_job_result(e, w, AT_EAGENT, NULL, detail, NULL, NULL);
         return;
     }
-    json_t *meta = json_object_get(m->result, "_meta");
+    json_t *meta = json_object_get(ev->result, "_meta");
     json_t *usage = meta ? json_object_get(meta, "io.atlas/usage") : NULL;
-    if (json_is_true(json_object_get(m->result, "isError"))) {
-        char *text = error_text(m->result);
-        at__engine_job_result(e, w, AT_EAGENT, NULL, text, NULL, usage);
-        free(text);
-        return;
-    }
     json_t *out = NULL;
-    char why[200];
-    if (call_output(m->result, &out, why, sizeof(why))) {
-        at__engine_job_result(e, w, AT_EPROTO, NULL, why, NULL, usage);
+    char why[600];
+    int rc = at_mcp_tool_output(ev->result, &out, why, sizeof(why));
+    if (rc) {
+        at__engine_job_result(e, w, rc, NULL, why, NULL, usage);
         return;
     }
     at__engine_job_result(e, w, 0, out, NULL, NULL, usage);
@@ -450,86 +577,97 @@ void at__worker_reply(struct at_worker *w, const json_t *id, int code, const cha
                       json_t *result)
 {
     if (code == 0)
-        at_rpc_write_result(&w->wbuf, id, result);
+        at_mcp_client_reply(&w->mc, id, result);
     else
-        at_rpc_write_error(&w->wbuf, id, at_err_rpc(code), message ? message : at_err_msg(code),
-                           NULL);
-    flush_in(w);
+        at_mcp_client_reply_error(&w->mc, id, at_err_rpc(code),
+                                  message ? message : at_err_msg(code));
+    flush_out(w);
 }
 
-static void handle_request(struct at_worker *w, struct at_rpc_msg *m)
+static void handle_request(struct at_worker *w, struct at_mcp_ev *ev)
 {
-    if (strcmp(m->method, "ping") == 0) {
-        at_rpc_write_result(&w->wbuf, m->id, NULL);
-        flush_in(w);
-        return;
-    }
     /* sampling/createMessage, elicitation/create, roots/list...: the job's
-     * submitter or the runtime (model gateway) may answer, later */
-    json_t *params = json_is_object(m->params) ? m->params : NULL;
-    if (w->job && at__engine_agent_request(w->eng, w->job, m->method, params, m->id) == 0)
+     * submitter or the runtime (model gateway) may answer, later (ping is
+     * answered by the client) */
+    if (w->job && at__engine_agent_request(w->eng, w->job, ev->method, ev->params, ev->rid) == 0)
         return;
-    at_rpc_write_error(&w->wbuf, m->id, -32601, "Method not found", NULL);
-    flush_in(w);
+    at_mcp_client_reply_error(&w->mc, ev->rid, AT_MCP_METHOD_NOT_FOUND, "Method not found");
 }
 
-static void handle_notification(struct at_worker *w, struct at_rpc_msg *m)
+static void handle_notification(struct at_worker *w, struct at_mcp_ev *ev)
 {
     if (!w->job)
         return;
-    if (strcmp(m->method, "notifications/progress") == 0) {
-        at__engine_job_progress(w->eng, w->job, m->params);
-    } else if (strcmp(m->method, "notifications/message") == 0) {
-        json_t *data = json_object_get(m->params, "data");
-        char *text = json_is_string(data) ? at_strdup(json_string_value(data))
-                                          : (data ? at_json_dumps(data) : at_strdup(""));
-        at__engine_job_log(w->eng, w->job, "mcp", text, strlen(text));
-        free(text);
+    if (strcmp(ev->method, "notifications/progress") == 0) {
+        at__engine_job_progress(w->eng, w->job, ev->params);
+    } else if (strcmp(ev->method, "notifications/message") == 0) {
+        json_t *data = json_object_get(ev->params, "data");
+        if (json_is_string(data)) {
+            at__engine_job_log(w->eng, w->job, "mcp", json_string_value(data),
+                               json_string_length(data));
+        } else {
+            char *text = data ? at_json_dumps(data) : at_strdup("");
+            at__engine_job_log(w->eng, w->job, "mcp", text, strlen(text));
+            free(text);
+        }
     }
 }
 
-static void handle_line(struct at_worker *w, const char *line, size_t len)
+static void too_big(struct at_worker *w)
 {
-    struct at_rpc_msg m;
-    struct at_diag d;
-    at_diag_clear(&d);
-    if (at_rpc_parse(line, len, &m, &d)) {
-        char *clean = at_utf8_sanitize(line, len > 120 ? 120 : len);
-        char detail[512];
-        snprintf(detail, sizeof(detail),
-                 "agent wrote something that is not JSON-RPC on stdout (%s): \"%s%s\"", d.msg,
-                 clean, len > 120 ? "..." : "");
-        free(clean);
-        at__worker_kill(w, AT_EPROTO, detail);
-        return;
-    }
-    switch (m.kind) {
-    case AT_RPC_REQUEST:
-        handle_request(w, &m);
+    char detail[200];
+    snprintf(detail, sizeof(detail),
+             "agent output exceeds the limit of %zu bytes for one message "
+             "(execution.max_output_bytes)",
+             w->eng->conf->exec.max_output_bytes);
+    at__worker_kill(w, AT_E2BIG, detail);
+}
+
+static void on_pong(struct at_worker *w)
+{
+    w->ping_id = 0;
+    at_loop_timer_stop(w->eng->loop, &w->t_health);
+    if (w->state == AT_W_IDLE && w->eng->conf->pool.health_interval > 0)
+        at_loop_timer_start(w->eng->loop, &w->t_health,
+                            (int64_t)(w->eng->conf->pool.health_interval * 1000), on_health, w);
+}
+
+static void handle_event(struct at_worker *w, struct at_mcp_ev *ev)
+{
+    switch (ev->kind) {
+    case AT_MCP_EV_NONE:
         break;
-    case AT_RPC_NOTIFICATION:
-        handle_notification(w, &m);
+    case AT_MCP_EV_READY:
+        on_ready(w);
         break;
-    case AT_RPC_RESULT:
-    case AT_RPC_ERROR: {
-        long long id = at_rpc_id_int(m.id);
-        if (id > 0 && id == w->op_id && w->state < AT_W_IDLE) {
-            w->op_id = 0;
-            handle_startup_reply(w, &m);
-        } else if (id > 0 && id == w->call_id) {
-            handle_call_reply(w, &m);
-        } else if (id > 0 && id == w->ping_id) {
-            w->ping_id = 0;
-            at_loop_timer_stop(w->eng->loop, &w->t_health);
-            if (w->state == AT_W_IDLE && w->eng->conf->pool.health_interval > 0)
-                at_loop_timer_start(w->eng->loop, &w->t_health,
-                                    (int64_t)(w->eng->conf->pool.health_interval * 1000), on_health,
-                                    w);
-        } /* else: an answer to something cancelled; ignore */
+    case AT_MCP_EV_FAILED:
+        if (ev->code == AT_E2BIG) {
+            too_big(w);
+        } else if (ev->id > 0) {
+            fail_startup(w, ev->code, "agent %s", ev->detail); /* the handshake */
+        } else {
+            char detail[700];
+            snprintf(detail, sizeof(detail),
+                     "agent wrote something that is not JSON-RPC on stdout (%s): \"%s\"",
+                     ev->detail, ev->excerpt);
+            at__worker_kill(w, AT_EPROTO, detail);
+        }
+        break;
+    case AT_MCP_EV_RESPONSE:
+        if (ev->tag == TAG_LIST && w->state < AT_W_IDLE)
+            on_tools(w, ev);
+        else if (ev->tag == TAG_CALL && ev->id == w->call_id)
+            handle_call_reply(w, ev);
+        else if (ev->tag == TAG_PING && ev->id == w->ping_id)
+            on_pong(w);
+        break;
+    case AT_MCP_EV_REQUEST:
+        handle_request(w, ev);
+        break;
+    case AT_MCP_EV_NOTIFICATION:
+        handle_notification(w, ev);
         break;
     }
-    }
-    at_rpc_msg_release(&m);
 }
 
 static void on_out(struct at_loop *loop, struct at_watch *wt, uint32_t ev)
@@ -547,34 +685,21 @@ static void on_out(struct at_loop *loop, struct at_watch *wt, uint32_t ev)
         if (n <= 0) {
             w->stdout_eof = 1;
             at_loop_unwatch(w->eng->loop, &w->w_out);
-            if (w->state < AT_W_STOPPING)
-                at__worker_kill(w, AT_ECRASH, "agent closed its stdout");
+            pipe_closed(w, "stdout");
             return;
         }
         if (w->state >= AT_W_STOPPING)
             continue; /* drain and ignore */
-        int rc = at_rpc_reader_feed(&w->rd, buf, (size_t)n);
-        const char *line;
-        size_t len;
-        while (rc == 0 && w->state < AT_W_STOPPING) {
-            int got = at_rpc_reader_next(&w->rd, &line, &len);
-            if (got < 0) {
-                rc = got;
-                break;
-            }
-            if (got == 0)
-                break;
-            handle_line(w, line, len);
-        }
-        if (rc == AT_E2BIG && w->state < AT_W_STOPPING) {
-            char detail[200];
-            snprintf(detail, sizeof(detail),
-                     "agent output exceeds the limit of %zu bytes for one message "
-                     "(execution.max_output_bytes)",
-                     w->eng->conf->exec.max_output_bytes);
-            at__worker_kill(w, AT_E2BIG, detail);
+        if (at_mcp_client_feed(&w->mc, buf, (size_t)n)) {
+            too_big(w);
             return;
         }
+        struct at_mcp_ev mev;
+        while (w->state < AT_W_STOPPING && at_mcp_client_next(&w->mc, &mev)) {
+            handle_event(w, &mev);
+            at_mcp_ev_release(&mev);
+        }
+        flush_out(w);
         if ((size_t)n < sizeof(buf))
             return;
     }
@@ -651,8 +776,10 @@ static void on_health(struct at_loop *loop, struct at_timer *t)
         at__worker_kill(w, AT_ETIMEDOUT, "agent did not answer a health check");
         return;
     }
-    w->ping_id = send_request(w, w->stateless ? "server/discover" : "ping", NULL);
+    long long id = at_mcp_client_ping(&w->mc, TAG_PING);
+    w->ping_id = id > 0 ? id : 0;
     at_loop_timer_start(loop, &w->t_health, AT_PING_TIMEOUT_MS, on_health, w);
+    flush_out(w);
 }
 
 static void on_idle_timeout(struct at_loop *loop, struct at_timer *t)
@@ -666,6 +793,15 @@ static void on_idle_timeout(struct at_loop *loop, struct at_timer *t)
 void at__worker_become_idle(struct at_worker *w)
 {
     struct at_engine *e = w->eng;
+    if (w->pipe_closed && w->state < AT_W_STOPPING) {
+        /* it answered, but cannot take another job */
+        if (w->state != AT_W_IDLE) {
+            w->state = AT_W_IDLE;
+            w->pool->nidle++; /* at__worker_kill counts it out again */
+        }
+        kill_pipe_closed(w);
+        return;
+    }
     w->state = AT_W_IDLE;
     w->pool->nidle++;
     if (w->pool->idle_timeout > 0)
@@ -691,9 +827,8 @@ void at__worker_cancel(struct at_worker *w, const char *reason)
     if (!w->call_id || w->cancel_sent)
         return;
     w->cancel_sent = 1;
-    json_t *params = json_pack("{s:I,s:s}", "requestId", (json_int_t)w->call_id, "reason",
-                               reason ? reason : "cancelled");
-    send_notification(w, "notifications/cancelled", params);
+    at_mcp_client_cancel(&w->mc, w->call_id, reason);
+    flush_out(w);
     at_loop_timer_start(w->eng->loop, &w->t_kill, AT_CANCEL_GRACE_MS, on_cancel_grace, w);
 }
 
@@ -714,9 +849,14 @@ static void on_kill_timer(struct at_loop *loop, struct at_timer *t)
         w->kill_stage = 2;
         at_proc_kill(&w->proc, SIGTERM);
         at_loop_timer_start(loop, &w->t_kill, AT_KILL_GRACE_MS, on_kill_timer, w);
-    } else {
+    } else if (w->kill_stage < 3) {
         w->kill_stage = 3;
         at_proc_kill(&w->proc, SIGKILL);
+        at_loop_timer_start(loop, &w->t_kill, AT_KILL_GRACE_MS, on_kill_timer, w);
+    } else {
+        /* atlas-init did not exit after it was asked to kill the tree */
+        w->kill_stage = 4;
+        at_proc_kill_hard(&w->proc);
     }
 }
 
@@ -761,7 +901,7 @@ void at__worker_kill(struct at_worker *w, int code, const char *detail)
     at_loop_timer_stop(loop, &w->t_health);
     w->kill_stage = 3;
     at_proc_kill(&w->proc, SIGKILL);
-    at_loop_timer_stop(loop, &w->t_kill);
+    at_loop_timer_start(loop, &w->t_kill, AT_KILL_GRACE_MS, on_kill_timer, w);
     at_warn("exec", "agent %s: pid %d killed: %s", w->pool->key, (int)w->proc.pid, detail);
 }
 
@@ -791,6 +931,21 @@ static void on_reap_poll(struct at_loop *loop, struct at_timer *t)
     at_loop_timer_start(loop, &w->t_reap, 100, on_reap_poll, w);
 }
 
+/* "exited with status N" or "killed by signal N (SIGNAME)". */
+static void exit_text(int status, char *out, size_t n)
+{
+    if (status < 128) {
+        snprintf(out, n, "exited with status %d", status);
+        return;
+    }
+    int sig = status - 128;
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        snprintf(out, n, "killed by signal %d (SIG%s)", sig, abbrev);
+    else
+        snprintf(out, n, "killed by signal %d (%s)", sig, strsignal(sig));
+}
+
 static void describe_exit(struct at_worker *w, char *out, size_t n)
 {
     char tail[600];
@@ -806,12 +961,12 @@ static void describe_exit(struct at_worker *w, char *out, size_t n)
         clean[--cl] = '\0';
     snprintf(tail, sizeof(tail), "%s", clean);
     free(clean);
-    const char *how = w->exit_status >= 128 ? "was killed by signal" : "exited with status";
-    int num = w->exit_status >= 128 ? w->exit_status - 128 : w->exit_status;
+    char how[80];
+    exit_text(w->exit_status, how, sizeof(how));
     if (tail[0])
-        snprintf(out, n, "agent process %s %d; its stderr ends with: %s", how, num, tail);
+        snprintf(out, n, "agent process %s; its stderr ends with: %s", how, tail);
     else
-        snprintf(out, n, "agent process %s %d", how, num);
+        snprintf(out, n, "agent process %s", how);
 }
 
 /* The process is gone: settle its job, unlink it, free it. */
@@ -825,7 +980,9 @@ static void worker_died(struct at_worker *w)
         describe_exit(w, w->death_detail, sizeof(w->death_detail));
         e->n_worker_crashes++;
         at_warn("exec", "agent %s: %s", w->pool->key, w->death_detail);
-    } else if (!w->death_detail[0]) {
+    } else if (!w->death_detail[0] || (w->pipe_closed && w->exit_status != 128 + SIGKILL)) {
+        /* no reason yet; or killed for a closed pipe while it was exiting
+         * anyway, with another status: how it ended says more */
         describe_exit(w, w->death_detail, sizeof(w->death_detail));
     } else if (w->death_code == AT_ECRASH || w->death_code == AT_ETIMEDOUT) {
         /* keep the first reason, add stderr for context */
@@ -870,7 +1027,7 @@ static void worker_died(struct at_worker *w)
         w->next->prev = w->prev;
     p->nworkers--;
     at__engine_worker_gone(e, w);
-    at_rpc_reader_release(&w->rd);
+    at_mcp_client_release(&w->mc);
     at_buf_release(&w->wbuf);
     free(w->tool);
     free(w);

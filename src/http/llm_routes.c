@@ -10,19 +10,19 @@
  *
  * A bearer token that is a job's token (an agent's OPENAI_API_KEY) makes the
  * call the job's: its contract's model preference applies, and its usage
- * counts against the chain's token budget.  src/llm/ holds the gateway;
- * this file adapts it to the HTTP server.
+ * counts against the chain's token budget.  src/llm/ holds the gateway
+ * (the daemon starts it); this file adapts it to the HTTP server.  Every
+ * problem on these routes, the middleware's included, carries an
+ * OpenAI-style "error" member (on_problem) so that OpenAI clients show it.
  */
-#include "http/llm_routes.h"
+#include "http/api.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "exec/engine.h"
-#include "http/app.h"
 #include "json/json.h"
-#include "http/monitor_routes.h"
 #include "llm/gateway.h"
 
 #include <stdatomic.h>
@@ -31,73 +31,43 @@
 #include <string.h>
 #include <strings.h>
 
-/* app->llm is published with release semantics: the HTTP server is already
- * serving when the gateway starts, and /v1 answers 501 until then. */
-static struct at_llm *gateway_of(struct at_app *app)
+/* OpenAI clients read "error": {message, type, code, param}; the problem's
+ * own members say the same (a problem that has one already keeps it). */
+static void openai_error(json_t *p)
 {
-    return __atomic_load_n((struct at_llm **)&app->llm, __ATOMIC_ACQUIRE);
+    if (json_object_get(p, "error"))
+        return;
+    json_int_t status = json_integer_value(json_object_get(p, "status"));
+    const char *type = json_string_value(json_object_get(p, "type"));
+    const char *slug = type && strncmp(type, "urn:atlas:error:", 16) == 0 ? type + 16 : "";
+    json_t *e = json_pack("{s:s?,s:s,s:s}", "message",
+                          json_string_value(json_object_get(p, "detail")), "type",
+                          status == 429   ? "rate_limit_exceeded"
+                          : status >= 500 ? "server_error"
+                                          : "invalid_request_error",
+                          "code", slug);
+    json_t *pointer = json_object_get(p, "pointer");
+    if (e && json_is_string(pointer))
+        json_object_set(e, "param", pointer);
+    if (e)
+        json_object_set_new(p, "error", e);
 }
 
-struct at_llm *at_http_llm_gateway(struct at_app *app)
-{
-    return gateway_of(app);
-}
-
-/* the gateway's spending joins the engine's count of the tree's tokens */
-static void tree_usage(void *arg, const char *root_id, long long tokens)
-{
-    if (arg)
-        at_engine_add_usage(arg, root_id, tokens);
-}
-
-int at_http_llm_start(struct at_app *app, struct at_diag *d)
-{
-    __atomic_store_n((struct at_llm **)&app->llm, NULL, __ATOMIC_RELEASE);
-    struct at_llm_config c;
-    memset(&c, 0, sizeof(c));
-    int rc = at_llm_config_load(&c, app->config, d);
-    if (rc) {
-        at_llm_config_release(&c);
-        return rc;
-    }
-    if (c.nbackends == 0) {
-        at_llm_config_release(&c);
-        return 0; /* no backend: /v1 answers 503 */
-    }
-    struct at_llm_cfg cfg = {.config = &c,
-                             .store = app->store,
-                             .writer = app->writer,
-                             .on_tree_usage = tree_usage,
-                             .usage_arg = app->engine_owned};
-    struct at_llm *g;
-    rc = at_llm_new(&cfg, &g, d);
-    at_llm_config_release(&c);
-    if (rc)
-        return rc;
-    at_http_monitor_attach_llm(app, g); /* before any request can reach it */
-    __atomic_store_n((struct at_llm **)&app->llm, g, __ATOMIC_RELEASE);
-    return 0;
-}
-
-void at_http_llm_stop(struct at_app *app)
-{
-    struct at_llm *g = gateway_of(app);
-    __atomic_store_n((struct at_llm **)&app->llm, NULL, __ATOMIC_RELEASE);
-    at_llm_free(g);
-}
-
-/* Problem with an OpenAI-style "error" member so OpenAI clients show it. */
 static void reply_error(struct at_http_req *r, int code, const char *msg, const char *pointer)
 {
-    int status = at_err_http(code);
-    json_t *extra = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type",
-                              status == 429   ? "rate_limit_exceeded"
-                              : status >= 500 ? "server_error"
-                                              : "invalid_request_error",
-                              "code", at_err_slug(code));
-    if (pointer)
-        json_object_set_new(json_object_get(extra, "error"), "param", json_string(pointer));
-    at_http_reply_problem(r, code, msg, pointer, extra);
+    at_http_reply_problem(r, code, msg, pointer, NULL);
+}
+
+static int need_gateway(struct at_http_req *r, struct at_llm **g)
+{
+    *g = at_http_api_of(r)->llm;
+    if (*g)
+        return 0;
+    reply_error(r, AT_EUNAVAIL,
+                "no model backend is configured (models.backends in atlas.config.yaml, or "
+                "ATLAS_LLM_BASE_URL)",
+                NULL);
+    return -1;
 }
 
 /* ---- who is calling ---- */
@@ -105,15 +75,10 @@ static void reply_error(struct at_http_req *r, int code, const char *msg, const 
 static int caller_of(struct at_http_req *r, struct at_llm_caller *c, int *tier)
 {
     *tier = -1;
-    struct at_engine *e = __atomic_load_n(&r->app->engine, __ATOMIC_ACQUIRE);
-    const char *auth = at_http_header(r, "Authorization");
-    if (!e || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return 0;
-    const char *tok = auth + 7;
-    while (*tok == ' ')
-        tok++;
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *tok = at_http_bearer(r);
     struct at_token_info ti;
-    if (!*tok || at_engine_token_info(e, tok, &ti) != 0)
+    if (!tok || at_engine_token_info(api->engine, tok, &ti) != 0)
         return 0; /* not a job's token: a user outside agents */
     /* the contract's model block: "name@version" -> "name:version" */
     char ref[sizeof(ti.agent)];
@@ -122,10 +87,16 @@ static int caller_of(struct at_http_req *r, struct at_llm_caller *c, int *tier)
     if (at)
         *at = ':';
     struct at_reg_agent *a = NULL;
-    at_registry_resolve(r->app->registry, ref, &a);
+    at_registry_resolve(api->registry, ref, &a);
     at_llm_caller_init(c, ti.job_id, ti.root_id, ti.agent, a ? a->contract->json : NULL);
     if (a)
         at_reg_agent_unref(a);
+    /* a chain step's custom orchestrator: its model_selection.tiers apply */
+    struct at_reg_agent *o = NULL;
+    if (ti.orchestrator[0] && at_registry_resolve(api->registry, ti.orchestrator, &o) == 0) {
+        at_llm_caller_set_orchestrator(c, ti.orchestrator, o->contract->json);
+        at_reg_agent_unref(o);
+    }
     *tier = ti.tier; /* the orchestrator's choice for this job (chain steps) */
     return 1;
 }
@@ -192,7 +163,7 @@ static void on_done_plain(void *arg, const struct at_llm_result *res, json_t *bo
         if (res->code == 0)
             at_http_complete_json(req, 200, json_incref(body));
         else
-            at_http_complete_problem(req, res->status, json_incref(body));
+            at_http_complete_problem(req, json_incref(body));
     }
     pthread_mutex_unlock(&h->mu);
     lh_unref(h);
@@ -257,8 +228,11 @@ static void on_done_stream(void *arg, const struct at_llm_result *res, json_t *b
     lh_unref(h);
 }
 
-static void h_chat(struct at_http_req *r, struct at_llm *g)
+static void h_chat(struct at_http_req *r)
 {
+    struct at_llm *g;
+    if (need_gateway(r, &g))
+        return;
     json_t *body;
     struct at_diag d;
     at_diag_clear(&d);
@@ -327,8 +301,28 @@ static void h_chat(struct at_http_req *r, struct at_llm *g)
 
 /* ---- other routes ---- */
 
-static void h_model(struct at_http_req *r, struct at_llm *g, const char *id)
+static void h_models(struct at_http_req *r)
 {
+    struct at_llm *g;
+    if (need_gateway(r, &g))
+        return;
+    at_http_reply_json(r, 200, at_llm_models_json(g));
+}
+
+static void h_stats(struct at_http_req *r)
+{
+    struct at_llm *g;
+    if (need_gateway(r, &g))
+        return;
+    at_http_reply_json(r, 200, at_llm_stats_json(g));
+}
+
+static void h_model(struct at_http_req *r)
+{
+    struct at_llm *g;
+    if (need_gateway(r, &g))
+        return;
+    const char *id = at_http_param(r, "id");
     json_t *all = at_llm_models_json(g);
     size_t i;
     json_t *m;
@@ -357,7 +351,7 @@ static void h_usage(struct at_http_req *r)
     if (f.job_id && !*f.job_id)
         f.job_id = NULL;
     json_t *out = NULL;
-    int rc = at_store_call(r->app->store, usage_sum, &f, &out);
+    int rc = at_store_call(at_http_api_of(r)->store, usage_sum, &f, &out);
     if (rc) {
         reply_error(r, rc == AT_EINVAL ? AT_EINVAL : rc,
                     rc == AT_EINVAL ? "group_by must be one of agent, model, backend, day, job_id, "
@@ -369,51 +363,28 @@ static void h_usage(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:s,s:o}", "group_by", f.group_by, "usage", out));
 }
 
-void at_http_llm(struct at_http_req *r)
+/* anything else under /v1 */
+static void h_unknown(struct at_http_req *r)
 {
-    struct at_llm *g = gateway_of(r->app);
-    const char *p = r->path;
-    int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    int post = strcmp(r->method, "POST") == 0;
-    if (strcmp(p, "/v1/atlas/usage") == 0 && get) {
-        h_usage(r);
+    struct at_llm *g;
+    if (need_gateway(r, &g))
         return;
-    }
-    if (!g) {
-        reply_error(r, AT_EUNAVAIL,
-                    "no model backend is configured (models.backends in atlas.config.yaml, or "
-                    "ATLAS_LLM_BASE_URL)",
-                    NULL);
-        return;
-    }
-    if (strcmp(p, "/v1/chat/completions") == 0) {
-        if (post) {
-            h_chat(r, g);
-            return;
-        }
-    } else if (strcmp(p, "/v1/models") == 0) {
-        if (get) {
-            at_http_reply_json(r, 200, at_llm_models_json(g));
-            return;
-        }
-    } else if (strncmp(p, "/v1/models/", 11) == 0) {
-        if (get) {
-            h_model(r, g, p + 11);
-            return;
-        }
-    } else if (strcmp(p, "/v1/atlas/stats") == 0) {
-        if (get) {
-            at_http_reply_json(r, 200, at_llm_stats_json(g));
-            return;
-        }
-    } else {
-        reply_error(r, AT_ENOENT,
-                    "no such endpoint (the gateway serves POST /v1/chat/completions and GET "
-                    "/v1/models)",
-                    NULL);
-        return;
-    }
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%s is not allowed on %s", r->method, p);
-    reply_error(r, AT_EINVAL, msg, NULL);
+    reply_error(r, AT_ENOENT,
+                "no such endpoint (the gateway serves POST /v1/chat/completions and GET "
+                "/v1/models)",
+                NULL);
+}
+
+static const struct at_http_route routes[] = {
+    {"POST", "/v1/chat/completions", h_chat, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
+    {"GET", "/v1/models", h_models, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
+    {"GET", "/v1/models/{id*}", h_model, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
+    {"GET", "/v1/atlas/stats", h_stats, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
+    {"GET", "/v1/atlas/usage", h_usage, AT_HTTP_NEED_READ, 0, 0, openai_error},
+    {"*", "/v1/{rest*}", h_unknown, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
+};
+
+int at_http_llm_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
+{
+    return at_http_mount(s, routes, AT_HTTP_NROUTES(routes), api, d);
 }

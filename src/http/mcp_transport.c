@@ -13,9 +13,9 @@
  * on the new stream).  GET without Last-Event-ID opens the session's stream
  * for server-initiated notifications (list_changed).  DELETE ends a session.
  *
- * DNS rebinding (MCP 2025-11-25 "Security Warning"): requests whose Origin
- * or Host names a host other than loopback or the address atlasd listens
- * on are refused with 403.
+ * DNS rebinding (MCP 2025-11-25 "Security Warning"): Host and Origin are
+ * matched exactly against the configured names by the security middleware
+ * (auth.c), on every route.
  */
 #include "http/mcp_transport.h"
 
@@ -24,20 +24,17 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "base/sse.h"
-#include "http/app.h"
+#include "http/api.h"
+#include "http/auth.h"
 #include "json/json.h"
 #include "mcp/mcp.h"
 
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #define SSE_RETRY_MS 1000
@@ -50,9 +47,8 @@
 
 struct hchan;
 
-struct mcp_http {
+struct at_http_mcp {
     struct at_mcp *m;
-    char bound_host[128]; /* the listen address, for Host/Origin checks */
     pthread_mutex_t mu;
     struct at_map streams; /* "<session>:<stream>" -> struct hchan (live POST streams) */
     /* stateless pending streams, probed by the prober thread (mu) */
@@ -72,7 +68,7 @@ enum { CH_PENDING, CH_SSE, CH_JSON };
 struct hchan {
     struct at_mcp_chan base;
     atomic_int refs;
-    struct mcp_http *h;
+    struct at_http_mcp *h;
     pthread_mutex_t mu;
     int mode;
     json_t *queue;                  /* [[msg, final], ...] before the transport decided */
@@ -96,7 +92,9 @@ static void ch_unref(struct at_mcp_chan *c)
     struct hchan *ch = (struct hchan *)c;
     if (!ch || atomic_fetch_sub(&ch->refs, 1) != 1)
         return;
-    json_decref(ch->queue);
+    /* the analyzer does not follow the count: it takes a release of the
+     * map's reference (streams_del) for the last one, then the caller's */
+    json_decref(ch->queue); // NOLINT(clang-analyzer-unix.Malloc)
     if (ch->stream)
         at_http_stream_unref(ch->stream);
     at_mcp_session_unref(ch->session);
@@ -104,20 +102,22 @@ static void ch_unref(struct at_mcp_chan *c)
     free(ch);
 }
 
+/* Take ch out of h->streams.  ch->key is read and written under h->mu only:
+ * the call's end, the stream's close and the session's drop race for it. */
 static void streams_del(struct hchan *ch)
 {
-    if (!ch->key[0])
-        return;
+    int unref = 0;
     pthread_mutex_lock(&ch->h->mu);
-    if (at_map_get(&ch->h->streams, ch->key) == ch) {
-        at_map_del(&ch->h->streams, ch->key);
-        pthread_mutex_unlock(&ch->h->mu);
+    if (ch->key[0]) {
+        if (at_map_get(&ch->h->streams, ch->key) == ch) {
+            at_map_del(&ch->h->streams, ch->key);
+            unref = 1;
+        }
         ch->key[0] = '\0';
-        ch_unref(&ch->base);
-        return;
     }
     pthread_mutex_unlock(&ch->h->mu);
-    ch->key[0] = '\0';
+    if (unref)
+        ch_unref(&ch->base);
 }
 
 /* Write one SSE event (ch->mu held).  Session streams remember it. */
@@ -186,6 +186,17 @@ static int ch_send(struct at_mcp_chan *c, json_t *msg, int final)
     struct hchan *ch = (struct hchan *)c;
     pthread_mutex_lock(&ch->mu);
     int gone = ch->mode == CH_SSE ? !ch->stream && !ch->session : ch->mode == CH_JSON && !ch->req;
+    if (ch->mode != CH_SSE) {
+        /* queued, or answered by an HTTP thread: that thread gets a copy of
+         * its own, made here on the sender's thread, so no JSON value is
+         * shared between threads (docs/architecture.md; an SSE event is
+         * serialised here at once) */
+        json_t *own = json_deep_copy(msg);
+        if (own) {
+            json_decref(msg);
+            msg = own;
+        }
+    }
     deliver(ch, msg, final);
     int drop_key = final && ch->finished;
     pthread_mutex_unlock(&ch->mu);
@@ -196,7 +207,7 @@ static int ch_send(struct at_mcp_chan *c, json_t *msg, int final)
 
 static const struct at_mcp_chan_ops hchan_ops = {ch_ref, ch_unref, ch_send};
 
-static struct hchan *hchan_new(struct mcp_http *h)
+static struct hchan *hchan_new(struct at_http_mcp *h)
 {
     struct hchan *ch = at_calloc(1, sizeof(*ch));
     ch->base.ops = &hchan_ops;
@@ -266,7 +277,7 @@ static struct at_http_stream *open_sse(struct at_http_req *r, struct hchan *ch)
     return st;
 }
 
-static void probe_add(struct mcp_http *h, struct hchan *ch)
+static void probe_add(struct at_http_mcp *h, struct hchan *ch)
 {
     pthread_mutex_lock(&h->mu);
     if (h->nprobed < MAX_PROBED) {
@@ -279,7 +290,7 @@ static void probe_add(struct mcp_http *h, struct hchan *ch)
 
 static void *prober_main(void *arg)
 {
-    struct mcp_http *h = arg;
+    struct at_http_mcp *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         if (h->nprobed == 0) {
@@ -336,69 +347,6 @@ static void on_req_gone(void *arg)
  * Request helpers
  * ------------------------------------------------------------------------ */
 
-static int is_loopback_peer(struct at_http_req *r)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return 1; /* a Unix socket */
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
-            return 1;
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-            return in6->sin6_addr.s6_addr[12] == 127;
-        return 0;
-    }
-    return sa->sa_family == AF_UNIX;
-}
-
-/* The host part of "host:port", "[v6]:port" or a URL's authority. */
-static void host_of(const char *s, char *out, size_t n)
-{
-    const char *p = s;
-    const char *scheme = strstr(p, "://");
-    if (scheme)
-        p = scheme + 3;
-    size_t len;
-    if (*p == '[') {
-        const char *e = strchr(p, ']');
-        len = e ? (size_t)(e - p + 1) : strlen(p);
-    } else {
-        len = strcspn(p, ":/");
-    }
-    if (len >= n)
-        len = n - 1;
-    for (size_t i = 0; i < len; i++)
-        out[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
-    out[len] = '\0';
-}
-
-static int host_allowed(const struct mcp_http *h, const char *value)
-{
-    char host[256];
-    host_of(value, host, sizeof(host));
-    return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "[::1]") ||
-           (h->bound_host[0] && !strcmp(host, h->bound_host));
-}
-
-/* MCP 2025-11-25 basic/transports "Security Warning": validate Origin. */
-static int rebinding_ok(struct mcp_http *h, struct at_http_req *r)
-{
-    const char *origin = at_http_header(r, "Origin");
-    if (origin && strcmp(origin, "null") != 0 && !host_allowed(h, origin))
-        return 0;
-    const char *host = at_http_header(r, "Host");
-    if (host && !host_allowed(h, host))
-        return 0;
-    return 1;
-}
-
 static int accepts(struct at_http_req *r, const char *type)
 {
     const char *a = at_http_header(r, "Accept");
@@ -410,13 +358,11 @@ static int accepts(struct at_http_req *r, const char *type)
 static void fill_ctx(struct at_http_req *r, struct at_mcp_ctx *ctx)
 {
     memset(ctx, 0, sizeof(*ctx));
-    ctx->loopback = is_loopback_peer(r);
-    const char *auth = at_http_header(r, "Authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        ctx->token = auth + 7;
-        while (*ctx->token == ' ')
-            ctx->token++;
-    }
+    /* users admitted by the security middleware (auth.c) use the tools
+     * their role grants; agents are judged by their job token */
+    ctx->loopback = r->who_kind == AT_WHO_LOCAL || r->who_kind == AT_WHO_USER;
+    ctx->granted = r->granted;
+    ctx->token = r->who_kind == AT_WHO_JOB ? at_http_bearer(r) : NULL; /* users: not a job's */
     ctx->session_id = at_http_header(r, "Mcp-Session-Id");
     ctx->proto_header = at_http_header(r, "MCP-Protocol-Version");
     ctx->method_header = at_http_header(r, "Mcp-Method");
@@ -442,7 +388,7 @@ static void add_headers(struct at_http_req *r, const struct at_mcp_answer *ans)
  * POST
  * ------------------------------------------------------------------------ */
 
-static void do_post(struct mcp_http *h, struct at_http_req *r)
+static void do_post(struct at_http_mcp *h, struct at_http_req *r)
 {
     const char *ct = at_http_header(r, "Content-Type");
     if (ct && strncasecmp(ct, "application/json", 16) != 0) {
@@ -487,9 +433,9 @@ static void do_post(struct mcp_http *h, struct at_http_req *r)
         ch->stream = open_sse(r, ch);
         write_priming(ch->stream, ch->stream_no);
         if (ch->session) {
-            snprintf(ch->key, sizeof(ch->key), "%s:%u", ch->session->id, ch->stream_no);
             ch_ref(&ch->base);
             pthread_mutex_lock(&h->mu);
+            snprintf(ch->key, sizeof(ch->key), "%s:%u", ch->session->id, ch->stream_no);
             at_map_put(&h->streams, ch->key, ch);
             pthread_mutex_unlock(&h->mu);
         }
@@ -531,7 +477,7 @@ static void replay_one(const struct at_mcp_event *ev, void *arg)
     at_sse_write(rc->b, "message", id, ev->text, strlen(ev->text));
 }
 
-static void do_get(struct mcp_http *h, struct at_http_req *r)
+static void do_get(struct at_http_mcp *h, struct at_http_req *r)
 {
     if (!accepts(r, "text/event-stream")) {
         reply_rpc(r, 406,
@@ -622,50 +568,66 @@ static void do_get(struct mcp_http *h, struct at_http_req *r)
  * Entry points
  * ------------------------------------------------------------------------ */
 
-void at_http_mcp(struct at_http_req *r)
+/* Host and Origin (MCP 2025-11-25 basic/transports "Security Warning")
+ * are checked for every route by the security middleware (auth.c). */
+static struct at_http_mcp *mcp_of(struct at_http_req *r)
 {
-    struct mcp_http *h = r->app ? r->app->mcp : NULL;
-    if (!h) {
-        at_http_reply_problem(r, AT_ESTATE, "the MCP endpoint is starting", NULL, NULL);
-        return;
-    }
-    if (strcmp(r->path, "/mcp") != 0) {
-        at_http_reply_problem(r, AT_ENOENT, "no such endpoint (the MCP endpoint is /mcp)", NULL,
-                              NULL);
-        return;
-    }
-    if (!rebinding_ok(h, r)) {
-        reply_rpc(r, 403,
-                  at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                               "Origin or Host is not allowed (DNS rebinding protection)", NULL));
-        return;
-    }
-    if (strcmp(r->method, "POST") == 0) {
+    return at_http_api_of(r)->mcp;
+}
+
+static void h_post(struct at_http_req *r)
+{
+    struct at_http_mcp *h = mcp_of(r);
+    if (h)
         do_post(h, r);
-    } else if (strcmp(r->method, "GET") == 0) {
+}
+
+static void h_get(struct at_http_req *r)
+{
+    struct at_http_mcp *h = mcp_of(r);
+    if (h)
         do_get(h, r);
-    } else if (strcmp(r->method, "DELETE") == 0) {
-        struct at_mcp_ctx ctx;
-        fill_ctx(r, &ctx);
-        struct at_mcp_answer ans;
-        at_mcp_delete(h->m, &ctx, &ans);
-        if (ans.status == 200)
-            at_http_reply_text(r, 200, "text/plain", "", 0);
-        else
-            reply_rpc(r, ans.status, json_incref(ans.body));
-        at_mcp_answer_release(&ans);
-    } else {
-        at_http_add_header(r, "Allow", "GET, POST, DELETE");
-        reply_rpc(r, 405,
-                  at_mcp_error(NULL, AT_MCP_INVALID_REQUEST,
-                               "method not allowed (GET, POST, DELETE)", NULL));
-    }
+}
+
+static void h_delete(struct at_http_req *r)
+{
+    struct at_http_mcp *h = mcp_of(r);
+    if (!h)
+        return;
+    struct at_mcp_ctx ctx;
+    fill_ctx(r, &ctx);
+    struct at_mcp_answer ans;
+    at_mcp_delete(h->m, &ctx, &ans);
+    if (ans.status == 200)
+        at_http_reply_text(r, 200, "text/plain", "", 0);
+    else
+        reply_rpc(r, ans.status, json_incref(ans.body));
+    at_mcp_answer_release(&ans);
+}
+
+static void h_other(struct at_http_req *r)
+{
+    at_http_reply_problem(r, AT_ENOENT, "no such endpoint (the MCP endpoint is /mcp)", NULL, NULL);
+}
+
+/* The MCP server checks its own tokens (job tokens, sessions): `needs`
+ * says so for the security layer. */
+static const struct at_http_route routes[] = {
+    {"GET", "/mcp", h_get, AT_HTTP_NEED_MCP, 0, 0, NULL},
+    {"POST", "/mcp", h_post, AT_HTTP_NEED_MCP, 0, 0, NULL},
+    {"DELETE", "/mcp", h_delete, AT_HTTP_NEED_MCP, 0, 0, NULL},
+    {"*", "/mcp/{rest*}", h_other, AT_HTTP_NEED_MCP, 0, 0, NULL},
+};
+
+int at_http_mcp_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
+{
+    return at_http_mount(s, routes, AT_HTTP_NROUTES(routes), api, d);
 }
 
 static void on_session_drop(struct at_mcp_session *s, void *arg)
 {
     /* forget the session's live streams */
-    struct mcp_http *h = arg;
+    struct at_http_mcp *h = arg;
     char prefix[AT_MCP_SESSION_ID_MAX + 2];
     snprintf(prefix, sizeof(prefix), "%s:", s->id);
     size_t pl = strlen(prefix);
@@ -679,35 +641,26 @@ static void on_session_drop(struct at_mcp_session *s, void *arg)
             if (strncmp(k, prefix, pl) == 0) {
                 victim = v;
                 at_map_del(&h->streams, k);
+                victim->key[0] = '\0'; /* under h->mu, as streams_del reads it */
                 break;
             }
         }
         pthread_mutex_unlock(&h->mu);
         if (!victim)
             break;
-        victim->key[0] = '\0';
         ch_unref(&victim->base);
     }
 }
 
-int at_http_mcp_start(struct at_app *app, struct at_diag *d)
+int at_http_mcp_new(const struct at_mcp_cfg *cfg, const char *base_url, struct at_http_mcp **out,
+                    struct at_diag *d)
 {
-    struct mcp_http *h = at_calloc(1, sizeof(*h));
+    struct at_http_mcp *h = at_calloc(1, sizeof(*h));
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     h->probed = at_calloc(MAX_PROBED, sizeof(*h->probed));
     at_map_init(&h->streams);
-    struct at_mcp_cfg cfg = {
-        .config = app->config,
-        .store = app->store,
-        .writer = app->writer,
-        .registry = app->registry,
-        .engine = app->engine_owned,
-        .monitor = __atomic_load_n((struct at_monitor **)&app->monitor, __ATOMIC_ACQUIRE),
-        .data_dir = app->data_dir,
-        .started_ms = app->started_ms,
-    };
-    int rc = at_mcp_new(&cfg, &h->m);
+    int rc = at_mcp_new(cfg, &h->m);
     if (rc == 0 && pthread_create(&h->prober, NULL, prober_main, h) != 0) {
         at_mcp_free(h->m);
         rc = AT_EIO;
@@ -723,20 +676,15 @@ int at_http_mcp_start(struct at_app *app, struct at_diag *d)
     struct at_mcp_sessions *t = at_mcp_sessions(h->m);
     t->on_drop = on_session_drop;
     t->drop_arg = h;
-    /* "http://HOST:PORT" -> HOST, for the Host/Origin check */
-    host_of(app->base_url, h->bound_host, sizeof(h->bound_host));
-    if (!strcmp(h->bound_host, "0.0.0.0") || !strcmp(h->bound_host, "[::]"))
-        h->bound_host[0] = '\0';
-    app->mcp = h;
+    (void)base_url;
+    *out = h;
     return 0;
 }
 
-void at_http_mcp_stop(struct at_app *app)
+void at_http_mcp_free(struct at_http_mcp *h)
 {
-    struct mcp_http *h = app->mcp;
     if (!h)
         return;
-    app->mcp = NULL;
     pthread_mutex_lock(&h->mu);
     h->stop = 1;
     pthread_cond_signal(&h->cv);

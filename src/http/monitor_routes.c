@@ -1,9 +1,10 @@
 /*
  * monitor_routes.c - the monitor's HTTP surface (docs/monitoring.md,
  * docs/evals.md, docs/api.md): /metrics, /api/v1/traces, /api/v1/costs,
- * /api/v1/evals, /api/v1/jobs/ID/logs.
+ * /api/v1/evals, /api/v1/jobs/ID/logs.  Eval registration parses YAML:
+ * it runs on the blocking workers.
  */
-#include "http/monitor_routes.h"
+#include "http/api.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -11,52 +12,16 @@
 #include "base/sse.h"
 #include "base/str.h"
 #include "exec/engine.h"
-#include "http/app.h"
 #include "json/json.h"
 #include "llm/gateway.h"
+#include "monitor/costs.h"
 #include "monitor/monitor.h"
+#include "trigger/service.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define API "/api/v1"
-
-static struct at_monitor *monitor_of(struct at_http_req *r)
-{
-    return __atomic_load_n((struct at_monitor **)&r->app->monitor, __ATOMIC_ACQUIRE);
-}
-
-static struct at_engine *engine_of(struct at_http_req *r)
-{
-    return __atomic_load_n(&r->app->engine, __ATOMIC_ACQUIRE);
-}
-
-static void method_not_allowed(struct at_http_req *r, const char *allow)
-{
-    at_http_add_header(r, "Allow", allow);
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%s is not allowed here (allowed: %s)", r->method, allow);
-    json_t *p = at_http_problem(AT_EINVAL, msg, NULL);
-    json_object_set_new(p, "status", json_integer(405));
-    json_object_set_new(p, "type", json_string("urn:atlas:error:method-not-allowed"));
-    char *s = at_json_dumps(p);
-    json_decref(p);
-    at_http_reply_text(r, 405, "application/problem+json", s, strlen(s));
-    free(s);
-}
-
-static int need_monitor(struct at_http_req *r, struct at_monitor **m)
-{
-    *m = monitor_of(r);
-    if (!*m) {
-        at_http_reply_problem(r, AT_ESTATE, "the monitor is not running (the daemon is starting)",
-                              NULL, NULL);
-        return -1;
-    }
-    return 0;
-}
 
 static int query_since(struct at_http_req *r, int64_t *out)
 {
@@ -101,25 +66,19 @@ static int query_limit(struct at_http_req *r, int dflt, int *out)
     return 0;
 }
 
-static const char *query_str(struct at_http_req *r, const char *name)
-{
-    const char *v = at_http_query(r, name);
-    return v && *v ? v : NULL;
-}
-
 /* ---- /metrics ---- */
 
 static void h_metrics(struct at_http_req *r)
 {
-    struct at_engine *e = engine_of(r);
-    json_t *es = e ? at_engine_stats_json(e) : NULL;
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *es = at_engine_stats_json(api->engine);
     if (es)
-        json_object_set_new(es, "breakers", at_engine_breakers_json(e));
-    struct at_llm *g = __atomic_load_n((struct at_llm **)&r->app->llm, __ATOMIC_ACQUIRE);
-    json_t *ls = g ? at_llm_stats_json(g) : NULL;
+        json_object_set_new(es, "breakers", at_engine_breakers_json(api->engine));
+    json_t *ls = api->llm ? at_llm_stats_json(api->llm) : NULL;
     struct at_buf b;
     at_buf_init(&b, 64u << 20);
-    at_monitor_metrics(monitor_of(r), es, ls, &b);
+    at_monitor_metrics(api->monitor, es, ls, &b);
+    at_trigger_svc_metrics(api->triggers, &b);
     json_decref(es);
     json_decref(ls);
     at_http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", at_buf_str(&b), b.len);
@@ -130,13 +89,12 @@ static void h_metrics(struct at_http_req *r)
 
 static void h_traces(struct at_http_req *r)
 {
-    struct at_monitor *m;
-    if (need_monitor(r, &m))
-        return;
-    struct at_trace_filter f = {.agent = query_str(r, "agent"), .status = query_str(r, "status")};
+    struct at_monitor *m = at_http_api_of(r)->monitor;
+    struct at_trace_filter f = {.agent = at_http_query_str(r, "agent"),
+                                .status = at_http_query_str(r, "status")};
     if (query_since(r, &f.since_ms) || query_limit(r, 50, &f.limit))
         return;
-    const char *before = query_str(r, "before");
+    const char *before = at_http_query_str(r, "before");
     if (before && at_time_parse_iso8601(before, &f.before_ms)) {
         at_http_reply_problem(r, AT_EINVAL, "before must be an RFC 3339 time", NULL, NULL);
         return;
@@ -150,17 +108,20 @@ static void h_traces(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:o}", "traces", list));
 }
 
-static void h_trace(struct at_http_req *r, const char *id)
+static void h_trace(struct at_http_req *r)
 {
-    struct at_monitor *m;
-    if (need_monitor(r, &m))
-        return;
+    const char *id = at_http_param(r, "id");
+    struct at_monitor *m = at_http_api_of(r)->monitor;
     json_t *t = NULL;
     int rc = at_monitor_trace(m, id, &t);
     if (rc) {
         char msg[200];
-        snprintf(msg, sizeof(msg), "no trace \"%s\" (no such job, or pruned by retention)", id);
-        at_http_reply_problem(r, rc == AT_ENOENT ? AT_ENOENT : rc, msg, NULL, NULL);
+        if (rc == AT_ENOENT)
+            snprintf(msg, sizeof(msg), "no trace \"%s\" (no such job, or pruned by retention)", id);
+        else /* the store failed: say so, not "not found" */
+            snprintf(msg, sizeof(msg), "cannot read trace \"%s\" from the store: %s", id,
+                     at_err_msg(rc));
+        at_http_reply_problem(r, rc, msg, NULL, NULL);
         return;
     }
     at_http_reply_json(r, 200, t);
@@ -170,15 +131,16 @@ static void h_trace(struct at_http_req *r, const char *id)
 
 static void h_costs(struct at_http_req *r)
 {
-    const char *by = query_str(r, "by");
+    const char *by = at_http_query_str(r, "by");
     static const char *const map[][2] = {
         {"agent", "agent"},     {"model", "model"},   {"day", "day"},
         {"backend", "backend"}, {"job", "job_id"},    {"run", "job_id"},
         {"chain", "root_id"},   {"trace", "root_id"}, {"all", "all"},
     };
-    struct at_usage_filter f = {.job_id = query_str(r, "job"), .root_id = query_str(r, "chain")};
+    struct at_usage_filter f = {.job_id = at_http_query_str(r, "job"),
+                                .root_id = at_http_query_str(r, "chain")};
     if (!f.root_id)
-        f.root_id = query_str(r, "trace");
+        f.root_id = at_http_query_str(r, "trace");
     if (!by)
         by = f.job_id || f.root_id ? "all" : "agent";
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -193,39 +155,22 @@ static void h_costs(struct at_http_req *r)
     if (query_since(r, &f.since_ms))
         return;
     json_t *rows = NULL;
-    int rc = at_store_call(r->app->store, usage_sum, &f, &rows);
+    int rc = at_store_call(at_http_api_of(r)->store, usage_sum, &f, &rows);
     if (rc) {
         at_http_reply_problem(r, rc, "cannot read usage from the store", NULL, NULL);
         return;
     }
-    long long calls = 0, in = 0, out = 0;
-    double cost = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        calls += at_json_int(row, "calls", 0);
-        in += at_json_int(row, "tokens_in", 0);
-        out += at_json_int(row, "tokens_out", 0);
-        cost += json_number_value(json_object_get(row, "cost_usd"));
-        json_object_set_new(
-            row, "tokens",
-            json_integer(at_json_int(row, "tokens_in", 0) + at_json_int(row, "tokens_out", 0)));
-    }
-    json_t *o = json_pack("{s:s,s:o,s:{s:I,s:I,s:I,s:I,s:f}}", "by", by, "rows", rows, "total",
-                          "calls", (json_int_t)calls, "tokens_in", (json_int_t)in, "tokens_out",
-                          (json_int_t)out, "tokens", (json_int_t)(in + out), "cost_usd", cost);
-    if (f.since_ms) {
-        char buf[48];
-        json_object_set_new(o, "since", json_string(at_time_iso8601(f.since_ms, buf, sizeof(buf))));
-    }
+    /* counts clamped and sums saturating: huge usage never fails the answer */
+    json_t *o = at_monitor_costs_json(by, rows, f.since_ms);
     at_http_reply_json(r, 200, o);
 }
 
 /* ---- evals ---- */
 
-static void h_eval_register(struct at_http_req *r, struct at_monitor *m)
+/* POST /api/v1/evals (a blocking worker) */
+static void h_eval_register(struct at_http_req *r)
 {
+    struct at_monitor *m = at_http_api_of(r)->monitor;
     json_t *body = NULL;
     struct at_diag d;
     at_diag_clear(&d);
@@ -256,8 +201,11 @@ static void h_eval_register(struct at_http_req *r, struct at_monitor *m)
     at_http_reply_json(r, 201, info);
 }
 
-static void h_eval_get(struct at_http_req *r, struct at_monitor *m, const char *name)
+static void h_eval_get(struct at_http_req *r)
 {
+    const struct at_http_api *api = at_http_api_of(r);
+    struct at_monitor *m = api->monitor;
+    const char *name = at_http_param(r, "name");
     json_t *all = at_monitor_eval_list(m);
     size_t i;
     json_t *e;
@@ -267,8 +215,13 @@ static void h_eval_get(struct at_http_req *r, struct at_monitor *m, const char *
             json_t *one = json_incref(e);
             json_decref(all);
             json_t *res = NULL;
-            if (at_store_call(r->app->store, eval_results, NULL, name, 20, &res) == 0)
-                json_object_set_new(one, "recent_results", res);
+            int rc = at_store_call(api->store, eval_results, NULL, name, 20, &res);
+            if (rc) {
+                json_decref(one);
+                at_http_reply_problem(r, rc, "cannot read eval results from the store", NULL, NULL);
+                return;
+            }
+            json_object_set_new(one, "recent_results", res);
             at_http_reply_json(r, 200, one);
             return;
         }
@@ -289,8 +242,11 @@ static void eval_run_done(void *arg, json_t *results)
     at_http_wait_unref(w);
 }
 
-static void h_eval_run(struct at_http_req *r, struct at_monitor *m, const char *name)
+static void h_eval_run(struct at_http_req *r)
 {
+    const struct at_http_api *api = at_http_api_of(r);
+    struct at_monitor *m = api->monitor;
+    const char *name = at_http_param(r, "name");
     json_t *body = NULL;
     if (at_json_parse(r->body.p ? r->body.p : "{}", r->body.len ? r->body.len : 2, 0, &body,
                       NULL) ||
@@ -300,12 +256,10 @@ static void h_eval_run(struct at_http_req *r, struct at_monitor *m, const char *
         return;
     }
     struct at_job_rec rec;
-    int rc = at_store_call(r->app->store, job_get, at_json_str(body, "job", ""), &rec);
+    int rc = at_store_call(api->store, job_get, at_json_str(body, "job", ""), &rec);
     if (rc) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "no job \"%s\"", at_json_str(body, "job", ""));
+        at_http_reply_missing(r, rc, "job", at_json_str(body, "job", ""), "/job");
         json_decref(body);
-        at_http_reply_problem(r, AT_ENOENT, msg, "/job", NULL);
         return;
     }
     json_decref(body);
@@ -323,11 +277,13 @@ static void h_eval_run(struct at_http_req *r, struct at_monitor *m, const char *
     at_job_rec_release(&rec);
     if (rc) { /* the callback will not run */
         char msg[200];
-        snprintf(msg, sizeof(msg), "no eval \"%s\" is registered", name);
+        if (rc == AT_ENOENT)
+            snprintf(msg, sizeof(msg), "no eval \"%s\" is registered", name);
+        else
+            snprintf(msg, sizeof(msg), "cannot run eval \"%s\": %s", name, at_err_msg(rc));
         struct at_http_req *req = at_http_wait_lock(w);
         if (req)
-            at_http_complete_problem(req, at_err_http(AT_ENOENT),
-                                     at_http_problem(AT_ENOENT, msg, NULL));
+            at_http_complete_problem(req, at_http_problem(rc, msg, NULL));
         at_http_wait_unlock(w, 1);
         at_http_wait_unref(w);
     }
@@ -339,8 +295,8 @@ static void h_eval_results(struct at_http_req *r)
     if (query_limit(r, 100, &limit))
         return;
     json_t *res = NULL;
-    int rc = at_store_call(r->app->store, eval_results, query_str(r, "job"), query_str(r, "eval"),
-                           limit, &res);
+    int rc = at_store_call(at_http_api_of(r)->store, eval_results, at_http_query_str(r, "job"),
+                           at_http_query_str(r, "eval"), limit, &res);
     if (rc) {
         at_http_reply_problem(r, rc, "cannot read eval results", NULL, NULL);
         return;
@@ -352,52 +308,23 @@ static void h_eval_results(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:o}", "results", res));
 }
 
-static void h_evals(struct at_http_req *r, const char *rest)
+static void h_evals_list(struct at_http_req *r)
 {
-    struct at_monitor *m;
-    if (need_monitor(r, &m))
-        return;
-    int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    int post = strcmp(r->method, "POST") == 0;
-    int del = strcmp(r->method, "DELETE") == 0;
-    if (!*rest) {
-        if (get)
-            at_http_reply_json(r, 200, json_pack("{s:o}", "evals", at_monitor_eval_list(m)));
-        else if (post)
-            h_eval_register(r, m);
-        else
-            method_not_allowed(r, "GET, POST");
-        return;
-    }
-    if (strcmp(rest, "results") == 0) {
-        get ? h_eval_results(r) : method_not_allowed(r, "GET");
+    at_http_reply_json(
+        r, 200, json_pack("{s:o}", "evals", at_monitor_eval_list(at_http_api_of(r)->monitor)));
+}
+
+static void h_eval_delete(struct at_http_req *r)
+{
+    const char *name = at_http_param(r, "name");
+    int rc = at_monitor_eval_delete(at_http_api_of(r)->monitor, name);
+    if (rc) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no eval \"%s\" is registered", name);
+        at_http_reply_problem(r, rc, msg, NULL, NULL);
         return;
     }
-    size_t n = strlen(rest);
-    if (n > 4 && strcmp(rest + n - 4, "/run") == 0) {
-        char *name = at_strndup(rest, n - 4);
-        post ? h_eval_run(r, m, name) : method_not_allowed(r, "POST");
-        free(name);
-        return;
-    }
-    if (strchr(rest, '/')) {
-        at_http_reply_problem(r, AT_ENOENT, "no such endpoint", NULL, NULL);
-        return;
-    }
-    if (get) {
-        h_eval_get(r, m, rest);
-    } else if (del) {
-        int rc = at_monitor_eval_delete(m, rest);
-        if (rc) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "no eval \"%s\" is registered", rest);
-            at_http_reply_problem(r, rc, msg, NULL, NULL);
-        } else {
-            at_http_reply_json(r, 200, json_pack("{s:s}", "deleted", rest));
-        }
-    } else {
-        method_not_allowed(r, "GET, DELETE");
-    }
+    at_http_reply_json(r, 200, json_pack("{s:s}", "deleted", name));
 }
 
 /* ---- logs ---- */
@@ -493,22 +420,20 @@ static void follow_closed(void *arg)
     follow_unref(c);
 }
 
-static void h_logs(struct at_http_req *r, const char *id)
+static void h_logs(struct at_http_req *r)
 {
-    struct at_monitor *m;
-    if (need_monitor(r, &m))
-        return;
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *id = at_http_param(r, "id");
+    struct at_monitor *m = at_http_api_of(r)->monitor;
     struct at_job_rec rec;
-    int rc = at_store_call(r->app->store, job_get, id, &rec);
+    int rc = at_store_call(api->store, job_get, id, &rec);
     if (rc) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "no job \"%s\"", id);
-        at_http_reply_problem(r, AT_ENOENT, msg, NULL, NULL);
+        at_http_reply_missing(r, rc, "job", id, NULL);
         return;
     }
     int final = at_job_state_final(rec.state);
     at_job_rec_release(&rec);
-    struct at_engine *e = engine_of(r);
+    struct at_engine *e = api->engine;
     const char *follow = at_http_query(r, "follow");
     if (follow && strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0 && e && !final) {
         struct log_follow *c = at_calloc(1, sizeof(*c));
@@ -544,78 +469,22 @@ static void h_logs(struct at_http_req *r, const char *id)
                        json_pack("{s:s,s:b,s:o}", "job", id, "final", final, "lines", lines));
 }
 
-/* ---- routing ---- */
+static const struct at_http_route routes[] = {
+    {"GET", "/metrics", h_metrics, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/traces", h_traces, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/traces/{id}", h_trace, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/costs", h_costs, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/evals", h_evals_list, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/evals", h_eval_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
+     NULL},
+    {"GET", AT_HTTP_API "/evals/results", h_eval_results, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/evals/{name}", h_eval_get, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"DELETE", AT_HTTP_API "/evals/{name}", h_eval_delete, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/evals/{name}/run", h_eval_run, AT_HTTP_NEED_RUN, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/jobs/{id}/logs", h_logs, AT_HTTP_NEED_READ, 0, 0, NULL},
+};
 
-int at_http_monitor_route(struct at_http_req *r)
+int at_http_monitor_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
 {
-    const char *p = r->path;
-    int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    if (strcmp(p, "/metrics") == 0) {
-        get ? h_metrics(r) : method_not_allowed(r, "GET");
-        return 1;
-    }
-    if (strncmp(p, API "/", sizeof(API)) != 0)
-        return 0;
-    const char *rest = p + sizeof(API);
-    if (strcmp(rest, "traces") == 0) {
-        get ? h_traces(r) : method_not_allowed(r, "GET");
-        return 1;
-    }
-    if (strncmp(rest, "traces/", 7) == 0 && rest[7] && !strchr(rest + 7, '/')) {
-        get ? h_trace(r, rest + 7) : method_not_allowed(r, "GET");
-        return 1;
-    }
-    if (strcmp(rest, "costs") == 0) {
-        get ? h_costs(r) : method_not_allowed(r, "GET");
-        return 1;
-    }
-    if (strcmp(rest, "evals") == 0 || strncmp(rest, "evals/", 6) == 0) {
-        h_evals(r, rest[5] ? rest + 6 : "");
-        return 1;
-    }
-    size_t n = strlen(rest);
-    if (strncmp(rest, "jobs/", 5) == 0 && n > 10 && strcmp(rest + n - 5, "/logs") == 0) {
-        char *id = at_strndup(rest + 5, n - 10);
-        if (!strchr(id, '/'))
-            get ? h_logs(r, id) : method_not_allowed(r, "GET");
-        else
-            at_http_reply_problem(r, AT_ENOENT, "no such endpoint", NULL, NULL);
-        free(id);
-        return 1;
-    }
-    return 0;
-}
-
-/* ---- start and stop (app.c) ---- */
-
-int at_http_monitor_start(struct at_app *app, struct at_engine *engine, struct at_diag *d)
-{
-    struct at_monitor_cfg cfg;
-    at_monitor_cfg_load(&cfg, app->config);
-    struct at_monitor *m = NULL;
-    int rc = at_monitor_new(&cfg, app->store, app->writer, engine, &m);
-    at_monitor_cfg_release(&cfg);
-    if (rc)
-        return at_diag_set(d, rc, NULL, 0, 0, "cannot start the monitor: %s", at_err_msg(rc));
-    __atomic_store_n((struct at_monitor **)&app->monitor, m, __ATOMIC_RELEASE);
-    return 0;
-}
-
-void at_http_monitor_attach_llm(struct at_app *app, struct at_llm *g)
-{
-    struct at_monitor *m = __atomic_load_n((struct at_monitor **)&app->monitor, __ATOMIC_ACQUIRE);
-    at_monitor_attach_llm(m, g);
-}
-
-void at_http_monitor_detach_llm(struct at_app *app)
-{
-    struct at_monitor *m = __atomic_load_n((struct at_monitor **)&app->monitor, __ATOMIC_ACQUIRE);
-    at_monitor_attach_llm(m, NULL);
-}
-
-void at_http_monitor_stop(struct at_app *app)
-{
-    struct at_monitor *m = __atomic_load_n((struct at_monitor **)&app->monitor, __ATOMIC_ACQUIRE);
-    __atomic_store_n((struct at_monitor **)&app->monitor, NULL, __ATOMIC_RELEASE);
-    at_monitor_free(m);
+    return at_http_mount(s, routes, AT_HTTP_NROUTES(routes), api, d);
 }

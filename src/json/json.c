@@ -62,6 +62,12 @@ static size_t find_too_deep(const char *buf, size_t len, size_t max)
 
 int at_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, struct at_diag *d)
 {
+    return at_json_parse_flags(buf, len, max_depth, 0, out, d);
+}
+
+int at_json_parse_flags(const char *buf, size_t len, size_t max_depth, int flags, json_t **out,
+                        struct at_diag *d)
+{
     *out = NULL;
     if (!buf && len)
         return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "no input");
@@ -72,7 +78,10 @@ int at_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, s
 
     size_t deep = find_too_deep(buf, len, max_depth);
     json_error_t err;
-    json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    size_t jflags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
+    if (flags & AT_JSON_ALLOW_NUL)
+        jflags |= JSON_ALLOW_NUL;
+    json_t *v = json_loadb(buf, len, jflags, &err);
     if (v && deep == (size_t)-1) {
         *out = v;
         return 0;

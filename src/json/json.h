@@ -20,6 +20,17 @@
  * On success *out is a new reference (caller json_decref's).  Thread-safe. */
 int at_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, struct at_diag *d);
 
+/* Flags for at_json_parse_flags. */
+#define AT_JSON_ALLOW_NUL 1 /* accept "\u0000" in strings (jansson's JSON_ALLOW_NUL) */
+
+/* As at_json_parse, with flags.  AT_JSON_ALLOW_NUL is for text whose
+ * strings are carried as data, never used as C strings (agent output,
+ * values Atlas stored itself): read such strings with json_string_length.
+ * Identifiers (names, ids, paths) must never come from a parse that allows
+ * NUL, or "a\u0000b" would read as "a".  Thread-safe. */
+int at_json_parse_flags(const char *buf, size_t len, size_t max_depth, int flags, json_t **out,
+                        struct at_diag *d);
+
 /* Compact serialisation (no spaces, keys in insertion order) into a fresh
  * heap string; caller frees.  Never NULL for a valid value. */
 char *at_json_dumps(const json_t *v);

@@ -62,11 +62,9 @@ json_t *at_jptr_get(const json_t *root, const char *ptr)
         size_t n = end ? (size_t)(end - p) : strlen(p);
         char *tok = n < sizeof(small) ? small : at_malloc(n + 1);
         size_t tn = unescape_token(p, n, tok);
-        if (tn == (size_t)-1) {
-            cur = NULL;
-        } else if (json_is_object(cur)) {
+        if (tn != (size_t)-1 && json_is_object(cur)) {
             cur = json_object_getn(cur, tok, tn);
-        } else if (json_is_array(cur)) {
+        } else if (tn != (size_t)-1 && json_is_array(cur)) {
             size_t idx;
             cur = parse_index(tok, tn, &idx) == 0 ? json_array_get(cur, idx) : NULL;
         } else {

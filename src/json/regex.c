@@ -624,7 +624,7 @@ static int parse_quant(struct rx_parser *p)
         mx = 1;
         p->pos++;
     } else {
-        size_t end;
+        size_t end = p->pos;
         quant_at(p, p->pos, &mn, &mx, &end);
         p->pos = end;
         if (mx >= 0 && mn > mx)
@@ -972,7 +972,6 @@ int at_regex_search(const struct at_regex *re, const char *s, size_t len, unsign
         nc = nn;
         pos = npos;
         used = nused;
-        prev = cur;
         cur = next;
     }
     if (mark != small_mark) {

@@ -51,8 +51,10 @@ const json_t *at_schema_json(const struct at_schema *s);
 
 /* Validate instance.  Returns 0, or AT_ESCHEMA with d->pointer the JSON
  * Pointer of the first failing value in the instance ("" for the root)
- * and d->msg a message that names the keyword and the schema location,
- * e.g. "must be integer, got string (schema /properties/max_length/type)".
+ * and d->msg a message that starts with that pointer (unless it is the
+ * root) and names the keyword and the schema location, e.g. "/max_length
+ * must be integer, got string (schema /properties/max_length/type)" or
+ * "missing required property "name" (schema /required)" at the root.
  * Hostile input is bounded: an instance nested deeper than 512 levels, or
  * a validation that passes its work budget (exponential anyOf fan-out,
  * huge strings against a pattern), returns AT_E2BIG with d filled the same

@@ -684,6 +684,20 @@ out:
     return rc;
 }
 
+/* The message names the failing value's JSON Pointer too ("/text must be
+ * string, got integer (schema ...)"), so it reads on its own wherever it is
+ * shown (an HTTP problem's detail, the CLI, a chain step's error); the root
+ * ("") is left unnamed.  Done once, here, so that wrappers built during
+ * validation (propertyNames) quote the inner message without a pointer. */
+static void name_instance(struct at_diag *d)
+{
+    if (!d || !d->pointer[0])
+        return;
+    char msg[sizeof(d->msg)];
+    snprintf(msg, sizeof(msg), "%.300s %s", d->pointer, d->msg);
+    memcpy(d->msg, msg, sizeof(d->msg));
+}
+
 int at_schema_validate(const struct at_schema *s, const json_t *instance, struct at_diag *d)
 {
     if (!s || !instance)
@@ -705,6 +719,7 @@ int at_schema_validate(const struct at_schema *s, const json_t *instance, struct
     free(v);
     if (rc == V_OK)
         return 0;
+    name_instance(d);
     return rc == V_HARD ? AT_E2BIG : AT_ESCHEMA;
 }
 

@@ -58,6 +58,12 @@ struct at_llm_caller {
     char agent[160];      /* "name@version" */
     int agent_tier;       /* the contract's model.preference, -1 when none */
     int override_allowed; /* the contract's model.override_allowed (default 1) */
+    /* the custom orchestrator that governs the job (a chain step's), whose
+     * model_selection.tiers replace the gateway's tier lists for its calls:
+     * "" when none, else its name and each tier's models ('\n'-separated,
+     * "" for a tier it does not list) */
+    char orchestrator[160];
+    char orch_models[AT_LLM_NTIERS][512];
 };
 
 /* Fill a caller for job job_id (root root_id, agent "name@version") from its
@@ -67,11 +73,27 @@ struct at_llm_caller {
 void at_llm_caller_init(struct at_llm_caller *c, const char *job_id, const char *root_id,
                         const char *agent, const json_t *contract_json);
 
+/* The job is governed by orchestrator name (a chain step whose chain has a
+ * custom orchestrator): take its contract's model_selection.tiers (JSON of
+ * its agent block; nothing when model_selection.enabled is false or it
+ * lists no tiers).  Models beyond the storage (512 bytes a tier) are left
+ * out. */
+void at_llm_caller_set_orchestrator(struct at_llm_caller *c, const char *name,
+                                    const json_t *contract_json);
+
+/* Whether the gateway can use orchestrator name's model_selection.tiers
+ * (contract_json: its agent block): 0 when it has none (or disabled) or
+ * every model they name is served by a backend (listed or discovered);
+ * else AT_EINVAL with d naming the tier, the model and what is served
+ * (`atlas orchestrator set` refuses with it).  Thread-safe. */
+int at_llm_orchestrator_check(struct at_llm *g, const char *name, const json_t *contract_json,
+                              struct at_diag *d);
+
 /* What a finished call did (valid during the callback only). */
 struct at_llm_result {
     uint64_t call_id;
     int code;          /* 0, or the AT_E* that ended it */
-    int status;        /* the HTTP status the client gets */
+    int status;        /* the HTTP status the client gets: 200, or code's (at_err_http) */
     const char *model; /* the model that answered (or was last tried); NULL when none */
     const char *backend;
     int tier;           /* -1 outside tiers */
@@ -85,6 +107,28 @@ struct at_llm_result {
     const struct at_llm_caller *caller; /* NULL outside jobs */
     const char *usage_id;               /* id of the usage record */
 };
+
+/* The gateway's error body for code: an RFC 9457 problem whose type
+ * (urn:atlas:error:<slug>), title and status are code's row of base/err.h,
+ * with detail (made UTF-8), pointer when not NULL, and an OpenAI-style
+ * "error" member {message, type, code: the same slug, param?} so that
+ * OpenAI clients show it.  Every error the gateway answers, refusals at
+ * submit (src/http) and failures after it alike, is built here, so the URN,
+ * the error code and the status always name one error.  New reference.
+ * Thread-safe. */
+json_t *at_llm_problem(int code, const char *detail, const char *pointer);
+/* Only the "error" member of at_llm_problem's body (param may be NULL).
+ * New reference.  Thread-safe. */
+json_t *at_llm_error_member(int code, const char *message, const char *param);
+
+/* How each failure is reported (docs/gateway.md, "Errors"): a malformed
+ * request AT_EINVAL, an unknown model AT_ENOENT, the chain's budget
+ * AT_ELIMIT (at submit); after it: every candidate rate limited (429 after
+ * the retries) AT_ELIMIT, the last candidate timed out AT_ETIMEDOUT, every
+ * candidate down, cooling down, full or failing AT_EBUSY, a stream that
+ * broke off AT_ECONN, a request the backend refused AT_EINVAL / AT_EPERM /
+ * AT_ENOENT / AT_E2BIG (by its status, kept in upstream_status), the
+ * client gone or the daemon stopping AT_ECANCELED. */
 
 /* One streamed chunk: the JSON text of a chat.completion.chunk (the data of
  * one SSE event, without "data: "). */

@@ -1,7 +1,11 @@
 /*
- * internal.h - the model gateway's state, shared by gateway.c (calls, the
- * pool thread) and discovery.c (GET /models, models and stats JSON).  Not
- * for use outside src/llm/.
+ * internal.h - the model gateway's state, shared by its files: gateway.c
+ * (lifecycle, the pool thread, submit/cancel), call.c (a call's life:
+ * slots, retries, fallback, the end), transfer.c (one HTTP exchange with a
+ * backend), account.c (budgets, statistics, usage records) and discovery.c
+ * (GET /models, the models and stats documents).  Not for use outside
+ * src/llm/.  Everything named at__llm_* runs on the pool thread unless it
+ * says otherwise.
  */
 #ifndef AT_LLM_INTERNAL_H
 #define AT_LLM_INTERNAL_H
@@ -54,6 +58,7 @@ struct call {
     int cancelled;
     char last_error[300];
     int last_status;
+    int last_timed_out; /* the last attempt ended by the backend's timeout */
     /* the current transfer */
     CURL *h;
     struct curl_slist *hdrs;
@@ -119,6 +124,72 @@ struct disco {
     struct at_buf body;
     struct disco *next;
 };
+
+#define AT__LLM_MAX_RESPONSE (16u << 20) /* one non-streamed answer */
+
+/* ---- call.c ---- */
+
+/* Acquire a slot of the current candidate's backend and send, queue, or
+ * move on to the next usable candidate (failing the call when none is). */
+void at__llm_attempt(struct call *c);
+/* A transfer of c ended with cc: answer, retry, fall back or fail. */
+void at__llm_transfer_done(struct call *c, CURLcode cc);
+/* End c with error code (a problem body from at_llm_problem; the status is
+ * code's row in base/err.h); on_done runs. */
+void at__llm_fail(struct call *c, int code, const char *detail);
+
+/* ---- transfer.c ---- */
+
+/* What an ended transfer came to (at__llm_transfer_outcome). */
+enum at__llm_end {
+    AT__LLM_END_STREAMED,  /* a stream under way ended (ok or broken): it cannot move */
+    AT__LLM_END_ANSWER,    /* 2xx: an answer (o->answer, or the stream is complete) */
+    AT__LLM_END_REFUSED,   /* 4xx other than 429: the request's fault */
+    AT__LLM_END_RETRYABLE, /* 429, 5xx, a transport error, or 2xx that is no answer */
+};
+
+struct at__llm_outcome {
+    enum at__llm_end end;
+    long status;              /* HTTP status, 0 when none came */
+    int ok;                   /* STREAMED: the stream ended well */
+    int transport;            /* failed below HTTP, or the answer was unusable */
+    int timed_out;            /* the backend's timeout (or a stalled stream) ended it */
+    int not_completion;       /* RETRYABLE: 2xx but not a chat completion */
+    json_t *answer;           /* ANSWER, not streamed: the chat.completion (caller decrefs) */
+    json_t *upstream;         /* REFUSED: the backend's error body, or NULL (caller decrefs) */
+    long long retry_after_ms; /* the Retry-After header; -1 when none */
+    char error[300];          /* what went wrong, for attempts and messages */
+};
+
+/* Start the transfer of c's current candidate (a slot is held). */
+void at__llm_transfer_start(struct call *c);
+/* Give c's easy handle back to the pool (or free it); no-op without one. */
+void at__llm_transfer_release(struct at_llm *g, struct call *c);
+/* Classify c's ended transfer; does not change slots, health or state. */
+void at__llm_transfer_outcome(struct call *c, CURLcode cc, struct at__llm_outcome *o);
+/* A backend answered a streamed request with a plain chat.completion (some
+ * ignore "stream"): pass it on as one chunk, then its usage. */
+void at__llm_stream_from_answer(struct call *c);
+
+/* ---- account.c ---- */
+
+/* The statistics of model on backend; created when create (under g->mu). */
+struct model_stat *at__llm_model_stat(struct at_llm *g, int backend, const char *model, int create);
+/* Calibrate c->est_in by what its first candidate reported before (any
+ * thread). */
+void at__llm_calibrate(struct at_llm *g, struct call *c);
+/* The caller's chain budget: refuse (AT_ELIMIT, d says why), or reserve the
+ * input estimate and cap max_tokens so that the call cannot pass it (any
+ * thread; may read the store once per chain). */
+int at__llm_budget_check(struct at_llm *g, struct call *c, struct at_diag *d);
+/* The price of usage u of model on backend, in US dollars. */
+double at__llm_cost(struct at_llm *g, int backend, const char *model, const struct at_llm_usage *u);
+/* Count a finished call: statistics, the chain's use, the usage record, the
+ * engine's tree counter.  bi: the backend that answered or was last tried,
+ * -1 when none. */
+void at__llm_account(struct at_llm *g, struct call *c, const struct at_llm_result *r, int bi);
+
+/* ---- discovery.c ---- */
 
 /* Start GET {base_url}/models for backend bi (pool thread; added to *list). */
 void at__llm_disco_start(struct at_llm *g, size_t bi, struct disco **list);

@@ -137,6 +137,40 @@ void at_llm_caller_init(struct at_llm_caller *c, const char *job_id, const char 
         c->override_allowed = json_is_true(oa);
 }
 
+void at_llm_caller_set_orchestrator(struct at_llm_caller *c, const char *name,
+                                    const json_t *contract_json)
+{
+    c->orchestrator[0] = '\0';
+    for (int t = 0; t < AT_LLM_NTIERS; t++)
+        c->orch_models[t][0] = '\0';
+    json_t *ms = json_object_get(contract_json, "model_selection");
+    json_t *tiers = json_object_get(ms, "tiers");
+    if (!name || !*name || json_is_false(json_object_get(ms, "enabled")) || !json_is_object(tiers))
+        return;
+    int any = 0;
+    for (int t = 0; t < AT_LLM_NTIERS; t++) {
+        char *out = c->orch_models[t];
+        size_t used = 0, cap = sizeof(c->orch_models[t]);
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(tiers, at_llm_tier_name(t)), i, m)
+        {
+            const char *model = json_string_value(m);
+            size_t n = model ? strlen(model) : 0;
+            if (!n || used + n + 2 > cap)
+                continue;
+            if (used)
+                out[used++] = '\n';
+            memcpy(out + used, model, n);
+            used += n;
+            out[used] = '\0';
+            any = 1;
+        }
+    }
+    if (any)
+        snprintf(c->orchestrator, sizeof(c->orchestrator), "%s", name);
+}
+
 struct sample {
     at_llm_sample_fn cb;
     void *arg;

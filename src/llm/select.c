@@ -95,6 +95,8 @@ static void add_model(const struct at_llm_config *c, struct at_llm_choice *out, 
         for (size_t k = 0; k < c->backends[b].nmodels; k++)
             if (strcmp(c->backends[b].models[k].name, model) == 0)
                 m = &c->backends[b].models[k];
+        if (!m) /* at_llm_config_find returned a backend that has it */
+            continue;
         out->cand[out->ncand].backend = b;
         out->cand[out->ncand].model = m->name;
         out->ncand++;
@@ -229,11 +231,34 @@ int at_llm_select(const struct at_llm_config *c, const struct at_llm_prefs *p,
     }
     out->strategy = strategy;
 
-    /* 4. candidates in order */
+    /* 4. candidates in order: the tier's models are the orchestrator's
+     * (model_selection.tiers) when one governs the job and a backend serves
+     * any of them, else the configuration's */
     if (explicit_model)
         add_model(c, out, explicit_model);
-    if (tier >= 0)
-        add_tier(c, out, tier);
+    if (tier >= 0) {
+        const char *list = p->orch_models[tier];
+        size_t before = out->ncand;
+        for (const char *m0 = list; m0 && *m0;) {
+            const char *nl = strchr(m0, '\n');
+            size_t n = nl ? (size_t)(nl - m0) : strlen(m0);
+            char model[256];
+            if (n < sizeof(model)) {
+                memcpy(model, m0, n);
+                model[n] = '\0';
+                add_model(c, out, model);
+            }
+            m0 = nl ? nl + 1 : m0 + n;
+        }
+        if (list && *list && out->ncand > before)
+            REASON("; tier %s's models from orchestrator %s (model_selection.tiers)",
+                   at_llm_tier_name(tier), p->orch_name ? p->orch_name : "?");
+        else if (list && *list)
+            REASON("; no backend serves orchestrator %s's tier %s models: the configured tier",
+                   p->orch_name ? p->orch_name : "?", at_llm_tier_name(tier));
+        if (out->ncand == before)
+            add_tier(c, out, tier);
+    }
     out->tier = tier;
     if (out->ncand == 0)
         return at_diag_set(d, AT_ENOENT, NULL, 0, 0,

@@ -26,6 +26,10 @@ struct at_llm_prefs {
     int override_tier;       /* a tier the orchestrator set for this job; -1 when none */
     int strategy;            /* the orchestrator's routing_strategy; NONE: the config's */
     const json_t *mcp_prefs; /* MCP sampling modelPreferences, or NULL */
+    /* a custom orchestrator's model_selection.tiers for this job: each
+     * tier's models, '\n'-separated ("" or NULL: the configuration's list) */
+    const char *orch_name;
+    const char *orch_models[AT_LLM_NTIERS];
     /* request features, for task_complexity */
     long long est_tokens_in;
     int has_tools;

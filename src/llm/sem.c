@@ -176,7 +176,9 @@ long long at_llm_retry_after_ms(const char *v, size_t len, int64_t now_wall_s)
     buf[len] = '\0';
     char wd[4], mon[4], tz[4];
     int day, year, hh, mm, ss;
-    if (sscanf(buf, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &hh, &mm, &ss, tz) != 8 ||
+    /* NOLINTNEXTLINE(cert-err34-c): field widths of at most 4 digits cannot overflow an int */
+    if (sscanf(buf, "%3s, %2d %3s %4d %2d:%2d:%2d %3s", wd, &day, mon, &year, &hh, &mm, &ss, tz) !=
+            8 ||
         strcmp(tz, "GMT") != 0)
         return -1;
     int mi = -1;

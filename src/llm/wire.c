@@ -14,12 +14,29 @@
 /* Streamed chunks are small; a bigger one is not worth parsing. */
 #define MAX_CHUNK (1u << 20)
 
-static int nonneg_int(const json_t *o, const char *key, long long *out)
+/* 1: an integer in 0..AT_LLM_MAX_CALL_TOKENS; 0: absent or not an integer;
+ * -1: an integer out of that range. */
+static int token_count(const json_t *o, const char *key, long long *out)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    if (!json_is_integer(v))
         return 0;
-    *out = json_integer_value(v);
+    json_int_t n = json_integer_value(v);
+    if (n < 0 || n > AT_LLM_MAX_CALL_TOKENS)
+        return -1;
+    *out = n;
+    return 1;
+}
+
+static int usage_pair(struct at_llm_usage *u, int rin, long long in, int rout, long long out)
+{
+    if (rin < 0 || rout < 0 || in + out > AT_LLM_MAX_CALL_TOKENS) {
+        u->out_of_range = 1;
+        return 0;
+    }
+    u->tokens_in = in;
+    u->tokens_out = out;
+    u->reported = 1;
     return 1;
 }
 
@@ -28,22 +45,22 @@ int at_llm_usage_from_json(const json_t *resp, struct at_llm_usage *u)
     json_t *usage = json_object_get(resp, "usage");
     if (!json_is_object(usage))
         return 0;
-    long long in, out;
-    if (nonneg_int(usage, "prompt_tokens", &in) && nonneg_int(usage, "completion_tokens", &out)) {
-        u->tokens_in = in;
-        u->tokens_out = out;
-        u->reported = 1;
-        return 1;
-    }
-    if (nonneg_int(usage, "input_tokens", &in) && nonneg_int(usage, "output_tokens", &out)) {
-        /* Anthropic counts cached input separately */
+    long long in = 0, out = 0;
+    int rin = token_count(usage, "prompt_tokens", &in);
+    int rout = token_count(usage, "completion_tokens", &out);
+    if (rin && rout)
+        return usage_pair(u, rin, in, rout, out);
+    rin = token_count(usage, "input_tokens", &in);
+    rout = token_count(usage, "output_tokens", &out);
+    if (rin && rout) {
+        /* Anthropic counts cached input separately; each part is bounded,
+         * so the sum cannot overflow */
         long long c1 = 0, c2 = 0;
-        nonneg_int(usage, "cache_creation_input_tokens", &c1);
-        nonneg_int(usage, "cache_read_input_tokens", &c2);
-        u->tokens_in = in + c1 + c2;
-        u->tokens_out = out;
-        u->reported = 1;
-        return 1;
+        int r1 = token_count(usage, "cache_creation_input_tokens", &c1);
+        int r2 = token_count(usage, "cache_read_input_tokens", &c2);
+        if (r1 < 0 || r2 < 0)
+            rin = -1;
+        return usage_pair(u, rin, in + c1 + c2, rout, out);
     }
     return 0;
 }
@@ -161,6 +178,8 @@ int at_llm_stream_chunk(struct at_llm_stream_acc *a, const char *data, size_t le
     if (at_llm_usage_from_json(j, &u)) {
         a->usage = u;
         a->have_usage = 1;
+    } else if (u.out_of_range) {
+        a->usage_out_of_range = 1;
     }
     json_t *choices = json_object_get(j, "choices");
     a->usage_only = a->have_usage && json_object_get(j, "usage") &&
@@ -198,7 +217,8 @@ void at_llm_stream_usage(const struct at_llm_stream_acc *a, long long est_in,
         return;
     }
     u->reported = 0;
+    u->out_of_range = a->usage_out_of_range;
     u->tokens_in = est_in;
-    long long by_text = a->chars_out ? (a->chars_out + 3) / 4 : 0;
+    long long by_text = a->chars_out ? a->chars_out / 4 + (a->chars_out % 4 != 0) : 0;
     u->tokens_out = a->chunks_out > by_text ? a->chunks_out : by_text;
 }

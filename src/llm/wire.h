@@ -14,17 +14,40 @@
 #include "base/buf.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stddef.h>
+
+/* The most tokens one call may report in either direction.  No model reads
+ * or writes anywhere near 10^12 tokens in one call; a number beyond it (or
+ * below 0) is a backend's bug or a hostile answer, and the gateway counts
+ * its own estimate instead.  It also keeps every sum of a few million
+ * calls far from 2^63. */
+#define AT_LLM_MAX_CALL_TOKENS 1000000000000LL
+
+/* a + b for token counts (both >= 0), saturating at LLONG_MAX instead of
+ * overflowing: a counter that reaches it stays there (and any budget is
+ * spent), it never wraps negative. */
+static inline long long at_llm_tokens_add(long long a, long long b)
+{
+    long long r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? LLONG_MAX : LLONG_MIN;
+    return r;
+}
 
 struct at_llm_usage {
     long long tokens_in;
     long long tokens_out;
-    int reported; /* both numbers came from the backend */
+    int reported;     /* both numbers came from the backend */
+    int out_of_range; /* the backend reported numbers outside 0..AT_LLM_MAX_CALL_TOKENS */
 };
 
 /* Usage of a complete response: OpenAI's usage.prompt_tokens /
- * completion_tokens or Anthropic's usage.input_tokens / output_tokens.
- * Returns 1 when found (u filled), 0 otherwise. */
+ * completion_tokens or Anthropic's usage.input_tokens / output_tokens
+ * (plus its cache counts).  Returns 1 when found (u filled), 0 otherwise:
+ * absent, not integers, or out of range (negative, or a total above
+ * AT_LLM_MAX_CALL_TOKENS; u->out_of_range is then set, the rest of u
+ * unchanged). */
 int at_llm_usage_from_json(const json_t *resp, struct at_llm_usage *u);
 
 /* A rough token count of text for when a backend reports none: one token
@@ -43,9 +66,10 @@ struct at_llm_stream_acc {
     long long chars_out;       /* bytes of that output */
     struct at_llm_usage usage; /* last usage object seen */
     int have_usage;
-    int first_token; /* set once output arrived */
-    int done;        /* "[DONE]" seen */
-    int usage_only;  /* the last chunk had usage and no choices */
+    int usage_out_of_range; /* a usage object was out of range (ignored) */
+    int first_token;        /* set once output arrived */
+    int done;               /* "[DONE]" seen */
+    int usage_only;         /* the last chunk had usage and no choices */
     char model[128];
     char finish_reason[32];
 };

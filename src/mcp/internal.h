@@ -35,8 +35,9 @@ struct at__mcp_caller {
     struct at_mcp_session *session; /* borrowed; NULL when stateless */
     const char *proto;
     int stateless;
-    int loopback;
-    int has_token; /* an agent's job token */
+    int loopback;     /* a user admitted by the security layer */
+    unsigned granted; /* the user's actions (security/access.h) */
+    int has_token;    /* an agent's job token */
     struct at_token_info tok;
     char token[64];
     const json_t *meta; /* the request's _meta (borrowed) */
@@ -84,6 +85,9 @@ void at__mcp_call_unref(struct at__mcp_call *call);
 void at__mcp_call_finish(struct at__mcp_call *call, json_t *result);
 /* Register the call for notifications/cancelled (job id known). */
 void at__mcp_call_register(struct at__mcp_call *call);
+/* Take a call that was registered but never started out of the table (its
+ * job was refused); the caller answers it itself. */
+void at__mcp_call_forget(struct at__mcp_call *call);
 void at__mcp_notify_sessions(struct at_mcp *m, const char *method);
 
 /* tools.c */

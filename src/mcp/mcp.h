@@ -34,6 +34,8 @@
 struct at_mcp;
 
 struct at_monitor;
+struct at_trigger_svc;
+struct at_skills;
 
 struct at_mcp_cfg {
     const struct at_config *config; /* borrowed; outlives the server */
@@ -41,7 +43,9 @@ struct at_mcp_cfg {
     struct at_writer *writer;
     struct at_registry *registry;
     struct at_engine *engine;
-    struct at_monitor *monitor; /* traces; NULL: atlas.monitor.trace is unavailable */
+    struct at_monitor *monitor;      /* traces; NULL: atlas.monitor.trace is unavailable */
+    struct at_trigger_svc *triggers; /* NULL: atlas.triggers.* are unavailable */
+    struct at_skills *skills;        /* NULL: atlas.skills.* are unavailable */
     const char *data_dir;
     int64_t started_ms;
     size_t max_sessions;     /* 0: 1024 */
@@ -65,7 +69,8 @@ struct at_mcp_chan {
 
 /* What the transport knows about one incoming message. */
 struct at_mcp_ctx {
-    int loopback;              /* from the loopback interface or a local pipe */
+    int loopback;              /* a user the security layer admitted (not an agent) */
+    unsigned granted;          /* that user's actions (security/access.h bits) */
     const char *token;         /* bearer token (after "Bearer "), or NULL */
     const char *session_id;    /* Mcp-Session-Id, or NULL */
     const char *proto_header;  /* MCP-Protocol-Version, or NULL */
@@ -124,5 +129,11 @@ struct at_mcp_stats {
     size_t sessions;
 };
 void at_mcp_get_stats(struct at_mcp *m, struct at_mcp_stats *st);
+
+/* The platform tools' names, i < the count (NULL past the end), and the
+ * actions (security/access.h) a user needs to call one (read-only tools:
+ * read; the others: run).  Agents are judged by their contract instead. */
+const char *at_mcp_platform_tool_name(size_t i);
+unsigned at_mcp_tool_needs(const char *name);
 
 #endif

@@ -202,3 +202,56 @@ void at_mcp_id_key(const json_t *id, char *out, size_t n)
     else
         snprintf(out, n, "x:");
 }
+
+static int b64_val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int at_mcp_header_decode(const char *v, char *out, size_t n)
+{
+    size_t len = strlen(v);
+    if (n == 0)
+        return AT_EINVAL;
+    if (len < 11 || strncmp(v, "=?base64?", 9) != 0 || strcmp(v + len - 2, "?=") != 0) {
+        if (len >= n)
+            return AT_EINVAL;
+        memcpy(out, v, len + 1);
+        return 0;
+    }
+    const char *p = v + 9;
+    size_t plen = len - 11, k = 0;
+    if (plen % 4)
+        return AT_EINVAL;
+    for (size_t i = 0; i < plen; i += 4) {
+        int a = b64_val(p[i]), b = b64_val(p[i + 1]);
+        int c = p[i + 2] == '=' ? -2 : b64_val(p[i + 2]);
+        int d = p[i + 3] == '=' ? -2 : b64_val(p[i + 3]);
+        int last = i + 4 == plen;
+        if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2) ||
+            ((c == -2 || d == -2) && !last))
+            return AT_EINVAL;
+        unsigned x = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)(c < 0 ? 0 : c) << 6 |
+                     (unsigned)(d < 0 ? 0 : d);
+        unsigned char bytes[3] = {(unsigned char)(x >> 16), (unsigned char)(x >> 8),
+                                  (unsigned char)x};
+        int nb = c < 0 ? 1 : d < 0 ? 2 : 3;
+        for (int j = 0; j < nb; j++) {
+            if (k + 1 >= n || bytes[j] == 0)
+                return AT_EINVAL;
+            out[k++] = (char)bytes[j];
+        }
+    }
+    out[k] = '\0';
+    return 0;
+}

@@ -17,16 +17,16 @@
 #include <stddef.h>
 
 /* JSON-RPC 2.0 §5.1 and the MCP codes (2025-11-25 schema, 2026-07-28). */
-#define AT_MCP_PARSE_ERROR -32700
-#define AT_MCP_INVALID_REQUEST -32600
-#define AT_MCP_METHOD_NOT_FOUND -32601
-#define AT_MCP_INVALID_PARAMS -32602
-#define AT_MCP_INTERNAL_ERROR -32603
-#define AT_MCP_RESOURCE_NOT_FOUND -32002
-#define AT_MCP_HEADER_MISMATCH -32020     /* 2026-07-28: header disagrees with body */
-#define AT_MCP_MISSING_CAPABILITY -32021  /* 2026-07-28 */
-#define AT_MCP_UNSUPPORTED_VERSION -32022 /* 2026-07-28 */
-#define AT_MCP_REQUEST_CANCELLED -32800
+#define AT_MCP_PARSE_ERROR (-32700)
+#define AT_MCP_INVALID_REQUEST (-32600)
+#define AT_MCP_METHOD_NOT_FOUND (-32601)
+#define AT_MCP_INVALID_PARAMS (-32602)
+#define AT_MCP_INTERNAL_ERROR (-32603)
+#define AT_MCP_RESOURCE_NOT_FOUND (-32002)
+#define AT_MCP_HEADER_MISMATCH (-32020)     /* 2026-07-28: header disagrees with body */
+#define AT_MCP_MISSING_CAPABILITY (-32021)  /* 2026-07-28 */
+#define AT_MCP_UNSUPPORTED_VERSION (-32022) /* 2026-07-28 */
+#define AT_MCP_REQUEST_CANCELLED (-32800)
 
 /* Protocol revisions, newest first.  2026-07-28 is stateless. */
 #define AT_MCP_V2026 "2026-07-28"
@@ -99,6 +99,13 @@ json_t *at_mcp_versions_json(int stateless_only);
 /* Logging levels (RFC 5424 as MCP 2025-11-25 server/utilities/logging
  * names them): 0 debug .. 7 emergency; -1 when unknown. */
 int at_mcp_log_level(const char *name);
+
+/* The value of a standard header (Mcp-Method, Mcp-Name) as the client
+ * meant it: MCP 2026-07-28 sends values that are not printable ASCII as
+ * "=?base64?<base64 of the UTF-8>?="; anything else is taken as is.
+ * Writes a NUL-terminated string into out and returns 0, or AT_EINVAL
+ * (bad base64, a NUL in the decoded value, or more than n - 1 bytes). */
+int at_mcp_header_decode(const char *v, char *out, size_t n);
 
 /* A string form of a JSON-RPC id for tables ("s:abc" / "n:12"), into out. */
 void at_mcp_id_key(const json_t *id, char *out, size_t n);

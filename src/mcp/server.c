@@ -187,6 +187,18 @@ void at__mcp_call_register(struct at__mcp_call *call)
     pthread_mutex_unlock(&call->mu);
 }
 
+void at__mcp_call_forget(struct at__mcp_call *call)
+{
+    struct at_mcp *m = call->m;
+    pthread_mutex_lock(&call->mu);
+    call->answered = 1;
+    pthread_mutex_unlock(&call->mu);
+    pthread_mutex_lock(&m->mu);
+    if (at_map_get(&m->calls, call->key) == call)
+        at_map_del(&m->calls, call->key);
+    pthread_mutex_unlock(&m->mu);
+}
+
 void at__mcp_call_finish(struct at__mcp_call *call, json_t *result)
 {
     struct at_mcp *m = call->m;
@@ -420,17 +432,43 @@ static json_t *unsupported_data(const char *requested)
                      requested ? requested : "");
 }
 
-/* MCP 2026-07-28 standard headers: Mcp-Method must equal the body's
- * method, Mcp-Name the params field it mirrors. */
+/* A standard header's value equals want (MCP 2026-07-28: values that are
+ * not ASCII come as =?base64?...?=; RFC 9110 §5.5: the optional whitespace
+ * around a field value is not part of it). */
+static int header_is(const char *hdr, const char *want)
+{
+    while (*hdr == ' ' || *hdr == '\t')
+        hdr++;
+    size_t n = strlen(hdr);
+    while (n > 0 && (hdr[n - 1] == ' ' || hdr[n - 1] == '\t'))
+        n--;
+    char v[2048];
+    if (n >= sizeof(v))
+        return 0;
+    memcpy(v, hdr, n);
+    v[n] = '\0';
+    if (strncmp(v, "=?base64?", 9) != 0)
+        return strcmp(v, want) == 0;
+    char d[2048];
+    return at_mcp_header_decode(v, d, sizeof(d)) == 0 && strcmp(d, want) == 0;
+}
+
+/* MCP 2026-07-28 standard headers: Mcp-Method is required and equals the
+ * body's method; Mcp-Name is required for tools/call and prompts/get
+ * (params.name) and resources/read (params.uri) and equals it.  Else 400
+ * with HeaderMismatch (-32020). */
 static int check_headers(const struct at_mcp_ctx *ctx, const struct at_mcp_msg *msg,
                          struct at_mcp_answer *ans)
 {
-    if (ctx->method_header && strcmp(ctx->method_header, msg->method) != 0) {
+    if (!ctx->method_header || !header_is(ctx->method_header, msg->method)) {
         char text[300];
-        snprintf(text, sizeof(text),
-                 "Mcp-Method header \"%.100s\" does not match the body's "
-                 "method \"%.100s\"",
-                 ctx->method_header, msg->method);
+        if (!ctx->method_header)
+            snprintf(text, sizeof(text), "the Mcp-Method header is missing");
+        else
+            snprintf(text, sizeof(text),
+                     "Mcp-Method header \"%.100s\" does not match the body's "
+                     "method \"%.100s\"",
+                     ctx->method_header, msg->method);
         fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH, text, NULL);
         return -1;
     }
@@ -439,12 +477,16 @@ static int check_headers(const struct at_mcp_ctx *ctx, const struct at_mcp_msg *
         field = "name";
     else if (!strcmp(msg->method, "resources/read"))
         field = "uri";
-    if (field && ctx->name_header) {
-        const char *v = json_string_value(json_object_get(msg->params, field));
-        if (!v || strcmp(v, ctx->name_header) != 0) {
+    const char *v = field ? json_string_value(json_object_get(msg->params, field)) : NULL;
+    if (field && (ctx->name_header || v)) {
+        /* MCP 2026-07-28: a name that is not ASCII comes base64-encoded */
+        if (!ctx->name_header || !v || !header_is(ctx->name_header, v)) {
             char text[300];
-            snprintf(text, sizeof(text), "Mcp-Name header \"%.100s\" does not match params.%s",
-                     ctx->name_header, field);
+            if (!ctx->name_header)
+                snprintf(text, sizeof(text), "the Mcp-Name header is missing (params.%s)", field);
+            else
+                snprintf(text, sizeof(text), "Mcp-Name header \"%.100s\" does not match params.%s",
+                         ctx->name_header, field);
             fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH, text, NULL);
             return -1;
         }
@@ -454,8 +496,8 @@ static int check_headers(const struct at_mcp_ctx *ctx, const struct at_mcp_msg *
 
 int at__mcp_platform_allowed(const struct at__mcp_caller *c)
 {
-    /* until the security layer lands: agents by their contract, anyone
-     * else only from loopback (DESIGN.md principle 5) */
+    /* agents by their contract; users admitted by the security layer by
+     * their role, tool by tool (at__mcp_user_may) */
     return c->has_token ? c->tok.platform_tools : c->loopback;
 }
 
@@ -465,13 +507,25 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
 {
     memset(c, 0, sizeof(*c));
     c->loopback = ctx->loopback;
+    c->granted = ctx->granted;
     c->log_level = -1;
     c->can_stream = ctx->can_stream;
     c->meta = msg->meta;
     const char *hdr = ctx->proto_header;
-    const char *mver =
-        msg->meta ? json_string_value(json_object_get(msg->meta, AT_MCP_META_VERSION)) : NULL;
-    if (hdr && !at_mcp_version_supported(hdr)) {
+    const json_t *mv = msg->meta ? json_object_get(msg->meta, AT_MCP_META_VERSION) : NULL;
+    const char *mver = json_string_value(mv);
+    if ((mv || (hdr && at_mcp_version_stateless(hdr))) && msg->kind == AT_MCP_REQUEST &&
+        (!mver || !json_is_object(json_object_get(msg->meta, AT_MCP_META_CLIENT_CAPS)))) {
+        /* MCP 2026-07-28: every request carries the _meta envelope; one
+         * without its required fields is Invalid params, HTTP 400 */
+        fail(ans, 400, msg->id, AT_MCP_INVALID_PARAMS,
+             "a 2026-07-28 request needs params._meta with "
+             "io.modelcontextprotocol/protocolVersion and "
+             "io.modelcontextprotocol/clientCapabilities",
+             NULL);
+        return -1;
+    }
+    if (hdr && !mver && !at_mcp_version_supported(hdr)) {
         /* MCP 2025-11-25 basic/transports "Protocol Version Header" */
         char text[160];
         snprintf(text, sizeof(text), "unsupported MCP-Protocol-Version \"%.40s\"", hdr);
@@ -479,16 +533,22 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
         return -1;
     }
     if (mver) {
-        /* MCP 2026-07-28: the request carries its own revision */
+        /* MCP 2026-07-28: the request carries its own revision; the
+         * header must repeat it (HeaderMismatch before anything else) */
+        if (hdr && !header_is(hdr, mver)) {
+            fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH,
+                 "MCP-Protocol-Version header does not match _meta protocolVersion", NULL);
+            return -1;
+        }
         if (!at_mcp_version_supported(mver) || !at_mcp_version_stateless(mver)) {
             char text[160];
             snprintf(text, sizeof(text), "unsupported protocol version \"%.40s\"", mver);
             fail(ans, 400, msg->id, AT_MCP_UNSUPPORTED_VERSION, text, unsupported_data(mver));
             return -1;
         }
-        if (hdr && strcmp(hdr, mver) != 0) {
+        if (!hdr) {
             fail(ans, 400, msg->id, AT_MCP_HEADER_MISMATCH,
-                 "MCP-Protocol-Version header does not match _meta protocolVersion", NULL);
+                 "the MCP-Protocol-Version header is missing", NULL);
             return -1;
         }
         if (msg->kind == AT_MCP_REQUEST && check_headers(ctx, msg, ans))
@@ -611,6 +671,17 @@ static json_t *do_discover(void)
     return r;
 }
 
+/* Methods of the 2025 revisions that 2026-07-28 removed. */
+static int removed_method(const char *method)
+{
+    static const char *const removed[] = {"initialize", "ping", "logging/setLevel",
+                                          "resources/subscribe", "resources/unsubscribe"};
+    for (size_t i = 0; i < sizeof(removed) / sizeof(removed[0]); i++)
+        if (!strcmp(method, removed[i]))
+            return 1;
+    return 0;
+}
+
 static void answer(struct at_mcp_answer *ans, const json_t *id, json_t *result)
 {
     ans->status = 200;
@@ -644,6 +715,15 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const str
     json_t *result = NULL;
     char err[512] = "";
     int rc;
+    if (c->stateless && removed_method(method)) {
+        /* MCP 2026-07-28 basic/transports: a method the server does not
+         * implement is 404 with Method not found */
+        char text[200];
+        snprintf(text, sizeof(text), "Method not found: %.120s (not part of revision 2026-07-28)",
+                 method);
+        fail(ans, 404, msg->id, AT_MCP_METHOD_NOT_FOUND, text, NULL);
+        return;
+    }
     if (!strcmp(method, "ping")) {
         answer(ans, msg->id, json_object());
     } else if (!strcmp(method, "server/discover")) {
@@ -685,10 +765,15 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const str
             return;
         }
         rc = at__mcp_resources_read(m, c, uri, &result, err, sizeof(err));
-        if (rc)
+        if (rc) {
+            /* 2026-07-28 (SEP-2164): an unknown resource is Invalid params */
+            if (c->stateless && rc == AT_MCP_RESOURCE_NOT_FOUND)
+                rc = AT_MCP_INVALID_PARAMS;
             fail(ans, 200, msg->id, rc, err, json_pack("{s:s}", "uri", uri));
-        else
+        } else {
+            cacheable(c, result); /* 2026-07-28: ReadResourceResult has ttlMs, cacheScope */
             answer(ans, msg->id, result);
+        }
     } else if (!strcmp(method, "resources/subscribe") || !strcmp(method, "resources/unsubscribe")) {
         const char *uri = json_string_value(json_object_get(params, "uri"));
         if (!uri) {
@@ -746,7 +831,7 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const str
     } else {
         char text[200];
         snprintf(text, sizeof(text), "Method not found: %.120s", method);
-        fail(ans, 200, msg->id, AT_MCP_METHOD_NOT_FOUND, text, NULL);
+        fail(ans, c->stateless ? 404 : 200, msg->id, AT_MCP_METHOD_NOT_FOUND, text, NULL);
     }
 }
 
@@ -773,7 +858,8 @@ void at_mcp_handle(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct 
     memset(ans, 0, sizeof(*ans));
     struct at__mcp_caller c;
     if (msg->kind == AT_MCP_REQUEST && !strcmp(msg->method, "initialize") &&
-        !(msg->meta && json_object_get(msg->meta, AT_MCP_META_VERSION))) {
+        !(msg->meta && json_object_get(msg->meta, AT_MCP_META_VERSION)) &&
+        !(ctx->proto_header && at_mcp_version_stateless(ctx->proto_header))) {
         atomic_fetch_add(&m->n_requests, 1);
         if (ctx->proto_header && !at_mcp_version_supported(ctx->proto_header)) {
             fail(ans, 400, msg->id, AT_MCP_UNSUPPORTED_VERSION, "unsupported MCP-Protocol-Version",
@@ -879,9 +965,11 @@ int at__mcp_paginate(json_t *all, const char *cursor, size_t page, const char *k
 {
     size_t start = 0, n = json_array_size(all);
     if (cursor) {
-        /* our cursors are "p<offset>"; anything else is not ours */
+        /* our cursors are "p<offset>", the offset a positive multiple of
+         * the page: anything else was never issued */
         long long off;
-        if (cursor[0] != 'p' || at_parse_i64(cursor + 1, 0, 1LL << 40, &off) || (size_t)off > n)
+        if (cursor[0] != 'p' || at_parse_i64(cursor + 1, 1, 1LL << 40, &off) || (size_t)off > n ||
+            page == 0 || (size_t)off % page != 0)
             return AT_EINVAL;
         start = (size_t)off;
     }

@@ -18,7 +18,7 @@ void at_mcp_sessions_init(struct at_mcp_sessions *t, size_t max, int64_t idle_ms
     pthread_mutex_init(&t->mu, NULL);
     at_map_init(&t->map);
     t->max = max ? max : 1024;
-    t->idle_ms = idle_ms > 0 ? idle_ms : 3600 * 1000;
+    t->idle_ms = idle_ms > 0 ? idle_ms : 3600L * 1000;
 }
 
 static void session_free(struct at_mcp_session *s)

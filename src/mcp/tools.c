@@ -19,11 +19,16 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/id.h"
 #include "base/log.h"
 #include "exec/job.h"
 #include "json/json.h"
 #include "json/schema.h"
 #include "monitor/monitor.h"
+#include "security/access.h"
+#include "skills/skills.h"
+#include "trigger/service.h"
+#include "trigger/trigger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +61,8 @@ static int is_content_list(const json_t *v)
     json_array_foreach(v, i, b)
     {
         const char *t = json_string_value(json_object_get(b, "type"));
-        if (!t || (strcmp(t, "text") && strcmp(t, "image") && strcmp(t, "audio") &&
-                   strcmp(t, "resource") && strcmp(t, "resource_link")))
+        if (!t || (strcmp(t, "text") != 0 && strcmp(t, "image") != 0 && strcmp(t, "audio") != 0 &&
+                   strcmp(t, "resource") != 0 && strcmp(t, "resource_link") != 0))
             return 0;
     }
     return 1;
@@ -80,6 +85,10 @@ json_t *at__mcp_render_output(const json_t *output)
 }
 
 /* ---- the platform tool table ---- */
+
+struct tool_ctx;
+static int t_skills_list(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_skills_invoke(struct tool_ctx *t, json_t *args, json_t **result);
 
 struct tool_ctx {
     const json_t *meta; /* the request's _meta */
@@ -142,6 +151,9 @@ static int t_queue_drain(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_metrics(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_monitor_trace(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_triggers_list(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_triggers_fire(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_triggers_history(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
     {"atlas.registry.list", "List agents",
@@ -256,12 +268,43 @@ static const struct ptool ptools[] = {
      "\"uptime_s\":{\"type\":\"number\"},\"pid\":{\"type\":\"integer\"},\"agents\":{\"type\":"
      "\"integer\"},\"engine\":" S_ENGINE "}}",
      t_monitor_health, NULL, 1},
-    {"atlas.skills.list", "List skills", "Platform skills an agent may use.", S_NONE,
-     S_UNAVAILABLE_OUT, NULL, "skills", 1},
-    {"atlas.skills.invoke", "Invoke a skill", "Invoke a platform skill.",
+    {"atlas.triggers.list", "List triggers",
+     "The registered triggers (cron, webhook, conversational, alertmanager): target, schedule or "
+     "path, state, firings (docs/triggers.md).",
+     S_NONE,
+     "{\"type\":\"object\",\"required\":[\"triggers\"],\"properties\":{\"triggers\":{"
+     "\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}",
+     t_triggers_list, NULL, 1},
+    {"atlas.triggers.fire", "Fire a trigger",
+     "Fire a trigger by hand (source manual); `input` is merged over its mapped input.",
+     "{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":{\"type\":"
+     "\"string\"},\"input\":{\"type\":\"object\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"id\",\"job_id\"],\"properties\":{\"id\":{"
+     "\"type\":\"string\"},\"job_id\":{\"type\":\"string\"},\"status\":{\"type\":"
+     "\"string\"}}}",
+     t_triggers_fire, NULL, 0},
+    {"atlas.triggers.history", "Trigger history",
+     "A trigger's last firings, newest first, with their jobs and outcomes.",
+     "{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":{\"type\":"
+     "\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10000}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"firings\"],\"properties\":{\"firings\":{"
+     "\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}",
+     t_triggers_history, NULL, 1},
+    {"atlas.skills.list", "List skills",
+     "Platform skills an agent may use: those its contract declares in requires.skills "
+     "(docs/skills.md).",
+     S_NONE,
+     "{\"type\":\"object\",\"required\":[\"skills\"],\"properties\":{\"skills\":{"
+     "\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\","
+     "\"version\",\"kind\"]}}}}",
+     t_skills_list, NULL, 1},
+    {"atlas.skills.invoke", "Invoke a skill",
+     "Invoke a platform skill inside the calling job (its spans, tokens and cost are the "
+     "job's); only skills the contract declares in requires.skills.",
      "{\"type\":\"object\",\"required\":[\"skill\"],\"properties\":{\"skill\":{\"type\":"
      "\"string\"},\"input\":{\"type\":\"object\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "skills", 0},
+     "{\"type\":\"object\"}", t_skills_invoke, NULL, 0},
 };
 
 #define NPTOOLS (sizeof(ptools) / sizeof(ptools[0]))
@@ -282,7 +325,14 @@ static void build_tables(void)
             at_json_parse(ptools[i].output, strlen(ptools[i].output), 0, &out, NULL))
             abort(); /* a typo in the table above */
         tables.input[i] = in;
-        tables.output[i] = out;
+        /* an error result carries {code, message} as structuredContent
+         * (docs/mcp.md): the published outputSchema admits it, so clients
+         * that validate structuredContent against it (the TS SDK 1.x, also
+         * on isError) show the tool error instead of throwing */
+        json_t *err = json_pack("{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}}", "type", "object", "required",
+                                "code", "message", "properties", "code", "type", "string",
+                                "message", "type", "string");
+        tables.output[i] = json_pack("{s:s,s:[o,o]}", "type", "object", "anyOf", out, err);
         if (at_schema_new(in, &tables.validator[i], NULL))
             abort();
     }
@@ -350,9 +400,27 @@ static json_t *agent_tool_json(const struct at_reg_agent *a)
     return t;
 }
 
+const char *at_mcp_platform_tool_name(size_t i)
+{
+    return i < NPTOOLS ? ptools[i].name : NULL;
+}
+
+unsigned at_mcp_tool_needs(const char *name)
+{
+    size_t i;
+    const struct ptool *p = ptool_find(name, &i);
+    return p && p->read_only ? AT_ACCESS_READ : AT_ACCESS_RUN;
+}
+
+/* A user (not an agent) whose role grants what the tool needs. */
+static int user_may(const struct at__mcp_caller *c, unsigned needs)
+{
+    return !c->has_token && c->loopback && (c->granted & needs) == needs;
+}
+
 static int may_run_agents(const struct at__mcp_caller *c)
 {
-    return !c->has_token || c->tok.spawn_agents;
+    return c->has_token ? c->tok.spawn_agents : user_may(c, AT_ACCESS_RUN);
 }
 
 int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const char *cursor,
@@ -362,9 +430,12 @@ int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const c
     json_t *all = json_array();
     int platform = at__mcp_platform_allowed(c);
     for (size_t i = 0; i < NPTOOLS; i++) {
-        int spawn_only = c->has_token && !platform && c->tok.spawn_agents &&
-                         strcmp(ptools[i].name, "atlas.exec.spawn") == 0;
-        if (platform || spawn_only)
+        int spawn_only =
+            c->has_token && !platform &&
+            ((c->tok.spawn_agents && strcmp(ptools[i].name, "atlas.exec.spawn") == 0) ||
+             strncmp(ptools[i].name, "atlas.skills.", 13) == 0);
+        if ((platform && (c->has_token || user_may(c, at_mcp_tool_needs(ptools[i].name)))) ||
+            spawn_only)
             json_array_append_new(all, ptool_json(i));
     }
     if (may_run_agents(c) && m->cfg.registry) {
@@ -445,8 +516,10 @@ static void call_on_event(const char *job_id, const char *event, json_t *data, v
     } else if (strcmp(event, "log") == 0) {
         const char *stream = json_string_value(json_object_get(data, "stream"));
         const char *text = json_string_value(json_object_get(data, "text"));
-        /* agent log messages are "info"; stderr stays in the job log */
-        if (!stream || strcmp(stream, "mcp") != 0 || !text || call->log_level > 1)
+        /* agent log messages are "info"; stderr stays in the job log.
+         * MCP 2026-07-28: a request without _meta logLevel gets none */
+        if (!stream || strcmp(stream, "mcp") != 0 || !text || call->log_level > 1 ||
+            (call->stateless && call->log_level < 0))
             return;
         json_t *p =
             json_pack("{s:s,s:s,s:s}", "level", "info", "logger", call->agent, "data", text);
@@ -476,8 +549,15 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
         call->span_started_ms = at_wall_ms();
     }
     snprintf(call->agent, sizeof(call->agent), "%s", agent);
+    /* The job's id is chosen here and the call registered before the job
+     * can start: an agent's first request to its caller (sampling,
+     * elicitation) and a client's notifications/cancelled find the call by
+     * it, and a fast job can run before the submission returns. */
+    at_id_new("job", call->job_id);
+    at__mcp_call_register(call);
     atomic_fetch_add(&call->refs, 2); /* on_done and the event subscription */
     struct at_submit s = {
+        .job_id = call->job_id,
         .agent = chain ? NULL : agent,
         .chain = chain,
         .input = input,
@@ -489,28 +569,32 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
         .on_event = call_on_event,
         .event_arg = call,
     };
+    /* the one event shape every run has (docs/triggers.md): a spawn's
+     * identity is the job that spawned it */
+    json_t *who = c->has_token ? json_pack("{s:s}", "job", c->tok.job_id) : NULL;
+    json_t *ev = at_trigger_event_plain(c->has_token ? "spawn" : "mcp", chain ? NULL : agent, chain,
+                                        input, who);
+    s.event = ev;
     struct at_diag d;
     at_diag_clear(&d);
     struct at_job *job = NULL;
     int rc = c->has_token ? at_engine_spawn(e, &c->tok, &s, &job, &d)
                           : at_engine_submit(e, &s, &job, &d);
+    json_decref(ev);
+    json_decref(who);
     if (rc) {
         atomic_fetch_sub(&call->refs, 2);
-        pthread_mutex_lock(&call->mu);
-        call->answered = 1;
-        pthread_mutex_unlock(&call->mu);
+        at__mcp_call_forget(call);
         at__mcp_call_unref(call);
         char msg[1200];
-        if (d.pointer[0])
+        if (d.pointer[0] && !strstr(d.msg, d.pointer)) /* schema messages name it */
             snprintf(msg, sizeof(msg), "%s (at %s)", d.msg, d.pointer);
         else
             snprintf(msg, sizeof(msg), "%s", d.msg[0] ? d.msg : at_err_msg(rc));
         *result = at__mcp_tool_error(rc, msg, platform);
         return rc == AT_ENOENT && !platform ? AT_ENOENT : 0;
     }
-    snprintf(call->job_id, sizeof(call->job_id), "%s", job->rec.id);
     at_job_unref(job);
-    at__mcp_call_register(call);
     at__mcp_call_unref(call);
     return AT_AGAIN;
 }
@@ -657,6 +741,63 @@ static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
+/* ---- triggers (src/trigger/service.h) ---- */
+
+static int no_triggers(json_t **result)
+{
+    *result = at__mcp_tool_error(AT_EUNAVAIL, "triggers are not running in this daemon", 1);
+    return 0;
+}
+
+static int t_triggers_list(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)args;
+    if (!t->m->cfg.triggers)
+        return no_triggers(result);
+    *result = ok(json_pack("{s:o}", "triggers", at_trigger_list(t->m->cfg.triggers)));
+    return 0;
+}
+
+static int t_triggers_fire(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.triggers)
+        return no_triggers(result);
+    if (t->c->has_token && !t->c->tok.spawn_agents) {
+        *result = at__mcp_tool_error(AT_EPERM,
+                                     "firing a trigger starts a run: the agent's contract must "
+                                     "set requires.spawn_agents: true",
+                                     0);
+        return 0;
+    }
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    if (at_trigger_fire(t->m->cfg.triggers, at_json_str(args, "name", ""),
+                        json_object_get(args, "input"), &out, &d)) {
+        *result = at__mcp_tool_error(d.code ? d.code : AT_EINTERNAL, d.msg, 0);
+        return 0;
+    }
+    *result = ok(out);
+    return 0;
+}
+
+static int t_triggers_history(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.triggers)
+        return no_triggers(result);
+    json_t *lim = json_object_get(args, "limit");
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    if (at_trigger_history(t->m->cfg.triggers, at_json_str(args, "name", ""),
+                           lim ? (int)json_integer_value(lim) : 20, &out, &d)) {
+        *result = at__mcp_tool_error(d.code ? d.code : AT_EINTERNAL, d.msg, 0);
+        return 0;
+    }
+    *result = ok(json_pack("{s:o}", "firings", out));
+    return 0;
+}
+
 static int t_queue_drain(struct tool_ctx *t, json_t *args, json_t **result)
 {
     int on = !json_is_false(json_object_get(args, "drain"));
@@ -800,6 +941,133 @@ static int t_monitor_health(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
+/* ---- skills (src/skills/, docs/skills.md) ---- */
+
+/* The caller as the skills see it: an agent's job (its contract's
+ * requires, resolved from the registry by the token's name@version) or a
+ * user.  *agent_ref holds the contract (release with at_reg_agent_unref). */
+static int skill_caller(struct tool_ctx *t, struct at_skill_caller *sc,
+                        struct at_reg_agent **agent_ref, char *name, size_t n)
+{
+    memset(sc, 0, sizeof(*sc));
+    *agent_ref = NULL;
+    if (!t->c->has_token)
+        return 0;
+    char ref[sizeof(t->c->tok.agent)];
+    snprintf(ref, sizeof(ref), "%s", t->c->tok.agent);
+    char *at = strrchr(ref, '@');
+    if (at)
+        *at = ':';
+    if (at_registry_resolve(t->m->cfg.registry, ref, agent_ref))
+        return AT_ENOENT;
+    snprintf(name, n, "%s", (*agent_ref)->contract->name);
+    sc->agent = name;
+    sc->job_id = t->c->tok.job_id;
+    sc->root_id = t->c->tok.root_id[0] ? t->c->tok.root_id : t->c->tok.job_id;
+    sc->requires = json_object_get((*agent_ref)->contract->json, "requires");
+    return 0;
+}
+
+static int no_skills(json_t **result)
+{
+    *result = at__mcp_tool_error(AT_EUNAVAIL, "skills are not running in this daemon", 1);
+    return 0;
+}
+
+static int t_skills_list(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)args;
+    if (!t->m->cfg.skills)
+        return no_skills(result);
+    struct at_skill_caller sc;
+    struct at_reg_agent *a;
+    char name[AT_AGENT_NAME_MAX * 2 + 2];
+    if (skill_caller(t, &sc, &a, name, sizeof(name))) {
+        *result = at__mcp_tool_error(AT_ENOENT, "the calling agent is no longer registered", 1);
+        return 0;
+    }
+    *result = ok(at_skills_list_json(t->m->cfg.skills, sc.agent ? &sc : NULL));
+    at_reg_agent_unref(a);
+    return 0;
+}
+
+static void skill_done(void *arg, int rc, json_t *output, const struct at_diag *d)
+{
+    struct at__mcp_call *call = arg;
+    json_t *r;
+    if (rc) {
+        r = at__mcp_tool_error(rc, d && d->msg[0] ? d->msg : at_err_msg(rc), 1);
+        if (d && d->pointer[0])
+            json_object_set_new(json_object_get(r, "structuredContent"), "pointer",
+                                json_string(d->pointer));
+        json_decref(output);
+    } else {
+        if (!json_is_object(output)) {
+            json_t *w = json_pack("{s:o}", "result", output ? output : json_null());
+            output = w;
+        }
+        r = ok(output);
+    }
+    at__mcp_call_finish(call, r);
+    at__mcp_call_unref(call);
+}
+
+static int t_skills_invoke(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    struct at_skills *sk = t->m->cfg.skills;
+    if (!sk)
+        return no_skills(result);
+    const char *skill = at_json_str(args, "skill", "");
+    json_t *input = json_object_get(args, "input");
+    struct at_skill_caller sc;
+    struct at_reg_agent *a;
+    char name[AT_AGENT_NAME_MAX * 2 + 2];
+    if (skill_caller(t, &sc, &a, name, sizeof(name))) {
+        *result = at__mcp_tool_error(AT_ENOENT, "the calling agent is no longer registered", 1);
+        return 0;
+    }
+    /* an agent-backed skill is a child job of the caller: its trace and
+     * budget are the caller's (the declaration grants the spawn) */
+    char target[AT_AGENT_NAME_MAX * 2 + 2];
+    struct at_diag d;
+    at_diag_clear(&d);
+    int kind = at_skills_agent_target(sk, &sc, skill, target, sizeof(target), &d);
+    if (kind < 0) {
+        *result = at__mcp_tool_error(kind, d.msg, 1);
+        at_reg_agent_unref(a);
+        return 0;
+    }
+    if (kind == 1) {
+        at_reg_agent_unref(a);
+        struct at__mcp_caller c2 = *t->c;
+        c2.tok.spawn_agents = 1;
+        struct tool_ctx t2 = *t;
+        t2.c = &c2;
+        return start_job(&t2, target, NULL, input, 0, 1, result);
+    }
+    struct at__mcp_call *call = at__mcp_call_new(t->m, t->chan, t->id, t->c, t->progress_token);
+    if (t->c->has_token && t->m->cfg.monitor) {
+        snprintf(call->span_tool, sizeof(call->span_tool), "skill:%s", skill);
+        snprintf(call->span_job, sizeof(call->span_job), "%s", t->c->tok.job_id);
+        snprintf(call->span_root, sizeof(call->span_root), "%s", t->c->tok.root_id);
+        call->span_started_ms = at_wall_ms();
+    }
+    atomic_fetch_add(&call->refs, 1); /* the skill's answer */
+    int rc = at_skills_invoke_async(sk, &sc, skill, input, skill_done, call);
+    at_reg_agent_unref(a);
+    if (rc) {
+        atomic_fetch_sub(&call->refs, 1);
+        pthread_mutex_lock(&call->mu);
+        call->answered = 1;
+        pthread_mutex_unlock(&call->mu);
+        at__mcp_call_unref(call);
+        *result = at__mcp_tool_error(rc, "too many skill calls wait (skills.queue)", 1);
+        return 0;
+    }
+    at__mcp_call_unref(call);
+    return AT_AGAIN;
+}
+
 /* ---- tools/call ---- */
 
 int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const json_t *params,
@@ -831,7 +1099,10 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
     const struct ptool *p = ptool_find(name, &i);
     if (p) {
         int spawn = strcmp(p->name, "atlas.exec.spawn") == 0;
-        int allowed = at__mcp_platform_allowed(c) || (spawn && c->has_token);
+        /* a job may use its declared skills without requires.platform_tools
+         * (the grant is checked by the skills layer) */
+        int skills = strncmp(p->name, "atlas.skills.", 13) == 0;
+        int allowed = at__mcp_platform_allowed(c) || ((spawn || skills) && c->has_token);
         if (!allowed) {
             char msg[400];
             if (c->has_token)
@@ -841,8 +1112,16 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
                          c->tok.agent);
             else
                 snprintf(msg, sizeof(msg),
-                         "platform tools are only available from loopback "
-                         "or with a job token");
+                         "platform tools need a token (a user's, or an agent's job token)");
+            *result = at__mcp_tool_error(AT_EPERM, msg, 1);
+            return 0;
+        }
+        if (!c->has_token && !user_may(c, at_mcp_tool_needs(p->name))) {
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "%s needs the \"%s\" action, which this token's role "
+                     "does not grant",
+                     p->name, at_access_action_name(at_mcp_tool_needs(p->name)));
             *result = at__mcp_tool_error(AT_EPERM, msg, 1);
             return 0;
         }
@@ -862,8 +1141,8 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         at_diag_clear(&d);
         if (at_schema_validate(tables.validator[i], a, &d)) {
             char msg[1200];
-            snprintf(msg, sizeof(msg), "invalid arguments for %s: %s%s%s", p->name, d.msg,
-                     d.pointer[0] ? " at " : "", d.pointer);
+            /* the message starts with the pointer (none for the root) */
+            snprintf(msg, sizeof(msg), "invalid arguments for %s: %s", p->name, d.msg);
             *result = at__mcp_tool_error(AT_ESCHEMA, msg, 1);
             json_decref(a);
             return 0;

@@ -14,6 +14,7 @@
 #include "json/json.h"
 #include "monitor/internal.h"
 #include "monitor/trace.h"
+#include "security/secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +39,9 @@ struct batch {
     int prune;
     int64_t prune_before;
     long long prune_max;
+    int job_prune;
+    int64_t job_prune_before;
+    long long job_prune_keep;
 };
 
 #define GROW(arr, n, cap)                                                                          \
@@ -107,6 +111,16 @@ static int batch_run(struct at_store *s, void *arg)
         if (deleted)
             at_info("monitor", "retention: pruned %d trace(s)", deleted);
     }
+    if (b->job_prune) {
+        int deleted = 0;
+        if ((r = s->ops->job_prune(s, b->job_prune_before, b->job_prune_keep, 2000, &deleted)) &&
+            !rc)
+            rc = r;
+        if (deleted)
+            at_info("monitor", "retention: pruned %d job tree(s) (store.jobs)", deleted);
+        if (deleted >= 2000)
+            atomic_store(&b->m->job_prune_more, 1); /* a backlog: the next pass soon */
+    }
     return rc;
 }
 
@@ -131,7 +145,7 @@ static void batch_done(int rc, void *arg)
 
 static void batch_submit(struct at_monitor *m, struct batch *b)
 {
-    if (!b->nlines && !b->nspans && !b->nusage && !b->nflushed && !b->prune) {
+    if (!b->nlines && !b->nspans && !b->nusage && !b->nflushed && !b->prune && !b->job_prune) {
         batch_free(b);
         return;
     }
@@ -163,8 +177,18 @@ static void keep_line(struct at_monitor *m, struct mon_live *l, const char *stre
         m->log_dropped_bytes += len;
         return;
     }
+    /* an agent may print a secret it was given: the stored line never
+     * holds it (docs/security.md "Secrets") */
+    struct at_buf clean;
+    at_buf_init(&clean, len * 16 + 1024);
+    if (m->cfg.secrets && at_secrets_contains(m->cfg.secrets, text, len) &&
+        at_secrets_redact(m->cfg.secrets, text, len, &clean) > 0) {
+        text = clean.p;
+        len = clean.len;
+    }
     l->bytes += len;
     json_t *t = json_stringn(text, len);
+    at_buf_release(&clean);
     if (!t)
         return;
     json_t *line = json_pack("{s:i,s:I,s:s,s:o}", "seq", ++l->seq, "ts_ms",
@@ -477,6 +501,17 @@ static void process(struct at_monitor *m, struct mon_item *list)
         b->prune_max = m->cfg.max_bytes;
         m->next_prune_ms = now + (int64_t)(m->cfg.prune_interval_s * 1000.0);
     }
+    if (atomic_exchange(&m->job_prune_more, 0) && m->next_job_prune_ms > now + 1000)
+        m->next_job_prune_ms = now + 1000;
+    if (now >= m->next_job_prune_ms &&
+        (m->cfg.job_retention_days > 0 || m->cfg.job_max_count > 0)) {
+        b->job_prune = 1;
+        b->job_prune_before = m->cfg.job_retention_days > 0
+                                  ? now - (int64_t)(m->cfg.job_retention_days * 86400000.0)
+                                  : 0;
+        b->job_prune_keep = m->cfg.job_max_count > 0 ? m->cfg.job_max_count : -1;
+        m->next_job_prune_ms = now + (int64_t)(m->cfg.job_prune_interval_s * 1000.0);
+    }
     batch_submit(m, b);
 }
 
@@ -484,16 +519,35 @@ void *at__mon_main(void *arg)
 {
     struct at_monitor *m = arg;
     m->next_prune_ms = at_wall_ms() + 1000;
+    m->next_job_prune_ms = m->next_prune_ms;
     pthread_mutex_lock(&m->mu);
+    int linger = 0;
     for (;;) {
+        if (linger && !m->stop && m->qlen == 0) {
+            /* work came in just now: more is likely soon, and the items
+             * pushed meanwhile are taken as one batch when this short
+             * wait ends, instead of one wakeup of this thread per finished
+             * job (push does not signal while it lingers) */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += AT_MON_LINGER_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+        }
+        m->idle = 1;
         while (!m->stop && m->qlen == 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT &&
-                at_wall_ms() >= m->next_prune_ms)
+                (at_wall_ms() >= m->next_prune_ms || at_wall_ms() >= m->next_job_prune_ms))
                 break; /* time for retention */
         }
+        m->idle = 0;
+        linger = m->qlen > 0;
         struct mon_item *list = m->qhead;
         m->qhead = m->qtail = NULL;
         m->qlen = 0;

@@ -12,6 +12,7 @@
 #include "contract/yaml.h"
 #include "json/json.h"
 #include "llm/gateway.h"
+#include "monitor/costs.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -398,7 +399,7 @@ static void on_judge(void *arg, const struct at_llm_result *res, json_t *body)
     struct run *r = jg->run;
     const struct at_eval_check *c = &r->ev->checks[jg->check];
     atomic_fetch_sub(r->hooks->inflight, 1);
-    long long tokens = res->usage.tokens_in + res->usage.tokens_out;
+    long long tokens = at_monitor_tokens_add(res->usage.tokens_in, res->usage.tokens_out);
     if (res->code) {
         char detail[600];
         snprintf(detail, sizeof(detail), "the model call failed: %s",

@@ -6,6 +6,11 @@
 #ifndef AT_MONITOR_INTERNAL_H
 #define AT_MONITOR_INTERNAL_H
 
+/* After a batch, the monitor thread waits this long for more before it
+ * sleeps: what finishes meanwhile is one batch and one wakeup (metrics and
+ * spans trail the jobs by at most this much). */
+#define AT_MON_LINGER_MS 2
+
 #include "base/buf.h"
 #include "base/map.h"
 #include "monitor/eval.h"
@@ -54,10 +59,13 @@ struct at_monitor {
     pthread_cond_t cv;
     struct mon_item *qhead, *qtail;
     int qlen;
+    int idle; /* the monitor thread waits for work: a push wakes it (under mu) */
     int stop;
     unsigned long long queued_total, dropped, write_drops;
     atomic_int writes_pending;
+    atomic_int job_prune_more; /* the last job retention pass hit its limit */
     int64_t next_prune_ms;
+    int64_t next_job_prune_ms;
 
     pthread_mutex_t log_mu;
     struct at_map live; /* job id -> struct mon_live (log_mu) */

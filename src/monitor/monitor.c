@@ -20,6 +20,7 @@
 #include "base/map.h"
 #include "json/json.h"
 #include "llm/gateway.h"
+#include "monitor/costs.h"
 #include "monitor/eval.h"
 #include "monitor/internal.h"
 #include "monitor/metrics.h"
@@ -55,6 +56,10 @@ void at_monitor_cfg_load(struct at_monitor_cfg *cfg, const struct at_config *con
     cfg->otlp_interval_ms = 1000;
     cfg->otlp_queue = 4096;
     cfg->otlp_timeout_ms = 5000;
+    cfg->job_retention_days = config->store.jobs_retention_days;
+    cfg->job_max_count = config->store.jobs_max_count;
+    cfg->job_prune_interval_s =
+        config->store.jobs_prune_interval > 0 ? config->store.jobs_prune_interval : 60;
     json_t *v;
     if ((v = section(config, "traces", "enabled")))
         cfg->traces = json_is_true(v);
@@ -134,7 +139,11 @@ static int push(struct at_monitor *m, struct mon_item *it)
     m->qtail = it;
     m->qlen++;
     m->queued_total++;
-    pthread_cond_signal(&m->cv);
+    /* a thread that is processing or lingering (at__mon_main) takes it
+     * within AT_MON_LINGER_MS without a wakeup per item; a call (run_later)
+     * may have someone waiting on it */
+    if (m->idle || it->kind == MON_CALL)
+        pthread_cond_signal(&m->cv);
     pthread_mutex_unlock(&m->mu);
     return 0;
 }
@@ -441,8 +450,11 @@ int at_monitor_traces(struct at_monitor *m, const struct at_trace_filter *f, jso
         json_object_set_new(r, "completed_at",
                             fi ? json_string(at_time_iso8601(fi, buf, sizeof(buf))) : json_null());
         json_object_set_new(r, "duration_ms", st && fi ? json_integer(fi - st) : json_null());
-        json_object_set(r, "total_tokens", json_object_get(r, "tokens"));
-        json_object_set(r, "total_cost_usd", json_object_get(r, "cost_usd"));
+        /* the store's sums, clamped: huge usage shows, never wraps (costs.h) */
+        json_object_set_new(r, "total_tokens",
+                            json_integer(at_monitor_tokens(json_object_get(r, "tokens"))));
+        json_object_set_new(r, "total_cost_usd",
+                            json_real(at_monitor_cost(json_object_get(r, "cost_usd"))));
         json_object_del(r, "tokens");
         json_object_del(r, "cost_usd");
         json_object_del(r, "started_ms");
@@ -469,7 +481,7 @@ int at_monitor_eval_register(struct at_monitor *m, const char *name, const char 
                               .definition = ev->def,
                               .source = ev->source,
                               .registered_ms = at_wall_ms()};
-    if ((rc = at_store_call(m->store, eval_put, &rec))) {
+    if ((rc = at_writer_eval_put(m->writer, m->store, &rec))) {
         at_eval_unref(ev);
         return at_diag_set(d, rc, NULL, 0, 0, "cannot store the eval: %s", at_err_msg(rc));
     }
@@ -483,7 +495,7 @@ int at_monitor_eval_register(struct at_monitor *m, const char *name, const char 
 int at_monitor_eval_delete(struct at_monitor *m, const char *name)
 {
     int deleted = 0;
-    int rc = at_store_call(m->store, eval_delete, name, &deleted);
+    int rc = at_writer_eval_delete(m->writer, m->store, name, &deleted);
     if (rc)
         return rc;
     pthread_rwlock_wrlock(&m->eval_lock);

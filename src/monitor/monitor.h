@@ -31,23 +31,32 @@ struct at_llm;
 
 /* Settings: the `monitor:` section of atlas.config.yaml (defaults in
  * at_monitor_cfg_load; docs/configuration.md). */
+struct at_secrets;
+
 struct at_monitor_cfg {
     int traces;              /* monitor.traces.enabled (default 1) */
     double retention_days;   /* monitor.traces.retention_days (7; 0 keeps) */
     long long max_bytes;     /* monitor.traces.max_mb (256 MiB; 0 no limit) */
     double prune_interval_s; /* monitor.traces.prune_interval (60 s) */
-    int logs;                /* monitor.logs.enabled (1) */
-    size_t log_max_bytes;    /* monitor.logs.max_bytes_per_job (64 KiB) */
-    int evals;               /* monitor.evals.enabled (1) */
-    int eval_max_inflight;   /* monitor.evals.max_concurrent (4 judges at once) */
-    int queue_max;           /* monitor.queue (10000 items) */
-    char *otlp_endpoint;     /* monitor.otlp.endpoint (NULL: no export) */
-    json_t *otlp_headers;    /* monitor.otlp.headers (object of strings, or NULL) */
-    char *service_name;      /* monitor.otlp.service_name ("atlas") */
-    int otlp_batch;          /* monitor.otlp.batch_size (256 spans) */
-    int otlp_interval_ms;    /* monitor.otlp.flush_interval_ms (1000) */
-    int otlp_queue;          /* monitor.otlp.max_queue (4096 spans) */
-    int otlp_timeout_ms;     /* monitor.otlp.timeout_ms (5000) */
+    /* job retention: store.jobs (the retention pass runs them too) */
+    double job_retention_days;   /* store.jobs.retention_days (30; 0 keeps) */
+    long long job_max_count;     /* store.jobs.max_count (100000; 0 no limit) */
+    double job_prune_interval_s; /* store.jobs.prune_interval (60 s) */
+    int logs;                    /* monitor.logs.enabled (1) */
+    size_t log_max_bytes;        /* monitor.logs.max_bytes_per_job (64 KiB) */
+    int evals;                   /* monitor.evals.enabled (1) */
+    int eval_max_inflight;       /* monitor.evals.max_concurrent (4 judges at once) */
+    int queue_max;               /* monitor.queue (10000 items) */
+    char *otlp_endpoint;         /* monitor.otlp.endpoint (NULL: no export) */
+    json_t *otlp_headers;        /* monitor.otlp.headers (object of strings, or NULL) */
+    char *service_name;          /* monitor.otlp.service_name ("atlas") */
+    int otlp_batch;              /* monitor.otlp.batch_size (256 spans) */
+    int otlp_interval_ms;        /* monitor.otlp.flush_interval_ms (1000) */
+    int otlp_queue;              /* monitor.otlp.max_queue (4096 spans) */
+    int otlp_timeout_ms;         /* monitor.otlp.timeout_ms (5000) */
+    /* the daemon's secrets (borrowed, may be NULL): their values are
+     * redacted from log lines before they are kept or stored */
+    struct at_secrets *secrets;
 };
 
 /* Fill cfg from config->json's `monitor:` section (shape already checked

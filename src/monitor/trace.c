@@ -7,7 +7,11 @@
 #include "base/clock.h"
 #include "base/map.h"
 #include "json/json.h"
+#include "monitor/costs.h"
 
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,18 +33,36 @@ void at_trace_root_of(const char *trace_id, char *out, size_t n)
         snprintf(out, n, "%s", trace_id);
 }
 
+/* A number of the store's rows (times, durations, flags); a real out of
+ * range is clamped, not converted with undefined behaviour. */
 static long long num(const json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? json_integer_value(v)
-           : json_is_real(v)  ? (long long)json_real_value(v)
-                              : 0;
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (!json_is_real(v) || !isfinite(json_real_value(v)))
+        return 0;
+    double x = json_real_value(v);
+    return x >= 9223372036854775808.0    ? LLONG_MAX
+           : x <= -9223372036854775808.0 ? LLONG_MIN
+                                         : (long long)x;
+}
+
+/* Token counts and costs: clamped to what can be shown (costs.h). */
+static long long tokens(const json_t *o, const char *k)
+{
+    return at_monitor_tokens(json_object_get(o, k));
 }
 
 static double dbl(const json_t *o, const char *k)
 {
-    json_t *v = json_object_get(o, k);
-    return json_is_number(v) ? json_number_value(v) : 0.0;
+    return at_monitor_cost(json_object_get(o, k));
+}
+
+static double cost_add(double a, double b)
+{
+    double r = a + b;
+    return isfinite(r) ? r : DBL_MAX;
 }
 
 static json_t *iso(long long ms)
@@ -62,12 +84,13 @@ struct job_use {
 
 static void add_use(struct job_use *u, const char *model, long long in, long long out, double cost)
 {
-    u->in += in;
-    u->out += out;
-    u->cost += cost;
-    if (model && *model && (!u->model || in + out > u->model_tokens)) {
+    u->in = at_monitor_tokens_add(u->in, in);
+    u->out = at_monitor_tokens_add(u->out, out);
+    u->cost = cost_add(u->cost, cost);
+    long long both = at_monitor_tokens_add(in, out);
+    if (model && *model && (!u->model || both > u->model_tokens)) {
         u->model = model;
-        u->model_tokens = in + out;
+        u->model_tokens = both;
     }
 }
 
@@ -78,15 +101,17 @@ static void add_reported(struct job_use *u, const json_t *job)
     json_t *mu = json_object_get(json_object_get(job, "meta"), "usage");
     if (!json_is_object(mu) || u->agent_rows)
         return;
-    add_use(u, json_string_value(json_object_get(mu, "model")), num(mu, "tokens_in"),
-            num(mu, "tokens_out"), dbl(mu, "cost_usd"));
+    add_use(u, json_string_value(json_object_get(mu, "model")), tokens(mu, "tokens_in"),
+            tokens(mu, "tokens_out"), dbl(mu, "cost_usd"));
 }
 
 static json_t *model_span(const json_t *row, long long t0)
 {
     long long end = num(row, "created_ms"), lat = num(row, "latency_ms");
-    if (lat < 0)
+    if (lat < 0 || end < 0)
         lat = 0;
+    if (lat > end)
+        lat = end;
     long long start = end - lat;
     const char *model = json_string_value(json_object_get(row, "model"));
     char name[200];
@@ -98,7 +123,7 @@ static json_t *model_span(const json_t *row, long long t0)
         json_object_get(row, "model"), "backend", json_object_get(row, "backend"), "tier",
         json_object_get(row, "tier"), "node", "local", "started_at", iso(start), "offset_ms",
         (json_int_t)(start - t0), "duration_ms", (json_int_t)lat, "tokens_in",
-        (json_int_t)num(row, "tokens_in"), "tokens_out", (json_int_t)num(row, "tokens_out"),
+        (json_int_t)tokens(row, "tokens_in"), "tokens_out", (json_int_t)tokens(row, "tokens_out"),
         "cost_usd", dbl(row, "cost_usd"), "status", json_object_get(row, "status"));
     if (!s)
         return json_object();
@@ -192,11 +217,11 @@ json_t *at_trace_build(const json_t *mat)
     {
         const char *jid = json_string_value(json_object_get(row, "job_id"));
         size_t k = jid ? (size_t)(uintptr_t)at_map_get(&idx, jid) : 0;
-        long long in = num(row, "tokens_in"), out = num(row, "tokens_out");
+        long long in = tokens(row, "tokens_in"), out = tokens(row, "tokens_out");
         double cost = dbl(row, "cost_usd");
-        total_in += in;
-        total_out += out;
-        total_cost += cost;
+        total_in = at_monitor_tokens_add(total_in, in);
+        total_out = at_monitor_tokens_add(total_out, out);
+        total_cost = cost_add(total_cost, cost);
         if (!k)
             continue;
         const char *backend = json_string_value(json_object_get(row, "backend"));
@@ -206,12 +231,15 @@ json_t *at_trace_build(const json_t *mat)
     }
     json_array_foreach(jobs, i, jb)
     {
-        long long in0 = use[i].in, out0 = use[i].out;
-        double c0 = use[i].cost;
-        add_reported(&use[i], jb);
-        total_in += use[i].in - in0;
-        total_out += use[i].out - out0;
-        total_cost += use[i].cost - c0;
+        struct job_use mine = {0};
+        mine.agent_rows = use[i].agent_rows;
+        add_reported(&mine, jb);
+        if (mine.model || mine.in || mine.out || mine.cost > 0) {
+            add_use(&use[i], mine.model, mine.in, mine.out, mine.cost);
+            total_in = at_monitor_tokens_add(total_in, mine.in);
+            total_out = at_monitor_tokens_add(total_out, mine.out);
+            total_cost = cost_add(total_cost, mine.cost);
+        }
     }
 
     /* one span per job */
@@ -235,6 +263,9 @@ json_t *at_trace_build(const json_t *mat)
             "model", use[i].model ? json_string(use[i].model) : json_null());
         if (!s)
             s = json_object();
+        /* the job's depth in the tree (steps and decisions one below their
+         * chain, spawns one below their parent) */
+        json_object_set_new(s, "depth", json_integer(num(jb, "depth")));
         json_object_set_new(s, "queue_ms", st > 0 ? json_integer(st - cr) : json_null());
         json_object_set_new(s, "run_ms", st > 0 && fi > 0 ? json_integer(fi - st) : json_null());
         json_object_set_new(s, "duration_ms", fi > 0 ? json_integer(fi - cr) : json_null());
@@ -320,7 +351,7 @@ json_t *at_trace_build(const json_t *mat)
     while (sp > 0) {
         json_t *s = stack[--sp];
         const char *kind = json_string_value(json_object_get(s, "kind"));
-        if (!kind || (strcmp(kind, "agent") && strcmp(kind, "chain")))
+        if (!kind || (strcmp(kind, "agent") != 0 && strcmp(kind, "chain") != 0))
             continue;
         json_t *lat = json_object_get(s, "run_ms");
         json_t *step = json_pack(
@@ -352,8 +383,13 @@ json_t *at_trace_build(const json_t *mat)
     json_object_set_new(out, "started_at", iso(t0));
     json_object_set_new(out, "completed_at", iso(root_fin > t_end ? root_fin : t_end));
     json_object_set(out, "status", json_object_get(root, "state"));
+    /* what started the run (a trigger's event; src/trigger/) */
+    json_t *event = json_object_get(json_object_get(root, "meta"), "event");
+    if (json_is_object(event))
+        json_object_set(out, "event", event);
     json_object_set_new(out, "steps", steps);
-    json_object_set_new(out, "total_tokens", json_integer(total_in + total_out));
+    json_object_set_new(out, "total_tokens",
+                        json_integer(at_monitor_tokens_add(total_in, total_out)));
     json_object_set_new(out, "total_cost_usd", json_real(total_cost));
     json_object_set_new(out, "tokens_in", json_integer(total_in));
     json_object_set_new(out, "tokens_out", json_integer(total_out));

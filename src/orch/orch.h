@@ -34,17 +34,47 @@ int at_orch_mediate(const struct at_schema *schema, json_t *input, json_t *decis
  * frees. */
 char *at_orch_to_text(const json_t *v);
 
+/* A caller's condition on routing candidates, beyond the contract and the
+ * input: 1 keeps contract c, 0 drops it with why (n bytes) saying why in a
+ * few words ("needs a GPU; this machine has none").  The daemon passes the
+ * machine's hardware fit here (contract/hardware.h).  Called on the
+ * routing thread; must not block. */
+typedef int (*at_orch_fit_fn)(void *arg, const struct at_contract *c, char *why, size_t n);
+
+/* 1 when input looks like a turn of a conversation: plain text (a JSON
+ * string, or an object whose only member is a string), an object with a
+ * string or object "message", or with a "messages" array. */
+int at_orch_chat_like(const json_t *input);
+
+/* Whether contract c is a routing candidate for input: its type is
+ * "agent", or "conversational" while the input is chat-like (orchestrators
+ * never are); its input schema accepts the input (after defaults, on a
+ * copy); fit (may be NULL) keeps it.  Returns 1, or 0 with why (n bytes)
+ * naming the condition that dropped it.  Pure; thread-safe. */
+int at_orch_route_candidate(const struct at_contract *c, const json_t *input, at_orch_fit_fn fit,
+                            void *fit_arg, char *why, size_t n);
+
 /* Routing: choose the agent for an input that names none.  Candidates are
- * the latest versions whose input schema accepts the input (after
- * defaults); they are ranked by the input's fields their schema declares
- * (x3 each), then by how many words of the input's text (and of hint, when
- * given) appear in their capabilities or name (x2) and description (x1),
- * then by name.  Returns 0 and *agent ("name:version", caller frees),
- * or AT_ENOENT when no agent accepts the input.  When cands_out is not
- * NULL, *cands_out gets every agent that accepts the input, best first:
- * [{agent, name, score, description, capabilities}] (caller decrefs). */
+ * the latest versions that at_orch_route_candidate keeps; they are ranked
+ * by the input's fields their schema declares (x3 each), a conversational
+ * agent for a chat-like input (x3), then by how many words of the input's
+ * text (and of hint, when given) appear in their capabilities or name (x2)
+ * and description (x1), then by name.  Candidates fit drops are named in
+ * the decisions (at most 8).  Returns 0 and *agent ("name:version", caller
+ * frees), or AT_ENOENT when no agent accepts the input.  When cands_out is
+ * not NULL, *cands_out gets every candidate, best first: [{agent, name,
+ * score, description, capabilities, type}] (caller decrefs). */
+int at_orch_route_fit(struct at_registry *reg, const json_t *input, const char *hint,
+                      at_orch_fit_fn fit, void *fit_arg, char **agent, json_t *decisions,
+                      json_t **cands_out, struct at_diag *d);
+/* at_orch_route_fit without a fit predicate. */
 int at_orch_route(struct at_registry *reg, const json_t *input, const char *hint, char **agent,
                   json_t *decisions, json_t **cands_out, struct at_diag *d);
+/* The same over the n contracts cs (the registry's latest versions, in
+ * name order; borrowed), for tests and callers with their own list. */
+int at_orch_route_among(struct at_contract *const *cs, size_t n, const json_t *input,
+                        const char *hint, at_orch_fit_fn fit, void *fit_arg, char **agent,
+                        json_t *decisions, json_t **cands_out, struct at_diag *d);
 
 /* Model-based routing: the chat request asking a model to pick one of
  * candidates (as at_orch_route returns them) for input and hint, and the

@@ -1,4 +1,5 @@
 #include "registry/registry.h"
+#include "registry/internal.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -8,51 +9,17 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "base/spawn.h"
+#include "contract/hardware.h"
 #include "json/json.h"
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-struct at_registry {
-    struct at_store *store;
-    char *agents_dir;    /* DATA/agents: snapshots */
-    char *contracts_dir; /* DATA/contracts: contract JSON per name@version */
-    pthread_rwlock_t lock;
-    struct at_map by_key; /* "name@version" -> entry */
-    struct at_map latest; /* "name" -> entry (borrowed from by_key) */
-    at_reg_listener_fn listeners[8];
-    void *listener_args[8];
-    int nlisteners;
-    pthread_mutex_t py_mu;
-    struct at_map py_versions; /* interpreter -> version string */
-    struct at_map chains;      /* name -> chain entry (chains.c) */
-};
-
-struct at_map *at__registry_chains(struct at_registry *r);
-pthread_rwlock_t *at__registry_lock(struct at_registry *r);
-struct at_store *at__registry_store(struct at_registry *r);
-int at__registry_chains_load(struct at_registry *r);
-void at__registry_chains_free(struct at_registry *r);
-
-struct at_map *at__registry_chains(struct at_registry *r)
-{
-    return &r->chains;
-}
-
-pthread_rwlock_t *at__registry_lock(struct at_registry *r)
-{
-    return &r->lock;
-}
-
-struct at_store *at__registry_store(struct at_registry *r)
-{
-    return r->store;
-}
 
 struct at_reg_agent *at_reg_agent_ref(struct at_reg_agent *a)
 {
@@ -134,7 +101,11 @@ static int entry_from_rec(struct at_registry *r, const struct at_agent_rec *rec,
     return 0;
 }
 
-/* Recompute latest[name] from by_key.  Caller holds the write lock. */
+/* Recompute latest[name] (the default version) from by_key: the highest
+ * version that is not a pre-release.  A pre-release is never the default,
+ * even when it is the only version: "NAME" must not start running a beta
+ * because the last release was unregistered; it is run pinned
+ * (NAME:1.3.0-beta.1).  Caller holds the write lock. */
 static void refresh_latest(struct at_registry *r, const char *name)
 {
     struct at_reg_agent *best = NULL;
@@ -142,7 +113,7 @@ static void refresh_latest(struct at_registry *r, const char *name)
     void *v;
     while (at_map_next(&r->by_key, &it, NULL, &v)) {
         struct at_reg_agent *a = v;
-        if (strcmp(a->contract->name, name) != 0)
+        if (strcmp(a->contract->name, name) != 0 || a->contract->semver.pre[0])
             continue;
         if (!best || at_semver_cmp(&a->contract->semver, &best->contract->semver) > 0)
             best = a;
@@ -211,6 +182,11 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     return 0;
 }
 
+void at_registry_set_writer(struct at_registry *r, struct at_writer *w)
+{
+    r->writer = w;
+}
+
 void at_registry_free(struct at_registry *r)
 {
     if (!r)
@@ -238,7 +214,7 @@ int at_registry_add_listener(struct at_registry *r, at_reg_listener_fn fn, void 
 {
     pthread_rwlock_wrlock(&r->lock);
     int rc = AT_ELIMIT;
-    if (r->nlisteners < 8) {
+    if (r->nlisteners < AT__REG_MAX_LISTENERS) {
         r->listeners[r->nlisteners] = fn;
         r->listener_args[r->nlisteners++] = arg;
         rc = 0;
@@ -252,8 +228,8 @@ static void notify(struct at_registry *r, enum at_reg_event ev, const char *name
 {
     pthread_rwlock_rdlock(&r->lock);
     int n = r->nlisteners;
-    at_reg_listener_fn fns[8];
-    void *args[8];
+    at_reg_listener_fn fns[AT__REG_MAX_LISTENERS];
+    void *args[AT__REG_MAX_LISTENERS];
     memcpy(fns, r->listeners, sizeof(fns));
     memcpy(args, r->listener_args, sizeof(args));
     pthread_rwlock_unlock(&r->lock);
@@ -313,6 +289,181 @@ static int check_python(struct at_registry *r, const struct at_contract *c, stru
                        ver);
 }
 
+/* ---- warnings ---- */
+
+void at_reg_result_init(struct at_reg_result *res)
+{
+    if (res)
+        memset(res, 0, sizeof(*res));
+}
+
+static void warn(struct at_reg_result *res, const char *code, const char *pointer, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+static void warn(struct at_reg_result *res, const char *code, const char *pointer, const char *fmt,
+                 ...)
+{
+    if (!res)
+        return;
+    if (res->nwarnings == AT_REG_MAX_WARNINGS) {
+        res->dropped++;
+        return;
+    }
+    struct at_reg_warning *w = &res->warnings[res->nwarnings++];
+    snprintf(w->code, sizeof(w->code), "%s", code);
+    snprintf(w->pointer, sizeof(w->pointer), "%s", pointer ? pointer : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+    va_end(ap);
+}
+
+json_t *at_reg_result_warnings_json(const struct at_reg_result *res)
+{
+    json_t *arr = json_array();
+    for (int i = 0; res && i < res->nwarnings; i++) {
+        const struct at_reg_warning *w = &res->warnings[i];
+        json_t *j = json_pack("{s:s,s:s}", "code", w->code, "message", w->msg);
+        if (w->pointer[0])
+            json_object_set_new(j, "pointer", json_string(w->pointer));
+        json_array_append_new(arr, j);
+    }
+    if (res && res->dropped) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "%d more warnings not shown", res->dropped);
+        json_array_append_new(arr, json_pack("{s:s,s:s}", "code", "more-warnings", "message", msg));
+    }
+    return arr;
+}
+
+/* requires.skills: a declared skill that is not installed (the skills
+ * layer answers through at_contract_skill_available) is a warning, and the
+ * run fails with skill-unavailable until it is installed. */
+static void check_skills(const struct at_contract *c, struct at_reg_result *res)
+{
+    json_t *skills = json_object_get(json_object_get(c->json, "requires"), "skills");
+    size_t i;
+    json_t *v;
+    json_array_foreach(skills, i, v)
+    {
+        const char *name = json_string_value(v);
+        if (!name || at_contract_skill_available(name))
+            continue;
+        char ptr[64];
+        snprintf(ptr, sizeof(ptr), "/requires/skills/%zu", i);
+        warn(res, "skill-unavailable", ptr,
+             "requires.skills: skill \"%s\" is not installed on this node (atlas skill ls); "
+             "runs that need it fail with skill-unavailable",
+             name);
+    }
+}
+
+/* hardware: what this machine lacks is a warning now (runs fail with
+ * hardware-unavailable until the scheduler can place the agent elsewhere). */
+static void check_hardware(const struct at_contract *c, struct at_reg_result *res)
+{
+    char why[300];
+    if (!at_hardware_contract_fit(c, at_sysinfo_current(), why, sizeof(why)))
+        return;
+    warn(res, "hardware-unavailable", "/hardware",
+         "hardware: this machine cannot run it: %s; its runs wait for a node that can "
+         "(unschedulable)",
+         why);
+}
+
+/* Run by the agent's interpreter with argv [dir, spec...]: one JSON line
+ * per spec, [spec, name, version]; version "" when the name imports but has
+ * no distribution metadata, null when it is not there at all. */
+static const char packages_py[] =
+    "import importlib.metadata as m, importlib.util as u, json, re, sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "for spec in sys.argv[2:]:\n"
+    "    name = re.split(r'[<>=!~;\\[ @(]', spec, maxsplit=1)[0].strip()\n"
+    "    try:\n"
+    "        v = m.version(name)\n"
+    "    except Exception:\n"
+    "        try:\n"
+    "            v = '' if u.find_spec(name.replace('-', '_')) else None\n"
+    "        except Exception:\n"
+    "            v = None\n"
+    "    print(json.dumps([spec, name, v]))\n";
+
+/* The version constraint of a requirement ("langchain>=0.2,<1" -> ">=0.2,<1"),
+ * without extras and markers; "" when none. */
+static void spec_constraint(const char *spec, char *out, size_t len)
+{
+    const char *p = spec + strcspn(spec, "<>=!~;[ @(");
+    if (*p == '[')
+        p = strchr(p, ']') ? strchr(p, ']') + 1 : p + strlen(p);
+    while (*p == ' ')
+        p++;
+    size_t n = strcspn(p, ";");
+    while (n > 0 && p[n - 1] == ' ')
+        n--;
+    if (*p == '@' || *p == '(') /* URLs, old-style parentheses: not checked */
+        n = 0;
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+/* dependencies.packages: reported when the agent's Python cannot import
+ * them (installing them is the distribution issue's). */
+static void check_packages(const struct at_contract *c, const char *dir, struct at_reg_result *res)
+{
+    json_t *pkgs = json_object_get(json_object_get(c->json, "dependencies"), "packages");
+    size_t n = json_array_size(pkgs);
+    if (n == 0 || !at_contract_is_python(c))
+        return;
+    const char *interp = json_string_value(json_array_get(c->entrypoint, 0));
+    /* the daemon's environment, which agents inherit (PYTHONPATH included) */
+    char **argv = at_calloc(n + 5, sizeof(*argv));
+    argv[0] = (char *)interp;
+    argv[1] = "-c";
+    argv[2] = (char *)packages_py;
+    argv[3] = (char *)dir;
+    for (size_t i = 0; i < n; i++)
+        argv[4 + i] = (char *)json_string_value(json_array_get(pkgs, i));
+    struct at_buf out;
+    at_buf_init(&out, (size_t)256 * 1024);
+    int status = 0;
+    int rc = at_spawn_capture(argv, 10000, &out, &status);
+    free(argv);
+    if (rc || status != 0) {
+        warn(res, "packages-unchecked", "/dependencies/packages",
+             "dependencies.packages: cannot ask %s whether they are installed (%s)", interp,
+             rc ? at_err_msg(rc) : "it exited with an error");
+        at_buf_release(&out);
+        return;
+    }
+    const char *line = at_buf_str(&out);
+    for (size_t i = 0; i < n && *line; i++) {
+        size_t ll = strcspn(line, "\n");
+        json_t *row = json_loadb(line, ll, 0, NULL);
+        line += ll + (line[ll] == '\n');
+        const char *spec = json_string_value(json_array_get(row, 0));
+        const char *name = json_string_value(json_array_get(row, 1));
+        json_t *ver = json_array_get(row, 2);
+        char ptr[64], want[200];
+        snprintf(ptr, sizeof(ptr), "/dependencies/packages/%zu", i);
+        if (!spec || !name) {
+            json_decref(row);
+            continue;
+        }
+        spec_constraint(spec, want, sizeof(want));
+        if (json_is_null(ver)) {
+            warn(res, "package-missing", ptr,
+                 "dependencies.packages: \"%s\" is not installed for %s (Atlas does not install "
+                 "packages yet); the agent may fail when it imports it",
+                 name, interp);
+        } else if (json_string_length(ver) > 0 && want[0] &&
+                   at_version_satisfies(json_string_value(ver), want) == 0) {
+            warn(res, "package-version", ptr,
+                 "dependencies.packages: \"%s\" wants %s, but %s has %s %s", spec, want, interp,
+                 name, json_string_value(ver));
+        }
+        json_decref(row);
+    }
+    at_buf_release(&out);
+}
+
 /* ---- registration ---- */
 
 static void fill_result(struct at_reg_result *res, const struct at_contract *c, const char *digest,
@@ -343,7 +494,7 @@ static int commit_entry(struct at_registry *r, struct at_contract *c, const char
     char *key = at_asprintf("%s@%s", c->name, c->version);
     int existed = at_map_get(&r->by_key, key) != NULL;
     free(key);
-    int rc = at_store_call(r->store, agent_put, &rec, force);
+    int rc = at_writer_agent_put(r->writer, r->store, &rec, force);
     if (rc == AT_AGAIN) {
         pthread_rwlock_unlock(&r->lock);
         fill_result(res, c, digest, "unchanged");
@@ -375,6 +526,7 @@ static int commit_entry(struct at_registry *r, struct at_contract *c, const char
 int at_registry_register_dir(struct at_registry *r, const char *path, const char *name, int force,
                              struct at_reg_result *res, struct at_diag *d)
 {
+    at_reg_result_init(res);
     if (path[0] != '/')
         return at_diag_set(d, AT_EINVAL, path, 0, 0, "the path must be absolute");
     struct at_contract *c = NULL;
@@ -395,6 +547,8 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
         if (rc)
             return rc;
     }
+    check_skills(c, res);
+    check_hardware(c, res);
     if (c->remote) {
         /* an agent.yaml may describe a remote agent: nothing to snapshot */
         rc = commit_entry(r, c, "", "remote", c->remote, force, res, d);
@@ -423,6 +577,8 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
         free(cf);
     }
     if (!rc)
+        check_packages(c, snap, res);
+    if (!rc)
         rc = commit_entry(r, c, digest, "local", path, force, res, d);
     free(snap);
     at_contract_unref(c);
@@ -432,6 +588,8 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
 int at_registry_register_remote(struct at_registry *r, struct at_contract *c, int force,
                                 struct at_reg_result *res, struct at_diag *d)
 {
+    at_reg_result_init(res);
+    check_skills(c, res);
     return commit_entry(r, c, "", "remote", c->remote ? c->remote : "", force, res, d);
 }
 
@@ -457,6 +615,43 @@ int at_registry_resolve(struct at_registry *r, const char *ref, struct at_reg_ag
     return 0;
 }
 
+void at_registry_explain_missing(struct at_registry *r, const char *ref, char *msg, size_t len)
+{
+    char name[256], version[128];
+    if (at_registry_split_ref(ref, name, sizeof(name), version, sizeof(version))) {
+        snprintf(msg, len, "\"%.200s\" is not an agent reference (NAME or NAME:VERSION)", ref);
+        return;
+    }
+    /* the highest pre-release of a name without a default version */
+    char pre[128] = "";
+    struct at_semver best;
+    int any = 0;
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&r->by_key, &it, NULL, &v)) {
+        const struct at_contract *c = ((struct at_reg_agent *)v)->contract;
+        if (strcmp(c->name, name) != 0)
+            continue;
+        any = 1;
+        if (c->semver.pre[0] && (!pre[0] || at_semver_cmp(&c->semver, &best) > 0)) {
+            best = c->semver;
+            snprintf(pre, sizeof(pre), "%s", c->version);
+        }
+    }
+    int has_default = at_map_get(&r->latest, name) != NULL;
+    pthread_rwlock_unlock(&r->lock);
+    if (version[0] && any)
+        snprintf(msg, len, "agent \"%s\" has no version %s", name, version);
+    else if (!version[0] && !has_default && pre[0])
+        snprintf(msg, len,
+                 "agent \"%s\" has only pre-release versions (the newest is %s), and a "
+                 "pre-release is never the default: pin one, e.g. %s:%s",
+                 name, pre, name, pre);
+    else
+        snprintf(msg, len, "no agent \"%s\" is registered", ref);
+}
+
 int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
 {
     char name[256], version[128];
@@ -464,7 +659,8 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
         return AT_EINVAL;
     pthread_rwlock_wrlock(&r->lock);
     int deleted = 0;
-    int rc = at_store_call(r->store, agent_delete, name, version[0] ? version : NULL, &deleted);
+    int rc =
+        at_writer_agent_delete(r->writer, r->store, name, version[0] ? version : NULL, &deleted);
     if (rc) {
         pthread_rwlock_unlock(&r->lock);
         return rc;
@@ -532,6 +728,8 @@ json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full)
                         json_string(at_time_iso8601(a->registered_ms, ts, sizeof(ts))));
     if (full) {
         json_object_set_new(j, "source", json_string(a->source));
+        /* where the daemon keeps the snapshot: `atlas push` packs it */
+        json_object_set_new(j, "snapshot", a->dir ? json_string(a->dir) : json_null());
         json_object_set_new(j, "contract", json_incref(c->json));
         json_object_set_new(j, "input_schema", json_deep_copy(at_schema_json(c->input)));
         json_object_set_new(j, "output_schema", json_deep_copy(at_schema_json(c->output)));
@@ -561,7 +759,7 @@ static size_t collect(struct at_registry *r, struct at_map *m, const char *name,
                       struct at_reg_agent ***out)
 {
     pthread_rwlock_rdlock(&r->lock);
-    struct at_reg_agent **arr = at_calloc(m->len ? m->len : 1, sizeof(*arr));
+    struct at_reg_agent **arr = at_calloc(m->len ? m->len : 1, sizeof(struct at_reg_agent *));
     size_t n = 0, it = 0;
     void *v;
     while (at_map_next(m, &it, NULL, &v)) {
@@ -571,7 +769,8 @@ static size_t collect(struct at_registry *r, struct at_map *m, const char *name,
         arr[n++] = at_reg_agent_ref(a);
     }
     pthread_rwlock_unlock(&r->lock);
-    qsort(arr, n, sizeof(*arr), cmp_entries);
+    if (n)
+        qsort(arr, n, sizeof(struct at_reg_agent *), cmp_entries);
     *out = arr;
     return n;
 }
@@ -619,10 +818,40 @@ static int contains_ci(const char *hay, const char *needle)
     return 0;
 }
 
+/* Each name's default version, or its highest pre-release when it has no
+ * default (search finds what exists; resolving is another matter). */
+static size_t collect_searchable(struct at_registry *r, struct at_reg_agent ***out)
+{
+    struct at_reg_agent **arr;
+    size_t n = collect(r, &r->by_key, NULL, &arr), k = 0;
+    /* arr is sorted by name, then version descending */
+    for (size_t i = 0; i < n;) {
+        size_t end = i;
+        while (end < n && strcmp(arr[end]->contract->name, arr[i]->contract->name) == 0)
+            end++;
+        size_t pick = i;
+        for (size_t j = i; j < end; j++) {
+            if (!arr[j]->contract->semver.pre[0]) {
+                pick = j;
+                break;
+            }
+        }
+        for (size_t j = i; j < end; j++) {
+            if (j == pick)
+                arr[k++] = arr[j];
+            else
+                at_reg_agent_unref(arr[j]);
+        }
+        i = end;
+    }
+    *out = arr;
+    return k;
+}
+
 json_t *at_registry_search_json(struct at_registry *r, const char *text)
 {
     struct at_reg_agent **arr;
-    size_t n = collect(r, &r->latest, NULL, &arr);
+    size_t n = collect_searchable(r, &arr);
     json_t *hits = json_array();
     /* rank: name match 3, capability 2, description 1; words all must match */
     struct scored {

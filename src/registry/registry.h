@@ -4,8 +4,10 @@
  * Registration checks the contract, snapshots the directory under its
  * content digest (snapshot.h) and records it in the store.  Re-registering
  * a name+version with the same digest is a no-op; with a different digest it
- * is refused (AT_EEXIST) unless forced.  "NAME" resolves to the highest
- * version, "NAME:VERSION" to that one.
+ * is refused (AT_EEXIST) unless forced.  "NAME" resolves to its default
+ * version: the highest that is not a pre-release (SemVer 2.0.0 §9; a name
+ * with only pre-releases has none, and runs must pin one); "NAME:VERSION"
+ * resolves to that version, pre-releases included.
  *
  * Resolved entries are immutable and reference-counted, so a run holds its
  * agent even if it is unregistered meanwhile.  All functions are
@@ -19,6 +21,7 @@
 #include "contract/agent.h"
 #include "registry/snapshot.h"
 #include "store/store.h"
+#include "store/writer.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -38,12 +41,34 @@ struct at_reg_agent {
     int64_t registered_ms;
 };
 
+#define AT_REG_MAX_WARNINGS 16
+
+/* Something registration accepted but the user should know: a declared
+ * skill that does not exist, a package the interpreter cannot import. */
+struct at_reg_warning {
+    char code[32];     /* "skill-unavailable", "package-missing", ... */
+    char pointer[128]; /* where in the contract ("/requires/skills/0"), or "" */
+    char msg[400];
+};
+
+/* What a registration did.  Filled by the registering function (no
+ * allocation: nothing to release); at most AT_REG_MAX_WARNINGS warnings, the
+ * last of which says how many more there were. */
 struct at_reg_result {
     char name[AT_AGENT_NAME_MAX * 2 + 2];
     char version[96];
     char digest[AT_DIGEST_MAX];
     const char *status; /* "created" | "unchanged" | "replaced" */
+    struct at_reg_warning warnings[AT_REG_MAX_WARNINGS];
+    int nwarnings;
+    int dropped; /* warnings beyond the array */
 };
+
+/* Empty res (the registering functions start with it). */
+void at_reg_result_init(struct at_reg_result *res);
+/* The warnings as the API shows them: [{"code", "message", "pointer"?}]
+ * (a new reference). */
+json_t *at_reg_result_warnings_json(const struct at_reg_result *res);
 
 enum at_reg_event { AT_REG_ADDED, AT_REG_REMOVED };
 typedef void (*at_reg_listener_fn)(void *arg, enum at_reg_event ev, const char *name,
@@ -56,6 +81,12 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
                     struct at_diag *d);
 void at_registry_free(struct at_registry *r);
 
+/* Send the registry's store writes (agents, chains) through writer w
+ * (borrowed; must outlive r), so they run on the writer thread only.  Set
+ * once, before r is shared; without it (tools, unit tests) they run on the
+ * calling thread. */
+void at_registry_set_writer(struct at_registry *r, struct at_writer *w);
+
 /* fn(arg, ...) is called (on the registering thread, without locks held)
  * after every change.  At most 8 listeners; AT_ELIMIT beyond. */
 int at_registry_add_listener(struct at_registry *r, at_reg_listener_fn fn, void *arg);
@@ -63,7 +94,11 @@ int at_registry_add_listener(struct at_registry *r, at_reg_listener_fn fn, void 
 /* Register the agent in directory path (absolute).  name, when not NULL,
  * overrides the contract's name.  Errors: the contract's (located in
  * agent.yaml), AT_EDEPS (dependencies.python not satisfied), AT_EEXIST
- * (same version, other content, no force). */
+ * (same version, other content, no force), the snapshot's (snapshot.h).
+ * Warnings in res: requires.skills that are not available
+ * (at_contract_skill_available), dependencies.packages the agent's Python
+ * cannot import or whose version does not match.  Blocks (copies the
+ * directory, may run the interpreter once): not on the dispatch path. */
 int at_registry_register_dir(struct at_registry *r, const char *path, const char *name, int force,
                              struct at_reg_result *res, struct at_diag *d);
 
@@ -71,9 +106,14 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
 int at_registry_register_remote(struct at_registry *r, struct at_contract *c, int force,
                                 struct at_reg_result *res, struct at_diag *d);
 
-/* Resolve "name" or "name:version".  Returns 0 and a reference (release
- * with at_reg_agent_unref) or AT_ENOENT / AT_EINVAL. */
+/* Resolve "name" (its default version) or "name:version".  Returns 0 and a
+ * reference (release with at_reg_agent_unref) or AT_ENOENT / AT_EINVAL. */
 int at_registry_resolve(struct at_registry *r, const char *ref, struct at_reg_agent **out);
+/* Why ref does not resolve, as one sentence for the user: it is not a
+ * reference, nothing of that name is registered, or the name has only
+ * pre-releases ("... has only pre-release versions (1.3.0-beta.1); pin
+ * one: NAME:1.3.0-beta.1").  Writes at most len bytes to msg. */
+void at_registry_explain_missing(struct at_registry *r, const char *ref, char *msg, size_t len);
 struct at_reg_agent *at_reg_agent_ref(struct at_reg_agent *a);
 void at_reg_agent_unref(struct at_reg_agent *a);
 
@@ -85,15 +125,18 @@ int at_registry_split_ref(const char *ref, char *name, size_t nlen, char *versio
 
 /* JSON views for the API. */
 json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full);
-/* Every agent (all versions, newest first per name). */
+/* Every agent (all versions, newest first per name; "latest": true marks
+ * each name's default version). */
 json_t *at_registry_list_json(struct at_registry *r, const char *name);
-/* Agents (highest version each) whose name, description or capabilities
- * contain text (case-insensitive). */
+/* Agents (each name's default version, or its highest pre-release when it
+ * has only those) whose name, description or capabilities contain text
+ * (case-insensitive). */
 json_t *at_registry_search_json(struct at_registry *r, const char *text);
 /* Number of registered agent versions. */
 size_t at_registry_count(struct at_registry *r);
-/* Snapshot of all latest-version entries (refs), for tools/list etc.
- * Caller unrefs each and frees the array. */
+/* Snapshot of every name's default version (refs), for tools/list,
+ * routing etc.; names with only pre-releases are not in it.  Caller unrefs
+ * each and frees the array. */
 size_t at_registry_latest(struct at_registry *r, struct at_reg_agent ***out);
 
 /* ---- chains (the files under chains/) ---- */
@@ -101,8 +144,10 @@ size_t at_registry_latest(struct at_registry *r, struct at_reg_agent ***out);
 struct at_chain;
 
 /* Register a chain from its file's text (file names it in messages): checked
- * against the registered agents, stored, indexed.  res->status is created,
- * replaced or unchanged; res->digest is the definition's. */
+ * against the registered agents (chain.h), refused when it would close a
+ * cycle of chains through fallbacks (AT_EINVAL naming the path), stored,
+ * indexed.  res->status is created, replaced or unchanged; res->digest is
+ * the definition's. */
 int at_registry_chain_register(struct at_registry *r, const char *file, const char *text,
                                size_t len, struct at_reg_result *res, struct at_diag *d);
 /* A reference to the chain (release with at_chain_unref), or AT_ENOENT. */

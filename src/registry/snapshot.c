@@ -38,8 +38,9 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Is the symlink at rel (relative to root) pointing inside root? */
-static int link_inside(const char *rel, const char *target)
+/* Does the text of the link at rel (relative to root) stay inside root,
+ * read as a path?  Absolute targets never do. */
+static int link_inside_lexically(const char *rel, const char *target)
 {
     if (target[0] == '/')
         return 0;
@@ -62,6 +63,123 @@ static int link_inside(const char *rel, const char *target)
             t++;
     }
     return 1;
+}
+
+/* Follow the link at rel the way the kernel will when the agent opens it,
+ * component by component from the link's directory, symbolic links
+ * included, and say whether it stays inside root.  A lexical check alone
+ * is not enough: with `sub/up -> ..`, the text of `esc -> sub/up/../..`
+ * stays inside, but "sub/up" is root itself, so the two ".." climb out
+ * (into the data directory, once snapshotted).  Returns 0 when it stays
+ * inside or stops at a name that does not exist (in the snapshot: skipped
+ * names and special files are not copied), AT_EPERM when it leaves root,
+ * AT_EINVAL after AT_SNAPSHOT_MAX_HOPS links (a loop), AT_E2BIG for a path
+ * too long; why says which link and how. */
+static int link_resolve_inside(const char *root, const char *rel, const char *target, char *why,
+                               size_t whylen)
+{
+    char cur[PATH_MAX]; /* where we are, relative to root ("" is root) */
+    char pend[PATH_MAX * 2], next[PATH_MAX * 2], sub[PATH_MAX];
+    const char *slash = strrchr(rel, '/');
+    snprintf(cur, sizeof(cur), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+    snprintf(pend, sizeof(pend), "%s", target);
+    const char *via = NULL; /* the last link followed after rel itself */
+    char via_buf[PATH_MAX];
+    int hops = 1;
+    const char *p = pend;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            return 0;
+        size_t n = strcspn(p, "/");
+        char name[NAME_MAX + 1];
+        if (n > NAME_MAX)
+            return 0; /* ENAMETOOLONG for the kernel too: it resolves to nothing */
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        if (!strcmp(name, "."))
+            continue;
+        if (!strcmp(name, "..")) {
+            if (!cur[0]) {
+                if (via)
+                    snprintf(why, whylen, "leads outside the agent directory once %s is followed",
+                             via);
+                else
+                    snprintf(why, whylen, "leads outside the agent directory");
+                return AT_EPERM;
+            }
+            char *up = strrchr(cur, '/');
+            if (up)
+                *up = '\0';
+            else
+                cur[0] = '\0';
+            continue;
+        }
+        if (skip_name(name))
+            return 0; /* not in the snapshot: the link dangles there */
+        int sl = cur[0] ? snprintf(sub, sizeof(sub), "%s/%s", cur, name)
+                        : snprintf(sub, sizeof(sub), "%s", name);
+        if (sl < 0 || (size_t)sl >= sizeof(sub)) {
+            snprintf(why, whylen, "resolves to a path longer than %d bytes", PATH_MAX);
+            return AT_E2BIG;
+        }
+        char *abs = at_fs_join(root, sub);
+        struct stat st;
+        int lr = lstat(abs, &st);
+        if (lr < 0) {
+            free(abs);
+            return 0; /* dangles (ENOENT, ENOTDIR): nothing to reach */
+        }
+        if (S_ISLNK(st.st_mode)) {
+            if (++hops > AT_SNAPSHOT_MAX_HOPS) {
+                free(abs);
+                snprintf(why, whylen, "does not resolve: more than %d links in a row (a loop)",
+                         AT_SNAPSHOT_MAX_HOPS);
+                return AT_EINVAL;
+            }
+            char t[PATH_MAX];
+            ssize_t tl = readlink(abs, t, sizeof(t) - 1);
+            free(abs);
+            if (tl < 0)
+                return 0;
+            t[tl] = '\0';
+            snprintf(via_buf, sizeof(via_buf), "%s (-> %s)", sub, t);
+            via = via_buf;
+            if (t[0] == '/') {
+                snprintf(why, whylen, "leads outside the agent directory through %s", via);
+                return AT_EPERM;
+            }
+            /* the link's text replaces its name; resolution goes on from cur */
+            int nl = snprintf(next, sizeof(next), "%s/%s", t, p);
+            if (nl < 0 || (size_t)nl >= sizeof(next)) {
+                snprintf(why, whylen, "resolves to a path longer than %d bytes", PATH_MAX);
+                return AT_E2BIG;
+            }
+            memcpy(pend, next, (size_t)nl + 1);
+            p = pend;
+            continue;
+        }
+        free(abs);
+        if (!S_ISDIR(st.st_mode))
+            return 0; /* a file (anything after it is ENOTDIR) or a special file (not copied) */
+        memcpy(cur, sub, (size_t)sl + 1);
+    }
+}
+
+/* The check applied to every symbolic link, in both passes (the copy reads
+ * the source, the digest reads the copy: what is stored is checked). */
+static int check_link(struct walk *w, const char *crel, const char *cabs, const char *target)
+{
+    char why[PATH_MAX + 200];
+    if (!link_inside_lexically(crel, target))
+        return at_diag_set(w->d, AT_EPERM, cabs, 0, 0,
+                           "symbolic link points outside the agent directory (-> %s)", target);
+    int rc = link_resolve_inside(w->root, crel, target, why, sizeof(why));
+    if (rc)
+        return at_diag_set(w->d, rc, cabs, 0, 0, "symbolic link (-> %s) %s", target, why);
+    return 0;
 }
 
 static int copy_file(const char *src, const char *dst, mode_t mode, struct at_diag *d)
@@ -158,7 +276,8 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
         names[n++] = at_strdup(ent->d_name);
     }
     closedir(dir);
-    qsort(names, n, sizeof(*names), cmp_names);
+    if (n) /* an empty directory: names is NULL, which qsort must not get */
+        qsort(names, n, sizeof(*names), cmp_names);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         char *crel = rel[0] ? at_asprintf("%s/%s", rel, names[i]) : at_strdup(names[i]);
@@ -190,10 +309,8 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
                 rc = at_diag_set(w->d, AT_EIO, cabs, 0, 0, "cannot read link: %s", strerror(errno));
             } else {
                 target[tl] = '\0';
-                if (!link_inside(crel, target)) {
-                    rc = at_diag_set(w->d, AT_EPERM, cabs, 0, 0,
-                                     "symbolic link points outside the agent directory (-> %s)",
-                                     target);
+                if ((rc = check_link(w, crel, cabs, target))) {
+                    /* refused: rc and the diagnostic are set */
                 } else if (w->h) {
                     crypto_hash_sha256_update(w->h, (const unsigned char *)"l ", 2);
                     crypto_hash_sha256_update(w->h, (const unsigned char *)crel, strlen(crel) + 1);
@@ -248,7 +365,7 @@ int at_snapshot_digest(const char *dir, char out[AT_DIGEST_MAX], struct at_diag 
         return rc;
     unsigned char sum[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_final(&h, sum);
-    memcpy(out, "sha256:", 7);
+    memcpy(out, "sha256:", 8); /* the hex digits follow, NUL-terminated */
     sodium_bin2hex(out + 7, AT_DIGEST_MAX - 7, sum, sizeof(sum));
     return 0;
 }

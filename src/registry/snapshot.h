@@ -5,10 +5,13 @@
  * bit, relative path and content, in sorted path order) and copied into the
  * data directory under its digest, so what runs is exactly what was
  * registered, whatever happens to the source directory afterwards.
- * Skipped: .git, __pycache__, *.pyc, .DS_Store.  Symbolic links are kept
- * when they are relative and stay inside the directory, refused otherwise.
- * Bounded: AT_SNAPSHOT_MAX_FILES files, AT_SNAPSHOT_MAX_BYTES bytes,
- * AT_SNAPSHOT_MAX_DEPTH levels.
+ * Skipped: .git, __pycache__, *.pyc, .DS_Store, sockets, fifos, devices.
+ * Symbolic links are kept when they stay inside the directory, read as
+ * text and resolved as the kernel will (every link they pass through
+ * followed, from inside the snapshot); refused when absolute, when either
+ * way leads out, or when they loop (more than AT_SNAPSHOT_MAX_HOPS links).
+ * A link that dangles inside is kept.  Bounded: AT_SNAPSHOT_MAX_FILES
+ * files, AT_SNAPSHOT_MAX_BYTES bytes, AT_SNAPSHOT_MAX_DEPTH levels.
  */
 #ifndef AT_REGISTRY_SNAPSHOT_H
 #define AT_REGISTRY_SNAPSHOT_H
@@ -18,7 +21,8 @@
 #define AT_SNAPSHOT_MAX_FILES 200000
 #define AT_SNAPSHOT_MAX_BYTES (2ull << 30)
 #define AT_SNAPSHOT_MAX_DEPTH 64
-#define AT_DIGEST_MAX 80 /* "sha256:" + 64 hex + NUL */
+#define AT_SNAPSHOT_MAX_HOPS 40 /* links followed resolving one (Linux: 40) */
+#define AT_DIGEST_MAX 80        /* "sha256:" + 64 hex + NUL */
 
 /* Compute the digest of dir into out ("sha256:<hex>").  d explains errors
  * (a file that cannot be read, an escaping symlink, a limit). */

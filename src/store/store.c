@@ -3,6 +3,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,23 @@ int at_job_state_parse(const char *s)
 
 int at_store_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d)
 {
-    if (!cfg->backend || strcmp(cfg->backend, "sqlite") == 0)
-        return at_store_sqlite_open(cfg, out, d);
+    if (!cfg->backend || strcmp(cfg->backend, "sqlite") == 0) {
+        int rc = at_store_sqlite_open(cfg, out, d);
+        /* the fault-injection test hook (fault.c) */
+        const char *fault = getenv("ATLAS_STORE_FAULT");
+        if (!rc && fault && *fault) {
+            struct at_store *wrapped;
+            if (at_store_fault_wrap(*out, fault, &wrapped)) {
+                at_store_close(*out);
+                *out = NULL;
+                return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                                   "ATLAS_STORE_FAULT=\"%s\": want N or N:OPERATION", fault);
+            }
+            at_warn("store", "fault hook on: ATLAS_STORE_FAULT=%s (a test hook)", fault);
+            *out = wrapped;
+        }
+        return rc;
+    }
     return at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0, "store backend \"%s\" is not available",
                        cfg->backend);
 }

@@ -162,20 +162,39 @@ struct at_eval_result {
 
 struct at_store;
 
+/*
+ * The backend's table, in four groups a backend implements (and can land)
+ * one at a time; each group is one file of the SQLite backend
+ * (sqlite_int.h):
+ *   1. connection: name, close and the writer's transactions (sqlite.c)
+ *   2. catalog:    agents, chains, kv settings (sqlite_catalog.c)
+ *   3. jobs:       jobs and usage rows (sqlite_jobs.c)
+ *   4. monitor:    traces, retention, logs, spans, evals (sqlite_monitor.c)
+ * Writes (put, insert, update, delete, prune, append) run on the writer
+ * thread only (writer.h); reads run on any thread.
+ */
 struct at_store_ops {
+    /* ---- 1. connection ---- */
     const char *name;
     void (*close)(struct at_store *s);
     int (*begin)(struct at_store *s);
     int (*commit)(struct at_store *s);
     int (*rollback)(struct at_store *s);
 
+    /* ---- 2. catalog: agents, chains, kv ---- */
     int (*agent_put)(struct at_store *s, const struct at_agent_rec *r, int force);
     int (*agent_get)(struct at_store *s, const char *name, const char *version,
                      struct at_agent_rec *out);
     int (*agent_list)(struct at_store *s, const char *name, struct at_agent_rec **out, size_t *n);
     int (*agent_search)(struct at_store *s, const char *text, struct at_agent_rec **out, size_t *n);
     int (*agent_delete)(struct at_store *s, const char *name, const char *version, int *deleted);
+    int (*chain_put)(struct at_store *s, const struct at_chain_rec *r);
+    int (*chain_list)(struct at_store *s, struct at_chain_rec **out, size_t *n);
+    int (*chain_delete)(struct at_store *s, const char *name, int *deleted);
+    int (*kv_get)(struct at_store *s, const char *key, char **value);
+    int (*kv_put)(struct at_store *s, const char *key, const char *value);
 
+    /* ---- 3. jobs and usage ---- */
     int (*job_insert)(struct at_store *s, struct at_job_rec *r);
     int (*job_update)(struct at_store *s, const struct at_job_rec *r);
     int (*job_get)(struct at_store *s, const char *id, struct at_job_rec *out);
@@ -183,21 +202,22 @@ struct at_store_ops {
                     size_t *n);
     /* Jobs not in a final state, in priority then FIFO order. */
     int (*job_unfinished)(struct at_store *s, struct at_job_rec **out, size_t *n);
-    int (*job_prune)(struct at_store *s, int64_t before_ms, int *deleted);
-
-    int (*chain_put)(struct at_store *s, const struct at_chain_rec *r);
-    int (*chain_list)(struct at_store *s, struct at_chain_rec **out, size_t *n);
-    int (*chain_delete)(struct at_store *s, const char *name, int *deleted);
-
+    /* Retention of jobs: delete finished job trees (a root and its
+     * children, with their logs, spans and eval results; usage rows stay
+     * for cost reports) whose root finished before before_ms (0: none by
+     * age), then the oldest finished trees beyond the keep newest finished
+     * roots (keep < 0: no count limit).  At most max_trees trees per call
+     * (<= 0: 1000), so one call never holds the writer long; *deleted is
+     * the number of trees.  A tree with a job still queued or running is
+     * kept. */
+    int (*job_prune)(struct at_store *s, int64_t before_ms, long long keep, int max_trees,
+                     int *deleted);
     int (*usage_insert)(struct at_store *s, const struct at_usage_rec *r);
     /* Sums grouped by f->group_by: a JSON array of {"key", "calls",
      * "tokens_in", "tokens_out", "cost_usd"}, largest cost first. */
     int (*usage_sum)(struct at_store *s, const struct at_usage_filter *f, json_t **out);
 
-    int (*kv_get)(struct at_store *s, const char *key, char **value);
-    int (*kv_put)(struct at_store *s, const char *key, const char *value);
-
-    /* ---- the monitor (appended; see monitor/ and docs/internals/monitor.md) ---- */
+    /* ---- 4. the monitor (see monitor/ and docs/internals/monitor.md) ---- */
     /* Trace summaries of job trees (a trace is its jobs: no row of its
      * own), newest root first: a JSON array of {id, agent, kind, status,
      * started_ms, finished_ms, jobs, tokens, cost_usd} (tokens and cost
@@ -259,8 +279,110 @@ json_t *at_job_rec_to_json(const struct at_job_rec *r);
 
 /* Backends. */
 int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d);
+/* The test hook (fault.c): wrap inner (owned from now on) in a backend that
+ * fails the Nth operation, spec "N[:OP]" as in ATLAS_STORE_FAULT.
+ * AT_EINVAL for a malformed spec (inner untouched). */
+int at_store_fault_wrap(struct at_store *inner, const char *spec, struct at_store **out);
 
 /* Convenience wrappers over s->ops. */
 #define at_store_call(s, fn, ...) ((s)->ops->fn((s), __VA_ARGS__))
+
+/* ---- security records (appended; src/store/sqlite_security.c) ----
+ *
+ * Tokens (only their keyed hashes), encrypted secrets and the audit of
+ * security events (docs/security.md "Audit records").  They live in the
+ * same database file as the rest, in tables of their own (sec_*), reached
+ * through a connection of their own: writes are rare (a token created or
+ * revoked, a denial), so they never wait behind the store's writer queue.
+ * Every function is thread-safe (one mutex). */
+struct at_token_rec {
+    char id[AT_ID_MAX];
+    char *name;
+    char *role;             /* access.h's role names */
+    char *hash;             /* hex of the keyed hash of the token */
+    json_t *scopes;         /* array of strings, or NULL */
+    long long rate_per_min; /* 0: the configured default */
+    char *created_by;
+    int64_t created_ms, expires_ms, revoked_ms; /* 0: never / not */
+};
+
+struct at_audit_rec {
+    const char *event;   /* "token.use", "token.create", "access.denied", ... */
+    const char *actor;   /* token name, "local" (Unix socket), "anonymous", "job:<id>" */
+    const char *role;    /* the actor's role, or NULL */
+    const char *action;  /* what was asked: "GET /api/v1/jobs", "tools/call atlas.run_agent" */
+    const char *outcome; /* "allowed" | "denied" | "refused" | "ok" */
+    const char *source;  /* "tcp:127.0.0.1", "unix", "mcp" */
+    const char *detail;  /* free text, or NULL */
+    /* The audit trail (docs/audit.md "Records"): NULL or "event" for a
+     * security event (the fields above, also kept in sec_audit); "semantic"
+     * (a decision and its reasons) or "receipt" (what ran) for a record of
+     * the signed log only, whose content is data. */
+    const char *kind;
+    const json_t *data; /* semantic/receipt: the record's content, an object (borrowed) */
+};
+
+struct at_secstore;
+/* Open the security tables of the database at path (created as needed).
+ * Caller closes with at_secstore_close. */
+int at_secstore_open(const char *path, struct at_secstore **out, struct at_diag *d);
+void at_secstore_close(struct at_secstore *s);
+/* A new token row (r->id, name, role, hash required).  AT_EEXIST when a
+ * live (not revoked) token has that name. */
+int at_secstore_token_put(struct at_secstore *s, const struct at_token_rec *r);
+/* Every token row, oldest first.  Caller frees with at_token_recs_free. */
+int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, size_t *n);
+/* Revoke the live token with that id or name: AT_ENOENT when none. */
+int at_secstore_token_revoke(struct at_secstore *s, const char *id_or_name, int64_t now_ms);
+void at_token_recs_free(struct at_token_rec *r, size_t n);
+/* Secrets: the ciphertext (nonce and box) as stored. */
+int at_secstore_secret_put(struct at_secstore *s, const char *name, const void *blob, size_t len,
+                           int64_t now_ms);
+/* AT_ENOENT when absent; *blob is the caller's (free). */
+int at_secstore_secret_get(struct at_secstore *s, const char *name, unsigned char **blob,
+                           size_t *len);
+/* [{name, updated_ms}], by name. */
+int at_secstore_secret_list(struct at_secstore *s, json_t **out);
+int at_secstore_secret_delete(struct at_secstore *s, const char *name);
+/* Append one audit record (id and time assigned here). */
+int at_secstore_audit_append(struct at_secstore *s, const struct at_audit_rec *r);
+/* Audit records, newest first: [{id, ts_ms, event, actor, role, action,
+ * outcome, source, detail}]; before_ms 0: from the newest; event NULL: any;
+ * limit <= 0: 100. */
+int at_secstore_audit_list(struct at_secstore *s, int64_t before_ms, const char *event, int limit,
+                           json_t **out);
+
+/* ---- the audit trail's log (src/store/sqlite_tlog.c, docs/audit.md) ----
+ *
+ * The entries of the Merkle tree log (tlog/), in leaf order, each the exact
+ * bytes of its signed envelope, and the log's signed checkpoints.  Tables of
+ * migration 5, reached through a connection of their own: entries are
+ * appended in batches by the log's own thread, never the store writer's.
+ * Every function is thread-safe (one mutex). */
+struct at_tlog_row {
+    int64_t idx;
+    const char *kind; /* "event" | "semantic" | "receipt" */
+    int64_t ts_ms;
+    const void *envelope;
+    size_t len;
+};
+/* Called for each row in order; a non-zero return stops the scan and is
+ * returned.  Row memory is valid during the call only. */
+typedef int (*at_tlog_row_fn)(void *arg, const struct at_tlog_row *r);
+
+struct at_tlogstore;
+/* Open the log tables of the database at path (migrated by at_store_open
+ * first: AT_ESTATE when they are missing).  Caller closes. */
+int at_tlogstore_open(const char *path, struct at_tlogstore **out, struct at_diag *d);
+void at_tlogstore_close(struct at_tlogstore *s);
+/* Append rows[0..n) in one transaction (all or none). */
+int at_tlogstore_append(struct at_tlogstore *s, const struct at_tlog_row *rows, size_t n);
+/* Rows with idx >= from, in idx order, at most limit (<= 0: all). */
+int at_tlogstore_scan(struct at_tlogstore *s, int64_t from, int64_t limit, at_tlog_row_fn fn,
+                      void *arg);
+int at_tlogstore_checkpoint_put(struct at_tlogstore *s, int64_t size, int64_t ts_ms,
+                                const char *note);
+/* [{size, ts_ms, note}] by size; min_size: only those at least that big. */
+int at_tlogstore_checkpoints(struct at_tlogstore *s, int64_t min_size, json_t **out);
 
 #endif

@@ -1,10 +1,18 @@
 """A stand-in OpenAI-compatible server for the monitor's tests (llm_judge
 checks, model spans, model-based routing).  The answer's content is a
 score: 4.5 when the request's last message mentions GOOD, else 2; a message
-that mentions SLOW is answered after 2 s.  A routing request (system prompt
-"You route ...") is answered "Use NAME." for the word after PICK in it.  Writes its port to argv[1]."""
+that mentions SLOW is answered after 2 s, one that mentions HOLD once the
+file argv[1] + ".release" exists (a test holds a call as long as it needs).  A routing request (system prompt
+"You route ...") is answered "Use NAME." for the word after PICK in it.
+
+Faults for the gateway's tests (tests/e2e/t_llm_errors.sh), by words in the
+last message: STATUS=NNN answers with that HTTP status and an OpenAI-style
+error body (RETRY=S adds Retry-After: S); HUGEUSAGE reports 2^63-1 tokens
+each way, NEGUSAGE a negative count.  Writes its port to argv[1]."""
 
 import json
+import os
+import re
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,19 +48,40 @@ class Handler(BaseHTTPRequestHandler):
             score = ("Use " + words[words.index("PICK") + 1] + ".") if "PICK" in words else "no idea"
         if "SLOW" in text:
             time.sleep(2)
+        if "HOLD" in text:
+            end = time.monotonic() + 300
+            while not os.path.exists(sys.argv[1] + ".release") and time.monotonic() < end:
+                time.sleep(0.02)
+        m = re.search(r"STATUS=(\d+)", text)
+        if m:
+            retry = re.search(r"RETRY=(\d+)", text)
+            data = json.dumps({"error": {"message": "scripted %s" % m.group(1),
+                                         "type": "scripted"}}).encode()
+            self.send_response(int(m.group(1)))
+            if retry:
+                self.send_header("Retry-After", retry.group(1))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        usage = {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42}
+        if "HUGEUSAGE" in text:
+            usage = {"prompt_tokens": 2**63 - 1, "completion_tokens": 2**63 - 1,
+                     "total_tokens": 2**63 - 1}
+        elif "NEGUSAGE" in text:
+            usage = {"prompt_tokens": -40, "completion_tokens": 2, "total_tokens": -38}
         self.reply(200, {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
             "model": req.get("model", "judge-model"),
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": score}}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42},
+            "usage": usage,
         })
 
 
 srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
-import os  # noqa: E402
-
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 srv.serve_forever()

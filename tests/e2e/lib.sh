@@ -35,21 +35,53 @@ fail() {
     if [ -f "$T/atlasd.log" ]; then log "--- atlasd.log (tail)"; tail -n 30 "$T/atlasd.log" >&2; fi
 }
 
-# start_daemon [atlasd args...]: starts atlasd on DATA and a free port.
+# start_daemon [atlasd args...]: starts atlasd on DATA and a free port, then
+# exports ATLAS_URL and ATLAS_TOKEN (the admin token atlasd wrote to
+# DATA/admin.token: every TCP request needs a token, docs/security.md).
+# The daemon itself never inherits ATLAS_TOKEN.
 start_daemon() {
     rm -f "$DATA/atlasd.url"
-    "$BIN/atlasd" --data "$DATA" --listen 127.0.0.1:0 "$@" >>"$T/atlasd.log" 2>&1 &
+    env -u ATLAS_TOKEN "$BIN/atlasd" --data "$DATA" --listen 127.0.0.1:0 "$@" >>"$T/atlasd.log" 2>&1 &
     DAEMON_PID=$!
-    i=0
+    _sd_end=$(($(date +%s) + WAIT_S))
     while [ ! -s "$DATA/atlasd.url" ]; do
-        i=$((i + 1))
-        if [ $i -gt 300 ] || ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+        if [ "$(date +%s)" -ge "$_sd_end" ] || ! kill -0 "$DAEMON_PID" 2>/dev/null; then
             log "atlasd did not start:"; cat "$T/atlasd.log" >&2; exit 1
         fi
         sleep 0.05
     done
     ATLAS_URL=$(cat "$DATA/atlasd.url")
     export ATLAS_URL
+    ATLAS_TOKEN=$(cat "$DATA/admin.token")
+    export ATLAS_TOKEN
+}
+
+# curl with the admin token: a `curl` first on PATH (so that `sh -c`,
+# python's subprocess and `timeout curl` get it too) sends
+# "Authorization: Bearer $ATLAS_TOKEN" unless the caller passes an
+# Authorization header of its own; `anon_curl` sends none.
+REAL_CURL=$(command -v curl)
+mkdir -p "$T/bin"
+cat >"$T/bin/curl" <<EOF
+#!/bin/sh
+for a in "\$@"; do
+    case "\$a" in [Aa]uthorization:*) exec "$REAL_CURL" "\$@" ;; esac
+done
+if [ -n "\${ATLAS_TOKEN:-}" ]; then
+    exec "$REAL_CURL" -H "Authorization: Bearer \$ATLAS_TOKEN" "\$@"
+fi
+exec "$REAL_CURL" "\$@"
+EOF
+chmod +x "$T/bin/curl"
+PATH=$T/bin:$PATH
+export PATH
+anon_curl() { "$REAL_CURL" "$@"; }
+
+# new_token NAME ROLE: create a token (through the admin token) and print it
+new_token() {
+    curl -sS -X POST -H 'Content-Type: application/json' \
+        --data-binary "{\"name\":\"$1\",\"role\":\"$2\"}" "$ATLAS_URL/api/v1/tokens" |
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
 }
 
 stop_daemon() {
@@ -109,15 +141,86 @@ http() {
     HTTP_BODY=$(cat "$T/hbody")
 }
 
-# wait_for CMD...: retry CMD for up to 10 s
-wait_for() {
-    i=0
+# Waiting for a state, never for a time (../shared/STYLE.md: no fixed sleeps
+# as synchronisation).  Every wait polls the state it needs and gives up at
+# a deadline that only bounds a hung test: WAIT_S seconds (default 60, a
+# loaded 2-core machine included), never a measurement of how fast Atlas is.
+WAIT_S=${WAIT_S:-60}
+
+# wait_until SECS CMD...: retry CMD every 50 ms until it succeeds (0) or SECS
+# seconds have passed (1)
+wait_until() {
+    _wu_end=$(($(date +%s) + $1))
+    shift
     until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 200 ] && return 1
+        [ "$(date +%s)" -ge "$_wu_end" ] && return 1
         sleep 0.05
     done
 }
+
+# wait_for CMD...: retry CMD until it succeeds, for up to WAIT_S seconds
+wait_for() { wait_until "$WAIT_S" "$@"; }
+
+# job_state ID: the job's state (GET /api/v1/jobs/ID), empty when unknown
+job_state() {
+    curl -s "$ATLAS_URL/api/v1/jobs/$1" 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys
+try: print(json.load(sys.stdin).get("state", ""))
+except Exception: pass' 2>/dev/null
+}
+_job_in() {
+    _st=$(job_state "$1")
+    shift
+    for _w in "$@"; do [ "$_st" = "$_w" ] && return 0; done
+    return 1
+}
+
+# wait_job_state ID STATE...: until job ID is in one of the STATEs (for
+# up to WAIT_S seconds; 1 and a log line with the state it is in otherwise)
+wait_job_state() {
+    if wait_for _job_in "$@"; then return 0; fi
+    log "job $1 is still [$(job_state "$1")] after ${WAIT_S} s, not in [$(shift; echo "$*")]"
+    return 1
+}
+
+# count_jobs QUERY: how many jobs GET /api/v1/jobs?QUERY lists
+count_jobs() {
+    curl -s "$ATLAS_URL/api/v1/jobs?$1" |
+        /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))' 2>/dev/null
+}
+_count_is() { [ "$(count_jobs "$1")" = "$2" ]; }
+
+# wait_jobs_count QUERY N: until GET /api/v1/jobs?QUERY lists N jobs
+wait_jobs_count() {
+    if wait_for _count_is "$1" "$2"; then return 0; fi
+    log "jobs?$1: $(count_jobs "$1") after ${WAIT_S} s, want $2"
+    return 1
+}
+
+# wait_file FILE: until FILE exists and is not empty
+wait_file() { wait_for test -s "$1"; }
+
+# wait_grep PATTERN FILE: until FILE has a line matching PATTERN (grep -E)
+wait_grep() { wait_for grep -qE "$1" "$2"; }
+
+# breaker_due AGENT: AGENT's circuit breakers (AGENT@any version, from
+# /api/v1/health) are closed, half-open, or open with their recovery time
+# passed, so that the next run is let through as the trial
+breaker_due() {
+    curl -s "$ATLAS_URL/api/v1/health" | /usr/bin/python3 -c 'import json,sys
+from datetime import datetime, timezone, timedelta
+b = json.load(sys.stdin)["engine"]["breakers"]
+now = datetime.now(timezone.utc)
+for k, v in b.items():
+    if k.split("@")[0] == sys.argv[1] and v["state"] == "open":
+        until = datetime.fromisoformat(v["open_until"].replace("Z", "+00:00"))
+        if now < until + timedelta(milliseconds=5):
+            sys.exit(1)' "$1"
+}
+
+# wait_breaker_due AGENT: until breaker_due AGENT (instead of sleeping for
+# execution.circuit_breaker.recovery_timeout)
+wait_breaker_due() { wait_for breaker_due "$1" || log "the breaker of $1 stayed open"; }
 
 # copy_agent SRC NAME: copy an agent directory into the temp dir
 copy_agent() {
@@ -126,15 +229,18 @@ copy_agent() {
     echo "$T/$2"
 }
 
+# what a sanitizer report starts with (ASan, LSan, UBSan, TSan builds)
+SAN_REPORT="ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer"
+
 finish() {
     # stop the daemon cleanly so LeakSanitizer (in sanitizer builds) reports
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         stop_daemon
     fi
     if [ -f "$T/atlasd.log" ] &&
-        grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/atlasd.log"; then
+        grep -qE "$SAN_REPORT" "$T/atlasd.log"; then
         fail "sanitizer report in atlasd.log"
-        grep -A30 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/atlasd.log" | head -60 >&2
+        grep -A40 -E "$SAN_REPORT" "$T/atlasd.log" | head -120 >&2
     fi
     log "$PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]

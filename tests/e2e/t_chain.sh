@@ -72,7 +72,7 @@ chk strategy 'chain:
   steps: [{agent: echo-c}]
   on_failure: {strategy: fallback}'
 expect_contains "fallback needs a fallback" "$(cat "$T/err")" "strategy fallback needs \`fallback:\`"
-expect_eq "nothing invalid was registered" "$(atlas chain ls --json | j 'len(d)')" "0"
+expect_eq "nothing invalid was registered" "$(atlas chain ls --json | j 'len(d["chains"])')" "0"
 
 # ---- the spec's chain ----
 run_rc rc atlas chain register "$SRC/examples/chains/research-pipeline.yaml"
@@ -150,7 +150,7 @@ chk skip 'chain:
   on_failure: {strategy: retry_then_skip, max_retries: 1, backoff: {initial: 0.05}}'
 out=$(atlas chain run skip --input '{"x": 42}')
 expect_eq "retry_then_skip: the chain goes on" "$(echo "$out" | j 'd["first"]')" "42"
-cid=$(atlas jobs --json --limit 20 | j '[x["id"] for x in d if x["agent"] == "skip"][0]')
+cid=$(atlas jobs --json --limit 20 | j '[x["id"] for x in d["jobs"] if x["agent"] == "skip"][0]')
 expect_eq "the skipped step is recorded" "$(atlas --json job "$cid" | j '[s["status"] for s in d["meta"]["steps"]]')" "['completed', 'skipped', 'completed']"
 expect_eq "an agent error is retried" "$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$cid" | j 'sum(1 for x in d["jobs"] if x["agent"] == "raise")')" "2"
 
@@ -193,7 +193,7 @@ chk slowchain 'chain:
       input_map: {ms: 3000}'
 run_rc rc atlas chain run slowchain --input '{}'
 expect_contains "the chain deadline" "$(cat "$T/err")" "the chain did not finish within 1 s (timeout in the chain file)"
-sid=$(atlas jobs --json --agent slow --limit 1 | j 'd[0]["id"]')
+sid=$(atlas jobs --json --agent slow --limit 1 | j 'd["jobs"][0]["id"]')
 wait_for sh -c "$BIN/atlas --json job $sid | grep -q cancelled"
 expect_eq "its running step is cancelled" "$(atlas --json job "$sid" | j 'd["state"]')" "cancelled"
 chk cancelme 'chain:
@@ -209,12 +209,83 @@ wait_for sh -c "curl -s '$ATLAS_URL/api/v1/jobs?parent=$cid' | grep -q cancelled
 expect_eq "cancelling a chain cancels its steps" "$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$cid" | j '[x["state"] for x in d["jobs"]]')" "['cancelled']"
 expect_eq "and the chain" "$(atlas --json job "$cid" | j 'd["state"]')" "cancelled"
 
+# ---- cycles of chains: refused at registration, with the path (a chain
+# that fell back to itself used to overflow the stack and kill atlasd) ----
+chk cyc_self 'chain:
+  name: cyc-a
+  steps:
+    - agent: raise
+      input_map: {message: "always"}
+  on_failure: {strategy: fallback, fallback: {chain: cyc-a}}'
+expect_eq "a chain that is its own fallback is refused" "$rc" 1
+expect_contains "with the cycle's path" "$(cat "$T/err")" 'chain "cyc-a" can run itself through fallbacks: cyc-a -> cyc-a'
+chk cyc_a 'chain:
+  name: cyc-a
+  steps:
+    - agent: raise
+      input_map: {message: "always"}
+  on_failure: {strategy: fallback, fallback: {chain: cyc-b}}'
+expect_eq "a fallback to a chain not registered yet is accepted" "$rc" 0
+chk cyc_b 'chain:
+  name: cyc-b
+  steps:
+    - agent: raise
+      input_map: {message: "always"}
+      on_failure: {strategy: fallback, fallback: {chain: cyc-a}}'
+expect_eq "the chain that would close the cycle is refused" "$rc" 1
+expect_contains "naming every chain on it" "$(cat "$T/err")" "cyc-b -> cyc-a -> cyc-b"
+http POST /api/v1/chains '{"file": "c.yaml", "yaml": "chain:\n  name: cyc-c\n  steps: [{agent: raise}]\n  on_failure: {strategy: fallback, fallback: {chain: cyc-c}}\n"}'
+expect_eq "over HTTP: 400" "$HTTP_CODE" 400
+expect_contains "a problem with the path" "$HTTP_BODY" "cyc-c -> cyc-c"
+run_rc rc atlas chain run cyc-a --input '{}'
+expect_eq "the accepted one runs, and fails, without a loop" "$rc" 1
+run_rc rc atlas health
+expect_eq "the daemon is alive" "$rc" 0
+kill -0 "$DAEMON_PID" && pass "atlasd did not crash" || fail "atlasd died"
+
 # chains persist
 stop_daemon
 start_daemon
-expect_eq "chains survive a restart" "$(atlas chain ls --json | j 'len(d) >= 8')" "True"
+expect_eq "chains survive a restart" "$(atlas chain ls --json | j 'len(d["chains"]) >= 9')" "True"
 run_rc rc atlas chain unregister named
 expect_eq "unregister a chain" "$rc" 0
 run_rc rc atlas chain run named --input '{}'
 expect_contains "an unknown chain" "$(cat "$T/err")" "no chain named \"named\""
+
+# ==== run-time depth (llmorch, issue 9; the registration-cycle cases are
+# elsewhere in this file): a chain's steps record their real depth (one
+# below the chain), and chains nested in chains count toward
+# execution.max_spawn_depth, so a deep nesting stops with the limit's error
+stop_daemon
+cat >"$T/depth.yaml" <<'YAML'
+execution:
+  max_spawn_depth: 2
+  circuit_breaker: {failure_threshold: 1000}
+YAML
+start_daemon --config "$T/depth.yaml"
+chk nest3 'chain:
+  name: nest3
+  steps: [{agent: raise}]
+  on_failure: {strategy: halt}'
+for i in 2 1 0; do
+    chk "nest$i" "chain:
+  name: nest$i
+  steps: [{agent: raise}]
+  on_failure: {strategy: fallback, fallback: {chain: nest$((i + 1))}}"
+    expect_eq "nest$i registers" "$rc" 0
+done
+run_rc rc atlas chain run nest0 --input '{}'
+expect_eq "chains nested deeper than max_spawn_depth fail" "$rc" 1
+expect_contains "with the limit's error" "$(cat "$T/err")" "spawn depth limit reached"
+expect_contains "naming the key" "$(cat "$T/err")" "execution.max_spawn_depth is 2"
+root=$(atlas jobs --json --agent nest0 --limit 1 | j 'd["jobs"][0]["id"]')
+expect_eq "the root chain fails with limit-exceeded" "$(atlas --json job "$root" | j 'd["error"]["code"]')" "limit-exceeded"
+kids=$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$root")
+expect_eq "its step and its fallback chain are one level below it" "$(echo "$kids" | j 'sorted((x["agent"], x["depth"]) for x in d["jobs"])')" "[('nest1', 1), ('raise', 1)]"
+n1=$(echo "$kids" | j '[x["id"] for x in d["jobs"] if x["agent"] == "nest1"][0]')
+expect_eq "the nested chain's step is one below that" "$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$n1" | j 'sorted((x["agent"], x["depth"]) for x in d["jobs"])')" "[('nest2', 2), ('raise', 2)]"
+expect_eq "nothing ran below the limit" "$(atlas jobs --json --agent nest3 | j 'len(d["jobs"])')" "0"
+tr=$(curl -s "$ATLAS_URL/api/v1/traces/$root")
+expect_eq "the trace shows the depths" "$(echo "$tr" | j 'sorted((c["name"], c["depth"]) for c in d["spans"][0]["children"])')" "[('nest1', 1), ('raise', 1)]"
+# ==== end of the run-time depth cases
 finish

@@ -75,7 +75,7 @@ expect_eq "describe shows dependencies" "$(j 'd["dependencies"]["python"]' <"$T/
 expect_eq "describe shows lifecycle" "$(j 'd["lifecycle"]["startup"]' <"$T/desc")" "on_startup"
 
 run_rc rc atlas ls --json
-expect_eq "nothing invalid was registered" "$(j 'sorted(a["name"] for a in d)' <"$T/out")" "['summarizer']"
+expect_eq "nothing invalid was registered" "$(j 'sorted(a["name"] for a in d["agents"])' <"$T/out")" "['summarizer']"
 
 # problem+json over HTTP carries the location too
 http POST /api/v1/agents "{\"path\": \"$T/unknownkey\"}"

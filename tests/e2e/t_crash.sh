@@ -15,19 +15,19 @@ start_daemon --config "$T/config.yaml"
 for a in slow idem; do atlas register --path "$AGENTS/$a" >/dev/null; done
 atlas register --path "$EXAMPLES/word-count" >/dev/null
 
-r1=$(atlas run --async slow --input '{"ms": 4000}')
-r2=$(atlas run --async slow --input '{"ms": 4000}')
-i1=$(atlas run --async idem --input '{"ms": 1500}')
+# long enough that they are still running when the daemon is killed, on
+# any machine: the test waits for states, never for a time
+r1=$(atlas run --async slow --input '{"ms": 600000}')
+r2=$(atlas run --async slow --input '{"ms": 600000}')
+i1=$(atlas run --async idem --input '{"ms": 3000}')
 q1=$(atlas run --async slow --input '{"ms": 10}')
 q2=$(atlas run --async slow --input '{"ms": 10}')
-wait_for sh -c "[ \$(curl -s '$ATLAS_URL/api/v1/jobs?state=running' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"jobs\"]))') = 3 ]"
+wait_jobs_count "state=running" 3 || true
 expect_eq "three jobs running before the crash" "$(curl -s "$ATLAS_URL/api/v1/jobs?state=running" | j 'len(d["jobs"])')" "3"
 kill9_daemon
 
 start_daemon --config "$T/config.yaml"
-for id in $r1 $r2 $i1 $q1 $q2; do
-    wait_for sh -c "$BIN/atlas --json job $id | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"state\"] in (\"completed\",\"failed\") else 1)'" || true
-done
+for id in $r1 $r2 $i1 $q1 $q2; do wait_job_state "$id" completed failed || true; done
 for id in $r1 $r2; do
     expect_eq "running non-idempotent job failed after restart" "$(atlas --json job "$id" | j 'd["state"]')" "failed"
     expect_eq "with reason daemon-restart" "$(atlas --json job "$id" | j 'd["error"]["type"]')" "urn:atlas:error:daemon-restart"
@@ -42,14 +42,15 @@ done
 # kill -9 while jobs pour in: every job the API acknowledged is in the store
 : >"$T/acked"
 /usr/bin/python3 - "$ATLAS_URL" "$T/acked" <<'PY' &
-import http.client, json, sys, urllib.parse
+import http.client, json, os, sys, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
+auth = {"Authorization": "Bearer " + os.environ["ATLAS_TOKEN"]}
 out = open(sys.argv[2], "a")
 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
 for i in range(1500):
     try:
         conn.request("POST", "/api/v1/agents/word-count/run", json.dumps({"text": f"job {i}"}),
-                     {"Content-Type": "application/json", "Prefer": "respond-async"})
+                     {"Content-Type": "application/json", "Prefer": "respond-async", **auth})
         r = conn.getresponse()
         body = r.read()
         if r.status == 202:
@@ -59,24 +60,30 @@ for i in range(1500):
         break
 PY
 loader=$!
-sleep 1.5
+# kill it once a good number of jobs is acknowledged (or the loader is done)
+enough_acked() { [ "$(wc -l <"$T/acked")" -ge 100 ] || ! kill -0 "$loader" 2>/dev/null; }
+wait_for enough_acked || true
 kill9_daemon
 wait $loader 2>/dev/null || true
 n=$(wc -l <"$T/acked")
 [ "$n" -gt 10 ] && pass "jobs were acknowledged before the crash ($n)" || fail "too few acknowledged jobs ($n)"
 start_daemon --config "$T/config.yaml"
-for i in $(seq 1 300); do
-    [ "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["engine"]["queued"] + d["engine"]["running"]')" = 0 ] && break
-    sleep 0.1
-done
-sleep 0.5
+# until the engine has nothing queued or running and the writer has
+# committed everything (the re-queued jobs' final states included)
+drained() {
+    curl -s "$ATLAS_URL/api/v1/health" | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+sys.exit(0 if d["engine"]["queued"] + d["engine"]["running"] == 0 and d["store_writer"]["pending"] == 0 else 1)'
+}
+WAIT_S=300 wait_for drained || fail "the restarted daemon did not drain its queue"
 counts=$(/usr/bin/python3 - "$ATLAS_URL" "$T/acked" <<'PY'
-import http.client, json, sys, urllib.parse
+import http.client, json, os, sys, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
+auth = {"Authorization": "Bearer " + os.environ["ATLAS_TOKEN"]}
 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
 missing = stuck = 0
 for line in open(sys.argv[2]):
-    conn.request("GET", "/api/v1/jobs/" + line.strip())
+    conn.request("GET", "/api/v1/jobs/" + line.strip(), headers=auth)
     r = conn.getresponse()
     body = r.read()
     if r.status != 200:

@@ -25,6 +25,10 @@ start_daemon --config "$T/atlas.config.yaml"
 msg='"messages":[{"role":"user","content":"Say something."}]'
 now() { $PY -c 'import time; print(time.time())'; }
 attempts() { echo "$HTTP_BODY" | j '" ".join("%s:%s" % (a["model"], a["status"]) for a in d["atlas"]["attempts"])'; }
+# served_by_a: a plain request is answered by tiny-a at the first attempt
+# (the flaky backend is usable again: its Retry-After cool-down or its
+# probe_interval is over); wait_for it instead of sleeping for that time
+served_by_a() { chat "{\"model\":\"atlas:fast\",$msg}"; [ "$(attempts)" = "tiny-a:200" ]; }
 
 # ---- 429 with Retry-After: wait, retry, then fall back ----
 fault "$PROXY_f" '{"mode":"429","count":2,"retry_after":"1"}'
@@ -36,22 +40,22 @@ expect_eq "429 x2: attempts" "$(attempts)" "tiny-a:429 tiny-a:429 tiny-b:200"
 expect_eq "429: Retry-After honoured (waited >= 1 s)" "$($PY -c "print($t1 - $t0 >= 1.0)")" "True"
 expect_eq "429: retry_after_ms recorded" "$(echo "$HTTP_BODY" | j 'd["atlas"]["attempts"][0]["retry_after_ms"]')" "1000"
 
-sleep 1.1 # the backend cools down for Retry-After
+wait_for served_by_a || fail "flaky never cooled down after Retry-After"
 fault "$PROXY_f" '{"mode":"429","count":1,"retry_after":"1"}'
 chat "{\"model\":\"atlas:fast\",$msg}"
 expect_eq "429 x1: the retry succeeds on the same model" "$(attempts)" "tiny-a:429 tiny-a:200"
-sleep 1.1
+wait_for served_by_a || fail "flaky never cooled down after Retry-After"
 fault "$PROXY_f" '{"mode":"503","count":1,"retry_after":"1"}'
 chat "{\"model\":\"atlas:fast\",$msg}"
 expect_eq "503 x1: retried" "$(attempts)" "tiny-a:503 tiny-a:200"
 
-sleep 1.1
+wait_for served_by_a || fail "flaky never cooled down after Retry-After"
 fault "$PROXY_f" '{"mode":"429","count":1,"retry_after":"30"}'
 t0=$(now)
 chat "{\"model\":\"atlas:fast\",$msg}"
 t1=$(now)
-expect_eq "Retry-After beyond max_retry_after: fall back at once" "$(attempts) $($PY -c "print($t1 - $t0 < 1.0)")" "tiny-a:429 tiny-b:200 True"
-sleep 0.1
+# waiting would take 5 s (the cap) or 30 s: anything shorter is "at once"
+expect_eq "Retry-After beyond max_retry_after: fall back at once" "$(attempts) $($PY -c "print($t1 - $t0 < 5.0)")" "tiny-a:429 tiny-b:200 True"
 chat "{\"model\":\"atlas:fast\",$msg}"
 expect_eq "a backend cooling down is skipped" "$(echo "$HTTP_BODY" | j 'd["atlas"]["attempts"][0]["error"]+" "+d["atlas"]["model"]')" "backend cooling down tiny-b"
 stop_daemon
@@ -80,9 +84,9 @@ expect_eq "stats: flaky marked down (threshold 2)" "$(curl -sf "$ATLAS_URL/v1/at
 chat "{\"model\":\"atlas:fast\",$msg}"
 expect_eq "a down backend is skipped" "$(echo "$HTTP_BODY" | j 'd["atlas"]["attempts"][0]["error"]+" "+d["atlas"]["model"]')" "backend down tiny-b"
 fault "$PROXY_f" '{"mode":"none"}'
-sleep 1.2
-chat "{\"model\":\"atlas:fast\",$msg}"
-expect_eq "probe after probe_interval brings it back" "$(attempts)" "tiny-a:200"
+# down until a probe after probe_interval (1 s) succeeds
+if wait_for served_by_a; then pass "probe after probe_interval brings it back"
+else fail "probe after probe_interval brings it back: $(attempts)"; fi
 expect_eq "stats: flaky up again" "$(curl -sf "$ATLAS_URL/v1/atlas/stats" | j '[b["health"]["down"] for b in d["backends"] if b["name"]=="flaky"][0]')" "False"
 
 # ---- 200 parallel requests, max_concurrency 4 ----

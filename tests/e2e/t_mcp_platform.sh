@@ -11,7 +11,7 @@ atlas chain register "$SRC/examples/chains/research-pipeline.yaml" >/dev/null
 
 call() { # call TOOL ARGS_JSON -> the CallToolResult
     /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
-import json, sys, urllib.request
+import json, os, sys, urllib.request
 url, tool, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}}
@@ -19,6 +19,7 @@ body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                    "params": {"name": tool, "arguments": args, "_meta": meta}}).encode()
 req = urllib.request.Request(url + "/mcp", body, {
     "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+    "Authorization": "Bearer " + os.environ["ATLAS_TOKEN"],
     "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool})
 text = urllib.request.urlopen(req, timeout=60).read().decode()
 if text.startswith("event:") or text.startswith("id:") or text.startswith("data:"):
@@ -29,14 +30,19 @@ PY
 
 rpc() { # rpc METHOD PARAMS_JSON -> the result (2026-07-28, stateless)
     /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
-import json, sys, urllib.request
+import json, os, sys, urllib.request
 url, method, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                    "io.modelcontextprotocol/clientCapabilities": {}}
 body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-req = urllib.request.Request(url + "/mcp", body, {
-    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method})
+headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+           "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method,
+           "Authorization": "Bearer " + os.environ["ATLAS_TOKEN"]}
+# 2026-07-28: Mcp-Name mirrors params.name (tools/call, prompts/get) or params.uri
+name = params.get("uri" if method == "resources/read" else "name")
+if method in ("tools/call", "prompts/get", "resources/read") and name is not None:
+    headers["Mcp-Name"] = name
+req = urllib.request.Request(url + "/mcp", body, headers)
 text = urllib.request.urlopen(req, timeout=60).read().decode()
 if not text.startswith("{"):
     text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
@@ -49,13 +55,16 @@ out=$(call atlas.exec.spawn_chain '{"chain": "research-pipeline", "input": {"que
 expect_contains "spawn_chain runs a chain" "$(echo "$out" | j 'd["structuredContent"]["report"]')" "Research report"
 
 # queue.priority: with one slot busy, move the last queued job to the front
-b=$(atlas run --async slow --input '{"ms": 600}')
-sleep 0.2
+# (the blocker runs until it is cancelled, once both wait)
+b=$(atlas run --async slow --input '{"ms": 600000}')
+wait_job_state "$b" running || true
 q1=$(atlas run --async slow --input '{"ms": 10, "n": 1}')
 q2=$(atlas run --async slow --input '{"ms": 10, "n": 2}')
+expect_eq "both wait behind it" "$(job_state "$q1") $(job_state "$q2")" "queued queued"
 out=$(call atlas.queue.priority "{\"job\": \"$q2\", \"priority\": 9}")
 expect_eq "queue.priority moves a queued job" "$(echo "$out" | j 'd["structuredContent"]["priority"]')" "9"
-for id in $b $q1 $q2; do wait_for sh -c "$BIN/atlas --json job $id | grep -q completed"; done
+atlas cancel "$b" >/dev/null
+for id in $q1 $q2; do wait_job_state "$id" completed failed || true; done
 expect_eq "and it runs first" "$( [ "$(atlas --json job "$q2" | j 'd["started_at"]')" \< "$(atlas --json job "$q1" | j 'd["started_at"]')" ] && echo yes)" "yes"
 # resources: jobs, contracts and traces
 out=$(rpc resources/templates/list '{}')

@@ -14,19 +14,6 @@ PIDS=""
 stop_servers() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; }
 trap 'stop_servers; cleanup' EXIT
 
-# start_ts MODE PORT -> sets TS_URL
-start_ts() {
-    (cd "$INTEROP" && exec "$NODE22" ts-server.mjs "$1" "$2") >"$T/ts-$1.out" 2>&1 &
-    PIDS="$PIDS $!"
-    TS_PID=$!
-    i=0
-    until grep -q listening "$T/ts-$1.out" 2>/dev/null; do
-        i=$((i + 1)); [ $i -gt 200 ] && { fail "ts-server $1 did not start"; cat "$T/ts-$1.out" >&2; return 1; }
-        sleep 0.05
-    done
-    TS_URL=$(sed -n 's/^listening //p' "$T/ts-$1.out")
-}
-
 mkdir -p "$DATA"
 printf 'execution:\n  circuit_breaker: {failure_threshold: 3, recovery_timeout: 5}\n' >"$T/config.yaml"
 start_daemon --config "$T/config.yaml"
@@ -55,11 +42,9 @@ expect_eq "ts-v2 output" "$(j 'd["text"]' <"$T/out")" "hello v2"
 EV_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$INTEROP" && PORT=$EV_PORT exec "$NODE22" node_modules/@modelcontextprotocol/server-everything/dist/index.js streamableHttp) >"$T/everything.out" 2>&1 &
 PIDS="$PIDS $!"
-wait_for curl -s -o /dev/null "http://127.0.0.1:$EV_PORT/mcp" || true
-i=0
-until atlas register --remote "http://127.0.0.1:$EV_PORT/mcp" --name everything-echo --tool echo >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
-done
+wait_for curl -s -o /dev/null "http://127.0.0.1:$EV_PORT/mcp" || fail "server-everything did not start"
+wait_for atlas register --remote "http://127.0.0.1:$EV_PORT/mcp" --name everything-echo --tool echo ||
+    fail "register server-everything's echo"
 run_rc rc atlas run everything-echo --input '{"message":"hi everything"}'
 expect_eq "atlas run everything-echo" "$rc" 0
 expect_contains "everything-echo output" "$(cat "$T/out")" "Echo: hi everything"
@@ -72,13 +57,10 @@ expect_contains "everything-sum output" "$(cat "$T/out")" "42"
 # --- a dead server fails fast and clearly, and never blocks the daemon
 V1_PORT=${V1_URL##*:}; V1_PORT=${V1_PORT%%/*}
 kill "$V1_PID"; wait "$V1_PID" 2>/dev/null || true
-t0=$(date +%s%N)
 run_rc rc atlas run ts-v1 --input '{"text":"dead"}'
-t1=$(date +%s%N)
 expect_eq "run against a dead server fails" "$rc" 1
+# fast: a refused connection, not a timeout (no clock gates the test)
 expect_contains "the failure says why" "$(cat "$T/err")" "connection failed"
-[ $(((t1 - t0) / 1000000)) -lt 3000 ] && pass "it fails fast ($(((t1 - t0) / 1000000)) ms)" ||
-    fail "it took $(((t1 - t0) / 1000000)) ms"
 for k in 1 2 3; do atlas run ts-v1 --input '{"text":"dead"}' >/dev/null 2>&1 || true; done
 run_rc rc atlas run ts-v1 --input '{"text":"dead"}'
 expect_contains "after repeated failures the breaker answers" "$(cat "$T/err")" "circuit breaker of ts-v1@1.0.0 is open"
@@ -88,7 +70,7 @@ expect_eq "the daemon still answers" "$HTTP_CODE" 200
 # --- the same server restarted: its old session is gone (404), the client
 # starts a new one (after the breaker lets it try again)
 start_ts v1 "$V1_PORT"
-sleep 5.2
+wait_breaker_due ts-v1 # recovery_timeout: 5 s
 run_rc rc atlas run ts-v1 --input '{"text":"revived"}'
 expect_eq "a restarted server is reconnected" "$rc" 0
 expect_eq "revived output" "$(j 'd["text"]' <"$T/out")" "revived"

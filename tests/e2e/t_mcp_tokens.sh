@@ -2,8 +2,9 @@
 # Agents reach the platform as MCP clients of atlasd with their job token
 # (DESIGN.md principle 1): an agent whose contract sets
 # requires.platform_tools may call every platform tool and spawn children
-# (parent link, depth); one without gets a permission error.  Clients
-# without a token see platform tools from loopback only.
+# (parent link, depth); one without gets a permission error.  Users see
+# the platform tools their token's role allows (docs/security.md); no
+# token over TCP is a 401.
 . "$(dirname "$0")/lib.sh"
 [ -x "$EXAMPLES/echo-c/agent" ] || { log "skip: examples/agents/echo-c/agent is not built"; exit 77; }
 FIX=$SRC/tests/interop/platform-agents
@@ -45,9 +46,14 @@ http POST /mcp '{"jsonrpc":"2.0","id":1,"method":"ping"}' -H 'Authorization: Bea
     -H 'Accept: application/json, text/event-stream'
 expect_eq "unknown bearer token: 401" "$HTTP_CODE" 401
 
-# loopback without a token sees the platform tools
+# no token at all: 401, even from loopback
+code=$(anon_curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -H 'Accept: application/json' --data-binary '{"jsonrpc":"2.0","id":1,"method":"ping"}' "$ATLAS_URL/mcp")
+expect_eq "no token over loopback TCP: 401" "$code" 401
+
+# the admin token sees the platform tools
 http POST /mcp '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}' \
     -H 'Accept: application/json' -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/list'
-expect_contains "loopback clients see atlas.* tools" "$HTTP_BODY" '"atlas.queue.inspect"'
+expect_contains "the admin token sees atlas.* tools" "$HTTP_BODY" '"atlas.queue.inspect"'
 expect_contains "stateless lists are cacheable" "$HTTP_BODY" '"cacheScope"'
 finish

@@ -49,7 +49,15 @@ atlas run echo-c --input '{"x": 2}' >/dev/null
 atlas run fanout --input '{"n": 3}' >/dev/null
 atlas run llm-caller --input '{"calls": 2}' >/dev/null
 for i in 1 2 3; do atlas run raise >/dev/null 2>&1 || true; done
-sleep 0.5
+# the monitor counts what it is told asynchronously: wait until it has seen
+# the last jobs and their evals (the assertions below check the rest)
+settled() {
+    curl -s "$ATLAS_URL/metrics" >"$T/m.now"
+    grep -qF 'atlas_jobs_total{agent="echo-c",state="completed"} 7' "$T/m.now" &&
+        grep -qF 'atlas_eval_pass_ratio{eval="echo-has-x"} 0.428571' "$T/m.now" &&
+        grep -qF 'atlas_breaker_state{agent="raise@1.0.0",state="open"} 1' "$T/m.now"
+}
+wait_for settled || fail "the metrics never showed the runs"
 curl -s -D "$T/mh" "$ATLAS_URL/metrics" >"$T/metrics"
 expect_contains "content type: text exposition 0.0.4" "$(cat "$T/mh")" "text/plain; version=0.0.4"
 set +e

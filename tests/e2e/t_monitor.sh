@@ -71,7 +71,7 @@ done
 # ---- a two-step chain: the spec's trace shape ----
 atlas chain register "$T/two-step.yaml" >/dev/null
 atlas chain run research-pipeline --input '{"query": "mcp"}' >/dev/null
-root=$(atlas --json jobs --agent research-pipeline | j 'd[0]["id"]')
+root=$(atlas --json jobs --agent research-pipeline | j 'd["jobs"][0]["id"]')
 http GET "/api/v1/traces/$root"
 expect_eq "GET /api/v1/traces/ID" "$HTTP_CODE" 200
 echo "$HTTP_BODY" >"$T/chain-trace.json"
@@ -88,7 +88,7 @@ expect_eq "a trace by its trace id" "$(echo "$HTTP_BODY" | j 'd["root_job"]')" "
 
 # ---- spawns nest under their parent ----
 atlas run fanout --input '{"n": 3}' >/dev/null
-froot=$(atlas --json jobs --agent fanout | j 'd[0]["id"]')
+froot=$(atlas --json jobs --agent fanout | j 'd["jobs"][0]["id"]')
 http GET "/api/v1/traces/$froot"
 echo "$HTTP_BODY" >"$T/fan.json"
 expect_eq "spawn trace: 3 children under the parent span" "$(j '(lambda c: (d["spans"][0]["agent"], len(c), sorted(set(x["agent"] for x in c)), all(x["parent_span_id"] == d["root_job"] for x in c)))([c for c in d["spans"][0]["children"] if c["kind"] == "agent"])' <"$T/fan.json")" "('fanout', 3, ['echo-c'], True)"
@@ -124,13 +124,13 @@ expect_contains "atlas trace lists traces" "$(cat "$T/out")" "research-pipeline"
 
 # ---- logs ----
 out=$(atlas run logger --input '{"lines": 3}')
-ljob=$(atlas --json jobs --agent logger | j 'd[0]["id"]')
+ljob=$(atlas --json jobs --agent logger | j 'd["jobs"][0]["id"]')
 run_rc rc atlas logs "$ljob"
 expect_eq "atlas logs exits 0" "$rc" 0
 expect_contains "logs: stderr lines" "$(cat "$T/out")" "[stderr] line 2 xxxxxxxxxx"
 expect_contains "logs: MCP notifications/message" "$(cat "$T/out")" "hello from mcp"
 atlas run logger --input '{"lines": 40, "size": 50}' >/dev/null
-bjob=$(atlas --json jobs --agent logger | j 'd[0]["id"]')
+bjob=$(atlas --json jobs --agent logger | j 'd["jobs"][0]["id"]')
 http GET "/api/v1/jobs/$bjob/logs"
 expect_eq "logs are bounded per job (monitor.logs.max_bytes_per_job: 400)" "$(echo "$HTTP_BODY" | j 'sum(len(l["text"]) for l in d["lines"] if l["stream"] != "atlas") <= 400, "dropped" in d["lines"][-1]["text"]')" "True True"
 # follow: an async run that logs for a while
@@ -145,7 +145,7 @@ expect_eq "logs of an unknown job: 404" "$HTTP_CODE" 404
 
 # ---- costs (agent-reported usage) ----
 atlas run spender --input '{"tokens": 70, "children": 2}' >/dev/null
-sroot=$(atlas --json jobs --agent spender | j '[x for x in d if x["parent"] is None][0]["id"]')
+sroot=$(atlas --json jobs --agent spender | j '[x for x in d["jobs"] if x["parent"] is None][0]["id"]')
 http GET "/api/v1/costs?by=agent"
 expect_eq "costs by agent: spender's three jobs" "$(echo "$HTTP_BODY" | j '[(r["key"], r["calls"], r["tokens_in"]) for r in d["rows"] if r["key"] == "spender"]')" "[('spender', 3, 210)]"
 http GET "/api/v1/costs?by=model"
@@ -180,7 +180,9 @@ monitor:
 YAML
 start_daemon --config "$T/small.yaml"
 for i in 1 2 3 4 5 6; do atlas run echo-c --input "{\"i\": $i}" >/dev/null; done
-sleep 1.5
+gone() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$ATLAS_URL/api/v1/traces/$root")" = 404 ]; }
+# the pruner runs every 0.2 s: wait until it has pruned the first tree
+wait_for gone || true
 http GET "/api/v1/traces?limit=1000"
 n=$(echo "$HTTP_BODY" | j 'len(d["traces"])')
 # the store is over a 2 KB cap at once: finished trees go, oldest first
@@ -195,7 +197,8 @@ monitor:
   traces: {retention_days: 0.00001, prune_interval: 0.2}
 YAML
 start_daemon --config "$T/age.yaml"
-sleep 2.5
+no_traces() { [ "$(curl -s "$ATLAS_URL/api/v1/traces?limit=1000" | j 'len(d["traces"])')" = 0 ]; }
+wait_for no_traces || true
 http GET "/api/v1/traces?limit=1000"
 expect_eq "retention by age: everything older than ~1 s is pruned" "$(echo "$HTTP_BODY" | j 'len(d["traces"])')" "0"
 finish

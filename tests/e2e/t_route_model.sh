@@ -20,7 +20,7 @@ YAML
 start_daemon --config "$T/atlas.config.yaml"
 for a in summarizer word-count web-searcher; do atlas register --path "$EXAMPLES/$a" >/dev/null; done
 
-last_job_decisions() { atlas --json jobs --limit 1 | j 'd[0]["id"]' | xargs -I{} "$BIN/atlas" --url "$ATLAS_URL" --json job {} | j '" | ".join(d["meta"]["decisions"])'; }
+last_job_decisions() { atlas --json jobs --limit 1 | j 'd["jobs"][0]["id"]' | xargs -I{} "$BIN/atlas" --url "$ATLAS_URL" --json job {} | j '" | ".join(d["meta"]["decisions"])'; }
 
 # the rules alone would pick summarizer (the hint names its capability); the model picks word-count
 out=$(atlas route --input '{"text": "a b c"}' --hint "summarization please PICK word-count" 2>"$T/route.err")

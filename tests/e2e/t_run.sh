@@ -29,18 +29,21 @@ expect_contains "and says where" "$(cat "$T/err")" "is not valid JSON"
 
 # defaults from the schema are applied before the job is queued
 atlas run word-count --input '{"text":"a b"}' >/dev/null
-expect_eq "defaults applied to the stored input" "$(atlas jobs --json --limit 1 | j 'd[0]["id"]' | xargs -I{} "$BIN/atlas" --json job {} | j 'd["input"]["top"]')" "0"
+expect_eq "defaults applied to the stored input" "$(atlas jobs --json --limit 1 | j 'd["jobs"][0]["id"]' | xargs -I{} "$BIN/atlas" --json job {} | j 'd["input"]["top"]')" "0"
 
 # input schema violation: 400, JSON Pointer, nothing queued
-before=$(atlas jobs --json --limit 1000 | j 'len(d)')
+before=$(atlas jobs --json --limit 1000 | j 'len(d["jobs"])')
 http POST /api/v1/agents/word-count/run '{"text": "x", "top": "many"}'
 expect_eq "input violation: 400" "$HTTP_CODE" 400
 expect_eq "input violation: type" "$(echo "$HTTP_BODY" | j 'd["type"]')" "urn:atlas:error:schema-violation"
 expect_eq "input violation: pointer" "$(echo "$HTTP_BODY" | j 'd["pointer"]')" "/top"
-expect_eq "nothing was queued" "$(atlas jobs --json --limit 1000 | j 'len(d)')" "$before"
+expect_contains "input violation: the detail names the pointer too" "$(echo "$HTTP_BODY" | j 'd["detail"]')" "input /top must be integer, got string"
+expect_eq "nothing was queued" "$(atlas jobs --json --limit 1000 | j 'len(d["jobs"])')" "$before"
 run_rc rc atlas run word-count --input '{"words": 1}'
 expect_eq "CLI: input violation exits 1" "$rc" 1
 expect_contains "CLI: names the problem" "$(cat "$T/err")" "missing required property \"text\""
+run_rc rc atlas run word-count --input '{"text": "x", "top": "many"}'
+expect_contains "CLI: names the value's pointer" "$(cat "$T/err")" "input /top must be integer, got string"
 http POST /api/v1/agents/word-count/run '[1,2]'
 expect_eq "non-object input: 400" "$HTTP_CODE" 400
 http POST /api/v1/agents/word-count/run '{"text": "x"'
@@ -53,6 +56,7 @@ expect_eq "unknown agent: 404" "$HTTP_CODE" 404
 run_rc rc atlas run bad-output --input '{}'
 expect_eq "output violation fails the run" "$rc" 1
 expect_contains "output violation names it" "$(cat "$T/err")" "agent output does not match its schema"
+expect_contains "output violation names the pointer in the output" "$(cat "$T/err")" "output /count must be integer"
 http POST /api/v1/agents/bad-output/run '{}'
 expect_eq "output violation: 502" "$HTTP_CODE" 502
 expect_eq "output violation: type" "$(echo "$HTTP_BODY" | j 'd["type"]')" "urn:atlas:error:output-schema-violation"

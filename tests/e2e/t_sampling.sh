@@ -26,6 +26,6 @@ out=$(atlas run sampler --input '{"prompt": "say something"}')
 expect_eq "sampling answered by the gateway" "$(echo "$out" | j 'd["model"]')" "tiny-s"
 expect_eq "as an assistant message" "$(echo "$out" | j 'd["role"]')" "assistant"
 expect_contains "with the model's text" "$(echo "$out" | j 'd["text"]')" "Sampled"
-id=$(atlas jobs --json --limit 1 | j 'd[0]["id"]')
+id=$(atlas jobs --json --limit 1 | j 'd["jobs"][0]["id"]')
 expect_eq "the call is accounted to the job" "$(curl -s "$ATLAS_URL/v1/atlas/usage?job_id=$id" | j 'd["usage"][0]["calls"]')" "1"
 finish

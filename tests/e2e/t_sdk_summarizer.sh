@@ -18,7 +18,7 @@ out=$(atlas run summarizer --input "{\"text\": \"$text\", \"max_length\": 12}")
 expect_eq "without models: the extractive summary" "$(echo "$out" | j 'd["method"], "model" in d')" "extractive False"
 expect_eq "within max_length" "$(echo "$out" | j 'd["token_count"] <= 12, d["token_count"] == len(d["summary"].split())')" "True True"
 expect_contains "keeps the important sentences" "$(echo "$out" | j 'd["summary"]')" "Atlas"
-id=$(atlas jobs --json --agent summarizer --limit 1 | j 'd[0]["id"]')
+id=$(atlas jobs --json --agent summarizer --limit 1 | j 'd["jobs"][0]["id"]')
 expect_contains "the job's log says why" "$(atlas logs "$id")" "not-available"
 # the spec's example request still answers 200 with summary and token_count
 http POST /api/v1/agents/summarizer/run '{"text": "...", "max_length": 100}'
@@ -43,7 +43,7 @@ out=$(atlas run summarizer --input "{\"text\": \"$text\", \"max_length\": 50}")
 expect_eq "with a model: method model, naming it" "$(echo "$out" | j 'd["method"], d["model"]')" "model tiny-sum"
 expect_contains "the model's summary" "$(echo "$out" | j 'd["summary"]')" "Atlas keeps warm agent processes"
 expect_eq "token_count counts its words" "$(echo "$out" | j 'd["token_count"] == len(d["summary"].split())')" "True"
-id=$(atlas jobs --json --agent summarizer --limit 1 | j 'd[0]["id"]')
+id=$(atlas jobs --json --agent summarizer --limit 1 | j 'd["jobs"][0]["id"]')
 wait_usage_calls 1 || true
 expect_eq "the model call is accounted to the job" "$(curl -s "$ATLAS_URL/v1/atlas/usage?job_id=$id" | j 'd["usage"][0]["calls"]')" "1"
 out=$(atlas run summarizer --input "{\"text\": \"$text\", \"max_length\": 4}")

@@ -21,7 +21,7 @@ for a in recurse spender flaky slow; do atlas register --path "$AGENTS/$a" >/dev
 
 # the spec's ResearchAgent spawns web-searcher (and deep-analyzer when needed)
 out=$(atlas run research-agent --input '{"topic": "agents runtime"}')
-root=$(atlas jobs --json --agent research-agent --limit 1 | j 'd[0]["id"]')
+root=$(atlas jobs --json --agent research-agent --limit 1 | j 'd["jobs"][0]["id"]')
 kids=$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$root")
 expect_contains "the child is a real job with a parent link" "$(echo "$kids" | j '[x["agent"] for x in d["jobs"]]')" "web-searcher"
 expect_eq "at depth 1 in the root's tree" "$(echo "$kids" | j 'set((x["depth"], x["root"]) for x in d["jobs"])')" "{(1, '$root')}"
@@ -42,14 +42,14 @@ expect_eq "a tree of depth 5 with max_concurrent_agents 2 completes (no deadlock
 run_rc rc atlas run recurse --input '{"n": 6}'
 expect_eq "depth 6 fails" "$rc" 1
 expect_contains "naming the limit" "$(cat "$T/err")" "execution.max_spawn_depth is 5"
-sleep 1.2 # the failing tree opened recurse's breaker: let it half-open
+wait_breaker_due recurse # the failing tree opened recurse's breaker
 
 # cancelling the root cancels the whole tree
 rid=$(atlas run --async recurse --input '{"n": 3, "sleep_ms": 20000}')
-wait_for sh -c "[ \$(curl -s '$ATLAS_URL/api/v1/jobs?agent=recurse&state=running' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"jobs\"]))') = 4 ]"
+wait_jobs_count "agent=recurse&state=running" 4 || true
 expect_eq "a tree of 4 running jobs" "$(curl -s "$ATLAS_URL/api/v1/jobs?agent=recurse&state=running" | j 'len(d["jobs"])')" "4"
 atlas cancel "$rid" >/dev/null
-wait_for sh -c "[ \$(curl -s '$ATLAS_URL/api/v1/jobs?agent=recurse&state=running' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"jobs\"]))') = 0 ]"
+wait_jobs_count "agent=recurse&state=running" 0 || true
 states=$(curl -s "$ATLAS_URL/api/v1/jobs?agent=recurse&limit=4" | j 'sorted(set(x["state"] for x in d["jobs"]))')
 expect_eq "every job of the tree is cancelled" "$states" "['cancelled']"
 
@@ -63,17 +63,16 @@ for i in 1 2 3; do atlas run flaky --input '{"key": "brk", "fail_times": 4}' >/d
 run_rc rc atlas run flaky --input '{"key": "brk", "fail_times": 4}'
 expect_contains "an open breaker fails fast" "$(cat "$T/err")" "circuit breaker of flaky@1.0.0 is open after 3 consecutive failures"
 expect_eq "visible in health" "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["engine"]["breakers"]["flaky@1.0.0"]["state"]')" "open"
-sleep 1.2
+wait_breaker_due flaky
 run_rc rc atlas run flaky --input '{"key": "brk", "fail_times": 4}'
 expect_contains "half-open: a trial runs (and fails: open again)" "$(cat "$T/err")" "flaky failure 4 of 4"
-sleep 1.2
+wait_breaker_due flaky
 run_rc rc atlas run flaky --input '{"key": "brk", "fail_times": 4}'
 expect_eq "a successful trial closes it" "$rc" 0
 expect_eq "closed" "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["engine"]["breakers"]["flaky@1.0.0"]["state"]')" "closed"
 
 # the concurrency limit is reported where a job waited
 for i in 1 2 3; do atlas run --async slow --input '{"ms": 800}' >/dev/null; done
-sleep 0.2
-wait_for sh -c "[ \$(curl -s '$ATLAS_URL/api/v1/jobs?agent=slow&state=completed' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"jobs\"]))') = 3 ]"
+wait_jobs_count "agent=slow&state=completed" 3 || true
 expect_contains "a queued job says which limit held it" "$(curl -s "$ATLAS_URL/api/v1/jobs?agent=slow&full" | j '[x.get("meta") or {} for x in d["jobs"]]')" "execution.max_concurrent_agents (2) reached"
 finish

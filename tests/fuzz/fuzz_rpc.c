@@ -1,7 +1,7 @@
 /* libFuzzer target: the JSON-RPC frame reader and message classifier that
  * read what agent processes write on stdout.  The input is fed in chunks
  * whose sizes come from the first byte, so framing across reads is covered. */
-#include "exec/rpc.h"
+#include "mcp/rpc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

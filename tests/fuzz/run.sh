@@ -1,12 +1,12 @@
 #!/bin/sh
 # run.sh FUZZER CORPUS SECONDS - a short libFuzzer run seeded by the in-tree
-# corpus.  New inputs go to a scratch copy so the tree is not modified;
+# corpus (ATLAS_FUZZ_SECONDS in the environment overrides SECONDS: `make fuzz`).  New inputs go to a scratch copy so the tree is not modified;
 # a crash leaves its reproducer in the scratch directory and fails the test.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 fuzzer=$(readlink -f "$1")
 corpus=$(readlink -f "$2" 2>/dev/null || echo "$2")
-secs=$3
+secs=${ATLAS_FUZZ_SECONDS:-$3}
 work=$(mktemp -d "${TMPDIR:-/tmp}/atlas-fuzz.XXXXXX")
 mkdir -p "$work/corpus"
 [ -d "$corpus" ] && cp -r "$corpus/." "$work/corpus/" 2>/dev/null || true

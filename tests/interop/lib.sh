@@ -31,3 +31,19 @@ register_fixtures() {
         atlas register --path "$d" >/dev/null
     done
 }
+
+# start_ts v1|v2 PORT: start tests/interop/ts-server.mjs (PORT 0: any); sets
+# TS_URL and TS_PID, appends the pid to PIDS, its output in $T/ts-MODE.out
+# (a second server of one mode: set TS_TAG to tell their outputs apart)
+start_ts() {
+    local out="$T/ts-$1${TS_TAG:-}.out"
+    (cd "$INTEROP" && exec "$NODE22" ts-server.mjs "$1" "$2") >"$out" 2>&1 &
+    PIDS="${PIDS:-} $!"
+    TS_PID=$!
+    local i=0
+    until grep -q listening "$out" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 200 ] && { fail "ts-server $1 did not start"; cat "$out" >&2; return 1; }
+        sleep 0.05
+    done
+    TS_URL=$(sed -n 's/^listening //p' "$out")
+}

@@ -38,8 +38,14 @@ async function load() {
   };
 }
 
+// every TCP request needs a token (docs/security.md); the e2e harness
+// exports the admin token as ATLAS_TOKEN
+const auth = process.env.ATLAS_TOKEN ? { Authorization: `Bearer ${process.env.ATLAS_TOKEN}` } : {};
+
 async function jobs(agent, state) {
-  const r = await fetch(`${atlasUrl}/api/v1/jobs?agent=${agent}&state=${state}&limit=100`);
+  const r = await fetch(`${atlasUrl}/api/v1/jobs?agent=${agent}&state=${state}&limit=100`, {
+    headers: auth,
+  });
   return (await r.json()).jobs.length;
 }
 
@@ -47,10 +53,13 @@ async function main() {
   const { Client, StreamableHTTPClientTransport, StdioClientTransport, options } = await load();
   const transport =
     transportKind === "http"
-      ? new StreamableHTTPClientTransport(new URL(`${atlasUrl}/mcp`))
+      ? new StreamableHTTPClientTransport(new URL(`${atlasUrl}/mcp`), {
+          requestInit: { headers: auth },
+        })
       : new StdioClientTransport({
           command: atlasBin,
           args: ["--url", atlasUrl, "mcp"],
+          env: process.env, // ATLAS_TOKEN: the CLI's token
           stderr: "inherit",
         });
   const client = new Client({ name: `atlas-interop-${sdk}`, version: "1.0.0" }, options);
@@ -78,6 +87,17 @@ async function main() {
   const r3 = await client.callTool({ name: "atlas.nodes.list", arguments: {} });
   check(r3.isError === true && /not available in this build/.test(r3.content?.[0]?.text ?? ""),
     "atlas.nodes.list answers 'not available in this build' as a tool error");
+
+  // a platform tool's error result matches the tool's own outputSchema
+  // (the 1.x client validates structuredContent even on isError)
+  let r5, threw = null;
+  try {
+    r5 = await client.callTool({ name: "atlas.registry.describe", arguments: {} });
+  } catch (e) {
+    threw = e;
+  }
+  check(!threw && r5?.isError === true && r5?.structuredContent?.code === "schema-violation",
+    `a platform tool's error reaches the client as a tool error (${threw ? threw.message : JSON.stringify(r5?.structuredContent)})`);
 
   const progress = [];
   const r4 = await call(client, { name: "slow", arguments: { ms: 300 } },

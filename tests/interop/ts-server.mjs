@@ -1,5 +1,15 @@
 // ts-server.mjs - an MCP server built with the official TypeScript SDK,
-// exposing one trivial tool `echo` over Streamable HTTP at /mcp.
+// exposing tools over Streamable HTTP at /mcp:
+//   echo  {text}          returns its text
+//   slow  {ms, steps?}    waits ms, sending `steps` progress notifications
+//                         when asked; on cancellation prints "cancelled" and
+//                         gives up
+//   ask   {question}      asks the client for a name (elicitation: a
+//                         server-to-client request in v1, an input_required
+//                         result in v2) and returns {answer}
+//   meta  {}              (v1) the _meta keys the call carried
+//   probe {}              (v1) pings the client and lists its roots: returns
+//                         what each answered
 //
 //   node ts-server.mjs v1|v2 PORT
 //
@@ -28,6 +38,49 @@ const echo = async ({ text }) => ({
   content: [{ type: "text", text: JSON.stringify({ text }) }],
 });
 
+const slowTool = {
+  description: "Waits, reporting progress",
+  inputSchema: { ms: z.number(), steps: z.number().optional() },
+  outputSchema: { done: z.boolean(), ms: z.number() },
+};
+const askTool = {
+  description: "Asks the user for a name",
+  inputSchema: { question: z.string() },
+  outputSchema: { answer: z.string() },
+};
+const probeTool = {
+  description: "Pings the client and lists its roots",
+  inputSchema: {},
+  outputSchema: { ping: z.string(), roots: z.string() },
+};
+const structured = (v) => ({ structuredContent: v, content: [{ type: "text", text: JSON.stringify(v) }] });
+
+// slow: (args, {token, notify, signal})
+async function slow({ ms, steps }, { token, notify, signal }) {
+  const n = steps ?? 0;
+  const wait = (t) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, t);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(new Error("cancelled"));
+      }, { once: true });
+    });
+  try {
+    for (let i = 1; i <= n; i++) {
+      await wait(ms / (n + 1));
+      if (token !== undefined)
+        await notify({ method: "notifications/progress",
+                       params: { progressToken: token, progress: i, total: n, message: `step ${i}` } });
+    }
+    await wait(n ? ms / (n + 1) : ms);
+  } catch (e) {
+    console.log("cancelled");
+    throw e;
+  }
+  return structured({ done: true, ms });
+}
+
 function readBody(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -42,6 +95,8 @@ async function v1Handler() {
   const { StreamableHTTPServerTransport } = await import(
     "@modelcontextprotocol/sdk/server/streamableHttp.js"
   );
+  const { ElicitResultSchema, EmptyResultSchema, ListRootsResultSchema } = await import(
+    "@modelcontextprotocol/sdk/types.js");
   const transports = new Map();
   return async (req, res) => {
     const raw = req.method === "POST" ? await readBody(req) : null;
@@ -62,6 +117,27 @@ async function v1Handler() {
       t.onclose = () => t.sessionId && transports.delete(t.sessionId);
       const server = new McpServer({ name: "ts-echo-server", version: "1.0.0" });
       server.registerTool("echo", echoTool, echo);
+      server.registerTool("slow", slowTool, (args, extra) =>
+        slow(args, { token: extra._meta?.progressToken, notify: (n) => extra.sendNotification(n),
+                     signal: extra.signal }));
+      // server-to-client requests on the stream of the call they belong to
+      // (relatedRequestId), as extra.sendRequest sends them
+      server.registerTool("ask", askTool, async ({ question }, extra) => {
+        const r = await extra.sendRequest({ method: "elicitation/create", params: { message: question,
+          requestedSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } } },
+          ElicitResultSchema);
+        if (r.action !== "accept") return { isError: true, content: [{ type: "text", text: `elicitation ${r.action}` }] };
+        return structured({ answer: String(r.content?.name) });
+      });
+      server.registerTool("meta", { description: "The _meta keys of the call", inputSchema: {},
+        outputSchema: { keys: z.array(z.string()) } },
+        async (_args, extra) => structured({ keys: Object.keys(extra._meta ?? {}).sort() }));
+      server.registerTool("probe", probeTool, async (_args, extra) => {
+        const what = async (f) => { try { return JSON.stringify(await f()); } catch (e) { return `error: ${e.message}`; } };
+        return structured({
+          ping: await what(() => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: 5000 })),
+          roots: await what(() => extra.sendRequest({ method: "roots/list" }, ListRootsResultSchema, { timeout: 5000 })) });
+      });
       await server.connect(t);
     }
     await t.handleRequest(req, res, body);
@@ -69,19 +145,35 @@ async function v1Handler() {
 }
 
 async function v2Handler() {
-  const { McpServer, createMcpHandler } = await import("@modelcontextprotocol/server");
+  const { McpServer, createMcpHandler, inputRequired, acceptedContent } = await import(
+    "@modelcontextprotocol/server");
   const handler = createMcpHandler(() => {
     const server = new McpServer({ name: "ts-echo-server-v2", version: "2.0.0" });
     server.registerTool("echo", echoTool, echo);
+    server.registerTool("slow", slowTool, (args, ctx) =>
+      slow(args, { token: ctx.mcpReq._meta?.progressToken, notify: (n) => ctx.mcpReq.notify(n),
+                   signal: ctx.mcpReq.signal }));
+    server.registerTool("ask", askTool, async ({ question }, ctx) => {
+      const got = acceptedContent(ctx.mcpReq.inputResponses, "name");
+      if (!got)
+        return inputRequired({ inputRequests: { name: inputRequired.elicit({ message: question,
+          requestedSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } }) } });
+      return structured({ answer: String(got.name) });
+    });
     return server;
   });
   return async (req, res) => {
     const raw = req.method === "POST" || req.method === "DELETE" ? await readBody(req) : null;
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) headers.set(k, String(v));
+    // a client that goes away aborts the request (2026-07-28: closing the
+    // stream is the cancellation)
+    const ac = new AbortController();
+    res.on("close", () => { if (!res.writableFinished) ac.abort(); });
     const request = new Request(`http://127.0.0.1:${port}${req.url}`, {
       method: req.method,
       headers,
+      signal: ac.signal,
       body: raw && raw.length ? raw : undefined,
     });
     const response = await handler.fetch(request);

@@ -10,7 +10,7 @@
 #include "base/sse.h"
 #include "base/str.h"
 #include "base/utf8.h"
-#include "exec/rpc.h"
+#include "mcp/rpc.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,17 +270,6 @@ static void test_rpc_framing(void **state)
     assert_int_equal(m.error_code, -32601);
     assert_int_equal(at_rpc_id_int(m.id), -1);
     at_rpc_msg_release(&m);
-
-    struct at_buf b;
-    at_buf_init(&b, 1024);
-    json_t *params = json_pack("{s:s}", "name", "echo");
-    assert_int_equal(at_rpc_write_request(&b, 7, "tools/call", params), 0);
-    json_decref(params);
-    assert_string_equal(
-        at_buf_str(&b),
-        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
-        "\"echo\"}}\n");
-    at_buf_release(&b);
 }
 
 static void test_header_value(void **state)

@@ -1,6 +1,9 @@
-/* Unit tests: chain files (format, ids, mapping) and the default
- * orchestrator (mediation, text, tiers, back-off). */
+/* Unit tests: chain files (format, ids, mapping, the checks against the
+ * registry through a fake struct at_chain_env, cycles of chains) and the
+ * default orchestrator (mediation, text, tiers, back-off). */
+#include "base/alloc.h"
 #include "base/err.h"
+#include "base/map.h"
 #include "chain/chain.h"
 #include "contract/agent.h"
 #include "json/json.h"
@@ -11,6 +14,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +121,242 @@ static void test_mapping(void **state)
     json_decref(ctx);
     json_decref(trigger);
     at_chain_unref(c);
+}
+
+/* ---- a fake registry (struct at_chain_env) ---- */
+
+struct fake {
+    struct at_map agents; /* ref -> struct at_contract */
+    struct at_map chains; /* name -> struct at_chain */
+    int agent_calls, chain_calls;
+};
+
+static int fake_agent(void *arg, const char *ref, struct at_contract **out, char *why,
+                      size_t whylen)
+{
+    struct fake *f = arg;
+    f->agent_calls++;
+    struct at_contract *c = at_map_get(&f->agents, ref);
+    if (!c) {
+        snprintf(why, whylen, "fake: no \"%s\" here", ref);
+        return AT_ENOENT;
+    }
+    *out = at_contract_ref(c);
+    return 0;
+}
+
+static struct at_chain *fake_chain(void *arg, const char *name)
+{
+    struct fake *f = arg;
+    f->chain_calls++;
+    return at_chain_ref(at_map_get(&f->chains, name));
+}
+
+static void fake_init(struct fake *f, struct at_chain_env *env)
+{
+    memset(f, 0, sizeof(*f));
+    at_map_init(&f->agents);
+    at_map_init(&f->chains);
+    *env = (struct at_chain_env){.arg = f, .agent = fake_agent, .chain = fake_chain};
+}
+
+static void fake_agent_add(struct fake *f, const char *name, const char *input_schema,
+                           const char *output_schema)
+{
+    char *y = at_asprintf("agent:\n  name: %s\n  version: 1.0.0\n  entrypoint: [x]\n"
+                          "  input: {schema: %s}\n  output: {schema: %s}\n",
+                          name, input_schema, output_schema);
+    struct at_contract *c;
+    struct at_diag d;
+    at_diag_clear(&d);
+    assert_int_equal(at_contract_load_string("a.yaml", y, strlen(y), &c, &d), 0);
+    free(y);
+    at_contract_unref(at_map_put(&f->agents, name, c));
+}
+
+/* Put a chain in the fake: "name" with one step (agent a) and a fallback
+ * chain (NULL: none). */
+static void fake_chain_add(struct fake *f, const char *name, const char *fallback)
+{
+    char *y = fallback ? at_asprintf("chain:\n  name: %s\n  steps: [{agent: a}]\n"
+                                     "  on_failure: {strategy: fallback, fallback: {chain: %s}}\n",
+                                     name, fallback)
+                       : at_asprintf("chain:\n  name: %s\n  steps: [{agent: a}]\n", name);
+    struct at_chain *c;
+    struct at_diag d;
+    assert_int_equal(load(y, &c, &d), 0);
+    free(y);
+    at_chain_unref(at_map_put(&f->chains, name, c));
+}
+
+static void fake_release(struct fake *f)
+{
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&f->agents, &it, NULL, &v))
+        at_contract_unref(v);
+    it = 0;
+    while (at_map_next(&f->chains, &it, NULL, &v))
+        at_chain_unref(v);
+    at_map_release(&f->agents);
+    at_map_release(&f->chains);
+}
+
+static int load_env(const char *text, const struct at_chain_env *env, struct at_chain **c,
+                    struct at_diag *d)
+{
+    at_diag_clear(d);
+    return at_chain_load_string("c.yaml", text, strlen(text), env, c, d);
+}
+
+static void test_checks_with_fake_registry(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct at_chain_env env;
+    fake_init(&f, &env);
+    fake_agent_add(&f, "typed",
+                   "{type: object, properties: {count: {type: integer}, label: {type: string}},"
+                   " required: [count, label], additionalProperties: false}",
+                   "{type: object, properties: {n: {type: integer}}, additionalProperties: false}");
+    fake_agent_add(&f, "words", "{type: object, properties: {text: {type: string}}}",
+                   "{type: object}");
+    struct at_chain *c = NULL;
+    struct at_diag d;
+    /* the environment's reason reaches the message, located */
+    assert_int_equal(load_env("chain:\n  name: x\n  steps:\n    - agent: nobody\n", &env, &c, &d),
+                     AT_ENOENT);
+    assert_int_equal(d.line, 4);
+    assert_non_null(strstr(d.msg, "chain.steps[0].agent: fake: no \"nobody\" here"));
+    assert_int_equal(
+        load_env("chain:\n  name: x\n  steps:\n    - agent: typed\n      input_map: {label: x}\n",
+                 &env, &c, &d),
+        AT_EINVAL);
+    assert_non_null(strstr(d.msg, "requires \"count\", which input_map never provides"));
+    assert_int_equal(load_env("chain:\n  name: x\n  steps:\n    - agent: typed\n      input_map: "
+                              "{count: 1, label: x, colour: red}\n",
+                              &env, &c, &d),
+                     AT_EINVAL);
+    assert_non_null(strstr(d.msg, "agent typed takes no input \"colour\""));
+    assert_int_equal(load_env("chain:\n  name: x\n  steps:\n    - agent: typed\n      input_map: "
+                              "{count: 1, label: x}\n    - agent: words\n      input_map: {text: "
+                              "\"$.steps[0].output.nonsense\"}\n",
+                              &env, &c, &d),
+                     AT_EINVAL);
+    assert_non_null(strstr(d.msg, "step 0 (typed) never outputs \"nonsense\""));
+    assert_int_equal(load_env("chain:\n  name: x\n  steps: [{agent: words}]\n  on_failure: "
+                              "{strategy: fallback, fallback: ghost}\n",
+                              &env, &c, &d),
+                     AT_ENOENT);
+    assert_non_null(strstr(d.msg, "fake: no \"ghost\" here (fallback)"));
+    /* a chain that fits */
+    f.agent_calls = 0;
+    assert_int_equal(load_env("chain:\n  name: ok\n  steps:\n    - agent: typed\n      input_map: "
+                              "{count: 1, label: x}\n    - agent: words\n      input_map: {text: "
+                              "\"$.steps[0].output.n\"}\n",
+                              &env, &c, &d),
+                     0);
+    assert_true(f.agent_calls >= 2);
+    assert_int_equal(f.chain_calls, 0); /* loading does not look at other chains */
+    at_chain_unref(c);
+    /* without an environment only the format is checked */
+    assert_int_equal(load("chain:\n  name: x\n  steps:\n    - agent: nobody\n", &c, &d), 0);
+    at_chain_unref(c);
+    fake_release(&f);
+}
+
+static int cycles(const struct at_chain_env *env, const char *text, struct at_diag *d)
+{
+    struct at_chain *c;
+    assert_int_equal(load(text, &c, d), 0);
+    at_diag_clear(d);
+    int rc = at_chain_check_cycles(c, env, "c.yaml", d);
+    at_chain_unref(c);
+    return rc;
+}
+
+static void test_cycles(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct at_chain_env env;
+    fake_init(&f, &env);
+    struct at_diag d;
+    /* a chain that is its own fallback (the SIGSEGV of issue 9) */
+    const char *self = "chain:\n  name: a\n  steps: [{agent: x}]\n"
+                       "  on_failure: {strategy: fallback, fallback: {chain: a}}\n";
+    assert_int_equal(cycles(&env, self, &d), AT_EINVAL);
+    assert_string_equal(d.file, "c.yaml");
+    assert_non_null(strstr(d.msg, "a -> a"));
+    /* ... even when env holds an older "a" without the fallback */
+    fake_chain_add(&f, "a", NULL);
+    assert_int_equal(cycles(&env, self, &d), AT_EINVAL);
+    /* through a step's and a member's on_failure */
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: a\n  steps:\n    - agent: x\n      on_failure: "
+                            "{strategy: fallback, fallback: {chain: a}}\n",
+                            &d),
+                     AT_EINVAL);
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: a\n  steps:\n    - parallel:\n        - agent: x\n"
+                            "          on_failure: {strategy: fallback, fallback: {chain: a}}\n",
+                            &d),
+                     AT_EINVAL);
+    /* a -> b -> a, found when the second one is registered */
+    fake_chain_add(&f, "b", "a");
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: a\n  steps: [{agent: x}]\n  on_failure: {strategy: "
+                            "fallback, fallback: {chain: b}}\n",
+                            &d),
+                     AT_EINVAL);
+    assert_non_null(strstr(d.msg, "a -> b -> a"));
+    /* a -> c (not registered yet): no cycle now */
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: a\n  steps: [{agent: x}]\n  on_failure: {strategy: "
+                            "fallback, fallback: {chain: c}}\n",
+                            &d),
+                     0);
+    /* a cycle elsewhere (d <-> e) that a reaches does not loop the search,
+     * and is not a's to answer for */
+    fake_chain_add(&f, "d", "e");
+    fake_chain_add(&f, "e", "d");
+    f.chain_calls = 0;
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: a\n  steps: [{agent: x}]\n  on_failure: {strategy: "
+                            "fallback, fallback: {chain: d}}\n",
+                            &d),
+                     0);
+    assert_int_equal(f.chain_calls, 2);
+    /* a diamond is not a cycle */
+    fake_chain_add(&f, "p", NULL);
+    fake_chain_add(&f, "q", "p");
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: a\n  steps:\n    - agent: x\n      on_failure: "
+                            "{strategy: fallback, fallback: {chain: p}}\n    - agent: y\n"
+                            "      on_failure: {strategy: fallback, fallback: {chain: q}}\n",
+                            &d),
+                     0);
+    fake_release(&f);
+
+    /* a cycle through 3,000 chains: found (iteratively), the path
+     * shortened to fit */
+    fake_init(&f, &env);
+    char name[32], next[32];
+    for (int i = 1; i < 3000; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        snprintf(next, sizeof(next), "n%d", (i + 1) % 3000);
+        fake_chain_add(&f, name, next);
+    }
+    assert_int_equal(cycles(&env,
+                            "chain:\n  name: n0\n  steps: [{agent: x}]\n  on_failure: {strategy: "
+                            "fallback, fallback: {chain: n1}}\n",
+                            &d),
+                     AT_EINVAL);
+    assert_non_null(strstr(d.msg, "n0 -> n1 -> n2 -> "));
+    assert_non_null(strstr(d.msg, "..."));
+    /* no environment (or no chain function): nothing to check against */
+    assert_int_equal(cycles(NULL, self, &d), 0);
+    fake_release(&f);
 }
 
 static struct at_schema *schema(const char *text)
@@ -228,7 +468,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_errors), cmocka_unit_test(test_mapping),
         cmocka_unit_test(test_mediation),     cmocka_unit_test(test_text_tiers_backoff),
-        cmocka_unit_test(test_route_answer),
+        cmocka_unit_test(test_route_answer),  cmocka_unit_test(test_checks_with_fake_registry),
+        cmocka_unit_test(test_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

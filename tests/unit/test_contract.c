@@ -1,15 +1,20 @@
 /* Unit tests: agent.yaml loading and checking, config, semver. */
+#include "base/buf.h"
 #include "base/diag.h"
 #include "base/err.h"
 #include "contract/agent.h"
 #include "contract/config.h"
 #include "contract/semver.h"
+#include "contract/yaml.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -164,14 +169,122 @@ static void test_yaml_hostile(void **state)
     assert_int_equal(load("agent: {name: x, version: 1.0.0}\n---\nagent: {}\n", &c, &d), AT_EPARSE);
     assert_int_equal(d.line, 2);
     assert_non_null(strstr(d.msg, "only one YAML document"));
-    /* deep nesting is bounded */
+    /* deep nesting is bounded, and the error says so (not a syntax error) */
     char deep[4096];
     size_t n = 0;
     n += (size_t)snprintf(deep + n, sizeof(deep) - n, "agent:\n  input: {schema: ");
     for (int i = 0; i < 200; i++)
         deep[n++] = '[';
-    deep[n] = '\0';
-    assert_int_not_equal(load(deep, &c, &d), 0);
+    for (int i = 0; i < 200; i++)
+        deep[n++] = ']';
+    n += (size_t)snprintf(deep + n, sizeof(deep) - n, "}\n");
+    assert_int_equal(load(deep, &c, &d), AT_E2BIG);
+    assert_non_null(strstr(d.msg, "nesting deeper than 64 levels"));
+    assert_int_equal(d.line, 2);
+}
+
+/* Load text as YAML; the caller frees nothing (the document is released). */
+static int yaml(const char *text, size_t len, struct at_diag *d)
+{
+    struct at_yaml_doc doc;
+    at_diag_clear(d);
+    int rc = at_yaml_load_string(&doc, "hostile.yaml", text, len, d);
+    at_yaml_doc_release(&doc);
+    return rc;
+}
+
+static char *repeat_lines(size_t n, const char *fmt)
+{
+    struct at_buf b;
+    at_buf_init(&b, AT_BUF_UNLIMITED);
+    for (size_t i = 0; i < n; i++)
+        at_buf_printf(&b, fmt, i, i > 0 ? i - 1 : 0, i > 0 ? i - 1 : 0);
+    return at_buf_detach(&b, NULL);
+}
+
+/* Run fn in a child limited to cpu seconds of CPU time (not wall time, so
+ * load on the machine does not matter); returns its exit status, or -1
+ * when it was killed (SIGXCPU). */
+static int with_cpu_limit(int cpu, int (*fn)(void))
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {(rlim_t)cpu, (rlim_t)cpu};
+        setrlimit(RLIMIT_CPU, &rl);
+        _exit(fn());
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* 49,990 keys in one mapping, the last a duplicate of the first: refused
+ * at the last line.  libfyaml's own duplicate check is quadratic (over a
+ * minute of CPU here); ours is a hash lookup. */
+static int many_keys_child(void)
+{
+    char *text = repeat_lines(49989, "k%zu: 1\n");
+    size_t len = strlen(text);
+    char *all = malloc(len + 16);
+    memcpy(all, text, len);
+    memcpy(all + len, "k0: 2\n", 7);
+    struct at_diag d;
+    int rc = yaml(all, len + 6, &d);
+    free(all);
+    free(text);
+    return rc == AT_EPARSE && d.line == 49990 && d.col == 1 && strstr(d.msg, "duplicate key") ? 0
+                                                                                              : 1;
+}
+
+static void test_yaml_limits(void **state)
+{
+    (void)state;
+    struct at_diag d;
+    /* billion laughs: refused at the first anchor, before libfyaml builds
+     * (or frees) a document, with file:line:col */
+    char *laughs = repeat_lines(30000, "a%zu: &a%zu [*a%zu, *a%zu]\n");
+    assert_int_equal(yaml(laughs, strlen(laughs), &d), AT_EPARSE);
+    assert_string_equal(d.file, "hostile.yaml");
+    assert_int_equal(d.line, 1);
+    assert_int_equal(d.col, 5);
+    assert_non_null(strstr(d.msg, "anchors and aliases"));
+    free(laughs);
+    /* tens of thousands of anchors and no alias: libfyaml 0.7 frees such a
+     * document in O(nodes x anchors); refused at the first too */
+    char *anchors = repeat_lines(30000, "- &a%zu v\n");
+    assert_int_equal(yaml(anchors, strlen(anchors), &d), AT_EPARSE);
+    assert_int_equal(d.line, 1);
+    assert_int_equal(d.col, 3);
+    free(anchors);
+    /* an alias alone, and one in a flow collection, are located too */
+    assert_int_equal(yaml("a: 1\nb: *x\n", 11, &d), AT_EPARSE);
+    assert_int_equal(d.line, 2);
+    assert_int_equal(d.col, 4);
+    assert_int_equal(yaml("a: [1, *x]\n", 11, &d), AT_EPARSE);
+    assert_int_equal(d.line, 1);
+    assert_int_equal(d.col, 8);
+    /* nodes: keys count; 50,000 keys make the last value node 100,001 */
+    char *keys = repeat_lines(50000, "k%zu: 1\n");
+    assert_int_equal(yaml(keys, strlen(keys), &d), AT_E2BIG);
+    assert_int_equal(d.line, 50000);
+    assert_int_equal(d.col, 9); /* "k49999: 1" */
+    assert_non_null(strstr(d.msg, "more than 100000 nodes"));
+    free(keys);
+    /* one key fewer is accepted */
+    keys = repeat_lines(49999, "k%zu: 1\n");
+    assert_int_equal(yaml(keys, strlen(keys), &d), 0);
+    free(keys);
+    /* a mapping with nearly as many keys as allowed costs little CPU */
+    assert_int_equal(with_cpu_limit(30, many_keys_child), 0);
+    /* size */
+    size_t big = AT_YAML_MAX_BYTES + 1;
+    char *huge = malloc(big);
+    memset(huge, '#', big);
+    assert_int_equal(yaml(huge, big, &d), AT_E2BIG);
+    assert_string_equal(d.file, "hostile.yaml");
+    assert_non_null(strstr(d.msg, "larger than"));
+    free(huge);
 }
 
 static void test_semver(void **state)
@@ -248,9 +361,8 @@ static void test_config(void **state)
                        "    reschedule_strategy: \"retry\"\n"
                        "registry:\n"
                        "  policy:\n"
-                       "    allow_unsigned: false\n"
-                       "    minimum_review_status: \"verified\"\n"
-                       "    allowed_publishers: [\"my-org\", \"trusted-partner\"]\n";
+                       "    allow_unsigned: true\n"
+                       "    minimum_review_status: unreviewed\n";
     struct at_config c;
     struct at_diag d;
     at_diag_clear(&d);
@@ -261,6 +373,36 @@ static void test_config(void **state)
     assert_true(c.exec.timeout_chain == 300.0);
     assert_int_equal(c.exec.breaker_threshold, 3);
     at_config_release(&c);
+
+    /* signing is enforced (src/dist/trust.c): those keys are accepted */
+    const char *enforced[] = {
+        "registry:\n  policy:\n    allow_unsigned: false\n",
+        "registry:\n  policy:\n    allowed_publishers: [\"my-org\", \"trusted-partner\"]\n",
+        "registry:\n  default: registry.example.org\n",
+    };
+    for (size_t i = 0; i < sizeof(enforced) / sizeof(*enforced); i++) {
+        at_config_init(&c);
+        assert_int_equal(
+            at_config_load_string(&c, "atlas.config.yaml", enforced[i], strlen(enforced[i]), &d),
+            0);
+        at_config_release(&c);
+    }
+    /* reviews do not exist yet: a review policy cannot be enforced, so it
+     * is refused with its location, not accepted and ignored */
+    const char *policies[] = {
+        "registry:\n  policy:\n    minimum_review_status: \"verified\"\n",
+        "registry:\n  policy:\n    minimum_review_status: \"community\"\n",
+    };
+    for (size_t i = 0; i < sizeof(policies) / sizeof(*policies); i++) {
+        at_config_init(&c);
+        assert_int_equal(
+            at_config_load_string(&c, "atlas.config.yaml", policies[i], strlen(policies[i]), &d),
+            AT_EUNSUPPORTED);
+        assert_int_equal(d.line, 3);
+        assert_non_null(strstr(d.msg, "registry.policy."));
+        assert_non_null(strstr(d.msg, "not supported yet"));
+        at_config_release(&c);
+    }
 
     at_config_init(&c);
     const char *bad = "execution:\n  max_concurent_agents: 2\n";
@@ -294,8 +436,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_agent_loads), cmocka_unit_test(test_errors_are_located),
-        cmocka_unit_test(test_yaml_hostile),     cmocka_unit_test(test_semver),
-        cmocka_unit_test(test_constraints),      cmocka_unit_test(test_config),
+        cmocka_unit_test(test_yaml_hostile),     cmocka_unit_test(test_yaml_limits),
+        cmocka_unit_test(test_semver),           cmocka_unit_test(test_constraints),
+        cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,18 @@ static void test_functions(void **state)
     EXPECT("exists(output.score) && !exists(output.nope)", "true");
 }
 
+static void test_string_literals(void **state)
+{
+    (void)state;
+    EXPECT("'it\\'s' + \"\\\"\" + '\\\"'", "\"it's\\\"\\\"\"");
+    EXPECT("'\\u00e9' == '\xc3\xa9'", "true");
+    /* a surrogate pair is one code point, as in JSON and JSONPath */
+    EXPECT("'\\ud83d\\ude00' == '\xf0\x9f\x98\x80'", "true");
+    EXPECT("len('\\ud83d\\ude00')", "1");
+    EXPECT("len('\\b\\f\\n\\r\\t\\/\\\\')", "7");
+    EXPECT("len('\\u0000')", "1");
+}
+
 static void test_parse_errors_located(void **state)
 {
     (void)state;
@@ -175,6 +187,13 @@ static void test_parse_errors_located(void **state)
     EXPECT("1 2", "PARSE:3");
     EXPECT("output.", "PARSE:8");
     EXPECT("'\\q'", "PARSE:2");
+    /* string literals go through json/lex.h: escape errors at the
+     * backslash, bad UTF-8 at the byte (columns are bytes here) */
+    EXPECT("'ab\\u12'", "PARSE:4");
+    EXPECT("'a\\ud800'", "PARSE:3");
+    EXPECT("'a\\udc00'", "PARSE:3");
+    EXPECT("'ab\xff'", "PARSE:4");
+    EXPECT("'\xc3\xa9\xc3'", "PARSE:4");
     EXPECT("output.url =~ '(a'", "PARSE:16");
     EXPECT("matches(output.url, 'a{2,1}')", "PARSE:23");
 }
@@ -193,15 +212,20 @@ static void test_limits(void **state)
     at_diag_clear(&d);
     assert_int_equal(at_expr_compile(deep, strlen(deep), NULL, &e, &d), AT_E2BIG);
     assert_null(e);
+    assert_non_null(strstr(d.msg, "nests too deeply"));
     memset(deep, '!', 300);
     deep[300] = '1';
     deep[301] = '\0';
+    at_diag_clear(&d);
     assert_int_equal(at_expr_compile(deep, strlen(deep), NULL, &e, &d), AT_E2BIG);
+    assert_non_null(strstr(d.msg, "nests too deeply"));
     /* length */
     char *big = malloc(AT_EXPR_MAX_LEN + 2);
     memset(big, '1', AT_EXPR_MAX_LEN + 1);
     big[AT_EXPR_MAX_LEN + 1] = '\0';
+    at_diag_clear(&d);
     assert_int_equal(at_expr_compile(big, strlen(big), NULL, &e, &d), AT_E2BIG);
+    assert_non_null(strstr(d.msg, "longer than"));
     /* nodes: 1+1+1+... */
     for (size_t i = 0; i + 1 < AT_EXPR_MAX_LEN; i += 2) {
         big[i] = '1';
@@ -209,7 +233,9 @@ static void test_limits(void **state)
     }
     big[AT_EXPR_MAX_LEN - 1] = '1';
     big[AT_EXPR_MAX_LEN] = '\0';
+    at_diag_clear(&d);
     assert_int_equal(at_expr_compile(big, strlen(big), NULL, &e, &d), AT_E2BIG);
+    assert_non_null(strstr(d.msg, "more than 1024 nodes"));
     free(big);
     /* NULL names: any variable */
     assert_int_equal(at_expr_compile("anything.x == null", 18, NULL, &e, &d), 0);
@@ -231,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_comparisons),
         cmocka_unit_test(test_access),
         cmocka_unit_test(test_functions),
+        cmocka_unit_test(test_string_literals),
         cmocka_unit_test(test_parse_errors_located),
         cmocka_unit_test(test_limits),
     };

@@ -15,6 +15,7 @@
 #include "contract/yaml.h"
 #include "json/json.h"
 #include "llm/config.h"
+#include "llm/gateway.h"
 #include "llm/select.h"
 
 #include <stdlib.h>
@@ -364,6 +365,53 @@ static void test_select_override(void **state)
     at_llm_config_release(&c);
 }
 
+/* A custom orchestrator's model_selection.tiers replace the configured
+ * tier lists for the jobs it governs (issue 9); models no backend serves
+ * are skipped, and a tier with none served keeps the configured list. */
+static void test_select_orchestrator_tiers(void **state)
+{
+    (void)state;
+    struct at_llm_config c = sel_conf();
+    struct at_llm_choice ch;
+    struct at_diag d;
+    json_t *contract = json_pack("{s:{s:b,s:{s:[s,s],s:[s]}}}", "model_selection", "enabled", 1,
+                                 "tiers", "fast", "not-served", "claude-opus", "balanced", "nope");
+    struct at_llm_caller caller;
+    at_llm_caller_init(&caller, "job_1", "job_1", "a@1", NULL);
+    at_llm_caller_set_orchestrator(&caller, "orch:1.0.0", contract);
+    assert_string_equal(caller.orchestrator, "orch:1.0.0");
+    assert_string_equal(caller.orch_models[AT_LLM_FAST], "not-served\nclaude-opus");
+    assert_string_equal(caller.orch_models[AT_LLM_POWERFUL], "");
+    struct at_llm_prefs p = prefs(NULL);
+    p.is_agent = 1;
+    p.override_allowed = 1;
+    p.override_tier = AT_LLM_FAST;
+    p.orch_name = caller.orchestrator;
+    for (int t = 0; t < AT_LLM_NTIERS; t++)
+        p.orch_models[t] = caller.orch_models[t];
+    assert_int_equal(at_llm_select(&c, &p, NULL, NULL, &ch, &d), 0);
+    assert_int_equal(ch.tier, AT_LLM_FAST);
+    assert_int_equal(ch.ncand, 1);
+    assert_string_equal(ch.cand[0].model, "claude-opus");
+    assert_non_null(strstr(ch.reason, "tier fast's models from orchestrator orch:1.0.0"));
+    /* none served: the configured tier, and the reason says so */
+    p.override_tier = AT_LLM_BALANCED;
+    assert_int_equal(at_llm_select(&c, &p, NULL, NULL, &ch, &d), 0);
+    assert_string_equal(ch.cand[0].model, "claude-sonnet");
+    assert_non_null(strstr(ch.reason, "no backend serves orchestrator orch:1.0.0's tier balanced"));
+    /* a tier it does not list: the configured one, silently */
+    p.override_tier = AT_LLM_POWERFUL;
+    assert_int_equal(at_llm_select(&c, &p, NULL, NULL, &ch, &d), 0);
+    assert_string_equal(ch.cand[0].model, "claude-opus");
+    assert_null(strstr(ch.reason, "orchestrator orch"));
+    /* disabled: nothing taken */
+    json_object_set_new(json_object_get(contract, "model_selection"), "enabled", json_false());
+    at_llm_caller_set_orchestrator(&caller, "orch:1.0.0", contract);
+    assert_string_equal(caller.orchestrator, "");
+    json_decref(contract);
+    at_llm_config_release(&c);
+}
+
 static double fake_latency(void *arg, int backend, const char *model)
 {
     (void)arg;
@@ -477,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_daemon_config),
         cmocka_unit_test(test_select_tiers),
         cmocka_unit_test(test_select_override),
+        cmocka_unit_test(test_select_orchestrator_tiers),
         cmocka_unit_test(test_select_strategies),
         cmocka_unit_test(test_select_mcp),
         cmocka_unit_test(test_select_empty_tiers),

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,9 @@ struct step {
     int status; /* 0: the default answer */
     const char *retry_after;
     int delay_ms;
-    int plain; /* answer a streamed request with a plain chat.completion */
+    int plain;         /* answer a streamed request with a plain chat.completion */
+    const char *usage; /* the answer's usage object, NULL: the default */
+    const char *raw;   /* the whole answer's body instead (status 200) */
 };
 
 static struct {
@@ -51,7 +54,9 @@ static struct {
 static const char *answer =
     "{\"id\":\"c1\",\"object\":\"chat.completion\",\"model\":\"%s\",\"choices\":[{\"index\":0,"
     "\"message\":{\"role\":\"assistant\",\"content\":\"Hello there.\"},\"finish_reason\":"
-    "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,\"total_tokens\":18}}";
+    "\"stop\"}],\"usage\":%s}";
+static const char *default_usage =
+    "{\"prompt_tokens\":12,\"completion_tokens\":6,\"total_tokens\":18}";
 
 static void send_all(int fd, const char *p, size_t n)
 {
@@ -121,6 +126,11 @@ static void *conn_main(void *arg)
                          "HTTP/1.1 %d X\r\n%sContent-Type: application/json\r\n"
                          "Content-Length: %zu\r\n\r\n%s",
                          st.status, ra, strlen(b), b);
+        } else if (st.raw) {
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
+                         strlen(st.raw), st.raw);
         } else if (stream && !st.plain) {
             const char *ev[] = {
                 "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
@@ -138,7 +148,7 @@ static void *conn_main(void *arg)
             n += snprintf(out + n, sizeof(out) - (size_t)n, "0\r\n\r\n");
         } else {
             char b[1024];
-            snprintf(b, sizeof(b), answer, model);
+            snprintf(b, sizeof(b), answer, model, st.usage ? st.usage : default_usage);
             n = snprintf(out, sizeof(out),
                          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          "Content-Length: %zu\r\n\r\n%s",
@@ -333,6 +343,28 @@ static void observer(void *arg, const struct at_llm_result *r)
     __atomic_add_fetch(&nobs, 1, __ATOMIC_SEQ_CST);
 }
 
+/* A failed call names one error everywhere (issue 9): the result's code
+ * and status, the problem's type URN, title and status, and the OpenAI
+ * error member's code are all code's row of base/err.h. */
+static void assert_agrees(const struct waiter *w, int code)
+{
+    assert_int_equal(w->code, code);
+    assert_int_equal(w->status, at_err_http(code));
+    char type[96];
+    snprintf(type, sizeof(type), "urn:atlas:error:%s", at_err_slug(code));
+    assert_non_null(w->body);
+    assert_string_equal(json_string_value(json_object_get(w->body, "type")), type);
+    assert_string_equal(json_string_value(json_object_get(w->body, "title")), at_err_msg(code));
+    assert_int_equal(json_integer_value(json_object_get(w->body, "status")), at_err_http(code));
+    json_t *e = json_object_get(w->body, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "code")), at_err_slug(code));
+    assert_non_null(json_string_value(json_object_get(e, "message")));
+    assert_string_equal(json_string_value(json_object_get(e, "type")),
+                        at_err_http(code) == 429   ? "rate_limit_exceeded"
+                        : at_err_http(code) >= 500 ? "server_error"
+                                                   : "invalid_request_error");
+}
+
 static void test_answer_and_stream(void **state)
 {
     (void)state;
@@ -368,7 +400,7 @@ static void test_answer_and_stream(void **state)
     assert_null(w.body);
     w_release(&w);
     /* a backend that ignores "stream": one chunk, then its usage */
-    struct step plain[] = {{200, NULL, 0, 1}};
+    struct step plain[] = {{200, NULL, 0, 1, NULL, NULL}};
     up_script(plain, 1, 0);
     w_init(&w);
     snprintf(body, sizeof(body), "{\"model\":\"m2\",\"stream\":true,%s}", MSG);
@@ -398,7 +430,7 @@ static void test_answer_and_stream(void **state)
 static void test_retry_and_fallback(void **state)
 {
     (void)state;
-    struct step s[] = {{429, "0", 0, 0}, {200, NULL, 0, 0}};
+    struct step s[] = {{429, "0", 0, 0, NULL, NULL}, {200, NULL, 0, 0, NULL, NULL}};
     up_script(s, 2, 0);
     struct at_llm *g = gw_new(NULL, 0);
     struct waiter w;
@@ -415,7 +447,7 @@ static void test_retry_and_fallback(void **state)
                      429);
     w_release(&w);
     /* 500 on m1: straight to m2 */
-    struct step s2[] = {{500, NULL, 0, 0}};
+    struct step s2[] = {{500, NULL, 0, 0, NULL, NULL}};
     up_script(s2, 1, 0);
     w_init(&w);
     assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
@@ -423,7 +455,7 @@ static void test_retry_and_fallback(void **state)
     assert_string_equal(w.model, "m2");
     w_release(&w);
     /* every candidate fails: 503 with the attempts */
-    struct step s3[] = {{500, NULL, 0, 0}, {502, NULL, 0, 0}};
+    struct step s3[] = {{500, NULL, 0, 0, NULL, NULL}, {502, NULL, 0, 0, NULL, NULL}};
     up_script(s3, 2, 0);
     w_init(&w);
     assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
@@ -433,8 +465,20 @@ static void test_retry_and_fallback(void **state)
     assert_int_equal(json_array_size(json_object_get(w.body, "attempts")), 2);
     assert_non_null(json_object_get(json_object_get(w.body, "error"), "message"));
     w_release(&w);
+    /* a 200 that is not a chat completion: one attempt, then the fallback */
+    struct step s5[] = {{200, NULL, 0, 0, NULL, "<html>oops</html>"}};
+    up_script(s5, 1, 0);
+    w_init(&w);
+    assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
+    w_wait(&w);
+    assert_int_equal(w.code, 0);
+    assert_string_equal(w.model, "m2");
+    assert_int_equal(json_array_size(w.attempts), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(w.attempts, 0), "error")),
+                        "not a chat completion");
+    w_release(&w);
     /* a 400 is the client's: no fallback */
-    struct step s4[] = {{400, NULL, 0, 0}};
+    struct step s4[] = {{400, NULL, 0, 0, NULL, NULL}};
     up_script(s4, 1, 0);
     w_init(&w);
     assert_int_equal(submit(g, body, NULL, &w, NULL, &d), 0);
@@ -528,10 +572,10 @@ static void test_cancel_and_shutdown(void **state)
     at_llm_cancel(g, id);
     w_wait(&w);
     assert_true(at_now_ms() - t0 < 1000);
-    assert_int_equal(w.code, AT_ECANCELED);
+    assert_agrees(&w, AT_ECANCELED);
     at_llm_free(g); /* w2 still in flight: ends too */
     assert_true(w2.done);
-    assert_int_equal(w2.code, AT_ECANCELED);
+    assert_agrees(&w2, AT_ECANCELED);
     w_release(&w);
     w_release(&w2);
 }
@@ -558,6 +602,176 @@ static void test_refusals(void **state)
         AT_ENOENT);
     assert_false(w.done);
     w_release(&w);
+    at_llm_free(g);
+}
+
+static struct at_llm *gw_from_yaml(const char *yaml)
+{
+    struct at_yaml_doc doc;
+    memset(&doc, 0, sizeof(doc));
+    struct at_diag d;
+    at_diag_clear(&d);
+    assert_int_equal(at_yaml_load_string(&doc, "t.yaml", yaml, strlen(yaml), &d), 0);
+    struct at_llm_config c;
+    memset(&c, 0, sizeof(c));
+    if (at_llm_config_from_json(&c, &doc, json_object_get(doc.root, "models"), &d))
+        fail_msg("%s", d.msg);
+    at_yaml_doc_release(&doc);
+    struct at_llm_cfg cfg = {.config = &c};
+    struct at_llm *g = NULL;
+    assert_int_equal(at_llm_new(&cfg, &g, &d), 0);
+    at_llm_config_release(&c);
+    return g;
+}
+
+/* A port nothing listens on (bound, then closed): connections are refused. */
+static int dead_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void call_and_wait(struct at_llm *g, const char *model, struct waiter *w)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"model\":\"%s\",%s}", model, MSG);
+    struct at_diag d;
+    w_init(w);
+    assert_int_equal(submit(g, body, NULL, w, NULL, &d), 0);
+    w_wait(w);
+}
+
+static void test_error_agreement(void **state)
+{
+    (void)state;
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "models:\n  backends:\n"
+             "    one: {base_url: \"http://127.0.0.1:%d/v1\", models: [m1]}\n"
+             "    two: {base_url: \"http://127.0.0.1:%d/v1\", models: [m2]}\n"
+             "    dead: {base_url: \"http://127.0.0.1:%d/v1\", models: [m3]}\n"
+             "    slow: {base_url: \"http://127.0.0.1:%d/v1\", models: [m4], timeout: 0.3}\n"
+             "  tiers: {fast: [m1, m2]}\n"
+             "  retry: {max_retries: 1, max_retry_after: 2}\n"
+             "  health: {failure_threshold: 1, probe_interval: 600}\n",
+             up.port, up.port, dead_port(), up.port);
+    up_script(NULL, 0, 0);
+    struct at_llm *g = gw_from_yaml(yaml);
+    struct waiter w;
+    /* the backend's connection is refused, then it is down */
+    call_and_wait(g, "m3", &w);
+    assert_agrees(&w, AT_EBUSY);
+    w_release(&w);
+    call_and_wait(g, "m3", &w);
+    assert_agrees(&w, AT_EBUSY);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(w.attempts, 0), "error")),
+                        "backend down");
+    w_release(&w);
+    /* rate limited on every candidate, after the retries */
+    struct step rl[] = {{429, "0", 0, 0, NULL, NULL},
+                        {429, "0", 0, 0, NULL, NULL},
+                        {429, "0", 0, 0, NULL, NULL},
+                        {429, "0", 0, 0, NULL, NULL}};
+    up_script(rl, 4, 0);
+    call_and_wait(g, "atlas:fast", &w);
+    assert_agrees(&w, AT_ELIMIT);
+    assert_int_equal(json_array_size(w.attempts), 4);
+    w_release(&w);
+    /* requests the backend refuses: by its status, which is kept */
+    struct step bad[] = {{400, NULL, 0, 0, NULL, NULL}};
+    up_script(bad, 1, 0);
+    call_and_wait(g, "m1", &w);
+    assert_agrees(&w, AT_EINVAL);
+    assert_int_equal(json_integer_value(json_object_get(w.body, "upstream_status")), 400);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(w.body, "upstream"), "error"), "message")),
+        "scripted");
+    w_release(&w);
+    struct step denied[] = {{401, NULL, 0, 0, NULL, NULL}};
+    up_script(denied, 1, 0);
+    call_and_wait(g, "m1", &w);
+    assert_agrees(&w, AT_EPERM);
+    assert_int_equal(json_integer_value(json_object_get(w.body, "upstream_status")), 401);
+    w_release(&w);
+    struct step gone[] = {{404, NULL, 0, 0, NULL, NULL}};
+    up_script(gone, 1, 0);
+    call_and_wait(g, "m1", &w);
+    assert_agrees(&w, AT_ENOENT);
+    w_release(&w);
+    /* the backend's timeout */
+    struct step slow[] = {{200, NULL, 1000, 0, NULL, NULL}};
+    up_script(slow, 1, 0);
+    call_and_wait(g, "m4", &w);
+    assert_agrees(&w, AT_ETIMEDOUT);
+    w_release(&w);
+    /* refusals at submit come with no body: HTTP renders them with
+     * at_llm_problem, which agrees by construction */
+    const int refusals[] = {AT_EINVAL, AT_ENOENT, AT_ELIMIT, AT_ESTATE};
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        struct waiter r = {.code = refusals[i], .status = at_err_http(refusals[i])};
+        r.body = at_llm_problem(refusals[i], "why", "/messages");
+        assert_agrees(&r, refusals[i]);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(r.body, "error"), "param")),
+            "/messages");
+        json_decref(r.body);
+    }
+    at_llm_free(g);
+}
+
+/* Usage near 2^63 (issue 9): a backend reporting INT64_MAX tokens is not
+ * believed; the gateway counts its estimate, its sums never wrap, and the
+ * chain budget still stops the chain. */
+static void test_huge_usage(void **state)
+{
+    (void)state;
+    static const char *huge =
+        "{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":9223372036854775807}";
+    struct step s[16];
+    for (int i = 0; i < 16; i++)
+        s[i] = (struct step){200, NULL, 0, 0, huge, NULL};
+    up_script(s, 16, 0);
+    struct at_llm *g = gw_new(NULL, 60);
+    struct at_llm_caller caller = {.agent_tier = 0, .override_allowed = 1};
+    snprintf(caller.job_id, sizeof(caller.job_id), "job_2");
+    snprintf(caller.root_id, sizeof(caller.root_id), "job_hugeroot");
+    snprintf(caller.agent, sizeof(caller.agent), "a@1.0.0");
+    struct at_diag d;
+    char body[256];
+    snprintf(body, sizeof(body), "{%s}", MSG);
+    int ok = 0, rc = 0;
+    for (int i = 0; i < 16 && rc == 0; i++) {
+        struct waiter w;
+        w_init(&w);
+        rc = submit(g, body, &caller, &w, NULL, &d);
+        if (rc == 0) {
+            w_wait(&w);
+            assert_int_equal(w.code, 0);
+            assert_int_equal(w.usage.reported, 0);
+            assert_int_equal(w.usage.out_of_range, 1);
+            assert_int_equal(w.usage.tokens_in, 5);  /* 4 per message + "Hi" */
+            assert_int_equal(w.usage.tokens_out, 3); /* "Hello there." */
+            assert_true(w.cost > 10.99 && w.cost < 11.01);
+            assert_false(
+                json_is_true(json_object_get(json_object_get(w.body, "atlas"), "usage_reported")));
+            ok++;
+        }
+        w_release(&w);
+    }
+    assert_int_equal(rc, AT_ELIMIT);
+    assert_int_equal(ok, 7); /* 8 tokens a call by the estimate: the 8th would pass 60 */
+    json_t *st = at_llm_stats_json(g);
+    json_t *one = json_array_get(json_object_get(st, "backends"), 0);
+    char *text = at_json_dumps(one);
+    assert_null(strstr(text, "-")); /* no counter wrapped negative */
+    free(text);
+    json_decref(st);
     at_llm_free(g);
 }
 
@@ -602,6 +816,7 @@ static void test_sampling(void **state)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* the fake upstream writes to clients that timed out */
     up_start();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answer_and_stream),
@@ -611,6 +826,8 @@ int main(void)
         cmocka_unit_test(test_cancel_and_shutdown),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_error_agreement),
+        cmocka_unit_test(test_huge_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "llm/gateway.h"
 #include "llm/wire.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,61 @@ static void test_usage(void **state)
         assert_int_equal(at_llm_usage_from_json(r, &u), 0);
         json_decref(r);
     }
+}
+
+/* Usage near 2^63 (issue 9): numbers out of 0..AT_LLM_MAX_CALL_TOKENS are
+ * not taken as a report, and say so; sums of parts cannot overflow. */
+static void test_usage_range(void **state)
+{
+    (void)state;
+    const char *absurd[] = {
+        "{\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}",
+        "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":9223372036854775807}}",
+        "{\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":1}}",
+        "{\"usage\":{\"prompt_tokens\":1000000000001,\"completion_tokens\":0}}",
+        /* each part in range, the total not */
+        "{\"usage\":{\"prompt_tokens\":600000000000,\"completion_tokens\":600000000000}}",
+        /* Anthropic: 3 x (2^63-1) would wrap */
+        "{\"usage\":{\"input_tokens\":9223372036854775807,\"output_tokens\":1,"
+        "\"cache_read_input_tokens\":9223372036854775807,"
+        "\"cache_creation_input_tokens\":9223372036854775807}}",
+        "{\"usage\":{\"input_tokens\":1,\"output_tokens\":1,"
+        "\"cache_read_input_tokens\":-4}}",
+        "{\"usage\":{\"input_tokens\":500000000000,\"output_tokens\":1,"
+        "\"cache_read_input_tokens\":500000000000}}",
+    };
+    for (size_t i = 0; i < sizeof(absurd) / sizeof(absurd[0]); i++) {
+        struct at_llm_usage u = {.tokens_in = 77, .tokens_out = 88};
+        json_t *r = js(absurd[i]);
+        assert_int_equal(at_llm_usage_from_json(r, &u), 0);
+        assert_int_equal(u.out_of_range, 1);
+        assert_int_equal(u.reported, 0);
+        assert_int_equal(u.tokens_in, 77); /* untouched: the caller estimates */
+        assert_int_equal(u.tokens_out, 88);
+        json_decref(r);
+    }
+    /* the edge is allowed */
+    struct at_llm_usage u = {0};
+    json_t *r = js("{\"usage\":{\"prompt_tokens\":999999999999,\"completion_tokens\":1}}");
+    assert_int_equal(at_llm_usage_from_json(r, &u), 1);
+    assert_int_equal(u.tokens_in, 999999999999LL);
+    assert_int_equal(u.out_of_range, 0);
+    json_decref(r);
+    /* a stream whose usage chunk is absurd: estimated, and flagged */
+    struct at_llm_stream_acc a;
+    memset(&a, 0, sizeof(a));
+    const char *chunk = "{\"choices\":[],\"usage\":{\"prompt_tokens\":9223372036854775807,"
+                        "\"completion_tokens\":9223372036854775807}}";
+    assert_int_equal(at_llm_stream_chunk(&a, chunk, strlen(chunk)), 0);
+    assert_int_equal(a.have_usage, 0);
+    at_llm_stream_usage(&a, 10, &u);
+    assert_int_equal(u.reported, 0);
+    assert_int_equal(u.out_of_range, 1);
+    assert_int_equal(u.tokens_in, 10);
+    /* saturating sums */
+    assert_true(at_llm_tokens_add(LLONG_MAX, 1) == LLONG_MAX);
+    assert_true(at_llm_tokens_add(LLONG_MAX - 1, LLONG_MAX) == LLONG_MAX);
+    assert_true(at_llm_tokens_add(40, 2) == 42);
 }
 
 static void test_estimates(void **state)
@@ -367,6 +423,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_usage_range),
         cmocka_unit_test(test_estimates),
         cmocka_unit_test(test_stream_openai),
         cmocka_unit_test(test_anthropic_request),

@@ -289,7 +289,7 @@ static int error_code(const struct at_mcp_answer *a)
 static void test_lifecycle(void **state)
 {
     struct fixture *f = *state;
-    struct at_mcp_ctx ctx = {.loopback = 1};
+    struct at_mcp_ctx ctx = {.loopback = 1, .granted = ~0u};
     struct at_mcp_answer a;
     handle(f, &ctx,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
@@ -305,7 +305,8 @@ static void test_lifecycle(void **state)
     assert_true(strlen(sid) > 20);
     at_mcp_answer_release(&a);
 
-    struct at_mcp_ctx sc = {.loopback = 1, .session_id = sid, .proto_header = "2025-06-18"};
+    struct at_mcp_ctx sc = {
+        .loopback = 1, .granted = ~0u, .session_id = sid, .proto_header = "2025-06-18"};
     handle(f, &sc, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &a);
     assert_int_equal(a.status, 202);
     assert_null(a.body);
@@ -331,7 +332,8 @@ static void test_lifecycle(void **state)
     at_mcp_answer_release(&a);
 
     /* unsupported revision header: 400 */
-    struct at_mcp_ctx bad = {.loopback = 1, .session_id = sid, .proto_header = "1999-01-01"};
+    struct at_mcp_ctx bad = {
+        .loopback = 1, .granted = ~0u, .session_id = sid, .proto_header = "1999-01-01"};
     handle(f, &bad, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}", &a);
     assert_int_equal(a.status, 400);
     assert_int_equal(error_code(&a), AT_MCP_UNSUPPORTED_VERSION);
@@ -344,7 +346,7 @@ static void test_lifecycle(void **state)
     handle(f, &sc, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}", &a);
     assert_int_equal(a.status, 404);
     at_mcp_answer_release(&a);
-    at_mcp_check_session(f->m, &(struct at_mcp_ctx){.loopback = 1}, &a);
+    at_mcp_check_session(f->m, &(struct at_mcp_ctx){.loopback = 1, .granted = ~0u}, &a);
     assert_int_equal(a.status, 400);
     at_mcp_answer_release(&a);
 }
@@ -357,7 +359,7 @@ static void test_stateless(void **state)
 {
     struct fixture *f = *state;
     struct at_mcp_ctx ctx = {
-        .loopback = 1, .proto_header = "2026-07-28", .method_header = "tools/list"};
+        .loopback = 1, .granted = ~0u, .proto_header = "2026-07-28", .method_header = "tools/list"};
     struct at_mcp_answer a;
     handle(f, &ctx,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}",
@@ -367,7 +369,7 @@ static void test_stateless(void **state)
     assert_string_equal(json_string_value(json_object_get(r, "resultType")), "complete");
     assert_non_null(json_object_get(r, "ttlMs"));
     assert_string_equal(json_string_value(json_object_get(r, "cacheScope")), "private");
-    /* loopback, no token: platform tools, paged by 5 */
+    /* an admitted user (every action), no job token: platform tools, paged by 5 */
     assert_int_equal(json_array_size(json_object_get(r, "tools")), 5);
     const char *cursor = json_string_value(json_object_get(r, "nextCursor"));
     assert_non_null(cursor);
@@ -389,7 +391,7 @@ static void test_stateless(void **state)
 
     /* Mcp-Method must agree with the body */
     struct at_mcp_ctx mism = {
-        .loopback = 1, .proto_header = "2026-07-28", .method_header = "tools/call"};
+        .loopback = 1, .granted = ~0u, .proto_header = "2026-07-28", .method_header = "tools/call"};
     handle(f, &mism,
            "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}",
            &a);
@@ -397,7 +399,8 @@ static void test_stateless(void **state)
     assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
     at_mcp_answer_release(&a);
     /* Mcp-Name must agree with params.name */
-    struct at_mcp_ctx name = {.loopback = 1, .method_header = "tools/call", .name_header = "b"};
+    struct at_mcp_ctx name = {
+        .loopback = 1, .granted = ~0u, .method_header = "tools/call", .name_header = "b"};
     handle(f, &name,
            "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{"
            "\"name\":\"a\"," ENVELOPE "}}",
@@ -405,27 +408,107 @@ static void test_stateless(void **state)
     assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
     at_mcp_answer_release(&a);
     /* an envelope with an unknown revision */
-    struct at_mcp_ctx plain = {.loopback = 1};
+    struct at_mcp_ctx plain = {.loopback = 1, .granted = ~0u};
     handle(f, &plain,
            "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\",\"params\":{\"_meta\":{"
-           "\"io.modelcontextprotocol/protocolVersion\":\"2031-01-01\"}}}",
+           "\"io.modelcontextprotocol/protocolVersion\":\"2031-01-01\","
+           "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
            &a);
     assert_int_equal(a.status, 400);
     assert_int_equal(error_code(&a), AT_MCP_UNSUPPORTED_VERSION);
     at_mcp_answer_release(&a);
     /* server/discover */
-    handle(f, &plain,
+    struct at_mcp_ctx disc = {
+        .loopback = 1, .proto_header = "2026-07-28", .method_header = "server/discover"};
+    handle(f, &disc,
            "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"server/discover\",\"params\":{" ENVELOPE
            "}}",
            &a);
     assert_true(json_array_size(json_object_get(result_of(&a), "supportedVersions")) >= 2);
     at_mcp_answer_release(&a);
+    /* the envelope is required, with its two required fields: 400, -32602 */
+    static const char *const bad_meta[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"server/discover\",\"params\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"server/discover\",\"params\":{\"_meta\":{"
+        "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"server/discover\",\"params\":{\"_meta\":{"
+        "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        handle(f, &disc, bad_meta[i], &a);
+        assert_int_equal(a.status, 400);
+        assert_int_equal(error_code(&a), AT_MCP_INVALID_PARAMS);
+        at_mcp_answer_release(&a);
+    }
+    /* the header disagrees with _meta (even when it names no revision we
+     * know): HeaderMismatch */
+    struct at_mcp_ctx old = {
+        .loopback = 1, .proto_header = "1999-01-01", .method_header = "server/discover"};
+    handle(f, &old,
+           "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"server/discover\",\"params\":{" ENVELOPE
+           "}}",
+           &a);
+    assert_int_equal(a.status, 400);
+    assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
+    at_mcp_answer_release(&a);
+    /* Mcp-Method is required; values are trimmed (RFC 9110 OWS) */
+    struct at_mcp_ctx nomethod = {.loopback = 1, .proto_header = "2026-07-28"};
+    handle(f, &nomethod,
+           "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}",
+           &a);
+    assert_int_equal(a.status, 400);
+    assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
+    at_mcp_answer_release(&a);
+    struct at_mcp_ctx spaced = {
+        .loopback = 1, .proto_header = "2026-07-28", .method_header = " tools/list\t"};
+    handle(f, &spaced,
+           "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}",
+           &a);
+    assert_int_equal(a.status, 200);
+    at_mcp_answer_release(&a);
+    /* Mcp-Name is required for tools/call */
+    struct at_mcp_ctx noname = {
+        .loopback = 1, .proto_header = "2026-07-28", .method_header = "tools/call"};
+    handle(f, &noname,
+           "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/call\",\"params\":{"
+           "\"name\":\"a\"," ENVELOPE "}}",
+           &a);
+    assert_int_equal(a.status, 400);
+    assert_int_equal(error_code(&a), AT_MCP_HEADER_MISMATCH);
+    at_mcp_answer_release(&a);
+    /* removed methods and unknown ones: 404, Method not found */
+    static const char *const gone[] = {"initialize", "ping", "logging/setLevel",
+                                       "resources/subscribe", "no/such"};
+    for (size_t i = 0; i < 5; i++) {
+        struct at_mcp_ctx g = {
+            .loopback = 1, .proto_header = "2026-07-28", .method_header = gone[i]};
+        char req[400];
+        snprintf(req, sizeof(req),
+                 "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"%s\",\"params\":{" ENVELOPE "}}",
+                 gone[i]);
+        handle(f, &g, req, &a);
+        assert_int_equal(a.status, 404);
+        assert_int_equal(error_code(&a), AT_MCP_METHOD_NOT_FOUND);
+        at_mcp_answer_release(&a);
+    }
+    /* a cursor that was never issued (p0, not a page boundary) */
+    static const char *const cursors[] = {"p0", "p3"};
+    for (size_t i = 0; i < 2; i++) {
+        char req[400];
+        snprintf(req, sizeof(req),
+                 "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"tools/list\",\"params\":{"
+                 "\"cursor\":\"%s\"," ENVELOPE "}}",
+                 cursors[i]);
+        handle(f, &ctx, req, &a);
+        assert_int_equal(error_code(&a), AT_MCP_INVALID_PARAMS);
+        at_mcp_answer_release(&a);
+    }
 }
 
 static void test_platform_tools(void **state)
 {
     struct fixture *f = *state;
-    struct at_mcp_ctx loop = {.loopback = 1};
+    struct at_mcp_ctx loop = {.loopback = 1, .granted = ~0u};
     struct at_mcp_answer a;
     /* not built: a tool error, not a protocol error */
     handle(f, &loop,
@@ -471,7 +554,7 @@ static void test_platform_tools(void **state)
     assert_int_equal(error_code(&a), AT_MCP_INVALID_PARAMS);
     at_mcp_answer_release(&a);
     /* a token that maps to nothing (no engine here): 401 */
-    struct at_mcp_ctx tok = {.loopback = 1, .token = "nope"};
+    struct at_mcp_ctx tok = {.loopback = 1, .granted = ~0u, .token = "nope"};
     handle(f, &tok, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}", &a);
     assert_int_equal(a.status, 401);
     at_mcp_answer_release(&a);

@@ -14,12 +14,14 @@
 
 #include "base/err.h"
 #include "json/json.h"
+#include "monitor/costs.h"
 #include "monitor/eval.h"
 #include "monitor/metrics.h"
 #include "monitor/otlp.h"
 #include "monitor/trace.h"
 #include "store/store.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +220,136 @@ static void test_trace_wide(void **state)
                         "job_c0999");
     json_decref(t);
     json_decref(mat);
+}
+
+/* A chain with a custom orchestrator: its decision jobs (kind
+ * "orchestrator") are spans of their own, not steps; every span has its
+ * depth (issue 9). */
+static void test_trace_orchestrator_decisions(void **state)
+{
+    (void)state;
+    json_t *mat =
+        parse("{\"trace\":null,\"usage\":[],\"spans\":[],\"evals\":[],\"jobs\":["
+              "{\"id\":\"job_R\",\"agent\":\"pipe\",\"version\":\"\",\"kind\":\"chain\","
+              "\"state\":\"completed\",\"parent_id\":null,\"root_id\":\"job_R\",\"depth\":0,"
+              "\"created_ms\":1000,\"started_ms\":1000,\"finished_ms\":1100,\"error\":null,"
+              "\"meta\":null},"
+              "{\"id\":\"job_O1\",\"agent\":\"orch\",\"version\":\"1\",\"kind\":\"orchestrator\","
+              "\"state\":\"completed\",\"parent_id\":\"job_R\",\"root_id\":\"job_R\",\"depth\":1,"
+              "\"created_ms\":1001,\"started_ms\":1002,\"finished_ms\":1010,\"error\":null,"
+              "\"meta\":null},"
+              "{\"id\":\"job_S1\",\"agent\":\"step-a\",\"version\":\"1\",\"kind\":\"agent\","
+              "\"state\":\"completed\",\"parent_id\":\"job_R\",\"root_id\":\"job_R\",\"depth\":1,"
+              "\"created_ms\":1011,\"started_ms\":1012,\"finished_ms\":1050,\"error\":null,"
+              "\"meta\":null},"
+              "{\"id\":\"job_O2\",\"agent\":\"orch\",\"version\":\"1\",\"kind\":\"orchestrator\","
+              "\"state\":\"completed\",\"parent_id\":\"job_R\",\"root_id\":\"job_R\",\"depth\":1,"
+              "\"created_ms\":1051,\"started_ms\":1052,\"finished_ms\":1060,\"error\":null,"
+              "\"meta\":null},"
+              "{\"id\":\"job_S2\",\"agent\":\"step-b\",\"version\":\"1\",\"kind\":\"agent\","
+              "\"state\":\"completed\",\"parent_id\":\"job_R\",\"root_id\":\"job_R\",\"depth\":1,"
+              "\"created_ms\":1061,\"started_ms\":1062,\"finished_ms\":1090,\"error\":null,"
+              "\"meta\":null},"
+              "{\"id\":\"job_G\",\"agent\":\"leaf\",\"version\":\"1\",\"kind\":\"agent\","
+              "\"state\":\"completed\",\"parent_id\":\"job_S2\",\"root_id\":\"job_R\",\"depth\":2,"
+              "\"created_ms\":1070,\"started_ms\":1071,\"finished_ms\":1080,\"error\":null,"
+              "\"meta\":null}]}");
+    json_t *t = at_trace_build(mat);
+    json_t *steps = json_object_get(t, "steps");
+    assert_int_equal(json_array_size(steps), 2);
+    assert_string_equal(at_json_str(json_array_get(steps, 0), "agent", ""), "step-a");
+    assert_string_equal(at_json_str(json_array_get(steps, 1), "agent", ""), "step-b");
+    json_t *ch = json_object_get(json_array_get(json_object_get(t, "spans"), 0), "children");
+    assert_int_equal(json_array_size(ch), 4);
+    const char *kinds[] = {"orchestrator", "agent", "orchestrator", "agent"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(at_json_str(json_array_get(ch, i), "kind", ""), kinds[i]);
+        assert_int_equal(at_json_int(json_array_get(ch, i), "depth", -1), 1);
+    }
+    json_t *g = json_array_get(json_object_get(json_array_get(ch, 3), "children"), 0);
+    assert_int_equal(at_json_int(g, "depth", -1), 2);
+    json_decref(t);
+    /* a run (not a chain) whose tree holds a decision: not a step either */
+    json_object_set_new(json_array_get(json_object_get(mat, "jobs"), 0), "kind",
+                        json_string("agent"));
+    t = at_trace_build(mat);
+    assert_int_equal(json_array_size(json_object_get(t, "steps")), 4); /* R, S1, S2, G */
+    json_decref(t);
+    json_decref(mat);
+}
+
+/* Usage near 2^63 in the store (issue 9): totals saturate, counts never go
+ * negative, reals beyond the integer range are clamped, nothing aborts. */
+static void test_trace_huge_usage(void **state)
+{
+    (void)state;
+    json_t *mat =
+        parse("{\"trace\":null,\"spans\":[],\"evals\":[],\"jobs\":["
+              "{\"id\":\"job_H\",\"agent\":\"big\",\"version\":\"1\",\"kind\":\"agent\","
+              "\"state\":\"completed\",\"parent_id\":null,\"root_id\":\"job_H\",\"depth\":0,"
+              "\"created_ms\":1000,\"started_ms\":1001,\"finished_ms\":1100,\"error\":null,"
+              "\"meta\":{\"usage\":{\"tokens_in\":9223372036854775807,"
+              "\"tokens_out\":9223372036854775807,\"model\":\"m\",\"cost_usd\":1e308}}}],"
+              "\"usage\":["
+              "{\"id\":\"use_1\",\"job_id\":\"job_H\",\"backend\":\"b\",\"model\":\"m\","
+              "\"tokens_in\":9223372036854775807,\"tokens_out\":9223372036854775807,"
+              "\"cost_usd\":1e308,\"latency_ms\":9223372036854775807,\"created_ms\":1050},"
+              "{\"id\":\"use_2\",\"job_id\":\"job_H\",\"backend\":\"b\",\"model\":\"m\","
+              "\"tokens_in\":-5,\"tokens_out\":1e30,\"cost_usd\":-1,\"latency_ms\":1,"
+              "\"created_ms\":1060}]}");
+    json_t *t = at_trace_build(mat);
+    assert_non_null(t);
+    assert_true(at_json_int(t, "total_tokens", -1) == LLONG_MAX);
+    assert_true(at_json_int(t, "tokens_in", -1) == LLONG_MAX);
+    assert_true(at_json_int(t, "tokens_out", -1) == LLONG_MAX);
+    double cost = json_number_value(json_object_get(t, "total_cost_usd"));
+    assert_true(isfinite(cost) && cost > 0);
+    json_t *root = json_array_get(json_object_get(t, "spans"), 0);
+    assert_true(at_json_int(root, "tokens_in", -1) == LLONG_MAX);
+    json_t *m2 = json_array_get(json_object_get(root, "children"), 1);
+    assert_int_equal(at_json_int(m2, "tokens_in", -1), 0); /* negative: 0 */
+    assert_true(at_json_int(m2, "tokens_out", -1) == LLONG_MAX);
+    json_t *m1 = json_array_get(json_object_get(root, "children"), 0);
+    assert_true(at_json_int(m1, "duration_ms", -1) >= 0);
+    json_decref(t);
+    json_decref(mat);
+}
+
+/* /api/v1/costs from the store's rows (issue 9): clamped, saturating,
+ * never failing. */
+static void test_costs_json(void **state)
+{
+    (void)state;
+    json_t *rows = parse("[{\"key\":\"a\",\"calls\":2,\"tokens_in\":9223372036854775807,"
+                         "\"tokens_out\":9223372036854775807,\"cost_usd\":1e308},"
+                         "{\"key\":\"b\",\"calls\":1,\"tokens_in\":1.8e19,"
+                         "\"tokens_out\":-3,\"cost_usd\":1e308},"
+                         "{\"key\":\"c\",\"calls\":1,\"tokens_in\":10,\"tokens_out\":5,"
+                         "\"cost_usd\":0.25}]");
+    json_t *o = at_monitor_costs_json("agent", rows, 0);
+    assert_non_null(o);
+    char *text = at_json_dumps(o);
+    assert_non_null(text);
+    assert_null(strstr(text, ":-")); /* no negative number anywhere */
+    free(text);
+    json_t *tot = json_object_get(o, "total");
+    assert_int_equal(at_json_int(tot, "calls", -1), 4);
+    assert_true(at_json_int(tot, "tokens_in", -1) == LLONG_MAX);
+    assert_true(at_json_int(tot, "tokens", -1) == LLONG_MAX);
+    assert_true(isfinite(json_number_value(json_object_get(tot, "cost_usd"))));
+    json_t *b = json_array_get(json_object_get(o, "rows"), 1);
+    assert_true(at_json_int(b, "tokens_in", -1) == LLONG_MAX);
+    assert_int_equal(at_json_int(b, "tokens_out", -1), 0);
+    json_t *c = json_array_get(json_object_get(o, "rows"), 2);
+    assert_int_equal(at_json_int(c, "tokens", -1), 15);
+    assert_null(json_object_get(o, "since"));
+    json_decref(o);
+    o = at_monitor_costs_json("day", NULL, 1741615200000);
+    assert_int_equal(json_array_size(json_object_get(o, "rows")), 0);
+    assert_string_equal(at_json_str(o, "since", ""), "2025-03-10T14:00:00.000Z");
+    json_decref(o);
+    assert_true(at_monitor_tokens_add(LLONG_MAX, 1) == LLONG_MAX);
+    assert_int_equal(at_monitor_tokens(NULL), 0);
 }
 
 /* ---- metrics ---- */
@@ -716,11 +848,18 @@ static void test_store_records(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trace_chain_shape), cmocka_unit_test(test_trace_spawn_nesting),
-        cmocka_unit_test(test_trace_wide),        cmocka_unit_test(test_metrics_format),
-        cmocka_unit_test(test_otlp_json),         cmocka_unit_test(test_eval_parse),
-        cmocka_unit_test(test_eval_sampling),     cmocka_unit_test(test_eval_run),
+        cmocka_unit_test(test_trace_chain_shape),
+        cmocka_unit_test(test_trace_spawn_nesting),
+        cmocka_unit_test(test_trace_wide),
+        cmocka_unit_test(test_metrics_format),
+        cmocka_unit_test(test_otlp_json),
+        cmocka_unit_test(test_eval_parse),
+        cmocka_unit_test(test_eval_sampling),
+        cmocka_unit_test(test_eval_run),
         cmocka_unit_test(test_store_records),
+        cmocka_unit_test(test_trace_orchestrator_decisions),
+        cmocka_unit_test(test_trace_huge_usage),
+        cmocka_unit_test(test_costs_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@ server.registerTool(
   },
 );
 
-// Exit when the runtime closes stdin (docs/agent-protocol.md §6).
+// Exit when the runtime closes stdin (docs/agent-protocol.md §7).
 process.stdin.on("end", () => process.exit(0));
 
 await server.connect(new StdioServerTransport());

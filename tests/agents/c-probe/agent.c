@@ -61,6 +61,7 @@ static int run(const json_t *input, json_t **output, struct atlas_ctx *ctx, void
         return 0;
     }
     if (strcmp(op, "wait_cancel") == 0) {
+        fprintf(stderr, "c-probe: waiting for a cancel\n"); /* tests wait for this line */
         for (int i = 0; i < 3000; i++) {
             if (atlas_ctx_cancelled(ctx)) {
                 fprintf(stderr, "c-probe: saw the cancel\n");

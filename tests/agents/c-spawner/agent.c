@@ -7,7 +7,9 @@
  *                      output {"output": ...}
  *   "tool"             atlas_ctx_call_tool(input.tool, input.input);
  *                      output {"output": ...}
- *   "try"              spawn, and report a failure as output:
+ *   "skill"            atlas_ctx_skill(input.skill, input.input);
+ *                      output {"output": ...}
+ *   "try"              spawn (or the skill input.skill), and report a failure as output:
  *                      {"rc": N, "code": "...", "message": "..."}
  *   "fail"             spawn, and fail the call with the spawn's error
  * input.agent defaults to "echo-c".  Every failure is also written to stderr
@@ -40,6 +42,10 @@ static int run(const json_t *input, json_t **output, struct atlas_ctx *ctx, void
                                    &out);
     } else if (strcmp(op, "tool") == 0) {
         rc = atlas_ctx_call_tool(ctx, json_string_value(json_object_get(input, "tool")), in, &out);
+    } else if (strcmp(op, "skill") == 0 ||
+               (strcmp(op, "try") == 0 && json_object_get(input, "skill"))) {
+        agent = json_string_value(json_object_get(input, "skill"));
+        rc = atlas_ctx_skill(ctx, agent, in, &out);
     } else if (strcmp(op, "spawn") == 0) {
         json_int_t n = json_integer_value(json_object_get(input, "count"));
         json_t *children = json_array();

@@ -30,7 +30,8 @@ def chat(model, prompt):
 
 class LlmCaller(AgentBase):
     async def execute(self, input: dict, context: AgentContext) -> dict:
-        out = {"statuses": [], "models": [], "tiers": [], "reasons": [], "errors": []}
+        out = {"statuses": [], "models": [], "tiers": [], "reasons": [], "errors": [],
+               "problems": [], "usage": []}
         for _ in range(int(input.get("calls", 1))):
             status, doc = chat(input.get("model"), input.get("prompt", "Say something."))
             out["statuses"].append(status)
@@ -39,6 +40,10 @@ class LlmCaller(AgentBase):
             out["tiers"].append(meta.get("tier", ""))
             out["reasons"].append(meta.get("reason", ""))
             out["errors"].append((doc.get("error") or {}).get("message", ""))
+            # what names the error: the problem's type and status, the OpenAI code
+            out["problems"].append([doc.get("type"), doc.get("status"),
+                                    (doc.get("error") or {}).get("code")])
+            out["usage"].append(doc.get("usage"))
             if status != 200:
                 break
         out["spawns"] = []

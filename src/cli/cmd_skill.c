@@ -1,0 +1,440 @@
+/* atlas skill ls|describe|register|rm|invoke (docs/skills.md) */
+#include "cli/cli.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "cli/dist.h"
+#include "cli/table.h"
+#include "dist/client.h"
+#include "dist/oci.h"
+#include "contract/yaml.h"
+#include "json/json.h"
+
+#include <limits.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: atlas skill ls [--json]\n"
+    "       atlas skill describe NAME[@VERSION] [--json]\n"
+    "       atlas skill register FILE|DIR [--version V] [--force] [--json]\n"
+    "       atlas skill rm NAME[@VERSION] [--json]\n"
+    "       atlas skill invoke NAME --input JSON [--json]\n"
+    "       atlas skill push NAME[@VERSION] [REGISTRY/]REPO[:TAG] [--json]\n"
+    "       atlas skill pull [REGISTRY/]REPO[:TAG|@DIGEST] [--force] [--json]\n";
+
+/* A skill as an OCI artifact (docs/skills.md "Marketplace"): an image
+ * manifest of artifactType AT_SKILL_ARTIFACT, the empty config, and one
+ * layer: the skill's definition (SKILL.md folders carry their scripts in
+ * it), the annotations naming it. */
+#define AT_SKILL_ARTIFACT "application/vnd.atlas.skill.v1"
+#define AT_SKILL_LAYER "application/vnd.atlas.skill.definition.v1+json"
+
+static int print_result(struct cli *c, struct cli_resp *r, int ok_status, const char *done)
+{
+    int rc = CLI_OK;
+    if (r->status != ok_status)
+        rc = cli_print_problem(c, r);
+    else if (c->json || !done)
+        cli_print_json(stdout, r->body);
+    else
+        printf("%s\n", done);
+    cli_resp_release(r);
+    return rc;
+}
+
+static int skill_ls(struct cli *c)
+{
+    struct cli_resp r;
+    int rc = cli_get(c, "/api/v1/skills", &r);
+    if (rc)
+        return rc;
+    if (r.status != 200 || c->json)
+        return print_result(c, &r, 200, NULL);
+    static const struct cli_col cols[] = {{"NAME", CLI_LEFT, 0},
+                                          {"VERSION", CLI_LEFT, 0},
+                                          {"KIND", CLI_LEFT, 0},
+                                          {"STATE", CLI_LEFT, 0},
+                                          {"DESCRIPTION", CLI_LEFT, 60}};
+    struct cli_table t;
+    cli_table_init(&t, cols, 5);
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(r.body, "skills"), i, row)
+    {
+        cli_table_row(&t);
+        cli_table_cell(&t, "%s", at_json_str(row, "name", ""));
+        cli_table_cell(&t, "%s", at_json_str(row, "version", ""));
+        cli_table_cell(&t, "%s", at_json_str(row, "kind", ""));
+        cli_table_cell(&t, "%s", at_json_bool(row, "enabled", 0) ? "on" : "off");
+        cli_table_cell(&t, "%s", at_json_str(row, "description", ""));
+    }
+    cli_table_print(&t, stdout);
+    cli_table_release(&t);
+    cli_resp_release(&r);
+    return CLI_OK;
+}
+
+static void skill_path(struct at_buf *b, const char *ref, const char *suffix)
+{
+    char name[256];
+    snprintf(name, sizeof(name), "%s", ref);
+    char *at = strchr(name, '@');
+    if (at)
+        *at = '\0';
+    at_buf_init(b, 4096);
+    at_buf_puts(b, "/api/v1/skills/");
+    cli_path_escape(b, name);
+    if (suffix)
+        at_buf_puts(b, suffix);
+    if (at) {
+        at_buf_puts(b, "?version=");
+        cli_path_escape(b, at + 1);
+    }
+}
+
+static int skill_describe(struct cli *c, const char *ref)
+{
+    struct at_buf p;
+    skill_path(&p, ref, NULL);
+    struct cli_resp r;
+    int rc = cli_get(c, at_buf_str(&p), &r);
+    at_buf_release(&p);
+    if (rc)
+        return rc;
+    return print_result(c, &r, 200, NULL);
+}
+
+static int skill_register(struct cli *c, const char *arg, const char *version, int force)
+{
+    json_t *body = NULL;
+    if (at_fs_is_dir(arg)) {
+        char abs[PATH_MAX];
+        if (!realpath(arg, abs)) {
+            fprintf(stderr, "atlas: %s: cannot resolve the path\n", arg);
+            return CLI_USAGE;
+        }
+        body = json_pack("{s:s}", "path", abs);
+        if (version)
+            json_object_set_new(body, "version", json_string(version));
+    } else {
+        struct at_yaml_doc doc = {0};
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (at_yaml_load_file(&doc, arg, &d)) {
+            char msg[1200];
+            fprintf(stderr, "atlas: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+            at_yaml_doc_release(&doc);
+            return CLI_USAGE;
+        }
+        body = json_incref(doc.root);
+        at_yaml_doc_release(&doc);
+        if (!json_is_object(body)) {
+            fprintf(stderr, "atlas: %s: a skill definition is a mapping\n", arg);
+            json_decref(body);
+            return CLI_USAGE;
+        }
+        if (version)
+            json_object_set_new(body, "version", json_string(version));
+    }
+    if (force)
+        json_object_set_new(body, "force", json_true());
+    char *text = at_json_dumps(body);
+    json_decref(body);
+    struct cli_resp r;
+    int rc = cli_http(c, "POST", "/api/v1/skills", text, NULL, &r);
+    free(text);
+    if (rc)
+        return rc;
+    char done[300];
+    snprintf(done, sizeof(done), "installed skill %s@%s (%s)", at_json_str(r.body, "name", "?"),
+             at_json_str(r.body, "version", "?"), at_json_str(r.body, "kind", "?"));
+    return print_result(c, &r, 201, done);
+}
+
+static int skill_rm(struct cli *c, const char *ref)
+{
+    struct at_buf p;
+    skill_path(&p, ref, NULL);
+    struct cli_resp r;
+    int rc = cli_http(c, "DELETE", at_buf_str(&p), NULL, NULL, &r);
+    at_buf_release(&p);
+    if (rc)
+        return rc;
+    char done[300];
+    snprintf(done, sizeof(done), "removed %s", ref);
+    return print_result(c, &r, 200, done);
+}
+
+static int skill_invoke(struct cli *c, const char *ref, const char *input)
+{
+    json_t *in = NULL;
+    if (input && cli_read_json_arg(input, &in))
+        return CLI_USAGE;
+    json_t *body = json_pack("{s:o}", "input", in ? in : json_object());
+    char *text = at_json_dumps(body);
+    json_decref(body);
+    struct at_buf p;
+    skill_path(&p, ref, "/invoke");
+    struct cli_resp r;
+    int rc = cli_http(c, "POST", at_buf_str(&p), text, NULL, &r);
+    at_buf_release(&p);
+    free(text);
+    if (rc)
+        return rc;
+    return print_result(c, &r, 200, NULL);
+}
+
+/* the portable part of a definition: what the daemon computed goes */
+static json_t *portable(const json_t *def)
+{
+    json_t *p = json_deep_copy(def);
+    const char *drop[] = {"enabled", "reason", "versions", "server", "registered_ms", "source"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        json_object_del(p, drop[i]);
+    json_t *md = json_object_get(p, "skillmd");
+    if (md) {
+        json_object_del(md, "dir");
+        json_object_del(md, "scripts");
+    }
+    return p;
+}
+
+static int fail_diag(const struct at_diag *d)
+{
+    char msg[1200];
+    fprintf(stderr, "atlas: %s\n", at_diag_format(d, msg, sizeof(msg)));
+    return CLI_FAILED;
+}
+
+static int skill_push(struct cli *c, const char *skill, const char *refstr)
+{
+    struct at_buf p;
+    skill_path(&p, skill, NULL);
+    struct cli_resp r;
+    int rc = cli_get(c, at_buf_str(&p), &r);
+    at_buf_release(&p);
+    if (rc)
+        return rc;
+    if (r.status != 200)
+        return print_result(c, &r, 200, NULL);
+    if (!strcmp(at_json_str(r.body, "kind", ""), "builtin")) {
+        fprintf(stderr, "atlas: %s is a built-in skill: every atlasd has it\n", skill);
+        cli_resp_release(&r);
+        return CLI_USAGE;
+    }
+    json_t *def = portable(r.body);
+    cli_resp_release(&r);
+    struct at_diag d;
+    at_diag_clear(&d);
+    char *reg = cli_registry_default(NULL);
+    struct at_oci_ref ref;
+    rc = at_oci_ref_parse(refstr, reg, &ref, &d);
+    free(reg);
+    if (rc) {
+        json_decref(def);
+        return fail_diag(&d);
+    }
+    const char *version = at_json_str(def, "version", "");
+    const char *tag = ref.tag[0] ? ref.tag : version;
+    char *body = at_json_dumps(def);
+    size_t blen = strlen(body);
+    char ldigest[AT_OCI_DIGEST_MAX], cdigest[AT_OCI_DIGEST_MAX];
+    at_oci_digest_bytes(body, blen, ldigest);
+    at_oci_digest_bytes("{}", 2, cdigest);
+    const char *tmpd = getenv("TMPDIR");
+    char *lpath =
+        at_asprintf("%s/atlas-skill-%d.json", tmpd && *tmpd ? tmpd : "/tmp", (int)getpid());
+    char *cpath = at_asprintf("%s.config", lpath);
+    struct at_oci_client *cl = NULL;
+    rc = at_fs_write_atomic(lpath, body, blen, 0600);
+    if (!rc)
+        rc = at_fs_write_atomic(cpath, "{}", 2, 0600);
+    if (rc)
+        at_diag_set(&d, rc, lpath, 0, 0, "cannot write a temporary file");
+    if (!rc) {
+        char *auth = cli_registry_auth();
+        rc = at_oci_client_new(ref.registry, auth, 0, &cl, &d);
+        free(auth);
+    }
+    if (!rc)
+        rc = at_oci_blob_put(cl, ref.repo, cdigest, cpath, &d);
+    if (!rc)
+        rc = at_oci_blob_put(cl, ref.repo, ldigest, lpath, &d);
+    char *manifest = NULL;
+    char mdigest[AT_OCI_DIGEST_MAX] = "";
+    if (!rc) {
+        json_t *m =
+            json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i},s:[{s:s,s:s,s:I}],s:{s:s,s:s,s:s,s:s}}",
+                      "schemaVersion", 2, "mediaType", AT_OCI_MANIFEST_TYPE, "artifactType",
+                      AT_SKILL_ARTIFACT, "config", "mediaType", AT_OCI_EMPTY_TYPE, "digest",
+                      cdigest, "size", 2, "layers", "mediaType", AT_SKILL_LAYER, "digest", ldigest,
+                      "size", (json_int_t)blen, "annotations", "org.opencontainers.image.title",
+                      at_json_str(def, "name", ""), "org.opencontainers.image.version", version,
+                      "org.opencontainers.image.description", at_json_str(def, "description", ""),
+                      "vnd.atlas.skill.kind", at_json_str(def, "kind", ""));
+        manifest = at_json_dumps(m);
+        json_decref(m);
+        at_oci_digest_bytes(manifest, strlen(manifest), mdigest);
+        rc = at_oci_manifest_put(cl, ref.repo, tag, manifest, strlen(manifest),
+                                 AT_OCI_MANIFEST_TYPE, &d);
+    }
+    unlink(lpath);
+    unlink(cpath);
+    free(lpath);
+    free(cpath);
+    free(manifest);
+    free(body);
+    at_oci_client_free(cl);
+    if (rc) {
+        json_decref(def);
+        return fail_diag(&d);
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:s,s:s,s:s}", "pushed", at_json_str(def, "name", ""), "reference",
+                              refstr, "digest", mdigest);
+        cli_print_json(stdout, o);
+        json_decref(o);
+    } else {
+        printf("pushed skill %s@%s to %s/%s:%s (%s)\n", at_json_str(def, "name", ""), version,
+               ref.registry, ref.repo, tag, mdigest);
+    }
+    json_decref(def);
+    return CLI_OK;
+}
+
+static int skill_pull(struct cli *c, const char *refstr, int force)
+{
+    struct at_diag d;
+    at_diag_clear(&d);
+    char *reg = cli_registry_default(NULL);
+    struct at_oci_ref ref;
+    int rc = at_oci_ref_parse(refstr, reg, &ref, &d);
+    free(reg);
+    if (rc)
+        return fail_diag(&d);
+    struct at_oci_client *cl = NULL;
+    char *body = NULL, *def_text = NULL;
+    size_t len = 0, dlen = 0;
+    char mt[AT_OCI_TYPE_MAX], digest[AT_OCI_DIGEST_MAX];
+    struct at_oci_manifest m = {0};
+    const char *tmpd = getenv("TMPDIR");
+    char *lpath =
+        at_asprintf("%s/atlas-skill-pull-%d.json", tmpd && *tmpd ? tmpd : "/tmp", (int)getpid());
+    char *auth = cli_registry_auth();
+    rc = at_oci_client_new(ref.registry, auth, 0, &cl, &d);
+    free(auth);
+    if (!rc)
+        rc = at_oci_manifest_get(cl, ref.repo,
+                                 ref.digest[0] ? ref.digest
+                                 : ref.tag[0]  ? ref.tag
+                                               : "latest",
+                                 &body, &len, mt, digest, &d);
+    if (!rc)
+        rc = at_oci_manifest_parse(body, len, &m, &d);
+    if (!rc &&
+        (strcmp(m.artifact_type, AT_SKILL_ARTIFACT) != 0 || m.nlayers != 1 ||
+         strcmp(m.layers[0].media_type, AT_SKILL_LAYER) != 0 || m.layers[0].size > (256 << 10)))
+        rc = at_diag_set(&d, AT_EINVAL, NULL, 0, 0,
+                         "%s is not an Atlas skill (artifactType %s with one definition layer); "
+                         "agents are pulled with atlas pull",
+                         refstr, AT_SKILL_ARTIFACT);
+    if (!rc)
+        rc = at_oci_blob_get(cl, ref.repo, m.layers[0].digest, m.layers[0].size, lpath, &d);
+    if (!rc && (rc = at_fs_read_file(lpath, 256u << 10, &def_text, &dlen)))
+        at_diag_set(&d, rc, lpath, 0, 0, "cannot read the downloaded definition");
+    unlink(lpath);
+    free(lpath);
+    json_t *def = NULL;
+    if (!rc && at_json_parse(def_text, dlen, 64, &def, &d))
+        rc = AT_EPARSE;
+    at_oci_manifest_release(&m);
+    at_oci_client_free(cl);
+    free(body);
+    free(def_text);
+    if (rc) {
+        json_decref(def);
+        return fail_diag(&d);
+    }
+    /* one recorded action: the daemon installs it and audits skill.installed */
+    json_object_set_new(def, "source",
+                        json_pack("{s:s,s:s}", "reference", refstr, "digest", digest));
+    if (force)
+        json_object_set_new(def, "force", json_true());
+    char *text = at_json_dumps(def);
+    json_decref(def);
+    struct cli_resp r;
+    rc = cli_http(c, "POST", "/api/v1/skills", text, NULL, &r);
+    free(text);
+    if (rc)
+        return rc;
+    char done[400];
+    snprintf(done, sizeof(done), "installed skill %s@%s (%s) from %s",
+             at_json_str(r.body, "name", "?"), at_json_str(r.body, "version", "?"),
+             at_json_str(r.body, "kind", "?"), digest);
+    return print_result(c, &r, 201, done);
+}
+
+int cmd_skill(struct cli *c, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("%s\nSkills (docs/skills.md): platform capabilities an agent declares in\n"
+               "requires.skills and calls inside its job (context.skill in the SDKs).\n"
+               "Built-ins: file-ops, code-execution, memory, http, web-search.  register\n"
+               "installs a skill definition (YAML or JSON: kind mcp or agent) or a SKILL.md\n"
+               "folder; each install and removal is an audit record.  invoke runs a skill as\n"
+               "you (a user: your own workspace, no scope, no network).\n\n"
+               "options:\n"
+               "  --version V   (register) the version to install as\n"
+               "  --force       (register) replace the same version with another definition\n"
+               "  --input JSON  (invoke) the skill's input: JSON, @FILE or - for stdin\n"
+               "  --json        print JSON\n",
+               usage_text);
+        return CLI_OK;
+    }
+    if (argc < 2)
+        return cli_usage_error("skill", usage_text, "which: ls, describe, register, rm or invoke?");
+    const char *pos = NULL, *pos2 = NULL, *version = NULL, *input = NULL;
+    int force = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            c->json = 1;
+        else if (!strcmp(argv[i], "--force"))
+            force = 1;
+        else if (!strcmp(argv[i], "--version") && i + 1 < argc)
+            version = argv[++i];
+        else if (!strcmp(argv[i], "--input") && i + 1 < argc)
+            input = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage_error("skill", usage_text, "unknown option \"%s\"", argv[i]);
+        else if (!pos)
+            pos = argv[i];
+        else if (!pos2 && !strcmp(argv[1], "push"))
+            pos2 = argv[i];
+        else
+            return cli_usage_error("skill", usage_text, "one argument too many: \"%s\"", argv[i]);
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "ls") || !strcmp(sub, "list"))
+        return skill_ls(c);
+    if (!pos)
+        return cli_usage_error("skill", usage_text, "%s needs an argument", sub);
+    if (!strcmp(sub, "describe"))
+        return skill_describe(c, pos);
+    if (!strcmp(sub, "register"))
+        return skill_register(c, pos, version, force);
+    if (!strcmp(sub, "rm"))
+        return skill_rm(c, pos);
+    if (!strcmp(sub, "invoke"))
+        return skill_invoke(c, pos, input);
+    if (!strcmp(sub, "pull"))
+        return skill_pull(c, pos, force);
+    if (!strcmp(sub, "push")) {
+        if (!pos2)
+            return cli_usage_error("skill", usage_text, "push to which reference?");
+        return skill_push(c, pos, pos2);
+    }
+    return cli_usage_error("skill", usage_text, "unknown subcommand \"%s\"", sub);
+}

@@ -1,0 +1,770 @@
+#include "dist/client.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/str.h"
+#include "json/json.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define BODY_MAX AT_OCI_MANIFEST_MAX
+#define PROGRESS_MIN (1 << 20) /* blobs above this show a running count */
+
+struct at_oci_client {
+    CURL *h;
+    char registry[256];
+    char scheme[8];
+    char *userpwd; /* "user:password" from the auth file, or NULL (never printed) */
+    char *bearer;  /* the token of the last challenge, or NULL */
+    int use_basic; /* the registry asked for basic authentication */
+    int progress;
+};
+
+/* ---- references ---- */
+
+static int repo_component_ok(const char *s, size_t n)
+{
+    /* [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* (distribution-spec "name") */
+    if (!n || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+        return 0;
+    if (!(islower((unsigned char)s[n - 1]) || isdigit((unsigned char)s[n - 1])))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (islower(ch) || isdigit(ch) || ch == '-')
+            continue;
+        if (ch == '.' || ch == '_') {
+            if (i + 1 < n && (s[i + 1] == '.' || (s[i + 1] == '_' && ch == '.')))
+                return 0;
+            if (ch == '_' && i + 2 < n && s[i + 1] == '_' && s[i + 2] == '_')
+                return 0;
+            continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+static int tag_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (!n || n > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)t[i]) || t[i] == '_' || t[i] == '.' || t[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int at_oci_ref_parse(const char *s, const char *default_registry, struct at_oci_ref *r,
+                     struct at_diag *d)
+{
+    memset(r, 0, sizeof(*r));
+    if (!s || !*s || strlen(s) > 600)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "an empty or overlong reference");
+    char buf[640];
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *at = strchr(buf, '@');
+    if (at) {
+        *at = '\0';
+        if (!at_oci_digest_valid(at + 1))
+            return at_diag_set(d, AT_EINVAL, "", 0, 0, "'%s': not a digest (sha256:<64 hex>)",
+                               at + 1);
+        snprintf(r->digest, sizeof(r->digest), "%s", at + 1);
+    }
+    char *rest = buf;
+    char *slash = strchr(buf, '/');
+    if (slash) {
+        size_t n = (size_t)(slash - buf);
+        if (memchr(buf, '.', n) || memchr(buf, ':', n) ||
+            (n == 9 && !strncmp(buf, "localhost", 9))) {
+            if (n >= sizeof(r->registry))
+                return at_diag_set(d, AT_EINVAL, "", 0, 0, "registry name too long");
+            memcpy(r->registry, buf, n);
+            rest = slash + 1;
+        }
+    }
+    if (!r->registry[0]) {
+        if (!default_registry || !*default_registry)
+            return at_diag_set(d, AT_EINVAL, "", 0, 0,
+                               "'%s' names no registry and no default registry is configured "
+                               "(ATLAS_REGISTRY, or write REGISTRY/%s)",
+                               s, s);
+        snprintf(r->registry, sizeof(r->registry), "%s", default_registry);
+    }
+    char *colon = strrchr(rest, ':');
+    if (colon && !strchr(colon, '/')) {
+        *colon = '\0';
+        if (!tag_ok(colon + 1))
+            return at_diag_set(d, AT_EINVAL, "", 0, 0,
+                               "'%s': not a tag (letters, digits, '_', '.', '-'; at most 128)",
+                               colon + 1);
+        snprintf(r->tag, sizeof(r->tag), "%s", colon + 1);
+    }
+    if (strlen(rest) >= sizeof(r->repo))
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "repository name too long");
+    for (const char *c = rest;;) {
+        size_t n = strcspn(c, "/");
+        if (!repo_component_ok(c, n))
+            return at_diag_set(d, AT_EINVAL, "", 0, 0,
+                               "'%s': not a repository name (lowercase letters, digits and "
+                               "'.', '_', '-' between them, components separated by '/')",
+                               rest);
+        c += n;
+        if (!*c)
+            break;
+        c++;
+    }
+    snprintf(r->repo, sizeof(r->repo), "%s", rest);
+    return 0;
+}
+
+/* ---- the client ---- */
+
+static int is_insecure(const char *registry)
+{
+    char host[256];
+    snprintf(host, sizeof(host), "%s", registry);
+    if (host[0] == '[') {
+        if (!strncmp(host, "[::1]", 5))
+            return 1;
+    } else {
+        char *colon = strchr(host, ':');
+        if (colon)
+            *colon = '\0';
+        if (!strcmp(host, "127.0.0.1") || !strcmp(host, "localhost"))
+            return 1;
+    }
+    const char *list = getenv("ATLAS_INSECURE_REGISTRIES");
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == strlen(registry) && !strncmp(p, registry, n))
+            return 1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static void load_credentials(struct at_oci_client *c, const char *auth_file)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *j = NULL;
+    if (!auth_file || at_fs_read_file(auth_file, 1 << 20, &text, &len))
+        return;
+    if (at_json_parse(text, len, 16, &j, NULL) == 0) {
+        const char *a = json_string_value(
+            json_object_get(json_object_get(json_object_get(j, "auths"), c->registry), "auth"));
+        if (a) {
+            size_t alen = strlen(a), out = 0;
+            unsigned char *bin = at_malloc(alen + 1);
+            if (sodium_base642bin(bin, alen, a, alen, NULL, &out, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) == 0 &&
+                memchr(bin, ':', out)) {
+                bin[out] = '\0';
+                c->userpwd = (char *)bin;
+            } else {
+                sodium_memzero(bin, alen + 1);
+                free(bin);
+            }
+        }
+        json_decref(j);
+    }
+    sodium_memzero(text, len);
+    free(text);
+}
+
+int at_oci_client_new(const char *registry, const char *auth_file, int progress,
+                      struct at_oci_client **out, struct at_diag *d)
+{
+    if (!registry || !*registry || strlen(registry) >= 256)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "no registry");
+    if (sodium_init() < 0)
+        return AT_EINTERNAL;
+    struct at_oci_client *c = at_calloc(1, sizeof(*c));
+    snprintf(c->registry, sizeof(c->registry), "%s", registry);
+    snprintf(c->scheme, sizeof(c->scheme), "%s", is_insecure(registry) ? "http" : "https");
+    c->progress = progress;
+    c->h = curl_easy_init();
+    if (!c->h) {
+        free(c);
+        return at_diag_set(d, AT_EINTERNAL, "", 0, 0, "libcurl initialisation failed");
+    }
+    load_credentials(c, auth_file);
+    *out = c;
+    return 0;
+}
+
+void at_oci_client_free(struct at_oci_client *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->h);
+    if (c->userpwd) {
+        sodium_memzero(c->userpwd, strlen(c->userpwd));
+        free(c->userpwd);
+    }
+    free(c->bearer);
+    free(c);
+}
+
+const char *at_oci_client_scheme(const struct at_oci_client *c)
+{
+    return c->scheme;
+}
+
+int at_oci_client_progress(const struct at_oci_client *c)
+{
+    return c->progress;
+}
+
+/* ---- one request ---- */
+
+struct req {
+    CURL *curl;
+    const char *method;
+    char *url;
+    const char *accept;
+    const char *content_type;
+    const char *body; /* PUT/POST body in memory */
+    size_t blen;
+    const char *upload_path; /* or the body from a file */
+    const char *down_path;   /* the answer into a file (hashed), or into out */
+    const char *label;       /* for progress lines */
+    /* results */
+    long status;
+    struct at_buf out;
+    char www[2048];
+    char location[2048];
+    char content_type_resp[AT_OCI_TYPE_MAX];
+    FILE *down;
+    crypto_hash_sha256_state h;
+    crypto_hash_sha512_state h512;
+    int sha512;
+    uint64_t got;
+    int write_failed;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    struct req *r = arg;
+    size_t len = sz * n;
+    long st = 0;
+    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &st);
+    if (r->down && st >= 200 && st < 300) {
+        if (fwrite(p, 1, len, r->down) != len) {
+            r->write_failed = errno ? errno : EIO;
+            return 0;
+        }
+        if (r->sha512)
+            crypto_hash_sha512_update(&r->h512, (const unsigned char *)p, len);
+        else
+            crypto_hash_sha256_update(&r->h, (const unsigned char *)p, len);
+        r->got += len;
+        return len;
+    }
+    if (at_buf_append(&r->out, p, len))
+        return 0; /* larger than any document Atlas reads */
+    return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    struct req *r = arg;
+    size_t len = sz * n;
+    if (!at_header_value(p, len, "www-authenticate", r->www, sizeof(r->www)) &&
+        !at_header_value(p, len, "location", r->location, sizeof(r->location)))
+        at_header_value(p, len, "content-type", r->content_type_resp, sizeof(r->content_type_resp));
+    return len;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct req *r = arg;
+    curl_off_t total = dltotal > ultotal ? dltotal : ultotal;
+    curl_off_t now = dltotal > ultotal ? dlnow : ulnow;
+    if (total >= PROGRESS_MIN && r->label)
+        fprintf(stderr, "\r  %s %.1f/%.1f MiB", r->label, (double)now / 1048576.0,
+                (double)total / 1048576.0);
+    return 0;
+}
+
+/* The value of key in a challenge's parameters (key="value", ...). */
+static int challenge_param(const char *ch, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    for (const char *p = ch; (p = strcasestr(p, key));) {
+        int boundary = p == ch || p[-1] == ' ' || p[-1] == ',';
+        if (boundary && p[kl] == '=' && p[kl + 1] == '"') {
+            const char *v = p + kl + 2, *e = strchr(v, '"');
+            if (!e || (size_t)(e - v) >= outlen)
+                return 0;
+            memcpy(out, v, (size_t)(e - v));
+            out[e - v] = '\0';
+            return 1;
+        }
+        p += kl;
+    }
+    return 0;
+}
+
+static void reset_handle(struct at_oci_client *c)
+{
+    curl_easy_reset(c->h);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+}
+
+/* The Docker token flow: GET realm?service=...&scope=... (with the user's
+ * credentials when there are some); the answer's "token" or
+ * "access_token" becomes the bearer token. */
+static int fetch_token(struct at_oci_client *c, const char *challenge, struct at_diag *d)
+{
+    char realm[1024], service[256] = "", scope[512] = "";
+    if (!challenge_param(challenge, "realm", realm, sizeof(realm)))
+        return at_diag_set(d, AT_EPROTO, "", 0, 0,
+                           "the registry %s asked for a bearer token without a realm", c->registry);
+    challenge_param(challenge, "service", service, sizeof(service));
+    challenge_param(challenge, "scope", scope, sizeof(scope));
+    if (strncmp(realm, "https://", 8) != 0 && strncmp(realm, "http://", 7) != 0)
+        return at_diag_set(d, AT_EPROTO, "", 0, 0, "the registry's token realm is not HTTP(S)");
+    char *es = curl_easy_escape(c->h, service, 0), *esc = curl_easy_escape(c->h, scope, 0);
+    char *url = at_asprintf("%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", es,
+                            scope[0] ? "&scope=" : "", scope[0] ? esc : "");
+    curl_free(es);
+    curl_free(esc);
+    struct req r = {.curl = c->h};
+    at_buf_init(&r.out, 1 << 20);
+    reset_handle(c);
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 1L);
+    if (c->userpwd) {
+        curl_easy_setopt(c->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c->h, CURLOPT_USERPWD, c->userpwd);
+    }
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &r);
+    CURLcode cc = curl_easy_perform(c->h);
+    free(url);
+    int rc = 0;
+    long st = 0;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
+    if (cc != CURLE_OK) {
+        rc = at_diag_set(d, AT_ECONN, "", 0, 0, "cannot reach the token service of %s: %s",
+                         c->registry, curl_easy_strerror(cc));
+    } else if (st == 401 || st == 403) {
+        rc = at_diag_set(d, AT_EPERM, "", 0, 0,
+                         "the token service of %s refused the credentials (atlas login %s)",
+                         c->registry, c->registry);
+    } else if (st != 200) {
+        rc = at_diag_set(d, AT_EPROTO, "", 0, 0, "the token service of %s answered %ld",
+                         c->registry, st);
+    } else {
+        json_t *j = NULL;
+        if (at_json_parse(r.out.p, r.out.len, 8, &j, NULL) == 0) {
+            const char *t = json_string_value(json_object_get(j, "token"));
+            if (!t)
+                t = json_string_value(json_object_get(j, "access_token"));
+            if (t && *t && !strpbrk(t, "\r\n")) {
+                free(c->bearer);
+                c->bearer = at_strdup(t);
+            }
+            json_decref(j);
+        }
+        if (!c->bearer)
+            rc = at_diag_set(d, AT_EPROTO, "", 0, 0, "the token service of %s sent no token",
+                             c->registry);
+    }
+    at_buf_release(&r.out);
+    return rc;
+}
+
+/* The registry's error message ({"errors":[{"code","message"}]}) or the
+ * status. */
+static void registry_error(const struct req *r, char *out, size_t len)
+{
+    json_t *j = NULL;
+    snprintf(out, len, "HTTP %ld", r->status);
+    if (r->out.len && at_json_parse(r->out.p, r->out.len, 8, &j, NULL) == 0) {
+        json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        if (code || msg)
+            snprintf(out, len, "HTTP %ld %s: %s", r->status, code ? code : "", msg ? msg : "");
+        json_decref(j);
+    }
+}
+
+static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        at_buf_clear(&r->out);
+        r->www[0] = r->location[0] = r->content_type_resp[0] = '\0';
+        r->got = 0;
+        r->write_failed = 0;
+        crypto_hash_sha256_init(&r->h);
+        crypto_hash_sha512_init(&r->h512);
+        FILE *up = NULL;
+        if (r->down_path) {
+            char *part = at_asprintf("%s.part", r->down_path);
+            r->down = fopen(part, "wbe");
+            free(part);
+            if (!r->down)
+                return at_diag_set(d, at_err_from_errno(errno), r->down_path, 0, 0,
+                                   "cannot write: %s", strerror(errno));
+        }
+        reset_handle(c);
+        /* no "Expect: 100-continue": registries answer uploads directly, and
+         * libcurl would wait a second for the interim answer */
+        struct curl_slist *hd = curl_slist_append(NULL, "Expect:");
+        char line[4200];
+        if (r->accept) {
+            snprintf(line, sizeof(line), "Accept: %s", r->accept);
+            hd = curl_slist_append(hd, line);
+        }
+        if (r->content_type) {
+            snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
+            hd = curl_slist_append(hd, line);
+        }
+        if (c->bearer && strlen(c->bearer) < 4000) {
+            snprintf(line, sizeof(line), "Authorization: Bearer %s", c->bearer);
+            hd = curl_slist_append(hd, line);
+            sodium_memzero(line, sizeof(line));
+        } else if (c->use_basic && c->userpwd) {
+            curl_easy_setopt(c->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            curl_easy_setopt(c->h, CURLOPT_USERPWD, c->userpwd);
+        }
+        curl_easy_setopt(c->h, CURLOPT_URL, r->url);
+        curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
+        if (!strcmp(r->method, "HEAD")) {
+            curl_easy_setopt(c->h, CURLOPT_NOBODY, 1L);
+        } else if (r->upload_path) {
+            up = fopen(r->upload_path, "rbe");
+            if (!up) {
+                curl_slist_free_all(hd);
+                if (r->down)
+                    fclose(r->down);
+                return at_diag_set(d, at_err_from_errno(errno), r->upload_path, 0, 0,
+                                   "cannot read: %s", strerror(errno));
+            }
+            fseek(up, 0, SEEK_END);
+            long sz = ftell(up);
+            rewind(up);
+            curl_easy_setopt(c->h, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(c->h, CURLOPT_READDATA, up);
+            curl_easy_setopt(c->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)sz);
+            curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, r->method);
+        } else if (r->body || !strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) {
+            curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+            curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->blen);
+            curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, r->method);
+        } else {
+            curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+            /* blob GETs redirect to storage (S3, a CDN): follow, never with
+             * our credentials (libcurl drops them on another host) */
+            curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 1L);
+            curl_easy_setopt(c->h, CURLOPT_MAXREDIRS, 5L);
+        }
+        curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c->h, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c->h, CURLOPT_HEADERDATA, r);
+        if (c->progress && r->label && isatty(2)) {
+            curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, r);
+            curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+        }
+        CURLcode cc = curl_easy_perform(c->h);
+        curl_slist_free_all(hd);
+        if (up)
+            fclose(up);
+        if (r->down && fclose(r->down) != 0 && !r->write_failed)
+            r->write_failed = errno ? errno : EIO;
+        r->down = NULL;
+        if (c->progress && r->label && isatty(2))
+            fputc('\r', stderr);
+        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &r->status);
+        if (cc != CURLE_OK) {
+            if (r->write_failed)
+                return at_diag_set(d, AT_EIO, r->down_path ? r->down_path : "", 0, 0,
+                                   "cannot write: %s", strerror(r->write_failed));
+            return at_diag_set(d, AT_ECONN, "", 0, 0, "cannot reach the registry %s: %s",
+                               c->registry, curl_easy_strerror(cc));
+        }
+        if (r->status != 401 || attempt == 2)
+            break;
+        /* distribution-spec: a 401 carries the challenge */
+        if (!strncasecmp(r->www, "Bearer ", 7)) {
+            if ((rc = fetch_token(c, r->www + 7, d)))
+                return rc;
+        } else if (!strncasecmp(r->www, "Basic", 5) && c->userpwd && !c->use_basic) {
+            c->use_basic = 1;
+        } else {
+            break;
+        }
+    }
+    if (r->status == 401 || r->status == 403) {
+        char why[512];
+        registry_error(r, why, sizeof(why));
+        return at_diag_set(d, AT_EPERM, "", 0, 0, "the registry %s refused access (%s)%s",
+                           c->registry, why,
+                           c->userpwd ? "" : "; log in with `atlas login REGISTRY`");
+    }
+    return 0;
+}
+
+static char *url_of(struct at_oci_client *c, const char *fmt, const char *repo, const char *x)
+{
+    char *path = at_asprintf(fmt, repo, x ? x : "");
+    char *url = at_asprintf("%s://%s%s", c->scheme, c->registry, path);
+    free(path);
+    return url;
+}
+
+static int status_error(struct at_oci_client *c, struct req *r, const char *what, struct at_diag *d)
+{
+    char why[512];
+    registry_error(r, why, sizeof(why));
+    return at_diag_set(d, r->status == 404 ? AT_ENOENT : AT_EIO, "", 0, 0, "%s at %s: %s", what,
+                       c->registry, why);
+}
+
+int at_oci_ping(struct at_oci_client *c, struct at_diag *d)
+{
+    struct req r = {.method = "GET", .curl = c->h};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = at_asprintf("%s://%s/v2/", c->scheme, c->registry);
+    int rc = perform(c, &r, d);
+    if (!rc && (r.status < 200 || r.status >= 300))
+        rc = status_error(c, &r, "GET /v2/", d);
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_manifest_get(struct at_oci_client *c, const char *repo, const char *ref, char **body,
+                        size_t *len, char media_type[AT_OCI_TYPE_MAX],
+                        char digest[AT_OCI_DIGEST_MAX], struct at_diag *d)
+{
+    struct req r = {
+        .method = "GET", .curl = c->h, .accept = AT_OCI_MANIFEST_TYPE ", " AT_OCI_INDEX_TYPE};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/manifests/%s", repo, ref);
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 200)
+        rc = status_error(c, &r, r.status == 404 ? "no such manifest" : "GET manifest", d);
+    if (!rc) {
+        at_oci_digest_bytes(r.out.p, r.out.len, digest);
+        if (at_oci_digest_valid(ref) && strcmp(ref, digest) != 0)
+            rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                             "the manifest %s sent by %s does not match its digest (got %s)", ref,
+                             c->registry, digest);
+    }
+    if (!rc) {
+        char *semi = strchr(r.content_type_resp, ';');
+        if (semi)
+            *semi = '\0';
+        snprintf(media_type, AT_OCI_TYPE_MAX, "%s", r.content_type_resp);
+        *len = r.out.len;
+        *body = at_strndup(r.out.p ? r.out.p : "", r.out.len);
+    }
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_manifest_put(struct at_oci_client *c, const char *repo, const char *ref,
+                        const char *body, size_t len, const char *media_type, struct at_diag *d)
+{
+    struct req r = {
+        .method = "PUT", .curl = c->h, .content_type = media_type, .body = body, .blen = len};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/manifests/%s", repo, ref);
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 201 && r.status != 200)
+        rc = status_error(c, &r, "PUT manifest", d);
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_blob_exists(struct at_oci_client *c, const char *repo, const char *digest, int *exists,
+                       struct at_diag *d)
+{
+    struct req r = {.method = "HEAD", .curl = c->h};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/blobs/%s", repo, digest);
+    int rc = perform(c, &r, d);
+    *exists = 0;
+    if (!rc) {
+        if (r.status == 200)
+            *exists = 1;
+        else if (r.status != 404)
+            rc = status_error(c, &r, "HEAD blob", d);
+    }
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_blob_get(struct at_oci_client *c, const char *repo, const char *digest, int64_t size,
+                    const char *path, struct at_diag *d)
+{
+    char label[48];
+    snprintf(label, sizeof(label), "blob %.19s", digest);
+    struct req r = {.method = "GET",
+                    .curl = c->h,
+                    .down_path = path,
+                    .label = label,
+                    .sha512 = !strncmp(digest, "sha512:", 7)};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/blobs/%s", repo, digest);
+    char *part = at_asprintf("%s.part", path);
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 200)
+        rc = status_error(c, &r, r.status == 404 ? "no such blob" : "GET blob", d);
+    if (!rc) {
+        unsigned char sum[crypto_hash_sha512_BYTES];
+        char got[AT_OCI_DIGEST_MAX];
+        if (r.sha512) {
+            crypto_hash_sha512_final(&r.h512, sum);
+            memcpy(got, "sha512:", 8);
+            sodium_bin2hex(got + 7, sizeof(got) - 7, sum, crypto_hash_sha512_BYTES);
+        } else {
+            crypto_hash_sha256_final(&r.h, sum);
+            memcpy(got, "sha256:", 8);
+            sodium_bin2hex(got + 7, sizeof(got) - 7, sum, crypto_hash_sha256_BYTES);
+        }
+        if (strcmp(got, digest) != 0)
+            rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                             "the blob %s sent by %s does not match its digest (got %s)", digest,
+                             c->registry, got);
+        else if (size >= 0 && (int64_t)r.got != size)
+            rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                             "the blob %s sent by %s has %llu bytes, its descriptor says %lld",
+                             digest, c->registry, (unsigned long long)r.got, (long long)size);
+        else if (rename(part, path) < 0)
+            rc = at_diag_set(d, at_err_from_errno(errno), path, 0, 0, "cannot store: %s",
+                             strerror(errno));
+    }
+    if (rc)
+        unlink(part);
+    free(part);
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_blob_put(struct at_oci_client *c, const char *repo, const char *digest, const char *path,
+                    struct at_diag *d)
+{
+    /* distribution-spec "POST then PUT": open a session, send it whole */
+    struct req r = {.method = "POST", .curl = c->h};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/blobs/uploads/", repo, NULL);
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 202)
+        rc = status_error(c, &r, "POST blob upload", d);
+    if (!rc && !r.location[0])
+        rc = at_diag_set(d, AT_EPROTO, "", 0, 0, "the registry %s gave no upload location",
+                         c->registry);
+    free(r.url);
+    r.url = NULL;
+    if (!rc) {
+        char *ed = curl_easy_escape(c->h, digest, 0);
+        const char *sep = strchr(r.location, '?') ? "&" : "?";
+        if (r.location[0] == '/')
+            r.url =
+                at_asprintf("%s://%s%s%sdigest=%s", c->scheme, c->registry, r.location, sep, ed);
+        else
+            r.url = at_asprintf("%s%sdigest=%s", r.location, sep, ed);
+        curl_free(ed);
+        char label[48];
+        snprintf(label, sizeof(label), "blob %.19s", digest);
+        r.method = "PUT";
+        r.upload_path = path;
+        r.content_type = "application/octet-stream";
+        r.label = label;
+        rc = perform(c, &r, d);
+        if (!rc && r.status != 201)
+            rc = status_error(c, &r, "PUT blob", d);
+    }
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_tags(struct at_oci_client *c, const char *repo, json_t **tags, struct at_diag *d)
+{
+    struct req r = {.method = "GET", .curl = c->h};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/tags/list?n=1000", repo, NULL);
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 200)
+        rc = status_error(c, &r, r.status == 404 ? "no such repository" : "GET tags", d);
+    *tags = NULL;
+    if (!rc) {
+        json_t *j = NULL;
+        if (at_json_parse(r.out.p, r.out.len, 8, &j, d) == 0) {
+            json_t *t = json_object_get(j, "tags");
+            *tags = json_is_array(t) ? json_incref(t) : json_array();
+            json_decref(j);
+        } else {
+            rc = AT_EPROTO;
+        }
+    }
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_referrers_get(struct at_oci_client *c, const char *repo, const char *digest, char **body,
+                         size_t *len, struct at_diag *d)
+{
+    struct req r = {.method = "GET", .curl = c->h, .accept = AT_OCI_INDEX_TYPE};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = url_of(c, "/v2/%s/referrers/%s", repo, digest);
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 200)
+        rc = status_error(c, &r, "GET referrers", d);
+    if (!rc) {
+        *len = r.out.len;
+        *body = at_strndup(r.out.p ? r.out.p : "", r.out.len);
+    }
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}
+
+int at_oci_get_json(struct at_oci_client *c, const char *path, json_t **out, struct at_diag *d)
+{
+    struct req r = {.method = "GET", .curl = c->h, .accept = "application/json"};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = at_asprintf("%s://%s%s", c->scheme, c->registry, path);
+    *out = NULL;
+    int rc = perform(c, &r, d);
+    if (!rc && r.status != 200)
+        rc = status_error(c, &r, path, d);
+    if (!rc && at_json_parse(r.out.p ? r.out.p : "", r.out.len, 16, out, d))
+        rc = AT_EPROTO;
+    free(r.url);
+    at_buf_release(&r.out);
+    return rc;
+}

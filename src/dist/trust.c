@@ -1,0 +1,225 @@
+#include "dist/trust.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "dist/oci.h"
+#include "dist/sign.h"
+#include "json/json.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t trust_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *read_json(const char *path, size_t max)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *j = NULL;
+    if (at_fs_read_file(path, max, &text, &len) == 0)
+        at_json_parse(text, len, 16, &j, NULL);
+    free(text);
+    return j;
+}
+
+json_t *at_dist_trust_keys(const char *data_dir)
+{
+    char *p = at_fs_join(data_dir, "trust.json");
+    pthread_mutex_lock(&trust_mu);
+    json_t *j = read_json(p, 1 << 20);
+    pthread_mutex_unlock(&trust_mu);
+    free(p);
+    json_t *pubs = json_object_get(j, "publishers");
+    json_t *out = json_is_object(pubs) ? json_deep_copy(pubs) : json_object();
+    json_decref(j);
+    return out;
+}
+
+int at_dist_trust_add(const char *data_dir, const char *publisher, const char *key, int *added,
+                      struct at_diag *d)
+{
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    *added = 0;
+    if (!publisher || !*publisher || strlen(publisher) >= 128)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "a publisher name of 1 to 127 bytes");
+    if (at_sig_public_parse(key, pk))
+        return at_diag_set(d, AT_EINVAL, "", 0, 0,
+                           "the key must be ed25519:BASE64 (atlas key "
+                           "export)");
+    char *p = at_fs_join(data_dir, "trust.json");
+    pthread_mutex_lock(&trust_mu);
+    json_t *j = read_json(p, 1 << 20);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_object();
+    }
+    json_t *pubs = json_object_get(j, "publishers");
+    if (!json_is_object(pubs)) {
+        pubs = json_object();
+        json_object_set_new(j, "publishers", pubs);
+    }
+    json_t *list = json_object_get(pubs, publisher);
+    if (!json_is_array(list)) {
+        list = json_array();
+        json_object_set_new(pubs, publisher, list);
+    }
+    size_t i;
+    json_t *k;
+    int have = 0;
+    json_array_foreach(list, i, k) have |= json_is_string(k) && !strcmp(json_string_value(k), key);
+    int rc = 0;
+    if (!have) {
+        json_array_append_new(list, json_string(key));
+        char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        rc = at_fs_write_atomic(p, text, strlen(text), 0644);
+        free(text);
+        if (rc)
+            at_diag_set(d, rc, p, 0, 0, "cannot write the trusted keys");
+        else
+            *added = 1;
+    }
+    pthread_mutex_unlock(&trust_mu);
+    json_decref(j);
+    free(p);
+    return rc;
+}
+
+static json_t *unsigned_trust(void)
+{
+    return json_pack("{s:n, s:b, s:b, s:n, s:n, s:n, s:n}", "publisher", "signed", 0, "verified", 0,
+                     "signature", "keyid", "manifest", "source");
+}
+
+int at_dist_artifact_trust(const json_t *artifact, const char *content_digest,
+                           const json_t *trusted, json_t **out, struct at_diag *d)
+{
+    *out = unsigned_trust();
+    if (!artifact)
+        return 0;
+    const char *text = json_string_value(json_object_get(artifact, "manifest"));
+    if (!text)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "artifact.manifest must be the manifest's text");
+    size_t len = json_string_length(json_object_get(artifact, "manifest"));
+    struct at_oci_manifest m;
+    int rc = at_oci_manifest_parse(text, len, &m, d);
+    if (rc)
+        return AT_EINVAL;
+    if (at_oci_manifest_is_agent(&m, d)) {
+        at_oci_manifest_release(&m);
+        return AT_EINVAL;
+    }
+    const char *cd =
+        json_string_value(json_object_get(m.layers[0].annotations, AT_OCI_ANN_CONTENT));
+    if (strcmp(cd, content_digest) != 0) {
+        rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                         "the directory's content digest %s is not the artifact's %s",
+                         content_digest, cd);
+        at_oci_manifest_release(&m);
+        return rc;
+    }
+    at_oci_manifest_release(&m);
+    char md[AT_OCI_DIGEST_MAX];
+    at_oci_digest_bytes(text, len, md);
+    json_object_set_new(*out, "manifest", json_string(md));
+    const char *src = json_string_value(json_object_get(artifact, "source"));
+    if (src)
+        json_object_set_new(*out, "source", json_string(src));
+    json_t *sigs = json_object_get(artifact, "signatures");
+    size_t i;
+    json_t *e;
+    json_array_foreach(sigs, i, e)
+    {
+        if (!json_is_string(e))
+            continue;
+        struct at_sig_check chk;
+        struct at_diag sd;
+        at_diag_clear(&sd);
+        int src_rc =
+            at_sig_check(json_string_value(e), json_string_length(e), md, trusted, &chk, &sd);
+        if (src_rc == AT_EPERM) {
+            if (d)
+                *d = sd;
+            return AT_EPERM;
+        }
+        if (src_rc)
+            continue; /* another tool's referrer, not an Atlas signature */
+        char ed[AT_OCI_DIGEST_MAX];
+        at_oci_digest_bytes(json_string_value(e), json_string_length(e), ed);
+        int first = !json_is_true(json_object_get(*out, "signed"));
+        json_object_set_new(*out, "signed", json_true());
+        if (first || (chk.verified && !json_is_true(json_object_get(*out, "verified")))) {
+            json_object_set_new(*out, "publisher", json_string(chk.publisher));
+            json_object_set_new(*out, "keyid", json_string(chk.keyid));
+            json_object_set_new(*out, "signature", json_string(ed));
+        }
+        if (chk.verified)
+            json_object_set_new(*out, "verified", json_true());
+    }
+    return 0;
+}
+
+int at_dist_policy_check(const json_t *policy, const json_t *trust, const char *agent,
+                         struct at_diag *d)
+{
+    if (!json_is_object(policy))
+        return 0;
+    int verified = json_is_true(json_object_get(trust, "verified"));
+    const char *pub = json_string_value(json_object_get(trust, "publisher"));
+    json_t *au = json_object_get(policy, "allow_unsigned");
+    if (json_is_false(au) && !verified)
+        return at_diag_set(d, AT_EPERM, "", 0, 0,
+                           "registry.policy.allow_unsigned is false: %s is not signed by a "
+                           "trusted key%s",
+                           agent,
+                           json_is_true(json_object_get(trust, "signed"))
+                               ? " (it is signed, by a key not in atlas trust)"
+                               : "");
+    json_t *ap = json_object_get(policy, "allowed_publishers");
+    if (json_is_array(ap)) {
+        size_t i;
+        json_t *p;
+        int ok = 0;
+        json_array_foreach(ap, i, p) ok |=
+            verified && pub && json_is_string(p) && !strcmp(json_string_value(p), pub);
+        if (!ok)
+            return at_diag_set(d, AT_EPERM, "", 0, 0,
+                               "registry.policy.allowed_publishers: %s is %s", agent,
+                               verified ? "signed by a publisher not in the list"
+                                        : "not signed by a trusted key of a listed publisher");
+    }
+    return 0;
+}
+
+int at_dist_trust_record(const char *data_dir, const char *content_digest, const json_t *trust)
+{
+    if (!at_oci_digest_valid(content_digest))
+        return AT_EINVAL;
+    char *dir = at_fs_join(data_dir, "trust");
+    char *p = at_asprintf("%s/%s.json", dir, content_digest + 7);
+    int rc = at_fs_mkdir_p(dir, 0755);
+    if (!rc) {
+        char *text = json_dumps(trust, JSON_SORT_KEYS | JSON_COMPACT);
+        rc = at_fs_write_atomic(p, text, strlen(text), 0644);
+        free(text);
+    }
+    free(p);
+    free(dir);
+    return rc;
+}
+
+json_t *at_dist_trust_lookup(const char *data_dir, const char *content_digest)
+{
+    if (!content_digest || !at_oci_digest_valid(content_digest))
+        return NULL;
+    char *p = at_asprintf("%s/trust/%s.json", data_dir, content_digest + 7);
+    json_t *j = read_json(p, 1 << 16);
+    free(p);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}

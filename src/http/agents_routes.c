@@ -1,0 +1,223 @@
+/*
+ * agents_routes.c - the registry's agents (docs/api.md "Agents").
+ *
+ * Registration reads a directory, parses agent.yaml, runs the agent's
+ * Python to check dependencies.python, snapshots the directory (or asks a
+ * remote MCP server for its tools): seconds of work on hostile input, so
+ * it is AT_HTTP_BLOCKING and runs on the server's blocking workers.
+ */
+#include "http/api.h"
+
+#include "base/err.h"
+#include "dist/trust.h"
+#include "exec/remote.h"
+#include "registry/snapshot.h"
+#include "json/json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void reply_no_agent(struct at_http_req *r, int rc, const char *ref)
+{
+    char msg[400];
+    /* "no agent ...", or why not: only pre-releases, no such version */
+    at_registry_explain_missing(at_http_api_of(r)->registry, ref, msg, sizeof(msg));
+    at_http_reply_problem(r, rc == AT_EINVAL ? AT_EINVAL : AT_ENOENT, msg, NULL, NULL);
+}
+
+static void h_list(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *list = at_registry_list_json(api->registry, at_http_query_str(r, "name"));
+    at_http_reply_json(r, 200, json_pack("{s:o}", "agents", list));
+}
+
+static void h_search(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *q = at_http_query(r, "q");
+    if (!q || !*q) {
+        at_http_reply_problem(r, AT_EINVAL, "query parameter q (the text to search) is required",
+                              NULL, NULL);
+        return;
+    }
+    at_http_reply_json(
+        r, 200,
+        json_pack("{s:s,s:o}", "query", q, "agents", at_registry_search_json(api->registry, q)));
+}
+
+static void h_get(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *ref = at_http_param(r, "ref");
+    struct at_reg_agent *a;
+    int rc = at_registry_resolve(api->registry, ref, &a);
+    if (rc) {
+        reply_no_agent(r, rc, ref);
+        return;
+    }
+    json_t *j = at_reg_agent_to_json(a, 1);
+    /* every version of this name, newest first */
+    json_t *all = at_registry_list_json(api->registry, a->contract->name);
+    json_t *versions = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(all, i, v) json_array_append(versions, json_object_get(v, "version"));
+    json_decref(all);
+    json_object_set_new(j, "versions", versions);
+    /* provenance (docs/distribution.md "Trust and policy") */
+    json_t *trust = at_dist_trust_lookup(api->data_dir, a->digest);
+    if (!trust)
+        trust =
+            json_pack("{s:n, s:b, s:b, s:n}", "publisher", "signed", 0, "verified", 0, "signature");
+    json_object_set_new(j, "trust", trust);
+    at_reg_agent_unref(a);
+    at_http_reply_json(r, 200, j);
+}
+
+static void h_delete(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *ref = at_http_param(r, "ref");
+    int count = 0;
+    int rc = at_registry_unregister(api->registry, ref, &count);
+    if (rc == AT_ENOENT || rc == AT_EINVAL) {
+        reply_no_agent(r, rc, ref);
+        return;
+    }
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "cannot unregister \"%s\": %s", ref, at_err_msg(rc));
+        at_http_reply_problem(r, rc, msg, NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "unregistered", ref, "versions", count));
+}
+
+int at_http_register_checked(const struct at_http_api *api, const char *path, const char *name,
+                             int force, const json_t *artifact, struct at_reg_result *res,
+                             struct at_diag *d)
+{
+    const json_t *policy =
+        json_object_get(json_object_get(api->config->json, "registry"), "policy");
+    json_t *trust = NULL;
+    char content[AT_DIGEST_MAX] = "";
+    json_t *keys = at_dist_trust_keys(api->data_dir);
+    /* the content digest is needed only to check an artifact against */
+    int rc = artifact ? at_snapshot_digest(path, content, d) : 0;
+    if (!rc)
+        rc = at_dist_artifact_trust(artifact, content, keys, &trust, d);
+    json_decref(keys);
+    if (!rc)
+        rc = at_dist_policy_check(policy, trust, name ? name : path, d);
+    if (!rc)
+        rc = at_registry_register_dir(api->registry, path, name, force, res, d);
+    if (!rc && artifact && strcmp(res->digest, content) != 0) {
+        /* the directory changed between the check and the snapshot */
+        if (!strcmp(res->status, "created")) {
+            char ref[300];
+            int n = 0;
+            snprintf(ref, sizeof(ref), "%s:%s", res->name, res->version);
+            at_registry_unregister(api->registry, ref, &n);
+        }
+        rc = at_diag_set(d, AT_EINVAL, path, 0, 0,
+                         "the directory changed while it was registered (%s, checked %s)",
+                         res->digest, content);
+    }
+    json_t *kept = rc ? NULL : at_dist_trust_lookup(api->data_dir, res->digest);
+    if (!rc && (artifact || !kept))
+        at_dist_trust_record(api->data_dir, res->digest, trust);
+    json_decref(kept);
+    json_decref(trust);
+    return rc;
+}
+
+/* POST /api/v1/agents (a blocking worker) */
+static void h_register(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    const char *path = at_json_str(body, "path", NULL);
+    const char *remote = at_json_str(body, "remote", NULL);
+    const char *name = at_json_str(body, "name", NULL);
+    const char *tool = at_json_str(body, "tool", NULL);
+    int force = at_json_bool(body, "force", 0);
+    int trust_platform = at_json_bool(body, "trust_platform", 0);
+    struct at_diag d;
+    at_diag_clear(&d);
+    struct at_reg_result res;
+    int rc;
+    if (!json_is_object(body) || (!path == !remote)) {
+        at_http_reply_problem(r, AT_EINVAL,
+                              "the body must be {\"path\": \"/abs/dir\"} or {\"remote\": URL, "
+                              "\"name\": NAME} (plus optional name, tool, force)",
+                              NULL, NULL);
+        json_decref(body);
+        return;
+    }
+    /* registry.policy, and the trust the artifact of a pull proves */
+    const json_t *policy =
+        json_object_get(json_object_get(api->config->json, "registry"), "policy");
+    const json_t *artifact = json_object_get(body, "artifact");
+    json_t *trust = NULL;
+    if (path) {
+        rc = at_http_register_checked(api, path, name, force, artifact, &res, &d);
+    } else if ((rc = at_dist_artifact_trust(NULL, "", NULL, &trust, &d)) != 0 ||
+               (rc = at_dist_policy_check(policy, trust, name ? name : remote, &d)) != 0) {
+        json_decref(trust);
+    } else {
+        json_decref(trust);
+        if (!name) {
+            at_http_reply_problem(r, AT_EINVAL, "a remote agent needs a name", "/name", NULL);
+            json_decref(body);
+            return;
+        }
+        if (!at_agent_name_valid(name)) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "\"%s\" is not a valid agent name", name);
+            at_http_reply_problem(r, AT_EINVAL, msg, "/name", NULL);
+            json_decref(body);
+            return;
+        }
+        struct at_contract *c = NULL;
+        rc = at_remote_describe(remote, name, tool, (int)(api->config->exec.timeout_startup * 1000),
+                                trust_platform, &c, &d);
+        if (!rc) {
+            rc = at_registry_register_remote(api->registry, c, force, &res, &d);
+            at_contract_unref(c);
+        }
+    }
+    json_decref(body);
+    if (rc) {
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    struct at_reg_agent *a;
+    char ref[300];
+    snprintf(ref, sizeof(ref), "%s:%s", res.name, res.version);
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", res.name, "version", res.version, "digest",
+                  res.digest, "status", res.status, "warnings", at_reg_result_warnings_json(&res));
+    if (at_registry_resolve(api->registry, ref, &a) == 0) {
+        json_object_set_new(j, "agent", at_reg_agent_to_json(a, 0));
+        at_reg_agent_unref(a);
+    }
+    json_t *t = at_dist_trust_lookup(api->data_dir, res.digest);
+    json_object_set_new(j, "trust", t ? t : json_null());
+    at_http_reply_json(r, strcmp(res.status, "unchanged") == 0 ? 200 : 201, j);
+}
+
+static const struct at_http_route routes[] = {
+    {"GET", AT_HTTP_API "/agents", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/agents", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
+    {"GET", AT_HTTP_API "/agents/{ref}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"DELETE", AT_HTTP_API "/agents/{ref}", h_delete, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/search", h_search, AT_HTTP_NEED_READ, 0, 0, NULL},
+};
+
+int at_http_agents_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
+{
+    return at_http_mount(s, routes, AT_HTTP_NROUTES(routes), api, d);
+}

@@ -1,0 +1,143 @@
+/*
+ * skills_routes.c - the installed skills (docs/api.md "Skills",
+ * docs/skills.md).
+ *
+ *   GET    /api/v1/skills                 {"skills": [...]}
+ *   GET    /api/v1/skills/{name}          one skill (?version=), schemas, an MCP server's tools
+ *   POST   /api/v1/skills                 install: a definition, or {"path": DIR} of a SKILL.md
+ *                                         folder (optional "version"; "force" replaces)
+ *   DELETE /api/v1/skills/{name}          remove (?version=, else every version)
+ *   POST   /api/v1/skills/{name}/invoke   run it as a user (RUN): {"input": {...}}
+ *
+ * Installing and removing are capability changes: each is one audit
+ * record (skill.installed, skill.removed) with what was installed.
+ */
+#include "http/api.h"
+
+#include "base/err.h"
+#include "http/auth.h"
+#include "json/json.h"
+#include "skills/skills.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int no_skills(struct at_http_req *r, const struct at_http_api *api)
+{
+    if (api->skills)
+        return 0;
+    at_http_reply_problem(r, AT_EUNAVAIL, "skills are not running in this daemon", NULL, NULL);
+    return 1;
+}
+
+static void h_list(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (no_skills(r, api))
+        return;
+    at_http_reply_json(r, 200, at_skills_list_json(api->skills, NULL));
+}
+
+static void h_get(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (no_skills(r, api))
+        return;
+    json_t *j = NULL;
+    const char *name = at_http_param(r, "name");
+    if (at_skills_describe(api->skills, name, at_http_query_str(r, "version"), &j)) {
+        at_http_reply_missing(r, AT_ENOENT, "skill", name, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, j);
+}
+
+static void h_register(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (no_skills(r, api))
+        return;
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int force = at_json_bool(body, "force", 0);
+    json_t *out = NULL;
+    int rc;
+    const char *path = at_json_str(body, "path", NULL);
+    if (path) {
+        rc = at_skills_register_dir(api->skills, path, at_json_str(body, "version", NULL), force,
+                                    &out, &d);
+    } else {
+        json_t *def = json_deep_copy(body);
+        json_object_del(def, "force");
+        rc = at_skills_register(api->skills, def, force, &out, &d);
+        json_decref(def);
+    }
+    if (rc) {
+        at_http_reply_diag(r, &d);
+    } else {
+        char what[200];
+        snprintf(what, sizeof(what), "%s@%s (%s)", at_json_str(out, "name", ""),
+                 at_json_str(out, "version", ""), at_json_str(out, "kind", ""));
+        at_http_audit(r, "skill.installed", "ok", "install skill", what);
+        at_http_reply_json(r, 201, out);
+    }
+    json_decref(body);
+}
+
+static void h_delete(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (no_skills(r, api))
+        return;
+    const char *name = at_http_param(r, "name");
+    const char *version = at_http_query_str(r, "version");
+    struct at_diag d;
+    at_diag_clear(&d);
+    int removed = 0;
+    if (at_skills_remove(api->skills, name, version, &removed, &d)) {
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    char what[200];
+    snprintf(what, sizeof(what), "%s%s%s", name, version ? "@" : "", version ? version : "");
+    at_http_audit(r, "skill.removed", "ok", "remove skill", what);
+    at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "name", name, "removed", removed));
+}
+
+static void h_invoke(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (no_skills(r, api))
+        return;
+    json_t *body;
+    if (at_http_body_json(r, 1, &body))
+        return;
+    struct at_skill_caller user = {0};
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    const json_t *in = json_object_get(body, "input");
+    if (at_skills_invoke(api->skills, &user, at_http_param(r, "name"), in, &out, &d))
+        at_http_reply_diag(r, &d);
+    else
+        at_http_reply_json(r, 200, out);
+    json_decref(body);
+}
+
+static const struct at_http_route routes[] = {
+    {"GET", AT_HTTP_API "/skills", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/skills", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
+    {"GET", AT_HTTP_API "/skills/{name}", h_get, AT_HTTP_NEED_READ, AT_HTTP_BLOCKING, 0, NULL},
+    {"DELETE", AT_HTTP_API "/skills/{name}", h_delete, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
+     NULL},
+    {"POST", AT_HTTP_API "/skills/{name}/invoke", h_invoke, AT_HTTP_NEED_RUN, AT_HTTP_BLOCKING, 0,
+     NULL},
+};
+
+int at_http_skills_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
+{
+    return at_http_mount(s, routes, AT_HTTP_NROUTES(routes), api, d);
+}

@@ -1,0 +1,318 @@
+/*
+ * token.c - API tokens (token.h).
+ *
+ * The table of live tokens maps hex(BLAKE2b-256(key, text)) to an entry;
+ * a check hashes the presented text and looks it up, so a token's text is
+ * never stored and never compared byte by byte.  Revoked tokens leave the
+ * table at once (the store keeps their rows for `atlas token ls`).
+ */
+#include "security/token.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/map.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_HEX (crypto_generichash_BYTES * 2 + 1)
+
+struct entry {
+    char id[AT_ID_MAX];
+    char name[AT_TOKEN_NAME_MAX];
+    char hash[HASH_HEX];
+    enum at_role role;
+    int64_t expires_ms;
+    long long rate_per_min;
+    /* the bucket and first use (rate_mu) */
+    double bucket;
+    int64_t bucket_ns;
+    int used;
+};
+
+struct at_tokens {
+    struct at_secstore *ss;
+    unsigned char key[32];
+    pthread_rwlock_t lock;
+    struct at_map by_hash; /* hash hex -> struct entry */
+    struct at_map by_id;   /* id -> struct entry (same objects) */
+    pthread_mutex_t rate_mu;
+    long long default_rate;
+};
+
+static void hash_hex(const struct at_tokens *t, const char *text, char out[HASH_HEX])
+{
+    unsigned char h[crypto_generichash_BYTES];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)text, strlen(text), t->key,
+                       sizeof(t->key));
+    sodium_bin2hex(out, HASH_HEX, h, sizeof(h));
+}
+
+/* Under the write lock. */
+static void table_add(struct at_tokens *t, const struct at_token_rec *r)
+{
+    int role = at_role_parse(r->role);
+    if (role < 0 || role == AT_ROLE_JOB)
+        return; /* a row this build does not know: no access */
+    struct entry *e = at_calloc(1, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", r->id);
+    snprintf(e->name, sizeof(e->name), "%s", r->name ? r->name : "");
+    snprintf(e->hash, sizeof(e->hash), "%s", r->hash ? r->hash : "");
+    e->role = (enum at_role)role;
+    e->expires_ms = r->expires_ms;
+    e->rate_per_min = r->rate_per_min;
+    e->bucket = -1; /* full on first use */
+    struct entry *old = at_map_put(&t->by_hash, e->hash, e);
+    if (old) {
+        at_map_del(&t->by_id, old->id);
+        free(old);
+    }
+    at_map_put(&t->by_id, e->id, e);
+}
+
+int at_tokens_new(struct at_secstore *ss, const unsigned char key[32], struct at_tokens **out,
+                  struct at_diag *d)
+{
+    if (sodium_init() < 0)
+        return at_diag_set(d, AT_EINTERNAL, NULL, 0, 0, "libsodium cannot start");
+    struct at_token_rec *recs = NULL;
+    size_t n = 0;
+    int rc = at_secstore_token_list(ss, &recs, &n);
+    if (rc)
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot read the tokens from the store: %s",
+                           at_err_msg(rc));
+    struct at_tokens *t = at_calloc(1, sizeof(*t));
+    t->ss = ss;
+    memcpy(t->key, key, sizeof(t->key));
+    pthread_rwlock_init(&t->lock, NULL);
+    pthread_mutex_init(&t->rate_mu, NULL);
+    at_map_init(&t->by_hash);
+    at_map_init(&t->by_id);
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].revoked_ms == 0)
+            table_add(t, &recs[i]);
+    at_token_recs_free(recs, n);
+    *out = t;
+    return 0;
+}
+
+void at_tokens_free(struct at_tokens *t)
+{
+    if (!t)
+        return;
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&t->by_hash, &it, NULL, &v))
+        free(v);
+    at_map_release(&t->by_hash);
+    at_map_release(&t->by_id);
+    pthread_rwlock_destroy(&t->lock);
+    pthread_mutex_destroy(&t->rate_mu);
+    sodium_memzero(t->key, sizeof(t->key));
+    free(t);
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= AT_TOKEN_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == '@'))
+            return 0;
+    }
+    return 1;
+}
+
+static json_t *row_json(const struct at_token_rec *r)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "id", r->id, "name", r->name ? r->name : "",
+                          "role", r->role ? r->role : "", "created_ms", (json_int_t)r->created_ms,
+                          "rate_per_min", (json_int_t)r->rate_per_min);
+    json_object_set_new(o, "expires_ms", r->expires_ms ? json_integer(r->expires_ms) : json_null());
+    json_object_set_new(o, "revoked_ms", r->revoked_ms ? json_integer(r->revoked_ms) : json_null());
+    json_object_set_new(o, "created_by", r->created_by ? json_string(r->created_by) : json_null());
+    json_object_set_new(o, "scopes", r->scopes ? json_incref(r->scopes) : json_array());
+    const char *state = r->revoked_ms                                      ? "revoked"
+                        : (r->expires_ms && r->expires_ms <= at_wall_ms()) ? "expired"
+                                                                           : "live";
+    json_object_set_new(o, "state", json_string(state));
+    return o;
+}
+
+int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char *text,
+                     json_t **row, struct at_diag *d)
+{
+    if (!valid_name(spec->name))
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "a token name is 1 to %d letters, digits, '-', '_', '.' or '@'",
+                           AT_TOKEN_NAME_MAX - 1);
+    if ((unsigned)spec->role >= AT_ROLE_COUNT || spec->role == AT_ROLE_JOB)
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "a token's role is admin, operator, developer, viewer or node (job "
+                           "tokens are made by the engine for each job)");
+    char rnd[AT_TOKEN_TEXT_MAX];
+    at_token_new(32, rnd, sizeof(rnd)); /* 256 bits from randombytes_buf */
+    snprintf(text, AT_TOKEN_TEXT_MAX, "%s%s", AT_TOKEN_PREFIX, rnd);
+    sodium_memzero(rnd, sizeof(rnd));
+    char hash[HASH_HEX];
+    hash_hex(t, text, hash);
+    struct at_token_rec r;
+    memset(&r, 0, sizeof(r));
+    at_id_new("tok", r.id);
+    r.name = (char *)spec->name;
+    r.role = (char *)at_role_name(spec->role);
+    r.hash = hash;
+    r.scopes = (json_t *)spec->scopes;
+    r.rate_per_min = spec->rate_per_min;
+    r.created_by = (char *)spec->created_by;
+    r.created_ms = at_wall_ms();
+    r.expires_ms = spec->expires_ms;
+    pthread_rwlock_wrlock(&t->lock);
+    int rc = at_secstore_token_put(t->ss, &r);
+    if (rc == 0)
+        table_add(t, &r);
+    pthread_rwlock_unlock(&t->lock);
+    if (rc) {
+        sodium_memzero(text, AT_TOKEN_TEXT_MAX);
+        text[0] = '\0';
+        if (rc == AT_EEXIST)
+            return at_diag_set(d, rc, NULL, 0, 0,
+                               "a live token is already named \"%s\" (revoke it first)",
+                               spec->name);
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot store the token: %s", at_err_msg(rc));
+    }
+    if (row)
+        *row = row_json(&r);
+    return 0;
+}
+
+int at_tokens_revoke(struct at_tokens *t, const char *id_or_name)
+{
+    pthread_rwlock_wrlock(&t->lock);
+    int rc = at_secstore_token_revoke(t->ss, id_or_name, at_wall_ms());
+    if (rc == 0) {
+        /* drop every entry with that id or name */
+        for (;;) {
+            struct entry *victim = NULL;
+            size_t it = 0;
+            void *v;
+            while (at_map_next(&t->by_hash, &it, NULL, &v)) {
+                struct entry *e = v;
+                if (!strcmp(e->id, id_or_name) || !strcmp(e->name, id_or_name)) {
+                    victim = e;
+                    break;
+                }
+            }
+            if (!victim)
+                break;
+            at_map_del(&t->by_hash, victim->hash);
+            at_map_del(&t->by_id, victim->id);
+            free(victim);
+        }
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+int at_tokens_check(struct at_tokens *t, const char *text, struct at_principal *p, int *first_use)
+{
+    if (first_use)
+        *first_use = 0;
+    if (!text || strncmp(text, AT_TOKEN_PREFIX, strlen(AT_TOKEN_PREFIX)) != 0 ||
+        strlen(text) >= AT_TOKEN_TEXT_MAX)
+        return AT_ENOENT;
+    char hash[HASH_HEX];
+    hash_hex(t, text, hash);
+    int rc = AT_ENOENT;
+    pthread_rwlock_rdlock(&t->lock);
+    struct entry *e = at_map_get(&t->by_hash, hash);
+    if (e) {
+        rc = e->expires_ms && e->expires_ms <= at_wall_ms() ? AT_ETIMEDOUT : 0;
+        memcpy(p->id, e->id, sizeof(p->id));
+        memcpy(p->name, e->name, sizeof(p->name));
+        p->role = e->role;
+        p->expires_ms = e->expires_ms;
+        if (first_use && rc == 0) {
+            pthread_mutex_lock(&t->rate_mu);
+            *first_use = !e->used;
+            e->used = 1;
+            pthread_mutex_unlock(&t->rate_mu);
+        }
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+int at_tokens_live(struct at_tokens *t, const char *id)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    struct entry *e = at_map_get(&t->by_id, id);
+    int live = e && !(e->expires_ms && e->expires_ms <= at_wall_ms());
+    pthread_rwlock_unlock(&t->lock);
+    return live;
+}
+
+int at_tokens_rate(struct at_tokens *t, const char *id, int *retry_after)
+{
+    *retry_after = 0;
+    int rc = 0;
+    pthread_rwlock_rdlock(&t->lock);
+    struct entry *e = at_map_get(&t->by_id, id);
+    if (e) {
+        pthread_mutex_lock(&t->rate_mu);
+        long long rate = e->rate_per_min ? e->rate_per_min : t->default_rate;
+        if (rate > 0) {
+            int64_t now = at_now_ns();
+            double per_ns = (double)rate / 60e9;
+            if (e->bucket < 0)
+                e->bucket = (double)rate;
+            else
+                e->bucket += (double)(now - e->bucket_ns) * per_ns;
+            if (e->bucket > (double)rate)
+                e->bucket = (double)rate;
+            e->bucket_ns = now;
+            if (e->bucket >= 1.0) {
+                e->bucket -= 1.0;
+            } else {
+                double wait_s = (1.0 - e->bucket) / (per_ns * 1e9);
+                *retry_after = (int)wait_s + 1;
+                rc = AT_ELIMIT;
+            }
+        }
+        pthread_mutex_unlock(&t->rate_mu);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+void at_tokens_set_default_rate(struct at_tokens *t, long long per_min)
+{
+    pthread_mutex_lock(&t->rate_mu);
+    t->default_rate = per_min > 0 ? per_min : 0;
+    pthread_mutex_unlock(&t->rate_mu);
+}
+
+json_t *at_tokens_list(struct at_tokens *t)
+{
+    struct at_token_rec *recs = NULL;
+    size_t n = 0;
+    json_t *arr = json_array();
+    if (at_secstore_token_list(t->ss, &recs, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, row_json(&recs[i]));
+    at_token_recs_free(recs, n);
+    return arr;
+}
+
+int at_tokens_is_admin(struct at_tokens *t, const char *text)
+{
+    struct at_principal p;
+    return at_tokens_check(t, text, &p, NULL) == 0 && p.role == AT_ROLE_ADMIN;
+}

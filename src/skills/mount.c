@@ -1,0 +1,662 @@
+/*
+ * mount.c - MCP servers mounted as skills: a server's tools are the
+ * skill's operations (docs/skills.md "Mounting an MCP server").
+ *
+ * Each mount is one server process on stdio (started on first use, with
+ * mcp.command and mcp.env) and one thread of its own that speaks the MCP
+ * client (mcp/client.h, sans-IO: the same client as agent processes) over
+ * its pipes, so a slow, hung or dead server holds nothing but its own
+ * calls: no skills worker, no HTTP thread, no other mount.
+ *
+ * Degradation: a call past its deadline is cancelled and answered
+ * AT_ETIMEDOUT; a server that exits answers its calls AT_ECRASH with the
+ * tail of its stderr; each failure doubles the back-off before the next
+ * start (200 ms up to 30 s, reset by a success), and while it runs the
+ * circuit is open: calls are answered AT_ECIRCUIT at once, saying when it
+ * closes.  Three failures in a row kill a server that is still running
+ * (it hangs) and open the circuit the same way.
+ */
+#include "skills/internal.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "json/json.h"
+#include "mcp/client.h"
+#include "mcp/message.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+#define HANG_FAILURES 3
+#define START_TIMEOUT_MS 20000
+#define ERR_TAIL 2048
+#define MAX_WAITING 1024
+
+struct req {
+    struct req *next;
+    char *tool; /* NULL: tools/list */
+    json_t *args;
+    long long id; /* once sent */
+    int64_t deadline_ms;
+    at_skill_done_fn done;
+    void *arg;
+};
+
+struct at__mount {
+    struct at__mount *next;
+    char key[80];
+    json_t *mcp;
+    pthread_mutex_t mu;
+    pthread_t thread;
+    int wake[2];
+    int stopping;
+    /* the process */
+    pid_t pid;
+    int in_fd, out_fd, err_fd;
+    int64_t started_ms;
+    struct at_mcp_client mc;
+    int has_client, ready;
+    long long list_id; /* our own tools/list after the handshake */
+    struct at_buf wbuf;
+    char err_tail[ERR_TAIL];
+    size_t err_len;
+    /* the calls */
+    struct req *waiting, *inflight;
+    size_t nwaiting;
+    /* the breaker */
+    int failures;
+    int64_t backoff_ms, open_until_ms;
+    int starts;
+    json_t *tools;
+    char last_error[400];
+};
+
+struct fin {
+    struct fin *next;
+    struct req *r;
+    int rc;
+    json_t *out;
+    struct at_diag d;
+};
+
+static void req_free(struct req *r)
+{
+    free(r->tool);
+    json_decref(r->args);
+    free(r);
+}
+
+static void fin_add(struct fin **list, struct req *r, int rc, json_t *out, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void fin_add(struct fin **list, struct req *r, int rc, json_t *out, const char *fmt, ...)
+{
+    struct fin *f = at_calloc(1, sizeof(*f));
+    f->r = r;
+    f->rc = rc;
+    f->out = out;
+    at_diag_clear(&f->d);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        char msg[sizeof(f->d.msg)];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        at_diag_set(&f->d, rc, NULL, 0, 0, "%s", msg);
+    }
+    f->next = *list;
+    *list = f;
+}
+
+/* the answers, outside the lock */
+static void fin_run(struct fin *list)
+{
+    /* list is newest first: answer in order */
+    struct fin *rev = NULL;
+    while (list) {
+        struct fin *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        struct fin *n = rev->next;
+        rev->r->done(rev->r->arg, rev->rc, rev->out, &rev->d);
+        req_free(rev->r);
+        free(rev);
+        rev = n;
+    }
+}
+
+static void tail_text(struct at__mount *m, char *out, size_t n)
+{
+    size_t len = m->err_len;
+    while (len && (m->err_tail[len - 1] == '\n' || m->err_tail[len - 1] == '\r'))
+        len--;
+    const char *p = m->err_tail;
+    if (len > 300) {
+        p += len - 300;
+        len = 300;
+    }
+    snprintf(out, n, "%.*s", (int)len, p);
+}
+
+/* ---- the process ---- */
+
+static void proc_stop(struct at__mount *m)
+{
+    if (m->pid > 0) {
+        kill(-m->pid, SIGKILL);
+        kill(m->pid, SIGKILL);
+        while (waitpid(m->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    m->pid = 0;
+    if (m->in_fd >= 0)
+        close(m->in_fd);
+    if (m->out_fd >= 0)
+        close(m->out_fd);
+    if (m->err_fd >= 0)
+        close(m->err_fd);
+    m->in_fd = m->out_fd = m->err_fd = -1;
+    if (m->has_client)
+        at_mcp_client_release(&m->mc);
+    m->has_client = m->ready = 0;
+    m->list_id = 0;
+    at_buf_clear(&m->wbuf);
+}
+
+/* A failure of the server (crash, hang, handshake): the breaker opens. */
+static void failed(struct at__mount *m, const char *why)
+{
+    m->failures++;
+    m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (m->backoff_ms > BACKOFF_MAX_MS)
+        m->backoff_ms = BACKOFF_MAX_MS;
+    m->open_until_ms = at_now_ms() + m->backoff_ms;
+    snprintf(m->last_error, sizeof(m->last_error), "%s", why);
+    at_log(AT_LOG_WARN, "skills", "MCP skill %s: %s (next start in %lld ms)", m->key, why,
+           (long long)m->backoff_ms);
+}
+
+static int proc_start(struct at__mount *m, char *why, size_t n)
+{
+    const json_t *cmd = json_object_get(m->mcp, "command");
+    size_t argc = json_array_size(cmd);
+    char **argv = at_calloc(argc + 1, sizeof(*argv));
+    for (size_t i = 0; i < argc; i++)
+        argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+    /* the daemon's environment plus mcp.env (later wins) */
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    const json_t *env = json_object_get(m->mcp, "env");
+    char **envp = at_calloc(ne + json_object_size(env) + 1, sizeof(*envp));
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        envp[k++] = at_strdup(environ[i]);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)env, key, v) if (json_is_string(v)) envp[k++] =
+        at_asprintf("%s=%s", key, json_string_value(v));
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+    int rc = 0;
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+        snprintf(why, n, "pipe: %s", strerror(errno));
+        rc = AT_EIO;
+        goto out;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    const char *cwd = json_string_value(json_object_get(m->mcp, "cwd"));
+    if (cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (e) {
+        snprintf(why, n, "cannot start %s: %s", argv[0], strerror(e));
+        rc = AT_ENOENT;
+        goto out;
+    }
+    m->pid = pid;
+    m->in_fd = in[1];
+    m->out_fd = out[0];
+    m->err_fd = err[0];
+    in[1] = out[0] = err[0] = -1;
+    fcntl(m->in_fd, F_SETFL, O_NONBLOCK);
+    fcntl(m->out_fd, F_SETFL, O_NONBLOCK);
+    fcntl(m->err_fd, F_SETFL, O_NONBLOCK);
+    struct at_mcp_client_cfg cc = {.transport = AT_MCP_STDIO, .max_message = 16u << 20};
+    at_mcp_client_init(&m->mc, &cc);
+    m->has_client = 1;
+    at_mcp_client_start(&m->mc);
+    m->started_ms = at_now_ms();
+    m->starts++;
+    m->err_len = 0;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (in[i] >= 0)
+            close(in[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+    }
+    for (size_t i = 0; i < k; i++)
+        free(envp[i]);
+    free(envp);
+    free(argv);
+    return rc;
+}
+
+/* queued messages into the write buffer, and as much of it to the pipe */
+static void flush_out(struct at__mount *m)
+{
+    struct at_mcp_out *o;
+    while (m->has_client && (o = at_mcp_client_pop(&m->mc))) {
+        at_buf_append(&m->wbuf, o->body, o->len);
+        at_buf_putc(&m->wbuf, '\n');
+        at_mcp_out_free(o);
+    }
+    while (m->in_fd >= 0 && m->wbuf.len) {
+        ssize_t w = write(m->in_fd, m->wbuf.p, m->wbuf.len);
+        if (w > 0)
+            at_buf_consume(&m->wbuf, (size_t)w);
+        else
+            break;
+    }
+}
+
+/* every call in flight fails with rc */
+static void fail_inflight(struct at__mount *m, struct fin **fins, int rc, const char *why)
+{
+    while (m->inflight) {
+        struct req *r = m->inflight;
+        m->inflight = r->next;
+        fin_add(fins, r, rc, NULL, "MCP skill %s: %s", m->key, why);
+    }
+}
+
+static void server_died(struct at__mount *m, struct fin **fins)
+{
+    int status = 0;
+    if (m->pid > 0 && waitpid(m->pid, &status, WNOHANG) == m->pid)
+        m->pid = 0;
+    char tail[400], why[600], during[700];
+    tail_text(m, tail, sizeof(tail));
+    snprintf(why, sizeof(why), "the MCP server exited%s%s", tail[0] ? ": " : "", tail);
+    snprintf(during, sizeof(during), "the MCP server exited during the call%s%s",
+             tail[0] ? " (its stderr: " : "", tail[0] ? tail : "");
+    if (tail[0])
+        snprintf(during + strlen(during), sizeof(during) - strlen(during), ")");
+    fail_inflight(m, fins, AT_ECRASH, during);
+    proc_stop(m);
+    failed(m, why);
+}
+
+static void on_event(struct at__mount *m, struct at_mcp_ev *ev, struct fin **fins)
+{
+    switch (ev->kind) {
+    case AT_MCP_EV_READY:
+        m->ready = 1;
+        m->list_id = at_mcp_client_request(&m->mc, 0, "tools/list", NULL);
+        break;
+    case AT_MCP_EV_RESPONSE: {
+        if (ev->id == m->list_id) {
+            m->list_id = 0;
+            json_t *tools = json_object_get(ev->result, "tools");
+            if (json_is_array(tools)) {
+                json_decref(m->tools);
+                m->tools = json_incref(tools);
+            }
+            break;
+        }
+        struct req **pp = &m->inflight;
+        while (*pp && (*pp)->id != ev->id)
+            pp = &(*pp)->next;
+        struct req *r = *pp;
+        if (!r)
+            break;
+        *pp = r->next;
+        if (ev->error) {
+            char msg[600];
+            at_mcp_ev_error_text(ev, msg, sizeof(msg));
+            fin_add(fins, r, AT_EAGENT, NULL, "MCP skill %s: %s", m->key, msg);
+        } else if (!r->tool) {
+            fin_add(fins, r, 0, json_pack("{s:O}", "tools", json_object_get(ev->result, "tools")),
+                    NULL);
+        } else {
+            json_t *out = NULL;
+            char why[600];
+            if (at_mcp_tool_output(ev->result, &out, why, sizeof(why)) == 0)
+                fin_add(fins, r, 0, out, NULL);
+            else
+                fin_add(fins, r, AT_EAGENT, NULL, "MCP skill %s: tool %s: %s", m->key, r->tool,
+                        why);
+        }
+        m->failures = 0; /* the server answers: it works */
+        m->backoff_ms = 0;
+        break;
+    }
+    case AT_MCP_EV_REQUEST:
+        /* roots, sampling, elicitation: a mounted server gets none */
+        at_mcp_client_reply_error(&m->mc, ev->rid, AT_MCP_METHOD_NOT_FOUND,
+                                  "not supported by an Atlas skill mount");
+        break;
+    case AT_MCP_EV_FAILED: {
+        char why[600];
+        snprintf(why, sizeof(why), "the MCP server broke the protocol: %s", ev->detail);
+        fail_inflight(m, fins, AT_EPROTO, why);
+        proc_stop(m);
+        failed(m, why);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void read_out(struct at__mount *m, struct fin **fins)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(m->out_fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            server_died(m, fins);
+            return;
+        }
+        if (n < 0)
+            return;
+        at_mcp_client_feed(&m->mc, buf, (size_t)n);
+        struct at_mcp_ev ev;
+        while (m->has_client && at_mcp_client_next(&m->mc, &ev)) {
+            on_event(m, &ev, fins);
+            at_mcp_ev_release(&ev);
+        }
+        if (!m->has_client)
+            return;
+    }
+}
+
+static void read_err(struct at__mount *m)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(m->err_fd, buf, sizeof(buf))) > 0) {
+        if ((size_t)n >= ERR_TAIL) {
+            memcpy(m->err_tail, buf + n - ERR_TAIL, ERR_TAIL);
+            m->err_len = ERR_TAIL;
+        } else {
+            if (m->err_len + (size_t)n > ERR_TAIL) {
+                size_t drop = m->err_len + (size_t)n - ERR_TAIL;
+                memmove(m->err_tail, m->err_tail + drop, m->err_len - drop);
+                m->err_len -= drop;
+            }
+            memcpy(m->err_tail + m->err_len, buf, (size_t)n);
+            m->err_len += (size_t)n;
+        }
+    }
+}
+
+/* ---- the mount's thread ---- */
+
+static void *mount_main(void *arg)
+{
+    struct at__mount *m = arg;
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        struct fin *fins = NULL;
+        int64_t now = at_now_ms();
+        if (m->stopping) {
+            fail_inflight(m, &fins, AT_ECANCELED, "the daemon is stopping");
+            while (m->waiting) {
+                struct req *r = m->waiting;
+                m->waiting = r->next;
+                fin_add(&fins, r, AT_ECANCELED, NULL, "the daemon is stopping");
+            }
+            proc_stop(m);
+            pthread_mutex_unlock(&m->mu);
+            fin_run(fins);
+            return NULL;
+        }
+        /* start the server when calls wait for it */
+        if (m->waiting && m->pid <= 0) {
+            if (now < m->open_until_ms) {
+                while (m->waiting) {
+                    struct req *r = m->waiting;
+                    m->waiting = r->next;
+                    fin_add(&fins, r, AT_ECIRCUIT, NULL,
+                            "MCP skill %s: the circuit is open after %d failure%s (%s); the "
+                            "server is started again in %lld ms",
+                            m->key, m->failures, m->failures == 1 ? "" : "s", m->last_error,
+                            (long long)(m->open_until_ms - now));
+                }
+                m->nwaiting = 0;
+            } else {
+                char why[400];
+                if (proc_start(m, why, sizeof(why))) {
+                    failed(m, why);
+                    while (m->waiting) {
+                        struct req *r = m->waiting;
+                        m->waiting = r->next;
+                        fin_add(&fins, r, AT_ECONN, NULL, "MCP skill %s: %s", m->key, why);
+                    }
+                    m->nwaiting = 0;
+                }
+            }
+        }
+        /* send what waits once the handshake is done */
+        while (m->ready && m->waiting) {
+            struct req *r = m->waiting;
+            long long id = r->tool ? at_mcp_client_call_tool(&m->mc, 0, r->tool,
+                                                             r->args ? r->args : NULL, NULL)
+                                   : at_mcp_client_request(&m->mc, 0, "tools/list", NULL);
+            if (id == AT_ELIMIT)
+                break; /* the client's window is full: later */
+            m->waiting = r->next;
+            m->nwaiting--;
+            if (id < 0) {
+                fin_add(&fins, r, AT_EINTERNAL, NULL, "MCP skill %s: %s", m->key,
+                        at_err_msg((int)id));
+                continue;
+            }
+            r->id = id;
+            r->next = m->inflight;
+            m->inflight = r;
+        }
+        flush_out(m);
+        /* deadlines */
+        int64_t next = now + 1000;
+        if (m->pid > 0 && !m->ready && now - m->started_ms > START_TIMEOUT_MS) {
+            fail_inflight(m, &fins, AT_ETIMEDOUT, "the MCP server did not finish its handshake");
+            while (m->waiting) {
+                struct req *r = m->waiting;
+                m->waiting = r->next;
+                fin_add(&fins, r, AT_ETIMEDOUT, NULL,
+                        "MCP skill %s: the server did not finish its handshake in %d s", m->key,
+                        START_TIMEOUT_MS / 1000);
+            }
+            m->nwaiting = 0;
+            proc_stop(m);
+            failed(m, "the handshake timed out");
+        }
+        int timeouts = 0;
+        for (struct req **pp = &m->inflight; *pp;) {
+            struct req *r = *pp;
+            if (r->deadline_ms <= now) {
+                *pp = r->next;
+                if (m->has_client) {
+                    at_mcp_client_cancel(&m->mc, r->id, "timed out");
+                    at_mcp_client_forget(&m->mc, r->id);
+                }
+                fin_add(&fins, r, AT_ETIMEDOUT, NULL, "MCP skill %s: tool %s timed out", m->key,
+                        r->tool ? r->tool : "tools/list");
+                timeouts++;
+                continue;
+            }
+            if (r->deadline_ms < next)
+                next = r->deadline_ms;
+            pp = &r->next;
+        }
+        for (int i = 0; i < timeouts; i++) {
+            failed(m, "a call timed out");
+            if (m->failures >= HANG_FAILURES && m->pid > 0) {
+                fail_inflight(m, &fins, AT_ETIMEDOUT, "the server hangs: it is restarted");
+                proc_stop(m);
+            }
+        }
+        flush_out(m);
+        struct pollfd pf[4] = {{m->wake[0], POLLIN, 0},
+                               {m->out_fd, POLLIN, 0},
+                               {m->err_fd, POLLIN, 0},
+                               {m->wbuf.len ? m->in_fd : -1, POLLOUT, 0}};
+        pthread_mutex_unlock(&m->mu);
+        fin_run(fins);
+        fins = NULL;
+        int wait = (int)(next - at_now_ms());
+        poll(pf, 4, wait < 0 ? 0 : wait > 1000 ? 1000 : wait);
+        pthread_mutex_lock(&m->mu);
+        if (pf[0].revents) {
+            char b[64];
+            while (read(m->wake[0], b, sizeof(b)) > 0)
+                ;
+        }
+        if (m->err_fd >= 0 && pf[2].revents)
+            read_err(m);
+        if (m->out_fd >= 0 && pf[1].revents)
+            read_out(m, &fins);
+        if (fins) {
+            pthread_mutex_unlock(&m->mu);
+            fin_run(fins);
+            pthread_mutex_lock(&m->mu);
+        }
+    }
+}
+
+/* ---- the interface ---- */
+
+struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json_t *mcp)
+{
+    pthread_mutex_lock(&s->mounts_mu);
+    struct at__mount *m;
+    for (m = s->mounts; m; m = m->next)
+        if (!strcmp(m->key, key) && json_equal(m->mcp, mcp))
+            break;
+    if (!m) {
+        m = at_calloc(1, sizeof(*m));
+        snprintf(m->key, sizeof(m->key), "%s", key);
+        m->mcp = json_deep_copy(mcp);
+        pthread_mutex_init(&m->mu, NULL);
+        m->in_fd = m->out_fd = m->err_fd = -1;
+        at_buf_init(&m->wbuf, 64u << 20);
+        m->tools = json_array();
+        if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) ||
+            pthread_create(&m->thread, NULL, mount_main, m))
+            abort(); /* out of descriptors or threads at a mount: nothing sane to do */
+        m->next = s->mounts;
+        s->mounts = m;
+    }
+    pthread_mutex_unlock(&s->mounts_mu);
+    return m;
+}
+
+void at__mount_call(struct at__mount *m, const char *tool, const json_t *arguments,
+                    double timeout_s, at_skill_done_fn done, void *arg)
+{
+    struct req *r = at_calloc(1, sizeof(*r));
+    r->tool = tool ? at_strdup(tool) : NULL;
+    r->args = arguments ? json_deep_copy(arguments) : NULL;
+    r->deadline_ms = at_now_ms() + (int64_t)(timeout_s * 1000);
+    r->done = done;
+    r->arg = arg;
+    pthread_mutex_lock(&m->mu);
+    if (m->nwaiting >= MAX_WAITING || m->stopping) {
+        pthread_mutex_unlock(&m->mu);
+        struct at_diag d;
+        at_diag_clear(&d);
+        at_diag_set(&d, AT_EBUSY, NULL, 0, 0, "MCP skill %s: too many calls wait", m->key);
+        done(arg, AT_EBUSY, NULL, &d);
+        req_free(r);
+        return;
+    }
+    struct req **pp = &m->waiting;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = r;
+    m->nwaiting++;
+    pthread_mutex_unlock(&m->mu);
+    ssize_t w = write(m->wake[1], "x", 1);
+    (void)w;
+}
+
+json_t *at__mount_info(struct at__mount *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int64_t now = at_now_ms();
+    const char *state = m->pid > 0               ? (m->ready ? "running" : "starting")
+                        : now < m->open_until_ms ? "circuit-open"
+                                                 : "stopped";
+    json_t *j = json_pack("{s:s,s:i,s:i,s:O}", "state", state, "starts", m->starts, "failures",
+                          m->failures, "tools", m->tools);
+    if (m->last_error[0])
+        json_object_set_new(j, "last_error", json_string(m->last_error));
+    if (m->pid > 0)
+        json_object_set_new(j, "pid", json_integer(m->pid));
+    size_t n = 0;
+    for (struct req *r = m->inflight; r; r = r->next)
+        n++;
+    json_object_set_new(j, "in_flight", json_integer((json_int_t)n));
+    json_object_set_new(j, "waiting", json_integer((json_int_t)m->nwaiting));
+    pthread_mutex_unlock(&m->mu);
+    return j;
+}
+
+void at__mounts_free(struct at_skills *s)
+{
+    struct at__mount *m = s->mounts;
+    s->mounts = NULL;
+    while (m) {
+        struct at__mount *n = m->next;
+        pthread_mutex_lock(&m->mu);
+        m->stopping = 1;
+        pthread_mutex_unlock(&m->mu);
+        ssize_t w = write(m->wake[1], "x", 1);
+        (void)w;
+        pthread_join(m->thread, NULL);
+        close(m->wake[0]);
+        close(m->wake[1]);
+        at_buf_release(&m->wbuf);
+        json_decref(m->tools);
+        json_decref(m->mcp);
+        pthread_mutex_destroy(&m->mu);
+        free(m);
+        m = n;
+    }
+}

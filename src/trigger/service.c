@@ -1,0 +1,1369 @@
+/*
+ * service.c - registered triggers, firings and deliveries (service.h).
+ *
+ * One lock (mu) guards the table of triggers and their firing records; it
+ * is held across a firing's record write (a wait on the writer thread),
+ * which serialises firings.  Job completions (writer thread) never take
+ * mu: they take done_mu, which guards only the running jobs of cron
+ * triggers (for `concurrency`) and conversation histories.
+ */
+#include "trigger/service.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/id.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "chain/chain.h"
+#include "contract/yaml.h"
+#include "json/json.h"
+#include "monitor/metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GRACE_S 60        /* a cron firing later than this counts as missed */
+#define MAX_IDEM 1000     /* idempotency keys kept per trigger */
+#define MAX_SEEN 4096     /* signatures remembered for replay refusal */
+#define MAX_CONV_TURNS 50 /* history kept per conversation */
+#define MAX_CONVS 1000
+
+struct entry {
+    struct at_trigger *t;
+    char *file;
+    char *source;
+    int paused;
+    int64_t registered_ms;
+    json_t *rec;      /* {last, seq, history, idem} */
+    int64_t next_due; /* cron: next scheduled second; 0 unknown */
+};
+
+struct at_trigger_svc {
+    struct at_trigger_svc_cfg cfg;
+    char *dir;
+    pthread_mutex_t mu;
+    struct at_map byname; /* name -> struct entry */
+    struct at_map bypath; /* path -> struct entry (borrowed) */
+    pthread_t thread;
+    int started, stop;
+    pthread_cond_t cv;
+    char *clock_file;
+    pthread_mutex_t done_mu;
+    struct at_map running; /* name -> job id (char *) */
+    struct at_map convs;   /* conversation id -> json array of turns */
+    size_t nconvs;
+    pthread_mutex_t seen_mu;
+    struct at_map seen; /* signature -> expiry (int64_t *) */
+    struct at_metrics *metrics;
+};
+
+static void count(struct at_trigger_svc *s, const char *name, const char *help, const char *trigger,
+                  const char *k2, const char *v2)
+{
+    char labels[AT_METRICS_MAX_LABELS];
+    at_metrics_labels(labels, sizeof(labels), "trigger", trigger, k2, v2, NULL);
+    at_metrics_inc(s->metrics, name, help, labels, 1);
+}
+
+/* ---- clock ---- */
+
+static int64_t svc_now(struct at_trigger_svc *s)
+{
+    if (s->clock_file) {
+        char *text = NULL;
+        size_t len;
+        if (at_fs_read_file(s->clock_file, 64, &text, &len) == 0) {
+            long long v = strtoll(text, NULL, 10);
+            free(text);
+            if (v > 0)
+                return v;
+        }
+    }
+    return at_wall_ms() / 1000;
+}
+
+static void iso_s(int64_t t, char *out, size_t n)
+{
+    at_time_iso8601(t * 1000, out, n);
+}
+
+/* ---- store (kv rows through the writer) ---- */
+
+struct kvw {
+    const char *key;
+    char *val;
+    int rc, done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static int kv_fn(struct at_store *st, void *arg)
+{
+    struct kvw *w = arg;
+    return at_store_call(st, kv_put, w->key, w->val);
+}
+
+static void kv_done(int rc, void *arg)
+{
+    struct kvw *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->rc = rc;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Write key = value (JSON) and wait for the commit. */
+static int kv_write(struct at_trigger_svc *s, const char *key, const json_t *value)
+{
+    struct kvw w = {.key = key};
+    w.val = value ? json_dumps(value, JSON_COMPACT) : at_strdup("");
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int rc = at_writer_submit(s->cfg.writer, kv_fn, kv_done, &w);
+    if (rc == 0) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = w.rc;
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    free(w.val);
+    return rc;
+}
+
+static json_t *kv_read(struct at_trigger_svc *s, const char *key)
+{
+    char *v = NULL;
+    if (at_store_call(s->cfg.store, kv_get, key, &v) || !v)
+        return NULL;
+    json_t *j = v[0] ? json_loads(v, 0, NULL) : NULL;
+    free(v);
+    return j;
+}
+
+static int write_index(struct at_trigger_svc *s)
+{
+    json_t *names = json_array();
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&s->byname, &it, &k, &v))
+        json_array_append_new(names, json_string(k));
+    int rc = kv_write(s, "trigger.index", names);
+    json_decref(names);
+    return rc;
+}
+
+static int write_def(struct at_trigger_svc *s, const struct entry *e)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "trigger.def/%s", e->t->name);
+    json_t *def = json_pack("{s:s,s:s,s:b,s:I}", "file", e->file, "source", e->source, "paused",
+                            e->paused, "registered_ms", (json_int_t)e->registered_ms);
+    int rc = kv_write(s, key, def);
+    json_decref(def);
+    return rc;
+}
+
+static int write_rec(struct at_trigger_svc *s, const struct entry *e)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "trigger.firings/%s", e->t->name);
+    return kv_write(s, key, e->rec);
+}
+
+/* ---- entries ---- */
+
+static void entry_free(struct entry *e)
+{
+    if (!e)
+        return;
+    at_trigger_free(e->t);
+    free(e->file);
+    free(e->source);
+    json_decref(e->rec);
+    free(e);
+}
+
+static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
+{
+    const struct at_trigger *t = e->t;
+    char ts[40];
+    at_time_iso8601(e->registered_ms, ts, sizeof(ts));
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:b,s:s}", "name", t->name, "type", at_trigger_type_name(t->type),
+                  "file", e->file, "paused", e->paused, "registered_at", ts);
+    json_object_set_new(o, "target",
+                        t->agent ? json_pack("{s:s}", "agent", t->agent)
+                                 : json_pack("{s:s}", "chain", t->chain));
+    if (t->schedule) {
+        json_object_set_new(o, "schedule", json_string(t->schedule));
+        json_object_set_new(o, "timezone", json_string(at_tz_name(t->tz)));
+        json_object_set_new(o, "missed",
+                            json_string(t->missed == AT_MISSED_SKIP ? "skip" : "run_once"));
+        static const char *const conc[] = {"allow", "forbid", "replace"};
+        json_object_set_new(o, "concurrency", json_string(conc[t->concurrency]));
+        json_object_set_new(o, "jitter", json_integer(t->jitter_s));
+        if (!e->paused && e->next_due > 0) {
+            iso_s(e->next_due, ts, sizeof(ts));
+            json_object_set_new(o, "next_at", json_string(ts));
+        }
+    }
+    if (t->path) {
+        json_object_set_new(o, "path", json_string(t->path));
+        json_object_set_new(o, "respond", json_string(t->respond_sync ? "sync" : "async"));
+        json_object_set_new(o, "max_body", json_integer((json_int_t)t->max_body));
+        static const char *const sig[] = {"none", "github", "stripe", "hmac"};
+        json_object_set_new(o, "signature", json_string(sig[t->sig]));
+    }
+    json_object_set_new(o, "firings",
+                        json_integer(json_integer_value(json_object_get(e->rec, "seq"))));
+    json_object_set(o, "definition", t->definition);
+    (void)s;
+    return o;
+}
+
+static int check_target(struct at_trigger_svc *s, const struct at_trigger *t, const char *file,
+                        const char *text, size_t len, struct at_diag *d)
+{
+    int rc = 0;
+    if (t->agent) {
+        struct at_reg_agent *a;
+        rc = at_registry_resolve(s->cfg.registry, t->agent, &a);
+        if (rc == 0)
+            at_reg_agent_unref(a);
+    } else {
+        struct at_chain *c;
+        rc = at_registry_chain_get(s->cfg.registry, t->chain, &c);
+        if (rc == 0)
+            at_chain_unref(c);
+    }
+    if (rc == 0)
+        return 0;
+    /* locate target.agent / target.chain in the file */
+    struct at_yaml_doc doc;
+    memset(&doc, 0, sizeof(doc));
+    struct at_diag yd;
+    at_diag_clear(&yd);
+    int line = 0, col = 0;
+    if (at_yaml_load_string(&doc, file, text, len, &yd) == 0)
+        at_yaml_locate(&doc, t->agent ? "/trigger/target/agent" : "/trigger/target/chain", 0, &line,
+                       &col);
+    at_yaml_doc_release(&doc);
+    return at_diag_set(
+        d, AT_ENOENT, file, line, col, "trigger.target.%s: no %s named \"%s\" is registered",
+        t->agent ? "agent" : "chain", t->agent ? "agent" : "chain", t->agent ? t->agent : t->chain);
+}
+
+static int secret_get(const struct at_trigger *t, char **out)
+{
+    *out = NULL;
+    if (t->secret_env) {
+        const char *v = getenv(t->secret_env);
+        if (!v || !v[0])
+            return AT_ENOENT;
+        *out = at_strdup(v);
+        return 0;
+    }
+    if (t->secret_file) {
+        size_t len;
+        if (at_fs_read_file(t->secret_file, 4096, out, &len))
+            return AT_ENOENT;
+        while (len && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
+            (*out)[--len] = '\0';
+        return len ? 0 : AT_ENOENT;
+    }
+    return AT_ENOENT;
+}
+
+static void compute_next(struct at_trigger_svc *s, struct entry *e)
+{
+    (void)s;
+    if (e->t->type != AT_TRIGGER_CRON)
+        return;
+    json_t *last = json_object_get(e->rec, "last");
+    e->next_due = at_cron_next(&e->t->cron, e->t->tz, json_integer_value(last));
+}
+
+/* Insert e (replacing one of the same name); under mu. */
+static void table_put(struct at_trigger_svc *s, struct entry *e)
+{
+    struct entry *old = at_map_put(&s->byname, e->t->name, e);
+    if (old) {
+        if (old->t->path)
+            at_map_del(&s->bypath, old->t->path);
+        entry_free(old);
+    }
+    if (e->t->path)
+        at_map_put(&s->bypath, e->t->path, e);
+}
+
+static struct entry *entry_load(struct at_trigger_svc *s, const char *file, const char *text,
+                                size_t len, struct at_diag *d)
+{
+    struct at_trigger *t;
+    if (at_trigger_load(file, text, len, &t, d))
+        return NULL;
+    if (check_target(s, t, file, text, len, d)) {
+        at_trigger_free(t);
+        return NULL;
+    }
+    if (t->sig) {
+        char *sec;
+        if (secret_get(t, &sec)) {
+            at_diag_set(d, AT_EINVAL, file, 0, 0,
+                        "trigger.signature: the secret is not available (%s %s is %s)",
+                        t->secret_env ? "environment variable" : "file",
+                        t->secret_env ? t->secret_env : t->secret_file,
+                        t->secret_env ? "not set in the daemon's environment"
+                                      : "unreadable or empty");
+            at_trigger_free(t);
+            return NULL;
+        }
+        sodium_memzero(sec, strlen(sec));
+        free(sec);
+    }
+    struct entry *e = at_calloc(1, sizeof(*e));
+    e->t = t;
+    e->file = at_strdup(file);
+    e->source = at_malloc(len + 1);
+    memcpy(e->source, text, len);
+    e->source[len] = '\0';
+    return e;
+}
+
+int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *text, size_t len,
+                        json_t **out, struct at_diag *d)
+{
+    struct entry *e = entry_load(s, file, text, len, d);
+    if (!e)
+        return d->code ? d->code : AT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    if (e->t->path) {
+        struct entry *other = at_map_get(&s->bypath, e->t->path);
+        if (other && strcmp(other->t->name, e->t->name) != 0) {
+            pthread_mutex_unlock(&s->mu);
+            int line = 0, col = 0;
+            struct at_yaml_doc doc;
+            memset(&doc, 0, sizeof(doc));
+            struct at_diag yd;
+            if (at_yaml_load_string(&doc, file, text, len, &yd) == 0)
+                at_yaml_locate(&doc, "/trigger/path", 0, &line, &col);
+            at_yaml_doc_release(&doc);
+            at_diag_set(d, AT_EEXIST, file, line, col,
+                        "trigger.path: \"%s\" is already the path of trigger \"%s\"", e->t->path,
+                        other->t->name);
+            entry_free(e);
+            return AT_EEXIST;
+        }
+    }
+    struct entry *old = at_map_get(&s->byname, e->t->name);
+    e->registered_ms = at_wall_ms();
+    if (old) { /* re-registration keeps the firings and the pause */
+        e->rec = json_incref(old->rec);
+        e->paused = old->paused;
+    } else {
+        e->rec = json_pack("{s:I,s:i,s:[],s:{}}", "last", (json_int_t)svc_now(s), "seq", 0,
+                           "history", "idem");
+    }
+    int rc = write_def(s, e);
+    if (!rc)
+        rc = write_rec(s, e);
+    if (rc) {
+        pthread_mutex_unlock(&s->mu);
+        entry_free(e);
+        return at_diag_set(d, rc, NULL, 0, 0, "the trigger could not be stored");
+    }
+    table_put(s, e);
+    rc = write_index(s);
+    compute_next(s, e);
+    if (out)
+        *out = describe(s, e);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    at_info("trigger", "registered %s trigger %s from %s", at_trigger_type_name(e->t->type),
+            e->t->name, file);
+    return rc ? at_diag_set(d, rc, NULL, 0, 0, "the trigger index could not be stored") : 0;
+}
+
+static int missing(const char *name, struct at_diag *d)
+{
+    return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no trigger named \"%s\" is registered", name);
+}
+
+int at_trigger_remove(struct at_trigger_svc *s, const char *name, struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_del(&s->byname, name);
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    if (e->t->path)
+        at_map_del(&s->bypath, e->t->path);
+    char key[128];
+    snprintf(key, sizeof(key), "trigger.def/%s", name);
+    int rc = kv_write(s, key, NULL);
+    snprintf(key, sizeof(key), "trigger.firings/%s", name);
+    if (!rc)
+        rc = kv_write(s, key, NULL);
+    if (!rc)
+        rc = write_index(s);
+    pthread_mutex_unlock(&s->mu);
+    entry_free(e);
+    return rc ? at_diag_set(d, rc, NULL, 0, 0, "the removal could not be stored") : 0;
+}
+
+int at_trigger_set_paused(struct at_trigger_svc *s, const char *name, int paused, struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    int rc = 0;
+    if (e->paused != paused) {
+        e->paused = paused;
+        if (!paused && e->t->type == AT_TRIGGER_CRON) {
+            /* firings that fell while paused are not run: resume from now */
+            json_object_set_new(e->rec, "last", json_integer(svc_now(s)));
+            rc = write_rec(s, e);
+            compute_next(s, e);
+        }
+        if (!rc)
+            rc = write_def(s, e);
+    }
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return rc ? at_diag_set(d, rc, NULL, 0, 0, "the change could not be stored") : 0;
+}
+
+json_t *at_trigger_list(struct at_trigger_svc *s)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->mu);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&s->byname, &it, &k, &v))
+        json_array_append_new(arr, describe(s, v));
+    pthread_mutex_unlock(&s->mu);
+    /* by name, for stable output */
+    size_t n = json_array_size(arr);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get(arr, j - 1), *b = json_array_get(arr, j);
+            if (strcmp(at_json_str(a, "name", ""), at_json_str(b, "name", "")) <= 0)
+                break;
+            json_incref(a);
+            json_array_set(arr, j - 1, b);
+            json_array_set_new(arr, j, a);
+        }
+    return arr;
+}
+
+int at_trigger_describe(struct at_trigger_svc *s, const char *name, json_t **out, struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    if (e)
+        *out = describe(s, e);
+    pthread_mutex_unlock(&s->mu);
+    return e ? 0 : missing(name, d);
+}
+
+int at_trigger_next(struct at_trigger_svc *s, const char *name, int n, json_t **out,
+                    struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    if (e->t->type != AT_TRIGGER_CRON) {
+        pthread_mutex_unlock(&s->mu);
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "trigger \"%s\" is a %s trigger: only cron triggers have firing times",
+                           name, at_trigger_type_name(e->t->type));
+    }
+    json_t *arr = json_array();
+    int64_t t = svc_now(s);
+    for (int i = 0; i < n; i++) {
+        t = at_cron_next(&e->t->cron, e->t->tz, t);
+        if (t < 0)
+            break;
+        char ts[40];
+        iso_s(t, ts, sizeof(ts));
+        json_array_append_new(arr, json_string(ts));
+    }
+    pthread_mutex_unlock(&s->mu);
+    *out = arr;
+    return 0;
+}
+
+/* ---- firing ---- */
+
+struct done_ctx {
+    struct at_trigger_svc *s;
+    char name[AT_TRIGGER_NAME_MAX + 1];
+    char job[AT_ID_MAX];
+    char conv[AT_ID_MAX + 64];
+    at_job_done_fn user_done;
+    void *user_arg;
+};
+
+static void conv_append(struct at_trigger_svc *s, const char *conv, json_t *turn)
+{
+    json_t *h = at_map_get(&s->convs, conv);
+    if (!h) {
+        if (s->nconvs >= MAX_CONVS) {
+            /* forget one (the table is bounded; the memory skill keeps
+             * conversations for good once it exists) */
+            size_t it = 0;
+            const char *k;
+            void *v;
+            if (at_map_next(&s->convs, &it, &k, &v)) {
+                char *kk = at_strdup(k);
+                json_decref(at_map_del(&s->convs, kk));
+                free(kk);
+                s->nconvs--;
+            }
+        }
+        h = json_array();
+        at_map_put(&s->convs, conv, h);
+        s->nconvs++;
+    }
+    json_array_append_new(h, turn);
+    while (json_array_size(h) > MAX_CONV_TURNS)
+        json_array_remove(h, 0);
+}
+
+static void on_job_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct done_ctx *c = arg;
+    pthread_mutex_lock(&c->s->done_mu);
+    char *cur = at_map_get(&c->s->running, c->name);
+    if (cur && strcmp(cur, c->job) == 0)
+        free(at_map_del(&c->s->running, c->name));
+    if (c->conv[0] && rec && rec->state == AT_JOB_COMPLETED && rec->output)
+        conv_append(c->s, c->conv,
+                    json_pack("{s:s,s:O}", "role", "assistant", "content", rec->output));
+    pthread_mutex_unlock(&c->s->done_mu);
+    if (c->user_done)
+        c->user_done(rec, store_rc, c->user_arg);
+    free(c);
+}
+
+static json_t *history_of(struct entry *e)
+{
+    json_t *h = json_object_get(e->rec, "history");
+    if (!json_is_array(h)) {
+        h = json_array();
+        json_object_set_new(e->rec, "history", h);
+    }
+    return h;
+}
+
+static json_t *new_firing(struct at_trigger_svc *s, struct entry *e, const char *source,
+                          int64_t scheduled)
+{
+    char id[AT_ID_MAX], ts[40];
+    at_id_new("fir", id);
+    json_int_t seq = json_integer_value(json_object_get(e->rec, "seq")) + 1;
+    json_object_set_new(e->rec, "seq", json_integer(seq));
+    iso_s(svc_now(s), ts, sizeof(ts));
+    json_t *f =
+        json_pack("{s:s,s:I,s:s,s:s}", "id", id, "seq", seq, "source", source, "fired_at", ts);
+    if (scheduled > 0) {
+        iso_s(scheduled, ts, sizeof(ts));
+        json_object_set_new(f, "scheduled_at", json_string(ts));
+    }
+    json_t *h = history_of(e);
+    json_array_append_new(h, f);
+    int keep = s->cfg.history > 0 ? s->cfg.history : 100;
+    while (json_array_size(h) > (size_t)keep)
+        json_array_remove(h, 0);
+    return f; /* borrowed from the history */
+}
+
+/* Submit the firing's job (its id already recorded). */
+static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job_id,
+                      const json_t *ev, const json_t *input, const char *conv,
+                      at_job_done_fn user_done, void *user_arg, struct at_diag *d)
+{
+    struct done_ctx *c = at_calloc(1, sizeof(*c));
+    c->s = s;
+    snprintf(c->name, sizeof(c->name), "%s", e->t->name);
+    snprintf(c->job, sizeof(c->job), "%s", job_id);
+    if (conv)
+        snprintf(c->conv, sizeof(c->conv), "%s", conv);
+    c->user_done = user_done;
+    c->user_arg = user_arg;
+    struct at_submit sub = {
+        .agent = e->t->agent,
+        .chain = e->t->chain,
+        .input = (json_t *)input,
+        .source = "trigger",
+        .on_done = on_job_done,
+        .done_arg = c,
+        .event = ev,
+        .job_id = job_id,
+    };
+    pthread_mutex_lock(&s->done_mu);
+    free(at_map_put(&s->running, e->t->name, at_strdup(job_id)));
+    pthread_mutex_unlock(&s->done_mu);
+    int rc = at_engine_submit(s->cfg.engine, &sub, NULL, d);
+    if (rc) {
+        pthread_mutex_lock(&s->done_mu);
+        char *cur = at_map_get(&s->running, e->t->name);
+        if (cur && strcmp(cur, job_id) == 0)
+            free(at_map_del(&s->running, e->t->name));
+        pthread_mutex_unlock(&s->done_mu);
+        free(c);
+    }
+    return rc;
+}
+
+/* Record then submit one firing (under mu).  *job_out: the job id. */
+static int fire(struct at_trigger_svc *s, struct entry *e, const char *source, int64_t scheduled,
+                int missed, const json_t *body, const json_t *headers, const json_t *identity,
+                const json_t *extra_input, const char *idem, const char *conv,
+                at_job_done_fn user_done, void *user_arg, char *job_out, struct at_diag *d)
+{
+    json_t *extra = json_object();
+    if (scheduled > 0) {
+        char ts[40];
+        iso_s(scheduled, ts, sizeof(ts));
+        json_object_set_new(extra, "scheduled_at", json_string(ts));
+    }
+    if (missed > 1)
+        json_object_set_new(extra, "missed", json_integer(missed));
+    if (e->t->path)
+        json_object_set_new(extra, "path", json_string(e->t->path));
+    json_t *conversation = NULL;
+    if (conv) {
+        pthread_mutex_lock(&s->done_mu);
+        json_t *h = at_map_get(&s->convs, conv);
+        conversation =
+            json_pack("{s:s,s:o}", "id", conv, "history", h ? json_deep_copy(h) : json_array());
+        pthread_mutex_unlock(&s->done_mu);
+    }
+    json_t *ev = at_trigger_event_new(e->t, strcmp(source, "manual") == 0 ? "manual" : NULL, body,
+                                      headers, identity, conversation, extra);
+    json_decref(extra);
+    json_decref(conversation);
+    json_t *input = at_trigger_input(e->t, ev, extra_input);
+    char job[AT_ID_MAX];
+    at_id_new("job", job);
+    json_t *f = new_firing(s, e, source, scheduled);
+    json_object_set_new(f, "job_id", json_string(job));
+    json_object_set_new(f, "event_id", json_incref(json_object_get(ev, "id")));
+    json_object_set_new(f, "status", json_string("recorded"));
+    if (missed > 1)
+        json_object_set_new(f, "missed", json_integer(missed));
+    /* what recovery needs to submit it if the daemon dies before the job */
+    json_object_set(f, "event", ev);
+    json_object_set(f, "input", input);
+    if (idem) {
+        json_t *im = json_object_get(e->rec, "idem");
+        if (!json_is_object(im)) {
+            im = json_object();
+            json_object_set_new(e->rec, "idem", im);
+        }
+        while (json_object_size(im) >= MAX_IDEM) {
+            void *it = json_object_iter(im);
+            json_object_del(im, json_object_iter_key(it));
+        }
+        json_object_set_new(im, idem, json_string(job));
+        json_object_set_new(f, "idempotency_key", json_string(idem));
+    }
+    if (scheduled > 0)
+        json_object_set_new(e->rec, "last", json_integer(scheduled));
+    int rc = write_rec(s, e);
+    if (rc) {
+        json_object_del(f, "event");
+        json_object_del(f, "input");
+        json_object_set_new(f, "status", json_string("failed"));
+        json_object_set_new(f, "reason", json_string("the firing could not be recorded"));
+        json_decref(ev);
+        json_decref(input);
+        return at_diag_set(d, rc, NULL, 0, 0, "the firing could not be recorded");
+    }
+    if (getenv("ATLAS_TEST_KILL_AFTER_RECORD")) /* test hook: die between record and job */
+        kill(getpid(), SIGKILL);
+    if (conv) {
+        pthread_mutex_lock(&s->done_mu);
+        conv_append(
+            s, conv,
+            json_pack("{s:s,s:O?}", "role", "user", "content", json_object_get(ev, "body")));
+        pthread_mutex_unlock(&s->done_mu);
+    }
+    rc = submit_job(s, e, job, ev, input, conv, user_done, user_arg, d);
+    json_object_del(f, "event");
+    json_object_del(f, "input");
+    if (rc) {
+        json_object_set_new(f, "status", json_string("failed"));
+        json_object_set_new(f, "reason", json_string(d->msg));
+        count(s, "atlas_trigger_failures_total", "Firings whose job could not be submitted",
+              e->t->name, "source", source);
+    } else {
+        json_object_set_new(f, "status", json_string("queued"));
+        count(s, "atlas_trigger_firings_total", "Firings that started a job", e->t->name, "source",
+              source);
+        if (scheduled > 0) {
+            char labels[AT_METRICS_MAX_LABELS];
+            at_metrics_labels(labels, sizeof(labels), "trigger", e->t->name, NULL);
+            at_metrics_observe(
+                s->metrics, "atlas_trigger_lag_seconds",
+                "Seconds between a cron firing's scheduled time and its job", labels,
+                (s->clock_file ? (double)svc_now(s) : (double)at_wall_ms() / 1000.0) -
+                    (double)scheduled);
+        }
+    }
+    write_rec(s, e); /* the outcome: recovery needs only the record above */
+    json_decref(ev);
+    json_decref(input);
+    if (job_out)
+        snprintf(job_out, AT_ID_MAX, "%s", job);
+    return rc;
+}
+
+int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
+                    struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    char job[AT_ID_MAX];
+    int rc = fire(s, e, "manual", 0, 0, input, NULL, NULL, input, NULL, NULL, NULL, NULL, job, d);
+    if (rc == 0 && out) {
+        json_t *h = history_of(e);
+        *out = json_deep_copy(json_array_get(h, json_array_size(h) - 1));
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int at_trigger_history(struct at_trigger_svc *s, const char *name, int limit, json_t **out,
+                       struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    json_t *h = json_deep_copy(history_of(e));
+    pthread_mutex_unlock(&s->mu);
+    json_t *arr = json_array();
+    for (size_t i = json_array_size(h);
+         i-- > 0 && (limit <= 0 || json_array_size(arr) < (size_t)limit);) {
+        json_t *f = json_array_get(h, i);
+        const char *job = at_json_str(f, "job_id", NULL);
+        struct at_job_rec rec;
+        if (job && strcmp(at_json_str(f, "status", ""), "queued") == 0 &&
+            at_store_call(s->cfg.store, job_get, job, &rec) == 0) {
+            json_object_set_new(f, "job_state", json_string(at_job_state_name(rec.state)));
+            if (rec.error)
+                json_object_set(f, "error", json_object_get(rec.error, "title"));
+            at_job_rec_release(&rec);
+        }
+        json_array_append(arr, f);
+    }
+    json_decref(h);
+    *out = arr;
+    return 0;
+}
+
+/* ---- cron ---- */
+
+static int64_t jitter_of(const struct at_trigger *t, int64_t due)
+{
+    if (t->jitter_s <= 0)
+        return 0;
+    /* deterministic per firing, so a restart waits for the same instant */
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = t->name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h ^= (uint64_t)due;
+    h *= 1099511628211ull;
+    return (int64_t)(h % (uint64_t)(t->jitter_s + 1));
+}
+
+static void cron_tick(struct at_trigger_svc *s, struct entry *e, int64_t now)
+{
+    const struct at_trigger *t = e->t;
+    if (e->next_due <= 0 || now < e->next_due + jitter_of(t, e->next_due))
+        return;
+    int64_t latest = e->next_due;
+    int n = 1;
+    for (;;) {
+        int64_t x = at_cron_next(&t->cron, t->tz, latest);
+        if (x < 0 || x > now)
+            break;
+        latest = x;
+        if (++n >= 1000000) {
+            /* a per-second schedule over a long downtime: jump to now */
+            latest = now;
+            break;
+        }
+    }
+    int is_missed = n > 1 || now - latest > GRACE_S;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (is_missed && t->missed == AT_MISSED_SKIP) {
+        json_t *f = new_firing(s, e, "cron", latest);
+        json_object_set_new(f, "status", json_string("skipped"));
+        json_object_set_new(f, "missed", json_integer(n));
+        json_object_set_new(f, "reason",
+                            json_string("missed while the daemon was down (missed: skip)"));
+        json_object_set_new(e->rec, "last", json_integer(latest));
+        write_rec(s, e);
+        count(s, "atlas_trigger_skipped_total", "Cron firings not run", t->name, "reason",
+              "missed");
+        at_info("trigger", "%s: %d firing(s) missed, skipped (missed: skip)", t->name, n);
+    } else {
+        int skip = 0;
+        char prev[AT_ID_MAX] = "";
+        pthread_mutex_lock(&s->done_mu);
+        const char *cur = at_map_get(&s->running, t->name);
+        if (cur)
+            snprintf(prev, sizeof(prev), "%s", cur);
+        pthread_mutex_unlock(&s->done_mu);
+        if (prev[0] && t->concurrency == AT_CONC_FORBID) {
+            json_t *f = new_firing(s, e, "cron", latest);
+            json_object_set_new(f, "status", json_string("skipped"));
+            char why[160];
+            snprintf(why, sizeof(why), "concurrency: forbid (job %s is still running)", prev);
+            json_object_set_new(f, "reason", json_string(why));
+            json_object_set_new(e->rec, "last", json_integer(latest));
+            write_rec(s, e);
+            count(s, "atlas_trigger_skipped_total", "Cron firings not run", t->name, "reason",
+                  "concurrency");
+            skip = 1;
+        } else if (prev[0] && t->concurrency == AT_CONC_REPLACE) {
+            at_engine_cancel(s->cfg.engine, prev,
+                             "replaced by a newer firing (concurrency: replace)");
+        }
+        if (!skip && fire(s, e, "cron", latest, is_missed ? n : 0, NULL, NULL, NULL, NULL, NULL,
+                          NULL, NULL, NULL, NULL, &d))
+            at_error("trigger", "%s: firing failed: %s", t->name, d.msg);
+    }
+    compute_next(s, e);
+}
+
+static void *cron_main(void *arg)
+{
+    struct at_trigger_svc *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        int64_t now = svc_now(s);
+        size_t it = 0;
+        const char *k;
+        void *v;
+        while (at_map_next(&s->byname, &it, &k, &v)) {
+            struct entry *e = v;
+            if (!e->paused && e->t->type == AT_TRIGGER_CRON)
+                cron_tick(s, e, now);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long step_ms = s->clock_file ? 50 : 1000 - (long)(at_wall_ms() % 1000);
+        ts.tv_nsec += step_ms * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- life cycle ---- */
+
+int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_svc **out)
+{
+    if (sodium_init() < 0)
+        return AT_EINTERNAL;
+    struct at_trigger_svc *s = at_calloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->dir = cfg->dir ? at_strdup(cfg->dir) : NULL;
+    s->cfg.dir = s->dir;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->done_mu, NULL);
+    pthread_mutex_init(&s->seen_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    at_map_init(&s->byname);
+    at_map_init(&s->bypath);
+    at_map_init(&s->running);
+    at_map_init(&s->convs);
+    at_map_init(&s->seen);
+    s->metrics = at_metrics_new();
+    const char *clk = getenv("ATLAS_CLOCK");
+    if (clk && strncmp(clk, "file:", 5) == 0 && clk[5])
+        s->clock_file = at_strdup(clk + 5);
+    *out = s;
+    return 0;
+}
+
+/* Submit the firings recorded but never queued (the daemon died between
+ * the record and the job); under mu. */
+static void recover(struct at_trigger_svc *s, struct entry *e)
+{
+    json_t *h = history_of(e);
+    size_t i;
+    json_t *f;
+    json_array_foreach(h, i, f)
+    {
+        if (strcmp(at_json_str(f, "status", ""), "recorded") != 0)
+            continue;
+        const char *job = at_json_str(f, "job_id", "");
+        struct at_job_rec rec;
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (at_store_call(s->cfg.store, job_get, job, &rec) == 0) {
+            at_job_rec_release(&rec);
+            json_object_set_new(f, "status", json_string("queued"));
+        } else if (submit_job(s, e, job, json_object_get(f, "event"), json_object_get(f, "input"),
+                              NULL, NULL, NULL, &d) == 0) {
+            json_object_set_new(f, "status", json_string("queued"));
+            json_object_set_new(f, "recovered", json_true());
+            at_info("trigger", "%s: firing %s recorded before a restart, its job %s queued now",
+                    e->t->name, at_json_str(f, "id", "?"), job);
+        } else {
+            json_object_set_new(f, "status", json_string("failed"));
+            json_object_set_new(f, "reason", json_string(d.msg));
+        }
+        json_object_del(f, "event");
+        json_object_del(f, "input");
+        write_rec(s, e);
+    }
+}
+
+static int load_dir(struct at_trigger_svc *s, struct at_diag *d)
+{
+    DIR *dir = opendir(s->dir);
+    if (!dir) {
+        if (errno == ENOENT)
+            return 0;
+        return at_diag_set(d, AT_EIO, s->dir, 0, 0, "cannot read the triggers directory: %s",
+                           strerror(errno));
+    }
+    struct dirent *de;
+    int rc = 0;
+    char **names = NULL;
+    size_t n = 0;
+    while ((de = readdir(dir))) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || !((l > 5 && strcmp(de->d_name + l - 5, ".yaml") == 0) ||
+                                      (l > 4 && strcmp(de->d_name + l - 4, ".yml") == 0)))
+            continue;
+        names = at_realloc(names, (n + 1) * sizeof(*names));
+        names[n++] = at_asprintf("%s/%s", s->dir, de->d_name);
+    }
+    closedir(dir);
+    for (size_t i = 0; i < n; i++) {
+        char *text = NULL;
+        size_t len;
+        if (!rc && (rc = at_fs_read_file(names[i], AT_YAML_MAX_BYTES, &text, &len)))
+            at_diag_set(d, rc, names[i], 0, 0, "cannot read the trigger file");
+        if (!rc)
+            rc = at_trigger_register(s, names[i], text, len, NULL, d);
+        free(text);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d)
+{
+    json_t *index = kv_read(s, "trigger.index");
+    size_t i;
+    json_t *nm;
+    pthread_mutex_lock(&s->mu);
+    json_array_foreach(index, i, nm)
+    {
+        const char *name = json_string_value(nm);
+        char key[128];
+        snprintf(key, sizeof(key), "trigger.def/%s", name ? name : "");
+        json_t *def = name ? kv_read(s, key) : NULL;
+        if (!def)
+            continue;
+        const char *src = at_json_str(def, "source", "");
+        struct at_diag ld;
+        at_diag_clear(&ld);
+        struct entry *e = entry_load(s, at_json_str(def, "file", "?"), src, strlen(src), &ld);
+        if (!e) {
+            at_error("trigger", "registered trigger %s no longer loads: %s", name, ld.msg);
+            json_decref(def);
+            continue;
+        }
+        e->paused = json_is_true(json_object_get(def, "paused"));
+        e->registered_ms = json_integer_value(json_object_get(def, "registered_ms"));
+        json_decref(def);
+        snprintf(key, sizeof(key), "trigger.firings/%s", name);
+        e->rec = kv_read(s, key);
+        if (!json_is_object(e->rec)) {
+            json_decref(e->rec);
+            e->rec = json_pack("{s:I,s:i,s:[],s:{}}", "last", (json_int_t)svc_now(s), "seq", 0,
+                               "history", "idem");
+        }
+        table_put(s, e);
+        recover(s, e);
+        compute_next(s, e);
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(index);
+    if (s->dir) {
+        int rc = load_dir(s, d);
+        if (rc)
+            return rc;
+    }
+    if (pthread_create(&s->thread, NULL, cron_main, s) != 0)
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the trigger thread");
+    s->started = 1;
+    return 0;
+}
+
+void at_trigger_svc_stop(struct at_trigger_svc *s)
+{
+    if (!s || !s->started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
+void at_trigger_svc_free(struct at_trigger_svc *s)
+{
+    if (!s)
+        return;
+    at_trigger_svc_stop(s);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&s->byname, &it, &k, &v))
+        entry_free(v);
+    at_map_release(&s->byname);
+    at_map_release(&s->bypath);
+    it = 0;
+    while (at_map_next(&s->running, &it, &k, &v))
+        free(v);
+    at_map_release(&s->running);
+    it = 0;
+    while (at_map_next(&s->convs, &it, &k, &v))
+        json_decref(v);
+    at_map_release(&s->convs);
+    it = 0;
+    while (at_map_next(&s->seen, &it, &k, &v))
+        free(v);
+    at_map_release(&s->seen);
+    at_metrics_free(s->metrics);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->done_mu);
+    pthread_mutex_destroy(&s->seen_mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->clock_file);
+    free(s->dir);
+    free(s);
+}
+
+/* ---- webhooks ---- */
+
+void at_trigger_hmac_hex(const char *secret, const char *a, size_t alen, const char *b, size_t blen,
+                         char out[65])
+{
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    if (a)
+        crypto_auth_hmacsha256_update(&st, (const unsigned char *)a, alen);
+    if (b)
+        crypto_auth_hmacsha256_update(&st, (const unsigned char *)b, blen);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2hex(out, 65, mac, sizeof(mac));
+}
+
+static int hex_eq(const char *want, const char *got, size_t got_len)
+{
+    if (got_len != 64)
+        return 0;
+    char g[65];
+    for (size_t i = 0; i < 64; i++)
+        g[i] = (char)((got[i] >= 'A' && got[i] <= 'F') ? got[i] + 32 : got[i]);
+    g[64] = '\0';
+    return sodium_memcmp(want, g, 64) == 0;
+}
+
+/* Refuse a signature seen within the window (a replayed delivery). */
+static int seen_before(struct at_trigger_svc *s, const char *sig, int64_t now, int64_t window)
+{
+    pthread_mutex_lock(&s->seen_mu);
+    int64_t *exp = at_map_get(&s->seen, sig);
+    int seen = exp && *exp > now;
+    if (!seen) {
+        if (s->seen.len >= MAX_SEEN) { /* drop the expired, then anything */
+            size_t it = 0;
+            const char *k;
+            void *v;
+            char *victim = NULL;
+            while (at_map_next(&s->seen, &it, &k, &v))
+                if (*(int64_t *)v <= now || !victim) {
+                    free(victim);
+                    victim = at_strdup(k);
+                    if (*(int64_t *)v <= now)
+                        break;
+                }
+            if (victim) {
+                free(at_map_del(&s->seen, victim));
+                free(victim);
+            }
+        }
+        int64_t *x = exp ? exp : at_malloc(sizeof(*x));
+        *x = now + window;
+        if (!exp)
+            at_map_put(&s->seen, sig, x);
+    }
+    pthread_mutex_unlock(&s->seen_mu);
+    return seen;
+}
+
+static int verify(struct at_trigger_svc *s, const struct at_trigger *t,
+                  const struct at_trigger_delivery *dv, struct at_diag *d)
+{
+    if (t->sig == AT_SIG_NONE)
+        return 0;
+    const char *hv = at_json_str(dv->headers, t->sig_header, NULL);
+    if (!hv)
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0, "the %s header (signature) is missing",
+                           t->sig_header);
+    char *secret;
+    if (secret_get(t, &secret))
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0, "the trigger's secret is not available");
+    char want[65];
+    int ok = 0, rc = 0;
+    int64_t now = svc_now(s);
+    if (t->sig == AT_SIG_GITHUB || (t->sig == AT_SIG_HMAC && !t->sig_ts_header)) {
+        const char *hex = hv;
+        if (strncasecmp(hex, "sha256=", 7) == 0)
+            hex += 7;
+        else if (t->sig == AT_SIG_GITHUB)
+            hex = "";
+        at_trigger_hmac_hex(secret, dv->body, dv->len, NULL, 0, want);
+        ok = hex_eq(want, hex, strlen(hex));
+    } else {
+        /* timestamped: Stripe "t=TS,v1=HEX[,v1=HEX]" or hmac + timestamp header */
+        long long ts = -1;
+        const char *sigs[8];
+        size_t sl[8], ns = 0;
+        if (t->sig == AT_SIG_STRIPE) {
+            const char *p = hv;
+            while (*p) {
+                const char *end = strchr(p, ',');
+                size_t l = end ? (size_t)(end - p) : strlen(p);
+                if (l > 2 && strncmp(p, "t=", 2) == 0)
+                    ts = strtoll(p + 2, NULL, 10);
+                else if (l > 3 && strncmp(p, "v1=", 3) == 0 && ns < 8) {
+                    sigs[ns] = p + 3;
+                    sl[ns++] = l - 3;
+                }
+                p += l + (end ? 1 : 0);
+            }
+        } else {
+            const char *tsv = at_json_str(dv->headers, t->sig_ts_header, NULL);
+            ts = tsv ? strtoll(tsv, NULL, 10) : -1;
+            sigs[0] = strncasecmp(hv, "sha256=", 7) == 0 ? hv + 7 : hv;
+            sl[0] = strlen(sigs[0]);
+            ns = 1;
+        }
+        if (ts < 0) {
+            rc = at_diag_set(d, AT_EPERM, NULL, 0, 0, "the signature has no timestamp");
+        } else if (ts < now - t->tolerance_s || ts > now + t->tolerance_s) {
+            rc = at_diag_set(d, AT_EPERM, NULL, 0, 0,
+                             "the signature's timestamp is outside the replay window (%llds)",
+                             (long long)t->tolerance_s);
+        } else {
+            char tsb[32];
+            int tl = snprintf(tsb, sizeof(tsb), "%lld.", ts);
+            at_trigger_hmac_hex(secret, tsb, (size_t)tl, dv->body, dv->len, want);
+            for (size_t i = 0; i < ns && !ok; i++)
+                ok = hex_eq(want, sigs[i], sl[i]);
+            if (ok) {
+                char key[160];
+                snprintf(key, sizeof(key), "%s:%s", t->name, want);
+                if (seen_before(s, key, now, 2 * t->tolerance_s + 1))
+                    rc = at_diag_set(d, AT_EEXIST, NULL, 0, 0,
+                                     "replayed delivery (this signature was already accepted)");
+            }
+        }
+    }
+    sodium_memzero(secret, strlen(secret));
+    free(secret);
+    if (rc)
+        return rc;
+    return ok ? 0 : at_diag_set(d, AT_EPERM, NULL, 0, 0, "the signature does not match");
+}
+
+static json_t *parse_body(const struct at_trigger_delivery *dv)
+{
+    if (dv->len == 0)
+        return json_null();
+    const char *ct = at_json_str(dv->headers, "content-type", "");
+    if (strstr(ct, "json") || dv->body[0] == '{' || dv->body[0] == '[') {
+        json_t *j = json_loadb(dv->body, dv->len, JSON_REJECT_DUPLICATES, NULL);
+        if (j)
+            return j;
+    }
+    return json_stringn(dv->body, dv->len) ? json_stringn(dv->body, dv->len) : json_null();
+}
+
+int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_delivery *dv,
+                       struct at_trigger_result *res, struct at_diag *d)
+{
+    memset(res, 0, sizeof(*res));
+    res->jobs = json_array();
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->bypath, dv->path);
+    int rc = 0;
+    json_t *body = NULL, *hdrs = NULL;
+    if (!e) {
+        rc = AT_ENOENT;
+        at_diag_set(d, rc, NULL, 0, 0, "no trigger listens on %s", dv->path);
+        goto out;
+    }
+    const struct at_trigger *t = e->t;
+    if (e->paused) {
+        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", t->name);
+        goto out;
+    }
+    if (dv->len > t->max_body) {
+        rc = at_diag_set(d, AT_E2BIG, NULL, 0, 0,
+                         "the body is %zu bytes, over this trigger's max_body (%zu)", dv->len,
+                         t->max_body);
+        goto out;
+    }
+    if ((rc = verify(s, t, dv, d)))
+        goto out;
+    body = parse_body(dv);
+    hdrs = at_trigger_filter_headers(t, dv->headers);
+    /* the idempotency key: the configured body path, else the header (a
+     * GitHub delivery's id for the github scheme) */
+    char idem[300] = "";
+    if (t->idem_path) {
+        json_t *v = at_jsonpath_value(t->idem_path, body);
+        if (json_is_string(v))
+            snprintf(idem, sizeof(idem), "%s", json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(idem, sizeof(idem), "%lld", (long long)json_integer_value(v));
+        json_decref(v);
+    }
+    if (!idem[0]) {
+        const char *iv = at_json_str(dv->headers, t->idem_header, NULL);
+        if (!iv && t->sig == AT_SIG_GITHUB)
+            iv = at_json_str(dv->headers, "x-github-delivery", NULL);
+        if (iv)
+            snprintf(idem, sizeof(idem), "%s", iv);
+    }
+    if (idem[0]) {
+        const char *prev = at_json_str(json_object_get(e->rec, "idem"), idem, NULL);
+        if (prev) {
+            json_array_append_new(res->jobs, json_string(prev));
+            res->duplicate = 1;
+            goto out;
+        }
+    }
+    const char *conv = NULL;
+    if (t->type == AT_TRIGGER_CONVERSATIONAL) {
+        const char *cid = at_json_str(body, "conversation_id", NULL);
+        if (!cid)
+            cid = at_json_str(dv->headers, "atlas-conversation", NULL);
+        if (cid && strlen(cid) < sizeof(res->conversation) - 1)
+            snprintf(res->conversation, sizeof(res->conversation), "%s", cid);
+        else
+            at_id_new("conv", res->conversation);
+        conv = res->conversation;
+        if (dv->conversation_out)
+            snprintf(dv->conversation_out, dv->conversation_out_len, "%s", conv);
+    }
+    res->sync = t->respond_sync && dv->on_done;
+    char job[AT_ID_MAX];
+    if (t->type == AT_TRIGGER_ALERTMANAGER) {
+        json_t *alerts = json_object_get(body, "alerts");
+        if (!json_is_object(body) || !json_is_array(alerts)) {
+            rc = at_diag_set(d, AT_EPARSE, NULL, 0, 0,
+                             "not an Alertmanager webhook payload (no \"alerts\" array)");
+            goto out;
+        }
+        if (t->per_alert) {
+            json_t *group = json_deep_copy(body);
+            json_object_del(group, "alerts");
+            size_t i;
+            json_t *a;
+            res->sync = 0; /* several jobs: answered with their ids */
+            json_array_foreach(alerts, i, a)
+            {
+                json_t *one = json_pack("{s:O,s:O,s:O}", "alert", a, "group", group, "status",
+                                        json_object_get(a, "status"));
+                rc = fire(s, e, "alertmanager", 0, 0, one, hdrs, dv->identity, NULL,
+                          i == 0 && idem[0] ? idem : NULL, NULL, NULL, NULL, job, d);
+                json_decref(one);
+                if (rc)
+                    break;
+                json_array_append_new(res->jobs, json_string(job));
+            }
+            json_decref(group);
+            goto out;
+        }
+    }
+    rc = fire(s, e, at_trigger_type_name(t->type), 0, 0, body, hdrs, dv->identity, NULL,
+              idem[0] ? idem : NULL, conv, res->sync ? dv->on_done : NULL,
+              res->sync ? dv->done_arg : NULL, job, d);
+    if (rc == 0)
+        json_array_append_new(res->jobs, json_string(job));
+    else
+        res->sync = 0;
+out:
+    if (rc)
+        count(s, "atlas_trigger_deliveries_refused_total",
+              "HTTP deliveries refused (signature, size, pause, no such path, ...)",
+              e ? e->t->name : "", "code", at_err_slug(rc));
+    else if (res->duplicate)
+        count(s, "atlas_trigger_duplicates_total",
+              "Deliveries whose idempotency key was seen (no new job)", e->t->name, NULL, NULL);
+    pthread_mutex_unlock(&s->mu);
+    json_decref(body);
+    json_decref(hdrs);
+    return rc;
+}
+
+void at_trigger_svc_metrics(struct at_trigger_svc *s, struct at_buf *b)
+{
+    if (s)
+        at_metrics_format(s->metrics, b);
+}

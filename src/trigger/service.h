@@ -1,0 +1,117 @@
+/*
+ * service.h - the daemon's triggers: registration, persistence, cron
+ * scheduling with exactly-once firing, webhook deliveries.
+ *
+ * Persistence (store kv rows, written through the writer thread):
+ *   trigger.index            JSON array of names
+ *   trigger.def/NAME         {file, source, paused, registered_ms}
+ *   trigger.firings/NAME     {last, seq, history: [...], idem: {key: job}}
+ * A firing is recorded (committed) with the job id it will use before the
+ * job is submitted; at start, a recorded firing whose job is not in the
+ * store is submitted then (the daemon died between the two), so a restart
+ * never fires one twice nor loses one.  Cron firings that fell while the
+ * daemon was down follow the trigger's `missed` policy.
+ *
+ * Clock: ATLAS_CLOCK=file:PATH makes the service read "now" (Unix seconds)
+ * from PATH and look at it every 50 ms (a test hook).
+ *
+ * Thread-safety: every function may be called from any thread.  Job
+ * completions never wait on the service's lock (they run on the writer).
+ */
+#ifndef AT_TRIGGER_SERVICE_H
+#define AT_TRIGGER_SERVICE_H
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "exec/engine.h"
+#include "registry/registry.h"
+#include "store/store.h"
+#include "store/writer.h"
+#include "trigger/trigger.h"
+
+#include <jansson.h>
+
+struct at_trigger_svc;
+
+struct at_trigger_svc_cfg {
+    struct at_store *store;
+    struct at_writer *writer;
+    struct at_registry *registry;
+    struct at_engine *engine;
+    const char *dir; /* triggers.dir: *.yaml registered at start (NULL: none) */
+    int history;     /* firings kept per trigger (triggers.history; 0: 100) */
+};
+
+int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_svc **out);
+/* Load the registered triggers, recover firings recorded but not queued,
+ * register cfg->dir's files, start the cron thread.  d explains a failure
+ * (a file of the directory that does not load stops the start). */
+int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d);
+/* Stop the cron thread: before the engine is freed (no firing after). */
+void at_trigger_svc_stop(struct at_trigger_svc *s);
+/* Stop (if not yet) and free: after the engine is freed (job completions
+ * reach the service until then). */
+void at_trigger_svc_free(struct at_trigger_svc *s);
+
+/* Register (or replace) from a file's text.  The target must exist.
+ * *out (may be NULL): the description. */
+int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *text, size_t len,
+                        json_t **out, struct at_diag *d);
+int at_trigger_remove(struct at_trigger_svc *s, const char *name, struct at_diag *d);
+int at_trigger_set_paused(struct at_trigger_svc *s, const char *name, int paused,
+                          struct at_diag *d);
+/* An array of descriptions / one description (new references). */
+json_t *at_trigger_list(struct at_trigger_svc *s);
+int at_trigger_describe(struct at_trigger_svc *s, const char *name, json_t **out,
+                        struct at_diag *d);
+/* Last firings, newest first, with their jobs' states. */
+int at_trigger_history(struct at_trigger_svc *s, const char *name, int limit, json_t **out,
+                       struct at_diag *d);
+/* The next n firing times (cron triggers). */
+int at_trigger_next(struct at_trigger_svc *s, const char *name, int n, json_t **out,
+                    struct at_diag *d);
+/* Fire by hand (source "manual"); input (may be NULL) is merged last.
+ * *out: the firing {id, job_id, ...}. */
+int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
+                    struct at_diag *d);
+
+/* A delivery to an HTTP trigger (webhook, alertmanager, conversational). */
+struct at_trigger_delivery {
+    const char *path; /* "/hooks/..." */
+    const char *body; /* raw body */
+    size_t len;
+    const json_t *headers;  /* all request headers, lower-case names */
+    const json_t *identity; /* caller identity or NULL */
+    at_job_done_fn on_done; /* respond: sync (NULL: async) */
+    void *done_arg;
+    /* where the conversation id is written before the job can start, so
+     * that on_done (another thread, maybe before at_trigger_deliver
+     * returns) sees it; NULL: not wanted */
+    char *conversation_out;
+    size_t conversation_out_len;
+};
+
+struct at_trigger_result {
+    json_t *jobs;  /* array of job ids started (or the duplicate's) */
+    int duplicate; /* idempotency key seen: no new job */
+    int sync;      /* the trigger answers with the output (on_done runs once) */
+    char conversation[AT_ID_MAX + 64];
+};
+
+/* Verify, record and submit.  Returns 0 and fills res (release jobs), or
+ * AT_ENOENT (no trigger at path), AT_E2BIG (body over max_body), AT_EPERM
+ * (signature missing, invalid or outside the replay window), AT_EEXIST (a
+ * replayed signature), AT_ESTATE (paused), AT_EPARSE (an alertmanager
+ * payload that is not one), or the engine's refusal. */
+int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_delivery *dv,
+                       struct at_trigger_result *res, struct at_diag *d);
+
+/* Append the triggers' metrics (Prometheus text, docs/triggers.md
+ * "Metrics") to b. */
+void at_trigger_svc_metrics(struct at_trigger_svc *s, struct at_buf *b);
+
+/* Hex HMAC-SHA256 of the parts (for tests and signature checks). */
+void at_trigger_hmac_hex(const char *secret, const char *a, size_t alen, const char *b, size_t blen,
+                         char out[65]);
+
+#endif
