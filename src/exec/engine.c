@@ -1034,12 +1034,7 @@ void at_engine_free(struct at_engine *e)
         return;
     at_engine_stop(e);
     at__remote_free(e);
-    /* jobs still in flight stay in the store as they are (recovery) */
-    size_t it = 0;
-    void *v;
-    while (at_map_next(&e->jobs, &it, NULL, &v))
-        at_job_unref(v);
-    at_map_release(&e->jobs);
+    /* the pools' queues point at jobs the job map holds: drop them first */
     struct at_pool *p = e->all_pools;
     while (p) {
         struct at_pool *next = p->next_all;
@@ -1050,6 +1045,12 @@ void at_engine_free(struct at_engine *e)
         p = next;
     }
     at_map_release(&e->pools);
+    /* jobs still in flight stay in the store as they are (recovery) */
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&e->jobs, &it, NULL, &v))
+        at_job_unref(v);
+    at_map_release(&e->jobs);
     it = 0;
     while (at_map_next(&e->tokens, &it, NULL, &v))
         free(v);

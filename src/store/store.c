@@ -127,6 +127,17 @@ void at_job_rec_copy(struct at_job_rec *dst, const struct at_job_rec *src)
     json_incref(dst->meta);
 }
 
+void at_job_rec_clone(struct at_job_rec *dst, const struct at_job_rec *src)
+{
+    at_job_rec_copy(dst, src);
+    json_t **v[] = {&dst->input, &dst->output, &dst->error, &dst->meta};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        json_t *c = *v[i] ? json_deep_copy(*v[i]) : NULL;
+        json_decref(*v[i]);
+        *v[i] = c;
+    }
+}
+
 static json_t *time_or_null(int64_t ms)
 {
     char buf[40];

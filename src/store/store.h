@@ -273,6 +273,9 @@ void at_job_rec_release(struct at_job_rec *r);
 void at_job_recs_free(struct at_job_rec *r, size_t n);
 /* Deep copy (strings duplicated, JSON referenced). */
 void at_job_rec_copy(struct at_job_rec *dst, const struct at_job_rec *src);
+/* The same with the JSON deep-copied too: for a record handed to another thread, which may
+ * free it while the owner still holds (and frees) the originals. */
+void at_job_rec_clone(struct at_job_rec *dst, const struct at_job_rec *src);
 
 /* The job record as the API shows it: {id, agent, version, state, ...}. */
 json_t *at_job_rec_to_json(const struct at_job_rec *r);

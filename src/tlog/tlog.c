@@ -140,7 +140,9 @@ void at_tlog_job_final(struct at_tlog *t, const struct at_job_rec *rec)
     struct item *it = at_calloc(1, sizeof(*it));
     it->kind = "receipt";
     it->has_job = 1;
-    at_job_rec_copy(&it->job, rec);
+    /* the JSON too: the engine shares a step's input with the chain that mapped it, and
+     * jansson's reference counts are not visible to the other thread's free */
+    at_job_rec_clone(&it->job, rec);
     it->ts_ms = at_wall_ms();
     push(t, it);
 }
