@@ -160,16 +160,16 @@ int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
-    /* atlas-init PARENT_PID [--rlimit-data=N] [--pids=N] PATH ARGV0 [ARG...], where the
-     * sandbox's command line comes first when there is one (it runs the
-     * agent's program by its path) */
+    /* atlas-init PARENT_PID [--rlimit-data=N] [--pids=N] [--cpu-quota=N] PATH ARGV0 [ARG...],
+     * where the sandbox's command line comes first when there is one (it
+     * runs the agent's program by its path) */
     size_t argc = 0, nwrap = 0;
     while (spec->argv[argc])
         argc++;
     while (spec->wrap && spec->wrap[nwrap])
         nwrap++;
-    char **argv = at_calloc(argc + nwrap + 7, sizeof(*argv));
-    char parent[24], rl[48], pl[48];
+    char **argv = at_calloc(argc + nwrap + 8, sizeof(*argv));
+    char parent[24], rl[48], pl[48], cl[48];
     snprintf(parent, sizeof(parent), "%d", (int)getpid());
     size_t k = 0;
     argv[k++] = (char *)"atlas-init";
@@ -181,6 +181,10 @@ int at_proc_spawn(const struct at_proc_spec *spec, struct at_proc *p, const char
     if (spec->wrap && spec->pids > 0) {
         snprintf(pl, sizeof(pl), "--pids=%lld", spec->pids);
         argv[k++] = pl;
+    }
+    if (spec->wrap && spec->cpu_quota > 0) {
+        snprintf(cl, sizeof(cl), "--cpu-quota=%lld", spec->cpu_quota);
+        argv[k++] = cl;
     }
     if (nwrap) {
         argv[k++] = spec->wrap[0];

@@ -29,7 +29,8 @@ struct at_proc_spec {
     const char *program; /* the program, resolved by the sandbox's PATH (or NULL) */
     int fd3;
     long long rlimit_data;
-    long long pids; /* pids.max of a cgroup of its own (atlas-init --pids), 0: none */
+    long long pids;      /* pids.max of a cgroup of its own (atlas-init --pids), 0: none */
+    long long cpu_quota; /* CPU microseconds per 100 ms (atlas-init --cpu-quota), 0: none */
 };
 
 struct at_proc {

@@ -323,11 +323,6 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
     char why[400];
     int rc = 0;
     char *prog = NULL;
-    if (c->limits.cpu > 0) {
-        snprintf(why, sizeof(why), "limits.cpu is not supported yet (it needs cgroups)");
-        rc = AT_EUNSUPPORTED;
-        goto out;
-    }
     /* the sandbox has its own PATH (security/sandbox.h): a program found
      * in the daemon's, in a home directory say, may not be visible in it */
     struct at_proc_spec in = *spec;
@@ -369,6 +364,11 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
         spec->fd3 = sb->seccomp_fd;
         spec->rlimit_data = sb->rlimit_data;
         spec->pids = c->limits.pids;
+        /* cores -> microseconds of CPU per 100 ms period (at least 1 ms: the kernel's floor) */
+        if (c->limits.cpu > 0) {
+            double us = c->limits.cpu * 100000.0;
+            spec->cpu_quota = us < 1000 ? 1000 : (long long)us;
+        }
     }
 out:
     free(prog);

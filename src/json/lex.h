@@ -1,7 +1,7 @@
 /*
  * lex.h - the lexing shared by JSONPath (jsonpath.h) and the eval
  * expression language (expr.h): quoted string literals (both quote styles,
- * JSON's escapes, \uXXXX with surrogate pairs joined), UTF-8 encoding and
+ * JSON's escapes, \uHHHH with surrogate pairs joined), UTF-8 encoding and
  * counting, and blank space.  One implementation, so an escape means the
  * same in a chain's JSONPath and in an eval condition.
  *
@@ -45,7 +45,7 @@ struct at_lex_err {
 
 /* Decode the string literal whose opening quote (' or ") is s[pos], with
  * s[0..n) the whole source.  Escapes: \b \f \n \r \t \/ \\ \' \" and
- * \uXXXX; a high surrogate escape must be followed by a low one
+ * \uHHHH; a high surrogate escape must be followed by a low one
  * ("\ud83d\ude00" is U+1F600), a lone surrogate is refused.  On success
  * returns 0, appends the decoded bytes to out (they may contain NUL from
  * \u0000) and sets *end to the index just past the closing quote.  The

@@ -24,7 +24,7 @@
  * Annotation keywords (title, description, examples, $schema, $id,
  * $comment, readOnly, writeOnly, deprecated, contentMediaType...) are
  * accepted and ignored.  Unknown keywords are ignored (as the spec says);
- * keywords that would change the result and are not implemented
+ * keywords that would change the result and that this validator lacks
  * ($dynamicRef, $recursiveRef, unevaluatedProperties, unevaluatedItems) are
  * refused at compile time rather than silently ignored.
  */

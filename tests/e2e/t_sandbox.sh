@@ -89,6 +89,36 @@ atlas register --path "$nope" >/dev/null
 run_rc rc atlas run fanout-none --input "{\"n\": 1, \"agent\": \"$child\"}"
 expect_eq "with requires.network: none there is no platform to reach" "$rc" "1"
 expect_contains "and the agent says so" "$(cat "$T/err")" "ATLAS_MCP_URL is not set"
+
+# limits.cpu: the agent's tree gets a cpu cgroup with that quota (0.2 cores:
+# 20 ms of CPU per 100 ms), and the kernel holds it there
+cpu=$(copy_agent "$AGENTS/escape" escape-cpu)
+sed -i 's/name: "escape"/name: "escape-cpu"/' "$cpu/agent.yaml"
+printf '  limits:\n    cpu: 0.2\n' >>"$cpu/agent.yaml"
+atlas register --path "$cpu" >/dev/null
+atlas --json run escape-cpu --input '{"burn_ms": 1500}' >"$T/cpu.json" 2>"$T/err" &
+runner=$!
+quota=""
+for _ in $(seq 1 100); do
+    for f in /sys/fs/cgroup/cpu/atlas-agent-*/cpu.cfs_quota_us /sys/fs/cgroup/atlas-agent-*/cpu.max \
+        /sys/fs/cgroup/*/atlas-agent-*/cpu.max; do
+        [ -r "$f" ] && quota=$(cat "$f" 2>/dev/null) && [ -n "$quota" ] && break 2
+    done
+    sleep 0.05
+done
+wait $runner || true
+if grep -q "limits.cpu needs a cpu cgroup" "$T/err"; then
+    expect_contains "without a cpu cgroup, limits.cpu fails the run closed" "$(cat "$T/err")" \
+        "the sandbox"
+    log "SKIP (part): no cpu cgroup can be made here: $(cat "$T/err")"
+else
+    expect_eq "limits.cpu sets the agent's cgroup quota" "${quota%% *}" "20000"
+    # a ratio, not a time: CPU seconds per wall second stays near the quota
+    ratio=$(j '"%.2f" % (d["burn"]["cpu"] / d["burn"]["wall"])' <"$T/cpu.json")
+    log "  cpu/wall under limits.cpu 0.2: $ratio"
+    expect_eq "the agent got no more than its share of CPU" \
+        "$(python3 -c "print($ratio <= 0.5)")" "True"
+fi
 stop_daemon
 
 # fail closed: no bwrap, no run

@@ -1,7 +1,7 @@
 /*
  * atlas-init - the first process of every agent's process tree.
  *
- *   atlas-init PARENT_PID [--rlimit-data=BYTES] [--pids=N] PATH ARGV0 [ARG...]
+ *   atlas-init PARENT_PID [--rlimit-data=BYTES] [--pids=N] [--cpu-quota=US] PATH ARGV0 [ARG...]
  *
  * atlasd starts each agent process through this small program (exec/proc.c)
  * so that nothing the agent starts outlives it, its job or the daemon:
@@ -26,8 +26,10 @@
  * With --rlimit-data, the agent (and the sandbox that runs it) gets that
  * RLIMIT_DATA: the memory it may allocate.  With --pids, the agent's tree
  * runs in a pids cgroup of its own (cgroup v2 below this process's own
- * cgroup, or the v1 pids hierarchy) whose pids.max is N; when no such
- * cgroup can be made, the agent is not started (status 126, and why).
+ * cgroup, or the v1 pids hierarchy) whose pids.max is N; with --cpu-quota,
+ * in a cpu cgroup that may use US microseconds of CPU per 100 ms (cpu.max,
+ * or v1's cpu.cfs_quota_us).  When such a cgroup cannot be made, the agent
+ * is not started (status 126, and why).
  * No dependency but libc: it starts on every cold start.
  *
  *   atlas-init --landlock [--relay PORT SOCKET] [ro PATH | rw PATH]... -- PATH [ARG...]
@@ -64,7 +66,9 @@
 #include <unistd.h>
 
 static pid_t agent_pid;
-static char cg_dir[512]; /* the pids cgroup made for the agent, or "" */
+static char cg_dirs[3][600]; /* the cgroups made for the agent (v1: one per controller) */
+static int n_cg;
+#define CPU_PERIOD_US 100000
 
 static int write_file(const char *dir, const char *name, const char *text)
 {
@@ -80,12 +84,31 @@ static int write_file(const char *dir, const char *name, const char *text)
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Make a pids cgroup for the agent's tree: cgroup v2 (the unified
- * hierarchy, below our own cgroup, where the pids controller is enabled
- * for children) or the v1 pids hierarchy.  Returns 0 with cg_dir set. */
-static int make_pids_cgroup(long long max, char *why, size_t n)
+/* Does the comma-separated list of a /proc/self/cgroup line name ctl? */
+static int names_controller(const char *list, const char *ctl)
 {
-    char own[400] = "";
+    size_t n = strlen(ctl);
+    for (const char *p = list;;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (len == n && strncmp(p, ctl, n) == 0)
+            return 1;
+        if (!c)
+            return 0;
+        p = c + 1;
+    }
+}
+
+/* Put the agent's tree under a cgroup of its own where controller ctl
+ * applies a limit: in ctl's v1 hierarchy (file1 = value1 first, when given,
+ * then v1_file = v1_value), or in cgroup v2 (the unified hierarchy, below
+ * our own cgroup, where ctl is enabled for children; one directory for
+ * every controller: v2_file = v2_value).  Returns 0 with the directory in
+ * cg_dirs, or -1 with why. */
+static int make_cgroup(const char *ctl, const char *file1, const char *value1, const char *v1_file,
+                       const char *v1_value, const char *v2_file, const char *v2_value, char *why,
+                       size_t n)
+{
     FILE *f = fopen("/proc/self/cgroup", "re");
     char line[512], v1[400] = "", v2[400] = "";
     int has_v1 = 0, has_v2 = 0;
@@ -99,7 +122,7 @@ static int make_pids_cgroup(long long max, char *why, size_t n)
         char *c2 = c ? strchr(c + 1, ':') : NULL;
         if (c && c2) {
             *c2 = '\0';
-            if (strstr(c + 1, "pids")) {
+            if (names_controller(c + 1, ctl)) {
                 snprintf(v1, sizeof(v1), "%s", c2 + 1);
                 has_v1 = 1;
             }
@@ -107,34 +130,42 @@ static int make_pids_cgroup(long long max, char *why, size_t n)
     }
     if (f)
         fclose(f);
-    char num[32];
-    snprintf(num, sizeof(num), "%lld", max);
-    const char *tried = "no pids controller";
+    const char *tried = "no such controller in /proc/self/cgroup";
+    int err = 0;
     for (int pass = 0; pass < 2; pass++) {
-        char base[512];
+        char base[450], dir[600];
         if (pass == 0 && has_v1)
-            snprintf(base, sizeof(base), "/sys/fs/cgroup/pids%s", strcmp(v1, "/") ? v1 : "");
+            snprintf(base, sizeof(base), "/sys/fs/cgroup/%s%s", ctl, strcmp(v1, "/") ? v1 : "");
         else if (pass == 1 && has_v2)
             snprintf(base, sizeof(base), "/sys/fs/cgroup%s%s",
                      access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? "" : "/unified",
                      strcmp(v2, "/") ? v2 : "");
         else
             continue;
-        snprintf(own, sizeof(own), "%s", base);
-        snprintf(cg_dir, sizeof(cg_dir), "%s/atlas-agent-%d", own, (int)getpid());
-        if (mkdir(cg_dir, 0755) != 0) {
+        snprintf(dir, sizeof(dir), "%s/atlas-agent-%d", base, (int)getpid());
+        int known = 0;
+        for (int i = 0; i < n_cg; i++)
+            known |= strcmp(cg_dirs[i], dir) == 0;
+        if (!known && mkdir(dir, 0755) != 0) {
             tried = "cannot create a cgroup";
-            cg_dir[0] = '\0';
+            err = errno;
             continue;
         }
-        if (write_file(cg_dir, "pids.max", num) == 0)
+        int ok = pass == 0 ? (!file1 || write_file(dir, file1, value1) == 0) &&
+                                 write_file(dir, v1_file, v1_value) == 0
+                           : write_file(dir, v2_file, v2_value) == 0;
+        if (ok) {
+            if (!known && n_cg < (int)(sizeof(cg_dirs) / sizeof(cg_dirs[0])))
+                snprintf(cg_dirs[n_cg++], sizeof(cg_dirs[0]), "%s", dir);
             return 0;
-        tried = "the pids controller is not enabled for it";
-        rmdir(cg_dir);
-        cg_dir[0] = '\0';
+        }
+        err = errno;
+        tried = "the controller is not enabled for it";
+        if (!known)
+            rmdir(dir);
     }
-    snprintf(why, n, "limits.pids needs a pids cgroup atlasd may create (%s: %s)", tried,
-             strerror(errno));
+    snprintf(why, n, "a %s cgroup atlasd may create (%s%s%s)", ctl, tried, err ? ": " : "",
+             err ? strerror(err) : "");
     return -1;
 }
 
@@ -241,8 +272,8 @@ static void kill_tree(int *agent_status, int *agent_done)
 
 static void exit_like(int st)
 {
-    if (cg_dir[0])
-        rmdir(cg_dir); /* empty now: the tree is gone */
+    for (int i = 0; i < n_cg; i++)
+        rmdir(cg_dirs[i]); /* empty now: the tree is gone */
     if (WIFSIGNALED(st)) {
         int sig = WTERMSIG(st);
         struct rlimit none = {0, 0};
@@ -527,12 +558,14 @@ int main(int argc, char **argv)
     }
     pid_t parent = (pid_t)strtol(argv[1], NULL, 10);
     int first = 2; /* PATH */
-    long long data_limit = 0, pids = 0;
+    long long data_limit = 0, pids = 0, cpu_quota = 0;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
         if (strncmp(argv[first], "--rlimit-data=", 14) == 0)
             data_limit = strtoll(argv[first] + 14, NULL, 10);
         else if (strncmp(argv[first], "--pids=", 7) == 0)
             pids = strtoll(argv[first] + 7, NULL, 10);
+        else if (strncmp(argv[first], "--cpu-quota=", 12) == 0)
+            cpu_quota = strtoll(argv[first] + 12, NULL, 10);
     }
     if (argc < first + 2)
         return 2;
@@ -546,10 +579,23 @@ int main(int argc, char **argv)
     if (getppid() != parent) /* atlasd died before the parent-death signal was set */
         return 125;
 
+    char why[700], num[48];
     if (pids > 0) {
-        char why[700];
-        if (make_pids_cgroup(pids, why, sizeof(why)) != 0) {
-            fprintf(stderr, "atlas-init: %s\n", why);
+        snprintf(num, sizeof(num), "%lld", pids);
+        if (make_cgroup("pids", NULL, NULL, "pids.max", num, "pids.max", num, why, sizeof(why)) !=
+            0) {
+            fprintf(stderr, "atlas-init: limits.pids needs %s\n", why);
+            return 126;
+        }
+    }
+    if (cpu_quota > 0) {
+        char v2[64], period[24];
+        snprintf(num, sizeof(num), "%lld", cpu_quota);
+        snprintf(period, sizeof(period), "%d", CPU_PERIOD_US);
+        snprintf(v2, sizeof(v2), "%lld %d", cpu_quota, CPU_PERIOD_US);
+        if (make_cgroup("cpu", "cpu.cfs_period_us", period, "cpu.cfs_quota_us", num, "cpu.max", v2,
+                        why, sizeof(why)) != 0) {
+            fprintf(stderr, "atlas-init: limits.cpu needs %s\n", why);
             return 126;
         }
     }
@@ -564,11 +610,11 @@ int main(int argc, char **argv)
         for (int s = 1; s < NSIG; s++)
             signal(s, SIG_DFL);
         sigprocmask(SIG_SETMASK, &old, NULL);
-        if (cg_dir[0]) {
-            char me[24];
-            snprintf(me, sizeof(me), "%d", (int)getpid());
-            if (write_file(cg_dir, "cgroup.procs", me) != 0) {
-                fprintf(stderr, "atlas-init: cannot enter the pids cgroup %s: %s\n", cg_dir,
+        char me[24];
+        snprintf(me, sizeof(me), "%d", (int)getpid());
+        for (int i = 0; i < n_cg; i++) {
+            if (write_file(cg_dirs[i], "cgroup.procs", me) != 0) {
+                fprintf(stderr, "atlas-init: cannot enter the cgroup %s: %s\n", cg_dirs[i],
                         strerror(errno));
                 _exit(126);
             }

@@ -89,9 +89,19 @@ def allocate(mb):
     return "allocated %d MB" % (len(b) >> 20)
 
 
+def burn(ms):
+    """Spin for ms of wall time; the CPU time that got is what limits.cpu allows."""
+    t0, c0 = time.monotonic(), time.process_time()
+    while time.monotonic() - t0 < ms / 1000.0:
+        pass
+    return {"wall": time.monotonic() - t0, "cpu": time.process_time() - c0}
+
+
 class EscapeAgent(AgentBase):
     async def execute(self, input: dict, context: AgentContext) -> dict:
         r = {}
+        if "burn_ms" in input:
+            return {"burn": burn(input["burn_ms"])}
         for p in input.get("read", []):
             r["read " + p] = attempt(lambda p=p: read(p))
         for p in input.get("write", []):
