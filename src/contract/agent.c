@@ -1,5 +1,7 @@
 #include "contract/agent.h"
 
+#include "contract/egress.h"
+
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fs.h"
@@ -49,6 +51,8 @@ static const struct at_shape requires_block[] = {
     {"spawn_agents", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"skills", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"network", AT_SH_STR, 0, NULL, networks, 0, 0},
+    /* with network: egress, the only HOST:PORTs it may reach (contract/egress.h) */
+    {"egress", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"scope", AT_SH_OBJ, 0, scope_block, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
@@ -314,6 +318,21 @@ static int build(struct ctx *x, json_t *agent, struct at_contract **out)
                                                   : AT_NETWORK_EGRESS;
     size_t si;
     json_t *sv;
+    json_t *egress = json_object_get(req, "egress");
+    if (egress && c->network != AT_NETWORK_EGRESS) {
+        rc = cerr(x, AT_EINVAL, "/agent/requires/egress",
+                  "an egress allowlist needs \"network: egress\" (it narrows the host network)");
+        goto fail;
+    }
+    json_array_foreach(egress, si, sv)
+    {
+        char why[200], ptr[64];
+        if (at_egress_rule_check(json_string_value(sv), why, sizeof(why)) != 0) {
+            snprintf(ptr, sizeof(ptr), "/agent/requires/egress/%zu", si);
+            rc = cerr(x, AT_EINVAL, ptr, "%s", why);
+            goto fail;
+        }
+    }
     json_array_foreach(json_object_get(req, "skills"), si, sv)
     {
         char sname[AT_AGENT_NAME_MAX + 1], ptr[64];

@@ -15,6 +15,11 @@
 #include "llm/gateway.h"
 #include "contract/agent.h"
 #include "exec/proc.h"
+#include "contract/egress.h"
+#include "registry/registry.h"
+#include "security/audit.h"
+#include "security/egress_proxy.h"
+#include "security/sandbox.h"
 #include "monitor/monitor.h"
 #include "skills/skills.h"
 #include "trigger/service.h"
@@ -405,6 +410,59 @@ static void restore_orchestrator(struct at_daemon *dmn)
     free(orch);
 }
 
+/* The egress proxy's question: may the job behind token reach host:port?
+ * Only what its agent's requires.egress lists. */
+static int egress_authorize(void *arg, const char *token, const char *host, int port, char *who,
+                            size_t wlen, char *why, size_t n)
+{
+    struct at_daemon *dmn = arg;
+    struct at_token_info info;
+    if (at_engine_token_info(dmn->engine, token, &info) != 0)
+        return AT_EAUTH;
+    snprintf(who, wlen, "job %s (%s)", info.job_id, info.agent);
+    struct at_reg_agent *a = NULL;
+    int allowed = 0;
+    char ref[sizeof(info.agent)]; /* "name@version" -> the registry's "name:version" */
+    snprintf(ref, sizeof(ref), "%s", info.agent);
+    char *at = strrchr(ref, '@');
+    if (at)
+        *at = ':';
+    if (at_registry_resolve(dmn->registry, ref, &a) == 0) {
+        const json_t *rules =
+            json_object_get(json_object_get(a->contract->json, "requires"), "egress");
+        allowed = at_egress_allowed(rules, host, port);
+        at_reg_agent_unref(a);
+    }
+    char action[AT_EGRESS_HOST_MAX + 32];
+    snprintf(action, sizeof(action), "egress %s:%d", host, port);
+    char actor[AT_ID_MAX + 8];
+    snprintf(actor, sizeof(actor), "job:%s", info.job_id);
+    if (!allowed) {
+        snprintf(why, n, "%s:%d is not in requires.egress of %s", host, port, info.agent);
+        struct at_audit_rec rec = {.event = "egress.denied",
+                                   .actor = actor,
+                                   .role = "job",
+                                   .action = action,
+                                   .outcome = "denied",
+                                   .source = "sandbox",
+                                   .detail = why};
+        at_audit_record(dmn->security.sec.audit, &rec);
+        return AT_EPERM;
+    }
+    return 0;
+}
+
+static int start_egress(struct at_daemon *dmn, struct at_diag *d)
+{
+    char *path = at_fs_join(dmn->data_dir, AT_EGRESS_SOCKET_FILE);
+    char *asock = at_fs_join(dmn->data_dir, AT_AGENT_SOCKET_FILE);
+    int rc = at_egress_proxy_start(path, asock, AT_SANDBOX_PLATFORM_PORT, egress_authorize, dmn,
+                                   &dmn->egress, d);
+    free(asock);
+    free(path);
+    return rc;
+}
+
 /* The engine (recovered, not started yet) and the monitor observing it. */
 static int build_engine(struct at_daemon *dmn, struct at_diag *d)
 {
@@ -412,18 +470,21 @@ static int build_engine(struct at_daemon *dmn, struct at_diag *d)
     snprintf(mcp_url, sizeof(mcp_url), "%s/mcp", dmn->base_url);
     char *sdk = at_daemon_python_sdk_dir();
     char *asock = at_fs_join(dmn->data_dir, AT_AGENT_SOCKET_FILE);
+    char *esock = at_fs_join(dmn->data_dir, AT_EGRESS_SOCKET_FILE);
     struct at_engine_cfg ecfg = {.config = dmn->config,
                                  .store = dmn->store,
                                  .writer = dmn->writer,
                                  .registry = dmn->registry,
                                  .mcp_url = mcp_url,
                                  .agent_socket = asock,
+                                 .egress_socket = esock,
                                  .python_sdk_dir = sdk,
                                  .secrets = dmn->security.sec.secrets,
                                  .audit = dmn->security.sec.audit};
     int rc = at_engine_new(&ecfg, &dmn->engine);
     free(sdk);
     free(asock);
+    free(esock);
     if (rc)
         return at_diag_set(d, rc, NULL, 0, 0, "cannot create the execution engine");
     at_engine_set_request_handler(dmn->engine, agent_request, dmn);
@@ -585,8 +646,8 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
         goto fail;
     test_hold();
     /* everything exists before the engine's loop runs a recovered job */
-    if ((rc = build_engine(dmn, d)) || (rc = start_gateway(dmn, d)) ||
-        (rc = start_triggers(dmn, d)) || (rc = start_mcp(dmn, d)))
+    if ((rc = build_engine(dmn, d)) || (rc = start_egress(dmn, d)) ||
+        (rc = start_gateway(dmn, d)) || (rc = start_triggers(dmn, d)) || (rc = start_mcp(dmn, d)))
         goto fail;
     if ((rc = at_daemon_audit_attach(&dmn->audit, dmn->registry, dmn->engine))) {
         at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for the audit trail");
@@ -616,6 +677,8 @@ void at_daemon_stop(struct at_daemon *dmn)
 {
     /* stop taking requests, then stop agents, then flush the store */
     at_http_free(dmn->http);
+    at_egress_proxy_stop(dmn->egress); /* its connections end; nothing asks the engine */
+    dmn->egress = NULL;
     /* the skills' calls in flight are answered (cancelled) while the MCP
      * surface they answer through still exists */
     at_contract_set_skill_check(NULL, NULL);

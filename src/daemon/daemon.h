@@ -23,6 +23,8 @@
 
 #include <stdint.h>
 
+struct at_egress_proxy;
+
 struct at_daemon {
     struct at_config *config; /* borrowed */
     char *data_dir;
@@ -38,7 +40,8 @@ struct at_daemon {
     struct at_trigger_svc *triggers;
     struct at_skills *skills;
     struct at_http_server *http;
-    struct at_http_api api; /* what the routes read */
+    struct at_egress_proxy *egress; /* the agents' egress proxy (requires.egress) */
+    struct at_http_api api;         /* what the routes read */
     struct at_daemon_security security;
     struct at_daemon_audit audit; /* the signed audit trail (docs/audit.md) */
     char base_url[160];

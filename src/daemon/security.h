@@ -14,6 +14,8 @@
 #define AT_SOCKET_FILE "atlasd.sock"
 /* the agent socket (tokens needed), bound into sandboxes */
 #define AT_AGENT_SOCKET_FILE "agents.sock"
+/* the egress proxy of agents with requires.egress (security/egress_proxy.h) */
+#define AT_EGRESS_SOCKET_FILE "egress.sock"
 
 struct at_daemon_security {
     struct at_http_security sec;

@@ -659,6 +659,7 @@ int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
     e->cfg = *cfg;
     e->cfg.mcp_url = cfg->mcp_url ? at_strdup(cfg->mcp_url) : NULL;
     e->cfg.agent_socket = cfg->agent_socket ? at_strdup(cfg->agent_socket) : NULL;
+    e->cfg.egress_socket = cfg->egress_socket ? at_strdup(cfg->egress_socket) : NULL;
     e->cfg.python_sdk_dir = cfg->python_sdk_dir ? at_strdup(cfg->python_sdk_dir) : NULL;
     e->conf = cfg->config;
     int rc = 0;
@@ -666,6 +667,7 @@ int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
     if (!e->loop) {
         free((char *)e->cfg.mcp_url);
         free((char *)e->cfg.agent_socket);
+        free((char *)e->cfg.egress_socket);
         free((char *)e->cfg.python_sdk_dir);
         free(e);
         return rc;
@@ -1075,6 +1077,7 @@ void at_engine_free(struct at_engine *e)
     at_loop_free(e->loop);
     free((char *)e->cfg.mcp_url);
     free((char *)e->cfg.agent_socket);
+    free((char *)e->cfg.egress_socket);
     free((char *)e->cfg.python_sdk_dir);
     free(e);
 }

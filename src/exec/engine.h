@@ -35,6 +35,8 @@ struct at_engine_cfg {
     struct at_registry *registry;
     const char *mcp_url;        /* given to agents as ATLAS_MCP_URL */
     const char *agent_socket;   /* atlasd's agent socket, bound into sandboxes (or NULL) */
+    const char *egress_socket;  /* atlasd's egress proxy, bound into sandboxes of agents with
+                                   requires.egress (or NULL) */
     const char *python_sdk_dir; /* put on PYTHONPATH of every agent */
     /* the values of the secrets a contract lists under requires.secrets
      * go into its processes' environment; NULL: none (borrowed) */

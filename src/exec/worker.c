@@ -45,6 +45,14 @@ static void worker_died(struct at_worker *w);
 
 /* ---- environment ---- */
 
+/* network: egress narrowed to the HOST:PORTs of requires.egress: in the
+ * sandbox, through atlasd's egress proxy (security/egress_proxy.h) */
+static int filtered_egress(const struct at_contract *c)
+{
+    return c->network == AT_NETWORK_EGRESS &&
+           json_object_get(json_object_get(c->json, "requires"), "egress") != NULL;
+}
+
 static char **build_env(struct at_worker *w)
 {
     struct at_engine *e = w->eng;
@@ -53,7 +61,7 @@ static char **build_env(struct at_worker *w)
     while (e->base_env[n])
         n++;
     const json_t *secrets = json_object_get(json_object_get(c->json, "requires"), "secrets");
-    char **env = at_calloc(n + 16 + json_array_size(secrets), sizeof(*env));
+    char **env = at_calloc(n + 24 + json_array_size(secrets), sizeof(*env));
     size_t k = 0;
     const char *pypath = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -82,6 +90,18 @@ static char **build_env(struct at_worker *w)
         env[k++] = pypath && *pypath
                        ? at_asprintf("PYTHONPATH=%s:%s", e->cfg.python_sdk_dir, pypath)
                        : at_asprintf("PYTHONPATH=%s", e->cfg.python_sdk_dir);
+    if (filtered_egress(c) && at_config_sandboxed(e->conf, c->name)) {
+        /* the sandbox relays this port to the egress proxy; the process's token is the
+         * password (in the environment, not on a command line other users can read) */
+        const char *vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
+        for (size_t v = 0; v < sizeof(vars) / sizeof(vars[0]); v++)
+            env[k++] = at_asprintf("%s=http://atlas:%s@127.0.0.1:%d", vars[v], w->token,
+                                   AT_SANDBOX_EGRESS_PORT);
+        /* the platform's relay is no proxy's business (and the proxy passes it on to
+         * atlasd for a client that ignores a port in NO_PROXY) */
+        env[k++] = at_asprintf("NO_PROXY=127.0.0.1:%d", AT_SANDBOX_PLATFORM_PORT);
+        env[k++] = at_asprintf("no_proxy=127.0.0.1:%d", AT_SANDBOX_PLATFORM_PORT);
+    }
     env[k++] = at_strdup("PYTHONUNBUFFERED=1");
     env[k++] = at_strdup("PYTHONDONTWRITEBYTECODE=1");
     /* requires.secrets: to this agent's processes only */
@@ -346,7 +366,8 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
         .agent_dir = w->pool->agent->dir,
         .program = prog,
         .ro = ro,
-        .net = c->network == AT_NETWORK_EGRESS     ? AT_SANDBOX_NET_EGRESS
+        .net = filtered_egress(c)                  ? AT_SANDBOX_NET_FILTERED
+               : c->network == AT_NETWORK_EGRESS   ? AT_SANDBOX_NET_EGRESS
                : c->network == AT_NETWORK_PLATFORM ? AT_SANDBOX_NET_PLATFORM
                                                    : AT_SANDBOX_NET_NONE,
         .devices = json_object_get(json_object_get(c->json, "hardware"), "device_access"),
@@ -355,6 +376,7 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
         .workspace = "/workspace",
         .landlock = at_proc_init_path(),
         .platform_socket = e->cfg.agent_socket,
+        .egress_socket = e->cfg.egress_socket,
     };
     rc = at_sandbox_build(&o, sb, why, sizeof(why));
     if (rc == 0) {

@@ -161,7 +161,12 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     int rc = at_sandbox_probe(why, n);
     if (rc)
         return rc;
-    if (o->net == AT_SANDBOX_NET_PLATFORM && (!o->platform_socket || !o->landlock)) {
+    int platform = o->net == AT_SANDBOX_NET_PLATFORM || o->net == AT_SANDBOX_NET_FILTERED;
+    if (o->net == AT_SANDBOX_NET_FILTERED && !o->egress_socket) {
+        snprintf(why, n, "requires.egress needs atlasd's egress proxy, and it is not running");
+        return AT_EUNAVAIL;
+    }
+    if (platform && (!o->platform_socket || !o->landlock)) {
         snprintf(why, n,
                  "requires.network: platform needs atlasd's agent socket and atlas-init (the "
                  "relay inside the sandbox), and %s is missing",
@@ -245,9 +250,11 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
         add3(sb, "--ro-bind-try", *r, *r);
     if (o->landlock && !shown(o->landlock))
         add3(sb, "--ro-bind", o->landlock, o->landlock);
-    if (o->net == AT_SANDBOX_NET_PLATFORM) { /* before / is read-only */
+    if (platform) { /* before / is read-only */
         add2(sb, "--dir", "/run/atlas");
         add3(sb, "--bind", o->platform_socket, AT_SANDBOX_PLATFORM_SOCKET);
+        if (o->net == AT_SANDBOX_NET_FILTERED)
+            add3(sb, "--bind", o->egress_socket, AT_SANDBOX_EGRESS_SOCKET);
     }
     /* the snapshot, last: nothing above may hide it */
     if (o->agent_dir)
@@ -263,7 +270,7 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     add2(sb, "--setenv", "ATLAS_WORKSPACE");
     add(sb, o->workspace);
     char url[80];
-    if (o->net == AT_SANDBOX_NET_PLATFORM) {
+    if (platform) {
         /* atlasd through its agent socket, relayed to a loopback port of
          * the sandbox's own (atlas-init --relay): every SDK and OpenAI
          * client speaks plain HTTP to it; each request still needs the
@@ -288,10 +295,15 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     if (o->landlock) {
         /* the second fence, set up inside by atlas-init just before the agent */
         add2(sb, o->landlock, "--landlock");
-        if (o->net == AT_SANDBOX_NET_PLATFORM) {
+        if (platform) {
             char port[16];
             snprintf(port, sizeof(port), "%d", AT_SANDBOX_PLATFORM_PORT);
             add3(sb, "--relay", port, AT_SANDBOX_PLATFORM_SOCKET);
+        }
+        if (o->net == AT_SANDBOX_NET_FILTERED) {
+            char port[16];
+            snprintf(port, sizeof(port), "%d", AT_SANDBOX_EGRESS_PORT);
+            add3(sb, "--relay", port, AT_SANDBOX_EGRESS_SOCKET);
         }
         const char *ro[] = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc"};
         for (size_t k = 0; k < sizeof(ro) / sizeof(ro[0]); k++)

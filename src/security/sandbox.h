@@ -33,6 +33,8 @@ enum at_sandbox_net {
     AT_SANDBOX_NET_NONE = 0, /* loopback of its own only */
     AT_SANDBOX_NET_PLATFORM, /* atlasd only: its agent socket, relayed to a loopback port */
     AT_SANDBOX_NET_EGRESS,   /* the host's network */
+    AT_SANDBOX_NET_FILTERED, /* the platform, and the HOST:PORTs of requires.egress through
+                                atlasd's egress proxy (security/egress_proxy.h) */
 };
 
 /* Where a sandbox with the platform finds atlasd: atlas-init relays
@@ -40,6 +42,9 @@ enum at_sandbox_net {
  * namespace) to the agent socket, bound at AT_SANDBOX_PLATFORM_SOCKET. */
 #define AT_SANDBOX_PLATFORM_PORT 17345
 #define AT_SANDBOX_PLATFORM_SOCKET "/run/atlas/atlasd.sock"
+/* and the egress proxy (NET_FILTERED), the same way */
+#define AT_SANDBOX_EGRESS_PORT 17346
+#define AT_SANDBOX_EGRESS_SOCKET "/run/atlas/egress.sock"
 
 struct at_sandbox_opts {
     const char *agent_dir;       /* the snapshot: read-only, and the working directory; NULL:
@@ -54,7 +59,9 @@ struct at_sandbox_opts {
     const char *workspace_host;  /* a host directory bound read-write as the workspace instead
                                     of a tmpfs (the skills' code-execution), or NULL */
     const char *landlock;        /* atlas-init, which adds the Landlock fence inside, or NULL */
-    const char *platform_socket; /* atlasd's agent socket (NET_PLATFORM), or NULL */
+    const char *platform_socket; /* atlasd's agent socket (NET_PLATFORM, NET_FILTERED), or NULL */
+    const char *egress_socket;   /* atlasd's egress proxy (NET_FILTERED), or NULL; the
+                                    caller puts HTTP(S)_PROXY in the agent's environment */
 };
 
 struct at_sandbox {

@@ -32,7 +32,7 @@
  * is not started (status 126, and why).
  * No dependency but libc: it starts on every cold start.
  *
- *   atlas-init --landlock [--relay PORT SOCKET] [ro PATH | rw PATH]... -- PATH [ARG...]
+ *   atlas-init --landlock [--relay PORT SOCKET]... [ro PATH | rw PATH]... -- PATH [ARG...]
  *
  * is the second fence of the sandbox (security/sandbox.c), run inside it by
  * bubblewrap just before the agent: it restricts itself with Landlock to
@@ -453,8 +453,8 @@ static int relay_start(const char *port_s, const char *path)
     int port = (int)strtol(port_s, NULL, 10);
     int lfd = port > 0 && port < 65536 ? relay_listen(port) : -1;
     if (lfd < 0) {
-        fprintf(stderr, "atlas-init: cannot listen on 127.0.0.1:%s for the platform: %s\n", port_s,
-                strerror(errno));
+        fprintf(stderr, "atlas-init: cannot listen on 127.0.0.1:%s (relay to %s): %s\n", port_s,
+                path, strerror(errno));
         return -1;
     }
     pid_t pid = fork();
@@ -487,7 +487,7 @@ static int relay_start(const char *port_s, const char *path)
 static int landlock_main(int argc, char **argv)
 {
     int i = 2;
-    if (i + 2 < argc && strcmp(argv[i], "--relay") == 0) {
+    while (i + 2 < argc && strcmp(argv[i], "--relay") == 0) {
         if (relay_start(argv[i + 1], argv[i + 2]) != 0)
             return 126;
         i += 3;
