@@ -29,7 +29,7 @@ start_daemon --config "$T/config.yaml"
 
 # the contract: entries are checked where they are written
 bad=$(copy_agent "$AGENTS/egress-probe" bad)
-sed -i 's/127.0.0.1:ALLOWED_PORT/api.example.com/' "$bad/agent.yaml"
+sed -i 's/127.0.0.1:1"/api.example.com"/' "$bad/agent.yaml"
 run_rc rc atlas register --path "$bad"
 expect_eq "an entry without a port is refused" "$rc" 1
 expect_contains "at its location" "$(cat "$T/err")" "requires.egress[0]"
@@ -39,7 +39,7 @@ expect_contains "an allowlist without network: egress is refused" "$(cat "$T/err
     'needs "network: egress"'
 
 probe=$(copy_agent "$AGENTS/egress-probe" egress-probe)
-sed -i "s/ALLOWED_PORT/$P1/" "$probe/agent.yaml"
+sed -i "s/127.0.0.1:1\"/127.0.0.1:$P1\"/" "$probe/agent.yaml"
 atlas register --path "$probe" >/dev/null
 input=$(printf '{"urls": ["http://127.0.0.1:%s/allowed", "http://127.0.0.1:%s/denied"], "direct": "127.0.0.1:%s", "tunnel": "127.0.0.1:%s"}' \
     "$P1" "$P2" "$P1" "$P1")
