@@ -1,5 +1,6 @@
 #include "contract/egress.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,14 @@ static int host_ok(const char *h, size_t len, int bracketed)
 {
     if (len == 0 || len >= AT_EGRESS_HOST_MAX)
         return 0;
-    if (bracketed) {
-        for (size_t i = 0; i < len; i++)
-            if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
-                return 0;
-        return 1;
+    if (bracketed) { /* an IPv6 address, nothing else */
+        char a[64];
+        unsigned char bin[16];
+        if (len >= sizeof(a))
+            return 0;
+        memcpy(a, h, len);
+        a[len] = '\0';
+        return inet_pton(AF_INET6, a, bin) == 1;
     }
     if (h[0] == '.' || h[0] == '-')
         return 0;

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/str.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -162,6 +163,14 @@ int at_proxy_parse_head(const char *buf, size_t len, struct at_proxy_req *r, cha
         if (p[0] == ' ' || p[0] == '\t') {
             at_buf_release(&out);
             return fail(why, n, AT_EINVAL, "folded header lines are not accepted");
+        }
+        size_t nl = 0; /* NAME ":" with NAME a token (RFC 9110) */
+        while (nl < hl && (isalnum((unsigned char)p[nl]) || strchr("!#$%&'*+-.^_`|~", p[nl])) &&
+               p[nl])
+            nl++;
+        if (nl == 0 || nl >= hl || p[nl] != ':') {
+            at_buf_release(&out);
+            return fail(why, n, AT_EINVAL, "a header line is not NAME: VALUE");
         }
         char v[600];
         if (at_header_value(p, hl, "Proxy-Authorization", v, sizeof(v))) {

@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!r.connect) {
             if (!r.head || r.head_len < 4 || !strstr(r.head, " /"))
                 abort();
-            for (size_t i = 0; i + 20 <= r.head_len; i++)
-                if (strncasecmp(r.head + i, "\nProxy-Authorization", 20) == 0)
+            for (size_t i = 0; i + 21 <= r.head_len; i++)
+                if (strncasecmp(r.head + i, "\nProxy-Authorization:", 21) == 0)
                     abort();
         }
         at_proxy_req_release(&r);
