@@ -21,7 +21,9 @@ static void help(void)
     printf("%s\n"
            "API tokens (docs/security.md).  ROLE is admin, operator, developer, viewer or\n"
            "node.  A new token is printed once, on stdout: the daemon keeps only a keyed hash\n"
-           "of it.  DURATION is a number and s, m, h or d (30d); --rate-limit is requests\n"
+           "of it.  --scope ACTION (repeatable: read, run, register, model, mcp, ...)\n"
+           "narrows the token to those of its role's actions.  DURATION is a number and\n"
+           "s, m, h or d (30d); --rate-limit is requests\n"
            "per minute (default: security.rate_limit_per_min).  Revoking ends the token's\n"
            "open streams within a second.\n",
            usage_text);

@@ -269,6 +269,7 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
                     "admin.token)");
     }
     enum at_role role;
+    unsigned scope = ~0u; /* what the token's --scope leaves of its role */
     if (!strncmp(tok, AT_TOKEN_PREFIX, strlen(AT_TOKEN_PREFIX))) {
         struct at_principal p;
         int first = 0;
@@ -284,6 +285,8 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
                         "the bearer token is not valid (revoked, or not "
                         "a token of this daemon)");
         role = p.role;
+        if (p.scoped)
+            scope = p.scope;
         r->who_kind = AT_WHO_USER;
         snprintf(r->who, sizeof(r->who), "%s", p.name);
         snprintf(r->who_id, sizeof(r->who_id), "t:%s", p.id);
@@ -319,13 +322,20 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
         if (!ok)
             r->who_id[0] = '\0'; /* nothing to revalidate yet */
     }
-    r->granted = at_access_grants(role);
+    r->granted = at_access_grants(role) & scope;
     if (!at_access_allows(role, needs)) {
         char need[128];
         at_access_names(needs & ~r->granted, need, sizeof(need));
         char msg[200];
         snprintf(msg, sizeof(msg), "role %s may not do this (it needs: %s)", at_role_name(role),
                  need);
+        return deny(r, AT_EPERM, d, "%s", msg);
+    }
+    if ((r->granted & needs) != needs) {
+        char need[128];
+        at_access_names(needs & ~r->granted, need, sizeof(need));
+        char msg[200];
+        snprintf(msg, sizeof(msg), "the token's scopes do not include: %s", need);
         return deny(r, AT_EPERM, d, "%s", msg);
     }
     return 0;

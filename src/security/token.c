@@ -27,6 +27,8 @@ struct entry {
     char hash[HASH_HEX];
     enum at_role role;
     int64_t expires_ms;
+    int scoped;
+    unsigned scope;
     long long rate_per_min;
     /* the bucket and first use (rate_mu) */
     double bucket;
@@ -64,6 +66,12 @@ static void table_add(struct at_tokens *t, const struct at_token_rec *r)
     snprintf(e->hash, sizeof(e->hash), "%s", r->hash ? r->hash : "");
     e->role = (enum at_role)role;
     e->expires_ms = r->expires_ms;
+    if (json_array_size(r->scopes) > 0) {
+        char why[200];
+        e->scoped = 1;
+        if (at_tokens_scope_mask(r->scopes, &e->scope, why, sizeof(why)) != 0)
+            e->scope = 0; /* a scope this build does not know: nothing */
+    }
     e->rate_per_min = r->rate_per_min;
     e->bucket = -1; /* full on first use */
     struct entry *old = at_map_put(&t->by_hash, e->hash, e);
@@ -146,6 +154,37 @@ static json_t *row_json(const struct at_token_rec *r)
     return o;
 }
 
+int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *why, size_t n)
+{
+    *mask = 0;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(scopes, i, v)
+    {
+        const char *s = json_string_value(v);
+        unsigned bit = 0;
+        for (int k = 0; s && k < AT_ACCESS_NACTIONS; k++)
+            if (!strcmp(s, at_access_action_name(1u << k)))
+                bit = 1u << k;
+        if (bit) {
+            *mask |= bit;
+            continue;
+        }
+        if (s && strchr(s, ':'))
+            snprintf(why, n,
+                     "scope \"%s\": narrowing a token to named agents or resources is not "
+                     "supported yet (scopes are actions: read, run, register, model, mcp, ...)",
+                     s);
+        else
+            snprintf(why, n,
+                     "scope \"%s\" is not an action (read, run, register, admin, model, "
+                     "mcp, tokens, secrets, audit, node)",
+                     s ? s : "?");
+        return AT_EINVAL;
+    }
+    return 0;
+}
+
 int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char *text,
                      json_t **row, struct at_diag *d)
 {
@@ -157,6 +196,14 @@ int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char
         return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
                            "a token's role is admin, operator, developer, viewer or node (job "
                            "tokens are made by the engine for each job)");
+    unsigned mask;
+    char why[300];
+    if (at_tokens_scope_mask(spec->scopes, &mask, why, sizeof(why)) != 0)
+        return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0, "%s", why);
+    if (json_array_size(spec->scopes) > 0 && (mask & ~at_access_grants(spec->role)))
+        return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0,
+                           "a scope can only narrow the role: %s may not do all of them",
+                           at_role_name(spec->role));
     char rnd[AT_TOKEN_TEXT_MAX];
     at_token_new(32, rnd, sizeof(rnd)); /* 256 bits from randombytes_buf */
     snprintf(text, AT_TOKEN_TEXT_MAX, "%s%s", AT_TOKEN_PREFIX, rnd);
@@ -239,6 +286,8 @@ int at_tokens_check(struct at_tokens *t, const char *text, struct at_principal *
         memcpy(p->name, e->name, sizeof(p->name));
         p->role = e->role;
         p->expires_ms = e->expires_ms;
+        p->scoped = e->scoped;
+        p->scope = e->scope;
         if (first_use && rc == 0) {
             pthread_mutex_lock(&t->rate_mu);
             *first_use = !e->used;

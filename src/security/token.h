@@ -35,7 +35,14 @@ struct at_principal {
     char name[AT_TOKEN_NAME_MAX]; /* the token's name, "local", "job:<id>" */
     enum at_role role;
     int64_t expires_ms; /* 0: never */
+    int scoped;         /* the token was made with --scope: only `scope` of the role's grants */
+    unsigned scope;     /* AT_ACCESS_* bits its scopes name */
 };
+
+/* The AT_ACCESS_* bits a token's scopes name (each an action of the role
+ * table: "read", "run", "register", ...).  0, or AT_EINVAL with why for a
+ * scope that is no action ("agent:NAME" narrowing: not supported yet). */
+int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *why, size_t n);
 
 /* The live tokens from ss, hashed with key (32 bytes).  Caller frees. */
 int at_tokens_new(struct at_secstore *ss, const unsigned char key[32], struct at_tokens **out,

@@ -43,6 +43,25 @@ expect_eq "liveness needs no token" "$code" 200
 who=$(ATLAS_TOKEN=$viewer atlas --json token ls 2>&1 || true)
 expect_contains "the CLI with a viewer token cannot list tokens" "$who" "permission-denied"
 
+# ---- scopes narrow a role to some of its actions ----
+run_rc rc atlas token create --name ci-reader --role operator --scope read
+expect_eq "a scoped token is made" "$rc" 0
+reader=$(cat "$T/out")
+code=$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $reader" "$ATLAS_URL/api/v1/agents")
+expect_eq "an operator token scoped to read reads: 200" "$code" 200
+body=$(anon_curl -s -w ' %{http_code}' -H "Authorization: Bearer $reader" \
+    -H 'Content-Type: application/json' -d '{"text":"a"}' "$ATLAS_URL/api/v1/agents/word-count/run")
+expect_contains "but may not run, though its role may: 403" "$body" " 403"
+expect_contains "saying which scope is missing" "$body" "scopes do not include: run"
+run_rc rc atlas token create --name ci-wide --role viewer --scope read --scope run
+expect_eq "a scope cannot widen the role: exit 1" "$rc" 1
+expect_contains "and says so" "$(cat "$T/err")" "can only narrow the role"
+run_rc rc atlas token create --name ci-bogus --role operator --scope everything
+expect_contains "a scope that is no action is refused" "$(cat "$T/err")" "is not an action"
+run_rc rc atlas token create --name ci-agent --role operator --scope agent:word-count
+expect_contains "per-agent scopes: not supported yet" "$(cat "$T/err")" "not supported yet"
+expect_eq "neither was made" "$(atlas token ls --json | grep -c 'ci-bogus\|ci-agent\|ci-wide')" 0
+
 # ---- rate limit ----
 limited=$(new_token ci-limited operator)
 curl -sS -X DELETE "$ATLAS_URL/api/v1/tokens/ci-limited" >/dev/null
