@@ -23,9 +23,9 @@ static void help(void)
            "node.  A new token is printed once, on stdout: the daemon keeps only a keyed hash\n"
            "of it.  --scope ACTION (repeatable: read, run, register, model, mcp, ...)\n"
            "narrows the token to those of its role's actions.  DURATION is a number and\n"
-           "s, m, h or d (30d); --rate-limit is requests\n"
-           "per minute (default: security.rate_limit_per_min).  Revoking ends the token's\n"
-           "open streams within a second.\n",
+           "s, m, h or d (30d); --rate-limit is requests per minute (default:\n"
+           "security.rate_limit_per_min).  Revoking ends the token's open streams within a\n"
+           "second.\n",
            usage_text);
 }
 
