@@ -107,7 +107,7 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int decisions = argc > 1 ? atoi(argv[1]) : 20000;
+    int decisions = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 20000;
     const int sizes[] = {10, 100, 1000, 10000};
     struct at_sched_policy pol;
     at_sched_policy_default(&pol);

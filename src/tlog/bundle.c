@@ -23,13 +23,13 @@ void at_tlog_keyid(const unsigned char pk[32], char out[64])
 {
     unsigned char h[32];
     crypto_hash_sha256(h, pk, 32);
-    memcpy(out, "ed25519:", 8);
+    memcpy(out, "ed25519:", 9); /* with its NUL: the encoder writes after it */
     sodium_bin2hex(out + 8, 64 - 8, h, 8);
 }
 
 void at_tlog_public_text(const unsigned char pk[32], char out[64])
 {
-    memcpy(out, "ed25519:", 8);
+    memcpy(out, "ed25519:", 9); /* with its NUL: the encoder writes after it */
     sodium_bin2base64(out + 8, 64 - 8, pk, 32, sodium_base64_VARIANT_ORIGINAL);
 }
 
@@ -72,7 +72,7 @@ static const char *entry_bytes(const json_t *e, size_t *len, unsigned char **tmp
         return json_string_value(s);
     }
     s = json_object_get(e, "envelope_base64");
-    if (!json_is_string(s) || json_string_length(s) > AT_DSSE_MAX * 2)
+    if (!json_is_string(s) || json_string_length(s) > (size_t)AT_DSSE_MAX * 2)
         return NULL;
     size_t cap = json_string_length(s) / 4 * 3 + 3;
     *tmp = at_malloc(cap + 1);

@@ -103,7 +103,7 @@ char *at_note_sign(const char *text, size_t len, const struct at_note_key *k,
     char b64[128];
     sodium_bin2base64(b64, sizeof(b64), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
     struct at_buf b;
-    at_buf_init(&b, AT_NOTE_MAX * 2);
+    at_buf_init(&b, (size_t)AT_NOTE_MAX * 2);
     at_buf_append(&b, text, len);
     at_buf_printf(&b, "\n" EM_DASH " %s %s\n", k->name, b64);
     return at_buf_detach(&b, out_len);
