@@ -414,6 +414,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Does lines ("Name: value\n"...) set the header name? */
+static int has_header(const char *lines, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = lines; p && *p;) {
+        if (!strncasecmp(p, name, n) && p[n] == ':')
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
 static void add_headers(struct MHD_Response *resp, char *lines)
 {
     for (char *line = lines, *nl; line && *line; line = nl ? nl + 1 : NULL) {
@@ -456,7 +470,10 @@ static enum MHD_Result send_prepared(struct at_http_req *r)
     r->resp_body = NULL; /* MHD owns it now */
     if (r->resp_type)
         MHD_add_response_header(resp, "Content-Type", r->resp_type);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* no-store unless the handler says how to cache (the dashboard's
+     * files: revalidated by ETag, ui_routes.c) */
+    if (!has_header(r->extra_headers, "Cache-Control"))
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     add_headers(resp, r->extra_headers);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);

@@ -1,0 +1,138 @@
+/*
+ * ui_routes.c - the dashboard (docs/dashboard.md, docs/internals/ui.md):
+ * the files of ui/, compiled in (ui_assets.h), served at /ui.
+ *
+ *   GET /ui            308 to /ui/
+ *   GET /ui/{path*}    a file ("" is index.html): gzip when Accept-Encoding
+ *                      allows it, a strong ETag (304 on If-None-Match), a
+ *                      strict Content-Security-Policy (no inline script or
+ *                      style, nothing from elsewhere, no framing)
+ *
+ * The files are public (needs 0): they hold no data.  The dashboard is a
+ * client of /api/v1 with the token it signs in with, so the role table
+ * applies to everything it shows or does.
+ */
+#include "http/api.h"
+#include "http/ui_assets.h"
+
+#include "base/err.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define UI_CSP                                                                                   \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "           \
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "                \
+    "frame-ancestors 'none'"
+
+static const struct at_ui_asset *find_asset(const char *path)
+{
+    if (!path || !*path)
+        path = "index.html";
+    for (size_t i = 0; i < at_ui_nassets; i++)
+        if (!strcmp(at_ui_assets[i].path, path))
+            return &at_ui_assets[i];
+    return NULL;
+}
+
+/* Does Accept-Encoding allow gzip?  (RFC 9110 §12.5.3: a coding listed
+ * with q=0 is refused; "*" stands for any coding not listed.) */
+static int accepts_gzip(const char *ae)
+{
+    int star = 0, gzip = -1;
+    for (const char *p = ae; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        size_t tl = strcspn(p, ";, ");
+        if (tl > n)
+            tl = n;
+        int ok = 1;
+        const char *q = memchr(p, ';', n);
+        if (q) {
+            const char *v = strstr(q, "q=");
+            if (v && v < p + n) {
+                v += 2;
+                ok = 0;
+                for (; v < p + n && (*v == '0' || *v == '.'); v++)
+                    ;
+                ok = v < p + n && *v >= '1' && *v <= '9';
+            }
+        }
+        if (tl == 4 && !strncasecmp(p, "gzip", 4))
+            gzip = ok;
+        else if (tl == 1 && *p == '*')
+            star = ok;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return gzip >= 0 ? gzip : star;
+}
+
+/* Does If-None-Match name etag (or "*")? */
+static int etag_matches(const char *inm, const char *etag)
+{
+    if (!inm)
+        return 0;
+    if (strchr(inm, '*'))
+        return 1;
+    size_t n = strlen(etag);
+    for (const char *p = strstr(inm, etag); p; p = strstr(p + 1, etag))
+        if (p[n] == '\0' || p[n] == ',' || p[n] == ' ')
+            return 1;
+    return 0;
+}
+
+static void h_redirect(struct at_http_req *r)
+{
+    at_http_add_header(r, "Location", "/ui/");
+    at_http_reply_text(r, 308, "text/plain; charset=utf-8", "/ui/\n", 5);
+}
+
+static void h_file(struct at_http_req *r)
+{
+    const struct at_ui_asset *a = find_asset(at_http_param(r, "path"));
+    if (!a) {
+        at_http_reply_problem(r, AT_ENOENT,
+                              "the dashboard has no such file (its pages are under /ui/#/...)",
+                              NULL, NULL);
+        return;
+    }
+    int gz = accepts_gzip(at_http_header(r, "Accept-Encoding"));
+    /* one ETag per representation: the gzip one is another entity */
+    char etag[64];
+    size_t el = strlen(a->etag);
+    snprintf(etag, sizeof(etag), "%.*s%s\"", (int)(el > 2 ? el - 1 : 0), a->etag,
+             gz ? "-gz" : "");
+    at_http_add_header(r, "ETag", etag);
+    at_http_add_header(r, "Cache-Control", "no-cache");
+    at_http_add_header(r, "Vary", "Accept-Encoding");
+    at_http_add_header(r, "Content-Security-Policy", UI_CSP);
+    at_http_add_header(r, "Referrer-Policy", "no-referrer");
+    at_http_add_header(r, "X-Frame-Options", "DENY");
+    at_http_add_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+    at_http_add_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+    if (etag_matches(at_http_header(r, "If-None-Match"), etag)) {
+        at_http_reply_text(r, 304, a->type, "", 0);
+        return;
+    }
+    if (gz) {
+        at_http_add_header(r, "Content-Encoding", "gzip");
+        at_http_reply_text(r, 200, a->type, (const char *)a->gz, a->gz_len);
+    } else {
+        at_http_reply_text(r, 200, a->type, (const char *)a->data, a->len);
+    }
+}
+
+static const struct at_http_route routes[] = {
+    {"GET", "/ui", h_redirect, 0, 0, 0, NULL},
+    {"GET", "/ui/{path*}", h_file, 0, 0, 0, NULL},
+};
+
+int at_http_ui_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
+{
+    return at_http_mount(s, routes, AT_HTTP_NROUTES(routes), api, d);
+}
