@@ -54,7 +54,7 @@ export function state(s) {
 }
 
 export function json(v) {
-  return h('pre', { class: 'mono' }, v === undefined ? '—' : JSON.stringify(v, null, 2));
+  return h('pre', { class: 'mono', tabindex: '0' }, v === undefined ? '—' : JSON.stringify(v, null, 2));
 }
 
 export function empty(text, ...more) {

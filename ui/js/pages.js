@@ -3,7 +3,7 @@
 // only when the token's role has the action (the server checks anyway).
 
 import { h, clear, time, ms, usd, state, json, empty, alert, table, kv } from './dom.js';
-import { api, get, sse, can } from './api.js';
+import { api, get, sse, can, who } from './api.js';
 import { runForm } from './form.js';
 import { waterfall } from './waterfall.js';
 
@@ -39,9 +39,10 @@ async function overview(main) {
       get(`costs?by=agent&since=${enc(midnight())}`).catch(() => null),
     ]);
     const eng = health.engine || {};
+    const tot = eng.totals || {};
     const byPrio = {};
     for (const a of (queue && queue.agents) || []) for (const j of a.jobs || []) byPrio[j.priority] = (byPrio[j.priority] || 0) + 1;
-    const done = (eng.completed || 0) + (eng.failed || 0) + (eng.cancelled || 0);
+    const done = (tot.completed || 0) + (tot.failed || 0) + (tot.cancelled || 0);
     const now = Date.now();
     let rate = '—';
     let errRate = '—';
@@ -49,9 +50,9 @@ async function overview(main) {
       const dt = (now - prev.t) / 60000;
       const dn = done - prev.done;
       rate = `${(dn / dt).toFixed(1)} / min`;
-      errRate = dn > 0 ? `${Math.round((100 * ((eng.failed || 0) - prev.failed)) / dn)}%` : '0%';
+      errRate = dn > 0 ? `${Math.round((100 * ((tot.failed || 0) - prev.failed)) / dn)}%` : '0%';
     }
-    prev = { t: now, done, failed: eng.failed || 0 };
+    prev = { t: now, done, failed: tot.failed || 0 };
     const m = health.machine || {};
     clear(body).appendChild(h('div', { class: 'grid' },
       card('Health', h('div', { class: `big ${health.status === 'ok' ? 'ok' : 'bad'}`, 'data-testid': 'health' }, health.status),
@@ -138,7 +139,7 @@ async function agentPage(main, name) {
       can('run') ? runForm(inSchema, async (input) => {
         const r = await api('POST', `agents/${enc(c.name)}:${enc(c.version)}/run`, input, { headers: { Prefer: 'respond-async' } });
         location.hash = `#/runs/${enc(r.data.job)}`;
-      }) : empty(`Your role (${'viewer'}) may not run agents.`))));
+      }) : empty(`Your role (${who.role}) may not run agents: a token with the run action (operator, developer, admin) may.`))));
   main.appendChild(h('h2', {}, 'Recent runs'));
   const jobs = await get(`jobs?agent=${enc(c.name)}&limit=10`);
   main.appendChild(jobs.jobs.length ? jobTable(jobs.jobs, 'Recent runs') : empty('No run yet.'));
@@ -146,8 +147,8 @@ async function agentPage(main, name) {
 
 /* ---------------- Runs ---------------- */
 function jobTable(jobs, label) {
-  return table(['Job', 'Agent', 'State', 'Created', 'Duration', 'Source'], jobs.map((j) => h('tr', {},
-    h('td', {}, jobLink(j.id)), h('td', {}, j.agent), h('td', {}, state(j.state)), h('td', {}, time(j.created_at)),
+  return table(['Job', 'Agent or chain', 'State', 'Created', 'Duration', 'Source'], jobs.map((j) => h('tr', {},
+    h('td', {}, jobLink(j.id)), h('td', {}, j.kind === 'chain' ? link(`#/chains/${enc(j.agent)}`, j.agent) : agentLink(j.agent)), h('td', {}, state(j.state)), h('td', {}, time(j.created_at)),
     h('td', {}, ms(j.duration_ms)), h('td', { class: 'muted' }, typeof j.source === 'object' && j.source ? j.source.kind || JSON.stringify(j.source) : j.source || '')))
   , label);
 }
@@ -222,7 +223,8 @@ async function jobPage(main, id) {
     clear(head).append(h('h1', {}, 'Job ', h('code', {}, job.id), ' ', h('span', { 'data-testid': 'job-state' }, state(job.state))), actions);
     clear(info).append(h('div', { class: 'cols' },
       h('section', { 'aria-label': 'Summary' }, kv([
-        ['agent', agentLink(job.agent)], ['version', job.version || '—'], ['priority', String(job.priority ?? 0)],
+        job.kind === 'chain' ? ['chain', link(`#/chains/${enc(job.agent)}`, job.agent)] : ['agent', agentLink(job.agent)],
+        ['version', job.version || '—'], ['priority', String(job.priority ?? 0)],
         ['created', time(job.created_at)], ['started', time(job.started_at)], ['finished', time(job.finished_at)],
         ['queued for', ms(job.queue_ms)], ['ran for', ms(job.duration_ms)], ['attempts', String(job.attempts ?? '—')],
         job.parent && ['parent', jobLink(job.parent)], job.root && job.root !== job.id && ['root', jobLink(job.root)],
@@ -343,10 +345,9 @@ async function nodes(main) {
           ['labels', JSON.stringify(m.labels || {})], ['thermal', 'not reported yet'], ['facts from', m.source || '—']]),
         actions)),
       h('h2', {}, 'What runs where'),
-      table(['Agent', 'Workers', 'Busy', 'Idle', 'Queued'], Object.entries(eng.pools || {}).map(([k, p]) => h('tr', {},
-        h('td', {}, k), h('td', {}, String(p.workers ?? '')), h('td', {}, String(p.busy ?? '')), h('td', {}, String(p.idle ?? '')), h('td', {}, String(p.queued ?? ''))))
-        .concat(Array.isArray(eng.pools) ? eng.pools.map((p) => h('tr', {}, h('td', {}, p.agent || p.name || ''), h('td', {}, String(p.workers ?? '')), h('td', {}, String(p.busy ?? '')), h('td', {}, String(p.idle ?? '')), h('td', {}, String(p.queued ?? ''))))
-          : []), 'Agent pools'));
+      (eng.pools || []).length ? table(['Agent', 'Workers', 'Busy', 'Idle', 'Starting', 'Queued', 'Max'], eng.pools.map((p) => h('tr', {},
+        h('td', {}, p.agent || ''), h('td', {}, String(p.workers ?? '')), h('td', {}, String(p.busy ?? '')), h('td', {}, String(p.idle ?? '')),
+        h('td', {}, String(p.starting ?? '')), h('td', {}, String(p.queued ?? '')), h('td', {}, String(p.max ?? '')))), 'Agent pools') : empty('No agent has a process pool yet: pools start with the first run.'));
   }
   await load();
   return every(5000, load);

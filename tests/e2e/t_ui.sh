@@ -1,0 +1,63 @@
+#!/bin/bash
+# The dashboard at /ui (docs/dashboard.md): served from the binary (gzip,
+# ETag, CSP, public files, the API still behind tokens), then driven in a
+# real browser (Debian's chromium through playwright-core, axe-core for
+# accessibility): tests/ui/dashboard.mjs.
+# UI_SCREENSHOTS=DIR keeps a screenshot of every page there (docs/images).
+. "$(dirname "$0")/lib.sh"
+
+start_daemon
+atlas register --path "$AGENTS/slow" >/dev/null
+cat >"$T/two-slow.yaml" <<'YAML'
+chain:
+  name: two-slow
+  description: "Two slow steps, for the dashboard's live waterfall"
+  steps:
+    - agent: slow
+      input_map:
+        ms: 1500
+    - agent: slow
+      input_map:
+        ms: 1500
+YAML
+atlas chain register "$T/two-slow.yaml" >/dev/null
+
+# --- serving, without a browser -------------------------------------------
+code=$(anon_curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$ATLAS_URL/ui")
+expect_eq "/ui redirects to /ui/" "$code" "308 $ATLAS_URL/ui/"
+anon_curl -sS -D "$T/h1" -o "$T/index.gz" -H 'Accept-Encoding: gzip' "$ATLAS_URL/ui/"
+expect_contains "the files are public and gzip-compressed" "$(cat "$T/h1")" "Content-Encoding: gzip"
+expect_contains "index.html unpacks" "$(gzip -dc "$T/index.gz")" '<script type="module" src="js/app.js">'
+expect_contains "a strict CSP: scripts only from /ui" "$(cat "$T/h1")" "script-src 'self'; style-src 'self'"
+expect_contains "no framing" "$(cat "$T/h1")" "frame-ancestors 'none'"
+anon_curl -sS -D "$T/h2" -o "$T/index" "$ATLAS_URL/ui/index.html"
+case "$(cat "$T/h2")" in *Content-Encoding*) fail "no gzip without Accept-Encoding" ;; *) pass "no gzip without Accept-Encoding" ;; esac
+anon_curl -sS -o /dev/null -D "$T/h3" -H 'Accept-Encoding: gzip;q=0' "$ATLAS_URL/ui/"
+case "$(cat "$T/h3")" in *Content-Encoding*) fail "gzip;q=0 refuses gzip" ;; *) pass "gzip;q=0 refuses gzip" ;; esac
+etag=$(grep -i '^etag:' "$T/h2" | cut -d' ' -f2 | tr -d '\r')
+code=$(anon_curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$ATLAS_URL/ui/index.html")
+expect_eq "a known ETag is 304 Not Modified" "$code" 304
+expect_contains "cached by revalidation, not stored" "$(cat "$T/h2")" "Cache-Control: no-cache"
+expect_eq "the API stays behind a token" "$(anon_curl -sS -o /dev/null -w '%{http_code}' "$ATLAS_URL/api/v1/jobs")" 401
+expect_eq "a missing file is 404" "$(anon_curl -sS -o /dev/null -w '%{http_code}' "$ATLAS_URL/ui/nope.js")" 404
+
+# --- in a real browser -----------------------------------------------------
+if [ ! -x /usr/bin/chromium ]; then
+    log "skip: the browser part needs Debian's chromium (scripts/install-deps.sh test)"
+    exit 77
+fi
+if [ ! -d "$SRC/tests/ui/node_modules/playwright-core" ] || [ ! -d "$SRC/tests/ui/node_modules/axe-core" ]; then
+    log "skip: tests/ui/node_modules is missing (scripts/npm-deps.sh)"
+    exit 77
+fi
+VIEWER=$(new_token ui-viewer viewer)
+export VIEWER
+set +e
+node "$SRC/tests/ui/dashboard.mjs" >"$T/ui.out" 2>&1
+rc=$?
+set -e
+cat "$T/ui.out" >&2
+if [ "$rc" = 0 ]; then pass "the dashboard in chromium (tests/ui/dashboard.mjs)"; else fail "the dashboard in chromium: exit $rc"; fi
+
+log "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

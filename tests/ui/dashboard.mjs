@@ -1,0 +1,219 @@
+// dashboard.mjs - the dashboard at /ui in a real browser (Debian's chromium
+// through playwright-core; no browser download), against the atlasd that
+// tests/e2e/t_ui.sh started: ATLAS_URL, ATLAS_TOKEN (admin), VIEWER (a
+// viewer token).  UI_SCREENSHOTS=DIR keeps a screenshot of each page.
+// Prints "ok - ..." / "FAIL - ..." lines; exits 1 on any failure.
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const URL = process.env.ATLAS_URL;
+const ADMIN = process.env.ATLAS_TOKEN;
+const VIEWER = process.env.VIEWER;
+const SHOTS = process.env.UI_SCREENSHOTS || '';
+if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+
+let failed = 0;
+const ok = (m) => console.log(`ok   - ${m}`);
+const bad = (m) => { failed++; console.log(`FAIL - ${m}`); };
+const check = (c, m) => (c ? ok(m) : bad(m));
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+const T = 15000;
+
+async function newPage(viewport) {
+  const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 }, colorScheme: 'light' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.cspErrors = [];
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) page.cspErrors.push(m.text()); });
+  page.on('pageerror', (e) => bad(`page error: ${e.message}`));
+  return page;
+}
+
+async function signIn(page, token) {
+  await page.goto(`${URL}/ui/`);
+  await page.fill('#token', token);
+  await page.click('form.signin button[type=submit]');
+  await page.waitForSelector('#nav:not([hidden])');
+}
+
+// axe-core on the page as it is: no serious or critical violation
+async function axe(page, name) {
+  await page.evaluate(AXE); // DevTools evaluation: not an inline script, the CSP stays on
+  const r = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
+  check(r.length === 0, `axe: no serious violation on ${name}${r.length ? ` (${r.join('; ')})` : ''}`);
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: false });
+}
+
+async function visit(page, hash, wait, name) {
+  await page.goto(`${URL}/ui/${hash}`);
+  await page.waitForSelector(wait);
+  await axe(page, name);
+  await shot(page, name);
+}
+
+try {
+  // ---- first load: size and time, the sign-in
+  const page = await newPage();
+  const t0 = Date.now();
+  await page.goto(`${URL}/ui/`);
+  await page.waitForSelector('#token');
+  const loadMs = Date.now() - t0;
+  const bytes = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    return performance.getEntriesByType('resource').reduce((s, e) => s + e.transferSize, n ? n.transferSize : 0);
+  });
+  console.log(`# first load: ${bytes} bytes transferred, sign-in form after ${loadMs} ms`);
+  check(bytes > 0 && bytes <= 300 * 1024, `first load transfers ${bytes} bytes (<= 300 KB)`);
+  await axe(page, 'sign-in');
+  await shot(page, 'signin');
+  await page.fill('#token', 'atl_not_a_token');
+  await page.click('form.signin button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0);
+  ok('a wrong token is refused on the sign-in form');
+  await page.fill('#token', ADMIN);
+  await page.click('form.signin button[type=submit]');
+  await page.waitForSelector('[data-testid=health]');
+  check((await page.textContent('[data-testid=health]')) === 'ok', 'signed in: the overview shows health ok');
+  await axe(page, 'overview');
+
+  // ---- agents: search, contract, the generated form and a field error
+  await visit(page, '#/agents', 'table[aria-label=Agents]', 'agents');
+  await page.fill('#agent-q', 'sleeps');
+  await page.click('form[role=search] button');
+  await page.waitForSelector('table[aria-label=Agents] a[href="#/agents/slow"]');
+  ok('search finds the agent by its description');
+  await page.click('a[href="#/agents/slow"]');
+  await page.waitForSelector('form[aria-label="Run input"] [data-pointer="/ms"]');
+  ok('the run form has a field for /ms, from the input schema');
+  await page.fill('[data-pointer="/ms"]', '-5');
+  await page.click('form[aria-label="Run input"] button[type=submit]');
+  await page.waitForSelector('[data-error-for="/ms"]:not([hidden])');
+  const ferr = await page.textContent('[data-error-for="/ms"]');
+  check(/minimum|less|>=|0/.test(ferr), `the server's schema error shows at the field /ms: "${ferr}"`);
+  check((await page.getAttribute('[data-pointer="/ms"]', 'aria-invalid')) === 'true', 'the field is marked invalid');
+  await axe(page, 'agent (with a field error)');
+  await shot(page, 'agent');
+  await page.fill('[data-pointer="/ms"]', '100');
+  await page.click('form[aria-label="Run input"] button[type=submit]');
+  await page.waitForURL(/#\/runs\/job_/);
+  await page.waitForSelector('[data-testid=job-state] .st-completed');
+  ok('a run from the form completes, shown on its job page');
+
+  // ---- a chain: its waterfall fills in live, a span opens
+  await visit(page, '#/chains/two-slow', 'ol.graph', 'chain (not run yet)');
+  await page.click('form[aria-label="Run the chain"] button');
+  await page.waitForURL(/#\/runs\/job_/);
+  await page.waitForSelector('[data-testid=job-state] .st-running');
+  const rows0 = await page.locator('.wf-row').count();
+  await page.waitForFunction((n) => document.querySelectorAll('.wf-row').length > n, rows0, { timeout: T });
+  const rows1 = await page.locator('.wf-row').count();
+  const stillRunning = await page.locator('[data-testid=job-state] .st-running').count();
+  check(stillRunning === 1 && rows1 > rows0, `the waterfall fills in while the chain runs (${rows0} → ${rows1} spans)`);
+  await page.waitForSelector('[data-testid=job-state] .st-completed', { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll('.wf-row').length >= 3);
+  ok(`the chain completes: ${await page.locator('.wf-row').count()} spans`);
+  await page.locator('.wf-name').nth(1).click();
+  await page.waitForSelector('.span-detail dl.kv');
+  check((await page.textContent('.span-detail')).includes('span'), 'a click on a span shows its details');
+  await page.click('button[aria-label="Zoom in"]');
+  check((await page.textContent('.wf-tools')).includes('2×'), 'the waterfall zooms');
+  await axe(page, 'job (chain trace)');
+  await shot(page, 'job');
+  await page.goto(`${URL}/ui/#/chains/two-slow`);
+  await page.waitForSelector('ol.graph');
+  const outcomes = await page.$$eval('ol.graph .node .badge', (b) => b.map((x) => x.textContent));
+  check(outcomes.length === 2 && outcomes.every((x) => x === 'completed'), `the chain's graph shows each step's last outcome (${outcomes})`);
+  await shot(page, 'chain');
+
+  // ---- cancel a running job
+  await page.goto(`${URL}/ui/#/agents/slow`);
+  await page.fill('[data-pointer="/ms"]', '30000');
+  await page.click('form[aria-label="Run input"] button[type=submit]');
+  await page.waitForURL(/#\/runs\/job_/);
+  await page.waitForSelector('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=job-state] .st-running');
+  const slowJob = decodeURIComponent(page.url().split('#/runs/')[1]);
+  await page.click('[data-testid=cancel]');
+  await page.waitForSelector('[data-testid=job-state] .st-cancelled');
+  ok(`the cancel button cancels the running job ${slowJob}`);
+
+  // ---- every other page
+  await visit(page, '#/runs', 'table[aria-label=Runs]', 'runs');
+  await page.selectOption('#f-state', 'cancelled');
+  await page.click('form[aria-label="Filter runs"] button');
+  await page.waitForFunction(() => location.hash.includes('state=cancelled') && document.querySelector('table[aria-label=Runs]'));
+  const states = await page.$$eval('table[aria-label=Runs] tbody .badge', (b) => b.map((x) => x.textContent));
+  check(states.length >= 1 && states.every((s) => s === 'cancelled'), `the state filter shows only cancelled runs (${states.length})`);
+  await visit(page, '#/chains', 'table[aria-label=Chains]', 'chains');
+  await visit(page, '#/nodes', '[data-testid=drain]', 'nodes');
+  await page.click('[data-testid=drain]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=drain]').textContent.startsWith('Undrain'));
+  ok('drain holds dispatch on the node');
+  await page.click('[data-testid=drain]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=drain]').textContent.startsWith('Drain'));
+  ok('undrain dispatches again');
+  await visit(page, '#/costs', 'main h1', 'costs');
+  await visit(page, '#/evals', 'main h1', 'evals');
+  await visit(page, '#/triggers', 'main h1', 'triggers');
+  await visit(page, '#/approvals', '.empty', 'approvals');
+  check((await page.textContent('.empty')).includes('not supported yet'), 'approvals say "not supported yet"');
+  check(page.cspErrors.length === 0, `no CSP violation (${page.cspErrors.slice(0, 2).join(' | ')})`);
+
+  // ---- dark theme and phone width
+  await page.goto(`${URL}/ui/#/`);
+  await page.waitForSelector('[data-testid=health]');
+  await shot(page, 'overview');
+  await page.click('#theme');
+  check((await page.getAttribute('html', 'data-theme')) === 'dark', 'the theme switches to dark');
+  await axe(page, 'overview (dark)');
+  await shot(page, 'overview-dark');
+  await page.goto(`${URL}/ui/#/runs/${slowJob}`);
+  await page.waitForSelector('[data-testid=job-state]');
+  await axe(page, 'job (dark)');
+  await page.click('#theme');
+  const phone = await newPage({ width: 390, height: 844 });
+  await signIn(phone, ADMIN);
+  await phone.waitForSelector('[data-testid=health]');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `no sideways scrolling at phone width (${overflow} px)`);
+  await axe(phone, 'overview (phone)');
+  await shot(phone, 'overview-phone');
+
+  // ---- a viewer: no mutating controls, and the server refuses anyway
+  const v = await newPage();
+  await signIn(v, VIEWER);
+  check((await v.textContent('#who')).includes('viewer'), 'signed in as a viewer');
+  await v.goto(`${URL}/ui/#/agents/slow`);
+  await v.waitForSelector('section[aria-label=Run] .empty');
+  check((await v.locator('form[aria-label="Run input"]').count()) === 0, 'a viewer gets no run form');
+  await v.goto(`${URL}/ui/#/runs/${slowJob}`);
+  await v.waitForSelector('[data-testid=job-state]');
+  check((await v.locator('[data-testid=cancel]').count()) === 0, 'a viewer gets no cancel button');
+  await v.goto(`${URL}/ui/#/chains/two-slow`);
+  await v.waitForSelector('ol.graph');
+  check((await v.locator('form[aria-label="Run the chain"]').count()) === 0, 'a viewer gets no chain run form');
+  await v.goto(`${URL}/ui/#/nodes`);
+  await v.waitForSelector('section.card');
+  check((await v.locator('[data-testid=drain]').count()) === 0, 'a viewer gets no drain button');
+  const refused = await v.evaluate(async (tok) => {
+    const r = await fetch('/api/v1/agents/slow/run', { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }, body: '{"ms":1}' });
+    const c = await fetch('/api/v1/queue/drain', { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }, body: '{}' });
+    return [r.status, c.status];
+  }, VIEWER);
+  check(refused[0] === 403 && refused[1] === 403, `the server refuses a viewer's run and drain anyway (${refused})`);
+} catch (e) {
+  bad(`unexpected: ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+console.log(failed ? `${failed} failed` : 'all passed');
+process.exit(failed ? 1 : 0);
