@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-struct at_ui_asset {
+struct at_http_ui_asset {
     const char *path; /* relative to ui/: "index.html", "js/app.js" */
     const char *type; /* the Content-Type */
     const char *etag; /* a strong ETag, quotes included: from the file's SHA-256 */
@@ -18,9 +18,9 @@ struct at_ui_asset {
     size_t gz_len;
 };
 
-extern const struct at_ui_asset at_ui_assets[];
-extern const size_t at_ui_nassets;
+extern const struct at_http_ui_asset at_http_ui_assets[];
+extern const size_t at_http_ui_nassets;
 /* the compressed size of every file together (what a first load sends at most) */
-extern const size_t at_ui_gzip_total;
+extern const size_t at_http_ui_gzip_total;
 
 #endif

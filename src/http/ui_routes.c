@@ -12,6 +12,8 @@
  * client of /api/v1 with the token it signs in with, so the role table
  * applies to everything it shows or does.
  */
+#include "http/ui.h"
+
 #include "http/api.h"
 #include "http/ui_assets.h"
 
@@ -21,24 +23,22 @@
 #include <string.h>
 #include <strings.h>
 
-#define UI_CSP                                                                                   \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "           \
-    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "                \
+#define UI_CSP                                                                                     \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "                   \
     "frame-ancestors 'none'"
 
-static const struct at_ui_asset *find_asset(const char *path)
+static const struct at_http_ui_asset *find_asset(const char *path)
 {
     if (!path || !*path)
         path = "index.html";
-    for (size_t i = 0; i < at_ui_nassets; i++)
-        if (!strcmp(at_ui_assets[i].path, path))
-            return &at_ui_assets[i];
+    for (size_t i = 0; i < at_http_ui_nassets; i++)
+        if (!strcmp(at_http_ui_assets[i].path, path))
+            return &at_http_ui_assets[i];
     return NULL;
 }
 
-/* Does Accept-Encoding allow gzip?  (RFC 9110 §12.5.3: a coding listed
- * with q=0 is refused; "*" stands for any coding not listed.) */
-static int accepts_gzip(const char *ae)
+int at_http_accepts_gzip(const char *ae)
 {
     int star = 0, gzip = -1;
     for (const char *p = ae; p && *p;) {
@@ -52,8 +52,12 @@ static int accepts_gzip(const char *ae)
         int ok = 1;
         const char *q = memchr(p, ';', n);
         if (q) {
-            const char *v = strstr(q, "q=");
-            if (v && v < p + n) {
+            /* within this element only: a long header stays linear */
+            size_t rest = (size_t)(p + n - q);
+            const char *v = memmem(q, rest, "q=", 2);
+            if (!v)
+                v = memmem(q, rest, "Q=", 2);
+            if (v) {
                 v += 2;
                 ok = 0;
                 for (; v < p + n && (*v == '0' || *v == '.'); v++)
@@ -72,17 +76,23 @@ static int accepts_gzip(const char *ae)
     return gzip >= 0 ? gzip : star;
 }
 
-/* Does If-None-Match name etag (or "*")? */
-static int etag_matches(const char *inm, const char *etag)
+int at_http_etag_matches(const char *inm, const char *etag)
 {
     if (!inm)
         return 0;
-    if (strchr(inm, '*'))
+    const char *a = inm + strspn(inm, " \t");
+    if (a[0] == '*' && a[1 + strspn(a + 1, " \t")] == '\0')
         return 1;
     size_t n = strlen(etag);
-    for (const char *p = strstr(inm, etag); p; p = strstr(p + 1, etag))
-        if (p[n] == '\0' || p[n] == ',' || p[n] == ' ')
+    if (n == 0)
+        return 0;
+    for (const char *p = strstr(inm, etag); p; p = strstr(p + 1, etag)) {
+        /* a whole element: after the start, a separator or "W/" */
+        int starts = p == inm || p[-1] == ' ' || p[-1] == ',' || p[-1] == '\t' ||
+                     (p - inm >= 2 && p[-1] == '/' && p[-2] == 'W');
+        if (starts && (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
             return 1;
+    }
     return 0;
 }
 
@@ -94,19 +104,18 @@ static void h_redirect(struct at_http_req *r)
 
 static void h_file(struct at_http_req *r)
 {
-    const struct at_ui_asset *a = find_asset(at_http_param(r, "path"));
+    const struct at_http_ui_asset *a = find_asset(at_http_param(r, "path"));
     if (!a) {
         at_http_reply_problem(r, AT_ENOENT,
                               "the dashboard has no such file (its pages are under /ui/#/...)",
                               NULL, NULL);
         return;
     }
-    int gz = accepts_gzip(at_http_header(r, "Accept-Encoding"));
+    int gz = at_http_accepts_gzip(at_http_header(r, "Accept-Encoding"));
     /* one ETag per representation: the gzip one is another entity */
     char etag[64];
     size_t el = strlen(a->etag);
-    snprintf(etag, sizeof(etag), "%.*s%s\"", (int)(el > 2 ? el - 1 : 0), a->etag,
-             gz ? "-gz" : "");
+    snprintf(etag, sizeof(etag), "%.*s%s\"", (int)(el > 2 ? el - 1 : 0), a->etag, gz ? "-gz" : "");
     at_http_add_header(r, "ETag", etag);
     at_http_add_header(r, "Cache-Control", "no-cache");
     at_http_add_header(r, "Vary", "Accept-Encoding");
@@ -115,7 +124,7 @@ static void h_file(struct at_http_req *r)
     at_http_add_header(r, "X-Frame-Options", "DENY");
     at_http_add_header(r, "Cross-Origin-Opener-Policy", "same-origin");
     at_http_add_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-    if (etag_matches(at_http_header(r, "If-None-Match"), etag)) {
+    if (at_http_etag_matches(at_http_header(r, "If-None-Match"), etag)) {
         at_http_reply_text(r, 304, a->type, "", 0);
         return;
     }
