@@ -33,7 +33,7 @@ function signin(reason) {
     h('h1', {}, 'Sign in to Atlas'),
     h('label', { for: 'token' }, 'Token'), input,
     h('p', { id: 'token-help', class: 'muted' },
-      'A token of this daemon (atl_…): ', h('code', {}, 'atlas token create NAME --role viewer'),
+      'A token of this daemon (atl_…): ', h('code', {}, 'atlas token create --name NAME --role viewer'),
       ', or the administrator\'s in the data directory\'s admin.token. It is kept for this tab only.'),
     err, h('button', { type: 'submit' }, 'Sign in'));
   form.addEventListener('submit', async (ev) => {
