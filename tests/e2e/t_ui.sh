@@ -15,10 +15,10 @@ chain:
   steps:
     - agent: slow
       input_map:
-        ms: 1500
+        ms: 2000
     - agent: slow
       input_map:
-        ms: 1500
+        ms: 2000
 YAML
 atlas chain register "$T/two-slow.yaml" >/dev/null
 
