@@ -155,6 +155,14 @@ try {
   await page.waitForFunction(() => location.hash.includes('state=cancelled') && document.querySelector('table[aria-label=Runs]'));
   const states = await page.$$eval('table[aria-label=Runs] tbody .badge', (b) => b.map((x) => x.textContent));
   check(states.length >= 1 && states.every((s) => s === 'cancelled'), `the state filter shows only cancelled runs (${states.length})`);
+  await page.goto(`${URL}/ui/#/runs?limit=2`);
+  await page.waitForSelector('table[aria-label=Runs]');
+  const page1 = await page.$$eval('table[aria-label=Runs] tbody tr td:first-child', (t) => t.map((x) => x.textContent));
+  await page.click('text=Older »');
+  await page.waitForFunction(() => location.hash.includes('before='));
+  await page.waitForSelector('table[aria-label=Runs]');
+  const page2 = await page.$$eval('table[aria-label=Runs] tbody tr td:first-child', (t) => t.map((x) => x.textContent));
+  check(page1.length === 2 && page2.length === 2 && !page2.some((x) => page1.includes(x)), `runs page on: ${page1} then ${page2}`);
   await visit(page, '#/chains', 'table[aria-label=Chains]', 'chains');
   await visit(page, '#/nodes', '[data-testid=drain]', 'nodes');
   await page.click('[data-testid=drain]');

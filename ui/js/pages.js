@@ -110,6 +110,21 @@ function trustBadge(t) {
   return h('span', { class: 'badge muted' }, 'unsigned');
 }
 
+// An object schema's properties as a table (the JSON below it)
+function schemaView(s, label) {
+  const props = s && s.properties ? Object.entries(s.properties) : [];
+  const raw = h('details', {}, h('summary', {}, 'JSON Schema'), json(s));
+  if (!props.length) return h('div', {}, s ? h('p', { class: 'muted' }, `${s.type || 'any'} (no declared properties)`) : empty('No schema: any JSON.'), raw);
+  const req = s.required || [];
+  const cons = (p) => ['minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'format', 'enum', 'minItems', 'maxItems']
+    .filter((k) => p[k] !== undefined).map((k) => `${k} ${JSON.stringify(p[k])}`).join(', ');
+  return h('div', {}, table(['Property', 'Type', 'Required', 'Default', 'Constraints', 'Description'], props.map(([k, p]) => h('tr', {},
+    h('td', {}, h('code', {}, k)), h('td', {}, Array.isArray(p.type) ? p.type.join(' | ') : p.type || (p.enum ? 'enum' : 'any')),
+    h('td', {}, req.includes(k) ? 'yes' : ''), h('td', {}, p.default === undefined ? '' : JSON.stringify(p.default)),
+    h('td', {}, cons(p)), h('td', {}, p.description || ''))), label),
+  s.additionalProperties === false ? h('p', { class: 'muted' }, 'No other properties allowed.') : null, raw);
+}
+
 function schemaOf(c, which) {
   const x = c[which];
   if (x && x.schema) return x.schema;
@@ -133,8 +148,8 @@ async function agentPage(main, name) {
         c.hardware && ['hardware', JSON.stringify(c.hardware)],
         c.requires && ['requires', JSON.stringify(c.requires)],
       ]),
-      h('h2', {}, 'Input schema'), json(inSchema),
-      h('h2', {}, 'Output schema'), json(schemaOf(c, 'output'))),
+      h('h2', {}, 'Input'), schemaView(inSchema, 'Input schema'),
+      h('h2', {}, 'Output'), schemaView(schemaOf(c, 'output'), 'Output schema')),
     h('section', { 'aria-label': 'Run' }, h('h2', {}, 'Run'),
       can('run') ? runForm(inSchema, async (input) => {
         const r = await api('POST', `agents/${enc(c.name)}:${enc(c.version)}/run`, input, { headers: { Prefer: 'respond-async' } });
@@ -183,7 +198,7 @@ async function runs(main, parts, query) {
     const n = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3 }[query.get('since')];
     if (n) p.set('since', new Date(Date.now() - n).toISOString());
   }
-  p.set('limit', '50');
+  p.set('limit', String(Math.min(1000, Math.max(1, Number(query.get('limit')) || 50))));
   const data = await get(`jobs?${p}`);
   let jobs = data.jobs;
   const src = query.get('source');
