@@ -21,6 +21,17 @@ chain:
         ms: 2000
 YAML
 atlas chain register "$T/two-slow.yaml" >/dev/null
+cat >"$T/nightly.yaml" <<'YAML'
+trigger:
+  name: nightly
+  type: cron
+  schedule: "0 2 * * *"
+  target:
+    agent: slow
+  input:
+    ms: 1
+YAML
+atlas trigger register "$T/nightly.yaml" >/dev/null
 
 # --- serving, without a browser -------------------------------------------
 code=$(anon_curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$ATLAS_URL/ui")

@@ -409,13 +409,19 @@ async function evals(main) {
 }
 
 /* ---------------- Triggers ---------------- */
+function targetLink(t) {
+  if (t && t.agent) return ['agent ', agentLink(t.agent)];
+  if (t && t.chain) return ['chain ', link(`#/chains/${enc(t.chain)}`, t.chain)];
+  return typeof t === 'object' ? JSON.stringify(t) : String(t || '');
+}
+
 async function triggers(main) {
   main.appendChild(h('h1', {}, 'Triggers'));
   const d = await get('triggers');
   const list = d.triggers || [];
   if (!list.length) { main.appendChild(empty('No trigger is registered. See docs/triggers.md: ', h('code', {}, 'atlas trigger register FILE.yaml'), '.')); return; }
   main.appendChild(table(['Trigger', 'Type', 'Target', 'Next / path', 'State', 'Firings'], list.map((t) => h('tr', {},
-    h('td', {}, t.name), h('td', {}, t.type), h('td', {}, typeof t.target === 'object' ? JSON.stringify(t.target) : String(t.target || '')),
+    h('td', {}, t.name), h('td', {}, t.type), h('td', {}, targetLink(t.target)),
     h('td', {}, t.next_at ? time(t.next_at) : t.path || ''), h('td', {}, t.paused ? 'paused' : 'active'), h('td', {}, String(t.firings ?? ''))))
   , 'Triggers'));
   main.appendChild(h('h2', {}, 'Recent deliveries'));
