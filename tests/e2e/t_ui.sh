@@ -32,6 +32,17 @@ trigger:
     ms: 1
 YAML
 atlas trigger register "$T/nightly.yaml" >/dev/null
+cat >"$T/quick.yaml" <<'YAML'
+eval:
+  name: "slow-quick"
+  target_agent: "slow"
+  trigger: "every_execution"
+  checks:
+    - name: "under_a_second"
+      type: "assertion"
+      condition: "output.ms < 1000"
+YAML
+atlas eval register "$T/quick.yaml" >/dev/null
 
 # --- serving, without a browser -------------------------------------------
 code=$(anon_curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$ATLAS_URL/ui")

@@ -189,7 +189,10 @@ try {
   await page.waitForSelector('[data-testid=job-state] .st-completed');
   ok('the held job runs once undrained');
   await visit(page, '#/costs', 'main h1', 'costs');
-  await visit(page, '#/evals', 'main h1', 'evals');
+  await visit(page, '#/evals', 'table[aria-label=Verdicts]', 'evals');
+  const rateCell = await page.textContent('table[aria-label=Evals] tbody tr td:last-child');
+  const verdicts = await page.$$eval('table[aria-label=Verdicts] tbody .badge', (b) => b.map((x) => x.textContent));
+  check(/\d+% of \d+/.test(rateCell) && verdicts.includes('pass') && verdicts.includes('fail'), `evals show a pass rate (${rateCell}) and the latest verdicts (${verdicts})`);
   await visit(page, '#/triggers', 'table[aria-label=Triggers]', 'triggers');
   const trow = await page.textContent('table[aria-label=Triggers] tbody tr');
   check(trow.includes('nightly') && trow.includes('cron') && /\d/.test(trow), `the cron trigger shows with its next firing (${trow.trim()})`);

@@ -399,12 +399,14 @@ async function evals(main) {
   const results = res.results || res.verdicts || [];
   const rate = {};
   for (const r of results) { const k = r.eval || r.name || '?'; rate[k] = rate[k] || [0, 0]; rate[k][1]++; if (r.passed) rate[k][0]++; }
-  main.appendChild(ev.length ? table(['Eval', 'Agent', 'Pass rate'], ev.map((e) => h('tr', {},
-    h('td', {}, e.name), h('td', {}, e.agent ? agentLink(e.agent) : ''), h('td', {}, rate[e.name] ? `${Math.round((100 * rate[e.name][0]) / rate[e.name][1])}% of ${rate[e.name][1]}` : '—'))), 'Evals')
+  main.appendChild(ev.length ? table(['Eval', 'Agent', 'When', 'Checks', 'Pass rate'], ev.map((e) => h('tr', {},
+    h('td', {}, e.name), h('td', {}, e.target_agent || e.agent ? agentLink(e.target_agent || e.agent) : ''), h('td', {}, e.trigger || ''),
+    h('td', {}, (e.checks || []).map((c) => `${c.name} (${c.type})`).join(', ')), h('td', {}, rate[e.name] ? `${Math.round((100 * rate[e.name][0]) / rate[e.name][1])}% of ${rate[e.name][1]}` : '—'))), 'Evals')
     : empty('No eval is registered. See docs/evals.md: ', h('code', {}, 'atlas eval register FILE.yaml'), '.'));
   main.appendChild(h('h2', {}, 'Latest verdicts'));
-  main.appendChild(results.length ? table(['Eval', 'Job', 'Verdict', 'When'], results.slice(0, 50).map((r) => h('tr', {},
-    h('td', {}, r.eval || r.name || ''), h('td', {}, r.job_id ? jobLink(r.job_id) : ''), h('td', {}, h('span', { class: r.passed ? 'badge ok' : 'badge bad' }, r.passed ? 'pass' : 'fail')),
+  main.appendChild(results.length ? table(['Eval', 'Check', 'Job', 'Verdict', 'Detail', 'When'], results.slice(0, 50).map((r) => h('tr', {},
+    h('td', {}, r.eval || r.name || ''), h('td', {}, r.check || ''), h('td', {}, r.job_id ? jobLink(r.job_id) : ''),
+    h('td', {}, h('span', { class: r.passed ? 'badge ok' : 'badge bad' }, r.passed ? 'pass' : 'fail')), h('td', {}, r.score !== null && r.score !== undefined ? `${r.score} · ${r.detail || ''}` : r.detail || ''),
     h('td', {}, time(r.created_at || r.created_ms)))), 'Verdicts') : empty('No verdict yet.'));
 }
 
