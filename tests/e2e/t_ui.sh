@@ -8,6 +8,8 @@
 
 start_daemon
 atlas register --path "$AGENTS/slow" >/dev/null
+atlas register --path "$AGENTS/spender" >/dev/null
+atlas run spender --input '{"tokens": 500}' >/dev/null # usage for the costs page
 cat >"$T/two-slow.yaml" <<'YAML'
 chain:
   name: two-slow

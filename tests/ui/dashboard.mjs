@@ -42,7 +42,9 @@ async function signIn(page, token) {
 
 // axe-core on the page as it is: no serious or critical violation
 async function axe(page, name) {
-  await page.evaluate(AXE); // DevTools evaluation: not an inline script, the CSP stays on
+  // DevTools evaluation: not an inline script, so the CSP stays on; once
+  // per document (hash navigations keep it)
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE);
   const r = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
@@ -188,7 +190,9 @@ try {
   await page.goto(`${URL}/ui/#/runs/${queued}`);
   await page.waitForSelector('[data-testid=job-state] .st-completed');
   ok('the held job runs once undrained');
-  await visit(page, '#/costs', 'main h1', 'costs');
+  await visit(page, '#/costs', 'table[aria-label=Costs]', 'costs');
+  const crow = await page.textContent('table[aria-label=Costs] tbody');
+  check(crow.includes('spender') && crow.includes('500'), `the costs page shows usage by agent (${crow.trim()})`);
   await visit(page, '#/evals', 'table[aria-label=Verdicts]', 'evals');
   const rateCell = await page.textContent('table[aria-label=Evals] tbody tr td:last-child');
   const verdicts = await page.$$eval('table[aria-label=Verdicts] tbody .badge', (b) => b.map((x) => x.textContent));

@@ -382,10 +382,15 @@ async function costs(main, parts, query) {
   const rows = d.rows || [];
   main.appendChild(h('p', {}, `Total: ${usd(d.total ? d.total.cost_usd : 0)} · ${d.total ? d.total.tokens : 0} tokens in ${d.total ? d.total.calls : 0} calls`));
   if (!rows.length) { main.appendChild(empty('No model usage recorded in this period. Runs of agents that call models show here.')); return; }
-  const max = Math.max(...rows.map((r) => r.cost_usd || 0), 1e-9);
-  main.appendChild(h('div', { class: 'chart card', role: 'img', 'aria-label': `Spend by ${by}` }, rows.map((r) => {
-    const s = h('span', {}); s.style.width = `${(100 * (r.cost_usd || 0)) / max}%`;
-    return h('div', { class: 'bar-row' }, h('span', {}, String(r.key ?? '—')), h('div', { class: 'meter' }, s), h('span', {}, usd(r.cost_usd || 0)));
+  // the chart shows money when any was spent, else tokens (self-reported
+  // usage and local models have no price)
+  const money = rows.some((r) => r.cost_usd > 0);
+  const val = (r) => (money ? r.cost_usd || 0 : r.tokens || 0);
+  const max = Math.max(...rows.map(val), 1e-9);
+  main.appendChild(h('h2', {}, money ? `Spend by ${by}` : `Tokens by ${by} (no priced usage)`));
+  main.appendChild(h('div', { class: 'chart card', role: 'img', 'aria-label': `${money ? 'Spend' : 'Tokens'} by ${by}: ${rows.map((r) => `${r.key ?? '—'} ${money ? usd(val(r)) : val(r)}`).join(', ')}` }, rows.map((r) => {
+    const s = h('span', {}); s.style.width = `${(100 * val(r)) / max}%`;
+    return h('div', { class: 'bar-row' }, h('span', {}, String(r.key ?? '—')), h('div', { class: 'meter' }, s), h('span', {}, money ? usd(val(r)) : `${val(r)} tokens`));
   })));
   main.appendChild(table([by, 'Calls', 'Tokens in', 'Tokens out', 'Cost'], rows.map((r) => h('tr', {},
     h('td', {}, String(r.key ?? '—')), h('td', {}, String(r.calls)), h('td', {}, String(r.tokens_in)), h('td', {}, String(r.tokens_out)), h('td', {}, usd(r.cost_usd || 0)))), 'Costs'));
