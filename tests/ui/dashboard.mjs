@@ -171,6 +171,9 @@ try {
   check(page1.length === 2 && page2.length === 2 && !page2.some((x) => page1.includes(x)), `runs page on: ${page1} then ${page2}`);
   await visit(page, '#/chains', 'table[aria-label=Chains]', 'chains');
   await visit(page, '#/nodes', '[data-testid=drain]', 'nodes');
+  await page.click('form[aria-label="Explain a placement"] button');
+  await page.waitForFunction(() => document.querySelector('form[aria-label="Explain a placement"] + div').textContent.length > 0);
+  ok(`the placement explain view answers: ${(await page.textContent('form[aria-label="Explain a placement"] + div')).slice(0, 80).replace(/\s+/g, ' ')}`);
   await page.click('[data-testid=drain]');
   await page.waitForFunction(() => document.querySelector('[data-testid=drain]').textContent.startsWith('Undrain'));
   ok('drain holds dispatch on the node');

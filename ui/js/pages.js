@@ -351,9 +351,10 @@ async function nodes(main) {
     }
     clear(body).append(
       h('p', { class: 'muted' }, 'This daemon runs one node (no cluster yet); it is the local machine.'),
-      h('div', { class: 'grid' }, h('section', { class: 'card', 'aria-label': `Node ${m.node || 'local'}` },
+      h('div', {}, h('section', { class: 'card', 'aria-label': `Node ${m.node || 'local'}` },
         h('h2', {}, m.node || 'local'),
-        h('div', {}, state(health.status === 'ok' ? 'completed' : 'failed'), ' ', health.status, queue && queue.held_all ? ' · drained' : ''),
+        h('div', {}, h('span', { class: `badge ${health.status === 'ok' ? 'ok' : 'bad'}` }, health.status === 'ok' ? 'healthy' : health.status),
+          queue && queue.held_all ? h('span', { class: 'badge warn' }, 'drained') : null),
         meter('jobs running', used, cap),
         kv([['cores', String(m.cpu_cores ?? '?')], ['memory', `${m.memory_gb ?? '?'} GB`], ['architecture', m.architecture || '?'],
           ['GPUs', (m.gpus || []).map((g) => `${g.vendor || ''} ${g.model || ''} ${g.vram_gb ? `${g.vram_gb} GB` : ''}`).join(', ') || 'none'],
@@ -365,6 +366,18 @@ async function nodes(main) {
         h('td', {}, String(p.starting ?? '')), h('td', {}, String(p.queued ?? '')), h('td', {}, String(p.max ?? '')))), 'Agent pools') : empty('No agent has a process pool yet: pools start with the first run.'));
   }
   await load();
+  // placement explained (POST /api/v1/schedule/explain): a dry run
+  const names = ((await get('agents').catch(() => ({ agents: [] }))).agents || []).filter((a) => a.latest !== false).map((a) => a.name);
+  const pick = h('select', { id: 'explain-agent' }, names.map((n) => h('option', { value: n }, n)));
+  const out = h('div', { 'aria-live': 'polite' });
+  const form = h('form', { class: 'filters', 'aria-label': 'Explain a placement' },
+    h('div', {}, h('label', { for: 'explain-agent' }, 'Agent'), pick), h('button', { type: 'submit' }, 'Explain'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    clear(out);
+    try { out.appendChild(json((await api('POST', 'schedule/explain', { agent: pick.value })).data)); } catch (x) { out.appendChild(alert(x.message)); }
+  };
+  main.append(h('h2', {}, 'Where would a run go?'), names.length ? form : empty('No agent is registered.'), out);
   return every(5000, load);
 }
 
