@@ -123,6 +123,7 @@ try {
   const rows1 = await page.locator('.wf-row').count();
   check(rows1 > rows0, `the waterfall fills in while the chain runs (${rows0} → ${rows1} spans)`);
   await page.waitForSelector('[data-testid=job-state] .st-completed', { timeout: 20000 });
+  const chainJob = decodeURIComponent(page.url().split('#/runs/')[1]);
   await page.waitForFunction(() => document.querySelectorAll('.wf-row').length >= 3);
   ok(`the chain completes: ${await page.locator('.wf-row').count()} spans`);
   await page.locator('.wf-name').nth(1).click();
@@ -246,6 +247,13 @@ try {
   check(overflow <= 1, `no sideways scrolling at phone width (${overflow} px)`);
   await axe(phone, 'overview (phone)');
   await shot(phone, 'overview-phone');
+  for (const [hash, sel] of [[`#/runs/${chainJob}`, '.wf-row'], ['#/agents/slow', 'form[aria-label="Run input"]'], ['#/runs', 'table[aria-label=Runs]']]) {
+    await phone.goto(`${URL}/ui/${hash}`);
+    await phone.waitForSelector(sel);
+    const o = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(o <= 1, `no sideways scrolling at phone width on ${hash} (${o} px)`);
+  }
+  await shot(phone, 'runs-phone');
 
   // ---- a viewer: no mutating controls, and the server refuses anyway
   const v = await newPage();
