@@ -206,6 +206,12 @@ try {
   check(trow.includes('nightly') && trow.includes('cron') && /\d/.test(trow), `the cron trigger shows with its next firing (${trow.trim()})`);
   await visit(page, '#/approvals', '.empty', 'approvals');
   check((await page.textContent('.empty')).includes('not supported yet'), 'approvals say "not supported yet"');
+  await page.goto(`${URL}/ui/#/runs/job_nope`);
+  await page.waitForSelector('main .alert');
+  check((await page.textContent('main .alert')).includes('no job "job_nope"'), 'an unknown job says so');
+  await page.goto(`${URL}/ui/#/nowhere`);
+  await page.waitForSelector('main .alert');
+  check((await page.textContent('main h1')) === 'Not found', 'an unknown page says so');
   check(page.cspErrors.length === 0, `no CSP violation (${page.cspErrors.slice(0, 2).join(' | ')})`);
 
   // ---- a 1,000-span trace: how long the waterfall takes to draw it

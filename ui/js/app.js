@@ -41,9 +41,10 @@ function signin(reason) {
     setToken(input.value.trim());
     try {
       await whoami();
-      location.hash = sessionStorage.getItem('atlas.after') || '#/';
+      const target = sessionStorage.getItem('atlas.after') || '#/';
       sessionStorage.removeItem('atlas.after');
-      route();
+      if (location.hash !== target) location.hash = target; // hashchange routes
+      else route();
     } catch (e) {
       setToken(null);
       err.textContent = e instanceof ApiError && e.status === 401 ? `Not signed in: ${e.message}` : `Cannot sign in: ${e.message}`;
@@ -61,7 +62,10 @@ async function whoami() {
   document.getElementById('who').textContent = `${data.name} (${data.role})`;
 }
 
+let generation = 0;
+
 async function route() {
+  const gen = ++generation;
   if (cleanup) { cleanup(); cleanup = null; }
   const hash = location.hash.replace(/^#/, '') || '/';
   const parts = hash.split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
@@ -83,20 +87,27 @@ async function route() {
     const target = a.getAttribute('href').replace(/^#\/?/, '') || 'overview';
     if (target === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
+  if (gen !== generation) return; // another navigation came first
   const page = pages[name];
-  clear(main);
+  // each page renders into its own element: what a page that was left
+  // still adds lands in a detached element, never on the next page
+  const view = h('div', { class: 'view' });
+  clear(main).appendChild(view);
   if (!page) {
-    main.appendChild(h('h1', {}, 'Not found'));
-    main.appendChild(alert(`No page "${name}". Use the menu above.`));
+    view.appendChild(h('h1', {}, 'Not found'));
+    view.appendChild(alert(`No page "${name}". Use the menu above.`));
     return;
   }
   try {
-    cleanup = (await page(main, parts.slice(1), query)) || null;
+    const done = (await page(view, parts.slice(1), query)) || null;
+    if (gen === generation) cleanup = done;
+    else if (done) done();
   } catch (e) {
+    if (gen !== generation) return;
     if (e.status === 401) { setToken(null); signin('Your token is no longer valid; sign in again.'); return; }
-    main.appendChild(alert(`${e.message}`));
+    view.appendChild(alert(`${e.message}`));
   }
-  document.title = `${main.querySelector('h1') ? main.querySelector('h1').textContent : 'Atlas'} · Atlas`;
+  if (gen === generation) document.title = `${view.querySelector('h1') ? view.querySelector('h1').textContent : 'Atlas'} · Atlas`;
 }
 
 addEventListener('hashchange', () => { route(); main.focus({ preventScroll: true }); });
