@@ -1286,9 +1286,24 @@ static char *redacted(const struct at_http_server *s, char *body, size_t *len)
     return nb;
 }
 
+static void set_answer_as_is(struct at_http_req *r, int status, const char *type, char *body,
+                             size_t len);
+
 static void set_answer(struct at_http_req *r, int status, const char *type, char *body, size_t len)
 {
-    body = redacted(r->srv, body, &len);
+    body = redacted(r->srv, body, &len); /* len changes: before the call, not in it */
+    set_answer_as_is(r, status, type, body, len);
+}
+
+void at_http_reply_static(struct at_http_req *r, int status, const char *type, const void *data,
+                          size_t len)
+{
+    set_answer_as_is(r, status, type, at_strndup(data, len), len);
+}
+
+static void set_answer_as_is(struct at_http_req *r, int status, const char *type, char *body,
+                             size_t len)
+{
     pthread_mutex_lock(&r->mu);
     free(r->resp_body);
     r->status = status;

@@ -130,9 +130,9 @@ static void h_file(struct at_http_req *r)
     }
     if (gz) {
         at_http_add_header(r, "Content-Encoding", "gzip");
-        at_http_reply_text(r, 200, a->type, (const char *)a->gz, a->gz_len);
+        at_http_reply_static(r, 200, a->type, a->gz, a->gz_len);
     } else {
-        at_http_reply_text(r, 200, a->type, (const char *)a->data, a->len);
+        at_http_reply_static(r, 200, a->type, a->data, a->len);
     }
 }
 

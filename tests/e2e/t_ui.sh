@@ -63,6 +63,17 @@ code=$(anon_curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$
 expect_eq "a known ETag is 304 Not Modified" "$code" 304
 expect_contains "cached by revalidation, not stored" "$(cat "$T/h2")" "Cache-Control: no-cache"
 expect_eq "the API stays behind a token" "$(anon_curl -sS -o /dev/null -w '%{http_code}' "$ATLAS_URL/api/v1/jobs")" 401
+# the files are constants of the binary: a secret whose value is a word of
+# a script must not be "redacted" out of it (nor out of the gzip bytes)
+printf 'signin' | atlas secret set UI_WORD >/dev/null
+anon_curl -sS -o "$T/app.js" "$ATLAS_URL/ui/js/app.js"
+anon_curl -sS -H 'Accept-Encoding: gzip' "$ATLAS_URL/ui/js/app.js" | gzip -dc >"$T/app.js.gz-out"
+if cmp -s "$T/app.js" "$SRC/ui/js/app.js" && cmp -s "$T/app.js.gz-out" "$SRC/ui/js/app.js"; then
+    pass "the files are sent byte for byte, a secret's value in them or not"
+else
+    fail "a file of the dashboard differs from ui/js/app.js (redacted?)"
+fi
+atlas secret rm UI_WORD >/dev/null
 expect_eq "a missing file is 404" "$(anon_curl -sS -o /dev/null -w '%{http_code}' "$ATLAS_URL/ui/nope.js")" 404
 
 # --- in a real browser -----------------------------------------------------

@@ -217,7 +217,7 @@ async function jobPage(main, id) {
   const head = h('div', {});
   const info = h('div', {});
   const wf = waterfall();
-  const logs = h('pre', { class: 'mono', 'aria-label': 'Logs', 'data-testid': 'logs', tabindex: '0' });
+  const logs = h('pre', { class: 'mono', role: 'log', 'aria-label': 'Logs', 'data-testid': 'logs', tabindex: '0' });
   main.append(head, info, h('h2', {}, 'Trace'), wf.el, h('h2', {}, 'Logs'), logs);
   let job = null;
   let stopLive = null;
