@@ -104,11 +104,13 @@ try {
   check((await page.getAttribute('[data-pointer="/ms"]', 'aria-invalid')) === 'true', 'the field is marked invalid');
   await axe(page, 'agent (with a field error)');
   await shot(page, 'agent');
-  await page.fill('[data-pointer="/ms"]', '100');
+  await page.fill('[data-pointer="/ms"]', '2500');
   await page.click('form[aria-label="Run input"] button[type=submit]');
   await page.waitForURL(/#\/runs\/job_/);
   await page.waitForSelector('[data-testid=job-state] .st-completed');
   ok('a run from the form completes, shown on its job page');
+  // the agent reports progress as it ends: the page heard it on the job's stream
+  check((await page.textContent('[data-testid=progress]')).includes('done 2500 of 2500'), `the job's progress came live over SSE (${(await page.textContent('[data-testid=progress]')).trim()})`);
 
   // ---- a chain: its waterfall fills in live, a span opens
   await visit(page, '#/chains/two-slow', 'ol.graph', 'chain (not run yet)');
@@ -151,6 +153,7 @@ try {
   await page.waitForSelector('[data-testid=cancel]');
   await page.waitForSelector('[data-testid=job-state] .st-running');
   const slowJob = decodeURIComponent(page.url().split('#/runs/')[1]);
+
   await page.click('[data-testid=cancel]');
   await page.waitForSelector('[data-testid=job-state] .st-cancelled');
   ok(`the cancel button cancels the running job ${slowJob}`);

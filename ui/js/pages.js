@@ -218,7 +218,8 @@ async function jobPage(main, id) {
   const info = h('div', {});
   const wf = waterfall();
   const logs = h('pre', { class: 'mono', role: 'log', 'aria-label': 'Logs', 'data-testid': 'logs', tabindex: '0' });
-  main.append(head, info, h('h2', {}, 'Trace'), wf.el, h('h2', {}, 'Logs'), logs);
+  const progress = h('div', { 'data-testid': 'progress', role: 'status', 'aria-live': 'polite' });
+  main.append(head, progress, info, h('h2', {}, 'Trace'), wf.el, h('h2', {}, 'Logs'), logs);
   let job = null;
   let stopLive = null;
   let timer = null;
@@ -272,7 +273,13 @@ async function jobPage(main, id) {
   if (!FINAL.includes(job.state)) {
     stopLive = sse(`jobs/${enc(id)}/events`, (ev, d) => {
       if (ev === 'log') logs.textContent += `${logs.textContent ? '\n' : ''}${d.text ?? JSON.stringify(d)}`;
-      else soon();
+      else if (ev === 'progress') {
+        const bar = h('span', {});
+        const pct = d.total ? Math.min(100, (100 * d.progress) / d.total) : null;
+        if (pct !== null) bar.style.width = `${pct}%`;
+        clear(progress).append(h('div', {}, `Progress: ${d.message || ''} ${d.total ? `${d.progress} of ${d.total}` : d.progress ?? ''}`),
+          pct !== null ? h('div', { class: 'meter', role: 'meter', 'aria-label': 'Progress', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 }, bar) : null);
+      } else soon();
     }, () => soon());
     // the steps of a chain change state without an event on the root: the
     // trace is read again every 1.5 s while the job runs
