@@ -32,25 +32,30 @@ async function overview(main) {
   main.appendChild(body);
   let prev = null;
   async function load() {
-    const [health, queue, running, costs] = await Promise.all([
+    const window15 = new Date(Date.now() - 15 * 60e3).toISOString();
+    const [health, queue, running, costs, recent] = await Promise.all([
       get('health').catch((e) => ({ status: 'unreachable', error: e.message })),
       get('queue').catch(() => null),
       get('jobs?state=running&limit=20').catch(() => ({ jobs: [] })),
       get(`costs?by=agent&since=${enc(midnight())}`).catch(() => null),
+      get(`jobs?since=${enc(window15)}&limit=1000`).catch(() => ({ jobs: [] })),
     ]);
     const eng = health.engine || {};
     const tot = eng.totals || {};
     const byPrio = {};
     for (const a of (queue && queue.agents) || []) for (const j of a.jobs || []) byPrio[j.priority] = (byPrio[j.priority] || 0) + 1;
     const done = (tot.completed || 0) + (tot.failed || 0) + (tot.cancelled || 0);
+    // the last 15 minutes' runs (the jobs API), and the change in the
+    // engine's totals since the previous refresh
+    const fin = recent.jobs.filter((j) => j.state === 'completed' || j.state === 'failed');
+    const failedN = fin.filter((j) => j.state === 'failed').length;
+    let rate = `${(fin.length / 15).toFixed(1)} / min`;
+    let errRate = fin.length ? `${Math.round((100 * failedN) / fin.length)}%` : '0%';
     const now = Date.now();
-    let rate = '—';
-    let errRate = '—';
-    if (prev) {
-      const dt = (now - prev.t) / 60000;
+    if (prev && done > prev.done) {
       const dn = done - prev.done;
-      rate = `${(dn / dt).toFixed(1)} / min`;
-      errRate = dn > 0 ? `${Math.round((100 * ((tot.failed || 0) - prev.failed)) / dn)}%` : '0%';
+      rate = `${((dn * 60000) / (now - prev.t)).toFixed(1)} / min now`;
+      errRate = `${Math.round((100 * ((tot.failed || 0) - prev.failed)) / dn)}%`;
     }
     prev = { t: now, done, failed: tot.failed || 0 };
     const m = health.machine || {};
@@ -63,7 +68,8 @@ async function overview(main) {
           : queue && queue.held_all ? 'dispatch is held' : 'nothing waits')),
       card('Running jobs', h('div', { class: 'big', 'data-testid': 'running' }, String(eng.running ?? running.jobs.length)),
         h('div', { class: 'muted' }, `of ${eng.max_concurrent ?? '?'} at once`)),
-      card('Throughput', h('div', { class: 'big' }, rate), h('div', { class: 'muted' }, `errors ${errRate} · ${done} finished since start`)),
+      card('Throughput', h('div', { class: 'big', 'data-testid': 'throughput' }, rate),
+        h('div', { class: 'muted' }, `errors ${errRate} · ${fin.length} finished in 15 min${recent.jobs.length >= 1000 ? '+' : ''} · ${done} since start`)),
       card('Spend today', h('div', { class: 'big', 'data-testid': 'spend' }, usd(costs && costs.total ? costs.total.cost_usd : 0)),
         h('div', { class: 'muted' }, `${costs && costs.total ? costs.total.tokens : 0} tokens · `, link('#/costs', 'costs'))),
       card('Nodes', h('div', { class: 'big' }, '1'),
