@@ -68,7 +68,8 @@ async function route() {
   const gen = ++generation;
   if (cleanup) { cleanup(); cleanup = null; }
   const hash = location.hash.replace(/^#/, '') || '/';
-  const parts = hash.split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
+  const dec = (x) => { try { return decodeURIComponent(x); } catch { return x; } };
+  const parts = hash.split('?')[0].split('/').filter(Boolean).map(dec);
   const query = new URLSearchParams(hash.split('?')[1] || '');
   if (parts[0] === 'signin' || !token()) {
     if (parts[0] !== 'signin') sessionStorage.setItem('atlas.after', location.hash || '#/');
