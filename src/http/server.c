@@ -278,7 +278,7 @@ static int bind_unix(const char *path, int mode, int *out, struct at_diag *d);
 
 int at_http_bind_unix(struct at_http_server *s, const char *path, int mode, struct at_diag *d)
 {
-    int fd, rc = bind_unix(path, mode, &fd, d);
+    int fd = -1, rc = bind_unix(path, mode, &fd, d);
     if (rc)
         return rc;
     s->ufd = fd;
@@ -290,7 +290,7 @@ int at_http_bind_unix(struct at_http_server *s, const char *path, int mode, stru
 int at_http_bind_agent_socket(struct at_http_server *s, const char *path, int mode,
                               struct at_diag *d)
 {
-    int fd, rc = bind_unix(path, mode, &fd, d);
+    int fd = -1, rc = bind_unix(path, mode, &fd, d);
     if (rc)
         return rc;
     s->afd = fd;

@@ -58,9 +58,8 @@ int at_http_accepts_gzip(const char *ae)
             if (!v)
                 v = memmem(q, rest, "Q=", 2);
             if (v) {
-                v += 2;
-                ok = 0;
-                for (; v < p + n && (*v == '0' || *v == '.'); v++)
+                /* q=0, q=0.0...: refused; any other digit makes it > 0 */
+                for (v += 2; v < p + n && (*v == '0' || *v == '.'); v++)
                     ;
                 ok = v < p + n && *v >= '1' && *v <= '9';
             }
