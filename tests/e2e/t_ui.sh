@@ -9,7 +9,7 @@
 start_daemon
 atlas register --path "$AGENTS/slow" >/dev/null
 atlas register --path "$AGENTS/spender" >/dev/null
-atlas run spender --input '{"tokens": 500}' >/dev/null # usage for the costs page
+atlas run --async spender --input '{"tokens": 500}' >/dev/null # usage for the costs page
 cat >"$T/two-slow.yaml" <<'YAML'
 chain:
   name: two-slow
@@ -17,10 +17,10 @@ chain:
   steps:
     - agent: slow
       input_map:
-        ms: 2000
+        ms: 1600
     - agent: slow
       input_map:
-        ms: 2000
+        ms: 1600
 YAML
 atlas chain register "$T/two-slow.yaml" >/dev/null
 cat >"$T/nightly.yaml" <<'YAML'

@@ -16,8 +16,10 @@ const SHOTS = process.env.UI_SCREENSHOTS || '';
 if (SHOTS) mkdirSync(SHOTS, { recursive: true });
 
 let failed = 0;
-const ok = (m) => console.log(`ok   - ${m}`);
-const bad = (m) => { failed++; console.log(`FAIL - ${m}`); };
+const START = Date.now();
+const at = () => `[${((Date.now() - START) / 1000).toFixed(1)} s]`;
+const ok = (m) => console.log(`ok   - ${m} ${at()}`);
+const bad = (m) => { failed++; console.log(`FAIL - ${m} ${at()}`); };
 const check = (c, m) => (c ? ok(m) : bad(m));
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
@@ -104,16 +106,17 @@ try {
   check((await page.getAttribute('[data-pointer="/ms"]', 'aria-invalid')) === 'true', 'the field is marked invalid');
   await axe(page, 'agent (with a field error)');
   await shot(page, 'agent');
-  await page.fill('[data-pointer="/ms"]', '2500');
+  await page.fill('[data-pointer="/ms"]', '2000');
   await page.click('form[aria-label="Run input"] button[type=submit]');
   await page.waitForURL(/#\/runs\/job_/);
   await page.waitForSelector('[data-testid=job-state] .st-completed');
   ok('a run from the form completes, shown on its job page');
   // the agent reports progress as it ends: the page heard it on the job's stream
-  check((await page.textContent('[data-testid=progress]')).includes('done 2500 of 2500'), `the job's progress came live over SSE (${(await page.textContent('[data-testid=progress]')).trim()})`);
+  check((await page.textContent('[data-testid=progress]')).includes('done 2000 of 2000'), `the job's progress came live over SSE (${(await page.textContent('[data-testid=progress]')).trim()})`);
 
   // ---- a chain: its waterfall fills in live, a span opens
-  await visit(page, '#/chains/two-slow', 'ol.graph', 'chain (not run yet)');
+  await page.goto(`${URL}/ui/#/chains/two-slow`);
+  await page.waitForSelector('ol.graph');
   await page.click('form[aria-label="Run the chain"] button');
   await page.waitForURL(/#\/runs\/job_/);
   await page.waitForSelector('[data-testid=job-state] .st-running');
@@ -143,6 +146,7 @@ try {
   await page.waitForSelector('ol.graph');
   const outcomes = await page.$$eval('ol.graph .node .badge', (b) => b.map((x) => x.textContent));
   check(outcomes.length === 2 && outcomes.every((x) => x === 'completed'), `the chain's graph shows each step's last outcome (${outcomes})`);
+  await axe(page, 'chain');
   await shot(page, 'chain');
 
   // ---- cancel a running job
