@@ -140,6 +140,7 @@ try {
   ok('a span opens from the keyboard too');
   await page.click('button[aria-label="Zoom in"]');
   check((await page.textContent('.wf-tools')).includes('2×'), 'the waterfall zooms');
+  await page.click('button[aria-label="Zoom out"]');
   await axe(page, 'job (chain trace)');
   await shot(page, 'job');
   await page.goto(`${URL}/ui/#/chains/two-slow`);

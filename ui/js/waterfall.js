@@ -85,6 +85,13 @@ export function waterfall() {
       // CSSOM, not a style attribute: the CSP forbids inline styles
       bar.style.left = `${(off / total) * 100}%`;
       bar.style.width = `${Math.max((dur / total) * 100, 0.2)}%`;
+      if (s.queue_ms > 0 && dur > 0) {
+        // the time it waited for a process, lighter: then the time it ran
+        const q = h('span', { class: 'wf-queued' });
+        q.style.width = `${Math.min(100, (100 * s.queue_ms) / dur)}%`;
+        bar.appendChild(q);
+        bar.title = `${spanLabel(s)}: queued ${ms(s.queue_ms)}, ran ${ms(s.run_ms ?? dur - s.queue_ms)}`;
+      }
       const track = h('div', { class: 'wf-track' }, bar);
       track.style.width = `${zoom * 100}%`;
       const name = h('button', { type: 'button', class: 'wf-name', 'aria-pressed': s.span_id === selected ? 'true' : 'false', 'data-span': s.span_id || '' },
