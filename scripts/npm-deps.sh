@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs the npm packages the examples and the interop tests use, from
+# Installs the npm packages the examples, the interop tests and the dashboard's
+# browser test (tests/ui: playwright-core, axe-core, pinned) use, from
 # each directory's package-lock.json (npm ci), only when missing or stale.
 set -eu
 cd "$(dirname "$0")/.."

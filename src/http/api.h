@@ -116,6 +116,8 @@ int at_http_triggers_mount(struct at_http_server *s, struct at_http_api *api, st
 int at_http_security_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_skills_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_tlog_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
+/* The dashboard's files at /ui (ui_routes.c). */
+int at_http_ui_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 /* Every resource above. */
 int at_http_api_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 

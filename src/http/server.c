@@ -278,7 +278,7 @@ static int bind_unix(const char *path, int mode, int *out, struct at_diag *d);
 
 int at_http_bind_unix(struct at_http_server *s, const char *path, int mode, struct at_diag *d)
 {
-    int fd, rc = bind_unix(path, mode, &fd, d);
+    int fd = -1, rc = bind_unix(path, mode, &fd, d);
     if (rc)
         return rc;
     s->ufd = fd;
@@ -290,7 +290,7 @@ int at_http_bind_unix(struct at_http_server *s, const char *path, int mode, stru
 int at_http_bind_agent_socket(struct at_http_server *s, const char *path, int mode,
                               struct at_diag *d)
 {
-    int fd, rc = bind_unix(path, mode, &fd, d);
+    int fd = -1, rc = bind_unix(path, mode, &fd, d);
     if (rc)
         return rc;
     s->afd = fd;
@@ -414,6 +414,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Does lines ("Name: value\n"...) set the header name? */
+static int has_header(const char *lines, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = lines; p && *p;) {
+        if (!strncasecmp(p, name, n) && p[n] == ':')
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
 static void add_headers(struct MHD_Response *resp, char *lines)
 {
     for (char *line = lines, *nl; line && *line; line = nl ? nl + 1 : NULL) {
@@ -456,7 +470,10 @@ static enum MHD_Result send_prepared(struct at_http_req *r)
     r->resp_body = NULL; /* MHD owns it now */
     if (r->resp_type)
         MHD_add_response_header(resp, "Content-Type", r->resp_type);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* no-store unless the handler says how to cache (the dashboard's
+     * files: revalidated by ETag, ui_routes.c) */
+    if (!has_header(r->extra_headers, "Cache-Control"))
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     add_headers(resp, r->extra_headers);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
@@ -1269,9 +1286,24 @@ static char *redacted(const struct at_http_server *s, char *body, size_t *len)
     return nb;
 }
 
+static void set_answer_as_is(struct at_http_req *r, int status, const char *type, char *body,
+                             size_t len);
+
 static void set_answer(struct at_http_req *r, int status, const char *type, char *body, size_t len)
 {
-    body = redacted(r->srv, body, &len);
+    body = redacted(r->srv, body, &len); /* len changes: before the call, not in it */
+    set_answer_as_is(r, status, type, body, len);
+}
+
+void at_http_reply_static(struct at_http_req *r, int status, const char *type, const void *data,
+                          size_t len)
+{
+    set_answer_as_is(r, status, type, at_strndup(data, len), len);
+}
+
+static void set_answer_as_is(struct at_http_req *r, int status, const char *type, char *body,
+                             size_t len)
+{
     pthread_mutex_lock(&r->mu);
     free(r->resp_body);
     r->status = status;

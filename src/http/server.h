@@ -207,6 +207,12 @@ void at_http_get_stats(struct at_http_server *s, struct at_http_stats *out);
 void at_http_reply_json(struct at_http_req *r, int status, json_t *body); /* steals body */
 void at_http_reply_text(struct at_http_req *r, int status, const char *type, const char *text,
                         size_t len);
+/* A constant of the binary (the dashboard's files, possibly compressed):
+ * sent as it is, without the redact hook, which could only break it (a
+ * secret's value that happens to be a word of a script, or bytes of a
+ * gzip stream).  Never for data that came from outside. */
+void at_http_reply_static(struct at_http_req *r, int status, const char *type, const void *data,
+                          size_t len);
 /* RFC 9457 problem for code (status from the error table); pointer and
  * extra optional (extra is stolen and merged into the problem). */
 void at_http_reply_problem(struct at_http_req *r, int code, const char *detail, const char *pointer,
