@@ -47,7 +47,8 @@
     X(EAUTH, "unauthenticated", "authentication required", 401, -32029)                            \
     X(ESECRET, "secret-unavailable", "a secret the agent requires is not set", 422, -32042)        \
     X(EUNSCHEDULABLE, "unschedulable", "no node of the cluster can run the job", 503, -32044)      \
-    X(EPREEMPTED, "preempted", "evicted by a job of higher priority", 409, -32045)
+    X(EPREEMPTED, "preempted", "evicted by a job of higher priority", 409, -32045)                 \
+    X(ENODELOST, "node-lost", "the node running the job stopped answering", 503, -32046)
 
 enum { AT_OK = 0, AT_AGAIN = -1 /* not an error: "not yet", try again later */ };
 

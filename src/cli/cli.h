@@ -98,6 +98,8 @@ int cmd_chain(struct cli *c, int argc, char **argv);
 int cmd_orchestrator(struct cli *c, int argc, char **argv);
 int cmd_route(struct cli *c, int argc, char **argv);
 int cmd_schedule(struct cli *c, int argc, char **argv);
+int cmd_nodes(struct cli *c, int argc, char **argv);
+int cmd_node(struct cli *c, int argc, char **argv);
 int cmd_trace(struct cli *c, int argc, char **argv);
 int cmd_logs(struct cli *c, int argc, char **argv);
 int cmd_costs(struct cli *c, int argc, char **argv);

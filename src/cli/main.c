@@ -26,6 +26,8 @@ const struct cli_command cli_commands[] = {
     {"cancel", cmd_cancel, "cancel a queued or running job"},
     {"queue", cmd_queue, "inspect the queue, drain or resume dispatch, change a job's priority"},
     {"schedule", cmd_schedule, "explain a job's placement, or where an agent would run"},
+    {"nodes", cmd_nodes, "list the cluster's nodes"},
+    {"node", cmd_node, "describe, label, drain, undrain or remove a node"},
     {"health", cmd_health, "show the daemon's health"},
     {"chain", cmd_chain, "register, list and run chains of agents"},
     {"trigger", cmd_trigger, "cron, webhook and conversational triggers of runs"},

@@ -9,6 +9,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "contract/sysinfo.h"
+#include "sched/hub.h"
 #include "sched/sched.h"
 #include "http/mcp_transport.h"
 #include "json/json.h"
@@ -232,6 +233,13 @@ static void facts_from_node(struct at_sysinfo *s, const struct at_sched_node *n)
 /* The cluster placement sees: this machine as node `local` (or node.name),
  * node.resources over its detected facts, under the scheduling: policy;
  * published for the engine and the API (node agents join it later). */
+static int node_mode;
+
+void at_daemon_set_node_mode(int on)
+{
+    node_mode = on;
+}
+
 static int build_cluster(struct at_daemon *dmn, struct at_sysinfo *s, struct at_diag *d)
 {
     const json_t *cj = dmn->config->json;
@@ -249,6 +257,18 @@ static int build_cluster(struct at_daemon *dmn, struct at_sysinfo *s, struct at_
         return rc;
     }
     facts_from_node(s, &n);
+    if (!node_mode) {
+        struct at_hub_policy hp;
+        if (at_hub_policy_parse(json_object_get(json_object_get(cj, "scheduling"), "node_failure"),
+                                &hp)) {
+            at_sched_node_release(&n);
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                               "scheduling.node_failure: detection_timeout must be a number >= 0 "
+                               "and reschedule_strategy one of retry, fail, queue");
+        }
+        dmn->hub = at_hub_new(&hp);
+        at_hub_publish(dmn->hub);
+    }
     dmn->sched = at_sched_new(&p);
     at_sched_put_node(dmn->sched, &n);
     at_sched_node_release(&n);
@@ -711,6 +731,10 @@ void at_daemon_stop(struct at_daemon *dmn)
         at_sched_publish(NULL);
     at_sched_free(dmn->sched);
     dmn->sched = NULL;
+    if (dmn->hub && at_hub_current() == dmn->hub)
+        at_hub_publish(NULL);
+    at_hub_free(dmn->hub);
+    dmn->hub = NULL;
     at_daemon_security_stop(&dmn->security);
     at_store_close(dmn->store);
     dmn->store = NULL;

@@ -34,6 +34,7 @@ struct at_daemon {
     struct at_registry *registry;
     struct at_engine *engine;
     struct at_sched *sched; /* the cluster placement sees (sched/sched.h) */
+    struct at_hub *hub;     /* remote nodes (sched/hub.h); NULL on a node agent */
     struct at_monitor *monitor;
     struct at_llm *llm; /* NULL: no model backend configured */
     struct at_http_mcp *mcp;
@@ -46,6 +47,10 @@ struct at_daemon {
     struct at_daemon_audit audit; /* the signed audit trail (docs/audit.md) */
     char base_url[160];
 };
+
+/* Before at_daemon_start: this daemon is a node agent (`atlasd node`):
+ * its cluster is itself alone and it accepts no nodes. */
+void at_daemon_set_node_mode(int on);
 
 /* Build everything and serve.  Returns once the daemon is ready, or an
  * error with d saying what and where (everything built is stopped). */

@@ -11,6 +11,7 @@
 #include "base/str.h"
 #include "contract/config.h"
 #include "daemon/daemon.h"
+#include "daemon/node_agent.h"
 #include "daemon/notify.h"
 #include "daemon/service.h"
 
@@ -61,6 +62,32 @@ static void usage(FILE *f)
           "RELOADING=1 and STOPPING=1 around a reload and a stop, and WATCHDOG=1 when\n"
           "WatchdogSec= is set; when its stderr is the journal it logs structured entries\n"
           "(PRIORITY, ATLAS_COMPONENT, ATLAS_JOB_ID).\n",
+          f);
+}
+
+static void node_usage(FILE *f)
+{
+    fputs("usage: atlasd node --join URL --name NAME [--token T] [options]\n"
+          "\n"
+          "Runs this daemon as a node of the control plane at URL: it registers with its\n"
+          "hardware profile (detected, with node.resources of its settings over it), keeps\n"
+          "one stream open for assignments, runs them in its own warm pools and reports\n"
+          "heartbeats, logs and results back (docs/scheduling.md).\n"
+          "\n"
+          "options:\n"
+          "      --join URL        the control plane's base URL (http://127.0.0.1:7070)\n"
+          "      --name NAME       this node's name in the cluster\n"
+          "      --token T         a token of role node (else $ATLAS_NODE_TOKEN;\n"
+          "                        atlas token create --role node)\n"
+          "  -d, --data DIR        this node's data directory (its own store and agents)\n"
+          "  -l, --listen ADDR:PORT  this node's own API (default 127.0.0.1:0, a free port)\n"
+          "  -c, --config FILE     settings file (node.resources, node.labels, ...)\n"
+          "      --log-level LEVEL debug, info, warn, error or off\n"
+          "  -h, --help            show this help\n"
+          "\n"
+          "Agent files: a node registers the agent of an assignment from the control\n"
+          "plane's snapshot directory, so the two share a file system (one machine, or a\n"
+          "shared mount); shipping agent files to a node is not supported yet.\n",
           f);
 }
 
@@ -207,13 +234,12 @@ static void drain(struct at_daemon *dmn, const sigset_t *set, long long drain_s)
 int main(int argc, char **argv)
 {
     struct opts o = {.drain_s = 0};
-    if (argc > 1 && strcmp(argv[1], "node") == 0) {
-        /* atlas-node.service's command: say what is missing rather than
-         * "unexpected argument" (the unit does not restart on exit 2) */
-        fprintf(stderr, "atlasd node: the node agent is not in this build yet (it comes with "
-                        "the scheduler, src/sched); atlas-node.service stays disabled until "
-                        "then\n");
-        return 2;
+    const char *join = NULL, *node_name = NULL, *node_token = NULL;
+    int node = argc > 1 && strcmp(argv[1], "node") == 0;
+    if (node) { /* atlasd node --join URL --name NAME --token T: the same daemon, for a control plane */
+        argv[1] = argv[0];
+        argv++;
+        argc--;
     }
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -221,6 +247,9 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"log-level", required_argument, NULL, 'L'},
         {"drain-timeout", required_argument, NULL, 'D'},
+        {"join", required_argument, NULL, 'J'},
+        {"name", required_argument, NULL, 'N'},
+        {"token", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -230,6 +259,21 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c':
             o.config_path = optarg;
+            break;
+        case 'J':
+        case 'N':
+        case 'T':
+            if (!node) {
+                fprintf(stderr, "atlasd: --%s is an option of `atlasd node` (see atlasd node --help)\n",
+                        c == 'J' ? "join" : c == 'N' ? "name" : "token");
+                return 2;
+            }
+            if (c == 'J')
+                join = optarg;
+            else if (c == 'N')
+                node_name = optarg;
+            else
+                node_token = optarg;
             break;
         case 'd':
             o.data = optarg;
@@ -250,7 +294,10 @@ int main(int argc, char **argv)
             }
             break;
         case 'h':
-            usage(stdout);
+            if (node)
+                node_usage(stdout);
+            else
+                usage(stdout);
             return 0;
         case 'V':
             printf("atlasd %s\n", ATLAS_VERSION);
@@ -269,6 +316,21 @@ int main(int argc, char **argv)
                 o.log_level);
         return 2;
     }
+    if (node) {
+        if (!node_token || !*node_token)
+            node_token = getenv("ATLAS_NODE_TOKEN");
+        if (!join || !node_name || !node_token || !*node_token) {
+            fprintf(stderr, "atlasd node: --join URL, --name NAME and --token T (or "
+                            "$ATLAS_NODE_TOKEN) are needed (see atlasd node --help)\n");
+            return 2;
+        }
+        if (!o.listen && !getenv("ATLAS_LISTEN"))
+            o.listen = "127.0.0.1:0";
+        at_daemon_set_node_mode(1);
+    } else if (join || node_name || node_token) {
+        fprintf(stderr, "atlasd: --join, --name and --token are options of `atlasd node`\n");
+        return 2;
+    }
     use_journal_if_there();
 
     struct at_config config;
@@ -280,6 +342,14 @@ int main(int argc, char **argv)
         return 1;
     }
     at_log_set_level((enum at_log_level)config.log_level);
+    if (node) { /* the node's name is the one it joins as */
+        json_t *nj = json_object_get(config.json, "node");
+        if (!json_is_object(nj)) {
+            nj = json_object();
+            json_object_set_new(config.json, "node", nj);
+        }
+        json_object_set_new(nj, "name", json_string(node_name));
+    }
     /* beyond loopback: TLS and tokens, or no start (daemon/security.c) */
 
     /* Signals: handled by sigwait in this thread only. */
@@ -312,6 +382,13 @@ int main(int argc, char **argv)
     snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld\nSTATUS=serving on %s", (long)getpid(),
              dmn.base_url);
     at_notify(msg);
+    struct at_node_agent *na = NULL;
+    if (node && at_node_agent_start(&dmn, join, node_name, node_token, &na, &d)) {
+        fprintf(stderr, "atlasd node: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        at_daemon_stop(&dmn);
+        at_config_release(&config);
+        return 1;
+    }
 
     /* The watchdog wants a sign of life at least every WATCHDOG_USEC; ping
      * at half of it, after a check that the engine and the server answer. */
@@ -343,7 +420,9 @@ int main(int argc, char **argv)
     at_info("atlasd", "signal %d: stopping", sig);
     drain(&dmn, &set, o.drain_s);
     at_notify("STOPPING=1\nSTATUS=stopping: stopping agents, finishing the store's writes");
+    at_node_agent_stop(na);
     at_daemon_stop(&dmn);
+    at_node_agent_free(na);
     unlink(url_file);
     free(url_file);
     at_config_release(&config);

@@ -621,6 +621,8 @@ void at__engine_cancel_job(struct at_engine *e, struct at_job *j, const char *re
                 at__worker_become_idle(w); /* it never got the call */
             at__engine_pump(e);
         }
+    } else if (j->node_run) {
+        at__engine_node_cancel(e, j);
     } else if (j->agent && j->agent->contract->remote) {
         at__remote_cancel(e, j);
     } else {
@@ -687,6 +689,7 @@ int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
     at_loop_set_post_limit(e->loop, (size_t)e->conf->exec.max_queue + AT_ENGINE_POST_SLACK);
     e->sched = at_sched_current();
     at_timer_init(&e->t_sched);
+    at_timer_init(&e->t_nodes);
     copy_base_env(e);
     rc = at__remote_init(e);
     if (rc) {
@@ -711,9 +714,16 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
+static void do_nodes_start(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    at__engine_nodes_start(arg);
+}
+
 int at_engine_start(struct at_engine *e)
 {
     e->loop_exited = 0;
+    at_loop_post(e->loop, do_nodes_start, e);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0)
         return AT_EIO;
     e->started = 1;
@@ -970,6 +980,7 @@ static void do_stop(struct at_loop *loop, void *arg)
 {
     struct at_engine *e = arg;
     (void)loop;
+    at__engine_nodes_stop(e);
     /* first rows still waiting for their window go to the store now */
     size_t it = 0;
     void *v;

@@ -134,6 +134,14 @@ json_t *at_engine_breakers_json(struct at_engine *e);
  * jobs waiting unschedulable are tried again now, on the loop.  Thread-safe. */
 void at_engine_sched_kick(struct at_engine *e);
 
+/* What a remote node reports about the jobs it was sent (docs/scheduling.md
+ * "Nodes"): events (borrowed, deep-copied) is an array of {type: "log"|
+ * "progress"|"result", job_id, dispatch, ...}; a result carries code (an
+ * error slug, "ok" for success), output, detail, usage.  A result that does
+ * not match a job running on that node under that dispatch (late, from a
+ * node declared dead, of a job already final) is discarded and recorded
+ * (sched/hub.h).  Handled on the loop.  Thread-safe. */
+void at_engine_node_events(struct at_engine *e, const char *node, const json_t *events);
 /* Change the priority of a queued job (AT_ENOENT when it is not queued).
  * Thread-safe (waits for the loop briefly). */
 int at_engine_set_priority(struct at_engine *e, const char *job_id, int priority);

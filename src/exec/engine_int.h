@@ -89,6 +89,17 @@ void at__engine_unplace(struct at_engine *e, struct at_job *j);
 /* A preempted job of an idempotent agent whose call ended: queued again. */
 void at__engine_requeue_preempted(struct at_engine *e, struct at_job *j);
 
+/* ---- engine_node.c ---- */
+
+/* Placed job j (out of its queue, counted queued) runs on a remote node:
+ * sent there, 1; 0 when its node is this one (run it here). */
+int at__engine_node_take(struct at_engine *e, struct at_job *j);
+/* Cancel j, which runs on a remote node (node_run). */
+void at__engine_node_cancel(struct at_engine *e, struct at_job *j);
+/* Start / stop the liveness check of the nodes (on the loop). */
+void at__engine_nodes_start(struct at_engine *e);
+void at__engine_nodes_stop(struct at_engine *e);
+
 /* ---- engine_guard.c ---- */
 
 /* 0 when runs of agent key may start; AT_ECIRCUIT (d says until when)

@@ -202,6 +202,8 @@ void at__engine_pump(struct at_engine *e)
             at__engine_finalize(e, j, prc, NULL, swhy, NULL);
             continue;
         }
+        if (at__engine_node_take(e, j)) /* placed on a remote node (engine_node.c) */
+            continue;
         struct at_worker *w = pool_idle_worker(best);
         if (w) {
             job_bind(e, j, w);

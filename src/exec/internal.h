@@ -139,6 +139,9 @@ struct at_engine {
      * retries jobs waiting unschedulable and fails them at their deadline */
     struct at_sched *sched;
     struct at_timer t_sched;
+    /* remote nodes (engine_node.c): dispatches sent, the liveness check */
+    long long node_seq;
+    struct at_timer t_nodes;
 
     /* the orchestrator slot */
     pthread_mutex_t orch_mu;

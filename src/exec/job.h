@@ -102,6 +102,10 @@ struct at_job {
     int sched_waiting;    /* waits unschedulable (meta.waited_for says why) */
     int sched_requeue;    /* preempted: back to the queue when its call ends */
     char sched_node[128]; /* the node it was placed on; a chain: its last step's */
+    /* on a remote node (engine_node.c): sent there and not yet answered;
+     * node_dispatch numbers the sending (a result must carry it) */
+    int node_run;
+    long long node_dispatch;
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;

@@ -66,6 +66,7 @@ enum {
     AT_HTTP_NEED_TOKENS = AT_ACCESS_TOKENS,     /* manage tokens */
     AT_HTTP_NEED_SECRETS = AT_ACCESS_SECRETS,   /* manage secrets */
     AT_HTTP_NEED_AUDIT = AT_ACCESS_AUDIT,       /* read the audit */
+    AT_HTTP_NEED_NODE = AT_ACCESS_NODE,         /* a node agent: join, heartbeat, report */
 };
 
 #define AT_HTTP_API "/api/v1"
@@ -105,6 +106,7 @@ int at_http_agents_mount(struct at_http_server *s, struct at_http_api *api, stru
 int at_http_runs_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_jobs_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_sched_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
+int at_http_nodes_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_chains_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_monitor_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_llm_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);

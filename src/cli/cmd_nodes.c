@@ -1,0 +1,345 @@
+/* atlas nodes [--json]; atlas node describe|label|rm|drain|undrain NAME ...
+ * (docs/scheduling.md "Nodes") */
+#include "cli/cli.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "json/json.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage_nodes(FILE *f)
+{
+    fputs("usage: atlas nodes [--json]\n\n"
+          "Lists the cluster's nodes: the control plane's own (local) and every node\n"
+          "agent that joined (atlasd node --join ...), with state, resources and what\n"
+          "runs there (docs/scheduling.md).\n",
+          f);
+}
+
+static void usage_node(FILE *f)
+{
+    fputs("usage: atlas node describe NAME [--json]   the node's profile (YAML)\n"
+          "       atlas node label NAME KEY=VALUE...   set labels (node_labels match them)\n"
+          "       atlas node drain NAME                 no new work; drained once nothing runs\n"
+          "       atlas node undrain NAME               take work again\n"
+          "       atlas node rm NAME                    forget a remote node (drain it first)\n\n"
+          "A node joins with `atlasd node --join URL --name NAME --token T` (a token of\n"
+          "role node: atlas token create NAME --role node); docs/scheduling.md.\n",
+          f);
+}
+
+/* ---- YAML of a JSON value (the profile) ---- */
+
+static int plain(const char *s)
+{
+    if (!*s || strchr(":#{}[],&*!|>'\"%@`", s[0]) || strchr(s, ':') || strchr(s, '#'))
+        return 0;
+    return strcmp(s, "true") && strcmp(s, "false") && strcmp(s, "null");
+}
+
+static void scalar(const json_t *v)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (plain(s)) {
+            fputs(s, stdout);
+        } else {
+            char *q = json_dumps(v, JSON_ENCODE_ANY);
+            fputs(q, stdout);
+            free(q);
+        }
+    } else if (json_is_real(v)) {
+        printf("%g", json_real_value(v));
+    } else {
+        char *q = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        fputs(q ? q : "null", stdout);
+        free(q);
+    }
+}
+
+static int simple(const json_t *v)
+{
+    return !json_is_object(v) && !json_is_array(v);
+}
+
+static void yaml(const json_t *v, int ind);
+
+static void yaml_obj(const json_t *o, int ind)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        printf("%*s%s:", ind, "", k);
+        if (simple(v)) {
+            putchar(' ');
+            scalar(v);
+            putchar('\n');
+        } else if ((json_is_array(v) && json_array_size(v) == 0) ||
+                   (json_is_object(v) && json_object_size(v) == 0)) {
+            puts(json_is_array(v) ? " []" : " {}");
+        } else if (json_is_array(v) && simple(json_array_get(v, 0))) {
+            fputs(" [", stdout);
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x)
+            {
+                if (i)
+                    fputs(", ", stdout);
+                scalar(x);
+            }
+            puts("]");
+        } else {
+            putchar('\n');
+            yaml(v, ind + 2);
+        }
+    }
+}
+
+static void yaml(const json_t *v, int ind)
+{
+    if (json_is_object(v)) {
+        yaml_obj(v, ind);
+        return;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x)
+    {
+        if (json_is_object(x)) {
+            /* "- first: v" then the other keys under it */
+            printf("%*s- ", ind, "");
+            const char *k;
+            json_t *y;
+            int first = 1;
+            json_object_foreach(x, k, y)
+            {
+                if (!first)
+                    printf("%*s", ind + 2, "");
+                first = 0;
+                printf("%s:", k);
+                if (simple(y)) {
+                    putchar(' ');
+                    scalar(y);
+                    putchar('\n');
+                } else {
+                    putchar('\n');
+                    yaml(y, ind + 4);
+                }
+            }
+            if (first)
+                puts("{}");
+        } else {
+            printf("%*s- ", ind, "");
+            scalar(x);
+            putchar('\n');
+        }
+    }
+}
+
+/* the spec's profile: node: {name, address, status, resources, architecture, devices, labels} */
+static void print_profile(const json_t *n)
+{
+    json_t *p = json_object();
+    static const char *const order[] = {"name",   "address",   "status",       "resources",
+                                        "architecture", "devices", "labels",  "overridden",
+                                        "reservations", "allocated", "connection", NULL};
+    for (int i = 0; order[i]; i++) {
+        json_t *v = json_object_get(n, order[i]);
+        if (v && !json_is_null(v))
+            json_object_set(p, order[i], v);
+    }
+    if (!json_object_get(p, "address") && json_is_true(json_object_get(n, "local")))
+        json_object_set_new(p, "address", json_string("local (the control plane)"));
+    json_t *top = json_pack("{s:o}", "node", p);
+    yaml(top, 0);
+    json_decref(top);
+}
+
+static void print_table(const json_t *body)
+{
+    printf("%-20s %-10s %5s %8s %-22s %-8s %4s  %s\n", "NAME", "STATUS", "CPUS", "MEMORY", "GPUS",
+           "ARCH", "JOBS", "ADDRESS");
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(body, "nodes"), i, n)
+    {
+        json_t *res = json_object_get(n, "resources");
+        json_t *gpus = json_object_get(res, "gpus");
+        char g[64] = "-";
+        if (json_array_size(gpus)) {
+            json_t *g0 = json_array_get(gpus, 0);
+            snprintf(g, sizeof(g), "%zux %s", json_array_size(gpus), at_json_str(g0, "device", "?"));
+        }
+        char mem[32];
+        snprintf(mem, sizeof(mem), "%.1f GB", json_number_value(json_object_get(res, "memory_gb")));
+        printf("%-20s %-10s %5lld %8s %-22.22s %-8s %4zu  %s\n", at_json_str(n, "name", "?"),
+               at_json_str(n, "status", "?"),
+               (long long)json_integer_value(json_object_get(res, "cpu_cores")), mem, g,
+               at_json_str(n, "architecture", "?"),
+               json_array_size(json_object_get(n, "reservations")),
+               json_is_true(json_object_get(n, "local")) ? "(local)"
+                                                          : at_json_str(n, "address", "?"));
+    }
+}
+
+static int parse_common(struct cli *c, int argc, char **argv, const char *cmd,
+                        void (*usage)(FILE *))
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            cli_opt_error(cmd, NULL, argv, o);
+            usage(stderr);
+            return -2;
+        }
+    }
+    return 0;
+}
+
+int cmd_nodes(struct cli *c, int argc, char **argv)
+{
+    int p = parse_common(c, argc, argv, "nodes", usage_nodes);
+    if (p)
+        return p == -1 ? CLI_OK : CLI_USAGE;
+    if (optind != argc) {
+        cli_usage_error("nodes", NULL, "%s", "takes no arguments");
+        usage_nodes(stderr);
+        return CLI_USAGE;
+    }
+    struct cli_resp r;
+    int rc = cli_get(c, "/api/v1/nodes", &r);
+    if (rc)
+        return rc;
+    if (c->json)
+        cli_print_json(stdout, r.body);
+    else
+        print_table(r.body);
+    cli_resp_release(&r);
+    return CLI_OK;
+}
+
+int cmd_node(struct cli *c, int argc, char **argv)
+{
+    /* options may come anywhere: pull --json / --help out first */
+    int n = 0;
+    char **rest = at_calloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage_node(stdout);
+            free(rest);
+            return CLI_OK;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    const char *sub = n > 0 ? rest[0] : NULL;
+    const char *name = n > 1 ? rest[1] : NULL;
+    int rc = CLI_USAGE;
+    if (sub && strcmp(sub, "join") == 0) {
+        cli_usage_error("node", NULL, "%s",
+                        "`atlas node join` is not supported yet: start the node agent on the "
+                        "node with `atlasd node --join URL --name NAME --token T`");
+        free(rest);
+        return CLI_USAGE;
+    }
+    if (!sub || !name || !*name) {
+        cli_usage_error("node", NULL, "%s",
+                        sub ? "NAME is missing" : "a subcommand is missing (describe, label, "
+                                                  "drain, undrain, rm)");
+        usage_node(stderr);
+        free(rest);
+        return CLI_USAGE;
+    }
+    struct at_buf path;
+    at_buf_init(&path, 4096);
+    at_buf_puts(&path, "/api/v1/nodes/");
+    cli_path_escape(&path, name);
+    struct cli_resp r;
+    const char *method = "POST";
+    char *body = NULL;
+    int want = n == 2;
+    if (strcmp(sub, "describe") == 0) {
+        method = "GET";
+    } else if (strcmp(sub, "drain") == 0 || strcmp(sub, "undrain") == 0) {
+        at_buf_printf(&path, "/%s", sub);
+        body = at_strdup("{}");
+    } else if (strcmp(sub, "rm") == 0) {
+        method = "DELETE";
+    } else if (strcmp(sub, "label") == 0) {
+        want = n >= 3;
+        json_t *o = json_object();
+        for (int i = 2; i < n; i++) {
+            char *eq = strchr(rest[i], '=');
+            if (!eq || eq == rest[i]) {
+                json_decref(o);
+                at_buf_release(&path);
+                free(rest);
+                return cli_usage_error("node", NULL, "label takes KEY=VALUE, not \"%s\"", rest[i]);
+            }
+            char *key = at_strndup(rest[i], (size_t)(eq - rest[i]));
+            json_object_set_new(o, key, json_string(eq + 1));
+            free(key);
+        }
+        body = at_json_dumps(o);
+        json_decref(o);
+        at_buf_puts(&path, "/labels");
+    } else {
+        at_buf_release(&path);
+        free(rest);
+        cli_usage_error("node", NULL, "unknown subcommand \"%s\"", sub);
+        usage_node(stderr);
+        return CLI_USAGE;
+    }
+    if (!want) {
+        free(body);
+        at_buf_release(&path);
+        free(rest);
+        cli_usage_error("node", NULL, "%s",
+                        strcmp(sub, "label") == 0 ? "label takes NAME KEY=VALUE..."
+                                                  : "takes one NAME");
+        return CLI_USAGE;
+    }
+    rc = cli_http(c, method, at_buf_str(&path), body, NULL, &r);
+    free(body);
+    at_buf_release(&path);
+    if (rc) {
+        free(rest);
+        return rc;
+    }
+    if (r.status >= 300) {
+        rc = cli_print_problem(c, &r);
+    } else if (c->json) {
+        cli_print_json(stdout, r.body);
+    } else if (strcmp(sub, "describe") == 0) {
+        print_profile(r.body);
+    } else if (strcmp(sub, "label") == 0) {
+        print_profile(r.body);
+    } else if (strcmp(sub, "rm") == 0) {
+        printf("node %s removed\n", name);
+    } else {
+        printf("node %s: %s (%lld job(s) running)\n", name, at_json_str(r.body, "status", "?"),
+               (long long)json_integer_value(json_object_get(r.body, "running")));
+    }
+    cli_resp_release(&r);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,632 @@
+/*
+ * node_agent.c - `atlasd node` (node_agent.h): join a control plane, take
+ * its assignments over one SSE stream, run them here, report back.
+ */
+#include "daemon/node_agent.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "daemon/daemon.h"
+#include "exec/engine.h"
+#include "http/api.h"
+#include "sched/hub.h"
+#include "sched/sched.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_BODY (64u << 20)
+
+struct msgq {
+    json_t **v;
+    int n, cap;
+};
+
+/* a job this node runs for the control plane */
+struct nrun {
+    struct at_node_agent *na;
+    char cp_id[AT_ID_MAX];
+    long long dispatch;
+    char local_id[AT_ID_MAX];
+    struct nrun *next;
+};
+
+struct at_node_agent {
+    struct at_daemon *dmn;
+    char *url, *name, *token;
+    atomic_int stop;
+    atomic_int joined;
+    atomic_int heartbeat_ms;
+    pthread_t link, sender, worker;
+    int have_link, have_sender, have_worker;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_send;
+    struct msgq work;   /* assignments to handle (worker) */
+    struct msgq events; /* reports to send (sender) */
+    struct nrun *runs;  /* under mu */
+    int running;
+};
+
+static void q_push(struct msgq *q, json_t *m)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 16;
+        q->v = at_realloc(q->v, (size_t)q->cap * sizeof(*q->v));
+    }
+    q->v[q->n++] = m;
+}
+
+static void q_clear(struct msgq *q)
+{
+    for (int i = 0; i < q->n; i++)
+        json_decref(q->v[i]);
+    free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+static void nap_ms(struct at_node_agent *na, int ms)
+{
+    for (int t = 0; t < ms && !atomic_load(&na->stop); t += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- HTTP ---- */
+
+static size_t to_buf(char *p, size_t sz, size_t n, void *arg)
+{
+    struct at_buf *b = arg;
+    if (at_buf_append(b, p, sz * n))
+        return 0;
+    return sz * n;
+}
+
+static struct curl_slist *headers(struct at_node_agent *na, int json)
+{
+    char auth[600];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", na->token);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    if (json)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    return h;
+}
+
+/* POST body (borrowed) to base+path: the HTTP status (0: no answer), *out the JSON answer. */
+static long post(struct at_node_agent *na, const char *path, const json_t *body, json_t **out)
+{
+    if (out)
+        *out = NULL;
+    CURL *c = curl_easy_init();
+    if (!c)
+        return 0;
+    char *url = at_asprintf("%s%s", na->url, path);
+    char *text = json_dumps(body, JSON_COMPACT);
+    struct at_buf b;
+    at_buf_init(&b, MAX_BODY);
+    struct curl_slist *h = headers(na, 1);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (out && b.len)
+        *out = json_loadb(b.p, b.len, 0, NULL);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    at_buf_release(&b);
+    free(text);
+    free(url);
+    return status;
+}
+
+/* ---- joining and the stream (link thread) ---- */
+
+static json_t *profile(struct at_node_agent *na)
+{
+    struct at_sched_node n;
+    if (at_sched_get_node(na->dmn->sched, na->name, &n)) {
+        at_sched_node_release(&n);
+        return json_object();
+    }
+    json_t *p = at_sched_node_to_json(&n);
+    at_sched_node_release(&n);
+    json_object_del(p, "reservations");
+    json_object_del(p, "allocated");
+    json_object_del(p, "status");
+    return p;
+}
+
+static int join(struct at_node_agent *na)
+{
+    json_t *body = json_pack("{s:s,s:s,s:o}", "name", na->name, "address", na->dmn->base_url,
+                             "profile", profile(na));
+    json_t *ans = NULL;
+    long st = post(na, "/api/v1/nodes/register", body, &ans);
+    json_decref(body);
+    if (st != 200) {
+        const char *why = json_string_value(json_object_get(ans, "detail"));
+        at_warn("node", "cannot join %s: %s%s%s", na->url,
+                st ? "the control plane answered " : "no answer",
+                st ? json_string_value(json_object_get(ans, "title")) ? "" : "HTTP error" : "",
+                why ? why : "");
+        json_decref(ans);
+        return -1;
+    }
+    int hb = (int)json_integer_value(json_object_get(ans, "heartbeat_ms"));
+    atomic_store(&na->heartbeat_ms, hb > 0 ? hb : 1000);
+    json_decref(ans);
+    at_info("node", "joined %s as %s (heartbeat every %d ms)", na->url, na->name,
+            atomic_load(&na->heartbeat_ms));
+    return 0;
+}
+
+struct sse {
+    struct at_node_agent *na;
+    struct at_buf line, data;
+};
+
+static void sse_line(struct sse *s, const char *l, size_t n)
+{
+    struct at_node_agent *na = s->na;
+    if (n == 0) { /* end of an event */
+        if (s->data.len) {
+            json_t *m = json_loadb(s->data.p, s->data.len, 0, NULL);
+            if (json_is_object(m)) {
+                pthread_mutex_lock(&na->mu);
+                q_push(&na->work, m);
+                pthread_cond_signal(&na->cv_work);
+                pthread_mutex_unlock(&na->mu);
+            } else {
+                json_decref(m);
+            }
+        }
+        s->data.len = 0;
+        return;
+    }
+    if (n >= 5 && memcmp(l, "data:", 5) == 0) {
+        size_t k = 5;
+        if (k < n && l[k] == ' ')
+            k++;
+        at_buf_append(&s->data, l + k, n - k);
+    }
+}
+
+static size_t sse_write(char *p, size_t sz, size_t n, void *arg)
+{
+    struct sse *s = arg;
+    size_t len = sz * n;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\n') {
+            size_t ll = s->line.len;
+            if (ll && s->line.p[ll - 1] == '\r')
+                ll--;
+            sse_line(s, s->line.p ? s->line.p : "", ll);
+            s->line.len = 0;
+        } else {
+            at_buf_append(&s->line, p + i, 1);
+        }
+    }
+    return len;
+}
+
+static int sse_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    struct sse *s = arg;
+    return atomic_load(&s->na->stop) ? 1 : 0;
+}
+
+static void stream(struct at_node_agent *na)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return;
+    char *url = at_asprintf("%s/api/v1/nodes/%s/stream", na->url, na->name);
+    struct curl_slist *h = headers(na, 0);
+    h = curl_slist_append(h, "Accept: text/event-stream");
+    struct sse s = {.na = na};
+    at_buf_init(&s.line, 1u << 20);
+    at_buf_init(&s.data, MAX_BODY);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* the control plane writes a comment every 15 s: 40 s of nothing is a dead link */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 40L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (!atomic_load(&na->stop))
+        at_warn("node", "the assignment stream from %s ended (%s, HTTP %ld): joining again",
+                na->url, curl_easy_strerror(rc), status);
+    at_buf_release(&s.line);
+    at_buf_release(&s.data);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(url);
+}
+
+static void *link_main(void *arg)
+{
+    struct at_node_agent *na = arg;
+    while (!atomic_load(&na->stop)) {
+        if (join(na)) {
+            nap_ms(na, 500);
+            continue;
+        }
+        atomic_store(&na->joined, 1);
+        stream(na);
+        atomic_store(&na->joined, 0);
+        nap_ms(na, 200);
+    }
+    return NULL;
+}
+
+/* ---- reports (sender thread) ---- */
+
+static void report(struct at_node_agent *na, json_t *ev)
+{
+    pthread_mutex_lock(&na->mu);
+    q_push(&na->events, ev);
+    pthread_cond_signal(&na->cv_send);
+    pthread_mutex_unlock(&na->mu);
+}
+
+static void *sender_main(void *arg)
+{
+    struct at_node_agent *na = arg;
+    int64_t next_hb = 0;
+    json_t *retry = NULL; /* events the control plane did not take yet */
+    while (!atomic_load(&na->stop)) {
+        pthread_mutex_lock(&na->mu);
+        if (na->events.n == 0 && !retry) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            long ms = atomic_load(&na->heartbeat_ms);
+            if (ms <= 0 || ms > 1000)
+                ms = 1000;
+            ts.tv_nsec += (ms % 1000) * 1000000L;
+            ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&na->cv_send, &na->mu, &ts);
+        }
+        json_t *batch = retry ? retry : json_array();
+        retry = NULL;
+        for (int i = 0; i < na->events.n; i++)
+            json_array_append_new(batch, na->events.v[i]);
+        na->events.n = 0;
+        int running = na->running;
+        pthread_mutex_unlock(&na->mu);
+        if (atomic_load(&na->stop)) {
+            json_decref(batch);
+            break;
+        }
+        if (!atomic_load(&na->joined)) {
+            if (json_array_size(batch))
+                retry = batch;
+            else
+                json_decref(batch);
+            nap_ms(na, 100);
+            continue;
+        }
+        char path[300];
+        if (json_array_size(batch)) {
+            snprintf(path, sizeof(path), "/api/v1/nodes/%s/events", na->name);
+            json_t *body = json_pack("{s:O}", "events", batch);
+            long st = post(na, path, body, NULL);
+            json_decref(body);
+            if (st == 200) {
+                json_decref(batch);
+                next_hb = at_now_ms() + atomic_load(&na->heartbeat_ms);
+            } else {
+                retry = batch; /* again once the control plane answers */
+                nap_ms(na, 200);
+            }
+            continue;
+        }
+        json_decref(batch);
+        if (at_now_ms() < next_hb)
+            continue;
+        next_hb = at_now_ms() + atomic_load(&na->heartbeat_ms);
+        json_t *health = at_hub_local_health();
+        json_object_set_new(health, "running", json_integer(running));
+        json_t *body = json_pack("{s:o}", "health", health);
+        snprintf(path, sizeof(path), "/api/v1/nodes/%s/heartbeat", na->name);
+        long st = post(na, path, body, NULL);
+        json_decref(body);
+        if (st == 404)
+            at_warn("node", "the control plane does not know this node: joining again");
+    }
+    json_decref(retry);
+    return NULL;
+}
+
+/* ---- assignments (worker thread) ---- */
+
+static struct nrun *run_take(struct at_node_agent *na, const char *cp_id, long long dispatch)
+{
+    pthread_mutex_lock(&na->mu);
+    struct nrun **pp = &na->runs, *r = NULL;
+    for (; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->cp_id, cp_id) == 0 && (dispatch < 0 || (*pp)->dispatch == dispatch)) {
+            r = *pp;
+            *pp = r->next;
+            na->running--;
+            break;
+        }
+    pthread_mutex_unlock(&na->mu);
+    return r;
+}
+
+static json_t *result_event(const char *cp_id, long long dispatch, int code, const char *detail)
+{
+    return json_pack("{s:s,s:s,s:I,s:s,s:s?}", "type", "result", "job_id", cp_id, "dispatch",
+                     (json_int_t)dispatch, "code", code ? at_err_slug(code) : "ok", "detail",
+                     detail);
+}
+
+/* the local job ended (writer thread): its result goes back */
+static void on_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    (void)store_rc;
+    struct nrun *r = arg;
+    struct at_node_agent *na = r->na;
+    json_t *ev;
+    if (rec->state == AT_JOB_COMPLETED) {
+        ev = result_event(r->cp_id, r->dispatch, 0, NULL);
+        json_object_set_new(ev, "output", rec->output ? json_deep_copy(rec->output) : json_null());
+    } else {
+        const char *slug = json_string_value(json_object_get(rec->error, "code"));
+        const char *detail = json_string_value(json_object_get(rec->error, "detail"));
+        int code = slug ? at_err_from_slug(slug) : AT_ECANCELED;
+        ev = result_event(r->cp_id, r->dispatch, code ? code : AT_EINTERNAL, detail);
+    }
+    json_t *usage = json_object_get(rec->meta, "usage");
+    if (json_is_object(usage))
+        json_object_set_new(ev, "usage", json_deep_copy(usage));
+    json_object_set_new(ev, "local_job", json_string(rec->id));
+    struct nrun *mine = run_take(na, r->cp_id, r->dispatch);
+    report(na, ev);
+    free(mine);
+}
+
+/* the local job's logs and progress (engine loop thread) go back too */
+static void on_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct nrun *r = arg;
+    if (strcmp(event, "log") == 0) {
+        const char *text = json_string_value(json_object_get(data, "text"));
+        const char *st = json_string_value(json_object_get(data, "stream"));
+        if (text)
+            report(r->na, json_pack("{s:s,s:s,s:I,s:s,s:s}", "type", "log", "job_id", r->cp_id,
+                                    "dispatch", (json_int_t)r->dispatch, "stream",
+                                    st ? st : "stderr", "text", text));
+    } else if (strcmp(event, "progress") == 0 && json_is_object(data)) {
+        report(r->na, json_pack("{s:s,s:s,s:I,s:o}", "type", "progress", "job_id", r->cp_id,
+                                "dispatch", (json_int_t)r->dispatch, "progress",
+                                json_deep_copy(data)));
+    }
+}
+
+/* The agent of the assignment, registered here from its directory when
+ * this node does not have that version with that digest. */
+static int ensure_agent(struct at_node_agent *na, const json_t *agent, char *ref, size_t n,
+                        char *why, size_t wn)
+{
+    const char *name = json_string_value(json_object_get(agent, "name"));
+    const char *version = json_string_value(json_object_get(agent, "version"));
+    const char *dir = json_string_value(json_object_get(agent, "dir"));
+    const char *digest = json_string_value(json_object_get(agent, "digest"));
+    if (!name || !version) {
+        snprintf(why, wn, "the assignment names no agent");
+        return AT_EINVAL;
+    }
+    snprintf(ref, n, "%s:%s", name, version);
+    struct at_reg_agent *a;
+    if (at_registry_resolve(na->dmn->registry, ref, &a) == 0) {
+        int same = !digest || strcmp(a->digest, digest) == 0;
+        at_reg_agent_unref(a);
+        if (same)
+            return 0;
+    }
+    if (!dir) {
+        snprintf(why, wn, "agent %s is not on this node and the assignment has no directory", ref);
+        return AT_ENOENT;
+    }
+    struct at_reg_result res;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_http_register_checked(&na->dmn->api, dir, name, 1, NULL, &res, &d);
+    if (rc) {
+        snprintf(why, wn, "cannot register agent %s on node %s from %s: %s", ref, na->name, dir,
+                 d.msg);
+        return rc;
+    }
+    at_info("node", "agent %s registered from %s (%s)", ref, dir, res.status);
+    return 0;
+}
+
+static void handle_run(struct at_node_agent *na, json_t *m)
+{
+    const char *cp_id = json_string_value(json_object_get(m, "job_id"));
+    long long dispatch = (long long)json_integer_value(json_object_get(m, "dispatch"));
+    if (!cp_id)
+        return;
+    char ref[300], why[800];
+    int rc = ensure_agent(na, json_object_get(m, "agent"), ref, sizeof(ref), why, sizeof(why));
+    if (rc) {
+        report(na, result_event(cp_id, dispatch, rc, why));
+        return;
+    }
+    struct nrun *r = at_calloc(1, sizeof(*r));
+    r->na = na;
+    snprintf(r->cp_id, sizeof(r->cp_id), "%s", cp_id);
+    r->dispatch = dispatch;
+    pthread_mutex_lock(&na->mu);
+    r->next = na->runs;
+    na->runs = r;
+    na->running++;
+    pthread_mutex_unlock(&na->mu);
+    struct at_submit s = {
+        .agent = ref,
+        .input = json_object_get(m, "input"),
+        .priority = (int)json_integer_value(json_object_get(m, "priority")),
+        .source = "node",
+        .on_done = on_done,
+        .done_arg = r,
+        .on_event = on_event,
+        .event_arg = r,
+    };
+    struct at_job *j = NULL;
+    struct at_diag d;
+    at_diag_clear(&d);
+    /* the nrun is freed by on_done, which may run before submit returns */
+    pthread_mutex_lock(&na->mu);
+    rc = at_engine_submit(na->dmn->engine, &s, &j, &d);
+    if (rc == 0)
+        snprintf(r->local_id, sizeof(r->local_id), "%s", j->rec.id);
+    pthread_mutex_unlock(&na->mu);
+    if (j)
+        at_job_unref(j);
+    if (rc) {
+        free(run_take(na, cp_id, dispatch));
+        snprintf(why, sizeof(why), "node %s refused the run: %s", na->name, d.msg);
+        report(na, result_event(cp_id, dispatch, rc, why));
+        return;
+    }
+    at_info("node", "job %s (dispatch %lld) runs here as %s", cp_id, dispatch, r->local_id);
+}
+
+static void handle_cancel(struct at_node_agent *na, json_t *m)
+{
+    const char *cp_id = json_string_value(json_object_get(m, "job_id"));
+    char local[AT_ID_MAX] = "";
+    pthread_mutex_lock(&na->mu);
+    for (struct nrun *r = na->runs; cp_id && r; r = r->next)
+        if (strcmp(r->cp_id, cp_id) == 0)
+            snprintf(local, sizeof(local), "%s", r->local_id);
+    pthread_mutex_unlock(&na->mu);
+    if (local[0])
+        at_engine_cancel(na->dmn->engine, local, "cancelled by the control plane");
+}
+
+static void *worker_main(void *arg)
+{
+    struct at_node_agent *na = arg;
+    pthread_mutex_lock(&na->mu);
+    while (!atomic_load(&na->stop)) {
+        if (na->work.n == 0) {
+            pthread_cond_wait(&na->cv_work, &na->mu);
+            continue;
+        }
+        json_t *m = na->work.v[0];
+        memmove(na->work.v, na->work.v + 1, (size_t)(na->work.n - 1) * sizeof(json_t *));
+        na->work.n--;
+        pthread_mutex_unlock(&na->mu);
+        const char *type = json_string_value(json_object_get(m, "type"));
+        if (type && strcmp(type, "run") == 0)
+            handle_run(na, m);
+        else if (type && strcmp(type, "cancel") == 0)
+            handle_cancel(na, m);
+        else if (type && strcmp(type, "removed") == 0)
+            at_warn("node", "the control plane removed this node (atlas node rm): it takes no "
+                            "more work until it joins again");
+        json_decref(m);
+        pthread_mutex_lock(&na->mu);
+    }
+    pthread_mutex_unlock(&na->mu);
+    return NULL;
+}
+
+int at_node_agent_start(struct at_daemon *dmn, const char *url, const char *name,
+                        const char *token, struct at_node_agent **out, struct at_diag *d)
+{
+    *out = NULL;
+    if (!url || strncmp(url, "http", 4) != 0 || !name || !*name || !token || !*token) {
+        at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                    "atlasd node needs --join URL (http[s]://...), --name NAME and --token T");
+        return AT_EINVAL;
+    }
+    struct at_node_agent *na = at_calloc(1, sizeof(*na));
+    na->dmn = dmn;
+    na->url = at_strdup(url);
+    size_t ul = strlen(na->url);
+    while (ul && na->url[ul - 1] == '/')
+        na->url[--ul] = 0;
+    na->name = at_strdup(name);
+    na->token = at_strdup(token);
+    atomic_init(&na->heartbeat_ms, 1000);
+    pthread_mutex_init(&na->mu, NULL);
+    pthread_cond_init(&na->cv_work, NULL);
+    pthread_cond_init(&na->cv_send, NULL);
+    na->have_worker = pthread_create(&na->worker, NULL, worker_main, na) == 0;
+    na->have_sender = pthread_create(&na->sender, NULL, sender_main, na) == 0;
+    na->have_link = pthread_create(&na->link, NULL, link_main, na) == 0;
+    if (!na->have_worker || !na->have_sender || !na->have_link) {
+        at_node_agent_stop(na);
+        at_node_agent_free(na);
+        at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the node agent's threads");
+        return AT_EIO;
+    }
+    *out = na;
+    return 0;
+}
+
+void at_node_agent_stop(struct at_node_agent *na)
+{
+    if (!na)
+        return;
+    atomic_store(&na->stop, 1);
+    pthread_mutex_lock(&na->mu);
+    pthread_cond_broadcast(&na->cv_work);
+    pthread_cond_broadcast(&na->cv_send);
+    pthread_mutex_unlock(&na->mu);
+    if (na->have_link)
+        pthread_join(na->link, NULL);
+    if (na->have_sender)
+        pthread_join(na->sender, NULL);
+    if (na->have_worker)
+        pthread_join(na->worker, NULL);
+}
+
+void at_node_agent_free(struct at_node_agent *na)
+{
+    if (!na)
+        return;
+    q_clear(&na->work);
+    q_clear(&na->events);
+    while (na->runs) {
+        struct nrun *r = na->runs;
+        na->runs = r->next;
+        free(r);
+    }
+    free(na->url);
+    free(na->name);
+    free(na->token);
+    pthread_mutex_destroy(&na->mu);
+    pthread_cond_destroy(&na->cv_work);
+    pthread_cond_destroy(&na->cv_send);
+    free(na);
+}

@@ -1,0 +1,49 @@
+# nodes_lib.sh - helpers for the node tests (t_nodes*.sh): node agents
+# (`atlasd node`) on this machine, each with its own data directory, a free
+# loopback port and node.resources of its own.  Source after lib.sh.
+NODE_PIDS=
+_nodes_cleanup() {
+    for p in $NODE_PIDS; do
+        if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
+    done
+    cleanup
+}
+trap _nodes_cleanup EXIT
+
+# start_node NAME RESOURCES_YAML: start a node agent joining $ATLAS_URL
+# with $NODE_TOKEN; sets NODE_PID_<name with - as _>
+start_node() {
+    mkdir -p "$T/n-$1"
+    printf 'node:\n%s\n' "$2" >"$T/n-$1/config.yaml"
+    env -u ATLAS_TOKEN "$BIN/atlasd" node --join "$ATLAS_URL" --name "$1" --token "$NODE_TOKEN" \
+        --data "$T/n-$1" --config "$T/n-$1/config.yaml" >>"$T/node-$1.log" 2>&1 &
+    _p=$!
+    NODE_PIDS="$NODE_PIDS $_p"
+    eval "NODE_PID_$(echo "$1" | tr -- '-.' '__')=$_p"
+}
+
+node_status() { curl -s "$ATLAS_URL/api/v1/nodes/$1" | j 'd["status"]' 2>/dev/null; }
+_node_is() { [ "$(node_status "$1")" = "$2" ]; }
+# wait_node NAME STATUS: until GET /api/v1/nodes/NAME says STATUS
+wait_node() {
+    if wait_for _node_is "$1" "$2"; then return 0; fi
+    log "node $1 is [$(node_status "$1")], not [$2]"
+    for f in "$T"/node-*.log; do log "--- $f"; tail -n 20 "$f" >&2; done
+    return 1
+}
+_connected() { [ "$(curl -s "$ATLAS_URL/api/v1/nodes/$1" | j 'd["connection"]["connected"]' 2>/dev/null)" = "True" ]; }
+# wait_connected NAME: until the node's assignment stream is open
+wait_connected() { wait_for _connected "$1" || log "node $1 never connected its stream"; }
+
+# mk_agent NAME HARDWARE ("k: v;k: v"): a word-count copy with that hardware block
+mk_agent() {
+    d=$(copy_agent "$EXAMPLES/word-count" "$1")
+    /usr/bin/python3 - "$d/agent.yaml" "$1" "$2" <<'PY'
+import re, sys
+path, name, hw = sys.argv[1:]
+y = open(path).read().replace('name: "word-count"', 'name: "%s"' % name)
+y = re.sub(r"  hardware:\n(    .*\n)+", "  hardware:\n" + "".join("    %s\n" % l for l in hw.split(";")), y)
+open(path, "w").write(y)
+PY
+    echo "$d"
+}
