@@ -73,6 +73,9 @@ static void draw(struct cli_table *t, const json_t *span, const char *prefix, in
         cli_fmt_ms(q, qs, sizeof(qs));
         at_buf_printf(&notes, "(queued %s)", qs);
     }
+    const char *node = at_json_str(span, "node", "local");
+    if (strcmp(node, "local") != 0)
+        at_buf_printf(&notes, "%son %s", notes.len ? "  " : "", node);
     long long tin = num(span, "tokens_in", 0), tout = num(span, "tokens_out", 0);
     if (tin || tout)
         at_buf_printf(&notes, "%s%lld+%lld tok", notes.len ? "  " : "", tin, tout);

@@ -252,13 +252,15 @@ json_t *at_trace_build(const json_t *mat)
         if (fi > t_end)
             t_end = fi;
         const char *kind = json_string_value(json_object_get(jb, "kind"));
+        /* the node placement chose (meta.node; a chain: its last step's) */
+        const char *jnode = json_string_value(json_object_get(json_object_get(jb, "meta"), "node"));
         json_t *s = json_pack(
             "{s:O?,s:O?,s:s,s:O?,s:O?,s:O?,s:O?,s:s,s:o,s:I,s:O?,s:I,s:I,s:f,s:o}", "span_id",
             json_object_get(jb, "id"), "parent_span_id", json_object_get(jb, "parent_id"), "kind",
             kind ? kind : "agent", "name", json_object_get(jb, "agent"), "job",
             json_object_get(jb, "id"), "agent", json_object_get(jb, "agent"), "version",
-            json_object_get(jb, "version"), "node", "local", "started_at", iso(cr), "offset_ms",
-            (json_int_t)(cr - t0), "status", json_object_get(jb, "state"), "tokens_in",
+            json_object_get(jb, "version"), "node", jnode ? jnode : "local", "started_at", iso(cr),
+            "offset_ms", (json_int_t)(cr - t0), "status", json_object_get(jb, "state"), "tokens_in",
             (json_int_t)use[i].in, "tokens_out", (json_int_t)use[i].out, "cost_usd", use[i].cost,
             "model", use[i].model ? json_string(use[i].model) : json_null());
         if (!s)

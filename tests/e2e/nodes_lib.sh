@@ -47,3 +47,32 @@ open(path, "w").write(y)
 PY
     echo "$d"
 }
+
+# with_hw SRC NAME HARDWARE: copy fixture agent SRC as NAME with a hardware block
+with_hw() {
+    d=$(copy_agent "$1" "$2")
+    /usr/bin/python3 - "$d/agent.yaml" "$2" "$3" <<'PY'
+import re, sys
+path, name, hw = sys.argv[1:]
+y = open(path).read()
+y = re.sub(r'name: "[^"]*"', 'name: "%s"' % name, y, count=1)
+y = y.rstrip("\n") + "\n  hardware:\n" + "".join("    %s\n" % l for l in hw.split(";"))
+open(path, "w").write(y)
+PY
+    echo "$d"
+}
+
+job_node() { curl -s "$ATLAS_URL/api/v1/jobs/$1" | j 'd.get("meta", {}).get("node", "")' 2>/dev/null; }
+_job_on() { [ "$(job_node "$1")" = "$2" ] && [ "$(job_state "$1")" = "$3" ]; }
+# wait_job_on ID NODE STATE: until job ID is STATE on NODE
+wait_job_on() {
+    if wait_for _job_on "$1" "$2" "$3"; then return 0; fi
+    log "job $1 is [$(job_state "$1")] on [$(job_node "$1")], not [$3] on [$2]"
+    return 1
+}
+# node_running NAME N: the node's own store has N running jobs
+_node_running() {
+    [ "$(curl -s -H "Authorization: Bearer $(cat "$T/n-$1/admin.token")" \
+        "$(cat "$T/n-$1/atlasd.url")/api/v1/jobs?state=running" | j 'len(d["jobs"])' 2>/dev/null)" = "$2" ]
+}
+wait_node_running() { wait_for _node_running "$1" "$2" || log "node $1 never had $2 running job(s)"; }
