@@ -296,7 +296,6 @@ static void h_register(struct at_http_req *r)
     at_sched_put_node(s, &n);
     at_sched_node_release(&n);
     int joins = at_hub_join(h, name, address, json_object_get(body, "profile"));
-    json_decref(body);
     struct at_hub_policy hp;
     at_hub_get_policy(h, &hp);
     double hb = hp.detection_timeout_s > 0 ? hp.detection_timeout_s / 4 : 5;
@@ -312,6 +311,7 @@ static void h_register(struct at_http_req *r)
     at_http_reply_json(r, 200,
                        json_pack("{s:s,s:i,s:i,s:f}", "name", name, "joins", joins, "heartbeat_ms",
                                  (int)(hb * 1000), "detection_timeout_s", hp.detection_timeout_s));
+    json_decref(body);
 }
 
 struct nstream {

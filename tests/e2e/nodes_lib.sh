@@ -76,3 +76,18 @@ _node_running() {
         "$(cat "$T/n-$1/atlasd.url")/api/v1/jobs?state=running" | j 'len(d["jobs"])' 2>/dev/null)" = "$2" ]
 }
 wait_node_running() { wait_for _node_running "$1" "$2" || log "node $1 never had $2 running job(s)"; }
+
+# finish_nodes: stop the node agents cleanly (sanitizer builds report at
+# exit), check their logs, then finish
+finish_nodes() {
+    for p in $NODE_PIDS; do
+        if kill -0 "$p" 2>/dev/null; then kill -CONT "$p" 2>/dev/null || true; kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
+    done
+    for f in "$T"/node-*.log; do
+        if [ -f "$f" ] && grep -qE "$SAN_REPORT" "$f"; then
+            fail "sanitizer report in $(basename "$f")"
+            grep -A40 -E "$SAN_REPORT" "$f" | head -80 >&2
+        fi
+    done
+    finish
+}

@@ -75,4 +75,4 @@ expect_eq "a node_labels agent goes to the labelled node" "$(atlas --json schedu
 
 run_rc rc atlas node rm local
 expect_eq "the control plane's own node cannot be removed" "$rc" "1"
-finish
+finish_nodes

@@ -48,7 +48,7 @@ expect_contains "the waterfall names the remote nodes" "$(atlas trace "$cj")" "o
 
 # drain
 atlas register --path "$(with_hw "$AGENTS/slow" slow8 'min_memory_gb: 16')" >/dev/null 2>&1
-s1=$(atlas run slow8 --async --input '{"ms": 2500}')
+s1=$(atlas run slow8 --async --input '{"ms": 5000}')
 wait_for sh -c "curl -s '$ATLAS_URL/api/v1/jobs/$s1' | grep -q '\"node\": *\"n[12]\"'"
 wait_job_state "$s1" running
 on=$(job_node "$s1")
@@ -70,4 +70,4 @@ atlas node drain "$on" >/dev/null
 expect_eq "an idle node drains at once" "$(node_status "$on")" "drained"
 atlas node rm "$on" >/dev/null
 expect_eq "rm forgets it" "$(atlas --json nodes | j 'sorted(n["name"] for n in d["nodes"])')" "$(python3 -c "print(sorted(['local', '$other']))")"
-finish
+finish_nodes
