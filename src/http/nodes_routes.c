@@ -57,35 +57,13 @@ static int name_ok(const char *s)
     return 1;
 }
 
-/* The node's profile with its connection (remote) or local: true. */
-static json_t *node_json(struct at_hub *h, const struct at_sched_node *n)
-{
-    json_t *o = at_sched_node_to_json(n);
-    json_t *info = at_hub_info(h, n->name);
-    if (info) {
-        json_object_set(o, "address", json_object_get(info, "address"));
-        json_object_set_new(o, "local", json_false());
-        json_object_del(info, "health");
-        json_object_set_new(o, "connection", info);
-    } else {
-        json_object_set_new(o, "local", json_true());
-    }
-    return o;
-}
-
 static void h_list(struct at_http_req *r)
 {
     struct at_sched *s;
     struct at_hub *h;
     if (cluster(r, &s, &h))
         return;
-    struct at_sched_cluster c;
-    at_sched_snapshot(s, &c);
-    json_t *arr = json_array();
-    for (int i = 0; i < c.nnodes; i++)
-        json_array_append_new(arr, node_json(h, &c.nodes[i]));
-    at_sched_cluster_release(&c);
-    at_http_reply_json(r, 200, json_pack("{s:o}", "nodes", arr));
+    at_http_reply_json(r, 200, at_hub_nodes_json(s, h));
 }
 
 static int get_node(struct at_http_req *r, struct at_sched *s, struct at_sched_node *n)
@@ -106,7 +84,7 @@ static void h_get(struct at_http_req *r)
     struct at_sched_node n;
     if (cluster(r, &s, &h) || get_node(r, s, &n))
         return;
-    json_t *o = node_json(h, &n);
+    json_t *o = at_hub_node_json(h, &n);
     at_sched_node_release(&n);
     at_http_reply_json(r, 200, o);
 }
@@ -115,28 +93,14 @@ static void h_health(struct at_http_req *r)
 {
     struct at_sched *s;
     struct at_hub *h;
-    struct at_sched_node n;
-    if (cluster(r, &s, &h) || get_node(r, s, &n))
+    if (cluster(r, &s, &h))
         return;
-    struct at_hub_policy hp;
-    at_hub_get_policy(h, &hp);
-    json_t *info = at_hub_info(h, n.name);
-    json_t *o = json_pack("{s:s,s:s,s:i}", "name", n.name, "status", at_sched_state_name(n.state),
-                          "running", n.nresv);
-    if (info) {
-        json_object_set(o, "health", json_object_get(info, "health"));
-        json_object_set_new(o, "heartbeat",
-                            json_pack("{s:O,s:f,s:O}", "last_ms_ago",
-                                      json_object_get(info, "last_heartbeat_ms_ago"),
-                                      "detection_timeout_s", hp.detection_timeout_s, "connected",
-                                      json_object_get(info, "connected")));
-        json_decref(info);
-    } else {
-        json_object_set_new(o, "health", at_hub_local_health());
-        json_object_set_new(o, "local", json_true());
-    }
-    at_sched_node_release(&n);
-    at_http_reply_json(r, 200, o);
+    const char *name = at_http_param(r, "name");
+    json_t *o = at_hub_health_json(s, h, name);
+    if (!o)
+        at_http_reply_missing(r, AT_ENOENT, "node", name, NULL);
+    else
+        at_http_reply_json(r, 200, o);
 }
 
 static void h_labels(struct at_http_req *r)
@@ -168,7 +132,7 @@ static void h_labels(struct at_http_req *r)
     } else {
         struct at_sched_node m;
         at_sched_get_node(s, n.name, &m);
-        at_http_reply_json(r, 200, node_json(h, &m));
+        at_http_reply_json(r, 200, at_hub_node_json(h, &m));
         at_sched_node_release(&m);
         struct at_engine *e = at_http_api_of(r)->engine;
         if (e)
@@ -181,24 +145,21 @@ static void drain(struct at_http_req *r, int on)
 {
     struct at_sched *s;
     struct at_hub *h;
-    struct at_sched_node n;
-    if (cluster(r, &s, &h) || get_node(r, s, &n))
+    if (cluster(r, &s, &h))
         return;
-    enum at_sched_state st = n.state;
-    if (on && st != AT_SCHED_DRAINED)
-        st = n.nresv ? AT_SCHED_DRAINING : AT_SCHED_DRAINED;
-    else if (!on && (st == AT_SCHED_DRAINING || st == AT_SCHED_DRAINED))
-        st = AT_SCHED_READY;
-    at_sched_set_state(s, n.name, st);
-    at_info("sched", "node %s: %s (%s)", n.name, on ? "drain" : "undrain", at_sched_state_name(st));
-    at_http_audit(r, on ? "node.drain" : "node.undrain", "ok", "admin", n.name);
+    const char *name = at_http_param(r, "name");
+    json_t *o;
+    if (at_hub_drain(s, name, on, &o)) {
+        at_http_reply_missing(r, AT_ENOENT, "node", name, NULL);
+        return;
+    }
+    at_info("sched", "node %s: %s (%s)", name, on ? "drain" : "undrain",
+            json_string_value(json_object_get(o, "status")));
+    at_http_audit(r, on ? "node.drain" : "node.undrain", "ok", "admin", name);
     struct at_engine *e = at_http_api_of(r)->engine;
     if (e)
         at_engine_sched_kick(e);
-    at_http_reply_json(r, 200,
-                       json_pack("{s:s,s:s,s:i}", "name", n.name, "status",
-                                 at_sched_state_name(st), "running", n.nresv));
-    at_sched_node_release(&n);
+    at_http_reply_json(r, 200, o);
 }
 
 static void h_drain(struct at_http_req *r)

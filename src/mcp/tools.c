@@ -21,10 +21,13 @@
 #include "base/err.h"
 #include "base/id.h"
 #include "base/log.h"
+#include "exec/admit.h"
 #include "exec/job.h"
 #include "json/json.h"
 #include "json/schema.h"
 #include "monitor/monitor.h"
+#include "sched/hub.h"
+#include "sched/sched.h"
 #include "security/access.h"
 #include "skills/skills.h"
 #include "trigger/service.h"
@@ -154,6 +157,10 @@ static int t_monitor_trace(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_triggers_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_triggers_fire(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_triggers_history(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_nodes_list(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_nodes_status(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_nodes_drain(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_schedule_explain(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
     {"atlas.registry.list", "List agents",
@@ -226,22 +233,36 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"draining\",\"in_flight\"],\"properties\":{"
      "\"draining\":{\"type\":\"boolean\"},\"in_flight\":{\"type\":\"integer\"}}}",
      t_queue_drain, NULL, 0},
-    {"atlas.nodes.list", "List nodes", "Registered compute nodes.", S_NONE, S_UNAVAILABLE_OUT, NULL,
-     "nodes (the scheduler)", 1},
-    {"atlas.nodes.status", "Node status", "A node's resource utilisation.",
+    {"atlas.nodes.list", "List nodes",
+     "The cluster's nodes (the control plane's own, `local`, and every node agent that "
+     "joined): state, resources, labels, reservations.",
+     S_NONE,
+     "{\"type\":\"object\",\"required\":[\"nodes\"],\"properties\":{\"nodes\":{\"type\":"
+     "\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"status\"]}}}}",
+     t_nodes_list, NULL, 1},
+    {"atlas.nodes.status", "Node status",
+     "A node's live state: status, jobs running, memory reserved, its last health report "
+     "(load, memory, temperature) and heartbeat age.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
      "\"string\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "nodes (the scheduler)", 1},
+     "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_status,
+     NULL, 1},
     {"atlas.nodes.drain", "Drain a node",
-     "Reschedule a node's agents and stop placing work "
-     "there.",
+     "Stop placing work on a node (queued work goes elsewhere); its running jobs finish, "
+     "then it is drained.  `drain: false` undrains.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
-     "\"string\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "nodes (the scheduler)", 0},
-    {"atlas.schedule.explain", "Explain a placement", "Why a job was placed on its node.",
-     "{\"type\":\"object\",\"required\":[\"job\"],\"properties\":{\"job\":{\"type\":"
-     "\"string\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "the scheduler", 1},
+     "\"string\"},\"drain\":{\"type\":\"boolean\",\"default\":true}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_drain,
+     NULL, 0},
+    {"atlas.schedule.explain", "Explain a placement",
+     "Every node considered for a job (or, with `agent`, a dry run), the rule that rejected "
+     "it or the score that ranked it, and the winner.",
+     "{\"type\":\"object\",\"properties\":{\"job\":{\"type\":\"string\"},\"agent\":{"
+     "\"type\":\"string\",\"description\":\"NAME[:VERSION]: explain without running\"},"
+     "\"priority\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"status\",\"nodes\"]}", t_schedule_explain, NULL,
+     1},
     {"atlas.schedule.migrate", "Migrate a job", "Move a running agent to another node.",
      "{\"type\":\"object\",\"required\":[\"job\",\"node\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"},\"node\":{\"type\":\"string\"}},\"additionalProperties\":false}",
@@ -863,6 +884,151 @@ static json_t *engine_stats(struct at_mcp *m)
 {
     return m->cfg.engine ? at_engine_stats_json(m->cfg.engine)
                          : json_pack("{s:i,s:i}", "running", 0, "queued", 0);
+}
+
+/* ---- nodes and placement (sched/hub.h) ---- */
+
+static int no_cluster(json_t **result)
+{
+    *result = at__mcp_tool_error(AT_EUNSUPPORTED,
+                                 "this daemon is not a control plane (no cluster of nodes)", 1);
+    return 0;
+}
+
+static int t_nodes_list(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)t, (void)args;
+    struct at_sched *s = at_sched_current();
+    if (!s)
+        return no_cluster(result);
+    *result = ok(at_hub_nodes_json(s, at_hub_current()));
+    return 0;
+}
+
+static int t_nodes_status(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    (void)t;
+    struct at_sched *s = at_sched_current();
+    if (!s)
+        return no_cluster(result);
+    const char *name = at_json_str(args, "node", "");
+    json_t *o = at_hub_health_json(s, at_hub_current(), name);
+    if (!o) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no node \"%.100s\"", name);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 1);
+        return 0;
+    }
+    *result = ok(o);
+    return 0;
+}
+
+static int t_nodes_drain(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    struct at_sched *s = at_sched_current();
+    if (!s)
+        return no_cluster(result);
+    const char *name = at_json_str(args, "node", "");
+    int on = !json_is_false(json_object_get(args, "drain"));
+    json_t *o;
+    if (at_hub_drain(s, name, on, &o)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no node \"%.100s\"", name);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 1);
+        return 0;
+    }
+    at_info("sched", "node %s: %s over MCP (%s)", name, on ? "drain" : "undrain",
+            json_string_value(json_object_get(o, "status")));
+    if (t->m->cfg.engine)
+        at_engine_sched_kick(t->m->cfg.engine);
+    *result = ok(o);
+    return 0;
+}
+
+static int t_schedule_explain(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    struct at_sched *s = at_sched_current();
+    if (!s)
+        return no_cluster(result);
+    const char *job = json_string_value(json_object_get(args, "job"));
+    const char *agent = json_string_value(json_object_get(args, "agent"));
+    if (!job == !agent) {
+        *result = at__mcp_tool_error(AT_EINVAL, "give one of job (a job id) or agent (a dry run)", 1);
+        return 0;
+    }
+    char ref[300];
+    int priority = (int)json_integer_value(json_object_get(args, "priority"));
+    struct at_job_rec rec;
+    int have = 0;
+    if (job) {
+        if (at_store_call(t->m->cfg.store, job_get, job, &rec)) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "no job \"%.100s\"", job);
+            *result = at__mcp_tool_error(AT_ENOENT, msg, 1);
+            return 0;
+        }
+        have = 1;
+        if (!job_visible(t, &rec)) {
+            *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 1);
+            at_job_rec_release(&rec);
+            return 0;
+        }
+        json_t *stored = json_object_get(rec.meta, "placement");
+        if (rec.state != AT_JOB_QUEUED && json_is_object(stored)) {
+            json_t *out = json_deep_copy(stored);
+            json_object_set_new(out, "job_id", json_string(rec.id));
+            json_object_set_new(out, "job_state", json_string(at_job_state_name(rec.state)));
+            json_object_set_new(out, "live", json_false());
+            *result = ok(out);
+            at_job_rec_release(&rec);
+            return 0;
+        }
+        if (rec.state != AT_JOB_QUEUED || !rec.agent) {
+            *result = at__mcp_tool_error(
+                AT_ENOENT, "the job has no placement (a chain, a remote agent, or it ended before "
+                           "dispatch)",
+                1);
+            at_job_rec_release(&rec);
+            return 0;
+        }
+        snprintf(ref, sizeof(ref), "%s%s%s", rec.agent, rec.agent_version ? ":" : "",
+                 rec.agent_version ? rec.agent_version : "");
+        priority = rec.priority;
+    } else {
+        snprintf(ref, sizeof(ref), "%s", agent);
+    }
+    struct at_reg_agent *a;
+    if (at_registry_resolve(t->m->cfg.registry, ref, &a)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "no agent \"%.300s\" is registered", ref);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 1);
+        if (have)
+            at_job_rec_release(&rec);
+        return 0;
+    }
+    struct at_sched_req q;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_admit_req(a->contract, &q, &d);
+    at_reg_agent_unref(a);
+    if (rc) {
+        *result = at__mcp_tool_error(rc, d.msg, 1);
+        if (have)
+            at_job_rec_release(&rec);
+        return 0;
+    }
+    q.priority = priority;
+    if (have)
+        snprintf(q.job_id, sizeof(q.job_id), "%s", rec.id);
+    json_t *ex = at_sched_explain(s, &q);
+    json_object_set_new(ex, "dry_run", json_boolean(!have));
+    json_object_set_new(ex, "live", json_true());
+    if (have) {
+        json_object_set_new(ex, "job_state", json_string(at_job_state_name(rec.state)));
+        at_job_rec_release(&rec);
+    }
+    *result = ok(ex);
+    return 0;
 }
 
 static int t_queue_inspect(struct tool_ctx *t, json_t *args, json_t **result)

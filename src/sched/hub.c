@@ -433,3 +433,81 @@ json_t *at_hub_local_health(void)
     json_object_set_new(o, "at", json_integer(at_wall_ms()));
     return o;
 }
+
+json_t *at_hub_node_json(struct at_hub *h, const struct at_sched_node *n)
+{
+    json_t *o = at_sched_node_to_json(n);
+    json_t *info = h ? at_hub_info(h, n->name) : NULL;
+    if (info) {
+        json_object_set(o, "address", json_object_get(info, "address"));
+        json_object_set_new(o, "local", json_false());
+        json_object_del(info, "health");
+        json_object_set_new(o, "connection", info);
+    } else {
+        json_object_set_new(o, "local", json_true());
+    }
+    return o;
+}
+
+json_t *at_hub_nodes_json(struct at_sched *s, struct at_hub *h)
+{
+    struct at_sched_cluster c;
+    at_sched_snapshot(s, &c);
+    json_t *arr = json_array();
+    for (int i = 0; i < c.nnodes; i++)
+        json_array_append_new(arr, at_hub_node_json(h, &c.nodes[i]));
+    at_sched_cluster_release(&c);
+    return json_pack("{s:o}", "nodes", arr);
+}
+
+json_t *at_hub_health_json(struct at_sched *s, struct at_hub *h, const char *name)
+{
+    struct at_sched_node n;
+    if (at_sched_get_node(s, name, &n)) {
+        at_sched_node_release(&n);
+        return NULL;
+    }
+    json_t *info = h ? at_hub_info(h, n.name) : NULL;
+    json_t *o = json_pack("{s:s,s:s,s:i}", "name", n.name, "status", at_sched_state_name(n.state),
+                          "running", n.nresv);
+    double mem = 0;
+    for (int i = 0; i < n.nresv; i++)
+        mem += n.resv[i].memory_gb;
+    json_object_set_new(o, "allocated_memory_gb", json_real(mem));
+    if (info) {
+        struct at_hub_policy hp;
+        at_hub_get_policy(h, &hp);
+        json_object_set(o, "health", json_object_get(info, "health"));
+        json_object_set_new(o, "heartbeat",
+                            json_pack("{s:O,s:f,s:O}", "last_ms_ago",
+                                      json_object_get(info, "last_heartbeat_ms_ago"),
+                                      "detection_timeout_s", hp.detection_timeout_s, "connected",
+                                      json_object_get(info, "connected")));
+        json_decref(info);
+    } else {
+        json_object_set_new(o, "health", at_hub_local_health());
+        json_object_set_new(o, "local", json_true());
+    }
+    at_sched_node_release(&n);
+    return o;
+}
+
+int at_hub_drain(struct at_sched *s, const char *name, int on, json_t **out)
+{
+    *out = NULL;
+    struct at_sched_node n;
+    if (at_sched_get_node(s, name, &n)) {
+        at_sched_node_release(&n);
+        return AT_ENOENT;
+    }
+    enum at_sched_state st = n.state;
+    if (on && st != AT_SCHED_DRAINED)
+        st = n.nresv ? AT_SCHED_DRAINING : AT_SCHED_DRAINED;
+    else if (!on && (st == AT_SCHED_DRAINING || st == AT_SCHED_DRAINED))
+        st = AT_SCHED_READY;
+    at_sched_set_state(s, n.name, st);
+    *out = json_pack("{s:s,s:s,s:i}", "name", n.name, "status", at_sched_state_name(st), "running",
+                     n.nresv);
+    at_sched_node_release(&n);
+    return 0;
+}

@@ -85,6 +85,20 @@ struct at_diag;
 int at_hub_node_from_profile(struct at_sched_node *n, const char *name, const json_t *profile,
                              struct at_diag *d);
 
+/* What GET /api/v1/nodes and the MCP node tools show (s, h: the
+ * daemon's).  at_hub_node_json: a node's profile (at_sched_node_to_json)
+ * with `local`, and for a remote node `address` and `connection`
+ * (at_hub_info less health).  at_hub_nodes_json: {nodes: [...]}.
+ * at_hub_health_json: {name, status, running, health, heartbeat?|local}
+ * of name, NULL when there is no such node.  at_hub_drain: drain (on) or
+ * undrain name: draining while jobs hold reservations there, else drained;
+ * *out {name, status, running}; AT_ENOENT.  New references. */
+json_t *at_hub_node_json(struct at_hub *h, const struct at_sched_node *n);
+struct at_sched;
+json_t *at_hub_nodes_json(struct at_sched *s, struct at_hub *h);
+json_t *at_hub_health_json(struct at_sched *s, struct at_hub *h, const char *name);
+int at_hub_drain(struct at_sched *s, const char *name, int on, json_t **out);
+
 /* This machine's health now (what a node's heartbeat carries, what
  * /api/v1/nodes/local/health shows): {load_1m, memory_total_gb,
  * memory_available_gb, memory_used_pct, temperature_c (the hottest

@@ -84,9 +84,9 @@ async function main() {
     r2.structuredContent.agents.some((a) => a.name === "echo-c"),
     "platform tool atlas.registry.list lists echo-c");
 
-  const r3 = await client.callTool({ name: "atlas.nodes.list", arguments: {} });
+  const r3 = await client.callTool({ name: "atlas.schedule.migrate", arguments: {} });
   check(r3.isError === true && /not available in this build/.test(r3.content?.[0]?.text ?? ""),
-    "atlas.nodes.list answers 'not available in this build' as a tool error");
+    "atlas.schedule.migrate answers 'not available in this build' as a tool error");
 
   // a platform tool's error result matches the tool's own outputSchema
   // (the 1.x client validates structuredContent even on isError)

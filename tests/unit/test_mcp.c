@@ -513,7 +513,7 @@ static void test_platform_tools(void **state)
     /* not built: a tool error, not a protocol error */
     handle(f, &loop,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
-           "\"name\":\"atlas.nodes.list\",\"arguments\":{}}}",
+           "\"name\":\"atlas.schedule.migrate\",\"arguments\":{}}}",
            &a);
     json_t *r = result_of(&a);
     assert_true(json_is_true(json_object_get(r, "isError")));
