@@ -27,7 +27,7 @@ static void usage_node(FILE *f)
           "       atlas node undrain NAME               take work again\n"
           "       atlas node rm NAME                    forget a remote node (drain it first)\n\n"
           "A node joins with `atlasd node --join URL --name NAME --token T` (a token of\n"
-          "role node: atlas token create NAME --role node); docs/scheduling.md.\n",
+          "role node: atlas token create --name NAME --role node); docs/scheduling.md.\n",
           f);
 }
 
@@ -144,8 +144,8 @@ static void yaml(const json_t *v, int ind)
 static void print_profile(const json_t *n)
 {
     json_t *p = json_object();
-    static const char *const order[] = {"name",   "address",   "status",       "resources",
-                                        "architecture", "devices", "labels",  "overridden",
+    static const char *const order[] = {"name",         "address",   "status",     "resources",
+                                        "architecture", "devices",   "labels",     "overridden",
                                         "reservations", "allocated", "connection", NULL};
     for (int i = 0; order[i]; i++) {
         json_t *v = json_object_get(n, order[i]);
@@ -172,7 +172,8 @@ static void print_table(const json_t *body)
         char g[64] = "-";
         if (json_array_size(gpus)) {
             json_t *g0 = json_array_get(gpus, 0);
-            snprintf(g, sizeof(g), "%zux %s", json_array_size(gpus), at_json_str(g0, "device", "?"));
+            snprintf(g, sizeof(g), "%zux %s", json_array_size(gpus),
+                     at_json_str(g0, "device", "?"));
         }
         char mem[32];
         snprintf(mem, sizeof(mem), "%.1f GB", json_number_value(json_object_get(res, "memory_gb")));
@@ -182,7 +183,7 @@ static void print_table(const json_t *body)
                at_json_str(n, "architecture", "?"),
                json_array_size(json_object_get(n, "reservations")),
                json_is_true(json_object_get(n, "local")) ? "(local)"
-                                                          : at_json_str(n, "address", "?"));
+                                                         : at_json_str(n, "address", "?"));
     }
 }
 
@@ -263,8 +264,9 @@ int cmd_node(struct cli *c, int argc, char **argv)
     }
     if (!sub || !name || !*name) {
         cli_usage_error("node", NULL, "%s",
-                        sub ? "NAME is missing" : "a subcommand is missing (describe, label, "
-                                                  "drain, undrain, rm)");
+                        sub ? "NAME is missing"
+                            : "a subcommand is missing (describe, label, "
+                              "drain, undrain, rm)");
         usage_node(stderr);
         free(rest);
         return CLI_USAGE;

@@ -29,6 +29,8 @@
 static void usage(FILE *f)
 {
     fputs("usage: atlasd [options]\n"
+          "       atlasd node --join URL --name NAME ...   (a node of a control plane: atlasd node "
+          "--help)\n"
           "\n"
           "Runs the Atlas daemon in the foreground: the registry, the job queue and the\n"
           "pools of agent processes, with the HTTP API on 127.0.0.1:7070.\n"
@@ -78,7 +80,7 @@ static void node_usage(FILE *f)
           "      --join URL        the control plane's base URL (http://127.0.0.1:7070)\n"
           "      --name NAME       this node's name in the cluster\n"
           "      --token T         a token of role node (else $ATLAS_NODE_TOKEN;\n"
-          "                        atlas token create --role node)\n"
+          "                        atlas token create --name N --role node)\n"
           "  -d, --data DIR        this node's data directory (its own store and agents)\n"
           "  -l, --listen ADDR:PORT  this node's own API (default 127.0.0.1:0, a free port)\n"
           "  -c, --config FILE     settings file (node.resources, node.labels, ...)\n"
@@ -236,7 +238,8 @@ int main(int argc, char **argv)
     struct opts o = {.drain_s = 0};
     const char *join = NULL, *node_name = NULL, *node_token = NULL;
     int node = argc > 1 && strcmp(argv[1], "node") == 0;
-    if (node) { /* atlasd node --join URL --name NAME --token T: the same daemon, for a control plane */
+    if (node) { /* atlasd node --join URL --name NAME --token T: the same daemon, for a control
+                   plane */
         argv[1] = argv[0];
         argv++;
         argc--;
@@ -264,8 +267,11 @@ int main(int argc, char **argv)
         case 'N':
         case 'T':
             if (!node) {
-                fprintf(stderr, "atlasd: --%s is an option of `atlasd node` (see atlasd node --help)\n",
-                        c == 'J' ? "join" : c == 'N' ? "name" : "token");
+                fprintf(stderr,
+                        "atlasd: --%s is an option of `atlasd node` (see atlasd node --help)\n",
+                        c == 'J'   ? "join"
+                        : c == 'N' ? "name"
+                                   : "token");
                 return 2;
             }
             if (c == 'J')

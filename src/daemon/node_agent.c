@@ -420,13 +420,13 @@ static void on_event(const char *job_id, const char *event, json_t *data, void *
         const char *text = json_string_value(json_object_get(data, "text"));
         const char *st = json_string_value(json_object_get(data, "stream"));
         if (text)
-            report(r->na, json_pack("{s:s,s:s,s:I,s:s,s:s}", "type", "log", "job_id", r->cp_id,
-                                    "dispatch", (json_int_t)r->dispatch, "stream",
-                                    st ? st : "stderr", "text", text));
+            report(r->na,
+                   json_pack("{s:s,s:s,s:I,s:s,s:s}", "type", "log", "job_id", r->cp_id, "dispatch",
+                             (json_int_t)r->dispatch, "stream", st ? st : "stderr", "text", text));
     } else if (strcmp(event, "progress") == 0 && json_is_object(data)) {
-        report(r->na, json_pack("{s:s,s:s,s:I,s:o}", "type", "progress", "job_id", r->cp_id,
-                                "dispatch", (json_int_t)r->dispatch, "progress",
-                                json_deep_copy(data)));
+        report(r->na,
+               json_pack("{s:s,s:s,s:I,s:o}", "type", "progress", "job_id", r->cp_id, "dispatch",
+                         (json_int_t)r->dispatch, "progress", json_deep_copy(data)));
     }
 }
 
@@ -560,8 +560,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int at_node_agent_start(struct at_daemon *dmn, const char *url, const char *name,
-                        const char *token, struct at_node_agent **out, struct at_diag *d)
+int at_node_agent_start(struct at_daemon *dmn, const char *url, const char *name, const char *token,
+                        struct at_node_agent **out, struct at_diag *d)
 {
     *out = NULL;
     if (!url || strncmp(url, "http", 4) != 0 || !name || !*name || !token || !*token) {

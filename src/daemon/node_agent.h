@@ -25,8 +25,8 @@ struct at_node_agent;
 /* Join the control plane at url (its base URL) as name with token, for
  * the started daemon dmn.  Returns at once (joining is retried in the
  * background until it succeeds); AT_EINVAL on bad arguments. */
-int at_node_agent_start(struct at_daemon *dmn, const char *url, const char *name,
-                        const char *token, struct at_node_agent **out, struct at_diag *d);
+int at_node_agent_start(struct at_daemon *dmn, const char *url, const char *name, const char *token,
+                        struct at_node_agent **out, struct at_diag *d);
 /* Leave: threads joined (no more assignments are taken), jobs still
  * running here are left to the daemon's stop; then at_daemon_stop; then
  * at_node_agent_free (a job's end may still be reported into it until

@@ -47,11 +47,11 @@ int at__engine_node_take(struct at_engine *e, struct at_job *j)
     const struct at_reg_agent *a = j->agent;
     const struct at_contract *c = a->contract;
     double t = c->timeout_s > 0 ? c->timeout_s : e->conf->exec.timeout_agent;
-    json_t *msg = json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s?,s:s?},s:O,s:i,s:f}", "type", "run",
-                            "job_id", j->rec.id, "dispatch", (json_int_t)j->node_dispatch, "agent",
-                            "name", c->name, "version", c->version, "dir", a->dir, "digest",
-                            a->digest, "input", j->rec.input, "priority", j->rec.priority,
-                            "timeout_s", t);
+    json_t *msg =
+        json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s?,s:s?},s:O,s:i,s:f}", "type", "run", "job_id",
+                  j->rec.id, "dispatch", (json_int_t)j->node_dispatch, "agent", "name", c->name,
+                  "version", c->version, "dir", a->dir, "digest", a->digest, "input", j->rec.input,
+                  "priority", j->rec.priority, "timeout_s", t);
     int rc = msg ? at_hub_send(h, j->sched_node, msg) : AT_EINVAL;
     json_decref(msg);
     at_info("sched", "job %s sent to node %s (dispatch %lld)", j->rec.id, j->sched_node,
@@ -260,7 +260,8 @@ static void check(struct at_loop *loop, struct at_timer *t)
         const struct at_sched_node *n = &c.nodes[i];
         int64_t quiet = at_hub_silence_ms(h, n->name);
         if (quiet >= 0) { /* a remote node */
-            int late = hp.detection_timeout_s > 0 && quiet > (int64_t)(hp.detection_timeout_s * 1000);
+            int late =
+                hp.detection_timeout_s > 0 && quiet > (int64_t)(hp.detection_timeout_s * 1000);
             if (late && n->state != AT_SCHED_UNHEALTHY) {
                 at_warn("sched", "node %s is unhealthy: no heartbeat for %.1f s", n->name,
                         (double)quiet / 1000);

@@ -126,9 +126,9 @@ static void h_labels(struct at_http_req *r)
     }
     json_decref(body);
     if (rc) {
-        at_http_reply_problem(r, rc,
-                              "the body must be {\"key\": \"value\", ...} with short keys and values",
-                              NULL, NULL);
+        at_http_reply_problem(
+            r, rc, "the body must be {\"key\": \"value\", ...} with short keys and values", NULL,
+            NULL);
     } else {
         struct at_sched_node m;
         at_sched_get_node(s, n.name, &m);
@@ -365,12 +365,14 @@ static void h_events(struct at_http_req *r)
     const char *name = at_http_param(r, "name");
     json_t *events = json_object_get(body, "events");
     if (!json_is_array(events)) {
-        at_http_reply_problem(r, AT_EINVAL, "the body must be {\"events\": [...]}", "/events", NULL);
+        at_http_reply_problem(r, AT_EINVAL, "the body must be {\"events\": [...]}", "/events",
+                              NULL);
     } else if (at_hub_heartbeat(h, name, NULL)) {
         at_http_reply_problem(r, AT_ENOENT, "no such node: register again", NULL, NULL);
     } else {
         at_engine_node_events(at_http_api_of(r)->engine, name, events);
-        at_http_reply_json(r, 200, json_pack("{s:I}", "accepted", (json_int_t)json_array_size(events)));
+        at_http_reply_json(r, 200,
+                           json_pack("{s:I}", "accepted", (json_int_t)json_array_size(events)));
     }
     json_decref(body);
 }

@@ -245,28 +245,27 @@ static const struct ptool ptools[] = {
      "(load, memory, temperature) and heartbeat age.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
      "\"string\"}},\"additionalProperties\":false}",
-     "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_status,
-     NULL, 1},
+     "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_status, NULL,
+     1},
     {"atlas.nodes.drain", "Drain a node",
      "Stop placing work on a node (queued work goes elsewhere); its running jobs finish, "
      "then it is drained.  `drain: false` undrains.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
      "\"string\"},\"drain\":{\"type\":\"boolean\",\"default\":true}},"
      "\"additionalProperties\":false}",
-     "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_drain,
-     NULL, 0},
+     "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_drain, NULL,
+     0},
     {"atlas.schedule.explain", "Explain a placement",
      "Every node considered for a job (or, with `agent`, a dry run), the rule that rejected "
      "it or the score that ranked it, and the winner.",
      "{\"type\":\"object\",\"properties\":{\"job\":{\"type\":\"string\"},\"agent\":{"
      "\"type\":\"string\",\"description\":\"NAME[:VERSION]: explain without running\"},"
      "\"priority\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
-     "{\"type\":\"object\",\"required\":[\"status\",\"nodes\"]}", t_schedule_explain, NULL,
-     1},
+     "{\"type\":\"object\",\"required\":[\"status\",\"nodes\"]}", t_schedule_explain, NULL, 1},
     {"atlas.schedule.migrate", "Migrate a job", "Move a running agent to another node.",
      "{\"type\":\"object\",\"required\":[\"job\",\"node\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"},\"node\":{\"type\":\"string\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "the scheduler", 0},
+     S_UNAVAILABLE_OUT, NULL, "migration (not built yet)", 0},
     {"atlas.monitor.metrics", "Execution metrics",
      "Counters of the engine, the store writer "
      "and the MCP surface.",
@@ -953,7 +952,8 @@ static int t_schedule_explain(struct tool_ctx *t, json_t *args, json_t **result)
     const char *job = json_string_value(json_object_get(args, "job"));
     const char *agent = json_string_value(json_object_get(args, "agent"));
     if (!job == !agent) {
-        *result = at__mcp_tool_error(AT_EINVAL, "give one of job (a job id) or agent (a dry run)", 1);
+        *result =
+            at__mcp_tool_error(AT_EINVAL, "give one of job (a job id) or agent (a dry run)", 1);
         return 0;
     }
     char ref[300];
@@ -985,8 +985,9 @@ static int t_schedule_explain(struct tool_ctx *t, json_t *args, json_t **result)
         }
         if (rec.state != AT_JOB_QUEUED || !rec.agent) {
             *result = at__mcp_tool_error(
-                AT_ENOENT, "the job has no placement (a chain, a remote agent, or it ended before "
-                           "dispatch)",
+                AT_ENOENT,
+                "the job has no placement (a chain, a remote agent, or it ended before "
+                "dispatch)",
                 1);
             at_job_rec_release(&rec);
             return 0;

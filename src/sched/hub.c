@@ -25,8 +25,8 @@ struct hnode {
     char *address;
     json_t *profile;
     json_t *health;
-    int64_t joined_ms;  /* wall */
-    int64_t seen_ns;    /* monotonic: last heartbeat or join */
+    int64_t joined_ms; /* wall */
+    int64_t seen_ns;   /* monotonic: last heartbeat or join */
     int joins;
     at_hub_sink_fn sink;
     void *sink_arg;
@@ -312,8 +312,8 @@ json_t *at_hub_info(struct at_hub *h, const char *name)
     return o;
 }
 
-void at_hub_record_discard(struct at_hub *h, const char *name, const char *job_id, long long dispatch,
-                           const char *why)
+void at_hub_record_discard(struct at_hub *h, const char *name, const char *job_id,
+                           long long dispatch, const char *why)
 {
     pthread_mutex_lock(&h->mu);
     struct hnode *n = find(h, name);
@@ -423,7 +423,8 @@ json_t *at_hub_local_health(void)
     }
     json_t *o = json_object();
     json_object_set_new(o, "load_1m", load >= 0 ? json_real(load) : json_null());
-    json_object_set_new(o, "memory_total_gb", total > 0 ? json_real(total * 1024 / 1e9) : json_null());
+    json_object_set_new(o, "memory_total_gb",
+                        total > 0 ? json_real(total * 1024 / 1e9) : json_null());
     json_object_set_new(o, "memory_available_gb",
                         avail >= 0 ? json_real(avail * 1024 / 1e9) : json_null());
     json_object_set_new(o, "memory_used_pct",

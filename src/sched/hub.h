@@ -73,8 +73,8 @@ json_t *at_hub_names(struct at_hub *h);
 json_t *at_hub_info(struct at_hub *h, const char *name);
 /* A result from name that was not taken (late, from a node declared dead,
  * of a job already final or moved): recorded for at_hub_info. */
-void at_hub_record_discard(struct at_hub *h, const char *name, const char *job_id, long long dispatch,
-                           const char *why);
+void at_hub_record_discard(struct at_hub *h, const char *name, const char *job_id,
+                           long long dispatch, const char *why);
 
 /* The scheduler's node n (initialised by the call) from a node's profile
  * as at_sched_node_to_json writes it (resources, architecture, devices,
