@@ -690,6 +690,9 @@ int at_engine_new(const struct at_engine_cfg *cfg, struct at_engine **out)
     e->sched = at_sched_current();
     at_timer_init(&e->t_sched);
     at_timer_init(&e->t_nodes);
+    /* dispatch numbers never repeat across restarts: a node's late result
+     * from before a restart cannot match a new dispatch of the same job */
+    e->node_seq = (long long)at_wall_ms() * 1000;
     copy_base_env(e);
     rc = at__remote_init(e);
     if (rc) {
