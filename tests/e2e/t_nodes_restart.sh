@@ -1,5 +1,5 @@
 #!/bin/bash
-# A control-plane restart while a node runs jobs (docs/scheduling.md
+# A control-plane restart (kill -9) while a node runs jobs (docs/scheduling.md
 # "Failure"): the node joins again by itself; recovery re-queues the
 # idempotent job (it runs again, once) and fails the other with
 # daemon-restart; the node's results of the runs from before the restart
@@ -26,7 +26,7 @@ b=$(atlas run slow8 --async --input '{"ms": 2500}')
 wait_job_on "$a" r1 running
 wait_job_on "$b" r1 running
 wait_node_running r1 2
-stop_daemon
+kill9_daemon # (a graceful stop is the same for these jobs: they stay `running` for recovery)
 start_daemon --config "$T/config.yaml" --listen "127.0.0.1:$PORT"
 wait_node r1 ready
 pass "the node joined the restarted control plane by itself"
