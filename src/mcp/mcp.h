@@ -36,6 +36,7 @@ struct at_mcp;
 struct at_monitor;
 struct at_trigger_svc;
 struct at_skills;
+struct at_approvals;
 
 struct at_mcp_cfg {
     const struct at_config *config; /* borrowed; outlives the server */
@@ -46,6 +47,7 @@ struct at_mcp_cfg {
     struct at_monitor *monitor;      /* traces; NULL: atlas.monitor.trace is unavailable */
     struct at_trigger_svc *triggers; /* NULL: atlas.triggers.* are unavailable */
     struct at_skills *skills;        /* NULL: atlas.skills.* are unavailable */
+    struct at_approvals *approvals;  /* NULL: atlas.approvals.* are unavailable */
     const char *data_dir;
     int64_t started_ms;
     size_t max_sessions;     /* 0: 1024 */
