@@ -326,6 +326,14 @@ int at_http_approvals_gate(struct at_http_req *r, const char *action, const char
     }
     struct at_diag d;
     at_diag_clear(&d);
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(payload, tmp, key, v)
+    {
+        if (json_is_null(v))
+            json_object_del(payload, key); /* an absent optional member */
+    }
     const char *path = at_json_str(payload, "path", NULL);
     if (path && !json_object_get(payload, "digest")) {
         char dg[AT_DIGEST_MAX];

@@ -240,8 +240,9 @@ static int maybe_expire(struct at_approvals *a, json_t *doc)
 {
     if (strcmp(at_json_str(doc, "state", ""), "pending") != 0)
         return 0;
-    int64_t exp = at_json_int(doc, "expires_ms", 0);
-    if (!exp || at_wall_ms() < exp)
+    /* the ttl in force now (approvals.ttl_s), from the filing time */
+    int64_t exp = at_json_int(doc, "created_ms", 0) + a->ttl_ms;
+    if (at_wall_ms() < exp)
         return 0;
     history(doc, "expired", NULL, "not decided in time (approvals.ttl_s)");
     persist(a, doc);
@@ -354,11 +355,10 @@ int at_approvals_propose(struct at_approvals *a, const json_t *filing,
     char ts[40];
     at_time_iso8601(now, ts, sizeof(ts));
     json_t *doc = json_pack(
-        "{s:s,s:s,s:s,s:s?,s:O,s:O?,s:s,s:s,s:s?,s:s,s:I,s:I}", "id", id, "kind", kind, "title",
+        "{s:s,s:s,s:s,s:s?,s:O,s:O?,s:s,s:s,s:s?,s:s,s:I}", "id", id, "kind", kind, "title",
         at_json_str(filing, "title", ""), "reason", at_json_str(filing, "reason", NULL), "payload",
-        payload, "evidence", json_object_get(filing, "evidence"), "hash", hash, "proposer",
-        by->name, "proposer_root", by->root, "created_at", ts, "created_ms", (json_int_t)now,
-        "expires_ms", (json_int_t)(now + a->ttl_ms));
+        payload, "evidence", json_is_object(json_object_get(filing, "evidence")) ? json_object_get(filing, "evidence") : NULL, "hash", hash, "proposer",
+        by->name, "proposer_root", by->root, "created_at", ts, "created_ms", (json_int_t)now);
     json_object_set_new(doc, "executable",
                         json_boolean(at_proposal_kind_executable(at_proposal_kind_parse(kind))));
     pthread_mutex_lock(&a->mu);

@@ -9,6 +9,7 @@
 #include "json/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const kind_names[AT_PROP_NKINDS] = {
@@ -69,6 +70,8 @@ static int check_members(const json_t *obj, const char *where, const struct memb
         snprintf(ptr, sizeof(ptr), "%s/%s", where, key);
         if (i == n)
             return bad(d, AT_ESCHEMA, ptr, "unknown member \"%s\"", key);
+        if (json_is_null(v) && !m[i].required && m[i].type != T_ANY)
+            continue; /* null: an absent optional member */
         const char *s = json_string_value(v);
         switch (m[i].type) {
         case T_STR:
@@ -99,7 +102,8 @@ static int check_members(const json_t *obj, const char *where, const struct memb
         }
     }
     for (size_t i = 0; i < n; i++) {
-        if (m[i].required && !json_object_get(obj, m[i].name)) {
+        const json_t *mv = json_object_get(obj, m[i].name);
+        if (m[i].required && (!mv || (json_is_null(mv) && m[i].type != T_ANY))) {
             snprintf(ptr, sizeof(ptr), "%s/%s", where, m[i].name);
             return bad(d, AT_ESCHEMA, ptr, "%s is required", m[i].name);
         }
@@ -190,6 +194,8 @@ int at_proposal_validate_filing(const json_t *filing, struct at_diag *d)
     if ((rc = at_proposal_validate(kind, json_object_get(filing, "payload"), d)))
         return rc;
     const json_t *ev = json_object_get(filing, "evidence");
+    if (json_is_null(ev))
+        ev = NULL;
     if (ev && (rc = check_members(ev, "/evidence", evidence_members, N(evidence_members), d)))
         return rc;
     const json_t *score = json_object_get(json_object_get(ev, "auditor"), "score");
