@@ -28,6 +28,7 @@
 #include "security/access.h"
 #include "skills/skills.h"
 #include "supervisor/approvals.h"
+#include "supervisor/plan.h"
 #include "trigger/service.h"
 #include "trigger/trigger.h"
 
@@ -159,6 +160,7 @@ static int t_approvals_propose(struct tool_ctx *t, json_t *args, json_t **result
 static int t_approvals_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_get(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_decide(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
     {"atlas.registry.list", "List agents",
@@ -341,6 +343,14 @@ static const struct ptool ptools[] = {
      "\"reject\",\"modify\"]},\"hash\":{\"type\":\"string\"},\"why\":{\"type\":\"string\"},"
      "\"payload\":{\"type\":\"object\"}},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"id\",\"state\"]}", t_approvals_decide, NULL, 0},
+    {"atlas.supervisor.plan", "Check a plan",
+     "Validate a supervisor's plan (the planning model's text) against the plan schema and the "
+     "run's scope (docs/supervisor.md \"Plans\"); a job's scope is its own input's `scope`, "
+     "never one it passes.",
+     "{\"type\":\"object\",\"required\":[\"text\"],\"properties\":{\"text\":{\"type\":"
+     "\"string\"},\"scope\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"plan\"]}", t_supervisor_plan, NULL, 1},
 };
 
 #define NPTOOLS (sizeof(ptools) / sizeof(ptools[0]))
@@ -942,6 +952,37 @@ static int t_approvals_decide(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
+static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    json_t *scope = NULL;
+    if (t->c->has_token) {
+        /* the scope the person gave the run (the job's input), not the job's say */
+        struct at_job_rec rec;
+        if (at_store_call(t->m->cfg.store, job_get, t->c->tok.job_id, &rec) == 0) {
+            json_t *sc = json_object_get(rec.input, "scope");
+            scope = json_is_array(sc) ? json_deep_copy(sc) : NULL;
+            at_job_rec_release(&rec);
+        }
+    } else {
+        scope = json_incref(json_object_get(args, "scope"));
+    }
+    const char *text = at_json_str(args, "text", "");
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *plan = NULL;
+    int rc = at_plan_parse(text, strlen(text), scope, &plan, &d);
+    json_decref(scope);
+    if (rc) {
+        char msg[1700];
+        snprintf(msg, sizeof(msg), "%s%s%s", d.pointer[0] ? d.pointer : "", d.pointer[0] ? ": " : "",
+                 d.msg);
+        *result = at__mcp_tool_error(rc, msg, 1);
+        return 0;
+    }
+    *result = ok(json_pack("{s:o}", "plan", plan));
+    return 0;
+}
+
 /* Agents may look at and cancel jobs of their own tree only. */
 static int job_visible(const struct tool_ctx *t, const struct at_job_rec *rec)
 {
@@ -1240,8 +1281,9 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         int skills = strncmp(p->name, "atlas.skills.", 13) == 0;
         /* any job may file proposals and read its own tree's (a capability
          * gap is reported, never granted by the job itself) */
-        int filing = strncmp(p->name, "atlas.approvals.", 16) == 0 &&
-                     strcmp(p->name, "atlas.approvals.decide") != 0;
+        int filing = (strncmp(p->name, "atlas.approvals.", 16) == 0 &&
+                      strcmp(p->name, "atlas.approvals.decide") != 0) ||
+                     strcmp(p->name, "atlas.supervisor.plan") == 0;
         int allowed =
             at__mcp_platform_allowed(c) || ((spawn || skills || filing) && c->has_token);
         if (!allowed) {
