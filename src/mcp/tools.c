@@ -324,7 +324,7 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"id\",\"hash\",\"state\"]}", t_approvals_propose, NULL,
      0},
     {"atlas.approvals.list", "List proposals",
-     "Proposals, newest first (a job sees those of its own job tree only).",
+     "Proposals, newest first (a job sees only those it filed).",
      "{\"type\":\"object\",\"properties\":{\"state\":{\"type\":\"string\"}},"
      "\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"approvals\"],\"properties\":{\"approvals\":{"
@@ -773,7 +773,7 @@ static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result)
         int visible = job_visible(t, &rec);
         at_job_rec_release(&rec);
         if (!visible) {
-            *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 1);
+            *result = at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 1);
             return 0;
         }
     }
@@ -896,8 +896,10 @@ static int t_approvals_list(struct tool_ctx *t, json_t *args, json_t **result)
 {
     if (!t->m->cfg.approvals)
         return no_approvals(result);
+    char buf[AT_ID_MAX + 8];
+    struct at_ap_actor by = mcp_actor(t, buf, sizeof(buf));
     json_t *list = at_approvals_list(t->m->cfg.approvals, at_json_str(args, "state", NULL),
-                                     t->c->has_token ? t->c->tok.root_id : NULL);
+                                     t->c->has_token ? by.name : NULL);
     *result = ok(json_pack("{s:o}", "approvals", list));
     return 0;
 }
@@ -907,10 +909,11 @@ static int t_approvals_get(struct tool_ctx *t, json_t *args, json_t **result)
     if (!t->m->cfg.approvals)
         return no_approvals(result);
     json_t *out = NULL;
+    char buf[AT_ID_MAX + 8];
     const char *id = at_json_str(args, "id", "");
     if (at_approvals_get(t->m->cfg.approvals, id, &out) ||
         (t->c->has_token &&
-         strcmp(at_json_str(out, "proposer_root", ""), t->c->tok.root_id) != 0)) {
+         strcmp(at_json_str(out, "proposer", ""), mcp_actor(t, buf, sizeof(buf)).name) != 0)) {
         json_decref(out);
         char msg[200];
         snprintf(msg, sizeof(msg), "no proposal \"%.100s\"", id);
@@ -983,13 +986,30 @@ static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
-/* Agents may look at and cancel jobs of their own tree only. */
+/* Agents may look at and cancel their own job and the jobs it started
+ * (directly or below), never a sibling's or an ancestor's: workers of one
+ * supervisor cannot see each other (docs/supervisor.md "Trust boundary"). */
 static int job_visible(const struct tool_ctx *t, const struct at_job_rec *rec)
 {
     if (!t->c->has_token)
         return 1;
     const char *root = rec->root_id ? rec->root_id : rec->id;
-    return strcmp(root, t->c->tok.root_id) == 0;
+    if (strcmp(root, t->c->tok.root_id) != 0)
+        return 0;
+    if (!strcmp(rec->id, t->c->tok.job_id))
+        return 1;
+    char cur[AT_ID_MAX];
+    snprintf(cur, sizeof(cur), "%s", rec->parent_id ? rec->parent_id : "");
+    for (int depth = 0; cur[0] && depth < 64; depth++) {
+        if (!strcmp(cur, t->c->tok.job_id))
+            return 1;
+        struct at_job_rec up;
+        if (at_store_call(t->m->cfg.store, job_get, cur, &up))
+            return 0;
+        snprintf(cur, sizeof(cur), "%s", up.parent_id ? up.parent_id : "");
+        at_job_rec_release(&up);
+    }
+    return 0;
 }
 
 static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result)
@@ -1003,7 +1023,7 @@ static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result)
         return 0;
     }
     if (!job_visible(t, &rec)) {
-        *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 0);
+        *result = at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 0);
     } else {
         *result = ok(at_job_rec_to_json(&rec));
     }
@@ -1022,7 +1042,7 @@ static int t_exec_cancel(struct tool_ctx *t, json_t *args, json_t **result)
         return 0;
     }
     if (!job_visible(t, &rec)) {
-        *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 0);
+        *result = at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 0);
     } else if (at_job_state_final(rec.state)) {
         char msg[200];
         snprintf(msg, sizeof(msg), "job %s is already %s", rec.id, at_job_state_name(rec.state));

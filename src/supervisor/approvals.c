@@ -439,7 +439,7 @@ int at_approvals_get(struct at_approvals *a, const char *id, json_t **out)
     return doc ? 0 : AT_ENOENT;
 }
 
-json_t *at_approvals_list(struct at_approvals *a, const char *state, const char *root)
+json_t *at_approvals_list(struct at_approvals *a, const char *state, const char *proposer)
 {
     json_t *list = json_array();
     pthread_mutex_lock(&a->mu);
@@ -448,7 +448,7 @@ json_t *at_approvals_list(struct at_approvals *a, const char *state, const char 
         maybe_expire(a, doc);
         if (state && strcmp(at_json_str(doc, "state", ""), state) != 0)
             continue;
-        if (root && strcmp(at_json_str(doc, "proposer_root", ""), root) != 0)
+        if (proposer && strcmp(at_json_str(doc, "proposer", ""), proposer) != 0)
             continue;
         json_t *c = json_deep_copy(doc);
         json_object_del(c, "package");

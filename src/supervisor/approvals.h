@@ -115,9 +115,9 @@ int at_approvals_amend(struct at_approvals *a, const char *id, const json_t *pay
                        const struct at_ap_actor *by, json_t **out, struct at_diag *d);
 /* One proposal (a copy, with "package_verified"), AT_ENOENT. */
 int at_approvals_get(struct at_approvals *a, const char *id, json_t **out);
-/* Proposals, newest first; state NULL: any; root non-NULL: only those
- * filed by jobs of that tree. */
-json_t *at_approvals_list(struct at_approvals *a, const char *state, const char *root);
+/* Proposals, newest first (without packages and history); state NULL:
+ * any; proposer non-NULL: only those it filed. */
+json_t *at_approvals_list(struct at_approvals *a, const char *state, const char *proposer);
 
 struct at_decision {
     const char *id;
