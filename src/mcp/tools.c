@@ -959,13 +959,14 @@ static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
 {
     json_t *scope = NULL;
     if (t->c->has_token) {
-        /* the scope the person gave the run (the job's input), not the job's say */
-        struct at_job_rec rec;
-        if (at_store_call(t->m->cfg.store, job_get, t->c->tok.job_id, &rec) == 0) {
-            json_t *sc = json_object_get(rec.input, "scope");
-            scope = json_is_array(sc) ? json_deep_copy(sc) : NULL;
-            at_job_rec_release(&rec);
+        /* the scope the person gave the run (the job's input, kept with its
+         * token), not the job's say */
+        if (t->c->tok.scope[0] == '!') {
+            *result = at__mcp_tool_error(AT_E2BIG, "the run's scope is too long to check", 1);
+            return 0;
         }
+        if (t->c->tok.scope[0])
+            scope = json_loads(t->c->tok.scope, 0, NULL);
     } else {
         scope = json_incref(json_object_get(args, "scope"));
     }
