@@ -52,6 +52,7 @@ agent:
   name: "probe"
   version: "1.0.0"
   description: "Tries what a worker's token may not do"
+  requires: {platform_tools: true}
   input: {schema: {type: object}}
   output: {schema: {type: object}}
 YAML
@@ -84,7 +85,14 @@ class Probe(AgentBase):
                 r = await context.call_tool(name, args)
                 out[name] = "allowed" if name != "atlas.approvals.list" else len(r["approvals"])
             except AtlasError as e:
-                out[name] = e.code
+                out[name] = e.code if e.code != "tool-error" else str(e)
+        me = await context.call_tool("atlas.exec.status", {"job": context.job_id})
+        out["own"] = me["state"]
+        try:
+            await context.call_tool("atlas.exec.status", {"job": me["parent"]})
+            out["parent"] = "allowed"
+        except AtlasError as e:
+            out["parent"] = str(e)
         return out
 PY
 atlas register --path "$T/writer" >/dev/null
@@ -148,9 +156,11 @@ cat >"$T/fake.port.plan" <<JSON
            {"id": "w", "worker": "writer", "input": {"text": "x"}}]}
 JSON
 run_rc rc atlas supervise "probe" --json
-probe=$(j '[t["output"] for t in d["output"]["tasks"] if t["id"] == "p"][0]' <"$T/out")
-expect_eq "a worker may not register an agent (403)" "$(echo "$probe" | sed "s/'/\"/g" | j 'd["register"]')" 403
-expect_eq "a worker may not decide a proposal" "$(echo "$probe" | sed "s/'/\"/g" | j 'd["atlas.approvals.decide"]')" "permission-denied"
-expect_eq "a worker may not see another tree's job" "$(echo "$probe" | sed "s/'/\"/g" | j 'd["atlas.exec.status"]')" "permission-denied"
-expect_eq "a worker sees no proposal it did not file" "$(echo "$probe" | sed "s/'/\"/g" | j 'd["atlas.approvals.list"]')" 0
+probe=$(j 'json.dumps([t for t in d["output"]["tasks"] if t["id"] == "p"][0].get("output"))' <"$T/out")
+expect_eq "a worker may not register an agent (403)" "$(echo "$probe" | j 'd["register"]')" 403
+expect_eq "a worker may not decide a proposal" "$(echo "$probe" | j 'd["atlas.approvals.decide"]')" "permission-denied"
+expect_contains "a worker may not see another tree's job" "$(echo "$probe" | j 'd["atlas.exec.status"]')" "neither this job nor one it started"
+expect_eq "a worker sees its own job" "$(echo "$probe" | j 'd["own"]')" "running"
+expect_contains "but not its supervisor's (nor so a sibling's)" "$(echo "$probe" | j 'd["parent"]')" "neither this job nor one it started"
+expect_eq "a worker sees no proposal it did not file" "$(echo "$probe" | j 'd["atlas.approvals.list"]')" 0
 finish
