@@ -67,7 +67,7 @@ static int ap_ls(struct cli *c, const char *state)
         printf("no proposals%s%s\n", state ? " in state " : "", state ? state : "");
     } else {
         static const struct cli_col cols[] = {
-            {"ID", CLI_LEFT, 0},       {"KIND", CLI_LEFT, 0},  {"STATE", CLI_LEFT, 0},
+            {"ID", CLI_LEFT, 0},       {"KIND", CLI_LEFT, 0},   {"STATE", CLI_LEFT, 0},
             {"PROPOSER", CLI_LEFT, 0}, {"TITLE", CLI_LEFT, 60}, {"CREATED", CLI_LEFT, 0},
         };
         struct cli_table t;
@@ -123,8 +123,7 @@ static void render(const json_t *p)
     printf("proposal:   %s\n", at_json_str(p, "id", ""));
     printf("title:      %s\n", at_json_str(p, "title", ""));
     printf("kind:       %s%s\n", at_json_str(p, "kind", ""),
-           json_is_false(json_object_get(p, "executable")) ? " (Atlas cannot execute it yet)"
-                                                            : "");
+           json_is_false(json_object_get(p, "executable")) ? " (Atlas cannot execute it yet)" : "");
     printf("state:      %s\n", at_json_str(p, "state", ""));
     printf("proposer:   %s\n", at_json_str(p, "proposer", ""));
     printf("filed:      %s\n", at_json_str(p, "created_at", ""));
@@ -173,10 +172,10 @@ static void render(const json_t *p)
         printf("history:\n");
         size_t i;
         json_t *v;
-        json_array_foreach(h, i, v) printf("    %s  %-10s %s%s%s\n", at_json_str(v, "at", ""),
-                                           at_json_str(v, "state", ""), at_json_str(v, "by", ""),
-                                           json_object_get(v, "why") ? ": " : "",
-                                           at_json_str(v, "why", ""));
+        json_array_foreach(h, i, v)
+            printf("    %s  %-10s %s%s%s\n", at_json_str(v, "at", ""), at_json_str(v, "state", ""),
+                   at_json_str(v, "by", ""), json_object_get(v, "why") ? ": " : "",
+                   at_json_str(v, "why", ""));
     }
 }
 
@@ -199,7 +198,7 @@ static int ap_show(struct cli *c, const char *id)
 static int ap_decide(struct cli *c, const char *action, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"hash", required_argument, NULL, 'H'}, {"why", required_argument, NULL, 'w'},
+        {"hash", required_argument, NULL, 'H'},    {"why", required_argument, NULL, 'w'},
         {"payload", required_argument, NULL, 'p'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
@@ -256,8 +255,8 @@ static int ap_decide(struct cli *c, const char *action, int argc, char **argv)
         }
         snprintf(seen, sizeof(seen), "%s", at_json_str(r.body, "hash", ""));
         if (!c->json && !c->quiet)
-            fprintf(stderr, "%s %s \"%s\" (%s, %s)\n", action, id,
-                    at_json_str(r.body, "title", ""), at_json_str(r.body, "kind", ""), seen);
+            fprintf(stderr, "%s %s \"%s\" (%s, %s)\n", action, id, at_json_str(r.body, "title", ""),
+                    at_json_str(r.body, "kind", ""), seen);
         cli_resp_release(&r);
         hash = seen;
     }

@@ -139,7 +139,8 @@ int cmd_register(struct cli *c, int argc, char **argv)
             cli_print_json(stdout, r.body);
         else
             printf("pending approval: proposal %s (atlas approvals show %s)\n",
-                   at_json_str(r.body, "proposal_id", "?"), at_json_str(r.body, "proposal_id", "?"));
+                   at_json_str(r.body, "proposal_id", "?"),
+                   at_json_str(r.body, "proposal_id", "?"));
         cli_resp_release(&r);
         return CLI_OK;
     }

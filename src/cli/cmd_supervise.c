@@ -76,7 +76,7 @@ static void draw(struct sup *s)
     if (s->drawn)
         printf("\033[%dA\033[J", s->drawn);
     static const struct cli_col cols[] = {
-        {"TASK", CLI_LEFT, 0},    {"WORKER", CLI_LEFT, 0}, {"STATE", CLI_LEFT, 0},
+        {"TASK", CLI_LEFT, 0},     {"WORKER", CLI_LEFT, 0}, {"STATE", CLI_LEFT, 0},
         {"ATTEMPT", CLI_RIGHT, 0}, {"NOTE", CLI_LEFT, 60},
     };
     struct cli_table t;
@@ -226,11 +226,8 @@ static void report(struct cli *c, const json_t *job)
     const json_t *tasks = json_object_get(out, "tasks");
     if (json_array_size(tasks)) {
         static const struct cli_col cols[] = {
-            {"TASK", CLI_LEFT, 0},
-            {"WORKER", CLI_LEFT, 0},
-            {"VERDICT", CLI_LEFT, 0},
-            {"ATTEMPTS", CLI_RIGHT, 0},
-            {"REASONS", CLI_LEFT, 60},
+            {"TASK", CLI_LEFT, 0},      {"WORKER", CLI_LEFT, 0},   {"VERDICT", CLI_LEFT, 0},
+            {"ATTEMPTS", CLI_RIGHT, 0}, {"REASONS", CLI_LEFT, 60},
         };
         struct cli_table t;
         cli_table_init(&t, cols, 5);
@@ -242,14 +239,15 @@ static void report(struct cli *c, const json_t *job)
             cli_table_cell(&t, "%s", at_json_str(v, "id", ""));
             cli_table_cell(&t, "%s", at_json_str(v, "worker", ""));
             cli_table_cell(&t, "%s", at_json_str(v, "verdict", ""));
-            cli_table_cell(&t, "%lld", (long long)json_integer_value(json_object_get(v, "attempts")));
+            cli_table_cell(&t, "%lld",
+                           (long long)json_integer_value(json_object_get(v, "attempts")));
             const json_t *vs = json_object_get(v, "verdicts");
             const json_t *last = json_array_get(vs, json_array_size(vs) - 1);
-            cli_table_cell(&t, "%s",
-                           json_string_value(json_array_get(json_object_get(last, "reasons"), 0))
-                               ? json_string_value(
-                                     json_array_get(json_object_get(last, "reasons"), 0))
-                               : "");
+            cli_table_cell(
+                &t, "%s",
+                json_string_value(json_array_get(json_object_get(last, "reasons"), 0))
+                    ? json_string_value(json_array_get(json_object_get(last, "reasons"), 0))
+                    : "");
         }
         cli_table_print(&t, stdout);
         cli_table_release(&t);
@@ -278,10 +276,14 @@ static void report(struct cli *c, const json_t *job)
 int cmd_supervise(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"context", required_argument, NULL, 'C'}, {"scope", required_argument, NULL, 's'},
-        {"workers", required_argument, NULL, 'w'}, {"model", required_argument, NULL, 'm'},
-        {"revisions", required_argument, NULL, 'k'}, {"agent", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+        {"context", required_argument, NULL, 'C'},
+        {"scope", required_argument, NULL, 's'},
+        {"workers", required_argument, NULL, 'w'},
+        {"model", required_argument, NULL, 'm'},
+        {"revisions", required_argument, NULL, 'k'},
+        {"agent", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *ctxdir = NULL, *scope = NULL, *model = NULL, *agent = "supervisor";

@@ -185,7 +185,8 @@ static void h_register(struct at_http_req *r)
     json_t *trust = NULL;
     if (path || remote) {
         /* approvals.require (docs/supervisor.md): a proposal instead */
-        const char *gate = at_approvals_required(api->approvals, "agent_register") ? "agent_register"
+        const char *gate = at_approvals_required(api->approvals, "agent_register")
+                               ? "agent_register"
                            : at_approvals_required(api->approvals, "register_untrusted") &&
                                    untrusted(api, path, artifact)
                                ? "register_untrusted"
@@ -201,7 +202,8 @@ static void h_register(struct at_http_req *r)
         if (gate) {
             char title[600];
             snprintf(title, sizeof(title), "register the agent in %.200s", path);
-            json_t *payload = json_pack("{s:s,s:s?,s:b}", "path", path, "name", name, "force", force);
+            json_t *payload =
+                json_pack("{s:s,s:s?,s:b}", "path", path, "name", name, "force", force);
             json_t *ev = json_pack("{s:{s:s,s:b}}", "impact", "action", "register an agent",
                                    "trusted", !untrusted(api, path, artifact));
             at_http_approvals_gate(r, gate, "new_agent", title, payload, ev);

@@ -108,8 +108,9 @@ static void h_amend(struct at_http_req *r)
     struct at_ap_actor by = actor_of(r);
     json_t *out = NULL;
     const json_t *payload = json_object_get(body, "payload");
-    int rc = payload ? at_approvals_amend(aps(r), at_http_param(r, "id"), payload, &by, &out, &d)
-                     : at_diag_set(&d, AT_EINVAL, NULL, 0, 0, "%s", "the body is {\"payload\": {...}}");
+    int rc = payload
+                 ? at_approvals_amend(aps(r), at_http_param(r, "id"), payload, &by, &out, &d)
+                 : at_diag_set(&d, AT_EINVAL, NULL, 0, 0, "%s", "the body is {\"payload\": {...}}");
     json_decref(body);
     if (rc)
         at_http_reply_diag(r, &d);
@@ -198,9 +199,8 @@ static void h_batch(struct at_http_req *r)
             json_array_append_new(results, json_pack("{s:s,s:s,s:s}", "id", dec.id, "error",
                                                      at_err_slug(rc), "message", d.msg));
         } else {
-            json_array_append_new(results,
-                                  json_pack("{s:s,s:s}", "id", dec.id, "state",
-                                            at_json_str(out, "state", "?")));
+            json_array_append_new(results, json_pack("{s:s,s:s}", "id", dec.id, "state",
+                                                     at_json_str(out, "state", "?")));
             json_decref(out);
         }
     }
@@ -220,11 +220,11 @@ struct ap_sse {
 static void ap_sse_event(void *arg, const char *event, const json_t *doc)
 {
     struct ap_sse *c = arg;
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", at_json_str(doc, "id", ""), "kind",
-                          at_json_str(doc, "kind", ""), "state", at_json_str(doc, "state", ""),
-                          "hash", at_json_str(doc, "hash", ""), "title",
-                          at_json_str(doc, "title", ""), "proposer",
-                          at_json_str(doc, "proposer", ""));
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", at_json_str(doc, "id", ""), "kind",
+                  at_json_str(doc, "kind", ""), "state", at_json_str(doc, "state", ""), "hash",
+                  at_json_str(doc, "hash", ""), "title", at_json_str(doc, "title", ""), "proposer",
+                  at_json_str(doc, "proposer", ""));
     char *text = at_json_dumps(j);
     json_decref(j);
     char id[32];
@@ -360,8 +360,8 @@ int at_http_approvals_gate(struct at_http_req *r, const char *action, const char
     snprintf(loc, sizeof(loc), AT_HTTP_API "/approvals/%s", at_json_str(out, "id", ""));
     at_http_add_header(r, "Location", loc);
     char msg[300];
-    snprintf(msg, sizeof(msg), "%s needs approval (approvals.require): proposal %s is pending", action,
-             at_json_str(out, "id", ""));
+    snprintf(msg, sizeof(msg), "%s needs approval (approvals.require): proposal %s is pending",
+             action, at_json_str(out, "id", ""));
     at_http_reply_json(r, 202,
                        json_pack("{s:s,s:s,s:s,s:s,s:o}", "status", "pending_approval", "message",
                                  msg, "proposal_id", at_json_str(out, "id", ""), "hash",
@@ -377,8 +377,8 @@ static const struct at_http_route routes[] = {
      NULL},
     {"GET", AT_HTTP_API "/approvals/{id}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/approvals/{id}/amend", h_amend, AT_HTTP_NEED_RUN, 0, 0, NULL},
-    {"POST", AT_HTTP_API "/approvals/{id}/approve", h_approve, AT_HTTP_NEED_ADMIN,
-     AT_HTTP_BLOCKING, 0, NULL},
+    {"POST", AT_HTTP_API "/approvals/{id}/approve", h_approve, AT_HTTP_NEED_ADMIN, AT_HTTP_BLOCKING,
+     0, NULL},
     {"POST", AT_HTTP_API "/approvals/{id}/reject", h_reject, AT_HTTP_NEED_ADMIN, AT_HTTP_BLOCKING,
      0, NULL},
     {"POST", AT_HTTP_API "/approvals/{id}/modify", h_modify, AT_HTTP_NEED_ADMIN, AT_HTTP_BLOCKING,

@@ -71,9 +71,9 @@ static void h_register(struct at_http_req *r)
     if (at_approvals_required(api->approvals, "skill_install")) {
         json_t *def = json_deep_copy(body);
         json_object_del(def, "force");
-        json_t *payload =
-            path ? json_pack("{s:s,s:s?}", "path", path, "version", at_json_str(body, "version", NULL))
-                 : json_pack("{s:o}", "definition", def);
+        json_t *payload = path ? json_pack("{s:s,s:s?}", "path", path, "version",
+                                           at_json_str(body, "version", NULL))
+                               : json_pack("{s:o}", "definition", def);
         if (path)
             json_decref(def);
         char title[400];

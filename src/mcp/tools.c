@@ -773,7 +773,8 @@ static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result)
         int visible = job_visible(t, &rec);
         at_job_rec_release(&rec);
         if (!visible) {
-            *result = at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 1);
+            *result =
+                at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 1);
             return 0;
         }
     }
@@ -978,8 +979,8 @@ static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
     json_decref(scope);
     if (rc) {
         char msg[1700];
-        snprintf(msg, sizeof(msg), "%s%s%s", d.pointer[0] ? d.pointer : "", d.pointer[0] ? ": " : "",
-                 d.msg);
+        snprintf(msg, sizeof(msg), "%s%s%s", d.pointer[0] ? d.pointer : "",
+                 d.pointer[0] ? ": " : "", d.msg);
         *result = at__mcp_tool_error(rc, msg, 1);
         return 0;
     }
@@ -1305,8 +1306,7 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         int filing = (strncmp(p->name, "atlas.approvals.", 16) == 0 &&
                       strcmp(p->name, "atlas.approvals.decide") != 0) ||
                      strcmp(p->name, "atlas.supervisor.plan") == 0;
-        int allowed =
-            at__mcp_platform_allowed(c) || ((spawn || skills || filing) && c->has_token);
+        int allowed = at__mcp_platform_allowed(c) || ((spawn || skills || filing) && c->has_token);
         if (!allowed) {
             char msg[400];
             if (c->has_token)

@@ -186,8 +186,8 @@ static void history(json_t *doc, const char *state, const char *by, const char *
         h = json_array();
         json_object_set_new(doc, "history", h);
     }
-    json_array_append_new(h, json_pack("{s:s,s:s,s:s?,s:s?}", "state", state, "at", ts, "by", by,
-                                       "why", why));
+    json_array_append_new(
+        h, json_pack("{s:s,s:s,s:s?,s:s?}", "state", state, "at", ts, "by", by, "why", why));
     json_object_set_new(doc, "state", json_string(state));
 }
 
@@ -210,11 +210,11 @@ static void audit(struct at_approvals *a, const char *event, const struct at_ap_
                               .source = "approvals",
                               .detail = detail};
     at_audit_record(a->audit, &ev);
-    json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "type", event, "proposal",
-                             at_json_str(doc, "id", ""), "kind", at_json_str(doc, "kind", ""),
-                             "hash", at_json_str(doc, "hash", ""), "state",
-                             at_json_str(doc, "state", ""), "by", by ? by->name : "atlasd", "why",
-                             why, "outcome", outcome);
+    json_t *data =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "type", event, "proposal",
+                  at_json_str(doc, "id", ""), "kind", at_json_str(doc, "kind", ""), "hash",
+                  at_json_str(doc, "hash", ""), "state", at_json_str(doc, "state", ""), "by",
+                  by ? by->name : "atlasd", "why", why, "outcome", outcome);
     struct at_audit_rec sem = {.event = event,
                                .actor = ev.actor,
                                .role = ev.role,
@@ -261,13 +261,13 @@ static void seal(struct at_approvals *a, json_t *doc)
     const char *hash = at_json_str(doc, "hash", "");
     const char *hex = strncmp(hash, "sha256:", 7) ? hash : hash + 7;
     json_t *ev = json_object_get(doc, "evidence");
-    json_t *st = json_pack(
-        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:s,s:s,s:s?,s:O}}", "_type",
-        "https://in-toto.io/Statement/v1", "subject", "name", at_json_str(doc, "id", ""), "digest",
-        "sha256", hex, "predicateType", PACKAGE_TYPE, "predicate", "kind",
-        at_json_str(doc, "kind", ""), "title", at_json_str(doc, "title", ""), "proposer",
-        at_json_str(doc, "proposer", ""), "reason", at_json_str(doc, "reason", NULL), "evidence",
-        ev ? ev : json_object());
+    json_t *st =
+        json_pack("{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:s,s:s,s:s?,s:O}}", "_type",
+                  "https://in-toto.io/Statement/v1", "subject", "name", at_json_str(doc, "id", ""),
+                  "digest", "sha256", hex, "predicateType", PACKAGE_TYPE, "predicate", "kind",
+                  at_json_str(doc, "kind", ""), "title", at_json_str(doc, "title", ""), "proposer",
+                  at_json_str(doc, "proposer", ""), "reason", at_json_str(doc, "reason", NULL),
+                  "evidence", ev ? ev : json_object());
     char *payload = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(st);
     if (!payload)
@@ -337,8 +337,8 @@ static json_t *copy_out(const struct at_approvals *a, const json_t *doc)
 
 /* ---- the API ---- */
 
-int at_approvals_propose(struct at_approvals *a, const json_t *filing,
-                         const struct at_ap_actor *by, json_t **out, struct at_diag *d)
+int at_approvals_propose(struct at_approvals *a, const json_t *filing, const struct at_ap_actor *by,
+                         json_t **out, struct at_diag *d)
 {
     *out = NULL;
     int rc = at_proposal_validate_filing(filing, d);
@@ -354,11 +354,14 @@ int at_approvals_propose(struct at_approvals *a, const json_t *filing,
     int64_t now = at_wall_ms();
     char ts[40];
     at_time_iso8601(now, ts, sizeof(ts));
-    json_t *doc = json_pack(
-        "{s:s,s:s,s:s,s:s?,s:O,s:O?,s:s,s:s,s:s?,s:s,s:I}", "id", id, "kind", kind, "title",
-        at_json_str(filing, "title", ""), "reason", at_json_str(filing, "reason", NULL), "payload",
-        payload, "evidence", json_is_object(json_object_get(filing, "evidence")) ? json_object_get(filing, "evidence") : NULL, "hash", hash, "proposer",
-        by->name, "proposer_root", by->root, "created_at", ts, "created_ms", (json_int_t)now);
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s?,s:O,s:O?,s:s,s:s,s:s?,s:s,s:I}", "id", id, "kind",
+                            kind, "title", at_json_str(filing, "title", ""), "reason",
+                            at_json_str(filing, "reason", NULL), "payload", payload, "evidence",
+                            json_is_object(json_object_get(filing, "evidence"))
+                                ? json_object_get(filing, "evidence")
+                                : NULL,
+                            "hash", hash, "proposer", by->name, "proposer_root", by->root,
+                            "created_at", ts, "created_ms", (json_int_t)now);
     json_object_set_new(doc, "executable",
                         json_boolean(at_proposal_kind_executable(at_proposal_kind_parse(kind))));
     pthread_mutex_lock(&a->mu);
@@ -393,8 +396,9 @@ int at_approvals_amend(struct at_approvals *a, const char *id, const json_t *pay
     }
     maybe_expire(a, doc);
     if (strcmp(at_json_str(doc, "state", ""), "pending") != 0) {
-        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "proposal %s is %s: only a pending one is amended",
-                         id, at_json_str(doc, "state", "?"));
+        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0,
+                         "proposal %s is %s: only a pending one is amended", id,
+                         at_json_str(doc, "state", "?"));
         goto out;
     }
     if (strcmp(at_json_str(doc, "proposer", ""), by->name) != 0) {
@@ -518,7 +522,8 @@ int at_approvals_decide(struct at_approvals *a, const struct at_decision *dec,
             goto refused;
         char nh[AT_AUDIT_DIGEST_MAX];
         at_proposal_hash(at_json_str(doc, "kind", ""), dec->payload, nh);
-        json_object_set_new(doc, "original_payload", json_deep_copy(json_object_get(doc, "payload")));
+        json_object_set_new(doc, "original_payload",
+                            json_deep_copy(json_object_get(doc, "payload")));
         json_object_set_new(doc, "payload", json_deep_copy(dec->payload));
         json_object_set_new(doc, "hash", json_string(nh));
     }
@@ -533,8 +538,11 @@ int at_approvals_decide(struct at_approvals *a, const struct at_decision *dec,
         at_diag_set(d, rc, NULL, 0, 0, "the decision could not be stored");
         goto refused;
     }
-    audit(a, "proposal.decided", by, reject ? "rejected" : modify ? "modified" : "approved", doc,
-          dec->why);
+    audit(a, "proposal.decided", by,
+          reject   ? "rejected"
+          : modify ? "modified"
+                   : "approved",
+          doc, dec->why);
     if (reject) {
         *out = copy_out(a, doc);
         pthread_mutex_unlock(&a->mu);
@@ -565,8 +573,8 @@ int at_approvals_decide(struct at_approvals *a, const struct at_decision *dec,
     if (erc) {
         char msg[600];
         at_diag_format(&ed, msg, sizeof(msg));
-        json_object_set_new(doc, "error", json_pack("{s:s,s:s}", "code", at_err_slug(erc),
-                                                    "message", msg));
+        json_object_set_new(doc, "error",
+                            json_pack("{s:s,s:s}", "code", at_err_slug(erc), "message", msg));
         history(doc, "failed", "atlasd", msg);
     } else {
         json_object_set_new(doc, "result", result ? result : json_object());

@@ -85,10 +85,10 @@ typedef int (*at_approvals_exec_fn)(void *arg, const char *kind, const json_t *p
 typedef void (*at_approvals_listen_fn)(void *arg, const char *event, const json_t *doc);
 
 struct at_approvals_cfg {
-    const char *db;          /* the migrated store database */
-    const json_t *config;    /* the "approvals" section, or NULL */
-    struct at_audit *audit;  /* borrowed, or NULL */
-    const char *data_dir;    /* the signing key's; NULL: packages unsigned */
+    const char *db;         /* the migrated store database */
+    const json_t *config;   /* the "approvals" section, or NULL */
+    struct at_audit *audit; /* borrowed, or NULL */
+    const char *data_dir;   /* the signing key's; NULL: packages unsigned */
     at_approvals_exec_fn exec;
     void *exec_arg;
 };
@@ -107,8 +107,8 @@ int at_approvals_required(const struct at_approvals *a, const char *action);
 
 /* File filing ({kind, title, reason?, payload, evidence?}) as by.  *out:
  * the new proposal (caller frees). */
-int at_approvals_propose(struct at_approvals *a, const json_t *filing,
-                         const struct at_ap_actor *by, json_t **out, struct at_diag *d);
+int at_approvals_propose(struct at_approvals *a, const json_t *filing, const struct at_ap_actor *by,
+                         json_t **out, struct at_diag *d);
 /* Replace a pending proposal's payload (its proposer only): a new hash,
  * so a decision made on the old content is refused. */
 int at_approvals_amend(struct at_approvals *a, const char *id, const json_t *payload,

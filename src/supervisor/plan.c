@@ -166,8 +166,8 @@ static int check_scope(const json_t *sc, const json_t *scope, const char *where,
 static int check_task(const json_t *t, size_t i, const json_t *scope, json_t *seen,
                       struct at_diag *d)
 {
-    static const char *const keys[] = {"id",     "worker",      "description", "input",
-                                       "scope",  "checks",      NULL};
+    static const char *const keys[] = {"id",    "worker", "description", "input",
+                                       "scope", "checks", NULL};
     static const char *const ckeys[] = {"name", "code", NULL};
     char where[64], ptr[200];
     snprintf(where, sizeof(where), "/tasks/%zu", i);
@@ -275,7 +275,11 @@ fail:
 
 static int rank(const char *v)
 {
-    return !v ? -1 : !strcmp(v, "pass") ? 0 : !strcmp(v, "needs_revision") ? 1 : !strcmp(v, "fail") ? 2 : -1;
+    return !v                             ? -1
+           : !strcmp(v, "pass")           ? 0
+           : !strcmp(v, "needs_revision") ? 1
+           : !strcmp(v, "fail")           ? 2
+                                          : -1;
 }
 
 int at_verdict_validate(const json_t *v, struct at_diag *d)

@@ -168,11 +168,11 @@ int at_proposal_validate(int kind, const json_t *payload, struct at_diag *d)
 }
 
 static const struct member evidence_members[] = {
-    {"diff", T_TEXT, 0},    {"checks", T_ANY, 0}, {"auditor", T_OBJ, 0},
-    {"impact", T_OBJ, 0},   {"spec", T_TEXT, 0},  {"notes", T_TEXT, 0},
+    {"diff", T_TEXT, 0},  {"checks", T_ANY, 0}, {"auditor", T_OBJ, 0},
+    {"impact", T_OBJ, 0}, {"spec", T_TEXT, 0},  {"notes", T_TEXT, 0},
 };
 static const struct member filing_members[] = {
-    {"kind", T_STR, 1},    {"title", T_STR, 1},     {"reason", T_TEXT, 0},
+    {"kind", T_STR, 1},    {"title", T_STR, 1},    {"reason", T_TEXT, 0},
     {"payload", T_OBJ, 1}, {"evidence", T_OBJ, 0},
 };
 
@@ -189,8 +189,10 @@ int at_proposal_validate_filing(const json_t *filing, struct at_diag *d)
     const char *ks = json_string_value(json_object_get(filing, "kind"));
     int kind = at_proposal_kind_parse(ks);
     if (kind < 0)
-        return bad(d, AT_ESCHEMA, "/kind", "unknown proposal kind \"%s\" (new_skill, skill_change, "
-                   "new_agent, dependency, policy, orchestrator, config, tool_fix)", ks);
+        return bad(d, AT_ESCHEMA, "/kind",
+                   "unknown proposal kind \"%s\" (new_skill, skill_change, "
+                   "new_agent, dependency, policy, orchestrator, config, tool_fix)",
+                   ks);
     if ((rc = at_proposal_validate(kind, json_object_get(filing, "payload"), d)))
         return rc;
     const json_t *ev = json_object_get(filing, "evidence");

@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = json_dumps(payload, JSON_COMPACT);
     json_t *back = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
-    if (!back || at_proposal_hash(kind, back, h2) || strcmp(h1, h2) != 0 || strncmp(h1, "sha256:", 7))
+    if (!back || at_proposal_hash(kind, back, h2) || strcmp(h1, h2) != 0 ||
+        strncmp(h1, "sha256:", 7))
         abort();
     json_decref(back);
     json_decref(f);
