@@ -250,6 +250,13 @@ static void h_events(struct at_http_req *r)
 {
     if (no_approvals(r))
         return;
+    const char *accept = at_http_header(r, "Accept");
+    if (!accept || !strstr(accept, "text/event-stream")) {
+        at_http_reply_problem(r, AT_EINVAL,
+                              "this is an event stream: ask with Accept: text/event-stream", NULL,
+                              NULL);
+        return;
+    }
     struct ap_sse *c = at_calloc(1, sizeof(*c));
     c->a = aps(r);
     c->stream = at_http_stream_start(r, 200, "text/event-stream", 0, ap_sse_closed, c);

@@ -374,12 +374,11 @@ int at_approvals_propose(struct at_approvals *a, const json_t *filing, const str
         json_decref(doc);
         return at_diag_set(d, rc, NULL, 0, 0, "the proposal could not be stored");
     }
-    json_array_append(a->items, doc);
+    json_array_append_new(a->items, doc); /* the array's now, under the lock only */
     audit(a, "proposal.filed", by, "ok", doc, at_json_str(filing, "title", NULL));
     *out = copy_out(a, doc);
     pthread_mutex_unlock(&a->mu);
     notify(a, "proposal.filed", *out);
-    json_decref(doc);
     return 0;
 }
 

@@ -25,10 +25,12 @@ hash_of() { curl -s "$ATLAS_URL/api/v1/approvals/$1" | j 'd["hash"]'; }
 state_of() { curl -s "$ATLAS_URL/api/v1/approvals/$1" | j 'd["state"]'; }
 
 # --- SSE: every change is announced
-curl -sN --max-time 25 "$ATLAS_URL/api/v1/approvals/events" >"$T/sse" 2>/dev/null &
+curl -sN --max-time 25 -H 'Accept: text/event-stream' "$ATLAS_URL/api/v1/approvals/events" >"$T/sse" 2>/dev/null &
 SSE_PID=$!
 trap 'kill $SSE_PID 2>/dev/null || true; cleanup' EXIT
 wait_grep "approvals" "$T/sse"
+http GET /api/v1/approvals/events
+expect_eq "the event stream needs Accept: text/event-stream" "$HTTP_CODE" 400
 
 # --- an untrusted agent: a proposal instead of a registration
 ag=$(copy_agent "$AGENTS/counter" counter)
