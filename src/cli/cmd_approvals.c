@@ -341,12 +341,14 @@ static int ap_wait(struct cli *c, int argc, char **argv)
                 printf("%s: %s\n", id, st);
             return finish(&r, !strcmp(st, "done") ? CLI_OK : CLI_FAILED);
         }
+        char state[32];
+        snprintf(state, sizeof(state), "%s", st);
         cli_resp_release(&r);
         struct timespec t1;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         if (timeout > 0 && el >= timeout) {
-            fprintf(stderr, "atlas: proposal %s is still %s after %.0f s\n", id, st, timeout);
+            fprintf(stderr, "atlas: proposal %s is still %s after %g s\n", id, state, timeout);
             return CLI_FAILED;
         }
         usleep(300 * 1000);

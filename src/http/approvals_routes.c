@@ -27,6 +27,7 @@
 #include "registry/snapshot.h"
 #include "skills/skills.h"
 #include "supervisor/approvals.h"
+#include "supervisor/diff.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,43 @@ static struct at_ap_actor actor_of(struct at_http_req *r)
     return a;
 }
 
+/* The certification package's diff for a skill definition: the installed
+ * version (pretty JSON) against the proposed one, unless the proposer gave
+ * one.  filing is changed in place. */
+static void add_skill_diff(const struct at_http_api *api, json_t *filing)
+{
+    const char *kind = at_json_str(filing, "kind", "");
+    json_t *def = json_object_get(json_object_get(filing, "payload"), "definition");
+    json_t *ev = json_object_get(filing, "evidence");
+    if (!api->skills || !json_is_object(def) ||
+        (strcmp(kind, "new_skill") != 0 && strcmp(kind, "skill_change") != 0) ||
+        json_object_get(ev, "diff"))
+        return;
+    const char *name = at_json_str(def, "name", "");
+    json_t *cur = NULL;
+    char *a = NULL;
+    if (at_skills_describe(api->skills, name, NULL, &cur) == 0) {
+        json_t *d = json_object_get(cur, "definition");
+        a = json_dumps(d ? d : cur, JSON_INDENT(2) | JSON_SORT_KEYS);
+    }
+    json_decref(cur);
+    char *b = json_dumps(def, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char an[300], bn[300];
+    snprintf(an, sizeof(an), "a/%.200s (installed)", name);
+    snprintf(bn, sizeof(bn), "b/%.200s (proposed)", name);
+    char *diff = b ? at_diff_unified(an, a, bn, b) : NULL;
+    if (diff) {
+        if (!json_is_object(ev)) {
+            ev = json_object();
+            json_object_set_new(filing, "evidence", ev);
+        }
+        json_object_set_new(ev, "diff", json_string(diff));
+    }
+    free(diff);
+    free(a);
+    free(b);
+}
+
 static void h_list(struct at_http_req *r)
 {
     if (no_approvals(r))
@@ -71,6 +109,8 @@ static void h_file(struct at_http_req *r)
     at_diag_clear(&d);
     struct at_ap_actor by = actor_of(r);
     json_t *out = NULL;
+    if (json_is_object(body))
+        add_skill_diff(at_http_api_of(r), body);
     int rc = at_approvals_propose(aps(r), body, &by, &out, &d);
     json_decref(body);
     if (rc) {
@@ -355,6 +395,7 @@ int at_http_approvals_gate(struct at_http_req *r, const char *action, const char
     snprintf(reason, sizeof(reason), "approvals.require lists %s", action);
     json_t *filing = json_pack("{s:s,s:s,s:s,s:o,s:O?}", "kind", kind, "title", title, "reason",
                                reason, "payload", payload, "evidence", evidence);
+    add_skill_diff(api, filing);
     struct at_ap_actor by = actor_of(r);
     json_t *out = NULL;
     int rc = at_approvals_propose(api->approvals, filing, &by, &out, &d);

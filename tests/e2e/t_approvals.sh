@@ -81,6 +81,12 @@ expect_contains "double use: says it was decided" "$(cat "$T/err")" "is already 
 run_rc rc atlas approvals reject "$P1" --hash "$H1"
 expect_eq "no second decision of another kind either" "$rc" 1
 
+run_rc rc atlas approvals wait "$P1"
+expect_eq "wait on an executed proposal: exit 0" "$rc:$(cat "$T/out")" "0:$P1: done"
+run_rc rc atlas approvals wait "$P1b" --timeout 0.3
+expect_eq "wait on a pending one times out: exit 1" "$rc" 1
+expect_contains "and says it is still pending" "$(cat "$T/err")" "still pending"
+
 # self-approval: the admin files, the admin may not decide
 run_rc rc atlas approvals propose --kind new_skill --title "a definition" --payload '{"definition": {"name": "x"}}'
 PS=$(cut -d' ' -f1 "$T/out")
@@ -119,6 +125,14 @@ expect_eq "greeter@2.0.0 is installed" "$(curl -s "$ATLAS_URL/api/v1/skills/gree
 expect_eq "the edit is recorded" "$(curl -s "$ATLAS_URL/api/v1/approvals/$P3" | j 'd["decision"]["action"], "version" in d["original_payload"], d["decision"]["hash_seen"] != d["decision"]["hash_executed"]')" "modify False True"
 expect_contains "show says the package predates the edit" "$(atlas approvals show "$P3")" "sealed before the payload was edited"
 
+# --- the package's diff: the installed definition against the proposed one
+run_rc rc as "$DEV" atlas approvals propose --kind new_skill --title "an agent skill" \
+    --payload '{"definition": {"name": "count-words", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "counts"}}'
+PD=$(cut -d' ' -f1 "$T/out")
+show=$(atlas approvals show "$PD")
+expect_contains "a new skill's diff is against nothing" "$show" "--- /dev/null"
+expect_contains "and adds its definition" "$show" '+  "agent": "counter",'
+
 # --- a kind Atlas cannot execute: refused "not supported yet", then rejected
 run_rc rc as "$DEV" atlas approvals propose --kind dependency --title "needs jq" --payload '{"name": "jq", "ecosystem": "debian"}' \
     --evidence '{"auditor": {"score": 0.9, "findings": ["none"]}, "impact": {"capabilities": []}}'
@@ -126,8 +140,15 @@ P4=$(cut -d' ' -f1 "$T/out")
 run_rc rc atlas approvals approve "$P4"
 expect_eq "approving a dependency: refused" "$rc" 1
 expect_contains "as not supported yet" "$(cat "$T/err")" "not supported yet"
+atlas approvals wait "$P4" >"$T/wait.out" 2>&1 &
+WAIT_PID=$!
 run_rc rc atlas approvals reject "$P4" --why "install it by hand"
 expect_eq "rejected" "$rc:$(state_of "$P4")" "0:rejected"
+set +e
+wait $WAIT_PID
+wrc=$?
+set -e
+expect_eq "a waiter sees the rejection: exit 1" "$wrc:$(cat "$T/wait.out")" "1:$P4: rejected"
 expect_contains "show renders the auditor" "$(atlas approvals show "$P4")" "auditor:    score 0.90"
 http POST /api/v1/approvals '{"kind": "new_agent", "title": "bad", "payload": {"path": "rel/dir"}}'
 expect_eq "a bad payload is refused with its pointer" "$HTTP_CODE $(echo "$HTTP_BODY" | j 'd.get("pointer")')" "400 /payload/path"
