@@ -36,7 +36,7 @@ tlog tlog merkle note dsse checkpoint tpm
 dist layer layout oci sig
 trigger cron tz trigger
 skills skill skillmd memory exec mount mounts
-supervisor supervisor approvals proposal supervise plan verdict
+supervisor supervisor approvals proposal supervise plan verdict diff
 '
 # whole names outside the rule: the allocation wrappers and the logger
 exceptions='at_asprintf at_calloc at_log at_malloc at_realloc at_strdup at_strndup'
