@@ -52,6 +52,11 @@ struct at_approvals {
     int next_handle;
 };
 
+static int persist(struct at_approvals *a, json_t *doc);
+static void history(json_t *doc, const char *state, const char *by, const char *why);
+static void audit(struct at_approvals *a, const char *event, const struct at_ap_actor *by,
+                  const char *outcome, const json_t *doc, const char *why);
+
 static const char *const actions[] = {"register_untrusted", "agent_register", "skill_install"};
 
 int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **out,
@@ -105,6 +110,19 @@ int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **o
         int64_t s = at_json_int(v, "seq", 0);
         if (s > a->seq)
             a->seq = s;
+        /* decided but not finished when the daemon stopped: not retried (it
+         * may have half run), reported failed */
+        const char *st = at_json_str(v, "state", "");
+        if (!strcmp(st, "approved") || !strcmp(st, "modified") || !strcmp(st, "executing")) {
+            const char *msg = "atlasd stopped while the proposal executed: not retried; check "
+                              "what was applied and file it again";
+            json_object_set_new(
+                v, "error",
+                json_pack("{s:s,s:s}", "code", at_err_slug(AT_ERESTART), "message", msg));
+            history(v, "failed", "atlasd", msg);
+            persist(a, v);
+            audit(a, "proposal.executed", NULL, "failed", v, msg);
+        }
     }
     *out = a;
     return 0;
