@@ -170,6 +170,35 @@ wait_grep "event: proposal.executed" "$T/sse"
 expect_contains "SSE: filed" "$(cat "$T/sse")" "event: proposal.filed"
 expect_contains "SSE: decided" "$(cat "$T/sse")" "event: proposal.decided"
 
+# --- MCP: people decide over MCP too, under the same rules
+mcp() { # mcp TOOL ARGS_JSON -> the CallToolResult (with $ATLAS_TOKEN)
+    /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
+import json, os, sys, urllib.request
+url, tool, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": tool, "arguments": args, "_meta": meta}}).encode()
+req = urllib.request.Request(url + "/mcp", body, {
+    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+    "Authorization": "Bearer " + os.environ["ATLAS_TOKEN"],
+    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool})
+text = urllib.request.urlopen(req, timeout=60).read().decode()
+if text.startswith("event:") or text.startswith("id:") or text.startswith("data:"):
+    text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
+print(json.dumps(json.loads(text)["result"]))
+PY
+}
+r=$(as "$DEV" mcp atlas.approvals.propose '{"kind": "tool_fix", "title": "over mcp", "payload": {"tool": "t"}}')
+PM=$(echo "$r" | j 'd["structuredContent"]["id"]')
+expect_eq "MCP: a developer files (proposer: its token's name)" "$(echo "$r" | j 'd["structuredContent"]["proposer"]')" "dev"
+r=$(as "$DEV" mcp atlas.approvals.decide "{\"id\": \"$PM\", \"action\": \"reject\", \"hash\": \"$(hash_of "$PM")\"}")
+expect_eq "MCP: a developer may not decide" "$(echo "$r" | j 'd["isError"], d["structuredContent"]["code"]')" "True permission-denied"
+r=$(mcp atlas.approvals.decide "{\"id\": \"$PS\", \"action\": \"reject\", \"hash\": \"$(hash_of "$PS")\"}")
+expect_eq "MCP: self-approval refused there too" "$(echo "$r" | j 'd["isError"], d["structuredContent"]["code"]')" "True permission-denied"
+r=$(mcp atlas.approvals.decide "{\"id\": \"$PM\", \"action\": \"reject\", \"hash\": \"$(hash_of "$PM")\", \"why\": \"no\"}")
+expect_eq "MCP: the admin rejects" "$(echo "$r" | j 'd["structuredContent"]["state"], d["structuredContent"]["decision"]["by"]')" "rejected local-admin"
+
 # --- the audit: events, and the signed log's semantic records
 ev=$(curl -s "$ATLAS_URL/api/v1/audit?event=proposal.decided&limit=100")
 expect_eq "decisions are audit events (allowed and denied)" "$(echo "$ev" | j 'sorted(set(r["outcome"] for r in d["records"]))')" "['approved', 'denied', 'modified', 'rejected']"
