@@ -114,7 +114,8 @@ Here is the plan:
                                        "agent": "writer", "description": "lints notes"}}}]}
 \`\`\`
 JSON
-run_rc rc atlas supervise "write two notes" --scope "$T/work" --workers 2
+touch "$T/work/README"
+run_rc rc atlas supervise "write two notes" --context "$T/work" --scope "$T/work" --workers 2
 expect_eq "supervise: every task passed (exit 0)" "$rc" 0
 out=$(cat "$T/out")
 expect_contains "progress: planned" "$out" "planned"
