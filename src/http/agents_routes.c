@@ -206,6 +206,20 @@ static void h_register(struct at_http_req *r)
                 json_pack("{s:s,s:s?,s:b}", "path", path, "name", name, "force", force);
             json_t *ev = json_pack("{s:{s:s,s:b}}", "impact", "action", "register an agent",
                                    "trusted", !untrusted(api, path, artifact));
+            /* the capabilities it would get, in the sandbox's terms */
+            struct at_contract *ct = NULL;
+            struct at_diag cd;
+            at_diag_clear(&cd);
+            if (at_contract_load_dir(path, &ct, &cd) == 0) {
+                json_t *imp = json_object_get(ev, "impact");
+                json_object_set_new(imp, "agent",
+                                    json_pack("{s:s?,s:s?}", "name",
+                                              at_json_str(ct->json, "name", NULL), "version",
+                                              at_json_str(ct->json, "version", NULL)));
+                json_t *req = json_object_get(ct->json, "requires");
+                json_object_set_new(imp, "requires", req ? json_deep_copy(req) : json_object());
+                at_contract_unref(ct);
+            }
             at_http_approvals_gate(r, gate, "new_agent", title, payload, ev);
             json_decref(ev);
             json_decref(body);

@@ -47,6 +47,7 @@ show=$(atlas approvals show "$P1")
 expect_contains "show renders the package" "$show" "kind:       new_agent"
 expect_contains "show: the signature verifies" "$show" "signature verified"
 expect_contains "show: the impact" "$show" '"trusted": false'
+expect_eq "the impact names the agent and what it requires" "$(curl -s "$ATLAS_URL/api/v1/approvals/$P1" | j 'd["evidence"]["impact"]["agent"]["name"], "requires" in d["evidence"]["impact"]')" "counter True"
 expect_eq "the payload pins the directory's digest" "$(curl -s "$ATLAS_URL/api/v1/approvals/$P1" | j 'd["payload"]["digest"][:7], d["proposer"], d["package_verified"]')" "sha256: dev True"
 
 # --- denials
