@@ -23,7 +23,7 @@ base alloc buf diag err fs header id log loop map now parse spawn sse time timer
 json expr jptr json jsonpath lex regex schema
 http_lib http
 contract agent config contract hardware semver shape sysinfo version yaml
-store agent chain job store writer secstore token tlogstore
+store agent chain job store writer secstore token tlogstore apstore
 chain chain
 registry reg registry snapshot
 exec admit breaker chain engine error guard job jobq json pool proc remote sat token worker
@@ -37,6 +37,7 @@ dist layer layout oci sig
 trigger cron tz trigger
 skills skill skillmd memory exec mount mounts
 sched sched hub
+supervisor supervisor approvals proposal supervise plan verdict diff
 '
 # whole names outside the rule: the allocation wrappers and the logger
 exceptions='at_asprintf at_calloc at_log at_malloc at_realloc at_strdup at_strndup'

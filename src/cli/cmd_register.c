@@ -134,6 +134,16 @@ int cmd_register(struct cli *c, int argc, char **argv)
         cli_resp_release(&r);
         return rc;
     }
+    if (r.status == 202) { /* approvals.require: a proposal is pending */
+        if (c->json)
+            cli_print_json(stdout, r.body);
+        else
+            printf("pending approval: proposal %s (atlas approvals show %s)\n",
+                   at_json_str(r.body, "proposal_id", "?"),
+                   at_json_str(r.body, "proposal_id", "?"));
+        cli_resp_release(&r);
+        return CLI_OK;
+    }
     /* registration accepted it, but something will not work as declared */
     size_t i;
     json_t *w;

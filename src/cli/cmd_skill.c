@@ -148,6 +148,8 @@ static int skill_register(struct cli *c, const char *arg, const char *version, i
     free(text);
     if (rc)
         return rc;
+    if (r.status == 202) /* approvals.require: a proposal is pending */
+        return print_result(c, &r, 202, "pending approval (atlas approvals ls --state pending)");
     char done[300];
     snprintf(done, sizeof(done), "installed skill %s@%s (%s)", at_json_str(r.body, "name", "?"),
              at_json_str(r.body, "version", "?"), at_json_str(r.body, "kind", "?"));

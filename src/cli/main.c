@@ -46,6 +46,8 @@ const struct cli_command cli_commands[] = {
     {"secret", cmd_secret, "set, list and delete secrets handed to agents"},
     {"audit", cmd_audit, "the audit: security events, the signed trail (verify, export)"},
     {"skill", cmd_skill, "list, describe, install, remove and invoke skills"},
+    {"supervise", cmd_supervise, "plan a goal, dispatch bounded workers, judge, file proposals"},
+    {"approvals", cmd_approvals, "list, show, approve, reject, modify and wait for proposals"},
     {NULL, NULL, NULL},
 };
 

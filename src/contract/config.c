@@ -226,6 +226,13 @@ static const struct at_shape audit[] = {
     {"tpm", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     END,
 };
+/* Proposals and approvals (docs/supervisor.md "Configuration"; the action
+ * names are checked by src/supervisor/approvals.c). */
+static const struct at_shape approvals[] = {
+    {"require", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"ttl_s", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 31536000},
+    END,
+};
 static const struct at_shape top[] = {
     {"listen", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"data", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -244,6 +251,7 @@ static const struct at_shape top[] = {
     {"security", AT_SH_OBJ, 0, security, NULL, 0, 0},
     {"skills", AT_SH_OBJ, 0, skills, NULL, 0, 0},
     {"audit", AT_SH_OBJ, 0, audit, NULL, 0, 0},
+    {"approvals", AT_SH_OBJ, 0, approvals, NULL, 0, 0},
     END,
 };
 

@@ -600,6 +600,7 @@ static int start_mcp(struct at_daemon *dmn, struct at_diag *d)
         .monitor = dmn->monitor,
         .triggers = dmn->triggers,
         .skills = dmn->skills,
+        .approvals = dmn->approvals,
         .data_dir = dmn->data_dir,
         .started_ms = dmn->api.started_ms,
     };
@@ -634,6 +635,18 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     if (rc == 0)
         rc = at_daemon_audit_start(&dmn->audit, config, dmn->data_dir, db, dmn->security.sec.audit,
                                    d);
+    if (rc == 0) {
+        /* proposals and approvals (docs/supervisor.md); executed by the API */
+        struct at_approvals_cfg acfg = {
+            .db = db,
+            .config = json_object_get(config->json, "approvals"),
+            .audit = dmn->security.sec.audit,
+            .data_dir = dmn->data_dir,
+            .exec = at_http_approvals_exec,
+            .exec_arg = &dmn->api,
+        };
+        rc = at_approvals_new(&acfg, &dmn->approvals, d);
+    }
     free(db);
     if (rc)
         goto fail;
@@ -659,6 +672,7 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     dmn->api.registry = dmn->registry;
     dmn->api.security = &dmn->security.sec;
     dmn->api.tlog = dmn->audit.log;
+    dmn->api.approvals = dmn->approvals;
 
     /* HTTP first: its address is the agents' ATLAS_MCP_URL; until ready it
      * answers health and 503 for the rest */
@@ -724,6 +738,8 @@ void at_daemon_stop(struct at_daemon *dmn)
         at_writer_free(dmn->writer);
     }
     dmn->writer = NULL;
+    at_approvals_free(dmn->approvals); /* after the server and the MCP surface */
+    dmn->approvals = NULL;
     at_daemon_audit_stop(&dmn->audit); /* after the writer: no receipt is left behind */
     at_registry_free(dmn->registry);
     dmn->registry = NULL;

@@ -20,6 +20,7 @@
 #include "daemon/audit.h"
 #include "daemon/security.h"
 #include "http/api.h"
+#include "supervisor/approvals.h"
 
 #include <stdint.h>
 
@@ -40,6 +41,7 @@ struct at_daemon {
     struct at_http_mcp *mcp;
     struct at_trigger_svc *triggers;
     struct at_skills *skills;
+    struct at_approvals *approvals; /* proposals and approvals (supervisor/approvals.h) */
     struct at_http_server *http;
     struct at_egress_proxy *egress; /* the agents' egress proxy (requires.egress) */
     struct at_http_api api;         /* what the routes read */

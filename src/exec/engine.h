@@ -223,6 +223,9 @@ struct at_token_info {
     char orchestrator[160]; /* the custom orchestrator of the job's chain
                                ("name:version"; its model_selection applies to
                                the job's model calls), "" when none */
+    char scope[2048];       /* the job input's "scope" (the paths a supervised run may
+                               give its tasks, docs/supervisor.md) as compact JSON;
+                               "" when none, "!" when too long to keep */
 };
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */

@@ -41,6 +41,13 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         const char *orch = json_string_value(
             json_object_get(json_object_get(j->rec.meta, "model"), "orchestrator"));
         snprintf(t->info.orchestrator, sizeof(t->info.orchestrator), "%s", orch ? orch : "");
+        const json_t *scope = json_object_get(j->rec.input, "scope");
+        char *sc = json_is_array(scope) ? json_dumps(scope, JSON_COMPACT) : NULL;
+        if (sc && strlen(sc) < sizeof(t->info.scope))
+            snprintf(t->info.scope, sizeof(t->info.scope), "%s", sc);
+        else if (sc)
+            snprintf(t->info.scope, sizeof(t->info.scope), "!");
+        free(sc);
     }
     pthread_mutex_lock(&e->tok_mu);
     free(at_map_put(&e->tokens, token, t));

@@ -7,6 +7,7 @@
  * it is AT_HTTP_BLOCKING and runs on the server's blocking workers.
  */
 #include "http/api.h"
+#include "supervisor/approvals.h"
 
 #include "base/err.h"
 #include "dist/trust.h"
@@ -132,6 +133,26 @@ int at_http_register_checked(const struct at_http_api *api, const char *path, co
     return rc;
 }
 
+/* An agent directory is untrusted unless an artifact's signature on its
+ * exact content verifies with a trusted key (docs/distribution.md). */
+static int untrusted(const struct at_http_api *api, const char *path, const json_t *artifact)
+{
+    if (!path || !artifact)
+        return 1;
+    struct at_diag d;
+    at_diag_clear(&d);
+    char content[AT_DIGEST_MAX] = "";
+    json_t *keys = at_dist_trust_keys(api->data_dir);
+    json_t *trust = NULL;
+    int rc = at_snapshot_digest(path, content, &d);
+    if (!rc)
+        rc = at_dist_artifact_trust(artifact, content, keys, &trust, &d);
+    int ok = !rc && at_json_bool(trust, "verified", 0);
+    json_decref(keys);
+    json_decref(trust);
+    return !ok;
+}
+
 /* POST /api/v1/agents (a blocking worker) */
 static void h_register(struct at_http_req *r)
 {
@@ -162,6 +183,49 @@ static void h_register(struct at_http_req *r)
         json_object_get(json_object_get(api->config->json, "registry"), "policy");
     const json_t *artifact = json_object_get(body, "artifact");
     json_t *trust = NULL;
+    if (path || remote) {
+        /* approvals.require (docs/supervisor.md): a proposal instead */
+        const char *gate = at_approvals_required(api->approvals, "agent_register")
+                               ? "agent_register"
+                           : at_approvals_required(api->approvals, "register_untrusted") &&
+                                   untrusted(api, path, artifact)
+                               ? "register_untrusted"
+                               : NULL;
+        if (gate && remote) {
+            at_http_reply_problem(r, AT_EUNSUPPORTED,
+                                  "registering a remote agent behind approvals is not supported "
+                                  "yet (approvals.require lists it)",
+                                  "/remote", NULL);
+            json_decref(body);
+            return;
+        }
+        if (gate) {
+            char title[600];
+            snprintf(title, sizeof(title), "register the agent in %.200s", path);
+            json_t *payload =
+                json_pack("{s:s,s:s?,s:b}", "path", path, "name", name, "force", force);
+            json_t *ev = json_pack("{s:{s:s,s:b}}", "impact", "action", "register an agent",
+                                   "trusted", !untrusted(api, path, artifact));
+            /* the capabilities it would get, in the sandbox's terms */
+            struct at_contract *ct = NULL;
+            struct at_diag cd;
+            at_diag_clear(&cd);
+            if (at_contract_load_dir(path, &ct, &cd) == 0) {
+                json_t *imp = json_object_get(ev, "impact");
+                json_object_set_new(imp, "agent",
+                                    json_pack("{s:s?,s:s?}", "name",
+                                              at_json_str(ct->json, "name", NULL), "version",
+                                              at_json_str(ct->json, "version", NULL)));
+                json_t *req = json_object_get(ct->json, "requires");
+                json_object_set_new(imp, "requires", req ? json_deep_copy(req) : json_object());
+                at_contract_unref(ct);
+            }
+            at_http_approvals_gate(r, gate, "new_agent", title, payload, ev);
+            json_decref(ev);
+            json_decref(body);
+            return;
+        }
+    }
     if (path) {
         rc = at_http_register_checked(api, path, name, force, artifact, &res, &d);
     } else if ((rc = at_dist_artifact_trust(NULL, "", NULL, &trust, &d)) != 0 ||

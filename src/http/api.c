@@ -69,11 +69,13 @@ void at_http_reply_missing(struct at_http_req *r, int code, const char *what, co
 int at_http_api_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)
 {
     int (*const mounts[])(struct at_http_server *, struct at_http_api *, struct at_diag *) = {
-        at_http_health_mount,   at_http_agents_mount,  at_http_runs_mount,  at_http_jobs_mount,
-        at_http_chains_mount,   at_http_monitor_mount, at_http_llm_mount,   at_http_mcp_mount,
-        at_http_queue_mount,    at_http_oci_mount,     at_http_trust_mount, at_http_triggers_mount,
-        at_http_security_mount, at_http_skills_mount,  at_http_tlog_mount,  at_http_sched_mount,
-        at_http_ui_mount,       at_http_nodes_mount,
+        at_http_health_mount,    at_http_agents_mount, at_http_runs_mount,
+        at_http_jobs_mount,      at_http_chains_mount, at_http_monitor_mount,
+        at_http_llm_mount,       at_http_mcp_mount,    at_http_queue_mount,
+        at_http_oci_mount,       at_http_trust_mount,  at_http_triggers_mount,
+        at_http_security_mount,  at_http_skills_mount, at_http_tlog_mount,
+        at_http_sched_mount,     at_http_ui_mount,     at_http_nodes_mount,
+        at_http_approvals_mount,
     };
     for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
         int rc = mounts[i](s, api, d);

@@ -33,6 +33,7 @@ struct at_trigger_svc;
 struct at_http_security;
 struct at_skills;
 struct at_tlog;
+struct at_approvals;
 
 struct at_http_api {
     /* before serving */
@@ -51,6 +52,7 @@ struct at_http_api {
     struct at_http_mcp *mcp;
     struct at_trigger_svc *triggers;
     struct at_skills *skills;
+    struct at_approvals *approvals; /* proposals and approvals (supervisor/approvals.h) */
 };
 
 /* What a route needs to be allowed (the route's `needs`): the actions of
@@ -79,6 +81,18 @@ enum {
 int at_http_register_checked(const struct at_http_api *api, const char *path, const char *name,
                              int force, const json_t *artifact, struct at_reg_result *res,
                              struct at_diag *d);
+
+/* The executor of approved proposals (supervisor/approvals.h), arg the
+ * api: new_agent registers (at_http_register_checked), new_skill and
+ * skill_change install; a payload naming a directory and its digest is
+ * refused when the directory changed since. */
+int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, json_t **result,
+                           struct at_diag *d);
+/* When approvals.require lists action, file a proposal of kind with
+ * payload (taken) as r's caller and answer 202 with its id: returns 1 (r
+ * answered).  Else 0 (payload freed) and the route goes on. */
+int at_http_approvals_gate(struct at_http_req *r, const char *action, const char *kind,
+                           const char *title, json_t *payload, const json_t *evidence);
 
 /* The api a route was mounted with. */
 static inline const struct at_http_api *at_http_api_of(struct at_http_req *r)
@@ -120,6 +134,7 @@ int at_http_skills_mount(struct at_http_server *s, struct at_http_api *api, stru
 int at_http_tlog_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 /* The dashboard's files at /ui (ui_routes.c). */
 int at_http_ui_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
+int at_http_approvals_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 /* Every resource above. */
 int at_http_api_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 

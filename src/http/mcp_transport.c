@@ -362,6 +362,7 @@ static void fill_ctx(struct at_http_req *r, struct at_mcp_ctx *ctx)
      * their role grants; agents are judged by their job token */
     ctx->loopback = r->who_kind == AT_WHO_LOCAL || r->who_kind == AT_WHO_USER;
     ctx->granted = r->granted;
+    ctx->who = r->who[0] ? r->who : NULL;
     ctx->token = r->who_kind == AT_WHO_JOB ? at_http_bearer(r) : NULL; /* users: not a job's */
     ctx->session_id = at_http_header(r, "Mcp-Session-Id");
     ctx->proto_header = at_http_header(r, "MCP-Protocol-Version");

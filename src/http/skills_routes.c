@@ -18,6 +18,7 @@
 #include "http/auth.h"
 #include "json/json.h"
 #include "skills/skills.h"
+#include "supervisor/approvals.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -66,6 +67,23 @@ static void h_register(struct at_http_req *r)
     json_t *out = NULL;
     int rc;
     const char *path = at_json_str(body, "path", NULL);
+    /* approvals.require: skill_install files a proposal instead */
+    if (at_approvals_required(api->approvals, "skill_install")) {
+        json_t *def = json_deep_copy(body);
+        json_object_del(def, "force");
+        json_t *payload = path ? json_pack("{s:s,s:s?}", "path", path, "version",
+                                           at_json_str(body, "version", NULL))
+                               : json_pack("{s:o}", "definition", def);
+        if (path)
+            json_decref(def);
+        char title[400];
+        snprintf(title, sizeof(title), "install the skill %.200s",
+                 path ? path : at_json_str(body, "name", "?"));
+        at_http_approvals_gate(r, "skill_install", force ? "skill_change" : "new_skill", title,
+                               payload, NULL);
+        json_decref(body);
+        return;
+    }
     if (path) {
         rc = at_skills_register_dir(api->skills, path, at_json_str(body, "version", NULL), force,
                                     &out, &d);

@@ -37,6 +37,7 @@ struct at__mcp_caller {
     int stateless;
     int loopback;     /* a user admitted by the security layer */
     unsigned granted; /* the user's actions (security/access.h) */
+    char who[64];     /* the user's name ("" when unknown) */
     int has_token;    /* an agent's job token */
     struct at_token_info tok;
     char token[64];

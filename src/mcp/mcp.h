@@ -36,6 +36,7 @@ struct at_mcp;
 struct at_monitor;
 struct at_trigger_svc;
 struct at_skills;
+struct at_approvals;
 
 struct at_mcp_cfg {
     const struct at_config *config; /* borrowed; outlives the server */
@@ -46,6 +47,7 @@ struct at_mcp_cfg {
     struct at_monitor *monitor;      /* traces; NULL: atlas.monitor.trace is unavailable */
     struct at_trigger_svc *triggers; /* NULL: atlas.triggers.* are unavailable */
     struct at_skills *skills;        /* NULL: atlas.skills.* are unavailable */
+    struct at_approvals *approvals;  /* NULL: atlas.approvals.* are unavailable */
     const char *data_dir;
     int64_t started_ms;
     size_t max_sessions;     /* 0: 1024 */
@@ -71,6 +73,7 @@ struct at_mcp_chan {
 struct at_mcp_ctx {
     int loopback;              /* a user the security layer admitted (not an agent) */
     unsigned granted;          /* that user's actions (security/access.h bits) */
+    const char *who;           /* that user's name (the security layer's), or NULL */
     const char *token;         /* bearer token (after "Bearer "), or NULL */
     const char *session_id;    /* Mcp-Session-Id, or NULL */
     const char *proto_header;  /* MCP-Protocol-Version, or NULL */

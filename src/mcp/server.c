@@ -508,6 +508,7 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
     memset(c, 0, sizeof(*c));
     c->loopback = ctx->loopback;
     c->granted = ctx->granted;
+    snprintf(c->who, sizeof(c->who), "%s", ctx->who ? ctx->who : "");
     c->log_level = -1;
     c->can_stream = ctx->can_stream;
     c->meta = msg->meta;

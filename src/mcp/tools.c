@@ -30,6 +30,8 @@
 #include "sched/sched.h"
 #include "security/access.h"
 #include "skills/skills.h"
+#include "supervisor/approvals.h"
+#include "supervisor/plan.h"
 #include "trigger/service.h"
 #include "trigger/trigger.h"
 
@@ -161,6 +163,11 @@ static int t_nodes_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_status(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_drain(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_schedule_explain(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_approvals_propose(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_approvals_list(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_approvals_get(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_approvals_decide(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
     {"atlas.registry.list", "List agents",
@@ -325,6 +332,45 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"skill\"],\"properties\":{\"skill\":{\"type\":"
      "\"string\"},\"input\":{\"type\":\"object\"}},\"additionalProperties\":false}",
      "{\"type\":\"object\"}", t_skills_invoke, NULL, 0},
+    {"atlas.approvals.propose", "File a proposal",
+     "Ask a person to widen what Atlas may do (docs/supervisor.md): kind new_skill, "
+     "skill_change, new_agent, dependency, policy, orchestrator, config or tool_fix, a typed "
+     "payload and the evidence (diff, checks, auditor, impact).  A job may file; only a person "
+     "decides.",
+     "{\"type\":\"object\",\"required\":[\"kind\",\"title\",\"payload\"],\"properties\":{"
+     "\"kind\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"reason\":{\"type\":"
+     "\"string\"},\"payload\":{\"type\":\"object\"},\"evidence\":{\"type\":\"object\"}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"id\",\"hash\",\"state\"]}", t_approvals_propose, NULL,
+     0},
+    {"atlas.approvals.list", "List proposals",
+     "Proposals, newest first (a job sees only those it filed).",
+     "{\"type\":\"object\",\"properties\":{\"state\":{\"type\":\"string\"}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"approvals\"],\"properties\":{\"approvals\":{"
+     "\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}",
+     t_approvals_list, NULL, 1},
+    {"atlas.approvals.get", "Show a proposal",
+     "One proposal: payload, hash, state, decision, certification package.",
+     "{\"type\":\"object\",\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":"
+     "\"string\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"id\",\"state\"]}", t_approvals_get, NULL, 1},
+    {"atlas.approvals.decide", "Decide on a proposal",
+     "approve, reject or modify (with the edited payload) a proposal, naming the content hash "
+     "seen.  People only (a token whose role grants admin); never a job, never the proposer.",
+     "{\"type\":\"object\",\"required\":[\"id\",\"action\",\"hash\"],\"properties\":{"
+     "\"id\":{\"type\":\"string\"},\"action\":{\"type\":\"string\",\"enum\":[\"approve\","
+     "\"reject\",\"modify\"]},\"hash\":{\"type\":\"string\"},\"why\":{\"type\":\"string\"},"
+     "\"payload\":{\"type\":\"object\"}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"id\",\"state\"]}", t_approvals_decide, NULL, 0},
+    {"atlas.supervisor.plan", "Check a plan",
+     "Validate a supervisor's plan (the planning model's text) against the plan schema and the "
+     "run's scope (docs/supervisor.md \"Plans\"); a job's scope is its own input's `scope`, "
+     "never one it passes.",
+     "{\"type\":\"object\",\"required\":[\"text\"],\"properties\":{\"text\":{\"type\":"
+     "\"string\"},\"scope\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"plan\"]}", t_supervisor_plan, NULL, 1},
 };
 
 #define NPTOOLS (sizeof(ptools) / sizeof(ptools[0]))
@@ -747,7 +793,8 @@ static int t_queue_priority(struct tool_ctx *t, json_t *args, json_t **result)
         int visible = job_visible(t, &rec);
         at_job_rec_release(&rec);
         if (!visible) {
-            *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 1);
+            *result =
+                at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 1);
             return 0;
         }
     }
@@ -826,13 +873,165 @@ static int t_queue_drain(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
-/* Agents may look at and cancel jobs of their own tree only. */
+/* ---- proposals and approvals (supervisor/approvals.h) ---- */
+
+static int no_approvals(json_t **result)
+{
+    *result = at__mcp_tool_error(AT_EUNAVAIL, "approvals are not running in this daemon", 1);
+    return 0;
+}
+
+static struct at_ap_actor mcp_actor(const struct tool_ctx *t, char *buf, size_t n)
+{
+    struct at_ap_actor a = {.name = "mcp", .role = NULL, .root = NULL};
+    if (t->c->has_token) {
+        snprintf(buf, n, "job:%s", t->c->tok.job_id);
+        a.name = buf;
+        a.role = "job";
+        a.root = t->c->tok.root_id;
+    } else {
+        a.name = t->c->who[0] ? t->c->who : "local"; /* a user admitted by the security layer */
+    }
+    return a;
+}
+
+static int t_approvals_propose(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.approvals)
+        return no_approvals(result);
+    char buf[AT_ID_MAX + 8];
+    struct at_ap_actor by = mcp_actor(t, buf, sizeof(buf));
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    if (at_approvals_propose(t->m->cfg.approvals, args, &by, &out, &d)) {
+        *result = at__mcp_tool_error(d.code ? d.code : AT_EINTERNAL, d.msg, 1);
+        return 0;
+    }
+    json_object_del(out, "package");
+    *result = ok(out);
+    return 0;
+}
+
+static int t_approvals_list(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.approvals)
+        return no_approvals(result);
+    char buf[AT_ID_MAX + 8];
+    struct at_ap_actor by = mcp_actor(t, buf, sizeof(buf));
+    json_t *list = at_approvals_list(t->m->cfg.approvals, at_json_str(args, "state", NULL),
+                                     t->c->has_token ? by.name : NULL);
+    *result = ok(json_pack("{s:o}", "approvals", list));
+    return 0;
+}
+
+static int t_approvals_get(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.approvals)
+        return no_approvals(result);
+    json_t *out = NULL;
+    char buf[AT_ID_MAX + 8];
+    const char *id = at_json_str(args, "id", "");
+    if (at_approvals_get(t->m->cfg.approvals, id, &out) ||
+        (t->c->has_token &&
+         strcmp(at_json_str(out, "proposer", ""), mcp_actor(t, buf, sizeof(buf)).name) != 0)) {
+        json_decref(out);
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no proposal \"%.100s\"", id);
+        *result = at__mcp_tool_error(AT_ENOENT, msg, 1);
+        return 0;
+    }
+    *result = ok(out);
+    return 0;
+}
+
+static int t_approvals_decide(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.approvals)
+        return no_approvals(result);
+    if (t->c->has_token || !user_may(t->c, AT_ACCESS_ADMIN)) {
+        *result = at__mcp_tool_error(AT_EPERM,
+                                     "decisions on proposals are made by people whose role "
+                                     "grants admin, never by a job",
+                                     1);
+        return 0;
+    }
+    char buf[AT_ID_MAX + 8];
+    struct at_ap_actor by = mcp_actor(t, buf, sizeof(buf));
+    struct at_decision dec = {
+        .id = at_json_str(args, "id", ""),
+        .action = at_json_str(args, "action", ""),
+        .hash = at_json_str(args, "hash", NULL),
+        .why = at_json_str(args, "why", NULL),
+        .payload = json_object_get(args, "payload"),
+    };
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    if (at_approvals_decide(t->m->cfg.approvals, &dec, &by, &out, &d)) {
+        *result = at__mcp_tool_error(d.code ? d.code : AT_EINTERNAL, d.msg, 1);
+        return 0;
+    }
+    *result = ok(out);
+    return 0;
+}
+
+static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    json_t *scope = NULL;
+    if (t->c->has_token) {
+        /* the scope the person gave the run (the job's input, kept with its
+         * token), not the job's say */
+        if (t->c->tok.scope[0] == '!') {
+            *result = at__mcp_tool_error(AT_E2BIG, "the run's scope is too long to check", 1);
+            return 0;
+        }
+        if (t->c->tok.scope[0])
+            scope = json_loads(t->c->tok.scope, 0, NULL);
+    } else {
+        scope = json_incref(json_object_get(args, "scope"));
+    }
+    const char *text = at_json_str(args, "text", "");
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *plan = NULL;
+    int rc = at_plan_parse(text, strlen(text), scope, &plan, &d);
+    json_decref(scope);
+    if (rc) {
+        char msg[1700];
+        snprintf(msg, sizeof(msg), "%s%s%s", d.pointer[0] ? d.pointer : "",
+                 d.pointer[0] ? ": " : "", d.msg);
+        *result = at__mcp_tool_error(rc, msg, 1);
+        return 0;
+    }
+    *result = ok(json_pack("{s:o}", "plan", plan));
+    return 0;
+}
+
+/* Agents may look at and cancel their own job and the jobs it started
+ * (directly or below), never a sibling's or an ancestor's: workers of one
+ * supervisor cannot see each other (docs/supervisor.md "Trust boundary"). */
 static int job_visible(const struct tool_ctx *t, const struct at_job_rec *rec)
 {
     if (!t->c->has_token)
         return 1;
     const char *root = rec->root_id ? rec->root_id : rec->id;
-    return strcmp(root, t->c->tok.root_id) == 0;
+    if (strcmp(root, t->c->tok.root_id) != 0)
+        return 0;
+    if (!strcmp(rec->id, t->c->tok.job_id))
+        return 1;
+    char cur[AT_ID_MAX];
+    snprintf(cur, sizeof(cur), "%s", rec->parent_id ? rec->parent_id : "");
+    for (int depth = 0; cur[0] && depth < 64; depth++) {
+        if (!strcmp(cur, t->c->tok.job_id))
+            return 1;
+        struct at_job_rec up;
+        if (at_store_call(t->m->cfg.store, job_get, cur, &up))
+            return 0;
+        snprintf(cur, sizeof(cur), "%s", up.parent_id ? up.parent_id : "");
+        at_job_rec_release(&up);
+    }
+    return 0;
 }
 
 static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result)
@@ -846,7 +1045,7 @@ static int t_exec_status(struct tool_ctx *t, json_t *args, json_t **result)
         return 0;
     }
     if (!job_visible(t, &rec)) {
-        *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 0);
+        *result = at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 0);
     } else {
         *result = ok(at_job_rec_to_json(&rec));
     }
@@ -865,7 +1064,7 @@ static int t_exec_cancel(struct tool_ctx *t, json_t *args, json_t **result)
         return 0;
     }
     if (!job_visible(t, &rec)) {
-        *result = at__mcp_tool_error(AT_EPERM, "the job belongs to another job tree", 0);
+        *result = at__mcp_tool_error(AT_EPERM, "the job is neither this job nor one it started", 0);
     } else if (at_job_state_final(rec.state)) {
         char msg[200];
         snprintf(msg, sizeof(msg), "job %s is already %s", rec.id, at_job_state_name(rec.state));
@@ -1269,7 +1468,12 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         /* a job may use its declared skills without requires.platform_tools
          * (the grant is checked by the skills layer) */
         int skills = strncmp(p->name, "atlas.skills.", 13) == 0;
-        int allowed = at__mcp_platform_allowed(c) || ((spawn || skills) && c->has_token);
+        /* any job may file proposals and read its own tree's (a capability
+         * gap is reported, never granted by the job itself) */
+        int filing = (strncmp(p->name, "atlas.approvals.", 16) == 0 &&
+                      strcmp(p->name, "atlas.approvals.decide") != 0) ||
+                     strcmp(p->name, "atlas.supervisor.plan") == 0;
+        int allowed = at__mcp_platform_allowed(c) || ((spawn || skills || filing) && c->has_token);
         if (!allowed) {
             char msg[400];
             if (c->has_token)

@@ -121,6 +121,13 @@ static const char *const migrations[] = {
     "  ts_ms INTEGER NOT NULL, envelope BLOB NOT NULL) STRICT;"
     "CREATE TABLE tlog_checkpoints(size INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     "  note TEXT NOT NULL) STRICT;",
+    /* 6: proposals and their decisions (sqlite_approvals.c, docs/supervisor.md):
+     * one row per proposal, its whole record as JSON, its state and content
+     * hash as columns for listing */
+    "CREATE TABLE approvals(id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
+    "  state TEXT NOT NULL, hash TEXT NOT NULL, proposer TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, doc TEXT NOT NULL) STRICT;"
+    "CREATE INDEX approvals_seq ON approvals(seq);",
 };
 
 /* at_satsum(x, ...): the sum of every argument over the group, in 64-bit

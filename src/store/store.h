@@ -388,4 +388,30 @@ int at_tlogstore_checkpoint_put(struct at_tlogstore *s, int64_t size, int64_t ts
 /* [{size, ts_ms, note}] by size; min_size: only those at least that big. */
 int at_tlogstore_checkpoints(struct at_tlogstore *s, int64_t min_size, json_t **out);
 
+/* ---- proposals and approvals (src/store/sqlite_approvals.c, docs/supervisor.md) ----
+ *
+ * The table of migration 6 through a connection of its own: one row per
+ * proposal, its record (doc) as JSON text.  The supervisor's approvals
+ * service (supervisor/approvals.h) owns the rows' meaning.  Thread-safe. */
+struct at_approval_row {
+    const char *id;
+    int64_t seq;
+    const char *kind;
+    const char *state;
+    const char *hash;
+    const char *proposer;
+    int64_t created_ms;
+    int64_t updated_ms;
+    const char *doc;
+};
+struct at_apstore;
+/* Open the table in the database at path (migrated first: AT_ESTATE when
+ * missing).  Caller closes. */
+int at_apstore_open(const char *path, struct at_apstore **out, struct at_diag *d);
+void at_apstore_close(struct at_apstore *s);
+/* Insert or replace row r (by id). */
+int at_apstore_put(struct at_apstore *s, const struct at_approval_row *r);
+/* Every row's doc parsed, in seq order, into an array (caller frees). */
+int at_apstore_load(struct at_apstore *s, json_t **out);
+
 #endif

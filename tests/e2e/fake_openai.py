@@ -3,7 +3,9 @@ checks, model spans, model-based routing).  The answer's content is a
 score: 4.5 when the request's last message mentions GOOD, else 2; a message
 that mentions SLOW is answered after 2 s, one that mentions HOLD once the
 file argv[1] + ".release" exists (a test holds a call as long as it needs).  A routing request (system prompt
-"You route ...") is answered "Use NAME." for the word after PICK in it.
+"You route ...") is answered "Use NAME." for the word after PICK in it.  The supervisor's
+planner (system prompt "You plan ...") gets the text of argv[1] + ".plan";
+its reviewer ("You review ...") a pass verdict, or fail for FAILREVIEW.
 
 Faults for the gateway's tests (tests/e2e/t_llm_errors.sh), by words in the
 last message: STATUS=NNN answers with that HTTP status and an OpenAI-style
@@ -46,6 +48,17 @@ class Handler(BaseHTTPRequestHandler):
             # routing: answer with the word after PICK in the request, if any
             words = str(msgs[-1].get("content", "")).split()
             score = ("Use " + words[words.index("PICK") + 1] + ".") if "PICK" in words else "no idea"
+        if msgs and str(msgs[0].get("content", "")).startswith("You plan"):
+            # the supervisor's planner: the plan a test wrote to argv[1] + ".plan"
+            try:
+                with open(sys.argv[1] + ".plan") as f:
+                    score = f.read()
+            except OSError:
+                score = "no plan"
+        if msgs and str(msgs[0].get("content", "")).startswith("You review"):
+            # the supervisor's reviewer: FAILREVIEW in the task fails it, else a pass
+            score = json.dumps({"verdict": "fail" if "FAILREVIEW" in text else "pass",
+                                "score": 0.9, "reasons": ["reviewed by the fake"]})
         if "SLOW" in text:
             time.sleep(2)
         if "HOLD" in text:

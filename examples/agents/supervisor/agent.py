@@ -1,0 +1,164 @@
+"""The supervisor (docs/supervisor.md): plan -> dispatch -> evaluate ->
+revise -> report.  The plan is validated by the platform
+(atlas.supervisor.plan: the schema and the run's scope), workers are child
+jobs (atlas.exec.spawn), checks run in a fresh sandbox per call
+(code-execution, the worker's output on stdin), the reviewer is a model
+call through the gateway, and gaps become proposals
+(atlas.approvals.propose).  Progress is logged as
+{"supervisor": {"task", "state", ...}} lines (the job's SSE stream)."""
+
+import asyncio
+import json
+import os
+
+from atlas import AgentBase, AgentContext, AtlasError
+
+PLAN_PROMPT = (
+    "You plan work for the Atlas supervisor. Answer with one JSON object: "
+    '{"tasks": [{"id", "worker" (an agent name), "description", "input" (object), '
+    '"scope" ({"paths": [{"path", "mode"}]}), "checks" ([{"name", "code" (python: reads the '
+    'worker output JSON on stdin, exits 0 when it is acceptable)}])}], "gaps": [proposals for '
+    "capabilities that are missing]}. No prose.")
+REVIEW_PROMPT = (
+    "You review a worker's result for the Atlas supervisor. Answer with one JSON object: "
+    '{"verdict": "pass"|"fail"|"needs_revision", "score": 0..1, "reasons": [strings]}.')
+
+RANK = {"pass": 0, "needs_revision": 1, "fail": 2}
+
+
+def worst(a, b):
+    return a if RANK.get(a, 2) >= RANK.get(b, 2) else b
+
+
+def model_json(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        a, b = text.find("{"), text.rfind("}")
+        if a >= 0 and b > a:
+            try:
+                return json.loads(text[a:b + 1])
+            except ValueError:
+                pass
+    return None
+
+
+class Supervisor(AgentBase):
+    async def execute(self, input: dict, context: AgentContext) -> dict:
+        self.ctx = context
+        goal = input["goal"]
+        model = input.get("model")
+        kmax = int(input.get("max_revisions", 2))
+        self.event(None, "planning", goal=goal)
+        user = "Goal: " + goal
+        if input.get("context"):
+            user += "\nContext:\n" + input["context"]
+        if input.get("scope"):
+            user += "\nScope (the only paths tasks may ask for): " + ", ".join(input["scope"])
+        resp = await context.llm([{"role": "system", "content": PLAN_PROMPT},
+                                  {"role": "user", "content": user}], model=model)
+        text = resp["choices"][0]["message"]["content"] or ""
+        try:
+            plan = (await context.call_tool("atlas.supervisor.plan", {"text": text}))["plan"]
+        except AtlasError as e:
+            self.event(None, "plan_refused", reason=str(e))
+            return {"goal": goal, "verdict": "fail", "tasks": [], "proposals": [],
+                    "error": "the plan was refused: " + str(e)}
+        self.event(None, "planned", tasks=[t["id"] for t in plan["tasks"]])
+        sem = asyncio.Semaphore(int(input.get("workers", 2)))
+
+        async def one(task):
+            async with sem:
+                return await self.run_task(task, kmax, model)
+
+        results = await asyncio.gather(*[one(t) for t in plan["tasks"]])
+        proposals = []
+        for gap in plan.get("gaps", []):
+            filing = dict(gap)
+            ev = dict(filing.get("evidence") or {})
+            ev.setdefault("checks", [{"task": r["id"], "verdict": r["verdict"]} for r in results])
+            filing["evidence"] = ev
+            try:
+                p = await context.call_tool("atlas.approvals.propose", filing)
+                proposals.append({"id": p["id"], "kind": p["kind"], "hash": p["hash"],
+                                  "title": p["title"]})
+                self.event(None, "proposed", proposal=p["id"], kind=p["kind"])
+            except AtlasError as e:
+                proposals.append({"error": str(e), "title": gap.get("title")})
+        verdict = "pass"
+        for r in results:
+            verdict = worst(verdict, r["verdict"])
+        self.event(None, "done", verdict=verdict)
+        return {"goal": goal, "verdict": verdict, "tasks": results, "proposals": proposals,
+                "summary": plan.get("summary")}
+
+    def event(self, task, state, **kw):
+        rec = {"task": task, "state": state}
+        rec.update(kw)
+        self.ctx.log({"supervisor": rec})
+
+    async def run_task(self, task, kmax, model):
+        tid = task["id"]
+        notes = []
+        verdicts = []
+        attempt = 0
+        output = None
+        while True:
+            attempt += 1
+            self.event(tid, "running", worker=task["worker"], attempt=attempt)
+            inp = dict(task.get("input") or {})
+            if notes:
+                inp["revision_notes"] = notes
+            try:
+                output = await self.ctx.spawn(task["worker"], inp)
+            except AtlasError as e:
+                v = {"verdict": "fail", "reasons": ["the worker failed: " + str(e)],
+                     "source": "worker"}
+                verdicts.append(v)
+                self.event(tid, "fail", attempt=attempt, reasons=v["reasons"])
+                return {"id": tid, "worker": task["worker"], "attempts": attempt,
+                        "verdict": "fail", "verdicts": verdicts, "output": None}
+            v = await self.evaluate(task, output, model)
+            verdicts.append(v)
+            if v["verdict"] == "needs_revision" and attempt <= kmax:
+                notes = v["reasons"]
+                self.event(tid, "needs_revision", attempt=attempt, reasons=v["reasons"])
+                continue
+            final = v["verdict"]
+            if final == "needs_revision":
+                final = "fail"  # out of revisions
+            self.event(tid, final, attempt=attempt, reasons=v["reasons"])
+            return {"id": tid, "worker": task["worker"], "attempts": attempt,
+                    "verdict": final, "verdicts": verdicts, "output": output}
+
+    async def evaluate(self, task, output, model):
+        """The check runner, then the model reviewer: one verdict, the worst."""
+        reasons, verdict, checks = [], "pass", []
+        for c in task.get("checks", []):
+            try:
+                r = await self.ctx.skill("code-execution",
+                                         {"code": c["code"], "stdin": json.dumps(output)})
+                ok = r.get("exit_code") == 0
+                checks.append({"name": c["name"], "passed": ok, "exit_code": r.get("exit_code")})
+                if not ok:
+                    verdict = worst(verdict, "needs_revision")
+                    reasons.append("check %s failed: %s" % (
+                        c["name"], (r.get("stderr") or r.get("stdout") or "").strip()[:300]))
+            except AtlasError as e:
+                verdict = worst(verdict, "fail")
+                reasons.append("check %s could not run: %s" % (c["name"], e))
+        review = None
+        if verdict == "pass":
+            resp = await self.ctx.llm([
+                {"role": "system", "content": REVIEW_PROMPT},
+                {"role": "user", "content": "Task: " + json.dumps(task) + "\nResult: " +
+                 json.dumps(output)}], model=model)
+            review = model_json(resp["choices"][0]["message"]["content"] or "")
+            if not isinstance(review, dict) or review.get("verdict") not in RANK:
+                verdict = "fail"
+                reasons.append("the reviewer's answer is not a verdict")
+            else:
+                verdict = worst(verdict, review["verdict"])
+                reasons.extend(str(x) for x in review.get("reasons", []))
+        return {"verdict": verdict, "reasons": reasons, "checks": checks,
+                "review": review, "source": "checks+reviewer"}

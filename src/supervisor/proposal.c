@@ -1,0 +1,222 @@
+/*
+ * proposal.c - the proposal kinds, their typed payloads and the content
+ * hash (approvals.h).  Hostile input: every member is checked, sizes are
+ * bounded, and errors name the member as a JSON Pointer.
+ */
+#include "supervisor/approvals.h"
+
+#include "base/err.h"
+#include "json/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[AT_PROP_NKINDS] = {
+    "new_skill", "skill_change", "new_agent", "dependency",
+    "policy",    "orchestrator", "config",    "tool_fix",
+};
+
+int at_proposal_kind_parse(const char *s)
+{
+    for (int i = 0; s && i < AT_PROP_NKINDS; i++)
+        if (!strcmp(s, kind_names[i]))
+            return i;
+    return -1;
+}
+
+const char *at_proposal_kind_name(int kind)
+{
+    return kind >= 0 && kind < AT_PROP_NKINDS ? kind_names[kind] : "?";
+}
+
+int at_proposal_kind_executable(int kind)
+{
+    return kind == AT_PROP_NEW_SKILL || kind == AT_PROP_SKILL_CHANGE || kind == AT_PROP_NEW_AGENT;
+}
+
+/* ---- member checks ---- */
+
+enum { T_STR, T_ABSPATH, T_BOOL, T_OBJ, T_ANY, T_TEXT };
+
+struct member {
+    const char *name;
+    int type;
+    int required;
+};
+
+static int bad(struct at_diag *d, int code, const char *ptr, const char *fmt, const char *a)
+{
+    at_diag_set(d, code, NULL, 0, 0, fmt, a);
+    at_diag_set_pointer(d, ptr);
+    return code;
+}
+
+static int check_members(const json_t *obj, const char *where, const struct member *m, size_t n,
+                         struct at_diag *d)
+{
+    char ptr[160];
+    if (!json_is_object(obj)) {
+        return bad(d, AT_ESCHEMA, where, "%s must be an object", *where ? where : "the payload");
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (!strcmp(key, m[i].name))
+                break;
+        snprintf(ptr, sizeof(ptr), "%s/%s", where, key);
+        if (i == n)
+            return bad(d, AT_ESCHEMA, ptr, "unknown member \"%s\"", key);
+        if (json_is_null(v) && !m[i].required && m[i].type != T_ANY)
+            continue; /* null: an absent optional member */
+        const char *s = json_string_value(v);
+        switch (m[i].type) {
+        case T_STR:
+            if (!s || !*s || strlen(s) > 256)
+                return bad(d, AT_ESCHEMA, ptr, "%s must be a non-empty string of at most 256 bytes",
+                           key);
+            break;
+        case T_TEXT:
+            if (!s || strlen(s) > AT_PROPOSAL_MAX)
+                return bad(d, AT_ESCHEMA, ptr, "%s must be a string", key);
+            break;
+        case T_ABSPATH:
+            if (!s || s[0] != '/' || strlen(s) > 4096 || strstr(s, "/../") ||
+                (strlen(s) >= 3 && !strcmp(s + strlen(s) - 3, "/..")))
+                return bad(d, AT_ESCHEMA, ptr,
+                           "%s must be an absolute path without \"..\" components", key);
+            break;
+        case T_BOOL:
+            if (!json_is_boolean(v))
+                return bad(d, AT_ESCHEMA, ptr, "%s must be true or false", key);
+            break;
+        case T_OBJ:
+            if (!json_is_object(v))
+                return bad(d, AT_ESCHEMA, ptr, "%s must be an object", key);
+            break;
+        default:
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *mv = json_object_get(obj, m[i].name);
+        if (m[i].required && (!mv || (json_is_null(mv) && m[i].type != T_ANY))) {
+            snprintf(ptr, sizeof(ptr), "%s/%s", where, m[i].name);
+            return bad(d, AT_ESCHEMA, ptr, "%s is required", m[i].name);
+        }
+    }
+    return 0;
+}
+
+/* new_skill, skill_change: {"definition": {...}} or {"path": DIR, "version"?} */
+static const struct member skill_members[] = {
+    {"definition", T_OBJ, 0}, {"path", T_ABSPATH, 0}, {"version", T_STR, 0},
+    {"digest", T_STR, 0},     {"spec", T_TEXT, 0},
+};
+/* new_agent: {"path": DIR, "name"?, "force"?, "digest"?} */
+static const struct member agent_members[] = {
+    {"path", T_ABSPATH, 1},
+    {"name", T_STR, 0},
+    {"force", T_BOOL, 0},
+    {"digest", T_STR, 0},
+};
+static const struct member dep_members[] = {
+    {"name", T_STR, 1}, {"version", T_STR, 0}, {"ecosystem", T_STR, 0}, {"for", T_STR, 0}};
+static const struct member policy_members[] = {{"name", T_STR, 1}, {"change", T_OBJ, 1}};
+static const struct member orch_members[] = {
+    {"agent", T_STR, 1}, {"strategy", T_STR, 0}, {"config", T_OBJ, 0}};
+static const struct member config_members[] = {{"key", T_STR, 1}, {"value", T_ANY, 1}};
+static const struct member toolfix_members[] = {
+    {"tool", T_STR, 1}, {"description", T_TEXT, 0}, {"diff", T_TEXT, 0}};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+int at_proposal_validate(int kind, const json_t *payload, struct at_diag *d)
+{
+    int rc;
+    switch (kind) {
+    case AT_PROP_NEW_SKILL:
+    case AT_PROP_SKILL_CHANGE:
+        if ((rc = check_members(payload, "/payload", skill_members, N(skill_members), d)))
+            return rc;
+        if (!json_object_get(payload, "definition") == !json_object_get(payload, "path"))
+            return bad(d, AT_ESCHEMA, "/payload", "%s",
+                       "a skill payload has exactly one of \"definition\" and \"path\"");
+        if (json_object_get(payload, "definition") &&
+            !json_is_string(json_object_get(json_object_get(payload, "definition"), "name")))
+            return bad(d, AT_ESCHEMA, "/payload/definition/name", "%s",
+                       "a skill definition needs a name");
+        return 0;
+    case AT_PROP_NEW_AGENT:
+        return check_members(payload, "/payload", agent_members, N(agent_members), d);
+    case AT_PROP_DEPENDENCY:
+        return check_members(payload, "/payload", dep_members, N(dep_members), d);
+    case AT_PROP_POLICY:
+        return check_members(payload, "/payload", policy_members, N(policy_members), d);
+    case AT_PROP_ORCHESTRATOR:
+        return check_members(payload, "/payload", orch_members, N(orch_members), d);
+    case AT_PROP_CONFIG:
+        return check_members(payload, "/payload", config_members, N(config_members), d);
+    case AT_PROP_TOOL_FIX:
+        return check_members(payload, "/payload", toolfix_members, N(toolfix_members), d);
+    default:
+        return bad(d, AT_EINVAL, "/kind", "%s", "unknown proposal kind");
+    }
+}
+
+static const struct member evidence_members[] = {
+    {"diff", T_TEXT, 0},  {"checks", T_ANY, 0}, {"auditor", T_OBJ, 0},
+    {"impact", T_OBJ, 0}, {"spec", T_TEXT, 0},  {"notes", T_TEXT, 0},
+};
+static const struct member filing_members[] = {
+    {"kind", T_STR, 1},    {"title", T_STR, 1},    {"reason", T_TEXT, 0},
+    {"payload", T_OBJ, 1}, {"evidence", T_OBJ, 0},
+};
+
+int at_proposal_validate_filing(const json_t *filing, struct at_diag *d)
+{
+    if (!json_is_object(filing))
+        return bad(d, AT_ESCHEMA, "", "%s", "a proposal must be an object");
+    size_t depth = at_json_depth(filing, 33);
+    if (depth > 32)
+        return bad(d, AT_E2BIG, "", "%s", "the proposal is nested too deeply (at most 32)");
+    int rc = check_members(filing, "", filing_members, N(filing_members), d);
+    if (rc)
+        return rc;
+    const char *ks = json_string_value(json_object_get(filing, "kind"));
+    int kind = at_proposal_kind_parse(ks);
+    if (kind < 0)
+        return bad(d, AT_ESCHEMA, "/kind",
+                   "unknown proposal kind \"%s\" (new_skill, skill_change, "
+                   "new_agent, dependency, policy, orchestrator, config, tool_fix)",
+                   ks);
+    if ((rc = at_proposal_validate(kind, json_object_get(filing, "payload"), d)))
+        return rc;
+    const json_t *ev = json_object_get(filing, "evidence");
+    if (json_is_null(ev))
+        ev = NULL;
+    if (ev && (rc = check_members(ev, "/evidence", evidence_members, N(evidence_members), d)))
+        return rc;
+    const json_t *score = json_object_get(json_object_get(ev, "auditor"), "score");
+    if (score && !json_is_number(score))
+        return bad(d, AT_ESCHEMA, "/evidence/auditor/score", "%s", "the score must be a number");
+    char *s = json_dumps(filing, JSON_COMPACT);
+    size_t len = s ? strlen(s) : 0;
+    free(s);
+    if (len > AT_PROPOSAL_MAX)
+        return bad(d, AT_E2BIG, "", "%s", "the proposal is larger than 256 KiB");
+    return 0;
+}
+
+int at_proposal_hash(const char *kind, const json_t *payload, char out[AT_AUDIT_DIGEST_MAX])
+{
+    json_t *c = json_pack("{s:s,s:O}", "kind", kind, "payload", payload);
+    if (!c)
+        return AT_EINVAL;
+    int rc = at_audit_digest(c, out);
+    json_decref(c);
+    return rc;
+}
