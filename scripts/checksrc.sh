@@ -22,7 +22,7 @@ components='
 base alloc buf diag err fs header id log loop map now parse spawn sse time timer token utf8 wall
 json expr jptr json jsonpath lex regex schema
 http_lib http
-contract agent config contract hardware semver shape sysinfo version yaml
+contract agent config contract egress hardware semver shape sysinfo version yaml
 store agent chain job store writer secstore token tlogstore apstore
 chain chain
 registry reg registry snapshot
@@ -31,7 +31,7 @@ monitor eval metrics mon monitor otlp trace
 mcp_proto mcp rpc
 mcp mcp
 http http
-security sandbox access audit role seckey secret secrets tls tokens
+security sandbox access audit egress proxy role seckey secret secrets tls tokens
 tlog tlog merkle note dsse checkpoint tpm
 dist layer layout oci sig
 trigger cron tz trigger
