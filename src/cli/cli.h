@@ -119,6 +119,7 @@ int cmd_token(struct cli *c, int argc, char **argv);
 int cmd_secret(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_skill(struct cli *c, int argc, char **argv);
+int cmd_a2a(struct cli *c, int argc, char **argv);
 /* `atlas login http(s)://ATLAS-URL < token` (cmd_login.c); cmd_login hands
  * URLs with a scheme to it, registries stay its own. */
 int cli_login_atlasd(struct cli *c, int argc, char **argv);
