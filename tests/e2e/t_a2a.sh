@@ -95,4 +95,56 @@ expect_contains "atlas a2a card nope: says why" "$(cat "$T/err")" "nope"
 run_rc rc atlas a2a --help
 expect_contains "atlas a2a --help" "$(cat "$T/out")" "usage: atlas a2a card"
 
+# --- consume: a server built with @a2a-js/sdk registered into Atlas ---
+(cd "$A2A" && A2A_TEST_TOKEN=s3cret-upper exec "$NODE" sdk-server.mjs 0) >"$T/srv.out" 2>&1 &
+SRV_PID=$!
+trap 'kill $SRV_PID 2>/dev/null || true; cleanup' EXIT
+wait_for grep -q listening "$T/srv.out"
+SRV=$(awk '/listening/{print $2}' "$T/srv.out")
+run_rc rc atlas register --a2a "$SRV" --name upper
+expect_eq "register --a2a without the token: refused (the card needs it)" "$rc" "1"
+expect_contains "register --a2a without the token: says HTTP 401" "$(cat "$T/err")" "401"
+printf '%s' s3cret-upper | atlas secret set UPPER_TOKEN >/dev/null 2>&1
+run_rc rc env UPPER_TOKEN=s3cret-upper "$BIN/atlas" register --a2a "$SRV" --name upper --token-env UPPER_TOKEN
+expect_eq "register --a2a --token-env: registered" "$rc" "0"
+expect_eq "the remote agent is an agent (its card's skill)" \
+    "$(curl -sS "$ATLAS_URL/api/v1/agents/upper" | j 'd["description"]+" | "+",".join(d["capabilities"])')" "Upper-cases input.text | a2a"
+run_rc rc atlas run upper --input '{"text":"hello atlas"}'
+expect_eq "run the A2A agent: its artifact is the output" "$(j 'd["upper"]+" "+d["via"]' <"$T/out")" "HELLO ATLAS a2a-js"
+run_rc rc atlas run upper --input '{"fail":true}'
+expect_eq "a failing A2A task fails the job" "$rc" "1"
+expect_contains "... naming the remote's message" "$(cat "$T/err")" "upper: asked to fail"
+job=$(atlas run upper --async --json --input '{"ms":20000}' | j 'd["job"]')
+wait_for sh -c "curl -sS '$ATLAS_URL/api/v1/jobs/$job' | grep -q '\"running\"'"
+sleep 0.5
+atlas cancel "$job" >/dev/null
+wait_job_state "$job" cancelled
+expect_eq "cancelling the job cancels the remote task" \
+    "$(anon_curl -sS "$SRV/calls" | j 'len(d["cancelled"])')" "1"
+cat >"$T/shout.yaml" <<'YAML'
+chain:
+  name: "shout"
+  description: "upper-case through the A2A agent, then echo through slow"
+  steps:
+    - agent: "upper"
+      id: up
+    - agent: "slow"
+      input_map:
+        ms: 1
+        shouted: "$.steps.up.output.upper"
+YAML
+atlas chain register "$T/shout.yaml" >/dev/null
+run_rc rc atlas chain run shout --input '{"text":"chained"}'
+expect_eq "the A2A agent runs in a chain" "$(j 'd["shouted"]' <"$T/out")" "CHAINED"
+
+# --- Atlas to Atlas: an agent of this atlasd through its own A2A edge ---
+printf '%s' "$ATLAS_TOKEN" | atlas secret set SELF_TOKEN >/dev/null 2>&1
+run_rc rc env SELF_TOKEN="$ATLAS_TOKEN" "$BIN/atlas" register --a2a "$ATLAS_URL/a2a/agents/slow/" --name slow-a2a --token-env SELF_TOKEN
+expect_eq "register --a2a of an Atlas agent's card" "$rc" "0"
+expect_eq "... its input schema comes from the card's schemas extension" \
+    "$(curl -sS "$ATLAS_URL/api/v1/agents/slow-a2a" | j 'd["input_schema"]["properties"]["ms"]["type"]')" "integer"
+run_rc rc atlas run slow-a2a --input '{"ms":5,"tag":"loop"}'
+expect_eq "run it: the output came back through A2A" "$(j 'd["tag"]' <"$T/out")" "loop"
+kill $SRV_PID 2>/dev/null || true
+
 finish
