@@ -159,7 +159,9 @@ async function main() {
   // --- signatures: jose over the SDK's canonical form, and the SDK's verifier ---
   const jwks = await (await authFetch(`${base}/.well-known/jwks.json`)).json();
   const keyset = jose.createLocalJWKSet(jwks);
-  for (const url of [`${base}/.well-known/agent-card.json`, `${base}/a2a/agents/slow/.well-known/agent-card.json`]) {
+  const cards = [`${base}/.well-known/agent-card.json`, `${base}/a2a/agents/slow/.well-known/agent-card.json`];
+  if (process.argv[4]) cards.push(`${base}/a2a/agents/${process.argv[4]}/.well-known/agent-card.json`);
+  for (const url of cards) {
     const raw = await (await authFetch(url)).json();
     const sig = raw.signatures?.[0];
     if (!sig) {

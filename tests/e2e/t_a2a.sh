@@ -18,10 +18,35 @@ fi
 start_daemon
 atlas register --path "$AGENTS/slow" >/dev/null
 atlas register --path "$AGENTS/raise" >/dev/null
+# a schema that puts the card canonicalisation (RFC 8785) to the test:
+# shortest round-trip numbers, exponents, -0, non-ASCII and control
+# characters, empty strings, arrays and objects (removed before signing)
+mkdir -p "$T/tricky"
+cp "$AGENTS/slow/agent.py" "$T/tricky/"
+cat >"$T/tricky/agent.yaml" <<'YAML'
+agent:
+  name: "tricky"
+  version: "1.0.0"
+  description: "Schémas — ☃ 😀 \"quoted\" \\ tab\tend"
+  input:
+    schema:
+      type: object
+      properties:
+        ms: {type: integer, minimum: 0, default: 1}
+        x: {type: number, minimum: 0.1, maximum: 1e21, multipleOf: 1.5e-7, exclusiveMaximum: 123456.789, default: -0.0}
+        big: {type: number, maximum: 1e300, minimum: -4.9e-5}
+        e: {type: string, enum: ["", "a", "ü"], description: ""}
+        empty: {type: object, properties: {}, required: []}
+        int: {type: integer, maximum: 9007199254740993}
+  output:
+    schema:
+      type: object
+YAML
+atlas register --path "$T/tricky" >/dev/null
 
 # --- the SDK's client ---
 set +e
-(cd "$A2A" && timeout 60 "$NODE" sdk-client.mjs "$ATLAS_URL" "$ATLAS_TOKEN") >"$T/sdk.txt" 2>&1
+(cd "$A2A" && timeout 60 "$NODE" sdk-client.mjs "$ATLAS_URL" "$ATLAS_TOKEN" tricky) >"$T/sdk.txt" 2>&1
 rc=$?
 set -e
 while IFS= read -r line; do
@@ -88,7 +113,7 @@ expect_eq "atlas a2a card slow: the agent's signed card" \
     "$(j 'd["name"]+" "+str(len(d["signatures"]))+" "+d["supportedInterfaces"][0]["url"].split("/",3)[3]' <"$T/out")" "slow 1 a2a/agents/slow"
 run_rc rc atlas a2a card
 expect_eq "atlas a2a card: atlasd's card lists both agents" \
-    "$(j '" ".join(sorted(s["id"] for s in d["skills"]))' <"$T/out")" "raise slow"
+    "$(j '" ".join(sorted(s["id"] for s in d["skills"]))' <"$T/out")" "raise slow tricky"
 run_rc rc atlas a2a card nope
 expect_eq "atlas a2a card nope: fails" "$rc" "1"
 expect_contains "atlas a2a card nope: says why" "$(cat "$T/err")" "nope"
