@@ -268,7 +268,7 @@ int at_a2a_card_sign(json_t *card, const unsigned char sk[64], const char *kid, 
     free(htext);
     /* RFC 7515 §5.1: the signing input is BASE64URL(header) '.' BASE64URL(payload) */
     size_t pl = strlen(prot);
-    memcpy(input, prot, pl);
+    memcpy(input, prot, pl + 1);
     input[pl] = '.';
     at_a2a_b64url((const unsigned char *)(payload.p ? payload.p : ""), payload.len, input + pl + 1,
                   plen64);

@@ -463,8 +463,8 @@ static void sse_event(const char *job_id, const char *event, json_t *data, void 
                             .context_id = c->context_id,
                             .job_state = state,
                             .output = strcmp(state, "completed") == 0 ? output : NULL,
-                            .detail =
-                                final && strcmp(state, "completed") ? error_detail(error) : NULL,
+                            .detail = final && strcmp(state, "completed") != 0 ? error_detail(error)
+                                                                               : NULL,
                             .updated_ms = at_wall_ms(),
                             .agent = c->agent};
     if (t.output)

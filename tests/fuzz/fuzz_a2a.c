@@ -25,8 +25,8 @@ static void canonical_idempotent(const json_t *v)
         json_t *again = json_loadb(a.p ? a.p : "", a.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         if (!again)
             abort();
-        if (json_is_object(again) && (at_a2a_canonical(again, &b) || a.len != b.len ||
-                                      memcmp(a.p, b.p, a.len) != 0))
+        if (json_is_object(again) &&
+            (at_a2a_canonical(again, &b) || a.len != b.len || memcmp(a.p, b.p, a.len) != 0))
             abort();
         json_decref(again);
     }
