@@ -385,3 +385,40 @@ json_t *at_a2a_error(const json_t *id, int code, const char *message, json_t *da
         json_object_set_new(e, "data", data);
     return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", e);
 }
+
+json_t *at_a2a_rest_error(int code, const char *message, int *http)
+{
+    static const struct {
+        int code, http;
+        const char *status, *reason;
+    } map[] = {
+        {AT_A2A_EPARSE, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"},
+        {AT_A2A_EREQUEST, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"},
+        {AT_A2A_EMETHOD, 404, "NOT_FOUND", "UNSUPPORTED_OPERATION"},
+        {AT_A2A_EPARAMS, 400, "INVALID_ARGUMENT", "INVALID_PARAMS"},
+        {AT_A2A_ETASK_NOT_FOUND, 404, "NOT_FOUND", "TASK_NOT_FOUND"},
+        {AT_A2A_ENOT_CANCELABLE, 409, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE"},
+        {AT_A2A_EPUSH_UNSUPPORTED, 400, "UNIMPLEMENTED", "PUSH_NOTIFICATION_NOT_SUPPORTED"},
+        {AT_A2A_EUNSUPPORTED, 400, "UNIMPLEMENTED", "UNSUPPORTED_OPERATION"},
+        {AT_A2A_ECONTENT_TYPE, 415, "INVALID_ARGUMENT", "CONTENT_TYPE_NOT_SUPPORTED"},
+        {AT_A2A_EEXT_CARD, 400, "FAILED_PRECONDITION", "EXTENDED_AGENT_CARD_NOT_CONFIGURED"},
+        {AT_A2A_EVERSION, 400, "INVALID_ARGUMENT", "VERSION_NOT_SUPPORTED"},
+    };
+    int h = 500;
+    const char *status = "INTERNAL", *reason = NULL;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].code == code) {
+            h = map[i].http;
+            status = map[i].status;
+            reason = map[i].reason;
+        }
+    *http = h;
+    json_t *e =
+        json_pack("{s:i,s:s,s:s}", "code", h, "status", status, "message", message ? message : "");
+    if (reason)
+        json_object_set_new(e, "details",
+                            json_pack("[{s:s,s:s,s:s}]", "@type",
+                                      "type.googleapis.com/google.rpc.ErrorInfo", "reason", reason,
+                                      "domain", "a2a-protocol.org"));
+    return json_pack("{s:o}", "error", e);
+}

@@ -64,6 +64,7 @@ struct at_a2a_req {
     json_t *params; /* an object (empty when absent); owned */
     enum at_a2a_op op;
     enum at_a2a_ver ver; /* the version its answer is shaped for */
+    int rest;            /* the HTTP+JSON binding's (set by its routes, not the parser) */
 };
 
 /* An error found while parsing: a JSON-RPC code and a message. */
@@ -126,6 +127,13 @@ json_t *at_a2a_send_result(const struct at_a2a_task *t, enum at_a2a_ver ver);
 /* JSON-RPC responses (id borrowed, NULL as null; result and data stolen). */
 json_t *at_a2a_result(const json_t *id, json_t *result);
 json_t *at_a2a_error(const json_t *id, int code, const char *message, json_t *data);
+
+/* The HTTP+JSON binding's error body for a JSON-RPC code (A2A 1.0 §11.6:
+ * google.rpc.Status with an ErrorInfo naming the A2A reason):
+ * {"error": {"code": HTTP, "status", "message", "details": [{"@type",
+ * "reason", "domain": "a2a-protocol.org"}]}}, and its HTTP status in
+ * *http.  A new reference. */
+json_t *at_a2a_rest_error(int code, const char *message, int *http);
 
 /* ---- agent cards (card.c) ---- */
 

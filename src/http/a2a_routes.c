@@ -39,14 +39,35 @@
 
 /* ---- answers ---- */
 
-static void reply_rpc(struct at_http_req *r, json_t *resp)
+/* The answer in the binding's form: JSON-RPC (a response envelope, HTTP
+ * 200) or HTTP+JSON (the result itself, or an error body with its HTTP
+ * status).  result and data are stolen; result NULL: the error. */
+static json_t *answer(int rest, const json_t *id, json_t *result, int code, const char *msg,
+                      json_t *data, int *status)
 {
-    at_http_reply_json(r, 200, resp);
+    *status = 200;
+    if (result)
+        return rest ? result : at_a2a_result(id, result);
+    if (rest) {
+        json_decref(data);
+        return at_a2a_rest_error(code, msg, status);
+    }
+    return at_a2a_error(id, code, msg, data);
 }
 
-static void reply_error(struct at_http_req *r, const json_t *id, int code, const char *msg)
+static void reply_ok(struct at_http_req *r, const struct at_a2a_req *q, json_t *result)
 {
-    reply_rpc(r, at_a2a_error(id, code, msg, NULL));
+    int status;
+    json_t *b = answer(q->rest, q->id, result, 0, NULL, NULL, &status);
+    at_http_reply_json(r, status, b);
+}
+
+static void reply_error(struct at_http_req *r, const struct at_a2a_req *q, int code,
+                        const char *msg)
+{
+    int status;
+    json_t *b = answer(q->rest, q->id, NULL, code, msg, NULL, &status);
+    at_http_reply_json(r, status, b);
 }
 
 /* An Atlas error code as the JSON-RPC code a client can act on. */
@@ -115,13 +136,13 @@ static int target_of(struct at_http_req *r, const struct at_a2a_req *q, struct t
         }
     }
     if (!a && !c) {
-        reply_error(r, q->id, AT_A2A_EPARAMS,
+        reply_error(r, q, AT_A2A_EPARAMS,
                     "name the skill: POST /a2a/agents/NAME, or metadata {\"atlas.agent\": NAME} "
                     "(or \"atlas.chain\") on the message");
         return -1;
     }
     if ((a && strlen(a) >= A2A_NAME_MAX) || (c && strlen(c) >= A2A_NAME_MAX)) {
-        reply_error(r, q->id, AT_A2A_EPARAMS, "the agent or chain name is too long");
+        reply_error(r, q, AT_A2A_EPARAMS, "the agent or chain name is too long");
         return -1;
     }
     char msg[600];
@@ -131,7 +152,7 @@ static int target_of(struct at_http_req *r, const struct at_a2a_req *q, struct t
             char why[400];
             at_registry_explain_missing(api->registry, a, why, sizeof(why));
             snprintf(msg, sizeof(msg), "unknown agent: %s", why);
-            reply_error(r, q->id, AT_A2A_EPARAMS, msg);
+            reply_error(r, q, AT_A2A_EPARAMS, msg);
             return -1;
         }
         at_reg_agent_unref(ra);
@@ -140,7 +161,7 @@ static int target_of(struct at_http_req *r, const struct at_a2a_req *q, struct t
         struct at_chain *ch;
         if (at_registry_chain_get(api->registry, c, &ch)) {
             snprintf(msg, sizeof(msg), "unknown chain: no chain \"%s\"", c);
-            reply_error(r, q->id, AT_A2A_EPARAMS, msg);
+            reply_error(r, q, AT_A2A_EPARAMS, msg);
             return -1;
         }
         at_chain_unref(ch);
@@ -154,7 +175,7 @@ static const char *param_id(struct at_http_req *r, const struct at_a2a_req *q)
 {
     const char *id = json_string_value(json_object_get(q->params, "id"));
     if (!id || !*id || strlen(id) >= AT_ID_MAX) {
-        reply_error(r, q->id, AT_A2A_EPARAMS, "params.id must be a task id");
+        reply_error(r, q, AT_A2A_EPARAMS, "params.id must be a task id");
         return NULL;
     }
     return id;
@@ -173,9 +194,8 @@ static int read_task(struct at_http_req *r, const struct at_a2a_req *q, const ch
     else
         snprintf(msg, sizeof(msg), "cannot read task \"%s\" from the store: %s", id,
                  at_err_msg(rc));
-    reply_error(r, q->id,
-                rc == AT_ENOENT || rc == AT_EINVAL ? AT_A2A_ETASK_NOT_FOUND : AT_A2A_EINTERNAL,
-                msg);
+    reply_error(
+        r, q, rc == AT_ENOENT || rc == AT_EINVAL ? AT_A2A_ETASK_NOT_FOUND : AT_A2A_EINTERNAL, msg);
     return -1;
 }
 
@@ -184,6 +204,7 @@ static int read_task(struct at_http_req *r, const struct at_a2a_req *q, const ch
 struct send_wait {
     struct at_http_wait hw; /* first */
     enum at_a2a_ver ver;
+    int rest;
     int async;
     char job_id[AT_ID_MAX];
     char context_id[160];
@@ -208,17 +229,19 @@ static void send_complete(struct send_wait *w, struct at_a2a_task *t, json_t *er
     if (req) {
         json_t *id = wait_id(w);
         json_t *resp;
+        int status;
         if (err) {
-            resp = at_a2a_error(id, AT_A2A_EINTERNAL, json_string_value(err), NULL);
+            resp =
+                answer(w->rest, id, NULL, AT_A2A_EINTERNAL, json_string_value(err), NULL, &status);
         } else {
             json_t *h = wait_history(w);
             t->history = h;
-            resp = at_a2a_result(id, at_a2a_send_result(t, w->ver));
+            resp = answer(w->rest, id, at_a2a_send_result(t, w->ver), 0, NULL, NULL, &status);
             json_decref(h);
         }
         json_decref(id);
         at_http_add_header(req, "Atlas-Job-Id", w->job_id);
-        at_http_complete_json(req, 200, resp);
+        at_http_complete_json(req, status, resp);
     }
     at_http_wait_unlock(&w->hw, req != NULL);
 }
@@ -287,13 +310,13 @@ static int send_prepare(struct at_http_req *r, const struct at_a2a_req *q, struc
     p->message = json_object_get(q->params, "message");
     struct at_a2a_err err;
     if (at_a2a_message_input(p->message, &p->input, &err)) {
-        reply_error(r, q->id, err.code, err.msg);
+        reply_error(r, q, err.code, err.msg);
         return -1;
     }
     const char *tid = json_string_value(json_object_get(p->message, "taskId"));
     if (tid && *tid) {
         /* continuing a task is answering its input-required: no Atlas job asks for that */
-        reply_error(r, q->id, AT_A2A_EUNSUPPORTED,
+        reply_error(r, q, AT_A2A_EUNSUPPORTED,
                     "continuing a task (message.taskId) is not supported yet: Atlas tasks never "
                     "wait for input; send a new message without taskId");
         json_decref(p->input);
@@ -334,7 +357,7 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
     char *hist = at_json_dumps(p.message);
     char *idj = json_dumps(q->id, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!idj || strlen(idj) >= sizeof(((struct send_wait *)0)->id_json)) {
-        reply_error(r, q->id, AT_A2A_EREQUEST, "the request id is longer than 150 characters");
+        reply_error(r, q, AT_A2A_EREQUEST, "the request id is longer than 150 characters");
         free(idj);
         free(hist);
         send_prep_release(&p);
@@ -342,6 +365,7 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
     }
     struct send_wait *w = at_http_wait_new(r, sizeof(*w) + strlen(hist) + 1, 1);
     w->ver = q->ver;
+    w->rest = q->rest;
     w->async = return_immediately(q);
     snprintf(w->job_id, sizeof(w->job_id), "%s", p.job_id);
     snprintf(w->context_id, sizeof(w->context_id), "%s", p.context_id);
@@ -373,9 +397,10 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
         if (req) {
             json_t *id = wait_id(w);
             json_t *data = d.pointer[0] ? json_pack("{s:s}", "pointer", d.pointer) : NULL;
-            at_http_complete_json(req, 200,
-                                  at_a2a_error(id, rpc_code(d.code ? d.code : rc),
-                                               d.msg[0] ? d.msg : at_err_msg(rc), data));
+            int status;
+            json_t *b = answer(w->rest, id, NULL, rpc_code(d.code ? d.code : rc),
+                               d.msg[0] ? d.msg : at_err_msg(rc), data, &status);
+            at_http_complete_json(req, status, b);
             json_decref(id);
         }
         at_http_wait_unlock(&w->hw, req != NULL);
@@ -389,6 +414,7 @@ struct a2a_sse {
     atomic_int refs; /* the job subscription, the stream's close callback */
     struct at_http_stream *stream;
     enum at_a2a_ver ver;
+    int rest;
     int done; /* the final status was sent (loop thread) */
     char job_id[AT_ID_MAX];
     char context_id[160];
@@ -409,7 +435,8 @@ static void sse_unref(struct a2a_sse *c)
 static void sse_put(struct a2a_sse *c, json_t *ev)
 {
     json_t *id = json_loads(c->id_json, JSON_DECODE_ANY, NULL);
-    json_t *resp = at_a2a_result(id, ev);
+    int status;
+    json_t *resp = answer(c->rest, id, ev, 0, NULL, NULL, &status);
     json_decref(id);
     char *text = at_json_dumps(resp);
     json_decref(resp);
@@ -424,7 +451,8 @@ static void sse_put(struct a2a_sse *c, json_t *ev)
 static void sse_put_error(struct a2a_sse *c, int code, const char *msg)
 {
     json_t *id = json_loads(c->id_json, JSON_DECODE_ANY, NULL);
-    json_t *resp = at_a2a_error(id, code, msg, NULL);
+    int status;
+    json_t *resp = answer(c->rest, id, NULL, code, msg, NULL, &status);
     json_decref(id);
     char *text = at_json_dumps(resp);
     json_decref(resp);
@@ -487,6 +515,7 @@ static struct a2a_sse *sse_start(struct at_http_req *r, const struct at_a2a_req 
     struct a2a_sse *c = at_calloc(1, sizeof(*c));
     atomic_init(&c->refs, 2);
     c->ver = q->ver;
+    c->rest = q->rest;
     c->id_json = json_dumps(q->id, JSON_ENCODE_ANY | JSON_COMPACT);
     c->stream = at_http_stream_start(r, 200, "text/event-stream", 0, sse_closed, c);
     at_http_stream_set_sse(c->stream);
@@ -542,7 +571,7 @@ static void h_subscribe(struct at_http_req *r, const struct at_a2a_req *q)
         char msg[200];
         snprintf(msg, sizeof(msg), "task %s is already %s: read it with GetTask", id,
                  at_a2a_state(at_job_state_name(rec.state), q->ver));
-        reply_error(r, q->id, AT_A2A_EUNSUPPORTED, msg);
+        reply_error(r, q, AT_A2A_EUNSUPPORTED, msg);
         at_job_rec_release(&rec);
         return;
     }
@@ -568,7 +597,7 @@ static void h_get(struct at_http_req *r, const struct at_a2a_req *q)
         return;
     struct at_a2a_task t;
     task_of_rec(&rec, &t);
-    reply_rpc(r, at_a2a_result(q->id, at_a2a_task_json(&t, q->ver)));
+    reply_ok(r, q, at_a2a_task_json(&t, q->ver));
     at_job_rec_release(&rec);
 }
 
@@ -581,7 +610,7 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
     if (status && *status && strcmp(status, "TASK_STATE_UNSPECIFIED") != 0) {
         const char *js = at_a2a_job_state(status);
         if (!js) {
-            reply_error(r, q->id, AT_A2A_EPARAMS,
+            reply_error(r, q, AT_A2A_EPARAMS,
                         "params.status names no state an Atlas task can be in (submitted, "
                         "working, completed, failed, canceled)");
             return;
@@ -591,7 +620,7 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
     json_t *ps = json_object_get(q->params, "pageSize");
     long long page = json_is_integer(ps) ? json_integer_value(ps) : 50;
     if (page < 1 || page > 100) {
-        reply_error(r, q->id, AT_A2A_EPARAMS, "params.pageSize must be between 1 and 100");
+        reply_error(r, q, AT_A2A_EPARAMS, "params.pageSize must be between 1 and 100");
         return;
     }
     f.limit = (int)page;
@@ -600,7 +629,7 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
         char *end;
         long long before = strtoll(tok, &end, 10);
         if (*end || before <= 0) {
-            reply_error(r, q->id, AT_A2A_EPARAMS, "params.pageToken is not one this server gave");
+            reply_error(r, q, AT_A2A_EPARAMS, "params.pageToken is not one this server gave");
             return;
         }
         f.before_seq = before;
@@ -610,7 +639,7 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
     size_t n;
     int rc = at_store_call(api->store, job_list, &f, &recs, &n);
     if (rc) {
-        reply_error(r, q->id, AT_A2A_EINTERNAL, "cannot read tasks from the store");
+        reply_error(r, q, AT_A2A_EINTERNAL, "cannot read tasks from the store");
         return;
     }
     json_t *tasks = json_array();
@@ -629,13 +658,14 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
         snprintf(next, sizeof(next), "%lld", (long long)recs[n - 1].seq);
     json_object_set_new(res, "nextPageToken", json_string(next));
     at_job_recs_free(recs, n);
-    reply_rpc(r, at_a2a_result(q->id, res));
+    reply_ok(r, q, res);
 }
 
 /* CancelTask: answered once the job has ended, with the state it ended in. */
 struct cancel_wait {
     struct at_http_wait hw; /* first */
     enum at_a2a_ver ver;
+    int rest;
     char job_id[AT_ID_MAX];
     char context_id[160];
     char agent[A2A_NAME_MAX];
@@ -665,7 +695,9 @@ static void cancel_event(const char *job_id, const char *event, json_t *data, vo
             .detail = strcmp(w->state, "cancelled") == 0 ? "cancelled by request" : NULL,
             .updated_ms = at_wall_ms(),
             .agent = w->agent[0] ? w->agent : NULL};
-        at_http_complete_json(req, 200, at_a2a_result(id, at_a2a_task_json(&t, w->ver)));
+        int status;
+        json_t *b = answer(w->rest, id, at_a2a_task_json(&t, w->ver), 0, NULL, NULL, &status);
+        at_http_complete_json(req, status, b);
         json_decref(id);
     }
     at_http_wait_unlock(&w->hw, req != NULL);
@@ -683,7 +715,7 @@ static void h_cancel(struct at_http_req *r, const struct at_a2a_req *q)
         char msg[200];
         snprintf(msg, sizeof(msg), "task %s is already %s", id,
                  at_a2a_state(at_job_state_name(rec.state), q->ver));
-        reply_error(r, q->id, AT_A2A_ENOT_CANCELABLE, msg);
+        reply_error(r, q, AT_A2A_ENOT_CANCELABLE, msg);
         at_job_rec_release(&rec);
         return;
     }
@@ -691,11 +723,12 @@ static void h_cancel(struct at_http_req *r, const struct at_a2a_req *q)
     if (!idj || strlen(idj) >= sizeof(((struct cancel_wait *)0)->id_json)) {
         free(idj);
         at_job_rec_release(&rec);
-        reply_error(r, q->id, AT_A2A_EREQUEST, "the request id is longer than 150 characters");
+        reply_error(r, q, AT_A2A_EREQUEST, "the request id is longer than 150 characters");
         return;
     }
     struct cancel_wait *w = at_http_wait_new(r, sizeof(*w), 1); /* the watch's */
     w->ver = q->ver;
+    w->rest = q->rest;
     snprintf(w->job_id, sizeof(w->job_id), "%s", rec.id);
     const char *ctx = rec_context(&rec);
     snprintf(w->context_id, sizeof(w->context_id), "%s", ctx ? ctx : rec.id);
@@ -710,51 +743,154 @@ static void h_cancel(struct at_http_req *r, const struct at_a2a_req *q)
 
 /* ---- the endpoint ---- */
 
-static void h_rpc(struct at_http_req *r)
+static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
 {
-    struct at_a2a_req q;
-    struct at_a2a_err err;
-    if (at_a2a_req_parse(r->body.p, r->body.len, at_http_header(r, "A2A-Version"), &q, &err)) {
-        reply_error(r, q.id, err.code, err.msg);
-        at_a2a_req_release(&q);
-        return;
-    }
-    at_http_add_header(r, "A2A-Version", q.ver == AT_A2A_V10 ? "1.0" : "0.3");
-    switch (q.op) {
+    at_http_add_header(r, "A2A-Version", q->ver == AT_A2A_V10 ? "1.0" : "0.3");
+    switch (q->op) {
     case AT_A2A_SEND:
-        h_send(r, &q);
+        h_send(r, q);
         break;
     case AT_A2A_STREAM:
-        h_stream(r, &q);
+        h_stream(r, q);
         break;
     case AT_A2A_GET:
-        h_get(r, &q);
+        h_get(r, q);
         break;
     case AT_A2A_LIST:
-        h_list(r, &q);
+        h_list(r, q);
         break;
     case AT_A2A_CANCEL:
-        h_cancel(r, &q);
+        h_cancel(r, q);
         break;
     case AT_A2A_SUBSCRIBE:
-        h_subscribe(r, &q);
+        h_subscribe(r, q);
         break;
     case AT_A2A_PUSH_SET:
     case AT_A2A_PUSH_GET:
     case AT_A2A_PUSH_LIST:
     case AT_A2A_PUSH_DEL:
-        reply_error(r, q.id, AT_A2A_EPUSH_UNSUPPORTED,
+        reply_error(r, q, AT_A2A_EPUSH_UNSUPPORTED,
                     "push notifications are not supported yet: stream the task "
                     "(SendStreamingMessage, SubscribeToTask) or poll it (GetTask)");
         break;
     case AT_A2A_EXT_CARD:
     default:
-        reply_error(r, q.id, AT_A2A_EEXT_CARD,
+        reply_error(r, q, AT_A2A_EEXT_CARD,
                     "the extended agent card is not supported yet: the public card "
                     "(/.well-known/agent-card.json) is the whole card");
         break;
     }
+}
+
+/* The JSON-RPC binding (A2A 1.0 §9). */
+static void h_rpc(struct at_http_req *r)
+{
+    struct at_a2a_req q;
+    struct at_a2a_err err;
+    if (at_a2a_req_parse(r->body.p, r->body.len, at_http_header(r, "A2A-Version"), &q, &err)) {
+        reply_error(r, &q, err.code, err.msg);
+        at_a2a_req_release(&q);
+        return;
+    }
+    dispatch(r, &q);
     at_a2a_req_release(&q);
+}
+
+/* ---- the HTTP+JSON binding (A2A 1.0 §11): the same operations ---- */
+
+/* A request of op with params (stolen); 1.0 only. */
+static void rest_go(struct at_http_req *r, enum at_a2a_op op, json_t *params)
+{
+    struct at_a2a_req q = {
+        .id = json_null(), .params = params, .op = op, .ver = AT_A2A_V10, .rest = 1};
+    const char *v = at_http_header(r, "A2A-Version");
+    if (v && *v && strncmp(v, "1", 1) != 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "A2A-Version %.40s is not supported on the HTTP+JSON binding: it speaks 1.0 "
+                 "(0.3 clients: the JSON-RPC binding)",
+                 v);
+        reply_error(r, &q, AT_A2A_EVERSION, msg);
+    } else {
+        dispatch(r, &q);
+    }
+    at_a2a_req_release(&q);
+}
+
+static void rest_body(struct at_http_req *r, enum at_a2a_op op)
+{
+    json_t *v = NULL;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (r->body.len > AT_A2A_MAX_BODY ||
+        at_json_parse(r->body.p ? r->body.p : "", r->body.len, 64, &v, &d) || !json_is_object(v)) {
+        json_decref(v);
+        struct at_a2a_req q = {.rest = 1};
+        reply_error(r, &q, AT_A2A_EPARSE, "the body must be a JSON object (a SendMessageRequest)");
+        return;
+    }
+    rest_go(r, op, v);
+}
+
+static void h_rest_send(struct at_http_req *r)
+{
+    rest_body(r, AT_A2A_SEND);
+}
+
+static void h_rest_stream(struct at_http_req *r)
+{
+    rest_body(r, AT_A2A_STREAM);
+}
+
+static void h_rest_get(struct at_http_req *r)
+{
+    rest_go(r, AT_A2A_GET, json_pack("{s:s}", "id", at_http_param(r, "task")));
+}
+
+/* POST tasks/ID:cancel, tasks/ID:subscribe (AIP-136 custom methods) */
+static void h_rest_task_post(struct at_http_req *r)
+{
+    const char *t = at_http_param(r, "task");
+    const char *colon = strrchr(t, ':');
+    enum at_a2a_op op = AT_A2A_NOPS;
+    if (colon && strcmp(colon, ":cancel") == 0)
+        op = AT_A2A_CANCEL;
+    else if (colon && strcmp(colon, ":subscribe") == 0)
+        op = AT_A2A_SUBSCRIBE;
+    if (op == AT_A2A_NOPS) {
+        struct at_a2a_req q = {.rest = 1};
+        reply_error(r, &q, AT_A2A_EMETHOD, "no such method: POST tasks/ID:cancel or :subscribe");
+        return;
+    }
+    rest_go(r, op, json_pack("{s:s%}", "id", t, (size_t)(colon - t)));
+}
+
+static void h_rest_list(struct at_http_req *r)
+{
+    json_t *p = json_object();
+    static const char *const keys[] = {"contextId", "status", "pageToken"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = at_http_query_str(r, keys[i]);
+        if (v)
+            json_object_set_new(p, keys[i], json_string(v));
+    }
+    const char *ps = at_http_query_str(r, "pageSize");
+    if (ps) {
+        char *end;
+        long long n = strtoll(ps, &end, 10);
+        json_object_set_new(p, "pageSize", *end ? json_string(ps) : json_integer(n));
+    }
+    rest_go(r, AT_A2A_LIST, p);
+}
+
+static void h_rest_push(struct at_http_req *r)
+{
+    rest_go(r, AT_A2A_PUSH_GET, json_object());
+}
+
+static void h_rest_ext(struct at_http_req *r)
+{
+    rest_go(r, AT_A2A_EXT_CARD, json_object());
 }
 
 /* ---- cards ---- */
@@ -779,9 +915,10 @@ static json_t *security_json(void)
 
 static json_t *interfaces(const char *url)
 {
-    return json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "url", url, "protocolBinding", "JSONRPC",
-                     "protocolVersion", "1.0", "url", url, "protocolBinding", "JSONRPC",
-                     "protocolVersion", "0.3");
+    return json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s,s:s}]", "url", url, "protocolBinding",
+                     "JSONRPC", "protocolVersion", "1.0", "url", url, "protocolBinding",
+                     "HTTP+JSON", "protocolVersion", "1.0", "url", url, "protocolBinding",
+                     "JSONRPC", "protocolVersion", "0.3");
 }
 
 static json_t *skill_of_agent(const struct at_reg_agent *a, json_t *schemas)
@@ -967,6 +1104,20 @@ static const struct at_http_route routes[] = {
     {"POST", "/a2a", h_rpc, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},
     {"POST", "/a2a/agents/{agent}", h_rpc, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},
     {"POST", "/a2a/chains/{chain}", h_rpc, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},
+/* clang-format off */
+#define REST(P)                                                                                   \
+    {"POST", P "/message:send", h_rest_send, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},         \
+    {"POST", P "/message:stream", h_rest_stream, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},     \
+    {"GET", P "/tasks", h_rest_list, AT_HTTP_NEED_RUN, 0, 0, NULL},                               \
+    {"GET", P "/tasks/{task}", h_rest_get, AT_HTTP_NEED_RUN, 0, 0, NULL},                         \
+    {"POST", P "/tasks/{task}", h_rest_task_post, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
+    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
+    {"GET", P "/extendedAgentCard", h_rest_ext, AT_HTTP_NEED_RUN, 0, 0, NULL}
+    REST("/a2a"),
+    REST("/a2a/agents/{agent}"),
+    REST("/a2a/chains/{chain}"),
+#undef REST
+    /* clang-format on */
 };
 
 int at_http_a2a_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -10,6 +10,7 @@ import {
   ClientFactoryOptions,
   DefaultAgentCardResolver,
   JsonRpcTransportFactory,
+  RestTransportFactory,
 } from "@a2a-js/sdk/client";
 import {
   SendMessageRequest,
@@ -38,6 +39,15 @@ const authFetch = (url, init = {}) => {
 const factory = new ClientFactory(
   ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
     transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch })],
+    preferredTransports: ["JSONRPC"],
+    cardResolver: new DefaultAgentCardResolver({ fetchImpl: authFetch }),
+  }),
+);
+
+const restFactory = new ClientFactory(
+  ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+    transports: [new RestTransportFactory({ fetchImpl: authFetch })],
+    preferredTransports: ["HTTP+JSON"],
     cardResolver: new DefaultAgentCardResolver({ fetchImpl: authFetch }),
   }),
 );
@@ -49,6 +59,33 @@ const msg = (parts, extra = {}) =>
     ...(extra.metadata ? { metadata: extra.metadata } : {}),
   });
 const taskJson = (t) => Task.toJSON(t);
+
+// The HTTP+JSON binding: the same operations through the SDK's REST transport.
+async function restPass() {
+  const c = await restFactory.createFromUrl(`${base}/a2a/agents/slow/`);
+  const t = taskJson(await c.sendMessage(msg([{ data: { ms: 5, tag: "rest" } }])));
+  check(t.status?.state === "TASK_STATE_COMPLETED" && t.artifacts?.[0]?.parts?.[0]?.data?.tag === "rest", "rest send: completed, the output as the artifact");
+  const g = taskJson(await c.getTask({ id: t.id }));
+  check(g.id === t.id && g.status?.state === "TASK_STATE_COMPLETED", "rest get: the same task");
+  const evs = [];
+  for await (const ev of c.sendMessageStream(msg([{ data: { ms: 100, tag: "rest-stream" } }]))) evs.push(JSON.stringify(ev));
+  check(evs.length >= 3 && /"state":3\b|COMPLETED/.test(evs[evs.length - 1]) && evs.some((e) => e.includes("rest-stream")), "rest stream: task, artifact, completed", `${evs.length}`);
+  const r = taskJson(await c.sendMessage(msg([{ data: { ms: 20000 } }], { configuration: { returnImmediately: true } })));
+  await new Promise((res) => setTimeout(res, 300));
+  const tc = taskJson(await c.cancelTask({ id: r.id }));
+  check(tc.status?.state === "TASK_STATE_CANCELED", "rest cancel: canceled", JSON.stringify(tc.status));
+  const raise = await restFactory.createFromUrl(`${base}/a2a/agents/raise/`);
+  const tf = taskJson(await raise.sendMessage(msg([{ text: "x" }])));
+  check(tf.status?.state === "TASK_STATE_FAILED" && JSON.stringify(tf.status).includes("deliberate"), "rest: a failing task fails, saying why", JSON.stringify(tf.status));
+  try {
+    await c.getTask({ id: "job_nope" });
+    bad("rest get unknown: refused");
+  } catch (e) {
+    check(e.constructor.name.includes("TaskNotFound"), "rest get unknown: TaskNotFoundError", `${e.constructor.name}: ${e.message}`);
+  }
+  const l = await c.listTasks(ListTasksRequest.fromJSON({ pageSize: 2 }));
+  check(l.tasks.length === 2 && l.nextPageToken, "rest list: a page and the next page's token");
+}
 
 async function main() {
   // --- the agent's card, and a client made from it ---
@@ -196,5 +233,6 @@ async function main() {
 }
 
 main()
+  .then(restPass)
   .catch((e) => bad(`unexpected: ${e.stack || e}`))
   .finally(() => process.exit(failed ? 1 : 0));
