@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,31 @@ static int pick_interface(const json_t *card, const char **url, const char **ver
     return 0;
 }
 
+/* "HOST:PORT" of an http(s) URL, for requires.egress (docs/security.md
+ * "The egress allowlist"); -1 when it is not one. */
+static int host_port(const char *url, char *out, size_t n)
+{
+    int https = strncasecmp(url, "https://", 8) == 0;
+    if (!https && strncasecmp(url, "http://", 7) != 0)
+        return -1;
+    const char *h = url + (https ? 8 : 7);
+    size_t hl = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', hl); /* userinfo is not the host */
+    if (at) {
+        hl -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    const char *close = h[0] == '[' ? memchr(h, ']', hl) : NULL;
+    const char *colon = memchr(close ? close : h, ':', hl - (size_t)((close ? close : h) - h));
+    if (hl == 0 || (h[0] == '[' && !close))
+        return -1;
+    if (colon)
+        snprintf(out, n, "%.*s", (int)hl, h);
+    else
+        snprintf(out, n, "%.*s:%s", (int)hl, h, https ? "443" : "80");
+    return 0;
+}
+
 static int write_file(const char *dir, const char *name, const char *text)
 {
     char p[4200];
@@ -172,6 +198,11 @@ int cli_a2a_import(const char *url, const char *name, const char *skill, const c
                                 sk ? at_json_str(sk, "id", "") : at_json_str(card, "name", "")),
                 "input");
     }
+    char hp[300];
+    if (host_port(ep, hp, sizeof(hp))) {
+        fprintf(stderr, "atlas: the agent's endpoint %s is not an http:// or https:// URL\n", ep);
+        goto out;
+    }
     snprintf(dir, dirn, "%s/atlas-a2a.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) {
         fprintf(stderr, "atlas: cannot make a temporary directory\n");
@@ -185,7 +216,9 @@ int cli_a2a_import(const char *url, const char *name, const char *skill, const c
     put_quoted(&y, name);
     at_buf_puts(&y, "\n  version: \"1.0.0\"\n  description: ");
     put_quoted(&y, desc);
-    at_buf_puts(&y, "\n  capabilities: [\"a2a\"]\n  requires:\n    network: egress\n");
+    at_buf_puts(&y, "\n  capabilities: [\"a2a\"]\n  requires:\n    network: egress\n    egress: [");
+    put_quoted(&y, hp);
+    at_buf_puts(&y, "]\n");
     if (token_env) {
         at_buf_puts(&y, "    secrets: [");
         put_quoted(&y, token_env);
