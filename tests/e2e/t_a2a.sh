@@ -170,6 +170,20 @@ expect_eq "... its input schema comes from the card's schemas extension" \
     "$(curl -sS "$ATLAS_URL/api/v1/agents/slow-a2a" | j 'd["input_schema"]["properties"]["ms"]["type"]')" "integer"
 run_rc rc atlas run slow-a2a --input '{"ms":5,"tag":"loop"}'
 expect_eq "run it: the output came back through A2A" "$(j 'd["tag"]' <"$T/out")" "loop"
+
+# --- in the sandbox: the bridge reaches the remote through the egress proxy ---
+if command -v bwrap >/dev/null && bwrap --unshare-user --unshare-pid --unshare-net --ro-bind / / true 2>/dev/null; then
+    stop_daemon
+    printf 'sandbox:\n  enabled: true\n' >"$T/sandbox.yaml"
+    start_daemon --config "$T/sandbox.yaml"
+    expect_contains "the sandbox is on" "$(atlas health)" "bubblewrap"
+    expect_eq "register --a2a: the endpoint is the agent's egress allowlist" \
+        "$(curl -sS "$ATLAS_URL/api/v1/agents/upper" | j '",".join(d["requires"]["egress"])')" "${SRV#http://}"
+    run_rc rc atlas run upper --input '{"text":"boxed"}'
+    expect_eq "sandboxed, the A2A agent runs through the egress proxy" "$(j 'd["upper"]' <"$T/out" 2>/dev/null || cat "$T/err")" "BOXED"
+else
+    log "skip (sandbox part): bubblewrap or user namespaces unavailable here"
+fi
 kill $SRV_PID 2>/dev/null || true
 
 finish
