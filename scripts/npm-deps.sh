@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs the npm packages the examples, the interop tests and the dashboard's
-# browser test (tests/ui: playwright-core, axe-core, pinned) use, from
+# Installs the npm packages the examples, the interop tests (tests/interop; tests/a2a:
+# @a2a-js/sdk, jose, express) and the dashboard's browser test (tests/ui:
+# playwright-core, axe-core) use, pinned, from
 # each directory's package-lock.json (npm ci), only when missing or stale.
 set -eu
 cd "$(dirname "$0")/.."

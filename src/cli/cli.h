@@ -121,6 +121,14 @@ int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_skill(struct cli *c, int argc, char **argv);
 int cmd_approvals(struct cli *c, int argc, char **argv);
 int cmd_supervise(struct cli *c, int argc, char **argv);
+int cmd_a2a(struct cli *c, int argc, char **argv);
+/* register --a2a (a2a_import.c): fetch the card at url and write an agent
+ * directory for it into dir (a new temporary directory); CLI_OK or the
+ * exit status after saying why.  token_env: the environment variable (and
+ * the agent's secret) holding the remote's bearer token, or NULL. */
+int cli_a2a_import(const char *url, const char *name, const char *skill, const char *token_env,
+                   char *dir, size_t dirn);
+void cli_a2a_import_clean(const char *dir);
 /* `atlas login http(s)://ATLAS-URL < token` (cmd_login.c); cmd_login hands
  * URLs with a scheme to it, registries stay its own. */
 int cli_login_atlasd(struct cli *c, int argc, char **argv);

@@ -12,11 +12,14 @@ static void usage(FILE *f)
 {
     fputs("usage: atlas register --path DIR [--name NAME] [--force]\n"
           "       atlas register --remote URL --name NAME [--tool TOOL] [--trust-platform] "
-          "[--force]\n\n"
+          "[--force]\n"
+          "       atlas register --a2a URL --name NAME [--skill ID] [--token-env VAR] [--force]\n\n"
           "Registers an agent.  --path takes a directory with an agent.yaml: it is checked\n"
           "and a snapshot of the directory is stored under its content digest.  The same\n"
           "version with different content is refused unless --force.  --remote registers a\n"
-          "tool of an MCP server reachable over Streamable HTTP as an agent.\n\n"
+          "tool of an MCP server reachable over Streamable HTTP as an agent.  --a2a makes a\n"
+          "remote A2A agent (its card at URL/.well-known/agent-card.json, or URL when it\n"
+          "ends in .json) an agent that forwards each run to it (docs/a2a.md).\n\n"
           "options:\n"
           "  --path DIR      agent directory (its agent.yaml names the agent)\n"
           "  --remote URL    MCP server endpoint (e.g. http://127.0.0.1:3000/mcp)\n"
@@ -25,6 +28,10 @@ static void usage(FILE *f)
           "  --trust-platform  (--remote) trust the server with each job's token, so it may\n"
           "                  call atlasd's platform tools (requires.platform_tools); by\n"
           "                  default a remote server gets no token\n"
+          "  --a2a URL       a remote A2A agent (JSON-RPC binding, A2A 1.0 or 0.3)\n"
+          "  --skill ID      (--a2a) which skill of the card (default: the only one)\n"
+          "  --token-env VAR (--a2a) the bearer token for the remote is the secret VAR (atlas\n"
+          "                  secret set VAR); the card is fetched with $VAR from this shell\n"
           "  --force         replace an existing version with different content\n"
           "  --json          print the result as JSON\n",
           f);
@@ -33,20 +40,19 @@ static void usage(FILE *f)
 int cmd_register(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"path", required_argument, NULL, 'p'},
-        {"remote", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'n'},
-        {"tool", required_argument, NULL, 't'},
-        {"force", no_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
-        {"trust-platform", no_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"path", required_argument, NULL, 'p'},     {"remote", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},     {"tool", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, 'f'},          {"json", no_argument, NULL, 'j'},
+        {"trust-platform", no_argument, NULL, 'T'}, {"a2a", required_argument, NULL, 'A'},
+        {"skill", required_argument, NULL, 'S'},    {"token-env", required_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    const char *path = NULL, *remote = NULL, *name = NULL, *tool = NULL;
+    const char *path = NULL, *remote = NULL, *name = NULL, *tool = NULL, *a2a = NULL, *skill = NULL,
+               *token_env = NULL;
+    char a2a_dir[4096] = "";
     int force = 0, trust = 0, o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, ":p:r:n:t:fh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":p:r:n:t:A:S:E:fh", opts, NULL)) != -1) {
         if ((o == 'p' || o == 'r' || o == 'n' || o == 't') && cli_need("register",
                                                                        o == 'p'   ? "--path"
                                                                        : o == 'r' ? "--remote"
@@ -73,6 +79,15 @@ int cmd_register(struct cli *c, int argc, char **argv)
         case 'T':
             trust = 1;
             break;
+        case 'A':
+            a2a = optarg;
+            break;
+        case 'S':
+            skill = optarg;
+            break;
+        case 'E':
+            token_env = optarg;
+            break;
         case 'j':
             c->json = 1;
             break;
@@ -84,6 +99,26 @@ int cmd_register(struct cli *c, int argc, char **argv)
             usage(stderr);
             return CLI_USAGE;
         }
+    }
+    if (a2a && (path || remote)) {
+        cli_usage_error("register", NULL, "--a2a excludes --path and --remote");
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if ((skill || token_env) && !a2a) {
+        cli_usage_error("register", NULL, "--skill and --token-env go with --a2a");
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (a2a) {
+        if (!name) {
+            fprintf(stderr, "atlas: --a2a needs --name (what to call the agent)\n");
+            return CLI_USAGE;
+        }
+        int irc = cli_a2a_import(a2a, name, skill, token_env, a2a_dir, sizeof(a2a_dir));
+        if (irc)
+            return irc;
+        path = a2a_dir;
     }
     if (optind < argc && !path && !remote) {
         path = argv[optind++]; /* `atlas register DIR` */
@@ -127,6 +162,8 @@ int cmd_register(struct cli *c, int argc, char **argv)
     struct cli_resp r;
     int rc = cli_http(c, "POST", "/api/v1/agents", text, NULL, &r);
     free(text);
+    if (a2a_dir[0])
+        cli_a2a_import_clean(a2a_dir); /* the daemon has its snapshot */
     if (rc)
         return rc;
     if (r.status >= 300) {

@@ -45,6 +45,7 @@ const struct cli_command cli_commands[] = {
     {"token", cmd_token, "create, list and revoke API tokens"},
     {"secret", cmd_secret, "set, list and delete secrets handed to agents"},
     {"audit", cmd_audit, "the audit: security events, the signed trail (verify, export)"},
+    {"a2a", cmd_a2a, "print the signed A2A agent card of atlasd, an agent or a chain"},
     {"skill", cmd_skill, "list, describe, install, remove and invoke skills"},
     {"supervise", cmd_supervise, "plan a goal, dispatch bounded workers, judge, file proposals"},
     {"approvals", cmd_approvals, "list, show, approve, reject, modify and wait for proposals"},

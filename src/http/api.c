@@ -75,7 +75,7 @@ int at_http_api_mount(struct at_http_server *s, struct at_http_api *api, struct 
         at_http_oci_mount,       at_http_trust_mount,  at_http_triggers_mount,
         at_http_security_mount,  at_http_skills_mount, at_http_tlog_mount,
         at_http_sched_mount,     at_http_ui_mount,     at_http_nodes_mount,
-        at_http_approvals_mount,
+        at_http_approvals_mount, at_http_a2a_mount,
     };
     for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
         int rc = mounts[i](s, api, d);

@@ -135,6 +135,8 @@ int at_http_tlog_mount(struct at_http_server *s, struct at_http_api *api, struct
 /* The dashboard's files at /ui (ui_routes.c). */
 int at_http_ui_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 int at_http_approvals_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
+/* A2A: agent cards and the JSON-RPC binding (a2a_routes.c, docs/a2a.md). */
+int at_http_a2a_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 /* Every resource above. */
 int at_http_api_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d);
 

@@ -1,0 +1,238 @@
+// The official A2A JavaScript SDK's client (@a2a-js/sdk, A2A 1.0 JSON-RPC)
+// against a real atlasd, and the card signatures checked with jose and
+// with the SDK's own verifier (tests/e2e/t_a2a.sh).
+//
+//   node sdk-client.mjs ATLAS_URL TOKEN
+//
+// Prints "ok   - ..." / "FAIL - ..." lines; exits 1 when anything failed.
+import {
+  ClientFactory,
+  ClientFactoryOptions,
+  DefaultAgentCardResolver,
+  JsonRpcTransportFactory,
+  RestTransportFactory,
+} from "@a2a-js/sdk/client";
+import {
+  SendMessageRequest,
+  ListTasksRequest,
+  Task,
+  StreamResponse,
+  canonicalizeAgentCard,
+  verifyAgentCardSignature,
+} from "@a2a-js/sdk";
+import * as jose from "jose";
+
+const [base, token] = process.argv.slice(2);
+let failed = 0;
+const ok = (m) => console.log(`ok   - ${m}`);
+const bad = (m) => {
+  failed++;
+  console.log(`FAIL - ${m}`);
+};
+const check = (cond, m, detail) => (cond ? ok(m) : bad(`${m}${detail ? ": " + detail : ""}`));
+
+const authFetch = (url, init = {}) => {
+  const headers = new Headers(init.headers || {});
+  headers.set("Authorization", `Bearer ${token}`);
+  return fetch(url, { ...init, headers });
+};
+const factory = new ClientFactory(
+  ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+    transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch })],
+    preferredTransports: ["JSONRPC"],
+    cardResolver: new DefaultAgentCardResolver({ fetchImpl: authFetch }),
+  }),
+);
+
+const restFactory = new ClientFactory(
+  ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+    transports: [new RestTransportFactory({ fetchImpl: authFetch })],
+    preferredTransports: ["HTTP+JSON"],
+    cardResolver: new DefaultAgentCardResolver({ fetchImpl: authFetch }),
+  }),
+);
+
+const msg = (parts, extra = {}) =>
+  SendMessageRequest.fromJSON({
+    message: { messageId: `m-${Math.random()}`, role: "ROLE_USER", parts, ...extra.message },
+    ...(extra.configuration ? { configuration: extra.configuration } : {}),
+    ...(extra.metadata ? { metadata: extra.metadata } : {}),
+  });
+const taskJson = (t) => Task.toJSON(t);
+
+// The HTTP+JSON binding: the same operations through the SDK's REST transport.
+async function restPass() {
+  const c = await restFactory.createFromUrl(`${base}/a2a/agents/slow/`);
+  const t = taskJson(await c.sendMessage(msg([{ data: { ms: 5, tag: "rest" } }])));
+  check(t.status?.state === "TASK_STATE_COMPLETED" && t.artifacts?.[0]?.parts?.[0]?.data?.tag === "rest", "rest send: completed, the output as the artifact");
+  const g = taskJson(await c.getTask({ id: t.id }));
+  check(g.id === t.id && g.status?.state === "TASK_STATE_COMPLETED", "rest get: the same task");
+  const evs = [];
+  for await (const ev of c.sendMessageStream(msg([{ data: { ms: 100, tag: "rest-stream" } }]))) evs.push(JSON.stringify(ev));
+  check(evs.length >= 3 && /"state":3\b|COMPLETED/.test(evs[evs.length - 1]) && evs.some((e) => e.includes("rest-stream")), "rest stream: task, artifact, completed", `${evs.length}`);
+  const r = taskJson(await c.sendMessage(msg([{ data: { ms: 20000 } }], { configuration: { returnImmediately: true } })));
+  await new Promise((res) => setTimeout(res, 300));
+  const tc = taskJson(await c.cancelTask({ id: r.id }));
+  check(tc.status?.state === "TASK_STATE_CANCELED", "rest cancel: canceled", JSON.stringify(tc.status));
+  const raise = await restFactory.createFromUrl(`${base}/a2a/agents/raise/`);
+  const tf = taskJson(await raise.sendMessage(msg([{ text: "x" }])));
+  check(tf.status?.state === "TASK_STATE_FAILED" && JSON.stringify(tf.status).includes("deliberate"), "rest: a failing task fails, saying why", JSON.stringify(tf.status));
+  try {
+    await c.getTask({ id: "job_nope" });
+    bad("rest get unknown: refused");
+  } catch (e) {
+    check(e.constructor.name.includes("TaskNotFound"), "rest get unknown: TaskNotFoundError", `${e.constructor.name}: ${e.message}`);
+  }
+  const l = await c.listTasks(ListTasksRequest.fromJSON({ pageSize: 2 }));
+  check(l.tasks.length === 2 && l.nextPageToken, "rest list: a page and the next page's token");
+}
+
+async function main() {
+  // --- the agent's card, and a client made from it ---
+  const slow = await factory.createFromUrl(`${base}/a2a/agents/slow/`);
+  const card = await slow.getAgentCard();
+  check(card.name === "slow", "the agent card of slow names it", card.name);
+  check(
+    card.supportedInterfaces.some((i) => i.protocolBinding === "JSONRPC" && i.protocolVersion === "1.0"),
+    "the card offers JSON-RPC 1.0",
+  );
+
+  // --- send (blocking): completed, the output as a data artifact ---
+  const r1 = await slow.sendMessage(msg([{ data: { ms: 10, tag: "send" } }]));
+  const t1 = taskJson(r1);
+  check(t1.status?.state === "TASK_STATE_COMPLETED", "send: the task completed", JSON.stringify(t1.status));
+  check(t1.artifacts?.[0]?.parts?.[0]?.data?.tag === "send", "send: the output is the artifact's data part");
+
+  // --- get ---
+  const g = taskJson(await slow.getTask({ id: t1.id }));
+  check(g.id === t1.id && g.status?.state === "TASK_STATE_COMPLETED", "get: the same task, completed");
+
+  // --- stream: the task, working, the artifact, completed ---
+  const events = [];
+  for await (const ev of slow.sendMessageStream(msg([{ data: { ms: 300, tag: "stream" } }]))) {
+    events.push(ev);
+  }
+  const kinds = events.map((e) => Object.keys(StreamResponse.toJSON(StreamResponse.fromJSON(e?.$case ? { [e.$case]: e.value } : e)))[0] ?? "?");
+  const flat = events.map((e) => JSON.stringify(e));
+  const last = flat[flat.length - 1] || "";
+  check(events.length >= 3, "stream: at least three events", `${events.length}: ${flat.join(" | ").slice(0, 400)}`);
+  check(/SUBMITTED|"state":1\b/.test(flat[0] || "") || /kind":"task"|\$case":"task"|"task"/.test(flat[0] || ""), "stream: the task comes first", flat[0]);
+  check(flat.some((f) => f.includes("stream") && (f.includes("artifact"))), "stream: an artifact with the output");
+  check(/"state":3\b|COMPLETED/.test(last), "stream: the last event says completed", last.slice(0, 300));
+  void kinds;
+
+  // --- a task that fails ---
+  const raise = await factory.createFromUrl(`${base}/a2a/agents/raise/`);
+  const tf = taskJson(await raise.sendMessage(msg([{ text: "hello" }])));
+  check(tf.status?.state === "TASK_STATE_FAILED", "fail: the task failed", JSON.stringify(tf.status));
+  check(
+    JSON.stringify(tf.status?.message || {}).includes("deliberate"),
+    "fail: the status message says why",
+  );
+
+  // --- cancel a long task sent with returnImmediately ---
+  const rc = taskJson(
+    await slow.sendMessage(msg([{ data: { ms: 20000 } }], { configuration: { returnImmediately: true } })),
+  );
+  check(rc.status?.state === "TASK_STATE_SUBMITTED", "returnImmediately: the task is submitted", JSON.stringify(rc.status));
+  await new Promise((r) => setTimeout(r, 300));
+  const tc = taskJson(await slow.cancelTask({ id: rc.id }));
+  check(tc.status?.state === "TASK_STATE_CANCELED", "cancel: the task is canceled", JSON.stringify(tc.status));
+  const tc2 = taskJson(await slow.getTask({ id: rc.id }));
+  check(tc2.status?.state === "TASK_STATE_CANCELED", "cancel: get says canceled too");
+  try {
+    await slow.cancelTask({ id: rc.id });
+    bad("cancel again: refused");
+  } catch (e) {
+    check(/already/.test(String(e.message)), "cancel again: TaskNotCancelable", e.message);
+  }
+
+  // --- list ---
+  const lst = await slow.listTasks(ListTasksRequest.fromJSON({ pageSize: 10 }));
+  check(lst.tasks.length >= 3, "list: the tasks are there", `${lst.tasks.length}`);
+
+  // --- unknown task, unknown agent ---
+  try {
+    await slow.getTask({ id: "job_nope" });
+    bad("get unknown: refused");
+  } catch (e) {
+    check(e.constructor.name.includes("TaskNotFound") || /no task/.test(e.message), "get unknown: TaskNotFound", `${e.constructor.name}: ${e.message}`);
+  }
+  try {
+    await factory.createFromUrl(`${base}/a2a/agents/nope/`);
+    bad("unknown agent: no card");
+  } catch (e) {
+    ok("unknown agent: its card is not found");
+  }
+  const root = await factory.createFromUrl(base);
+  const rcard = await root.getAgentCard();
+  check(rcard.skills.some((s) => s.id === "slow") && rcard.skills.some((s) => s.id === "raise"), "atlasd's card lists the agents as skills");
+  try {
+    await root.sendMessage(msg([{ text: "x" }], { metadata: { "atlas.agent": "nope" } }));
+    bad("unknown agent: send refused");
+  } catch (e) {
+    check(/unknown agent/.test(e.message), "unknown agent: send refused, naming it", e.message);
+  }
+  const rr = taskJson(await root.sendMessage(msg([{ data: { ms: 1, tag: "root" } }], { metadata: { "atlas.agent": "slow" } })));
+  check(rr.status?.state === "TASK_STATE_COMPLETED", "atlasd's endpoint runs the skill named in metadata");
+
+  // --- push notifications are refused, not accepted silently ---
+  try {
+    await slow.createTaskPushNotificationConfig({ taskId: t1.id, url: "http://127.0.0.1:1/hook" });
+    bad("push config: refused");
+  } catch (e) {
+    check(/not supported/i.test(e.message), "push config: the SDK sees the card's pushNotifications: false", e.message);
+  }
+  for (const method of ["CreateTaskPushNotificationConfig", "GetExtendedAgentCard", "tasks/pushNotificationConfig/set"]) {
+    const res = await authFetch(`${base}/a2a/agents/slow`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...(method.includes("/") ? { "A2A-Version": "0.3" } : {}) },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: { taskId: t1.id } }),
+    });
+    const body = await res.json();
+    check(body.error && /not supported yet/.test(body.error.message) && body.id === 7, `${method}: the server says not supported yet`, JSON.stringify(body));
+  }
+
+  // --- signatures: jose over the SDK's canonical form, and the SDK's verifier ---
+  const jwks = await (await authFetch(`${base}/.well-known/jwks.json`)).json();
+  const keyset = jose.createLocalJWKSet(jwks);
+  const cards = [`${base}/.well-known/agent-card.json`, `${base}/a2a/agents/slow/.well-known/agent-card.json`];
+  if (process.argv[4]) cards.push(`${base}/a2a/agents/${process.argv[4]}/.well-known/agent-card.json`);
+  for (const url of cards) {
+    const raw = await (await authFetch(url)).json();
+    const sig = raw.signatures?.[0];
+    if (!sig) {
+      bad(`signed card ${url}: no signature`);
+      continue;
+    }
+    const payload = jose.base64url.encode(new TextEncoder().encode(canonicalizeAgentCard(raw)));
+    try {
+      const res = await jose.flattenedVerify({ payload, protected: sig.protected, signature: sig.signature }, keyset);
+      check(res.protectedHeader.alg === "EdDSA", `jose verifies the card ${url.replace(base, "")}`);
+    } catch (e) {
+      bad(`jose verifies the card ${url.replace(base, "")}: ${e.message}`);
+    }
+    const tampered = { ...raw, description: raw.description + " (tampered)" };
+    const tp = jose.base64url.encode(new TextEncoder().encode(canonicalizeAgentCard(tampered)));
+    try {
+      await jose.flattenedVerify({ payload: tp, protected: sig.protected, signature: sig.signature }, keyset);
+      bad("a tampered card does not verify");
+    } catch {
+      ok(`a tampered card does not verify (${url.replace(base, "")})`);
+    }
+    try {
+      await verifyAgentCardSignature(async (kid) => {
+        const k = jwks.keys.find((x) => x.kid === kid);
+        return jose.importJWK(k, "EdDSA");
+      })(raw);
+      ok(`the SDK's verifyAgentCardSignature accepts ${url.replace(base, "")}`);
+    } catch (e) {
+      bad(`the SDK's verifyAgentCardSignature: ${e.message}`);
+    }
+  }
+}
+
+main()
+  .then(restPass)
+  .catch((e) => bad(`unexpected: ${e.stack || e}`))
+  .finally(() => process.exit(failed ? 1 : 0));
