@@ -447,11 +447,9 @@ static int op_delete(struct target *t, json_t **out, struct at_diag *d)
     if (rc)
         return rc;
     struct stat st;
-    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW)) {
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) ||
+        unlinkat(pfd, base, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0))
         rc = fo_errno(d, t->shown, errno);
-    } else if (unlinkat(pfd, base, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0)) {
-        rc = fo_errno(d, t->shown, errno);
-    }
     close(pfd);
     if (!rc)
         *out = json_pack("{s:s,s:b}", "path", t->shown, "deleted", 1);
@@ -505,7 +503,7 @@ static int file_ops(struct at_skills *s, const struct at__call *c, const json_t 
 {
     (void)s;
     const char *op = at_json_str(in, "op", "");
-    int write = strcmp(op, "read") && strcmp(op, "list") && strcmp(op, "stat");
+    int write = strcmp(op, "read") != 0 && strcmp(op, "list") != 0 && strcmp(op, "stat") != 0;
     struct target t;
     int rc = target_of(c, json_object_get(in, "path"), write, &t, d);
     if (!rc) {

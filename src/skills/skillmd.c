@@ -125,7 +125,7 @@ int at_skillmd_parse(const char *text, size_t len, json_t **out, struct at_diag 
     json_t *meta = json_object();
     const char *k;
     json_t *v;
-    json_object_foreach(fm, k, v) if (strcmp(k, "name") && strcmp(k, "description"))
+    json_object_foreach(fm, k, v) if (strcmp(k, "name") != 0 && strcmp(k, "description") != 0)
         json_object_set(meta, k, v);
     /* the instructions: everything after the closing fence */
     size_t body = pos;

@@ -598,8 +598,8 @@ int at_skills_register(struct at_skills *s, const json_t *def, int force, json_t
 {
     struct at__skill *k = NULL;
     int rc = skill_from_def(s, def, &k, d);
-    if (rc)
-        return rc;
+    if (rc || !k)
+        return rc ? rc : AT_EINTERNAL;
     char cons[80];
     snprintf(cons, sizeof(cons), "==%s", k->version);
     struct at__skill *old = at__skill_find(s, k->name, cons);
