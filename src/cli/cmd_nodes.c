@@ -37,7 +37,7 @@ static int plain(const char *s)
 {
     if (!*s || strchr(":#{}[],&*!|>'\"%@`", s[0]) || strchr(s, ':') || strchr(s, '#'))
         return 0;
-    return strcmp(s, "true") && strcmp(s, "false") && strcmp(s, "null");
+    return strcmp(s, "true") != 0 && strcmp(s, "false") != 0 && strcmp(s, "null") != 0;
 }
 
 static void scalar(const json_t *v)
@@ -292,10 +292,12 @@ int cmd_node(struct cli *c, int argc, char **argv)
         for (int i = 2; i < n; i++) {
             char *eq = strchr(rest[i], '=');
             if (!eq || eq == rest[i]) {
+                int bad =
+                    cli_usage_error("node", NULL, "label takes KEY=VALUE, not \"%s\"", rest[i]);
                 json_decref(o);
                 at_buf_release(&path);
                 free(rest);
-                return cli_usage_error("node", NULL, "label takes KEY=VALUE, not \"%s\"", rest[i]);
+                return bad;
             }
             char *key = at_strndup(rest[i], (size_t)(eq - rest[i]));
             json_object_set_new(o, key, json_string(eq + 1));
@@ -331,9 +333,7 @@ int cmd_node(struct cli *c, int argc, char **argv)
         rc = cli_print_problem(c, &r);
     } else if (c->json) {
         cli_print_json(stdout, r.body);
-    } else if (strcmp(sub, "describe") == 0) {
-        print_profile(r.body);
-    } else if (strcmp(sub, "label") == 0) {
+    } else if (strcmp(sub, "describe") == 0 || strcmp(sub, "label") == 0) {
         print_profile(r.body);
     } else if (strcmp(sub, "rm") == 0) {
         printf("node %s removed\n", name);

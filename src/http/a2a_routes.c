@@ -230,9 +230,9 @@ static void send_complete(struct send_wait *w, struct at_a2a_task *t, json_t *er
         json_t *id = wait_id(w);
         json_t *resp;
         int status;
-        if (err) {
-            resp =
-                answer(w->rest, id, NULL, AT_A2A_EINTERNAL, json_string_value(err), NULL, &status);
+        if (err || !t) {
+            resp = answer(w->rest, id, NULL, AT_A2A_EINTERNAL,
+                          err ? json_string_value(err) : "the task is gone", NULL, &status);
         } else {
             json_t *h = wait_history(w);
             t->history = h;
