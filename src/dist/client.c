@@ -28,6 +28,7 @@ struct at_oci_client {
     char *bearer;  /* the token of the last challenge, or NULL */
     int use_basic; /* the registry asked for basic authentication */
     int progress;
+    char served[1024]; /* the last Atlas-Trust header of a manifest (an atlasd's) */
 };
 
 /* ---- references ---- */
@@ -225,6 +226,11 @@ const char *at_oci_client_scheme(const struct at_oci_client *c)
     return c->scheme;
 }
 
+const char *at_oci_client_served(const struct at_oci_client *c)
+{
+    return c->served;
+}
+
 int at_oci_client_progress(const struct at_oci_client *c)
 {
     return c->progress;
@@ -249,6 +255,7 @@ struct req {
     char www[2048];
     char location[2048];
     char content_type_resp[AT_OCI_TYPE_MAX];
+    char served[1024];
     FILE *down;
     crypto_hash_sha256_state h;
     crypto_hash_sha512_state h512;
@@ -285,7 +292,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
     struct req *r = arg;
     size_t len = sz * n;
     if (!at_header_value(p, len, "www-authenticate", r->www, sizeof(r->www)) &&
-        !at_header_value(p, len, "location", r->location, sizeof(r->location)))
+        !at_header_value(p, len, "location", r->location, sizeof(r->location)) &&
+        !at_header_value(p, len, "atlas-trust", r->served, sizeof(r->served)))
         at_header_value(p, len, "content-type", r->content_type_resp, sizeof(r->content_type_resp));
     return len;
 }
@@ -584,6 +592,8 @@ int at_oci_manifest_get(struct at_oci_client *c, const char *repo, const char *r
         snprintf(media_type, AT_OCI_TYPE_MAX, "%s", r.content_type_resp);
         *len = r.out.len;
         *body = at_strndup(r.out.p ? r.out.p : "", r.out.len);
+        if (r.served[0])
+            snprintf(c->served, sizeof(c->served), "%s", r.served);
     }
     free(r.url);
     at_buf_release(&r.out);
@@ -747,6 +757,8 @@ int at_oci_referrers_get(struct at_oci_client *c, const char *repo, const char *
     if (!rc) {
         *len = r.out.len;
         *body = at_strndup(r.out.p ? r.out.p : "", r.out.len);
+        if (r.served[0])
+            snprintf(c->served, sizeof(c->served), "%s", r.served);
     }
     free(r.url);
     at_buf_release(&r.out);

@@ -52,6 +52,9 @@ void at_oci_client_free(struct at_oci_client *c);
 /* "http" or "https": what the client uses. */
 const char *at_oci_client_scheme(const struct at_oci_client *c);
 /* Whether the client prints progress (at_oci_client_new's progress). */
+/* The Atlas-Trust header of the last manifest that had one (an atlasd
+ * serves its review status, downloads and rating so: JSON), or "". */
+const char *at_oci_client_served(const struct at_oci_client *c);
 int at_oci_client_progress(const struct at_oci_client *c);
 
 /* GET /v2/ with the authentication flow: 0 when the registry accepts the

@@ -36,6 +36,7 @@
 #include "base/fs.h"
 #include "dist/artifact.h"
 #include "dist/sign.h"
+#include "dist/trust.h"
 #include "json/json.h"
 
 #include <errno.h>
@@ -114,11 +115,29 @@ static void reply_blob(struct at_http_req *r, const char *root, const char *dige
     free(data);
 }
 
+/* The trust this atlasd serves with an agent manifest (Atlas-Trust: its
+ * review status, downloads and rating, compact JSON); a GET counts as a
+ * download. */
+static void served(struct at_http_req *r, const struct at_http_api *api, const char *content)
+{
+    if (!content || !at_oci_digest_valid(content))
+        return;
+    if (!strcmp(r->method, "GET"))
+        at_dist_download(api->data_dir, content);
+    json_t *s = at_dist_served(api->data_dir, content);
+    char *text = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(s);
+    if (text && strlen(text) < 1000)
+        at_http_add_header(r, "Atlas-Trust", text);
+    free(text);
+}
+
 static void manifests(struct at_http_req *r, const struct at_http_api *api, const char *name,
                       const char *ref)
 {
     char *root = layout_root(api);
     char digest[AT_OCI_DIGEST_MAX];
+    char content[AT_OCI_DIGEST_MAX] = "";
     if (at_oci_digest_valid(ref)) {
         /* a digest: only a manifest of this repository's agents */
         snprintf(digest, sizeof(digest), "%s", ref);
@@ -132,6 +151,10 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
             const char *title =
                 json_string_value(json_object_get(m.annotations, "org.opencontainers.image.title"));
             ok = title && !strcmp(title, name) && at_oci_manifest_is_agent(&m, NULL) == 0;
+            if (ok)
+                snprintf(content, sizeof(content), "%s",
+                         json_string_value(
+                             json_object_get(m.layers[0].annotations, AT_OCI_ANN_CONTENT)));
             at_oci_manifest_release(&m);
         }
         free(text);
@@ -151,6 +174,7 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
         struct at_diag d;
         at_diag_clear(&d);
         int rc = a->dir ? packed_manifest(api, a, digest, &d) : AT_EUNSUPPORTED;
+        snprintf(content, sizeof(content), "%s", a->digest ? a->digest : "");
         at_reg_agent_unref(a);
         if (rc) {
             free(root);
@@ -160,6 +184,7 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
             return;
         }
     }
+    served(r, api, content);
     reply_blob(r, root, digest, AT_OCI_MANIFEST_TYPE);
     free(root);
 }
