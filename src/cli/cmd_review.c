@@ -9,28 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void review_usage(FILE *f)
-{
-    fputs("usage: atlas review NAME:VERSION --status unreviewed|community|verified [--note TEXT] "
-          "[--json]\n\n"
-          "Records this atlasd's review of an agent version (admin role).  The review is\n"
-          "the trust block's review_status in `atlas describe`, is served with the agent's\n"
-          "manifest from /v2/ (so a pull from this atlasd carries it) and is what\n"
-          "registry.policy.minimum_review_status compares.\n\n"
-          "options:\n"
-          "  --status S   unreviewed, community or verified\n"
-          "  --note TEXT  why (1000 bytes at most)\n"
-          "  --json       print the result as JSON\n",
-          f);
-}
+static const char review_u[] =
+    "usage: atlas review NAME:VERSION --status unreviewed|community|verified [--note TEXT] "
+    "[--json]\n\n"
+    "Records this atlasd's review of an agent version (admin role).  The review is\n"
+    "the trust block's review_status in `atlas describe`, is served with the agent's\n"
+    "manifest from /v2/ (so a pull from this atlasd carries it) and is what\n"
+    "registry.policy.minimum_review_status compares.\n\n"
+    "options:\n"
+    "  --status S   unreviewed, community or verified\n"
+    "  --note TEXT  why (1000 bytes at most)\n"
+    "  --json       print the result as JSON\n";
 
-static void rate_usage(FILE *f)
-{
-    fputs("usage: atlas rate NAME:VERSION 1-5 [--json]\n\n"
-          "Records your rating of an agent version on this atlasd (run role); a new rating\n"
-          "replaces your earlier one.  The mean is the trust block's rating.\n",
-          f);
-}
+static const char rate_u[] =
+    "usage: atlas rate NAME:VERSION 1-5 [--json]\n\n"
+    "Records your rating of an agent version on this atlasd (run role); a new rating\n"
+    "replaces your earlier one.  The mean is the trust block's rating.\n";
 
 static void print_trust(const json_t *t)
 {
@@ -76,7 +70,7 @@ static int post(struct cli *c, const char *ref, const char *what, json_t *body)
 int cmd_review(struct cli *c, int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv)) {
-        review_usage(argc < 2 ? stderr : stdout);
+        fputs(review_u, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *ref = NULL, *status = NULL, *note = NULL;
@@ -87,16 +81,18 @@ int cmd_review(struct cli *c, int argc, char **argv)
             status = argv[++i];
         else if (!strcmp(argv[i], "--note") && i + 1 < argc)
             note = argv[++i];
-        else if (!ref && argv[i][0] != '-')
+        else if (argv[i][0] == '-')
+            return cli_usage_error("review", review_u, "unknown option \"%s\"", argv[i]);
+        else if (!ref)
             ref = argv[i];
         else
-            return cli_usage_error("review", NULL, "unexpected argument %s", argv[i]);
+            return cli_usage_error("review", review_u, "unexpected argument %s", argv[i]);
     }
     if (!ref || !*ref)
-        return cli_usage_error("review", NULL, "NAME:VERSION is required");
+        return cli_usage_error("review", review_u, "NAME:VERSION is required");
     if (!status ||
         (strcmp(status, "unreviewed") && strcmp(status, "community") && strcmp(status, "verified")))
-        return cli_usage_error("review", NULL,
+        return cli_usage_error("review", review_u,
                                "--status unreviewed|community|verified is required");
     json_t *body = json_pack("{s:s}", "status", status);
     if (note)
@@ -107,7 +103,7 @@ int cmd_review(struct cli *c, int argc, char **argv)
 int cmd_rate(struct cli *c, int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv)) {
-        rate_usage(argc < 2 ? stderr : stdout);
+        fputs(rate_u, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *pos[2] = {NULL, NULL};
@@ -115,14 +111,16 @@ int cmd_rate(struct cli *c, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             c->json = 1;
-        else if (np < 2 && argv[i][0] != '-')
+        else if (argv[i][0] == '-')
+            return cli_usage_error("rate", rate_u, "unknown option \"%s\"", argv[i]);
+        else if (np < 2)
             pos[np++] = argv[i];
         else
-            return cli_usage_error("rate", NULL, "unexpected argument %s", argv[i]);
+            return cli_usage_error("rate", rate_u, "unexpected argument %s", argv[i]);
     }
     char *end = NULL;
     long n = np == 2 ? strtol(pos[1], &end, 10) : 0;
     if (np != 2 || !*pos[0] || !end || *end || n < 1 || n > 5)
-        return cli_usage_error("rate", NULL, "NAME:VERSION and a rating of 1 to 5");
+        return cli_usage_error("rate", rate_u, "NAME:VERSION and a rating of 1 to 5");
     return post(c, pos[0], "/rating", json_pack("{s:i}", "rating", (int)n));
 }

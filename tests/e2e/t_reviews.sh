@@ -33,6 +33,14 @@ expect_contains "the grants are findings" "$(echo "$t" | j 'sorted(f["rule"] for
 expect_contains "describe shows them" "$(atlas describe wide)" "scan_status:   failed"
 expect_eq "unreviewed, no rating, no downloads" "$(echo "$t" | j '(d["review_status"], d["rating"], d["downloads"])')" "('unreviewed', None, 0)"
 
+E=$(copy_agent "$EXAMPLES/word-count" outside)
+sed -i 's/^  name: "word-count"/  name: "outside"/' "$E/agent.yaml"
+printf '  entrypoint: ["python3", "../word-count/agent.py"]\n' >>"$E/agent.yaml"
+atlas register --path "$E" >/dev/null
+expect_eq "an entrypoint outside the snapshot fails the scan" \
+    "$(atlas --json describe outside | j '[(f["rule"], f["detail"]) for f in d["trust"]["findings"]]')" \
+    "[('entrypoint-outside', 'entrypoint[1] ../word-count/agent.py climbs out of the snapshot')]"
+
 atlas register --path "$EXAMPLES/word-count" >/dev/null
 expect_eq "a plain agent passes the scan" "$(atlas --json describe word-count | j 'd["trust"]["scan_status"]')" "passed"
 
