@@ -733,11 +733,11 @@ int cli_search_remote(struct cli *c, const char *text, const char *reg_flag)
     int rc = at_oci_client_new(registry, auth, 0, &cl, &d);
     free(auth);
     if (!rc)
-        rc = at_oci_get_json(cl, "/v2/_catalog?n=1000", &cat, &d);
+        rc = at_oci_catalog(cl, &cat, &d);
     if (!rc) {
         size_t i;
         json_t *repo;
-        json_array_foreach(json_object_get(cat, "repositories"), i, repo)
+        json_array_foreach(cat, i, repo)
         {
             if (json_is_string(repo) && all_words_in(json_string_value(repo), text))
                 json_array_append(found, repo);

@@ -256,6 +256,7 @@ struct req {
     char location[2048];
     char content_type_resp[AT_OCI_TYPE_MAX];
     char served[1024];
+    char link[2048];
     FILE *down;
     crypto_hash_sha256_state h;
     crypto_hash_sha512_state h512;
@@ -293,7 +294,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
     size_t len = sz * n;
     if (!at_header_value(p, len, "www-authenticate", r->www, sizeof(r->www)) &&
         !at_header_value(p, len, "location", r->location, sizeof(r->location)) &&
-        !at_header_value(p, len, "atlas-trust", r->served, sizeof(r->served)))
+        !at_header_value(p, len, "atlas-trust", r->served, sizeof(r->served)) &&
+        !at_header_value(p, len, "link", r->link, sizeof(r->link)))
         at_header_value(p, len, "content-type", r->content_type_resp, sizeof(r->content_type_resp));
     return len;
 }
@@ -721,28 +723,90 @@ int at_oci_blob_put(struct at_oci_client *c, const char *repo, const char *diges
     return rc;
 }
 
+/* The path of a Link header's rel="next" target (distribution-spec
+ * "Listing Tags": `<PATH?n=N&last=X>; rel="next"`), on this registry;
+ * 0 when there is none. */
+int at_oci_link_next(const char *link, char *out, size_t n)
+{
+    const char *lt = strchr(link, '<');
+    const char *gt = lt ? strchr(lt, '>') : NULL;
+    if (!gt || !strstr(gt, "rel=\"next\"") || (size_t)(gt - lt - 1) >= n || gt == lt + 1)
+        return 0;
+    memcpy(out, lt + 1, (size_t)(gt - lt - 1));
+    out[gt - lt - 1] = '\0';
+    /* an absolute URL is taken by its path: credentials go to this registry only */
+    char *scheme = strstr(out, "://");
+    if (scheme) {
+        char *slash = strchr(scheme + 3, '/');
+        if (!slash)
+            return 0;
+        memmove(out, slash, strlen(slash) + 1);
+    }
+    if (out[0] != '/')
+        return 0;
+    for (const char *q = out; *q; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+            return 0;
+    return 1;
+}
+
+#define PAGES_MAX 1000 /* 1,000 pages of up to 1,000 entries */
+
+/* GET path and every page after it (Link rel="next"): the members key of
+ * each page's object, concatenated (a new array). */
+static int get_paged(struct at_oci_client *c, const char *path, const char *key, const char *what,
+                     json_t **items, struct at_diag *d)
+{
+    *items = json_array();
+    char *next = at_strdup(path);
+    int rc = 0;
+    for (int page = 0; next && !rc; page++) {
+        if (page >= PAGES_MAX) {
+            rc = at_diag_set(d, AT_E2BIG, "", 0, 0, "%s: more than %d pages", what, PAGES_MAX);
+            break;
+        }
+        struct req r = {.method = "GET", .curl = c->h, .accept = "application/json"};
+        at_buf_init(&r.out, BODY_MAX);
+        r.url = at_asprintf("%s://%s%s", c->scheme, c->registry, next);
+        free(next);
+        next = NULL;
+        rc = perform(c, &r, d);
+        if (!rc && r.status != 200)
+            rc = status_error(c, &r, r.status == 404 ? "no such repository" : what, d);
+        json_t *j = NULL;
+        if (!rc && at_json_parse(r.out.p ? r.out.p : "", r.out.len, 8, &j, d))
+            rc = AT_EPROTO;
+        if (!rc) {
+            json_t *t = json_object_get(j, key);
+            if (json_is_array(t))
+                json_array_extend(*items, t);
+            char np[2048];
+            if (r.link[0] && json_array_size(t) && at_oci_link_next(r.link, np, sizeof(np)))
+                next = at_strdup(np);
+        }
+        json_decref(j);
+        free(r.url);
+        at_buf_release(&r.out);
+    }
+    free(next);
+    if (rc) {
+        json_decref(*items);
+        *items = NULL;
+    }
+    return rc;
+}
+
 int at_oci_tags(struct at_oci_client *c, const char *repo, json_t **tags, struct at_diag *d)
 {
-    struct req r = {.method = "GET", .curl = c->h};
-    at_buf_init(&r.out, BODY_MAX);
-    r.url = url_of(c, "/v2/%s/tags/list?n=1000", repo, NULL);
-    int rc = perform(c, &r, d);
-    if (!rc && r.status != 200)
-        rc = status_error(c, &r, r.status == 404 ? "no such repository" : "GET tags", d);
-    *tags = NULL;
-    if (!rc) {
-        json_t *j = NULL;
-        if (at_json_parse(r.out.p, r.out.len, 8, &j, d) == 0) {
-            json_t *t = json_object_get(j, "tags");
-            *tags = json_is_array(t) ? json_incref(t) : json_array();
-            json_decref(j);
-        } else {
-            rc = AT_EPROTO;
-        }
-    }
-    free(r.url);
-    at_buf_release(&r.out);
+    char *path = at_asprintf("/v2/%s/tags/list?n=1000", repo);
+    int rc = get_paged(c, path, "tags", "GET tags", tags, d);
+    free(path);
     return rc;
+}
+
+int at_oci_catalog(struct at_oci_client *c, json_t **repos, struct at_diag *d)
+{
+    return get_paged(c, "/v2/_catalog?n=1000", "repositories", "GET catalog", repos, d);
 }
 
 int at_oci_referrers_get(struct at_oci_client *c, const char *repo, const char *digest, char **body,
@@ -757,8 +821,6 @@ int at_oci_referrers_get(struct at_oci_client *c, const char *repo, const char *
     if (!rc) {
         *len = r.out.len;
         *body = at_strndup(r.out.p ? r.out.p : "", r.out.len);
-        if (r.served[0])
-            snprintf(c->served, sizeof(c->served), "%s", r.served);
     }
     free(r.url);
     at_buf_release(&r.out);

@@ -200,6 +200,76 @@ static void blobs(struct at_http_req *r, const struct at_http_api *api, const ch
     free(root);
 }
 
+#define PAGE_MAX 1000 /* entries of a catalog or tag list page */
+
+/* s for a query value: unreserved bytes kept, the rest %XX */
+static char *query_escape(const char *s)
+{
+    char *out = at_malloc(strlen(s) * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '.' || *p == '_' || *p == '-' || *p == '~' || *p == '/')
+            *o++ = (char)*p;
+        else
+            o += sprintf(o, "%%%02X", *p);
+    }
+    *o = '\0';
+    return out;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* The page of list (strings) that ?n=&last= ask for, in lexical order
+ * (distribution-spec "Listing Tags"): at most n (PAGE_MAX when absent or
+ * larger) after last; a Link header to the next page when there is one.
+ * Takes list; returns the page (a new array), or NULL after a reply. */
+static json_t *paginate(struct at_http_req *r, json_t *list, const char *base)
+{
+    const char *ns = at_http_query(r, "n");
+    const char *last = at_http_query(r, "last");
+    long n = PAGE_MAX;
+    if (ns && *ns) {
+        char *end = NULL;
+        n = strtol(ns, &end, 10);
+        if (*end || n < 0) {
+            json_decref(list);
+            oci_error(r, 400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer");
+            return NULL;
+        }
+        if (n > PAGE_MAX)
+            n = PAGE_MAX;
+    }
+    size_t count = json_array_size(list);
+    json_t **v = at_calloc(count ? count : 1, sizeof(*v));
+    for (size_t i = 0; i < count; i++)
+        v[i] = json_array_get(list, i);
+    qsort(v, count, sizeof(*v), cmp_str);
+    json_t *page = json_array();
+    size_t i = 0;
+    if (last && *last)
+        while (i < count && strcmp(json_string_value(v[i]), last) <= 0)
+            i++;
+    for (; i < count && json_array_size(page) < (size_t)n; i++)
+        if (!json_array_size(page) ||
+            strcmp(json_string_value(json_array_get(page, json_array_size(page) - 1)),
+                   json_string_value(v[i])) != 0)
+            json_array_append(page, v[i]);
+    if (i < count && json_array_size(page)) {
+        char *esc =
+            query_escape(json_string_value(json_array_get(page, json_array_size(page) - 1)));
+        char *link = at_asprintf("<%s?n=%ld&last=%s>; rel=\"next\"", base, n, esc);
+        at_http_add_header(r, "Link", link);
+        free(link);
+        free(esc);
+    }
+    free(v);
+    json_decref(list);
+    return page;
+}
+
 static void tags(struct at_http_req *r, const struct at_http_api *api, const char *name)
 {
     json_t *list = at_registry_list_json(api->registry, name);
@@ -223,6 +293,11 @@ static void tags(struct at_http_req *r, const struct at_http_api *api, const cha
     }
     if (latest)
         json_array_append_new(t, json_string("latest"));
+    char *base = at_asprintf("/v2/%s/tags/list", name);
+    t = paginate(r, t, base);
+    free(base);
+    if (!t)
+        return;
     at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
     at_http_reply_json(r, 200, json_pack("{s:s, s:o}", "name", name, "tags", t));
 }
@@ -242,8 +317,10 @@ static void catalog(struct at_http_req *r, const struct at_http_api *api)
         json_array_append_new(names, json_string(n));
         last = n;
     }
-    json_t *out = json_pack("{s:o}", "repositories", names);
     json_decref(list);
+    if (!(names = paginate(r, names, "/v2/_catalog")))
+        return;
+    json_t *out = json_pack("{s:o}", "repositories", names);
     at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
     at_http_reply_json(r, 200, out);
 }
