@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BODY_MAX AT_OCI_MANIFEST_MAX
@@ -257,6 +258,8 @@ struct req {
     char content_type_resp[AT_OCI_TYPE_MAX];
     char served[1024];
     char link[2048];
+    int64_t resume_from; /* down_path: the .part's bytes kept (a Range request) */
+    int body_seen;
     FILE *down;
     crypto_hash_sha256_state h;
     crypto_hash_sha512_state h512;
@@ -272,6 +275,17 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
     long st = 0;
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &st);
     if (r->down && st >= 200 && st < 300) {
+        if (!r->body_seen++ && r->resume_from > 0 && st == 200) {
+            /* the server ignored the Range: start again from byte 0 */
+            if (fflush(r->down) || ftruncate(fileno(r->down), 0) || fseek(r->down, 0, SEEK_SET)) {
+                r->write_failed = errno ? errno : EIO;
+                return 0;
+            }
+            crypto_hash_sha256_init(&r->h);
+            crypto_hash_sha512_init(&r->h512);
+            r->got = 0;
+            r->resume_from = 0;
+        }
         if (fwrite(p, 1, len, r->down) != len) {
             r->write_failed = errno ? errno : EIO;
             return 0;
@@ -421,6 +435,38 @@ static void registry_error(const struct req *r, char *out, size_t len)
     }
 }
 
+/* Hash the .part's kept bytes (r->resume_from of them) into r's digest
+ * state; r->got is where the download goes on.  -1 (the part truncated to
+ * nothing) when it does not have them. */
+static int hash_kept(struct req *r)
+{
+    int fd = fileno(r->down);
+    unsigned char buf[65536];
+    int64_t left = r->resume_from;
+    off_t at = 0;
+    while (left > 0) {
+        ssize_t n = pread(fd, buf, left < (int64_t)sizeof(buf) ? (size_t)left : sizeof(buf), at);
+        if (n <= 0)
+            break;
+        if (r->sha512)
+            crypto_hash_sha512_update(&r->h512, buf, (size_t)n);
+        else
+            crypto_hash_sha256_update(&r->h, buf, (size_t)n);
+        left -= n;
+        at += n;
+    }
+    if (left == 0 && ftruncate(fd, (off_t)r->resume_from) == 0) {
+        r->got = (uint64_t)r->resume_from;
+        return 0;
+    }
+    if (ftruncate(fd, 0) != 0)
+        return -1;
+    crypto_hash_sha256_init(&r->h);
+    crypto_hash_sha512_init(&r->h512);
+    r->got = 0;
+    return -1;
+}
+
 static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
 {
     int rc = 0;
@@ -432,13 +478,16 @@ static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
         crypto_hash_sha256_init(&r->h);
         crypto_hash_sha512_init(&r->h512);
         FILE *up = NULL;
+        r->body_seen = 0;
         if (r->down_path) {
             char *part = at_asprintf("%s.part", r->down_path);
-            r->down = fopen(part, "wbe");
+            r->down = fopen(part, r->resume_from > 0 ? "a+be" : "wbe");
             free(part);
             if (!r->down)
                 return at_diag_set(d, at_err_from_errno(errno), r->down_path, 0, 0,
                                    "cannot write: %s", strerror(errno));
+            if (r->resume_from > 0 && hash_kept(r) != 0)
+                r->resume_from = 0; /* the part changed: all of it again */
         }
         reset_handle(c);
         /* no "Expect: 100-continue": registries answer uploads directly, and
@@ -487,6 +536,12 @@ static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
             curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, r->method);
         } else {
             curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+            /* CURLOPT_RANGE, not RESUME_FROM: a 200 (Range ignored) is
+             * read from the start (on_body), not an error */
+            if (r->down && r->resume_from > 0) {
+                snprintf(line, sizeof(line), "%lld-", (long long)r->resume_from);
+                curl_easy_setopt(c->h, CURLOPT_RANGE, line);
+            }
             /* blob GETs redirect to storage (S3, a CDN): follow, never with
              * our credentials (libcurl drops them on another host) */
             curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 1L);
@@ -636,51 +691,84 @@ int at_oci_blob_exists(struct at_oci_client *c, const char *repo, const char *di
     return rc;
 }
 
+#define BLOB_TRIES 4 /* an interrupted blob download is resumed this often */
+
 int at_oci_blob_get(struct at_oci_client *c, const char *repo, const char *digest, int64_t size,
                     const char *path, struct at_diag *d)
 {
     char label[48];
     snprintf(label, sizeof(label), "blob %.19s", digest);
-    struct req r = {.method = "GET",
-                    .curl = c->h,
-                    .down_path = path,
-                    .label = label,
-                    .sha512 = !strncmp(digest, "sha512:", 7)};
-    at_buf_init(&r.out, BODY_MAX);
-    r.url = url_of(c, "/v2/%s/blobs/%s", repo, digest);
     char *part = at_asprintf("%s.part", path);
-    int rc = perform(c, &r, d);
-    if (!rc && r.status != 200)
-        rc = status_error(c, &r, r.status == 404 ? "no such blob" : "GET blob", d);
-    if (!rc) {
-        unsigned char sum[crypto_hash_sha512_BYTES];
-        char got[AT_OCI_DIGEST_MAX];
-        if (r.sha512) {
-            crypto_hash_sha512_final(&r.h512, sum);
-            memcpy(got, "sha512:", 8);
-            sodium_bin2hex(got + 7, sizeof(got) - 7, sum, crypto_hash_sha512_BYTES);
-        } else {
-            crypto_hash_sha256_final(&r.h, sum);
-            memcpy(got, "sha256:", 8);
-            sodium_bin2hex(got + 7, sizeof(got) - 7, sum, crypto_hash_sha256_BYTES);
+    char *url = url_of(c, "/v2/%s/blobs/%s", repo, digest);
+    int rc = 0;
+    for (int attempt = 0; attempt < BLOB_TRIES; attempt++) {
+        struct req r = {.method = "GET",
+                        .curl = c->h,
+                        .down_path = path,
+                        .label = label,
+                        .url = url,
+                        .sha512 = !strncmp(digest, "sha512:", 7)};
+        /* what an interrupted download left (this run's or an earlier one's) */
+        struct stat st;
+        if (stat(part, &st) == 0 && st.st_size > 0 && (size < 0 || st.st_size < size))
+            r.resume_from = st.st_size;
+        at_buf_init(&r.out, BODY_MAX);
+        rc = perform(c, &r, d);
+        if (!rc && r.status == 416) {
+            /* the kept part is not a prefix the server knows: again from 0 */
+            unlink(part);
+            at_buf_release(&r.out);
+            continue;
         }
-        if (strcmp(got, digest) != 0)
-            rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
-                             "the blob %s sent by %s does not match its digest (got %s)", digest,
-                             c->registry, got);
-        else if (size >= 0 && (int64_t)r.got != size)
-            rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
-                             "the blob %s sent by %s has %llu bytes, its descriptor says %lld",
-                             digest, c->registry, (unsigned long long)r.got, (long long)size);
-        else if (rename(part, path) < 0)
-            rc = at_diag_set(d, at_err_from_errno(errno), path, 0, 0, "cannot store: %s",
-                             strerror(errno));
+        if (!rc && r.status != 200 && r.status != 206)
+            rc = status_error(c, &r, r.status == 404 ? "no such blob" : "GET blob", d);
+        if (!rc) {
+            unsigned char sum[crypto_hash_sha512_BYTES];
+            char got[AT_OCI_DIGEST_MAX];
+            if (r.sha512) {
+                crypto_hash_sha512_final(&r.h512, sum);
+                memcpy(got, "sha512:", 8);
+                sodium_bin2hex(got + 7, sizeof(got) - 7, sum, crypto_hash_sha512_BYTES);
+            } else {
+                crypto_hash_sha256_final(&r.h, sum);
+                memcpy(got, "sha256:", 8);
+                sodium_bin2hex(got + 7, sizeof(got) - 7, sum, crypto_hash_sha256_BYTES);
+            }
+            if (strcmp(got, digest) != 0) {
+                rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                                 "the blob %s sent by %s does not match its digest (got %s)",
+                                 digest, c->registry, got);
+                unlink(part);
+                if (r.resume_from > 0 && attempt + 1 < BLOB_TRIES) {
+                    /* the kept part may be what was wrong: once more, whole */
+                    at_buf_release(&r.out);
+                    attempt = BLOB_TRIES - 2;
+                    continue;
+                }
+            } else if (size >= 0 && (int64_t)r.got != size) {
+                rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                                 "the blob %s sent by %s has %llu bytes, its descriptor says %lld",
+                                 digest, c->registry, (unsigned long long)r.got, (long long)size);
+                unlink(part);
+            } else if (rename(part, path) < 0) {
+                rc = at_diag_set(d, at_err_from_errno(errno), path, 0, 0, "cannot store: %s",
+                                 strerror(errno));
+            }
+        }
+        at_buf_release(&r.out);
+        /* a broken connection keeps the part: resumed now, or by the next pull */
+        if (rc == AT_ECONN && r.got > (uint64_t)r.resume_from && attempt + 1 < BLOB_TRIES) {
+            if (c->progress)
+                fprintf(stderr, "  %s interrupted at %llu bytes: resuming\n", label,
+                        (unsigned long long)r.got);
+            continue;
+        }
+        break;
     }
-    if (rc)
+    if (rc && rc != AT_ECONN)
         unlink(part);
     free(part);
-    free(r.url);
-    at_buf_release(&r.out);
+    free(url);
     return rc;
 }
 
