@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include "base/buf.h"
+#include "base/str.h"
 #include "json/json.h"
 
 #include <stdio.h>
@@ -118,9 +119,8 @@ int cmd_rate(struct cli *c, int argc, char **argv)
         else
             return cli_usage_error("rate", rate_u, "unexpected argument %s", argv[i]);
     }
-    char *end = NULL;
-    long n = np == 2 ? strtol(pos[1], &end, 10) : 0;
-    if (np != 2 || !*pos[0] || !end || *end || n < 1 || n > 5)
+    long long n = 0;
+    if (np != 2 || !*pos[0] || at_parse_i64(pos[1], 1, 5, &n))
         return cli_usage_error("rate", rate_u, "NAME:VERSION and a rating of 1 to 5");
     return post(c, pos[0], "/rating", json_pack("{s:i}", "rating", (int)n));
 }

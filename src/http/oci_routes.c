@@ -34,6 +34,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/str.h"
 #include "dist/artifact.h"
 #include "dist/sign.h"
 #include "dist/trust.h"
@@ -205,13 +206,17 @@ static void blobs(struct at_http_req *r, const struct at_http_api *api, const ch
 /* s for a query value: unreserved bytes kept, the rest %XX */
 static char *query_escape(const char *s)
 {
+    static const char hex[] = "0123456789ABCDEF";
     char *out = at_malloc(strlen(s) * 3 + 1), *o = out;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
             *p == '.' || *p == '_' || *p == '-' || *p == '~' || *p == '/')
             *o++ = (char)*p;
-        else
-            o += sprintf(o, "%%%02X", *p);
+        else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
     }
     *o = '\0';
     return out;
@@ -232,15 +237,13 @@ static json_t *paginate(struct at_http_req *r, json_t *list, const char *base)
     const char *last = at_http_query(r, "last");
     long n = PAGE_MAX;
     if (ns && *ns) {
-        char *end = NULL;
-        n = strtol(ns, &end, 10);
-        if (*end || n < 0) {
+        long long v = 0;
+        if (at_parse_i64(ns, 0, 1LL << 40, &v)) {
             json_decref(list);
             oci_error(r, 400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer");
             return NULL;
         }
-        if (n > PAGE_MAX)
-            n = PAGE_MAX;
+        n = v > PAGE_MAX ? PAGE_MAX : (long)v;
     }
     size_t count = json_array_size(list);
     json_t **v = at_calloc(count ? count : 1, sizeof(*v));
