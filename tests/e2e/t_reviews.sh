@@ -114,4 +114,12 @@ wait_for test -s "$T/data2/atlasd.url"
 U2=$(cat "$T/data2/atlasd.url")
 wait_for sh -c "curl -sf $U2/api/v1/health/ready"
 expect_eq "an unchanged policy is not" "$(ATLAS_TOKEN=$tok2 curl -s "$U2/api/v1/audit?event=registry.policy.change" | j 'len(d["records"])')" "2"
+# the other daemon stopped cleanly, so that sanitizer builds report there too
+for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+PIDS=
+if grep -qE "$SAN_REPORT" "$T/atlasd2.log"; then
+    fail "sanitizer report in atlasd2.log"; grep -A40 -E "$SAN_REPORT" "$T/atlasd2.log" | head -80 >&2
+else
+    pass "no sanitizer report from the other atlasd"
+fi
 finish
