@@ -13,7 +13,7 @@
 static const char review_u[] =
     "usage: atlas review NAME:VERSION --status unreviewed|community|verified [--note TEXT] "
     "[--json]\n\n"
-    "Records this atlasd's review of an agent version (admin role).  The review is\n"
+    "Records this atlasd's review of an agent version (admin or reviewer role).  The review is\n"
     "the trust block's review_status in `atlas describe`, is served with the agent's\n"
     "manifest from /v2/ (so a pull from this atlasd carries it) and is what\n"
     "registry.policy.minimum_review_status compares.\n\n"

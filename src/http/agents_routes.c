@@ -314,7 +314,8 @@ static struct at_reg_agent *local_agent(struct at_http_req *r, const char *ref)
     return a;
 }
 
-/* POST /api/v1/agents/{ref}/review {"status", "note"} (admin) */
+/* POST /api/v1/agents/{ref}/review {"status", "note"} (the review action:
+ * admin and reviewer) */
 static void h_review(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
@@ -386,7 +387,7 @@ static void h_rate(struct at_http_req *r)
 }
 
 static const struct at_http_route routes[] = {
-    {"POST", AT_HTTP_API "/agents/{ref}/review", h_review, AT_HTTP_NEED_ADMIN, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/agents/{ref}/review", h_review, AT_HTTP_NEED_REVIEW, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents/{ref}/rating", h_rate, AT_HTTP_NEED_RUN, 0, 0, NULL},
     {"GET", AT_HTTP_API "/agents", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},

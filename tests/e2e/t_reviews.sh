@@ -51,6 +51,11 @@ expect_eq "a developer cannot review" "$rc" "1"
 run_rc rc atlas review word-count:1.0.0 --status community --note "read the code"
 expect_eq "atlas review exits 0" "$rc" "0"
 expect_contains "and prints the status" "$(cat "$T/out")" "review_status: community"
+rev=$(new_token rev reviewer)
+run_rc rc env ATLAS_TOKEN=$rev "$BIN/atlas" review outside:1.0.0 --status community
+expect_eq "the reviewer role may review" "$rc" "0"
+run_rc rc env ATLAS_TOKEN=$rev "$BIN/atlas" register --path "$EXAMPLES/word-count" --force
+expect_eq "and nothing more" "$rc" "1"
 run_rc rc atlas review word-count:1.0.0 --status gold
 expect_eq "an unknown status is a usage error" "$rc" "2"
 out=$(atlas --json describe word-count)
