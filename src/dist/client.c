@@ -247,9 +247,14 @@ struct req {
     const char *content_type;
     const char *body; /* PUT/POST body in memory */
     size_t blen;
-    const char *upload_path; /* or the body from a file */
-    const char *down_path;   /* the answer into a file (hashed), or into out */
-    const char *label;       /* for progress lines */
+    const char *upload_path;  /* or the body from a file */
+    int64_t up_off, up_chunk; /* up_chunk > 0: only those bytes of it (a PATCH) */
+    int64_t up_len;           /* what is left of the chunk to send */
+    int fresh;                /* a new connection (after a broken one) */
+    FILE *up;
+    char range[128];       /* the Range header of an upload's answer */
+    const char *down_path; /* the answer into a file (hashed), or into out */
+    const char *label;     /* for progress lines */
     /* results */
     long status;
     struct at_buf out;
@@ -267,6 +272,33 @@ struct req {
     uint64_t got;
     int write_failed;
 };
+
+/* a chunk of the upload file: at most up_len bytes from up_off */
+static size_t on_read(char *p, size_t sz, size_t n, void *arg)
+{
+    struct req *r = arg;
+    size_t want = sz * n;
+    if (r->up_len >= 0 && (int64_t)want > r->up_len)
+        want = (size_t)r->up_len;
+    size_t got = want ? fread(p, 1, want, r->up) : 0;
+    r->up_len -= (int64_t)got;
+    return got;
+}
+
+/* libcurl rewinds an upload it must send again (a 401, a reused connection) */
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct req *r = arg;
+    /* bytes went out already: the session may hold some of them, so the
+     * caller asks it (blob_put_chunked) rather than libcurl resending */
+    if (r->up_len != r->up_chunk)
+        return CURL_SEEKFUNC_FAIL;
+    if (origin != SEEK_SET || offset < 0 || offset > r->up_chunk ||
+        fseeko(r->up, (off_t)(r->up_off + offset), SEEK_SET) != 0)
+        return CURL_SEEKFUNC_CANTSEEK;
+    r->up_len = r->up_chunk - offset;
+    return CURL_SEEKFUNC_OK;
+}
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
@@ -309,7 +341,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
     if (!at_header_value(p, len, "www-authenticate", r->www, sizeof(r->www)) &&
         !at_header_value(p, len, "location", r->location, sizeof(r->location)) &&
         !at_header_value(p, len, "atlas-trust", r->served, sizeof(r->served)) &&
-        !at_header_value(p, len, "link", r->link, sizeof(r->link)))
+        !at_header_value(p, len, "link", r->link, sizeof(r->link)) &&
+        !at_header_value(p, len, "range", r->range, sizeof(r->range)))
         at_header_value(p, len, "content-type", r->content_type_resp, sizeof(r->content_type_resp));
     return len;
 }
@@ -472,7 +505,7 @@ static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
     int rc = 0;
     for (int attempt = 0; attempt < 3; attempt++) {
         at_buf_clear(&r->out);
-        r->www[0] = r->location[0] = r->content_type_resp[0] = '\0';
+        r->www[0] = r->location[0] = r->content_type_resp[0] = r->range[0] = '\0';
         r->got = 0;
         r->write_failed = 0;
         crypto_hash_sha256_init(&r->h);
@@ -511,6 +544,8 @@ static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
             curl_easy_setopt(c->h, CURLOPT_USERPWD, c->userpwd);
         }
         curl_easy_setopt(c->h, CURLOPT_URL, r->url);
+        if (r->fresh)
+            curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
         if (!strcmp(r->method, "HEAD")) {
             curl_easy_setopt(c->h, CURLOPT_NOBODY, 1L);
@@ -527,8 +562,26 @@ static int perform(struct at_oci_client *c, struct req *r, struct at_diag *d)
             long sz = ftell(up);
             rewind(up);
             curl_easy_setopt(c->h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(c->h, CURLOPT_READDATA, up);
-            curl_easy_setopt(c->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)sz);
+            if (r->up_chunk > 0) {
+                /* one chunk: Content-Range OFF-END (distribution-spec PATCH) */
+                int64_t len = r->up_chunk;
+                r->up_len = len;
+                if (fseeko(up, (off_t)r->up_off, SEEK_SET) != 0)
+                    len = 0;
+                r->up = up;
+                curl_easy_setopt(c->h, CURLOPT_READFUNCTION, on_read);
+                curl_easy_setopt(c->h, CURLOPT_READDATA, r);
+                curl_easy_setopt(c->h, CURLOPT_SEEKFUNCTION, on_seek);
+                curl_easy_setopt(c->h, CURLOPT_SEEKDATA, r);
+                curl_easy_setopt(c->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+                snprintf(line, sizeof(line), "Content-Range: %lld-%lld", (long long)r->up_off,
+                         (long long)(r->up_off + len - 1));
+                hd = curl_slist_append(hd, line);
+                curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
+            } else {
+                curl_easy_setopt(c->h, CURLOPT_READDATA, up);
+                curl_easy_setopt(c->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)sz);
+            }
             curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, r->method);
         } else if (r->body || !strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) {
             curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, r->body ? r->body : "");
@@ -772,6 +825,134 @@ int at_oci_blob_get(struct at_oci_client *c, const char *repo, const char *diges
     return rc;
 }
 
+/* An upload location (absolute, or a path on this registry) with an
+ * optional query parameter: a new string. */
+static char *upload_url(struct at_oci_client *c, const char *location, const char *param)
+{
+    const char *sep = strchr(location, '?') ? "&" : "?";
+    if (location[0] == '/')
+        return at_asprintf("%s://%s%s%s%s", c->scheme, c->registry, location, param ? sep : "",
+                           param ? param : "");
+    return at_asprintf("%s%s%s", location, param ? sep : "", param ? param : "");
+}
+
+/* The bytes an upload session holds (its Range "0-N": N+1), -1 when unknown. */
+static int64_t upload_have(struct at_oci_client *c, char location[2048])
+{
+    struct req r = {.method = "GET", .curl = c->h};
+    at_buf_init(&r.out, BODY_MAX);
+    r.url = upload_url(c, location, NULL);
+    struct at_diag quiet;
+    at_diag_clear(&quiet);
+    int64_t have = -1;
+    if (perform(c, &r, &quiet) == 0 && (r.status == 204 || r.status == 202)) {
+        long long a = 0, b = -1;
+        if (!r.range[0])
+            have = 0;
+        else if (sscanf(r.range, "%lld-%lld", &a, &b) == 2 && a == 0 && b >= -1)
+            have = b + 1;
+        if (r.location[0])
+            snprintf(location, 2048, "%s", r.location);
+    }
+    free(r.url);
+    at_buf_release(&r.out);
+    return have;
+}
+
+#define UPLOAD_TRIES 4
+
+/* Chunked (POST, PATCH..., PUT ?digest=): a PATCH that breaks off is
+ * resumed from what the session says it holds (GET of the upload's
+ * Location: Range 0-N). */
+static int blob_put_chunked(struct at_oci_client *c, struct req *r, const char *repo,
+                            const char *digest, const char *path, int64_t total, int64_t chunk,
+                            struct at_diag *d)
+{
+    char loc[2048];
+    snprintf(loc, sizeof(loc), "%s", r->location);
+    int64_t off = 0;
+    int tries = 0, rc = 0;
+    char label[48];
+    snprintf(label, sizeof(label), "blob %.19s", digest);
+    while (off < total) {
+        struct req p = {.method = "PATCH",
+                        .curl = c->h,
+                        .upload_path = path,
+                        .content_type = "application/octet-stream",
+                        .label = label,
+                        .up_off = off,
+                        .fresh = tries > 0,
+                        .up_chunk = total - off < chunk ? total - off : chunk};
+        at_buf_init(&p.out, BODY_MAX);
+        p.url = upload_url(c, loc, NULL);
+        rc = perform(c, &p, d);
+        if (!rc && p.status != 202)
+            rc = status_error(c, &p, "PATCH blob", d);
+        if (!rc) {
+            off += p.up_chunk;
+            if (p.location[0])
+                snprintf(loc, sizeof(loc), "%s", p.location);
+        }
+        free(p.url);
+        at_buf_release(&p.out);
+        if (rc == AT_ECONN && ++tries < UPLOAD_TRIES) {
+            int64_t have = upload_have(c, loc);
+            if (have < 0 || have > total) {
+                /* the registry cannot say (distribution 2.8 once a response
+                 * was lost): a new session, from byte 0 */
+                struct req np = {.method = "POST", .curl = c->h};
+                at_buf_init(&np.out, BODY_MAX);
+                np.url = url_of(c, "/v2/%s/blobs/uploads/", repo, NULL);
+                struct at_diag quiet;
+                at_diag_clear(&quiet);
+                if (perform(c, &np, &quiet) == 0 && np.status == 202 && np.location[0]) {
+                    snprintf(loc, sizeof(loc), "%s", np.location);
+                    have = 0;
+                    if (c->progress)
+                        fprintf(stderr, "  %s upload interrupted: sending it again\n", label);
+                }
+                free(np.url);
+                at_buf_release(&np.out);
+            }
+            if (have >= 0 && have <= total) {
+                if (c->progress)
+                    fprintf(stderr, "  %s upload interrupted: resuming at %lld bytes\n", label,
+                            (long long)have);
+                off = have;
+                rc = 0;
+                at_diag_clear(d);
+                continue;
+            }
+        }
+        if (rc)
+            return rc;
+    }
+    char *ed = curl_easy_escape(c->h, digest, 0);
+    char *param = at_asprintf("digest=%s", ed);
+    curl_free(ed);
+    struct req f = {.method = "PUT", .curl = c->h, .content_type = "application/octet-stream"};
+    at_buf_init(&f.out, BODY_MAX);
+    f.url = upload_url(c, loc, param);
+    free(param);
+    rc = perform(c, &f, d);
+    if (!rc && f.status != 201)
+        rc = status_error(c, &f, "PUT blob", d);
+    free(f.url);
+    at_buf_release(&f.out);
+    return rc;
+}
+
+/* Blobs larger than this go in chunks, resumable (ATLAS_OCI_CHUNK_BYTES
+ * sets it, 4 KiB at least: for tests). */
+static int64_t chunk_bytes(void)
+{
+    const char *e = getenv("ATLAS_OCI_CHUNK_BYTES");
+    long long v = 0;
+    if (e && at_parse_i64(e, 4096, 1LL << 40, &v) == 0)
+        return v;
+    return 64LL << 20;
+}
+
 int at_oci_blob_put(struct at_oci_client *c, const char *repo, const char *digest, const char *path,
                     struct at_diag *d)
 {
@@ -787,6 +968,13 @@ int at_oci_blob_put(struct at_oci_client *c, const char *repo, const char *diges
                          c->registry);
     free(r.url);
     r.url = NULL;
+    struct stat st;
+    int64_t chunk = chunk_bytes();
+    if (!rc && stat(path, &st) == 0 && st.st_size > chunk) {
+        rc = blob_put_chunked(c, &r, repo, digest, path, st.st_size, chunk, d);
+        at_buf_release(&r.out);
+        return rc;
+    }
     if (!rc) {
         char *ed = curl_easy_escape(c->h, digest, 0);
         const char *sep = strchr(r.location, '?') ? "&" : "?";

@@ -399,6 +399,9 @@ static const char *split(const char *rest, const char *what, char *name, size_t 
     return name_ok(name) ? hit + wl : NULL;
 }
 
+static void upload_status(struct at_http_req *r, const struct at_http_api *api, const char *name,
+                          const char *id);
+
 static void h_get(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
@@ -412,6 +415,8 @@ static void h_get(struct at_http_req *r)
         catalog(r, api);
     } else if ((arg = split(rest, "/manifests/", name, sizeof(name)))) {
         manifests(r, api, name, arg);
+    } else if ((arg = split(rest, "/blobs/uploads/", name, sizeof(name)))) {
+        upload_status(r, api, name, arg);
     } else if ((arg = split(rest, "/blobs/", name, sizeof(name)))) {
         blobs(r, api, arg);
     } else if ((arg = split(rest, "/referrers/", name, sizeof(name)))) {
@@ -529,6 +534,19 @@ static void blob_upload(struct at_http_req *r, const struct at_http_api *api, co
             return;
         }
         up = upload_path(api, id);
+        /* a chunk must start where the session ends (a resumed push asks
+         * first: GET of the upload) */
+        const char *cr = at_http_header(r, "Content-Range");
+        struct stat cur;
+        long long from = -1, to = -1;
+        if (cr && sscanf(cr, "%lld-%lld", &from, &to) == 2 &&
+            (stat(up, &cur) != 0 || from != (long long)cur.st_size)) {
+            free(up);
+            oci_error(r, 416, "BLOB_UPLOAD_INVALID",
+                      "the chunk does not start where the upload ends (GET the upload for its "
+                      "Range)");
+            return;
+        }
         if (append_file(up, r->body.p ? r->body.p : "", r->body.len, 0)) {
             free(up);
             oci_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
@@ -553,13 +571,36 @@ static void blob_upload(struct at_http_req *r, const struct at_http_api *api, co
         return;
     }
     free(up);
-    char loc[700];
+    char loc[700], range[48];
     snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", name, id);
+    snprintf(range, sizeof(range), "0-%lld", st.st_size > 0 ? (long long)st.st_size - 1 : 0LL);
     at_http_add_header(r, "Location", loc);
     at_http_add_header(r, "Docker-Upload-UUID", id);
-    at_http_add_header(r, "Range", "0-0");
+    at_http_add_header(r, "Range", range);
     at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
     at_http_reply_text(r, 202, "text/plain", "", 0);
+}
+
+/* GET /v2/NAME/blobs/uploads/ID: what the session holds (204, Range 0-N) */
+static void upload_status(struct at_http_req *r, const struct at_http_api *api, const char *name,
+                          const char *id)
+{
+    struct stat st;
+    char *up = upload_id_ok(id) ? upload_path(api, id) : NULL;
+    if (!up || stat(up, &st) != 0) {
+        free(up);
+        oci_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+        return;
+    }
+    free(up);
+    char loc[700], range[48];
+    snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", name, id);
+    snprintf(range, sizeof(range), "0-%lld", st.st_size > 0 ? (long long)st.st_size - 1 : 0LL);
+    at_http_add_header(r, "Location", loc);
+    at_http_add_header(r, "Docker-Upload-UUID", id);
+    at_http_add_header(r, "Range", range);
+    at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
+    at_http_reply_text(r, 204, "text/plain", "", 0);
 }
 
 /* A signature referrer: kept, and listed under its subject. */
