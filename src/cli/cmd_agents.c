@@ -148,6 +148,35 @@ static void print_block(const char *title, json_t *v)
     free(s);
 }
 
+/* the trust block (docs/distribution.md "Trust and policy") */
+static void print_trust_block(const json_t *t)
+{
+    if (!json_is_object(t))
+        return;
+    printf("trust:\n");
+    printf("  publisher:     %s\n", at_json_str(t, "publisher", "(none)"));
+    printf("  signed:        %s\n", json_is_true(json_object_get(t, "signed")) ? "true" : "false");
+    printf("  verified:      %s\n",
+           json_is_true(json_object_get(t, "verified")) ? "true" : "false");
+    if (json_is_string(json_object_get(t, "signature")))
+        printf("  signature:     %s\n", at_json_str(t, "signature", ""));
+    printf("  scan_status:   %s\n", at_json_str(t, "scan_status", "not scanned"));
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(t, "findings"), i, f)
+        printf("    %-7s %s: %s\n", at_json_str(f, "severity", "?"), at_json_str(f, "rule", "?"),
+               at_json_str(f, "detail", ""));
+    printf("  review_status: %s\n", at_json_str(t, "review_status", "unreviewed"));
+    const json_t *rating = json_object_get(t, "rating");
+    if (json_is_number(rating))
+        printf("  rating:        %.2f (%lld)\n", json_number_value(rating),
+               (long long)json_integer_value(json_object_get(t, "ratings")));
+    else
+        printf("  rating:        (none)\n");
+    printf("  downloads:     %lld\n",
+           (long long)json_integer_value(json_object_get(t, "downloads")));
+}
+
 int cmd_describe(struct cli *c, int argc, char **argv)
 {
     static const char *u = "usage: atlas describe NAME[:VERSION] [--json]\n\n"
@@ -209,6 +238,7 @@ int cmd_describe(struct cli *c, int argc, char **argv)
     print_block("hardware", json_object_get(a, "hardware"));
     print_block("dependencies", json_object_get(a, "dependencies"));
     print_block("lifecycle", json_object_get(a, "lifecycle"));
+    print_trust_block(json_object_get(a, "trust"));
     cli_resp_release(&r);
     return CLI_OK;
 }

@@ -422,6 +422,9 @@ int cmd_pull(struct cli *c, int argc, char **argv)
         rc = at_dist_fetch_signatures(cl, root, ref.repo, manifest, &envs, &d);
     char *mtext = NULL;
     size_t mlen = 0;
+    json_t *served = NULL;
+    if (!rc && *at_oci_client_served(cl))
+        at_json_parse(at_oci_client_served(cl), strlen(at_oci_client_served(cl)), 4, &served, NULL);
     if (!rc) {
         char *mp = at_layout_blob_path(root, manifest);
         if (at_fs_read_file(mp, AT_OCI_MANIFEST_MAX, &mtext, &mlen))
@@ -432,7 +435,7 @@ int cmd_pull(struct cli *c, int argc, char **argv)
     /* a no-op pull: the daemon has this very artifact registered (the same
      * manifest, recorded by an earlier pull) and there is no signature it
      * has not seen verified: nothing to unpack */
-    if (!rc && !force) {
+    if (!rc && !force && !json_is_object(served)) {
         json_t *same = already_registered(c, mtext, mlen, manifest, json_array_size(envs));
         if (same) {
             free(mtext);
@@ -464,6 +467,7 @@ int cmd_pull(struct cli *c, int argc, char **argv)
     free(root);
     if (rc) {
         json_decref(envs);
+        json_decref(served);
         free(mtext);
         return fail(c, "pull", &d);
     }
@@ -472,6 +476,9 @@ int cmd_pull(struct cli *c, int argc, char **argv)
     json_t *body = json_pack("{s:s, s:{s:s%, s:o, s:s}}", "path", dir, "artifact", "manifest",
                              mtext, mlen, "signatures", envs, "source", source);
     free(mtext);
+    if (json_is_object(served))
+        json_object_set(json_object_get(body, "artifact"), "served", served);
+    json_decref(served);
     if (force)
         json_object_set_new(body, "force", json_true());
     char *text = at_json_dumps(body);
@@ -726,11 +733,11 @@ int cli_search_remote(struct cli *c, const char *text, const char *reg_flag)
     int rc = at_oci_client_new(registry, auth, 0, &cl, &d);
     free(auth);
     if (!rc)
-        rc = at_oci_get_json(cl, "/v2/_catalog?n=1000", &cat, &d);
+        rc = at_oci_catalog(cl, &cat, &d);
     if (!rc) {
         size_t i;
         json_t *repo;
-        json_array_foreach(json_object_get(cat, "repositories"), i, repo)
+        json_array_foreach(cat, i, repo)
         {
             if (json_is_string(repo) && all_words_in(json_string_value(repo), text))
                 json_array_append(found, repo);

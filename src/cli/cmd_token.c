@@ -19,8 +19,9 @@ static const char usage_text[] =
 static void help(void)
 {
     printf("%s\n"
-           "API tokens (docs/security.md).  ROLE is admin, operator, developer, viewer or\n"
-           "node.  A new token is printed once, on stdout: the daemon keeps only a keyed hash\n"
+           "API tokens (docs/security.md).  ROLE is admin, operator, developer, viewer,\n"
+           "reviewer or node.  A new token is printed once, on stdout: the daemon keeps only a "
+           "keyed hash\n"
            "of it.  --scope ACTION (repeatable: read, run, register, model, mcp, ...)\n"
            "narrows the token to those of its role's actions.  DURATION is a number and\n"
            "s, m, h or d (30d); --rate-limit is requests per minute (default:\n"

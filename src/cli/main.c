@@ -20,6 +20,8 @@ const struct cli_command cli_commands[] = {
     {"login", cmd_login, "store credentials for an OCI registry, or an atlasd URL's token"},
     {"key", cmd_key, "create, list and export the publisher's signing keys"},
     {"trust", cmd_trust, "trust a publisher's key for verifying pulled agents"},
+    {"review", cmd_review, "record this atlasd's review of an agent version"},
+    {"rate", cmd_rate, "rate an agent version (1 to 5)"},
     {"run", cmd_run, "run an agent once and print its output"},
     {"jobs", cmd_jobs, "list jobs"},
     {"job", cmd_job, "show one job"},

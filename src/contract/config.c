@@ -107,9 +107,7 @@ static const struct at_shape scheduling[] = {
     {"unschedulable_timeout", AT_SH_NUM, MIN0},
     END,
 };
-/* The spec's registry policy block: checked for shape, then refused unless
- * it asks for what Atlas does today (policy_supported), since nothing
- * enforces it before signing and review exist (a later issue). */
+/* The spec's registry policy block (enforced by src/dist/trust.c). */
 static const struct at_shape policy[] = {
     {"allow_unsigned", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"minimum_review_status", AT_SH_STR, 0, NULL, review, 0, 0},
@@ -255,34 +253,6 @@ static const struct at_shape top[] = {
     END,
 };
 
-/* registry.policy: a policy Atlas cannot enforce is refused, not accepted
- * and ignored.  allow_unsigned and allowed_publishers are enforced on
- * register and pull (src/dist/trust.c); reviews do not exist yet, so
- * minimum_review_status is accepted only as unreviewed. */
-static int policy_supported(const struct at_yaml_doc *doc, json_t *root, struct at_diag *d)
-{
-    json_t *pol = json_object_get(json_object_get(root, "registry"), "policy");
-    const char *key;
-    json_t *v;
-    json_object_foreach(pol, key, v)
-    {
-        char ptr[128];
-        snprintf(ptr, sizeof(ptr), "/registry/policy/%s", key);
-        /* enforced on register and pull (src/dist/trust.c) */
-        if (!strcmp(key, "allow_unsigned") || !strcmp(key, "allowed_publishers"))
-            continue;
-        if (!strcmp(key, "minimum_review_status") && !strcmp(json_string_value(v), "unreviewed"))
-            continue;
-        return at_yaml_error(doc, d, AT_EUNSUPPORTED, ptr, 0,
-                             "not supported yet: agents are not reviewed in this version, so "
-                             "this policy cannot be enforced; remove it%s",
-                             !strcmp(key, "minimum_review_status")
-                                 ? " (or set it to unreviewed, which is what Atlas does today)"
-                                 : "");
-    }
-    return 0;
-}
-
 void at_config_init(struct at_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -376,8 +346,6 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     if ((rc = at_shape_check(&doc, doc.root, "", top, d)))
         goto out;
     json_t *r = doc.root;
-    if ((rc = policy_supported(&doc, r, d)))
-        goto out;
     set_str(&c->listen, get(r, "listen", NULL, NULL));
     set_str(&c->data_dir, get(r, "data", NULL, NULL));
     json_t *lv = get(r, "log_level", NULL, NULL);

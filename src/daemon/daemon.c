@@ -607,6 +607,46 @@ static int start_mcp(struct at_daemon *dmn, struct at_diag *d)
     return at_http_mcp_new(&cfg, dmn->base_url, &dmn->mcp, d);
 }
 
+/* registry.policy as the last start had it (DATA/policy.json): a change is
+ * an audited event (docs/distribution.md "Trust and policy"). */
+static void record_policy_change(struct at_daemon *dmn, const struct at_config *config)
+{
+    const json_t *now = json_object_get(json_object_get(config->json, "registry"), "policy");
+    char *p = at_fs_join(dmn->data_dir, "policy.json");
+    char *text = NULL;
+    size_t len = 0;
+    json_t *was = NULL;
+    int first = at_fs_read_file(p, 1 << 20, &text, &len) != 0;
+    if (!first)
+        at_json_parse(text, len, 16, &was, NULL);
+    free(text);
+    json_t *cur = now ? json_deep_copy(now) : json_object();
+    if (!json_is_object(was)) {
+        json_decref(was);
+        was = json_object();
+    }
+    if (!json_equal(was, cur)) {
+        char *a = json_dumps(was, JSON_SORT_KEYS | JSON_COMPACT);
+        char *b = json_dumps(cur, JSON_SORT_KEYS | JSON_COMPACT);
+        char *detail = at_asprintf("registry.policy %s -> %s", a, b);
+        struct at_audit_rec rec = {.event = "registry.policy.change",
+                                   .actor = "config",
+                                   .role = NULL,
+                                   .action = "start",
+                                   .outcome = "ok",
+                                   .source = "config",
+                                   .detail = detail};
+        at_audit_record(dmn->security.sec.audit, &rec);
+        at_fs_write_atomic(p, b, strlen(b), 0644);
+        free(detail);
+        free(a);
+        free(b);
+    }
+    json_decref(was);
+    json_decref(cur);
+    free(p);
+}
+
 int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_diag *d)
 {
     memset(dmn, 0, sizeof(*dmn));
@@ -650,6 +690,7 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     free(db);
     if (rc)
         goto fail;
+    record_policy_change(dmn, config);
     size_t wq = config->store.writer_queue > 0 ? (size_t)config->store.writer_queue
                                                : (size_t)config->exec.max_queue * 4 + 1024;
     if ((rc = at_writer_new(dmn->store, wq, &dmn->writer))) {

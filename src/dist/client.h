@@ -52,6 +52,9 @@ void at_oci_client_free(struct at_oci_client *c);
 /* "http" or "https": what the client uses. */
 const char *at_oci_client_scheme(const struct at_oci_client *c);
 /* Whether the client prints progress (at_oci_client_new's progress). */
+/* The Atlas-Trust header of the last manifest that had one (an atlasd
+ * serves its review status, downloads and rating so: JSON), or "". */
+const char *at_oci_client_served(const struct at_oci_client *c);
 int at_oci_client_progress(const struct at_oci_client *c);
 
 /* GET /v2/ with the authentication flow: 0 when the registry accepts the
@@ -92,6 +95,12 @@ int at_oci_get_json(struct at_oci_client *c, const char *path, json_t **out, str
 
 /* The repository's tags (a new array of strings). */
 int at_oci_tags(struct at_oci_client *c, const char *repo, json_t **tags, struct at_diag *d);
+/* The registry's repositories (GET /v2/_catalog), every page. */
+int at_oci_catalog(struct at_oci_client *c, json_t **repos, struct at_diag *d);
+/* Both follow the Link header's rel="next" (1,000 entries a page, 1,000
+ * pages at most).  The path of a Link header's next page, on the same
+ * registry: 1 and out, or 0. */
+int at_oci_link_next(const char *link, char *out, size_t n);
 
 /* ---- agents: push and pull between an image layout and a registry ---- */
 

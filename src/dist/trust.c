@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static pthread_mutex_t trust_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int at_dist_review_rank(const char *s);
 
 static json_t *read_json(const char *path, size_t max)
 {
@@ -127,6 +130,24 @@ int at_dist_artifact_trust(const json_t *artifact, const char *content_digest,
     const char *src = json_string_value(json_object_get(artifact, "source"));
     if (src)
         json_object_set_new(*out, "source", json_string(src));
+    /* what the serving atlasd said of it (its word: not signed) */
+    const json_t *sv = json_object_get(artifact, "served");
+    if (json_is_object(sv)) {
+        const char *rs = json_string_value(json_object_get(sv, "review_status"));
+        json_int_t dl = json_integer_value(json_object_get(sv, "downloads"));
+        json_int_t nr = json_integer_value(json_object_get(sv, "ratings"));
+        double rt = json_number_value(json_object_get(sv, "rating"));
+        json_t *keep = json_object();
+        if (at_dist_review_rank(rs) >= 0)
+            json_object_set_new(keep, "review_status", json_string(rs));
+        if (dl > 0)
+            json_object_set_new(keep, "downloads", json_integer(dl));
+        if (nr > 0 && rt >= 1 && rt <= 5) {
+            json_object_set_new(keep, "ratings", json_integer(nr));
+            json_object_set_new(keep, "rating", json_real(rt));
+        }
+        json_object_set_new(*out, "served", keep);
+    }
     json_t *sigs = json_object_get(artifact, "signatures");
     size_t i;
     json_t *e;
@@ -177,6 +198,13 @@ int at_dist_policy_check(const json_t *policy, const json_t *trust, const char *
                            json_is_true(json_object_get(trust, "signed"))
                                ? " (it is signed, by a key not in atlas trust)"
                                : "");
+    const char *min = json_string_value(json_object_get(policy, "minimum_review_status"));
+    const char *have = json_string_value(json_object_get(trust, "review_status"));
+    if (at_dist_review_rank(min) > 0 && at_dist_review_rank(have) < at_dist_review_rank(min))
+        return at_diag_set(d, AT_EPERM, "", 0, 0,
+                           "registry.policy.minimum_review_status is %s: %s is %s (atlas review "
+                           "on the atlasd it is pulled from)",
+                           min, agent, have ? have : "unreviewed");
     json_t *ap = json_object_get(policy, "allowed_publishers");
     if (json_is_array(ap)) {
         size_t i;
@@ -222,4 +250,201 @@ json_t *at_dist_trust_lookup(const char *data_dir, const char *content_digest)
         return NULL;
     }
     return j;
+}
+
+/* ---- reviews, downloads, ratings (the serving atlasd's records) ---- */
+
+static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int at_dist_review_rank(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "unreviewed"))
+        return 0;
+    if (!strcmp(s, "community"))
+        return 1;
+    if (!strcmp(s, "verified"))
+        return 2;
+    return -1;
+}
+
+static char *stats_path(const char *data_dir, const char *digest)
+{
+    return at_asprintf("%s/stats/%s.json", data_dir, digest + 7);
+}
+
+static json_t *stats_read_locked(const char *data_dir, const char *digest)
+{
+    char *p = stats_path(data_dir, digest);
+    json_t *j = read_json(p, 1 << 22);
+    free(p);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_object();
+    }
+    return j;
+}
+
+static int stats_write_locked(const char *data_dir, const char *digest, const json_t *j)
+{
+    char *dir = at_fs_join(data_dir, "stats");
+    int rc = at_fs_mkdir_p(dir, 0755);
+    free(dir);
+    if (rc)
+        return rc;
+    char *p = stats_path(data_dir, digest);
+    char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    rc = at_fs_write_atomic(p, text, strlen(text), 0644);
+    free(text);
+    free(p);
+    return rc;
+}
+
+int at_dist_review_set(const char *data_dir, const char *digest, const char *status,
+                       const char *note, const char *by, struct at_diag *d)
+{
+    if (!digest || !at_oci_digest_valid(digest))
+        return at_diag_set(d, AT_EUNSUPPORTED, "", 0, 0, "a remote agent has no content to review");
+    if (at_dist_review_rank(status) < 0)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0,
+                           "status must be unreviewed, community or verified");
+    if (note && strlen(note) > 1000)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "a note of 1000 bytes at most");
+    char at[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pthread_mutex_lock(&stats_mu);
+    json_t *j = stats_read_locked(data_dir, digest);
+    json_t *rev = json_pack("{s:s,s:s,s:s}", "status", status, "by", by ? by : "?", "at", at);
+    if (note && *note)
+        json_object_set_new(rev, "note", json_string(note));
+    json_object_set_new(j, "review", rev);
+    int rc = stats_write_locked(data_dir, digest, j);
+    pthread_mutex_unlock(&stats_mu);
+    json_decref(j);
+    if (rc)
+        return at_diag_set(d, rc, "", 0, 0, "cannot record the review");
+    return 0;
+}
+
+int at_dist_rate(const char *data_dir, const char *digest, const char *who, int stars,
+                 struct at_diag *d)
+{
+    if (!digest || !at_oci_digest_valid(digest))
+        return at_diag_set(d, AT_EUNSUPPORTED, "", 0, 0, "a remote agent cannot be rated");
+    if (stars < 1 || stars > 5)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0, "a rating is 1 to 5");
+    pthread_mutex_lock(&stats_mu);
+    json_t *j = stats_read_locked(data_dir, digest);
+    json_t *r = json_object_get(j, "ratings");
+    if (!json_is_object(r)) {
+        r = json_object();
+        json_object_set_new(j, "ratings", r);
+    }
+    if (json_object_size(r) >= 100000 && !json_object_get(r, who)) {
+        pthread_mutex_unlock(&stats_mu);
+        json_decref(j);
+        return at_diag_set(d, AT_E2BIG, "", 0, 0, "too many ratings for one version");
+    }
+    json_object_set_new(r, who && *who ? who : "anonymous", json_integer(stars));
+    int rc = stats_write_locked(data_dir, digest, j);
+    pthread_mutex_unlock(&stats_mu);
+    json_decref(j);
+    if (rc)
+        return at_diag_set(d, rc, "", 0, 0, "cannot record the rating");
+    return 0;
+}
+
+void at_dist_download(const char *data_dir, const char *digest)
+{
+    if (!digest || !at_oci_digest_valid(digest))
+        return;
+    pthread_mutex_lock(&stats_mu);
+    json_t *j = stats_read_locked(data_dir, digest);
+    json_int_t n = json_integer_value(json_object_get(j, "downloads"));
+    json_object_set_new(j, "downloads", json_integer(n + 1));
+    stats_write_locked(data_dir, digest, j);
+    pthread_mutex_unlock(&stats_mu);
+    json_decref(j);
+}
+
+/* local + carried: review (local wins), downloads (sum), ratings (pooled) */
+static json_t *combine(const json_t *stats, const json_t *served)
+{
+    const char *review =
+        json_string_value(json_object_get(json_object_get(stats, "review"), "status"));
+    const char *carried = json_string_value(json_object_get(served, "review_status"));
+    if (at_dist_review_rank(review) < 0)
+        review = at_dist_review_rank(carried) >= 0 ? carried : "unreviewed";
+    json_int_t downloads = json_integer_value(json_object_get(stats, "downloads"));
+    json_int_t sd = json_integer_value(json_object_get(served, "downloads"));
+    if (sd > 0)
+        downloads += sd;
+    double sum = 0;
+    json_int_t count = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(stats, "ratings"), k, v)
+    {
+        json_int_t s = json_integer_value(v);
+        if (s >= 1 && s <= 5) {
+            sum += (double)s;
+            count++;
+        }
+    }
+    json_int_t sc = json_integer_value(json_object_get(served, "ratings"));
+    double sr = json_number_value(json_object_get(served, "rating"));
+    if (sc > 0 && sr >= 1 && sr <= 5) {
+        sum += sr * (double)sc;
+        count += sc;
+    }
+    json_t *out = json_pack("{s:s,s:I,s:I}", "review_status", review, "downloads", downloads,
+                            "ratings", count);
+    json_object_set_new(out, "rating",
+                        count ? json_real((double)(long)(sum / (double)count * 100 + 0.5) / 100)
+                              : json_null());
+    return out;
+}
+
+json_t *at_dist_served(const char *data_dir, const char *digest)
+{
+    pthread_mutex_lock(&stats_mu);
+    json_t *stats =
+        digest && at_oci_digest_valid(digest) ? stats_read_locked(data_dir, digest) : json_object();
+    pthread_mutex_unlock(&stats_mu);
+    json_t *trust = at_dist_trust_lookup(data_dir, digest);
+    json_t *out = combine(stats, json_object_get(trust, "served"));
+    json_decref(trust);
+    json_decref(stats);
+    return out;
+}
+
+json_t *at_dist_trust_view(const char *data_dir, const char *digest)
+{
+    json_t *t = at_dist_trust_lookup(data_dir, digest);
+    json_t *v = at_dist_trust_combine(data_dir, digest, t);
+    json_decref(t);
+    return v;
+}
+
+json_t *at_dist_trust_combine(const char *data_dir, const char *digest, const json_t *trust)
+{
+    json_t *t = trust ? json_deep_copy(trust) : unsigned_trust();
+    pthread_mutex_lock(&stats_mu);
+    json_t *stats =
+        digest && at_oci_digest_valid(digest) ? stats_read_locked(data_dir, digest) : json_object();
+    pthread_mutex_unlock(&stats_mu);
+    json_t *c = combine(stats, json_object_get(t, "served"));
+    json_object_update(t, c);
+    json_decref(c);
+    const json_t *rev = json_object_get(stats, "review");
+    if (json_is_object(rev))
+        json_object_set(t, "review", (json_t *)rev);
+    json_decref(stats);
+    if (!json_object_get(t, "scan_status"))
+        json_object_set_new(t, "scan_status", json_string("not scanned"));
+    return t;
 }

@@ -28,13 +28,15 @@ int at_dist_trust_add(const char *data_dir, const char *publisher, const char *k
  * ({"manifest": TEXT, "signatures": [ENVELOPE TEXT, ...], "source": REF},
  * NULL for a registration from a directory or a remote): a new object
  * {"publisher", "signed", "verified", "signature", "keyid", "manifest",
- * "source"}.  Errors: AT_EINVAL when the manifest is not an agent's or
- * names another content digest, AT_EPERM for a signature by a trusted
+ * "source"} (and "served": the serving atlasd's review_status, downloads
+ * and rating when the artifact carries them, checked for shape).  Errors: AT_EINVAL when the
+ * manifest is not an agent's or names another content digest, AT_EPERM for a signature by a trusted
  * key that does not verify or that is for another manifest. */
 int at_dist_artifact_trust(const json_t *artifact, const char *content_digest,
                            const json_t *trusted, json_t **out, struct at_diag *d);
 
-/* registry.policy (the config's object, NULL: none) against trust:
+/* registry.policy (the config's object, NULL: none) against trust (a
+ * view: review_status is compared with minimum_review_status):
  * AT_EPERM naming the rule ("registry.policy.allow_unsigned is false:
  * NAME is not signed by a trusted key") or 0. */
 int at_dist_policy_check(const json_t *policy, const json_t *trust, const char *agent,
@@ -43,5 +45,30 @@ int at_dist_policy_check(const json_t *policy, const json_t *trust, const char *
 /* Keep / read the trust of a content digest (a new object, or NULL). */
 int at_dist_trust_record(const char *data_dir, const char *content_digest, const json_t *trust);
 json_t *at_dist_trust_lookup(const char *data_dir, const char *content_digest);
+
+/* What the serving atlasd records of a content digest (DATA/stats/<hex>.json,
+ * one writer at a time): {"review": {"status", "note", "by", "at"},
+ * "downloads": N, "ratings": {WHO: 1..5}}. */
+/* status: unreviewed | community | verified; note may be NULL. */
+int at_dist_review_set(const char *data_dir, const char *content_digest, const char *status,
+                       const char *note, const char *by, struct at_diag *d);
+/* who's rating (1 to 5) replaces their earlier one. */
+int at_dist_rate(const char *data_dir, const char *content_digest, const char *who, int stars,
+                 struct at_diag *d);
+/* One more download (a GET of the manifest from /v2/). */
+void at_dist_download(const char *data_dir, const char *content_digest);
+/* What /v2/ serves of it to a puller: a new {"review_status", "downloads",
+ * "rating" (number or null), "ratings" (count)}, this atlasd's view. */
+json_t *at_dist_served(const char *data_dir, const char *content_digest);
+/* The trust block shown (describe, the agent JSON): the recorded trust
+ * (at_dist_trust_lookup, or unsigned) with review_status, downloads and
+ * rating computed from this atlasd's records and those the agent was
+ * pulled with ("served" in the record).  A new object. */
+json_t *at_dist_trust_view(const char *data_dir, const char *content_digest);
+/* The same from trust (NULL: unsigned) instead of the recorded one. */
+json_t *at_dist_trust_combine(const char *data_dir, const char *content_digest,
+                              const json_t *trust);
+/* 0 unreviewed, 1 community, 2 verified, -1 anything else. */
+int at_dist_review_rank(const char *status);
 
 #endif

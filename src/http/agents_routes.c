@@ -7,9 +7,11 @@
  * it is AT_HTTP_BLOCKING and runs on the server's blocking workers.
  */
 #include "http/api.h"
+#include "http/auth.h"
 #include "supervisor/approvals.h"
 
 #include "base/err.h"
+#include "dist/scan.h"
 #include "dist/trust.h"
 #include "exec/remote.h"
 #include "registry/snapshot.h"
@@ -67,11 +69,7 @@ static void h_get(struct at_http_req *r)
     json_decref(all);
     json_object_set_new(j, "versions", versions);
     /* provenance (docs/distribution.md "Trust and policy") */
-    json_t *trust = at_dist_trust_lookup(api->data_dir, a->digest);
-    if (!trust)
-        trust =
-            json_pack("{s:n, s:b, s:b, s:n}", "publisher", "signed", 0, "verified", 0, "signature");
-    json_object_set_new(j, "trust", trust);
+    json_object_set_new(j, "trust", at_dist_trust_view(api->data_dir, a->digest));
     at_reg_agent_unref(a);
     at_http_reply_json(r, 200, j);
 }
@@ -95,6 +93,20 @@ static void h_delete(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "unregistered", ref, "versions", count));
 }
 
+/* The built-in scan of what was registered, into its trust record. */
+static void scan_into(const struct at_http_api *api, const struct at_reg_result *res, json_t *rec)
+{
+    char ref[300];
+    struct at_reg_agent *a;
+    snprintf(ref, sizeof(ref), "%s:%s", res->name, res->version);
+    if (at_registry_resolve(api->registry, ref, &a))
+        return;
+    json_t *scan = at_dist_scan(a->dir, a->contract->json);
+    at_reg_agent_unref(a);
+    json_object_update(rec, scan);
+    json_decref(scan);
+}
+
 int at_http_register_checked(const struct at_http_api *api, const char *path, const char *name,
                              int force, const json_t *artifact, struct at_reg_result *res,
                              struct at_diag *d)
@@ -104,13 +116,20 @@ int at_http_register_checked(const struct at_http_api *api, const char *path, co
     json_t *trust = NULL;
     char content[AT_DIGEST_MAX] = "";
     json_t *keys = at_dist_trust_keys(api->data_dir);
-    /* the content digest is needed only to check an artifact against */
-    int rc = artifact ? at_snapshot_digest(path, content, d) : 0;
+    /* the content digest is needed to check an artifact against, and for
+     * the reviews recorded of this content */
+    int need = artifact || at_dist_review_rank(json_string_value(
+                               json_object_get(policy, "minimum_review_status"))) > 0;
+    int rc = need ? at_snapshot_digest(path, content, d) : 0;
     if (!rc)
         rc = at_dist_artifact_trust(artifact, content, keys, &trust, d);
     json_decref(keys);
-    if (!rc)
-        rc = at_dist_policy_check(policy, trust, name ? name : path, d);
+    if (!rc) {
+        json_t *view = at_dist_trust_combine(api->data_dir, content, trust);
+        const char *src = json_string_value(json_object_get(artifact, "source"));
+        rc = at_dist_policy_check(policy, view, name ? name : src ? src : path, d);
+        json_decref(view);
+    }
     if (!rc)
         rc = at_registry_register_dir(api->registry, path, name, force, res, d);
     if (!rc && artifact && strcmp(res->digest, content) != 0) {
@@ -126,8 +145,11 @@ int at_http_register_checked(const struct at_http_api *api, const char *path, co
                          res->digest, content);
     }
     json_t *kept = rc ? NULL : at_dist_trust_lookup(api->data_dir, res->digest);
-    if (!rc && (artifact || !kept))
-        at_dist_trust_record(api->data_dir, res->digest, trust);
+    if (!rc) {
+        json_t *rec = artifact || !kept ? trust : kept;
+        scan_into(api, res, rec);
+        at_dist_trust_record(api->data_dir, res->digest, rec);
+    }
     json_decref(kept);
     json_decref(trust);
     return rc;
@@ -268,12 +290,105 @@ static void h_register(struct at_http_req *r)
         json_object_set_new(j, "agent", at_reg_agent_to_json(a, 0));
         at_reg_agent_unref(a);
     }
-    json_t *t = at_dist_trust_lookup(api->data_dir, res.digest);
-    json_object_set_new(j, "trust", t ? t : json_null());
+    json_object_set_new(
+        j, "trust", res.digest[0] ? at_dist_trust_view(api->data_dir, res.digest) : json_null());
     at_http_reply_json(r, strcmp(res.status, "unchanged") == 0 ? 200 : 201, j);
 }
 
+/* The local agent a ref names, or a reply. */
+static struct at_reg_agent *local_agent(struct at_http_req *r, const char *ref)
+{
+    struct at_reg_agent *a;
+    int rc = at_registry_resolve(at_http_api_of(r)->registry, ref, &a);
+    if (rc) {
+        reply_no_agent(r, rc, ref);
+        return NULL;
+    }
+    if (!a->digest || !a->digest[0]) {
+        at_reg_agent_unref(a);
+        at_http_reply_problem(r, AT_EUNSUPPORTED,
+                              "not supported yet: a remote agent has no content to review or rate",
+                              NULL, NULL);
+        return NULL;
+    }
+    return a;
+}
+
+/* POST /api/v1/agents/{ref}/review {"status", "note"} (the review action:
+ * admin and reviewer) */
+static void h_review(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    struct at_reg_agent *a = local_agent(r, at_http_param(r, "ref"));
+    if (!a) {
+        json_decref(body);
+        return;
+    }
+    struct at_diag d;
+    at_diag_clear(&d);
+    const char *status = at_json_str(body, "status", NULL);
+    const char *note = at_json_str(body, "note", NULL);
+    int rc =
+        at_dist_review_set(api->data_dir, a->digest, status, note, r->who[0] ? r->who : NULL, &d);
+    if (rc) {
+        at_reg_agent_unref(a);
+        json_decref(body);
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    char detail[400];
+    snprintf(detail, sizeof(detail), "%s:%s %s review_status %s", a->contract->name,
+             a->contract->version, a->digest, status);
+    at_http_audit(r, "agent.review", "ok", "POST review", detail);
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:o}", "name", a->contract->name, "version", a->contract->version,
+                  "digest", a->digest, "trust", at_dist_trust_view(api->data_dir, a->digest));
+    at_reg_agent_unref(a);
+    json_decref(body);
+    at_http_reply_json(r, 200, j);
+}
+
+/* POST /api/v1/agents/{ref}/rating {"rating": 1..5} (run) */
+static void h_rate(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    json_t *v = json_object_get(body, "rating");
+    if (!json_is_integer(v)) {
+        json_decref(body);
+        at_http_reply_problem(r, AT_EINVAL, "the body must be {\"rating\": 1..5}", "/rating", NULL);
+        return;
+    }
+    struct at_reg_agent *a = local_agent(r, at_http_param(r, "ref"));
+    if (!a) {
+        json_decref(body);
+        return;
+    }
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_dist_rate(api->data_dir, a->digest, r->who[0] ? r->who : "anonymous",
+                          (int)json_integer_value(v), &d);
+    json_decref(body);
+    if (rc) {
+        at_reg_agent_unref(a);
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:o}", "name", a->contract->name, "version", a->contract->version,
+                  "digest", a->digest, "trust", at_dist_trust_view(api->data_dir, a->digest));
+    at_reg_agent_unref(a);
+    at_http_reply_json(r, 200, j);
+}
+
 static const struct at_http_route routes[] = {
+    {"POST", AT_HTTP_API "/agents/{ref}/review", h_review, AT_HTTP_NEED_REVIEW, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/agents/{ref}/rating", h_rate, AT_HTTP_NEED_RUN, 0, 0, NULL},
     {"GET", AT_HTTP_API "/agents", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
     {"GET", AT_HTTP_API "/agents/{ref}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},

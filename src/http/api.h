@@ -69,6 +69,7 @@ enum {
     AT_HTTP_NEED_SECRETS = AT_ACCESS_SECRETS,   /* manage secrets */
     AT_HTTP_NEED_AUDIT = AT_ACCESS_AUDIT,       /* read the audit */
     AT_HTTP_NEED_NODE = AT_ACCESS_NODE,         /* a node agent: join, heartbeat, report */
+    AT_HTTP_NEED_REVIEW = AT_ACCESS_REVIEW,     /* record reviews of agent versions */
 };
 
 #define AT_HTTP_API "/api/v1"

@@ -34,8 +34,10 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/str.h"
 #include "dist/artifact.h"
 #include "dist/sign.h"
+#include "dist/trust.h"
 #include "json/json.h"
 
 #include <errno.h>
@@ -114,11 +116,29 @@ static void reply_blob(struct at_http_req *r, const char *root, const char *dige
     free(data);
 }
 
+/* The trust this atlasd serves with an agent manifest (Atlas-Trust: its
+ * review status, downloads and rating, compact JSON); a GET counts as a
+ * download. */
+static void served(struct at_http_req *r, const struct at_http_api *api, const char *content)
+{
+    if (!content || !at_oci_digest_valid(content))
+        return;
+    if (!strcmp(r->method, "GET"))
+        at_dist_download(api->data_dir, content);
+    json_t *s = at_dist_served(api->data_dir, content);
+    char *text = json_dumps(s, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(s);
+    if (text && strlen(text) < 1000)
+        at_http_add_header(r, "Atlas-Trust", text);
+    free(text);
+}
+
 static void manifests(struct at_http_req *r, const struct at_http_api *api, const char *name,
                       const char *ref)
 {
     char *root = layout_root(api);
     char digest[AT_OCI_DIGEST_MAX];
+    char content[AT_OCI_DIGEST_MAX] = "";
     if (at_oci_digest_valid(ref)) {
         /* a digest: only a manifest of this repository's agents */
         snprintf(digest, sizeof(digest), "%s", ref);
@@ -132,6 +152,10 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
             const char *title =
                 json_string_value(json_object_get(m.annotations, "org.opencontainers.image.title"));
             ok = title && !strcmp(title, name) && at_oci_manifest_is_agent(&m, NULL) == 0;
+            if (ok)
+                snprintf(content, sizeof(content), "%s",
+                         json_string_value(
+                             json_object_get(m.layers[0].annotations, AT_OCI_ANN_CONTENT)));
             at_oci_manifest_release(&m);
         }
         free(text);
@@ -151,6 +175,7 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
         struct at_diag d;
         at_diag_clear(&d);
         int rc = a->dir ? packed_manifest(api, a, digest, &d) : AT_EUNSUPPORTED;
+        snprintf(content, sizeof(content), "%s", a->digest ? a->digest : "");
         at_reg_agent_unref(a);
         if (rc) {
             free(root);
@@ -160,6 +185,7 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
             return;
         }
     }
+    served(r, api, content);
     reply_blob(r, root, digest, AT_OCI_MANIFEST_TYPE);
     free(root);
 }
@@ -173,6 +199,78 @@ static void blobs(struct at_http_req *r, const struct at_http_api *api, const ch
     char *root = layout_root(api);
     reply_blob(r, root, digest, NULL);
     free(root);
+}
+
+#define PAGE_MAX 1000 /* entries of a catalog or tag list page */
+
+/* s for a query value: unreserved bytes kept, the rest %XX */
+static char *query_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = at_malloc(strlen(s) * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '.' || *p == '_' || *p == '-' || *p == '~' || *p == '/')
+            *o++ = (char)*p;
+        else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* The page of list (strings) that ?n=&last= ask for, in lexical order
+ * (distribution-spec "Listing Tags"): at most n (PAGE_MAX when absent or
+ * larger) after last; a Link header to the next page when there is one.
+ * Takes list; returns the page (a new array), or NULL after a reply. */
+static json_t *paginate(struct at_http_req *r, json_t *list, const char *base)
+{
+    const char *ns = at_http_query(r, "n");
+    const char *last = at_http_query(r, "last");
+    long n = PAGE_MAX;
+    if (ns && *ns) {
+        long long v = 0;
+        if (at_parse_i64(ns, 0, 1LL << 40, &v)) {
+            json_decref(list);
+            oci_error(r, 400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer");
+            return NULL;
+        }
+        n = v > PAGE_MAX ? PAGE_MAX : (long)v;
+    }
+    size_t count = json_array_size(list);
+    json_t **v = at_calloc(count ? count : 1, sizeof(*v));
+    for (size_t i = 0; i < count; i++)
+        v[i] = json_array_get(list, i);
+    qsort(v, count, sizeof(*v), cmp_str);
+    json_t *page = json_array();
+    size_t i = 0;
+    if (last && *last)
+        while (i < count && strcmp(json_string_value(v[i]), last) <= 0)
+            i++;
+    for (; i < count && json_array_size(page) < (size_t)n; i++)
+        if (!json_array_size(page) ||
+            strcmp(json_string_value(json_array_get(page, json_array_size(page) - 1)),
+                   json_string_value(v[i])) != 0)
+            json_array_append(page, v[i]);
+    if (i < count && json_array_size(page)) {
+        char *esc =
+            query_escape(json_string_value(json_array_get(page, json_array_size(page) - 1)));
+        char *link = at_asprintf("<%s?n=%ld&last=%s>; rel=\"next\"", base, n, esc);
+        at_http_add_header(r, "Link", link);
+        free(link);
+        free(esc);
+    }
+    free(v);
+    json_decref(list);
+    return page;
 }
 
 static void tags(struct at_http_req *r, const struct at_http_api *api, const char *name)
@@ -198,6 +296,11 @@ static void tags(struct at_http_req *r, const struct at_http_api *api, const cha
     }
     if (latest)
         json_array_append_new(t, json_string("latest"));
+    char *base = at_asprintf("/v2/%s/tags/list", name);
+    t = paginate(r, t, base);
+    free(base);
+    if (!t)
+        return;
     at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
     at_http_reply_json(r, 200, json_pack("{s:s, s:o}", "name", name, "tags", t));
 }
@@ -217,8 +320,10 @@ static void catalog(struct at_http_req *r, const struct at_http_api *api)
         json_array_append_new(names, json_string(n));
         last = n;
     }
-    json_t *out = json_pack("{s:o}", "repositories", names);
     json_decref(list);
+    if (!(names = paginate(r, names, "/v2/_catalog")))
+        return;
+    json_t *out = json_pack("{s:o}", "repositories", names);
     at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
     at_http_reply_json(r, 200, out);
 }
@@ -294,6 +399,9 @@ static const char *split(const char *rest, const char *what, char *name, size_t 
     return name_ok(name) ? hit + wl : NULL;
 }
 
+static void upload_status(struct at_http_req *r, const struct at_http_api *api, const char *name,
+                          const char *id);
+
 static void h_get(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
@@ -307,6 +415,8 @@ static void h_get(struct at_http_req *r)
         catalog(r, api);
     } else if ((arg = split(rest, "/manifests/", name, sizeof(name)))) {
         manifests(r, api, name, arg);
+    } else if ((arg = split(rest, "/blobs/uploads/", name, sizeof(name)))) {
+        upload_status(r, api, name, arg);
     } else if ((arg = split(rest, "/blobs/", name, sizeof(name)))) {
         blobs(r, api, arg);
     } else if ((arg = split(rest, "/referrers/", name, sizeof(name)))) {
@@ -424,6 +534,19 @@ static void blob_upload(struct at_http_req *r, const struct at_http_api *api, co
             return;
         }
         up = upload_path(api, id);
+        /* a chunk must start where the session ends (a resumed push asks
+         * first: GET of the upload) */
+        const char *cr = at_http_header(r, "Content-Range");
+        struct stat cur;
+        long long from = -1, to = -1;
+        if (cr && sscanf(cr, "%lld-%lld", &from, &to) == 2 &&
+            (stat(up, &cur) != 0 || from != (long long)cur.st_size)) {
+            free(up);
+            oci_error(r, 416, "BLOB_UPLOAD_INVALID",
+                      "the chunk does not start where the upload ends (GET the upload for its "
+                      "Range)");
+            return;
+        }
         if (append_file(up, r->body.p ? r->body.p : "", r->body.len, 0)) {
             free(up);
             oci_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
@@ -448,13 +571,36 @@ static void blob_upload(struct at_http_req *r, const struct at_http_api *api, co
         return;
     }
     free(up);
-    char loc[700];
+    char loc[700], range[48];
     snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", name, id);
+    snprintf(range, sizeof(range), "0-%lld", st.st_size > 0 ? (long long)st.st_size - 1 : 0LL);
     at_http_add_header(r, "Location", loc);
     at_http_add_header(r, "Docker-Upload-UUID", id);
-    at_http_add_header(r, "Range", "0-0");
+    at_http_add_header(r, "Range", range);
     at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
     at_http_reply_text(r, 202, "text/plain", "", 0);
+}
+
+/* GET /v2/NAME/blobs/uploads/ID: what the session holds (204, Range 0-N) */
+static void upload_status(struct at_http_req *r, const struct at_http_api *api, const char *name,
+                          const char *id)
+{
+    struct stat st;
+    char *up = upload_id_ok(id) ? upload_path(api, id) : NULL;
+    if (!up || stat(up, &st) != 0) {
+        free(up);
+        oci_error(r, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+        return;
+    }
+    free(up);
+    char loc[700], range[48];
+    snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s", name, id);
+    snprintf(range, sizeof(range), "0-%lld", st.st_size > 0 ? (long long)st.st_size - 1 : 0LL);
+    at_http_add_header(r, "Location", loc);
+    at_http_add_header(r, "Docker-Upload-UUID", id);
+    at_http_add_header(r, "Range", range);
+    at_http_add_header(r, "Docker-Distribution-API-Version", "registry/2.0");
+    at_http_reply_text(r, 204, "text/plain", "", 0);
 }
 
 /* A signature referrer: kept, and listed under its subject. */

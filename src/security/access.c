@@ -20,14 +20,17 @@ static const unsigned grants[AT_ROLE_COUNT] = {
     /* the MCP server narrows this further to the contract's requires and
      * the job's own tree; the gateway bills the job */
     [AT_ROLE_JOB] = AT_ACCESS_MCP | AT_ACCESS_MODEL,
+    /* reviews agent versions (docs/distribution.md "Reviews, downloads, ratings") */
+    [AT_ROLE_REVIEWER] = AT_ACCESS_READ | AT_ACCESS_REVIEW,
 };
 
 static const char *const role_names[AT_ROLE_COUNT] = {
-    "admin", "operator", "developer", "viewer", "node", "job",
+    "admin", "operator", "developer", "viewer", "node", "job", "reviewer",
 };
 
 static const char *const action_names[AT_ACCESS_NACTIONS] = {
-    "read", "run", "register", "admin", "model", "mcp", "tokens", "secrets", "audit", "node",
+    "read",   "run",     "register", "admin", "model",  "mcp",
+    "tokens", "secrets", "audit",    "node",  "review",
 };
 
 unsigned at_access_grants(enum at_role role)

@@ -23,8 +23,9 @@ enum {
     AT_ACCESS_SECRETS = 1u << 7,  /* set, list and delete secrets */
     AT_ACCESS_AUDIT = 1u << 8,    /* read the audit records */
     AT_ACCESS_NODE = 1u << 9,     /* join, heartbeat, fetch assignments (nodes) */
+    AT_ACCESS_REVIEW = 1u << 10,  /* record reviews of agent versions (atlas review) */
 };
-#define AT_ACCESS_NACTIONS 10
+#define AT_ACCESS_NACTIONS 11
 
 enum at_role {
     AT_ROLE_ADMIN,
@@ -32,7 +33,8 @@ enum at_role {
     AT_ROLE_DEVELOPER,
     AT_ROLE_VIEWER,
     AT_ROLE_NODE,
-    AT_ROLE_JOB, /* an agent's job token: what its contract's requires grants */
+    AT_ROLE_JOB,      /* an agent's job token: what its contract's requires grants */
+    AT_ROLE_REVIEWER, /* reads, and reviews agent versions (after job: stored numbers stay) */
     AT_ROLE_COUNT
 };
 

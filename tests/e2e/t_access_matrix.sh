@@ -8,7 +8,7 @@
 # nothing) that is not on the short public list fails here.
 . "$(dirname "$0")/lib.sh"
 start_daemon
-for role in operator developer viewer node; do
+for role in operator developer viewer node reviewer; do
     tok=$(new_token "matrix-$role" "$role")
     [ -n "$tok" ] || { fail "cannot create a $role token"; finish; exit 1; }
     printf '%s %s\n' "$role" "$tok" >>"$T/tokens"
@@ -51,7 +51,7 @@ def check(what, ok):
 st, body = req("GET", "/api/v1/access", tokens["admin"])
 table = json.loads(body)
 roles = {k: set(v) for k, v in table["roles"].items()}
-check("the table has every role", set(roles) >= {"admin", "operator", "developer", "viewer",
+check("the table has every role", set(roles) >= {"admin", "operator", "developer", "viewer", "reviewer",
                                                  "node", "job"})
 check("admin may do everything", all(set(r["needs"]) <= roles["admin"] for r in table["routes"]))
 

@@ -220,6 +220,8 @@ while IFS= read -r cmd; do
     esac
 done <<'CMDS'
 register
+review
+rate
 unregister
 ls
 describe

@@ -130,18 +130,18 @@ expect_contains "a loop of links is refused" "$(cat "$T/err")" "a loop"
 expect_eq "nothing of it was registered" "$(atlas ls --json | j 'len([a for a in d["agents"] if a["name"] == "escape"])')" "0"
 expect_eq "no half snapshot is left" "$(ls -a "$DATA/agents" | grep -c '^\.tmp-' || true)" "0"
 
-# a review policy cannot be enforced yet: atlasd refuses to start with it
-printf 'registry:\n  policy:\n    minimum_review_status: verified\n' >"$T/policy.yaml"
+# a review level that does not exist: atlasd refuses to start with it
+printf 'registry:\n  policy:\n    minimum_review_status: gold\n' >"$T/policy.yaml"
 set +e
 timeout 60 "$BIN/atlasd" --data "$T/other" --listen 127.0.0.1:0 --config "$T/policy.yaml" >"$T/policy.out" 2>&1
 rc=$?
 set -e
-expect_eq "atlasd refuses an unenforceable policy" "$rc" 1
-expect_contains "located, saying why" "$(cat "$T/policy.out")" "policy.yaml:3:28: registry.policy.minimum_review_status: not supported yet"
-printf 'registry:\n  policy:\n    allow_unsigned: true\n    minimum_review_status: unreviewed\n' >"$T/policy.yaml"
+expect_eq "atlasd refuses an unknown review level" "$rc" 1
+expect_contains "located, saying why" "$(cat "$T/policy.out")" "policy.yaml:3:28: registry.policy.minimum_review_status"
+printf 'registry:\n  policy:\n    allow_unsigned: true\n    minimum_review_status: verified\n' >"$T/policy.yaml"
 "$BIN/atlasd" --data "$T/other" --listen 127.0.0.1:0 --config "$T/policy.yaml" >"$T/policy.out" 2>&1 &
 other=$!
-if wait_for test -s "$T/other/atlasd.url"; then pass "what Atlas does anyway is accepted"; else fail "atlasd did not start: $(cat "$T/policy.out")"; fi
+if wait_for test -s "$T/other/atlasd.url"; then pass "an enforced review policy is accepted"; else fail "atlasd did not start: $(cat "$T/policy.out")"; fi
 kill -TERM "$other"
 wait "$other" 2>/dev/null || true
 

@@ -387,8 +387,8 @@ static void test_config(void **state)
             0);
         at_config_release(&c);
     }
-    /* reviews do not exist yet: a review policy cannot be enforced, so it
-     * is refused with its location, not accepted and ignored */
+    /* reviews are enforced (src/dist/trust.c): every level is accepted,
+     * anything else refused with its location */
     const char *policies[] = {
         "registry:\n  policy:\n    minimum_review_status: \"verified\"\n",
         "registry:\n  policy:\n    minimum_review_status: \"community\"\n",
@@ -397,12 +397,16 @@ static void test_config(void **state)
         at_config_init(&c);
         assert_int_equal(
             at_config_load_string(&c, "atlas.config.yaml", policies[i], strlen(policies[i]), &d),
-            AT_EUNSUPPORTED);
-        assert_int_equal(d.line, 3);
-        assert_non_null(strstr(d.msg, "registry.policy."));
-        assert_non_null(strstr(d.msg, "not supported yet"));
+            0);
         at_config_release(&c);
     }
+    at_config_init(&c);
+    const char *gold = "registry:\n  policy:\n    minimum_review_status: gold\n";
+    assert_int_equal(at_config_load_string(&c, "atlas.config.yaml", gold, strlen(gold), &d),
+                     AT_EINVAL);
+    assert_int_equal(d.line, 3);
+    assert_non_null(strstr(d.msg, "minimum_review_status"));
+    at_config_release(&c);
 
     at_config_init(&c);
     const char *bad = "execution:\n  max_concurent_agents: 2\n";
