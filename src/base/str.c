@@ -40,3 +40,28 @@ int at_header_value(const char *line, size_t len, const char *name, char *dst, s
     dst[vl] = '\0';
     return 1;
 }
+
+int at_parse_range(const char *s, long long *a, long long *b)
+{
+    char *end;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s < '0' || *s > '9')
+        return AT_EINVAL;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    /* B may be -1: "0--1" is how some registries say "nothing yet" */
+    const char *y0 = end + 1 + (end[0] == '-' && end[1] == '-');
+    if (errno || *end != '-' || *y0 < '0' || *y0 > '9')
+        return AT_EINVAL;
+    long long y = strtoll(end + 1, &end, 10);
+    if (errno)
+        return AT_EINVAL;
+    while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+        end++;
+    if (*end)
+        return AT_EINVAL;
+    *a = x;
+    *b = y;
+    return 0;
+}

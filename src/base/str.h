@@ -47,4 +47,9 @@ int at_header_value(const char *line, size_t len, const char *name, char *dst, s
  * Returns 0 or AT_EINVAL. (The safe replacement for atoi.) */
 int at_parse_i64(const char *s, long long min, long long max, long long *out);
 
+/* Parse "A-B" (decimals: A >= 0, B >= -1, as in the OCI upload's Range and
+ * Content-Range headers, "0--1" for nothing yet; blanks around are
+ * allowed).  0 or AT_EINVAL. */
+int at_parse_range(const char *s, long long *a, long long *b);
+
 #endif

@@ -91,8 +91,8 @@ int cmd_review(struct cli *c, int argc, char **argv)
     }
     if (!ref || !*ref)
         return cli_usage_error("review", review_u, "NAME:VERSION is required");
-    if (!status ||
-        (strcmp(status, "unreviewed") && strcmp(status, "community") && strcmp(status, "verified")))
+    if (!status || (strcmp(status, "unreviewed") != 0 && strcmp(status, "community") != 0 &&
+                    strcmp(status, "verified") != 0))
         return cli_usage_error("review", review_u,
                                "--status unreviewed|community|verified is required");
     json_t *body = json_pack("{s:s}", "status", status);

@@ -849,7 +849,7 @@ static int64_t upload_have(struct at_oci_client *c, char location[2048])
         long long a = 0, b = -1;
         if (!r.range[0])
             have = 0;
-        else if (sscanf(r.range, "%lld-%lld", &a, &b) == 2 && a == 0 && b >= -1)
+        else if (at_parse_range(r.range, &a, &b) == 0 && a == 0 && b >= -1)
             have = b + 1;
         if (r.location[0])
             snprintf(location, 2048, "%s", r.location);
@@ -919,7 +919,6 @@ static int blob_put_chunked(struct at_oci_client *c, struct req *r, const char *
                     fprintf(stderr, "  %s upload interrupted: resuming at %lld bytes\n", label,
                             (long long)have);
                 off = have;
-                rc = 0;
                 at_diag_clear(d);
                 continue;
             }

@@ -239,7 +239,7 @@ json_t *at_dist_scan(const char *dir, const json_t *c)
         const char *sev = json_string_value(json_object_get(v, "severity"));
         if (!strcmp(sev, "error"))
             status = "failed";
-        else if (!strcmp(sev, "warning") && strcmp(status, "failed"))
+        else if (!strcmp(sev, "warning") && strcmp(status, "failed") != 0)
             status = "warnings";
     }
     return json_pack("{s:s,s:o}", "scan_status", status, "findings", f);

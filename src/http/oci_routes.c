@@ -539,7 +539,7 @@ static void blob_upload(struct at_http_req *r, const struct at_http_api *api, co
         const char *cr = at_http_header(r, "Content-Range");
         struct stat cur;
         long long from = -1, to = -1;
-        if (cr && sscanf(cr, "%lld-%lld", &from, &to) == 2 &&
+        if (cr && at_parse_range(cr, &from, &to) == 0 &&
             (stat(up, &cur) != 0 || from != (long long)cur.st_size)) {
             free(up);
             oci_error(r, 416, "BLOB_UPLOAD_INVALID",

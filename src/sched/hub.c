@@ -403,9 +403,14 @@ json_t *at_hub_local_health(void)
 {
     double load = -1;
     FILE *f = fopen("/proc/loadavg", "r");
+    char line[128];
     if (f) {
-        if (fscanf(f, "%lf", &load) != 1)
-            load = -1;
+        char *end = NULL;
+        if (fgets(line, sizeof(line), f)) {
+            load = strtod(line, &end);
+            if (end == line)
+                load = -1;
+        }
         fclose(f);
     }
     double total = meminfo("MemTotal"), avail = meminfo("MemAvailable");
@@ -416,9 +421,12 @@ json_t *at_hub_local_health(void)
         FILE *t = fopen(path, "r");
         if (!t)
             break;
-        long mc;
-        if (fscanf(t, "%ld", &mc) == 1 && mc / 1000.0 > temp)
-            temp = mc / 1000.0;
+        char *end = NULL;
+        if (fgets(line, sizeof(line), t)) {
+            double mc = (double)strtol(line, &end, 10);
+            if (end != line && mc / 1000.0 > temp)
+                temp = mc / 1000.0;
+        }
         fclose(t);
     }
     json_t *o = json_object();

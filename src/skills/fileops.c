@@ -411,7 +411,8 @@ static int op_list(struct target *t, json_t **out, struct at_diag *d)
                                "size", (json_int_t)st.st_size);
     }
     closedir(dir);
-    qsort(items, n, sizeof(*items), name_cmp);
+    if (n)
+        qsort(items, n, sizeof(*items), name_cmp);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, items[i]);

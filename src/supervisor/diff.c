@@ -54,7 +54,7 @@ struct op {
 
 char *at_diff_unified(const char *a_name, const char *a, const char *b_name, const char *b)
 {
-    struct lines la, lb;
+    struct lines la = {0}, lb = {0};
     if (split(a, &la) || split(b, &lb)) {
         free(la.p);
         free(la.len);

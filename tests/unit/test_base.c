@@ -272,6 +272,21 @@ static void test_rpc_framing(void **state)
     at_rpc_msg_release(&m);
 }
 
+static void test_parse_range(void **state)
+{
+    (void)state;
+    long long a = 7, b = 7;
+    assert_int_equal(at_parse_range("0-1234", &a, &b), 0);
+    assert_true(a == 0 && b == 1234);
+    assert_int_equal(at_parse_range("0--1", &a, &b), 0); /* nothing uploaded yet */
+    assert_true(a == 0 && b == -1);
+    assert_int_equal(at_parse_range(" 5-9\r\n", &a, &b), 0);
+    assert_true(a == 5 && b == 9);
+    const char *bad[] = {"", "a-1", "1-", "1-2x", "-1-2", "1 2", "99999999999999999999-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(at_parse_range(bad[i], &a, &b), AT_EINVAL);
+}
+
 static void test_header_value(void **state)
 {
     (void)state;
@@ -300,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_sse),         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_diag),        cmocka_unit_test(test_loop_timers_and_posts),
         cmocka_unit_test(test_rpc_framing), cmocka_unit_test(test_header_value),
+        cmocka_unit_test(test_parse_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
