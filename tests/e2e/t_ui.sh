@@ -87,6 +87,17 @@ if [ ! -d "$SRC/tests/ui/node_modules/playwright-core" ] || [ ! -d "$SRC/tests/u
 fi
 VIEWER=$(new_token ui-viewer viewer)
 export VIEWER
+# proposals for the approval desk, filed by a developer (no one decides their own)
+DEV=$(new_token ui-dev developer)
+propose() {
+    ATLAS_TOKEN=$DEV atlas approvals propose --kind "$1" --title "$2" --payload "$3" | cut -d' ' -f1
+}
+P_APPROVE=$(propose new_skill "a counting skill" \
+    '{"definition": {"name": "count-words", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "counts"}}')
+P_REJECT=$(propose config "turn a knob" '{"key": "a", "value": 1}')
+P_VIEW=$(propose config "another knob" '{"key": "b", "value": 2}')
+export P_APPROVE P_REJECT P_VIEW
+expect_contains "three proposals wait" "$(atlas approvals ls --state pending --json)" "$P_VIEW"
 set +e
 node "$SRC/tests/ui/dashboard.mjs" >"$T/ui.out" 2>&1
 rc=$?

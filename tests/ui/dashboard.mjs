@@ -212,8 +212,23 @@ try {
   await visit(page, '#/triggers', 'table[aria-label=Triggers]', 'triggers');
   const trow = await page.textContent('table[aria-label=Triggers] tbody tr');
   check(trow.includes('nightly') && trow.includes('cron') && /\d/.test(trow), `the cron trigger shows with its next firing (${trow.trim()})`);
-  await visit(page, '#/approvals', '.empty', 'approvals');
-  check((await page.textContent('.empty')).includes('not supported yet'), 'approvals say "not supported yet"');
+  // ---- the approval desk: pending proposals, a package, approve and reject
+  await visit(page, '#/approvals', 'table[aria-label=Proposals]', 'approvals');
+  const aprows = await page.textContent('table[aria-label=Proposals] tbody');
+  check(aprows.includes(process.env.P_APPROVE) && aprows.includes(process.env.P_REJECT), 'the desk lists the pending proposals');
+  await page.goto(`${URL}/ui/#/approvals/${process.env.P_REJECT}`);
+  await page.waitForSelector('[data-testid=reject]');
+  check((await page.textContent('main')).includes('content hash'), 'a proposal shows its content hash and package');
+  await page.fill('#ap-why', 'not now');
+  await page.click('[data-testid=reject]');
+  await page.waitForFunction(() => document.querySelector('main h1 .badge') && document.querySelector('main h1 .badge').textContent === 'rejected');
+  check(true, 'rejecting in the desk rejects it');
+  await visit(page, `#/approvals/${process.env.P_APPROVE}`, '[data-testid=approve]', 'proposal');
+  await page.click('[data-testid=approve]');
+  await page.waitForFunction(() => { const b = document.querySelector('main h1 .badge'); return b && b.textContent !== 'pending'; });
+  const after = await page.textContent('main h1 .badge');
+  check(['done', 'failed', 'approved', 'executing'].includes(after), `approving in the desk decides it (${after})`);
+  check((await page.textContent('main')).includes('Decision'), 'and the decision is shown');
   await page.goto(`${URL}/ui/#/runs/job_nope`);
   await page.waitForSelector('main .alert');
   check((await page.textContent('main .alert')).includes('no job "job_nope"'), 'an unknown job says so');
@@ -285,6 +300,9 @@ try {
   await v.goto(`${URL}/ui/#/nodes`);
   await v.waitForSelector('section.card');
   check((await v.locator('[data-testid=drain]').count()) === 0, 'a viewer gets no drain button');
+  await v.goto(`${URL}/ui/#/approvals/${process.env.P_VIEW}`);
+  await v.waitForSelector('main h1 .badge');
+  check((await v.locator('[data-testid=approve]').count()) === 0, 'a viewer gets no approve button');
   const refused = await v.evaluate(async (tok) => {
     const r = await fetch('/api/v1/agents/slow/run', { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }, body: '{"ms":1}' });
     const c = await fetch('/api/v1/queue/drain', { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }, body: '{}' });

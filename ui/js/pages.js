@@ -33,13 +33,17 @@ async function overview(main) {
   let prev = null;
   async function load() {
     const window15 = new Date(Date.now() - 15 * 60e3).toISOString();
-    const [health, queue, running, costs, recent] = await Promise.all([
+    const [health, queue, running, costs, recent, aps, nodeList] = await Promise.all([
       get('health').catch((e) => ({ status: 'unreachable', error: e.message })),
       get('queue').catch(() => null),
       get('jobs?state=running&limit=20').catch(() => ({ jobs: [] })),
       get(`costs?by=agent&since=${enc(midnight())}`).catch(() => null),
       get(`jobs?since=${enc(window15)}&limit=1000`).catch(() => ({ jobs: [] })),
+      get('approvals?state=pending').catch(() => ({ approvals: [] })),
+      get('nodes').catch(() => ({ nodes: [] })),
     ]);
+    const pending = (aps.approvals || []).length;
+    const fleet = nodeList.nodes || [];
     const eng = health.engine || {};
     const tot = eng.totals || {};
     const byPrio = {};
@@ -72,9 +76,11 @@ async function overview(main) {
         h('div', { class: 'muted' }, `errors ${errRate} · ${fin.length} finished in 15 min${recent.jobs.length >= 1000 ? '+' : ''} · ${done} since start`)),
       card('Spend today', h('div', { class: 'big', 'data-testid': 'spend' }, usd(costs && costs.total ? costs.total.cost_usd : 0)),
         h('div', { class: 'muted' }, `${costs && costs.total ? costs.total.tokens : 0} tokens · `, link('#/costs', 'costs'))),
-      card('Nodes', h('div', { class: 'big' }, '1'),
-        h('div', { class: 'muted' }, `${m.node || 'local'} · ${m.cpu_cores ?? '?'} cores · ${m.memory_gb ?? '?'} GB · ${(m.gpus || []).length} GPUs · `, link('#/nodes', 'nodes'))),
-      card('Approvals', h('div', { class: 'big muted' }, '—'), h('div', { class: 'muted' }, 'not supported yet: ', link('#/approvals', 'why')))));
+      card('Nodes', h('div', { class: 'big' }, String(fleet.length || 1)),
+        h('div', { class: 'muted' }, fleet.length > 1
+          ? `${fleet.filter((n) => n.status === 'ready').length} ready · ${fleet.filter((n) => n.status !== 'ready').map((n) => `${n.name} ${n.status}`).join(', ') || 'all ready'} · `
+          : `${m.node || 'local'} · ${m.cpu_cores ?? '?'} cores · ${m.memory_gb ?? '?'} GB · ${(m.gpus || []).length} GPUs · `, link('#/nodes', 'nodes'))),
+      card('Approvals', h('div', { class: 'big', 'data-testid': 'pending' }, String(pending)), h('div', { class: 'muted' }, pending ? 'wait for a decision · ' : 'nothing waits · ', link('#/approvals', 'approvals')))));
     body.appendChild(h('h2', {}, 'Running now'));
     body.appendChild(running.jobs.length ? jobTable(running.jobs, 'Running jobs')
       : empty('No job is running. Start one from ', link('#/agents', 'Agents'), ' or with ', h('code', {}, 'atlas run AGENT'), '.'));
@@ -362,8 +368,26 @@ async function nodes(main) {
       b.onclick = async () => { await api('POST', queue.held_all ? 'queue/resume' : 'queue/drain', {}); load(); };
       actions.appendChild(b);
     }
+    const fleet = ((await get('nodes').catch(() => ({ nodes: [] }))).nodes) || [];
+    const res = (n) => n.resources || {};
+    const fleetTable = fleet.length > 1 ? table(['Node', 'Status', 'Cores', 'Memory', 'GPUs', 'Labels', 'Running', 'Heartbeat', ''], fleet.map((n) => {
+      const acts = h('td', {});
+      if (can('admin') && !n.local) {
+        const b = h('button', { type: 'button', 'data-testid': `drain-${n.name}` }, n.status === 'ready' ? 'Drain' : 'Undrain');
+        b.onclick = async () => { await api('POST', `nodes/${enc(n.name)}/${n.status === 'ready' ? 'drain' : 'undrain'}`, {}); load(); };
+        acts.appendChild(b);
+      }
+      const c = n.connection || {};
+      return h('tr', {}, h('td', {}, n.name + (n.local ? ' (control plane)' : '')),
+        h('td', {}, h('span', { class: `badge ${n.status === 'ready' ? 'ok' : n.status === 'unhealthy' ? 'bad' : 'warn'}` }, n.status)),
+        h('td', {}, String(res(n).cpu_cores ?? '?')), h('td', {}, `${res(n).memory_gb ?? '?'} GB`),
+        h('td', {}, (res(n).gpus || []).map((g) => `${g.device || 'gpu'} ${g.vram_gb ?? '?'} GB`).join(', ') || 'none'),
+        h('td', {}, Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(' ')),
+        h('td', {}, String((n.reservations || []).length)),
+        h('td', {}, n.local ? '—' : c.last_heartbeat_ms_ago !== undefined ? `${ms(c.last_heartbeat_ms_ago)} ago` : '—'), acts);
+    }), 'Nodes') : null;
     clear(body).append(
-      h('p', { class: 'muted' }, 'This daemon runs one node (no cluster yet); it is the local machine.'),
+      fleetTable ? h('div', {}, h('h2', {}, 'The fleet'), fleetTable) : h('p', { class: 'muted' }, 'No other node has joined: this daemon is the only node (see docs/scheduling.md: atlasd node --join).'),
       h('div', {}, h('section', { class: 'card', 'aria-label': `Node ${m.node || 'local'}` },
         h('h2', {}, m.node || 'local'),
         h('div', {}, h('span', { class: `badge ${health.status === 'ok' ? 'ok' : 'bad'}` }, health.status === 'ok' ? 'healthy' : health.status),
@@ -468,10 +492,69 @@ async function triggers(main) {
 }
 
 /* ---------------- Approvals ---------------- */
-async function approvals(main) {
+const apState = (st) => h('span', { class: `badge ${st === 'done' || st === 'approved' || st === 'modified' ? 'ok' : st === 'pending' ? 'warn' : st === 'failed' || st === 'rejected' ? 'bad' : ''}` }, st);
+
+async function approvals(main, parts, query) {
+  if (parts[0]) return proposal(main, parts[0]);
   main.appendChild(h('h1', {}, 'Approvals'));
-  main.appendChild(empty('Approvals are not supported yet: the supervisor that proposes changes for approval is not built. ',
-    'When it is, its pending proposals, their certification packages and the approve / modify / reject desk appear here.'));
+  const st = query.get('state') || 'pending';
+  const sel = h('select', { id: 'ap-state' }, ['pending', 'done', 'failed', 'rejected', 'expired', 'all'].map((v) => h('option', { value: v, selected: v === st }, v)));
+  sel.onchange = () => { location.hash = `#/approvals?state=${sel.value}`; };
+  main.appendChild(h('div', { class: 'filters' }, h('div', {}, h('label', { for: 'ap-state' }, 'State'), sel)));
+  const body = h('div', {});
+  main.appendChild(body);
+  async function load() {
+    const d = await get(st === 'all' ? 'approvals' : `approvals?state=${enc(st)}`);
+    const list = d.approvals || [];
+    clear(body).appendChild(list.length ? table(['Proposal', 'Kind', 'Title', 'Proposer', 'State', 'Filed'], list.map((a) => h('tr', {},
+      h('td', {}, link(`#/approvals/${enc(a.id)}`, a.id)), h('td', {}, a.kind), h('td', {}, a.title || ''), h('td', {}, a.proposer || ''),
+      h('td', {}, apState(a.state)), h('td', {}, time(a.created_at || a.created_ms)))), 'Proposals')
+      : empty(st === 'pending' ? 'Nothing waits for a decision. Proposals come from the supervisor (' : `No proposal is ${st}. Proposals come from the supervisor (`,
+        h('code', {}, 'atlas supervise'), ') and from actions that ', h('code', {}, 'approvals.require'), ' puts behind an approval.'));
+  }
+  await load();
+  return every(5000, load);
+}
+
+async function proposal(main, id) {
+  const body = h('div', {});
+  main.appendChild(body);
+  async function load() {
+    const p = await get(`approvals/${enc(id)}`);
+    clear(body);
+    body.appendChild(h('h1', {}, `${p.title || p.kind} `, apState(p.state)));
+    body.appendChild(kv([['proposal', p.id], ['kind', p.kind], ['proposer', p.proposer || ''], ['content hash', h('code', {}, p.hash || '')],
+      ['package', p.package_verified === false ? h('span', { class: 'badge bad' }, 'signature does not verify') : p.package ? h('span', { class: 'badge ok' }, 'signed, verified') : '—'],
+      ['reason', p.reason || '']]));
+    const pkg = p.package || {};
+    const ev = pkg.evidence || pkg.predicate || p.evidence || {};
+    const diff = ev.diff || (pkg.predicate && pkg.predicate.diff);
+    if (diff) body.append(h('h2', {}, 'Diff'), h('pre', { class: 'diff', 'aria-label': 'Diff' }, String(diff)));
+    body.append(h('h2', {}, 'Payload'), json(p.payload));
+    if (Object.keys(ev).length) body.append(h('h2', {}, 'Certification package'), json(ev));
+    if (p.decision) body.append(h('h2', {}, 'Decision'), json(p.decision));
+    if (p.result) body.append(h('h2', {}, 'Result'), json(p.result));
+    if (p.error) body.append(alert(typeof p.error === 'string' ? p.error : JSON.stringify(p.error)));
+    if (p.state !== 'pending' || !can('admin')) return;
+    const why = h('input', { id: 'ap-why', type: 'text', placeholder: 'why (recorded with the decision)' });
+    const edit = h('textarea', { id: 'ap-payload', rows: 8, 'aria-label': 'Edited payload (JSON)' }, JSON.stringify(p.payload, null, 2));
+    const out = h('div', { 'aria-live': 'polite' });
+    const decide = (action) => async () => {
+      clear(out);
+      const b = { hash: p.hash, why: why.value || undefined };
+      if (action === 'modify') {
+        try { b.payload = JSON.parse(edit.value); } catch (x) { out.appendChild(alert(`the payload is not JSON: ${x.message}`)); return; }
+      }
+      try { await api('POST', `approvals/${enc(p.id)}/${action}`, b); await load(); } catch (x) { out.appendChild(alert(x.message)); }
+    };
+    const btn = (label, action, testid) => { const e = h('button', { type: 'button', 'data-testid': testid }, label); e.onclick = decide(action); return e; };
+    body.append(h('h2', {}, 'Decide'),
+      h('div', { class: 'filters' }, h('div', {}, h('label', { for: 'ap-why' }, 'Why'), why)),
+      h('div', { class: 'row' }, btn('Approve', 'approve', 'approve'), btn('Reject', 'reject', 'reject')),
+      h('details', {}, h('summary', {}, 'Modify the payload, then approve it'), edit, btn('Approve as edited', 'modify', 'modify')),
+      out);
+  }
+  await load();
 }
 
 export const pages = { overview, agents, runs, chains, nodes, costs, evals, triggers, approvals };
