@@ -99,11 +99,18 @@ static const struct at_shape node_failure[] = {
     {"reschedule_strategy", AT_SH_STR, 0, NULL, reschedule, 0, 0},
     END,
 };
+/* the platform health API's limits: a node over one takes no new work ("hot") */
+static const struct at_shape health_limits[] = {
+    {"temperature_c", AT_SH_NUM, MIN0},
+    {"memory_used_pct", AT_SH_NUM, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 0, 100},
+    END,
+};
 static const struct at_shape scheduling[] = {
     {"strategy", AT_SH_STR, 0, NULL, sched_strategies, 0, 0},
     {"preemption_enabled", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"resource_reservation", AT_SH_OBJ, 0, reservation, NULL, 0, 0},
     {"node_failure", AT_SH_OBJ, 0, node_failure, NULL, 0, 0},
+    {"health_thresholds", AT_SH_OBJ, 0, health_limits, NULL, 0, 0},
     {"unschedulable_timeout", AT_SH_NUM, MIN0},
     END,
 };

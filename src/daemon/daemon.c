@@ -266,6 +266,9 @@ static int build_cluster(struct at_daemon *dmn, struct at_sysinfo *s, struct at_
                                "scheduling.node_failure: detection_timeout must be a number >= 0 "
                                "and reschedule_strategy one of retry, fail, queue");
         }
+        json_t *ht = json_object_get(json_object_get(cj, "scheduling"), "health_thresholds");
+        hp.hot_temperature_c = json_number_value(json_object_get(ht, "temperature_c"));
+        hp.hot_memory_used_pct = json_number_value(json_object_get(ht, "memory_used_pct"));
         dmn->hub = at_hub_new(&hp);
         at_hub_publish(dmn->hub);
     }

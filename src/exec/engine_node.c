@@ -277,6 +277,26 @@ static void check(struct at_loop *loop, struct at_timer *t)
                 continue;
             }
         }
+        if ((hp.hot_temperature_c > 0 || hp.hot_memory_used_pct > 0 || n->state == AT_SCHED_HOT) &&
+            (n->state == AT_SCHED_READY || n->state == AT_SCHED_HOT)) {
+            /* the health API's thresholds: the last report (a remote node's
+             * heartbeat, this machine's now) */
+            json_t *info = quiet >= 0 ? at_hub_info(h, n->name) : NULL;
+            json_t *health =
+                quiet >= 0 ? json_incref(json_object_get(info, "health")) : at_hub_local_health();
+            char why[200];
+            int hot = at_hub_health_hot(&hp, health, why, sizeof(why));
+            json_decref(health);
+            json_decref(info);
+            if (hot && n->state == AT_SCHED_READY) {
+                at_warn("sched", "node %s is hot (%s): it takes no new work", n->name, why);
+                at_sched_set_state(e->sched, n->name, AT_SCHED_HOT);
+            } else if (!hot && n->state == AT_SCHED_HOT) {
+                at_info("sched", "node %s is no longer hot", n->name);
+                at_sched_set_state(e->sched, n->name, AT_SCHED_READY);
+                kick = 1;
+            }
+        }
         if (n->state == AT_SCHED_DRAINING && n->nresv == 0) {
             at_info("sched", "node %s is drained", n->name);
             at_sched_set_state(e->sched, n->name, AT_SCHED_DRAINED);

@@ -46,7 +46,7 @@ struct at_hub {
 
 int at_hub_policy_parse(const json_t *nf, struct at_hub_policy *p)
 {
-    struct at_hub_policy q = {30.0, AT_HUB_RETRY};
+    struct at_hub_policy q = {30.0, AT_HUB_RETRY, 0, 0};
     json_t *v;
     if ((v = json_object_get(nf, "detection_timeout"))) {
         if (!json_is_number(v) || json_number_value(v) < 0)
@@ -67,6 +67,26 @@ int at_hub_policy_parse(const json_t *nf, struct at_hub_policy *p)
             return AT_EINVAL;
     }
     *p = q;
+    return 0;
+}
+
+int at_hub_health_hot(const struct at_hub_policy *p, const json_t *health, char *why, size_t n)
+{
+    json_t *t = json_object_get(health, "temperature_c");
+    json_t *m = json_object_get(health, "memory_used_pct");
+    if (p->hot_temperature_c > 0 && json_is_number(t) &&
+        json_number_value(t) > p->hot_temperature_c) {
+        snprintf(why, n, "%.1f °C, over scheduling.health_thresholds.temperature_c %.1f",
+                 json_number_value(t), p->hot_temperature_c);
+        return 1;
+    }
+    if (p->hot_memory_used_pct > 0 && json_is_number(m) &&
+        json_number_value(m) > p->hot_memory_used_pct) {
+        snprintf(why, n,
+                 "memory %.1f %% used, over scheduling.health_thresholds.memory_used_pct %.1f",
+                 json_number_value(m), p->hot_memory_used_pct);
+        return 1;
+    }
     return 0;
 }
 

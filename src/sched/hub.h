@@ -30,7 +30,15 @@ enum at_hub_reschedule {
 struct at_hub_policy {
     double detection_timeout_s; /* no heartbeat for this long: unhealthy (default 30) */
     enum at_hub_reschedule reschedule;
+    /* scheduling.health_thresholds: a node whose last health report is over
+     * one of these is "hot" (no new work) until it is back under (0: none) */
+    double hot_temperature_c;
+    double hot_memory_used_pct;
 };
+
+/* Is a health report ({temperature_c, memory_used_pct, ...}) over p's
+ * thresholds?  1 with why (e.g. "memory 96.1 % used, over 95 %"), else 0. */
+int at_hub_health_hot(const struct at_hub_policy *p, const json_t *health, char *why, size_t n);
 
 /* Parse scheduling.node_failure (NULL: defaults: 30 s, retry).  0 or AT_EINVAL. */
 int at_hub_policy_parse(const json_t *node_failure, struct at_hub_policy *p);

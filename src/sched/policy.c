@@ -100,8 +100,8 @@ int at_sched_policy_parse(const json_t *s, struct at_sched_policy *out, struct a
                            "scheduling.unschedulable_timeout: seconds, from 0 (wait forever) "
                            "to a year");
             p.unschedulable_timeout = json_number_value(v);
-        } else if (strcmp(k, "node_failure") == 0) {
-            continue; /* the node registry's */
+        } else if (strcmp(k, "node_failure") == 0 || strcmp(k, "health_thresholds") == 0) {
+            continue; /* the node registry's (sched/hub.h) */
         } else {
             char ptr[128];
             snprintf(ptr, sizeof(ptr), "/scheduling/%.60s", k);

@@ -21,7 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
     if (!doc)
         return 0;
-    struct at_hub_policy p = {7, AT_HUB_QUEUE}, before = p;
+    struct at_hub_policy p = {7, AT_HUB_QUEUE, 0, 0}, before = p;
+    {
+        /* the health thresholds: a "hot" verdict always says why */
+        struct at_hub_policy hot = {30, AT_HUB_RETRY, 80, 90};
+        char why[200] = "";
+        if (at_hub_health_hot(&hot, json_object_get(doc, "health"), why, sizeof(why)) && !why[0])
+            abort();
+    }
     if (at_hub_policy_parse(json_object_get(doc, "node_failure"), &p) != 0) {
         if (memcmp(&p, &before, sizeof(p)) != 0)
             abort();
