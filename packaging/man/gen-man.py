@@ -63,7 +63,7 @@ top = run(os.path.join(a.bin, "atlas"), "--help")
 cmds = []
 m = re.search(r"^commands:\n(.*?)\n\n", top, re.S | re.M)
 for line in m.group(1).split("\n"):
-    mm = re.match(r"^  ([a-z][a-z-]*)\s+(.*)$", line)
+    mm = re.match(r"^  ([a-z][a-z0-9-]*)\s+(.*)$", line)
     if mm:
         cmds.append((mm.group(1), mm.group(2)))
 page = [header("atlas", 1, "Atlas Manual"), ".SH NAME", "atlas \\- the Atlas command line",
