@@ -14,8 +14,9 @@ fi
 export ATLAS_OCI_CACHE=$T/cache
 export ATLAS_REGISTRY_AUTH=$T/auth.json
 PIDS=
+# (start_proxy runs in $(...): a subshell, so its pids go to a file too)
 cleanup_more() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    for p in $PIDS $(cat "$T/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     cleanup
 }
 trap cleanup_more EXIT
@@ -75,7 +76,7 @@ PY
 start_proxy() {
     pp=$(free_port)
     /usr/bin/python3 "$T/proxy.py" "$pp" "$1" "$2" >/dev/null 2>&1 &
-    PIDS="$PIDS $!"
+    echo $! >>"$T/pids"
     wait_for sh -c "curl -s -o /dev/null http://127.0.0.1:$pp/v2/" >/dev/null
     echo "$pp"
 }

@@ -15,8 +15,9 @@ done
 export ATLAS_OCI_CACHE=$T/cache
 export ATLAS_REGISTRY_AUTH=$T/auth.json
 REG_PIDS=
+# (start_registry runs in $(...): a subshell, so its pids go to a file)
 cleanup_regs() {
-    for p in $REG_PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    for p in $REG_PIDS $(cat "$T/reg.pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     cleanup
 }
 trap cleanup_regs EXIT
@@ -37,7 +38,7 @@ start_registry() {
         fi
     } >"$T/$name/config.yml"
     docker-registry serve "$T/$name/config.yml" >"$T/$name/log" 2>&1 &
-    REG_PIDS="$REG_PIDS $!"
+    echo $! >>"$T/reg.pids"
     if ! wait_for sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/v2/ | grep -qE '200|401'"; then
         log "docker-registry did not start:"; cat "$T/$name/log" >&2; exit 1
     fi
