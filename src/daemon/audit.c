@@ -52,7 +52,7 @@ int at_daemon_audit_start(struct at_daemon_audit *a, const struct at_config *con
         .agent_digest = agent_digest,
         .agent_arg = a,
     };
-    /* the TPM co-signer: audit.tpm: "swtcp:host=...,port=..." (a TCTI), or absent */
+    /* the TPM co-signer: audit.tpm: "swtpm:host=...,port=..." (a TCTI), or absent */
     const char *tcti = json_string_value(json_object_get(cfg, "tpm"));
     struct at_tlog_cosigner co;
     if (tcti && *tcti) {
