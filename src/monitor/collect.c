@@ -444,8 +444,10 @@ static void process_model(struct at_monitor *m, struct batch *b, json_t *d)
                       "attempts", (json_int_t)at_json_int(d, "attempts", 1), "ttft_ms",
                       (json_int_t)at_json_int(d, "ttft_ms", -1));
         json_t *why = json_object_get(d, "reason");
-        if (attrs && json_is_string(why)) /* why this model (tier, override, fallback) */
-            json_object_set(attrs, "reason", why);
+        /* why this model (tier, override, fallback); a copy: the batch goes to the
+         * writer's thread, the item is freed on this one */
+        if (attrs && json_is_string(why))
+            json_object_set_new(attrs, "reason", json_string(json_string_value(why)));
         s->attrs = attrs;
     }
     if (m->otlp)

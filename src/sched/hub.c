@@ -359,9 +359,15 @@ int at_hub_node_from_profile(struct at_sched_node *n, const char *name, const js
         at_diag_set_pointer(d, "/profile");
         return AT_EINVAL;
     }
-    json_t *res = json_object();
     json_t *r = json_object_get(profile, "resources");
     json_t *v;
+    if (!json_is_integer(json_object_get(r, "cpu_cores"))) {
+        /* every node agent sends what it detected: a profile without it is not one */
+        at_diag_set(d, AT_EINVAL, NULL, 0, 0, "the node's profile names its CPU cores");
+        at_diag_set_pointer(d, "/profile/resources/cpu_cores");
+        return AT_EINVAL;
+    }
+    json_t *res = json_object();
     if ((v = json_object_get(r, "cpu_cores")))
         json_object_set(res, "cpu_cores", v);
     if ((v = json_object_get(r, "memory_gb")))

@@ -194,12 +194,14 @@ static int apply_gpus(struct at_sched_node *n, const json_t *gpus, struct at_dia
             snprintf(kp, sizeof(kp), "%s/%s", ptr, k);
             if (strcmp(k, "device") == 0 || strcmp(k, "model") == 0) {
                 const char *s = json_string_value(v);
-                if (!s || !s[0] || strlen(s) >= sizeof(o->model))
+                if (!s || strlen(s) >= sizeof(o->model)) /* "": unknown, as a profile shows it */
                     return bad(d, kp, "node.resources.gpus: %s",
-                               "device must be a non-empty string under 128 bytes");
+                               "device must be a string under 128 bytes");
                 snprintf(o->model, sizeof(o->model), "%s", s);
             } else if (strcmp(k, "vram_gb") == 0) {
-                if (num_in(v, 0, 1e6, &o->vram_gb))
+                if (json_is_null(v)) /* unknown, as a profile shows it */
+                    o->vram_gb = -1;
+                else if (num_in(v, 0, 1e6, &o->vram_gb))
                     return bad(d, kp, "node.resources.gpus: %s",
                                "vram_gb must be a number from 0 to 1000000");
             } else if (strcmp(k, "index") == 0) {
