@@ -604,6 +604,7 @@ static int start_mcp(struct at_daemon *dmn, struct at_diag *d)
         .triggers = dmn->triggers,
         .skills = dmn->skills,
         .approvals = dmn->approvals,
+        .audit = dmn->security.sec.audit,
         .data_dir = dmn->data_dir,
         .started_ms = dmn->api.started_ms,
     };

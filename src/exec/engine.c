@@ -779,6 +779,8 @@ static int hand_over(struct at_engine *e, struct at_job *j, const struct at_subm
         j->call_meta = json_deep_copy(s->meta);
     if (json_is_object(s->event))
         json_object_set_new(at__job_meta_mut(j), "event", json_deep_copy(s->event));
+    if (s->semantic_log && s->semantic_log[0])
+        json_object_set_new(at__job_meta_mut(j), "semantic_log", json_string(s->semantic_log));
     if (json_array_size(s->decisions)) {
         json_t *meta = at__job_meta_mut(j);
         json_object_set_new(meta, "decisions", json_deep_copy(s->decisions));
@@ -974,6 +976,8 @@ int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
     child.depth = parent->depth + 1;
     if (!child.source)
         child.source = "spawn";
+    if (!child.semantic_log && parent->semantic_log[0])
+        child.semantic_log = parent->semantic_log;
     return at_engine_submit(e, &child, out, d);
 }
 

@@ -96,6 +96,10 @@ struct at_submit {
      * id the trigger recorded before submitting (NULL: a new one) */
     const json_t *event;
     const char *job_id;
+    /* the digest of the semantic log (docs/audit.md) the job executes,
+     * recorded as meta.semantic_log and in its execution receipt; NULL:
+     * none (a spawned child inherits its parent's) */
+    const char *semantic_log;
 };
 
 /* Validate the input against the agent's contract (defaults applied) and
@@ -226,10 +230,17 @@ struct at_token_info {
     char scope[2048];       /* the job input's "scope" (the paths a supervised run may
                                give its tasks, docs/supervisor.md) as compact JSON;
                                "" when none, "!" when too long to keep */
+    char semantic_log[80];  /* the semantic log the job executes ("sha256:..."), "" */
 };
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */
 int at_engine_token_info(struct at_engine *e, const char *token, struct at_token_info *out);
+
+/* Name the semantic log (a supervisor's plan, docs/audit.md) that the job
+ * holding token now executes: its execution receipt and those of the jobs
+ * it spawns from now on carry digest ("sha256:" and 64 hex).  AT_ENOENT
+ * (no such job), AT_EINVAL, AT_EBUSY (the loop is overloaded).  Thread-safe. */
+int at_engine_set_semantic(struct at_engine *e, const char *token, const char *digest);
 
 /* Snapshot of queue and pool state for /health and /metrics.  Thread-safe
  * (asks the loop and waits briefly). */

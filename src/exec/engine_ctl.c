@@ -48,6 +48,9 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         else if (sc)
             snprintf(t->info.scope, sizeof(t->info.scope), "!");
         free(sc);
+        const char *sl = json_string_value(json_object_get(j->rec.meta, "semantic_log"));
+        if (sl && strlen(sl) < sizeof(t->info.semantic_log))
+            snprintf(t->info.semantic_log, sizeof(t->info.semantic_log), "%s", sl);
     }
     pthread_mutex_lock(&e->tok_mu);
     free(at_map_put(&e->tokens, token, t));
@@ -72,6 +75,50 @@ int at_engine_token_info(struct at_engine *e, const char *token, struct at_token
         *out = t->info;
     pthread_mutex_unlock(&e->tok_mu);
     return rc;
+}
+
+struct semantic_set {
+    struct at_engine *e;
+    char job_id[AT_ID_MAX];
+    char digest[80];
+};
+
+static void do_set_semantic(struct at_loop *loop, void *arg)
+{
+    struct semantic_set *m = arg;
+    (void)loop;
+    struct at_job *j = at_map_get(&m->e->jobs, m->job_id);
+    if (j)
+        json_object_set_new(at__job_meta_mut(j), "semantic_log", json_string(m->digest));
+    free(m);
+}
+
+int at_engine_set_semantic(struct at_engine *e, const char *token, const char *digest)
+{
+    if (!token || !*token || !digest || strncmp(digest, "sha256:", 7) != 0 ||
+        strlen(digest) != 7 + 64)
+        return AT_EINVAL;
+    struct semantic_set *m = at_calloc(1, sizeof(*m));
+    m->e = e;
+    snprintf(m->digest, sizeof(m->digest), "%s", digest);
+    pthread_mutex_lock(&e->tok_mu);
+    struct tok *t = at_map_get(&e->tokens, token);
+    int rc = t && t->valid ? 0 : AT_ENOENT;
+    if (!rc) {
+        snprintf(t->info.semantic_log, sizeof(t->info.semantic_log), "%s", digest);
+        snprintf(m->job_id, sizeof(m->job_id), "%s", t->info.job_id);
+    }
+    pthread_mutex_unlock(&e->tok_mu);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    /* the job's own meta (its receipt) is the loop's to change */
+    if (at_loop_try_post(e->loop, do_set_semantic, m)) {
+        free(m);
+        return AT_EBUSY;
+    }
+    return 0;
 }
 
 /* ---- the orchestrator slot ---- */

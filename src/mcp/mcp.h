@@ -48,6 +48,7 @@ struct at_mcp_cfg {
     struct at_trigger_svc *triggers; /* NULL: atlas.triggers.* are unavailable */
     struct at_skills *skills;        /* NULL: atlas.skills.* are unavailable */
     struct at_approvals *approvals;  /* NULL: atlas.approvals.* are unavailable */
+    struct at_audit *audit;          /* the audit trail (semantic logs of plans); NULL: none */
     const char *data_dir;
     int64_t started_ms;
     size_t max_sessions;     /* 0: 1024 */

@@ -17,6 +17,7 @@
 #include "mcp/internal.h"
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/id.h"
@@ -29,6 +30,7 @@
 #include "sched/hub.h"
 #include "sched/sched.h"
 #include "security/access.h"
+#include "security/audit.h"
 #include "skills/skills.h"
 #include "supervisor/approvals.h"
 #include "supervisor/plan.h"
@@ -168,6 +170,7 @@ static int t_approvals_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_get(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_decide(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_supervisor_verdict(struct tool_ctx *t, json_t *args, json_t **result);
 
 static const struct ptool ptools[] = {
     {"atlas.registry.list", "List agents",
@@ -371,6 +374,16 @@ static const struct ptool ptools[] = {
      "\"string\"},\"scope\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
      "\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"plan\"]}", t_supervisor_plan, NULL, 1},
+    {"atlas.supervisor.verdict", "Record a verdict",
+     "Record the verdict on one attempt of a task: a semantic log of the audit trail and an eval "
+     "result (eval \"supervisor\") of the worker's job (docs/supervisor.md \"Verdicts\").  A "
+     "supervisor's job token only, for the jobs it spawned.",
+     "{\"type\":\"object\",\"required\":[\"task\",\"job\",\"verdict\"],\"properties\":{"
+     "\"task\":{\"type\":\"string\"},\"attempt\":{\"type\":\"integer\",\"minimum\":1},"
+     "\"job\":{\"type\":\"string\"},\"verdict\":{\"type\":\"object\"}},"
+     "\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"semantic_log\",\"eval_result\"]}", t_supervisor_verdict,
+     NULL, 0},
 };
 
 #define NPTOOLS (sizeof(ptools) / sizeof(ptools[0]))
@@ -976,6 +989,44 @@ static int t_approvals_decide(struct tool_ctx *t, json_t *args, json_t **result)
     return 0;
 }
 
+/* A checked plan is a semantic log of the audit trail (what the
+ * supervisor decided: its tasks and workers); the job and the workers it
+ * spawns from now on execute it, so their receipts carry its digest
+ * (docs/audit.md "Semantic logs and receipts"). */
+static int plan_record(struct tool_ctx *t, const json_t *plan, char digest[AT_AUDIT_DIGEST_MAX])
+{
+    if (!t->m->cfg.audit)
+        return AT_ENOENT;
+    char plan_digest[AT_AUDIT_DIGEST_MAX];
+    if (at_audit_digest(plan, plan_digest))
+        return AT_EINVAL;
+    json_t *tasks = json_array();
+    size_t i;
+    json_t *task;
+    json_array_foreach(json_object_get(plan, "tasks"), i, task)
+        json_array_append_new(tasks, json_pack("{s:s,s:s}", "id", at_json_str(task, "id", ""),
+                                               "worker", at_json_str(task, "worker", "")));
+    json_t *data =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:I}", "type", "plan", "job", t->c->tok.job_id, "root",
+                  t->c->tok.root_id, "agent", t->c->tok.agent, "plan_digest", plan_digest, "tasks",
+                  tasks, "at_ms", (json_int_t)at_wall_ms());
+    int rc = at_audit_digest(data, digest);
+    if (!rc) {
+        struct at_audit_rec sem = {.event = "supervisor.plan",
+                                   .actor = t->c->tok.agent,
+                                   .role = "job",
+                                   .action = "supervisor.plan",
+                                   .outcome = "ok",
+                                   .source = "mcp",
+                                   .kind = "semantic",
+                                   .data = data};
+        at_audit_record(t->m->cfg.audit, &sem);
+        rc = at_engine_set_semantic(t->m->cfg.engine, t->c->token, digest);
+    }
+    json_decref(data);
+    return rc;
+}
+
 static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
 {
     json_t *scope = NULL;
@@ -1004,7 +1055,107 @@ static int t_supervisor_plan(struct tool_ctx *t, json_t *args, json_t **result)
         *result = at__mcp_tool_error(rc, msg, 1);
         return 0;
     }
-    *result = ok(json_pack("{s:o}", "plan", plan));
+    json_t *res = json_pack("{s:o}", "plan", plan);
+    char digest[AT_AUDIT_DIGEST_MAX];
+    if (t->c->has_token && plan_record(t, plan, digest) == 0)
+        json_object_set_new(res, "semantic_log", json_string(digest));
+    *result = ok(res);
+    return 0;
+}
+
+/* The verdict on one attempt of a task (docs/supervisor.md "Verdicts"): a
+ * semantic log (the supervisor's receipt and its workers' name the plan;
+ * a verdict names the worker job it judged) and an eval result of that
+ * job, so it shows in its trace and in `atlas eval results`. */
+static int t_supervisor_verdict(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->c->has_token) {
+        *result = at__mcp_tool_error(AT_EPERM, "only a supervisor's job records verdicts", 1);
+        return 0;
+    }
+    const json_t *v = json_object_get(args, "verdict");
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_verdict_validate(v, &d)) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "verdict%s: %s", d.pointer, d.msg);
+        *result = at__mcp_tool_error(AT_ESCHEMA, msg, 1);
+        return 0;
+    }
+    const char *task = at_json_str(args, "task", "");
+    const char *wid = at_json_str(args, "job", "");
+    if (!task[0] || strlen(task) > 64) {
+        *result = at__mcp_tool_error(AT_EINVAL, "task: a task id of 1 to 64 characters", 1);
+        return 0;
+    }
+    struct at_job_rec rec;
+    if (at_store_call(t->m->cfg.store, job_get, wid, &rec)) {
+        *result = at__mcp_tool_error(AT_ENOENT, "no such job", 1);
+        return 0;
+    }
+    if (!rec.parent_id || strcmp(rec.parent_id, t->c->tok.job_id) != 0) {
+        at_job_rec_release(&rec);
+        *result =
+            at__mcp_tool_error(AT_EPERM, "a verdict is recorded on a job this job spawned", 1);
+        return 0;
+    }
+    const char *name = json_string_value(json_object_get(v, "verdict"));
+    const json_t *reasons = json_object_get(v, "reasons");
+    const json_t *score = json_object_get(v, "score");
+    json_int_t attempt = json_integer_value(json_object_get(args, "attempt"));
+    json_t *data =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O?,s:o}", "type", "verdict", "job",
+                  t->c->tok.job_id, "root", t->c->tok.root_id, "task", task, "worker_job", rec.id,
+                  "worker", rec.agent ? rec.agent : "", "verdict", name, "score", score, "reasons",
+                  reasons ? json_deep_copy(reasons) : json_array());
+    if (attempt > 0)
+        json_object_set_new(data, "attempt", json_integer(attempt));
+    const char *src = at_json_str(v, "source", NULL);
+    if (src)
+        json_object_set_new(data, "source", json_string(src));
+    char digest[AT_AUDIT_DIGEST_MAX] = "";
+    if (t->m->cfg.audit && at_audit_digest(data, digest) == 0) {
+        struct at_audit_rec sem = {.event = "supervisor.verdict",
+                                   .actor = t->c->tok.agent,
+                                   .role = "job",
+                                   .action = "supervisor.verdict",
+                                   .outcome = name,
+                                   .source = "mcp",
+                                   .kind = "semantic",
+                                   .data = data};
+        at_audit_record(t->m->cfg.audit, &sem);
+    }
+    char rid[AT_ID_MAX] = "";
+    if (t->m->cfg.monitor) {
+        /* the reasons, one line: what `atlas eval results` shows */
+        struct at_buf why;
+        at_buf_init(&why, 4096);
+        at_buf_printf(&why, "%s", name);
+        size_t i;
+        json_t *x;
+        json_array_foreach(reasons, i, x)
+            at_buf_printf(&why, "%s%s", i ? "; " : ": ", json_string_value(x));
+        char check[96];
+        snprintf(check, sizeof(check), "%s#%lld", task, (long long)(attempt > 0 ? attempt : 1));
+        at_id_new("evr", rid);
+        struct at_eval_result r = {.id = rid,
+                                   .eval = "supervisor",
+                                   .job_id = rec.id,
+                                   .root_id = rec.root_id,
+                                   .agent = rec.agent,
+                                   .check_name = check,
+                                   .type = "supervisor",
+                                   .passed = strcmp(name, "pass") == 0,
+                                   .has_score = json_is_number(score),
+                                   .score = json_number_value(score),
+                                   .detail = at_buf_str(&why),
+                                   .created_ms = at_wall_ms()};
+        at_monitor_eval_result(t->m->cfg.monitor, &r);
+        at_buf_release(&why);
+    }
+    at_job_rec_release(&rec);
+    json_decref(data);
+    *result = ok(json_pack("{s:s,s:s}", "semantic_log", digest, "eval_result", rid));
     return 0;
 }
 
@@ -1472,7 +1623,7 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
          * gap is reported, never granted by the job itself) */
         int filing = (strncmp(p->name, "atlas.approvals.", 16) == 0 &&
                       strcmp(p->name, "atlas.approvals.decide") != 0) ||
-                     strcmp(p->name, "atlas.supervisor.plan") == 0;
+                     strncmp(p->name, "atlas.supervisor.", 17) == 0;
         int allowed = at__mcp_platform_allowed(c) || ((spawn || skills || filing) && c->has_token);
         if (!allowed) {
             char msg[400];

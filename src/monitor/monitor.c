@@ -528,6 +528,11 @@ json_t *at_monitor_eval_list(struct at_monitor *m)
     return arr;
 }
 
+void at_monitor_eval_result(struct at_monitor *m, const struct at_eval_result *r)
+{
+    at__mon_write_eval_result(m, r);
+}
+
 int at_monitor_eval_run(struct at_monitor *m, const char *name, const struct at_job_rec *rec,
                         at_monitor_eval_done_fn done, void *arg)
 {

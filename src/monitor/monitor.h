@@ -120,6 +120,11 @@ int at_monitor_eval_delete(struct at_monitor *m, const char *name);
 /* [{name, target_agent, trigger, sample_rate?, checks: [...], registered_at}] */
 json_t *at_monitor_eval_list(struct at_monitor *m);
 
+/* Store one eval result that was decided elsewhere (a supervisor's
+ * verdict, docs/supervisor.md): r is copied; written by the store's
+ * writer.  Thread-safe. */
+void at_monitor_eval_result(struct at_monitor *m, const struct at_eval_result *r);
+
 /* Run eval `name` on the (final) job record rec now, whatever its
  * trigger; done(arg, results) runs once with {"eval", "job", "passed",
  * "results": [...]} (borrowed during the call), on some monitor or

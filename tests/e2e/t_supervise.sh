@@ -135,6 +135,38 @@ run_rc rc atlas approvals approve "$P"
 expect_eq "approved by a person: executed" "$rc:$(cat "$T/out")" "0:$P: done"
 expect_eq "the skill is installed" "$(curl -s "$ATLAS_URL/api/v1/skills/md-lint" | j 'd["name"]')" "md-lint"
 
+# --- the audit trail: the checked plan is a semantic log; the supervisor's
+# receipt and its workers' carry its digest (docs/audit.md)
+atlas audit export --out "$T/bundle.json" 2>/dev/null
+expect_eq "receipts of the run name the plan's semantic log" "$(/usr/bin/python3 - "$T/bundle.json" "$job" <<'PY'
+import base64, hashlib, json, sys
+b, job = json.load(open(sys.argv[1])), sys.argv[2]
+recs = [(e["kind"], json.loads(base64.b64decode(json.loads(e["envelope"])["payload"]))["predicate"]["record"])
+        for e in b["entries"]]
+def digest(r):
+    return "sha256:" + hashlib.sha256(json.dumps(r, separators=(",", ":"), sort_keys=True,
+                                                 ensure_ascii=False).encode()).hexdigest()
+plans = [r for k, r in recs if k == "semantic" and r.get("type") == "plan" and r.get("job") == job]
+mine = [r for k, r in recs if k == "receipt" and (r["job"] == job or r.get("parent") == job)]
+workers = [r for r in mine if r.get("parent") == job]
+print(len(plans), [t["worker"] for t in plans[0]["tasks"]] if plans else None, len(workers) >= 3,
+      bool(plans) and all(r["semantic_log"] == digest(plans[0]) for r in mine))
+PY
+)" "1 ['writer', 'writer'] True True"
+expect_eq "each attempt's verdict is a semantic log naming the worker job it judged" "$(/usr/bin/python3 - "$T/bundle.json" "$job" <<'PY'
+import base64, json, sys
+b, job = json.load(open(sys.argv[1])), sys.argv[2]
+recs = [(e["kind"], json.loads(base64.b64decode(json.loads(e["envelope"])["payload"]))["predicate"]["record"])
+        for e in b["entries"]]
+workers = {r["job"] for k, r in recs if k == "receipt" and r.get("parent") == job}
+v = sorted((r["task"], r["attempt"], r["verdict"]) for k, r in recs
+           if k == "semantic" and r.get("type") == "verdict" and r["job"] == job)
+ok = all(r["worker_job"] in workers for k, r in recs if k == "semantic" and r.get("type") == "verdict" and r["job"] == job)
+print(v, ok)
+PY
+)" "[('t1', 1, 'needs_revision'), ('t1', 2, 'pass'), ('t2', 1, 'pass')] True"
+expect_eq "verdicts are eval results of the worker jobs (eval supervisor)" "$(curl -s "$ATLAS_URL/api/v1/evals/results?eval=supervisor&limit=50" | j 'sorted((r["check"], r["passed"], r["agent"]) for r in d["results"] if r["root_id"] == "'"$job"'")')" "[('t1#1', False, 'writer'), ('t1#2', True, 'writer'), ('t2#1', True, 'writer')]"
+
 # --- --json: the report
 run_rc rc atlas supervise "again" --scope "$T/work" --json
 expect_eq "--json: the job with the report" "$rc:$(j 'd["output"]["verdict"], len(d["output"]["tasks"])' <"$T/out")" "0:pass 2"

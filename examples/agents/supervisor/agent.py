@@ -110,16 +110,19 @@ class Supervisor(AgentBase):
             if notes:
                 inp["revision_notes"] = notes
             try:
-                output = await self.ctx.spawn(task["worker"], inp)
+                output, job = await self.ctx.spawn_job(task["worker"], inp)
             except AtlasError as e:
                 v = {"verdict": "fail", "reasons": ["the worker failed: " + str(e)],
                      "source": "worker"}
                 verdicts.append(v)
+                data = e.data if isinstance(e.data, dict) else {}
+                await self.record(tid, attempt, data.get("job"), v)
                 self.event(tid, "fail", attempt=attempt, reasons=v["reasons"])
                 return {"id": tid, "worker": task["worker"], "attempts": attempt,
                         "verdict": "fail", "verdicts": verdicts, "output": None}
             v = await self.evaluate(task, output, model)
             verdicts.append(v)
+            await self.record(tid, attempt, job, v)
             if v["verdict"] == "needs_revision" and attempt <= kmax:
                 notes = v["reasons"]
                 self.event(tid, "needs_revision", attempt=attempt, reasons=v["reasons"])
@@ -130,6 +133,22 @@ class Supervisor(AgentBase):
             self.event(tid, final, attempt=attempt, reasons=v["reasons"])
             return {"id": tid, "worker": task["worker"], "attempts": attempt,
                     "verdict": final, "verdicts": verdicts, "output": output}
+
+    async def record(self, tid, attempt, job, v):
+        """The verdict as a semantic log of the audit trail and an eval result of
+        the worker's job (atlas.supervisor.verdict); best effort."""
+        if not job:
+            return
+        rec = {k: v[k] for k in ("verdict", "reasons", "score", "source") if k in v}
+        review = v.get("review")
+        if "score" not in rec and isinstance(review, dict) and \
+                isinstance(review.get("score"), (int, float)):
+            rec["score"] = review["score"]
+        try:
+            await self.ctx.call_tool("atlas.supervisor.verdict",
+                                     {"task": tid, "attempt": attempt, "job": job, "verdict": rec})
+        except AtlasError as e:
+            self.event(tid, "unrecorded", attempt=attempt, reason=str(e))
 
     async def evaluate(self, task, output, model):
         """The check runner, then the model reviewer: one verdict, the worst."""

@@ -139,6 +139,21 @@ class AgentContext:
         (``atlas.exec.spawn``).  Raises AtlasError when the child fails."""
         return await self.call_tool("atlas.exec.spawn", {"agent": agent, "input": input}, timeout)
 
+    async def spawn_job(self, agent: str, input: dict,
+                        timeout: float | None = 600) -> tuple[Any, str | None]:
+        """As :meth:`spawn`, and also the child's job id: ``(output, job_id)``
+        (the id is None when the server did not say)."""
+        url = os.environ.get("ATLAS_MCP_URL")
+        if not url:
+            raise AtlasError("no-platform",
+                             "ATLAS_MCP_URL is not set (is the agent running under atlasd?)")
+        rmeta: dict = {}
+        out = await asyncio.to_thread(platform.mcp_call_tool, url, self.token, "atlas.exec.spawn",
+                                      {"agent": agent, "input": input}, self._platform_meta(),
+                                      timeout, rmeta)
+        job = rmeta.get(META_JOB_ID)
+        return out, job if isinstance(job, str) else None
+
     async def skill(self, name: str, input: dict, timeout: float | None = 600) -> Any:
         """Invoke a platform skill (``atlas.skills.invoke``) and return its output."""
         return await self.call_tool("atlas.skills.invoke", {"skill": name, "input": input}, timeout)

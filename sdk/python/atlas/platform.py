@@ -181,12 +181,15 @@ def http_error(status: int, body: bytes) -> AtlasError:
 
 
 def mcp_call_tool(url: str, token: str | None, name: str, arguments: dict,
-                  meta: dict | None = None, timeout: float | None = None) -> Any:
+                  meta: dict | None = None, timeout: float | None = None,
+                  result_meta: dict | None = None) -> Any:
     """Call tool ``name`` on the MCP server at ``url`` (2026-07-28, stateless).
 
     Returns the result's ``structuredContent`` (or, without it, the first text
     content parsed as JSON, else the text).  Raises :class:`AtlasError` on a
-    JSON-RPC error, an ``isError`` result or a transport failure.
+    JSON-RPC error, an ``isError`` result or a transport failure.  When
+    ``result_meta`` is a dict, the result's ``_meta`` is copied into it
+    (``io.atlas/jobId``: the job a spawn ran).
     """
     rid = next(_ids)
     envelope = {
@@ -240,6 +243,8 @@ def mcp_call_tool(url: str, token: str | None, name: str, arguments: dict,
             text = item.get("text")
             break
     sc = result.get("structuredContent")
+    if result_meta is not None and isinstance(result.get("_meta"), dict):
+        result_meta.update(result["_meta"])
     if result.get("isError"):
         code = "tool-error"
         if isinstance(sc, dict) and isinstance(sc.get("code"), (str, int)):
