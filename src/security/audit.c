@@ -27,7 +27,79 @@ struct at_audit {
     } sinks[2];
     _Atomic(struct sink *) sink; /* one of sinks, or NULL */
     int next;                    /* the slot the next at_audit_set_sink fills */
+    /* records from before the first sink (the daemon's start, e.g. the
+     * first admin token's token.create): kept, in order, and handed to it
+     * (docs/audit.md); under mu */
+    int had_sink;
+    struct early *early_head, **early_tail;
+    int nearly;
+    long long early_dropped;
 };
+
+#define AT_AUDIT_EARLY_MAX 256
+
+struct early {
+    struct early *next;
+    struct at_audit_rec r; /* its strings and data are owned */
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? at_strdup(s) : NULL;
+}
+
+static void early_free(struct early *e)
+{
+    free((char *)e->r.event);
+    free((char *)e->r.actor);
+    free((char *)e->r.role);
+    free((char *)e->r.action);
+    free((char *)e->r.outcome);
+    free((char *)e->r.source);
+    free((char *)e->r.detail);
+    free((char *)e->r.kind);
+    json_decref((json_t *)e->r.data);
+    free(e);
+}
+
+/* Keep r until the first sink is set; under mu. */
+static void early_keep(struct at_audit *a, const struct at_audit_rec *r)
+{
+    if (a->nearly >= AT_AUDIT_EARLY_MAX) {
+        a->early_dropped++;
+        return;
+    }
+    struct early *e = at_calloc(1, sizeof(*e));
+    e->r.event = dup_or_null(r->event);
+    e->r.actor = dup_or_null(r->actor);
+    e->r.role = dup_or_null(r->role);
+    e->r.action = dup_or_null(r->action);
+    e->r.outcome = dup_or_null(r->outcome);
+    e->r.source = dup_or_null(r->source);
+    e->r.detail = dup_or_null(r->detail);
+    e->r.kind = dup_or_null(r->kind);
+    e->r.data = r->data ? json_deep_copy(r->data) : NULL;
+    if (!a->early_tail)
+        a->early_tail = &a->early_head;
+    *a->early_tail = e;
+    a->early_tail = &e->next;
+    a->nearly++;
+}
+
+/* Hand r to the sink, or keep it while there has been none yet. */
+static void to_sink(struct at_audit *a, const struct at_audit_rec *r)
+{
+    struct sink *s = atomic_load_explicit(&a->sink, memory_order_acquire);
+    if (!s) {
+        pthread_mutex_lock(&a->mu);
+        s = atomic_load_explicit(&a->sink, memory_order_acquire);
+        if (!s && !a->had_sink)
+            early_keep(a, r);
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (s)
+        s->fn(s->arg, r);
+}
 
 void at_audit_set_sink(struct at_audit *a, at_audit_sink_fn fn, void *arg)
 {
@@ -40,6 +112,34 @@ void at_audit_set_sink(struct at_audit *a, at_audit_sink_fn fn, void *arg)
         a->next ^= 1;
         s->fn = fn;
         s->arg = arg;
+        if (!a->had_sink) {
+            /* the records kept so far go first, in order: a record that
+             * comes meanwhile waits for mu and follows them */
+            a->had_sink = 1;
+            for (struct early *e = a->early_head, *next; e; e = next) {
+                next = e->next;
+                fn(arg, &e->r);
+                early_free(e);
+            }
+            a->early_head = NULL;
+            a->early_tail = NULL;
+            a->nearly = 0;
+            if (a->early_dropped) {
+                char detail[120];
+                snprintf(detail, sizeof(detail),
+                         "%lld records from before the audit trail started were not kept "
+                         "(at most %d are)",
+                         a->early_dropped, AT_AUDIT_EARLY_MAX);
+                struct at_audit_rec d = {.event = "audit.dropped",
+                                         .actor = "atlasd",
+                                         .action = "audit",
+                                         .outcome = "refused",
+                                         .source = "atlasd",
+                                         .detail = detail};
+                fn(arg, &d);
+                a->early_dropped = 0;
+            }
+        }
     }
     atomic_store_explicit(&a->sink, s, memory_order_release);
     pthread_mutex_unlock(&a->mu);
@@ -73,6 +173,10 @@ void at_audit_free(struct at_audit *a)
 {
     if (!a)
         return;
+    for (struct early *e = a->early_head, *next; e; e = next) {
+        next = e->next;
+        early_free(e);
+    }
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -83,9 +187,7 @@ void at_audit_record(struct at_audit *a, const struct at_audit_rec *r)
         return;
     if (r->kind && strcmp(r->kind, "event") != 0) {
         /* a semantic log or an execution receipt: the signed log only */
-        struct sink *s = atomic_load_explicit(&a->sink, memory_order_acquire);
-        if (s)
-            s->fn(s->arg, r);
+        to_sink(a, r);
         return;
     }
     int denial = r->outcome && strcmp(r->outcome, "denied") == 0;
@@ -120,7 +222,5 @@ void at_audit_record(struct at_audit *a, const struct at_audit_rec *r)
            rec.detail ? ": " : "", rec.detail ? rec.detail : "");
     if (a->ss)
         at_secstore_audit_append(a->ss, &rec);
-    struct sink *s = atomic_load_explicit(&a->sink, memory_order_acquire);
-    if (s)
-        s->fn(s->arg, &rec);
+    to_sink(a, &rec);
 }

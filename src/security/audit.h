@@ -30,8 +30,10 @@ struct at_audit *at_audit_new(struct at_secstore *ss);
 void at_audit_free(struct at_audit *a);
 /* Record r (r->event required); logged at info (denials at warn). */
 void at_audit_record(struct at_audit *a, const struct at_audit_rec *r);
-/* Set (fn NULL: clear) the sink.  Call before the records that must reach
- * it, e.g. at start-up; safe against concurrent at_audit_record. */
+/* Set (fn NULL: clear) the sink; safe against concurrent at_audit_record.
+ * Records from before the first sink (the daemon's start-up) are kept, at
+ * most 256 in order, and handed to it first (an "audit.dropped" event
+ * counts any beyond); once a sink has been set nothing is kept. */
 void at_audit_set_sink(struct at_audit *a, at_audit_sink_fn fn, void *arg);
 /* The content digest of a record (docs/audit.md "Digests"): "sha256:" and
  * the hex SHA-256 of data serialised compact with sorted keys.  An

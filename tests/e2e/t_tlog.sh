@@ -53,6 +53,14 @@ print(len(r) >= 7 and all(x["job"].startswith("job_") and x["agent"]["digest"].s
       and x["node"] and x["result"] == "completed" for x in r))
 PY
 )" "True"
+expect_eq "records from before the trail started are in it: the first start's admin token.create" "$(/usr/bin/python3 - "$T/clean.json" <<'PY'
+import base64, json, sys
+b = json.load(open(sys.argv[1]))
+r = [json.loads(base64.b64decode(json.loads(e["envelope"])["payload"]))["predicate"]["record"]
+     for e in b["entries"][:3] if e["kind"] == "event"]
+print([(x["event"], x["action"]) for x in r if x["event"] == "token.create"])
+PY
+)" "[('token.create', 'create admin token')]"
 
 # the independent verifier: from docs/audit.md alone
 cat >"$T/indep.py" <<'PY'

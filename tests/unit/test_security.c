@@ -275,6 +275,55 @@ static void test_audit(void **state)
     at_secstore_close(ss);
 }
 
+struct seen {
+    int n;
+    char first[32], last[32], dropped[200];
+};
+
+static void sink(void *arg, const struct at_audit_rec *r)
+{
+    struct seen *s = arg;
+    if (s->n++ == 0)
+        snprintf(s->first, sizeof(s->first), "%s", r->actor);
+    snprintf(s->last, sizeof(s->last), "%s", r->actor);
+    if (!strcmp(r->event, "audit.dropped"))
+        snprintf(s->dropped, sizeof(s->dropped), "%s", r->detail);
+}
+
+/* Records from before the first sink (the daemon's start) are kept in
+ * order, at most 256, and handed to it; the rest are counted. */
+static void test_audit_early(void **state)
+{
+    (void)state;
+    struct at_audit *a = at_audit_new(NULL);
+    char actor[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(actor, sizeof(actor), "a%d", i);
+        struct at_audit_rec r = {.event = "token.create", .actor = actor, .outcome = "ok"};
+        at_audit_record(a, &r);
+    }
+    json_t *data = json_pack("{s:s}", "type", "plan");
+    struct at_audit_rec sem = {.event = "x", .kind = "semantic", .data = data};
+    at_audit_record(a, &sem); /* dropped too: the buffer is full */
+    json_decref(data);
+    struct seen s = {0};
+    at_audit_set_sink(a, sink, &s);
+    assert_int_equal(s.n, 256 + 1);
+    assert_string_equal(s.first, "a0");
+    assert_string_equal(s.last, "atlasd");
+    assert_non_null(strstr(s.dropped, "45 records"));
+    struct at_audit_rec later = {.event = "token.create", .actor = "later", .outcome = "ok"};
+    at_audit_record(a, &later);
+    assert_int_equal(s.n, 258);
+    assert_string_equal(s.last, "later");
+    /* once a sink has been set, nothing is kept any more */
+    at_audit_set_sink(a, NULL, NULL);
+    at_audit_record(a, &later);
+    at_audit_set_sink(a, sink, &s);
+    assert_int_equal(s.n, 258);
+    at_audit_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_and_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+        cmocka_unit_test(test_audit_early),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
