@@ -83,10 +83,18 @@ int at_http_register_checked(const struct at_http_api *api, const char *path, co
                              int force, const json_t *artifact, struct at_reg_result *res,
                              struct at_diag *d);
 
+/* Put agent (an orchestrator, "name[:version]") in the orchestrator slot,
+ * for chain or (NULL) as the default, as PUT /api/v1/orchestrator does
+ * (chains_routes.c): checked, persisted.  *out: the slot, or d (pointer
+ * /agent or /chain). */
+int at_http_orchestrator_set(const struct at_http_api *api, const char *agent, const char *chain,
+                             json_t **out, struct at_diag *d);
+
 /* The executor of approved proposals (supervisor/approvals.h), arg the
  * api: new_agent registers (at_http_register_checked), new_skill and
- * skill_change install; a payload naming a directory and its digest is
- * refused when the directory changed since. */
+ * skill_change install, orchestrator fills the orchestrator slot; a
+ * payload naming a directory and its digest is refused when the directory
+ * changed since. */
 int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, json_t **result,
                            struct at_diag *d);
 /* When approvals.require lists action, file a proposal of kind with

@@ -359,6 +359,12 @@ int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, j
         return at_skills_register_dir(api->skills, at_json_str(payload, "path", ""),
                                       at_json_str(payload, "version", NULL), force, result, d);
     }
+    if (!strcmp(kind, "orchestrator")) {
+        if (!api->engine)
+            return at_diag_set(d, AT_EUNAVAIL, NULL, 0, 0, "the engine is not running");
+        return at_http_orchestrator_set(api, at_json_str(payload, "agent", NULL),
+                                        at_json_str(payload, "chain", NULL), result, d);
+    }
     return at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
                        "executing a %s proposal is not supported yet", kind);
 }

@@ -96,10 +96,10 @@ static void h_delete(struct at_http_req *r)
 
 /* The slot's state is persisted (kv "orchestrator") so that a restart
  * keeps it; when the store refuses, the change is undone and the error
- * answered, so the answer never claims what a restart would forget. */
-static void set_slot(struct at_http_req *r, const char *agent, const char *chain)
+ * returned, so the answer never claims what a restart would forget. */
+static int set_slot(const struct at_http_api *api, const char *agent, const char *chain,
+                    json_t **out, struct at_diag *d)
 {
-    const struct at_http_api *api = at_http_api_of(r);
     json_t *before = at_engine_orchestrator_json(api->engine);
     const char *prev =
         chain ? json_string_value(json_object_get(json_object_get(before, "chains"), chain))
@@ -115,13 +115,56 @@ static void set_slot(struct at_http_req *r, const char *agent, const char *chain
         at_engine_set_orchestrator(api->engine, prev_copy, chain);
         free(prev_copy);
         json_decref(o);
-        char msg[200];
-        snprintf(msg, sizeof(msg), "the orchestrator slot could not be saved: %s", at_err_msg(rc));
-        at_http_reply_problem(r, rc, msg, NULL, NULL);
-        return;
+        return at_diag_set(d, rc, NULL, 0, 0, "the orchestrator slot could not be saved: %s",
+                           at_err_msg(rc));
     }
     free(prev_copy);
-    at_http_reply_json(r, 200, o);
+    *out = o;
+    return 0;
+}
+
+int at_http_orchestrator_set(const struct at_http_api *api, const char *agent, const char *chain,
+                             json_t **out, struct at_diag *d)
+{
+    *out = NULL;
+    struct at_reg_agent *a = NULL;
+    if (!agent || at_registry_resolve(api->registry, agent, &a)) {
+        at_diag_set(d, agent ? AT_ENOENT : AT_EINVAL, NULL, 0, 0, "no agent \"%s\" is registered",
+                    agent ? agent : "");
+        at_diag_set_pointer(d, "/agent");
+        return d->code;
+    }
+    int is_orch = strcmp(a->contract->type, "orchestrator") == 0;
+    /* its model_selection.tiers must name models the gateway serves
+     * (without a gateway no model call is made: nothing to check) */
+    int rc =
+        is_orch && api->llm ? at_llm_orchestrator_check(api->llm, agent, a->contract->json, d) : 0;
+    at_reg_agent_unref(a);
+    if (rc) {
+        at_diag_set_pointer(d, "/agent");
+        return rc;
+    }
+    if (!is_orch) {
+        at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                    "agent \"%s\" is not an orchestrator (its contract needs type: orchestrator)",
+                    agent);
+        at_diag_set_pointer(d, "/agent");
+        return d->code;
+    }
+    if (chain) {
+        struct at_chain *c;
+        if ((rc = at_registry_chain_get(api->registry, chain, &c))) {
+            if (rc == AT_ENOENT)
+                at_diag_set(d, rc, NULL, 0, 0, "no chain \"%s\" is registered", chain);
+            else
+                at_diag_set(d, rc, NULL, 0, 0, "cannot read chain \"%s\" from the store: %s", chain,
+                            at_err_msg(rc));
+            at_diag_set_pointer(d, "/chain");
+            return rc;
+        }
+        at_chain_unref(c);
+    }
+    return set_slot(api, agent, chain, out, d);
 }
 
 static void h_orch_get(struct at_http_req *r)
@@ -129,65 +172,41 @@ static void h_orch_get(struct at_http_req *r)
     at_http_reply_json(r, 200, at_engine_orchestrator_json(at_http_api_of(r)->engine));
 }
 
+static void reply_slot(struct at_http_req *r, int rc, json_t *o, struct at_diag *d)
+{
+    if (rc) {
+        if (d->pointer[0])
+            at_http_reply_problem(r, rc, d->msg, d->pointer, NULL);
+        else
+            at_http_reply_problem(r, rc, d->msg, NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, o);
+}
+
 /* PUT (or POST) /api/v1/orchestrator {"agent", "chain"?} */
 static void h_orch_put(struct at_http_req *r)
 {
-    const struct at_http_api *api = at_http_api_of(r);
     json_t *body;
     if (at_http_body_json(r, 0, &body))
         return;
-    const char *agent = at_json_str(body, "agent", NULL);
-    const char *chain = at_json_str(body, "chain", NULL);
-    struct at_reg_agent *a = NULL;
-    if (!agent || at_registry_resolve(api->registry, agent, &a)) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "no agent \"%s\" is registered", agent ? agent : "");
-        at_http_reply_problem(r, agent ? AT_ENOENT : AT_EINVAL, msg, "/agent", NULL);
-        json_decref(body);
-        return;
-    }
-    int is_orch = strcmp(a->contract->type, "orchestrator") == 0;
-    /* its model_selection.tiers must name models the gateway serves
-     * (without a gateway no model call is made: nothing to check) */
-    struct at_diag td;
-    at_diag_clear(&td);
-    int tiers_rc = is_orch && api->llm
-                       ? at_llm_orchestrator_check(api->llm, agent, a->contract->json, &td)
-                       : 0;
-    at_reg_agent_unref(a);
-    if (tiers_rc) {
-        at_http_reply_problem(r, tiers_rc, td.msg, "/agent", NULL);
-        json_decref(body);
-        return;
-    }
-    if (!is_orch) {
-        char msg[300];
-        snprintf(msg, sizeof(msg),
-                 "agent \"%s\" is not an orchestrator (its contract "
-                 "needs type: orchestrator)",
-                 agent);
-        at_http_reply_problem(r, AT_EINVAL, msg, "/agent", NULL);
-        json_decref(body);
-        return;
-    }
-    if (chain) {
-        struct at_chain *c;
-        int rc = at_registry_chain_get(api->registry, chain, &c);
-        if (rc) {
-            reply_no_chain(r, rc, chain, "/chain");
-            json_decref(body);
-            return;
-        }
-        at_chain_unref(c);
-    }
-    set_slot(r, agent, chain);
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *o = NULL;
+    int rc = at_http_orchestrator_set(at_http_api_of(r), at_json_str(body, "agent", NULL),
+                                      at_json_str(body, "chain", NULL), &o, &d);
+    reply_slot(r, rc, o, &d);
     json_decref(body);
 }
 
 /* DELETE /api/v1/orchestrator[?chain=NAME] */
 static void h_orch_delete(struct at_http_req *r)
 {
-    set_slot(r, NULL, at_http_query_str(r, "chain"));
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *o = NULL;
+    int rc = set_slot(at_http_api_of(r), NULL, at_http_query_str(r, "chain"), &o, &d);
+    reply_slot(r, rc, o, &d);
 }
 
 static const struct at_http_route routes[] = {

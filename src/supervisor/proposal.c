@@ -32,7 +32,8 @@ const char *at_proposal_kind_name(int kind)
 
 int at_proposal_kind_executable(int kind)
 {
-    return kind == AT_PROP_NEW_SKILL || kind == AT_PROP_SKILL_CHANGE || kind == AT_PROP_NEW_AGENT;
+    return kind == AT_PROP_NEW_SKILL || kind == AT_PROP_SKILL_CHANGE || kind == AT_PROP_NEW_AGENT ||
+           kind == AT_PROP_ORCHESTRATOR;
 }
 
 /* ---- member checks ---- */
@@ -126,8 +127,10 @@ static const struct member agent_members[] = {
 static const struct member dep_members[] = {
     {"name", T_STR, 1}, {"version", T_STR, 0}, {"ecosystem", T_STR, 0}, {"for", T_STR, 0}};
 static const struct member policy_members[] = {{"name", T_STR, 1}, {"change", T_OBJ, 1}};
+/* orchestrator: {"agent", "chain"?}: the orchestrator slot (the default, or
+ * one chain's); "strategy" and "config" are refused (not supported yet) */
 static const struct member orch_members[] = {
-    {"agent", T_STR, 1}, {"strategy", T_STR, 0}, {"config", T_OBJ, 0}};
+    {"agent", T_STR, 1}, {"chain", T_STR, 0}, {"strategy", T_STR, 0}, {"config", T_OBJ, 0}};
 static const struct member config_members[] = {{"key", T_STR, 1}, {"value", T_ANY, 1}};
 static const struct member toolfix_members[] = {
     {"tool", T_STR, 1}, {"description", T_TEXT, 0}, {"diff", T_TEXT, 0}};
@@ -157,7 +160,20 @@ int at_proposal_validate(int kind, const json_t *payload, struct at_diag *d)
     case AT_PROP_POLICY:
         return check_members(payload, "/payload", policy_members, N(policy_members), d);
     case AT_PROP_ORCHESTRATOR:
-        return check_members(payload, "/payload", orch_members, N(orch_members), d);
+        if ((rc = check_members(payload, "/payload", orch_members, N(orch_members), d)))
+            return rc;
+        for (const char *const *k = (const char *const[]){"strategy", "config", NULL}; *k; k++) {
+            const json_t *v = json_object_get(payload, *k);
+            if (v && !json_is_null(v)) {
+                char ptr[40];
+                snprintf(ptr, sizeof(ptr), "/payload/%s", *k);
+                return bad(d, AT_EUNSUPPORTED, ptr,
+                           "an orchestrator proposal's %s is not supported yet (name the agent, "
+                           "and the chain it orchestrates)",
+                           *k);
+            }
+        }
+        return 0;
     case AT_PROP_CONFIG:
         return check_members(payload, "/payload", config_members, N(config_members), d);
     case AT_PROP_TOOL_FIX:

@@ -134,6 +134,25 @@ show=$(atlas approvals show "$PD")
 expect_contains "a new skill's diff is against nothing" "$show" "--- /dev/null"
 expect_contains "and adds its definition" "$show" '+  "agent": "counter",'
 
+# --- an orchestrator proposal: approving it fills the slot, as `atlas orchestrator set`
+run_rc rc as "$DEV" atlas register --path "$AGENTS/orch-crash"
+run_rc rc atlas approvals approve "$(grep -o 'prop_[0-9A-Z]*' "$T/out" | head -1)"
+run_rc rc as "$DEV" atlas approvals propose --kind orchestrator --title "route with orch-crash" \
+    --payload '{"agent": "orch-crash"}'
+PO=$(cut -d' ' -f1 "$T/out")
+expect_eq "the slot is empty until approved" "$(curl -s "$ATLAS_URL/api/v1/orchestrator" | j 'd.get("default")')" "None"
+run_rc rc atlas approvals approve "$PO"
+expect_eq "approved: executed" "$rc:$(state_of "$PO")" "0:done"
+expect_eq "the orchestrator slot names the agent" "$(curl -s "$ATLAS_URL/api/v1/orchestrator" | j 'd["default"]')" "orch-crash"
+atlas orchestrator reset >/dev/null 2>&1 || curl -s -X DELETE "$ATLAS_URL/api/v1/orchestrator" >/dev/null
+http POST /api/v1/approvals '{"kind": "orchestrator", "title": "x", "payload": {"agent": "orch-crash", "strategy": "supervised"}}' -H "Authorization: Bearer $DEV"
+expect_eq "an orchestrator strategy: not supported yet, with its pointer" "$HTTP_CODE $(echo "$HTTP_BODY" | j 'd.get("pointer"), "not supported yet" in d["detail"]')" "400 /payload/strategy True"
+run_rc rc as "$DEV" atlas approvals propose --kind orchestrator --title "not an orchestrator" \
+    --payload '{"agent": "counter"}'
+PN=$(cut -d' ' -f1 "$T/out")
+run_rc rc atlas approvals approve "$PN"
+expect_eq "approving a non-orchestrator: the execution fails, nothing set" "$rc:$(state_of "$PN"):$(curl -s "$ATLAS_URL/api/v1/orchestrator" | j 'd.get("default")')" "1:failed:None"
+
 # --- a kind Atlas cannot execute: refused "not supported yet", then rejected
 run_rc rc as "$DEV" atlas approvals propose --kind dependency --title "needs jq" --payload '{"name": "jq", "ecosystem": "debian"}' \
     --evidence '{"auditor": {"score": 0.9, "findings": ["none"]}, "impact": {"capabilities": []}}'
