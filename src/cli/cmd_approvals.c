@@ -1,4 +1,4 @@
-/* atlas approvals ls | show | approve | reject | modify | wait | propose */
+/* atlas approvals ls | show | approve | reject | modify | wait | propose | rules */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -20,7 +20,8 @@ static const char approvals_usage[] =
     "       atlas approvals modify ID --payload JSON|@FILE|- [--hash HASH] [--why TEXT] [--json]\n"
     "       atlas approvals wait ID [--timeout SECONDS] [--json]\n"
     "       atlas approvals propose --kind KIND --title TEXT --payload JSON|@FILE|-\n"
-    "                               [--reason TEXT] [--evidence JSON|@FILE|-] [--json]\n\n"
+    "                               [--reason TEXT] [--evidence JSON|@FILE|-] [--json]\n"
+    "       atlas approvals rules [--json]\n\n"
     "Proposals ask a person to widen what Atlas may do: a new agent or skill, a\n"
     "skill change, a dependency, a policy, orchestrator or config change, a tool fix\n"
     "(docs/supervisor.md).  A decision is bound to the content hash it was made on\n"
@@ -29,7 +30,9 @@ static const char approvals_usage[] =
     "content; modify replaces the payload and executes the edited one.  wait blocks\n"
     "until the proposal is decided (exit 0 when it was executed, 1 when it was\n"
     "rejected, expired or failed).  STATE: pending, approved, modified, rejected,\n"
-    "expired, executing, done, failed.\n";
+    "expired, executing, done, failed.  rules lists the auto-approve rules in force:\n"
+    "each is set by an approved policy proposal named approvals.auto_approve, and\n"
+    "decides a new proposal of its kind whose evidence meets its conditions.\n";
 
 static int finish(struct cli_resp *r, int rc)
 {
@@ -421,6 +424,52 @@ static int ap_propose(struct cli *c, int argc, char **argv)
         cli_print_json(stdout, r.body);
     else
         printf("%s %s\n", at_json_str(r.body, "id", ""), at_json_str(r.body, "hash", ""));
+    const char *state = at_json_str(r.body, "state", "pending");
+    if (!c->json && strcmp(state, "pending") != 0)
+        fprintf(stderr, "%s: approved automatically (%s), now %s\n", at_json_str(r.body, "id", ""),
+                at_json_str(json_object_get(r.body, "decision"), "why", "an auto-approve rule"),
+                state);
+    return finish(&r, CLI_OK);
+}
+
+static int ap_rules(struct cli *c)
+{
+    struct cli_resp r;
+    int rc = cli_get(c, "/api/v1/approvals/rules", &r);
+    if (rc)
+        return rc;
+    json_t *list = json_object_get(r.body, "rules");
+    if (c->json) {
+        cli_print_json(stdout, r.body);
+    } else if (json_array_size(list) == 0) {
+        printf("no auto-approve rules: every proposal waits for a person\n");
+    } else {
+        static const struct cli_col cols[] = {
+            {"KIND", CLI_LEFT, 0},     {"CHECKS", CLI_LEFT, 0},      {"AUDITOR", CLI_LEFT, 0},
+            {"PROPOSAL", CLI_LEFT, 0}, {"APPROVED BY", CLI_LEFT, 0}, {"SET", CLI_LEFT, 0},
+        };
+        struct cli_table t;
+        cli_table_init(&t, cols, 6);
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v)
+        {
+            cli_table_row(&t);
+            cli_table_cell(&t, "%s", at_json_str(v, "kind", ""));
+            cli_table_cell(&t, "%s",
+                           json_is_true(json_object_get(v, "checks_pass")) ? "all pass" : "-");
+            const json_t *min = json_object_get(v, "auditor_score_min");
+            if (json_is_number(min))
+                cli_table_cell(&t, ">= %.2f", json_number_value(min));
+            else
+                cli_table_cell(&t, "-");
+            cli_table_cell(&t, "%s", at_json_str(v, "proposal", ""));
+            cli_table_cell(&t, "%s", at_json_str(v, "approved_by", ""));
+            cli_table_cell(&t, "%s", at_json_str(v, "set_at", ""));
+        }
+        cli_table_print(&t, stdout);
+        cli_table_release(&t);
+    }
     return finish(&r, CLI_OK);
 }
 
@@ -478,6 +527,13 @@ int cmd_approvals(struct cli *c, int argc, char **argv)
             return cli_usage_error("approvals ls", approvals_usage, "unexpected argument \"%s\"",
                                    argv[optind]);
         return ap_ls(c, state);
+    }
+    if (!strcmp(sub, "rules")) {
+        int rc = cli_simple_args(c, argc - 1, argv + 1, "approvals rules", approvals_usage, 0, 0,
+                                 NULL, NULL);
+        if (rc)
+            return rc < 0 ? CLI_OK : rc;
+        return ap_rules(c);
     }
     if (!strcmp(sub, "show")) {
         static const char *const what[] = {"ID"};

@@ -414,18 +414,40 @@ int at_http_approvals_gate(struct at_http_req *r, const char *action, const char
     snprintf(loc, sizeof(loc), AT_HTTP_API "/approvals/%s", at_json_str(out, "id", ""));
     at_http_add_header(r, "Location", loc);
     char msg[300];
-    snprintf(msg, sizeof(msg), "%s needs approval (approvals.require): proposal %s is pending",
-             action, at_json_str(out, "id", ""));
+    const char *state = at_json_str(out, "state", "pending");
+    int pending = !strcmp(state, "pending");
+    if (pending)
+        snprintf(msg, sizeof(msg), "%s needs approval (approvals.require): proposal %s is pending",
+                 action, at_json_str(out, "id", ""));
+    else /* an auto-approve rule decided it at once (docs/supervisor.md) */
+        snprintf(msg, sizeof(msg),
+                 "%s needs approval (approvals.require): proposal %s was approved automatically "
+                 "and is %s",
+                 action, at_json_str(out, "id", ""), state);
     at_http_reply_json(r, 202,
-                       json_pack("{s:s,s:s,s:s,s:s,s:o}", "status", "pending_approval", "message",
-                                 msg, "proposal_id", at_json_str(out, "id", ""), "hash",
+                       json_pack("{s:s,s:s,s:s,s:s,s:o}", "status",
+                                 pending ? "pending_approval" : "auto_approved", "message", msg,
+                                 "proposal_id", at_json_str(out, "id", ""), "hash",
                                  at_json_str(out, "hash", ""), "proposal", out));
     return 1;
 }
 
+/* GET /api/v1/approvals/rules: the auto-approve rules in force */
+static void h_rules(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api->approvals) {
+        at_http_reply_problem(r, AT_EUNAVAIL, "approvals are not running in this daemon", NULL,
+                              NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, json_pack("{s:o}", "rules", at_approvals_rules(api->approvals)));
+}
+
 static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/approvals", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
-    {"POST", AT_HTTP_API "/approvals", h_file, AT_HTTP_NEED_RUN, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/approvals/rules", h_rules, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/approvals", h_file, AT_HTTP_NEED_RUN, AT_HTTP_BLOCKING, 0, NULL},
     {"GET", AT_HTTP_API "/approvals/events", h_events, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/approvals/batch", h_batch, AT_HTTP_NEED_ADMIN, AT_HTTP_BLOCKING, 0,
      NULL},

@@ -126,3 +126,46 @@ int at_apstore_load(struct at_apstore *s, json_t **out)
     pthread_mutex_unlock(&s->mu);
     return res;
 }
+
+/* The approvals' own settings (the auto-approve rules) in the store's kv
+ * table, on this connection. */
+int at_apstore_kv_get(struct at_apstore *s, const char *key, char **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key = ?", -1, &st, NULL);
+    int res = AT_ENOENT;
+    if (rc != SQLITE_OK) {
+        res = db_err(s->db, rc, "kv get");
+    } else {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = at_strdup((const char *)sqlite3_column_text(st, 0));
+            res = 0;
+        } else if (rc != SQLITE_DONE) {
+            res = db_err(s->db, rc, "kv get");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return res;
+}
+
+int at_apstore_kv_put(struct at_apstore *s, const char *key, const char *value)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO kv(key, value) VALUES(?, ?)", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    int out = rc == SQLITE_DONE ? 0 : db_err(s->db, rc, "kv put");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return out;
+}

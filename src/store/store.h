@@ -413,5 +413,8 @@ void at_apstore_close(struct at_apstore *s);
 int at_apstore_put(struct at_apstore *s, const struct at_approval_row *r);
 /* Every row's doc parsed, in seq order, into an array (caller frees). */
 int at_apstore_load(struct at_apstore *s, json_t **out);
+/* A setting of the approvals (kv table): *out (caller frees) or AT_ENOENT. */
+int at_apstore_kv_get(struct at_apstore *s, const char *key, char **out);
+int at_apstore_kv_put(struct at_apstore *s, const char *key, const char *value);
 
 #endif

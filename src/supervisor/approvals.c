@@ -39,6 +39,7 @@ struct at_approvals {
     int64_t seq;
     int64_t ttl_ms;
     json_t *require; /* approvals.require (a copy) */
+    json_t *rules;   /* the auto-approve rules: kind -> rule (kv AT_POLICY_AUTO_APPROVE) */
     at_approvals_exec_fn exec;
     void *exec_arg;
     int has_key;
@@ -94,6 +95,20 @@ int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **o
     int rc = at_apstore_open(cfg->db, &a->store, d);
     if (!rc)
         rc = at_apstore_load(a->store, &a->items);
+    if (!rc) {
+        char *text = NULL;
+        int krc = at_apstore_kv_get(a->store, AT_POLICY_AUTO_APPROVE, &text);
+        a->rules = krc == 0 ? json_loads(text, 0, NULL) : NULL;
+        free(text);
+        if (krc == 0 && !json_is_object(a->rules))
+            at_warn("approvals", "the auto-approve rules are unreadable: none apply");
+        if (!json_is_object(a->rules)) {
+            json_decref(a->rules);
+            a->rules = json_object();
+        }
+        if (krc && krc != AT_ENOENT)
+            rc = at_diag_set(d, krc, NULL, 0, 0, "cannot read the auto-approve rules");
+    }
     if (!rc && cfg->data_dir) {
         rc = at_seckey_signing(cfg->data_dir, a->pk, a->sk, d);
         if (!rc) {
@@ -135,6 +150,7 @@ void at_approvals_free(struct at_approvals *a)
     at_apstore_close(a->store);
     json_decref(a->items);
     json_decref(a->require);
+    json_decref(a->rules);
     sodium_memzero(a->sk, sizeof(a->sk));
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->lmu);
@@ -353,6 +369,128 @@ static json_t *copy_out(const struct at_approvals *a, const json_t *doc)
     return c;
 }
 
+/* ---- auto-approve (docs/supervisor.md "Auto-approve") ---- */
+
+/* Apply an approved approvals.auto_approve policy: the rule for its kind
+ * is set (enabled) or removed, and persisted.  Takes the lock. */
+static int set_rule(struct at_approvals *a, const json_t *payload, const char *id,
+                    const struct at_ap_actor *by, json_t **result, struct at_diag *d)
+{
+    const json_t *change = json_object_get(payload, "change");
+    const char *kind = at_json_str(change, "kind", "");
+    char ts[40];
+    now_iso(ts, sizeof(ts));
+    pthread_mutex_lock(&a->mu);
+    json_t *before = json_deep_copy(a->rules);
+    if (json_is_true(json_object_get(change, "enabled"))) {
+        json_t *rule = json_deep_copy(change);
+        json_object_del(rule, "enabled");
+        json_object_set_new(rule, "proposal", json_string(id));
+        json_object_set_new(rule, "approved_by", json_string(by->name));
+        json_object_set_new(rule, "set_at", json_string(ts));
+        json_object_set_new(a->rules, kind, rule);
+    } else {
+        json_object_del(a->rules, kind);
+    }
+    char *text = json_dumps(a->rules, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = text ? at_apstore_kv_put(a->store, AT_POLICY_AUTO_APPROVE, text) : AT_ENOMEM;
+    free(text);
+    if (rc) {
+        json_decref(a->rules);
+        a->rules = before;
+        pthread_mutex_unlock(&a->mu);
+        return at_diag_set(d, rc, NULL, 0, 0, "the auto-approve rules could not be stored");
+    }
+    json_decref(before);
+    *result = json_pack("{s:O}", "rules", a->rules);
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+/* Whether doc's evidence meets rule: every check passed (a non-empty
+ * evidence.checks whose items say "verdict": "pass" or "passed": true)
+ * and the auditor's score at least the minimum, as the rule asks.  why
+ * says which rule and what was met. */
+static int rule_met(const json_t *rule, const json_t *doc, char *why, size_t n)
+{
+    const json_t *ev = json_object_get(doc, "evidence");
+    int want_checks = json_is_true(json_object_get(rule, "checks_pass"));
+    const json_t *min = json_object_get(rule, "auditor_score_min");
+    if (want_checks) {
+        const json_t *checks = json_object_get(ev, "checks");
+        if (!json_array_size(checks))
+            return 0;
+        size_t i;
+        json_t *c;
+        json_array_foreach(checks, i, c)
+        {
+            const char *v = json_string_value(json_object_get(c, "verdict"));
+            if (!(v && !strcmp(v, "pass")) && !json_is_true(json_object_get(c, "passed")))
+                return 0;
+        }
+    }
+    double score = 0;
+    if (json_is_number(min)) {
+        const json_t *sc = json_object_get(json_object_get(ev, "auditor"), "score");
+        if (!json_is_number(sc) || (score = json_number_value(sc)) < json_number_value(min))
+            return 0;
+    }
+    int k = snprintf(why, n, "auto-approved by the rule of proposal %s",
+                     at_json_str(rule, "proposal", "?"));
+    if (want_checks && k > 0 && (size_t)k < n)
+        k += snprintf(why + k, n - (size_t)k, "; every check passed");
+    if (json_is_number(min) && k > 0 && (size_t)k < n)
+        snprintf(why + k, n - (size_t)k, "; auditor score %.2f >= %.2f", score,
+                 json_number_value(min));
+    return 1;
+}
+
+/* After filing: a rule for the proposal's kind whose conditions its
+ * evidence meets decides it (approve, then execute) as "auto-approve".
+ * *out is replaced by the proposal after that. */
+static void maybe_auto_approve(struct at_approvals *a, json_t **out)
+{
+    char why[300];
+    char id[AT_ID_MAX], hash[AT_AUDIT_DIGEST_MAX];
+    pthread_mutex_lock(&a->mu);
+    const json_t *rule = json_object_get(a->rules, at_json_str(*out, "kind", ""));
+    int met = rule && strcmp(at_json_str(*out, "kind", ""), "policy") != 0 &&
+              json_is_true(json_object_get(*out, "executable")) &&
+              rule_met(rule, *out, why, sizeof(why));
+    pthread_mutex_unlock(&a->mu);
+    if (!met)
+        return;
+    snprintf(id, sizeof(id), "%s", at_json_str(*out, "id", ""));
+    snprintf(hash, sizeof(hash), "%s", at_json_str(*out, "hash", ""));
+    struct at_decision dec = {.id = id, .action = "approve", .hash = hash, .why = why};
+    struct at_ap_actor by = {.name = "auto-approve", .role = "policy", .root = NULL};
+    json_t *after = NULL;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_approvals_decide(a, &dec, &by, &after, &d) == 0) {
+        json_decref(*out);
+        *out = after;
+    } else {
+        at_warn("approvals", "%s: auto-approve refused: %s", id, d.msg);
+    }
+}
+
+json_t *at_approvals_rules(struct at_approvals *a)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&a->mu);
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->rules, k, v)
+    {
+        json_t *r = json_deep_copy(v);
+        json_object_set_new(r, "kind", json_string(k));
+        json_array_append_new(list, r);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return list;
+}
+
 /* ---- the API ---- */
 
 int at_approvals_propose(struct at_approvals *a, const json_t *filing, const struct at_ap_actor *by,
@@ -380,8 +518,9 @@ int at_approvals_propose(struct at_approvals *a, const json_t *filing, const str
                                 : NULL,
                             "hash", hash, "proposer", by->name, "proposer_root", by->root,
                             "created_at", ts, "created_ms", (json_int_t)now);
-    json_object_set_new(doc, "executable",
-                        json_boolean(at_proposal_kind_executable(at_proposal_kind_parse(kind))));
+    json_object_set_new(
+        doc, "executable",
+        json_boolean(at_proposal_executable(at_proposal_kind_parse(kind), payload)));
     pthread_mutex_lock(&a->mu);
     json_object_set_new(doc, "seq", json_integer(++a->seq));
     history(doc, "pending", by->name, at_json_str(filing, "reason", NULL));
@@ -397,6 +536,7 @@ int at_approvals_propose(struct at_approvals *a, const json_t *filing, const str
     *out = copy_out(a, doc);
     pthread_mutex_unlock(&a->mu);
     notify(a, "proposal.filed", *out);
+    maybe_auto_approve(a, out);
     return 0;
 }
 
@@ -523,7 +663,9 @@ int at_approvals_decide(struct at_approvals *a, const struct at_decision *dec,
         goto refused;
     }
     int kind = at_proposal_kind_parse(at_json_str(doc, "kind", ""));
-    if (!reject && !at_proposal_kind_executable(kind)) {
+    if (!reject &&
+        !at_proposal_executable(kind, modify && dec->payload ? dec->payload
+                                                             : json_object_get(doc, "payload"))) {
         rc = at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
                          "executing an approved %s proposal is not supported yet (Atlas cannot "
                          "apply it); reject it, or apply it by hand and reject it with the reason",
@@ -582,8 +724,9 @@ int at_approvals_decide(struct at_approvals *a, const struct at_decision *dec,
     json_t *result = NULL;
     struct at_diag ed;
     at_diag_clear(&ed);
-    int erc = exec ? exec(exec_arg, kname, payload, &result, &ed)
-                   : at_diag_set(&ed, AT_EUNAVAIL, NULL, 0, 0, "no executor in this daemon");
+    int erc = !strcmp(kname, "policy") ? set_rule(a, payload, dec->id, by, &result, &ed)
+              : exec                   ? exec(exec_arg, kname, payload, &result, &ed)
+                     : at_diag_set(&ed, AT_EUNAVAIL, NULL, 0, 0, "no executor in this daemon");
     json_decref(payload);
 
     pthread_mutex_lock(&a->mu);

@@ -55,8 +55,14 @@ enum at_proposal_kind {
 /* The kind named s, or -1. */
 int at_proposal_kind_parse(const char *s);
 const char *at_proposal_kind_name(int kind);
-/* 1 when an approved proposal of kind can be executed by Atlas. */
+/* 1 when an approved proposal of kind can be executed by Atlas (whatever
+ * its payload). */
 int at_proposal_kind_executable(int kind);
+/* 1 when this approved proposal can be executed: as the kind's, and a
+ * policy proposal when it names a policy Atlas applies (below). */
+int at_proposal_executable(int kind, const json_t *payload);
+/* The policy that sets the auto-approve rules (a policy proposal's name). */
+#define AT_POLICY_AUTO_APPROVE "approvals.auto_approve"
 
 /* Validate payload for kind (its typed shape, docs/supervisor.md
  * "Payloads"): 0, or AT_ESCHEMA / AT_EINVAL with d naming the member as a
@@ -130,6 +136,11 @@ struct at_decision {
  * modify, after its execution: done or failed). */
 int at_approvals_decide(struct at_approvals *a, const struct at_decision *dec,
                         const struct at_ap_actor *by, json_t **out, struct at_diag *d);
+
+/* The auto-approve rules in force: [{kind, checks_pass?, auditor_score_min?,
+ * proposal, approved_by, set_at}] (caller frees).  Set only by an approved
+ * policy proposal named AT_POLICY_AUTO_APPROVE. */
+json_t *at_approvals_rules(struct at_approvals *a);
 
 /* Listeners; returns a handle > 0. */
 int at_approvals_listen(struct at_approvals *a, at_approvals_listen_fn fn, void *arg);

@@ -30,6 +30,13 @@ const char *at_proposal_kind_name(int kind)
     return kind >= 0 && kind < AT_PROP_NKINDS ? kind_names[kind] : "?";
 }
 
+int at_proposal_executable(int kind, const json_t *payload)
+{
+    if (kind == AT_PROP_POLICY)
+        return strcmp(at_json_str(payload, "name", ""), AT_POLICY_AUTO_APPROVE) == 0;
+    return at_proposal_kind_executable(kind);
+}
+
 int at_proposal_kind_executable(int kind)
 {
     return kind == AT_PROP_NEW_SKILL || kind == AT_PROP_SKILL_CHANGE || kind == AT_PROP_NEW_AGENT ||
@@ -127,6 +134,33 @@ static const struct member agent_members[] = {
 static const struct member dep_members[] = {
     {"name", T_STR, 1}, {"version", T_STR, 0}, {"ecosystem", T_STR, 0}, {"for", T_STR, 0}};
 static const struct member policy_members[] = {{"name", T_STR, 1}, {"change", T_OBJ, 1}};
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* policy "approvals.auto_approve": {"kind", "enabled", "checks_pass"?,
+ * "auditor_score_min"?} (docs/supervisor.md "Auto-approve") */
+static const struct member auto_members[] = {{"kind", T_STR, 1},
+                                             {"enabled", T_BOOL, 1},
+                                             {"checks_pass", T_BOOL, 0},
+                                             {"auditor_score_min", T_ANY, 0}};
+
+static int check_auto_rule(const json_t *change, struct at_diag *d)
+{
+    int rc = check_members(change, "/payload/change", auto_members, N(auto_members), d);
+    if (rc)
+        return rc;
+    int k = at_proposal_kind_parse(json_string_value(json_object_get(change, "kind")));
+    if (k < 0)
+        return bad(d, AT_ESCHEMA, "/payload/change/kind", "%s", "kind is not a proposal kind");
+    if (k == AT_PROP_POLICY)
+        return bad(d, AT_EPERM, "/payload/change/kind", "%s",
+                   "a policy proposal is never approved automatically");
+    const json_t *min = json_object_get(change, "auditor_score_min");
+    if (min && !json_is_null(min) &&
+        (!json_is_number(min) || json_number_value(min) < 0 || json_number_value(min) > 1))
+        return bad(d, AT_ESCHEMA, "/payload/change/auditor_score_min", "%s",
+                   "auditor_score_min is a number from 0 to 1");
+    return 0;
+}
 /* orchestrator: {"agent", "chain"?}: the orchestrator slot (the default, or
  * one chain's); "strategy" and "config" are refused (not supported yet) */
 static const struct member orch_members[] = {
@@ -134,8 +168,6 @@ static const struct member orch_members[] = {
 static const struct member config_members[] = {{"key", T_STR, 1}, {"value", T_ANY, 1}};
 static const struct member toolfix_members[] = {
     {"tool", T_STR, 1}, {"description", T_TEXT, 0}, {"diff", T_TEXT, 0}};
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 int at_proposal_validate(int kind, const json_t *payload, struct at_diag *d)
 {
@@ -158,7 +190,11 @@ int at_proposal_validate(int kind, const json_t *payload, struct at_diag *d)
     case AT_PROP_DEPENDENCY:
         return check_members(payload, "/payload", dep_members, N(dep_members), d);
     case AT_PROP_POLICY:
-        return check_members(payload, "/payload", policy_members, N(policy_members), d);
+        if ((rc = check_members(payload, "/payload", policy_members, N(policy_members), d)))
+            return rc;
+        if (!strcmp(json_string_value(json_object_get(payload, "name")), AT_POLICY_AUTO_APPROVE))
+            return check_auto_rule(json_object_get(payload, "change"), d);
+        return 0;
     case AT_PROP_ORCHESTRATOR:
         if ((rc = check_members(payload, "/payload", orch_members, N(orch_members), d)))
             return rc;

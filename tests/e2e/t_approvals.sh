@@ -243,6 +243,41 @@ expect_contains "and the execution" "$sem" "semantic:proposal.executed"
 run_rc rc atlas audit verify
 expect_eq "the audit log verifies" "$rc" 0
 
+# --- auto-approve: off until a person approves a policy proposal that sets a rule
+expect_eq "no rules by default" "$(atlas approvals rules)" "no auto-approve rules: every proposal waits for a person"
+run_rc rc as "$DEV" atlas approvals propose --kind policy --title "auto-approve vetted skills" \
+    --payload '{"name": "approvals.auto_approve", "change": {"kind": "new_skill", "enabled": true, "checks_pass": true, "auditor_score_min": 0.8}}'
+PP=$(cut -d' ' -f1 "$T/out")
+expect_eq "the rule is not in force while its proposal is pending" "$(curl -s "$ATLAS_URL/api/v1/approvals/rules" | j 'len(d["rules"])')" 0
+run_rc rc atlas approvals approve "$PP"
+expect_eq "approved: the rule is set" "$rc:$(state_of "$PP"):$(curl -s "$ATLAS_URL/api/v1/approvals/rules" | j '[(r["kind"], r["auditor_score_min"], r["proposal"]) for r in d["rules"]]')" "0:done:[('new_skill', 0.8, '$PP')]"
+expect_contains "atlas approvals rules shows it" "$(atlas approvals rules)" ">= 0.80"
+SK='{"definition": {"name": "auto-skill", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "counts"}}'
+run_rc rc as "$DEV" atlas approvals propose --kind new_skill --title "vetted" --payload "$SK" \
+    --evidence '{"checks": [{"task": "t1", "verdict": "pass"}], "auditor": {"score": 0.9, "findings": []}}'
+PA=$(cut -d' ' -f1 "$T/out")
+expect_contains "evidence meeting the rule: approved automatically" "$(cat "$T/err")" "approved automatically"
+expect_eq "executed, decided by auto-approve with the rule named" "$(curl -s "$ATLAS_URL/api/v1/approvals/$PA" | j 'd["state"], d["decision"]["by"], "'"$PP"'" in d["decision"]["why"]')" "done auto-approve True"
+expect_eq "the skill is installed" "$(curl -s "$ATLAS_URL/api/v1/skills/auto-skill" | j 'd["version"]')" "1.0.0"
+run_rc rc as "$DEV" atlas approvals propose --kind new_skill --title "low score" \
+    --payload '{"definition": {"name": "auto-skill2", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "x"}}' \
+    --evidence '{"checks": [{"task": "t1", "verdict": "pass"}], "auditor": {"score": 0.5}}'
+expect_eq "an auditor score under the minimum: pending" "$(state_of "$(cut -d' ' -f1 "$T/out")")" pending
+run_rc rc as "$DEV" atlas approvals propose --kind new_skill --title "a failed check" \
+    --payload '{"definition": {"name": "auto-skill3", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "x"}}' \
+    --evidence '{"checks": [{"task": "t1", "verdict": "pass"}, {"task": "t2", "verdict": "needs_revision"}], "auditor": {"score": 0.95}}'
+expect_eq "a check that did not pass: pending" "$(state_of "$(cut -d' ' -f1 "$T/out")")" pending
+http POST /api/v1/approvals '{"kind": "policy", "title": "x", "payload": {"name": "approvals.auto_approve", "change": {"kind": "policy", "enabled": true}}}' -H "Authorization: Bearer $DEV"
+expect_eq "a rule that would approve policies is refused" "$HTTP_CODE $(echo "$HTTP_BODY" | j 'd.get("pointer")')" "403 /payload/change/kind"
+http POST /api/v1/approvals '{"kind": "policy", "title": "x", "payload": {"name": "approvals.auto_approve", "change": {"kind": "new_skill", "enabled": true, "auditor_score_min": 2}}}' -H "Authorization: Bearer $DEV"
+expect_eq "a score outside 0..1 is refused" "$HTTP_CODE $(echo "$HTTP_BODY" | j 'd.get("pointer")')" "400 /payload/change/auditor_score_min"
+run_rc rc as "$DEV" atlas approvals propose --kind policy --title "another policy" --payload '{"name": "registry.policy", "change": {"allow_unsigned": true}}'
+PX=$(cut -d' ' -f1 "$T/out")
+run_rc rc atlas approvals approve "$PX"
+expect_contains "another policy: not supported yet" "$rc:$(cat "$T/err")" "1:"
+expect_contains "says so" "$(cat "$T/err")" "not supported yet"
+atlas approvals reject "$PX" --why "by hand" >/dev/null
+
 # --- a job's token: no decisions
 if command -v python3 >/dev/null; then
     http POST "/api/v1/approvals/$PS/approve" "{\"hash\": \"$(hash_of "$PS")\"}" -H "Authorization: Bearer not-a-token"
@@ -258,6 +293,7 @@ approvals:
 YAML
 start_daemon --config "$T/config.yaml"
 expect_eq "after a restart: the history is there" "$(state_of "$P1") $(state_of "$P3")" "done done"
+expect_eq "and the auto-approve rule" "$(curl -s "$ATLAS_URL/api/v1/approvals/rules" | j '[r["kind"] for r in d["rules"]]')" "['new_skill']"
 ps_expired() { [ "$(state_of "$PS")" = expired ]; }
 wait_until 10 ps_expired || true
 expect_eq "a pending proposal past approvals.ttl_s expires" "$(state_of "$PS")" "expired"
