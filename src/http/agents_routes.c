@@ -240,6 +240,7 @@ static void h_register(struct at_http_req *r)
                                               at_json_str(ct->json, "version", NULL)));
                 json_t *req = json_object_get(ct->json, "requires");
                 json_object_set_new(imp, "requires", req ? json_deep_copy(req) : json_object());
+                at_http_impact_add(api, at_json_str(ct->json, "name", NULL), imp);
                 at_contract_unref(ct);
             }
             at_http_approvals_gate(r, gate, "new_agent", title, payload, ev);

@@ -90,6 +90,12 @@ int at_http_register_checked(const struct at_http_api *api, const char *path, co
 int at_http_orchestrator_set(const struct at_http_api *api, const char *agent, const char *chain,
                              json_t **out, struct at_diag *d);
 
+/* Add to impact (a proposal's evidence.impact) what registering a version
+ * of agent name may cost: "expected" ({runs, p50_ms, p95_ms, model_calls,
+ * cost_usd_per_run} from its completed jobs of the last 30 days) and
+ * "headroom" (this machine's health now, with its GPUs' VRAM). */
+void at_http_impact_add(const struct at_http_api *api, const char *name, json_t *impact);
+
 /* The executor of approved proposals (supervisor/approvals.h), arg the
  * api: new_agent registers (at_http_register_checked), new_skill and
  * skill_change install, orchestrator fills the orchestrator slot; a

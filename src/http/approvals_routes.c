@@ -23,8 +23,11 @@
 #include "base/err.h"
 #include "base/sse.h"
 #include "http/auth.h"
+#include "base/clock.h"
+#include "contract/sysinfo.h"
 #include "json/json.h"
 #include "registry/snapshot.h"
+#include "sched/hub.h"
 #include "skills/skills.h"
 #include "supervisor/approvals.h"
 #include "supervisor/diff.h"
@@ -326,6 +329,77 @@ static int check_digest(const json_t *payload, struct at_diag *d)
                            "is now %s): nothing was installed",
                            want, now);
     return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define IMPACT_RUNS 200
+#define IMPACT_WINDOW_MS (30LL * 24 * 3600 * 1000)
+
+void at_http_impact_add(const struct at_http_api *api, const char *name, json_t *impact)
+{
+    /* expected latency and cost: the traces of comparable runs, the
+     * agent's (any version) completed jobs of the last 30 days */
+    int64_t since = at_wall_ms() - IMPACT_WINDOW_MS;
+    struct at_job_filter f = {
+        .agent = name, .state = AT_JOB_COMPLETED, .since_ms = since, .limit = IMPACT_RUNS};
+    struct at_job_rec *jobs = NULL;
+    size_t n = 0;
+    json_t *exp = json_pack("{s:s,s:i}", "from", "completed jobs of the agent in the last 30 days",
+                            "window_days", 30);
+    if (name && at_store_call(api->store, job_list, &f, &jobs, &n) == 0) {
+        int64_t *d = at_calloc(n ? n : 1, sizeof(*d));
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i].started_ms > 0 && jobs[i].finished_ms >= jobs[i].started_ms)
+                d[k++] = jobs[i].finished_ms - jobs[i].started_ms;
+        at_job_recs_free(jobs, n);
+        qsort(d, k, sizeof(*d), cmp_i64);
+        json_object_set_new(exp, "runs", json_integer((json_int_t)k));
+        json_object_set_new(exp, "runs_capped", json_boolean(n >= IMPACT_RUNS));
+        json_object_set_new(exp, "p50_ms", k ? json_integer(d[k / 2]) : json_null());
+        json_object_set_new(exp, "p95_ms",
+                            k ? json_integer(d[(k * 95) / 100 < k ? (k * 95) / 100 : k - 1])
+                              : json_null());
+        free(d);
+        struct at_usage_filter uf = {.group_by = "agent", .since_ms = since};
+        json_t *sums = NULL;
+        double cost = 0;
+        long long calls = 0;
+        if (at_store_call(api->store, usage_sum, &uf, &sums) == 0) {
+            size_t i;
+            json_t *x;
+            size_t nl = strlen(name);
+            json_array_foreach(sums, i, x)
+            {
+                const char *key = at_json_str(x, "key", "");
+                if (!strcmp(key, name) || (!strncmp(key, name, nl) && key[nl] == '@')) {
+                    cost += json_number_value(json_object_get(x, "cost_usd"));
+                    calls += at_json_int(x, "calls", 0);
+                }
+            }
+            json_decref(sums);
+        }
+        json_object_set_new(exp, "model_calls", json_integer(calls));
+        json_object_set_new(exp, "cost_usd_per_run",
+                            k && n < IMPACT_RUNS ? json_real(cost / (double)k) : json_null());
+    }
+    json_object_set_new(impact, "expected", exp);
+    /* the platform's headroom now (the health API) */
+    json_t *h = at_hub_local_health();
+    const struct at_sysinfo *si = at_sysinfo_current();
+    json_t *gpus = json_array();
+    for (int i = 0; si && i < si->ngpus; i++)
+        json_array_append_new(
+            gpus,
+            json_pack("{s:s,s:o}", "model", si->gpus[i].model, "vram_gb",
+                      si->gpus[i].vram_gb >= 0 ? json_real(si->gpus[i].vram_gb) : json_null()));
+    json_object_set_new(h, "gpus", gpus);
+    json_object_set_new(impact, "headroom", h);
 }
 
 int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, json_t **result,

@@ -76,6 +76,12 @@ expect_eq "approve with the current hash: executed" "$rc:$(cat "$T/out")" "0:$P1
 http GET /api/v1/agents/counter
 expect_eq "the agent is registered" "$HTTP_CODE" 200
 expect_eq "the result names it" "$(curl -s "$ATLAS_URL/api/v1/approvals/$P1" | j 'd["result"]["agent"], d["decision"]["by"], d["decision"]["why"], d["decision"]["hash_executed"] == d["hash"]')" "counter local-admin reviewed the counter True"
+expect_eq "a first version's impact: no comparable runs yet, the headroom now" "$(curl -s "$ATLAS_URL/api/v1/approvals/$P1" | j 'd["evidence"]["impact"]["expected"]["runs"], d["evidence"]["impact"]["expected"]["p50_ms"], type(d["evidence"]["impact"]["headroom"]["memory_used_pct"]).__name__')" "0 None float"
+atlas run counter --input '{}' >/dev/null && atlas run counter --input '{}' >/dev/null
+http POST /api/v1/agents "{\"path\": \"$ag\", \"force\": true}" -H "Authorization: Bearer $DEV"
+PI=$(echo "$HTTP_BODY" | j 'd["proposal_id"]')
+expect_eq "a new version's impact: latency and cost from its comparable runs" "$(curl -s "$ATLAS_URL/api/v1/approvals/$PI" | j 'd["evidence"]["impact"]["expected"]["runs"], isinstance(d["evidence"]["impact"]["expected"]["p50_ms"], int), d["evidence"]["impact"]["expected"]["cost_usd_per_run"]')" "2 True 0.0"
+atlas approvals reject "$PI" --why "only the impact" >/dev/null
 run_rc rc atlas approvals approve "$P1" --hash "$H1"
 expect_eq "double use: refused" "$rc" 1
 expect_contains "double use: says it was decided" "$(cat "$T/err")" "is already done"
