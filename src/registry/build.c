@@ -247,8 +247,8 @@ static json_t *step_json(const char *what, int64_t t0)
 }
 
 /* The record of a build (what is stored with the version). */
-static json_t *record_new(struct at_registry *r, const char *kind, const char *env,
-                          const char *key, const char *lock_digest, json_t *packages)
+static json_t *record_new(struct at_registry *r, const char *kind, const char *env, const char *key,
+                          const char *lock_digest, json_t *packages)
 {
     return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s}", "kind", kind, "env", env, "key", key,
                      "lock_digest", lock_digest, "packages", packages, "sandbox",
@@ -314,8 +314,8 @@ static void req_name(const char *spec, char *out, size_t n)
 
 /* ---- Python: dependencies.packages ---- */
 
-static const char *PIP_ENV[] = {"LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1",
-                                "PIP_NO_INPUT=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
+static const char *PIP_ENV[] = {"LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "PIP_NO_INPUT=1",
+                                "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
 
 static char **build_envp(const char *const *extra, const char *home)
 {
@@ -351,13 +351,13 @@ static json_t *report_packages(const char *path)
         json_t *md = json_object_get(it, "metadata");
         json_t *ai = json_object_get(json_object_get(it, "download_info"), "archive_info");
         const char *h = json_string_value(json_object_get(ai, "hash"));
-        const char *h256 = json_string_value(json_object_get(json_object_get(ai, "hashes"), "sha256"));
+        const char *h256 =
+            json_string_value(json_object_get(json_object_get(ai, "hashes"), "sha256"));
         const char *sha = h256 ? h256 : h && strncmp(h, "sha256=", 7) == 0 ? h + 7 : NULL;
-        json_array_append_new(pk, json_pack("{s:s?,s:s?,s:s?}", "name",
-                                            json_string_value(json_object_get(md, "name")),
-                                            "version",
-                                            json_string_value(json_object_get(md, "version")),
-                                            "sha256", sha));
+        json_array_append_new(
+            pk,
+            json_pack("{s:s?,s:s?,s:s?}", "name", json_string_value(json_object_get(md, "name")),
+                      "version", json_string_value(json_object_get(md, "version")), "sha256", sha));
     }
     json_decref(rep);
     return pk;
@@ -505,8 +505,8 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
             at_diag_set_pointer(d, ptr);
         } else {
             at_diag_set(d, AT_EDEPS, NULL, 0, 0,
-                        "dependencies.packages: pip install from %s failed: %s",
-                        r->build_pip_index, rc ? why : shown);
+                        "dependencies.packages: pip install from %s failed: %s", r->build_pip_index,
+                        rc ? why : shown);
         }
         rc = AT_EDEPS;
         goto fail;
@@ -514,9 +514,9 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
     json_array_append_new(steps, step_json("pip install", ts));
     pk = report_packages(report);
     unlink(report);
-    json_t *lock = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "kind", "python", "interpreter", interp,
-                             "python", ver, "index", r->build_pip_index, "requirements", reqs,
-                             "packages", pk);
+    json_t *lock =
+        json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "kind", "python", "interpreter", interp, "python",
+                  ver, "index", r->build_pip_index, "requirements", reqs, "packages", pk);
     char digest[80];
     rc = write_lock(env, lock, digest, d);
     json_decref(lock);
@@ -574,11 +574,10 @@ static json_t *npm_packages(const json_t *lock)
         }
         return pk;
     }
-    json_object_foreach(json_object_get(lock, "dependencies"), key, v)
-        json_array_append_new(pk, json_pack("{s:s,s:s?,s:s?}", "name", key, "version",
-                                            json_string_value(json_object_get(v, "version")),
-                                            "integrity",
-                                            json_string_value(json_object_get(v, "integrity"))));
+    json_object_foreach(json_object_get(lock, "dependencies"), key, v) json_array_append_new(
+        pk, json_pack("{s:s,s:s?,s:s?}", "name", key, "version",
+                      json_string_value(json_object_get(v, "version")), "integrity",
+                      json_string_value(json_object_get(v, "integrity"))));
     return pk;
 }
 
@@ -608,8 +607,7 @@ static int build_node(struct at_registry *r, const struct at_contract *c, const 
                            "with npm install --package-lock-only)");
     }
     if ((rc = at_fs_read_file(lockf, LOCK_MAX, &lock, &llen)) != 0) {
-        at_diag_set(d, AT_EDEPS, lockf, 0, 0, "cannot read package-lock.json: %s",
-                    at_err_msg(rc));
+        at_diag_set(d, AT_EDEPS, lockf, 0, 0, "cannot read package-lock.json: %s", at_err_msg(rc));
         free(lockf);
         return AT_EDEPS;
     }
@@ -684,11 +682,15 @@ static int build_node(struct at_registry *r, const struct at_contract *c, const 
         goto done;
     }
     at_info("registry", "build %s:%s: npm ci in %s", c->name, c->version, env);
-    const char *extra[] = {"LANG=C.UTF-8", cache_env, "npm_config_update_notifier=false",
-                           "npm_config_fund=false", "npm_config_audit=false", NULL};
+    const char *extra[] = {"LANG=C.UTF-8",
+                           cache_env,
+                           "npm_config_update_notifier=false",
+                           "npm_config_fund=false",
+                           "npm_config_audit=false",
+                           NULL};
     envp = build_envp(extra, env);
-    char *argv[] = {npm,          "ci",        "--ignore-scripts", "--no-audit", "--no-fund",
-                    "--omit=dev", "--registry", (char *)reg,       NULL};
+    char *argv[] = {npm,          "ci",         "--ignore-scripts", "--no-audit", "--no-fund",
+                    "--omit=dev", "--registry", (char *)reg,        NULL};
     if (!reg[0])
         argv[6] = NULL;
     char why[400] = "", shown[700];
@@ -698,16 +700,14 @@ static int build_node(struct at_registry *r, const struct at_contract *c, const 
     at_fs_remove_tree(cache);
     if (rc || status != 0) {
         tail_text(&tail, 600, shown, sizeof(shown));
-        at_diag_set(d, AT_EDEPS, "package-lock.json", 0, 0, "npm ci failed: %s",
-                    rc ? why : shown);
+        at_diag_set(d, AT_EDEPS, "package-lock.json", 0, 0, "npm ci failed: %s", rc ? why : shown);
         rc = AT_EDEPS;
         goto done;
     }
     json_array_append_new(steps, step_json("npm ci", ts));
     json_t *pk = npm_packages(lj);
-    json_t *lk = json_pack("{s:s,s:s,s:s,s:O}", "kind", "node", "package_lock", ldigest,
-                           "registry", reg[0] ? reg : "https://registry.npmjs.org/", "packages",
-                           pk);
+    json_t *lk = json_pack("{s:s,s:s,s:s,s:O}", "kind", "node", "package_lock", ldigest, "registry",
+                           reg[0] ? reg : "https://registry.npmjs.org/", "packages", pk);
     char digest[80];
     rc = write_lock(env, lk, digest, d);
     json_decref(lk);
@@ -749,6 +749,24 @@ static int is_node(const struct at_contract *c)
     return strcmp(b, "node") == 0 || strncmp(b, "nodejs", 6) == 0;
 }
 
+/* 1 when the agent is ES modules: package.json "type": "module", or an
+ * entrypoint argument ending in .mjs */
+static int is_esm(const struct at_contract *c, const char *pj, size_t pjlen)
+{
+    json_t *j = json_loadb(pj, pjlen, 0, NULL);
+    int esm = !strcmp(at_json_str(j, "type", ""), "module");
+    json_decref(j);
+    size_t i;
+    json_t *v;
+    json_array_foreach(c->entrypoint, i, v)
+    {
+        size_t n = json_string_length(v);
+        if (i > 0 && n >= 4 && !strcmp(json_string_value(v) + n - 4, ".mjs"))
+            esm = 1;
+    }
+    return esm;
+}
+
 int at__registry_build(struct at_registry *r, const struct at_contract *c, const char *snap,
                        json_t **out, struct at_diag *d)
 {
@@ -757,14 +775,11 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
     size_t npk = json_array_size(json_object_get(deps, "packages"));
     int rc = 0;
     pthread_mutex_lock(&r->build_mu);
+    char *vendored = at_asprintf("%s/node_modules", snap);
     if (npk > 0 && at_contract_is_python(c) && r->build_pip_index) {
         rc = build_python(r, c, out, d);
-    } else if (npk > 0 && !at_contract_is_python(c)) {
-        rc = at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                         "dependencies.packages (pip requirements) for an agent that does not "
-                         "run on Python is not supported yet; a Node agent lists its packages "
-                         "in package.json with a package-lock.json");
-        at_diag_set_pointer(d, "/dependencies/packages");
+    } else if (at_fs_is_dir(vendored)) {
+        /* the agent ships its node_modules: nothing to install */
     } else {
         char *pjf = at_asprintf("%s/package.json", snap);
         char *pj = NULL;
@@ -779,12 +794,19 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
             free(lockf);
             if (has && !is_node(c) && !json_object_get(deps, "node"))
                 has = 0; /* a package.json of something else's (a web UI, tooling) */
-            if (has)
+            if (has && is_esm(c, pj, pjlen))
+                rc = at_diag_set(d, AT_EUNSUPPORTED, "package.json", 0, 0,
+                                 "not supported yet: installing the dependencies of an ES-module "
+                                 "agent (\"type\": \"module\" or a .mjs entrypoint), whose "
+                                 "imports do not read NODE_PATH; ship its node_modules in the "
+                                 "agent's directory instead");
+            else if (has)
                 rc = build_node(r, c, snap, pj, pjlen, out, d);
         }
         free(pj);
         free(pjf);
     }
+    free(vendored);
     pthread_mutex_unlock(&r->build_mu);
     return rc;
 }

@@ -128,4 +128,9 @@ run_rc rc atlas register --path "$v3"
 expect_eq "a package.json with dependencies and no lock is refused" "$rc" "1"
 expect_contains "saying npm ci needs one" "$(cat "$T/err")" "no package-lock.json"
 expect_eq "and 1.1.0 is still the default" "$(curl -s "$ATLAS_URL/api/v1/agents/isnum" | j 'd["version"]')" "1.1.0"
+v4=$(isnum 3.0.0)
+sed -i 's/"private": true,/"private": true,\n  "type": "module",/' "$v4/package.json"
+run_rc rc atlas register --path "$v4"
+expect_eq "an ES-module agent's dependencies are refused" "$rc" "1"
+expect_contains "as not supported yet" "$(cat "$T/err")" "not supported yet: installing the dependencies of an ES-module agent"
 finish
