@@ -118,6 +118,10 @@ expect_eq "and the pulled agent runs on it" \
     "hello pulled from atlas-greet 1.0.0"
 kill -TERM "$D2"
 wait "$D2" 2>/dev/null || true
+if grep -qE "$SAN_REPORT" "$T/atlasd2.log"; then
+    fail "sanitizer report in the second atlasd's log"
+    grep -A40 -E "$SAN_REPORT" "$T/atlasd2.log" | head -80 >&2
+fi
 
 # the same dependencies again, with the index gone: the environment is reused
 kill "$INDEX_PID"
