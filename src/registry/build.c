@@ -36,12 +36,30 @@ static char *dup_or_null(const char *s)
     return s && *s ? at_strdup(s) : NULL;
 }
 
+/* url without its user information (the part before "@" in the host is
+ * shown as three stars): what the lock and the messages show of an index;
+ * the key still covers the whole URL.  Caller frees. */
+static char *url_shown(const char *url)
+{
+    const char *s = strstr(url, "://");
+    if (!s)
+        return at_strdup(url);
+    s += 3;
+    size_t host = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', host);
+    if (!at)
+        return at_strdup(url);
+    return at_asprintf("%.*s***%s", (int)(s - url), url, at);
+}
+
 void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg)
 {
     free(r->build_pip_index);
     free(r->build_npm_registry);
     free(r->build_init);
+    free(r->build_pip_shown);
     r->build_pip_index = dup_or_null(cfg->pip_index_url);
+    r->build_pip_shown = r->build_pip_index ? url_shown(r->build_pip_index) : NULL;
     r->build_npm_registry = dup_or_null(cfg->npm_registry);
     r->build_init = dup_or_null(cfg->init_path);
     r->build_sandbox = cfg->sandbox;
@@ -499,13 +517,13 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
         if (bad) {
             at_diag_set(d, AT_EDEPS, NULL, 0, 0,
                         "dependencies.packages: pip cannot install \"%s\" from %s: %s", bad,
-                        r->build_pip_index, rc ? why : shown);
+                        r->build_pip_shown, rc ? why : shown);
             char ptr[64];
             snprintf(ptr, sizeof(ptr), "/dependencies/packages/%zu", bi);
             at_diag_set_pointer(d, ptr);
         } else {
             at_diag_set(d, AT_EDEPS, NULL, 0, 0,
-                        "dependencies.packages: pip install from %s failed: %s", r->build_pip_index,
+                        "dependencies.packages: pip install from %s failed: %s", r->build_pip_shown,
                         rc ? why : shown);
         }
         rc = AT_EDEPS;
@@ -516,7 +534,7 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
     unlink(report);
     json_t *lock =
         json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "kind", "python", "interpreter", interp, "python",
-                  ver, "index", r->build_pip_index, "requirements", reqs, "packages", pk);
+                  ver, "index", r->build_pip_shown, "requirements", reqs, "packages", pk);
     char digest[80];
     rc = write_lock(env, lock, digest, d);
     json_decref(lock);

@@ -35,6 +35,7 @@ struct at_registry {
     char *envs_dir;           /* DATA/envs: the environments */
     char *builds_dir;         /* DATA/builds: the build record of each name@version */
     char *build_pip_index;    /* NULL: dependencies.packages are checked, not installed */
+    char *build_pip_shown;    /* the same without user information (messages, the lock) */
     char *build_npm_registry; /* NULL: npm's own */
     char *build_init;         /* atlas-init for the sandbox's Landlock fence, or NULL */
     int build_sandbox;

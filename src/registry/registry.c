@@ -267,6 +267,7 @@ void at_registry_free(struct at_registry *r)
     free(r->envs_dir);
     free(r->builds_dir);
     free(r->build_pip_index);
+    free(r->build_pip_shown);
     free(r->build_npm_registry);
     free(r->build_init);
     free(r);

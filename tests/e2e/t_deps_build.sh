@@ -31,7 +31,7 @@ sandbox:
   enabled: $sandbox
 registry:
   build:
-    pip_index_url: http://127.0.0.1:$port/simple
+    pip_index_url: http://atlas:idx-sekrit@127.0.0.1:$port/simple
     timeout: 60
 YAML
 start_daemon --config "$T/config.yaml"
@@ -93,6 +93,11 @@ run_rc rc atlas register --path "$v2"
 expect_eq "a failed build fails the registration" "$rc" "1"
 expect_contains "the error names the requirement" "$(cat "$T/err")" 'pip cannot install "atlas-nosuch==9.9"'
 expect_contains "and shows the end of pip's output" "$(cat "$T/err")" "No matching distribution found for atlas-nosuch==9.9"
+case "$(cat "$T/err") $(cat "$env1/atlas-lock.json")" in
+*idx-sekrit*) fail "the index's password is shown" ;;
+*) pass "the index's password is in neither the error nor the lock" ;;
+esac
+expect_contains "the lock names the index without it" "$(cat "$env1/atlas-lock.json")" "\"index\":\"http://***@127.0.0.1:$port/simple\""
 expect_eq "version 2.0.0 is not registered" "$(curl -s -o /dev/null -w '%{http_code}' "$ATLAS_URL/api/v1/agents/greet:2.0.0")" "404"
 expect_eq "no half-built environment is left" "$(ls -d "$DATA"/envs/py-* | wc -l)" "1"
 expect_eq "version 1.0.0 keeps serving" \
