@@ -81,6 +81,7 @@ expect_eq "the lock names, versions and hashes what was installed" \
 expect_eq "the lock digest is the lock file's sha256" "$(j 'd["build"]["lock_digest"]' <"$T/a1.json")" \
     "sha256:$(sha256sum "$env1/atlas-lock.json" | cut -d' ' -f1)"
 
+expect_contains "atlas describe shows the build" "$(atlas describe greet:1.0.0)" "build:        python environment $env1"
 atlas --json run greet --input '{"name": "atlas"}' >"$T/run1.json" 2>"$T/run1.err" || log "$(cat "$T/run1.err")"
 expect_eq "the agent imports the package from the index and returns its answer" \
     "$(j 'd["greeting"]' <"$T/run1.json")" "hello atlas from atlas-greet 1.0.0"
