@@ -230,8 +230,13 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
         tail_add(tail, buf, (size_t)got);
     }
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
+    if (w < 0) { /* never reaped here: no exit status to believe */
+        snprintf(why, n, "waitpid: %s", strerror(errno));
+        rc = rc ? rc : AT_EIO;
+    }
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 out:
     if (pfd[0] >= 0)
