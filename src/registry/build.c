@@ -397,6 +397,26 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
                            "dependencies.packages: the agent's interpreter \"%s\" is not found in "
                            "%s, so no environment can be built for it",
                            ep0, AT_SANDBOX_PATH);
+    /* the index is the only source: a direct reference (NAME @ URL, a URL,
+     * a path) would fetch from anywhere */
+    size_t i;
+    json_t *v;
+    json_array_foreach(reqs, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (strstr(s, "://") || strchr(s, '@') || s[0] == '.' || s[0] == '/' || s[0] == '-') {
+            free(interp);
+            at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
+                        "dependencies.packages: \"%s\": not supported yet: requirements that "
+                        "are direct references (NAME @ URL, a URL, a path, an option) bypass "
+                        "the package index; publish it on the index and name it there",
+                        s);
+            char ptr[64];
+            snprintf(ptr, sizeof(ptr), "/dependencies/packages/%zu", i);
+            at_diag_set_pointer(d, ptr);
+            return AT_EUNSUPPORTED;
+        }
+    }
     const char *ver = at__registry_python_version(r, interp, d);
     if (!ver) {
         free(interp);
@@ -409,8 +429,6 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
     key_add(&k, interp, strlen(interp));
     key_add(&k, ver, strlen(ver));
     key_add(&k, r->build_pip_index, strlen(r->build_pip_index));
-    size_t i;
-    json_t *v;
     json_array_foreach(reqs, i, v) key_add(&k, json_string_value(v), json_string_length(v));
     char hex[65], key[80];
     key_done(&k, hex);
