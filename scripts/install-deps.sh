@@ -13,6 +13,7 @@ TEST_PKGS="git nodejs npm redis-server python3-celery python3-redis sqlite3 proc
  systemd debhelper dh-python lintian fakeroot dpkg-dev zsh fish man-db
  docker-registry skopeo apache2-utils
  python3-croniter prometheus-alertmanager
+ python3-venv python3-pip
  python3-nacl swtpm swtpm-tools tpm2-tools
  chromium"
 

@@ -131,6 +131,9 @@ int cmd_a2a(struct cli *c, int argc, char **argv);
 int cli_a2a_import(const char *url, const char *name, const char *skill, const char *token_env,
                    char *dir, size_t dirn);
 void cli_a2a_import_clean(const char *dir);
+/* The dependency build of a registration's reply ("build": steps, then what
+ * was installed), as progress lines on stderr (cmd_register.c). */
+void cli_print_build(const json_t *reply);
 /* `atlas login http(s)://ATLAS-URL < token` (cmd_login.c); cmd_login hands
  * URLs with a scheme to it, registries stay its own. */
 int cli_login_atlasd(struct cli *c, int argc, char **argv);

@@ -238,6 +238,15 @@ int cmd_describe(struct cli *c, int argc, char **argv)
     print_block("hardware", json_object_get(a, "hardware"));
     print_block("dependencies", json_object_get(a, "dependencies"));
     print_block("lifecycle", json_object_get(a, "lifecycle"));
+    /* the dependency build (docs/distribution.md "Dependency builds") */
+    const json_t *b = json_object_get(a, "build");
+    if (json_is_object(b)) {
+        printf("build:        %s environment %s (lock %s, sandbox %s)\n",
+               at_json_str(b, "kind", "?"), at_json_str(b, "env", "?"),
+               at_json_str(b, "lock_digest", "?"), at_json_str(b, "sandbox", "?"));
+        json_array_foreach(json_object_get(b, "packages"), i, v)
+            printf("  %s %s\n", at_json_str(v, "name", "?"), at_json_str(v, "version", "?"));
+    }
     print_trust_block(json_object_get(a, "trust"));
     cli_resp_release(&r);
     return CLI_OK;

@@ -508,6 +508,8 @@ int cmd_pull(struct cli *c, int argc, char **argv)
         else
             fprintf(stderr, "  unsigned\n");
     }
+    if (!quiet && !c->json)
+        cli_print_build(r.body);
     const char *got = at_json_str(r.body, "digest", "");
     if (strcmp(got, content) != 0) {
         at_diag_set(&d, AT_EINTERNAL, "", 0, 0,

@@ -20,6 +20,13 @@ static void usage(FILE *f)
           "tool of an MCP server reachable over Streamable HTTP as an agent.  --a2a makes a\n"
           "remote A2A agent (its card at URL/.well-known/agent-card.json, or URL when it\n"
           "ends in .json) an agent that forwards each run to it (docs/a2a.md).\n\n"
+          "Dependencies are built first: dependencies.packages are installed with pip into\n"
+          "a virtual environment of the version's own when registry.build.pip_index_url\n"
+          "(or ATLAS_PIP_INDEX_URL) names a package index, and a package-lock.json is\n"
+          "installed with npm ci; an environment with the same inputs is reused.  The build\n"
+          "runs in the sandbox when sandbox.enabled; its steps and what it installed are\n"
+          "printed on stderr (with --json: the reply's \"build\").  A failed build registers\n"
+          "nothing: the versions already registered keep serving (docs/distribution.md).\n\n"
           "options:\n"
           "  --path DIR      agent directory (its agent.yaml names the agent)\n"
           "  --remote URL    MCP server endpoint (e.g. http://127.0.0.1:3000/mcp)\n"
@@ -35,6 +42,42 @@ static void usage(FILE *f)
           "  --force         replace an existing version with different content\n"
           "  --json          print the result as JSON\n",
           f);
+}
+
+void cli_print_build(const json_t *reply)
+{
+    const json_t *b = json_object_get(reply, "build");
+    if (!json_is_object(b))
+        return;
+    const char *kind = at_json_str(b, "kind", "?");
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(b, "steps"), i, s)
+    {
+        char took[32];
+        cli_fmt_ms(json_integer_value(json_object_get(s, "ms")), took, sizeof(took));
+        fprintf(stderr, "build: %s ... done (%s)\n", at_json_str(s, "step", "?"), took);
+    }
+    const json_t *pk = json_object_get(b, "packages");
+    json_array_foreach(pk, i, s)
+    {
+        const char *h = at_json_str(s, "sha256", NULL);
+        const char *integ = at_json_str(s, "integrity", NULL);
+        fprintf(stderr, "build:   %s %s%s%s\n", at_json_str(s, "name", "?"),
+                at_json_str(s, "version", "?"),
+                h       ? " sha256:"
+                : integ ? " "
+                        : "",
+                h       ? h
+                : integ ? integ
+                        : "");
+    }
+    const char *st = at_json_str(b, "status", "");
+    fprintf(stderr, "build: %s environment %s (%zu package%s, lock %s, sandbox %s): %s\n",
+            !strcmp(kind, "node") ? "node" : "python",
+            !strcmp(st, "cached") ? "reused, nothing installed" : "built", json_array_size(pk),
+            json_array_size(pk) == 1 ? "" : "s", at_json_str(b, "lock_digest", "?"),
+            at_json_str(b, "sandbox", "?"), at_json_str(b, "env", "?"));
 }
 
 int cmd_register(struct cli *c, int argc, char **argv)
@@ -186,6 +229,8 @@ int cmd_register(struct cli *c, int argc, char **argv)
     json_t *w;
     json_array_foreach(json_object_get(r.body, "warnings"), i, w)
         fprintf(stderr, "atlas: warning: %s\n", at_json_str(w, "message", "?"));
+    if (!c->json)
+        cli_print_build(r.body);
     if (c->json) {
         cli_print_json(stdout, r.body);
     } else {

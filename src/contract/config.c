@@ -121,8 +121,16 @@ static const struct at_shape policy[] = {
     {"allowed_publishers", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     END,
 };
+/* Dependency builds at registration (src/registry/build.h). */
+static const struct at_shape build[] = {
+    {"pip_index_url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"npm_registry", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"timeout", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 1, 0},
+    END,
+};
 static const struct at_shape registry[] = {
     {"policy", AT_SH_OBJ, 0, policy, NULL, 0, 0},
+    {"build", AT_SH_OBJ, 0, build, NULL, 0, 0},
     /* the OCI registry of references without one (`atlas pull ns/name:1.0`) */
     {"default", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     END,

@@ -705,6 +705,19 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     if ((rc = at_registry_new(dmn->store, dmn->data_dir, &dmn->registry, d)))
         goto fail;
     at_registry_set_writer(dmn->registry, dmn->writer);
+    {
+        /* dependency builds (docs/distribution.md): ATLAS_PIP_INDEX_URL over the file */
+        const json_t *b = json_object_get(json_object_get(config->json, "registry"), "build");
+        const char *idx = getenv("ATLAS_PIP_INDEX_URL");
+        struct at_build_cfg bc = {
+            .pip_index_url = idx && *idx ? idx : at_json_str(b, "pip_index_url", NULL),
+            .npm_registry = at_json_str(b, "npm_registry", NULL),
+            .sandbox = config->sandbox.enabled,
+            .init_path = at_proc_init_path(),
+            .timeout_s = json_number_value(json_object_get(b, "timeout")),
+        };
+        at_registry_set_build(dmn->registry, &bc);
+    }
     if ((rc = start_skills(dmn, d)))
         goto fail;
 

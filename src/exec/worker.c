@@ -63,14 +63,34 @@ static char **build_env(struct at_worker *w)
     const json_t *secrets = json_object_get(json_object_get(c->json, "requires"), "secrets");
     char **env = at_calloc(n + 24 + json_array_size(secrets), sizeof(*env));
     size_t k = 0;
-    const char *pypath = NULL;
+    const char *pypath = NULL, *daemon_path = NULL;
+    /* the dependency build's environment (registry/build.h): a virtual
+     * environment's bin first in PATH, and VIRTUAL_ENV; node_modules in NODE_PATH */
+    const char *venv = w->pool->agent->env;
+    int py_env = venv && w->pool->agent->env_kind && !strcmp(w->pool->agent->env_kind, "python");
+    int node_env = venv && w->pool->agent->env_kind && !strcmp(w->pool->agent->env_kind, "node");
     for (size_t i = 0; i < n; i++) {
         if (strncmp(e->base_env[i], "PYTHONPATH=", 11) == 0) {
             pypath = e->base_env[i] + 11;
             continue;
         }
+        if (py_env && strncmp(e->base_env[i], "PATH=", 5) == 0)
+            daemon_path = e->base_env[i] + 5;
+        if (py_env && (strncmp(e->base_env[i], "PATH=", 5) == 0 ||
+                       strncmp(e->base_env[i], "VIRTUAL_ENV=", 12) == 0 ||
+                       strncmp(e->base_env[i], "PYTHONHOME=", 11) == 0))
+            continue;
+        if (node_env && strncmp(e->base_env[i], "NODE_PATH=", 10) == 0)
+            continue;
         env[k++] = at_strdup(e->base_env[i]);
     }
+    if (py_env) {
+        env[k++] = at_asprintf("PATH=%s/bin:%s", venv,
+                               daemon_path && *daemon_path ? daemon_path : AT_SANDBOX_PATH);
+        env[k++] = at_asprintf("VIRTUAL_ENV=%s", venv);
+    }
+    if (node_env)
+        env[k++] = at_asprintf("NODE_PATH=%s/node_modules", venv);
     env[k++] = at_asprintf("ATLAS_MCP_URL=%s", e->cfg.mcp_url ? e->cfg.mcp_url : "");
     env[k++] = at_asprintf("ATLAS_TOKEN=%s", w->token);
     env[k++] = at_asprintf("ATLAS_AGENT_NAME=%s", c->name);
@@ -346,7 +366,12 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
     /* the sandbox has its own PATH (security/sandbox.h): a program found
      * in the daemon's, in a home directory say, may not be visible in it */
     struct at_proc_spec in = *spec;
-    char *path_env[] = {(char *)"PATH=" AT_SANDBOX_PATH, NULL};
+    const struct at_reg_agent *ag = w->pool->agent;
+    int py_env = ag->env && ag->env_kind && !strcmp(ag->env_kind, "python");
+    char *sb_path =
+        py_env ? at_asprintf("%s/bin:%s", ag->env, AT_SANDBOX_PATH) : at_strdup(AT_SANDBOX_PATH);
+    char *path_kv = at_asprintf("PATH=%s", sb_path);
+    char *path_env[] = {path_kv, NULL};
     in.envp = path_env;
     prog = at_proc_resolve(&in);
     if (!prog) {
@@ -356,12 +381,14 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
         goto out;
     }
     /* the SDK and the agent's own contract (ATLAS_CONTRACT) */
-    const char *ro[3] = {NULL, NULL, NULL};
+    const char *ro[4] = {NULL, NULL, NULL, NULL};
     size_t nro = 0;
     if (e->cfg.python_sdk_dir)
         ro[nro++] = e->cfg.python_sdk_dir;
     if (w->pool->agent->contract_file)
         ro[nro++] = w->pool->agent->contract_file;
+    if (ag->env)
+        ro[nro++] = ag->env;
     struct at_sandbox_opts o = {
         .agent_dir = w->pool->agent->dir,
         .program = prog,
@@ -377,6 +404,7 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
         .landlock = at_proc_init_path(),
         .platform_socket = e->cfg.agent_socket,
         .egress_socket = e->cfg.egress_socket,
+        .path = sb_path,
     };
     rc = at_sandbox_build(&o, sb, why, sizeof(why));
     if (rc == 0) {
@@ -394,6 +422,8 @@ static int sandbox_for(struct at_worker *w, struct at_proc_spec *spec, struct at
     }
 out:
     free(prog);
+    free(sb_path);
+    free(path_kv);
     if (rc)
         snprintf(e->start_why, sizeof(e->start_why), "the sandbox cannot be built: %s", why);
     return rc;

@@ -289,6 +289,8 @@ static void h_register(struct at_http_req *r)
                   res.digest, "status", res.status, "warnings", at_reg_result_warnings_json(&res));
     if (at_registry_resolve(api->registry, ref, &a) == 0) {
         json_object_set_new(j, "agent", at_reg_agent_to_json(a, 0));
+        /* the dependency build, with its steps (registry/build.h) */
+        json_object_set_new(j, "build", a->build ? json_deep_copy(a->build) : json_null());
         at_reg_agent_unref(a);
     }
     json_object_set_new(

@@ -31,7 +31,31 @@ struct at_registry {
     pthread_mutex_t py_mu;
     struct at_map py_versions; /* interpreter -> version string (owned) */
     struct at_map chains;      /* name -> struct at__reg_chain (owned; chains.c) */
+    /* dependency builds (build.c): settings, and one build at a time */
+    char *envs_dir;           /* DATA/envs: the environments */
+    char *builds_dir;         /* DATA/builds: the build record of each name@version */
+    char *build_pip_index;    /* NULL: dependencies.packages are checked, not installed */
+    char *build_pip_shown;    /* the same without user information (messages, the lock) */
+    char *build_npm_registry; /* NULL: npm's own */
+    char *build_init;         /* atlas-init for the sandbox's Landlock fence, or NULL */
+    int build_sandbox;
+    double build_timeout_s;
+    pthread_mutex_t build_mu;
 };
+
+/* build.c: build what contract c (its snapshot snap) depends on.  0 and
+ * *out NULL when there is nothing to build (or no index is configured for
+ * it); 0 and *out the build record (new reference: {kind, env, key,
+ * lock_digest, packages, sandbox, status: built | cached, steps, ms}); or
+ * AT_EDEPS / AT_EUNSUPPORTED with d saying which requirement and what the
+ * installer printed last.  Blocks; serialised on r->build_mu. */
+int at__registry_build(struct at_registry *r, const struct at_contract *c, const char *snap,
+                       json_t **out, struct at_diag *d);
+/* The version of Python interpreter interp ("3.11.2"), cached per
+ * interpreter; NULL with d set (AT_EDEPS) when it does not run. Valid while
+ * r lives. */
+const char *at__registry_python_version(struct at_registry *r, const char *interp,
+                                        struct at_diag *d);
 
 /* Read the stored chains into r->chains (at start-up, before r is shared);
  * a stored chain that no longer loads is logged and skipped, one that is

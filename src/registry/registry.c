@@ -39,6 +39,9 @@ void at_reg_agent_unref(struct at_reg_agent *a)
     free(a->source);
     free(a->dir);
     free(a->contract_file);
+    free(a->env);
+    free(a->env_kind);
+    json_decref(a->build);
     free(a);
 }
 
@@ -66,6 +69,46 @@ static char *contract_path(struct at_registry *r, const char *name, const char *
     return at_asprintf("%s/%s@%s.json", r->contracts_dir, name, version);
 }
 
+static char *build_path(struct at_registry *r, const char *name, const char *version)
+{
+    return at_asprintf("%s/%s@%s.json", r->builds_dir, name, version);
+}
+
+/* The build record of name@version (DATA/builds), or NULL. */
+static json_t *build_read(struct at_registry *r, const char *name, const char *version)
+{
+    char *p = build_path(r, name, version);
+    json_t *j = at_fs_is_file(p) ? json_load_file(p, 0, NULL) : NULL;
+    free(p);
+    if (j && (!json_is_object(j) || !json_string_value(json_object_get(j, "env")))) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* Keep (or, build NULL, drop) the build record of name@version. */
+static int build_write(struct at_registry *r, const char *name, const char *version,
+                       const json_t *build)
+{
+    char *p = build_path(r, name, version);
+    int rc = 0;
+    if (!build) {
+        unlink(p);
+    } else {
+        char *dir = at_strdup(p);
+        *strrchr(dir, '/') = '\0';
+        rc = at_fs_mkdir_p(dir, 0755);
+        free(dir);
+        char *txt = at_json_dumps(build);
+        if (!rc)
+            rc = at_fs_write_atomic(p, txt, strlen(txt), 0644);
+        free(txt);
+    }
+    free(p);
+    return rc;
+}
+
 /* Build an index entry from a store record (takes nothing from rec). */
 static int entry_from_rec(struct at_registry *r, const struct at_agent_rec *rec,
                           struct at_reg_agent **out, struct at_diag *d)
@@ -86,6 +129,11 @@ static int entry_from_rec(struct at_registry *r, const struct at_agent_rec *rec,
         a->dir = at_asprintf("%s/sha256-%s", r->agents_dir,
                              strncmp(a->digest, "sha256:", 7) == 0 ? a->digest + 7 : a->digest);
         a->contract_file = contract_path(r, rec->name, rec->version);
+        a->build = build_read(r, rec->name, rec->version);
+        if (a->build) {
+            a->env = at_strdup(json_string_value(json_object_get(a->build, "env")));
+            a->env_kind = at_strdup(at_json_str(a->build, "kind", "python"));
+        }
         if (!at_fs_is_file(a->contract_file)) {
             /* re-create a missing contract file (it is derived data) */
             char *dir = at_strdup(a->contract_file);
@@ -139,8 +187,12 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     r->store = store;
     r->agents_dir = at_fs_join(data_dir, "agents");
     r->contracts_dir = at_fs_join(data_dir, "contracts");
+    r->envs_dir = at_fs_join(data_dir, "envs");
+    r->builds_dir = at_fs_join(data_dir, "builds");
+    r->build_timeout_s = 600;
     pthread_rwlock_init(&r->lock, NULL);
     pthread_mutex_init(&r->py_mu, NULL);
+    pthread_mutex_init(&r->build_mu, NULL);
     at_map_init(&r->by_key);
     at_map_init(&r->latest);
     at_map_init(&r->py_versions);
@@ -148,6 +200,10 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     int rc = at_fs_mkdir_p(r->agents_dir, 0755);
     if (!rc)
         rc = at_fs_mkdir_p(r->contracts_dir, 0755);
+    if (!rc)
+        rc = at_fs_mkdir_p(r->envs_dir, 0755);
+    if (!rc)
+        rc = at_fs_mkdir_p(r->builds_dir, 0755);
     if (rc) {
         at_diag_set(d, rc, r->agents_dir, 0, 0, "cannot create directory");
         at_registry_free(r);
@@ -205,8 +261,15 @@ void at_registry_free(struct at_registry *r)
     at_map_release(&r->chains);
     pthread_rwlock_destroy(&r->lock);
     pthread_mutex_destroy(&r->py_mu);
+    pthread_mutex_destroy(&r->build_mu);
     free(r->agents_dir);
     free(r->contracts_dir);
+    free(r->envs_dir);
+    free(r->builds_dir);
+    free(r->build_pip_index);
+    free(r->build_pip_shown);
+    free(r->build_npm_registry);
+    free(r->build_init);
     free(r);
 }
 
@@ -239,7 +302,8 @@ static void notify(struct at_registry *r, enum at_reg_event ev, const char *name
 
 /* ---- dependencies ---- */
 
-static const char *python_version(struct at_registry *r, const char *interp, struct at_diag *d)
+const char *at__registry_python_version(struct at_registry *r, const char *interp,
+                                        struct at_diag *d)
 {
     pthread_mutex_lock(&r->py_mu);
     const char *cached = at_map_get(&r->py_versions, interp);
@@ -278,7 +342,7 @@ static int check_python(struct at_registry *r, const struct at_contract *c, stru
     if (!c->python || !at_contract_is_python(c))
         return 0;
     const char *interp = json_string_value(json_array_get(c->entrypoint, 0));
-    const char *ver = python_version(r, interp, d);
+    const char *ver = at__registry_python_version(r, interp, d);
     if (!ver)
         return AT_EDEPS;
     int ok = at_version_satisfies(ver, c->python);
@@ -450,8 +514,9 @@ static void check_packages(const struct at_contract *c, const char *dir, struct 
         spec_constraint(spec, want, sizeof(want));
         if (json_is_null(ver)) {
             warn(res, "package-missing", ptr,
-                 "dependencies.packages: \"%s\" is not installed for %s (Atlas does not install "
-                 "packages yet); the agent may fail when it imports it",
+                 "dependencies.packages: \"%s\" is not installed for %s (set "
+                 "registry.build.pip_index_url to have Atlas install them); the agent may "
+                 "fail when it imports it",
                  name, interp);
         } else if (json_string_length(ver) > 0 && want[0] &&
                    at_version_satisfies(json_string_value(ver), want) == 0) {
@@ -478,8 +543,8 @@ static void fill_result(struct at_reg_result *res, const struct at_contract *c, 
 }
 
 static int commit_entry(struct at_registry *r, struct at_contract *c, const char *digest,
-                        const char *kind, const char *source, int force, struct at_reg_result *res,
-                        struct at_diag *d)
+                        const char *kind, const char *source, int force, const json_t *build,
+                        struct at_reg_result *res, struct at_diag *d)
 {
     struct at_agent_rec rec = {
         .name = c->name,
@@ -493,9 +558,19 @@ static int commit_entry(struct at_registry *r, struct at_contract *c, const char
     pthread_rwlock_wrlock(&r->lock);
     char *key = at_asprintf("%s@%s", c->name, c->version);
     int existed = at_map_get(&r->by_key, key) != NULL;
-    free(key);
     int rc = at_writer_agent_put(r->writer, r->store, &rec, force);
+    if (rc != AT_AGAIN)
+        free(key);
     if (rc == AT_AGAIN) {
+        /* the same content: its build record may still be new (built now,
+         * or an index configured since) */
+        struct at_reg_agent *a = NULL, *was = at_map_get(&r->by_key, key);
+        if (was)
+            rec.registered_ms = was->registered_ms;
+        if (build && build_write(r, c->name, c->version, build) == 0 &&
+            entry_from_rec(r, &rec, &a, NULL) == 0)
+            index_put(r, a);
+        free(key);
         pthread_rwlock_unlock(&r->lock);
         fill_result(res, c, digest, "unchanged");
         return 0;
@@ -512,6 +587,8 @@ static int commit_entry(struct at_registry *r, struct at_contract *c, const char
         return at_diag_set(d, rc, NULL, 0, 0, "cannot store the agent: %s", at_err_msg(rc));
     }
     struct at_reg_agent *a;
+    if (strcmp(kind, "local") == 0 && build_write(r, c->name, c->version, build) != 0)
+        at_warn("registry", "cannot keep the build record of %s:%s", c->name, c->version);
     rc = entry_from_rec(r, &rec, &a, d);
     if (!rc)
         index_put(r, a);
@@ -551,7 +628,7 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
     check_hardware(c, res);
     if (c->remote) {
         /* an agent.yaml may describe a remote agent: nothing to snapshot */
-        rc = commit_entry(r, c, "", "remote", c->remote, force, res, d);
+        rc = commit_entry(r, c, "", "remote", c->remote, force, NULL, res, d);
         at_contract_unref(c);
         return rc;
     }
@@ -576,10 +653,16 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
         free(txt);
         free(cf);
     }
+    /* the dependency build: a failure registers nothing, so the versions
+     * already registered keep serving */
+    json_t *build = NULL;
     if (!rc)
+        rc = at__registry_build(r, c, snap, &build, d);
+    if (!rc && !build)
         check_packages(c, snap, res);
     if (!rc)
-        rc = commit_entry(r, c, digest, "local", path, force, res, d);
+        rc = commit_entry(r, c, digest, "local", path, force, build, res, d);
+    json_decref(build);
     free(snap);
     at_contract_unref(c);
     return rc;
@@ -590,7 +673,7 @@ int at_registry_register_remote(struct at_registry *r, struct at_contract *c, in
 {
     at_reg_result_init(res);
     check_skills(c, res);
-    return commit_entry(r, c, "", "remote", c->remote ? c->remote : "", force, res, d);
+    return commit_entry(r, c, "", "remote", c->remote ? c->remote : "", force, NULL, res, d);
 }
 
 int at_registry_resolve(struct at_registry *r, const char *ref, struct at_reg_agent **out)
@@ -686,6 +769,7 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
         char *cf = contract_path(r, a->contract->name, a->contract->version);
         unlink(cf);
         free(cf);
+        build_write(r, a->contract->name, a->contract->version, NULL);
         at_reg_agent_unref(a);
         free(gone[i]);
     }
@@ -726,6 +810,16 @@ json_t *at_reg_agent_to_json(const struct at_reg_agent *a, int full)
                             : json_array());
     json_object_set_new(j, "registered_at",
                         json_string(at_time_iso8601(a->registered_ms, ts, sizeof(ts))));
+    /* the dependency build (registry/build.h): the full record, or its summary */
+    if (a->build && full)
+        json_object_set_new(j, "build", json_incref(a->build));
+    else if (a->build)
+        json_object_set_new(
+            j, "build",
+            json_pack("{s:O?,s:O?,s:O?,s:I}", "kind", json_object_get(a->build, "kind"), "status",
+                      json_object_get(a->build, "status"), "lock_digest",
+                      json_object_get(a->build, "lock_digest"), "packages",
+                      (json_int_t)json_array_size(json_object_get(a->build, "packages"))));
     if (full) {
         json_object_set_new(j, "source", json_string(a->source));
         /* where the daemon keeps the snapshot: `atlas push` packs it */

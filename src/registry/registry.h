@@ -19,6 +19,7 @@
 
 #include "base/diag.h"
 #include "contract/agent.h"
+#include "registry/build.h"
 #include "registry/snapshot.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -38,6 +39,9 @@ struct at_reg_agent {
     char *source;        /* registered-from path, or remote URL */
     char *dir;           /* snapshot directory (local), NULL for remote */
     char *contract_file; /* JSON of the contract, for ATLAS_CONTRACT (local) */
+    char *env;           /* the dependency build's environment (build.h), or NULL */
+    char *env_kind;      /* "python" (a virtual environment) | "node" (ENV/node_modules) */
+    json_t *build;       /* the build record, or NULL (registry/build.h) */
     int64_t registered_ms;
 };
 
@@ -93,12 +97,16 @@ int at_registry_add_listener(struct at_registry *r, at_reg_listener_fn fn, void 
 
 /* Register the agent in directory path (absolute).  name, when not NULL,
  * overrides the contract's name.  Errors: the contract's (located in
- * agent.yaml), AT_EDEPS (dependencies.python not satisfied), AT_EEXIST
- * (same version, other content, no force), the snapshot's (snapshot.h).
- * Warnings in res: requires.skills that are not available
- * (at_contract_skill_available), dependencies.packages the agent's Python
- * cannot import or whose version does not match.  Blocks (copies the
- * directory, may run the interpreter once): not on the dispatch path. */
+ * agent.yaml), AT_EDEPS (dependencies.python not satisfied, or the
+ * dependency build failed: nothing is registered, the versions already
+ * there keep serving), AT_EEXIST (same version, other content, no force),
+ * the snapshot's (snapshot.h).  Dependencies are built first (build.h):
+ * dependencies.packages into a virtual environment when a package index is
+ * configured, a package-lock.json with npm ci.  Warnings in res:
+ * requires.skills that are not available (at_contract_skill_available),
+ * dependencies.packages the agent's Python cannot import or whose version
+ * does not match (when they are not built).  Blocks (copies the directory,
+ * runs the interpreter, pip or npm): not on the dispatch path. */
 int at_registry_register_dir(struct at_registry *r, const char *path, const char *name, int force,
                              struct at_reg_result *res, struct at_diag *d);
 

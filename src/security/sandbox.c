@@ -264,7 +264,7 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     add2(sb, "--setenv", "HOME");
     add(sb, o->workspace);
     add2(sb, "--setenv", "PATH");
-    add(sb, AT_SANDBOX_PATH);
+    add(sb, o->path ? o->path : AT_SANDBOX_PATH);
     add2(sb, "--setenv", "TMPDIR");
     add(sb, "/tmp");
     add2(sb, "--setenv", "ATLAS_WORKSPACE");

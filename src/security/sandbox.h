@@ -62,6 +62,8 @@ struct at_sandbox_opts {
     const char *platform_socket; /* atlasd's agent socket (NET_PLATFORM, NET_FILTERED), or NULL */
     const char *egress_socket;   /* atlasd's egress proxy (NET_FILTERED), or NULL; the
                                     caller puts HTTP(S)_PROXY in the agent's environment */
+    const char *path;            /* PATH inside, or NULL: AT_SANDBOX_PATH (an agent's
+                                    virtual environment goes first: registry/build.h) */
 };
 
 struct at_sandbox {

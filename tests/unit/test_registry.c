@@ -1,7 +1,8 @@
 /* Unit tests: the registry (registry/registry.c, chains.c) over a real
  * SQLite store in a temporary directory: registration and its results,
  * resolution and default versions (pre-releases never are), registration
- * warnings, chains and their cycles, reloading from the store. */
+ * warnings, chains and their cycles, reloading from the store, the
+ * dependency builds' refusals. */
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
@@ -466,6 +467,59 @@ static void test_chains_and_cycles(void **state)
     at_chain_unref(c);
 }
 
+/* Dependency builds (registry/build.c) that stop before any installer
+ * runs: what is refused, what is not built.  The builds themselves are
+ * e2e.deps_build, e2e.deps_node, e2e.deps_timeout. */
+static void test_build_refusals(void **state)
+{
+    (void)state;
+    struct at_reg_result res;
+    struct at_diag d;
+    struct at_reg_agent *a;
+    const char *pj = "{\"name\": \"n\", \"dependencies\": {\"is-number\": \"7.0.0\"}}";
+    /* a package.json with dependencies and no lock: npm ci cannot run */
+    agent_dir("nolock", "nolock", "1.0.0", "[node, index.js]", NULL);
+    put("nolock/package.json", pj);
+    assert_int_equal(reg_dir("nolock", 0, &res, &d), AT_EDEPS);
+    assert_non_null(strstr(d.msg, "no package-lock.json"));
+    assert_int_equal(at_registry_resolve(reg, "nolock", &a), AT_ENOENT);
+    /* the same, shipping its node_modules: nothing to build */
+    agent_dir("vendored", "vendored", "1.0.0", "[node, index.js]", NULL);
+    put("vendored/package.json", pj);
+    put("vendored/node_modules/is-number/index.js", "module.exports = () => true;\n");
+    assert_int_equal(reg_dir("vendored", 0, &res, &d), 0);
+    assert_int_equal(at_registry_resolve(reg, "vendored", &a), 0);
+    assert_null(a->build);
+    assert_null(a->env);
+    at_reg_agent_unref(a);
+    /* ES modules do not read NODE_PATH: not supported yet */
+    agent_dir("esm", "esm", "1.0.0", "[node, server.mjs]", NULL);
+    put("esm/package.json", pj);
+    put("esm/package-lock.json", "{\"lockfileVersion\": 3, \"packages\": {}}");
+    assert_int_equal(reg_dir("esm", 0, &res, &d), AT_EUNSUPPORTED);
+    assert_non_null(strstr(d.msg, "not supported yet"));
+    /* a package.json that is not the agent's (a shell agent's tooling): not built */
+    agent_dir("tooling", "tooling", "1.0.0", "[sh, agent.sh]", NULL);
+    put("tooling/package.json", pj);
+    assert_int_equal(reg_dir("tooling", 0, &res, &d), 0);
+    /* with an index: direct references are refused before pip runs, naming the entry */
+    struct at_build_cfg bc = {.pip_index_url = "http://u:p@127.0.0.1:9/simple"};
+    at_registry_set_build(reg, &bc);
+    agent_dir("direct", "direct", "1.0.0", "[python3, agent.py]",
+              "  dependencies:\n    packages: [json, \"x @ https://example.org/x.whl\"]\n");
+    put("direct/agent.py", "print('hi')\n");
+    assert_int_equal(reg_dir("direct", 0, &res, &d), AT_EUNSUPPORTED);
+    assert_string_equal(d.pointer, "/dependencies/packages/1");
+    assert_non_null(strstr(d.msg, "not supported yet"));
+    /* an interpreter that is not in the sandbox's PATH: nothing to build with */
+    agent_dir("nopy", "nopy", "1.0.0", "[python3.0-not-here, agent.py]",
+              "  dependencies:\n    packages: [json]\n");
+    put("nopy/agent.py", "print('hi')\n");
+    assert_int_equal(reg_dir("nopy", 0, &res, &d), AT_EDEPS);
+    assert_non_null(strstr(d.msg, "python3.0-not-here"));
+    assert_int_equal(at_registry_resolve(reg, "nopy", &a), AT_ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prerelease_never_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chains_and_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_build_refusals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

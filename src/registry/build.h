@@ -1,0 +1,43 @@
+/*
+ * build.h - the dependency build of an agent version (docs/distribution.md,
+ * "Dependency builds"): dependencies.packages installed with pip into a
+ * virtual environment of its own, and a Node agent's package-lock.json
+ * installed with `npm ci`, at registration (register and pull).
+ *
+ * An environment lives under DATA/envs/ and is named by the digest of what
+ * determines it (the kind, the interpreter and its version, the index, the
+ * requirements as written, or the npm lock file's bytes), so versions and
+ * agents with the same dependencies share one: a second registration finds
+ * it and installs nothing.  An environment is complete when its lock file
+ * (atlas-lock.json: what was installed, with versions and hashes) exists;
+ * the lock is written last, and a directory without one is removed and
+ * built again.  The build runs in the agent sandbox (security/sandbox.h)
+ * when the agent would: the file system is the sandbox's, with the
+ * environment the only writable path besides /tmp; it has the host's
+ * network (the sandbox cannot narrow it to the index).
+ *
+ * Blocking (spawns pip or npm): at registration only, never on the dispatch
+ * path.  Builds are serialised by the registry.
+ */
+#ifndef AT_REGISTRY_BUILD_H
+#define AT_REGISTRY_BUILD_H
+
+#include <jansson.h>
+
+struct at_registry;
+
+/* registry.build in atlas.config.yaml (docs/configuration.md) */
+struct at_build_cfg {
+    const char *pip_index_url; /* registry.build.pip_index_url / ATLAS_PIP_INDEX_URL; NULL or
+                                  "": dependencies.packages are not installed (checked only) */
+    const char *npm_registry;  /* registry.build.npm_registry; NULL: npm's own */
+    int sandbox;               /* 1: builds run in the sandbox (sandbox.enabled) */
+    const char *init_path;     /* atlas-init (the Landlock fence), or NULL */
+    double timeout_s;          /* registry.build.timeout: one build command; 0: 600 s */
+};
+
+/* Set the build settings (copied).  Set once, before r is shared; without
+ * it no Python packages are installed, and npm builds run unsandboxed. */
+void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg);
+
+#endif
