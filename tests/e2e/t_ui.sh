@@ -96,7 +96,9 @@ P_APPROVE=$(propose new_skill "a counting skill" \
     '{"definition": {"name": "count-words", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "counts"}}')
 P_REJECT=$(propose config "turn a knob" '{"key": "a", "value": 1}')
 P_VIEW=$(propose config "another knob" '{"key": "b", "value": 2}')
-export P_APPROVE P_REJECT P_VIEW
+P_B1=$(propose config "batch one" '{"key": "c", "value": 3}')
+P_B2=$(propose config "batch two" '{"key": "d", "value": 4}')
+export P_APPROVE P_REJECT P_VIEW P_B1 P_B2
 expect_contains "three proposals wait" "$(atlas approvals ls --state pending --json)" "$P_VIEW"
 set +e
 node "$SRC/tests/ui/dashboard.mjs" >"$T/ui.out" 2>&1

@@ -229,6 +229,16 @@ try {
   const after = await page.textContent('main h1 .badge');
   check(['done', 'failed', 'approved', 'executing'].includes(after), `approving in the desk decides it (${after})`);
   check((await page.textContent('main')).includes('Decision'), 'and the decision is shown');
+  // batch: two proposals picked in the list, rejected with one click, each on its listed hash
+  await visit(page, '#/approvals', `[data-testid=pick-${process.env.P_B1}]`, 'approvals');
+  await page.check(`[data-testid=pick-${process.env.P_B1}]`);
+  await page.check(`[data-testid=pick-${process.env.P_B2}]`);
+  await page.fill('#ap-batch-why', 'batch');
+  await page.click('[data-testid=batch-reject]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=batch-result]').textContent.includes('decided'));
+  const bres = await page.textContent('[data-testid=batch-result]');
+  const bstates = await page.evaluate(async ([tok, ids]) => Promise.all(ids.map(async (id) => (await (await fetch(`/api/v1/approvals/${id}`, { headers: { Authorization: `Bearer ${tok}` } })).json()).state)), [ADMIN, [process.env.P_B1, process.env.P_B2]]);
+  check(bres.includes('2 of 2 decided') && bstates.join() === 'rejected,rejected', `a batch decision in the desk decides each picked proposal (${bres.trim()}; ${bstates})`);
   await page.goto(`${URL}/ui/#/runs/job_nope`);
   await page.waitForSelector('main .alert');
   check((await page.textContent('main .alert')).includes('no job "job_nope"'), 'an unknown job says so');

@@ -503,10 +503,42 @@ async function approvals(main, parts, query) {
   main.appendChild(h('div', { class: 'filters' }, h('div', {}, h('label', { for: 'ap-state' }, 'State'), sel)));
   const body = h('div', {});
   main.appendChild(body);
+  // batch decisions (admins, pending proposals): each is decided on the hash listed
+  const picked = new Map();
+  const batch = st === 'pending' && can('admin');
+  const bwhy = h('input', { id: 'ap-batch-why', type: 'text', placeholder: 'why (recorded with each decision)' });
+  const bout = h('div', { 'aria-live': 'polite', 'data-testid': 'batch-result' });
+  const decideAll = (action) => async () => {
+    clear(bout);
+    if (!picked.size) { bout.appendChild(alert('select the proposals to decide first')); return; }
+    const decisions = [...picked.entries()].map(([id, hash]) => ({ id, action, hash, why: bwhy.value || undefined }));
+    try {
+      const r = await api('POST', 'approvals/batch', { decisions });
+      const bad = (r.results || []).filter((x) => x.error);
+      bout.appendChild(h('p', { class: bad.length ? 'alert' : 'muted' }, `${decisions.length - bad.length} of ${decisions.length} decided`,
+        ...bad.map((x) => h('div', {}, `${x.id}: ${x.message || x.error}`))));
+      picked.clear();
+      await load();
+    } catch (x) { bout.appendChild(alert(x.message)); }
+  };
+  const bbtn = (label, action) => { const e = h('button', { type: 'button', 'data-testid': `batch-${action}` }, label); e.onclick = decideAll(action); return e; };
+  if (batch) {
+    main.appendChild(h('div', { class: 'filters' }, h('div', {}, h('label', { for: 'ap-batch-why' }, 'Why'), bwhy),
+      h('div', { class: 'row' }, bbtn('Approve selected', 'approve'), bbtn('Reject selected', 'reject'))));
+    main.appendChild(bout);
+  }
+  const pick = (a) => {
+    const c = h('input', { type: 'checkbox', 'data-testid': `pick-${a.id}`, 'aria-label': `select ${a.id}` });
+    c.checked = picked.has(a.id);
+    c.onchange = () => { if (c.checked) picked.set(a.id, a.hash); else picked.delete(a.id); };
+    return c;
+  };
   async function load() {
     const d = await get(st === 'all' ? 'approvals' : `approvals?state=${enc(st)}`);
     const list = d.approvals || [];
-    clear(body).appendChild(list.length ? table(['Proposal', 'Kind', 'Title', 'Proposer', 'State', 'Filed'], list.map((a) => h('tr', {},
+    const cols = ['Proposal', 'Kind', 'Title', 'Proposer', 'State', 'Filed'];
+    clear(body).appendChild(list.length ? table(batch ? ['', ...cols] : cols, list.map((a) => h('tr', {},
+      ...(batch ? [h('td', {}, pick(a))] : []),
       h('td', {}, link(`#/approvals/${enc(a.id)}`, a.id)), h('td', {}, a.kind), h('td', {}, a.title || ''), h('td', {}, a.proposer || ''),
       h('td', {}, apState(a.state)), h('td', {}, time(a.created_at || a.created_ms)))), 'Proposals')
       : empty(st === 'pending' ? 'Nothing waits for a decision. Proposals come from the supervisor (' : `No proposal is ${st}. Proposals come from the supervisor (`,
