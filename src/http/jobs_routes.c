@@ -28,6 +28,8 @@ static void h_list(struct at_http_req *r)
     }
     f.agent = at_http_query_str(r, "agent");
     f.parent = at_http_query_str(r, "parent");
+    f.source = at_http_query_str(r, "source");
+    f.trigger = at_http_query_str(r, "trigger");
     long long limit, before;
     if (at_http_query_int(r, "limit", 1, 1000, 50, &limit) ||
         at_http_query_int(r, "before", 0, (long long)1 << 62, 0, &before))

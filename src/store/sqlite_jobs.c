@@ -171,6 +171,9 @@ static int sq_job_list(struct at_store *base, const struct at_job_filter *f,
     const char *sql = "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR agent=?1)"
                       " AND (?2 < 0 OR state=?2) AND (?3 IS NULL OR parent_id=?3)"
                       " AND (?4 = 0 OR seq < ?4) AND (?5 = 0 OR created_ms >= ?5)"
+                      " AND (?7 IS NULL OR source=?7)"
+                      " AND (?8 IS NULL OR (source='trigger' AND CASE WHEN json_valid(meta)"
+                      "      THEN json_extract(meta, '$.event.source.name') END=?8))"
                       " ORDER BY seq DESC LIMIT ?6";
     if (sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL) != SQLITE_OK) {
         int rc = sq_err(rd->db, SQLITE_ERROR, "job_list");
@@ -183,6 +186,8 @@ static int sq_job_list(struct at_store *base, const struct at_job_filter *f,
     sqlite3_bind_int64(st, 4, f->before_seq);
     sqlite3_bind_int64(st, 5, f->since_ms);
     sqlite3_bind_int(st, 6, f->limit > 0 ? f->limit : 100);
+    bind_text(st, 7, f->source);
+    bind_text(st, 8, f->trigger);
     int rc = jobs_collect(st, out, n);
     sqlite3_finalize(st);
     runlock(rd);

@@ -74,12 +74,15 @@ struct at_job_rec {
 };
 
 struct at_job_filter {
-    const char *agent;  /* NULL: any */
-    int state;          /* -1: any */
-    const char *parent; /* NULL: any */
-    int64_t before_seq; /* 0: from the newest; else only seq < before_seq */
-    int64_t since_ms;   /* 0: any */
-    int limit;          /* <= 0: 100 */
+    const char *agent;   /* NULL: any */
+    int state;           /* -1: any */
+    const char *parent;  /* NULL: any */
+    int64_t before_seq;  /* 0: from the newest; else only seq < before_seq */
+    int64_t since_ms;    /* 0: any */
+    int limit;           /* <= 0: 100 */
+    const char *source;  /* the entry point ("trigger", "cli", "http", "mcp", "spawn", ...);
+                            NULL: any */
+    const char *trigger; /* only jobs the trigger of this name started; NULL: any */
 };
 
 /* One model call through the gateway (or usage an agent reported). */

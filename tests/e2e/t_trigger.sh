@@ -320,6 +320,20 @@ expect_eq "a removed trigger's path is gone" "$HTTP_CODE" 404
 run_rc rc atlas trigger describe webhook
 expect_contains "describe of a removed trigger" "$rc $(cat "$T/err")" "no trigger named \"webhook\""
 
+# ---- the jobs a trigger started: filtered by the store, not the client ----
+curl -s "$ATLAS_URL/api/v1/jobs?trigger=webhook&limit=1000" >"$T/jw.json"
+curl -s "$ATLAS_URL/api/v1/jobs?trigger=cron-nightly&limit=1000" >"$T/jc.json"
+curl -s "$ATLAS_URL/api/v1/jobs?source=trigger&limit=1000" >"$T/jt.json"
+expect_eq "jobs?trigger=NAME: that trigger's jobs only, each of source trigger" "$(/usr/bin/python3 - "$T" <<'PY'
+import json, sys
+w, c, t = (json.load(open(sys.argv[1] + f)) ["jobs"] for f in ("/jw.json", "/jc.json", "/jt.json"))
+ids = lambda l: {j["id"] for j in l}
+print(len(w) >= 2, len(c) >= 1, not (ids(w) & ids(c)), (ids(w) | ids(c)) <= ids(t),
+      all(j["source"] == "trigger" for j in w + c + t))
+PY
+)" "True True True True True"
+expect_eq "jobs?trigger=nope: none" "$(curl -s "$ATLAS_URL/api/v1/jobs?trigger=nope" | jt 'len(d["jobs"])')" "0"
+
 # ---- metrics per trigger (this daemon's, since its start) ----
 M=$(curl -sS "$ATLAS_URL/metrics")
 expect_contains "firings per trigger" "$M" 'atlas_trigger_firings_total{trigger="webhook",source="webhook"} 2'

@@ -189,13 +189,15 @@ async function runs(main, parts, query) {
       .map((s) => h('option', { value: s, selected: query.get('state') === s }, s || 'any'))),
     since: h('select', { id: 'f-since', name: 'since' }, [['', 'any time'], ['1h', 'last hour'], ['24h', 'last day'], ['7d', 'last week']]
       .map(([v, t]) => h('option', { value: v, selected: query.get('since') === v }, t))),
-    source: h('input', { id: 'f-source', name: 'source', value: query.get('source') || '', placeholder: 'trigger, api, …' }),
+    source: h('input', { id: 'f-source', name: 'source', value: query.get('source') || '', placeholder: 'trigger, http, cli, mcp, spawn, …' }),
+    trigger: h('input', { id: 'f-trigger', name: 'trigger', value: query.get('trigger') || '', placeholder: 'a trigger\'s name' }),
   };
   const form = h('form', { class: 'filters', 'aria-label': 'Filter runs' },
     h('div', {}, h('label', { for: 'f-agent' }, 'Agent or chain'), f.agent),
     h('div', {}, h('label', { for: 'f-state' }, 'State'), f.state),
     h('div', {}, h('label', { for: 'f-since' }, 'Time'), f.since),
-    h('div', {}, h('label', { for: 'f-source' }, 'Trigger / source'), f.source),
+    h('div', {}, h('label', { for: 'f-source' }, 'Source'), f.source),
+    h('div', {}, h('label', { for: 'f-trigger' }, 'Trigger'), f.trigger),
     h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -205,16 +207,15 @@ async function runs(main, parts, query) {
   });
   main.appendChild(form);
   const p = new URLSearchParams();
-  for (const k of ['agent', 'state', 'before']) if (query.get(k)) p.set(k, query.get(k));
+  // every filter is the server's (jobs?agent=&state=&source=&trigger=&since=): pages stay full
+  for (const k of ['agent', 'state', 'before', 'source', 'trigger']) if (query.get(k)) p.set(k, query.get(k));
   if (query.get('since')) {
     const n = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3 }[query.get('since')];
     if (n) p.set('since', new Date(Date.now() - n).toISOString());
   }
   p.set('limit', String(Math.min(1000, Math.max(1, Number(query.get('limit')) || 50))));
   const data = await get(`jobs?${p}`);
-  let jobs = data.jobs;
-  const src = query.get('source');
-  if (src) jobs = jobs.filter((j) => JSON.stringify(j.source || '').includes(src));
+  const jobs = data.jobs;
   main.appendChild(jobs.length ? jobTable(jobs, 'Runs')
     : empty('No run matches these filters. Clear them, or start a run from ', link('#/agents', 'Agents'), '.'));
   const nav = h('nav', { class: 'row', 'aria-label': 'Pages of runs' });
