@@ -266,6 +266,27 @@ try {
   });
   console.log(`# 1,000-span waterfall: ${perf.rows} rows, drawn in ${perf.first.toFixed(1)} ms, redrawn in ${perf.again.toFixed(1)} ms`);
   check(perf.rows === 1000 && perf.first < 500, `a 1,000-span trace draws in ${perf.first.toFixed(0)} ms`);
+  // ---- a 20,000-span trace: windowed, so only the rows in view are drawn, and scrolling shows the rest
+  const big = await page.evaluate(async () => {
+    const { waterfall } = await import('/ui/js/waterfall.js');
+    const kids = [];
+    for (let i = 0; i < 19999; i++) kids.push({ span_id: `b${i}`, kind: 'tool', name: `step ${i}`, offset_ms: i, duration_ms: 5, status: 'completed', children: [] });
+    const trace = { started_at: new Date().toISOString(), duration_ms: 20010, spans: [{ span_id: 'broot', name: 'root', offset_ms: 0, duration_ms: 20010, status: 'completed', children: kids }] };
+    const w = waterfall();
+    document.getElementById('main').appendChild(w.el);
+    const t0 = performance.now();
+    w.render(trace);
+    const first = performance.now() - t0;
+    const box = w.el.querySelector('.wf');
+    const inDom = box.querySelectorAll('.wf-row').length;
+    box.scrollTop = box.scrollHeight;
+    box.dispatchEvent(new Event('scroll'));
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r())));
+    const names = [...box.querySelectorAll('.wf-name')].map((b) => b.textContent);
+    return { first, inDom, last: names.some((t) => t.includes('step 19998')), size: box.querySelector('.wf-row').getAttribute('aria-setsize') };
+  });
+  console.log(`# 20,000-span waterfall: ${big.inDom} rows in the DOM, drawn in ${big.first.toFixed(1)} ms`);
+  check(big.inDom < 200 && big.size === '20000' && big.last && big.first < 500, `a 20,000-span trace is windowed (${big.inDom} rows drawn in ${big.first.toFixed(0)} ms; the last span after scrolling: ${big.last})`);
 
   // ---- dark theme and phone width
   await page.goto(`${URL}/ui/#/`);
