@@ -99,6 +99,16 @@ P_VIEW=$(propose config "another knob" '{"key": "b", "value": 2}')
 P_B1=$(propose config "batch one" '{"key": "c", "value": 3}')
 P_B2=$(propose config "batch two" '{"key": "d", "value": 4}')
 export P_APPROVE P_REJECT P_VIEW P_B1 P_B2
+# a second node for the fleet table: registered and reporting its health as
+# a joined node would, then drained so that no run is placed on it
+NODE_TOK=$(new_token ui-node node)
+curl -sS -o /dev/null -H "Authorization: Bearer $NODE_TOK" -H 'Content-Type: application/json' \
+    --data-binary '{"name": "gpu-box", "profile": {"name": "gpu-box", "resources": {"cpu_cores": 16, "memory_gb": 64, "gpus": [{"device": "nvidia-rtx-4090", "vram_gb": 24, "index": 0}]}, "architecture": "x86_64", "labels": {"zone": "homelab"}}}' \
+    "$ATLAS_URL/api/v1/nodes/register"
+atlas node drain gpu-box >/dev/null
+curl -sS -o /dev/null -H "Authorization: Bearer $NODE_TOK" -H 'Content-Type: application/json' \
+    --data-binary '{"health": {"temperature_c": 91.5, "memory_used_pct": 12}}' "$ATLAS_URL/api/v1/nodes/gpu-box/heartbeat"
+expect_eq "the fleet has a second node with its health" "$(curl -s "$ATLAS_URL/api/v1/nodes/gpu-box/health" | j 'd["health"]["temperature_c"]')" "91.5"
 expect_contains "three proposals wait" "$(atlas approvals ls --state pending --json)" "$P_VIEW"
 set +e
 node "$SRC/tests/ui/dashboard.mjs" >"$T/ui.out" 2>&1

@@ -180,6 +180,10 @@ try {
   check(page1.length === 2 && page2.length === 2 && !page2.some((x) => page1.includes(x)), `runs page on: ${page1} then ${page2}`);
   await visit(page, '#/chains', 'table[aria-label=Chains]', 'chains');
   await visit(page, '#/nodes', '[data-testid=drain]', 'nodes');
+  const temp = await page.textContent('[data-testid=temp-gpu-box]');
+  const mem = await page.textContent('[data-testid=mem-gpu-box]');
+  const hot = await page.locator('[data-testid=temp-gpu-box] .meter span.hot').count();
+  check(temp.includes('92 °C') && mem.includes('12%') && hot === 1, `the fleet shows each node's memory and temperature, a hot one in red (${mem}; ${temp})`);
   await page.click('form[aria-label="Explain a placement"] button');
   await page.waitForFunction(() => document.querySelector('form[aria-label="Explain a placement"] + div').textContent.length > 0);
   ok(`the placement explain view answers: ${(await page.textContent('form[aria-label="Explain a placement"] + div')).slice(0, 80).replace(/\s+/g, ' ')}`);

@@ -371,7 +371,17 @@ async function nodes(main) {
     }
     const fleet = ((await get('nodes').catch(() => ({ nodes: [] }))).nodes) || [];
     const res = (n) => n.resources || {};
-    const fleetTable = fleet.length > 1 ? table(['Node', 'Status', 'Cores', 'Memory', 'GPUs', 'Labels', 'Running', 'Heartbeat', ''], fleet.map((n) => {
+    // each node's last health report (a heartbeat's; the control plane's now)
+    const healthOf = Object.fromEntries(await Promise.all(fleet.map(async (n) =>
+      [n.name, ((await get(`nodes/${enc(n.name)}/health`).catch(() => ({}))).health) || {}])));
+    const bar = (label, v, max, unit, warnAt) => {
+      if (v === null || v === undefined) return h('span', { class: 'muted' }, 'not reported');
+      const s = h('span', { class: v >= warnAt ? 'hot' : '' });
+      s.style.width = `${Math.min(100, (100 * v) / max)}%`;
+      return h('div', { class: 'cell-meter' }, h('div', { class: 'meter', role: 'meter', 'aria-label': label, 'aria-valuenow': v, 'aria-valuemin': 0, 'aria-valuemax': max }, s),
+        h('span', { class: 'muted' }, `${Math.round(v)}${unit}`));
+    };
+    const fleetTable = fleet.length > 1 ? table(['Node', 'Status', 'Cores', 'Memory', 'GPUs', 'Labels', 'Memory used', 'Temperature', 'Running', 'Heartbeat', ''], fleet.map((n) => {
       const acts = h('td', {});
       if (can('admin') && !n.local) {
         const b = h('button', { type: 'button', 'data-testid': `drain-${n.name}` }, n.status === 'ready' ? 'Drain' : 'Undrain');
@@ -384,6 +394,8 @@ async function nodes(main) {
         h('td', {}, String(res(n).cpu_cores ?? '?')), h('td', {}, `${res(n).memory_gb ?? '?'} GB`),
         h('td', {}, (res(n).gpus || []).map((g) => `${g.device || 'gpu'} ${g.vram_gb ?? '?'} GB`).join(', ') || 'none'),
         h('td', {}, Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(' ')),
+        h('td', { 'data-testid': `mem-${n.name}` }, bar(`memory used on ${n.name}`, (healthOf[n.name] || {}).memory_used_pct, 100, '%', 90)),
+        h('td', { 'data-testid': `temp-${n.name}` }, bar(`temperature of ${n.name}`, (healthOf[n.name] || {}).temperature_c, 110, ' °C', 85)),
         h('td', {}, String((n.reservations || []).length)),
         h('td', {}, n.local ? '—' : c.last_heartbeat_ms_ago !== undefined ? `${ms(c.last_heartbeat_ms_ago)} ago` : '—'), acts);
     }), 'Nodes') : null;
@@ -396,7 +408,10 @@ async function nodes(main) {
         meter('jobs running', used, cap),
         kv([['cores', String(m.cpu_cores ?? '?')], ['memory', `${m.memory_gb ?? '?'} GB`], ['architecture', m.architecture || '?'],
           ['GPUs', (m.gpus || []).map((g) => `${g.vendor || ''} ${g.model || ''} ${g.vram_gb ? `${g.vram_gb} GB` : ''}`).join(', ') || 'none'],
-          ['labels', JSON.stringify(m.labels || {})], ['thermal', 'not reported yet'], ['facts from', m.source || '—']]),
+          ['labels', JSON.stringify(m.labels || {})],
+          ['memory used', bar('memory used here', (healthOf[m.node] || healthOf.local || {}).memory_used_pct, 100, '%', 90)],
+          ['temperature', bar('temperature here', (healthOf[m.node] || healthOf.local || {}).temperature_c, 110, ' °C', 85)],
+          ['facts from', m.source || '—']]),
         actions)),
       h('h2', {}, 'What runs where'),
       (eng.pools || []).length ? table(['Agent', 'Workers', 'Busy', 'Idle', 'Starting', 'Queued', 'Max'], eng.pools.map((p) => h('tr', {},
