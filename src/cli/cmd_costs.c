@@ -1,4 +1,4 @@
-/* atlas costs [--by agent|model|day|backend|job|chain] - tokens and cost */
+/* atlas costs [--by agent|model|day|backend|job|chain|trigger] - tokens and cost */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -11,7 +11,7 @@
 
 static void costs_usage(FILE *f)
 {
-    fputs("usage: atlas costs [--by agent|model|day|backend|job|chain] [--since T]\n"
+    fputs("usage: atlas costs [--by agent|model|day|backend|job|chain|trigger] [--since T]\n"
           "                   [--job ID] [--chain ID] [--json]\n\n"
           "Model calls, tokens and cost in US dollars, grouped (default: by agent),\n"
           "from the gateway's records and the usage agents report.  --job: one run;\n"

@@ -133,9 +133,9 @@ static void h_costs(struct at_http_req *r)
 {
     const char *by = at_http_query_str(r, "by");
     static const char *const map[][2] = {
-        {"agent", "agent"},     {"model", "model"},   {"day", "day"},
-        {"backend", "backend"}, {"job", "job_id"},    {"run", "job_id"},
-        {"chain", "root_id"},   {"trace", "root_id"}, {"all", "all"},
+        {"agent", "agent"}, {"model", "model"},     {"day", "day"},       {"backend", "backend"},
+        {"job", "job_id"},  {"run", "job_id"},      {"chain", "root_id"}, {"trace", "root_id"},
+        {"all", "all"},     {"trigger", "trigger"},
     };
     struct at_usage_filter f = {.job_id = at_http_query_str(r, "job"),
                                 .root_id = at_http_query_str(r, "chain")};
@@ -147,9 +147,9 @@ static void h_costs(struct at_http_req *r)
         if (strcmp(map[i][0], by) == 0)
             f.group_by = map[i][1];
     if (!f.group_by) {
-        at_http_reply_problem(r, AT_EINVAL,
-                              "by must be one of agent, model, day, backend, job, chain, all", NULL,
-                              NULL);
+        at_http_reply_problem(
+            r, AT_EINVAL, "by must be one of agent, model, day, backend, job, chain, trigger, all",
+            NULL, NULL);
         return;
     }
     if (query_since(r, &f.since_ms))

@@ -314,6 +314,12 @@ static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
         {"job_id", "COALESCE(job_id, '')"},
         {"root_id", "COALESCE(root_id, '')"},
         {"day", "strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')"},
+        /* the trigger that started the usage's job tree (the root's
+         * recorded event); '' for runs no trigger started, or pruned */
+        {"trigger", "COALESCE((SELECT CASE WHEN json_valid(j.meta) THEN"
+                    " json_extract(j.meta, '$.event.source.name') END FROM jobs j"
+                    " WHERE j.id = COALESCE(usage.root_id, usage.job_id) AND"
+                    " j.source = 'trigger'), '')"},
         {"all", "'all'"},
     };
     const char *expr = NULL;
@@ -322,7 +328,7 @@ static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
             expr = groups[i][1];
     if (!expr)
         return AT_EINVAL;
-    char sql[768];
+    char sql[1024];
     snprintf(
         sql, sizeof(sql),
         "SELECT %s AS k, COUNT(*), at_satsum(tokens_in), at_satsum(tokens_out), TOTAL(cost_usd)"

@@ -102,7 +102,8 @@ struct at_usage_rec {
 };
 
 struct at_usage_filter {
-    const char *group_by; /* "agent" | "model" | "backend" | "day" | "job_id" | "root_id" */
+    const char *group_by; /* "agent" | "model" | "backend" | "day" | "job_id" | "root_id" |
+                             "trigger" (the trigger that started the tree; "" none) */
     const char *job_id;   /* NULL: any */
     const char *root_id;  /* NULL: any */
     int64_t since_ms;     /* 0: any */

@@ -154,6 +154,22 @@ http GET "/api/v1/costs?chain=$sroot"
 expect_eq "costs of one job tree" "$(echo "$HTTP_BODY" | j 'd["total"]["tokens"]')" "210"
 http GET "/api/v1/costs?job=$sroot"
 expect_eq "costs of one run" "$(echo "$HTTP_BODY" | j 'd["total"]["tokens"]')" "70"
+cat >"$T/spend-trigger.yaml" <<'YAML'
+trigger:
+  name: "nightly-spend"
+  type: cron
+  schedule: "0 3 1 1 *"
+  target:
+    agent: "spender"
+  input:
+    tokens: 5
+    children: 0
+YAML
+atlas trigger register "$T/spend-trigger.yaml" >/dev/null
+atlas trigger fire nightly-spend >/dev/null
+wait_jobs_count "trigger=nightly-spend&state=completed" 1
+http GET "/api/v1/costs?by=trigger"
+expect_eq "costs by trigger: what the trigger's run spent, and the rest" "$(echo "$HTTP_BODY" | j 'sorted((r["key"], r["tokens"]) for r in d["rows"])')" "[('', 210), ('nightly-spend', 5)]"
 http GET "/api/v1/costs?by=day"
 expect_eq "costs by day" "$(echo "$HTTP_BODY" | j 'len(d["rows"]), len(d["rows"][0]["key"])')" "1 10"
 run_rc rc atlas costs --by agent

@@ -439,7 +439,7 @@ async function costs(main, parts, query) {
   main.appendChild(h('h1', {}, 'Costs'));
   const by = query.get('by') || 'agent';
   const since = query.get('since') || '7d';
-  const sel = h('select', { id: 'c-by' }, ['agent', 'model', 'day', 'chain', 'backend'].map((b) => h('option', { value: b, selected: b === by }, b)));
+  const sel = h('select', { id: 'c-by' }, ['agent', 'model', 'trigger', 'day', 'chain', 'backend'].map((b) => h('option', { value: b, selected: b === by }, b)));
   const ss = h('select', { id: 'c-since' }, [['24h', 'last day'], ['7d', 'last week'], ['30d', 'last month']].map(([v, t]) => h('option', { value: v, selected: v === since }, t)));
   const go = () => { location.hash = `#/costs?by=${sel.value}&since=${ss.value}`; };
   sel.onchange = go; ss.onchange = go;
@@ -456,10 +456,10 @@ async function costs(main, parts, query) {
   main.appendChild(h('h2', {}, money ? `Spend by ${by}` : `Tokens by ${by} (no priced usage)`));
   main.appendChild(h('div', { class: 'chart card', role: 'img', 'aria-label': `${money ? 'Spend' : 'Tokens'} by ${by}: ${rows.map((r) => `${r.key ?? '—'} ${money ? usd(val(r)) : val(r)}`).join(', ')}` }, rows.map((r) => {
     const s = h('span', {}); s.style.width = `${(100 * val(r)) / max}%`;
-    return h('div', { class: 'bar-row' }, h('span', {}, String(r.key ?? '—')), h('div', { class: 'meter' }, s), h('span', {}, money ? usd(val(r)) : `${val(r)} tokens`));
+    return h('div', { class: 'bar-row' }, h('span', {}, String(r.key || (by === 'trigger' ? '(no trigger)' : '—'))), h('div', { class: 'meter' }, s), h('span', {}, money ? usd(val(r)) : `${val(r)} tokens`));
   })));
   main.appendChild(table([by, 'Calls', 'Tokens in', 'Tokens out', 'Cost'], rows.map((r) => h('tr', {},
-    h('td', {}, String(r.key ?? '—')), h('td', {}, String(r.calls)), h('td', {}, String(r.tokens_in)), h('td', {}, String(r.tokens_out)), h('td', {}, usd(r.cost_usd || 0)))), 'Costs'));
+    h('td', {}, String(r.key || (by === 'trigger' ? '(no trigger)' : '—'))), h('td', {}, String(r.calls)), h('td', {}, String(r.tokens_in)), h('td', {}, String(r.tokens_out)), h('td', {}, usd(r.cost_usd || 0)))), 'Costs'));
 }
 
 /* ---------------- Evals ---------------- */
