@@ -1,4 +1,5 @@
-/* atlas supervise "GOAL" [--context DIR] [--scope PATHS] [--workers N] [--model TIER] */
+/* atlas supervise "GOAL" [--context DIR] [--scope PATHS] [--workers N] [--model TIER]
+ * [--auditor MIN_SCORE] */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -18,7 +19,8 @@
 
 static const char supervise_usage[] =
     "usage: atlas supervise GOAL [--context DIR] [--scope PATHS] [--workers N]\n"
-    "                            [--model TIER] [--revisions K] [--agent NAME] [--json]\n\n"
+    "                            [--model TIER] [--revisions K] [--auditor MIN_SCORE]\n"
+    "                            [--agent NAME] [--json]\n\n"
     "Runs the supervisor agent (docs/supervisor.md; register it once with\n"
     "`atlas register --path examples/agents/supervisor`): it plans GOAL with a model\n"
     "through the gateway, dispatches each task to its worker agent as a child job\n"
@@ -27,7 +29,10 @@ static const char supervise_usage[] =
     "revisions, default 2), and files the capability gaps it found as proposals\n"
     "(`atlas approvals ls`).  --context DIR gives the planner the names of DIR's\n"
     "files; --scope PATHS (comma-separated absolute paths) bounds every task's\n"
-    "paths: a plan asking for anything else is refused.  Shows a live table of the\n"
+    "paths: a plan asking for anything else is refused.  --auditor MIN_SCORE (0 to\n"
+    "1) has the gateway's small `auditor` tier check each result first (structure,\n"
+    "the task, safety rules): a score under MIN_SCORE sends it back for revision\n"
+    "before the checks and the reviewer run.  Shows a live table of the\n"
     "tasks and their states, then the report (--json: the report's JSON).\n"
     "Exit 0 when every task passed, 1 otherwise.\n";
 
@@ -282,15 +287,17 @@ int cmd_supervise(struct cli *c, int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"revisions", required_argument, NULL, 'k'},
         {"agent", required_argument, NULL, 'a'},
+        {"auditor", required_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *ctxdir = NULL, *scope = NULL, *model = NULL, *agent = "supervisor";
     long workers = 2, revisions = 2;
+    double auditor = -1;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, ":C:s:w:m:k:a:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":C:s:w:m:k:a:A:h", opts, NULL)) != -1) {
         char *end;
         switch (o) {
         case 'C':
@@ -314,6 +321,12 @@ int cmd_supervise(struct cli *c, int argc, char **argv)
         case 'm':
             model = optarg;
             break;
+        case 'A':
+            auditor = strtod(optarg, &end);
+            if (end == optarg || *end || !(auditor >= 0 && auditor <= 1))
+                return cli_usage_error("supervise", supervise_usage,
+                                       "--auditor is a score from 0 to 1");
+            break;
         case 'a':
             agent = optarg;
             break;
@@ -335,6 +348,8 @@ int cmd_supervise(struct cli *c, int argc, char **argv)
                            "max_revisions", (int)revisions);
     if (model)
         json_object_set_new(in, "model", json_string(model));
+    if (auditor >= 0)
+        json_object_set_new(in, "auditor", json_pack("{s:f}", "min_score", auditor));
     if (ctxdir) {
         char *text = context_of(ctxdir);
         if (!text) {

@@ -19,7 +19,7 @@
 #define MIN0 AT_SH_HAS_MIN, NULL, NULL, 0, 0
 #define MIN1 AT_SH_HAS_MIN, NULL, NULL, 1, 0
 
-static const char *const tier_names[] = {"fast", "balanced", "powerful", NULL};
+static const char *const tier_names[] = {"fast", "balanced", "powerful", "auditor", NULL};
 static const char *const kinds[] = {"openai", "anthropic", NULL};
 static const char *const strategies[] = {"task_complexity", "cost_optimized", "latency_optimized",
                                          NULL};
@@ -46,6 +46,7 @@ static const struct at_shape tiers[] = {
     {"fast", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"balanced", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"powerful", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"auditor", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     END,
 };
 static const struct at_shape retry[] = {

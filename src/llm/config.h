@@ -29,7 +29,11 @@
 #include <stddef.h>
 
 enum at_llm_kind { AT_LLM_OPENAI, AT_LLM_ANTHROPIC };
-enum at_llm_tier { AT_LLM_FAST, AT_LLM_BALANCED, AT_LLM_POWERFUL, AT_LLM_NTIERS };
+/* AT_LLM_AUDITOR: the small model that checks a supervisor's worker results
+ * (docs/supervisor.md "The auditor"); asked for by name only, never chosen
+ * by a routing strategy or an orchestrator's override; empty, it is the
+ * fast tier's */
+enum at_llm_tier { AT_LLM_FAST, AT_LLM_BALANCED, AT_LLM_POWERFUL, AT_LLM_AUDITOR, AT_LLM_NTIERS };
 enum at_llm_strategy {
     AT_LLM_STRATEGY_NONE, /* agents' own preferences decide */
     AT_LLM_STRATEGY_TASK_COMPLEXITY,

@@ -114,13 +114,16 @@ void at__llm_disco_done(struct disco *dc, CURLcode cc)
 json_t *at_llm_models_json(struct at_llm *g)
 {
     json_t *data = json_array();
+    pthread_rwlock_rdlock(&g->conf_lock);
     for (int t = 0; t < AT_LLM_NTIERS; t++) {
+        /* the auditor is listed when configured (else it is the fast tier) */
+        if (t == AT_LLM_AUDITOR && g->conf.ntiers[t] == 0)
+            continue;
         char id[32];
         snprintf(id, sizeof(id), "atlas:%s", at_llm_tier_name(t));
         json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model",
                                               "created", 0, "owned_by", "atlas"));
     }
-    pthread_rwlock_rdlock(&g->conf_lock);
     for (size_t i = 0; i < g->conf.nbackends; i++) {
         const struct at_llm_backend_cfg *b = &g->conf.backends[i];
         for (size_t k = 0; k < b->nmodels; k++) {

@@ -116,6 +116,8 @@ static int tier_containing(const struct at_llm_config *c, const char *model)
  * with no tiers at all every configured model serves every tier. */
 static void add_tier(const struct at_llm_config *c, struct at_llm_choice *out, int t)
 {
+    if (t == AT_LLM_AUDITOR && c->ntiers[t] == 0 && c->ntiers[AT_LLM_FAST] > 0)
+        t = AT_LLM_FAST; /* the small model */
     if (c->ntiers[t] == 0 && c->ntiers[c->default_tier] > 0)
         t = c->default_tier;
     if (c->ntiers[t] == 0) {
@@ -182,10 +184,11 @@ int at_llm_select(const struct at_llm_config *c, const struct at_llm_prefs *p,
         REASON("model \"%s\" names tier %s", m, at_llm_tier_name(explicit_tier));
     } else if (m && !p->is_agent && !p->mcp_prefs && strcmp(m, "atlas") != 0 &&
                strcmp(m, "default") != 0) {
-        return at_diag_set(d, AT_ENOENT, NULL, 0, 0,
-                           "model \"%s\" is not configured here (GET /v1/models lists the models; "
-                           "atlas:fast, atlas:balanced and atlas:powerful select a tier)",
-                           m);
+        return at_diag_set(
+            d, AT_ENOENT, NULL, 0, 0,
+            "model \"%s\" is not configured here (GET /v1/models lists the models; "
+            "atlas:fast, atlas:balanced, atlas:powerful and atlas:auditor select a tier)",
+            m);
     } else if (m && strcmp(m, "atlas") != 0 && strcmp(m, "default") != 0) {
         REASON("model %s is not configured, ignored; ", m);
     }
@@ -213,7 +216,9 @@ int at_llm_select(const struct at_llm_config *c, const struct at_llm_prefs *p,
 
     /* 3. the orchestrator: an explicit tier for the job, or its strategy */
     int strategy = p->strategy != AT_LLM_STRATEGY_NONE ? p->strategy : (int)c->routing_strategy;
-    int wants_override = p->override_tier >= 0 || strategy == AT_LLM_STRATEGY_TASK_COMPLEXITY;
+    /* the auditor is asked for by name: no strategy or override moves it */
+    int wants_override = (p->override_tier >= 0 || strategy == AT_LLM_STRATEGY_TASK_COMPLEXITY) &&
+                         tier != AT_LLM_AUDITOR;
     /* callers outside jobs keep what they named explicitly */
     int may_override = p->is_agent ? p->override_allowed : !explicit_model && explicit_tier < 0;
     if (wants_override && !may_override) {

@@ -23,6 +23,11 @@ REVIEW_PROMPT = (
     "You review a worker's result for the Atlas supervisor. Answer with one JSON object: "
     '{"verdict": "pass"|"fail"|"needs_revision", "score": 0..1, "reasons": [strings]}.')
 
+AUDIT_PROMPT = (
+    "You audit a worker's result before the Atlas supervisor sees it: is it well formed, does it "
+    "answer the task, does it break a safety rule (secrets, destructive commands, paths outside "
+    'the task\'s scope)? Answer with one JSON object: {"score": 0..1, "findings": [strings]}.')
+
 RANK = {"pass": 0, "needs_revision": 1, "fail": 2}
 
 
@@ -49,6 +54,9 @@ class Supervisor(AgentBase):
         goal = input["goal"]
         model = input.get("model")
         kmax = int(input.get("max_revisions", 2))
+        # the auditor (the gateway's small "auditor" tier) checks each result first
+        self.auditor = input.get("auditor")
+        self.audits = []
         self.event(None, "planning", goal=goal)
         user = "Goal: " + goal
         if input.get("context"):
@@ -77,6 +85,11 @@ class Supervisor(AgentBase):
             filing = dict(gap)
             ev = dict(filing.get("evidence") or {})
             ev.setdefault("checks", [{"task": r["id"], "verdict": r["verdict"]} for r in results])
+            if self.audits:
+                ev.setdefault("auditor", {
+                    "score": min(a["score"] for a in self.audits),
+                    "findings": [f for a in self.audits for f in a["findings"]][:20],
+                    "model": self.audits[-1].get("model")})
             filing["evidence"] = ev
             try:
                 p = await context.call_tool("atlas.approvals.propose", filing)
@@ -150,8 +163,38 @@ class Supervisor(AgentBase):
         except AtlasError as e:
             self.event(tid, "unrecorded", attempt=attempt, reason=str(e))
 
+    async def audit(self, task, output):
+        """The auditor's {score, findings, model}, or None when it gave no such answer."""
+        resp = await self.ctx.llm([
+            {"role": "system", "content": AUDIT_PROMPT},
+            {"role": "user", "content": "Task: " + json.dumps(task) + "\nResult: " +
+             json.dumps(output)}], model="atlas:auditor")
+        a = model_json(resp["choices"][0]["message"]["content"] or "")
+        if not isinstance(a, dict) or not isinstance(a.get("score"), (int, float)):
+            return None
+        findings = [str(x) for x in a.get("findings", []) if isinstance(x, (str, int, float))]
+        return {"score": float(a["score"]), "findings": findings,
+                "model": (resp.get("atlas") or {}).get("model")}
+
     async def evaluate(self, task, output, model):
-        """The check runner, then the model reviewer: one verdict, the worst."""
+        """The auditor (when asked for), the check runner, then the model reviewer:
+        one verdict, the worst."""
+        if isinstance(self.auditor, dict):
+            try:
+                a = await self.audit(task, output)
+            except AtlasError as e:
+                return {"verdict": "fail", "reasons": ["the auditor could not run: " + str(e)],
+                        "source": "auditor"}
+            if a is None:
+                return {"verdict": "fail", "reasons": ["the auditor's answer is not {score, findings}"],
+                        "source": "auditor"}
+            self.audits.append(a)
+            if a["score"] < float(self.auditor.get("min_score", 0.5)):
+                # below the bar: back to the worker before the checks and the reviewer
+                return {"verdict": "needs_revision", "score": a["score"],
+                        "reasons": ["auditor: " + f for f in a["findings"]] or
+                        ["auditor: score %.2f" % a["score"]],
+                        "auditor": a, "source": "auditor"}
         reasons, verdict, checks = [], "pass", []
         for c in task.get("checks", []):
             try:
@@ -179,5 +222,9 @@ class Supervisor(AgentBase):
             else:
                 verdict = worst(verdict, review["verdict"])
                 reasons.extend(str(x) for x in review.get("reasons", []))
-        return {"verdict": verdict, "reasons": reasons, "checks": checks,
-                "review": review, "source": "checks+reviewer"}
+        v = {"verdict": verdict, "reasons": reasons, "checks": checks,
+             "review": review, "source": "checks+reviewer"}
+        if self.audits and isinstance(self.auditor, dict):
+            v["auditor"] = self.audits[-1]
+            v["source"] = "auditor+checks+reviewer"
+        return v
