@@ -140,6 +140,20 @@ json_t *at__trigger_form_parse(const char *body, size_t len)
     return o;
 }
 
+/* json_pack's "s?" leaves nulls: a platform's API wants the key absent */
+static json_t *without_nulls(json_t *o)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(o, tmp, k, v)
+    {
+        if (json_is_null(v))
+            json_object_del(o, k);
+    }
+    return o;
+}
+
 static void conv_id(struct at__chat_req *c, const char *platform, const char *a, const char *b,
                     const char *user)
 {
@@ -176,8 +190,8 @@ static int slack_parse(const json_t *headers, const char *body, size_t len, stru
         const char *ru = at_json_str(f, "response_url", NULL);
         if (ru)
             c->reply_url = at_strdup(ru);
-        c->reply_base = json_pack("{s:s,s:s?}", "response_type", "in_channel", "channel",
-                                  at_json_str(f, "channel_id", NULL));
+        c->reply_base = without_nulls(json_pack("{s:s,s:s?}", "response_type", "in_channel",
+                                                "channel", at_json_str(f, "channel_id", NULL)));
         json_decref(f);
         return 0;
     }
@@ -226,7 +240,8 @@ static int slack_parse(const json_t *headers, const char *body, size_t len, stru
         json_pack("{s:s,s:s?,s:s?,s:s?,s:s,s:O}", "message", at_json_str(ev, "text", ""), "user_id",
                   user, "channel", channel, "thread_ts", thread, "platform", "slack", "payload", j);
     conv_id(c, "slack", at_json_str(j, "team_id", NULL), channel, user);
-    c->reply_base = json_pack("{s:s?,s:s?}", "channel", channel, "thread_ts", thread);
+    c->reply_base =
+        without_nulls(json_pack("{s:s?,s:s?}", "channel", channel, "thread_ts", thread));
     json_decref(j);
     return 0;
 }
