@@ -72,6 +72,39 @@ expect_eq "the resumed turn sees the earlier turns" \
 expect_eq "an input the schema refuses is an error frame" \
     "$(jt 'd[-1]["type"], d[-1]["error"]["status"]' <"$T/raw.json")" "('error', 400)"
 
+# ---- the spec's front door, through the spec's chat file over WebSocket ----
+atlas register --path "$EXAMPLES/word-count" >/dev/null
+atlas register --path "$EXAMPLES/front-door" >/dev/null
+sed 's/interface: "http".*/interface: "websocket"/' "$SRC/examples/triggers/chat.yaml" >"$T/fd-ws.yaml"
+run_rc rc atlas trigger register "$T/fd-ws.yaml"
+expect_eq "the spec's chat file with interface websocket" "$rc $(cat "$T/out")" "0 registered conversational trigger fd-ws"
+FD=${ATLAS_URL/http:/ws:}/hooks/fd-ws?conversation_id=fd-1
+/usr/bin/python3 "$SRC/tests/e2e/ws_client.py" raw "$FD" '{"message": "@word-count hello atlas world", "user_id": "ana"}' >"$T/fd1.json"
+expect_eq "front-door spawns the agent named and answers with its result" \
+    "$(jt 'd[-1]["type"], d[-1]["output"]["agent"], d[-1]["output"]["output"]["words"], d[-1]["output"]["reply"][:16]' <"$T/fd1.json")" \
+    "('output', 'word-count', 3, 'word-count says:')"
+expect_contains "its progress streams to the client" "$(jt '[f.get("message") for f in d if f["type"] == "progress"]' <"$T/fd1.json")" "asking word-count"
+/usr/bin/python3 "$SRC/tests/e2e/ws_client.py" raw "$FD" '{"message": "please count the words in: one two", "user_id": "ana"}' >"$T/fd2.json"
+expect_eq "front-door discovers an agent by searching the registry" \
+    "$(jt 'd[-1]["output"]["agent"], d[-1]["output"]["output"]["words"]' <"$T/fd2.json")" "('word-count', 7)"
+expect_contains "...and says it searched" "$(jt '[f.get("message") for f in d if f["type"] == "progress"]' <"$T/fd2.json")" "searching the registry"
+/usr/bin/python3 "$SRC/tests/e2e/ws_client.py" raw "$FD" '{"message": "history", "user_id": "ana"}' >"$T/fd3.json"
+expect_eq "front-door remembers the conversation (the memory skill)" \
+    "$(jt 'd[-1]["output"]["reply"], d[-1]["output"]["turns"]' <"$T/fd3.json")" \
+    "('You said: @word-count hello atlas world | please count the words in: one two', 3)"
+fdjob=$(jt 'd[-1]["job_id"]' <"$T/fd3.json")
+http GET "/api/v1/jobs/$fdjob"; cp "$T/hbody" "$T/body"
+expect_eq "the event carries the conversation fd-1 and its turns" \
+    "$(jt 'd["meta"]["event"]["conversation"]["id"], len(d["meta"]["event"]["conversation"]["history"])' <"$T/body")" "('fd-1', 4)"
+
+# and through the spec's chat file exactly as printed (interface http)
+cp "$SRC/examples/triggers/chat.yaml" "$T/chat.yaml"
+atlas trigger register "$T/chat.yaml" >/dev/null
+http POST /hooks/chat '{"message": "@word-count one two three four", "user_id": "bo"}'
+expect_eq "front-door answers through the chat trigger (http)" \
+    "$HTTP_CODE $(printf '%s' "$HTTP_BODY" | jt 'd["output"]["agent"], d["output"]["output"]["words"]')" \
+    "200 ('word-count', 4)"
+
 # ---- 1,000 connections at once ----
 /usr/bin/python3 "$SRC/tests/e2e/ws_client.py" many "$WS" 1000 2 >"$T/many.json"
 expect_eq "1,000 concurrent connections open, answer pings, stay up" \
