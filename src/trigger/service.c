@@ -251,8 +251,11 @@ static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
         json_object_set_new(o, "path", json_string(t->path));
         json_object_set_new(o, "respond", json_string(t->respond_sync ? "sync" : "async"));
         json_object_set_new(o, "max_body", json_integer((json_int_t)t->max_body));
-        static const char *const sig[] = {"none", "github", "stripe", "hmac"};
+        static const char *const sig[] = {"none", "github", "stripe", "hmac", "slack", "discord"};
+        _Static_assert(sizeof(sig) / sizeof(sig[0]) == AT_SIG_DISCORD + 1, "a name per scheme");
         json_object_set_new(o, "signature", json_string(sig[t->sig]));
+        if (t->interface)
+            json_object_set_new(o, "interface", json_string(t->interface));
     }
     json_object_set_new(o, "firings",
                         json_integer(json_integer_value(json_object_get(e->rec, "seq"))));

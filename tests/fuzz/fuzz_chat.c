@@ -43,9 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct at_diag d;
     at_diag_clear(&d);
     if (at__trigger_chat_parse((data[0] & 1) ? discord : slack, h, body, len, &c, &d) == 0) {
-        if (c.kind == AT_CHAT_MESSAGE &&
-            (!json_is_string(json_object_get(c.body, "message")) ||
-             !json_is_string(json_object_get(c.body, "platform"))))
+        if (c.kind == AT_CHAT_MESSAGE && (!json_is_string(json_object_get(c.body, "message")) ||
+                                          !json_is_string(json_object_get(c.body, "platform"))))
             abort();
         char *text = at__trigger_chat_text(c.body, 100);
         if (strlen(text) > 100 || at_utf8_valid_prefix(text, strlen(text)) != strlen(text))

@@ -73,8 +73,7 @@ static ssize_t c_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int
     return (ssize_t)n;
 }
 
-static ssize_t c_send(wslay_event_context_ptr ctx, const uint8_t *d, size_t len, int flags,
-                      void *u)
+static ssize_t c_send(wslay_event_context_ptr ctx, const uint8_t *d, size_t len, int flags, void *u)
 {
     (void)ctx;
     (void)d;
