@@ -63,6 +63,8 @@ struct entry {
     int64_t registered_ms;
     json_t *rec;      /* {last, seq, history, idem} */
     int64_t next_due; /* cron: next scheduled second; 0 unknown */
+    /* custom: when the emitter may start next (monotonic ms), its back-off */
+    int64_t emitter_due_ms, emitter_backoff_ms, emitter_started_ms;
 };
 
 struct at_trigger_svc {
@@ -76,8 +78,9 @@ struct at_trigger_svc {
     pthread_cond_t cv;
     char *clock_file;
     pthread_mutex_t done_mu;
-    struct at_map running; /* name -> job id (char *) */
-    struct at_map convs;   /* conversation id -> json array of turns */
+    struct at_map running;  /* name -> job id (char *) */
+    struct at_map convs;    /* conversation id -> json array of turns */
+    struct at_map emitters; /* custom trigger name -> its emitter's job id (char *) */
     size_t nconvs;
     pthread_mutex_t seen_mu;
     struct at_map seen; /* signature -> expiry (int64_t *) */
@@ -257,10 +260,17 @@ static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
         if (t->interface)
             json_object_set_new(o, "interface", json_string(t->interface));
     }
+    if (t->emitter_agent) {
+        json_object_set_new(o, "emitter", json_string(t->emitter_agent));
+        pthread_mutex_lock(&s->done_mu);
+        const char *ej = at_map_get(&s->emitters, t->name);
+        if (ej)
+            json_object_set_new(o, "emitter_job", json_string(ej));
+        pthread_mutex_unlock(&s->done_mu);
+    }
     json_object_set_new(o, "firings",
                         json_integer(json_integer_value(json_object_get(e->rec, "seq"))));
     json_object_set(o, "definition", t->definition);
-    (void)s;
     return o;
 }
 
@@ -377,6 +387,26 @@ static struct entry *entry_load(struct at_trigger_svc *s, const char *file, cons
         at_trigger_free(t);
         return NULL;
     }
+    if (t->emitter_agent) {
+        struct at_reg_agent *a;
+        if (at_registry_resolve(s->cfg.registry, t->emitter_agent, &a) == 0) {
+            at_reg_agent_unref(a);
+        } else {
+            struct at_yaml_doc doc;
+            memset(&doc, 0, sizeof(doc));
+            struct at_diag yd;
+            at_diag_clear(&yd);
+            int line = 0, col = 0;
+            if (at_yaml_load_string(&doc, file, text, len, &yd) == 0)
+                at_yaml_locate(&doc, "/trigger/emitter/agent", 0, &line, &col);
+            at_yaml_doc_release(&doc);
+            at_diag_set(d, AT_ENOENT, file, line, col,
+                        "trigger.emitter.agent: no agent named \"%s\" is registered",
+                        t->emitter_agent);
+            at_trigger_free(t);
+            return NULL;
+        }
+    }
     if (t->sig) {
         char *sec;
         if (secret_get(s, t, &sec)) {
@@ -435,6 +465,8 @@ static struct entry *entry_load(struct at_trigger_svc *s, const char *file, cons
     return e;
 }
 
+static void emitter_cancel(struct at_trigger_svc *s, const char *name, const char *why);
+
 int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *text, size_t len,
                         json_t **out, struct at_diag *d)
 {
@@ -465,6 +497,8 @@ int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *
     if (old) { /* re-registration keeps the firings and the pause */
         e->rec = json_incref(old->rec);
         e->paused = old->paused;
+        if (old->t->type == AT_TRIGGER_CUSTOM) /* the new definition's emitter replaces it */
+            emitter_cancel(s, old->t->name, "the trigger was registered again");
     } else {
         e->rec = json_pack("{s:I,s:i,s:[],s:{}}", "last", (json_int_t)svc_now(s), "seq", 0,
                            "history", "idem");
@@ -504,6 +538,8 @@ int at_trigger_remove(struct at_trigger_svc *s, const char *name, struct at_diag
     }
     if (e->t->path)
         at_map_del(&s->bypath, e->t->path);
+    if (e->t->type == AT_TRIGGER_CUSTOM)
+        emitter_cancel(s, name, "the trigger was removed");
     char key[128];
     snprintf(key, sizeof(key), "trigger.def/%s", name);
     int rc = kv_write(s, key, NULL);
@@ -528,6 +564,12 @@ int at_trigger_set_paused(struct at_trigger_svc *s, const char *name, int paused
     int rc = 0;
     if (e->paused != paused) {
         e->paused = paused;
+        if (e->t->type == AT_TRIGGER_CUSTOM) {
+            if (paused)
+                emitter_cancel(s, name, "the trigger was paused");
+            e->emitter_due_ms = 0;
+            e->emitter_backoff_ms = 0;
+        }
         if (!paused && e->t->type == AT_TRIGGER_CRON) {
             /* firings that fell while paused are not run: resume from now */
             json_object_set_new(e->rec, "last", json_integer(svc_now(s)));
@@ -888,6 +930,163 @@ int at_trigger_history(struct at_trigger_svc *s, const char *name, int limit, js
     return 0;
 }
 
+/* ---- custom triggers: the emitter ---- */
+
+struct emitter_ctx {
+    struct at_trigger_svc *s;
+    char name[AT_TRIGGER_NAME_MAX + 1];
+    char job[AT_ID_MAX];
+};
+
+/* The emitter's job ended (writer thread): the cron thread starts another
+ * once its back-off has passed. */
+static void emitter_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct emitter_ctx *c = arg;
+    (void)store_rc;
+    pthread_mutex_lock(&c->s->done_mu);
+    char *cur = at_map_get(&c->s->emitters, c->name);
+    if (cur && strcmp(cur, c->job) == 0)
+        free(at_map_del(&c->s->emitters, c->name));
+    pthread_mutex_unlock(&c->s->done_mu);
+    at_info("trigger", "%s: emitter job %s ended (%s)", c->name, c->job,
+            rec ? at_job_state_name(rec->state) : "?");
+    free(c);
+}
+
+/* Stop the running emitter of name (under mu; its end is asynchronous). */
+static void emitter_cancel(struct at_trigger_svc *s, const char *name, const char *why)
+{
+    pthread_mutex_lock(&s->done_mu);
+    char *cur = at_map_get(&s->emitters, name);
+    char job[AT_ID_MAX] = "";
+    if (cur)
+        snprintf(job, sizeof(job), "%s", cur);
+    pthread_mutex_unlock(&s->done_mu);
+    if (job[0])
+        at_engine_cancel(s->cfg.engine, job, why);
+}
+
+/* Start e's emitter when none runs and its back-off has passed (under mu,
+ * cron thread). */
+static void emitter_tick(struct at_trigger_svc *s, struct entry *e)
+{
+    const struct at_trigger *t = e->t;
+    int64_t now = at_now_ms();
+    pthread_mutex_lock(&s->done_mu);
+    int running = at_map_get(&s->emitters, t->name) != NULL;
+    pthread_mutex_unlock(&s->done_mu);
+    if (running || now < e->emitter_due_ms)
+        return;
+    /* back-off 1 s, doubling to 60 s, back to 1 s after a run of a minute */
+    if (e->emitter_started_ms && now - e->emitter_started_ms > 60000)
+        e->emitter_backoff_ms = 0;
+    e->emitter_backoff_ms = e->emitter_backoff_ms ? e->emitter_backoff_ms * 2 : 1000;
+    if (e->emitter_backoff_ms > 60000)
+        e->emitter_backoff_ms = 60000;
+    e->emitter_started_ms = now;
+    e->emitter_due_ms = now + e->emitter_backoff_ms;
+    struct emitter_ctx *c = at_calloc(1, sizeof(*c));
+    c->s = s;
+    snprintf(c->name, sizeof(c->name), "%s", t->name);
+    at_id_new("job", c->job);
+    json_t *input = t->emitter_input ? json_incref(t->emitter_input) : json_object();
+    json_t *who = json_pack("{s:s}", "trigger", t->name);
+    json_t *ev = at_trigger_event_plain("trigger", t->emitter_agent, NULL, input, who);
+    struct at_submit sub = {
+        .agent = t->emitter_agent,
+        .input = input,
+        .source = "trigger",
+        .on_done = emitter_done,
+        .done_arg = c,
+        .event = ev,
+        .job_id = c->job,
+    };
+    pthread_mutex_lock(&s->done_mu);
+    free(at_map_put(&s->emitters, t->name, at_strdup(c->job)));
+    pthread_mutex_unlock(&s->done_mu);
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_engine_submit(s->cfg.engine, &sub, NULL, &d)) {
+        pthread_mutex_lock(&s->done_mu);
+        free(at_map_del(&s->emitters, t->name));
+        pthread_mutex_unlock(&s->done_mu);
+        at_warn("trigger", "%s: the emitter %s could not start (next try in %llds): %s", t->name,
+                t->emitter_agent, (long long)(e->emitter_backoff_ms / 1000), d.msg);
+        free(c);
+    } else {
+        at_info("trigger", "%s: emitter %s started as job %s", t->name, t->emitter_agent, c->job);
+    }
+    json_decref(ev);
+    json_decref(who);
+    json_decref(input);
+}
+
+int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char *name,
+                    const json_t *body, const char *idem_key, json_t **out, struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    int rc = 0;
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    const struct at_trigger *t = e->t;
+    if (t->type != AT_TRIGGER_CUSTOM) {
+        rc = at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                         "trigger \"%s\" is a %s trigger: only custom triggers take events", name,
+                         at_trigger_type_name(t->type));
+        goto out;
+    }
+    if (caller_job) {
+        pthread_mutex_lock(&s->done_mu);
+        const char *cur = at_map_get(&s->emitters, name);
+        int mine = cur && strcmp(cur, caller_job) == 0;
+        pthread_mutex_unlock(&s->done_mu);
+        if (!mine) {
+            rc = at_diag_set(d, AT_EPERM, NULL, 0, 0,
+                             "only the emitter job of trigger \"%s\" (%s) may emit its events",
+                             name, t->emitter_agent);
+            goto out;
+        }
+    }
+    if (e->paused) {
+        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", name);
+        goto out;
+    }
+    char idem[300] = "";
+    if (idem_key && idem_key[0])
+        snprintf(idem, sizeof(idem), "%s", idem_key);
+    else if (t->idem_path) {
+        json_t *v = at_jsonpath_value(t->idem_path, body);
+        if (json_is_string(v))
+            snprintf(idem, sizeof(idem), "%s", json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(idem, sizeof(idem), "%lld", (long long)json_integer_value(v));
+        json_decref(v);
+    }
+    if (idem[0]) {
+        const char *prev = at_json_str(json_object_get(e->rec, "idem"), idem, NULL);
+        if (prev) {
+            *out = json_pack("{s:s,s:b}", "job_id", prev, "duplicate", 1);
+            count(s, "atlas_trigger_duplicates_total",
+                  "Deliveries whose idempotency key was seen (no new job)", name, NULL, NULL);
+            goto out;
+        }
+    }
+    json_t *who = caller_job ? json_pack("{s:s}", "job", caller_job) : NULL;
+    char job[AT_ID_MAX];
+    rc = fire(s, e, "custom", 0, 0, body, NULL, who, NULL, idem[0] ? idem : NULL, NULL, NULL, NULL,
+              NULL, NULL, job, d);
+    json_decref(who);
+    if (!rc)
+        *out = json_pack("{s:s,s:b}", "job_id", job, "duplicate", 0);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* ---- cron ---- */
 
 static int64_t jitter_of(const struct at_trigger *t, int64_t due)
@@ -978,6 +1177,8 @@ static void *cron_main(void *arg)
             struct entry *e = v;
             if (!e->paused && e->t->type == AT_TRIGGER_CRON)
                 cron_tick(s, e, now);
+            else if (!e->paused && e->t->type == AT_TRIGGER_CUSTOM)
+                emitter_tick(s, e);
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1013,6 +1214,7 @@ int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_s
     at_map_init(&s->bypath);
     at_map_init(&s->running);
     at_map_init(&s->convs);
+    at_map_init(&s->emitters);
     at_map_init(&s->seen);
     pthread_mutex_init(&s->rq_mu, NULL);
     pthread_cond_init(&s->rq_cv, NULL);
@@ -1192,6 +1394,10 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
     while (at_map_next(&s->convs, &it, &k, &v))
         json_decref(v);
     at_map_release(&s->convs);
+    it = 0;
+    while (at_map_next(&s->emitters, &it, &k, &v))
+        free(v);
+    at_map_release(&s->emitters);
     it = 0;
     while (at_map_next(&s->seen, &it, &k, &v))
         free(v);

@@ -124,6 +124,16 @@ struct at_trigger_result {
 int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_delivery *dv,
                        struct at_trigger_result *res, struct at_diag *d);
 
+/* An event of a custom trigger (atlas.triggers.emit): fire name with body.
+ * caller_job: the job that emits; it must be the trigger's running emitter
+ * (NULL: a user, allowed).  idem_key (may be NULL) or the trigger's
+ * idempotency.body_path identifies the event: one seen before starts
+ * nothing.  *out: {job_id, duplicate}.  AT_ENOENT, AT_EINVAL (not a custom
+ * trigger), AT_EPERM (another job), AT_ESTATE (paused), or the engine's
+ * refusal. */
+int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char *name,
+                    const json_t *body, const char *idem_key, json_t **out, struct at_diag *d);
+
 /* Is there a websocket trigger at path that takes connections now?  0
  * and its max_body, or AT_ENOENT (no trigger), AT_ESTATE (paused),
  * AT_EMETHOD (a trigger that takes POSTs), with d saying so. */

@@ -50,13 +50,19 @@ static const struct at_shape reply_shape[] = {
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
+static const struct at_shape emitter_shape[] = {
+    {"agent", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"input", AT_SH_ANYOBJ, 0, NULL, NULL, 0, 0},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
+
 static const struct at_shape idem_shape[] = {
     {"header", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"body_path", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
-enum { T_CRON = 1, T_HOOK = 2, T_CONV = 4, T_ALERT = 8, T_ALL = 15 };
+enum { T_CRON = 1, T_HOOK = 2, T_CONV = 4, T_ALERT = 8, T_CUSTOM = 16, T_ALL = 31 };
 
 static const struct at_shape trigger_shape[] = {
     {"name", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -78,6 +84,7 @@ static const struct at_shape trigger_shape[] = {
     {"interface", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"per", AT_SH_STR, 0, NULL, per_enum, 0, 0},
     {"reply", AT_SH_OBJ, 0, reply_shape, NULL, 0, 0},
+    {"emitter", AT_SH_OBJ, 0, emitter_shape, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
@@ -95,10 +102,11 @@ static const struct {
     {"respond", T_HOOK | T_CONV | T_ALERT},
     {"max_body", T_HOOK | T_CONV | T_ALERT},
     {"signature", T_HOOK | T_CONV | T_ALERT},
-    {"idempotency", T_HOOK | T_ALERT},
+    {"idempotency", T_HOOK | T_ALERT | T_CUSTOM},
     {"interface", T_CONV},
     {"per", T_ALERT},
     {"reply", T_CONV},
+    {"emitter", T_CUSTOM},
 };
 
 static const struct at_shape file_shape[] = {
@@ -117,6 +125,8 @@ const char *at_trigger_type_name(enum at_trigger_type t)
         return "conversational";
     case AT_TRIGGER_ALERTMANAGER:
         return "alertmanager";
+    case AT_TRIGGER_CUSTOM:
+        return "custom";
     }
     return "?";
 }
@@ -217,14 +227,12 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
                              "with `interface: %s`",
                              type, type, type);
     } else if (strcmp(type, "custom") == 0) {
-        return at_yaml_error(doc, d, AT_EUNSUPPORTED, "/trigger/type", 0,
-                             "type \"%s\" is not supported yet (supported: cron, webhook, "
-                             "conversational, alertmanager)",
-                             type);
+        t->type = AT_TRIGGER_CUSTOM;
+        tbit = T_CUSTOM;
     } else {
         return at_yaml_error(doc, d, AT_EINVAL, "/trigger/type", 0,
                              "unknown trigger type \"%s\" (cron, webhook, conversational, "
-                             "alertmanager)",
+                             "alertmanager, custom)",
                              type);
     }
     for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
@@ -314,6 +322,33 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
         t->concurrency = !c || strcmp(c, "allow") == 0 ? AT_CONC_ALLOW
                          : strcmp(c, "forbid") == 0    ? AT_CONC_FORBID
                                                        : AT_CONC_REPLACE;
+        return 0;
+    }
+
+    if (t->type == AT_TRIGGER_CUSTOM) {
+        json_t *em = json_object_get(tb, "emitter");
+        if (!em)
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger", 1,
+                                 "custom triggers need an emitter (emitter.agent: the agent that "
+                                 "emits the events with atlas.triggers.emit)");
+        t->emitter_agent = at_strdup(str_of(em, "agent"));
+        if (json_object_get(em, "input"))
+            t->emitter_input = json_deep_copy(json_object_get(em, "input"));
+        json_t *idem = json_object_get(tb, "idempotency");
+        if (idem && str_of(idem, "header"))
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger/idempotency/header", 1,
+                                 "custom events have no headers: use idempotency.body_path (or "
+                                 "the emit's idempotency_key)");
+        if (idem && str_of(idem, "body_path")) {
+            struct at_diag jd;
+            at_diag_clear(&jd);
+            t->idem_expr = at_strdup(str_of(idem, "body_path"));
+            if (at_jsonpath_new(t->idem_expr, &t->idem_path, &jd) ||
+                !at_jsonpath_is_singular(t->idem_path))
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/idempotency/body_path", 0,
+                                     "a singular JSONPath into the body is needed%s%s",
+                                     jd.msg[0] ? ": " : "", jd.msg);
+        }
         return 0;
     }
 
@@ -561,6 +596,8 @@ void at_trigger_free(struct at_trigger *t)
     free(t->reply_token_file);
     free(t->reply_token_secret);
     free(t->response_url_prefix);
+    free(t->emitter_agent);
+    json_decref(t->emitter_input);
     free(t->idem_header);
     at_jsonpath_free(t->idem_path);
     free(t->idem_expr);

@@ -41,6 +41,7 @@ enum at_trigger_type {
     AT_TRIGGER_WEBHOOK,
     AT_TRIGGER_CONVERSATIONAL,
     AT_TRIGGER_ALERTMANAGER,
+    AT_TRIGGER_CUSTOM, /* events come from an emitter agent (atlas.triggers.emit) */
 };
 
 enum at_trigger_missed { AT_MISSED_RUN_ONCE, AT_MISSED_SKIP };
@@ -109,14 +110,17 @@ struct at_trigger {
     char *response_url_prefix; /* slack: a payload's response_url is used when it starts so */
     int per_alert;             /* alertmanager: one job per alert (else per group) */
 
+    /* custom: the agent that emits the events, and its input */
+    char *emitter_agent;
+    json_t *emitter_input;
+
     json_t *definition; /* the trigger block as loaded (for describe) */
 };
 
 /* Load a trigger file's text.  file names it in diagnostics and gives the
  * default name.  Returns 0 and *out (free with at_trigger_free), or
  * AT_EPARSE / AT_EINVAL / AT_EUNSUPPORTED / AT_E2BIG with d located
- * (file:line:col).  Types not built yet (custom) are refused with
- * AT_EUNSUPPORTED ("not supported yet"). */
+ * (file:line:col). */
 int at_trigger_load(const char *file, const char *text, size_t len, struct at_trigger **out,
                     struct at_diag *d);
 void at_trigger_free(struct at_trigger *t);

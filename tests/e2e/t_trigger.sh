@@ -118,7 +118,7 @@ chk custom 'trigger:
   type: custom
   target:
     agent: front-door'
-expect_contains "custom types are refused as not supported yet" "$(cat "$T/err")" "custom.yaml:2:9: trigger.type: type \"custom\" is not supported yet"
+expect_contains "a custom trigger needs its emitter" "$(cat "$T/err")" "custom.yaml:1:1: trigger: custom triggers need an emitter"
 
 # ---- webhook: the spec's file ----
 http POST /hooks/deploy-alert '{"service":"api","version":"1.2.3"}'

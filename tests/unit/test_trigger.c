@@ -327,8 +327,8 @@ static void test_file_errors(void **state)
                       AT_EINVAL, 3, "unknown interface");
     expect_load_error("trigger:\n  type: slack\n  target:\n    agent: a\n", AT_EINVAL, 2,
                       "`type: conversational` with `interface: slack`");
-    expect_load_error("trigger:\n  type: custom\n  target:\n    agent: a\n", AT_EUNSUPPORTED, 2,
-                      "not supported yet");
+    expect_load_error("trigger:\n  type: custom\n  target:\n    agent: a\n", AT_EINVAL, 1,
+                      "custom triggers need an emitter");
     expect_load_error("trigger:\n  type: conversational\n  interface: discord\n  target:\n    "
                       "agent: a\n  signature:\n    secret_env: K\n  reply:\n    token_env: T\n",
                       AT_EINVAL, 8, "reply takes only url");
