@@ -9,6 +9,7 @@
  * for `respond: sync`, the job's output once it ends.
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -302,7 +303,8 @@ static int wants_sse(struct at_http_req *r)
     return a && strstr(a, "text/event-stream") != NULL;
 }
 
-static void hook_stream(struct at_http_req *r, const char *path, json_t *headers)
+static void hook_stream(struct at_http_req *r, const char *path, json_t *headers,
+                        const json_t *identity)
 {
     struct hook_sse *c = at_calloc(1, sizeof(*c));
     atomic_init(&c->refs, 2);
@@ -314,6 +316,7 @@ static void hook_stream(struct at_http_req *r, const char *path, json_t *headers
         .body = r->body.len ? at_buf_str(&r->body) : "",
         .len = r->body.len,
         .headers = headers,
+        .identity = identity,
         .on_done = hook_sse_done,
         .done_arg = c,
         .conversation_out = c->conversation,
@@ -349,15 +352,40 @@ static void hook_stream(struct at_http_req *r, const char *path, json_t *headers
     json_decref(res.jobs);
 }
 
+/* auth: token: the security layer's check, as for the API's run routes
+ * (0, or the problem answered).  *identity: who, for the event. */
+static int hook_auth(struct at_http_req *r, const char *path, json_t **identity)
+{
+    *identity = NULL;
+    if (!at_trigger_needs_token(svc(r), path))
+        return 0;
+    struct at_diag d;
+    at_diag_clear(&d);
+    /* the hook the server runs for every API route (it only reads the api) */
+    int rc = at_http_authorize((void *)at_http_api_of(r), r, AT_HTTP_NEED_RUN, &d);
+    if (rc) {
+        if (rc == AT_EAUTH)
+            at_http_add_header(r, "WWW-Authenticate", "Bearer");
+        at_http_reply_problem(r, rc, d.msg[0] ? d.msg : at_err_msg(rc), NULL, NULL);
+        return rc;
+    }
+    *identity = json_pack("{s:s}", "user", r->who[0] ? r->who : "local");
+    return 0;
+}
+
 static void h_hook(struct at_http_req *r)
 {
     const char *rest = at_http_param(r, "path");
     char path[300];
     snprintf(path, sizeof(path), "/hooks/%s", rest ? rest : "");
+    json_t *identity;
+    if (hook_auth(r, path, &identity))
+        return;
     json_t *headers = at_http_headers_json(r);
     if (wants_sse(r)) {
-        hook_stream(r, path, headers);
+        hook_stream(r, path, headers, identity);
         json_decref(headers);
+        json_decref(identity);
         return;
     }
     /* two references besides the request's: this handler's, and the
@@ -368,6 +396,7 @@ static void h_hook(struct at_http_req *r)
         .body = r->body.len ? at_buf_str(&r->body) : "",
         .len = r->body.len,
         .headers = headers,
+        .identity = identity,
         .on_done = hook_done,
         .done_arg = w,
         .conversation_out = w->conversation,
@@ -378,6 +407,7 @@ static void h_hook(struct at_http_req *r)
     at_diag_clear(&d);
     int rc = at_trigger_deliver(svc(r), &dv, &res, &d);
     json_decref(headers);
+    json_decref(identity);
     if (!rc && res.sync) {
         /* w->conversation was written before the job could start */
         json_decref(res.jobs);
@@ -436,6 +466,7 @@ struct chat {
     char path[300];
     char conversation[AT_ID_MAX + 64];
     json_t *headers;
+    json_t *identity;
     atomic_int inflight;
     unsigned long turns;
 };
@@ -447,6 +478,7 @@ static void chat_unref(struct chat *c)
     if (c->ws)
         at_ws_unref(c->ws);
     json_decref(c->headers);
+    json_decref(c->identity);
     free(c);
 }
 
@@ -583,6 +615,7 @@ static void chat_message(struct at_ws *ws, int binary, const char *data, size_t 
         .body = body,
         .len = strlen(body),
         .headers = c->headers,
+        .identity = c->identity,
         .on_done = turn_done,
         .done_arg = t,
         .conversation = c->conversation,
@@ -651,6 +684,9 @@ static void h_hook_ws(struct at_http_req *r)
         at_http_reply_problem(r, rc, d.msg, NULL, NULL);
         return;
     }
+    json_t *identity;
+    if (hook_auth(r, path, &identity))
+        return;
     const char *cid = at_http_query(r, "conversation_id");
     if (!cid)
         cid = at_http_header(r, "Atlas-Conversation");
@@ -669,8 +705,10 @@ static void h_hook_ws(struct at_http_req *r)
     else
         at_id_new("conv", c->conversation);
     c->headers = at_http_headers_json(r);
+    c->identity = identity;
     if (at_ws_accept(r, &chat_handler, c, max_body)) {
         json_decref(c->headers);
+        json_decref(c->identity);
         free(c);
     }
 }

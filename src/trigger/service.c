@@ -257,6 +257,7 @@ static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
         static const char *const sig[] = {"none", "github", "stripe", "hmac", "slack", "discord"};
         _Static_assert(sizeof(sig) / sizeof(sig[0]) == AT_SIG_DISCORD + 1, "a name per scheme");
         json_object_set_new(o, "signature", json_string(sig[t->sig]));
+        json_object_set_new(o, "auth", json_string(t->auth_token ? "token" : "none"));
         if (t->interface)
             json_object_set_new(o, "interface", json_string(t->interface));
     }
@@ -1945,6 +1946,15 @@ out:
         res->chat = 0;
     }
     return rc;
+}
+
+int at_trigger_needs_token(struct at_trigger_svc *s, const char *path)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->bypath, path);
+    int yes = e && e->t->auth_token;
+    pthread_mutex_unlock(&s->mu);
+    return yes;
 }
 
 int at_trigger_ws_lookup(struct at_trigger_svc *s, const char *path, size_t *max_body,

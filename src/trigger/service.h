@@ -134,6 +134,10 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
 int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char *name,
                     const json_t *body, const char *idem_key, json_t **out, struct at_diag *d);
 
+/* Does the trigger at path take deliveries only with a token (auth:
+ * token)?  1 yes, 0 no or no such trigger. */
+int at_trigger_needs_token(struct at_trigger_svc *s, const char *path);
+
 /* Is there a websocket trigger at path that takes connections now?  0
  * and its max_body, or AT_ENOENT (no trigger), AT_ESTATE (paused),
  * AT_EMETHOD (a trigger that takes POSTs), with d saying so. */

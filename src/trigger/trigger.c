@@ -22,6 +22,7 @@ static const char *const conc_enum[] = {"allow", "forbid", "replace", NULL};
 static const char *const respond_enum[] = {"async", "sync", NULL};
 static const char *const scheme_enum[] = {"github", "stripe", "hmac", "slack", "discord", NULL};
 static const char *const per_enum[] = {"group", "alert", NULL};
+static const char *const auth_enum[] = {"none", "token", NULL};
 
 static const struct at_shape target_shape[] = {
     {"agent", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -85,6 +86,7 @@ static const struct at_shape trigger_shape[] = {
     {"per", AT_SH_STR, 0, NULL, per_enum, 0, 0},
     {"reply", AT_SH_OBJ, 0, reply_shape, NULL, 0, 0},
     {"emitter", AT_SH_OBJ, 0, emitter_shape, NULL, 0, 0},
+    {"auth", AT_SH_STR, 0, NULL, auth_enum, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
@@ -107,6 +109,7 @@ static const struct {
     {"per", T_ALERT},
     {"reply", T_CONV},
     {"emitter", T_CUSTOM},
+    {"auth", T_HOOK | T_CONV | T_ALERT},
 };
 
 static const struct at_shape file_shape[] = {
@@ -445,6 +448,11 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
     t->max_body = mb ? (size_t)json_integer_value(mb) : AT_TRIGGER_MAX_BODY_DEFAULT;
     const char *per = str_of(tb, "per");
     t->per_alert = per && strcmp(per, "alert") == 0;
+    const char *auth = str_of(tb, "auth");
+    t->auth_token = auth && strcmp(auth, "token") == 0;
+    if (t->auth_token && (t->iface == AT_IFACE_SLACK || t->iface == AT_IFACE_DISCORD))
+        return at_yaml_error(doc, d, AT_EINVAL, "/trigger/auth", 0,
+                             "%s sends no token: its signature authenticates it", t->interface);
     t->idem_header = at_strdup("idempotency-key");
     json_t *idem = json_object_get(tb, "idempotency");
     if (idem) {

@@ -109,6 +109,7 @@ struct at_trigger {
     char *reply_token_secret;  /* ... or the secrets store */
     char *response_url_prefix; /* slack: a payload's response_url is used when it starts so */
     int per_alert;             /* alertmanager: one job per alert (else per group) */
+    int auth_token;            /* auth: token: a delivery needs a token of the security layer */
 
     /* custom: the agent that emits the events, and its input */
     char *emitter_agent;

@@ -134,6 +134,26 @@ code=$(anon_curl -s -o "$T/b" -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upg
 expect_eq "a paused trigger takes no connection: 409" "$code" "409"
 atlas trigger resume chat-ws >/dev/null
 
+# ---- auth: token (hooks without a signature take the security layer's tokens) ----
+printf 'trigger:\n  type: webhook\n  path: /hooks/tok\n  auth: token\n  target:\n    agent: chatter\n' >"$T/tok.yaml"
+atlas trigger register "$T/tok.yaml" >/dev/null
+code=$(anon_curl -s -o "$T/b" -w '%{http_code}' -X POST -d '{"ms":0}' "$ATLAS_URL/hooks/tok")
+expect_eq "auth: token without a token: 401" "$code" "401"
+code=$(anon_curl -s -o "$T/b" -w '%{http_code}' -H "Authorization: Bearer $ATLAS_TOKEN" -X POST -d '{"ms":0}' "$ATLAS_URL/hooks/tok")
+expect_eq "with a token: 202" "$code" "202"
+tj=$(jt 'd["job_id"]' <"$T/b")
+wait_job_state "$tj" completed
+http GET "/api/v1/jobs/$tj"
+expect_eq "the event's identity is the token's user" \
+    "$(printf '%s' "$HTTP_BODY" | jt 'sorted(d["meta"]["event"]["identity"])')" "['user']"
+sed 's/^  target:/  auth: token\n  target:/; s/^trigger:/trigger:\n  name: chat-ws-tok/' "$T/chat-ws.yaml" >"$T/chat-ws-tok.yaml"
+atlas trigger register "$T/chat-ws-tok.yaml" >/dev/null
+code=$(anon_curl -s -o "$T/b" -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$ATLAS_URL/hooks/chat-ws-tok")
+expect_eq "a websocket trigger with auth: token refuses a handshake without one: 401" "$code" "401"
+ATLAS_WS_TOKEN=$ATLAS_TOKEN /usr/bin/python3 "$SRC/tests/e2e/ws_client.py" raw "${WS}-tok" '{"message": "t"}' >"$T/raw.json"
+expect_eq "...and takes one with a token" "$(jt 'd[-1]["type"], d[-1]["output"]["message"]' <"$T/raw.json")" "('output', 't')"
+
 # ---- located errors ----
 printf 'trigger:\n  type: conversational\n  interface: websocket\n  target:\n    agent: chatter\n  signature:\n    scheme: hmac\n    secret_env: X\n' >"$T/bad1.yaml"
 run_rc rc atlas trigger register "$T/bad1.yaml"

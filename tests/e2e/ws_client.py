@@ -10,6 +10,7 @@ Exit 77 when python3-websockets is missing."""
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -93,7 +94,9 @@ async def many(url, n, hold):
 
 
 async def raw(url, msg):
-    async with websockets.connect(url, open_timeout=10) as ws:
+    tok = os.environ.get("ATLAS_WS_TOKEN")
+    hdrs = {"Authorization": "Bearer " + tok} if tok else None
+    async with websockets.connect(url, open_timeout=10, extra_headers=hdrs) as ws:
         out = [json.loads(await asyncio.wait_for(ws.recv(), 10))]
         await ws.send(msg)
         out += await frames_until_end(ws)
