@@ -272,8 +272,9 @@ static void hook_sse_done(const struct at_job_rec *rec, int store_rc, void *arg)
         event = "error";
         data = at_http_problem(store_rc, "the job's result could not be stored", NULL);
     } else if (rec->state == AT_JOB_COMPLETED) {
-        data = json_pack("{s:s,s:s,s:O?}", "conversation_id", c->conversation, "job_id", rec->id,
-                         "output", rec->output);
+        /* a copy: it may be sent after the writer has dropped the record */
+        data = json_pack("{s:s,s:s,s:o?}", "conversation_id", c->conversation, "job_id", rec->id,
+                         "output", rec->output ? json_deep_copy(rec->output) : NULL);
     } else {
         event = "error";
         data = rec->error ? json_deep_copy(rec->error)
@@ -534,8 +535,9 @@ static void turn_done(const struct at_job_rec *rec, int store_rc, void *arg)
                       "job_id", rec->id, "error",
                       at_http_problem(store_rc, "the job's result could not be stored", NULL));
     } else if (rec->state == AT_JOB_COMPLETED) {
-        f = json_pack("{s:s,s:s,s:s,s:O?}", "type", "output", "conversation_id", t->c->conversation,
-                      "job_id", rec->id, "output", rec->output);
+        f = json_pack("{s:s,s:s,s:s,s:o?}", "type", "output", "conversation_id", t->c->conversation,
+                      "job_id", rec->id, "output",
+                      rec->output ? json_deep_copy(rec->output) : NULL);
     } else {
         json_t *p = rec->error ? json_deep_copy(rec->error)
                                : at_http_problem(AT_EINTERNAL, "the job failed", NULL);
@@ -561,7 +563,11 @@ static void turn_event(const char *job_id, const char *event, json_t *data, void
         return;
     json_t *f = json_pack("{s:s,s:s,s:s}", "type", "progress", "conversation_id",
                           t->c->conversation, "job_id", job_id);
-    json_object_update(f, data);
+    /* a copy: the frame may be written on the hub thread after the engine
+     * has dropped data (jansson objects cross threads immutable or copied) */
+    json_t *cp = json_deep_copy(data);
+    json_object_update(f, cp);
+    json_decref(cp);
     turn_frame(t, f);
 }
 

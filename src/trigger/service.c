@@ -694,8 +694,9 @@ static void on_job_done(const struct at_job_rec *rec, int store_rc, void *arg)
     if (cur && strcmp(cur, c->job) == 0)
         free(at_map_del(&c->s->running, c->name));
     if (c->conv[0] && rec && rec->state == AT_JOB_COMPLETED && rec->output)
-        conv_append(c->s, c->conv,
-                    json_pack("{s:s,s:O}", "role", "assistant", "content", rec->output));
+        conv_append(
+            c->s, c->conv,
+            json_pack("{s:s,s:o}", "role", "assistant", "content", json_deep_copy(rec->output)));
     pthread_mutex_unlock(&c->s->done_mu);
     if (c->user_done)
         c->user_done(rec, store_rc, c->user_arg);
