@@ -14,6 +14,7 @@
 #include "http/ws.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/utf8.h"
@@ -36,6 +37,10 @@
 #include <wslay/wslay.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 §1.3 */
+/* Upgraded connections have no HTTP idle timeout: the hub pings every
+ * connection this often, and drops one that sent nothing (a pong
+ * included) for two intervals (a peer that vanished without a FIN). */
+#define WS_PING_MS 30000
 
 struct msg {
     struct msg *next;
@@ -62,7 +67,8 @@ struct at_ws {
     int epout;    /* EPOLLOUT is registered */
     int peer_eof; /* the peer closed its side (or memory input is over) */
     int close_code;
-    char *pre; /* what MHD read after the request (extra_in) */
+    int64_t last_rx_ms; /* when the peer last sent anything (hub thread) */
+    char *pre;          /* what MHD read after the request (extra_in) */
     size_t pre_len, pre_off;
     const uint8_t *in; /* memory mode */
     size_t in_len, in_off;
@@ -87,6 +93,7 @@ struct hub {
     struct at_ws *grave;
     unsigned count;
     int stop;
+    int64_t ping_ms; /* WS_PING_MS, or ATLAS_WS_PING_MS (a test hook) */
 };
 
 /* ---- the handshake ---- */
@@ -248,8 +255,10 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     do
         r = recv(ws->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
-    if (r > 0)
+    if (r > 0) {
+        ws->last_rx_ms = at_now_ms();
         return r;
+    }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -470,12 +479,47 @@ static void hub_bury(struct hub *hb)
     }
 }
 
+/* Ping every connection; drop those silent for two intervals (hub thread). */
+static void hub_sweep(struct hub *hb, int64_t now)
+{
+    pthread_mutex_lock(&hb->mu);
+    size_t n = hb->count, k = 0;
+    struct at_ws **all = at_calloc(n ? n : 1, sizeof(*all));
+    for (struct at_ws *w = hb->all; w && k < n; w = w->next) {
+        at_ws_ref(w);
+        all[k++] = w;
+    }
+    pthread_mutex_unlock(&hb->mu);
+    for (size_t i = 0; i < k; i++) {
+        struct at_ws *w = all[i];
+        pthread_mutex_lock(&w->mu);
+        if (!w->ended && w->last_rx_ms && now - w->last_rx_ms > 2 * hb->ping_ms + hb->ping_ms / 6) {
+            w->drop = 1;
+            w->close_code = 1006;
+        } else if (!w->ended && !w->closing) {
+            struct wslay_event_msg m = {WSLAY_PING, NULL, 0};
+            wslay_event_queue_msg(w->ctx, &m);
+        }
+        pthread_mutex_unlock(&w->mu);
+        ws_io(w, 0);
+        at_ws_unref(w);
+    }
+    free(all);
+}
+
 static void *hub_main(void *arg)
 {
     struct hub *hb = arg;
     struct epoll_event evs[256];
+    int64_t next_sweep = at_now_ms() + hb->ping_ms;
     for (;;) {
-        int n = epoll_wait(hb->epfd, evs, 256, -1);
+        int64_t now = at_now_ms();
+        if (now >= next_sweep) {
+            hub_sweep(hb, now);
+            hub_bury(hb);
+            next_sweep = now + hb->ping_ms;
+        }
+        int n = epoll_wait(hb->epfd, evs, 256, (int)(next_sweep - now > 0 ? next_sweep - now : 0));
         if (n < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {
@@ -563,6 +607,10 @@ static void *hub_make(struct at_http_server *s)
 {
     struct hub *hb = at_calloc(1, sizeof(*hb));
     hb->srv = s;
+    hb->ping_ms = WS_PING_MS;
+    const char *pm = getenv("ATLAS_WS_PING_MS");
+    if (pm && strtol(pm, NULL, 10) >= 50 && strtol(pm, NULL, 10) <= 3600000)
+        hb->ping_ms = strtol(pm, NULL, 10);
     pthread_mutex_init(&hb->mu, NULL);
     hb->epfd = epoll_create1(EPOLL_CLOEXEC);
     hb->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -608,6 +656,7 @@ static void on_upgraded(void *arg, int fd, const char *extra, size_t extra_len,
     ws->fd = fd;
     ws->up = up;
     ws->hub = hb;
+    ws->last_rx_ms = at_now_ms();
     if (extra_len) {
         ws->pre = at_malloc(extra_len);
         memcpy(ws->pre, extra, extra_len);

@@ -154,6 +154,16 @@ expect_eq "a websocket trigger with auth: token refuses a handshake without one:
 ATLAS_WS_TOKEN=$ATLAS_TOKEN /usr/bin/python3 "$SRC/tests/e2e/ws_client.py" raw "${WS}-tok" '{"message": "t"}' >"$T/raw.json"
 expect_eq "...and takes one with a token" "$(jt 'd[-1]["type"], d[-1]["output"]["message"]' <"$T/raw.json")" "('output', 't')"
 
+# ---- a peer that vanished: pinged, then dropped (ATLAS_WS_PING_MS: the interval) ----
+stop_daemon
+ATLAS_WS_PING_MS=300 start_daemon
+WS=${ATLAS_URL/http:/ws:}/hooks/chat-ws
+gone=$(/usr/bin/python3 "$SRC/tests/e2e/ws_silent.py" "$WS" 20)
+expect_eq "a client that answers no ping is dropped" "$([ "$gone" != open ] && echo dropped)" "dropped"
+/usr/bin/python3 "$SRC/tests/e2e/ws_client.py" many "$WS" 5 2 >"$T/many.json"
+expect_eq "clients that answer pings stay up meanwhile" \
+    "$(tail -n1 "$T/many.json" | jt 'd["alive"], d["errors"]')" "(5, 0)"
+
 # ---- located errors ----
 printf 'trigger:\n  type: conversational\n  interface: websocket\n  target:\n    agent: chatter\n  signature:\n    scheme: hmac\n    secret_env: X\n' >"$T/bad1.yaml"
 run_rc rc atlas trigger register "$T/bad1.yaml"
