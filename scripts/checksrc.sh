@@ -22,7 +22,7 @@ components='
 base alloc buf diag err fs header id log loop map now parse spawn sse time timer token utf8 wall
 json expr jptr json jsonpath lex regex schema
 a2a a2a
-http_lib http
+http_lib http ws
 contract agent config contract egress hardware semver shape sysinfo version yaml
 store agent chain job store writer secstore token tlogstore apstore
 chain chain

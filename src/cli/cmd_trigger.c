@@ -24,8 +24,11 @@ static const char trigger_usage[] =
     "       atlas trigger next NAME [-n N] [--json]\n\n"
     "Triggers (triggers/*.yaml) start runs of an agent or a chain: on a cron\n"
     "schedule, on a webhook delivery (POST /hooks/PATH), on a conversational\n"
-    "message or an Alertmanager notification; see docs/triggers.md.  A trigger is\n"
-    "named by its file (cron-nightly.yaml: cron-nightly) unless it sets `name:`.\n"
+    "message (interface http: POST /hooks/PATH; websocket: a WebSocket connection\n"
+    "at GET /hooks/PATH; slack, discord: those platforms' signed requests), on an\n"
+    "Alertmanager notification, or on the events an agent emits (type custom,\n"
+    "atlas.triggers.emit); see docs/triggers.md.  A trigger is named by its file\n"
+    "(cron-nightly.yaml: cron-nightly) unless it sets `name:`.\n"
     "fire starts a run by hand; history lists the last firings with their jobs;\n"
     "next prints the next firing times of a cron trigger (default 5).\n";
 

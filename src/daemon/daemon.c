@@ -564,6 +564,7 @@ static int start_triggers(struct at_daemon *dmn, struct at_diag *d)
         .engine = dmn->engine,
         .dir = env && env[0] ? env : json_string_value(json_object_get(tc, "dir")),
         .history = (int)json_integer_value(json_object_get(tc, "history")),
+        .secrets = dmn->security.sec.secrets,
     };
     int rc = at_trigger_svc_new(&cfg, &dmn->triggers);
     if (rc)

@@ -63,6 +63,8 @@ struct at_http_server {
     pthread_t hb_thread;
     pthread_cond_t hb_cv;
     struct blocking blk;
+    void *ext; /* at_http_extension's object (the WebSocket hub) */
+    void (*ext_free)(void *ext);
 };
 
 struct at_http_stream {
@@ -385,6 +387,8 @@ static void req_free(struct at_http_req *r)
         stream_free(r->stream);
     if (r->user_free && r->user)
         r->user_free(r->user);
+    if (r->upg_free && r->upg_arg) /* the upgrade never happened */
+        r->upg_free(r->upg_arg);
     at_buf_release(&r->body);
     free(r->path);
     free(r->resp_body);
@@ -459,10 +463,43 @@ static enum MHD_Result send_stream(struct at_http_req *r)
     return ret;
 }
 
+/* MHD: the 101 answer was written; the socket is ours now.  con_cls is
+ * the request, still alive (on_completed comes after). */
+static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock,
+                        struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)cls;
+    (void)c;
+    struct at_http_req *r = con_cls;
+    at_http_upgraded_fn fn = r ? r->upg_fn : NULL;
+    void *arg = r ? r->upg_arg : NULL;
+    if (r)
+        r->upg_arg = NULL; /* handed over */
+    if (!fn) {
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    fn(arg, sock, extra_in, extra_in_size, (struct at_http_upgrade *)urh);
+}
+
+static enum MHD_Result send_upgrade(struct at_http_req *r)
+{
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, NULL);
+    if (!resp)
+        return MHD_NO;
+    add_headers(resp, r->extra_headers);
+    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result send_prepared(struct at_http_req *r)
 {
     if (r->stream)
         return send_stream(r);
+    if (r->upg_fn && r->status == 101 && r->conn)
+        return send_upgrade(r);
     struct MHD_Response *resp =
         r->resp_body
             ? MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE)
@@ -586,7 +623,7 @@ int at_http_start(struct at_http_server *s, struct at_diag *d)
         return at_diag_set(d, AT_ESTATE, NULL, 0, 0, "the HTTP server is not bound");
     unsigned threads = (unsigned)s->cfg.threads;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (s->cfg.tls_cert_pem) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
             return at_diag_set(d, AT_EUNAVAIL, NULL, 0, 0,
@@ -648,8 +685,13 @@ void at_http_free(struct at_http_server *s)
     pthread_mutex_lock(&s->smu);
     s->stopping = 1;
     pthread_cond_signal(&s->hb_cv);
+    void *ext = s->ext;
+    void (*ext_free)(void *) = s->ext_free;
+    s->ext = NULL;
     pthread_mutex_unlock(&s->smu);
     at_http_set_ready(s, 0); /* requests from here on: 503 */
+    if (ext && ext_free)     /* closes upgraded connections while MHD runs */
+        ext_free(ext);
     if (s->hb_started)
         pthread_join(s->hb_thread, NULL);
     if (s->mhd)
@@ -1422,6 +1464,45 @@ void at_http_add_header(struct at_http_req *r, const char *name, const char *val
     pthread_mutex_unlock(&r->mu);
 }
 
+void at_http_reply_upgrade(struct at_http_req *r, const char *headers, at_http_upgraded_fn fn,
+                           void *arg, void (*arg_free)(void *arg))
+{
+    pthread_mutex_lock(&r->mu);
+    if (headers && headers[0]) {
+        char *lines = at_asprintf("%s%s", r->extra_headers ? r->extra_headers : "", headers);
+        free(r->extra_headers);
+        r->extra_headers = lines;
+    }
+    r->upg_fn = fn;
+    r->upg_arg = arg;
+    r->upg_free = arg_free;
+    free(r->resp_body);
+    r->resp_body = NULL;
+    r->resp_len = 0;
+    r->status = 101;
+    r->ready = 1;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void at_http_upgrade_close(struct at_http_upgrade *up)
+{
+    if (up)
+        MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+void *at_http_extension(struct at_http_server *s, void *(*make)(struct at_http_server *s),
+                        void (*free_fn)(void *ext))
+{
+    pthread_mutex_lock(&s->smu);
+    if (!s->ext && !s->stopping && make) {
+        s->ext = make(s);
+        s->ext_free = free_fn;
+    }
+    void *ext = s->ext;
+    pthread_mutex_unlock(&s->smu);
+    return ext;
+}
+
 void at_http_suspend(struct at_http_req *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -1505,6 +1586,11 @@ void at_http_complete_json(struct at_http_req *r, int status, json_t *body)
     char *s = at_json_dumps(body);
     json_decref(body);
     complete(r, status, "application/json", s);
+}
+
+void at_http_complete_text(struct at_http_req *r, int status, const char *type, const char *text)
+{
+    complete(r, status, type, at_strdup(text ? text : ""));
 }
 
 void at_http_complete_problem(struct at_http_req *r, json_t *problem)

@@ -41,6 +41,11 @@
 
 struct at_http_server;
 
+/* A connection handed over by a protocol upgrade (server.h "Upgrades"). */
+struct at_http_upgrade;
+typedef void (*at_http_upgraded_fn)(void *arg, int fd, const char *extra, size_t extra_len,
+                                    struct at_http_upgrade *up);
+
 /* The Authorization header, parsed once per request. */
 struct at_http_auth {
     char *scheme;      /* "Bearer", as sent; NULL without the header */
@@ -85,6 +90,10 @@ struct at_http_req {
     struct at_http_req *susp_next, *susp_prev;
     struct at_http_stream *stream; /* set by at_http_stream_start */
     void (*user_free)(void *user);
+    /* a protocol upgrade asked for by at_http_reply_upgrade */
+    at_http_upgraded_fn upg_fn;
+    void *upg_arg;
+    void (*upg_free)(void *arg);
 
     /* test requests: "Name: value" lines, the query's names and values */
     char **test_headers;
@@ -235,6 +244,8 @@ json_t *at_http_problem(int code, const char *detail, const char *pointer);
  * thread later calls at_http_complete_json / _problem exactly once. */
 void at_http_suspend(struct at_http_req *r);
 void at_http_complete_json(struct at_http_req *r, int status, json_t *body); /* steals */
+/* Answer with text (copied; "" is an empty body). */
+void at_http_complete_text(struct at_http_req *r, int status, const char *type, const char *text);
 /* Answer with a problem object (stolen): the status is its "status". */
 void at_http_complete_problem(struct at_http_req *r, json_t *problem);
 
@@ -291,6 +302,29 @@ void at_http_stream_set_sse(struct at_http_stream *s);
 int at_http_stream_write(struct at_http_stream *s, const void *data, size_t len);
 void at_http_stream_close(struct at_http_stream *s);
 void at_http_stream_unref(struct at_http_stream *s);
+
+/* ---- upgrades (RFC 9110 §7.8; WebSocket, ws.h) ----
+ *
+ * A handler answers 101 Switching Protocols with at_http_reply_upgrade:
+ * headers ("Name: value\n"..., copied) go with the answer, and once it has
+ * been written fn(arg, fd, extra, extra_len, up) runs on a server thread:
+ * fd is the connection's socket (read and write it; never close it), extra
+ * the bytes the client sent after its request, up the handle that closes
+ * the connection (at_http_upgrade_close, exactly once, from any thread).
+ * fn must not block.  When the answer is never written (the client went
+ * away first, the server stops), arg_free(arg) runs instead; either way
+ * arg is handed over.  The server must have been started with upgrades
+ * (always, here).  Upgraded connections count against max_connections. */
+void at_http_reply_upgrade(struct at_http_req *r, const char *headers, at_http_upgraded_fn fn,
+                           void *arg, void (*arg_free)(void *arg));
+void at_http_upgrade_close(struct at_http_upgrade *up);
+
+/* One extension object the server owns (the WebSocket hub, ws.c): made
+ * by make(s) on first use, freed with free_fn at the start of
+ * at_http_free, before the server stops (so upgraded connections are
+ * closed while it still runs).  Thread-safe; NULL when make fails. */
+void *at_http_extension(struct at_http_server *s, void *(*make)(struct at_http_server *s),
+                        void (*free_fn)(void *ext));
 
 /* ---- requests without sockets (unit tests) ----
  *

@@ -9,13 +9,17 @@
  * for `respond: sync`, the job's output once it ends.
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/id.h"
 #include "base/sse.h"
+#include "http/ws.h"
 #include "json/json.h"
 #include "trigger/service.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -268,8 +272,9 @@ static void hook_sse_done(const struct at_job_rec *rec, int store_rc, void *arg)
         event = "error";
         data = at_http_problem(store_rc, "the job's result could not be stored", NULL);
     } else if (rec->state == AT_JOB_COMPLETED) {
-        data = json_pack("{s:s,s:s,s:O?}", "conversation_id", c->conversation, "job_id", rec->id,
-                         "output", rec->output);
+        /* a copy: it may be sent after the writer has dropped the record */
+        data = json_pack("{s:s,s:s,s:o?}", "conversation_id", c->conversation, "job_id", rec->id,
+                         "output", rec->output ? json_deep_copy(rec->output) : NULL);
     } else {
         event = "error";
         data = rec->error ? json_deep_copy(rec->error)
@@ -299,7 +304,8 @@ static int wants_sse(struct at_http_req *r)
     return a && strstr(a, "text/event-stream") != NULL;
 }
 
-static void hook_stream(struct at_http_req *r, const char *path, json_t *headers)
+static void hook_stream(struct at_http_req *r, const char *path, json_t *headers,
+                        const json_t *identity)
 {
     struct hook_sse *c = at_calloc(1, sizeof(*c));
     atomic_init(&c->refs, 2);
@@ -311,6 +317,7 @@ static void hook_stream(struct at_http_req *r, const char *path, json_t *headers
         .body = r->body.len ? at_buf_str(&r->body) : "",
         .len = r->body.len,
         .headers = headers,
+        .identity = identity,
         .on_done = hook_sse_done,
         .done_arg = c,
         .conversation_out = c->conversation,
@@ -346,15 +353,40 @@ static void hook_stream(struct at_http_req *r, const char *path, json_t *headers
     json_decref(res.jobs);
 }
 
+/* auth: token: the security layer's check, as for the API's run routes
+ * (0, or the problem answered).  *identity: who, for the event. */
+static int hook_auth(struct at_http_req *r, const char *path, json_t **identity)
+{
+    *identity = NULL;
+    if (!at_trigger_needs_token(svc(r), path))
+        return 0;
+    struct at_diag d;
+    at_diag_clear(&d);
+    /* the hook the server runs for every API route (it only reads the api) */
+    int rc = at_http_authorize((void *)at_http_api_of(r), r, AT_HTTP_NEED_RUN, &d);
+    if (rc) {
+        if (rc == AT_EAUTH)
+            at_http_add_header(r, "WWW-Authenticate", "Bearer");
+        at_http_reply_problem(r, rc, d.msg[0] ? d.msg : at_err_msg(rc), NULL, NULL);
+        return rc;
+    }
+    *identity = json_pack("{s:s}", "user", r->who[0] ? r->who : "local");
+    return 0;
+}
+
 static void h_hook(struct at_http_req *r)
 {
     const char *rest = at_http_param(r, "path");
     char path[300];
     snprintf(path, sizeof(path), "/hooks/%s", rest ? rest : "");
+    json_t *identity;
+    if (hook_auth(r, path, &identity))
+        return;
     json_t *headers = at_http_headers_json(r);
     if (wants_sse(r)) {
-        hook_stream(r, path, headers);
+        hook_stream(r, path, headers, identity);
         json_decref(headers);
+        json_decref(identity);
         return;
     }
     /* two references besides the request's: this handler's, and the
@@ -365,6 +397,7 @@ static void h_hook(struct at_http_req *r)
         .body = r->body.len ? at_buf_str(&r->body) : "",
         .len = r->body.len,
         .headers = headers,
+        .identity = identity,
         .on_done = hook_done,
         .done_arg = w,
         .conversation_out = w->conversation,
@@ -375,6 +408,7 @@ static void h_hook(struct at_http_req *r)
     at_diag_clear(&d);
     int rc = at_trigger_deliver(svc(r), &dv, &res, &d);
     json_decref(headers);
+    json_decref(identity);
     if (!rc && res.sync) {
         /* w->conversation was written before the job could start */
         json_decref(res.jobs);
@@ -383,7 +417,14 @@ static void h_hook(struct at_http_req *r)
     }
     atomic_fetch_sub(&w->hw.refs, 1); /* the completion will not run */
     struct at_http_req *req = at_http_wait_lock(&w->hw);
-    if (req) {
+    if (req && !rc && res.chat) {
+        /* slack, discord: the platform's answer now (a challenge, a PONG, a
+         * deferred message, or an empty 200); the output follows by URL */
+        if (res.answer)
+            at_http_complete_json(req, 200, json_incref(res.answer));
+        else
+            at_http_complete_text(req, 200, "text/plain", "");
+    } else if (req) {
         if (rc) {
             at_http_complete_problem(req, at_http_problem(rc, d.msg, NULL));
         } else {
@@ -404,6 +445,278 @@ static void h_hook(struct at_http_req *r)
     at_http_wait_unlock(&w->hw, 1);
     at_http_wait_unref(&w->hw);
     json_decref(res.jobs);
+    json_decref(res.answer);
+}
+
+/* ---- conversations over WebSocket (interface: websocket) ----
+ *
+ * GET /hooks/PATH with Upgrade: websocket opens a conversation: the
+ * server says {"type": "ready", "conversation_id"}; each text message
+ * (a JSON object, the body of one turn, or plain text, taken as
+ * {"message": TEXT}) starts a job of the trigger's target and is answered
+ * with "accepted" {job_id}, the job's "progress" events, then "output"
+ * {output} or "error" {error: problem}.  Every frame names the
+ * conversation and the turn's job.  docs/triggers.md "WebSocket". */
+
+#define CHAT_MAX_INFLIGHT 8 /* turns of one connection running at once */
+
+struct chat {
+    atomic_int refs; /* the connection's handler, and each turn */
+    struct at_trigger_svc *svc;
+    struct at_ws *ws; /* set by on_open */
+    char path[300];
+    char conversation[AT_ID_MAX + 64];
+    json_t *headers;
+    json_t *identity;
+    atomic_int inflight;
+    unsigned long turns;
+};
+
+static void chat_unref(struct chat *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    if (c->ws)
+        at_ws_unref(c->ws);
+    json_decref(c->headers);
+    json_decref(c->identity);
+    free(c);
+}
+
+static void chat_send(struct at_ws *ws, json_t *frame) /* steals frame */
+{
+    char *text = at_json_dumps(frame);
+    at_ws_send(ws, 0, text, strlen(text));
+    free(text);
+    json_decref(frame);
+}
+
+/* One turn: the job's frames wait until "accepted" went out (the job may
+ * end before at_trigger_deliver returns). */
+struct turn {
+    atomic_int refs; /* the message handler, the completion, the events */
+    pthread_mutex_t mu;
+    struct chat *c;
+    int accepted;
+    json_t *pending; /* frames that came before "accepted" */
+    char job[AT_ID_MAX];
+    unsigned long n;
+};
+
+static void turn_unref(struct turn *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    atomic_fetch_sub(&t->c->inflight, 1);
+    chat_unref(t->c);
+    json_decref(t->pending);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+static void turn_frame(struct turn *t, json_t *frame) /* steals frame */
+{
+    pthread_mutex_lock(&t->mu);
+    if (!t->accepted) {
+        json_array_append_new(t->pending, frame);
+        pthread_mutex_unlock(&t->mu);
+        return;
+    }
+    chat_send(t->c->ws, frame);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void turn_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct turn *t = arg;
+    json_t *f;
+    if (store_rc) {
+        f = json_pack("{s:s,s:s,s:s,s:o}", "type", "error", "conversation_id", t->c->conversation,
+                      "job_id", rec->id, "error",
+                      at_http_problem(store_rc, "the job's result could not be stored", NULL));
+    } else if (rec->state == AT_JOB_COMPLETED) {
+        f = json_pack("{s:s,s:s,s:s,s:o?}", "type", "output", "conversation_id", t->c->conversation,
+                      "job_id", rec->id, "output",
+                      rec->output ? json_deep_copy(rec->output) : NULL);
+    } else {
+        json_t *p = rec->error ? json_deep_copy(rec->error)
+                               : at_http_problem(AT_EINTERNAL, "the job failed", NULL);
+        json_object_del(p, "code");
+        json_object_set_new(p, "state", json_string(at_job_state_name(rec->state)));
+        f = json_pack("{s:s,s:s,s:s,s:o}", "type", "error", "conversation_id", t->c->conversation,
+                      "job_id", rec->id, "error", p);
+    }
+    turn_frame(t, f);
+    turn_unref(t);
+}
+
+/* The job's events (engine loop): progress goes to the client, "end"
+ * releases the turn's reference. */
+static void turn_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    struct turn *t = arg;
+    if (strcmp(event, "end") == 0) {
+        turn_unref(t);
+        return;
+    }
+    if (strcmp(event, "progress") != 0 || !json_is_object(data))
+        return;
+    json_t *f = json_pack("{s:s,s:s,s:s}", "type", "progress", "conversation_id",
+                          t->c->conversation, "job_id", job_id);
+    /* a copy: the frame may be written on the hub thread after the engine
+     * has dropped data (jansson objects cross threads immutable or copied) */
+    json_t *cp = json_deep_copy(data);
+    json_object_update(f, cp);
+    json_decref(cp);
+    turn_frame(t, f);
+}
+
+static void chat_error(struct chat *c, int code, const char *msg)
+{
+    chat_send(c->ws, json_pack("{s:s,s:s,s:o}", "type", "error", "conversation_id", c->conversation,
+                               "error", at_http_problem(code, msg, NULL)));
+}
+
+static void chat_open(struct at_ws *ws, void *arg)
+{
+    struct chat *c = arg;
+    at_ws_ref(ws);
+    c->ws = ws;
+    chat_send(ws, json_pack("{s:s,s:s}", "type", "ready", "conversation_id", c->conversation));
+}
+
+static void chat_message(struct at_ws *ws, int binary, const char *data, size_t len, void *arg)
+{
+    (void)ws;
+    struct chat *c = arg;
+    if (binary) {
+        chat_error(c, AT_EUNSUPPORTED, "send text messages (JSON objects or plain text)");
+        return;
+    }
+    if (atomic_fetch_add(&c->inflight, 1) >= CHAT_MAX_INFLIGHT) {
+        atomic_fetch_sub(&c->inflight, 1);
+        chat_error(c, AT_EBUSY, "too many turns of this conversation are running (8)");
+        return;
+    }
+    /* a JSON object is the turn's body; anything else is its message */
+    json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+    char *body;
+    if (json_is_object(j)) {
+        body = at_strndup(data, len);
+    } else {
+        json_t *o = json_pack("{s:s%}", "message", data, len);
+        body = o ? json_dumps(o, JSON_COMPACT) : at_strdup("{}");
+        json_decref(o);
+    }
+    json_decref(j);
+    struct turn *t = at_calloc(1, sizeof(*t));
+    atomic_init(&t->refs, 3);
+    pthread_mutex_init(&t->mu, NULL);
+    atomic_fetch_add(&c->refs, 1);
+    t->c = c;
+    t->pending = json_array();
+    t->n = ++c->turns;
+    struct at_trigger_delivery dv = {
+        .path = c->path,
+        .body = body,
+        .len = strlen(body),
+        .headers = c->headers,
+        .identity = c->identity,
+        .on_done = turn_done,
+        .done_arg = t,
+        .conversation = c->conversation,
+        .on_event = turn_event,
+        .event_arg = t,
+        .websocket = 1,
+    };
+    struct at_trigger_result res;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_trigger_deliver(c->svc, &dv, &res, &d);
+    free(body);
+    pthread_mutex_lock(&t->mu);
+    if (rc || !res.sync) {
+        pthread_mutex_unlock(&t->mu);
+        chat_error(c, rc ? rc : AT_EINTERNAL, rc ? d.msg : "the trigger did not start a job");
+        atomic_fetch_sub(&t->refs, 2); /* neither the completion nor the events will run */
+    } else {
+        snprintf(t->job, sizeof(t->job), "%s", json_string_value(json_array_get(res.jobs, 0)));
+        chat_send(c->ws, json_pack("{s:s,s:s,s:s,s:i}", "type", "accepted", "conversation_id",
+                                   c->conversation, "job_id", t->job, "turn", (int)t->n));
+        t->accepted = 1;
+        size_t i;
+        json_t *f;
+        json_array_foreach(t->pending, i, f) chat_send(c->ws, json_incref(f));
+        json_array_clear(t->pending);
+        pthread_mutex_unlock(&t->mu);
+    }
+    json_decref(res.jobs);
+    json_decref(res.answer);
+    turn_unref(t);
+}
+
+static void chat_close(struct at_ws *ws, int code, void *arg)
+{
+    (void)ws;
+    (void)code;
+    chat_unref(arg);
+}
+
+static const struct at_ws_handler chat_handler = {chat_open, chat_message, chat_close};
+
+static int conversation_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 100)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && !strchr("._:-", id[i]))
+            return 0;
+    return 1;
+}
+
+static void h_hook_ws(struct at_http_req *r)
+{
+    const char *rest = at_http_param(r, "path");
+    char path[300];
+    snprintf(path, sizeof(path), "/hooks/%s", rest ? rest : "");
+    struct at_diag d;
+    at_diag_clear(&d);
+    size_t max_body = 0;
+    int rc = at_trigger_ws_lookup(svc(r), path, &max_body, &d);
+    if (rc) {
+        if (rc == AT_EMETHOD)
+            at_http_add_header(r, "Allow", "POST");
+        at_http_reply_problem(r, rc, d.msg, NULL, NULL);
+        return;
+    }
+    json_t *identity;
+    if (hook_auth(r, path, &identity))
+        return;
+    const char *cid = at_http_query(r, "conversation_id");
+    if (!cid)
+        cid = at_http_header(r, "Atlas-Conversation");
+    if (cid && !conversation_ok(cid)) {
+        at_http_reply_problem(r, AT_EINVAL, "conversation_id must be 1-100 of [A-Za-z0-9._:-]",
+                              NULL, NULL);
+        return;
+    }
+    struct chat *c = at_calloc(1, sizeof(*c));
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->inflight, 0);
+    c->svc = svc(r);
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    if (cid)
+        snprintf(c->conversation, sizeof(c->conversation), "%s", cid);
+    else
+        at_id_new("conv", c->conversation);
+    c->headers = at_http_headers_json(r);
+    c->identity = identity;
+    if (at_ws_accept(r, &chat_handler, c, max_body)) {
+        json_decref(c->headers);
+        json_decref(c->identity);
+        free(c);
+    }
 }
 
 static const struct at_http_route routes[] = {
@@ -422,6 +735,7 @@ static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/triggers/{name}/next", h_next, AT_HTTP_NEED_READ, 0, 0, NULL},
     /* deliveries authenticate by their trigger's signature, not by tokens */
     {"POST", "/hooks/{path*}", h_hook, 0, 0, HOOK_MAX_BODY, NULL},
+    {"GET", "/hooks/{path*}", h_hook_ws, 0, 0, 0, NULL},
 };
 
 int at_http_triggers_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -161,6 +161,7 @@ static int t_monitor_trace(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_triggers_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_triggers_fire(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_triggers_history(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_triggers_emit(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_status(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_drain(struct tool_ctx *t, json_t *args, json_t **result);
@@ -299,7 +300,8 @@ static const struct ptool ptools[] = {
      "\"integer\"},\"engine\":" S_ENGINE "}}",
      t_monitor_health, NULL, 1},
     {"atlas.triggers.list", "List triggers",
-     "The registered triggers (cron, webhook, conversational, alertmanager): target, schedule or "
+     "The registered triggers (cron, webhook, conversational, alertmanager, custom): target, "
+     "schedule or "
      "path, state, firings (docs/triggers.md).",
      S_NONE,
      "{\"type\":\"object\",\"required\":[\"triggers\"],\"properties\":{\"triggers\":{"
@@ -321,6 +323,16 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"firings\"],\"properties\":{\"firings\":{"
      "\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}",
      t_triggers_history, NULL, 1},
+    {"atlas.triggers.emit", "Emit a trigger event",
+     "An event of a custom trigger (docs/triggers.md \"Custom\"): starts the trigger's target "
+     "with `body` as the event's body.  Called by the trigger's emitter agent (its job token); "
+     "`idempotency_key` makes a repeated event start nothing new.",
+     "{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":{\"type\":"
+     "\"string\"},\"body\":{},\"idempotency_key\":{\"type\":\"string\",\"maxLength\":"
+     "256}},\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"required\":[\"job_id\",\"duplicate\"],\"properties\":{"
+     "\"job_id\":{\"type\":\"string\"},\"duplicate\":{\"type\":\"boolean\"}}}",
+     t_triggers_emit, NULL, 0},
     {"atlas.skills.list", "List skills",
      "Platform skills an agent may use: those its contract declares in requires.skills "
      "(docs/skills.md).",
@@ -875,6 +887,24 @@ static int t_triggers_history(struct tool_ctx *t, json_t *args, json_t **result)
         return 0;
     }
     *result = ok(json_pack("{s:o}", "firings", out));
+    return 0;
+}
+
+static int t_triggers_emit(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!t->m->cfg.triggers)
+        return no_triggers(result);
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    json_t *body = json_object_get(args, "body");
+    if (at_trigger_emit(t->m->cfg.triggers, t->c->has_token ? t->c->tok.job_id : NULL,
+                        at_json_str(args, "name", ""), body ? body : json_null(),
+                        at_json_str(args, "idempotency_key", NULL), &out, &d)) {
+        *result = at__mcp_tool_error(d.code ? d.code : AT_EINTERNAL, d.msg, 0);
+        return 0;
+    }
+    *result = ok(out);
     return 0;
 }
 

@@ -20,6 +20,10 @@
 #include "contract/yaml.h"
 #include "json/json.h"
 #include "monitor/metrics.h"
+#include "trigger/chat.h"
+
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +42,18 @@
 #define MAX_SEEN 4096     /* signatures remembered for replay refusal */
 #define MAX_CONV_TURNS 50 /* history kept per conversation */
 #define MAX_CONVS 1000
+#define MAX_REPLIES 1024 /* slack/discord answers waiting to be posted */
+#define REPLY_TIMEOUT_MS 10000
+#define SLACK_TEXT_MAX 39000 /* Slack cuts messages at 40,000 characters */
+#define DISCORD_TEXT_MAX 2000
+
+struct reply_item {
+    struct reply_item *next;
+    char *trigger;
+    char *url;
+    char *auth; /* "Authorization: Bearer ..." or NULL */
+    char *body;
+};
 
 struct entry {
     struct at_trigger *t;
@@ -47,6 +63,8 @@ struct entry {
     int64_t registered_ms;
     json_t *rec;      /* {last, seq, history, idem} */
     int64_t next_due; /* cron: next scheduled second; 0 unknown */
+    /* custom: when the emitter may start next (monotonic ms), its back-off */
+    int64_t emitter_due_ms, emitter_backoff_ms, emitter_started_ms;
 };
 
 struct at_trigger_svc {
@@ -60,12 +78,21 @@ struct at_trigger_svc {
     pthread_cond_t cv;
     char *clock_file;
     pthread_mutex_t done_mu;
-    struct at_map running; /* name -> job id (char *) */
-    struct at_map convs;   /* conversation id -> json array of turns */
+    struct at_map running;  /* name -> job id (char *) */
+    struct at_map convs;    /* conversation id -> json array of turns */
+    struct at_map emitters; /* custom trigger name -> its emitter's job id (char *) */
     size_t nconvs;
     pthread_mutex_t seen_mu;
     struct at_map seen; /* signature -> expiry (int64_t *) */
     struct at_metrics *metrics;
+    /* the replier: posts slack/discord answers (a thread of its own, so a
+     * slow platform never holds a job's completion) */
+    pthread_mutex_t rq_mu;
+    pthread_cond_t rq_cv;
+    struct reply_item *rq_head, **rq_tail;
+    size_t rq_n;
+    int rq_stop, rq_started;
+    pthread_t rq_thread;
 };
 
 static void count(struct at_trigger_svc *s, const char *name, const char *help, const char *trigger,
@@ -227,13 +254,24 @@ static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
         json_object_set_new(o, "path", json_string(t->path));
         json_object_set_new(o, "respond", json_string(t->respond_sync ? "sync" : "async"));
         json_object_set_new(o, "max_body", json_integer((json_int_t)t->max_body));
-        static const char *const sig[] = {"none", "github", "stripe", "hmac"};
+        static const char *const sig[] = {"none", "github", "stripe", "hmac", "slack", "discord"};
+        _Static_assert(sizeof(sig) / sizeof(sig[0]) == AT_SIG_DISCORD + 1, "a name per scheme");
         json_object_set_new(o, "signature", json_string(sig[t->sig]));
+        json_object_set_new(o, "auth", json_string(t->auth_token ? "token" : "none"));
+        if (t->interface)
+            json_object_set_new(o, "interface", json_string(t->interface));
+    }
+    if (t->emitter_agent) {
+        json_object_set_new(o, "emitter", json_string(t->emitter_agent));
+        pthread_mutex_lock(&s->done_mu);
+        const char *ej = at_map_get(&s->emitters, t->name);
+        if (ej)
+            json_object_set_new(o, "emitter_job", json_string(ej));
+        pthread_mutex_unlock(&s->done_mu);
     }
     json_object_set_new(o, "firings",
                         json_integer(json_integer_value(json_object_get(e->rec, "seq"))));
     json_object_set(o, "definition", t->definition);
-    (void)s;
     return o;
 }
 
@@ -269,25 +307,53 @@ static int check_target(struct at_trigger_svc *s, const struct at_trigger *t, co
         t->agent ? "agent" : "chain", t->agent ? "agent" : "chain", t->agent ? t->agent : t->chain);
 }
 
-static int secret_get(const struct at_trigger *t, char **out)
+/* A value from an environment variable, a file (trailing newlines cut) or
+ * the secrets store.  Caller wipes and frees. */
+static int value_get(struct at_trigger_svc *s, const char *env, const char *file,
+                     const char *secret, char **out)
 {
     *out = NULL;
-    if (t->secret_env) {
-        const char *v = getenv(t->secret_env);
+    if (env) {
+        const char *v = getenv(env);
         if (!v || !v[0])
             return AT_ENOENT;
         *out = at_strdup(v);
         return 0;
     }
-    if (t->secret_file) {
+    if (file) {
         size_t len;
-        if (at_fs_read_file(t->secret_file, 4096, out, &len))
+        if (at_fs_read_file(file, 4096, out, &len))
             return AT_ENOENT;
         while (len && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
             (*out)[--len] = '\0';
         return len ? 0 : AT_ENOENT;
     }
+    if (secret) {
+        char *v = NULL;
+        if (!s || !s->cfg.secrets || at_secrets_get(s->cfg.secrets, secret, &v) || !v)
+            return AT_ENOENT;
+        *out = at_strdup(v);
+        at_secret_free(v);
+        return (*out)[0] ? 0 : AT_ENOENT;
+    }
     return AT_ENOENT;
+}
+
+static int secret_get(struct at_trigger_svc *s, const struct at_trigger *t, char **out)
+{
+    if (t->public_key) {
+        *out = at_strdup(t->public_key);
+        return 0;
+    }
+    return value_get(s, t->secret_env, t->secret_file, t->secret_name, out);
+}
+
+static void wipe(char *v)
+{
+    if (v) {
+        sodium_memzero(v, strlen(v));
+        free(v);
+    }
 }
 
 static void compute_next(struct at_trigger_svc *s, struct entry *e)
@@ -322,20 +388,74 @@ static struct entry *entry_load(struct at_trigger_svc *s, const char *file, cons
         at_trigger_free(t);
         return NULL;
     }
-    if (t->sig) {
-        char *sec;
-        if (secret_get(t, &sec)) {
-            at_diag_set(d, AT_EINVAL, file, 0, 0,
-                        "trigger.signature: the secret is not available (%s %s is %s)",
-                        t->secret_env ? "environment variable" : "file",
-                        t->secret_env ? t->secret_env : t->secret_file,
-                        t->secret_env ? "not set in the daemon's environment"
-                                      : "unreadable or empty");
+    if (t->emitter_agent) {
+        struct at_reg_agent *a;
+        if (at_registry_resolve(s->cfg.registry, t->emitter_agent, &a) == 0) {
+            at_reg_agent_unref(a);
+        } else {
+            struct at_yaml_doc doc;
+            memset(&doc, 0, sizeof(doc));
+            struct at_diag yd;
+            at_diag_clear(&yd);
+            int line = 0, col = 0;
+            if (at_yaml_load_string(&doc, file, text, len, &yd) == 0)
+                at_yaml_locate(&doc, "/trigger/emitter/agent", 0, &line, &col);
+            at_yaml_doc_release(&doc);
+            at_diag_set(d, AT_ENOENT, file, line, col,
+                        "trigger.emitter.agent: no agent named \"%s\" is registered",
+                        t->emitter_agent);
             at_trigger_free(t);
             return NULL;
         }
-        sodium_memzero(sec, strlen(sec));
-        free(sec);
+    }
+    if (t->sig) {
+        char *sec;
+        if (secret_get(s, t, &sec)) {
+            at_diag_set(d, AT_EINVAL, file, 0, 0,
+                        "trigger.signature: the secret is not available (%s %s is %s)",
+                        t->secret_env    ? "environment variable"
+                        : t->secret_file ? "file"
+                                         : "secret",
+                        t->secret_env    ? t->secret_env
+                        : t->secret_file ? t->secret_file
+                                         : t->secret_name,
+                        t->secret_env    ? "not set in the daemon's environment"
+                        : t->secret_file ? "unreadable or empty"
+                                         : "not in the secrets store: atlas secret set NAME");
+            at_trigger_free(t);
+            return NULL;
+        }
+        if (t->sig == AT_SIG_DISCORD && !t->public_key) {
+            unsigned char pk[32];
+            size_t n = 0;
+            int ok = strlen(sec) == 64 &&
+                     sodium_hex2bin(pk, sizeof(pk), sec, 64, NULL, &n, NULL) == 0 && n == 32;
+            wipe(sec);
+            if (!ok) {
+                at_diag_set(d, AT_EINVAL, file, 0, 0,
+                            "trigger.signature: the Discord public key must be 64 hex digits");
+                at_trigger_free(t);
+                return NULL;
+            }
+        } else {
+            wipe(sec);
+        }
+    }
+    if (t->reply_token_env || t->reply_token_file || t->reply_token_secret) {
+        char *tok;
+        if (value_get(s, t->reply_token_env, t->reply_token_file, t->reply_token_secret, &tok)) {
+            at_diag_set(d, AT_EINVAL, file, 0, 0,
+                        "trigger.reply: the bot token is not available (%s %s)",
+                        t->reply_token_env    ? "environment variable"
+                        : t->reply_token_file ? "file"
+                                              : "secret",
+                        t->reply_token_env    ? t->reply_token_env
+                        : t->reply_token_file ? t->reply_token_file
+                                              : t->reply_token_secret);
+            at_trigger_free(t);
+            return NULL;
+        }
+        wipe(tok);
     }
     struct entry *e = at_calloc(1, sizeof(*e));
     e->t = t;
@@ -345,6 +465,8 @@ static struct entry *entry_load(struct at_trigger_svc *s, const char *file, cons
     e->source[len] = '\0';
     return e;
 }
+
+static void emitter_cancel(struct at_trigger_svc *s, const char *name, const char *why);
 
 int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *text, size_t len,
                         json_t **out, struct at_diag *d)
@@ -376,6 +498,8 @@ int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *
     if (old) { /* re-registration keeps the firings and the pause */
         e->rec = json_incref(old->rec);
         e->paused = old->paused;
+        if (old->t->type == AT_TRIGGER_CUSTOM) /* the new definition's emitter replaces it */
+            emitter_cancel(s, old->t->name, "the trigger was registered again");
     } else {
         e->rec = json_pack("{s:I,s:i,s:[],s:{}}", "last", (json_int_t)svc_now(s), "seq", 0,
                            "history", "idem");
@@ -415,6 +539,8 @@ int at_trigger_remove(struct at_trigger_svc *s, const char *name, struct at_diag
     }
     if (e->t->path)
         at_map_del(&s->bypath, e->t->path);
+    if (e->t->type == AT_TRIGGER_CUSTOM)
+        emitter_cancel(s, name, "the trigger was removed");
     char key[128];
     snprintf(key, sizeof(key), "trigger.def/%s", name);
     int rc = kv_write(s, key, NULL);
@@ -439,6 +565,12 @@ int at_trigger_set_paused(struct at_trigger_svc *s, const char *name, int paused
     int rc = 0;
     if (e->paused != paused) {
         e->paused = paused;
+        if (e->t->type == AT_TRIGGER_CUSTOM) {
+            if (paused)
+                emitter_cancel(s, name, "the trigger was paused");
+            e->emitter_due_ms = 0;
+            e->emitter_backoff_ms = 0;
+        }
         if (!paused && e->t->type == AT_TRIGGER_CRON) {
             /* firings that fell while paused are not run: resume from now */
             json_object_set_new(e->rec, "last", json_integer(svc_now(s)));
@@ -562,8 +694,9 @@ static void on_job_done(const struct at_job_rec *rec, int store_rc, void *arg)
     if (cur && strcmp(cur, c->job) == 0)
         free(at_map_del(&c->s->running, c->name));
     if (c->conv[0] && rec && rec->state == AT_JOB_COMPLETED && rec->output)
-        conv_append(c->s, c->conv,
-                    json_pack("{s:s,s:O}", "role", "assistant", "content", rec->output));
+        conv_append(
+            c->s, c->conv,
+            json_pack("{s:s,s:o}", "role", "assistant", "content", json_deep_copy(rec->output)));
     pthread_mutex_unlock(&c->s->done_mu);
     if (c->user_done)
         c->user_done(rec, store_rc, c->user_arg);
@@ -605,7 +738,8 @@ static json_t *new_firing(struct at_trigger_svc *s, struct entry *e, const char 
 /* Submit the firing's job (its id already recorded). */
 static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job_id,
                       const json_t *ev, const json_t *input, const char *conv,
-                      at_job_done_fn user_done, void *user_arg, struct at_diag *d)
+                      at_job_done_fn user_done, void *user_arg, at_job_event_fn on_event,
+                      void *event_arg, struct at_diag *d)
 {
     struct done_ctx *c = at_calloc(1, sizeof(*c));
     c->s = s;
@@ -624,6 +758,8 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
         .done_arg = c,
         .event = ev,
         .job_id = job_id,
+        .on_event = on_event,
+        .event_arg = event_arg,
     };
     pthread_mutex_lock(&s->done_mu);
     free(at_map_put(&s->running, e->t->name, at_strdup(job_id)));
@@ -644,7 +780,8 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
 static int fire(struct at_trigger_svc *s, struct entry *e, const char *source, int64_t scheduled,
                 int missed, const json_t *body, const json_t *headers, const json_t *identity,
                 const json_t *extra_input, const char *idem, const char *conv,
-                at_job_done_fn user_done, void *user_arg, char *job_out, struct at_diag *d)
+                at_job_done_fn user_done, void *user_arg, at_job_event_fn on_event, void *event_arg,
+                char *job_out, struct at_diag *d)
 {
     json_t *extra = json_object();
     if (scheduled > 0) {
@@ -714,7 +851,7 @@ static int fire(struct at_trigger_svc *s, struct entry *e, const char *source, i
             json_pack("{s:s,s:O?}", "role", "user", "content", json_object_get(ev, "body")));
         pthread_mutex_unlock(&s->done_mu);
     }
-    rc = submit_job(s, e, job, ev, input, conv, user_done, user_arg, d);
+    rc = submit_job(s, e, job, ev, input, conv, user_done, user_arg, on_event, event_arg, d);
     json_object_del(f, "event");
     json_object_del(f, "input");
     if (rc) {
@@ -754,7 +891,8 @@ int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *in
         return missing(name, d);
     }
     char job[AT_ID_MAX];
-    int rc = fire(s, e, "manual", 0, 0, input, NULL, NULL, input, NULL, NULL, NULL, NULL, job, d);
+    int rc = fire(s, e, "manual", 0, 0, input, NULL, NULL, input, NULL, NULL, NULL, NULL, NULL,
+                  NULL, job, d);
     if (rc == 0 && out) {
         json_t *h = history_of(e);
         *out = json_deep_copy(json_array_get(h, json_array_size(h) - 1));
@@ -792,6 +930,163 @@ int at_trigger_history(struct at_trigger_svc *s, const char *name, int limit, js
     json_decref(h);
     *out = arr;
     return 0;
+}
+
+/* ---- custom triggers: the emitter ---- */
+
+struct emitter_ctx {
+    struct at_trigger_svc *s;
+    char name[AT_TRIGGER_NAME_MAX + 1];
+    char job[AT_ID_MAX];
+};
+
+/* The emitter's job ended (writer thread): the cron thread starts another
+ * once its back-off has passed. */
+static void emitter_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct emitter_ctx *c = arg;
+    (void)store_rc;
+    pthread_mutex_lock(&c->s->done_mu);
+    char *cur = at_map_get(&c->s->emitters, c->name);
+    if (cur && strcmp(cur, c->job) == 0)
+        free(at_map_del(&c->s->emitters, c->name));
+    pthread_mutex_unlock(&c->s->done_mu);
+    at_info("trigger", "%s: emitter job %s ended (%s)", c->name, c->job,
+            rec ? at_job_state_name(rec->state) : "?");
+    free(c);
+}
+
+/* Stop the running emitter of name (under mu; its end is asynchronous). */
+static void emitter_cancel(struct at_trigger_svc *s, const char *name, const char *why)
+{
+    pthread_mutex_lock(&s->done_mu);
+    char *cur = at_map_get(&s->emitters, name);
+    char job[AT_ID_MAX] = "";
+    if (cur)
+        snprintf(job, sizeof(job), "%s", cur);
+    pthread_mutex_unlock(&s->done_mu);
+    if (job[0])
+        at_engine_cancel(s->cfg.engine, job, why);
+}
+
+/* Start e's emitter when none runs and its back-off has passed (under mu,
+ * cron thread). */
+static void emitter_tick(struct at_trigger_svc *s, struct entry *e)
+{
+    const struct at_trigger *t = e->t;
+    int64_t now = at_now_ms();
+    pthread_mutex_lock(&s->done_mu);
+    int running = at_map_get(&s->emitters, t->name) != NULL;
+    pthread_mutex_unlock(&s->done_mu);
+    if (running || now < e->emitter_due_ms)
+        return;
+    /* back-off 1 s, doubling to 60 s, back to 1 s after a run of a minute */
+    if (e->emitter_started_ms && now - e->emitter_started_ms > 60000)
+        e->emitter_backoff_ms = 0;
+    e->emitter_backoff_ms = e->emitter_backoff_ms ? e->emitter_backoff_ms * 2 : 1000;
+    if (e->emitter_backoff_ms > 60000)
+        e->emitter_backoff_ms = 60000;
+    e->emitter_started_ms = now;
+    e->emitter_due_ms = now + e->emitter_backoff_ms;
+    struct emitter_ctx *c = at_calloc(1, sizeof(*c));
+    c->s = s;
+    snprintf(c->name, sizeof(c->name), "%s", t->name);
+    at_id_new("job", c->job);
+    json_t *input = t->emitter_input ? json_incref(t->emitter_input) : json_object();
+    json_t *who = json_pack("{s:s}", "trigger", t->name);
+    json_t *ev = at_trigger_event_plain("trigger", t->emitter_agent, NULL, input, who);
+    struct at_submit sub = {
+        .agent = t->emitter_agent,
+        .input = input,
+        .source = "trigger",
+        .on_done = emitter_done,
+        .done_arg = c,
+        .event = ev,
+        .job_id = c->job,
+    };
+    pthread_mutex_lock(&s->done_mu);
+    free(at_map_put(&s->emitters, t->name, at_strdup(c->job)));
+    pthread_mutex_unlock(&s->done_mu);
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_engine_submit(s->cfg.engine, &sub, NULL, &d)) {
+        pthread_mutex_lock(&s->done_mu);
+        free(at_map_del(&s->emitters, t->name));
+        pthread_mutex_unlock(&s->done_mu);
+        at_warn("trigger", "%s: the emitter %s could not start (next try in %llds): %s", t->name,
+                t->emitter_agent, (long long)(e->emitter_backoff_ms / 1000), d.msg);
+        free(c);
+    } else {
+        at_info("trigger", "%s: emitter %s started as job %s", t->name, t->emitter_agent, c->job);
+    }
+    json_decref(ev);
+    json_decref(who);
+    json_decref(input);
+}
+
+int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char *name,
+                    const json_t *body, const char *idem_key, json_t **out, struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->byname, name);
+    int rc = 0;
+    if (!e) {
+        pthread_mutex_unlock(&s->mu);
+        return missing(name, d);
+    }
+    const struct at_trigger *t = e->t;
+    if (t->type != AT_TRIGGER_CUSTOM) {
+        rc = at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                         "trigger \"%s\" is a %s trigger: only custom triggers take events", name,
+                         at_trigger_type_name(t->type));
+        goto out;
+    }
+    if (caller_job) {
+        pthread_mutex_lock(&s->done_mu);
+        const char *cur = at_map_get(&s->emitters, name);
+        int mine = cur && strcmp(cur, caller_job) == 0;
+        pthread_mutex_unlock(&s->done_mu);
+        if (!mine) {
+            rc = at_diag_set(d, AT_EPERM, NULL, 0, 0,
+                             "only the emitter job of trigger \"%s\" (%s) may emit its events",
+                             name, t->emitter_agent);
+            goto out;
+        }
+    }
+    if (e->paused) {
+        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", name);
+        goto out;
+    }
+    char idem[300] = "";
+    if (idem_key && idem_key[0])
+        snprintf(idem, sizeof(idem), "%s", idem_key);
+    else if (t->idem_path) {
+        json_t *v = at_jsonpath_value(t->idem_path, body);
+        if (json_is_string(v))
+            snprintf(idem, sizeof(idem), "%s", json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(idem, sizeof(idem), "%lld", (long long)json_integer_value(v));
+        json_decref(v);
+    }
+    if (idem[0]) {
+        const char *prev = at_json_str(json_object_get(e->rec, "idem"), idem, NULL);
+        if (prev) {
+            *out = json_pack("{s:s,s:b}", "job_id", prev, "duplicate", 1);
+            count(s, "atlas_trigger_duplicates_total",
+                  "Deliveries whose idempotency key was seen (no new job)", name, NULL, NULL);
+            goto out;
+        }
+    }
+    json_t *who = caller_job ? json_pack("{s:s}", "job", caller_job) : NULL;
+    char job[AT_ID_MAX];
+    rc = fire(s, e, "custom", 0, 0, body, NULL, who, NULL, idem[0] ? idem : NULL, NULL, NULL, NULL,
+              NULL, NULL, job, d);
+    json_decref(who);
+    if (!rc)
+        *out = json_pack("{s:s,s:b}", "job_id", job, "duplicate", 0);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 /* ---- cron ---- */
@@ -865,7 +1160,7 @@ static void cron_tick(struct at_trigger_svc *s, struct entry *e, int64_t now)
                              "replaced by a newer firing (concurrency: replace)");
         }
         if (!skip && fire(s, e, "cron", latest, is_missed ? n : 0, NULL, NULL, NULL, NULL, NULL,
-                          NULL, NULL, NULL, NULL, &d))
+                          NULL, NULL, NULL, NULL, NULL, NULL, &d))
             at_error("trigger", "%s: firing failed: %s", t->name, d.msg);
     }
     compute_next(s, e);
@@ -884,6 +1179,8 @@ static void *cron_main(void *arg)
             struct entry *e = v;
             if (!e->paused && e->t->type == AT_TRIGGER_CRON)
                 cron_tick(s, e, now);
+            else if (!e->paused && e->t->type == AT_TRIGGER_CUSTOM)
+                emitter_tick(s, e);
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -919,7 +1216,11 @@ int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_s
     at_map_init(&s->bypath);
     at_map_init(&s->running);
     at_map_init(&s->convs);
+    at_map_init(&s->emitters);
     at_map_init(&s->seen);
+    pthread_mutex_init(&s->rq_mu, NULL);
+    pthread_cond_init(&s->rq_cv, NULL);
+    s->rq_tail = &s->rq_head;
     s->metrics = at_metrics_new();
     const char *clk = getenv("ATLAS_CLOCK");
     if (clk && strncmp(clk, "file:", 5) == 0 && clk[5])
@@ -947,7 +1248,7 @@ static void recover(struct at_trigger_svc *s, struct entry *e)
             at_job_rec_release(&rec);
             json_object_set_new(f, "status", json_string("queued"));
         } else if (submit_job(s, e, job, json_object_get(f, "event"), json_object_get(f, "input"),
-                              NULL, NULL, NULL, &d) == 0) {
+                              NULL, NULL, NULL, NULL, NULL, &d) == 0) {
             json_object_set_new(f, "status", json_string("queued"));
             json_object_set_new(f, "recovered", json_true());
             at_info("trigger", "%s: firing %s recorded before a restart, its job %s queued now",
@@ -998,6 +1299,8 @@ static int load_dir(struct at_trigger_svc *s, struct at_diag *d)
     return rc;
 }
 
+static void *replier_main(void *arg);
+
 int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d)
 {
     json_t *index = kv_read(s, "trigger.index");
@@ -1042,6 +1345,9 @@ int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d)
         if (rc)
             return rc;
     }
+    if (pthread_create(&s->rq_thread, NULL, replier_main, s) != 0)
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the trigger replier thread");
+    s->rq_started = 1;
     if (pthread_create(&s->thread, NULL, cron_main, s) != 0)
         return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the trigger thread");
     s->started = 1;
@@ -1050,6 +1356,16 @@ int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d)
 
 void at_trigger_svc_stop(struct at_trigger_svc *s)
 {
+    if (s && s->rq_started) {
+        /* answers still waiting are dropped: the platforms retry nothing
+         * we owe them, and a stop must not wait on their servers */
+        pthread_mutex_lock(&s->rq_mu);
+        s->rq_stop = 1;
+        pthread_cond_signal(&s->rq_cv);
+        pthread_mutex_unlock(&s->rq_mu);
+        pthread_join(s->rq_thread, NULL);
+        s->rq_started = 0;
+    }
     if (!s || !s->started)
         return;
     pthread_mutex_lock(&s->mu);
@@ -1081,9 +1397,23 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
         json_decref(v);
     at_map_release(&s->convs);
     it = 0;
+    while (at_map_next(&s->emitters, &it, &k, &v))
+        free(v);
+    at_map_release(&s->emitters);
+    it = 0;
     while (at_map_next(&s->seen, &it, &k, &v))
         free(v);
     at_map_release(&s->seen);
+    for (struct reply_item *ri = s->rq_head, *rnext; ri; ri = rnext) {
+        rnext = ri->next;
+        free(ri->trigger);
+        free(ri->url);
+        wipe(ri->auth);
+        free(ri->body);
+        free(ri);
+    }
+    pthread_mutex_destroy(&s->rq_mu);
+    pthread_cond_destroy(&s->rq_cv);
     at_metrics_free(s->metrics);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->done_mu);
@@ -1092,6 +1422,187 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
     free(s->clock_file);
     free(s->dir);
     free(s);
+}
+
+/* ---- slack and discord answers ---- */
+
+struct reply_ctx {
+    struct at_trigger_svc *s;
+    char name[AT_TRIGGER_NAME_MAX + 1];
+    enum at_trigger_iface iface;
+    char *url;
+    char *auth;
+    json_t *base;
+};
+
+static void reply_ctx_free(struct reply_ctx *rx)
+{
+    if (!rx)
+        return;
+    free(rx->url);
+    wipe(rx->auth);
+    json_decref(rx->base);
+    free(rx);
+}
+
+/* Where a message's answer goes (under mu: t is the entry's). */
+static struct reply_ctx *reply_ctx_new(struct at_trigger_svc *s, const struct at_trigger *t,
+                                       const struct at__chat_req *c)
+{
+    struct reply_ctx *rx = at_calloc(1, sizeof(*rx));
+    rx->s = s;
+    snprintf(rx->name, sizeof(rx->name), "%s", t->name);
+    rx->iface = t->iface;
+    rx->base = json_incref(c->reply_base);
+    if (t->iface == AT_IFACE_DISCORD) {
+        /* the interaction's follow-up webhook: POST /webhooks/APP/TOKEN */
+        const char *base = t->reply_url;
+        size_t bl = strlen(base);
+        while (bl && base[bl - 1] == '/')
+            bl--;
+        rx->url = at_asprintf("%.*s/webhooks/%s/%s", (int)bl, base,
+                              at_json_str(c->reply_base, "application_id", ""),
+                              at_json_str(c->reply_base, "token", ""));
+        json_decref(rx->base);
+        rx->base = NULL;
+        return rx;
+    }
+    /* slack: a slash command's response_url (when it is one of Slack's),
+     * else chat.postMessage with the bot token */
+    if (c->reply_url && t->response_url_prefix &&
+        strncmp(c->reply_url, t->response_url_prefix, strlen(t->response_url_prefix)) == 0 &&
+        !strpbrk(c->reply_url, " \r\n")) {
+        rx->url = at_strdup(c->reply_url);
+        return rx;
+    }
+    rx->url = at_strdup(t->reply_url);
+    json_object_del(rx->base, "response_type");
+    char *tok = NULL;
+    if ((t->reply_token_env || t->reply_token_file || t->reply_token_secret) &&
+        value_get(s, t->reply_token_env, t->reply_token_file, t->reply_token_secret, &tok) == 0) {
+        rx->auth = at_asprintf("Authorization: Bearer %s", tok);
+        wipe(tok);
+    }
+    return rx;
+}
+
+static void reply_enqueue(struct at_trigger_svc *s, const char *trigger, const char *url,
+                          const char *auth, json_t *body)
+{
+    struct reply_item *it = at_calloc(1, sizeof(*it));
+    it->trigger = at_strdup(trigger);
+    it->url = at_strdup(url);
+    it->auth = auth ? at_strdup(auth) : NULL;
+    it->body = json_dumps(body, JSON_COMPACT);
+    pthread_mutex_lock(&s->rq_mu);
+    int drop = s->rq_stop || s->rq_n >= MAX_REPLIES;
+    if (!drop) {
+        *s->rq_tail = it;
+        s->rq_tail = &it->next;
+        s->rq_n++;
+        pthread_cond_signal(&s->rq_cv);
+    }
+    pthread_mutex_unlock(&s->rq_mu);
+    if (drop) {
+        at_warn("trigger", "%s: answer to %s dropped (%s)", trigger, url,
+                s->rq_stop ? "the daemon is stopping" : "too many answers waiting");
+        count(s, "atlas_trigger_replies_total", "Slack and Discord answers posted", trigger,
+              "outcome", "dropped");
+        free(it->trigger);
+        free(it->url);
+        wipe(it->auth);
+        free(it->body);
+        free(it);
+    }
+}
+
+/* The job of a slack/discord message ended (writer thread): queue its
+ * answer. */
+static void reply_done(const struct at_job_rec *rec, int store_rc, void *arg)
+{
+    struct reply_ctx *rx = arg;
+    size_t max = rx->iface == AT_IFACE_DISCORD ? DISCORD_TEXT_MAX : SLACK_TEXT_MAX;
+    char *text;
+    if (!store_rc && rec && rec->state == AT_JOB_COMPLETED) {
+        text = at__trigger_chat_text(rec->output, max);
+    } else {
+        const char *why = rec && rec->error ? at_json_str(rec->error, "detail", NULL) : NULL;
+        if (!why && rec && rec->error)
+            why = at_json_str(rec->error, "title", NULL);
+        char *t = at_asprintf("Sorry, that did not work (%s): %s", rec ? rec->id : "?",
+                              why ? why : "the job failed");
+        json_t *js = json_string(t);
+        text = at__trigger_chat_text(js, max);
+        json_decref(js);
+        free(t);
+    }
+    json_t *body = at__trigger_chat_reply_body(rx->iface, rx->base, text);
+    reply_enqueue(rx->s, rx->name, rx->url, rx->auth, body);
+    json_decref(body);
+    free(text);
+    reply_ctx_free(rx);
+}
+
+static size_t reply_sink(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+static void *replier_main(void *arg)
+{
+    struct at_trigger_svc *s = arg;
+    pthread_mutex_lock(&s->rq_mu);
+    for (;;) {
+        while (!s->rq_stop && !s->rq_head)
+            pthread_cond_wait(&s->rq_cv, &s->rq_mu);
+        if (s->rq_stop)
+            break;
+        struct reply_item *it = s->rq_head;
+        s->rq_head = it->next;
+        if (!s->rq_head)
+            s->rq_tail = &s->rq_head;
+        s->rq_n--;
+        pthread_mutex_unlock(&s->rq_mu);
+        long status = 0;
+        CURLcode cc = CURLE_FAILED_INIT;
+        CURL *h = curl_easy_init();
+        if (h) {
+            struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json; "
+                                                            "charset=utf-8");
+            if (it->auth)
+                hl = curl_slist_append(hl, it->auth);
+            curl_easy_setopt(h, CURLOPT_URL, it->url);
+            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+            curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)REPLY_TIMEOUT_MS);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, it->body);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(it->body));
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+            curl_easy_setopt(h, CURLOPT_USERAGENT, "atlas-triggers");
+            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, reply_sink);
+            cc = curl_easy_perform(h);
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            curl_slist_free_all(hl);
+            curl_easy_cleanup(h);
+        }
+        int ok = cc == CURLE_OK && status >= 200 && status < 300;
+        if (!ok)
+            at_warn("trigger", "%s: posting the answer to %s failed: %s", it->trigger, it->url,
+                    cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP status not 2xx");
+        count(s, "atlas_trigger_replies_total", "Slack and Discord answers posted", it->trigger,
+              "outcome", ok ? "ok" : "failed");
+        free(it->trigger);
+        free(it->url);
+        wipe(it->auth);
+        free(it->body);
+        free(it);
+        pthread_mutex_lock(&s->rq_mu);
+    }
+    pthread_mutex_unlock(&s->rq_mu);
+    return NULL;
 }
 
 /* ---- webhooks ---- */
@@ -1161,15 +1672,47 @@ static int verify(struct at_trigger_svc *s, const struct at_trigger *t,
         return 0;
     const char *hv = at_json_str(dv->headers, t->sig_header, NULL);
     if (!hv)
-        return at_diag_set(d, AT_EPERM, NULL, 0, 0, "the %s header (signature) is missing",
-                           t->sig_header);
+        return at_diag_set(d, t->sig == AT_SIG_DISCORD ? AT_EAUTH : AT_EPERM, NULL, 0, 0,
+                           "the %s header (signature) is missing", t->sig_header);
     char *secret;
-    if (secret_get(t, &secret))
+    if (secret_get(s, t, &secret))
         return at_diag_set(d, AT_EPERM, NULL, 0, 0, "the trigger's secret is not available");
     char want[65];
     int ok = 0, rc = 0;
     int64_t now = svc_now(s);
-    if (t->sig == AT_SIG_GITHUB || (t->sig == AT_SIG_HMAC && !t->sig_ts_header)) {
+    if (t->sig == AT_SIG_SLACK || t->sig == AT_SIG_DISCORD) {
+        /* Slack v0 / Discord Ed25519: a timestamp header within the window,
+         * signed together with the body; an accepted signature is not
+         * accepted twice */
+        const char *tsv = at_json_str(dv->headers, t->sig_ts_header, NULL);
+        char *end = NULL;
+        long long ts = tsv ? strtoll(tsv, &end, 10) : -1;
+        if (!tsv || !tsv[0] || (end && *end) || ts < 0 || strlen(tsv) > 20) {
+            rc = at_diag_set(d, t->sig == AT_SIG_DISCORD ? AT_EAUTH : AT_EPERM, NULL, 0, 0,
+                             "the %s header (the signed timestamp) is missing or not a number",
+                             t->sig_ts_header);
+        } else if (ts < now - t->tolerance_s || ts > now + t->tolerance_s) {
+            rc = at_diag_set(d, t->sig == AT_SIG_DISCORD ? AT_EAUTH : AT_EPERM, NULL, 0, 0,
+                             "the signature's timestamp is outside the replay window (%llds)",
+                             (long long)t->tolerance_s);
+        } else {
+            if (t->sig == AT_SIG_SLACK) {
+                ok = at__trigger_slack_sig_ok(secret, tsv, hv, dv->body, dv->len, want);
+            } else {
+                ok = at__trigger_discord_sig_ok(secret, tsv, hv, dv->body, dv->len);
+                snprintf(want, sizeof(want), "%.64s", hv);
+            }
+            if (ok) {
+                char key[200];
+                snprintf(key, sizeof(key), "%s:%s:%.64s", t->name, tsv, want);
+                if (seen_before(s, key, now, 2 * t->tolerance_s + 1))
+                    rc = at_diag_set(d, AT_EEXIST, NULL, 0, 0,
+                                     "replayed delivery (this signature was already accepted)");
+            } else if (t->sig == AT_SIG_DISCORD) {
+                rc = at_diag_set(d, AT_EAUTH, NULL, 0, 0, "invalid request signature");
+            }
+        }
+    } else if (t->sig == AT_SIG_GITHUB || (t->sig == AT_SIG_HMAC && !t->sig_ts_header)) {
         const char *hex = hv;
         if (strncasecmp(hex, "sha256=", 7) == 0)
             hex += 7;
@@ -1223,8 +1766,7 @@ static int verify(struct at_trigger_svc *s, const struct at_trigger *t,
             }
         }
     }
-    sodium_memzero(secret, strlen(secret));
-    free(secret);
+    wipe(secret);
     if (rc)
         return rc;
     return ok ? 0 : at_diag_set(d, AT_EPERM, NULL, 0, 0, "the signature does not match");
@@ -1248,6 +1790,8 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
 {
     memset(res, 0, sizeof(*res));
     res->jobs = json_array();
+    struct at__chat_req chat;
+    memset(&chat, 0, sizeof(chat));
     pthread_mutex_lock(&s->mu);
     struct entry *e = at_map_get(&s->bypath, dv->path);
     int rc = 0;
@@ -1268,14 +1812,37 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
                          t->max_body);
         goto out;
     }
+    int is_ws = t->type == AT_TRIGGER_CONVERSATIONAL && t->iface == AT_IFACE_WEBSOCKET;
+    if (is_ws != (dv->websocket != 0)) {
+        rc = at_diag_set(d, AT_EMETHOD, NULL, 0, 0,
+                         is_ws ? "trigger \"%s\" takes WebSocket connections (GET %s with "
+                                 "Upgrade: websocket), not POSTs"
+                               : "trigger \"%s\" takes POSTs at %s, not WebSocket messages",
+                         t->name, t->path);
+        goto out;
+    }
     if ((rc = verify(s, t, dv, d)))
         goto out;
-    body = parse_body(dv);
+    int is_chat = t->type == AT_TRIGGER_CONVERSATIONAL &&
+                  (t->iface == AT_IFACE_SLACK || t->iface == AT_IFACE_DISCORD);
+    if (is_chat) {
+        if ((rc = at__trigger_chat_parse(t, dv->headers, dv->body, dv->len, &chat, d)))
+            goto out;
+        res->chat = 1;
+        res->answer = json_incref(chat.answer);
+        if (chat.kind != AT_CHAT_MESSAGE)
+            goto out;
+        body = json_incref(chat.body);
+    } else {
+        body = parse_body(dv);
+    }
     hdrs = at_trigger_filter_headers(t, dv->headers);
     /* the idempotency key: the configured body path, else the header (a
      * GitHub delivery's id for the github scheme) */
     char idem[300] = "";
-    if (t->idem_path) {
+    if (is_chat && chat.idem[0])
+        snprintf(idem, sizeof(idem), "%s", chat.idem);
+    if (t->idem_path && !idem[0]) {
         json_t *v = at_jsonpath_value(t->idem_path, body);
         if (json_is_string(v))
             snprintf(idem, sizeof(idem), "%s", json_string_value(v));
@@ -1283,7 +1850,7 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
             snprintf(idem, sizeof(idem), "%lld", (long long)json_integer_value(v));
         json_decref(v);
     }
-    if (!idem[0]) {
+    if (!idem[0] && !is_chat) {
         const char *iv = at_json_str(dv->headers, t->idem_header, NULL);
         if (!iv && t->sig == AT_SIG_GITHUB)
             iv = at_json_str(dv->headers, "x-github-delivery", NULL);
@@ -1300,7 +1867,11 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
     }
     const char *conv = NULL;
     if (t->type == AT_TRIGGER_CONVERSATIONAL) {
-        const char *cid = at_json_str(body, "conversation_id", NULL);
+        const char *cid = dv->conversation;
+        if (!cid && is_chat)
+            cid = chat.conversation;
+        if (!cid)
+            cid = at_json_str(body, "conversation_id", NULL);
         if (!cid)
             cid = at_json_str(dv->headers, "atlas-conversation", NULL);
         if (cid && strlen(cid) < sizeof(res->conversation) - 1)
@@ -1311,7 +1882,7 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
         if (dv->conversation_out)
             snprintf(dv->conversation_out, dv->conversation_out_len, "%s", conv);
     }
-    res->sync = t->respond_sync && dv->on_done;
+    res->sync = t->respond_sync && dv->on_done && !is_chat;
     char job[AT_ID_MAX];
     if (t->type == AT_TRIGGER_ALERTMANAGER) {
         json_t *alerts = json_object_get(body, "alerts");
@@ -1331,7 +1902,7 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
                 json_t *one = json_pack("{s:O,s:O,s:O}", "alert", a, "group", group, "status",
                                         json_object_get(a, "status"));
                 rc = fire(s, e, "alertmanager", 0, 0, one, hdrs, dv->identity, NULL,
-                          i == 0 && idem[0] ? idem : NULL, NULL, NULL, NULL, job, d);
+                          i == 0 && idem[0] ? idem : NULL, NULL, NULL, NULL, NULL, NULL, job, d);
                 json_decref(one);
                 if (rc)
                     break;
@@ -1341,13 +1912,23 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
             goto out;
         }
     }
+    at_job_done_fn done = res->sync ? dv->on_done : NULL;
+    void *done_arg = res->sync ? dv->done_arg : NULL;
+    struct reply_ctx *rx = NULL;
+    if (is_chat) {
+        rx = reply_ctx_new(s, t, &chat);
+        done = reply_done;
+        done_arg = rx;
+    }
     rc = fire(s, e, at_trigger_type_name(t->type), 0, 0, body, hdrs, dv->identity, NULL,
-              idem[0] ? idem : NULL, conv, res->sync ? dv->on_done : NULL,
-              res->sync ? dv->done_arg : NULL, job, d);
-    if (rc == 0)
+              idem[0] ? idem : NULL, conv, done, done_arg, res->sync ? dv->on_event : NULL,
+              res->sync ? dv->event_arg : NULL, job, d);
+    if (rc == 0) {
         json_array_append_new(res->jobs, json_string(job));
-    else
+    } else {
         res->sync = 0;
+        reply_ctx_free(rx);
+    }
 out:
     if (rc)
         count(s, "atlas_trigger_deliveries_refused_total",
@@ -1359,6 +1940,45 @@ out:
     pthread_mutex_unlock(&s->mu);
     json_decref(body);
     json_decref(hdrs);
+    at__trigger_chat_req_release(&chat);
+    if (rc) {
+        json_decref(res->answer);
+        res->answer = NULL;
+        res->chat = 0;
+    }
+    return rc;
+}
+
+int at_trigger_needs_token(struct at_trigger_svc *s, const char *path)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->bypath, path);
+    int yes = e && e->t->auth_token;
+    pthread_mutex_unlock(&s->mu);
+    return yes;
+}
+
+int at_trigger_ws_lookup(struct at_trigger_svc *s, const char *path, size_t *max_body,
+                         struct at_diag *d)
+{
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = at_map_get(&s->bypath, path);
+    int rc = 0;
+    if (!e)
+        rc = at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no trigger listens on %s", path);
+    else if (e->t->type != AT_TRIGGER_CONVERSATIONAL || e->t->iface != AT_IFACE_WEBSOCKET)
+        rc = at_diag_set(d, AT_EMETHOD, NULL, 0, 0,
+                         "trigger \"%s\" takes POSTs at %s, not WebSocket connections", e->t->name,
+                         path);
+    else if (e->paused)
+        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", e->t->name);
+    else
+        *max_body = e->t->max_body;
+    if (rc)
+        count(s, "atlas_trigger_deliveries_refused_total",
+              "HTTP deliveries refused (signature, size, pause, no such path, ...)",
+              e ? e->t->name : "", "code", at_err_slug(rc));
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 

@@ -25,6 +25,7 @@
 #include "base/diag.h"
 #include "exec/engine.h"
 #include "registry/registry.h"
+#include "security/secret.h"
 #include "store/store.h"
 #include "store/writer.h"
 #include "trigger/trigger.h"
@@ -38,8 +39,9 @@ struct at_trigger_svc_cfg {
     struct at_writer *writer;
     struct at_registry *registry;
     struct at_engine *engine;
-    const char *dir; /* triggers.dir: *.yaml registered at start (NULL: none) */
-    int history;     /* firings kept per trigger (triggers.history; 0: 100) */
+    const char *dir;            /* triggers.dir: *.yaml registered at start (NULL: none) */
+    int history;                /* firings kept per trigger (triggers.history; 0: 100) */
+    struct at_secrets *secrets; /* signature.secret, reply.token_secret (NULL: none) */
 };
 
 int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_svc **out);
@@ -89,6 +91,15 @@ struct at_trigger_delivery {
      * returns) sees it; NULL: not wanted */
     char *conversation_out;
     size_t conversation_out_len;
+    /* the conversation this message belongs to (a WebSocket connection's);
+     * NULL: the body's conversation_id, the Atlas-Conversation header, or
+     * a new one */
+    const char *conversation;
+    /* the job's progress and log events (at_job_event_fn, engine loop
+     * thread, ends with "end"); only with on_done, for sync triggers */
+    at_job_event_fn on_event;
+    void *event_arg;
+    int websocket; /* a message of a WebSocket connection (not a POST) */
 };
 
 struct at_trigger_result {
@@ -96,15 +107,42 @@ struct at_trigger_result {
     int duplicate; /* idempotency key seen: no new job */
     int sync;      /* the trigger answers with the output (on_done runs once) */
     char conversation[AT_ID_MAX + 64];
+    /* slack, discord: answer at once with 200 and this JSON (NULL: an empty
+     * body); the job's output goes to the reply URL */
+    int chat;
+    json_t *answer;
 };
 
 /* Verify, record and submit.  Returns 0 and fills res (release jobs), or
  * AT_ENOENT (no trigger at path), AT_E2BIG (body over max_body), AT_EPERM
  * (signature missing, invalid or outside the replay window), AT_EEXIST (a
- * replayed signature), AT_ESTATE (paused), AT_EPARSE (an alertmanager
- * payload that is not one), or the engine's refusal. */
+ * replayed signature), AT_EAUTH (a Discord signature that does not
+ * verify: Discord asks for 401), AT_ESTATE (paused), AT_EMETHOD (a POST
+ * to a websocket trigger), AT_EPARSE (an alertmanager, Slack or Discord
+ * payload that is not one), or the engine's refusal.  Release res->jobs
+ * and res->answer. */
 int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_delivery *dv,
                        struct at_trigger_result *res, struct at_diag *d);
+
+/* An event of a custom trigger (atlas.triggers.emit): fire name with body.
+ * caller_job: the job that emits; it must be the trigger's running emitter
+ * (NULL: a user, allowed).  idem_key (may be NULL) or the trigger's
+ * idempotency.body_path identifies the event: one seen before starts
+ * nothing.  *out: {job_id, duplicate}.  AT_ENOENT, AT_EINVAL (not a custom
+ * trigger), AT_EPERM (another job), AT_ESTATE (paused), or the engine's
+ * refusal. */
+int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char *name,
+                    const json_t *body, const char *idem_key, json_t **out, struct at_diag *d);
+
+/* Does the trigger at path take deliveries only with a token (auth:
+ * token)?  1 yes, 0 no or no such trigger. */
+int at_trigger_needs_token(struct at_trigger_svc *s, const char *path);
+
+/* Is there a websocket trigger at path that takes connections now?  0
+ * and its max_body, or AT_ENOENT (no trigger), AT_ESTATE (paused),
+ * AT_EMETHOD (a trigger that takes POSTs), with d saying so. */
+int at_trigger_ws_lookup(struct at_trigger_svc *s, const char *path, size_t *max_body,
+                         struct at_diag *d);
 
 /* Append the triggers' metrics (Prometheus text, docs/triggers.md
  * "Metrics") to b. */

@@ -11,6 +11,7 @@
 #include "contract/yaml.h"
 
 #include <ctype.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,9 @@
 static const char *const missed_enum[] = {"skip", "run_once", NULL};
 static const char *const conc_enum[] = {"allow", "forbid", "replace", NULL};
 static const char *const respond_enum[] = {"async", "sync", NULL};
-static const char *const scheme_enum[] = {"github", "stripe", "hmac", NULL};
+static const char *const scheme_enum[] = {"github", "stripe", "hmac", "slack", "discord", NULL};
 static const char *const per_enum[] = {"group", "alert", NULL};
+static const char *const auth_enum[] = {"none", "token", NULL};
 
 static const struct at_shape target_shape[] = {
     {"agent", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -29,12 +31,29 @@ static const struct at_shape target_shape[] = {
 };
 
 static const struct at_shape sig_shape[] = {
-    {"scheme", AT_SH_STR, AT_SH_REQUIRED, NULL, scheme_enum, 0, 0},
+    {"scheme", AT_SH_STR, 0, NULL, scheme_enum, 0, 0},
+    {"secret", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"secret_env", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"secret_file", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"public_key", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"header", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"timestamp_header", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"tolerance", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 86400},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
+
+static const struct at_shape reply_shape[] = {
+    {"url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"token_env", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"token_file", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"token_secret", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"response_url_prefix", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
+
+static const struct at_shape emitter_shape[] = {
+    {"agent", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"input", AT_SH_ANYOBJ, 0, NULL, NULL, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
@@ -44,7 +63,7 @@ static const struct at_shape idem_shape[] = {
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
-enum { T_CRON = 1, T_HOOK = 2, T_CONV = 4, T_ALERT = 8, T_ALL = 15 };
+enum { T_CRON = 1, T_HOOK = 2, T_CONV = 4, T_ALERT = 8, T_CUSTOM = 16, T_ALL = 31 };
 
 static const struct at_shape trigger_shape[] = {
     {"name", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -65,6 +84,9 @@ static const struct at_shape trigger_shape[] = {
     {"idempotency", AT_SH_OBJ, 0, idem_shape, NULL, 0, 0},
     {"interface", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"per", AT_SH_STR, 0, NULL, per_enum, 0, 0},
+    {"reply", AT_SH_OBJ, 0, reply_shape, NULL, 0, 0},
+    {"emitter", AT_SH_OBJ, 0, emitter_shape, NULL, 0, 0},
+    {"auth", AT_SH_STR, 0, NULL, auth_enum, 0, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
 
@@ -82,9 +104,12 @@ static const struct {
     {"respond", T_HOOK | T_CONV | T_ALERT},
     {"max_body", T_HOOK | T_CONV | T_ALERT},
     {"signature", T_HOOK | T_CONV | T_ALERT},
-    {"idempotency", T_HOOK | T_ALERT},
+    {"idempotency", T_HOOK | T_ALERT | T_CUSTOM},
     {"interface", T_CONV},
     {"per", T_ALERT},
+    {"reply", T_CONV},
+    {"emitter", T_CUSTOM},
+    {"auth", T_HOOK | T_CONV | T_ALERT},
 };
 
 static const struct at_shape file_shape[] = {
@@ -103,6 +128,8 @@ const char *at_trigger_type_name(enum at_trigger_type t)
         return "conversational";
     case AT_TRIGGER_ALERTMANAGER:
         return "alertmanager";
+    case AT_TRIGGER_CUSTOM:
+        return "custom";
     }
     return "?";
 }
@@ -197,15 +224,18 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
         t->type = AT_TRIGGER_ALERTMANAGER;
         tbit = T_ALERT;
     } else if (strcmp(type, "websocket") == 0 || strcmp(type, "slack") == 0 ||
-               strcmp(type, "discord") == 0 || strcmp(type, "custom") == 0) {
-        return at_yaml_error(doc, d, AT_EUNSUPPORTED, "/trigger/type", 0,
-                             "type \"%s\" is not supported yet (supported: cron, webhook, "
-                             "conversational with interface http, alertmanager)",
-                             type);
+               strcmp(type, "discord") == 0) {
+        return at_yaml_error(doc, d, AT_EINVAL, "/trigger/type", 0,
+                             "unknown trigger type \"%s\": a %s chat is `type: conversational` "
+                             "with `interface: %s`",
+                             type, type, type);
+    } else if (strcmp(type, "custom") == 0) {
+        t->type = AT_TRIGGER_CUSTOM;
+        tbit = T_CUSTOM;
     } else {
         return at_yaml_error(doc, d, AT_EINVAL, "/trigger/type", 0,
                              "unknown trigger type \"%s\" (cron, webhook, conversational, "
-                             "alertmanager)",
+                             "alertmanager, custom)",
                              type);
     }
     for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
@@ -298,21 +328,106 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
         return 0;
     }
 
+    if (t->type == AT_TRIGGER_CUSTOM) {
+        json_t *em = json_object_get(tb, "emitter");
+        if (!em)
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger", 1,
+                                 "custom triggers need an emitter (emitter.agent: the agent that "
+                                 "emits the events with atlas.triggers.emit)");
+        t->emitter_agent = at_strdup(str_of(em, "agent"));
+        if (json_object_get(em, "input"))
+            t->emitter_input = json_deep_copy(json_object_get(em, "input"));
+        json_t *idem = json_object_get(tb, "idempotency");
+        if (idem && str_of(idem, "header"))
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger/idempotency/header", 1,
+                                 "custom events have no headers: use idempotency.body_path (or "
+                                 "the emit's idempotency_key)");
+        if (idem && str_of(idem, "body_path")) {
+            struct at_diag jd;
+            at_diag_clear(&jd);
+            t->idem_expr = at_strdup(str_of(idem, "body_path"));
+            if (at_jsonpath_new(t->idem_expr, &t->idem_path, &jd) ||
+                !at_jsonpath_is_singular(t->idem_path))
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/idempotency/body_path", 0,
+                                     "a singular JSONPath into the body is needed%s%s",
+                                     jd.msg[0] ? ": " : "", jd.msg);
+        }
+        return 0;
+    }
+
     /* the HTTP kinds */
     if (t->type == AT_TRIGGER_CONVERSATIONAL) {
         const char *itf = str_of(tb, "interface");
         if (!itf)
             itf = "http";
-        if (strcmp(itf, "http") != 0) {
-            if (strcmp(itf, "websocket") == 0 || strcmp(itf, "slack") == 0 ||
-                strcmp(itf, "discord") == 0)
-                return at_yaml_error(doc, d, AT_EUNSUPPORTED, "/trigger/interface", 0,
-                                     "interface \"%s\" is not supported yet (supported: http)",
-                                     itf);
+        if (strcmp(itf, "http") == 0)
+            t->iface = AT_IFACE_HTTP;
+        else if (strcmp(itf, "websocket") == 0)
+            t->iface = AT_IFACE_WEBSOCKET;
+        else if (strcmp(itf, "slack") == 0)
+            t->iface = AT_IFACE_SLACK;
+        else if (strcmp(itf, "discord") == 0)
+            t->iface = AT_IFACE_DISCORD;
+        else
             return at_yaml_error(doc, d, AT_EINVAL, "/trigger/interface", 0,
                                  "unknown interface \"%s\" (http, websocket, slack, discord)", itf);
-        }
         t->interface = at_strdup(itf);
+        if (t->iface == AT_IFACE_WEBSOCKET) {
+            if (json_object_get(tb, "signature"))
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/signature", 1,
+                                     "a websocket trigger has no body to sign: it takes no "
+                                     "signature");
+            const char *rs = str_of(tb, "respond");
+            if (rs && strcmp(rs, "async") == 0)
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/respond", 0,
+                                     "a websocket conversation always answers on the connection "
+                                     "(respond: sync)");
+        }
+        if ((t->iface == AT_IFACE_SLACK || t->iface == AT_IFACE_DISCORD) &&
+            !json_object_get(tb, "signature"))
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger", 1,
+                                 "interface %s needs a signature (%s), or anyone could post as "
+                                 "%s",
+                                 itf,
+                                 t->iface == AT_IFACE_SLACK
+                                     ? "signature.secret: the app's signing secret"
+                                     : "signature.public_key: the application's public key",
+                                 itf);
+        if (json_object_get(tb, "reply") && t->iface != AT_IFACE_SLACK &&
+            t->iface != AT_IFACE_DISCORD)
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger/reply", 1,
+                                 "only slack and discord triggers reply through a URL (interface "
+                                 "%s answers on its connection)",
+                                 itf);
+        json_t *rp = json_object_get(tb, "reply");
+        const char *ru = str_of(rp, "url");
+        if (t->iface == AT_IFACE_SLACK || t->iface == AT_IFACE_DISCORD) {
+            if (!ru)
+                ru = t->iface == AT_IFACE_SLACK ? "https://slack.com/api/chat.postMessage"
+                                                : "https://discord.com/api/v10";
+            if (strncmp(ru, "http://", 7) != 0 && strncmp(ru, "https://", 8) != 0)
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/reply/url", 0,
+                                     "reply.url must be an http:// or https:// URL");
+            t->reply_url = at_strdup(ru);
+            int ntok = (str_of(rp, "token_env") != NULL) + (str_of(rp, "token_file") != NULL) +
+                       (str_of(rp, "token_secret") != NULL);
+            if (ntok > 1)
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/reply", 1,
+                                     "give at most one of reply.token_env, reply.token_file and "
+                                     "reply.token_secret");
+            if (t->iface == AT_IFACE_DISCORD && (ntok || str_of(rp, "response_url_prefix")))
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/reply", 1,
+                                     "a discord trigger answers through the interaction's own "
+                                     "token: reply takes only url");
+            if (str_of(rp, "token_env"))
+                t->reply_token_env = at_strdup(str_of(rp, "token_env"));
+            if (str_of(rp, "token_file"))
+                t->reply_token_file = at_strdup(str_of(rp, "token_file"));
+            if (str_of(rp, "token_secret"))
+                t->reply_token_secret = at_strdup(str_of(rp, "token_secret"));
+            const char *pre = str_of(rp, "response_url_prefix");
+            t->response_url_prefix = at_strdup(pre ? pre : "https://hooks.slack.com/");
+        }
     }
     const char *path = str_of(tb, "path");
     char buf[300];
@@ -333,6 +448,11 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
     t->max_body = mb ? (size_t)json_integer_value(mb) : AT_TRIGGER_MAX_BODY_DEFAULT;
     const char *per = str_of(tb, "per");
     t->per_alert = per && strcmp(per, "alert") == 0;
+    const char *auth = str_of(tb, "auth");
+    t->auth_token = auth && strcmp(auth, "token") == 0;
+    if (t->auth_token && (t->iface == AT_IFACE_SLACK || t->iface == AT_IFACE_DISCORD))
+        return at_yaml_error(doc, d, AT_EINVAL, "/trigger/auth", 0,
+                             "%s sends no token: its signature authenticates it", t->interface);
     t->idem_header = at_strdup("idempotency-key");
     json_t *idem = json_object_get(tb, "idempotency");
     if (idem) {
@@ -354,26 +474,70 @@ static int build(struct at_yaml_doc *doc, const char *file, json_t *tb, struct a
     json_t *sig = json_object_get(tb, "signature");
     if (sig) {
         const char *scheme = str_of(sig, "scheme");
-        t->sig = strcmp(scheme, "github") == 0   ? AT_SIG_GITHUB
-                 : strcmp(scheme, "stripe") == 0 ? AT_SIG_STRIPE
-                                                 : AT_SIG_HMAC;
-        const char *se = str_of(sig, "secret_env"), *sf = str_of(sig, "secret_file");
-        if ((se != NULL) == (sf != NULL))
+        int chat = t->iface == AT_IFACE_SLACK || t->iface == AT_IFACE_DISCORD;
+        if (!scheme && chat)
+            scheme = t->iface == AT_IFACE_SLACK ? "slack" : "discord";
+        if (!scheme)
             return at_yaml_error(doc, d, AT_EINVAL, "/trigger/signature", 1,
-                                 "give exactly one of signature.secret_env and "
-                                 "signature.secret_file");
+                                 "signature.scheme is required (github, stripe, hmac)");
+        t->sig = strcmp(scheme, "github") == 0    ? AT_SIG_GITHUB
+                 : strcmp(scheme, "stripe") == 0  ? AT_SIG_STRIPE
+                 : strcmp(scheme, "slack") == 0   ? AT_SIG_SLACK
+                 : strcmp(scheme, "discord") == 0 ? AT_SIG_DISCORD
+                                                  : AT_SIG_HMAC;
+        if ((t->sig == AT_SIG_SLACK) != (t->iface == AT_IFACE_SLACK && t->interface) ||
+            (t->sig == AT_SIG_DISCORD) != (t->iface == AT_IFACE_DISCORD && t->interface))
+            return at_yaml_error(
+                doc, d, AT_EINVAL,
+                str_of(sig, "scheme") ? "/trigger/signature/scheme" : "/trigger/signature", 0,
+                "scheme %s goes with %s", scheme,
+                t->sig == AT_SIG_SLACK       ? "interface slack only"
+                : t->sig == AT_SIG_DISCORD   ? "interface discord only"
+                : t->iface == AT_IFACE_SLACK ? "webhooks: a slack trigger's scheme is slack"
+                                             : "webhooks: a discord trigger's scheme is discord");
+        const char *se = str_of(sig, "secret_env"), *sf = str_of(sig, "secret_file"),
+                   *sn = str_of(sig, "secret"), *pk = str_of(sig, "public_key");
+        int nsec = (se != NULL) + (sf != NULL) + (sn != NULL) + (pk != NULL);
+        if (t->sig == AT_SIG_DISCORD && pk) {
+            unsigned char bin[32];
+            size_t bl = 0;
+            if (strlen(pk) != 64 ||
+                sodium_hex2bin(bin, sizeof(bin), pk, 64, NULL, &bl, NULL) != 0 || bl != 32)
+                return at_yaml_error(doc, d, AT_EINVAL, "/trigger/signature/public_key", 0,
+                                     "public_key must be the application's Ed25519 public key: "
+                                     "64 hex digits");
+        } else if (pk) {
+            return at_yaml_error(doc, d, AT_EINVAL, "/trigger/signature/public_key", 1,
+                                 "only the discord scheme takes a public key");
+        }
+        if (nsec != 1)
+            return at_yaml_error(
+                doc, d, AT_EINVAL, "/trigger/signature", 1, "give exactly one of %s",
+                t->sig == AT_SIG_DISCORD
+                    ? "signature.public_key, signature.secret, signature.secret_env and "
+                      "signature.secret_file (the public key, or where it is kept)"
+                    : "signature.secret (the secrets store), signature.secret_env and "
+                      "signature.secret_file");
         t->secret_env = se ? at_strdup(se) : NULL;
         t->secret_file = sf ? at_strdup(sf) : NULL;
+        t->secret_name = sn ? at_strdup(sn) : NULL;
+        t->public_key = pk ? at_strdup(pk) : NULL;
         const char *hd = str_of(sig, "header");
-        const char *def = t->sig == AT_SIG_GITHUB   ? "x-hub-signature-256"
-                          : t->sig == AT_SIG_STRIPE ? "stripe-signature"
-                                                    : "x-signature";
+        const char *def = t->sig == AT_SIG_GITHUB    ? "x-hub-signature-256"
+                          : t->sig == AT_SIG_STRIPE  ? "stripe-signature"
+                          : t->sig == AT_SIG_SLACK   ? "x-slack-signature"
+                          : t->sig == AT_SIG_DISCORD ? "x-signature-ed25519"
+                                                     : "x-signature";
         t->sig_header = lower_dup(hd ? hd : def);
         if (str_of(sig, "timestamp_header")) {
             if (t->sig != AT_SIG_HMAC)
                 return at_yaml_error(doc, d, AT_EINVAL, "/trigger/signature/timestamp_header", 1,
                                      "only the hmac scheme takes a timestamp header");
             t->sig_ts_header = lower_dup(str_of(sig, "timestamp_header"));
+        } else if (t->sig == AT_SIG_SLACK) {
+            t->sig_ts_header = at_strdup("x-slack-request-timestamp");
+        } else if (t->sig == AT_SIG_DISCORD) {
+            t->sig_ts_header = at_strdup("x-signature-timestamp");
         }
         json_t *tol = json_object_get(sig, "tolerance");
         t->tolerance_s = tol ? json_integer_value(tol) : 300;
@@ -433,6 +597,15 @@ void at_trigger_free(struct at_trigger *t)
     free(t->sig_ts_header);
     free(t->secret_env);
     free(t->secret_file);
+    free(t->secret_name);
+    free(t->public_key);
+    free(t->reply_url);
+    free(t->reply_token_env);
+    free(t->reply_token_file);
+    free(t->reply_token_secret);
+    free(t->response_url_prefix);
+    free(t->emitter_agent);
+    json_decref(t->emitter_input);
     free(t->idem_header);
     at_jsonpath_free(t->idem_path);
     free(t->idem_expr);

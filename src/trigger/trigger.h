@@ -41,16 +41,22 @@ enum at_trigger_type {
     AT_TRIGGER_WEBHOOK,
     AT_TRIGGER_CONVERSATIONAL,
     AT_TRIGGER_ALERTMANAGER,
+    AT_TRIGGER_CUSTOM, /* events come from an emitter agent (atlas.triggers.emit) */
 };
 
 enum at_trigger_missed { AT_MISSED_RUN_ONCE, AT_MISSED_SKIP };
 enum at_trigger_concurrency { AT_CONC_ALLOW, AT_CONC_FORBID, AT_CONC_REPLACE };
 enum at_trigger_sig {
     AT_SIG_NONE,
-    AT_SIG_GITHUB, /* X-Hub-Signature-256: sha256=HEX of HMAC(secret, body) */
-    AT_SIG_STRIPE, /* HEADER: t=TS,v1=HEX of HMAC(secret, "TS.body") */
-    AT_SIG_HMAC,   /* HEADER: [sha256=]HEX of HMAC(secret, body); optional timestamp header */
+    AT_SIG_GITHUB,  /* X-Hub-Signature-256: sha256=HEX of HMAC(secret, body) */
+    AT_SIG_STRIPE,  /* HEADER: t=TS,v1=HEX of HMAC(secret, "TS.body") */
+    AT_SIG_HMAC,    /* HEADER: [sha256=]HEX of HMAC(secret, body); optional timestamp header */
+    AT_SIG_SLACK,   /* X-Slack-Signature: v0=HEX of HMAC(secret, "v0:TS:body") */
+    AT_SIG_DISCORD, /* X-Signature-Ed25519: HEX of Ed25519(public key, TS + body) */
 };
+
+/* How a conversational trigger talks (interface:). */
+enum at_trigger_iface { AT_IFACE_HTTP, AT_IFACE_WEBSOCKET, AT_IFACE_SLACK, AT_IFACE_DISCORD };
 
 struct at_trigger_map {
     char *key;
@@ -88,12 +94,26 @@ struct at_trigger {
     char *sig_ts_header;           /* generic scheme: timestamp header, or NULL */
     char *secret_env;              /* the secret: an environment variable ... */
     char *secret_file;             /* ... or a file */
+    char *secret_name;             /* ... or a secret of the secrets store */
+    char *public_key;              /* discord: the application's Ed25519 key (hex) */
     int64_t tolerance_s;           /* replay window for timestamped schemes */
     char *idem_header;             /* lower case; default "idempotency-key" */
     struct at_jsonpath *idem_path; /* or a JSONPath into the body */
     char *idem_expr;
-    char *interface; /* conversational: "http" */
-    int per_alert;   /* alertmanager: one job per alert (else per group) */
+    char *interface; /* conversational: "http", "websocket", "slack", "discord" */
+    enum at_trigger_iface iface;
+    /* slack, discord: where answers go (reply:) */
+    char *reply_url;           /* chat.postMessage, or Discord's API base */
+    char *reply_token_env;     /* slack: the bot token (Bearer), from the environment ... */
+    char *reply_token_file;    /* ... a file */
+    char *reply_token_secret;  /* ... or the secrets store */
+    char *response_url_prefix; /* slack: a payload's response_url is used when it starts so */
+    int per_alert;             /* alertmanager: one job per alert (else per group) */
+    int auth_token;            /* auth: token: a delivery needs a token of the security layer */
+
+    /* custom: the agent that emits the events, and its input */
+    char *emitter_agent;
+    json_t *emitter_input;
 
     json_t *definition; /* the trigger block as loaded (for describe) */
 };
@@ -101,8 +121,7 @@ struct at_trigger {
 /* Load a trigger file's text.  file names it in diagnostics and gives the
  * default name.  Returns 0 and *out (free with at_trigger_free), or
  * AT_EPARSE / AT_EINVAL / AT_EUNSUPPORTED / AT_E2BIG with d located
- * (file:line:col).  Types and interfaces not built yet (websocket, slack,
- * discord, custom) are refused with AT_EUNSUPPORTED ("not supported yet"). */
+ * (file:line:col). */
 int at_trigger_load(const char *file, const char *text, size_t len, struct at_trigger **out,
                     struct at_diag *d);
 void at_trigger_free(struct at_trigger *t);

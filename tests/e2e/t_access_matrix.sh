@@ -21,9 +21,10 @@ import http.client, json, re, sys, urllib.parse
 url, tokfile = sys.argv[1], sys.argv[2]
 u = urllib.parse.urlparse(url)
 tokens = dict(line.split() for line in open(tokfile))
-# webhooks authenticate by their trigger's signature (docs/triggers.md)
+# webhooks authenticate by their trigger's signature, WebSocket conversations by
+# none (docs/triggers.md)
 PUBLIC = {("GET", "/api/v1/health/live"), ("GET", "/api/v1/health/ready"),
-          ("GET", "/api/v1/whoami"), ("POST", "/hooks/{path*}"),
+          ("GET", "/api/v1/whoami"), ("POST", "/hooks/{path*}"), ("GET", "/hooks/{path*}"),
           # the dashboard's files (no data: it reads /api/v1 with a token)
           ("GET", "/ui"), ("GET", "/ui/{path*}")}
 fails = checks = 0

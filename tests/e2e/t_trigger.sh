@@ -108,12 +108,17 @@ chk samepath 'trigger:
   target:
     agent: front-door'
 expect_contains "a path another trigger has" "$(cat "$T/err")" "is already the path of trigger \"webhook\""
-chk ws 'trigger:
+chk itf 'trigger:
   type: conversational
-  interface: websocket
+  interface: irc
   target:
     agent: front-door'
-expect_contains "websocket is refused as not supported yet" "$(cat "$T/err")" "ws.yaml:3:14: trigger.interface: interface \"websocket\" is not supported yet"
+expect_contains "an unknown interface" "$(cat "$T/err")" "itf.yaml:3:14: trigger.interface: unknown interface \"irc\" (http, websocket, slack, discord)"
+chk custom 'trigger:
+  type: custom
+  target:
+    agent: front-door'
+expect_contains "a custom trigger needs its emitter" "$(cat "$T/err")" "custom.yaml:1:1: trigger: custom triggers need an emitter"
 
 # ---- webhook: the spec's file ----
 http POST /hooks/deploy-alert '{"service":"api","version":"1.2.3"}'

@@ -4,6 +4,7 @@
  * mapping. */
 #include "base/clock.h"
 #include "base/err.h"
+#include "trigger/chat.h"
 #include "trigger/cron.h"
 #include "trigger/trigger.h"
 
@@ -176,6 +177,77 @@ static void expect_load_error(const char *text, int code, int line, const char *
     assert_null(t);
 }
 
+/* Slack's documented example (api.slack.com/authentication/verifying-
+ * requests-from-slack) and RFC 8032 §7.1 test 1 (Ed25519, empty message). */
+static void test_chat_signatures(void **state)
+{
+    (void)state;
+    const char *body =
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id="
+        "G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-"
+        "collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%"
+        "2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121."
+        "803a0bc887a14d10d2c447fce8b6703c";
+    const char *sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+    assert_true(at__trigger_slack_sig_ok("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", sig,
+                                         body, strlen(body), NULL));
+    assert_false(at__trigger_slack_sig_ok("8f742231b10e8888abcd99yyyzzz85a5", "1531420619", sig,
+                                          body, strlen(body), NULL));
+    assert_false(at__trigger_slack_sig_ok("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", sig + 3,
+                                          body, strlen(body), NULL));
+    const char *pk = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const char *esig = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                       "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    assert_true(at__trigger_discord_sig_ok(pk, "", esig, "", 0));
+    assert_false(at__trigger_discord_sig_ok(pk, "1", esig, "", 0));
+    assert_false(at__trigger_discord_sig_ok(pk, "", esig, "x", 1));
+    assert_false(at__trigger_discord_sig_ok("zz", "", esig, "", 0));
+}
+
+static void test_chat_parse(void **state)
+{
+    (void)state;
+    json_t *f = at__trigger_form_parse("a=1&b=x+y%21&c=&d", 17);
+    assert_non_null(f);
+    assert_string_equal(json_string_value(json_object_get(f, "b")), "x y!");
+    assert_string_equal(json_string_value(json_object_get(f, "c")), "");
+    assert_string_equal(json_string_value(json_object_get(f, "d")), "");
+    json_decref(f);
+    assert_null(at__trigger_form_parse("a=%4", 4));
+    assert_null(at__trigger_form_parse("a=%ff", 5)); /* not UTF-8 */
+    assert_null(at__trigger_form_parse("a=%00", 5));
+
+    struct at_trigger *t;
+    struct at_diag d;
+    assert_int_equal(load("trigger:\n  type: conversational\n  interface: discord\n  target:\n"
+                          "    agent: a\n  signature:\n    secret_env: K\n",
+                          &t, &d),
+                     0);
+    struct at__chat_req c;
+    const char *ping = "{\"type\": 1, \"id\": \"1\"}";
+    assert_int_equal(at__trigger_chat_parse(t, NULL, ping, strlen(ping), &c, &d), 0);
+    assert_int_equal(c.kind, AT_CHAT_ANSWER);
+    assert_int_equal(json_integer_value(json_object_get(c.answer, "type")), 1);
+    at__trigger_chat_req_release(&c);
+    const char *cmd = "{\"type\": 2, \"id\": \"9\", \"application_id\": \"A\", \"token\": "
+                      "\"T\", \"channel_id\": \"C\", \"user\": {\"id\": \"U\"}, \"data\": "
+                      "{\"name\": \"ask\", \"options\": [{\"value\": \"hi\"}, {\"value\": 2}]}}";
+    assert_int_equal(at__trigger_chat_parse(t, NULL, cmd, strlen(cmd), &c, &d), 0);
+    assert_int_equal(c.kind, AT_CHAT_MESSAGE);
+    assert_string_equal(json_string_value(json_object_get(c.body, "message")), "hi 2");
+    assert_string_equal(c.conversation, "discord:-:C:U");
+    assert_string_equal(c.idem, "discord:9");
+    at__trigger_chat_req_release(&c);
+    assert_int_equal(at__trigger_chat_parse(t, NULL, "[1]", 3, &c, &d), AT_EPARSE);
+    at_trigger_free(t);
+
+    json_t *o = json_pack("{s:s}", "answer", "ok");
+    char *text = at__trigger_chat_text(o, 100);
+    assert_string_equal(text, "ok");
+    free(text);
+    json_decref(o);
+}
+
 static void test_spec_files(void **state)
 {
     (void)state;
@@ -248,10 +320,18 @@ static void test_file_errors(void **state)
     expect_load_error("trigger:\n  type: webhook\n  path: /elsewhere\n  target:\n    agent: a\n",
                       AT_EINVAL, 3, "must be a path under /hooks/");
     expect_load_error("trigger:\n  type: conversational\n  interface: websocket\n  target:\n    "
+                      "agent: a\n  respond: async\n",
+                      AT_EINVAL, 6, "always answers on the connection");
+    expect_load_error("trigger:\n  type: conversational\n  interface: smoke\n  target:\n    "
                       "agent: a\n",
-                      AT_EUNSUPPORTED, 3, "not supported yet");
-    expect_load_error("trigger:\n  type: slack\n  target:\n    agent: a\n", AT_EUNSUPPORTED, 2,
-                      "not supported yet");
+                      AT_EINVAL, 3, "unknown interface");
+    expect_load_error("trigger:\n  type: slack\n  target:\n    agent: a\n", AT_EINVAL, 2,
+                      "`type: conversational` with `interface: slack`");
+    expect_load_error("trigger:\n  type: custom\n  target:\n    agent: a\n", AT_EINVAL, 1,
+                      "custom triggers need an emitter");
+    expect_load_error("trigger:\n  type: conversational\n  interface: discord\n  target:\n    "
+                      "agent: a\n  signature:\n    secret_env: K\n  reply:\n    token_env: T\n",
+                      AT_EINVAL, 8, "reply takes only url");
     expect_load_error("trigger:\n  type: webhook\n  path: /hooks/x\n  schedule: \"* * * * *\"\n  "
                       "target:\n    agent: a\n",
                       AT_EINVAL, 4, "not a key of webhook triggers");
@@ -269,7 +349,7 @@ static void test_file_errors(void **state)
                       AT_EINVAL, 7, "JSONPath");
     expect_load_error("trigger:\n  type: webhook\n  path: /hooks/x\n  target:\n    agent: a\n  "
                       "signature:\n    scheme: github\n",
-                      AT_EINVAL, 6, "exactly one of signature.secret_env");
+                      AT_EINVAL, 6, "exactly one of signature.secret (the secrets store)");
     expect_load_error("nothing: here\n", AT_EINVAL, 1, "unknown key \"nothing\"");
 }
 
@@ -278,7 +358,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cron_parse),  cmocka_unit_test(test_cron_next_utc),
         cmocka_unit_test(test_cron_dst),    cmocka_unit_test(test_spec_files),
-        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_file_errors), cmocka_unit_test(test_chat_signatures),
+        cmocka_unit_test(test_chat_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
