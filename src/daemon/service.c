@@ -282,6 +282,27 @@ static void field_take(struct at_config *snap, const struct at_config *next, con
     /* registry.policy and approvals: the tree only */
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* the keys in a stable order (the trees' own order is a hash's) */
+static json_t *sorted(json_t *keys)
+{
+    size_t n = json_array_size(keys);
+    const char **v = at_calloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_string_value(json_array_get(keys, i));
+    qsort(v, n, sizeof(*v), cmp_str);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, json_string(v[i]));
+    free(v);
+    json_decref(keys);
+    return out;
+}
+
 const struct at_config *at_daemon_settings(struct at_daemon *dmn)
 {
     return atomic_load(&dmn->api.config);
@@ -353,7 +374,8 @@ int at_daemon_reload(struct at_daemon *dmn, const struct at_config *next, int ke
     char ts[40];
     *result = json_pack("{s:b,s:s,s:s?,s:o,s:o,s:o}", "ok", 1, "at",
                         at_time_iso8601(at_wall_ms(), ts, sizeof(ts)), "source", snap->source,
-                        "applied", applied, "restart", restart, "overridden", kept);
+                        "applied", sorted(applied), "restart", sorted(restart), "overridden",
+                        sorted(kept));
     return 0;
 }
 
