@@ -33,6 +33,7 @@ fi
 DEB_BUILD_OPTIONS="nocheck parallel=${JOBS:-2}" dpkg-buildpackage -b -us -uc >"$work/build.log" 2>&1 ||
     { tail -n 60 "$work/build.log" >&2; echo "build-deb: dpkg-buildpackage failed" >&2; exit 1; }
 if [ -n "${ATLAS_DEB_OLD:-}" ]; then
+    t0=$(date +%s)
     obj=obj-$(dpkg-architecture -qDEB_HOST_GNU_TYPE)
     cmake -DATLAS_TEST_STORE_MIGRATIONS="$ATLAS_DEB_OLD" "$obj" >"$work/old.log" 2>&1 &&
         ninja -C "$obj" atlasd atlas >>"$work/old.log" 2>&1 ||
@@ -51,6 +52,7 @@ if [ -n "${ATLAS_DEB_OLD:-}" ]; then
     sed -i "s/^Version: .*/Version: $v~old$ATLAS_DEB_OLD/" "$work/old/DEBIAN/control"
     mkdir -p "$out/old"
     dpkg-deb --root-owner-group -b "$work/old" "$out/old/atlas_${v}~old${ATLAS_DEB_OLD}_$arch.deb" >/dev/null
+    echo "build-deb: the older package (migrations up to $ATLAS_DEB_OLD) in $(($(date +%s) - t0)) s"
 fi
 cd "$work"
 status=0

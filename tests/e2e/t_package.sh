@@ -50,7 +50,7 @@ else
     finish
     exit 1
 fi
-grep -E '^[EW]: ' "$T/build.log" >&2 || true
+grep -E '^[EW]: |^build-deb: the older' "$T/build.log" >&2 || true
 deb() { ls "$T/debs/$1"_*.deb; }
 v1=$(dpkg-deb -f "$(deb atlas)" Version)
 
