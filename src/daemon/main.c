@@ -262,7 +262,8 @@ static json_t *reload(void *arg)
             json_t *rs = csv(json_object_get(res, "restart"));
             at_info("atlasd", "reload: applied: %s; needs a restart: %s", json_string_value(ap),
                     json_string_value(rs));
-            snprintf(status, sizeof(status), "STATUS=reloaded (applied: %.400s; needs a restart: %.400s)",
+            snprintf(status, sizeof(status),
+                     "STATUS=reloaded (applied: %.400s; needs a restart: %.400s)",
                      json_string_value(ap), json_string_value(rs));
             json_decref(ap);
             json_decref(rs);

@@ -198,9 +198,10 @@ static int is_live(const char *key)
 {
     for (size_t i = 0; live_keys[i]; i++) {
         size_t n = strlen(live_keys[i]);
-        if (live_keys[i][n - 1] != '.' ? strcmp(key, live_keys[i]) == 0
-                                       : strncmp(key, live_keys[i], n) == 0 ||
-                                             (strncmp(key, live_keys[i], n - 1) == 0 && !key[n - 1]))
+        if (live_keys[i][n - 1] != '.'
+                ? strcmp(key, live_keys[i]) == 0
+                : strncmp(key, live_keys[i], n) == 0 ||
+                      (strncmp(key, live_keys[i], n - 1) == 0 && !key[n - 1]))
             return 1;
     }
     return 0;
@@ -372,10 +373,10 @@ int at_daemon_reload(struct at_daemon *dmn, const struct at_config *next, int ke
     if (policy)
         at_daemon_record_policy(dmn, snap, "reload");
     char ts[40];
-    *result = json_pack("{s:b,s:s,s:s?,s:o,s:o,s:o}", "ok", 1, "at",
-                        at_time_iso8601(at_wall_ms(), ts, sizeof(ts)), "source", snap->source,
-                        "applied", sorted(applied), "restart", sorted(restart), "overridden",
-                        sorted(kept));
+    *result =
+        json_pack("{s:b,s:s,s:s?,s:o,s:o,s:o}", "ok", 1, "at",
+                  at_time_iso8601(at_wall_ms(), ts, sizeof(ts)), "source", snap->source, "applied",
+                  sorted(applied), "restart", sorted(restart), "overridden", sorted(kept));
     return 0;
 }
 

@@ -65,8 +65,10 @@ int main(int argc, char **argv)
     }
     uint32_t def = SCMP_ACT_KILL_PROCESS;
     if (err) {
-        int e = !strcmp(err, "EPERM") ? EPERM : !strcmp(err, "EACCES") ? EACCES
-                                                : !strcmp(err, "ENOSYS") ? ENOSYS : 0;
+        int e = !strcmp(err, "EPERM")    ? EPERM
+                : !strcmp(err, "EACCES") ? EACCES
+                : !strcmp(err, "ENOSYS") ? ENOSYS
+                                         : 0;
         if (!e) {
             fprintf(stderr, "sysfilter: --errno %s: not EPERM, EACCES or ENOSYS\n", err);
             return 2;
