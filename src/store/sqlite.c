@@ -133,8 +133,8 @@ static const char *const migrations[] = {
     /* 7: the schema's own history: a row per migration from this one on,
      * written in the migration's transaction (when, by which atlasd), so
      * an upgrade shows which migrations ran and that each ran once */
-    "CREATE TABLE schema_log(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL,"
-    "  atlas_version TEXT NOT NULL) STRICT;",
+    ("CREATE TABLE schema_log(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL,"
+     "  atlas_version TEXT NOT NULL) STRICT;"),
 };
 
 /* The first migration that writes its row to schema_log. */
