@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "exec/engine.h"
 #include "monitor/monitor.h"
+#include "sched/sched.h"
 #include "supervisor/approvals.h"
 
 #include <errno.h>
@@ -170,7 +171,7 @@ void at_daemon_config_diff(const json_t *a, const json_t *b, const char *prefix,
  * each is read where it is used, from the settings snapshot the engine
  * and the routes hold (an atomic pointer to an immutable copy, swapped
  * whole), or handed to the one component that keeps it (approvals, the
- * monitor's retention).  A key ending in '.' names a section: every key
+ * monitor's retention, the scheduler's policy).  A key ending in '.' names a section: every key
  * under it.  Everything else is read by a component at its construction
  * (the listening socket, the store, pools sized, threads started, the
  * model gateway, TLS): those wait for a restart. */
@@ -189,6 +190,10 @@ static const char *const live_keys[] = {
     "store.jobs.max_count",
     "store.jobs.prune_interval",
     "registry.policy.",
+    "scheduling.strategy",
+    "scheduling.preemption_enabled",
+    "scheduling.resource_reservation.",
+    "scheduling.unschedulable_timeout",
     "approvals.require",
     "approvals.ttl_s",
     NULL,
@@ -320,7 +325,7 @@ int at_daemon_reload(struct at_daemon *dmn, const struct at_config *next, int ke
     struct at_config *snap = config_copy(run);
     free(snap->source);
     snap->source = next->source ? at_strdup(next->source) : NULL;
-    int approvals = 0, retention = 0, policy = 0;
+    int approvals = 0, retention = 0, policy = 0, sched = 0;
     /* the files differ in these keys; the environment and the flags are
      * those the daemon started with, so they did not change */
     const char *p = at_buf_str(&diff);
@@ -345,11 +350,18 @@ int at_daemon_reload(struct at_daemon *dmn, const struct at_config *next, int ke
         approvals |= !strncmp(key, "approvals.", 10);
         retention |= !strncmp(key, "store.jobs.", 11);
         policy |= !strncmp(key, "registry.policy", 15);
+        sched |= !strncmp(key, "scheduling.", 11);
     }
     at_buf_release(&diff);
-    /* approvals first: it refuses an unknown action, and then nothing is applied */
+    /* what can be refused first, and then nothing is applied: the
+     * scheduling policy (checked whole, set below) and the approvals (an
+     * unknown action; set here, last of what can fail) */
     int rc = 0;
-    if (approvals && dmn->approvals)
+    struct at_sched_policy sp;
+    at_sched_policy_default(&sp);
+    if (sched)
+        rc = at_sched_policy_parse(json_object_get(snap->json, "scheduling"), &sp, d);
+    if (!rc && approvals && dmn->approvals)
         rc = at_approvals_set_config(dmn->approvals, json_object_get(snap->json, "approvals"), d);
     if (rc) {
         at_config_release(snap);
@@ -372,6 +384,8 @@ int at_daemon_reload(struct at_daemon *dmn, const struct at_config *next, int ke
                                      snap->store.jobs_max_count, snap->store.jobs_prune_interval);
     if (policy)
         at_daemon_record_policy(dmn, snap, "reload");
+    if (sched && dmn->sched)
+        at_sched_set_policy(dmn->sched, &sp);
     char ts[40];
     *result =
         json_pack("{s:b,s:s,s:s?,s:o,s:o,s:o}", "ok", 1, "at",

@@ -40,7 +40,7 @@ struct at_approvals {
     int64_t seq;
     int64_t ttl_ms;
     atomic_uint require; /* approvals.require: bit k for actions[k]; a reload sets it */
-    json_t *rules;   /* the auto-approve rules: kind -> rule (kv AT_POLICY_AUTO_APPROVE) */
+    json_t *rules;       /* the auto-approve rules: kind -> rule (kv AT_POLICY_AUTO_APPROVE) */
     at_approvals_exec_fn exec;
     void *exec_arg;
     int has_key;

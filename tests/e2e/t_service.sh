@@ -93,6 +93,8 @@ store:
 registry:
   policy:
     minimum_review_status: verified
+scheduling:
+  strategy: spread
 YAML
 : >"$T/notify.log"
 kill -HUP "$DAEMON_PID"
@@ -100,7 +102,7 @@ wait_for grep -q "STATUS=reloaded" "$T/notify.log" || fail "no READY=1 after the
 expect_eq "RELOADING=1 first, then READY=1" "$(head -1 "$T/notify.log")" "RELOADING=1"
 st=$(grep STATUS=reloaded "$T/notify.log")
 expect_contains "the safe keys are applied" "$st" \
-    "applied: execution.max_concurrent_agents, execution.timeouts.agent, log_level, registry.policy.minimum_review_status, store.jobs.max_count, store.jobs.prune_interval;"
+    "applied: execution.max_concurrent_agents, execution.timeouts.agent, log_level, registry.policy.minimum_review_status, scheduling.strategy, store.jobs.max_count, store.jobs.prune_interval;"
 expect_contains "the others need a restart" "$st" \
     "needs a restart: http.max_connections, listen, pool.max, store.sync)"
 expect_contains "and the log says so" "$(grep 'reload:' "$T/atlasd.log")" \
@@ -124,6 +126,9 @@ run_rc rc atlas register --path "$T/counter"
 expect_contains "registry.policy: an unreviewed registration is refused now" "$rc $(cat "$T/err")" \
     "1 atlas: "
 expect_contains "naming the rule" "$(cat "$T/err")" "registry.policy.minimum_review_status is verified"
+http POST /api/v1/schedule/explain '{"agent": "idem"}'
+expect_eq "scheduling.strategy: placement uses the new strategy" \
+    "$(echo "$HTTP_BODY" | j 'd["policy"]["strategy"]')" "spread"
 # the restart keys kept their running values
 http GET /api/v1/health/ready
 expect_eq "listen needs a restart: still served where it was" "$HTTP_CODE" "200"
