@@ -94,6 +94,7 @@ int cmd_job(struct cli *c, int argc, char **argv);
 int cmd_cancel(struct cli *c, int argc, char **argv);
 int cmd_queue(struct cli *c, int argc, char **argv);
 int cmd_health(struct cli *c, int argc, char **argv);
+int cmd_reload(struct cli *c, int argc, char **argv);
 int cmd_chain(struct cli *c, int argc, char **argv);
 int cmd_orchestrator(struct cli *c, int argc, char **argv);
 int cmd_route(struct cli *c, int argc, char **argv);

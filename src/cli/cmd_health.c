@@ -85,3 +85,69 @@ int cmd_health(struct cli *c, int argc, char **argv)
     cli_resp_release(&r);
     return rc;
 }
+
+/* "a, b, c" of a JSON array of strings, "none" when empty */
+static void print_keys(const char *label, const json_t *keys)
+{
+    printf("%s", label);
+    if (!json_array_size(keys)) {
+        printf("none\n");
+        return;
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) printf("%s%s", i ? ", " : "", json_string_value(k));
+    printf("\n");
+}
+
+/* atlas reload: POST /api/v1/reload (what SIGHUP and `systemctl reload` do) */
+int cmd_reload(struct cli *c, int argc, char **argv)
+{
+    static const char usage[] = "usage: atlas reload [--json] [--last]\n";
+    int last = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(argv[i], "--last") == 0) {
+            last = 1;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("%s\n"
+                   "Makes the daemon read its settings file again, as SIGHUP (`systemctl reload\n"
+                   "atlasd`) does, and prints which changed keys it applied at once and which\n"
+                   "need a restart (docs/install.md \"Reload\").  A file with an error is not\n"
+                   "applied: the daemon keeps its settings and this prints where the error is\n"
+                   "(exit status 1).\n"
+                   "\n"
+                   "  --last  show the last reload's result (SIGHUP's included); reload nothing\n"
+                   "  --json  the daemon's answer as JSON\n",
+                   usage);
+            return CLI_OK;
+        } else {
+            return cli_usage_error("reload", usage, "%s \"%s\"",
+                                   argv[i][0] == '-' ? "unknown option" : "unexpected argument",
+                                   argv[i]);
+        }
+    }
+    struct cli_resp r;
+    int rc = cli_http(c, last ? "GET" : "POST", "/api/v1/reload", last ? NULL : "{}", NULL, &r);
+    if (rc)
+        return rc;
+    if (!r.body || (r.status != 200 && r.status != 422)) {
+        rc = cli_print_problem(c, &r);
+        cli_resp_release(&r);
+        return rc ? rc : CLI_FAILED;
+    }
+    int ok = json_is_true(json_object_get(r.body, "ok"));
+    if (c->json) {
+        cli_print_json(stdout, r.body);
+    } else if (!ok) {
+        fprintf(stderr, "atlas: reload failed, the daemon keeps its settings: %s\n",
+                at_json_str(r.body, "error", "?"));
+    } else {
+        printf("settings:         %s\n", at_json_str(r.body, "source", "(defaults)"));
+        print_keys("applied:          ", json_object_get(r.body, "applied"));
+        print_keys("needs a restart:  ", json_object_get(r.body, "restart"));
+    }
+    cli_resp_release(&r);
+    return ok ? CLI_OK : CLI_FAILED;
+}

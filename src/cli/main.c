@@ -31,6 +31,7 @@ const struct cli_command cli_commands[] = {
     {"nodes", cmd_nodes, "list the cluster's nodes"},
     {"node", cmd_node, "describe, label, drain, undrain or remove a node"},
     {"health", cmd_health, "show the daemon's health"},
+    {"reload", cmd_reload, "re-read the daemon's settings; say what needs a restart"},
     {"chain", cmd_chain, "register, list and run chains of agents"},
     {"trigger", cmd_trigger, "cron, webhook and conversational triggers of runs"},
     {"orchestrator", cmd_orchestrator, "set, reset or show the orchestrator"},

@@ -2,6 +2,7 @@
  * daemon.c - atlasd assembled (daemon.h).
  */
 #include "daemon/daemon.h"
+#include "daemon/service.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -234,6 +235,17 @@ static void facts_from_node(struct at_sysinfo *s, const struct at_sched_node *n)
  * node.resources over its detected facts, under the scheduling: policy;
  * published for the engine and the API (node agents join it later). */
 static int node_mode;
+
+static json_t *(*reload_fn)(void *arg);
+static json_t *(*reload_status_fn)(void *arg);
+static void *reload_arg;
+
+void at_daemon_set_reload(json_t *(*reload)(void *arg), json_t *(*status)(void *arg), void *arg)
+{
+    reload_fn = reload;
+    reload_status_fn = status;
+    reload_arg = arg;
+}
 
 void at_daemon_set_node_mode(int on)
 {
@@ -614,7 +626,8 @@ static int start_mcp(struct at_daemon *dmn, struct at_diag *d)
 
 /* registry.policy as the last start had it (DATA/policy.json): a change is
  * an audited event (docs/distribution.md "Trust and policy"). */
-static void record_policy_change(struct at_daemon *dmn, const struct at_config *config)
+void at_daemon_record_policy(struct at_daemon *dmn, const struct at_config *config,
+                             const char *action)
 {
     const json_t *now = json_object_get(json_object_get(config->json, "registry"), "policy");
     char *p = at_fs_join(dmn->data_dir, "policy.json");
@@ -637,7 +650,7 @@ static void record_policy_change(struct at_daemon *dmn, const struct at_config *
         struct at_audit_rec rec = {.event = "registry.policy.change",
                                    .actor = "config",
                                    .role = NULL,
-                                   .action = "start",
+                                   .action = action,
                                    .outcome = "ok",
                                    .source = "config",
                                    .detail = detail};
@@ -695,7 +708,7 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     free(db);
     if (rc)
         goto fail;
-    record_policy_change(dmn, config);
+    at_daemon_record_policy(dmn, config, "start");
     size_t wq = config->store.writer_queue > 0 ? (size_t)config->store.writer_queue
                                                : (size_t)config->exec.max_queue * 4 + 1024;
     if ((rc = at_writer_new(dmn->store, wq, &dmn->writer))) {
@@ -732,6 +745,9 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     dmn->api.security = &dmn->security.sec;
     dmn->api.tlog = dmn->audit.log;
     dmn->api.approvals = dmn->approvals;
+    dmn->api.reload = reload_fn;
+    dmn->api.reload_status = reload_status_fn;
+    dmn->api.reload_arg = reload_arg;
 
     /* HTTP first: its address is the agents' ATLAS_MCP_URL; until ready it
      * answers health and 503 for the rest */
@@ -818,4 +834,5 @@ void at_daemon_stop(struct at_daemon *dmn)
     dmn->lock_fd = -1;
     free(dmn->data_dir);
     dmn->data_dir = NULL;
+    at_daemon_release_snapshots(dmn); /* every reader is gone */
 }

@@ -48,11 +48,24 @@ struct at_daemon {
     struct at_daemon_security security;
     struct at_daemon_audit audit; /* the signed audit trail (docs/audit.md) */
     char base_url[160];
+    /* the settings snapshots reloads published (daemon/service.c), kept
+     * until the daemon stops: a reader may hold any of them */
+    struct at_config **snapshots;
+    size_t nsnapshots;
 };
 
 /* Before at_daemon_start: this daemon is a node agent (`atlasd node`):
  * its cluster is itself alone and it accepts no nodes. */
 void at_daemon_set_node_mode(int on);
+
+/* Before at_daemon_start: what POST and GET /api/v1/reload call (the
+ * reload needs what the command line asked for: daemon/main.c). */
+void at_daemon_set_reload(json_t *(*reload)(void *arg), json_t *(*status)(void *arg), void *arg);
+
+/* registry.policy of config against the last one recorded (DATA/policy.json):
+ * a change is an audited event, its action "start" or "reload". */
+void at_daemon_record_policy(struct at_daemon *dmn, const struct at_config *config,
+                             const char *action);
 
 /* Build everything and serve.  Returns once the daemon is ready, or an
  * error with d saying what and where (everything built is stopped). */

@@ -3,6 +3,7 @@
  * starts the components (daemon.c) and waits for a signal.
  */
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/diag.h"
 #include "base/err.h"
@@ -18,6 +19,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +59,11 @@ static void usage(FILE *f)
           "(--drain-timeout), then agents are stopped and every accepted job is kept\n"
           "(a job still running is marked failed; queued jobs run at the next start).\n"
           "A second signal stops at once.\n"
-          "SIGHUP re-reads the settings file: log_level changes at once; every other\n"
-          "changed key is named in the log as needing a restart.\n"
+          "SIGHUP (or `atlas reload`) re-reads the settings file: the keys that are safe\n"
+          "to change at once (log_level, execution limits and timeouts, registry.policy,\n"
+          "scheduling policy, approvals, store.jobs retention, ...) apply at once; every\n"
+          "other changed key is named in the log as needing a restart.  A file with an\n"
+          "error is not applied: the running settings stay.\n"
           "\n"
           "Under systemd (Type=notify) atlasd says READY=1 once it serves (after recovery),\n"
           "RELOADING=1 and STOPPING=1 around a reload and a stop, and WATCHDOG=1 when\n"
@@ -102,7 +107,7 @@ struct opts {
 /* The settings as at start: the file (flag, environment, working
  * directory, data directory: first match), then ATLAS_* variables, then the
  * flags.  Prints why and returns 1 on error. */
-static int load_settings(const struct opts *o, struct at_config *config)
+static int load_settings(const struct opts *o, struct at_config *config, char *err, size_t errn)
 {
     struct at_diag d;
     at_diag_clear(&d);
@@ -131,12 +136,16 @@ static int load_settings(const struct opts *o, struct at_config *config)
     }
     if (found && at_config_load_file(config, found, &d)) {
         fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        if (err)
+            snprintf(err, errn, "%s", msg);
         free(found);
         return 1;
     }
     free(found);
     if (at_config_apply_env(config, &d)) {
         fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        if (err)
+            snprintf(err, errn, "%s", msg);
         return 1;
     }
     if (o->data) {
@@ -179,31 +188,104 @@ static void use_journal_if_there(void)
         at_warn("atlasd", "stderr is the journal but %s refused a connection: logging text", sock);
 }
 
-/* SIGHUP: read the settings again, apply what is safe, name the rest. */
-static void reload(struct at_daemon *dmn, const struct opts *o)
+/* What a reload needs, and the last one's answer (GET /api/v1/reload).
+ * SIGHUP (this thread) and POST /api/v1/reload (an HTTP worker) reload
+ * one at a time, under mu. */
+struct reloader {
+    pthread_mutex_t mu;
+    struct at_daemon *dmn;
+    const struct opts *o;
+    const char *node_name; /* `atlasd node`: the name it joined as */
+    json_t *last;
+};
+
+/* `atlasd node`: the node's name is the one it joins as */
+static void set_node_name(struct at_config *config, const char *node_name)
 {
+    if (!node_name)
+        return;
+    json_t *nj = json_object_get(config->json, "node");
+    if (!json_is_object(nj)) {
+        nj = json_object();
+        json_object_set_new(config->json, "node", nj);
+    }
+    json_object_set_new(nj, "name", json_string(node_name));
+}
+
+static json_t *csv(const json_t *keys)
+{
+    struct at_buf b;
+    at_buf_init(&b, 1 << 16);
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        if (i)
+            at_buf_puts(&b, ", ");
+        at_buf_puts(&b, json_string_value(k));
+    }
+    json_t *out = json_string(b.len ? at_buf_str(&b) : "none");
+    at_buf_release(&b);
+    return out;
+}
+
+/* Read the settings again, apply what is safe, name the rest; the answer
+ * is logged, told to the service manager (STATUS=) and kept. */
+static json_t *reload(void *arg)
+{
+    struct reloader *rl = arg;
+    pthread_mutex_lock(&rl->mu);
     at_notify("RELOADING=1");
     struct at_config next;
-    char status[1024];
-    if (load_settings(o, &next) != 0) {
+    char status[1024], err[2048] = "";
+    char ts[40];
+    json_t *res = NULL;
+    if (load_settings(rl->o, &next, err, sizeof(err)) != 0) {
         at_error("atlasd", "reload: the settings have an error (above): keeping the running ones");
         snprintf(status, sizeof(status),
                  "STATUS=reload failed: the settings file has an error; running with the "
                  "previous settings");
+        res = json_pack("{s:b,s:s,s:s}", "ok", 0, "at",
+                        at_time_iso8601(at_wall_ms(), ts, sizeof(ts)), "error", err);
     } else {
-        char *applied = NULL, *restart = NULL;
-        at_daemon_reload(dmn, &next, o->log_level != NULL, &applied, &restart);
-        at_info("atlasd", "reload: applied: %s; needs a restart: %s", *applied ? applied : "none",
-                *restart ? restart : "none");
-        snprintf(status, sizeof(status), "STATUS=reloaded (applied: %s; needs a restart: %s)",
-                 *applied ? applied : "none", *restart ? restart : "none");
-        free(applied);
-        free(restart);
+        set_node_name(&next, rl->node_name);
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (at_daemon_reload(rl->dmn, &next, rl->o->log_level != NULL, &res, &d) != 0) {
+            at_diag_format(&d, err, sizeof(err));
+            at_error("atlasd", "reload: %s: keeping the running settings", err);
+            snprintf(status, sizeof(status), "STATUS=reload failed: %.900s", err);
+            res = json_pack("{s:b,s:s,s:s}", "ok", 0, "at",
+                            at_time_iso8601(at_wall_ms(), ts, sizeof(ts)), "error", err);
+        } else {
+            json_t *ap = csv(json_object_get(res, "applied"));
+            json_t *rs = csv(json_object_get(res, "restart"));
+            at_info("atlasd", "reload: applied: %s; needs a restart: %s", json_string_value(ap),
+                    json_string_value(rs));
+            snprintf(status, sizeof(status),
+                     "STATUS=reloaded (applied: %.400s; needs a restart: %.400s)",
+                     json_string_value(ap), json_string_value(rs));
+            json_decref(ap);
+            json_decref(rs);
+        }
     }
     at_config_release(&next);
     char msg[1100];
     snprintf(msg, sizeof(msg), "READY=1\n%s", status);
     at_notify(msg);
+    json_decref(rl->last);
+    rl->last = json_deep_copy(res);
+    pthread_mutex_unlock(&rl->mu);
+    return res;
+}
+
+static json_t *reload_status(void *arg)
+{
+    struct reloader *rl = arg;
+    pthread_mutex_lock(&rl->mu);
+    json_t *res = rl->last ? json_deep_copy(rl->last) : NULL;
+    pthread_mutex_unlock(&rl->mu);
+    return res;
 }
 
 /* Before stopping: refuse new runs and let what runs finish, for up to
@@ -343,19 +425,12 @@ int main(int argc, char **argv)
     struct at_diag d;
     at_diag_clear(&d);
     char msg[2048];
-    if (load_settings(&o, &config) != 0) {
+    if (load_settings(&o, &config, NULL, 0) != 0) {
         at_config_release(&config);
         return 1;
     }
     at_log_set_level((enum at_log_level)config.log_level);
-    if (node) { /* the node's name is the one it joins as */
-        json_t *nj = json_object_get(config.json, "node");
-        if (!json_is_object(nj)) {
-            nj = json_object();
-            json_object_set_new(config.json, "node", nj);
-        }
-        json_object_set_new(nj, "name", json_string(node_name));
-    }
+    set_node_name(&config, node ? node_name : NULL);
     /* beyond loopback: TLS and tokens, or no start (daemon/security.c) */
 
     /* Signals: handled by sigwait in this thread only. */
@@ -369,6 +444,9 @@ int main(int argc, char **argv)
     /* libcurl is loaded and initialised on first use (curl_lazy.c) */
 
     struct at_daemon dmn;
+    struct reloader rl = {.dmn = &dmn, .o = &o, .node_name = node ? node_name : NULL};
+    pthread_mutex_init(&rl.mu, NULL);
+    at_daemon_set_reload(reload, reload_status, &rl);
     if (at_daemon_start(&dmn, &config, &d)) {
         fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
         snprintf(msg, sizeof(msg), "STATUS=failed to start: %s", at_err_msg(d.code));
@@ -421,7 +499,7 @@ int main(int argc, char **argv)
         }
         if (sig != SIGHUP)
             break;
-        reload(&dmn, &o);
+        json_decref(reload(&rl));
     }
     at_info("atlasd", "signal %d: stopping", sig);
     drain(&dmn, &set, o.drain_s);
@@ -432,6 +510,8 @@ int main(int argc, char **argv)
     unlink(url_file);
     free(url_file);
     at_config_release(&config);
+    json_decref(rl.last);
+    pthread_mutex_destroy(&rl.mu);
     curl_global_cleanup();
     at_info("atlasd", "stopped");
     return 0;

@@ -178,6 +178,11 @@ int at_engine_queue_priority(struct at_engine *e, const char *job_id, int priori
  * daemon's graceful stop; `atlas queue drain` is the other way round: it
  * holds dispatch and keeps accepting, at_engine_queue_hold.) */
 int at_engine_drain(struct at_engine *e, int on);
+/* A reload (daemon/service.c): from now on the engine reads the settings
+ * from c, an immutable snapshot that must outlive the engine (the daemon
+ * keeps every snapshot until it stops).  Queued jobs are then dispatched
+ * again (a larger execution.max_concurrent_agents starts them).  Any thread. */
+void at_engine_set_config(struct at_engine *e, const struct at_config *c);
 
 /* Ask for a job to be cancelled.  Returns 0 when the request was handed to
  * the loop (the job ends `cancelled` unless it finishes first), AT_ENOENT

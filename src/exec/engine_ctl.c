@@ -414,6 +414,18 @@ int at_engine_queue_hold(struct at_engine *e, const char *agent, int on, int *qu
     return 0;
 }
 
+static void do_setconf(struct at_engine *e, void *arg)
+{
+    atomic_store(&e->conf, (const struct at_config *)arg);
+    at__engine_pump(e);
+}
+
+void at_engine_set_config(struct at_engine *e, const struct at_config *c)
+{
+    if (at__engine_call(e, do_setconf, (void *)c) != 0)
+        atomic_store(&e->conf, c); /* the loop is not running (stopping) */
+}
+
 int at_engine_drain(struct at_engine *e, int on)
 {
     atomic_store(&e->draining, on ? 1 : 0);

@@ -86,7 +86,9 @@ struct at_worker {
 
 struct at_engine {
     struct at_engine_cfg cfg;
-    const struct at_config *conf;
+    /* the settings: a snapshot, swapped whole by a reload
+     * (at_engine_set_config); an atomic pointer, read from any thread */
+    _Atomic(const struct at_config *) conf;
     struct at_loop *loop;
     pthread_t thread;
     int started;

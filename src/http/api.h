@@ -37,7 +37,9 @@ struct at_approvals;
 
 struct at_http_api {
     /* before serving */
-    const struct at_config *config;
+    /* the settings: a snapshot a reload swaps whole (daemon/service.c);
+     * an atomic pointer, each snapshot kept until the daemon stops */
+    _Atomic(const struct at_config *) config;
     const char *data_dir;
     int64_t started_ms;
     struct at_store *store;
@@ -53,6 +55,12 @@ struct at_http_api {
     struct at_trigger_svc *triggers;
     struct at_skills *skills;
     struct at_approvals *approvals; /* proposals and approvals (supervisor/approvals.h) */
+    /* POST /api/v1/reload (`atlas reload`): read the settings again, as
+     * SIGHUP does, and answer what was applied and what needs a restart;
+     * GET: the last reload's answer.  NULL: not offered (a node agent). */
+    json_t *(*reload)(void *arg);
+    json_t *(*reload_status)(void *arg);
+    void *reload_arg;
 };
 
 /* What a route needs to be allowed (the route's `needs`): the actions of

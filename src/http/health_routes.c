@@ -7,6 +7,10 @@
  *   GET /api/v1/health        everything `atlas health` shows; 200 ready, 503 not
  *   GET /api/v1/health/live   200 while the process serves HTTP
  *   GET /api/v1/health/ready  200 once every component runs and recovery is done
+ *   POST /api/v1/reload       re-read the settings as SIGHUP does (`atlas reload`):
+ *                             200 with what was applied and what needs a restart,
+ *                             422 when the file has an error (the running settings stay)
+ *   GET /api/v1/reload        the last reload's answer (404 before the first one)
  */
 #include "http/api.h"
 #include "security/sandbox.h"
@@ -88,11 +92,38 @@ static void h_ready(struct at_http_req *r)
     at_http_reply_json(r, ready ? 200 : 503, status_json(r, ready));
 }
 
+static void h_reload(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api->reload) {
+        at_http_reply_problem(r, AT_EUNSUPPORTED,
+                              "reloading the settings of a node agent is not supported yet", NULL,
+                              NULL);
+        return;
+    }
+    json_t *res = api->reload(api->reload_arg);
+    at_http_reply_json(r, json_is_true(json_object_get(res, "ok")) ? 200 : 422, res);
+}
+
+static void h_reload_status(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *res = api->reload_status ? api->reload_status(api->reload_arg) : NULL;
+    if (!res) {
+        at_http_reply_problem(r, AT_ENOENT, "the settings were not reloaded since the start", NULL,
+                              NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, res);
+}
+
 static const struct at_http_route routes[] = {
     {"GET", "/", h_root, AT_HTTP_NEED_READ, AT_HTTP_PROBE, 0, NULL},
     {"GET", AT_HTTP_API "/health", h_health, AT_HTTP_NEED_READ, AT_HTTP_PROBE, 0, NULL},
     {"GET", AT_HTTP_API "/health/live", h_live, 0, AT_HTTP_PROBE, 0, NULL},
     {"GET", AT_HTTP_API "/health/ready", h_ready, 0, AT_HTTP_PROBE, 0, NULL},
+    {"POST", AT_HTTP_API "/reload", h_reload, AT_HTTP_NEED_ADMIN, AT_HTTP_BLOCKING, 0, NULL},
+    {"GET", AT_HTTP_API "/reload", h_reload_status, AT_HTTP_NEED_READ, 0, 0, NULL},
 };
 
 int at_http_health_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

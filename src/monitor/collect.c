@@ -503,6 +503,14 @@ static void process(struct at_monitor *m, struct mon_item *list)
         b->prune_max = m->cfg.max_bytes;
         m->next_prune_ms = now + (int64_t)(m->cfg.prune_interval_s * 1000.0);
     }
+    if (atomic_exchange(&m->ret_pending, 0)) { /* a reload changed store.jobs: apply it now */
+        pthread_mutex_lock(&m->ret_mu);
+        m->cfg.job_retention_days = m->ret_days;
+        m->cfg.job_max_count = m->ret_count;
+        m->cfg.job_prune_interval_s = m->ret_interval_s;
+        pthread_mutex_unlock(&m->ret_mu);
+        m->next_job_prune_ms = now;
+    }
     if (atomic_exchange(&m->job_prune_more, 0) && m->next_job_prune_ms > now + 1000)
         m->next_job_prune_ms = now + 1000;
     if (now >= m->next_job_prune_ms &&
@@ -544,9 +552,10 @@ void *at__mon_main(void *arg)
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
-            if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT &&
-                (at_wall_ms() >= m->next_prune_ms || at_wall_ms() >= m->next_job_prune_ms))
-                break; /* time for retention */
+            if ((pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT &&
+                 (at_wall_ms() >= m->next_prune_ms || at_wall_ms() >= m->next_job_prune_ms)) ||
+                atomic_load(&m->ret_pending))
+                break; /* time for retention (or new retention settings) */
         }
         m->idle = 0;
         linger = m->qlen > 0;

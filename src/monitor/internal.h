@@ -66,6 +66,12 @@ struct at_monitor {
     atomic_int job_prune_more; /* the last job retention pass hit its limit */
     int64_t next_prune_ms;
     int64_t next_job_prune_ms;
+    /* store.jobs from a reload (at_monitor_set_job_retention), taken into
+     * cfg by the monitor thread at its next pass */
+    pthread_mutex_t ret_mu;
+    atomic_int ret_pending;
+    double ret_days, ret_interval_s;
+    long long ret_count;
 
     pthread_mutex_t log_mu;
     struct at_map live; /* job id -> struct mon_live (log_mu) */

@@ -303,6 +303,7 @@ int at_monitor_new(const struct at_monitor_cfg *cfg, struct at_store *store,
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     pthread_mutex_init(&m->log_mu, NULL);
+    pthread_mutex_init(&m->ret_mu, NULL);
     pthread_rwlock_init(&m->eval_lock, NULL);
     pthread_rwlock_init(&m->llm_lock, NULL);
     at_map_init(&m->live);
@@ -390,6 +391,7 @@ void at_monitor_free(struct at_monitor *m)
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->log_mu);
+    pthread_mutex_destroy(&m->ret_mu);
     pthread_rwlock_destroy(&m->eval_lock);
     pthread_rwlock_destroy(&m->llm_lock);
     free(m);
@@ -566,4 +568,18 @@ void at__mon_run_evals(struct at_monitor *m, const struct at_job_rec *rec)
         at_eval_start(run[k], rec, &m->hooks, NULL, NULL);
         at_eval_unref(run[k]);
     }
+}
+
+void at_monitor_set_job_retention(struct at_monitor *m, double retention_days, long long max_count,
+                                  double prune_interval_s)
+{
+    pthread_mutex_lock(&m->ret_mu);
+    m->ret_days = retention_days;
+    m->ret_count = max_count;
+    m->ret_interval_s = prune_interval_s > 0 ? prune_interval_s : 60;
+    pthread_mutex_unlock(&m->ret_mu);
+    atomic_store(&m->ret_pending, 1);
+    pthread_mutex_lock(&m->mu);
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
 }

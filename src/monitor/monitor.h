@@ -79,6 +79,11 @@ void at_monitor_attach_llm(struct at_monitor *m, struct at_llm *g);
  * the engine and the gateway are stopped, before the writer is flushed.
  * NULL is a no-op. */
 void at_monitor_free(struct at_monitor *m);
+/* A reload: store.jobs.retention_days, max_count and prune_interval from
+ * now on; the monitor thread applies them at its next pass, which prunes
+ * at once.  Any thread. */
+void at_monitor_set_job_retention(struct at_monitor *m, double retention_days, long long max_count,
+                                  double prune_interval_s);
 
 /* A platform-tool call made by a job, for its trace (the MCP surface
  * calls this).  Thread-safe, never blocks. */

@@ -13,6 +13,8 @@
  */
 #include "store/sqlite_int.h"
 
+#include "base/clock.h"
+
 #include <stdint.h>
 #include <time.h>
 
@@ -128,7 +130,15 @@ static const char *const migrations[] = {
     "  state TEXT NOT NULL, hash TEXT NOT NULL, proposer TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, doc TEXT NOT NULL) STRICT;"
     "CREATE INDEX approvals_seq ON approvals(seq);",
+    /* 7: the schema's own history: a row per migration from this one on,
+     * written in the migration's transaction (when, by which atlasd), so
+     * an upgrade shows which migrations ran and that each ran once */
+    ("CREATE TABLE schema_log(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL,"
+     "  atlas_version TEXT NOT NULL) STRICT;"),
 };
+
+/* The first migration that writes its row to schema_log. */
+#define SCHEMA_LOG_FROM 7
 
 /* at_satsum(x, ...): the sum of every argument over the group, in 64-bit
  * integers that saturate at INT64_MAX / INT64_MIN instead of failing the
@@ -228,20 +238,30 @@ static int migrate(sqlite3 *db, const char *path, struct at_diag *d)
     version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+#ifdef ATLAS_TEST_STORE_MIGRATIONS
+    /* a test build (CMakeLists.txt): an older atlasd for the upgrade test */
+    if (ATLAS_TEST_STORE_MIGRATIONS < target)
+        target = ATLAS_TEST_STORE_MIGRATIONS;
+#endif
     if (version > target)
         return at_diag_set(d, AT_EUNSUPPORTED, path, 0, 0,
                            "database schema version %d is newer than this atlasd (%d)", version,
                            target);
     for (int v = version; v < target; v++) {
-        char set[64];
+        char set[64], row[160];
         snprintf(set, sizeof(set), "PRAGMA user_version=%d;", v + 1);
-        if (exec_sql(db, "BEGIN IMMEDIATE") || exec_sql(db, migrations[v]) || exec_sql(db, set) ||
+        snprintf(row, sizeof(row), "INSERT INTO schema_log VALUES(%d, %lld, '%s');", v + 1,
+                 (long long)at_wall_ms(), ATLAS_VERSION);
+        if (exec_sql(db, "BEGIN IMMEDIATE") || exec_sql(db, migrations[v]) ||
+            (v + 1 >= SCHEMA_LOG_FROM && exec_sql(db, row)) || exec_sql(db, set) ||
             exec_sql(db, "COMMIT")) {
             exec_sql(db, "ROLLBACK");
             return at_diag_set(d, AT_EIO, path, 0, 0, "schema migration %d failed: %s", v + 1,
                                sqlite3_errmsg(db));
         }
     }
+    if (version > 0 && version < target) /* not for a new store */
+        at_info("store", "%s: schema migrated from version %d to %d", path, version, target);
     return 0;
 }
 

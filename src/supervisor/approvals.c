@@ -20,6 +20,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define MAX_LISTENERS 64
@@ -38,8 +39,8 @@ struct at_approvals {
     json_t *items; /* array of proposal docs, oldest first */
     int64_t seq;
     int64_t ttl_ms;
-    json_t *require; /* approvals.require (a copy) */
-    json_t *rules;   /* the auto-approve rules: kind -> rule (kv AT_POLICY_AUTO_APPROVE) */
+    atomic_uint require; /* approvals.require: bit k for actions[k]; a reload sets it */
+    json_t *rules;       /* the auto-approve rules: kind -> rule (kv AT_POLICY_AUTO_APPROVE) */
     at_approvals_exec_fn exec;
     void *exec_arg;
     int has_key;
@@ -60,13 +61,13 @@ static void audit(struct at_approvals *a, const char *event, const struct at_ap_
 
 static const char *const actions[] = {"register_untrusted", "agent_register", "skill_install"};
 
-int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **out,
-                     struct at_diag *d)
+/* approvals.require -> a bit per action; AT_EUNSUPPORTED naming one that is not known */
+static int require_mask(const json_t *config, unsigned *mask, struct at_diag *d)
 {
-    *out = NULL;
-    const json_t *req = json_object_get(cfg->config, "require");
+    const json_t *req = json_object_get(config, "require");
     size_t i;
     json_t *v;
+    *mask = 0;
     json_array_foreach(req, i, v)
     {
         const char *s = json_string_value(v);
@@ -82,14 +83,39 @@ int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **o
             at_diag_set_pointer(d, "/approvals/require");
             return AT_EUNSUPPORTED;
         }
+        *mask |= 1u << k;
     }
+    return 0;
+}
+
+int at_approvals_set_config(struct at_approvals *a, const json_t *config, struct at_diag *d)
+{
+    unsigned mask;
+    int rc = require_mask(config, &mask, d);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&a->mu);
+    a->ttl_ms = at_json_int(config, "ttl_s", AT_APPROVALS_TTL_S) * 1000;
+    pthread_mutex_unlock(&a->mu);
+    atomic_store(&a->require, mask);
+    return 0;
+}
+
+int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **out,
+                     struct at_diag *d)
+{
+    *out = NULL;
+    unsigned mask;
+    int rc0 = require_mask(cfg->config, &mask, d);
+    if (rc0)
+        return rc0;
     struct at_approvals *a = at_calloc(1, sizeof(*a));
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->lmu, NULL);
     a->audit = cfg->audit;
     a->exec = cfg->exec;
     a->exec_arg = cfg->exec_arg;
-    a->require = req ? json_deep_copy(req) : json_array();
+    atomic_init(&a->require, mask);
     a->ttl_ms = at_json_int(cfg->config, "ttl_s", AT_APPROVALS_TTL_S) * 1000;
     a->next_handle = 1;
     int rc = at_apstore_open(cfg->db, &a->store, d);
@@ -120,6 +146,8 @@ int at_approvals_new(const struct at_approvals_cfg *cfg, struct at_approvals **o
         at_approvals_free(a);
         return rc;
     }
+    size_t i;
+    json_t *v;
     json_array_foreach(a->items, i, v)
     {
         int64_t s = at_json_int(v, "seq", 0);
@@ -149,7 +177,6 @@ void at_approvals_free(struct at_approvals *a)
         return;
     at_apstore_close(a->store);
     json_decref(a->items);
-    json_decref(a->require);
     json_decref(a->rules);
     sodium_memzero(a->sk, sizeof(a->sk));
     pthread_mutex_destroy(&a->mu);
@@ -167,11 +194,12 @@ void at_approvals_set_exec(struct at_approvals *a, at_approvals_exec_fn fn, void
 
 int at_approvals_required(const struct at_approvals *a, const char *action)
 {
-    size_t i;
-    json_t *v;
     if (!a)
         return 0;
-    json_array_foreach(a->require, i, v) if (!strcmp(json_string_value(v), action)) return 1;
+    unsigned mask = atomic_load(&((struct at_approvals *)a)->require);
+    for (size_t k = 0; k < sizeof(actions) / sizeof(actions[0]); k++)
+        if (!strcmp(actions[k], action))
+            return (mask >> k) & 1u;
     return 0;
 }
 

@@ -110,6 +110,10 @@ void at_approvals_set_exec(struct at_approvals *a, at_approvals_exec_fn fn, void
 #define AT_APPROVAL_ACTIONS "register_untrusted, agent_register, skill_install"
 /* 1 when action is listed in approvals.require. */
 int at_approvals_required(const struct at_approvals *a, const char *action);
+/* A reload: approvals.require and approvals.ttl_s of config (the
+ * "approvals" section) from now on; AT_EUNSUPPORTED, nothing changed, when
+ * require names an action that is not known.  Any thread. */
+int at_approvals_set_config(struct at_approvals *a, const json_t *config, struct at_diag *d);
 
 /* File filing ({kind, title, reason?, payload, evidence?}) as by.  *out:
  * the new proposal (caller frees). */

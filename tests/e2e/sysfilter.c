@@ -2,11 +2,13 @@
  * sysfilter - run a command under a seccomp filter built like systemd's
  * SystemCallFilter= and RestrictAddressFamilies= (tests/e2e/t_units.sh).
  *
- *   sysfilter --allow FILE [--families AF_UNIX,AF_INET,...] -- CMD ARGS
+ *   sysfilter --allow FILE [--families AF_UNIX,AF_INET,...] [--errno EPERM] -- CMD ARGS
  *       allow-list: the syscalls named in FILE (one per line) are allowed,
  *       any other kills the process (SIGSYS), as systemd's filter does without
  *       SystemCallErrorNumber=, so a syscall the list lacks cannot go
- *       unnoticed.  With --families, socket(2) is allowed only for those.
+ *       unnoticed; with --errno it fails with that error instead, as with
+ *       SystemCallErrorNumber= (EPERM, EACCES or ENOSYS).  With --families,
+ *       socket(2) is allowed only for those.
  *   sysfilter --deny NAME -- CMD ARGS
  *       deny one syscall with EPERM (the agent sandbox's own filter, nested)
  *
@@ -15,6 +17,7 @@
  */
 #include <errno.h>
 #include <seccomp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +43,7 @@ static int family(const char *s)
 
 int main(int argc, char **argv)
 {
-    const char *allow = NULL, *deny = NULL, *families = NULL;
+    const char *allow = NULL, *deny = NULL, *families = NULL, *err = NULL;
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc)
@@ -49,6 +52,8 @@ int main(int argc, char **argv)
             deny = argv[++i];
         else if (strcmp(argv[i], "--families") == 0 && i + 1 < argc)
             families = argv[++i];
+        else if (strcmp(argv[i], "--errno") == 0 && i + 1 < argc)
+            err = argv[++i];
         else
             goto usage;
     }
@@ -58,7 +63,19 @@ int main(int argc, char **argv)
         perror("sysfilter: PR_SET_NO_NEW_PRIVS");
         return 125;
     }
-    scmp_filter_ctx ctx = seccomp_init(allow ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
+    uint32_t def = SCMP_ACT_KILL_PROCESS;
+    if (err) {
+        int e = !strcmp(err, "EPERM")    ? EPERM
+                : !strcmp(err, "EACCES") ? EACCES
+                : !strcmp(err, "ENOSYS") ? ENOSYS
+                                         : 0;
+        if (!e) {
+            fprintf(stderr, "sysfilter: --errno %s: not EPERM, EACCES or ENOSYS\n", err);
+            return 2;
+        }
+        def = SCMP_ACT_ERRNO((uint32_t)e);
+    }
+    scmp_filter_ctx ctx = seccomp_init(allow ? def : SCMP_ACT_ALLOW);
     if (!ctx)
         return 125;
     if (deny) {
@@ -106,6 +123,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "sysfilter: %s: %s\n", argv[i + 1], strerror(errno));
     return 127;
 usage:
-    fprintf(stderr, "usage: sysfilter (--allow FILE [--families A,B] | --deny NAME) -- CMD\n");
+    fprintf(stderr,
+            "usage: sysfilter (--allow FILE [--families A,B] [--errno E] | --deny NAME) -- CMD\n");
     return 2;
 }

@@ -2,21 +2,28 @@
 # The Debian packages, built with dpkg-buildpackage and debhelper, pass
 # lintian without errors, and go through a life cycle in a scratch root
 # (dpkg --root, maintainer scripts run with DPKG_ROOT, as debootstrap does):
-#   install  -> the atlas user (sysusers), /var/lib/atlas owned by it
-#               (tmpfiles), the conffile, the unit enabled inside the root
+#   install  -> an older atlas (below), the atlas user (sysusers),
+#               /var/lib/atlas owned by it (tmpfiles), the conffile, the unit
+#               enabled inside the root
 #   start    -> this test plays systemd: the unit's ExecStart, as its user,
 #               READY=1 on NOTIFY_SOCKET; agents registered, jobs run
-#   upgrade  -> a newer version while jobs run and wait: the data, the
-#               agents and a changed conffile survive, the store's schema
-#               is migrated once (unchanged when nothing is new), no job is
+#   upgrade  -> dpkg -i of the package built here while jobs run and wait:
+#               the data, the agents, the job history and a changed conffile
+#               survive; the store's one new migration runs, once (the
+#               schema version, the store's schema_log, the log line; a
+#               second start of the new version migrates nothing); no job is
 #               lost (the stop lets the running one finish: --drain-timeout;
 #               the waiting ones run after the restart)
 #   remove   -> the data stay;  purge -> the data and /etc/atlas are gone
+# The older package: the one built here, its programs rebuilt from the same
+# build tree with the store's migrations stopped one short of the newest
+# (ATLAS_TEST_STORE_MIGRATIONS, test only: scripts/build-deb.sh
+# ATLAS_DEB_OLD) and a lower version, so the upgrade meets a real schema
+# migration without a second full build.
 # Not checked here: systemd acting on the maintainer scripts (no systemd as
 # PID 1: deb-systemd-invoke does nothing, so the stop/restart around the
-# upgrade is done by this test), and a new store migration in the newer
-# version: both builds come from one tree, so the newer package is the built
-# one with a higher version (dpkg-deb), not a second compile.
+# upgrade is done by this test), and an upgrade from a release older than
+# one migration (each migration runs in order, the same code path).
 # The packages are built once, in the plain build's run (about a minute).
 . "$(dirname "$0")/lib.sh"
 if [ "${ATLAS_BUILD_DIR:-}" != "" ] && [ "$ATLAS_BUILD_DIR" != "${ATLAS_PLAIN_BUILD_DIR:-$ATLAS_BUILD_DIR}" ]; then
@@ -32,7 +39,10 @@ trap 'for p in $LISTENERS; do kill $p 2>/dev/null || true; done; cleanup' EXIT
 
 # --- build
 start=$(date +%s)
-if "$SRC/scripts/build-deb.sh" "$T/debs" >"$T/build.log" 2>&1; then
+# the store's newest schema version, and the older build's (one short)
+newest=$(sed -n '/^static const char \*const migrations/,/^};/p' "$SRC/src/store/sqlite.c" | grep -c '^    /\* [0-9]*:')
+old_schema=$((newest - 1))
+if ATLAS_DEB_OLD=$old_schema "$SRC/scripts/build-deb.sh" "$T/debs" >"$T/build.log" 2>&1; then
     pass "dpkg-buildpackage builds and lintian reports no error ($(($(date +%s) - start)) s)"
 else
     cat "$T/build.log" >&2
@@ -40,16 +50,14 @@ else
     finish
     exit 1
 fi
-grep -E '^[EW]: ' "$T/build.log" >&2 || true
+grep -E '^[EW]: |^build-deb: the older' "$T/build.log" >&2 || true
 deb() { ls "$T/debs/$1"_*.deb; }
 v1=$(dpkg-deb -f "$(deb atlas)" Version)
 
-# the newer version: the same package with a higher version
-mkdir -p "$T/v2"
-dpkg-deb -R "$(deb atlas)" "$T/v2/atlas"
-v2="$v1+upgrade1"
-sed -i "s/^Version: .*/Version: $v2/" "$T/v2/atlas/DEBIAN/control"
-dpkg-deb -b "$T/v2/atlas" "$T/v2/atlas_${v2}_amd64.deb" >/dev/null
+# the older version: its store migrates up to old_schema only
+old_deb=$(ls "$T/debs/old/"atlas_*.deb)
+v0=$(dpkg-deb -f "$old_deb" Version)
+expect_eq "the older package's version is lower" "$(dpkg --compare-versions "$v0" lt "$v1" && echo lower)" "lower"
 
 # --- a scratch root
 R=$T/root
@@ -65,7 +73,7 @@ for t in py3compile py3clean; do printf '#!/bin/sh\nexit 0\n' >"$T/shim/$t"; chm
 export PATH=$T/shim:$PATH
 host_wants=/etc/systemd/system/multi-user.target.wants/atlasd.service
 
-run_rc rc rdpkg -i "$(deb atlas)" "$(deb python3-atlas)"
+run_rc rc rdpkg -i "$old_deb" "$(deb python3-atlas)"
 expect_eq "dpkg -i exits 0" "$rc" "0"
 [ "$rc" = 0 ] || cat "$T/err" >&2
 expect_eq "the packages are installed" "$(dpkg-query --root="$R" -W -f '${Status}\n' atlas python3-atlas | sort -u)" "install ok installed"
@@ -124,15 +132,16 @@ expect_eq "a Python agent runs with the packaged SDK" \
     "$(atlas --json run word-count --input '{"text": "a b c"}' | j 'd["words"]')" "3"
 done_before=$(atlas run --async word-count --input '{"text": "before the upgrade"}')
 wait_for sh -c "'$R/usr/bin/atlas' --json job $done_before | grep -q completed"
-schema1=$(sqlite3 "$R/var/lib/atlas/atlas.db" 'PRAGMA user_version')
+db=$R/var/lib/atlas/atlas.db
+expect_eq "the older atlasd's store is at schema $old_schema" "$(sqlite3 "$db" 'PRAGMA user_version')" "$old_schema"
 
 # --- upgrade while a job runs and others wait (concurrency 1)
 inflight=$(atlas run --async idem --input '{"ms": 3000}')
 wait_for sh -c "'$R/usr/bin/atlas' --json job $inflight | grep -q '\"running\"'"
 w1=$(atlas run --async word-count --input '{"text": "waiting one"}')
 w2=$(atlas run --async word-count --input '{"text": "waiting two"}')
-run_rc rc rdpkg -i "$T/v2/atlas_${v2}_amd64.deb"
-expect_eq "dpkg upgrades to $v2" "$rc:$(dpkg-query --root="$R" -W -f '${Version}' atlas)" "0:$v2"
+run_rc rc rdpkg -i "$(deb atlas)"
+expect_eq "dpkg upgrades $v0 to $v1" "$rc:$(dpkg-query --root="$R" -W -f '${Version}' atlas)" "0:$v1"
 expect_contains "the changed conffile is kept" "$(cat "$R/etc/atlas/atlas.config.yaml")" "max_concurrent_agents: 1"
 # systemd's part: stop the old daemon (SIGTERM), start the new binary
 : >"$T/notify.log"
@@ -147,8 +156,16 @@ for id in $inflight $w1 $w2; do
     expect_eq "job $id of the upgrade's moment completes" "$(atlas --json job "$id" | j 'd["state"]')" "completed"
 done
 expect_contains "the stop let the running job finish" "$(cat "$T/atlasd.log")" "waiting up to 30s for"
-expect_eq "the schema is migrated once: the same version" "$(sqlite3 "$R/var/lib/atlas/atlas.db" 'PRAGMA user_version')" "$schema1"
-expect_eq "the store is sound" "$(sqlite3 "$R/var/lib/atlas/atlas.db" 'PRAGMA integrity_check')" "ok"
+expect_eq "the new atlasd migrated the store to schema $newest" "$(sqlite3 "$db" 'PRAGMA user_version')" "$newest"
+expect_eq "the migration ran once (schema_log)" "$(sqlite3 "$db" 'SELECT group_concat(version) FROM schema_log')" "$newest"
+expect_eq "and logged it once" "$(grep -c "schema migrated from version $old_schema to $newest" "$T/atlasd.log")" "1"
+# the new version started again: nothing left to migrate
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" || true
+service_start
+expect_eq "a second start migrates nothing" \
+    "$(sqlite3 "$db" 'SELECT count(*) FROM schema_log'):$(grep -c "schema migrated" "$T/atlasd.log")" "1:1"
+expect_eq "the store is sound" "$(sqlite3 "$db" 'PRAGMA integrity_check')" "ok"
 run_rc rc atlas doctor --data "$R/var/lib/atlas" --config "$R/etc/atlas/atlas.config.yaml"
 expect_contains "doctor is content with the packaged service" "$(cat "$T/out")" "ok    store"
 kill -TERM "$DAEMON_PID"
