@@ -49,7 +49,7 @@ static void h_list(struct at_http_req *r)
         return;
     }
     json_t *arr = json_array();
-    int full = at_http_query(r, "full") != NULL;
+    int full = at_http_query_has(r, "full");
     for (size_t i = 0; i < n; i++) {
         json_t *j = at_job_rec_to_json(&recs[i]);
         if (!full) {

@@ -1223,6 +1223,17 @@ const char *at_http_query(struct at_http_req *r, const char *name)
     return NULL;
 }
 
+int at_http_query_has(struct at_http_req *r, const char *name)
+{
+    if (r->conn) /* "?full" has no value: MHD_lookup_connection_value says NULL */
+        return MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+                                             NULL, NULL) == MHD_YES;
+    for (size_t i = 0; i + 1 < r->ntest_query; i += 2)
+        if (strcmp(r->test_query[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 const char *at_http_param(struct at_http_req *r, const char *name)
 {
     for (size_t i = 0; i < r->match.nparams; i++)

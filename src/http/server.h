@@ -183,6 +183,8 @@ const char *at_http_header(struct at_http_req *r, const char *name);
  * repeated header: its last value). */
 json_t *at_http_headers_json(struct at_http_req *r);
 const char *at_http_query(struct at_http_req *r, const char *name);
+/* 1 when the query names name, with a value or without ("?full"). */
+int at_http_query_has(struct at_http_req *r, const char *name);
 /* A path parameter of the route's pattern ("name" for {name}), decoded;
  * NULL when the pattern has none of that name. */
 const char *at_http_param(struct at_http_req *r, const char *name);

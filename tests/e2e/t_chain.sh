@@ -91,6 +91,7 @@ expect_eq "a chain run is a job of kind chain" "$(atlas --json job "$cid" | j 'd
 expect_eq "its steps are its children" "$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$cid" | j 'sorted(x["agent"] for x in d["jobs"])')" "['report-writer', 'summarizer', 'web-searcher']"
 expect_eq "mediation is in the event log" "$(atlas --json job "$cid" | j 'any("converted \"text\" from array to string" in x for x in d["meta"]["decisions"])')" "True"
 expect_eq "model tiers are recorded" "$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$cid&full" | j 'sorted(x["meta"]["model"]["tier"] for x in d["jobs"])')" "['balanced', 'fast', 'fast']"
+expect_eq "jobs?full (no value) includes inputs and outputs; without it, none" "$(curl -s "$ATLAS_URL/api/v1/jobs?parent=$cid&full" | j 'all("input" in x and "output" in x for x in d["jobs"])') $(curl -s "$ATLAS_URL/api/v1/jobs?parent=$cid" | j 'any("input" in x for x in d["jobs"])')" "True False"
 
 # ---- named steps, inputs, literals and parallel groups ----
 chk named 'chain:
