@@ -360,6 +360,10 @@ void at__engine_finalize(struct at_engine *e, struct at_job *j, int code, json_t
         return;
     j->final = 1;
     at__engine_unplace(e, j);
+    if (j->node_run) { /* ended while on a node (its tree failed, ...): its slot comes back */
+        j->node_run = 0;
+        e->running--;
+    }
     j->rec.finished_ms = at_wall_ms();
     if (j->cancel_requested && code != 0) {
         at__job_set_state(j, AT_JOB_CANCELLED);

@@ -33,6 +33,16 @@ static void lost_text(char *out, size_t n, const char *node, double timeout, con
              node, timeout, what);
 }
 
+/* j no longer runs on its node: its execution.max_concurrent_agents slot
+ * (taken in at__engine_node_take) is given back. */
+static void node_end(struct at_engine *e, struct at_job *j)
+{
+    if (j->node_run) {
+        j->node_run = 0;
+        e->running--;
+    }
+}
+
 int at__engine_node_take(struct at_engine *e, struct at_job *j)
 {
     struct at_hub *h = at_hub_current();
@@ -41,17 +51,17 @@ int at__engine_node_take(struct at_engine *e, struct at_job *j)
     atomic_fetch_sub(&e->queued, 1);
     j->heap_idx = -1;
     j->node_run = 1;
+    e->running++; /* a job on a node holds a slot of max_concurrent_agents as a local one */
     j->node_dispatch = ++e->node_seq;
     at__engine_remote_started(e, j);
     at__job_emit_state(j);
     const struct at_reg_agent *a = j->agent;
     const struct at_contract *c = a->contract;
     double t = c->timeout_s > 0 ? c->timeout_s : e->conf->exec.timeout_agent;
-    json_t *msg =
-        json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s?,s:s?},s:O,s:i,s:f}", "type", "run", "job_id",
-                  j->rec.id, "dispatch", (json_int_t)j->node_dispatch, "agent", "name", c->name,
-                  "version", c->version, "dir", a->dir, "digest", a->digest, "input", j->rec.input,
-                  "priority", j->rec.priority, "timeout_s", t);
+    json_t *msg = json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s?},s:O,s:i,s:f}", "type", "run", "job_id",
+                            j->rec.id, "dispatch", (json_int_t)j->node_dispatch, "agent", "name",
+                            c->name, "version", c->version, "digest", a->digest, "input",
+                            j->rec.input, "priority", j->rec.priority, "timeout_s", t);
     int rc = msg ? at_hub_send(h, j->sched_node, msg) : AT_EINVAL;
     json_decref(msg);
     at_info("sched", "job %s sent to node %s (dispatch %lld)", j->rec.id, j->sched_node,
@@ -60,7 +70,7 @@ int at__engine_node_take(struct at_engine *e, struct at_job *j)
         char why[300];
         snprintf(why, sizeof(why), "cannot send the job to node %s: %s", j->sched_node,
                  at_err_msg(rc));
-        j->node_run = 0;
+        node_end(e, j);
         at__engine_finalize(e, j, AT_ENODELOST, NULL, why, NULL);
     }
     return 1;
@@ -75,8 +85,9 @@ void at__engine_node_cancel(struct at_engine *e, struct at_job *j)
         at_hub_send(h, j->sched_node, msg);
         json_decref(msg);
     }
-    j->node_run = 0;
+    node_end(e, j);
     at__engine_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+    at__engine_pump(e);
 }
 
 /* ---- what nodes report ---- */
@@ -153,7 +164,7 @@ static void one_event(struct at_engine *e, const char *node, json_t *ev)
         json_object_set(meta, "usage", usage);
         at__engine_record_usage(e, j, usage);
     }
-    j->node_run = 0;
+    node_end(e, j);
     at__engine_remote_result(e, j, code, code == 0 ? json_object_get(ev, "output") : NULL,
                              json_string_value(json_object_get(ev, "detail")));
     at__engine_pump(e);
@@ -222,7 +233,7 @@ static void node_lost(struct at_engine *e, const char *node, const struct at_hub
             }
             json_array_append_new(moves, json_pack("{s:s,s:I,s:s}", "from", node, "dispatch",
                                                    (json_int_t)j->node_dispatch, "why", why));
-            j->node_run = 0;
+            node_end(e, j);
             at__engine_unplace(e, j);
             at__job_set_state(j, AT_JOB_QUEUED);
             at__job_emit_state(j);
@@ -235,7 +246,7 @@ static void node_lost(struct at_engine *e, const char *node, const struct at_hub
                           ? ": reschedule_strategy fail"
                           : ": reschedule_strategy retry, but the agent is not idempotent");
             at_warn("sched", "job %s failed: %s", j->rec.id, why);
-            j->node_run = 0;
+            node_end(e, j);
             at__engine_finalize(e, j, AT_ENODELOST, NULL, why, NULL);
         }
         at_job_unref(j);

@@ -205,6 +205,41 @@ static void h_remove(struct at_http_req *r)
 
 /* ---- node agents ---- */
 
+/* May r's caller act for node `name`?  A token of role node is bound to
+ * one node (at creation, or the first it joins as: token.h) and is
+ * refused, audited, for any other.  0, or -1 with r answered (403). */
+static int acts_for(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (r->who_kind != AT_WHO_USER || strncmp(r->who_id, "t:", 2) != 0 || !api->security ||
+        !api->security->tokens)
+        return 0; /* the Unix socket (the local administrator) */
+    char bound[AT_SCHED_NAME_MAX];
+    int first = 0;
+    int rc = at_tokens_bind_node(api->security->tokens, r->who_id + 2, name, bound, sizeof(bound),
+                                 &first);
+    if (rc == AT_EPERM) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "token \"%s\" is bound to node %s: it cannot act for node %s",
+                 r->who, bound, name);
+        at_warn("sched", "%s (%s %s)", msg, r->method, r->path);
+        at_http_audit(r, "node.denied", "denied", "node", msg);
+        at_http_reply_problem(r, AT_EPERM, msg, NULL, NULL);
+        return -1;
+    }
+    if (rc) {
+        at_http_reply_problem(r, rc, "cannot bind the token to the node", NULL, NULL);
+        return -1;
+    }
+    if (first) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "token \"%s\" is bound to node %s from now on", r->who, name);
+        at_info("sched", "%s", msg);
+        at_http_audit(r, "node.bind", "ok", "node", msg);
+    }
+    return 0;
+}
+
 static void h_register(struct at_http_req *r)
 {
     struct at_sched *s;
@@ -220,6 +255,10 @@ static void h_register(struct at_http_req *r)
         at_http_reply_problem(r, AT_EINVAL,
                               "name must be 1-63 characters of letters, digits, '-', '_', '.'",
                               "/name", NULL);
+        json_decref(body);
+        return;
+    }
+    if (acts_for(r, name)) {
         json_decref(body);
         return;
     }
@@ -314,6 +353,8 @@ static void h_stream(struct at_http_req *r)
     if (cluster(r, &s, &h))
         return;
     const char *name = at_http_param(r, "name");
+    if (acts_for(r, name))
+        return;
     if (!at_hub_known(h, name)) {
         at_http_reply_problem(r, AT_ENOENT, "no such node: register first", NULL, NULL);
         return;
@@ -336,10 +377,12 @@ static void h_heartbeat(struct at_http_req *r)
     struct at_hub *h;
     if (cluster(r, &s, &h))
         return;
+    const char *name = at_http_param(r, "name");
+    if (acts_for(r, name))
+        return;
     json_t *body;
     if (at_http_body_json(r, 1, &body))
         return;
-    const char *name = at_http_param(r, "name");
     int rc = at_hub_heartbeat(h, name, json_object_get(body, "health"));
     json_decref(body);
     if (rc) {
@@ -359,10 +402,12 @@ static void h_events(struct at_http_req *r)
     struct at_hub *h;
     if (cluster(r, &s, &h))
         return;
+    const char *name = at_http_param(r, "name");
+    if (acts_for(r, name))
+        return;
     json_t *body;
     if (at_http_body_json(r, 0, &body))
         return;
-    const char *name = at_http_param(r, "name");
     json_t *events = json_object_get(body, "events");
     if (!json_is_array(events)) {
         at_http_reply_problem(r, AT_EINVAL, "the body must be {\"events\": [...]}", "/events",

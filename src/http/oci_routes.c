@@ -804,7 +804,7 @@ static void h_delete(struct at_http_req *r)
 }
 
 static const struct at_http_route routes[] = {
-    {"GET", "/v2/{rest*}", h_get, AT_HTTP_NEED_READ, AT_HTTP_BLOCKING, 0, NULL},
+    {"GET", "/v2/{rest*}", h_get, AT_HTTP_NEED_READ | AT_HTTP_OR_NODE, AT_HTTP_BLOCKING, 0, NULL},
     {"POST", "/v2/{rest*}", h_put, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, BLOB_SERVE_MAX, NULL},
     {"PUT", "/v2/{rest*}", h_put, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, BLOB_SERVE_MAX, NULL},
     {"PATCH", "/v2/{rest*}", h_put, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, BLOB_SERVE_MAX, NULL},
