@@ -106,6 +106,7 @@ struct at_job {
      * node_dispatch numbers the sending (a result must carry it) */
     int node_run;
     long long node_dispatch;
+    char sched_pin[128]; /* migrated: its next placement is on this node only ("" none) */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;

@@ -5,7 +5,9 @@
  *   GET    /api/v1/nodes/{name}             its profile, reservations, connection
  *   GET    /api/v1/nodes/{name}/health      its last health report, heartbeat age
  *   POST   /api/v1/nodes/{name}/labels      {"key": "value", ...}: set labels
- *   POST   /api/v1/nodes/{name}/drain       no new work; drained once nothing runs
+ *   POST   /api/v1/nodes/{name}/drain       no new work; drained once nothing runs;
+ *                                           {"migrate": true}: running jobs that can
+ *                                           move are migrated
  *   POST   /api/v1/nodes/{name}/undrain     ready again
  *   DELETE /api/v1/nodes/{name}             forget a remote node (nothing may run there)
  * and, for node agents (a token of role node):
@@ -148,15 +150,33 @@ static void drain(struct at_http_req *r, int on)
     if (cluster(r, &s, &h))
         return;
     const char *name = at_http_param(r, "name");
+    json_t *body = NULL;
+    if (r->body.len && at_http_body_json(r, 0, &body))
+        return;
+    int migrate = json_is_true(json_object_get(body, "migrate"));
+    json_decref(body);
+    if (migrate && !on) {
+        at_http_reply_problem(r, AT_EINVAL, "migrate goes with drain, not undrain", "/migrate",
+                              NULL);
+        return;
+    }
     json_t *o;
     if (at_hub_drain(s, name, on, &o)) {
         at_http_reply_missing(r, AT_ENOENT, "node", name, NULL);
         return;
     }
-    at_info("sched", "node %s: %s (%s)", name, on ? "drain" : "undrain",
-            json_string_value(json_object_get(o, "status")));
-    at_http_audit(r, on ? "node.drain" : "node.undrain", "ok", "admin", name);
     struct at_engine *e = at_http_api_of(r)->engine;
+    if (migrate && e) {
+        json_t *m = NULL;
+        at_engine_migrate_node(e, name, &m);
+        json_object_update(o, m);
+        json_decref(m);
+    }
+    at_info("sched", "node %s: %s%s (%s)", name, on ? "drain" : "undrain",
+            migrate ? " --migrate" : "", json_string_value(json_object_get(o, "status")));
+    char detail[200];
+    snprintf(detail, sizeof(detail), "%s%s", name, migrate ? " (migrate)" : "");
+    at_http_audit(r, on ? "node.drain" : "node.undrain", "ok", "admin", detail);
     if (e)
         at_engine_sched_kick(e);
     at_http_reply_json(r, 200, o);
