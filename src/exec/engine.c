@@ -1049,6 +1049,14 @@ void at_engine_stop(struct at_engine *e)
             at_writer_flush(e->cfg.writer);
         while (at_loop_run_pending(e->loop) > 0);
     }
+    /* Jobs still in flight (queued, or running on a remote node: local
+     * processes were stopped above) stay as they are in the store for
+     * recovery; whoever waits on them is told now (AT_ENOTREADY, the daemon
+     * is stopping) so that what they hold is released. */
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&e->jobs, &it, NULL, &v))
+        at__job_abandon(v, AT_ENOTREADY);
     e->started = 0;
 }
 
