@@ -489,9 +489,11 @@ static void h_access(struct at_http_req *r)
     const struct at_http_router *rt = at_http_router_of(at_http_server_of(r));
     for (size_t i = 0; i < at_http_router_count(rt); i++) {
         const struct at_http_route *x = at_http_router_route(rt, i);
-        json_array_append_new(routes, json_pack("{s:s,s:s,s:o,s:b}", "method", x->method, "pattern",
-                                                x->pattern, "needs", needs_json(x->needs), "public",
-                                                x->needs == 0));
+        json_t *row = json_pack("{s:s,s:s,s:o,s:b}", "method", x->method, "pattern", x->pattern,
+                                "needs", needs_json(x->needs), "public", x->needs == 0);
+        if (x->needs & AT_HTTP_OR_NODE) /* or a node token (nodes pull their agents) */
+            json_object_set_new(row, "or_roles", json_pack("[s]", "node"));
+        json_array_append_new(routes, row);
     }
     json_t *tools = json_array();
     for (size_t i = 0;; i++) {
