@@ -401,15 +401,26 @@ static int where_to(struct at_engine *e, const struct at_job *j, const char *to,
     } else {
         rc = AT_EUNSCHEDULABLE;
         const char *mine = NULL;
+        int found = 0;
         size_t i;
         json_t *v;
         json_array_foreach(json_object_get(ex, "nodes"), i, v)
         {
-            if (to && strcmp(at_json_str(v, "name", ""), to) == 0)
+            if (to && strcmp(at_json_str(v, "name", ""), to) == 0) {
+                found = 1;
                 mine = json_string_value(json_object_get(v, "reason"));
+            }
         }
-        if (to && !mine && json_array_size(json_object_get(ex, "nodes")) > 0)
+        if (to && !found)
             snprintf(why, n, "there is no node %s", to);
+        else if (status && strcmp(status, "preempt") == 0)
+            snprintf(why, n,
+                     "job %s fits %s only by evicting jobs of lower priority: a migration "
+                     "evicts nothing",
+                     j->rec.id,
+                     node ? node
+                     : to ? to
+                          : "another node");
         else if (to)
             snprintf(why, n, "job %s cannot move to %s now: %s", j->rec.id, to,
                      mine ? mine : (status ? status : "?"));
