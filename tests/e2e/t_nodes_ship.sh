@@ -1,16 +1,12 @@
 #!/bin/bash
-# What a node gets over the wire, and who may speak for it
-# (docs/scheduling.md "Agent files", "Node tokens", "Limits"):
-#  - a node that does not have an agent version fetches it from the control
-#    plane's registry (/v2/, its node token): the node runs in a mount
-#    namespace where the control plane's data directory (the agents'
-#    snapshots) is an empty tmpfs, and the source directory is removed after
-#    `atlas register`, so the files can only have come over the wire; the
-#    second run does not fetch again (cached by digest); a re-registered
-#    version (--force, other content) is fetched again;
-#  - a node token is bound to the node it joined as (or the one named at
-#    creation): acting for another node is 403 and audited;
-#  - jobs on nodes count against execution.max_concurrent_agents.
+# Agent files go over the wire (docs/scheduling.md "Agent files"): a node
+# that does not have an agent version fetches it from the control plane's
+# registry (/v2/, its node token).  The node runs in a mount namespace where
+# the control plane's data directory (the agents' snapshots) is an empty
+# tmpfs, and the source directory is removed after `atlas register`, so the
+# files can only have come over the wire; the second run does not fetch
+# again (cached by digest); a re-registered version (--force, other content)
+# is fetched again.  Skips (77) where no mount namespace can be made.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nodes_lib.sh"
 mkdir -p "$DATA"
@@ -34,8 +30,6 @@ fi
 cat >"$T/config.yaml" <<'YAML'
 node:
   resources: {cpu_cores: 2, memory_gb: 1, gpus: []}
-execution:
-  max_concurrent_agents: 1
 scheduling:
   node_failure: {detection_timeout: 5}
 YAML
@@ -69,41 +63,5 @@ cp2=$(curl -s "$ATLAS_URL/api/v1/agents/ship8" | j 'd["digest"]')
 atlas run ship8 --input '{"ms": 10}' >/dev/null
 expect_eq "a re-registered version is fetched again" "$(grep -c 'agent ship8:1.0.0 fetched from the control plane' "$T/node-s1.log") $([ "$cp2" != "$cp_digest" ] && echo new)" "2 new"
 expect_eq "and the node has the new content" "$(curl -s -H "Authorization: Bearer $NTOK" "$NURL/api/v1/agents/ship8" | j 'd["digest"]')" "$cp2"
-http GET /v2/ship8/tags/list "" -H "Authorization: Bearer $(node_token s1)"
-expect_eq "a node token may read the registry (to fetch agents)" "$HTTP_CODE" "200"
-http GET /api/v1/jobs "" -H "Authorization: Bearer $(node_token s1)"
-expect_eq "and nothing else of the read role" "$HTTP_CODE" "403"
 
-# ---- node tokens are bound ----
-expect_eq "the token was bound to s1 when s1 joined" "$(curl -s "$ATLAS_URL/api/v1/tokens" | j '[t.get("node") for t in d["tokens"] if t["name"] == "node-s1"]')" "['s1']"
-start_node s2 '  resources: {cpu_cores: 8, memory_gb: 32, gpus: []}'
-wait_node s2 ready
-http POST /api/v1/nodes/s2/heartbeat '{"health": {}}' -H "Authorization: Bearer $(node_token s1)"
-expect_eq "s1's token cannot heartbeat for s2" "$HTTP_CODE" "403"
-expect_contains "and says why" "$HTTP_BODY" "bound to node s1"
-http POST /api/v1/nodes/s2/events '{"events": [{"type": "result", "job_id": "job_x", "dispatch": 1, "code": "ok"}]}' -H "Authorization: Bearer $(node_token s1)"
-expect_eq "nor report results for s2" "$HTTP_CODE" "403"
-http POST /api/v1/nodes/register '{"name": "s3", "profile": {}}' -H "Authorization: Bearer $(node_token s1)"
-expect_eq "nor join as another node" "$HTTP_CODE" "403"
-http GET /api/v1/nodes/s2/stream "" -H "Authorization: Bearer $(node_token s1)"
-expect_eq "nor take s2's assignments" "$HTTP_CODE" "403"
-expect_eq "each refusal is audited" "$(curl -s "$ATLAS_URL/api/v1/audit?event=node.denied" | j 'len(d["records"])')" "4"
-http POST /api/v1/nodes/s1/heartbeat '{"health": {}}' -H "Authorization: Bearer $(node_token s1)"
-expect_eq "its own node is fine" "$HTTP_CODE" "200"
-out=$(atlas --json token create --name pinned --role node --node s9)
-expect_eq "atlas token create --node binds at creation" "$(echo "$out" | j 'd["node"]')" "s9"
-http POST /api/v1/nodes/register '{"name": "s4", "profile": {}}' -H "Authorization: Bearer $(echo "$out" | j 'd["token"]')"
-expect_eq "a token made for s9 cannot join as s4" "$HTTP_CODE" "403"
-run_rc rc atlas token create --name vnode --role viewer --node s9
-expect_eq "--node is for node tokens only" "$rc $(grep -c 'only a token of role node' "$T/err")" "1 1"
-
-# ---- jobs on nodes count against max_concurrent_agents (1) ----
-a=$(atlas run ship8 --async --input '{"ms": 1500}')
-wait_job_on "$a" s1 running
-b=$(atlas run ship8 --async --input '{"ms": 10}')
-expect_eq "a second job waits for the slot the node job holds" "$(job_state "$b")" "queued"
-expect_contains "and says which limit" "$(curl -s "$ATLAS_URL/api/v1/jobs/$b" | j 'd["meta"].get("waited_for", "")')" "max_concurrent_agents (1)"
-wait_job_state "$b" completed
-fa=$(curl -s "$ATLAS_URL/api/v1/jobs/$a" | j 'd["finished_at"]')
-expect_eq "it started only once the node job had ended" "$(curl -s "$ATLAS_URL/api/v1/jobs/$b" | j "d['started_at'] >= '$fa'")" "True"
 finish_nodes
