@@ -459,7 +459,9 @@ static int fetch_agent(struct at_node_agent *na, const char *name, const char *v
     char host[256], scheme[16], mdigest[AT_OCI_DIGEST_MAX], content[AT_DIGEST_MAX];
     char *root = at_asprintf("%s/node-cache", na->dmn->data_dir);
     char *work = at_asprintf("%s/unpack", root);
-    char *dir = NULL;
+    char *dir = NULL, *mtext = NULL;
+    size_t mlen = 0;
+    json_t *sigs = NULL, *artifact = NULL;
     struct at_oci_client *c = NULL;
     struct at_diag d;
     at_diag_clear(&d);
@@ -483,6 +485,20 @@ static int fetch_agent(struct at_node_agent *na, const char *name, const char *v
                  version, mdigest, d.msg);
         goto out;
     }
+    /* the signatures go with the files: the node's own trusted keys and
+     * registry.policy judge them as for a pull (docs/distribution.md) */
+    if ((rc = at_dist_fetch_signatures(c, root, name, mdigest, &sigs, &d))) {
+        snprintf(why, wn, "cannot fetch the signatures of agent %s:%s: %s", name, version, d.msg);
+        goto out;
+    }
+    char *mp = at_layout_blob_path(root, mdigest);
+    rc = mp ? at_fs_read_file(mp, AT_OCI_MANIFEST_MAX, &mtext, &mlen) : AT_EINVAL;
+    free(mp);
+    if (rc) {
+        snprintf(why, wn, "cannot read the manifest of agent %s:%s fetched into %s", name, version,
+                 root);
+        goto out;
+    }
     if (digest && strcmp(content, digest) != 0) {
         rc = AT_EINVAL;
         snprintf(why, wn,
@@ -491,8 +507,12 @@ static int fetch_agent(struct at_node_agent *na, const char *name, const char *v
                  name, version, content, digest);
         goto out;
     }
+    char source[700];
+    snprintf(source, sizeof(source), "%s/%s@%s", host, name, mdigest);
+    artifact =
+        json_pack("{s:s%,s:O,s:s}", "manifest", mtext, mlen, "signatures", sigs, "source", source);
     struct at_reg_result res;
-    if ((rc = at_http_register_checked(&na->dmn->api, dir, name, 1, NULL, &res, &d))) {
+    if ((rc = at_http_register_checked(&na->dmn->api, dir, name, 1, artifact, &res, &d))) {
         snprintf(why, wn, "cannot register agent %s:%s on node %s: %s", name, version, na->name,
                  d.msg);
         goto out;
@@ -506,6 +526,9 @@ out:
         at_fs_remove_tree(dir);
         free(dir);
     }
+    json_decref(artifact);
+    json_decref(sigs);
+    free(mtext);
     at_oci_client_free(c);
     free(work);
     free(root);
