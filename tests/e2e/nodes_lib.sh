@@ -102,3 +102,24 @@ finish_nodes() {
     done
     finish
 }
+
+# mcp TOOL ARGS_JSON: call a platform tool over /mcp with $ATLAS_TOKEN and
+# print the CallToolResult (2026-07-28, stateless)
+mcp() {
+    /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
+import json, os, sys, urllib.request
+url, tool, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": tool, "arguments": args, "_meta": meta}}).encode()
+req = urllib.request.Request(url + "/mcp", body, {
+    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool,
+    "Authorization": "Bearer " + os.environ["ATLAS_TOKEN"]})
+text = urllib.request.urlopen(req, timeout=60).read().decode()
+if not text.startswith("{"):
+    text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
+print(json.dumps(json.loads(text)["result"]))
+PY
+}

@@ -53,6 +53,8 @@ run_rc rc atlas schedule migrate "$c" --to m1
 expect_contains "so is the node it is on" "$(cat "$T/err")" "already runs on m1"
 run_rc rc atlas schedule migrate "$a" --to m1
 expect_contains "and a job that ended" "$(cat "$T/err")" "no job $a in flight"
+out=$(mcp atlas.schedule.migrate "{\"job\": \"$b\", \"node\": \"m2\"}")
+expect_eq "over MCP a refusal is a tool error with the reason" "$(echo "$out" | j '[d["isError"], "not idempotent" in d["content"][0]["text"]]')" "[True, True]"
 expect_eq "nothing moved" "$(job_node "$b") $(job_node "$c")" "m1 m1"
 
 # drain --migrate: the idempotent job moves, the other finishes on m1
@@ -71,8 +73,8 @@ atlas node undrain m1 >/dev/null
 # from the control plane's own node to a node
 d=$(atlas run idem --async --input '{"ms": 2500}')
 wait_job_on "$d" local running
-out=$(atlas --json schedule migrate "$d" --to m1)
-expect_eq "a job of the local node moves to a node" "$(echo "$out" | j '[d["from"], d["to"]]')" "['local', 'm1']"
+out=$(mcp atlas.schedule.migrate "{\"job\": \"$d\", \"node\": \"m1\"}")
+expect_eq "a job of the local node moves to a node (atlas.schedule.migrate, MCP)" "$(echo "$out" | j '[d["structuredContent"]["from"], d["structuredContent"]["to"]]')" "['local', 'm1']"
 wait_job_state "$d" completed
 expect_eq "and completes there, once" "$(curl -s "$ATLAS_URL/api/v1/jobs/$d" | j '[d["attempts"], d["meta"]["node"], d["output"]["ms"]]')" "[2, 'm1', 2500]"
 finish_nodes
