@@ -29,7 +29,7 @@ static void usage_node(FILE *f)
           "       atlas node undrain NAME               take work again\n"
           "       atlas node rm NAME                    forget a remote node (drain it first)\n\n"
           "A node joins with `atlasd node --join URL --name NAME --token T` (a token of\n"
-          "role node, bound to that node: atlas token create --name T --role node\n"
+          "role node, bound to that node: atlas token create --name NAME --role node\n"
           "--node NAME); docs/scheduling.md.\n",
           f);
 }
