@@ -23,11 +23,14 @@ static void usage_node(FILE *f)
 {
     fputs("usage: atlas node describe NAME [--json]   the node's profile (YAML)\n"
           "       atlas node label NAME KEY=VALUE...   set labels (node_labels match them)\n"
-          "       atlas node drain NAME                 no new work; drained once nothing runs\n"
+          "       atlas node drain NAME [--migrate]     no new work; drained once nothing runs;\n"
+          "                                             --migrate moves its running jobs of\n"
+          "                                             idempotent agents to other nodes\n"
           "       atlas node undrain NAME               take work again\n"
           "       atlas node rm NAME                    forget a remote node (drain it first)\n\n"
           "A node joins with `atlasd node --join URL --name NAME --token T` (a token of\n"
-          "role node: atlas token create --name NAME --role node); docs/scheduling.md.\n",
+          "role node, bound to that node: atlas token create --name NAME --role node\n"
+          "--node NAME); docs/scheduling.md.\n",
           f);
 }
 
@@ -238,12 +241,14 @@ int cmd_nodes(struct cli *c, int argc, char **argv)
 
 int cmd_node(struct cli *c, int argc, char **argv)
 {
-    /* options may come anywhere: pull --json / --help out first */
-    int n = 0;
+    /* options may come anywhere: pull --json / --help / --migrate out first */
+    int n = 0, migrate = 0;
     char **rest = at_calloc((size_t)argc + 1, sizeof(char *));
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             c->json = 1;
+        } else if (strcmp(argv[i], "--migrate") == 0) {
+            migrate = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage_node(stdout);
             free(rest);
@@ -283,7 +288,7 @@ int cmd_node(struct cli *c, int argc, char **argv)
         method = "GET";
     } else if (strcmp(sub, "drain") == 0 || strcmp(sub, "undrain") == 0) {
         at_buf_printf(&path, "/%s", sub);
-        body = at_strdup("{}");
+        body = at_strdup(migrate ? "{\"migrate\": true}" : "{}");
     } else if (strcmp(sub, "rm") == 0) {
         method = "DELETE";
     } else if (strcmp(sub, "label") == 0) {
@@ -313,6 +318,12 @@ int cmd_node(struct cli *c, int argc, char **argv)
         usage_node(stderr);
         return CLI_USAGE;
     }
+    if (migrate && strcmp(sub, "drain") != 0) {
+        free(body);
+        at_buf_release(&path);
+        free(rest);
+        return cli_usage_error("node", NULL, "%s", "--migrate goes with drain");
+    }
     if (!want) {
         free(body);
         at_buf_release(&path);
@@ -340,6 +351,12 @@ int cmd_node(struct cli *c, int argc, char **argv)
     } else {
         printf("node %s: %s (%lld job(s) running)\n", name, at_json_str(r.body, "status", "?"),
                (long long)json_integer_value(json_object_get(r.body, "running")));
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(r.body, "migrated"), i, m) printf(
+            "  job %s migrated to %s\n", at_json_str(m, "job_id", "?"), at_json_str(m, "to", "?"));
+        json_array_foreach(json_object_get(r.body, "kept"), i, m) printf(
+            "  job %s stays: %s\n", at_json_str(m, "job_id", "?"), at_json_str(m, "why", "?"));
     }
     cli_resp_release(&r);
     free(rest);

@@ -1,4 +1,5 @@
-/* atlas schedule explain JOB | --dry-run AGENT [--priority N] [--json] */
+/* atlas schedule explain JOB | --dry-run AGENT [--priority N] [--json];
+ * atlas schedule migrate JOB --to NODE [--json] */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -12,11 +13,15 @@
 static void usage(FILE *f)
 {
     fputs("usage: atlas schedule explain JOB [--json]\n"
-          "       atlas schedule explain --dry-run AGENT [--priority N] [--json]\n\n"
+          "       atlas schedule explain --dry-run AGENT [--priority N] [--json]\n"
+          "       atlas schedule migrate JOB --to NODE [--json]\n\n"
           "Explains a placement: every node considered, the rule that rejected it or the\n"
           "score that ranked it, and the winner (docs/scheduling.md).  For a job that\n"
           "ran or runs, the placement it got; for a queued job, the placement now.\n"
-          "--dry-run explains where AGENT would run, running nothing.\n",
+          "--dry-run explains where AGENT would run, running nothing.\n\n"
+          "migrate restarts a running job of an idempotent agent on NODE (the run where\n"
+          "it is now is stopped, its late result discarded).  A job of an agent that is\n"
+          "not idempotent, or that NODE does not fit now, is refused with the reason.\n",
           f);
 }
 
@@ -46,13 +51,12 @@ static void print_table(const json_t *ex)
 int cmd_schedule(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"dry-run", no_argument, NULL, 'd'},
-        {"priority", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dry-run", no_argument, NULL, 'd'}, {"priority", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},    {"to", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
     };
     int dry = 0, o;
+    const char *to = NULL;
     long prio = 0;
     optind = 1;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -72,6 +76,9 @@ int cmd_schedule(struct cli *c, int argc, char **argv)
         case 'j':
             c->json = 1;
             break;
+        case 't':
+            to = optarg;
+            break;
         case 'h':
             usage(stdout);
             return CLI_OK;
@@ -81,10 +88,44 @@ int cmd_schedule(struct cli *c, int argc, char **argv)
             return CLI_USAGE;
         }
     }
+    if (optind + 2 == argc && strcmp(argv[optind], "migrate") == 0) {
+        if (!to || dry) {
+            cli_usage_error("schedule", NULL, "%s", "migrate takes JOB and --to NODE");
+            usage(stderr);
+            return CLI_USAGE;
+        }
+        struct at_buf path;
+        at_buf_init(&path, 4096);
+        at_buf_puts(&path, "/api/v1/jobs/");
+        cli_path_escape(&path, argv[optind + 1]);
+        at_buf_puts(&path, "/migrate");
+        json_t *body = json_pack("{s:s}", "to", to);
+        char *text = at_json_dumps(body);
+        json_decref(body);
+        struct cli_resp r;
+        int rc = cli_http(c, "POST", at_buf_str(&path), text, NULL, &r);
+        free(text);
+        at_buf_release(&path);
+        if (rc)
+            return rc;
+        if (r.status >= 300)
+            rc = cli_print_problem(c, &r);
+        else if (c->json)
+            cli_print_json(stdout, r.body);
+        else
+            printf("job %s migrated from %s to %s\n", at_json_str(r.body, "job_id", "?"),
+                   at_json_str(r.body, "from", "?"), at_json_str(r.body, "to", "?"));
+        cli_resp_release(&r);
+        return rc;
+    }
+    if (to) {
+        cli_usage_error("schedule", NULL, "%s", "--to goes with migrate");
+        return CLI_USAGE;
+    }
     if (optind + 2 != argc || strcmp(argv[optind], "explain") != 0) {
         cli_usage_error("schedule", NULL, "%s",
                         optind < argc && strcmp(argv[optind], "explain") != 0
-                            ? "unknown subcommand (explain)"
+                            ? "unknown subcommand (explain, migrate)"
                             : "explain takes one JOB or, with --dry-run, one AGENT");
         usage(stderr);
         return CLI_USAGE;

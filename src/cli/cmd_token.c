@@ -12,7 +12,7 @@
 
 static const char usage_text[] =
     "usage: atlas token create --name NAME --role ROLE [--expires DURATION] [--scope S]...\n"
-    "                          [--rate-limit N] [--json]\n"
+    "                          [--rate-limit N] [--node NODE] [--json]\n"
     "       atlas token ls [--json]\n"
     "       atlas token revoke ID|NAME [--json]\n";
 
@@ -25,7 +25,10 @@ static void help(void)
            "of it.  --scope ACTION (repeatable: read, run, register, model, mcp, ...)\n"
            "narrows the token to those of its role's actions.  DURATION is a number and\n"
            "s, m, h or d (30d); --rate-limit is requests per minute (default:\n"
-           "security.rate_limit_per_min).  Revoking ends the token's open streams within a\n"
+           "security.rate_limit_per_min).  --node NODE (role node only) binds the token to\n"
+           "that node: it may join, report and fetch agents as NODE and no other; a node\n"
+           "token made without it is bound to the first node that joins with it\n"
+           "(docs/scheduling.md).  Revoking ends the token's open streams within a\n"
            "second.\n",
            usage_text);
 }
@@ -66,7 +69,9 @@ static int token_ls(struct cli *c)
         cli_table_row(&t);
         cli_table_cell(&t, "%s", at_json_str(row, "id", ""));
         cli_table_cell(&t, "%s", at_json_str(row, "name", ""));
-        cli_table_cell(&t, "%s", at_json_str(row, "role", ""));
+        const char *bound = at_json_str(row, "node", NULL);
+        cli_table_cell(&t, "%s%s%s", at_json_str(row, "role", ""), bound ? ":" : "",
+                       bound ? bound : "");
         cli_table_cell(&t, "%s", at_json_str(row, "state", ""));
         cli_table_cell(&t, "%s", created);
         cli_table_cell(&t, "%s", expires);
@@ -85,6 +90,7 @@ static int token_create(struct cli *c, int argc, char **argv)
         {"expires", required_argument, NULL, 'e'},
         {"scope", required_argument, NULL, 's'},
         {"rate-limit", required_argument, NULL, 'l'},
+        {"node", required_argument, NULL, 'N'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
@@ -92,7 +98,7 @@ static int token_create(struct cli *c, int argc, char **argv)
     json_t *scopes = json_array();
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, ":n:r:e:s:l:j", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":n:r:e:s:l:N:j", opts, NULL)) != -1) {
         switch (o) {
         case 'n':
             json_object_set_new(body, "name", json_string(optarg));
@@ -102,6 +108,9 @@ static int token_create(struct cli *c, int argc, char **argv)
             break;
         case 'e':
             json_object_set_new(body, "expires", json_string(optarg));
+            break;
+        case 'N':
+            json_object_set_new(body, "node", json_string(optarg));
             break;
         case 's':
             json_array_append_new(scopes, json_string(optarg));

@@ -32,6 +32,8 @@
     X(CURLcode, easy_setopt, (CURL * h, CURLoption o, ...))                                        \
     X(CURLcode, easy_getinfo, (CURL * h, CURLINFO i, ...))                                         \
     X(const char *, easy_strerror, (CURLcode c))                                                   \
+    X(char *, easy_escape, (CURL * h, const char *s, int len))                                     \
+    X(void, free, (void *p))                                                                       \
     X(struct curl_slist *, slist_append, (struct curl_slist * l, const char *s))                   \
     X(void, slist_free_all, (struct curl_slist * l))                                               \
     X(CURLM *, multi_init, (void))                                                                 \
@@ -167,6 +169,17 @@ CURLcode curl_easy_getinfo(CURL *h, CURLINFO i, ...)
 const char *curl_easy_strerror(CURLcode c)
 {
     return was_loaded() ? fn.easy_strerror(c) : "libcurl is not loaded";
+}
+
+char *curl_easy_escape(CURL *h, const char *s, int len)
+{
+    return was_loaded() ? fn.easy_escape(h, s, len) : NULL;
+}
+
+void curl_free(void *p)
+{
+    if (p && was_loaded())
+        fn.free(p);
 }
 
 struct curl_slist *curl_slist_append(struct curl_slist *l, const char *s)

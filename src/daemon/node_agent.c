@@ -9,7 +9,10 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/fs.h"
 #include "daemon/daemon.h"
+#include "dist/artifact.h"
+#include "dist/client.h"
 #include "exec/engine.h"
 #include "http/api.h"
 #include "sched/hub.h"
@@ -430,14 +433,115 @@ static void on_event(const char *job_id, const char *event, json_t *data, void *
     }
 }
 
-/* The agent of the assignment, registered here from its directory when
- * this node does not have that version with that digest. */
+/* The control plane's registry (host[:port]) and scheme from its URL. */
+static int cp_registry(const char *url, char *host, size_t n, char *scheme, size_t sn)
+{
+    const char *p = strstr(url, "://");
+    if (!p || (size_t)(p - url) >= sn)
+        return AT_EINVAL;
+    snprintf(scheme, sn, "%.*s", (int)(p - url), url);
+    p += 3;
+    size_t len = strcspn(p, "/");
+    if (len == 0 || len >= n)
+        return AT_EINVAL;
+    snprintf(host, n, "%.*s", (int)len, p);
+    return 0;
+}
+
+/* Fetch agent name:version from the control plane's registry (/v2/, with
+ * this node's token) into DATA/node-cache (an OCI image layout: blobs by
+ * digest, so what was fetched once is not fetched again), check that the
+ * unpacked files are the content digest the assignment names, and
+ * register them here.  Worker thread only (the only user of the cache). */
+static int fetch_agent(struct at_node_agent *na, const char *name, const char *version,
+                       const char *digest, char *why, size_t wn)
+{
+    char host[256], scheme[16], mdigest[AT_OCI_DIGEST_MAX], content[AT_DIGEST_MAX];
+    char *root = at_asprintf("%s/node-cache", na->dmn->data_dir);
+    char *work = at_asprintf("%s/unpack", root);
+    char *dir = NULL, *mtext = NULL;
+    size_t mlen = 0;
+    json_t *sigs = NULL, *artifact = NULL;
+    struct at_oci_client *c = NULL;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int downloaded = 0, rc = cp_registry(na->url, host, sizeof(host), scheme, sizeof(scheme));
+    if (rc) {
+        snprintf(why, wn, "the control plane's URL %s names no host", na->url);
+        goto out;
+    }
+    if ((rc = at_oci_client_new(host, NULL, 0, &c, &d)) ||
+        (rc = at_oci_client_use_token(c, scheme, na->token))) {
+        snprintf(why, wn, "cannot fetch agent %s:%s: %s", name, version, d.msg);
+        goto out;
+    }
+    if ((rc = at_dist_pull(c, root, name, version, mdigest, &downloaded, &d))) {
+        snprintf(why, wn, "cannot fetch agent %s:%s from the control plane %s: %s", name, version,
+                 na->url, d.msg);
+        goto out;
+    }
+    if ((rc = at_dist_extract(root, mdigest, work, &dir, content, &d))) {
+        snprintf(why, wn, "agent %s:%s from the control plane (%s) does not unpack: %s", name,
+                 version, mdigest, d.msg);
+        goto out;
+    }
+    /* the signatures go with the files: the node's own trusted keys and
+     * registry.policy judge them as for a pull (docs/distribution.md) */
+    if ((rc = at_dist_fetch_signatures(c, root, name, mdigest, &sigs, &d))) {
+        snprintf(why, wn, "cannot fetch the signatures of agent %s:%s: %s", name, version, d.msg);
+        goto out;
+    }
+    char *mp = at_layout_blob_path(root, mdigest);
+    rc = mp ? at_fs_read_file(mp, AT_OCI_MANIFEST_MAX, &mtext, &mlen) : AT_EINVAL;
+    free(mp);
+    if (rc) {
+        snprintf(why, wn, "cannot read the manifest of agent %s:%s fetched into %s", name, version,
+                 root);
+        goto out;
+    }
+    if (digest && strcmp(content, digest) != 0) {
+        rc = AT_EINVAL;
+        snprintf(why, wn,
+                 "agent %s:%s fetched from the control plane has content digest %s, the "
+                 "assignment names %s (re-registered meanwhile?): not run",
+                 name, version, content, digest);
+        goto out;
+    }
+    char source[700];
+    snprintf(source, sizeof(source), "%s/%s@%s", host, name, mdigest);
+    artifact =
+        json_pack("{s:s%,s:O,s:s}", "manifest", mtext, mlen, "signatures", sigs, "source", source);
+    struct at_reg_result res;
+    if ((rc = at_http_register_checked(&na->dmn->api, dir, name, 1, artifact, &res, &d))) {
+        snprintf(why, wn, "cannot register agent %s:%s on node %s: %s", name, version, na->name,
+                 d.msg);
+        goto out;
+    }
+    at_info("node",
+            "agent %s:%s fetched from the control plane (manifest %s, %d blob(s) "
+            "downloaded, content %s): %s",
+            name, version, mdigest, downloaded, content, res.status);
+out:
+    if (dir) {
+        at_fs_remove_tree(dir);
+        free(dir);
+    }
+    json_decref(artifact);
+    json_decref(sigs);
+    free(mtext);
+    at_oci_client_free(c);
+    free(work);
+    free(root);
+    return rc;
+}
+
+/* The agent of the assignment: fetched from the control plane when this
+ * node does not have that version with that digest. */
 static int ensure_agent(struct at_node_agent *na, const json_t *agent, char *ref, size_t n,
                         char *why, size_t wn)
 {
     const char *name = json_string_value(json_object_get(agent, "name"));
     const char *version = json_string_value(json_object_get(agent, "version"));
-    const char *dir = json_string_value(json_object_get(agent, "dir"));
     const char *digest = json_string_value(json_object_get(agent, "digest"));
     if (!name || !version) {
         snprintf(why, wn, "the assignment names no agent");
@@ -451,21 +555,7 @@ static int ensure_agent(struct at_node_agent *na, const json_t *agent, char *ref
         if (same)
             return 0;
     }
-    if (!dir) {
-        snprintf(why, wn, "agent %s is not on this node and the assignment has no directory", ref);
-        return AT_ENOENT;
-    }
-    struct at_reg_result res;
-    struct at_diag d;
-    at_diag_clear(&d);
-    int rc = at_http_register_checked(&na->dmn->api, dir, name, 1, NULL, &res, &d);
-    if (rc) {
-        snprintf(why, wn, "cannot register agent %s on node %s from %s: %s", ref, na->name, dir,
-                 d.msg);
-        return rc;
-    }
-    at_info("node", "agent %s registered from %s (%s)", ref, dir, res.status);
-    return 0;
+    return fetch_agent(na, name, version, digest, why, wn);
 }
 
 static void handle_run(struct at_node_agent *na, json_t *m)

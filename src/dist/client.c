@@ -227,6 +227,20 @@ const char *at_oci_client_scheme(const struct at_oci_client *c)
     return c->scheme;
 }
 
+int at_oci_client_use_token(struct at_oci_client *c, const char *scheme, const char *token)
+{
+    if (!scheme || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) || !token ||
+        !*token)
+        return AT_EINVAL;
+    snprintf(c->scheme, sizeof(c->scheme), "%s", scheme);
+    if (c->bearer) {
+        sodium_memzero(c->bearer, strlen(c->bearer));
+        free(c->bearer);
+    }
+    c->bearer = at_strdup(token);
+    return 0;
+}
+
 const char *at_oci_client_served(const struct at_oci_client *c)
 {
     return c->served;

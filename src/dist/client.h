@@ -51,6 +51,11 @@ int at_oci_client_new(const char *registry, const char *auth_file, int progress,
 void at_oci_client_free(struct at_oci_client *c);
 /* "http" or "https": what the client uses. */
 const char *at_oci_client_scheme(const struct at_oci_client *c);
+/* Send token as the bearer of every request (a node agent pulling from
+ * its control plane with its node token: the token is copied, never
+ * printed), over scheme ("http" or "https": the control plane's URL says
+ * which, not the loopback rule).  0, or AT_EINVAL for another scheme. */
+int at_oci_client_use_token(struct at_oci_client *c, const char *scheme, const char *token);
 /* Whether the client prints progress (at_oci_client_new's progress). */
 /* The Atlas-Trust header of the last manifest that had one (an atlasd
  * serves its review status, downloads and rating so: JSON), or "". */

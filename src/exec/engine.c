@@ -360,6 +360,10 @@ void at__engine_finalize(struct at_engine *e, struct at_job *j, int code, json_t
         return;
     j->final = 1;
     at__engine_unplace(e, j);
+    if (j->node_run) { /* ended while on a node (its tree failed, ...): its slot comes back */
+        j->node_run = 0;
+        e->running--;
+    }
     j->rec.finished_ms = at_wall_ms();
     if (j->cancel_requested && code != 0) {
         at__job_set_state(j, AT_JOB_CANCELLED);
@@ -1045,6 +1049,14 @@ void at_engine_stop(struct at_engine *e)
             at_writer_flush(e->cfg.writer);
         while (at_loop_run_pending(e->loop) > 0);
     }
+    /* Jobs still in flight (queued, or running on a remote node: local
+     * processes were stopped above) stay as they are in the store for
+     * recovery; whoever waits on them is told now (AT_ENOTREADY, the daemon
+     * is stopping) so that what they hold is released. */
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&e->jobs, &it, NULL, &v))
+        at__job_abandon(v, AT_ENOTREADY);
     e->started = 0;
 }
 

@@ -146,6 +146,25 @@ void at_engine_sched_kick(struct at_engine *e);
  * node declared dead, of a job already final) is discarded and recorded
  * (sched/hub.h).  Handled on the loop.  Thread-safe. */
 void at_engine_node_events(struct at_engine *e, const char *node, const json_t *events);
+
+/* `atlas schedule migrate JOB --to NODE` (docs/scheduling.md "Migrate"):
+ * the running job job_id of an idempotent agent is stopped where it runs
+ * (a node is sent `cancel`, whose late result is discarded; a local
+ * process is asked to stop) and placed again, on `to`.  Refused, nothing
+ * changed, with the reason in why: AT_ENOENT (no such job in flight),
+ * AT_ESTATE (not running, a chain, a remote agent, still starting, waits
+ * on child jobs, already on `to`), AT_EPERM (its agent is not idempotent),
+ * AT_EUNSCHEDULABLE (`to` does not fit it now: the node's verdict).  *out
+ * (may be NULL): {job_id, from, to, status: "migrated"}.  Blocks until the
+ * loop has done it.  Thread-safe. */
+int at_engine_migrate(struct at_engine *e, const char *job_id, const char *to, char *why, size_t n,
+                      json_t **out);
+/* `atlas node drain NAME --migrate`: after node was set draining, each job
+ * running there that can move (as at_engine_migrate, to wherever
+ * placement puts it) moves; the others finish there.  *out {migrated:
+ * [{job_id, to}], kept: [{job_id, why}]}.  0 or AT_ESTATE (the engine is
+ * stopping).  Thread-safe. */
+int at_engine_migrate_node(struct at_engine *e, const char *node, json_t **out);
 /* Change the priority of a queued job (AT_ENOENT when it is not queued).
  * Thread-safe (waits for the loop briefly). */
 int at_engine_set_priority(struct at_engine *e, const char *job_id, int priority);

@@ -126,15 +126,11 @@ int at__engine_check(struct at_engine *e, char *why, size_t whylen)
     int bound = 0, queued = 0;
     for (struct at_pool *p = e->all_pools; p; p = p->next_all)
         check_pool(e, p, &r, &bound, &queued);
-    if (bound != e->running)
-        bad(&r, "running %d, %d jobs hold a slot", e->running, bound);
-    if (e->running < 0)
-        bad(&r, "running %d < 0", e->running);
     /* submitted jobs not yet arrived count in queued too */
     int aq = atomic_load(&e->queued);
     if (aq < queued)
         bad(&r, "queued %d, %d jobs in the pools' queues", aq, queued);
-    int inflight = 0;
+    int inflight = 0, on_nodes = 0;
     size_t it = 0;
     void *v;
     while (at_map_next(&e->jobs, &it, NULL, &v)) {
@@ -148,9 +144,18 @@ int at__engine_check(struct at_engine *e, char *why, size_t whylen)
         if (j->final && (j->heap_idx >= 0 || j->worker))
             bad(&r, "job %s is final but still %s", j->rec.id,
                 j->heap_idx >= 0 ? "queued" : "on a worker");
+        if (j->node_run)
+            on_nodes++; /* a job on a remote node holds a slot too */
+        if (j->final && j->node_run)
+            bad(&r, "job %s is final but still on node %s", j->rec.id, j->sched_node);
         if (j->waiting_children < 0)
             bad(&r, "job %s waits on %d children", j->rec.id, j->waiting_children);
     }
+    if (bound + on_nodes != e->running)
+        bad(&r, "running %d, %d jobs hold a slot (%d on remote nodes)", e->running,
+            bound + on_nodes, on_nodes);
+    if (e->running < 0)
+        bad(&r, "running %d < 0", e->running);
     if (atomic_load(&e->inflight) < inflight)
         bad(&r, "inflight %d, %d jobs in flight in the table", atomic_load(&e->inflight), inflight);
     return r.n;

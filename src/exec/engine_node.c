@@ -10,12 +10,14 @@
  * Draining nodes with nothing reserved become drained.  Loop thread only,
  * at_engine_node_events aside.
  */
+#include "exec/admit.h"
 #include "exec/engine_int.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "json/json.h"
 #include "json/schema.h"
 #include "sched/hub.h"
 
@@ -33,6 +35,16 @@ static void lost_text(char *out, size_t n, const char *node, double timeout, con
              node, timeout, what);
 }
 
+/* j no longer runs on its node: its execution.max_concurrent_agents slot
+ * (taken in at__engine_node_take) is given back. */
+static void node_end(struct at_engine *e, struct at_job *j)
+{
+    if (j->node_run) {
+        j->node_run = 0;
+        e->running--;
+    }
+}
+
 int at__engine_node_take(struct at_engine *e, struct at_job *j)
 {
     struct at_hub *h = at_hub_current();
@@ -41,17 +53,17 @@ int at__engine_node_take(struct at_engine *e, struct at_job *j)
     atomic_fetch_sub(&e->queued, 1);
     j->heap_idx = -1;
     j->node_run = 1;
+    e->running++; /* a job on a node holds a slot of max_concurrent_agents as a local one */
     j->node_dispatch = ++e->node_seq;
     at__engine_remote_started(e, j);
     at__job_emit_state(j);
     const struct at_reg_agent *a = j->agent;
     const struct at_contract *c = a->contract;
     double t = c->timeout_s > 0 ? c->timeout_s : e->conf->exec.timeout_agent;
-    json_t *msg =
-        json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s?,s:s?},s:O,s:i,s:f}", "type", "run", "job_id",
-                  j->rec.id, "dispatch", (json_int_t)j->node_dispatch, "agent", "name", c->name,
-                  "version", c->version, "dir", a->dir, "digest", a->digest, "input", j->rec.input,
-                  "priority", j->rec.priority, "timeout_s", t);
+    json_t *msg = json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s?},s:O,s:i,s:f}", "type", "run", "job_id",
+                            j->rec.id, "dispatch", (json_int_t)j->node_dispatch, "agent", "name",
+                            c->name, "version", c->version, "digest", a->digest, "input",
+                            j->rec.input, "priority", j->rec.priority, "timeout_s", t);
     int rc = msg ? at_hub_send(h, j->sched_node, msg) : AT_EINVAL;
     json_decref(msg);
     at_info("sched", "job %s sent to node %s (dispatch %lld)", j->rec.id, j->sched_node,
@@ -60,7 +72,7 @@ int at__engine_node_take(struct at_engine *e, struct at_job *j)
         char why[300];
         snprintf(why, sizeof(why), "cannot send the job to node %s: %s", j->sched_node,
                  at_err_msg(rc));
-        j->node_run = 0;
+        node_end(e, j);
         at__engine_finalize(e, j, AT_ENODELOST, NULL, why, NULL);
     }
     return 1;
@@ -75,8 +87,9 @@ void at__engine_node_cancel(struct at_engine *e, struct at_job *j)
         at_hub_send(h, j->sched_node, msg);
         json_decref(msg);
     }
-    j->node_run = 0;
+    node_end(e, j);
     at__engine_finalize(e, j, AT_ECANCELED, NULL, NULL, NULL);
+    at__engine_pump(e);
 }
 
 /* ---- what nodes report ---- */
@@ -153,7 +166,7 @@ static void one_event(struct at_engine *e, const char *node, json_t *ev)
         json_object_set(meta, "usage", usage);
         at__engine_record_usage(e, j, usage);
     }
-    j->node_run = 0;
+    node_end(e, j);
     at__engine_remote_result(e, j, code, code == 0 ? json_object_get(ev, "output") : NULL,
                              json_string_value(json_object_get(ev, "detail")));
     at__engine_pump(e);
@@ -222,7 +235,7 @@ static void node_lost(struct at_engine *e, const char *node, const struct at_hub
             }
             json_array_append_new(moves, json_pack("{s:s,s:I,s:s}", "from", node, "dispatch",
                                                    (json_int_t)j->node_dispatch, "why", why));
-            j->node_run = 0;
+            node_end(e, j);
             at__engine_unplace(e, j);
             at__job_set_state(j, AT_JOB_QUEUED);
             at__job_emit_state(j);
@@ -235,7 +248,7 @@ static void node_lost(struct at_engine *e, const char *node, const struct at_hub
                           ? ": reschedule_strategy fail"
                           : ": reschedule_strategy retry, but the agent is not idempotent");
             at_warn("sched", "job %s failed: %s", j->rec.id, why);
-            j->node_run = 0;
+            node_end(e, j);
             at__engine_finalize(e, j, AT_ENODELOST, NULL, why, NULL);
         }
         at_job_unref(j);
@@ -318,4 +331,260 @@ void at__engine_nodes_start(struct at_engine *e)
 void at__engine_nodes_stop(struct at_engine *e)
 {
     at_loop_timer_stop(e->loop, &e->t_nodes);
+}
+
+/* ---- migration (docs/scheduling.md "Migrate") ---- */
+
+/* Can running job j move?  0, or the refusal (why). */
+static int movable(const struct at_job *j, char *why, size_t n)
+{
+    if (j->chain) {
+        snprintf(why, n, "job %s is a chain: its steps are placed (and migrate) one by one",
+                 j->rec.id);
+        return AT_ESTATE;
+    }
+    if (j->final || j->rec.state != AT_JOB_RUNNING) {
+        snprintf(why, n,
+                 "job %s is %s: only a running job migrates (a queued one is placed when "
+                 "it starts)",
+                 j->rec.id, at_job_state_name(j->rec.state));
+        return AT_ESTATE;
+    }
+    if (!j->sched_held) {
+        snprintf(why, n, "job %s was not placed on a node (a remote agent, or no cluster)",
+                 j->rec.id);
+        return AT_ESTATE;
+    }
+    if (!j->agent->contract->idempotent) {
+        snprintf(why, n,
+                 "agent %s is not idempotent (idempotent: true in its contract): restarting it "
+                 "elsewhere could repeat what it already did; it finishes on %s",
+                 j->agent->key, j->sched_node);
+        return AT_EPERM;
+    }
+    if (j->waiting_children > 0) {
+        snprintf(why, n, "job %s waits on %d child job(s): it finishes on %s", j->rec.id,
+                 j->waiting_children, j->sched_node);
+        return AT_ESTATE;
+    }
+    if (!j->node_run) {
+        const struct at_worker *w = j->worker;
+        if (!w || w->state != AT_W_BUSY || !w->call_id) {
+            snprintf(why, n, "job %s is still starting on %s: try again", j->rec.id, j->sched_node);
+            return AT_ESTATE;
+        }
+    }
+    return 0;
+}
+
+/* Where j would be placed now, pinned to `to` (NULL: anywhere): 0 and the
+ * node in where, or AT_EUNSCHEDULABLE with the verdicts in why. */
+static int where_to(struct at_engine *e, const struct at_job *j, const char *to, char *where,
+                    size_t wn, char *why, size_t n)
+{
+    struct at_sched_req r;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_admit_req(j->agent->contract, &r, &d)) {
+        snprintf(why, n, "%s", d.msg);
+        return AT_EINVAL;
+    }
+    r.priority = j->rec.priority;
+    if (to)
+        snprintf(r.node_affinity, sizeof(r.node_affinity), "%s", to);
+    json_t *ex = at_sched_explain(e->sched, &r);
+    const char *status = json_string_value(json_object_get(ex, "status"));
+    const char *node = json_string_value(json_object_get(ex, "node"));
+    int rc = 0;
+    if (status && strcmp(status, "placed") == 0 && node) {
+        snprintf(where, wn, "%s", node);
+    } else {
+        rc = AT_EUNSCHEDULABLE;
+        const char *mine = NULL;
+        int found = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(ex, "nodes"), i, v)
+        {
+            if (to && strcmp(at_json_str(v, "name", ""), to) == 0) {
+                found = 1;
+                mine = json_string_value(json_object_get(v, "reason"));
+            }
+        }
+        if (to && !found)
+            snprintf(why, n, "there is no node %s", to);
+        else if (status && strcmp(status, "preempt") == 0)
+            snprintf(why, n,
+                     "job %s fits %s only by evicting jobs of lower priority: a migration "
+                     "evicts nothing",
+                     j->rec.id,
+                     node ? node
+                     : to ? to
+                          : "another node");
+        else if (to)
+            snprintf(why, n, "job %s cannot move to %s now: %s", j->rec.id, to,
+                     mine ? mine : (status ? status : "?"));
+        else {
+            char reasons[1200];
+            at_admit_reasons(ex, reasons, sizeof(reasons));
+            snprintf(why, n, "no other node fits job %s now: %s", j->rec.id, reasons);
+        }
+    }
+    json_decref(ex);
+    return rc;
+}
+
+/* Stop j where it runs and queue it again for node `where` (loop). */
+static void move(struct at_engine *e, struct at_job *j, const char *where, const char *how)
+{
+    char from[AT_SCHED_NAME_MAX];
+    snprintf(from, sizeof(from), "%s", j->sched_node);
+    char msg[400];
+    snprintf(msg, sizeof(msg), "migrated from %s to %s (%s)", from, where, how);
+    at_info("sched", "job %s %s", j->rec.id, msg);
+    json_t *meta = at__job_meta_mut(j);
+    json_t *moves = json_object_get(meta, "migrated");
+    if (!json_is_array(moves)) {
+        moves = json_array();
+        json_object_set_new(meta, "migrated", moves);
+    }
+    json_array_append_new(moves, json_pack("{s:s,s:s,s:s,s:I}", "from", from, "to", where, "how",
+                                           how, "at", (json_int_t)at_wall_ms()));
+    json_t *l = json_pack("{s:s,s:s}", "stream", "scheduler", "text", msg);
+    at__job_emit(j, "log", l);
+    json_decref(l);
+    snprintf(j->sched_pin, sizeof(j->sched_pin), "%s", where);
+    if (j->node_run) {
+        struct at_hub *h = at_hub_current();
+        json_t *c = json_pack("{s:s,s:s,s:I}", "type", "cancel", "job_id", j->rec.id, "dispatch",
+                              (json_int_t)j->node_dispatch);
+        if (h)
+            at_hub_send(h, from, c); /* its late result is discarded (another dispatch) */
+        json_decref(c);
+        node_end(e, j);
+        at__engine_requeue_preempted(e, j);
+        at__engine_pump(e);
+    } else {
+        /* a local process: its call is ended (the agent is asked to stop)
+         * and the job goes back to the queue, as a preempted one does */
+        j->sched_requeue = 1;
+        at__engine_job_result(e, j->worker, AT_EPREEMPTED, NULL, msg, NULL, NULL);
+    }
+}
+
+struct migrate_req {
+    const char *id, *to;
+    char *why;
+    size_t n;
+    int rc;
+    json_t *out;
+};
+
+static void do_migrate(struct at_engine *e, void *arg)
+{
+    struct migrate_req *m = arg;
+    struct at_job *j = e->sched ? at_map_get(&e->jobs, m->id) : NULL;
+    if (!e->sched) {
+        snprintf(m->why, m->n, "this daemon has no cluster of nodes");
+        m->rc = AT_EUNSUPPORTED;
+        return;
+    }
+    if (!j) {
+        snprintf(m->why, m->n, "no job %s in flight", m->id);
+        m->rc = AT_ENOENT;
+        return;
+    }
+    if ((m->rc = movable(j, m->why, m->n)))
+        return;
+    if (strcmp(j->sched_node, m->to) == 0) {
+        snprintf(m->why, m->n, "job %s already runs on %s", j->rec.id, m->to);
+        m->rc = AT_ESTATE;
+        return;
+    }
+    char where[AT_SCHED_NAME_MAX];
+    if ((m->rc = where_to(e, j, m->to, where, sizeof(where), m->why, m->n)))
+        return;
+    m->out = json_pack("{s:s,s:s,s:s,s:s}", "job_id", j->rec.id, "from", j->sched_node, "to", where,
+                       "status", "migrated");
+    at_job_ref(j);
+    move(e, j, where, "atlas schedule migrate");
+    at_job_unref(j);
+}
+
+int at_engine_migrate(struct at_engine *e, const char *job_id, const char *to, char *why, size_t n,
+                      json_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (why && n)
+        why[0] = '\0';
+    struct migrate_req m = {.id = job_id, .to = to, .why = why, .n = n};
+    if (!to || !*to) {
+        snprintf(why, n, "migrate needs the node to move the job to");
+        return AT_EINVAL;
+    }
+    int rc = at__engine_call(e, do_migrate, &m);
+    if (rc) {
+        snprintf(why, n, "the engine is stopping");
+        return rc;
+    }
+    if (out)
+        *out = m.out;
+    else
+        json_decref(m.out);
+    return m.rc;
+}
+
+struct migrate_node_req {
+    const char *node;
+    json_t *out;
+};
+
+static void do_migrate_node(struct at_engine *e, void *arg)
+{
+    struct migrate_node_req *m = arg;
+    json_t *moved = json_array(), *kept = json_array();
+    m->out = json_pack("{s:o,s:o}", "migrated", moved, "kept", kept);
+    if (!e->sched)
+        return;
+    int n = 0, cap = 0;
+    struct at_job **js = NULL;
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&e->jobs, &it, NULL, &v)) {
+        struct at_job *j = v;
+        if (!j->final && j->sched_held && !j->chain && j->rec.state == AT_JOB_RUNNING &&
+            strcmp(j->sched_node, m->node) == 0) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                js = at_realloc(js, (size_t)cap * sizeof(*js));
+            }
+            js[n++] = at_job_ref(j);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        struct at_job *j = js[i];
+        char why[1500], where[AT_SCHED_NAME_MAX];
+        int rc = j->final ? AT_ESTATE : movable(j, why, sizeof(why));
+        if (!rc)
+            rc = where_to(e, j, NULL, where, sizeof(where), why, sizeof(why));
+        if (rc) {
+            if (!j->final)
+                json_array_append_new(kept,
+                                      json_pack("{s:s,s:s}", "job_id", j->rec.id, "why", why));
+        } else {
+            json_array_append_new(moved, json_pack("{s:s,s:s}", "job_id", j->rec.id, "to", where));
+            move(e, j, where, "atlas node drain --migrate");
+        }
+        at_job_unref(j);
+    }
+    free(js);
+}
+
+int at_engine_migrate_node(struct at_engine *e, const char *node, json_t **out)
+{
+    struct migrate_node_req m = {.node = node};
+    int rc = at__engine_call(e, do_migrate_node, &m);
+    *out = m.out ? m.out : json_pack("{s:[],s:[]}", "migrated", "kept");
+    return rc;
 }

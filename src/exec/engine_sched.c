@@ -87,6 +87,8 @@ int at__engine_place(struct at_engine *e, struct at_job *j, char *why, size_t n)
     }
     snprintf(r.job_id, sizeof(r.job_id), "%s", j->rec.id);
     r.priority = j->rec.priority;
+    if (j->sched_pin[0]) /* migrated there (engine_node.c) */
+        snprintf(r.node_affinity, sizeof(r.node_affinity), "%s", j->sched_pin);
     struct at_job *chain = chain_of(e, j);
     if (chain)
         snprintf(r.prev_node, sizeof(r.prev_node), "%s", chain->sched_node);
@@ -111,6 +113,7 @@ int at__engine_place(struct at_engine *e, struct at_job *j, char *why, size_t n)
     if (res.status == AT_SCHED_PLACED) {
         j->sched_held = 1;
         j->sched_waiting = 0;
+        j->sched_pin[0] = '\0';
         snprintf(j->sched_node, sizeof(j->sched_node), "%s", res.node);
         if (chain)
             snprintf(chain->sched_node, sizeof(chain->sched_node), "%s", res.node);

@@ -123,6 +123,36 @@ void at__job_finish_committed(struct at_job *j, const struct at_job_rec *rec, in
     }
 }
 
+void at__job_abandon(struct at_job *j, int code)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->committed_final) {
+        pthread_mutex_unlock(&j->mu);
+        return;
+    }
+    struct at_job_waiter *w = j->waiters;
+    j->waiters = NULL;
+    at_job_accept_fn accept = j->on_accept;
+    void *accept_arg = j->accept_arg;
+    j->on_accept = NULL;
+    pthread_mutex_unlock(&j->mu);
+    if (accept)
+        accept(j->rec.id, code, accept_arg);
+    struct at_job_waiter *rev = NULL;
+    while (w) {
+        struct at_job_waiter *next = w->next;
+        w->next = rev;
+        rev = w;
+        w = next;
+    }
+    while (rev) {
+        struct at_job_waiter *next = rev->next;
+        rev->fn(&j->rec, code, rev->arg);
+        free(rev);
+        rev = next;
+    }
+}
+
 void at__job_accept_committed(struct at_job *j, int store_rc)
 {
     pthread_mutex_lock(&j->mu);

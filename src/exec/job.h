@@ -106,6 +106,7 @@ struct at_job {
      * node_dispatch numbers the sending (a result must carry it) */
     int node_run;
     long long node_dispatch;
+    char sched_pin[128]; /* migrated: its next placement is on this node only ("" none) */
 
     /* acknowledgement and completion, guarded by mu */
     pthread_mutex_t mu;
@@ -129,6 +130,12 @@ void at_job_unref(struct at_job *j);
  * (on this thread) if that already happened.  Thread-safe. */
 void at_job_on_done(struct at_job *j, at_job_done_fn fn, void *arg);
 
+/* Internal to exec/: the engine stopped with j not final (it stays queued
+ * or running in the store, for recovery): its acknowledgement (if still
+ * due) and its waiters are called now with code (rec as it stands, not
+ * final) and dropped, so that what they hold is released.  After the
+ * engine's loop has stopped. */
+void at__job_abandon(struct at_job *j, int code);
 /* Internal to exec/: the committed final state arrives. */
 void at__job_finish_committed(struct at_job *j, const struct at_job_rec *rec, int store_rc);
 void at__job_accept_committed(struct at_job *j, int store_rc);

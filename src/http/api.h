@@ -78,6 +78,9 @@ enum {
     AT_HTTP_NEED_AUDIT = AT_ACCESS_AUDIT,       /* read the audit */
     AT_HTTP_NEED_NODE = AT_ACCESS_NODE,         /* a node agent: join, heartbeat, report */
     AT_HTTP_NEED_REVIEW = AT_ACCESS_REVIEW,     /* record reviews of agent versions */
+    /* with READ: a node token (role node) may too: GET /v2/ is how a node
+     * fetches the agents it is asked to run (docs/scheduling.md) */
+    AT_HTTP_OR_NODE = 1u << 30,
 };
 
 #define AT_HTTP_API "/api/v1"

@@ -323,6 +323,11 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
             r->who_id[0] = '\0'; /* nothing to revalidate yet */
     }
     r->granted = at_access_grants(role) & scope;
+    if (needs & AT_HTTP_OR_NODE) {
+        needs &= ~(unsigned)AT_HTTP_OR_NODE;
+        if (role == AT_ROLE_NODE)
+            needs = AT_ACCESS_NODE; /* a node pulls the agents it runs */
+    }
     if (!at_access_allows(role, needs)) {
         char need[128];
         at_access_names(needs & ~r->granted, need, sizeof(need));
@@ -484,9 +489,11 @@ static void h_access(struct at_http_req *r)
     const struct at_http_router *rt = at_http_router_of(at_http_server_of(r));
     for (size_t i = 0; i < at_http_router_count(rt); i++) {
         const struct at_http_route *x = at_http_router_route(rt, i);
-        json_array_append_new(routes, json_pack("{s:s,s:s,s:o,s:b}", "method", x->method, "pattern",
-                                                x->pattern, "needs", needs_json(x->needs), "public",
-                                                x->needs == 0));
+        json_t *row = json_pack("{s:s,s:s,s:o,s:b}", "method", x->method, "pattern", x->pattern,
+                                "needs", needs_json(x->needs), "public", x->needs == 0);
+        if (x->needs & AT_HTTP_OR_NODE) /* or a node token (nodes pull their agents) */
+            json_object_set_new(row, "or_roles", json_pack("[s]", "node"));
+        json_array_append_new(routes, row);
     }
     json_t *tools = json_array();
     for (size_t i = 0;; i++) {
@@ -551,6 +558,13 @@ static void h_tokens_create(struct at_http_req *r)
     }
     spec.rate_per_min = rate ? json_integer_value(rate) : 0;
     spec.created_by = r->who[0] ? r->who : NULL;
+    json_t *node = json_object_get(body, "node");
+    if (node && !json_is_null(node) && !json_is_string(node)) {
+        at_http_reply_problem(r, AT_EINVAL, "\"node\" is a node's name", "/node", NULL);
+        json_decref(body);
+        return;
+    }
+    spec.node = json_string_value(node);
     char text[AT_TOKEN_TEXT_MAX];
     json_t *row = NULL;
     struct at_diag d;
@@ -562,8 +576,9 @@ static void h_tokens_create(struct at_http_req *r)
         return;
     }
     char detail[200];
-    snprintf(detail, sizeof(detail), "token %s (%s) role %s", spec.name,
-             json_string_value(json_object_get(row, "id")), at_role_name(spec.role));
+    snprintf(detail, sizeof(detail), "token %s (%s) role %s%s%s", spec.name,
+             json_string_value(json_object_get(row, "id")), at_role_name(spec.role),
+             spec.node ? " for node " : "", spec.node ? spec.node : "");
     at_http_audit(r, "token.create", "ok", NULL, detail);
     json_object_set_new(row, "token", json_string(text));
     memset(text, 0, sizeof(text));

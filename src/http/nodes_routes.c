@@ -5,7 +5,9 @@
  *   GET    /api/v1/nodes/{name}             its profile, reservations, connection
  *   GET    /api/v1/nodes/{name}/health      its last health report, heartbeat age
  *   POST   /api/v1/nodes/{name}/labels      {"key": "value", ...}: set labels
- *   POST   /api/v1/nodes/{name}/drain       no new work; drained once nothing runs
+ *   POST   /api/v1/nodes/{name}/drain       no new work; drained once nothing runs;
+ *                                           {"migrate": true}: running jobs that can
+ *                                           move are migrated
  *   POST   /api/v1/nodes/{name}/undrain     ready again
  *   DELETE /api/v1/nodes/{name}             forget a remote node (nothing may run there)
  * and, for node agents (a token of role node):
@@ -148,15 +150,33 @@ static void drain(struct at_http_req *r, int on)
     if (cluster(r, &s, &h))
         return;
     const char *name = at_http_param(r, "name");
+    json_t *body = NULL;
+    if (r->body.len && at_http_body_json(r, 0, &body))
+        return;
+    int migrate = json_is_true(json_object_get(body, "migrate"));
+    json_decref(body);
+    if (migrate && !on) {
+        at_http_reply_problem(r, AT_EINVAL, "migrate goes with drain, not undrain", "/migrate",
+                              NULL);
+        return;
+    }
     json_t *o;
     if (at_hub_drain(s, name, on, &o)) {
         at_http_reply_missing(r, AT_ENOENT, "node", name, NULL);
         return;
     }
-    at_info("sched", "node %s: %s (%s)", name, on ? "drain" : "undrain",
-            json_string_value(json_object_get(o, "status")));
-    at_http_audit(r, on ? "node.drain" : "node.undrain", "ok", "admin", name);
     struct at_engine *e = at_http_api_of(r)->engine;
+    if (migrate && e) {
+        json_t *m = NULL;
+        at_engine_migrate_node(e, name, &m);
+        json_object_update(o, m);
+        json_decref(m);
+    }
+    at_info("sched", "node %s: %s%s (%s)", name, on ? "drain" : "undrain",
+            migrate ? " --migrate" : "", json_string_value(json_object_get(o, "status")));
+    char detail[200];
+    snprintf(detail, sizeof(detail), "%s%s", name, migrate ? " (migrate)" : "");
+    at_http_audit(r, on ? "node.drain" : "node.undrain", "ok", "admin", detail);
     if (e)
         at_engine_sched_kick(e);
     at_http_reply_json(r, 200, o);
@@ -205,6 +225,41 @@ static void h_remove(struct at_http_req *r)
 
 /* ---- node agents ---- */
 
+/* May r's caller act for node `name`?  A token of role node is bound to
+ * one node (at creation, or the first it joins as: token.h) and is
+ * refused, audited, for any other.  0, or -1 with r answered (403). */
+static int acts_for(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (r->who_kind != AT_WHO_USER || strncmp(r->who_id, "t:", 2) != 0 || !api->security ||
+        !api->security->tokens)
+        return 0; /* the Unix socket (the local administrator) */
+    char bound[AT_SCHED_NAME_MAX];
+    int first = 0;
+    int rc = at_tokens_bind_node(api->security->tokens, r->who_id + 2, name, bound, sizeof(bound),
+                                 &first);
+    if (rc == AT_EPERM) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "token \"%s\" is bound to node %s: it cannot act for node %s",
+                 r->who, bound, name);
+        at_warn("sched", "%s (%s %s)", msg, r->method, r->path);
+        at_http_audit(r, "node.denied", "denied", "node", msg);
+        at_http_reply_problem(r, AT_EPERM, msg, NULL, NULL);
+        return -1;
+    }
+    if (rc) {
+        at_http_reply_problem(r, rc, "cannot bind the token to the node", NULL, NULL);
+        return -1;
+    }
+    if (first) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "token \"%s\" is bound to node %s from now on", r->who, name);
+        at_info("sched", "%s", msg);
+        at_http_audit(r, "node.bind", "ok", "node", msg);
+    }
+    return 0;
+}
+
 static void h_register(struct at_http_req *r)
 {
     struct at_sched *s;
@@ -220,6 +275,10 @@ static void h_register(struct at_http_req *r)
         at_http_reply_problem(r, AT_EINVAL,
                               "name must be 1-63 characters of letters, digits, '-', '_', '.'",
                               "/name", NULL);
+        json_decref(body);
+        return;
+    }
+    if (acts_for(r, name)) {
         json_decref(body);
         return;
     }
@@ -314,6 +373,8 @@ static void h_stream(struct at_http_req *r)
     if (cluster(r, &s, &h))
         return;
     const char *name = at_http_param(r, "name");
+    if (acts_for(r, name))
+        return;
     if (!at_hub_known(h, name)) {
         at_http_reply_problem(r, AT_ENOENT, "no such node: register first", NULL, NULL);
         return;
@@ -336,10 +397,12 @@ static void h_heartbeat(struct at_http_req *r)
     struct at_hub *h;
     if (cluster(r, &s, &h))
         return;
+    const char *name = at_http_param(r, "name");
+    if (acts_for(r, name))
+        return;
     json_t *body;
     if (at_http_body_json(r, 1, &body))
         return;
-    const char *name = at_http_param(r, "name");
     int rc = at_hub_heartbeat(h, name, json_object_get(body, "health"));
     json_decref(body);
     if (rc) {
@@ -359,10 +422,12 @@ static void h_events(struct at_http_req *r)
     struct at_hub *h;
     if (cluster(r, &s, &h))
         return;
+    const char *name = at_http_param(r, "name");
+    if (acts_for(r, name))
+        return;
     json_t *body;
     if (at_http_body_json(r, 0, &body))
         return;
-    const char *name = at_http_param(r, "name");
     json_t *events = json_object_get(body, "events");
     if (!json_is_array(events)) {
         at_http_reply_problem(r, AT_EINVAL, "the body must be {\"events\": [...]}", "/events",

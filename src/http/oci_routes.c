@@ -133,6 +133,37 @@ static void served(struct at_http_req *r, const struct at_http_api *api, const c
     free(text);
 }
 
+/* Is blob digest of root a manifest of repository name: an agent's (1,
+ * content its content digest), or, when sig, a signature referrer whose
+ * subject is one (2)? */
+static int repo_manifest(const char *root, const char *digest, const char *name, int sig,
+                         char content[AT_OCI_DIGEST_MAX])
+{
+    char *p = at_layout_blob_path(root, digest);
+    char *text = NULL;
+    size_t len = 0;
+    struct at_oci_manifest m;
+    int ok = 0;
+    if (p && at_fs_read_file(p, AT_OCI_MANIFEST_MAX, &text, &len) == 0 &&
+        at_oci_manifest_parse(text, len, &m, NULL) == 0) {
+        const char *title =
+            json_string_value(json_object_get(m.annotations, "org.opencontainers.image.title"));
+        if (title && !strcmp(title, name) && at_oci_manifest_is_agent(&m, NULL) == 0) {
+            ok = 1;
+            snprintf(
+                content, AT_OCI_DIGEST_MAX, "%s",
+                json_string_value(json_object_get(m.layers[0].annotations, AT_OCI_ANN_CONTENT)));
+        } else if (sig && m.has_subject && !strcmp(m.artifact_type, AT_SIG_ENVELOPE_TYPE)) {
+            char sub[AT_OCI_DIGEST_MAX];
+            ok = repo_manifest(root, m.subject.digest, name, 0, sub) == 1 ? 2 : 0;
+        }
+        at_oci_manifest_release(&m);
+    }
+    free(text);
+    free(p);
+    return ok;
+}
+
 static void manifests(struct at_http_req *r, const struct at_http_api *api, const char *name,
                       const char *ref)
 {
@@ -140,26 +171,10 @@ static void manifests(struct at_http_req *r, const struct at_http_api *api, cons
     char digest[AT_OCI_DIGEST_MAX];
     char content[AT_OCI_DIGEST_MAX] = "";
     if (at_oci_digest_valid(ref)) {
-        /* a digest: only a manifest of this repository's agents */
+        /* a digest: only a manifest of this repository's agents, or a
+         * signature of one (the referrers API lists them; pulls fetch them) */
         snprintf(digest, sizeof(digest), "%s", ref);
-        char *p = at_layout_blob_path(root, digest);
-        char *text = NULL;
-        size_t len = 0;
-        struct at_oci_manifest m;
-        int ok = 0;
-        if (at_fs_read_file(p, AT_OCI_MANIFEST_MAX, &text, &len) == 0 &&
-            at_oci_manifest_parse(text, len, &m, NULL) == 0) {
-            const char *title =
-                json_string_value(json_object_get(m.annotations, "org.opencontainers.image.title"));
-            ok = title && !strcmp(title, name) && at_oci_manifest_is_agent(&m, NULL) == 0;
-            if (ok)
-                snprintf(content, sizeof(content), "%s",
-                         json_string_value(
-                             json_object_get(m.layers[0].annotations, AT_OCI_ANN_CONTENT)));
-            at_oci_manifest_release(&m);
-        }
-        free(text);
-        free(p);
+        int ok = repo_manifest(root, digest, name, 1, content);
         if (!ok) {
             free(root);
             oci_error(r, 404, "MANIFEST_UNKNOWN", "no such manifest in this repository");
@@ -804,7 +819,7 @@ static void h_delete(struct at_http_req *r)
 }
 
 static const struct at_http_route routes[] = {
-    {"GET", "/v2/{rest*}", h_get, AT_HTTP_NEED_READ, AT_HTTP_BLOCKING, 0, NULL},
+    {"GET", "/v2/{rest*}", h_get, AT_HTTP_NEED_READ | AT_HTTP_OR_NODE, AT_HTTP_BLOCKING, 0, NULL},
     {"POST", "/v2/{rest*}", h_put, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, BLOB_SERVE_MAX, NULL},
     {"PUT", "/v2/{rest*}", h_put, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, BLOB_SERVE_MAX, NULL},
     {"PATCH", "/v2/{rest*}", h_put, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, BLOB_SERVE_MAX, NULL},

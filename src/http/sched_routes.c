@@ -5,10 +5,15 @@
  *                                      placement stored (meta.placement)
  *   POST /api/v1/schedule/explain      {"agent": REF, "priority"?: N}: a dry
  *                                      run, nothing reserved or run
+ *   POST /api/v1/jobs/{id}/migrate     {"to": NODE}: restart a running job
+ *                                      of an idempotent agent on NODE
+ *                                      (docs/scheduling.md "Migrate")
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/err.h"
+#include "base/log.h"
 #include "exec/admit.h"
 #include "json/json.h"
 #include "sched/sched.h"
@@ -112,9 +117,45 @@ static void h_explain(struct at_http_req *r)
         at_http_reply_json(r, 200, out);
 }
 
+static void h_migrate(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    const char *id = at_http_param(r, "id");
+    const char *to = at_json_str(body, "to", NULL);
+    if (!to || !*to) {
+        at_http_reply_problem(r, AT_EINVAL, "the body is {\"to\": NODE}", "/to", NULL);
+        json_decref(body);
+        return;
+    }
+    if (!api->engine || !at_sched_current()) {
+        at_http_reply_problem(r, AT_EUNSUPPORTED, "this daemon has no cluster to migrate in", NULL,
+                              NULL);
+        json_decref(body);
+        return;
+    }
+    char why[1600];
+    json_t *out = NULL;
+    int rc = at_engine_migrate(api->engine, id, to, why, sizeof(why), &out);
+    char detail[400];
+    snprintf(detail, sizeof(detail), "job %s to %s%s%.300s", id, to, rc ? ": refused: " : "",
+             rc ? why : "");
+    at_http_audit(r, "job.migrate", rc ? "refused" : "ok", "admin", detail);
+    if (rc) {
+        at_info("sched", "migrate of job %s to %s refused: %s", id, to, why);
+        at_http_reply_problem(r, rc, why, NULL, NULL);
+    } else {
+        at_http_reply_json(r, 200, out);
+    }
+    json_decref(body);
+}
+
 static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/jobs/{id}/placement", h_job_placement, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/schedule/explain", h_explain, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/jobs/{id}/migrate", h_migrate, AT_HTTP_NEED_ADMIN, 0, 0, NULL},
 };
 
 int at_http_sched_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -166,6 +166,7 @@ static int t_nodes_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_status(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_nodes_drain(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_schedule_explain(struct tool_ctx *t, json_t *args, json_t **result);
+static int t_schedule_migrate(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_propose(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_list(struct tool_ctx *t, json_t *args, json_t **result);
 static int t_approvals_get(struct tool_ctx *t, json_t *args, json_t **result);
@@ -259,11 +260,12 @@ static const struct ptool ptools[] = {
      "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_status, NULL,
      1},
     {"atlas.nodes.drain", "Drain a node",
-     "Stop placing work on a node (queued work goes elsewhere); its running jobs finish, "
-     "then it is drained.  `drain: false` undrains.",
+     "Stop placing work on a node (queued work goes elsewhere); its running jobs finish "
+     "(`migrate: true`: those of idempotent agents move to other nodes), then it is "
+     "drained.  `drain: false` undrains.",
      "{\"type\":\"object\",\"required\":[\"node\"],\"properties\":{\"node\":{\"type\":"
-     "\"string\"},\"drain\":{\"type\":\"boolean\",\"default\":true}},"
-     "\"additionalProperties\":false}",
+     "\"string\"},\"drain\":{\"type\":\"boolean\",\"default\":true},\"migrate\":{\"type\":"
+     "\"boolean\",\"default\":false}},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"name\",\"status\",\"running\"]}", t_nodes_drain, NULL,
      0},
     {"atlas.schedule.explain", "Explain a placement",
@@ -273,10 +275,13 @@ static const struct ptool ptools[] = {
      "\"type\":\"string\",\"description\":\"NAME[:VERSION]: explain without running\"},"
      "\"priority\":{\"type\":\"integer\"}},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"required\":[\"status\",\"nodes\"]}", t_schedule_explain, NULL, 1},
-    {"atlas.schedule.migrate", "Migrate a job", "Move a running agent to another node.",
+    {"atlas.schedule.migrate", "Migrate a job",
+     "Restart a running job of an idempotent agent on another node (the run where it is "
+     "now is stopped); refused with the reason otherwise.",
      "{\"type\":\"object\",\"required\":[\"job\",\"node\"],\"properties\":{\"job\":{\"type\":"
      "\"string\"},\"node\":{\"type\":\"string\"}},\"additionalProperties\":false}",
-     S_UNAVAILABLE_OUT, NULL, "migration (not built yet)", 0},
+     "{\"type\":\"object\",\"required\":[\"job_id\",\"from\",\"to\",\"status\"]}",
+     t_schedule_migrate, NULL, 0},
     {"atlas.monitor.metrics", "Execution metrics",
      "Counters of the engine, the store writer "
      "and the MCP surface.",
@@ -1316,11 +1321,35 @@ static int t_nodes_drain(struct tool_ctx *t, json_t *args, json_t **result)
         *result = at__mcp_tool_error(AT_ENOENT, msg, 1);
         return 0;
     }
-    at_info("sched", "node %s: %s over MCP (%s)", name, on ? "drain" : "undrain",
-            json_string_value(json_object_get(o, "status")));
+    int migrate = json_is_true(json_object_get(args, "migrate"));
+    if (migrate && on && t->m->cfg.engine) {
+        json_t *m = NULL;
+        at_engine_migrate_node(t->m->cfg.engine, name, &m);
+        json_object_update(o, m);
+        json_decref(m);
+    }
+    at_info("sched", "node %s: %s%s over MCP (%s)", name, on ? "drain" : "undrain",
+            migrate && on ? " --migrate" : "", json_string_value(json_object_get(o, "status")));
     if (t->m->cfg.engine)
         at_engine_sched_kick(t->m->cfg.engine);
     *result = ok(o);
+    return 0;
+}
+
+static int t_schedule_migrate(struct tool_ctx *t, json_t *args, json_t **result)
+{
+    if (!at_sched_current() || !t->m->cfg.engine)
+        return no_cluster(result);
+    const char *job = at_json_str(args, "job", "");
+    const char *node = at_json_str(args, "node", "");
+    char why[1600];
+    json_t *out = NULL;
+    int rc = at_engine_migrate(t->m->cfg.engine, job, node, why, sizeof(why), &out);
+    if (rc) {
+        *result = at__mcp_tool_error(rc, why, 1);
+        return 0;
+    }
+    *result = ok(out);
     return 0;
 }
 

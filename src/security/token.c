@@ -30,6 +30,7 @@ struct entry {
     int scoped;
     unsigned scope;
     long long rate_per_min;
+    char node[AT_TOKEN_NAME_MAX]; /* role node: the node it acts for ("" unbound yet) */
     /* the bucket and first use (rate_mu) */
     double bucket;
     int64_t bucket_ns;
@@ -73,6 +74,7 @@ static void table_add(struct at_tokens *t, const struct at_token_rec *r)
             e->scope = 0; /* a scope this build does not know: nothing */
     }
     e->rate_per_min = r->rate_per_min;
+    snprintf(e->node, sizeof(e->node), "%s", r->node ? r->node : "");
     e->bucket = -1; /* full on first use */
     struct entry *old = at_map_put(&t->by_hash, e->hash, e);
     if (old) {
@@ -147,6 +149,8 @@ static json_t *row_json(const struct at_token_rec *r)
     json_object_set_new(o, "revoked_ms", r->revoked_ms ? json_integer(r->revoked_ms) : json_null());
     json_object_set_new(o, "created_by", r->created_by ? json_string(r->created_by) : json_null());
     json_object_set_new(o, "scopes", r->scopes ? json_incref(r->scopes) : json_array());
+    if (r->role && !strcmp(r->role, "node"))
+        json_object_set_new(o, "node", r->node ? json_string(r->node) : json_null());
     const char *state = r->revoked_ms                                      ? "revoked"
                         : (r->expires_ms && r->expires_ms <= at_wall_ms()) ? "expired"
                                                                            : "live";
@@ -204,6 +208,12 @@ int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char
         return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0,
                            "a scope can only narrow the role: %s may not do all of them",
                            at_role_name(spec->role));
+    if (spec->node &&
+        (spec->role != AT_ROLE_NODE || !valid_name(spec->node) || strchr(spec->node, '@')))
+        return at_diag_set(d, AT_EINVAL, "/node", 0, 0, "%s",
+                           spec->role != AT_ROLE_NODE
+                               ? "only a token of role node is bound to a node"
+                               : "a node name is 1-63 letters, digits, '-', '_' or '.'");
     char rnd[AT_TOKEN_TEXT_MAX];
     at_token_new(32, rnd, sizeof(rnd)); /* 256 bits from randombytes_buf */
     snprintf(text, AT_TOKEN_TEXT_MAX, "%s%s", AT_TOKEN_PREFIX, rnd);
@@ -221,8 +231,11 @@ int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char
     r.created_by = (char *)spec->created_by;
     r.created_ms = at_wall_ms();
     r.expires_ms = spec->expires_ms;
+    r.node = (char *)spec->node;
     pthread_rwlock_wrlock(&t->lock);
     int rc = at_secstore_token_put(t->ss, &r);
+    if (rc == 0 && spec->node)
+        rc = at_secstore_token_bind_node(t->ss, r.id, spec->node, r.created_ms);
     if (rc == 0)
         table_add(t, &r);
     pthread_rwlock_unlock(&t->lock);
@@ -294,6 +307,38 @@ int at_tokens_check(struct at_tokens *t, const char *text, struct at_principal *
             e->used = 1;
             pthread_mutex_unlock(&t->rate_mu);
         }
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+int at_tokens_bind_node(struct at_tokens *t, const char *id, const char *node, char *bound,
+                        size_t n, int *first)
+{
+    if (first)
+        *first = 0;
+    if (bound && n)
+        bound[0] = '\0';
+    pthread_rwlock_wrlock(&t->lock);
+    struct entry *e = at_map_get(&t->by_id, id);
+    int rc = 0;
+    if (!e) {
+        rc = AT_ENOENT;
+    } else if (e->role != AT_ROLE_NODE) {
+        rc = 0; /* admin and operator tokens act for any node */
+    } else if (e->node[0]) {
+        if (strcmp(e->node, node) != 0)
+            rc = AT_EPERM;
+        if (bound && n)
+            snprintf(bound, n, "%s", e->node);
+    } else if (strlen(node) >= sizeof(e->node)) {
+        rc = AT_EINVAL;
+    } else if ((rc = at_secstore_token_bind_node(t->ss, id, node, at_wall_ms())) == 0) {
+        snprintf(e->node, sizeof(e->node), "%s", node);
+        if (bound && n)
+            snprintf(bound, n, "%s", node);
+        if (first)
+            *first = 1;
     }
     pthread_rwlock_unlock(&t->lock);
     return rc;

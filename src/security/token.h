@@ -56,6 +56,7 @@ struct at_token_spec {
     const json_t *scopes;   /* array of strings, or NULL (borrowed) */
     long long rate_per_min; /* 0: the default (at_tokens_set_default_rate) */
     const char *created_by; /* the creator's name, or NULL */
+    const char *node;       /* role node only: the node it acts for (NULL: bound on first join) */
 };
 
 /* Create a token: its text into text (AT_TOKEN_TEXT_MAX; shown once, never
@@ -69,6 +70,14 @@ int at_tokens_revoke(struct at_tokens *t, const char *id_or_name);
  * AT_ETIMEDOUT (expired).  *first_use, when not NULL, is set to 1 the
  * first time a token is used in this process (for the audit). */
 int at_tokens_check(struct at_tokens *t, const char *text, struct at_principal *p, int *first_use);
+/* A node agent with token id acts for node: a token of role node is bound
+ * to the first node it acts for (or the one it was created for) and to no
+ * other.  0 (bound now, *first = 1, or before to that node; tokens of
+ * other roles are never bound), AT_EPERM (bound to another node: its name
+ * in bound), AT_ENOENT (no such live token), or the store's error.  bound
+ * (n bytes, may be NULL) receives the bound node. */
+int at_tokens_bind_node(struct at_tokens *t, const char *id, const char *node, char *bound,
+                        size_t n, int *first);
 /* Still live (not revoked, not expired)?  For streams opened earlier. */
 int at_tokens_live(struct at_tokens *t, const char *id);
 /* Take one request from the token's bucket: 0, or AT_ELIMIT with the

@@ -30,6 +30,9 @@ static const char schema[] =
     " DEFAULT 0, created_by TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL"
     " DEFAULT 0, revoked_ms INTEGER NOT NULL DEFAULT 0) STRICT;"
     "CREATE UNIQUE INDEX IF NOT EXISTS sec_tokens_live ON sec_tokens(name) WHERE revoked_ms = 0;"
+    /* the node a token of role node acts for (docs/scheduling.md "Node tokens") */
+    "CREATE TABLE IF NOT EXISTS sec_token_nodes(token_id TEXT PRIMARY KEY, node TEXT NOT NULL,"
+    " bound_ms INTEGER NOT NULL) STRICT;"
     "CREATE TABLE IF NOT EXISTS sec_secrets(name TEXT PRIMARY KEY, blob BLOB NOT NULL,"
     " updated_ms INTEGER NOT NULL) STRICT;"
     "CREATE TABLE IF NOT EXISTS sec_audit(id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL,"
@@ -146,10 +149,12 @@ int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, siz
     *n = 0;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
-    int rc = prep(s,
-                  "SELECT id, name, role, hash, scopes, rate_per_min, created_by, created_ms,"
-                  " expires_ms, revoked_ms FROM sec_tokens ORDER BY created_ms, id",
-                  &st);
+    int rc = prep(
+        s,
+        "SELECT id, name, role, hash, scopes, rate_per_min, created_by, created_ms,"
+        " expires_ms, revoked_ms, (SELECT node FROM sec_token_nodes WHERE token_id = sec_tokens.id)"
+        " FROM sec_tokens ORDER BY created_ms, id",
+        &st);
     size_t cap = 0;
     struct at_token_rec *v = NULL;
     while (rc == 0) {
@@ -179,6 +184,7 @@ int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, siz
         r->created_ms = sqlite3_column_int64(st, 7);
         r->expires_ms = sqlite3_column_int64(st, 8);
         r->revoked_ms = sqlite3_column_int64(st, 9);
+        r->node = col_dup(st, 10);
     }
     if (st)
         sqlite3_finalize(st);
@@ -190,6 +196,22 @@ int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, siz
     }
     *out = v;
     return 0;
+}
+
+int at_secstore_token_bind_node(struct at_secstore *s, const char *id, const char *node,
+                                int64_t now_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc = prep(s, "INSERT INTO sec_token_nodes(token_id, node, bound_ms) VALUES (?,?,?)", &st);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, node, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, now_ms);
+        rc = step_done(s, st, "token node binding");
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 int at_secstore_token_revoke(struct at_secstore *s, const char *id_or_name, int64_t now_ms)
@@ -218,6 +240,7 @@ void at_token_recs_free(struct at_token_rec *r, size_t n)
         free(r[i].role);
         free(r[i].hash);
         free(r[i].created_by);
+        free(r[i].node);
         json_decref(r[i].scopes);
     }
     free(r);

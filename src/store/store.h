@@ -311,6 +311,7 @@ struct at_token_rec {
     long long rate_per_min; /* 0: the configured default */
     char *created_by;
     int64_t created_ms, expires_ms, revoked_ms; /* 0: never / not */
+    char *node; /* role node: the node it is bound to, or NULL (unbound yet) */
 };
 
 struct at_audit_rec {
@@ -339,6 +340,9 @@ void at_secstore_close(struct at_secstore *s);
 int at_secstore_token_put(struct at_secstore *s, const struct at_token_rec *r);
 /* Every token row, oldest first.  Caller frees with at_token_recs_free. */
 int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, size_t *n);
+/* Bind token id to node (once: AT_EEXIST when it is bound already). */
+int at_secstore_token_bind_node(struct at_secstore *s, const char *id, const char *node,
+                                int64_t now_ms);
 /* Revoke the live token with that id or name: AT_ENOENT when none. */
 int at_secstore_token_revoke(struct at_secstore *s, const char *id_or_name, int64_t now_ms);
 void at_token_recs_free(struct at_token_rec *r, size_t n);

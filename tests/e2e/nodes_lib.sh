@@ -10,12 +10,23 @@ _nodes_cleanup() {
 }
 trap _nodes_cleanup EXIT
 
+# node_token NAME: the node token of node NAME on the control plane of
+# $DATA (a token of role node is bound to one node: docs/scheduling.md),
+# made the first time
+node_token() {
+    _f="$T/tok-$(basename "$DATA")-$1"
+    if [ ! -s "$_f" ]; then new_token "node-$1" node >"$_f"; fi
+    cat "$_f"
+}
+
 # start_node NAME RESOURCES_YAML: start a node agent joining $ATLAS_URL
-# with $NODE_TOKEN; sets NODE_PID_<name with - as _>
+# with its node token; sets NODE_PID_<name with - as _>
 start_node() {
     mkdir -p "$T/n-$1"
     printf 'node:\n%s\n' "$2" >"$T/n-$1/config.yaml"
-    env -u ATLAS_TOKEN "$BIN/atlasd" node --join "$ATLAS_URL" --name "$1" --token "$NODE_TOKEN" \
+    _tok=$(node_token "$1")
+    # shellcheck disable=SC2086 # NODE_WRAP: a command prefix (t_nodes_ship.sh)
+    env -u ATLAS_TOKEN ${NODE_WRAP:-} "$BIN/atlasd" node --join "$ATLAS_URL" --name "$1" --token "$_tok" \
         --data "$T/n-$1" --config "$T/n-$1/config.yaml" >>"$T/node-$1.log" 2>&1 &
     _p=$!
     NODE_PIDS="$NODE_PIDS $_p"
@@ -90,4 +101,25 @@ finish_nodes() {
         fi
     done
     finish
+}
+
+# mcp TOOL ARGS_JSON: call a platform tool over /mcp with $ATLAS_TOKEN and
+# print the CallToolResult (2026-07-28, stateless)
+mcp() {
+    /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
+import json, os, sys, urllib.request
+url, tool, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": tool, "arguments": args, "_meta": meta}}).encode()
+req = urllib.request.Request(url + "/mcp", body, {
+    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool,
+    "Authorization": "Bearer " + os.environ["ATLAS_TOKEN"]})
+text = urllib.request.urlopen(req, timeout=60).read().decode()
+if not text.startswith("{"):
+    text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
+print(json.dumps(json.loads(text)["result"]))
+PY
 }

@@ -30,8 +30,8 @@ expect_eq "the child's depth" "$(echo "$HTTP_BODY" | j 'd["jobs"][0]["depth"]')"
 run_rc rc atlas run platform-caller --input '{"tool":"atlas.exec.status","arguments":{"job":"job_nope"}}'
 expect_contains "status of an unknown job is a tool error" "$(j 'd["message"]' <"$T/out")" "no job"
 
-run_rc rc atlas run platform-caller --input '{"tool":"atlas.schedule.migrate","arguments":{}}'
-expect_eq "unbuilt subsystems say so" "$(j 'd["error"]' <"$T/out")" "not-available"
+run_rc rc atlas run platform-caller --input '{"tool":"atlas.schedule.migrate","arguments":{"job":"job_nope","node":"n1"}}'
+expect_eq "a refused migration is a tool error with its reason" "$(j 'd["error"]' <"$T/out")" "not-found"
 
 run_rc rc atlas run plain-caller --input '{"tool":"atlas.registry.list","arguments":{}}'
 expect_eq "plain-caller runs" "$rc" 0

@@ -73,24 +73,6 @@ expect_eq "atlas node label" "$(atlas --json node describe cpu-worker-1 | j 'd["
 atlas register --path "$(mk_agent batcher 'node_labels: {tier: batch}')" >/dev/null 2>&1
 expect_eq "a node_labels agent goes to the labelled node" "$(atlas --json schedule explain --dry-run batcher | j 'd["node"]')" "cpu-worker-1"
 
-mcp() { # mcp TOOL ARGS_JSON -> the CallToolResult (2026-07-28, stateless)
-    /usr/bin/python3 - "$ATLAS_URL" "$1" "$2" <<'PY'
-import json, os, sys, urllib.request
-url, tool, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {}}
-body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                   "params": {"name": tool, "arguments": args, "_meta": meta}}).encode()
-req = urllib.request.Request(url + "/mcp", body, {
-    "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": tool,
-    "Authorization": "Bearer " + os.environ["ATLAS_TOKEN"]})
-text = urllib.request.urlopen(req, timeout=60).read().decode()
-if not text.startswith("{"):
-    text = [l[5:].strip() for l in text.splitlines() if l.startswith("data:")][-1]
-print(json.dumps(json.loads(text)["result"]))
-PY
-}
 out=$(mcp atlas.nodes.list '{}')
 expect_eq "atlas.nodes.list (MCP)" "$(echo "$out" | j 'sorted(n["name"] for n in d["structuredContent"]["nodes"])')" "['cpu-worker-1', 'gpu-box', 'local']"
 out=$(mcp atlas.nodes.status '{"node": "gpu-box"}')

@@ -84,9 +84,10 @@ async function main() {
     r2.structuredContent.agents.some((a) => a.name === "echo-c"),
     "platform tool atlas.registry.list lists echo-c");
 
-  const r3 = await client.callTool({ name: "atlas.schedule.migrate", arguments: {} });
-  check(r3.isError === true && /not available in this build/.test(r3.content?.[0]?.text ?? ""),
-    "atlas.schedule.migrate answers 'not available in this build' as a tool error");
+  const r3 = await client.callTool({ name: "atlas.schedule.migrate",
+    arguments: { job: "job_nope", node: "n1" } });
+  check(r3.isError === true && /no job job_nope/.test(r3.content?.[0]?.text ?? ""),
+    "atlas.schedule.migrate refuses an unknown job as a tool error with the reason");
 
   // a platform tool's error result matches the tool's own outputSchema
   // (the 1.x client validates structuredContent even on isError)

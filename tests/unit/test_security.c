@@ -174,6 +174,75 @@ static void test_tokens(void **state)
     at_secstore_close(ss);
 }
 
+/* A node token is bound to one node: at creation (--node) or at its first
+ * join, and the binding survives a reopen; other roles are never bound. */
+static void test_token_node_binding(void **state)
+{
+    (void)state;
+    struct at_secstore *ss;
+    struct at_tokens *t = open_tokens(&ss);
+    struct at_diag d;
+    at_diag_clear(&d);
+    char text[AT_TOKEN_TEXT_MAX], pinned[AT_TOKEN_TEXT_MAX], op[AT_TOKEN_TEXT_MAX];
+    struct at_token_spec free_spec = {.name = "nodes", .role = AT_ROLE_NODE};
+    struct at_token_spec pin_spec = {.name = "gpu", .role = AT_ROLE_NODE, .node = "gpu-box"};
+    struct at_token_spec op_spec = {.name = "op", .role = AT_ROLE_OPERATOR};
+    struct at_token_spec bad = {.name = "v", .role = AT_ROLE_VIEWER, .node = "gpu-box"};
+    struct at_token_spec badname = {.name = "w", .role = AT_ROLE_NODE, .node = "a b"};
+    assert_int_equal(at_tokens_create(t, &free_spec, text, NULL, &d), 0);
+    assert_int_equal(at_tokens_create(t, &pin_spec, pinned, NULL, &d), 0);
+    assert_int_equal(at_tokens_create(t, &op_spec, op, NULL, &d), 0);
+    assert_int_equal(at_tokens_create(t, &bad, op, NULL, &d), AT_EINVAL);
+    assert_int_equal(at_tokens_create(t, &badname, op, NULL, &d), AT_EINVAL);
+    struct at_principal p, q, o;
+    assert_int_equal(at_tokens_check(t, text, &p, NULL), 0);
+    assert_int_equal(at_tokens_check(t, pinned, &q, NULL), 0);
+    assert_int_equal(at_tokens_check(t, op, &o, NULL), 0);
+    char bound[64];
+    int first = 0;
+    /* bound on first use, to that node only */
+    assert_int_equal(at_tokens_bind_node(t, p.id, "n1", bound, sizeof(bound), &first), 0);
+    assert_int_equal(first, 1);
+    assert_int_equal(at_tokens_bind_node(t, p.id, "n1", bound, sizeof(bound), &first), 0);
+    assert_int_equal(first, 0);
+    assert_int_equal(at_tokens_bind_node(t, p.id, "n2", bound, sizeof(bound), &first), AT_EPERM);
+    assert_string_equal(bound, "n1");
+    /* bound at creation */
+    assert_int_equal(at_tokens_bind_node(t, q.id, "n1", bound, sizeof(bound), NULL), AT_EPERM);
+    assert_string_equal(bound, "gpu-box");
+    assert_int_equal(at_tokens_bind_node(t, q.id, "gpu-box", bound, sizeof(bound), &first), 0);
+    assert_int_equal(first, 0);
+    /* an operator acts for any node */
+    assert_int_equal(at_tokens_bind_node(t, o.id, "n1", NULL, 0, NULL), 0);
+    assert_int_equal(at_tokens_bind_node(t, o.id, "n2", NULL, 0, NULL), 0);
+    assert_int_equal(at_tokens_bind_node(t, "tok_nope", "n1", NULL, 0, NULL), AT_ENOENT);
+    /* the bindings are in the store, and listed */
+    at_tokens_free(t);
+    at_secstore_close(ss);
+    t = open_tokens(&ss);
+    assert_int_equal(at_tokens_bind_node(t, p.id, "n2", bound, sizeof(bound), NULL), AT_EPERM);
+    assert_string_equal(bound, "n1");
+    json_t *list = at_tokens_list(t);
+    size_t i;
+    json_t *row;
+    int seen = 0;
+    json_array_foreach(list, i, row)
+    {
+        const char *name = json_string_value(json_object_get(row, "name"));
+        const char *node = json_string_value(json_object_get(row, "node"));
+        if (!strcmp(name, "nodes"))
+            seen += node && !strcmp(node, "n1");
+        else if (!strcmp(name, "gpu"))
+            seen += node && !strcmp(node, "gpu-box");
+        else if (!strcmp(name, "op"))
+            seen += json_object_get(row, "node") == NULL;
+    }
+    assert_int_equal(seen, 3);
+    json_decref(list);
+    at_tokens_free(t);
+    at_secstore_close(ss);
+}
+
 static void test_key_and_secrets(void **state)
 {
     (void)state;
@@ -329,6 +398,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_access_table),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_node_binding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_and_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test(test_audit_early),
