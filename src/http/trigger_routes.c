@@ -719,10 +719,26 @@ static void h_hook_ws(struct at_http_req *r)
     }
 }
 
+/* GET /api/v1/triggers/NAME/conversations */
+static void h_conversations(struct at_http_req *r)
+{
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    int rc = at_trigger_conversations(svc(r), at_http_param(r, "name"), &out, &d);
+    if (rc) {
+        reply_diag_or(r, &d, rc);
+        return;
+    }
+    at_http_reply_json(r, 200, json_pack("{s:o}", "conversations", out));
+}
+
 static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/triggers", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/triggers", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
     {"GET", AT_HTTP_API "/triggers/{name}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
+    {"GET", AT_HTTP_API "/triggers/{name}/conversations", h_conversations, AT_HTTP_NEED_READ, 0, 0,
+     NULL},
     {"DELETE", AT_HTTP_API "/triggers/{name}", h_delete, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
      NULL},
     {"POST", AT_HTTP_API "/triggers/{name}/pause", h_pause, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING,

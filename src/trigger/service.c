@@ -80,6 +80,7 @@ struct at_trigger_svc {
     pthread_mutex_t done_mu;
     struct at_map running;  /* name -> job id (char *) */
     struct at_map convs;    /* conversation id -> json array of turns */
+    struct at_map convmeta; /* conversation id -> struct conv_meta (its trigger, last turn) */
     struct at_map emitters; /* custom trigger name -> its emitter's job id (char *) */
     size_t nconvs;
     pthread_mutex_t seen_mu;
@@ -660,7 +661,14 @@ struct done_ctx {
     void *user_arg;
 };
 
-static void conv_append(struct at_trigger_svc *s, const char *conv, json_t *turn)
+struct conv_meta {
+    char trigger[AT_TRIGGER_NAME_MAX + 1];
+    int64_t started_ms, updated_ms;
+};
+
+/* Under done_mu. */
+static void conv_append(struct at_trigger_svc *s, const char *trigger, const char *conv,
+                        json_t *turn)
 {
     json_t *h = at_map_get(&s->convs, conv);
     if (!h) {
@@ -673,6 +681,7 @@ static void conv_append(struct at_trigger_svc *s, const char *conv, json_t *turn
             if (at_map_next(&s->convs, &it, &k, &v)) {
                 char *kk = at_strdup(k);
                 json_decref(at_map_del(&s->convs, kk));
+                free(at_map_del(&s->convmeta, kk));
                 free(kk);
                 s->nconvs--;
             }
@@ -681,6 +690,14 @@ static void conv_append(struct at_trigger_svc *s, const char *conv, json_t *turn
         at_map_put(&s->convs, conv, h);
         s->nconvs++;
     }
+    struct conv_meta *m = at_map_get(&s->convmeta, conv);
+    if (!m) {
+        m = at_calloc(1, sizeof(*m));
+        snprintf(m->trigger, sizeof(m->trigger), "%s", trigger ? trigger : "");
+        m->started_ms = at_wall_ms();
+        free(at_map_put(&s->convmeta, conv, m));
+    }
+    m->updated_ms = at_wall_ms();
     json_array_append_new(h, turn);
     while (json_array_size(h) > MAX_CONV_TURNS)
         json_array_remove(h, 0);
@@ -695,7 +712,7 @@ static void on_job_done(const struct at_job_rec *rec, int store_rc, void *arg)
         free(at_map_del(&c->s->running, c->name));
     if (c->conv[0] && rec && rec->state == AT_JOB_COMPLETED && rec->output)
         conv_append(
-            c->s, c->conv,
+            c->s, c->name, c->conv,
             json_pack("{s:s,s:o}", "role", "assistant", "content", json_deep_copy(rec->output)));
     pthread_mutex_unlock(&c->s->done_mu);
     if (c->user_done)
@@ -847,7 +864,7 @@ static int fire(struct at_trigger_svc *s, struct entry *e, const char *source, i
     if (conv) {
         pthread_mutex_lock(&s->done_mu);
         conv_append(
-            s, conv,
+            s, e->t->name, conv,
             json_pack("{s:s,s:O?}", "role", "user", "content", json_object_get(ev, "body")));
         pthread_mutex_unlock(&s->done_mu);
     }
@@ -879,6 +896,38 @@ static int fire(struct at_trigger_svc *s, struct entry *e, const char *source, i
     if (job_out)
         snprintf(job_out, AT_ID_MAX, "%s", job);
     return rc;
+}
+
+int at_trigger_conversations(struct at_trigger_svc *s, const char *name, json_t **out,
+                             struct at_diag *d)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    int known = at_map_get(&s->byname, name) != NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (!known)
+        return missing(name, d);
+    json_t *list = json_array();
+    pthread_mutex_lock(&s->done_mu);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&s->convmeta, &it, &k, &v)) {
+        const struct conv_meta *m = v;
+        if (strcmp(m->trigger, name) != 0)
+            continue;
+        const json_t *h = at_map_get(&s->convs, k);
+        const json_t *last = json_array_get(h, json_array_size(h) - 1);
+        char a[40], b[40];
+        at_time_iso8601(m->started_ms, a, sizeof(a));
+        at_time_iso8601(m->updated_ms, b, sizeof(b));
+        json_array_append_new(list, json_pack("{s:s,s:I,s:s,s:s,s:O?}", "conversation_id", k,
+                                              "turns", (json_int_t)json_array_size(h), "started_at",
+                                              a, "updated_at", b, "last", last));
+    }
+    pthread_mutex_unlock(&s->done_mu);
+    *out = list;
+    return 0;
 }
 
 int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
@@ -1216,6 +1265,7 @@ int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_s
     at_map_init(&s->bypath);
     at_map_init(&s->running);
     at_map_init(&s->convs);
+    at_map_init(&s->convmeta);
     at_map_init(&s->emitters);
     at_map_init(&s->seen);
     pthread_mutex_init(&s->rq_mu, NULL);
@@ -1396,6 +1446,10 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
     while (at_map_next(&s->convs, &it, &k, &v))
         json_decref(v);
     at_map_release(&s->convs);
+    it = 0;
+    while (at_map_next(&s->convmeta, &it, &k, &v))
+        free(v);
+    at_map_release(&s->convmeta);
     it = 0;
     while (at_map_next(&s->emitters, &it, &k, &v))
         free(v);

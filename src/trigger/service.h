@@ -74,6 +74,11 @@ int at_trigger_next(struct at_trigger_svc *s, const char *name, int n, json_t **
                     struct at_diag *d);
 /* Fire by hand (source "manual"); input (may be NULL) is merged last.
  * *out: the firing {id, job_id, ...}. */
+/* The conversations of trigger name held in memory (its interface's, the
+ * newest last turns kept): [{conversation_id, turns, started_at,
+ * updated_at, last}] (caller frees).  AT_ENOENT with d. */
+int at_trigger_conversations(struct at_trigger_svc *s, const char *name, json_t **out,
+                             struct at_diag *d);
 int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
                     struct at_diag *d);
 

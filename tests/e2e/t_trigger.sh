@@ -157,6 +157,12 @@ expect_eq "chat streamed as SSE: accepted, then output" \
 expect_eq "the streamed output" \
     "$(grep '^data:' "$T/sse" | tail -1 | cut -c6- | jt 'd["conversation_id"], d["output"]["message"]')" \
     "('$CONV', 'streamed')"
+http GET /api/v1/triggers/chat/conversations
+expect_eq "the trigger's conversations: one, three turns each way, its last the streamed answer" \
+    "$(printf '%s' "$HTTP_BODY" | jt '[(c["conversation_id"] == "'"$CONV"'", c["turns"], c["last"]["role"]) for c in d["conversations"]]')" \
+    "[(True, 6, 'assistant')]"
+http GET /api/v1/triggers/nope/conversations
+expect_eq "conversations of an unknown trigger: 404" "$HTTP_CODE" 404
 
 # ---- cron on the fake clock ----
 echo $((T0 + 10)) >"$T/clock" # 02:00:00

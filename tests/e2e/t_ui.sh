@@ -34,6 +34,18 @@ trigger:
     ms: 1
 YAML
 atlas trigger register "$T/nightly.yaml" >/dev/null
+cat >"$T/desk-chat.yaml" <<'YAML'
+trigger:
+  name: desk-chat
+  type: conversational
+  interface: http
+  target:
+    agent: slow
+  input:
+    ms: 1
+YAML
+atlas trigger register "$T/desk-chat.yaml" >/dev/null
+curl -sS -o /dev/null -H 'Content-Type: application/json' -d '{"message": "hello desk"}' "$ATLAS_URL/hooks/desk-chat"
 cat >"$T/quick.yaml" <<'YAML'
 eval:
   name: "slow-quick"

@@ -214,8 +214,12 @@ try {
   const verdicts = await page.$$eval('table[aria-label=Verdicts] tbody .badge', (b) => b.map((x) => x.textContent));
   check(/\d+% of \d+/.test(rateCell) && verdicts.includes('pass') && verdicts.includes('fail'), `evals show a pass rate (${rateCell}) and the latest verdicts (${verdicts})`);
   await visit(page, '#/triggers', 'table[aria-label=Triggers]', 'triggers');
-  const trow = await page.textContent('table[aria-label=Triggers] tbody tr');
+  const trow = await page.textContent('table[aria-label=Triggers] tbody tr:has-text("nightly")');
   check(trow.includes('nightly') && trow.includes('cron') && /\d/.test(trow), `the cron trigger shows with its next firing (${trow.trim()})`);
+  await page.waitForSelector('table[aria-label="Conversations of desk-chat"]');
+  const crowc = await page.textContent('table[aria-label="Conversations of desk-chat"] tbody');
+  const cturns = await page.textContent('table[aria-label="Conversations of desk-chat"] tbody tr td:nth-child(2)');
+  check(cturns === '2' && crowc.includes('assistant'), `a conversational trigger shows its conversations (${crowc.trim().slice(0, 120)})`);
   // ---- the approval desk: pending proposals, a package, approve and reject
   await visit(page, '#/approvals', 'table[aria-label=Proposals]', 'approvals');
   const aprows = await page.textContent('table[aria-label=Proposals] tbody');

@@ -505,6 +505,19 @@ async function triggers(main) {
     main.appendChild(table(['When', 'Source', 'Job', 'State'], hist.firings.map((f) => h('tr', {},
       h('td', {}, time(f.fired_at || f.created_at || f.at)), h('td', {}, f.source || ''), h('td', {}, f.job_id ? jobLink(f.job_id) : f.reason || ''), h('td', {}, f.job_state ? state(f.job_state) : f.status || ''))), `Firings of ${t.name}`));
   }
+  // conversational triggers: their sessions (the conversations the daemon holds)
+  const chats = list.filter((t) => t.type === 'conversational');
+  if (chats.length) main.appendChild(h('h2', {}, 'Conversations'));
+  for (const t of chats) {
+    const c = await get(`triggers/${enc(t.name)}/conversations`).catch(() => ({ conversations: [] }));
+    const convs = (c.conversations || []).slice().sort((a, b) => String(b.updated_at).localeCompare(String(a.updated_at)));
+    main.appendChild(h('h3', {}, t.name));
+    const said = (turn) => { if (!turn) return ''; const v = turn.content; const s = typeof v === 'string' ? v : JSON.stringify(v); return `${turn.role}: ${s.length > 80 ? `${s.slice(0, 80)}…` : s}`; };
+    main.appendChild(convs.length ? table(['Conversation', 'Turns', 'Started', 'Last', 'Last turn'], convs.map((x) => h('tr', {},
+      h('td', {}, h('code', {}, x.conversation_id)), h('td', {}, String(x.turns)), h('td', {}, time(x.started_at)), h('td', {}, time(x.updated_at)),
+      h('td', { class: 'muted' }, said(x.last)))), `Conversations of ${t.name}`)
+      : empty('No conversation yet: messages to this trigger start one.'));
+  }
 }
 
 /* ---------------- Approvals ---------------- */
