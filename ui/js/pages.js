@@ -594,6 +594,8 @@ async function proposal(main, id) {
     body.append(h('h2', {}, 'Payload'), json(p.payload));
     if (Object.keys(ev).length) body.append(h('h2', {}, 'Certification package'), json(ev));
     if (p.decision) body.append(h('h2', {}, 'Decision'), json(p.decision));
+    if ((p.history || []).length) body.append(h('h2', {}, 'History'), table(['State', 'When', 'By', 'Why'], p.history.map((x) => h('tr', {},
+      h('td', {}, apState(x.state)), h('td', {}, time(x.at)), h('td', {}, x.by || ''), h('td', {}, x.why || ''))), 'History'));
     if (p.result) body.append(h('h2', {}, 'Result'), json(p.result));
     if (p.error) body.append(alert(typeof p.error === 'string' ? p.error : JSON.stringify(p.error)));
     if (p.state !== 'pending' || !can('admin')) return;

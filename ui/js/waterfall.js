@@ -45,7 +45,7 @@ function details(s) {
   ]);
 }
 
-const VIRTUAL_AT = 2000; // spans: above this the waterfall is windowed
+const VIRTUAL_AT = 500; // spans: above this the waterfall is windowed (a 1,000-span trace draws in one frame)
 const ROW_PX = 30;        // a windowed row's height
 const OVERSCAN = 15;      // rows drawn beyond the view, each side
 
