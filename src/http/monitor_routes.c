@@ -154,6 +154,13 @@ static void h_costs(struct at_http_req *r)
     }
     if (query_since(r, &f.since_ms))
         return;
+    /* series=day: each group by day as well (spend over time by agent, ...) */
+    const char *series = at_http_query_str(r, "series");
+    if (series && strcmp(series, "day") != 0) {
+        at_http_reply_problem(r, AT_EINVAL, "series must be day", NULL, NULL);
+        return;
+    }
+    f.per_day = series != NULL;
     json_t *rows = NULL;
     int rc = at_store_call(at_http_api_of(r)->store, usage_sum, &f, &rows);
     if (rc) {

@@ -331,10 +331,11 @@ static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
     char sql[1024];
     snprintf(
         sql, sizeof(sql),
-        "SELECT %s AS k, COUNT(*), at_satsum(tokens_in), at_satsum(tokens_out), TOTAL(cost_usd)"
-        " FROM usage WHERE (?1 IS NULL OR job_id=?1) AND (?2 IS NULL OR root_id=?2)"
-        " AND (?3 = 0 OR created_ms >= ?3) GROUP BY k ORDER BY TOTAL(cost_usd) DESC, k",
-        expr);
+        "SELECT %s AS k, COUNT(*), at_satsum(tokens_in), at_satsum(tokens_out), TOTAL(cost_usd),"
+        " %s AS d FROM usage WHERE (?1 IS NULL OR job_id=?1) AND (?2 IS NULL OR root_id=?2)"
+        " AND (?3 = 0 OR created_ms >= ?3) GROUP BY k, d ORDER BY %s TOTAL(cost_usd) DESC, k",
+        expr, f->per_day ? "strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')" : "''",
+        f->per_day ? "d," : "");
     struct reader *rd = rlock(SQ(base));
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -352,11 +353,13 @@ static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
         double cost = sqlite3_column_double(st, 4);
         if (!isfinite(cost))
             cost = cost > 0 ? DBL_MAX : 0; /* JSON has no infinity */
-        json_array_append_new(arr,
-                              json_pack("{s:s,s:I,s:I,s:I,s:f}", "key", k ? k : "", "calls",
-                                        (json_int_t)sqlite3_column_int64(st, 1), "tokens_in",
-                                        (json_int_t)sqlite3_column_int64(st, 2), "tokens_out",
-                                        (json_int_t)sqlite3_column_int64(st, 3), "cost_usd", cost));
+        json_t *row = json_pack("{s:s,s:I,s:I,s:I,s:f}", "key", k ? k : "", "calls",
+                                (json_int_t)sqlite3_column_int64(st, 1), "tokens_in",
+                                (json_int_t)sqlite3_column_int64(st, 2), "tokens_out",
+                                (json_int_t)sqlite3_column_int64(st, 3), "cost_usd", cost);
+        if (f->per_day)
+            json_object_set_new(row, "day", json_string((const char *)sqlite3_column_text(st, 5)));
+        json_array_append_new(arr, row);
     }
     sqlite3_finalize(st);
     runlock(rd);

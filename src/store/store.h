@@ -107,6 +107,7 @@ struct at_usage_filter {
     const char *job_id;   /* NULL: any */
     const char *root_id;  /* NULL: any */
     int64_t since_ms;     /* 0: any */
+    int per_day;          /* 1: also by UTC day: each row has "day" (YYYY-MM-DD) */
 };
 
 /* ---- the monitor's records (traces, logs, spans, evals; monitor/) ---- */

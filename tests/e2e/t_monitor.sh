@@ -170,6 +170,10 @@ atlas trigger fire nightly-spend >/dev/null
 wait_jobs_count "trigger=nightly-spend&state=completed" 1
 http GET "/api/v1/costs?by=trigger"
 expect_eq "costs by trigger: what the trigger's run spent, and the rest" "$(echo "$HTTP_BODY" | j 'sorted((r["key"], r["tokens"]) for r in d["rows"])')" "[('', 210), ('nightly-spend', 5)]"
+http GET "/api/v1/costs?by=agent&series=day"
+expect_eq "costs by agent per day (spend over time)" "$(echo "$HTTP_BODY" | j '[(len(r["day"]), r["key"], r["tokens"]) for r in d["rows"] if r["key"] == "spender"]')" "[(10, 'spender', 215)]"
+http GET "/api/v1/costs?by=agent&series=week"
+expect_eq "series other than day: 400" "$HTTP_CODE" 400
 http GET "/api/v1/costs?by=day"
 expect_eq "costs by day" "$(echo "$HTTP_BODY" | j 'len(d["rows"]), len(d["rows"][0]["key"])')" "1 10"
 run_rc rc atlas costs --by agent

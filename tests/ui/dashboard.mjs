@@ -209,6 +209,9 @@ try {
   await visit(page, '#/costs', 'table[aria-label=Costs]', 'costs');
   const crow = await page.textContent('table[aria-label=Costs] tbody');
   check(crow.includes('spender') && crow.includes('500'), `the costs page shows usage by agent (${crow.trim()})`);
+  const series = await page.getAttribute('[data-testid=costs-over-time]', 'aria-label');
+  const segs = await page.locator('[data-testid=costs-over-time] .stack span').count();
+  check(/\d{4}-\d{2}-\d{2} spender 500/.test(series) && segs >= 1, `and over time, each day split by agent (${series})`);
   await visit(page, '#/evals', 'table[aria-label=Verdicts]', 'evals');
   const rateCell = await page.textContent('table[aria-label=Evals] tbody tr td:last-child');
   const verdicts = await page.$$eval('table[aria-label=Verdicts] tbody .badge', (b) => b.map((x) => x.textContent));

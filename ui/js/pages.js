@@ -458,6 +458,35 @@ async function costs(main, parts, query) {
     const s = h('span', {}); s.style.width = `${(100 * val(r)) / max}%`;
     return h('div', { class: 'bar-row' }, h('span', {}, String(r.key || (by === 'trigger' ? '(no trigger)' : '—'))), h('div', { class: 'meter' }, s), h('span', {}, money ? usd(val(r)) : `${val(r)} tokens`));
   })));
+  if (by !== 'day') {
+    // over time: each day's total, split by the grouping (the six largest, then the rest)
+    const sd = await get(`costs?by=${enc(by)}&since=${enc(since)}&series=day`).catch(() => ({ rows: [] }));
+    const top = rows.slice(0, 6).map((r) => String(r.key ?? ''));
+    const name = (k) => String(k || (by === 'trigger' ? '(no trigger)' : '—'));
+    const days = {};
+    for (const r of sd.rows || []) {
+      const i = top.indexOf(String(r.key ?? ''));
+      const slot = i >= 0 ? i : 6;
+      (days[r.day] = days[r.day] || [0, 0, 0, 0, 0, 0, 0])[slot] += val(r);
+    }
+    const order = Object.keys(days).sort();
+    const dmax = Math.max(...order.map((d) => days[d].reduce((a, b) => a + b, 0)), 1e-9);
+    const legend = h('div', { class: 'row legend' }, ...top.map((k, i) => h('span', {}, h('span', { class: `swatch seg-${i}` }), name(k))),
+      rows.length > 6 ? h('span', {}, h('span', { class: 'swatch seg-6' }), 'the rest') : null);
+    main.appendChild(h('h2', {}, `${money ? 'Spend' : 'Tokens'} over time by ${by}`));
+    main.appendChild(h('div', { class: 'chart card', role: 'img', 'data-testid': 'costs-over-time',
+      'aria-label': `${money ? 'Spend' : 'Tokens'} per day by ${by}: ${order.map((d) => `${d} ${days[d].map((v, i) => (v ? `${i < 6 ? name(top[i]) : 'the rest'} ${money ? usd(v) : v}` : '')).filter(Boolean).join(', ')}`).join('; ')}` },
+      legend, ...order.map((d) => {
+        const total = days[d].reduce((a, b) => a + b, 0);
+        const bar = h('div', { class: 'stack' }, ...days[d].map((v, i) => {
+          if (!v) return null;
+          const seg = h('span', { class: `seg-${i}`, title: `${i < 6 ? name(top[i]) : 'the rest'}: ${money ? usd(v) : v}` });
+          seg.style.width = `${(100 * v) / dmax}%`;
+          return seg;
+        }));
+        return h('div', { class: 'bar-row' }, h('span', {}, d), bar, h('span', {}, money ? usd(total) : `${total} tokens`));
+      })));
+  }
   main.appendChild(table([by, 'Calls', 'Tokens in', 'Tokens out', 'Cost'], rows.map((r) => h('tr', {},
     h('td', {}, String(r.key || (by === 'trigger' ? '(no trigger)' : '—'))), h('td', {}, String(r.calls)), h('td', {}, String(r.tokens_in)), h('td', {}, String(r.tokens_out)), h('td', {}, usd(r.cost_usd || 0)))), 'Costs'));
 }
