@@ -147,15 +147,28 @@ asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 # confined [--errno E]: atlasd in that arrangement, in the background
 confined() {
     rm -f "$state/atlasd.url"
+    # a clone under /tmp (CI's may be) stays visible, read-only, at its path
+    # behind the private /tmp: the daemon's binary and SDK live there
+    local keep=
+    for d in "$SRC" "$BIN"; do
+        case "$d/" in /tmp/* | /var/tmp/*) ;; *) continue ;; esac
+        case "$d/" in "${keep:-//}"/*) continue ;; esac
+        keep=$d
+    done
     unshare -m --propagation private /bin/sh -c "
         set -e
         mount --bind '$T' /srv
+        if [ -n '$keep' ]; then mkdir -p /srv/.keep && mount --bind '$keep' /srv/.keep; fi
         for m in \$(awk '{print \$5}' /proc/self/mountinfo | sort -u); do
             case \$m in /proc*|/sys*|/dev*|/srv*) continue ;; esac
             mount -o remount,bind,ro \"\$m\" 2>/dev/null || true
         done
         mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp
         mkdir -p '$T' && mount --bind /srv '$T' && mount -o remount,bind,ro '$T'
+        if [ -n '$keep' ]; then
+            mkdir -p '$keep' && mount --bind /srv/.keep '$keep' && mount -o remount,bind,ro '$keep'
+            umount /srv/.keep
+        fi
         mount --bind /srv/state '$state' && umount /srv
         exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
             --bounding-set=-all --no-new-privs \
