@@ -605,6 +605,42 @@ static int start_skills(struct at_daemon *dmn, struct at_diag *d)
     return rc;
 }
 
+/* A tree's skill workspaces go when its root job is final (after the
+ * grace, docs/skills.md "Workspaces"); at start the finished trees' ones
+ * left by the last run are removed too. */
+static void skills_on_final(void *arg, const struct at_job_rec *rec)
+{
+    if (!rec->parent_id)
+        at_skills_tree_done(arg, rec->id);
+}
+
+static int skills_tree_finished(void *arg, const char *root_id, long long *finished_ms)
+{
+    struct at_store *st = arg;
+    struct at_job_rec rec;
+    memset(&rec, 0, sizeof(rec));
+    if (st->ops->job_get(st, root_id, &rec)) {
+        *finished_ms = 0; /* an orphan: no such job */
+        return 1;
+    }
+    int over = at_job_state_final(rec.state);
+    *finished_ms = rec.finished_ms;
+    at_job_rec_release(&rec);
+    return over;
+}
+
+static int attach_skills(struct at_daemon *dmn, struct at_diag *d)
+{
+    struct at_engine_observer obs = {.on_final = skills_on_final, .arg = dmn->skills};
+    int rc = at_engine_add_observer(dmn->engine, &obs);
+    if (rc)
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for the skills' workspaces");
+    int n = at_skills_workspaces_recover(dmn->skills, skills_tree_finished, dmn->store);
+    if (n)
+        at_info("atlasd", "skills: %d finished tree workspace(s) scheduled for removal", n);
+    return 0;
+}
+
 static int start_mcp(struct at_daemon *dmn, struct at_diag *d)
 {
     struct at_mcp_cfg cfg = {
@@ -762,6 +798,8 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
         at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for the audit trail");
         goto fail;
     }
+    if ((rc = attach_skills(dmn, d)))
+        goto fail;
     if ((rc = at_engine_start(dmn->engine))) {
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the execution engine");
         goto fail;

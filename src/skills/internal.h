@@ -45,7 +45,7 @@ struct at__skill {
 struct at__call {
     const struct at_skill_caller *caller;
     const struct at__skill *skill;
-    char workspace[4096]; /* DATA/skills/work/ROOT (created) */
+    char workspace[4096]; /* DATA/skills/work/ROOT/JOB (created) */
 };
 
 struct at_skills {
@@ -75,6 +75,13 @@ struct at_skills {
     /* MCP mounts */
     pthread_mutex_t mounts_mu;
     struct at__mount *mounts;
+    /* workspaces of finished trees, removed after the grace (skills.c) */
+    double ws_grace_s;
+    pthread_mutex_t ws_mu;
+    pthread_cond_t ws_cv;
+    struct at__ws_due *ws_due;
+    int ws_stopping, ws_started;
+    pthread_t ws_thread;
 };
 
 /* the built-ins (one file each) */
