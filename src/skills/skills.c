@@ -190,29 +190,46 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
     if (k == AT__SK_MCP) {
         const json_t *cmd = json_object_get(mcp, "command");
         const char *url = at_json_str(mcp, "url", NULL);
-        if (url) {
-            at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                        "mcp.url: MCP servers over Streamable HTTP are not supported as skills "
-                        "yet (mount a stdio server with mcp.command, or register the server as "
-                        "an agent with atlas register --remote and offer it as kind: agent)");
-            at_diag_set_pointer(d, "/mcp/url");
-            return AT_EUNSUPPORTED;
-        }
-        int okcmd = json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) < 64;
-        size_t i;
-        json_t *a;
-        json_array_foreach(cmd, i, a) okcmd &= json_is_string(a);
-        if (!okcmd) {
-            at_diag_set(d, AT_EINVAL, NULL, 0, 0,
-                        "mcp.command: the server's command line, a non-empty array of strings");
-            at_diag_set_pointer(d, "/mcp/command");
-            return AT_EINVAL;
-        }
-        const json_t *env = json_object_get(mcp, "env");
-        if (env && !json_is_object(env)) {
-            at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.env: an object of strings");
-            at_diag_set_pointer(d, "/mcp/env");
-            return AT_EINVAL;
+        if (url || json_object_get(mcp, "url")) {
+            if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+                strlen(url) > 2000) {
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                            "mcp.url: the server's Streamable HTTP endpoint, an http(s) URL");
+                at_diag_set_pointer(d, "/mcp/url");
+                return AT_EINVAL;
+            }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach((json_t *)mcp, mk, mv) if (strcmp(mk, "url"))
+            {
+                at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
+                            "mcp.%s: with mcp.url only the URL is read (%s); headers and "
+                            "credentials for remote MCP skills are not supported yet",
+                            mk,
+                            !strcmp(mk, "command") ? "a skill is either a command or a URL"
+                                                   : "not a key of a remote mount");
+                char ptr[300];
+                snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
+                at_diag_set_pointer(d, ptr);
+                return AT_EUNSUPPORTED;
+            }
+        } else {
+            int okcmd = json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) < 64;
+            size_t i;
+            json_t *a;
+            json_array_foreach(cmd, i, a) okcmd &= json_is_string(a);
+            if (!okcmd) {
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                            "mcp.command: the server's command line, a non-empty array of strings");
+                at_diag_set_pointer(d, "/mcp/command");
+                return AT_EINVAL;
+            }
+            const json_t *env = json_object_get(mcp, "env");
+            if (env && !json_is_object(env)) {
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.env: an object of strings");
+                at_diag_set_pointer(d, "/mcp/env");
+                return AT_EINVAL;
+            }
         }
     } else if (mcp) {
         at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp: only for kind: mcp");

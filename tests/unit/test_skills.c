@@ -476,8 +476,11 @@ static void test_register(void **state)
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {}}",
          "/mcp/command"},
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"url\": "
-         "\"http://h/mcp\"}}",
+         "\"file:///etc/passwd\"}}",
          "/mcp/url"},
+        {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"url\": "
+         "\"http://127.0.0.1:1/mcp\", \"headers\": {}}}",
+         "/mcp/headers"},
         {"{\"name\": \"file-ops\", \"version\": \"2.0.0\", \"kind\": \"agent\", \"agent\": "
          "\"a\"}",
          "/name"},
