@@ -541,6 +541,33 @@ static int build_engine(struct at_daemon *dmn, struct at_diag *d)
     return 0;
 }
 
+/* The memory skill's embeddings: the gateway's (at_llm_embed), as the
+ * calling job. */
+static int skills_embed(void *arg, const struct at_skill_caller *caller, const char *model,
+                        const char *text, json_t **vector, struct at_diag *d)
+{
+    struct at_llm *llm = arg;
+    struct at_llm_caller lc;
+    memset(&lc, 0, sizeof(lc));
+    if (caller->job_id)
+        at_llm_caller_init(&lc, caller->job_id, caller->root_id ? caller->root_id : caller->job_id,
+                           caller->agent ? caller->agent : "", NULL);
+    json_t *body = json_pack("{s:s,s:s}", "model", model, "input", text);
+    json_t *ans = NULL;
+    int rc = at_llm_embed(llm, caller->job_id ? &lc : NULL, body, &ans, d);
+    json_decref(body);
+    if (rc)
+        return rc;
+    json_t *v = json_object_get(json_array_get(json_object_get(ans, "data"), 0), "embedding");
+    if (!json_is_array(v)) {
+        json_decref(ans);
+        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "the gateway's answer holds no embedding");
+    }
+    *vector = json_incref(v);
+    json_decref(ans);
+    return 0;
+}
+
 static int start_gateway(struct at_daemon *dmn, struct at_diag *d)
 {
     struct at_llm_config c;
@@ -560,6 +587,7 @@ static int start_gateway(struct at_daemon *dmn, struct at_diag *d)
     if (rc)
         return rc;
     at_monitor_attach_llm(dmn->monitor, dmn->llm); /* every call is in the traces */
+    at_skills_set_embedder(dmn->skills, skills_embed, dmn->llm);
     return 0;
 }
 

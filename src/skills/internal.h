@@ -62,6 +62,9 @@ struct at_skills {
     double code_timeout_s;
     long long code_memory_mb;
     long long code_max_output;
+    char *embed_model; /* skills.memory.embedding.model, or NULL */
+    at_skills_embed_fn embed_fn;
+    void *embed_arg;
     double http_timeout_s;
     long long http_max_bytes;
     /* the worker pool */

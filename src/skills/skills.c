@@ -454,6 +454,12 @@ static void ws_schedule(struct at_skills *s, const char *root, int64_t due_ms)
     pthread_mutex_unlock(&s->ws_mu);
 }
 
+void at_skills_set_embedder(struct at_skills *s, at_skills_embed_fn fn, void *arg)
+{
+    s->embed_fn = fn;
+    s->embed_arg = arg;
+}
+
 void at_skills_tree_done(struct at_skills *s, const char *root_id)
 {
     if (!s || !ws_name_ok(root_id) || !strcmp(root_id, "user"))
@@ -565,6 +571,9 @@ int at_skills_new(const struct at_skills_cfg *cfg, struct at_skills **out, struc
         url = env;
     s->search_url = url ? at_strdup(url) : NULL;
     s->search_timeout_s = cfg_num(cfg_get(c, "web_search", "timeout_s"), 10);
+    const char *em = json_string_value(
+        json_object_get(json_object_get(cfg_get(c, "memory", NULL), "embedding"), "model"));
+    s->embed_model = em && *em ? at_strdup(em) : NULL;
     s->code_timeout_s = cfg_num(cfg_get(c, "code_execution", "timeout_s"), 30);
     s->code_memory_mb = (long long)cfg_num(cfg_get(c, "code_execution", "memory_mb"), 512);
     s->code_max_output =
@@ -648,6 +657,7 @@ void at_skills_free(struct at_skills *s)
     pthread_cond_destroy(&s->q_cv);
     pthread_mutex_destroy(&s->mounts_mu);
     free(s->search_url);
+    free(s->embed_model);
     free(s->data_dir);
     free(s->db_path);
     free(s);

@@ -131,6 +131,17 @@ typedef int (*at_skills_tree_finished_fn)(void *arg, const char *root_id, long l
 int at_skills_workspaces_recover(struct at_skills *s, at_skills_tree_finished_fn finished,
                                  void *arg);
 
+/* Embeddings for the memory skill (docs/skills.md "memory"): fn embeds
+ * text with model (skills.memory.embedding.model: a model or a tier name)
+ * for caller and answers the vector (a JSON array of numbers, new
+ * reference), or an AT_E* with d.  It may block (it runs on the skills'
+ * workers).  Set once at start, before calls; without it (or without the
+ * setting) memory searches with FTS5 only. */
+typedef int (*at_skills_embed_fn)(void *arg, const struct at_skill_caller *caller,
+                                  const char *model, const char *text, json_t **vector,
+                                  struct at_diag *d);
+void at_skills_set_embedder(struct at_skills *s, at_skills_embed_fn fn, void *arg);
+
 /* SKILL.md (skillmd.c): parse text (len bytes) into {name, description,
  * instructions, metadata}.  0 and *out, or AT_EPARSE/AT_EINVAL with d
  * located (line:col in the file).  Pure: fuzzed (tests/fuzz/fuzz_skillmd.c). */

@@ -399,7 +399,8 @@ static void test_memory(void **state)
                           "{\"op\": \"search\", \"query\": \"x\", \"mode\": "
                           "\"embedding\"}",
                           &out, &d),
-                     AT_EUNSUPPORTED);
+                     AT_EUNAVAIL); /* no skills.memory.embedding.model: FTS5 only */
+    assert_non_null(strstr(d.msg, "skills.memory.embedding.model"));
     json_decref(req);
 }
 
