@@ -73,8 +73,7 @@ int at_llm_embed(struct at_llm *g, const struct at_llm_caller *caller, const jso
     const struct at_llm_model_cfg *mc = NULL;
     int bi = rc ? -1 : at_llm_config_find(c, model, -1, &mc);
     if (!rc && bi < 0)
-        rc = at_diag_set(d, AT_ENOENT, NULL, 0, 0, "embeddings: no configured model \"%s\"",
-                         model);
+        rc = at_diag_set(d, AT_ENOENT, NULL, 0, 0, "embeddings: no configured model \"%s\"", model);
     if (!rc && c->backends[bi].kind != AT_LLM_OPENAI)
         rc = at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
                          "embeddings: backend %s is not OpenAI-compatible (embeddings through "
@@ -131,7 +130,8 @@ int at_llm_embed(struct at_llm *g, const struct at_llm_caller *caller, const jso
     if (cc != CURLE_OK) {
         rc = at_diag_set(d, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, 0, 0,
                          "embeddings: %s: %s", url, curl_easy_strerror(cc));
-    } else if (at_json_parse(resp.p ? resp.p : "", resp.len, 0, &ans, NULL) || !json_is_object(ans)) {
+    } else if (at_json_parse(resp.p ? resp.p : "", resp.len, 0, &ans, NULL) ||
+               !json_is_object(ans)) {
         rc = at_diag_set(d, AT_EPROTO, NULL, 0, 0,
                          "embeddings: %s answered HTTP %ld with no JSON object", url, status);
     } else if (status != 200) {
@@ -140,8 +140,7 @@ int at_llm_embed(struct at_llm *g, const struct at_llm_caller *caller, const jso
         rc = at_diag_set(d, status_code(status), NULL, 0, 0, "embeddings: %s answered HTTP %ld%s%s",
                          url, status, msg ? ": " : "", msg ? msg : "");
     } else if (!json_is_array(json_object_get(ans, "data"))) {
-        rc = at_diag_set(d, AT_EPROTO, NULL, 0, 0, "embeddings: %s answered no \"data\" list",
-                         url);
+        rc = at_diag_set(d, AT_EPROTO, NULL, 0, 0, "embeddings: %s answered no \"data\" list", url);
     }
     at_buf_release(&resp);
     free(url);
