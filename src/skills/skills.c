@@ -230,6 +230,26 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
                 at_diag_set_pointer(d, "/mcp/env");
                 return AT_EINVAL;
             }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach((json_t *)mcp, mk, mv)
+            {
+                if (!strcmp(mk, "command") || !strcmp(mk, "env") || !strcmp(mk, "cwd"))
+                    continue;
+                char ptr[300];
+                snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
+                int sb = !strcmp(mk, "sandbox");
+                if (sb)
+                    at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
+                                "mcp.sandbox: running a mounted MCP server inside the agent "
+                                "sandbox is not supported yet (it runs as atlasd's user: scope it "
+                                "by its own arguments)");
+                else
+                    at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                                "mcp.%s: a stdio mount has command, env and cwd", mk);
+                at_diag_set_pointer(d, ptr);
+                return sb ? AT_EUNSUPPORTED : AT_EINVAL;
+            }
         }
     } else if (mcp) {
         at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp: only for kind: mcp");

@@ -482,6 +482,9 @@ static void test_register(void **state)
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"url\": "
          "\"http://127.0.0.1:1/mcp\", \"headers\": {}}}",
          "/mcp/headers"},
+        {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"command\": "
+         "[\"x\"], \"sandbox\": true}}",
+         "/mcp/sandbox"},
         {"{\"name\": \"file-ops\", \"version\": \"2.0.0\", \"kind\": \"agent\", \"agent\": "
          "\"a\"}",
          "/name"},
