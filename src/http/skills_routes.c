@@ -171,6 +171,32 @@ static void h_delete(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "name", name, "removed", removed));
 }
 
+/* A user's call answers from the skills' worker (or an MCP mount's
+ * thread): no HTTP thread waits on a skill, and a stop does not wait on
+ * one either. */
+struct invoke_wait {
+    struct at_http_wait hw;
+};
+
+static void invoke_done(void *arg, int rc, json_t *output, const struct at_diag *d)
+{
+    struct invoke_wait *w = arg;
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    if (req) {
+        if (rc) {
+            at_http_complete_problem(req,
+                                     at_http_problem(rc, d && d->msg[0] ? d->msg : at_err_msg(rc),
+                                                     d && d->pointer[0] ? d->pointer : NULL));
+        } else {
+            at_http_complete_json(req, 200, output);
+            output = NULL;
+        }
+    }
+    at_http_wait_unlock(&w->hw, req != NULL);
+    at_http_wait_unref(&w->hw);
+    json_decref(output);
+}
+
 static void h_invoke(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
@@ -180,14 +206,16 @@ static void h_invoke(struct at_http_req *r)
     if (at_http_body_json(r, 1, &body))
         return;
     struct at_skill_caller user = {0};
-    struct at_diag d;
-    at_diag_clear(&d);
-    json_t *out = NULL;
     const json_t *in = json_object_get(body, "input");
-    if (at_skills_invoke(api->skills, &user, at_http_param(r, "name"), in, &out, &d))
-        at_http_reply_diag(r, &d);
-    else
-        at_http_reply_json(r, 200, out);
+    struct invoke_wait *w = at_http_wait_new(r, sizeof(*w), 1);
+    int rc =
+        at_skills_invoke_async(api->skills, &user, at_http_param(r, "name"), in, invoke_done, w);
+    if (rc) {
+        struct at_diag d;
+        at_diag_clear(&d);
+        at_diag_set(&d, rc, NULL, 0, 0, "too many skill calls wait (skills.queue)");
+        invoke_done(w, rc, NULL, &d);
+    }
     json_decref(body);
 }
 
@@ -197,8 +225,8 @@ static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/skills/{name}", h_get, AT_HTTP_NEED_READ, AT_HTTP_BLOCKING, 0, NULL},
     {"DELETE", AT_HTTP_API "/skills/{name}", h_delete, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
      NULL},
-    {"POST", AT_HTTP_API "/skills/{name}/invoke", h_invoke, AT_HTTP_NEED_RUN, AT_HTTP_BLOCKING, 0,
-     NULL},
+    /* not blocking: it answers from the skills' threads (invoke_done) */
+    {"POST", AT_HTTP_API "/skills/{name}/invoke", h_invoke, AT_HTTP_NEED_RUN, 0, 0, NULL},
 };
 
 int at_http_skills_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -42,6 +42,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ struct at__mount {
     json_t *mcp;
     const char *url; /* mcp.url: Streamable HTTP (in mcp), or NULL: stdio */
     CURL *curl;
+    atomic_int halt; /* the daemon stops: a transfer in progress is abandoned */
     struct hx *hx;
     pthread_mutex_t mu;
     pthread_t thread;
@@ -626,6 +628,16 @@ static size_t hx_header(char *p, size_t sz, size_t n, void *arg)
     return sz * n;
 }
 
+static int hx_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    struct at__mount *m = arg;
+    return atomic_load(&m->halt) ? 1 : 0;
+}
+
 static void hx_add_line(void *arg, const char *line)
 {
     struct curl_slist **hd = arg;
@@ -664,6 +676,9 @@ static int http_post(struct at__mount *m, const struct at_mcp_out *o, long timeo
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "atlas-skills/" ATLAS_VERSION);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, hx_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, m);
     hx_reset(x, o->id);
     CURLcode cc = curl_easy_perform(h);
     curl_slist_free_all(hd);
@@ -1022,6 +1037,7 @@ void at__mounts_free(struct at_skills *s)
         pthread_mutex_lock(&m->mu);
         m->stopping = 1;
         pthread_mutex_unlock(&m->mu);
+        atomic_store(&m->halt, 1);
         ssize_t w = write(m->wake[1], "x", 1);
         (void)w;
         pthread_join(m->thread, NULL);

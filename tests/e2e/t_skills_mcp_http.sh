@@ -68,4 +68,11 @@ TS_TAG=b start_ts v1 "$PORT"
 echo_ok() { atlas skill invoke remote --input '{"tool": "echo", "arguments": {"text": "back"}}' 2>/dev/null | grep -q back; }
 wait_for echo_ok && pass "reconnected after its back-off" || fail "the skill did not reconnect"
 expect_eq "two connections made" "$(atlas skill describe remote --json | j 'd["server"]["starts"], d["server"]["state"]')" "2 connected"
+
+# a call in flight does not hold the daemon's stop
+(atlas skill invoke remote --input '{"tool": "slow", "arguments": {"ms": 20000}}' >/dev/null 2>&1 || true) &
+wait_for in_flight
+t0=$(date +%s)
+stop_daemon
+[ $(($(date +%s) - t0)) -lt 5 ] && pass "atlasd stops at once with an HTTP skill call in flight" || fail "the stop waited for the call"
 finish
