@@ -57,9 +57,14 @@ wait "$LONG" || true
 expect_contains "the call in flight fails, saying why" "$(cat "$T/long.out")" "dropped the connection during the call"
 expect_contains "with a non-zero exit" "$(cat "$T/long.out")" "rc=1"
 out=$(atlas skill invoke remote --input '{"tool": "echo", "arguments": {"text": "x"}}' 2>&1 || true)
-expect_contains "the next call meets the open circuit at once" "$out" "circuit is open"
-expect_contains "naming the failure" "$out" "dropped the connection"
-expect_eq "describe: circuit-open, one failure" "$(atlas skill describe remote --json | j 'd["server"]["state"], d["server"]["failures"]')" "circuit-open 1"
+# within the back-off (200 ms) the circuit answers; a slower machine may
+# already try again and fail to connect: both say why at once
+case "$out" in
+*"circuit is open"*"dropped the connection"*) pass "the next call meets the open circuit, naming the failure" ;;
+*"cannot reach the MCP server"*) pass "the next call fails at once: the server is unreachable" ;;
+*) fail "the next call: $out" ;;
+esac
+expect_eq "describe: not connected, failures counted" "$(atlas skill describe remote --json | j 'd["server"]["state"] in ("circuit-open", "stopped"), d["server"]["failures"] >= 1')" "True True"
 out=$(atlas skill invoke remote2 --input '{"tool": "echo", "arguments": {"text": "still here"}}')
 expect_eq "another mount is not affected" "$(echo "$out" | j 'd["text"]')" "still here"
 
