@@ -8,6 +8,8 @@
 #include "cli/table.h"
 #include "dist/client.h"
 #include "dist/oci.h"
+#include "dist/sign.h"
+#include "dist/trust.h"
 #include "contract/yaml.h"
 #include "json/json.h"
 
@@ -22,15 +24,28 @@ static const char usage_text[] =
     "       atlas skill register FILE|DIR [--version V] [--force] [--json]\n"
     "       atlas skill rm NAME[@VERSION] [--json]\n"
     "       atlas skill invoke NAME --input JSON [--json]\n"
-    "       atlas skill push NAME[@VERSION] [REGISTRY/]REPO[:TAG] [--json]\n"
+    "       atlas skill push NAME[@VERSION] [REGISTRY/]REPO[:TAG] [--sign] [--key NAME] [--json]\n"
     "       atlas skill pull [REGISTRY/]REPO[:TAG|@DIGEST] [--force] [--json]\n";
 
 /* A skill as an OCI artifact (docs/skills.md "Marketplace"): an image
  * manifest of artifactType AT_SKILL_ARTIFACT, the empty config, and one
  * layer: the skill's definition (SKILL.md folders carry their scripts in
  * it), the annotations naming it. */
-#define AT_SKILL_ARTIFACT "application/vnd.atlas.skill.v1"
-#define AT_SKILL_LAYER "application/vnd.atlas.skill.definition.v1+json"
+#define AT_SKILL_ARTIFACT AT_DIST_SKILL_ARTIFACT
+#define AT_SKILL_LAYER AT_DIST_SKILL_LAYER
+
+/* The image layout the signatures pass through (atlas push's cache). */
+static char *oci_cache_root(void)
+{
+    const char *e = getenv("ATLAS_OCI_CACHE");
+    if (e && *e)
+        return at_strdup(e);
+    const char *x = getenv("XDG_CACHE_HOME");
+    if (x && *x)
+        return at_asprintf("%s/atlas/oci", x);
+    const char *h = getenv("HOME");
+    return at_asprintf("%s/.cache/atlas/oci", h && *h ? h : "/tmp");
+}
 
 static int print_result(struct cli *c, struct cli_resp *r, int ok_status, const char *done)
 {
@@ -211,8 +226,18 @@ static int fail_diag(const struct at_diag *d)
     return CLI_FAILED;
 }
 
-static int skill_push(struct cli *c, const char *skill, const char *refstr)
+static int skill_push(struct cli *c, const char *skill, const char *refstr, int sign,
+                      const char *key)
 {
+    unsigned char sk[crypto_sign_SECRETKEYBYTES];
+    char publisher[128] = "";
+    if (sign) {
+        char why[300];
+        if (sodium_init() < 0 || cli_key_load(key, sk, publisher, why, sizeof(why))) {
+            fprintf(stderr, "atlas skill push: %s\n", why);
+            return CLI_FAILED;
+        }
+    }
     struct at_buf p;
     skill_path(&p, skill, NULL);
     struct cli_resp r;
@@ -283,6 +308,19 @@ static int skill_push(struct cli *c, const char *skill, const char *refstr)
         rc = at_oci_manifest_put(cl, ref.repo, tag, manifest, strlen(manifest),
                                  AT_OCI_MANIFEST_TYPE, &d);
     }
+    if (!rc && sign) {
+        /* the same signature as an agent's: a DSSE envelope over the
+         * manifest digest, an OCI referrer of it */
+        size_t elen = 0;
+        char *env = at_sig_envelope(publisher, at_json_str(def, "name", ""), version, mdigest,
+                                    (int64_t)strlen(manifest), sk, &elen);
+        char *root = oci_cache_root();
+        rc = at_dist_push_signature(cl, root, ref.repo, mdigest, (int64_t)strlen(manifest), env,
+                                    elen, publisher, &d);
+        free(root);
+        free(env);
+    }
+    sodium_memzero(sk, sizeof(sk));
     unlink(lpath);
     unlink(cpath);
     free(lpath);
@@ -295,13 +333,15 @@ static int skill_push(struct cli *c, const char *skill, const char *refstr)
         return fail_diag(&d);
     }
     if (c->json) {
-        json_t *o = json_pack("{s:s,s:s,s:s}", "pushed", at_json_str(def, "name", ""), "reference",
-                              refstr, "digest", mdigest);
+        json_t *o =
+            json_pack("{s:s,s:s,s:s,s:s?}", "pushed", at_json_str(def, "name", ""), "reference",
+                      refstr, "digest", mdigest, "signed_by", sign ? publisher : NULL);
         cli_print_json(stdout, o);
         json_decref(o);
     } else {
-        printf("pushed skill %s@%s to %s/%s:%s (%s)\n", at_json_str(def, "name", ""), version,
-               ref.registry, ref.repo, tag, mdigest);
+        printf("pushed skill %s@%s to %s/%s:%s (%s)%s%s\n", at_json_str(def, "name", ""), version,
+               ref.registry, ref.repo, tag, mdigest, sign ? ", signed by " : "",
+               sign ? publisher : "");
     }
     json_decref(def);
     return CLI_OK;
@@ -349,24 +389,30 @@ static int skill_pull(struct cli *c, const char *refstr, int force)
         at_diag_set(&d, rc, lpath, 0, 0, "cannot read the downloaded definition");
     unlink(lpath);
     free(lpath);
-    json_t *def = NULL;
-    if (!rc && at_json_parse(def_text, dlen, 64, &def, &d))
-        rc = AT_EPARSE;
+    /* its signatures: the daemon checks them against its trusted keys */
+    json_t *envs = NULL;
+    if (!rc) {
+        char *root = oci_cache_root();
+        rc = at_dist_fetch_signatures(cl, root, ref.repo, digest, &envs, &d);
+        free(root);
+    }
     at_oci_manifest_release(&m);
     at_oci_client_free(cl);
-    free(body);
-    free(def_text);
     if (rc) {
-        json_decref(def);
+        free(body);
+        free(def_text);
+        json_decref(envs);
         return fail_diag(&d);
     }
-    /* one recorded action: the daemon installs it and audits skill.installed */
-    json_object_set_new(def, "source",
-                        json_pack("{s:s,s:s}", "reference", refstr, "digest", digest));
-    if (force)
-        json_object_set_new(def, "force", json_true());
-    char *text = at_json_dumps(def);
-    json_decref(def);
+    /* one recorded action: the daemon checks the artifact, applies
+     * registry.policy, installs it and audits skill.installed */
+    json_t *req = json_pack("{s:{s:s%,s:s%,s:o,s:s},s:s,s:b}", "artifact", "manifest", body, len,
+                            "definition", def_text, dlen, "signatures", envs, "source", refstr,
+                            "reference", refstr, "force", force);
+    free(body);
+    free(def_text);
+    char *text = at_json_dumps(req);
+    json_decref(req);
     struct cli_resp r;
     rc = cli_http(c, "POST", "/api/v1/skills", text, NULL, &r);
     free(text);
@@ -385,12 +431,17 @@ int cmd_skill(struct cli *c, int argc, char **argv)
         printf("%s\nSkills (docs/skills.md): platform capabilities an agent declares in\n"
                "requires.skills and calls inside its job (context.skill in the SDKs).\n"
                "Built-ins: file-ops, code-execution, memory, http, web-search.  register\n"
-               "installs a skill definition (YAML or JSON: kind mcp or agent) or a SKILL.md\n"
+               "installs a skill definition (YAML or JSON: kind mcp, with mcp.command for a\n"
+               "stdio server or mcp.url for a Streamable HTTP one, or kind agent) or a SKILL.md\n"
                "folder; each install and removal is an audit record.  invoke runs a skill as\n"
                "you (a user: your own workspace, no scope, no network).\n\n"
                "options:\n"
                "  --version V   (register) the version to install as\n"
-               "  --force       (register) replace the same version with another definition\n"
+               "  --force       (register, pull) replace the same version with another definition\n"
+               "  --sign        (push) sign the artifact as atlas push --sign does (a DSSE\n"
+               "                envelope as an OCI referrer); pulls check it against atlas\n"
+               "                trust and registry.policy, as for agents\n"
+               "  --key NAME    (push) the signing key (default: the only one)\n"
                "  --input JSON  (invoke) the skill's input: JSON, @FILE or - for stdin\n"
                "  --json        print JSON\n",
                usage_text);
@@ -398,14 +449,19 @@ int cmd_skill(struct cli *c, int argc, char **argv)
     }
     if (argc < 2)
         return cli_usage_error("skill", usage_text, "which: ls, describe, register, rm or invoke?");
-    const char *pos = NULL, *pos2 = NULL, *version = NULL, *input = NULL;
-    int force = 0;
+    const char *pos = NULL, *pos2 = NULL, *version = NULL, *input = NULL, *key = NULL;
+    int force = 0, sign = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             c->json = 1;
         else if (!strcmp(argv[i], "--force"))
             force = 1;
-        else if (!strcmp(argv[i], "--version") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--sign"))
+            sign = 1;
+        else if (!strcmp(argv[i], "--key") && i + 1 < argc) {
+            sign = 1;
+            key = argv[++i];
+        } else if (!strcmp(argv[i], "--version") && i + 1 < argc)
             version = argv[++i];
         else if (!strcmp(argv[i], "--input") && i + 1 < argc)
             input = argv[++i];
@@ -436,7 +492,7 @@ int cmd_skill(struct cli *c, int argc, char **argv)
     if (!strcmp(sub, "push")) {
         if (!pos2)
             return cli_usage_error("skill", usage_text, "push to which reference?");
-        return skill_push(c, pos, pos2);
+        return skill_push(c, pos, pos2, sign, key);
     }
     return cli_usage_error("skill", usage_text, "unknown subcommand \"%s\"", sub);
 }

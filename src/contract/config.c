@@ -210,7 +210,21 @@ static const struct at_shape skills_http[] = {
     {"max_bytes", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1024, 1 << 30},
     END,
 };
+static const struct at_shape skills_workspace[] = {
+    {"grace_s", AT_SH_NUM, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 0, 30 * 86400},
+    END,
+};
+static const struct at_shape skills_memory_embedding[] = {
+    {"model", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    END,
+};
+static const struct at_shape skills_memory[] = {
+    {"embedding", AT_SH_OBJ, 0, skills_memory_embedding, NULL, 0, 0},
+    END,
+};
 static const struct at_shape skills[] = {
+    {"memory", AT_SH_OBJ, 0, skills_memory, NULL, 0, 0},
+    {"workspace", AT_SH_OBJ, 0, skills_workspace, NULL, 0, 0},
     {"workers", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 256},
     {"queue", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 1 << 20},
     {"web_search", AT_SH_OBJ, 0, skills_web_search, NULL, 0, 0},

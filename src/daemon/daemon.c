@@ -541,6 +541,33 @@ static int build_engine(struct at_daemon *dmn, struct at_diag *d)
     return 0;
 }
 
+/* The memory skill's embeddings: the gateway's (at_llm_embed), as the
+ * calling job. */
+static int skills_embed(void *arg, const struct at_skill_caller *caller, const char *model,
+                        const char *text, json_t **vector, struct at_diag *d)
+{
+    struct at_llm *llm = arg;
+    struct at_llm_caller lc;
+    memset(&lc, 0, sizeof(lc));
+    if (caller->job_id)
+        at_llm_caller_init(&lc, caller->job_id, caller->root_id ? caller->root_id : caller->job_id,
+                           caller->agent ? caller->agent : "", NULL);
+    json_t *body = json_pack("{s:s,s:s}", "model", model, "input", text);
+    json_t *ans = NULL;
+    int rc = at_llm_embed(llm, caller->job_id ? &lc : NULL, body, &ans, d);
+    json_decref(body);
+    if (rc)
+        return rc;
+    json_t *v = json_object_get(json_array_get(json_object_get(ans, "data"), 0), "embedding");
+    if (!json_is_array(v)) {
+        json_decref(ans);
+        return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "the gateway's answer holds no embedding");
+    }
+    *vector = json_incref(v);
+    json_decref(ans);
+    return 0;
+}
+
 static int start_gateway(struct at_daemon *dmn, struct at_diag *d)
 {
     struct at_llm_config c;
@@ -560,6 +587,7 @@ static int start_gateway(struct at_daemon *dmn, struct at_diag *d)
     if (rc)
         return rc;
     at_monitor_attach_llm(dmn->monitor, dmn->llm); /* every call is in the traces */
+    at_skills_set_embedder(dmn->skills, skills_embed, dmn->llm);
     return 0;
 }
 
@@ -603,6 +631,42 @@ static int start_skills(struct at_daemon *dmn, struct at_diag *d)
     if (rc == 0)
         at_contract_set_skill_check(at_skills_available, dmn->skills);
     return rc;
+}
+
+/* A tree's skill workspaces go when its root job is final (after the
+ * grace, docs/skills.md "Workspaces"); at start the finished trees' ones
+ * left by the last run are removed too. */
+static void skills_on_final(void *arg, const struct at_job_rec *rec)
+{
+    if (!rec->parent_id)
+        at_skills_tree_done(arg, rec->id);
+}
+
+static int skills_tree_finished(void *arg, const char *root_id, long long *finished_ms)
+{
+    struct at_store *st = arg;
+    struct at_job_rec rec;
+    memset(&rec, 0, sizeof(rec));
+    if (st->ops->job_get(st, root_id, &rec)) {
+        *finished_ms = 0; /* an orphan: no such job */
+        return 1;
+    }
+    int over = at_job_state_final(rec.state);
+    *finished_ms = rec.finished_ms;
+    at_job_rec_release(&rec);
+    return over;
+}
+
+static int attach_skills(struct at_daemon *dmn, struct at_diag *d)
+{
+    struct at_engine_observer obs = {.on_final = skills_on_final, .arg = dmn->skills};
+    int rc = at_engine_add_observer(dmn->engine, &obs);
+    if (rc)
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for the skills' workspaces");
+    int n = at_skills_workspaces_recover(dmn->skills, skills_tree_finished, dmn->store);
+    if (n)
+        at_info("atlasd", "skills: %d finished tree workspace(s) scheduled for removal", n);
+    return 0;
 }
 
 static int start_mcp(struct at_daemon *dmn, struct at_diag *d)
@@ -762,6 +826,8 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
         at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for the audit trail");
         goto fail;
     }
+    if ((rc = attach_skills(dmn, d)))
+        goto fail;
     if ((rc = at_engine_start(dmn->engine))) {
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the execution engine");
         goto fail;

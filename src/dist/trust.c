@@ -182,6 +182,79 @@ int at_dist_artifact_trust(const json_t *artifact, const char *content_digest,
     return 0;
 }
 
+/* ---- skills (docs/skills.md "Marketplace") ---- */
+
+int at_dist_skill_trust(const json_t *artifact, const json_t *trusted, json_t **out,
+                        struct at_diag *d)
+{
+    *out = unsigned_trust();
+    const char *text = json_string_value(json_object_get(artifact, "manifest"));
+    const char *def = json_string_value(json_object_get(artifact, "definition"));
+    if (!text || !def)
+        return at_diag_set(d, AT_EINVAL, "", 0, 0,
+                           "artifact.manifest and artifact.definition must be the pulled "
+                           "manifest's and definition layer's text");
+    size_t len = json_string_length(json_object_get(artifact, "manifest"));
+    struct at_oci_manifest m;
+    if (at_oci_manifest_parse(text, len, &m, d))
+        return AT_EINVAL;
+    char ld[AT_OCI_DIGEST_MAX];
+    at_oci_digest_bytes(def, json_string_length(json_object_get(artifact, "definition")), ld);
+    int rc = 0;
+    if (strcmp(m.artifact_type, AT_DIST_SKILL_ARTIFACT) != 0 || m.nlayers != 1)
+        rc = at_diag_set(d, AT_EINVAL, "", 0, 0, "the manifest is not an Atlas skill's (%s)",
+                         AT_DIST_SKILL_ARTIFACT);
+    else if (strcmp(m.layers[0].digest, ld) != 0)
+        rc = at_diag_set(d, AT_EINVAL, "", 0, 0,
+                         "the definition (%s) is not the one the manifest names (%s)", ld,
+                         m.layers[0].digest);
+    at_oci_manifest_release(&m);
+    if (rc)
+        return rc;
+    char md[AT_OCI_DIGEST_MAX];
+    at_oci_digest_bytes(text, len, md);
+    json_object_set_new(*out, "manifest", json_string(md));
+    const char *src = json_string_value(json_object_get(artifact, "source"));
+    if (src)
+        json_object_set_new(*out, "source", json_string(src));
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(artifact, "signatures"), i, e)
+    {
+        if (!json_is_string(e))
+            continue;
+        struct at_sig_check chk;
+        struct at_diag sd;
+        at_diag_clear(&sd);
+        int src_rc =
+            at_sig_check(json_string_value(e), json_string_length(e), md, trusted, &chk, &sd);
+        if (src_rc == AT_EPERM) {
+            if (d)
+                *d = sd;
+            return AT_EPERM;
+        }
+        if (src_rc)
+            continue; /* another tool's referrer */
+        char ed[AT_OCI_DIGEST_MAX];
+        at_oci_digest_bytes(json_string_value(e), json_string_length(e), ed);
+        int first = !json_is_true(json_object_get(*out, "signed"));
+        json_object_set_new(*out, "signed", json_true());
+        if (first || (chk.verified && !json_is_true(json_object_get(*out, "verified")))) {
+            json_object_set_new(*out, "publisher", json_string(chk.publisher));
+            json_object_set_new(*out, "keyid", json_string(chk.keyid));
+            json_object_set_new(*out, "signature", json_string(ed));
+        }
+        if (chk.verified)
+            json_object_set_new(*out, "verified", json_true());
+    }
+    return 0;
+}
+
+json_t *at_dist_unsigned_trust(void)
+{
+    return unsigned_trust();
+}
+
 int at_dist_policy_check(const json_t *policy, const json_t *trust, const char *agent,
                          struct at_diag *d)
 {

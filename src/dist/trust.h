@@ -42,6 +42,22 @@ int at_dist_artifact_trust(const json_t *artifact, const char *content_digest,
 int at_dist_policy_check(const json_t *policy, const json_t *trust, const char *agent,
                          struct at_diag *d);
 
+/* Skills' artifacts (docs/skills.md "Marketplace"): their artifactType. */
+#define AT_DIST_SKILL_ARTIFACT "application/vnd.atlas.skill.v1"
+#define AT_DIST_SKILL_LAYER "application/vnd.atlas.skill.definition.v1+json"
+
+/* The trust of a pulled skill from artifact ({"manifest": TEXT,
+ * "definition": the definition layer's TEXT, "signatures": [ENVELOPE
+ * TEXT, ...], "source": REF}): the manifest must be a skill's whose one
+ * layer is that definition (by digest); its signatures are checked as an
+ * agent's (at_sig_check against trusted).  *out as at_dist_artifact_trust
+ * (always set).  AT_EINVAL for a mismatch, AT_EPERM for tampering. */
+int at_dist_skill_trust(const json_t *artifact, const json_t *trusted, json_t **out,
+                        struct at_diag *d);
+/* {"signed": false, "verified": false, ...}: the trust of what came from no
+ * artifact (a new object). */
+json_t *at_dist_unsigned_trust(void);
+
 /* Keep / read the trust of a content digest (a new object, or NULL). */
 int at_dist_trust_record(const char *data_dir, const char *content_digest, const json_t *trust);
 json_t *at_dist_trust_lookup(const char *data_dir, const char *content_digest);

@@ -3,6 +3,7 @@
  * (docs/gateway.md, "API"):
  *
  *   POST /v1/chat/completions   streamed (SSE) or not
+ *   POST /v1/embeddings         OpenAI embeddings (at_llm_embed, a thread per call)
  *   GET  /v1/models             tiers (atlas:fast, ...) and configured models
  *   GET  /v1/models/{id}
  *   GET  /v1/atlas/stats        pool statistics per backend
@@ -25,6 +26,7 @@
 #include "json/json.h"
 #include "llm/gateway.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +301,106 @@ static void h_chat(struct at_http_req *r)
     }
 }
 
+/* ---- POST /v1/embeddings ---- */
+
+/* at_llm_embed blocks: each call runs on a thread of its own (at most
+ * MAX_EMBED_CALLS at once, then 503), answering the suspended request. */
+#define MAX_EMBED_CALLS 16
+static atomic_int embed_calls;
+
+struct embed_call {
+    struct llm_http *h;
+    json_t *body;
+    struct at_llm_caller caller;
+    int is_job;
+};
+
+static void *embed_main(void *arg)
+{
+    struct embed_call *e = arg;
+    struct llm_http *h = e->h;
+    json_t *out = NULL;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_llm_embed(h->g, e->is_job ? &e->caller : NULL, e->body, &out, &d);
+    pthread_mutex_lock(&h->mu);
+    h->done = 1;
+    struct at_http_req *req = h->req;
+    h->req = NULL;
+    if (req) {
+        if (rc == 0) {
+            at_http_complete_json(req, 200, out);
+            out = NULL;
+        } else {
+            at_http_complete_problem(req, at_llm_problem(rc, d.msg, NULL));
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    json_decref(out);
+    json_decref(e->body);
+    free(e);
+    lh_unref(h);
+    atomic_fetch_sub(&embed_calls, 1);
+    return NULL;
+}
+
+static void h_embeddings(struct at_http_req *r)
+{
+    struct at_llm *g;
+    if (need_gateway(r, &g))
+        return;
+    json_t *body;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_json_parse(r->body.p ? r->body.p : "", r->body.len, 0, &body, &d)) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s (line %d, column %d)",
+                 d.msg, d.line, d.col);
+        reply_error(r, AT_EPARSE, msg, NULL);
+        return;
+    }
+    if (atomic_fetch_add(&embed_calls, 1) >= MAX_EMBED_CALLS) {
+        atomic_fetch_sub(&embed_calls, 1);
+        json_decref(body);
+        reply_error(r, AT_EBUSY, "too many embedding calls in flight", NULL);
+        return;
+    }
+    struct embed_call *e = at_calloc(1, sizeof(*e));
+    int tier = -1;
+    e->is_job = caller_of(r, &e->caller, &tier);
+    e->body = body;
+    struct llm_http *h = at_calloc(1, sizeof(*h));
+    atomic_init(&h->refs, 2); /* the client side, the thread */
+    pthread_mutex_init(&h->mu, NULL);
+    h->g = g;
+    e->h = h;
+    at_http_suspend(r);
+    r->user = h;
+    r->user_free = lh_detach;
+    pthread_mutex_lock(&h->mu);
+    h->req = r;
+    pthread_mutex_unlock(&h->mu);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int rc = pthread_create(&t, &at, embed_main, e);
+    pthread_attr_destroy(&at);
+    if (rc) {
+        pthread_mutex_lock(&h->mu);
+        h->req = NULL;
+        pthread_mutex_unlock(&h->mu);
+        pthread_mutex_lock(&r->mu);
+        r->suspended = 0;
+        pthread_mutex_unlock(&r->mu);
+        atomic_fetch_sub(&h->refs, 1);
+        atomic_fetch_sub(&embed_calls, 1);
+        json_decref(body);
+        free(e);
+        reply_error(r, AT_EBUSY, "cannot start a thread for the embedding call", NULL);
+    }
+}
+
 /* ---- other routes ---- */
 
 static void h_models(struct at_http_req *r)
@@ -370,13 +472,14 @@ static void h_unknown(struct at_http_req *r)
     if (need_gateway(r, &g))
         return;
     reply_error(r, AT_ENOENT,
-                "no such endpoint (the gateway serves POST /v1/chat/completions and GET "
-                "/v1/models)",
+                "no such endpoint (the gateway serves POST /v1/chat/completions, POST "
+                "/v1/embeddings and GET /v1/models)",
                 NULL);
 }
 
 static const struct at_http_route routes[] = {
     {"POST", "/v1/chat/completions", h_chat, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
+    {"POST", "/v1/embeddings", h_embeddings, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
     {"GET", "/v1/models", h_models, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
     {"GET", "/v1/models/{id*}", h_model, AT_HTTP_NEED_MODEL, 0, 0, openai_error},
     {"GET", "/v1/atlas/stats", h_stats, AT_HTTP_NEED_MODEL, 0, 0, openai_error},

@@ -5,7 +5,12 @@
  *   GET    /api/v1/skills                 {"skills": [...]}
  *   GET    /api/v1/skills/{name}          one skill (?version=), schemas, an MCP server's tools
  *   POST   /api/v1/skills                 install: a definition, or {"path": DIR} of a SKILL.md
- *                                         folder (optional "version"; "force" replaces)
+ *                                         folder (optional "version"; "force" replaces), or
+ *                                         {"artifact": {manifest, definition, signatures},
+ *                                         "reference"} of a pull (signatures checked here)
+ *
+ * registry.policy applies to every install as to agents' (an install that
+ * is not a pull is unsigned).
  *   DELETE /api/v1/skills/{name}          remove (?version=, else every version)
  *   POST   /api/v1/skills/{name}/invoke   run it as a user (RUN): {"input": {...}}
  *
@@ -15,6 +20,7 @@
 #include "http/api.h"
 
 #include "base/err.h"
+#include "dist/trust.h"
 #include "http/auth.h"
 #include "json/json.h"
 #include "skills/skills.h"
@@ -65,22 +71,64 @@ static void h_register(struct at_http_req *r)
     at_diag_clear(&d);
     int force = at_json_bool(body, "force", 0);
     json_t *out = NULL;
-    int rc;
+    int rc = 0;
     const char *path = at_json_str(body, "path", NULL);
+    /* what is installed, and its trust: a pull's artifact is checked here */
+    const json_t *artifact = json_object_get(body, "artifact");
+    json_t *trust = NULL, *def = NULL;
+    if (artifact) {
+        json_t *keys = at_dist_trust_keys(api->data_dir);
+        rc = at_dist_skill_trust(artifact, keys, &trust, &d);
+        json_decref(keys);
+        const json_t *dt = json_object_get(artifact, "definition");
+        if (!rc && (at_json_parse(json_string_value(dt), json_string_length(dt), 64, &def, NULL) ||
+                    !json_is_object(def)))
+            rc = at_diag_set(&d, AT_EINVAL, NULL, 0, 0,
+                             "the artifact's definition is not a JSON object");
+        if (!rc) {
+            json_object_del(def, "source");
+            json_object_set_new(
+                def, "source",
+                json_pack(
+                    "{s:s,s:O,s:O,s:O,s:O,s:O}", "reference",
+                    at_json_str(body, "reference", at_json_str(artifact, "source", "")), "digest",
+                    json_object_get(trust, "manifest"), "signed", json_object_get(trust, "signed"),
+                    "verified", json_object_get(trust, "verified"), "publisher",
+                    json_object_get(trust, "publisher"), "keyid", json_object_get(trust, "keyid")));
+        }
+    } else {
+        trust = at_dist_unsigned_trust();
+        if (!path) {
+            def = json_deep_copy(body);
+            json_object_del(def, "force");
+            json_object_del(def, "reference");
+        }
+    }
+    if (!rc) {
+        const json_t *policy =
+            json_object_get(json_object_get(api->config->json, "registry"), "policy");
+        char what[300];
+        snprintf(what, sizeof(what), "skill %s", path ? path : at_json_str(def, "name", "?"));
+        rc = at_dist_policy_check(policy, trust, what, &d);
+    }
+    json_decref(trust);
+    if (rc) {
+        at_http_reply_diag(r, &d);
+        json_decref(def);
+        json_decref(body);
+        return;
+    }
     /* approvals.require: skill_install files a proposal instead */
     if (at_approvals_required(api->approvals, "skill_install")) {
-        json_t *def = json_deep_copy(body);
-        json_object_del(def, "force");
         json_t *payload = path ? json_pack("{s:s,s:s?}", "path", path, "version",
                                            at_json_str(body, "version", NULL))
-                               : json_pack("{s:o}", "definition", def);
-        if (path)
-            json_decref(def);
+                               : json_pack("{s:O}", "definition", def);
         char title[400];
         snprintf(title, sizeof(title), "install the skill %.200s",
-                 path ? path : at_json_str(body, "name", "?"));
+                 path ? path : at_json_str(def, "name", "?"));
         at_http_approvals_gate(r, "skill_install", force ? "skill_change" : "new_skill", title,
                                payload, NULL);
+        json_decref(def);
         json_decref(body);
         return;
     }
@@ -88,11 +136,9 @@ static void h_register(struct at_http_req *r)
         rc = at_skills_register_dir(api->skills, path, at_json_str(body, "version", NULL), force,
                                     &out, &d);
     } else {
-        json_t *def = json_deep_copy(body);
-        json_object_del(def, "force");
         rc = at_skills_register(api->skills, def, force, &out, &d);
-        json_decref(def);
     }
+    json_decref(def);
     if (rc) {
         at_http_reply_diag(r, &d);
     } else {
@@ -125,6 +171,32 @@ static void h_delete(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "name", name, "removed", removed));
 }
 
+/* A user's call answers from the skills' worker (or an MCP mount's
+ * thread): no HTTP thread waits on a skill, and a stop does not wait on
+ * one either. */
+struct invoke_wait {
+    struct at_http_wait hw;
+};
+
+static void invoke_done(void *arg, int rc, json_t *output, const struct at_diag *d)
+{
+    struct invoke_wait *w = arg;
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    if (req) {
+        if (rc) {
+            at_http_complete_problem(req,
+                                     at_http_problem(rc, d && d->msg[0] ? d->msg : at_err_msg(rc),
+                                                     d && d->pointer[0] ? d->pointer : NULL));
+        } else {
+            at_http_complete_json(req, 200, output);
+            output = NULL;
+        }
+    }
+    at_http_wait_unlock(&w->hw, req != NULL);
+    at_http_wait_unref(&w->hw);
+    json_decref(output);
+}
+
 static void h_invoke(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
@@ -134,14 +206,16 @@ static void h_invoke(struct at_http_req *r)
     if (at_http_body_json(r, 1, &body))
         return;
     struct at_skill_caller user = {0};
-    struct at_diag d;
-    at_diag_clear(&d);
-    json_t *out = NULL;
     const json_t *in = json_object_get(body, "input");
-    if (at_skills_invoke(api->skills, &user, at_http_param(r, "name"), in, &out, &d))
-        at_http_reply_diag(r, &d);
-    else
-        at_http_reply_json(r, 200, out);
+    struct invoke_wait *w = at_http_wait_new(r, sizeof(*w), 1);
+    int rc =
+        at_skills_invoke_async(api->skills, &user, at_http_param(r, "name"), in, invoke_done, w);
+    if (rc) {
+        struct at_diag d;
+        at_diag_clear(&d);
+        at_diag_set(&d, rc, NULL, 0, 0, "too many skill calls wait (skills.queue)");
+        invoke_done(w, rc, NULL, &d);
+    }
     json_decref(body);
 }
 
@@ -151,8 +225,8 @@ static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/skills/{name}", h_get, AT_HTTP_NEED_READ, AT_HTTP_BLOCKING, 0, NULL},
     {"DELETE", AT_HTTP_API "/skills/{name}", h_delete, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
      NULL},
-    {"POST", AT_HTTP_API "/skills/{name}/invoke", h_invoke, AT_HTTP_NEED_RUN, AT_HTTP_BLOCKING, 0,
-     NULL},
+    /* not blocking: it answers from the skills' threads (invoke_done) */
+    {"POST", AT_HTTP_API "/skills/{name}/invoke", h_invoke, AT_HTTP_NEED_RUN, 0, 0, NULL},
 };
 
 int at_http_skills_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -191,4 +191,16 @@ json_t *at_llm_sampling_to_chat(const json_t *params, struct at_diag *d);
 /* The CreateMessageResult for a chat.completion (exposed for tests). */
 json_t *at_llm_chat_to_sampling(const json_t *completion);
 
+/* Embeddings (docs/gateway.md "Embeddings"): body is the OpenAI request
+ * {model, input, ...}; model is a configured model or a tier name (its
+ * first model).  POSTs {base_url}/embeddings of the OpenAI-compatible
+ * backend serving it and answers its JSON ({data: [{embedding, index}],
+ * model, usage}, new reference in *out).  A job's tokens (caller, may be
+ * NULL) count towards its tree.  Blocks: not for the HTTP or engine
+ * threads.  Errors: AT_EINVAL, AT_ENOENT (model), AT_EUNSUPPORTED (an
+ * Anthropic backend), AT_ETIMEDOUT, AT_ECONN, AT_EPROTO, or the backend's
+ * status as at_llm_submit reports it; d says why.  Thread-safe. */
+int at_llm_embed(struct at_llm *g, const struct at_llm_caller *caller, const json_t *body,
+                 json_t **out, struct at_diag *d);
+
 #endif

@@ -2,7 +2,7 @@
  * codeexec.c - the built-in skill code-execution: Python or shell code in
  * a fresh sandbox (security/sandbox.h: bubblewrap namespaces, no network
  * unless the contract declares requires.network: egress, seccomp, the
- * Landlock fence) whose workspace is the job's (DATA/skills/work/ROOT,
+ * Landlock fence) whose workspace is the job's (DATA/skills/work/ROOT/JOB,
  * bound at /workspace, shared with file-ops), with a time limit (then
  * SIGKILL of the whole tree), an address-space limit and a limit on what
  * it may print.  Answers stdout, stderr, the exit code and the files the

@@ -1,6 +1,6 @@
 /*
  * fileops.c - the built-in skill file-ops: read, write, list, stat, move,
- * delete, mkdir inside the job's workspace (DATA/skills/work/ROOT) and the
+ * delete, mkdir inside the job's workspace (DATA/skills/work/ROOT/JOB) and the
  * contract's requires.scope.paths (read or write), docs/skills.md.
  *
  * The scope is enforced by the kernel, not by string checks: every path is

@@ -45,7 +45,7 @@ struct at__skill {
 struct at__call {
     const struct at_skill_caller *caller;
     const struct at__skill *skill;
-    char workspace[4096]; /* DATA/skills/work/ROOT (created) */
+    char workspace[4096]; /* DATA/skills/work/ROOT/JOB (created) */
 };
 
 struct at_skills {
@@ -62,6 +62,9 @@ struct at_skills {
     double code_timeout_s;
     long long code_memory_mb;
     long long code_max_output;
+    char *embed_model; /* skills.memory.embedding.model, or NULL */
+    at_skills_embed_fn embed_fn;
+    void *embed_arg;
     double http_timeout_s;
     long long http_max_bytes;
     /* the worker pool */
@@ -75,6 +78,13 @@ struct at_skills {
     /* MCP mounts */
     pthread_mutex_t mounts_mu;
     struct at__mount *mounts;
+    /* workspaces of finished trees, removed after the grace (skills.c) */
+    double ws_grace_s;
+    pthread_mutex_t ws_mu;
+    pthread_cond_t ws_cv;
+    struct at__ws_due *ws_due;
+    int ws_stopping, ws_started;
+    pthread_t ws_thread;
 };
 
 /* the built-ins (one file each) */

@@ -15,6 +15,13 @@
  * circuit is open: calls are answered AT_ECIRCUIT at once, saying when it
  * closes.  Three failures in a row kill a server that is still running
  * (it hangs) and open the circuit the same way.
+ *
+ * A mount with mcp.url instead speaks Streamable HTTP to a remote server
+ * (the same client, mcp/client.h, in its HTTP transport; one session per
+ * mount, made again when the server forgets it): its thread sends one
+ * call at a time with blocking libcurl (each bounded by its deadline), and
+ * an unreachable server, a dropped connection or a timeout count as the
+ * failures of the same breaker (a "start" is then a new connection).
  */
 #include "skills/internal.h"
 
@@ -27,12 +34,15 @@
 #include "mcp/client.h"
 #include "mcp/message.h"
 
+#include <curl/curl.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +68,16 @@ struct req {
     void *arg;
 };
 
+struct hx;
+
 struct at__mount {
     struct at__mount *next;
     char key[80];
     json_t *mcp;
+    const char *url; /* mcp.url: Streamable HTTP (in mcp), or NULL: stdio */
+    CURL *curl;
+    atomic_int halt; /* the daemon stops: a transfer in progress is abandoned */
+    struct hx *hx;
     pthread_mutex_t mu;
     pthread_t thread;
     int wake[2];
@@ -560,6 +576,376 @@ static void *mount_main(void *arg)
     }
 }
 
+/* ---- Streamable HTTP (mcp.url) ---- */
+
+#define HTTP_MAX_RESPONSE (16u << 20)
+
+/* One exchange: the curl callbacks feed the client's answer reader. */
+struct hx {
+    struct at_mcp_client *mc;
+    struct at_mcp_http_resp resp;
+    long long want;      /* the request whose answer ends the exchange */
+    int answered;        /* its answer came: ev */
+    struct at_mcp_ev ev; /* the answer's event */
+};
+
+static int hx_on_msg(void *arg, json_t *v)
+{
+    struct hx *x = arg;
+    struct at_mcp_ev ev;
+    at_mcp_client_recv(x->mc, v, &ev);
+    if (x->want > 0 && ev.id == x->want && !x->answered) {
+        x->ev = ev;
+        x->answered = 1;
+        return 1;
+    }
+    /* the server's notifications and requests (sampling, roots,
+     * elicitation): a mounted server gets none, its requests go unanswered
+     * (the call then ends at its deadline) */
+    at_mcp_ev_release(&ev);
+    return 0;
+}
+
+static void hx_reset(struct hx *x, long long want)
+{
+    if (x->answered)
+        at_mcp_ev_release(&x->ev);
+    x->answered = 0;
+    x->want = want;
+    at_mcp_http_resp_reset(&x->resp);
+}
+
+static size_t hx_body(char *p, size_t sz, size_t n, void *arg)
+{
+    struct hx *x = arg;
+    return at_mcp_http_resp_body(&x->resp, p, sz * n) == 0 ? sz * n : 0;
+}
+
+static size_t hx_header(char *p, size_t sz, size_t n, void *arg)
+{
+    struct hx *x = arg;
+    at_mcp_http_resp_header(&x->resp, p, sz * n);
+    return sz * n;
+}
+
+static int hx_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    struct at__mount *m = arg;
+    return atomic_load(&m->halt) ? 1 : 0;
+}
+
+static void hx_add_line(void *arg, const char *line)
+{
+    struct curl_slist **hd = arg;
+    size_t n = strlen(line);
+    if (n >= 2 && line[n - 2] == ':' && line[n - 1] == ' ') {
+        /* an empty value: libcurl sends "Name;" as "Name:" */
+        char *semi = at_asprintf("%.*s;", (int)(n - 2), line);
+        *hd = curl_slist_append(*hd, semi);
+        free(semi);
+        return;
+    }
+    *hd = curl_slist_append(*hd, line);
+}
+
+/* POST o.  0: sent (for a request, m->hx->answered says whether its answer
+ * came); else an AT_E* with why. */
+static int http_post(struct at__mount *m, const struct at_mcp_out *o, long timeout_ms, char *why,
+                     size_t n)
+{
+    struct hx *x = m->hx;
+    struct curl_slist *hd = NULL;
+    at_mcp_http_headers(AT_MCP_HTTP_POST, at_mcp_client_peer(&m->mc), o, NULL, hx_add_line, &hd);
+    CURL *h = m->curl;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, m->url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
+    curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, o->body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hx_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, hx_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "atlas-skills/" ATLAS_VERSION);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, hx_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, m);
+    hx_reset(x, o->id);
+    CURLcode cc = curl_easy_perform(h);
+    curl_slist_free_all(hd);
+    if (cc == CURLE_WRITE_ERROR && x->answered)
+        cc = CURLE_OK; /* we stopped reading once the answer was in */
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(why, n, "%s did not answer %s in time", m->url, o->method[0] ? o->method : "");
+        return AT_ETIMEDOUT;
+    }
+    if (cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR || cc == CURLE_PARTIAL_FILE ||
+        (cc == CURLE_WRITE_ERROR && !x->answered)) {
+        snprintf(why, n, "the MCP server at %s dropped the connection during the call: %s", m->url,
+                 curl_easy_strerror(cc));
+        return AT_ECRASH;
+    }
+    if (cc != CURLE_OK) {
+        snprintf(why, n, "cannot reach the MCP server at %s: %s", m->url, curl_easy_strerror(cc));
+        return AT_ECONN;
+    }
+    at_mcp_client_session(&m->mc, x->resp.session);
+    if (!x->answered)
+        at_mcp_http_resp_end(&x->resp);
+    if (status == 401 || status == 403) {
+        snprintf(why, n,
+                 "%s requires authentication (HTTP %ld): credentials for MCP skills over HTTP "
+                 "are not supported yet",
+                 m->url, status);
+        return AT_EPERM;
+    }
+    if (status == 404 && at_mcp_client_peer(&m->mc)->session[0]) {
+        snprintf(why, n, "%s forgot the session (HTTP 404)", m->url);
+        return AT_ENOENT; /* the caller connects again */
+    }
+    if (o->id == 0) {
+        if (status >= 200 && status < 300)
+            return 0;
+        snprintf(why, n, "%s answered %s with HTTP %ld", m->url, o->method, status);
+        return AT_EPROTO;
+    }
+    if (x->answered || at_mcp_client_unanswered(&m->mc, o->id))
+        return 0; /* answered, or server/discover not understood: the handshake goes on */
+    if (x->resp.not_json)
+        snprintf(why, n, "the server's answer is not JSON (HTTP %ld, %s)", status,
+                 x->resp.content_type[0] ? x->resp.content_type : "no content type");
+    else
+        snprintf(why, n, "the server's answer (HTTP %ld) holds no JSON-RPC response to %s", status,
+                 o->method);
+    return AT_EPROTO;
+}
+
+/* Send what the client queued (the handshake) until it has nothing more. */
+static int http_flush(struct at__mount *m, int64_t deadline, char *why, size_t n)
+{
+    struct at_mcp_out *o;
+    while ((o = at_mcp_client_pop(&m->mc))) {
+        int rc = http_post(m, o, (long)(deadline - at_now_ms()), why, n);
+        at_mcp_out_free(o);
+        if (rc)
+            return rc;
+        if (m->hx->answered && m->hx->ev.kind == AT_MCP_EV_FAILED) {
+            snprintf(why, n, "the MCP handshake with %s failed: %s", m->url, m->hx->ev.detail);
+            return AT_EPROTO;
+        }
+    }
+    return 0;
+}
+
+/* One request and its answer (the event in m->hx->ev). */
+static int http_request(struct at__mount *m, const char *tool, const json_t *args, int64_t deadline,
+                        char *why, size_t n)
+{
+    long long id = tool ? at_mcp_client_call_tool(&m->mc, 0, tool, (json_t *)args, NULL)
+                        : at_mcp_client_request(&m->mc, 0, "tools/list", NULL);
+    if (id < 0) {
+        snprintf(why, n, "cannot send the request: %s", at_err_msg((int)id));
+        return AT_EINTERNAL;
+    }
+    struct at_mcp_out *o = at_mcp_client_pop(&m->mc);
+    if (!o) {
+        snprintf(why, n, "the MCP client queued nothing");
+        return AT_EINTERNAL;
+    }
+    int rc = http_post(m, o, (long)(deadline - at_now_ms()), why, n);
+    at_mcp_out_free(o);
+    if (rc) {
+        at_mcp_client_forget(&m->mc, id);
+        return rc;
+    }
+    if (!m->hx->answered || m->hx->ev.kind != AT_MCP_EV_RESPONSE) {
+        at_mcp_client_forget(&m->mc, id);
+        snprintf(why, n, "%s sent no answer to %s", m->url, tool ? tool : "tools/list");
+        return AT_EPROTO;
+    }
+    return 0;
+}
+
+static void http_set_ready(struct at__mount *m, int ready, json_t *tools)
+{
+    pthread_mutex_lock(&m->mu);
+    m->ready = ready;
+    if (ready)
+        m->starts++;
+    if (tools) {
+        json_decref(m->tools);
+        m->tools = json_incref(tools);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void http_disconnect(struct at__mount *m)
+{
+    if (m->has_client)
+        at_mcp_client_release(&m->mc);
+    m->has_client = 0;
+    http_set_ready(m, 0, NULL);
+}
+
+/* The handshake and the tools (describe's), once per connection. */
+static int http_connect(struct at__mount *m, int64_t deadline, char *why, size_t n)
+{
+    http_disconnect(m);
+    struct at_mcp_client_cfg cc = {.transport = AT_MCP_HTTP, .max_message = HTTP_MAX_RESPONSE};
+    at_mcp_client_init(&m->mc, &cc);
+    m->has_client = 1;
+    m->hx->mc = &m->mc;
+    at_mcp_client_start(&m->mc);
+    int rc = http_flush(m, deadline, why, n);
+    if (!rc && !at_mcp_client_ready(&m->mc)) {
+        snprintf(why, n, "the MCP handshake with %s did not finish", m->url);
+        rc = AT_EPROTO;
+    }
+    if (!rc && !(rc = http_request(m, NULL, NULL, deadline, why, n))) {
+        json_t *tools = json_object_get(m->hx->ev.result, "tools");
+        http_set_ready(m, 1, json_is_array(tools) ? tools : NULL);
+    }
+    if (rc)
+        http_disconnect(m);
+    return rc;
+}
+
+/* One call: connected first; a forgotten session is made again once. */
+static int http_do(struct at__mount *m, const struct req *r, json_t **out, char *why, size_t n)
+{
+    for (int attempt = 0;; attempt++) {
+        if (at_now_ms() >= r->deadline_ms) {
+            snprintf(why, n, "tool %s timed out before it could be sent",
+                     r->tool ? r->tool : "tools/list");
+            return AT_ETIMEDOUT;
+        }
+        int rc = m->has_client && at_mcp_client_ready(&m->mc)
+                     ? 0
+                     : http_connect(m, r->deadline_ms, why, n);
+        if (!rc)
+            rc = http_request(m, r->tool, r->args, r->deadline_ms, why, n);
+        if (rc == AT_ENOENT && attempt == 0) {
+            http_disconnect(m);
+            continue;
+        }
+        if (rc) {
+            if (rc != AT_EPERM)
+                http_disconnect(m);
+            return rc;
+        }
+        struct at_mcp_ev *ev = &m->hx->ev;
+        if (ev->error) {
+            char msg[600];
+            at_mcp_ev_error_text(ev, msg, sizeof(msg));
+            snprintf(why, n, "%s", msg);
+            return AT_EAGENT;
+        }
+        if (!r->tool) {
+            *out = json_pack("{s:O}", "tools", json_object_get(ev->result, "tools"));
+            return 0;
+        }
+        char w[600];
+        if (at_mcp_tool_output(ev->result, out, w, sizeof(w))) {
+            snprintf(why, n, "tool %s: %s", r->tool, w);
+            return AT_EAGENT;
+        }
+        return 0;
+    }
+}
+
+static void *http_main(void *arg)
+{
+    struct at__mount *m = arg;
+    m->curl = curl_easy_init();
+    m->hx = at_calloc(1, sizeof(*m->hx));
+    at_mcp_http_resp_init(&m->hx->resp, HTTP_MAX_RESPONSE, hx_on_msg, m->hx);
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        struct fin *fins = NULL;
+        if (m->stopping) {
+            while (m->waiting) {
+                struct req *r = m->waiting;
+                m->waiting = r->next;
+                fin_add(&fins, r, AT_ECANCELED, NULL, "the daemon is stopping");
+            }
+            pthread_mutex_unlock(&m->mu);
+            fin_run(fins);
+            break;
+        }
+        if (!m->waiting) {
+            struct pollfd pf = {m->wake[0], POLLIN, 0};
+            pthread_mutex_unlock(&m->mu);
+            poll(&pf, 1, 1000);
+            char b[64];
+            while (read(m->wake[0], b, sizeof(b)) > 0)
+                ;
+            pthread_mutex_lock(&m->mu);
+            continue;
+        }
+        int64_t now = at_now_ms();
+        if (now < m->open_until_ms || !m->curl) {
+            while (m->waiting) {
+                struct req *r = m->waiting;
+                m->waiting = r->next;
+                if (!m->curl)
+                    fin_add(&fins, r, AT_EIO, NULL, "MCP skill %s: no HTTP client (libcurl)",
+                            m->key);
+                else
+                    fin_add(&fins, r, AT_ECIRCUIT, NULL,
+                            "MCP skill %s: the circuit is open after %d failure%s (%s); the "
+                            "server is tried again in %lld ms",
+                            m->key, m->failures, m->failures == 1 ? "" : "s", m->last_error,
+                            (long long)(m->open_until_ms - now));
+            }
+            m->nwaiting = 0;
+        } else {
+            struct req *r = m->waiting;
+            m->waiting = r->next;
+            m->nwaiting--;
+            r->next = NULL;
+            m->inflight = r;
+            pthread_mutex_unlock(&m->mu);
+            char why[700] = "";
+            json_t *out = NULL;
+            int rc = http_do(m, r, &out, why, sizeof(why));
+            pthread_mutex_lock(&m->mu);
+            m->inflight = NULL;
+            if (!rc) {
+                m->failures = 0;
+                m->backoff_ms = 0;
+                fin_add(&fins, r, 0, out, NULL);
+            } else {
+                if (rc == AT_ECONN || rc == AT_ECRASH || rc == AT_ETIMEDOUT || rc == AT_EPROTO)
+                    failed(m, why);
+                fin_add(&fins, r, rc, NULL, "MCP skill %s: %s", m->key, why);
+            }
+        }
+        pthread_mutex_unlock(&m->mu);
+        fin_run(fins);
+        pthread_mutex_lock(&m->mu);
+    }
+    http_disconnect(m);
+    hx_reset(m->hx, 0);
+    at_mcp_http_resp_release(&m->hx->resp);
+    free(m->hx);
+    m->hx = NULL;
+    if (m->curl)
+        curl_easy_cleanup(m->curl);
+    m->curl = NULL;
+    return NULL;
+}
+
 /* ---- the interface ---- */
 
 struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json_t *mcp)
@@ -577,8 +963,9 @@ struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json
         m->in_fd = m->out_fd = m->err_fd = -1;
         at_buf_init(&m->wbuf, 64u << 20);
         m->tools = json_array();
+        m->url = json_string_value(json_object_get(m->mcp, "url"));
         if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) ||
-            pthread_create(&m->thread, NULL, mount_main, m))
+            pthread_create(&m->thread, NULL, m->url ? http_main : mount_main, m))
             abort(); /* out of descriptors or threads at a mount: nothing sane to do */
         m->next = s->mounts;
         s->mounts = m;
@@ -622,6 +1009,7 @@ json_t *at__mount_info(struct at__mount *m)
     int64_t now = at_now_ms();
     const char *state = m->pid > 0               ? (m->ready ? "running" : "starting")
                         : now < m->open_until_ms ? "circuit-open"
+                        : m->url && m->ready     ? "connected"
                                                  : "stopped";
     json_t *j = json_pack("{s:s,s:i,s:i,s:O}", "state", state, "starts", m->starts, "failures",
                           m->failures, "tools", m->tools);
@@ -629,6 +1017,8 @@ json_t *at__mount_info(struct at__mount *m)
         json_object_set_new(j, "last_error", json_string(m->last_error));
     if (m->pid > 0)
         json_object_set_new(j, "pid", json_integer(m->pid));
+    if (m->url)
+        json_object_set_new(j, "url", json_string(m->url));
     size_t n = 0;
     for (struct req *r = m->inflight; r; r = r->next)
         n++;
@@ -647,6 +1037,7 @@ void at__mounts_free(struct at_skills *s)
         pthread_mutex_lock(&m->mu);
         m->stopping = 1;
         pthread_mutex_unlock(&m->mu);
+        atomic_store(&m->halt, 1);
         ssize_t w = write(m->wake[1], "x", 1);
         (void)w;
         pthread_join(m->thread, NULL);

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/id.h"
 #include "base/log.h"
 #include "contract/agent.h"
 #include "contract/semver.h"
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define BUILTIN_VERSION "1.0.0"
 #define MAX_DEF_BYTES (256u << 10)
@@ -187,29 +190,66 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
     if (k == AT__SK_MCP) {
         const json_t *cmd = json_object_get(mcp, "command");
         const char *url = at_json_str(mcp, "url", NULL);
-        if (url) {
-            at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                        "mcp.url: MCP servers over Streamable HTTP are not supported as skills "
-                        "yet (mount a stdio server with mcp.command, or register the server as "
-                        "an agent with atlas register --remote and offer it as kind: agent)");
-            at_diag_set_pointer(d, "/mcp/url");
-            return AT_EUNSUPPORTED;
-        }
-        int okcmd = json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) < 64;
-        size_t i;
-        json_t *a;
-        json_array_foreach(cmd, i, a) okcmd &= json_is_string(a);
-        if (!okcmd) {
-            at_diag_set(d, AT_EINVAL, NULL, 0, 0,
-                        "mcp.command: the server's command line, a non-empty array of strings");
-            at_diag_set_pointer(d, "/mcp/command");
-            return AT_EINVAL;
-        }
-        const json_t *env = json_object_get(mcp, "env");
-        if (env && !json_is_object(env)) {
-            at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.env: an object of strings");
-            at_diag_set_pointer(d, "/mcp/env");
-            return AT_EINVAL;
+        if (url || json_object_get(mcp, "url")) {
+            if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+                strlen(url) > 2000) {
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                            "mcp.url: the server's Streamable HTTP endpoint, an http(s) URL");
+                at_diag_set_pointer(d, "/mcp/url");
+                return AT_EINVAL;
+            }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach((json_t *)mcp, mk, mv) if (strcmp(mk, "url"))
+            {
+                at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
+                            "mcp.%s: with mcp.url only the URL is read (%s); headers and "
+                            "credentials for remote MCP skills are not supported yet",
+                            mk,
+                            !strcmp(mk, "command") ? "a skill is either a command or a URL"
+                                                   : "not a key of a remote mount");
+                char ptr[300];
+                snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
+                at_diag_set_pointer(d, ptr);
+                return AT_EUNSUPPORTED;
+            }
+        } else {
+            int okcmd = json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) < 64;
+            size_t i;
+            json_t *a;
+            json_array_foreach(cmd, i, a) okcmd &= json_is_string(a);
+            if (!okcmd) {
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                            "mcp.command: the server's command line, a non-empty array of strings");
+                at_diag_set_pointer(d, "/mcp/command");
+                return AT_EINVAL;
+            }
+            const json_t *env = json_object_get(mcp, "env");
+            if (env && !json_is_object(env)) {
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.env: an object of strings");
+                at_diag_set_pointer(d, "/mcp/env");
+                return AT_EINVAL;
+            }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach((json_t *)mcp, mk, mv)
+            {
+                if (!strcmp(mk, "command") || !strcmp(mk, "env") || !strcmp(mk, "cwd"))
+                    continue;
+                char ptr[300];
+                snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
+                int sb = !strcmp(mk, "sandbox");
+                if (sb)
+                    at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
+                                "mcp.sandbox: running a mounted MCP server inside the agent "
+                                "sandbox is not supported yet (it runs as atlasd's user: scope it "
+                                "by its own arguments)");
+                else
+                    at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                                "mcp.%s: a stdio mount has command, env and cwd", mk);
+                at_diag_set_pointer(d, ptr);
+                return sb ? AT_EUNSUPPORTED : AT_EINVAL;
+            }
         }
     } else if (mcp) {
         at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp: only for kind: mcp");
@@ -397,6 +437,128 @@ static double cfg_num(const json_t *v, double dflt)
     return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
+/* ---- workspaces ---- */
+
+/* A tree folder's name: the job id charset, never "." or ".." or a '/'. */
+static int ws_name_ok(const char *id)
+{
+    if (!id || !*id || strlen(id) >= AT_ID_MAX)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return 0;
+    return 1;
+}
+
+struct at__ws_due {
+    char root[AT_ID_MAX];
+    int64_t due_ms;
+    struct at__ws_due *next;
+};
+
+static void ws_schedule(struct at_skills *s, const char *root, int64_t due_ms)
+{
+    pthread_mutex_lock(&s->ws_mu);
+    struct at__ws_due *e = s->ws_due;
+    while (e && strcmp(e->root, root))
+        e = e->next;
+    if (!e) {
+        e = at_calloc(1, sizeof(*e));
+        snprintf(e->root, sizeof(e->root), "%s", root);
+        e->next = s->ws_due;
+        s->ws_due = e;
+    }
+    e->due_ms = due_ms;
+    pthread_cond_signal(&s->ws_cv);
+    pthread_mutex_unlock(&s->ws_mu);
+}
+
+void at_skills_set_embedder(struct at_skills *s, at_skills_embed_fn fn, void *arg)
+{
+    s->embed_fn = fn;
+    s->embed_arg = arg;
+}
+
+void at_skills_tree_done(struct at_skills *s, const char *root_id)
+{
+    if (!s || !ws_name_ok(root_id) || !strcmp(root_id, "user"))
+        return;
+    ws_schedule(s, root_id, at_wall_ms() + (int64_t)(s->ws_grace_s * 1000));
+}
+
+int at_skills_workspaces_recover(struct at_skills *s, at_skills_tree_finished_fn finished,
+                                 void *arg)
+{
+    char *work = at_asprintf("%s/skills/work", s->data_dir);
+    DIR *dir = opendir(work);
+    free(work);
+    if (!dir)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (!ws_name_ok(de->d_name) || !strcmp(de->d_name, "user"))
+            continue;
+        long long fin = 0;
+        if (!finished(arg, de->d_name, &fin))
+            continue;
+        int64_t due = fin > 0 ? fin + (int64_t)(s->ws_grace_s * 1000) : at_wall_ms();
+        ws_schedule(s, de->d_name, due);
+        n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+/* Remove DATA/skills/work/ROOT (a checked name: nothing outside). */
+static void ws_remove(struct at_skills *s, const char *root)
+{
+    if (!ws_name_ok(root))
+        return;
+    char *path = at_asprintf("%s/skills/work/%s", s->data_dir, root);
+    int rc = at_fs_remove_tree(path);
+    if (rc)
+        at_warn("skills", "cannot remove the workspace %s: %s", path, at_err_msg(rc));
+    free(path);
+}
+
+static void *ws_main(void *arg)
+{
+    struct at_skills *s = arg;
+    pthread_mutex_lock(&s->ws_mu);
+    while (!s->ws_stopping) {
+        int64_t now = at_wall_ms(), next = 0;
+        struct at__ws_due **pp = &s->ws_due, *due = NULL;
+        while (*pp) {
+            if ((*pp)->due_ms <= now) {
+                due = *pp;
+                *pp = due->next;
+                break;
+            }
+            if (!next || (*pp)->due_ms < next)
+                next = (*pp)->due_ms;
+            pp = &(*pp)->next;
+        }
+        if (due) {
+            pthread_mutex_unlock(&s->ws_mu);
+            ws_remove(s, due->root);
+            free(due);
+            pthread_mutex_lock(&s->ws_mu);
+            continue;
+        }
+        if (!next) {
+            pthread_cond_wait(&s->ws_cv, &s->ws_mu);
+            continue;
+        }
+        struct timespec ts = {.tv_sec = (time_t)(next / 1000),
+                              .tv_nsec = (long)(next % 1000) * 1000000L};
+        pthread_cond_timedwait(&s->ws_cv, &s->ws_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->ws_mu);
+    return NULL;
+}
+
 static const json_t *cfg_get(const struct at_config *c, const char *a, const char *b)
 {
     const json_t *v = json_object_get(c ? c->json : NULL, "skills");
@@ -420,6 +582,8 @@ int at_skills_new(const struct at_skills_cfg *cfg, struct at_skills **out, struc
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_mutex_init(&s->mounts_mu, NULL);
+    pthread_mutex_init(&s->ws_mu, NULL);
+    pthread_cond_init(&s->ws_cv, NULL);
     const struct at_config *c = cfg->config;
     const char *url = json_string_value(cfg_get(c, "web_search", "url"));
     const char *env = getenv("ATLAS_SKILLS_WEB_SEARCH_URL");
@@ -427,6 +591,9 @@ int at_skills_new(const struct at_skills_cfg *cfg, struct at_skills **out, struc
         url = env;
     s->search_url = url ? at_strdup(url) : NULL;
     s->search_timeout_s = cfg_num(cfg_get(c, "web_search", "timeout_s"), 10);
+    const char *em = json_string_value(
+        json_object_get(json_object_get(cfg_get(c, "memory", NULL), "embedding"), "model"));
+    s->embed_model = em && *em ? at_strdup(em) : NULL;
     s->code_timeout_s = cfg_num(cfg_get(c, "code_execution", "timeout_s"), 30);
     s->code_memory_mb = (long long)cfg_num(cfg_get(c, "code_execution", "memory_mb"), 512);
     s->code_max_output =
@@ -435,6 +602,14 @@ int at_skills_new(const struct at_skills_cfg *cfg, struct at_skills **out, struc
     s->http_max_bytes = (long long)cfg_num(cfg_get(c, "http", "max_bytes"), 4 << 20);
     s->nworkers = (int)cfg_num(cfg_get(c, "workers", NULL), 4);
     s->q_max = (size_t)cfg_num(cfg_get(c, "queue", NULL), 1024);
+    s->ws_grace_s = cfg_num(cfg_get(c, "workspace", "grace_s"), 60);
+    const char *genv = getenv("ATLAS_SKILLS_WORKSPACE_GRACE_S");
+    if (genv && *genv) {
+        char *end = NULL;
+        double g = strtod(genv, &end);
+        if (end && !*end && g >= 0)
+            s->ws_grace_s = g;
+    }
     char *work = at_asprintf("%s/skills/work", s->data_dir);
     int rc = at_fs_mkdir_p(work, 0700);
     free(work);
@@ -454,6 +629,11 @@ int at_skills_new(const struct at_skills_cfg *cfg, struct at_skills **out, struc
             rc = at_diag_set(d, AT_ENOMEM, NULL, 0, 0, "skills: cannot start a worker thread");
             goto fail;
         }
+    if (pthread_create(&s->ws_thread, NULL, ws_main, s)) {
+        rc = at_diag_set(d, AT_ENOMEM, NULL, 0, 0, "skills: cannot start the workspace thread");
+        goto fail;
+    }
+    s->ws_started = 1;
     *out = s;
     return 0;
 fail:
@@ -472,6 +652,19 @@ void at_skills_free(struct at_skills *s)
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i], NULL);
     free(s->workers);
+    pthread_mutex_lock(&s->ws_mu);
+    s->ws_stopping = 1;
+    pthread_cond_broadcast(&s->ws_cv);
+    pthread_mutex_unlock(&s->ws_mu);
+    if (s->ws_started)
+        pthread_join(s->ws_thread, NULL);
+    while (s->ws_due) {
+        struct at__ws_due *e = s->ws_due;
+        s->ws_due = e->next;
+        free(e);
+    }
+    pthread_mutex_destroy(&s->ws_mu);
+    pthread_cond_destroy(&s->ws_cv);
     at__mounts_free(s);
     for (size_t i = 0; i < s->n; i++)
         at__skill_unref(s->tab[i]);
@@ -484,6 +677,7 @@ void at_skills_free(struct at_skills *s)
     pthread_cond_destroy(&s->q_cv);
     pthread_mutex_destroy(&s->mounts_mu);
     free(s->search_url);
+    free(s->embed_model);
     free(s->data_dir);
     free(s->db_path);
     free(s);
@@ -731,15 +925,26 @@ int at_skills_agent_target(struct at_skills *s, const struct at_skill_caller *ca
     return is;
 }
 
+/* The caller's workspace: DATA/skills/work/ROOT/JOB for a job (its own:
+ * siblings of one tree never share one), DATA/skills/work/user for a user. */
 static int workspace_of(struct at_skills *s, const struct at_skill_caller *c, char *out, size_t n,
                         struct at_diag *d)
 {
-    const char *root = c->root_id && *c->root_id ? c->root_id : "user";
-    for (const char *p = root; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_'))
+    const char *job = c->job_id && *c->job_id ? c->job_id : NULL;
+    const char *root = c->root_id && *c->root_id ? c->root_id : job;
+    if (!root) {
+        snprintf(out, n, "%s/skills/work/user", s->data_dir);
+    } else {
+        if (!ws_name_ok(root) || (job && !ws_name_ok(job)) || !strcmp(root, "user"))
             return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "skills: bad job id");
-    snprintf(out, n, "%s/skills/work/%s", s->data_dir, root);
+        snprintf(out, n, "%s/skills/work/%s", s->data_dir, root);
+        if (mkdir(out, 0700) && errno != EEXIST)
+            return at_diag_set(d, AT_EIO, NULL, 0, 0,
+                               "skills: cannot create the tree's workspace folder: %s",
+                               strerror(errno));
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, "/%s", job ? job : root);
+    }
     if (mkdir(out, 0700) && errno != EEXIST)
         return at_diag_set(d, AT_EIO, NULL, 0, 0, "skills: cannot create the job's workspace: %s",
                            strerror(errno));

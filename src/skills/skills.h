@@ -60,7 +60,7 @@ void at_skills_free(struct at_skills *s);
 struct at_skill_caller {
     const char *agent;        /* calling agent's name, or NULL for a user */
     const char *job_id;       /* NULL for a user */
-    const char *root_id;      /* job tree: its workspace is DATA/skills/work/ROOT */
+    const char *root_id;      /* job tree: the job's workspace is DATA/skills/work/ROOT/JOB */
     const char *conversation; /* the job's conversation, or NULL */
     const json_t *requires;   /* the contract's requires block, or NULL */
 };
@@ -114,6 +114,33 @@ typedef void (*at_skill_done_fn)(void *arg, int rc, json_t *output, const struct
  * when skills.queue calls wait already (done is not called). */
 int at_skills_invoke_async(struct at_skills *s, const struct at_skill_caller *caller,
                            const char *name, const json_t *input, at_skill_done_fn done, void *arg);
+
+/* Workspaces (docs/skills.md "Workspaces"): each job has its own,
+ * DATA/skills/work/ROOT/JOB, made on its first skill call.  When the tree
+ * ROOT has finished (its root job's final state is committed), the folder
+ * DATA/skills/work/ROOT is removed after skills.workspace.grace_s (default
+ * 60 s; 0: at once) by a thread of this layer.  Never blocks; ignores a
+ * malformed id.  Thread-safe. */
+void at_skills_tree_done(struct at_skills *s, const char *root_id);
+/* At start: for every tree folder under DATA/skills/work, finished(arg,
+ * root, &finished_ms) answers 1 when the tree is over (finished_ms its end,
+ * 0 when unknown: the folder is an orphan) or 0 while it runs; the over
+ * ones are removed once their grace has passed since finished_ms.
+ * Returns the number scheduled. */
+typedef int (*at_skills_tree_finished_fn)(void *arg, const char *root_id, long long *finished_ms);
+int at_skills_workspaces_recover(struct at_skills *s, at_skills_tree_finished_fn finished,
+                                 void *arg);
+
+/* Embeddings for the memory skill (docs/skills.md "memory"): fn embeds
+ * text with model (skills.memory.embedding.model: a model or a tier name)
+ * for caller and answers the vector (a JSON array of numbers, new
+ * reference), or an AT_E* with d.  It may block (it runs on the skills'
+ * workers).  Set once at start, before calls; without it (or without the
+ * setting) memory searches with FTS5 only. */
+typedef int (*at_skills_embed_fn)(void *arg, const struct at_skill_caller *caller,
+                                  const char *model, const char *text, json_t **vector,
+                                  struct at_diag *d);
+void at_skills_set_embedder(struct at_skills *s, at_skills_embed_fn fn, void *arg);
 
 /* SKILL.md (skillmd.c): parse text (len bytes) into {name, description,
  * instructions, metadata}.  0 and *out, or AT_EPARSE/AT_EINVAL with d

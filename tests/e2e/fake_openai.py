@@ -10,8 +10,14 @@ its reviewer ("You review ...") a pass verdict, or fail for FAILREVIEW.
 Faults for the gateway's tests (tests/e2e/t_llm_errors.sh), by words in the
 last message: STATUS=NNN answers with that HTTP status and an OpenAI-style
 error body (RETRY=S adds Retry-After: S); HUGEUSAGE reports 2^63-1 tokens
-each way, NEGUSAGE a negative count.  Writes its port to argv[1]."""
+each way, NEGUSAGE a negative count.
 
+POST /v1/embeddings answers deterministic vectors (64 dimensions): each
+character trigram of each lower-cased word adds 1 at md5(trigram) mod 64,
+so texts sharing words (or parts of words) have a high cosine.  Writes its
+port to argv[1]."""
+
+import hashlib
 import json
 import os
 import re
@@ -38,9 +44,26 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.reply(404, {"error": {"message": "not found"}})
 
+    def embed(self, text):
+        vec = [0.0] * 64
+        for word in re.findall(r"\w+", text.lower()):
+            w = " " + word + " "
+            for i in range(len(w) - 2):
+                vec[hashlib.md5(w[i:i + 3].encode()).digest()[0] % 64] += 1.0
+        return vec
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         req = json.loads(self.rfile.read(n) or b"{}")
+        if self.path.endswith("/embeddings"):
+            inp = req.get("input")
+            texts = [inp] if isinstance(inp, str) else list(inp or [])
+            words = sum(len(str(t).split()) for t in texts)
+            self.reply(200, {"object": "list", "model": req.get("model"),
+                             "data": [{"object": "embedding", "index": i, "embedding": self.embed(str(t))}
+                                      for i, t in enumerate(texts)],
+                             "usage": {"prompt_tokens": words, "total_tokens": words}})
+            return
         text = json.dumps(req.get("messages", [])[-1:])
         score = "4.5" if "GOOD" in text else "2"
         msgs = req.get("messages", [])

@@ -137,6 +137,38 @@ if command -v docker-registry >/dev/null 2>&1; then
     expect_eq "install, removal and pull are audited" "$(curl -s "$ATLAS_URL/api/v1/audit?limit=100" | j 'sum(1 for r in d.get("records", d if isinstance(d, list) else []) if "greeter" in json.dumps(r))')" "3"
     run_rc rc atlas skill pull "127.0.0.1:$RP/skills/nothing:1.0.0"
     expect_eq "a missing artifact fails" "$rc" 1
+
+    # signatures, trust and registry.policy: as for agents
+    export XDG_CONFIG_HOME=$T/xdg ATLAS_OCI_CACHE=$T/oci
+    pubkey=$(atlas --json key create skill-pub | j 'd["public"]')
+    run_rc rc atlas skill push greeter "127.0.0.1:$RP/skills/greeter-signed" --sign
+    expect_contains "atlas skill push --sign" "$rc $(cat "$T/out")" "0 pushed skill greeter@1.0.0"
+    expect_contains "says who signed" "$(cat "$T/out")" "signed by skill-pub"
+    atlas skill pull "127.0.0.1:$RP/skills/greeter-signed:1.0.0" --force >/dev/null
+    expect_eq "pulled: signed, by a key this daemon does not trust" \
+        "$(atlas skill describe greeter --json | j 'd["source"]["signed"], d["source"]["verified"], d["source"]["publisher"]')" "True False skill-pub"
+    printf 'registry:\n  policy:\n    allow_unsigned: false\n' >"$T/policy.yaml"
+    mkdir -p "$T/data2"
+    "$BIN/atlasd" --data "$T/data2" --listen 127.0.0.1:0 --config "$T/policy.yaml" >>"$T/atlasd2.log" 2>&1 &
+    D2=$!
+    trap 'kill $FAKE_PID $REG_PID $D2 2>/dev/null || true; cleanup' EXIT
+    wait_for test -s "$T/data2/atlasd.url"
+    on2() { env ATLAS_URL="$(cat "$T/data2/atlasd.url")" ATLAS_TOKEN="$(cat "$T/data2/admin.token")" "$BIN/atlas" "$@"; }
+    wait_for sh -c "curl -sf $(cat "$T/data2/atlasd.url")/api/v1/health/ready"
+    run_rc rc on2 skill pull "127.0.0.1:$RP/skills/greeter:1.0.0"
+    expect_eq "policy: an unsigned skill is refused on pull" "$rc" 1
+    expect_contains "naming the rule" "$(cat "$T/err")" "registry.policy.allow_unsigned is false: skill greeter is not signed by a trusted key"
+    run_rc rc on2 skill pull "127.0.0.1:$RP/skills/greeter-signed:1.0.0"
+    expect_contains "policy: signed by a key it does not trust: refused" "$rc $(cat "$T/err")" "1 atlas: permission denied: registry.policy.allow_unsigned is false"
+    expect_contains "saying so" "$(cat "$T/err")" "signed, by a key not in atlas trust"
+    printf 'name: local\nversion: 1.0.0\nkind: agent\nagent: word-count\ndescription: x\n' >"$T/local.yaml"
+    run_rc rc on2 skill register "$T/local.yaml"
+    expect_contains "policy: a local (unsigned) install is refused too" "$rc $(cat "$T/err")" "1 atlas: permission denied: registry.policy.allow_unsigned is false"
+    on2 trust add skill-pub "$pubkey" >/dev/null
+    run_rc rc on2 skill pull "127.0.0.1:$RP/skills/greeter-signed:1.0.0"
+    expect_contains "with the key trusted: installed" "$rc $(cat "$T/out")" "0 installed skill greeter@1.0.0"
+    expect_eq "verified, by whom" "$(on2 skill describe greeter --json | j 'd["source"]["verified"], d["source"]["publisher"]')" "True skill-pub"
+    kill $D2 2>/dev/null || true
 else
     log "(the marketplace part skipped: docker-registry is not installed)"
 fi

@@ -55,6 +55,7 @@ static int setup(void **state)
     write_file(p, "outside secret");
     snprintf(p, sizeof(p), "%s/visible.txt", scope_ro);
     write_file(p, "read me");
+    setenv("ATLAS_SKILLS_WORKSPACE_GRACE_S", "0", 1); /* removed at once */
     struct at_skills_cfg cfg = {.data_dir = tmp, .db_path = db, .sandbox_required = 1};
     struct at_diag d;
     at_diag_clear(&d);
@@ -137,7 +138,7 @@ static void test_file_ops_escapes(void **state)
     struct at_diag d;
     json_t *out;
     char ws[600], p[1200], in[2048];
-    snprintf(ws, sizeof(ws), "%s/skills/work/j2", tmp);
+    snprintf(ws, sizeof(ws), "%s/skills/work/j2/j2", tmp);
     assert_int_equal(fo(&c,
                         "{\"op\": \"write\", \"path\": \"a/b.txt\", \"content\": \"x\", "
                         "\"mkdirs\": true}",
@@ -273,7 +274,7 @@ static void test_file_ops_swap(void **state)
     struct at_diag d;
     json_t *out;
     char ws[600], p[800];
-    snprintf(ws, sizeof(ws), "%s/skills/work/j3", tmp);
+    snprintf(ws, sizeof(ws), "%s/skills/work/j3/j3", tmp);
     assert_int_equal(fo(&c,
                         "{\"op\": \"write\", \"path\": \"d/secret.txt\", \"content\": "
                         "\"inside\", \"mkdirs\": true}",
@@ -398,7 +399,8 @@ static void test_memory(void **state)
                           "{\"op\": \"search\", \"query\": \"x\", \"mode\": "
                           "\"embedding\"}",
                           &out, &d),
-                     AT_EUNSUPPORTED);
+                     AT_EUNAVAIL); /* no skills.memory.embedding.model: FTS5 only */
+    assert_non_null(strstr(d.msg, "skills.memory.embedding.model"));
     json_decref(req);
 }
 
@@ -475,8 +477,14 @@ static void test_register(void **state)
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {}}",
          "/mcp/command"},
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"url\": "
-         "\"http://h/mcp\"}}",
+         "\"file:///etc/passwd\"}}",
          "/mcp/url"},
+        {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"url\": "
+         "\"http://127.0.0.1:1/mcp\", \"headers\": {}}}",
+         "/mcp/headers"},
+        {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"command\": "
+         "[\"x\"], \"sandbox\": true}}",
+         "/mcp/sandbox"},
         {"{\"name\": \"file-ops\", \"version\": \"2.0.0\", \"kind\": \"agent\", \"agent\": "
          "\"a\"}",
          "/name"},
@@ -514,12 +522,45 @@ static void test_register(void **state)
     json_decref(req);
 }
 
+/* each job of a tree has its own workspace; the tree's go when it ends */
+static void test_workspaces(void **state)
+{
+    (void)state;
+    json_t *req = requires_of("[\"file-ops\"]");
+    struct at_skill_caller a = {.agent = "a", .job_id = "wa", .root_id = "wt", .requires = req};
+    struct at_skill_caller b = {.agent = "a", .job_id = "wb", .root_id = "wt", .requires = req};
+    struct at_diag d;
+    json_t *out;
+    char p[800], in[1200];
+    assert_int_equal(
+        fo(&a, "{\"op\": \"write\", \"path\": \"x.txt\", \"content\": \"a\"}", &out, &d), 0);
+    json_decref(out);
+    snprintf(p, sizeof(p), "%s/skills/work/wt/wa/x.txt", tmp);
+    assert_true(at_fs_is_file(p));
+    assert_int_equal(fo(&b, "{\"op\": \"read\", \"path\": \"../wa/x.txt\"}", &out, &d), AT_EPERM);
+    snprintf(in, sizeof(in), "{\"op\": \"read\", \"path\": \"%s\"}", p);
+    assert_int_equal(fo(&b, in, &out, &d), AT_EPERM);
+    assert_int_equal(fo(&b, "{\"op\": \"list\", \"path\": \".\"}", &out, &d), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "entries")), 0);
+    json_decref(out);
+    /* a malformed id is ignored, never a path */
+    at_skills_tree_done(S, "../ro");
+    at_skills_tree_done(S, "wt");
+    snprintf(p, sizeof(p), "%s/skills/work/wt", tmp);
+    for (int i = 0; i < 200 && at_fs_is_dir(p); i++)
+        usleep(10000);
+    assert_false(at_fs_is_dir(p));
+    assert_true(at_fs_is_dir(scope_ro));
+    json_decref(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grants),        cmocka_unit_test(test_file_ops_escapes),
         cmocka_unit_test(test_file_ops_swap), cmocka_unit_test(test_memory),
         cmocka_unit_test(test_skillmd),       cmocka_unit_test(test_register),
+        cmocka_unit_test(test_workspaces),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

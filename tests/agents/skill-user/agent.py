@@ -13,4 +13,4 @@ class SkillUser(AgentBase):
                 results.append({"ok": True, "output": out})
             except AtlasError as e:
                 results.append({"ok": False, "code": e.code, "message": e.message})
-        return {"results": results}
+        return {"results": results, "job_id": context.job_id}
