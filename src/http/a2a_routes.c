@@ -23,6 +23,7 @@
 #include "base/id.h"
 #include "base/sse.h"
 #include "chain/chain.h"
+#include "http/a2a_push.h"
 #include "http/auth.h"
 #include "json/json.h"
 #include "security/secret.h"
@@ -323,6 +324,28 @@ static int send_prepare(struct at_http_req *r, const struct at_a2a_req *q, struc
         return -1;
     }
     at_id_new("job", p->job_id);
+    /* a push notification config for the new task (A2A 1.0 §3.5.1): set
+     * before the job exists, so its first update is delivered too */
+    const json_t *conf = json_object_get(q->params, "configuration");
+    const json_t *pc = json_object_get(
+        conf, q->ver == AT_A2A_V10 ? "taskPushNotificationConfig" : "pushNotificationConfig");
+    if (pc && !json_is_null(pc)) {
+        struct at_a2a_push *push = at_http_api_of(r)->a2a_push;
+        json_t *params = q->ver == AT_A2A_V10 ? json_deep_copy(pc)
+                                               : json_pack("{s:O}", "pushNotificationConfig", pc);
+        json_t *out = NULL;
+        char why[300] = "push notifications are not supported yet by this atlasd";
+        int code = push && json_is_object(params)
+                       ? at_a2a_push_set(push, p->job_id, q->ver, params, &out, why, sizeof(why))
+                       : AT_A2A_EPUSH_UNSUPPORTED;
+        json_decref(params);
+        json_decref(out);
+        if (code) {
+            reply_error(r, q, code, why);
+            json_decref(p->input);
+            return -1;
+        }
+    }
     const char *ctx = json_string_value(json_object_get(p->message, "contextId"));
     snprintf(p->context_id, sizeof(p->context_id), "%s",
              ctx && *ctx && strlen(ctx) < sizeof(p->context_id) ? ctx : p->job_id);
@@ -741,6 +764,100 @@ static void h_cancel(struct at_http_req *r, const struct at_a2a_req *q)
     at_engine_cancel(api->engine, w->job_id, "cancelled by an A2A client (CancelTask)");
 }
 
+/* ---- push notification configs (A2A 1.0 §9.4.6-9.4.9; a2a_push.h) ---- */
+
+/* The task id of a push method: 1.0 params.taskId; 0.3 params.taskId
+ * (set) or params.id (get, list, delete). */
+static const char *push_task_id(const struct at_a2a_req *q)
+{
+    const char *k = q->ver == AT_A2A_V10 || q->op == AT_A2A_PUSH_SET ? "taskId" : "id";
+    return json_string_value(json_object_get(q->params, k));
+}
+
+/* The config id: 1.0 params.id; 0.3 params.pushNotificationConfigId. */
+static const char *push_config_id(const struct at_a2a_req *q)
+{
+    return json_string_value(
+        json_object_get(q->params, q->ver == AT_A2A_V10 ? "id" : "pushNotificationConfigId"));
+}
+
+static void h_push(struct at_http_req *r, const struct at_a2a_req *q)
+{
+    struct at_a2a_push *p = at_http_api_of(r)->a2a_push;
+    if (!p) {
+        reply_error(r, q, AT_A2A_EPUSH_UNSUPPORTED,
+                    "push notifications are not supported yet by this atlasd");
+        return;
+    }
+    const char *tid = push_task_id(q);
+    if (!tid || !*tid || strlen(tid) >= AT_ID_MAX) {
+        reply_error(r, q, AT_A2A_EPARAMS,
+                    q->ver == AT_A2A_V10 || q->op == AT_A2A_PUSH_SET
+                        ? "params.taskId must be a task id"
+                        : "params.id must be a task id");
+        return;
+    }
+    struct at_job_rec rec;
+    if (read_task(r, q, tid, &rec))
+        return;
+    at_job_rec_release(&rec);
+    const char *cid = push_config_id(q);
+    char msg[400];
+    switch (q->op) {
+    case AT_A2A_PUSH_SET: {
+        json_t *out = NULL;
+        char why[300] = "";
+        int code = at_a2a_push_set(p, tid, q->ver, q->params, &out, why, sizeof(why));
+        if (code)
+            reply_error(r, q, code, why);
+        else
+            reply_ok(r, q, out);
+        break;
+    }
+    case AT_A2A_PUSH_GET: {
+        if (q->ver == AT_A2A_V10 && (!cid || !*cid)) {
+            reply_error(r, q, AT_A2A_EPARAMS, "params.id must name the push notification config");
+            break;
+        }
+        json_t *c = at_a2a_push_get(p, tid, cid, q->ver);
+        if (!c) {
+            snprintf(msg, sizeof(msg), "task %s has no push notification config%s%.140s", tid,
+                     cid ? " " : "", cid ? cid : "");
+            reply_error(r, q, AT_A2A_ETASK_NOT_FOUND, msg);
+        } else {
+            reply_ok(r, q, c);
+        }
+        break;
+    }
+    case AT_A2A_PUSH_LIST: {
+        json_t *l = at_a2a_push_list(p, tid, q->ver);
+        if (q->ver == AT_A2A_V10)
+            l = json_pack("{s:o,s:s}", "configs", l, "nextPageToken", "");
+        reply_ok(r, q, l);
+        break;
+    }
+    default: { /* AT_A2A_PUSH_DEL */
+        if (!cid || !*cid) {
+            reply_error(r, q, AT_A2A_EPARAMS,
+                        q->ver == AT_A2A_V10
+                            ? "params.id must name the push notification config"
+                            : "params.pushNotificationConfigId must name the config");
+            break;
+        }
+        int rc = at_a2a_push_delete(p, tid, cid);
+        if (rc == AT_ENOENT) {
+            snprintf(msg, sizeof(msg), "task %s has no push notification config %.140s", tid, cid);
+            reply_error(r, q, AT_A2A_ETASK_NOT_FOUND, msg);
+        } else if (rc) {
+            reply_error(r, q, AT_A2A_EINTERNAL, at_err_msg(rc));
+        } else {
+            reply_ok(r, q, json_null());
+        }
+        break;
+    }
+    }
+}
+
 /* ---- the endpoint ---- */
 
 static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
@@ -769,9 +886,7 @@ static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
     case AT_A2A_PUSH_GET:
     case AT_A2A_PUSH_LIST:
     case AT_A2A_PUSH_DEL:
-        reply_error(r, q, AT_A2A_EPUSH_UNSUPPORTED,
-                    "push notifications are not supported yet: stream the task "
-                    "(SendStreamingMessage, SubscribeToTask) or poll it (GetTask)");
+        h_push(r, q);
         break;
     case AT_A2A_EXT_CARD:
     default:
@@ -883,9 +998,53 @@ static void h_rest_list(struct at_http_req *r)
     rest_go(r, AT_A2A_LIST, p);
 }
 
+/* P/tasks/ID/pushNotificationConfigs[/CID] (A2A 1.0 §11.3): POST creates
+ * (the body is the config), GET lists or reads one, DELETE deletes one. */
 static void h_rest_push(struct at_http_req *r)
 {
-    rest_go(r, AT_A2A_PUSH_GET, json_object());
+    const char *t = at_http_param(r, "task"), *more = at_http_param(r, "more");
+    static const char coll[] = "pushNotificationConfigs";
+    size_t cl = sizeof(coll) - 1;
+    const char *cid = NULL;
+    int ok = more && strncmp(more, coll, cl) == 0 && (more[cl] == '\0' || more[cl] == '/');
+    if (ok && more[cl] == '/') {
+        cid = more + cl + 1;
+        ok = *cid && !strchr(cid, '/');
+    }
+    enum at_a2a_op op = AT_A2A_NOPS;
+    if (ok && strcmp(r->method, "POST") == 0 && !cid)
+        op = AT_A2A_PUSH_SET;
+    else if (ok && strcmp(r->method, "GET") == 0)
+        op = cid ? AT_A2A_PUSH_GET : AT_A2A_PUSH_LIST;
+    else if (ok && strcmp(r->method, "DELETE") == 0 && cid)
+        op = AT_A2A_PUSH_DEL;
+    if (op == AT_A2A_NOPS) {
+        struct at_a2a_req q = {.rest = 1};
+        reply_error(r, &q, AT_A2A_EMETHOD,
+                    "no such method: POST|GET tasks/ID/pushNotificationConfigs, GET|DELETE "
+                    "tasks/ID/pushNotificationConfigs/CID");
+        return;
+    }
+    json_t *params = NULL;
+    if (op == AT_A2A_PUSH_SET) {
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (r->body.len > AT_A2A_MAX_BODY ||
+            at_json_parse(r->body.p ? r->body.p : "", r->body.len, 16, &params, &d) ||
+            !json_is_object(params)) {
+            json_decref(params);
+            struct at_a2a_req q = {.rest = 1};
+            reply_error(r, &q, AT_A2A_EPARSE,
+                        "the body must be a JSON object (a TaskPushNotificationConfig)");
+            return;
+        }
+    } else {
+        params = json_object();
+    }
+    json_object_set_new(params, "taskId", json_string(t));
+    if (cid)
+        json_object_set_new(params, "id", json_string(cid));
+    rest_go(r, op, params);
 }
 
 static void h_rest_ext(struct at_http_req *r)
@@ -955,7 +1114,7 @@ static json_t *card_base(const char *name, const char *desc, const char *url, co
         "s:[s,s],s:[s],s:o}",
         "name", name, "description", desc, "supportedInterfaces", interfaces(url), "provider",
         "organization", "Atlas", "url", base, "version", ATLAS_VERSION, "capabilities", "streaming",
-        1, "pushNotifications", 0, "extensions", "uri", A2A_EXT_SCHEMAS, "description",
+        1, "pushNotifications", 1, "extensions", "uri", A2A_EXT_SCHEMAS, "description",
         "Atlas: each skill's JSON Schemas (input, output); send the input as a data part", "params",
         json_pack("{s:o}", "skills", schemas), "securitySchemes", security_json(),
         "securityRequirements", "schemes", "atlasBearer", "list", "defaultInputModes",
@@ -1111,7 +1270,7 @@ static const struct at_http_route routes[] = {
     {"GET", P "/tasks", h_rest_list, AT_HTTP_NEED_RUN, 0, 0, NULL},                               \
     {"GET", P "/tasks/{task}", h_rest_get, AT_HTTP_NEED_RUN, 0, 0, NULL},                         \
     {"POST", P "/tasks/{task}", h_rest_task_post, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
-    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
+    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},    \
     {"GET", P "/extendedAgentCard", h_rest_ext, AT_HTTP_NEED_RUN, 0, 0, NULL}
     REST("/a2a"),
     REST("/a2a/agents/{agent}"),

@@ -63,6 +63,17 @@ rpc() { # rpc PATH VERSION BODY [curl args]: the JSON answer
     shift 3
     curl -sS -H 'Content-Type: application/json' ${v:+-H "A2A-Version: $v"} --data-binary "$b" "$@" "$ATLAS_URL$p"
 }
+# --- push notification configs live in the store: a restart keeps them ---
+kept=$(awk '/^info kept-task/{print $3}' "$T/sdk.txt")
+stop_daemon
+start_daemon
+expect_eq "a push config survives a restart (the store)" \
+    "$(rpc /a2a/agents/slow 1.0 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"GetTaskPushNotificationConfig\",\"params\":{\"taskId\":\"$kept\",\"id\":\"kept\"}}" | j 'd["result"]["token"]')" "k"
+expect_eq "the REST binding lists it: GET tasks/ID/pushNotificationConfigs" \
+    "$(curl -sS "$ATLAS_URL/a2a/agents/slow/tasks/$kept/pushNotificationConfigs" | j 'd["configs"][0]["id"]')" "kept"
+http DELETE "/a2a/agents/slow/tasks/$kept/pushNotificationConfigs/kept"
+expect_eq "the REST binding deletes it" "$HTTP_CODE" "200"
+
 send03='{"jsonrpc":"2.0","id":"a","method":"message/send","params":{"message":{"kind":"message","messageId":"m1","role":"user","parts":[{"kind":"text","text":"{\"ms\": 5, \"tag\": \"v03\"}"}]}}}'
 out=$(rpc /a2a/agents/slow 0.3 "$send03")
 expect_eq "0.3 message/send: a kind:task, state completed" \
