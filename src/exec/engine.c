@@ -263,6 +263,10 @@ int at__engine_agent_request(struct at_engine *e, struct at_job *j, const char *
         json_decref(r->id);
         free(r);
     }
+    /* no one took the question: the job's caller answers it through the
+     * API (engine_input.c) */
+    if (strcmp(method, "elicitation/create") == 0)
+        return at__engine_input_ask(e, j, params, id);
     return AT_ENOENT;
 }
 

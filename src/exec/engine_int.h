@@ -130,6 +130,16 @@ int at__guard_spawn(struct at_engine *e, const struct at_token_info *parent, str
  * not be called with a lock the loop may take. */
 int at__engine_call(struct at_engine *e, void (*fn)(struct at_engine *e, void *arg), void *arg);
 
+/* ---- engine_input.c ---- */
+
+/* The agent running j asks its caller (elicitation/create with id) and no
+ * handler took it: keep the question (meta.input_required, an "input"
+ * event).  0 when kept or answered at once (a second question is
+ * refused), AT_ESTATE when j is not on a process. */
+int at__engine_input_ask(struct at_engine *e, struct at_job *j, json_t *params, const json_t *id);
+/* Forget j's question (its final state is decided). */
+void at__job_input_clear(struct at_job *j);
+
 /* ---- engine_check.c ---- */
 
 /* May a job go from state `from` to state `to`?  One table for every
