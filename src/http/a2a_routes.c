@@ -112,6 +112,15 @@ static void task_of_rec(const struct at_job_rec *rec, struct at_a2a_task *t)
                     : rec->started_ms ? rec->started_ms
                                       : rec->created_ms;
     t->agent = rec->agent;
+    /* a running job whose agent waits for its caller's answer */
+    const json_t *q = json_object_get(rec->meta, "input_required");
+    if (rec->state == AT_JOB_RUNNING && json_is_object(q)) {
+        t->job_state = "input_required";
+        t->detail = json_string_value(json_object_get(q, "message"));
+        json_int_t since = json_integer_value(json_object_get(q, "since"));
+        if (since > 0)
+            t->updated_ms = since;
+    }
 }
 
 /* ---- which agent or chain ---- */
@@ -272,6 +281,35 @@ static void on_send_done(const struct at_job_rec *rec, int store_rc, void *arg)
     at_http_wait_unref(&w->hw);
 }
 
+/* 1 when an "input" event's data is a question (not its answer). */
+static int input_asks(const json_t *data)
+{
+    return !json_is_true(json_object_get(data, "answered"));
+}
+
+/* The job's events (loop thread): a blocking send is answered when the job
+ * stops for input (A2A 1.0 §9.4.1: terminal or interrupted). */
+static void on_send_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct send_wait *w = arg;
+    if (strcmp(event, "end") == 0) {
+        at_http_wait_unref(&w->hw);
+        return;
+    }
+    if (w->async || strcmp(event, "input") != 0 || !input_asks(data))
+        return;
+    json_t *q = json_deep_copy(data);
+    struct at_a2a_task t = {.id = w->job_id,
+                            .context_id = w->context_id,
+                            .job_state = "input_required",
+                            .detail = json_string_value(json_object_get(q, "message")),
+                            .updated_ms = at_wall_ms(),
+                            .agent = w->agent};
+    send_complete(w, &t, NULL);
+    json_decref(q);
+}
+
 static void on_send_accepted(const char *job_id, int store_rc, void *arg)
 {
     struct send_wait *w = arg;
@@ -312,15 +350,6 @@ static int send_prepare(struct at_http_req *r, const struct at_a2a_req *q, struc
     struct at_a2a_err err;
     if (at_a2a_message_input(p->message, &p->input, &err)) {
         reply_error(r, q, err.code, err.msg);
-        return -1;
-    }
-    const char *tid = json_string_value(json_object_get(p->message, "taskId"));
-    if (tid && *tid) {
-        /* continuing a task is answering its input-required: no Atlas job asks for that */
-        reply_error(r, q, AT_A2A_EUNSUPPORTED,
-                    "continuing a task (message.taskId) is not supported yet: Atlas tasks never "
-                    "wait for input; send a new message without taskId");
-        json_decref(p->input);
         return -1;
     }
     at_id_new("job", p->job_id);
@@ -372,8 +401,23 @@ static int return_immediately(const struct at_a2a_req *q)
     return json_is_false(json_object_get(cfg, "blocking")); /* 0.3 */
 }
 
+static void h_continue(struct at_http_req *r, const struct at_a2a_req *q, const char *task_id,
+                       int stream);
+
+/* message.taskId: the message continues that task (answers its question). */
+static const char *continued_task(const struct at_a2a_req *q)
+{
+    const char *tid =
+        json_string_value(json_object_get(json_object_get(q->params, "message"), "taskId"));
+    return tid && *tid ? tid : NULL;
+}
+
 static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
 {
+    if (continued_task(q)) {
+        h_continue(r, q, continued_task(q), 0);
+        return;
+    }
     struct send_prep p;
     if (send_prepare(r, q, &p))
         return;
@@ -397,7 +441,7 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
     memcpy(w->history, hist, strlen(hist) + 1);
     free(idj);
     free(hist);
-    at_http_wait_ref(&w->hw, 2); /* accept, done */
+    at_http_wait_ref(&w->hw, 3); /* accept, done, events */
     struct at_submit s = {
         .agent = p.t.agent[0] ? p.t.agent : NULL,
         .chain = p.t.chain[0] ? p.t.chain : NULL,
@@ -407,6 +451,8 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
         .accept_arg = w,
         .on_done = on_send_done,
         .done_arg = w,
+        .on_event = on_send_event,
+        .event_arg = w,
         .event = p.event,
         .job_id = p.job_id,
     };
@@ -415,7 +461,7 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
     int rc = at_engine_submit(at_http_api_of(r)->engine, &s, NULL, &d);
     send_prep_release(&p);
     if (rc) {
-        atomic_fetch_sub(&w->hw.refs, 2);
+        atomic_fetch_sub(&w->hw.refs, 3);
         struct at_http_req *req = at_http_wait_lock(&w->hw);
         if (req) {
             json_t *id = wait_id(w);
@@ -500,7 +546,27 @@ static void sse_event(const char *job_id, const char *event, json_t *data, void 
         sse_unref(c);
         return;
     }
-    if (strcmp(event, "state") != 0 || c->done)
+    if (c->done)
+        return;
+    if (strcmp(event, "input") == 0) {
+        if (!input_asks(data))
+            return;
+        /* A2A 1.0 §3.1.2: the stream ends at an interrupted state; the
+         * client answers with a message carrying the taskId */
+        json_t *q = json_deep_copy(data);
+        struct at_a2a_task t = {.id = c->job_id,
+                                .context_id = c->context_id,
+                                .job_state = "input_required",
+                                .detail = json_string_value(json_object_get(q, "message")),
+                                .updated_ms = at_wall_ms(),
+                                .agent = c->agent};
+        sse_put(c, at_a2a_event_status(&t, 1, c->ver));
+        json_decref(q);
+        c->done = 1;
+        at_http_stream_close(c->stream);
+        return;
+    }
+    if (strcmp(event, "state") != 0)
         return;
     const char *state = json_string_value(json_object_get(data, "state"));
     if (!state || !at_a2a_state(state, c->ver))
@@ -547,6 +613,10 @@ static struct a2a_sse *sse_start(struct at_http_req *r, const struct at_a2a_req 
 
 static void h_stream(struct at_http_req *r, const struct at_a2a_req *q)
 {
+    if (continued_task(q)) {
+        h_continue(r, q, continued_task(q), 1);
+        return;
+    }
     struct send_prep p;
     if (send_prepare(r, q, &p))
         return;
@@ -582,6 +652,158 @@ static void h_stream(struct at_http_req *r, const struct at_a2a_req *q)
         at_http_stream_close(c->stream);
         sse_unref(c); /* the subscription's: no event will come */
     }
+}
+
+/* ---- continuing a task: the answer to its question (A2A 1.0 §3.4.3) ---- */
+
+/* A blocking continuation, answered when the job asks again or ends (the
+ * wait has no destructor: nothing here needs freeing). */
+struct cont_wait {
+    struct at_http_wait hw; /* first */
+    enum at_a2a_ver ver;
+    int rest;
+    char job_id[AT_ID_MAX];
+    char context_id[160];
+    char agent[A2A_NAME_MAX];
+    char state[16];
+    char id_json[160];
+};
+
+static void cont_complete(struct cont_wait *w, const struct at_a2a_task *t)
+{
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    if (req) {
+        json_t *id = json_loads(w->id_json, JSON_DECODE_ANY, NULL);
+        int status;
+        json_t *b = answer(w->rest, id, at_a2a_send_result(t, w->ver), 0, NULL, NULL, &status);
+        at_http_add_header(req, "Atlas-Job-Id", w->job_id);
+        at_http_complete_json(req, status, b);
+        json_decref(id);
+    }
+    at_http_wait_unlock(&w->hw, req != NULL);
+}
+
+static void cont_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct cont_wait *w = arg;
+    struct at_a2a_task t = {.id = w->job_id,
+                            .context_id = w->context_id,
+                            .updated_ms = at_wall_ms(),
+                            .agent = w->agent[0] ? w->agent : NULL};
+    if (strcmp(event, "end") == 0) {
+        t.job_state = w->state; /* the job ended before a final state reached us */
+        cont_complete(w, &t);
+        at_http_wait_unref(&w->hw);
+        return;
+    }
+    json_t *copy = json_deep_copy(data); /* shared with the other subscribers */
+    if (strcmp(event, "input") == 0 && input_asks(copy)) {
+        t.job_state = "input_required";
+        t.detail = json_string_value(json_object_get(copy, "message"));
+        cont_complete(w, &t);
+    } else if (strcmp(event, "state") == 0) {
+        const char *st = json_string_value(json_object_get(copy, "state"));
+        if (st && at_a2a_state(st, w->ver)) {
+            snprintf(w->state, sizeof(w->state), "%s", st);
+            if (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+                strcmp(st, "cancelled") == 0) {
+                t.job_state = st;
+                if (strcmp(st, "completed") == 0)
+                    t.output = json_object_get(copy, "output");
+                else
+                    t.detail = error_detail(json_object_get(copy, "error"));
+                cont_complete(w, &t);
+            }
+        }
+    }
+    json_decref(copy);
+}
+
+static void h_continue(struct at_http_req *r, const struct at_a2a_req *q, const char *task_id,
+                       int stream)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (strlen(task_id) >= AT_ID_MAX) {
+        reply_error(r, q, AT_A2A_EPARAMS, "message.taskId is not a task id");
+        return;
+    }
+    struct at_job_rec rec;
+    if (read_task(r, q, task_id, &rec))
+        return;
+    struct at_a2a_task t;
+    task_of_rec(&rec, &t);
+    char msg[300];
+    if (strcmp(t.job_state, "input_required") != 0) {
+        snprintf(msg, sizeof(msg),
+                 "task %s is %s: a message continues only a task that waits for input "
+                 "(input-required); send a new message without taskId",
+                 task_id, at_a2a_state(t.job_state, q->ver));
+        reply_error(r, q, AT_A2A_EUNSUPPORTED, msg);
+        at_job_rec_release(&rec);
+        return;
+    }
+    json_t *input = NULL;
+    struct at_a2a_err err;
+    if (at_a2a_message_input(json_object_get(q->params, "message"), &input, &err)) {
+        reply_error(r, q, err.code, err.msg);
+        at_job_rec_release(&rec);
+        return;
+    }
+    json_t *result = json_pack("{s:s,s:o}", "action", "accept", "content", input);
+    const char *ctx = rec_context(&rec);
+    char context_id[160], agent[A2A_NAME_MAX];
+    snprintf(context_id, sizeof(context_id), "%s", ctx ? ctx : rec.id);
+    snprintf(agent, sizeof(agent), "%s", rec.agent ? rec.agent : "");
+    at_job_rec_release(&rec);
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (stream) {
+        struct a2a_sse *c = sse_start(r, q);
+        snprintf(c->job_id, sizeof(c->job_id), "%s", task_id);
+        snprintf(c->context_id, sizeof(c->context_id), "%s", context_id);
+        snprintf(c->agent, sizeof(c->agent), "%s", agent);
+        struct at_a2a_task tw = {
+            .id = c->job_id, .context_id = c->context_id, .job_state = "running", .agent = agent};
+        sse_put(c, at_a2a_event_task(&tw, c->ver));
+        at_engine_watch(api->engine, c->job_id, sse_event, c);
+        if (at_engine_input_answer(api->engine, task_id, result, &d)) {
+            sse_put_error(c, AT_A2A_EUNSUPPORTED, d.msg);
+            c->done = 1;
+            at_http_stream_close(c->stream);
+        }
+        json_decref(result);
+        return;
+    }
+    char *idj = json_dumps(q->id, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!idj || strlen(idj) >= sizeof(((struct cont_wait *)0)->id_json)) {
+        free(idj);
+        json_decref(result);
+        reply_error(r, q, AT_A2A_EREQUEST, "the request id is longer than 150 characters");
+        return;
+    }
+    struct cont_wait *w = at_http_wait_new(r, sizeof(*w), 1); /* the watch's */
+    w->ver = q->ver;
+    w->rest = q->rest;
+    snprintf(w->job_id, sizeof(w->job_id), "%s", task_id);
+    snprintf(w->context_id, sizeof(w->context_id), "%s", context_id);
+    snprintf(w->agent, sizeof(w->agent), "%s", agent);
+    snprintf(w->state, sizeof(w->state), "%s", "running");
+    snprintf(w->id_json, sizeof(w->id_json), "%s", idj);
+    free(idj);
+    at_engine_watch(api->engine, w->job_id, cont_event, w);
+    if (at_engine_input_answer(api->engine, task_id, result, &d)) {
+        struct at_http_req *req = at_http_wait_lock(&w->hw);
+        if (req) {
+            json_t *id = json_loads(w->id_json, JSON_DECODE_ANY, NULL);
+            int status;
+            json_t *b = answer(w->rest, id, NULL, AT_A2A_EUNSUPPORTED, d.msg, NULL, &status);
+            at_http_complete_json(req, status, b);
+            json_decref(id);
+        }
+        at_http_wait_unlock(&w->hw, req != NULL);
+    }
+    json_decref(result);
 }
 
 static void h_subscribe(struct at_http_req *r, const struct at_a2a_req *q)
@@ -635,11 +857,13 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
         if (!js) {
             reply_error(r, q, AT_A2A_EPARAMS,
                         "params.status names no state an Atlas task can be in (submitted, "
-                        "working, completed, failed, canceled)");
+                        "working, input-required, completed, failed, canceled)");
             return;
         }
-        f.state = at_job_state_parse(js);
+        f.state = at_job_state_parse(strcmp(js, "input_required") == 0 ? "running" : js);
     }
+    int want_input = status && at_a2a_job_state(status) &&
+                     strcmp(at_a2a_job_state(status), "input_required") == 0;
     json_t *ps = json_object_get(q->params, "pageSize");
     long long page = json_is_integer(ps) ? json_integer_value(ps) : 50;
     if (page < 1 || page > 100) {
@@ -672,6 +896,9 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
             continue;
         struct at_a2a_task t;
         task_of_rec(&recs[i], &t);
+        if (f.state == AT_JOB_RUNNING &&
+            want_input != (strcmp(t.job_state, "input_required") == 0))
+            continue;
         json_array_append_new(tasks, at_a2a_task_json(&t, q->ver));
     }
     json_t *res = json_pack("{s:o,s:I,s:I}", "tasks", tasks, "pageSize", (json_int_t)page,

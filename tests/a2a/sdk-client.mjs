@@ -362,7 +362,39 @@ async function main() {
   }
 }
 
-main()
-  .then(restPass)
+// input-required through atlasd (A2A_PASS=input): agent "upper" is a
+// bridged @a2a-js/sdk server that asks once ({"ask": Q}) then upper-cases
+// the answer; Atlas's A2A edge reports input-required and a message with
+// the taskId answers it.
+async function inputPass() {
+  const up = await factory.createFromUrl(`${base}/a2a/agents/upper/`);
+  const t = taskJson(await up.sendMessage(msg([{ data: { ask: "your name?" } }])));
+  check(t.status?.state === "TASK_STATE_INPUT_REQUIRED", "input: a blocking send returns at input-required", JSON.stringify(t.status));
+  check(JSON.stringify(t.status?.message || {}).includes("your name?"), "input: the status message is the remote's question");
+  const g = taskJson(await up.getTask({ id: t.id }));
+  check(g.status?.state === "TASK_STATE_INPUT_REQUIRED", "input: get says input-required too");
+  const w = await up.listTasks(ListTasksRequest.fromJSON({ status: "TASK_STATE_INPUT_REQUIRED" }));
+  check(w.tasks.some((x) => x.id === t.id), "input: list by status input-required finds it");
+  const t2 = taskJson(await up.sendMessage(msg([{ data: { text: "alice" } }], { message: { taskId: t.id, contextId: t.contextId } })));
+  check(t2.id === t.id && t2.status?.state === "TASK_STATE_COMPLETED" && t2.artifacts?.[0]?.parts?.[0]?.data?.upper === "ALICE", "input: the answer (a message with the taskId) completes the task", JSON.stringify(t2).slice(0, 300));
+  try {
+    await up.sendMessage(msg([{ data: { text: "late" } }], { message: { taskId: t.id } }));
+    bad("input: a message to a finished task is refused");
+  } catch (e) {
+    check(/waits for input|continues only/.test(e.message), "input: a message to a finished task is refused", e.message);
+  }
+  // streaming: the stream ends at input-required; a streamed answer completes
+  const evs = [];
+  for await (const ev of up.sendMessageStream(msg([{ data: { ask: "streamed?" } }]))) evs.push(JSON.stringify(ev));
+  const last = evs[evs.length - 1] || "";
+  check(/INPUT_REQUIRED|"state":6\b/.test(last) && last.includes("streamed?"), "input: a stream ends with input-required and the question", last.slice(0, 300));
+  const tid = (evs[0].match(/"id":"(job_[^"]+)"/) || [])[1];
+  const evs2 = [];
+  for await (const ev of up.sendMessageStream(msg([{ text: "bob" }], { message: { taskId: tid } }))) evs2.push(JSON.stringify(ev));
+  const last2 = evs2[evs2.length - 1] || "";
+  check(tid && /COMPLETED|"state":3\b/.test(last2) && evs2.some((e) => e.includes("BOB")), "input: a streamed answer streams the rest of the task", `${tid} ${evs2.join(" | ").slice(0, 400)}`);
+}
+
+(process.env.A2A_PASS === "input" ? inputPass() : main().then(restPass))
   .catch((e) => bad(`unexpected: ${e.stack || e}`))
   .finally(() => process.exit(failed ? 1 : 0));

@@ -17,7 +17,7 @@ import { agentCardHandler, jsonRpcHandler, UserBuilder } from "@a2a-js/sdk/serve
 const port = Number(process.argv[2] || 0);
 const need = process.env.A2A_TEST_TOKEN || "";
 const cancelled = new Set();
-const asked = new Map(); // taskId -> the question it waits on
+const asked = new Map(); // taskId -> contextId, while it waits on our question
 let calls = 0;
 
 const status = (taskId, contextId, state, text) =>
@@ -64,7 +64,7 @@ const executor = {
     );
     bus.publish(status(taskId, contextId, "TASK_STATE_WORKING"));
     if (input.ask) {
-      asked.set(taskId, String(input.ask));
+      asked.set(taskId, contextId);
       bus.publish(status(taskId, contextId, "TASK_STATE_INPUT_REQUIRED", String(input.ask)));
       bus.finished();
       return;
@@ -93,8 +93,15 @@ const executor = {
     }
     bus.finished();
   },
-  async cancelTask(taskId) {
+  async cancelTask(taskId, bus) {
     cancelled.add(taskId);
+    if (asked.has(taskId)) {
+      // waiting on our question: no execute() runs to say it ended
+      const contextId = asked.get(taskId);
+      asked.delete(taskId);
+      bus.publish(status(taskId, contextId, "TASK_STATE_CANCELED", "cancelled while asking"));
+      bus.finished();
+    }
   },
 };
 

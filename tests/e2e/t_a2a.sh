@@ -173,6 +173,43 @@ atlas chain register "$T/shout.yaml" >/dev/null
 run_rc rc atlas chain run shout --input '{"text":"chained"}'
 expect_eq "the A2A agent runs in a chain" "$(j 'd["shouted"]' <"$T/out")" "CHAINED"
 
+# --- input-required: the remote asks once; the caller answers ---
+job=$(atlas run upper --async --json --input '{"ask":"your name?"}' | j 'd["job"]')
+wait_for sh -c "curl -sS '$ATLAS_URL/api/v1/jobs/$job' | grep -q input_required"
+expect_eq "a remote input-required: the job waits, running, with meta.input_required" \
+    "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["state"]+" "+d["meta"]["input_required"]["message"]')" "running your name?"
+expect_eq "... Atlas's A2A edge says input-required, the question as the status message" \
+    "$(rpc /a2a 1.0 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"GetTask\",\"params\":{\"id\":\"$job\"}}" | j 'd["result"]["status"]["state"]+" "+d["result"]["status"]["message"]["parts"][0]["text"]')" "TASK_STATE_INPUT_REQUIRED your name?"
+expect_contains "... and the job's log (the trace) says so" "$(atlas logs "$job" 2>&1)" "asks its caller: your name?"
+run_rc rc atlas jobs respond "$job" --input '{"text":"bob"}'
+expect_eq "atlas jobs respond: answered" "$rc" "0"
+wait_job_state "$job" completed
+expect_eq "the answer went to the remote task, which completed with it" \
+    "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["output"]["upper"]+" "+str(d["output"]["answer"])+" "+str("input_required" in d["meta"])')" "BOB True False"
+run_rc rc atlas jobs respond "$job" --input '{"text":"again"}'
+expect_eq "atlas jobs respond to a job that asks nothing: fails" "$rc" "1"
+expect_contains "... saying why" "$(cat "$T/err")" "not in flight"
+job=$(atlas run upper --async --json --input '{"ask":"decline me"}' | j 'd["job"]')
+wait_for sh -c "curl -sS '$ATLAS_URL/api/v1/jobs/$job' | grep -q input_required"
+http POST "/api/v1/jobs/$job/input" '{"action":"decline"}'
+expect_eq "POST /api/v1/jobs/ID/input {action: decline}: 200" "$HTTP_CODE" "200"
+wait_job_state "$job" failed
+expect_contains "a declined question fails the job, the remote task cancelled" \
+    "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["error"]["detail"]')" "decline"
+http POST "/api/v1/jobs/$job/input" '{"nope":1}'
+expect_eq "an answer without input or action: 400" "$HTTP_CODE" "400"
+set +e
+(cd "$A2A" && A2A_PASS=input timeout 60 "$NODE" sdk-client.mjs "$ATLAS_URL" "$ATLAS_TOKEN") >"$T/sdk-input.txt" 2>&1
+rc=$?
+set -e
+while IFS= read -r line; do
+    case "$line" in
+    "ok   - "*) pass "sdk: ${line#ok   - }" ;;
+    "FAIL - "*) fail "sdk: ${line#FAIL - }" ;;
+    esac
+done <"$T/sdk-input.txt"
+[ $rc -eq 0 ] || { fail "sdk-client (input) exited $rc"; tail -n 20 "$T/sdk-input.txt" >&2; }
+
 # --- Atlas to Atlas: an agent of this atlasd through its own A2A edge ---
 printf '%s' "$ATLAS_TOKEN" | atlas secret set SELF_TOKEN >/dev/null 2>&1
 run_rc rc env SELF_TOKEN="$ATLAS_TOKEN" "$BIN/atlas" register --a2a "$ATLAS_URL/a2a/agents/slow/" --name slow-a2a --token-env SELF_TOKEN

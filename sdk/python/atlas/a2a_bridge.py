@@ -170,7 +170,10 @@ class A2ABridge(AgentBase):
                         f"the remote A2A task {tid} asks for input"
                     answer = await context.elicit(question, {"type": "object"})
                     if answer.get("action") != "accept":
-                        await asyncio.to_thread(self._rpc, names["cancel"], {"id": tid})
+                        try:
+                            await asyncio.to_thread(self._rpc, names["cancel"], {"id": tid})
+                        except A2AError:
+                            pass  # the job fails either way, saying why below
                         raise A2AError(f"the caller did not answer the A2A task {tid}'s "
                                        f"question ({answer.get('action')}): cancelled")
                     answered = json.dumps(task.get("status"), sort_keys=True)
