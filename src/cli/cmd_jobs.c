@@ -158,8 +158,10 @@ static void respond_usage(FILE *f)
 static int cmd_jobs_respond(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"input", required_argument, NULL, 'i'}, {"decline", no_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"input", required_argument, NULL, 'i'},
+        {"decline", no_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     json_t *input = NULL;
@@ -199,13 +201,15 @@ static int cmd_jobs_respond(struct cli *c, int argc, char **argv)
     }
     if (optind + 1 != argc || (!input) == !decline) {
         cli_usage_error("jobs respond", NULL,
-                        optind + 1 != argc ? "give the job's ID" : "give --input JSON or --decline");
+                        optind + 1 != argc ? "give the job's ID"
+                                           : "give --input JSON or --decline");
         respond_usage(stderr);
         json_decref(input);
         return CLI_USAGE;
     }
     const char *id = argv[optind];
-    json_t *body = input ? json_pack("{s:o}", "input", input) : json_pack("{s:s}", "action", "decline");
+    json_t *body =
+        input ? json_pack("{s:o}", "input", input) : json_pack("{s:s}", "action", "decline");
     char *text = at_json_dumps(body);
     json_decref(body);
     struct at_buf path;

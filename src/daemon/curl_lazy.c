@@ -46,11 +46,11 @@
       (CURLM * m, struct curl_waitfd * fds, unsigned n, int timeout_ms, int *numfds))              \
     X(CURLMcode, multi_wakeup, (CURLM * m))                                                        \
     X(CURLMcode, multi_timeout, (CURLM * m, long *ms))                                             \
-    X(CURLMsg *, multi_info_read, (CURLM * m, int *left))                                        \
+    X(CURLMsg *, multi_info_read, (CURLM * m, int *left))                                          \
     X(CURLU *, url, (void))                                                                        \
     X(void, url_cleanup, (CURLU * u))                                                              \
     X(CURLUcode, url_set, (CURLU * u, CURLUPart what, const char *part, unsigned int flags))       \
-    X(CURLUcode, url_get, (CURLU * u, CURLUPart what, char **part, unsigned int flags))             \
+    X(CURLUcode, url_get, (CURLU * u, CURLUPart what, char **part, unsigned int flags))            \
     X(void, free, (void *p))
 
 static struct {

@@ -33,7 +33,8 @@ int at__engine_input_ask(struct at_engine *e, struct at_job *j, json_t *params, 
     if (!w || w->job != j || j->final)
         return AT_ESTATE;
     if (j->input_rid) {
-        at__worker_reply(w, id, AT_EBUSY, "the job already waits for an answer to a question", NULL);
+        at__worker_reply(w, id, AT_EBUSY, "the job already waits for an answer to a question",
+                         NULL);
         return 0;
     }
     const char *msg = json_string_value(json_object_get(params, "message"));

@@ -235,7 +235,8 @@ void at_a2a_push_free(struct at_a2a_push *p)
 static json_t *record_of(const char *task_id, enum at_a2a_ver ver, const json_t *params, char *why,
                          size_t n)
 {
-    const json_t *c = ver == AT_A2A_V10 ? params : json_object_get(params, "pushNotificationConfig");
+    const json_t *c =
+        ver == AT_A2A_V10 ? params : json_object_get(params, "pushNotificationConfig");
     if (!json_is_object(c)) {
         snprintf(why, n, "%s must be an object",
                  ver == AT_A2A_V10 ? "params" : "params.pushNotificationConfig");
@@ -257,8 +258,9 @@ static json_t *record_of(const char *task_id, enum at_a2a_ver ver, const json_t 
         id = gen;
     }
     if (!header_ok(id, ID_MAX, 0) || strchr(id, '/')) {
-        snprintf(why, n, "the push notification config id must be 1..%d printable characters "
-                         "without '/'",
+        snprintf(why, n,
+                 "the push notification config id must be 1..%d printable characters "
+                 "without '/'",
                  ID_MAX);
         return NULL;
     }
@@ -279,8 +281,9 @@ static json_t *record_of(const char *task_id, enum at_a2a_ver ver, const json_t 
         } else {
             const json_t *ss = json_object_get(auth, "schemes");
             if (json_is_array(ss) && json_array_size(ss) > 1) {
-                snprintf(why, n, "authentication.schemes: one scheme only (several: not "
-                                 "supported yet)");
+                snprintf(why, n,
+                         "authentication.schemes: one scheme only (several: not "
+                         "supported yet)");
                 return NULL;
             }
             scheme = json_string_value(json_array_get(ss, 0));
@@ -298,9 +301,9 @@ static json_t *record_of(const char *task_id, enum at_a2a_ver ver, const json_t 
             return NULL;
         }
     }
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:I}", "taskId", task_id, "id", id, "url", url,
-                            "version", ver == AT_A2A_V10 ? "1.0" : "0.3", "createdMs",
-                            (json_int_t)at_wall_ms());
+    json_t *rec =
+        json_pack("{s:s,s:s,s:s,s:s,s:I}", "taskId", task_id, "id", id, "url", url, "version",
+                  ver == AT_A2A_V10 ? "1.0" : "0.3", "createdMs", (json_int_t)at_wall_ms());
     if (token && *token)
         json_object_set_new(rec, "token", json_string(token));
     if (scheme) {
@@ -434,8 +437,9 @@ int at_a2a_push_delete(struct at_a2a_push *p, const char *task_id, const char *i
 static void enqueue(struct at_a2a_push *p, const json_t *rec, char *body)
 {
     if (p->queued >= AT_A2A_PUSH_QUEUE) {
-        at_warn("a2a", "push notifications: the queue is full (%d): an update of task %s to %s "
-                       "is dropped",
+        at_warn("a2a",
+                "push notifications: the queue is full (%d): an update of task %s to %s "
+                "is dropped",
                 AT_A2A_PUSH_QUEUE, rs(rec, "taskId"), rs(rec, "url"));
         free(body);
         return;
@@ -507,18 +511,17 @@ static void on_event(void *arg, const struct at_job_rec *rec, const char *event,
     pthread_mutex_unlock(&p->mu);
     if (!has)
         return;
-    const char *ctx = json_string_value(json_object_get(
-        json_object_get(json_object_get(rec->meta, "event"), "a2a"), "contextId"));
-    struct at_a2a_task t = {.id = rec->id,
-                            .context_id = ctx,
-                            .updated_ms = at_wall_ms(),
-                            .agent = rec->agent};
+    const char *ctx = json_string_value(
+        json_object_get(json_object_get(json_object_get(rec->meta, "event"), "a2a"), "contextId"));
+    struct at_a2a_task t = {
+        .id = rec->id, .context_id = ctx, .updated_ms = at_wall_ms(), .agent = rec->agent};
     /* data is shared with the engine's other subscribers: copies only */
     json_t *copy = json_deep_copy(data);
     int final = 0;
     if (input) {
         const char *q = json_string_value(json_object_get(copy, "message"));
-        t.job_state = json_is_true(json_object_get(copy, "answered")) ? "running" : "input_required";
+        t.job_state =
+            json_is_true(json_object_get(copy, "answered")) ? "running" : "input_required";
         t.detail = strcmp(t.job_state, "input_required") == 0 ? (q ? q : "input required") : NULL;
     } else {
         t.job_state = json_string_value(json_object_get(copy, "state"));

@@ -356,12 +356,12 @@ static int send_prepare(struct at_http_req *r, const struct at_a2a_req *q, struc
     /* a push notification config for the new task (A2A 1.0 §3.5.1): set
      * before the job exists, so its first update is delivered too */
     const json_t *conf = json_object_get(q->params, "configuration");
-    const json_t *pc = json_object_get(
-        conf, q->ver == AT_A2A_V10 ? "taskPushNotificationConfig" : "pushNotificationConfig");
+    const json_t *pc = json_object_get(conf, q->ver == AT_A2A_V10 ? "taskPushNotificationConfig"
+                                                                  : "pushNotificationConfig");
     if (pc && !json_is_null(pc)) {
         struct at_a2a_push *push = at_http_api_of(r)->a2a_push;
         json_t *params = q->ver == AT_A2A_V10 ? json_deep_copy(pc)
-                                               : json_pack("{s:O}", "pushNotificationConfig", pc);
+                                              : json_pack("{s:O}", "pushNotificationConfig", pc);
         json_t *out = NULL;
         char why[300] = "push notifications are not supported yet by this atlasd";
         int code = push && json_is_object(params)
@@ -896,8 +896,7 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
             continue;
         struct at_a2a_task t;
         task_of_rec(&recs[i], &t);
-        if (f.state == AT_JOB_RUNNING &&
-            want_input != (strcmp(t.job_state, "input_required") == 0))
+        if (f.state == AT_JOB_RUNNING && want_input != (strcmp(t.job_state, "input_required") == 0))
             continue;
         json_array_append_new(tasks, at_a2a_task_json(&t, q->ver));
     }

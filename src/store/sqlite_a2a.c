@@ -91,15 +91,15 @@ int at_pushstore_delete(struct at_pushstore *s, const char *task_id, const char 
 {
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
-    int rc =
-        sqlite3_prepare_v2(s->db, "DELETE FROM a2a_push WHERE task_id = ? AND id = ?", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(s->db, "DELETE FROM a2a_push WHERE task_id = ? AND id = ?", -1, &st,
+                                NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, task_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
     }
-    int out = rc == SQLITE_DONE ? (sqlite3_changes(s->db) ? 0 : AT_ENOENT)
-                                : db_err(s->db, rc, "delete");
+    int out =
+        rc == SQLITE_DONE ? (sqlite3_changes(s->db) ? 0 : AT_ENOENT) : db_err(s->db, rc, "delete");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return out;
@@ -110,8 +110,8 @@ int at_pushstore_load(struct at_pushstore *s, json_t **out)
     *out = NULL;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT task_id, doc FROM a2a_push ORDER BY created_ms",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(s->db, "SELECT task_id, doc FROM a2a_push ORDER BY created_ms", -1,
+                                &st, NULL);
     int res = 0;
     if (rc != SQLITE_OK) {
         res = db_err(s->db, rc, "load");
