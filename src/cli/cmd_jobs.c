@@ -148,9 +148,9 @@ static void respond_usage(FILE *f)
 {
     fputs("usage: atlas jobs respond ID (--input JSON | --decline) [--json]\n\n"
           "Answers the question a running job's agent asked its caller (the job's\n"
-          "meta.input_required: an A2A agent's input-required, an MCP elicitation no\n"
-          "client took).  --input JSON (an object, or @FILE) is the answer; the agent\n"
-          "goes on with it.  --decline refuses to answer (an A2A agent's remote task is\n"
+          "meta.input_required: an A2A agent's input-required, an agent's MCP\n"
+          "elicitation on stdio).  --input JSON (an object, or @FILE) is the answer; the\n"
+          "agent goes on with it.  --decline refuses to answer (an A2A agent's remote task is\n"
           "then cancelled and the job fails).  Exit 1 when the job waits for no answer.\n",
           f);
 }

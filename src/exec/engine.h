@@ -229,7 +229,7 @@ void at_engine_set_request_handler(struct at_engine *e, at_engine_request_fn fn,
  * At most 8 observers, added before at_engine_start.  Thread-safe to call
  * at start-up only. */
 /* Answer the question the agent of job_id asked its caller
- * (elicitation/create that no MCP client session took; the job's
+ * (elicitation/create on its stdio that no handler took; the job's
  * meta.input_required, docs/api.md): result is the ElicitResult
  * {"action": "accept"|"decline"|"cancel", "content"?: {...}} (borrowed),
  * handed to the agent.  0; AT_EINVAL (the shape); AT_ENOENT (no such job

@@ -3,9 +3,9 @@
  * job's question", docs/a2a.md "input-required").
  *
  * An agent on stdio sends `elicitation/create` (MCP 2025-11-25
- * client/elicitation).  When no one else takes it (the MCP client session
- * that started the job, engine.c at__engine_agent_request), the engine
- * keeps the question: the job stays `running` with meta.input_required =
+ * client/elicitation).  When no handler takes it (the submitter's or the
+ * daemon's, engine.c at__engine_agent_request), the engine keeps the
+ * question: the job stays `running` with meta.input_required =
  * {"message", "requestedSchema"?, "since"} (persisted, so the API and the
  * A2A edge show it), an "input" event and a log line ("input" stream) go
  * to its subscribers and the trace.  at_engine_input_answer, from the

@@ -134,8 +134,7 @@ static const char *rs(const json_t *rec, const char *k)
     return s ? s : "";
 }
 
-/* A record as version ver's TaskPushNotificationConfig. */
-static json_t *shape(const json_t *rec, enum at_a2a_ver ver)
+json_t *at_a2a_push_shape(const json_t *rec, enum at_a2a_ver ver)
 {
     json_t *c = json_pack("{s:s,s:s}", "id", rs(rec, "id"), "url", rs(rec, "url"));
     if (*rs(rec, "token"))
@@ -231,9 +230,8 @@ void at_a2a_push_free(struct at_a2a_push *p)
     free(p);
 }
 
-/* The record of params in version ver's shape, or NULL with why. */
-static json_t *record_of(const char *task_id, enum at_a2a_ver ver, const json_t *params, char *why,
-                         size_t n)
+json_t *at_a2a_push_parse(const char *task_id, enum at_a2a_ver ver, const json_t *params, char *why,
+                          size_t n)
 {
     const json_t *c =
         ver == AT_A2A_V10 ? params : json_object_get(params, "pushNotificationConfig");
@@ -317,7 +315,7 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
                     const json_t *params, json_t **out, char *why, size_t n)
 {
     *out = NULL;
-    json_t *rec = record_of(task_id, ver, params, why, n);
+    json_t *rec = at_a2a_push_parse(task_id, ver, params, why, n);
     if (!rec)
         return AT_A2A_EPARAMS;
     const char *id = rs(rec, "id");
@@ -360,7 +358,7 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
                 json_array_append(arr, rec);
                 p->nconfigs++;
             }
-            *out = shape(rec, ver);
+            *out = at_a2a_push_shape(rec, ver);
         }
     }
     pthread_mutex_unlock(&p->mu);
@@ -379,7 +377,7 @@ json_t *at_a2a_push_get(struct at_a2a_push *p, const char *task_id, const char *
     json_array_foreach(arr, i, rec)
     {
         if (!id || !*id || strcmp(rs(rec, "id"), id) == 0) {
-            res = shape(rec, ver);
+            res = at_a2a_push_shape(rec, ver);
             break;
         }
     }
@@ -396,7 +394,7 @@ json_t *at_a2a_push_list(struct at_a2a_push *p, const char *task_id, enum at_a2a
     json_t *rec;
     json_array_foreach(arr, i, rec)
     {
-        json_array_append_new(res, shape(rec, ver));
+        json_array_append_new(res, at_a2a_push_shape(rec, ver));
     }
     pthread_mutex_unlock(&p->mu);
     return res;

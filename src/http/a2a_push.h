@@ -56,6 +56,16 @@ struct at_engine_observer at_a2a_push_observer(struct at_a2a_push *p);
 /* 0 when url may receive pushes, else -1 with why[0..n) saying why. */
 int at_a2a_push_check_url(const char *url, char *why, size_t n);
 
+/* The record of a config of task_id from params (version ver's shape, as
+ * at_a2a_push_set takes them): {taskId, id, url, token?, scheme?,
+ * credentials?, version, createdMs}, a new object; or NULL with why.  A
+ * missing id is made.  Pure: a parser of hostile input
+ * (tests/fuzz/fuzz_a2a_push.c). */
+json_t *at_a2a_push_parse(const char *task_id, enum at_a2a_ver ver, const json_t *params, char *why,
+                          size_t n);
+/* A record as version ver's TaskPushNotificationConfig (a new object). */
+json_t *at_a2a_push_shape(const json_t *rec, enum at_a2a_ver ver);
+
 /* Set a config of task_id from params (the request's params, in version
  * ver's shape: 1.0 TaskPushNotificationConfig {taskId, id?, url, token?,
  * authentication?}; 0.3 {taskId, pushNotificationConfig: {id?, url,

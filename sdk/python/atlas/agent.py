@@ -102,10 +102,9 @@ class AgentContext:
     async def elicit(self, message: str, schema: dict | None = None) -> dict:
         """Ask the job's caller (MCP ``elicitation/create``) and wait for the
         answer: ``{"action": "accept", "content": {...}}``, or ``"decline"`` /
-        ``"cancel"``.  An MCP client that started the job answers it; else
-        the job shows ``meta.input_required`` until someone answers through
-        ``POST /api/v1/jobs/ID/input`` (``atlas jobs respond``) or an A2A
-        message that continues the task.  Raises RuntimeError when nobody
+        ``"cancel"``.  The job shows ``meta.input_required`` until someone
+        answers through ``POST /api/v1/jobs/ID/input`` (``atlas jobs
+        respond``) or an A2A message that continues the task.  Raises RuntimeError when nobody
         can be asked (run standalone)."""
         if not self._request:
             raise RuntimeError("no runtime to ask: elicit needs the job's caller")
