@@ -370,6 +370,10 @@ int cmd_job(struct cli *c, int argc, char **argv)
         printf("id:        %s\n", at_json_str(j, "id", ""));
         printf("agent:     %s:%s\n", at_json_str(j, "agent", ""), at_json_str(j, "version", ""));
         printf("state:     %s\n", at_json_str(j, "state", ""));
+        const json_t *ask = json_object_get(json_object_get(j, "meta"), "input_required");
+        if (json_is_object(ask))
+            printf("asks:      %s  (answer: atlas jobs respond %s --input JSON)\n",
+                   at_json_str(ask, "message", ""), at_json_str(j, "id", ""));
         printf("created:   %s\n", at_json_str(j, "created_at", "-"));
         printf("started:   %s\n", at_json_str(j, "started_at", "-"));
         printf("finished:  %s\n", at_json_str(j, "finished_at", "-"));

@@ -181,6 +181,7 @@ expect_eq "a remote input-required: the job waits, running, with meta.input_requ
 expect_eq "... Atlas's A2A edge says input-required, the question as the status message" \
     "$(rpc /a2a 1.0 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"GetTask\",\"params\":{\"id\":\"$job\"}}" | j 'd["result"]["status"]["state"]+" "+d["result"]["status"]["message"]["parts"][0]["text"]')" "TASK_STATE_INPUT_REQUIRED your name?"
 expect_contains "... and the job's log (the trace) says so" "$(atlas logs "$job" 2>&1)" "asks its caller: your name?"
+expect_contains "... and atlas job ID shows the question" "$(atlas job "$job" 2>&1)" "asks:      your name?"
 run_rc rc atlas jobs respond "$job" --input '{"text":"bob"}'
 expect_eq "atlas jobs respond: answered" "$rc" "0"
 wait_job_state "$job" completed
