@@ -605,7 +605,7 @@ static int wait_ms(struct at_a2a_push *p, long ms)
 static void *deliver_main(void *arg)
 {
     struct at_a2a_push *p = arg;
-    CURL *h = curl_easy_init();
+    CURL *h = NULL; /* made at the first delivery: an idle atlasd does not load libcurl */
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         if (!p->head) {
@@ -620,8 +620,10 @@ static void *deliver_main(void *arg)
         long backoff = AT_A2A_PUSH_BACKOFF_MS;
         for (int attempt = 1;; attempt++) {
             pthread_mutex_unlock(&p->mu);
-            char err[200] = "";
+            char err[200] = "libcurl could not be loaded";
             long status = 0;
+            if (!h)
+                h = curl_easy_init();
             int rc = h ? post_once(h, dv, &status, err, sizeof(err)) : -1;
             pthread_mutex_lock(&p->mu);
             if (rc == 0)
