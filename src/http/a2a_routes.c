@@ -828,7 +828,16 @@ static void h_subscribe(struct at_http_req *r, const struct at_a2a_req *q)
     struct at_a2a_task t;
     task_of_rec(&rec, &t);
     sse_put(c, at_a2a_event_task(&t, c->ver));
+    int interrupted = strcmp(t.job_state, "input_required") == 0;
     at_job_rec_release(&rec);
+    if (interrupted) {
+        /* A2A 1.0 §3.1.2: a stream ends at an interrupted state; the task
+         * already is in one (answer it with a message carrying its taskId) */
+        c->done = 1;
+        at_http_stream_close(c->stream);
+        sse_unref(c); /* the subscription's: there is none */
+        return;
+    }
     at_engine_watch(at_http_api_of(r)->engine, c->job_id, sse_event, c);
 }
 

@@ -389,6 +389,9 @@ async function inputPass() {
   const last = evs[evs.length - 1] || "";
   check(/INPUT_REQUIRED|"state":6\b/.test(last) && last.includes("streamed?"), "input: a stream ends with input-required and the question", last.slice(0, 300));
   const tid = (evs[0].match(/"id":"(job_[^"]+)"/) || [])[1];
+  const sub = [];
+  for await (const ev of up.resubscribeTask({ id: tid })) sub.push(JSON.stringify(ev));
+  check(sub.length === 1 && /INPUT_REQUIRED|"state":6\b/.test(sub[0]), "input: subscribing to an input-required task: the task, then the stream ends", sub.join(" | ").slice(0, 300));
   const evs2 = [];
   for await (const ev of up.sendMessageStream(msg([{ text: "bob" }], { message: { taskId: tid } }))) evs2.push(JSON.stringify(ev));
   const last2 = evs2[evs2.length - 1] || "";
