@@ -115,6 +115,8 @@ static void wop_done(int rc, void *arg)
     }
     if (op->then & AT_THEN_SEND)
         at_loop_post(op->e->loop, post_send, at_job_ref(op->job));
+    if (op->then & AT_THEN_INPUT)
+        at_loop_post(op->e->loop, at__engine_input_committed, at_job_ref(op->job));
     at_job_rec_release(&op->rec);
     at_job_unref(op->job);
     free(op);

@@ -7,8 +7,8 @@
  * daemon's, engine.c at__engine_agent_request), the engine keeps the
  * question: the job stays `running` with meta.input_required =
  * {"message", "requestedSchema"?, "since"} (persisted, so the API and the
- * A2A edge show it), an "input" event and a log line ("input" stream) go
- * to its subscribers and the trace.  at_engine_input_answer, from the
+ * A2A edge show it); once that is committed, an "input" event and a log
+ * line ("input" stream) go to its subscribers and the trace.  at_engine_input_answer, from the
  * API, the CLI or an A2A message that continues the task, hands the
  * ElicitResult back to the agent and clears the question.  One question
  * per job at a time; the job's timeout keeps running while it waits.
@@ -46,16 +46,27 @@ int at__engine_input_ask(struct at_engine *e, struct at_job *j, json_t *params, 
         json_object_set_new(q, "requestedSchema", json_deep_copy(schema));
     j->input_rid = json_deep_copy(id);
     json_object_set(at__job_meta_mut(j), "input_required", q);
-    if (j->persisted)
-        at__engine_persist(e, j);
-    json_t *ev = json_deep_copy(q);
-    at__job_emit(j, "input", ev);
-    json_decref(ev);
-    char line[QUESTION_MAX + 40];
-    snprintf(line, sizeof(line), "asks its caller: %s", text);
-    at__engine_job_log(e, j, "input", line, strlen(line));
     json_decref(q);
+    /* the event after the commit: whoever it sends to GetTask finds it */
+    at__engine_persist_then(e, j, AT_THEN_INPUT);
     return 0;
+}
+
+void at__engine_input_committed(struct at_loop *loop, void *arg)
+{
+    (void)loop;
+    struct at_job *j = arg;
+    const json_t *q = json_object_get(j->rec.meta, "input_required");
+    if (j->input_rid && !j->final && json_is_object(q)) {
+        json_t *ev = json_deep_copy(q);
+        at__job_emit(j, "input", ev);
+        json_decref(ev);
+        char line[QUESTION_MAX + 40];
+        snprintf(line, sizeof(line), "asks its caller: %s",
+                 json_string_value(json_object_get(q, "message")));
+        at__engine_job_log(j->engine, j, "input", line, strlen(line));
+    }
+    at_job_unref(j);
 }
 
 void at__job_input_clear(struct at_job *j)

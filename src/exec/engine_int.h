@@ -32,7 +32,16 @@
 /* AT_THEN_HOLD: nobody waits on this write (the call already went out, or
  * it only acknowledges a queued job): the writer may hold it for its
  * coalescing window (store.coalesce_ms) */
-enum { AT_THEN_NONE = 0, AT_THEN_ACK = 1, AT_THEN_SEND = 2, AT_THEN_FINAL = 4, AT_THEN_HOLD = 8 };
+/* AT_THEN_INPUT: the job's question is committed: tell its subscribers
+ * (engine_input.c), so that a reader sent by the event finds it stored */
+enum {
+    AT_THEN_NONE = 0,
+    AT_THEN_ACK = 1,
+    AT_THEN_SEND = 2,
+    AT_THEN_FINAL = 4,
+    AT_THEN_HOLD = 8,
+    AT_THEN_INPUT = 16
+};
 
 /* ---- engine.c ---- */
 
@@ -137,6 +146,9 @@ int at__engine_call(struct at_engine *e, void (*fn)(struct at_engine *e, void *a
  * event).  0 when kept or answered at once (a second question is
  * refused), AT_ESTATE when j is not on a process. */
 int at__engine_input_ask(struct at_engine *e, struct at_job *j, json_t *params, const json_t *id);
+/* Loop post (arg: a job reference, consumed): j's question is committed:
+ * the "input" event and the log line, when it still waits. */
+void at__engine_input_committed(struct at_loop *loop, void *arg);
 /* Forget j's question (its final state is decided). */
 void at__job_input_clear(struct at_job *j);
 
