@@ -169,6 +169,16 @@ async function pushPass(slow, doneTask) {
     } catch (e) {
       ok("push get of a deleted config: refused");
     }
+    // at most 10 configs per task (one is left): the 11th is refused
+    for (let i = 0; i < 9; i++) await slow.createTaskPushNotificationConfig({ taskId: t.id, id: `p${i}`, url: `${rx.url}/none` });
+    try {
+      await slow.createTaskPushNotificationConfig({ taskId: t.id, id: "p-over", url: `${rx.url}/none` });
+      bad("push: the 11th config of a task is refused");
+    } catch (e) {
+      check(/limit/.test(e.message), "push: the 11th config of a task is refused (the limit)", e.message);
+    }
+    const again = await slow.createTaskPushNotificationConfig({ taskId: t.id, id: "p0", url: `${rx.url}/none2` });
+    check(again.url === `${rx.url}/none2`, "push: the same id replaces, within the limit");
     // refused URLs
     for (const [url, why] of [["file:///etc/passwd", "http or https"], ["http://user:pw@127.0.0.1:1/x", "credentials"], ["gopher://127.0.0.1/", "http or https"]]) {
       try {
