@@ -41,7 +41,8 @@ struct delivery {
 };
 
 struct at_a2a_push {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;  /* the map and the queue: held briefly (the loop takes it) */
+    pthread_mutex_t wmu; /* serialises set and delete, held across their store write */
     pthread_cond_t cv;
     struct at_pushstore *store;
     struct at_map tasks; /* task id -> json_t array of records */
@@ -164,6 +165,7 @@ int at_a2a_push_new(const char *db, struct at_a2a_push **out, struct at_diag *d)
 {
     struct at_a2a_push *p = at_calloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->wmu, NULL);
     pthread_cond_init(&p->cv, NULL);
     at_map_init(&p->tasks);
     int rc = at_pushstore_open(db, &p->store, d);
@@ -226,6 +228,7 @@ void at_a2a_push_free(struct at_a2a_push *p)
     at_map_release(&p->tasks);
     at_pushstore_close(p->store);
     pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->wmu);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -319,6 +322,10 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
     if (!rec)
         return AT_A2A_EPARAMS;
     const char *id = rs(rec, "id");
+    /* only set and delete change the map, under wmu: what is read here
+     * holds across the store write, made without mu (the engine's loop
+     * takes mu and must not wait on the disk) */
+    pthread_mutex_lock(&p->wmu);
     pthread_mutex_lock(&p->mu);
     json_t *arr = at_map_get(&p->tasks, task_id);
     size_t at = (size_t)-1;
@@ -329,12 +336,14 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
         if (strcmp(rs(old, "id"), id) == 0)
             at = i;
     }
+    size_t total = p->nconfigs;
+    pthread_mutex_unlock(&p->mu);
     int rc = 0;
     if (at == (size_t)-1 && arr && json_array_size(arr) >= AT_A2A_PUSH_PER_TASK) {
         snprintf(why, n, "task %s already has %d push notification configs (the limit)", task_id,
                  AT_A2A_PUSH_PER_TASK);
         rc = AT_A2A_EPARAMS;
-    } else if (at == (size_t)-1 && p->nconfigs >= AT_A2A_PUSH_MAX) {
+    } else if (at == (size_t)-1 && total >= AT_A2A_PUSH_MAX) {
         snprintf(why, n, "atlasd holds %d push notification configs (the limit): delete some",
                  AT_A2A_PUSH_MAX);
         rc = AT_A2A_EINTERNAL;
@@ -348,6 +357,7 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
                      at_err_msg(src));
             rc = AT_A2A_EINTERNAL;
         } else {
+            pthread_mutex_lock(&p->mu);
             if (!arr) {
                 arr = json_array();
                 at_map_put(&p->tasks, task_id, arr);
@@ -358,10 +368,11 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
                 json_array_append(arr, rec);
                 p->nconfigs++;
             }
+            pthread_mutex_unlock(&p->mu);
             *out = at_a2a_push_shape(rec, ver);
         }
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->wmu);
     json_decref(rec);
     return rc;
 }
@@ -402,6 +413,7 @@ json_t *at_a2a_push_list(struct at_a2a_push *p, const char *task_id, enum at_a2a
 
 int at_a2a_push_delete(struct at_a2a_push *p, const char *task_id, const char *id)
 {
+    pthread_mutex_lock(&p->wmu); /* as in set: the store write without mu */
     pthread_mutex_lock(&p->mu);
     json_t *arr = at_map_get(&p->tasks, task_id);
     size_t at = (size_t)-1;
@@ -412,20 +424,23 @@ int at_a2a_push_delete(struct at_a2a_push *p, const char *task_id, const char *i
         if (strcmp(rs(rec, "id"), id) == 0)
             at = i;
     }
+    pthread_mutex_unlock(&p->mu);
     int rc = AT_ENOENT;
     if (at != (size_t)-1) {
         rc = at_pushstore_delete(p->store, task_id, id);
         if (rc == 0 || rc == AT_ENOENT) {
             rc = 0;
+            pthread_mutex_lock(&p->mu);
             json_array_remove(arr, at);
             p->nconfigs--;
             if (json_array_size(arr) == 0) {
                 at_map_del(&p->tasks, task_id);
                 json_decref(arr);
             }
+            pthread_mutex_unlock(&p->mu);
         }
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->wmu);
     return rc;
 }
 

@@ -20,7 +20,9 @@
  * password, a host; loopback and private addresses are allowed (the SSRF
  * considerations are in docs/a2a.md).
  *
- * Thread-safe (one mutex); nothing here blocks the caller on the network.
+ * Thread-safe; nothing here blocks the caller on the network, and the
+ * engine's loop (the observer) never waits on the store (set and delete
+ * write it without the lock the observer takes).
  */
 #ifndef AT_HTTP_A2A_PUSH_H
 #define AT_HTTP_A2A_PUSH_H

@@ -1505,7 +1505,8 @@ static const struct at_http_route routes[] = {
     {"GET", P "/tasks", h_rest_list, AT_HTTP_NEED_RUN, 0, 0, NULL},                               \
     {"GET", P "/tasks/{task}", h_rest_get, AT_HTTP_NEED_RUN, 0, 0, NULL},                         \
     {"POST", P "/tasks/{task}", h_rest_task_post, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
-    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, 0, AT_A2A_MAX_BODY, NULL},    \
+    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, AT_HTTP_BLOCKING,              \
+     AT_A2A_MAX_BODY, NULL},                                                                      \
     {"GET", P "/extendedAgentCard", h_rest_ext, AT_HTTP_NEED_RUN, 0, 0, NULL}
     REST("/a2a"),
     REST("/a2a/agents/{agent}"),
