@@ -199,6 +199,14 @@ expect_contains "a declined question fails the job, the remote task cancelled" \
     "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["error"]["detail"]')" "decline"
 http POST "/api/v1/jobs/$job/input" '{"nope":1}'
 expect_eq "an answer without input or action: 400" "$HTTP_CODE" "400"
+out=$(rpc /a2a/agents/upper 0.3 '{"jsonrpc":"2.0","id":"s","method":"message/stream","params":{"message":{"kind":"message","messageId":"q1","role":"user","parts":[{"kind":"data","data":{"ask":"q03?"}}]}}}' -N)
+expect_contains "0.3 message/stream: input-required ends the stream, final" "$(echo "$out" | tail -n 3)" '"state":"input-required"'
+expect_contains "... final true" "$(echo "$out" | tail -n 3)" '"final":true'
+tid=$(echo "$out" | grep -o '"id":"job_[^"]*"' | head -1 | cut -d'"' -f4)
+expect_eq "0.3 tasks/get: input-required" \
+    "$(rpc /a2a 0.3 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tasks/get\",\"params\":{\"id\":\"$tid\"}}" | j 'd["result"]["status"]["state"]')" "input-required"
+expect_eq "0.3 message/send with the taskId answers it: completed" \
+    "$(rpc /a2a/agents/upper 0.3 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"message/send\",\"params\":{\"message\":{\"kind\":\"message\",\"messageId\":\"q2\",\"role\":\"user\",\"taskId\":\"$tid\",\"parts\":[{\"kind\":\"text\",\"text\":\"carol\"}]}}}" | j 'd["result"]["status"]["state"]+" "+d["result"]["artifacts"][0]["parts"][0]["data"]["upper"]')" "completed CAROL"
 set +e
 (cd "$A2A" && A2A_PASS=input timeout 60 "$NODE" sdk-client.mjs "$ATLAS_URL" "$ATLAS_TOKEN") >"$T/sdk-input.txt" 2>&1
 rc=$?
