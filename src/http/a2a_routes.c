@@ -1341,15 +1341,15 @@ static json_t *skill_of_agent(const struct at_reg_agent *a, json_t *schemas)
     return sk;
 }
 
-static json_t *card_base(const char *name, const char *desc, const char *url, const char *base,
-                         json_t *skills, json_t *schemas)
+static json_t *card_base(int push, const char *name, const char *desc, const char *url,
+                         const char *base, json_t *skills, json_t *schemas)
 {
     json_t *card = json_pack(
         "{s:s,s:s,s:o,s:{s:s,s:s},s:s,s:{s:b,s:b,s:[{s:s,s:s,s:o}]},s:o,s:[{s:{s:{s:[]}}}],"
         "s:[s,s],s:[s],s:o}",
         "name", name, "description", desc, "supportedInterfaces", interfaces(url), "provider",
         "organization", "Atlas", "url", base, "version", ATLAS_VERSION, "capabilities", "streaming",
-        1, "pushNotifications", 1, "extensions", "uri", A2A_EXT_SCHEMAS, "description",
+        1, "pushNotifications", push, "extensions", "uri", A2A_EXT_SCHEMAS, "description",
         "Atlas: each skill's JSON Schemas (input, output); send the input as a data part", "params",
         json_pack("{s:o}", "skills", schemas), "securitySchemes", security_json(),
         "securityRequirements", "schemes", "atlasBearer", "list", "defaultInputModes",
@@ -1416,7 +1416,7 @@ static void h_card(struct at_http_req *r)
     }
     json_decref(chains);
     json_t *card =
-        card_base("atlasd",
+        card_base(api->a2a_push != NULL, "atlasd",
                   "Atlas agent runtime: every registered agent and chain is a skill. POST "
                   "JSON-RPC to /a2a with metadata {\"atlas.agent\": SKILL} (or \"atlas.chain\"), "
                   "or to /a2a/agents/SKILL whose card is /a2a/agents/SKILL/.well-known/"
@@ -1444,7 +1444,8 @@ static void h_agent_card(struct at_http_req *r)
     const char *desc = a->contract->description && *a->contract->description
                            ? a->contract->description
                            : a->contract->name;
-    json_t *card = card_base(a->contract->name, desc, url, base, json_pack("[o]", skill), schemas);
+    json_t *card = card_base(api->a2a_push != NULL, a->contract->name, desc, url, base,
+                             json_pack("[o]", skill), schemas);
     json_object_set_new(card, "version", json_string(a->contract->version));
     at_reg_agent_unref(a);
     reply_card(r, card, base);
@@ -1468,7 +1469,8 @@ static void h_chain_card(struct at_http_req *r)
     json_t *skill = json_pack("{s:s,s:s,s:s,s:[s],s:[s,s],s:[s]}", "id", ch->name, "name", ch->name,
                               "description", desc, "tags", "chain", "inputModes",
                               "application/json", "text/plain", "outputModes", "application/json");
-    json_t *card = card_base(ch->name, desc, url, base, json_pack("[o]", skill), json_object());
+    json_t *card = card_base(api->a2a_push != NULL, ch->name, desc, url, base,
+                             json_pack("[o]", skill), json_object());
     at_chain_unref(ch);
     reply_card(r, card, base);
 }
