@@ -50,8 +50,7 @@
     X(CURLU *, url, (void))                                                                        \
     X(void, url_cleanup, (CURLU * u))                                                              \
     X(CURLUcode, url_set, (CURLU * u, CURLUPart what, const char *part, unsigned int flags))       \
-    X(CURLUcode, url_get, (CURLU * u, CURLUPart what, char **part, unsigned int flags))            \
-    X(void, free, (void *p))
+    X(CURLUcode, url_get, (CURLU * u, CURLUPart what, char **part, unsigned int flags))
 
 static struct {
 /* NOLINTNEXTLINE(bugprone-macro-parentheses): the arguments are a type and a parameter list */
@@ -290,10 +289,4 @@ CURLUcode curl_url_get(CURLU *u, CURLUPart what, char **part, unsigned int flags
     if (part)
         *part = NULL;
     return u && was_loaded() ? fn.url_get(u, what, part, flags) : CURLUE_BAD_HANDLE;
-}
-
-void curl_free(void *p)
-{
-    if (p && was_loaded())
-        fn.free(p);
 }
