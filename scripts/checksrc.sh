@@ -24,14 +24,14 @@ json expr jptr json jsonpath lex regex schema
 a2a a2a
 http_lib http ws
 contract agent config contract egress hardware semver shape sysinfo version yaml
-store agent chain job store writer secstore token tlogstore apstore
+store agent chain job store writer secstore token tlogstore apstore pushstore
 chain chain
 registry reg registry snapshot
 exec admit breaker chain engine error guard job jobq json pool proc remote sat token worker
 monitor eval metrics mon monitor otlp trace
 mcp_proto mcp rpc
 mcp mcp
-http http
+http http a2a
 security sandbox access audit egress proxy role seckey secret secrets tls tokens
 tlog tlog merkle note dsse checkpoint tpm
 dist layer layout oci sig

@@ -166,6 +166,8 @@ static const struct {
     {"completed", "TASK_STATE_COMPLETED", "completed"},
     {"failed", "TASK_STATE_FAILED", "failed"},
     {"cancelled", "TASK_STATE_CANCELED", "canceled"},
+    /* not a job state: a running job whose agent asks its caller (meta.input_required) */
+    {"input_required", "TASK_STATE_INPUT_REQUIRED", "input-required"},
 };
 
 const char *at_a2a_state(const char *job_state, enum at_a2a_ver ver)

@@ -86,8 +86,10 @@ void at_a2a_req_release(struct at_a2a_req *r);
 const char *at_a2a_op_name(enum at_a2a_op op, enum at_a2a_ver ver);
 
 /* An Atlas job state ("queued", "running", "completed", "failed",
- * "cancelled") as a task state of version ver: "TASK_STATE_SUBMITTED"...
- * for 1.0, "submitted"... for 0.3; NULL for an unknown state. */
+ * "cancelled", and "input_required": a running job whose agent waits for
+ * its caller's answer) as a task state of version ver:
+ * "TASK_STATE_SUBMITTED"... for 1.0, "submitted"... for 0.3; NULL for an
+ * unknown state. */
 const char *at_a2a_state(const char *job_state, enum at_a2a_ver ver);
 /* A task state of either version ("TASK_STATE_WORKING", "working") as the
  * Atlas job state it maps from, or NULL when none maps to it. */
@@ -107,7 +109,8 @@ struct at_a2a_task {
     const char *context_id; /* NULL: the job id */
     const char *job_state;  /* Atlas's name */
     const json_t *output;   /* completed: the artifact's data part; else NULL */
-    const char *detail;     /* failed/cancelled: the status message's text, or NULL */
+    const char *detail;     /* the status message's text (failed, cancelled: the error;
+                               input_required: the question), or NULL */
     const json_t *history;  /* the user's message, or NULL */
     int64_t updated_ms;     /* status timestamp (0: none) */
     const char *agent;      /* metadata "atlas.agent" (NULL: none) */

@@ -1,4 +1,4 @@
-/* atlas jobs | job ID | cancel ID */
+/* atlas jobs | jobs prune | jobs respond ID | job ID | cancel ID */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -13,9 +13,11 @@
 static void jobs_usage(FILE *f)
 {
     fputs("usage: atlas jobs [--agent NAME] [--state STATE] [--limit N] [--json]\n"
-          "       atlas jobs prune [--older-than AGE] [--keep N] [--json]\n\n"
+          "       atlas jobs prune [--older-than AGE] [--keep N] [--json]\n"
+          "       atlas jobs respond ID (--input JSON | --decline) [--json]\n\n"
           "Lists jobs, newest first.  STATE is queued, running, completed, failed or\n"
-          "cancelled.\n",
+          "cancelled.  A running job whose agent asks its caller shows\n"
+          "meta.input_required (atlas job ID); `atlas jobs respond` answers it.\n",
           f);
 }
 
@@ -140,6 +142,97 @@ static int cmd_jobs_prune(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* ---- atlas jobs respond ---- */
+
+static void respond_usage(FILE *f)
+{
+    fputs("usage: atlas jobs respond ID (--input JSON | --decline) [--json]\n\n"
+          "Answers the question a running job's agent asked its caller (the job's\n"
+          "meta.input_required: an A2A agent's input-required, an agent's MCP\n"
+          "elicitation on stdio).  --input JSON (an object, or @FILE) is the answer; the\n"
+          "agent goes on with it.  --decline refuses to answer (an A2A agent's remote task is\n"
+          "then cancelled and the job fails).  Exit 1 when the job waits for no answer.\n",
+          f);
+}
+
+static int cmd_jobs_respond(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"input", required_argument, NULL, 'i'},
+        {"decline", no_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    json_t *input = NULL;
+    int decline = 0, o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, ":i:dh", opts, NULL)) != -1) {
+        if (o == 'i' && cli_need("jobs respond", "--input", optarg)) {
+            json_decref(input);
+            return CLI_USAGE;
+        }
+        switch (o) {
+        case 'i':
+            json_decref(input);
+            input = NULL;
+            if (cli_read_json_arg(optarg, &input) || !json_is_object(input)) {
+                cli_usage_error("jobs respond", NULL, "--input wants a JSON object (or @FILE)");
+                json_decref(input);
+                return CLI_USAGE;
+            }
+            break;
+        case 'd':
+            decline = 1;
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            respond_usage(stdout);
+            json_decref(input);
+            return CLI_OK;
+        default:
+            cli_opt_error("jobs respond", NULL, argv, o);
+            respond_usage(stderr);
+            json_decref(input);
+            return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc || (!input) == !decline) {
+        cli_usage_error("jobs respond", NULL,
+                        optind + 1 != argc ? "give the job's ID"
+                                           : "give --input JSON or --decline");
+        respond_usage(stderr);
+        json_decref(input);
+        return CLI_USAGE;
+    }
+    const char *id = argv[optind];
+    json_t *body =
+        input ? json_pack("{s:o}", "input", input) : json_pack("{s:s}", "action", "decline");
+    char *text = at_json_dumps(body);
+    json_decref(body);
+    struct at_buf path;
+    at_buf_init(&path, 4096);
+    at_buf_puts(&path, "/api/v1/jobs/");
+    cli_path_escape(&path, id);
+    at_buf_puts(&path, "/input");
+    struct cli_resp r;
+    int rc = cli_http(c, "POST", at_buf_str(&path), text, NULL, &r);
+    at_buf_release(&path);
+    free(text);
+    if (rc)
+        return rc;
+    if (r.status >= 300)
+        rc = cli_print_problem(c, &r);
+    else if (c->json)
+        cli_print_json(stdout, r.body);
+    else
+        printf("answered %s (%s)\n", id, at_json_str(r.body, "action", "accept"));
+    cli_resp_release(&r);
+    return rc;
+}
+
 static long long time_ms(const json_t *j, const char *key)
 {
     const char *s = at_json_str(j, key, NULL);
@@ -158,6 +251,8 @@ int cmd_jobs(struct cli *c, int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "prune") == 0)
         return cmd_jobs_prune(c, argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "respond") == 0)
+        return cmd_jobs_respond(c, argc - 1, argv + 1);
     struct at_buf path;
     at_buf_init(&path, 4096);
     at_buf_puts(&path, "/api/v1/jobs?");
@@ -275,6 +370,10 @@ int cmd_job(struct cli *c, int argc, char **argv)
         printf("id:        %s\n", at_json_str(j, "id", ""));
         printf("agent:     %s:%s\n", at_json_str(j, "agent", ""), at_json_str(j, "version", ""));
         printf("state:     %s\n", at_json_str(j, "state", ""));
+        const json_t *ask = json_object_get(json_object_get(j, "meta"), "input_required");
+        if (json_is_object(ask))
+            printf("asks:      %s  (answer: atlas jobs respond %s --input JSON)\n",
+                   at_json_str(ask, "message", ""), at_json_str(j, "id", ""));
         printf("created:   %s\n", at_json_str(j, "created_at", "-"));
         printf("started:   %s\n", at_json_str(j, "started_at", "-"));
         printf("finished:  %s\n", at_json_str(j, "finished_at", "-"));

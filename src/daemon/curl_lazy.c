@@ -46,7 +46,11 @@
       (CURLM * m, struct curl_waitfd * fds, unsigned n, int timeout_ms, int *numfds))              \
     X(CURLMcode, multi_wakeup, (CURLM * m))                                                        \
     X(CURLMcode, multi_timeout, (CURLM * m, long *ms))                                             \
-    X(CURLMsg *, multi_info_read, (CURLM * m, int *left))
+    X(CURLMsg *, multi_info_read, (CURLM * m, int *left))                                          \
+    X(CURLU *, url, (void))                                                                        \
+    X(void, url_cleanup, (CURLU * u))                                                              \
+    X(CURLUcode, url_set, (CURLU * u, CURLUPart what, const char *part, unsigned int flags))       \
+    X(CURLUcode, url_get, (CURLU * u, CURLUPart what, char **part, unsigned int flags))
 
 static struct {
 /* NOLINTNEXTLINE(bugprone-macro-parentheses): the arguments are a type and a parameter list */
@@ -261,4 +265,28 @@ CURLMcode curl_multi_timeout(CURLM *m, long *ms)
 CURLMsg *curl_multi_info_read(CURLM *m, int *left)
 {
     return m && was_loaded() ? fn.multi_info_read(m, left) : NULL;
+}
+
+/* The URL API (A2A push notification URLs are checked with it). */
+CURLU *curl_url(void)
+{
+    return ready() ? fn.url() : NULL;
+}
+
+void curl_url_cleanup(CURLU *u)
+{
+    if (u && was_loaded())
+        fn.url_cleanup(u);
+}
+
+CURLUcode curl_url_set(CURLU *u, CURLUPart what, const char *part, unsigned int flags)
+{
+    return u && was_loaded() ? fn.url_set(u, what, part, flags) : CURLUE_BAD_HANDLE;
+}
+
+CURLUcode curl_url_get(CURLU *u, CURLUPart what, char **part, unsigned int flags)
+{
+    if (part)
+        *part = NULL;
+    return u && was_loaded() ? fn.url_get(u, what, part, flags) : CURLUE_BAD_HANDLE;
 }

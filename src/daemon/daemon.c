@@ -12,6 +12,7 @@
 #include "contract/sysinfo.h"
 #include "sched/hub.h"
 #include "sched/sched.h"
+#include "http/a2a_push.h"
 #include "http/mcp_transport.h"
 #include "json/json.h"
 #include "llm/gateway.h"
@@ -769,6 +770,16 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
         };
         rc = at_approvals_new(&acfg, &dmn->approvals, d);
     }
+    if (rc == 0) { /* A2A push notification configs and their delivery thread */
+        rc = at_a2a_push_new(db, &dmn->a2a_push, d);
+        if (rc == AT_ESTATE) {
+            /* a store stopped short of the push table (a test's older
+             * schema): A2A runs without push notifications, saying so */
+            at_warn("atlasd", "A2A push notifications are off: %s", d->msg);
+            at_diag_clear(d);
+            rc = 0;
+        }
+    }
     free(db);
     if (rc)
         goto fail;
@@ -812,6 +823,7 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     dmn->api.reload = reload_fn;
     dmn->api.reload_status = reload_status_fn;
     dmn->api.reload_arg = reload_arg;
+    dmn->api.a2a_push = dmn->a2a_push;
 
     /* HTTP first: its address is the agents' ATLAS_MCP_URL; until ready it
      * answers health and 503 for the rest */
@@ -828,6 +840,11 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     }
     if ((rc = attach_skills(dmn, d)))
         goto fail;
+    struct at_engine_observer push_obs = at_a2a_push_observer(dmn->a2a_push);
+    if (dmn->a2a_push && (rc = at_engine_add_observer(dmn->engine, &push_obs))) {
+        at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for A2A push notifications");
+        goto fail;
+    }
     if ((rc = at_engine_start(dmn->engine))) {
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the execution engine");
         goto fail;
@@ -881,6 +898,8 @@ void at_daemon_stop(struct at_daemon *dmn)
     dmn->writer = NULL;
     at_approvals_free(dmn->approvals); /* after the server and the MCP surface */
     dmn->approvals = NULL;
+    at_a2a_push_free(dmn->a2a_push); /* after the engine: its observer is gone */
+    dmn->a2a_push = NULL;
     at_daemon_audit_stop(&dmn->audit); /* after the writer: no receipt is left behind */
     at_registry_free(dmn->registry);
     dmn->registry = NULL;

@@ -115,6 +115,8 @@ static void wop_done(int rc, void *arg)
     }
     if (op->then & AT_THEN_SEND)
         at_loop_post(op->e->loop, post_send, at_job_ref(op->job));
+    if (op->then & AT_THEN_INPUT)
+        at_loop_post(op->e->loop, at__engine_input_committed, at_job_ref(op->job));
     at_job_rec_release(&op->rec);
     at_job_unref(op->job);
     free(op);
@@ -263,6 +265,10 @@ int at__engine_agent_request(struct at_engine *e, struct at_job *j, const char *
         json_decref(r->id);
         free(r);
     }
+    /* no one took the question: the job's caller answers it through the
+     * API (engine_input.c) */
+    if (strcmp(method, "elicitation/create") == 0)
+        return at__engine_input_ask(e, j, params, id);
     return AT_ENOENT;
 }
 

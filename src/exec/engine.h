@@ -228,6 +228,16 @@ void at_engine_set_request_handler(struct at_engine *e, at_engine_request_fn fn,
  * committed record.  Both must not block: hand work to your own thread.
  * At most 8 observers, added before at_engine_start.  Thread-safe to call
  * at start-up only. */
+/* Answer the question the agent of job_id asked its caller
+ * (elicitation/create on its stdio that no handler took; the job's
+ * meta.input_required, docs/api.md): result is the ElicitResult
+ * {"action": "accept"|"decline"|"cancel", "content"?: {...}} (borrowed),
+ * handed to the agent.  0; AT_EINVAL (the shape); AT_ENOENT (no such job
+ * in flight); AT_ESTATE (it waits for no answer), with d.  Thread-safe:
+ * waits for the loop. */
+int at_engine_input_answer(struct at_engine *e, const char *job_id, const json_t *result,
+                           struct at_diag *d);
+
 struct at_engine_observer {
     void (*on_event)(void *arg, const struct at_job_rec *rec, const char *event, json_t *data);
     void (*on_final)(void *arg, const struct at_job_rec *rec);

@@ -46,6 +46,8 @@ void at__job_set_state(struct at_job *j, enum at_job_state to)
         assert(!"illegal job state transition");
     }
     j->rec.state = to;
+    if (to >= AT_JOB_COMPLETED)
+        at__job_input_clear(j); /* a question left unanswered ends with the job */
 }
 
 /* ---- invariants ---- */

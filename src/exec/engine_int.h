@@ -32,7 +32,16 @@
 /* AT_THEN_HOLD: nobody waits on this write (the call already went out, or
  * it only acknowledges a queued job): the writer may hold it for its
  * coalescing window (store.coalesce_ms) */
-enum { AT_THEN_NONE = 0, AT_THEN_ACK = 1, AT_THEN_SEND = 2, AT_THEN_FINAL = 4, AT_THEN_HOLD = 8 };
+/* AT_THEN_INPUT: the job's question is committed: tell its subscribers
+ * (engine_input.c), so that a reader sent by the event finds it stored */
+enum {
+    AT_THEN_NONE = 0,
+    AT_THEN_ACK = 1,
+    AT_THEN_SEND = 2,
+    AT_THEN_FINAL = 4,
+    AT_THEN_HOLD = 8,
+    AT_THEN_INPUT = 16
+};
 
 /* ---- engine.c ---- */
 
@@ -129,6 +138,19 @@ int at__guard_spawn(struct at_engine *e, const struct at_token_info *parent, str
  * queue is full (fn did not run).  On the loop thread itself fn runs at once.  Thread- safe; must
  * not be called with a lock the loop may take. */
 int at__engine_call(struct at_engine *e, void (*fn)(struct at_engine *e, void *arg), void *arg);
+
+/* ---- engine_input.c ---- */
+
+/* The agent running j asks its caller (elicitation/create with id) and no
+ * handler took it: keep the question (meta.input_required, an "input"
+ * event).  0 when kept or answered at once (a second question is
+ * refused), AT_ESTATE when j is not on a process. */
+int at__engine_input_ask(struct at_engine *e, struct at_job *j, json_t *params, const json_t *id);
+/* Loop post (arg: a job reference, consumed): j's question is committed:
+ * the "input" event and the log line, when it still waits. */
+void at__engine_input_committed(struct at_loop *loop, void *arg);
+/* Forget j's question (its final state is decided). */
+void at__job_input_clear(struct at_job *j);
 
 /* ---- engine_check.c ---- */
 

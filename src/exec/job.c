@@ -73,6 +73,7 @@ void at_job_unref(struct at_job *j)
     at_reg_agent_unref(j->agent);
     at_chain_unref(j->chain);
     json_decref(j->call_meta);
+    json_decref(j->input_rid);
     free(j->cancel_reason);
     pthread_mutex_destroy(&j->mu);
     free(j);

@@ -89,6 +89,8 @@ struct at_job {
     at_engine_request_fn on_request; /* from at_submit */
     void *request_arg;
     json_t *call_meta; /* extra _meta for tools/call, or NULL */
+    json_t *input_rid; /* the agent's elicitation/create id while it waits for
+                          its caller's answer (engine_input.c), or NULL */
 
     /* composition (loop-owned) */
     int waiting_children;     /* children in flight (an agent parent waits on them) */

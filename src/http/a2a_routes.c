@@ -23,6 +23,7 @@
 #include "base/id.h"
 #include "base/sse.h"
 #include "chain/chain.h"
+#include "http/a2a_push.h"
 #include "http/auth.h"
 #include "json/json.h"
 #include "security/secret.h"
@@ -111,6 +112,15 @@ static void task_of_rec(const struct at_job_rec *rec, struct at_a2a_task *t)
                     : rec->started_ms ? rec->started_ms
                                       : rec->created_ms;
     t->agent = rec->agent;
+    /* a running job whose agent waits for its caller's answer */
+    const json_t *q = json_object_get(rec->meta, "input_required");
+    if (rec->state == AT_JOB_RUNNING && json_is_object(q)) {
+        t->job_state = "input_required";
+        t->detail = json_string_value(json_object_get(q, "message"));
+        json_int_t since = json_integer_value(json_object_get(q, "since"));
+        if (since > 0)
+            t->updated_ms = since;
+    }
 }
 
 /* ---- which agent or chain ---- */
@@ -271,6 +281,35 @@ static void on_send_done(const struct at_job_rec *rec, int store_rc, void *arg)
     at_http_wait_unref(&w->hw);
 }
 
+/* 1 when an "input" event's data is a question (not its answer). */
+static int input_asks(const json_t *data)
+{
+    return !json_is_true(json_object_get(data, "answered"));
+}
+
+/* The job's events (loop thread): a blocking send is answered when the job
+ * stops for input (A2A 1.0 §9.4.1: terminal or interrupted). */
+static void on_send_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct send_wait *w = arg;
+    if (strcmp(event, "end") == 0) {
+        at_http_wait_unref(&w->hw);
+        return;
+    }
+    if (w->async || strcmp(event, "input") != 0 || !input_asks(data))
+        return;
+    json_t *q = json_deep_copy(data);
+    struct at_a2a_task t = {.id = w->job_id,
+                            .context_id = w->context_id,
+                            .job_state = "input_required",
+                            .detail = json_string_value(json_object_get(q, "message")),
+                            .updated_ms = at_wall_ms(),
+                            .agent = w->agent};
+    send_complete(w, &t, NULL);
+    json_decref(q);
+}
+
 static void on_send_accepted(const char *job_id, int store_rc, void *arg)
 {
     struct send_wait *w = arg;
@@ -313,16 +352,29 @@ static int send_prepare(struct at_http_req *r, const struct at_a2a_req *q, struc
         reply_error(r, q, err.code, err.msg);
         return -1;
     }
-    const char *tid = json_string_value(json_object_get(p->message, "taskId"));
-    if (tid && *tid) {
-        /* continuing a task is answering its input-required: no Atlas job asks for that */
-        reply_error(r, q, AT_A2A_EUNSUPPORTED,
-                    "continuing a task (message.taskId) is not supported yet: Atlas tasks never "
-                    "wait for input; send a new message without taskId");
-        json_decref(p->input);
-        return -1;
-    }
     at_id_new("job", p->job_id);
+    /* a push notification config for the new task (A2A 1.0 §3.5.1): set
+     * before the job exists, so its first update is delivered too */
+    const json_t *conf = json_object_get(q->params, "configuration");
+    const json_t *pc = json_object_get(conf, q->ver == AT_A2A_V10 ? "taskPushNotificationConfig"
+                                                                  : "pushNotificationConfig");
+    if (pc && !json_is_null(pc)) {
+        struct at_a2a_push *push = at_http_api_of(r)->a2a_push;
+        json_t *params = q->ver == AT_A2A_V10 ? json_deep_copy(pc)
+                                              : json_pack("{s:O}", "pushNotificationConfig", pc);
+        json_t *out = NULL;
+        char why[300] = "push notifications are not supported yet by this atlasd";
+        int code = push && json_is_object(params)
+                       ? at_a2a_push_set(push, p->job_id, q->ver, params, &out, why, sizeof(why))
+                       : AT_A2A_EPUSH_UNSUPPORTED;
+        json_decref(params);
+        json_decref(out);
+        if (code) {
+            reply_error(r, q, code, why);
+            json_decref(p->input);
+            return -1;
+        }
+    }
     const char *ctx = json_string_value(json_object_get(p->message, "contextId"));
     snprintf(p->context_id, sizeof(p->context_id), "%s",
              ctx && *ctx && strlen(ctx) < sizeof(p->context_id) ? ctx : p->job_id);
@@ -349,8 +401,23 @@ static int return_immediately(const struct at_a2a_req *q)
     return json_is_false(json_object_get(cfg, "blocking")); /* 0.3 */
 }
 
+static void h_continue(struct at_http_req *r, const struct at_a2a_req *q, const char *task_id,
+                       int stream);
+
+/* message.taskId: the message continues that task (answers its question). */
+static const char *continued_task(const struct at_a2a_req *q)
+{
+    const char *tid =
+        json_string_value(json_object_get(json_object_get(q->params, "message"), "taskId"));
+    return tid && *tid ? tid : NULL;
+}
+
 static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
 {
+    if (continued_task(q)) {
+        h_continue(r, q, continued_task(q), 0);
+        return;
+    }
     struct send_prep p;
     if (send_prepare(r, q, &p))
         return;
@@ -374,7 +441,7 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
     memcpy(w->history, hist, strlen(hist) + 1);
     free(idj);
     free(hist);
-    at_http_wait_ref(&w->hw, 2); /* accept, done */
+    at_http_wait_ref(&w->hw, 3); /* accept, done, events */
     struct at_submit s = {
         .agent = p.t.agent[0] ? p.t.agent : NULL,
         .chain = p.t.chain[0] ? p.t.chain : NULL,
@@ -384,6 +451,8 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
         .accept_arg = w,
         .on_done = on_send_done,
         .done_arg = w,
+        .on_event = on_send_event,
+        .event_arg = w,
         .event = p.event,
         .job_id = p.job_id,
     };
@@ -392,7 +461,7 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
     int rc = at_engine_submit(at_http_api_of(r)->engine, &s, NULL, &d);
     send_prep_release(&p);
     if (rc) {
-        atomic_fetch_sub(&w->hw.refs, 2);
+        atomic_fetch_sub(&w->hw.refs, 3);
         struct at_http_req *req = at_http_wait_lock(&w->hw);
         if (req) {
             json_t *id = wait_id(w);
@@ -477,7 +546,27 @@ static void sse_event(const char *job_id, const char *event, json_t *data, void 
         sse_unref(c);
         return;
     }
-    if (strcmp(event, "state") != 0 || c->done)
+    if (c->done)
+        return;
+    if (strcmp(event, "input") == 0) {
+        if (!input_asks(data))
+            return;
+        /* A2A 1.0 §3.1.2: the stream ends at an interrupted state; the
+         * client answers with a message carrying the taskId */
+        json_t *q = json_deep_copy(data);
+        struct at_a2a_task t = {.id = c->job_id,
+                                .context_id = c->context_id,
+                                .job_state = "input_required",
+                                .detail = json_string_value(json_object_get(q, "message")),
+                                .updated_ms = at_wall_ms(),
+                                .agent = c->agent};
+        sse_put(c, at_a2a_event_status(&t, 1, c->ver));
+        json_decref(q);
+        c->done = 1;
+        at_http_stream_close(c->stream);
+        return;
+    }
+    if (strcmp(event, "state") != 0)
         return;
     const char *state = json_string_value(json_object_get(data, "state"));
     if (!state || !at_a2a_state(state, c->ver))
@@ -524,6 +613,10 @@ static struct a2a_sse *sse_start(struct at_http_req *r, const struct at_a2a_req 
 
 static void h_stream(struct at_http_req *r, const struct at_a2a_req *q)
 {
+    if (continued_task(q)) {
+        h_continue(r, q, continued_task(q), 1);
+        return;
+    }
     struct send_prep p;
     if (send_prepare(r, q, &p))
         return;
@@ -561,6 +654,158 @@ static void h_stream(struct at_http_req *r, const struct at_a2a_req *q)
     }
 }
 
+/* ---- continuing a task: the answer to its question (A2A 1.0 §3.4.3) ---- */
+
+/* A blocking continuation, answered when the job asks again or ends (the
+ * wait has no destructor: nothing here needs freeing). */
+struct cont_wait {
+    struct at_http_wait hw; /* first */
+    enum at_a2a_ver ver;
+    int rest;
+    char job_id[AT_ID_MAX];
+    char context_id[160];
+    char agent[A2A_NAME_MAX];
+    char state[16];
+    char id_json[160];
+};
+
+static void cont_complete(struct cont_wait *w, const struct at_a2a_task *t)
+{
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    if (req) {
+        json_t *id = json_loads(w->id_json, JSON_DECODE_ANY, NULL);
+        int status;
+        json_t *b = answer(w->rest, id, at_a2a_send_result(t, w->ver), 0, NULL, NULL, &status);
+        at_http_add_header(req, "Atlas-Job-Id", w->job_id);
+        at_http_complete_json(req, status, b);
+        json_decref(id);
+    }
+    at_http_wait_unlock(&w->hw, req != NULL);
+}
+
+static void cont_event(const char *job_id, const char *event, json_t *data, void *arg)
+{
+    (void)job_id;
+    struct cont_wait *w = arg;
+    struct at_a2a_task t = {.id = w->job_id,
+                            .context_id = w->context_id,
+                            .updated_ms = at_wall_ms(),
+                            .agent = w->agent[0] ? w->agent : NULL};
+    if (strcmp(event, "end") == 0) {
+        t.job_state = w->state; /* the job ended before a final state reached us */
+        cont_complete(w, &t);
+        at_http_wait_unref(&w->hw);
+        return;
+    }
+    json_t *copy = json_deep_copy(data); /* shared with the other subscribers */
+    if (strcmp(event, "input") == 0 && input_asks(copy)) {
+        t.job_state = "input_required";
+        t.detail = json_string_value(json_object_get(copy, "message"));
+        cont_complete(w, &t);
+    } else if (strcmp(event, "state") == 0) {
+        const char *st = json_string_value(json_object_get(copy, "state"));
+        if (st && at_a2a_state(st, w->ver)) {
+            snprintf(w->state, sizeof(w->state), "%s", st);
+            if (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+                strcmp(st, "cancelled") == 0) {
+                t.job_state = st;
+                if (strcmp(st, "completed") == 0)
+                    t.output = json_object_get(copy, "output");
+                else
+                    t.detail = error_detail(json_object_get(copy, "error"));
+                cont_complete(w, &t);
+            }
+        }
+    }
+    json_decref(copy);
+}
+
+static void h_continue(struct at_http_req *r, const struct at_a2a_req *q, const char *task_id,
+                       int stream)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (strlen(task_id) >= AT_ID_MAX) {
+        reply_error(r, q, AT_A2A_EPARAMS, "message.taskId is not a task id");
+        return;
+    }
+    struct at_job_rec rec;
+    if (read_task(r, q, task_id, &rec))
+        return;
+    struct at_a2a_task t;
+    task_of_rec(&rec, &t);
+    char msg[300];
+    if (strcmp(t.job_state, "input_required") != 0) {
+        snprintf(msg, sizeof(msg),
+                 "task %s is %s: a message continues only a task that waits for input "
+                 "(input-required); send a new message without taskId",
+                 task_id, at_a2a_state(t.job_state, q->ver));
+        reply_error(r, q, AT_A2A_EUNSUPPORTED, msg);
+        at_job_rec_release(&rec);
+        return;
+    }
+    json_t *input = NULL;
+    struct at_a2a_err err;
+    if (at_a2a_message_input(json_object_get(q->params, "message"), &input, &err)) {
+        reply_error(r, q, err.code, err.msg);
+        at_job_rec_release(&rec);
+        return;
+    }
+    json_t *result = json_pack("{s:s,s:o}", "action", "accept", "content", input);
+    const char *ctx = rec_context(&rec);
+    char context_id[160], agent[A2A_NAME_MAX];
+    snprintf(context_id, sizeof(context_id), "%s", ctx ? ctx : rec.id);
+    snprintf(agent, sizeof(agent), "%s", rec.agent ? rec.agent : "");
+    at_job_rec_release(&rec);
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (stream) {
+        struct a2a_sse *c = sse_start(r, q);
+        snprintf(c->job_id, sizeof(c->job_id), "%s", task_id);
+        snprintf(c->context_id, sizeof(c->context_id), "%s", context_id);
+        snprintf(c->agent, sizeof(c->agent), "%s", agent);
+        struct at_a2a_task tw = {
+            .id = c->job_id, .context_id = c->context_id, .job_state = "running", .agent = agent};
+        sse_put(c, at_a2a_event_task(&tw, c->ver));
+        at_engine_watch(api->engine, c->job_id, sse_event, c);
+        if (at_engine_input_answer(api->engine, task_id, result, &d)) {
+            sse_put_error(c, AT_A2A_EUNSUPPORTED, d.msg);
+            c->done = 1;
+            at_http_stream_close(c->stream);
+        }
+        json_decref(result);
+        return;
+    }
+    char *idj = json_dumps(q->id, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!idj || strlen(idj) >= sizeof(((struct cont_wait *)0)->id_json)) {
+        free(idj);
+        json_decref(result);
+        reply_error(r, q, AT_A2A_EREQUEST, "the request id is longer than 150 characters");
+        return;
+    }
+    struct cont_wait *w = at_http_wait_new(r, sizeof(*w), 1); /* the watch's */
+    w->ver = q->ver;
+    w->rest = q->rest;
+    snprintf(w->job_id, sizeof(w->job_id), "%s", task_id);
+    snprintf(w->context_id, sizeof(w->context_id), "%s", context_id);
+    snprintf(w->agent, sizeof(w->agent), "%s", agent);
+    snprintf(w->state, sizeof(w->state), "%s", "running");
+    snprintf(w->id_json, sizeof(w->id_json), "%s", idj);
+    free(idj);
+    at_engine_watch(api->engine, w->job_id, cont_event, w);
+    if (at_engine_input_answer(api->engine, task_id, result, &d)) {
+        struct at_http_req *req = at_http_wait_lock(&w->hw);
+        if (req) {
+            json_t *id = json_loads(w->id_json, JSON_DECODE_ANY, NULL);
+            int status;
+            json_t *b = answer(w->rest, id, NULL, AT_A2A_EUNSUPPORTED, d.msg, NULL, &status);
+            at_http_complete_json(req, status, b);
+            json_decref(id);
+        }
+        at_http_wait_unlock(&w->hw, req != NULL);
+    }
+    json_decref(result);
+}
+
 static void h_subscribe(struct at_http_req *r, const struct at_a2a_req *q)
 {
     const char *id = param_id(r, q);
@@ -583,7 +828,16 @@ static void h_subscribe(struct at_http_req *r, const struct at_a2a_req *q)
     struct at_a2a_task t;
     task_of_rec(&rec, &t);
     sse_put(c, at_a2a_event_task(&t, c->ver));
+    int interrupted = strcmp(t.job_state, "input_required") == 0;
     at_job_rec_release(&rec);
+    if (interrupted) {
+        /* A2A 1.0 §3.1.2: a stream ends at an interrupted state; the task
+         * already is in one (answer it with a message carrying its taskId) */
+        c->done = 1;
+        at_http_stream_close(c->stream);
+        sse_unref(c); /* the subscription's: there is none */
+        return;
+    }
     at_engine_watch(at_http_api_of(r)->engine, c->job_id, sse_event, c);
 }
 
@@ -612,11 +866,13 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
         if (!js) {
             reply_error(r, q, AT_A2A_EPARAMS,
                         "params.status names no state an Atlas task can be in (submitted, "
-                        "working, completed, failed, canceled)");
+                        "working, input-required, completed, failed, canceled)");
             return;
         }
-        f.state = at_job_state_parse(js);
+        f.state = at_job_state_parse(strcmp(js, "input_required") == 0 ? "running" : js);
     }
+    int want_input = status && at_a2a_job_state(status) &&
+                     strcmp(at_a2a_job_state(status), "input_required") == 0;
     json_t *ps = json_object_get(q->params, "pageSize");
     long long page = json_is_integer(ps) ? json_integer_value(ps) : 50;
     if (page < 1 || page > 100) {
@@ -649,6 +905,8 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
             continue;
         struct at_a2a_task t;
         task_of_rec(&recs[i], &t);
+        if (f.state == AT_JOB_RUNNING && want_input != (strcmp(t.job_state, "input_required") == 0))
+            continue;
         json_array_append_new(tasks, at_a2a_task_json(&t, q->ver));
     }
     json_t *res = json_pack("{s:o,s:I,s:I}", "tasks", tasks, "pageSize", (json_int_t)page,
@@ -741,6 +999,100 @@ static void h_cancel(struct at_http_req *r, const struct at_a2a_req *q)
     at_engine_cancel(api->engine, w->job_id, "cancelled by an A2A client (CancelTask)");
 }
 
+/* ---- push notification configs (A2A 1.0 §9.4.6-9.4.9; a2a_push.h) ---- */
+
+/* The task id of a push method: 1.0 params.taskId; 0.3 params.taskId
+ * (set) or params.id (get, list, delete). */
+static const char *push_task_id(const struct at_a2a_req *q)
+{
+    const char *k = q->ver == AT_A2A_V10 || q->op == AT_A2A_PUSH_SET ? "taskId" : "id";
+    return json_string_value(json_object_get(q->params, k));
+}
+
+/* The config id: 1.0 params.id; 0.3 params.pushNotificationConfigId. */
+static const char *push_config_id(const struct at_a2a_req *q)
+{
+    return json_string_value(
+        json_object_get(q->params, q->ver == AT_A2A_V10 ? "id" : "pushNotificationConfigId"));
+}
+
+static void h_push(struct at_http_req *r, const struct at_a2a_req *q)
+{
+    struct at_a2a_push *p = at_http_api_of(r)->a2a_push;
+    if (!p) {
+        reply_error(r, q, AT_A2A_EPUSH_UNSUPPORTED,
+                    "push notifications are not supported yet by this atlasd");
+        return;
+    }
+    const char *tid = push_task_id(q);
+    if (!tid || !*tid || strlen(tid) >= AT_ID_MAX) {
+        reply_error(r, q, AT_A2A_EPARAMS,
+                    q->ver == AT_A2A_V10 || q->op == AT_A2A_PUSH_SET
+                        ? "params.taskId must be a task id"
+                        : "params.id must be a task id");
+        return;
+    }
+    struct at_job_rec rec;
+    if (read_task(r, q, tid, &rec))
+        return;
+    at_job_rec_release(&rec);
+    const char *cid = push_config_id(q);
+    char msg[400];
+    switch (q->op) {
+    case AT_A2A_PUSH_SET: {
+        json_t *out = NULL;
+        char why[300] = "";
+        int code = at_a2a_push_set(p, tid, q->ver, q->params, &out, why, sizeof(why));
+        if (code)
+            reply_error(r, q, code, why);
+        else
+            reply_ok(r, q, out);
+        break;
+    }
+    case AT_A2A_PUSH_GET: {
+        if (q->ver == AT_A2A_V10 && (!cid || !*cid)) {
+            reply_error(r, q, AT_A2A_EPARAMS, "params.id must name the push notification config");
+            break;
+        }
+        json_t *c = at_a2a_push_get(p, tid, cid, q->ver);
+        if (!c) {
+            snprintf(msg, sizeof(msg), "task %s has no push notification config%s%.140s", tid,
+                     cid ? " " : "", cid ? cid : "");
+            reply_error(r, q, AT_A2A_ETASK_NOT_FOUND, msg);
+        } else {
+            reply_ok(r, q, c);
+        }
+        break;
+    }
+    case AT_A2A_PUSH_LIST: {
+        json_t *l = at_a2a_push_list(p, tid, q->ver);
+        if (q->ver == AT_A2A_V10)
+            l = json_pack("{s:o,s:s}", "configs", l, "nextPageToken", "");
+        reply_ok(r, q, l);
+        break;
+    }
+    default: { /* AT_A2A_PUSH_DEL */
+        if (!cid || !*cid) {
+            reply_error(r, q, AT_A2A_EPARAMS,
+                        q->ver == AT_A2A_V10
+                            ? "params.id must name the push notification config"
+                            : "params.pushNotificationConfigId must name the config");
+            break;
+        }
+        int rc = at_a2a_push_delete(p, tid, cid);
+        if (rc == AT_ENOENT) {
+            snprintf(msg, sizeof(msg), "task %s has no push notification config %.140s", tid, cid);
+            reply_error(r, q, AT_A2A_ETASK_NOT_FOUND, msg);
+        } else if (rc) {
+            reply_error(r, q, AT_A2A_EINTERNAL, at_err_msg(rc));
+        } else {
+            reply_ok(r, q, json_null());
+        }
+        break;
+    }
+    }
+}
+
 /* ---- the endpoint ---- */
 
 static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
@@ -769,9 +1121,7 @@ static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
     case AT_A2A_PUSH_GET:
     case AT_A2A_PUSH_LIST:
     case AT_A2A_PUSH_DEL:
-        reply_error(r, q, AT_A2A_EPUSH_UNSUPPORTED,
-                    "push notifications are not supported yet: stream the task "
-                    "(SendStreamingMessage, SubscribeToTask) or poll it (GetTask)");
+        h_push(r, q);
         break;
     case AT_A2A_EXT_CARD:
     default:
@@ -883,9 +1233,53 @@ static void h_rest_list(struct at_http_req *r)
     rest_go(r, AT_A2A_LIST, p);
 }
 
+/* P/tasks/ID/pushNotificationConfigs[/CID] (A2A 1.0 §11.3): POST creates
+ * (the body is the config), GET lists or reads one, DELETE deletes one. */
 static void h_rest_push(struct at_http_req *r)
 {
-    rest_go(r, AT_A2A_PUSH_GET, json_object());
+    const char *t = at_http_param(r, "task"), *more = at_http_param(r, "more");
+    static const char coll[] = "pushNotificationConfigs";
+    size_t cl = sizeof(coll) - 1;
+    const char *cid = NULL;
+    int ok = more && strncmp(more, coll, cl) == 0 && (more[cl] == '\0' || more[cl] == '/');
+    if (ok && more[cl] == '/') {
+        cid = more + cl + 1;
+        ok = *cid && !strchr(cid, '/');
+    }
+    enum at_a2a_op op = AT_A2A_NOPS;
+    if (ok && strcmp(r->method, "POST") == 0 && !cid)
+        op = AT_A2A_PUSH_SET;
+    else if (ok && strcmp(r->method, "GET") == 0)
+        op = cid ? AT_A2A_PUSH_GET : AT_A2A_PUSH_LIST;
+    else if (ok && strcmp(r->method, "DELETE") == 0 && cid)
+        op = AT_A2A_PUSH_DEL;
+    if (op == AT_A2A_NOPS) {
+        struct at_a2a_req q = {.rest = 1};
+        reply_error(r, &q, AT_A2A_EMETHOD,
+                    "no such method: POST|GET tasks/ID/pushNotificationConfigs, GET|DELETE "
+                    "tasks/ID/pushNotificationConfigs/CID");
+        return;
+    }
+    json_t *params = NULL;
+    if (op == AT_A2A_PUSH_SET) {
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (r->body.len > AT_A2A_MAX_BODY ||
+            at_json_parse(r->body.p ? r->body.p : "", r->body.len, 16, &params, &d) ||
+            !json_is_object(params)) {
+            json_decref(params);
+            struct at_a2a_req q = {.rest = 1};
+            reply_error(r, &q, AT_A2A_EPARSE,
+                        "the body must be a JSON object (a TaskPushNotificationConfig)");
+            return;
+        }
+    } else {
+        params = json_object();
+    }
+    json_object_set_new(params, "taskId", json_string(t));
+    if (cid)
+        json_object_set_new(params, "id", json_string(cid));
+    rest_go(r, op, params);
 }
 
 static void h_rest_ext(struct at_http_req *r)
@@ -947,15 +1341,15 @@ static json_t *skill_of_agent(const struct at_reg_agent *a, json_t *schemas)
     return sk;
 }
 
-static json_t *card_base(const char *name, const char *desc, const char *url, const char *base,
-                         json_t *skills, json_t *schemas)
+static json_t *card_base(int push, const char *name, const char *desc, const char *url,
+                         const char *base, json_t *skills, json_t *schemas)
 {
     json_t *card = json_pack(
         "{s:s,s:s,s:o,s:{s:s,s:s},s:s,s:{s:b,s:b,s:[{s:s,s:s,s:o}]},s:o,s:[{s:{s:{s:[]}}}],"
         "s:[s,s],s:[s],s:o}",
         "name", name, "description", desc, "supportedInterfaces", interfaces(url), "provider",
         "organization", "Atlas", "url", base, "version", ATLAS_VERSION, "capabilities", "streaming",
-        1, "pushNotifications", 0, "extensions", "uri", A2A_EXT_SCHEMAS, "description",
+        1, "pushNotifications", push, "extensions", "uri", A2A_EXT_SCHEMAS, "description",
         "Atlas: each skill's JSON Schemas (input, output); send the input as a data part", "params",
         json_pack("{s:o}", "skills", schemas), "securitySchemes", security_json(),
         "securityRequirements", "schemes", "atlasBearer", "list", "defaultInputModes",
@@ -1022,7 +1416,7 @@ static void h_card(struct at_http_req *r)
     }
     json_decref(chains);
     json_t *card =
-        card_base("atlasd",
+        card_base(api->a2a_push != NULL, "atlasd",
                   "Atlas agent runtime: every registered agent and chain is a skill. POST "
                   "JSON-RPC to /a2a with metadata {\"atlas.agent\": SKILL} (or \"atlas.chain\"), "
                   "or to /a2a/agents/SKILL whose card is /a2a/agents/SKILL/.well-known/"
@@ -1050,7 +1444,8 @@ static void h_agent_card(struct at_http_req *r)
     const char *desc = a->contract->description && *a->contract->description
                            ? a->contract->description
                            : a->contract->name;
-    json_t *card = card_base(a->contract->name, desc, url, base, json_pack("[o]", skill), schemas);
+    json_t *card = card_base(api->a2a_push != NULL, a->contract->name, desc, url, base,
+                             json_pack("[o]", skill), schemas);
     json_object_set_new(card, "version", json_string(a->contract->version));
     at_reg_agent_unref(a);
     reply_card(r, card, base);
@@ -1074,7 +1469,8 @@ static void h_chain_card(struct at_http_req *r)
     json_t *skill = json_pack("{s:s,s:s,s:s,s:[s],s:[s,s],s:[s]}", "id", ch->name, "name", ch->name,
                               "description", desc, "tags", "chain", "inputModes",
                               "application/json", "text/plain", "outputModes", "application/json");
-    json_t *card = card_base(ch->name, desc, url, base, json_pack("[o]", skill), json_object());
+    json_t *card = card_base(api->a2a_push != NULL, ch->name, desc, url, base,
+                             json_pack("[o]", skill), json_object());
     at_chain_unref(ch);
     reply_card(r, card, base);
 }
@@ -1111,7 +1507,8 @@ static const struct at_http_route routes[] = {
     {"GET", P "/tasks", h_rest_list, AT_HTTP_NEED_RUN, 0, 0, NULL},                               \
     {"GET", P "/tasks/{task}", h_rest_get, AT_HTTP_NEED_RUN, 0, 0, NULL},                         \
     {"POST", P "/tasks/{task}", h_rest_task_post, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
-    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, 0, 0, NULL},                  \
+    {"*", P "/tasks/{task}/{more*}", h_rest_push, AT_HTTP_NEED_RUN, AT_HTTP_BLOCKING,              \
+     AT_A2A_MAX_BODY, NULL},                                                                      \
     {"GET", P "/extendedAgentCard", h_rest_ext, AT_HTTP_NEED_RUN, 0, 0, NULL}
     REST("/a2a"),
     REST("/a2a/agents/{agent}"),

@@ -34,6 +34,7 @@ struct at_http_security;
 struct at_skills;
 struct at_tlog;
 struct at_approvals;
+struct at_a2a_push;
 
 struct at_http_api {
     /* before serving */
@@ -61,6 +62,7 @@ struct at_http_api {
     json_t *(*reload)(void *arg);
     json_t *(*reload_status)(void *arg);
     void *reload_arg;
+    struct at_a2a_push *a2a_push; /* A2A push notification configs (http/a2a_push.h) */
 };
 
 /* What a route needs to be allowed (the route's `needs`): the actions of

@@ -117,6 +117,56 @@ static void h_cancel(struct at_http_req *r)
     at_http_reply_json(r, 202, json_pack("{s:s,s:s}", "job", id, "state", "cancelling"));
 }
 
+/* POST /api/v1/jobs/{id}/input {"input": {...}} | {"action": "decline" |
+ * "cancel"}: answer the question the job's agent asked its caller
+ * (meta.input_required; exec/engine_input.c, docs/api.md). */
+static void h_input(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *id = at_http_param(r, "id");
+    json_t *body = NULL;
+    if (at_http_body_json(r, 1, &body))
+        return; /* answered */
+    const char *action = at_json_str(body, "action", NULL);
+    const json_t *input = json_object_get(body, "input");
+    json_t *result;
+    if (input && action && strcmp(action, "accept") != 0) {
+        json_decref(body);
+        at_http_reply_problem(r, AT_EINVAL, "an answer with input is an accept", "/action", NULL);
+        return;
+    }
+    if (input) {
+        result = json_pack("{s:s,s:O}", "action", "accept", "content", input);
+    } else if (action) {
+        result = json_pack("{s:s}", "action", action);
+        const json_t *content = json_object_get(body, "content");
+        if (content)
+            json_object_set(result, "content", (json_t *)content);
+    } else {
+        json_decref(body);
+        at_http_reply_problem(r, AT_EINVAL,
+                              "the body needs \"input\" (an object: the answer) or \"action\": "
+                              "\"decline\" | \"cancel\"",
+                              NULL, NULL);
+        return;
+    }
+    json_decref(body);
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_engine_input_answer(api->engine, id, result, &d);
+    if (rc) {
+        json_decref(result);
+        if (!d.msg[0])
+            at_diag_set(&d, rc, NULL, 0, 0, "cannot answer job %s: %s", id, at_err_msg(rc));
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    at_http_reply_json(r, 200,
+                       json_pack("{s:s,s:b,s:O}", "job", id, "answered", 1, "action",
+                                 json_object_get(result, "action")));
+    json_decref(result);
+}
+
 /* POST /api/v1/jobs/prune {"older_than": SECONDS, "keep": N}: job retention
  * now (store.h job_prune), through the writer; answers how many trees. */
 static void h_prune(struct at_http_req *r)
@@ -168,6 +218,7 @@ static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/jobs/{id}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"DELETE", AT_HTTP_API "/jobs/{id}", h_cancel, AT_HTTP_NEED_RUN, 0, 0, NULL},
     {"POST", AT_HTTP_API "/jobs/{id}/cancel", h_cancel, AT_HTTP_NEED_RUN, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/jobs/{id}/input", h_input, AT_HTTP_NEED_RUN, 0, 0, NULL},
     {"POST", AT_HTTP_API "/jobs/prune", h_prune, AT_HTTP_NEED_ADMIN, AT_HTTP_BLOCKING, 0, NULL},
 };
 

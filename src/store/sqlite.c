@@ -135,6 +135,11 @@ static const char *const migrations[] = {
      * an upgrade shows which migrations ran and that each ran once */
     ("CREATE TABLE schema_log(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL,"
      "  atlas_version TEXT NOT NULL) STRICT;"),
+    /* 8: A2A push notification configs (sqlite_a2a.c, docs/a2a.md "Push
+     * notifications"): one row per (task, config), its record as JSON */
+    "CREATE TABLE a2a_push(task_id TEXT NOT NULL, id TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, doc TEXT NOT NULL,"
+    "  PRIMARY KEY(task_id, id)) STRICT;",
 };
 
 /* The first migration that writes its row to schema_log. */

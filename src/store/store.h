@@ -426,4 +426,22 @@ int at_apstore_load(struct at_apstore *s, json_t **out);
 int at_apstore_kv_get(struct at_apstore *s, const char *key, char **out);
 int at_apstore_kv_put(struct at_apstore *s, const char *key, const char *value);
 
+/* ---- A2A push notification configs (src/store/sqlite_a2a.c, docs/a2a.md) ----
+ *
+ * The table of migration 8 through a connection of its own: one row per
+ * (task id, config id), the config's record (doc) as JSON text.  The
+ * push service (http/a2a_push.h) owns the rows' meaning.  Thread-safe. */
+struct at_pushstore;
+/* Open the table in the database at path (migrated first: AT_ESTATE when
+ * missing).  Caller closes. */
+int at_pushstore_open(const char *path, struct at_pushstore **out, struct at_diag *d);
+void at_pushstore_close(struct at_pushstore *s);
+/* Insert or replace the config (task_id, id) with doc. */
+int at_pushstore_put(struct at_pushstore *s, const char *task_id, const char *id,
+                     int64_t created_ms, const char *doc);
+/* Delete the config (task_id, id); AT_ENOENT when there was none. */
+int at_pushstore_delete(struct at_pushstore *s, const char *task_id, const char *id);
+/* Every row's doc parsed, oldest first, into an array (caller frees). */
+int at_pushstore_load(struct at_pushstore *s, json_t **out);
+
 #endif

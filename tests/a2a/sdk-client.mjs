@@ -21,6 +21,7 @@ import {
   verifyAgentCardSignature,
 } from "@a2a-js/sdk";
 import * as jose from "jose";
+import http from "node:http";
 
 const [base, token] = process.argv.slice(2);
 let failed = 0;
@@ -85,6 +86,150 @@ async function restPass() {
   }
   const l = await c.listTasks(ListTasksRequest.fromJSON({ pageSize: 2 }));
   check(l.tasks.length === 2 && l.nextPageToken, "rest list: a page and the next page's token");
+}
+
+// A receiver on 127.0.0.1 that records every POST; the first POST with the
+// token "flaky" is answered 503 (atlasd must try again).
+async function receiver() {
+  const got = [];
+  let flaky = 0;
+  const srv = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const tok = req.headers["x-a2a-notification-token"];
+      if (tok === "flaky" && flaky++ === 0) {
+        res.writeHead(503).end();
+        return;
+      }
+      let j = null;
+      try {
+        j = JSON.parse(body);
+      } catch {}
+      got.push({ path: req.url, headers: req.headers, body: j });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  return { got, url: `http://127.0.0.1:${srv.address().port}`, close: () => srv.close(), flakyTries: () => flaky };
+}
+
+const stateOf = (b) => b?.statusUpdate?.status?.state ?? b?.status?.state ?? (b?.artifactUpdate ? "ARTIFACT" : "?");
+async function until(cond, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+async function pushPass(slow, doneTask) {
+  const rx = await receiver();
+  try {
+    const card = await slow.getAgentCard();
+    check(card.capabilities?.pushNotifications === true, "the card says pushNotifications: true");
+    // a config given with the message: every update of the task
+    const t = taskJson(
+      await slow.sendMessage(
+        msg([{ data: { ms: 400, tag: "pushed" } }], {
+          configuration: { returnImmediately: true, taskPushNotificationConfig: { url: `${rx.url}/one`, token: "tok-1" } },
+        }),
+      ),
+    );
+    // a second config set while it runs, with an Authorization header
+    const c2 = await slow.createTaskPushNotificationConfig({
+      taskId: t.id, id: "second", url: `${rx.url}/two`, authentication: { scheme: "Bearer", credentials: "s3cret" },
+    });
+    check(c2.id === "second" && c2.taskId === t.id && c2.url === `${rx.url}/two`, "push create: the config is answered", JSON.stringify(c2));
+    const one = () => rx.got.filter((g) => g.path === "/one");
+    const two = () => rx.got.filter((g) => g.path === "/two");
+    await until(() => one().some((g) => stateOf(g.body) === "TASK_STATE_COMPLETED") && two().some((g) => stateOf(g.body) === "TASK_STATE_COMPLETED"));
+    const seq = one().map((g) => stateOf(g.body));
+    check(
+      seq.length >= 3 && seq[0] === "TASK_STATE_WORKING" && seq[seq.length - 2] === "ARTIFACT" && seq[seq.length - 1] === "TASK_STATE_COMPLETED" && seq.every((s) => ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "ARTIFACT", "TASK_STATE_COMPLETED"].includes(s)),
+      "push: the receiver got working, the artifact, completed, in order",
+      seq.join(","),
+    );
+    const art = one().find((g) => g.body?.artifactUpdate);
+    check(art?.body.artifactUpdate.artifact.parts[0].data.tag === "pushed" && art.body.artifactUpdate.taskId === t.id, "push: the artifact update carries the output");
+    check(one().every((g) => g.headers["x-a2a-notification-token"] === "tok-1" && /application\/a2a\+json/.test(g.headers["content-type"])), "push: the token header and the A2A content type");
+    check(two().length >= 1 && two().every((g) => g.headers.authorization === "Bearer s3cret" && !g.headers["x-a2a-notification-token"]), "push: authentication becomes the Authorization header", JSON.stringify(two().map((g) => g.headers.authorization)));
+    // get, list, delete through the SDK
+    const g = await slow.getTaskPushNotificationConfig({ taskId: t.id, id: "second" });
+    check(g.url === `${rx.url}/two` && g.authentication?.scheme === "Bearer", "push get: the config", JSON.stringify(g));
+    const l = await slow.listTaskPushNotificationConfig({ taskId: t.id });
+    check(l.configs.length === 2 && l.configs.some((c) => c.token === "tok-1"), "push list: both configs", JSON.stringify(l));
+    await slow.deleteTaskPushNotificationConfig({ taskId: t.id, id: "second" });
+    const l2 = await slow.listTaskPushNotificationConfig({ taskId: t.id });
+    check(l2.configs.length === 1, "push delete: one config left", JSON.stringify(l2));
+    try {
+      await slow.getTaskPushNotificationConfig({ taskId: t.id, id: "second" });
+      bad("push get of a deleted config: refused");
+    } catch (e) {
+      ok("push get of a deleted config: refused");
+    }
+    // at most 10 configs per task (one is left): the 11th is refused
+    for (let i = 0; i < 9; i++) await slow.createTaskPushNotificationConfig({ taskId: t.id, id: `p${i}`, url: `${rx.url}/none` });
+    try {
+      await slow.createTaskPushNotificationConfig({ taskId: t.id, id: "p-over", url: `${rx.url}/none` });
+      bad("push: the 11th config of a task is refused");
+    } catch (e) {
+      check(/limit/.test(e.message), "push: the 11th config of a task is refused (the limit)", e.message);
+    }
+    const again = await slow.createTaskPushNotificationConfig({ taskId: t.id, id: "p0", url: `${rx.url}/none2` });
+    check(again.url === `${rx.url}/none2`, "push: the same id replaces, within the limit");
+    // refused URLs
+    for (const [url, why] of [["file:///etc/passwd", "http or https"], ["http://user:pw@127.0.0.1:1/x", "credentials"], ["gopher://127.0.0.1/", "http or https"]]) {
+      try {
+        await slow.createTaskPushNotificationConfig({ taskId: t.id, url });
+        bad(`push url ${url}: refused`);
+      } catch (e) {
+        check(new RegExp(why).test(e.message), `push url ${url}: refused (${why})`, e.message);
+      }
+    }
+    try {
+      await slow.createTaskPushNotificationConfig({ taskId: "job_nope", url: `${rx.url}/x` });
+      bad("push config of an unknown task: refused");
+    } catch (e) {
+      check(/no task/.test(e.message), "push config of an unknown task: TaskNotFound", e.message);
+    }
+    // retried with backoff: the first POST is answered 503
+    const tr = taskJson(
+      await slow.sendMessage(
+        msg([{ data: { ms: 1, tag: "flaky" } }], { configuration: { taskPushNotificationConfig: { url: `${rx.url}/flaky`, token: "flaky" } } }),
+      ),
+    );
+    await until(() => rx.got.some((g) => g.path === "/flaky" && stateOf(g.body) === "TASK_STATE_COMPLETED"));
+    check(rx.flakyTries() >= 2 && rx.got.some((g) => g.path === "/flaky" && stateOf(g.body) === "TASK_STATE_COMPLETED"), "push: a delivery answered 503 is tried again", `${rx.flakyTries()} ${tr.status?.state}`);
+    // 0.3: tasks/pushNotificationConfig/set, the Task object as the body
+    const rpc03 = async (method, params) =>
+      (await authFetch(`${base}/a2a/agents/slow`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "A2A-Version": "0.3" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 9, method, params }),
+      })).json();
+    const s03 = await rpc03("message/send", {
+      message: { kind: "message", messageId: "p03", role: "user", parts: [{ kind: "data", data: { ms: 300 } }] },
+      configuration: { blocking: false },
+    });
+    const set03 = await rpc03("tasks/pushNotificationConfig/set", { taskId: s03.result.id, pushNotificationConfig: { url: `${rx.url}/v03`, token: "t03" } });
+    check(set03.result?.pushNotificationConfig?.url === `${rx.url}/v03` && set03.result.taskId === s03.result.id, "0.3 set: the TaskPushNotificationConfig", JSON.stringify(set03));
+    await until(() => rx.got.some((g) => g.path === "/v03" && g.body?.status?.state === "completed"));
+    const v03 = rx.got.filter((g) => g.path === "/v03");
+    check(v03.length >= 1 && v03.every((g) => g.body?.kind === "task" && g.body.id === s03.result.id) && v03[v03.length - 1].body.status.state === "completed", "0.3: the receiver got Task objects, the last completed", JSON.stringify(v03.map((g) => g.body?.status?.state)));
+    const get03 = await rpc03("tasks/pushNotificationConfig/get", { id: s03.result.id });
+    check(get03.result?.pushNotificationConfig?.token === "t03", "0.3 get: the config", JSON.stringify(get03));
+    const list03 = await rpc03("tasks/pushNotificationConfig/list", { id: s03.result.id });
+    check(Array.isArray(list03.result) && list03.result.length === 1, "0.3 list: an array", JSON.stringify(list03));
+    const del03 = await rpc03("tasks/pushNotificationConfig/delete", { id: s03.result.id, pushNotificationConfigId: list03.result?.[0]?.pushNotificationConfig?.id });
+    check(del03.result === null, "0.3 delete: null", JSON.stringify(del03));
+    // a config on a finished task stays (t_a2a.sh reads it after a restart)
+    await slow.createTaskPushNotificationConfig({ taskId: doneTask, id: "kept", url: `${rx.url}/kept`, token: "k" });
+    console.log(`info kept-task ${doneTask}`);
+  } finally {
+    rx.close();
+  }
 }
 
 async function main() {
@@ -176,18 +321,13 @@ async function main() {
   const rr = taskJson(await root.sendMessage(msg([{ data: { ms: 1, tag: "root" } }], { metadata: { "atlas.agent": "slow" } })));
   check(rr.status?.state === "TASK_STATE_COMPLETED", "atlasd's endpoint runs the skill named in metadata");
 
-  // --- push notifications are refused, not accepted silently ---
-  try {
-    await slow.createTaskPushNotificationConfig({ taskId: t1.id, url: "http://127.0.0.1:1/hook" });
-    bad("push config: refused");
-  } catch (e) {
-    check(/not supported/i.test(e.message), "push config: the SDK sees the card's pushNotifications: false", e.message);
-  }
-  for (const method of ["CreateTaskPushNotificationConfig", "GetExtendedAgentCard", "tasks/pushNotificationConfig/set"]) {
+  // --- push notifications: a loopback receiver, the SDK's config methods ---
+  await pushPass(slow, t1.id);
+  for (const method of ["GetExtendedAgentCard"]) {
     const res = await authFetch(`${base}/a2a/agents/slow`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", ...(method.includes("/") ? { "A2A-Version": "0.3" } : {}) },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: { taskId: t1.id } }),
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: {} }),
     });
     const body = await res.json();
     check(body.error && /not supported yet/.test(body.error.message) && body.id === 7, `${method}: the server says not supported yet`, JSON.stringify(body));
@@ -232,7 +372,42 @@ async function main() {
   }
 }
 
-main()
-  .then(restPass)
+// input-required through atlasd (A2A_PASS=input): agent "upper" is a
+// bridged @a2a-js/sdk server that asks once ({"ask": Q}) then upper-cases
+// the answer; Atlas's A2A edge reports input-required and a message with
+// the taskId answers it.
+async function inputPass() {
+  const up = await factory.createFromUrl(`${base}/a2a/agents/upper/`);
+  const t = taskJson(await up.sendMessage(msg([{ data: { ask: "your name?" } }])));
+  check(t.status?.state === "TASK_STATE_INPUT_REQUIRED", "input: a blocking send returns at input-required", JSON.stringify(t.status));
+  check(JSON.stringify(t.status?.message || {}).includes("your name?"), "input: the status message is the remote's question");
+  const g = taskJson(await up.getTask({ id: t.id }));
+  check(g.status?.state === "TASK_STATE_INPUT_REQUIRED", "input: get says input-required too");
+  const w = await up.listTasks(ListTasksRequest.fromJSON({ status: "TASK_STATE_INPUT_REQUIRED" }));
+  check(w.tasks.some((x) => x.id === t.id), "input: list by status input-required finds it");
+  const t2 = taskJson(await up.sendMessage(msg([{ data: { text: "alice" } }], { message: { taskId: t.id, contextId: t.contextId } })));
+  check(t2.id === t.id && t2.status?.state === "TASK_STATE_COMPLETED" && t2.artifacts?.[0]?.parts?.[0]?.data?.upper === "ALICE", "input: the answer (a message with the taskId) completes the task", JSON.stringify(t2).slice(0, 300));
+  try {
+    await up.sendMessage(msg([{ data: { text: "late" } }], { message: { taskId: t.id } }));
+    bad("input: a message to a finished task is refused");
+  } catch (e) {
+    check(/waits for input|continues only/.test(e.message), "input: a message to a finished task is refused", e.message);
+  }
+  // streaming: the stream ends at input-required; a streamed answer completes
+  const evs = [];
+  for await (const ev of up.sendMessageStream(msg([{ data: { ask: "streamed?" } }]))) evs.push(JSON.stringify(ev));
+  const last = evs[evs.length - 1] || "";
+  check(/INPUT_REQUIRED|"state":6\b/.test(last) && last.includes("streamed?"), "input: a stream ends with input-required and the question", last.slice(0, 300));
+  const tid = (evs[0].match(/"id":"(job_[^"]+)"/) || [])[1];
+  const sub = [];
+  for await (const ev of up.resubscribeTask({ id: tid })) sub.push(JSON.stringify(ev));
+  check(sub.length === 1 && /INPUT_REQUIRED|"state":6\b/.test(sub[0]), "input: subscribing to an input-required task: the task, then the stream ends", sub.join(" | ").slice(0, 300));
+  const evs2 = [];
+  for await (const ev of up.sendMessageStream(msg([{ text: "bob" }], { message: { taskId: tid } }))) evs2.push(JSON.stringify(ev));
+  const last2 = evs2[evs2.length - 1] || "";
+  check(tid && /COMPLETED|"state":3\b/.test(last2) && evs2.some((e) => e.includes("BOB")), "input: a streamed answer streams the rest of the task", `${tid} ${evs2.join(" | ").slice(0, 400)}`);
+}
+
+(process.env.A2A_PASS === "input" ? inputPass() : main().then(restPass))
   .catch((e) => bad(`unexpected: ${e.stack || e}`))
   .finally(() => process.exit(failed ? 1 : 0));

@@ -5,7 +5,9 @@
 //
 // One skill, "upper": the input's text (data {"text"} or a text part) in
 // upper case as a data artifact {"upper", "via"}; data {"fail": true}
-// fails the task, {"ms": N} works N ms first (cancellable).  Requests must
+// fails the task, {"ms": N} works N ms first (cancellable), {"ask": Q}
+// answers input-required with the question Q once, then completes with the
+// answer's text upper-cased ({"upper", "answer": true}).  Requests must
 // carry "Authorization: Bearer $A2A_TEST_TOKEN" when that is set.
 import express from "express";
 import { AgentCard, Task, TaskStatusUpdateEvent, TaskArtifactUpdateEvent } from "@a2a-js/sdk";
@@ -15,6 +17,7 @@ import { agentCardHandler, jsonRpcHandler, UserBuilder } from "@a2a-js/sdk/serve
 const port = Number(process.argv[2] || 0);
 const need = process.env.A2A_TEST_TOKEN || "";
 const cancelled = new Set();
+const asked = new Map(); // taskId -> contextId, while it waits on our question
 let calls = 0;
 
 const status = (taskId, contextId, state, text) =>
@@ -33,14 +36,38 @@ const executor = {
   async execute(ctx, bus) {
     calls++;
     const { taskId, contextId } = ctx;
-    bus.publish(
-      AgentEvent.task(Task.fromJSON({ id: taskId, contextId, status: { state: "TASK_STATE_SUBMITTED" } })),
-    );
-    bus.publish(status(taskId, contextId, "TASK_STATE_WORKING"));
     let input = {};
     for (const p of ctx.userMessage.parts) {
       if (p.content?.$case === "data") input = { ...input, ...p.content.value };
       else if (p.content?.$case === "text") input.text = p.content.value;
+    }
+    if (asked.has(taskId)) {
+      // the answer to our question: complete with it
+      asked.delete(taskId);
+      bus.publish(status(taskId, contextId, "TASK_STATE_WORKING"));
+      bus.publish(
+        AgentEvent.artifactUpdate(
+          TaskArtifactUpdateEvent.fromJSON({
+            taskId,
+            contextId,
+            artifact: { artifactId: "a1", parts: [{ data: { upper: String(input.text ?? "").toUpperCase(), answer: true, via: "a2a-js" } }] },
+            lastChunk: true,
+          }),
+        ),
+      );
+      bus.publish(status(taskId, contextId, "TASK_STATE_COMPLETED"));
+      bus.finished();
+      return;
+    }
+    bus.publish(
+      AgentEvent.task(Task.fromJSON({ id: taskId, contextId, status: { state: "TASK_STATE_SUBMITTED" } })),
+    );
+    bus.publish(status(taskId, contextId, "TASK_STATE_WORKING"));
+    if (input.ask) {
+      asked.set(taskId, contextId);
+      bus.publish(status(taskId, contextId, "TASK_STATE_INPUT_REQUIRED", String(input.ask)));
+      bus.finished();
+      return;
     }
     const end = Date.now() + (Number(input.ms) || 0);
     while (Date.now() < end && !cancelled.has(taskId)) await new Promise((r) => setTimeout(r, 20));
@@ -66,8 +93,15 @@ const executor = {
     }
     bus.finished();
   },
-  async cancelTask(taskId) {
+  async cancelTask(taskId, bus) {
     cancelled.add(taskId);
+    if (asked.has(taskId)) {
+      // waiting on our question: no execute() runs to say it ended
+      const contextId = asked.get(taskId);
+      asked.delete(taskId);
+      bus.publish(status(taskId, contextId, "TASK_STATE_CANCELED", "cancelled while asking"));
+      bus.finished();
+    }
   },
 };
 

@@ -63,6 +63,17 @@ rpc() { # rpc PATH VERSION BODY [curl args]: the JSON answer
     shift 3
     curl -sS -H 'Content-Type: application/json' ${v:+-H "A2A-Version: $v"} --data-binary "$b" "$@" "$ATLAS_URL$p"
 }
+# --- push notification configs live in the store: a restart keeps them ---
+kept=$(awk '/^info kept-task/{print $3}' "$T/sdk.txt")
+stop_daemon
+start_daemon
+expect_eq "a push config survives a restart (the store)" \
+    "$(rpc /a2a/agents/slow 1.0 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"GetTaskPushNotificationConfig\",\"params\":{\"taskId\":\"$kept\",\"id\":\"kept\"}}" | j 'd["result"]["token"]')" "k"
+expect_eq "the REST binding lists it: GET tasks/ID/pushNotificationConfigs" \
+    "$(curl -sS "$ATLAS_URL/a2a/agents/slow/tasks/$kept/pushNotificationConfigs" | j 'd["configs"][0]["id"]')" "kept"
+http DELETE "/a2a/agents/slow/tasks/$kept/pushNotificationConfigs/kept"
+expect_eq "the REST binding deletes it" "$HTTP_CODE" "200"
+
 send03='{"jsonrpc":"2.0","id":"a","method":"message/send","params":{"message":{"kind":"message","messageId":"m1","role":"user","parts":[{"kind":"text","text":"{\"ms\": 5, \"tag\": \"v03\"}"}]}}}'
 out=$(rpc /a2a/agents/slow 0.3 "$send03")
 expect_eq "0.3 message/send: a kind:task, state completed" \
@@ -161,6 +172,52 @@ YAML
 atlas chain register "$T/shout.yaml" >/dev/null
 run_rc rc atlas chain run shout --input '{"text":"chained"}'
 expect_eq "the A2A agent runs in a chain" "$(j 'd["shouted"]' <"$T/out")" "CHAINED"
+
+# --- input-required: the remote asks once; the caller answers ---
+job=$(atlas run upper --async --json --input '{"ask":"your name?"}' | j 'd["job"]')
+wait_for sh -c "curl -sS '$ATLAS_URL/api/v1/jobs/$job' | grep -q input_required"
+expect_eq "a remote input-required: the job waits, running, with meta.input_required" \
+    "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["state"]+" "+d["meta"]["input_required"]["message"]')" "running your name?"
+expect_eq "... Atlas's A2A edge says input-required, the question as the status message" \
+    "$(rpc /a2a 1.0 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"GetTask\",\"params\":{\"id\":\"$job\"}}" | j 'd["result"]["status"]["state"]+" "+d["result"]["status"]["message"]["parts"][0]["text"]')" "TASK_STATE_INPUT_REQUIRED your name?"
+expect_contains "... and the job's log (the trace) says so" "$(atlas logs "$job" 2>&1)" "asks its caller: your name?"
+expect_contains "... and atlas job ID shows the question" "$(atlas job "$job" 2>&1)" "asks:      your name?"
+run_rc rc atlas jobs respond "$job" --input '{"text":"bob"}'
+expect_eq "atlas jobs respond: answered" "$rc" "0"
+wait_job_state "$job" completed
+expect_eq "the answer went to the remote task, which completed with it" \
+    "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["output"]["upper"]+" "+str(d["output"]["answer"])+" "+str("input_required" in d["meta"])')" "BOB True False"
+run_rc rc atlas jobs respond "$job" --input '{"text":"again"}'
+expect_eq "atlas jobs respond to a job that asks nothing: fails" "$rc" "1"
+expect_contains "... saying why" "$(cat "$T/err")" "not in flight"
+job=$(atlas run upper --async --json --input '{"ask":"decline me"}' | j 'd["job"]')
+wait_for sh -c "curl -sS '$ATLAS_URL/api/v1/jobs/$job' | grep -q input_required"
+http POST "/api/v1/jobs/$job/input" '{"action":"decline"}'
+expect_eq "POST /api/v1/jobs/ID/input {action: decline}: 200" "$HTTP_CODE" "200"
+wait_job_state "$job" failed
+expect_contains "a declined question fails the job, the remote task cancelled" \
+    "$(curl -sS "$ATLAS_URL/api/v1/jobs/$job" | j 'd["error"]["detail"]')" "decline"
+http POST "/api/v1/jobs/$job/input" '{"nope":1}'
+expect_eq "an answer without input or action: 400" "$HTTP_CODE" "400"
+out=$(rpc /a2a/agents/upper 0.3 '{"jsonrpc":"2.0","id":"s","method":"message/stream","params":{"message":{"kind":"message","messageId":"q1","role":"user","parts":[{"kind":"data","data":{"ask":"q03?"}}]}}}' -N)
+expect_contains "0.3 message/stream: input-required ends the stream, final" "$(echo "$out" | tail -n 3)" '"state":"input-required"'
+expect_contains "... final true" "$(echo "$out" | tail -n 3)" '"final":true'
+tid=$(echo "$out" | grep -o '"id":"job_[^"]*"' | head -1 | cut -d'"' -f4)
+expect_eq "0.3 tasks/get: input-required" \
+    "$(rpc /a2a 0.3 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tasks/get\",\"params\":{\"id\":\"$tid\"}}" | j 'd["result"]["status"]["state"]')" "input-required"
+expect_eq "0.3 message/send with the taskId answers it: completed" \
+    "$(rpc /a2a/agents/upper 0.3 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"message/send\",\"params\":{\"message\":{\"kind\":\"message\",\"messageId\":\"q2\",\"role\":\"user\",\"taskId\":\"$tid\",\"parts\":[{\"kind\":\"text\",\"text\":\"carol\"}]}}}" | j 'd["result"]["status"]["state"]+" "+d["result"]["artifacts"][0]["parts"][0]["data"]["upper"]')" "completed CAROL"
+set +e
+(cd "$A2A" && A2A_PASS=input timeout 60 "$NODE" sdk-client.mjs "$ATLAS_URL" "$ATLAS_TOKEN") >"$T/sdk-input.txt" 2>&1
+rc=$?
+set -e
+while IFS= read -r line; do
+    case "$line" in
+    "ok   - "*) pass "sdk: ${line#ok   - }" ;;
+    "FAIL - "*) fail "sdk: ${line#FAIL - }" ;;
+    esac
+done <"$T/sdk-input.txt"
+[ $rc -eq 0 ] || { fail "sdk-client (input) exited $rc"; tail -n 20 "$T/sdk-input.txt" >&2; }
 
 # --- Atlas to Atlas: an agent of this atlasd through its own A2A edge ---
 printf '%s' "$ATLAS_TOKEN" | atlas secret set SELF_TOKEN >/dev/null 2>&1

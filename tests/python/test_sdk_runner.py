@@ -11,7 +11,7 @@ import textwrap
 import time
 import unittest
 
-from mcpdriver import EXAMPLES, LEGACY, MODERN, PV, PYTHON, Agent
+from mcpdriver import ENVELOPE, EXAMPLES, LEGACY, MODERN, PV, PYTHON, Agent
 
 from atlas import miniyaml
 
@@ -335,6 +335,38 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(out["token"], "process-token")
         self.assertIsNone(out["job"])
         self.assertFalse([n for n in a.notifications if n["method"] == "notifications/progress"])
+
+    def test_elicit_asks_the_runtime_and_waits(self):
+        t = self.temp("""
+            from atlas import AgentBase
+            class C(AgentBase):
+                async def execute(self, input, context):
+                    a = await context.elicit("your name?", {"type": "object"})
+                    try:
+                        await context.elicit("again?")
+                    except RuntimeError as e:
+                        return {"n": 1, "answer": a, "refused": str(e)}
+                    return {"n": 0}
+        """, yaml='agent:\n  name: "t"\n  version: "1"\n')
+        a = self.agent(t.dir)
+        a.handshake()
+        rid = a.next_id()
+        a.send({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                "params": {"name": "t", "arguments": {}, "_meta": dict(ENVELOPE)}})
+        ask = a.recv()
+        self.assertEqual(ask["method"], "elicitation/create")
+        self.assertEqual(ask["params"]["message"], "your name?")
+        self.assertEqual(ask["params"]["requestedSchema"], {"type": "object"})
+        a.send({"jsonrpc": "2.0", "id": ask["id"],
+                "result": {"action": "accept", "content": {"name": "bob"}}})
+        again = a.recv()
+        self.assertEqual(again["method"], "elicitation/create")
+        self.assertNotEqual(again["id"], ask["id"])
+        a.send({"jsonrpc": "2.0", "id": again["id"],
+                "error": {"code": -32601, "message": "Method not found"}})
+        out = a.wait_response(rid)["result"]["structuredContent"]
+        self.assertEqual(out["answer"], {"action": "accept", "content": {"name": "bob"}})
+        self.assertIn("Method not found", out["refused"])
 
     def test_logging_set_level_filters(self):
         t = self.temp("""

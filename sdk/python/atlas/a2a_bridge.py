@@ -10,10 +10,13 @@ Each run sends the input as one data part (SendMessage, returning at once),
 then polls the task (GetTask) until it is terminal, reporting its state as
 progress; the output is the first data part of the task's artifacts (or
 {"text": ...} when they hold text only).  A failed, rejected or canceled
-task is an error naming the remote's message; a task that asks for input
-or authentication (input-required, auth-required) is an error too (not
-supported yet).  When Atlas cancels the job, the remote task is cancelled
-(CancelTask).  Standard library only: the bridge runs in the agent sandbox
+task is an error naming the remote's message.  A task that asks for input
+(input-required) becomes the job's question to its caller
+(``context.elicit``: the job shows meta.input_required until answered);
+the answer goes back to the remote as a message continuing the task
+(taskId, contextId), at most MAX_ROUNDS times.  auth-required is an error
+(not supported yet).  When Atlas cancels the job, the remote task is
+cancelled (CancelTask).  Standard library only: the bridge runs in the agent sandbox
 with requires.network: egress.
 """
 
@@ -41,10 +44,9 @@ _TERMINAL_BAD = {
     "TASK_STATE_FAILED", "failed", "TASK_STATE_CANCELED", "canceled",
     "TASK_STATE_REJECTED", "rejected",
 }
-_ASKS = {
-    "TASK_STATE_INPUT_REQUIRED", "input-required",
-    "TASK_STATE_AUTH_REQUIRED", "auth-required",
-}
+_INPUT = {"TASK_STATE_INPUT_REQUIRED", "input-required"}
+_AUTH = {"TASK_STATE_AUTH_REQUIRED", "auth-required"}
+MAX_ROUNDS = 8
 
 
 class A2AError(RuntimeError):
@@ -110,22 +112,29 @@ class A2ABridge(AgentBase):
             return {"text": "\n".join(texts)}
         return {}
 
-    async def execute(self, input: dict, context: AgentContext) -> dict:
+    def _send_params(self, data: dict, task: dict | None = None) -> dict:
         cfg = self._config()
         v03 = self._v03()
-        part = {"data": input}
+        part = {"data": data}
         if v03:
             part["kind"] = "data"
         message = {"messageId": str(uuid.uuid4()), "role": "user" if v03 else "ROLE_USER",
                    "parts": [part]}
         if v03:
             message["kind"] = "message"
+        if task is not None:  # continuing the task: the answer to its question
+            message["taskId"] = task["id"]
+            if task.get("contextId"):
+                message["contextId"] = task["contextId"]
         if cfg.get("skill"):
             message["metadata"] = {"skill": cfg["skill"], "atlas.agent": cfg["skill"]}
-        params = {"message": message,
-                  "configuration": {"blocking": False} if v03 else {"returnImmediately": True}}
+        return {"message": message,
+                "configuration": {"blocking": False} if v03 else {"returnImmediately": True}}
+
+    async def execute(self, input: dict, context: AgentContext) -> dict:
+        v03 = self._v03()
         names = self._names()
-        result = await asyncio.to_thread(self._rpc, names["send"], params)
+        result = await asyncio.to_thread(self._rpc, names["send"], self._send_params(input))
         task = result if v03 else result.get("task")
         if task is None:
             # the agent answered with a message, not a task: that is the answer
@@ -135,7 +144,8 @@ class A2ABridge(AgentBase):
                     return p["data"]
             return {"text": self._text_of(msg)}
         tid = task["id"]
-        last, step = None, 0
+        last, step, rounds = None, 0, 0
+        answered = None  # the status of the question last answered (it may linger)
         try:
             while True:
                 state = (task.get("status") or {}).get("state", "")
@@ -148,9 +158,31 @@ class A2ABridge(AgentBase):
                 if state in _TERMINAL_BAD:
                     why = self._text_of((task.get("status") or {}).get("message"))
                     raise A2AError(f"the A2A task {tid} ended {state}" + (f": {why}" if why else ""))
-                if state in _ASKS:
-                    raise A2AError(f"the A2A task {tid} asks for input ({state}): answering a "
-                                   "remote agent's question is not supported yet")
+                if state in _AUTH:
+                    raise A2AError(f"the A2A task {tid} asks for authentication ({state}): "
+                                   "answering it is not supported yet")
+                if state in _INPUT and json.dumps(task.get("status"), sort_keys=True) != answered:
+                    rounds += 1
+                    if rounds > MAX_ROUNDS:
+                        raise A2AError(f"the A2A task {tid} still asks for input after "
+                                       f"{MAX_ROUNDS} answers: given up")
+                    question = self._text_of((task.get("status") or {}).get("message")) or \
+                        f"the remote A2A task {tid} asks for input"
+                    answer = await context.elicit(question, {"type": "object"})
+                    if answer.get("action") != "accept":
+                        try:
+                            await asyncio.to_thread(self._rpc, names["cancel"], {"id": tid})
+                        except A2AError:
+                            pass  # the job fails either way, saying why below
+                        raise A2AError(f"the caller did not answer the A2A task {tid}'s "
+                                       f"question ({answer.get('action')}): cancelled")
+                    answered = json.dumps(task.get("status"), sort_keys=True)
+                    content = answer.get("content")
+                    result = await asyncio.to_thread(
+                        self._rpc, names["send"],
+                        self._send_params(content if isinstance(content, dict) else {}, task))
+                    task = (result if v03 else result.get("task")) or task
+                    continue
                 await asyncio.sleep(self.poll_s)
                 task = await asyncio.to_thread(self._rpc, names["get"], {"id": tid})
         except asyncio.CancelledError:

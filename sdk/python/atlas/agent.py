@@ -63,7 +63,8 @@ class AgentContext:
     def __init__(self, *, request_id: Any = None, meta: dict | None = None,
                  agent_name: str = "", protocol_version: str = "",
                  contract: dict | None = None,
-                 notify: Callable[[str, dict], None] | None = None):
+                 notify: Callable[[str, dict], None] | None = None,
+                 request: Callable[[str, dict], Any] | None = None):
         self.request_id = request_id
         self.meta = meta or {}
         self.agent_name = agent_name
@@ -73,6 +74,7 @@ class AgentContext:
         self.token = token if isinstance(token, str) and token else os.environ.get("ATLAS_TOKEN")
         self._contract = contract or {}
         self._notify = notify
+        self._request = request
         self._usage: dict | None = None
         self._cancelled = False
 
@@ -96,6 +98,19 @@ class AgentContext:
         if message is not None:
             params["message"] = message
         self._notify("notifications/progress", params)
+
+    async def elicit(self, message: str, schema: dict | None = None) -> dict:
+        """Ask the job's caller (MCP ``elicitation/create``) and wait for the
+        answer: ``{"action": "accept", "content": {...}}``, or ``"decline"`` /
+        ``"cancel"``.  The job shows ``meta.input_required`` until someone
+        answers through ``POST /api/v1/jobs/ID/input`` (``atlas jobs
+        respond``) or an A2A message that continues the task.  Raises RuntimeError when nobody
+        can be asked (run standalone)."""
+        if not self._request:
+            raise RuntimeError("no runtime to ask: elicit needs the job's caller")
+        params: dict = {"message": message,
+                        "requestedSchema": schema or {"type": "object", "properties": {}}}
+        return await self._request("elicitation/create", params)
 
     def report_usage(self, tokens_in: int, tokens_out: int, model: str | None = None) -> None:
         """Record model usage for this call; it is sent back with the result

@@ -95,6 +95,9 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue | None = None
         self._log_level = 0
+        # our requests to the runtime (elicitation/create): id -> Future
+        self._pending: dict[str, asyncio.Future] = {}
+        self._next_req = 0
         self._methods = {
             "server/discover": self._discover,
             "initialize": self._initialize,
@@ -143,6 +146,31 @@ class Server:
         except (TypeError, ValueError):
             msg = _jsonable(msg)
         self.send(msg)
+
+    async def request(self, method: str, params: dict) -> dict:
+        """Send a request to the runtime (elicitation/create) and wait for its
+        answer; raises RuntimeError with the runtime's message on an error."""
+        loop = asyncio.get_running_loop()
+        self._next_req += 1
+        rid = f"atlas-agent-{self._next_req}"
+        fut = loop.create_future()
+        self._pending[rid] = fut
+        try:
+            self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+            return await fut
+        finally:
+            self._pending.pop(rid, None)
+
+    def _on_response(self, msg: dict) -> None:
+        rid = msg.get("id")
+        fut = self._pending.get(rid) if isinstance(rid, str) else None
+        if fut is None or fut.done():
+            return  # not ours, or its asker gave up
+        if "error" in msg:
+            err = msg.get("error") or {}
+            fut.set_exception(RuntimeError(f"{err.get('message')} (code {err.get('code')})"))
+        else:
+            fut.set_result(msg.get("result") or {})
 
     # -- the tool ---------------------------------------------------------
     def tool_definition(self) -> dict:
@@ -208,7 +236,8 @@ class Server:
         ctx = AgentContext(request_id=rid, meta=meta if isinstance(meta, dict) else {},
                            agent_name=self.name,
                            protocol_version=MODERN_VERSION if modern else LEGACY_VERSIONS[0],
-                           contract=self.contract, notify=self.notify)
+                           contract=self.contract, notify=self.notify,
+                           request=self.request)
         task = asyncio.get_running_loop().create_task(self._run_call(rid, params, modern, ctx))
         self._tasks[key] = (task, ctx)
 
@@ -327,7 +356,8 @@ class Server:
             return
         method = msg.get("method")
         if method is None:
-            return  # a response; this server sends no requests that need one
+            self._on_response(msg)  # the answer to one of our requests
+            return
         params = msg.get("params")
         if params is None:
             params = {}
