@@ -6,9 +6,15 @@
 #include "base/buf.h"
 #include "json/json.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static void usage_nodes(FILE *f)
 {
@@ -27,7 +33,16 @@ static void usage_node(FILE *f)
           "                                             --migrate moves its running jobs of\n"
           "                                             idempotent agents to other nodes\n"
           "       atlas node undrain NAME               take work again\n"
-          "       atlas node rm NAME                    forget a remote node (drain it first)\n\n"
+          "       atlas node rm NAME                    forget a remote node (drain it first)\n"
+          "       atlas node join --name NAME [--advertise ADDR:PORT] [--data DIR]\n"
+          "                       [--config FILE] [--log-level LEVEL]\n"
+          "                                             make this machine a node of the\n"
+          "                                             control plane the CLI talks to\n\n"
+          "join creates a node token bound to NAME with the CLI's credentials (an admin\n"
+          "token) and becomes `atlasd node --join URL --name NAME` (the atlasd beside\n"
+          "this atlas, else on PATH) with the token in its environment; --advertise is\n"
+          "the address its own API serves (default 127.0.0.1:0), --data its data\n"
+          "directory (default ~/.local/share/atlas/nodes/NAME).\n"
           "A node joins with `atlasd node --join URL --name NAME --token T` (a token of\n"
           "role node, bound to that node: atlas token create --name NAME --role node\n"
           "--node NAME); docs/scheduling.md.\n",
@@ -239,6 +254,138 @@ int cmd_nodes(struct cli *c, int argc, char **argv)
     return CLI_OK;
 }
 
+/* mkdir -p */
+static int mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/* atlas node join --name NAME ...: a node token bound to NAME, then atlasd
+ * node --join (docs/scheduling.md "Nodes"). */
+static int node_join(struct cli *c, int n, char **rest)
+{
+    const char *name = NULL, *advertise = NULL, *data = NULL, *config = NULL, *level = NULL;
+    for (int i = 1; i < n; i++) {
+        const char **dst = !strcmp(rest[i], "--name")        ? &name
+                           : !strcmp(rest[i], "--advertise") ? &advertise
+                           : !strcmp(rest[i], "--data")      ? &data
+                           : !strcmp(rest[i], "--config")    ? &config
+                           : !strcmp(rest[i], "--log-level") ? &level
+                                                             : NULL;
+        if (!dst) {
+            cli_usage_error("node join", NULL, "unexpected argument \"%s\"", rest[i]);
+            usage_node(stderr);
+            return CLI_USAGE;
+        }
+        if (i + 1 >= n || cli_need("node join", rest[i], rest[i + 1]))
+            return CLI_USAGE;
+        *dst = rest[++i];
+    }
+    if (!name || !*name) {
+        cli_usage_error("node join", NULL, "%s", "--name NAME is required");
+        return CLI_USAGE;
+    }
+    /* the token: bound to the node at creation, its name unique */
+    char tname[160], tok[256] = "";
+    for (int attempt = 0; attempt < 2 && !tok[0]; attempt++) {
+        if (attempt == 0)
+            snprintf(tname, sizeof(tname), "node-%s", name);
+        else
+            snprintf(tname, sizeof(tname), "node-%s-%lld", name, (long long)time(NULL));
+        json_t *body = json_pack("{s:s,s:s,s:s}", "name", tname, "role", "node", "node", name);
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        struct cli_resp r;
+        int rc = cli_http(c, "POST", "/api/v1/tokens", text, NULL, &r);
+        free(text);
+        if (rc)
+            return rc;
+        if (r.status == 409 && attempt == 0) { /* a token of that name exists: a rejoin */
+            cli_resp_release(&r);
+            continue;
+        }
+        if (r.status >= 300) {
+            int prc = cli_print_problem(c, &r);
+            cli_resp_release(&r);
+            return prc;
+        }
+        snprintf(tok, sizeof(tok), "%s", at_json_str(r.body, "token", ""));
+        cli_resp_release(&r);
+    }
+    if (!tok[0]) {
+        fprintf(stderr, "atlas: the control plane gave no node token\n");
+        return CLI_FAILED;
+    }
+    char dir[PATH_MAX];
+    if (data) {
+        snprintf(dir, sizeof(dir), "%s", data);
+    } else {
+        const char *home = getenv("HOME");
+        snprintf(dir, sizeof(dir), "%s/.local/share/atlas/nodes/%s", home && *home ? home : ".",
+                 name);
+    }
+    if (mkdirs(dir)) {
+        fprintf(stderr, "atlas: cannot create the node's data directory %s: %s\n", dir,
+                strerror(errno));
+        return CLI_FAILED;
+    }
+    /* atlasd beside this atlas, else on PATH */
+    char self[PATH_MAX], daemon[PATH_MAX + 16] = "atlasd";
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len > 0) {
+        self[len] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(daemon, sizeof(daemon), "%s/atlasd", self);
+            if (access(daemon, X_OK) != 0)
+                snprintf(daemon, sizeof(daemon), "atlasd");
+        }
+    }
+    const char *args[16];
+    int k = 0;
+    args[k++] = daemon;
+    args[k++] = "node";
+    args[k++] = "--join";
+    args[k++] = c->url;
+    args[k++] = "--name";
+    args[k++] = name;
+    args[k++] = "--data";
+    args[k++] = dir;
+    if (advertise) {
+        args[k++] = "--listen";
+        args[k++] = advertise;
+    }
+    if (config) {
+        args[k++] = "--config";
+        args[k++] = config;
+    }
+    if (level) {
+        args[k++] = "--log-level";
+        args[k++] = level;
+    }
+    args[k] = NULL;
+    /* the token travels in the environment, never on a command line */
+    setenv("ATLAS_NODE_TOKEN", tok, 1);
+    unsetenv("ATLAS_TOKEN");
+    fprintf(stderr, "atlas: joining %s as node %s (data %s, token %s)\n", c->url, name, dir, tname);
+    fflush(stderr);
+    execvp(daemon, (char *const *)args);
+    fprintf(stderr, "atlas: cannot run %s: %s\n", daemon, strerror(errno));
+    return CLI_FAILED;
+}
+
 int cmd_node(struct cli *c, int argc, char **argv)
 {
     /* options may come anywhere: pull --json / --help / --migrate out first */
@@ -261,11 +408,9 @@ int cmd_node(struct cli *c, int argc, char **argv)
     const char *name = n > 1 ? rest[1] : NULL;
     int rc = CLI_USAGE;
     if (sub && strcmp(sub, "join") == 0) {
-        cli_usage_error("node", NULL, "%s",
-                        "`atlas node join` is not supported yet: start the node agent on the "
-                        "node with `atlasd node --join URL --name NAME --token T`");
+        rc = node_join(c, n, rest);
         free(rest);
-        return CLI_USAGE;
+        return rc;
     }
     if (!sub || !name || !*name) {
         cli_usage_error("node", NULL, "%s",

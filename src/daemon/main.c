@@ -92,9 +92,10 @@ static void node_usage(FILE *f)
           "      --log-level LEVEL debug, info, warn, error or off\n"
           "  -h, --help            show this help\n"
           "\n"
-          "Agent files: a node registers the agent of an assignment from the control\n"
-          "plane's snapshot directory, so the two share a file system (one machine, or a\n"
-          "shared mount); shipping agent files to a node is not supported yet.\n",
+          "Agent files: a node that lacks an assigned agent version pulls it from the\n"
+          "control plane's registry (/v2/) with its token, checks its digest and caches\n"
+          "it under DATA/node-cache.  `atlas node join --name NAME` creates the token and\n"
+          "starts this for you.\n",
           f);
 }
 

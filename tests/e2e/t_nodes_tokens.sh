@@ -50,6 +50,19 @@ expect_eq "a token made for s9 cannot join as s4" "$HTTP_CODE" "403"
 run_rc rc atlas token create --name vnode --role viewer --node s9
 expect_eq "--node is for node tokens only" "$rc $(grep -c 'only a token of role node' "$T/err")" "1 1"
 
+# ---- atlas node join: the token made and bound for it, then atlasd node ----
+printf 'node:\n  resources: {cpu_cores: 2, memory_gb: 2, gpus: []}\n' >"$T/j1.yaml"
+atlas node join --name j1 --data "$T/n-j1" --config "$T/j1.yaml" >>"$T/node-j1.log" 2>&1 &
+NODE_PIDS="$NODE_PIDS $!"
+wait_node j1 ready
+expect_eq "atlas node join: the node joined, with a token bound to it" \
+    "$(curl -s "$ATLAS_URL/api/v1/tokens" | j '[(t["role"], t["node"]) for t in d["tokens"] if t["name"] == "node-j1"]')" "[('node', 'j1')]"
+expect_contains "it says where it joined" "$(cat "$T/node-j1.log")" "joining $ATLAS_URL as node j1"
+jp=$(pgrep -f -- "--name j1 --data $T/n-j1" | head -1)
+expect_eq "the token is not on its command line" "$(tr '\0' ' ' <"/proc/$jp/cmdline" | grep -c atl_ || true)" "0"
+run_rc rc atlas node join
+expect_eq "atlas node join without --name: a usage error" "$rc" "2"
+
 # ---- jobs on nodes count against max_concurrent_agents (1) ----
 a=$(atlas run ship8 --async --input '{"ms": 1500}')
 wait_job_on "$a" s1 running
