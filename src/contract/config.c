@@ -242,6 +242,7 @@ static const struct at_shape sec_tls[] = {
 static const struct at_shape security[] = {
     {"allowed_hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"rate_limit_per_min", AT_SH_INT, MIN0},
+    {"tokens_per_day", AT_SH_INT, MIN0},
     {"tls", AT_SH_OBJ, 0, sec_tls, NULL, 0, 0},
     END,
 };

@@ -107,6 +107,16 @@ static int agent_request(void *arg, const struct at_token_info *job, const char 
     at_llm_caller_init(&caller, job->job_id, job->root_id, job->agent,
                        a ? a->contract->json : NULL);
     at_reg_agent_unref(a);
+    /* the run's API token pays, within its daily quota */
+    snprintf(caller.quota_id, sizeof(caller.quota_id), "%s", job->owner);
+    struct at_quota q;
+    if (job->owner[0] && dmn->security.sec.tokens &&
+        at_tokens_quota_check(dmn->security.sec.tokens, job->owner, &q) == AT_ELIMIT) {
+        char msg[400];
+        at_quota_describe(&q, msg, sizeof(msg));
+        reply(reply_arg, AT_ELIMIT, msg, NULL);
+        return 0;
+    }
     struct sample_ctx *c = at_malloc(sizeof(*c));
     c->reply = reply;
     c->reply_arg = reply_arg;
@@ -118,6 +128,12 @@ static int agent_request(void *arg, const struct at_token_info *job, const char 
         reply(reply_arg, rc, d.msg[0] ? d.msg : at_err_msg(rc), NULL);
     }
     return 0;
+}
+
+/* Calls billed to an API token count against its daily quota. */
+static void quota_usage(void *arg, const char *quota_id, long long tokens)
+{
+    at_tokens_quota_add(arg, quota_id, tokens);
 }
 
 /* The gateway's spending joins the engine's count of the tree's tokens. */
@@ -582,7 +598,9 @@ static int start_gateway(struct at_daemon *dmn, struct at_diag *d)
                              .store = dmn->store,
                              .writer = dmn->writer,
                              .on_tree_usage = tree_usage,
-                             .usage_arg = dmn->engine};
+                             .usage_arg = dmn->engine,
+                             .on_quota_usage = quota_usage,
+                             .quota_arg = dmn->security.sec.tokens};
     rc = at_llm_new(&cfg, &dmn->llm, d);
     at_llm_config_release(&c);
     if (rc)

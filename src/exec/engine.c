@@ -777,6 +777,8 @@ static int hand_over(struct at_engine *e, struct at_job *j, const struct at_subm
         j->rec.parent_id = at_strdup(s->parent_id);
     j->rec.root_id = at_strdup(s->root_id ? s->root_id : s->parent_id ? s->parent_id : j->rec.id);
     j->rec.depth = s->depth;
+    if (s->owner && strlen(s->owner) < sizeof(j->owner))
+        snprintf(j->owner, sizeof(j->owner), "%s", s->owner);
     j->on_accept = s->on_accept;
     j->accept_arg = s->accept_arg;
     if (s->on_done)
@@ -888,6 +890,7 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
 static void child_links(struct at_job *c, struct at_job *parent, int role, int step, int member)
 {
     c->engine = parent->engine;
+    memcpy(c->owner, parent->owner, sizeof(c->owner));
     c->rec.parent_id = at_strdup(parent->rec.id);
     c->rec.root_id = at_strdup(parent->rec.root_id ? parent->rec.root_id : parent->rec.id);
     /* the real depth in the tree: a chain's steps, fallbacks, child chains
@@ -984,6 +987,7 @@ int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
     child.parent_id = parent->job_id;
     child.root_id = parent->root_id;
     child.depth = parent->depth + 1;
+    child.owner = parent->owner[0] ? parent->owner : NULL;
     if (!child.source)
         child.source = "spawn";
     if (!child.semantic_log && parent->semantic_log[0])

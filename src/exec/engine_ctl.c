@@ -33,6 +33,7 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         snprintf(t->info.agent, sizeof(t->info.agent), "%s",
                  j->agent ? j->agent->key : j->rec.agent);
         t->info.depth = j->rec.depth;
+        snprintf(t->info.owner, sizeof(t->info.owner), "%s", j->owner);
         t->info.platform_tools = j->agent ? j->agent->contract->platform_tools : 0;
         t->info.spawn_agents = j->agent ? j->agent->contract->spawn_agents : 0;
         const char *tier =

@@ -32,6 +32,7 @@ static void h_list(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
     json_t *list = at_registry_list_json(api->registry, at_http_query_str(r, "name"));
+    at_http_agents_filter(r, list, "name");
     at_http_reply_json(r, 200, json_pack("{s:o}", "agents", list));
 }
 
