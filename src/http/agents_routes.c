@@ -71,6 +71,7 @@ static void h_get(struct at_http_req *r)
     json_object_set_new(j, "versions", versions);
     /* provenance (docs/distribution.md "Trust and policy") */
     json_object_set_new(j, "trust", at_dist_trust_view(api->data_dir, a->digest));
+    json_object_set_new(j, "owner", at_http_owner_json(api, a->contract->name));
     at_reg_agent_unref(a);
     at_http_reply_json(r, 200, j);
 }
@@ -80,7 +81,15 @@ static void h_delete(struct at_http_req *r)
     const struct at_http_api *api = at_http_api_of(r);
     const char *ref = at_http_param(r, "ref");
     int count = 0;
+    struct at_diag od;
+    at_diag_clear(&od);
+    if (at_http_owner_check(r, ref, NULL, &od)) {
+        at_http_reply_diag(r, &od);
+        return;
+    }
     int rc = at_registry_unregister(api->registry, ref, &count);
+    if (rc == 0)
+        at_http_owner_forget(r, ref);
     if (rc == AT_ENOENT || rc == AT_EINVAL) {
         reply_no_agent(r, rc, ref);
         return;
@@ -201,6 +210,12 @@ static void h_register(struct at_http_req *r)
         json_decref(body);
         return;
     }
+    /* a developer changes only its own agents */
+    if (at_http_owner_check(r, remote ? name : NULL, path, &d)) {
+        at_http_reply_diag(r, &d);
+        json_decref(body);
+        return;
+    }
     /* registry.policy, and the trust the artifact of a pull proves */
     const json_t *policy =
         json_object_get(json_object_get(api->config->json, "registry"), "policy");
@@ -282,6 +297,7 @@ static void h_register(struct at_http_req *r)
         at_http_reply_diag(r, &d);
         return;
     }
+    at_http_owner_record(r, res.name);
     struct at_reg_agent *a;
     char ref[300];
     snprintf(ref, sizeof(ref), "%s:%s", res.name, res.version);
@@ -296,6 +312,7 @@ static void h_register(struct at_http_req *r)
     }
     json_object_set_new(
         j, "trust", res.digest[0] ? at_dist_trust_view(api->data_dir, res.digest) : json_null());
+    json_object_set_new(j, "owner", at_http_owner_json(api, res.name));
     at_http_reply_json(r, strcmp(res.status, "unchanged") == 0 ? 200 : 201, j);
 }
 

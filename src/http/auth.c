@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/str.h"
+#include "contract/agent.h"
 #include "http/api.h"
 #include "json/json.h"
 #include "mcp/mcp.h"
@@ -582,6 +583,102 @@ size_t at_http_log_redact(void *secrets, char *line, size_t len, size_t cap)
     memcpy(line, b.p, n);
     at_buf_release(&b);
     return n;
+}
+
+/* ---- ownership of agents ---- */
+
+int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir, struct at_diag *d)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || r->role != AT_ROLE_DEVELOPER)
+        return 0; /* only developers are bound to their own agents */
+    struct at_contract *c = NULL;
+    char nm[AT_AGENT_NAME_MAX + 1] = "";
+    if (name) {
+        snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
+    } else if (dir) {
+        struct at_diag cd;
+        at_diag_clear(&cd);
+        if (at_contract_load_dir(dir, &c, &cd) != 0)
+            return 0; /* registering reports what is wrong with it */
+        snprintf(nm, sizeof(nm), "%s", at_json_str(c->json, "name", ""));
+        at_contract_unref(c);
+    }
+    if (!nm[0])
+        return 0;
+    char *owner = NULL, *owner_id = NULL;
+    int rc = at_secstore_owner_get(api->security->ss, nm, &owner, &owner_id);
+    const char *mine = at_http_owner_token(r);
+    int ok;
+    char msg[400];
+    if (rc == AT_ENOENT) {
+        /* no owner: a new name is the developer's to take; an agent the
+         * administrator registered (or one from before owners) is not */
+        struct at_reg_agent *a = NULL;
+        ok = at_registry_resolve(api->registry, nm, &a) != 0;
+        at_reg_agent_unref(a);
+        snprintf(msg, sizeof(msg),
+                 "agent \"%s\" has no owner (an administrator registered it): a developer token "
+                 "may change only the agents it registered",
+                 nm);
+    } else {
+        ok = rc == 0 && mine && owner_id && !strcmp(owner_id, mine);
+        snprintf(msg, sizeof(msg),
+                 "agent \"%s\" is owned by the token \"%s\": a developer token may change only "
+                 "the agents it registered",
+                 nm, owner ? owner : "?");
+    }
+    free(owner);
+    free(owner_id);
+    if (ok)
+        return 0;
+    at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
+    at_http_audit(r, "access.denied", "denied", NULL, msg);
+    return AT_EPERM;
+}
+
+void at_http_owner_record(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || !name || !*name)
+        return;
+    char nm[AT_AGENT_NAME_MAX + 1];
+    snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
+    char *owner = NULL;
+    if (at_secstore_owner_get(api->security->ss, nm, &owner, NULL) == 0) {
+        free(owner); /* it has one: kept, whoever registered now */
+        return;
+    }
+    at_secstore_owner_set(api->security->ss, nm, r->who[0] ? r->who : "local",
+                          at_http_owner_token(r), at_wall_ms());
+}
+
+void at_http_owner_forget(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || !name)
+        return;
+    char nm[AT_AGENT_NAME_MAX + 1];
+    snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
+    struct at_reg_agent *a = NULL;
+    if (at_registry_resolve(api->registry, nm, &a) == 0) {
+        at_reg_agent_unref(a); /* versions are left */
+        return;
+    }
+    at_secstore_owner_set(api->security->ss, nm, NULL, NULL, 0);
+}
+
+json_t *at_http_owner_json(const struct at_http_api *api, const char *name)
+{
+    if (!api || !api->security || !name)
+        return json_null();
+    char *owner = NULL, *owner_id = NULL;
+    if (at_secstore_owner_get(api->security->ss, name, &owner, &owner_id) != 0)
+        return json_null();
+    json_t *o = json_pack("{s:s,s:s?}", "name", owner, "id", owner_id);
+    free(owner);
+    free(owner_id);
+    return o ? o : json_null();
 }
 
 /* ---- routes ---- */

@@ -86,6 +86,24 @@ void at_http_reply_agent_denied(struct at_http_req *r, const char *ref);
  * not see (nothing when it is not narrowed to agents). */
 void at_http_agents_filter(const struct at_http_req *r, json_t *arr, const char *key);
 
+struct at_http_api;
+/* Ownership of agents (docs/security.md "Ownership of agents"): the token
+ * that first registered an agent's name owns it.  A developer-role token
+ * may register a new name, and replace or remove only agents it owns; the
+ * other roles with the register action (admin, the local administrator)
+ * may change any agent and never take its ownership.
+ * at_http_owner_check: may r's caller register, replace or remove agent
+ * name?  0, or AT_EPERM with d (the denial recorded).  dir: when name is
+ * NULL, the agent folder whose contract names it. */
+int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir,
+                        struct at_diag *d);
+/* After r's caller registered name: record it as the owner when the name has none. */
+void at_http_owner_record(struct at_http_req *r, const char *name);
+/* After the last version of name went: forget its owner. */
+void at_http_owner_forget(struct at_http_req *r, const char *name);
+/* {"name": token name, "id": token id or null, "since_ms"} of name's owner, or null. */
+json_t *at_http_owner_json(const struct at_http_api *api, const char *name);
+
 /* Record an audit event for the caller of r (outcome, action, detail). */
 void at_http_audit(struct at_http_req *r, const char *event, const char *outcome,
                    const char *action, const char *detail);

@@ -108,6 +108,43 @@ rd=$(cat "$T/out")
 expect_eq "agent:NAME with read: reads its agent" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" "$ATLAS_URL/api/v1/agents/word-count")" 200
 expect_eq "but does not run it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" -H 'Content-Type: application/json' -d '{"text":"a"}' "$ATLAS_URL/api/v1/agents/word-count/run")" 403
 
+# ---- developers own the agents they register ----
+mkagent() { # DIR NAME VERSION: a copy of word-count under another name
+    mkdir -p "$1" && cp "$EXAMPLES/word-count/agent.py" "$1/" &&
+        sed -e "s/name: \"word-count\"/name: \"$2\"/" -e "s/version: \"1.0.0\"/version: \"$3\"/" \
+            "$EXAMPLES/word-count/agent.yaml" >"$1/agent.yaml"
+}
+mkagent "$T/own1" dev-owned 1.0.0
+mkagent "$T/own2" dev-owned 1.1.0
+dev1=$(new_token ci-dev1 developer)
+dev2=$(new_token ci-dev2 developer)
+reg_as() { # TOKEN DIR
+    anon_curl -s -o "$T/reg" -w '%{http_code}' -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        -d "{\"path\":\"$2\"}" "$ATLAS_URL/api/v1/agents"
+}
+expect_eq "a developer registers a new agent" "$(reg_as "$dev1" "$T/own1")" 201
+expect_eq "and owns it (recorded in the registry)" "$(j 'd["owner"]["name"]' <"$T/reg")" "ci-dev1"
+expect_eq "GET /agents/NAME shows the owner" "$(curl -s "$ATLAS_URL/api/v1/agents/dev-owned" | j 'd["owner"]["name"]')" "ci-dev1"
+expect_eq "another developer may not add a version: 403" "$(reg_as "$dev2" "$T/own2")" 403
+expect_contains "saying whose it is" "$(j 'd["detail"]' <"$T/reg")" 'owned by the token "ci-dev1"'
+expect_eq "nor remove it" "$(anon_curl -s -o "$T/reg" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/agents/dev-owned")" 403
+expect_eq "the owner adds a version" "$(reg_as "$dev1" "$T/own2")" 201
+expect_eq "a developer may not change an agent an administrator registered" "$(reg_as "$dev1" "$EXAMPLES/word-count")" 403
+expect_contains "saying so (the admin token owns it)" "$(j 'd["detail"]' <"$T/reg")" 'owned by the token "local-admin"'
+mkagent "$T/own4" local-owned 1.0.0
+code=$(anon_curl -s -o /dev/null -w '%{http_code}' --unix-socket "$DATA/atlasd.sock" -H 'Content-Type: application/json' \
+    -d "{\"path\":\"$T/own4\"}" http://localhost/api/v1/agents)
+expect_eq "the local administrator registers (the Unix socket)" "$code" 201
+expect_eq "a developer may not remove that one either" "$(anon_curl -s -o "$T/reg" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/local-owned")" 403
+expect_eq "nor remove it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/word-count")" 403
+mkagent "$T/own3" dev-owned 1.2.0
+expect_eq "an admin overrides: adds a version of a developer's agent" "$(reg_as "$ATLAS_TOKEN" "$T/own3")" 201
+expect_eq "without taking it over" "$(curl -s "$ATLAS_URL/api/v1/agents/dev-owned" | j 'd["owner"]["name"]')" "ci-dev1"
+expect_contains "denials are audited" "$(atlas audit ls --event access.denied --json)" 'owned by the token'
+expect_eq "the owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/dev-owned")" 200
+expect_eq "then the name is free: another developer takes it" "$(reg_as "$dev2" "$T/own1")" 201
+expect_eq "and owns it" "$(j 'd["owner"]["name"]' <"$T/reg")" "ci-dev2"
+
 # ---- rate limit ----
 limited=$(new_token ci-limited operator)
 curl -sS -X DELETE "$ATLAS_URL/api/v1/tokens/ci-limited" >/dev/null
