@@ -113,7 +113,7 @@ static int agent_request(void *arg, const struct at_token_info *job, const char 
     if (job->owner[0] && dmn->security.sec.tokens &&
         at_tokens_quota_check(dmn->security.sec.tokens, job->owner, &q) == AT_ELIMIT) {
         char msg[400];
-        at_quota_describe(&q, msg, sizeof(msg));
+        at_tokens_quota_describe(&q, msg, sizeof(msg));
         reply(reply_arg, AT_ELIMIT, msg, NULL);
         return 0;
     }

@@ -311,7 +311,7 @@ int at_http_deny_quota(struct at_http_req *r, const struct at_quota *q, struct a
     snprintf(ra, sizeof(ra), "%d", q->retry_after_s);
     at_http_add_header(r, "Retry-After", ra);
     char msg[400];
-    at_quota_describe(q, msg, sizeof(msg));
+    at_tokens_quota_describe(q, msg, sizeof(msg));
     return deny(r, AT_ELIMIT, d, "%s", msg);
 }
 

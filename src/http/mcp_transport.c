@@ -363,7 +363,7 @@ static void fill_ctx(struct at_http_req *r, struct at_mcp_ctx *ctx, char *quota_
     const struct at_http_security *sec = at_http_api_of(r)->security;
     struct at_quota q;
     if (ctx->owner && sec && at_tokens_quota_check(sec->tokens, ctx->owner, &q) == AT_ELIMIT) {
-        at_quota_describe(&q, quota_msg, qn);
+        at_tokens_quota_describe(&q, quota_msg, qn);
         ctx->over_quota = quota_msg;
     }
     /* users admitted by the security middleware (auth.c) use the tools

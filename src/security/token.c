@@ -481,7 +481,7 @@ void at_tokens_set_default_quota(struct at_tokens *t, long long tokens_per_day)
     pthread_mutex_unlock(&t->rate_mu);
 }
 
-void at_quota_describe(const struct at_quota *q, char *out, size_t n)
+void at_tokens_quota_describe(const struct at_quota *q, char *out, size_t n)
 {
     snprintf(out, n,
              "token \"%s\" has used its daily quota of model tokens (tokens_per_day: %lld, used "

@@ -107,7 +107,7 @@ struct at_quota {
     int retry_after_s;            /* seconds until then */
 };
 /* Why a used-up quota refuses: the token, the quota, when it resets. */
-void at_quota_describe(const struct at_quota *q, char *out, size_t n);
+void at_tokens_quota_describe(const struct at_quota *q, char *out, size_t n);
 /* The default model tokens per day per token but admin tokens (0: no quota). */
 void at_tokens_set_default_quota(struct at_tokens *t, long long tokens_per_day);
 /* The quota of the live token id into *q: 0, or AT_ELIMIT when today's is
