@@ -469,7 +469,7 @@ static int egress_authorize(void *arg, const char *token, const char *host, int 
 {
     struct at_daemon *dmn = arg;
     struct at_token_info info;
-    if (at_engine_token_info(dmn->engine, token, &info) != 0)
+    if (at_engine_token_egress_info(dmn->engine, token, &info) != 0)
         return AT_EAUTH;
     snprintf(who, wlen, "job %s (%s)", info.job_id, info.agent);
     struct at_reg_agent *a = NULL;

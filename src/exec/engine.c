@@ -435,7 +435,9 @@ void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, j
         } else {
             e->running--;
         }
-        if (w->state != AT_W_DEAD)
+        if (w->state == AT_W_BUSY && w->call_id)
+            at__token_wind_down(e, w->token, AT_CANCEL_GRACE_MS); /* cancel, timeout */
+        else if (w->state != AT_W_DEAD)
             at__token_put(e, w->token, NULL);
         if (json_is_object(usage)) {
             json_t *meta = at__job_meta_mut(j);

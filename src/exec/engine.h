@@ -274,6 +274,11 @@ struct at_token_info {
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */
 int at_engine_token_info(struct at_engine *e, const char *token, struct at_token_info *out);
+/* The same for the egress proxy, which also honours, for a short grace
+ * period, the token of a job just cancelled whose agent is still winding
+ * down (so that it can cancel what it started outside: an A2A task).
+ * Thread-safe. */
+int at_engine_token_egress_info(struct at_engine *e, const char *token, struct at_token_info *out);
 
 /* Name the semantic log (a supervisor's plan, docs/audit.md) that the job
  * holding token now executes: its execution receipt and those of the jobs
