@@ -302,6 +302,7 @@ void at_config_init(struct at_config *c)
     c->exec.breaker_recovery = 30;
     c->exec.max_agent_processes = 256;
     c->exec.max_processes_per_agent = 64;
+    c->sandbox.enabled = 1; /* on unless configured off (docs/security.md) */
     c->sandbox.workspace_mb = 256;
     c->pool.min = 0;
     c->pool.max = 4;

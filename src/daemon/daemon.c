@@ -341,6 +341,14 @@ static int machine_facts(struct at_daemon *dmn, const struct at_config *config, 
     at_info("atlasd", "node %s: %d CPUs, %.1f GB memory, %s, %s (from %s)", s->node, s->cpu_cores,
             s->memory_gb, s->arch, gpus, s->source);
     free(s);
+    /* the sandbox is on by default: say at once when it cannot be built */
+    char why[300];
+    if (config->sandbox.enabled && at_sandbox_probe(why, sizeof(why)) != 0)
+        at_error("atlasd",
+                 "the agent sandbox is on but cannot be built here: %s. Every run of a local "
+                 "agent fails until it can: run `atlas doctor` for what to change, or turn the "
+                 "sandbox off (sandbox.enabled: false in atlas.config.yaml, or ATLAS_SANDBOX=off)",
+                 why);
     return 0;
 }
 
