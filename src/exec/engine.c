@@ -779,8 +779,11 @@ static int hand_over(struct at_engine *e, struct at_job *j, const struct at_subm
         j->rec.parent_id = at_strdup(s->parent_id);
     j->rec.root_id = at_strdup(s->root_id ? s->root_id : s->parent_id ? s->parent_id : j->rec.id);
     j->rec.depth = s->depth;
-    if (s->owner && strlen(s->owner) < sizeof(j->owner))
+    if (s->owner && strlen(s->owner) < sizeof(j->owner)) {
         snprintf(j->owner, sizeof(j->owner), "%s", s->owner);
+        /* kept for a requeue after a restart (engine_recover.c) */
+        json_object_set_new(at__job_meta_mut(j), "owner", json_string(j->owner));
+    }
     j->on_accept = s->on_accept;
     j->accept_arg = s->accept_arg;
     if (s->on_done)
@@ -893,6 +896,8 @@ static void child_links(struct at_job *c, struct at_job *parent, int role, int s
 {
     c->engine = parent->engine;
     memcpy(c->owner, parent->owner, sizeof(c->owner));
+    if (c->owner[0])
+        json_object_set_new(at__job_meta_mut(c), "owner", json_string(c->owner));
     c->rec.parent_id = at_strdup(parent->rec.id);
     c->rec.root_id = at_strdup(parent->rec.root_id ? parent->rec.root_id : parent->rec.id);
     /* the real depth in the tree: a chain's steps, fallbacks, child chains

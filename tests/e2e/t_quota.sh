@@ -66,6 +66,10 @@ expect_contains "the denial is audited" "$(atlas audit ls --event access.denied 
 text="Atlas runs agents as processes. The cat sat on the mat. Atlas keeps agent processes warm."
 expect_eq "a run by the token with the default quota (100)" "$(run_as "$other" summarizer "{\"text\": \"$text\", \"max_length\": 20}")" 200
 expect_eq "its agent asked the model" "$(j 'd["method"]' <"$T/run")" "model"
+other_id=$(atlas token ls --json | j '[t["id"] for t in d["tokens"] if t["name"]=="q-other"][0]')
+last=$(curl -s "$ATLAS_URL/api/v1/jobs?agent=summarizer&limit=1" | j 'd["jobs"][0]["id"]')
+expect_eq "the job records whose run it is (kept for a requeue after a restart)" \
+    "$(curl -s "$ATLAS_URL/api/v1/jobs/$last" | j 'd["meta"]["owner"]')" "$other_id"
 used=$(anon_curl -s -H "Authorization: Bearer $other" "$ATLAS_URL/api/v1/whoami" | j 'd["quota"]["used_today"]')
 expect_eq "the run's model call counts for the token (42 + 42)" "$used" 84
 expect_eq "so the next call makes 126 of 100" "$(chat_as "$other")" 200
