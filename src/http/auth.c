@@ -789,8 +789,13 @@ static void h_access(struct at_http_req *r)
         json_array_append_new(tools, json_pack("{s:s,s:o}", "name", name, "needs",
                                                needs_json(at_mcp_tool_needs(name))));
     }
-    at_http_reply_json(
-        r, 200, json_pack("{s:o,s:o,s:o}", "roles", roles, "routes", routes, "mcp_tools", tools));
+    /* the routes open to tokens narrowed with agent:NAME scopes */
+    json_t *scoped = json_array();
+    for (size_t i = 0; i < sizeof(agent_routes) / sizeof(agent_routes[0]); i++)
+        json_array_append_new(scoped, json_string(agent_routes[i].pattern));
+    at_http_reply_json(r, 200,
+                       json_pack("{s:o,s:o,s:o,s:o}", "roles", roles, "routes", routes, "mcp_tools",
+                                 tools, "agent_scoped_routes", scoped));
 }
 
 static void h_tokens_list(struct at_http_req *r)
