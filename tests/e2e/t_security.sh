@@ -103,6 +103,18 @@ out=$(mcp_wc tools/call "{\"name\":\"slow\",\"arguments\":{\"ms\":1},$meta}" slo
 expect_contains "MCP tools/call of another agent is refused" "$out" "narrowed to named agents"
 out=$(mcp_wc tools/call "{\"name\":\"atlas.jobs.list\",\"arguments\":{},$meta}" atlas.jobs.list)
 expect_contains "and so are the platform tools" "$out" "isError"
+a2a_wc() { # PATH BODY
+    anon_curl -s -H "Authorization: Bearer $wc" -H 'Content-Type: application/json' -H 'A2A-Version: 0.3' \
+        --data-binary "$2" "$ATLAS_URL$1"
+}
+expect_eq "A2A: another agent's endpoint is refused" \
+    "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $wc" -H 'Content-Type: application/json' -d '{}' "$ATLAS_URL/a2a/agents/slow")" 403
+expect_contains "A2A tasks/get of another agent's job: no such task" \
+    "$(a2a_wc /a2a/agents/word-count "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$slowjob\"}}")" "no task"
+expect_contains "A2A tasks/get of its own agent's job: the task" \
+    "$(a2a_wc /a2a/agents/word-count "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$wcjob\"}}")" '"result"'
+expect_contains "A2A tasks/list: not supported yet for such tokens" \
+    "$(a2a_wc /a2a/agents/word-count '{"jsonrpc":"2.0","id":1,"method":"tasks/list","params":{}}')" "not supported yet"
 run_rc rc atlas token create --name ci-agent-read --role operator --scope agent:word-count --scope read
 rd=$(cat "$T/out")
 expect_eq "agent:NAME with read: reads its agent" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" "$ATLAS_URL/api/v1/agents/word-count")" 200
