@@ -103,6 +103,14 @@ out=$(mcp_wc tools/call "{\"name\":\"slow\",\"arguments\":{\"ms\":1},$meta}" slo
 expect_contains "MCP tools/call of another agent is refused" "$out" "narrowed to named agents"
 out=$(mcp_wc tools/call "{\"name\":\"atlas.jobs.list\",\"arguments\":{},$meta}" atlas.jobs.list)
 expect_contains "and so are the platform tools" "$out" "isError"
+expect_eq "MCP resources/list: its agent's contract only" \
+    "$(mcp_wc resources/list "{$meta}" | j 'sorted(r["uri"] for r in d["result"]["resources"] if r["uri"].startswith("atlas://agents/"))')" "['atlas://agents/word-count/contract']"
+expect_contains "MCP resources/read of another agent's contract: not found" \
+    "$(mcp_wc resources/read "{\"uri\":\"atlas://agents/slow/contract\",$meta}" atlas://agents/slow/contract)" 'not found'
+expect_contains "nor another agent's job" \
+    "$(mcp_wc resources/read "{\"uri\":\"atlas://jobs/$slowjob\",$meta}" "atlas://jobs/$slowjob")" 'not found'
+expect_contains "its own agent's job: read" \
+    "$(mcp_wc resources/read "{\"uri\":\"atlas://jobs/$wcjob\",$meta}" "atlas://jobs/$wcjob")" '"contents"'
 a2a_wc() { # PATH BODY
     anon_curl -s -H "Authorization: Bearer $wc" -H 'Content-Type: application/json' -H 'A2A-Version: 0.3' \
         --data-binary "$2" "$ATLAS_URL$1"
