@@ -33,7 +33,7 @@ struct entry {
     char agents[AT_TOKEN_AGENTS_MAX];
     long long rate_per_min;
     char node[AT_TOKEN_NAME_MAX]; /* role node: the node it acts for ("" unbound yet) */
-    long long tokens_per_day; /* 0: the default */
+    long long tokens_per_day;     /* 0: the default */
     /* the day's model tokens (rate_mu): used on day (days since the epoch) */
     long long used_today;
     int64_t day;
