@@ -240,8 +240,10 @@ static void h_register(struct at_http_req *r)
         if (gate) {
             char title[600];
             snprintf(title, sizeof(title), "register the agent in %.200s", path);
+            const char *oid = at_http_owner_token(r);
             json_t *payload =
-                json_pack("{s:s,s:s?,s:b}", "path", path, "name", name, "force", force);
+                json_pack("{s:s,s:s?,s:b,s:s,s:s*}", "path", path, "name", name, "force", force,
+                          "owner", r->who[0] ? r->who : "local", "owner_id", oid);
             json_t *ev = json_pack("{s:{s:s,s:b}}", "impact", "action", "register an agent",
                                    "trusted", !untrusted(api, path, artifact));
             /* the capabilities it would get, in the sandbox's terms */

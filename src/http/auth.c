@@ -637,20 +637,25 @@ int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir
     return AT_EPERM;
 }
 
-void at_http_owner_record(struct at_http_req *r, const char *name)
+void at_http_owner_record_as(const struct at_http_api *api, const char *name, const char *owner,
+                             const char *owner_id)
 {
-    const struct at_http_api *api = at_http_api_of(r);
-    if (!api || !api->security || !name || !*name)
+    if (!api || !api->security || !name || !*name || !owner || !*owner)
         return;
     char nm[AT_AGENT_NAME_MAX + 1];
     snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
-    char *owner = NULL;
-    if (at_secstore_owner_get(api->security->ss, nm, &owner, NULL) == 0) {
-        free(owner); /* it has one: kept, whoever registered now */
+    char *had = NULL;
+    if (at_secstore_owner_get(api->security->ss, nm, &had, NULL) == 0) {
+        free(had); /* it has one: kept, whoever registered now */
         return;
     }
-    at_secstore_owner_set(api->security->ss, nm, r->who[0] ? r->who : "local",
-                          at_http_owner_token(r), at_wall_ms());
+    at_secstore_owner_set(api->security->ss, nm, owner, owner_id, at_wall_ms());
+}
+
+void at_http_owner_record(struct at_http_req *r, const char *name)
+{
+    at_http_owner_record_as(at_http_api_of(r), name, r->who[0] ? r->who : "local",
+                            at_http_owner_token(r));
 }
 
 void at_http_owner_forget(struct at_http_req *r, const char *name)

@@ -99,6 +99,11 @@ int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir
                         struct at_diag *d);
 /* After r's caller registered name: record it as the owner when the name has none. */
 void at_http_owner_record(struct at_http_req *r, const char *name);
+/* The same for a registration made for someone else (an approved
+ * proposal: its proposer, owner_id NULL for the Unix socket); owner NULL:
+ * nothing recorded. */
+void at_http_owner_record_as(const struct at_http_api *api, const char *name, const char *owner,
+                             const char *owner_id);
 /* After the last version of name went: forget its owner. */
 void at_http_owner_forget(struct at_http_req *r, const char *name);
 /* {"name": token name, "id": token id or null, "since_ms"} of name's owner, or null. */
