@@ -12,7 +12,7 @@
 
 static const char usage_text[] =
     "usage: atlas token create --name NAME --role ROLE [--expires DURATION] [--scope S]...\n"
-    "                          [--rate-limit N] [--node NODE] [--json]\n"
+    "                          [--rate-limit N] [--tokens-per-day N] [--node NODE] [--json]\n"
     "       atlas token ls [--json]\n"
     "       atlas token revoke ID|NAME [--json]\n";
 
@@ -23,12 +23,15 @@ static void help(void)
            "reviewer or node.  A new token is printed once, on stdout: the daemon keeps only a "
            "keyed hash\n"
            "of it.  --scope ACTION (repeatable: read, run, register, model, mcp, ...)\n"
-           "narrows the token to those of its role's actions.  DURATION is a number and\n"
-           "s, m, h or d (30d); --rate-limit is requests per minute (default:\n"
-           "security.rate_limit_per_min).  --node NODE (role node only) binds the token to\n"
-           "that node: it may join, report and fetch agents as NODE and no other; a node\n"
-           "token made without it is bound to the first node that joins with it\n"
-           "(docs/scheduling.md).  Revoking ends the token's open streams within a\n"
+           "narrows the token to those of its role's actions; --scope agent:NAME\n"
+           "(repeatable) to the named agents (it runs and sees only those).  DURATION is a\n"
+           "number and s, m, h or d (30d); --rate-limit is requests per minute (default:\n"
+           "security.rate_limit_per_min); --tokens-per-day is the daily quota of model\n"
+           "tokens of its model calls and runs, from 00:00 UTC (default:\n"
+           "security.tokens_per_day; past it: 429 with Retry-After).  --node NODE (role node\n"
+           "only) binds the token to that node: it may join, report and fetch agents as NODE\n"
+           "and no other; a node token made without it is bound to the first node that joins\n"
+           "with it (docs/scheduling.md).  Revoking ends the token's open streams within a\n"
            "second.\n",
            usage_text);
 }
@@ -90,6 +93,7 @@ static int token_create(struct cli *c, int argc, char **argv)
         {"expires", required_argument, NULL, 'e'},
         {"scope", required_argument, NULL, 's'},
         {"rate-limit", required_argument, NULL, 'l'},
+        {"tokens-per-day", required_argument, NULL, 'q'},
         {"node", required_argument, NULL, 'N'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
@@ -98,7 +102,7 @@ static int token_create(struct cli *c, int argc, char **argv)
     json_t *scopes = json_array();
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, ":n:r:e:s:l:N:j", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":n:r:e:s:l:q:N:j", opts, NULL)) != -1) {
         switch (o) {
         case 'n':
             json_object_set_new(body, "name", json_string(optarg));
@@ -125,6 +129,18 @@ static int token_create(struct cli *c, int argc, char **argv)
                                        "--rate-limit is a number of requests per minute");
             }
             json_object_set_new(body, "rate_per_min", json_integer(v));
+            break;
+        }
+        case 'q': {
+            char *end;
+            long long v = strtoll(optarg, &end, 10);
+            if (*end || v < 0 || end == optarg) {
+                json_decref(body);
+                json_decref(scopes);
+                return cli_usage_error("token create", usage_text,
+                                       "--tokens-per-day is a number of model tokens");
+            }
+            json_object_set_new(body, "tokens_per_day", json_integer(v));
             break;
         }
         case 'j':

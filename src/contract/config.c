@@ -242,6 +242,7 @@ static const struct at_shape sec_tls[] = {
 static const struct at_shape security[] = {
     {"allowed_hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     {"rate_limit_per_min", AT_SH_INT, MIN0},
+    {"tokens_per_day", AT_SH_INT, MIN0},
     {"tls", AT_SH_OBJ, 0, sec_tls, NULL, 0, 0},
     END,
 };
@@ -301,6 +302,7 @@ void at_config_init(struct at_config *c)
     c->exec.breaker_recovery = 30;
     c->exec.max_agent_processes = 256;
     c->exec.max_processes_per_agent = 64;
+    c->sandbox.enabled = 1; /* on unless configured off (docs/security.md) */
     c->sandbox.workspace_mb = 256;
     c->pool.min = 0;
     c->pool.max = 4;

@@ -107,6 +107,16 @@ static int agent_request(void *arg, const struct at_token_info *job, const char 
     at_llm_caller_init(&caller, job->job_id, job->root_id, job->agent,
                        a ? a->contract->json : NULL);
     at_reg_agent_unref(a);
+    /* the run's API token pays, within its daily quota */
+    snprintf(caller.quota_id, sizeof(caller.quota_id), "%s", job->owner);
+    struct at_quota q;
+    if (job->owner[0] && dmn->security.sec.tokens &&
+        at_tokens_quota_check(dmn->security.sec.tokens, job->owner, &q) == AT_ELIMIT) {
+        char msg[400];
+        at_tokens_quota_describe(&q, msg, sizeof(msg));
+        reply(reply_arg, AT_ELIMIT, msg, NULL);
+        return 0;
+    }
     struct sample_ctx *c = at_malloc(sizeof(*c));
     c->reply = reply;
     c->reply_arg = reply_arg;
@@ -118,6 +128,12 @@ static int agent_request(void *arg, const struct at_token_info *job, const char 
         reply(reply_arg, rc, d.msg[0] ? d.msg : at_err_msg(rc), NULL);
     }
     return 0;
+}
+
+/* Calls billed to an API token count against its daily quota. */
+static void quota_usage(void *arg, const char *quota_id, long long tokens)
+{
+    at_tokens_quota_add(arg, quota_id, tokens);
 }
 
 /* The gateway's spending joins the engine's count of the tree's tokens. */
@@ -325,6 +341,14 @@ static int machine_facts(struct at_daemon *dmn, const struct at_config *config, 
     at_info("atlasd", "node %s: %d CPUs, %.1f GB memory, %s, %s (from %s)", s->node, s->cpu_cores,
             s->memory_gb, s->arch, gpus, s->source);
     free(s);
+    /* the sandbox is on by default: say at once when it cannot be built */
+    char why[300];
+    if (config->sandbox.enabled && at_sandbox_probe(why, sizeof(why)) != 0)
+        at_error("atlasd",
+                 "the agent sandbox is on but cannot be built here: %s. Every run of a local "
+                 "agent fails until it can: run `atlas doctor` for what to change, or turn the "
+                 "sandbox off (sandbox.enabled: false in atlas.config.yaml, or ATLAS_SANDBOX=off)",
+                 why);
     return 0;
 }
 
@@ -453,7 +477,7 @@ static int egress_authorize(void *arg, const char *token, const char *host, int 
 {
     struct at_daemon *dmn = arg;
     struct at_token_info info;
-    if (at_engine_token_info(dmn->engine, token, &info) != 0)
+    if (at_engine_token_egress_info(dmn->engine, token, &info) != 0)
         return AT_EAUTH;
     snprintf(who, wlen, "job %s (%s)", info.job_id, info.agent);
     struct at_reg_agent *a = NULL;
@@ -582,7 +606,9 @@ static int start_gateway(struct at_daemon *dmn, struct at_diag *d)
                              .store = dmn->store,
                              .writer = dmn->writer,
                              .on_tree_usage = tree_usage,
-                             .usage_arg = dmn->engine};
+                             .usage_arg = dmn->engine,
+                             .on_quota_usage = quota_usage,
+                             .quota_arg = dmn->security.sec.tokens};
     rc = at_llm_new(&cfg, &dmn->llm, d);
     at_llm_config_release(&c);
     if (rc)

@@ -155,6 +155,9 @@ int at_daemon_security_start(struct at_daemon_security *s, const struct at_confi
     json_t *rate = json_object_get(json_object_get(config->json, "security"), "rate_limit_per_min");
     if (json_is_integer(rate))
         at_tokens_set_default_rate(s->sec.tokens, json_integer_value(rate));
+    json_t *quota = json_object_get(json_object_get(config->json, "security"), "tokens_per_day");
+    if (json_is_integer(quota))
+        at_tokens_set_default_quota(s->sec.tokens, json_integer_value(quota));
     if ((rc = ensure_admin(s, data_dir, d)) || (rc = load_tls(s, config, data_dir, d)))
         goto out;
 out:

@@ -435,7 +435,9 @@ void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, j
         } else {
             e->running--;
         }
-        if (w->state != AT_W_DEAD)
+        if (w->state == AT_W_BUSY && w->call_id)
+            at__token_wind_down(e, w->token, AT_CANCEL_GRACE_MS); /* cancel, timeout */
+        else if (w->state != AT_W_DEAD)
             at__token_put(e, w->token, NULL);
         if (json_is_object(usage)) {
             json_t *meta = at__job_meta_mut(j);
@@ -777,6 +779,11 @@ static int hand_over(struct at_engine *e, struct at_job *j, const struct at_subm
         j->rec.parent_id = at_strdup(s->parent_id);
     j->rec.root_id = at_strdup(s->root_id ? s->root_id : s->parent_id ? s->parent_id : j->rec.id);
     j->rec.depth = s->depth;
+    if (s->owner && strlen(s->owner) < sizeof(j->owner)) {
+        snprintf(j->owner, sizeof(j->owner), "%s", s->owner);
+        /* kept for a requeue after a restart (engine_recover.c) */
+        json_object_set_new(at__job_meta_mut(j), "owner", json_string(j->owner));
+    }
     j->on_accept = s->on_accept;
     j->accept_arg = s->accept_arg;
     if (s->on_done)
@@ -888,6 +895,9 @@ int at_engine_submit(struct at_engine *e, const struct at_submit *s, struct at_j
 static void child_links(struct at_job *c, struct at_job *parent, int role, int step, int member)
 {
     c->engine = parent->engine;
+    memcpy(c->owner, parent->owner, sizeof(c->owner));
+    if (c->owner[0])
+        json_object_set_new(at__job_meta_mut(c), "owner", json_string(c->owner));
     c->rec.parent_id = at_strdup(parent->rec.id);
     c->rec.root_id = at_strdup(parent->rec.root_id ? parent->rec.root_id : parent->rec.id);
     /* the real depth in the tree: a chain's steps, fallbacks, child chains
@@ -984,6 +994,7 @@ int at_engine_spawn(struct at_engine *e, const struct at_token_info *parent,
     child.parent_id = parent->job_id;
     child.root_id = parent->root_id;
     child.depth = parent->depth + 1;
+    child.owner = parent->owner[0] ? parent->owner : NULL;
     if (!child.source)
         child.source = "spawn";
     if (!child.semantic_log && parent->semantic_log[0])

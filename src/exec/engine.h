@@ -100,6 +100,10 @@ struct at_submit {
      * recorded as meta.semantic_log and in its execution receipt; NULL:
      * none (a spawned child inherits its parent's) */
     const char *semantic_log;
+    /* the API token ("tok_...") that asked for the run, or NULL: the job
+     * tree's model tokens count against its daily quota (docs/security.md
+     * "Quotas"); spawned and chain children inherit it */
+    const char *owner;
 };
 
 /* Validate the input against the agent's contract (defaults applied) and
@@ -265,10 +269,16 @@ struct at_token_info {
                                give its tasks, docs/supervisor.md) as compact JSON;
                                "" when none, "!" when too long to keep */
     char semantic_log[80];  /* the semantic log the job executes ("sha256:..."), "" */
+    char owner[AT_ID_MAX];  /* the API token whose run the tree is (at_submit.owner), "" */
 };
 
 /* Look up a token.  Returns 0 and fills out, or AT_ENOENT.  Thread-safe. */
 int at_engine_token_info(struct at_engine *e, const char *token, struct at_token_info *out);
+/* The same for the egress proxy, which also honours, for a short grace
+ * period, the token of a job just cancelled whose agent is still winding
+ * down (so that it can cancel what it started outside: an A2A task).
+ * Thread-safe. */
+int at_engine_token_egress_info(struct at_engine *e, const char *token, struct at_token_info *out);
 
 /* Name the semantic log (a supervisor's plan, docs/audit.md) that the job
  * holding token now executes: its execution receipt and those of the jobs

@@ -18,7 +18,8 @@
 /* ---- tokens ---- */
 
 struct tok {
-    int valid; /* 0: a process token while its process is idle */
+    int valid;               /* 0: a process token while its process is idle */
+    int64_t egress_until_ns; /* !valid: its cancelled job's egress until then (0: none) */
     struct at_token_info info;
 };
 
@@ -33,6 +34,7 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
         snprintf(t->info.agent, sizeof(t->info.agent), "%s",
                  j->agent ? j->agent->key : j->rec.agent);
         t->info.depth = j->rec.depth;
+        snprintf(t->info.owner, sizeof(t->info.owner), "%s", j->owner);
         t->info.platform_tools = j->agent ? j->agent->contract->platform_tools : 0;
         t->info.spawn_agents = j->agent ? j->agent->contract->spawn_agents : 0;
         const char *tier =
@@ -55,6 +57,33 @@ void at__token_put(struct at_engine *e, const char *token, const struct at_job *
     pthread_mutex_lock(&e->tok_mu);
     free(at_map_put(&e->tokens, token, t));
     pthread_mutex_unlock(&e->tok_mu);
+}
+
+void at__token_wind_down(struct at_engine *e, const char *token, int grace_ms)
+{
+    pthread_mutex_lock(&e->tok_mu);
+    struct tok *t = at_map_get(&e->tokens, token);
+    if (t && t->valid) {
+        t->valid = 0;
+        t->egress_until_ns = at_now_ns() + (int64_t)grace_ms * 1000000;
+    }
+    pthread_mutex_unlock(&e->tok_mu);
+    if (!t)
+        at__token_put(e, token, NULL);
+}
+
+int at_engine_token_egress_info(struct at_engine *e, const char *token, struct at_token_info *out)
+{
+    if (!token || !*token)
+        return AT_ENOENT;
+    pthread_mutex_lock(&e->tok_mu);
+    struct tok *t = at_map_get(&e->tokens, token);
+    int rc =
+        t && (t->valid || (t->egress_until_ns && at_now_ns() < t->egress_until_ns)) ? 0 : AT_ENOENT;
+    if (!rc)
+        *out = t->info;
+    pthread_mutex_unlock(&e->tok_mu);
+    return rc;
 }
 
 void at__token_del(struct at_engine *e, const char *token)

@@ -73,6 +73,10 @@ int at_engine_recover(struct at_engine *e, int *requeued, int *failed)
             at__job_set_state(j, AT_JOB_QUEUED); /* requeued after a restart */
         j->persisted = 1;
         j->engine = e;
+        /* the API token whose run it is (its daily quota), kept in meta */
+        const char *owner = json_string_value(json_object_get(j->rec.meta, "owner"));
+        if (owner && strlen(owner) < sizeof(j->owner))
+            snprintf(j->owner, sizeof(j->owner), "%s", owner);
         at__token_put(e, j->token, j);
         if (r->state == AT_JOB_RUNNING) {
             json_t *meta = at__job_meta_mut(j);

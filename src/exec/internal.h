@@ -183,6 +183,12 @@ char *at__engine_orchestrator_for(struct at_engine *e, const char *chain);
  * idle process token when j is NULL) */
 void at__token_put(struct at_engine *e, const char *token, const struct at_job *j);
 void at__token_del(struct at_engine *e, const char *token);
+/* The job of a process token was cancelled while its call is still out:
+ * the token no longer stands for the job (as at__token_put(e, token,
+ * NULL)), except for at_engine_token_egress_info during grace_ms, so that
+ * the agent can still tell the outside world to stop (an A2A bridge's
+ * CancelTask through the egress proxy). */
+void at__token_wind_down(struct at_engine *e, const char *token, int grace_ms);
 
 /* worker.c */
 struct at_worker *at__worker_start(struct at_engine *e, struct at_pool *p, int *rc,

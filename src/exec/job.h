@@ -69,6 +69,7 @@ struct at_job {
     struct at_job_rec rec;      /* loop-owned; copied for every store write */
     struct at_reg_agent *agent; /* the resolved agent version */
     char token[48];             /* job-scoped token */
+    char owner[AT_ID_MAX];      /* at_submit.owner, inherited by children ("" when none) */
 
     /* loop-owned runtime state */
     int heap_idx; /* position in its pool's queue, -1 if not queued */

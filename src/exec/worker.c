@@ -425,7 +425,10 @@ out:
     free(sb_path);
     free(path_kv);
     if (rc)
-        snprintf(e->start_why, sizeof(e->start_why), "the sandbox cannot be built: %s", why);
+        snprintf(e->start_why, sizeof(e->start_why),
+                 "the sandbox cannot be built: %s (atlas doctor says what to change; "
+                 "sandbox.enabled: false or ATLAS_SANDBOX=off runs agents without it)",
+                 why);
     return rc;
 }
 

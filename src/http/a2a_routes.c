@@ -196,6 +196,12 @@ static int read_task(struct at_http_req *r, const struct at_a2a_req *q, const ch
                      struct at_job_rec *rec)
 {
     int rc = at_store_call(at_http_api_of(r)->store, job_get, id, rec);
+    if (rc == 0 && r->agents[0] &&
+        !(rec->agent && (!rec->kind || !strcmp(rec->kind, "agent")) &&
+          at_http_agent_ok(r, rec->agent))) {
+        at_job_rec_release(rec); /* a token narrowed to agents sees only theirs */
+        rc = AT_ENOENT;
+    }
     if (rc == 0)
         return 0;
     char msg[300];
@@ -207,6 +213,18 @@ static int read_task(struct at_http_req *r, const struct at_a2a_req *q, const ch
     reply_error(
         r, q, rc == AT_ENOENT || rc == AT_EINVAL ? AT_A2A_ETASK_NOT_FOUND : AT_A2A_EINTERNAL, msg);
     return -1;
+}
+
+/* A token narrowed to agents (agent:NAME scopes) runs only those. */
+static int scope_check(struct at_http_req *r, const struct at_submit *s, struct at_diag *d)
+{
+    if (r->agents[0] && (s->chain || !at_http_agent_ok(r, s->agent)))
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0,
+                           "the token is narrowed to named agents (agent:NAME scopes), not %s",
+                           s->chain   ? s->chain
+                           : s->agent ? s->agent
+                                      : "?");
+    return 0;
 }
 
 /* ---- SendMessage: the job, answered at its end ---- */
@@ -455,10 +473,13 @@ static void h_send(struct at_http_req *r, const struct at_a2a_req *q)
         .event_arg = w,
         .event = p.event,
         .job_id = p.job_id,
+        .owner = at_http_owner_token(r), /* its daily quota pays */
     };
     struct at_diag d;
     at_diag_clear(&d);
-    int rc = at_engine_submit(at_http_api_of(r)->engine, &s, NULL, &d);
+    int rc = scope_check(r, &s, &d);
+    if (!rc)
+        rc = at_engine_submit(at_http_api_of(r)->engine, &s, NULL, &d);
     send_prep_release(&p);
     if (rc) {
         atomic_fetch_sub(&w->hw.refs, 3);
@@ -642,10 +663,13 @@ static void h_stream(struct at_http_req *r, const struct at_a2a_req *q)
         .event_arg = c,
         .event = p.event,
         .job_id = p.job_id,
+        .owner = at_http_owner_token(r), /* its daily quota pays */
     };
     struct at_diag d;
     at_diag_clear(&d);
-    int rc = at_engine_submit(at_http_api_of(r)->engine, &s, NULL, &d);
+    int rc = scope_check(r, &s, &d);
+    if (!rc)
+        rc = at_engine_submit(at_http_api_of(r)->engine, &s, NULL, &d);
     send_prep_release(&p);
     if (rc) {
         sse_put_error(c, rpc_code(d.code ? d.code : rc), d.msg[0] ? d.msg : at_err_msg(rc));
@@ -1109,7 +1133,12 @@ static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
         h_get(r, q);
         break;
     case AT_A2A_LIST:
-        h_list(r, q);
+        if (r->agents[0])
+            reply_error(r, q, AT_A2A_EUNSUPPORTED,
+                        "listing tasks with a token narrowed to agents (agent:NAME scopes) is not "
+                        "supported yet: read each task with GetTask");
+        else
+            h_list(r, q);
         break;
     case AT_A2A_CANCEL:
         h_cancel(r, q);

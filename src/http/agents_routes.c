@@ -32,6 +32,7 @@ static void h_list(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
     json_t *list = at_registry_list_json(api->registry, at_http_query_str(r, "name"));
+    at_http_agents_filter(r, list, "name");
     at_http_reply_json(r, 200, json_pack("{s:o}", "agents", list));
 }
 
@@ -70,6 +71,7 @@ static void h_get(struct at_http_req *r)
     json_object_set_new(j, "versions", versions);
     /* provenance (docs/distribution.md "Trust and policy") */
     json_object_set_new(j, "trust", at_dist_trust_view(api->data_dir, a->digest));
+    json_object_set_new(j, "owner", at_http_owner_json(api, a->contract->name));
     at_reg_agent_unref(a);
     at_http_reply_json(r, 200, j);
 }
@@ -79,7 +81,15 @@ static void h_delete(struct at_http_req *r)
     const struct at_http_api *api = at_http_api_of(r);
     const char *ref = at_http_param(r, "ref");
     int count = 0;
+    struct at_diag od;
+    at_diag_clear(&od);
+    if (at_http_owner_check(r, ref, NULL, &od)) {
+        at_http_reply_diag(r, &od);
+        return;
+    }
     int rc = at_registry_unregister(api->registry, ref, &count);
+    if (rc == 0)
+        at_http_owner_forget(r, ref);
     if (rc == AT_ENOENT || rc == AT_EINVAL) {
         reply_no_agent(r, rc, ref);
         return;
@@ -200,6 +210,12 @@ static void h_register(struct at_http_req *r)
         json_decref(body);
         return;
     }
+    /* a developer changes only its own agents */
+    if (at_http_owner_check(r, remote ? name : NULL, path, &d)) {
+        at_http_reply_diag(r, &d);
+        json_decref(body);
+        return;
+    }
     /* registry.policy, and the trust the artifact of a pull proves */
     const json_t *policy =
         json_object_get(json_object_get(api->config->json, "registry"), "policy");
@@ -224,8 +240,10 @@ static void h_register(struct at_http_req *r)
         if (gate) {
             char title[600];
             snprintf(title, sizeof(title), "register the agent in %.200s", path);
+            const char *oid = at_http_owner_token(r);
             json_t *payload =
-                json_pack("{s:s,s:s?,s:b}", "path", path, "name", name, "force", force);
+                json_pack("{s:s,s:s?,s:b,s:s,s:s*}", "path", path, "name", name, "force", force,
+                          "owner", r->who[0] ? r->who : "local", "owner_id", oid);
             json_t *ev = json_pack("{s:{s:s,s:b}}", "impact", "action", "register an agent",
                                    "trusted", !untrusted(api, path, artifact));
             /* the capabilities it would get, in the sandbox's terms */
@@ -281,6 +299,7 @@ static void h_register(struct at_http_req *r)
         at_http_reply_diag(r, &d);
         return;
     }
+    at_http_owner_record(r, res.name);
     struct at_reg_agent *a;
     char ref[300];
     snprintf(ref, sizeof(ref), "%s:%s", res.name, res.version);
@@ -295,6 +314,7 @@ static void h_register(struct at_http_req *r)
     }
     json_object_set_new(
         j, "trust", res.digest[0] ? at_dist_trust_view(api->data_dir, res.digest) : json_null());
+    json_object_set_new(j, "owner", at_http_owner_json(api, res.name));
     at_http_reply_json(r, strcmp(res.status, "unchanged") == 0 ? 200 : 201, j);
 }
 

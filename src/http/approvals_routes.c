@@ -150,7 +150,21 @@ static void h_amend(struct at_http_req *r)
     at_diag_clear(&d);
     struct at_ap_actor by = actor_of(r);
     json_t *out = NULL;
-    const json_t *payload = json_object_get(body, "payload");
+    json_t *payload = json_object_get(body, "payload");
+    json_t *cur = NULL;
+    int new_agent = at_approvals_get(aps(r), at_http_param(r, "id"), &cur) == 0 &&
+                    !strcmp(at_json_str(cur, "kind", ""), "new_agent");
+    json_decref(cur);
+    if (json_is_object(payload) && new_agent) {
+        /* a registration's owner is the proposer (who alone amends), never
+         * what the amended payload says */
+        const char *oid = at_http_owner_token(r);
+        json_object_set_new(payload, "owner", json_string(r->who[0] ? r->who : "local"));
+        if (oid)
+            json_object_set_new(payload, "owner_id", json_string(oid));
+        else
+            json_object_del(payload, "owner_id");
+    }
     int rc = payload
                  ? at_approvals_amend(aps(r), at_http_param(r, "id"), payload, &by, &out, &d)
                  : at_diag_set(&d, AT_EINVAL, NULL, 0, 0, "%s", "the body is {\"payload\": {...}}");
@@ -417,6 +431,9 @@ int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, j
                                       at_json_bool(payload, "force", 0), NULL, &res, d);
         if (rc)
             return rc;
+        /* the proposer owns what it registered (docs/security.md) */
+        at_http_owner_record_as(api, res.name, at_json_str(payload, "owner", NULL),
+                                at_json_str(payload, "owner_id", NULL));
         *result = json_pack("{s:s,s:s,s:s,s:s}", "agent", res.name, "version", res.version,
                             "digest", res.digest, "status", res.status);
         return 0;

@@ -4,7 +4,8 @@
  *   GET    /api/v1/access              the role x action table, every route's and
  *                                      every MCP platform tool's needs
  *   GET    /api/v1/tokens              token rows (never their text or hash)
- *   POST   /api/v1/tokens              create {name, role, expires?, scopes?, rate_per_min?}
+ *   POST   /api/v1/tokens              create {name, role, expires?, scopes?, rate_per_min?,
+ *                                      tokens_per_day?}
  *   DELETE /api/v1/tokens/{id}         revoke by id or name
  *   GET    /api/v1/secrets             secret names
  *   PUT    /api/v1/secrets/{name}      set (the body is the value, as is)
@@ -17,6 +18,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/str.h"
+#include "contract/agent.h"
 #include "http/api.h"
 #include "json/json.h"
 #include "mcp/mcp.h"
@@ -215,6 +217,163 @@ static const char *basic_token(struct at_http_req *r, char *out, size_t n)
     return res;
 }
 
+/* ---- agent:NAME scopes ---- */
+
+/* The value of r's route parameter name ("" when absent), into out. */
+static const char *route_param(const struct at_http_req *r, const char *name, char *out, size_t n)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < r->match.nparams; i++) {
+        const struct at_http_param *p = &r->match.params[i];
+        if (p->name && !strcmp(p->name, name) && p->len < n) {
+            memcpy(out, p->value, p->len);
+            out[p->len] = '\0';
+            break;
+        }
+    }
+    return out;
+}
+
+/* What a caller narrowed to agents may reach, by route pattern: the
+ * routes about one agent (its name a parameter), one job (its agent
+ * looked up), and the lists and protocols that filter by the agent
+ * themselves.  Everything else is refused: closed by default, so a new
+ * route is not open to such tokens until it is listed here. */
+enum { SCOPE_OPEN, SCOPE_AGENT_PARAM, SCOPE_JOB_PARAM };
+static const struct {
+    const char *pattern;
+    int how;
+    const char *param;
+} agent_routes[] = {
+    {AT_HTTP_API "/whoami", SCOPE_OPEN, NULL},
+    {"/ui", SCOPE_OPEN, NULL}, /* static files; the dashboard reads through the API */
+    {"/ui/{path*}", SCOPE_OPEN, NULL},
+    {AT_HTTP_API "/health", SCOPE_OPEN, NULL},
+    {AT_HTTP_API "/health/live", SCOPE_OPEN, NULL},
+    {AT_HTTP_API "/health/ready", SCOPE_OPEN, NULL},
+    {AT_HTTP_API "/agents", SCOPE_OPEN, NULL}, /* filtered (agents_routes.c) */
+    {AT_HTTP_API "/jobs", SCOPE_OPEN, NULL},   /* filtered (jobs_routes.c) */
+    {AT_HTTP_API "/traces", SCOPE_OPEN, NULL}, /* filtered (monitor_routes.c) */
+    {"/mcp", SCOPE_OPEN, NULL},                /* filtered (mcp/tools.c) */
+    {"/mcp/{rest*}", SCOPE_OPEN, NULL},
+    {AT_HTTP_API "/agents/{ref}", SCOPE_AGENT_PARAM, "ref"},
+    {AT_HTTP_API "/agents/{ref}/run", SCOPE_AGENT_PARAM, "ref"},
+    {AT_HTTP_API "/agents/{ref}/rating", SCOPE_AGENT_PARAM, "ref"},
+    {AT_HTTP_API "/agents/{ref}/review", SCOPE_AGENT_PARAM, "ref"},
+    {"/a2a/agents/{agent}", SCOPE_AGENT_PARAM, "agent"},
+    {"/a2a/agents/{agent}/.well-known/agent-card.json", SCOPE_AGENT_PARAM, "agent"},
+    {AT_HTTP_API "/jobs/{id}", SCOPE_JOB_PARAM, "id"},
+    {AT_HTTP_API "/jobs/{id}/cancel", SCOPE_JOB_PARAM, "id"},
+    {AT_HTTP_API "/jobs/{id}/events", SCOPE_JOB_PARAM, "id"},
+    {AT_HTTP_API "/jobs/{id}/logs", SCOPE_JOB_PARAM, "id"},
+    {AT_HTTP_API "/jobs/{id}/placement", SCOPE_JOB_PARAM, "id"},
+};
+
+static int agent_scope_check(const struct at_http_api *api, struct at_http_req *r,
+                             struct at_diag *d)
+{
+    const struct at_http_route *rt = r->match.route;
+    if (!rt || !rt->pattern)
+        return 0; /* test requests without a route */
+    size_t i, n = sizeof(agent_routes) / sizeof(agent_routes[0]);
+    for (i = 0; i < n; i++)
+        if (!strcmp(agent_routes[i].pattern, rt->pattern))
+            break;
+    if (i == n)
+        return deny(r, AT_EPERM, d,
+                    "the token is narrowed to named agents (agent:NAME scopes): %s is not open "
+                    "to it",
+                    rt->pattern);
+    char val[256];
+    route_param(r, agent_routes[i].param ? agent_routes[i].param : "", val, sizeof(val));
+    if (agent_routes[i].how == SCOPE_AGENT_PARAM && !at_tokens_agent_ok(r->agents, val))
+        return deny(r, AT_EPERM, d,
+                    "the token is narrowed to named agents (agent:NAME scopes), not \"%s\"", val);
+    if (agent_routes[i].how == SCOPE_JOB_PARAM && api->store) {
+        struct at_job_rec rec;
+        if (at_store_call(api->store, job_get, val, &rec) != 0)
+            return 0; /* the handler answers 404 */
+        int ok = rec.agent && (!rec.kind || !strcmp(rec.kind, "agent")) &&
+                 at_tokens_agent_ok(r->agents, rec.agent);
+        at_job_rec_release(&rec);
+        if (!ok)
+            return deny(r, AT_EPERM, d,
+                        "the token is narrowed to named agents (agent:NAME scopes): job %s is "
+                        "another agent's",
+                        val);
+    }
+    return 0;
+}
+
+int at_http_deny_quota(struct at_http_req *r, const struct at_quota *q, struct at_diag *d)
+{
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", q->retry_after_s);
+    at_http_add_header(r, "Retry-After", ra);
+    char msg[400];
+    at_tokens_quota_describe(q, msg, sizeof(msg));
+    return deny(r, AT_ELIMIT, d, "%s", msg);
+}
+
+void at_http_reply_quota(struct at_http_req *r, const struct at_quota *q)
+{
+    struct at_diag d;
+    at_diag_clear(&d);
+    at_http_deny_quota(r, q, &d);
+    at_http_reply_problem(r, AT_ELIMIT, d.msg, NULL, NULL);
+}
+
+int at_http_agent_ok(const struct at_http_req *r, const char *ref)
+{
+    return at_tokens_agent_ok(r->agents, ref);
+}
+
+void at_http_reply_agent_denied(struct at_http_req *r, const char *ref)
+{
+    char list[AT_HTTP_AGENTS_MAX];
+    size_t n = strlen(r->agents);
+    /* ",a,b," -> "a, b" */
+    size_t k = 0;
+    for (size_t i = 1; i + 1 < n && k + 2 < sizeof(list); i++) {
+        if (r->agents[i] == ',') {
+            list[k++] = ',';
+            list[k++] = ' ';
+        } else {
+            list[k++] = r->agents[i];
+        }
+    }
+    list[k] = '\0';
+    char msg[AT_HTTP_AGENTS_MAX + 300];
+    if (ref)
+        snprintf(msg, sizeof(msg),
+                 "the token is narrowed to the agents %s (agent:NAME scopes): not \"%.100s\"", list,
+                 ref);
+    else
+        snprintf(msg, sizeof(msg),
+                 "the token is narrowed to the agents %s (agent:NAME scopes): chains and routing, "
+                 "which may run any agent, are refused",
+                 list);
+    struct at_diag d;
+    at_diag_clear(&d);
+    deny(r, AT_EPERM, &d, "%s", msg);
+    at_http_reply_problem(r, AT_EPERM, d.msg, NULL, NULL);
+}
+
+void at_http_agents_filter(const struct at_http_req *r, json_t *arr, const char *key)
+{
+    if (!r->agents[0] || !json_is_array(arr))
+        return;
+    for (size_t i = json_array_size(arr); i-- > 0;)
+        if (!at_tokens_agent_ok(r->agents,
+                                json_string_value(json_object_get(json_array_get(arr, i), key))))
+            json_array_remove(arr, i);
+}
+
+const char *at_http_owner_token(const struct at_http_req *r)
+{
+    return r->who_kind == AT_WHO_USER && !strncmp(r->who_id, "t:", 2) ? r->who_id + 2 : NULL;
+}
+
 int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct at_diag *d)
 {
     const struct at_http_api *api = arg;
@@ -254,6 +413,7 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
         tok = basic_token(r, basic, sizeof(basic));
     if (!tok && unix_sock) {
         r->who_kind = AT_WHO_LOCAL;
+        r->role = AT_ROLE_ADMIN;
         r->granted = at_access_grants(AT_ROLE_ADMIN);
         snprintf(r->who, sizeof(r->who), "local");
         return 0;
@@ -288,6 +448,8 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
         if (p.scoped)
             scope = p.scope;
         r->who_kind = AT_WHO_USER;
+        r->role = (int)p.role;
+        snprintf(r->agents, sizeof(r->agents), "%s", p.agents);
         snprintf(r->who, sizeof(r->who), "%s", p.name);
         snprintf(r->who_id, sizeof(r->who_id), "t:%s", p.id);
         if (first)
@@ -303,6 +465,12 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
                         "rate_per_min)",
                         p.name);
         }
+        /* the day's model tokens: no new run or model call once they are
+         * spent (a run's agents spend them too) */
+        struct at_quota q;
+        if ((needs & (AT_ACCESS_RUN | AT_ACCESS_MODEL)) &&
+            at_tokens_quota_check(sec->tokens, p.id, &q) == AT_ELIMIT)
+            return at_http_deny_quota(r, &q, d);
     } else {
         /* an agent's job token */
         struct at_token_info ti;
@@ -316,6 +484,7 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
         /* /mcp: the MCP server judges process tokens itself (idle ones) */
         role = AT_ROLE_JOB;
         r->who_kind = AT_WHO_JOB;
+        r->role = AT_ROLE_JOB;
         snprintf(r->who, sizeof(r->who), "job:%s", ok ? ti.job_id : "?");
         if (strlen(tok) + 3 <= sizeof(r->who_id))
             snprintf(r->who_id, sizeof(r->who_id), "j:%s", tok);
@@ -343,6 +512,8 @@ int at_http_authorize(void *arg, struct at_http_req *r, unsigned needs, struct a
         snprintf(msg, sizeof(msg), "the token's scopes do not include: %s", need);
         return deny(r, AT_EPERM, d, "%s", msg);
     }
+    if (r->agents[0])
+        return agent_scope_check(api, r, d);
     return 0;
 }
 
@@ -414,6 +585,107 @@ size_t at_http_log_redact(void *secrets, char *line, size_t len, size_t cap)
     return n;
 }
 
+/* ---- ownership of agents ---- */
+
+int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir, struct at_diag *d)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || r->role != AT_ROLE_DEVELOPER)
+        return 0; /* only developers are bound to their own agents */
+    struct at_contract *c = NULL;
+    char nm[AT_AGENT_NAME_MAX + 1] = "";
+    if (name) {
+        snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
+    } else if (dir) {
+        struct at_diag cd;
+        at_diag_clear(&cd);
+        if (at_contract_load_dir(dir, &c, &cd) != 0)
+            return 0; /* registering reports what is wrong with it */
+        snprintf(nm, sizeof(nm), "%s", at_json_str(c->json, "name", ""));
+        at_contract_unref(c);
+    }
+    if (!nm[0])
+        return 0;
+    char *owner = NULL, *owner_id = NULL;
+    int rc = at_secstore_owner_get(api->security->ss, nm, &owner, &owner_id);
+    const char *mine = at_http_owner_token(r);
+    int ok;
+    char msg[400];
+    if (rc == AT_ENOENT) {
+        /* no owner: a new name is the developer's to take; an agent the
+         * administrator registered (or one from before owners) is not */
+        struct at_reg_agent *a = NULL;
+        ok = at_registry_resolve(api->registry, nm, &a) != 0;
+        at_reg_agent_unref(a);
+        snprintf(msg, sizeof(msg),
+                 "agent \"%s\" has no owner (an administrator registered it): a developer token "
+                 "may change only the agents it registered",
+                 nm);
+    } else {
+        ok = rc == 0 && mine && owner_id && !strcmp(owner_id, mine);
+        snprintf(msg, sizeof(msg),
+                 "agent \"%s\" is owned by the token \"%s\": a developer token may change only "
+                 "the agents it registered",
+                 nm, owner ? owner : "?");
+    }
+    free(owner);
+    free(owner_id);
+    if (ok)
+        return 0;
+    at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
+    at_http_audit(r, "access.denied", "denied", NULL, msg);
+    return AT_EPERM;
+}
+
+void at_http_owner_record_as(const struct at_http_api *api, const char *name, const char *owner,
+                             const char *owner_id)
+{
+    if (!api || !api->security || !name || !*name || !owner || !*owner)
+        return;
+    char nm[AT_AGENT_NAME_MAX + 1];
+    snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
+    char *had = NULL;
+    if (at_secstore_owner_get(api->security->ss, nm, &had, NULL) == 0) {
+        free(had); /* it has one: kept, whoever registered now */
+        return;
+    }
+    at_secstore_owner_set(api->security->ss, nm, owner, owner_id, at_wall_ms());
+}
+
+void at_http_owner_record(struct at_http_req *r, const char *name)
+{
+    at_http_owner_record_as(at_http_api_of(r), name, r->who[0] ? r->who : "local",
+                            at_http_owner_token(r));
+}
+
+void at_http_owner_forget(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || !name)
+        return;
+    char nm[AT_AGENT_NAME_MAX + 1];
+    snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name, ":@"), name);
+    struct at_reg_agent *a = NULL;
+    if (at_registry_resolve(api->registry, nm, &a) == 0) {
+        at_reg_agent_unref(a); /* versions are left */
+        return;
+    }
+    at_secstore_owner_set(api->security->ss, nm, NULL, NULL, 0);
+}
+
+json_t *at_http_owner_json(const struct at_http_api *api, const char *name)
+{
+    if (!api || !api->security || !name)
+        return json_null();
+    char *owner = NULL, *owner_id = NULL;
+    if (at_secstore_owner_get(api->security->ss, name, &owner, &owner_id) != 0)
+        return json_null();
+    json_t *o = json_pack("{s:s,s:s?}", "name", owner, "id", owner_id);
+    free(owner);
+    free(owner_id);
+    return o ? o : json_null();
+}
+
 /* ---- routes ---- */
 
 static struct at_http_security *sec_of(struct at_http_req *r)
@@ -465,9 +737,28 @@ static void h_whoami(struct at_http_req *r)
     else if (r->who_kind == AT_WHO_USER &&
              at_tokens_check(sec_of(r)->tokens, at_http_bearer(r), &p, NULL) == 0)
         role = at_role_name(p.role);
-    at_http_reply_json(r, 200,
-                       json_pack("{s:s,s:s,s:s,s:o}", "name", r->who, "kind", kinds[r->who_kind],
-                                 "role", role, "actions", actions));
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o}", "name", r->who, "kind", kinds[r->who_kind], "role",
+                          role, "actions", actions);
+    if (r->agents[0]) {
+        json_t *names = json_array();
+        char copy[AT_HTTP_AGENTS_MAX];
+        snprintf(copy, sizeof(copy), "%s", r->agents);
+        for (char *s = copy + 1, *c; (c = strchr(s, ',')); s = c + 1) {
+            *c = '\0';
+            json_array_append_new(names, json_string(s));
+        }
+        json_object_set_new(o, "agents", names);
+    }
+    struct at_quota q;
+    const char *id = at_http_owner_token(r);
+    if (id) {
+        at_tokens_quota_check(sec_of(r)->tokens, id, &q);
+        json_object_set_new(o, "quota",
+                            json_pack("{s:I,s:I,s:I}", "tokens_per_day", (json_int_t)q.limit,
+                                      "used_today", (json_int_t)q.used, "resets_ms",
+                                      (json_int_t)q.resets_ms));
+    }
+    at_http_reply_json(r, 200, o);
 }
 
 static json_t *needs_json(unsigned needs)
@@ -503,8 +794,13 @@ static void h_access(struct at_http_req *r)
         json_array_append_new(tools, json_pack("{s:s,s:o}", "name", name, "needs",
                                                needs_json(at_mcp_tool_needs(name))));
     }
-    at_http_reply_json(
-        r, 200, json_pack("{s:o,s:o,s:o}", "roles", roles, "routes", routes, "mcp_tools", tools));
+    /* the routes open to tokens narrowed with agent:NAME scopes */
+    json_t *scoped = json_array();
+    for (size_t i = 0; i < sizeof(agent_routes) / sizeof(agent_routes[0]); i++)
+        json_array_append_new(scoped, json_string(agent_routes[i].pattern));
+    at_http_reply_json(r, 200,
+                       json_pack("{s:o,s:o,s:o,s:o}", "roles", roles, "routes", routes, "mcp_tools",
+                                 tools, "agent_scoped_routes", scoped));
 }
 
 static void h_tokens_list(struct at_http_req *r)
@@ -557,6 +853,14 @@ static void h_tokens_create(struct at_http_req *r)
         return;
     }
     spec.rate_per_min = rate ? json_integer_value(rate) : 0;
+    json_t *quota = json_object_get(body, "tokens_per_day");
+    if (quota && (!json_is_integer(quota) || json_integer_value(quota) < 0)) {
+        at_http_reply_problem(r, AT_EINVAL, "\"tokens_per_day\" is a whole number >= 0",
+                              "/tokens_per_day", NULL);
+        json_decref(body);
+        return;
+    }
+    spec.tokens_per_day = quota ? json_integer_value(quota) : 0;
     spec.created_by = r->who[0] ? r->who : NULL;
     json_t *node = json_object_get(body, "node");
     if (node && !json_is_null(node) && !json_is_string(node)) {

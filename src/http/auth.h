@@ -67,6 +67,48 @@ int at_http_may_quote(void *api, struct at_http_req *r, const char *file);
 char *at_http_redact(void *api, const char *body, size_t len, size_t *out_len);
 size_t at_http_log_redact(void *secrets, char *line, size_t len, size_t cap);
 
+/* Refuse r for a used-up daily quota q (security/token.h): 429 with
+ * Retry-After (the seconds to 00:00 UTC) and a detail naming the quota and
+ * when it resets; records the denial.  Returns AT_ELIMIT with d filled (the
+ * middleware's way); at_http_reply_quota answers r with it (a handler's). */
+int at_http_deny_quota(struct at_http_req *r, const struct at_quota *q, struct at_diag *d);
+void at_http_reply_quota(struct at_http_req *r, const struct at_quota *q);
+/* The id of the API token r's caller used ("tok_..."), or NULL (the Unix
+ * socket, a job token, none): the owner of the runs it submits. */
+const char *at_http_owner_token(const struct at_http_req *r);
+/* 1 when r's caller may use the agent ref (a token narrowed with
+ * agent:NAME scopes may use only those). */
+int at_http_agent_ok(const struct at_http_req *r, const char *ref);
+/* Answer 403 for a caller narrowed to agents: ref is not one of them, or
+ * (ref NULL) the route may reach any agent (chains, routing); recorded. */
+void at_http_reply_agent_denied(struct at_http_req *r, const char *ref);
+/* Drop the objects of arr whose member key names an agent r's caller may
+ * not see (nothing when it is not narrowed to agents). */
+void at_http_agents_filter(const struct at_http_req *r, json_t *arr, const char *key);
+
+struct at_http_api;
+/* Ownership of agents (docs/security.md "Ownership of agents"): the token
+ * that first registered an agent's name owns it.  A developer-role token
+ * may register a new name, and replace or remove only agents it owns; the
+ * other roles with the register action (admin, the local administrator)
+ * may change any agent and never take its ownership.
+ * at_http_owner_check: may r's caller register, replace or remove agent
+ * name?  0, or AT_EPERM with d (the denial recorded).  dir: when name is
+ * NULL, the agent folder whose contract names it. */
+int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir,
+                        struct at_diag *d);
+/* After r's caller registered name: record it as the owner when the name has none. */
+void at_http_owner_record(struct at_http_req *r, const char *name);
+/* The same for a registration made for someone else (an approved
+ * proposal: its proposer, owner_id NULL for the Unix socket); owner NULL:
+ * nothing recorded. */
+void at_http_owner_record_as(const struct at_http_api *api, const char *name, const char *owner,
+                             const char *owner_id);
+/* After the last version of name went: forget its owner. */
+void at_http_owner_forget(struct at_http_req *r, const char *name);
+/* {"name": token name, "id": token id or null, "since_ms"} of name's owner, or null. */
+json_t *at_http_owner_json(const struct at_http_api *api, const char *name);
+
 /* Record an audit event for the caller of r (outcome, action, detail). */
 void at_http_audit(struct at_http_req *r, const char *event, const char *outcome,
                    const char *action, const char *detail);

@@ -3,6 +3,7 @@
  * events stream is in runs_routes.c, the logs in monitor_routes.c.
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/clock.h"
 #include "base/err.h"
@@ -58,6 +59,7 @@ static void h_list(struct at_http_req *r)
         }
         json_array_append_new(arr, j);
     }
+    at_http_agents_filter(r, arr, "agent");
     json_t *out = json_pack("{s:o}", "jobs", arr);
     if (n == (size_t)f.limit)
         json_object_set_new(out, "next_before", json_integer(recs[n - 1].seq));

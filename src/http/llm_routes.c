@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "exec/engine.h"
 #include "json/json.h"
+#include "http/auth.h"
 #include "llm/gateway.h"
 
 #include <pthread.h>
@@ -91,6 +92,7 @@ static int caller_of(struct at_http_req *r, struct at_llm_caller *c, int *tier)
     struct at_reg_agent *a = NULL;
     at_registry_resolve(api->registry, ref, &a);
     at_llm_caller_init(c, ti.job_id, ti.root_id, ti.agent, a ? a->contract->json : NULL);
+    snprintf(c->quota_id, sizeof(c->quota_id), "%s", ti.owner);
     if (a)
         at_reg_agent_unref(a);
     /* a chain step's custom orchestrator: its model_selection.tiers apply */
@@ -248,6 +250,17 @@ static void h_chat(struct at_http_req *r)
     struct at_llm_caller caller;
     int job_tier = -1;
     int is_job = caller_of(r, &caller, &job_tier);
+    /* the API token billed: the caller's own, or the one whose run the job is */
+    const char *quota_id =
+        is_job ? (caller.quota_id[0] ? caller.quota_id : NULL) : at_http_owner_token(r);
+    const struct at_http_security *sec = at_http_api_of(r)->security;
+    struct at_quota q;
+    if (is_job && quota_id && sec &&
+        at_tokens_quota_check(sec->tokens, quota_id, &q) == AT_ELIMIT) {
+        json_decref(body);
+        at_http_reply_quota(r, &q);
+        return;
+    }
     int stream = json_is_true(json_object_get(body, "stream"));
     struct llm_http *h = at_calloc(1, sizeof(*h));
     atomic_init(&h->refs, 2); /* the client side, the gateway's on_done */
@@ -257,6 +270,7 @@ static void h_chat(struct at_http_req *r)
         .body = body,
         .caller = is_job ? &caller : NULL,
         .override_tier = job_tier,
+        .quota_id = quota_id,
         .on_chunk = on_chunk,
         .on_done = stream ? on_done_stream : on_done_plain,
         .arg = h,

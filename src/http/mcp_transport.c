@@ -355,9 +355,17 @@ static int accepts(struct at_http_req *r, const char *type)
     return strcasestr(a, type) != NULL || strstr(a, "*/*") != NULL;
 }
 
-static void fill_ctx(struct at_http_req *r, struct at_mcp_ctx *ctx)
+static void fill_ctx(struct at_http_req *r, struct at_mcp_ctx *ctx, char *quota_msg, size_t qn)
 {
     memset(ctx, 0, sizeof(*ctx));
+    ctx->agents = r->agents;
+    ctx->owner = at_http_owner_token(r);
+    const struct at_http_security *sec = at_http_api_of(r)->security;
+    struct at_quota q;
+    if (ctx->owner && sec && at_tokens_quota_check(sec->tokens, ctx->owner, &q) == AT_ELIMIT) {
+        at_tokens_quota_describe(&q, quota_msg, qn);
+        ctx->over_quota = quota_msg;
+    }
     /* users admitted by the security middleware (auth.c) use the tools
      * their role grants; agents are judged by their job token */
     ctx->loopback = r->who_kind == AT_WHO_LOCAL || r->who_kind == AT_WHO_USER;
@@ -410,7 +418,8 @@ static void do_post(struct at_http_mcp *h, struct at_http_req *r)
     }
     json_decref(eid);
     struct at_mcp_ctx ctx;
-    fill_ctx(r, &ctx);
+    char quota_msg[400];
+    fill_ctx(r, &ctx, quota_msg, sizeof(quota_msg));
     struct hchan *ch = hchan_new(h);
     struct at_mcp_answer ans;
     at_mcp_handle(h->m, &ctx, &msg, &ch->base, &ans);
@@ -487,7 +496,8 @@ static void do_get(struct at_http_mcp *h, struct at_http_req *r)
         return;
     }
     struct at_mcp_ctx ctx;
-    fill_ctx(r, &ctx);
+    char quota_msg[400];
+    fill_ctx(r, &ctx, quota_msg, sizeof(quota_msg));
     struct at_mcp_answer ans;
     at_mcp_check_session(h->m, &ctx, &ans);
     if (ans.status != 200) {
@@ -596,7 +606,8 @@ static void h_delete(struct at_http_req *r)
     if (!h)
         return;
     struct at_mcp_ctx ctx;
-    fill_ctx(r, &ctx);
+    char quota_msg[400];
+    fill_ctx(r, &ctx, quota_msg, sizeof(quota_msg));
     struct at_mcp_answer ans;
     at_mcp_delete(h->m, &ctx, &ans);
     if (ans.status == 200)

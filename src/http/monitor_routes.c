@@ -5,6 +5,7 @@
  * it runs on the blocking workers.
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -105,6 +106,7 @@ static void h_traces(struct at_http_req *r)
         at_http_reply_problem(r, rc, "cannot read traces from the store", NULL, NULL);
         return;
     }
+    at_http_agents_filter(r, list, "agent");
     at_http_reply_json(r, 200, json_pack("{s:o}", "traces", list));
 }
 

@@ -30,6 +30,7 @@
  * The handlers read, pack and unpack directories: AT_HTTP_BLOCKING.
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -765,6 +766,8 @@ static void put_manifest(struct at_http_req *r, const struct at_http_api *api, c
         rc = at_dist_extract(root, digest, work, &dir, content, &d);
     free(work);
     struct at_reg_result res;
+    if (!rc)
+        rc = at_http_owner_check(r, NULL, dir, &d); /* a developer pushes only its own */
     if (!rc) {
         json_t *sigs = stored_signatures(api, root, digest);
         char source[700];
@@ -784,6 +787,7 @@ static void put_manifest(struct at_http_req *r, const struct at_http_api *api, c
                   d.msg);
         return;
     }
+    at_http_owner_record(r, res.name);
     char loc[700];
     snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s", res.name, digest);
     at_http_add_header(r, "Location", loc);

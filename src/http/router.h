@@ -56,6 +56,7 @@ struct at_http_route {
 };
 
 #define AT_HTTP_MAX_PARAMS 4
+#define AT_HTTP_AGENTS_MAX 512 /* at_http_req.agents */
 
 struct at_http_param {
     const char *name; /* the pattern's parameter name (router storage) */

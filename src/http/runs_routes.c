@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/sse.h"
 #include "exec/admit.h"
+#include "http/auth.h"
 #include "json/json.h"
 #include "llm/gateway.h"
 #include "orch/orch.h"
@@ -125,8 +126,9 @@ static int prefers_async(struct at_http_req *r)
 struct run_args {
     struct at_engine *e;
     int priority;
-    const char *source; /* static */
-    json_t *decisions;  /* routing's, or NULL */
+    const char *source;    /* static */
+    json_t *decisions;     /* routing's, or NULL */
+    char owner[AT_ID_MAX]; /* the caller's API token id (its quota pays), "" */
 };
 
 static struct run_wait *run_wait_start(struct at_http_req *r)
@@ -159,6 +161,7 @@ static void start_run(struct run_wait *w, const struct run_args *a, const char *
         .on_done = on_run_done,
         .done_arg = w,
         .decisions = a->decisions,
+        .owner = a->owner[0] ? a->owner : NULL,
     };
     /* the one event shape every run has (docs/triggers.md) */
     json_t *ev = at_trigger_event_plain(a->source, ref, chain, input, NULL);
@@ -190,6 +193,8 @@ static int run_args_init(struct at_http_req *r, struct run_args *a)
     const char *src = at_http_header(r, "Atlas-Source");
     a->source = src && strcmp(src, "cli") == 0 ? "cli" : "http";
     a->decisions = NULL;
+    const char *owner = at_http_owner_token(r);
+    snprintf(a->owner, sizeof(a->owner), "%s", owner ? owner : "");
     return 0;
 }
 
@@ -207,11 +212,20 @@ static void run_target(struct at_http_req *r, const char *ref, const char *chain
 
 static void h_run(struct at_http_req *r)
 {
-    run_target(r, at_http_param(r, "ref"), NULL);
+    const char *ref = at_http_param(r, "ref");
+    if (!at_http_agent_ok(r, ref)) {
+        at_http_reply_agent_denied(r, ref);
+        return;
+    }
+    run_target(r, ref, NULL);
 }
 
 static void h_chain_run(struct at_http_req *r)
 {
+    if (r->agents[0]) {
+        at_http_reply_agent_denied(r, NULL);
+        return;
+    }
     run_target(r, NULL, at_http_param(r, "name"));
 }
 
@@ -286,6 +300,10 @@ static int route_fit(void *arg, const struct at_contract *c, char *why, size_t n
 static void h_route(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
+    if (r->agents[0]) { /* routing may choose any agent */
+        at_http_reply_agent_denied(r, NULL);
+        return;
+    }
     json_t *body;
     if (at_http_body_json(r, 0, &body))
         return;

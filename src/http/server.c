@@ -554,6 +554,7 @@ static struct at_http_req *req_new(struct at_http_server *s, const char *method,
 {
     struct at_http_req *r = at_calloc(1, sizeof(*r));
     r->srv = s;
+    r->role = -1;
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->path = at_strdup(path);
     pthread_mutex_init(&r->mu, NULL);

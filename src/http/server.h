@@ -73,6 +73,9 @@ struct at_http_req {
     int who_kind;     /* the hook's: kind of caller (0: none checked) */
     char who[64];     /* the caller's name, for records */
     char who_id[48];  /* the caller's credential id; streams are revalidated by it */
+    int role;         /* the hook's: the caller's role (its own enum), -1 when none */
+    /* the hook's: a caller narrowed to named agents: ",name1,name2," ("": any) */
+    char agents[AT_HTTP_AGENTS_MAX];
 
     /* deferred answer (set by at_http_complete, guarded by mu) */
     pthread_mutex_t mu;

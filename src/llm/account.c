@@ -253,6 +253,8 @@ void at__llm_account(struct at_llm *g, struct call *c, const struct at_llm_resul
     }
     pthread_mutex_unlock(&g->mu);
     record_usage(g, r);
+    if (c->quota_id[0] && spent > 0 && g->on_quota_usage)
+        g->on_quota_usage(g->quota_arg, c->quota_id, spent);
     if (c->has_caller && spent > 0 && g->on_tree_usage)
         g->on_tree_usage(g->usage_arg, c->caller.root_id[0] ? c->caller.root_id : c->caller.job_id,
                          spent);

@@ -204,6 +204,8 @@ int at_llm_new(const struct at_llm_cfg *cfg, struct at_llm **out, struct at_diag
     g->writer = cfg->writer;
     g->on_tree_usage = cfg->on_tree_usage;
     g->usage_arg = cfg->usage_arg;
+    g->on_quota_usage = cfg->on_quota_usage;
+    g->quota_arg = cfg->quota_arg;
     pthread_rwlock_init(&g->conf_lock, NULL);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
@@ -420,6 +422,8 @@ int at_llm_submit(struct at_llm *g, const struct at_llm_request *req, uint64_t *
         return rc;
     struct call *c = at_calloc(1, sizeof(*c));
     c->g = g;
+    if (req->quota_id && strlen(req->quota_id) < sizeof(c->quota_id))
+        snprintf(c->quota_id, sizeof(c->quota_id), "%s", req->quota_id);
     c->body = json_deep_copy(req->body);
     c->stream = json_is_true(json_object_get(c->body, "stream"));
     c->client_usage =

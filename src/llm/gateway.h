@@ -42,6 +42,10 @@ struct at_llm_cfg {
      * and spawns. */
     void (*on_tree_usage)(void *arg, const char *root_id, long long tokens);
     void *usage_arg;
+    /* Tokens a call billed to an API token spent (at_llm_request.quota_id;
+     * any thread; may be NULL): its daily quota (docs/security.md). */
+    void (*on_quota_usage)(void *arg, const char *quota_id, long long tokens);
+    void *quota_arg;
 };
 
 /* Start the pool thread and discover the models of backends that list
@@ -64,6 +68,7 @@ struct at_llm_caller {
      * "" for a tier it does not list) */
     char orchestrator[160];
     char orch_models[AT_LLM_NTIERS][512];
+    char quota_id[AT_ID_MAX]; /* the API token billed for the job's calls, "" (at_llm_sample) */
 };
 
 /* Fill a caller for job job_id (root root_id, agent "name@version") from its
@@ -144,6 +149,7 @@ struct at_llm_request {
     int override_tier;                  /* the orchestrator's tier for the job, -1 none */
     int strategy;                       /* the orchestrator's routing strategy, 0: the config's */
     const json_t *mcp_prefs;            /* MCP modelPreferences, or NULL (copied) */
+    const char *quota_id;               /* the API token billed ("tok_..."), or NULL (copied) */
     at_llm_chunk_fn on_chunk;           /* required when body has "stream": true */
     at_llm_done_fn on_done;
     void *arg;

@@ -39,6 +39,7 @@ struct call {
     struct at_llm_waiter waiter; /* first: container_of by cast */
     struct at_llm *g;
     uint64_t id;
+    char quota_id[AT_ID_MAX]; /* at_llm_request.quota_id, "" */
     enum call_state state;
     json_t *body; /* the client's request (copied) */
     struct at_llm_choice choice;
@@ -96,6 +97,8 @@ struct at_llm {
     struct at_writer *writer;
     void (*on_tree_usage)(void *arg, const char *root_id, long long tokens);
     void *usage_arg;
+    void (*on_quota_usage)(void *arg, const char *quota_id, long long tokens);
+    void *quota_arg;
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;

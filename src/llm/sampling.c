@@ -203,6 +203,7 @@ int at_llm_sample(struct at_llm *g, const struct at_llm_caller *caller, const js
     struct at_llm_request req = {
         .body = body,
         .caller = caller,
+        .quota_id = caller && caller->quota_id[0] ? caller->quota_id : NULL,
         .override_tier = -1,
         .mcp_prefs = json_object_get(params, "modelPreferences"),
         .on_done = sample_done,

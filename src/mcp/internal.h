@@ -35,10 +35,13 @@ struct at__mcp_caller {
     struct at_mcp_session *session; /* borrowed; NULL when stateless */
     const char *proto;
     int stateless;
-    int loopback;     /* a user admitted by the security layer */
-    unsigned granted; /* the user's actions (security/access.h) */
-    char who[64];     /* the user's name ("" when unknown) */
-    int has_token;    /* an agent's job token */
+    int loopback;          /* a user admitted by the security layer */
+    unsigned granted;      /* the user's actions (security/access.h) */
+    char who[64];          /* the user's name ("" when unknown) */
+    char agents[512];      /* a user narrowed to agents: ",a,b," ("": any) */
+    char owner[AT_ID_MAX]; /* the user's API token id, "" */
+    char over_quota[400];  /* why the user may start no run (its quota), "" */
+    int has_token;         /* an agent's job token */
     struct at_token_info tok;
     char token[64];
     const json_t *meta; /* the request's _meta (borrowed) */
@@ -79,6 +82,8 @@ struct at__mcp_outreq {
 
 /* server.c */
 int at__mcp_platform_allowed(const struct at__mcp_caller *c);
+/* tools.c: may the caller (a user narrowed to agents) use agent ref? */
+int at__mcp_agent_ok(const struct at__mcp_caller *c, const char *ref);
 struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan, const json_t *id,
                                       const struct at__mcp_caller *c, const json_t *progress_token);
 void at__mcp_call_unref(struct at__mcp_call *call);

@@ -75,6 +75,9 @@ struct at_mcp_ctx {
     int loopback;              /* a user the security layer admitted (not an agent) */
     unsigned granted;          /* that user's actions (security/access.h bits) */
     const char *who;           /* that user's name (the security layer's), or NULL */
+    const char *agents;        /* a user narrowed to agents: ",a,b," (NULL or "": any) */
+    const char *owner;         /* that user's API token id (runs are its), or NULL */
+    const char *over_quota;    /* why that user may start no run now (its daily quota), or NULL */
     const char *token;         /* bearer token (after "Bearer "), or NULL */
     const char *session_id;    /* Mcp-Session-Id, or NULL */
     const char *proto_header;  /* MCP-Protocol-Version, or NULL */

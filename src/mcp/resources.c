@@ -91,13 +91,16 @@ static json_t *listing(const json_t *e)
 int at__mcp_resources_list(struct at_mcp *m, const struct at__mcp_caller *c, const char *cursor,
                            json_t **result)
 {
-    (void)c;
     json_t *all = json_array();
     if (m->cfg.registry) {
         struct at_reg_agent **agents = NULL;
         size_t n = at_registry_latest(m->cfg.registry, &agents);
         for (size_t i = 0; i < n; i++) {
             const struct at_contract *ct = agents[i]->contract;
+            if (!at__mcp_agent_ok(c, ct->name)) { /* a token narrowed to other agents */
+                at_reg_agent_unref(agents[i]);
+                continue;
+            }
             char *uri = at_asprintf("atlas://agents/%s/contract", ct->name);
             char *title = at_asprintf("%s %s contract", ct->name, ct->version);
             json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s,s:s}", "uri", uri, "name",
@@ -264,7 +267,8 @@ int at__mcp_resources_read(struct at_mcp *m, const struct at__mcp_caller *c, con
     if (template_match("atlas://agents/{name}/contract", uri, vars)) {
         struct at_reg_agent *a;
         const char *name = json_string_value(json_object_get(vars, "name"));
-        if (m->cfg.registry && at_registry_resolve(m->cfg.registry, name, &a) == 0) {
+        if (m->cfg.registry && at__mcp_agent_ok(c, name) &&
+            at_registry_resolve(m->cfg.registry, name, &a) == 0) {
             *result = json_contents(uri, json_incref(a->contract->json));
             at_reg_agent_unref(a);
             rc = 0;
@@ -274,13 +278,19 @@ int at__mcp_resources_read(struct at_mcp *m, const struct at__mcp_caller *c, con
         struct at_job_rec rec;
         if (m->cfg.store && at_store_call(m->cfg.store, job_get, id, &rec) == 0) {
             const char *root = rec.root_id ? rec.root_id : rec.id;
-            if (!c->has_token || strcmp(root, c->tok.root_id) == 0) {
+            /* a user narrowed to agents sees their jobs only */
+            int scoped_ok =
+                !c->agents[0] || (rec.agent && (!rec.kind || !strcmp(rec.kind, "agent")) &&
+                                  at__mcp_agent_ok(c, rec.agent));
+            if ((!c->has_token && scoped_ok) ||
+                (c->has_token && strcmp(root, c->tok.root_id) == 0)) {
                 *result = json_contents(uri, at_job_rec_to_json(&rec));
                 rc = 0;
             }
             at_job_rec_release(&rec);
         }
-    } else if (template_match("atlas://traces/{id}", uri, vars) && m->cfg.monitor) {
+    } else if (template_match("atlas://traces/{id}", uri, vars) && m->cfg.monitor &&
+               (c->has_token || !c->agents[0])) { /* not for users narrowed to agents */
         const char *id = json_string_value(json_object_get(vars, "id"));
         json_t *tr = NULL;
         if (at_monitor_trace(m->cfg.monitor, id, &tr) == 0) {

@@ -498,7 +498,9 @@ int at__mcp_platform_allowed(const struct at__mcp_caller *c)
 {
     /* agents by their contract; users admitted by the security layer by
      * their role, tool by tool (at__mcp_user_may) */
-    return c->has_token ? c->tok.platform_tools : c->loopback;
+    /* a user narrowed to named agents gets their tools only: the platform
+     * tools reach every agent and job */
+    return c->has_token ? c->tok.platform_tools : c->loopback && !c->agents[0];
 }
 
 /* Fill the caller from the context.  Returns 0, or -1 with ans set. */
@@ -509,6 +511,9 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
     c->loopback = ctx->loopback;
     c->granted = ctx->granted;
     snprintf(c->who, sizeof(c->who), "%s", ctx->who ? ctx->who : "");
+    snprintf(c->agents, sizeof(c->agents), "%s", ctx->agents ? ctx->agents : "");
+    snprintf(c->owner, sizeof(c->owner), "%s", ctx->owner ? ctx->owner : "");
+    snprintf(c->over_quota, sizeof(c->over_quota), "%s", ctx->over_quota ? ctx->over_quota : "");
     c->log_level = -1;
     c->can_stream = ctx->can_stream;
     c->meta = msg->meta;

@@ -540,7 +540,8 @@ int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const c
         for (size_t i = 0; i < n; i++) {
             /* platform names win over an agent that shadows them */
             size_t dummy;
-            if (!ptool_find(agents[i]->contract->name, &dummy))
+            if (!ptool_find(agents[i]->contract->name, &dummy) &&
+                at__mcp_agent_ok(c, agents[i]->contract->name))
                 json_array_append_new(all, agent_tool_json(agents[i]));
             at_reg_agent_unref(agents[i]);
         }
@@ -625,6 +626,20 @@ static void call_on_event(const char *job_id, const char *event, json_t *data, v
 
 static json_t *trace_of(const json_t *meta);
 
+int at__mcp_agent_ok(const struct at__mcp_caller *c, const char *ref)
+{
+    if (c->has_token || !c->agents[0])
+        return 1;
+    if (!ref)
+        return 0;
+    size_t n = strcspn(ref, ":@");
+    char pat[AT_AGENT_NAME_MAX + 2];
+    if (n == 0 || n >= AT_AGENT_NAME_MAX)
+        return 0;
+    snprintf(pat, sizeof(pat), ",%.*s,", (int)n, ref);
+    return strstr(c->agents, pat) != NULL;
+}
+
 static int start_job(struct tool_ctx *t, const char *agent, const char *chain, json_t *input,
                      int priority, int platform, json_t **result)
 {
@@ -632,6 +647,18 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
     struct at_engine *e = t->m->cfg.engine;
     if (!e) {
         *result = at__mcp_tool_error(AT_ESTATE, "the daemon is still starting", platform);
+        return 0;
+    }
+    if (!c->has_token && c->over_quota[0]) {
+        *result = at__mcp_tool_error(AT_ELIMIT, c->over_quota, platform);
+        return 0;
+    }
+    if (!c->has_token && (chain ? c->agents[0] != '\0' : !at__mcp_agent_ok(c, agent))) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "the token is narrowed to named agents (agent:NAME scopes), not %s \"%.100s\"",
+                 chain ? "chain" : "agent", chain ? chain : agent);
+        *result = at__mcp_tool_error(AT_EPERM, msg, platform);
         return 0;
     }
     struct at__mcp_call *call = at__mcp_call_new(t->m, t->chan, t->id, c, t->progress_token);
@@ -659,6 +686,7 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
         .input = input,
         .priority = priority,
         .source = "mcp",
+        .owner = c->owner[0] ? c->owner : NULL,
         .meta = call->trace, /* W3C trace context reaches the agent's tools/call */
         .on_done = call_on_done,
         .done_arg = call,

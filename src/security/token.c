@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/map.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -29,8 +30,13 @@ struct entry {
     int64_t expires_ms;
     int scoped;
     unsigned scope;
+    char agents[AT_TOKEN_AGENTS_MAX];
     long long rate_per_min;
     char node[AT_TOKEN_NAME_MAX]; /* role node: the node it acts for ("" unbound yet) */
+    long long tokens_per_day;     /* 0: the default */
+    /* the day's model tokens (rate_mu): used on day (days since the epoch) */
+    long long used_today;
+    int64_t day;
     /* the bucket and first use (rate_mu) */
     double bucket;
     int64_t bucket_ns;
@@ -45,7 +51,11 @@ struct at_tokens {
     struct at_map by_id;   /* id -> struct entry (same objects) */
     pthread_mutex_t rate_mu;
     long long default_rate;
+    long long default_quota; /* model tokens per day per token; 0: none */
 };
+
+#define DAY_MS 86400000LL
+#define AGENT_NAME_MAX 64 /* contract/agent.h AT_AGENT_NAME_MAX */
 
 static void hash_hex(const struct at_tokens *t, const char *text, char out[HASH_HEX])
 {
@@ -69,12 +79,20 @@ static void table_add(struct at_tokens *t, const struct at_token_rec *r)
     e->expires_ms = r->expires_ms;
     if (json_array_size(r->scopes) > 0) {
         char why[200];
-        e->scoped = 1;
-        if (at_tokens_scope_mask(r->scopes, &e->scope, why, sizeof(why)) != 0)
-            e->scope = 0; /* a scope this build does not know: nothing */
+        if (at_tokens_scope_mask(r->scopes, &e->scope, e->agents, sizeof(e->agents), why,
+                                 sizeof(why)) != 0) {
+            e->scoped = 1; /* a scope this build does not know: nothing */
+            e->scope = 0;
+        } else {
+            e->scoped = e->scope != 0; /* only agent:NAME scopes: every action of the role */
+        }
     }
     e->rate_per_min = r->rate_per_min;
     snprintf(e->node, sizeof(e->node), "%s", r->node ? r->node : "");
+    e->tokens_per_day = r->tokens_per_day;
+    e->day = at_wall_ms() / DAY_MS;
+    if (at_secstore_quota_used(t->ss, e->id, e->day, &e->used_today) != 0)
+        e->used_today = 0;
     e->bucket = -1; /* full on first use */
     struct entry *old = at_map_put(&t->by_hash, e->hash, e);
     if (old) {
@@ -145,6 +163,7 @@ static json_t *row_json(const struct at_token_rec *r)
     json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I}", "id", r->id, "name", r->name ? r->name : "",
                           "role", r->role ? r->role : "", "created_ms", (json_int_t)r->created_ms,
                           "rate_per_min", (json_int_t)r->rate_per_min);
+    json_object_set_new(o, "tokens_per_day", json_integer(r->tokens_per_day));
     json_object_set_new(o, "expires_ms", r->expires_ms ? json_integer(r->expires_ms) : json_null());
     json_object_set_new(o, "revoked_ms", r->revoked_ms ? json_integer(r->revoked_ms) : json_null());
     json_object_set_new(o, "created_by", r->created_by ? json_string(r->created_by) : json_null());
@@ -158,9 +177,28 @@ static json_t *row_json(const struct at_token_rec *r)
     return o;
 }
 
-int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *why, size_t n)
+/* An agent's name as contracts have it: a-z, 0-9, '-', '_', '.'. */
+static int agent_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= AGENT_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *agents, size_t an, char *why,
+                         size_t n)
 {
     *mask = 0;
+    if (agents && an)
+        agents[0] = '\0';
+    size_t alen = 0;
     size_t i;
     const json_t *v;
     json_array_foreach(scopes, i, v)
@@ -174,10 +212,32 @@ int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *why, size_t
             *mask |= bit;
             continue;
         }
+        if (s && !strncmp(s, "agent:", 6)) {
+            const char *name = s + 6;
+            if (!agent_name_ok(name)) {
+                snprintf(why, n,
+                         "scope \"%s\": agent:NAME names one agent (letters, digits, '-', '_', "
+                         "'.'; no version)",
+                         s);
+                return AT_EINVAL;
+            }
+            size_t nl = strlen(name);
+            if (agents && an) {
+                if (alen + nl + 2 >= an) {
+                    snprintf(why, n, "too many agent:NAME scopes (at most %zu bytes of names)",
+                             an - 2);
+                    return AT_E2BIG;
+                }
+                snprintf(agents + alen, an - alen, "%s%s,", alen ? "" : ",", name);
+                alen = strlen(agents);
+            }
+            continue;
+        }
         if (s && strchr(s, ':'))
             snprintf(why, n,
-                     "scope \"%s\": narrowing a token to named agents or resources is not "
-                     "supported yet (scopes are actions: read, run, register, model, mcp, ...)",
+                     "scope \"%s\": narrowing a token to resources other than agents "
+                     "(agent:NAME) is not supported yet (scopes are actions: read, run, "
+                     "register, model, mcp, ...)",
                      s);
         else
             snprintf(why, n,
@@ -187,6 +247,20 @@ int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *why, size_t
         return AT_EINVAL;
     }
     return 0;
+}
+
+int at_tokens_agent_ok(const char *agents, const char *ref)
+{
+    if (!agents || !agents[0])
+        return 1;
+    if (!ref)
+        return 0;
+    size_t n = strcspn(ref, ":@");
+    if (n == 0 || n >= AGENT_NAME_MAX)
+        return 0;
+    char pat[AGENT_NAME_MAX + 2];
+    snprintf(pat, sizeof(pat), ",%.*s,", (int)n, ref);
+    return strstr(agents, pat) != NULL;
 }
 
 int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char *text,
@@ -202,9 +276,13 @@ int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char
                            "tokens are made by the engine for each job)");
     unsigned mask;
     char why[300];
-    if (at_tokens_scope_mask(spec->scopes, &mask, why, sizeof(why)) != 0)
+    char agents[AT_TOKEN_AGENTS_MAX];
+    if (at_tokens_scope_mask(spec->scopes, &mask, agents, sizeof(agents), why, sizeof(why)) != 0)
         return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0, "%s", why);
-    if (json_array_size(spec->scopes) > 0 && (mask & ~at_access_grants(spec->role)))
+    if (spec->tokens_per_day < 0)
+        return at_diag_set(d, AT_EINVAL, "/tokens_per_day", 0, 0,
+                           "tokens_per_day is a whole number >= 0 (0: the default)");
+    if (mask & ~at_access_grants(spec->role))
         return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0,
                            "a scope can only narrow the role: %s may not do all of them",
                            at_role_name(spec->role));
@@ -228,6 +306,7 @@ int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char
     r.hash = hash;
     r.scopes = (json_t *)spec->scopes;
     r.rate_per_min = spec->rate_per_min;
+    r.tokens_per_day = spec->tokens_per_day;
     r.created_by = (char *)spec->created_by;
     r.created_ms = at_wall_ms();
     r.expires_ms = spec->expires_ms;
@@ -301,6 +380,8 @@ int at_tokens_check(struct at_tokens *t, const char *text, struct at_principal *
         p->expires_ms = e->expires_ms;
         p->scoped = e->scoped;
         p->scope = e->scope;
+        memcpy(p->agents, e->agents, sizeof(p->agents));
+        p->tokens_per_day = e->tokens_per_day;
         if (first_use && rc == 0) {
             pthread_mutex_lock(&t->rate_mu);
             *first_use = !e->used;
@@ -391,6 +472,77 @@ void at_tokens_set_default_rate(struct at_tokens *t, long long per_min)
     pthread_mutex_lock(&t->rate_mu);
     t->default_rate = per_min > 0 ? per_min : 0;
     pthread_mutex_unlock(&t->rate_mu);
+}
+
+void at_tokens_set_default_quota(struct at_tokens *t, long long tokens_per_day)
+{
+    pthread_mutex_lock(&t->rate_mu);
+    t->default_quota = tokens_per_day > 0 ? tokens_per_day : 0;
+    pthread_mutex_unlock(&t->rate_mu);
+}
+
+void at_tokens_quota_describe(const struct at_quota *q, char *out, size_t n)
+{
+    snprintf(out, n,
+             "token \"%s\" has used its daily quota of model tokens (tokens_per_day: %lld, used "
+             "today: %lld); it resets at 00:00 UTC, in %d s",
+             q->name, q->limit, q->used, q->retry_after_s);
+}
+
+/* Under rate_mu: a new UTC day starts from nothing. */
+static void quota_roll(struct entry *e, int64_t now_ms)
+{
+    int64_t day = now_ms / DAY_MS;
+    if (day != e->day) {
+        e->day = day;
+        e->used_today = 0;
+    }
+}
+
+int at_tokens_quota_check(struct at_tokens *t, const char *id, struct at_quota *q)
+{
+    memset(q, 0, sizeof(*q));
+    int rc = 0;
+    pthread_rwlock_rdlock(&t->lock);
+    struct entry *e = id ? at_map_get(&t->by_id, id) : NULL;
+    if (e) {
+        int64_t now = at_wall_ms();
+        pthread_mutex_lock(&t->rate_mu);
+        quota_roll(e, now);
+        snprintf(q->name, sizeof(q->name), "%s", e->name);
+        /* the default binds every role but admin (the local administrator's
+         * own token is never locked out by it) */
+        q->limit = e->tokens_per_day          ? e->tokens_per_day
+                   : e->role == AT_ROLE_ADMIN ? 0
+                                              : t->default_quota;
+        q->used = e->used_today;
+        q->resets_ms = (e->day + 1) * DAY_MS;
+        q->retry_after_s = (int)((q->resets_ms - now + 999) / 1000);
+        if (q->limit > 0 && q->used >= q->limit)
+            rc = AT_ELIMIT;
+        pthread_mutex_unlock(&t->rate_mu);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+void at_tokens_quota_add(struct at_tokens *t, const char *id, long long tokens)
+{
+    if (!id || tokens <= 0)
+        return;
+    pthread_rwlock_rdlock(&t->lock);
+    struct entry *e = at_map_get(&t->by_id, id);
+    int64_t day = 0;
+    if (e) {
+        pthread_mutex_lock(&t->rate_mu);
+        quota_roll(e, at_wall_ms());
+        e->used_today = e->used_today > LLONG_MAX - tokens ? LLONG_MAX : e->used_today + tokens;
+        day = e->day;
+        pthread_mutex_unlock(&t->rate_mu);
+        /* kept across restarts; a failed write loses this call's count only */
+        at_secstore_quota_add(t->ss, id, day, tokens);
+    }
+    pthread_rwlock_unlock(&t->lock);
 }
 
 json_t *at_tokens_list(struct at_tokens *t)

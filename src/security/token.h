@@ -26,6 +26,8 @@
 #define AT_TOKEN_PREFIX "atl_"
 #define AT_TOKEN_TEXT_MAX 64
 #define AT_TOKEN_NAME_MAX 64
+/* the agents an agent:NAME-scoped token may use, ",a,b," */
+#define AT_TOKEN_AGENTS_MAX 512
 
 struct at_tokens;
 
@@ -37,12 +39,21 @@ struct at_principal {
     int64_t expires_ms; /* 0: never */
     int scoped;         /* the token was made with --scope: only `scope` of the role's grants */
     unsigned scope;     /* AT_ACCESS_* bits its scopes name */
+    /* agent:NAME scopes: ",name1,name2," ("" when the token is not narrowed
+     * to agents) */
+    char agents[AT_TOKEN_AGENTS_MAX];
+    long long tokens_per_day; /* its own quota, 0: the default */
 };
 
-/* The AT_ACCESS_* bits a token's scopes name (each an action of the role
- * table: "read", "run", "register", ...).  0, or AT_EINVAL with why for a
- * scope that is no action ("agent:NAME" narrowing: not supported yet). */
-int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *why, size_t n);
+/* What a token's scopes name: the AT_ACCESS_* bits of its actions ("read",
+ * "run", "register", ...: *mask, 0 when none) and the agents of its
+ * "agent:NAME" scopes (",a,b," into agents, "" when none; agents may be
+ * NULL).  0, or AT_EINVAL with why for a scope that is neither. */
+int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *agents, size_t an, char *why,
+                         size_t n);
+/* 1 when a caller narrowed to agents (",a,b,", "" for none) may use the
+ * agent ref ("name", "name:version" or "name@version"). */
+int at_tokens_agent_ok(const char *agents, const char *ref);
 
 /* The live tokens from ss, hashed with key (32 bytes).  Caller frees. */
 int at_tokens_new(struct at_secstore *ss, const unsigned char key[32], struct at_tokens **out,
@@ -52,11 +63,12 @@ void at_tokens_free(struct at_tokens *t);
 struct at_token_spec {
     const char *name;
     enum at_role role;
-    int64_t expires_ms;     /* wall clock; 0: never */
-    const json_t *scopes;   /* array of strings, or NULL (borrowed) */
-    long long rate_per_min; /* 0: the default (at_tokens_set_default_rate) */
-    const char *created_by; /* the creator's name, or NULL */
-    const char *node;       /* role node only: the node it acts for (NULL: bound on first join) */
+    int64_t expires_ms;       /* wall clock; 0: never */
+    const json_t *scopes;     /* array of strings, or NULL (borrowed) */
+    long long rate_per_min;   /* 0: the default (at_tokens_set_default_rate) */
+    long long tokens_per_day; /* model tokens per UTC day; 0: the default */
+    const char *created_by;   /* the creator's name, or NULL */
+    const char *node;         /* role node only: the node it acts for (NULL: bound on first join) */
 };
 
 /* Create a token: its text into text (AT_TOKEN_TEXT_MAX; shown once, never
@@ -85,6 +97,25 @@ int at_tokens_live(struct at_tokens *t, const char *id);
 int at_tokens_rate(struct at_tokens *t, const char *id, int *retry_after);
 /* The default requests per minute per token (0: no limit). */
 void at_tokens_set_default_rate(struct at_tokens *t, long long per_min);
+/* A token's daily quota of model tokens (docs/security.md "Quotas"):
+ * counted per UTC day, from 00:00 UTC. */
+struct at_quota {
+    char name[AT_TOKEN_NAME_MAX]; /* the token's name */
+    long long limit;              /* tokens per day; 0: none */
+    long long used;               /* used today */
+    int64_t resets_ms;            /* wall clock of the next 00:00 UTC */
+    int retry_after_s;            /* seconds until then */
+};
+/* Why a used-up quota refuses: the token, the quota, when it resets. */
+void at_tokens_quota_describe(const struct at_quota *q, char *out, size_t n);
+/* The default model tokens per day per token but admin tokens (0: no quota). */
+void at_tokens_set_default_quota(struct at_tokens *t, long long tokens_per_day);
+/* The quota of the live token id into *q: 0, or AT_ELIMIT when today's is
+ * used up.  An unknown id (NULL included) has no quota: 0, q zeroed. */
+int at_tokens_quota_check(struct at_tokens *t, const char *id, struct at_quota *q);
+/* Count tokens model tokens against id's day (in memory and in the store,
+ * so that a restart keeps the count).  Any thread. */
+void at_tokens_quota_add(struct at_tokens *t, const char *id, long long tokens);
 /* Every token row (live and revoked) as JSON, without hashes.  Caller owns. */
 json_t *at_tokens_list(struct at_tokens *t);
 /* 1 when text verifies as a live token of role admin. */

@@ -38,7 +38,16 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS sec_audit(id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL,"
     " event TEXT NOT NULL, actor TEXT, role TEXT, action TEXT, outcome TEXT, source TEXT,"
     " detail TEXT) STRICT;"
-    "CREATE INDEX IF NOT EXISTS sec_audit_ts ON sec_audit(ts_ms);";
+    "CREATE INDEX IF NOT EXISTS sec_audit_ts ON sec_audit(ts_ms);"
+    /* daily model-token quotas: a token's own limit, and what each token
+     * used on each UTC day (docs/security.md "Quotas") */
+    "CREATE TABLE IF NOT EXISTS sec_token_limits(id TEXT PRIMARY KEY,"
+    " tokens_per_day INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS sec_quota_use(token_id TEXT NOT NULL, day INTEGER NOT NULL,"
+    " tokens INTEGER NOT NULL, PRIMARY KEY(token_id, day)) STRICT;"
+    /* who owns an agent (docs/security.md "Ownership of agents") */
+    "CREATE TABLE IF NOT EXISTS sec_agent_owners(agent TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+    " owner_id TEXT, since_ms INTEGER NOT NULL) STRICT;";
 
 static int db_err(sqlite3 *db, int rc, const char *what)
 {
@@ -139,6 +148,13 @@ int at_secstore_token_put(struct at_secstore *s, const struct at_token_rec *r)
         sqlite3_bind_int64(st, 9, r->expires_ms);
         rc = step_done(s, st, "token insert");
     }
+    if (rc == 0 && r->tokens_per_day > 0 &&
+        (rc = prep(s, "INSERT OR REPLACE INTO sec_token_limits(id, tokens_per_day) VALUES (?,?)",
+                   &st)) == 0) {
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, r->tokens_per_day);
+        rc = step_done(s, st, "token limit insert");
+    }
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -149,12 +165,13 @@ int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, siz
     *n = 0;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
-    int rc = prep(
-        s,
-        "SELECT id, name, role, hash, scopes, rate_per_min, created_by, created_ms,"
-        " expires_ms, revoked_ms, (SELECT node FROM sec_token_nodes WHERE token_id = sec_tokens.id)"
-        " FROM sec_tokens ORDER BY created_ms, id",
-        &st);
+    int rc = prep(s,
+                  "SELECT t.id, name, role, hash, scopes, rate_per_min, created_by, created_ms,"
+                  " expires_ms, revoked_ms,"
+                  " (SELECT node FROM sec_token_nodes WHERE token_id = t.id),"
+                  " coalesce(l.tokens_per_day, 0) FROM sec_tokens t"
+                  " LEFT JOIN sec_token_limits l ON l.id = t.id ORDER BY created_ms, t.id",
+                  &st);
     size_t cap = 0;
     struct at_token_rec *v = NULL;
     while (rc == 0) {
@@ -185,6 +202,7 @@ int at_secstore_token_list(struct at_secstore *s, struct at_token_rec **out, siz
         r->expires_ms = sqlite3_column_int64(st, 8);
         r->revoked_ms = sqlite3_column_int64(st, 9);
         r->node = col_dup(st, 10);
+        r->tokens_per_day = sqlite3_column_int64(st, 11);
     }
     if (st)
         sqlite3_finalize(st);
@@ -228,6 +246,106 @@ int at_secstore_token_revoke(struct at_secstore *s, const char *id_or_name, int6
         rc = step_done(s, st, "token revoke");
         if (rc == 0 && sqlite3_changes(s->db) == 0)
             rc = AT_ENOENT;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int at_secstore_quota_used(struct at_secstore *s, const char *token_id, int64_t day,
+                           long long *used)
+{
+    *used = 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc = prep(s, "SELECT tokens FROM sec_quota_use WHERE token_id = ? AND day = ?", &st);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, token_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, day);
+        int sr = sqlite3_step(st);
+        if (sr == SQLITE_ROW)
+            *used = sqlite3_column_int64(st, 0);
+        else if (sr != SQLITE_DONE)
+            rc = db_err(s->db, sr, "quota read");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int at_secstore_quota_add(struct at_secstore *s, const char *token_id, int64_t day,
+                          long long tokens)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "INSERT INTO sec_quota_use(token_id, day, tokens) VALUES (?,?,?)"
+                  " ON CONFLICT(token_id, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                  &st);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, token_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, day);
+        sqlite3_bind_int64(st, 3, tokens);
+        rc = step_done(s, st, "quota add");
+    }
+    /* days before yesterday are of no use to anyone */
+    if (rc == 0 && prep(s, "DELETE FROM sec_quota_use WHERE day < ?", &st) == 0) {
+        sqlite3_bind_int64(st, 1, day - 1);
+        step_done(s, st, "quota prune");
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int at_secstore_owner_get(struct at_secstore *s, const char *agent, char **owner, char **owner_id)
+{
+    *owner = NULL;
+    if (owner_id)
+        *owner_id = NULL;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc = prep(s, "SELECT owner, owner_id FROM sec_agent_owners WHERE agent = ?", &st);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, agent, -1, SQLITE_TRANSIENT);
+        int sr = sqlite3_step(st);
+        if (sr == SQLITE_ROW) {
+            *owner = col_dup(st, 0);
+            if (owner_id)
+                *owner_id = col_dup(st, 1);
+        } else if (sr == SQLITE_DONE) {
+            rc = AT_ENOENT;
+        } else {
+            rc = db_err(s->db, sr, "owner read");
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int at_secstore_owner_set(struct at_secstore *s, const char *agent, const char *owner,
+                          const char *owner_id, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc;
+    if (owner) {
+        rc = prep(s,
+                  "INSERT OR REPLACE INTO sec_agent_owners(agent, owner, owner_id, since_ms)"
+                  " VALUES (?,?,?,?)",
+                  &st);
+        if (rc == 0) {
+            sqlite3_bind_text(st, 1, agent, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, owner, -1, SQLITE_TRANSIENT);
+            bind_opt(st, 3, owner_id);
+            sqlite3_bind_int64(st, 4, now_ms);
+            rc = step_done(s, st, "owner set");
+        }
+    } else {
+        rc = prep(s, "DELETE FROM sec_agent_owners WHERE agent = ?", &st);
+        if (rc == 0) {
+            sqlite3_bind_text(st, 1, agent, -1, SQLITE_TRANSIENT);
+            rc = step_done(s, st, "owner delete");
+        }
     }
     pthread_mutex_unlock(&s->mu);
     return rc;

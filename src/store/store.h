@@ -306,10 +306,11 @@ int at_store_fault_wrap(struct at_store *inner, const char *spec, struct at_stor
 struct at_token_rec {
     char id[AT_ID_MAX];
     char *name;
-    char *role;             /* access.h's role names */
-    char *hash;             /* hex of the keyed hash of the token */
-    json_t *scopes;         /* array of strings, or NULL */
-    long long rate_per_min; /* 0: the configured default */
+    char *role;               /* access.h's role names */
+    char *hash;               /* hex of the keyed hash of the token */
+    json_t *scopes;           /* array of strings, or NULL */
+    long long rate_per_min;   /* 0: the configured default */
+    long long tokens_per_day; /* model tokens per UTC day; 0: the configured default */
     char *created_by;
     int64_t created_ms, expires_ms, revoked_ms; /* 0: never / not */
     char *node; /* role node: the node it is bound to, or NULL (unbound yet) */
@@ -347,6 +348,20 @@ int at_secstore_token_bind_node(struct at_secstore *s, const char *id, const cha
 /* Revoke the live token with that id or name: AT_ENOENT when none. */
 int at_secstore_token_revoke(struct at_secstore *s, const char *id_or_name, int64_t now_ms);
 void at_token_recs_free(struct at_token_rec *r, size_t n);
+/* Model tokens token_id used on day (days since the epoch, UTC): 0 when
+ * none recorded. */
+int at_secstore_quota_used(struct at_secstore *s, const char *token_id, int64_t day,
+                           long long *used);
+/* Add tokens to what token_id used on day (and forget days before the
+ * previous one). */
+int at_secstore_quota_add(struct at_secstore *s, const char *token_id, int64_t day,
+                          long long tokens);
+/* The owner of agent (a token's name, and its id or NULL): AT_ENOENT when
+ * none is recorded.  Caller frees both. */
+int at_secstore_owner_get(struct at_secstore *s, const char *agent, char **owner, char **owner_id);
+/* Record (owner not NULL) or forget (NULL) the owner of agent. */
+int at_secstore_owner_set(struct at_secstore *s, const char *agent, const char *owner,
+                          const char *owner_id, int64_t now_ms);
 /* Secrets: the ciphertext (nonce and box) as stored. */
 int at_secstore_secret_put(struct at_secstore *s, const char *name, const void *blob, size_t len,
                            int64_t now_ms);

@@ -124,12 +124,12 @@ static const struct member skill_members[] = {
     {"definition", T_OBJ, 0}, {"path", T_ABSPATH, 0}, {"version", T_STR, 0},
     {"digest", T_STR, 0},     {"spec", T_TEXT, 0},
 };
-/* new_agent: {"path": DIR, "name"?, "force"?, "digest"?} */
+/* new_agent: {"path": DIR, "name"?, "force"?, "digest"?, "owner"?, "owner_id"?}
+ * (owner: the token that asked, recorded as the agent's owner once it is
+ * registered, docs/security.md "Ownership of agents") */
 static const struct member agent_members[] = {
-    {"path", T_ABSPATH, 1},
-    {"name", T_STR, 0},
-    {"force", T_BOOL, 0},
-    {"digest", T_STR, 0},
+    {"path", T_ABSPATH, 1}, {"name", T_STR, 0},  {"force", T_BOOL, 0},
+    {"digest", T_STR, 0},   {"owner", T_STR, 0}, {"owner_id", T_STR, 0},
 };
 static const struct member dep_members[] = {
     {"name", T_STR, 1}, {"version", T_STR, 0}, {"ecosystem", T_STR, 0}, {"for", T_STR, 0}};

@@ -14,11 +14,18 @@ for role in operator developer viewer node reviewer; do
     printf '%s %s\n' "$role" "$tok" >>"$T/tokens"
 done
 printf 'admin %s\n' "$ATLAS_TOKEN" >>"$T/tokens"
+# an admin token narrowed to one agent: every route not on the daemon's
+# list of routes open to such tokens must refuse it (closed by default)
+narrowed=$(curl -sS -X POST -H 'Content-Type: application/json' \
+    --data-binary '{"name":"matrix-narrowed","role":"admin","scopes":["agent:matrix-nope"]}' \
+    "$ATLAS_URL/api/v1/tokens" | j 'd["token"]')
+printf '%s\n' "$narrowed" >"$T/narrowed"
 
-/usr/bin/python3 - "$ATLAS_URL" "$T/tokens" >"$T/matrix" 2>&1 <<'PY'
+/usr/bin/python3 - "$ATLAS_URL" "$T/tokens" "$T/narrowed" >"$T/matrix" 2>&1 <<'PY'
 import http.client, json, re, sys, urllib.parse
 
 url, tokfile = sys.argv[1], sys.argv[2]
+narrowed = open(sys.argv[3]).read().strip()
 u = urllib.parse.urlparse(url)
 tokens = dict(line.split() for line in open(tokfile))
 # webhooks authenticate by their trigger's signature, WebSocket conversations by
@@ -68,6 +75,10 @@ for r in table["routes"]:
         continue
     st, _ = req(method, path, None, body)
     check("%s %s without a token: %d, want 401" % (method, path, st), st == 401)
+    if r["pattern"] not in table["agent_scoped_routes"]:
+        st, _ = req(method, path, narrowed, body)
+        check("%s %s with a token narrowed to an agent: %d, want 403" % (method, path, st),
+              st == 403)
     st, _ = req(method, path, "atl_not-a-token", body)
     check("%s %s with a bad token: %d, want 401" % (method, path, st), st == 401)
     for role, tok in tokens.items():

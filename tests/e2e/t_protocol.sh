@@ -28,14 +28,19 @@ atlas register --path "$EXAMPLES/ts-echo" >/dev/null
 out=$(atlas run ts-echo --input '{"text": "from typescript"}')
 expect_contains "official TypeScript SDK agent runs" "$out" "from typescript"
 
-# what the process gets
+# what the process gets: the daemon's URL, or in the sandbox the relay to
+# the agent socket inside its network namespace (docs/security.md)
+case "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["isolation"]["sandbox"]')" in
+bubblewrap) platform=http://127.0.0.1:17345 ;;
+*) platform=$ATLAS_URL ;;
+esac
 out=$(atlas run env-probe)
-expect_eq "ATLAS_MCP_URL" "$(echo "$out" | j 'd["env"]["ATLAS_MCP_URL"]')" "$ATLAS_URL/mcp"
+expect_eq "ATLAS_MCP_URL" "$(echo "$out" | j 'd["env"]["ATLAS_MCP_URL"]')" "$platform/mcp"
 expect_eq "ATLAS_TOKEN is set" "$(echo "$out" | j 'len(d["env"]["ATLAS_TOKEN"]) > 20')" "True"
 expect_eq "a job-scoped token in the call" "$(echo "$out" | j 'd["token"] != d["env"]["ATLAS_TOKEN"] and len(d["token"]) > 20')" "True"
 expect_eq "the job id in the call" "$(echo "$out" | j 'd["job_id"].startswith("job_")')" "True"
 expect_eq "ATLAS_CONTRACT names the contract" "$(echo "$out" | j 'd["env"]["ATLAS_CONTRACT"].endswith("env-probe@1.0.0.json")')" "True"
-expect_eq "OPENAI_BASE_URL points at the gateway" "$(echo "$out" | j 'd["env"]["OPENAI_BASE_URL"]')" "$ATLAS_URL/v1"
+expect_eq "OPENAI_BASE_URL points at the gateway" "$(echo "$out" | j 'd["env"]["OPENAI_BASE_URL"]')" "$platform/v1"
 expect_eq "the daemon's other environment is not passed" "$(echo "$out" | j 'd["secret_leaked"]')" "False"
 expect_eq "cwd is the registered snapshot" "$(echo "$out" | j '"/agents/sha256-" in d["cwd"]')" "True"
 expect_eq "the snapshot holds the agent's files" "$(echo "$out" | j 'd["files"]')" "['agent.py', 'agent.yaml']"

@@ -129,6 +129,20 @@ expect_contains "atlas health says why" "$(atlas health)" "sandbox:  unavailable
 run_rc rc atlas run word-count --input '{"text": "a"}'
 expect_eq "a run fails closed without a sandbox" "$rc" "1"
 expect_contains "with the reason" "$(cat "$T/err")" "the sandbox cannot be built: bubblewrap (bwrap) is not installed"
+expect_contains "and where to look" "$(cat "$T/err")" "atlas doctor says what to change"
+expect_contains "the daemon said so when it started" "$(cat "$T/atlasd.log")" "the agent sandbox is on but cannot be built here: bubblewrap (bwrap) is not installed"
+expect_contains "naming atlas doctor and the way to turn it off" "$(cat "$T/atlasd.log")" "run \`atlas doctor\` for what to change, or turn the sandbox off (sandbox.enabled: false"
+stop_daemon
+# on by default: the same without any configuration
+: >"$T/empty.yaml"
+ATLAS_SANDBOX= ATLAS_BWRAP=/nonexistent/bwrap start_daemon --config "$T/empty.yaml"
+expect_eq "the sandbox is on by default" "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["isolation"]["sandbox"]')" "unavailable"
+stop_daemon
+printf 'sandbox:\n  enabled: false\n' >"$T/off.yaml"
+ATLAS_SANDBOX= ATLAS_BWRAP=/nonexistent/bwrap start_daemon --config "$T/off.yaml"
+expect_eq "sandbox.enabled: false turns it off" "$(curl -s "$ATLAS_URL/api/v1/health" | j 'd["isolation"]["sandbox"]')" "off"
+run_rc rc atlas run word-count --input '{"text": "a"}'
+expect_eq "and runs agents without it" "$rc" "0"
 stop_daemon
 
 # the operator opts one agent out

@@ -58,9 +58,112 @@ expect_eq "a scope cannot widen the role: exit 1" "$rc" 1
 expect_contains "and says so" "$(cat "$T/err")" "can only narrow the role"
 run_rc rc atlas token create --name ci-bogus --role operator --scope everything
 expect_contains "a scope that is no action is refused" "$(cat "$T/err")" "is not an action"
+run_rc rc atlas token create --name ci-badagent --role operator --scope 'agent:no/such'
+expect_contains "a malformed agent:NAME is refused" "$(cat "$T/err")" "agent:NAME names one agent"
+run_rc rc atlas token create --name ci-res --role operator --scope chain:x
+expect_contains "other resources: not supported yet" "$(cat "$T/err")" "not supported yet"
+expect_eq "none was made" "$(atlas token ls --json | grep -c 'ci-bogus\|ci-badagent\|ci-wide\|ci-res')" 0
+
+# ---- agent:NAME scopes narrow a token to named agents ----
+slowjob=$(curl -s -X POST -H 'Content-Type: application/json' -H 'Prefer: respond-async' \
+    -d '{"ms":1}' "$ATLAS_URL/api/v1/agents/slow/run" | j 'd["job"]')
 run_rc rc atlas token create --name ci-agent --role operator --scope agent:word-count
-expect_contains "per-agent scopes: not supported yet" "$(cat "$T/err")" "not supported yet"
-expect_eq "neither was made" "$(atlas token ls --json | grep -c 'ci-bogus\|ci-agent\|ci-wide')" 0
+expect_eq "an agent:NAME scope is accepted" "$rc" 0
+wc=$(cat "$T/out")
+as_wc() { anon_curl -s -o "$T/wc" -w '%{http_code}' -H "Authorization: Bearer $wc" "$@"; }
+expect_eq "it lists only its agent" "$(as_wc "$ATLAS_URL/api/v1/agents"; echo; j '[a["name"] for a in d["agents"]]' <"$T/wc")" "200
+['word-count']"
+expect_eq "it runs its agent" "$(as_wc -H 'Content-Type: application/json' -d '{"text":"a b c"}' "$ATLAS_URL/api/v1/agents/word-count/run")" 200
+wcjob=$(anon_curl -s -H "Authorization: Bearer $wc" "$ATLAS_URL/api/v1/jobs" | j 'd["jobs"][0]["id"]')
+expect_eq "it runs no other: 403" "$(as_wc -H 'Content-Type: application/json' -d '{"ms":1}' "$ATLAS_URL/api/v1/agents/slow/run")" 403
+expect_contains "saying why" "$(cat "$T/wc")" 'narrowed to named agents (agent:NAME scopes), not \"slow\"'
+expect_eq "nor reads another's contract" "$(as_wc "$ATLAS_URL/api/v1/agents/slow")" 403
+expect_eq "its job list holds only its agent's jobs" \
+    "$(anon_curl -s -H "Authorization: Bearer $wc" "$ATLAS_URL/api/v1/jobs" | j 'sorted(set(x["agent"] for x in d["jobs"]))')" "['word-count']"
+expect_eq "its own job: 200" "$(as_wc "$ATLAS_URL/api/v1/jobs/$wcjob")" 200
+expect_eq "another agent's job: 403" "$(as_wc "$ATLAS_URL/api/v1/jobs/$slowjob")" 403
+expect_eq "nor its event stream" "$(as_wc "$ATLAS_URL/api/v1/jobs/$slowjob/events")" 403
+expect_eq "nor its logs" "$(as_wc "$ATLAS_URL/api/v1/jobs/$slowjob/logs")" 403
+expect_eq "nor cancels it" "$(as_wc -X POST "$ATLAS_URL/api/v1/jobs/$slowjob/cancel")" 403
+expect_eq "routing (which may pick any agent): 403" "$(as_wc -H 'Content-Type: application/json' -d '{"input":{"text":"a"}}' "$ATLAS_URL/api/v1/run")" 403
+expect_eq "routes not about agents are closed to it (the queue)" "$(as_wc "$ATLAS_URL/api/v1/queue")" 403
+expect_eq "whoami names its agents" "$(anon_curl -s -H "Authorization: Bearer $wc" "$ATLAS_URL/api/v1/whoami" | j 'd["agents"]')" "['word-count']"
+mcp_wc() { # METHOD PARAMS
+    anon_curl -s -H "Authorization: Bearer $wc" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json' -H 'MCP-Protocol-Version: 2026-07-28' -H "Mcp-Method: $1" \
+        ${3:+-H "Mcp-Name: $3"} \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$ATLAS_URL/mcp"
+}
+meta='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
+expect_eq "MCP tools/list: its agent's tool only, no platform tools" \
+    "$(mcp_wc tools/list "{$meta}" | j '[t["name"] for t in d["result"]["tools"]]')" "['word-count']"
+out=$(mcp_wc tools/call "{\"name\":\"word-count\",\"arguments\":{\"text\":\"a b\"},$meta}" word-count)
+expect_eq "MCP tools/call of its agent runs it" "$(echo "$out" | j 'd["result"].get("isError", False)')" "False"
+out=$(mcp_wc tools/call "{\"name\":\"slow\",\"arguments\":{\"ms\":1},$meta}" slow)
+expect_contains "MCP tools/call of another agent is refused" "$out" "narrowed to named agents"
+out=$(mcp_wc tools/call "{\"name\":\"atlas.jobs.list\",\"arguments\":{},$meta}" atlas.jobs.list)
+expect_contains "and so are the platform tools" "$out" "isError"
+expect_eq "MCP resources/list: its agent's contract only" \
+    "$(mcp_wc resources/list "{$meta}" | j 'sorted(r["uri"] for r in d["result"]["resources"] if r["uri"].startswith("atlas://agents/"))')" "['atlas://agents/word-count/contract']"
+expect_contains "MCP resources/read of another agent's contract: not found" \
+    "$(mcp_wc resources/read "{\"uri\":\"atlas://agents/slow/contract\",$meta}" atlas://agents/slow/contract)" 'not found'
+expect_contains "nor another agent's job" \
+    "$(mcp_wc resources/read "{\"uri\":\"atlas://jobs/$slowjob\",$meta}" "atlas://jobs/$slowjob")" 'not found'
+expect_contains "its own agent's job: read" \
+    "$(mcp_wc resources/read "{\"uri\":\"atlas://jobs/$wcjob\",$meta}" "atlas://jobs/$wcjob")" '"contents"'
+a2a_wc() { # PATH BODY
+    anon_curl -s -H "Authorization: Bearer $wc" -H 'Content-Type: application/json' -H 'A2A-Version: 0.3' \
+        --data-binary "$2" "$ATLAS_URL$1"
+}
+expect_eq "A2A: another agent's endpoint is refused" \
+    "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $wc" -H 'Content-Type: application/json' -d '{}' "$ATLAS_URL/a2a/agents/slow")" 403
+expect_contains "A2A tasks/get of another agent's job: no such task" \
+    "$(a2a_wc /a2a/agents/word-count "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$slowjob\"}}")" "no task"
+expect_contains "A2A tasks/get of its own agent's job: the task" \
+    "$(a2a_wc /a2a/agents/word-count "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$wcjob\"}}")" '"result"'
+expect_contains "A2A tasks/list: not supported yet for such tokens" \
+    "$(a2a_wc /a2a/agents/word-count '{"jsonrpc":"2.0","id":1,"method":"tasks/list","params":{}}')" "not supported yet"
+run_rc rc atlas token create --name ci-agent-read --role operator --scope agent:word-count --scope read
+rd=$(cat "$T/out")
+expect_eq "agent:NAME with read: reads its agent" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" "$ATLAS_URL/api/v1/agents/word-count")" 200
+expect_eq "but does not run it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" -H 'Content-Type: application/json' -d '{"text":"a"}' "$ATLAS_URL/api/v1/agents/word-count/run")" 403
+
+# ---- developers own the agents they register ----
+mkagent() { # DIR NAME VERSION: a copy of word-count under another name
+    mkdir -p "$1" && cp "$EXAMPLES/word-count/agent.py" "$1/" &&
+        sed -e "s/name: \"word-count\"/name: \"$2\"/" -e "s/version: \"1.0.0\"/version: \"$3\"/" \
+            "$EXAMPLES/word-count/agent.yaml" >"$1/agent.yaml"
+}
+mkagent "$T/own1" dev-owned 1.0.0
+mkagent "$T/own2" dev-owned 1.1.0
+dev1=$(new_token ci-dev1 developer)
+dev2=$(new_token ci-dev2 developer)
+reg_as() { # TOKEN DIR
+    anon_curl -s -o "$T/reg" -w '%{http_code}' -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        -d "{\"path\":\"$2\"}" "$ATLAS_URL/api/v1/agents"
+}
+expect_eq "a developer registers a new agent" "$(reg_as "$dev1" "$T/own1")" 201
+expect_eq "and owns it (recorded in the registry)" "$(j 'd["owner"]["name"]' <"$T/reg")" "ci-dev1"
+expect_eq "GET /agents/NAME shows the owner" "$(curl -s "$ATLAS_URL/api/v1/agents/dev-owned" | j 'd["owner"]["name"]')" "ci-dev1"
+expect_eq "another developer may not add a version: 403" "$(reg_as "$dev2" "$T/own2")" 403
+expect_contains "saying whose it is" "$(j 'd["detail"]' <"$T/reg")" 'owned by the token "ci-dev1"'
+expect_eq "nor remove it" "$(anon_curl -s -o "$T/reg" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/agents/dev-owned")" 403
+expect_eq "the owner adds a version" "$(reg_as "$dev1" "$T/own2")" 201
+expect_eq "a developer may not change an agent an administrator registered" "$(reg_as "$dev1" "$EXAMPLES/word-count")" 403
+expect_contains "saying so (the admin token owns it)" "$(j 'd["detail"]' <"$T/reg")" 'owned by the token "local-admin"'
+mkagent "$T/own4" local-owned 1.0.0
+code=$(anon_curl -s -o /dev/null -w '%{http_code}' --unix-socket "$DATA/atlasd.sock" -H 'Content-Type: application/json' \
+    -d "{\"path\":\"$T/own4\"}" http://localhost/api/v1/agents)
+expect_eq "the local administrator registers (the Unix socket)" "$code" 201
+expect_eq "a developer may not remove that one either" "$(anon_curl -s -o "$T/reg" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/local-owned")" 403
+expect_eq "nor remove it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/word-count")" 403
+mkagent "$T/own3" dev-owned 1.2.0
+expect_eq "an admin overrides: adds a version of a developer's agent" "$(reg_as "$ATLAS_TOKEN" "$T/own3")" 201
+expect_eq "without taking it over" "$(curl -s "$ATLAS_URL/api/v1/agents/dev-owned" | j 'd["owner"]["name"]')" "ci-dev1"
+expect_contains "denials are audited" "$(atlas audit ls --event access.denied --json)" 'owned by the token'
+expect_eq "the owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/dev-owned")" 200
+expect_eq "then the name is free: another developer takes it" "$(reg_as "$dev2" "$T/own1")" 201
+expect_eq "and owns it" "$(j 'd["owner"]["name"]' <"$T/reg")" "ci-dev2"
 
 # ---- rate limit ----
 limited=$(new_token ci-limited operator)

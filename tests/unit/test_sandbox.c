@@ -221,8 +221,8 @@ static void test_config_keys(void **state)
     struct at_diag d;
     at_config_init(&c);
     at_diag_clear(&d);
-    assert_int_equal(c.sandbox.enabled, 0); /* opt-in in this build */
-    assert_int_equal(at_config_sandboxed(&c, "any"), 0);
+    assert_int_equal(c.sandbox.enabled, 1); /* on unless configured off */
+    assert_int_equal(at_config_sandboxed(&c, "any"), 1);
     assert_int_equal(at_config_load_string(&c, "atlas.config.yaml", yaml, sizeof(yaml) - 1, &d), 0);
     assert_int_equal(at_config_sandboxed(&c, "any"), 1);
     assert_int_equal(at_config_sandboxed(&c, "trusted"), 0);

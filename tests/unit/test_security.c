@@ -243,6 +243,122 @@ static void test_token_node_binding(void **state)
     at_secstore_close(ss);
 }
 
+/* agent:NAME scopes, the daily quota of model tokens (kept across a
+ * reopen), and the owners of agents */
+static void test_scopes_quotas_owners(void **state)
+{
+    (void)state;
+    unsigned mask;
+    char agents[AT_TOKEN_AGENTS_MAX], why[300];
+    json_t *sc = json_pack("[s,s,s]", "agent:word-count", "read", "agent:sum.v2");
+    assert_int_equal(at_tokens_scope_mask(sc, &mask, agents, sizeof(agents), why, sizeof(why)), 0);
+    assert_int_equal(mask, AT_ACCESS_READ);
+    assert_string_equal(agents, ",word-count,sum.v2,");
+    assert_true(at_tokens_agent_ok(agents, "word-count"));
+    assert_true(at_tokens_agent_ok(agents, "word-count:1.0.0"));
+    assert_true(at_tokens_agent_ok(agents, "sum.v2@2.0.0"));
+    assert_false(at_tokens_agent_ok(agents, "word"));
+    assert_false(at_tokens_agent_ok(agents, "count"));
+    assert_false(at_tokens_agent_ok(agents, "word-count,x"));
+    assert_false(at_tokens_agent_ok(agents, NULL));
+    assert_true(at_tokens_agent_ok("", "anything"));
+    json_decref(sc);
+    const char *bad[] = {"agent:", "agent:a/b", "agent:a,b", "chain:x", "everything"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sc = json_pack("[s]", bad[i]);
+        assert_int_not_equal(
+            at_tokens_scope_mask(sc, &mask, agents, sizeof(agents), why, sizeof(why)), 0);
+        json_decref(sc);
+    }
+    /* too many names for the buffer: refused, never cut */
+    sc = json_array();
+    for (int i = 0; i < 40; i++) {
+        char s[80];
+        snprintf(s, sizeof(s), "agent:a-rather-long-agent-name-%02d", i);
+        json_array_append_new(sc, json_string(s));
+    }
+    assert_int_equal(at_tokens_scope_mask(sc, &mask, agents, sizeof(agents), why, sizeof(why)),
+                     AT_E2BIG);
+    json_decref(sc);
+
+    struct at_secstore *ss;
+    struct at_tokens *t = open_tokens(&ss);
+    struct at_diag d;
+    at_diag_clear(&d);
+    char text[AT_TOKEN_TEXT_MAX], atext[AT_TOKEN_TEXT_MAX];
+    sc = json_pack("[s]", "agent:word-count");
+    struct at_token_spec spec = {
+        .name = "q", .role = AT_ROLE_OPERATOR, .scopes = sc, .tokens_per_day = 100};
+    assert_int_equal(at_tokens_create(t, &spec, text, NULL, &d), 0);
+    json_decref(sc);
+    struct at_token_spec neg = {.name = "n", .role = AT_ROLE_OPERATOR, .tokens_per_day = -1};
+    assert_int_equal(at_tokens_create(t, &neg, atext, NULL, &d), AT_EINVAL);
+    struct at_token_spec adm = {.name = "a", .role = AT_ROLE_ADMIN};
+    assert_int_equal(at_tokens_create(t, &adm, atext, NULL, &d), 0);
+    struct at_principal p, pa;
+    assert_int_equal(at_tokens_check(t, text, &p, NULL), 0);
+    assert_string_equal(p.agents, ",word-count,");
+    assert_int_equal(p.scoped, 0); /* no action scope: every action of its role */
+    assert_int_equal(at_tokens_check(t, atext, &pa, NULL), 0);
+    struct at_quota q;
+    assert_int_equal(at_tokens_quota_check(t, p.id, &q), 0);
+    assert_int_equal(q.limit, 100);
+    assert_int_equal(q.used, 0);
+    int64_t now = at_wall_ms();
+    assert_true(q.resets_ms > now && q.resets_ms <= now + 86400000);
+    assert_int_equal(q.resets_ms % 86400000, 0); /* 00:00 UTC */
+    at_tokens_quota_add(t, p.id, 60);
+    assert_int_equal(at_tokens_quota_check(t, p.id, &q), 0);
+    at_tokens_quota_add(t, p.id, 40);
+    assert_int_equal(at_tokens_quota_check(t, p.id, &q), AT_ELIMIT);
+    assert_int_equal(q.used, 100);
+    assert_true(q.retry_after_s >= 1 && q.retry_after_s <= 86400);
+    char msg[400];
+    at_tokens_quota_describe(&q, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "token \"q\" has used its daily quota"));
+    assert_non_null(strstr(msg, "resets at 00:00 UTC"));
+    /* the default binds every role but admin */
+    at_tokens_set_default_quota(t, 10);
+    assert_int_equal(at_tokens_quota_check(t, pa.id, &q), 0);
+    assert_int_equal(q.limit, 0);
+    at_tokens_quota_add(t, pa.id, 1000);
+    assert_int_equal(at_tokens_quota_check(t, pa.id, &q), 0);
+    assert_int_equal(at_tokens_quota_check(t, NULL, &q), 0);
+    assert_int_equal(at_tokens_quota_check(t, "tok_unknown", &q), 0);
+    at_tokens_quota_add(t, p.id, 0);
+    at_tokens_quota_add(t, p.id, -5);
+
+    /* kept across a reopen */
+    at_tokens_free(t);
+    at_secstore_close(ss);
+    t = open_tokens(&ss);
+    assert_int_equal(at_tokens_quota_check(t, p.id, &q), AT_ELIMIT);
+    assert_int_equal(q.used, 100);
+    assert_int_equal(q.limit, 100);
+    json_t *list = at_tokens_list(t);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "tokens_per_day")),
+                     100);
+    json_decref(list);
+
+    /* owners */
+    char *owner = NULL, *oid = NULL;
+    assert_int_equal(at_secstore_owner_get(ss, "x", &owner, &oid), AT_ENOENT);
+    assert_int_equal(at_secstore_owner_set(ss, "x", "dev1", "tok_1", 5), 0);
+    assert_int_equal(at_secstore_owner_get(ss, "x", &owner, &oid), 0);
+    assert_string_equal(owner, "dev1");
+    assert_string_equal(oid, "tok_1");
+    free(owner);
+    free(oid);
+    assert_int_equal(at_secstore_owner_set(ss, "y", "local", NULL, 5), 0);
+    assert_int_equal(at_secstore_owner_get(ss, "y", &owner, &oid), 0);
+    assert_null(oid);
+    free(owner);
+    assert_int_equal(at_secstore_owner_set(ss, "x", NULL, NULL, 0), 0);
+    assert_int_equal(at_secstore_owner_get(ss, "x", &owner, NULL), AT_ENOENT);
+    at_tokens_free(t);
+    at_secstore_close(ss);
+}
+
 static void test_key_and_secrets(void **state)
 {
     (void)state;
@@ -399,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_access_table),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_node_binding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scopes_quotas_owners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_and_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test(test_audit_early),
