@@ -184,6 +184,8 @@ try {
   const mem = await page.textContent('[data-testid=mem-gpu-box]');
   const hot = await page.locator('[data-testid=temp-gpu-box] .meter span.hot').count();
   check(temp.includes('92 °C') && mem.includes('12%') && hot === 1, `the fleet shows each node's memory and temperature, a hot one in red (${mem}; ${temp})`);
+  const resv = await page.textContent('[data-testid=resv-gpu-box]');
+  check(resv.includes('0%'), `and the capacity its running jobs reserve (${resv})`);
   await page.click('form[aria-label="Explain a placement"] button');
   await page.waitForFunction(() => document.querySelector('form[aria-label="Explain a placement"] + div').textContent.length > 0);
   ok(`the placement explain view answers: ${(await page.textContent('form[aria-label="Explain a placement"] + div')).slice(0, 80).replace(/\s+/g, ' ')}`);

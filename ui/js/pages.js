@@ -372,8 +372,9 @@ async function nodes(main) {
     const fleet = ((await get('nodes').catch(() => ({ nodes: [] }))).nodes) || [];
     const res = (n) => n.resources || {};
     // each node's last health report (a heartbeat's; the control plane's now)
-    const healthOf = Object.fromEntries(await Promise.all(fleet.map(async (n) =>
-      [n.name, ((await get(`nodes/${enc(n.name)}/health`).catch(() => ({}))).health) || {}])));
+    const nodeHealth = Object.fromEntries(await Promise.all(fleet.map(async (n) =>
+      [n.name, await get(`nodes/${enc(n.name)}/health`).catch(() => ({}))])));
+    const healthOf = Object.fromEntries(Object.entries(nodeHealth).map(([k, v]) => [k, (v && v.health) || {}]));
     const bar = (label, v, max, unit, warnAt) => {
       if (v === null || v === undefined) return h('span', { class: 'muted' }, 'not reported');
       const s = h('span', { class: v >= warnAt ? 'hot' : '' });
@@ -381,7 +382,7 @@ async function nodes(main) {
       return h('div', { class: 'cell-meter' }, h('div', { class: 'meter', role: 'meter', 'aria-label': label, 'aria-valuenow': v, 'aria-valuemin': 0, 'aria-valuemax': max }, s),
         h('span', { class: 'muted' }, `${Math.round(v)}${unit}`));
     };
-    const fleetTable = fleet.length > 1 ? table(['Node', 'Status', 'Cores', 'Memory', 'GPUs', 'Labels', 'Memory used', 'Temperature', 'Running', 'Heartbeat', ''], fleet.map((n) => {
+    const fleetTable = fleet.length > 1 ? table(['Node', 'Status', 'Cores', 'Memory', 'GPUs', 'Labels', 'Reserved', 'Memory used', 'Temperature', 'Running', 'Heartbeat', ''], fleet.map((n) => {
       const acts = h('td', {});
       if (can('admin') && !n.local) {
         const b = h('button', { type: 'button', 'data-testid': `drain-${n.name}` }, n.status === 'ready' ? 'Drain' : 'Undrain');
@@ -394,6 +395,7 @@ async function nodes(main) {
         h('td', {}, String(res(n).cpu_cores ?? '?')), h('td', {}, `${res(n).memory_gb ?? '?'} GB`),
         h('td', {}, (res(n).gpus || []).map((g) => `${g.device || 'gpu'} ${g.vram_gb ?? '?'} GB`).join(', ') || 'none'),
         h('td', {}, Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(' ')),
+        h('td', { 'data-testid': `resv-${n.name}` }, res(n).memory_gb ? bar(`memory reserved on ${n.name}`, Math.round((100 * ((nodeHealth[n.name] || {}).allocated_memory_gb || 0)) / res(n).memory_gb), 100, '%', 101) : h('span', { class: 'muted' }, '—')),
         h('td', { 'data-testid': `mem-${n.name}` }, bar(`memory used on ${n.name}`, (healthOf[n.name] || {}).memory_used_pct, 100, '%', 90)),
         h('td', { 'data-testid': `temp-${n.name}` }, bar(`temperature of ${n.name}`, (healthOf[n.name] || {}).temperature_c, 110, ' °C', 85)),
         h('td', {}, String((n.reservations || []).length)),
