@@ -246,6 +246,15 @@ try {
   check(hist[0] === 'pending' && hist.includes('approved'), `and its history, state by state (${hist})`);
   // batch: two proposals picked in the list, rejected with one click, each on its listed hash
   await visit(page, '#/approvals', `[data-testid=pick-${process.env.P_B1}]`, 'approvals');
+  // the list follows approvals/events: a proposal filed now shows without a reload
+  const live = await page.evaluate(async (tok) => {
+    const r = await fetch('/api/v1/approvals', { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kind: 'config', title: 'filed while watching', payload: { key: 'e', value: 5 } }) });
+    return (await r.json()).id;
+  }, ADMIN);
+  const t0live = Date.now();
+  await page.waitForSelector(`[data-testid=pick-${live}]`, { timeout: 10000 });
+  check(Date.now() - t0live < 10000, `the desk shows a new proposal live, from approvals/events (${Date.now() - t0live} ms)`);
   await page.check(`[data-testid=pick-${process.env.P_B1}]`);
   await page.check(`[data-testid=pick-${process.env.P_B2}]`);
   await page.fill('#ap-batch-why', 'batch');

@@ -605,7 +605,18 @@ async function approvals(main, parts, query) {
         h('code', {}, 'atlas supervise'), ') and from actions that ', h('code', {}, 'approvals.require'), ' puts behind an approval.'));
   }
   await load();
-  return every(5000, load);
+  // live: every change on approvals/events reloads the list (at most once a
+  // second); a slow poll covers a stream the network dropped
+  let pending = false;
+  let last = 0;
+  const soon = () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; last = Date.now(); load().catch(() => {}); }, Math.max(0, 1000 - (Date.now() - last)));
+  };
+  const stopLive = sse('approvals/events', () => soon(), () => {});
+  const stopPoll = every(30000, load);
+  return () => { stopLive(); stopPoll(); };
 }
 
 async function proposal(main, id) {
