@@ -597,12 +597,11 @@ static json_t *npm_packages(const json_t *lock)
     if (json_is_object(pkgs)) {
         json_object_foreach(pkgs, key, v)
         {
-            const char *nm = strrchr(key, '/');
             const char *mark = strstr(key, "node_modules/");
             if (!key[0] || !mark)
                 continue; /* "": the project itself */
             /* scoped names keep their scope: node_modules/@s/x */
-            nm = mark + 13;
+            const char *nm = mark + 13;
             const char *inner = strstr(nm, "/node_modules/");
             while (inner) {
                 nm = inner + 14;

@@ -191,7 +191,7 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
         const json_t *cmd = json_object_get(mcp, "command");
         const char *url = at_json_str(mcp, "url", NULL);
         if (url || json_object_get(mcp, "url")) {
-            if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+            if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
                 strlen(url) > 2000) {
                 at_diag_set(d, AT_EINVAL, NULL, 0, 0,
                             "mcp.url: the server's Streamable HTTP endpoint, an http(s) URL");
@@ -200,7 +200,7 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
             }
             const char *mk;
             json_t *mv;
-            json_object_foreach((json_t *)mcp, mk, mv) if (strcmp(mk, "url"))
+            json_object_foreach((json_t *)mcp, mk, mv) if (strcmp(mk, "url") != 0)
             {
                 at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
                             "mcp.%s: with mcp.url only the URL is read (%s); headers and "
@@ -461,7 +461,7 @@ static void ws_schedule(struct at_skills *s, const char *root, int64_t due_ms)
 {
     pthread_mutex_lock(&s->ws_mu);
     struct at__ws_due *e = s->ws_due;
-    while (e && strcmp(e->root, root))
+    while (e && strcmp(e->root, root) != 0)
         e = e->next;
     if (!e) {
         e = at_calloc(1, sizeof(*e));

@@ -199,7 +199,7 @@ int at_approvals_required(const struct at_approvals *a, const char *action)
     unsigned mask = atomic_load(&((struct at_approvals *)a)->require);
     for (size_t k = 0; k < sizeof(actions) / sizeof(actions[0]); k++)
         if (!strcmp(actions[k], action))
-            return (mask >> k) & 1u;
+            return (int)((mask >> k) & 1u);
     return 0;
 }
 
