@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,10 +664,19 @@ static int start_skills(struct at_daemon *dmn, struct at_diag *d)
 /* A tree's skill workspaces go when its root job is final (after the
  * grace, docs/skills.md "Workspaces"); at start the finished trees' ones
  * left by the last run are removed too. */
+/* The engine reports jobs ending until it is freed, after the skills: the
+ * observer reaches them only while they exist. */
+static pthread_mutex_t skills_obs_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void skills_on_final(void *arg, const struct at_job_rec *rec)
 {
-    if (!rec->parent_id)
-        at_skills_tree_done(arg, rec->id);
+    struct at_daemon *dmn = arg;
+    if (rec->parent_id)
+        return;
+    pthread_mutex_lock(&skills_obs_mu);
+    if (dmn->skills_obs)
+        at_skills_tree_done(dmn->skills_obs, rec->id); /* schedules only: never blocks */
+    pthread_mutex_unlock(&skills_obs_mu);
 }
 
 static int skills_tree_finished(void *arg, const char *root_id, long long *finished_ms)
@@ -686,7 +696,10 @@ static int skills_tree_finished(void *arg, const char *root_id, long long *finis
 
 static int attach_skills(struct at_daemon *dmn, struct at_diag *d)
 {
-    struct at_engine_observer obs = {.on_final = skills_on_final, .arg = dmn->skills};
+    pthread_mutex_lock(&skills_obs_mu);
+    dmn->skills_obs = dmn->skills;
+    pthread_mutex_unlock(&skills_obs_mu);
+    struct at_engine_observer obs = {.on_final = skills_on_final, .arg = dmn};
     int rc = at_engine_add_observer(dmn->engine, &obs);
     if (rc)
         return at_diag_set(d, rc, NULL, 0, 0, "cannot observe jobs for the skills' workspaces");
@@ -900,6 +913,9 @@ void at_daemon_stop(struct at_daemon *dmn)
     /* the skills' calls in flight are answered (cancelled) while the MCP
      * surface they answer through still exists */
     at_contract_set_skill_check(NULL, NULL);
+    pthread_mutex_lock(&skills_obs_mu);
+    dmn->skills_obs = NULL;
+    pthread_mutex_unlock(&skills_obs_mu);
     at_skills_free(dmn->skills);
     dmn->skills = NULL;
     dmn->http = NULL;

@@ -43,6 +43,9 @@ struct at_daemon {
     struct at_http_mcp *mcp;
     struct at_trigger_svc *triggers;
     struct at_skills *skills;
+    /* what the engine's observer hands finished trees to: the skills while
+     * they exist, NULL from their stop on (under skills_obs_mu, daemon.c) */
+    struct at_skills *skills_obs;
     struct at_approvals *approvals; /* proposals and approvals (supervisor/approvals.h) */
     struct at_a2a_push *a2a_push;   /* A2A push notification configs (http/a2a_push.h) */
     struct at_http_server *http;
