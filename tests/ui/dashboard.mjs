@@ -167,7 +167,10 @@ try {
   await visit(page, '#/runs', 'table[aria-label=Runs]', 'runs');
   await page.selectOption('#f-state', 'cancelled');
   await page.click('form[aria-label="Filter runs"] button');
-  await page.waitForFunction(() => location.hash.includes('state=cancelled') && document.querySelector('table[aria-label=Runs]'));
+  // the filtered page is drawn once its table has rows (a slow machine may still show the old one)
+  await page.waitForFunction(() => location.hash.includes('state=cancelled') &&
+    document.querySelectorAll('table[aria-label=Runs] tbody .badge').length > 0 &&
+    [...document.querySelectorAll('table[aria-label=Runs] tbody .badge')].every((b) => b.textContent === 'cancelled'), null, { timeout: 20000 }).catch(() => {});
   const states = await page.$$eval('table[aria-label=Runs] tbody .badge', (b) => b.map((x) => x.textContent));
   check(states.length >= 1 && states.every((s) => s === 'cancelled'), `the state filter shows only cancelled runs (${states.length})`);
   await page.goto(`${URL}/ui/#/runs?limit=2`);
