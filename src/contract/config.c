@@ -261,6 +261,21 @@ static const struct at_shape approvals[] = {
     {"ttl_s", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 31536000},
     END,
 };
+/* A2A (docs/a2a.md "Push notifications"). */
+static const struct at_shape a2a_push[] = {
+    {"per_task", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 1000},
+    {"max_configs", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 10000000},
+    {"queue_max", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 1 << 24},
+    {"attempts", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 100},
+    {"backoff_ms", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 3600000},
+    {"timeout_ms", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 100, 600000},
+    {"allowed_hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    END,
+};
+static const struct at_shape a2a[] = {
+    {"push", AT_SH_OBJ, 0, a2a_push, NULL, 0, 0},
+    END,
+};
 static const struct at_shape top[] = {
     {"listen", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"data", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -280,6 +295,7 @@ static const struct at_shape top[] = {
     {"skills", AT_SH_OBJ, 0, skills, NULL, 0, 0},
     {"audit", AT_SH_OBJ, 0, audit, NULL, 0, 0},
     {"approvals", AT_SH_OBJ, 0, approvals, NULL, 0, 0},
+    {"a2a", AT_SH_OBJ, 0, a2a, NULL, 0, 0},
     END,
 };
 

@@ -810,7 +810,12 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
         rc = at_approvals_new(&acfg, &dmn->approvals, d);
     }
     if (rc == 0) { /* A2A push notification configs and their delivery thread */
-        rc = at_a2a_push_new(db, &dmn->a2a_push, d);
+        struct at_a2a_push_cfg pcfg = {
+            .db = db,
+            .data_dir = dmn->data_dir,
+            .config = json_object_get(json_object_get(config->json, "a2a"), "push"),
+        };
+        rc = at_a2a_push_new(&pcfg, &dmn->a2a_push, d);
         if (rc == AT_ESTATE) {
             /* a store stopped short of the push table (a test's older
              * schema): A2A runs without push notifications, saying so */

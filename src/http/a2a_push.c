@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/id.h"
 #include "base/log.h"
 #include "base/map.h"
@@ -26,14 +27,19 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TOKEN_MAX 512
 #define SCHEME_MAX 64
 #define CRED_MAX 4096
 #define ID_MAX 128
 
+#define PENDING_FILE "a2a-push-pending.json"
+#define PENDING_MAX (64u << 20) /* bytes of the pending file read back */
+
 struct delivery {
     struct delivery *next;
+    char *cfg_id; /* the config's id: what the pending file keeps (not the header) */
     char *url;
     char *header; /* "Authorization: ..." or "X-A2A-Notification-Token: ...", or NULL */
     char *body;
@@ -49,6 +55,11 @@ struct at_a2a_push {
     size_t nconfigs;
     struct delivery *head, *tail;
     size_t queued;
+    struct delivery *inflight; /* the one the thread is sending (owned by it) */
+    /* limits (a2a.push; fixed after start) */
+    long long per_task, max_configs, queue_max, attempts, backoff_ms, timeout_ms;
+    json_t *allowed;    /* a2a.push.allowed_hosts (array) or NULL: any host */
+    char *pending_path; /* DATA/a2a-push-pending.json, or NULL */
     int stop;
     int started;
     pthread_t thread;
@@ -58,6 +69,7 @@ static void delivery_free(struct delivery *dv)
 {
     if (!dv)
         return;
+    free(dv->cfg_id);
     free(dv->url);
     free(dv->header);
     free(dv->body);
@@ -66,7 +78,39 @@ static void delivery_free(struct delivery *dv)
 
 /* ---- validation ---- */
 
-int at_a2a_push_check_url(const char *url, char *why, size_t n)
+int at_a2a_push_host_allowed(const char *host, const json_t *allowed)
+{
+    if (!allowed)
+        return 1;
+    size_t hl = strlen(host);
+    /* an IPv6 literal's brackets are not part of the name */
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host++;
+        hl -= 2;
+    }
+    size_t i;
+    const json_t *e;
+    json_array_foreach(allowed, i, e)
+    {
+        const char *a = json_string_value(e);
+        if (!a || !*a)
+            continue;
+        size_t al = strlen(a);
+        if (al >= 2 && a[0] == '[' && a[al - 1] == ']') {
+            a++;
+            al -= 2;
+        }
+        if (al == hl && strncasecmp(a, host, hl) == 0)
+            return 1;
+        /* "*.example.com": any name under example.com (not itself) */
+        if (al > 2 && a[0] == '*' && a[1] == '.' && hl > al - 1 &&
+            strncasecmp(host + hl - (al - 1), a + 1, al - 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int at_a2a_push_check_url(const char *url, const json_t *allowed, char *why, size_t n)
 {
     if (!url || !*url) {
         snprintf(why, n, "the push notification config needs a url");
@@ -98,6 +142,9 @@ int at_a2a_push_check_url(const char *url, char *why, size_t n)
                  "them in authentication");
     } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
         snprintf(why, n, "the push notification url has no host");
+    } else if (!at_a2a_push_host_allowed(host, allowed)) {
+        snprintf(why, n, "the push notification url's host %.200s is not in a2a.push.allowed_hosts",
+                 host);
     } else {
         rc = 0;
     }
@@ -160,14 +207,123 @@ json_t *at_a2a_push_shape(const json_t *rec, enum at_a2a_ver ver)
 /* ---- the service ---- */
 
 static void *deliver_main(void *arg);
+static struct delivery *delivery_new(const json_t *rec, char *body);
 
-int at_a2a_push_new(const char *db, struct at_a2a_push **out, struct at_diag *d)
+/* A limit of the a2a.push block, or its default. */
+static long long limit(const json_t *cfg, const char *key, long long def)
+{
+    const json_t *v = json_object_get(cfg, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : def;
+}
+
+/* The record of config id of task_id (mu held), or NULL. */
+static json_t *find_rec(struct at_a2a_push *p, const char *task_id, const char *id)
+{
+    json_t *arr = at_map_get(&p->tasks, task_id);
+    size_t i;
+    json_t *rec;
+    json_array_foreach(arr, i, rec)
+    {
+        if (strcmp(rs(rec, "id"), id) == 0)
+            return rec;
+    }
+    return NULL;
+}
+
+/* Queue the deliveries the last stop kept (before the thread starts), and
+ * forget the file: each is sent to its config as it is now (a deleted
+ * config's are dropped). */
+static void pending_load(struct at_a2a_push *p)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (!p->pending_path || at_fs_read_file(p->pending_path, PENDING_MAX, &text, &len) != 0)
+        return;
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, 0, &je);
+    free(text);
+    const json_t *arr = json_object_get(doc, "deliveries");
+    size_t i, queued = 0, dropped = 0;
+    const json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        const char *tid = json_string_value(json_object_get(e, "taskId"));
+        const char *cid = json_string_value(json_object_get(e, "configId"));
+        const char *body = json_string_value(json_object_get(e, "body"));
+        const json_t *rec = tid && cid && body ? find_rec(p, tid, cid) : NULL;
+        if (!rec || at_a2a_push_check_url(rs(rec, "url"), p->allowed, NULL, 0) != 0 ||
+            p->queued >= (size_t)p->queue_max) {
+            dropped++;
+            continue;
+        }
+        struct delivery *dv = delivery_new(rec, at_strdup(body));
+        if (p->tail)
+            p->tail->next = dv;
+        else
+            p->head = dv;
+        p->tail = dv;
+        p->queued++;
+        queued++;
+    }
+    if (!doc)
+        at_warn("a2a", "%s: not JSON (%s): its deliveries are dropped", p->pending_path, je.text);
+    else if (queued || dropped)
+        at_info("a2a",
+                "push notifications: %zu deliveries kept at the last stop are sent again (%zu "
+                "dropped: their config is gone or not allowed)",
+                queued, dropped);
+    json_decref(doc);
+    if (unlink(p->pending_path) != 0)
+        at_warn("a2a", "cannot remove %s: the next start sends its deliveries again",
+                p->pending_path);
+}
+
+/* Keep what is still queued (the thread has stopped): one file, written
+ * atomically, mode 0600 (bodies are task updates). */
+static void pending_save(struct at_a2a_push *p)
+{
+    if (!p->pending_path || !p->head)
+        return;
+    json_t *arr = json_array();
+    for (struct delivery *dv = p->head; dv; dv = dv->next)
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "taskId", dv->task_id, "configId",
+                                             dv->cfg_id, "body", dv->body));
+    json_t *doc = json_pack("{s:i,s:o}", "version", 1, "deliveries", arr);
+    char *text = at_json_dumps(doc);
+    json_decref(doc);
+    int rc = at_fs_write_atomic(p->pending_path, text, strlen(text), 0600);
+    free(text);
+    if (rc)
+        at_warn("a2a",
+                "push notifications: %zu deliveries still queued at shutdown are lost: "
+                "cannot write %s: %s",
+                p->queued, p->pending_path, at_err_msg(rc));
+    else
+        at_info("a2a",
+                "push notifications: %zu deliveries still queued at shutdown are kept for the "
+                "next start",
+                p->queued);
+}
+
+int at_a2a_push_new(const struct at_a2a_push_cfg *cfg, struct at_a2a_push **out, struct at_diag *d)
 {
     struct at_a2a_push *p = at_calloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->wmu, NULL);
     pthread_cond_init(&p->cv, NULL);
     at_map_init(&p->tasks);
+    p->per_task = limit(cfg->config, "per_task", AT_A2A_PUSH_PER_TASK);
+    p->max_configs = limit(cfg->config, "max_configs", AT_A2A_PUSH_MAX);
+    p->queue_max = limit(cfg->config, "queue_max", AT_A2A_PUSH_QUEUE);
+    p->attempts = limit(cfg->config, "attempts", AT_A2A_PUSH_ATTEMPTS);
+    p->backoff_ms = limit(cfg->config, "backoff_ms", AT_A2A_PUSH_BACKOFF_MS);
+    p->timeout_ms = limit(cfg->config, "timeout_ms", AT_A2A_PUSH_TIMEOUT_MS);
+    const json_t *hosts = json_object_get(cfg->config, "allowed_hosts");
+    if (json_is_array(hosts))
+        p->allowed = json_deep_copy(hosts);
+    if (cfg->data_dir)
+        p->pending_path = at_fs_join(cfg->data_dir, PENDING_FILE);
+    const char *db = cfg->db;
     int rc = at_pushstore_open(db, &p->store, d);
     json_t *all = NULL;
     if (rc == 0 && (rc = at_pushstore_load(p->store, &all)) != 0)
@@ -192,6 +348,7 @@ int at_a2a_push_new(const char *db, struct at_a2a_push **out, struct at_diag *d)
         p->nconfigs++;
     }
     json_decref(all);
+    pending_load(p);
     if (pthread_create(&p->thread, NULL, deliver_main, p) != 0) {
         at_diag_set(d, AT_EINTERNAL, NULL, 0, 0, "cannot start the A2A push thread");
         at_a2a_push_free(p);
@@ -212,10 +369,8 @@ void at_a2a_push_free(struct at_a2a_push *p)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->thread, NULL);
+        pending_save(p);
     }
-    if (p->queued)
-        at_warn("a2a", "push notifications: %zu deliveries still queued at shutdown: dropped",
-                p->queued);
     while (p->head) {
         struct delivery *dv = p->head;
         p->head = dv->next;
@@ -227,6 +382,8 @@ void at_a2a_push_free(struct at_a2a_push *p)
         json_decref(v);
     at_map_release(&p->tasks);
     at_pushstore_close(p->store);
+    json_decref(p->allowed);
+    free(p->pending_path);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->wmu);
     pthread_mutex_destroy(&p->mu);
@@ -244,7 +401,7 @@ json_t *at_a2a_push_parse(const char *task_id, enum at_a2a_ver ver, const json_t
         return NULL;
     }
     const char *url = json_string_value(json_object_get(c, "url"));
-    if (at_a2a_push_check_url(url, why, n))
+    if (at_a2a_push_check_url(url, NULL, why, n))
         return NULL;
     const json_t *jid = json_object_get(c, "id");
     const json_t *jtok = json_object_get(c, "token");
@@ -339,13 +496,19 @@ int at_a2a_push_set(struct at_a2a_push *p, const char *task_id, enum at_a2a_ver 
     size_t total = p->nconfigs;
     pthread_mutex_unlock(&p->mu);
     int rc = 0;
-    if (at == (size_t)-1 && arr && json_array_size(arr) >= AT_A2A_PUSH_PER_TASK) {
-        snprintf(why, n, "task %s already has %d push notification configs (the limit)", task_id,
-                 AT_A2A_PUSH_PER_TASK);
+    if (at_a2a_push_check_url(rs(rec, "url"), p->allowed, why, n) != 0) {
         rc = AT_A2A_EPARAMS;
-    } else if (at == (size_t)-1 && total >= AT_A2A_PUSH_MAX) {
-        snprintf(why, n, "atlasd holds %d push notification configs (the limit): delete some",
-                 AT_A2A_PUSH_MAX);
+    } else if (at == (size_t)-1 && arr && json_array_size(arr) >= (size_t)p->per_task) {
+        snprintf(why, n,
+                 "task %s already has %lld push notification configs (the limit, "
+                 "a2a.push.per_task)",
+                 task_id, p->per_task);
+        rc = AT_A2A_EPARAMS;
+    } else if (at == (size_t)-1 && total >= (size_t)p->max_configs) {
+        snprintf(why, n,
+                 "atlasd holds %lld push notification configs (the limit, a2a.push.max_configs): "
+                 "delete some",
+                 p->max_configs);
         rc = AT_A2A_EINTERNAL;
     } else {
         char *doc = at_json_dumps(rec);
@@ -446,18 +609,11 @@ int at_a2a_push_delete(struct at_a2a_push *p, const char *task_id, const char *i
 
 /* ---- deliveries ---- */
 
-/* Queue one POST (mu held); body and header are stolen. */
-static void enqueue(struct at_a2a_push *p, const json_t *rec, char *body)
+/* A delivery of body (stolen) to the config rec. */
+static struct delivery *delivery_new(const json_t *rec, char *body)
 {
-    if (p->queued >= AT_A2A_PUSH_QUEUE) {
-        at_warn("a2a",
-                "push notifications: the queue is full (%d): an update of task %s to %s "
-                "is dropped",
-                AT_A2A_PUSH_QUEUE, rs(rec, "taskId"), rs(rec, "url"));
-        free(body);
-        return;
-    }
     struct delivery *dv = at_calloc(1, sizeof(*dv));
+    dv->cfg_id = at_strdup(rs(rec, "id"));
     dv->url = at_strdup(rs(rec, "url"));
     dv->body = body;
     snprintf(dv->task_id, sizeof(dv->task_id), "%s", rs(rec, "taskId"));
@@ -465,6 +621,30 @@ static void enqueue(struct at_a2a_push *p, const json_t *rec, char *body)
         dv->header = at_asprintf("Authorization: %s %s", rs(rec, "scheme"), rs(rec, "credentials"));
     else if (*rs(rec, "token"))
         dv->header = at_asprintf("X-A2A-Notification-Token: %s", rs(rec, "token"));
+    return dv;
+}
+
+/* Queue one POST (mu held); body is stolen. */
+static void enqueue(struct at_a2a_push *p, const json_t *rec, char *body)
+{
+    if (p->queued >= (size_t)p->queue_max) {
+        at_warn("a2a",
+                "push notifications: the queue is full (%lld, a2a.push.queue_max): an update of "
+                "task %s to %s is dropped",
+                p->queue_max, rs(rec, "taskId"), rs(rec, "url"));
+        free(body);
+        return;
+    }
+    if (p->allowed && at_a2a_push_check_url(rs(rec, "url"), p->allowed, NULL, 0) != 0) {
+        /* a config kept from before a2a.push.allowed_hosts said otherwise */
+        at_warn("a2a",
+                "push notifications: an update of task %s to %s is dropped: the host is not in "
+                "a2a.push.allowed_hosts",
+                rs(rec, "taskId"), rs(rec, "url"));
+        free(body);
+        return;
+    }
+    struct delivery *dv = delivery_new(rec, body);
     if (p->tail)
         p->tail->next = dv;
     else
@@ -567,7 +747,8 @@ static size_t discard(char *ptr, size_t sz, size_t n, void *arg)
 }
 
 /* One POST: 0 when the receiver answered 2xx. */
-static int post_once(CURL *h, const struct delivery *dv, long *status, char *err, size_t n)
+static int post_once(CURL *h, const struct delivery *dv, long timeout_ms, long *status, char *err,
+                     size_t n)
 {
     struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/a2a+json");
     if (dv->header)
@@ -578,8 +759,8 @@ static int post_once(CURL *h, const struct delivery *dv, long *status, char *err
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, dv->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(dv->body));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)AT_A2A_PUSH_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)AT_A2A_PUSH_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -632,29 +813,51 @@ static void *deliver_main(void *arg)
         if (!p->head)
             p->tail = NULL;
         p->queued--;
-        long backoff = AT_A2A_PUSH_BACKOFF_MS;
-        for (int attempt = 1;; attempt++) {
+        p->inflight = dv;
+        long backoff = (long)p->backoff_ms;
+        int keep = 0; /* stopped before it was sent: back to the head, for the next start */
+        for (long long attempt = 1;; attempt++) {
             pthread_mutex_unlock(&p->mu);
             char err[200] = "libcurl could not be loaded";
             long status = 0;
             if (!h)
                 h = curl_easy_init();
-            int rc = h ? post_once(h, dv, &status, err, sizeof(err)) : -1;
+            int rc = h ? post_once(h, dv, (long)p->timeout_ms, &status, err, sizeof(err)) : -1;
             pthread_mutex_lock(&p->mu);
             if (rc == 0)
                 break;
-            if (attempt >= AT_A2A_PUSH_ATTEMPTS) {
-                at_warn("a2a", "push notification of task %s to %s failed after %d tries: %s",
+            if (attempt >= p->attempts) {
+                at_warn("a2a", "push notification of task %s to %s failed after %lld tries: %s",
                         dv->task_id, dv->url, attempt, err);
                 break;
             }
-            if (wait_ms(p, backoff))
+            if (wait_ms(p, backoff)) {
+                keep = 1;
                 break;
-            backoff *= 2;
+            }
+            if (backoff < 3600000L)
+                backoff *= 2;
         }
-        delivery_free(dv);
+        p->inflight = NULL;
+        if (keep) {
+            dv->next = p->head;
+            p->head = dv;
+            if (!p->tail)
+                p->tail = dv;
+            p->queued++;
+        } else {
+            delivery_free(dv);
+        }
     }
     pthread_mutex_unlock(&p->mu);
     curl_easy_cleanup(h);
     return NULL;
+}
+
+size_t at_a2a_push_pending(struct at_a2a_push *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->queued + (p->inflight ? 1 : 0);
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }

@@ -12,13 +12,18 @@
  * `Authorization: SCHEME CREDENTIALS` when the config has authentication,
  * else `X-A2A-Notification-Token: TOKEN` when it has a token.  Deliveries
  * run on one thread of their own, in order (a task's updates arrive in
- * the order they happened), each tried up to AT_A2A_PUSH_ATTEMPTS times
- * with a doubling backoff; the queue holds AT_A2A_PUSH_QUEUE deliveries
- * (more are dropped, with a warning).  Redirects are not followed.
+ * the order they happened), each tried up to `attempts` times with a
+ * doubling backoff; the queue holds `queue_max` deliveries (more are
+ * dropped, with a warning).  Redirects are not followed.  The limits are
+ * the a2a.push config block (struct at_a2a_push_cfg; the defaults are the
+ * AT_A2A_PUSH_* constants).  Deliveries still queued at a stop (and the
+ * one in flight) are kept in DATA/a2a-push-pending.json, by config id and
+ * body (never the credentials), and sent first at the next start.
  *
  * URLs (at_a2a_push_check_url): http or https only, no user name or
- * password, a host; loopback and private addresses are allowed (the SSRF
- * considerations are in docs/a2a.md).
+ * password, a host; loopback and private addresses are allowed unless
+ * a2a.push.allowed_hosts lists the hosts that may receive pushes (the
+ * SSRF considerations are in docs/a2a.md).
  *
  * Thread-safe; nothing here blocks the caller on the network, and the
  * engine's loop (the observer) never waits on the store (set and delete
@@ -44,19 +49,33 @@
 
 struct at_a2a_push;
 
-/* Open the configs of the store database at db (migrated) and start the
- * delivery thread.  Caller frees with at_a2a_push_free.  0, or an error
- * with d. */
-int at_a2a_push_new(const char *db, struct at_a2a_push **out, struct at_diag *d);
-/* Stop the thread (the delivery in flight ends within its timeout; those
- * still queued are dropped, logged) and free.  NULL: a no-op. */
+struct at_a2a_push_cfg {
+    const char *db;       /* the store database (migrated) */
+    const char *data_dir; /* where deliveries pending at a stop are kept; NULL: not kept */
+    /* the a2a.push config block (checked by contract/config.c), or NULL:
+     * per_task, max_configs, queue_max, attempts, backoff_ms, timeout_ms,
+     * allowed_hosts */
+    const json_t *config;
+};
+
+/* Open the configs of the store database and start the delivery thread
+ * (with the deliveries pending from the last stop first).  Caller frees
+ * with at_a2a_push_free.  0, or an error with d. */
+int at_a2a_push_new(const struct at_a2a_push_cfg *cfg, struct at_a2a_push **out, struct at_diag *d);
+/* Stop the thread (the delivery in flight ends within its timeout), keep
+ * what is still queued in the data dir for the next start, and free.
+ * NULL: a no-op. */
 void at_a2a_push_free(struct at_a2a_push *p);
+/* Deliveries waiting or in flight (for tests and metrics). */
+size_t at_a2a_push_pending(struct at_a2a_push *p);
 /* The observer that turns job events into deliveries (add it before the
  * engine starts; p outlives the engine). */
 struct at_engine_observer at_a2a_push_observer(struct at_a2a_push *p);
 
-/* 0 when url may receive pushes, else -1 with why[0..n) saying why. */
-int at_a2a_push_check_url(const char *url, char *why, size_t n);
+/* 0 when url may receive pushes, else -1 with why[0..n) saying why.
+ * allowed: NULL (any host), or a JSON array of host names (exact, case
+ * insensitive; "*.example.com" matches its subdomains) and IP literals. */
+int at_a2a_push_check_url(const char *url, const json_t *allowed, char *why, size_t n);
 
 /* The record of a config of task_id from params (version ver's shape, as
  * at_a2a_push_set takes them): {taskId, id, url, token?, scheme?,
@@ -65,6 +84,9 @@ int at_a2a_push_check_url(const char *url, char *why, size_t n);
  * (tests/fuzz/fuzz_a2a_push.c). */
 json_t *at_a2a_push_parse(const char *task_id, enum at_a2a_ver ver, const json_t *params, char *why,
                           size_t n);
+/* The host of url is one that allowed (as in at_a2a_push_check_url) lists:
+ * 1, else 0.  Pure. */
+int at_a2a_push_host_allowed(const char *host, const json_t *allowed);
 /* A record as version ver's TaskPushNotificationConfig (a new object). */
 json_t *at_a2a_push_shape(const json_t *rec, enum at_a2a_ver ver);
 

@@ -36,8 +36,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *url = malloc(size);
     memcpy(url, data + 1, size - 1);
     url[size - 1] = '\0';
-    if (at_a2a_push_check_url(url, why, sizeof(why)) == 0 && strncasecmp(url, "http", 4) != 0)
+    if (at_a2a_push_check_url(url, NULL, why, sizeof(why)) == 0 && strncasecmp(url, "http", 4) != 0)
         abort();
+    /* an allowlist only narrows */
+    json_t *allowed = json_pack("[s,s,s]", "*.example.com", "127.0.0.1", "[::1]");
+    if (at_a2a_push_check_url(url, allowed, why, sizeof(why)) == 0 &&
+        at_a2a_push_check_url(url, NULL, why, sizeof(why)) != 0)
+        abort();
+    json_decref(allowed);
     free(url);
     json_error_t je;
     json_t *params = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, &je);
@@ -47,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     json_t *rec = at_a2a_push_parse("job_fuzz", ver, params, why, sizeof(why));
     if (rec) {
-        if (at_a2a_push_check_url(rs(rec, "url"), why, sizeof(why)))
+        if (at_a2a_push_check_url(rs(rec, "url"), NULL, why, sizeof(why)))
             abort();
         header_safe(rs(rec, "token"));
         header_safe(rs(rec, "scheme"));

@@ -423,6 +423,23 @@ static void test_config(void **state)
     assert_non_null(strstr(d.msg, "must be at least 1"));
     at_config_release(&c);
 
+    /* a2a.push: the limits and the allowlist (docs/a2a.md) */
+    at_config_init(&c);
+    const char *push = "a2a:\n  push:\n    attempts: 6\n    allowed_hosts: [hooks.example.com]\n";
+    assert_int_equal(at_config_load_string(&c, "x", push, strlen(push), &d), 0);
+    at_config_release(&c);
+    at_config_init(&c);
+    const char *push0 = "a2a:\n  push:\n    queue_max: 0\n";
+    assert_int_equal(at_config_load_string(&c, "x", push0, strlen(push0), &d), AT_EINVAL);
+    assert_int_equal(d.line, 3);
+    assert_non_null(strstr(d.msg, "a2a.push.queue_max"));
+    at_config_release(&c);
+    at_config_init(&c);
+    const char *pushk = "a2a:\n  push:\n    retries: 3\n";
+    assert_int_equal(at_config_load_string(&c, "x", pushk, strlen(pushk), &d), AT_EINVAL);
+    assert_non_null(strstr(d.msg, "unknown key"));
+    at_config_release(&c);
+
     at_config_init(&c);
     setenv("ATLAS_MAX_CONCURRENT", "7", 1);
     setenv("ATLAS_LISTEN", "127.0.0.1:9999", 1);
