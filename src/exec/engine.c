@@ -422,6 +422,22 @@ static void job_retire(struct at_engine *e, struct at_job *j)
     }
 }
 
+void at__engine_job_interrupted(struct at_engine *e, struct at_worker *w)
+{
+    struct at_job *j = w->job;
+    w->job = NULL;
+    j->worker = NULL;
+    if (w->waiting) {
+        w->waiting = 0;
+        w->pool->nwaiting--;
+    } else {
+        e->running--;
+    }
+    at_debug("exec", "job %s: left running in the store for the next start (the daemon stops)",
+             j->rec.id);
+    at_job_unref(j); /* the worker's reference: the table keeps its own */
+}
+
 void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, json_t *output,
                            const char *detail, const char *pointer, json_t *usage)
 {

@@ -205,6 +205,10 @@ void at__worker_reply(struct at_worker *w, const json_t *id, int code, const cha
 /* engine.c, called by worker.c */
 void at__engine_worker_ready(struct at_engine *e, struct at_worker *w);
 void at__engine_worker_gone(struct at_engine *e, struct at_worker *w);
+/* The daemon stops with w's job in flight: detach it from w and leave it
+ * as the store has it (running) for the next start's recovery; it stays in
+ * the job table, whose waiters at_engine_stop releases. */
+void at__engine_job_interrupted(struct at_engine *e, struct at_worker *w);
 void at__engine_job_result(struct at_engine *e, struct at_worker *w, int code, json_t *output,
                            const char *detail, const char *pointer, json_t *usage);
 void at__engine_job_progress(struct at_engine *e, struct at_job *j, json_t *params);

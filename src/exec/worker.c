@@ -1066,7 +1066,13 @@ static void worker_died(struct at_worker *w)
     at_loop_timer_stop(loop, &w->t_reap);
     at_proc_close_fds(&w->proc);
 
-    if (w->job) {
+    if (w->job && atomic_load(&e->stopping)) {
+        /* gone while the daemon stops (it was stopped; or killed on the
+         * way, its pipes closing): the job stays as the store has it
+         * (running), for the next start's recovery to re-queue (an
+         * idempotent agent) or fail (daemon-restart), as after a crash */
+        at__engine_job_interrupted(e, w);
+    } else if (w->job) {
         /* a job still assigned fails with the reason the process died */
         at__engine_job_result(e, w, w->death_code ? w->death_code : AT_ECRASH, NULL,
                               w->death_detail, NULL, NULL);

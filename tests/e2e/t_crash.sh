@@ -8,6 +8,8 @@ mkdir -p "$DATA"
 cat >"$T/config.yaml" <<'YAML'
 execution:
   max_concurrent_agents: 3
+  timeouts:
+    shutdown: 1
 store:
   sync: normal
 YAML
@@ -38,6 +40,21 @@ expect_eq "and says it was requeued" "$(atlas --json job "$i1" | j 'd["meta"]["r
 for id in $q1 $q2; do
     expect_eq "queued job completed after restart" "$(atlas --json job "$id" | j 'd["state"]')" "completed"
 done
+
+# a graceful stop (SIGTERM) with jobs running: the same rules as after a
+# crash, not a failure at the stop (docs/internals/sched.md)
+g1=$(atlas run --async slow --input '{"ms": 600000}')
+g2=$(atlas run --async idem --input '{"ms": 1500}')
+wait_job_state "$g1" running || true
+wait_job_state "$g2" running || true
+stop_daemon
+start_daemon --config "$T/config.yaml"
+for id in $g1 $g2; do wait_job_state "$id" completed failed || true; done
+expect_eq "a running non-idempotent job interrupted by a graceful stop fails after the restart" \
+    "$(atlas --json job "$g1" | j 'd["error"]["type"]')" "urn:atlas:error:daemon-restart"
+expect_eq "a running idempotent job interrupted by a graceful stop runs again after the restart" \
+    "$(atlas --json job "$g2" | j 'd["state"], d["attempts"], d["meta"].get("requeued_after_restart")')" \
+    "completed 2 True"
 
 # kill -9 while jobs pour in: every job the API acknowledged is in the store
 : >"$T/acked"
