@@ -168,3 +168,48 @@ char *at_fs_join(const char *a, const char *b)
         b++;
     return at_asprintf("%.*s/%s", (int)la, a, b);
 }
+
+const char *at_fs_tmpdir(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+/* prefix followed by the six template characters mkdtemp and mkostemp
+ * replace. */
+static char *template_of(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    char *t = at_malloc(n + 7);
+    memcpy(t, prefix, n);
+    memset(t + n, 'X', 6);
+    t[n + 6] = '\0';
+    return t;
+}
+
+char *at_fs_mkdtemp(const char *prefix)
+{
+    char *t = template_of(prefix);
+    if (!mkdtemp(t)) {
+        int e = errno;
+        free(t);
+        errno = e;
+        return NULL;
+    }
+    return t;
+}
+
+int at_fs_mkstemp(const char *prefix, char **path)
+{
+    char *t = template_of(prefix);
+    int fd = mkostemp(t, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        free(t);
+        errno = e;
+        *path = NULL;
+        return -1;
+    }
+    *path = t;
+    return fd;
+}

@@ -20,5 +20,13 @@ int at_fs_is_dir(const char *path);
 int at_fs_is_file(const char *path);
 /* Join a and b with one '/'; caller frees. */
 char *at_fs_join(const char *a, const char *b);
+/* $TMPDIR when set and not empty, else /tmp. */
+const char *at_fs_tmpdir(void);
+/* A new directory (mode 0700) named prefix and six random characters, as
+ * mkdtemp(3) makes it: its path (caller frees), or NULL with errno set. */
+char *at_fs_mkdtemp(const char *prefix);
+/* A new file (mode 0600, O_CLOEXEC) named likewise, as mkostemp(3) makes
+ * it: its descriptor with *path (caller frees), or -1 with errno set. */
+int at_fs_mkstemp(const char *prefix, char **path);
 
 #endif

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "json/json.h"
 
 #include <curl/curl.h>
@@ -203,11 +204,18 @@ int cli_a2a_import(const char *url, const char *name, const char *skill, const c
         fprintf(stderr, "atlas: the agent's endpoint %s is not an http:// or https:// URL\n", ep);
         goto out;
     }
-    snprintf(dir, dirn, "%s/atlas-a2a.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir)) {
+    char *prefix = at_fs_join(at_fs_tmpdir(), "atlas-a2a.");
+    char *made = at_fs_mkdtemp(prefix);
+    free(prefix);
+    if (!made || strlen(made) >= dirn) {
         fprintf(stderr, "atlas: cannot make a temporary directory\n");
+        if (made)
+            at_fs_remove_tree(made);
+        free(made);
         goto out;
     }
+    snprintf(dir, dirn, "%s", made);
+    free(made);
     struct at_buf y;
     at_buf_init(&y, 1u << 20);
     at_buf_puts(&y, "# Written by `atlas register --a2a`: the remote A2A agent ");

@@ -269,18 +269,18 @@ int cmd_backup(struct cli *c, int argc, char **argv)
     const char *how;
     char *data = cli_local_data_dir(c, a.data, a.config, 1, &how);
     char *db = at_fs_join(data, "atlas.db");
-    char *tmpdir =
-        at_asprintf("%s/atlas-backup.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    char *tmp_prefix = at_fs_join(at_fs_tmpdir(), "atlas-backup.");
+    char *tmpdir = at_fs_mkdtemp(tmp_prefix);
     char *copy = NULL, *out_tmp = NULL, *mtext = NULL;
     json_t *desc = NULL, *manifest = NULL;
     struct archive *ar = NULL;
     rc = CLI_FAILED;
-    if (!mkdtemp(tmpdir)) {
-        fail("backup", "cannot create a temporary directory %s: %s", tmpdir, strerror(errno));
-        free(tmpdir);
-        tmpdir = NULL;
+    if (!tmpdir) {
+        fail("backup", "cannot create a temporary directory %s*: %s", tmp_prefix, strerror(errno));
+        free(tmp_prefix);
         goto out;
     }
+    free(tmp_prefix);
     copy = at_fs_join(tmpdir, "atlas.db");
     struct at_diag d;
     at_diag_clear(&d);
@@ -583,11 +583,11 @@ int cmd_restore(struct cli *c, int argc, char **argv)
         fail("restore", "cannot create %s: %s", data, strerror(errno));
         goto out;
     }
-    stage = at_asprintf("%s/.restore-XXXXXX", data);
-    if (!mkdtemp(stage)) {
+    char *stage_prefix = at_fs_join(data, ".restore-");
+    stage = at_fs_mkdtemp(stage_prefix);
+    free(stage_prefix);
+    if (!stage) {
         fail("restore", "cannot create a staging directory in %s: %s", data, strerror(errno));
-        free(stage);
-        stage = NULL;
         goto out;
     }
     if (extract(a.file, stage, &manifest, "restore"))

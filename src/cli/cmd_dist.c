@@ -662,8 +662,10 @@ int cmd_login(struct cli *c, int argc, char **argv)
     /* check them first: a temporary auth file the client reads */
     struct at_diag d;
     at_diag_clear(&d);
-    char tmpl[] = "/tmp/atlas-login-XXXXXX";
-    int fd = mkstemp(tmpl);
+    char *tmpl_prefix = at_fs_join(at_fs_tmpdir(), "atlas-login-");
+    char *tmpl = NULL;
+    int fd = at_fs_mkstemp(tmpl_prefix, &tmpl);
+    free(tmpl_prefix);
     int rc = fd < 0 ? at_err_from_errno(errno) : 0;
     if (fd >= 0) {
         close(fd);
@@ -677,6 +679,7 @@ int cmd_login(struct cli *c, int argc, char **argv)
     at_oci_client_free(cl);
     if (fd >= 0)
         unlink(tmpl);
+    free(tmpl);
     char *file = auth_file();
     if (!rc)
         rc = save_credentials(file, registry, userpwd, &d);

@@ -332,12 +332,13 @@ int at_dist_extract(const char *root, const char *manifest, const char *work, ch
         goto out;
     const char *want =
         json_string_value(json_object_get(m.layers[0].annotations, AT_OCI_ANN_CONTENT));
-    dir = at_asprintf("%s/.unpack-XXXXXX", work);
-    if ((rc = at_fs_mkdir_p(work, 0755)) || !mkdtemp(dir)) {
+    char *dir_prefix = at_fs_join(work, ".unpack-");
+    if ((rc = at_fs_mkdir_p(work, 0755)) == 0)
+        dir = at_fs_mkdtemp(dir_prefix);
+    free(dir_prefix);
+    if (!dir) {
         rc = at_diag_set(d, rc ? rc : at_err_from_errno(errno), work, 0, 0,
                          "cannot create a directory to unpack into");
-        free(dir);
-        dir = NULL;
         goto out;
     }
     struct at_layer_limits lim;

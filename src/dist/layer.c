@@ -230,14 +230,13 @@ int at_layer_write(const char *dir, const char *out_path, char digest[AT_DIGEST_
 {
     if (sodium_init() < 0)
         return AT_EINTERNAL;
-    char *tmp = at_asprintf("%s.tmp-XXXXXX", out_path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int rc = at_diag_set(d, at_err_from_errno(errno), out_path, 0, 0, "cannot create: %s",
-                             strerror(errno));
-        free(tmp);
-        return rc;
-    }
+    char *tmp_prefix = at_asprintf("%s.tmp-", out_path);
+    char *tmp = NULL;
+    int fd = at_fs_mkstemp(tmp_prefix, &tmp);
+    free(tmp_prefix);
+    if (fd < 0)
+        return at_diag_set(d, at_err_from_errno(errno), out_path, 0, 0, "cannot create: %s",
+                           strerror(errno));
     fchmod(fd, 0644);
     struct gz_sink *s = at_calloc(1, sizeof(*s));
     s->fd = fd;

@@ -376,13 +376,12 @@ int at_snapshot_store(const char *dir, const char *store_root, char digest[AT_DI
     int rc = at_fs_mkdir_p(store_root, 0755);
     if (rc)
         return at_diag_set(d, rc, store_root, 0, 0, "cannot create directory");
-    char *tmp = at_asprintf("%s/.tmp-XXXXXX", store_root);
-    if (!mkdtemp(tmp)) {
-        rc = at_diag_set(d, at_err_from_errno(errno), store_root, 0, 0,
-                         "cannot create snapshot directory: %s", strerror(errno));
-        free(tmp);
-        return rc;
-    }
+    char *tmp_prefix = at_fs_join(store_root, ".tmp-");
+    char *tmp = at_fs_mkdtemp(tmp_prefix);
+    free(tmp_prefix);
+    if (!tmp)
+        return at_diag_set(d, at_err_from_errno(errno), store_root, 0, 0,
+                           "cannot create snapshot directory: %s", strerror(errno));
     chmod(tmp, 0755);
     /* Copy first, then hash the copy: the digest names exactly the bytes
      * stored, even if the source changes while we read it. */
