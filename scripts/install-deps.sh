@@ -14,7 +14,7 @@ TEST_PKGS="git nodejs npm redis-server python3-celery python3-redis sqlite3 proc
  docker-registry skopeo apache2-utils
  python3-croniter prometheus-alertmanager python3-websockets
  python3-venv python3-pip
- python3-nacl swtpm swtpm-tools tpm2-tools
+ python3-nacl python3-cryptography swtpm swtpm-tools tpm2-tools
  chromium"
 
 want="$BUILD_PKGS"
