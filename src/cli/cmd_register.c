@@ -13,6 +13,8 @@ static void usage(FILE *f)
     fputs("usage: atlas register --path DIR [--name NAME] [--force]\n"
           "       atlas register --remote URL --name NAME [--tool TOOL] [--trust-platform] "
           "[--force]\n"
+          "                      [--auth none|bearer|oauth] [--secret NAME] [--client-id ID]\n"
+          "                      [--client-secret NAME] [--scope SCOPES] [--auth-method M]\n"
           "       atlas register --a2a URL --name NAME [--skill ID] [--token-env VAR] [--force]\n\n"
           "Registers an agent.  --path takes a directory with an agent.yaml: it is checked\n"
           "and a snapshot of the directory is stored under its content digest.  The same\n"
@@ -35,6 +37,14 @@ static void usage(FILE *f)
           "  --trust-platform  (--remote) trust the server with each job's token, so it may\n"
           "                  call atlasd's platform tools (requires.platform_tools); by\n"
           "                  default a remote server gets no token\n"
+          "  --auth TYPE     (--remote) the server's credentials (docs/mcp.md \"Authorization\n"
+          "                  of remote servers\"): none (default); bearer: --secret NAME is\n"
+          "                  the token (atlas secret set NAME); oauth: the client credentials\n"
+          "                  grant, found through the server's OAuth metadata, with\n"
+          "                  --client-id ID and --client-secret NAME (a secret's name),\n"
+          "                  optional --scope \"a b\" and --auth-method client_secret_basic|\n"
+          "                  client_secret_post.  Only secret names are stored; tokens are\n"
+          "                  kept in memory and renewed before they expire\n"
           "  --a2a URL       a remote A2A agent (JSON-RPC binding, A2A 1.0 or 0.3)\n"
           "  --skill ID      (--a2a) which skill of the card (default: the only one)\n"
           "  --token-env VAR (--a2a) the bearer token for the remote is the secret VAR (atlas\n"
@@ -83,19 +93,33 @@ void cli_print_build(const json_t *reply)
 int cmd_register(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"path", required_argument, NULL, 'p'},     {"remote", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'n'},     {"tool", required_argument, NULL, 't'},
-        {"force", no_argument, NULL, 'f'},          {"json", no_argument, NULL, 'j'},
-        {"trust-platform", no_argument, NULL, 'T'}, {"a2a", required_argument, NULL, 'A'},
-        {"skill", required_argument, NULL, 'S'},    {"token-env", required_argument, NULL, 'E'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"path", required_argument, NULL, 'p'},
+        {"remote", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"tool", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"trust-platform", no_argument, NULL, 'T'},
+        {"a2a", required_argument, NULL, 'A'},
+        {"skill", required_argument, NULL, 'S'},
+        {"token-env", required_argument, NULL, 'E'},
+        {"auth", required_argument, NULL, 'a'},
+        {"secret", required_argument, NULL, 's'},
+        {"client-id", required_argument, NULL, 'i'},
+        {"client-secret", required_argument, NULL, 'c'},
+        {"scope", required_argument, NULL, 'o'},
+        {"auth-method", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
+    const char *auth = NULL, *secret = NULL, *client_id = NULL, *client_secret = NULL,
+               *scope = NULL, *auth_method = NULL;
     const char *path = NULL, *remote = NULL, *name = NULL, *tool = NULL, *a2a = NULL, *skill = NULL,
                *token_env = NULL;
     char a2a_dir[4096] = "";
     int force = 0, trust = 0, o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, ":p:r:n:t:A:S:E:fh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":p:r:n:t:A:S:E:a:s:i:c:o:m:fh", opts, NULL)) != -1) {
         if ((o == 'p' || o == 'r' || o == 'n' || o == 't') && cli_need("register",
                                                                        o == 'p'   ? "--path"
                                                                        : o == 'r' ? "--remote"
@@ -130,6 +154,24 @@ int cmd_register(struct cli *c, int argc, char **argv)
             break;
         case 'E':
             token_env = optarg;
+            break;
+        case 'a':
+            auth = optarg;
+            break;
+        case 's':
+            secret = optarg;
+            break;
+        case 'i':
+            client_id = optarg;
+            break;
+        case 'c':
+            client_secret = optarg;
+            break;
+        case 'o':
+            scope = optarg;
+            break;
+        case 'm':
+            auth_method = optarg;
             break;
         case 'j':
             c->json = 1;
@@ -180,6 +222,30 @@ int cmd_register(struct cli *c, int argc, char **argv)
         fprintf(stderr, "atlas: --remote needs --name (what to call the agent)\n");
         return CLI_USAGE;
     }
+    int bearer = auth && strcmp(auth, "bearer") == 0, oauth = auth && strcmp(auth, "oauth") == 0;
+    if (auth && !bearer && !oauth && strcmp(auth, "none") != 0) {
+        cli_usage_error("register", NULL,
+                        "--auth %s: none, bearer or oauth (the client credentials grant; the "
+                        "authorization code flow is not supported yet)",
+                        auth);
+        return CLI_USAGE;
+    }
+    if ((auth || secret || client_id || client_secret || scope || auth_method) && !remote) {
+        cli_usage_error("register", NULL, "--auth and its options go with --remote");
+        return CLI_USAGE;
+    }
+    if ((secret && !bearer) || ((client_id || client_secret || scope || auth_method) && !oauth)) {
+        cli_usage_error("register", NULL,
+                        "--secret goes with --auth bearer; --client-id, --client-secret, "
+                        "--scope and --auth-method with --auth oauth");
+        return CLI_USAGE;
+    }
+    if ((bearer && !secret) || (oauth && (!client_id || !client_secret))) {
+        cli_usage_error("register", NULL, "%s",
+                        bearer ? "--auth bearer needs --secret NAME (the secret holding the token)"
+                               : "--auth oauth needs --client-id ID and --client-secret NAME");
+        return CLI_USAGE;
+    }
     json_t *body = json_object();
     if (path) {
         char real[PATH_MAX];
@@ -200,6 +266,14 @@ int cmd_register(struct cli *c, int argc, char **argv)
         json_object_set_new(body, "force", json_true());
     if (trust)
         json_object_set_new(body, "trust_platform", json_true());
+    if (bearer)
+        json_object_set_new(body, "auth",
+                            json_pack("{s:s,s:s}", "type", "bearer", "secret", secret));
+    if (oauth)
+        json_object_set_new(body, "auth",
+                            json_pack("{s:s,s:s,s:s,s:s*,s:s*}", "type", "oauth", "client_id",
+                                      client_id, "client_secret", client_secret, "scope", scope,
+                                      "auth_method", auth_method));
     char *text = at_json_dumps(body);
     json_decref(body);
     struct cli_resp r;

@@ -108,6 +108,20 @@ static const struct at_shape limits_block[] = {
     {"cpu", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0.01, 0},
     {NULL, 0, 0, NULL, NULL, 0, 0},
 };
+/* a remote agent's credentials: names of secrets (exec/remote_auth.h
+ * checks which keys each type needs) */
+static const char *const remote_auth_types[] = {"bearer", "oauth", NULL};
+static const char *const remote_auth_methods[] = {"client_secret_basic", "client_secret_post",
+                                                  NULL};
+static const struct at_shape remote_auth_block[] = {
+    {"type", AT_SH_STR, AT_SH_REQUIRED, NULL, remote_auth_types, 0, 0},
+    {"secret", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"client_id", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"client_secret", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"scope", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"auth_method", AT_SH_STR, 0, NULL, remote_auth_methods, 0, 0},
+    {NULL, 0, 0, NULL, NULL, 0, 0},
+};
 static const struct at_shape agent_block[] = {
     {"name", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"version", AT_SH_STR, AT_SH_REQUIRED | AT_SH_NONEMPTY, NULL, NULL, 0, 0},
@@ -127,6 +141,7 @@ static const struct at_shape agent_block[] = {
     {"entrypoint", AT_SH_STRLIST, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"remote", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"tool", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"remote_auth", AT_SH_OBJ, 0, remote_auth_block, NULL, 0, 0},
     {"idempotent", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     {"timeout", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 0.001, 0},
     {"pool", AT_SH_OBJ, 0, pool_block, NULL, 0, 0},
@@ -402,6 +417,10 @@ static int build(struct ctx *x, json_t *agent, struct at_contract **out)
         }
         c->remote = at_strdup(remote);
     }
+    if (json_object_get(agent, "remote_auth") && !remote) {
+        rc = cerr(x, AT_EINVAL, "/agent/remote_auth", "remote_auth is for remote agents only");
+        goto fail;
+    }
     const char *tool = json_string_value(json_object_get(agent, "tool"));
     if (tool)
         c->tool = at_strdup(tool);
@@ -514,7 +533,8 @@ int at_contract_from_json(json_t *json, struct at_contract **out, struct at_diag
 int at_contract_new_remote_trust(const char *name, const char *version, const char *url,
                                  const char *tool, const char *description,
                                  const json_t *input_schema, const json_t *output_schema,
-                                 int trust_platform, struct at_contract **out, struct at_diag *d)
+                                 int trust_platform, const json_t *remote_auth,
+                                 struct at_contract **out, struct at_diag *d)
 {
     json_t *agent = json_object();
     json_object_set_new(agent, "name", json_string(name));
@@ -529,6 +549,8 @@ int at_contract_new_remote_trust(const char *name, const char *version, const ch
         json_object_set_new(agent, "tool", json_string(tool));
     if (trust_platform)
         json_object_set_new(agent, "requires", json_pack("{s:b}", "platform_tools", 1));
+    if (remote_auth) /* names of secrets only, never their values */
+        json_object_set_new(agent, "remote_auth", json_deep_copy(remote_auth));
     struct ctx x = {.doc = NULL, .name = url, .d = d};
     int rc = build(&x, agent, out);
     json_decref(agent);
@@ -540,5 +562,5 @@ int at_contract_new_remote(const char *name, const char *version, const char *ur
                            const json_t *output_schema, struct at_contract **out, struct at_diag *d)
 {
     return at_contract_new_remote_trust(name, version, url, tool, description, input_schema,
-                                        output_schema, 0, out, d);
+                                        output_schema, 0, NULL, out, d);
 }

@@ -81,11 +81,13 @@ int at_contract_new_remote(const char *name, const char *version, const char *ur
                            const json_t *output_schema, struct at_contract **out,
                            struct at_diag *d);
 /* The same, trust_platform: the server is trusted with the job's token
- * (requires.platform_tools; register --trust-platform). */
+ * (requires.platform_tools; register --trust-platform); remote_auth: the
+ * server's credentials (exec/remote_auth.h), or NULL. */
 int at_contract_new_remote_trust(const char *name, const char *version, const char *url,
                                  const char *tool, const char *description,
                                  const json_t *input_schema, const json_t *output_schema,
-                                 int trust_platform, struct at_contract **out, struct at_diag *d);
+                                 int trust_platform, const json_t *remote_auth,
+                                 struct at_contract **out, struct at_diag *d);
 
 struct at_contract *at_contract_ref(struct at_contract *c);
 void at_contract_unref(struct at_contract *c);

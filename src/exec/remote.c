@@ -19,6 +19,7 @@
 #include "base/str.h"
 #include "contract/semver.h"
 #include "exec/internal.h"
+#include "exec/remote_auth.h"
 #include "json/json.h"
 #include "json/schema.h"
 #include "mcp/client.h"
@@ -172,11 +173,13 @@ static void add_line(void *arg, const char *line)
  * of the rest of a stream after last_event_id. */
 static struct curl_slist *prepare(CURL *h, const char *url, const struct at_mcp_peer *peer,
                                   const struct at_mcp_out *o, const char *last_event_id,
-                                  struct xfer *x, long timeout_ms)
+                                  struct xfer *x, long timeout_ms, const char *auth_header)
 {
     struct curl_slist *hd = NULL;
     at_mcp_http_headers(o ? AT_MCP_HTTP_POST : AT_MCP_HTTP_GET, peer, o, last_event_id, add_line,
                         &hd);
+    if (auth_header) /* the server's credentials (remote_auth.h) */
+        hd = curl_slist_append(hd, auth_header);
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
@@ -206,6 +209,7 @@ struct sync_client {
     CURL *h;
     const char *url;
     long timeout_ms;
+    char *auth_header; /* NULL: none */
     struct at_mcp_client mc;
     struct xfer x;
 };
@@ -216,8 +220,8 @@ static int sync_post(struct sync_client *c, const struct at_mcp_out *o, int *ans
                      struct at_diag *d)
 {
     *answered = 0;
-    struct curl_slist *hd =
-        prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL, &c->x, c->timeout_ms);
+    struct curl_slist *hd = prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL, &c->x,
+                                    c->timeout_ms, c->auth_header);
     CURLcode cc = curl_easy_perform(c->h);
     curl_slist_free_all(hd);
     long status;
@@ -296,16 +300,29 @@ static const char *version_from(const char *v)
     return v[0] && at_semver_parse(v, &sv) == 0 ? v : NULL;
 }
 
-int at_remote_describe(const char *url, const char *name, const char *tool, int timeout_ms,
-                       int trust_platform, struct at_contract **out, struct at_diag *d)
+int at_remote_describe(const struct at_remote_opts *ro, struct at_contract **out, struct at_diag *d)
 {
+    const char *url = ro->url, *name = ro->name, *tool = ro->tool;
+    int timeout_ms = ro->timeout_ms;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "\"%s\" is not an http(s) URL", url);
+    char why[300];
+    if (ro->auth && at_remote_auth_check(ro->auth, why, sizeof(why)) != 0)
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0, "%s", why);
     struct sync_client c;
     memset(&c, 0, sizeof(c));
+    if (ro->auth) {
+        struct at_remote_auth *ra = at_remote_auth_new(ro->secrets);
+        int arc = at_remote_auth_header(ra, url, ro->auth, timeout_ms, &c.auth_header, d);
+        at_remote_auth_free(ra);
+        if (arc)
+            return arc;
+    }
     c.h = curl_easy_init();
-    if (!c.h)
+    if (!c.h) {
+        at_remote_auth_header_free(c.auth_header);
         return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start an HTTP client (libcurl)");
+    }
     c.url = url;
     c.timeout_ms = timeout_ms;
     struct at_mcp_client_cfg cfg = {.transport = AT_MCP_HTTP, .max_message = MAX_RESPONSE};
@@ -370,7 +387,7 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
             const char *ver = version_from(at_mcp_client_peer(&c.mc)->server_version);
             rc = at_contract_new_remote_trust(
                 name, ver ? ver : "1.0.0", url, tn, desc, json_object_get(pick, "inputSchema"),
-                json_object_get(pick, "outputSchema"), trust_platform, out, d);
+                json_object_get(pick, "outputSchema"), ro->trust_platform, ro->auth, out, d);
         }
     }
     json_decref(tools);
@@ -379,6 +396,8 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
         struct curl_slist *hd = NULL;
         at_mcp_http_headers(AT_MCP_HTTP_DELETE, at_mcp_client_peer(&c.mc), NULL, NULL, add_line,
                             &hd);
+        if (c.auth_header)
+            hd = curl_slist_append(hd, c.auth_header);
         curl_easy_reset(c.h);
         curl_easy_setopt(c.h, CURLOPT_URL, url);
         curl_easy_setopt(c.h, CURLOPT_CUSTOMREQUEST, "DELETE");
@@ -394,6 +413,7 @@ int at_remote_describe(const char *url, const char *name, const char *tool, int 
     xfer_release(&c.x);
     at_mcp_client_release(&c.mc);
     curl_easy_cleanup(c.h);
+    at_remote_auth_header_free(c.auth_header);
     return rc;
 }
 
@@ -412,7 +432,10 @@ struct rjob {
     char job_id[AT_ID_MAX];
     char token[48];
     long timeout_ms;
-    int trusted; /* the contract trusts the server with the job's token */
+    int trusted;       /* the contract trusts the server with the job's token */
+    json_t *auth;      /* the contract's remote_auth (a copy), or NULL */
+    char *auth_header; /* what it gave (remote_auth.h), or NULL */
+    int auth_retried;  /* a 401 made it ask for new credentials once */
     CURL *h;
     struct curl_slist *hd;
     struct at_mcp_client mc;
@@ -468,12 +491,13 @@ struct at_remote {
     size_t ncancels;
     struct rjob *active; /* owned by the thread */
     int stop;
-    int count;              /* jobs not yet finished (mu) */
-    int started;            /* multi handle and thread exist (engine loop thread) */
-    struct at_map sessions; /* url -> struct at_mcp_peer* (thread) */
-    struct side *sides;     /* side exchanges (thread) */
-    long long ids;          /* request ids of every run's client (thread): unique
-                               within each session the runs share */
+    int count;                   /* jobs not yet finished (mu) */
+    int started;                 /* multi handle and thread exist (engine loop thread) */
+    struct at_map sessions;      /* url -> struct at_mcp_peer* (thread) */
+    struct side *sides;          /* side exchanges (thread) */
+    long long ids;               /* request ids of every run's client (thread): unique
+                                    within each session the runs share */
+    struct at_remote_auth *auth; /* remote servers' credentials (thread-safe) */
 };
 
 struct rresult {
@@ -518,6 +542,8 @@ static void rjob_finish(struct at_remote *rm, struct rjob *rj, int code, json_t 
     json_decref(rj->request_state);
     json_decref(rj->input_schema);
     json_decref(rj->input);
+    json_decref(rj->auth);
+    at_remote_auth_header_free(rj->auth_header);
     free(rj->url);
     free(rj->tool);
     free(rj);
@@ -617,6 +643,8 @@ static void side_note(struct at_remote *rm, struct rjob *rj, struct at_mcp_out *
     sd->h = curl_easy_init();
     snprintf(sd->job_id, sizeof(sd->job_id), "%s", rj->job_id);
     at_mcp_http_headers(AT_MCP_HTTP_POST, at_mcp_client_peer(&rj->mc), o, NULL, add_line, &sd->hd);
+    if (rj->auth_header)
+        sd->hd = curl_slist_append(sd->hd, rj->auth_header);
     curl_easy_setopt(sd->h, CURLOPT_URL, rj->url);
     curl_easy_setopt(sd->h, CURLOPT_HTTPHEADER, sd->hd);
     curl_easy_setopt(sd->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
@@ -677,7 +705,7 @@ static int side_relay_try(struct at_remote *rm, struct rjob *rj, const char *met
         return AT_ELIMIT;
     }
     struct at_mcp_out *o = at_mcp_client_pop(&sd->mc);
-    sd->hd = prepare(sd->h, mcp_url, &self, o, NULL, &sd->x, rj->timeout_ms);
+    sd->hd = prepare(sd->h, mcp_url, &self, o, NULL, &sd->x, rj->timeout_ms, NULL);
     char auth[96];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rj->token);
     sd->hd = curl_slist_append(sd->hd, auth);
@@ -727,7 +755,7 @@ static void rjob_transfer(struct at_remote *rm, struct rjob *rj, const struct at
         curl_slist_free_all(rj->hd);
     rj->x.want = o ? o->id : rj->call_id;
     rj->hd = prepare(rj->h, rj->url, at_mcp_client_peer(&rj->mc), o,
-                     o ? NULL : rj->x.resp.last_event_id, &rj->x, rj->timeout_ms);
+                     o ? NULL : rj->x.resp.last_event_id, &rj->x, rj->timeout_ms, rj->auth_header);
     if (o && o->version[0] && !strcmp(o->method, "tools/call") && rj->input_schema) {
         /* MCP 2026-07-28 (SEP-2243): annotated arguments go in headers too */
         at_mcp_param_headers(rj->input_schema, rj->input, add_line, &rj->hd);
@@ -756,6 +784,25 @@ static void rjob_pump(struct at_remote *rm, struct rjob *rj)
     }
     if (rj->cur)
         rjob_transfer(rm, rj, rj->cur);
+}
+
+/* The run's credentials for its server (remote_auth.h; a cached token, or
+ * a fetch that blocks this thread up to 10 s).  0, or the job is finished
+ * (and freed) with why. */
+static int rjob_auth(struct at_remote *rm, struct rjob *rj)
+{
+    if (!rj->auth)
+        return 0;
+    at_remote_auth_header_free(rj->auth_header);
+    rj->auth_header = NULL;
+    struct at_diag d;
+    at_diag_clear(&d);
+    int rc = at_remote_auth_header(rm->auth, rj->url, rj->auth,
+                                   rj->timeout_ms < 10000 ? rj->timeout_ms : 10000,
+                                   &rj->auth_header, &d);
+    if (rc)
+        rjob_finish(rm, rj, rc == AT_ECONN ? AT_ECONN : AT_EPERM, NULL, d.msg);
+    return rc;
 }
 
 static void rjob_begin(struct at_remote *rm, struct rjob *rj)
@@ -926,8 +973,23 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
         rj->cur = NULL;
         return 1;
     }
+    if (status == 401 && rj->auth && !rj->auth_retried && rj->cur) {
+        /* the credentials were refused (an expired or revoked token):
+         * forget them, ask once more, send the same message again */
+        rj->auth_retried = 1;
+        at_remote_auth_forget(rm->auth, rj->url, rj->auth);
+        if (rjob_auth(rm, rj))
+            return 0;
+        rjob_transfer(rm, rj, rj->cur);
+        return 1;
+    }
     if (status == 401 || status == 403) {
-        auth_required(rj->url, status, detail, sizeof(detail));
+        if (rj->auth)
+            snprintf(detail, sizeof(detail),
+                     "%s refused the credentials of remote_auth (%s, HTTP %ld)", rj->url,
+                     json_string_value(json_object_get(rj->auth, "type")), status);
+        else
+            auth_required(rj->url, status, detail, sizeof(detail));
         rjob_finish(rm, rj, AT_EPERM, NULL, detail);
         return 0;
     }
@@ -1090,6 +1152,10 @@ static void *remote_main(void *arg)
         pthread_mutex_unlock(&rm->mu);
         while (in) {
             struct rjob *next = in->next;
+            if (rjob_auth(rm, in) != 0) { /* finished: it cannot be authorised */
+                in = next;
+                continue;
+            }
             in->next = rm->active;
             rm->active = in;
             rjob_begin(rm, in);
@@ -1208,6 +1274,7 @@ int at__remote_init(struct at_engine *e)
     struct at_remote *rm = at_calloc(1, sizeof(*rm));
     pthread_mutex_init(&rm->mu, NULL);
     at_map_init(&rm->sessions);
+    rm->auth = at_remote_auth_new(e->cfg.secrets);
     e->remote = rm;
     return 0;
 }
@@ -1250,6 +1317,7 @@ void at__remote_free(struct at_engine *e)
     while (at_map_next(&rm->sessions, &it, NULL, &v))
         free(v);
     at_map_release(&rm->sessions);
+    at_remote_auth_free(rm->auth);
     pthread_mutex_destroy(&rm->mu);
     free(rm);
     e->remote = NULL;
@@ -1276,6 +1344,8 @@ void at__remote_run(struct at_engine *e, struct at_job *j)
     snprintf(rj->job_id, sizeof(rj->job_id), "%s", j->rec.id);
     snprintf(rj->token, sizeof(rj->token), "%s", j->token);
     rj->trusted = c->platform_tools;
+    const json_t *auth = json_object_get(c->json, "remote_auth");
+    rj->auth = auth ? json_deep_copy(auth) : NULL;
     double t = c->timeout_s > 0 ? c->timeout_s : e->conf->exec.timeout_agent;
     rj->timeout_ms = (long)(t * 1000);
     at__engine_remote_started(e, j);

@@ -28,8 +28,19 @@ struct at_job;
  * gets none: a remote server is a third party).  Blocking.  Errors: AT_ECONN
  * (cannot reach), AT_EPROTO (not an MCP server), AT_ENOENT (no such tool),
  * with d explaining. */
-int at_remote_describe(const char *url, const char *name, const char *tool, int timeout_ms,
-                       int trust_platform, struct at_contract **out, struct at_diag *d);
+struct at_secrets;
+struct at_remote_opts {
+    const char *url, *name;
+    const char *tool; /* NULL: the tool named name, or the only one */
+    int timeout_ms;
+    int trust_platform;
+    /* the server's credentials (remote_auth.h), kept in the contract as
+     * remote_auth; NULL: none */
+    const json_t *auth;
+    struct at_secrets *secrets; /* where auth's secrets are read */
+};
+int at_remote_describe(const struct at_remote_opts *ro, struct at_contract **out,
+                       struct at_diag *d);
 
 /* Engine integration (exec/ internal). */
 int at__remote_init(struct at_engine *e);

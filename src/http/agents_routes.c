@@ -210,6 +210,12 @@ static void h_register(struct at_http_req *r)
         json_decref(body);
         return;
     }
+    if (json_object_get(body, "auth") && !remote) {
+        at_http_reply_problem(r, AT_EINVAL, "auth (a server's credentials) goes with remote",
+                              "/auth", NULL);
+        json_decref(body);
+        return;
+    }
     /* a developer changes only its own agents */
     if (at_http_owner_check(r, remote ? name : NULL, path, &d)) {
         at_http_reply_diag(r, &d);
@@ -287,8 +293,16 @@ static void h_register(struct at_http_req *r)
             return;
         }
         struct at_contract *c = NULL;
-        rc = at_remote_describe(remote, name, tool, (int)(api->config->exec.timeout_startup * 1000),
-                                trust_platform, &c, &d);
+        struct at_remote_opts ro = {
+            .url = remote,
+            .name = name,
+            .tool = tool,
+            .timeout_ms = (int)(api->config->exec.timeout_startup * 1000),
+            .trust_platform = trust_platform,
+            .auth = json_object_get(body, "auth"),
+            .secrets = api->security ? api->security->secrets : NULL,
+        };
+        rc = at_remote_describe(&ro, &c, &d);
         if (!rc) {
             rc = at_registry_register_remote(api->registry, c, force, &res, &d);
             at_contract_unref(c);
