@@ -79,12 +79,27 @@ const char *at_http_owner_token(const struct at_http_req *r);
 /* 1 when r's caller may use the agent ref (a token narrowed with
  * agent:NAME scopes may use only those). */
 int at_http_agent_ok(const struct at_http_req *r, const char *ref);
+/* 1 when r's caller may run and read the chain name (chain:NAME scopes;
+ * not narrowed: any). */
+int at_http_chain_ok(const struct at_http_req *r, const char *name);
+/* 1 when r's caller may see the job rec: its agent's or chain's, or a job
+ * of a chain run it may see (the chain's steps run under the chain's
+ * authority).  May read the tree's root from the store. */
+int at_http_job_visible(struct at_http_req *r, const struct at_job_rec *rec);
 /* Answer 403 for a caller narrowed to agents: ref is not one of them, or
  * (ref NULL) the route may reach any agent (chains, routing); recorded. */
 void at_http_reply_agent_denied(struct at_http_req *r, const char *ref);
 /* Drop the objects of arr whose member key names an agent r's caller may
  * not see (nothing when it is not narrowed to agents). */
 void at_http_agents_filter(const struct at_http_req *r, json_t *arr, const char *key);
+/* The same for chains: drop the objects whose member key names a chain r's
+ * caller may not see. */
+void at_http_chains_filter(const struct at_http_req *r, json_t *arr, const char *key);
+/* The same for jobs and traces ("kind", "agent", "id" members): keep a
+ * caller narrowed to agents and chains to the jobs at_http_job_visible
+ * allows; root_key names the member holding the tree's root ("root"), or
+ * NULL for lists of roots.  Reads the roots from the store. */
+void at_http_jobs_filter(struct at_http_req *r, json_t *arr, const char *root_key);
 
 struct at_http_api;
 /* Ownership of agents (docs/security.md "Ownership of agents"): the token

@@ -31,6 +31,7 @@
 #include "sched/sched.h"
 #include "security/access.h"
 #include "security/audit.h"
+#include "security/token.h"
 #include "skills/skills.h"
 #include "supervisor/approvals.h"
 #include "supervisor/plan.h"
@@ -653,10 +654,12 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
         *result = at__mcp_tool_error(AT_ELIMIT, c->over_quota, platform);
         return 0;
     }
-    if (!c->has_token && (chain ? c->agents[0] != '\0' : !at__mcp_agent_ok(c, agent))) {
+    if (!c->has_token &&
+        (chain ? !at_tokens_chain_ok(c->agents, chain) : !at__mcp_agent_ok(c, agent))) {
         char msg[300];
         snprintf(msg, sizeof(msg),
-                 "the token is narrowed to named agents (agent:NAME scopes), not %s \"%.100s\"",
+                 "the token is narrowed to named agents and chains (agent:NAME, chain:NAME "
+                 "scopes), not %s \"%.100s\"",
                  chain ? "chain" : "agent", chain ? chain : agent);
         *result = at__mcp_tool_error(AT_EPERM, msg, platform);
         return 0;
