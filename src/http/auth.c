@@ -745,6 +745,72 @@ void at_http_owner_forget(struct at_http_req *r, const char *name)
     at_secstore_owner_set(api->security->ss, nm, NULL, NULL, 0);
 }
 
+int at_http_owner_transfer(struct at_http_req *r, const char *name, const char *to, json_t **out,
+                           struct at_diag *d)
+{
+    *out = NULL;
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security)
+        return at_diag_set(d, AT_EUNAVAIL, NULL, 0, 0, "the security layer is off");
+    char nm[AT_AGENT_NAME_MAX + 1];
+    snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name ? name : "", ":@"), name ? name : "");
+    struct at_reg_agent *a = NULL;
+    if (!nm[0] || at_registry_resolve(api->registry, nm, &a) != 0)
+        return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no agent \"%s\" is registered", nm);
+    at_reg_agent_unref(a);
+    if (!to || !*to)
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "the body must be {\"to\": TOKEN_NAME}: the live token to own it");
+    char *owner = NULL, *owner_id = NULL;
+    int rc = at_secstore_owner_get(api->security->ss, nm, &owner, &owner_id);
+    if (rc != 0 && rc != AT_ENOENT)
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot read the owner of \"%s\": %s", nm,
+                           at_err_msg(rc));
+    const char *mine = at_http_owner_token(r);
+    int is_owner = mine && owner_id && !strcmp(owner_id, mine);
+    char msg[400];
+    if (r->role != AT_ROLE_ADMIN && !is_owner) {
+        snprintf(msg, sizeof(msg),
+                 "only an administrator or the agent's owner may hand agent \"%s\" to another "
+                 "token (its owner is %s%s%s)",
+                 nm, owner ? "the token \"" : "nobody", owner ? owner : "", owner ? "\"" : "");
+        free(owner);
+        free(owner_id);
+        at_http_audit(r, "access.denied", "denied", NULL, msg);
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
+    }
+    char id[AT_ID_MAX];
+    enum at_role role;
+    if (at_tokens_find(api->security->tokens, to, id, sizeof(id), &role) != 0) {
+        free(owner);
+        free(owner_id);
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "no live token is named \"%.64s\" (atlas token ls)", to);
+    }
+    if (!(at_access_grants(role) & AT_ACCESS_REGISTER)) {
+        free(owner);
+        free(owner_id);
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "the token \"%.64s\" is of role %s, which may not register agents: "
+                           "an owner is an admin or developer token",
+                           to, at_role_name(role));
+    }
+    rc = at_secstore_owner_set(api->security->ss, nm, to, id, at_wall_ms());
+    if (rc) {
+        free(owner);
+        free(owner_id);
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot record the new owner: %s", at_err_msg(rc));
+    }
+    snprintf(msg, sizeof(msg), "agent %s: owner %s -> %s", nm, owner ? owner : "(none)", to);
+    at_http_audit(r, "agent.transfer", "ok", NULL, msg);
+    json_t *prev = owner ? json_pack("{s:s,s:s?}", "name", owner, "id", owner_id) : json_null();
+    *out = json_pack("{s:s,s:{s:s,s:s},s:o}", "name", nm, "owner", "name", to, "id", id, "previous",
+                     prev);
+    free(owner);
+    free(owner_id);
+    return 0;
+}
+
 json_t *at_http_owner_json(const struct at_http_api *api, const char *name)
 {
     if (!api || !api->security || !name)

@@ -121,6 +121,15 @@ void at_http_owner_record_as(const struct at_http_api *api, const char *name, co
                              const char *owner_id);
 /* After the last version of name went: forget its owner. */
 void at_http_owner_forget(struct at_http_req *r, const char *name);
+/* Hand agent name (all its versions) to the live token named to (role
+ * admin or developer: one that may register).  Only an administrator (an
+ * admin token, the Unix socket) or the current owner may; recorded as an
+ * agent.transfer audit record (a refusal as access.denied).  0 and *out
+ * {"name", "owner": {"name", "id"}, "previous": {...} or null} (caller
+ * owns); AT_ENOENT (no such agent), AT_EPERM, AT_EINVAL (no such token,
+ * or one that may not own), with d. */
+int at_http_owner_transfer(struct at_http_req *r, const char *name, const char *to, json_t **out,
+                           struct at_diag *d);
 /* {"name": token name, "id": token id or null, "since_ms"} of name's owner, or null. */
 json_t *at_http_owner_json(const struct at_http_api *api, const char *name);
 

@@ -620,6 +620,26 @@ json_t *at_tokens_list(struct at_tokens *t)
     return arr;
 }
 
+int at_tokens_find(struct at_tokens *t, const char *name, char *id, size_t n, enum at_role *role)
+{
+    int rc = AT_ENOENT;
+    int64_t now = at_wall_ms();
+    pthread_rwlock_rdlock(&t->lock);
+    const char *k;
+    void *v;
+    for (size_t i = 0; name && at_map_next(&t->by_id, &i, &k, &v);) {
+        const struct entry *e = v;
+        if (strcmp(e->name, name) != 0 || (e->expires_ms && e->expires_ms <= now))
+            continue;
+        snprintf(id, n, "%s", e->id);
+        *role = e->role;
+        rc = 0;
+        break;
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
 int at_tokens_is_admin(struct at_tokens *t, const char *text)
 {
     struct at_principal p;

@@ -132,6 +132,9 @@ int at_tokens_quota_check(struct at_tokens *t, const char *id, struct at_quota *
 void at_tokens_quota_add(struct at_tokens *t, const char *id, long long tokens);
 /* Every token row (live and revoked) as JSON, without hashes.  Caller owns. */
 json_t *at_tokens_list(struct at_tokens *t);
+/* The live (not revoked, not expired) token named name: its id into id (n
+ * bytes) and its role.  0, or AT_ENOENT. */
+int at_tokens_find(struct at_tokens *t, const char *name, char *id, size_t n, enum at_role *role);
 /* 1 when text verifies as a live token of role admin. */
 int at_tokens_is_admin(struct at_tokens *t, const char *text);
 

@@ -212,6 +212,28 @@ expect_eq "the owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' 
 expect_eq "then the name is free: another developer takes it" "$(reg_as "$dev2" "$T/own1")" 201
 expect_eq "and owns it" "$(j 'd["owner"]["name"]' <"$T/reg")" "ci-dev2"
 
+# ---- handing an agent to another owner (admin or the owner only, audited) ----
+run_rc rc env ATLAS_TOKEN="$dev1" "$BIN/atlas" agent transfer dev-owned --to ci-dev1
+expect_eq "a developer may not take another's agent: exit 1" "$rc" 1
+expect_contains "saying who may" "$(cat "$T/err")" 'only an administrator or the agent'"'"'s owner'
+run_rc rc env ATLAS_TOKEN="$dev2" "$BIN/atlas" agent transfer dev-owned --to ci-dev1
+expect_eq "its owner hands it over" "$rc" 0
+expect_eq "saying so" "$(cat "$T/out")" "dev-owned: owned by ci-dev1 (was ci-dev2)"
+expect_eq "the new owner is recorded" "$(curl -s "$ATLAS_URL/api/v1/agents/dev-owned" | j 'd["owner"]["name"]')" "ci-dev1"
+expect_eq "the old owner may no longer change it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/agents/dev-owned")" 403
+expect_eq "the new owner may" "$(reg_as "$dev1" "$T/own2")" 201
+run_rc rc env ATLAS_TOKEN="$dev1" "$BIN/atlas" agent transfer dev-owned --to no-such-token
+expect_contains "to a token that does not exist: refused" "$(cat "$T/err")" 'no live token is named "no-such-token"'
+run_rc rc atlas agent transfer dev-owned --to ci-viewer
+expect_contains "to a token that may not register: refused" "$(cat "$T/err")" 'role viewer, which may not register'
+run_rc rc atlas agent transfer no-such-agent --to ci-dev1
+expect_eq "an unknown agent: exit 1" "$rc" 1
+expect_eq "an admin hands over an agent it owns no part of" \
+    "$(curl -s -X POST -H 'Content-Type: application/json' -d '{"to":"ci-dev2"}' "$ATLAS_URL/api/v1/agents/local-owned/transfer" | j '[d["owner"]["name"], d["previous"]["name"]]')" "['ci-dev2', 'local']"
+expect_eq "and the new owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/agents/local-owned")" 200
+expect_contains "transfers are audited" "$(atlas audit ls --event agent.transfer --json)" 'agent dev-owned: owner ci-dev2 -> ci-dev1'
+expect_contains "and so are refused ones" "$(atlas audit ls --event access.denied --json)" 'may hand agent'
+
 # ---- rate limit ----
 limited=$(new_token ci-limited operator)
 curl -sS -X DELETE "$ATLAS_URL/api/v1/tokens/ci-limited" >/dev/null

@@ -281,8 +281,8 @@ static void test_scopes_quotas_owners(void **state)
     assert_false(at_tokens_job_ok(agents, "agent", "wc-chain"));
     assert_false(at_tokens_job_ok(agents, "orchestrator", "word-count"));
     json_decref(sc);
-    const char *bad[] = {"agent:", "agent:a/b", "agent:a,b", "chain:", "chain:a,b", "skill:x",
-                         "everything"};
+    const char *bad[] = {
+        "agent:", "agent:a/b", "agent:a,b", "chain:", "chain:a,b", "skill:x", "everything"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sc = json_pack("[s]", bad[i]);
         assert_int_not_equal(
