@@ -16,6 +16,7 @@
  * on a loaded machine the wall time is mostly waiting for a CPU, and the
  * CPU time is the steadier figure.
  */
+#include "base/fs.h"
 #include "exec/proc.h"
 #include "security/sandbox.h"
 
@@ -88,8 +89,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_sandbox_cold: no sandbox here (%s): skipped\n", why);
         return 0;
     }
-    char dir[] = "/tmp/atlas-bench-agent.XXXXXX";
-    if (!mkdtemp(dir)) {
+    char *prefix = at_fs_join(at_fs_tmpdir(), "atlas-bench-agent.");
+    char *dir = at_fs_mkdtemp(prefix);
+    free(prefix);
+    if (!dir) {
         perror("mkdtemp");
         return 1;
     }
@@ -111,8 +114,7 @@ int main(int argc, char **argv)
                 {"sandbox without Landlock", 1, 0, NULL, NULL},
                 {"sandbox as atlasd starts it", 1, 1, NULL, NULL}};
     size_t nw = sizeof(ways) / sizeof(ways[0]);
-    for (size_t k = 0; k < nw; k++)
-    {
+    for (size_t k = 0; k < nw; k++) {
         ways[k].xs = calloc((size_t)n, sizeof(double));
         ways[k].cs = calloc((size_t)n, sizeof(double));
     }
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
         }
     }
     rmdir(dir);
+    free(dir);
     double base = 0, cbase = 0;
     for (size_t k = 0; k < nw && rc == 0; k++) {
         qsort(ways[k].xs, (size_t)n, sizeof(double), cmp);
