@@ -171,6 +171,20 @@ expect_eq "A2A: its chain's card" "$(as_ch "$ATLAS_URL/a2a/chains/wc-chain/.well
 expect_eq "A2A: an agent's endpoint is refused" \
     "$(as_ch -H 'Content-Type: application/json' -d '{}' "$ATLAS_URL/a2a/agents/word-count")" 403
 expect_eq "routes not about its chains are closed (the queue)" "$(as_ch "$ATLAS_URL/api/v1/queue")" 403
+mcp_ch() { # METHOD PARAMS [NAME]
+    anon_curl -s -H "Authorization: Bearer $ch" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json' -H 'MCP-Protocol-Version: 2026-07-28' -H "Mcp-Method: $1" \
+        ${3:+-H "Mcp-Name: $3"} \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$ATLAS_URL/mcp"
+}
+expect_eq "MCP tools/list: the chain tool only" \
+    "$(mcp_ch tools/list "{$meta}" | j '[t["name"] for t in d["result"]["tools"]]')" "['atlas.exec.spawn_chain']"
+out=$(mcp_ch tools/call "{\"name\":\"atlas.exec.spawn_chain\",\"arguments\":{\"chain\":\"wc-chain\",\"input\":{\"text\":\"x y\"}},$meta}" atlas.exec.spawn_chain)
+expect_eq "MCP: it runs its chain" "$(echo "$out" | j 'd["result"].get("isError", False)')" "False"
+out=$(mcp_ch tools/call "{\"name\":\"atlas.exec.spawn_chain\",\"arguments\":{\"chain\":\"slow-chain\",\"input\":{\"ms\":1}},$meta}" atlas.exec.spawn_chain)
+expect_contains "MCP: not another chain" "$out" 'not chain \"slow-chain\"'
+out=$(mcp_ch tools/call "{\"name\":\"atlas.jobs.list\",\"arguments\":{},$meta}" atlas.jobs.list)
+expect_contains "MCP: no other platform tool" "$out" "isError"
 expect_contains "A2A tasks/get of its chain's run: the task" \
     "$(anon_curl -s -H "Authorization: Bearer $ch" -H 'Content-Type: application/json' -H 'A2A-Version: 0.3' \
         --data-binary "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$chainjob\"}}" "$ATLAS_URL/a2a/chains/wc-chain")" '"result"'
