@@ -117,6 +117,7 @@ int cmd_key(struct cli *c, int argc, char **argv);
 int cmd_trust(struct cli *c, int argc, char **argv);
 int cmd_review(struct cli *c, int argc, char **argv);
 int cmd_rate(struct cli *c, int argc, char **argv);
+int cmd_agent(struct cli *c, int argc, char **argv);
 int cmd_trigger(struct cli *c, int argc, char **argv);
 int cmd_token(struct cli *c, int argc, char **argv);
 int cmd_secret(struct cli *c, int argc, char **argv);

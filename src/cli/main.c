@@ -14,6 +14,7 @@ const struct cli_command cli_commands[] = {
     {"unregister", cmd_unregister, "remove an agent (all versions, or NAME:VERSION)"},
     {"ls", cmd_ls, "list registered agents"},
     {"describe", cmd_describe, "show an agent's contract"},
+    {"agent", cmd_agent, "hand an agent to another owner (atlas agent transfer)"},
     {"search", cmd_search, "find agents by name, description or capability"},
     {"push", cmd_push, "publish an agent version to an OCI registry"},
     {"pull", cmd_pull, "fetch an agent from an OCI registry and register it"},

@@ -196,9 +196,7 @@ static int read_task(struct at_http_req *r, const struct at_a2a_req *q, const ch
                      struct at_job_rec *rec)
 {
     int rc = at_store_call(at_http_api_of(r)->store, job_get, id, rec);
-    if (rc == 0 && r->agents[0] &&
-        !(rec->agent && (!rec->kind || !strcmp(rec->kind, "agent")) &&
-          at_http_agent_ok(r, rec->agent))) {
+    if (rc == 0 && r->agents[0] && !at_http_job_visible(r, rec)) {
         at_job_rec_release(rec); /* a token narrowed to agents sees only theirs */
         rc = AT_ENOENT;
     }
@@ -218,9 +216,11 @@ static int read_task(struct at_http_req *r, const struct at_a2a_req *q, const ch
 /* A token narrowed to agents (agent:NAME scopes) runs only those. */
 static int scope_check(struct at_http_req *r, const struct at_submit *s, struct at_diag *d)
 {
-    if (r->agents[0] && (s->chain || !at_http_agent_ok(r, s->agent)))
+    if (r->agents[0] &&
+        (s->chain ? !at_http_chain_ok(r, s->chain) : !at_http_agent_ok(r, s->agent)))
         return at_diag_set(d, AT_EPERM, NULL, 0, 0,
-                           "the token is narrowed to named agents (agent:NAME scopes), not %s",
+                           "the token is narrowed to named agents and chains (agent:NAME, "
+                           "chain:NAME scopes), not %s",
                            s->chain   ? s->chain
                            : s->agent ? s->agent
                                       : "?");

@@ -103,6 +103,24 @@ static void h_delete(struct at_http_req *r)
     at_http_reply_json(r, 200, json_pack("{s:s,s:i}", "unregistered", ref, "versions", count));
 }
 
+/* POST /api/v1/agents/NAME/transfer {"to": TOKEN_NAME}: a new owner
+ * (docs/security.md "Ownership of agents"). */
+static void h_transfer(struct at_http_req *r)
+{
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *out = NULL;
+    if (at_http_owner_transfer(r, at_http_param(r, "ref"), at_json_str(body, "to", NULL), &out,
+                               &d) != 0)
+        at_http_reply_diag(r, &d);
+    else
+        at_http_reply_json(r, 200, out);
+    json_decref(body);
+}
+
 /* The built-in scan of what was registered, into its trust record. */
 static void scan_into(const struct at_http_api *api, const struct at_reg_result *res, json_t *rec)
 {
@@ -430,6 +448,7 @@ static const struct at_http_route routes[] = {
     {"POST", AT_HTTP_API "/agents", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
     {"GET", AT_HTTP_API "/agents/{ref}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"DELETE", AT_HTTP_API "/agents/{ref}", h_delete, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/agents/{ref}/transfer", h_transfer, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
     {"GET", AT_HTTP_API "/search", h_search, AT_HTTP_NEED_READ, 0, 0, NULL},
 };
 

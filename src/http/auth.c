@@ -239,7 +239,7 @@ static const char *route_param(const struct at_http_req *r, const char *name, ch
  * looked up), and the lists and protocols that filter by the agent
  * themselves.  Everything else is refused: closed by default, so a new
  * route is not open to such tokens until it is listed here. */
-enum { SCOPE_OPEN, SCOPE_AGENT_PARAM, SCOPE_JOB_PARAM };
+enum { SCOPE_OPEN, SCOPE_AGENT_PARAM, SCOPE_CHAIN_PARAM, SCOPE_JOB_PARAM };
 static const struct {
     const char *pattern;
     int how;
@@ -256,12 +256,17 @@ static const struct {
     {AT_HTTP_API "/traces", SCOPE_OPEN, NULL}, /* filtered (monitor_routes.c) */
     {"/mcp", SCOPE_OPEN, NULL},                /* filtered (mcp/tools.c) */
     {"/mcp/{rest*}", SCOPE_OPEN, NULL},
+    {AT_HTTP_API "/chains", SCOPE_OPEN, NULL}, /* filtered (chains_routes.c) */
     {AT_HTTP_API "/agents/{ref}", SCOPE_AGENT_PARAM, "ref"},
     {AT_HTTP_API "/agents/{ref}/run", SCOPE_AGENT_PARAM, "ref"},
     {AT_HTTP_API "/agents/{ref}/rating", SCOPE_AGENT_PARAM, "ref"},
     {AT_HTTP_API "/agents/{ref}/review", SCOPE_AGENT_PARAM, "ref"},
     {"/a2a/agents/{agent}", SCOPE_AGENT_PARAM, "agent"},
     {"/a2a/agents/{agent}/.well-known/agent-card.json", SCOPE_AGENT_PARAM, "agent"},
+    {AT_HTTP_API "/chains/{name}", SCOPE_CHAIN_PARAM, "name"},
+    {AT_HTTP_API "/chains/{name}/run", SCOPE_CHAIN_PARAM, "name"},
+    {"/a2a/chains/{chain}", SCOPE_CHAIN_PARAM, "chain"},
+    {"/a2a/chains/{chain}/.well-known/agent-card.json", SCOPE_CHAIN_PARAM, "chain"},
     {AT_HTTP_API "/jobs/{id}", SCOPE_JOB_PARAM, "id"},
     {AT_HTTP_API "/jobs/{id}/cancel", SCOPE_JOB_PARAM, "id"},
     {AT_HTTP_API "/jobs/{id}/events", SCOPE_JOB_PARAM, "id"},
@@ -281,25 +286,31 @@ static int agent_scope_check(const struct at_http_api *api, struct at_http_req *
             break;
     if (i == n)
         return deny(r, AT_EPERM, d,
-                    "the token is narrowed to named agents (agent:NAME scopes): %s is not open "
-                    "to it",
+                    "the token is narrowed to named agents and chains (agent:NAME, chain:NAME "
+                    "scopes): %s is not open to it",
                     rt->pattern);
     char val[256];
     route_param(r, agent_routes[i].param ? agent_routes[i].param : "", val, sizeof(val));
     if (agent_routes[i].how == SCOPE_AGENT_PARAM && !at_tokens_agent_ok(r->agents, val))
         return deny(r, AT_EPERM, d,
-                    "the token is narrowed to named agents (agent:NAME scopes), not \"%s\"", val);
+                    "the token is narrowed to named agents and chains (agent:NAME, chain:NAME "
+                    "scopes), not \"%s\"",
+                    val);
+    if (agent_routes[i].how == SCOPE_CHAIN_PARAM && !at_tokens_chain_ok(r->agents, val))
+        return deny(r, AT_EPERM, d,
+                    "the token is narrowed to named agents and chains (agent:NAME, chain:NAME "
+                    "scopes), not the chain \"%s\"",
+                    val);
     if (agent_routes[i].how == SCOPE_JOB_PARAM && api->store) {
         struct at_job_rec rec;
         if (at_store_call(api->store, job_get, val, &rec) != 0)
             return 0; /* the handler answers 404 */
-        int ok = rec.agent && (!rec.kind || !strcmp(rec.kind, "agent")) &&
-                 at_tokens_agent_ok(r->agents, rec.agent);
+        int ok = at_tokens_job_visible(r->agents, api->store, &rec);
         at_job_rec_release(&rec);
         if (!ok)
             return deny(r, AT_EPERM, d,
-                        "the token is narrowed to named agents (agent:NAME scopes): job %s is "
-                        "another agent's",
+                        "the token is narrowed to named agents and chains (agent:NAME, "
+                        "chain:NAME scopes): job %s is another agent's or chain's",
                         val);
     }
     return 0;
@@ -328,30 +339,46 @@ int at_http_agent_ok(const struct at_http_req *r, const char *ref)
     return at_tokens_agent_ok(r->agents, ref);
 }
 
-void at_http_reply_agent_denied(struct at_http_req *r, const char *ref)
+int at_http_chain_ok(const struct at_http_req *r, const char *name)
 {
-    char list[AT_HTTP_AGENTS_MAX];
-    size_t n = strlen(r->agents);
-    /* ",a,b," -> "a, b" */
+    return at_tokens_chain_ok(r->agents, name);
+}
+
+int at_http_job_visible(struct at_http_req *r, const struct at_job_rec *rec)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    return at_tokens_job_visible(r->agents, api ? api->store : NULL, rec);
+}
+
+/* ",a,chain:c," -> "a, chain:c" */
+static void scope_list(const char *agents, char *list, size_t ln)
+{
+    size_t n = strlen(agents);
     size_t k = 0;
-    for (size_t i = 1; i + 1 < n && k + 2 < sizeof(list); i++) {
-        if (r->agents[i] == ',') {
+    for (size_t i = 1; i + 1 < n && k + 3 < ln; i++) {
+        if (agents[i] == ',') {
             list[k++] = ',';
             list[k++] = ' ';
         } else {
-            list[k++] = r->agents[i];
+            list[k++] = agents[i];
         }
     }
     list[k] = '\0';
+}
+
+void at_http_reply_agent_denied(struct at_http_req *r, const char *ref)
+{
+    char list[AT_HTTP_AGENTS_MAX];
+    scope_list(r->agents, list, sizeof(list));
     char msg[AT_HTTP_AGENTS_MAX + 300];
     if (ref)
         snprintf(msg, sizeof(msg),
-                 "the token is narrowed to the agents %s (agent:NAME scopes): not \"%.100s\"", list,
-                 ref);
+                 "the token is narrowed to %s (agent:NAME, chain:NAME scopes): not \"%.100s\"",
+                 list, ref);
     else
         snprintf(msg, sizeof(msg),
-                 "the token is narrowed to the agents %s (agent:NAME scopes): chains and routing, "
-                 "which may run any agent, are refused",
+                 "the token is narrowed to %s (agent:NAME, chain:NAME scopes): routing, which "
+                 "may run any agent, is refused",
                  list);
     struct at_diag d;
     at_diag_clear(&d);
@@ -367,6 +394,51 @@ void at_http_agents_filter(const struct at_http_req *r, json_t *arr, const char 
         if (!at_tokens_agent_ok(r->agents,
                                 json_string_value(json_object_get(json_array_get(arr, i), key))))
             json_array_remove(arr, i);
+}
+
+void at_http_chains_filter(const struct at_http_req *r, json_t *arr, const char *key)
+{
+    if (!r->agents[0] || !json_is_array(arr))
+        return;
+    for (size_t i = json_array_size(arr); i-- > 0;)
+        if (!at_tokens_chain_ok(r->agents,
+                                json_string_value(json_object_get(json_array_get(arr, i), key))))
+            json_array_remove(arr, i);
+}
+
+void at_http_jobs_filter(struct at_http_req *r, json_t *arr, const char *root_key)
+{
+    if (!r->agents[0] || !json_is_array(arr))
+        return;
+    const struct at_http_api *api = at_http_api_of(r);
+    /* the roots already judged (a list holds few trees): "" none */
+    char yes[AT_ID_MAX] = "", no[AT_ID_MAX] = "";
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        json_t *j = json_array_get(arr, i);
+        const char *kind = json_string_value(json_object_get(j, "kind"));
+        const char *agent = json_string_value(json_object_get(j, "agent"));
+        if (at_tokens_job_ok(r->agents, kind, agent))
+            continue;
+        const char *id = json_string_value(json_object_get(j, "id"));
+        const char *root = root_key ? json_string_value(json_object_get(j, root_key)) : NULL;
+        int ok = 0;
+        if (root && id && strcmp(root, id) != 0 && strlen(root) < AT_ID_MAX &&
+            strstr(r->agents, ",chain:") && api && api->store) {
+            if (!strcmp(root, yes)) {
+                ok = 1;
+            } else if (strcmp(root, no) != 0) {
+                struct at_job_rec rec;
+                if (at_store_call(api->store, job_get, root, &rec) == 0) {
+                    ok = rec.kind && !strcmp(rec.kind, "chain") &&
+                         at_tokens_chain_ok(r->agents, rec.agent);
+                    at_job_rec_release(&rec);
+                }
+                snprintf(ok ? yes : no, AT_ID_MAX, "%s", root);
+            }
+        }
+        if (!ok)
+            json_array_remove(arr, i);
+    }
 }
 
 const char *at_http_owner_token(const struct at_http_req *r)
@@ -673,6 +745,72 @@ void at_http_owner_forget(struct at_http_req *r, const char *name)
     at_secstore_owner_set(api->security->ss, nm, NULL, NULL, 0);
 }
 
+int at_http_owner_transfer(struct at_http_req *r, const char *name, const char *to, json_t **out,
+                           struct at_diag *d)
+{
+    *out = NULL;
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security)
+        return at_diag_set(d, AT_EUNAVAIL, NULL, 0, 0, "the security layer is off");
+    char nm[AT_AGENT_NAME_MAX + 1];
+    snprintf(nm, sizeof(nm), "%.*s", (int)strcspn(name ? name : "", ":@"), name ? name : "");
+    struct at_reg_agent *a = NULL;
+    if (!nm[0] || at_registry_resolve(api->registry, nm, &a) != 0)
+        return at_diag_set(d, AT_ENOENT, NULL, 0, 0, "no agent \"%s\" is registered", nm);
+    at_reg_agent_unref(a);
+    if (!to || !*to)
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "the body must be {\"to\": TOKEN_NAME}: the live token to own it");
+    char *owner = NULL, *owner_id = NULL;
+    int rc = at_secstore_owner_get(api->security->ss, nm, &owner, &owner_id);
+    if (rc != 0 && rc != AT_ENOENT)
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot read the owner of \"%s\": %s", nm,
+                           at_err_msg(rc));
+    const char *mine = at_http_owner_token(r);
+    int is_owner = mine && owner_id && !strcmp(owner_id, mine);
+    char msg[400];
+    if (r->role != AT_ROLE_ADMIN && !is_owner) {
+        snprintf(msg, sizeof(msg),
+                 "only an administrator or the agent's owner may hand agent \"%s\" to another "
+                 "token (its owner is %s%s%s)",
+                 nm, owner ? "the token \"" : "nobody", owner ? owner : "", owner ? "\"" : "");
+        free(owner);
+        free(owner_id);
+        at_http_audit(r, "access.denied", "denied", NULL, msg);
+        return at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
+    }
+    char id[AT_ID_MAX];
+    enum at_role role;
+    if (at_tokens_find(api->security->tokens, to, id, sizeof(id), &role) != 0) {
+        free(owner);
+        free(owner_id);
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "no live token is named \"%.64s\" (atlas token ls)", to);
+    }
+    if (!(at_access_grants(role) & AT_ACCESS_REGISTER)) {
+        free(owner);
+        free(owner_id);
+        return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                           "the token \"%.64s\" is of role %s, which may not register agents: "
+                           "an owner is an admin or developer token",
+                           to, at_role_name(role));
+    }
+    rc = at_secstore_owner_set(api->security->ss, nm, to, id, at_wall_ms());
+    if (rc) {
+        free(owner);
+        free(owner_id);
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot record the new owner: %s", at_err_msg(rc));
+    }
+    snprintf(msg, sizeof(msg), "agent %s: owner %s -> %s", nm, owner ? owner : "(none)", to);
+    at_http_audit(r, "agent.transfer", "ok", NULL, msg);
+    json_t *prev = owner ? json_pack("{s:s,s:s?}", "name", owner, "id", owner_id) : json_null();
+    *out = json_pack("{s:s,s:{s:s,s:s},s:o}", "name", nm, "owner", "name", to, "id", id, "previous",
+                     prev);
+    free(owner);
+    free(owner_id);
+    return 0;
+}
+
 json_t *at_http_owner_json(const struct at_http_api *api, const char *name)
 {
     if (!api || !api->security || !name)
@@ -741,13 +879,18 @@ static void h_whoami(struct at_http_req *r)
                           role, "actions", actions);
     if (r->agents[0]) {
         json_t *names = json_array();
+        json_t *chains = json_array();
         char copy[AT_HTTP_AGENTS_MAX];
         snprintf(copy, sizeof(copy), "%s", r->agents);
         for (char *s = copy + 1, *c; (c = strchr(s, ',')); s = c + 1) {
             *c = '\0';
-            json_array_append_new(names, json_string(s));
+            if (!strncmp(s, "chain:", 6))
+                json_array_append_new(chains, json_string(s + 6));
+            else
+                json_array_append_new(names, json_string(s));
         }
         json_object_set_new(o, "agents", names);
+        json_object_set_new(o, "chains", chains);
     }
     struct at_quota q;
     const char *id = at_http_owner_token(r);
@@ -794,7 +937,7 @@ static void h_access(struct at_http_req *r)
         json_array_append_new(tools, json_pack("{s:s,s:o}", "name", name, "needs",
                                                needs_json(at_mcp_tool_needs(name))));
     }
-    /* the routes open to tokens narrowed with agent:NAME scopes */
+    /* the routes open to tokens narrowed with agent:NAME or chain:NAME scopes */
     json_t *scoped = json_array();
     for (size_t i = 0; i < sizeof(agent_routes) / sizeof(agent_routes[0]); i++)
         json_array_append_new(scoped, json_string(agent_routes[i].pattern));

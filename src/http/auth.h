@@ -79,12 +79,27 @@ const char *at_http_owner_token(const struct at_http_req *r);
 /* 1 when r's caller may use the agent ref (a token narrowed with
  * agent:NAME scopes may use only those). */
 int at_http_agent_ok(const struct at_http_req *r, const char *ref);
+/* 1 when r's caller may run and read the chain name (chain:NAME scopes;
+ * not narrowed: any). */
+int at_http_chain_ok(const struct at_http_req *r, const char *name);
+/* 1 when r's caller may see the job rec: its agent's or chain's, or a job
+ * of a chain run it may see (the chain's steps run under the chain's
+ * authority).  May read the tree's root from the store. */
+int at_http_job_visible(struct at_http_req *r, const struct at_job_rec *rec);
 /* Answer 403 for a caller narrowed to agents: ref is not one of them, or
  * (ref NULL) the route may reach any agent (chains, routing); recorded. */
 void at_http_reply_agent_denied(struct at_http_req *r, const char *ref);
 /* Drop the objects of arr whose member key names an agent r's caller may
  * not see (nothing when it is not narrowed to agents). */
 void at_http_agents_filter(const struct at_http_req *r, json_t *arr, const char *key);
+/* The same for chains: drop the objects whose member key names a chain r's
+ * caller may not see. */
+void at_http_chains_filter(const struct at_http_req *r, json_t *arr, const char *key);
+/* The same for jobs and traces ("kind", "agent", "id" members): keep a
+ * caller narrowed to agents and chains to the jobs at_http_job_visible
+ * allows; root_key names the member holding the tree's root ("root"), or
+ * NULL for lists of roots.  Reads the roots from the store. */
+void at_http_jobs_filter(struct at_http_req *r, json_t *arr, const char *root_key);
 
 struct at_http_api;
 /* Ownership of agents (docs/security.md "Ownership of agents"): the token
@@ -106,6 +121,15 @@ void at_http_owner_record_as(const struct at_http_api *api, const char *name, co
                              const char *owner_id);
 /* After the last version of name went: forget its owner. */
 void at_http_owner_forget(struct at_http_req *r, const char *name);
+/* Hand agent name (all its versions) to the live token named to (role
+ * admin or developer: one that may register).  Only an administrator (an
+ * admin token, the Unix socket) or the current owner may; recorded as an
+ * agent.transfer audit record (a refusal as access.denied).  0 and *out
+ * {"name", "owner": {"name", "id"}, "previous": {...} or null} (caller
+ * owns); AT_ENOENT (no such agent), AT_EPERM, AT_EINVAL (no such token,
+ * or one that may not own), with d. */
+int at_http_owner_transfer(struct at_http_req *r, const char *name, const char *to, json_t **out,
+                           struct at_diag *d);
 /* {"name": token name, "id": token id or null, "since_ms"} of name's owner, or null. */
 json_t *at_http_owner_json(const struct at_http_api *api, const char *name);
 

@@ -5,6 +5,7 @@
  * on the blocking workers.
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -30,8 +31,9 @@ static void reply_no_chain(struct at_http_req *r, int rc, const char *name, cons
 static void h_list(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
-    at_http_reply_json(
-        r, 200, json_pack("{s:o}", "chains", at_registry_chains_json(api->registry, NULL, 0)));
+    json_t *list = at_registry_chains_json(api->registry, NULL, 0);
+    at_http_chains_filter(r, list, "name");
+    at_http_reply_json(r, 200, json_pack("{s:o}", "chains", list));
 }
 
 /* POST /api/v1/chains {"file": name for messages, "yaml": text} (a

@@ -59,7 +59,7 @@ static void h_list(struct at_http_req *r)
         }
         json_array_append_new(arr, j);
     }
-    at_http_agents_filter(r, arr, "agent");
+    at_http_jobs_filter(r, arr, "root");
     json_t *out = json_pack("{s:o}", "jobs", arr);
     if (n == (size_t)f.limit)
         json_object_set_new(out, "next_before", json_integer(recs[n - 1].seq));

@@ -106,7 +106,7 @@ static void h_traces(struct at_http_req *r)
         at_http_reply_problem(r, rc, "cannot read traces from the store", NULL, NULL);
         return;
     }
-    at_http_agents_filter(r, list, "agent");
+    at_http_jobs_filter(r, list, NULL);
     at_http_reply_json(r, 200, json_pack("{s:o}", "traces", list));
 }
 

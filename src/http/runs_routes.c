@@ -222,11 +222,14 @@ static void h_run(struct at_http_req *r)
 
 static void h_chain_run(struct at_http_req *r)
 {
-    if (r->agents[0]) {
-        at_http_reply_agent_denied(r, NULL);
+    const char *name = at_http_param(r, "name");
+    if (!at_http_chain_ok(r, name)) { /* its steps run under the chain's authority */
+        char ref[300];
+        snprintf(ref, sizeof(ref), "chain:%.200s", name ? name : "");
+        at_http_reply_agent_denied(r, ref);
         return;
     }
-    run_target(r, NULL, at_http_param(r, "name"));
+    run_target(r, NULL, name);
 }
 
 /* ---- routing ---- */

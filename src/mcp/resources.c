@@ -18,6 +18,7 @@
  */
 #include "mcp/internal.h"
 #include "monitor/monitor.h"
+#include "security/token.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -279,9 +280,7 @@ int at__mcp_resources_read(struct at_mcp *m, const struct at__mcp_caller *c, con
         if (m->cfg.store && at_store_call(m->cfg.store, job_get, id, &rec) == 0) {
             const char *root = rec.root_id ? rec.root_id : rec.id;
             /* a user narrowed to agents sees their jobs only */
-            int scoped_ok =
-                !c->agents[0] || (rec.agent && (!rec.kind || !strcmp(rec.kind, "agent")) &&
-                                  at__mcp_agent_ok(c, rec.agent));
+            int scoped_ok = at_tokens_job_visible(c->agents, m->cfg.store, &rec);
             if ((!c->has_token && scoped_ok) ||
                 (c->has_token && strcmp(root, c->tok.root_id) == 0)) {
                 *result = json_contents(uri, at_job_rec_to_json(&rec));

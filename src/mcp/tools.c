@@ -31,6 +31,7 @@
 #include "sched/sched.h"
 #include "security/access.h"
 #include "security/audit.h"
+#include "security/token.h"
 #include "skills/skills.h"
 #include "supervisor/approvals.h"
 #include "supervisor/plan.h"
@@ -514,6 +515,15 @@ static int user_may(const struct at__mcp_caller *c, unsigned needs)
     return !c->has_token && c->loopback && (c->granted & needs) == needs;
 }
 
+/* A user narrowed with chain:NAME scopes runs its chains through
+ * atlas.exec.spawn_chain (start_job checks the name), the one platform
+ * tool it gets. */
+static int chain_scoped_tool(const struct at__mcp_caller *c, const char *name)
+{
+    return !c->has_token && strstr(c->agents, ",chain:") != NULL &&
+           strcmp(name, "atlas.exec.spawn_chain") == 0 && user_may(c, AT_ACCESS_RUN);
+}
+
 static int may_run_agents(const struct at__mcp_caller *c)
 {
     return c->has_token ? c->tok.spawn_agents : user_may(c, AT_ACCESS_RUN);
@@ -531,7 +541,7 @@ int at__mcp_tools_list(struct at_mcp *m, const struct at__mcp_caller *c, const c
             ((c->tok.spawn_agents && strcmp(ptools[i].name, "atlas.exec.spawn") == 0) ||
              strncmp(ptools[i].name, "atlas.skills.", 13) == 0);
         if ((platform && (c->has_token || user_may(c, at_mcp_tool_needs(ptools[i].name)))) ||
-            spawn_only)
+            spawn_only || (!platform && chain_scoped_tool(c, ptools[i].name)))
             json_array_append_new(all, ptool_json(i));
     }
     if (may_run_agents(c) && m->cfg.registry) {
@@ -653,10 +663,12 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
         *result = at__mcp_tool_error(AT_ELIMIT, c->over_quota, platform);
         return 0;
     }
-    if (!c->has_token && (chain ? c->agents[0] != '\0' : !at__mcp_agent_ok(c, agent))) {
+    if (!c->has_token &&
+        (chain ? !at_tokens_chain_ok(c->agents, chain) : !at__mcp_agent_ok(c, agent))) {
         char msg[300];
         snprintf(msg, sizeof(msg),
-                 "the token is narrowed to named agents (agent:NAME scopes), not %s \"%.100s\"",
+                 "the token is narrowed to named agents and chains (agent:NAME, chain:NAME "
+                 "scopes), not %s \"%.100s\"",
                  chain ? "chain" : "agent", chain ? chain : agent);
         *result = at__mcp_tool_error(AT_EPERM, msg, platform);
         return 0;
@@ -1711,7 +1723,9 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         int filing = (strncmp(p->name, "atlas.approvals.", 16) == 0 &&
                       strcmp(p->name, "atlas.approvals.decide") != 0) ||
                      strncmp(p->name, "atlas.supervisor.", 17) == 0;
-        int allowed = at__mcp_platform_allowed(c) || ((spawn || skills || filing) && c->has_token);
+        int allowed = at__mcp_platform_allowed(c) ||
+                      ((spawn || skills || filing) && c->has_token) ||
+                      chain_scoped_tool(c, p->name);
         if (!allowed) {
             char msg[400];
             if (c->has_token)

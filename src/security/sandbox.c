@@ -144,6 +144,29 @@ static void add_root_dir(struct at_sandbox *sb, const char *path)
     }
 }
 
+/* An /etc entry: a symbolic link whose target is below /usr (shown
+ * read-only already) is made again as the same link; anything else is
+ * bound read-only when it exists. */
+static void add_etc(struct at_sandbox *sb, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX], real[PATH_MAX];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n > 0 && target[0] == '/' && realpath(path, real) && !strncmp(real, "/usr/", 5)) {
+            target[n] = '\0';
+            /* the link's own text: relative links keep their meaning too */
+            if (!strncmp(target, "/usr/", 5)) {
+                add3(sb, "--symlink", target, path);
+                return;
+            }
+        }
+    }
+    add3(sb, "--ro-bind-try", path, path);
+}
+
 /* Is path below (or equal to) one of the folders the sandbox already shows? */
 static int shown(const char *path)
 {
@@ -203,13 +226,16 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     const char *roots[] = {"/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"};
     for (size_t k = 0; k < sizeof(roots) / sizeof(roots[0]); k++)
         add_root_dir(sb, roots[k]);
-    /* what programs read from /etc; not passwd's secrets, not the host's keys */
-    const char *etc[] = {"/etc/ld.so.cache",     "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-                         "/etc/alternatives",    "/etc/localtime",  "/etc/nsswitch.conf",
-                         "/etc/passwd",          "/etc/group",      "/etc/ssl",
-                         "/etc/ca-certificates", "/etc/mime.types"};
+    /* what programs read from /etc; not passwd's secrets, not the host's
+     * keys.  Each bind costs bubblewrap a read of the whole mount table
+     * (docs/performance.md "Agent cold start"), so: no ld.so.conf (only
+     * ldconfig reads it: the loader reads the cache), and a link into /usr
+     * (localtime) is made again as a link, not bound */
+    const char *etc[] = {"/etc/ld.so.cache",   "/etc/alternatives",    "/etc/localtime",
+                         "/etc/nsswitch.conf", "/etc/passwd",          "/etc/group",
+                         "/etc/ssl",           "/etc/ca-certificates", "/etc/mime.types"};
     for (size_t k = 0; k < sizeof(etc) / sizeof(etc[0]); k++)
-        add3(sb, "--ro-bind-try", etc[k], etc[k]);
+        add_etc(sb, etc[k]);
     glob_t g;
     if (glob("/etc/python3*", 0, NULL, &g) == 0) {
         for (size_t k = 0; k < g.gl_pathc; k++)

@@ -233,11 +233,34 @@ int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *agents, siz
             }
             continue;
         }
+        if (s && !strncmp(s, "chain:", 6)) {
+            const char *name = s + 6;
+            if (!agent_name_ok(name)) {
+                snprintf(why, n,
+                         "scope \"%s\": chain:NAME names one chain (letters, digits, '-', '_', "
+                         "'.')",
+                         s);
+                return AT_EINVAL;
+            }
+            size_t nl = strlen(name) + 6;
+            if (agents && an) {
+                if (alen + nl + 2 >= an) {
+                    snprintf(why, n,
+                             "too many agent:NAME and chain:NAME scopes (at most %zu bytes of "
+                             "names)",
+                             an - 2);
+                    return AT_E2BIG;
+                }
+                snprintf(agents + alen, an - alen, "%s%s,", alen ? "" : ",", s);
+                alen = strlen(agents);
+            }
+            continue;
+        }
         if (s && strchr(s, ':'))
             snprintf(why, n,
                      "scope \"%s\": narrowing a token to resources other than agents "
-                     "(agent:NAME) is not supported yet (scopes are actions: read, run, "
-                     "register, model, mcp, ...)",
+                     "(agent:NAME) and chains (chain:NAME) is not supported yet (scopes are "
+                     "actions: read, run, register, model, mcp, ...)",
                      s);
         else
             snprintf(why, n,
@@ -261,6 +284,46 @@ int at_tokens_agent_ok(const char *agents, const char *ref)
     char pat[AGENT_NAME_MAX + 2];
     snprintf(pat, sizeof(pat), ",%.*s,", (int)n, ref);
     return strstr(agents, pat) != NULL;
+}
+
+int at_tokens_chain_ok(const char *agents, const char *name)
+{
+    if (!agents || !agents[0])
+        return 1;
+    if (!name || !name[0] || strlen(name) >= AGENT_NAME_MAX)
+        return 0;
+    char pat[AGENT_NAME_MAX + 10];
+    snprintf(pat, sizeof(pat), ",chain:%s,", name);
+    return strstr(agents, pat) != NULL;
+}
+
+int at_tokens_job_ok(const char *agents, const char *kind, const char *agent)
+{
+    if (!agents || !agents[0])
+        return 1;
+    if (!kind || !strcmp(kind, "agent"))
+        return agent && at_tokens_agent_ok(agents, agent);
+    if (!strcmp(kind, "chain"))
+        return at_tokens_chain_ok(agents, agent);
+    return 0; /* an orchestrator's decision: only through its tree's root */
+}
+
+int at_tokens_job_visible(const char *agents, struct at_store *st, const struct at_job_rec *rec)
+{
+    if (!agents || !agents[0])
+        return 1;
+    if (at_tokens_job_ok(agents, rec->kind, rec->agent))
+        return 1;
+    /* a chain's steps run under the chain's authority: a token that may
+     * run the chain sees the jobs of its trees */
+    if (!st || !strstr(agents, ",chain:") || !rec->root_id || !strcmp(rec->root_id, rec->id))
+        return 0;
+    struct at_job_rec root;
+    if (at_store_call(st, job_get, rec->root_id, &root) != 0)
+        return 0;
+    int ok = root.kind && !strcmp(root.kind, "chain") && at_tokens_chain_ok(agents, root.agent);
+    at_job_rec_release(&root);
+    return ok;
 }
 
 int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char *text,
@@ -555,6 +618,26 @@ json_t *at_tokens_list(struct at_tokens *t)
             json_array_append_new(arr, row_json(&recs[i]));
     at_token_recs_free(recs, n);
     return arr;
+}
+
+int at_tokens_find(struct at_tokens *t, const char *name, char *id, size_t n, enum at_role *role)
+{
+    int rc = AT_ENOENT;
+    int64_t now = at_wall_ms();
+    pthread_rwlock_rdlock(&t->lock);
+    const char *k;
+    void *v;
+    for (size_t i = 0; name && at_map_next(&t->by_id, &i, &k, &v);) {
+        const struct entry *e = v;
+        if (strcmp(e->name, name) != 0 || (e->expires_ms && e->expires_ms <= now))
+            continue;
+        snprintf(id, n, "%s", e->id);
+        *role = e->role;
+        rc = 0;
+        break;
+    }
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
 }
 
 int at_tokens_is_admin(struct at_tokens *t, const char *text)

@@ -26,7 +26,8 @@
 #define AT_TOKEN_PREFIX "atl_"
 #define AT_TOKEN_TEXT_MAX 64
 #define AT_TOKEN_NAME_MAX 64
-/* the agents an agent:NAME-scoped token may use, ",a,b," */
+/* the agents and chains an agent:NAME- or chain:NAME-scoped token may
+ * use, ",a,b,chain:c," (agent names never hold ':') */
 #define AT_TOKEN_AGENTS_MAX 512
 
 struct at_tokens;
@@ -54,6 +55,19 @@ int at_tokens_scope_mask(const json_t *scopes, unsigned *mask, char *agents, siz
 /* 1 when a caller narrowed to agents (",a,b,", "" for none) may use the
  * agent ref ("name", "name:version" or "name@version"). */
 int at_tokens_agent_ok(const char *agents, const char *ref);
+
+/* 1 when a caller narrowed to agents and chains (",a,chain:c,", "" for
+ * none: not narrowed) may run and read the chain name ("chain:NAME"
+ * scopes). */
+int at_tokens_chain_ok(const char *agents, const char *name);
+/* 1 when such a caller may see a job of kind ("agent" or NULL, "chain",
+ * "orchestrator") whose agent (the chain's name for chains) is agent, by
+ * the job alone. */
+int at_tokens_job_ok(const char *agents, const char *kind, const char *agent);
+/* 1 when such a caller may see rec: by the job itself, or as a job of a
+ * chain run it may see (the tree's root, read from st; NULL: not looked
+ * up).  Blocks on the store. */
+int at_tokens_job_visible(const char *agents, struct at_store *st, const struct at_job_rec *rec);
 
 /* The live tokens from ss, hashed with key (32 bytes).  Caller frees. */
 int at_tokens_new(struct at_secstore *ss, const unsigned char key[32], struct at_tokens **out,
@@ -118,6 +132,9 @@ int at_tokens_quota_check(struct at_tokens *t, const char *id, struct at_quota *
 void at_tokens_quota_add(struct at_tokens *t, const char *id, long long tokens);
 /* Every token row (live and revoked) as JSON, without hashes.  Caller owns. */
 json_t *at_tokens_list(struct at_tokens *t);
+/* The live (not revoked, not expired) token named name: its id into id (n
+ * bytes) and its role.  0, or AT_ENOENT. */
+int at_tokens_find(struct at_tokens *t, const char *name, char *id, size_t n, enum at_role *role);
 /* 1 when text verifies as a live token of role admin. */
 int at_tokens_is_admin(struct at_tokens *t, const char *text);
 

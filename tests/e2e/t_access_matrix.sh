@@ -20,12 +20,16 @@ narrowed=$(curl -sS -X POST -H 'Content-Type: application/json' \
     --data-binary '{"name":"matrix-narrowed","role":"admin","scopes":["agent:matrix-nope"]}' \
     "$ATLAS_URL/api/v1/tokens" | j 'd["token"]')
 printf '%s\n' "$narrowed" >"$T/narrowed"
+# and one narrowed to one chain: the same, and no route about an agent
+curl -sS -X POST -H 'Content-Type: application/json' \
+    --data-binary '{"name":"matrix-chain","role":"admin","scopes":["chain:matrix-nope"]}' \
+    "$ATLAS_URL/api/v1/tokens" | j 'd["token"]' >>"$T/narrowed"
 
 /usr/bin/python3 - "$ATLAS_URL" "$T/tokens" "$T/narrowed" >"$T/matrix" 2>&1 <<'PY'
 import http.client, json, re, sys, urllib.parse
 
 url, tokfile = sys.argv[1], sys.argv[2]
-narrowed = open(sys.argv[3]).read().strip()
+narrowed, chain_narrowed = open(sys.argv[3]).read().split()
 u = urllib.parse.urlparse(url)
 tokens = dict(line.split() for line in open(tokfile))
 # webhooks authenticate by their trigger's signature, WebSocket conversations by
@@ -78,6 +82,10 @@ for r in table["routes"]:
     if r["pattern"] not in table["agent_scoped_routes"]:
         st, _ = req(method, path, narrowed, body)
         check("%s %s with a token narrowed to an agent: %d, want 403" % (method, path, st),
+              st == 403)
+    if r["pattern"] not in table["agent_scoped_routes"] or "/agents/{" in r["pattern"]:
+        st, _ = req(method, path, chain_narrowed, body)
+        check("%s %s with a token narrowed to a chain: %d, want 403" % (method, path, st),
               st == 403)
     st, _ = req(method, path, "atl_not-a-token", body)
     check("%s %s with a bad token: %d, want 401" % (method, path, st), st == 401)

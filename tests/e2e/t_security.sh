@@ -60,9 +60,11 @@ run_rc rc atlas token create --name ci-bogus --role operator --scope everything
 expect_contains "a scope that is no action is refused" "$(cat "$T/err")" "is not an action"
 run_rc rc atlas token create --name ci-badagent --role operator --scope 'agent:no/such'
 expect_contains "a malformed agent:NAME is refused" "$(cat "$T/err")" "agent:NAME names one agent"
-run_rc rc atlas token create --name ci-res --role operator --scope chain:x
+run_rc rc atlas token create --name ci-res --role operator --scope skill:x
 expect_contains "other resources: not supported yet" "$(cat "$T/err")" "not supported yet"
-expect_eq "none was made" "$(atlas token ls --json | grep -c 'ci-bogus\|ci-badagent\|ci-wide\|ci-res')" 0
+run_rc rc atlas token create --name ci-badchain --role operator --scope 'chain:a b'
+expect_contains "a malformed chain:NAME is refused" "$(cat "$T/err")" "chain:NAME names one chain"
+expect_eq "none was made" "$(atlas token ls --json | grep -c 'ci-bogus\|ci-badagent\|ci-wide\|ci-res\|ci-badchain')" 0
 
 # ---- agent:NAME scopes narrow a token to named agents ----
 slowjob=$(curl -s -X POST -H 'Content-Type: application/json' -H 'Prefer: respond-async' \
@@ -76,7 +78,7 @@ expect_eq "it lists only its agent" "$(as_wc "$ATLAS_URL/api/v1/agents"; echo; j
 expect_eq "it runs its agent" "$(as_wc -H 'Content-Type: application/json' -d '{"text":"a b c"}' "$ATLAS_URL/api/v1/agents/word-count/run")" 200
 wcjob=$(anon_curl -s -H "Authorization: Bearer $wc" "$ATLAS_URL/api/v1/jobs" | j 'd["jobs"][0]["id"]')
 expect_eq "it runs no other: 403" "$(as_wc -H 'Content-Type: application/json' -d '{"ms":1}' "$ATLAS_URL/api/v1/agents/slow/run")" 403
-expect_contains "saying why" "$(cat "$T/wc")" 'narrowed to named agents (agent:NAME scopes), not \"slow\"'
+expect_contains "saying why" "$(cat "$T/wc")" 'narrowed to named agents and chains (agent:NAME, chain:NAME scopes), not \"slow\"'
 expect_eq "nor reads another's contract" "$(as_wc "$ATLAS_URL/api/v1/agents/slow")" 403
 expect_eq "its job list holds only its agent's jobs" \
     "$(anon_curl -s -H "Authorization: Bearer $wc" "$ATLAS_URL/api/v1/jobs" | j 'sorted(set(x["agent"] for x in d["jobs"]))')" "['word-count']"
@@ -128,6 +130,65 @@ rd=$(cat "$T/out")
 expect_eq "agent:NAME with read: reads its agent" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" "$ATLAS_URL/api/v1/agents/word-count")" 200
 expect_eq "but does not run it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" -H 'Content-Type: application/json' -d '{"text":"a"}' "$ATLAS_URL/api/v1/agents/word-count/run")" 403
 
+# ---- chain:NAME scopes narrow a token to named chains; their steps run
+# under the chain's authority ----
+printf 'chain:\n  name: wc-chain\n  steps:\n    - agent: word-count\n' >"$T/wc-chain.yaml"
+printf 'chain:\n  name: slow-chain\n  steps:\n    - agent: slow\n' >"$T/slow-chain.yaml"
+atlas chain register "$T/wc-chain.yaml" >/dev/null && atlas chain register "$T/slow-chain.yaml" >/dev/null
+run_rc rc atlas token create --name ci-chain --role operator --scope chain:wc-chain
+expect_eq "a chain:NAME scope is accepted" "$rc" 0
+ch=$(cat "$T/out")
+as_ch() { anon_curl -s -o "$T/ch" -w '%{http_code}' -H "Authorization: Bearer $ch" "$@"; }
+expect_eq "whoami names its chains and no agent" \
+    "$(anon_curl -s -H "Authorization: Bearer $ch" "$ATLAS_URL/api/v1/whoami" | j '(d["chains"], d["agents"])')" "(['wc-chain'], [])"
+expect_eq "it lists only its chain" "$(as_ch "$ATLAS_URL/api/v1/chains"; echo; j '[c["name"] for c in d["chains"]]' <"$T/ch")" "200
+['wc-chain']"
+expect_eq "it reads its chain" "$(as_ch "$ATLAS_URL/api/v1/chains/wc-chain")" 200
+expect_eq "not another chain" "$(as_ch "$ATLAS_URL/api/v1/chains/slow-chain")" 403
+expect_eq "it runs its chain (the step's agent is not in its scopes)" \
+    "$(as_ch -H 'Content-Type: application/json' -d '{"text":"a b c d"}' "$ATLAS_URL/api/v1/chains/wc-chain/run"; echo; j 'd["words"]' <"$T/ch")" "200
+4"
+expect_eq "it runs no other chain: 403" "$(as_ch -H 'Content-Type: application/json' -d '{"ms":1}' "$ATLAS_URL/api/v1/chains/slow-chain/run")" 403
+expect_contains "saying why" "$(cat "$T/ch")" 'not the chain \"slow-chain\"'
+expect_eq "nor the step's agent on its own: 403" "$(as_ch -H 'Content-Type: application/json' -d '{"text":"a"}' "$ATLAS_URL/api/v1/agents/word-count/run")" 403
+expect_eq "nor lists agents" "$(as_ch "$ATLAS_URL/api/v1/agents"; echo; j 'd["agents"]' <"$T/ch")" "200
+[]"
+as_ch "$ATLAS_URL/api/v1/jobs" >/dev/null
+expect_eq "its job list: the chain run and its step, nothing else" \
+    "$(j 'sorted((x["kind"], x["agent"]) for x in d["jobs"])' <"$T/ch")" "[('agent', 'word-count'), ('chain', 'wc-chain')]"
+stepjob=$(j '[x["id"] for x in d["jobs"] if x["kind"] == "agent"][0]' <"$T/ch")
+chainjob=$(j '[x["id"] for x in d["jobs"] if x["kind"] == "chain"][0]' <"$T/ch")
+expect_eq "the chain's job: 200" "$(as_ch "$ATLAS_URL/api/v1/jobs/$chainjob")" 200
+expect_eq "its step's job: 200" "$(as_ch "$ATLAS_URL/api/v1/jobs/$stepjob")" 200
+expect_eq "the step's logs: 200" "$(as_ch "$ATLAS_URL/api/v1/jobs/$stepjob/logs")" 200
+expect_eq "another agent's job: 403" "$(as_ch "$ATLAS_URL/api/v1/jobs/$slowjob")" 403
+expect_eq "a word-count job outside the chain: 403" "$(as_ch "$ATLAS_URL/api/v1/jobs/$wcjob")" 403
+expect_eq "its traces: the chain's only" \
+    "$(anon_curl -s -H "Authorization: Bearer $ch" "$ATLAS_URL/api/v1/traces" | j 'sorted(set(x["agent"] for x in d["traces"]))')" "['wc-chain']"
+expect_eq "A2A: another chain's endpoint is refused" \
+    "$(as_ch -H 'Content-Type: application/json' -d '{}' "$ATLAS_URL/a2a/chains/slow-chain")" 403
+expect_eq "A2A: its chain's card" "$(as_ch "$ATLAS_URL/a2a/chains/wc-chain/.well-known/agent-card.json")" 200
+expect_eq "A2A: an agent's endpoint is refused" \
+    "$(as_ch -H 'Content-Type: application/json' -d '{}' "$ATLAS_URL/a2a/agents/word-count")" 403
+expect_eq "routes not about its chains are closed (the queue)" "$(as_ch "$ATLAS_URL/api/v1/queue")" 403
+mcp_ch() { # METHOD PARAMS [NAME]
+    anon_curl -s -H "Authorization: Bearer $ch" -H 'Content-Type: application/json' \
+        -H 'Accept: application/json' -H 'MCP-Protocol-Version: 2026-07-28' -H "Mcp-Method: $1" \
+        ${3:+-H "Mcp-Name: $3"} \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$ATLAS_URL/mcp"
+}
+expect_eq "MCP tools/list: the chain tool only" \
+    "$(mcp_ch tools/list "{$meta}" | j '[t["name"] for t in d["result"]["tools"]]')" "['atlas.exec.spawn_chain']"
+out=$(mcp_ch tools/call "{\"name\":\"atlas.exec.spawn_chain\",\"arguments\":{\"chain\":\"wc-chain\",\"input\":{\"text\":\"x y\"}},$meta}" atlas.exec.spawn_chain)
+expect_eq "MCP: it runs its chain" "$(echo "$out" | j 'd["result"].get("isError", False)')" "False"
+out=$(mcp_ch tools/call "{\"name\":\"atlas.exec.spawn_chain\",\"arguments\":{\"chain\":\"slow-chain\",\"input\":{\"ms\":1}},$meta}" atlas.exec.spawn_chain)
+expect_contains "MCP: not another chain" "$out" 'not chain \"slow-chain\"'
+out=$(mcp_ch tools/call "{\"name\":\"atlas.jobs.list\",\"arguments\":{},$meta}" atlas.jobs.list)
+expect_contains "MCP: no other platform tool" "$out" "isError"
+expect_contains "A2A tasks/get of its chain's run: the task" \
+    "$(anon_curl -s -H "Authorization: Bearer $ch" -H 'Content-Type: application/json' -H 'A2A-Version: 0.3' \
+        --data-binary "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$chainjob\"}}" "$ATLAS_URL/a2a/chains/wc-chain")" '"result"'
+
 # ---- developers own the agents they register ----
 mkagent() { # DIR NAME VERSION: a copy of word-count under another name
     mkdir -p "$1" && cp "$EXAMPLES/word-count/agent.py" "$1/" &&
@@ -164,6 +225,28 @@ expect_contains "denials are audited" "$(atlas audit ls --event access.denied --
 expect_eq "the owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/agents/dev-owned")" 200
 expect_eq "then the name is free: another developer takes it" "$(reg_as "$dev2" "$T/own1")" 201
 expect_eq "and owns it" "$(j 'd["owner"]["name"]' <"$T/reg")" "ci-dev2"
+
+# ---- handing an agent to another owner (admin or the owner only, audited) ----
+run_rc rc env ATLAS_TOKEN="$dev1" "$BIN/atlas" agent transfer dev-owned --to ci-dev1
+expect_eq "a developer may not take another's agent: exit 1" "$rc" 1
+expect_contains "saying who may" "$(cat "$T/err")" 'only an administrator or the agent'"'"'s owner'
+run_rc rc env ATLAS_TOKEN="$dev2" "$BIN/atlas" agent transfer dev-owned --to ci-dev1
+expect_eq "its owner hands it over" "$rc" 0
+expect_eq "saying so" "$(cat "$T/out")" "dev-owned: owned by ci-dev1 (was ci-dev2)"
+expect_eq "the new owner is recorded" "$(curl -s "$ATLAS_URL/api/v1/agents/dev-owned" | j 'd["owner"]["name"]')" "ci-dev1"
+expect_eq "the old owner may no longer change it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/agents/dev-owned")" 403
+expect_eq "the new owner may" "$(reg_as "$dev1" "$T/own2")" 201
+run_rc rc env ATLAS_TOKEN="$dev1" "$BIN/atlas" agent transfer dev-owned --to no-such-token
+expect_contains "to a token that does not exist: refused" "$(cat "$T/err")" 'no live token is named "no-such-token"'
+run_rc rc atlas agent transfer dev-owned --to ci-viewer
+expect_contains "to a token that may not register: refused" "$(cat "$T/err")" 'role viewer, which may not register'
+run_rc rc atlas agent transfer no-such-agent --to ci-dev1
+expect_eq "an unknown agent: exit 1" "$rc" 1
+expect_eq "an admin hands over an agent it owns no part of" \
+    "$(curl -s -X POST -H 'Content-Type: application/json' -d '{"to":"ci-dev2"}' "$ATLAS_URL/api/v1/agents/local-owned/transfer" | j '[d["owner"]["name"], d["previous"]["name"]]')" "['ci-dev2', 'local']"
+expect_eq "and the new owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/agents/local-owned")" 200
+expect_contains "transfers are audited" "$(atlas audit ls --event agent.transfer --json)" 'agent dev-owned: owner ci-dev2 -> ci-dev1'
+expect_contains "and so are refused ones" "$(atlas audit ls --event access.denied --json)" 'may hand agent'
 
 # ---- rate limit ----
 limited=$(new_token ci-limited operator)

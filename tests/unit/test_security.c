@@ -263,7 +263,26 @@ static void test_scopes_quotas_owners(void **state)
     assert_false(at_tokens_agent_ok(agents, NULL));
     assert_true(at_tokens_agent_ok("", "anything"));
     json_decref(sc);
-    const char *bad[] = {"agent:", "agent:a/b", "agent:a,b", "chain:x", "everything"};
+    /* chain:NAME scopes share the list; an agent name never holds ':' */
+    sc = json_pack("[s,s]", "agent:word-count", "chain:wc-chain");
+    assert_int_equal(at_tokens_scope_mask(sc, &mask, agents, sizeof(agents), why, sizeof(why)), 0);
+    assert_string_equal(agents, ",word-count,chain:wc-chain,");
+    assert_true(at_tokens_chain_ok(agents, "wc-chain"));
+    assert_false(at_tokens_chain_ok(agents, "word-count"));
+    assert_false(at_tokens_chain_ok(agents, "wc"));
+    assert_false(at_tokens_chain_ok(agents, NULL));
+    assert_false(at_tokens_agent_ok(agents, "wc-chain"));
+    assert_false(at_tokens_agent_ok(agents, "chain:wc-chain"));
+    assert_false(at_tokens_agent_ok(agents, "chain"));
+    assert_true(at_tokens_chain_ok("", "any"));
+    assert_true(at_tokens_job_ok(agents, NULL, "word-count"));
+    assert_true(at_tokens_job_ok(agents, "chain", "wc-chain"));
+    assert_false(at_tokens_job_ok(agents, "chain", "word-count"));
+    assert_false(at_tokens_job_ok(agents, "agent", "wc-chain"));
+    assert_false(at_tokens_job_ok(agents, "orchestrator", "word-count"));
+    json_decref(sc);
+    const char *bad[] = {
+        "agent:", "agent:a/b", "agent:a,b", "chain:", "chain:a,b", "skill:x", "everything"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sc = json_pack("[s]", bad[i]);
         assert_int_not_equal(
