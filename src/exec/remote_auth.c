@@ -115,8 +115,9 @@ int at_remote_auth_check(const json_t *auth, char *why, size_t n)
             return -1;
     } else if (type && strcmp(type, "oauth") == 0) {
         keys = oauth_keys;
-        if (str_field(auth, "client_id", 1, why, n) || str_field(auth, "client_secret", 1, why, n) ||
-            str_field(auth, "scope", 0, why, n) || str_field(auth, "auth_method", 0, why, n))
+        if (str_field(auth, "client_id", 1, why, n) ||
+            str_field(auth, "client_secret", 1, why, n) || str_field(auth, "scope", 0, why, n) ||
+            str_field(auth, "auth_method", 0, why, n))
             return -1;
         const char *m = json_string_value(json_object_get(auth, "auth_method"));
         if (m && strcmp(m, "client_secret_basic") != 0 && strcmp(m, "client_secret_post") != 0) {
@@ -181,8 +182,8 @@ static int endpoint_ok(const char *url, const char *what, struct at_diag *d)
         return at_diag_set(d, rc, NULL, 0, 0, "%s %.300s is not a URL", what, url);
     if (rc)
         return at_diag_set(d, rc, NULL, 0, 0,
-                           "%s %.300s is not https (plain http is allowed on loopback only)",
-                           what, url);
+                           "%s %.300s is not https (plain http is allowed on loopback only)", what,
+                           url);
     return 0;
 }
 
@@ -267,8 +268,8 @@ static int split_url(const char *url, char **origin, char **path)
 
 /* The first document of the well-known URLs (origin + prefix + path, then
  * origin + prefix) that answers 2xx with an object. */
-static json_t *well_known(const char *origin, const char *prefix, const char *path,
-                          long timeout_ms, struct at_diag *d, char *tried, size_t tn)
+static json_t *well_known(const char *origin, const char *prefix, const char *path, long timeout_ms,
+                          struct at_diag *d, char *tried, size_t tn)
 {
     char *urls[2] = {*path ? at_asprintf("%s%s%s", origin, prefix, path) : NULL,
                      at_asprintf("%s%s", origin, prefix)};
@@ -362,8 +363,8 @@ static int oauth_fetch(struct at_remote_auth *a, const char *url, const json_t *
     /* 1. the protected resource metadata (RFC 9728) */
     prm = well_known(origin, "/.well-known/oauth-protected-resource", path, timeout_ms, d, tried,
                      sizeof(tried));
-    const char *issuer = json_string_value(
-        json_array_get(json_object_get(prm, "authorization_servers"), 0));
+    const char *issuer =
+        json_string_value(json_array_get(json_object_get(prm, "authorization_servers"), 0));
     const char *resource = json_string_value(json_object_get(prm, "resource"));
     if (!issuer) {
         rc = at_diag_set(d, AT_EPROTO, NULL, 0, 0,

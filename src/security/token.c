@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,21 @@ int at_tokens_job_visible(const char *agents, struct at_store *st, const struct 
     at_job_rec_release(&root);
     return ok;
 }
+/* A refused spec: the JSON Pointer of the field is the diag's pointer (its
+ * file is a file name, which the HTTP layer does not quote). */
+static int spec_err(struct at_diag *d, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int spec_err(struct at_diag *d, const char *ptr, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int rc = at_diag_set(d, AT_EINVAL, NULL, 0, 0, "%s", msg);
+    at_diag_set_pointer(d, ptr);
+    return rc;
+}
 
 int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char *text,
                      json_t **row, struct at_diag *d)
@@ -341,20 +357,19 @@ int at_tokens_create(struct at_tokens *t, const struct at_token_spec *spec, char
     char why[300];
     char agents[AT_TOKEN_AGENTS_MAX];
     if (at_tokens_scope_mask(spec->scopes, &mask, agents, sizeof(agents), why, sizeof(why)) != 0)
-        return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0, "%s", why);
+        return spec_err(d, "/scopes", "%s", why);
     if (spec->tokens_per_day < 0)
-        return at_diag_set(d, AT_EINVAL, "/tokens_per_day", 0, 0,
-                           "tokens_per_day is a whole number >= 0 (0: the default)");
+        return spec_err(d, "/tokens_per_day",
+                        "tokens_per_day is a whole number >= 0 (0: the default)");
     if (mask & ~at_access_grants(spec->role))
-        return at_diag_set(d, AT_EINVAL, "/scopes", 0, 0,
-                           "a scope can only narrow the role: %s may not do all of them",
-                           at_role_name(spec->role));
+        return spec_err(d, "/scopes", "a scope can only narrow the role: %s may not do all of them",
+                        at_role_name(spec->role));
     if (spec->node &&
         (spec->role != AT_ROLE_NODE || !valid_name(spec->node) || strchr(spec->node, '@')))
-        return at_diag_set(d, AT_EINVAL, "/node", 0, 0, "%s",
-                           spec->role != AT_ROLE_NODE
-                               ? "only a token of role node is bound to a node"
-                               : "a node name is 1-63 letters, digits, '-', '_' or '.'");
+        return spec_err(d, "/node", "%s",
+                        spec->role != AT_ROLE_NODE
+                            ? "only a token of role node is bound to a node"
+                            : "a node name is 1-63 letters, digits, '-', '_' or '.'");
     char rnd[AT_TOKEN_TEXT_MAX];
     at_token_new(32, rnd, sizeof(rnd)); /* 256 bits from randombytes_buf */
     snprintf(text, AT_TOKEN_TEXT_MAX, "%s%s", AT_TOKEN_PREFIX, rnd);

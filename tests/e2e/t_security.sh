@@ -56,6 +56,10 @@ expect_contains "saying which scope is missing" "$body" "scopes do not include: 
 run_rc rc atlas token create --name ci-wide --role viewer --scope read --scope run
 expect_eq "a scope cannot widen the role: exit 1" "$rc" 1
 expect_contains "and says so" "$(cat "$T/err")" "can only narrow the role"
+# over TCP with a token too: the reason and the field, not a hidden message
+http POST /api/v1/tokens '{"name": "ci-wide2", "role": "viewer", "scopes": ["read", "run"]}'
+expect_eq "a widening scope over HTTP: 400 naming the field" "$HTTP_CODE $(echo "$HTTP_BODY" | j 'd.get("pointer")')" "400 /scopes"
+expect_contains "and saying why" "$HTTP_BODY" "can only narrow the role"
 run_rc rc atlas token create --name ci-bogus --role operator --scope everything
 expect_contains "a scope that is no action is refused" "$(cat "$T/err")" "is not an action"
 run_rc rc atlas token create --name ci-badagent --role operator --scope 'agent:no/such'

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         static const char *const bearer[] = {"secret", NULL};
         static const char *const oauth[] = {"client_id", "client_secret", NULL};
-        const char *const *need = strcmp(type, "bearer") == 0 ? bearer
+        const char *const *need = strcmp(type, "bearer") == 0  ? bearer
                                   : strcmp(type, "oauth") == 0 ? oauth
                                                                : NULL;
         if (!need)
