@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/str.h"
+#include "chain/chain.h"
 #include "contract/agent.h"
 #include "http/api.h"
 #include "json/json.h"
@@ -809,6 +810,70 @@ int at_http_owner_transfer(struct at_http_req *r, const char *name, const char *
     free(owner);
     free(owner_id);
     return 0;
+}
+
+int at_http_chain_owner_check(struct at_http_req *r, const char *name, struct at_diag *d)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || r->role != AT_ROLE_DEVELOPER || !name || !*name)
+        return 0; /* only developers are bound to their own chains */
+    char key[300];
+    snprintf(key, sizeof(key), "chain:%.250s", name);
+    char *owner = NULL, *owner_id = NULL;
+    int rc = at_secstore_owner_get(api->security->ss, key, &owner, &owner_id);
+    const char *mine = at_http_owner_token(r);
+    int ok;
+    char msg[400];
+    if (rc == AT_ENOENT) {
+        /* a new name is the developer's to take; a chain the administrator
+         * registered (or one from before owners) is not */
+        struct at_chain *c = NULL;
+        ok = at_registry_chain_get(api->registry, name, &c) != 0;
+        at_chain_unref(c);
+        snprintf(msg, sizeof(msg),
+                 "chain \"%.200s\" has no owner (an administrator registered it): a developer "
+                 "token may change only the chains it registered",
+                 name);
+    } else {
+        ok = rc == 0 && mine && owner_id && !strcmp(owner_id, mine);
+        snprintf(msg, sizeof(msg),
+                 "chain \"%.200s\" is owned by the token \"%.64s\": a developer token may change "
+                 "only the chains it registered",
+                 name, owner ? owner : "?");
+    }
+    free(owner);
+    free(owner_id);
+    if (ok)
+        return 0;
+    at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
+    at_http_audit(r, "access.denied", "denied", NULL, msg);
+    return AT_EPERM;
+}
+
+void at_http_chain_owner_record(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || !name || !*name)
+        return;
+    char key[300];
+    snprintf(key, sizeof(key), "chain:%.250s", name);
+    char *had = NULL;
+    if (at_secstore_owner_get(api->security->ss, key, &had, NULL) == 0) {
+        free(had);
+        return;
+    }
+    at_secstore_owner_set(api->security->ss, key, r->who[0] ? r->who : "local",
+                          at_http_owner_token(r), at_wall_ms());
+}
+
+void at_http_chain_owner_forget(struct at_http_req *r, const char *name)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!api || !api->security || !name)
+        return;
+    char key[300];
+    snprintf(key, sizeof(key), "chain:%.250s", name);
+    at_secstore_owner_set(api->security->ss, key, NULL, NULL, 0);
 }
 
 json_t *at_http_owner_json(const struct at_http_api *api, const char *name)

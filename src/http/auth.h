@@ -130,6 +130,15 @@ void at_http_owner_forget(struct at_http_req *r, const char *name);
  * or one that may not own), with d. */
 int at_http_owner_transfer(struct at_http_req *r, const char *name, const char *to, json_t **out,
                            struct at_diag *d);
+/* Chains have owners by the same rule (docs/security.md "Ownership of
+ * agents"), kept under "chain:NAME" (no agent name holds ':').  May r's
+ * caller register (replace) or remove chain name?  0, or AT_EPERM with d
+ * (the denial recorded). */
+int at_http_chain_owner_check(struct at_http_req *r, const char *name, struct at_diag *d);
+/* After r's caller registered chain name: its owner, when it has none. */
+void at_http_chain_owner_record(struct at_http_req *r, const char *name);
+/* After chain name was removed: forget its owner. */
+void at_http_chain_owner_forget(struct at_http_req *r, const char *name);
 /* {"name": token name, "id": token id or null, "since_ms"} of name's owner, or null. */
 json_t *at_http_owner_json(const struct at_http_api *api, const char *name);
 

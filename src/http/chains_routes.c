@@ -55,12 +55,29 @@ static void h_register(struct at_http_req *r)
     struct at_reg_result res;
     struct at_diag d;
     at_diag_clear(&d);
+    if (r->role == AT_ROLE_DEVELOPER) {
+        /* a developer replaces only its own chains: its name first (the
+         * format only; registering reports everything else) */
+        struct at_chain *c = NULL;
+        struct at_diag cd;
+        at_diag_clear(&cd);
+        int orc = 0;
+        if (at_chain_load_string(file, text, strlen(text), NULL, &c, &cd) == 0)
+            orc = at_http_chain_owner_check(r, c->name, &d);
+        at_chain_unref(c);
+        if (orc) {
+            json_decref(body);
+            at_http_reply_diag(r, &d);
+            return;
+        }
+    }
     int rc = at_registry_chain_register(api->registry, file, text, strlen(text), &res, &d);
     json_decref(body);
     if (rc) {
         at_http_reply_diag(r, &d);
         return;
     }
+    at_http_chain_owner_record(r, res.name);
     json_t *all = at_registry_chains_json(api->registry, res.name, 0);
     json_t *j = json_pack("{s:s,s:s,s:s,s:O}", "name", res.name, "digest", res.digest, "status",
                           res.status, "chain", json_array_get(all, 0));
@@ -86,11 +103,18 @@ static void h_delete(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
     const char *name = at_http_param(r, "name");
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_http_chain_owner_check(r, name, &d)) {
+        at_http_reply_diag(r, &d);
+        return;
+    }
     int rc = at_registry_chain_delete(api->registry, name);
     if (rc) {
         reply_no_chain(r, rc, name, NULL);
         return;
     }
+    at_http_chain_owner_forget(r, name);
     at_http_reply_json(r, 200, json_pack("{s:s}", "unregistered", name));
 }
 

@@ -252,6 +252,21 @@ expect_eq "and the new owner removes it" "$(anon_curl -s -o /dev/null -w '%{http
 expect_contains "transfers are audited" "$(atlas audit ls --event agent.transfer --json)" 'agent dev-owned: owner ci-dev2 -> ci-dev1'
 expect_contains "and so are refused ones" "$(atlas audit ls --event access.denied --json)" 'may hand agent'
 
+# ---- developers own the chains they register, by the same rule ----
+chain_as() { # TOKEN NAME -> HTTP status of POST /chains of a one-step chain NAME
+    anon_curl -s -o "$T/reg" -w '%{http_code}' -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        -d "{\"yaml\": \"chain:\\n  name: $2\\n  steps:\\n    - agent: word-count\\n\"}" "$ATLAS_URL/api/v1/chains"
+}
+expect_eq "a developer registers a new chain" "$(chain_as "$dev1" dev-chain)" 201
+expect_eq "another developer may not replace it: 403" "$(chain_as "$dev2" dev-chain)" 403
+expect_contains "saying whose it is" "$(j 'd["detail"]' <"$T/reg")" 'chain "dev-chain" is owned by the token "ci-dev1"'
+expect_eq "nor remove it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev2" "$ATLAS_URL/api/v1/chains/dev-chain")" 403
+expect_eq "the owner replaces it" "$(chain_as "$dev1" dev-chain)" 200
+expect_eq "a developer may not change a chain an administrator registered" "$(chain_as "$dev1" wc-chain)" 403
+expect_eq "nor remove it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/chains/wc-chain")" 403
+expect_eq "the owner removes it" "$(anon_curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $dev1" "$ATLAS_URL/api/v1/chains/dev-chain")" 200
+expect_eq "then the name is free for another developer" "$(chain_as "$dev2" dev-chain)" 201
+
 # ---- rate limit ----
 limited=$(new_token ci-limited operator)
 curl -sS -X DELETE "$ATLAS_URL/api/v1/tokens/ci-limited" >/dev/null
