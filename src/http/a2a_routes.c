@@ -927,6 +927,10 @@ static void h_list(struct at_http_req *r, const struct at_a2a_req *q)
         const char *c = rec_context(&recs[i]);
         if (ctx && *ctx && strcmp(ctx, c ? c : recs[i].id) != 0)
             continue;
+        /* a token narrowed to agents or chains sees their tasks only (the
+         * page may then hold fewer than pageSize: nextPageToken goes on) */
+        if (r->agents[0] && !at_http_job_visible(r, &recs[i]))
+            continue;
         struct at_a2a_task t;
         task_of_rec(&recs[i], &t);
         if (f.state == AT_JOB_RUNNING && want_input != (strcmp(t.job_state, "input_required") == 0))
@@ -1133,12 +1137,7 @@ static void dispatch(struct at_http_req *r, const struct at_a2a_req *q)
         h_get(r, q);
         break;
     case AT_A2A_LIST:
-        if (r->agents[0])
-            reply_error(r, q, AT_A2A_EUNSUPPORTED,
-                        "listing tasks with a token narrowed to agents (agent:NAME scopes) is not "
-                        "supported yet: read each task with GetTask");
-        else
-            h_list(r, q);
+        h_list(r, q);
         break;
     case AT_A2A_CANCEL:
         h_cancel(r, q);

@@ -127,8 +127,9 @@ expect_contains "A2A tasks/get of another agent's job: no such task" \
     "$(a2a_wc /a2a/agents/word-count "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$slowjob\"}}")" "no task"
 expect_contains "A2A tasks/get of its own agent's job: the task" \
     "$(a2a_wc /a2a/agents/word-count "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tasks/get\",\"params\":{\"id\":\"$wcjob\"}}")" '"result"'
-expect_contains "A2A tasks/list: not supported yet for such tokens" \
-    "$(a2a_wc /a2a/agents/word-count '{"jsonrpc":"2.0","id":1,"method":"tasks/list","params":{}}')" "not supported yet"
+expect_eq "A2A tasks/list for such a token: its agent's tasks only" \
+    "$(a2a_wc /a2a/agents/word-count '{"jsonrpc":"2.0","id":1,"method":"tasks/list","params":{}}' |
+        j 'len(d["result"]["tasks"]) > 0 and all(t["metadata"]["atlas.agent"] == "word-count" for t in d["result"]["tasks"])')" "True"
 run_rc rc atlas token create --name ci-agent-read --role operator --scope agent:word-count --scope read
 rd=$(cat "$T/out")
 expect_eq "agent:NAME with read: reads its agent" "$(anon_curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $rd" "$ATLAS_URL/api/v1/agents/word-count")" 200
