@@ -42,6 +42,8 @@ const struct cli_command cli_commands[] = {
     {"costs", cmd_costs, "tokens and cost by agent, model, day, run or chain"},
     {"eval", cmd_eval, "register, list and run evals (evals/*.yaml)"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout (for desktop MCP clients)"},
+    {"mcp-client", cmd_mcp_client,
+     "an MCP client: list and call the tools, resources and prompts of a server"},
     {"doctor", cmd_doctor, "check the installation and say how to fix what is wrong"},
     {"backup", cmd_backup, "copy the store and the agent snapshots into one file, online"},
     {"restore", cmd_restore, "restore a backup into an empty data directory"},

@@ -10,6 +10,9 @@ MODE reject:   the first server/discover is refused with -32022 listing
                2026-07-28 as supported (as a server that wants a retry);
                after that as "headers".  Any initialize is recorded, and
                answered with an error.
+MODE input:    as "headers", but a tools/call answers with an
+               input_required result (elicitation), whatever the client
+               declared (tests/e2e/t_mcp_client_cli.sh).
 """
 import json
 import sys
@@ -70,6 +73,11 @@ class H(BaseHTTPRequestHandler):
         if method == "tools/list":
             return ok({"tools": TOOLS, "resultType": "complete", "ttlMs": 0,
                        "cacheScope": "private"})
+        if method == "tools/call" and MODE == "input":
+            return ok({"resultType": "input_required", "requestState": "s1", "inputRequests": {
+                "q": {"method": "elicitation/create", "params": {
+                    "message": "name?", "requestedSchema": {"type": "object", "properties": {
+                        "name": {"type": "string"}}}}}}})
         if method == "tools/call":
             got = {k: v for k, v in self.headers.items() if k.lower().startswith("mcp-param-")}
             out = {"headers": got}
