@@ -10,15 +10,32 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* One open subscriptions/listen stream (MCP 2026-07-28). */
+struct at__mcp_sub {
+    struct at__mcp_sub *next;
+    struct at_mcp_chan *chan; /* reference */
+    json_t *id;               /* the listen request's id: the subscription id */
+    unsigned kinds;           /* AT__MCP_SUB_* honoured */
+    json_t *uris;             /* resourceSubscriptions honoured (array), or NULL */
+};
+#define AT__MCP_SUB_TOOLS 1u
+#define AT__MCP_SUB_PROMPTS 2u
+#define AT__MCP_SUB_RESOURCES 4u
+/* Open listen streams at once (-32603 beyond), URIs per stream. */
+#define AT__MCP_MAX_SUBS 1024
+#define AT__MCP_MAX_SUB_URIS 256
+
 struct at_mcp {
     atomic_int refs; /* the owner's and one per pending call */
     struct at_mcp_cfg cfg;
     struct at_mcp_sessions sessions;
-    pthread_mutex_t mu;      /* calls, listeners */
-    struct at_map calls;     /* call key -> struct at__mcp_call (pending tools/call) */
-    struct at_map listeners; /* session id -> struct at_mcp_chan (GET streams) */
-    struct at_map outbound;  /* "<session>|<id>" -> struct at__mcp_outreq (relayed requests) */
-    atomic_llong next_id;    /* ids of requests Atlas sends to clients */
+    pthread_mutex_t mu;       /* calls, listeners */
+    struct at_map calls;      /* call key -> struct at__mcp_call (pending tools/call) */
+    struct at_map listeners;  /* session id -> struct at_mcp_chan (GET streams) */
+    struct at_map outbound;   /* "<session>|<id>" -> struct at__mcp_outreq (relayed requests) */
+    struct at__mcp_sub *subs; /* subscriptions/listen streams (mu) */
+    size_t nsubs;
+    atomic_llong next_id; /* ids of requests Atlas sends to clients */
     atomic_ullong n_requests, n_notifications, n_errors, n_tool_calls;
     atomic_int n_pending;
     atomic_int stopping;

@@ -28,6 +28,8 @@
 
 /* ---- lifecycle ---- */
 
+static void notify_subs(struct at_mcp *m, const char *method, const char *uri);
+
 static void on_registry_change(void *arg, enum at_reg_event ev, const char *name,
                                const char *version)
 {
@@ -42,6 +44,17 @@ static void on_registry_change(void *arg, enum at_reg_event ev, const char *name
     at__mcp_notify_sessions(m, "notifications/tools/list_changed");
     at__mcp_notify_sessions(m, "notifications/resources/list_changed");
     at__mcp_notify_sessions(m, "notifications/prompts/list_changed");
+    if (name) {
+        /* the agent's contract resource changed (a new latest version, or
+         * gone): subscriptions/listen streams that asked for it hear so */
+        char uri[300];
+        snprintf(uri, sizeof(uri), "atlas://agents/%s/contract", name);
+        notify_subs(m, "notifications/resources/updated", uri);
+        if (version) {
+            snprintf(uri, sizeof(uri), "atlas://agents/%s:%s/contract", name, version);
+            notify_subs(m, "notifications/resources/updated", uri);
+        }
+    }
 }
 
 int at_mcp_new(const struct at_mcp_cfg *cfg, struct at_mcp **out)
@@ -66,6 +79,18 @@ int at_mcp_new(const struct at_mcp_cfg *cfg, struct at_mcp **out)
     }
     *out = m;
     return 0;
+}
+
+static void sub_free_all(struct at__mcp_sub *s)
+{
+    while (s) {
+        struct at__mcp_sub *next = s->next;
+        s->chan->ops->unref(s->chan);
+        json_decref(s->id);
+        json_decref(s->uris);
+        free(s);
+        s = next;
+    }
 }
 
 static void mcp_unref(struct at_mcp *m)
@@ -106,7 +131,11 @@ void at_mcp_free(struct at_mcp *m)
     }
     at_map_release(&m->outbound);
     at_map_init(&m->outbound);
+    struct at__mcp_sub *subs = m->subs;
+    m->subs = NULL;
+    m->nsubs = 0;
     pthread_mutex_unlock(&m->mu);
+    sub_free_all(subs);
     mcp_unref(m);
 }
 
@@ -230,7 +259,20 @@ void at_mcp_cancel_chan(struct at_mcp *m, struct at_mcp_chan *chan)
      * has no notifications/cancelled without a session to carry it) */
     char ids[16][AT_ID_MAX];
     size_t n = 0;
+    struct at__mcp_sub *gone = NULL;
     pthread_mutex_lock(&m->mu);
+    for (struct at__mcp_sub **pp = &m->subs; *pp;) {
+        struct at__mcp_sub *sub = *pp;
+        if (sub->chan != chan) {
+            pp = &sub->next;
+            continue;
+        }
+        /* a listen stream the client closed (MCP 2026-07-28: its cancel) */
+        *pp = sub->next;
+        m->nsubs--;
+        sub->next = gone;
+        gone = sub;
+    }
     size_t it = 0;
     void *v;
     while (n < 16 && at_map_next(&m->calls, &it, NULL, &v)) {
@@ -239,6 +281,7 @@ void at_mcp_cancel_chan(struct at_mcp *m, struct at_mcp_chan *chan)
             snprintf(ids[n++], AT_ID_MAX, "%s", call->job_id);
     }
     pthread_mutex_unlock(&m->mu);
+    sub_free_all(gone);
     for (size_t i = 0; i < n; i++)
         at_engine_cancel(m->cfg.engine, ids[i], "the MCP client went away");
 }
@@ -394,8 +437,66 @@ static void relay_response(struct at_mcp *m, const struct at__mcp_caller *c,
 
 /* ---- server-initiated messages ---- */
 
+/* Stamp a notification for one listen stream (MCP 2026-07-28: every
+ * message on it carries the listen request's id as the subscription id). */
+static json_t *sub_notification(const char *method, const json_t *id, const char *uri)
+{
+    json_t *params = json_pack("{s:{s:O}}", "_meta", AT_MCP_META_SUBSCRIPTION, id);
+    if (uri)
+        json_object_set_new(params, "uri", json_string(uri));
+    return at_mcp_notification(method, params);
+}
+
+static unsigned sub_kind(const char *method)
+{
+    if (!strcmp(method, "notifications/tools/list_changed"))
+        return AT__MCP_SUB_TOOLS;
+    if (!strcmp(method, "notifications/prompts/list_changed"))
+        return AT__MCP_SUB_PROMPTS;
+    if (!strcmp(method, "notifications/resources/list_changed"))
+        return AT__MCP_SUB_RESOURCES;
+    return 0;
+}
+
+static int sub_wants(const struct at__mcp_sub *sub, unsigned kind, const char *uri)
+{
+    if (!uri)
+        return (sub->kinds & kind) != 0;
+    size_t i;
+    json_t *u;
+    json_array_foreach(sub->uris, i, u) if (!strcmp(json_string_value(u), uri)) return 1;
+    return 0;
+}
+
+/* Send method (a list_changed, or resources/updated of uri) to the listen
+ * streams whose filter asked for it, and to no other (the spec's MUST). */
+static void notify_subs(struct at_mcp *m, const char *method, const char *uri)
+{
+    unsigned kind = sub_kind(method);
+    pthread_mutex_lock(&m->mu);
+    size_t n = 0;
+    struct at_mcp_chan **chans = at_calloc(m->nsubs ? m->nsubs : 1, sizeof(*chans));
+    json_t **ids = at_calloc(m->nsubs ? m->nsubs : 1, sizeof(*ids));
+    for (struct at__mcp_sub *sub = m->subs; sub; sub = sub->next) {
+        if (!sub_wants(sub, kind, uri))
+            continue;
+        sub->chan->ops->ref(sub->chan);
+        chans[n] = sub->chan;
+        ids[n++] = json_incref(sub->id);
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < n; i++) {
+        chans[i]->ops->send(chans[i], sub_notification(method, ids[i], uri), 0);
+        chans[i]->ops->unref(chans[i]);
+        json_decref(ids[i]);
+    }
+    free(chans);
+    free(ids);
+}
+
 void at__mcp_notify_sessions(struct at_mcp *m, const char *method)
 {
+    notify_subs(m, method, NULL);
     /* only sessions with a GET stream can hear notifications that belong
      * to no request (MCP 2025-11-25 basic/transports) */
     pthread_mutex_lock(&m->mu);
@@ -711,6 +812,98 @@ static void list_result(struct at_mcp_answer *ans, const struct at_mcp_msg *msg,
     answer(ans, msg->id, result);
 }
 
+/* MCP 2026-07-28 subscriptions/listen: the request's stream carries
+ * notifications/subscriptions/acknowledged first (the honoured subset of
+ * params.notifications), then the change notifications it asked for, each
+ * stamped with the request's id, until the client closes it (its cancel).
+ * A filter that honours nothing is acknowledged and completed at once. */
+static void do_listen(struct at_mcp *m, const struct at__mcp_caller *c,
+                      const struct at_mcp_msg *msg, struct at_mcp_chan *chan,
+                      struct at_mcp_answer *ans)
+{
+    const json_t *want = json_object_get(msg->params, "notifications");
+    const json_t *uris = json_object_get(want, "resourceSubscriptions");
+    if (!json_is_object(want) || (uris && !json_is_array(uris))) {
+        fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS,
+             "Invalid params: 'notifications' is required and must be a valid SubscriptionFilter",
+             NULL);
+        return;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(uris, i, u) if (!json_is_string(u))
+    {
+        fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS,
+             "Invalid params: resourceSubscriptions must hold URIs (strings)", NULL);
+        return;
+    }
+    if (json_array_size(uris) > AT__MCP_MAX_SUB_URIS) {
+        fail(ans, 200, msg->id, AT_MCP_INVALID_PARAMS,
+             "Invalid params: at most 256 resourceSubscriptions", NULL);
+        return;
+    }
+    if (!c->can_stream) {
+        fail(ans, 400, msg->id, AT_MCP_INVALID_REQUEST,
+             "subscriptions/listen needs a stream (Accept: text/event-stream)", NULL);
+        return;
+    }
+    struct at__mcp_sub *sub = at_calloc(1, sizeof(*sub));
+    json_t *honoured = json_object();
+    static const struct {
+        const char *key;
+        unsigned kind;
+    } kinds[] = {{"toolsListChanged", AT__MCP_SUB_TOOLS},
+                 {"promptsListChanged", AT__MCP_SUB_PROMPTS},
+                 {"resourcesListChanged", AT__MCP_SUB_RESOURCES}};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        if (json_is_true(json_object_get(want, kinds[k].key))) {
+            sub->kinds |= kinds[k].kind;
+            json_object_set_new(honoured, kinds[k].key, json_true());
+        }
+    if (json_array_size(uris)) {
+        sub->uris = json_deep_copy(uris);
+        json_object_set(honoured, "resourceSubscriptions", sub->uris);
+    }
+    sub->id = json_incref(msg->id);
+    sub->chan = chan;
+    chan->ops->ref(chan);
+    ans->pending = 1;
+    int empty = !sub->kinds && !sub->uris;
+    pthread_mutex_lock(&m->mu);
+    int full = !empty && m->nsubs >= AT__MCP_MAX_SUBS;
+    if (!full && !empty)
+        m->nsubs++; /* the slot is held while the ack goes */
+    pthread_mutex_unlock(&m->mu);
+    if (full) {
+        /* the capacity guard comes before the ack */
+        chan->ops->send(
+            chan, at_mcp_error(msg->id, AT_MCP_INTERNAL_ERROR, "Subscription limit reached", NULL),
+            1);
+        json_decref(honoured);
+        sub_free_all(sub);
+        return;
+    }
+    /* the ack is the first message on the stream; the subscription is
+     * seen by the notifiers only after it was queued */
+    json_t *ack = sub_notification("notifications/subscriptions/acknowledged", msg->id, NULL);
+    json_object_set_new(json_object_get(ack, "params"), "notifications", honoured);
+    chan->ops->send(chan, ack, 0);
+    if (empty) {
+        /* nothing can ever be delivered: the graceful close (the empty
+         * result, stamped) */
+        json_t *res =
+            json_pack("{s:s,s:{s:O,s:o}}", "resultType", "complete", "_meta",
+                      AT_MCP_META_SUBSCRIPTION, msg->id, AT_MCP_META_SERVER_INFO, server_info());
+        chan->ops->send(chan, at_mcp_result(msg->id, res), 1);
+        sub_free_all(sub);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    sub->next = m->subs;
+    m->subs = sub;
+    pthread_mutex_unlock(&m->mu);
+}
+
 static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at_mcp_msg *msg,
                        struct at__mcp_caller *c, struct at_mcp_chan *chan,
                        struct at_mcp_answer *ans)
@@ -780,6 +973,8 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const str
             cacheable(c, result); /* 2026-07-28: ReadResourceResult has ttlMs, cacheScope */
             answer(ans, msg->id, result);
         }
+    } else if (!strcmp(method, "subscriptions/listen") && c->stateless) {
+        do_listen(m, c, msg, chan, ans);
     } else if (!strcmp(method, "resources/subscribe") || !strcmp(method, "resources/unsubscribe")) {
         const char *uri = json_string_value(json_object_get(params, "uri"));
         if (!uri) {
