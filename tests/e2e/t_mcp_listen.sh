@@ -5,7 +5,10 @@
 # removed; resources/updated for a subscribed contract URI; nothing the
 # filter did not ask for; an empty filter completed at once; bad filters
 # refused; a session (2025-11-25) client gets -32601 (it has the GET stream).
+# Then the official TS SDK 2.x client's listen() over HTTP and over stdio
+# (`atlas mcp`): tests/interop/listen-client.mjs.
 . "$(dirname "$0")/lib.sh"
+. "$SRC/tests/interop/lib.sh"
 [ -x "$EXAMPLES/echo-c/agent" ] || { log "skip: examples/agents/echo-c/agent is not built"; exit 77; }
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null || true; done; cleanup' EXIT
@@ -102,4 +105,25 @@ http POST /mcp '{"jsonrpc": "2.0", "id": 2, "method": "subscriptions/listen", "p
     -H 'Accept: application/json, text/event-stream' -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25'
 expect_eq "subscriptions/listen in a 2025 session: -32601" \
     "$(printf '%s' "$HTTP_BODY" | sed -n 's/^data: //p;/^{/p' | grep -v '^$' | head -1 | j 'd["error"]["code"]')" "-32601"
+
+# the official SDK 2.x client (skipped without the npm packages)
+if [ -x "$NODE22" ]; then
+    for tr in http stdio; do
+        atlas unregister echo-c >/dev/null 2>&1 || true
+        set +e
+        (cd "$INTEROP" && timeout 120 "$NODE22" listen-client.mjs "$tr" "$ATLAS_URL" "$BIN/atlas" \
+            echo-c "$EXAMPLES/echo-c") >"$T/listen-$tr.txt" 2>&1
+        rc=$?
+        set -e
+        while IFS= read -r line; do
+            case "$line" in
+            "ok   - "*) pass "${line#ok   - }" ;;
+            "FAIL - "*) fail "${line#FAIL - }" ;;
+            esac
+        done <"$T/listen-$tr.txt"
+        [ $rc -eq 0 ] || { fail "listen-client $tr exited $rc"; tail -n 20 "$T/listen-$tr.txt" >&2; }
+    done
+else
+    log "the SDK 2.x listen checks are skipped: tests/interop/node_modules is missing"
+fi
 finish
