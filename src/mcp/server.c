@@ -29,6 +29,7 @@
 /* ---- lifecycle ---- */
 
 static void notify_subs(struct at_mcp *m, const char *method, const char *uri);
+static void notify_session_subscribers(struct at_mcp *m, const char *uri);
 
 static void on_registry_change(void *arg, enum at_reg_event ev, const char *name,
                                const char *version)
@@ -50,9 +51,11 @@ static void on_registry_change(void *arg, enum at_reg_event ev, const char *name
         char uri[300];
         snprintf(uri, sizeof(uri), "atlas://agents/%s/contract", name);
         notify_subs(m, "notifications/resources/updated", uri);
+        notify_session_subscribers(m, uri);
         if (version) {
             snprintf(uri, sizeof(uri), "atlas://agents/%s:%s/contract", name, version);
             notify_subs(m, "notifications/resources/updated", uri);
+            notify_session_subscribers(m, uri);
         }
     }
 }
@@ -492,6 +495,45 @@ static void notify_subs(struct at_mcp *m, const char *method, const char *uri)
     }
     free(chans);
     free(ids);
+}
+
+/* MCP 2025-11-25 server/resources "Subscriptions": the sessions that
+ * subscribed to uri (resources/subscribe) hear notifications/resources/
+ * updated on their GET stream (sessions without one cannot be told). */
+static void notify_session_subscribers(struct at_mcp *m, const char *uri)
+{
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->listeners.len, k = 0;
+    struct at_mcp_chan **chans = at_calloc(n ? n : 1, sizeof(*chans));
+    char(*sids)[AT_MCP_SESSION_ID_MAX] = at_calloc(n ? n : 1, sizeof(*sids));
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (k < n && at_map_next(&m->listeners, &it, &key, &v)) {
+        struct at_mcp_chan *c = v;
+        c->ops->ref(c);
+        snprintf(sids[k], sizeof(sids[k]), "%s", key);
+        chans[k++] = c;
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < k; i++) {
+        struct at_mcp_session *s = at_mcp_session_find(&m->sessions, sids[i]);
+        int wants = 0;
+        if (s) {
+            pthread_mutex_lock(&s->mu);
+            wants = s->subscriptions && json_object_get(s->subscriptions, uri);
+            pthread_mutex_unlock(&s->mu);
+            at_mcp_session_unref(s);
+        }
+        if (wants)
+            chans[i]->ops->send(chans[i],
+                                at_mcp_notification("notifications/resources/updated",
+                                                    json_pack("{s:s}", "uri", uri)),
+                                0);
+        chans[i]->ops->unref(chans[i]);
+    }
+    free(chans);
+    free(sids);
 }
 
 void at__mcp_notify_sessions(struct at_mcp *m, const char *method)

@@ -5,8 +5,9 @@
 # removed; resources/updated for a subscribed contract URI; nothing the
 # filter did not ask for; an empty filter completed at once; bad filters
 # refused; a session (2025-11-25) client gets -32601 (it has the GET stream).
-# Then the official TS SDK 2.x client's listen() over HTTP and over stdio
-# (`atlas mcp`): tests/interop/listen-client.mjs.
+# Then the official TS SDK 2.x client's listen(), and the 1.x client's
+# resources/subscribe (resources/updated on its session's GET stream), over
+# HTTP and over stdio (`atlas mcp`): tests/interop/listen-client.mjs.
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/interop/lib.sh"
 [ -x "$EXAMPLES/echo-c/agent" ] || { log "skip: examples/agents/echo-c/agent is not built"; exit 77; }
@@ -108,11 +109,13 @@ expect_eq "subscriptions/listen in a 2025 session: -32601" \
 
 # the official SDK 2.x client (skipped without the npm packages)
 if [ -x "$NODE22" ]; then
-    for tr in http stdio; do
+    for run in "v2 http" "v2 stdio" "v1 http" "v1 stdio"; do
+        set -- $run
+        sdk=$1 tr=$2
         atlas unregister echo-c >/dev/null 2>&1 || true
         set +e
-        (cd "$INTEROP" && timeout 120 "$NODE22" listen-client.mjs "$tr" "$ATLAS_URL" "$BIN/atlas" \
-            echo-c "$EXAMPLES/echo-c") >"$T/listen-$tr.txt" 2>&1
+        (cd "$INTEROP" && timeout 120 "$NODE22" listen-client.mjs "$sdk" "$tr" "$ATLAS_URL" "$BIN/atlas" \
+            echo-c "$EXAMPLES/echo-c") >"$T/listen-$sdk-$tr.txt" 2>&1
         rc=$?
         set -e
         while IFS= read -r line; do
@@ -120,8 +123,8 @@ if [ -x "$NODE22" ]; then
             "ok   - "*) pass "${line#ok   - }" ;;
             "FAIL - "*) fail "${line#FAIL - }" ;;
             esac
-        done <"$T/listen-$tr.txt"
-        [ $rc -eq 0 ] || { fail "listen-client $tr exited $rc"; tail -n 20 "$T/listen-$tr.txt" >&2; }
+        done <"$T/listen-$sdk-$tr.txt"
+        [ $rc -eq 0 ] || { fail "listen-client $sdk $tr exited $rc"; tail -n 20 "$T/listen-$sdk-$tr.txt" >&2; }
     done
 else
     log "the SDK 2.x listen checks are skipped: tests/interop/node_modules is missing"
