@@ -99,6 +99,13 @@ struct at__mcp_outreq {
 
 /* server.c */
 int at__mcp_platform_allowed(const struct at__mcp_caller *c);
+/* The request opted into the Tasks extension (MCP 2026-07-28, SEP-2663):
+ * its _meta clientCapabilities.extensions names io.modelcontextprotocol/tasks. */
+int at__mcp_wants_tasks(const struct at__mcp_caller *c);
+/* tasks/get, tasks/cancel, tasks/update of params.taskId (an Atlas job id).
+ * Returns 0 and *result, or a JSON-RPC error code with errmsg. */
+int at__mcp_task(struct at_mcp *m, const struct at__mcp_caller *c, const char *method,
+                 const json_t *params, json_t **result, char *errmsg, size_t errlen);
 /* tools.c: may the caller (a user narrowed to agents) use agent ref? */
 int at__mcp_agent_ok(const struct at__mcp_caller *c, const char *ref);
 struct at__mcp_call *at__mcp_call_new(struct at_mcp *m, struct at_mcp_chan *chan, const json_t *id,

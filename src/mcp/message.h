@@ -41,6 +41,7 @@
 #define AT_MCP_META_CLIENT_CAPS "io.modelcontextprotocol/clientCapabilities"
 #define AT_MCP_META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
 #define AT_MCP_META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+#define AT_MCP_EXT_TASKS "io.modelcontextprotocol/tasks" /* 2026-07-28 extension, SEP-2663 */
 #define AT_MCP_META_SUBSCRIPTION "io.modelcontextprotocol/subscriptionId" /* 2026-07-28 listen */
 #define AT_MCP_META_TOKEN "io.atlas/token"
 #define AT_MCP_META_JOB "io.atlas/jobId"

@@ -620,6 +620,9 @@ static int check_headers(const struct at_mcp_ctx *ctx, const struct at_mcp_msg *
         field = "name";
     else if (!strcmp(msg->method, "resources/read"))
         field = "uri";
+    else if (!strcmp(msg->method, "tasks/get") || !strcmp(msg->method, "tasks/update") ||
+             !strcmp(msg->method, "tasks/cancel"))
+        field = "taskId"; /* SEP-2663 "Streamable HTTP: Routing Headers" */
     const char *v = field ? json_string_value(json_object_get(msg->params, field)) : NULL;
     if (field && (ctx->name_header || v)) {
         /* MCP 2026-07-28: a name that is not ASCII comes base64-encoded */
@@ -758,9 +761,10 @@ static int admit(struct at_mcp *m, const struct at_mcp_ctx *ctx, const struct at
 
 static json_t *capabilities(void)
 {
-    return json_pack("{s:{s:b},s:{s:b,s:b},s:{s:b},s:{},s:{}}", "tools", "listChanged", 1,
+    /* extensions: MCP 2026-07-28 Tasks (SEP-2663) */
+    return json_pack("{s:{s:b},s:{s:b,s:b},s:{s:b},s:{},s:{},s:{s:{}}}", "tools", "listChanged", 1,
                      "resources", "subscribe", 1, "listChanged", 1, "prompts", "listChanged", 1,
-                     "logging", "completions");
+                     "logging", "completions", "extensions", AT_MCP_EXT_TASKS);
 }
 
 static json_t *server_info(void)
@@ -1015,6 +1019,21 @@ static void do_request(struct at_mcp *m, const struct at_mcp_ctx *ctx, const str
             cacheable(c, result); /* 2026-07-28: ReadResourceResult has ttlMs, cacheScope */
             answer(ans, msg->id, result);
         }
+    } else if (c->stateless && (!strcmp(method, "tasks/get") || !strcmp(method, "tasks/cancel") ||
+                                !strcmp(method, "tasks/update"))) {
+        if (!at__mcp_wants_tasks(c)) {
+            /* SEP-2663: the task surface is gated on the extension */
+            fail(ans, 400, msg->id, AT_MCP_MISSING_CAPABILITY,
+                 "Missing required client capability: the io.modelcontextprotocol/tasks "
+                 "extension (in _meta clientCapabilities.extensions)",
+                 json_pack("{s:[s]}", "requiredCapabilities", "extensions." AT_MCP_EXT_TASKS));
+            return;
+        }
+        rc = at__mcp_task(m, c, method, params, &result, err, sizeof(err));
+        if (rc)
+            fail(ans, 200, msg->id, rc, err, NULL);
+        else
+            answer(ans, msg->id, result);
     } else if (!strcmp(method, "subscriptions/listen") && c->stateless) {
         do_listen(m, c, msg, chan, ans);
     } else if (!strcmp(method, "resources/subscribe") || !strcmp(method, "resources/unsubscribe")) {

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "exec/admit.h"
 #include "exec/job.h"
+#include "store/writer.h"
 #include "json/json.h"
 #include "json/schema.h"
 #include "monitor/monitor.h"
@@ -733,6 +734,164 @@ static int start_job(struct tool_ctx *t, const char *agent, const char *chain, j
     at_job_unref(job);
     at__mcp_call_unref(call);
     return AT_AGAIN;
+}
+
+/* ---- MCP 2026-07-28 Tasks extension (SEP-2663): agent runs as tasks ---- */
+
+int at__mcp_wants_tasks(const struct at__mcp_caller *c)
+{
+    if (!c->stateless)
+        return 0;
+    const json_t *caps = json_object_get(c->meta, AT_MCP_META_CLIENT_CAPS);
+    return json_object_get(json_object_get(caps, "extensions"), AT_MCP_EXT_TASKS) != NULL;
+}
+
+/* A Task: the job's id, its status, times.  ttlMs null: Atlas keeps the
+ * job record as long as its history (no expiry of its own). */
+static json_t *task_json(const char *job_id, const char *status, int64_t created_ms,
+                         int64_t updated_ms)
+{
+    char c[40], u[40];
+    at_time_iso8601(created_ms, c, sizeof(c));
+    at_time_iso8601(updated_ms, u, sizeof(u));
+    return json_pack("{s:s,s:s,s:s,s:s,s:n,s:i}", "taskId", job_id, "status", status, "createdAt",
+                     c, "lastUpdatedAt", u, "ttlMs", "pollIntervalMs", 500);
+}
+
+/* tools/call of an agent for a client that opted into tasks: the job is
+ * queued and the answer is a CreateTaskResult at once (the server decides:
+ * every agent tool is task-supporting; platform tools answer in line). */
+static int start_task(struct tool_ctx *t, const char *agent, json_t *input, json_t **result)
+{
+    const struct at__mcp_caller *c = t->c;
+    struct at_engine *e = t->m->cfg.engine;
+    if (!e) {
+        *result = at__mcp_tool_error(AT_ESTATE, "the daemon is still starting", 0);
+        return 0;
+    }
+    if (!c->has_token && c->over_quota[0]) {
+        *result = at__mcp_tool_error(AT_ELIMIT, c->over_quota, 0);
+        return 0;
+    }
+    if (!c->has_token && !at__mcp_agent_ok(c, agent)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "the token is narrowed to named agents (agent:NAME scopes), not agent \"%.100s\"",
+                 agent);
+        *result = at__mcp_tool_error(AT_EPERM, msg, 0);
+        return 0;
+    }
+    char job_id[AT_ID_MAX];
+    at_id_new("job", job_id);
+    json_t *trace = trace_of(t->meta);
+    struct at_submit s = {
+        .job_id = job_id,
+        .agent = agent,
+        .input = input,
+        .source = "mcp",
+        .owner = c->owner[0] ? c->owner : NULL,
+        .meta = trace,
+    };
+    json_t *who = c->has_token ? json_pack("{s:s}", "job", c->tok.job_id) : NULL;
+    json_t *ev = at_trigger_event_plain(c->has_token ? "spawn" : "mcp", agent, NULL, input, who);
+    s.event = ev;
+    struct at_diag d;
+    at_diag_clear(&d);
+    struct at_job *job = NULL;
+    int64_t now = at_wall_ms();
+    int rc = c->has_token ? at_engine_spawn(e, &c->tok, &s, &job, &d)
+                          : at_engine_submit(e, &s, &job, &d);
+    json_decref(ev);
+    json_decref(who);
+    json_decref(trace);
+    if (rc) {
+        char msg[1200];
+        if (d.pointer[0] && !strstr(d.msg, d.pointer))
+            snprintf(msg, sizeof(msg), "%s (at %s)", d.msg, d.pointer);
+        else
+            snprintf(msg, sizeof(msg), "%s", d.msg[0] ? d.msg : at_err_msg(rc));
+        *result = at__mcp_tool_error(rc, msg, 0);
+        return rc == AT_ENOENT ? AT_ENOENT : 0;
+    }
+    at_job_unref(job);
+    /* SEP-2663: no CreateTaskResult before a tasks/get of it would find it */
+    if (t->m->cfg.writer)
+        at_writer_flush(t->m->cfg.writer);
+    *result = task_json(job_id, "working", now, now);
+    json_object_set_new(*result, "resultType", json_string("task"));
+    json_object_set_new(*result, "_meta", json_pack("{s:s}", AT_MCP_META_JOB, job_id));
+    return 0;
+}
+
+static int job_visible(const struct tool_ctx *t, const struct at_job_rec *rec);
+
+int at__mcp_task(struct at_mcp *m, const struct at__mcp_caller *c, const char *method,
+                 const json_t *params, json_t **result, char *errmsg, size_t errlen)
+{
+    *result = NULL;
+    const char *id = json_string_value(json_object_get(params, "taskId"));
+    if (!id) {
+        snprintf(errmsg, errlen, "%s needs params.taskId", method);
+        return AT_MCP_INVALID_PARAMS;
+    }
+    if (!strcmp(method, "tasks/update")) {
+        /* Atlas's tasks never enter input_required yet */
+        snprintf(errmsg, errlen,
+                 "tasks/update is not supported yet: Atlas tasks never ask for input "
+                 "(input_required)");
+        return AT_MCP_METHOD_NOT_FOUND;
+    }
+    if (!m->cfg.store) {
+        snprintf(errmsg, errlen, "the daemon is still starting");
+        return AT_MCP_INTERNAL_ERROR;
+    }
+    struct tool_ctx t = {.m = m, .c = c};
+    struct at_job_rec rec;
+    if (at_store_call(m->cfg.store, job_get, id, &rec)) {
+        snprintf(errmsg, errlen, "Unknown task: %.100s", id);
+        return AT_MCP_INVALID_PARAMS;
+    }
+    if (!job_visible(&t, &rec) || (!c->has_token && !at__mcp_agent_ok(c, rec.agent)) ||
+        (rec.kind && strcmp(rec.kind, "agent") != 0)) {
+        /* another tree's job is no task of this caller's: unknown, as the
+         * spec has it (never "forbidden", which would confirm it exists) */
+        at_job_rec_release(&rec);
+        snprintf(errmsg, errlen, "Unknown task: %.100s", id);
+        return AT_MCP_INVALID_PARAMS;
+    }
+    if (!strcmp(method, "tasks/cancel")) {
+        /* an empty ack, idempotent on a finished task (SEP-2663) */
+        if (!at_job_state_final(rec.state) && m->cfg.engine)
+            at_engine_cancel(m->cfg.engine, rec.id, "cancelled through tasks/cancel");
+        at_job_rec_release(&rec);
+        *result = json_object();
+        return 0;
+    }
+    int64_t updated = rec.finished_ms  ? rec.finished_ms
+                      : rec.started_ms ? rec.started_ms
+                                       : rec.created_ms;
+    const char *status = "working";
+    json_t *inline_result = NULL;
+    if (rec.state == AT_JOB_COMPLETED) {
+        status = "completed";
+        inline_result = at__mcp_render_output(rec.output);
+    } else if (rec.state == AT_JOB_CANCELLED) {
+        status = "cancelled";
+    } else if (at_job_state_final(rec.state)) {
+        /* the agent ran and failed: a tool error, not a protocol one
+         * ("failed" is for those, SEP-2663 error semantics) */
+        status = "completed";
+        const char *detail = json_string_value(json_object_get(rec.error, "detail"));
+        inline_result = at__mcp_tool_error(AT_EAGENT, detail ? detail : "the job failed", 0);
+    }
+    *result = task_json(rec.id, status, rec.created_ms, updated);
+    if (inline_result) {
+        json_object_set_new(inline_result, "resultType", json_string("complete"));
+        json_object_set_new(*result, "result", inline_result);
+    }
+    json_object_set_new(*result, "_meta", json_pack("{s:s}", AT_MCP_META_JOB, rec.id));
+    at_job_rec_release(&rec);
+    return 0;
 }
 
 /* W3C Trace Context (traceparent: version-traceid-parentid-flags, lowercase
@@ -1790,7 +1949,8 @@ int at__mcp_tools_call(struct at_mcp *m, const struct at__mcp_caller *c, const j
         *result = at__mcp_tool_error(AT_EPERM, msg, 0);
         return 0;
     }
-    int rc = start_job(&t, name, NULL, args, 0, 0, result);
+    int rc = at__mcp_wants_tasks(c) ? start_task(&t, name, args, result)
+                                    : start_job(&t, name, NULL, args, 0, 0, result);
     if (rc == AT_ENOENT) {
         /* MCP 2025-11-25 server/tools: unknown tools are protocol errors */
         json_decref(*result);
