@@ -93,11 +93,19 @@ struct at__mcp_call {
 /* A request of an agent relayed to the MCP client that started its job
  * (sampling/createMessage, elicitation/create, roots/list). */
 struct at__mcp_outreq {
-    struct at_mcp_chan *agent_chan; /* where the agent waits (reference) */
+    struct at_mcp_chan *agent_chan; /* where the agent waits (reference), or NULL */
     json_t *agent_id;               /* the agent's request id */
+    char job_id[AT_ID_MAX];         /* or: the job whose meta.input_required this asks
+                                       (the answer goes to at_engine_input_answer) */
 };
 
 /* server.c */
+/* A job started by call asks its caller (the engine's "input" event:
+ * meta.input_required, {message, requestedSchema?}): relayed to a session
+ * client that declared elicitation as elicitation/create on the call's
+ * stream; its answer goes to at_engine_input_answer, as POST
+ * /api/v1/jobs/ID/input would.  Returns 0 when it was sent. */
+int at__mcp_ask_client(struct at_mcp *m, struct at__mcp_call *call, const json_t *question);
 int at__mcp_platform_allowed(const struct at__mcp_caller *c);
 /* The request opted into the Tasks extension (MCP 2026-07-28, SEP-2663):
  * its _meta clientCapabilities.extensions names io.modelcontextprotocol/tasks. */

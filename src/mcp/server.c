@@ -128,7 +128,8 @@ void at_mcp_free(struct at_mcp *m)
     it = 0;
     while (at_map_next(&m->outbound, &it, NULL, &v)) {
         struct at__mcp_outreq *o = v;
-        o->agent_chan->ops->unref(o->agent_chan);
+        if (o->agent_chan)
+            o->agent_chan->ops->unref(o->agent_chan);
         json_decref(o->agent_id);
         free(o);
     }
@@ -409,6 +410,38 @@ static void relay_request(struct at_mcp *m, const struct at__mcp_caller *c,
     ans->pending = 1;
 }
 
+int at__mcp_ask_client(struct at_mcp *m, struct at__mcp_call *call, const json_t *question)
+{
+    /* MCP 2025-11-25 client/elicitation: a server-to-client request on the
+     * stream of the related request, to a client that declared it; a
+     * stateless (2026-07-28) caller would need an input_required result,
+     * which is not supported yet: its question waits for the API */
+    if (!call->session_id[0] || !client_has(m, call->session_id, "elicitation/create"))
+        return AT_EUNSUPPORTED;
+    long long id = atomic_fetch_add(&m->next_id, 1) + 1;
+    char key[200];
+    snprintf(key, sizeof(key), "%s|n:%lld", call->session_id, id);
+    struct at__mcp_outreq *o = at_calloc(1, sizeof(*o));
+    snprintf(o->job_id, sizeof(o->job_id), "%s", call->job_id);
+    pthread_mutex_lock(&m->mu);
+    at_map_put(&m->outbound, key, o);
+    pthread_mutex_unlock(&m->mu);
+    const char *text = json_string_value(json_object_get(question, "message"));
+    const json_t *schema = json_object_get(question, "requestedSchema");
+    json_t *params = json_pack(
+        "{s:s,s:o}", "message", text ? text : "the agent asks for input", "requestedSchema",
+        json_is_object(schema) ? json_deep_copy(schema)
+                               : json_pack("{s:s,s:{}}", "type", "object", "properties"));
+    if (call->chan->ops->send(call->chan, at_mcp_request(id, "elicitation/create", params), 0)) {
+        pthread_mutex_lock(&m->mu);
+        o = at_map_del(&m->outbound, key);
+        pthread_mutex_unlock(&m->mu);
+        free(o);
+        return AT_ECONN;
+    }
+    return 0;
+}
+
 static void relay_response(struct at_mcp *m, const struct at__mcp_caller *c,
                            const struct at_mcp_msg *msg)
 {
@@ -422,6 +455,21 @@ static void relay_response(struct at_mcp *m, const struct at__mcp_caller *c,
     pthread_mutex_unlock(&m->mu);
     if (!o)
         return;
+    if (o->job_id[0]) {
+        /* the answer to a job's question: the path of POST
+         * /api/v1/jobs/ID/input; an error answer is a cancel */
+        json_t *res = msg->result && json_is_object(msg->result)
+                          ? json_incref(msg->result)
+                          : json_pack("{s:s}", "action", "cancel");
+        struct at_diag d;
+        at_diag_clear(&d);
+        if (m->cfg.engine && at_engine_input_answer(m->cfg.engine, o->job_id, res, &d))
+            at_log(AT_LOG_INFO, "mcp", "the MCP client's answer to job %s was not taken: %s",
+                   o->job_id, d.msg);
+        json_decref(res);
+        free(o);
+        return;
+    }
     json_t *reply;
     if (msg->result) {
         reply = at_mcp_result(o->agent_id, json_incref(msg->result));

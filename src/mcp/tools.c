@@ -621,6 +621,11 @@ static void call_on_event(const char *job_id, const char *event, json_t *data, v
         if ((v = json_object_get(data, "message")) && json_is_string(v))
             json_object_set(p, "message", v);
         call->chan->ops->send(call->chan, at_mcp_notification("notifications/progress", p), 0);
+    } else if (strcmp(event, "input") == 0 && !json_object_get(data, "answered")) {
+        /* the agent asks its caller: an MCP session client that can answer
+         * is asked; otherwise the question waits for the API.  (The same
+         * event with "answered" says the question was answered.) */
+        at__mcp_ask_client(call->m, call, data);
     } else if (strcmp(event, "log") == 0) {
         const char *stream = json_string_value(json_object_get(data, "stream"));
         const char *text = json_string_value(json_object_get(data, "text"));
