@@ -82,6 +82,8 @@ struct conn {
     char err[600];  /* the answer's error, or why the exchange failed */
     long err_code;  /* the JSON-RPC error code, 0 when none */
     int broken;     /* the transport or protocol failed (exit 3) */
+    long long xid;  /* the request the current exchange carries (0: none) */
+    int xanswered;  /* its answer came on the exchange */
     /* stdio */
     pid_t pid;
     int to_child, from_child;
@@ -180,6 +182,10 @@ static int on_msg(void *arg, json_t *v)
     struct conn *k = arg;
     if (k->resp.session[0])
         at_mcp_client_session(&k->mc, k->resp.session);
+    json_t *vid = json_object_get(v, "id");
+    if (k->xid && json_is_integer(vid) && json_integer_value(vid) == k->xid &&
+        (json_object_get(v, "result") || json_object_get(v, "error")))
+        k->xanswered = 1; /* (the handshake's answers are the client's business) */
     struct at_mcp_ev ev;
     at_mcp_client_recv(&k->mc, v, &ev);
     on_event(k, &ev);
@@ -294,6 +300,8 @@ static void http_flush(struct conn *k)
         long long id = o->id;
         char method[128];
         snprintf(method, sizeof(method), "%s", o->method);
+        k->xid = id;
+        k->xanswered = 0;
         long status = http_exchange(k, o);
         at_mcp_out_free(o);
         if (status < 0)
@@ -317,7 +325,7 @@ static void http_flush(struct conn *k)
             if (http_exchange(k, NULL) < 0)
                 return;
         }
-        if (k->done || k->broken)
+        if (k->done || k->broken || k->xanswered)
             continue;
         if (id == k->want || !at_mcp_client_ready(&k->mc)) {
             if (at_mcp_client_unanswered(&k->mc, id))

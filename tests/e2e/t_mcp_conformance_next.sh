@@ -7,7 +7,8 @@
 # the scenarios of tests/interop/conformance-next-baseline.yml (a scenario
 # that starts passing fails the run until it is taken off the list).  The
 # check counts are printed; the table is in docs/mcp.md.  Then client
-# scenarios of 2026-07-28 against Atlas's own client.
+# scenarios of 2026-07-28 against Atlas's own client, through `register
+# --remote` + `run` and through `atlas mcp-client`.
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/interop/lib.sh"
 NEXT=$INTEROP/node_modules/conformance-next/dist/index.js
@@ -59,6 +60,27 @@ for s in tools_call http-custom-headers http-invalid-tool-headers; do
         pass "conformance 0.2 client $s: $summary"
     else
         fail "conformance 0.2 client $s (exit $rc): $summary"; tail -n 25 "$T/client-$s.txt" >&2
+    fi
+done
+
+# client mode with `atlas mcp-client`, the general client, driven directly
+# (tests/interop/mcp-client.sh): the scenarios that need more than one
+# registered tool's call
+for sv in "2026-07-28 tools_call" "2026-07-28 request-metadata" "2026-07-28 http-standard-headers" \
+    "2026-07-28 json-schema-ref-no-deref" "2026-07-28 json-schema-2020-12-preservation" \
+    "2025-11-25 initialize" "2025-11-25 sse-retry" "2025-11-25 json-schema-2020-12-preservation"; do
+    set -- $sv
+    set +e
+    (cd "$INTEROP" && timeout 120 "$NODE22" "$NEXT" client --command "$INTEROP/mcp-client.sh" \
+        --scenario "$2" --spec-version "$1" -o "$T/conf-mcp-client") >"$T/mcp-client-$1-$2.txt" 2>&1
+    rc=$?
+    set -e
+    summary=$(grep -E '^Passed: ' "$T/mcp-client-$1-$2.txt" | tail -n 1)
+    if [ $rc -eq 0 ] && [ -n "$summary" ]; then
+        pass "conformance 0.2 client $2 ($1) with atlas mcp-client: $summary"
+    else
+        fail "conformance 0.2 client $2 ($1) with atlas mcp-client (exit $rc): $summary"
+        tail -n 25 "$T/mcp-client-$1-$2.txt" >&2
     fi
 done
 finish
