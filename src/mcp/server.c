@@ -458,9 +458,8 @@ static void relay_response(struct at_mcp *m, const struct at__mcp_caller *c,
     if (o->job_id[0]) {
         /* the answer to a job's question: the path of POST
          * /api/v1/jobs/ID/input; an error answer is a cancel */
-        json_t *res = msg->result && json_is_object(msg->result)
-                          ? json_incref(msg->result)
-                          : json_pack("{s:s}", "action", "cancel");
+        json_t *res = json_is_object(msg->result) ? json_incref(msg->result)
+                                                  : json_pack("{s:s}", "action", "cancel");
         struct at_diag d;
         at_diag_clear(&d);
         if (m->cfg.engine && at_engine_input_answer(m->cfg.engine, o->job_id, res, &d))
