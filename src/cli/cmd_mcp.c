@@ -47,6 +47,7 @@ struct xfer {
     json_t *id;  /* request id (NULL for notifications / GET) */
     int is_init; /* an initialize request */
     int is_get;  /* the session's GET stream */
+    int listen;  /* a subscriptions/listen request (2026-07-28): its stream never ends */
     int wrote;   /* something went to stdout for it */
     int replay;  /* the bridge's own replay of the handshake: nothing to stdout */
     int lost;    /* answered 404 for the session: replayed after a new handshake */
@@ -286,6 +287,7 @@ static void send_message(struct bridge *b, const char *line, size_t len)
     if (msg.kind == AT_MCP_REQUEST) {
         x->id = json_incref(msg.id);
         x->is_init = !strcmp(msg.method, "initialize");
+        x->listen = !strcmp(msg.method, "subscriptions/listen");
         b->init_pending |= x->is_init;
         if (x->is_init) {
             free(b->init_body);
@@ -384,6 +386,23 @@ static void xfer_done(struct bridge *b, struct xfer *x, CURLcode cc)
         emit_json(at_mcp_error(x->id, AT_MCP_INTERNAL_ERROR, msg, NULL));
     }
     xfer_free(x);
+}
+
+/* Close the streams of subscriptions/listen requests: closing one is how a
+ * stateless client ends its subscription (MCP 2026-07-28). */
+static void drop_listens(struct bridge *b)
+{
+    for (struct xfer **pp = &b->active; *pp;) {
+        struct xfer *x = *pp;
+        if (!x->listen) {
+            pp = &x->next;
+            continue;
+        }
+        *pp = x->next;
+        b->ninflight--;
+        curl_multi_remove_handle(b->multi, x->h);
+        xfer_free(x);
+    }
 }
 
 static void read_stdin(struct bridge *b)
@@ -495,6 +514,8 @@ int cmd_mcp(struct cli *c, int argc, char **argv)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             xfer_done(&b, x, m->data.result);
         }
+        if (b.in_eof && !b.in.len)
+            drop_listens(&b); /* the client is gone: its subscriptions end */
         if (b.in_eof && !b.in.len && b.ninflight <= (b.get_open ? 1 : 0))
             break;
         if (!b.init_pending && b.in.len)

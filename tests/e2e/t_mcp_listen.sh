@@ -107,6 +107,23 @@ http POST /mcp '{"jsonrpc": "2.0", "id": 2, "method": "subscriptions/listen", "p
 expect_eq "subscriptions/listen in a 2025 session: -32601" \
     "$(printf '%s' "$HTTP_BODY" | sed -n 's/^data: //p;/^{/p' | grep -v '^$' | head -1 | j 'd["error"]["code"]')" "-32601"
 
+# `atlas mcp`: a stateless client's listen stream goes through the bridge,
+# and the bridge still exits at stdin EOF with the stream open (it ends
+# the subscription by closing the stream)
+LREQ="{\"jsonrpc\": \"2.0\", \"id\": 5, \"method\": \"subscriptions/listen\", \"params\": {\"notifications\": {\"toolsListChanged\": true}, $META}}"
+set +e
+{
+    printf '%s\n' "$LREQ"
+    i=0
+    until grep -q acknowledged "$T/bridge.out" 2>/dev/null || [ $i -ge 600 ]; do
+        i=$((i + 1)); sleep 0.05
+    done
+} | timeout 30 "$BIN/atlas" mcp >"$T/bridge.out" 2>"$T/bridge.err"
+rc=$?
+set -e
+expect_eq "atlas mcp exits at stdin EOF with a listen stream open" "$rc" 0
+expect_contains "after relaying the acknowledgement" "$(cat "$T/bridge.out")" "notifications/subscriptions/acknowledged"
+
 # the official SDK 2.x client (skipped without the npm packages)
 if [ -x "$NODE22" ]; then
     for run in "v2 http" "v2 stdio" "v1 http" "v1 stdio"; do
