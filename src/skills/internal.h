@@ -115,6 +115,11 @@ int at__exec_run(struct at_skills *s, const struct at__call *c, const struct at_
 /* mount.c: MCP servers as skills */
 struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json_t *mcp);
 void at__mounts_free(struct at_skills *s);
+/* mcp.sandbox of a stdio mount (docs/skills.md "Sandboxed servers"): true,
+ * or {paths: [{path, mode: read|write}], network: none|egress}.  0, or
+ * AT_EINVAL with d's pointer; with probe, AT_EUNAVAIL when no sandbox can
+ * be built here (registration refuses what could never start). */
+int at__mount_sandbox_check(const json_t *sandbox, int probe, struct at_diag *d);
 /* tools/call of tool (or tools/list when tool is NULL), answer through done
  * on the mount's thread.  Never blocks on the server. */
 void at__mount_call(struct at__mount *m, const char *tool, const json_t *arguments,

@@ -33,6 +33,7 @@
 #include "json/json.h"
 #include "mcp/client.h"
 #include "mcp/message.h"
+#include "security/sandbox.h"
 
 #include <curl/curl.h>
 
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,7 +76,9 @@ struct at__mount {
     struct at__mount *next;
     char key[80];
     json_t *mcp;
-    const char *url; /* mcp.url: Streamable HTTP (in mcp), or NULL: stdio */
+    const char *url;       /* mcp.url: Streamable HTTP (in mcp), or NULL: stdio */
+    const json_t *sandbox; /* mcp.sandbox (in mcp), or NULL: atlasd's user */
+    const char *init_path; /* atlas-init for the Landlock fence (the skills'), or NULL */
     CURL *curl;
     atomic_int halt; /* the daemon stops: a transfer in progress is abandoned */
     struct hx *hx;
@@ -210,22 +214,170 @@ static void failed(struct at__mount *m, const char *why)
            (long long)m->backoff_ms);
 }
 
+/* ---- the sandbox (mcp.sandbox) ---- */
+
+#define SANDBOX_MAX_PATHS 32
+#define SANDBOX_WS "/workspace"
+
+static int sandbox_bad(struct at_diag *d, const char *ptr, const char *what)
+{
+    at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.sandbox%s: %s", ptr + strlen("/mcp/sandbox"), what);
+    at_diag_set_pointer(d, ptr);
+    return AT_EINVAL;
+}
+
+static int path_plain(const char *p)
+{
+    /* absolute, and no "." or ".." component: what is bound is what was
+     * declared */
+    if (!p || p[0] != '/' || strlen(p) >= 4096)
+        return 0;
+    for (const char *c = p; *c;) {
+        while (*c == '/')
+            c++;
+        size_t len = strcspn(c, "/");
+        if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        c += len;
+    }
+    return 1;
+}
+
+int at__mount_sandbox_check(const json_t *sb, int probe, struct at_diag *d)
+{
+    char ptr[96];
+    if (!json_is_true(sb)) {
+        if (!json_is_object(sb))
+            return sandbox_bad(
+                d, "/mcp/sandbox",
+                "true, or {paths: [{path, mode: read|write}], network: none|egress}");
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)sb, k, v)
+        {
+            if (strcmp(k, "paths") != 0 && strcmp(k, "network") != 0) {
+                snprintf(ptr, sizeof(ptr), "/mcp/sandbox/%.60s", k);
+                return sandbox_bad(d, ptr, "not a key of the sandbox (paths, network)");
+            }
+        }
+        const json_t *net = json_object_get(sb, "network");
+        if (net && (!json_is_string(net) || (strcmp(json_string_value(net), "none") != 0 &&
+                                             strcmp(json_string_value(net), "egress") != 0)))
+            return sandbox_bad(d, "/mcp/sandbox/network", "none (the default) or egress");
+        const json_t *paths = json_object_get(sb, "paths");
+        if (paths && (!json_is_array(paths) || json_array_size(paths) > SANDBOX_MAX_PATHS))
+            return sandbox_bad(d, "/mcp/sandbox/paths", "an array of at most 32 {path, mode}");
+        size_t i;
+        json_t *p;
+        json_array_foreach(paths, i, p)
+        {
+            snprintf(ptr, sizeof(ptr), "/mcp/sandbox/paths/%zu", i);
+            const json_t *mode = json_object_get(p, "mode");
+            if (!json_is_object(p) || json_object_size(p) > (mode ? 2u : 1u) ||
+                !path_plain(json_string_value(json_object_get(p, "path"))))
+                return sandbox_bad(d, ptr,
+                                   "{path, mode}: an absolute path without . or .. components");
+            if (mode && (!json_is_string(mode) || (strcmp(json_string_value(mode), "read") != 0 &&
+                                                   strcmp(json_string_value(mode), "write") != 0)))
+                return sandbox_bad(d, ptr, "mode is read (the default) or write");
+        }
+    }
+    char why[300];
+    if (probe && at_sandbox_probe(why, sizeof(why)) != 0) {
+        at_diag_set(d, AT_EUNAVAIL, NULL, 0, 0,
+                    "mcp.sandbox: the sandbox cannot be built on this host (%s), so a sandboxed "
+                    "server could never start here",
+                    why);
+        at_diag_set_pointer(d, "/mcp/sandbox");
+        return AT_EUNAVAIL;
+    }
+    return 0;
+}
+
+/* The bwrap command line for the server (mcp.sandbox): the agents' sandbox
+ * with the declared paths bound (read-only, or read-write for mode: write),
+ * a private tmpfs at /workspace, no network unless network: egress.  Fails
+ * closed: 0, or AT_EUNAVAIL with why. */
+static int sandbox_build(struct at__mount *m, struct at_sandbox *sb, const char **program,
+                         char *why, size_t n)
+{
+    const json_t *paths = json_object_get(m->sandbox, "paths");
+    size_t np = json_array_size(paths);
+    const char **ro = at_calloc(np + 1, sizeof(*ro));
+    const char **rw = at_calloc(np + 1, sizeof(*rw));
+    size_t nro = 0, nrw = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(paths, i, p)
+    {
+        const char *path = json_string_value(json_object_get(p, "path"));
+        const char *mode = json_string_value(json_object_get(p, "mode"));
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            snprintf(why, n, "mcp.sandbox.paths: %s: %s", path, strerror(errno));
+            free(ro);
+            free(rw);
+            return AT_EUNAVAIL;
+        }
+        if (mode && !strcmp(mode, "write"))
+            rw[nrw++] = path;
+        else
+            ro[nro++] = path;
+    }
+    const char *net = json_string_value(json_object_get(m->sandbox, "network"));
+    struct at_sandbox_opts o = {
+        .program = *program && (*program)[0] == '/' ? *program : NULL,
+        .ro = ro,
+        .rw = rw,
+        .cwd = json_string_value(json_object_get(m->mcp, "cwd")),
+        .net = net && !strcmp(net, "egress") ? AT_SANDBOX_NET_EGRESS : AT_SANDBOX_NET_NONE,
+        .workspace = SANDBOX_WS,
+        .landlock = m->init_path,
+    };
+    int rc = at_sandbox_build(&o, sb, why, n);
+    free(ro);
+    free(rw);
+    if (rc)
+        return AT_EUNAVAIL;
+    *program = sb->argv[0];
+    return 0;
+}
+
 static int proc_start(struct at__mount *m, char *why, size_t n)
 {
     const json_t *cmd = json_object_get(m->mcp, "command");
     size_t argc = json_array_size(cmd);
-    char **argv = at_calloc(argc + 1, sizeof(*argv));
+    struct at_sandbox sb = {.seccomp_fd = -1};
+    const char *program = json_string_value(json_array_get(cmd, 0));
+    if (m->sandbox) {
+        char sbwhy[400];
+        if (sandbox_build(m, &sb, &program, sbwhy, sizeof(sbwhy))) {
+            snprintf(why, n, "the sandbox cannot be built, so the server is not started: %s",
+                     sbwhy);
+            at_sandbox_release(&sb);
+            return AT_EUNAVAIL;
+        }
+    }
+    char **argv = at_calloc(sb.argc + argc + 1, sizeof(*argv));
+    size_t a = 0;
+    for (size_t i = 0; i < sb.argc; i++)
+        argv[a++] = sb.argv[i];
     for (size_t i = 0; i < argc; i++)
-        argv[i] = (char *)json_string_value(json_array_get(cmd, i));
-    /* the daemon's environment plus mcp.env (later wins) */
+        argv[a++] = (char *)json_string_value(json_array_get(cmd, i));
+    /* the daemon's environment plus mcp.env (later wins); in the sandbox
+     * only a PATH, a locale and mcp.env: atlasd's own variables stay out */
     size_t ne = 0;
-    while (environ[ne])
+    while (!m->sandbox && environ[ne])
         ne++;
     const json_t *env = json_object_get(m->mcp, "env");
-    char **envp = at_calloc(ne + json_object_size(env) + 1, sizeof(*envp));
+    char **envp = at_calloc(ne + json_object_size(env) + 3, sizeof(*envp));
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         envp[k++] = at_strdup(environ[i]);
+    if (m->sandbox) {
+        envp[k++] = at_strdup("PATH=" AT_SANDBOX_PATH);
+        envp[k++] = at_strdup("LANG=C.UTF-8");
+    }
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)env, key, v) if (json_is_string(v)) envp[k++] =
@@ -244,8 +396,10 @@ static int proc_start(struct at__mount *m, char *why, size_t n)
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    if (sb.seccomp_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, sb.seccomp_fd, 3); /* bwrap --seccomp 3 */
     const char *cwd = json_string_value(json_object_get(m->mcp, "cwd"));
-    if (cwd)
+    if (cwd && !m->sandbox)
         posix_spawn_file_actions_addchdir_np(&fa, cwd);
     sigset_t none;
     sigemptyset(&none);
@@ -253,11 +407,12 @@ static int proc_start(struct at__mount *m, char *why, size_t n)
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
     pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+    int e = m->sandbox ? posix_spawn(&pid, program, &fa, &at, argv, envp)
+                       : posix_spawnp(&pid, program, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (e) {
-        snprintf(why, n, "cannot start %s: %s", argv[0], strerror(e));
+        snprintf(why, n, "cannot start %s: %s", program, strerror(e));
         rc = AT_ENOENT;
         goto out;
     }
@@ -289,6 +444,7 @@ out:
         free(envp[i]);
     free(envp);
     free(argv);
+    at_sandbox_release(&sb);
     return rc;
 }
 
@@ -476,13 +632,15 @@ static void *mount_main(void *arg)
                 }
                 m->nwaiting = 0;
             } else {
-                char why[400];
-                if (proc_start(m, why, sizeof(why))) {
+                char why[600];
+                int src = proc_start(m, why, sizeof(why));
+                if (src) {
                     failed(m, why);
                     while (m->waiting) {
                         struct req *r = m->waiting;
                         m->waiting = r->next;
-                        fin_add(&fins, r, AT_ECONN, NULL, "MCP skill %s: %s", m->key, why);
+                        fin_add(&fins, r, src == AT_EUNAVAIL ? AT_EUNAVAIL : AT_ECONN, NULL,
+                                "MCP skill %s: %s", m->key, why);
                     }
                     m->nwaiting = 0;
                 }
@@ -964,6 +1122,8 @@ struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json
         at_buf_init(&m->wbuf, 64u << 20);
         m->tools = json_array();
         m->url = json_string_value(json_object_get(m->mcp, "url"));
+        m->sandbox = json_object_get(m->mcp, "sandbox");
+        m->init_path = s->cfg.init_path;
         if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) ||
             pthread_create(&m->thread, NULL, m->url ? http_main : mount_main, m))
             abort(); /* out of descriptors or threads at a mount: nothing sane to do */
@@ -1019,6 +1179,8 @@ json_t *at__mount_info(struct at__mount *m)
         json_object_set_new(j, "pid", json_integer(m->pid));
     if (m->url)
         json_object_set_new(j, "url", json_string(m->url));
+    else
+        json_object_set_new(j, "sandboxed", json_boolean(m->sandbox != NULL));
     size_t n = 0;
     for (struct req *r = m->inflight; r; r = r->next)
         n++;

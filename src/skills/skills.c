@@ -126,7 +126,7 @@ static int name_valid(const char *name)
 }
 
 /* Build a skill from a definition (checked: every field named in d). */
-static int skill_from_def(struct at_skills *s, const json_t *def, struct at__skill **out,
+static int skill_from_def(struct at_skills *s, const json_t *def, int load, struct at__skill **out,
                           struct at_diag *d)
 {
     (void)s;
@@ -236,19 +236,18 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
             {
                 if (!strcmp(mk, "command") || !strcmp(mk, "env") || !strcmp(mk, "cwd"))
                     continue;
+                if (!strcmp(mk, "sandbox")) {
+                    int rc = at__mount_sandbox_check(mv, load ? 0 : 1, d);
+                    if (rc)
+                        return rc;
+                    continue;
+                }
                 char ptr[300];
                 snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
-                int sb = !strcmp(mk, "sandbox");
-                if (sb)
-                    at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                                "mcp.sandbox: running a mounted MCP server inside the agent "
-                                "sandbox is not supported yet (it runs as atlasd's user: scope it "
-                                "by its own arguments)");
-                else
-                    at_diag_set(d, AT_EINVAL, NULL, 0, 0,
-                                "mcp.%s: a stdio mount has command, env and cwd", mk);
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                            "mcp.%s: a stdio mount has command, env, cwd and sandbox", mk);
                 at_diag_set_pointer(d, ptr);
-                return sb ? AT_EUNSUPPORTED : AT_EINVAL;
+                return AT_EINVAL;
             }
         }
     } else if (mcp) {
@@ -355,7 +354,7 @@ static void db_load(struct at_skills *s)
             struct at_diag d;
             at_diag_clear(&d);
             if (text && at_json_parse(text, strlen(text), 0, &def, &d) == 0 &&
-                skill_from_def(s, def, &k, &d) == 0)
+                skill_from_def(s, def, 1, &k, &d) == 0)
                 table_put(s, k);
             else
                 at_log(AT_LOG_WARN, "skills", "a stored skill is skipped: %s", d.msg);
@@ -791,7 +790,7 @@ int at_skills_register(struct at_skills *s, const json_t *def, int force, json_t
                        struct at_diag *d)
 {
     struct at__skill *k = NULL;
-    int rc = skill_from_def(s, def, &k, d);
+    int rc = skill_from_def(s, def, 0, &k, d);
     if (rc || !k)
         return rc ? rc : AT_EINTERNAL;
     char cons[80];
