@@ -483,8 +483,11 @@ static void test_register(void **state)
          "\"http://127.0.0.1:1/mcp\", \"headers\": {}}}",
          "/mcp/headers"},
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"command\": "
-         "[\"x\"], \"sandbox\": true}}",
-         "/mcp/sandbox"},
+         "[\"x\"], \"sandbox\": {\"paths\": [{\"path\": \"rel\"}]}}}",
+         "/mcp/sandbox/paths/0"},
+        {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"command\": "
+         "[\"x\"], \"sandbox\": {\"network\": \"platform\"}}}",
+         "/mcp/sandbox/network"},
         {"{\"name\": \"file-ops\", \"version\": \"2.0.0\", \"kind\": \"agent\", \"agent\": "
          "\"a\"}",
          "/name"},
