@@ -119,6 +119,10 @@ void at__mounts_free(struct at_skills *s);
  * or {paths: [{path, mode: read|write}], network: none|egress}.  0, or
  * AT_EINVAL with d's pointer; with probe, AT_EUNAVAIL when no sandbox can
  * be built here (registration refuses what could never start). */
+/* mcp.headers of a remote mount: {Name: value}, values may hold
+ * ${secret:NAME} (the secrets store's, filled in at each connection).  0,
+ * or AT_EINVAL with d's pointer. */
+int at__mount_headers_check(const json_t *headers, struct at_diag *d);
 int at__mount_sandbox_check(const json_t *sandbox, int probe, struct at_diag *d);
 /* tools/call of tool (or tools/list when tool is NULL), answer through done
  * on the mount's thread.  Never blocks on the server. */

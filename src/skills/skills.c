@@ -200,18 +200,25 @@ static int skill_from_def(struct at_skills *s, const json_t *def, int load, stru
             }
             const char *mk;
             json_t *mv;
-            json_object_foreach((json_t *)mcp, mk, mv) if (strcmp(mk, "url") != 0)
+            json_object_foreach((json_t *)mcp, mk, mv)
             {
-                at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                            "mcp.%s: with mcp.url only the URL is read (%s); headers and "
-                            "credentials for remote MCP skills are not supported yet",
-                            mk,
-                            !strcmp(mk, "command") ? "a skill is either a command or a URL"
-                                                   : "not a key of a remote mount");
+                if (!strcmp(mk, "url"))
+                    continue;
+                if (!strcmp(mk, "headers")) {
+                    int rc = at__mount_headers_check(mv, d);
+                    if (rc)
+                        return rc;
+                    continue;
+                }
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.%s: %s", mk,
+                            !strcmp(mk, "command")
+                                ? "a skill is either a command or a URL"
+                                : "a remote mount has url and headers (OAuth is not supported "
+                                  "yet)");
                 char ptr[300];
                 snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
                 at_diag_set_pointer(d, ptr);
-                return AT_EUNSUPPORTED;
+                return AT_EINVAL;
             }
         } else {
             int okcmd = json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) < 64;

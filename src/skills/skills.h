@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 struct at_skills;
+struct at_secrets;
 
 struct at_skills_cfg {
     const struct at_config *config; /* skills.* settings (borrowed, outlives the skills) */
@@ -44,6 +45,7 @@ struct at_skills_cfg {
     const char *db_path;            /* the store's SQLite file */
     int sandbox_required;           /* code-execution refuses to run without the sandbox */
     const char *init_path;          /* atlas-init for the Landlock fence, or NULL */
+    struct at_secrets *secrets;     /* remote mounts' mcp.headers ${secret:NAME}, or NULL */
 };
 
 /* Open (tables created as needed), the built-ins and the registered
