@@ -17,11 +17,18 @@
  * (it hangs) and open the circuit the same way.
  *
  * A mount with mcp.url instead speaks Streamable HTTP to a remote server
- * (the same client, mcp/client.h, in its HTTP transport; one session per
- * mount, made again when the server forgets it): its thread sends one
- * call at a time with blocking libcurl (each bounded by its deadline), and
- * an unreachable server, a dropped connection or a timeout count as the
- * failures of the same breaker (a "start" is then a new connection).
+ * (the same client, mcp/client.h, and the same exchanges over libcurl,
+ * mcp/client_curl.h; one session per mount, made again when the server
+ * forgets it): its thread drives a libcurl multi handle with up to
+ * HTTP_MAX_INFLIGHT calls in flight, each bounded by its deadline, with
+ * mcp.headers (secrets filled in from the store at each connection, never
+ * logged); an unreachable server, a dropped connection or a timeout count
+ * as the failures of the same breaker (a "start" is then a new
+ * connection).
+ *
+ * A stdio mount with mcp.sandbox runs in the agents' sandbox
+ * (security/sandbox.h) with the declared paths and network only, and is
+ * never started without it.
  */
 #include "skills/internal.h"
 
