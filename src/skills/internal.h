@@ -39,6 +39,7 @@ struct at__skill {
     struct at_schema *input;
     const struct at__builtin *builtin;
     struct at__mount *mount; /* MCP: the server (shared by the skill's versions) */
+    char digest[80];         /* at_skills_digest of def: what reviews are recorded of */
 };
 
 /* One call being run: the caller, where its files are. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -295,7 +296,36 @@ static int skill_from_def(struct at_skills *s, const json_t *def, int load, stru
     sk->kind = k;
     sk->def = json_deep_copy(def);
     sk->input = in;
+    at_skills_digest(def, sk->digest, sizeof(sk->digest));
     *out = sk;
+    return 0;
+}
+
+int at_skills_digest(const json_t *def, char *out, size_t n)
+{
+    json_t *c = json_deep_copy(def);
+    if (!json_is_object(c)) {
+        json_decref(c);
+        return AT_EINVAL;
+    }
+    /* what the install adds, and where it came from, are not the content */
+    json_object_del(c, "source");
+    json_object_del(c, "registered_ms");
+    json_t *md = json_object_get(c, "skillmd");
+    if (json_is_object(md)) {
+        json_object_del(md, "dir");
+        json_object_del(md, "scripts");
+    }
+    char *text = json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(c);
+    if (!text)
+        return AT_EINVAL;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+    free(text);
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    snprintf(out, n, "sha256:%s", hex);
     return 0;
 }
 
@@ -742,6 +772,7 @@ static json_t *skill_summary(struct at_skills *s, const struct at__skill *k)
             json_object_set_new(j, "reason", json_string(why));
     } else {
         json_object_set_new(j, "enabled", json_true());
+        json_object_set_new(j, "digest", json_string(k->digest));
     }
     return j;
 }
