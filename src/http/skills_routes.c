@@ -187,10 +187,9 @@ static void h_register(struct at_http_req *r)
     } else {
         trust = at_dist_unsigned_trust();
         if (path) {
-            /* the folder's definition, built once: what is checked is what
-             * is installed */
+            /* the folder's definition, for the policy (its digest); the
+             * install (or the proposal, which pins the folder) reads it again */
             rc = at_skills_dir_def(path, at_json_str(body, "version", NULL), &def, &d);
-            path = NULL;
         } else {
             def = json_deep_copy(body);
             json_object_del(def, "force");
