@@ -124,6 +124,10 @@ void at__mounts_free(struct at_skills *s);
  * ${secret:NAME} (the secrets store's, filled in at each connection).  0,
  * or AT_EINVAL with d's pointer. */
 int at__mount_headers_check(const json_t *headers, struct at_diag *d);
+/* mcp.concurrency of a remote mount: calls in flight at once (default
+ * AT__MOUNT_CONCURRENCY), at most this */
+#define AT__MOUNT_CONCURRENCY 16
+#define AT__MOUNT_MAX_CONCURRENCY 64
 int at__mount_sandbox_check(const json_t *sandbox, int probe, struct at_diag *d);
 /* tools/call of tool (or tools/list when tool is NULL), answer through done
  * on the mount's thread.  Never blocks on the server. */

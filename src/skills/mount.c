@@ -20,7 +20,7 @@
  * (the same client, mcp/client.h, and the same exchanges over libcurl,
  * mcp/client_curl.h; one session per mount, made again when the server
  * forgets it): its thread drives a libcurl multi handle with up to
- * HTTP_MAX_INFLIGHT calls in flight, each bounded by its deadline, with
+ * mcp.concurrency calls in flight (16), each bounded by its deadline, with
  * mcp.headers (secrets filled in from the store at each connection, never
  * logged); an unreachable server, a dropped connection or a timeout count
  * as the failures of the same breaker (a "start" is then a new
@@ -95,6 +95,7 @@ struct at__mount {
     int conn, stale;       /* CONN_*; stale: connect again once no exchange is left */
     int64_t conn_deadline; /* of the handshake under way */
     char **extra;          /* mcp.headers as lines, secrets in (wiped when freed) */
+    int concurrency;       /* mcp.concurrency: calls in flight at once (the others wait) */
     struct at_secrets *secrets;
     pthread_mutex_t mu;
     pthread_t thread;
@@ -823,8 +824,6 @@ int at__mount_headers_check(const json_t *headers, struct at_diag *d)
 /* ---- Streamable HTTP (mcp.url) ---- */
 
 #define HTTP_MAX_RESPONSE (16u << 20)
-/* calls of one mount in flight at once (the others wait, in order) */
-#define HTTP_MAX_INFLIGHT 16
 
 enum { CONN_DOWN, CONN_CONNECTING, CONN_READY };
 enum hstep { HS_HANDSHAKE, HS_LIST, HS_CALL };
@@ -1172,7 +1171,7 @@ static void htx_done(struct at__mount *m, struct htx *t, CURLcode cc, struct fin
 /* Send what waits, as far as the window allows. */
 static void calls_send(struct at__mount *m, struct fin **fins)
 {
-    while (m->waiting && m->ntx < HTTP_MAX_INFLIGHT) {
+    while (m->waiting && m->ntx < m->concurrency) {
         struct req *r = m->waiting;
         long long id = r->tool ? at_mcp_client_call_tool(&m->mc, 0, r->tool, r->args, NULL)
                                : at_mcp_client_request(&m->mc, 0, "tools/list", NULL);
@@ -1324,6 +1323,9 @@ struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json
         m->sandbox = json_object_get(m->mcp, "sandbox");
         m->init_path = s->cfg.init_path;
         m->secrets = s->cfg.secrets;
+        json_int_t cc = json_integer_value(json_object_get(m->mcp, "concurrency"));
+        m->concurrency =
+            cc >= 1 && cc <= AT__MOUNT_MAX_CONCURRENCY ? (int)cc : AT__MOUNT_CONCURRENCY;
         if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK) ||
             pthread_create(&m->thread, NULL, m->url ? http_main : mount_main, m))
             abort(); /* out of descriptors or threads at a mount: nothing sane to do */
@@ -1377,9 +1379,10 @@ json_t *at__mount_info(struct at__mount *m)
         json_object_set_new(j, "last_error", json_string(m->last_error));
     if (m->pid > 0)
         json_object_set_new(j, "pid", json_integer(m->pid));
-    if (m->url)
+    if (m->url) {
         json_object_set_new(j, "url", json_string(m->url));
-    else
+        json_object_set_new(j, "concurrency", json_integer(m->concurrency));
+    } else
         json_object_set_new(j, "sandboxed", json_boolean(m->sandbox != NULL));
     size_t n = 0;
     for (struct req *r = m->inflight; r; r = r->next)

@@ -211,11 +211,22 @@ static int skill_from_def(struct at_skills *s, const json_t *def, int load, stru
                         return rc;
                     continue;
                 }
+                if (!strcmp(mk, "concurrency")) {
+                    if (!json_is_integer(mv) || json_integer_value(mv) < 1 ||
+                        json_integer_value(mv) > AT__MOUNT_MAX_CONCURRENCY) {
+                        at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                                    "mcp.concurrency: the calls in flight at once, 1 to %d",
+                                    AT__MOUNT_MAX_CONCURRENCY);
+                        at_diag_set_pointer(d, "/mcp/concurrency");
+                        return AT_EINVAL;
+                    }
+                    continue;
+                }
                 at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.%s: %s", mk,
                             !strcmp(mk, "command")
                                 ? "a skill is either a command or a URL"
-                                : "a remote mount has url and headers (OAuth is not supported "
-                                  "yet)");
+                                : "a remote mount has url, headers and concurrency (OAuth is "
+                                  "not supported yet)");
                 char ptr[300];
                 snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
                 at_diag_set_pointer(d, ptr);

@@ -16,6 +16,7 @@ start_daemon
 
 start_ts v1 0
 V1_PID=$TS_PID
+V1_URL=$TS_URL
 PORT=${TS_URL#http://127.0.0.1:}
 PORT=${PORT%%/*}
 printf 'name: remote\nversion: 1.0.0\nkind: mcp\ndescription: a remote MCP server\nmcp:\n  url: "%s"\n' "$TS_URL" >"$T/remote.yaml"
@@ -88,6 +89,20 @@ several() { [ "$(atlas skill describe remote --json | j 'd["server"]["in_flight"
 wait_for several && pass "calls of one mount are in flight together" || fail "one call at a time"
 wait "$PAR1" "$PAR2" "$PAR3" "$PAR4" || true
 expect_eq "and all answer" "$(cat "$T"/par?.out | grep -c '"done": true')" 4
+# mcp.concurrency bounds them: 2 in flight, the others wait their turn
+printf 'name: remote-two\nversion: 1.0.0\nkind: mcp\ndescription: x\nmcp: {url: "%s", concurrency: 2}\n' "$V1_URL" >"$T/two.yaml"
+atlas skill register "$T/two.yaml" >/dev/null
+for i in 1 2 3 4; do
+    (atlas skill invoke remote-two --input '{"tool": "slow", "arguments": {"ms": 3000}}' >"$T/two$i.out" 2>&1 || echo "rc=$?" >>"$T/two$i.out") &
+    eval "TWO$i=\$!"
+done
+two_full() { [ "$(atlas skill describe remote-two --json | j 'd["server"]["in_flight"], d["server"]["waiting"]')" = "2 2" ]; }
+wait_for two_full && pass "mcp.concurrency: 2 in flight, 2 waiting" || fail "the limit was not applied: $(atlas skill describe remote-two --json | j 'd["server"]')"
+wait "$TWO1" "$TWO2" "$TWO3" "$TWO4" || true
+expect_eq "and the waiting ones answer after" "$(cat "$T"/two?.out | grep -c '"done": true')" 4
+printf 'name: bad\nversion: 1.0.0\nkind: mcp\ndescription: x\nmcp: {url: "%s", concurrency: 0}\n' "$TS_URL" >"$T/badc.yaml"
+run_rc rc atlas skill register "$T/badc.yaml"
+expect_contains "mcp.concurrency out of range: refused" "$rc $(cat "$T/err")" "/mcp/concurrency"
 
 # refused definitions
 printf 'name: bad\nversion: 1.0.0\nkind: mcp\ndescription: x\nmcp: {url: "%s", command: ["x"]}\n' "$TS_URL" >"$T/bad.yaml"
