@@ -79,9 +79,9 @@ static int sync_post(struct sync_client *c, const struct at_mcp_out *o, int *ans
                      struct at_diag *d)
 {
     *answered = 0;
-    struct curl_slist *hd = at_mcp_xfer_prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL,
-                                                (const char *const[]){c->auth_header, NULL},
-                                                &c->x, c->timeout_ms);
+    struct curl_slist *hd =
+        at_mcp_xfer_prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL,
+                            (const char *const[]){c->auth_header, NULL}, &c->x, c->timeout_ms);
     CURLcode cc = curl_easy_perform(c->h);
     curl_slist_free_all(hd);
     long status;
@@ -608,10 +608,9 @@ static void rjob_transfer(struct at_remote *rm, struct rjob *rj, const struct at
     if (rj->hd)
         curl_slist_free_all(rj->hd);
     rj->x.want = o ? o->id : rj->call_id;
-    rj->hd = at_mcp_xfer_prepare(rj->h, rj->url, at_mcp_client_peer(&rj->mc), o,
-                                 o ? NULL : rj->x.resp.last_event_id,
-                                 (const char *const[]){rj->auth_header, NULL}, &rj->x,
-                                 rj->timeout_ms);
+    rj->hd = at_mcp_xfer_prepare(
+        rj->h, rj->url, at_mcp_client_peer(&rj->mc), o, o ? NULL : rj->x.resp.last_event_id,
+        (const char *const[]){rj->auth_header, NULL}, &rj->x, rj->timeout_ms);
     if (o && o->version[0] && !strcmp(o->method, "tools/call") && rj->input_schema) {
         /* MCP 2026-07-28 (SEP-2243): annotated arguments go in headers too */
         at_mcp_param_headers(rj->input_schema, rj->input, at_mcp_curl_add_line, &rj->hd);
