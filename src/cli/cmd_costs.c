@@ -1,4 +1,4 @@
-/* atlas costs [--by agent|model|day|backend|job|chain|trigger] - tokens and cost */
+/* atlas costs [--by agent|model|day|backend|job|chain|trigger|kind] - tokens and cost */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -11,10 +11,11 @@
 
 static void costs_usage(FILE *f)
 {
-    fputs("usage: atlas costs [--by agent|model|day|backend|job|chain|trigger] [--since T]\n"
-          "                   [--job ID] [--chain ID] [--json]\n\n"
+    fputs("usage: atlas costs [--by agent|model|day|backend|job|chain|trigger|kind]\n"
+          "                   [--since T] [--job ID] [--chain ID] [--json]\n\n"
           "Model calls, tokens and cost in US dollars, grouped (default: by agent),\n"
-          "from the gateway's records and the usage agents report.  --job: one run;\n"
+          "from the gateway's records and the usage agents report: chat and\n"
+          "embeddings calls alike (--by kind: chat | embeddings).  --job: one run;\n"
           "--chain: one job tree (a chain run or a run with its spawns).  T is an RFC\n"
           "3339 time or a duration (30m, 24h, 7d).\n",
           f);

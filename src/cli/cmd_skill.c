@@ -1,4 +1,4 @@
-/* atlas skill ls|describe|register|rm|invoke (docs/skills.md) */
+/* atlas skill ls|describe|register|rm|invoke|review|push|pull (docs/skills.md) */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -12,6 +12,7 @@
 #include "dist/trust.h"
 #include "contract/yaml.h"
 #include "json/json.h"
+#include "skills/skills.h"
 
 #include <limits.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@ static const char usage_text[] =
     "       atlas skill register FILE|DIR [--version V] [--force] [--json]\n"
     "       atlas skill rm NAME[@VERSION] [--json]\n"
     "       atlas skill invoke NAME --input JSON [--json]\n"
+    "       atlas skill review NAME[@VERSION]|FILE|DIR --status community|verified|unreviewed\n"
+    "                          [--note TEXT] [--json]\n"
     "       atlas skill push NAME[@VERSION] [REGISTRY/]REPO[:TAG] [--sign] [--key NAME] [--json]\n"
     "       atlas skill pull [REGISTRY/]REPO[:TAG|@DIGEST] [--force] [--json]\n";
 
@@ -68,13 +71,11 @@ static int skill_ls(struct cli *c)
         return rc;
     if (r.status != 200 || c->json)
         return print_result(c, &r, 200, NULL);
-    static const struct cli_col cols[] = {{"NAME", CLI_LEFT, 0},
-                                          {"VERSION", CLI_LEFT, 0},
-                                          {"KIND", CLI_LEFT, 0},
-                                          {"STATE", CLI_LEFT, 0},
-                                          {"DESCRIPTION", CLI_LEFT, 60}};
+    static const struct cli_col cols[] = {{"NAME", CLI_LEFT, 0},   {"VERSION", CLI_LEFT, 0},
+                                          {"KIND", CLI_LEFT, 0},   {"STATE", CLI_LEFT, 0},
+                                          {"REVIEW", CLI_LEFT, 0}, {"DESCRIPTION", CLI_LEFT, 60}};
     struct cli_table t;
-    cli_table_init(&t, cols, 5);
+    cli_table_init(&t, cols, 6);
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(r.body, "skills"), i, row)
@@ -84,6 +85,7 @@ static int skill_ls(struct cli *c)
         cli_table_cell(&t, "%s", at_json_str(row, "version", ""));
         cli_table_cell(&t, "%s", at_json_str(row, "kind", ""));
         cli_table_cell(&t, "%s", at_json_bool(row, "enabled", 0) ? "on" : "off");
+        cli_table_cell(&t, "%s", at_json_str(row, "review_status", "-"));
         cli_table_cell(&t, "%s", at_json_str(row, "description", ""));
     }
     cli_table_print(&t, stdout);
@@ -122,6 +124,28 @@ static int skill_describe(struct cli *c, const char *ref)
     return print_result(c, &r, 200, NULL);
 }
 
+/* A definition file (YAML or JSON) as JSON, or NULL with the reason printed. */
+static json_t *def_file(const char *arg)
+{
+    struct at_yaml_doc doc = {0};
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_yaml_load_file(&doc, arg, &d)) {
+        char msg[1200];
+        fprintf(stderr, "atlas: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+        at_yaml_doc_release(&doc);
+        return NULL;
+    }
+    json_t *body = json_incref(doc.root);
+    at_yaml_doc_release(&doc);
+    if (!json_is_object(body)) {
+        fprintf(stderr, "atlas: %s: a skill definition is a mapping\n", arg);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
 static int skill_register(struct cli *c, const char *arg, const char *version, int force)
 {
     json_t *body = NULL;
@@ -135,22 +159,9 @@ static int skill_register(struct cli *c, const char *arg, const char *version, i
         if (version)
             json_object_set_new(body, "version", json_string(version));
     } else {
-        struct at_yaml_doc doc = {0};
-        struct at_diag d;
-        at_diag_clear(&d);
-        if (at_yaml_load_file(&doc, arg, &d)) {
-            char msg[1200];
-            fprintf(stderr, "atlas: %s\n", at_diag_format(&d, msg, sizeof(msg)));
-            at_yaml_doc_release(&doc);
+        body = def_file(arg);
+        if (!body)
             return CLI_USAGE;
-        }
-        body = json_incref(doc.root);
-        at_yaml_doc_release(&doc);
-        if (!json_is_object(body)) {
-            fprintf(stderr, "atlas: %s: a skill definition is a mapping\n", arg);
-            json_decref(body);
-            return CLI_USAGE;
-        }
         if (version)
             json_object_set_new(body, "version", json_string(version));
     }
@@ -169,6 +180,72 @@ static int skill_register(struct cli *c, const char *arg, const char *version, i
     snprintf(done, sizeof(done), "installed skill %s@%s (%s)", at_json_str(r.body, "name", "?"),
              at_json_str(r.body, "version", "?"), at_json_str(r.body, "kind", "?"));
     return print_result(c, &r, 201, done);
+}
+
+/* atlas skill review: of an installed skill, or of a file or a SKILL.md
+ * folder before it is installed (the review is of the content digest). */
+static int skill_review(struct cli *c, const char *arg, const char *status, const char *note)
+{
+    static const char *const ok[] = {"unreviewed", "community", "verified", NULL};
+    int good = 0;
+    for (size_t i = 0; status && ok[i]; i++)
+        good |= !strcmp(status, ok[i]);
+    if (!good)
+        return cli_usage_error("skill", usage_text,
+                               "review needs --status community, verified or unreviewed");
+    json_t *body = json_pack("{s:s}", "status", status);
+    if (note)
+        json_object_set_new(body, "note", json_string(note));
+    char name[256] = "";
+    if (at_fs_is_dir(arg)) {
+        char abs[PATH_MAX], *md = NULL;
+        size_t len = 0;
+        json_t *parsed = NULL;
+        char *p = at_asprintf("%s/SKILL.md", arg);
+        int bad = !realpath(arg, abs) || at_fs_read_file(p, 1u << 20, &md, &len) ||
+                  at_skillmd_parse(md, len, &parsed, NULL);
+        free(p);
+        free(md);
+        if (bad) {
+            fprintf(stderr, "atlas: %s: not a SKILL.md folder\n", arg);
+            json_decref(parsed);
+            json_decref(body);
+            return CLI_USAGE;
+        }
+        snprintf(name, sizeof(name), "%s", at_json_str(parsed, "name", ""));
+        json_decref(parsed);
+        json_object_set_new(body, "path", json_string(abs));
+    } else if (access(arg, F_OK) == 0) {
+        json_t *def = def_file(arg);
+        if (!def) {
+            json_decref(body);
+            return CLI_USAGE;
+        }
+        snprintf(name, sizeof(name), "%s", at_json_str(def, "name", ""));
+        json_object_set_new(body, "definition", def);
+    } else {
+        snprintf(name, sizeof(name), "%s", arg);
+        char *at = strchr(name, '@');
+        if (at) {
+            json_object_set_new(body, "version", json_string(at + 1));
+            *at = '\0';
+        }
+    }
+    struct at_buf p;
+    skill_path(&p, name, "/review");
+    char *text = at_json_dumps(body);
+    json_decref(body);
+    struct cli_resp r;
+    int rc = cli_http(c, "POST", at_buf_str(&p), text, NULL, &r);
+    free(text);
+    at_buf_release(&p);
+    if (rc)
+        return rc;
+    char done[400];
+    snprintf(done, sizeof(done), "skill %s@%s (%s): review_status %s",
+             at_json_str(r.body, "name", "?"), at_json_str(r.body, "version", "?"),
+             at_json_str(r.body, "digest", "?"), at_json_str(r.body, "review_status", "?"));
+    return print_result(c, &r, 200, done);
 }
 
 static int skill_rm(struct cli *c, const char *ref)
@@ -208,7 +285,8 @@ static int skill_invoke(struct cli *c, const char *ref, const char *input)
 static json_t *portable(const json_t *def)
 {
     json_t *p = json_deep_copy(def);
-    const char *drop[] = {"enabled", "reason", "versions", "server", "registered_ms", "source"};
+    const char *drop[] = {"enabled", "reason",        "versions", "server", "registered_ms",
+                          "source",  "review_status", "review",   "digest"};
     for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
         json_object_del(p, drop[i]);
     json_t *md = json_object_get(p, "skillmd");
@@ -432,9 +510,12 @@ int cmd_skill(struct cli *c, int argc, char **argv)
                "requires.skills and calls inside its job (context.skill in the SDKs).\n"
                "Built-ins: file-ops, code-execution, memory, http, web-search.  register\n"
                "installs a skill definition (YAML or JSON: kind mcp, with mcp.command for a\n"
-               "stdio server or mcp.url for a Streamable HTTP one, or kind agent) or a SKILL.md\n"
-               "folder; each install and removal is an audit record.  invoke runs a skill as\n"
-               "you (a user: your own workspace, no scope, no network).\n\n"
+               "stdio server, mcp.sandbox to run it in the sandbox with the declared paths,\n"
+               "or mcp.url for a Streamable HTTP one with mcp.headers, ${secret:NAME} from\n"
+               "atlas secret; or kind agent) or a SKILL.md folder; each install and removal\n"
+               "is an audit record, and registry.policy applies (minimum_review_status: see\n"
+               "review).  invoke runs a skill as you (a user: your own workspace, no scope,\n"
+               "no network).\n\n"
                "options:\n"
                "  --version V   (register) the version to install as\n"
                "  --force       (register, pull) replace the same version with another definition\n"
@@ -443,13 +524,20 @@ int cmd_skill(struct cli *c, int argc, char **argv)
                "                trust and registry.policy, as for agents\n"
                "  --key NAME    (push) the signing key (default: the only one)\n"
                "  --input JSON  (invoke) the skill's input: JSON, @FILE or - for stdin\n"
+               "  --status S    (review, admin or reviewer) community, verified or unreviewed:\n"
+               "                recorded of the skill's content digest, shown in ls and\n"
+               "                describe, compared with registry.policy.minimum_review_status\n"
+               "                at every install (a FILE or DIR is reviewed before its install)\n"
+               "  --note TEXT   (review) why\n"
                "  --json        print JSON\n",
                usage_text);
         return CLI_OK;
     }
     if (argc < 2)
-        return cli_usage_error("skill", usage_text, "which: ls, describe, register, rm or invoke?");
+        return cli_usage_error("skill", usage_text,
+                               "which: ls, describe, register, rm, invoke, review, push or pull?");
     const char *pos = NULL, *pos2 = NULL, *version = NULL, *input = NULL, *key = NULL;
+    const char *status = NULL, *note = NULL;
     int force = 0, sign = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
@@ -465,6 +553,10 @@ int cmd_skill(struct cli *c, int argc, char **argv)
             version = argv[++i];
         else if (!strcmp(argv[i], "--input") && i + 1 < argc)
             input = argv[++i];
+        else if (!strcmp(argv[i], "--status") && i + 1 < argc)
+            status = argv[++i];
+        else if (!strcmp(argv[i], "--note") && i + 1 < argc)
+            note = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1])
             return cli_usage_error("skill", usage_text, "unknown option \"%s\"", argv[i]);
         else if (!pos)
@@ -487,6 +579,8 @@ int cmd_skill(struct cli *c, int argc, char **argv)
         return skill_rm(c, pos);
     if (!strcmp(sub, "invoke"))
         return skill_invoke(c, pos, input);
+    if (!strcmp(sub, "review"))
+        return skill_review(c, pos, status, note);
     if (!strcmp(sub, "pull"))
         return skill_pull(c, pos, force);
     if (!strcmp(sub, "push")) {

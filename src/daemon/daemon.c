@@ -653,6 +653,7 @@ static int start_skills(struct at_daemon *dmn, struct at_diag *d)
         .db_path = db,
         .sandbox_required = 1,
         .init_path = at_proc_init_path(),
+        .secrets = dmn->security.sec.secrets,
     };
     int rc = at_skills_new(&cfg, &dmn->skills, d);
     free(db);

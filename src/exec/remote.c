@@ -23,6 +23,7 @@
 #include "json/json.h"
 #include "json/schema.h"
 #include "mcp/client.h"
+#include "mcp/client_curl.h"
 #include "mcp/message.h"
 
 #include <curl/curl.h>
@@ -42,104 +43,11 @@
 
 enum { TAG_LIST = 1, TAG_CALL };
 
-/* ------------------------------------------------------------------------
- * One HTTP exchange: the curl callbacks feed the client's answer reader.
- * ------------------------------------------------------------------------ */
-
-struct xfer {
-    struct at_mcp_client *mc;
-    struct at_mcp_http_resp resp;
-    long long want;      /* the request whose answer ends the exchange (0: none) */
-    int answered;        /* its answer came: ev holds its event */
-    struct at_mcp_ev ev; /* the answer's event (RESPONSE, READY, FAILED or NONE) */
-    /* the other messages of the answer (the server's notifications and
-     * requests), NULL: dropped.  Called from a curl callback: no multi
-     * calls in it. */
-    void (*on_other)(void *arg, struct at_mcp_ev *ev);
-    void *other_arg;
-};
-
-static int xfer_on_msg(void *arg, json_t *v)
+static size_t discard(char *p, size_t sz, size_t n, void *arg)
 {
-    struct xfer *x = arg;
-    struct at_mcp_ev ev;
-    at_mcp_client_recv(x->mc, v, &ev);
-    if (x->want > 0 && ev.id == x->want && !x->answered) {
-        x->ev = ev; /* kept for after the transfer */
-        x->answered = 1;
-        return 1; /* a resumed stream stays open: stop reading */
-    }
-    /* progress, logs and requests of the server: the run relays them */
-    if (x->on_other && ev.kind != AT_MCP_EV_NONE)
-        x->on_other(x->other_arg, &ev);
-    at_mcp_ev_release(&ev);
-    return 0;
-}
-
-static void xfer_init(struct xfer *x, struct at_mcp_client *mc)
-{
-    memset(x, 0, sizeof(*x));
-    x->mc = mc;
-    at_mcp_http_resp_init(&x->resp, MAX_RESPONSE, xfer_on_msg, x);
-}
-
-static void xfer_reset(struct xfer *x, long long want)
-{
-    if (x->answered)
-        at_mcp_ev_release(&x->ev);
-    x->answered = 0;
-    x->want = want;
-    at_mcp_http_resp_reset(&x->resp);
-}
-
-static void xfer_release(struct xfer *x)
-{
-    xfer_reset(x, 0);
-    at_mcp_http_resp_release(&x->resp);
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-    struct xfer *x = arg;
-    size_t len = sz * n;
-    /* 1: the answer is in (curl then ends the transfer with a write error,
-     * which the callers take for success); AT_E2BIG: too large */
-    return at_mcp_http_resp_body(&x->resp, p, len) == 0 ? len : 0;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
-{
-    struct xfer *x = arg;
-    at_mcp_http_resp_header(&x->resp, p, sz * n);
+    (void)p;
+    (void)arg;
     return sz * n;
-}
-
-/* The transfer ended (cc is curl's result): settle the answer reader.
- * Returns the curl result to act on. */
-static CURLcode xfer_end(struct xfer *x, CURL *h, CURLcode cc, long *status)
-{
-    if (cc == CURLE_WRITE_ERROR && x->answered)
-        cc = CURLE_OK; /* we stopped reading once the answer was in */
-    *status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    if (cc != CURLE_OK)
-        return cc;
-    at_mcp_client_session(x->mc, x->resp.session);
-    if (!x->answered)
-        at_mcp_http_resp_end(&x->resp);
-    return cc;
-}
-
-/* Why an exchange for request id holds no answer. */
-static void no_answer(const struct xfer *x, long status, long long id, char *out, size_t n)
-{
-    if (x->resp.not_json)
-        snprintf(out, n, "the server's answer is not JSON (HTTP %ld, %s)", status,
-                 x->resp.content_type[0] ? x->resp.content_type : "no content type");
-    else
-        snprintf(out, n,
-                 "the server's answer (HTTP %ld) holds no JSON-RPC response to request %lld",
-                 status, id);
 }
 
 /* A server that wants credentials (MCP authorization: 401 with
@@ -152,55 +60,6 @@ static void auth_required(const char *url, long status, char *out, size_t n)
              url, status);
 }
 
-static void add_line(void *arg, const char *line)
-{
-    struct curl_slist **hd = arg;
-    size_t n = strlen(line);
-    if (n >= 2 && line[n - 2] == ':' && line[n - 1] == ' ') {
-        /* an empty value: libcurl sends "Name;" as "Name:" (a bare
-         * "Name:" would remove the header) */
-        char *empty = at_strndup(line, n - 2);
-        char *semi = at_asprintf("%s;", empty);
-        *hd = curl_slist_append(*hd, semi);
-        free(semi);
-        free(empty);
-        return;
-    }
-    *hd = curl_slist_append(*hd, line);
-}
-
-/* Prepare an easy handle for one request: a POST of o, or (o NULL) a GET
- * of the rest of a stream after last_event_id. */
-static struct curl_slist *prepare(CURL *h, const char *url, const struct at_mcp_peer *peer,
-                                  const struct at_mcp_out *o, const char *last_event_id,
-                                  struct xfer *x, long timeout_ms, const char *auth_header)
-{
-    struct curl_slist *hd = NULL;
-    at_mcp_http_headers(o ? AT_MCP_HTTP_POST : AT_MCP_HTTP_GET, peer, o, last_event_id, add_line,
-                        &hd);
-    if (auth_header) /* the server's credentials (remote_auth.h) */
-        hd = curl_slist_append(hd, auth_header);
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    if (o) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->len);
-        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, o->body);
-    }
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    xfer_reset(x, o ? o->id : x->want);
-    return hd;
-}
-
 /* ------------------------------------------------------------------------
  * Blocking client (registration).
  * ------------------------------------------------------------------------ */
@@ -211,7 +70,7 @@ struct sync_client {
     long timeout_ms;
     char *auth_header; /* NULL: none */
     struct at_mcp_client mc;
-    struct xfer x;
+    struct at_mcp_xfer x;
 };
 
 /* POST one message.  Returns 0 (for a request: x.ev is its answer's
@@ -220,12 +79,13 @@ static int sync_post(struct sync_client *c, const struct at_mcp_out *o, int *ans
                      struct at_diag *d)
 {
     *answered = 0;
-    struct curl_slist *hd = prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL, &c->x,
-                                    c->timeout_ms, c->auth_header);
+    struct curl_slist *hd =
+        at_mcp_xfer_prepare(c->h, c->url, at_mcp_client_peer(&c->mc), o, NULL,
+                            (const char *const[]){c->auth_header, NULL}, &c->x, c->timeout_ms);
     CURLcode cc = curl_easy_perform(c->h);
     curl_slist_free_all(hd);
     long status;
-    cc = xfer_end(&c->x, c->h, cc, &status);
+    cc = at_mcp_xfer_end(&c->x, c->h, cc, &status);
     if (cc != CURLE_OK)
         return at_diag_set(d, cc == CURLE_OPERATION_TIMEDOUT ? AT_ETIMEDOUT : AT_ECONN, NULL, 0, 0,
                            "cannot reach %s: %s", c->url, curl_easy_strerror(cc));
@@ -248,7 +108,7 @@ static int sync_post(struct sync_client *c, const struct at_mcp_out *o, int *ans
         return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s answered %s with HTTP %ld", c->url,
                            o->method, status);
     char why[300];
-    no_answer(&c->x, status, o->id, why, sizeof(why));
+    at_mcp_xfer_no_answer(&c->x, status, o->id, why, sizeof(why));
     return at_diag_set(d, AT_EPROTO, NULL, 0, 0, "%s", why);
 }
 
@@ -327,7 +187,7 @@ int at_remote_describe(const struct at_remote_opts *ro, struct at_contract **out
     c.timeout_ms = timeout_ms;
     struct at_mcp_client_cfg cfg = {.transport = AT_MCP_HTTP, .max_message = MAX_RESPONSE};
     at_mcp_client_init(&c.mc, &cfg);
-    xfer_init(&c.x, &c.mc);
+    at_mcp_xfer_init(&c.x, &c.mc, MAX_RESPONSE);
     json_t *tools = json_array();
     at_mcp_client_start(&c.mc);
     int rc = sync_flush(&c, d);
@@ -394,8 +254,8 @@ int at_remote_describe(const struct at_remote_opts *ro, struct at_contract **out
     if (at_mcp_client_peer(&c.mc)->session[0]) {
         /* end the session politely (MCP 2025-11-25: DELETE with the id) */
         struct curl_slist *hd = NULL;
-        at_mcp_http_headers(AT_MCP_HTTP_DELETE, at_mcp_client_peer(&c.mc), NULL, NULL, add_line,
-                            &hd);
+        at_mcp_http_headers(AT_MCP_HTTP_DELETE, at_mcp_client_peer(&c.mc), NULL, NULL,
+                            at_mcp_curl_add_line, &hd);
         if (c.auth_header)
             hd = curl_slist_append(hd, c.auth_header);
         curl_easy_reset(c.h);
@@ -404,13 +264,13 @@ int at_remote_describe(const struct at_remote_opts *ro, struct at_contract **out
         curl_easy_setopt(c.h, CURLOPT_HTTPHEADER, hd);
         curl_easy_setopt(c.h, CURLOPT_TIMEOUT_MS, 2000L);
         curl_easy_setopt(c.h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c.h, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(c.h, CURLOPT_WRITEDATA, &c.x);
-        xfer_reset(&c.x, 0);
+        at_mcp_xfer_reset(&c.x, 0);
         curl_easy_perform(c.h);
         curl_slist_free_all(hd);
     }
-    xfer_release(&c.x);
+    at_mcp_xfer_release(&c.x);
     at_mcp_client_release(&c.mc);
     curl_easy_cleanup(c.h);
     at_remote_auth_header_free(c.auth_header);
@@ -439,7 +299,7 @@ struct rjob {
     CURL *h;
     struct curl_slist *hd;
     struct at_mcp_client mc;
-    struct xfer x;
+    struct at_mcp_xfer x;
     struct at_mcp_out *cur; /* the message in flight (NULL: a resumption or nothing) */
     long long call_id;      /* the tools/call, once queued */
     int in_flight;          /* a transfer is on the multi handle */
@@ -473,7 +333,7 @@ struct side {
     char job_id[AT_ID_MAX];
     /* SIDE_RELAY */
     struct at_mcp_client mc;
-    struct xfer x;
+    struct at_mcp_xfer x;
     json_t *rid;   /* the remote server's request id, or NULL: an input request */
     char key[128]; /* the input request's key */
     char method[64];
@@ -535,7 +395,7 @@ static void rjob_finish(struct at_remote *rm, struct rjob *rj, int code, json_t 
         curl_multi_remove_handle(rm->multi, rj->h);
         curl_easy_cleanup(rj->h);
     }
-    xfer_release(&rj->x);
+    at_mcp_xfer_release(&rj->x);
     at_mcp_out_free(rj->cur);
     at_mcp_client_release(&rj->mc);
     json_decref(rj->input_responses);
@@ -610,19 +470,12 @@ static void side_free(struct side *sd)
     if (sd->h)
         curl_easy_cleanup(sd->h);
     if (sd->kind == SIDE_RELAY) {
-        xfer_release(&sd->x);
+        at_mcp_xfer_release(&sd->x);
         at_mcp_client_release(&sd->mc);
     }
     json_decref(sd->rid);
     json_decref(sd->params);
     free(sd);
-}
-
-static size_t discard(char *p, size_t sz, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return sz * n;
 }
 
 /* Queue a side exchange; the loop adds it to the multi handle (never from
@@ -642,7 +495,8 @@ static void side_note(struct at_remote *rm, struct rjob *rj, struct at_mcp_out *
     sd->kind = SIDE_NOTE;
     sd->h = curl_easy_init();
     snprintf(sd->job_id, sizeof(sd->job_id), "%s", rj->job_id);
-    at_mcp_http_headers(AT_MCP_HTTP_POST, at_mcp_client_peer(&rj->mc), o, NULL, add_line, &sd->hd);
+    at_mcp_http_headers(AT_MCP_HTTP_POST, at_mcp_client_peer(&rj->mc), o, NULL,
+                        at_mcp_curl_add_line, &sd->hd);
     if (rj->auth_header)
         sd->hd = curl_slist_append(sd->hd, rj->auth_header);
     curl_easy_setopt(sd->h, CURLOPT_URL, rj->url);
@@ -697,7 +551,7 @@ static int side_relay_try(struct at_remote *rm, struct rjob *rj, const char *met
     self.stateless = 1;
     snprintf(self.proto, sizeof(self.proto), "%s", AT_MCP_V2026);
     at_mcp_client_resume(&sd->mc, &self);
-    xfer_init(&sd->x, &sd->mc);
+    at_mcp_xfer_init(&sd->x, &sd->mc, MAX_RESPONSE);
     json_t *p = json_is_object(params) ? json_deep_copy(params) : json_object();
     json_object_del(p, "_meta"); /* the server's envelope is not the caller's business */
     if (at_mcp_client_request(&sd->mc, 0, method, p) <= 0) {
@@ -705,7 +559,7 @@ static int side_relay_try(struct at_remote *rm, struct rjob *rj, const char *met
         return AT_ELIMIT;
     }
     struct at_mcp_out *o = at_mcp_client_pop(&sd->mc);
-    sd->hd = prepare(sd->h, mcp_url, &self, o, NULL, &sd->x, rj->timeout_ms, NULL);
+    sd->hd = at_mcp_xfer_prepare(sd->h, mcp_url, &self, o, NULL, NULL, &sd->x, rj->timeout_ms);
     char auth[96];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rj->token);
     sd->hd = curl_slist_append(sd->hd, auth);
@@ -754,11 +608,12 @@ static void rjob_transfer(struct at_remote *rm, struct rjob *rj, const struct at
     if (rj->hd)
         curl_slist_free_all(rj->hd);
     rj->x.want = o ? o->id : rj->call_id;
-    rj->hd = prepare(rj->h, rj->url, at_mcp_client_peer(&rj->mc), o,
-                     o ? NULL : rj->x.resp.last_event_id, &rj->x, rj->timeout_ms, rj->auth_header);
+    rj->hd = at_mcp_xfer_prepare(
+        rj->h, rj->url, at_mcp_client_peer(&rj->mc), o, o ? NULL : rj->x.resp.last_event_id,
+        (const char *const[]){rj->auth_header, NULL}, &rj->x, rj->timeout_ms);
     if (o && o->version[0] && !strcmp(o->method, "tools/call") && rj->input_schema) {
         /* MCP 2026-07-28 (SEP-2243): annotated arguments go in headers too */
-        at_mcp_param_headers(rj->input_schema, rj->input, add_line, &rj->hd);
+        at_mcp_param_headers(rj->input_schema, rj->input, at_mcp_curl_add_line, &rj->hd);
         curl_easy_setopt(rj->h, CURLOPT_HTTPHEADER, rj->hd);
     }
     curl_easy_setopt(rj->h, CURLOPT_PRIVATE, rj);
@@ -811,7 +666,7 @@ static void rjob_begin(struct at_remote *rm, struct rjob *rj)
     struct at_mcp_client_cfg cfg = {
         .transport = AT_MCP_HTTP, .max_message = MAX_RESPONSE, .relay = 1, .ids = &rm->ids};
     at_mcp_client_init(&rj->mc, &cfg);
-    xfer_init(&rj->x, &rj->mc);
+    at_mcp_xfer_init(&rj->x, &rj->mc, MAX_RESPONSE);
     rj->x.on_other = rjob_on_other;
     rj->x.other_arg = rj;
     struct at_mcp_peer *known = at_map_get(&rm->sessions, rj->url);
@@ -951,7 +806,7 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
         return 0;
     }
     long status;
-    cc = xfer_end(&rj->x, rj->h, cc, &status);
+    cc = at_mcp_xfer_end(&rj->x, rj->h, cc, &status);
     long long id = rj->cur ? rj->cur->id : rj->call_id;
     int is_call = rj->call_id && id == rj->call_id;
     if (cc != CURLE_OK) {
@@ -1015,7 +870,7 @@ static int rjob_step_done(struct at_remote *rm, struct rjob *rj, CURLcode cc)
             return 1;
         }
         char why[300];
-        no_answer(&rj->x, status, id, why, sizeof(why));
+        at_mcp_xfer_no_answer(&rj->x, status, id, why, sizeof(why));
         snprintf(detail, sizeof(detail), "remote agent %s: %s", rj->url, why);
         rjob_finish(rm, rj, AT_EPROTO, NULL, detail);
         return 0;
@@ -1054,7 +909,7 @@ static struct rjob *rjob_unlink(struct at_remote *rm, const char *job_id)
 static int relay_result(struct at_remote *rm, struct rjob *rj, struct side *sd, CURLcode cc)
 {
     long status;
-    cc = xfer_end(&sd->x, sd->h, cc, &status);
+    cc = at_mcp_xfer_end(&sd->x, sd->h, cc, &status);
     const struct at_mcp_ev *ev =
         sd->x.answered && sd->x.ev.kind == AT_MCP_EV_RESPONSE ? &sd->x.ev : NULL;
     char why[400], detail[600];

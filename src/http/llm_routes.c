@@ -471,7 +471,7 @@ static void h_usage(struct at_http_req *r)
     if (rc) {
         reply_error(r, rc == AT_EINVAL ? AT_EINVAL : rc,
                     rc == AT_EINVAL ? "group_by must be one of agent, model, backend, day, job_id, "
-                                      "root_id, all"
+                                      "root_id, kind, all"
                                     : "cannot read usage from the store",
                     NULL);
         return;

@@ -137,7 +137,7 @@ static void h_costs(struct at_http_req *r)
     static const char *const map[][2] = {
         {"agent", "agent"}, {"model", "model"},     {"day", "day"},       {"backend", "backend"},
         {"job", "job_id"},  {"run", "job_id"},      {"chain", "root_id"}, {"trace", "root_id"},
-        {"all", "all"},     {"trigger", "trigger"},
+        {"all", "all"},     {"trigger", "trigger"}, {"kind", "kind"},
     };
     struct at_usage_filter f = {.job_id = at_http_query_str(r, "job"),
                                 .root_id = at_http_query_str(r, "chain")};
@@ -150,8 +150,9 @@ static void h_costs(struct at_http_req *r)
             f.group_by = map[i][1];
     if (!f.group_by) {
         at_http_reply_problem(
-            r, AT_EINVAL, "by must be one of agent, model, day, backend, job, chain, trigger, all",
-            NULL, NULL);
+            r, AT_EINVAL,
+            "by must be one of agent, model, day, backend, job, chain, trigger, kind, all", NULL,
+            NULL);
         return;
     }
     if (query_since(r, &f.since_ms))

@@ -13,6 +13,9 @@
  * is not a pull is unsigned).
  *   DELETE /api/v1/skills/{name}          remove (?version=, else every version)
  *   POST   /api/v1/skills/{name}/invoke   run it as a user (RUN): {"input": {...}}
+ *   POST   /api/v1/skills/{name}/review   record a review (REVIEW: admin, reviewer):
+ *                                         {status, note, version} of an installed one, or
+ *                                         {status, note, definition | path} before its install
  *
  * Installing and removing are capability changes: each is one audit
  * record (skill.installed, skill.removed) with what was installed.
@@ -37,12 +40,36 @@ static int no_skills(struct at_http_req *r, const struct at_http_api *api)
     return 1;
 }
 
+/* The review recorded of j's content digest (docs/skills.md "Reviews"):
+ * review_status, and review {status, by, at, note, digest} when there is
+ * one. */
+static void review_into(const struct at_http_api *api, json_t *j)
+{
+    const char *dg = json_string_value(json_object_get(j, "digest"));
+    if (!dg)
+        return;
+    json_t *v = at_dist_trust_view(api->data_dir, dg);
+    const char *st = json_string_value(json_object_get(v, "review_status"));
+    json_object_set_new(j, "review_status", json_string(st ? st : "unreviewed"));
+    json_t *rev = json_object_get(v, "review");
+    if (json_is_object(rev)) {
+        json_t *c = json_deep_copy(rev);
+        json_object_set_new(c, "digest", json_string(dg));
+        json_object_set_new(j, "review", c);
+    }
+    json_decref(v);
+}
+
 static void h_list(struct at_http_req *r)
 {
     const struct at_http_api *api = at_http_api_of(r);
     if (no_skills(r, api))
         return;
-    at_http_reply_json(r, 200, at_skills_list_json(api->skills, NULL));
+    json_t *j = at_skills_list_json(api->skills, NULL);
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(j, "skills"), i, s) review_into(api, s);
+    at_http_reply_json(r, 200, j);
 }
 
 static void h_get(struct at_http_req *r)
@@ -56,6 +83,67 @@ static void h_get(struct at_http_req *r)
         at_http_reply_missing(r, AT_ENOENT, "skill", name, NULL);
         return;
     }
+    review_into(api, j);
+    at_http_reply_json(r, 200, j);
+}
+
+/* POST /api/v1/skills/{name}/review (admin, reviewer) */
+static void h_review(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (no_skills(r, api))
+        return;
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    const char *name = at_http_param(r, "name");
+    const char *version = at_json_str(body, "version", NULL);
+    const json_t *given = json_object_get(body, "definition");
+    const char *path = at_json_str(body, "path", NULL);
+    struct at_diag d;
+    at_diag_clear(&d);
+    json_t *def = NULL;
+    int rc = 0;
+    if (given)
+        def = json_incref((json_t *)given);
+    else if (path)
+        rc = at_skills_dir_def(path, version, &def, &d);
+    else if (at_skills_describe(api->skills, name, version, &def)) {
+        json_decref(body);
+        at_http_reply_missing(r, AT_ENOENT, "skill", name, NULL);
+        return;
+    }
+    char digest[80] = "";
+    if (!rc && !json_is_object(def))
+        rc = at_diag_set(&d, AT_EINVAL, NULL, 0, 0, "definition: a skill definition (an object)");
+    if (!rc && strcmp(at_json_str(def, "name", ""), name) != 0)
+        rc = at_diag_set(&d, AT_EINVAL, NULL, 0, 0, "the definition is of skill \"%s\", not %s",
+                         at_json_str(def, "name", ""), name);
+    if (!rc && !strcmp(at_json_str(def, "kind", ""), "builtin"))
+        rc = at_diag_set(&d, AT_EINVAL, NULL, 0, 0,
+                         "%s is a built-in skill: it comes with atlasd and is not reviewed", name);
+    if (!rc && !given && !path)
+        snprintf(digest, sizeof(digest), "%s", at_json_str(def, "digest", ""));
+    else if (!rc)
+        rc = at_skills_digest(def, digest, sizeof(digest));
+    if (!rc)
+        rc = at_dist_review_set(api->data_dir, digest, at_json_str(body, "status", NULL),
+                                at_json_str(body, "note", NULL), r->who[0] ? r->who : NULL, &d);
+    if (rc) {
+        json_decref(def);
+        json_decref(body);
+        at_http_reply_diag(r, &d);
+        return;
+    }
+    char detail[400];
+    snprintf(detail, sizeof(detail), "%s@%s %s review_status %s", name,
+             at_json_str(def, "version", "?"), digest, at_json_str(body, "status", ""));
+    at_http_audit(r, "skill.review", "ok", "POST review", detail);
+    json_t *j = json_pack("{s:s,s:s,s:s}", "name", name, "version", at_json_str(def, "version", ""),
+                          "digest", digest);
+    review_into(api, j);
+    json_decref(def);
+    json_decref(body);
     at_http_reply_json(r, 200, j);
 }
 
@@ -98,7 +186,11 @@ static void h_register(struct at_http_req *r)
         }
     } else {
         trust = at_dist_unsigned_trust();
-        if (!path) {
+        if (path) {
+            /* the folder's definition, for the policy (its digest); the
+             * install (or the proposal, which pins the folder) reads it again */
+            rc = at_skills_dir_def(path, at_json_str(body, "version", NULL), &def, &d);
+        } else {
             def = json_deep_copy(body);
             json_object_del(def, "force");
             json_object_del(def, "reference");
@@ -107,9 +199,24 @@ static void h_register(struct at_http_req *r)
     if (!rc) {
         const json_t *policy =
             json_object_get(json_object_get(api->config->json, "registry"), "policy");
-        char what[300];
-        snprintf(what, sizeof(what), "skill %s", path ? path : at_json_str(def, "name", "?"));
-        rc = at_dist_policy_check(policy, trust, what, &d);
+        char what[300], digest[80] = "";
+        at_skills_digest(def, digest, sizeof(digest));
+        snprintf(what, sizeof(what), "skill %s@%s (%s)", at_json_str(def, "name", "?"),
+                 at_json_str(def, "version", "?"), digest);
+        /* with the review recorded here of this content (atlas skill review) */
+        json_t *view = at_dist_trust_combine(api->data_dir, digest[0] ? digest : NULL, trust);
+        rc = at_dist_policy_check(policy, view, what, &d);
+        const char *min = json_string_value(json_object_get(policy, "minimum_review_status"));
+        if (rc && at_dist_review_rank(min) > 0 &&
+            at_dist_review_rank(json_string_value(json_object_get(view, "review_status"))) <
+                at_dist_review_rank(min))
+            at_diag_set(&d, AT_EPERM, NULL, 0, 0,
+                        "registry.policy.minimum_review_status is %s: %s is %s (a reviewer "
+                        "records one with atlas skill review %s@%s --status %s, or with the file "
+                        "before it is installed)",
+                        min, what, at_json_str(view, "review_status", "unreviewed"),
+                        at_json_str(def, "name", "?"), at_json_str(def, "version", "?"), min);
+        json_decref(view);
     }
     json_decref(trust);
     if (rc) {
@@ -227,6 +334,8 @@ static const struct at_http_route routes[] = {
      NULL},
     /* not blocking: it answers from the skills' threads (invoke_done) */
     {"POST", AT_HTTP_API "/skills/{name}/invoke", h_invoke, AT_HTTP_NEED_RUN, 0, 0, NULL},
+    {"POST", AT_HTTP_API "/skills/{name}/review", h_review, AT_HTTP_NEED_REVIEW, AT_HTTP_BLOCKING,
+     0, NULL},
 };
 
 int at_http_skills_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/id.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "json/json.h"
@@ -129,6 +130,7 @@ static void record_usage(struct at_llm *g, const struct at_llm_result *r)
                               : r->code == AT_ECANCELED ? "cancelled"
                                                         : "error");
     w->rec.created_ms = at_wall_ms();
+    w->rec.kind = r->kind;
     if (at_writer_submit(g->writer, usage_write_fn, usage_write_done, w)) {
         at_warn("llm", "usage record %s dropped: the store writer is busy", w->rec.id);
         usage_write_done(0, w);
@@ -258,4 +260,45 @@ void at__llm_account(struct at_llm *g, struct call *c, const struct at_llm_resul
     if (c->has_caller && spent > 0 && g->on_tree_usage)
         g->on_tree_usage(g->usage_arg, c->caller.root_id[0] ? c->caller.root_id : c->caller.job_id,
                          spent);
+}
+
+void at__llm_account_embed(struct at_llm *g, const struct at_llm_caller *caller, int bi,
+                           const char *model, int code, long long tokens, long long latency_ms)
+{
+    struct at_llm_usage u = {.tokens_in = tokens > 0 ? tokens : 0, .reported = tokens > 0};
+    char usage_id[AT_ID_MAX];
+    at_id_new("use", usage_id);
+    pthread_rwlock_rdlock(&g->conf_lock);
+    double cost = bi >= 0 && (size_t)bi < g->conf.nbackends ? cost_of(&g->conf, bi, model, &u) : 0;
+    char backend[128] = "";
+    if (bi >= 0 && (size_t)bi < g->conf.nbackends)
+        snprintf(backend, sizeof(backend), "%s", g->conf.backends[bi].name);
+    pthread_rwlock_unlock(&g->conf_lock);
+    pthread_mutex_lock(&g->mu);
+    if (bi >= 0 && (size_t)bi < g->nb) {
+        struct backend *b = &g->b[bi];
+        b->calls++;
+        if (code)
+            b->errors++;
+        b->tokens_in = at_llm_tokens_add(b->tokens_in, u.tokens_in);
+    }
+    pthread_mutex_unlock(&g->mu);
+    struct at_llm_result r = {
+        .code = code,
+        .model = model,
+        .backend = backend[0] ? backend : NULL,
+        .tier = -1,
+        .usage = u,
+        .cost_usd = cost,
+        .latency_ms = latency_ms,
+        .ttft_ms = -1,
+        .caller = caller && caller->job_id[0] ? caller : NULL,
+        .usage_id = usage_id,
+        .kind = "embeddings",
+    };
+    record_usage(g, &r);
+    if (caller && caller->quota_id[0] && u.tokens_in > 0 && g->on_quota_usage)
+        g->on_quota_usage(g->quota_arg, caller->quota_id, u.tokens_in);
+    if (caller && caller->root_id[0] && u.tokens_in > 0 && g->on_tree_usage)
+        g->on_tree_usage(g->usage_arg, caller->root_id, u.tokens_in);
 }

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "json/json.h"
 
@@ -89,6 +90,7 @@ int at_llm_embed(struct at_llm *g, const struct at_llm_caller *caller, const jso
     pthread_rwlock_unlock(&g->conf_lock);
     if (rc)
         return rc;
+    int64_t t0 = at_now_ms();
     json_t *req = json_deep_copy(body);
     json_object_set_new(req, "model", json_string(model));
     char *payload = at_json_dumps(req);
@@ -144,14 +146,17 @@ int at_llm_embed(struct at_llm *g, const struct at_llm_caller *caller, const jso
     }
     at_buf_release(&resp);
     free(url);
+    /* in the usage reports like a chat call (atlas costs, /api/v1/costs) */
+    const json_t *usage = json_object_get(ans, "usage");
+    json_int_t tokens = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    if (tokens <= 0)
+        tokens = json_integer_value(json_object_get(usage, "total_tokens"));
+    at__llm_account_embed(g, caller, bi, model, rc, rc ? 0 : (long long)tokens,
+                          (long long)(at_now_ms() - t0));
     if (rc) {
         json_decref(ans);
         return rc;
     }
-    json_int_t tokens =
-        json_integer_value(json_object_get(json_object_get(ans, "usage"), "total_tokens"));
-    if (tokens > 0 && caller && caller->root_id[0] && g->on_tree_usage)
-        g->on_tree_usage(g->usage_arg, caller->root_id, (long long)tokens);
     *out = ans;
     return 0;
 }

@@ -111,6 +111,7 @@ struct at_llm_result {
     json_t *attempts; /* [{model, backend, status, error?, retry_after_ms?, ms}] */
     const struct at_llm_caller *caller; /* NULL outside jobs */
     const char *usage_id;               /* id of the usage record */
+    const char *kind;                   /* the record's kind: NULL (chat) or "embeddings" */
 };
 
 /* The gateway's error body for code: an RFC 9457 problem whose type

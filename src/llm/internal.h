@@ -191,6 +191,12 @@ double at__llm_cost(struct at_llm *g, int backend, const char *model, const stru
  * engine's tree counter.  bi: the backend that answered or was last tried,
  * -1 when none. */
 void at__llm_account(struct at_llm *g, struct call *c, const struct at_llm_result *r, int bi);
+/* Count an embeddings call like a chat call (embed.c): the backend's
+ * statistics, a usage record of kind "embeddings" (tokens, cost at the
+ * model's input price), the caller's tree and quota.  bi: the backend, -1
+ * when none was chosen. */
+void at__llm_account_embed(struct at_llm *g, const struct at_llm_caller *caller, int bi,
+                           const char *model, int code, long long tokens, long long latency_ms);
 
 /* ---- discovery.c ---- */
 

@@ -114,8 +114,10 @@ static json_t *model_span(const json_t *row, long long t0)
         lat = end;
     long long start = end - lat;
     const char *model = json_string_value(json_object_get(row, "model"));
+    const char *call = json_string_value(json_object_get(row, "call"));
     char name[200];
-    snprintf(name, sizeof(name), "chat %s", model ? model : "?");
+    snprintf(name, sizeof(name), "%s %s",
+             call && !strcmp(call, "embeddings") ? "embeddings" : "chat", model ? model : "?");
     json_t *attrs = json_object_get(row, "attrs");
     json_t *s = json_pack(
         "{s:O?,s:s,s:s,s:O?,s:O?,s:O?,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:O?}", "span_id",

@@ -274,6 +274,8 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     }
     for (const char *const *r = o->ro; r && *r; r++)
         add3(sb, "--ro-bind-try", *r, *r);
+    for (const char *const *r = o->rw; r && *r; r++)
+        add3(sb, "--bind", *r, *r);
     if (o->landlock && !shown(o->landlock))
         add3(sb, "--ro-bind", o->landlock, o->landlock);
     if (platform) { /* before / is read-only */
@@ -286,7 +288,7 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
     if (o->agent_dir)
         add3(sb, "--ro-bind", o->agent_dir, o->agent_dir);
     add2(sb, "--remount-ro", "/"); /* the folders made for the mount points */
-    add2(sb, "--chdir", o->agent_dir ? o->agent_dir : o->workspace);
+    add2(sb, "--chdir", o->cwd ? o->cwd : o->agent_dir ? o->agent_dir : o->workspace);
     add2(sb, "--setenv", "HOME");
     add(sb, o->workspace);
     add2(sb, "--setenv", "PATH");
@@ -351,6 +353,8 @@ int at_sandbox_build(const struct at_sandbox_opts *o, struct at_sandbox *sb, cha
         add2(sb, "rw", "/dev");
         add2(sb, "rw", "/tmp");
         add2(sb, "rw", o->workspace);
+        for (const char *const *r = o->rw; r && *r; r++)
+            add2(sb, "rw", *r);
         add(sb, "--");
     }
     sb->rlimit_data = o->memory_mb > 0 ? o->memory_mb << 20 : 0;

@@ -51,6 +51,10 @@ struct at_sandbox_opts {
                                     none (the workspace is the working directory) */
     const char *program;         /* resolved path of the agent's program */
     const char *const *ro;       /* more read-only paths (the SDK), NULL-terminated, or NULL */
+    const char *const *rw;       /* host paths bound read-write at the same place (a mounted MCP
+                                    server's declared scope), NULL-terminated, or NULL */
+    const char *cwd;             /* the working directory inside, or NULL: the snapshot, else
+                                    the workspace */
     enum at_sandbox_net net;     /* requires.network */
     const json_t *devices;       /* hardware.device_access: array of paths, or NULL */
     long long memory_mb;         /* limits.memory_mb, 0: none */

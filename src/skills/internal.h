@@ -39,6 +39,7 @@ struct at__skill {
     struct at_schema *input;
     const struct at__builtin *builtin;
     struct at__mount *mount; /* MCP: the server (shared by the skill's versions) */
+    char digest[80];         /* at_skills_digest of def: what reviews are recorded of */
 };
 
 /* One call being run: the caller, where its files are. */
@@ -115,6 +116,19 @@ int at__exec_run(struct at_skills *s, const struct at__call *c, const struct at_
 /* mount.c: MCP servers as skills */
 struct at__mount *at__mount_get(struct at_skills *s, const char *key, const json_t *mcp);
 void at__mounts_free(struct at_skills *s);
+/* mcp.sandbox of a stdio mount (docs/skills.md "Sandboxed servers"): true,
+ * or {paths: [{path, mode: read|write}], network: none|egress}.  0, or
+ * AT_EINVAL with d's pointer; with probe, AT_EUNAVAIL when no sandbox can
+ * be built here (registration refuses what could never start). */
+/* mcp.headers of a remote mount: {Name: value}, values may hold
+ * ${secret:NAME} (the secrets store's, filled in at each connection).  0,
+ * or AT_EINVAL with d's pointer. */
+int at__mount_headers_check(const json_t *headers, struct at_diag *d);
+/* mcp.concurrency of a remote mount: calls in flight at once (default
+ * AT__MOUNT_CONCURRENCY), at most this */
+#define AT__MOUNT_CONCURRENCY 16
+#define AT__MOUNT_MAX_CONCURRENCY 64
+int at__mount_sandbox_check(const json_t *sandbox, int probe, struct at_diag *d);
 /* tools/call of tool (or tools/list when tool is NULL), answer through done
  * on the mount's thread.  Never blocks on the server. */
 void at__mount_call(struct at__mount *m, const char *tool, const json_t *arguments,

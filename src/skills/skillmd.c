@@ -152,7 +152,17 @@ int at__skillmd_script_ok(const char *n)
 int at_skills_register_dir(struct at_skills *s, const char *dir, const char *version, int force,
                            json_t **out, struct at_diag *d)
 {
-    (void)s;
+    json_t *def = NULL;
+    int rc = at_skills_dir_def(dir, version, &def, d);
+    if (rc)
+        return rc;
+    rc = at_skills_register(s, def, force, out, d);
+    json_decref(def);
+    return rc;
+}
+
+int at_skills_dir_def(const char *dir, const char *version, json_t **out, struct at_diag *d)
+{
     char *path = at_asprintf("%s/SKILL.md", dir);
     char *text = NULL;
     size_t len = 0;
@@ -227,10 +237,9 @@ int at_skills_register_dir(struct at_skills *s, const char *dir, const char *ver
                   json_object_get(md, "description"), "skillmd", skillmd, "input_schema", "type",
                   "object", "properties", "script", "type", "string", "args", "type", "array",
                   "items", "type", "string", "stdin", "type", "string", "additionalProperties", 0);
-    rc = at_skills_register(s, def, force, out, d);
-    json_decref(def);
     json_decref(md);
-    return rc;
+    *out = def;
+    return 0;
 }
 
 int at__skillmd_materialize(struct at_skills *s, json_t *def, struct at_diag *d)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -126,7 +127,7 @@ static int name_valid(const char *name)
 }
 
 /* Build a skill from a definition (checked: every field named in d). */
-static int skill_from_def(struct at_skills *s, const json_t *def, struct at__skill **out,
+static int skill_from_def(struct at_skills *s, const json_t *def, int load, struct at__skill **out,
                           struct at_diag *d)
 {
     (void)s;
@@ -200,18 +201,36 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
             }
             const char *mk;
             json_t *mv;
-            json_object_foreach((json_t *)mcp, mk, mv) if (strcmp(mk, "url") != 0)
+            json_object_foreach((json_t *)mcp, mk, mv)
             {
-                at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                            "mcp.%s: with mcp.url only the URL is read (%s); headers and "
-                            "credentials for remote MCP skills are not supported yet",
-                            mk,
-                            !strcmp(mk, "command") ? "a skill is either a command or a URL"
-                                                   : "not a key of a remote mount");
+                if (!strcmp(mk, "url"))
+                    continue;
+                if (!strcmp(mk, "headers")) {
+                    int rc = at__mount_headers_check(mv, d);
+                    if (rc)
+                        return rc;
+                    continue;
+                }
+                if (!strcmp(mk, "concurrency")) {
+                    if (!json_is_integer(mv) || json_integer_value(mv) < 1 ||
+                        json_integer_value(mv) > AT__MOUNT_MAX_CONCURRENCY) {
+                        at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                                    "mcp.concurrency: the calls in flight at once, 1 to %d",
+                                    AT__MOUNT_MAX_CONCURRENCY);
+                        at_diag_set_pointer(d, "/mcp/concurrency");
+                        return AT_EINVAL;
+                    }
+                    continue;
+                }
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0, "mcp.%s: %s", mk,
+                            !strcmp(mk, "command")
+                                ? "a skill is either a command or a URL"
+                                : "a remote mount has url, headers and concurrency (OAuth is "
+                                  "not supported yet)");
                 char ptr[300];
                 snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
                 at_diag_set_pointer(d, ptr);
-                return AT_EUNSUPPORTED;
+                return AT_EINVAL;
             }
         } else {
             int okcmd = json_is_array(cmd) && json_array_size(cmd) > 0 && json_array_size(cmd) < 64;
@@ -236,19 +255,18 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
             {
                 if (!strcmp(mk, "command") || !strcmp(mk, "env") || !strcmp(mk, "cwd"))
                     continue;
+                if (!strcmp(mk, "sandbox")) {
+                    int rc = at__mount_sandbox_check(mv, load ? 0 : 1, d);
+                    if (rc)
+                        return rc;
+                    continue;
+                }
                 char ptr[300];
                 snprintf(ptr, sizeof(ptr), "/mcp/%s", mk);
-                int sb = !strcmp(mk, "sandbox");
-                if (sb)
-                    at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
-                                "mcp.sandbox: running a mounted MCP server inside the agent "
-                                "sandbox is not supported yet (it runs as atlasd's user: scope it "
-                                "by its own arguments)");
-                else
-                    at_diag_set(d, AT_EINVAL, NULL, 0, 0,
-                                "mcp.%s: a stdio mount has command, env and cwd", mk);
+                at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                            "mcp.%s: a stdio mount has command, env, cwd and sandbox", mk);
                 at_diag_set_pointer(d, ptr);
-                return sb ? AT_EUNSUPPORTED : AT_EINVAL;
+                return AT_EINVAL;
             }
         }
     } else if (mcp) {
@@ -289,7 +307,36 @@ static int skill_from_def(struct at_skills *s, const json_t *def, struct at__ski
     sk->kind = k;
     sk->def = json_deep_copy(def);
     sk->input = in;
+    at_skills_digest(def, sk->digest, sizeof(sk->digest));
     *out = sk;
+    return 0;
+}
+
+int at_skills_digest(const json_t *def, char *out, size_t n)
+{
+    json_t *c = json_deep_copy(def);
+    if (!json_is_object(c)) {
+        json_decref(c);
+        return AT_EINVAL;
+    }
+    /* what the install adds, and where it came from, are not the content */
+    json_object_del(c, "source");
+    json_object_del(c, "registered_ms");
+    json_t *md = json_object_get(c, "skillmd");
+    if (json_is_object(md)) {
+        json_object_del(md, "dir");
+        json_object_del(md, "scripts");
+    }
+    char *text = json_dumps(c, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(c);
+    if (!text)
+        return AT_EINVAL;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+    free(text);
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    snprintf(out, n, "sha256:%s", hex);
     return 0;
 }
 
@@ -355,7 +402,7 @@ static void db_load(struct at_skills *s)
             struct at_diag d;
             at_diag_clear(&d);
             if (text && at_json_parse(text, strlen(text), 0, &def, &d) == 0 &&
-                skill_from_def(s, def, &k, &d) == 0)
+                skill_from_def(s, def, 1, &k, &d) == 0)
                 table_put(s, k);
             else
                 at_log(AT_LOG_WARN, "skills", "a stored skill is skipped: %s", d.msg);
@@ -736,6 +783,7 @@ static json_t *skill_summary(struct at_skills *s, const struct at__skill *k)
             json_object_set_new(j, "reason", json_string(why));
     } else {
         json_object_set_new(j, "enabled", json_true());
+        json_object_set_new(j, "digest", json_string(k->digest));
     }
     return j;
 }
@@ -791,7 +839,7 @@ int at_skills_register(struct at_skills *s, const json_t *def, int force, json_t
                        struct at_diag *d)
 {
     struct at__skill *k = NULL;
-    int rc = skill_from_def(s, def, &k, d);
+    int rc = skill_from_def(s, def, 0, &k, d);
     if (rc || !k)
         return rc ? rc : AT_EINTERNAL;
     char cons[80];

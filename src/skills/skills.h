@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 struct at_skills;
+struct at_secrets;
 
 struct at_skills_cfg {
     const struct at_config *config; /* skills.* settings (borrowed, outlives the skills) */
@@ -44,6 +45,7 @@ struct at_skills_cfg {
     const char *db_path;            /* the store's SQLite file */
     int sandbox_required;           /* code-execution refuses to run without the sandbox */
     const char *init_path;          /* atlas-init for the Landlock fence, or NULL */
+    struct at_secrets *secrets;     /* remote mounts' mcp.headers ${secret:NAME}, or NULL */
 };
 
 /* Open (tables created as needed), the built-ins and the registered
@@ -82,6 +84,15 @@ int at_skills_describe(struct at_skills *s, const char *name, const char *versio
  * form), or AT_EINVAL/AT_ESCHEMA/AT_EEXIST with d naming the field. */
 int at_skills_register(struct at_skills *s, const json_t *def, int force, json_t **out,
                        struct at_diag *d);
+/* The content digest of a definition ("sha256:" + hex of its canonical
+ * JSON without source, registered_ms and what a SKILL.md install adds):
+ * what a review is recorded of (docs/skills.md "Reviews"), the same for a
+ * file, a pull and the installed skill.  0, or AT_EINVAL. */
+int at_skills_digest(const json_t *def, char *out, size_t n);
+/* The definition of the SKILL.md folder dir as version (NULL: its
+ * metadata's, else 1.0.0) would be installed with, without installing it:
+ * 0 and *def (new reference), or an error with d. */
+int at_skills_dir_def(const char *dir, const char *version, json_t **def, struct at_diag *d);
 /* Register the SKILL.md folder dir (skillmd.c) as version. */
 int at_skills_register_dir(struct at_skills *s, const char *dir, const char *version, int force,
                            json_t **out, struct at_diag *d);

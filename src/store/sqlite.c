@@ -140,6 +140,9 @@ static const char *const migrations[] = {
     "CREATE TABLE a2a_push(task_id TEXT NOT NULL, id TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL, doc TEXT NOT NULL,"
     "  PRIMARY KEY(task_id, id)) STRICT;",
+    /* 9: what each usage row counts: a chat call (every row before) or an
+     * embeddings call (docs/gateway.md "Embeddings") */
+    "ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';",
 };
 
 /* The first migration that writes its row to schema_log. */

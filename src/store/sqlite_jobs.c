@@ -275,8 +275,8 @@ static int sq_usage_insert(struct at_store *base, const struct at_usage_rec *r)
     sqlite3_stmt *st;
     int rc = 0;
     const char *sql = "INSERT INTO usage(id, job_id, root_id, agent, backend, model, tier,"
-                      " tokens_in, tokens_out, cost_usd, latency_ms, ttft_ms, status, created_ms)"
-                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)";
+                      " tokens_in, tokens_out, cost_usd, latency_ms, ttft_ms, status, created_ms,"
+                      " kind) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)";
     if (!(st = stmt_get(db, &s->wst[ST_USAGE_INSERT], sql))) {
         rc = sq_err(db, SQLITE_ERROR, "usage_insert");
         wunlock(s);
@@ -296,6 +296,7 @@ static int sq_usage_insert(struct at_store *base, const struct at_usage_rec *r)
     sqlite3_bind_int64(st, 12, r->ttft_ms);
     bind_text(st, 13, r->status ? r->status : "ok");
     sqlite3_bind_int64(st, 14, r->created_ms ? r->created_ms : at_wall_ms());
+    bind_text(st, 15, r->kind ? r->kind : "chat");
     int src = sqlite3_step(st);
     if (src != SQLITE_DONE)
         rc = sq_err(db, src, "usage_insert");
@@ -311,6 +312,7 @@ static int sq_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
         {"agent", "COALESCE(agent, '')"},
         {"model", "COALESCE(model, '')"},
         {"backend", "COALESCE(backend, '')"},
+        {"kind", "kind"},
         {"job_id", "COALESCE(job_id, '')"},
         {"root_id", "COALESCE(root_id, '')"},
         {"day", "strftime('%Y-%m-%d', created_ms / 1000, 'unixepoch')"},

@@ -99,10 +99,11 @@ struct at_usage_rec {
     long long latency_ms, ttft_ms; /* -1 when unknown */
     char *status;                  /* "ok" | "error" | "refused" ... */
     int64_t created_ms;
+    const char *kind; /* "chat" (NULL: the same) | "embeddings" (static storage) */
 };
 
 struct at_usage_filter {
-    const char *group_by; /* "agent" | "model" | "backend" | "day" | "job_id" | "root_id" |
+    const char *group_by; /* "agent" | "model" | "backend" | "day" | "job_id" | "root_id" | "kind" |
                              "trigger" (the trigger that started the tree; "" none) */
     const char *job_id;   /* NULL: any */
     const char *root_id;  /* NULL: any */

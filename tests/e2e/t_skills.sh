@@ -157,7 +157,7 @@ if command -v docker-registry >/dev/null 2>&1; then
     wait_for sh -c "curl -sf $(cat "$T/data2/atlasd.url")/api/v1/health/ready"
     run_rc rc on2 skill pull "127.0.0.1:$RP/skills/greeter:1.0.0"
     expect_eq "policy: an unsigned skill is refused on pull" "$rc" 1
-    expect_contains "naming the rule" "$(cat "$T/err")" "registry.policy.allow_unsigned is false: skill greeter is not signed by a trusted key"
+    expect_contains "naming the rule" "$(cat "$T/err")" "registry.policy.allow_unsigned is false: skill greeter@1.0.0 (sha256:"
     run_rc rc on2 skill pull "127.0.0.1:$RP/skills/greeter-signed:1.0.0"
     expect_contains "policy: signed by a key it does not trust: refused" "$rc $(cat "$T/err")" "1 atlas: permission denied: registry.policy.allow_unsigned is false"
     expect_contains "saying so" "$(cat "$T/err")" "signed, by a key not in atlas trust"

@@ -17,6 +17,9 @@
 //     transport per session; SSE responses, as the SDK does by default).
 // v2: @modelcontextprotocol/server 2.x, createMcpHandler (stateless
 //     2026-07-28, with its stateless 2025 fallback).
+// TS_REQUIRE="name=value;name=value" (optional): a request without each of
+// those headers is answered 401 with WWW-Authenticate (a server that wants
+// credentials, for tests/e2e/t_skills_mcp_http.sh).
 // Prints "listening http://127.0.0.1:PORT/mcp" on stdout once ready.  Used by
 // tests/e2e/t_mcp_remote.sh (registered with `atlas register --remote`) and
 // by bench/mcp (the peer Atlas is compared with).
@@ -193,11 +196,20 @@ async function v2Handler() {
 }
 
 const handle = mode === "v2" ? await v2Handler() : await v1Handler();
+const required = (process.env.TS_REQUIRE || "").split(";").filter(Boolean).map((kv) => {
+  const i = kv.indexOf("=");
+  return [kv.slice(0, i).toLowerCase(), kv.slice(i + 1)];
+});
 const srv = http.createServer((req, res) => {
   if (!req.url.startsWith("/mcp")) {
     res.writeHead(404);
     return res.end();
   }
+  for (const [k, v] of required)
+    if (req.headers[k] !== v) {
+      res.writeHead(401, { "WWW-Authenticate": 'Bearer realm="ts-server"', "Content-Type": "application/json" });
+      return res.end(JSON.stringify({ error: `missing or wrong ${k}` }));
+    }
   handle(req, res).catch((e) => {
     if (!res.headersSent) res.writeHead(500);
     res.end(String(e));

@@ -480,11 +480,14 @@ static void test_register(void **state)
          "\"file:///etc/passwd\"}}",
          "/mcp/url"},
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"url\": "
-         "\"http://127.0.0.1:1/mcp\", \"headers\": {}}}",
-         "/mcp/headers"},
+         "\"http://127.0.0.1:1/mcp\", \"headers\": {\"Host\": \"x\"}}}",
+         "/mcp/headers/Host"},
         {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"command\": "
-         "[\"x\"], \"sandbox\": true}}",
-         "/mcp/sandbox"},
+         "[\"x\"], \"sandbox\": {\"paths\": [{\"path\": \"rel\"}]}}}",
+         "/mcp/sandbox/paths/0"},
+        {"{\"name\": \"x\", \"version\": \"1.0.0\", \"kind\": \"mcp\", \"mcp\": {\"command\": "
+         "[\"x\"], \"sandbox\": {\"network\": \"platform\"}}}",
+         "/mcp/sandbox/network"},
         {"{\"name\": \"file-ops\", \"version\": \"2.0.0\", \"kind\": \"agent\", \"agent\": "
          "\"a\"}",
          "/name"},
