@@ -447,7 +447,8 @@ static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/agents", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
     {"GET", AT_HTTP_API "/agents/{ref}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
-    {"DELETE", AT_HTTP_API "/agents/{ref}", h_delete, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
+    {"DELETE", AT_HTTP_API "/agents/{ref}", h_delete, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
+     NULL}, /* blocking: the collection after it removes files */
     {"POST", AT_HTTP_API "/agents/{ref}/transfer", h_transfer, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
     {"GET", AT_HTTP_API "/search", h_search, AT_HTTP_NEED_READ, 0, 0, NULL},
 };

@@ -10,6 +10,7 @@
 #include "registry/registry.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define AT__REG_MAX_LISTENERS 8
 
@@ -41,7 +42,24 @@ struct at_registry {
     int build_sandbox;
     double build_timeout_s;
     pthread_mutex_t build_mu;
+    /* garbage collection (gc.c): registrations hold gc_gate shared from
+     * their snapshot to their commit, a collection holds it exclusive, so
+     * it never removes what a registration in flight is about to use */
+    pthread_rwlock_t gc_gate;
+    atomic_int gc_pending; /* a collection was asked for while registrations ran */
+    /* unregistered or replaced versions (owned refs, under lock): their
+     * snapshot and environment stay while anyone else (a running job, a
+     * warm pool) still holds them */
+    struct at_reg_agent **retired;
+    size_t nretired, cap_retired;
 };
+
+/* gc.c: keep a (the index's reference, taken) until nobody else holds it.
+ * Caller holds the write lock. */
+void at__registry_retire(struct at_registry *r, struct at_reg_agent *a);
+/* gc.c: after a registration (gc_gate released): the collection that was
+ * asked for meanwhile, when the gate is free now. */
+void at__registry_gc_pending(struct at_registry *r);
 
 /* build.c: build what contract c (its snapshot snap) depends on.  0 and
  * *out NULL when there is nothing to build (or no index is configured for

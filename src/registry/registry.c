@@ -177,7 +177,7 @@ static void index_put(struct at_registry *r, struct at_reg_agent *a)
 {
     struct at_reg_agent *old = at_map_put(&r->by_key, a->key, a);
     refresh_latest(r, a->contract->name);
-    at_reg_agent_unref(old);
+    at__registry_retire(r, old);
 }
 
 int at_registry_new(struct at_store *store, const char *data_dir, struct at_registry **out,
@@ -193,6 +193,7 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     pthread_rwlock_init(&r->lock, NULL);
     pthread_mutex_init(&r->py_mu, NULL);
     pthread_mutex_init(&r->build_mu, NULL);
+    pthread_rwlock_init(&r->gc_gate, NULL);
     at_map_init(&r->by_key);
     at_map_init(&r->latest);
     at_map_init(&r->py_versions);
@@ -234,6 +235,7 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
         at_registry_free(r);
         return rc;
     }
+    at_registry_gc(r, 1, NULL); /* what unregistrations of the last run left */
     *out = r;
     return 0;
 }
@@ -253,6 +255,10 @@ void at_registry_free(struct at_registry *r)
         at_reg_agent_unref(v);
     at_map_release(&r->by_key);
     at_map_release(&r->latest);
+    for (size_t i = 0; i < r->nretired; i++)
+        at_reg_agent_unref(r->retired[i]);
+    free(r->retired);
+    pthread_rwlock_destroy(&r->gc_gate);
     it = 0;
     while (at_map_next(&r->py_versions, &it, NULL, &v))
         free(v);
@@ -638,6 +644,8 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
     }
     char digest[AT_DIGEST_MAX];
     char *snap = NULL;
+    /* from the snapshot to the commit no collection runs (gc.c) */
+    pthread_rwlock_rdlock(&r->gc_gate);
     rc = at_snapshot_store(path, r->agents_dir, digest, &snap, d);
     if (!rc) {
         char *cf = contract_path(r, c->name, c->version);
@@ -662,9 +670,15 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
         check_packages(c, snap, res);
     if (!rc)
         rc = commit_entry(r, c, digest, "local", path, force, build, res, d);
+    pthread_rwlock_unlock(&r->gc_gate);
     json_decref(build);
     free(snap);
     at_contract_unref(c);
+    /* a replaced version's files, or a collection asked for meanwhile */
+    if (rc == 0 && res->status && strcmp(res->status, "replaced") == 0)
+        at_registry_gc(r, 0, NULL);
+    else
+        at__registry_gc_pending(r);
     return rc;
 }
 
@@ -770,7 +784,7 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
         unlink(cf);
         free(cf);
         build_write(r, a->contract->name, a->contract->version, NULL);
-        at_reg_agent_unref(a);
+        at__registry_retire(r, a);
         free(gone[i]);
     }
     free(gone);
@@ -782,6 +796,8 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
     }
     free(versions);
     *count = deleted;
+    if (ngone)
+        at_registry_gc(r, 0, NULL);
     return deleted ? 0 : AT_ENOENT;
 }
 
