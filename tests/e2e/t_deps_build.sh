@@ -146,4 +146,22 @@ start_daemon --config "$T/config.yaml"
 expect_eq "after a restart the version still runs in its environment" \
     "$(atlas --json run greet:1.0.0 --input '{"name": "again"}' | j '(d["greeting"], d["virtual_env"])')" \
     "('hello again from atlas-greet 1.0.0', '$env1')"
+
+# garbage collection (docs/distribution.md "Environments"): an environment
+# goes with the last version that uses it, and at start what no version
+# uses is removed
+atlas unregister greet:1.0.0 >/dev/null
+expect_eq "unregistering one of two versions on an environment keeps it" "$(test -d "$env1" && echo kept)" "kept"
+atlas unregister greet >/dev/null
+wait_for sh -c "[ ! -e '$env1' ]"
+expect_eq "unregistering the last version that uses it removes it" "$(ls "$DATA/envs" | grep -c '^py-')" "0"
+expect_eq "and the versions' snapshots" "$(ls "$DATA/agents" | grep -c '^sha256-')" "0"
+grep -q "removed .* snapshot(s) and 1 environment(s) no registered version uses" "$T/atlasd.log" &&
+    pass "the log says what was removed" || fail "no log line of the collection"
+stop_daemon
+mkdir -p "$DATA/envs/py-0123456789abcdef0123456789abcdef/lib" "$DATA/agents/sha256-$(printf '0%.0s' $(seq 64))" "$DATA/agents/.tmp-AbC123"
+echo x >"$DATA/envs/py-0123456789abcdef0123456789abcdef/lib/f"
+start_daemon --config "$T/config.yaml"
+expect_eq "at start, an environment and a snapshot no version uses and a crashed copy are removed" \
+    "$(ls -A "$DATA/envs" "$DATA/agents" | grep -c -E '^(py-|sha256-|\.tmp-)')" "0"
 finish
