@@ -114,14 +114,23 @@ static struct curl_slist *headers(struct at_node_agent *na, int json)
     return h;
 }
 
-/* POST body (borrowed) to base+path: the HTTP status (0: no answer), *out the JSON answer. */
-static long post(struct at_node_agent *na, const char *path, const json_t *body, json_t **out)
+/* POST body (borrowed) to base+path: the HTTP status (0: no answer), *out
+ * the JSON answer.  reuse, when not NULL, is the calling thread's handle
+ * (made on first use, freed by its owner): its connection to the control
+ * plane stays open between calls (docs/performance.md "Dispatch to a
+ * node": a new connection per report was most of the added latency). */
+static long post(struct at_node_agent *na, const char *path, const json_t *body, json_t **out,
+                 CURL **reuse)
 {
     if (out)
         *out = NULL;
-    CURL *c = curl_easy_init();
+    CURL *c = reuse && *reuse ? *reuse : curl_easy_init();
     if (!c)
         return 0;
+    if (reuse && *reuse)
+        curl_easy_reset(c); /* the options go, the connection stays */
+    else if (reuse)
+        *reuse = c;
     char *url = at_asprintf("%s%s", na->url, path);
     char *text = json_dumps(body, JSON_COMPACT);
     struct at_buf b;
@@ -141,7 +150,8 @@ static long post(struct at_node_agent *na, const char *path, const json_t *body,
     if (out && b.len)
         *out = json_loadb(b.p, b.len, 0, NULL);
     curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    if (!reuse)
+        curl_easy_cleanup(c);
     at_buf_release(&b);
     free(text);
     free(url);
@@ -170,7 +180,7 @@ static int join(struct at_node_agent *na)
     json_t *body = json_pack("{s:s,s:s,s:o}", "name", na->name, "address", na->dmn->base_url,
                              "profile", profile(na));
     json_t *ans = NULL;
-    long st = post(na, "/api/v1/nodes/register", body, &ans);
+    long st = post(na, "/api/v1/nodes/register", body, &ans, NULL);
     json_decref(body);
     if (st != 200) {
         const char *why = json_string_value(json_object_get(ans, "detail"));
@@ -312,6 +322,7 @@ static void *sender_main(void *arg)
     struct at_node_agent *na = arg;
     int64_t next_hb = 0;
     json_t *retry = NULL; /* events the control plane did not take yet */
+    CURL *conn = NULL;    /* this thread's connection to the control plane */
     while (!atomic_load(&na->stop)) {
         pthread_mutex_lock(&na->mu);
         if (na->events.n == 0 && !retry) {
@@ -348,7 +359,7 @@ static void *sender_main(void *arg)
         if (json_array_size(batch)) {
             snprintf(path, sizeof(path), "/api/v1/nodes/%s/events", na->name);
             json_t *body = json_pack("{s:O}", "events", batch);
-            long st = post(na, path, body, NULL);
+            long st = post(na, path, body, NULL, &conn);
             json_decref(body);
             if (st == 200) {
                 json_decref(batch);
@@ -367,12 +378,14 @@ static void *sender_main(void *arg)
         json_object_set_new(health, "running", json_integer(running));
         json_t *body = json_pack("{s:o}", "health", health);
         snprintf(path, sizeof(path), "/api/v1/nodes/%s/heartbeat", na->name);
-        long st = post(na, path, body, NULL);
+        long st = post(na, path, body, NULL, &conn);
         json_decref(body);
         if (st == 404)
             at_warn("node", "the control plane does not know this node: joining again");
     }
     json_decref(retry);
+    if (conn)
+        curl_easy_cleanup(conn);
     return NULL;
 }
 
