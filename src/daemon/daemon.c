@@ -850,6 +850,11 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
             .timeout_s = json_number_value(json_object_get(b, "timeout")),
         };
         at_registry_set_build(dmn->registry, &bc);
+        int rebuilt = 0, failed = 0;
+        at_registry_rebuild_envs(dmn->registry, &rebuilt, &failed);
+        if (rebuilt || failed)
+            at_info("atlasd", "dependency environments: %d rebuilt from their locks, %d failed",
+                    rebuilt, failed);
     }
     if ((rc = start_skills(dmn, d)))
         goto fail;

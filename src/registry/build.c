@@ -386,8 +386,37 @@ static json_t *report_packages(const char *path)
     return pk;
 }
 
-static int build_python(struct at_registry *r, const struct at_contract *c, json_t **out,
-                        struct at_diag *d)
+/* The lock's packages as a pip requirements file with hashes (a rebuild
+ * from the lock); NULL when a package has no sha256 to pin. */
+static char *pins_file(const json_t *pins, const char *env)
+{
+    struct at_buf b;
+    at_buf_init(&b, LOCK_MAX);
+    size_t i;
+    json_t *p;
+    json_array_foreach(pins, i, p)
+    {
+        const char *n = json_string_value(json_object_get(p, "name"));
+        const char *v = json_string_value(json_object_get(p, "version"));
+        const char *h = json_string_value(json_object_get(p, "sha256"));
+        if (!n || !v || !h || strspn(h, "0123456789abcdef") != 64 || h[64] ||
+            strcspn(n, " \n;#@") != strlen(n) || strcspn(v, " \n;#@") != strlen(v)) {
+            at_buf_release(&b);
+            return NULL;
+        }
+        at_buf_printf(&b, "%s==%s --hash=sha256:%s\n", n, v, h);
+    }
+    char *path = at_asprintf("%s/.atlas-pins.txt", env);
+    if (at_fs_write_atomic(path, b.p ? b.p : "", b.len, 0644) != 0) {
+        free(path);
+        path = NULL;
+    }
+    at_buf_release(&b);
+    return path;
+}
+
+static int build_python(struct at_registry *r, const struct at_contract *c, const json_t *pins,
+                        json_t **out, struct at_diag *d)
 {
     json_t *reqs = json_object_get(json_object_get(c->json, "dependencies"), "packages");
     const char *ep0 = json_string_value(json_array_get(c->entrypoint, 0));
@@ -500,11 +529,23 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
                            NULL};
     for (const char **f = fixed; *f; f++)
         pip[a++] = (char *)*f;
-    json_array_foreach(reqs, i, v) pip[a++] = (char *)json_string_value(v);
+    char *pinned = json_array_size(pins) ? pins_file(pins, env) : NULL;
+    if (pinned) { /* a rebuild from the lock: exactly its files, nothing resolved again */
+        a--;      /* no "--" */
+        pip[a++] = "--no-deps";
+        pip[a++] = "--require-hashes";
+        pip[a++] = "-r";
+        pip[a++] = pinned;
+    } else {
+        json_array_foreach(reqs, i, v) pip[a++] = (char *)json_string_value(v);
+    }
     pip[a] = NULL;
     at_buf_clear(&tail);
     rc = run_cmd(r, pip, envp, env, &tail, &status, why, sizeof(why));
     free(pip);
+    if (pinned)
+        unlink(pinned);
+    free(pinned);
     if (rc || status != 0) {
         tail_text(&tail, 600, shown, sizeof(shown));
         /* name the requirement pip could not install when its output does:
@@ -808,7 +849,7 @@ static int is_esm(const struct at_contract *c, const char *pj, size_t pjlen)
 }
 
 int at__registry_build(struct at_registry *r, const struct at_contract *c, const char *snap,
-                       json_t **out, struct at_diag *d)
+                       const json_t *pins, json_t **out, struct at_diag *d)
 {
     *out = NULL;
     json_t *deps = json_object_get(c->json, "dependencies");
@@ -817,7 +858,7 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
     pthread_mutex_lock(&r->build_mu);
     char *vendored = at_asprintf("%s/node_modules", snap);
     if (npk > 0 && at_contract_is_python(c) && r->build_pip_index) {
-        rc = build_python(r, c, out, d);
+        rc = build_python(r, c, pins, out, d);
     } else if (at_fs_is_dir(vendored)) {
         /* the agent ships its node_modules: nothing to install */
     } else {

@@ -67,8 +67,11 @@ void at__registry_gc_pending(struct at_registry *r);
  * lock_digest, packages, sandbox, status: built | cached, steps, ms}); or
  * AT_EDEPS / AT_EUNSUPPORTED with d saying which requirement and what the
  * installer printed last.  Blocks; serialised on r->build_mu. */
+/* pins (NULL: none): the packages of an earlier build's lock ([{name,
+ * version, sha256}]): a Python environment is rebuilt with exactly those
+ * (pip --require-hashes --no-deps), not resolved again. */
 int at__registry_build(struct at_registry *r, const struct at_contract *c, const char *snap,
-                       json_t **out, struct at_diag *d);
+                       const json_t *pins, json_t **out, struct at_diag *d);
 /* The version of Python interpreter interp ("3.11.2"), cached per
  * interpreter; NULL with d set (AT_EDEPS) when it does not run. Valid while
  * r lives. */

@@ -665,7 +665,7 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
      * already registered keep serving */
     json_t *build = NULL;
     if (!rc)
-        rc = at__registry_build(r, c, snap, &build, d);
+        rc = at__registry_build(r, c, snap, NULL, &build, d);
     if (!rc && !build)
         check_packages(c, snap, res);
     if (!rc)
@@ -799,6 +799,89 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
     if (ngone)
         at_registry_gc(r, 0, NULL);
     return deleted ? 0 : AT_ENOENT;
+}
+
+/* ---- environments a backup did not hold ---- */
+
+int at_registry_rebuild_envs(struct at_registry *r, int *rebuilt, int *failed)
+{
+    *rebuilt = *failed = 0;
+    struct at_reg_agent **todo = NULL;
+    size_t n = 0;
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&r->by_key, &it, NULL, &v)) {
+        struct at_reg_agent *a = v;
+        if (!a->build || !a->dir)
+            continue;
+        /* an environment of another data directory (the one backed up)
+         * is not this one's */
+        size_t el = strlen(r->envs_dir);
+        int here = a->env && strncmp(a->env, r->envs_dir, el) == 0 && a->env[el] == '/';
+        char *lf = here ? at_asprintf("%s/atlas-lock.json", a->env) : NULL;
+        int ok = lf && at_fs_is_file(lf);
+        free(lf);
+        if (ok)
+            continue;
+        todo = at_realloc(todo, (n + 1) * sizeof(*todo));
+        todo[n++] = at_reg_agent_ref(a);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct at_reg_agent *a = todo[i];
+        const struct at_contract *c = a->contract;
+        const json_t *pins = strcmp(at_json_str(a->build, "kind", ""), "python") == 0
+                                 ? json_object_get(a->build, "packages")
+                                 : NULL;
+        json_t *build = NULL;
+        struct at_diag d;
+        at_diag_clear(&d);
+        at_info("registry",
+                "%s:%s: its environment %s is missing (a restored backup?): rebuilding "
+                "it from its lock",
+                c->name, c->version, a->env ? a->env : "(none)");
+        pthread_rwlock_rdlock(&r->gc_gate);
+        int rc = at__registry_build(r, c, a->dir, pins, &build, &d);
+        if (rc == 0 && build) {
+            struct at_agent_rec rec = {
+                .name = c->name,
+                .version = c->version,
+                .digest = a->digest,
+                .kind = a->kind,
+                .source = a->source,
+                .contract = c->json,
+                .registered_ms = a->registered_ms,
+            };
+            struct at_reg_agent *fresh = NULL;
+            pthread_rwlock_wrlock(&r->lock);
+            if (at_map_get(&r->by_key, a->key) == a &&
+                build_write(r, c->name, c->version, build) == 0 &&
+                entry_from_rec(r, &rec, &fresh, &d) == 0)
+                index_put(r, fresh);
+            else
+                rc = AT_ESTATE;
+            pthread_rwlock_unlock(&r->lock);
+        } else if (rc == 0) {
+            rc = at_diag_set(&d, AT_EDEPS, NULL, 0, 0, "nothing to build any more");
+        }
+        pthread_rwlock_unlock(&r->gc_gate);
+        if (rc == 0) {
+            (*rebuilt)++;
+            at_info("registry", "%s:%s: environment rebuilt: %s (lock %s)", c->name, c->version,
+                    at_json_str(build, "env", ""), at_json_str(build, "lock_digest", ""));
+        } else {
+            (*failed)++;
+            at_error("registry",
+                     "%s:%s: its environment cannot be rebuilt: %s. Its runs fail until it is "
+                     "(register the version again once the package index answers)",
+                     c->name, c->version, d.msg[0] ? d.msg : at_err_msg(rc));
+        }
+        json_decref(build);
+        at_reg_agent_unref(a);
+    }
+    free(todo);
+    return 0;
 }
 
 /* ---- JSON views ---- */

@@ -146,6 +146,16 @@ struct at_reg_gc {
  * the last one (out->deferred).  Blocks (removes trees).  Thread-safe. */
 void at_registry_gc(struct at_registry *r, int wait, struct at_reg_gc *out);
 
+/* Rebuild the dependency environment of every version whose build record
+ * names one that is missing or incomplete (a restored backup holds the
+ * records, not the environments: docs/distribution.md "Environments"):
+ * Python from the record's lock (the same versions and sha256 hashes,
+ * pip --require-hashes --no-deps), Node with npm ci from the snapshot's
+ * package-lock.json.  After at_registry_set_build, before serving.  A
+ * version that cannot be rebuilt (the index is down) is logged and counted
+ * in *failed; it stays registered.  Blocks (pip, npm). */
+int at_registry_rebuild_envs(struct at_registry *r, int *rebuilt, int *failed);
+
 /* Split "name:version" (version NULL when absent) into caller buffers. */
 int at_registry_split_ref(const char *ref, char *name, size_t nlen, char *version, size_t vlen);
 

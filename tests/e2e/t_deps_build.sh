@@ -129,6 +129,32 @@ if grep -qE "$SAN_REPORT" "$T/atlasd2.log"; then
     grep -A40 -E "$SAN_REPORT" "$T/atlasd2.log" | head -80 >&2
 fi
 
+# a backup leaves the environments out and keeps the build records; the
+# restored atlasd rebuilds each from its lock at its first start
+atlas backup "$T/b.tar" --data "$DATA" --json >"$T/b.json" 2>"$T/b.err" || log "$(cat "$T/b.err")"
+tar -tf "$T/b.tar" >"$T/b.list"
+expect_eq "the backup holds the build records and no environment" \
+    "$(grep -c '^builds/greet@1.0.0.json' "$T/b.list") $(grep -c '^envs/' "$T/b.list")" "1 0"
+expect_eq "its manifest says the environments are left out" "$(j '[e["path"] for e in d["excluded"]]' <"$T/b.json")" "['envs']"
+atlas restore "$T/b.tar" --data "$T/data3" >/dev/null 2>"$T/r.err" || log "$(cat "$T/r.err")"
+"$BIN/atlasd" --data "$T/data3" --listen 127.0.0.1:0 --config "$T/config.yaml" >>"$T/atlasd3.log" 2>&1 &
+D3=$!
+wait_for test -s "$T/data3/atlasd.url"
+U3=$(cat "$T/data3/atlasd.url")
+expect_contains "the restored atlasd rebuilt the environment from its lock" "$(cat "$T/atlasd3.log")" "greet:1.0.0: environment rebuilt: $T/data3/envs/py-"
+expect_eq "and the restored version runs in it" \
+    "$(ATLAS_TOKEN=$(cat "$T/data3/admin.token") atlas --url "$U3" --json run greet --input '{"name": "restored"}' | j '(d["greeting"], d["virtual_env"].startswith("'"$T/data3/envs/py-"'"))')" \
+    "('hello restored from atlas-greet 1.0.0', True)"
+expect_eq "the rebuilt lock is the same packages and hashes" \
+    "$(j '[(p["name"], p["version"], p["sha256"]) for p in d["packages"]]' <"$(ls -d "$T/data3"/envs/py-*)/atlas-lock.json")" \
+    "[('atlas-greet', '1.0.0', '$want_sha')]"
+kill -TERM "$D3"
+wait "$D3" 2>/dev/null || true
+if grep -qE "$SAN_REPORT" "$T/atlasd3.log"; then
+    fail "sanitizer report in the restored atlasd's log"
+    grep -A40 -E "$SAN_REPORT" "$T/atlasd3.log" | head -80 >&2
+fi
+
 # the same dependencies again, with the index gone: the environment is reused
 kill "$INDEX_PID"
 wait "$INDEX_PID" 2>/dev/null || true
