@@ -126,6 +126,8 @@ static const struct at_shape build[] = {
     {"pip_index_url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"npm_registry", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"timeout", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 1, 0},
+    /* HOST:PORTs beside the index's that sandboxed builds may reach */
+    {"egress", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     END,
 };
 static const struct at_shape registry[] = {

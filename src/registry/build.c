@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "contract/egress.h"
 #include "json/json.h"
 #include "security/sandbox.h"
 
@@ -52,6 +53,9 @@ static char *url_shown(const char *url)
     return at_asprintf("%.*s***%s", (int)(s - url), url, at);
 }
 
+static void hex_of(const unsigned char *h, size_t n, char *out);
+static int url_hostport(const char *url, char *out, size_t n);
+
 void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg)
 {
     free(r->build_pip_index);
@@ -64,6 +68,92 @@ void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg
     r->build_init = dup_or_null(cfg->init_path);
     r->build_sandbox = cfg->sandbox;
     r->build_timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 600;
+    free(r->build_egress_socket);
+    free(r->build_platform_socket);
+    r->build_egress_socket = dup_or_null(cfg->egress_socket);
+    r->build_platform_socket = dup_or_null(cfg->platform_socket);
+    json_decref(r->build_egress);
+    r->build_egress = json_array();
+    const char *urls[] = {r->build_pip_index, r->build_npm_registry
+                                                  ? r->build_npm_registry
+                                                  : "https://registry.npmjs.org/"};
+    for (size_t i = 0; i < 2; i++) {
+        char rule[AT_EGRESS_HOST_MAX + 16];
+        if (urls[i] && url_hostport(urls[i], rule, sizeof(rule)) == 0)
+            json_array_append_new(r->build_egress, json_string(rule));
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(cfg->egress, i, v)
+    {
+        if (json_is_string(v))
+            json_array_append(r->build_egress, v);
+    }
+}
+
+/* "HOST:PORT" of url (the scheme's port when it names none) */
+static int url_hostport(const char *url, char *out, size_t n)
+{
+    const char *s = strstr(url, "://");
+    if (!s)
+        return -1;
+    int https = (size_t)(s - url) == 5 && strncasecmp(url, "https", 5) == 0;
+    s += 3;
+    size_t len = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - s);
+        s = at + 1;
+    }
+    if (len == 0 || len >= n)
+        return -1;
+    const char *colon = s[0] == '[' ? memchr(s, ']', len) : s;
+    colon = colon ? memchr(colon, ':', len - (size_t)(colon - s)) : NULL;
+    if (colon)
+        snprintf(out, n, "%.*s", (int)len, s);
+    else
+        snprintf(out, n, "%.*s:%d", (int)len, s, https ? 443 : 80);
+    return 0;
+}
+
+int at_registry_build_egress(struct at_registry *r, const char *token, const char *host, int port,
+                             char *who, size_t wlen, char *why, size_t n)
+{
+    pthread_mutex_lock(&r->build_tok_mu);
+    size_t tl = strlen(token);
+    int mine = r->build_token[0] && tl == strlen(r->build_token) &&
+               sodium_memcmp(token, r->build_token, tl) == 0;
+    if (mine)
+        snprintf(who, wlen, "%s", r->build_who);
+    pthread_mutex_unlock(&r->build_tok_mu);
+    if (!mine)
+        return AT_EAUTH;
+    if (at_egress_allowed(r->build_egress, host, port))
+        return 0;
+    char *rules = json_dumps(r->build_egress, JSON_COMPACT);
+    snprintf(why, n,
+             "%s:%d is not the package index (a build reaches %s only; add it to "
+             "registry.build.egress)",
+             host, port, rules ? rules : "[]");
+    free(rules);
+    return AT_EPERM;
+}
+
+/* The proxy token of the build about to run (who: what it builds), or
+ * none (who NULL). */
+static void build_token_set(struct at_registry *r, const char *who)
+{
+    pthread_mutex_lock(&r->build_tok_mu);
+    if (who) {
+        unsigned char raw[24];
+        randombytes_buf(raw, sizeof(raw));
+        hex_of(raw, sizeof(raw), r->build_token);
+        snprintf(r->build_who, sizeof(r->build_who), "build of %s", who);
+    } else {
+        sodium_memzero(r->build_token, sizeof(r->build_token));
+        r->build_who[0] = '\0';
+    }
+    pthread_mutex_unlock(&r->build_tok_mu);
 }
 
 /* ---- digests ---- */
@@ -137,25 +227,34 @@ static char *which(const char *prog)
 
 /* Run argv (argv[0] a full path) in workdir, in the sandbox when the
  * registry's builds are sandboxed (workdir its only writable place but
- * /tmp, the host's network), with envp, for at most the build timeout.
+ * /tmp; the network: the egress proxy's relay and HTTP(S)_PROXY with this
+ * command's token, else the host's), with envp, for at most the build
+ * timeout.
  * 0 and *status (the exit code, or 128+signal), or an error with why.  The
  * output's tail goes to tail. */
 static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *workdir,
                    struct at_buf *tail, int *status, char *why, size_t n)
 {
     struct at_sandbox sb = {.seccomp_fd = -1};
-    char **full = NULL;
+    char **full = NULL, **penv = NULL;
+    size_t pne = 0;
     const char *prog = argv[0];
     int rc = 0;
+    /* the sandbox's network is atlasd's egress proxy, which lets this
+     * build's token reach the index only */
+    int filtered =
+        r->build_sandbox && r->build_egress_socket && r->build_platform_socket && r->build_init;
     if (r->build_sandbox) {
         struct at_sandbox_opts o = {
             .agent_dir = NULL,
             .program = argv[0],
-            .net = AT_SANDBOX_NET_EGRESS,
+            .net = filtered ? AT_SANDBOX_NET_FILTERED : AT_SANDBOX_NET_EGRESS,
             .workspace_mb = 512,
             .workspace = workdir,
             .workspace_host = workdir,
             .landlock = r->build_init,
+            .egress_socket = filtered ? r->build_egress_socket : NULL,
+            .platform_socket = filtered ? r->build_platform_socket : NULL,
         };
         if ((rc = at_sandbox_build(&o, &sb, why, n)) != 0) {
             at_sandbox_release(&sb);
@@ -172,6 +271,23 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
             full[k++] = argv[i];
         full[k] = NULL;
         prog = sb.argv[0];
+    }
+    if (filtered) {
+        build_token_set(r, r->build_what);
+        size_t ne = 0;
+        while (envp[ne])
+            ne++;
+        penv = at_calloc(ne + 5, sizeof(*penv));
+        for (size_t i = 0; i < ne; i++)
+            penv[i] = envp[i];
+        pne = ne;
+        pthread_mutex_lock(&r->build_tok_mu);
+        const char *vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
+        for (size_t v = 0; v < 4; v++)
+            penv[ne + v] = at_asprintf("%s=http://atlas-build:%s@127.0.0.1:%d", vars[v],
+                                       r->build_token, AT_SANDBOX_EGRESS_PORT);
+        pthread_mutex_unlock(&r->build_tok_mu);
+        envp = penv;
     }
     char *const *args = full ? full : argv;
     int pfd[2] = {-1, -1};
@@ -243,6 +359,14 @@ out:
         close(pfd[0]);
     if (pfd[1] >= 0)
         close(pfd[1]);
+    if (penv) {
+        build_token_set(r, NULL);            /* the token dies with the command */
+        for (size_t v = pne; penv[v]; v++) { /* the proxy variables are ours */
+            sodium_memzero(penv[v], strlen(penv[v]));
+            free(penv[v]);
+        }
+        free(penv);
+    }
     free(full);
     at_sandbox_release(&sb);
     return rc;
@@ -856,6 +980,7 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
     size_t npk = json_array_size(json_object_get(deps, "packages"));
     int rc = 0;
     pthread_mutex_lock(&r->build_mu);
+    snprintf(r->build_what, sizeof(r->build_what), "%s:%s", c->name, c->version);
     char *vendored = at_asprintf("%s/node_modules", snap);
     if (npk > 0 && at_contract_is_python(c) && r->build_pip_index) {
         rc = build_python(r, c, pins, out, d);

@@ -41,6 +41,15 @@ struct at_registry {
     char *build_init;         /* atlas-init for the sandbox's Landlock fence, or NULL */
     int build_sandbox;
     double build_timeout_s;
+    char *build_egress_socket; /* NULL: builds have the host's network */
+    char *build_platform_socket;
+    json_t *build_egress; /* the HOST:PORTs a build may reach (the index's first) */
+    /* the running build's proxy token ("" when none), under build_tok_mu:
+     * the egress proxy's threads read it while build_mu is held */
+    pthread_mutex_t build_tok_mu;
+    char build_token[65];
+    char build_who[200];
+    char build_what[180]; /* "name:version" being built (under build_mu) */
     pthread_mutex_t build_mu;
     /* garbage collection (gc.c): registrations hold gc_gate shared from
      * their snapshot to their commit, a collection holds it exclusive, so

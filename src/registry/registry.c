@@ -194,6 +194,7 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     pthread_mutex_init(&r->py_mu, NULL);
     pthread_mutex_init(&r->build_mu, NULL);
     pthread_rwlock_init(&r->gc_gate, NULL);
+    pthread_mutex_init(&r->build_tok_mu, NULL);
     at_map_init(&r->by_key);
     at_map_init(&r->latest);
     at_map_init(&r->py_versions);
@@ -276,6 +277,10 @@ void at_registry_free(struct at_registry *r)
     free(r->build_pip_shown);
     free(r->build_npm_registry);
     free(r->build_init);
+    free(r->build_egress_socket);
+    free(r->build_platform_socket);
+    json_decref(r->build_egress);
+    pthread_mutex_destroy(&r->build_tok_mu);
     free(r);
 }
 
