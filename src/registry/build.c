@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "contract/egress.h"
 #include "json/json.h"
 #include "security/sandbox.h"
@@ -31,6 +32,8 @@
 #define REPORT_FILE ".atlas-pip-report.json"
 #define TAIL_MAX 4096
 #define LOCK_MAX ((size_t)16 << 20)
+#define BUILD_LOG_MAX 512
+#define LINE_MAX_SHOWN 2000
 
 static char *dup_or_null(const char *s)
 {
@@ -139,6 +142,55 @@ int at_registry_build_egress(struct at_registry *r, const char *token, const cha
     return AT_EPERM;
 }
 
+/* ---- the live log ---- */
+
+static void log_line(struct at_registry *r, const char *p, size_t n)
+{
+    if (n > LINE_MAX_SHOWN)
+        n = LINE_MAX_SHOWN;
+    while (n && (p[n - 1] == '\r' || p[n - 1] == '\n'))
+        n--;
+    if (n == 0)
+        return;
+    char *clean = at_utf8_sanitize(p, n); /* pip and npm print what they like */
+    pthread_mutex_lock(&r->log_mu);
+    json_t *text = json_string(clean);
+    free(clean);
+    if (text) {
+        json_array_append_new(r->log_lines,
+                              json_pack("{s:I,s:s,s:o}", "seq", (json_int_t)++r->log_seq, "agent",
+                                        r->log_building, "text", text));
+        while (json_array_size(r->log_lines) > BUILD_LOG_MAX)
+            json_array_remove(r->log_lines, 0);
+    }
+    pthread_mutex_unlock(&r->log_mu);
+}
+
+static void log_building(struct at_registry *r, const char *what)
+{
+    pthread_mutex_lock(&r->log_mu);
+    snprintf(r->log_building, sizeof(r->log_building), "%s", what ? what : "");
+    pthread_mutex_unlock(&r->log_mu);
+}
+
+json_t *at_registry_build_log(struct at_registry *r, long long after)
+{
+    pthread_mutex_lock(&r->log_mu);
+    json_t *lines = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(r->log_lines, i, l)
+    {
+        if (after >= 0 && json_integer_value(json_object_get(l, "seq")) > after)
+            json_array_append_new(lines, json_deep_copy(l));
+    }
+    json_t *out = json_pack("{s:o,s:I,s:o}", "building",
+                            r->log_building[0] ? json_string(r->log_building) : json_null(), "next",
+                            (json_int_t)r->log_seq, "lines", lines);
+    pthread_mutex_unlock(&r->log_mu);
+    return out;
+}
+
 /* The proxy token of the build about to run (who: what it builds), or
  * none (who NULL). */
 static void build_token_set(struct at_registry *r, const char *who)
@@ -232,9 +284,12 @@ static char *which(const char *prog)
  * timeout.
  * 0 and *status (the exit code, or 128+signal), or an error with why.  The
  * output's tail goes to tail. */
-static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *workdir,
-                   struct at_buf *tail, int *status, char *why, size_t n)
+static int run_cmd(struct at_registry *r, const char *label, char **argv, char **envp,
+                   const char *workdir, struct at_buf *tail, int *status, char *why, size_t n)
 {
+    char mark[64];
+    snprintf(mark, sizeof(mark), "[%s]", label);
+    log_line(r, mark, strlen(mark));
     struct at_sandbox sb = {.seccomp_fd = -1};
     char **full = NULL, **penv = NULL;
     size_t pne = 0;
@@ -323,6 +378,8 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
     }
     int64_t deadline = at_now_ms() + (int64_t)(r->build_timeout_s * 1000);
     char buf[8192];
+    struct at_buf line; /* the output's current line, for the live log */
+    at_buf_init(&line, LINE_MAX_SHOWN + 1);
     for (;;) {
         int64_t left = deadline - at_now_ms();
         if (left <= 0) {
@@ -344,7 +401,19 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
         if (got <= 0)
             break;
         tail_add(tail, buf, (size_t)got);
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] == '\n' || line.len >= LINE_MAX_SHOWN) {
+                log_line(r, line.p ? line.p : "", line.len);
+                at_buf_clear(&line);
+                if (buf[i] == '\n')
+                    continue;
+            }
+            at_buf_putc(&line, buf[i]);
+        }
     }
+    if (line.len)
+        log_line(r, line.p, line.len);
+    at_buf_release(&line);
     int st = 0;
     pid_t w;
     while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
@@ -617,7 +686,7 @@ static int build_python(struct at_registry *r, const struct at_contract *c, cons
             c->version, env, json_array_size(reqs));
     int64_t ts = at_now_ms();
     char *venv[] = {interp, "-m", "venv", "--without-pip", env, NULL};
-    rc = run_cmd(r, venv, envp, env, &tail, &status, why, sizeof(why));
+    rc = run_cmd(r, "venv", venv, envp, env, &tail, &status, why, sizeof(why));
     if (rc || status != 0) {
         tail_text(&tail, 500, shown, sizeof(shown));
         at_diag_set(d, AT_EDEPS, NULL, 0, 0,
@@ -665,7 +734,7 @@ static int build_python(struct at_registry *r, const struct at_contract *c, cons
     }
     pip[a] = NULL;
     at_buf_clear(&tail);
-    rc = run_cmd(r, pip, envp, env, &tail, &status, why, sizeof(why));
+    rc = run_cmd(r, "pip install", pip, envp, env, &tail, &status, why, sizeof(why));
     free(pip);
     if (pinned)
         unlink(pinned);
@@ -901,7 +970,7 @@ static int build_node(struct at_registry *r, const struct at_contract *c, const 
     char why[400] = "", shown[700];
     int status = 0;
     int64_t ts = at_now_ms();
-    rc = run_cmd(r, argv, envp, env, &tail, &status, why, sizeof(why));
+    rc = run_cmd(r, "npm ci", argv, envp, env, &tail, &status, why, sizeof(why));
     at_fs_remove_tree(cache);
     if (rc || status != 0) {
         tail_text(&tail, 600, shown, sizeof(shown));
@@ -981,6 +1050,7 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
     int rc = 0;
     pthread_mutex_lock(&r->build_mu);
     snprintf(r->build_what, sizeof(r->build_what), "%s:%s", c->name, c->version);
+    log_building(r, r->build_what);
     char *vendored = at_asprintf("%s/node_modules", snap);
     if (npk > 0 && at_contract_is_python(c) && r->build_pip_index) {
         rc = build_python(r, c, pins, out, d);
@@ -1013,6 +1083,7 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
         free(pjf);
     }
     free(vendored);
+    log_building(r, NULL);
     pthread_mutex_unlock(&r->build_mu);
     return rc;
 }

@@ -48,6 +48,14 @@ struct at_build_cfg {
  * it no Python packages are installed, and npm builds run unsandboxed. */
 void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg);
 
+/* The builds' output since line after (-1: none, only where the log
+ * stands): {"building": "NAME:VERSION" or null, "next": SEQ (the number
+ * to ask after next), "lines": [{"seq", "agent", "text"}]}, the step
+ * markers ("[pip install]") and every line pip and npm print, as they
+ * print them.  At most the last 512 lines are kept.  New reference.
+ * Thread-safe (read while a build runs). */
+json_t *at_registry_build_log(struct at_registry *r, long long after);
+
 /* The egress proxy's question for a build: 0 when token is the running
  * build's and host:port is the package index's, the npm registry's or in
  * registry.build.egress; AT_EPERM with why for another host; AT_EAUTH

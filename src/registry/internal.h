@@ -50,6 +50,12 @@ struct at_registry {
     char build_token[65];
     char build_who[200];
     char build_what[180]; /* "name:version" being built (under build_mu) */
+    /* the builds' output as it comes (at_registry_build_log): the last
+     * BUILD_LOG_MAX lines, numbered, under log_mu */
+    pthread_mutex_t log_mu;
+    json_t *log_lines;
+    long long log_seq;
+    char log_building[180]; /* "" between builds */
     pthread_mutex_t build_mu;
     /* garbage collection (gc.c): registrations hold gc_gate shared from
      * their snapshot to their commit, a collection holds it exclusive, so

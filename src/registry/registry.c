@@ -195,6 +195,8 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     pthread_mutex_init(&r->build_mu, NULL);
     pthread_rwlock_init(&r->gc_gate, NULL);
     pthread_mutex_init(&r->build_tok_mu, NULL);
+    pthread_mutex_init(&r->log_mu, NULL);
+    r->log_lines = json_array();
     at_map_init(&r->by_key);
     at_map_init(&r->latest);
     at_map_init(&r->py_versions);
@@ -281,6 +283,8 @@ void at_registry_free(struct at_registry *r)
     free(r->build_platform_socket);
     json_decref(r->build_egress);
     pthread_mutex_destroy(&r->build_tok_mu);
+    json_decref(r->log_lines);
+    pthread_mutex_destroy(&r->log_mu);
     free(r);
 }
 
