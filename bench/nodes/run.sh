@@ -61,6 +61,15 @@ done
 # the node agent idle: its pool holds one echo-c process, nothing runs
 sleep 3
 add "node_idle_rss_kib" "$(awk '/^VmRSS/{print $2}' "/proc/$NPID/status")"
+# what the RSS is: the node's own memory (anonymous) and the shared
+# libraries' pages (file), and its proportional share (PSS: a page shared
+# with the control plane counts half)
+add "node_idle_anon_kib" "$(awk '/^RssAnon/{print $2}' "/proc/$NPID/status")"
+add "node_idle_file_kib" "$(awk '/^RssFile/{print $2}' "/proc/$NPID/status")"
+add "node_idle_pss_kib" "$(awk '/^Pss:/{print $2}' "/proc/$NPID/smaps_rollup")"
+add "node_threads" "$(awk '/^Threads/{print $2}' "/proc/$NPID/status")"
+awk '/^[0-9a-f]+-[0-9a-f]+ /{n=$6} /^Rss:/{r[n]+=$2} END{for(k in r) if (r[k]>=300) printf "%6d KiB %s\n", r[k], (k==""?"[anonymous]":k)}' \
+    "/proc/$NPID/smaps" | sort -rn >"$OUT/nodes-rss-map.txt"
 echo "$results" >"$OUT/nodes.json"
 /usr/bin/python3 - "$OUT/nodes.json" <<'PY'
 import json, sys
@@ -69,5 +78,7 @@ for c in (1, 8):
     l, n = d["local.c%d" % c], d["node.c%d" % c]
     print("c=%d: node p50 %d us vs local %d us: added %d us; throughput %.2fx of local"
           % (c, n["p50_us"], l["p50_us"], n["p50_us"] - l["p50_us"], n["rps"] / l["rps"]))
-print("node agent idle RSS: %.1f MiB" % (d["node_idle_rss_kib"] / 1024))
+print("node agent idle RSS: %.1f MiB (anonymous %.1f, shared libraries and binary %.1f; PSS %.1f MiB; %d threads)"
+      % (d["node_idle_rss_kib"] / 1024, d["node_idle_anon_kib"] / 1024, d["node_idle_file_kib"] / 1024,
+         d["node_idle_pss_kib"] / 1024, d["node_threads"]))
 PY

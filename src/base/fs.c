@@ -147,6 +147,29 @@ int at_fs_remove_tree(const char *path)
     return 0;
 }
 
+/* nftw has no argument: the sum is per thread */
+static _Thread_local unsigned long long tree_sum;
+
+static int add_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F || flag == FTW_SL)
+        tree_sum += (unsigned long long)st->st_size;
+    return 0;
+}
+
+unsigned long long at_fs_tree_bytes(const char *path)
+{
+    tree_sum = 0;
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return 0;
+    if (nftw(path, add_one, 32, FTW_PHYS) < 0)
+        return tree_sum;
+    return tree_sum;
+}
+
 int at_fs_is_dir(const char *path)
 {
     struct stat st;

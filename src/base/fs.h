@@ -15,6 +15,9 @@ int at_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
 int at_fs_mkdir_p(const char *path, int mode);
 /* rm -rf; missing paths are not an error. Does not follow symlinks. */
 int at_fs_remove_tree(const char *path);
+/* The bytes (st_size) of the files under path, links not
+ * followed; 0 when path does not exist.  Thread-safe. */
+unsigned long long at_fs_tree_bytes(const char *path);
 /* 1 if path is an existing directory / regular file. */
 int at_fs_is_dir(const char *path);
 int at_fs_is_file(const char *path);

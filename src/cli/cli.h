@@ -137,6 +137,13 @@ void cli_a2a_import_clean(const char *dir);
 /* The dependency build of a registration's reply ("build": steps, then what
  * was installed), as progress lines on stderr (cmd_register.c). */
 void cli_print_build(const json_t *reply);
+/* Follow the daemon's build log (GET /api/v1/builds/log) while a
+ * registration runs: a thread prints each new line as "build: | TEXT" on
+ * stderr.  NULL (nothing followed) when quiet or the daemon has no build
+ * log.  cli_build_follow_stop prints what is left, joins and frees. */
+struct cli_build_follow;
+struct cli_build_follow *cli_build_follow_start(struct cli *c);
+void cli_build_follow_stop(struct cli_build_follow *f);
 /* `atlas login http(s)://ATLAS-URL < token` (cmd_login.c); cmd_login hands
  * URLs with a scheme to it, registries stay its own. */
 int cli_login_atlasd(struct cli *c, int argc, char **argv);

@@ -9,11 +9,15 @@
  *   atlas.key                the key the store's secrets are sealed with
  *   trust.json               the publisher keys pulled agents are verified against
  *   oci/...                  the artifacts pushed to the daemon's OCI registry
+ *   builds/NAME@VERSION.json the dependency build record of each version (its lock)
  *
- * The last three are there when the data directory has them (the manifest's
- * "files" lists them).  Without atlas.key a restored store's secrets could
- * never be opened again, so a backup is as secret as the data directory
- * itself: it is written with mode 0600.
+ * The last four are there when the data directory has them (the manifest's
+ * "files" lists them).  The dependency environments (envs/) are not: they
+ * are large, machine-specific (interpreter paths) and rebuilt from the
+ * records' locks at the restored daemon's first start (the manifest's
+ * "excluded" says so; docs/distribution.md "Environments").  Without atlas.key a restored store's
+ * secrets could never be opened again, so a backup is as secret as the data directory itself: it is
+ * written with mode 0600.
  *
  * The store is copied first, in one read transaction; the snapshots are the
  * ones that copy refers to (snapshots are immutable and named by content, so
@@ -53,7 +57,7 @@
 #define MANIFEST "atlas-backup.json"
 
 /* Files and folders of the data directory copied as they are, when present. */
-static const char *const extras[] = {"atlas.key", "trust.json", "oci"};
+static const char *const extras[] = {"atlas.key", "trust.json", "oci", "builds"};
 #define NEXTRAS (sizeof(extras) / sizeof(extras[0]))
 
 static int is_extra(const char *p)
@@ -71,9 +75,14 @@ static const char backup_usage[] =
     "\n"
     "Copies the store (online, with SQLite's backup API: a running atlasd goes on\n"
     "serving), the snapshot of every registered agent, the secrets key (atlas.key),\n"
-    "the trusted publisher keys (trust.json) and the OCI registry's artifacts (oci/)\n"
-    "into FILE, a tar file (gzip-compressed when FILE ends in .gz or .tgz), mode\n"
-    "0600: it can open the store's secrets.  FILE must not exist.\n"
+    "the trusted publisher keys (trust.json), the OCI registry's artifacts (oci/)\n"
+    "and the dependency build records with their locks (builds/) into FILE, a tar\n"
+    "file (gzip-compressed when FILE ends in .gz or .tgz), mode 0600: it can open\n"
+    "the store's secrets.  FILE must not exist.  The dependency environments\n"
+    "(envs/: virtualenvs, node_modules) are left out on purpose: the restored\n"
+    "atlasd rebuilds them at its first start from the records' locks (pip: the\n"
+    "same versions and hashes; npm ci: the agent's package-lock.json), which\n"
+    "needs the package index then.\n"
     "\n"
     "options:\n"
     "  --data DIR     the data directory (else $ATLAS_DATA, else the one the\n"
@@ -320,6 +329,11 @@ int cmd_backup(struct cli *c, int argc, char **argv)
         free(p);
     }
     json_object_set_new(manifest, "files", files);
+    json_object_set_new(
+        manifest, "excluded",
+        json_pack("[{s:s,s:s}]", "path", "envs", "why",
+                  "dependency environments are rebuilt from the build records' locks "
+                  "(builds/) when the restored atlasd starts"));
     mtext = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
 
     out_tmp = at_asprintf("%s.tmp", a.file);

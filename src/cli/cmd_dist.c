@@ -484,7 +484,9 @@ int cmd_pull(struct cli *c, int argc, char **argv)
     char *text = at_json_dumps(body);
     json_decref(body);
     struct cli_resp r;
+    struct cli_build_follow *follow = cli_build_follow_start(c);
     rc = cli_http(c, "POST", "/api/v1/agents", text, NULL, &r);
+    cli_build_follow_stop(follow);
     free(text);
     at_fs_remove_tree(dir);
     free(dir);

@@ -5,6 +5,10 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +30,9 @@ static void usage(FILE *f)
           "a virtual environment of the version's own when registry.build.pip_index_url\n"
           "(or ATLAS_PIP_INDEX_URL) names a package index, and a package-lock.json is\n"
           "installed with npm ci; an environment with the same inputs is reused.  The build\n"
-          "runs in the sandbox when sandbox.enabled; its steps and what it installed are\n"
-          "printed on stderr (with --json: the reply's \"build\").  A failed build registers\n"
+          "runs in the sandbox when sandbox.enabled (its network: the index only); pip's and\n"
+          "npm's lines are printed on stderr as they come (\"build: | ...\"), then its steps\n"
+          "and what it installed (with --json: the reply's \"build\").  A failed build registers\n"
           "nothing: the versions already registered keep serving (docs/distribution.md).\n\n"
           "options:\n"
           "  --path DIR      agent directory (its agent.yaml names the agent)\n"
@@ -52,6 +57,79 @@ static void usage(FILE *f)
           "  --force         replace an existing version with different content\n"
           "  --json          print the result as JSON\n",
           f);
+}
+
+struct cli_build_follow {
+    struct cli *c;
+    long long next;
+    atomic_int stop;
+    pthread_t th;
+};
+
+/* one poll: print the lines after f->next */
+static void follow_once(struct cli_build_follow *f)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/builds/log?after=%lld", f->next);
+    struct cli_resp r;
+    if (cli_get(f->c, path, &r) != 0 || r.status != 200) {
+        cli_resp_release(&r);
+        return;
+    }
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(r.body, "lines"), i, l)
+    {
+        long long seq = (long long)json_integer_value(json_object_get(l, "seq"));
+        if (seq <= f->next)
+            continue;
+        f->next = seq;
+        fprintf(stderr, "build: | %s\n", at_json_str(l, "text", ""));
+    }
+    cli_resp_release(&r);
+}
+
+static void *follow_main(void *arg)
+{
+    struct cli_build_follow *f = arg;
+    while (!atomic_load(&f->stop)) {
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        if (!atomic_load(&f->stop))
+            follow_once(f);
+    }
+    return NULL;
+}
+
+struct cli_build_follow *cli_build_follow_start(struct cli *c)
+{
+    if (c->quiet)
+        return NULL;
+    struct cli_resp r;
+    if (cli_get(c, "/api/v1/builds/log?after=-1", &r) != 0 || r.status != 200 ||
+        !json_is_integer(json_object_get(r.body, "next"))) {
+        cli_resp_release(&r);
+        return NULL; /* an older daemon: the build shows when it is done */
+    }
+    struct cli_build_follow *f = at_calloc(1, sizeof(*f));
+    f->c = c;
+    f->next = (long long)json_integer_value(json_object_get(r.body, "next"));
+    cli_resp_release(&r);
+    if (pthread_create(&f->th, NULL, follow_main, f) != 0) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void cli_build_follow_stop(struct cli_build_follow *f)
+{
+    if (!f)
+        return;
+    atomic_store(&f->stop, 1);
+    pthread_join(f->th, NULL);
+    follow_once(f); /* what came after the last poll */
+    free(f);
 }
 
 void cli_print_build(const json_t *reply)
@@ -277,7 +355,9 @@ int cmd_register(struct cli *c, int argc, char **argv)
     char *text = at_json_dumps(body);
     json_decref(body);
     struct cli_resp r;
+    struct cli_build_follow *follow = cli_build_follow_start(c);
     int rc = cli_http(c, "POST", "/api/v1/agents", text, NULL, &r);
+    cli_build_follow_stop(follow);
     free(text);
     if (a2a_dir[0])
         cli_a2a_import_clean(a2a_dir); /* the daemon has its snapshot */

@@ -126,6 +126,8 @@ static const struct at_shape build[] = {
     {"pip_index_url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"npm_registry", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
     {"timeout", AT_SH_NUM, AT_SH_HAS_MIN, NULL, NULL, 1, 0},
+    /* HOST:PORTs beside the index's that sandboxed builds may reach */
+    {"egress", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
     END,
 };
 static const struct at_shape registry[] = {
@@ -173,8 +175,15 @@ static const struct at_shape monitor[] = {
 };
 /* This node (contract/sysinfo.h): the name hardware.node_affinity is
  * compared with (default: the host name) and the labels node_labels are. */
+/* a node agent's cache of agent versions fetched from its control plane
+ * (src/daemon/node_agent.c, docs/scheduling.md "Agent files") */
+static const struct at_shape node_cache[] = {
+    {"max_mb", AT_SH_NUM, MIN0},
+    END,
+};
 static const struct at_shape node[] = {
     {"name", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"cache", AT_SH_OBJ, 0, node_cache, NULL, 0, 0},
     {"labels", AT_SH_STRMAP, 0, NULL, NULL, 0, 0},
     /* over what is detected (src/sched/node.c at_sched_resources_apply checks it) */
     {"resources", AT_SH_ANYOBJ, 0, NULL, NULL, 0, 0},

@@ -477,6 +477,10 @@ static int egress_authorize(void *arg, const char *token, const char *host, int 
                             size_t wlen, char *why, size_t n)
 {
     struct at_daemon *dmn = arg;
+    /* a dependency build's token reaches its package index only */
+    int brc = at_registry_build_egress(dmn->registry, token, host, port, who, wlen, why, n);
+    if (brc != AT_EAUTH)
+        return brc;
     struct at_token_info info;
     if (at_engine_token_egress_info(dmn->engine, token, &info) != 0)
         return AT_EAUTH;
@@ -843,14 +847,21 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
         /* dependency builds (docs/distribution.md): ATLAS_PIP_INDEX_URL over the file */
         const json_t *b = json_object_get(json_object_get(config->json, "registry"), "build");
         const char *idx = getenv("ATLAS_PIP_INDEX_URL");
+        char *esock = at_fs_join(dmn->data_dir, AT_EGRESS_SOCKET_FILE);
+        char *asock = at_fs_join(dmn->data_dir, AT_AGENT_SOCKET_FILE);
         struct at_build_cfg bc = {
             .pip_index_url = idx && *idx ? idx : at_json_str(b, "pip_index_url", NULL),
             .npm_registry = at_json_str(b, "npm_registry", NULL),
             .sandbox = config->sandbox.enabled,
             .init_path = at_proc_init_path(),
             .timeout_s = json_number_value(json_object_get(b, "timeout")),
+            .egress_socket = esock, /* served from start_egress on, before any build */
+            .platform_socket = asock,
+            .egress = json_object_get(b, "egress"),
         };
         at_registry_set_build(dmn->registry, &bc);
+        free(esock);
+        free(asock);
     }
     if ((rc = start_skills(dmn, d)))
         goto fail;
@@ -893,6 +904,15 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     if ((rc = at_engine_start(dmn->engine))) {
         at_diag_set(d, rc, NULL, 0, 0, "cannot start the execution engine");
         goto fail;
+    }
+    {
+        /* environments a restored backup did not hold (the egress proxy
+         * that builds reach the index through runs now) */
+        int rebuilt = 0, failed = 0;
+        at_registry_rebuild_envs(dmn->registry, &rebuilt, &failed);
+        if (rebuilt || failed)
+            at_info("atlasd", "dependency environments: %d rebuilt from their locks, %d failed",
+                    rebuilt, failed);
     }
     if ((rc = at_trigger_svc_start(dmn->triggers, d)))
         goto fail;

@@ -94,8 +94,9 @@ static void node_usage(FILE *f)
           "\n"
           "Agent files: a node that lacks an assigned agent version pulls it from the\n"
           "control plane's registry (/v2/) with its token, checks its digest and caches\n"
-          "it under DATA/node-cache.  `atlas node join --name NAME` creates the token and\n"
-          "starts this for you.\n",
+          "it under DATA/node-cache, bounded by node.cache.max_mb of its settings (default\n"
+          "1024): the least recently used versions are pruned, never one that runs.\n"
+          "`atlas node join --name NAME` creates the token and starts this for you.\n",
           f);
 }
 

@@ -8,8 +8,9 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
-#include "base/log.h"
 #include "base/fs.h"
+#include "base/log.h"
+#include "base/map.h"
 #include "daemon/daemon.h"
 #include "dist/artifact.h"
 #include "dist/client.h"
@@ -27,6 +28,8 @@
 #include <time.h>
 
 #define MAX_BODY (64u << 20)
+#define CACHE_DEFAULT_MB 1024.0
+#define USES_FILE "atlas-uses.json"
 
 struct msgq {
     json_t **v;
@@ -39,6 +42,7 @@ struct nrun {
     char cp_id[AT_ID_MAX];
     long long dispatch;
     char local_id[AT_ID_MAX];
+    char ref[300]; /* the agent version it runs (never pruned meanwhile) */
     struct nrun *next;
 };
 
@@ -56,6 +60,13 @@ struct at_node_agent {
     struct msgq events; /* reports to send (sender) */
     struct nrun *runs;  /* under mu */
     int running;
+    /* DATA/node-cache: the versions fetched into it, "name:version" ->
+     * {manifest, content, last_used_ms} (worker thread only, saved to
+     * USES_FILE after a fetch or a prune and at the stop) */
+    char *cache_root;
+    json_t *uses;
+    double cache_max_bytes; /* node.cache.max_mb */
+    int warned_full;
 };
 
 static void q_push(struct msgq *q, json_t *m)
@@ -103,14 +114,23 @@ static struct curl_slist *headers(struct at_node_agent *na, int json)
     return h;
 }
 
-/* POST body (borrowed) to base+path: the HTTP status (0: no answer), *out the JSON answer. */
-static long post(struct at_node_agent *na, const char *path, const json_t *body, json_t **out)
+/* POST body (borrowed) to base+path: the HTTP status (0: no answer), *out
+ * the JSON answer.  reuse, when not NULL, is the calling thread's handle
+ * (made on first use, freed by its owner): its connection to the control
+ * plane stays open between calls (docs/performance.md "Dispatch to a
+ * node": a new connection per report was most of the added latency). */
+static long post(struct at_node_agent *na, const char *path, const json_t *body, json_t **out,
+                 CURL **reuse)
 {
     if (out)
         *out = NULL;
-    CURL *c = curl_easy_init();
+    CURL *c = reuse && *reuse ? *reuse : curl_easy_init();
     if (!c)
         return 0;
+    if (reuse && *reuse)
+        curl_easy_reset(c); /* the options go, the connection stays */
+    else if (reuse)
+        *reuse = c;
     char *url = at_asprintf("%s%s", na->url, path);
     char *text = json_dumps(body, JSON_COMPACT);
     struct at_buf b;
@@ -130,7 +150,8 @@ static long post(struct at_node_agent *na, const char *path, const json_t *body,
     if (out && b.len)
         *out = json_loadb(b.p, b.len, 0, NULL);
     curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    if (!reuse)
+        curl_easy_cleanup(c);
     at_buf_release(&b);
     free(text);
     free(url);
@@ -159,7 +180,7 @@ static int join(struct at_node_agent *na)
     json_t *body = json_pack("{s:s,s:s,s:o}", "name", na->name, "address", na->dmn->base_url,
                              "profile", profile(na));
     json_t *ans = NULL;
-    long st = post(na, "/api/v1/nodes/register", body, &ans);
+    long st = post(na, "/api/v1/nodes/register", body, &ans, NULL);
     json_decref(body);
     if (st != 200) {
         const char *why = json_string_value(json_object_get(ans, "detail"));
@@ -301,6 +322,7 @@ static void *sender_main(void *arg)
     struct at_node_agent *na = arg;
     int64_t next_hb = 0;
     json_t *retry = NULL; /* events the control plane did not take yet */
+    CURL *conn = NULL;    /* this thread's connection to the control plane */
     while (!atomic_load(&na->stop)) {
         pthread_mutex_lock(&na->mu);
         if (na->events.n == 0 && !retry) {
@@ -337,7 +359,7 @@ static void *sender_main(void *arg)
         if (json_array_size(batch)) {
             snprintf(path, sizeof(path), "/api/v1/nodes/%s/events", na->name);
             json_t *body = json_pack("{s:O}", "events", batch);
-            long st = post(na, path, body, NULL);
+            long st = post(na, path, body, NULL, &conn);
             json_decref(body);
             if (st == 200) {
                 json_decref(batch);
@@ -356,12 +378,14 @@ static void *sender_main(void *arg)
         json_object_set_new(health, "running", json_integer(running));
         json_t *body = json_pack("{s:o}", "health", health);
         snprintf(path, sizeof(path), "/api/v1/nodes/%s/heartbeat", na->name);
-        long st = post(na, path, body, NULL);
+        long st = post(na, path, body, NULL, &conn);
         json_decref(body);
         if (st == 404)
             at_warn("node", "the control plane does not know this node: joining again");
     }
     json_decref(retry);
+    if (conn)
+        curl_easy_cleanup(conn);
     return NULL;
 }
 
@@ -457,7 +481,7 @@ static int fetch_agent(struct at_node_agent *na, const char *name, const char *v
                        const char *digest, char *why, size_t wn)
 {
     char host[256], scheme[16], mdigest[AT_OCI_DIGEST_MAX], content[AT_DIGEST_MAX];
-    char *root = at_asprintf("%s/node-cache", na->dmn->data_dir);
+    char *root = at_strdup(na->cache_root);
     char *work = at_asprintf("%s/unpack", root);
     char *dir = NULL, *mtext = NULL;
     size_t mlen = 0;
@@ -521,6 +545,11 @@ static int fetch_agent(struct at_node_agent *na, const char *name, const char *v
             "agent %s:%s fetched from the control plane (manifest %s, %d blob(s) "
             "downloaded, content %s): %s",
             name, version, mdigest, downloaded, content, res.status);
+    char ref[300];
+    snprintf(ref, sizeof(ref), "%s:%s", name, version);
+    json_object_set_new(na->uses, ref,
+                        json_pack("{s:s,s:s,s:I}", "manifest", mdigest, "content", content,
+                                  "last_used_ms", (json_int_t)at_wall_ms()));
 out:
     if (dir) {
         at_fs_remove_tree(dir);
@@ -533,6 +562,169 @@ out:
     free(work);
     free(root);
     return rc;
+}
+
+/* ---- the cache's bound (docs/scheduling.md "The cache") ---- */
+
+static void uses_save(struct at_node_agent *na)
+{
+    char *p = at_fs_join(na->cache_root, USES_FILE);
+    char *text = json_dumps(na->uses, JSON_COMPACT | JSON_SORT_KEYS);
+    if (at_fs_mkdir_p(na->cache_root, 0700) != 0 ||
+        at_fs_write_atomic(p, text, strlen(text), 0600) != 0)
+        at_warn("node", "cannot write %s: the cache's last uses are not kept", p);
+    free(text);
+    free(p);
+}
+
+static void uses_load(struct at_node_agent *na)
+{
+    char *p = at_fs_join(na->cache_root, USES_FILE);
+    json_t *j = at_fs_is_file(p) ? json_load_file(p, 0, NULL) : NULL;
+    free(p);
+    na->uses = json_is_object(j) ? j : json_object();
+    if (!json_is_object(j))
+        json_decref(j);
+}
+
+/* 1 when a job of this node runs version ref */
+static int runs_version(struct at_node_agent *na, const char *ref)
+{
+    int yes = 0;
+    pthread_mutex_lock(&na->mu);
+    for (struct nrun *r = na->runs; r && !yes; r = r->next)
+        yes = strcmp(r->ref, ref) == 0;
+    pthread_mutex_unlock(&na->mu);
+    return yes;
+}
+
+/* What the cache holds: its blobs, and the registered copy (snapshot and
+ * dependency environment, each counted once) of every version in it. */
+static double cache_bytes(struct at_node_agent *na)
+{
+    char *blobs = at_fs_join(na->cache_root, "blobs");
+    double total = (double)at_fs_tree_bytes(blobs);
+    free(blobs);
+    struct at_map seen;
+    at_map_init(&seen);
+    const char *k;
+    json_t *v;
+    json_object_foreach(na->uses, k, v)
+    {
+        struct at_reg_agent *a;
+        if (at_registry_resolve(na->dmn->registry, k, &a))
+            continue;
+        const char *content = json_string_value(json_object_get(v, "content"));
+        const char *paths[] = {a->dir, a->env};
+        for (int i = 0; i < 2 && content && strcmp(a->digest, content) == 0; i++)
+            if (paths[i] && !at_map_get(&seen, paths[i])) {
+                at_map_put(&seen, paths[i], (void *)1);
+                total += (double)at_fs_tree_bytes(paths[i]);
+            }
+        at_reg_agent_unref(a);
+    }
+    at_map_release(&seen);
+    return total;
+}
+
+/* Blobs that no version in the cache needs go. */
+static void cache_sweep(struct at_node_agent *na)
+{
+    size_t n = json_object_size(na->uses), i = 0;
+    const char **keep = at_calloc(n ? n : 1, sizeof(*keep));
+    const char *k;
+    json_t *v;
+    json_object_foreach(na->uses, k, v) keep[i++] =
+        json_string_value(json_object_get(v, "manifest"));
+    int removed = 0;
+    unsigned long long bytes = 0;
+    struct at_diag d;
+    at_diag_clear(&d);
+    if (at_fs_is_dir(na->cache_root) &&
+        at_layout_gc(na->cache_root, keep, i, &removed, &bytes, &d) != 0)
+        at_warn("node", "cannot collect the cache's blobs: %s", d.msg);
+    else if (removed)
+        at_debug("node", "cache: %d blob(s) no cached version needs removed (%llu bytes)", removed,
+                 bytes);
+    free(keep);
+}
+
+/* Version ref leaves the cache: its blobs, and its registration here
+ * when it is still the content fetched (the registry then collects its
+ * snapshot and environment once no process holds them). */
+static void cache_evict(struct at_node_agent *na, const char *ref, double total)
+{
+    char key[300];
+    snprintf(key, sizeof(key), "%s", ref); /* ref is a key of uses */
+    json_t *rec = json_incref(json_object_get(na->uses, key));
+    const char *content = json_string_value(json_object_get(rec, "content"));
+    struct at_reg_agent *a;
+    int unreg = 0;
+    if (at_registry_resolve(na->dmn->registry, key, &a) == 0) {
+        unreg = content && strcmp(a->digest, content) == 0;
+        at_reg_agent_unref(a);
+    }
+    int n = 0;
+    if (unreg && at_registry_unregister(na->dmn->registry, key, &n) != 0)
+        at_warn("node", "cache: cannot unregister %s here", key);
+    json_object_del(na->uses, key);
+    cache_sweep(na);
+    at_info("node",
+            "cache: agent %s pruned (least recently used; the cache held %.2f MB, "
+            "node.cache.max_mb is %g): fetched again if the control plane assigns it",
+            key, total / 1e6, na->cache_max_bytes / 1e6);
+    json_decref(rec);
+}
+
+/* Keep the cache within node.cache.max_mb: the least recently used
+ * versions go first; a running version and keep (the one about to run)
+ * never do. */
+static void cache_prune(struct at_node_agent *na, const char *keep)
+{
+    at_registry_gc(na->dmn->registry, 0, NULL); /* what was held at the last prune */
+    cache_sweep(na);
+    int changed = 0;
+    for (;;) {
+        double total = cache_bytes(na);
+        if (total <= na->cache_max_bytes) {
+            na->warned_full = 0;
+            break;
+        }
+        const char *victim = NULL, *k;
+        json_int_t oldest = 0;
+        json_t *v;
+        json_object_foreach(na->uses, k, v)
+        {
+            if ((keep && strcmp(k, keep) == 0) || runs_version(na, k))
+                continue;
+            json_int_t t = json_integer_value(json_object_get(v, "last_used_ms"));
+            if (!victim || t < oldest) {
+                victim = k;
+                oldest = t;
+            }
+        }
+        if (!victim) {
+            if (!na->warned_full)
+                at_warn("node",
+                        "cache: %.2f MB is over node.cache.max_mb (%g) but every version in it "
+                        "runs or is about to: nothing pruned",
+                        total / 1e6, na->cache_max_bytes / 1e6);
+            na->warned_full = 1;
+            break;
+        }
+        cache_evict(na, victim, total);
+        changed = 1;
+    }
+    if (changed)
+        uses_save(na);
+}
+
+/* ref was used now (in memory: saved with the next fetch, prune or stop) */
+static void cache_touch(struct at_node_agent *na, const char *ref)
+{
+    json_t *rec = json_object_get(na->uses, ref);
+    if (json_is_object(rec))
+        json_object_set_new(rec, "last_used_ms", json_integer(at_wall_ms()));
 }
 
 /* The agent of the assignment: fetched from the control plane when this
@@ -552,10 +744,17 @@ static int ensure_agent(struct at_node_agent *na, const json_t *agent, char *ref
     if (at_registry_resolve(na->dmn->registry, ref, &a) == 0) {
         int same = !digest || strcmp(a->digest, digest) == 0;
         at_reg_agent_unref(a);
-        if (same)
+        if (same) {
+            cache_touch(na, ref);
             return 0;
+        }
     }
-    return fetch_agent(na, name, version, digest, why, wn);
+    int rc = fetch_agent(na, name, version, digest, why, wn);
+    if (rc == 0) {
+        cache_prune(na, ref);
+        uses_save(na);
+    }
+    return rc;
 }
 
 static void handle_run(struct at_node_agent *na, json_t *m)
@@ -574,6 +773,7 @@ static void handle_run(struct at_node_agent *na, json_t *m)
     r->na = na;
     snprintf(r->cp_id, sizeof(r->cp_id), "%s", cp_id);
     r->dispatch = dispatch;
+    snprintf(r->ref, sizeof(r->ref), "%s", ref);
     pthread_mutex_lock(&na->mu);
     r->next = na->runs;
     na->runs = r;
@@ -625,6 +825,7 @@ static void handle_cancel(struct at_node_agent *na, json_t *m)
 static void *worker_main(void *arg)
 {
     struct at_node_agent *na = arg;
+    cache_prune(na, NULL); /* node.cache.max_mb may be lower than at the last start */
     pthread_mutex_lock(&na->mu);
     while (!atomic_load(&na->stop)) {
         if (na->work.n == 0) {
@@ -667,6 +868,11 @@ int at_node_agent_start(struct at_daemon *dmn, const char *url, const char *name
         na->url[--ul] = 0;
     na->name = at_strdup(name);
     na->token = at_strdup(token);
+    na->cache_root = at_fs_join(dmn->data_dir, "node-cache");
+    uses_load(na);
+    const json_t *mb = json_object_get(
+        json_object_get(json_object_get(dmn->config->json, "node"), "cache"), "max_mb");
+    na->cache_max_bytes = (json_is_number(mb) ? json_number_value(mb) : CACHE_DEFAULT_MB) * 1e6;
     atomic_init(&na->heartbeat_ms, 1000);
     pthread_mutex_init(&na->mu, NULL);
     pthread_cond_init(&na->cv_work, NULL);
@@ -699,6 +905,9 @@ void at_node_agent_stop(struct at_node_agent *na)
         pthread_join(na->sender, NULL);
     if (na->have_worker)
         pthread_join(na->worker, NULL);
+    na->have_worker = 0;
+    if (json_object_size(na->uses))
+        uses_save(na); /* the last uses since the last fetch */
 }
 
 void at_node_agent_free(struct at_node_agent *na)
@@ -712,6 +921,8 @@ void at_node_agent_free(struct at_node_agent *na)
         na->runs = r->next;
         free(r);
     }
+    json_decref(na->uses);
+    free(na->cache_root);
     free(na->url);
     free(na->name);
     free(na->token);

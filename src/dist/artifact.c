@@ -3,8 +3,10 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/map.h"
 #include "json/json.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -163,6 +165,135 @@ int at_layout_tag(const char *root, const char *tag, const char *digest, int64_t
     free(text);
     at_oci_index_release(&ix);
     return rc;
+}
+
+/* ---- garbage collection ---- */
+
+/* the referrer manifests Atlas stores are small: bigger blobs are not read */
+#define GC_REFERRER_MAX (64u << 10)
+
+/* Mark the manifest digest and, when it parses, its config and layers. */
+static void gc_mark_manifest(const char *root, const char *digest, struct at_map *live)
+{
+    if (at_map_get(live, digest))
+        return;
+    at_map_put(live, digest, (void *)1);
+    char *p = at_layout_blob_path(root, digest);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = p ? at_fs_read_file(p, AT_OCI_MANIFEST_MAX, &text, &len) : AT_EINVAL;
+    free(p);
+    if (rc)
+        return;
+    struct at_oci_manifest *m = at_calloc(1, sizeof(*m));
+    if (at_oci_manifest_parse(text, len, m, NULL) == 0) {
+        at_map_put(live, m->config.digest, (void *)1);
+        for (int i = 0; i < m->nlayers; i++)
+            at_map_put(live, m->layers[i].digest, (void *)1);
+    }
+    if (m->json)
+        at_oci_manifest_release(m);
+    free(m);
+    free(text);
+}
+
+/* Each blob of the layout: fn(root, digest, path, size, arg). */
+static void gc_each_blob(const char *root,
+                         void (*fn)(const char *, const char *, const char *, off_t, void *),
+                         void *arg)
+{
+    static const char *const algs[] = {"sha256", "sha512"};
+    for (size_t a = 0; a < 2; a++) {
+        char *dir = at_asprintf("%s/blobs/%s", root, algs[a]);
+        DIR *dp = opendir(dir);
+        struct dirent *e;
+        while (dp && (e = readdir(dp)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char digest[AT_OCI_DIGEST_MAX];
+            snprintf(digest, sizeof(digest), "%s:%s", algs[a], e->d_name);
+            char *path = at_fs_join(dir, e->d_name);
+            struct stat st;
+            if (at_oci_digest_valid(digest) && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+                fn(root, digest, path, st.st_size, arg);
+            free(path);
+        }
+        if (dp)
+            closedir(dp);
+        free(dir);
+    }
+}
+
+struct gc_pass {
+    struct at_map *live;
+    int changed;
+    int removed;
+    unsigned long long bytes;
+};
+
+/* a referrer (a signature) of a live manifest is live */
+static void gc_referrer(const char *root, const char *digest, const char *path, off_t size,
+                        void *arg)
+{
+    struct gc_pass *g = arg;
+    if (size > (off_t)GC_REFERRER_MAX || at_map_get(g->live, digest))
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    if (at_fs_read_file(path, GC_REFERRER_MAX, &text, &len))
+        return;
+    struct at_oci_manifest *m = at_calloc(1, sizeof(*m));
+    if (at_oci_manifest_parse(text, len, m, NULL) == 0 && m->has_subject &&
+        at_map_get(g->live, m->subject.digest)) {
+        gc_mark_manifest(root, digest, g->live);
+        g->changed = 1;
+    }
+    if (m->json)
+        at_oci_manifest_release(m);
+    free(m);
+    free(text);
+}
+
+static void gc_sweep(const char *root, const char *digest, const char *path, off_t size, void *arg)
+{
+    (void)root;
+    struct gc_pass *g = arg;
+    if (at_map_get(g->live, digest) || unlink(path) != 0)
+        return;
+    g->removed++;
+    g->bytes += (unsigned long long)size;
+}
+
+int at_layout_gc(const char *root, const char *const *keep, size_t nkeep, int *removed,
+                 unsigned long long *bytes, struct at_diag *d)
+{
+    *removed = 0;
+    *bytes = 0;
+    struct at_map live;
+    at_map_init(&live);
+    for (size_t i = 0; i < nkeep; i++)
+        if (keep[i] && at_oci_digest_valid(keep[i]))
+            gc_mark_manifest(root, keep[i], &live);
+    /* the tags of index.json are roots too */
+    struct at_oci_index ix;
+    int rc = read_index(root, &ix, d);
+    if (rc) {
+        at_map_release(&live);
+        return rc; /* an unreadable index: nothing is removed */
+    }
+    for (size_t i = 0; i < ix.n; i++)
+        gc_mark_manifest(root, ix.manifests[i].digest, &live);
+    at_oci_index_release(&ix);
+    struct gc_pass g = {.live = &live, .changed = 1};
+    for (int round = 0; round < 4 && g.changed; round++) { /* signatures of signatures */
+        g.changed = 0;
+        gc_each_blob(root, gc_referrer, &g);
+    }
+    gc_each_blob(root, gc_sweep, &g);
+    at_map_release(&live);
+    *removed = g.removed;
+    *bytes = g.bytes;
+    return 0;
 }
 
 int at_layout_resolve_tag(const char *root, const char *tag, char digest[AT_OCI_DIGEST_MAX],

@@ -56,6 +56,15 @@ int at_layout_tag(const char *root, const char *tag, const char *digest, int64_t
 int at_layout_resolve_tag(const char *root, const char *tag, char digest[AT_OCI_DIGEST_MAX],
                           struct at_diag *d);
 
+/* Remove every blob of ROOT that is not reachable from the manifests
+ * keep[0..nkeep) or the tags of index.json: reachable are a manifest, its
+ * config and layers, and the referrers (signatures) whose subject is
+ * reachable, with theirs.  *removed and *bytes say what went.  An
+ * unreadable index.json removes nothing (its error).  Not thread-safe on
+ * one ROOT (as the rest of the layout). */
+int at_layout_gc(const char *root, const char *const *keep, size_t nkeep, int *removed,
+                 unsigned long long *bytes, struct at_diag *d);
+
 /* What packing wrote. */
 struct at_packed {
     char manifest[AT_OCI_DIGEST_MAX];

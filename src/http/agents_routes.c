@@ -11,12 +11,14 @@
 #include "supervisor/approvals.h"
 
 #include "base/err.h"
+#include "base/str.h"
 #include "dist/scan.h"
 #include "dist/trust.h"
 #include "exec/remote.h"
 #include "registry/snapshot.h"
 #include "json/json.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -441,13 +443,30 @@ static void h_rate(struct at_http_req *r)
     at_http_reply_json(r, 200, j);
 }
 
+/* GET /api/v1/builds/log?after=SEQ: the dependency builds' output as it
+ * comes (registry/build.h at_registry_build_log); `atlas register` and
+ * `atlas pull` follow it while their registration runs */
+static void h_build_log(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    const char *q = at_http_query(r, "after");
+    long long after = -1;
+    if (q && at_parse_i64(q, -1, INT64_MAX, &after) != 0) {
+        at_http_reply_problem(r, AT_EINVAL, "after must be a line number (or -1)", NULL, NULL);
+        return;
+    }
+    at_http_reply_json(r, 200, at_registry_build_log(api->registry, after));
+}
+
 static const struct at_http_route routes[] = {
+    {"GET", AT_HTTP_API "/builds/log", h_build_log, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents/{ref}/review", h_review, AT_HTTP_NEED_REVIEW, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents/{ref}/rating", h_rate, AT_HTTP_NEED_RUN, 0, 0, NULL},
     {"GET", AT_HTTP_API "/agents", h_list, AT_HTTP_NEED_READ, 0, 0, NULL},
     {"POST", AT_HTTP_API "/agents", h_register, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0, NULL},
     {"GET", AT_HTTP_API "/agents/{ref}", h_get, AT_HTTP_NEED_READ, 0, 0, NULL},
-    {"DELETE", AT_HTTP_API "/agents/{ref}", h_delete, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
+    {"DELETE", AT_HTTP_API "/agents/{ref}", h_delete, AT_HTTP_NEED_REGISTER, AT_HTTP_BLOCKING, 0,
+     NULL}, /* blocking: the collection after it removes files */
     {"POST", AT_HTTP_API "/agents/{ref}/transfer", h_transfer, AT_HTTP_NEED_REGISTER, 0, 0, NULL},
     {"GET", AT_HTTP_API "/search", h_search, AT_HTTP_NEED_READ, 0, 0, NULL},
 };

@@ -11,6 +11,8 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/utf8.h"
+#include "contract/egress.h"
 #include "json/json.h"
 #include "security/sandbox.h"
 
@@ -30,6 +32,8 @@
 #define REPORT_FILE ".atlas-pip-report.json"
 #define TAIL_MAX 4096
 #define LOCK_MAX ((size_t)16 << 20)
+#define BUILD_LOG_MAX 512
+#define LINE_MAX_SHOWN 2000
 
 static char *dup_or_null(const char *s)
 {
@@ -52,6 +56,9 @@ static char *url_shown(const char *url)
     return at_asprintf("%.*s***%s", (int)(s - url), url, at);
 }
 
+static void hex_of(const unsigned char *h, size_t n, char *out);
+static int url_hostport(const char *url, char *out, size_t n);
+
 void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg)
 {
     free(r->build_pip_index);
@@ -64,6 +71,141 @@ void at_registry_set_build(struct at_registry *r, const struct at_build_cfg *cfg
     r->build_init = dup_or_null(cfg->init_path);
     r->build_sandbox = cfg->sandbox;
     r->build_timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 600;
+    free(r->build_egress_socket);
+    free(r->build_platform_socket);
+    r->build_egress_socket = dup_or_null(cfg->egress_socket);
+    r->build_platform_socket = dup_or_null(cfg->platform_socket);
+    json_decref(r->build_egress);
+    r->build_egress = json_array();
+    const char *urls[] = {r->build_pip_index, r->build_npm_registry
+                                                  ? r->build_npm_registry
+                                                  : "https://registry.npmjs.org/"};
+    for (size_t i = 0; i < 2; i++) {
+        char rule[AT_EGRESS_HOST_MAX + 16];
+        if (urls[i] && url_hostport(urls[i], rule, sizeof(rule)) == 0)
+            json_array_append_new(r->build_egress, json_string(rule));
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(cfg->egress, i, v)
+    {
+        if (json_is_string(v))
+            json_array_append(r->build_egress, v);
+    }
+}
+
+/* "HOST:PORT" of url (the scheme's port when it names none) */
+static int url_hostport(const char *url, char *out, size_t n)
+{
+    const char *s = strstr(url, "://");
+    if (!s)
+        return -1;
+    int https = (size_t)(s - url) == 5 && strncasecmp(url, "https", 5) == 0;
+    s += 3;
+    size_t len = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - s);
+        s = at + 1;
+    }
+    if (len == 0 || len >= n)
+        return -1;
+    const char *colon = s[0] == '[' ? memchr(s, ']', len) : s;
+    colon = colon ? memchr(colon, ':', len - (size_t)(colon - s)) : NULL;
+    if (colon)
+        snprintf(out, n, "%.*s", (int)len, s);
+    else
+        snprintf(out, n, "%.*s:%d", (int)len, s, https ? 443 : 80);
+    return 0;
+}
+
+int at_registry_build_egress(struct at_registry *r, const char *token, const char *host, int port,
+                             char *who, size_t wlen, char *why, size_t n)
+{
+    pthread_mutex_lock(&r->build_tok_mu);
+    size_t tl = strlen(token);
+    int mine = r->build_token[0] && tl == strlen(r->build_token) &&
+               sodium_memcmp(token, r->build_token, tl) == 0;
+    if (mine)
+        snprintf(who, wlen, "%s", r->build_who);
+    pthread_mutex_unlock(&r->build_tok_mu);
+    if (!mine)
+        return AT_EAUTH;
+    if (at_egress_allowed(r->build_egress, host, port))
+        return 0;
+    char *rules = json_dumps(r->build_egress, JSON_COMPACT);
+    snprintf(why, n,
+             "%s:%d is not the package index (a build reaches %s only; add it to "
+             "registry.build.egress)",
+             host, port, rules ? rules : "[]");
+    free(rules);
+    return AT_EPERM;
+}
+
+/* ---- the live log ---- */
+
+static void log_line(struct at_registry *r, const char *p, size_t n)
+{
+    if (n > LINE_MAX_SHOWN)
+        n = LINE_MAX_SHOWN;
+    while (n && (p[n - 1] == '\r' || p[n - 1] == '\n'))
+        n--;
+    if (n == 0)
+        return;
+    char *clean = at_utf8_sanitize(p, n); /* pip and npm print what they like */
+    pthread_mutex_lock(&r->log_mu);
+    json_t *text = json_string(clean);
+    free(clean);
+    if (text) {
+        json_array_append_new(r->log_lines,
+                              json_pack("{s:I,s:s,s:o}", "seq", (json_int_t)++r->log_seq, "agent",
+                                        r->log_building, "text", text));
+        while (json_array_size(r->log_lines) > BUILD_LOG_MAX)
+            json_array_remove(r->log_lines, 0);
+    }
+    pthread_mutex_unlock(&r->log_mu);
+}
+
+static void log_building(struct at_registry *r, const char *what)
+{
+    pthread_mutex_lock(&r->log_mu);
+    snprintf(r->log_building, sizeof(r->log_building), "%s", what ? what : "");
+    pthread_mutex_unlock(&r->log_mu);
+}
+
+json_t *at_registry_build_log(struct at_registry *r, long long after)
+{
+    pthread_mutex_lock(&r->log_mu);
+    json_t *lines = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(r->log_lines, i, l)
+    {
+        if (after >= 0 && json_integer_value(json_object_get(l, "seq")) > after)
+            json_array_append_new(lines, json_deep_copy(l));
+    }
+    json_t *out = json_pack("{s:o,s:I,s:o}", "building",
+                            r->log_building[0] ? json_string(r->log_building) : json_null(), "next",
+                            (json_int_t)r->log_seq, "lines", lines);
+    pthread_mutex_unlock(&r->log_mu);
+    return out;
+}
+
+/* The proxy token of the build about to run (who: what it builds), or
+ * none (who NULL). */
+static void build_token_set(struct at_registry *r, const char *who)
+{
+    pthread_mutex_lock(&r->build_tok_mu);
+    if (who) {
+        unsigned char raw[24];
+        randombytes_buf(raw, sizeof(raw));
+        hex_of(raw, sizeof(raw), r->build_token);
+        snprintf(r->build_who, sizeof(r->build_who), "build of %s", who);
+    } else {
+        sodium_memzero(r->build_token, sizeof(r->build_token));
+        r->build_who[0] = '\0';
+    }
+    pthread_mutex_unlock(&r->build_tok_mu);
 }
 
 /* ---- digests ---- */
@@ -137,25 +279,37 @@ static char *which(const char *prog)
 
 /* Run argv (argv[0] a full path) in workdir, in the sandbox when the
  * registry's builds are sandboxed (workdir its only writable place but
- * /tmp, the host's network), with envp, for at most the build timeout.
+ * /tmp; the network: the egress proxy's relay and HTTP(S)_PROXY with this
+ * command's token, else the host's), with envp, for at most the build
+ * timeout.
  * 0 and *status (the exit code, or 128+signal), or an error with why.  The
  * output's tail goes to tail. */
-static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *workdir,
-                   struct at_buf *tail, int *status, char *why, size_t n)
+static int run_cmd(struct at_registry *r, const char *label, char **argv, char **envp,
+                   const char *workdir, struct at_buf *tail, int *status, char *why, size_t n)
 {
+    char mark[64];
+    snprintf(mark, sizeof(mark), "[%s]", label);
+    log_line(r, mark, strlen(mark));
     struct at_sandbox sb = {.seccomp_fd = -1};
-    char **full = NULL;
+    char **full = NULL, **penv = NULL;
+    size_t pne = 0;
     const char *prog = argv[0];
     int rc = 0;
+    /* the sandbox's network is atlasd's egress proxy, which lets this
+     * build's token reach the index only */
+    int filtered =
+        r->build_sandbox && r->build_egress_socket && r->build_platform_socket && r->build_init;
     if (r->build_sandbox) {
         struct at_sandbox_opts o = {
             .agent_dir = NULL,
             .program = argv[0],
-            .net = AT_SANDBOX_NET_EGRESS,
+            .net = filtered ? AT_SANDBOX_NET_FILTERED : AT_SANDBOX_NET_EGRESS,
             .workspace_mb = 512,
             .workspace = workdir,
             .workspace_host = workdir,
             .landlock = r->build_init,
+            .egress_socket = filtered ? r->build_egress_socket : NULL,
+            .platform_socket = filtered ? r->build_platform_socket : NULL,
         };
         if ((rc = at_sandbox_build(&o, &sb, why, n)) != 0) {
             at_sandbox_release(&sb);
@@ -172,6 +326,23 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
             full[k++] = argv[i];
         full[k] = NULL;
         prog = sb.argv[0];
+    }
+    if (filtered) {
+        build_token_set(r, r->build_what);
+        size_t ne = 0;
+        while (envp[ne])
+            ne++;
+        penv = at_calloc(ne + 5, sizeof(*penv));
+        for (size_t i = 0; i < ne; i++)
+            penv[i] = envp[i];
+        pne = ne;
+        pthread_mutex_lock(&r->build_tok_mu);
+        const char *vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
+        for (size_t v = 0; v < 4; v++)
+            penv[ne + v] = at_asprintf("%s=http://atlas-build:%s@127.0.0.1:%d", vars[v],
+                                       r->build_token, AT_SANDBOX_EGRESS_PORT);
+        pthread_mutex_unlock(&r->build_tok_mu);
+        envp = penv;
     }
     char *const *args = full ? full : argv;
     int pfd[2] = {-1, -1};
@@ -207,6 +378,8 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
     }
     int64_t deadline = at_now_ms() + (int64_t)(r->build_timeout_s * 1000);
     char buf[8192];
+    struct at_buf line; /* the output's current line, for the live log */
+    at_buf_init(&line, LINE_MAX_SHOWN + 1);
     for (;;) {
         int64_t left = deadline - at_now_ms();
         if (left <= 0) {
@@ -228,7 +401,19 @@ static int run_cmd(struct at_registry *r, char **argv, char **envp, const char *
         if (got <= 0)
             break;
         tail_add(tail, buf, (size_t)got);
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] == '\n' || line.len >= LINE_MAX_SHOWN) {
+                log_line(r, line.p ? line.p : "", line.len);
+                at_buf_clear(&line);
+                if (buf[i] == '\n')
+                    continue;
+            }
+            at_buf_putc(&line, buf[i]);
+        }
     }
+    if (line.len)
+        log_line(r, line.p, line.len);
+    at_buf_release(&line);
     int st = 0;
     pid_t w;
     while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
@@ -243,6 +428,14 @@ out:
         close(pfd[0]);
     if (pfd[1] >= 0)
         close(pfd[1]);
+    if (penv) {
+        build_token_set(r, NULL);            /* the token dies with the command */
+        for (size_t v = pne; penv[v]; v++) { /* the proxy variables are ours */
+            sodium_memzero(penv[v], strlen(penv[v]));
+            free(penv[v]);
+        }
+        free(penv);
+    }
     free(full);
     at_sandbox_release(&sb);
     return rc;
@@ -386,8 +579,37 @@ static json_t *report_packages(const char *path)
     return pk;
 }
 
-static int build_python(struct at_registry *r, const struct at_contract *c, json_t **out,
-                        struct at_diag *d)
+/* The lock's packages as a pip requirements file with hashes (a rebuild
+ * from the lock); NULL when a package has no sha256 to pin. */
+static char *pins_file(const json_t *pins, const char *env)
+{
+    struct at_buf b;
+    at_buf_init(&b, LOCK_MAX);
+    size_t i;
+    json_t *p;
+    json_array_foreach(pins, i, p)
+    {
+        const char *n = json_string_value(json_object_get(p, "name"));
+        const char *v = json_string_value(json_object_get(p, "version"));
+        const char *h = json_string_value(json_object_get(p, "sha256"));
+        if (!n || !v || !h || strspn(h, "0123456789abcdef") != 64 || h[64] ||
+            strcspn(n, " \n;#@") != strlen(n) || strcspn(v, " \n;#@") != strlen(v)) {
+            at_buf_release(&b);
+            return NULL;
+        }
+        at_buf_printf(&b, "%s==%s --hash=sha256:%s\n", n, v, h);
+    }
+    char *path = at_asprintf("%s/.atlas-pins.txt", env);
+    if (at_fs_write_atomic(path, b.p ? b.p : "", b.len, 0644) != 0) {
+        free(path);
+        path = NULL;
+    }
+    at_buf_release(&b);
+    return path;
+}
+
+static int build_python(struct at_registry *r, const struct at_contract *c, const json_t *pins,
+                        json_t **out, struct at_diag *d)
 {
     json_t *reqs = json_object_get(json_object_get(c->json, "dependencies"), "packages");
     const char *ep0 = json_string_value(json_array_get(c->entrypoint, 0));
@@ -464,7 +686,7 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
             c->version, env, json_array_size(reqs));
     int64_t ts = at_now_ms();
     char *venv[] = {interp, "-m", "venv", "--without-pip", env, NULL};
-    rc = run_cmd(r, venv, envp, env, &tail, &status, why, sizeof(why));
+    rc = run_cmd(r, "venv", venv, envp, env, &tail, &status, why, sizeof(why));
     if (rc || status != 0) {
         tail_text(&tail, 500, shown, sizeof(shown));
         at_diag_set(d, AT_EDEPS, NULL, 0, 0,
@@ -500,11 +722,23 @@ static int build_python(struct at_registry *r, const struct at_contract *c, json
                            NULL};
     for (const char **f = fixed; *f; f++)
         pip[a++] = (char *)*f;
-    json_array_foreach(reqs, i, v) pip[a++] = (char *)json_string_value(v);
+    char *pinned = json_array_size(pins) ? pins_file(pins, env) : NULL;
+    if (pinned) { /* a rebuild from the lock: exactly its files, nothing resolved again */
+        a--;      /* no "--" */
+        pip[a++] = "--no-deps";
+        pip[a++] = "--require-hashes";
+        pip[a++] = "-r";
+        pip[a++] = pinned;
+    } else {
+        json_array_foreach(reqs, i, v) pip[a++] = (char *)json_string_value(v);
+    }
     pip[a] = NULL;
     at_buf_clear(&tail);
-    rc = run_cmd(r, pip, envp, env, &tail, &status, why, sizeof(why));
+    rc = run_cmd(r, "pip install", pip, envp, env, &tail, &status, why, sizeof(why));
     free(pip);
+    if (pinned)
+        unlink(pinned);
+    free(pinned);
     if (rc || status != 0) {
         tail_text(&tail, 600, shown, sizeof(shown));
         /* name the requirement pip could not install when its output does:
@@ -736,7 +970,7 @@ static int build_node(struct at_registry *r, const struct at_contract *c, const 
     char why[400] = "", shown[700];
     int status = 0;
     int64_t ts = at_now_ms();
-    rc = run_cmd(r, argv, envp, env, &tail, &status, why, sizeof(why));
+    rc = run_cmd(r, "npm ci", argv, envp, env, &tail, &status, why, sizeof(why));
     at_fs_remove_tree(cache);
     if (rc || status != 0) {
         tail_text(&tail, 600, shown, sizeof(shown));
@@ -808,16 +1042,18 @@ static int is_esm(const struct at_contract *c, const char *pj, size_t pjlen)
 }
 
 int at__registry_build(struct at_registry *r, const struct at_contract *c, const char *snap,
-                       json_t **out, struct at_diag *d)
+                       const json_t *pins, json_t **out, struct at_diag *d)
 {
     *out = NULL;
     json_t *deps = json_object_get(c->json, "dependencies");
     size_t npk = json_array_size(json_object_get(deps, "packages"));
     int rc = 0;
     pthread_mutex_lock(&r->build_mu);
+    snprintf(r->build_what, sizeof(r->build_what), "%s:%s", c->name, c->version);
+    log_building(r, r->build_what);
     char *vendored = at_asprintf("%s/node_modules", snap);
     if (npk > 0 && at_contract_is_python(c) && r->build_pip_index) {
-        rc = build_python(r, c, out, d);
+        rc = build_python(r, c, pins, out, d);
     } else if (at_fs_is_dir(vendored)) {
         /* the agent ships its node_modules: nothing to install */
     } else {
@@ -847,6 +1083,7 @@ int at__registry_build(struct at_registry *r, const struct at_contract *c, const
         free(pjf);
     }
     free(vendored);
+    log_building(r, NULL);
     pthread_mutex_unlock(&r->build_mu);
     return rc;
 }

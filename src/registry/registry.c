@@ -177,7 +177,7 @@ static void index_put(struct at_registry *r, struct at_reg_agent *a)
 {
     struct at_reg_agent *old = at_map_put(&r->by_key, a->key, a);
     refresh_latest(r, a->contract->name);
-    at_reg_agent_unref(old);
+    at__registry_retire(r, old);
 }
 
 int at_registry_new(struct at_store *store, const char *data_dir, struct at_registry **out,
@@ -193,6 +193,10 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
     pthread_rwlock_init(&r->lock, NULL);
     pthread_mutex_init(&r->py_mu, NULL);
     pthread_mutex_init(&r->build_mu, NULL);
+    pthread_rwlock_init(&r->gc_gate, NULL);
+    pthread_mutex_init(&r->build_tok_mu, NULL);
+    pthread_mutex_init(&r->log_mu, NULL);
+    r->log_lines = json_array();
     at_map_init(&r->by_key);
     at_map_init(&r->latest);
     at_map_init(&r->py_versions);
@@ -234,6 +238,7 @@ int at_registry_new(struct at_store *store, const char *data_dir, struct at_regi
         at_registry_free(r);
         return rc;
     }
+    at_registry_gc(r, 1, NULL); /* what unregistrations of the last run left */
     *out = r;
     return 0;
 }
@@ -253,6 +258,10 @@ void at_registry_free(struct at_registry *r)
         at_reg_agent_unref(v);
     at_map_release(&r->by_key);
     at_map_release(&r->latest);
+    for (size_t i = 0; i < r->nretired; i++)
+        at_reg_agent_unref(r->retired[i]);
+    free(r->retired);
+    pthread_rwlock_destroy(&r->gc_gate);
     it = 0;
     while (at_map_next(&r->py_versions, &it, NULL, &v))
         free(v);
@@ -270,6 +279,12 @@ void at_registry_free(struct at_registry *r)
     free(r->build_pip_shown);
     free(r->build_npm_registry);
     free(r->build_init);
+    free(r->build_egress_socket);
+    free(r->build_platform_socket);
+    json_decref(r->build_egress);
+    pthread_mutex_destroy(&r->build_tok_mu);
+    json_decref(r->log_lines);
+    pthread_mutex_destroy(&r->log_mu);
     free(r);
 }
 
@@ -638,6 +653,8 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
     }
     char digest[AT_DIGEST_MAX];
     char *snap = NULL;
+    /* from the snapshot to the commit no collection runs (gc.c) */
+    pthread_rwlock_rdlock(&r->gc_gate);
     rc = at_snapshot_store(path, r->agents_dir, digest, &snap, d);
     if (!rc) {
         char *cf = contract_path(r, c->name, c->version);
@@ -657,14 +674,20 @@ int at_registry_register_dir(struct at_registry *r, const char *path, const char
      * already registered keep serving */
     json_t *build = NULL;
     if (!rc)
-        rc = at__registry_build(r, c, snap, &build, d);
+        rc = at__registry_build(r, c, snap, NULL, &build, d);
     if (!rc && !build)
         check_packages(c, snap, res);
     if (!rc)
         rc = commit_entry(r, c, digest, "local", path, force, build, res, d);
+    pthread_rwlock_unlock(&r->gc_gate);
     json_decref(build);
     free(snap);
     at_contract_unref(c);
+    /* a replaced version's files, or a collection asked for meanwhile */
+    if (rc == 0 && res->status && strcmp(res->status, "replaced") == 0)
+        at_registry_gc(r, 0, NULL);
+    else
+        at__registry_gc_pending(r);
     return rc;
 }
 
@@ -770,7 +793,7 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
         unlink(cf);
         free(cf);
         build_write(r, a->contract->name, a->contract->version, NULL);
-        at_reg_agent_unref(a);
+        at__registry_retire(r, a);
         free(gone[i]);
     }
     free(gone);
@@ -782,7 +805,92 @@ int at_registry_unregister(struct at_registry *r, const char *ref, int *count)
     }
     free(versions);
     *count = deleted;
+    if (ngone)
+        at_registry_gc(r, 0, NULL);
     return deleted ? 0 : AT_ENOENT;
+}
+
+/* ---- environments a backup did not hold ---- */
+
+int at_registry_rebuild_envs(struct at_registry *r, int *rebuilt, int *failed)
+{
+    *rebuilt = *failed = 0;
+    struct at_reg_agent **todo = NULL;
+    size_t n = 0;
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    void *v;
+    while (at_map_next(&r->by_key, &it, NULL, &v)) {
+        struct at_reg_agent *a = v;
+        if (!a->build || !a->dir)
+            continue;
+        /* an environment of another data directory (the one backed up)
+         * is not this one's */
+        size_t el = strlen(r->envs_dir);
+        int here = a->env && strncmp(a->env, r->envs_dir, el) == 0 && a->env[el] == '/';
+        char *lf = here ? at_asprintf("%s/atlas-lock.json", a->env) : NULL;
+        int ok = lf && at_fs_is_file(lf);
+        free(lf);
+        if (ok)
+            continue;
+        todo = at_realloc(todo, (n + 1) * sizeof(*todo));
+        todo[n++] = at_reg_agent_ref(a);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct at_reg_agent *a = todo[i];
+        const struct at_contract *c = a->contract;
+        const json_t *pins = strcmp(at_json_str(a->build, "kind", ""), "python") == 0
+                                 ? json_object_get(a->build, "packages")
+                                 : NULL;
+        json_t *build = NULL;
+        struct at_diag d;
+        at_diag_clear(&d);
+        at_info("registry",
+                "%s:%s: its environment %s is missing (a restored backup?): rebuilding "
+                "it from its lock",
+                c->name, c->version, a->env ? a->env : "(none)");
+        pthread_rwlock_rdlock(&r->gc_gate);
+        int rc = at__registry_build(r, c, a->dir, pins, &build, &d);
+        if (rc == 0 && build) {
+            struct at_agent_rec rec = {
+                .name = c->name,
+                .version = c->version,
+                .digest = a->digest,
+                .kind = a->kind,
+                .source = a->source,
+                .contract = c->json,
+                .registered_ms = a->registered_ms,
+            };
+            struct at_reg_agent *fresh = NULL;
+            pthread_rwlock_wrlock(&r->lock);
+            if (at_map_get(&r->by_key, a->key) == a &&
+                build_write(r, c->name, c->version, build) == 0 &&
+                entry_from_rec(r, &rec, &fresh, &d) == 0)
+                index_put(r, fresh);
+            else
+                rc = AT_ESTATE;
+            pthread_rwlock_unlock(&r->lock);
+        } else if (rc == 0) {
+            rc = at_diag_set(&d, AT_EDEPS, NULL, 0, 0, "nothing to build any more");
+        }
+        pthread_rwlock_unlock(&r->gc_gate);
+        if (rc == 0) {
+            (*rebuilt)++;
+            at_info("registry", "%s:%s: environment rebuilt: %s (lock %s)", c->name, c->version,
+                    at_json_str(build, "env", ""), at_json_str(build, "lock_digest", ""));
+        } else {
+            (*failed)++;
+            at_error("registry",
+                     "%s:%s: its environment cannot be rebuilt: %s. Its runs fail until it is "
+                     "(register the version again once the package index answers)",
+                     c->name, c->version, d.msg[0] ? d.msg : at_err_msg(rc));
+        }
+        json_decref(build);
+        at_reg_agent_unref(a);
+    }
+    free(todo);
+    return 0;
 }
 
 /* ---- JSON views ---- */

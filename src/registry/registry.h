@@ -128,6 +128,34 @@ void at_reg_agent_unref(struct at_reg_agent *a);
 /* Remove "name" (every version) or "name:version"; *count says how many. */
 int at_registry_unregister(struct at_registry *r, const char *ref, int *count);
 
+/* What a collection removed (at_registry_gc). */
+struct at_reg_gc {
+    int snapshots;            /* DATA/agents/sha256-* directories */
+    int envs;                 /* DATA/envs/{py,npm}-* environments */
+    unsigned long long bytes; /* their files' bytes */
+    int kept_busy;            /* unregistered versions still held (a running job) */
+    int deferred;             /* registrations were running: done after the last */
+};
+
+/* Remove the snapshots and dependency environments that no registered
+ * version uses and nobody holds any more (a job still running an
+ * unregistered version keeps its files until a later collection), and
+ * what a crashed snapshot left (DATA/agents/.tmp-*).  Run at start
+ * (at_registry_new), after an unregistration and after a replacement.
+ * wait 0: when registrations are in flight it is deferred to the end of
+ * the last one (out->deferred).  Blocks (removes trees).  Thread-safe. */
+void at_registry_gc(struct at_registry *r, int wait, struct at_reg_gc *out);
+
+/* Rebuild the dependency environment of every version whose build record
+ * names one that is missing or incomplete (a restored backup holds the
+ * records, not the environments: docs/distribution.md "Environments"):
+ * Python from the record's lock (the same versions and sha256 hashes,
+ * pip --require-hashes --no-deps), Node with npm ci from the snapshot's
+ * package-lock.json.  After at_registry_set_build, before serving.  A
+ * version that cannot be rebuilt (the index is down) is logged and counted
+ * in *failed; it stays registered.  Blocks (pip, npm). */
+int at_registry_rebuild_envs(struct at_registry *r, int *rebuilt, int *failed);
+
 /* Split "name:version" (version NULL when absent) into caller buffers. */
 int at_registry_split_ref(const char *ref, char *name, size_t nlen, char *version, size_t vlen);
 

@@ -129,6 +129,32 @@ if grep -qE "$SAN_REPORT" "$T/atlasd2.log"; then
     grep -A40 -E "$SAN_REPORT" "$T/atlasd2.log" | head -80 >&2
 fi
 
+# a backup leaves the environments out and keeps the build records; the
+# restored atlasd rebuilds each from its lock at its first start
+atlas backup "$T/b.tar" --data "$DATA" --json >"$T/b.json" 2>"$T/b.err" || log "$(cat "$T/b.err")"
+tar -tf "$T/b.tar" >"$T/b.list"
+expect_eq "the backup holds the build records and no environment" \
+    "$(grep -c '^builds/greet@1.0.0.json' "$T/b.list") $(grep -c '^envs/' "$T/b.list")" "1 0"
+expect_eq "its manifest says the environments are left out" "$(j '[e["path"] for e in d["excluded"]]' <"$T/b.json")" "['envs']"
+atlas restore "$T/b.tar" --data "$T/data3" >/dev/null 2>"$T/r.err" || log "$(cat "$T/r.err")"
+"$BIN/atlasd" --data "$T/data3" --listen 127.0.0.1:0 --config "$T/config.yaml" >>"$T/atlasd3.log" 2>&1 &
+D3=$!
+wait_for test -s "$T/data3/atlasd.url"
+U3=$(cat "$T/data3/atlasd.url")
+expect_contains "the restored atlasd rebuilt the environment from its lock" "$(cat "$T/atlasd3.log")" "greet:1.0.0: environment rebuilt: $T/data3/envs/py-"
+expect_eq "and the restored version runs in it" \
+    "$(ATLAS_TOKEN=$(cat "$T/data3/admin.token") atlas --url "$U3" --json run greet --input '{"name": "restored"}' | j '(d["greeting"], d["virtual_env"].startswith("'"$T/data3/envs/py-"'"))')" \
+    "('hello restored from atlas-greet 1.0.0', True)"
+expect_eq "the rebuilt lock is the same packages and hashes" \
+    "$(j '[(p["name"], p["version"], p["sha256"]) for p in d["packages"]]' <"$(ls -d "$T/data3"/envs/py-*)/atlas-lock.json")" \
+    "[('atlas-greet', '1.0.0', '$want_sha')]"
+kill -TERM "$D3"
+wait "$D3" 2>/dev/null || true
+if grep -qE "$SAN_REPORT" "$T/atlasd3.log"; then
+    fail "sanitizer report in the restored atlasd's log"
+    grep -A40 -E "$SAN_REPORT" "$T/atlasd3.log" | head -80 >&2
+fi
+
 # the same dependencies again, with the index gone: the environment is reused
 kill "$INDEX_PID"
 wait "$INDEX_PID" 2>/dev/null || true
@@ -146,4 +172,22 @@ start_daemon --config "$T/config.yaml"
 expect_eq "after a restart the version still runs in its environment" \
     "$(atlas --json run greet:1.0.0 --input '{"name": "again"}' | j '(d["greeting"], d["virtual_env"])')" \
     "('hello again from atlas-greet 1.0.0', '$env1')"
+
+# garbage collection (docs/distribution.md "Environments"): an environment
+# goes with the last version that uses it, and at start what no version
+# uses is removed
+atlas unregister greet:1.0.0 >/dev/null
+expect_eq "unregistering one of two versions on an environment keeps it" "$(test -d "$env1" && echo kept)" "kept"
+atlas unregister greet >/dev/null
+wait_for sh -c "[ ! -e '$env1' ]"
+expect_eq "unregistering the last version that uses it removes it" "$(ls "$DATA/envs" | grep -c '^py-')" "0"
+expect_eq "and the versions' snapshots" "$(ls "$DATA/agents" | grep -c '^sha256-')" "0"
+grep -q "removed .* snapshot(s) and 1 environment(s) no registered version uses" "$T/atlasd.log" &&
+    pass "the log says what was removed" || fail "no log line of the collection"
+stop_daemon
+mkdir -p "$DATA/envs/py-0123456789abcdef0123456789abcdef/lib" "$DATA/agents/sha256-$(printf '0%.0s' $(seq 64))" "$DATA/agents/.tmp-AbC123"
+echo x >"$DATA/envs/py-0123456789abcdef0123456789abcdef/lib/f"
+start_daemon --config "$T/config.yaml"
+expect_eq "at start, an environment and a snapshot no version uses and a crashed copy are removed" \
+    "$(ls -A "$DATA/envs" "$DATA/agents" | grep -c -E '^(py-|sha256-|\.tmp-)')" "0"
 finish

@@ -30,9 +30,22 @@ mkdir -p "$d"
 printf 'agent:\n  name: slow-deps\n  version: "1.0.0"\n  input:\n    schema: {type: object}\n  output:\n    schema: {type: object}\n  dependencies:\n    packages: ["atlas-greet"]\n' >"$d/agent.yaml"
 printf 'from atlas import AgentBase\n\nclass A(AgentBase):\n    async def execute(self, input, context):\n        return {}\n' >"$d/agent.py"
 start=$(date +%s)
-run_rc rc atlas register --path "$d"
+# the build's output is followed while it runs (GET /api/v1/builds/log)
+atlas register --path "$d" >"$T/reg.out" 2>"$T/err" &
+REG=$!
+_live() {
+    curl -s "$ATLAS_URL/api/v1/builds/log?after=0" >"$T/log.json" &&
+        [ "$(j '(d["building"], any(l["text"] == "[pip install]" and l["agent"] == "slow-deps:1.0.0" for l in d["lines"]))' <"$T/log.json")" = "('slow-deps:1.0.0', True)" ]
+}
+wait_for _live && pass "while the build runs, its log shows it building and pip started" ||
+    fail "the build log never showed the running build: $(cat "$T/log.json")"
+expect_eq "the registration is still running then" "$(kill -0 $REG 2>/dev/null && echo running)" "running"
+rc=0
+wait $REG || rc=$?
 took=$(($(date +%s) - start))
 expect_eq "a build past registry.build.timeout fails the registration" "$rc" "1"
+expect_contains "atlas register printed the build's lines as they came" "$(cat "$T/err")" "build: | [pip install]"
+expect_eq "after it, nothing is building" "$(curl -s "$ATLAS_URL/api/v1/builds/log" | j 'd["building"]')" "None"
 expect_contains "saying so" "$(cat "$T/err")" "ran past registry.build.timeout (2 s)"
 expect_eq "within the timeout, not pip's own (15 s per try)" "$([ "$took" -lt 10 ] && echo yes || echo "no: ${took}s")" "yes"
 expect_eq "nothing is registered" "$(curl -s -o /dev/null -w '%{http_code}' "$ATLAS_URL/api/v1/agents/slow-deps")" "404"

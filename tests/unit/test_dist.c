@@ -481,6 +481,72 @@ static void test_pack_unpack(void **state)
     at_store_close(s2);
 }
 
+/* at_layout_gc: what the kept manifests reach (config, layer, a signature
+ * referrer and its envelope) stays; an orphan blob and an unkept
+ * manifest's blobs go; tags are roots too */
+static void test_layout_gc(void **state)
+{
+    (void)state;
+    struct at_store *s1;
+    struct at_registry *r1;
+    open_reg("gc", &s1, &r1);
+    struct at_diag d;
+    at_diag_clear(&d);
+    struct at_reg_result res;
+    agent_dir("g1", "1.0.0");
+    char *dir = path("g1");
+    assert_int_equal(at_registry_register_dir(r1, dir, NULL, 0, &res, &d), 0);
+    free(dir);
+    struct at_reg_agent *a = NULL;
+    assert_int_equal(at_registry_resolve(r1, "packed:1.0.0", &a), 0);
+    char *root = path("gclayout");
+    struct at_packed p1;
+    assert_int_equal(at_dist_pack(root, a, &p1, &d), 0);
+    at_reg_agent_unref(a);
+    /* a signature of it: envelope blob + referrer manifest */
+    char env[AT_OCI_DIGEST_MAX], ref[AT_OCI_DIGEST_MAX], orphan[AT_OCI_DIGEST_MAX];
+    assert_int_equal(at_layout_put_bytes(root, "{\"sig\":1}", 9, env, &d), 0);
+    size_t mlen = 0;
+    char *man = at_sig_referrer_manifest(env, 9, p1.manifest, p1.manifest_size, "pub", &mlen);
+    assert_int_equal(at_layout_put_bytes(root, man, mlen, ref, &d), 0);
+    free(man);
+    assert_int_equal(at_layout_put_bytes(root, "orphan", 6, orphan, &d), 0);
+
+    int removed = -1;
+    unsigned long long bytes = 0;
+    const char *keep[] = {p1.manifest};
+    assert_int_equal(at_layout_gc(root, keep, 1, &removed, &bytes, &d), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(bytes, 6);
+    assert_false(at_layout_has_blob(root, orphan));
+    const char *live[] = {p1.manifest, p1.config, p1.layer, env, ref};
+    for (size_t i = 0; i < 5; i++)
+        assert_true(at_layout_has_blob(root, live[i]));
+    /* tagged: a root without being named */
+    assert_int_equal(
+        at_layout_tag(root, "1.0.0", p1.manifest, p1.manifest_size, AT_OCI_AGENT_ARTIFACT, &d), 0);
+    assert_int_equal(at_layout_gc(root, NULL, 0, &removed, &bytes, &d), 0);
+    assert_int_equal(removed, 0);
+    /* nothing kept: everything goes (the empty index keeps none) */
+    char *ix = at_fs_join(root, "index.json");
+    static const char empty[] =
+        "{\"manifests\":[],\"mediaType\":\"" AT_OCI_INDEX_TYPE "\",\"schemaVersion\":2}";
+    assert_int_equal(at_fs_write_atomic(ix, empty, sizeof(empty) - 1, 0644), 0);
+    assert_int_equal(at_layout_gc(root, NULL, 0, &removed, &bytes, &d), 0);
+    assert_int_equal(removed, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_false(at_layout_has_blob(root, live[i]));
+    /* an unreadable index removes nothing */
+    assert_int_equal(at_layout_put_bytes(root, "orphan", 6, orphan, &d), 0);
+    assert_int_equal(at_fs_write_atomic(ix, "{", 1, 0644), 0);
+    assert_int_not_equal(at_layout_gc(root, NULL, 0, &removed, &bytes, &d), 0);
+    assert_true(at_layout_has_blob(root, orphan));
+    free(ix);
+    free(root);
+    at_registry_free(r1);
+    at_store_close(s1);
+}
+
 static void test_refs(void **state)
 {
     (void)state;
@@ -639,6 +705,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_tars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack_unpack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layout_gc, setup, teardown),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_signatures),
         cmocka_unit_test(test_policy),

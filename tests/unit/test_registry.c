@@ -470,6 +470,63 @@ static void test_chains_and_cycles(void **state)
 /* Dependency builds (registry/build.c) that stop before any installer
  * runs: what is refused, what is not built.  The builds themselves are
  * e2e.deps_build, e2e.deps_node, e2e.deps_timeout. */
+/* at_registry_gc: a snapshot goes with its last version; one a holder
+ * (a running job) still uses stays until a later collection; a replaced
+ * version's snapshot goes too */
+static void test_gc(void **state)
+{
+    (void)state;
+    reg_ok("gc", "gca", "1.0.0", "created");
+    reg_ok("gc", "gcb", "1.0.0", "created");
+    struct at_reg_agent *a = NULL, *b = NULL;
+    assert_int_equal(at_registry_resolve(reg, "gca:1.0.0", &a), 0);
+    assert_int_equal(at_registry_resolve(reg, "gcb:1.0.0", &b), 0);
+    char *adir = at_strdup(a->dir), *bdir = at_strdup(b->dir);
+    at_reg_agent_unref(a); /* gcb stays held: "running" */
+    int n = 0;
+    assert_int_equal(at_registry_unregister(reg, "gca", &n), 0);
+    assert_false(at_fs_is_dir(adir)); /* nobody held it: removed at once */
+    assert_int_equal(at_registry_unregister(reg, "gcb", &n), 0);
+    assert_true(at_fs_is_dir(bdir)); /* held */
+    struct at_reg_gc g;
+    at_registry_gc(reg, 1, &g);
+    assert_int_equal(g.kept_busy, 1);
+    assert_true(at_fs_is_dir(bdir));
+    at_reg_agent_unref(b);
+    at_registry_gc(reg, 1, &g);
+    assert_int_equal(g.snapshots, 1);
+    assert_int_equal(g.kept_busy, 0);
+    assert_false(at_fs_is_dir(bdir));
+    /* replaced with other content: the old snapshot goes */
+    agent_dir("gcr", "gcr", "1.0.0", "[sh, agent.sh]", NULL);
+    struct at_reg_result res;
+    struct at_diag d;
+    assert_int_equal(reg_dir("gcr", 0, &res, &d), 0);
+    assert_int_equal(at_registry_resolve(reg, "gcr:1.0.0", &a), 0);
+    char *rdir = at_strdup(a->dir);
+    at_reg_agent_unref(a);
+    put("gcr/extra.txt", "more\n");
+    assert_int_equal(reg_dir("gcr", 1, &res, &d), 0);
+    assert_string_equal(res.status, "replaced");
+    assert_false(at_fs_is_dir(rdir));
+    assert_string_not_equal(resolved("gcr:1.0.0"), "");
+    /* at start: a stray snapshot and a stray environment are removed */
+    put("data/agents/sha256-0000/f", "x");
+    put("data/envs/py-0000/f", "x");
+    close_registry();
+    open_registry();
+    char *sp = at_asprintf("%s/data/agents/sha256-0000", tmp);
+    char *ep = at_asprintf("%s/data/envs/py-0000", tmp);
+    assert_false(at_fs_is_dir(sp));
+    assert_false(at_fs_is_dir(ep));
+    assert_string_equal(resolved("gcr:1.0.0"), "1.0.0");
+    free(sp);
+    free(ep);
+    free(rdir);
+    free(adir);
+    free(bdir);
+}
+
 static void test_build_refusals(void **state)
 {
     (void)state;
@@ -528,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chains_and_cycles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_build_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
