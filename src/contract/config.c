@@ -252,6 +252,7 @@ static const struct at_shape audit[] = {
     {"checkpoint_interval_ms", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 100, 86400000},
     {"queue_max", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 16, 1 << 24},
     {"tpm", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"spool_sync", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     END,
 };
 /* Proposals and approvals (docs/supervisor.md "Configuration"; the action
