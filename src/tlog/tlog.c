@@ -419,25 +419,32 @@ int at_tlog_hwm_open(const char *note, size_t len, const struct at_note_key *key
     if (rc)
         return rc;
     size_t hl = strlen(HWM_HEADER), ol = strlen(key->name);
-    const char *p = note + hl + ol + 1;
     if (tl < hl + ol + 4 || memcmp(note, HWM_HEADER, hl) != 0 ||
         memcmp(note + hl, key->name, ol) != 0 || note[hl + ol] != '\n')
         return at_diag_set(d, AT_EPARSE, NULL, 1, 0,
                            "not a high-water mark of this log (\"%s\" then the origin expected)",
                            "atlas-audit-hwm/v1");
+    const char *p = note + hl + ol + 1, *stop = note + tl;
+    /* digits only (strtoull would skip white space): the text ends in a
+     * newline, so the number ends inside it */
+    if (p >= stop || *p < '0' || *p > '9')
+        return at_diag_set(d, AT_EPARSE, NULL, 3, 0, "the high-water mark's size is not a number");
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(p, &end, 10);
-    if (errno || end == p || *end != '\n' || *p < '0' || *p > '9')
+    if (errno || *end != '\n')
         return at_diag_set(d, AT_EPARSE, NULL, 3, 0, "the high-water mark's size is not a number");
     p = end + 1;
-    errno = 0;
-    long long nx = strtoll(p, &end, 10);
-    if (errno || end == p || *end != '\n' || *p < '0' || *p > '9')
+    if (p >= stop || *p < '0' || *p > '9')
         return at_diag_set(d, AT_EPARSE, NULL, 4, 0,
                            "the high-water mark's next index is not a number");
-    const char *lh = end + 1, *stop = note + tl;
-    const char *nl = memchr(lh, '\n', (size_t)(stop - lh));
+    errno = 0;
+    long long nx = strtoll(p, &end, 10);
+    if (errno || *end != '\n')
+        return at_diag_set(d, AT_EPARSE, NULL, 4, 0,
+                           "the high-water mark's next index is not a number");
+    const char *lh = end + 1;
+    const char *nl = lh < stop ? memchr(lh, '\n', (size_t)(stop - lh)) : NULL;
     size_t n = 0;
     if (!nl || sodium_base642bin(leaf, 32, lh, (size_t)(nl - lh), NULL, &n, NULL,
                                  sodium_base64_VARIANT_ORIGINAL) != 0 ||
