@@ -261,7 +261,8 @@ int cmd_audit(struct cli *c, int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "accept"))
         return audit_accept(c, argc, argv);
     if (argc < 2 || (strcmp(argv[1], "ls") != 0 && strcmp(argv[1], "list") != 0))
-        return cli_usage_error("audit", usage_text, "which: ls, verify, export, checkpoint or accept?");
+        return cli_usage_error("audit", usage_text,
+                               "which: ls, verify, export, checkpoint or accept?");
     struct at_buf q;
     at_buf_init(&q, 4096);
     at_buf_append(&q, "/api/v1/audit?", 14);

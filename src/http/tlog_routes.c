@@ -151,8 +151,8 @@ static void h_accept(struct at_http_req *r)
         at_http_audit(r, "audit.accept", "allowed", "POST " AT_HTTP_API "/audit/accept", why);
     json_decref(body);
     if (rc == AT_ENOENT)
-        at_http_reply_problem(r, AT_ESTATE, "the audit log is not marked tampered: nothing to accept",
-                              NULL, NULL);
+        at_http_reply_problem(
+            r, AT_ESTATE, "the audit log is not marked tampered: nothing to accept", NULL, NULL);
     else if (rc)
         at_http_reply_problem(r, rc, "cannot accept the break", NULL, NULL);
     else

@@ -160,11 +160,10 @@ struct verifier {
     size_t cur_pos;                /* the entry being checked: its place in the bundle */
 };
 
-static json_t *problem(struct verifier *v, long long index, const char *what, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
+static json_t *problem(struct verifier *v, long long index, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Returns the problem (borrowed) for extra members. */
-static json_t *problem(struct verifier *v, long long index, const char *what, const char *fmt,
-                       ...)
+static json_t *problem(struct verifier *v, long long index, const char *what, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -284,12 +283,11 @@ static void check_entry(struct verifier *v, const json_t *e, struct ventry *out,
             out->valid = 1;
             if (!strcmp(at_json_str(st, "predicateType", ""), AT_TLOG_SEMANTIC) &&
                 !strcmp(at_json_str(rec, "type", ""), AT_TLOG_BREAK_ACCEPTED))
-                json_array_append_new(v->breaks,
-                                      json_pack("{s:I,s:I,s:s,s:s?}", "index",
-                                                (json_int_t)out->claim, "position",
-                                                (json_int_t)v->cur_pos, "by",
-                                                at_json_str(rec, "by", "?"), "why",
-                                                at_json_str(rec, "why", NULL)));
+                json_array_append_new(v->breaks, json_pack("{s:I,s:I,s:s,s:s?}", "index",
+                                                           (json_int_t)out->claim, "position",
+                                                           (json_int_t)v->cur_pos, "by",
+                                                           at_json_str(rec, "by", "?"), "why",
+                                                           at_json_str(rec, "why", NULL)));
         }
     }
     json_decref(st);
@@ -622,9 +620,10 @@ int at_tlog_verify(const json_t *bundle, const char *trusted_vkey, const char *f
         json_t *cs = json_object_get(bj, "checkpoint_size");
         json_t *ix = json_object_get(bj, "index");
         const char *what = at_json_str(bj, "problem", "");
-        int acked = accept_at >= 0 && strcmp(what, "consistency") != 0 &&
-                    (json_is_integer(cs) ? json_integer_value(cs) <= accept_pos
-                                         : json_is_integer(ix) && json_integer_value(ix) < accept_at);
+        int acked =
+            accept_at >= 0 && strcmp(what, "consistency") != 0 &&
+            (json_is_integer(cs) ? json_integer_value(cs) <= accept_pos
+                                 : json_is_integer(ix) && json_integer_value(ix) < accept_at);
         json_array_append(acked ? ack : keep, bj);
     }
     json_decref(v.problems);

@@ -35,8 +35,8 @@ struct item {
     struct item *next;
     const char *kind; /* static */
     json_t *content;
-    int resolve;      /* a receipt whose agent digest is looked up when it is written */
-    char qid[48];     /* its spool id ("" when not spooled: audit.dropped) */
+    int resolve;  /* a receipt whose agent digest is looked up when it is written */
+    char qid[48]; /* its spool id ("" when not spooled: audit.dropped) */
     int64_t ts_ms;
 };
 
@@ -134,8 +134,10 @@ static void spool_write(struct at_tlog *t, const char *line, size_t len)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            at_warn("audit", "cannot write the audit spool: %s (the record is queued in memory "
-                             "only)", strerror(errno));
+            at_warn("audit",
+                    "cannot write the audit spool: %s (the record is queued in memory "
+                    "only)",
+                    strerror(errno));
             return;
         }
         off += (size_t)w;
@@ -371,8 +373,8 @@ static char *hwm_text(const struct at_tlog *t, uint64_t size, int64_t next,
 {
     char lh[64];
     b64(leaf, 32, lh, sizeof(lh));
-    char *s = at_asprintf(HWM_HEADER "%s\n%llu\n%lld\n%s\n", t->key.name,
-                          (unsigned long long)size, (long long)next, lh);
+    char *s = at_asprintf(HWM_HEADER "%s\n%llu\n%lld\n%s\n", t->key.name, (unsigned long long)size,
+                          (long long)next, lh);
     *len = strlen(s);
     return s;
 }
@@ -446,8 +448,9 @@ int at_tlog_hwm_open(const char *note, size_t len, const struct at_note_key *key
     const char *lh = end + 1;
     const char *nl = lh < stop ? memchr(lh, '\n', (size_t)(stop - lh)) : NULL;
     size_t n = 0;
-    if (!nl || sodium_base642bin(leaf, 32, lh, (size_t)(nl - lh), NULL, &n, NULL,
-                                 sodium_base64_VARIANT_ORIGINAL) != 0 ||
+    if (!nl ||
+        sodium_base642bin(leaf, 32, lh, (size_t)(nl - lh), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
         n != 32)
         return at_diag_set(d, AT_EPARSE, NULL, 5, 0,
                            "the high-water mark's leaf hash is not 32 bytes of base64");
@@ -533,7 +536,7 @@ static int tail_row(void *arg, const struct at_tlog_row *r)
 
 static const char *static_kind(const char *k)
 {
-    return !k ? NULL
+    return !k                       ? NULL
            : !strcmp(k, "event")    ? "event"
            : !strcmp(k, "semantic") ? "semantic"
            : !strcmp(k, "receipt")  ? "receipt"
@@ -567,11 +570,10 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
                 cap = cap ? cap * 2 : 64;
                 L = at_realloc(L, cap * sizeof(*L));
             }
-            L[n] = (struct spooled){at_strdup(at_json_str(o, "id", "")),
-                                    static_kind(at_json_str(o, "kind", NULL)),
-                                    at_json_int(o, "ts_ms", 0),
-                                    json_incref(json_object_get(o, "record")),
-                                    json_is_true(json_object_get(o, "resolve"))};
+            L[n] = (struct spooled){
+                at_strdup(at_json_str(o, "id", "")), static_kind(at_json_str(o, "kind", NULL)),
+                at_json_int(o, "ts_ms", 0), json_incref(json_object_get(o, "record")),
+                json_is_true(json_object_get(o, "resolve"))};
             json_object_set_new(ids, L[n].id, json_integer((json_int_t)n));
             n++;
         } else {
@@ -614,9 +616,9 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
     json_decref(ids);
     if (n || bad)
         at_log(replay || bad ? AT_LOG_WARN : AT_LOG_INFO, "audit",
-                "audit spool: %zu records a crash left unwritten are written now (%zu already "
-                "in the log, %zu unreadable lines skipped)",
-                replay, n - replay, bad);
+               "audit spool: %zu records a crash left unwritten are written now (%zu already "
+               "in the log, %zu unreadable lines skipped)",
+               replay, n - replay, bad);
     t->spool_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (t->spool_fd < 0)
         return at_diag_set(d, AT_EIO, path, 0, 0, "cannot open the audit spool: %s",
@@ -908,8 +910,9 @@ int at_tlog_new(struct at_tlogstore *ts, const unsigned char pk[32], const unsig
         } else {
             at_merkle_root(t->leaves, (size_t)c.size, root);
             if (sodium_memcmp(root, c.root, 32) != 0)
-                mark_tampered(t, "the entries do not match the latest checkpoint of size %llu "
-                                 "(tampered? run `atlas audit verify`)",
+                mark_tampered(t,
+                              "the entries do not match the latest checkpoint of size %llu "
+                              "(tampered? run `atlas audit verify`)",
                               (unsigned long long)c.size);
             else
                 vouched = c.size;
@@ -1033,8 +1036,8 @@ int at_tlog_accept(struct at_tlog *t, const char *by, const char *why, json_t **
         b64(c.root, 32, old64, sizeof(old64));
     json_t *rec = json_pack("{s:s,s:s,s:s?,s:O,s:{s:I,s:s}}", "type", AT_TLOG_BREAK_ACCEPTED, "by",
                             by ? by : "anonymous", "why", why, "problems",
-                            t->breaks ? t->breaks : json_array(), "store", "size",
-                            (json_int_t)t->n, "root", root64);
+                            t->breaks ? t->breaks : json_array(), "store", "size", (json_int_t)t->n,
+                            "root", root64);
     json_object_set_new(rec, "checkpoint",
                         have_cp ? json_pack("{s:I,s:s}", "size", (json_int_t)c.size, "root", old64)
                                 : json_null());
