@@ -259,8 +259,14 @@ static const struct at_shape audit[] = {
 };
 /* Proposals and approvals (docs/supervisor.md "Configuration"; the action
  * names are checked by src/supervisor/approvals.c). */
+static const struct at_shape approvals_notify[] = {
+    {"url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"allow_hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    END,
+};
 static const struct at_shape approvals[] = {
     {"require", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"notify", AT_SH_OBJ, 0, approvals_notify, NULL, 0, 0},
     {"ttl_s", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 31536000},
     END,
 };
