@@ -70,17 +70,18 @@ static int check_url(const char *url, const json_t *allow, char **host_out, stru
         if (json_is_array(allow)) {
             size_t i;
             json_t *v;
-            json_array_foreach(allow, i, v)
-                ok |= json_is_string(v) && strcasecmp(json_string_value(v), h) == 0;
+            json_array_foreach(allow, i, v) ok |=
+                json_is_string(v) && strcasecmp(json_string_value(v), h) == 0;
         } else {
             for (int i = 0; dflt[i]; i++)
                 ok |= strcasecmp(dflt[i], h) == 0;
         }
         if (!ok)
-            at_diag_set(d, rc, NULL, 0, 0,
-                        "approvals.notify.url: the host %s is not in approvals.notify.allow_hosts "
-                        "(%s)",
-                        h, json_is_array(allow) ? "as configured" : "default: 127.0.0.1, ::1, localhost");
+            at_diag_set(
+                d, rc, NULL, 0, 0,
+                "approvals.notify.url: the host %s is not in approvals.notify.allow_hosts "
+                "(%s)",
+                h, json_is_array(allow) ? "as configured" : "default: 127.0.0.1, ::1, localhost");
         else {
             *host_out = at_strdup(h);
             rc = 0;
@@ -93,8 +94,8 @@ static int check_url(const char *url, const json_t *allow, char **host_out, stru
     return rc;
 }
 
-int at_ap_notify_new(const json_t *cfg, const char *data_dir, struct at_ap_notify **out,
-                     struct at_diag *d)
+int at_http_apnotify_new(const json_t *cfg, const char *data_dir, struct at_ap_notify **out,
+                         struct at_diag *d)
 {
     *out = NULL;
     const char *url = json_string_value(json_object_get(cfg, "url"));
@@ -132,7 +133,7 @@ int at_ap_notify_new(const json_t *cfg, const char *data_dir, struct at_ap_notif
     return 0;
 }
 
-void at_ap_notify_free(struct at_ap_notify *n)
+void at_http_apnotify_free(struct at_ap_notify *n)
 {
     if (!n)
         return;
@@ -160,16 +161,16 @@ void at_ap_notify_free(struct at_ap_notify *n)
     free(n);
 }
 
-void at_ap_notify_listener(void *arg, const char *event, const json_t *doc)
+void at_http_apnotify_listener(void *arg, const char *event, const json_t *doc)
 {
     struct at_ap_notify *n = arg;
     if (!n)
         return;
-    json_t *p = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}", "id", at_json_str(doc, "id", NULL),
-                          "kind", at_json_str(doc, "kind", NULL), "state",
-                          at_json_str(doc, "state", NULL), "hash", at_json_str(doc, "hash", NULL),
-                          "title", at_json_str(doc, "title", NULL), "proposer",
-                          at_json_str(doc, "proposer", NULL));
+    json_t *p =
+        json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}", "id", at_json_str(doc, "id", NULL), "kind",
+                  at_json_str(doc, "kind", NULL), "state", at_json_str(doc, "state", NULL), "hash",
+                  at_json_str(doc, "hash", NULL), "title", at_json_str(doc, "title", NULL),
+                  "proposer", at_json_str(doc, "proposer", NULL));
     json_t *b = json_pack("{s:s,s:o,s:I}", "event", event, "proposal", p, "at_ms",
                           (json_int_t)at_wall_ms());
     char *body = b ? json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -199,8 +200,8 @@ void at_ap_notify_listener(void *arg, const char *event, const json_t *doc)
     pthread_mutex_unlock(&n->mu);
 }
 
-void at_ap_notify_counts(struct at_ap_notify *n, long long *sent, long long *failed,
-                         long long *dropped)
+void at_http_apnotify_counts(struct at_ap_notify *n, long long *sent, long long *failed,
+                             long long *dropped)
 {
     pthread_mutex_lock(&n->mu);
     *sent = n->sent;

@@ -30,15 +30,15 @@ struct at_ap_notify;
 
 /* cfg: the approvals.notify section (NULL: *out NULL, 0).  data_dir: the
  * signing key's.  AT_EINVAL with d when the URL or its host is refused. */
-int at_ap_notify_new(const json_t *cfg, const char *data_dir, struct at_ap_notify **out,
-                     struct at_diag *d);
+int at_http_apnotify_new(const json_t *cfg, const char *data_dir, struct at_ap_notify **out,
+                         struct at_diag *d);
 /* Stop (the delivery in flight ends within its timeout; queued ones are
  * dropped, logged) and free.  NULL: a no-op. */
-void at_ap_notify_free(struct at_ap_notify *n);
+void at_http_apnotify_free(struct at_ap_notify *n);
 /* The approvals listener (supervisor/approvals.h at_approvals_listen_fn). */
-void at_ap_notify_listener(void *arg, const char *event, const json_t *doc);
+void at_http_apnotify_listener(void *arg, const char *event, const json_t *doc);
 /* Deliveries made, failed (out of attempts) and dropped so far. */
-void at_ap_notify_counts(struct at_ap_notify *n, long long *sent, long long *failed,
-                         long long *dropped);
+void at_http_apnotify_counts(struct at_ap_notify *n, long long *sent, long long *failed,
+                             long long *dropped);
 
 #endif
