@@ -67,6 +67,13 @@ int at_daemon_audit_start(struct at_daemon_audit *a, const struct at_config *con
         if (end && !*end && v > 0 && v <= 600000)
             tc.test_stall_ms = v;
     }
+    const char *rot = getenv("ATLAS_TEST_AUDIT_SPOOL_ROTATE");
+    if (rot && *rot) {
+        char *end = NULL;
+        long long v = strtoll(rot, &end, 10);
+        if (end && !*end && v >= 256 && v <= (1LL << 30))
+            tc.spool_rotate_bytes = (size_t)v;
+    }
     tc.spool_path = spool;
     tc.hwm_path = hwm;
     /* the TPM co-signer: audit.tpm: "swtpm:host=...,port=..." (a TCTI), or absent */

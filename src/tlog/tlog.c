@@ -16,6 +16,7 @@
 #include "tlog/merkle.h"
 #include "tlog/note.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,6 +31,10 @@
 #include <unistd.h>
 
 #define HWM_HEADER "atlas-audit-hwm/v1\n"
+/* the spool is set aside for a new file beyond this many bytes, so that it
+ * does not grow while the queue never drains (docs/audit.md) */
+#define SPOOL_ROTATE (16u << 20)
+#define SPOOL_OLDS 64
 
 struct item {
     struct item *next;
@@ -75,6 +80,16 @@ struct at_tlog {
      * whenever the queue has drained into the store */
     int spool_fd;
     int spool_sync;
+    char *spool_path;
+    size_t spool_bytes; /* written to the current file since it was emptied */
+    /* full files set aside (SPOOL.N), each deleted once the records
+     * submitted up to its end are committed; oldest first */
+    struct {
+        char *path;
+        uint64_t end;
+    } olds[SPOOL_OLDS];
+    size_t nolds;
+    unsigned long long rot_k;
     char spool_nonce[20];
     atomic_ullong spool_seq;
     /* the high-water mark: a signed note of the tree's size and last leaf,
@@ -146,6 +161,48 @@ static void spool_write(struct at_tlog *t, const char *line, size_t len)
         at_warn("audit", "cannot sync the audit spool: %s", strerror(errno));
 }
 
+/* mu held: count a spooled line; 1 when the file is due to be set aside */
+static int line_len_add(struct at_tlog *t, size_t ll)
+{
+    t->spool_bytes += ll;
+    size_t limit = t->cfg.spool_rotate_bytes ? t->cfg.spool_rotate_bytes : SPOOL_ROTATE;
+    return t->spool_fd >= 0 && t->spool_bytes > limit && t->nolds < SPOOL_OLDS;
+}
+
+/* mu held: set the full spool aside as SPOOL.N and start a new one. */
+static void spool_rotate(struct at_tlog *t)
+{
+    char *old = at_asprintf("%s.%llu", t->spool_path, ++t->rot_k);
+    int fd = -1;
+    if (rename(t->spool_path, old) != 0 ||
+        (fd = open(t->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+        at_warn("audit", "cannot set the audit spool aside: %s", strerror(errno));
+        free(old);
+        return;
+    }
+    close(t->spool_fd);
+    t->spool_fd = fd;
+    t->olds[t->nolds].path = old;
+    t->olds[t->nolds].end = t->submitted;
+    t->nolds++;
+    t->spool_bytes = 0;
+}
+
+/* mu held, after a commit: delete the files set aside whose records are
+ * all in the store (all == everything accepted). */
+static void spool_release(struct at_tlog *t, int all)
+{
+    size_t k = 0;
+    while (k < t->nolds && (all || t->committed >= t->olds[k].end)) {
+        if (unlink(t->olds[k].path) != 0 && errno != ENOENT)
+            at_warn("audit", "cannot remove %s: %s", t->olds[k].path, strerror(errno));
+        free(t->olds[k].path);
+        k++;
+    }
+    memmove(t->olds, t->olds + k, (t->nolds - k) * sizeof(t->olds[0]));
+    t->nolds -= k;
+}
+
 static int push(struct at_tlog *t, struct item *it)
 {
     size_t ll = 0;
@@ -174,6 +231,8 @@ static int push(struct at_tlog *t, struct item *it)
     t->tail = it;
     t->queued++;
     t->submitted++;
+    if (line_len_add(t, ll))
+        spool_rotate(t);
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
     return 0;
@@ -545,12 +604,81 @@ static const char *static_kind(const char *k)
 
 /* Open the spool and queue what a crash left in it that the store lacks
  * (before the thread starts). */
+static int cmp_ull(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The spool's files in order (SPOOL.N by N, then SPOOL) into *buf; the
+ * set-aside ones are remembered to be deleted once written. */
+static int spool_read(struct at_tlog *t, const char *path, char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    unsigned long long ks[SPOOL_OLDS];
+    size_t nk = 0;
+    char *dir = at_strdup(path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash)
+        *slash = '\0';
+    DIR *dp = opendir(slash ? dir : ".");
+    size_t bl = strlen(base);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        if (strncmp(e->d_name, base, bl) != 0 || e->d_name[bl] != '.' || e->d_name[bl + 1] < '0' ||
+            e->d_name[bl + 1] > '9' || nk >= SPOOL_OLDS)
+            continue;
+        char *end = NULL;
+        unsigned long long k = strtoull(e->d_name + bl + 1, &end, 10);
+        if (end && !*end)
+            ks[nk++] = k;
+    }
+    if (dp)
+        closedir(dp);
+    free(dir);
+    qsort(ks, nk, sizeof(ks[0]), cmp_ull);
+    struct at_buf all;
+    at_buf_init(&all, (size_t)1 << 31);
+    int rc = 0;
+    for (size_t i = 0; i <= nk && !rc; i++) {
+        char *p = i < nk ? at_asprintf("%s.%llu", path, ks[i]) : at_strdup(path);
+        char *text = NULL;
+        size_t tl = 0;
+        rc = at_fs_read_file(p, (size_t)1 << 30, &text, &tl);
+        if (rc == AT_ENOENT)
+            rc = 0;
+        else if (!rc && at_buf_append(&all, text, tl) != 0)
+            rc = AT_E2BIG;
+        free(text);
+        if (i < nk && !rc) {
+            t->olds[t->nolds].path = p;
+            t->olds[t->nolds].end = 0; /* set once the replay is queued */
+            t->nolds++;
+            t->rot_k = ks[i];
+        } else {
+            free(p);
+        }
+    }
+    if (rc) {
+        at_buf_release(&all);
+        return rc;
+    }
+    *len = all.len;
+    *buf = at_malloc(all.len + 1);
+    memcpy(*buf, all.p ? all.p : "", all.len);
+    (*buf)[all.len] = '\0';
+    at_buf_release(&all);
+    return 0;
+}
+
 static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
 {
     char *buf = NULL;
     size_t len = 0;
-    int rc = at_fs_read_file(path, (size_t)1 << 30, &buf, &len);
-    if (rc && rc != AT_ENOENT)
+    t->spool_path = at_strdup(path);
+    int rc = spool_read(t, path, &buf, &len);
+    if (rc)
         return at_diag_set(d, rc, path, 0, 0, "cannot read the audit spool: %s", at_err_msg(rc));
     struct spooled *L = NULL;
     size_t n = 0, cap = 0, bad = 0;
@@ -619,6 +747,9 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
                "audit spool: %zu records a crash left unwritten are written now (%zu already "
                "in the log, %zu unreadable lines skipped)",
                replay, n - replay, bad);
+    for (size_t i = 0; i < t->nolds; i++)
+        t->olds[i].end = t->submitted; /* deleted once the replay is written */
+    t->spool_bytes = (size_t)len;
     t->spool_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (t->spool_fd < 0)
         return at_diag_set(d, AT_EIO, path, 0, 0, "cannot open the audit spool: %s",
@@ -714,9 +845,14 @@ static void write_batch(struct at_tlog *t, struct item *batch, size_t nb)
     }
     t->committed += nb;
     /* everything accepted is in the store: the spool starts again (O_APPEND) */
-    if (t->spool_fd >= 0 && !t->head && t->committed == t->submitted &&
-        ftruncate(t->spool_fd, 0) != 0)
-        at_warn("audit", "cannot empty the audit spool: %s", strerror(errno));
+    if (t->spool_fd >= 0 && !t->head && t->committed == t->submitted) {
+        if (ftruncate(t->spool_fd, 0) != 0)
+            at_warn("audit", "cannot empty the audit spool: %s", strerror(errno));
+        t->spool_bytes = 0;
+        spool_release(t, 1);
+    } else if (t->nolds) {
+        spool_release(t, 0);
+    }
     pthread_cond_broadcast(&t->done_cv);
     pthread_mutex_unlock(&t->mu);
     if (rc)
@@ -948,6 +1084,9 @@ fail:
     }
     if (t->spool_fd >= 0)
         close(t->spool_fd);
+    for (size_t i = 0; i < t->nolds; i++)
+        free(t->olds[i].path);
+    free(t->spool_path);
     json_decref(t->breaks);
     free(t->hwm_path);
     free(t->hwm_note);
@@ -975,6 +1114,9 @@ void at_tlog_free(struct at_tlog *t)
     checkpoint_make(t, NULL, NULL);
     if (t->spool_fd >= 0)
         close(t->spool_fd);
+    for (size_t i = 0; i < t->nolds; i++)
+        free(t->olds[i].path);
+    free(t->spool_path);
     json_decref(t->breaks);
     free(t->hwm_path);
     free(t->hwm_note);

@@ -66,7 +66,8 @@ struct at_tlog_cfg {
     /* the signed high-water mark (NULL: none): the size and last leaf of
      * the tree, rewritten after each batch and checked at start */
     const char *hwm_path;
-    int64_t test_stall_ms; /* tests only: the log thread waits this long before each batch */
+    int64_t test_stall_ms;     /* tests only: the log thread waits this long before each batch */
+    size_t spool_rotate_bytes; /* 0: 16 MiB; the spool is set aside for a new file beyond it */
 };
 
 struct at_tlog;

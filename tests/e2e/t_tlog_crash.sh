@@ -34,25 +34,30 @@ print(len(c), max(c.values()) if c else 0)'
 
 # --- 1. kill -9 with records queued -------------------------------------
 receipts_are() { [ "$(receipts_of)" = "$1" ]; }
-ATLAS_TEST_AUDIT_STALL_MS=60000 start_daemon --config "$T/config.yaml"
+# (a small spool file size: it is set aside for a new file while the queue
+# cannot drain, and the files are read back in order)
+ATLAS_TEST_AUDIT_STALL_MS=60000 ATLAS_TEST_AUDIT_SPOOL_ROTATE=1500 start_daemon --config "$T/config.yaml"
 atlas register --path "$EXAMPLES/word-count" >/dev/null
 for i in 1 2 3; do atlas run word-count --input "{\"text\": \"one $i\"}" >/dev/null; done
 expect_eq "nothing is written yet (the log thread is held)" "$(receipts_of)" "0 0"
 expect_eq "but each receipt is in the spool before the job's end was acknowledged" \
-    "$(grep -c '"kind":"receipt"' "$DATA/audit.spool")" 3
+    "$(cat "$DATA"/audit.spool* | grep -c '"kind":"receipt"')" 3
+expect_eq "the spool was set aside for new files as it grew" "$(ls "$DATA"/audit.spool.* 2>/dev/null | wc -l | awk '$1 > 0 {print "yes"}')" "yes"
 kill9_daemon
-cp "$DATA/audit.spool" "$T/spool.copy"
+mkdir "$T/spool.copy"
+cp "$DATA"/audit.spool* "$T/spool.copy/"
 start_daemon --config "$T/config.yaml"
 wait_for receipts_are "3 1"
 expect_eq "the next start writes what the crash left: three receipts, once each" "$(receipts_of)" "3 1"
 expect_contains "and says so" "$(cat "$T/atlasd.log")" "records a crash left unwritten are written now"
 wait_for test ! -s "$DATA/audit.spool"
-expect_eq "the spool is empty once written" "$(stat -c %s "$DATA/audit.spool")" 0
+expect_eq "the spool is empty once written, the set-aside files gone" \
+    "$(stat -c %s "$DATA/audit.spool"):$(ls "$DATA"/audit.spool.* 2>/dev/null | wc -l)" "0:0"
 
 # a crash after the commit but before the spool's reset: the lines the store
 # already has are recognised by their queue ids and not written again
 kill9_daemon
-cp "$T/spool.copy" "$DATA/audit.spool"
+cp "$T"/spool.copy/* "$DATA/"
 start_daemon --config "$T/config.yaml"
 expect_contains "a spool the store already has" "$(cat "$T/atlasd.log")" \
     "audit spool: 0 records a crash left unwritten are written now"
