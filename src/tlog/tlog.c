@@ -79,7 +79,9 @@ struct at_tlog {
      * appended as one line before submit returns, and the file is emptied
      * whenever the queue has drained into the store */
     int spool_fd;
+    int spooling; /* set before the thread starts, read without mu */
     int spool_sync;
+    uint64_t spooled, spooled_done; /* spooled records accepted, and written (or dropped) */
     char *spool_path;
     size_t spool_bytes; /* written to the current file since it was emptied */
     /* full files set aside (SPOOL.N), each deleted once the records
@@ -183,7 +185,7 @@ static void spool_rotate(struct at_tlog *t)
     close(t->spool_fd);
     t->spool_fd = fd;
     t->olds[t->nolds].path = old;
-    t->olds[t->nolds].end = t->submitted;
+    t->olds[t->nolds].end = t->spooled;
     t->nolds++;
     t->spool_bytes = 0;
 }
@@ -193,7 +195,7 @@ static void spool_rotate(struct at_tlog *t)
 static void spool_release(struct at_tlog *t, int all)
 {
     size_t k = 0;
-    while (k < t->nolds && (all || t->committed >= t->olds[k].end)) {
+    while (k < t->nolds && (all || t->spooled_done >= t->olds[k].end)) {
         if (unlink(t->olds[k].path) != 0 && errno != ENOENT)
             at_warn("audit", "cannot remove %s: %s", t->olds[k].path, strerror(errno));
         free(t->olds[k].path);
@@ -206,7 +208,7 @@ static void spool_release(struct at_tlog *t, int all)
 static int push(struct at_tlog *t, struct item *it)
 {
     size_t ll = 0;
-    char *line = t->spool_fd >= 0 && !it->qid[0] ? spool_line(t, it, &ll) : NULL;
+    char *line = t->spooling && !it->qid[0] ? spool_line(t, it, &ll) : NULL;
     pthread_mutex_lock(&t->mu);
     if (t->stop || t->queued >= t->cfg.queue_max) {
         t->dropped++;
@@ -221,8 +223,10 @@ static int push(struct at_tlog *t, struct item *it)
     }
     /* durable (against a crash of the process; with audit.spool_sync, a power
      * loss too) before submit returns, in queue order */
-    if (line)
+    if (line) {
         spool_write(t, line, ll);
+        t->spooled++;
+    }
     free(line);
     if (t->tail)
         t->tail->next = it;
@@ -735,6 +739,7 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
             t->tail = it;
             t->queued++;
             t->submitted++;
+            t->spooled++;
             replay++;
         }
         json_decref(L[i].record);
@@ -748,7 +753,7 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
                "in the log, %zu unreadable lines skipped)",
                replay, n - replay, bad);
     for (size_t i = 0; i < t->nolds; i++)
-        t->olds[i].end = t->submitted; /* deleted once the replay is written */
+        t->olds[i].end = t->spooled; /* deleted once the replay is written */
     t->spool_bytes = (size_t)len;
     t->spool_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (t->spool_fd < 0)
@@ -757,6 +762,7 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
     unsigned char nonce[8];
     randombytes_buf(nonce, sizeof(nonce));
     sodium_bin2hex(t->spool_nonce, sizeof(t->spool_nonce), nonce, sizeof(nonce));
+    t->spooling = 1;
     return 0;
 }
 
@@ -844,6 +850,8 @@ static void write_batch(struct at_tlog *t, struct item *batch, size_t nb)
         t->dropped += (long long)nb;
     }
     t->committed += nb;
+    for (struct item *it = batch; it; it = it->next)
+        t->spooled_done += it->qid[0] != '\0';
     /* everything accepted is in the store: the spool starts again (O_APPEND) */
     if (t->spool_fd >= 0 && !t->head && t->committed == t->submitted) {
         if (ftruncate(t->spool_fd, 0) != 0)
