@@ -223,13 +223,10 @@ static int post_once(struct at_ap_notify *n, CURL *h, const struct note *x, char
     char ts[32], hdr_ts[64], hdr_sig[160], hdr_key[100], hdr_ev[80];
     snprintf(ts, sizeof(ts), "%lld", (long long)(at_wall_ms() / 1000));
     /* signed: "<timestamp>.<body>" (the timestamp bounds a replay) */
-    size_t bl = strlen(x->body), tl = strlen(ts);
-    unsigned char *msg = at_malloc(tl + 1 + bl);
-    memcpy(msg, ts, tl);
-    msg[tl] = '.';
-    memcpy(msg + tl + 1, x->body, bl);
+    size_t bl = strlen(x->body);
+    char *msg = at_asprintf("%s.%s", ts, x->body);
     unsigned char sig[64];
-    crypto_sign_detached(sig, NULL, msg, tl + 1 + bl, n->sk);
+    crypto_sign_detached(sig, NULL, (const unsigned char *)msg, strlen(msg), n->sk);
     free(msg);
     char sig64[100];
     sodium_bin2base64(sig64, sizeof(sig64), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);

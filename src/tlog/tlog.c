@@ -719,8 +719,10 @@ static int spool_open(struct at_tlog *t, const char *path, struct at_diag *d)
     if (n) {
         /* what was committed is a prefix of the spool, and the rows not from
          * it (audit.dropped) are few: the tail holds the last committed one */
-        int64_t from = t->next_idx - (int64_t)n - 2 * AT_TLOG_BATCH;
-        at_tlogstore_scan(t->ts, from > 0 ? from : 0, 0, tail_row, &ts);
+        int64_t from = t->next_idx - (int64_t)n - 2 * (int64_t)AT_TLOG_BATCH;
+        if (at_tlogstore_scan(t->ts, from > 0 ? from : 0, 0, tail_row, &ts) != 0)
+            at_warn("audit", "audit spool: cannot read the log's last entries: every spooled "
+                             "record is written again");
     }
     size_t replay = 0;
     for (size_t i = 0; i < n; i++) {
