@@ -1156,7 +1156,7 @@ json_t *at_tlog_info(struct at_tlog *t)
                           "queued", (json_int_t)t->queued, "dropped", (json_int_t)t->dropped,
                           "cosigner", t->has_cosigner ? t->cosigner.keyid : NULL);
     json_object_set_new(o, "tampered", json_boolean(t->tampered));
-    json_object_set_new(o, "breaks", t->breaks ? json_copy(t->breaks) : json_array());
+    json_object_set_new(o, "breaks", t->breaks ? json_deep_copy(t->breaks) : json_array());
     uint64_t hs = 0;
     unsigned char leaf[32];
     if (t->hwm_note &&
@@ -1196,7 +1196,8 @@ int at_tlog_accept(struct at_tlog *t, const char *by, const char *why, json_t **
     pthread_mutex_unlock(&t->mu);
     /* the acknowledgement is itself a signed entry, and the first checkpoint
      * after the break covers it */
-    int rc = at_tlog_submit(t, "semantic", json_incref(rec));
+    /* a copy: jansson's reference counts are not visible to the other thread's free */
+    int rc = at_tlog_submit(t, "semantic", json_deep_copy(rec));
     if (rc) {
         json_decref(rec);
         return rc;
