@@ -1,4 +1,4 @@
-/* atlas audit ls | verify | export | checkpoint (docs/audit.md) */
+/* atlas audit ls | verify | export | checkpoint | accept (docs/audit.md) */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -16,7 +16,8 @@ static const char usage_text[] =
     "usage: atlas audit ls [--event EVENT] [--limit N] [--json]\n"
     "       atlas audit verify [--bundle FILE] [--from CHECKPOINT] [--key VKEY] [--json]\n"
     "       atlas audit export [--out FILE]\n"
-    "       atlas audit checkpoint [--json]\n";
+    "       atlas audit checkpoint [--json]\n"
+    "       atlas audit accept --reason TEXT [--json]\n";
 
 static int read_text(const char *path, size_t max, char **out, size_t *len)
 {
@@ -45,6 +46,19 @@ static int print_report(struct cli *c, json_t *rep)
         else
             printf("%s: %s\n", at_json_str(p, "problem", "?"), at_json_str(p, "detail", ""));
     }
+    json_array_foreach(json_object_get(rep, "acknowledged"), i, p)
+    {
+        json_t *ix = json_object_get(p, "index");
+        if (json_is_integer(ix))
+            printf("acknowledged: index %lld: %s: %s\n", (long long)json_integer_value(ix),
+                   at_json_str(p, "problem", "?"), at_json_str(p, "detail", ""));
+        else
+            printf("acknowledged: %s: %s\n", at_json_str(p, "problem", "?"),
+                   at_json_str(p, "detail", ""));
+    }
+    json_array_foreach(json_object_get(rep, "accepted_breaks"), i, p)
+        printf("break accepted at index %lld by %s: %s\n", at_json_int(p, "index", -1),
+               at_json_str(p, "by", "?"), at_json_str(p, "why", ""));
     printf("%s: %lld entries, %lld signatures, %lld checkpoints (tree size %lld), %lld inclusion "
            "and %lld consistency proofs verified; %lld receipts co-signed by the TPM\n",
            ok ? "ok" : "TAMPERED", at_json_int(rep, "entries", 0),
@@ -178,6 +192,45 @@ static int audit_checkpoint(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+static int audit_accept(struct cli *c, int argc, char **argv)
+{
+    const char *why = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            c->json = 1;
+        else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+            why = argv[++i];
+        else
+            return cli_usage_error("audit", usage_text, "unexpected argument \"%s\"", argv[i]);
+    }
+    if (!why || !*why)
+        return cli_usage_error("audit", usage_text,
+                               "accept needs --reason TEXT (it is signed into the log)");
+    json_t *body = json_pack("{s:s}", "reason", why);
+    char *b = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct cli_resp r;
+    int rc = cli_http(c, "POST", "/api/v1/audit/accept", b, NULL, &r);
+    free(b);
+    if (rc)
+        return rc;
+    if (r.status / 100 != 2) {
+        rc = cli_print_problem(c, &r);
+    } else if (c->json) {
+        cli_print_json(stdout, r.body);
+    } else {
+        json_t *a = json_object_get(r.body, "accepted");
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(a, "problems"), i, p)
+            printf("accepted: %s\n", json_string_value(p));
+        printf("the break is recorded in the log; checkpoints are signed again (size %lld):\n%s",
+               at_json_int(r.body, "size", 0), at_json_str(r.body, "note", ""));
+    }
+    cli_resp_release(&r);
+    return rc;
+}
+
 int cmd_audit(struct cli *c, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -191,7 +244,11 @@ int cmd_audit(struct cli *c, int argc, char **argv)
                "(a signed note) you kept, which the log must extend; --key: the log's\n"
                "verifier key you trust (NAME+ID+KEY).  Exit 1 when anything is wrong.\n"
                "export: the bundle (entries, checkpoints, public key, proofs) a third party\n"
-               "can verify without Atlas.  checkpoint: sign a checkpoint now and print it.\n",
+               "can verify without Atlas.  checkpoint: sign a checkpoint now and print it.\n"
+               "accept: after the daemon found the log damaged at start (GET\n"
+               "/api/v1/audit/log shows tampered and the breaks), record that you accept the\n"
+               "damage, and why, as a signed entry; checkpoints are then signed again, and\n"
+               "verify reports the problems before that entry as acknowledged.\n",
                usage_text);
         return CLI_OK;
     }
@@ -201,8 +258,11 @@ int cmd_audit(struct cli *c, int argc, char **argv)
         return audit_export(c, argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "checkpoint"))
         return audit_checkpoint(c, argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "accept"))
+        return audit_accept(c, argc, argv);
     if (argc < 2 || (strcmp(argv[1], "ls") != 0 && strcmp(argv[1], "list") != 0))
-        return cli_usage_error("audit", usage_text, "which: ls, verify, export or checkpoint?");
+        return cli_usage_error("audit", usage_text,
+                               "which: ls, verify, export, checkpoint or accept?");
     struct at_buf q;
     at_buf_init(&q, 4096);
     at_buf_append(&q, "/api/v1/audit?", 14);

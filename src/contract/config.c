@@ -7,10 +7,12 @@
 #include "base/str.h"
 #include "contract/shape.h"
 #include "contract/yaml.h"
+#include "json/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define END                                                                                        \
     {                                                                                              \
@@ -261,12 +263,19 @@ static const struct at_shape audit[] = {
     {"checkpoint_interval_ms", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 100, 86400000},
     {"queue_max", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 16, 1 << 24},
     {"tpm", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"spool_sync", AT_SH_BOOL, 0, NULL, NULL, 0, 0},
     END,
 };
 /* Proposals and approvals (docs/supervisor.md "Configuration"; the action
  * names are checked by src/supervisor/approvals.c). */
+static const struct at_shape approvals_notify[] = {
+    {"url", AT_SH_STR, AT_SH_NONEMPTY, NULL, NULL, 0, 0},
+    {"allow_hosts", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    END,
+};
 static const struct at_shape approvals[] = {
     {"require", AT_SH_STRLIST, 0, NULL, NULL, 0, 0},
+    {"notify", AT_SH_OBJ, 0, approvals_notify, NULL, 0, 0},
     {"ttl_s", AT_SH_INT, AT_SH_HAS_MIN | AT_SH_HAS_MAX, NULL, NULL, 1, 31536000},
     END,
 };
@@ -582,4 +591,137 @@ char *at_config_data_dir(const struct at_config *c)
         return at_fs_join(xdg, "atlas");
     const char *home = getenv("HOME");
     return at_asprintf("%s/.local/share/atlas", home && *home ? home : ".");
+}
+
+/* ---- approved settings (config.h) ---- */
+
+static char *approved_path(const char *data_dir)
+{
+    return at_fs_join(data_dir, AT_CONFIG_APPROVED);
+}
+
+/* dotted key = value (a copy) in tree, creating the objects on the way */
+static int tree_set(json_t *tree, const char *key, const json_t *value)
+{
+    char buf[256];
+    if (strlen(key) >= sizeof(buf))
+        return AT_EINVAL;
+    snprintf(buf, sizeof(buf), "%s", key);
+    json_t *o = tree;
+    char *part = buf;
+    for (;;) {
+        char *dot = strchr(part, '.');
+        if (!*part || (dot && dot == part))
+            return AT_EINVAL;
+        if (!dot)
+            return json_object_set_new(o, part, json_deep_copy(value)) ? AT_EINVAL : 0;
+        *dot = '\0';
+        json_t *next = json_object_get(o, part);
+        if (!json_is_object(next)) {
+            next = json_object();
+            json_object_set_new(o, part, next);
+        }
+        o = next;
+        part = dot + 1;
+    }
+}
+
+int at_config_apply_approved(struct at_config *c, const char *data_dir, struct at_diag *d)
+{
+    char *path = approved_path(data_dir);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = at_fs_read_file(path, AT_YAML_MAX_BYTES, &text, &len);
+    if (rc == AT_ENOENT) {
+        free(path);
+        return 0;
+    }
+    json_t *doc = NULL;
+    if (rc || (rc = at_json_parse(text, len, 32, &doc, d))) {
+        free(text);
+        rc =
+            at_diag_set(d, rc, path, 0, 0, "cannot read the approved settings: %s", at_err_msg(rc));
+        free(path);
+        return rc;
+    }
+    free(text);
+    json_t *keys = json_object_get(doc, "keys");
+    if (!json_is_object(keys) || !json_object_size(keys)) {
+        json_decref(doc);
+        free(path);
+        return 0;
+    }
+    json_t *merged = c->json ? json_deep_copy(c->json) : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(keys, k, v)
+    {
+        if (tree_set(merged, k, v)) {
+            rc = at_diag_set(d, AT_EINVAL, path, 0, 0, "\"%s\" is not a settings key", k);
+            break;
+        }
+    }
+    char *mt = rc ? NULL : json_dumps(merged, JSON_COMPACT);
+    json_decref(merged);
+    json_decref(doc);
+    if (!rc && !mt)
+        rc = at_diag_set(d, AT_EINTERNAL, path, 0, 0, "cannot lay the approved settings over");
+    if (!rc) {
+        char *source = c->source ? at_strdup(c->source) : NULL;
+        rc = at_config_load_string(c, path, mt, strlen(mt), d);
+        free(c->source);
+        c->source = source;
+    }
+    free(mt);
+    free(path);
+    return rc;
+}
+
+int at_config_approved_set(const char *data_dir, const char *key, const json_t *value, char **prev)
+{
+    *prev = NULL;
+    char *path = approved_path(data_dir);
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    int rc = at_fs_read_file(path, AT_YAML_MAX_BYTES, &text, &len);
+    if (rc == 0 && at_json_parse(text, len, 32, &doc, NULL) != 0)
+        doc = NULL;
+    if (rc && rc != AT_ENOENT) {
+        free(path);
+        return rc;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        doc = json_object();
+    }
+    json_t *keys = json_object_get(doc, "keys");
+    if (!json_is_object(keys)) {
+        keys = json_object();
+        json_object_set_new(doc, "keys", keys);
+    }
+    json_object_set_new(keys, key, json_deep_copy(value));
+    char *out = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(doc);
+    rc = out ? at_fs_write_atomic(path, out, strlen(out), 0600) : AT_EINTERNAL;
+    free(out);
+    free(path);
+    if (rc)
+        free(text);
+    else
+        *prev = text;
+    return rc;
+}
+
+void at_config_approved_restore(const char *data_dir, char *prev)
+{
+    char *path = approved_path(data_dir);
+    if (prev) {
+        if (at_fs_write_atomic(path, prev, strlen(prev), 0600) != 0)
+            at_warn("config", "cannot put back %s", path);
+    } else {
+        unlink(path);
+    }
+    free(prev);
+    free(path);
 }

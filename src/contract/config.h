@@ -99,4 +99,20 @@ int at_config_sandboxed(const struct at_config *c, const char *agent);
 /* The data directory (resolved default when unset); caller frees. */
 char *at_config_data_dir(const struct at_config *c);
 
+/* Approved settings (docs/supervisor.md "Config proposals"): the keys that
+ * approved `config` proposals set, kept in DATA/config.approved.json as
+ * {"keys": {"dotted.key": value}} and laid over the settings file (after
+ * it, before the environment and the flags), at start and at every reload. */
+#define AT_CONFIG_APPROVED "config.approved.json"
+/* Lay the approved keys over c (validated as the file is); 0 when there
+ * are none.  d is located on error (in the merged settings). */
+int at_config_apply_approved(struct at_config *c, const char *data_dir, struct at_diag *d);
+/* Set key to value (a copy) in data_dir's approved keys, atomically; *prev
+ * gets the file's previous text (NULL: there was none) for
+ * at_config_approved_restore.  0 or an AT_E* code. */
+int at_config_approved_set(const char *data_dir, const char *key, const json_t *value, char **prev);
+/* Put back what at_config_approved_set replaced (prev NULL: remove the
+ * file); frees prev. */
+void at_config_approved_restore(const char *data_dir, char *prev);
+
 #endif

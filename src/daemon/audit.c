@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int agent_digest(void *arg, const char *name, const char *version, char out[80])
@@ -51,7 +52,30 @@ int at_daemon_audit_start(struct at_daemon_audit *a, const struct at_config *con
         .node = json_string_value(json_object_get(json_object_get(config->json, "node"), "name")),
         .agent_digest = agent_digest,
         .agent_arg = a,
+        .spool_sync = json_is_true(json_object_get(cfg, "spool_sync")),
     };
+    /* docs/audit.md "Crash safety": the spool and the high-water mark live
+     * beside atlas.db, outside its tables */
+    char spool[4096], hwm[4096];
+    snprintf(spool, sizeof(spool), "%s/audit.spool", data_dir);
+    snprintf(hwm, sizeof(hwm), "%s/audit.hwm", data_dir);
+    /* e2e.tlog_crash: records stay queued long enough to kill the daemon under them */
+    const char *stall = getenv("ATLAS_TEST_AUDIT_STALL_MS");
+    if (stall && *stall) {
+        char *end = NULL;
+        long long v = strtoll(stall, &end, 10);
+        if (end && !*end && v > 0 && v <= 600000)
+            tc.test_stall_ms = v;
+    }
+    const char *rot = getenv("ATLAS_TEST_AUDIT_SPOOL_ROTATE");
+    if (rot && *rot) {
+        char *end = NULL;
+        long long v = strtoll(rot, &end, 10);
+        if (end && !*end && v >= 256 && v <= (1LL << 30))
+            tc.spool_rotate_bytes = (size_t)v;
+    }
+    tc.spool_path = spool;
+    tc.hwm_path = hwm;
     /* the TPM co-signer: audit.tpm: "swtpm:host=...,port=..." (a TCTI), or absent */
     const char *tcti = json_string_value(json_object_get(cfg, "tpm"));
     struct at_tlog_cosigner co;

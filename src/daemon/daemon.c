@@ -13,6 +13,7 @@
 #include "sched/hub.h"
 #include "sched/sched.h"
 #include "http/a2a_push.h"
+#include "http/approvals_notify.h"
 #include "http/mcp_transport.h"
 #include "json/json.h"
 #include "llm/gateway.h"
@@ -813,6 +814,13 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
             .exec_arg = &dmn->api,
         };
         rc = at_approvals_new(&acfg, &dmn->approvals, d);
+        /* approvals.notify: a webhook told of each change (docs/supervisor.md) */
+        if (rc == 0)
+            rc = at_http_apnotify_new(json_object_get(acfg.config, "notify"), dmn->data_dir,
+                                      &dmn->ap_notify, d);
+        if (rc == 0 && dmn->ap_notify &&
+            at_approvals_listen(dmn->approvals, at_http_apnotify_listener, dmn->ap_notify) <= 0)
+            rc = at_diag_set(d, AT_EINTERNAL, NULL, 0, 0, "cannot listen to the approvals");
     }
     if (rc == 0) { /* A2A push notification configs and their delivery thread */
         struct at_a2a_push_cfg pcfg = {
@@ -964,7 +972,9 @@ void at_daemon_stop(struct at_daemon *dmn)
         at_writer_free(dmn->writer);
     }
     dmn->writer = NULL;
-    at_approvals_free(dmn->approvals); /* after the server and the MCP surface */
+    at_approvals_free(dmn->approvals);     /* after the server and the MCP surface */
+    at_http_apnotify_free(dmn->ap_notify); /* after the approvals: their listener */
+    dmn->ap_notify = NULL;
     dmn->approvals = NULL;
     at_a2a_push_free(dmn->a2a_push); /* after the engine: its observer is gone */
     dmn->a2a_push = NULL;

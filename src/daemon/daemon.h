@@ -27,6 +27,7 @@
 struct at_egress_proxy;
 
 struct at_a2a_push;
+struct at_ap_notify;
 
 struct at_daemon {
     struct at_config *config; /* borrowed */
@@ -48,6 +49,8 @@ struct at_daemon {
     struct at_skills *skills_obs;
     struct at_approvals *approvals; /* proposals and approvals (supervisor/approvals.h) */
     struct at_a2a_push *a2a_push;   /* A2A push notification configs (http/a2a_push.h) */
+    struct at_ap_notify
+        *ap_notify; /* webhook notifications of proposals (http/approvals_notify.h) */
     struct at_http_server *http;
     struct at_egress_proxy *egress; /* the agents' egress proxy (requires.egress) */
     struct at_http_api api;         /* what the routes read */

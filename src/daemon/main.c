@@ -144,22 +144,38 @@ static int load_settings(const struct opts *o, struct at_config *config, char *e
         return 1;
     }
     free(found);
-    if (at_config_apply_env(config, &d)) {
-        fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
-        if (err)
-            snprintf(err, errn, "%s", msg);
-        return 1;
+    /* the file, then the keys approved config proposals set (they need the
+     * data directory: the environment and the flags name it), then the
+     * environment and the flags again, which win over both */
+    for (int pass = 0; pass < 2; pass++) {
+        if (at_config_apply_env(config, &d)) {
+            fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+            if (err)
+                snprintf(err, errn, "%s", msg);
+            return 1;
+        }
+        if (o->data) {
+            free(config->data_dir);
+            config->data_dir = at_strdup(o->data);
+        }
+        if (o->listen) {
+            free(config->listen);
+            config->listen = at_strdup(o->listen);
+        }
+        if (o->log_level)
+            config->log_level = at_log_level_parse(o->log_level);
+        if (pass)
+            break;
+        char *dd = at_config_data_dir(config);
+        int rc = at_config_apply_approved(config, dd, &d);
+        free(dd);
+        if (rc) {
+            fprintf(stderr, "atlasd: %s\n", at_diag_format(&d, msg, sizeof(msg)));
+            if (err)
+                snprintf(err, errn, "%s", msg);
+            return 1;
+        }
     }
-    if (o->data) {
-        free(config->data_dir);
-        config->data_dir = at_strdup(o->data);
-    }
-    if (o->listen) {
-        free(config->listen);
-        config->listen = at_strdup(o->listen);
-    }
-    if (o->log_level)
-        config->log_level = at_log_level_parse(o->log_level);
     return 0;
 }
 

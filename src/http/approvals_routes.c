@@ -416,6 +416,47 @@ void at_http_impact_add(const struct at_http_api *api, const char *name, json_t 
     json_object_set_new(impact, "headroom", h);
 }
 
+/* A config proposal (docs/supervisor.md "Config proposals"): the key goes
+ * into the approved settings, and the settings are reloaded as `atlas
+ * reload` does; a reload that refuses them puts the file back. */
+static int exec_config(const struct at_http_api *api, const json_t *payload, json_t **result,
+                       struct at_diag *d)
+{
+    const char *key = at_json_str(payload, "key", "");
+    if (!at_proposal_config_key_ok(key))
+        return at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
+                           "a config proposal for \"%s\" is not supported yet", key);
+    if (!api->reload)
+        return at_diag_set(d, AT_EUNAVAIL, NULL, 0, 0,
+                           "this daemon does not reload its settings (a node agent)");
+    const struct at_config *run = atomic_load(&api->config);
+    char *dd = api->data_dir ? at_strdup(api->data_dir) : at_config_data_dir(run);
+    char *prev = NULL;
+    int rc = at_config_approved_set(dd, key, json_object_get(payload, "value"), &prev);
+    if (rc) {
+        free(dd);
+        return at_diag_set(d, rc, NULL, 0, 0, "cannot write %s: %s", AT_CONFIG_APPROVED,
+                           at_err_msg(rc));
+    }
+    json_t *res = api->reload(api->reload_arg);
+    if (!json_is_true(json_object_get(res, "ok"))) {
+        at_config_approved_restore(dd, prev); /* the failed reload applied nothing */
+        rc = at_diag_set(d, AT_EINVAL, NULL, 0, 0, "the settings refused %s: %s", key,
+                         at_json_str(res, "error", "the reload failed"));
+        json_decref(res);
+        free(dd);
+        return rc;
+    }
+    free(prev);
+    free(dd);
+    *result =
+        json_pack("{s:s,s:O,s:s,s:O,s:O}", "key", key, "value", json_object_get(payload, "value"),
+                  "file", AT_CONFIG_APPROVED, "applied", json_object_get(res, "applied"), "restart",
+                  json_object_get(res, "restart"));
+    json_decref(res);
+    return 0;
+}
+
 int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, json_t **result,
                            struct at_diag *d)
 {
@@ -456,6 +497,8 @@ int at_http_approvals_exec(void *arg, const char *kind, const json_t *payload, j
         return at_http_orchestrator_set(api, at_json_str(payload, "agent", NULL),
                                         at_json_str(payload, "chain", NULL), result, d);
     }
+    if (!strcmp(kind, "config"))
+        return exec_config(api, payload, result, d);
     return at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0,
                        "executing a %s proposal is not supported yet", kind);
 }

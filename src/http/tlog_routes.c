@@ -9,8 +9,10 @@
  *   GET  /api/v1/audit/proof/inclusion?index=I[&size=N]
  *   GET  /api/v1/audit/proof/consistency?from=M[&to=N]
  *   GET  /api/v1/audit/export                 the bundle (tlog/bundle.h)
+ *   POST /api/v1/audit/accept {reason}        accept a break found at start
  */
 #include "http/api.h"
+#include "http/auth.h"
 
 #include "base/err.h"
 #include "json/json.h"
@@ -126,6 +128,37 @@ static void h_export(struct at_http_req *r)
         at_http_reply_json(r, 200, b);
 }
 
+static void h_accept(struct at_http_req *r)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    if (!have_log(r, api))
+        return;
+    json_t *body;
+    if (at_http_body_json(r, 0, &body))
+        return;
+    const char *why = json_string_value(json_object_get(body, "reason"));
+    if (!why || !*why) {
+        json_decref(body);
+        at_http_reply_problem(r, AT_EINVAL,
+                              "reason is required: say why the damage is accepted (it is signed "
+                              "into the log)",
+                              "/reason", NULL);
+        return;
+    }
+    json_t *out = NULL;
+    int rc = at_tlog_accept(api->tlog, r->who[0] ? r->who : "anonymous", why, &out);
+    if (rc == 0)
+        at_http_audit(r, "audit.accept", "allowed", "POST " AT_HTTP_API "/audit/accept", why);
+    json_decref(body);
+    if (rc == AT_ENOENT)
+        at_http_reply_problem(
+            r, AT_ESTATE, "the audit log is not marked tampered: nothing to accept", NULL, NULL);
+    else if (rc)
+        at_http_reply_problem(r, rc, "cannot accept the break", NULL, NULL);
+    else
+        at_http_reply_json(r, 200, out);
+}
+
 static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/audit/log", h_log, AT_HTTP_NEED_AUDIT, 0, 0, NULL},
     {"GET", AT_HTTP_API "/audit/checkpoint", h_cp_get, AT_HTTP_NEED_AUDIT, AT_HTTP_BLOCKING, 0,
@@ -135,6 +168,7 @@ static const struct at_http_route routes[] = {
     {"GET", AT_HTTP_API "/audit/proof/inclusion", h_inclusion, AT_HTTP_NEED_AUDIT, 0, 0, NULL},
     {"GET", AT_HTTP_API "/audit/proof/consistency", h_consistency, AT_HTTP_NEED_AUDIT, 0, 0, NULL},
     {"GET", AT_HTTP_API "/audit/export", h_export, AT_HTTP_NEED_AUDIT, AT_HTTP_BLOCKING, 0, NULL},
+    {"POST", AT_HTTP_API "/audit/accept", h_accept, AT_HTTP_NEED_AUDIT, AT_HTTP_BLOCKING, 0, NULL},
 };
 
 int at_http_tlog_mount(struct at_http_server *s, struct at_http_api *api, struct at_diag *d)

@@ -58,6 +58,8 @@ const char *at_proposal_kind_name(int kind);
 /* 1 when an approved proposal of kind can be executed by Atlas (whatever
  * its payload). */
 int at_proposal_kind_executable(int kind);
+/* 1 when a config proposal may set key (docs/supervisor.md "Config proposals"). */
+int at_proposal_config_key_ok(const char *key);
 /* 1 when this approved proposal can be executed: as the kind's, and a
  * policy proposal when it names a policy Atlas applies (below). */
 int at_proposal_executable(int kind, const json_t *payload);

@@ -40,7 +40,39 @@ int at_proposal_executable(int kind, const json_t *payload)
 int at_proposal_kind_executable(int kind)
 {
     return kind == AT_PROP_NEW_SKILL || kind == AT_PROP_SKILL_CHANGE || kind == AT_PROP_NEW_AGENT ||
-           kind == AT_PROP_ORCHESTRATOR;
+           kind == AT_PROP_ORCHESTRATOR || kind == AT_PROP_CONFIG;
+}
+
+/* The keys a config proposal may change (docs/supervisor.md "Config
+ * proposals"): the keys a reload applies at once (daemon/service.c
+ * live_keys, docs/install.md "Reload"), less the ones that are policy
+ * (registry.policy, approvals: `policy` proposals) and the sections. */
+static const char *const config_keys[] = {
+    "log_level",
+    "execution.max_concurrent_agents",
+    "execution.max_spawn_depth",
+    "execution.timeouts.chain",
+    "execution.timeouts.agent",
+    "execution.timeouts.startup",
+    "execution.timeouts.shutdown",
+    "execution.circuit_breaker.failure_threshold",
+    "execution.circuit_breaker.recovery_timeout",
+    "pool.health_interval",
+    "store.jobs.retention_days",
+    "store.jobs.max_count",
+    "store.jobs.prune_interval",
+    "scheduling.strategy",
+    "scheduling.preemption_enabled",
+    "scheduling.unschedulable_timeout",
+    NULL,
+};
+
+int at_proposal_config_key_ok(const char *key)
+{
+    for (size_t i = 0; key && config_keys[i]; i++)
+        if (!strcmp(key, config_keys[i]))
+            return 1;
+    return 0;
 }
 
 /* ---- member checks ---- */
@@ -154,6 +186,9 @@ static int check_auto_rule(const json_t *change, struct at_diag *d)
     if (k == AT_PROP_POLICY)
         return bad(d, AT_EPERM, "/payload/change/kind", "%s",
                    "a policy proposal is never approved automatically");
+    if (k == AT_PROP_CONFIG) /* it reloads the settings: a person's decision, on a request */
+        return bad(d, AT_EPERM, "/payload/change/kind", "%s",
+                   "a config proposal is never approved automatically");
     const json_t *min = json_object_get(change, "auditor_score_min");
     if (min && !json_is_null(min) &&
         (!json_is_number(min) || json_number_value(min) < 0 || json_number_value(min) > 1))
@@ -211,7 +246,18 @@ int at_proposal_validate(int kind, const json_t *payload, struct at_diag *d)
         }
         return 0;
     case AT_PROP_CONFIG:
-        return check_members(payload, "/payload", config_members, N(config_members), d);
+        if ((rc = check_members(payload, "/payload", config_members, N(config_members), d)))
+            return rc;
+        if (!at_proposal_config_key_ok(json_string_value(json_object_get(payload, "key"))))
+            return bad(d, AT_EUNSUPPORTED, "/payload/key",
+                       "a config proposal for \"%s\" is not supported yet: only the keys a "
+                       "reload applies at once, other than policies, can be proposed "
+                       "(docs/supervisor.md \"Config proposals\")",
+                       json_string_value(json_object_get(payload, "key")));
+        if (json_is_null(json_object_get(payload, "value")))
+            return bad(d, AT_ESCHEMA, "/payload/value", "%s",
+                       "a config proposal sets a value (null removes nothing)");
+        return 0;
     case AT_PROP_TOOL_FIX:
         return check_members(payload, "/payload", toolfix_members, N(toolfix_members), d);
     default:

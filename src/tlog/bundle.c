@@ -156,11 +156,14 @@ struct verifier {
     struct vcp *cps;
     size_t ncps;
     const char *co_keyid, *co_pub; /* the TPM co-signer, if the bundle names one */
+    json_t *breaks;                /* accepted breaks: {index, position, by, why} */
+    size_t cur_pos;                /* the entry being checked: its place in the bundle */
 };
 
-static void problem(struct verifier *v, long long index, const char *what, const char *fmt, ...)
+static json_t *problem(struct verifier *v, long long index, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void problem(struct verifier *v, long long index, const char *what, const char *fmt, ...)
+/* Returns the problem (borrowed) for extra members. */
+static json_t *problem(struct verifier *v, long long index, const char *what, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -170,6 +173,13 @@ static void problem(struct verifier *v, long long index, const char *what, const
     json_t *p = json_pack("{s:s,s:s}", "problem", what, "detail", msg);
     json_object_set_new(p, "index", index >= 0 ? json_integer(index) : json_null());
     json_array_append_new(v->problems, p);
+    return p;
+}
+
+/* The problem is about the checkpoint of this size (docs/audit.md "Accepting a break"). */
+static void about_cp(json_t *p, long long size)
+{
+    json_object_set_new(p, "checkpoint_size", json_integer(size));
 }
 
 static const struct vcp *find_cp(const struct verifier *v, uint64_t size)
@@ -266,11 +276,19 @@ static void check_entry(struct verifier *v, const json_t *e, struct ventry *out,
         json_t *sub = json_array_get(json_object_get(st, "subject"), 0);
         const char *want =
             json_string_value(json_object_get(json_object_get(sub, "digest"), "sha256"));
-        if (at_audit_digest(json_object_get(pred, "record"), dg) || !want ||
-            strcmp(want, dg + 7) != 0)
+        json_t *rec = json_object_get(pred, "record");
+        if (at_audit_digest(rec, dg) || !want || strcmp(want, dg + 7) != 0) {
             snprintf(out->why, sizeof(out->why), "the subject digest is not the record's");
-        else
+        } else {
             out->valid = 1;
+            if (!strcmp(at_json_str(st, "predicateType", ""), AT_TLOG_SEMANTIC) &&
+                !strcmp(at_json_str(rec, "type", ""), AT_TLOG_BREAK_ACCEPTED))
+                json_array_append_new(v->breaks, json_pack("{s:I,s:I,s:s,s:s?}", "index",
+                                                           (json_int_t)out->claim, "position",
+                                                           (json_int_t)v->cur_pos, "by",
+                                                           at_json_str(rec, "by", "?"), "why",
+                                                           at_json_str(rec, "why", NULL)));
+        }
     }
     json_decref(st);
     at_dsse_release(&env);
@@ -319,25 +337,36 @@ static void check_checkpoints(struct verifier *v, const json_t *cps, const at_me
         at_diag_clear(&d);
         const char *note = json_string_value(c);
         if (!note || at_checkpoint_open(note, json_string_length(c), &v->key, &cp, &d)) {
-            problem(v, -1, "checkpoint", "checkpoint %zu does not verify: %s", i,
-                    note ? d.msg : "not a string");
+            json_t *p = problem(v, -1, "checkpoint", "checkpoint %zu does not verify: %s", i,
+                                note ? d.msg : "not a string");
+            /* which size it claims, when its text says: for acknowledging it */
+            struct at_checkpoint cc;
+            if (note) {
+                const char *sep = strstr(note, "\n\n");
+                if (sep && at_checkpoint_parse(note, (size_t)(sep - note) + 1, &cc, NULL) == 0)
+                    about_cp(p, (long long)cc.size);
+            }
             continue;
         }
         v->cps[v->ncps].size = cp.size;
         memcpy(v->cps[v->ncps].root, cp.root, 32);
         v->ncps++;
         if (cp.size > n) {
-            problem(v, (long long)n, "deleted",
-                    "checkpoint of size %llu signs %llu entries; the log holds %zu",
-                    (unsigned long long)cp.size, (unsigned long long)cp.size, n);
+            about_cp(problem(v, (long long)n, "deleted",
+                             "checkpoint of size %llu signs %llu entries; the log holds %zu",
+                             (unsigned long long)cp.size, (unsigned long long)cp.size, n),
+                     (long long)cp.size);
             continue;
         }
         unsigned char root[32];
         at_merkle_root(L, (size_t)cp.size, root);
         if (sodium_memcmp(root, cp.root, 32) != 0)
-            problem(v, -1, "checkpoint",
-                    "entries 0..%llu do not hash to the root signed by the checkpoint of size %llu",
-                    (unsigned long long)cp.size - (cp.size ? 1 : 0), (unsigned long long)cp.size);
+            about_cp(problem(v, -1, "checkpoint",
+                             "entries 0..%llu do not hash to the root signed by the checkpoint of "
+                             "size %llu",
+                             (unsigned long long)cp.size - (cp.size ? 1 : 0),
+                             (unsigned long long)cp.size),
+                     (long long)cp.size);
     }
 }
 
@@ -353,10 +382,11 @@ static void check_proofs(struct verifier *v, const json_t *proofs, const at_merk
         const struct vcp *cp = size > 0 ? find_cp(v, (uint64_t)size) : NULL;
         if (idx < 0 || !cp || (size_t)idx >= n || hashes_of(json_object_get(x, "hashes"), p, &k) ||
             at_merkle_inclusion_check((uint64_t)idx, (uint64_t)size, L[idx], p, k, cp->root)) {
-            problem(v, idx, "proof",
-                    "the inclusion proof of entry %lld in the checkpoint of size %lld does not "
-                    "verify",
-                    idx, size);
+            about_cp(problem(v, idx, "proof",
+                             "the inclusion proof of entry %lld in the checkpoint of size %lld "
+                             "does not verify",
+                             idx, size),
+                     size);
             continue;
         }
         (*ni)++;
@@ -368,10 +398,11 @@ static void check_proofs(struct verifier *v, const json_t *proofs, const at_merk
         const struct vcp *b = to > 0 ? find_cp(v, (uint64_t)to) : NULL;
         if (!a || !b || hashes_of(json_object_get(x, "hashes"), p, &k) ||
             at_merkle_consistency_check((uint64_t)from, (uint64_t)to, a->root, b->root, p, k)) {
-            problem(v, -1, "proof",
-                    "the consistency proof from the checkpoint of size %lld to %lld does not "
-                    "verify",
-                    from, to);
+            about_cp(problem(v, -1, "proof",
+                             "the consistency proof from the checkpoint of size %lld to %lld does "
+                             "not verify",
+                             from, to),
+                     from);
             continue;
         }
         (*nc)++;
@@ -473,6 +504,7 @@ int at_tlog_verify(const json_t *bundle, const char *trusted_vkey, const char *f
     if (from_note && (rc = at_checkpoint_open(from_note, strlen(from_note), &v.key, &from, d)))
         return rc;
     v.problems = json_array();
+    v.breaks = json_array();
     json_t *co = json_object_get(bundle, "cosigner");
     v.co_keyid = json_string_value(json_object_get(co, "keyid"));
     v.co_pub = json_string_value(json_object_get(co, "public_key"));
@@ -484,6 +516,7 @@ int at_tlog_verify(const json_t *bundle, const char *trusted_vkey, const char *f
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(entries, i);
         E[i].row = at_json_int(e, "index", (long long)i);
+        v.cur_pos = i;
         check_entry(&v, e, &E[i], &cosigned);
         nsig += E[i].valid;
     }
@@ -495,7 +528,36 @@ int at_tlog_verify(const json_t *bundle, const char *trusted_vkey, const char *f
             signed_size = v.cps[i].size;
             latest = &v.cps[i];
         }
-    classify(&v, E, n, signed_size);
+    /* the high-water mark: entries removed from the end after the latest checkpoint */
+    json_t *hwj = json_object_get(bundle, "high_water");
+    json_t *hw_rep = NULL;
+    uint64_t hw_expect = 0; /* the next index the log would issue */
+    int hw_short = 0;
+    if (json_is_string(hwj)) {
+        uint64_t hs = 0;
+        unsigned char leaf[32];
+        struct at_diag hd;
+        at_diag_clear(&hd);
+        int64_t hnext = 0;
+        if (at_tlog_hwm_open(json_string_value(hwj), json_string_length(hwj), &v.key, &hs, &hnext,
+                             leaf, &hd)) {
+            problem(&v, -1, "high_water", "the high-water mark does not verify: %s", hd.msg);
+        } else if (hs > n) {
+            hw_short = 1; /* classify names the missing indexes, up to hnext */
+        } else if (hs && sodium_memcmp(L[hs - 1], leaf, 32) != 0) {
+            problem(&v, (long long)hs - 1, "high_water",
+                    "entry %llu is not the one the high-water mark signed",
+                    (unsigned long long)hs - 1);
+        }
+        hw_rep = json_integer((json_int_t)hs);
+        if (hnext > 0 && (uint64_t)hnext > hw_expect)
+            hw_expect = (uint64_t)hnext;
+        else if (hw_short)
+            problem(&v, (long long)n, "deleted",
+                    "the high-water mark counts %llu entries; the bundle holds %zu",
+                    (unsigned long long)hs, n);
+    }
+    classify(&v, E, n, hw_expect > signed_size ? hw_expect : signed_size);
     long long ni = 0, nc = 0;
     check_proofs(&v, json_object_get(bundle, "proofs"), L, n, &ni, &nc);
     json_t *fromj = NULL;
@@ -525,6 +587,47 @@ int at_tlog_verify(const json_t *bundle, const char *trusted_vkey, const char *f
         }
         fromj = json_pack("{s:I,s:b}", "size", (json_int_t)from.size, "consistent", ok);
     }
+    /* an accepted break acknowledges what lies before it: problems of
+     * entries below its index and of checkpoints signed before it */
+    long long accept_at = -1, accept_pos = -1;
+    size_t bi;
+    json_t *bj;
+    json_array_foreach(v.breaks, bi, bj)
+    {
+        /* it counts only while the first checkpoint over it still verifies:
+         * what lies before it is then what was accepted */
+        long long pos = at_json_int(bj, "position", -1);
+        const struct vcp *first = NULL;
+        for (size_t k = 0; k < v.ncps; k++)
+            if (v.cps[k].size > (uint64_t)pos && v.cps[k].size <= n &&
+                (!first || v.cps[k].size < first->size))
+                first = &v.cps[k];
+        unsigned char root[32];
+        int holds = 0;
+        if (first) {
+            at_merkle_root(L, (size_t)first->size, root);
+            holds = sodium_memcmp(root, first->root, 32) == 0;
+        }
+        json_object_set_new(bj, "holds", json_boolean(holds));
+        if (holds && pos > accept_pos) {
+            accept_pos = pos;
+            accept_at = at_json_int(bj, "index", -1);
+        }
+    }
+    json_t *ack = json_array(), *keep = json_array();
+    json_array_foreach(v.problems, bi, bj)
+    {
+        json_t *cs = json_object_get(bj, "checkpoint_size");
+        json_t *ix = json_object_get(bj, "index");
+        const char *what = at_json_str(bj, "problem", "");
+        int acked =
+            accept_at >= 0 && strcmp(what, "consistency") != 0 &&
+            (json_is_integer(cs) ? json_integer_value(cs) <= accept_pos
+                                 : json_is_integer(ix) && json_integer_value(ix) < accept_at);
+        json_array_append(acked ? ack : keep, bj);
+    }
+    json_decref(v.problems);
+    v.problems = keep;
     char vkey[AT_NOTE_VKEY_MAX], root64[64] = "";
     at_note_vkey(&v.key, vkey);
     if (latest)
@@ -537,6 +640,9 @@ int at_tlog_verify(const json_t *bundle, const char *trusted_vkey, const char *f
                   "checkpoints_verified", (json_int_t)v.ncps, "tree_size", (json_int_t)signed_size,
                   "inclusion_proofs_verified", (json_int_t)ni, "consistency_proofs_verified",
                   (json_int_t)nc, "root", root64, "from", fromj, "problems", v.problems);
+    json_object_set_new(*report, "acknowledged", ack);
+    json_object_set_new(*report, "accepted_breaks", v.breaks);
+    json_object_set_new(*report, "high_water", hw_rep ? hw_rep : json_null());
     free(E);
     free(L);
     free(v.cps);

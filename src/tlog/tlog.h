@@ -58,6 +58,16 @@ struct at_tlog_cfg {
     int (*agent_digest)(void *arg, const char *name, const char *version, char out[80]);
     void *agent_arg;
     const struct at_tlog_cosigner *cosigner; /* NULL: none (copied) */
+    /* the spool: every accepted record is appended here before submit
+     * returns, and what a crash left is written at the next start (NULL:
+     * no spool, a crash loses the queue) */
+    const char *spool_path;
+    int spool_sync; /* fdatasync each spooled record (power loss too) */
+    /* the signed high-water mark (NULL: none): the size and last leaf of
+     * the tree, rewritten after each batch and checked at start */
+    const char *hwm_path;
+    int64_t test_stall_ms;     /* tests only: the log thread waits this long before each batch */
+    size_t spool_rotate_bytes; /* 0: 16 MiB; the spool is set aside for a new file beyond it */
 };
 
 struct at_tlog;
@@ -89,8 +99,21 @@ void at_tlog_sync(struct at_tlog *t);
  * gaps): the log never signs over history it cannot vouch for. */
 int at_tlog_checkpoint(struct at_tlog *t, char **note, uint64_t *size);
 /* {origin, size, checkpoint_size, root, public_key, vkey, keyid, queued,
- * dropped, cosigner}. New reference. */
+ * dropped, cosigner, tampered, breaks, high_water, spool}. New reference. */
 json_t *at_tlog_info(struct at_tlog *t);
+#define AT_TLOG_BREAK_ACCEPTED "audit.break_accepted"
+/* Accept the break the start-up check found (docs/audit.md "Accepting a
+ * break"): append a signed semantic record of it (by, why, what was found,
+ * the old checkpoint and the store's root), then sign checkpoints again.
+ * *out: {accepted: the record, note, size}.  AT_ENOENT when the log is not
+ * marked tampered. */
+int at_tlog_accept(struct at_tlog *t, const char *by, const char *why, json_t **out);
+struct at_note_key;
+/* Open a high-water mark note (signed by key): the tree's size, the next
+ * index to issue (next may be NULL) and the last leaf hash.  AT_EPARSE /
+ * AT_EPERM with d filled (d may be NULL). */
+int at_tlog_hwm_open(const char *note, size_t len, const struct at_note_key *key, uint64_t *size,
+                     int64_t *next, unsigned char leaf[32], struct at_diag *d);
 /* {index, tree_size, leaf_hash, hashes: [base64]} for the leaf at index in
  * the tree of size (0: the current size).  AT_EINVAL out of range. */
 int at_tlog_inclusion(struct at_tlog *t, uint64_t index, uint64_t size, json_t **out);

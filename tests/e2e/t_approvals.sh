@@ -184,9 +184,9 @@ http POST /api/v1/approvals '{"kind": "tool_fix", "title": "x", "payload": {"too
 expect_eq "a viewer may not file (403)" "$HTTP_CODE" 403
 
 # --- batch
-run_rc rc as "$DEV" atlas approvals propose --kind config --title "one" --payload '{"key": "a", "value": 1}'
+run_rc rc as "$DEV" atlas approvals propose --kind config --title "one" --payload '{"key": "execution.max_spawn_depth", "value": 5}'
 B1=$(cut -d' ' -f1 "$T/out")
-run_rc rc as "$DEV" atlas approvals propose --kind config --title "two" --payload '{"key": "b", "value": 2}'
+run_rc rc as "$DEV" atlas approvals propose --kind config --title "two" --payload '{"key": "execution.max_spawn_depth", "value": 6}'
 B2=$(cut -d' ' -f1 "$T/out")
 http POST /api/v1/approvals/batch "{\"decisions\": [{\"id\": \"$B1\", \"action\": \"reject\", \"hash\": \"$(hash_of "$B1")\"}, {\"id\": \"$B2\", \"action\": \"reject\", \"hash\": \"sha256:00\"}]}"
 expect_eq "batch: each decided on its own" "$HTTP_CODE $(echo "$HTTP_BODY" | j '[r.get("state", r.get("error")) for r in d["results"]], d["refused"]')" "200 ['rejected', 'conflict'] 1"

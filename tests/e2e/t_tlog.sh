@@ -150,7 +150,7 @@ print(n)
 PY
 n=$(sqlite3 "$DATA/atlas.db" "SELECT max(idx) - 1 FROM tlog_entries")
 start_daemon --config "$T/config.yaml"
-expect_contains "the daemon notices at start" "$(cat "$T/atlasd.log")" "entry 3 where 2 was expected"
+expect_contains "the daemon notices at start" "$(cat "$T/atlasd.log")" "entry 3 is stored where 2 was expected"
 http POST /api/v1/audit/checkpoint
 expect_eq "and signs no checkpoint over the tampered log" "$HTTP_CODE" 409
 

@@ -106,10 +106,10 @@ propose() {
 }
 P_APPROVE=$(propose new_skill "a counting skill" \
     '{"definition": {"name": "count-words", "version": "1.0.0", "kind": "agent", "agent": "counter", "description": "counts"}}')
-P_REJECT=$(propose config "turn a knob" '{"key": "a", "value": 1}')
-P_VIEW=$(propose config "another knob" '{"key": "b", "value": 2}')
-P_B1=$(propose config "batch one" '{"key": "c", "value": 3}')
-P_B2=$(propose config "batch two" '{"key": "d", "value": 4}')
+P_REJECT=$(propose config "turn a knob" '{"key": "store.jobs.max_count", "value": 1001}')
+P_VIEW=$(propose config "another knob" '{"key": "store.jobs.max_count", "value": 1002}')
+P_B1=$(propose config "batch one" '{"key": "store.jobs.max_count", "value": 1003}')
+P_B2=$(propose config "batch two" '{"key": "store.jobs.max_count", "value": 1004}')
 export P_APPROVE P_REJECT P_VIEW P_B1 P_B2
 # a second node for the fleet table: registered and reporting its health as
 # a joined node would, then drained so that no run is placed on it

@@ -252,7 +252,7 @@ try {
   // the list follows approvals/events: a proposal filed now shows without a reload
   const live = await page.evaluate(async (tok) => {
     const r = await fetch('/api/v1/approvals', { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ kind: 'config', title: 'filed while watching', payload: { key: 'e', value: 5 } }) });
+      body: JSON.stringify({ kind: 'config', title: 'filed while watching', payload: { key: 'execution.max_spawn_depth', value: 5 } }) });
     return (await r.json()).id;
   }, ADMIN);
   const t0live = Date.now();

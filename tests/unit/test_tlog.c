@@ -3,11 +3,12 @@
  * transparency's reference tests) and against an independent Python
  * implementation (tlog_oracle.py, standard library only) for every
  * inclusion and consistency proof of trees up to 40 leaves; C2SP signed
- * notes and checkpoints; DSSE envelopes. */
+ * notes and checkpoints; DSSE envelopes; the high-water mark's note. */
 #include "base/err.h"
 #include "tlog/dsse.h"
 #include "tlog/merkle.h"
 #include "tlog/note.h"
+#include "tlog/tlog.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -278,6 +279,45 @@ static void test_dsse(void **state)
     assert_string_equal(d.pointer, "/payload");
 }
 
+/* docs/audit.md "The high-water mark": parsed back, and refused when it is
+ * a checkpoint, another log's, or changed. */
+static void test_hwm(void **state)
+{
+    (void)state;
+    unsigned char pk[32], sk[64], leaf[32];
+    crypto_sign_keypair(pk, sk);
+    struct at_note_key k, k2;
+    at_note_key_init(&k, "example.com/log", pk);
+    at_note_key_init(&k2, "example.com/other", pk);
+    const char *text = "atlas-audit-hwm/v1\nexample.com/log\n7\n9\n"
+                       "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n";
+    size_t nl;
+    char *note = at_note_sign(text, strlen(text), &k, sk, &nl);
+    uint64_t size = 0;
+    int64_t next = 0;
+    struct at_diag d;
+    at_diag_clear(&d);
+    assert_int_equal(at_tlog_hwm_open(note, nl, &k, &size, &next, leaf, &d), 0);
+    assert_int_equal(size, 7);
+    assert_int_equal(next, 9);
+    assert_int_equal(leaf[0], 0xab);
+    /* a checkpoint is not a high-water mark, nor is another origin's */
+    struct at_checkpoint c = {.origin = "example.com/log", .size = 7};
+    size_t tl, cl;
+    char *ct = at_checkpoint_text(&c, &tl);
+    char *cn = at_note_sign(ct, tl, &k, sk, &cl);
+    assert_int_equal(at_tlog_hwm_open(cn, cl, &k, &size, &next, leaf, &d), AT_EPARSE);
+    char *other = at_note_sign(text, strlen(text), &k2, sk, &cl);
+    assert_int_equal(at_tlog_hwm_open(other, cl, &k2, &size, &next, leaf, &d), AT_EPARSE);
+    /* a changed size does not verify */
+    note[strlen("atlas-audit-hwm/v1\nexample.com/log\n")] = '8';
+    assert_int_equal(at_tlog_hwm_open(note, nl, &k, &size, &next, leaf, &d), AT_EPERM);
+    free(note);
+    free(ct);
+    free(cn);
+    free(other);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -287,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_python_oracle),
         cmocka_unit_test(test_note_checkpoint),
         cmocka_unit_test(test_dsse),
+        cmocka_unit_test(test_hwm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
