@@ -374,6 +374,47 @@ static int hook_auth(struct at_http_req *r, const char *path, json_t **identity)
     return 0;
 }
 
+/* The answer to a delivery that did not wait for its job (under the
+ * wait's lock). */
+static void hook_answer(struct at_http_req *req, int rc, const char *msg,
+                        const struct at_trigger_result *res)
+{
+    if (!rc && res->chat) {
+        /* slack, discord: the platform's answer now (a challenge, a PONG, a
+         * deferred message, or an empty 200); the output follows by URL */
+        if (res->answer)
+            at_http_complete_json(req, 200, json_incref(res->answer));
+        else
+            at_http_complete_text(req, 200, "text/plain", "");
+    } else if (rc) {
+        at_http_complete_problem(req, at_http_problem(rc, msg, NULL));
+    } else {
+        const char *job = json_string_value(json_array_get(res->jobs, 0));
+        if (job) {
+            char loc[160];
+            snprintf(loc, sizeof(loc), AT_HTTP_API "/jobs/%s", job);
+            at_http_add_header(req, "Location", loc);
+            at_http_add_header(req, "Atlas-Job-Id", job);
+        }
+        json_t *o = json_pack("{s:s?,s:O,s:b}", "job_id", job, "jobs", res->jobs, "duplicate",
+                              res->duplicate);
+        if (res->conversation[0])
+            json_object_set_new(o, "conversation_id", json_string(res->conversation));
+        at_http_complete_json(req, res->duplicate ? 200 : 202, o);
+    }
+}
+
+/* An async delivery's record is committed (the writer thread): answer. */
+static void hook_accepted(int rc, const struct at_trigger_result *res, const char *msg, void *arg)
+{
+    struct hook_wait *w = arg;
+    struct at_http_req *req = at_http_wait_lock(&w->hw);
+    if (req)
+        hook_answer(req, rc, msg, res);
+    at_http_wait_unlock(&w->hw, 1);
+    at_http_wait_unref(&w->hw);
+}
+
 static void h_hook(struct at_http_req *r)
 {
     const char *rest = at_http_param(r, "path");
@@ -402,6 +443,8 @@ static void h_hook(struct at_http_req *r)
         .done_arg = w,
         .conversation_out = w->conversation,
         .conversation_out_len = sizeof(w->conversation),
+        .on_accepted = hook_accepted,
+        .accepted_arg = w,
     };
     struct at_trigger_result res;
     struct at_diag d;
@@ -409,6 +452,12 @@ static void h_hook(struct at_http_req *r)
     int rc = at_trigger_deliver(svc(r), &dv, &res, &d);
     json_decref(headers);
     json_decref(identity);
+    if (rc == AT_AGAIN) {
+        /* hook_accepted answers, with the completion's reference */
+        json_decref(res.jobs);
+        at_http_wait_unref(&w->hw);
+        return;
+    }
     if (!rc && res.sync) {
         /* w->conversation was written before the job could start */
         json_decref(res.jobs);
@@ -417,31 +466,8 @@ static void h_hook(struct at_http_req *r)
     }
     atomic_fetch_sub(&w->hw.refs, 1); /* the completion will not run */
     struct at_http_req *req = at_http_wait_lock(&w->hw);
-    if (req && !rc && res.chat) {
-        /* slack, discord: the platform's answer now (a challenge, a PONG, a
-         * deferred message, or an empty 200); the output follows by URL */
-        if (res.answer)
-            at_http_complete_json(req, 200, json_incref(res.answer));
-        else
-            at_http_complete_text(req, 200, "text/plain", "");
-    } else if (req) {
-        if (rc) {
-            at_http_complete_problem(req, at_http_problem(rc, d.msg, NULL));
-        } else {
-            const char *job = json_string_value(json_array_get(res.jobs, 0));
-            if (job) {
-                char loc[160];
-                snprintf(loc, sizeof(loc), AT_HTTP_API "/jobs/%s", job);
-                at_http_add_header(req, "Location", loc);
-                at_http_add_header(req, "Atlas-Job-Id", job);
-            }
-            json_t *o = json_pack("{s:s?,s:O,s:b}", "job_id", job, "jobs", res.jobs, "duplicate",
-                                  res.duplicate);
-            if (res.conversation[0])
-                json_object_set_new(o, "conversation_id", json_string(res.conversation));
-            at_http_complete_json(req, res.duplicate ? 200 : 202, o);
-        }
-    }
+    if (req)
+        hook_answer(req, rc, d.msg, &res);
     at_http_wait_unlock(&w->hw, 1);
     at_http_wait_unref(&w->hw);
     json_decref(res.jobs);

@@ -277,6 +277,44 @@ static int f_eval_results(struct at_store *s, const char *job_id, const char *ev
     return IN(s)->ops->eval_results(IN(s), job_id, eval, limit, out);
 }
 
+static int f_trigger_firing_put(struct at_store *s, const struct at_trigger_firing_row *rows,
+                                size_t n)
+{
+    FAULT(s, "trigger_firing_put", 1);
+    return IN(s)->ops->trigger_firing_put(IN(s), rows, n);
+}
+
+static int f_trigger_firing_list(struct at_store *s, const char *trigger, int limit, json_t **out)
+{
+    FAULT(s, "trigger_firing_list", 0);
+    return IN(s)->ops->trigger_firing_list(IN(s), trigger, limit, out);
+}
+
+static int f_trigger_firing_pending(struct at_store *s, const char *trigger, json_t **out)
+{
+    FAULT(s, "trigger_firing_pending", 0);
+    return IN(s)->ops->trigger_firing_pending(IN(s), trigger, out);
+}
+
+static int f_trigger_idem_load(struct at_store *s, const char *trigger, int limit, json_t **out)
+{
+    FAULT(s, "trigger_idem_load", 0);
+    return IN(s)->ops->trigger_idem_load(IN(s), trigger, limit, out);
+}
+
+static int f_trigger_firing_state(struct at_store *s, const char *trigger, int64_t *seq,
+                                  int64_t *scheduled)
+{
+    FAULT(s, "trigger_firing_state", 0);
+    return IN(s)->ops->trigger_firing_state(IN(s), trigger, seq, scheduled);
+}
+
+static int f_trigger_firing_delete(struct at_store *s, const char *trigger)
+{
+    FAULT(s, "trigger_firing_delete", 1);
+    return IN(s)->ops->trigger_firing_delete(IN(s), trigger);
+}
+
 static const struct at_store_ops fault_ops = {
     .name = "fault",
     .close = f_close,
@@ -312,15 +350,55 @@ static const struct at_store_ops fault_ops = {
     .eval_delete = f_eval_delete,
     .eval_result_put = f_eval_result_put,
     .eval_results = f_eval_results,
+    .trigger_firing_put = f_trigger_firing_put,
+    .trigger_firing_list = f_trigger_firing_list,
+    .trigger_firing_pending = f_trigger_firing_pending,
+    .trigger_idem_load = f_trigger_idem_load,
+    .trigger_firing_state = f_trigger_firing_state,
+    .trigger_firing_delete = f_trigger_firing_delete,
 };
 
 static const char *const op_names[] = {
-    "begin",           "commit",       "rollback",   "agent_put",  "agent_get",    "agent_list",
-    "agent_search",    "agent_delete", "chain_put",  "chain_list", "chain_delete", "kv_get",
-    "kv_put",          "job_insert",   "job_update", "job_get",    "job_list",     "job_unfinished",
-    "job_prune",       "usage_insert", "usage_sum",  "trace_list", "trace_load",   "trace_prune",
-    "log_append",      "log_get",      "span_put",   "eval_put",   "eval_list",    "eval_delete",
-    "eval_result_put", "eval_results", "write",      "read",
+    "begin",
+    "commit",
+    "rollback",
+    "agent_put",
+    "agent_get",
+    "agent_list",
+    "agent_search",
+    "agent_delete",
+    "chain_put",
+    "chain_list",
+    "chain_delete",
+    "kv_get",
+    "kv_put",
+    "job_insert",
+    "job_update",
+    "job_get",
+    "job_list",
+    "job_unfinished",
+    "job_prune",
+    "usage_insert",
+    "usage_sum",
+    "trace_list",
+    "trace_load",
+    "trace_prune",
+    "log_append",
+    "log_get",
+    "span_put",
+    "eval_put",
+    "eval_list",
+    "eval_delete",
+    "eval_result_put",
+    "eval_results",
+    "trigger_firing_put",
+    "trigger_firing_list",
+    "trigger_firing_pending",
+    "trigger_idem_load",
+    "trigger_firing_state",
+    "trigger_firing_delete",
+    "write",
+    "read",
 };
 
 int at_store_fault_wrap(struct at_store *inner, const char *spec, struct at_store **out)

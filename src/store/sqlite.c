@@ -143,6 +143,19 @@ static const char *const migrations[] = {
     /* 9: what each usage row counts: a chat call (every row before) or an
      * embeddings call (docs/gateway.md "Embeddings") */
     "ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';",
+    /* 10: trigger firings (sqlite_triggers.c, docs/internals/triggers.md): a
+     * row per firing (its history entry, and the event and input to
+     * submit while its job is not yet queued), and the idempotency keys
+     * of deliveries, each with the firing that took it */
+    "CREATE TABLE trigger_firings(trigger TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  job_id TEXT, scheduled INTEGER NOT NULL, doc TEXT NOT NULL, pending TEXT,"
+    "  PRIMARY KEY(trigger, seq)) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX trigger_firings_pending ON trigger_firings(trigger, seq)"
+    "  WHERE pending IS NOT NULL;"
+    "CREATE TABLE trigger_idem(trigger TEXT NOT NULL, key TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  PRIMARY KEY(trigger, key)) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX trigger_idem_seq ON trigger_idem(trigger, seq);",
 };
 
 /* The first migration that writes its row to schema_log. */
@@ -353,6 +366,7 @@ static void sqlite_ops_init(void)
     at_store_sqlite_catalog_ops(&sqlite_ops);
     at_store_sqlite_jobs_ops(&sqlite_ops);
     at_store_sqlite_monitor_ops(&sqlite_ops);
+    at_store_sqlite_triggers_ops(&sqlite_ops);
 }
 
 int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d)

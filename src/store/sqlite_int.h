@@ -7,7 +7,7 @@
  * struct at_store_ops (store.h): sqlite.c (connections, migrations,
  * transactions, open/close), sqlite_catalog.c (agents, chains, kv),
  * sqlite_jobs.c (jobs and usage), sqlite_monitor.c (traces, logs, spans,
- * evals).  Each group file fills its entries of the table.
+ * evals), sqlite_triggers.c (trigger firings).  Each group file fills its entries of the table.
  */
 #ifndef AT_STORE_SQLITE_INT_H
 #define AT_STORE_SQLITE_INT_H
@@ -30,7 +30,18 @@
 
 /* Statements on the hot path are prepared once per connection and reused
  * (sqlite3_reset after each use) instead of parsed on every call. */
-enum { ST_JOB_INSERT, ST_JOB_UPDATE, ST_JOB_GET, ST_USAGE_INSERT, ST_COUNT };
+enum {
+    ST_JOB_INSERT,
+    ST_JOB_UPDATE,
+    ST_JOB_GET,
+    ST_USAGE_INSERT,
+    ST_FIRING_PUT,
+    ST_IDEM_PUT,
+    ST_FIRING_PRUNE,
+    ST_IDEM_PRUNE,
+    ST_FIRING_UPDATE,
+    ST_COUNT
+};
 
 struct reader {
     sqlite3 *db;
@@ -197,5 +208,6 @@ int at_store_sqlite_prune_trees(sqlite3 *db, const char *select_sql, sqlite3_int
 void at_store_sqlite_catalog_ops(struct at_store_ops *ops);
 void at_store_sqlite_jobs_ops(struct at_store_ops *ops);
 void at_store_sqlite_monitor_ops(struct at_store_ops *ops);
+void at_store_sqlite_triggers_ops(struct at_store_ops *ops);
 
 #endif

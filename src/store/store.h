@@ -166,16 +166,37 @@ struct at_eval_result {
     int64_t created_ms;
 };
 
+/* One firing of a trigger (src/trigger/service.c, docs/internals/triggers.md):
+ * a row of trigger_firings, written through the writer. */
+struct at_trigger_firing_row {
+    const char *trigger;
+    int64_t seq;         /* per trigger, from 1 */
+    const char *job_id;  /* or NULL (a skipped firing) */
+    int64_t scheduled;   /* cron: the scheduled second; 0 otherwise */
+    const char *doc;     /* the firing as the history shows it (JSON text); NULL: only
+                            the key (idem) is written */
+    const char *pending; /* {event, input} while the job is not yet queued, else NULL */
+    const char *idem;    /* the delivery's idempotency key, or NULL */
+    /* retention, applied with the write: firings older than the newest
+     * keep (seq <= seq - keep) and keys older than the newest idem_keep
+     * firings are deleted; 0: nothing deleted */
+    int keep, idem_keep;
+    /* 1: update the doc of the row (trigger, seq) whose job is job_id and
+     * clear its pending (nothing when it is gone); keep and idem unused */
+    int update;
+};
+
 struct at_store;
 
 /*
- * The backend's table, in four groups a backend implements (and can land)
+ * The backend's table, in five groups a backend implements (and can land)
  * one at a time; each group is one file of the SQLite backend
  * (sqlite_int.h):
  *   1. connection: name, close and the writer's transactions (sqlite.c)
  *   2. catalog:    agents, chains, kv settings (sqlite_catalog.c)
  *   3. jobs:       jobs and usage rows (sqlite_jobs.c)
  *   4. monitor:    traces, retention, logs, spans, evals (sqlite_monitor.c)
+ *   5. triggers:   the firings of triggers (sqlite_triggers.c)
  * Writes (put, insert, update, delete, prune, append) run on the writer
  * thread only (writer.h); reads run on any thread.
  */
@@ -255,6 +276,27 @@ struct at_store_ops {
     /* Results, newest first, filtered by job and/or eval (NULL: any). */
     int (*eval_results)(struct at_store *s, const char *job_id, const char *eval, int limit,
                         json_t **out);
+
+    /* ---- 5. triggers: firings and idempotency keys (docs/internals/triggers.md) ---- */
+    /* Insert or replace rows[0..n) (by trigger and seq), with their keys
+     * and retention. */
+    int (*trigger_firing_put)(struct at_store *s, const struct at_trigger_firing_row *rows,
+                              size_t n);
+    /* The newest firings of trigger, newest first, at most limit: a JSON
+     * array of their docs, each with "pending": true while its job is not
+     * yet queued. */
+    int (*trigger_firing_list)(struct at_store *s, const char *trigger, int limit, json_t **out);
+    /* The firings whose job is not yet queued, oldest first: [{seq, doc,
+     * pending}] (doc and pending parsed). */
+    int (*trigger_firing_pending)(struct at_store *s, const char *trigger, json_t **out);
+    /* The newest limit idempotency keys, oldest first: [[key, job_id, seq]]. */
+    int (*trigger_idem_load)(struct at_store *s, const char *trigger, int limit, json_t **out);
+    /* The highest seq and the latest scheduled second of trigger's firings
+     * (0 and 0 when none). */
+    int (*trigger_firing_state)(struct at_store *s, const char *trigger, int64_t *seq,
+                                int64_t *scheduled);
+    /* Every firing and key of trigger. */
+    int (*trigger_firing_delete)(struct at_store *s, const char *trigger);
 };
 
 struct at_store {

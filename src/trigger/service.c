@@ -1,11 +1,19 @@
 /*
  * service.c - registered triggers, firings and deliveries (service.h).
  *
- * One lock (mu) guards the table of triggers and their firing records; it
- * is held across a firing's record write (a wait on the writer thread),
- * which serialises firings.  Job completions (writer thread) never take
- * mu: they take done_mu, which guards only the running jobs of cron
- * triggers (for `concurrency`) and conversation histories.
+ * Locks, in the order they may nest (docs/internals/triggers.md):
+ *   mu       the table of triggers (byname, bypath) and the entries' fields;
+ *            held across the rare kv writes of registration, never across a
+ *            firing's record
+ *   fmu      the firing state of each trigger (struct tstate: seq, the last
+ *            cron second, idempotency keys, firings in flight) and the
+ *            entries' paused/removed flags (written under both); fcv signals
+ *            a firing that ended.  Never held across a wait on the writer.
+ *   done_mu  running jobs of cron triggers, conversations, emitters
+ * A firing reserves its seq (and key) under fmu, then its row is written
+ * through the writer with no lock held, so concurrent firings share one
+ * group commit.  The writer thread (firing and job completions) takes fmu
+ * and done_mu, never mu.
  */
 #include "trigger/service.h"
 
@@ -30,6 +38,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +47,7 @@
 #include <unistd.h>
 
 #define GRACE_S 60        /* a cron firing later than this counts as missed */
-#define MAX_IDEM 1000     /* idempotency keys kept per trigger */
+#define MAX_IDEM 1000     /* idempotency keys kept: those of the last 1000 firings */
 #define MAX_SEEN 4096     /* signatures remembered for replay refusal */
 #define MAX_CONV_TURNS 50 /* history kept per conversation */
 #define MAX_CONVS 1000
@@ -55,14 +64,36 @@ struct reply_item {
     char *body;
 };
 
+struct idem_slot {
+    char job[AT_ID_MAX];
+    int64_t seq;
+    int pending; /* its firing's record is not committed yet */
+};
+
+/* A trigger's firing state, by name: it outlives re-registrations (which
+ * keep the firings) and is emptied by a removal.  Under fmu. */
+struct tstate {
+    int64_t seq;        /* the last firing's */
+    int64_t last;       /* cron: the latest scheduled second handled */
+    struct at_map idem; /* key -> struct idem_slot */
+    struct idem_ring {
+        char *key;
+        int64_t seq;
+    } * ring; /* the keys, oldest first (MAX_IDEM) */
+    size_t head, n;
+    int inflight; /* firings reserved and not yet finished */
+};
+
 struct entry {
+    atomic_int refs; /* the table's, and each firing's in flight */
     struct at_trigger *t;
     char *file;
     char *source;
-    int paused;
+    int paused;  /* written under mu and fmu */
+    int removed; /* written under mu and fmu */
     int64_t registered_ms;
-    json_t *rec;      /* {last, seq, history, idem} */
-    int64_t next_due; /* cron: next scheduled second; 0 unknown */
+    struct tstate *st; /* borrowed from the service's states */
+    int64_t next_due;  /* cron: next scheduled second; 0 unknown */
     /* custom: when the emitter may start next (monotonic ms), its back-off */
     int64_t emitter_due_ms, emitter_backoff_ms, emitter_started_ms;
 };
@@ -77,6 +108,11 @@ struct at_trigger_svc {
     int started, stop;
     pthread_cond_t cv;
     char *clock_file;
+    pthread_mutex_t fmu;
+    pthread_cond_t fcv;
+    struct at_map states; /* name -> struct tstate */
+    int inflight;         /* firings in flight, all triggers (under fmu) */
+    int closing;          /* no new firings (under fmu) */
     pthread_mutex_t done_mu;
     struct at_map running;  /* name -> job id (char *) */
     struct at_map convs;    /* conversation id -> json array of turns */
@@ -207,13 +243,214 @@ static int write_def(struct at_trigger_svc *s, const struct entry *e)
     return rc;
 }
 
-static int write_rec(struct at_trigger_svc *s, const struct entry *e)
+/* The summary row (the last cron second and the seq): written at
+ * registration and resume; the firings' rows carry the rest. */
+static int write_summary(struct at_trigger_svc *s, const struct entry *e)
 {
     char key[128];
     snprintf(key, sizeof(key), "trigger.firings/%s", e->t->name);
-    return kv_write(s, key, e->rec);
+    pthread_mutex_lock(&s->fmu);
+    json_t *v =
+        json_pack("{s:I,s:I}", "last", (json_int_t)e->st->last, "seq", (json_int_t)e->st->seq);
+    pthread_mutex_unlock(&s->fmu);
+    int rc = kv_write(s, key, v);
+    json_decref(v);
+    return rc;
 }
 
+/* Firing rows through the writer: one write (one commit) for n rows. */
+struct rows_write {
+    struct at_trigger_firing_row *rows;
+    char **texts; /* owned strings the rows point at */
+    size_t n, ntexts;
+    int rc, done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void (*then)(int rc, void *arg); /* async: called after the commit (writer thread) */
+    void *then_arg;
+    int wait; /* someone waits on cv (else the write frees itself) */
+};
+
+static int rows_fn(struct at_store *st, void *arg)
+{
+    struct rows_write *w = arg;
+    return at_store_call(st, trigger_firing_put, w->rows, w->n);
+}
+
+static void rows_free(struct rows_write *w)
+{
+    for (size_t i = 0; i < w->ntexts; i++)
+        free(w->texts[i]);
+    free(w->texts);
+    free(w->rows);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+static void rows_done(int rc, void *arg)
+{
+    struct rows_write *w = arg;
+    if (w->then)
+        w->then(rc, w->then_arg);
+    if (!w->wait) {
+        rows_free(w);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->rc = rc;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static struct rows_write *rows_new(size_t n)
+{
+    struct rows_write *w = at_calloc(1, sizeof(*w));
+    w->rows = at_calloc(n ? n : 1, sizeof(*w->rows));
+    w->texts = at_calloc(5 * (n ? n : 1), sizeof(*w->texts));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    return w;
+}
+
+/* Keep text (owned) for the write's life; returns it. */
+static const char *rows_keep(struct rows_write *w, char *text)
+{
+    if (text)
+        w->texts[w->ntexts++] = text;
+    return text;
+}
+
+/* Submit w; with wait, block until it is committed and free it (its
+ * result), else it frees itself after the commit (0 or AT_EBUSY, when it is
+ * freed at once). */
+static int rows_submit(struct at_trigger_svc *s, struct rows_write *w, int wait)
+{
+    w->wait = wait;
+    int rc = at_writer_submit(s->cfg.writer, rows_fn, rows_done, w);
+    if (rc) {
+        rows_free(w);
+        return rc;
+    }
+    if (!wait)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    rc = w->rc;
+    rows_free(w);
+    return rc;
+}
+
+static int keep_of(const struct at_trigger_svc *s)
+{
+    return s->cfg.history > 0 ? s->cfg.history : 100;
+}
+
+/* Append the row of a firing (everything copied; job, pending and idem may be NULL). */
+static void rows_add(struct at_trigger_svc *s, struct rows_write *w, const char *trigger,
+                     int64_t seq, const char *job, int64_t scheduled, const json_t *doc,
+                     const json_t *pending, const char *idem, int update)
+{
+    struct at_trigger_firing_row *r = &w->rows[w->n++];
+    r->trigger = rows_keep(w, at_strdup(trigger));
+    r->seq = seq;
+    r->job_id = job ? rows_keep(w, at_strdup(job)) : NULL;
+    r->scheduled = scheduled;
+    r->doc = doc ? rows_keep(w, json_dumps(doc, JSON_COMPACT)) : NULL;
+    r->pending = pending ? rows_keep(w, json_dumps(pending, JSON_COMPACT)) : NULL;
+    r->idem = idem && idem[0] ? rows_keep(w, at_strdup(idem)) : NULL;
+    r->update = update;
+    r->keep = update ? 0 : keep_of(s);
+    r->idem_keep = update ? 0 : MAX_IDEM;
+}
+
+/* ---- firing state ---- */
+
+/* The state of name (created empty); under fmu. */
+static struct tstate *state_get(struct at_trigger_svc *s, const char *name)
+{
+    struct tstate *st = at_map_get(&s->states, name);
+    if (!st) {
+        st = at_calloc(1, sizeof(*st));
+        at_map_init(&st->idem);
+        st->ring = at_calloc(MAX_IDEM, sizeof(*st->ring));
+        at_map_put(&s->states, name, st);
+    }
+    return st;
+}
+
+static void state_clear(struct tstate *st)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (at_map_next(&st->idem, &it, &k, &v))
+        free(v);
+    at_map_release(&st->idem);
+    at_map_init(&st->idem);
+    for (size_t i = 0; i < st->n; i++)
+        free(st->ring[(st->head + i) % MAX_IDEM].key);
+    st->head = st->n = 0;
+    st->seq = 0;
+    st->last = 0;
+}
+
+static void state_free(struct tstate *st)
+{
+    if (!st)
+        return;
+    state_clear(st);
+    at_map_release(&st->idem);
+    free(st->ring);
+    free(st);
+}
+
+/* Forget the keys of firings older than the newest MAX_IDEM (the rows'
+ * retention, so a restart knows the same keys); under fmu. */
+static void idem_expire(struct tstate *st)
+{
+    while (st->n && (st->ring[st->head].seq <= st->seq - MAX_IDEM || st->n >= MAX_IDEM)) {
+        struct idem_ring *r = &st->ring[st->head];
+        struct idem_slot *slot = at_map_get(&st->idem, r->key);
+        if (slot && slot->seq == r->seq)
+            free(at_map_del(&st->idem, r->key));
+        free(r->key);
+        r->key = NULL;
+        st->head = (st->head + 1) % MAX_IDEM;
+        st->n--;
+    }
+}
+
+/* Remember key -> job (firing seq); under fmu. */
+static void idem_add(struct tstate *st, const char *key, const char *job, int64_t seq, int pending)
+{
+    idem_expire(st);
+    struct idem_slot *slot = at_map_get(&st->idem, key);
+    if (!slot) {
+        slot = at_calloc(1, sizeof(*slot));
+        at_map_put(&st->idem, key, slot);
+    }
+    snprintf(slot->job, sizeof(slot->job), "%s", job);
+    slot->seq = seq;
+    slot->pending = pending;
+    struct idem_ring *r = &st->ring[(st->head + st->n) % MAX_IDEM];
+    r->key = at_strdup(key);
+    r->seq = seq;
+    st->n++;
+}
+
+static int delete_fn(struct at_store *st, void *arg)
+{
+    return at_store_call(st, trigger_firing_delete, (const char *)arg);
+}
+
+static int firings_delete(struct at_trigger_svc *s, const char *name)
+{
+    return at_writer_call(s->cfg.writer, s->cfg.store, delete_fn, (void *)name);
+}
 /* ---- entries ---- */
 
 static void entry_free(struct entry *e)
@@ -223,8 +460,20 @@ static void entry_free(struct entry *e)
     at_trigger_free(e->t);
     free(e->file);
     free(e->source);
-    json_decref(e->rec);
     free(e);
+}
+
+static struct entry *entry_ref(struct entry *e)
+{
+    atomic_fetch_add(&e->refs, 1);
+    return e;
+}
+
+/* Any thread, any lock (the last reference frees). */
+static void entry_unref(struct entry *e)
+{
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1)
+        entry_free(e);
 }
 
 static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
@@ -270,8 +519,9 @@ static json_t *describe(struct at_trigger_svc *s, const struct entry *e)
             json_object_set_new(o, "emitter_job", json_string(ej));
         pthread_mutex_unlock(&s->done_mu);
     }
-    json_object_set_new(o, "firings",
-                        json_integer(json_integer_value(json_object_get(e->rec, "seq"))));
+    pthread_mutex_lock(&s->fmu);
+    json_object_set_new(o, "firings", json_integer(e->st ? (json_int_t)e->st->seq : 0));
+    pthread_mutex_unlock(&s->fmu);
     json_object_set(o, "definition", t->definition);
     return o;
 }
@@ -359,11 +609,12 @@ static void wipe(char *v)
 
 static void compute_next(struct at_trigger_svc *s, struct entry *e)
 {
-    (void)s;
     if (e->t->type != AT_TRIGGER_CRON)
         return;
-    json_t *last = json_object_get(e->rec, "last");
-    e->next_due = at_cron_next(&e->t->cron, e->t->tz, json_integer_value(last));
+    pthread_mutex_lock(&s->fmu);
+    int64_t last = e->st->last;
+    pthread_mutex_unlock(&s->fmu);
+    e->next_due = at_cron_next(&e->t->cron, e->t->tz, last);
 }
 
 /* Insert e (replacing one of the same name); under mu. */
@@ -373,7 +624,7 @@ static void table_put(struct at_trigger_svc *s, struct entry *e)
     if (old) {
         if (old->t->path)
             at_map_del(&s->bypath, old->t->path);
-        entry_free(old);
+        entry_unref(old);
     }
     if (e->t->path)
         at_map_put(&s->bypath, e->t->path, e);
@@ -459,6 +710,7 @@ static struct entry *entry_load(struct at_trigger_svc *s, const char *file, cons
         wipe(tok);
     }
     struct entry *e = at_calloc(1, sizeof(*e));
+    atomic_init(&e->refs, 1);
     e->t = t;
     e->file = at_strdup(file);
     e->source = at_malloc(len + 1);
@@ -496,18 +748,19 @@ int at_trigger_register(struct at_trigger_svc *s, const char *file, const char *
     }
     struct entry *old = at_map_get(&s->byname, e->t->name);
     e->registered_ms = at_wall_ms();
+    pthread_mutex_lock(&s->fmu);
+    e->st = state_get(s, e->t->name);
     if (old) { /* re-registration keeps the firings and the pause */
-        e->rec = json_incref(old->rec);
         e->paused = old->paused;
-        if (old->t->type == AT_TRIGGER_CUSTOM) /* the new definition's emitter replaces it */
-            emitter_cancel(s, old->t->name, "the trigger was registered again");
     } else {
-        e->rec = json_pack("{s:I,s:i,s:[],s:{}}", "last", (json_int_t)svc_now(s), "seq", 0,
-                           "history", "idem");
+        e->st->last = svc_now(s);
     }
+    pthread_mutex_unlock(&s->fmu);
+    if (old && old->t->type == AT_TRIGGER_CUSTOM) /* the new definition's emitter replaces it */
+        emitter_cancel(s, old->t->name, "the trigger was registered again");
     int rc = write_def(s, e);
     if (!rc)
-        rc = write_rec(s, e);
+        rc = write_summary(s, e);
     if (rc) {
         pthread_mutex_unlock(&s->mu);
         entry_free(e);
@@ -542,6 +795,14 @@ int at_trigger_remove(struct at_trigger_svc *s, const char *name, struct at_diag
         at_map_del(&s->bypath, e->t->path);
     if (e->t->type == AT_TRIGGER_CUSTOM)
         emitter_cancel(s, name, "the trigger was removed");
+    /* no new firing of it; those in flight end (their rows are written)
+     * before its rows are deleted, so none comes back after */
+    pthread_mutex_lock(&s->fmu);
+    e->removed = 1;
+    while (e->st->inflight > 0)
+        pthread_cond_wait(&s->fcv, &s->fmu);
+    state_clear(e->st);
+    pthread_mutex_unlock(&s->fmu);
     char key[128];
     snprintf(key, sizeof(key), "trigger.def/%s", name);
     int rc = kv_write(s, key, NULL);
@@ -549,9 +810,11 @@ int at_trigger_remove(struct at_trigger_svc *s, const char *name, struct at_diag
     if (!rc)
         rc = kv_write(s, key, NULL);
     if (!rc)
+        rc = firings_delete(s, name);
+    if (!rc)
         rc = write_index(s);
     pthread_mutex_unlock(&s->mu);
-    entry_free(e);
+    entry_unref(e);
     return rc ? at_diag_set(d, rc, NULL, 0, 0, "the removal could not be stored") : 0;
 }
 
@@ -565,7 +828,9 @@ int at_trigger_set_paused(struct at_trigger_svc *s, const char *name, int paused
     }
     int rc = 0;
     if (e->paused != paused) {
+        pthread_mutex_lock(&s->fmu);
         e->paused = paused;
+        pthread_mutex_unlock(&s->fmu);
         if (e->t->type == AT_TRIGGER_CUSTOM) {
             if (paused)
                 emitter_cancel(s, name, "the trigger was paused");
@@ -574,8 +839,10 @@ int at_trigger_set_paused(struct at_trigger_svc *s, const char *name, int paused
         }
         if (!paused && e->t->type == AT_TRIGGER_CRON) {
             /* firings that fell while paused are not run: resume from now */
-            json_object_set_new(e->rec, "last", json_integer(svc_now(s)));
-            rc = write_rec(s, e);
+            pthread_mutex_lock(&s->fmu);
+            e->st->last = svc_now(s);
+            pthread_mutex_unlock(&s->fmu);
+            rc = write_summary(s, e);
             compute_next(s, e);
         }
         if (!rc)
@@ -657,6 +924,9 @@ struct done_ctx {
     char name[AT_TRIGGER_NAME_MAX + 1];
     char job[AT_ID_MAX];
     char conv[AT_ID_MAX + 64];
+    int64_t seq;
+    json_t *doc; /* the firing, written "queued" (its pending cleared) once the job's row is
+                    committed; NULL: nothing to write */
     at_job_done_fn user_done;
     void *user_arg;
 };
@@ -715,48 +985,26 @@ static void on_job_done(const struct at_job_rec *rec, int store_rc, void *arg)
             c->s, c->name, c->conv,
             json_pack("{s:s,s:o}", "role", "assistant", "content", json_deep_copy(rec->output)));
     pthread_mutex_unlock(&c->s->done_mu);
+    if (c->doc && !store_rc) {
+        /* the job's row is committed: recovery no longer needs the firing's
+         * event and input (a row still pending at a start whose job is in
+         * the store is marked queued then) */
+        struct rows_write *w = rows_new(1);
+        rows_add(c->s, w, c->name, c->seq, c->job, 0, c->doc, NULL, NULL, 1);
+        rows_submit(c->s, w, 0);
+    }
+    json_decref(c->doc);
     if (c->user_done)
         c->user_done(rec, store_rc, c->user_arg);
     free(c);
 }
 
-static json_t *history_of(struct entry *e)
-{
-    json_t *h = json_object_get(e->rec, "history");
-    if (!json_is_array(h)) {
-        h = json_array();
-        json_object_set_new(e->rec, "history", h);
-    }
-    return h;
-}
-
-static json_t *new_firing(struct at_trigger_svc *s, struct entry *e, const char *source,
-                          int64_t scheduled)
-{
-    char id[AT_ID_MAX], ts[40];
-    at_id_new("fir", id);
-    json_int_t seq = json_integer_value(json_object_get(e->rec, "seq")) + 1;
-    json_object_set_new(e->rec, "seq", json_integer(seq));
-    iso_s(svc_now(s), ts, sizeof(ts));
-    json_t *f =
-        json_pack("{s:s,s:I,s:s,s:s}", "id", id, "seq", seq, "source", source, "fired_at", ts);
-    if (scheduled > 0) {
-        iso_s(scheduled, ts, sizeof(ts));
-        json_object_set_new(f, "scheduled_at", json_string(ts));
-    }
-    json_t *h = history_of(e);
-    json_array_append_new(h, f);
-    int keep = s->cfg.history > 0 ? s->cfg.history : 100;
-    while (json_array_size(h) > (size_t)keep)
-        json_array_remove(h, 0);
-    return f; /* borrowed from the history */
-}
-
-/* Submit the firing's job (its id already recorded). */
+/* Submit the firing's job (its id already recorded).  doc (may be NULL):
+ * the firing, rewritten when the job ends. */
 static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job_id,
-                      const json_t *ev, const json_t *input, const char *conv,
-                      at_job_done_fn user_done, void *user_arg, at_job_event_fn on_event,
-                      void *event_arg, struct at_diag *d)
+                      const json_t *ev, const json_t *input, const char *conv, int64_t seq,
+                      const json_t *doc, at_job_done_fn user_done, void *user_arg,
+                      at_job_event_fn on_event, void *event_arg, struct at_diag *d)
 {
     struct done_ctx *c = at_calloc(1, sizeof(*c));
     c->s = s;
@@ -764,6 +1012,11 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
     snprintf(c->job, sizeof(c->job), "%s", job_id);
     if (conv)
         snprintf(c->conv, sizeof(c->conv), "%s", conv);
+    c->seq = seq;
+    if (doc) {
+        c->doc = json_deep_copy(doc);
+        json_object_set_new(c->doc, "status", json_string("queued"));
+    }
     c->user_done = user_done;
     c->user_arg = user_arg;
     struct at_submit sub = {
@@ -788,114 +1041,282 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
         if (cur && strcmp(cur, job_id) == 0)
             free(at_map_del(&s->running, e->t->name));
         pthread_mutex_unlock(&s->done_mu);
+        json_decref(c->doc);
         free(c);
     }
     return rc;
 }
 
-/* Record then submit one firing (under mu).  *job_out: the job id. */
-static int fire(struct at_trigger_svc *s, struct entry *e, const char *source, int64_t scheduled,
-                int missed, const json_t *body, const json_t *headers, const json_t *identity,
-                const json_t *extra_input, const char *idem, const char *conv,
-                at_job_done_fn user_done, void *user_arg, at_job_event_fn on_event, void *event_arg,
-                char *job_out, struct at_diag *d)
+/* One firing, from its reservation to its job's submission. */
+struct firing {
+    struct at_trigger_svc *s;
+    struct entry *e;    /* referenced once reserved */
+    const char *source; /* static */
+    int64_t scheduled, seq;
+    int missed;
+    int skip; /* recorded as skipped (doc says why): no job */
+    int reserved;
+    char job[AT_ID_MAX];
+    char idem[300];
+    char conv[AT_ID_MAX + 64];
+    json_t *doc, *ev, *input;
+    at_job_done_fn user_done;
+    void *user_arg;
+    at_job_event_fn on_event;
+    void *event_arg;
+    int rc;
+    struct at_diag d;
+    /* async deliveries: called after the job is submitted (writer thread) */
+    void (*then)(struct firing *f, void *arg);
+    void *then_arg;
+};
+
+static struct firing *firing_new(struct at_trigger_svc *s, struct entry *e, const char *source,
+                                 int64_t scheduled, int missed, const char *idem, const char *conv)
 {
+    struct firing *f = at_calloc(1, sizeof(*f));
+    f->s = s;
+    f->e = e;
+    f->source = source;
+    f->scheduled = scheduled;
+    f->missed = missed;
+    if (idem)
+        snprintf(f->idem, sizeof(f->idem), "%s", idem);
+    if (conv)
+        snprintf(f->conv, sizeof(f->conv), "%s", conv);
+    at_diag_clear(&f->d);
+    return f;
+}
+
+static void firing_free(struct firing *f)
+{
+    if (!f)
+        return;
+    json_decref(f->doc);
+    json_decref(f->ev);
+    json_decref(f->input);
+    if (f->reserved)
+        entry_unref(f->e);
+    free(f);
+}
+
+/* Take the firing's seq (and its key) under fmu.  0: reserved; 1: the key
+ * was seen (f->job is the job it started; a firing of it still being
+ * recorded is waited for); or an error with f->d. */
+static int reserve(struct at_trigger_svc *s, struct firing *f, int check_paused)
+{
+    struct entry *e = f->e;
+    pthread_mutex_lock(&s->fmu);
+    int rc = 0;
+    for (;;) {
+        if (s->closing) {
+            rc = at_diag_set(&f->d, AT_ESTATE, NULL, 0, 0, "the daemon is shutting down");
+            break;
+        }
+        if (e->removed) {
+            rc = at_diag_set(&f->d, AT_ENOENT, NULL, 0, 0, "no trigger named \"%s\" is registered",
+                             e->t->name);
+            break;
+        }
+        if (check_paused && e->paused) {
+            rc = at_diag_set(&f->d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", e->t->name);
+            break;
+        }
+        const struct idem_slot *slot = f->idem[0] ? at_map_get(&e->st->idem, f->idem) : NULL;
+        if (slot && slot->pending) {
+            pthread_cond_wait(&s->fcv, &s->fmu);
+            continue;
+        }
+        if (slot) {
+            snprintf(f->job, sizeof(f->job), "%s", slot->job);
+            rc = 1;
+        }
+        break;
+    }
+    if (rc == 0) {
+        struct tstate *st = e->st;
+        f->seq = ++st->seq;
+        if (f->scheduled > st->last)
+            st->last = f->scheduled;
+        if (!f->skip)
+            at_id_new("job", f->job);
+        if (f->idem[0] && !f->skip)
+            idem_add(st, f->idem, f->job, f->seq, 1);
+        idem_expire(st);
+        st->inflight++;
+        s->inflight++;
+        entry_ref(e);
+        f->reserved = 1;
+    }
+    pthread_mutex_unlock(&s->fmu);
+    return rc;
+}
+
+/* The firing's event, input and history entry (no lock held). */
+static void build(struct firing *f, const json_t *body, const json_t *headers,
+                  const json_t *identity, const json_t *extra_input, const char *skip_reason)
+{
+    struct at_trigger_svc *s = f->s;
+    const struct at_trigger *t = f->e->t;
+    char id[AT_ID_MAX], ts[40];
+    at_id_new("fir", id);
+    iso_s(svc_now(s), ts, sizeof(ts));
+    f->doc = json_pack("{s:s,s:I,s:s,s:s}", "id", id, "seq", (json_int_t)f->seq, "source",
+                       f->source, "fired_at", ts);
+    if (f->scheduled > 0) {
+        iso_s(f->scheduled, ts, sizeof(ts));
+        json_object_set_new(f->doc, "scheduled_at", json_string(ts));
+    }
+    if (f->missed > 1)
+        json_object_set_new(f->doc, "missed", json_integer(f->missed));
+    if (f->skip) {
+        json_object_set_new(f->doc, "status", json_string("skipped"));
+        json_object_set_new(f->doc, "reason", json_string(skip_reason ? skip_reason : ""));
+        return;
+    }
     json_t *extra = json_object();
-    if (scheduled > 0) {
-        char ts[40];
-        iso_s(scheduled, ts, sizeof(ts));
+    if (f->scheduled > 0) {
+        iso_s(f->scheduled, ts, sizeof(ts));
         json_object_set_new(extra, "scheduled_at", json_string(ts));
     }
-    if (missed > 1)
-        json_object_set_new(extra, "missed", json_integer(missed));
-    if (e->t->path)
-        json_object_set_new(extra, "path", json_string(e->t->path));
+    if (f->missed > 1)
+        json_object_set_new(extra, "missed", json_integer(f->missed));
+    if (t->path)
+        json_object_set_new(extra, "path", json_string(t->path));
     json_t *conversation = NULL;
-    if (conv) {
+    if (f->conv[0]) {
         pthread_mutex_lock(&s->done_mu);
-        json_t *h = at_map_get(&s->convs, conv);
+        json_t *h = at_map_get(&s->convs, f->conv);
         conversation =
-            json_pack("{s:s,s:o}", "id", conv, "history", h ? json_deep_copy(h) : json_array());
+            json_pack("{s:s,s:o}", "id", f->conv, "history", h ? json_deep_copy(h) : json_array());
         pthread_mutex_unlock(&s->done_mu);
     }
-    json_t *ev = at_trigger_event_new(e->t, strcmp(source, "manual") == 0 ? "manual" : NULL, body,
-                                      headers, identity, conversation, extra);
+    f->ev = at_trigger_event_new(t, strcmp(f->source, "manual") == 0 ? "manual" : NULL, body,
+                                 headers, identity, conversation, extra);
     json_decref(extra);
     json_decref(conversation);
-    json_t *input = at_trigger_input(e->t, ev, extra_input);
-    char job[AT_ID_MAX];
-    at_id_new("job", job);
-    json_t *f = new_firing(s, e, source, scheduled);
-    json_object_set_new(f, "job_id", json_string(job));
-    json_object_set_new(f, "event_id", json_incref(json_object_get(ev, "id")));
-    json_object_set_new(f, "status", json_string("recorded"));
-    if (missed > 1)
-        json_object_set_new(f, "missed", json_integer(missed));
-    /* what recovery needs to submit it if the daemon dies before the job */
-    json_object_set(f, "event", ev);
-    json_object_set(f, "input", input);
-    if (idem) {
-        json_t *im = json_object_get(e->rec, "idem");
-        if (!json_is_object(im)) {
-            im = json_object();
-            json_object_set_new(e->rec, "idem", im);
+    f->input = at_trigger_input(t, f->ev, extra_input);
+    json_object_set_new(f->doc, "job_id", json_string(f->job));
+    json_object_set_new(f->doc, "event_id", json_incref(json_object_get(f->ev, "id")));
+    json_object_set_new(f->doc, "status", json_string("recorded"));
+    if (f->idem[0])
+        json_object_set_new(f->doc, "idempotency_key", json_string(f->idem));
+}
+
+/* Add f's row to w: with what recovery needs to submit its job if the
+ * daemon dies before the job's row is committed. */
+static void firing_row(struct rows_write *w, struct firing *f)
+{
+    json_t *pending = f->skip ? NULL : json_pack("{s:O,s:O}", "event", f->ev, "input", f->input);
+    rows_add(f->s, w, f->e->t->name, f->seq, f->skip ? NULL : f->job, f->scheduled, f->doc, pending,
+             f->skip ? NULL : f->idem, 0);
+    json_decref(pending);
+}
+
+/* After the record's commit (commit_rc): submit the job, settle the key,
+ * end the firing's flight.  Any thread; takes fmu and done_mu only. */
+static void finish(struct firing *f, int commit_rc)
+{
+    struct at_trigger_svc *s = f->s;
+    struct entry *e = f->e;
+    if (commit_rc) {
+        f->rc = at_diag_set(&f->d, commit_rc, NULL, 0, 0, "the firing could not be recorded");
+        if (!f->skip)
+            count(s, "atlas_trigger_failures_total", "Firings whose job could not be submitted",
+                  e->t->name, "source", f->source);
+    } else if (!f->skip) {
+        if (getenv("ATLAS_TEST_KILL_AFTER_RECORD")) /* test hook: die between record and job */
+            kill(getpid(), SIGKILL);
+        if (f->conv[0]) {
+            pthread_mutex_lock(&s->done_mu);
+            conv_append(
+                s, e->t->name, f->conv,
+                json_pack("{s:s,s:O?}", "role", "user", "content", json_object_get(f->ev, "body")));
+            pthread_mutex_unlock(&s->done_mu);
         }
-        while (json_object_size(im) >= MAX_IDEM) {
-            void *it = json_object_iter(im);
-            json_object_del(im, json_object_iter_key(it));
-        }
-        json_object_set_new(im, idem, json_string(job));
-        json_object_set_new(f, "idempotency_key", json_string(idem));
-    }
-    if (scheduled > 0)
-        json_object_set_new(e->rec, "last", json_integer(scheduled));
-    int rc = write_rec(s, e);
-    if (rc) {
-        json_object_del(f, "event");
-        json_object_del(f, "input");
-        json_object_set_new(f, "status", json_string("failed"));
-        json_object_set_new(f, "reason", json_string("the firing could not be recorded"));
-        json_decref(ev);
-        json_decref(input);
-        return at_diag_set(d, rc, NULL, 0, 0, "the firing could not be recorded");
-    }
-    if (getenv("ATLAS_TEST_KILL_AFTER_RECORD")) /* test hook: die between record and job */
-        kill(getpid(), SIGKILL);
-    if (conv) {
-        pthread_mutex_lock(&s->done_mu);
-        conv_append(
-            s, e->t->name, conv,
-            json_pack("{s:s,s:O?}", "role", "user", "content", json_object_get(ev, "body")));
-        pthread_mutex_unlock(&s->done_mu);
-    }
-    rc = submit_job(s, e, job, ev, input, conv, user_done, user_arg, on_event, event_arg, d);
-    json_object_del(f, "event");
-    json_object_del(f, "input");
-    if (rc) {
-        json_object_set_new(f, "status", json_string("failed"));
-        json_object_set_new(f, "reason", json_string(d->msg));
-        count(s, "atlas_trigger_failures_total", "Firings whose job could not be submitted",
-              e->t->name, "source", source);
-    } else {
-        json_object_set_new(f, "status", json_string("queued"));
-        count(s, "atlas_trigger_firings_total", "Firings that started a job", e->t->name, "source",
-              source);
-        if (scheduled > 0) {
-            char labels[AT_METRICS_MAX_LABELS];
-            at_metrics_labels(labels, sizeof(labels), "trigger", e->t->name, NULL);
-            at_metrics_observe(
-                s->metrics, "atlas_trigger_lag_seconds",
-                "Seconds between a cron firing's scheduled time and its job", labels,
-                (s->clock_file ? (double)svc_now(s) : (double)at_wall_ms() / 1000.0) -
-                    (double)scheduled);
+        f->rc = submit_job(s, e, f->job, f->ev, f->input, f->conv[0] ? f->conv : NULL, f->seq,
+                           f->doc, f->user_done, f->user_arg, f->on_event, f->event_arg, &f->d);
+        if (f->rc) {
+            json_object_set_new(f->doc, "status", json_string("failed"));
+            json_object_set_new(f->doc, "reason", json_string(f->d.msg));
+            struct rows_write *w = rows_new(1);
+            rows_add(s, w, e->t->name, f->seq, f->job, 0, f->doc, NULL, NULL, 1);
+            rows_submit(s, w, 0);
+            count(s, "atlas_trigger_failures_total", "Firings whose job could not be submitted",
+                  e->t->name, "source", f->source);
+        } else {
+            json_object_set_new(f->doc, "status", json_string("queued"));
+            count(s, "atlas_trigger_firings_total", "Firings that started a job", e->t->name,
+                  "source", f->source);
+            if (f->scheduled > 0) {
+                char labels[AT_METRICS_MAX_LABELS];
+                at_metrics_labels(labels, sizeof(labels), "trigger", e->t->name, NULL);
+                at_metrics_observe(
+                    s->metrics, "atlas_trigger_lag_seconds",
+                    "Seconds between a cron firing's scheduled time and its job", labels,
+                    (s->clock_file ? (double)svc_now(s) : (double)at_wall_ms() / 1000.0) -
+                        (double)f->scheduled);
+            }
         }
     }
-    write_rec(s, e); /* the outcome: recovery needs only the record above */
-    json_decref(ev);
-    json_decref(input);
-    if (job_out)
-        snprintf(job_out, AT_ID_MAX, "%s", job);
-    return rc;
+    pthread_mutex_lock(&s->fmu);
+    struct idem_slot *slot = f->idem[0] ? at_map_get(&e->st->idem, f->idem) : NULL;
+    if (slot && slot->seq == f->seq && slot->pending) {
+        if (commit_rc)
+            free(at_map_del(&e->st->idem, f->idem)); /* not recorded: the key is free */
+        else
+            slot->pending = 0;
+    }
+    e->st->inflight--;
+    s->inflight--;
+    pthread_cond_broadcast(&s->fcv);
+    pthread_mutex_unlock(&s->fmu);
+}
+
+/* Reserve, record (waiting for the commit) and submit one firing.  f is
+ * the caller's (firing_free).  0, 1 (a duplicate: f->job), or an error
+ * (f->d). */
+static int fire(struct firing *f, int check_paused, const json_t *body, const json_t *headers,
+                const json_t *identity, const json_t *extra_input)
+{
+    int rc = reserve(f->s, f, check_paused);
+    if (rc)
+        return rc;
+    build(f, body, headers, identity, extra_input, NULL);
+    struct rows_write *w = rows_new(1);
+    firing_row(w, f);
+    finish(f, rows_submit(f->s, w, 1));
+    return f->rc;
+}
+
+static void fire_committed(int rc, void *arg)
+{
+    struct firing *f = arg;
+    finish(f, rc);
+    f->then(f, f->then_arg);
+    firing_free(f);
+}
+
+/* The same without waiting: AT_AGAIN when the record is queued (then(f)
+ * runs after the commit and the job's submission, on the writer thread,
+ * and f is freed after it), 1 (a duplicate) or an error, f the caller's. */
+static int fire_async(struct firing *f, int check_paused, const json_t *body, const json_t *headers,
+                      const json_t *identity)
+{
+    int rc = reserve(f->s, f, check_paused);
+    if (rc)
+        return rc;
+    build(f, body, headers, identity, NULL, NULL);
+    struct rows_write *w = rows_new(1);
+    firing_row(w, f);
+    w->then = fire_committed;
+    w->then_arg = f;
+    rc = rows_submit(f->s, w, 0);
+    if (rc) { /* the queue is full: nothing was written */
+        finish(f, rc);
+        return f->rc;
+    }
+    return AT_AGAIN;
 }
 
 int at_trigger_conversations(struct at_trigger_svc *s, const char *name, json_t **out,
@@ -930,53 +1351,66 @@ int at_trigger_conversations(struct at_trigger_svc *s, const char *name, json_t 
     return 0;
 }
 
-int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
-                    struct at_diag *d)
+/* The entry of name, referenced (NULL: none). */
+static struct entry *entry_get(struct at_trigger_svc *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
     struct entry *e = at_map_get(&s->byname, name);
-    if (!e) {
-        pthread_mutex_unlock(&s->mu);
-        return missing(name, d);
-    }
-    char job[AT_ID_MAX];
-    int rc = fire(s, e, "manual", 0, 0, input, NULL, NULL, input, NULL, NULL, NULL, NULL, NULL,
-                  NULL, job, d);
-    if (rc == 0 && out) {
-        json_t *h = history_of(e);
-        *out = json_deep_copy(json_array_get(h, json_array_size(h) - 1));
-    }
+    if (e)
+        entry_ref(e);
     pthread_mutex_unlock(&s->mu);
+    return e;
+}
+
+int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
+                    struct at_diag *d)
+{
+    struct entry *e = entry_get(s, name);
+    if (!e)
+        return missing(name, d);
+    struct firing *f = firing_new(s, e, "manual", 0, 0, NULL, NULL);
+    int rc = fire(f, 0, input, NULL, NULL, input);
+    if (rc)
+        *d = f->d;
+    else if (out)
+        *out = json_deep_copy(f->doc);
+    firing_free(f);
+    entry_unref(e);
     return rc;
 }
 
 int at_trigger_history(struct at_trigger_svc *s, const char *name, int limit, json_t **out,
                        struct at_diag *d)
 {
-    pthread_mutex_lock(&s->mu);
-    struct entry *e = at_map_get(&s->byname, name);
-    if (!e) {
-        pthread_mutex_unlock(&s->mu);
+    struct entry *e = entry_get(s, name);
+    if (!e)
         return missing(name, d);
-    }
-    json_t *h = json_deep_copy(history_of(e));
-    pthread_mutex_unlock(&s->mu);
-    json_t *arr = json_array();
-    for (size_t i = json_array_size(h);
-         i-- > 0 && (limit <= 0 || json_array_size(arr) < (size_t)limit);) {
-        json_t *f = json_array_get(h, i);
+    entry_unref(e);
+    int keep = keep_of(s);
+    if (limit <= 0 || limit > keep)
+        limit = keep;
+    json_t *arr = NULL;
+    int rc = at_store_call(s->cfg.store, trigger_firing_list, name, limit, &arr);
+    if (rc)
+        return at_diag_set(d, rc, NULL, 0, 0, "the firings could not be read");
+    size_t i;
+    json_t *f;
+    json_array_foreach(arr, i, f)
+    {
+        int pending = json_is_true(json_object_get(f, "pending"));
+        json_object_del(f, "pending");
         const char *job = at_json_str(f, "job_id", NULL);
         struct at_job_rec rec;
-        if (job && strcmp(at_json_str(f, "status", ""), "queued") == 0 &&
+        if (job && (pending || strcmp(at_json_str(f, "status", ""), "queued") == 0) &&
             at_store_call(s->cfg.store, job_get, job, &rec) == 0) {
+            /* a row still pending whose job is stored: queued */
+            json_object_set_new(f, "status", json_string("queued"));
             json_object_set_new(f, "job_state", json_string(at_job_state_name(rec.state)));
             if (rec.error)
                 json_object_set(f, "error", json_object_get(rec.error, "title"));
             at_job_rec_release(&rec);
         }
-        json_array_append(arr, f);
     }
-    json_decref(h);
     *out = arr;
     return 0;
 }
@@ -1076,14 +1510,11 @@ static void emitter_tick(struct at_trigger_svc *s, struct entry *e)
 int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char *name,
                     const json_t *body, const char *idem_key, json_t **out, struct at_diag *d)
 {
-    pthread_mutex_lock(&s->mu);
-    struct entry *e = at_map_get(&s->byname, name);
-    int rc = 0;
-    if (!e) {
-        pthread_mutex_unlock(&s->mu);
+    struct entry *e = entry_get(s, name);
+    if (!e)
         return missing(name, d);
-    }
     const struct at_trigger *t = e->t;
+    int rc = 0;
     if (t->type != AT_TRIGGER_CUSTOM) {
         rc = at_diag_set(d, AT_EINVAL, NULL, 0, 0,
                          "trigger \"%s\" is a %s trigger: only custom triggers take events", name,
@@ -1102,10 +1533,6 @@ int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char
             goto out;
         }
     }
-    if (e->paused) {
-        rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", name);
-        goto out;
-    }
     char idem[300] = "";
     if (idem_key && idem_key[0])
         snprintf(idem, sizeof(idem), "%s", idem_key);
@@ -1117,24 +1544,23 @@ int at_trigger_emit(struct at_trigger_svc *s, const char *caller_job, const char
             snprintf(idem, sizeof(idem), "%lld", (long long)json_integer_value(v));
         json_decref(v);
     }
-    if (idem[0]) {
-        const char *prev = at_json_str(json_object_get(e->rec, "idem"), idem, NULL);
-        if (prev) {
-            *out = json_pack("{s:s,s:b}", "job_id", prev, "duplicate", 1);
-            count(s, "atlas_trigger_duplicates_total",
-                  "Deliveries whose idempotency key was seen (no new job)", name, NULL, NULL);
-            goto out;
-        }
-    }
     json_t *who = caller_job ? json_pack("{s:s}", "job", caller_job) : NULL;
-    char job[AT_ID_MAX];
-    rc = fire(s, e, "custom", 0, 0, body, NULL, who, NULL, idem[0] ? idem : NULL, NULL, NULL, NULL,
-              NULL, NULL, job, d);
+    struct firing *f = firing_new(s, e, "custom", 0, 0, idem[0] ? idem : NULL, NULL);
+    rc = fire(f, 1, body, NULL, who, NULL);
     json_decref(who);
-    if (!rc)
-        *out = json_pack("{s:s,s:b}", "job_id", job, "duplicate", 0);
+    if (rc == 1) {
+        rc = 0;
+        *out = json_pack("{s:s,s:b}", "job_id", f->job, "duplicate", 1);
+        count(s, "atlas_trigger_duplicates_total",
+              "Deliveries whose idempotency key was seen (no new job)", name, NULL, NULL);
+    } else if (rc == 0) {
+        *out = json_pack("{s:s,s:b}", "job_id", f->job, "duplicate", 0);
+    } else {
+        *d = f->d;
+    }
+    firing_free(f);
 out:
-    pthread_mutex_unlock(&s->mu);
+    entry_unref(e);
     return rc;
 }
 
@@ -1153,7 +1579,24 @@ static int64_t jitter_of(const struct at_trigger *t, int64_t due)
     return (int64_t)(h % (uint64_t)(t->jitter_s + 1));
 }
 
-static void cron_tick(struct at_trigger_svc *s, struct entry *e, int64_t now)
+/* The firings of one tick of the cron thread, recorded in one commit. */
+struct batch {
+    struct firing **f;
+    size_t n, cap;
+};
+
+static void batch_add(struct batch *b, struct firing *f)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        b->f = at_realloc(b->f, b->cap * sizeof(*b->f));
+    }
+    b->f[b->n++] = f;
+}
+
+/* Decide e's firing of this tick, if one is due, and reserve it into b
+ * (under mu). */
+static void cron_tick(struct at_trigger_svc *s, struct entry *e, int64_t now, struct batch *b)
 {
     const struct at_trigger *t = e->t;
     if (e->next_due <= 0 || now < e->next_due + jitter_of(t, e->next_due))
@@ -1172,21 +1615,17 @@ static void cron_tick(struct at_trigger_svc *s, struct entry *e, int64_t now)
         }
     }
     int is_missed = n > 1 || now - latest > GRACE_S;
-    struct at_diag d;
-    at_diag_clear(&d);
+    struct firing *f = firing_new(s, e, "cron", latest, is_missed ? n : 0, NULL, NULL);
+    const char *why = NULL;
+    char reason[160];
     if (is_missed && t->missed == AT_MISSED_SKIP) {
-        json_t *f = new_firing(s, e, "cron", latest);
-        json_object_set_new(f, "status", json_string("skipped"));
-        json_object_set_new(f, "missed", json_integer(n));
-        json_object_set_new(f, "reason",
-                            json_string("missed while the daemon was down (missed: skip)"));
-        json_object_set_new(e->rec, "last", json_integer(latest));
-        write_rec(s, e);
+        f->skip = 1;
+        f->missed = n;
+        why = "missed while the daemon was down (missed: skip)";
         count(s, "atlas_trigger_skipped_total", "Cron firings not run", t->name, "reason",
               "missed");
         at_info("trigger", "%s: %d firing(s) missed, skipped (missed: skip)", t->name, n);
     } else {
-        int skip = 0;
         char prev[AT_ID_MAX] = "";
         pthread_mutex_lock(&s->done_mu);
         const char *cur = at_map_get(&s->running, t->name);
@@ -1194,30 +1633,56 @@ static void cron_tick(struct at_trigger_svc *s, struct entry *e, int64_t now)
             snprintf(prev, sizeof(prev), "%s", cur);
         pthread_mutex_unlock(&s->done_mu);
         if (prev[0] && t->concurrency == AT_CONC_FORBID) {
-            json_t *f = new_firing(s, e, "cron", latest);
-            json_object_set_new(f, "status", json_string("skipped"));
-            char why[160];
-            snprintf(why, sizeof(why), "concurrency: forbid (job %s is still running)", prev);
-            json_object_set_new(f, "reason", json_string(why));
-            json_object_set_new(e->rec, "last", json_integer(latest));
-            write_rec(s, e);
+            f->skip = 1;
+            f->missed = 0;
+            snprintf(reason, sizeof(reason), "concurrency: forbid (job %s is still running)", prev);
+            why = reason;
             count(s, "atlas_trigger_skipped_total", "Cron firings not run", t->name, "reason",
                   "concurrency");
-            skip = 1;
         } else if (prev[0] && t->concurrency == AT_CONC_REPLACE) {
             at_engine_cancel(s->cfg.engine, prev,
                              "replaced by a newer firing (concurrency: replace)");
         }
-        if (!skip && fire(s, e, "cron", latest, is_missed ? n : 0, NULL, NULL, NULL, NULL, NULL,
-                          NULL, NULL, NULL, NULL, NULL, NULL, &d))
-            at_error("trigger", "%s: firing failed: %s", t->name, d.msg);
+    }
+    if (reserve(s, f, 0)) {
+        at_error("trigger", "%s: firing failed: %s", t->name, f->d.msg);
+        firing_free(f);
+    } else {
+        if (f->skip) { /* the reason is built now: build() runs later */
+            f->doc = json_pack("{s:s}", "reason", why);
+        }
+        batch_add(b, f);
     }
     compute_next(s, e);
+}
+
+/* Record the tick's firings in one commit, then submit their jobs (no
+ * lock held). */
+static void batch_run(struct at_trigger_svc *s, struct batch *b)
+{
+    struct rows_write *w = rows_new(b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        struct firing *f = b->f[i];
+        json_t *why = f->doc;
+        f->doc = NULL;
+        build(f, NULL, NULL, NULL, NULL, why ? at_json_str(why, "reason", NULL) : NULL);
+        json_decref(why);
+        firing_row(w, f);
+    }
+    int rc = rows_submit(s, w, 1);
+    for (size_t i = 0; i < b->n; i++) {
+        finish(b->f[i], rc);
+        if (b->f[i]->rc && !b->f[i]->skip)
+            at_error("trigger", "%s: firing failed: %s", b->f[i]->e->t->name, b->f[i]->d.msg);
+        firing_free(b->f[i]);
+    }
+    b->n = 0;
 }
 
 static void *cron_main(void *arg)
 {
     struct at_trigger_svc *s = arg;
+    struct batch b = {0};
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         int64_t now = svc_now(s);
@@ -1227,9 +1692,16 @@ static void *cron_main(void *arg)
         while (at_map_next(&s->byname, &it, &k, &v)) {
             struct entry *e = v;
             if (!e->paused && e->t->type == AT_TRIGGER_CRON)
-                cron_tick(s, e, now);
+                cron_tick(s, e, now, &b);
             else if (!e->paused && e->t->type == AT_TRIGGER_CUSTOM)
                 emitter_tick(s, e);
+        }
+        if (b.n) {
+            pthread_mutex_unlock(&s->mu);
+            batch_run(s, &b);
+            pthread_mutex_lock(&s->mu);
+            if (s->stop)
+                break;
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1240,6 +1712,7 @@ static void *cron_main(void *arg)
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
     pthread_mutex_unlock(&s->mu);
+    free(b.f);
     return NULL;
 }
 
@@ -1254,6 +1727,9 @@ int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_s
     s->dir = cfg->dir ? at_strdup(cfg->dir) : NULL;
     s->cfg.dir = s->dir;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->fmu, NULL);
+    pthread_cond_init(&s->fcv, NULL);
+    at_map_init(&s->states);
     pthread_mutex_init(&s->done_mu, NULL);
     pthread_mutex_init(&s->seen_mu, NULL);
     pthread_condattr_t ca;
@@ -1279,17 +1755,112 @@ int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_s
     return 0;
 }
 
+/* The scheduled second of a firing's doc (0: none). */
+static int64_t sched_of(const json_t *doc)
+{
+    int64_t ms = 0;
+    const char *sa = at_json_str(doc, "scheduled_at", NULL);
+    if (!sa || at_time_parse_iso8601(sa, &ms))
+        return 0;
+    return ms / 1000;
+}
+
+/* Load e's firing state from its summary row and its firing rows; a
+ * summary of the earlier format (the whole history and the keys in it) is
+ * moved into rows first.  Under mu, at start. */
+static void state_load(struct at_trigger_svc *s, struct entry *e)
+{
+    const char *name = e->t->name;
+    char key[128];
+    snprintf(key, sizeof(key), "trigger.firings/%s", name);
+    json_t *sum = kv_read(s, key);
+    int64_t seq = 0, sched = 0;
+    if (json_is_array(json_object_get(sum, "history")) ||
+        json_is_object(json_object_get(sum, "idem"))) {
+        /* the format before migration 9: move it into rows */
+        json_t *h = json_object_get(sum, "history"), *im = json_object_get(sum, "idem");
+        struct rows_write *w = rows_new(json_array_size(h) + json_object_size(im));
+        size_t i;
+        json_t *f;
+        json_array_foreach(h, i, f)
+        {
+            json_t *doc = json_deep_copy(f);
+            json_object_del(doc, "event");
+            json_object_del(doc, "input");
+            json_t *pending = NULL;
+            if (strcmp(at_json_str(f, "status", ""), "recorded") == 0 &&
+                json_object_get(f, "event"))
+                pending = json_pack("{s:O,s:O?}", "event", json_object_get(f, "event"), "input",
+                                    json_object_get(f, "input"));
+            rows_add(s, w, name, json_integer_value(json_object_get(f, "seq")),
+                     at_json_str(f, "job_id", NULL), sched_of(f), doc, pending, NULL, 0);
+            w->rows[w->n - 1].keep = 0;
+            json_decref(doc);
+            json_decref(pending);
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(im, k, v)
+        {
+            int64_t kseq = 0;
+            json_array_foreach(h, i, f) if (strcmp(at_json_str(f, "idempotency_key", ""), k) == 0)
+                kseq = json_integer_value(json_object_get(f, "seq"));
+            if (json_is_string(v))
+                rows_add(s, w, name, kseq, json_string_value(v), 0, NULL, NULL, k, 0);
+            w->rows[w->n - 1].keep = 0;
+            w->rows[w->n - 1].idem_keep = 0;
+        }
+        int rc = rows_submit(s, w, 1);
+        json_t *v2 = json_pack("{s:O?,s:O?}", "last", json_object_get(sum, "last"), "seq",
+                               json_object_get(sum, "seq"));
+        if (!rc)
+            rc = kv_write(s, key, v2);
+        json_decref(v2);
+        if (rc)
+            at_error("trigger", "%s: the firings could not be moved to their rows", name);
+        else
+            at_info("trigger", "%s: %zu firing(s) moved to their rows (migration 9)", name,
+                    json_array_size(h));
+    }
+    if (at_store_call(s->cfg.store, trigger_firing_state, name, &seq, &sched))
+        seq = sched = 0;
+    json_t *keys = NULL;
+    if (at_store_call(s->cfg.store, trigger_idem_load, name, MAX_IDEM, &keys))
+        keys = NULL;
+    pthread_mutex_lock(&s->fmu);
+    struct tstate *st = e->st = state_get(s, name);
+    st->seq = json_integer_value(json_object_get(sum, "seq"));
+    if (seq > st->seq)
+        st->seq = seq;
+    st->last = json_is_integer(json_object_get(sum, "last"))
+                   ? json_integer_value(json_object_get(sum, "last"))
+                   : svc_now(s);
+    if (sched > st->last)
+        st->last = sched;
+    size_t i;
+    json_t *kv;
+    json_array_foreach(keys, i, kv) idem_add(st, json_string_value(json_array_get(kv, 0)),
+                                             json_string_value(json_array_get(kv, 1)),
+                                             json_integer_value(json_array_get(kv, 2)), 0);
+    pthread_mutex_unlock(&s->fmu);
+    json_decref(keys);
+    json_decref(sum);
+}
+
 /* Submit the firings recorded but never queued (the daemon died between
- * the record and the job); under mu. */
+ * the record and the job's row); under mu, at start. */
 static void recover(struct at_trigger_svc *s, struct entry *e)
 {
-    json_t *h = history_of(e);
+    json_t *rows = NULL;
+    if (at_store_call(s->cfg.store, trigger_firing_pending, e->t->name, &rows))
+        return;
+    struct rows_write *w = rows_new(json_array_size(rows));
     size_t i;
-    json_t *f;
-    json_array_foreach(h, i, f)
+    json_t *r;
+    json_array_foreach(rows, i, r)
     {
-        if (strcmp(at_json_str(f, "status", ""), "recorded") != 0)
-            continue;
+        json_t *f = json_object_get(r, "doc"), *p = json_object_get(r, "pending");
+        int64_t seq = json_integer_value(json_object_get(r, "seq"));
         const char *job = at_json_str(f, "job_id", "");
         struct at_job_rec rec;
         struct at_diag d;
@@ -1297,20 +1868,30 @@ static void recover(struct at_trigger_svc *s, struct entry *e)
         if (at_store_call(s->cfg.store, job_get, job, &rec) == 0) {
             at_job_rec_release(&rec);
             json_object_set_new(f, "status", json_string("queued"));
-        } else if (submit_job(s, e, job, json_object_get(f, "event"), json_object_get(f, "input"),
-                              NULL, NULL, NULL, NULL, NULL, &d) == 0) {
-            json_object_set_new(f, "status", json_string("queued"));
-            json_object_set_new(f, "recovered", json_true());
+            rows_add(s, w, e->t->name, seq, job, 0, f, NULL, NULL, 1);
+            continue;
+        }
+        json_object_set_new(f, "recovered", json_true());
+        if (submit_job(s, e, job, json_object_get(p, "event"), json_object_get(p, "input"), NULL,
+                       seq, f, NULL, NULL, NULL, NULL, &d) == 0) {
+            /* the row stays pending until the job's row is committed */
+            rows_add(s, w, e->t->name, seq, job, sched_of(f), f, p, NULL, 0);
+            w->rows[w->n - 1].keep = w->rows[w->n - 1].idem_keep = 0;
             at_info("trigger", "%s: firing %s recorded before a restart, its job %s queued now",
                     e->t->name, at_json_str(f, "id", "?"), job);
+            count(s, "atlas_trigger_firings_total", "Firings that started a job", e->t->name,
+                  "source", at_json_str(f, "source", "?"));
         } else {
             json_object_set_new(f, "status", json_string("failed"));
             json_object_set_new(f, "reason", json_string(d.msg));
+            rows_add(s, w, e->t->name, seq, job, 0, f, NULL, NULL, 1);
         }
-        json_object_del(f, "event");
-        json_object_del(f, "input");
-        write_rec(s, e);
     }
+    json_decref(rows);
+    if (w->n)
+        rows_submit(s, w, 1);
+    else
+        rows_free(w);
 }
 
 static int load_dir(struct at_trigger_svc *s, struct at_diag *d)
@@ -1377,13 +1958,7 @@ int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d)
         e->paused = json_is_true(json_object_get(def, "paused"));
         e->registered_ms = json_integer_value(json_object_get(def, "registered_ms"));
         json_decref(def);
-        snprintf(key, sizeof(key), "trigger.firings/%s", name);
-        e->rec = kv_read(s, key);
-        if (!json_is_object(e->rec)) {
-            json_decref(e->rec);
-            e->rec = json_pack("{s:I,s:i,s:[],s:{}}", "last", (json_int_t)svc_now(s), "seq", 0,
-                               "history", "idem");
-        }
+        state_load(s, e);
         table_put(s, e);
         recover(s, e);
         compute_next(s, e);
@@ -1424,6 +1999,13 @@ void at_trigger_svc_stop(struct at_trigger_svc *s)
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
     s->started = 0;
+    /* no firing after this: those in flight (deliveries acknowledged
+     * later) end first, as their jobs need the engine */
+    pthread_mutex_lock(&s->fmu);
+    s->closing = 1;
+    while (s->inflight > 0)
+        pthread_cond_wait(&s->fcv, &s->fmu);
+    pthread_mutex_unlock(&s->fmu);
 }
 
 void at_trigger_svc_free(struct at_trigger_svc *s)
@@ -1435,7 +2017,7 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
     const char *k;
     void *v;
     while (at_map_next(&s->byname, &it, &k, &v))
-        entry_free(v);
+        entry_unref(v);
     at_map_release(&s->byname);
     at_map_release(&s->bypath);
     it = 0;
@@ -1455,6 +2037,10 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
         free(v);
     at_map_release(&s->emitters);
     it = 0;
+    while (at_map_next(&s->states, &it, &k, &v))
+        state_free(v);
+    at_map_release(&s->states);
+    it = 0;
     while (at_map_next(&s->seen, &it, &k, &v))
         free(v);
     at_map_release(&s->seen);
@@ -1471,6 +2057,8 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
     at_metrics_free(s->metrics);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->done_mu);
+    pthread_mutex_destroy(&s->fmu);
+    pthread_cond_destroy(&s->fcv);
     pthread_mutex_destroy(&s->seen_mu);
     pthread_cond_destroy(&s->cv);
     free(s->clock_file);
@@ -1839,6 +2427,33 @@ static json_t *parse_body(const struct at_trigger_delivery *dv)
     return json_stringn(dv->body, dv->len) ? json_stringn(dv->body, dv->len) : json_null();
 }
 
+struct accept_ctx {
+    struct at_trigger_svc *s;
+    at_trigger_accepted_fn fn;
+    void *arg;
+    char conversation[AT_ID_MAX + 64];
+};
+
+/* An async delivery's firing was recorded and its job submitted (or not):
+ * answer (writer thread). */
+static void delivered(struct firing *f, void *arg)
+{
+    struct accept_ctx *c = arg;
+    struct at_trigger_result res;
+    memset(&res, 0, sizeof(res));
+    res.jobs = json_array();
+    snprintf(res.conversation, sizeof(res.conversation), "%s", c->conversation);
+    if (!f->rc)
+        json_array_append_new(res.jobs, json_string(f->job));
+    else
+        count(c->s, "atlas_trigger_deliveries_refused_total",
+              "HTTP deliveries refused (signature, size, pause, no such path, ...)", f->e->t->name,
+              "code", at_err_slug(f->rc));
+    c->fn(f->rc, &res, f->d.msg, c->arg);
+    json_decref(res.jobs);
+    free(c);
+}
+
 int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_delivery *dv,
                        struct at_trigger_result *res, struct at_diag *d)
 {
@@ -1848,15 +2463,22 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
     memset(&chat, 0, sizeof(chat));
     pthread_mutex_lock(&s->mu);
     struct entry *e = at_map_get(&s->bypath, dv->path);
+    if (e)
+        entry_ref(e);
+    pthread_mutex_unlock(&s->mu);
     int rc = 0;
     json_t *body = NULL, *hdrs = NULL;
+    struct firing *f = NULL;
     if (!e) {
         rc = AT_ENOENT;
         at_diag_set(d, rc, NULL, 0, 0, "no trigger listens on %s", dv->path);
         goto out;
     }
     const struct at_trigger *t = e->t;
-    if (e->paused) {
+    pthread_mutex_lock(&s->fmu);
+    int paused = e->paused;
+    pthread_mutex_unlock(&s->fmu);
+    if (paused) {
         rc = at_diag_set(d, AT_ESTATE, NULL, 0, 0, "trigger \"%s\" is paused", t->name);
         goto out;
     }
@@ -1911,14 +2533,6 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
         if (iv)
             snprintf(idem, sizeof(idem), "%s", iv);
     }
-    if (idem[0]) {
-        const char *prev = at_json_str(json_object_get(e->rec, "idem"), idem, NULL);
-        if (prev) {
-            json_array_append_new(res->jobs, json_string(prev));
-            res->duplicate = 1;
-            goto out;
-        }
-    }
     const char *conv = NULL;
     if (t->type == AT_TRIGGER_CONVERSATIONAL) {
         const char *cid = dv->conversation;
@@ -1937,7 +2551,6 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
             snprintf(dv->conversation_out, dv->conversation_out_len, "%s", conv);
     }
     res->sync = t->respond_sync && dv->on_done && !is_chat;
-    char job[AT_ID_MAX];
     if (t->type == AT_TRIGGER_ALERTMANAGER) {
         json_t *alerts = json_object_get(body, "alerts");
         if (!json_is_object(body) || !json_is_array(alerts)) {
@@ -1955,12 +2568,24 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
             {
                 json_t *one = json_pack("{s:O,s:O,s:O}", "alert", a, "group", group, "status",
                                         json_object_get(a, "status"));
-                rc = fire(s, e, "alertmanager", 0, 0, one, hdrs, dv->identity, NULL,
-                          i == 0 && idem[0] ? idem : NULL, NULL, NULL, NULL, NULL, NULL, job, d);
+                struct firing *af =
+                    firing_new(s, e, "alertmanager", 0, 0, i == 0 && idem[0] ? idem : NULL, NULL);
+                rc = fire(af, 1, one, hdrs, dv->identity, NULL);
                 json_decref(one);
-                if (rc)
+                if (rc == 1) { /* the group was delivered before */
+                    json_array_append_new(res->jobs, json_string(af->job));
+                    res->duplicate = 1;
+                    rc = 0;
+                    firing_free(af);
                     break;
-                json_array_append_new(res->jobs, json_string(job));
+                }
+                if (rc) {
+                    *d = af->d;
+                    firing_free(af);
+                    break;
+                }
+                json_array_append_new(res->jobs, json_string(af->job));
+                firing_free(af);
             }
             json_decref(group);
             goto out;
@@ -1974,28 +2599,56 @@ int at_trigger_deliver(struct at_trigger_svc *s, const struct at_trigger_deliver
         done = reply_done;
         done_arg = rx;
     }
-    rc = fire(s, e, at_trigger_type_name(t->type), 0, 0, body, hdrs, dv->identity, NULL,
-              idem[0] ? idem : NULL, conv, done, done_arg, res->sync ? dv->on_event : NULL,
-              res->sync ? dv->event_arg : NULL, job, d);
-    if (rc == 0) {
-        json_array_append_new(res->jobs, json_string(job));
+    f = firing_new(s, e, at_trigger_type_name(t->type), 0, 0, idem[0] ? idem : NULL, conv);
+    f->user_done = done;
+    f->user_arg = done_arg;
+    f->on_event = res->sync ? dv->on_event : NULL;
+    f->event_arg = res->sync ? dv->event_arg : NULL;
+    if (dv->on_accepted && !res->sync && !is_chat) {
+        /* acknowledged from the commit's completion: no thread waits */
+        struct accept_ctx *ac = at_calloc(1, sizeof(*ac));
+        ac->s = s;
+        ac->fn = dv->on_accepted;
+        ac->arg = dv->accepted_arg;
+        snprintf(ac->conversation, sizeof(ac->conversation), "%s", res->conversation);
+        f->then = delivered;
+        f->then_arg = ac;
+        rc = fire_async(f, 1, body, hdrs, dv->identity);
+        if (rc == AT_AGAIN) {
+            f = NULL; /* the completion's now */
+            goto out;
+        }
+        free(ac);
     } else {
+        rc = fire(f, 1, body, hdrs, dv->identity, NULL);
+    }
+    if (rc == 1) {
+        json_array_append_new(res->jobs, json_string(f->job));
+        res->duplicate = 1;
+        res->sync = 0;
+        rc = 0;
+        reply_ctx_free(rx);
+    } else if (rc == 0) {
+        json_array_append_new(res->jobs, json_string(f->job));
+    } else {
+        *d = f->d;
         res->sync = 0;
         reply_ctx_free(rx);
     }
 out:
-    if (rc)
+    if (rc && rc != AT_AGAIN)
         count(s, "atlas_trigger_deliveries_refused_total",
               "HTTP deliveries refused (signature, size, pause, no such path, ...)",
               e ? e->t->name : "", "code", at_err_slug(rc));
     else if (res->duplicate)
         count(s, "atlas_trigger_duplicates_total",
               "Deliveries whose idempotency key was seen (no new job)", e->t->name, NULL, NULL);
-    pthread_mutex_unlock(&s->mu);
+    firing_free(f);
+    entry_unref(e);
     json_decref(body);
     json_decref(hdrs);
     at__trigger_chat_req_release(&chat);
-    if (rc) {
+    if (rc && rc != AT_AGAIN) {
         json_decref(res->answer);
         res->answer = NULL;
         res->chat = 0;

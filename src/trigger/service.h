@@ -2,15 +2,20 @@
  * service.h - the daemon's triggers: registration, persistence, cron
  * scheduling with exactly-once firing, webhook deliveries.
  *
- * Persistence (store kv rows, written through the writer thread):
- *   trigger.index            JSON array of names
- *   trigger.def/NAME         {file, source, paused, registered_ms}
- *   trigger.firings/NAME     {last, seq, history: [...], idem: {key: job}}
- * A firing is recorded (committed) with the job id it will use before the
- * job is submitted; at start, a recorded firing whose job is not in the
- * store is submitted then (the daemon died between the two), so a restart
- * never fires one twice nor loses one.  Cron firings that fell while the
- * daemon was down follow the trigger's `missed` policy.
+ * Persistence (written through the writer thread; docs/internals/triggers.md):
+ *   kv trigger.index         JSON array of names
+ *   kv trigger.def/NAME      {file, source, paused, registered_ms}
+ *   kv trigger.firings/NAME  {last, seq} at registration and resume
+ *   trigger_firings rows     one per firing (its history entry; its event
+ *                            and input while its job is not yet stored)
+ *   trigger_idem rows        the idempotency keys of the last 1000 firings
+ * A firing is recorded (committed, in a group commit with the others of
+ * the moment) with the job id it will use before the job is submitted; at
+ * start, a recorded firing whose job is not in the store is submitted then
+ * (the daemon died between the two), so a restart never fires one twice
+ * nor loses one.  Cron firings that fell while the daemon was down follow
+ * the trigger's `missed` policy; those due in one second are recorded in
+ * one commit.
  *
  * Clock: ATLAS_CLOCK=file:PATH makes the service read "now" (Unix seconds)
  * from PATH and look at it every 50 ms (a test hook).
@@ -82,6 +87,12 @@ int at_trigger_conversations(struct at_trigger_svc *s, const char *name, json_t 
 int at_trigger_fire(struct at_trigger_svc *s, const char *name, const json_t *input, json_t **out,
                     struct at_diag *d);
 
+struct at_trigger_result;
+/* An asynchronous delivery's answer (see on_accepted): rc 0 and res (its
+ * jobs and conversation, borrowed for the call), or an error with msg. */
+typedef void (*at_trigger_accepted_fn)(int rc, const struct at_trigger_result *res, const char *msg,
+                                       void *arg);
+
 /* A delivery to an HTTP trigger (webhook, alertmanager, conversational). */
 struct at_trigger_delivery {
     const char *path; /* "/hooks/..." */
@@ -105,6 +116,14 @@ struct at_trigger_delivery {
     at_job_event_fn on_event;
     void *event_arg;
     int websocket; /* a message of a WebSocket connection (not a POST) */
+    /* asynchronous acknowledgement (NULL: none): when the delivery starts
+     * one job without waiting for it (not respond: sync, not chat, not
+     * per-alert), at_trigger_deliver may return AT_AGAIN once the firing's
+     * record is queued; on_accepted then runs once, on the store's writer
+     * thread, after the record's commit and the job's submission, so that
+     * no thread waits on the disk.  It must only hand off. */
+    at_trigger_accepted_fn on_accepted;
+    void *accepted_arg;
 };
 
 struct at_trigger_result {
@@ -118,7 +137,8 @@ struct at_trigger_result {
     json_t *answer;
 };
 
-/* Verify, record and submit.  Returns 0 and fills res (release jobs), or
+/* Verify, record and submit.  Returns 0 and fills res (release jobs),
+ * AT_AGAIN (dv->on_accepted will answer; release res->jobs), or
  * AT_ENOENT (no trigger at path), AT_E2BIG (body over max_body), AT_EPERM
  * (signature missing, invalid or outside the replay window), AT_EEXIST (a
  * replayed signature), AT_EAUTH (a Discord signature that does not

@@ -393,5 +393,51 @@ expect_eq "triggers.dir is loaded at start; the rest survived the restart" \
     "['chat', 'cron-nightly', 'generic', 'gh', 'hourly-skip', 'small', 'stripe', 'webhook']"
 http POST /hooks/deploy-alert '{"after":"restart"}'
 expect_eq "its hook answers" "$HTTP_CODE" 202
+
+# ---- firings are rows of their own: history and keys survive a restart,
+# within the retention (triggers.history), and concurrent deliveries of one
+# key start one job ----
+PIDS=
+for i in 1 2 3 4 5 6; do
+    curl -sS -o "$T/par.$i" -H 'Content-Type: application/json' -H "Idempotency-Key: k-par" \
+        --data-binary "{\"p\":$i}" "$ATLAS_URL/hooks/deploy-alert" &
+    PIDS="$PIDS $!"
+done
+wait $PIDS
+expect_eq "six concurrent deliveries of one key: one job" \
+    "$(cat "$T"/par.* | /usr/bin/python3 -c 'import json,sys; print(len({json.loads(l)["job_id"] for l in sys.stdin.read().replace("}{", "}\n{").splitlines()}))')" 1
+PJ=$(jt 'd["job_id"]' <"$T/par.1")
+expect_eq "and one firing" "$(atlas trigger history webhook --json | jt 'sum(1 for f in d["firings"] if f.get("idempotency_key") == "k-par")')" 1
+HB=$(atlas trigger history webhook --json | jt 'json.dumps([[f["seq"], f["job_id"], f["status"]] for f in d["firings"]][:5])')
+quiesce
+stop_daemon
+cat >"$T/config5.yaml" <<YAML
+triggers:
+  dir: $T/tdir
+  history: 5
+YAML
+start_daemon --config "$T/config5.yaml"
+expect_eq "the history is read back from its rows after a restart" \
+    "$(atlas trigger history webhook --json | jt 'json.dumps([[f["seq"], f["job_id"], f["status"]] for f in d["firings"]][:5])')" \
+    "$HB"
+for i in 1 2 3 4 5 6; do http POST /hooks/deploy-alert "{\"q\":$i}"; done
+http POST /hooks/deploy-alert '{"p":7}' -H "Idempotency-Key: k-par"
+expect_eq "a key from before the restart, older than the history kept: still one job" \
+    "$HTTP_CODE $(printf '%s' "$HTTP_BODY" | jt 'd["job_id"], d["duplicate"]')" "200 ('$PJ', True)"
+reg_hook bound ''
+for i in 1 2 3 4 5 6 7 8; do http POST /hooks/bound "{\"i\":$i}"; done
+expect_eq "retention: the newest triggers.history firings are kept" \
+    "$(atlas trigger history bound --json | jt '[f["seq"] for f in d["firings"]]')" "[8, 7, 6, 5, 4]"
+quiesce
+stop_daemon
+start_daemon --config "$T/config5.yaml"
+http POST /hooks/bound '{"i":9}'
+expect_eq "a restart keeps the bound and the count" \
+    "$(atlas trigger history bound --json | jt '[f["seq"] for f in d["firings"]]') $(atlas trigger describe bound --json | jt 'd["firings"]')" \
+    "[9, 8, 7, 6, 5] 9"
+if command -v sqlite3 >/dev/null; then
+    expect_eq "the store holds the kept rows only" \
+        "$(sqlite3 "$DATA/atlas.db" "SELECT count(*) FROM trigger_firings WHERE trigger='bound'")" 5
+fi
 quiesce
 finish
