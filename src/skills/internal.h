@@ -4,6 +4,7 @@
 #ifndef AT_SKILLS_INTERNAL_H
 #define AT_SKILLS_INTERNAL_H
 
+#include "base/map.h"
 #include "json/schema.h"
 #include "skills/skills.h"
 
@@ -83,7 +84,8 @@ struct at_skills {
     double ws_grace_s;
     pthread_mutex_t ws_mu;
     pthread_cond_t ws_cv;
-    struct at__ws_due *ws_due;
+    struct at__ws_due *ws_due, *ws_tail; /* by due time, earliest first */
+    struct at_map ws_byroot;             /* root -> its entry (borrowed) */
     int ws_stopping, ws_started;
     pthread_t ws_thread;
 };

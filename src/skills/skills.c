@@ -504,20 +504,44 @@ struct at__ws_due {
     struct at__ws_due *next;
 };
 
+/* Schedule root's removal at due_ms.  Every finished tree comes here (a
+ * job end), so this is O(1) in the common case: a hash for a root already
+ * scheduled, and an append, since due times of finished trees only grow
+ * (the grace is one setting); an earlier one (start-up recovery, a
+ * shortened grace) is inserted in order.  The thread is woken only when
+ * the earliest due time changes. */
 static void ws_schedule(struct at_skills *s, const char *root, int64_t due_ms)
 {
     pthread_mutex_lock(&s->ws_mu);
-    struct at__ws_due *e = s->ws_due;
-    while (e && strcmp(e->root, root) != 0)
-        e = e->next;
-    if (!e) {
-        e = at_calloc(1, sizeof(*e));
-        snprintf(e->root, sizeof(e->root), "%s", root);
-        e->next = s->ws_due;
-        s->ws_due = e;
+    struct at__ws_due *e = at_map_get(&s->ws_byroot, root);
+    if (e) { /* already waiting: it stays where it is, due at the later time */
+        if (due_ms > e->due_ms)
+            e->due_ms = due_ms;
+        pthread_mutex_unlock(&s->ws_mu);
+        return;
     }
+    e = at_calloc(1, sizeof(*e));
+    snprintf(e->root, sizeof(e->root), "%s", root);
     e->due_ms = due_ms;
-    pthread_cond_signal(&s->ws_cv);
+    at_map_put(&s->ws_byroot, e->root, e);
+    int wake = 0;
+    if (!s->ws_tail || s->ws_tail->due_ms <= due_ms) {
+        wake = !s->ws_due;
+        if (s->ws_tail)
+            s->ws_tail->next = e;
+        else
+            s->ws_due = e;
+        s->ws_tail = e;
+    } else {
+        struct at__ws_due **pp = &s->ws_due;
+        while (*pp && (*pp)->due_ms <= due_ms)
+            pp = &(*pp)->next;
+        wake = pp == &s->ws_due;
+        e->next = *pp;
+        *pp = e;
+    }
+    if (wake)
+        pthread_cond_signal(&s->ws_cv);
     pthread_mutex_unlock(&s->ws_mu);
 }
 
@@ -576,16 +600,15 @@ static void *ws_main(void *arg)
     pthread_mutex_lock(&s->ws_mu);
     while (!s->ws_stopping) {
         int64_t now = at_wall_ms(), next = 0;
-        struct at__ws_due **pp = &s->ws_due, *due = NULL;
-        while (*pp) {
-            if ((*pp)->due_ms <= now) {
-                due = *pp;
-                *pp = due->next;
-                break;
-            }
-            if (!next || (*pp)->due_ms < next)
-                next = (*pp)->due_ms;
-            pp = &(*pp)->next;
+        struct at__ws_due *due = NULL;
+        if (s->ws_due && s->ws_due->due_ms <= now) { /* the list is in due order */
+            due = s->ws_due;
+            s->ws_due = due->next;
+            if (!s->ws_due)
+                s->ws_tail = NULL;
+            at_map_del(&s->ws_byroot, due->root);
+        } else if (s->ws_due) {
+            next = s->ws_due->due_ms;
         }
         if (due) {
             pthread_mutex_unlock(&s->ws_mu);
@@ -631,6 +654,7 @@ int at_skills_new(const struct at_skills_cfg *cfg, struct at_skills **out, struc
     pthread_mutex_init(&s->mounts_mu, NULL);
     pthread_mutex_init(&s->ws_mu, NULL);
     pthread_cond_init(&s->ws_cv, NULL);
+    at_map_init(&s->ws_byroot);
     const struct at_config *c = cfg->config;
     const char *url = json_string_value(cfg_get(c, "web_search", "url"));
     const char *env = getenv("ATLAS_SKILLS_WEB_SEARCH_URL");
@@ -710,6 +734,7 @@ void at_skills_free(struct at_skills *s)
         s->ws_due = e->next;
         free(e);
     }
+    at_map_release(&s->ws_byroot);
     pthread_mutex_destroy(&s->ws_mu);
     pthread_cond_destroy(&s->ws_cv);
     at__mounts_free(s);
