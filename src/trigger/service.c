@@ -113,6 +113,14 @@ struct at_trigger_svc {
     struct at_map states; /* name -> struct tstate */
     int inflight;         /* firings in flight, all triggers (under fmu) */
     int closing;          /* no new firings (under fmu) */
+    /* the acker: submits the jobs of async deliveries once their records
+     * are committed and answers them, off the writer thread (which then
+     * goes on to the next commit) */
+    pthread_mutex_t aq_mu;
+    pthread_cond_t aq_cv;
+    struct firing *aq_head, **aq_tail;
+    int aq_stop, aq_started;
+    pthread_t aq_thread;
     pthread_mutex_t done_mu;
     struct at_map running;  /* name -> job id (char *) */
     struct at_map convs;    /* conversation id -> json array of turns */
@@ -1014,7 +1022,7 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
         snprintf(c->conv, sizeof(c->conv), "%s", conv);
     c->seq = seq;
     if (doc) {
-        c->doc = json_deep_copy(doc);
+        c->doc = json_copy((json_t *)doc); /* its values are strings and numbers */
         json_object_set_new(c->doc, "status", json_string("queued"));
     }
     c->user_done = user_done;
@@ -1027,6 +1035,7 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
         .on_done = on_job_done,
         .done_arg = c,
         .event = ev,
+        .share_event = 1, /* built for this job; only released after */
         .job_id = job_id,
         .on_event = on_event,
         .event_arg = event_arg,
@@ -1049,6 +1058,8 @@ static int submit_job(struct at_trigger_svc *s, struct entry *e, const char *job
 
 /* One firing, from its reservation to its job's submission. */
 struct firing {
+    struct firing *next; /* the acker's queue */
+    int commit_rc;
     struct at_trigger_svc *s;
     struct entry *e;    /* referenced once reserved */
     const char *source; /* static */
@@ -1289,12 +1300,44 @@ static int fire(struct firing *f, int check_paused, const json_t *body, const js
     return f->rc;
 }
 
+/* The record of an async delivery is committed (writer thread): hand it
+ * to the acker. */
 static void fire_committed(int rc, void *arg)
 {
     struct firing *f = arg;
-    finish(f, rc);
-    f->then(f, f->then_arg);
-    firing_free(f);
+    struct at_trigger_svc *s = f->s;
+    f->commit_rc = rc;
+    pthread_mutex_lock(&s->aq_mu);
+    *s->aq_tail = f;
+    s->aq_tail = &f->next;
+    pthread_cond_signal(&s->aq_cv);
+    pthread_mutex_unlock(&s->aq_mu);
+}
+
+static void *acker_main(void *arg)
+{
+    struct at_trigger_svc *s = arg;
+    pthread_mutex_lock(&s->aq_mu);
+    for (;;) {
+        while (!s->aq_head && !s->aq_stop)
+            pthread_cond_wait(&s->aq_cv, &s->aq_mu);
+        if (!s->aq_head)
+            break;
+        struct firing *f = s->aq_head;
+        s->aq_head = NULL;
+        s->aq_tail = &s->aq_head;
+        pthread_mutex_unlock(&s->aq_mu);
+        while (f) { /* all those queued, in order */
+            struct firing *next = f->next;
+            finish(f, f->commit_rc);
+            f->then(f, f->then_arg);
+            firing_free(f);
+            f = next;
+        }
+        pthread_mutex_lock(&s->aq_mu);
+    }
+    pthread_mutex_unlock(&s->aq_mu);
+    return NULL;
 }
 
 /* The same without waiting: AT_AGAIN when the record is queued (then(f)
@@ -1729,6 +1772,9 @@ int at_trigger_svc_new(const struct at_trigger_svc_cfg *cfg, struct at_trigger_s
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->fmu, NULL);
     pthread_cond_init(&s->fcv, NULL);
+    pthread_mutex_init(&s->aq_mu, NULL);
+    pthread_cond_init(&s->aq_cv, NULL);
+    s->aq_tail = &s->aq_head;
     at_map_init(&s->states);
     pthread_mutex_init(&s->done_mu, NULL);
     pthread_mutex_init(&s->seen_mu, NULL);
@@ -1970,6 +2016,9 @@ int at_trigger_svc_start(struct at_trigger_svc *s, struct at_diag *d)
         if (rc)
             return rc;
     }
+    if (pthread_create(&s->aq_thread, NULL, acker_main, s) != 0)
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the trigger acker thread");
+    s->aq_started = 1;
     if (pthread_create(&s->rq_thread, NULL, replier_main, s) != 0)
         return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot start the trigger replier thread");
     s->rq_started = 1;
@@ -1991,14 +2040,16 @@ void at_trigger_svc_stop(struct at_trigger_svc *s)
         pthread_join(s->rq_thread, NULL);
         s->rq_started = 0;
     }
-    if (!s || !s->started)
+    if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    s->started = 0;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        s->started = 0;
+    }
     /* no firing after this: those in flight (deliveries acknowledged
      * later) end first, as their jobs need the engine */
     pthread_mutex_lock(&s->fmu);
@@ -2006,6 +2057,14 @@ void at_trigger_svc_stop(struct at_trigger_svc *s)
     while (s->inflight > 0)
         pthread_cond_wait(&s->fcv, &s->fmu);
     pthread_mutex_unlock(&s->fmu);
+    if (s->aq_started) {
+        pthread_mutex_lock(&s->aq_mu);
+        s->aq_stop = 1;
+        pthread_cond_signal(&s->aq_cv);
+        pthread_mutex_unlock(&s->aq_mu);
+        pthread_join(s->aq_thread, NULL);
+        s->aq_started = 0;
+    }
 }
 
 void at_trigger_svc_free(struct at_trigger_svc *s)
@@ -2059,6 +2118,8 @@ void at_trigger_svc_free(struct at_trigger_svc *s)
     pthread_mutex_destroy(&s->done_mu);
     pthread_mutex_destroy(&s->fmu);
     pthread_cond_destroy(&s->fcv);
+    pthread_mutex_destroy(&s->aq_mu);
+    pthread_cond_destroy(&s->aq_cv);
     pthread_mutex_destroy(&s->seen_mu);
     pthread_cond_destroy(&s->cv);
     free(s->clock_file);
