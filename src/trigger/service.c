@@ -416,26 +416,33 @@ static void state_free(struct tstate *st)
     free(st);
 }
 
+/* Forget the oldest key (unless a newer firing took it since); under fmu. */
+static void idem_pop(struct tstate *st)
+{
+    struct idem_ring *r = &st->ring[st->head];
+    struct idem_slot *slot = at_map_get(&st->idem, r->key);
+    if (slot && slot->seq == r->seq)
+        free(at_map_del(&st->idem, r->key));
+    free(r->key);
+    r->key = NULL;
+    st->head = (st->head + 1) % MAX_IDEM;
+    st->n--;
+}
+
 /* Forget the keys of firings older than the newest MAX_IDEM (the rows'
  * retention, so a restart knows the same keys); under fmu. */
 static void idem_expire(struct tstate *st)
 {
-    while (st->n && (st->ring[st->head].seq <= st->seq - MAX_IDEM || st->n >= MAX_IDEM)) {
-        struct idem_ring *r = &st->ring[st->head];
-        struct idem_slot *slot = at_map_get(&st->idem, r->key);
-        if (slot && slot->seq == r->seq)
-            free(at_map_del(&st->idem, r->key));
-        free(r->key);
-        r->key = NULL;
-        st->head = (st->head + 1) % MAX_IDEM;
-        st->n--;
-    }
+    while (st->n && st->ring[st->head].seq <= st->seq - MAX_IDEM)
+        idem_pop(st);
 }
 
 /* Remember key -> job (firing seq); under fmu. */
 static void idem_add(struct tstate *st, const char *key, const char *job, int64_t seq, int pending)
 {
     idem_expire(st);
+    if (st->n == MAX_IDEM) /* full (keys loaded from rows of another retention) */
+        idem_pop(st);
     struct idem_slot *slot = at_map_get(&st->idem, key);
     if (!slot) {
         slot = at_calloc(1, sizeof(*slot));
