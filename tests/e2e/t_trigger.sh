@@ -438,6 +438,21 @@ expect_eq "a restart keeps the bound and the count" \
 if command -v sqlite3 >/dev/null; then
     expect_eq "the store holds the kept rows only" \
         "$(sqlite3 "$DATA/atlas.db" "SELECT count(*) FROM trigger_firings WHERE trigger='bound'")" 5
+    # a data directory of an atlasd before migration 9: the whole history and
+    # the keys in the kv row; moved into rows at start
+    quiesce
+    stop_daemon
+    sqlite3 "$DATA/atlas.db" "DELETE FROM trigger_firings WHERE trigger='bound';
+        DELETE FROM trigger_idem WHERE trigger='bound';
+        UPDATE kv SET value='{\"last\":1,\"seq\":50,\"history\":[{\"id\":\"fir_old\",\"seq\":50,\"source\":\"webhook\",\"fired_at\":\"2026-12-01T00:00:00.000Z\",\"job_id\":\"job_old\",\"status\":\"queued\",\"idempotency_key\":\"k-old\"}],\"idem\":{\"k-old\":\"job_old\",\"k-older\":\"job_older\"}}' WHERE key='trigger.firings/bound'"
+    start_daemon --config "$T/config5.yaml"
+    expect_eq "an older store's history is moved into rows" \
+        "$(atlas trigger history bound --json | jt '[(f["seq"], f["job_id"]) for f in d["firings"]]') $(atlas trigger describe bound --json | jt 'd["firings"]')" \
+        "[(50, 'job_old')] 50"
+    http POST /hooks/bound '{"i":51}' -H "Idempotency-Key: k-older"
+    expect_eq "and its keys (one not in the history)" "$HTTP_CODE $(printf '%s' "$HTTP_BODY" | jt 'd["job_id"]')" "200 job_older"
+    http POST /hooks/bound '{"i":51}'
+    expect_eq "the count goes on" "$(atlas trigger history bound --json | jt 'd["firings"][0]["seq"]')" 51
 fi
 quiesce
 finish
