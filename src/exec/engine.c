@@ -811,9 +811,7 @@ static int hand_over(struct at_engine *e, struct at_job *j, const struct at_subm
     if (json_is_object(s->meta))
         j->call_meta = json_deep_copy(s->meta);
     if (json_is_object(s->event))
-        json_object_set_new(at__job_meta_mut(j), "event",
-                            s->share_event ? json_incref((json_t *)s->event)
-                                           : json_deep_copy(s->event));
+        json_object_set_new(at__job_meta_mut(j), "event", json_deep_copy(s->event));
     if (s->semantic_log && s->semantic_log[0])
         json_object_set_new(at__job_meta_mut(j), "semantic_log", json_string(s->semantic_log));
     if (json_array_size(s->decisions)) {

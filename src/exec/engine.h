@@ -95,10 +95,6 @@ struct at_submit {
      * meta.event (never given to the agent; borrowed, copied), and the job
      * id the trigger recorded before submitting (NULL: a new one) */
     const json_t *event;
-    /* 1: event is shared, not copied: the caller never changes it (nor
-     * anything in it) after the call (a trigger's event, built for this job
-     * and dropped after; refcounts are atomic) */
-    int share_event;
     const char *job_id;
     /* the digest of the semantic log (docs/audit.md) the job executes,
      * recorded as meta.semantic_log and in its execution receipt; NULL:
