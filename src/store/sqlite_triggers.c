@@ -1,7 +1,7 @@
 /*
  * sqlite_triggers.c - group 5 of the store's table (store.h): the firings of
  * triggers and the idempotency keys of their deliveries, the tables of
- * migration 9 (docs/internals/triggers.md).
+ * migration 10 (docs/internals/triggers.md).
  *
  * Writes run on the writer thread, inside its group commit: a firing is one
  * row (and one key), so concurrent deliveries to one trigger share a commit.
@@ -182,8 +182,8 @@ static void idem_row(sqlite3_stmt *st, json_t *out)
     const char *k = (const char *)sqlite3_column_text(st, 0);
     const char *j = (const char *)sqlite3_column_text(st, 1);
     if (k && j)
-        json_array_insert_new(
-            out, 0, json_pack("[s,s,I]", k, j, (json_int_t)sqlite3_column_int64(st, 2)));
+        json_array_insert_new(out, 0,
+                              json_pack("[s,s,I]", k, j, (json_int_t)sqlite3_column_int64(st, 2)));
 }
 
 static int idem_load(struct at_store *base, const char *trigger, int limit, json_t **out)

@@ -1832,7 +1832,7 @@ static void state_load(struct at_trigger_svc *s, struct entry *e)
     int64_t seq = 0, sched = 0;
     if (json_is_array(json_object_get(sum, "history")) ||
         json_is_object(json_object_get(sum, "idem"))) {
-        /* the format before migration 9: move it into rows */
+        /* the format before migration 10: move it into rows */
         json_t *h = json_object_get(sum, "history"), *im = json_object_get(sum, "idem");
         struct rows_write *w = rows_new(json_array_size(h) + json_object_size(im));
         size_t i;
@@ -1874,7 +1874,7 @@ static void state_load(struct at_trigger_svc *s, struct entry *e)
         if (rc)
             at_error("trigger", "%s: the firings could not be moved to their rows", name);
         else
-            at_info("trigger", "%s: %zu firing(s) moved to their rows (migration 9)", name,
+            at_info("trigger", "%s: %zu firing(s) moved to their rows (migration 10)", name,
                     json_array_size(h));
     }
     if (at_store_call(s->cfg.store, trigger_firing_state, name, &seq, &sched))

@@ -438,7 +438,7 @@ expect_eq "a restart keeps the bound and the count" \
 if command -v sqlite3 >/dev/null; then
     expect_eq "the store holds the kept rows only" \
         "$(sqlite3 "$DATA/atlas.db" "SELECT count(*) FROM trigger_firings WHERE trigger='bound'")" 5
-    # a data directory of an atlasd before migration 9: the whole history and
+    # a data directory of an atlasd before migration 10: the whole history and
     # the keys in the kv row; moved into rows at start
     quiesce
     stop_daemon
