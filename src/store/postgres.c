@@ -324,8 +324,12 @@ json_t *at__store_pg_rows_json(const PGresult *r)
             int is_json = nl > 5 && strcmp(name + nl - 5, "_json") == 0;
             json_t *v = NULL;
             if (PQgetisnull(r, row, i)) {
-                v = json_null();
-            } else if (is_json) {
+                /* as the SQLite backend's rows_json: a NULL keeps its
+                 * column's name, suffix and all */
+                json_object_set_new(o, name, json_null());
+                continue;
+            }
+            if (is_json) {
                 v = pg_col_json(r, row, i);
             } else {
                 switch (PQftype(r, i)) {
