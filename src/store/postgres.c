@@ -217,11 +217,13 @@ static int result_ok(const PGresult *r)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-int at__store_pg_query(PGconn *c, const char *what, const char *sql, const struct pg_params *p,
-                       PGresult **out)
+/* reset: a reader's connection may be replaced; never the writer's, whose
+ * session holds the lock and the open transaction (writer_reconnect). */
+static int run_query(PGconn *c, const char *what, const char *sql, const struct pg_params *p,
+                     PGresult **out, int reset)
 {
     PGresult *r = exec_params(c, sql, p);
-    if (!result_ok(r) && PQstatus(c) == CONNECTION_BAD) {
+    if (reset && !result_ok(r) && PQstatus(c) == CONNECTION_BAD) {
         /* the server restarted or the connection broke: once more on a
          * new one (a reader holds no session state) */
         PQclear(r);
@@ -246,9 +248,16 @@ int at__store_pg_query(PGconn *c, const char *what, const char *sql, const struc
     return 0;
 }
 
+int at__store_pg_query(PGconn *c, const char *what, const char *sql, const struct pg_params *p,
+                       PGresult **out)
+{
+    return run_query(c, what, sql, p, out, 1);
+}
+
+/* On the writer (or during open): no reconnecting here. */
 static int exec_simple(PGconn *c, const char *what, const char *sql)
 {
-    return at__store_pg_query(c, what, sql, NULL, NULL);
+    return run_query(c, what, sql, NULL, NULL, 0);
 }
 
 /* The writer lost its connection outside a transaction: a new one, which
@@ -280,7 +289,7 @@ int at__store_pg_write(struct pg_store *s, const char *what, const char *sql,
     if (sp && exec_simple(c, what, "SAVEPOINT at_op"))
         return AT_EIO;
     PGresult *r = NULL;
-    int rc = at__store_pg_query(c, what, sql, p, &r);
+    int rc = run_query(c, what, sql, p, &r, 0);
     if (sp) {
         if (rc)
             exec_simple(c, what, "ROLLBACK TO SAVEPOINT at_op");
@@ -297,6 +306,13 @@ int at__store_pg_write(struct pg_store *s, const char *what, const char *sql,
     else
         PQclear(r);
     return 0;
+}
+
+int at__store_pg_wexec(struct pg_store *s, const char *what, const char *sql)
+{
+    if (PQstatus(s->w) == CONNECTION_BAD && !s->in_txn && writer_reconnect(s))
+        return AT_EBUSY;
+    return run_query(s->w, what, sql, NULL, NULL, 0);
 }
 
 int at__store_pg_read(struct pg_store *s, const char *what, const char *sql,
@@ -437,7 +453,7 @@ static int migrate(PGconn *c, const char *where, struct at_diag *d)
                     "INSERT INTO atlas_schema VALUES(1, 0) ON CONFLICT (id) DO NOTHING"))
         return at_diag_set(d, AT_EIO, where, 0, 0, "cannot create the schema version table");
     PGresult *r = NULL;
-    if (at__store_pg_query(c, "migrate", "SELECT version FROM atlas_schema", NULL, &r) ||
+    if (run_query(c, "migrate", "SELECT version FROM atlas_schema", NULL, &r, 0) ||
         PQntuples(r) != 1) {
         PQclear(r);
         return at_diag_set(d, AT_EIO, where, 0, 0, "cannot read the schema version");
@@ -484,6 +500,8 @@ static int pg_begin(struct at_store *base)
         return AT_EBUSY;
     }
     int rc = exec_simple(c, "begin", "BEGIN");
+    if (rc && PQstatus(c) == CONNECTION_BAD && writer_reconnect(s) == 0)
+        rc = exec_simple(c, "begin", "BEGIN"); /* the server restarted since the last batch */
     if (rc) {
         at__store_pg_wunlock(s);
         return rc;

@@ -148,7 +148,7 @@ void at__store_pg_wunlock(struct pg_store *s);
 struct pg_reader *at__store_pg_rlock(struct pg_store *s);
 void at__store_pg_runlock(struct pg_reader *r);
 
-/* Run sql with p (NULL: no parameters) on the reader connection c; *out
+/* Run sql with p (NULL: no parameters, the simple protocol) on the reader connection c; *out
  * (when not NULL) is the result, the caller's to PQclear.  Reconnects once
  * when the connection was lost.  Returns 0 or an AT_E* (logged with what). */
 int at__store_pg_query(PGconn *c, const char *what, const char *sql, const struct pg_params *p,
@@ -159,6 +159,9 @@ int at__store_pg_query(PGconn *c, const char *what, const char *sql, const struc
  * *changed (when not NULL): rows the statement touched. */
 int at__store_pg_write(struct pg_store *s, const char *what, const char *sql,
                        const struct pg_params *p, PGresult **out, long long *changed);
+/* One statement (no parameters, no savepoint: transaction control) on the
+ * writer, lock held by the caller. */
+int at__store_pg_wexec(struct pg_store *s, const char *what, const char *sql);
 /* A read on a reader of the pool (locks and unlocks it). */
 int at__store_pg_read(struct pg_store *s, const char *what, const char *sql,
                       const struct pg_params *p, PGresult **out);

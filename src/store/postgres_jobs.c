@@ -219,18 +219,17 @@ static int pg_job_unfinished(struct at_store *base, struct at_job_rec **out, siz
  * transaction, else a transaction of its own. */
 static int group_begin(struct pg_store *s)
 {
-    return at__store_pg_query(s->w, "prune", s->in_txn ? "SAVEPOINT at_prune" : "BEGIN", NULL,
-                              NULL);
+    return at__store_pg_wexec(s, "prune", s->in_txn ? "SAVEPOINT at_prune" : "BEGIN");
 }
 
 static void group_end(struct pg_store *s, int failed)
 {
     if (s->in_txn) {
         if (failed)
-            at__store_pg_query(s->w, "prune", "ROLLBACK TO SAVEPOINT at_prune", NULL, NULL);
-        at__store_pg_query(s->w, "prune", "RELEASE SAVEPOINT at_prune", NULL, NULL);
+            at__store_pg_wexec(s, "prune", "ROLLBACK TO SAVEPOINT at_prune");
+        at__store_pg_wexec(s, "prune", "RELEASE SAVEPOINT at_prune");
     } else {
-        at__store_pg_query(s->w, "prune", failed ? "ROLLBACK" : "COMMIT", NULL, NULL);
+        at__store_pg_wexec(s, "prune", failed ? "ROLLBACK" : "COMMIT");
     }
 }
 

@@ -32,6 +32,9 @@ cleanup() {
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
     fi
+    # the PostgreSQL cluster of ATLAS_E2E_STORE=postgres (pg.sh), after
+    # the daemon: tests that set a trap of their own call cleanup from it
+    if [ -n "${PG_DIR:-}" ]; then pg_stop; fi
     if [ "${KEEP_TMP:-}" = "" ]; then rm -rf "$T"; fi
 }
 trap cleanup EXIT

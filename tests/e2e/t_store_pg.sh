@@ -4,7 +4,8 @@
 # answers traces and costs, and after a restart still has all of it; the
 # rows are in PostgreSQL, not in the local file; a second atlasd on the same
 # database refuses (several replicas are not supported yet); the URL's
-# password is never logged; `atlas backup` refuses; a missing URL is named.
+# password is never logged; `atlas backup` refuses; a missing URL is named;
+# the database restarting under a running atlasd.
 # Skipped (77) where PostgreSQL is not installed.
 export ATLAS_E2E_STORE=postgres
 . "$(dirname "$0")/lib.sh"
@@ -65,6 +66,16 @@ http GET "/api/v1/costs?by=agent"
 expect_eq "the costs" "$(echo "$HTTP_BODY" | j 'sorted((r["key"], r["calls"]) for r in d["rows"])')" "$costs"
 out=$(atlas run word-count --input '{"text": "a b"}')
 expect_eq "and it runs on" "$(echo "$out" | j 'd["words"]')" 2
+# the database restarts under a running atlasd: its connections come back
+pg_restart
+out=$(atlas run word-count --input '{"text": "x y z w"}' 2>&1 || true)
+if [ "$(echo "$out" | j 'd.get("words")' 2>/dev/null)" != 4 ]; then
+    # one request may meet the broken connection; the next must not
+    out=$(atlas run word-count --input '{"text": "x y z w"}')
+fi
+expect_eq "after the database restarted, runs go on" "$(echo "$out" | j 'd["words"]')" 4
+expect_eq "and are stored" "$(pg_psql "SELECT COUNT(*) FROM jobs WHERE agent = 'word-count'")" 3
+expect_contains "the writer said it reconnected" "$(cat "$T/atlasd.log")" "the writer reconnected"
 expect_eq "the password is never logged" "$(grep -c 'pg-s3cret-word' "$T/atlasd.log" || true)" 0
 
 # ---- configuration ----
