@@ -125,9 +125,9 @@ static char *describe(const char *conninfo)
         else if (!strcmp(o->keyword, "user"))
             user = o->val;
     }
-    char *out = at_asprintf("host=%s port=%s dbname=%s user=%s", host ? host : "(default)",
-                            port ? port : "(default)", db ? db : "(default)",
-                            user ? user : "(default)");
+    char *out =
+        at_asprintf("host=%s port=%s dbname=%s user=%s", host ? host : "(default)",
+                    port ? port : "(default)", db ? db : "(default)", user ? user : "(default)");
     PQconninfoFree(opts);
     return out;
 }
@@ -325,8 +325,15 @@ int at__store_pg_read(struct pg_store *s, const char *what, const char *sql,
 }
 
 /* PostgreSQL's type oids (catalog/pg_type_d.h) of the columns Atlas reads */
-enum { OID_BOOL = 16, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_FLOAT4 = 700,
-       OID_FLOAT8 = 701, OID_NUMERIC = 1700 };
+enum {
+    OID_BOOL = 16,
+    OID_INT8 = 20,
+    OID_INT2 = 21,
+    OID_INT4 = 23,
+    OID_FLOAT4 = 700,
+    OID_FLOAT8 = 701,
+    OID_NUMERIC = 1700
+};
 
 json_t *at__store_pg_rows_json(const PGresult *r)
 {
@@ -589,8 +596,8 @@ int at_store_pg_open(const struct at_store_cfg *cfg, struct at_store **out, stru
     char msg[512];
     int rc = 0;
     if (!(s->w = connect_one(s->conninfo, msg, sizeof(msg)))) {
-        rc = at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot connect to PostgreSQL (%s): %s", where,
-                         msg);
+        rc =
+            at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot connect to PostgreSQL (%s): %s", where, msg);
         goto fail;
     }
     if ((rc = take_lock(s->w, msg, sizeof(msg)))) {
@@ -606,8 +613,8 @@ int at_store_pg_open(const struct at_store_cfg *cfg, struct at_store **out, stru
         pthread_mutex_init(&s->r[i].mu, NULL);
         if (!(s->r[i].c = connect_one(s->conninfo, msg, sizeof(msg)))) {
             s->nreaders = i + 1;
-            rc = at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot connect to PostgreSQL (%s): %s",
-                             where, msg);
+            rc = at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot connect to PostgreSQL (%s): %s", where,
+                             msg);
             goto fail;
         }
     }

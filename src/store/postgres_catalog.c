@@ -52,7 +52,7 @@ static int pg_agent_put(struct at_store *base, const struct at_agent_rec *r, int
         }
         if (PQntuples(res) > 0) {
             rc = strcmp(PQgetvalue(res, 0, 0), r->digest ? r->digest : "") == 0 ? AT_AGAIN
-                                                                                  : AT_EEXIST;
+                                                                                : AT_EEXIST;
             PQclear(res);
             at__store_pg_wunlock(s);
             return rc; /* AT_AGAIN: identical, nothing to do */
@@ -138,8 +138,9 @@ static int pg_agent_get(struct at_store *base, const char *name, const char *ver
     size_t n;
     int rc;
     if (version)
-        rc = agents_query(PG(base), "SELECT " AGENT_COLS " FROM agents WHERE name=$1 AND version=$2",
-                          name, version, &recs, &n);
+        rc =
+            agents_query(PG(base), "SELECT " AGENT_COLS " FROM agents WHERE name=$1 AND version=$2",
+                         name, version, &recs, &n);
     else
         rc = agents_query(PG(base), "SELECT " AGENT_COLS " FROM agents WHERE name=$1", name, NULL,
                           &recs, &n);
@@ -293,8 +294,8 @@ static int pg_chain_delete(struct at_store *base, const char *name, int *deleted
     pgp_text(&p, name);
     long long ch = 0;
     at__store_pg_wlock(s);
-    int rc = at__store_pg_write(s, "chain_delete", "DELETE FROM chains WHERE name=$1", &p, NULL,
-                                &ch);
+    int rc =
+        at__store_pg_write(s, "chain_delete", "DELETE FROM chains WHERE name=$1", &p, NULL, &ch);
     at__store_pg_wunlock(s);
     *deleted = rc ? 0 : (int)ch;
     return rc;

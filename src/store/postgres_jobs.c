@@ -133,8 +133,8 @@ static int pg_job_get(struct at_store *base, const char *id, struct at_job_rec *
     struct pg_params p = {.n = 0};
     pgp_text(&p, id);
     PGresult *res = NULL;
-    int rc = at__store_pg_read(PG(base), "job_get", "SELECT " JOB_COLS " FROM jobs WHERE id=$1",
-                               &p, &res);
+    int rc = at__store_pg_read(PG(base), "job_get", "SELECT " JOB_COLS " FROM jobs WHERE id=$1", &p,
+                               &res);
     if (rc)
         return rc;
     rc = AT_ENOENT;
@@ -324,14 +324,17 @@ static int pg_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
     if (!expr)
         return AT_EINVAL;
     char sql[1400];
-    snprintf(sql, sizeof(sql),
-             "SELECT k, COUNT(*), " SATSUM("tokens_in") ", " SATSUM("tokens_out") ","
-             " COALESCE(SUM(cost_usd), 0)::float8 AS cost, d FROM"
-             " (SELECT %s AS k, %s AS d, tokens_in, tokens_out, cost_usd FROM usage"
-             "  WHERE ($1::text IS NULL OR job_id=$1) AND ($2::text IS NULL OR root_id=$2)"
-             "  AND ($3::bigint = 0 OR created_ms >= $3::bigint)) u"
-             " GROUP BY k, d ORDER BY %s cost DESC, k COLLATE \"C\"",
-             expr, f->per_day ? PG_DAY : "''", f->per_day ? "d COLLATE \"C\"," : "");
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT k, COUNT(*), " SATSUM("tokens_in") ", " SATSUM(
+            "tokens_out") ","
+                          " COALESCE(SUM(cost_usd), 0)::float8 AS cost, d FROM"
+                          " (SELECT %s AS k, %s AS d, tokens_in, tokens_out, cost_usd FROM usage"
+                          "  WHERE ($1::text IS NULL OR job_id=$1) AND ($2::text IS NULL OR "
+                          "root_id=$2)"
+                          "  AND ($3::bigint = 0 OR created_ms >= $3::bigint)) u"
+                          " GROUP BY k, d ORDER BY %s cost DESC, k COLLATE \"C\"",
+        expr, f->per_day ? PG_DAY : "''", f->per_day ? "d COLLATE \"C\"," : "");
     struct pg_params p = {.n = 0};
     pgp_text(&p, f->job_id);
     pgp_text(&p, f->root_id);

@@ -39,18 +39,29 @@ static int write_one(struct pg_store *s, const char *what, const char *sql,
 
 static int pg_trace_list(struct at_store *base, const struct at_trace_filter *f, json_t **out)
 {
-    const char *sql =
-        "SELECT r.id, r.agent, r.kind, " STATE_NAME("r.state") " AS status,"
-        " r.created_ms AS started_ms, r.finished_ms,"
-        " 1 + (SELECT COUNT(*) FROM jobs c WHERE c.root_id = r.id AND c.id != r.id) AS jobs,"
-        " (SELECT " SATSUM("u.tokens_in::numeric + u.tokens_out") " FROM usage u"
-        "   WHERE u.root_id = r.id) AS tokens,"
-        " (SELECT COALESCE(SUM(cost_usd), 0)::float8 FROM usage u WHERE u.root_id = r.id)"
-        "   AS cost_usd"
-        " FROM jobs r WHERE r.parent_id IS NULL AND ($1::text IS NULL OR r.agent = $1)"
-        " AND ($2::bigint < 0 OR r.state = $2::bigint)"
-        " AND ($3::bigint = 0 OR r.created_ms >= $3::bigint)"
-        " AND ($4::bigint = 0 OR r.created_ms < $4::bigint) ORDER BY r.seq DESC LIMIT $5::bigint";
+    const char *sql = "SELECT r.id, r.agent, r.kind, " STATE_NAME(
+        "r.state") " AS status,"
+                   " r.created_ms AS started_ms, r.finished_ms,"
+                   " 1 + (SELECT COUNT(*) FROM jobs c WHERE c.root_id = r.id AND c.id != r.id) AS "
+                   "jobs,"
+                   " (SELECT " SATSUM(
+                       "u.tokens_in::numeric + u.tokens_out") " FROM usage u"
+                                                              "   WHERE u.root_id = r.id) AS "
+                                                              "tokens,"
+                                                              " (SELECT COALESCE(SUM(cost_usd), "
+                                                              "0)::float8 FROM usage u WHERE "
+                                                              "u.root_id = r.id)"
+                                                              "   AS cost_usd"
+                                                              " FROM jobs r WHERE r.parent_id IS "
+                                                              "NULL AND ($1::text IS NULL OR "
+                                                              "r.agent = $1)"
+                                                              " AND ($2::bigint < 0 OR r.state = "
+                                                              "$2::bigint)"
+                                                              " AND ($3::bigint = 0 OR "
+                                                              "r.created_ms >= $3::bigint)"
+                                                              " AND ($4::bigint = 0 OR "
+                                                              "r.created_ms < $4::bigint) ORDER BY "
+                                                              "r.seq DESC LIMIT $5::bigint";
     struct pg_params p = {.n = 0};
     pgp_text(&p, f->agent);
     pgp_i64(&p, f->status ? at_job_state_parse(f->status) : -1);
@@ -69,12 +80,13 @@ static int pg_trace_load(struct at_store *base, const char *root_id, json_t **ou
     json_t *jobs = NULL, *usage = NULL, *spans = NULL, *evals = NULL;
     struct pg_params p = {.n = 0};
     pgp_text(&p, root_id);
-    int rc = read_rows(s, "trace_load",
-                       "SELECT id, agent, agent_version AS version, kind, " STATE_NAME("state")
-                       " AS state, parent_id, root_id, depth, attempts, source, created_ms,"
-                       " started_ms, finished_ms, error AS error_json, meta AS meta_json FROM jobs"
-                       " WHERE root_id = $1 OR id = $1 ORDER BY seq",
-                       &p, &jobs);
+    int rc = read_rows(
+        s, "trace_load",
+        "SELECT id, agent, agent_version AS version, kind, " STATE_NAME(
+            "state") " AS state, parent_id, root_id, depth, attempts, source, created_ms,"
+                     " started_ms, finished_ms, error AS error_json, meta AS meta_json FROM jobs"
+                     " WHERE root_id = $1 OR id = $1 ORDER BY seq",
+        &p, &jobs);
     if (!rc)
         rc = read_rows(s, "trace_load",
                        "SELECT u.id, u.job_id, u.agent, u.backend, u.model, u.tier, u.tokens_in,"

@@ -264,9 +264,9 @@ struct at_store {
 struct at_store_cfg {
     const char *backend; /* "sqlite" (NULL too) | "postgres" */
     const char *path;    /* sqlite: the database file */
-    const char *url;     /* postgres: libpq conninfo or URI (never logged: it may hold a password) */
-    int sync_full;       /* fsync every commit (survives power loss) */
-    int readers;         /* reader connections; 0: 4 */
+    const char *url; /* postgres: libpq conninfo or URI (never logged: it may hold a password) */
+    int sync_full;   /* fsync every commit (survives power loss) */
+    int readers;     /* reader connections; 0: 4 */
 };
 
 /* Open (creating and migrating as needed).  d explains failures. */

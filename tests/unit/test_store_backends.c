@@ -193,8 +193,11 @@ static void run_suite(struct at_store *s, json_t *log)
     assert_int_equal(del, 0);
 
     json_t *def = json_pack("{s:s,s:[{s:s}]}", "name", "pipe", "steps", "agent", "summarizer");
-    struct at_chain_rec ch = {
-        .name = "pipe", .definition = def, .source = "/c.yaml", .digest = "d1", .registered_ms = T0};
+    struct at_chain_rec ch = {.name = "pipe",
+                              .definition = def,
+                              .source = "/c.yaml",
+                              .digest = "d1",
+                              .registered_ms = T0};
     assert_int_equal(at_store_call(s, chain_put, &ch), 0);
     ch.digest = "d2";
     assert_int_equal(at_store_call(s, chain_put, &ch), 0); /* replaced */
@@ -286,8 +289,8 @@ static void run_suite(struct at_store *s, json_t *log)
     usage(s, "u2", "j-child", "j-root", "word-count", "m2", 10, 2, 0.25, T0 + 86400000LL);
     usage(s, "u3", "j-trig", "j-trig", "summarizer", "m1", INT64_MAX, 1, 0.125, T0);
     usage(s, "u4", NULL, NULL, NULL, "m1", 1, 1, 0, T0);
-    const char *groups[] = {"agent", "model", "backend", "day", "job_id", "root_id", "trigger",
-                            "all"};
+    const char *groups[] = {"agent",  "model",   "backend", "day",
+                            "job_id", "root_id", "trigger", "all"};
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
         struct at_usage_filter uf = {.group_by = groups[i]};
         json_t *out = NULL;
