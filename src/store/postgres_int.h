@@ -141,6 +141,47 @@ static inline json_t *pg_col_json(const PGresult *r, int row, int col)
     return v;
 }
 
+/* PostgreSQL's text is UTF-8 (the test cluster and docs/postgres.md ask
+ * for a UTF8 database): a log line's invalid bytes become U+FFFD instead of
+ * failing the batch, and NUL (which text cannot hold) is dropped. */
+static inline char *pg_utf8_clean(const char *t, long long *repaired)
+{
+    size_t n = strlen(t), k = 0;
+    char *o = at_malloc(n * 3 + 1);
+    const unsigned char *u = (const unsigned char *)t;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t j = 1; ok && j < len; j++)
+            ok = (u[i + j] & 0xC0) == 0x80;
+        if (ok && len == 2)
+            ok = c >= 0xC2;
+        if (ok && len == 3) {
+            unsigned cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && len == 4) {
+            unsigned cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) |
+                          ((u[i + 2] & 0x3Fu) << 6) | (u[i + 3] & 0x3Fu);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (ok) {
+            memcpy(o + k, t + i, len);
+            k += len;
+            i += len;
+        } else {
+            if (repaired)
+                ++*repaired; /* bytes replaced */
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i++;
+        }
+    }
+    o[k] = '\0';
+    return o;
+}
+
 /* ---- connections (postgres.c) ---- */
 
 PGconn *at__store_pg_wlock(struct pg_store *s);

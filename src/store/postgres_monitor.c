@@ -160,45 +160,6 @@ static int pg_trace_prune(struct at_store *base, int64_t before_ms, long long ma
     return rc;
 }
 
-/* PostgreSQL's text is UTF-8 (the test cluster and docs/postgres.md ask
- * for a UTF8 database): a log line's invalid bytes become U+FFFD instead of
- * failing the batch, and NUL (which text cannot hold) is dropped. */
-static char *utf8_clean(const char *t)
-{
-    size_t n = strlen(t), k = 0;
-    char *o = at_malloc(n * 3 + 1);
-    const unsigned char *u = (const unsigned char *)t;
-    for (size_t i = 0; i < n;) {
-        unsigned c = u[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + len <= n;
-        for (size_t j = 1; ok && j < len; j++)
-            ok = (u[i + j] & 0xC0) == 0x80;
-        if (ok && len == 2)
-            ok = c >= 0xC2;
-        if (ok && len == 3) {
-            unsigned cp = ((c & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && len == 4) {
-            unsigned cp = ((c & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12) |
-                          ((u[i + 2] & 0x3Fu) << 6) | (u[i + 3] & 0x3Fu);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (ok) {
-            memcpy(o + k, t + i, len);
-            k += len;
-            i += len;
-        } else {
-            memcpy(o + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            i++;
-        }
-    }
-    o[k] = '\0';
-    return o;
-}
-
 static int pg_log_append(struct at_store *base, const struct at_log_line *lines, size_t n)
 {
     struct pg_store *s = PG(base);
@@ -211,7 +172,7 @@ static int pg_log_append(struct at_store *base, const struct at_log_line *lines,
         pgp_text(&p, lines[i].root_id);
         pgp_i64(&p, lines[i].ts_ms);
         pgp_text(&p, lines[i].stream);
-        pgp_take(&p, utf8_clean(lines[i].text ? lines[i].text : ""));
+        pgp_take(&p, pg_utf8_clean(lines[i].text ? lines[i].text : "", NULL));
         rc = at__store_pg_write(s, "log_append",
                                 "INSERT INTO job_logs(job_id, seq, root_id, ts_ms, stream, text)"
                                 " VALUES($1, $2::bigint, $3, $4::bigint, $5, $6)"
@@ -241,7 +202,7 @@ static int pg_span_put(struct at_store *base, const struct at_span_rec *r)
     pgp_text(&p, r->root_id);
     pgp_text(&p, r->job_id);
     pgp_text(&p, r->kind);
-    pgp_take(&p, utf8_clean(r->name ? r->name : ""));
+    pgp_take(&p, pg_utf8_clean(r->name ? r->name : "", NULL));
     pgp_text(&p, r->status ? r->status : "ok");
     pgp_i64(&p, r->started_ms);
     pgp_i64(&p, r->duration_ms);
@@ -311,7 +272,7 @@ static int pg_eval_result_put(struct at_store *base, const struct at_eval_result
         pgp_f64(&p, r->score);
     else
         pgp_text(&p, NULL);
-    pgp_take(&p, r->detail ? utf8_clean(r->detail) : NULL);
+    pgp_take(&p, r->detail ? pg_utf8_clean(r->detail, NULL) : NULL);
     pgp_i64(&p, r->tokens);
     pgp_f64(&p, r->cost_usd);
     pgp_i64(&p, r->created_ms ? r->created_ms : at_wall_ms());

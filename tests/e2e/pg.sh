@@ -78,7 +78,8 @@ EOF
         printf '%s\n' "pg.sh: cannot create the database" >&2
         exit 1
     fi
-    ATLAS_STORE_URL="host=$PG_DIR user=atlas dbname=atlas"
+    PG_URL="host=$PG_DIR user=atlas dbname=atlas"
+    ATLAS_STORE_URL=$PG_URL
     export ATLAS_STORE_URL
     # run pg_stop at exit, after whatever trap the caller set
     _pg_prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
@@ -87,7 +88,7 @@ EOF
 }
 
 # pg_psql SQL: run SQL on the test database, print unaligned rows.
-pg_psql() { "$PG_BIN/psql" -q -X -A -t "$ATLAS_STORE_URL" -c "$1"; }
+pg_psql() { "$PG_BIN/psql" -q -X -A -t "$PG_URL" -c "$1"; }
 
 # pg_restart: stop and start the server (the data stays).
 pg_restart() {
