@@ -832,8 +832,20 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
                                 .url = config->store.url,
                                 .sync_full = config->store.sync_full};
     rc = at_store_open(&scfg, &dmn->store, d);
-    if (rc == 0 && is_postgres(config))
+    if (rc == 0 && is_postgres(config)) {
         rc = open_local_db(db, config, d);
+    } else if (rc == 0) {
+        /* back on SQLite after PostgreSQL: the file is the whole store again */
+        char *was = NULL;
+        if (at_store_call(dmn->store, kv_get, "atlas.store.backend", &was) == 0) {
+            at_warn("atlasd",
+                    "%s was the local file of a PostgreSQL store: it is the store again "
+                    "(what PostgreSQL holds is not in it)",
+                    db);
+            at_store_call(dmn->store, kv_put, "atlas.store.backend", NULL);
+        }
+        free(was);
+    }
     if (rc == 0)
         rc = at_daemon_security_start(&dmn->security, config, dmn->data_dir, db, d);
     if (rc == 0)

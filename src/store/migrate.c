@@ -207,8 +207,7 @@ static int verify_table(struct pg_store *pg, const struct table *t, const struct
             if (PQgetisnull(r, row, i))
                 digest_value(&h, c->type[i], NULL, 0);
             else
-                digest_value(&h, c->type[i], PQgetvalue(r, row, i),
-                             (size_t)PQgetlength(r, row, i));
+                digest_value(&h, c->type[i], PQgetvalue(r, row, i), (size_t)PQgetlength(r, row, i));
         }
     PQclear(r);
     *rows = nr;
@@ -251,11 +250,12 @@ int at_store_migrate(const char *path, const char *url, at_store_migrate_fn prog
     /* the target must hold no control-plane rows: nothing is merged */
     PGresult *r = NULL;
     at__store_pg_wlock(pg);
-    if ((rc = at__store_pg_write(pg, "migrate",
-                                 "SELECT (SELECT COUNT(*) FROM agents) + (SELECT COUNT(*) FROM jobs)"
-                                 " + (SELECT COUNT(*) FROM chains) + (SELECT COUNT(*) FROM kv)"
-                                 " + (SELECT COUNT(*) FROM usage) + (SELECT COUNT(*) FROM evals)",
-                                 NULL, &r, NULL))) {
+    if ((rc =
+             at__store_pg_write(pg, "migrate",
+                                "SELECT (SELECT COUNT(*) FROM agents) + (SELECT COUNT(*) FROM jobs)"
+                                " + (SELECT COUNT(*) FROM chains) + (SELECT COUNT(*) FROM kv)"
+                                " + (SELECT COUNT(*) FROM usage) + (SELECT COUNT(*) FROM evals)",
+                                NULL, &r, NULL))) {
         at__store_pg_wunlock(pg);
         at_diag_set(d, rc, NULL, 0, 0, "cannot count the rows of the target database");
         goto done;

@@ -23,8 +23,7 @@
 
 /* Called after each batch of rows of a table and once at its end
  * (done == total). */
-typedef void (*at_store_migrate_fn)(void *arg, const char *table, long long done,
-                                    long long total);
+typedef void (*at_store_migrate_fn)(void *arg, const char *table, long long done, long long total);
 
 /* Returns 0 with *report {"from", "schema_version", "tables": [{"table",
  * "rows", "digest"}], "rows", "repaired_texts"} (caller decrefs); AT_ENOENT

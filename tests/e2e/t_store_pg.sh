@@ -78,8 +78,16 @@ expect_eq "and are stored" "$(pg_psql "SELECT COUNT(*) FROM jobs WHERE agent = '
 expect_contains "the writer said it reconnected" "$(cat "$T/atlasd.log")" "the writer reconnected"
 expect_eq "the password is never logged" "$(grep -c 'pg-s3cret-word' "$T/atlasd.log" || true)" 0
 
-# ---- configuration ----
+# ---- back on SQLite: the local file is the whole store again, said so ----
 stop_daemon
+ATLAS_STORE_BACKEND=sqlite start_daemon
+expect_contains "back on SQLite, atlasd says what the file was" "$(cat "$T/atlasd.log")" \
+    "was the local file of a PostgreSQL store"
+stop_daemon
+run_rc rc atlas backup "$T/b2.tar.gz" --data "$DATA"
+expect_eq "and atlas backup works again" "$rc" 0
+
+# ---- configuration ----
 cat >"$T/nourl.yaml" <<'YAML'
 store:
   backend: postgres
