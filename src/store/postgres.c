@@ -575,11 +575,12 @@ int at_store_pg_open(const struct at_store_cfg *cfg, struct at_store **out, stru
     char *err = NULL;
     PQconninfoOption *opts = PQconninfoParse(cfg->url, &err);
     if (!opts) {
-        /* libpq's message quotes no value of the string */
-        int rc = at_diag_set(d, AT_EINVAL, "store.url", 0, 0, "not a libpq connection string: %s",
-                             err ? err : "out of memory");
+        /* libpq's message may quote a piece of the string, the password
+         * perhaps: not shown */
         PQfreemem(err);
-        return rc;
+        return at_diag_set(d, AT_EINVAL, "store.url", 0, 0,
+                           "not a libpq connection string (key=value ... or "
+                           "postgresql://user@host/dbname)");
     }
     PQconninfoFree(opts);
     struct pg_store *s = at_calloc(1, sizeof(*s));
