@@ -628,3 +628,31 @@ fail:
     pg_close(&s->base);
     return rc;
 }
+
+int at_store_pg_ping(const char *url, char **where, int *version, struct at_diag *d)
+{
+    *where = NULL;
+    *version = 0;
+    if (!url || !*url)
+        return at_diag_set(d, AT_EINVAL, "store.url", 0, 0,
+                           "the postgres store needs a connection string: store.url or "
+                           "ATLAS_STORE_URL");
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &err);
+    PQfreemem(err);
+    if (!opts)
+        return at_diag_set(d, AT_EINVAL, "store.url", 0, 0, "not a libpq connection string");
+    PQconninfoFree(opts);
+    *where = describe(url);
+    char msg[512];
+    PGconn *c = connect_one(url, msg, sizeof(msg));
+    if (!c)
+        return at_diag_set(d, AT_EIO, NULL, 0, 0, "cannot connect to PostgreSQL (%s): %s", *where,
+                           msg);
+    PGresult *r = PQexec(c, "SELECT version FROM atlas_schema");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        *version = (int)pg_col_i64(r, 0, 0);
+    PQclear(r);
+    PQfinish(c);
+    return 0;
+}

@@ -293,6 +293,10 @@ int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, 
  * single-instance lock (AT_EBUSY when another atlasd holds it: several
  * replicas are not supported yet) and migrates. */
 int at_store_pg_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d);
+/* Whether the database at url answers (atlas doctor): 0 with *where (its
+ * host, port, dbname and user, never the password; caller frees, also on
+ * failure) and *version (the schema version; 0 before atlasd's first start). */
+int at_store_pg_ping(const char *url, char **where, int *version, struct at_diag *d);
 /* The test hook (fault.c): wrap inner (owned from now on) in a backend that
  * fails the Nth operation, spec "N[:OP]" as in ATLAS_STORE_FAULT.
  * AT_EINVAL for a malformed spec (inner untouched). */

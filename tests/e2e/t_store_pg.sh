@@ -78,6 +78,12 @@ expect_eq "and are stored" "$(pg_psql "SELECT COUNT(*) FROM jobs WHERE agent = '
 expect_contains "the writer said it reconnected" "$(cat "$T/atlasd.log")" "the writer reconnected"
 expect_eq "the password is never logged" "$(grep -c 'pg-s3cret-word' "$T/atlasd.log" || true)" 0
 
+# ---- atlas doctor asks the database ----
+run_rc rc atlas doctor --data "$DATA" --json
+expect_eq "doctor: the database answers" "$(j '[(c["status"], "schema version" in c["detail"]) for c in d["checks"] if c["name"] == "postgres"]' <"$T/out")" "[('ok', True)]"
+ATLAS_STORE_URL="host=$T/nowhere dbname=atlas" run_rc rc atlas doctor --data "$DATA" --json
+expect_eq "doctor: an unreachable database fails" "$(j '[c["status"] for c in d["checks"] if c["name"] == "postgres"]' <"$T/out")" "['fail']"
+
 # ---- back on SQLite: the local file is the whole store again, said so ----
 stop_daemon
 ATLAS_STORE_BACKEND=sqlite start_daemon
