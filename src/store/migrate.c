@@ -117,7 +117,7 @@ static void digest_hex(crypto_hash_sha256_state *h, char out[72])
 {
     unsigned char md[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_final(h, md);
-    memcpy(out, "sha256:", 7);
+    memcpy(out, "sha256:", 8); /* with its NUL; the hex goes over it */
     sodium_bin2hex(out + 7, 65, md, sizeof(md));
 }
 
