@@ -97,6 +97,8 @@ static const char *const migrations[] = {
     "CREATE TABLE a2a_push(task_id TEXT NOT NULL, id TEXT NOT NULL,"
     "  created_ms BIGINT NOT NULL, doc TEXT NOT NULL,"
     "  PRIMARY KEY(task_id, id));",
+    /* 9: what each usage row counts: a chat call or an embeddings call */
+    "ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';",
 };
 
 #define SCHEMA_LOG_FROM 7

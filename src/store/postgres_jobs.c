@@ -288,12 +288,13 @@ static int pg_usage_insert(struct at_store *base, const struct at_usage_rec *r)
     pgp_i64(&p, r->ttft_ms);
     pgp_text(&p, r->status ? r->status : "ok");
     pgp_i64(&p, r->created_ms ? r->created_ms : at_wall_ms());
+    pgp_text(&p, r->kind ? r->kind : "chat");
     at__store_pg_wlock(s);
     int rc = at__store_pg_write(
         s, "usage_insert",
         "INSERT INTO usage(id, job_id, root_id, agent, backend, model, tier, tokens_in,"
-        " tokens_out, cost_usd, latency_ms, ttft_ms, status, created_ms) VALUES($1,$2,$3,$4,$5,"
-        "$6,$7,$8::bigint,$9::bigint,$10::float8,$11::bigint,$12::bigint,$13,$14::bigint)",
+        " tokens_out, cost_usd, latency_ms, ttft_ms, status, created_ms, kind) VALUES($1,$2,$3,$4,"
+        "$5,$6,$7,$8::bigint,$9::bigint,$10::float8,$11::bigint,$12::bigint,$13,$14::bigint,$15)",
         &p, NULL, NULL);
     at__store_pg_wunlock(s);
     pg_params_release(&p);
@@ -309,6 +310,7 @@ static int pg_usage_sum(struct at_store *base, const struct at_usage_filter *f, 
         {"agent", "COALESCE(agent, '')"},
         {"model", "COALESCE(model, '')"},
         {"backend", "COALESCE(backend, '')"},
+        {"kind", "kind"},
         {"job_id", "COALESCE(job_id, '')"},
         {"root_id", "COALESCE(root_id, '')"},
         {"day", PG_DAY},

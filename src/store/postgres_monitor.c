@@ -91,7 +91,7 @@ static int pg_trace_load(struct at_store *base, const char *root_id, json_t **ou
         rc = read_rows(s, "trace_load",
                        "SELECT u.id, u.job_id, u.agent, u.backend, u.model, u.tier, u.tokens_in,"
                        " u.tokens_out, u.cost_usd, u.latency_ms, u.ttft_ms, u.status,"
-                       " u.created_ms, s.attrs AS attrs_json FROM usage u"
+                       " u.created_ms, u.kind AS call, s.attrs AS attrs_json FROM usage u"
                        " LEFT JOIN spans s ON s.id = u.id"
                        " WHERE u.root_id = $1 ORDER BY u.created_ms, u.id COLLATE \"C\"",
                        &p, &usage);

@@ -289,7 +289,16 @@ static void run_suite(struct at_store *s, json_t *log)
     usage(s, "u2", "j-child", "j-root", "word-count", "m2", 10, 2, 0.25, T0 + 86400000LL);
     usage(s, "u3", "j-trig", "j-trig", "summarizer", "m1", INT64_MAX, 1, 0.125, T0);
     usage(s, "u4", NULL, NULL, NULL, "m1", 1, 1, 0, T0);
-    const char *groups[] = {"agent",  "model",   "backend", "day",
+    struct at_usage_rec emb = {.root_id = "j-root",
+                               .job_id = "j-root",
+                               .model = "e1",
+                               .tokens_in = 5,
+                               .cost_usd = 0.0625,
+                               .created_ms = T0 + 3,
+                               .kind = "embeddings"};
+    snprintf(emb.id, sizeof(emb.id), "u5");
+    assert_int_equal(at_store_call(s, usage_insert, &emb), 0);
+    const char *groups[] = {"agent",  "model",   "backend", "kind", "day",
                             "job_id", "root_id", "trigger", "all"};
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
         struct at_usage_filter uf = {.group_by = groups[i]};
@@ -300,7 +309,7 @@ static void run_suite(struct at_store *s, json_t *log)
     struct at_usage_filter uf = {.group_by = "model", .per_day = 1, .root_id = "j-root"};
     json_t *out = NULL;
     assert_int_equal(at_store_call(s, usage_sum, &uf, &out), 0);
-    assert_int_equal(json_array_size(out), 2);
+    assert_int_equal(json_array_size(out), 3);
     assert_string_equal(json_string_value(json_object_get(json_array_get(out, 0), "day")),
                         "2025-06-15");
     record(log, "usage_per_day", out);
@@ -402,7 +411,7 @@ static void run_suite(struct at_store *s, json_t *log)
     json_t *tr = NULL;
     assert_int_equal(at_store_call(s, trace_load, "j-root", &tr), 0);
     assert_int_equal(json_array_size(json_object_get(tr, "jobs")), 2);
-    assert_int_equal(json_array_size(json_object_get(tr, "usage")), 2);
+    assert_int_equal(json_array_size(json_object_get(tr, "usage")), 3);
     assert_int_equal(json_array_size(json_object_get(tr, "spans")), 1);
     assert_int_equal(json_array_size(json_object_get(tr, "evals")), 2);
     record(log, "trace_load", tr);
@@ -436,7 +445,7 @@ static void run_suite(struct at_store *s, json_t *log)
     assert_int_equal(n, 2); /* queued ones are never pruned */
     at_job_recs_free(jobs, n);
     assert_int_equal(at_store_call(s, usage_sum, &ufa, &out), 0);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(out, 0), "calls")), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(out, 0), "calls")), 5);
     json_decref(out); /* usage stays for cost reports */
 }
 
