@@ -20,6 +20,7 @@
 #include "base/clock.h"
 
 #include <stdint.h>
+#include <time.h>
 
 /* pg_try_advisory_lock's key: "ATLASD" in ASCII. */
 #define AT_PG_LOCK_KEY "71830038660420"
@@ -186,16 +187,28 @@ static int map_error(const PGresult *r)
     return AT_EIO;
 }
 
+/* The lock of an atlasd that just stopped goes when the server has ended
+ * its session, a moment after the client left: a restart waits for it up to
+ * AT_PG_LOCK_WAIT_MS before refusing. */
+#define AT_PG_LOCK_WAIT_MS 3000
+
 static int take_lock(PGconn *c, char *err, size_t errsize)
 {
-    PGresult *r = PQexec(c, "SELECT pg_try_advisory_lock(" AT_PG_LOCK_KEY ")");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        conn_msg(c, err, errsize);
+    int got = 0;
+    for (int waited = 0;; waited += 100) {
+        PGresult *r = PQexec(c, "SELECT pg_try_advisory_lock(" AT_PG_LOCK_KEY ")");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            conn_msg(c, err, errsize);
+            PQclear(r);
+            return AT_EIO;
+        }
+        got = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
         PQclear(r);
-        return AT_EIO;
+        if (got || waited >= AT_PG_LOCK_WAIT_MS)
+            break;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
     }
-    int got = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
     if (!got) {
         snprintf(err, errsize,
                  "another atlasd holds this database; several replicas are not supported yet");
