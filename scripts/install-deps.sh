@@ -7,9 +7,9 @@ set -eu
 BUILD_PKGS="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libfyaml-dev libsqlite3-dev
  libsodium-dev libcmocka-dev libseccomp-dev libarchive-dev zlib1g-dev libhwloc-dev libgnutls28-dev
- libtss2-dev libwslay-dev
+ libtss2-dev libwslay-dev libpq-dev
  bubblewrap python3 curl ca-certificates"
-TEST_PKGS="git nodejs npm redis-server python3-celery python3-redis sqlite3 procps json-schema-test-suite prometheus
+TEST_PKGS="git nodejs npm redis-server python3-celery python3-redis sqlite3 postgresql procps json-schema-test-suite prometheus
  systemd debhelper dh-python lintian fakeroot dpkg-dev zsh fish man-db
  docker-registry skopeo apache2-utils
  python3-croniter prometheus-alertmanager python3-websockets

@@ -110,6 +110,7 @@ int cmd_mcp_client(struct cli *c, int argc, char **argv);
 int cmd_doctor(struct cli *c, int argc, char **argv);
 int cmd_backup(struct cli *c, int argc, char **argv);
 int cmd_restore(struct cli *c, int argc, char **argv);
+int cmd_migrate(struct cli *c, int argc, char **argv);
 int cmd_completion(struct cli *c, int argc, char **argv);
 int cmd_push(struct cli *c, int argc, char **argv);
 int cmd_pull(struct cli *c, int argc, char **argv);

@@ -298,6 +298,14 @@ int cmd_backup(struct cli *c, int argc, char **argv)
         fail("backup", "%s (data directory from %s)", at_diag_format(&d, msg, sizeof(msg)), how);
         goto out;
     }
+    if (strcmp(at_json_str(desc, "backend", "sqlite"), "postgres") == 0) {
+        fail("backup",
+             "the store of %s is on PostgreSQL: atlas backup of a PostgreSQL store is not "
+             "supported yet (back the database up with pg_dump, and %s with sqlite3's .backup; "
+             "docs/postgres.md)",
+             data, db);
+        goto out;
+    }
     /* the snapshots the copied store names */
     json_t *snaps = json_array();
     size_t i;

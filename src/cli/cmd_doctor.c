@@ -14,6 +14,7 @@
 #include "json/json.h"
 #include "llm/config.h"
 #include "store/backup.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -39,7 +40,8 @@ static const char doctor_usage[] =
     "  userns     user namespaces work for the service's user (the agent sandbox,\n"
     "             bubblewrap, needs them), and bubblewrap is installed\n"
     "  models     every configured model backend answers\n"
-    "  store      the store's integrity (SQLite quick_check)\n"
+    "  postgres   store.backend: postgres: the database answers (docs/postgres.md)\n"
+    "  store      the store's integrity (SQLite quick_check; on postgres the local file)\n"
     "  disk       free space where the data directory is (at least N MiB, 1024\n"
     "             by default, and 5%)\n"
     "Exit status 0 when nothing failed (warnings allowed), 1 otherwise.\n"
@@ -332,6 +334,33 @@ out:
     free(path);
 }
 
+/* store.backend: postgres (docs/postgres.md): does the database answer? */
+static void check_postgres(struct report *r, const char *config_flag)
+{
+    char *path = cli_local_config_path(config_flag);
+    struct at_config conf;
+    at_config_init(&conf);
+    struct at_diag d;
+    at_diag_clear(&d);
+    char msg[1400];
+    if ((path && at_config_load_file(&conf, path, &d)) || at_config_apply_env(&conf, &d) ||
+        !conf.store.backend || strcmp(conf.store.backend, "postgres") != 0)
+        goto out; /* a bad file is the models check's to report */
+    char *where = NULL;
+    int version = 0;
+    if (at_store_pg_ping(conf.store.url, &where, &version, &d))
+        add(r, "postgres", "fail",
+            "start the database, or correct store.url / ATLAS_STORE_URL (docs/postgres.md)", "%s",
+            at_diag_format(&d, msg, sizeof(msg)));
+    else
+        add(r, "postgres", "ok", NULL, "PostgreSQL answers at %s (schema version %d)", where,
+            version);
+    free(where);
+out:
+    at_config_release(&conf);
+    free(path);
+}
+
 static void check_store(struct report *r, const char *data)
 {
     char *db = at_fs_join(data, "atlas.db");
@@ -442,6 +471,7 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
     check_url_file(&r, data, health != NULL);
     check_userns(&r);
     check_models(&r, config, health);
+    check_postgres(&r, config);
     check_store(&r, data);
     check_disk(&r, data, min_mb);
     if (c->json) {

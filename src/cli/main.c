@@ -47,6 +47,7 @@ const struct cli_command cli_commands[] = {
     {"doctor", cmd_doctor, "check the installation and say how to fix what is wrong"},
     {"backup", cmd_backup, "copy the store and the agent snapshots into one file, online"},
     {"restore", cmd_restore, "restore a backup into an empty data directory"},
+    {"migrate", cmd_migrate, "move a store from SQLite into PostgreSQL, verified"},
     {"completion", cmd_completion, "print the shell completion script (bash, zsh, fish)"},
     {"token", cmd_token, "create, list and revoke API tokens"},
     {"secret", cmd_secret, "set, list and delete secrets handed to agents"},

@@ -363,6 +363,7 @@ void at_config_release(struct at_config *c)
     free(c->data_dir);
     free(c->store.backend);
     free(c->store.path);
+    free(c->store.url);
     json_decref(c->json);
     memset(c, 0, sizeof(*c));
 }
@@ -464,6 +465,7 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     }
     set_str(&c->store.backend, get(r, "store", "backend", NULL));
     set_str(&c->store.path, get(r, "store", "path", NULL));
+    set_str(&c->store.url, get(r, "store", "url", NULL));
     v = get(r, "store", "sync", NULL);
     if (v)
         c->store.sync_full = strcmp(json_string_value(v), "full") == 0;
@@ -472,12 +474,6 @@ int at_config_load_string(struct at_config *c, const char *name, const char *tex
     set_num(&c->store.jobs_retention_days, get(r, "store", "jobs", "retention_days"));
     set_int(&c->store.jobs_max_count, get(r, "store", "jobs", "max_count"));
     set_num(&c->store.jobs_prune_interval, get(r, "store", "jobs", "prune_interval"));
-    if (strcmp(c->store.backend, "sqlite") != 0) {
-        rc = at_yaml_error(&doc, d, AT_EUNSUPPORTED, "/store/backend", 0,
-                           "backend \"%s\" is not available in this build (only sqlite)",
-                           c->store.backend);
-        goto out;
-    }
     json_decref(c->json);
     c->json = json_incref(r);
     free(c->source);
@@ -578,6 +574,17 @@ int at_config_apply_env(struct at_config *c, struct at_diag *d)
             return at_diag_set(d, AT_EINVAL, "ATLAS_STORE_SYNC", 0, 0,
                                "\"%s\" is not normal or full", v);
         c->store.sync_full = strcmp(v, "full") == 0;
+    }
+    if ((v = getenv("ATLAS_STORE_BACKEND")) && *v) {
+        if (strcmp(v, "sqlite") != 0 && strcmp(v, "postgres") != 0)
+            return at_diag_set(d, AT_EINVAL, "ATLAS_STORE_BACKEND", 0, 0,
+                               "\"%s\" is not sqlite or postgres", v);
+        free(c->store.backend);
+        c->store.backend = at_strdup(v);
+    }
+    if ((v = getenv("ATLAS_STORE_URL")) && *v) {
+        free(c->store.url);
+        c->store.url = at_strdup(v);
     }
     return 0;
 }

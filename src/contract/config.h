@@ -57,8 +57,9 @@ struct at_config {
     } http;
 
     struct {
-        char *backend;      /* "sqlite" */
+        char *backend;      /* "sqlite" | "postgres" (store.backend, ATLAS_STORE_BACKEND) */
         char *path;         /* NULL: DATA/atlas.db */
+        char *url;          /* postgres: libpq conninfo or URI (store.url, ATLAS_STORE_URL) */
         int sync_full;      /* store.sync: full (fsync every commit) vs normal */
         int writer_queue;   /* store.writer_queue: writes queued before 503 (0: derived) */
         double coalesce_ms; /* store.coalesce_ms: a job's first row waits for its end (10) */

@@ -645,13 +645,46 @@ static int start_triggers(struct at_daemon *dmn, struct at_diag *d)
     return 0;
 }
 
+static int is_postgres(const struct at_config *config)
+{
+    return config->store.backend && strcmp(config->store.backend, "postgres") == 0;
+}
+
+/* The SQLite file of the data directory: the whole store on the sqlite
+ * backend; on postgres the tables that still live beside the daemon (the
+ * security tables, the audit trail's log, approvals, A2A push configs and
+ * the skills' tables: docs/postgres.md "What stays local").  Caller frees. */
+static char *local_db_path(const struct at_daemon *dmn)
+{
+    const struct at_config *config = dmn->config;
+    return config->store.path ? at_strdup(config->store.path)
+                              : at_fs_join(dmn->data_dir, "atlas.db");
+}
+
+/* On postgres: create and migrate the local file (the side stores expect
+ * their tables to exist) and mark it, so `atlas backup` knows the jobs and
+ * agents are not in it. */
+static int open_local_db(const char *path, const struct at_config *config, struct at_diag *d)
+{
+    struct at_store_cfg lcfg = {
+        .backend = "sqlite", .path = path, .sync_full = config->store.sync_full, .readers = 1};
+    struct at_store *local = NULL;
+    int rc = at_store_sqlite_open(&lcfg, &local, d);
+    if (rc)
+        return rc;
+    rc = at_store_call(local, kv_put, "atlas.store.backend", "postgres");
+    at_store_close(local);
+    if (rc)
+        at_diag_set(d, rc, path, 0, 0, "cannot mark the local store: %s", at_err_msg(rc));
+    return rc;
+}
+
 /* The skills (src/skills/): after the registry, whose registration
  * warnings ask them (the contract layer's hook) which skills exist. */
 static int start_skills(struct at_daemon *dmn, struct at_diag *d)
 {
     const struct at_config *config = dmn->config;
-    char *db =
-        config->store.path ? at_strdup(config->store.path) : at_fs_join(dmn->data_dir, "atlas.db");
+    char *db = local_db_path(dmn);
     struct at_skills_cfg cfg = {
         .config = config,
         .data_dir = dmn->data_dir,
@@ -793,11 +826,26 @@ int at_daemon_start(struct at_daemon *dmn, struct at_config *config, struct at_d
     if ((rc = machine_facts(dmn, config, d)))
         goto fail;
 
-    char *db =
-        config->store.path ? at_strdup(config->store.path) : at_fs_join(dmn->data_dir, "atlas.db");
-    struct at_store_cfg scfg = {
-        .backend = config->store.backend, .path = db, .sync_full = config->store.sync_full};
+    char *db = local_db_path(dmn);
+    struct at_store_cfg scfg = {.backend = config->store.backend,
+                                .path = db,
+                                .url = config->store.url,
+                                .sync_full = config->store.sync_full};
     rc = at_store_open(&scfg, &dmn->store, d);
+    if (rc == 0 && is_postgres(config)) {
+        rc = open_local_db(db, config, d);
+    } else if (rc == 0) {
+        /* back on SQLite after PostgreSQL: the file is the whole store again */
+        char *was = NULL;
+        if (at_store_call(dmn->store, kv_get, "atlas.store.backend", &was) == 0) {
+            at_warn("atlasd",
+                    "%s was the local file of a PostgreSQL store: it is the store again "
+                    "(what PostgreSQL holds is not in it)",
+                    db);
+            at_store_call(dmn->store, kv_put, "atlas.store.backend", NULL);
+        }
+        free(was);
+    }
     if (rc == 0)
         rc = at_daemon_security_start(&dmn->security, config, dmn->data_dir, db, d);
     if (rc == 0)

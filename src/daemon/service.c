@@ -222,6 +222,7 @@ static struct at_config *config_copy(const struct at_config *src)
     c->data_dir = src->data_dir ? at_strdup(src->data_dir) : NULL;
     c->store.backend = src->store.backend ? at_strdup(src->store.backend) : NULL;
     c->store.path = src->store.path ? at_strdup(src->store.path) : NULL;
+    c->store.url = src->store.url ? at_strdup(src->store.url) : NULL;
     c->json = json_deep_copy(src->json);
     return c;
 }

@@ -135,6 +135,15 @@ int at_store_describe(const char *path, json_t **out, struct at_diag *d)
     json_object_set_new(o, "schema_version", json_integer(count(db, "PRAGMA user_version")));
     json_object_set_new(o, "jobs", json_integer(count(db, "SELECT count(*) FROM jobs")));
     json_object_set_new(o, "chains", json_integer(count(db, "SELECT count(*) FROM chains")));
+    /* atlasd marks the local file of a PostgreSQL store (daemon.c) */
+    sqlite3_stmt *kv = NULL;
+    const char *backend = "sqlite";
+    if (sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = 'atlas.store.backend'", -1, &kv,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(kv) == SQLITE_ROW && sqlite3_column_text(kv, 0))
+        backend = (const char *)sqlite3_column_text(kv, 0);
+    json_object_set_new(o, "backend", json_string(backend));
+    sqlite3_finalize(kv);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT name, version, digest, kind FROM agents ORDER BY name, version",

@@ -30,7 +30,8 @@ int at_store_check(const char *path, int full, struct at_diag *d);
 
 /* What a backup records about the database at path (read-only):
  * {"schema_version": N, "agents": [{"name","version","digest","kind"}...],
- *  "jobs": N, "chains": N}.  Caller decrefs *out. */
+ *  "jobs": N, "chains": N, "backend": "sqlite" | "postgres"} ("postgres": the
+ * local file of a PostgreSQL store, which holds no jobs or agents).  Caller decrefs *out. */
 int at_store_describe(const char *path, json_t **out, struct at_diag *d);
 
 #endif

@@ -25,25 +25,28 @@ int at_job_state_parse(const char *s)
 
 int at_store_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d)
 {
-    if (!cfg->backend || strcmp(cfg->backend, "sqlite") == 0) {
-        int rc = at_store_sqlite_open(cfg, out, d);
-        /* the fault-injection test hook (fault.c) */
-        const char *fault = getenv("ATLAS_STORE_FAULT");
-        if (!rc && fault && *fault) {
-            struct at_store *wrapped;
-            if (at_store_fault_wrap(*out, fault, &wrapped)) {
-                at_store_close(*out);
-                *out = NULL;
-                return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
-                                   "ATLAS_STORE_FAULT=\"%s\": want N or N:OPERATION", fault);
-            }
-            at_warn("store", "fault hook on: ATLAS_STORE_FAULT=%s (a test hook)", fault);
-            *out = wrapped;
+    int rc;
+    if (!cfg->backend || strcmp(cfg->backend, "sqlite") == 0)
+        rc = at_store_sqlite_open(cfg, out, d);
+    else if (strcmp(cfg->backend, "postgres") == 0)
+        rc = at_store_pg_open(cfg, out, d);
+    else
+        return at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0, "store backend \"%s\" is not available",
+                           cfg->backend);
+    /* the fault-injection test hook (fault.c) */
+    const char *fault = getenv("ATLAS_STORE_FAULT");
+    if (!rc && fault && *fault) {
+        struct at_store *wrapped;
+        if (at_store_fault_wrap(*out, fault, &wrapped)) {
+            at_store_close(*out);
+            *out = NULL;
+            return at_diag_set(d, AT_EINVAL, NULL, 0, 0,
+                               "ATLAS_STORE_FAULT=\"%s\": want N or N:OPERATION", fault);
         }
-        return rc;
+        at_warn("store", "fault hook on: ATLAS_STORE_FAULT=%s (a test hook)", fault);
+        *out = wrapped;
     }
-    return at_diag_set(d, AT_EUNSUPPORTED, NULL, 0, 0, "store backend \"%s\" is not available",
-                       cfg->backend);
+    return rc;
 }
 
 void at_store_close(struct at_store *s)

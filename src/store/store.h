@@ -1,8 +1,8 @@
 /*
  * store.h - the one narrow interface to Atlas's persistent state.
  *
- * Backends implement struct at_store_ops (sqlite.c today; a PostgreSQL
- * backend is a new file implementing the same table).  Every call is
+ * Backends implement struct at_store_ops: sqlite.c (the default) and
+ * postgres.c (store.backend: postgres, docs/postgres.md).  Every call is
  * synchronous and may block on disk: the dispatch path never calls the store
  * directly but hands writes to the group-committing writer (writer.h).
  * Records own their strings and JSON; release them with the _release
@@ -304,10 +304,11 @@ struct at_store {
 };
 
 struct at_store_cfg {
-    const char *backend; /* "sqlite" */
-    const char *path;    /* database file */
-    int sync_full;       /* fsync every commit (survives power loss) */
-    int readers;         /* reader connections; 0: 4 */
+    const char *backend; /* "sqlite" (NULL too) | "postgres" */
+    const char *path;    /* sqlite: the database file */
+    const char *url; /* postgres: libpq conninfo or URI (never logged: it may hold a password) */
+    int sync_full;   /* fsync every commit (survives power loss) */
+    int readers;     /* reader connections; 0: 4 */
 };
 
 /* Open (creating and migrating as needed).  d explains failures. */
@@ -330,6 +331,14 @@ json_t *at_job_rec_to_json(const struct at_job_rec *r);
 
 /* Backends. */
 int at_store_sqlite_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d);
+/* PostgreSQL (postgres.c): connects cfg->url, takes the database's
+ * single-instance lock (AT_EBUSY when another atlasd holds it: several
+ * replicas are not supported yet) and migrates. */
+int at_store_pg_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d);
+/* Whether the database at url answers (atlas doctor): 0 with *where (its
+ * host, port, dbname and user, never the password; caller frees, also on
+ * failure) and *version (the schema version; 0 before atlasd's first start). */
+int at_store_pg_ping(const char *url, char **where, int *version, struct at_diag *d);
 /* The test hook (fault.c): wrap inner (owned from now on) in a backend that
  * fails the Nth operation, spec "N[:OP]" as in ATLAS_STORE_FAULT.
  * AT_EINVAL for a malformed spec (inner untouched). */

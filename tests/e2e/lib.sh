@@ -32,9 +32,22 @@ cleanup() {
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
     fi
+    # the PostgreSQL cluster of ATLAS_E2E_STORE=postgres (pg.sh), after
+    # the daemon: tests that set a trap of their own call cleanup from it
+    if [ -n "${PG_DIR:-}" ]; then pg_stop; fi
     if [ "${KEEP_TMP:-}" = "" ]; then rm -rf "$T"; fi
 }
 trap cleanup EXIT
+
+# ATLAS_E2E_STORE=postgres (the e2e.pg.* entries of tests/CMakeLists.txt):
+# the test's atlasd keeps its store in a throwaway PostgreSQL cluster
+# (pg.sh; skipped, 77, where PostgreSQL is not installed)
+if [ "${ATLAS_E2E_STORE:-sqlite}" = postgres ]; then
+    # shellcheck source=tests/e2e/pg.sh
+    . "$SRC/tests/e2e/pg.sh"
+    pg_start
+    export ATLAS_STORE_BACKEND=postgres
+fi
 
 log() { printf '%s\n' "$*" >&2; }
 pass() { PASS=$((PASS + 1)); log "ok   - $*"; }
