@@ -34,6 +34,8 @@ static const struct table tables[] = {
     {"spans", "id", "id COLLATE \"C\""},
     {"evals", "name", "name COLLATE \"C\""},
     {"eval_results", "id", "id COLLATE \"C\""},
+    {"trigger_firings", "trigger, seq", "trigger COLLATE \"C\", seq"},
+    {"trigger_idem", "trigger, key", "trigger COLLATE \"C\", key COLLATE \"C\""},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 #define MAX_COLS 24

@@ -100,6 +100,16 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(task_id, id));",
     /* 9: what each usage row counts: a chat call or an embeddings call */
     "ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';",
+    /* 10: trigger firings and the idempotency keys of deliveries
+     * (postgres_triggers.c) */
+    "CREATE TABLE trigger_firings(trigger TEXT NOT NULL, seq BIGINT NOT NULL,"
+    "  job_id TEXT, scheduled BIGINT NOT NULL, doc TEXT NOT NULL, pending TEXT,"
+    "  PRIMARY KEY(trigger, seq));"
+    "CREATE INDEX trigger_firings_pending ON trigger_firings(trigger, seq)"
+    "  WHERE pending IS NOT NULL;"
+    "CREATE TABLE trigger_idem(trigger TEXT NOT NULL, key TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY(trigger, key));"
+    "CREATE INDEX trigger_idem_seq ON trigger_idem(trigger, seq);",
 };
 
 #define SCHEMA_LOG_FROM 7
@@ -579,6 +589,7 @@ static void pg_ops_init(void)
     at__store_pg_catalog_ops(&pg_ops);
     at__store_pg_jobs_ops(&pg_ops);
     at__store_pg_monitor_ops(&pg_ops);
+    at__store_pg_triggers_ops(&pg_ops);
 }
 
 int at_store_pg_open(const struct at_store_cfg *cfg, struct at_store **out, struct at_diag *d)

@@ -227,5 +227,6 @@ int at__store_pg_prune_trees(struct pg_store *s, const char *select_sql, long lo
 void at__store_pg_catalog_ops(struct at_store_ops *ops);
 void at__store_pg_jobs_ops(struct at_store_ops *ops);
 void at__store_pg_monitor_ops(struct at_store_ops *ops);
+void at__store_pg_triggers_ops(struct at_store_ops *ops);
 
 #endif

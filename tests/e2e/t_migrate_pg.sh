@@ -35,7 +35,7 @@ cp "$T/out" "$T/report.json"
 expect_contains "with progress on stderr" "$(cat "$T/err")" "atlas migrate: jobs"
 expect_eq "every table of the control plane is in the report" \
     "$(j '[t["table"] for t in d["tables"]]' <"$T/report.json")" \
-    "['agents', 'chains', 'kv', 'jobs', 'usage', 'job_logs', 'spans', 'evals', 'eval_results']"
+    "['agents', 'chains', 'kv', 'jobs', 'usage', 'job_logs', 'spans', 'evals', 'eval_results', 'trigger_firings', 'trigger_idem']"
 for t in agents chains jobs usage job_logs; do
     expect_eq "$t: the report's count is the SQLite file's" \
         "$(j "[x['rows'] for x in d['tables'] if x['table'] == '$t'][0]" <"$T/report.json")" \

@@ -435,7 +435,7 @@ http POST /hooks/bound '{"i":9}'
 expect_eq "a restart keeps the bound and the count" \
     "$(atlas trigger history bound --json | jt '[f["seq"] for f in d["firings"]]') $(atlas trigger describe bound --json | jt 'd["firings"]')" \
     "[9, 8, 7, 6, 5] 9"
-if command -v sqlite3 >/dev/null; then
+if command -v sqlite3 >/dev/null && [ "${ATLAS_E2E_STORE:-sqlite}" != postgres ]; then
     expect_eq "the store holds the kept rows only" \
         "$(sqlite3 "$DATA/atlas.db" "SELECT count(*) FROM trigger_firings WHERE trigger='bound'")" 5
     # a data directory of an atlasd before migration 10: the whole history and
