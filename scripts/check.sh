@@ -44,7 +44,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATLAS_WERROR=ON
 
 echo "== sanitizer build (clang, ASan+UBSan, libFuzzer)"
 CC=clang cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DATLAS_SANITIZE=ON \
-    -DATLAS_FUZZ=ON -DATLAS_FUZZ_SECONDS=5 -DATLAS_WERROR=ON >/dev/null &&
+    -DATLAS_FUZZ=ON -DATLAS_FUZZ_SECONDS=3 -DATLAS_WERROR=ON >/dev/null &&
     cmake --build build-asan -j "$JOBS" || fail_setup "the sanitizer build failed"
 
 echo "== ThreadSanitizer build (clang)"
