@@ -660,6 +660,42 @@ size_t at_http_log_redact(void *secrets, char *line, size_t len, size_t cap)
 
 /* ---- ownership of agents ---- */
 
+/* The rule of owners for a developer token (the caller checked the role):
+ * key's owner must be the caller's token; a name without an owner is the
+ * developer's to take unless it exists (an administrator's, or from before
+ * owners).  what/name say it in the refusal.  0, or AT_EPERM with d (the
+ * denial recorded). */
+static int owner_rule(struct at_http_req *r, const char *key, const char *what, const char *name,
+                      int exists, struct at_diag *d)
+{
+    const struct at_http_api *api = at_http_api_of(r);
+    char *owner = NULL, *owner_id = NULL;
+    int rc = at_secstore_owner_get(api->security->ss, key, &owner, &owner_id);
+    const char *mine = at_http_owner_token(r);
+    int ok;
+    char msg[400];
+    if (rc == AT_ENOENT) {
+        ok = !exists;
+        snprintf(msg, sizeof(msg),
+                 "%s \"%.200s\" has no owner (an administrator registered it): a developer "
+                 "token may change only the %ss it registered",
+                 what, name, what);
+    } else {
+        ok = rc == 0 && mine && owner_id && !strcmp(owner_id, mine);
+        snprintf(msg, sizeof(msg),
+                 "%s \"%.200s\" is owned by the token \"%.64s\": a developer token may change "
+                 "only the %ss it registered",
+                 what, name, owner ? owner : "?", what);
+    }
+    free(owner);
+    free(owner_id);
+    if (ok)
+        return 0;
+    at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
+    at_http_audit(r, "access.denied", "denied", NULL, msg);
+    return AT_EPERM;
+}
+
 int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir, struct at_diag *d)
 {
     const struct at_http_api *api = at_http_api_of(r);
@@ -679,35 +715,10 @@ int at_http_owner_check(struct at_http_req *r, const char *name, const char *dir
     }
     if (!nm[0])
         return 0;
-    char *owner = NULL, *owner_id = NULL;
-    int rc = at_secstore_owner_get(api->security->ss, nm, &owner, &owner_id);
-    const char *mine = at_http_owner_token(r);
-    int ok;
-    char msg[400];
-    if (rc == AT_ENOENT) {
-        /* no owner: a new name is the developer's to take; an agent the
-         * administrator registered (or one from before owners) is not */
-        struct at_reg_agent *a = NULL;
-        ok = at_registry_resolve(api->registry, nm, &a) != 0;
-        at_reg_agent_unref(a);
-        snprintf(msg, sizeof(msg),
-                 "agent \"%s\" has no owner (an administrator registered it): a developer token "
-                 "may change only the agents it registered",
-                 nm);
-    } else {
-        ok = rc == 0 && mine && owner_id && !strcmp(owner_id, mine);
-        snprintf(msg, sizeof(msg),
-                 "agent \"%s\" is owned by the token \"%s\": a developer token may change only "
-                 "the agents it registered",
-                 nm, owner ? owner : "?");
-    }
-    free(owner);
-    free(owner_id);
-    if (ok)
-        return 0;
-    at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
-    at_http_audit(r, "access.denied", "denied", NULL, msg);
-    return AT_EPERM;
+    struct at_reg_agent *a = NULL;
+    int exists = at_registry_resolve(api->registry, nm, &a) == 0;
+    at_reg_agent_unref(a);
+    return owner_rule(r, nm, "agent", nm, exists, d);
 }
 
 void at_http_owner_record_as(const struct at_http_api *api, const char *name, const char *owner,
@@ -819,35 +830,10 @@ int at_http_chain_owner_check(struct at_http_req *r, const char *name, struct at
         return 0; /* only developers are bound to their own chains */
     char key[300];
     snprintf(key, sizeof(key), "chain:%.250s", name);
-    char *owner = NULL, *owner_id = NULL;
-    int rc = at_secstore_owner_get(api->security->ss, key, &owner, &owner_id);
-    const char *mine = at_http_owner_token(r);
-    int ok;
-    char msg[400];
-    if (rc == AT_ENOENT) {
-        /* a new name is the developer's to take; a chain the administrator
-         * registered (or one from before owners) is not */
-        struct at_chain *c = NULL;
-        ok = at_registry_chain_get(api->registry, name, &c) != 0;
-        at_chain_unref(c);
-        snprintf(msg, sizeof(msg),
-                 "chain \"%.200s\" has no owner (an administrator registered it): a developer "
-                 "token may change only the chains it registered",
-                 name);
-    } else {
-        ok = rc == 0 && mine && owner_id && !strcmp(owner_id, mine);
-        snprintf(msg, sizeof(msg),
-                 "chain \"%.200s\" is owned by the token \"%.64s\": a developer token may change "
-                 "only the chains it registered",
-                 name, owner ? owner : "?");
-    }
-    free(owner);
-    free(owner_id);
-    if (ok)
-        return 0;
-    at_diag_set(d, AT_EPERM, NULL, 0, 0, "%s", msg);
-    at_http_audit(r, "access.denied", "denied", NULL, msg);
-    return AT_EPERM;
+    struct at_chain *c = NULL;
+    int exists = at_registry_chain_get(api->registry, name, &c) == 0;
+    at_chain_unref(c);
+    return owner_rule(r, key, "chain", name, exists, d);
 }
 
 void at_http_chain_owner_record(struct at_http_req *r, const char *name)

@@ -60,8 +60,8 @@ static int firing_put(struct at_store *base, const struct at_trigger_firing_row 
             pgp_text(&p, r->trigger);
             pgp_i64(&p, r->seq - r->keep);
             rc = at__store_pg_write(s, "trigger_firing_put",
-                                    "DELETE FROM trigger_firings WHERE trigger=$1 AND seq<=$2",
-                                    &p, NULL, NULL);
+                                    "DELETE FROM trigger_firings WHERE trigger=$1 AND seq<=$2", &p,
+                                    NULL, NULL);
             pg_params_release(&p);
         }
         if (!rc && r->idem_keep > 0 && r->seq > r->idem_keep) {
