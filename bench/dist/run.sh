@@ -7,9 +7,10 @@
 #
 #   bench/dist/run.sh            (ROUNDS=5 MB=50 BUILD=build)
 #
-# Each round pushes to a fresh repository (no blob is there yet), then
-# pulls into an empty cache and a fresh data directory, alternating atlas
-# and skopeo so the machine's load hits both alike.
+# Each round pushes to a fresh repository (no blob is there yet; skopeo's to
+# a fresh registry, where its blob cache cannot mount them), then pulls into
+# an empty cache and a fresh data directory, alternating atlas and skopeo
+# so the machine's load hits both alike.
 set -eu
 cd "$(dirname "$0")/../.."
 SRC=$PWD
@@ -25,15 +26,20 @@ trap 'for p in $PIDS; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 
-# the registry
-RP=$(free_port)
-mkdir -p "$T/reg"
-printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
-    "$T/reg/data" "$RP" >"$T/reg/config.yml"
-docker-registry serve "$T/reg/config.yml" >"$T/reg/log" 2>&1 &
-PIDS="$PIDS $!"
-R=127.0.0.1:$RP
-until curl -s -o /dev/null "http://$R/v2/"; do sleep 0.05; done
+# start_registry NAME: a docker-registry of its own; prints host:port
+start_registry() {
+    local port
+    port=$(free_port)
+    mkdir -p "$T/$1"
+    printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+        "$T/$1/data" "$port" >"$T/$1/config.yml"
+    docker-registry serve "$T/$1/config.yml" >"$T/$1/log" 2>&1 &
+    echo $! >>"$T/reg.pids"
+    until curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; do sleep 0.05; done
+    echo "127.0.0.1:$port"
+}
+trap 'for p in $PIDS $(cat "$T/reg.pids" 2>/dev/null); do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+R=$(start_registry reg)
 
 # an atlasd with a 50 MB agent (random bytes: gzip cannot shrink them)
 start_atlasd() { # DATA: sets URL and TOKEN
@@ -62,13 +68,17 @@ for i in $(seq 1 "$ROUNDS"); do
     rm -rf "$T/oci"
     skopeo copy --quiet --src-tls-verify=false "docker://$R/bench/a$i:$VER" "oci:$T/oci:big" >/dev/null
     t2=$(now_ms)
-    skopeo copy --quiet --dest-tls-verify=false "oci:$T/oci:big" "docker://$R/bench/s$i:$VER" >/dev/null
+    # to a registry of its own: skopeo's blob cache knows where this artifact's
+    # blobs are on R and would mount them instead of uploading
+    RS=$(start_registry "regs$i")
+    t2=$(now_ms)
+    skopeo copy --quiet --dest-tls-verify=false "oci:$T/oci:big" "docker://$RS/bench/s$i:$VER" >/dev/null
     t3=$(now_ms)
     # pull: atlas into an empty cache and a fresh daemon; skopeo into an empty layout
     rm -rf "$T/cache" "$T/pdata"
     start_atlasd "$T/pdata"
     t4=$(now_ms)
-    A pull "$R/bench/s$i:$VER" --quiet >/dev/null
+    A pull "$RS/bench/s$i:$VER" --quiet >/dev/null
     t5=$(now_ms)
     kill "${PIDS##* }" 2>/dev/null || true
     rm -rf "$T/oci2"
