@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "json/json.h"
+#include "store/sqlite_side.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -21,39 +22,15 @@ struct at_tlogstore {
 
 static int db_err(sqlite3 *db, int rc, const char *what)
 {
-    at_error("store", "audit log: %s: %s", what, sqlite3_errmsg(db));
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return AT_EBUSY;
-    if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return AT_EEXIST;
-    return AT_EIO;
+    return at__store_side_err(db, rc, "audit log", what);
 }
 
 int at_tlogstore_open(const char *path, struct at_tlogstore **out, struct at_diag *d)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        at_diag_set(d, AT_EIO, path, 0, 0, "cannot open the database for the audit log: %s",
-                    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return AT_EIO;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt *st = NULL;
-    /* FULL: an entry reported appended survives a power loss */
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name='tlog_entries'", -1, &st,
-                           NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        at_diag_set(d, AT_ESTATE, path, 0, 0,
-                    "the audit log's tables are missing (the store is not migrated)");
-        sqlite3_close(db);
-        return AT_ESTATE;
-    }
-    sqlite3_finalize(st);
+    int rc = at__store_side_open(path, "tlog_entries", "the audit log", &db, d);
+    if (rc)
+        return rc;
     struct at_tlogstore *s = at_calloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     s->db = db;
