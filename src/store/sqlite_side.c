@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 int at__store_side_open(const char *path, const char *table, const char *what, sqlite3 **out,
-                     struct at_diag *d)
+                        struct at_diag *d)
 {
     *out = NULL;
     sqlite3 *db = NULL;

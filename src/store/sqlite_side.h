@@ -18,7 +18,7 @@
  * (cannot open), AT_ESTATE (table missing: the store is not migrated)
  * with d. */
 int at__store_side_open(const char *path, const char *table, const char *what, sqlite3 **out,
-                     struct at_diag *d);
+                        struct at_diag *d);
 /* Log SQLite's error of the operation op of the store what, and map rc:
  * AT_EBUSY (busy, locked), AT_EEXIST (a constraint), else AT_EIO. */
 int at__store_side_err(sqlite3 *db, int rc, const char *what, const char *op);
